@@ -1,0 +1,257 @@
+"""The ccaudit command line: parse options, call the core, map errors to exit codes."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import traceback
+from datetime import datetime, timedelta, timezone
+from typing import Iterator
+
+import click
+
+from . import __version__
+from .classify import SECTIONS
+from .errors import CcauditError, ExitCode
+from .ingest import LoadStats
+from .load import load_dumps
+from .progress import Progress
+from .report import Filters, build
+from .store import Store
+
+FORMATS = ["text", "json", "markdown", "csv", "html"]
+SHOWN_PROBLEMS = 10
+
+
+class Cli(click.Group):
+    """The one error boundary: core errors become one stderr line and an exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CcauditError as e:
+            click.echo(f"ccaudit: error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("ccaudit: interrupted", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as e:  # a bug: say so in one line, trace only on request
+            if os.environ.get("CCAUDIT_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"ccaudit: internal error: {type(e).__name__}: {e} "
+                       "(set CCAUDIT_DEBUG=1 for a traceback)", err=True)
+            ctx.exit(ExitCode.USAGE)
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ccaudit")
+def cli():
+    """Per-day, per-hour reports of who did what, from Confluent Cloud audit-log dumps.
+
+    Exit codes: 0 ok; 1 a check failed or --strict found malformed input;
+    2 usage or input error (missing/unreadable file, nothing parseable).
+    """
+
+
+# -- shared options -------------------------------------------------------------------
+
+def _db_option(required: bool):
+    return click.option("--db", "db_path", type=click.Path(dir_okay=False), required=required,
+                        help="SQLite store to load into and report from (kept).")
+
+
+def _load_options(f):
+    f = click.option("--strict", is_flag=True, help="Exit 1 if any input line is malformed.")(f)
+    f = click.option("-q", "--quiet", is_flag=True, help="No progress or per-line warnings on stderr.")(f)
+    return f
+
+
+def _report_options(f):
+    for opt in reversed([
+        click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True),
+        click.option("--out", "out_dir", type=click.Path(file_okay=False),
+                     help="Write report files into this directory; stdout gets only the summary."),
+        click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False),
+                     help="Write the whole report to this file instead of stdout."),
+        click.option("--tz", default="UTC", show_default=True, help="Time zone for days and hours, e.g. Europe/Zurich."),
+        click.option("--since", help="Only events at or after this date or RFC 3339 time."),
+        click.option("--until", help="Only events before this time (a date includes that whole day)."),
+        click.option("--principal", help="Only events of principals matching this glob."),
+        click.option("--method", help="Only events whose methodName matches this glob."),
+        click.option("--section", "sections", multiple=True, type=click.Choice(list(SECTIONS)),
+                     help="Only this section (repeatable)."),
+        click.option("--top", type=click.IntRange(min=1), help="Keep the N busiest rows per section."),
+        click.option("--stats", is_flag=True, help="Add first/last seen and peak columns to text and markdown."),
+    ]):
+        f = opt(f)
+    return f
+
+
+# -- helpers --------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _store(db_path: str | None) -> Iterator[Store]:
+    """The named store, or a temporary one removed afterwards."""
+    tmp = None if db_path else tempfile.mkdtemp(prefix="ccaudit-")
+    store = Store(db_path or os.path.join(tmp, "store.db"))
+    try:
+        yield store
+    finally:
+        store.close()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
+    progress = None if quiet or not sys.stderr.isatty() else Progress(sys.stderr)
+    stats = load_dumps(dumps, store, progress=progress)
+    if progress:
+        progress.done()
+    if not quiet:
+        for problem in stats.problems[:SHOWN_PROBLEMS]:
+            click.echo(f"ccaudit: malformed: {problem}", err=True)
+    for error in stats.errors:
+        click.echo(f"ccaudit: error: {error}", err=True)
+    for label in stats.failed_inputs:
+        if not any(e.startswith(label + ":") for e in stats.errors):
+            click.echo(f"ccaudit: error: {label}: no audit record could be read", err=True)
+    click.echo(f"ccaudit: {stats.summary_line()}", err=True)
+    return stats
+
+
+def _exit_code(stats: LoadStats | None, strict: bool) -> int:
+    if stats is None:
+        return ExitCode.OK
+    if stats.failed_inputs:
+        return ExitCode.USAGE
+    if strict and stats.malformed:
+        return ExitCode.CHECK_FAILED
+    return ExitCode.OK
+
+
+def _zone(name: str):
+    if name.upper() in ("UTC", "Z"):
+        return timezone.utc
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {name!r}", param_hint="--tz") from None
+
+
+def _instant(text: str | None, tz, end: bool, option: str) -> int | None:
+    """Epoch seconds for a date (local midnight; the next one if ``end``) or an RFC 3339 time."""
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).replace(tzinfo=tz)
+            return int((day + timedelta(days=1 if end else 0)).timestamp())
+        t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        return int((t if t.tzinfo else t.replace(tzinfo=tz)).timestamp())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time", param_hint=option) from None
+
+
+def _filters(tz, since, until, principal, method, sections, top) -> Filters:
+    return Filters(since=_instant(since, tz, False, "--since"), until=_instant(until, tz, True, "--until"),
+                   principal=principal, method=method, sections=tuple(sections), top=top)
+
+
+# -- commands -------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("dumps", nargs=-1, type=click.Path(allow_dash=True))
+@_db_option(required=False)
+@_report_options
+@_load_options
+def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, method, sections,
+           top, stats, strict, quiet):
+    """Load DUMPS (if any) and print every day's hourly crosstabs.
+
+    Without --db the dumps go into a temporary store; with --db they are added to that
+    store and the whole store is reported. With no DUMPS, --db is required.
+
+    \b
+    Examples:
+      ccaudit report dump.json
+      ccaudit report week1.json.gz week2.json.gz --db audit.db --out reports/
+      ccaudit report --db audit.db --format json --tz Europe/Zurich --top 10
+    """
+    from .output import write_report
+
+    if not dumps and not db_path:
+        raise click.UsageError("give one or more DUMP files, or --db with a store to report from")
+    zone = _zone(tz)
+    filters = _filters(zone, since, until, principal, method, sections, top)
+    with _store(db_path) as store:
+        loaded = _load(dumps, store, quiet) if dumps else None
+        rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
+        write_report(rep, fmt, out_dir=out_dir, out_file=out_file, stats=stats)
+    sys.exit(_exit_code(loaded, strict))
+
+
+@cli.command()
+@click.argument("dumps", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@_db_option(required=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_load_options
+def load(dumps, db_path, fmt, strict, quiet):
+    """Load DUMPS into the --db store (nothing twice), and print the load summary.
+
+    \b
+    Example:
+      ccaudit load dump-monday.json dump-tuesday.json.gz --db audit.db
+    """
+    with _store(db_path) as store:
+        stats = _load(dumps, store, quiet)
+    if fmt == "json":
+        from .render import dumps as to_json
+
+        click.echo(to_json(stats.as_dict()), nl=False)
+    sys.exit(_exit_code(stats, strict))
+
+
+@cli.command()
+@_db_option(required=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "markdown", "csv"]), default="text",
+              show_default=True)
+@click.option("--tz", default="UTC", show_default=True, help="Time zone for days and hours.")
+def summary(db_path, fmt, tz):
+    """Print event counts per day (and the hours each day covers) from the --db store.
+
+    \b
+    Example:
+      ccaudit summary --db audit.db
+    """
+    from .render import render_summary
+
+    if not os.path.exists(db_path):
+        raise click.BadParameter(f"{db_path}: no such store", param_hint="--db")
+    with _store(db_path) as store:
+        click.echo(render_summary(build(store, _zone(tz)), fmt), nl=False)
+
+
+@cli.command()
+@_db_option(required=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Also delete this report directory.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask (never asked when stdin is not a terminal).")
+def clean(db_path, out_dir, yes):
+    """Delete the --db store (and an --out report directory written by ccaudit).
+
+    \b
+    Example:
+      ccaudit clean --db audit.db --out reports/ --yes
+    """
+    from .output import clean as do_clean
+
+    targets = [db_path] + ([out_dir] if out_dir else [])
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Delete {' and '.join(targets)}?", abort=True, err=True)
+    for line in do_clean(db_path, out_dir):
+        click.echo(line, err=True)

@@ -1,0 +1,30 @@
+"""Errors the core raises, and the exit codes the CLI maps them to.
+
+Core modules never print or exit; they raise these with a message written for
+the user. ``cli.py`` is the one place that turns them into exit codes.
+"""
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    CHECK_FAILED = 1  # `check` found a breach, or --strict found bad input
+    USAGE = 2  # bad options, missing/unreadable files, nothing parseable
+
+
+class CcauditError(Exception):
+    """An error to show the user as one line, then exit with ``exit_code``."""
+
+    exit_code = ExitCode.USAGE
+
+
+class InputError(CcauditError):
+    """An input file is missing, unreadable, or holds nothing parseable."""
+
+
+class StoreError(CcauditError):
+    """The SQLite store cannot be opened or is not a ccaudit store."""
+
+
+class MissingExtra(CcauditError):
+    """An optional dependency (an extra) is not installed."""

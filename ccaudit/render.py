@@ -1,0 +1,218 @@
+"""Render a Report as text (the old tool's layout), markdown, csv or json.
+
+Every renderer is a pure function returning a string. ``FORMATS`` maps a format name to
+its three entry points: the summary, one section of one day, and a whole day.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from tabulate import tabulate
+
+from .report import Day, Report, Row, Section
+
+ROW_LABEL = {
+    "kafka_authentication": "Principal",
+    "mds_authorize": "Principal-Operation",
+    "signin_failure": "Email (status)",
+    "signin_success": "Email",
+    "all_events": "Method",
+}
+STAT_FIELDS = ("first_seen", "last_seen", "peak_hour", "peak_count")
+
+
+# -- summary --------------------------------------------------------------------------
+
+def summary_text(report: Report) -> str:
+    s = report.summary()
+    if not report.days:
+        return "Audit Summary for 0 events\n"
+    zone = "" if report.tz == "UTC" else f" ({report.tz})"
+    lines = [f"Audit Summary for {s['events']} events spanning {len(report.days)} days "
+             f"from {s['first_day']}{zone}"]
+    for day in report.days:
+        lines.append(f"{day.date}:({day.events} events){_coverage(day)}")
+    return "\n".join(lines) + "\n"
+
+
+def _coverage(day: Day) -> str:
+    if not day.events:
+        return ""
+    first, last = day.first_event[11:19], day.last_event[11:19]
+    text = f"  {first} .. {last}"
+    if day.empty_hours:
+        text += "  no events in hours " + _ranges(day.empty_hours, day.hour_labels)
+    return text
+
+
+def _ranges(empty: list[str], labels: list[str]) -> str:
+    """'00-08, 13' from the labels of empty hours, merging runs of adjacent hours."""
+    idx = [labels.index(h) for h in empty]
+    runs: list[list[int]] = []
+    for i in idx:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return ", ".join(labels[r[0]] if len(r) == 1 else f"{labels[r[0]]}-{labels[r[-1]]}" for r in runs)
+
+
+def summary_json(report: Report) -> dict:
+    return report.summary()
+
+
+# -- text -----------------------------------------------------------------------------
+
+def section_text(day: Day, section: Section, stats: bool = False) -> str:
+    """One section of one day in the old tool's layout, widened to fit every key."""
+    labels = day.hour_labels
+    label = ROW_LABEL[section.id]
+    width = max([30, len(label) + 3] + [len(r.key) for r in section.rows])
+    cell = max([5] + [len(str(n)) for r in section.rows for n in r.hours])
+    total_w = max([7] + [len(str(r.total)) for r in section.rows])
+    extra = f"  {'First seen':<20} {'Last seen':<20} {'Peak':>5} {'Count':>{cell}}" if stats else ""
+    rule = "-" * (width + (cell + 1) * len(labels) + total_w + 1 + len(extra))
+    head = (f"{day.date:<{width - 3}}Hour:"
+            + "".join(f"{h:>{cell + 1}}" for h in labels)[2:]
+            + f" {'Total':>{total_w}}" + extra)
+    under = f"{label:_<{width - 3}}" + " " * 7 + "_" * (len(rule) - width - 4)
+    lines = [rule, section.title.center(len(rule)).rstrip(), head, under]
+    for r in section.rows:
+        line = f"{r.key:<{width}}" + "".join(f" {n or '-':>{cell}}" for n in r.hours) + f" {r.total:>{total_w}}"
+        if stats:
+            line += f"  {r.first_seen[:19]:<20} {r.last_seen[:19]:<20} {r.peak_hour:>5} {r.peak_count:>{cell}}"
+        lines.append(line)
+    if not section.rows:
+        lines.append("(no events)")
+    return "\n".join(lines) + "\n\n"
+
+
+def day_text(day: Day, stats: bool = False) -> str:
+    return "".join(section_text(day, s, stats) for s in day.sections.values())
+
+
+# -- markdown -------------------------------------------------------------------------
+
+def _md(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def section_markdown(day: Day, section: Section, stats: bool = False) -> str:
+    headers = [ROW_LABEL[section.id], *day.hour_labels, "Total"]
+    if stats:
+        headers += ["First seen", "Last seen", "Peak hour", "Peak count"]
+    rows = []
+    for r in section.rows:
+        row = [_md(r.key), *[n or "-" for n in r.hours], r.total]
+        if stats:
+            row += [r.first_seen, r.last_seen, r.peak_hour, r.peak_count]
+        rows.append(row)
+    title = f"### {day.date} — {section.title}\n\n"
+    if not rows:
+        return title + "(no events)\n\n"
+    align = ["left"] + ["right"] * (len(headers) - 1)
+    return title + tabulate(rows, headers, tablefmt="github", colalign=align, disable_numparse=True) + "\n\n"
+
+
+def day_markdown(day: Day, stats: bool = False) -> str:
+    return f"## {day.date} ({day.events} events)\n\n" + "".join(
+        section_markdown(day, s, stats) for s in day.sections.values())
+
+
+def summary_markdown(report: Report) -> str:
+    lines = ["# " + summary_text(report).splitlines()[0], "", "| Date | Events | First | Last | Hours without events |",
+             "|---|--:|---|---|---|"]
+    for d in report.days:
+        empty = _ranges(d.empty_hours, d.hour_labels) if d.events else ""
+        lines.append(f"| {d.date} | {d.events} | {d.first_event or ''} | {d.last_event or ''} | {empty} |")
+    return "\n".join(lines) + "\n\n"
+
+
+# -- csv ------------------------------------------------------------------------------
+
+def section_csv(day: Day, section: Section, stats: bool = True) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["date", "section", "key", *day.hour_labels, "total", *STAT_FIELDS])
+    for r in section.rows:
+        w.writerow([day.date, section.id, r.key, *r.hours, r.total,
+                    *(getattr(r, f) for f in STAT_FIELDS)])
+    return out.getvalue()
+
+
+def day_csv(day: Day, stats: bool = True) -> str:
+    return "\n".join(section_csv(day, s) for s in day.sections.values())
+
+
+def summary_csv(report: Report) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["date", "events", "first_event", "last_event", "empty_hours"])
+    for d in report.days:
+        w.writerow([d.date, d.events, d.first_event or "", d.last_event or "", " ".join(d.empty_hours)])
+    return out.getvalue()
+
+
+# -- json -----------------------------------------------------------------------------
+
+def row_json(r: Row) -> dict:
+    return {"key": r.key, "hours": r.hours, "total": r.total,
+            **{f: getattr(r, f) for f in STAT_FIELDS}}
+
+
+def day_json(day: Day) -> dict:
+    d = {
+        "date": day.date,
+        "events": day.events,
+        "sections": {s.id: {"title": s.title, "rows": [row_json(r) for r in s.rows]}
+                     for s in day.sections.values()},
+        "hour_labels": day.hour_labels,
+        "coverage": {"first_event": day.first_event, "last_event": day.last_event,
+                     "empty_hours": day.empty_hours},
+    }
+    return d
+
+
+def report_json(report: Report) -> dict:
+    return {"summary": report.summary(), "days": [day_json(d) for d in report.days]}
+
+
+def dumps(doc: dict) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+# -- dispatch -------------------------------------------------------------------------
+
+def render_report(report: Report, fmt: str, stats: bool = False) -> str:
+    """The whole report for stdout."""
+    if fmt == "json":
+        return dumps(report_json(report))
+    if fmt == "csv":
+        return "\n".join(day_csv(d) for d in report.days)
+    if fmt == "markdown":
+        return summary_markdown(report) + "".join(day_markdown(d, stats) for d in report.days)
+    return summary_text(report) + "\n" + "".join(day_text(d, stats) for d in report.days)
+
+
+def render_summary(report: Report, fmt: str) -> str:
+    if fmt == "json":
+        return dumps(report.summary())
+    return {"csv": summary_csv, "markdown": summary_markdown}.get(fmt, summary_text)(report)
+
+
+def render_day(day: Day, fmt: str, stats: bool = False) -> str:
+    if fmt == "json":
+        return dumps(day_json(day))
+    return {"csv": day_csv, "markdown": day_markdown}.get(fmt, day_text)(day, stats)
+
+
+def render_section(day: Day, section: Section, fmt: str, stats: bool = False) -> str:
+    if fmt == "json":
+        return dumps({"date": day.date, "hour_labels": day.hour_labels, "section": section.id,
+                      "title": section.title, "rows": [row_json(r) for r in section.rows]})
+    return {"csv": section_csv, "markdown": section_markdown}.get(fmt, section_text)(day, section, stats)
+
+
+EXTENSIONS = {"text": "txt", "markdown": "md", "csv": "csv", "json": "json", "html": "html"}

@@ -1,0 +1,198 @@
+"""Crosstabs from the store: per day, per section, one row per key, one column per hour.
+
+``build()`` returns plain dataclasses; ``render`` turns them into text, markdown, csv,
+json or html. Hours are local to ``tz`` (UTC by default): a day on which daylight saving
+time starts has 23 hour columns, one on which it ends has 25 (the repeated hour's labels
+carry the UTC offset, e.g. ``02+2`` then ``02+1``).
+"""
+from __future__ import annotations
+
+import bisect
+import fnmatch
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone, tzinfo
+
+from .classify import SECTION_METHOD, SECTIONS
+from .store import QUARTER, Store
+
+UTC = timezone.utc
+
+
+@dataclass
+class Row:
+    key: str
+    hours: list[int]
+    total: int
+    first_seen: str
+    last_seen: str
+    peak_hour: str
+    peak_count: int
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    rows: list[Row]
+
+
+@dataclass
+class Day:
+    date: str
+    events: int
+    hour_labels: list[str]
+    sections: dict[str, Section]
+    first_event: str | None = None
+    last_event: str | None = None
+    empty_hours: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    days: list[Day]
+    tz: str = "UTC"
+    load: dict | None = None
+
+    @property
+    def events(self) -> int:
+        return sum(d.events for d in self.days)
+
+    def summary(self) -> dict:
+        s: dict = {
+            "events": self.events,
+            "first_day": self.days[0].date if self.days else None,
+            "last_day": self.days[-1].date if self.days else None,
+            "per_day": {d.date: d.events for d in self.days},
+        }
+        if self.tz != "UTC":
+            s["tz"] = self.tz
+        if self.load is not None:
+            s["load"] = self.load
+        return s
+
+
+@dataclass
+class Filters:
+    """What to keep: ``since``/``until`` are epoch seconds, the rest globs or section ids."""
+
+    since: int | None = None
+    until: int | None = None
+    principal: str | None = None
+    method: str | None = None
+    sections: tuple[str, ...] = ()
+    top: int | None = None
+
+
+class _Clock:
+    """Maps epoch seconds to (local date, hour column) in one zone, with caches."""
+
+    def __init__(self, tz: tzinfo):
+        self.tz = tz
+        self._days: dict[date, tuple[list[int], list[str]]] = {}
+        self._where: dict[int, tuple[date, int]] = {}
+
+    def place(self, ts: int) -> tuple[date, int]:
+        q = ts - ts % QUARTER
+        hit = self._where.get(q)
+        if hit is None:
+            d = datetime.fromtimestamp(q, self.tz).date()
+            starts, _ = self.columns(d)
+            hit = self._where[q] = (d, bisect.bisect_right(starts, q) - 1)
+        return hit
+
+    def columns(self, d: date) -> tuple[list[int], list[str]]:
+        """Start (epoch s) and label of each local hour of date ``d``."""
+        if d not in self._days:
+            self._days[d] = self._hours_of(d)
+        return self._days[d]
+
+    def _hours_of(self, d: date) -> tuple[list[int], list[str]]:
+        guess = int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) - 15 * 3600
+        slots: list[tuple[int, int, timedelta | None]] = []
+        for q in range(guess, guess + 40 * 3600, QUARTER):
+            local = datetime.fromtimestamp(q, self.tz)
+            if local.date() != d:
+                continue
+            slot = (local.hour, local.utcoffset())
+            if not slots or slots[-1][1:] != slot:
+                slots.append((q, *slot))
+        hours = [h for _, h, _ in slots]
+        labels = [
+            f"{h:02d}" if hours.count(h) == 1 else f"{h:02d}{_offset(off)}"
+            for _, h, off in slots
+        ]
+        return [q for q, _, _ in slots], labels
+
+    def iso(self, ts: int) -> str:
+        return datetime.fromtimestamp(ts, self.tz).isoformat().replace("+00:00", "Z")
+
+
+def _offset(off: timedelta | None) -> str:
+    minutes = int(off.total_seconds() // 60) if off is not None else 0
+    sign = "+" if minutes >= 0 else "-"
+    h, m = divmod(abs(minutes), 60)
+    return f"{sign}{h}" if not m else f"{sign}{h}:{m:02d}"
+
+
+def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None,
+          load: dict | None = None) -> Report:
+    """Count every section of every day from the first to the last day with events."""
+    f = filters or Filters()
+    clock = _Clock(tz)
+    # (date, section) -> key -> [hour counts, first ts, last ts]
+    cells: dict = defaultdict(dict)
+    for section, key, ts, n, first, last in store.buckets(f.since, f.until, f.principal):
+        if not _wanted(section, key, f):
+            continue
+        d, col = clock.place(ts)
+        row = cells[d, section].get(key)
+        if row is None:
+            row = cells[d, section][key] = [defaultdict(int), first, last]
+        row[0][col] += n
+        row[1], row[2] = min(row[1], first), max(row[2], last)
+    dates = sorted({d for d, _ in cells})
+    days = [_day(d, cells, clock, f) for d in _every_date(dates)]
+    return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load)
+
+
+def _wanted(section: str, key: str, f: Filters) -> bool:
+    if f.method is not None:
+        method = SECTION_METHOD.get(section, key)
+        return fnmatch.fnmatchcase(method, f.method)
+    return True
+
+
+def _every_date(dates: list[date]) -> list[date]:
+    if not dates:
+        return []
+    return [dates[0] + timedelta(days=i) for i in range((dates[-1] - dates[0]).days + 1)]
+
+
+def _day(d: date, cells: dict, clock: _Clock, f: Filters) -> Day:
+    starts, labels = clock.columns(d)
+    sections = {}
+    for sid, title in SECTIONS.items():
+        if f.sections and sid not in f.sections:
+            continue
+        rows = [_row(key, cell, labels, clock) for key, cell in cells.get((d, sid), {}).items()]
+        if f.top is not None:
+            rows = sorted(rows, key=lambda r: (-r.total, r.key))[: f.top]
+        else:
+            rows.sort(key=lambda r: r.key)
+        sections[sid] = Section(sid, title, rows)
+    events = cells.get((d, "all_events"), {})
+    day = Day(d.isoformat(), sum(sum(c[0].values()) for c in events.values()), labels, sections)
+    if events:
+        day.first_event = clock.iso(min(c[1] for c in events.values()))
+        day.last_event = clock.iso(max(c[2] for c in events.values()))
+        busy = {col for c in events.values() for col, n in c[0].items() if n}
+        day.empty_hours = [label for i, label in enumerate(labels) if i not in busy]
+    return day
+
+
+def _row(key: str, cell: list, labels: list[str], clock: _Clock) -> Row:
+    counts, first, last = cell
+    hours = [counts.get(i, 0) for i in range(len(labels))]
+    peak = max(range(len(hours)), key=lambda i: (hours[i], -i))
+    return Row(key, hours, sum(hours), clock.iso(first), clock.iso(last), labels[peak], hours[peak])
