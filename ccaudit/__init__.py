@@ -6,12 +6,21 @@ The library API, usable without the command line::
     store = Store("audit.db")
     stats = load_dumps(["dump.json.gz"], store)
     report = build(store)
+
+Names are imported on first use, so that ``python -m ccaudit.worker`` stays small.
 """
+import importlib
+
 __version__ = "0.1.0"
 
-from .ingest import LoadStats  # noqa: E402
-from .load import load_dumps  # noqa: E402
-from .report import Filters, Report, build  # noqa: E402
-from .store import Store  # noqa: E402
+_API = {
+    "LoadStats": "ingest", "load_dumps": "load", "Filters": "report", "Report": "report",
+    "build": "report", "Store": "store",
+}
+__all__ = [*_API, "__version__"]
 
-__all__ = ["Filters", "LoadStats", "Report", "Store", "build", "load_dumps", "__version__"]
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module 'ccaudit' has no attribute {name!r}")

@@ -42,30 +42,32 @@ SECTION_METHOD = {
 }
 
 
+OptStr = Optional[str]
+
+
 class _Meta(msgspec.Struct):
-    mechanism: Any = None
-    identifier: Any = None
+    identifier: OptStr = None
 
 
 class _AuthN(msgspec.Struct):
-    principal: Any = None
-    principalResourceId: Any = None
-    result: Any = None
+    principal: Any = None  # a string or an object
+    principalResourceId: OptStr = None
+    result: OptStr = None
     metadata: Optional[_Meta] = None
 
 
 class _AuthZ(msgspec.Struct):
     granted: Any = None
-    operation: Any = None
-    resourceType: Any = None
-    resourceName: Any = None
-    patternType: Any = None
+    operation: OptStr = None
+    resourceType: OptStr = None
+    resourceName: OptStr = None
+    patternType: OptStr = None
 
 
 class _RequestMeta(msgspec.Struct):
     clientAddress: Any = None
-    client_address: Any = None
-    connection_id: Any = None
+    client_address: OptStr = None
+    connection_id: Any = None  # a number beyond 2**53, or a string
     connectionId: Any = None
 
 
@@ -74,12 +76,12 @@ class _ResultData(msgspec.Struct):
 
 
 class _Result(msgspec.Struct):
-    status: Any = None
+    status: OptStr = None
     data: Optional[_ResultData] = None
 
 
 class _Data(msgspec.Struct):
-    methodName: Any = None
+    methodName: OptStr = None
     authenticationInfo: Optional[_AuthN] = None
     authorizationInfo: Optional[_AuthZ] = None
     requestMetadata: Optional[_RequestMeta] = None
@@ -89,9 +91,9 @@ class _Data(msgspec.Struct):
 class Record(msgspec.Struct):
     """The fields of a CloudEvents audit record that ccaudit reads."""
 
-    id: Any = None
-    time: Any = None
-    type: Any = None
+    id: OptStr = None
+    time: OptStr = None
+    type: OptStr = None
     data: Optional[_Data] = None
 
 
@@ -120,13 +122,16 @@ def from_object(obj: Any) -> Record:
 
 
 def _lenient(obj: dict, cls: type) -> Any:
-    """Fill ``cls`` from ``obj``, dropping nested values whose shape does not fit."""
+    """Fill ``cls`` from ``obj``: numbers where text is expected become text, and
+    values of any other unexpected shape are dropped."""
     values = {}
     for f in msgspec.structs.fields(cls):
         value = obj.get(f.encode_name)
         sub = _struct_type(f.type)
         if sub is not None:
             value = _lenient(value, sub) if isinstance(value, dict) else None
+        elif f.type == OptStr and not isinstance(value, str):
+            value = _text(value) if isinstance(value, (int, float)) else None
         values[f.name] = value
     return cls(**values)
 
@@ -143,35 +148,42 @@ def _struct_type(tp: Any) -> type | None:
 _TIME = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z"
 )
-_hour_base: dict = {}
+_SECONDS_Z = re.compile(r":([0-5]\d|60)(?:\.\d{1,9})?Z\Z")
+_minute_base: dict = {}  # "YYYY-MM-DDTHH:MM" (UTC) -> epoch seconds
 _day_of: dict = {}
 
 
 def parse_time(text: Any) -> int | None:
     """Seconds since the epoch for an RFC 3339 time, or None if it is not one.
 
-    The hour is validated once through datetime and cached, so the per-record cost is a
-    regex match and a dict lookup.
+    Audit records nearly always carry UTC times (``Z``): their minute is validated once
+    and cached, so most records cost one dict lookup and a short regex match.
     """
+    if text.__class__ is str and text[-1:] == "Z":
+        base = _minute_base.get(text[:16])
+        if base is not None:
+            m = _SECONDS_Z.match(text, 16)
+            return base + int(m.group(1)) if m else None
+    return _parse_time_slow(text)
+
+
+def _parse_time_slow(text: Any) -> int | None:
     m = _TIME.match(text) if isinstance(text, str) else None
     if m is None:
         return None
     date, hh, mm, ss, zone = m.groups()
-    key = (date, hh, zone)
-    base = _hour_base.get(key)
-    if base is None:
-        offset = "+00:00" if zone in "Zz" else zone
-        try:
-            base = int(datetime.fromisoformat(f"{date}T{hh}:00:00{offset}").timestamp())
-        except ValueError:
-            return None
-        if len(_hour_base) > 100_000:
-            _hour_base.clear()
-        _hour_base[key] = base
-    minute, second = int(mm), int(ss)
-    if minute > 59 or second > 60:
+    utc = zone in "Zz"
+    try:
+        t = datetime.fromisoformat(f"{date}T{hh}:{mm}:00{'+00:00' if utc else zone}")
+    except ValueError:
         return None
-    return base + minute * 60 + second
+    base = int(t.timestamp())
+    if utc and text[10] == "T" and zone == "Z":
+        if len(_minute_base) > 200_000:
+            _minute_base.clear()
+        _minute_base[text[:16]] = base
+    second = int(ss)
+    return base + second if second <= 60 else None
 
 
 def utc_day(ts: int) -> str:
@@ -194,27 +206,26 @@ _PRINCIPAL_PATHS = (
 )
 
 
-def _strip_user(text: str) -> str:
-    return text[5:] if text.startswith("User:") else text
-
-
 def shown_principal(p: Any) -> str:
     """The principal as reports show it: string or object form, without ``User:``."""
-    if isinstance(p, str) and p:
-        return _strip_user(p)
+    if p.__class__ is str and p:
+        return p[5:] if p.startswith("User:") else p
     if isinstance(p, dict):
         for path in _PRINCIPAL_PATHS:
             v: Any = p
             for part in path:
                 v = v.get(part) if isinstance(v, dict) else None
             if v not in (None, ""):
-                return _strip_user(str(v))
+                v = str(v)
+                return v[5:] if v.startswith("User:") else v
     return "(unknown)"
 
 
-def _text(v: Any) -> str | None:
-    """A scalar as text for the store (numbers keep every digit); None stays None."""
-    if v is None or isinstance(v, str):
+def _text(v: Any) -> str:
+    """Any JSON value as text for the store ('' when absent; numbers keep every digit)."""
+    if v is None:
+        return ""
+    if v.__class__ is str:
         return v
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -223,102 +234,96 @@ def _text(v: Any) -> str | None:
     return msgspec.json.encode(v).decode()
 
 
-def _first_error(result: _Result | None) -> tuple[Any, Any]:
+def _first_error(result: _Result | None) -> tuple[str, str]:
     """(status, detail) of the first ``result.data.errors`` entry that has a status."""
     errors = result.data.errors if result and result.data else None
     if isinstance(errors, list):
         for e in errors:
             if isinstance(e, dict) and e.get("status") not in (None, ""):
-                return e["status"], e.get("detail")
-    return None, None
+                return _text(e["status"]), _text(e.get("detail"))
+    return "", ""
 
 
-def _client_ip(meta: _RequestMeta | None) -> str | None:
+def _client_ip(meta: _RequestMeta | None) -> str:
     if meta is None:
-        return None
+        return ""
     addrs = meta.clientAddress
     if isinstance(addrs, list):
         for a in addrs:
             if isinstance(a, dict) and a.get("ip"):
                 return _text(a["ip"])
-    if isinstance(meta.client_address, str) and meta.client_address:
-        return meta.client_address.lstrip("/")
-    return None
+    return (meta.client_address or "").lstrip("/")
 
 
-# Row layout (the store's staging table has the same columns, in this order).
-COLUMNS = (
-    "day", "id", "ts", "time", "method", "type", "principal", "section", "key",
-    # auth_events details
-    "identifier", "principal_resource_id", "connection_id", "status", "granted",
-    "operation", "resource_type", "resource_name", "pattern_type",
-    # sign-in details
-    "email", "outcome", "client_ip", "error_status", "error_detail",
-)
-_NO_DETAILS = (None,) * 14
+# Rows come in three widths; the store's staging table has every column. Text that is
+# absent is '' here (binding None costs sqlite3 several times more) and NULL in the store.
+CORE = ("day", "id", "ts", "time", "method", "type", "principal", "section", "key")
+AUTH = CORE + ("identifier", "principal_resource_id", "connection_id", "status", "granted",
+               "operation", "resource_type", "resource_name", "pattern_type")
+SIGNIN = CORE + ("status", "email", "outcome", "client_ip", "error_status", "error_detail")
+COLUMNS = AUTH + SIGNIN[len(CORE) + 1:]
+ROW_COLUMNS = {len(CORE): CORE, len(AUTH): AUTH, len(SIGNIN): SIGNIN}
 
 
 def classify(rec: Record) -> tuple | str:
-    """The store row for a record, or the reason it is malformed (a str)."""
+    """The store row for a record (CORE, AUTH or SIGNIN columns), or why it is malformed."""
     data = rec.data
     method = data.methodName if data is not None else None
-    if not isinstance(rec.id, str) or not rec.id:
+    if not rec.id:
         return "no id"
-    if not isinstance(method, str) or not method:
+    if not method:
         return "no data.methodName"
     ts = parse_time(rec.time)
     if ts is None:
         return "no time" if rec.time is None else "unparseable time"
     authn = data.authenticationInfo
-    principal = shown_principal(authn.principal if authn else None)
-    head = (utc_day(ts), rec.id, ts, rec.time, method, _text(rec.type), principal)
+    principal = shown_principal(authn.principal) if authn is not None else "(unknown)"
+    d = ts // 86400
+    day = _day_of.get(d) or utc_day(ts)
     if method == "mds.Authorize" or method == "kafka.Authentication":
-        return head + _auth_tail(method, principal, data)
+        return _auth_row((day, rec.id, ts, rec.time, method, rec.type or ""), principal, data)
     if method == "SignIn":
-        return head + _signin_tail(principal, data)
-    return head + (None, None) + _NO_DETAILS
+        return _signin_row((day, rec.id, ts, rec.time, method, rec.type or ""), principal, data)
+    return day, rec.id, ts, rec.time, method, rec.type or "", principal, "", ""
 
 
-def _auth_tail(method: str, principal: str, data: _Data) -> tuple:
+def _auth_row(head: tuple, principal: str, data: _Data) -> tuple:
     authn, authz, result = data.authenticationInfo, data.authorizationInfo, data.result
-    status = _text(result.status) if result else None
-    operation = _text(authz.operation) if authz else None
-    if method == "mds.Authorize":
+    status = result.status or "" if result is not None else ""
+    if authz is not None:
+        operation = authz.operation or ""
+        z = (_text(authz.granted), operation, authz.resourceType or "", authz.resourceName or "",
+             authz.patternType or "")
+    else:
+        operation, z = "", ("", "", "", "", "")
+    if head[4] == "mds.Authorize":
         section, key = "mds_authorize", f"{principal}-{operation or '(none)'}"
     else:
         section = "kafka_authentication"
-        key = principal if status in (None, "SUCCESS") else f"{principal} ({status})"
+        key = principal if status in ("", "SUCCESS") else f"{principal} ({status})"
     meta = data.requestMetadata
-    conn = (meta.connection_id if meta.connection_id is not None else meta.connectionId) if meta else None
-    ident = authn.metadata.identifier if authn and authn.metadata else None
-    return (
-        section, key,
-        _text(ident), _text(authn.principalResourceId) if authn else None, _text(conn), status,
-        _text(authz.granted) if authz else None, operation,
-        _text(authz.resourceType) if authz else None,
-        _text(authz.resourceName) if authz else None,
-        _text(authz.patternType) if authz else None,
-        None, None, None, None, None,
-    )
+    conn = _text(meta.connection_id if meta.connection_id is not None else meta.connectionId) if meta else ""
+    if authn is not None:
+        ident = authn.metadata.identifier or "" if authn.metadata is not None else ""
+        resource_id = authn.principalResourceId or ""
+    else:
+        ident = resource_id = ""
+    return head + (principal, section, key, ident, resource_id, conn, status) + z
 
 
-def _signin_tail(principal: str, data: _Data) -> tuple:
+def _signin_row(head: tuple, principal: str, data: _Data) -> tuple:
     authn, result = data.authenticationInfo, data.result
-    outcome = authn.result if authn and authn.result is not None else (result.status if result else None)
-    outcome = _text(outcome)
-    p = authn.principal if authn else None
-    email = _text(p.get("email")) if isinstance(p, dict) and p.get("email") else None
+    status = result.status or "" if result is not None else ""
+    outcome = authn.result if authn is not None and authn.result is not None else status
+    p = authn.principal if authn is not None else None
+    email = _text(p.get("email")) if isinstance(p, dict) else ""
     who = email or principal
     err_status, err_detail = _first_error(result)
     if outcome == "FAILURE":
-        section = "signin_failure"
-        key = who if err_status is None else f"{who} ({_text(err_status)})"
+        section, key = "signin_failure", f"{who} ({err_status})" if err_status else who
     elif outcome == "SUCCESS":
         section, key = "signin_success", who
     else:
-        section = key = None
-    return (
-        section, key,
-        None, None, None, _text(result.status) if result else None, None, None, None, None, None,
-        email, outcome, _client_ip(data.requestMetadata), _text(err_status), _text(err_detail),
-    )
+        section = key = ""
+    return head + (principal, section, key, status, email, outcome or "", _client_ip(data.requestMetadata),
+                   err_status, err_detail)

@@ -112,7 +112,7 @@ def _load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
     if progress:
         progress.done()
     if not quiet:
-        for problem in stats.problems[:SHOWN_PROBLEMS]:
+        for problem in stats.problem_lines()[:SHOWN_PROBLEMS]:
             click.echo(f"ccaudit: malformed: {problem}", err=True)
     for error in stats.errors:
         click.echo(f"ccaudit: error: {error}", err=True)
@@ -255,3 +255,39 @@ def clean(db_path, out_dir, yes):
         click.confirm(f"Delete {' and '.join(targets)}?", abort=True, err=True)
     for line in do_clean(db_path, out_dir):
         click.echo(line, err=True)
+
+
+@cli.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="client.properties of the audit-log cluster (chmod 600).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="File to write, one record per line; it appears only when complete.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False),
+              help="JSON offsets file: start after the last run, update it when done.")
+@click.option("--topic", default="confluent-audit-log-events", show_default=True)
+@click.option("--gzip", "compress", is_flag=True, help="Compress the output with gzip.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=300, show_default=True,
+              help="Give up after this many seconds (exit 2, nothing written).")
+@click.option("--insecure-config", is_flag=True, help="Accept a --config file other users can read.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+def download(config_path, out_path, state_path, topic, compress, timeout, insecure_config, quiet):
+    """Fetch the audit-log topic up to its current end into --out, then stop.
+
+    Needs the extra: pip install 'ccaudit[download]'. The API key and secret come from
+    --config or from CCAUDIT_API_KEY / CCAUDIT_API_SECRET. With --state each run starts
+    where the last one ended, so a chain of runs yields every record exactly once.
+
+    \b
+    Example:
+      ccaudit download --config audit.properties --state audit.state --out audit-$(date +%F).jsonl
+      ccaudit report audit-*.jsonl
+    """
+    from . import download as downloader
+
+    show = not quiet and sys.stderr.isatty()
+    progress = (lambda p: click.echo(f"\r\x1b[K{p.line()}", err=True, nl=False)) if show else None
+    result = downloader.download(config_path, out_path, state_path=state_path, topic=topic, compress=compress,
+                                 timeout=timeout, insecure_config=insecure_config, progress=progress)
+    if show:
+        click.echo("\r\x1b[K", err=True, nl=False)
+    click.echo(f"ccaudit: {result.summary_line()}", err=True)

@@ -21,9 +21,8 @@ import lzma
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
-import ijson
 import msgspec
 
 from .classify import classify, decode, from_object
@@ -31,11 +30,12 @@ from .errors import InputError
 
 MAX_LINE = 16 * 2**20  # longer lines are malformed; no real record comes near this
 MAX_LISTED = 100  # malformed positions kept for the report
+BUFFER = 1 << 20
 
 _MAGIC = (
-    (b"\x1f\x8b", gzip.GzipFile, "gzip"),
-    (b"BZh", bz2.BZ2File, "bzip2"),
-    (b"\xfd7zXZ\x00", lzma.LZMAFile, "xz"),
+    (b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
+    (b"BZh", bz2.BZ2File),
+    (b"\xfd7zXZ\x00", lzma.LZMAFile),
 )
 _UNSUPPORTED = ((b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
 
@@ -49,26 +49,23 @@ class LoadStats:
     duplicates: int = 0
     noise_lines: int = 0
     malformed: int = 0
-    malformed_lines: list = field(default_factory=list)
-    problems: list = field(default_factory=list)  # "where: what" for the first few
+    lines: int = 0  # line number reached (line-mode inputs)
+    problems: list = field(default_factory=list)  # (label, position, why) of the first few
     failed_inputs: list = field(default_factory=list)  # inputs that gave no record at all
     errors: list = field(default_factory=list)  # why an input could not be read at all
 
-    def bad(self, where: str, why: str) -> None:
+    def bad(self, label: str, position: int | str, why: str) -> None:
+        """Count a malformed line (or item, or byte position) and remember the first ones."""
         self.malformed += 1
-        if len(self.malformed_lines) < MAX_LISTED:
-            self.malformed_lines.append(where)
-            self.problems.append(f"{where}: {why}")
+        if len(self.problems) < MAX_LISTED:
+            self.problems.append((label, position, why))
 
-    def merge(self, other: "LoadStats") -> None:
-        for name in ("records_read", "inserted", "duplicates", "noise_lines"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for where, problem in zip(other.malformed_lines, other.problems):
-            self.bad(where, problem.split(": ", 1)[-1])
-            self.malformed -= 1
-        self.malformed += other.malformed
-        self.failed_inputs += other.failed_inputs
-        self.errors += other.errors
+    @property
+    def malformed_lines(self) -> list[str]:
+        return [_where(label, pos) for label, pos, _ in self.problems]
+
+    def problem_lines(self) -> list[str]:
+        return [f"{_where(label, pos)}: {why}" for label, pos, why in self.problems]
 
     def as_dict(self) -> dict:
         return {
@@ -86,10 +83,14 @@ class LoadStats:
             f"{self.duplicates} duplicates; skipped {self.noise_lines} noise lines, "
             f"{self.malformed} malformed"
         )
-        if self.malformed_lines:
+        if self.problems:
             more = "" if self.malformed <= 5 else ", ..."
             line += " (" + ", ".join(self.malformed_lines[:5]) + more + ")"
         return line
+
+
+def _where(label: str, position: int | str) -> str:
+    return f"{label}:{position}" if isinstance(position, int) else f"{label}{position}"
 
 
 class Dump:
@@ -99,8 +100,9 @@ class Dump:
         self.path = path
         self.label = "<stdin>" if path == "-" else path
         self.size = os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
+        self.compressed = False
+        self.position = 0  # raw bytes read, when someone else (a worker) reads them
         self._raw: BinaryIO | None = None
-        self.position = 0  # raw bytes read, as a worker process last reported them
 
     def tell(self) -> int:
         """Raw (compressed) bytes read so far."""
@@ -112,16 +114,15 @@ class Dump:
     def open(self) -> BinaryIO:
         """The decompressed binary stream; raise InputError if the input is unusable."""
         raw = self._open_raw()
-        if not isinstance(raw, io.BufferedReader):
-            raw = io.BufferedReader(raw)  # type: ignore[arg-type]
         self._raw = raw
         try:
             head = raw.peek(8)[:8]
         except OSError as e:
             raise InputError(f"{self.label}: cannot read: {e.strerror}") from None
-        for magic, opener, _name in _MAGIC:
+        for magic, opener in _MAGIC:
             if head.startswith(magic):
-                return io.BufferedReader(opener(raw), buffer_size=1 << 20)  # type: ignore[arg-type]
+                self.compressed = True
+                return io.BufferedReader(opener(raw), buffer_size=BUFFER)  # type: ignore[arg-type]
         for magic, name in _UNSUPPORTED:
             if head.startswith(magic):
                 raise InputError(f"{self.label}: {name}-compressed input is not supported; decompress it first")
@@ -132,102 +133,122 @@ class Dump:
             stream.close()
             if self._raw is not None:
                 self._raw.close()
+        self._raw = None
 
     def _open_raw(self) -> BinaryIO:
         if self.path == "-":
-            return sys.stdin.buffer
+            stdin = sys.stdin.buffer
+            return io.BufferedReader(getattr(stdin, "raw", stdin), buffer_size=BUFFER)  # type: ignore[arg-type]
         if os.path.isdir(self.path):
             raise InputError(f"{self.path}: is a directory")
         try:
-            return open(self.path, "rb")
+            return open(self.path, "rb", buffering=BUFFER)
         except FileNotFoundError:
             raise InputError(f"{self.path}: no such file") from None
         except OSError as e:
             raise InputError(f"{self.path}: cannot read: {e.strerror}") from None
 
 
-def read_rows(dump: Dump, stats: LoadStats) -> Iterator[tuple]:
+def sniff(stream: BinaryIO) -> str:
+    """'array', 'objects' or 'lines', from the first non-blank line (nothing is consumed)."""
+    try:
+        head = stream.peek(BUFFER)  # type: ignore[attr-defined]
+    except (OSError, EOFError, lzma.LZMAError):
+        return "lines"  # the read proper will report the damage
+    body = head.lstrip()
+    if body.startswith(b"["):
+        return "array"
+    first = body.split(b"\n", 1)
+    if len(first) == 2 and first[0].strip() == b"{":
+        return "objects"
+    return "lines"
+
+
+def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None) -> Iterator[tuple]:
     """Yield a store row for every good record of one input, counting the rest in ``stats``.
 
     Raises InputError only when the input cannot be opened at all.
     """
-    label = dump.label
-    stream = dump.open()
-    before = stats.records_read
+    stream = stream or dump.open()
     try:
-        first = _first_content_line(stream, stats)
-        if first is None:
-            return
-        body = first.strip()
-        if body.startswith(b"[") or body == b"{":
-            yield from _json_rows(_Prefixed(first, stream), label, stats, array=body.startswith(b"["))
+        shape = sniff(stream)
+        if shape == "lines":
+            yield from line_rows(iter_lines(stream), dump.label, stats)
         else:
-            yield from _line_rows(stream, first, label, stats)
+            yield from _json_rows(stream, dump.label, stats, array=shape == "array")
     except (OSError, EOFError, lzma.LZMAError) as e:
         # A truncated or corrupt compressed stream: keep what was read, say where it ended.
-        stats.bad(f"{label}@end", f"input ends early ({e})")
+        stats.bad(dump.label, "@end", f"input ends early ({e})")
     finally:
         dump.close(stream)
-    if stats.records_read == before and (stats.malformed or stats.noise_lines):
+
+
+def note_if_failed(label: str, stats: LoadStats, before: tuple[int, int, int]) -> None:
+    """An input with content but not one record is an input error (decisions.md)."""
+    read, noise, malformed = before
+    if stats.records_read == read and (stats.noise_lines > noise or stats.malformed > malformed):
         stats.failed_inputs.append(label)
 
 
-def _first_content_line(stream: BinaryIO, stats: LoadStats) -> bytes | None:
-    """The first non-blank line (blank lines before it are counted as noise)."""
-    while True:
-        line = stream.readline(MAX_LINE)
-        if not line:
-            return None
-        if line.strip():
-            return line
-        stats.noise_lines += 1
+def iter_lines(stream: BinaryIO, end: int | None = None) -> Iterator[bytes]:
+    """Lines of ``stream`` (those starting before byte ``end``, if given).
 
-
-def _line_rows(stream: BinaryIO, first: bytes, label: str, stats: LoadStats) -> Iterator[tuple]:
-    """The hot path: one record per line, each decoded and classified on its own."""
-    lineno = 0
+    A line longer than MAX_LINE is yielded as its first MAX_LINE bytes, without a newline,
+    and the rest of it is skipped, so one endless line cannot exhaust memory.
+    """
     readline = stream.readline
-    line = first
-    while line:
+    pos = stream.tell() if end is not None else 0
+    while end is None or pos < end:
+        line = readline(MAX_LINE)
+        if not line:
+            return
+        pos += len(line)
+        if len(line) == MAX_LINE and not line.endswith(b"\n"):
+            while (rest := readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                pos += len(rest)
+            pos += len(rest)
+        yield line
+
+
+def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int = 0) -> Iterator[tuple]:
+    """The hot path: one record per line, each decoded and classified on its own.
+
+    Line numbers start after ``lineno``; ``stats.lines`` ends as the last line number.
+    """
+    for line in lines:
         lineno += 1
         if line[0] != 123:  # not "{": noise, a prefix, or garbage
-            line = _unprefixed(line, stats)
-            if line is None:
-                line = readline(MAX_LINE)
+            record = _unprefixed(line)
+            if record is None:
+                stats.noise_lines += 1
                 continue
-            if line is False:
-                stats.bad(f"{label}:{lineno}", "not a JSON object")
-                line = readline(MAX_LINE)
+            if not record:
+                stats.bad(label, lineno, "not a JSON object")
                 continue
+            line = record
         if len(line) == MAX_LINE and not line.endswith(b"\n"):
-            stats.bad(f"{label}:{lineno}", f"line longer than {MAX_LINE} bytes")
-            while line and not line.endswith(b"\n"):
-                line = readline(MAX_LINE)
-            line = readline(MAX_LINE)
+            stats.bad(label, lineno, f"line longer than {MAX_LINE} bytes")
             continue
         try:
             row = classify(decode(line))
         except (msgspec.DecodeError, ValueError, RecursionError) as e:
             row = _decode_reason(e)
         if row.__class__ is str:
-            stats.bad(f"{label}:{lineno}", row)
+            stats.bad(label, lineno, row)
         else:
             stats.records_read += 1
             yield row
-        line = readline(MAX_LINE)
+    stats.lines = lineno
 
 
-def _unprefixed(line: bytes, stats: LoadStats) -> bytes | None | bool:
-    """The record part of a line that does not start with ``{``.
-
-    None for noise (counted here), False for a line with no record in it.
-    """
+def _unprefixed(line: bytes) -> bytes | None:
+    """The record part of a line that does not start with ``{``: None for noise,
+    b'' for a line with no record in it."""
     s = line.strip()
     if not s or s[:1] == b"%" or s.startswith(b"Headers:"):
-        stats.noise_lines += 1
         return None
     i = s.find(b"{")
-    return s[i:] if i > 0 else False
+    return s[i:] if i > 0 else b""
 
 
 def _decode_reason(e: Exception) -> str:
@@ -242,31 +263,34 @@ def _decode_reason(e: Exception) -> str:
     return "not valid JSON"
 
 
-class _Prefixed(io.RawIOBase):
-    """A stream that replays already-read bytes before the rest of ``stream``."""
+class _Counting(io.RawIOBase):
+    """Counts the bytes ijson has taken from ``stream``, to say where it stopped."""
 
-    def __init__(self, head: bytes, stream: BinaryIO):
-        self._head, self._stream = head, stream
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
         self.consumed = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buf) -> int:  # type: ignore[override]
-        if self._head:
-            n = min(len(buf), len(self._head))
-            buf[:n], self._head = self._head[:n], self._head[n:]
-        else:
-            data = self._stream.read(len(buf))
-            n = len(data)
-            buf[:n] = data
+        data = self._stream.read(len(buf))
+        n = len(data)
+        buf[:n] = data
         self.consumed += n
         return n
 
 
-def _json_rows(stream: _Prefixed, label: str, stats: LoadStats, array: bool) -> Iterator[tuple]:
-    """Records of a JSON array or of concatenated objects, streamed by ijson."""
-    items = ijson.items(stream, "item" if array else "", multiple_values=True, use_float=True)
+def _json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> Iterator[tuple]:
+    """Records of a JSON array or of concatenated objects, streamed by ijson.
+
+    A syntax error cannot be stepped over: it is one malformed entry at its byte
+    position, with the number of bytes left unread.
+    """
+    import ijson  # only these shapes need it
+
+    counted = _Counting(stream)
+    items = ijson.items(counted, "item" if array else "", multiple_values=True, use_float=True)
     n = 0
     try:
         for obj in items:
@@ -276,19 +300,18 @@ def _json_rows(stream: _Prefixed, label: str, stats: LoadStats, array: bool) -> 
             except msgspec.ValidationError:
                 row = "not a JSON object"
             if row.__class__ is str:
-                stats.bad(f"{label}:item {n}", row)
+                stats.bad(label, f":item {n}", row)
             else:
                 stats.records_read += 1
                 yield row
     except ijson.JSONError as e:
-        at = stream.consumed
-        left = _drain(stream)
+        at, left = counted.consumed, _drain(counted)
         why = "JSON cut short" if isinstance(e, ijson.IncompleteJSONError) and not left else "invalid JSON"
-        stats.bad(f"{label}@byte {at}", f"{why}; stopped reading, {left} bytes left unread")
+        stats.bad(label, f"@byte {at}", f"{why}; stopped reading, {left} bytes left unread")
 
 
-def _drain(stream: BinaryIO) -> int:
+def _drain(stream: io.RawIOBase) -> int:
     left = 0
-    while chunk := stream.read(1 << 20):
+    while chunk := stream.read(BUFFER):
         left += len(chunk)
     return left

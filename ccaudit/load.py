@@ -1,109 +1,90 @@
-"""Load dumps into a store: read rows from each input and insert them in batches.
+"""Load dumps into a store: pick the path for each input and keep the totals.
 
-With ``parallel=True`` (the default for large inputs) parsing runs in a forked worker
-process while this process writes to SQLite, so the two halves of the work share the two
-cores; batches cross over a bounded queue, so memory stays flat.
+Small inputs, JSON arrays, pretty-printed JSON and stdin are parsed here, batch by batch;
+large line-oriented files go to parse workers (``parallel.py``).
 """
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import time
 from typing import Callable, Iterable, Iterator
 
 from .errors import InputError
-from .ingest import Dump, LoadStats, read_rows
+from .ingest import Dump, LoadStats, note_if_failed, read_rows, sniff
+from .parallel import default_workers, load_parallel
 from .store import Store
 
 BATCH = 10_000
-PARALLEL_MIN_BYTES = 8 * 2**20  # below this a worker process costs more than it saves
+PARALLEL_MIN_BYTES = 16 * 2**20  # below this, starting workers costs more than it saves
 
 Progress = Callable[[str, int, int | None, int], None]  # label, bytes done, total, records
 
 
 def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None = None,
-               parallel: bool | None = None) -> LoadStats:
-    """Load every input into ``store``; inputs that fail are noted in the stats, not raised."""
+               workers: int | None = None, chunk: int | None = None) -> LoadStats:
+    """Load every input into ``store``. Inputs that cannot be read are noted in the
+    stats (``errors``, ``failed_inputs``), not raised, so the others still load.
+
+    ``workers``: parse processes for large line-oriented files (None: automatic, 0: none).
+    """
     stats = LoadStats()
     for path in paths:
         dump = Dump(path)
-        use_worker = parallel if parallel is not None else _worth_a_worker(dump)
-        batches = _worker_batches(dump, stats) if use_worker else _batches(dump, stats)
+        before = stats.records_read, stats.noise_lines, stats.malformed
         try:
-            store.load(_reporting(batches, dump, stats, progress), stats)
+            _load_one(dump, store, stats, progress, workers, chunk)
         except InputError as e:
             stats.failed_inputs.append(dump.label)
             stats.errors.append(str(e))
+            continue
+        note_if_failed(dump.label, stats, before)
     return stats
 
 
-def _worth_a_worker(dump: Dump) -> bool:
-    return (dump.size or 0) >= PARALLEL_MIN_BYTES and "fork" in mp.get_all_start_methods()
-
-
-def _batches(dump: Dump, stats: LoadStats) -> Iterator[list[tuple]]:
-    batch: list[tuple] = []
-    for row in read_rows(dump, stats):
-        batch.append(row)
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _reporting(batches: Iterator[list[tuple]], dump: Dump, stats: LoadStats,
-               progress: Progress | None) -> Iterator[list[tuple]]:
-    """Pass batches through, telling ``progress`` at most a few times a second."""
-    last = 0.0
-    for batch in batches:
-        yield batch
-        if progress is not None and time.monotonic() - last > 0.25:
-            last = time.monotonic()
-            progress(dump.label, dump.tell(), dump.size, stats.records_read)
-    if progress is not None:
+def _load_one(dump: Dump, store: Store, stats: LoadStats, progress: Progress | None,
+              workers: int | None, chunk: int | None) -> None:
+    stream = dump.open()
+    n = _workers_for(dump, stream, workers)
+    tell = _teller(dump, stats, progress)
+    if n:
+        extra = {"chunk": chunk} if chunk else {}
+        load_parallel(dump, stream, store, stats, workers=n, progress=tell, **extra)
+    else:
+        store.load(_batches(read_rows(dump, stats, stream), tell), stats)
+    if progress:
         progress(dump.label, dump.size or dump.tell(), dump.size, stats.records_read)
 
 
-# -- worker process -------------------------------------------------------------------
-
-def _worker_batches(dump: Dump, stats: LoadStats) -> Iterator[list[tuple]]:
-    """Batches parsed by a forked child; its counts are merged into ``stats`` at the end."""
-    ctx = mp.get_context("fork")
-    queue = ctx.Queue(maxsize=4)
-    child = ctx.Process(target=_parse_into, args=(dump, queue), daemon=True)
-    child.start()
-    try:
-        while True:
-            kind, payload, position = queue.get()
-            dump.position = position
-            if kind == "rows":
-                stats.records_read += len(payload)
-                yield payload
-            elif kind == "error":
-                raise InputError(payload)
-            else:
-                child_stats: LoadStats = payload
-                child_stats.records_read = 0  # already counted batch by batch
-                stats.merge(child_stats)
-                return
-    finally:
-        if child.is_alive():
-            child.terminate()
-        child.join()
+def _workers_for(dump: Dump, stream, workers: int | None) -> int:
+    if workers == 0 or dump.path == "-" and workers is None or sniff(stream) != "lines":
+        return 0
+    if workers is None:
+        big = (dump.size or 0) * (10 if dump.compressed else 1) >= PARALLEL_MIN_BYTES
+        return default_workers() if big else 0
+    return workers
 
 
-def _parse_into(dump: Dump, queue) -> None:
-    stats = LoadStats()
-    try:
-        for batch in _batches(dump, stats):
-            queue.put(("rows", batch, dump.tell()))
-        queue.put(("done", stats, dump.tell()))
-    except InputError as e:
-        queue.put(("error", str(e), 0))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        queue.close()
-        queue.join_thread()
-        os._exit(0)
+def _teller(dump: Dump, stats: LoadStats, progress: Progress | None) -> Callable[[int], None] | None:
+    """A callback for the loaders that tells ``progress`` at most four times a second."""
+    if progress is None:
+        return None
+    last = [0.0]
+
+    def tell(_: int) -> None:
+        if time.monotonic() - last[0] > 0.25:
+            last[0] = time.monotonic()
+            progress(dump.label, dump.tell(), dump.size, stats.records_read)
+
+    return tell
+
+
+def _batches(rows: Iterator[tuple], tell: Callable[[int], None] | None) -> Iterator[list[tuple]]:
+    batch: list[tuple] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH:
+            yield batch
+            if tell:
+                tell(len(batch))
+            batch = []
+    if batch:
+        yield batch

@@ -24,53 +24,12 @@ from typing import Iterable, Iterator
 
 import sqlite_utils
 
-from .classify import COLUMNS
 from .errors import StoreError
 from .ingest import LoadStats
+from .stage import COUNT_SELECT, EVENT_TABLES, QUARTER, TABLES, Stage, select_sql
 
-QUARTER = 900  # seconds per counts bucket
-
-_TABLES = {
-    "all_events": (
-        {"day": str, "id": str, "ts": int, "time": str, "method": str, "type": str,
-         "principal": str, "section": str, "key": str},
-        ("day", "id"),
-    ),
-    "auth_events": (
-        {"id": str, "day": str, "ts": int, "time": str, "method": str, "principal": str,
-         "key": str, "identifier": str, "principal_resource_id": str, "connection_id": str,
-         "status": str, "granted": str, "operation": str, "resource_type": str,
-         "resource_name": str, "pattern_type": str},
-        None,
-    ),
-    "signin_failures": (
-        {"id": str, "day": str, "ts": int, "time": str, "principal": str, "email": str,
-         "key": str, "outcome": str, "client_ip": str, "status": str, "error_status": str,
-         "error_detail": str},
-        None,
-    ),
-    "signin_successes": (
-        {"id": str, "day": str, "ts": int, "time": str, "principal": str, "email": str,
-         "key": str, "outcome": str, "client_ip": str, "status": str},
-        None,
-    ),
-    "counts": (
-        {"section": str, "key": str, "q": int, "n": int, "first_ts": int, "last_ts": int},
-        ("section", "key", "q"),
-    ),
-}
-
-# Which events each detail table takes from the staging table.
-_DETAIL_FILTER = {
-    "auth_events": "section IN ('kafka_authentication', 'mds_authorize')",
-    "signin_failures": "section = 'signin_failure'",
-    "signin_successes": "section = 'signin_success'",
-}
-
-_COUNT_UPSERT = """
-INSERT INTO counts (section, key, q, n, first_ts, last_ts)
-SELECT {section}, {key}, ts / 900, count(*), min(ts), max(ts) FROM temp.stage {where}
-GROUP BY 1, 2, 3
+_UPSERT = """
+INSERT INTO main.counts (section, key, q, n, first_ts, last_ts) {select}
 ON CONFLICT (section, key, q) DO UPDATE SET
   n = n + excluded.n,
   first_ts = min(first_ts, excluded.first_ts),
@@ -95,11 +54,11 @@ class Store:
         existing = set(self.db.table_names())
         if existing and "all_events" not in existing:
             raise StoreError(f"{self.path}: is an SQLite file but not a ccaudit store")
-        for name, (columns, pk) in _TABLES.items():
+        for name, (columns, pk) in TABLES.items():
             if name not in existing:
                 self.db.create_table(name, columns, pk=pk)
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.execute(f"PRAGMA journal_mode = {os.environ.get('CCJ', 'WAL')}")
+        self.db.execute(f"PRAGMA synchronous = {os.environ.get('CCS', 'NORMAL')}")
         self.db.execute("PRAGMA cache_size = -16000")
         self.db.execute("PRAGMA temp_store = MEMORY")
 
@@ -109,40 +68,37 @@ class Store:
     # -- loading --------------------------------------------------------------------
 
     def load(self, batches: Iterable[list[tuple]], stats: LoadStats) -> None:
-        """Insert batches of rows (``classify.COLUMNS``) that are new; count the rest.
+        """Stage and merge batches of rows in this connection (the single-process path)."""
+        staged = Stage(self.db.conn, "temp")
+        for batch in batches:
+            with self.db.conn:
+                staged.clear()
+                staged.add(batch)
+                self.merge("temp", len(batch), stats)
 
-        Each batch goes through a temporary staging table, and set-based SQL does the
-        de-duplication, the fan-out into the four tables and the counts. This uses
-        ``db.conn`` directly: sqlite-utils' ``insert_all(pk=..., ignore=True)`` costs
-        about 4x as much on a million rows (benchmarks/test_bench_store.py).
+    def merge(self, schema: str, offered: int, stats: LoadStats) -> None:
+        """Move the new events staged in ``schema`` (``offered`` rows before staging
+        dropped repeats) into the four tables and the counts.
+
+        Set-based SQL does the de-duplication, the fan-out and the counting, in C. This
+        uses ``db.conn`` directly: sqlite-utils' ``insert_all(pk=..., ignore=True)`` costs
+        several times as much per row (benchmarks/test_bench_store.py). A stage that a
+        worker has prepared and that holds no event already stored is copied as it is.
         """
         conn = self.db.conn
-        conn.execute("DROP TABLE IF EXISTS temp.stage")
-        conn.execute(f"CREATE TEMP TABLE stage ({', '.join(COLUMNS)})")
-        insert = f"INSERT INTO temp.stage VALUES ({', '.join('?' * len(COLUMNS))})"
-        for batch in batches:
-            with conn:
-                conn.execute("DELETE FROM temp.stage")
-                conn.executemany(insert, _first_copies(batch))
-                conn.execute(
-                    "DELETE FROM temp.stage WHERE EXISTS (SELECT 1 FROM all_events e"
-                    " WHERE e.day = stage.day AND e.id = stage.id)"
-                )
-                new = conn.execute("SELECT count(*) FROM temp.stage").fetchone()[0]
-                if new:
-                    self._fan_out(conn)
-            stats.inserted += new
-            stats.duplicates += len(batch) - new
-
-    @staticmethod
-    def _fan_out(conn: sqlite3.Connection) -> None:
-        columns = ", ".join(_TABLES["all_events"][0])
-        conn.execute(f"INSERT INTO all_events ({columns}) SELECT {columns} FROM temp.stage")
-        for table, where in _DETAIL_FILTER.items():
-            columns = ", ".join(_TABLES[table][0])
-            conn.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM temp.stage WHERE {where}")
-        conn.execute(_COUNT_UPSERT.format(section="'all_events'", key="method", where="WHERE true"))
-        conn.execute(_COUNT_UPSERT.format(section="section", key="key", where="WHERE section IS NOT NULL"))
+        stage = f"{schema}.stage"
+        prepared = schema != "temp" and not conn.execute(f"SELECT count(*) {_known(schema + '.all_events')}").fetchone()[0]
+        if not prepared:
+            conn.execute(f"DELETE {_known(stage)}")
+        new = conn.execute(f"SELECT count(*) FROM {schema + '.all_events' if prepared else stage}").fetchone()[0]
+        if new:
+            for name in EVENT_TABLES:
+                select = f"SELECT * FROM {schema}.{name}" if prepared else select_sql(name, stage)
+                conn.execute(f"INSERT INTO main.{name} ({', '.join(TABLES[name][0])}) {select}")
+            counts = f"SELECT * FROM {schema}.counts WHERE true" if prepared else COUNT_SELECT.format(stage=stage)
+            conn.execute(_UPSERT.format(select=counts))
+        stats.inserted += new
+        stats.duplicates += offered - new
 
     # -- reading --------------------------------------------------------------------
 
@@ -174,6 +130,12 @@ class Store:
         return self.db.execute(sql, args + args)
 
 
+def _known(table: str) -> str:
+    """FROM-clause for the rows of ``table`` whose event the store already holds."""
+    return (f"FROM {table} AS s WHERE EXISTS"
+            " (SELECT 1 FROM main.all_events e WHERE e.day = s.day AND e.id = s.id)")
+
+
 def _on_quarter(t: int | None) -> bool:
     return t is None or t % QUARTER == 0
 
@@ -189,12 +151,3 @@ def _window(column: str, since: int | None, until: int | None) -> tuple[str, lis
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
-def _first_copies(batch: list[tuple]) -> Iterator[tuple]:
-    """The batch without repeats of an earlier (day, id) in the same batch."""
-    seen: set = set()
-    add = seen.add
-    for row in batch:
-        key = row[0], row[1]
-        if key not in seen:
-            add(key)
-            yield row

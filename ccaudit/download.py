@@ -1,0 +1,651 @@
+"""Download the audit-log topic to a file, exactly up to its end, resumably.
+
+An optional extra (``pip install 'ccaudit[download]'``): confluent_kafka is
+imported only when a download starts, so the rest of ccaudit never needs it.
+
+How a run works, and why:
+
+* At start it snapshots each partition's end offset and stops there by itself,
+  so a run always finishes and records arriving later go to the next run.
+* Offsets live in a local state file, never in Kafka: the consumer uses
+  ``assign()`` with explicit offsets and never commits, so the audit API key
+  needs no consumer-group write access.
+* The output appears under its final name only when complete, and the state
+  file is updated only after that, so a chain of runs yields every record
+  exactly once whatever happens in between.
+* All Kafka calls go through ``KafkaSource``, a small adapter in plain Python
+  types, so tests can drive the loop with a fake (retention gaps, auth errors).
+"""
+from __future__ import annotations
+
+import errno
+import gzip
+import json
+import logging
+import os
+import re
+import stat
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+
+from .errors import CcauditError, InputError, MissingExtra
+
+DEFAULT_TOPIC = "confluent-audit-log-events"
+INSTALL_HINT = "ccaudit download needs confluent-kafka: pip install 'ccaudit[download]'"
+CONNECT_TIMEOUT = 30.0  # a typo'd or firewalled bootstrap should not wait out --timeout
+BATCH = 1000
+POLL = 0.25  # consume() waits this long for a full batch; keeps Ctrl-C and progress snappy
+ENV_CREDENTIALS = {"sasl.username": "CCAUDIT_API_KEY", "sasl.password": "CCAUDIT_API_SECRET"}
+STATE_FORMAT = "ccaudit-download-state/1"
+
+# Keys a Confluent Cloud client.properties may hold that are not librdkafka settings.
+_FOREIGN_PREFIXES = ("schema.registry.", "basic.auth.")
+_FOREIGN_KEYS = {"client.dns.lookup", "sasl.jaas.config"}
+# Settings the downloader's correctness depends on; the properties file cannot change them.
+_FORCED = {
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "enable.partition.eof": True,
+    "auto.offset.reset": "error",  # never skip records silently
+}
+_DEFAULTS = {"group.id": "ccaudit-download", "client.id": "ccaudit"}
+_SECRET_KEY = re.compile(r"password|secret|jaas|user\.info|token", re.I)
+_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+_kafka_log = logging.getLogger("ccaudit.kafka")
+_kafka_log.addHandler(logging.NullHandler())  # librdkafka chatter is not for stderr
+
+
+# --- results ---------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """A snapshot of a running download, for a progress display."""
+
+    records: int
+    bytes: int
+    lag: dict[int, int]  # records still to fetch, per partition
+    rate: float  # records per second so far
+
+    def line(self) -> str:
+        top = sorted(((n, p) for p, n in self.lag.items() if n), reverse=True)[:3]
+        parts = ", ".join(f"p{p} {n:,}" for n, p in top)
+        return (
+            f"{self.records:,} records, {_size(self.bytes)}, "
+            f"lag {sum(self.lag.values()):,}{f' ({parts})' if parts else ''}, "
+            f"{self.rate:,.0f} records/s"
+        )
+
+
+@dataclass
+class DownloadResult:
+    """What a finished download wrote and which time window it covers."""
+
+    out_path: str
+    topic: str
+    records: int = 0
+    bytes: int = 0
+    first_time: datetime | None = None
+    last_time: datetime | None = None
+    partitions: int = 0
+    lost_to_retention: int = 0  # records deleted by retention before this run reached them
+    offsets: dict[int, int] = field(default_factory=dict)  # next offset per partition
+    elapsed: float = 0.0
+
+    def summary_line(self) -> str:
+        if self.first_time:
+            window = f"covering {_iso(self.first_time)} to {_iso(self.last_time)}"
+        else:
+            window = "no time window (nothing new)"
+        line = (
+            f"wrote {self.records:,} records ({_size(self.bytes)}) from {self.partitions} "
+            f"partitions of {self.topic} to {self.out_path}, {window}, in {self.elapsed:.1f}s"
+        )
+        if self.lost_to_retention:
+            line += (
+                f"; WARNING: {self.lost_to_retention:,} records were deleted by retention "
+                "before they could be downloaded (run more often than the 7-day retention)"
+            )
+        return line
+
+
+# --- entry point -----------------------------------------------------------
+
+
+def download(
+    config_path,
+    out_path,
+    *,
+    state_path=None,
+    topic: str = DEFAULT_TOPIC,
+    compress: bool = False,
+    timeout: float = 300.0,
+    insecure_config: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> DownloadResult:
+    """Write every record of ``topic`` up to its current end to ``out_path``.
+
+    Starts after the offsets in ``state_path`` (if given and present) and saves
+    the new ones there once the output is in place. Raises ``CcauditError``
+    (one-line, secret-free message) on any failure, leaving nothing under
+    ``out_path`` and the state file untouched.
+    """
+    started = time.monotonic()
+    deadline = _Deadline(timeout)
+    conf = load_properties(config_path, insecure=insecure_config)
+    bootstrap = conf["bootstrap.servers"]
+    saved = _load_state(state_path, topic, bootstrap) if state_path else {}
+    if state_path and os.path.isfile(out_path) and os.path.getsize(out_path):
+        # the state moves past what that file holds, so replacing it would lose records for good
+        raise InputError(
+            f"{out_path} already exists and the state file resumes after its records: "
+            "write each run to a new file, e.g. audit-$(date +%F).jsonl"
+        )
+    result = DownloadResult(out_path=str(out_path), topic=topic)
+    source = _connect(conf, topic)
+    try:
+        bounds = _snapshot(source, saved, deadline, result)
+        with _atomic_output(out_path, compress) as out:
+            _fetch(source, bounds, out, deadline, progress, result)
+    finally:
+        source.close()
+    if state_path:
+        _save_state(state_path, topic, bootstrap, result.offsets)
+    result.elapsed = time.monotonic() - started
+    return result
+
+
+def _connect(conf: dict, topic: str) -> KafkaSource:
+    """Open the real consumer; tests replace this to run the loop on a fake."""
+    return KafkaSource(conf, topic)
+
+
+# --- client.properties -----------------------------------------------------
+
+
+def load_properties(path, insecure: bool = False) -> dict:
+    """Read a Java-style client.properties into librdkafka settings.
+
+    Refuses files other users can read (they hold the API secret) unless
+    ``insecure``; CCAUDIT_API_KEY / CCAUDIT_API_SECRET override the file's
+    sasl.username / sasl.password. Messages never quote values.
+    """
+    text = _read_private(path, insecure)
+    props = _parse_properties(text, path)
+    _take_jaas_credentials(props)
+    for key, env in ENV_CREDENTIALS.items():
+        if os.environ.get(env):
+            props[key] = os.environ[env]
+    _check_properties(props, path)
+    return props
+
+
+def _read_private(path, insecure: bool) -> str:
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{path}: not a regular file")
+        if st.st_size > 1 << 20:
+            raise InputError(f"{path}: too large to be a client.properties file")
+        if os.name == "posix" and st.st_mode & 0o077 and not insecure:
+            raise InputError(
+                f"{path} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}) and "
+                f"holds the API secret: run 'chmod 600 {path}' (or pass --insecure-config)"
+            )
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text client.properties file") from None
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from None
+
+
+def _parse_properties(text: str, path) -> dict:
+    """Java .properties: # and ! comments, key=value / key: value, \\ continuations."""
+    props: dict[str, str] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        lineno, line = i + 1, lines[i].lstrip()
+        i += 1
+        if not line or line[0] in "#!":
+            continue
+        while _continues(line) and i < len(lines):
+            line, i = line[:-1] + lines[i].lstrip(), i + 1
+        match = re.match(r"((?:[^=:\\\s]|\\.)+)\s*[=:]\s*(.*)$", line)
+        key = _unescape(match.group(1)) if match else ""
+        if not _KEY.match(key):  # never echo the line: it may be a secret
+            raise InputError(f"{path}:{lineno}: expected 'key=value' (a librdkafka property)")
+        props[key] = _unescape(match.group(2)).rstrip()
+    return props
+
+
+def _continues(line: str) -> bool:
+    return (len(line) - len(line.rstrip("\\"))) % 2 == 1
+
+
+def _unescape(s: str) -> str:
+    table = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+    return re.sub(
+        r"\\(u[0-9a-fA-F]{4}|.)",
+        lambda m: chr(int(m[1][1:], 16)) if len(m[1]) == 5 else table.get(m[1], m[1]),
+        s,
+    )
+
+
+def _take_jaas_credentials(props: dict) -> None:
+    """Accept the Java variant of the file: credentials inside sasl.jaas.config."""
+    jaas = props.get("sasl.jaas.config", "")
+    for key, name in (("sasl.username", "username"), ("sasl.password", "password")):
+        m = re.search(rf"\b{name}\s*=\s*(['\"])(.*?)\1", jaas)
+        if m:
+            props.setdefault(key, m.group(2))
+
+
+def _check_properties(props: dict, path) -> None:
+    if not props.get("bootstrap.servers"):
+        raise InputError(f"{path}: missing bootstrap.servers")
+    mechanism = props.get("sasl.mechanisms", props.get("sasl.mechanism", "GSSAPI")).upper()
+    uses_password = props.get("security.protocol", "").upper().startswith("SASL") and (
+        mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+    )
+    for key, env in ENV_CREDENTIALS.items():
+        if uses_password and not props.get(key):
+            raise InputError(f"{path}: missing {key} (set it in the file or in {env})")
+    for key, value in props.items():
+        if "{{" in value and not _foreign(key):
+            raise InputError(f"{path}: {key} still holds a {{{{ placeholder }}}} from the template")
+
+
+def _secrets(conf: dict) -> list[str]:
+    return [v for k, v in conf.items() if _SECRET_KEY.search(k) and len(str(v)) >= 4]
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        text = text.replace(s, "***")
+    return text
+
+
+# --- the Kafka adapter -----------------------------------------------------
+
+
+@dataclass
+class Message:
+    """One record (or an end-of-partition event, ``eof=True``) in plain types."""
+
+    partition: int
+    offset: int
+    value: bytes | None = None
+    timestamp_ms: int | None = None
+    eof: bool = False
+
+
+class KafkaSource:
+    """The five consumer calls the downloader makes, with errors made readable.
+
+    Only this class touches confluent_kafka. Every error it raises is a one-line
+    ``CcauditError`` with secrets scrubbed.
+    """
+
+    def __init__(self, conf: dict, topic: str):
+        self._ck = ck = _import_confluent_kafka()
+        self.topic = topic
+        self._bootstrap = conf["bootstrap.servers"]
+        self._secrets = _secrets(conf)
+        self._errors: list = []
+        settings = {k: v for k, v in conf.items() if not _foreign(k)}
+        settings = {**_DEFAULTS, **settings, **_FORCED}
+        settings.update(error_cb=self._errors.append, logger=_kafka_log)
+        try:
+            self._consumer = ck.Consumer(settings)
+        except (ck.KafkaException, ValueError, TypeError) as e:
+            raise InputError(f"bad Kafka setting in the properties file: {self._text(e)}") from None
+
+    def list_topics(self, timeout: float) -> list[int]:
+        """Partitions of the topic; waits up to ``timeout`` for a broker to answer."""
+        until = time.monotonic() + timeout
+        while True:
+            try:
+                meta = self._consumer.list_topics(self.topic, timeout=max(0.1, min(1.0, until - time.monotonic())))
+                break
+            except self._ck.KafkaException:
+                self._consumer.poll(0)  # serves error_cb: tells auth failure from no answer
+                self._raise_fatal()
+                if time.monotonic() >= until:
+                    last = f": {self._text(self._errors[-1])}" if self._errors else ""
+                    raise CcauditError(
+                        f"cannot reach Kafka at {self._bootstrap} within {timeout:.0f}s{last}"
+                    ) from None
+        return self._partitions(meta.topics.get(self.topic))
+
+    def _partitions(self, meta) -> list[int]:
+        err = meta.error if meta is not None else None
+        if meta is None or (err and err.code() == self._ck.KafkaError.UNKNOWN_TOPIC_OR_PART):
+            raise CcauditError(
+                f"topic {self.topic} not found at {self._bootstrap} "
+                "(see 'confluent audit-log describe' for the audit cluster and topic)"
+            )
+        if err and err.code() == self._ck.KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            raise CcauditError(
+                f"not authorized to read topic {self.topic}: use an API key of the audit-log "
+                "cluster's service account (see 'confluent audit-log describe')"
+            )
+        if err:
+            raise CcauditError(f"cannot read topic {self.topic}: {self._text(err)}")
+        return sorted(meta.partitions)
+
+    def get_watermark_offsets(self, partition: int, timeout: float) -> tuple[int, int]:
+        """(earliest offset still kept, offset after the last record)."""
+        tp = self._ck.TopicPartition(self.topic, partition)
+        try:
+            marks = self._consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
+        except self._ck.KafkaException as e:
+            marks, why = None, self._text(e)
+        else:
+            why = "no answer"
+        if marks is None:
+            self._raise_fatal()
+            raise CcauditError(f"cannot read the offsets of {self.topic} partition {partition}: {why}")
+        return marks
+
+    def assign(self, offsets: dict[int, int]) -> None:
+        tps = [self._ck.TopicPartition(self.topic, p, o) for p, o in offsets.items()]
+        self._consumer.assign(tps)
+
+    def consume(self, num: int, timeout: float) -> list[Message]:
+        out = []
+        for m in self._consumer.consume(num, timeout):
+            err = m.error()
+            if err is None:
+                out.append(Message(m.partition(), m.offset(), m.value(), _timestamp(m)))
+            elif err.code() == self._ck.KafkaError._PARTITION_EOF:
+                out.append(Message(m.partition(), m.offset(), eof=True))
+            elif err.code() in (self._ck.KafkaError._AUTO_OFFSET_RESET, self._ck.KafkaError.OFFSET_OUT_OF_RANGE):
+                raise CcauditError(
+                    f"partition {m.partition()}: offset out of range (retention deleted records "
+                    "during the run?); nothing written, run again"
+                )
+            elif err.fatal() or err.code() in self._fatal_codes():
+                raise CcauditError(f"Kafka error on partition {m.partition()}: {self._text(err)}")
+            # anything else is transient: librdkafka retries, --timeout bounds it
+        self._raise_fatal()
+        return out
+
+    def close(self) -> None:
+        try:
+            self._consumer.close()
+        except Exception:  # closing must not hide the error that got us here
+            pass
+
+    def _fatal_codes(self) -> set:
+        e = self._ck.KafkaError
+        return {e._AUTHENTICATION, e.SASL_AUTHENTICATION_FAILED, e._SSL,
+                e.TOPIC_AUTHORIZATION_FAILED, e._AUTO_OFFSET_RESET, e.OFFSET_OUT_OF_RANGE}
+
+    def _raise_fatal(self) -> None:
+        """Fail fast on errors retrying cannot fix (bad key/secret, TLS, lost offsets)."""
+        for err in self._errors:
+            if err.fatal() or err.code() in self._fatal_codes():
+                kind = "authentication failed" if "AUTHENTICATION" in err.name() else "Kafka error"
+                raise CcauditError(f"{kind}: {self._text(err)}")
+        del self._errors[:-1]  # keep the last one for the "cannot reach" message
+
+    def _text(self, err) -> str:
+        if isinstance(err, self._ck.KafkaException) and err.args:
+            err = err.args[0]
+        text = err.str() if hasattr(err, "str") else str(err)
+        return _scrub(text, self._secrets)
+
+
+def _import_confluent_kafka():
+    try:
+        import confluent_kafka
+    except ImportError:
+        raise MissingExtra(INSTALL_HINT) from None
+    return confluent_kafka
+
+
+def _foreign(key: str) -> bool:
+    return key in _FOREIGN_KEYS or key.startswith(_FOREIGN_PREFIXES)
+
+
+def _timestamp(m) -> int | None:
+    kind, ms = m.timestamp()
+    return ms if kind else None  # kind 0: TIMESTAMP_NOT_AVAILABLE
+
+
+# --- the run ---------------------------------------------------------------
+
+
+class _Deadline:
+    """--timeout for the whole run, handed out as per-call timeouts."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def left(self, cap: float | None = None) -> float:
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise CcauditError(
+                f"timed out after {self.seconds:g}s (--timeout) before reaching the end "
+                "of the topic; nothing written, state file unchanged"
+            )
+        return min(left, cap) if cap else left
+
+
+def _snapshot(source, saved: dict, deadline: _Deadline, result: DownloadResult) -> dict:
+    """Per partition, where to start (saved offset, else earliest) and stop (end now)."""
+    bounds = {}
+    for p in source.list_topics(deadline.left(CONNECT_TIMEOUT)):
+        low, high = source.get_watermark_offsets(p, deadline.left(CONNECT_TIMEOUT))
+        start = saved.get(p, low)
+        if start > high:
+            raise CcauditError(
+                f"the state file says partition {p} is at offset {start}, but the topic ends "
+                f"at {high}: was the topic recreated? (delete the state file to start over)"
+            )
+        if start < low:
+            result.lost_to_retention += low - start
+            start = low
+        bounds[p] = (start, high)
+    result.partitions = len(bounds)
+    return bounds
+
+
+def _fetch(source, bounds: dict, out, deadline: _Deadline, progress, result: DownloadResult):
+    """Consume every partition up to its snapshot end; later records are left alone."""
+    ends = {p: end for p, (_, end) in bounds.items()}
+    position = {p: start for p, (start, _) in bounds.items()}
+    pending = {p for p in bounds if position[p] < ends[p]}
+    if pending:
+        source.assign({p: position[p] for p in pending})
+    started = shown = time.monotonic()
+    _show(progress, result, ends, position, started)
+    while pending:
+        for msg in source.consume(BATCH, deadline.left(POLL)):
+            p = msg.partition
+            if p not in pending:
+                continue
+            if not msg.eof and position[p] <= msg.offset < ends[p]:
+                _write(out, msg, result)
+                position[p] = msg.offset + 1
+            if position[p] >= ends[p] or (msg.eof and msg.offset >= ends[p]):
+                position[p] = ends[p]  # skips offsets without records (control batches)
+                pending.discard(p)
+        if time.monotonic() - shown >= 0.5:
+            shown = time.monotonic()
+            _show(progress, result, ends, position, started)
+    _show(progress, result, ends, position, started)
+    result.offsets = position
+
+
+def _show(progress, result, ends, position, started) -> None:
+    if progress:
+        rate = result.records / max(time.monotonic() - started, 1e-3)
+        lag = {p: ends[p] - position[p] for p in ends}
+        progress(Progress(result.records, result.bytes, lag, rate))
+
+
+def _write(out, msg: Message, result: DownloadResult) -> None:
+    if not msg.value:  # tombstone or empty: not an audit record
+        return
+    try:
+        record = json.loads(msg.value)
+    except ValueError:
+        record = None
+    line = _one_line(msg.value, record)
+    out.write(line)
+    result.records += 1
+    result.bytes += len(line)
+    when = _record_time(record, msg.timestamp_ms)
+    if when:
+        result.first_time = min(result.first_time or when, when)
+        result.last_time = max(result.last_time or when, when)
+
+
+def _one_line(value: bytes, record) -> bytes:
+    """The value as-is, unless a line break in it would split the record."""
+    if b"\n" not in value and b"\r" not in value:
+        return value + b"\n"
+    if record is not None:  # pretty-printed JSON: re-serialize compactly
+        return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+    return value.replace(b"\r", b"\\r").replace(b"\n", b"\\n") + b"\n"
+
+
+def _record_time(record, timestamp_ms) -> datetime | None:
+    """The record's own ``time`` field, else the Kafka timestamp."""
+    if isinstance(record, dict) and isinstance(record.get("time"), str):
+        when = _parse_time(record["time"])
+        if when:
+            return when
+    if timestamp_ms is not None:
+        return datetime.fromtimestamp(timestamp_ms / 1000, tz=timezone.utc)
+    return None
+
+
+def _parse_time(text: str) -> datetime | None:
+    # fromisoformat before 3.11 takes neither "Z" nor nanoseconds
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text.strip()).replace("Z", "+00:00")
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when.replace(tzinfo=when.tzinfo or timezone.utc).astimezone(timezone.utc)
+
+
+# --- files -----------------------------------------------------------------
+
+
+@contextmanager
+def _atomic_output(path, compress: bool) -> Iterator:
+    """A binary file that appears at ``path`` only if the block completes."""
+    try:
+        raw, tmp = _open_temp(path)
+    except OSError as e:
+        raise CcauditError(_write_error(path, e)) from None
+    out = gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) if compress else raw
+    try:
+        yield out
+        if compress:
+            out.close()  # writes the gzip trailer into raw
+        raw.flush()
+        os.fsync(raw.fileno())
+        raw.close()
+        os.replace(tmp, path)
+    except BaseException as e:  # includes KeyboardInterrupt: never leave a partial file
+        _discard(out, raw, tmp)
+        if isinstance(e, OSError):
+            raise CcauditError(_write_error(path, e)) from None
+        raise
+
+
+def _open_temp(path):
+    """A new hidden file next to ``path`` (same filesystem, so rename is atomic)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(str(path))}.", suffix=".part")
+    return os.fdopen(fd, "wb", buffering=1 << 20), tmp
+
+
+def _discard(out, raw, tmp) -> None:
+    for f in (out, raw):
+        try:
+            f.close()
+        except Exception:  # the disk may still be full
+            pass
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def _write_error(path, e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return f"disk full while writing {path}; nothing written"
+    return f"cannot write {path}: {e.strerror}"
+
+
+def _load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
+    """Saved next offsets per partition; {} if the file does not exist yet."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            state = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        raise InputError(f"{path}: not a readable ccaudit download state file") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise InputError(f"{path}: not a ccaudit download state file")
+    if state.get("topic") != topic:
+        raise InputError(f"{path} is the state of topic {state.get('topic')}, not {topic}")
+    if _servers(state.get("bootstrap.servers", "")) != _servers(bootstrap):
+        raise InputError(f"{path} is the state of another cluster ({state.get('bootstrap.servers')})")
+    try:
+        offsets = {int(p): int(o) for p, o in state["offsets"].items()}
+    except (KeyError, AttributeError, TypeError, ValueError):
+        raise InputError(f"{path}: offsets are missing or not numbers") from None
+    if any(o < 0 for o in offsets.values()):
+        raise InputError(f"{path}: negative offset")
+    return offsets
+
+
+def _save_state(path, topic: str, bootstrap: str, offsets: dict[int, int]) -> None:
+    """Write the state atomically; it holds no secrets, only where to resume."""
+    state = {
+        "format": STATE_FORMAT,
+        "topic": topic,
+        "bootstrap.servers": bootstrap,
+        "offsets": {str(p): o for p, o in sorted(offsets.items())},
+        "saved_at": _iso(datetime.now(timezone.utc)),
+    }
+    try:
+        with _atomic_output(path, compress=False) as f:
+            f.write(json.dumps(state, indent=2).encode() + b"\n")
+    except CcauditError as e:
+        raise CcauditError(
+            f"{e}; the output is complete, but the state file was not updated, "
+            "so the next run will fetch these records again"
+        ) from None
+
+
+def _servers(bootstrap: str) -> list[str]:
+    return sorted(s.strip().lower() for s in bootstrap.split(",") if s.strip())
+
+
+def _iso(when: datetime) -> str:
+    spec = "milliseconds" if when.microsecond else "seconds"
+    return when.astimezone(timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return ""

@@ -1,0 +1,185 @@
+"""Load one large line-oriented input with parse workers.
+
+Parsing and classifying cost about as much as writing SQLite, so they run in worker
+processes (``worker.py``) while this process merges their results into the store:
+
+* a plain file is cut into byte ranges that the workers read themselves;
+* a compressed file or stdin is decompressed here, in a thread (zlib, bz2 and lzma
+  release the GIL), into chunk files that the workers read;
+* each worker fills a stage file per range; this process attaches it and merges it
+  (store.merge), strictly in input order, so the first copy of an event always wins.
+
+At most two tasks per worker are in flight, so memory and temporary disk stay flat.
+"""
+from __future__ import annotations
+
+import json
+import lzma
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import deque
+from typing import BinaryIO, Callable, Iterator
+
+from .errors import CcauditError
+from .ingest import MAX_LINE, Dump, LoadStats
+from .store import Store
+
+CHUNK = 32 * 2**20  # input bytes per task
+
+
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, *, workers: int,
+                  chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> None:
+    """Load a line-oriented input through ``workers`` worker processes."""
+    with tempfile.TemporaryDirectory(prefix="ccaudit-") as tmp:
+        pool = [_Worker() for _ in range(workers)]
+        try:
+            if dump.compressed or dump.path == "-":
+                tasks = _background(_spill(stream, tmp, chunk))
+            else:
+                dump.close(stream)
+                tasks = _ranges(dump, chunk)
+            in_flight: deque = deque()
+            lines = 0
+            for seq, task in enumerate(tasks):
+                if "ends_early" in task:
+                    stats.bad(dump.label, "@end", task["ends_early"])
+                    continue
+                task.update(seq=seq, stage=os.path.join(tmp, f"stage-{seq}.db"))
+                worker = pool[seq % workers]
+                worker.send(task)
+                in_flight.append((worker, task))
+                if len(in_flight) >= 2 * workers:
+                    lines = _merge(*in_flight.popleft(), store, stats, dump, lines, progress)
+            while in_flight:
+                lines = _merge(*in_flight.popleft(), store, stats, dump, lines, progress)
+        finally:
+            for worker in pool:
+                worker.close()
+
+
+def _ranges(dump: Dump, chunk: int) -> Iterator[dict]:
+    for start in range(0, dump.size or 0, chunk):
+        yield {"path": dump.path, "start": start, "end": start + chunk}
+
+
+def _spill(stream: BinaryIO, tmp: str, chunk: int) -> Iterator[dict]:
+    """Decompressed input as chunk files of whole lines; a damaged stream ends with
+    ``{"ends_early": why}``."""
+    for n in range(sys.maxsize):
+        path = os.path.join(tmp, f"chunk-{n}.txt")
+        try:
+            size = _copy_lines(stream, path, chunk)
+        except (OSError, EOFError, ValueError, lzma.LZMAError) as e:
+            if os.path.getsize(path):
+                yield {"path": path, "start": 0, "end": None, "delete": True}
+            yield {"ends_early": f"input ends early ({e})"}
+            return
+        if not size:
+            os.remove(path)
+            return
+        yield {"path": path, "start": 0, "end": None, "delete": True}
+
+
+def _copy_lines(stream: BinaryIO, path: str, chunk: int) -> int:
+    """Copy about ``chunk`` bytes, up to the end of a line, into ``path``."""
+    size = 0
+    with open(path, "wb") as out:
+        while size < chunk and (block := stream.read(1 << 20)):
+            out.write(block)
+            size += len(block)
+        while size and (piece := stream.readline(MAX_LINE)):
+            out.write(piece)
+            size += len(piece)
+            if piece.endswith(b"\n"):
+                break
+    return size
+
+
+def _background(items: Iterator[dict]) -> Iterator[dict]:
+    """Run a generator in a thread, a couple of items ahead of the consumer."""
+    q: queue.Queue = queue.Queue(maxsize=2)
+    done = object()
+
+    def run() -> None:
+        try:
+            for item in items:
+                q.put(item)
+            q.put(done)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+
+    threading.Thread(target=run, daemon=True).start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def _merge(worker: "_Worker", task: dict, store: Store, stats: LoadStats, dump: Dump, lines: int,
+           progress: Callable[[int], None] | None) -> int:
+    """Merge one worker's stage into the store; return the line number reached."""
+    reply = worker.receive()
+    if "error" in reply:
+        raise CcauditError(f"{dump.label}: could not parse: {reply['error']}")
+    conn = store.db.conn
+    conn.execute("ATTACH DATABASE ? AS chunk", (reply["stage"],))
+    try:
+        with conn:
+            store.merge("chunk", reply["offered"], stats)
+    finally:
+        conn.execute("DETACH DATABASE chunk")
+        os.remove(reply["stage"])
+    stats.records_read += reply["offered"]
+    stats.noise_lines += reply["noise"]
+    for pos, why in reply["problems"]:
+        stats.bad(dump.label, lines + pos, why)
+    stats.malformed += reply["malformed"] - len(reply["problems"])
+    if task.get("end") is not None:
+        dump.position = min(task["end"], dump.size or 0)
+    if progress:
+        progress(reply["offered"])
+    return lines + reply["lines"]
+
+
+class _Worker:
+    """One ``python -m ccaudit.worker`` process, talked to over pipes."""
+
+    def __init__(self):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")])))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ccaudit.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=env, text=True, bufsize=1,
+        )
+
+    def send(self, task: dict) -> None:
+        self.proc.stdin.write(json.dumps(task) + "\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+
+    def receive(self) -> dict:
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise CcauditError(f"a parse worker stopped unexpectedly (exit code {self.proc.wait()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _package_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,0 +1,460 @@
+"""ccaudit download: against librdkafka's mock cluster (real wire protocol), plus a
+fake of the five consumer calls for what the mock cannot do (retention gaps)."""
+import errno
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+
+import pytest
+from click.testing import CliRunner
+
+from ccaudit import download as dl
+from ccaudit.cli import cli
+from ccaudit.errors import CcauditError, InputError, MissingExtra
+
+PASSWORD = "s3cr3t-Pa55w0rd-never-shown"
+
+
+def event(i: int, tag: str = "") -> bytes:
+    """A compact audit record with a unique id and a time i minutes after 10:00."""
+    return json.dumps({
+        "id": f"{tag}-{i}", "time": f"2024-05-06T{10 + i // 60:02d}:{i % 60:02d}:00Z",
+        "type": "io.confluent.kafka.server/authentication", "specversion": "1.0",
+        "source": "crn:///kafka=lkc-1", "subject": "crn:///kafka=lkc-1",
+        "data": {"methodName": "kafka.Authentication", "authenticationInfo": {"principal": "User:sa-1"},
+                 "result": {"status": "SUCCESS"}},
+    }, separators=(",", ":")).encode()
+
+
+@pytest.fixture(autouse=True)
+def no_credentials_from_env(monkeypatch):
+    monkeypatch.delenv("CCAUDIT_API_KEY", raising=False)
+    monkeypatch.delenv("CCAUDIT_API_SECRET", raising=False)
+
+
+def write_props(path, body: str, mode: int = 0o600):
+    path.write_text(body)
+    path.chmod(mode)
+    return path
+
+
+def leftovers(directory) -> list:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
+
+
+# --- client.properties ------------------------------------------------------------------
+
+CONSOLE_PROPS = f"""\
+# Required connection configs for Kafka producer, consumer, and admin
+bootstrap.servers=pkc-abc12.us-east-1.aws.confluent.cloud:9092
+security.protocol = SASL_SSL
+sasl.mechanisms: PLAIN
+sasl.username=ABCDEFGHIJKLMNOP
+sasl.password={PASSWORD}=with=equals
+
+! Best practice for higher availability in librdkafka clients prior to 1.7
+session.timeout.ms=\\
+    45000
+# Required connections for Confluent Cloud Schema Registry
+schema.registry.url=https://{{{{ SR_ENDPOINT }}}}
+basic.auth.user.info={{{{ SR_API_KEY }}}}:{{{{ SR_API_SECRET }}}}
+"""
+
+
+def test_parses_console_properties(tmp_path):
+    props = dl.load_properties(write_props(tmp_path / "c.properties", CONSOLE_PROPS))
+    assert props["bootstrap.servers"] == "pkc-abc12.us-east-1.aws.confluent.cloud:9092"
+    assert props["security.protocol"] == "SASL_SSL"
+    assert props["sasl.mechanisms"] == "PLAIN"
+    assert props["sasl.password"] == PASSWORD + "=with=equals"
+    assert props["session.timeout.ms"] == "45000"
+
+
+def test_java_variant_credentials_come_from_jaas(tmp_path):
+    body = ("bootstrap.servers=b:9092\nsecurity.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n"
+            "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f"username='KEY1' password='{PASSWORD}';\nclient.dns.lookup=use_all_dns_ips\n")
+    props = dl.load_properties(write_props(tmp_path / "j.properties", body))
+    assert (props["sasl.username"], props["sasl.password"]) == ("KEY1", PASSWORD)
+
+
+def test_env_vars_supply_and_override_credentials(tmp_path, monkeypatch):
+    path = write_props(tmp_path / "c.properties",
+                       "bootstrap.servers=b:9092\nsecurity.protocol=SASL_SSL\nsasl.mechanisms=PLAIN\n"
+                       "sasl.username=FROMFILE\n")
+    monkeypatch.setenv("CCAUDIT_API_KEY", "ENVKEY")
+    monkeypatch.setenv("CCAUDIT_API_SECRET", PASSWORD)
+    props = dl.load_properties(path)
+    assert (props["sasl.username"], props["sasl.password"]) == ("ENVKEY", PASSWORD)
+
+
+def test_rejects_properties_readable_by_others(tmp_path):
+    path = write_props(tmp_path / "c.properties", "bootstrap.servers=b:9092\n", mode=0o644)
+    with pytest.raises(InputError, match=r"chmod 600 .*--insecure-config"):
+        dl.load_properties(path)
+    assert dl.load_properties(path, insecure=True)["bootstrap.servers"] == "b:9092"
+
+
+@pytest.mark.parametrize("body, message", [
+    ("security.protocol=PLAINTEXT\n", "missing bootstrap.servers"),
+    ("bootstrap.servers=b:9092\nsecurity.protocol=SASL_SSL\nsasl.mechanisms=PLAIN\nsasl.username=K\n",
+     "missing sasl.password .*CCAUDIT_API_SECRET"),
+    (f"bootstrap.servers=b:9092\n{PASSWORD}\n", r":2: expected 'key=value'"),
+    ("bootstrap.servers=b:9092\nsasl.username={{ CLUSTER_API_KEY }}\n", "placeholder"),
+    (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not a text"),
+])
+def test_rejects_bad_properties(tmp_path, body, message):
+    path = tmp_path / "bad.properties"
+    path.write_bytes(body if isinstance(body, bytes) else body.encode())
+    path.chmod(0o600)
+    with pytest.raises(InputError, match=message) as e:
+        dl.load_properties(path)
+    assert PASSWORD not in str(e.value)
+
+
+def test_missing_properties_file(tmp_path):
+    with pytest.raises(InputError, match="cannot read"):
+        dl.load_properties(tmp_path / "nope.properties")
+
+
+# --- the loop, on a fake consumer ---------------------------------------------------------
+
+class FakeSource:
+    """The five calls download() makes, over in-memory partitions {p: (low, [values])}."""
+
+    def __init__(self, partitions, fail_on_consume=None):
+        self.partitions = partitions
+        self.fail_on_consume = fail_on_consume
+        self.position = {}
+        self.closed = False
+
+    def list_topics(self, timeout):
+        return sorted(self.partitions)
+
+    def get_watermark_offsets(self, p, timeout):
+        low, values = self.partitions[p]
+        return low, low + len(values)
+
+    def assign(self, offsets):
+        self.position = dict(offsets)
+
+    def consume(self, num, timeout):
+        if self.fail_on_consume:
+            raise self.fail_on_consume
+        out = []
+        for p, pos in self.position.items():
+            low, values = self.partitions[p]
+            for offset in range(pos, low + len(values)):
+                out.append(dl.Message(p, offset, values[offset - low], 1714989600000))
+            out.append(dl.Message(p, low + len(values), eof=True))
+            self.position[p] = low + len(values)
+        if not out:
+            time.sleep(timeout)
+        return out
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def props(tmp_path):
+    return write_props(tmp_path / "client.properties", "bootstrap.servers=fake:9092\n")
+
+
+def use_fake(monkeypatch, source):
+    monkeypatch.setattr(dl, "_connect", lambda conf, topic: source)
+    return source
+
+
+def save_state(path, offsets, topic=dl.DEFAULT_TOPIC, bootstrap="fake:9092"):
+    dl._save_state(path, topic, bootstrap, offsets)
+    return path.read_bytes()
+
+
+def test_retention_gap_is_a_warning_and_resumes_from_earliest(tmp_path, props, monkeypatch):
+    state = tmp_path / "state.json"
+    save_state(state, {0: 2, 1: 0})
+    use_fake(monkeypatch, FakeSource({0: (5, [event(i) for i in range(5, 8)]),
+                                      1: (0, [event(i) for i in range(10, 13)])}))
+    result = dl.download(props, tmp_path / "out.jsonl", state_path=state)
+    assert (result.records, result.lost_to_retention) == (6, 3)
+    assert "WARNING: 3 records were deleted by retention" in result.summary_line()
+    assert json.loads(state.read_text())["offsets"] == {"0": 8, "1": 3}
+    assert len((tmp_path / "out.jsonl").read_bytes().splitlines()) == 6
+
+
+def test_record_lines_and_time_window(tmp_path, props, monkeypatch):
+    pretty = json.dumps({"id": "p", "time": "2024-05-06T09:00:00.123456789Z", "data": {}}, indent=2).encode()
+    values = [event(0), pretty, b"not json\nsecond line", b"{broken json", None, b'{"id":"no-time"}']
+    use_fake(monkeypatch, FakeSource({0: (0, values)}))
+    result = dl.download(props, tmp_path / "out.jsonl")
+    lines = (tmp_path / "out.jsonl").read_bytes().split(b"\n")
+    assert lines == [event(0), b'{"id":"p","time":"2024-05-06T09:00:00.123456789Z","data":{}}',
+                     b"not json\\nsecond line", b"{broken json", b'{"id":"no-time"}', b""]
+    assert result.records == 5
+    # the earliest `time`, and the Kafka timestamp (10:00 UTC) for records without one
+    assert dl._iso(result.first_time) == "2024-05-06T09:00:00.123Z"
+    assert dl._iso(result.last_time) == "2024-05-06T10:00:00Z"
+    assert "covering 2024-05-06T09:00:00.123Z to 2024-05-06T10:00:00Z" in result.summary_line()
+
+
+def test_failure_mid_run_leaves_no_file_and_keeps_state(tmp_path, props, monkeypatch):
+    state = tmp_path / "state.json"
+    before = save_state(state, {0: 0})
+    use_fake(monkeypatch, FakeSource({0: (0, [event(1)])},
+                                     fail_on_consume=CcauditError("authentication failed: bad key")))
+    with pytest.raises(CcauditError, match="authentication failed"):
+        dl.download(props, tmp_path / "out.jsonl", state_path=state)
+    assert not (tmp_path / "out.jsonl").exists() and leftovers(tmp_path) == []
+    assert state.read_bytes() == before
+
+
+def test_timeout_leaves_no_file(tmp_path, props, monkeypatch):
+    source = use_fake(monkeypatch, FakeSource({0: (0, [event(1)])}))
+    source.consume = lambda num, timeout: time.sleep(timeout) or []
+    started = time.monotonic()
+    with pytest.raises(CcauditError, match="timed out after 0.5s"):
+        dl.download(props, tmp_path / "out.jsonl", timeout=0.5)
+    assert time.monotonic() - started < 2
+    assert not (tmp_path / "out.jsonl").exists() and leftovers(tmp_path) == []
+    assert source.closed
+
+
+def test_disk_full_leaves_no_file(tmp_path, props, monkeypatch):
+    class FullDisk:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    real_open_temp = dl._open_temp
+    monkeypatch.setattr(dl, "_open_temp", lambda path: (lambda f, tmp: (FullDisk(f), tmp))(*real_open_temp(path)))
+    use_fake(monkeypatch, FakeSource({0: (0, [event(1)])}))
+    with pytest.raises(CcauditError, match="disk full while writing"):
+        dl.download(props, tmp_path / "out.jsonl")
+    assert not (tmp_path / "out.jsonl").exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("topic, bootstrap, offsets, message", [
+    ("other-topic", "fake:9092", {0: 0}, "state of topic other-topic"),
+    (dl.DEFAULT_TOPIC, "other:9092", {0: 0}, "another cluster"),
+    (dl.DEFAULT_TOPIC, "FAKE:9092", {0: 9}, "topic recreated"),
+])
+def test_state_of_another_topic_cluster_or_past_the_end_is_refused(tmp_path, props, monkeypatch,
+                                                                   topic, bootstrap, offsets, message):
+    state = tmp_path / "state.json"
+    before = save_state(state, offsets, topic=topic, bootstrap=bootstrap)
+    use_fake(monkeypatch, FakeSource({0: (0, [event(1)])}))
+    with pytest.raises(CcauditError, match=message):
+        dl.download(props, tmp_path / "out.jsonl", state_path=state)
+    assert state.read_bytes() == before and not (tmp_path / "out.jsonl").exists()
+
+
+def test_ctrl_c_exits_130_and_keeps_nothing(tmp_path, props, monkeypatch):
+    state = tmp_path / "state.json"
+    before = save_state(state, {0: 0})
+    use_fake(monkeypatch, FakeSource({0: (0, [event(1)])}, fail_on_consume=KeyboardInterrupt()))
+    result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", str(tmp_path / "o.jsonl"),
+                                      "--state", str(state)])
+    assert result.exit_code == 130, result.output
+    assert not (tmp_path / "o.jsonl").exists() and leftovers(tmp_path) == []
+    assert state.read_bytes() == before
+
+
+# --- without the extra --------------------------------------------------------------------
+
+def test_missing_confluent_kafka_gives_the_install_hint(tmp_path, props, monkeypatch):
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)
+    with pytest.raises(MissingExtra, match=r"pip install 'ccaudit\[download\]'"):
+        dl.download(props, tmp_path / "out.jsonl")
+    result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0 and "pip install 'ccaudit[download]'" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_module_imports_without_confluent_kafka_or_click():
+    # A bare parent package: ccaudit/__init__ pulls in sqlite_utils, which imports click.
+    code = ("import sys, types; sys.modules['confluent_kafka'] = None; sys.modules['click'] = None; "
+            "pkg = types.ModuleType('ccaudit'); pkg.__path__ = ['ccaudit']; sys.modules['ccaudit'] = pkg; "
+            "import ccaudit.download")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+
+
+# --- against the mock cluster ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cluster():
+    pytest.importorskip("confluent_kafka", reason="confluent-kafka cannot be installed here; "
+                                                  "mock-cluster tests skipped")
+    try:
+        from kafka_mock import MockCluster
+    except ImportError:  # tests/ collected as a package
+        from tests.kafka_mock import MockCluster
+    return MockCluster(brokers=3)
+
+
+@pytest.fixture
+def topic():
+    return f"audit-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def mock_props(tmp_path, cluster):
+    # sasl.password is ignored under PLAINTEXT, but lets us check it never leaks
+    return write_props(tmp_path / "client.properties",
+                       f"# mock cluster\nbootstrap.servers = {cluster.bootstrap}\n"
+                       f"sasl.username=KEY\nsasl.password={PASSWORD}\n")
+
+
+def lines_of(path) -> Counter:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        return Counter(f.read().splitlines())
+
+
+def test_fetches_every_partition_exactly_once_and_report_reads_it(tmp_path, cluster, topic, mock_props):
+    pretty = json.dumps(json.loads(event(99, topic)), indent=2).encode()
+    values = [event(i, topic) for i in range(40)] + [pretty, b"not json"]
+    cluster.produce(topic, values)
+    out = tmp_path / "out.jsonl"
+    result = dl.download(mock_props, out, state_path=tmp_path / "state.json", topic=topic, timeout=20)
+    expected = Counter(values[:40] + [event(99, topic), b"not json"])
+    assert lines_of(out) == expected
+    assert (result.records, result.partitions, result.lost_to_retention) == (42, 4, 0)
+    assert dl._iso(result.first_time) == "2024-05-06T10:00:00Z"
+    # "not json" has no `time`: its Kafka timestamp (now) counts instead
+    assert abs(result.last_time.timestamp() - time.time()) < 60
+
+    report = CliRunner().invoke(cli, ["report", str(out), "--format", "json"])
+    assert report.exit_code == 0, report.output
+    summary = json.loads(report.stdout)["summary"]
+    assert summary["events"] == 41
+    assert (summary["load"]["inserted"], summary["load"]["malformed"]) == (41, 1)
+
+
+def test_records_after_the_snapshot_go_to_the_next_run(tmp_path, cluster, topic, mock_props):
+    cluster.produce(topic, [event(i, topic) for i in range(12)])
+    late = [event(i, topic + "-late") for i in range(8)]
+    state = tmp_path / "state.json"
+
+    def produce_late_once(snapshot):
+        if late:
+            cluster.produce(topic, late)  # after the end offsets were taken
+            late.clear()
+
+    first = dl.download(mock_props, tmp_path / "1.jsonl", state_path=state, topic=topic,
+                        timeout=20, progress=produce_late_once)
+    assert first.records == 12 and not late
+    assert lines_of(tmp_path / "1.jsonl") == Counter(event(i, topic) for i in range(12))
+
+    second = dl.download(mock_props, tmp_path / "2.jsonl", state_path=state, topic=topic, timeout=20)
+    assert lines_of(tmp_path / "2.jsonl") == Counter(event(i, topic + "-late") for i in range(8))
+    assert second.records == 8
+    assert json.loads(state.read_text())["offsets"] == {"0": 5, "1": 5, "2": 5, "3": 5}
+
+    third = dl.download(mock_props, tmp_path / "3.jsonl", state_path=state, topic=topic, timeout=20)
+    assert third.records == 0 and (tmp_path / "3.jsonl").read_bytes() == b""
+    assert "nothing new" in third.summary_line()
+
+
+def test_retention_gap_on_the_wire(tmp_path, cluster, topic, mock_props):
+    # The mock keeps about 5 MiB per partition, dropping the oldest records: retention in small.
+    state = tmp_path / "state.json"
+    cluster.produce(topic, [event(i, topic) for i in range(3)], partition=0)
+    assert dl.download(mock_props, tmp_path / "1.jsonl", state_path=state, topic=topic, timeout=20).records == 3
+    cluster.produce(topic, [event(i, topic) + b" " * 10_000 for i in range(700)], partition=0)
+    result = dl.download(mock_props, tmp_path / "2.jsonl", state_path=state, topic=topic, timeout=20)
+    assert result.lost_to_retention > 0
+    assert result.records + result.lost_to_retention == 700  # every new record: fetched or reported lost
+    assert f"WARNING: {result.lost_to_retention:,} records were deleted" in result.summary_line()
+    assert json.loads(state.read_text())["offsets"]["0"] == 703
+
+
+def test_refuses_to_replace_the_previous_runs_output(tmp_path, props, monkeypatch):
+    use_fake(monkeypatch, FakeSource({0: (0, [event(1)])}))
+    out, state = tmp_path / "out.jsonl", tmp_path / "state.json"
+    dl.download(props, out, state_path=state)
+    with pytest.raises(InputError, match="already exists .* new file"):
+        dl.download(props, out, state_path=state)
+    assert out.read_bytes() == event(1) + b"\n"
+    assert dl.download(props, out).records == 1  # without --state every run is a full dump
+
+
+def test_gzip_output_via_cli(tmp_path, cluster, topic, mock_props):
+    cluster.produce(topic, [event(i, topic) for i in range(6)])
+    out = tmp_path / "out.jsonl.gz"
+    result = CliRunner().invoke(cli, ["download", "--config", str(mock_props), "--out", str(out),
+                                      "--topic", topic, "--gzip", "--timeout", "20"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert "wrote 6 records" in result.stderr
+    assert lines_of(out) == Counter(event(i, topic) for i in range(6))
+    report = CliRunner().invoke(cli, ["report", str(out), "--format", "json"])
+    assert report.exit_code == 0, report.output
+    assert json.loads(report.stdout)["summary"]["events"] == 6
+
+
+def test_unknown_topic(tmp_path, cluster, mock_props):
+    with pytest.raises(CcauditError, match="topic no-such-topic not found"):
+        dl.download(mock_props, tmp_path / "out.jsonl", topic="no-such-topic", timeout=10)
+    assert not (tmp_path / "out.jsonl").exists() and leftovers(tmp_path) == []
+
+
+def test_unreachable_broker_fails_within_the_timeout(tmp_path):
+    pytest.importorskip("confluent_kafka", reason="confluent-kafka cannot be installed here")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers=127.0.0.1:{port}\n")
+    started = time.monotonic()
+    with pytest.raises(CcauditError, match=f"cannot reach Kafka at 127.0.0.1:{port} within 2s"):
+        dl.download(props, tmp_path / "out.jsonl", timeout=2)
+    assert time.monotonic() - started < 4
+    assert not (tmp_path / "out.jsonl").exists() and leftovers(tmp_path) == []
+
+
+def test_authentication_failure_on_the_wire_is_fast(tmp_path, cluster):
+    # The mock broker has no SASL, so the client's SASL handshake fails like a bad key would.
+    props = write_props(tmp_path / "c.properties",
+                        f"bootstrap.servers={cluster.bootstrap}\nsecurity.protocol=SASL_PLAINTEXT\n"
+                        f"sasl.mechanisms=PLAIN\nsasl.username=KEY\nsasl.password={PASSWORD}\n")
+    started = time.monotonic()
+    with pytest.raises(CcauditError, match="authentication failed") as e:
+        dl.download(props, tmp_path / "out.jsonl", timeout=20)
+    assert time.monotonic() - started < 5
+    assert PASSWORD not in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bad_librdkafka_setting_is_an_input_error(tmp_path, cluster):
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={cluster.bootstrap}\nno.such.setting=1\n")
+    with pytest.raises(InputError, match="no.such.setting"):
+        dl.download(props, tmp_path / "out.jsonl", timeout=10)
+
+
+def test_secret_appears_nowhere(tmp_path, cluster, topic, mock_props, capfd):
+    cluster.produce(topic, [event(i, topic) for i in range(4)])
+    state, out = tmp_path / "state.json", tmp_path / "out.jsonl"
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["download", "--config", str(mock_props), "--out", str(out), "--state", str(state),
+                             "--topic", topic, "--timeout", "20"])
+    assert ok.exit_code == 0, ok.output
+    sasl = write_props(tmp_path / "sasl.properties",
+                       mock_props.read_text() + "security.protocol=SASL_PLAINTEXT\nsasl.mechanisms=PLAIN\n")
+    failed = runner.invoke(cli, ["download", "--config", str(sasl), "--out", str(tmp_path / "x"),
+                                 "--topic", topic, "--timeout", "20"])
+    assert failed.exit_code == 2 and "authentication failed" in failed.stderr
+    captured = capfd.readouterr()  # includes anything librdkafka wrote to fd 1/2
+    for text in (ok.output, failed.output, captured.out, captured.err, state.read_text(), out.read_text()):
+        assert PASSWORD not in text
+    assert "sasl" not in state.read_text()
