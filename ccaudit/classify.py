@@ -93,7 +93,6 @@ class Record(msgspec.Struct):
 
     id: OptStr = None
     time: OptStr = None
-    type: OptStr = None
     data: Optional[_Data] = None
 
 
@@ -255,18 +254,13 @@ def _client_ip(meta: _RequestMeta | None) -> str:
     return (meta.client_address or "").lstrip("/")
 
 
-# Rows come in three widths; the store's staging table has every column. Text that is
-# absent is '' here (binding None costs sqlite3 several times more) and NULL in the store.
-CORE = ("day", "id", "ts", "time", "method", "type", "principal", "section", "key")
-AUTH = CORE + ("identifier", "principal_resource_id", "connection_id", "status", "granted",
-               "operation", "resource_type", "resource_name", "pattern_type")
-SIGNIN = CORE + ("status", "email", "outcome", "client_ip", "error_status", "error_detail")
-COLUMNS = AUTH + SIGNIN[len(CORE) + 1:]
-ROW_COLUMNS = {len(CORE): CORE, len(AUTH): AUTH, len(SIGNIN): SIGNIN}
-
-
 def classify(rec: Record) -> tuple | str:
-    """The store row for a record (CORE, AUTH or SIGNIN columns), or why it is malformed."""
+    """``(event, details)`` for a record, or the reason it is malformed (a str).
+
+    ``event`` is an all_events row; ``details`` is an auth_events or sign-in row, or None.
+    Absent text is '' (the store turns it into NULL): binding None costs sqlite3 about
+    twice as much as binding a string.
+    """
     data = rec.data
     method = data.methodName if data is not None else None
     if not rec.id:
@@ -278,16 +272,17 @@ def classify(rec: Record) -> tuple | str:
         return "no time" if rec.time is None else "unparseable time"
     authn = data.authenticationInfo
     principal = shown_principal(authn.principal) if authn is not None else "(unknown)"
-    d = ts // 86400
-    day = _day_of.get(d) or utc_day(ts)
+    day = _day_of.get(ts // 86400) or utc_day(ts)
     if method == "mds.Authorize" or method == "kafka.Authentication":
-        return _auth_row((day, rec.id, ts, rec.time, method, rec.type or ""), principal, data)
-    if method == "SignIn":
-        return _signin_row((day, rec.id, ts, rec.time, method, rec.type or ""), principal, data)
-    return day, rec.id, ts, rec.time, method, rec.type or "", principal, "", ""
+        section, key, details = _auth(rec, method, principal, data)
+    elif method == "SignIn":
+        section, key, details = _signin(rec, principal, data)
+    else:
+        return (day, rec.id, ts, rec.time, method, principal, "", ""), None
+    return (day, rec.id, ts, rec.time, method, principal, section, key), details
 
 
-def _auth_row(head: tuple, principal: str, data: _Data) -> tuple:
+def _auth(rec: Record, method: str, principal: str, data: _Data) -> tuple:
     authn, authz, result = data.authenticationInfo, data.authorizationInfo, data.result
     status = result.status or "" if result is not None else ""
     if authz is not None:
@@ -296,11 +291,11 @@ def _auth_row(head: tuple, principal: str, data: _Data) -> tuple:
              authz.patternType or "")
     else:
         operation, z = "", ("", "", "", "", "")
-    if head[4] == "mds.Authorize":
+    if method == "mds.Authorize":
         section, key = "mds_authorize", f"{principal}-{operation or '(none)'}"
     else:
         section = "kafka_authentication"
-        key = principal if status in ("", "SUCCESS") else f"{principal} ({status})"
+        key = principal if not status or status == "SUCCESS" else f"{principal} ({status})"
     meta = data.requestMetadata
     conn = _text(meta.connection_id if meta.connection_id is not None else meta.connectionId) if meta else ""
     if authn is not None:
@@ -308,22 +303,21 @@ def _auth_row(head: tuple, principal: str, data: _Data) -> tuple:
         resource_id = authn.principalResourceId or ""
     else:
         ident = resource_id = ""
-    return head + (principal, section, key, ident, resource_id, conn, status) + z
+    return section, key, (rec.id, rec.time, method, principal, ident, resource_id, conn, status) + z
 
 
-def _signin_row(head: tuple, principal: str, data: _Data) -> tuple:
+def _signin(rec: Record, principal: str, data: _Data) -> tuple:
     authn, result = data.authenticationInfo, data.result
     status = result.status or "" if result is not None else ""
     outcome = authn.result if authn is not None and authn.result is not None else status
     p = authn.principal if authn is not None else None
     email = _text(p.get("email")) if isinstance(p, dict) else ""
     who = email or principal
+    if outcome != "FAILURE" and outcome != "SUCCESS":
+        return None, None, None
+    row = (rec.id, rec.time, email, principal, outcome, _client_ip(data.requestMetadata), status)
+    if outcome == "SUCCESS":
+        return "signin_success", who, row
     err_status, err_detail = _first_error(result)
-    if outcome == "FAILURE":
-        section, key = "signin_failure", f"{who} ({err_status})" if err_status else who
-    elif outcome == "SUCCESS":
-        section, key = "signin_success", who
-    else:
-        section = key = ""
-    return head + (principal, section, key, status, email, outcome or "", _client_ip(data.requestMetadata),
-                   err_status, err_detail)
+    key = f"{who} ({err_status})" if err_status else who
+    return "signin_failure", key, row + (err_status, err_detail)

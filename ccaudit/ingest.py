@@ -122,7 +122,8 @@ class Dump:
         for magic, opener in _MAGIC:
             if head.startswith(magic):
                 self.compressed = True
-                return io.BufferedReader(opener(raw), buffer_size=BUFFER)  # type: ignore[arg-type]
+                return opener(raw)  # already buffered; a second buffer would lose the
+                # last good bytes of a stream that is cut short
         for magic, name in _UNSUPPORTED:
             if head.startswith(magic):
                 raise InputError(f"{self.label}: {name}-compressed input is not supported; decompress it first")
@@ -191,23 +192,45 @@ def note_if_failed(label: str, stats: LoadStats, before: tuple[int, int, int]) -
 
 
 def iter_lines(stream: BinaryIO, end: int | None = None) -> Iterator[bytes]:
-    """Lines of ``stream`` (those starting before byte ``end``, if given).
+    """Lines of ``stream`` without their newline (only those starting before byte ``end``,
+    if given), split from large blocks: much cheaper than a readline per line.
 
-    A line longer than MAX_LINE is yielded as its first MAX_LINE bytes, without a newline,
-    and the rest of it is skipped, so one endless line cannot exhaust memory.
+    A line longer than MAX_LINE is yielded as its first MAX_LINE + 1 bytes and the rest
+    is skipped, so one endless line cannot exhaust memory.
     """
-    readline = stream.readline
     pos = stream.tell() if end is not None else 0
-    while end is None or pos < end:
-        line = readline(MAX_LINE)
-        if not line:
-            return
-        pos += len(line)
-        if len(line) == MAX_LINE and not line.endswith(b"\n"):
-            while (rest := readline(MAX_LINE)) and not rest.endswith(b"\n"):
-                pos += len(rest)
-            pos += len(rest)
-        yield line
+    read = getattr(stream, "read1", stream.read)  # one read at a time: a stream that is
+    carry, overlong = b"", False                  # cut short still gives what came before
+    while block := _read_or_flush(read, carry):
+        lines = (carry + block).split(b"\n")
+        carry = lines.pop()
+        if overlong and lines:  # the rest of an overlong line ends here
+            pos += len(lines.pop(0)) + 1
+            overlong = False
+        for line in lines:
+            if end is not None:
+                if pos >= end:
+                    return
+                pos += len(line) + 1
+            yield line
+        if len(carry) > MAX_LINE:
+            if not overlong:
+                yield carry[: MAX_LINE + 1]
+            pos += len(carry)
+            carry, overlong = b"", True
+    if carry and not overlong and (end is None or pos < end):
+        yield carry
+
+
+def _read_or_flush(read, carry: bytes) -> bytes:
+    """The next block; if the stream breaks, hand on the partial line before it first,
+    so that it is counted (as a record cut in half) like any other line."""
+    try:
+        return read(BUFFER)
+    except (OSError, EOFError, lzma.LZMAError):
+        if carry:
+            return b"\n"
+        raise
 
 
 def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int = 0) -> Iterator[tuple]:
@@ -217,7 +240,11 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
     """
     for line in lines:
         lineno += 1
-        if line[0] != 123:  # not "{": noise, a prefix, or garbage
+        first = line[:1]
+        if first != b"{":  # noise, a prefix, or garbage
+            if first == b"%":
+                stats.noise_lines += 1
+                continue
             record = _unprefixed(line)
             if record is None:
                 stats.noise_lines += 1
@@ -226,10 +253,12 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                 stats.bad(label, lineno, "not a JSON object")
                 continue
             line = record
-        if len(line) == MAX_LINE and not line.endswith(b"\n"):
+        if len(line) > MAX_LINE:
             stats.bad(label, lineno, f"line longer than {MAX_LINE} bytes")
             continue
         try:
+            if not line.isascii():  # msgspec skips unknown fields without checking them
+                line.decode()
             row = classify(decode(line))
         except (msgspec.DecodeError, ValueError, RecursionError) as e:
             row = _decode_reason(e)
@@ -248,7 +277,7 @@ def _unprefixed(line: bytes) -> bytes | None:
     if not s or s[:1] == b"%" or s.startswith(b"Headers:"):
         return None
     i = s.find(b"{")
-    return s[i:] if i > 0 else b""
+    return s[i:] if i >= 0 else b""
 
 
 def _decode_reason(e: Exception) -> str:
@@ -274,7 +303,7 @@ class _Counting(io.RawIOBase):
         return True
 
     def readinto(self, buf) -> int:  # type: ignore[override]
-        data = self._stream.read(len(buf))
+        data = getattr(self._stream, "read1", self._stream.read)(len(buf))
         n = len(data)
         buf[:n] = data
         self.consumed += n

@@ -31,7 +31,7 @@ def _whole(report: Report, fmt: str, stats: bool) -> str:
     if fmt == "html":
         from .html import render_html
 
-        return render_html(report)
+        return render_html(report, stats=stats)
     return render_report(report, fmt, stats)
 
 
@@ -67,7 +67,7 @@ def clean(db_path: str, out_dir: str | None) -> Iterator[str]:
     """Delete a store (refusing files that are not ccaudit stores) and a report directory."""
     if os.path.exists(db_path):
         _check_is_store(db_path)
-        for path in (db_path, db_path + "-wal", db_path + "-shm"):
+        for path in (db_path, db_path + "-journal", db_path + "-wal", db_path + "-shm"):
             if os.path.exists(path):
                 os.remove(path)
         yield f"deleted {db_path}"

@@ -47,10 +47,10 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
                 dump.close(stream)
                 tasks = _ranges(dump, chunk)
             in_flight: deque = deque()
-            lines = 0
+            lines, ended_early = 0, None
             for seq, task in enumerate(tasks):
                 if "ends_early" in task:
-                    stats.bad(dump.label, "@end", task["ends_early"])
+                    ended_early = task["ends_early"]
                     continue
                 task.update(seq=seq, stage=os.path.join(tmp, f"stage-{seq}.db"))
                 worker = pool[seq % workers]
@@ -60,6 +60,8 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
                     lines = _merge(*in_flight.popleft(), store, stats, dump, lines, progress)
             while in_flight:
                 lines = _merge(*in_flight.popleft(), store, stats, dump, lines, progress)
+            if ended_early:
+                stats.bad(dump.label, "@end", ended_early)
         finally:
             for worker in pool:
                 worker.close()
@@ -92,7 +94,7 @@ def _copy_lines(stream: BinaryIO, path: str, chunk: int) -> int:
     """Copy about ``chunk`` bytes, up to the end of a line, into ``path``."""
     size = 0
     with open(path, "wb") as out:
-        while size < chunk and (block := stream.read(1 << 20)):
+        while size < chunk and (block := stream.read1(1 << 20)):  # type: ignore[attr-defined]
             out.write(block)
             size += len(block)
         while size and (piece := stream.readline(MAX_LINE)):

@@ -11,10 +11,14 @@ import bisect
 import fnmatch
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from .classify import SECTION_METHOD, SECTIONS
-from .store import QUARTER, Store
+from .stage import QUARTER
+
+if TYPE_CHECKING:
+    from .store import Store
 
 UTC = timezone.utc
 
@@ -108,9 +112,11 @@ class _Clock:
         return self._days[d]
 
     def _hours_of(self, d: date) -> tuple[list[int], list[str]]:
+        # Local midnight is within UTC midnight -14h (UTC+14) .. +12h (UTC-12), and the local
+        # day ends by UTC midnight +36h (+1h for DST): scan from -15h to +39h.
         guess = int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) - 15 * 3600
         slots: list[tuple[int, int, timedelta | None]] = []
-        for q in range(guess, guess + 40 * 3600, QUARTER):
+        for q in range(guess, guess + 54 * 3600, QUARTER):
             local = datetime.fromtimestamp(q, self.tz)
             if local.date() != d:
                 continue
@@ -142,7 +148,8 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None,
     clock = _Clock(tz)
     # (date, section) -> key -> [hour counts, first ts, last ts]
     cells: dict = defaultdict(dict)
-    for section, key, ts, n, first, last in store.buckets(f.since, f.until, f.principal):
+    fine = not _whole_hours(tz, store.time_range())
+    for section, key, ts, n, first, last in store.buckets(f.since, f.until, f.principal, fine):
         if not _wanted(section, key, f):
             continue
         d, col = clock.place(ts)
@@ -154,6 +161,14 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None,
     dates = sorted({d for d, _ in cells})
     days = [_day(d, cells, clock, f) for d in _every_date(dates)]
     return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load)
+
+
+def _whole_hours(tz: tzinfo, span: tuple[int, int] | None) -> bool:
+    """Is the zone's UTC offset a whole number of hours all through ``span``?"""
+    if tz is UTC or span is None:
+        return True
+    return all(datetime.fromtimestamp(t, tz).utcoffset().total_seconds() % 3600 == 0  # type: ignore[union-attr]
+               for t in range(span[0] - 86400, span[1] + 2 * 86400, 86400))
 
 
 def _wanted(section: str, key: str, f: Filters) -> bool:
@@ -186,8 +201,8 @@ def _day(d: date, cells: dict, clock: _Clock, f: Filters) -> Day:
     if events:
         day.first_event = clock.iso(min(c[1] for c in events.values()))
         day.last_event = clock.iso(max(c[2] for c in events.values()))
-        busy = {col for c in events.values() for col, n in c[0].items() if n}
-        day.empty_hours = [label for i, label in enumerate(labels) if i not in busy]
+    busy = {col for c in events.values() for col, n in c[0].items() if n}
+    day.empty_hours = [label for i, label in enumerate(labels) if i not in busy]  # all, on a day without events
     return day
 
 

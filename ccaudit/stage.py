@@ -1,101 +1,108 @@
 """The store's tables as data, and staging: where classified rows wait before the store
 merges them.
 
-A stage is a plain table with every row column and no index, so filling it costs only
-the inserts. It lives either in the store's connection (``temp.stage``, the in-process
-path) or in a file of its own written by a parse worker. A worker also *prepares* its
-stage file: it splits the rows into the four tables' final shape and counts them, so
-that the single writer, the store, only copies (``Store.merge``). This module needs only
-``sqlite3``, so workers stay small.
+A stage is the four event tables again, without indexes, so filling them costs only the
+inserts. It lives either in the store's connection (schema ``temp``, the in-process path)
+or in a file of its own written by a parse worker; the store merges both the same way
+(``Store.merge``), mostly as plain copies. This module needs only ``sqlite3``, so
+workers stay small.
 """
 from __future__ import annotations
 
 import sqlite3
 from typing import Iterable
 
-from .classify import COLUMNS, ROW_COLUMNS
-
 TABLES = {  # name: (columns, primary key)
     "all_events": (
-        {"day": str, "id": str, "ts": int, "time": str, "method": str, "type": str,
-         "principal": str, "section": str, "key": str},
+        {"day": str, "id": str, "ts": int, "time": str, "method": str, "principal": str,
+         "section": str, "key": str},
         ("day", "id"),
     ),
     "auth_events": (
-        {"id": str, "day": str, "ts": int, "time": str, "method": str, "principal": str,
-         "key": str, "identifier": str, "principal_resource_id": str, "connection_id": str,
-         "status": str, "granted": str, "operation": str, "resource_type": str,
-         "resource_name": str, "pattern_type": str},
+        {"id": str, "time": str, "method": str, "principal": str, "identifier": str,
+         "principal_resource_id": str, "connection_id": str, "status": str, "granted": str,
+         "operation": str, "resource_type": str, "resource_name": str, "pattern_type": str},
         None,
     ),
     "signin_failures": (
-        {"id": str, "day": str, "ts": int, "time": str, "principal": str, "email": str,
-         "key": str, "outcome": str, "client_ip": str, "status": str, "error_status": str,
-         "error_detail": str},
+        {"id": str, "time": str, "email": str, "principal": str, "outcome": str,
+         "client_ip": str, "status": str, "error_status": str, "error_detail": str},
         None,
     ),
     "signin_successes": (
-        {"id": str, "day": str, "ts": int, "time": str, "principal": str, "email": str,
-         "key": str, "outcome": str, "client_ip": str, "status": str},
+        {"id": str, "time": str, "email": str, "principal": str, "outcome": str,
+         "client_ip": str, "status": str},
         None,
     ),
     "counts": (
-        {"section": str, "key": str, "q": int, "n": int, "first_ts": int, "last_ts": int},
-        ("section", "key", "q"),
+        {"section": str, "key": str, "hour": int, "n": int, "first_ts": int, "last_ts": int},
+        ("section", "key", "hour"),
     ),
 }
-EVENT_TABLES = {  # which staged rows each event table takes
-    "all_events": "true",
-    "auth_events": "section IN ('kafka_authentication', 'mds_authorize')",
-    "signin_failures": "section = 'signin_failure'",
-    "signin_successes": "section = 'signin_success'",
+EVENT_TABLES = ("all_events", "auth_events", "signin_failures", "signin_successes")
+DETAIL_TABLE = {  # section -> the table that keeps its details
+    "kafka_authentication": "auth_events",
+    "mds_authorize": "auth_events",
+    "signin_failure": "signin_failures",
+    "signin_success": "signin_successes",
 }
+QUARTER = 900  # the finest bucket reports need: every zone's offset is whole quarter hours
 _ALWAYS_SET = {"day", "id", "ts", "time", "method", "principal"}
-QUARTER = 900  # seconds per counts bucket
 
+# Events per (section, key, epoch hour) of a stage; ordered like the counts table's key,
+# so that merging them walks its index in order.
 COUNT_SELECT = """
-SELECT 'all_events', method, ts / 900, count(*), min(ts), max(ts) FROM {stage} GROUP BY 2, 3
+SELECT 'all_events' AS section, method AS key, ts / 3600 AS hour, count(*), min(ts), max(ts)
+  FROM {events} GROUP BY 2, 3
 UNION ALL
-SELECT section, key, ts / 900, count(*), min(ts), max(ts) FROM {stage} WHERE section != ''
-GROUP BY 1, 2, 3"""
-
-_DDL = f"CREATE TABLE IF NOT EXISTS {{schema}}.stage ({', '.join(COLUMNS)})"
-_INSERTS = {
-    width: f"INSERT INTO {{schema}}.stage ({', '.join(cols)}) VALUES ({', '.join('?' * width)})"
-    for width, cols in ROW_COLUMNS.items()
-}
+SELECT section, key, ts / 3600, count(*), min(ts), max(ts) FROM {events} WHERE section != ''
+ GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3"""
 
 
-def select_sql(table: str, stage: str) -> str:
-    """SELECT a staged row in ``table``'s shape ('' back to NULL)."""
+def select_sql(table: str, schema: str) -> str:
+    """SELECT the staged rows of ``table``, with '' turned back into NULL."""
+    values = [c if c in _ALWAYS_SET else f"NULLIF({c}, '')" for c in TABLES[table][0]]
+    return f"SELECT {', '.join(values)} FROM {schema}.{table}"
+
+
+def insert_sql(table: str, schema: str) -> str:
     columns = TABLES[table][0]
-    values = [c if c in _ALWAYS_SET else f"NULLIF({c}, '')" for c in columns]
-    return f"SELECT {', '.join(values)} FROM {stage} WHERE {EVENT_TABLES[table]}"
+    return f"INSERT INTO {schema}.{table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 class Stage:
-    """A stage table being filled; keeps only the first copy of each (day, id) in it."""
+    """Stage tables being filled; keeps only the first copy of each (day, id)."""
 
     def __init__(self, conn: sqlite3.Connection, schema: str = "main"):
         self.conn, self.schema = conn, schema
         self.seen: set = set()
-        conn.execute(_DDL.format(schema=schema))
-        conn.execute(f"DELETE FROM {schema}.stage")
+        for table in EVENT_TABLES:
+            columns = ", ".join(TABLES[table][0])
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{table} ({columns})")
+        self.clear()
 
     def add(self, rows: Iterable[tuple]) -> None:
-        by_width: dict[int, list] = {width: [] for width in _INSERTS}
+        """Stage ``(event, details)`` pairs from ``classify``."""
+        events: list = []
+        details: dict[str, list] = {"auth_events": [], "signin_failures": [], "signin_successes": []}
         seen = self.seen
-        for row in rows:
-            key = row[0], row[1]
-            if key not in seen:
-                seen.add(key)
-                by_width[len(row)].append(row)
-        for width, batch in by_width.items():
+        for event, detail in rows:
+            key = event[0], event[1]
+            if key in seen:
+                continue
+            seen.add(key)
+            events.append(event)
+            if detail is not None:
+                details[DETAIL_TABLE[event[6]]].append(detail)
+        self.conn.executemany(insert_sql("all_events", self.schema), events)
+        for table, batch in details.items():
             if batch:
-                self.conn.executemany(_INSERTS[width].format(schema=self.schema), batch)
+                self.conn.executemany(insert_sql(table, self.schema), batch)
 
     def clear(self) -> None:
-        self.conn.execute(f"DELETE FROM {self.schema}.stage")
+        for table in EVENT_TABLES:
+            self.conn.execute(f"DELETE FROM {self.schema}.{table}")
         self.seen.clear()
 
 
@@ -105,11 +112,3 @@ def open_file(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = OFF")
     conn.execute("PRAGMA synchronous = OFF")
     return conn
-
-
-def prepare(conn: sqlite3.Connection) -> None:
-    """Split a stage file's rows into the event tables' shape and count them, so the
-    store's merge is a plain copy (done by workers, in parallel)."""
-    for table in EVENT_TABLES:
-        conn.execute(f"CREATE TABLE {table} AS {select_sql(table, 'stage')}")
-    conn.execute(f"CREATE TABLE counts AS {COUNT_SELECT.format(stage='stage')}")

@@ -3,10 +3,15 @@
 Tables (created through sqlite-utils):
 
 * ``all_events``        every event: day, id, ts (epoch s, UTC), time (as written), method,
-                        type, principal (as shown), section and key of its other section
-* ``auth_events``       kafka.Authentication and mds.Authorize, with their auth fields
-* ``signin_failures``   SignIn with outcome FAILURE, with the first error's status/detail
-* ``signin_successes``  SignIn with outcome SUCCESS
+                        principal (as shown), section and key of its other section
+* ``auth_events``       kafka.Authentication and mds.Authorize: id, time, method, principal,
+                        identifier (API key), principal_resource_id, connection_id, status,
+                        granted, operation, resource_type, resource_name, pattern_type
+* ``signin_failures``   SignIn with outcome FAILURE: id, time, email, principal, outcome,
+                        client_ip, status, error_status, error_detail (first error with a status)
+* ``signin_successes``  SignIn with outcome SUCCESS: the same without the error columns
+
+The detail tables join all_events on ``id``. Text that a record lacks is NULL.
 * ``counts``            events per (section, key, quarter hour), kept up to date on load, so
                         reports never scan the event tables; quarter hours make any time
                         zone's hours exact (every zone's offset is a multiple of 15 minutes)
@@ -29,8 +34,8 @@ from .ingest import LoadStats
 from .stage import COUNT_SELECT, EVENT_TABLES, QUARTER, TABLES, Stage, select_sql
 
 _UPSERT = """
-INSERT INTO main.counts (section, key, q, n, first_ts, last_ts) {select}
-ON CONFLICT (section, key, q) DO UPDATE SET
+INSERT INTO main.counts (section, key, hour, n, first_ts, last_ts) {select}
+ON CONFLICT (section, key, hour) DO UPDATE SET
   n = n + excluded.n,
   first_ts = min(first_ts, excluded.first_ts),
   last_ts = max(last_ts, excluded.last_ts)
@@ -57,8 +62,9 @@ class Store:
         for name, (columns, pk) in TABLES.items():
             if name not in existing:
                 self.db.create_table(name, columns, pk=pk)
-        self.db.execute(f"PRAGMA journal_mode = {os.environ.get('CCJ', 'WAL')}")
-        self.db.execute(f"PRAGMA synchronous = {os.environ.get('CCS', 'NORMAL')}")
+        # A rollback journal, not WAL: a bulk load writes every page once instead of twice.
+        self.db.execute("PRAGMA journal_mode = DELETE")
+        self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute("PRAGMA cache_size = -16000")
         self.db.execute("PRAGMA temp_store = MEMORY")
 
@@ -68,53 +74,82 @@ class Store:
     # -- loading --------------------------------------------------------------------
 
     def load(self, batches: Iterable[list[tuple]], stats: LoadStats) -> None:
-        """Stage and merge batches of rows in this connection (the single-process path)."""
-        staged = Stage(self.db.conn, "temp")
-        for batch in batches:
-            with self.db.conn:
-                staged.clear()
-                staged.add(batch)
-                self.merge("temp", len(batch), stats)
+        """Stage and merge batches of rows in this process (the single-process path).
+
+        The stage is an attached in-memory database, not ``temp``: unqualified table
+        names resolve to ``temp`` before ``main``, and must keep meaning the store.
+        """
+        conn = self.db.conn
+        conn.execute("ATTACH DATABASE ':memory:' AS stage")
+        try:
+            with conn:
+                staged = Stage(conn, "stage")
+            for batch in batches:
+                with conn:
+                    staged.clear()
+                    staged.add(batch)
+                    self.merge("stage", len(batch), stats)
+        finally:
+            conn.execute("DETACH DATABASE stage")
 
     def merge(self, schema: str, offered: int, stats: LoadStats) -> None:
         """Move the new events staged in ``schema`` (``offered`` rows before staging
-        dropped repeats) into the four tables and the counts.
+        dropped repeats) into the four tables, and count them.
 
-        Set-based SQL does the de-duplication, the fan-out and the counting, in C. This
-        uses ``db.conn`` directly: sqlite-utils' ``insert_all(pk=..., ignore=True)`` costs
-        several times as much per row (benchmarks/test_bench_store.py). A stage that a
-        worker has prepared and that holds no event already stored is copied as it is.
+        Duplicates are rare, so the stage is first copied as it is: the copy into
+        all_events fails on the first event already stored (a statement rollback), and
+        only then are stored events looked up and dropped from the stage. Plain SQL on
+        ``db.conn``: sqlite-utils' ``insert_all(pk=..., ignore=True)`` costs several
+        times as much per row (benchmarks/test_bench_store.py).
         """
-        conn = self.db.conn
-        stage = f"{schema}.stage"
-        prepared = schema != "temp" and not conn.execute(f"SELECT count(*) {_known(schema + '.all_events')}").fetchone()[0]
-        if not prepared:
-            conn.execute(f"DELETE {_known(stage)}")
-        new = conn.execute(f"SELECT count(*) FROM {schema + '.all_events' if prepared else stage}").fetchone()[0]
-        if new:
-            for name in EVENT_TABLES:
-                select = f"SELECT * FROM {schema}.{name}" if prepared else select_sql(name, stage)
-                conn.execute(f"INSERT INTO main.{name} ({', '.join(TABLES[name][0])}) {select}")
-            counts = f"SELECT * FROM {schema}.counts WHERE true" if prepared else COUNT_SELECT.format(stage=stage)
-            conn.execute(_UPSERT.format(select=counts))
+        try:
+            new = self._copy(schema, counted=schema != "stage")
+        except sqlite3.IntegrityError:
+            self._drop_known(schema)
+            new = self._copy(schema, counted=False)
         stats.inserted += new
         stats.duplicates += offered - new
+
+    def _copy(self, schema: str, counted: bool) -> int:
+        """Copy the staged events; ``counted``: a worker has already counted them."""
+        conn = self.db.conn
+        new = conn.execute(_copy_sql("all_events", schema)).rowcount
+        if new:
+            for table in EVENT_TABLES[1:]:
+                conn.execute(_copy_sql(table, schema))
+            counts = (f"SELECT * FROM {schema}.counts WHERE true" if counted
+                      else f"SELECT * FROM ({COUNT_SELECT.format(events=f'{schema}.all_events')}) WHERE true")
+            conn.execute(_UPSERT.format(select=counts))
+        return new
+
+    def _drop_known(self, schema: str) -> None:
+        conn = self.db.conn
+        conn.execute(f"DELETE FROM {schema}.all_events AS s WHERE EXISTS"
+                     " (SELECT 1 FROM main.all_events e WHERE e.day = s.day AND e.id = s.id)")
+        for table in EVENT_TABLES[1:]:
+            conn.execute(f"DELETE FROM {schema}.{table} WHERE id NOT IN (SELECT id FROM {schema}.all_events)")
 
     # -- reading --------------------------------------------------------------------
 
     def event_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM all_events").fetchone()[0]
 
-    def buckets(self, since: int | None = None, until: int | None = None,
-                principal: str | None = None) -> Iterator[tuple]:
-        """(section, key, epoch second, n, first_ts, last_ts) per quarter hour.
+    def time_range(self) -> tuple[int, int] | None:
+        """(first, last) event time in epoch seconds, or None for an empty store."""
+        row = self.db.execute("SELECT min(first_ts), max(last_ts) FROM counts").fetchone()
+        return None if row[0] is None else row
 
-        Without filters this reads the small ``counts`` table; a time window narrower
-        than a quarter hour or a principal filter needs the events themselves.
+    def buckets(self, since: int | None = None, until: int | None = None,
+                principal: str | None = None, fine: bool = False) -> Iterator[tuple]:
+        """(section, key, bucket start, n, first_ts, last_ts) per hour, or per quarter
+        hour if ``fine`` (for zones whose offset is not a whole number of hours).
+
+        Hourly buckets come from the small ``counts`` table; quarter hours, a principal
+        filter or a time window not on the hour need the events themselves.
         """
-        if principal is None and _on_quarter(since) and _on_quarter(until):
-            where, args = _window("q * 900", since, until)
-            sql = f"SELECT section, key, q * 900, n, first_ts, last_ts FROM counts {where}"
+        if not fine and principal is None and _on_hour(since) and _on_hour(until):
+            where, args = _window("hour * 3600", since, until)
+            sql = f"SELECT section, key, hour * 3600, n, first_ts, last_ts FROM counts {where}"
             return self.db.execute(sql, args)
         where, args = _window("ts", since, until)
         if principal is not None:
@@ -130,14 +165,12 @@ class Store:
         return self.db.execute(sql, args + args)
 
 
-def _known(table: str) -> str:
-    """FROM-clause for the rows of ``table`` whose event the store already holds."""
-    return (f"FROM {table} AS s WHERE EXISTS"
-            " (SELECT 1 FROM main.all_events e WHERE e.day = s.day AND e.id = s.id)")
+def _copy_sql(table: str, schema: str) -> str:
+    return f"INSERT INTO main.{table} ({', '.join(TABLES[table][0])}) {select_sql(table, schema)}"
 
 
-def _on_quarter(t: int | None) -> bool:
-    return t is None or t % QUARTER == 0
+def _on_hour(t: int | None) -> bool:
+    return t is None or t % 3600 == 0
 
 
 def _window(column: str, since: int | None, until: int | None) -> tuple[str, list]:

@@ -11,13 +11,14 @@ import os
 import sys
 
 from .ingest import MAX_LINE, LoadStats, iter_lines, line_rows
-from .stage import Stage, open_file, prepare
+from .stage import COUNT_SELECT, Stage, open_file
 
 BATCH = 5000
 
 
 def parse_chunk(task: dict) -> dict:
-    """Fill ``task['stage']`` from the lines that start in [start, end) of ``task['path']``."""
+    """Fill ``task['stage']`` from the lines that start in [start, end) of ``task['path']``,
+    and count them there too, so the store's merge is mostly plain copies."""
     stats = LoadStats()
     conn = open_file(task["stage"])
     stage = Stage(conn)
@@ -32,7 +33,7 @@ def parse_chunk(task: dict) -> dict:
                 stage.add(batch)
                 batch = []
         stage.add(batch)
-        prepare(conn)
+        conn.execute(f"CREATE TABLE counts AS {COUNT_SELECT.format(events='all_events')}")
         conn.execute("COMMIT")
     conn.close()
     if task.get("delete"):

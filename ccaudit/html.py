@@ -1,0 +1,335 @@
+"""The report as one self-contained HTML page: a heatmap of key x hour for each section.
+
+The page fetches nothing: its CSS and its small script are inline, and a Content Security
+Policy allows exactly those two (by hash) and nothing else, so even a string that slipped
+through escaping could neither run a script nor load anything. Every string that comes from
+the data (keys, methods, file names) goes through ``_e``: characters that are not printable
+(controls, bidi overrides) become visible escapes like ``\\x1b``, then ``html.escape``.
+
+Layout: title and load summary (records, duplicates, noise, malformed with file:line),
+coverage per day (first and last event, hours with and without events), a day picker, then
+one block per day with one table per section. A cell's shade is one of nine steps on a log
+scale up to the busiest hour of that section over the whole report, so days compare at a
+glance; the number is in the cell and in its ``title``. Clicking a column header sorts by
+it (Total: busiest first). Without JavaScript every day is shown, one after the other.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from html import escape
+
+from .check import printable
+from .render import ROW_LABEL, _ranges
+from .report import Day, Report, Row, Section
+
+LEVELS = 9
+
+CSS = """
+:root{--ink:#1d2330;--muted:#5b6475;--line:#d9dde5;--bg:#fff;--panel:#f5f7fa;--heat:193,39,45}
+*{box-sizing:border-box}
+body{margin:0;padding:16px 24px 48px;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);background:var(--bg)}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:24px 0 8px}h3{font-size:15px;margin:18px 0 6px}
+.panel h2{margin:2px 0 6px}
+small,.muted{color:var(--muted);font-weight:normal}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+.panels{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+.panel{background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:8px 12px}
+table{border-collapse:collapse}
+.kv th{text-align:left;font-weight:normal;color:var(--muted);padding:1px 12px 1px 0}
+.kv td{text-align:right;font-variant-numeric:tabular-nums}
+.kv tr.bad td{color:#b00020;font-weight:600}
+.malformed{max-height:10em;overflow:auto;margin:4px 0 0;padding-left:2.5em}
+.coverage th,.coverage td{padding:2px 8px;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap}
+.coverage td.n{text-align:right;font-variant-numeric:tabular-nums}
+.strip{display:inline-flex;gap:1px;vertical-align:middle}
+.strip i{display:inline-block;width:7px;height:14px;background:#e6e8ec}
+.strip i.y{background:rgb(var(--heat))}
+nav#days{position:sticky;top:0;z-index:3;background:var(--bg);padding:8px 0;border-bottom:1px solid var(--line);display:flex;flex-wrap:wrap;gap:4px}
+section.day{scroll-margin-top:56px}
+nav#days a{padding:2px 8px;border:1px solid var(--line);border-radius:12px;text-decoration:none;color:var(--ink);font-variant-numeric:tabular-nums}
+nav#days a.on{background:var(--ink);color:#fff;border-color:var(--ink)}
+nav#days a.empty{color:var(--muted)}
+.scroll{overflow:auto;max-width:100%;border:1px solid var(--line);border-radius:4px}
+table.heat{font-variant-numeric:tabular-nums;font-size:12px}
+table.heat th,table.heat td{border:1px solid #eceef2;padding:2px 4px;text-align:right;min-width:2.6em;white-space:nowrap}
+table.heat thead th{position:sticky;top:0;background:var(--panel);cursor:pointer;user-select:none;z-index:1}
+table.heat thead th[aria-sort=ascending]::after{content:" \\25B2"}
+table.heat thead th[aria-sort=descending]::after{content:" \\25BC"}
+table.heat .k{text-align:left;position:sticky;left:0;background:var(--bg);max-width:38em;overflow:hidden;text-overflow:ellipsis;font-weight:normal}
+table.heat thead .k{background:var(--panel);z-index:2}
+table.heat .t{font-weight:600;background:var(--panel)}
+table.heat .s{text-align:left;color:var(--muted)}
+.l1{background:rgba(var(--heat),.14)}.l2{background:rgba(var(--heat),.22)}.l3{background:rgba(var(--heat),.3)}
+.l4{background:rgba(var(--heat),.4)}.l5{background:rgba(var(--heat),.5)}.l6{background:rgba(var(--heat),.6);color:#fff}
+.l7{background:rgba(var(--heat),.7);color:#fff}.l8{background:rgba(var(--heat),.85);color:#fff}.l9{background:rgb(var(--heat));color:#fff}
+.legend{display:inline-flex;gap:2px;vertical-align:middle;margin:0 4px}
+.legend i{display:inline-block;width:16px;height:12px}
+p.none{color:var(--muted);margin:4px 0 12px}
+footer{margin-top:32px;color:var(--muted);font-size:12px}
+""".strip()
+
+JS = """
+(function () {
+  "use strict";
+  var days = Array.prototype.slice.call(document.querySelectorAll("section.day"));
+  var links = Array.prototype.slice.call(document.querySelectorAll("nav#days a"));
+  document.body.classList.add("js");
+  function show(id) {
+    var known = id === "all" || days.some(function (d) { return d.id === id; });
+    if (!known) {
+      var busy = days.filter(function (d) { return d.getAttribute("data-events") !== "0"; });
+      id = busy.length ? busy[0].id : (days.length ? days[0].id : "all");
+    }
+    days.forEach(function (d) { d.hidden = id !== "all" && d.id !== id; });
+    links.forEach(function (a) { a.classList.toggle("on", a.getAttribute("href") === "#" + id); });
+  }
+  function go() {
+    show(location.hash.slice(1));
+    var day = location.hash && document.getElementById(location.hash.slice(1));
+    if (day && !day.hidden) { day.scrollIntoView(); }  // the days before it may have just been hidden
+  }
+  window.addEventListener("hashchange", go);
+  go();
+  function cell(row, i, text) {
+    var c = row.cells[i], t = c ? c.textContent : "";
+    return text ? t : (parseInt(t, 10) || 0);
+  }
+  function sortBy(th) {
+    var table = th.closest("table"), body = table.tBodies[0], i = th.cellIndex;
+    var text = th.getAttribute("data-type") === "text";
+    var first = text ? "ascending" : "descending";
+    var state = th.getAttribute("aria-sort");
+    var dir = state === first ? (first === "ascending" ? "descending" : "ascending") : first;
+    var sign = dir === "ascending" ? 1 : -1;
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = cell(a, i, text), y = cell(b, i, text);
+      var c = x < y ? -1 : x > y ? 1 : 0;
+      if (c === 0) { x = cell(a, 0, true); y = cell(b, 0, true); return x < y ? -1 : x > y ? 1 : 0; }
+      return c * sign;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+    Array.prototype.forEach.call(th.parentNode.cells, function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", dir);
+  }
+  document.addEventListener("click", function (ev) {
+    var th = ev.target.closest ? ev.target.closest("table.heat thead th") : null;
+    if (th) { sortBy(th); }
+  });
+}());
+""".strip()
+
+
+def _hash(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+
+
+CSP = (f"default-src 'none'; script-src '{_hash(JS)}'; style-src '{_hash(CSS)}'; img-src 'none'; "
+       "base-uri 'none'; form-action 'none'")
+
+
+def _e(value: object) -> str:
+    """Any value as HTML text or attribute content: printable, then escaped (quotes too)."""
+    return escape(printable(str(value)), quote=True)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def render_html(report: Report, stats: bool = False) -> str:
+    """The whole report as one HTML page (``stats`` adds first/last seen and peak columns)."""
+    peaks = _section_peaks(report)
+    zone = "UTC" if report.tz == "UTC" else report.tz
+    if report.days:
+        span = f"{report.days[0].date} to {report.days[-1].date}"
+        lede = (f"{_plural(report.events, 'event')} over {_plural(len(report.days), 'day')}, "
+                f"{span}; days and hours in {zone}.")
+        title = f"ccaudit report: {span}"
+    else:
+        lede, title = "No events.", "ccaudit report: no events"
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',  # ours: no " < &
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="referrer" content="no-referrer">',
+        f"<title>{_e(title)}</title>",
+        f"<style>{CSS}</style>",
+        "</head>",
+        "<body>",
+        "<header>",
+        "<h1>Confluent Cloud audit report</h1>",
+        f'<p class="lede">{_e(lede)}</p>',
+        "</header>",
+        '<div class="panels">',
+        _load_panel(report.load),
+        _coverage_panel(report),
+        "</div>",
+    ]
+    if report.days:
+        out.append(_nav(report))
+        if any(report.tz != "UTC" and len(d.hour_labels) != 24 for d in report.days):
+            out.append('<p class="muted">Days on which the clocks change have 23 or 25 hour columns; '
+                       "a repeated hour is labelled with its UTC offset (e.g. 02+2, then 02+1).</p>")
+        out.append(f'<p class="muted">Shade: {LEVELS} steps on a log scale up to the busiest hour of each '
+                   f'section over all days <span class="legend">'
+                   + "".join(f'<i class="l{i}"></i>' for i in range(1, LEVELS + 1))
+                   + "</span>. Click a column header to sort by it.</p>")
+        for day in report.days:
+            out.append(_day(day, peaks, stats))
+    out += [
+        "<footer>Generated by ccaudit. Self-contained: this page loads nothing from the network.</footer>",
+        f"<script>{JS}</script>",
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(out) + "\n"
+
+
+# -- load and coverage ----------------------------------------------------------------
+
+_LOAD_LABELS = {
+    "records_read": "Records read",
+    "inserted": "Inserted (new)",
+    "duplicates": "Duplicates",
+    "noise_lines": "Noise lines skipped",
+    "malformed": "Malformed",
+}
+
+
+def _load_panel(load: dict | None) -> str:
+    out = ['<section id="load" class="panel">', "<h2>Load</h2>"]
+    if load is None:
+        out += ['<p class="muted">Reported from a store; nothing was loaded in this run.</p>', "</section>"]
+        return "\n".join(out)
+    out.append('<table class="kv">')
+    for key, label in _LOAD_LABELS.items():
+        if key in load:
+            bad = ' class="bad"' if key == "malformed" and load[key] else ""
+            out.append(f"<tr{bad}><th>{label}</th><td>{_e(load[key])}</td></tr>")
+    for key, value in load.items():  # anything newer than this renderer, shown as it is
+        if key not in _LOAD_LABELS and key != "malformed_lines" and not isinstance(value, (list, dict)):
+            out.append(f"<tr><th>{_e(key.replace('_', ' ').capitalize())}</th><td>{_e(value)}</td></tr>")
+    out.append("</table>")
+    where = load.get("malformed_lines") or []
+    if where:
+        n = load.get("malformed", len(where))
+        listed = "all listed" if len(where) >= n else f"the first {len(where)} listed"
+        out.append(f"<details open><summary>Malformed input ({listed})</summary>")
+        out.append('<ol class="malformed">' + "".join(f"<li><code>{_e(w)}</code></li>" for w in where) + "</ol>")
+        out.append("</details>")
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _clock(iso: str | None) -> str:
+    return iso[11:19] if iso else ""
+
+
+def _coverage_panel(report: Report) -> str:
+    zone = "UTC" if report.tz == "UTC" else report.tz
+    out = ['<section id="coverage" class="panel">', f"<h2>Coverage <small>({_e(zone)})</small></h2>"]
+    if not report.days:
+        out += ['<p class="muted">No events.</p>', "</section>"]
+        return "\n".join(out)
+    out.append('<table class="coverage"><thead><tr><th>Day</th><th>Events</th><th>First</th><th>Last</th>'
+               "<th>Hours with events</th><th>Hours without events</th></tr></thead><tbody>")
+    for d in report.days:
+        empty = set(d.empty_hours) if d.events else set(d.hour_labels)
+        strip = "".join(f'<i title="{_e(h)}: no events"></i>' if h in empty else f'<i class="y" title="{_e(h)}"></i>'
+                        for h in d.hour_labels)
+        gaps = _ranges(d.empty_hours, d.hour_labels) if d.events and d.empty_hours else ("" if d.events else "all")
+        out.append(f'<tr><td><a href="#day-{_e(d.date)}">{_e(d.date)}</a></td><td class="n">{d.events}</td>'
+                   f"<td>{_e(_clock(d.first_event))}</td><td>{_e(_clock(d.last_event))}</td>"
+                   f'<td><span class="strip">{strip}</span></td><td>{_e(gaps)}</td></tr>')
+    out += ["</tbody></table>", "</section>"]
+    return "\n".join(out)
+
+
+_EMPTY = ' class="empty"'
+
+
+def _nav(report: Report) -> str:
+    links = [f'<a href="#day-{_e(d.date)}"{"" if d.events else _EMPTY}>{_e(d.date)} '
+             f"<small>{d.events}</small></a>" for d in report.days]
+    return '<nav id="days" aria-label="Days">' + "".join(links) + '<a href="#all">All days</a></nav>'
+
+
+# -- days and sections ----------------------------------------------------------------
+
+def _section_peaks(report: Report) -> dict[str, int]:
+    peaks: dict[str, int] = {}
+    for day in report.days:
+        for sid, section in day.sections.items():
+            for row in section.rows:
+                peaks[sid] = max(peaks.get(sid, 0), max(row.hours, default=0))
+    return peaks
+
+
+def _level(n: int, peak: int) -> int:
+    if n <= 0:
+        return 0
+    if peak <= 1:
+        return LEVELS
+    return min(LEVELS, 1 + int((LEVELS - 1) * math.log(n) / math.log(peak) + 1e-9))
+
+
+def _day(day: Day, peaks: dict[str, int], stats: bool) -> str:
+    head = f"{_plural(day.events, 'event')}"
+    if day.events:
+        head += f" · {_clock(day.first_event)} .. {_clock(day.last_event)}"
+        if day.empty_hours:
+            head += " · no events in hours " + _ranges(day.empty_hours, day.hour_labels)
+    out = [f'<section class="day" id="day-{_e(day.date)}" data-events="{day.events}">',
+           f"<h2>{_e(day.date)} <small>{_e(head)}</small></h2>"]
+    for section in day.sections.values():
+        out.append(_section(day, section, peaks.get(section.id, 0), stats))
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
+    events = sum(r.total for r in section.rows)
+    out = [f'<section class="sec" data-section="{_e(section.id)}">',
+           f"<h3>{_e(section.title)} <small>{_plural(len(section.rows), 'key')}, "
+           f"{_plural(events, 'event')}</small></h3>"]
+    if not section.rows:
+        out += ['<p class="none">(no events)</p>', "</section>"]
+        return "\n".join(out)
+    cols = ['<th class="k" data-type="text" scope="col">' + _e(ROW_LABEL.get(section.id, "Key")) + "</th>"]
+    cols += [f'<th scope="col">{_e(h)}</th>' for h in day.hour_labels]
+    cols.append('<th class="t" scope="col">Total</th>')
+    if stats:
+        cols += ['<th class="s" data-type="text" scope="col">First seen</th>',
+                 '<th class="s" data-type="text" scope="col">Last seen</th>',
+                 '<th class="s" data-type="text" scope="col">Peak hour</th>',
+                 '<th scope="col">Peak count</th>']
+    out.append('<div class="scroll"><table class="heat">')
+    out.append("<thead><tr>" + "".join(cols) + "</tr></thead>")
+    out.append("<tbody>")
+    for row in section.rows:
+        out.append(_row(row, day.hour_labels, peak, stats))
+    out += ["</tbody></table></div>", "</section>"]
+    return "\n".join(out)
+
+
+def _row(row: Row, labels: list[str], peak: int, stats: bool) -> str:
+    about = "&#10;".join(_e(line) for line in (
+        row.key, f"first seen {row.first_seen}", f"last seen {row.last_seen}",
+        f"peak hour {row.peak_hour}: {row.peak_count}"))
+    cells = [f'<th class="k" scope="row" title="{about}">{_e(row.key)}</th>']
+    for label, n in zip(labels, row.hours):
+        if n:
+            cells.append(f'<td class="l{_level(n, peak)}" title="hour {_e(label)}: {n}">{n}</td>')
+        else:
+            cells.append("<td></td>")
+    cells.append(f'<td class="t" title="total: {row.total}">{row.total}</td>')
+    if stats:
+        cells += [f'<td class="s">{_e(row.first_seen)}</td>', f'<td class="s">{_e(row.last_seen)}</td>',
+                  f'<td class="s">{_e(row.peak_hour)}</td>', f"<td>{row.peak_count}</td>"]
+    return "<tr>" + "".join(cells) + "</tr>"

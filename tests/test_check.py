@@ -1,0 +1,338 @@
+"""`ccaudit check`: rule parsing, evaluation against hand-built reports, the CLI's exit codes,
+and golden text/json output for fixtures/sample-cli.txt (breaches worked out by hand from the
+event list in conftest.py)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ccaudit.check import Breach, Rule, RuleError, evaluate, load_rules_file, parse_rule, printable
+from ccaudit.errors import CcauditError
+from ccaudit.report import Day, Report, Row, Section
+
+from test_filters_tz import dump, kafka, signin
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- parsing ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, rule", [
+    ("kafka_authentication:*=3600/h", Rule("kafka_authentication", "*", 3600, "hour")),
+    ("signin_failure:*=5/h", Rule("signin_failure", "*", 5, "hour")),
+    ("*:*=100/d", Rule("*", "*", 100, "day")),
+    ("all_events:Get*=10/day", Rule("all_events", "Get*", 10, "day")),
+    ("mds_authorize:sa-*=0/hour", Rule("mds_authorize", "sa-*", 0, "hour")),
+    ("  signin_failure : bob@example.com (401)= 5 / H ", Rule("signin_failure", " bob@example.com (401)", 5, "hour")),
+    # the key may hold ':' and '=': the section ends at the first ':', the limit starts at the last '='
+    ("kafka_authentication:None:UNKNOWN_USER*=0/h", Rule("kafka_authentication", "None:UNKNOWN_USER*", 0, "hour")),
+    ("all_events:a=b=3/d", Rule("all_events", "a=b", 3, "day")),
+    ("signin_*:*=1/h", Rule("signin_*", "*", 1, "hour")),
+])
+def test_parse_rule(text, rule):
+    assert parse_rule(text) == rule
+
+
+def test_rule_text_and_sections():
+    assert parse_rule("kafka_authentication:*=3600/hour").text == "kafka_authentication:*=3600/h"
+    assert parse_rule("signin_*:*=1/d").sections() == ["signin_failure", "signin_success"]
+    assert len(parse_rule("*:x=1/d").sections()) == 5
+
+
+@pytest.mark.parametrize("text, says", [
+    ("", "expected SECTION:KEYGLOB=N/h"),
+    ("kafka_authentication=1/h", "expected SECTION:KEYGLOB=N/h"),
+    ("kafka_authentication:*=x/h", "expected SECTION:KEYGLOB=N/h"),
+    ("kafka_authentication:*=-1/h", "expected SECTION:KEYGLOB=N/h"),
+    ("kafka_authentication:*=1.5/h", "expected SECTION:KEYGLOB=N/h"),
+    ("kafka_authentication:*=10", "expected SECTION:KEYGLOB=N/h"),
+    ("kafka_authentication:*=10/w", "per hour (/h) or per day (/d)"),
+    ("kafka_authentication:*=10/minute", "per hour (/h) or per day (/d)"),
+    ("kafka_auth:*=10/h", "no section 'kafka_auth'"),
+])
+def test_bad_rules(text, says):
+    with pytest.raises(RuleError) as e:
+        parse_rule(text)
+    assert isinstance(e.value, CcauditError) and e.value.exit_code == 2
+    assert says in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_rules_file(tmp_path):
+    path = tmp_path / "limits.toml"
+    path.write_text("""
+# comments are fine
+[[rule]]
+section = "kafka_authentication"
+key = "sa-*"
+max = 3600
+per = "hour"
+
+[[rule]]
+section = "signin_failure"
+max = 5
+per = "day"
+
+[[rule]]
+max = 0
+""", encoding="utf-8")
+    assert load_rules_file(str(path)) == [
+        Rule("kafka_authentication", "sa-*", 3600, "hour"),
+        Rule("signin_failure", "*", 5, "day"),
+        Rule("*", "*", 0, "hour"),
+    ]
+
+
+@pytest.mark.parametrize("body, says", [
+    ("[[rule]]\nsection = 'kafka_authentication'\n", "'max' must be a whole number"),
+    ("[[rule]]\nmax = -3\n", "'max' must be a whole number"),
+    ("[[rule]]\nmax = 2.5\n", "'max' must be a whole number"),
+    ("[[rule]]\nmax = true\n", "'max' must be a whole number"),
+    ("[[rule]]\nmax = 3\nper = 'week'\n", "'per' must be"),
+    ("[[rule]]\nmax = 3\nlimit = 4\n", "unknown field 'limit'"),
+    ("[[rule]]\nmax = 3\nsection = 'nope'\n", "no section 'nope'"),
+    ("[[rule]]\nmax = 3\nkey = 7\n", "must be strings"),
+    ("[rule]\nmax = 3\n", "array of tables"),
+    ("[[rules]]\nmax = 3\n", "unknown top-level key 'rules'"),
+    ("[[rule]\nmax = 3\n", "not valid TOML"),
+])
+def test_bad_rules_file(tmp_path, body, says):
+    path = tmp_path / "bad.toml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(RuleError) as e:
+        load_rules_file(str(path))
+    assert says in str(e.value)
+
+
+def test_missing_rules_file(tmp_path):
+    with pytest.raises(RuleError, match="cannot read"):
+        load_rules_file(str(tmp_path / "none.toml"))
+
+
+# -- evaluation on hand-built reports ------------------------------------------------------
+
+def _row(key, hours):
+    return Row(key, hours, sum(hours), "", "", "", 0)
+
+
+def _report():
+    labels = [f"{h:02d}" for h in range(24)]
+    h = lambda **kw: [kw.get(f"h{i:02d}", 0) for i in range(24)]  # noqa: E731
+    day1 = Day("2024-05-06", 20, labels, {
+        "kafka_authentication": Section("kafka_authentication", "Kafka Authentication", [
+            _row("sa-1", h(h03=5, h04=6, h05=5)),
+            _row("sa-2", h(h04=7)),
+        ]),
+        "signin_failure": Section("signin_failure", "Sign-In Failure", [_row("bob@example.com", h(h10=2))]),
+    })
+    day2 = Day("2024-05-07", 3, labels, {
+        "kafka_authentication": Section("kafka_authentication", "Kafka Authentication", [_row("sa-1", h(h00=3))]),
+    })
+    return Report([day1, day2])
+
+
+def test_limit_is_inclusive():
+    rep = _report()
+    # sa-1: 5, 6, 5 -> only the 6 is over 5; sa-2: 7 is over 5
+    assert evaluate(rep, [Rule("kafka_authentication", "*", 5, "hour")]) == [
+        Breach("kafka_authentication", "sa-1", "2024-05-06", "04", 6, 5, "hour", "kafka_authentication:*=5/h"),
+        Breach("kafka_authentication", "sa-2", "2024-05-06", "04", 7, 5, "hour", "kafka_authentication:*=5/h"),
+    ]
+    assert evaluate(rep, [Rule("kafka_authentication", "*", 7, "hour")]) == []
+
+
+def test_per_day_uses_the_row_total():
+    rep = _report()
+    # day totals: sa-1 16 and 3, sa-2 7
+    got = evaluate(rep, [Rule("kafka_authentication", "sa-*", 7, "day")])
+    assert [(b.key, b.day, b.hour, b.count, b.limit, b.per) for b in got] == [
+        ("sa-1", "2024-05-06", None, 16, 7, "day")]
+    got = evaluate(rep, [Rule("*", "*", 2, "day")])
+    assert [(b.section, b.key, b.day, b.count) for b in got] == [
+        ("kafka_authentication", "sa-1", "2024-05-06", 16),
+        ("kafka_authentication", "sa-2", "2024-05-06", 7),
+        ("kafka_authentication", "sa-1", "2024-05-07", 3),
+    ]
+
+
+def test_key_glob_and_section_glob():
+    rep = _report()
+    assert evaluate(rep, [Rule("kafka_authentication", "sa-2", 0, "hour")]) == [
+        Breach("kafka_authentication", "sa-2", "2024-05-06", "04", 7, 0, "hour", "kafka_authentication:sa-2=0/h")]
+    got = evaluate(rep, [Rule("signin_*", "*@example.com", 1, "hour")])
+    assert [(b.section, b.key, b.hour, b.count) for b in got] == [("signin_failure", "bob@example.com", "10", 2)]
+    # a glob is case-sensitive, like every glob of ccaudit
+    assert evaluate(rep, [Rule("signin_*", "BOB*", 1, "hour")]) == []
+
+
+def test_breach_order_is_day_hour_section_key():
+    rep = _report()
+    got = evaluate(rep, [Rule("kafka_authentication", "*", 1, "day"), Rule("*", "*", 1, "hour")])
+    assert [(b.day, b.hour, b.section, b.key, b.rule) for b in got] == [
+        ("2024-05-06", "03", "kafka_authentication", "sa-1", "*:*=1/h"),
+        ("2024-05-06", "04", "kafka_authentication", "sa-1", "*:*=1/h"),
+        ("2024-05-06", "04", "kafka_authentication", "sa-2", "*:*=1/h"),
+        ("2024-05-06", "05", "kafka_authentication", "sa-1", "*:*=1/h"),
+        ("2024-05-06", "10", "signin_failure", "bob@example.com", "*:*=1/h"),
+        # per-day breaches come after the day's hours
+        ("2024-05-06", None, "kafka_authentication", "sa-1", "kafka_authentication:*=1/d"),
+        ("2024-05-06", None, "kafka_authentication", "sa-2", "kafka_authentication:*=1/d"),
+        ("2024-05-07", "00", "kafka_authentication", "sa-1", "*:*=1/h"),
+        ("2024-05-07", None, "kafka_authentication", "sa-1", "kafka_authentication:*=1/d"),
+    ]
+
+
+def test_printable():
+    assert printable("alice@example.com") == "alice@example.com"
+    assert printable("a\x1b[31mb") == "a\\x1b[31mb"
+    assert printable("x\u202ey") == "x\\u202ey"
+    assert printable("tab\there\n") == "tab\\x09here\\x0a"
+    assert printable("Zürich ü 日本") == "Zürich ü 日本"
+
+
+# -- the command ------------------------------------------------------------------------
+
+def test_exit_codes(invoke, sample_cli):
+    # sample: sa-q1w2e3 has 2 events in hour 07 of 2024-05-06, the busiest kafka hour
+    ok = invoke("check", "-q", sample_cli, "--max", "kafka_authentication:*=2/h")
+    assert ok.exit_code == 0, ok.stderr
+    assert ok.stdout.startswith("OK: no breaches; checked 1 rule against 13 events, 4 days from 2024-05-06")
+    bad = invoke("check", "-q", sample_cli, "--max", "kafka_authentication:*=1/h")
+    assert bad.exit_code == 1
+    assert "sa-q1w2e3" in bad.stdout and "2024-05-06" in bad.stdout
+    # a bad rule is a usage error, with one line on stderr
+    rule = invoke("check", "-q", sample_cli, "--max", "kafka_authentication:*=1/week")
+    assert rule.exit_code == 2 and rule.stdout == ""
+    assert rule.stderr.strip().splitlines()[-1].startswith("ccaudit: error: bad rule")
+    # no rule, or nothing to check
+    assert invoke("check", "-q", sample_cli).exit_code == 2
+    assert invoke("check", "--max", "*:*=1/h").exit_code == 2
+
+
+def test_strict_and_unreadable_inputs(invoke, sample_cli, tmp_path):
+    # the sample has 6 malformed lines: --strict makes a clean check fail
+    assert invoke("check", "-q", sample_cli, "--max", "*:*=100/h", "--strict").exit_code == 1
+    # an unreadable input is an error (2), even when a rule is breached
+    missing = invoke("check", "-q", sample_cli, tmp_path / "missing.json", "--max", "*:*=0/h")
+    assert missing.exit_code == 2
+    assert "BREACH" in missing.stdout
+
+
+def test_check_from_store_with_since(invoke, sample_cli, tmp_path):
+    db = tmp_path / "a.db"
+    assert invoke("load", "-q", sample_cli, "--db", db).exit_code == 0
+    everything = invoke("check", "--db", db, "--max", "all_events:*=1/h", "--format", "json")
+    doc = json.loads(everything.stdout)
+    # all_events hours over 1: kafka.Authentication 07 (2), mds.Authorize 09 (3), SignIn 05 (3)
+    assert [(b["key"], b["day"], b["hour"], b["count"]) for b in doc["breaches"]] == [
+        ("kafka.Authentication", "2024-05-06", "07", 2),
+        ("mds.Authorize", "2024-05-06", "09", 3),
+        ("SignIn", "2024-05-07", "05", 3),
+    ]
+    later = invoke("check", "--db", db, "--max", "all_events:*=1/h", "--since", "2024-05-07", "--format", "json")
+    assert later.exit_code == 1
+    assert [b["key"] for b in json.loads(later.stdout)["breaches"]] == ["SignIn"]
+    assert invoke("check", "--db", db, "--max", "all_events:*=1/h", "--since", "2024-05-08").exit_code == 0
+
+
+def test_rules_file_and_max_together(invoke, sample_cli, tmp_path):
+    rules = tmp_path / "r.toml"
+    rules.write_text('[[rule]]\nsection = "signin_failure"\nmax = 1\nper = "day"\n', encoding="utf-8")
+    # sign-in failures on 2024-05-07: one each for two keys -> no breach of 1/d
+    assert invoke("check", "-q", sample_cli, "--rules", rules).exit_code == 0
+    result = invoke("check", "-q", sample_cli, "--rules", rules, "--max", "signin_failure:bob*=0/d", "--format", "json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False
+    # --max rules first, then the file's
+    assert [r["rule"] for r in doc["rules"]] == ["signin_failure:bob*=0/d", "signin_failure:*=1/d"]
+    assert doc["breaches"] == [{"section": "signin_failure", "key": "bob@example.com", "day": "2024-05-07",
+                                "hour": None, "count": 1, "limit": 0, "per": "day",
+                                "rule": "signin_failure:bob*=0/d"}]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[rule]]\n", encoding="utf-8")
+    assert invoke("check", "-q", sample_cli, "--rules", bad).exit_code == 2
+
+
+def test_per_day_follows_the_time_zone(invoke, tmp_path):
+    # One event at the start of every local hour of 2024-10-27 in Zurich: 25 hours (clocks go
+    # back), from 2024-10-26T22:00Z to 2024-10-27T22:00Z. In UTC they split 2 + 23 over two days.
+    path = dump(tmp_path, [kafka(f"2024-10-{26 + (22 + i) // 24}T{(22 + i) % 24:02d}:00:00Z") for i in range(25)])
+    zurich = invoke("check", "-q", path, "--max", "kafka_authentication:*=24/d", "--tz", "Europe/Zurich",
+                    "--format", "json")
+    assert zurich.exit_code == 1
+    (b,) = json.loads(zurich.stdout)["breaches"]
+    assert (b["day"], b["count"], b["hour"]) == ("2024-10-27", 25, None)
+    assert invoke("check", "-q", path, "--max", "kafka_authentication:*=24/d").exit_code == 0
+    # per hour, the two hours labelled 02 are separate columns
+    hourly = invoke("check", "-q", path, "--max", "kafka_authentication:*=0/h", "--tz", "Europe/Zurich",
+                    "--format", "json")
+    hours = [b["hour"] for b in json.loads(hourly.stdout)["breaches"]]
+    assert len(hours) == 25 and hours[2:4] == ["02+2", "02+1"]
+
+
+def test_hostile_keys_are_printed_safely(invoke, tmp_path):
+    path = dump(tmp_path, [signin("2024-05-06T10:00:00Z", "evil\x1b]0;pwned\x07\u202e@example.com", "FAILURE")])
+    result = invoke("check", "-q", path, "--max", "signin_failure:*=0/h")
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\u202e" not in result.stdout
+    assert "evil\\x1b]0;pwned\\x07\\u202e@example.com" in result.stdout
+    # json keeps the exact key (escaped by JSON itself)
+    doc = json.loads(invoke("check", "-q", path, "--max", "signin_failure:*=0/h", "--format", "json").stdout)
+    assert doc["breaches"][0]["key"] == "evil\x1b]0;pwned\x07\u202e@example.com"
+
+
+# -- golden output for the sample ------------------------------------------------------------
+
+# Worked out by hand from the sample's events (conftest.py):
+#   kafka_authentication:*=1/h  sa-q1w2e3 has 2 in 2024-05-06 hour 07          -> 1 breach
+#   mds_authorize:u-*=1/d       u-8p71o5-AccessMetrics has 2 on 2024-05-06       -> 1 breach
+#                               (u-8p71o5-CreateFlink... has 1: not over 1)
+#   signin_failure:*=0/h        2024-05-07 hour 05: a.very.long... (401) and bob  -> 2 breaches
+#   all_events:SignIn=3/d       SignIn has 4 on 2024-05-07                        -> 1 breach
+#   *:GetKafka*=1/h             GetKafkaClusters has 1 on 2024-05-09              -> none
+SAMPLE_RULES = ["kafka_authentication:*=1/h", "mds_authorize:u-*=1/d", "signin_failure:*=0/h",
+                "all_events:SignIn=3/d", "*:GetKafka*=1/h"]
+SAMPLE_BREACHES = [
+    ("kafka_authentication", "sa-q1w2e3", "2024-05-06", "07", 2, 1),
+    ("mds_authorize", "u-8p71o5-AccessMetrics", "2024-05-06", None, 2, 1),
+    ("signin_failure", "a.very.long.email.address.for.testing@example-corporation.com (401)", "2024-05-07", "05", 1, 0),
+    ("signin_failure", "bob@example.com", "2024-05-07", "05", 1, 0),
+    ("all_events", "SignIn", "2024-05-07", None, 4, 3),
+]
+
+
+def _sample_check(invoke, monkeypatch, fmt):
+    monkeypatch.chdir(ROOT)
+    args = ["check", "-q", "fixtures/sample-cli.txt", "--format", fmt]
+    for rule in SAMPLE_RULES:
+        args += ["--max", rule]
+    result = invoke(*args)
+    assert result.exit_code == 1, result.stderr
+    return result.stdout
+
+
+def _golden(name: str, text: str, update: bool) -> None:
+    path = GOLDEN / name
+    if update:
+        path.write_text(text, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == text, f"differs from {path} (--update-golden rewrites it)"
+
+
+def test_sample_breaches_by_hand(invoke, monkeypatch):
+    doc = json.loads(_sample_check(invoke, monkeypatch, "json"))
+    assert [(b["section"], b["key"], b["day"], b["hour"], b["count"], b["limit"]) for b in doc["breaches"]] \
+        == SAMPLE_BREACHES
+    assert doc["checked"] == {"events": 13, "days": 4, "first_day": "2024-05-06", "last_day": "2024-05-09",
+                              "tz": "UTC"}
+
+
+def test_golden_text(invoke, monkeypatch, update_golden):
+    _golden("check--sample.txt", _sample_check(invoke, monkeypatch, "text"), update_golden)
+
+
+def test_golden_json(invoke, monkeypatch, update_golden):
+    _golden("check--sample.json", _sample_check(invoke, monkeypatch, "json"), update_golden)

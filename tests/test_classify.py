@@ -1,0 +1,338 @@
+"""Which section a record lands in and under which row key; times and their UTC buckets.
+
+Records are built by hand here, loaded through the library API (``load_dumps`` into a
+``Store``, then ``build``), and the keys read back from the report, so these tests pin the
+behaviour, not the row layout. The key rules (issue + decisions.md "Row keys"):
+
+* kafka_authentication: principal without a leading ``User:``, plus `` (STATUS)`` when
+  ``data.result.status`` is present and not SUCCESS;
+* mds_authorize: ``principal-operation``, ``(none)`` when there is no operation;
+* signin_failure: email (else the principal as shown) plus `` (status)`` of the first
+  ``result.data.errors`` entry that has a status, the email alone when none has;
+* signin_success: the email; outcome = authenticationInfo.result, else result.status;
+* all_events: the methodName;
+* object principals: first present of confluentUser.resourceId,
+  confluentServiceAccount.resourceId, externalAccount.subject, identityPool.resourceId,
+  email (leading ``User:`` removed), else ``(unknown)``. Keys are never truncated.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+
+import pytest
+
+from ccaudit.classify import parse_time, shown_principal
+from ccaudit.load import load_dumps
+from ccaudit.report import build
+from ccaudit.store import Store
+
+_ids = itertools.count(1)
+T = "2024-05-06T10:00:00Z"
+
+
+def kafka_auth(principal, result="__absent__", time=T):
+    data = {"methodName": "kafka.Authentication", "authenticationInfo": {"principal": principal}}
+    if result != "__absent__":
+        data["result"] = result
+    return {"id": f"k-{next(_ids)}", "time": time, "type": "io.confluent.kafka.server/authentication",
+            "data": data}
+
+
+def mds(principal, operation="__absent__", time=T, authz=True):
+    data = {"methodName": "mds.Authorize", "authenticationInfo": {"principal": principal}}
+    if authz:
+        data["authorizationInfo"] = {"granted": True}
+        if operation != "__absent__":
+            data["authorizationInfo"]["operation"] = operation
+    return {"id": f"m-{next(_ids)}", "time": time, "type": "io.confluent.kafka.server/authorization",
+            "data": data}
+
+
+def signin(principal, authn_result="__absent__", result=None, time=T):
+    authn = {"principal": principal}
+    if authn_result != "__absent__":
+        authn["result"] = authn_result
+    data = {"methodName": "SignIn", "authenticationInfo": authn}
+    if result is not None:
+        data["result"] = result
+    return {"id": f"s-{next(_ids)}", "time": time, "type": "io.confluent.cloud/request", "data": data}
+
+
+def request(method, principal, time=T):
+    return {"id": f"r-{next(_ids)}", "time": time, "type": "io.confluent.cloud/request",
+            "data": {"methodName": method, "authenticationInfo": {"principal": principal},
+                     "result": {"status": "SUCCESS"}}}
+
+
+def keys_of(tmp_path, *records) -> dict:
+    """{section id: {key: total}} over the whole report of ``records`` (empty sections left out)."""
+    p = tmp_path / f"d{next(_ids)}.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    store = Store(str(tmp_path / f"s{next(_ids)}.db"))
+    try:
+        stats = load_dumps([str(p)], store, workers=0)
+        assert stats.malformed == 0, stats.problem_lines()
+        report = build(store)
+    finally:
+        store.close()
+    out: dict = {}
+    for day in report.days:
+        for sid, section in day.sections.items():
+            for row in section.rows:
+                out.setdefault(sid, {}).setdefault(row.key, 0)
+                out[sid][row.key] += row.total
+    return out
+
+
+def only_key(tmp_path, section, record) -> str:
+    keys = keys_of(tmp_path, record)
+    assert list(keys.get(section, {})) and len(keys[section]) == 1, keys
+    return next(iter(keys[section]))
+
+
+# -- kafka_authentication -----------------------------------------------------------------
+
+@pytest.mark.parametrize("principal, result, key", [
+    ("User:sa-q1w2e3", {"status": "SUCCESS"}, "sa-q1w2e3"),
+    ("User:sa-q1w2e3", {"status": "UNAUTHENTICATED", "message": "x"}, "sa-q1w2e3 (UNAUTHENTICATED)"),
+    ("None:UNKNOWN_USER", {"status": "UNAUTHENTICATED"}, "None:UNKNOWN_USER (UNAUTHENTICATED)"),
+    ("User:424242", {"status": "FAILURE"}, "424242 (FAILURE)"),
+    ("User:sa-1", "__absent__", "sa-1"),  # no result at all: no suffix
+    ("User:sa-1", {}, "sa-1"),  # result without status: no suffix
+    ("User:sa-1", {"status": None}, "sa-1"),
+    ("User:sa-1", {"status": "success"}, "sa-1 (success)"),  # only SUCCESS itself is left bare
+    ("sa-no-prefix", {"status": "SUCCESS"}, "sa-no-prefix"),
+    ("User:User:x", {"status": "SUCCESS"}, "User:x"),  # one leading User: removed, no more
+    ("Group:g-1", {"status": "SUCCESS"}, "Group:g-1"),
+    ({"confluentServiceAccount": {"resourceId": "sa-obj"}}, {"status": "SUCCESS"}, "sa-obj"),
+])
+def test_kafka_authentication_key(tmp_path, principal, result, key):
+    rec = kafka_auth(principal, result)
+    keys = keys_of(tmp_path, rec)
+    assert keys["kafka_authentication"] == {key: 1}
+    assert keys["all_events"] == {"kafka.Authentication": 1}
+    assert set(keys) == {"kafka_authentication", "all_events"}
+
+
+# -- mds_authorize ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("record, key", [
+    (mds("User:u-8p71o5", "AccessMetrics"), "u-8p71o5-AccessMetrics"),
+    (mds("User:sa-zz9"), "sa-zz9-(none)"),
+    (mds("User:sa-zz9", None), "sa-zz9-(none)"),
+    (mds("User:sa-zz9", ""), "sa-zz9-(none)"),
+    (mds("User:sa-zz9", authz=False), "sa-zz9-(none)"),  # no authorizationInfo at all
+    (mds("User:u-1", "DescribeAccessTransparencyResources"), "u-1-DescribeAccessTransparencyResources"),
+    (mds({"confluentUser": {"resourceId": "u-obj"}}, "View"), "u-obj-View"),
+])
+def test_mds_authorize_key(tmp_path, record, key):
+    keys = keys_of(tmp_path, record)
+    assert keys["mds_authorize"] == {key: 1}
+    assert keys["all_events"] == {"mds.Authorize": 1}
+
+
+# -- sign-in ----------------------------------------------------------------------------
+
+ALICE = {"email": "alice@example.com", "confluentUser": {"resourceId": "u-abc123"}}
+
+
+@pytest.mark.parametrize("record, section, key", [
+    (signin(ALICE, "SUCCESS", {"status": "SUCCESS"}), "signin_success", "alice@example.com"),
+    # outcome falls back to result.status when authenticationInfo.result is absent
+    (signin({"email": "carol@example.com"}, result={"status": "SUCCESS"}), "signin_success", "carol@example.com"),
+    (signin({"email": "bob@example.com"}, result={"status": "FAILURE"}), "signin_failure", "bob@example.com"),
+    # authenticationInfo.result wins over result.status
+    (signin({"email": "d@example.com"}, "FAILURE", {"status": "SUCCESS"}), "signin_failure", "d@example.com"),
+    (signin({"email": "e@example.com"}, "SUCCESS", {"status": "FAILURE"}), "signin_success", "e@example.com"),
+    # the first errors[] entry *with a status* gives the suffix
+    (signin({"email": "f@example.com"}, "FAILURE",
+            {"status": "FAILURE", "data": {"errors": [{"detail": "no status"}, {"status": "401", "detail": "x"},
+                                                      {"status": "403"}]}}),
+     "signin_failure", "f@example.com (401)"),
+    (signin({"email": "g@example.com"}, "FAILURE", {"status": "FAILURE", "data": {"errors": [{"status": 429}]}}),
+     "signin_failure", "g@example.com (429)"),
+    (signin({"email": "h@example.com"}, "FAILURE", {"status": "FAILURE", "data": {"errors": []}}),
+     "signin_failure", "h@example.com"),
+    (signin({"email": "i@example.com"}, "FAILURE", {"status": "FAILURE", "data": {"errors": [{"detail": "d"}]}}),
+     "signin_failure", "i@example.com"),
+    (signin({"email": "j@example.com"}, "FAILURE", {"status": "FAILURE", "data": {"errors": "oops"}}),
+     "signin_failure", "j@example.com"),
+    (signin({"email": "k@example.com"}, "FAILURE", {"status": "FAILURE", "data": {}}),
+     "signin_failure", "k@example.com"),
+    # no email: the principal as shown
+    (signin({"confluentUser": {"resourceId": "u-noemail"}}, "SUCCESS"), "signin_success", "u-noemail"),
+    (signin("User:u-str", "FAILURE"), "signin_failure", "u-str"),
+    (signin({}, "FAILURE"), "signin_failure", "(unknown)"),
+])
+def test_signin_key(tmp_path, record, section, key):
+    keys = keys_of(tmp_path, record)
+    assert keys[section] == {key: 1}
+    other = {"signin_success": "signin_failure", "signin_failure": "signin_success"}[section]
+    assert other not in keys
+    assert keys["all_events"] == {"SignIn": 1}
+
+
+@pytest.mark.parametrize("authn_result, result", [
+    ("UNSET", {"status": "UNSET"}),
+    ("__absent__", None),
+    ("__absent__", {"status": "UNSET"}),
+    ("UNAUTHENTICATED", {"status": "FAILURE"}),  # the outcome is authN result: neither
+])
+def test_signin_with_other_outcome_is_only_in_all_events(tmp_path, authn_result, result):
+    keys = keys_of(tmp_path, signin({"email": "z@example.com"}, authn_result, result))
+    assert keys == {"all_events": {"SignIn": 1}}
+
+
+# -- all_events and object principals -----------------------------------------------------
+
+def test_all_events_key_is_the_method(tmp_path):
+    long_method = "io.confluent.some.VeryLongMethodNameThatTheOldToolCutAtThirtyCharacters.Describe"
+    keys = keys_of(tmp_path, request("CreateAPIKey", ALICE), request("CreateAPIKey", ALICE),
+                   request("schema-registry.RegisterSchema", ALICE), request(long_method, ALICE))
+    assert keys == {"all_events": {"CreateAPIKey": 2, "schema-registry.RegisterSchema": 1, long_method: 1}}
+
+
+@pytest.mark.parametrize("principal, shown", [
+    ("User:sa-abc", "sa-abc"),
+    ("User:123456", "123456"),
+    ("None:UNKNOWN_USER", "None:UNKNOWN_USER"),
+    ("", "(unknown)"),
+    (None, "(unknown)"),
+    ({"email": "alice@example.com", "confluentUser": {"resourceId": "u-abc123"}}, "u-abc123"),
+    ({"confluentUser": {"resourceId": "u-abc123"}}, "u-abc123"),
+    ({"confluentServiceAccount": {"resourceId": "sa-q1w2e3"}}, "sa-q1w2e3"),
+    ({"externalAccount": {"namespace": [{"type": "idp", "id": "confluent.cloud"}], "subject": "bob.builder"}},
+     "bob.builder"),
+    ({"identityPool": {"resourceId": "pool-abc"}}, "pool-abc"),
+    ({"email": "only@example.com"}, "only@example.com"),
+    ({"confluentUser": {"resourceId": "User:u-pref"}}, "u-pref"),
+    ({"confluentUser": {"resourceId": ""}, "confluentServiceAccount": {"resourceId": "sa-2"}}, "sa-2"),
+    ({"confluentServiceAccount": {"resourceId": "sa-3"}, "externalAccount": {"subject": "ext"}}, "sa-3"),
+    ({"externalAccount": {"subject": "ext"}, "identityPool": {"resourceId": "pool-1"}}, "ext"),
+    ({"identityPool": {"resourceId": "pool-1"}, "email": "e@example.com"}, "pool-1"),
+    ({"confluentUser": {"resourceId": "confluent.privileged"}}, "confluent.privileged"),
+    ({}, "(unknown)"),
+    ({"confluentUser": {}}, "(unknown)"),
+    ({"somethingNew": {"resourceId": "x"}}, "(unknown)"),
+])
+def test_shown_principal(principal, shown):
+    assert shown_principal(principal) == shown
+
+
+@pytest.mark.parametrize("principal, shown", [
+    ({"confluentServiceAccount": {"resourceId": "sa-terraform"}}, "sa-terraform"),
+    ({"externalAccount": {"subject": "bob.builder"}}, "bob.builder"),
+    ({"identityPool": {"resourceId": "pool-abc"}}, "pool-abc"),
+    ({}, "(unknown)"),
+])
+def test_object_principal_in_mds_key(tmp_path, principal, shown):
+    assert only_key(tmp_path, "mds_authorize", mds(principal, "Read")) == f"{shown}-Read"
+
+
+def test_keys_are_never_truncated(tmp_path):
+    email = "maximilian.schwarzenberger-contractor." * 4 + "@very-long-subsidiary.example.com"
+    op = "ConfigureSchemaRegistryExporterSettings" * 3
+    keys = keys_of(tmp_path, signin({"email": email}, "FAILURE", {"status": "FAILURE",
+                                                                  "data": {"errors": [{"status": "401"}]}}),
+                   mds("User:sa-" + "x" * 80, op))
+    assert keys["signin_failure"] == {f"{email} (401)": 1}
+    assert keys["mds_authorize"] == {f"sa-{'x' * 80}-{op}": 1}
+
+
+def test_rows_that_share_a_30_character_prefix_stay_apart(tmp_path):
+    # the old tool cut keys at 30 characters and merged such rows
+    a, b = "a" * 30 + "-one@example.com", "a" * 30 + "-two@example.com"
+    keys = keys_of(tmp_path, signin({"email": a}, "SUCCESS"), signin({"email": b}, "SUCCESS"))
+    assert keys["signin_success"] == {a: 1, b: 1}
+
+
+def test_non_ascii_keys(tmp_path):
+    keys = keys_of(tmp_path, signin({"email": "josé.garcía-núñez@ejemplo.es"}, "SUCCESS"),
+                   signin({"email": "zoë.ångström@exempel.se"}, "FAILURE"))
+    assert keys["signin_success"] == {"josé.garcía-núñez@ejemplo.es": 1}
+    assert keys["signin_failure"] == {"zoë.ångström@exempel.se": 1}
+
+
+# -- time -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, utc", [
+    ("2024-05-06T07:08:09Z", "2024-05-06 07:08:09"),  # 0 fraction digits
+    ("2024-05-06T07:08:09.123Z", "2024-05-06 07:08:09"),  # 3
+    ("2024-05-06T07:08:09.958333Z", "2024-05-06 07:08:09"),  # 6
+    ("2024-05-06T07:08:09.481804981Z", "2024-05-06 07:08:09"),  # 9
+    ("2024-05-06T07:08:09.5Z", "2024-05-06 07:08:09"),  # 1
+    ("2024-05-06T23:59:59.999999999Z", "2024-05-06 23:59:59"),  # fraction never rounds up
+    ("2024-05-06T11:30:00+02:00", "2024-05-06 09:30:00"),
+    ("2024-05-07T01:30:00+02:00", "2024-05-06 23:30:00"),  # local next day, UTC previous
+    ("2024-05-06T20:30:00-05:00", "2024-05-07 01:30:00"),  # local previous day, UTC next
+    ("2024-05-07T05:29:59.123+05:30", "2024-05-06 23:59:59"),
+    ("2024-05-06T07:08:09+00:00", "2024-05-06 07:08:09"),
+    ("2024-05-06T07:08:09.123456789-03:30", "2024-05-06 10:38:09"),
+    ("2024-12-31T23:59:59Z", "2024-12-31 23:59:59"),
+    ("2024-02-29T12:00:00Z", "2024-02-29 12:00:00"),  # leap day
+])
+def test_parse_time(text, utc):
+    ts = parse_time(text)
+    assert ts is not None
+    assert dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S") == utc
+
+
+def test_parse_time_twice_same_minute():
+    # the fast path caches minutes: a second record in the same minute must still be exact
+    a = parse_time("2024-05-06T07:08:09.123Z")
+    b = parse_time("2024-05-06T07:08:59Z")
+    c = parse_time("2024-05-06T07:08:00.000000001Z")
+    assert (b - a, a - c) == (50, 9)
+
+
+@pytest.mark.parametrize("text", [
+    None, "", "yesterday", "2024-05-06", "2024-05-06T10:00:00", "2024-13-06T10:00:00Z",
+    "2024-05-32T10:00:00Z", "2023-02-29T10:00:00Z", "2024-05-06T24:00:00Z", "2024-05-06T10:60:00Z",
+    "2024-05-06T10:00:61Z", "2024-05-06T10:00Z", "2024-05-06T10:00:00.Z", "2024-05-06T10:00:00.1234567890Z",
+    "2024-05-06T10:00:00+25:00", "2024-05-06T10:00:00 Z", "1715000000", 1715000000, "2024-05-06T10:00:00ZZ",
+])
+def test_unparseable_time(text):
+    assert parse_time(text) is None
+
+
+def test_unparseable_time_after_a_cached_minute():
+    assert parse_time("2024-05-06T10:00:00Z") is not None
+    assert parse_time("2024-05-06T10:00:99Z") is None
+    assert parse_time("2024-05-06T10:00:0xZ") is None
+
+
+def test_events_are_bucketed_by_utc_date_and_hour(tmp_path):
+    # hour buckets (UTC): 23 on 05-06 for the first three, 00 on 05-07 for the other two
+    recs = [request("A", "User:u", "2024-05-06T23:00:00Z"),
+            request("A", "User:u", "2024-05-06T23:59:59.999999999Z"),
+            request("A", "User:u", "2024-05-07T01:30:00+02:00"),
+            request("A", "User:u", "2024-05-07T00:00:00.000Z"),
+            request("A", "User:u", "2024-05-06T19:00:00-05:00")]
+    p = tmp_path / "d.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    store = Store(str(tmp_path / "s.db"))
+    try:
+        load_dumps([str(p)], store, workers=0)
+        report = build(store)
+    finally:
+        store.close()
+    assert [d.date for d in report.days] == ["2024-05-06", "2024-05-07"]
+    day1, day2 = report.days
+    (row1,) = day1.sections["all_events"].rows
+    (row2,) = day2.sections["all_events"].rows
+    assert row1.hours[23] == 3 and row1.total == 3
+    assert row2.hours[0] == 2 and row2.total == 2
+    assert day1.hour_labels == [f"{h:02d}" for h in range(24)]
+
+
+def test_big_numbers_and_odd_shapes_do_not_break_a_record(tmp_path):
+    # connection_id beyond 2**53, result as a list, principal a number: still one good record
+    rec = kafka_auth("User:sa-1", {"status": "SUCCESS"})
+    rec["data"]["requestMetadata"] = {"connection_id": 171234567890100042123}
+    rec2 = kafka_auth("User:sa-2", [1, 2])
+    rec3 = request("GetUsers", 12345)
+    keys = keys_of(tmp_path, rec, rec2, rec3)
+    assert keys["kafka_authentication"] == {"sa-1": 1, "sa-2": 1}
+    assert keys["all_events"] == {"kafka.Authentication": 2, "GetUsers": 1}

@@ -1,0 +1,525 @@
+"""The command line: through click's CliRunner (``invoke``) and as the installed executable
+(``run_ccaudit``). Both fixtures fail a test on any traceback or "internal error" on stderr.
+
+Contract pinned here (issue + decisions.md): stdout holds the report only, the one-line load
+summary and warnings go to stderr; exit 0 ok, 1 ``--strict`` with malformed lines (after
+loading what was good), 2 usage errors, missing/unreadable files, directories and inputs in
+which nothing could be parsed (the other inputs still load).
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SUMMARY_FIRST = "Audit Summary for 13 events spanning 4 days from 2024-05-06"
+LOAD_LINE = "loaded 14 records: 13 new, 1 duplicates; skipped 16 noise lines, 6 malformed"
+LOAD_KEYS = ("records_read", "inserted", "duplicates", "noise_lines", "malformed")
+
+
+def stderr_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def report_json(invoke, *args, input=None, code=0) -> dict:
+    result = invoke("report", *args, "--format", "json", "--quiet", input=input)
+    assert result.exit_code == code, result.stderr
+    return json.loads(result.stdout)
+
+
+def load_counts(doc) -> tuple:
+    return tuple(doc["summary"]["load"][k] for k in LOAD_KEYS)
+
+
+def rec(i, time="2024-05-10T10:00:00Z", method="GetUsers") -> bytes:
+    return json.dumps({"id": f"cli-{i}", "time": time, "data": {"methodName": method}}).encode() + b"\n"
+
+
+# -- stdout and stderr ------------------------------------------------------------------
+
+def test_report_stdout_is_the_report_and_stderr_the_summary(invoke, sample_cli):
+    result = invoke("report", sample_cli)
+    assert result.exit_code == 0
+    assert result.stdout.startswith(SUMMARY_FIRST + "\n")
+    assert "ccaudit:" not in result.stdout and "malformed" not in result.stdout
+    err = stderr_lines(result)
+    # one warning per malformed line with file:line, then the one-line summary
+    assert err[:-1] == [line for line in err if "malformed:" in line]
+    assert [line.split(": ")[2].rsplit(":", 1)[1] for line in err[:-1]] == ["31", "32", "33", "34", "35", "36"]
+    assert all(f"{sample_cli}:" in line for line in err[:-1])
+    assert err[-1].startswith(f"ccaudit: {LOAD_LINE}")
+    assert f"{sample_cli}:31" in err[-1]
+
+
+def test_quiet_leaves_only_the_summary_line(invoke, sample_cli):
+    result = invoke("report", sample_cli, "--quiet")
+    assert result.exit_code == 0
+    (line,) = stderr_lines(result)
+    assert line.startswith(f"ccaudit: {LOAD_LINE}")
+
+
+def test_report_json_holds_the_hand_counts(invoke, sample_cli, expected_sample, report_cells):
+    doc = report_json(invoke, sample_cli)
+    assert doc["summary"]["per_day"] == expected_sample["per_day"]
+    assert load_counts(doc) == (14, 13, 1, 16, 6)
+    assert report_cells(doc) == expected_sample["cells"]
+
+
+# -- every input shape ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["sample-array.json.gz", "sample-pretty.json.bz2", "sample.jsonl.xz",
+                                  "sample-prefixes.txt"])
+def test_every_shape_gives_the_same_report(invoke, fixtures_dir, name, expected_sample, report_cells):
+    doc = report_json(invoke, fixtures_dir / name)
+    assert load_counts(doc) == (14, 13, 1, 0, 0)
+    assert doc["summary"]["per_day"] == expected_sample["per_day"]
+    assert report_cells(doc) == expected_sample["cells"]
+
+
+def test_gzip_not_named_gz(invoke, tmp_path, sample_cli, expected_sample, report_cells):
+    p = tmp_path / "audit-dump.txt"
+    p.write_bytes(gzip.compress(sample_cli.read_bytes()))
+    doc = report_json(invoke, p)
+    assert load_counts(doc) == (14, 13, 1, 16, 6)
+    assert report_cells(doc) == expected_sample["cells"]
+
+
+def test_cut_pretty_dump(invoke, fixtures_dir, expected_sample, report_cells):
+    doc = report_json(invoke, fixtures_dir / "sample-cut.json")
+    assert load_counts(doc) == (14, 13, 1, 0, 1)
+    assert report_cells(doc) == expected_sample["cells"]
+
+
+def test_several_inputs_in_one_command(invoke, sample_cli, fixtures_dir, variants, expected_sample, report_cells):
+    doc = report_json(invoke, sample_cli, *[fixtures_dir / v for v in variants])
+    # 5 inputs x 14 records = 70 read; 13 distinct; noise and malformed from sample-cli.txt only
+    assert load_counts(doc) == (70, 13, 57, 16, 6)
+    assert report_cells(doc) == expected_sample["cells"]
+
+
+def test_stdin(invoke, sample_cli, expected_sample, report_cells):
+    doc = report_json(invoke, "-", input=sample_cli.read_bytes())
+    assert load_counts(doc) == (14, 13, 1, 16, 6)
+    assert doc["summary"]["load"]["malformed_lines"] == [f"<stdin>:{n}" for n in range(31, 37)]
+    assert report_cells(doc) == expected_sample["cells"]
+
+
+def test_stdin_compressed(invoke, fixtures_dir, expected_sample, report_cells):
+    doc = report_json(invoke, "-", input=(fixtures_dir / "sample.jsonl.xz").read_bytes())
+    assert load_counts(doc) == (14, 13, 1, 0, 0)
+    assert report_cells(doc) == expected_sample["cells"]
+
+
+def test_stdin_and_a_file(invoke, tmp_path, sample_cli):
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(rec(1) + rec(2))
+    doc = report_json(invoke, other, "-", input=sample_cli.read_bytes())
+    assert load_counts(doc) == (16, 15, 1, 16, 6)
+    assert doc["summary"]["per_day"]["2024-05-10"] == 2
+
+
+# -- the store across runs ----------------------------------------------------------------
+
+def test_loading_twice_adds_nothing(invoke, tmp_path, sample_cli):
+    db = tmp_path / "audit.db"
+    first = invoke("load", sample_cli, "--db", db, "-q")
+    assert first.exit_code == 0 and stderr_lines(first)[-1].startswith(f"ccaudit: {LOAD_LINE}")
+    assert first.stdout == ""
+    second = invoke("load", sample_cli, "--db", db, "-q", "--format", "json")
+    assert second.exit_code == 0
+    doc = json.loads(second.stdout)
+    assert {k: doc[k] for k in LOAD_KEYS} == {"records_read": 14, "inserted": 0, "duplicates": 14,
+                                              "noise_lines": 16, "malformed": 6}
+    assert doc["malformed_lines"] == [f"{sample_cli}:{n}" for n in range(31, 37)]
+    assert "loaded 14 records: 0 new, 14 duplicates" in second.stderr
+
+
+def test_report_with_db_reports_the_whole_store(invoke, tmp_path, sample_cli):
+    db = tmp_path / "audit.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    other = tmp_path / "later.jsonl"
+    other.write_bytes(rec(1, "2024-05-11T03:00:00Z") + rec(2, "2024-05-11T03:30:00Z"))
+    doc = report_json(invoke, other, "--db", db)
+    # 13 from the earlier load + 2 now; 05-10 is a gap day between them
+    assert doc["summary"]["events"] == 15
+    assert doc["summary"]["per_day"] == {"2024-05-06": 7, "2024-05-07": 5, "2024-05-08": 0, "2024-05-09": 1,
+                                         "2024-05-10": 0, "2024-05-11": 2}
+    assert load_counts(doc) == (2, 2, 0, 0, 0)
+
+
+def test_report_from_the_store_alone(invoke, tmp_path, sample_cli, expected_sample, report_cells):
+    db = tmp_path / "audit.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    result = invoke("report", "--db", db, "--format", "json")
+    assert result.exit_code == 0 and result.stderr == ""
+    doc = json.loads(result.stdout)
+    assert "load" not in doc["summary"]
+    assert report_cells(doc) == expected_sample["cells"]
+
+
+def test_summary(invoke, tmp_path, sample_cli):
+    db = tmp_path / "audit.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    result = invoke("summary", "--db", db)
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == SUMMARY_FIRST
+    assert [line.split(")", 1)[0] + ")" for line in lines[1:]] == [
+        "2024-05-06:(7 events)", "2024-05-07:(5 events)", "2024-05-08:(0 events)", "2024-05-09:(1 events)"]
+    # the day's first and last event (UTC) follow the count
+    assert lines[1].startswith("2024-05-06:(7 events)  07:08:09 .. 23:59:59")
+
+
+def test_summary_json(invoke, tmp_path, sample_cli, expected_sample):
+    db = tmp_path / "audit.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    doc = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)
+    assert doc["events"] == 13 and doc["per_day"] == expected_sample["per_day"]
+
+
+def test_summary_of_a_missing_store(invoke, tmp_path):
+    result = invoke("summary", "--db", tmp_path / "nope.db")
+    assert result.exit_code == 2
+    assert not (tmp_path / "nope.db").exists()
+
+
+# -- --out DIR ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("markdown", "md"), ("csv", "csv"), ("json", "json")])
+def test_out_dir(invoke, tmp_path, sample_cli, section_ids, expected_sample, fmt, ext):
+    out = tmp_path / "reports"
+    result = invoke("report", sample_cli, "--out", out, "--format", fmt, "-q")
+    assert result.exit_code == 0
+    dates = list(expected_sample["per_day"])
+    want = {f"{sid}/{d}.{ext}" for sid in section_ids for d in dates}
+    want |= {f"{d}.{ext}" for d in dates} | {f"summary.{ext}"}
+    got = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert got == want
+    # stdout gets only the summary, the same as summary.<ext>
+    assert result.stdout == (out / f"summary.{ext}").read_text(encoding="utf-8")
+    assert "Kafka Authentication" not in result.stdout and "kafka_authentication" not in result.stdout
+    assert "GetKafkaClusters" in (out / "all_events" / f"2024-05-09.{ext}").read_text(encoding="utf-8")
+    assert "GetKafkaClusters" not in (out / "all_events" / f"2024-05-06.{ext}").read_text(encoding="utf-8")
+    assert "bob@example.com" in (out / "signin_failure" / f"2024-05-07.{ext}").read_text(encoding="utf-8")
+    assert "sa-q1w2e3" in (out / f"2024-05-06.{ext}").read_text(encoding="utf-8")
+
+
+def test_out_dir_text_summary(invoke, tmp_path, sample_cli):
+    result = invoke("report", sample_cli, "--out", tmp_path / "r", "-q")
+    assert result.stdout.splitlines()[0] == SUMMARY_FIRST
+    assert len(result.stdout.splitlines()) == 5
+
+
+def test_out_dir_json_files_parse(invoke, tmp_path, sample_cli):
+    out = tmp_path / "r"
+    invoke("report", sample_cli, "--out", out, "--format", "json", "-q")
+    section = json.loads((out / "mds_authorize" / "2024-05-06.json").read_text(encoding="utf-8"))
+    rows = {r["key"]: r["total"] for r in section["rows"]}
+    assert rows == {"sa-zz9-(none)": 1, "u-8p71o5-AccessMetrics": 2,
+                    "u-8p71o5-CreateFlinkComputePoolWithAVeryLongName": 1}
+
+
+# -- clean --------------------------------------------------------------------------------
+
+def test_clean_deletes_the_store(invoke, tmp_path, sample_cli):
+    db = tmp_path / "audit.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    result = invoke("clean", "--db", db)  # stdin is not a TTY: no prompt
+    assert result.exit_code == 0
+    assert "?" not in result.stderr
+    assert not db.exists()
+
+
+def test_clean_leaves_no_sidecar_files(invoke, tmp_path, sample_cli):
+    db = tmp_path / "audit.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    invoke("report", "--db", db, "-q")
+    assert invoke("clean", "--db", db).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_clean_with_out_deletes_the_report_dir(invoke, tmp_path, sample_cli):
+    db, out = tmp_path / "audit.db", tmp_path / "reports"
+    invoke("report", sample_cli, "--db", db, "--out", out, "-q")
+    assert out.is_dir()
+    result = invoke("clean", "--db", db, "--out", out)
+    assert result.exit_code == 0
+    assert not db.exists() and not out.exists()
+
+
+def test_clean_refuses_an_sqlite_file_of_something_else(invoke, tmp_path):
+    db = tmp_path / "crm.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE customers (name TEXT)")
+    conn.commit()
+    conn.close()
+    result = invoke("clean", "--db", db)
+    assert result.exit_code == 2
+    assert db.exists()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("customers",)]
+    conn.close()
+
+
+def test_clean_refuses_a_file_that_is_not_sqlite(invoke, tmp_path):
+    db = tmp_path / "notes.db"
+    db.write_text("my notes\n")
+    result = invoke("clean", "--db", db)
+    assert result.exit_code == 2
+    assert db.read_text() == "my notes\n"
+
+
+def test_clean_refuses_a_dir_that_is_not_a_report_dir(invoke, tmp_path, sample_cli):
+    db, out = tmp_path / "audit.db", tmp_path / "photos"
+    out.mkdir()
+    (out / "cat.jpg").write_bytes(b"\xff\xd8")
+    invoke("load", sample_cli, "--db", db, "-q")
+    result = invoke("clean", "--db", db, "--out", out)
+    assert result.exit_code == 2
+    assert (out / "cat.jpg").exists()
+
+
+def test_clean_without_a_store_is_fine(invoke, tmp_path):
+    result = invoke("clean", "--db", tmp_path / "none.db")
+    assert result.exit_code == 0
+
+
+# -- exit codes ------------------------------------------------------------------------------
+
+def test_strict_exits_1_after_loading_the_good_records(invoke, tmp_path, sample_cli):
+    db = tmp_path / "audit.db"
+    result = invoke("load", sample_cli, "--db", db, "--strict", "-q")
+    assert result.exit_code == 1
+    assert stderr_lines(result)[-1].startswith(f"ccaudit: {LOAD_LINE}")
+    again = invoke("load", sample_cli, "--db", db, "--format", "json", "-q")
+    assert json.loads(again.stdout)["inserted"] == 0  # all 13 were kept by the strict run
+
+
+def test_strict_report_exits_1_but_prints_the_report(invoke, sample_cli):
+    result = invoke("report", sample_cli, "--strict", "-q")
+    assert result.exit_code == 1
+    assert result.stdout.startswith(SUMMARY_FIRST)
+
+
+def test_strict_with_clean_input_exits_0(invoke, fixtures_dir):
+    assert invoke("report", fixtures_dir / "sample-prefixes.txt", "--strict", "-q").exit_code == 0
+
+
+def test_strict_counts_noise_as_fine(invoke, tmp_path):
+    p = tmp_path / "d.txt"
+    p.write_bytes(rec(1) + b"% Headers: x\n\n" + rec(2))
+    assert invoke("load", p, "--db", tmp_path / "s.db", "--strict").exit_code == 0
+
+
+def _bad_inputs(tmp_path: Path, sample_cli: Path) -> dict:
+    made = {}
+    made["missing"] = tmp_path / "missing.txt"
+    made["directory"] = tmp_path / "a-directory"
+    made["directory"].mkdir()
+    made["only-noise"] = tmp_path / "noise.txt"
+    made["only-noise"].write_bytes(b'% Headers: [content-type="x"]\n\n   \nHeaders: y\n')
+    made["only-malformed"] = tmp_path / "garbage.txt"
+    made["only-malformed"].write_bytes(b"not json\n{x=1}\n")
+    made["truncated-gzip"] = tmp_path / "cut.gz"
+    made["truncated-gzip"].write_bytes(gzip.compress(sample_cli.read_bytes())[:12])
+    made["binary"] = tmp_path / "image.png"
+    made["binary"].write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    made["invalid-utf8"] = tmp_path / "latin1.txt"
+    made["invalid-utf8"].write_bytes(rec(1).replace(b"GetUsers", b"G\xe9tUsers"))
+    made["records-without-id"] = tmp_path / "noid.jsonl"
+    made["records-without-id"].write_bytes(b'{"time":"2024-05-06T00:00:00Z","data":{"methodName":"A"}}\n')
+    made["unparseable-time"] = tmp_path / "badtime.jsonl"
+    made["unparseable-time"].write_bytes(b'{"id":"x","time":"06/05/2024","data":{"methodName":"A"}}\n')
+    made["zstd"] = tmp_path / "d.zst"
+    made["zstd"].write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 32)
+    return made
+
+
+BAD = ["missing", "directory", "only-noise", "only-malformed", "truncated-gzip", "binary", "invalid-utf8",
+       "records-without-id", "unparseable-time", "zstd"]
+
+
+@pytest.mark.parametrize("kind", BAD)
+def test_bad_input_alone_exits_2(invoke, tmp_path, sample_cli, kind):
+    path = _bad_inputs(tmp_path, sample_cli)[kind]
+    result = invoke("load", path, "--db", tmp_path / "s.db")
+    assert result.exit_code == 2
+    assert any(str(path) in line and "error" in line for line in stderr_lines(result)), result.stderr
+
+
+@pytest.mark.parametrize("kind", BAD)
+def test_bad_input_does_not_stop_the_others(invoke, tmp_path, sample_cli, kind, expected_sample, report_cells):
+    path = _bad_inputs(tmp_path, sample_cli)[kind]
+    result = invoke("report", path, sample_cli, "--format", "json", "-q")
+    assert result.exit_code == 2  # at the end, after the others loaded
+    doc = json.loads(result.stdout)
+    assert doc["summary"]["load"]["inserted"] == 13
+    assert report_cells(doc) == expected_sample["cells"]
+
+
+def test_empty_file_is_not_an_error(invoke, tmp_path):
+    p = tmp_path / "empty.txt"
+    p.write_bytes(b"")
+    result = invoke("report", p)
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Audit Summary for 0 events")
+
+
+def test_unreadable_file_chmod_000(tmp_path, sample_cli, run_ccaudit):
+    if os.geteuid() != 0:
+        p = tmp_path / "secret.txt"
+        shutil.copy(sample_cli, p)
+        p.chmod(0)
+        try:
+            proc = run_ccaudit("load", p, "--db", tmp_path / "s.db")
+            both = run_ccaudit("report", p, sample_cli, "-q")
+        finally:
+            p.chmod(0o600)
+        assert proc.returncode == 2 and "secret.txt" in proc.stderr
+        assert both.returncode == 2
+        return
+    # root reads a chmod 000 file anyway: run ccaudit as "nobody" instead, if it can run so
+    work = Path(tempfile.mkdtemp(prefix="ccaudit-unreadable-"))
+    try:
+        work.chmod(0o777)
+        p = work / "secret.txt"
+        shutil.copy(sample_cli, p)
+        p.chmod(0)
+        kw = dict(user=65534, group=65534, extra_groups=[], cwd=work)
+        try:
+            probe = run_ccaudit("--version", **kw)
+        except OSError as e:
+            pytest.skip(f"running as root (chmod 000 does not stop root) and ccaudit cannot run as nobody: {e}; "
+                        "test_unreadable_special_file covers this")
+        if probe.returncode != 0:
+            pytest.skip("running as root and ccaudit does not run as nobody here")
+        proc = run_ccaudit("load", p, "--db", work / "s.db", **kw)
+        assert proc.returncode == 2 and "secret.txt" in proc.stderr
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _write_only_file() -> str | None:
+    """A file that even root cannot open for reading: a write-only sysfs attribute."""
+    import glob
+
+    for pattern in ("/sys/class/zram-control/hot_remove", "/sys/bus/pci/rescan", "/sys/devices/pci*/*/rescan",
+                    "/sys/devices/pci*/rescan"):
+        for path in glob.glob(pattern):
+            try:
+                with open(path, "rb"):
+                    pass
+            except PermissionError:
+                return path
+            except OSError:
+                continue
+    return None
+
+
+def test_unreadable_special_file(invoke, tmp_path, sample_cli, expected_sample, report_cells):
+    # works as root too: os.access() says readable, open() says EACCES, so ccaudit's own
+    # check (not click's) has to catch it
+    path = _write_only_file()
+    if path is None:
+        pytest.skip("no file here that cannot be opened for reading (write-only sysfs attribute)")
+    result = invoke("load", path, "--db", tmp_path / "s.db")
+    assert result.exit_code == 2
+    assert any(path in line and "error" in line for line in stderr_lines(result)), result.stderr
+    result = invoke("report", path, sample_cli, "--format", "json", "-q")
+    assert result.exit_code == 2
+    assert report_cells(json.loads(result.stdout)) == expected_sample["cells"]
+
+
+@pytest.mark.parametrize("args", [
+    ["report"],  # no DUMP and no --db
+    ["load", "--db", "x.db"],  # no DUMP
+    ["load", "{sample}"],  # no --db
+    ["summary"],
+    ["clean"],
+    ["report", "{sample}", "--format", "yaml"],
+    ["report", "{sample}", "--tz", "Mars/Olympus_Mons"],
+    ["report", "{sample}", "--since", "last tuesday"],
+    ["report", "{sample}", "--top", "0"],
+    ["report", "{sample}", "--section", "nope"],
+    ["report", "{sample}", "--no-such-option"],
+    ["frobnicate"],
+])
+def test_usage_errors_exit_2(invoke, tmp_path, sample_cli, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*[a.format(sample=sample_cli) for a in args])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "Usage" in result.stderr or "Error" in result.stderr or "error" in result.stderr
+
+
+def test_every_format_works(invoke, sample_cli):
+    from ccaudit.cli import FORMATS
+
+    for fmt in FORMATS:
+        result = invoke("report", sample_cli, "--format", fmt, "-q")
+        assert result.exit_code == 0, (fmt, result.stderr)
+        assert "13" in result.stdout, fmt
+
+
+# -- the installed executable --------------------------------------------------------------
+
+def test_installed_executable_report_matches_golden(run_ccaudit, root):
+    proc = run_ccaudit("report", "fixtures/sample-cli.txt", cwd=root)
+    assert proc.returncode == 0
+    assert proc.stdout == (root / "tests" / "golden" / "sample-cli.txt").read_text(encoding="utf-8")
+    assert proc.stderr.splitlines()[-1].startswith(f"ccaudit: {LOAD_LINE}")
+
+
+def test_installed_executable_stdin_and_exit_codes(run_ccaudit, tmp_path, fixtures_dir):
+    data = (fixtures_dir / "sample-array.json.gz").read_bytes()
+    proc = run_ccaudit("report", "-", "--format", "json", "-q", input=data)
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["summary"]["events"] == 13
+    proc = run_ccaudit("load", tmp_path / "missing.txt", "--db", tmp_path / "s.db")
+    assert proc.returncode == 2 and "missing.txt" in proc.stderr
+    proc = run_ccaudit("report", fixtures_dir / "sample-cli.txt", "--strict", "-q")
+    assert proc.returncode == 1
+    proc = run_ccaudit("report")
+    assert proc.returncode == 2 and proc.stdout == ""
+
+
+def test_installed_executable_version(run_ccaudit):
+    proc = run_ccaudit("--version")
+    assert proc.returncode == 0 and "ccaudit" in proc.stdout
+
+
+def test_python_dash_m(tmp_path, sample_cli):
+    proc = subprocess.run([sys.executable, "-m", "ccaudit", "summary", "--db", str(tmp_path / "none.db")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+# -- the library without click ----------------------------------------------------------------
+
+@pytest.mark.parametrize("module", ["ccaudit.ingest", "ccaudit.classify", "ccaudit.report", "ccaudit.render"])
+def test_library_imports_without_click(module, root):
+    # ccaudit.store is left out on purpose: it needs sqlite-utils, which itself imports click
+    code = f"import sys; sys.modules['click'] = None; import {module}; print('ok')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_ingest_and_classify_work_without_click(root, sample_cli):
+    code = (
+        "import sys; sys.modules['click'] = None\n"
+        "from ccaudit.ingest import Dump, LoadStats, read_rows\n"
+        "s = LoadStats(); n = sum(1 for _ in read_rows(Dump(sys.argv[1]), s))\n"
+        "print(n, s.noise_lines, s.malformed)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(sample_cli)], capture_output=True, text=True,
+                          cwd=root, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["14", "16", "6"]

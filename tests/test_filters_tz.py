@@ -1,0 +1,472 @@
+"""Filters, time zones, row statistics and coverage of `ccaudit report`.
+
+Every dump here is written by hand in the test, and every expectation is worked out by
+hand from the event times (the comments show the arithmetic), never from ccaudit's output.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from ccaudit.cli import cli
+
+_n = [0]
+
+
+def _id() -> str:
+    _n[0] += 1
+    return f"f0000000-0000-4000-8000-{_n[0]:012d}"
+
+
+def kafka(time: str, principal: str = "sa-1", status: str = "SUCCESS") -> dict:
+    return {"id": _id(), "time": time, "type": "io.confluent.kafka.server/authentication",
+            "data": {"methodName": "kafka.Authentication",
+                     "authenticationInfo": {"principal": f"User:{principal}"},
+                     "result": {"status": status}}}
+
+
+def mds(time: str, principal: str = "u-1", operation: str = "Read") -> dict:
+    return {"id": _id(), "time": time, "type": "io.confluent.kafka.server/authorization",
+            "data": {"methodName": "mds.Authorize", "authenticationInfo": {"principal": f"User:{principal}"},
+                     "authorizationInfo": {"granted": True, "operation": operation}}}
+
+
+def signin(time: str, email: str, outcome: str = "SUCCESS") -> dict:
+    return {"id": _id(), "time": time, "type": "io.confluent.cloud/request",
+            "data": {"methodName": "SignIn",
+                     "authenticationInfo": {"principal": {"email": email}, "result": outcome},
+                     "result": {"status": outcome}}}
+
+
+def other(time: str, method: str, user: str = "u-1") -> dict:
+    return {"id": _id(), "time": time, "type": "io.confluent.cloud/request",
+            "data": {"methodName": method,
+                     "authenticationInfo": {"principal": {"confluentUser": {"resourceId": user}}},
+                     "result": {"status": "SUCCESS"}}}
+
+
+def dump(tmp_path, records, name="dump.jsonl") -> str:
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return str(path)
+
+
+def run(*args) -> str:
+    result = CliRunner().invoke(cli, ["report", "-q", *args])
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result.stdout
+
+
+def report_json(path: str, *args) -> dict:
+    return json.loads(run(path, "--format", "json", *args))
+
+
+def day(doc: dict, date: str) -> dict:
+    (found,) = [d for d in doc["days"] if d["date"] == date]
+    return found
+
+
+def rows(day_doc: dict, section: str) -> dict[str, dict]:
+    return {r["key"]: r for r in day_doc["sections"][section]["rows"]}
+
+
+def hours_of(day_doc: dict, section: str, key: str) -> dict[str, int]:
+    """{label: count} of the non-zero hours of one row."""
+    row = rows(day_doc, section)[key]
+    return {label: n for label, n in zip(day_doc["hour_labels"], row["hours"]) if n}
+
+
+H24 = [f"{h:02d}" for h in range(24)]
+
+
+# -- time zones ------------------------------------------------------------------------
+
+def test_utc_is_the_default_with_24_hours(tmp_path):
+    doc = report_json(dump(tmp_path, [kafka("2024-05-06T07:08:09Z"), kafka("2024-05-06T23:59:59.999Z")]))
+    assert [d["date"] for d in doc["days"]] == ["2024-05-06"]
+    d = doc["days"][0]
+    assert d["hour_labels"] == H24
+    assert hours_of(d, "kafka_authentication", "sa-1") == {"07": 1, "23": 1}
+    assert "tz" not in doc["summary"]
+
+
+def test_zurich_spring_forward_day_has_23_hours(tmp_path):
+    # 2024-03-31: at 01:00 UTC (02:00 CET) clocks jump to 03:00 CEST, local hour 02 never exists.
+    path = dump(tmp_path, [
+        kafka("2024-03-30T23:15:00Z"),  # 00:15 CET on the 31st       -> "00"
+        kafka("2024-03-31T00:30:00Z"),  # 01:30 CET                   -> "01"
+        kafka("2024-03-31T01:30:00Z"),  # 03:30 CEST                  -> "03"
+        kafka("2024-03-31T01:45:00Z"),  # 03:45 CEST                  -> "03"
+        kafka("2024-03-31T21:59:59Z"),  # 23:59:59 CEST               -> "23"
+        kafka("2024-03-31T22:00:00Z"),  # 00:00 CEST on April 1st     -> next day "00"
+    ])
+    doc = report_json(path, "--tz", "Europe/Zurich")
+    assert doc["summary"]["tz"] == "Europe/Zurich"
+    assert [d["date"] for d in doc["days"]] == ["2024-03-31", "2024-04-01"]
+    d = day(doc, "2024-03-31")
+    assert d["hour_labels"] == [h for h in H24 if h != "02"]
+    assert len(d["hour_labels"]) == 23
+    row = rows(d, "kafka_authentication")["sa-1"]
+    assert row["hours"] == [1, 1, 2] + [0] * 19 + [1]
+    assert row["total"] == 5
+    assert hours_of(d, "all_events", "kafka.Authentication") == {"00": 1, "01": 1, "03": 2, "23": 1}
+    nxt = day(doc, "2024-04-01")
+    assert nxt["hour_labels"] == H24
+    assert hours_of(nxt, "kafka_authentication", "sa-1") == {"00": 1}
+    # The same events in UTC: 23:15 on the 30th, then 00, 01, 01, 21, 22 on the 31st.
+    utc = report_json(path)
+    assert [d["date"] for d in utc["days"]] == ["2024-03-30", "2024-03-31"]
+    assert hours_of(day(utc, "2024-03-31"), "kafka_authentication", "sa-1") == {"00": 1, "01": 2, "21": 1, "22": 1}
+
+
+def test_zurich_fall_back_day_has_25_hours(tmp_path):
+    # 2024-10-27: at 01:00 UTC (03:00 CEST) clocks go back to 02:00 CET; local 02 happens twice.
+    path = dump(tmp_path, [
+        kafka("2024-10-26T22:00:00Z"),  # 00:00 CEST                 -> "00"
+        kafka("2024-10-27T00:30:00Z"),  # 02:30 CEST (first 02)      -> "02+2"
+        kafka("2024-10-27T00:59:59Z"),  # 02:59:59 CEST              -> "02+2"
+        kafka("2024-10-27T01:00:00Z"),  # 02:00 CET (second 02)      -> "02+1"
+        kafka("2024-10-27T02:00:00Z"),  # 03:00 CET                  -> "03"
+        kafka("2024-10-27T22:59:59Z"),  # 23:59:59 CET               -> "23"
+    ])
+    doc = report_json(path, "--tz", "Europe/Zurich")
+    assert [d["date"] for d in doc["days"]] == ["2024-10-27"]
+    d = doc["days"][0]
+    assert d["hour_labels"] == ["00", "01", "02+2", "02+1"] + H24[3:]
+    assert len(d["hour_labels"]) == 25
+    row = rows(d, "kafka_authentication")["sa-1"]
+    assert row["hours"] == [1, 0, 2, 1, 1] + [0] * 19 + [1]
+    assert (row["peak_hour"], row["peak_count"]) == ("02+2", 2)
+    assert row["first_seen"] == "2024-10-27T00:00:00+02:00"
+    assert row["last_seen"] == "2024-10-27T23:59:59+01:00"
+    assert d["coverage"]["empty_hours"] == ["01"] + H24[4:23]
+    # The text report has the 25 columns, labelled in the header.
+    text = run(path, "--tz", "Europe/Zurich", "--section", "kafka_authentication")
+    head = [line for line in text.splitlines() if line.startswith("2024-10-27") and "Hour:" in line][0]
+    assert head.split("Hour:")[1].split()[:6] == ["00", "01", "02+2", "02+1", "03", "04"]
+    line = [line for line in text.splitlines() if line.startswith("sa-1 ")][0]
+    assert line.split()[1:] == ["1", "-", "2", "1", "1"] + ["-"] * 19 + ["1", "6"]
+    assert "Audit Summary for 6 events spanning 1 days from 2024-10-27 (Europe/Zurich)" in text
+    assert "2024-10-27:(6 events)  00:00:00 .. 23:59:59  no events in hours 01, 04-22" in text
+
+
+def test_kolkata_half_hour_offset(tmp_path):
+    # Asia/Kolkata is UTC+05:30 all year: local hours start at :30 UTC.
+    path = dump(tmp_path, [
+        kafka("2024-05-06T18:29:59Z"),  # 23:59:59 on the 6th   -> 6th "23"
+        kafka("2024-05-06T18:30:00Z"),  # 00:00 on the 7th      -> 7th "00"
+        kafka("2024-05-07T00:00:00Z"),  # 05:30                  -> "05"
+        kafka("2024-05-07T00:29:59Z"),  # 05:59:59               -> "05"
+        kafka("2024-05-07T00:30:00Z"),  # 06:00                  -> "06"
+    ])
+    doc = report_json(path, "--tz", "Asia/Kolkata")
+    assert [d["date"] for d in doc["days"]] == ["2024-05-06", "2024-05-07"]
+    d6, d7 = doc["days"]
+    assert d6["hour_labels"] == H24 and d7["hour_labels"] == H24
+    assert hours_of(d6, "kafka_authentication", "sa-1") == {"23": 1}
+    assert hours_of(d7, "kafka_authentication", "sa-1") == {"00": 1, "05": 2, "06": 1}
+    r7 = rows(d7, "kafka_authentication")["sa-1"]
+    assert r7["first_seen"] == "2024-05-07T00:00:00+05:30"
+    assert r7["last_seen"] == "2024-05-07T06:00:00+05:30"
+    assert d7["coverage"]["first_event"] == "2024-05-07T00:00:00+05:30"
+    # A date filter is a local day: the 7th in Kolkata is 2024-05-06T18:30Z .. 2024-05-07T18:30Z.
+    only7 = report_json(path, "--tz", "Asia/Kolkata", "--since", "2024-05-07", "--until", "2024-05-07")
+    assert [d["date"] for d in only7["days"]] == ["2024-05-07"]
+    assert only7["summary"]["events"] == 4
+
+
+def test_zone_west_of_utc_has_all_24_hours(tmp_path):
+    # America/New_York is UTC-4 in May: its day runs 04:00Z .. 04:00Z the next day, so its
+    # last local hours are early-morning UTC hours of the next UTC date.
+    path = dump(tmp_path, [
+        kafka("2024-05-06T04:00:00Z"),  # 00:00 EDT on the 6th  -> "00"
+        kafka("2024-05-07T01:30:00Z"),  # 21:30 EDT on the 6th  -> "21"
+        kafka("2024-05-07T02:10:00Z"),  # 22:10 EDT             -> "22"
+        kafka("2024-05-07T03:59:59Z"),  # 23:59:59 EDT          -> "23"
+    ])
+    doc = report_json(path, "--tz", "America/New_York")
+    assert [d["date"] for d in doc["days"]] == ["2024-05-06"]
+    d = doc["days"][0]
+    assert d["hour_labels"] == H24
+    assert hours_of(d, "kafka_authentication", "sa-1") == {"00": 1, "21": 1, "22": 1, "23": 1}
+
+
+def test_new_york_spring_forward_day_has_23_hours(tmp_path):
+    # 2024-03-10: at 07:00 UTC (02:00 EST) clocks jump to 03:00 EDT; the day ends at 04:00Z on the 11th.
+    path = dump(tmp_path, [
+        kafka("2024-03-10T06:30:00Z"),  # 01:30 EST   -> "01"
+        kafka("2024-03-10T07:30:00Z"),  # 03:30 EDT   -> "03"
+        kafka("2024-03-11T03:30:00Z"),  # 23:30 EDT   -> "23"
+    ])
+    d = report_json(path, "--tz", "America/New_York")["days"][0]
+    assert d["date"] == "2024-03-10"
+    assert d["hour_labels"] == [h for h in H24 if h != "02"]
+    assert hours_of(d, "kafka_authentication", "sa-1") == {"01": 1, "03": 1, "23": 1}
+
+
+def test_unknown_zone_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["report", "-q", dump(tmp_path, [kafka("2024-05-06T07:00:00Z")]),
+                                      "--tz", "Mars/Olympus_Mons"])
+    assert result.exit_code == 2
+    assert "unknown time zone" in result.stderr
+
+
+# -- since / until ---------------------------------------------------------------------
+
+@pytest.fixture
+def window(tmp_path):
+    return dump(tmp_path, [
+        kafka("2024-05-05T23:59:59Z"),
+        kafka("2024-05-06T00:00:00Z"),
+        kafka("2024-05-06T12:00:00Z"),
+        kafka("2024-05-06T23:59:59Z"),
+        kafka("2024-05-07T00:00:00Z"),
+        kafka("2024-05-07T10:00:00Z"),
+    ])
+
+
+@pytest.mark.parametrize("args, events, dates", [
+    (["--since", "2024-05-06"], 5, ["2024-05-06", "2024-05-07"]),
+    # a date --until includes that whole day
+    (["--until", "2024-05-06"], 4, ["2024-05-05", "2024-05-06"]),
+    (["--since", "2024-05-06", "--until", "2024-05-06"], 3, ["2024-05-06"]),
+    # times: since inclusive, until exclusive
+    (["--since", "2024-05-06T12:00:00Z", "--until", "2024-05-07T00:00:00Z"], 2, ["2024-05-06"]),
+    (["--since", "2024-05-06T14:00:00+02:00"], 4, ["2024-05-06", "2024-05-07"]),
+    # not on a quarter hour, so read from the events rather than the quarter-hour counts
+    (["--since", "2024-05-06T12:00:01Z"], 3, ["2024-05-06", "2024-05-07"]),
+    (["--until", "2024-05-06T23:59:59Z"], 3, ["2024-05-05", "2024-05-06"]),
+    # a time without offset is in --tz (UTC by default)
+    (["--since", "2024-05-06T12:00:00"], 4, ["2024-05-06", "2024-05-07"]),
+    # Zurich (UTC+2): the 6th ends at 2024-05-06T22:00Z; 23:59:59Z is already the 7th there
+    (["--tz", "Europe/Zurich", "--until", "2024-05-06"], 3, ["2024-05-06"]),
+    (["--tz", "Europe/Zurich", "--since", "2024-05-06T12:00:00"], 4, ["2024-05-06", "2024-05-07"]),
+])
+def test_since_until(window, args, events, dates):
+    doc = report_json(window, *args)
+    assert doc["summary"]["events"] == events
+    assert [d["date"] for d in doc["days"]] == dates
+
+
+def test_since_with_nothing_left_reports_zero_events(window):
+    doc = report_json(window, "--since", "2030-01-01")
+    assert doc["summary"]["events"] == 0 and doc["days"] == []
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2024-13-01", "06/05/2024"])
+def test_bad_since_is_a_usage_error(window, value):
+    result = CliRunner().invoke(cli, ["report", "-q", window, "--since", value])
+    assert result.exit_code == 2
+    assert "--since" in result.stderr
+
+
+# -- principal, method, section, top ---------------------------------------------------
+
+@pytest.fixture
+def mixed(tmp_path):
+    return dump(tmp_path, [
+        kafka("2024-05-06T07:00:00Z", "sa-1"),
+        kafka("2024-05-06T07:30:00Z", "sa-1"),
+        kafka("2024-05-06T08:00:00Z", "sa-2"),
+        kafka("2024-05-06T08:10:00Z", "sa-10", status="UNAUTHENTICATED"),
+        mds("2024-05-06T09:00:00Z", "u-1", "Read"),
+        mds("2024-05-06T09:05:00Z", "sa-1", "Write"),
+        signin("2024-05-06T10:00:00Z", "alice@example.com"),
+        signin("2024-05-06T10:05:00Z", "bob@example.com", "FAILURE"),
+        other("2024-05-06T11:00:00Z", "CreateAPIKey", "u-1"),
+        other("2024-05-06T11:30:00Z", "GetKafkaClusters", "u-2"),
+    ])
+
+
+def keys(doc: dict) -> dict[str, list[str]]:
+    """section -> row keys over all days (sections without rows left out)."""
+    out: dict[str, list[str]] = {}
+    for d in doc["days"]:
+        for sid, sec in d["sections"].items():
+            out.setdefault(sid, []).extend(r["key"] for r in sec["rows"])
+    return {k: v for k, v in out.items() if v}
+
+
+def test_principal_glob(mixed):
+    assert keys(report_json(mixed, "--principal", "sa-?")) == {
+        "kafka_authentication": ["sa-1", "sa-2"],
+        "mds_authorize": ["sa-1-Write"],
+        "all_events": ["kafka.Authentication", "mds.Authorize"],
+    }
+    assert keys(report_json(mixed, "--principal", "sa-*")) == {
+        "kafka_authentication": ["sa-1", "sa-10 (UNAUTHENTICATED)", "sa-2"],
+        "mds_authorize": ["sa-1-Write"],
+        "all_events": ["kafka.Authentication", "mds.Authorize"],
+    }
+    assert keys(report_json(mixed, "--principal", "u-1")) == {
+        "mds_authorize": ["u-1-Read"],
+        "all_events": ["CreateAPIKey", "mds.Authorize"],
+    }
+    # An object principal with only an email is shown (and matched) as that email.
+    assert keys(report_json(mixed, "--principal", "*@example.com")) == {
+        "signin_failure": ["bob@example.com"],
+        "signin_success": ["alice@example.com"],
+        "all_events": ["SignIn"],
+    }
+    assert report_json(mixed, "--principal", "nobody")["days"] == []
+
+
+def test_principal_glob_counts_events(mixed):
+    doc = report_json(mixed, "--principal", "sa-1")
+    assert doc["summary"]["events"] == 3
+    d = doc["days"][0]
+    assert hours_of(d, "kafka_authentication", "sa-1") == {"07": 2}
+    assert hours_of(d, "all_events", "kafka.Authentication") == {"07": 2}
+    assert hours_of(d, "all_events", "mds.Authorize") == {"09": 1}
+
+
+def test_method_glob(mixed):
+    assert keys(report_json(mixed, "--method", "kafka.*")) == {
+        "kafka_authentication": ["sa-1", "sa-10 (UNAUTHENTICATED)", "sa-2"],
+        "all_events": ["kafka.Authentication"],
+    }
+    assert keys(report_json(mixed, "--method", "SignIn")) == {
+        "signin_failure": ["bob@example.com"],
+        "signin_success": ["alice@example.com"],
+        "all_events": ["SignIn"],
+    }
+    assert keys(report_json(mixed, "--method", "*API*")) == {"all_events": ["CreateAPIKey"]}
+    assert report_json(mixed, "--method", "Get*")["summary"]["events"] == 1
+
+
+def test_principal_and_method_together(mixed):
+    assert keys(report_json(mixed, "--principal", "sa-1", "--method", "mds.*")) == {
+        "mds_authorize": ["sa-1-Write"],
+        "all_events": ["mds.Authorize"],
+    }
+
+
+def test_section_selection(mixed):
+    doc = report_json(mixed, "--section", "signin_success", "--section", "kafka_authentication")
+    d = doc["days"][0]
+    # sections keep the report's order, whatever the order of the options
+    assert list(d["sections"]) == ["kafka_authentication", "signin_success"]
+    # the day's event count and coverage still count every event
+    assert d["events"] == 10 and doc["summary"]["events"] == 10
+    text = run(mixed, "--section", "mds_authorize")
+    assert "MDS Authorize" in text and "Kafka Authentication" not in text and "All Audit Events" not in text
+
+
+def test_unknown_section_is_a_usage_error(mixed):
+    result = CliRunner().invoke(cli, ["report", "-q", mixed, "--section", "nope"])
+    assert result.exit_code == 2
+
+
+def test_top_keeps_busiest_rows(tmp_path):
+    path = dump(tmp_path, [
+        *[kafka(f"2024-05-06T0{i}:00:00Z", "sa-c") for i in range(5)],  # 5
+        *[kafka(f"2024-05-06T1{i}:00:00Z", "sa-b") for i in range(3)],  # 3
+        *[kafka(f"2024-05-06T2{i}:00:00Z", "sa-a") for i in range(3)],  # 3, ties with sa-b
+        kafka("2024-05-06T23:00:00Z", "sa-d"),  # 1
+    ])
+    d = report_json(path, "--top", "2")["days"][0]
+    # busiest first; a tie goes to the smaller key
+    assert [(r["key"], r["total"]) for r in d["sections"]["kafka_authentication"]["rows"]] == [("sa-c", 5), ("sa-a", 3)]
+    d = report_json(path, "--top", "1")["days"][0]
+    assert [r["key"] for r in d["sections"]["kafka_authentication"]["rows"]] == ["sa-c"]
+    # without --top rows are sorted by key
+    d = report_json(path)["days"][0]
+    assert [r["key"] for r in d["sections"]["kafka_authentication"]["rows"]] == ["sa-a", "sa-b", "sa-c", "sa-d"]
+    assert CliRunner().invoke(cli, ["report", "-q", path, "--top", "0"]).exit_code == 2
+
+
+# -- row statistics --------------------------------------------------------------------
+
+def test_row_stats(tmp_path):
+    path = dump(tmp_path, [
+        kafka("2024-05-06T07:10:00Z", "sa-1"),
+        kafka("2024-05-06T07:50:00Z", "sa-1"),
+        kafka("2024-05-06T09:05:00Z", "sa-1"),
+        kafka("2024-05-06T03:00:00Z", "sa-2"),  # one in 03 and one in 05: the earlier hour is the peak
+        kafka("2024-05-06T05:59:59Z", "sa-2"),
+        kafka("2024-05-07T01:00:00Z", "sa-1"),  # another day: its own row
+    ])
+    doc = report_json(path)
+    r1 = rows(day(doc, "2024-05-06"), "kafka_authentication")["sa-1"]
+    assert {k: r1[k] for k in ("total", "first_seen", "last_seen", "peak_hour", "peak_count")} == {
+        "total": 3, "first_seen": "2024-05-06T07:10:00Z", "last_seen": "2024-05-06T09:05:00Z",
+        "peak_hour": "07", "peak_count": 2}
+    r2 = rows(day(doc, "2024-05-06"), "kafka_authentication")["sa-2"]
+    assert (r2["peak_hour"], r2["peak_count"], r2["first_seen"], r2["last_seen"]) == (
+        "03", 1, "2024-05-06T03:00:00Z", "2024-05-06T05:59:59Z")
+    r3 = rows(day(doc, "2024-05-07"), "kafka_authentication")["sa-1"]
+    assert (r3["first_seen"], r3["peak_hour"], r3["total"]) == ("2024-05-07T01:00:00Z", "01", 1)
+
+    # csv always has the statistics
+    csv_text = run(path, "--format", "csv")
+    header = csv_text.splitlines()[0].split(",")
+    assert header == ["date", "section", "key", *H24, "total", "first_seen", "last_seen", "peak_hour", "peak_count"]
+    line = [x for x in csv_text.splitlines() if x.startswith("2024-05-06,kafka_authentication,sa-1,")][0]
+    assert line.split(",")[-5:] == ["3", "2024-05-06T07:10:00Z", "2024-05-06T09:05:00Z", "07", "2"]
+
+    # text only with --stats
+    plain = run(path, "--section", "kafka_authentication")
+    assert "First seen" not in plain
+    text = run(path, "--section", "kafka_authentication", "--stats")
+    assert "First seen" in text and "Peak" in text
+    line = [x for x in text.splitlines() if x.startswith("sa-1 ") and "2024-05-06T07" in x][0]
+    assert line.split()[-5:] == ["3", "2024-05-06T07:10:00", "2024-05-06T09:05:00", "07", "2"]
+    md = run(path, "--section", "kafka_authentication", "--stats", "--format", "markdown")
+    md_head = [x for x in md.splitlines() if x.startswith("| Principal")][0]
+    assert [c.strip() for c in md_head.strip("|").split("|")][-4:] == ["First seen", "Last seen", "Peak hour", "Peak count"]
+
+
+# -- coverage --------------------------------------------------------------------------
+
+def test_coverage(tmp_path):
+    path = dump(tmp_path, [
+        kafka("2024-05-06T07:08:09Z"),
+        other("2024-05-06T09:00:00Z", "GetEnvironments"),
+        other("2024-05-06T09:59:00Z", "GetEnvironments"),
+        kafka("2024-05-08T23:59:00Z"),
+    ])
+    doc = report_json(path)
+    assert [d["date"] for d in doc["days"]] == ["2024-05-06", "2024-05-07", "2024-05-08"]
+    c6 = day(doc, "2024-05-06")["coverage"]
+    assert c6 == {"first_event": "2024-05-06T07:08:09Z", "last_event": "2024-05-06T09:59:00Z",
+                  "empty_hours": [h for h in H24 if h not in ("07", "09")]}
+    c7 = day(doc, "2024-05-07")
+    # a day without events: no first or last event, and every hour is empty
+    assert c7["events"] == 0
+    assert c7["coverage"] == {"first_event": None, "last_event": None, "empty_hours": H24}
+    c8 = day(doc, "2024-05-08")["coverage"]
+    assert (c8["first_event"], c8["last_event"], c8["empty_hours"]) == (
+        "2024-05-08T23:59:00Z", "2024-05-08T23:59:00Z", H24[:23])
+    text = run(path)
+    assert text.splitlines()[:4] == [
+        "Audit Summary for 4 events spanning 3 days from 2024-05-06",
+        "2024-05-06:(3 events)  07:08:09 .. 09:59:00  no events in hours 00-06, 08, 10-23",
+        "2024-05-07:(0 events)",
+        "2024-05-08:(1 events)  23:59:00 .. 23:59:00  no events in hours 00-22",
+    ]
+    # the summary command shows the same from a store
+    db = str(tmp_path / "s.db")
+    CliRunner().invoke(cli, ["load", "-q", path, "--db", db])
+    summary = CliRunner().invoke(cli, ["summary", "--db", db])
+    assert summary.stdout.splitlines()[1] == text.splitlines()[1]
+    csv_sum = CliRunner().invoke(cli, ["summary", "--db", db, "--format", "csv"]).stdout.splitlines()
+    assert csv_sum[0] == "date,events,first_event,last_event,empty_hours"
+    assert csv_sum[1].startswith("2024-05-06,3,2024-05-06T07:08:09Z,2024-05-06T09:59:00Z,00 01 02")
+
+
+def test_coverage_full_day_has_no_empty_hours(tmp_path):
+    path = dump(tmp_path, [kafka(f"2024-05-06T{h:02d}:30:00Z") for h in range(24)])
+    d = report_json(path)["days"][0]
+    assert d["coverage"]["empty_hours"] == []
+    assert run(path).splitlines()[1] == "2024-05-06:(24 events)  00:30:00 .. 23:30:00"
+
+
+def test_coverage_in_a_zone(tmp_path):
+    # Zurich in May is UTC+2: 05:00Z is 07:00 local.
+    path = dump(tmp_path, [kafka("2024-05-06T05:00:00Z"), kafka("2024-05-06T06:30:00Z")])
+    d = report_json(path, "--tz", "Europe/Zurich")["days"][0]
+    assert d["coverage"]["first_event"] == "2024-05-06T07:00:00+02:00"
+    assert d["coverage"]["last_event"] == "2024-05-06T08:30:00+02:00"
+    assert d["coverage"]["empty_hours"] == [h for h in H24 if h not in ("07", "08")]

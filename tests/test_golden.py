@@ -1,0 +1,227 @@
+"""The report of fixtures/sample-cli.txt in every format, byte for byte against tests/golden/.
+
+``pytest --update-golden`` rewrites the golden files from the current output. The golden
+files are then checked on their own against the hand counts of the sample (conftest.py) and
+the text layout rules, so a wrong golden file cannot pass unnoticed:
+
+* each section: a rule of dashes, the centred title, ``<date> ... Hour:  00 ... 23  Total``,
+  an underline (row label padded with ``_``, 7 blanks, then ``_``), one row per key sorted by
+  key, ``-`` for zero, the key column widened to the longest key (at least 30 characters);
+* a day-section without rows says ``(no events)``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+FORMATS = {"text": "txt", "markdown": "md", "csv": "csv", "json": "json"}
+ROW_LABEL = {
+    "kafka_authentication": "Principal",
+    "mds_authorize": "Principal-Operation",
+    "signin_failure": "Email (status)",
+    "signin_success": "Email",
+    "all_events": "Method",
+}
+TITLES = {
+    "kafka_authentication": "Kafka Authentication",
+    "mds_authorize": "MDS Authorize",
+    "signin_failure": "Sign-In Failure",
+    "signin_success": "Sign-In Success",
+    "all_events": "All Audit Events",
+}
+SECTION_OF_TITLE = {v: k for k, v in TITLES.items()}
+HOURS = [f"{h:02d}" for h in range(24)]
+
+
+def render(invoke, monkeypatch, root, fmt) -> bytes:
+    # run from the repository root, so the load summary in json names "fixtures/sample-cli.txt"
+    monkeypatch.chdir(root)
+    result = invoke("report", "fixtures/sample-cli.txt", "--format", fmt, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    return result.stdout_bytes
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_golden(fmt, invoke, monkeypatch, root, update_golden):
+    out = render(invoke, monkeypatch, root, fmt)
+    path = GOLDEN / f"sample-cli.{FORMATS[fmt]}"
+    if update_golden:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(out)
+        pytest.skip(f"rewrote {path}")
+    assert path.exists(), f"{path} is missing: run pytest --update-golden, then review it"
+    assert out == path.read_bytes(), f"output differs from {path} (pytest --update-golden rewrites it)"
+
+
+def golden(ext: str) -> str:
+    path = GOLDEN / f"sample-cli.{ext}"
+    if not path.exists():
+        pytest.skip(f"{path} not written yet")
+    return path.read_text(encoding="utf-8")
+
+
+def nonzero(cells: dict) -> dict:
+    """Drop days without rows, so parsed renderings compare with the hand counts."""
+    return {d: s for d, s in cells.items() if s}
+
+
+# -- the golden files against the hand counts ------------------------------------------
+
+def test_golden_json_holds_the_hand_counts(expected_sample, report_cells):
+    doc = json.loads(golden("json"))
+    s = doc["summary"]
+    assert s["events"] == 13
+    assert (s["first_day"], s["last_day"]) == ("2024-05-06", "2024-05-09")
+    assert s["per_day"] == expected_sample["per_day"]
+    want = expected_sample["load"]
+    assert {k: s["load"][k] for k in ("records_read", "inserted", "duplicates", "noise_lines", "malformed")} == {
+        k: want[k] for k in ("records_read", "inserted", "duplicates", "noise_lines", "malformed")}
+    assert s["load"]["malformed_lines"] == [f"fixtures/sample-cli.txt:{n}" for n in want["malformed_line_numbers"]]
+    assert report_cells(doc) == expected_sample["cells"]
+    for day in doc["days"]:
+        assert day["hour_labels"] == HOURS
+        assert list(day["sections"]) == list(TITLES)
+        assert [s["title"] for s in day["sections"].values()] == list(TITLES.values())
+        for section in day["sections"].values():
+            keys = [r["key"] for r in section["rows"]]
+            assert keys == sorted(keys)
+            for r in section["rows"]:
+                assert r["total"] == sum(r["hours"])
+
+
+def test_golden_json_row_statistics():
+    doc = json.loads(golden("json"))
+    rows = {(d["date"], sid, r["key"]): r for d in doc["days"] for sid, s in d["sections"].items()
+            for r in s["rows"]}
+    # line 11, 11:30:00+02:00 -> 09:30:00 UTC
+    r = rows["2024-05-06", "mds_authorize", "u-8p71o5-CreateFlinkComputePoolWithAVeryLongName"]
+    assert (r["first_seen"], r["last_seen"], r["peak_hour"], r["peak_count"]) == (
+        "2024-05-06T09:30:00Z", "2024-05-06T09:30:00Z", "09", 1)
+    # lines 1 and 3: 07:08:09.123 and 07:59:59
+    r = rows["2024-05-06", "kafka_authentication", "sa-q1w2e3"]
+    assert (r["first_seen"][:19], r["last_seen"][:19], r["peak_hour"], r["peak_count"]) == (
+        "2024-05-06T07:08:09", "2024-05-06T07:59:59", "07", 2)
+    # SignIn on 05-07: 1 at 00, 3 at 05 -> peak 05 with 3
+    r = rows["2024-05-07", "all_events", "SignIn"]
+    assert (r["peak_hour"], r["peak_count"], r["total"]) == ("05", 3, 4)
+
+
+def test_golden_csv_holds_the_hand_counts(expected_sample):
+    cells: dict = {d: {} for d in expected_sample["per_day"]}
+    header = ["date", "section", "key", *HOURS, "total"]
+    for row in csv.reader(io.StringIO(golden("csv"))):
+        if not row:
+            continue
+        if row[0] == "date":
+            assert row[: len(header)] == header
+            continue
+        date, sid, key, *rest = row
+        hours = [int(n) for n in rest[:24]]
+        assert int(rest[24]) == sum(hours)
+        assert key not in cells[date].get(sid, {})
+        cells[date].setdefault(sid, {})[key] = hours
+    assert cells == expected_sample["cells"]
+
+
+def test_golden_markdown_holds_the_hand_counts(expected_sample):
+    text = golden("md")
+    assert text.startswith("# Audit Summary for 13 events spanning 4 days from 2024-05-06\n")
+    cells: dict = {}
+    date = sid = None
+    for line in text.splitlines():
+        m = re.fullmatch(r"### (\d{4}-\d{2}-\d{2}) — (.+)", line)
+        if m:
+            date, sid = m.group(1), SECTION_OF_TITLE[m.group(2)]
+            continue
+        if sid is None or not line.startswith("|"):
+            continue
+        parts = [p.strip() for p in line.strip("|").split("|")]
+        if parts[0] == ROW_LABEL[sid]:
+            assert parts[1:] == [*HOURS, "Total"]
+            continue
+        if set(parts[0]) <= set("-:"):
+            continue
+        key, hours, total = parts[0], [0 if p == "-" else int(p) for p in parts[1:25]], int(parts[25])
+        assert total == sum(hours) and "0" not in parts[1:25]
+        cells.setdefault(date, {}).setdefault(sid, {})[key] = hours
+    assert cells == nonzero(expected_sample["cells"])
+    for date, n in expected_sample["per_day"].items():
+        assert f"## {date} ({n} events)" in text
+
+
+def parse_text_sections(text: str) -> list[dict]:
+    """Split the text report into its section blocks, checking the layout of each."""
+    blocks = [b for b in text.split("\n\n") if b.startswith("-")]
+    out = []
+    for block in blocks:
+        lines = block.split("\n")
+        rule, title, head, under, *rows = lines
+        assert set(rule) == {"-"}, rule
+        sid = SECTION_OF_TITLE[title.strip()]
+        # the title is centred on the rule
+        assert title == TITLES[sid].center(len(rule)).rstrip()
+        date = head[:10]
+        # 24 hour cells of 1 + 5 characters and " " + a 7-wide Total follow the key column
+        width = len(rule) - (24 * 6 + 8)
+        keys = [r[:width].rstrip() for r in rows if r != "(no events)"]
+        # the key column: at least 30, at least the row label + 3, and the longest key
+        assert width == max([30, len(ROW_LABEL[sid]) + 3] + [len(k) for k in keys])
+        hours_part = "".join(f"{h:>6}" for h in HOURS)[2:]
+        assert head == f"{date:<{width - 3}}Hour:{hours_part}   Total", head
+        assert len(rule) == len(head)
+        assert under == f"{ROW_LABEL[sid]:_<{width - 3}}" + " " * 7 + "_" * (len(rule) - width - 4)
+        cells = {}
+        for r in rows:
+            if r == "(no events)":
+                continue
+            key = r[:width].rstrip()
+            assert r[width] == " " and len(r) == len(rule), r
+            tokens = r[width:].split()
+            assert len(tokens) == 25 and "0" not in tokens[:24]
+            hours = [0 if t == "-" else int(t) for t in tokens[:24]]
+            assert int(tokens[24]) == sum(hours)
+            # each count sits right-aligned under its hour label
+            for i, t in enumerate(tokens[:24]):
+                end = width + 6 * (i + 1)
+                assert r[end - len(t):end] == t and head[end - 2:end] == HOURS[i]
+            cells[key] = hours
+        assert list(cells) == sorted(cells), "rows are sorted by key"
+        out.append({"date": date, "section": sid, "cells": cells, "rule": rule, "width": width,
+                    "keys": keys})
+    return out
+
+
+def test_golden_text_layout_and_hand_counts(expected_sample):
+    text = golden("txt")
+    lines = text.split("\n")
+    assert lines[0] == "Audit Summary for 13 events spanning 4 days from 2024-05-06"
+    assert lines[1].startswith("2024-05-06:(7 events)")
+    assert lines[2].startswith("2024-05-07:(5 events)")
+    assert lines[3] == "2024-05-08:(0 events)"
+    assert lines[4].startswith("2024-05-09:(1 events)")
+    sections = parse_text_sections(text)
+    # 4 days (the empty 05-08 too) x 5 sections, in order
+    assert [(s["date"], s["section"]) for s in sections] == [
+        (d, sid) for d in expected_sample["per_day"] for sid in TITLES]
+    cells: dict = {}
+    for s in sections:
+        if s["cells"]:
+            cells.setdefault(s["date"], {})[s["section"]] = s["cells"]
+    assert cells == nonzero(expected_sample["cells"])
+    widths = {(s["date"], s["section"]): s["width"] for s in sections}
+    # widened to the longest key; 30 otherwise
+    assert widths["2024-05-06", "kafka_authentication"] == len("None:UNKNOWN_USER (UNAUTHENTICATED)")
+    assert widths["2024-05-06", "mds_authorize"] == len("u-8p71o5-CreateFlinkComputePoolWithAVeryLongName")
+    assert widths["2024-05-07", "signin_failure"] == len(
+        "a.very.long.email.address.for.testing@example-corporation.com (401)")
+    assert widths["2024-05-08", "all_events"] == 30
+    # a 30-character key column makes the old tool's rule plus a Total column
+    assert len(next(s["rule"] for s in sections if s["width"] == 30)) == 30 + 24 * 6 + 8
+    assert text.endswith("\n\n")

@@ -1,0 +1,495 @@
+"""Reading dumps: shapes, compression, noise, prefixes, malformed lines, bad inputs.
+
+Everything here goes through ``ccaudit.ingest`` alone (no store): ``read_rows`` yields one
+row per record that parsed, and ``LoadStats`` says what was skipped and where. De-duplication
+is the store's job, so a repeated record is read twice here.
+
+Each small dump is written in the test; the expected counts are the lines the test wrote.
+"""
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import json
+import lzma
+import re
+import shutil
+import sys
+import zlib
+
+import pytest
+
+from ccaudit import classify as cl
+from ccaudit.errors import InputError
+from ccaudit.ingest import MAX_LINE, Dump, LoadStats, note_if_failed, read_rows, sniff
+
+# -- helpers --------------------------------------------------------------------------
+
+
+# The all_events part of a row: (day, id, ts, time, method, principal, section, key).
+EVENT = ("day", "id", "ts", "time", "method", "principal", "section", "key")
+
+
+def row_dict(row: tuple) -> dict:
+    """A row from read_rows as {column: value}: either (event, details) or one flat tuple."""
+    if len(row) == 2 and isinstance(row[0], tuple):
+        return dict(zip(getattr(cl, "EVENT_COLUMNS", EVENT), row[0]))
+    return dict(zip(cl.ROW_COLUMNS[len(row)], row))
+
+
+def ingest(path) -> tuple[LoadStats, list[dict]]:
+    """Read one input; return its stats (with failed_inputs filled) and its rows."""
+    stats = LoadStats()
+    dump = Dump(str(path))
+    before = stats.records_read, stats.noise_lines, stats.malformed
+    rows = [row_dict(r) for r in read_rows(dump, stats)]
+    note_if_failed(dump.label, stats, before)
+    return stats, rows
+
+
+def rec(i: int | str, time: str = "2024-05-06T10:00:00Z", method: str = "GetUsers", **extra) -> dict:
+    r = {"id": f"rec-{i}", "time": time, "type": "io.confluent.cloud/request",
+         "data": {"methodName": method, "authenticationInfo": {"principal": {"email": f"u{i}@example.com"}}}}
+    r.update(extra)
+    return r
+
+
+def line(i, **kw) -> bytes:
+    return json.dumps(rec(i, **kw), separators=(",", ":")).encode() + b"\n"
+
+
+def write(tmp_path, name: str, data: bytes):
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+def ids(rows) -> list[str]:
+    return [r["id"] for r in rows]
+
+
+# -- sample-cli.txt (hand counts in conftest.py) ----------------------------------------
+
+def test_sample_cli_counts(sample_cli, expected_sample):
+    stats, rows = ingest(sample_cli)
+    want = expected_sample["load"]
+    assert stats.records_read == want["records_read"] == 14  # the duplicate is still read
+    assert stats.noise_lines == want["noise_lines"] == 16
+    assert stats.malformed == want["malformed"] == 6
+    assert stats.malformed_lines == [f"{sample_cli}:{n}" for n in want["malformed_line_numbers"]]
+    # every line is accounted for: 14 + 16 + 6 = 36 lines in the file
+    assert stats.records_read + stats.noise_lines + stats.malformed == 36 == stats.lines
+    assert len(rows) == 14 and len(set(ids(rows))) == 13
+    assert stats.failed_inputs == []
+
+
+def test_sample_cli_malformed_reasons(sample_cli):
+    stats, _ = ingest(sample_cli)
+    reasons = dict((pos, why) for _, pos, why in stats.problems)
+    assert "methodName" in reasons[32]  # valid JSON without data.methodName
+    assert "time" in reasons[33]  # "time": "yesterday"
+    assert "after" in reasons[34] or "trailing" in reasons[34]  # JSON + trailing text
+
+
+def test_sample_cli_first_lines(sample_cli):
+    stats, rows = ingest(sample_cli)
+    first = rows[0]
+    assert first["id"] == "a0000000-0000-4000-8000-000000000001"
+    assert first["day"] == "2024-05-06"
+    assert first["method"] == "kafka.Authentication"
+    # line 17 has a "Partition:3 Offset:1234<TAB>" prefix
+    assert "a0000000-0000-4000-8000-000000000008" in ids(rows)
+
+
+# -- shapes -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, shape", [
+    ("sample-array.json.gz", "array"),
+    ("sample-pretty.json.bz2", "objects"),
+    ("sample.jsonl.xz", "lines"),
+    ("sample-prefixes.txt", "lines"),
+    ("sample-cli.txt", "lines"),
+])
+def test_sniffed_shape(fixtures_dir, name, shape):
+    dump = Dump(str(fixtures_dir / name))
+    stream = dump.open()
+    try:
+        assert sniff(stream) == shape
+        assert dump.compressed == name.endswith((".gz", ".bz2", ".xz"))
+    finally:
+        dump.close(stream)
+
+
+@pytest.mark.parametrize("name", ["sample-array.json.gz", "sample-pretty.json.bz2", "sample.jsonl.xz",
+                                  "sample-prefixes.txt"])
+def test_variants_give_the_same_records(fixtures_dir, sample_cli, name):
+    _, cli_rows = ingest(sample_cli)
+    stats, rows = ingest(fixtures_dir / name)
+    # the 14 records of sample-cli.txt, nothing else
+    assert (stats.records_read, stats.noise_lines, stats.malformed) == (14, 0, 0)
+    assert sorted(ids(rows)) == sorted(ids(cli_rows))
+    key = lambda r: (r["id"], r["day"], r["ts"], r["method"], r["principal"], r.get("section"), r.get("key"))  # noqa: E731
+    assert sorted(map(key, rows)) == sorted(map(key, cli_rows))
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress], ids=["gzip", "bzip2", "xz"])
+def test_compression_by_magic_bytes_not_by_name(tmp_path, sample_cli, compress):
+    # a compressed CLI dump with a name that says nothing about compression
+    p = write(tmp_path, "dump.data", compress(sample_cli.read_bytes()))
+    stats, rows = ingest(p)
+    assert (stats.records_read, stats.noise_lines, stats.malformed) == (14, 16, 6)
+    assert stats.malformed_lines == [f"{p}:{n}" for n in range(31, 37)]
+
+
+def test_gzip_array_named_txt(tmp_path, fixtures_dir):
+    p = tmp_path / "array.txt"
+    shutil.copy(fixtures_dir / "sample-array.json.gz", p)
+    stats, rows = ingest(p)
+    assert (stats.records_read, stats.malformed) == (14, 0)
+
+
+def test_plain_file_named_gz_is_read_as_text(tmp_path):
+    p = write(tmp_path, "dump.json.gz", line(1) + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+
+
+def test_json_lines(tmp_path):
+    p = write(tmp_path, "d.jsonl", line(1) + line(2) + line(3))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
+    assert (stats.noise_lines, stats.malformed, stats.lines) == (0, 0, 3)
+
+
+def test_json_lines_crlf_and_no_final_newline(tmp_path):
+    p = write(tmp_path, "d.jsonl", line(1).replace(b"\n", b"\r\n") + line(2).rstrip(b"\n"))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert stats.malformed == 0
+
+
+def test_json_array(tmp_path):
+    data = json.dumps([rec(1), rec(2), rec(3)], indent=1).encode()
+    stats, rows = ingest(write(tmp_path, "a.json", b"\n\n  " + data))
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
+    assert stats.malformed == 0
+
+
+def test_json_array_on_one_line(tmp_path):
+    stats, rows = ingest(write(tmp_path, "a.json", json.dumps([rec(1), rec(2)]).encode()))
+    assert ids(rows) == ["rec-1", "rec-2"]
+
+
+def test_json_array_items_that_are_not_records(tmp_path):
+    # item 1 a number, item 3 a string, item 4 an object without id: 3 malformed, 2 records
+    items = [1, rec(1), "x", {"time": "2024-05-06T10:00:00Z", "data": {"methodName": "A"}}, rec(2)]
+    stats, rows = ingest(write(tmp_path, "a.json", json.dumps(items).encode()))
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert stats.malformed == 3
+    assert all(f"{tmp_path / 'a.json'}" in w for w in stats.malformed_lines)
+    assert [m.rsplit("item ", 1)[-1] for m in stats.malformed_lines] == ["1", "3", "4"]
+
+
+def test_json_array_broken_in_the_middle_keeps_what_came_before(tmp_path):
+    text = "[" + json.dumps(rec(1)) + ",\n" + json.dumps(rec(2)) + ",\n{garbage here},\n" + json.dumps(rec(3)) + "]"
+    p = write(tmp_path, "a.json", text.encode())
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]  # ijson cannot step over a syntax error
+    assert stats.malformed == 1
+    assert re.fullmatch(re.escape(str(p)) + r"@byte \d+", stats.malformed_lines[0])
+    assert "unread" in stats.problems[0][2]
+
+
+def test_pretty_printed_objects(tmp_path):
+    text = "\n".join(json.dumps(rec(i), indent=2) for i in range(1, 4)) + "\n"
+    assert text.splitlines()[0] == "{"
+    stats, rows = ingest(write(tmp_path, "p.json", text.encode()))
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
+    assert stats.malformed == 0
+
+
+def test_pretty_printed_after_blank_lines(tmp_path):
+    text = "\n  \n" + "\n".join(json.dumps(rec(i), indent=4) for i in range(1, 3))
+    stats, rows = ingest(write(tmp_path, "p.json", text.encode()))
+    assert ids(rows) == ["rec-1", "rec-2"]
+
+
+def test_concatenated_objects(tmp_path):
+    # first line is "{" alone; then objects follow each other with no separator at all
+    text = "{\n" + json.dumps(rec(1))[1:] + json.dumps(rec(2)) + json.dumps(rec(3), indent=1)
+    stats, rows = ingest(write(tmp_path, "c.json", text.encode()))
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
+    assert stats.malformed == 0
+
+
+def test_pretty_printed_cut_in_half(fixtures_dir):
+    # sample-cut.json: the 14 records pretty-printed, then the first 200 characters of one more
+    p = fixtures_dir / "sample-cut.json"
+    stats, rows = ingest(p)
+    assert stats.records_read == 14 and len(set(ids(rows))) == 13
+    assert stats.malformed == 1
+    assert re.fullmatch(re.escape(str(p)) + r"@byte \d+", stats.malformed_lines[0])
+    assert "cut short" in stats.problems[0][2] or "unread" in stats.problems[0][2]
+
+
+def test_stdin(monkeypatch, sample_cli):
+    data = sample_cli.read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
+    stats, rows = ingest("-")
+    assert (stats.records_read, stats.noise_lines, stats.malformed) == (14, 16, 6)
+    assert stats.malformed_lines == [f"<stdin>:{n}" for n in range(31, 37)]
+
+
+def test_stdin_gzip(monkeypatch, fixtures_dir):
+    data = (fixtures_dir / "sample-array.json.gz").read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
+    stats, rows = ingest("-")
+    assert (stats.records_read, stats.malformed) == (14, 0)
+
+
+# -- noise --------------------------------------------------------------------------------
+
+NOISE = {
+    "blank": b"\n",
+    "whitespace": b"   \t  \n",
+    "crlf-blank": b"\r\n",
+    "headers": b'% Headers: [content-type="application/cloudevents+json; charset=UTF-8"]\n',
+    "kafka-error": b'% Error: KafkaError{code=_TRANSPORT,val=-195,str="Disconnected"}\n',
+    "percent": b"% Reached end of topic confluent-audit-log-events [0] at offset 42\n",
+    "headers-no-percent": b'Headers: [content-type="application/cloudevents+json"]\n',
+}
+
+
+@pytest.mark.parametrize("kind", list(NOISE))
+def test_noise_line_is_skipped(tmp_path, kind):
+    p = write(tmp_path, "d.txt", line(1) + NOISE[kind] + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert (stats.noise_lines, stats.malformed, stats.lines) == (1, 0, 3)
+
+
+def test_only_noise_is_an_input_error(tmp_path):
+    p = write(tmp_path, "n.txt", b"".join(NOISE.values()))
+    stats, rows = ingest(p)
+    assert rows == [] and stats.noise_lines == len(NOISE)
+    assert stats.failed_inputs == [str(p)]
+
+
+def test_empty_file_is_not_an_error(tmp_path):
+    # decisions.md: only an input that is *not empty* but yields no record is an input error
+    p = write(tmp_path, "empty.txt", b"")
+    stats, rows = ingest(p)
+    assert rows == [] and (stats.records_read, stats.noise_lines, stats.malformed) == (0, 0, 0)
+    assert stats.failed_inputs == []
+
+
+# -- prefixes ---------------------------------------------------------------------------
+
+PREFIXES = {
+    "partition-offset": b"Partition:3 Offset:1234\t",
+    "timestamp-v3": b"Timestamp: 1715000000000\t",
+    "timestamp-v4": b"Timestamp:1715000000000\t",
+    "timestamp-partition-offset": b"Timestamp:1715000000000 Partition:1 Offset:5\t",
+    "null-key": b"null\t",
+    "key": b"lkc-abc123-key\t",
+    "key-and-offset": b"some-key\tPartition:0 Offset:7\t",
+}
+
+
+@pytest.mark.parametrize("kind", list(PREFIXES))
+def test_prefix_is_stripped(tmp_path, kind):
+    p = write(tmp_path, "d.txt", line(1) + PREFIXES[kind] + line(2) + line(3))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
+    assert (stats.noise_lines, stats.malformed) == (0, 0)
+
+
+def test_leading_whitespace_before_the_record(tmp_path):
+    # whitespace is a prefix before the first "{" like any other
+    p = write(tmp_path, "d.txt", line(1) + b"   " + line(2) + b"\t" + line(3))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
+    assert stats.malformed == 0
+
+
+# -- malformed lines ----------------------------------------------------------------------
+
+def _j(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+_full = rec("bad")
+MALFORMED = {
+    "garbage": b"not json at all\n",
+    "binary": bytes(range(0, 256)).replace(b"\n", b"") + b"\n",
+    "nul-bytes": b"\x00\x00\x00\x00\n",
+    "trailing-text": line("bad").rstrip(b"\n") + b" trailing\n",
+    "two-objects": line("bad").rstrip(b"\n") + line("bad2"),
+    "java-map-tostring": b"{datacontenttype=application/json, data={methodName=GetUsers}, id=x}\n",
+    "brace-garbage": b"{not json}\n",
+    "json-array-line": b"[1, 2, 3]\n",
+    "json-string-line": b'"just a string"\n',
+    "json-number-after-prefix": b"Partition:0 Offset:1\t{\n",
+    "no-id": _j({k: v for k, v in _full.items() if k != "id"}),
+    "empty-id": _j({**_full, "id": ""}),
+    "null-id": _j({**_full, "id": None}),
+    "no-time": _j({k: v for k, v in _full.items() if k != "time"}),
+    "null-time": _j({**_full, "time": None}),
+    "unparseable-time": _j({**_full, "time": "yesterday"}),
+    "date-only-time": _j({**_full, "time": "2024-05-06"}),
+    "month-13": _j({**_full, "time": "2024-13-06T10:00:00Z"}),
+    "hour-25": _j({**_full, "time": "2024-05-06T25:00:00Z"}),
+    "no-zone": _j({**_full, "time": "2024-05-06T10:00:00"}),
+    "epoch-number-time": _j({**_full, "time": 1715000000}),
+    "no-data": _j({k: v for k, v in _full.items() if k != "data"}),
+    "null-data": _j({**_full, "data": None}),
+    "no-method": _j({**_full, "data": {"serviceName": "x"}}),
+    "empty-method": _j({**_full, "data": {"methodName": ""}}),
+    "invalid-utf8": line("bad").replace(b'"GetUsers"', b'"Get\xe9Users"'),
+    "invalid-utf8-in-key": line("bad").replace(b'"type"', b'"ty\xffpe"'),
+}
+
+
+@pytest.mark.parametrize("kind", list(MALFORMED))
+def test_malformed_line_is_counted_and_reading_goes_on(tmp_path, kind):
+    p = write(tmp_path, "d.txt", line(1) + MALFORMED[kind] + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert stats.malformed == 1
+    assert stats.malformed_lines == [f"{p}:2"]
+    assert stats.noise_lines == 0
+    assert stats.failed_inputs == []
+
+
+@pytest.mark.parametrize("kind", ["no-id", "no-time", "unparseable-time", "no-method", "invalid-utf8"])
+def test_file_of_only_one_malformed_record_is_an_input_error(tmp_path, kind):
+    p = write(tmp_path, "d.txt", MALFORMED[kind])
+    stats, rows = ingest(p)
+    assert rows == [] and stats.malformed == 1
+    assert stats.failed_inputs == [str(p)]
+
+
+def test_record_cut_in_half_on_the_last_line(tmp_path):
+    # the last line of a killed download: no newline, half a record
+    p = write(tmp_path, "d.txt", line(1) + line(2) + line(3)[:57])
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert stats.malformed_lines == [f"{p}:3"]
+    assert "cut short" in stats.problems[0][2]
+
+
+def test_line_numbers_count_every_line(tmp_path):
+    # 1 record, 2 noise, 3 bad, 4 noise, 5 record, 6 bad, 7 record (CRLF), 8 bad (cut)
+    data = (line(1) + b"% Headers: x\n" + b"junk\n" + b"\n" + line(2) + b"{x}\n"
+            + line(3).replace(b"\n", b"\r\n") + line(4)[:30])
+    p = write(tmp_path, "d.txt", data)
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
+    assert stats.malformed_lines == [f"{p}:3", f"{p}:6", f"{p}:8"]
+    assert (stats.noise_lines, stats.lines) == (2, 8)
+
+
+def test_many_malformed_lines_are_all_counted(tmp_path):
+    p = write(tmp_path, "d.txt", line(1) + b"junk\n" * 500 + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert stats.malformed == 500
+    assert stats.malformed_lines[:3] == [f"{p}:2", f"{p}:3", f"{p}:4"]
+
+
+# -- huge lines ---------------------------------------------------------------------------
+
+def test_10mb_single_line_record(tmp_path):
+    big = rec(1)
+    big["data"]["request"] = {"data": {"blob": "x" * (10 * 2**20)}}
+    p = write(tmp_path, "big.txt", _j(big))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1"]
+    assert stats.malformed == 0
+
+
+def test_10mb_single_line_without_newline(tmp_path):
+    big = rec(1)
+    big["data"]["request"] = {"data": {"blob": "y" * (10 * 2**20)}}
+    p = write(tmp_path, "big.txt", _j(big).rstrip(b"\n"))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1"]
+
+
+def test_10mb_garbage_line_then_records(tmp_path):
+    p = write(tmp_path, "big.txt", line(1) + b"{" + b"z" * (10 * 2**20) + b"\n" + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert stats.malformed_lines == [f"{p}:2"]
+
+
+def test_line_longer_than_the_limit_is_malformed_and_skipped_whole(tmp_path):
+    p = write(tmp_path, "huge.txt", line(1) + b"{" + b"a" * (MAX_LINE + 1000) + b"}\n" + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert stats.malformed_lines == [f"{p}:2"]
+    assert stats.lines == 3
+
+
+# -- bad inputs -------------------------------------------------------------------------
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        Dump(str(tmp_path / "nope.txt")).open()
+
+
+def test_directory(tmp_path):
+    with pytest.raises(InputError, match="directory"):
+        Dump(str(tmp_path)).open()
+
+
+@pytest.mark.parametrize("magic, name", [(b"\x28\xb5\x2f\xfd" + b"\0" * 20, "zstd"),
+                                         (b"PK\x03\x04" + b"\0" * 20, "zip")])
+def test_unsupported_compression_says_so(tmp_path, magic, name):
+    with pytest.raises(InputError, match=name):
+        Dump(str(write(tmp_path, "d.bin", magic))).open()
+
+
+def _flushed_gzip(first: bytes, rest: bytes, keep_of_rest: int) -> bytes:
+    """A gzip stream whose first part is fully decodable (a full flush after it) and
+    whose second part is cut after ``keep_of_rest`` compressed bytes, with no trailer."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip header
+    head = z.compress(first) + z.flush(zlib.Z_FULL_FLUSH)
+    tail = z.compress(rest) + z.flush(zlib.Z_FINISH)
+    return head + tail[:keep_of_rest]
+
+
+def test_truncated_gzip_keeps_the_records_before_the_cut(tmp_path, sample_cli):
+    lines = sample_cli.read_bytes().splitlines(keepends=True)
+    # lines 1-14 of sample-cli.txt: 7 records (…0001 to …0007) and 7 "% Headers" lines.
+    # Their bytes are fully decodable; the rest of the stream is cut after 2 bytes.
+    data = _flushed_gzip(b"".join(lines[:14]), b"".join(lines[14:]), 2)
+    p = write(tmp_path, "cut.data", data)
+    stats, rows = ingest(p)
+    assert ids(rows) == [f"a0000000-0000-4000-8000-00000000000{i}" for i in range(1, 8)]
+    assert stats.malformed == 1
+    assert stats.malformed_lines == [f"{p}@end"]
+    assert stats.failed_inputs == []
+
+
+def test_truncated_gzip_with_nothing_decodable(tmp_path, sample_cli):
+    p = write(tmp_path, "cut.gz", gzip.compress(sample_cli.read_bytes())[:12])
+    stats, rows = ingest(p)
+    assert rows == []
+    assert stats.malformed == 1 and stats.malformed_lines == [f"{p}@end"]
+    assert stats.failed_inputs == [str(p)]
+
+
+def test_gzip_with_garbage_after_the_stream(tmp_path):
+    p = write(tmp_path, "d.gz", gzip.compress(line(1) + line(2)) + b"\x00\x01garbage")
+    stats, rows = ingest(p)  # must not raise, whatever it makes of the tail
+    assert ids(rows)[:2] == ["rec-1", "rec-2"] or stats.malformed >= 1
+
+
+def test_truncated_xz_and_bzip2_do_not_raise(tmp_path, sample_cli):
+    for name, comp in (("d.xz", lzma.compress), ("d.bz2", bz2.compress)):
+        data = comp(sample_cli.read_bytes())
+        p = write(tmp_path, name, data[: len(data) // 2])
+        stats, rows = ingest(p)
+        assert stats.malformed >= 1 and f"{p}@end" in stats.malformed_lines

@@ -1,0 +1,140 @@
+"""`ccaudit methods`: the catalogue, the rule of thumb for unknown methods, and the command."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from ccaudit.methods import CATALOGUE, FAMILIES, family, meaning
+
+from test_filters_tz import dump, other
+
+REFERENCE = Path("/work/shared/reference/audit-events.md")
+
+
+@pytest.mark.parametrize("method, fam", [
+    # from the catalogue
+    ("kafka.Authentication", "authentication"),
+    ("schema-registry.Authentication", "authentication"),
+    ("ksql.Authenticate", "authentication"),
+    ("flink.Authenticate", "authentication"),
+    ("mds.Authorize", "authorization"),
+    ("ip-filter.Authorize", "authorization"),
+    ("flink.Authorize", "authorization"),
+    ("SignIn", "sign-in"),
+    ("CreateAPIKey", "management"),
+    ("DeleteServiceAccount", "management"),
+    ("BindRoleForPrincipal", "management"),
+    ("kafka.CreateTopics", "management"),
+    ("GetKafkaClusters", "read-only"),
+    ("ListComputePools", "read-only"),
+    ("schema-registry.GetAllTagDefs", "read-only"),
+    ("LookUpSchemaUnderSubject", "read-only"),
+    ("schema-registry.RegisterSchema", "management"),
+    ("confluent.privileged.access", "management"),
+    # not in the catalogue: the rule of thumb on the name
+    ("something.Authentication", "authentication"),
+    ("newservice.Authenticate", "authentication"),
+    ("newservice.Authorize", "authorization"),
+    ("GetSomethingNew", "read-only"),
+    ("ListWidgets", "read-only"),
+    ("DescribeWidget", "read-only"),
+    ("SearchWidgets", "read-only"),
+    ("LookupWidget", "read-only"),
+    ("LoadWidget", "read-only"),
+    ("schema-registry.GetSubjectVersions", "read-only"),
+    ("kafka.ListOffsets", "read-only"),
+    ("kafka.DescribeTopicPartitions", "read-only"),
+    ("schema-registry.UpdateSomething", "management"),
+    ("CreateWidget", "management"),
+    ("flink.GetThing", "management"),  # only schema-registry. and kafka. prefixes are stripped
+    ("", "management"),
+])
+def test_family(method, fam):
+    assert family(method) == fam
+
+
+def test_meanings():
+    assert meaning("SignIn").startswith("a user signed in")
+    assert meaning("kafka.Authentication").startswith("a client authenticated")
+    assert meaning("mds.Authorize").startswith("RBAC authorization check")
+    assert meaning("NotAMethod") == ""
+    assert all(fam in FAMILIES and text and "\n" not in text for fam, text in CATALOGUE.values())
+
+
+def _catalogue_names(text: str) -> set[str]:
+    """Backticked method names of §4 of the reference, read independently of ccaudit."""
+    section = text[text.index("## 4. methodName catalogue"):text.index("## 5.")]
+    section = section[:section.index("Classification rule of thumb")]
+    names = set(re.findall(r"`([A-Za-z][A-Za-z0-9.\-/]*)`", section))
+    # type names and prefixes, not methods
+    return {n for n in names if not n.endswith((".", "/")) and "server/" not in n and "cloud/" not in n
+            and n not in ("kafka", "READ_ONLY", "Tableflow") and not n.startswith("io.")}
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="the reference audit-events.md is not in this checkout")
+def test_every_method_of_the_reference_is_catalogued():
+    names = _catalogue_names(REFERENCE.read_text(encoding="utf-8"))
+    assert len(names) > 100
+    # §4.5 lists schema-registry methods after one prefix: "`schema-registry.RegisterSchema`, `DeleteSchemaVersion`"
+    missing = {n for n in names if n not in CATALOGUE and f"schema-registry.{n}" not in CATALOGUE}
+    assert missing == set()
+
+
+# -- the command ----------------------------------------------------------------------------
+
+# The sample's methods, counted by hand (conftest.py): SignIn 4, mds.Authorize 4,
+# kafka.Authentication 3, CreateAPIKey 1, GetKafkaClusters 1. Ties by name: 'S' < 'm'.
+SAMPLE = [("SignIn", 4, "sign-in"), ("mds.Authorize", 4, "authorization"),
+          ("kafka.Authentication", 3, "authentication"), ("CreateAPIKey", 1, "management"),
+          ("GetKafkaClusters", 1, "read-only")]
+
+
+def test_methods_json(invoke, sample_cli):
+    result = invoke("methods", "-q", sample_cli, "--format", "json")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert [(m["method"], m["count"], m["family"]) for m in doc["methods"]] == SAMPLE
+    assert doc["total"] == 13
+    assert all(m["known"] and m["meaning"] for m in doc["methods"])
+
+
+def test_methods_text_and_csv(invoke, sample_cli, tmp_path):
+    db = tmp_path / "s.db"
+    invoke("load", "-q", sample_cli, "--db", db)
+    text = invoke("methods", "--db", db).stdout.splitlines()
+    assert text[0].split() == ["Method", "Count", "Family", "Meaning"]
+    assert [line.split()[:3] for line in text[2:7]] == [[m, str(n), f] for m, n, f in SAMPLE]
+    assert text[2].endswith("a user signed in (or failed to) to Confluent Cloud, Console or CLI")
+    assert text[-1] == "5 methods, 13 events"
+    rows = list(csv.reader(io.StringIO(invoke("methods", "--db", db, "--format", "csv").stdout)))
+    assert rows[0] == ["method", "count", "family", "meaning"]
+    assert [(r[0], int(r[1]), r[2]) for r in rows[1:]] == SAMPLE
+
+
+def test_unknown_and_hostile_methods(invoke, tmp_path):
+    path = dump(tmp_path, [
+        other("2024-05-06T10:00:00Z", "GetBrandNewThing"),
+        other("2024-05-06T10:01:00Z", "GetBrandNewThing"),
+        other("2024-05-06T10:02:00Z", "Evil\x1b[2J\u202eMethod"),
+    ])
+    doc = json.loads(invoke("methods", "-q", path, "--format", "json").stdout)
+    assert doc["methods"] == [
+        {"method": "GetBrandNewThing", "count": 2, "family": "read-only", "meaning": None, "known": False},
+        {"method": "Evil\x1b[2J\u202eMethod", "count": 1, "family": "management", "meaning": None, "known": False},
+    ]
+    text = invoke("methods", "-q", path).stdout
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "Evil\\x1b[2J\\u202eMethod" in text and "(not in the catalogue)" in text
+
+
+def test_methods_usage(invoke, tmp_path):
+    assert invoke("methods").exit_code == 2
+    assert invoke("methods", "-q", tmp_path / "missing.json").exit_code == 2
+    empty_db = tmp_path / "e.db"
+    invoke("load", "-q", dump(tmp_path, [other("2024-05-06T10:00:00Z", "X")]), "--db", empty_db)
+    assert invoke("methods", "--db", empty_db, "--format", "json").exit_code == 0
