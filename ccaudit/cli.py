@@ -332,6 +332,7 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
 
     if not dumps and not db_path:
         raise click.UsageError("give one or more DUMP files, or --db with a store to check")
+    _existing_store(dumps, db_path)
     rules = [checks.parse_rule(r) for r in max_rules]
     if rules_file:
         rules += checks.load_rules_file(rules_file)
@@ -345,8 +346,16 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
         loaded = _load(dumps, store, quiet) if dumps else None
         rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
     breaches = checks.evaluate(rep, rules)
+    if not rep.days:
+        click.echo("ccaudit: warning: no events to check", err=True)
     click.echo(checks.render(breaches, rules, rep, fmt), nl=False)
     sys.exit(_worst(_exit_code(loaded, strict), ExitCode.CHECK_FAILED if breaches else ExitCode.OK))
+
+
+def _existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:
+    """Without dumps, --db must name an existing store: a mistyped path would pass as empty."""
+    if not dumps and db_path and not os.path.exists(db_path):
+        raise click.BadParameter(f"{db_path}: no such store", param_hint="--db")
 
 
 def _is_store(path: str) -> bool:
@@ -463,6 +472,7 @@ def methods(dumps, db_path, fmt, strict, quiet):
 
     if not dumps and not db_path:
         raise click.UsageError("give one or more DUMP files, or --db with a store")
+    _existing_store(dumps, db_path)
     with _store(db_path) as store:
         loaded = _load(dumps, store, quiet) if dumps else None
         rep = build(store, filters=Filters(sections=("all_events",)))

@@ -174,14 +174,21 @@ def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None) -> I
     try:
         shape = sniff(stream)
         if shape == "lines":
-            yield from line_rows(iter_lines(stream), dump.label, stats)
+            rows = line_rows(iter_lines(stream), dump.label, stats)
         else:
-            yield from _json_rows(stream, dump.label, stats, array=shape == "array")
-    except (OSError, EOFError, lzma.LZMAError) as e:
-        # A truncated or corrupt compressed stream: keep what was read, say where it ended.
-        stats.bad(dump.label, "@end", f"input ends early ({e})")
+            rows = json_rows(stream, dump.label, stats, array=shape == "array")
+        yield from until_broken(rows, dump.label, stats)
     finally:
         dump.close(stream)
+
+
+def until_broken(rows: Iterator[tuple], label: str, stats: LoadStats) -> Iterator[tuple]:
+    """``rows`` until the stream under them breaks (a truncated or corrupt compressed
+    file): what was read is kept, and the break is one malformed entry at ``@end``."""
+    try:
+        yield from rows
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        stats.bad(label, "@end", f"input ends early ({e})")
 
 
 def note_if_failed(label: str, stats: LoadStats, before: tuple[int, int, int]) -> None:
@@ -310,7 +317,7 @@ class _Counting(io.RawIOBase):
         return n
 
 
-def _json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> Iterator[tuple]:
+def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> Iterator[tuple]:
     """Records of a JSON array or of concatenated objects, streamed by ijson.
 
     A syntax error cannot be stepped over: it is one malformed entry at its byte

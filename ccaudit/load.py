@@ -1,7 +1,7 @@
 """Load dumps into a store: pick the path for each input and keep the totals.
 
-Small inputs, JSON arrays, pretty-printed JSON and stdin are parsed here, batch by batch;
-large line-oriented files go to parse workers (``parallel.py``).
+Small inputs and stdin are parsed here, batch by batch; large ones go to parse workers
+(``parallel.py``).
 """
 from __future__ import annotations
 
@@ -43,24 +43,27 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
 def _load_one(dump: Dump, store: Store, stats: LoadStats, progress: Progress | None,
               workers: int | None, chunk: int | None) -> None:
     stream = dump.open()
-    n = _workers_for(dump, stream, workers)
+    shape = sniff(stream)
+    n = _workers_for(dump, shape, workers)
     tell = _teller(dump, stats, progress)
     if n:
         extra = {"chunk": chunk} if chunk else {}
-        load_parallel(dump, stream, store, stats, workers=n, progress=tell, **extra)
+        load_parallel(dump, stream, store, stats, shape=shape, workers=n, progress=tell, **extra)
     else:
         store.load(_batches(read_rows(dump, stats, stream), tell), stats)
     if progress:
         progress(dump.label, dump.size or dump.tell(), dump.size, stats.records_read)
 
 
-def _workers_for(dump: Dump, stream, workers: int | None) -> int:
-    if workers == 0 or dump.path == "-" and workers is None or sniff(stream) != "lines":
+def _workers_for(dump: Dump, shape: str, workers: int | None) -> int:
+    """Parse processes for an input: none for small ones, nor for stdin unless asked
+    (a worker cannot read it), and one for JSON arrays and objects (ijson is serial)."""
+    if workers == 0 or dump.path == "-" and (workers is None or shape != "lines"):
         return 0
     if workers is None:
         big = (dump.size or 0) * (10 if dump.compressed else 1) >= PARALLEL_MIN_BYTES
-        return default_workers() if big else 0
-    return workers
+        workers = default_workers() if big else 0
+    return workers if shape == "lines" else min(workers, 1)
 
 
 def _teller(dump: Dump, stats: LoadStats, progress: Progress | None) -> Callable[[int], None] | None:

@@ -1,4 +1,4 @@
-"""Load one large line-oriented input with parse workers.
+"""Load one large input with parse workers.
 
 Parsing and classifying cost about as much as writing SQLite, so they run in worker
 processes (``worker.py``) while this process merges their results into the store:
@@ -6,8 +6,10 @@ processes (``worker.py``) while this process merges their results into the store
 * a plain file is cut into byte ranges that the workers read themselves;
 * a compressed file or stdin is decompressed here, in a thread (zlib, bz2 and lzma
   release the GIL), into chunk files that the workers read;
-* each worker fills a stage file per range; this process attaches it and merges it
-  (store.merge), strictly in input order, so the first copy of an event always wins.
+* a JSON array or concatenated objects go to one worker, which streams them with ijson
+  into a stage file per part;
+* each worker fills a stage file per range or part; this process attaches it and merges
+  it (store.merge), strictly in input order, so the first copy of an event always wins.
 
 At most two tasks per worker are in flight, so memory and temporary disk stay flat.
 """
@@ -35,36 +37,47 @@ def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, *, workers: int,
-                  chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> None:
-    """Load a line-oriented input through ``workers`` worker processes."""
+def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, *, shape: str,
+                  workers: int, chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> None:
+    """Load one input through worker processes (one for a JSON array or objects)."""
     with tempfile.TemporaryDirectory(prefix="ccaudit-") as tmp:
-        pool = [_Worker() for _ in range(workers)]
+        pool = [_Worker() for _ in range(workers if shape == "lines" else 1)]
         try:
-            if dump.compressed or dump.path == "-":
-                tasks = _background(_spill(stream, tmp, chunk))
-            else:
+            if shape != "lines":
                 dump.close(stream)
-                tasks = _ranges(dump, chunk)
-            in_flight: deque = deque()
-            lines, ended_early = 0, None
-            for seq, task in enumerate(tasks):
-                if "ends_early" in task:
-                    ended_early = task["ends_early"]
-                    continue
-                task.update(seq=seq, stage=os.path.join(tmp, f"stage-{seq}.db"))
-                worker = pool[seq % workers]
-                worker.send(task)
-                in_flight.append((worker, task))
-                if len(in_flight) >= 2 * workers:
-                    lines = _merge(*in_flight.popleft(), store, stats, dump, lines, progress)
-            while in_flight:
-                lines = _merge(*in_flight.popleft(), store, stats, dump, lines, progress)
-            if ended_early:
-                stats.bad(dump.label, "@end", ended_early)
+                task = {"path": dump.path, "shape": shape, "stage": os.path.join(tmp, "part")}
+                pool[0].send(task)
+                _merge(pool[0], task, store, stats, dump, 0, progress)
+            else:
+                _load_lines(dump, stream, tmp, pool, store, stats, chunk, progress)
         finally:
             for worker in pool:
                 worker.close()
+
+
+def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list, store: Store, stats: LoadStats,
+                chunk: int, progress: Callable[[int], None] | None) -> None:
+    if dump.compressed or dump.path == "-":
+        tasks = _background(_spill(stream, tmp, chunk))
+    else:
+        dump.close(stream)
+        tasks = _ranges(dump, chunk)
+    in_flight: deque = deque()
+    lines, ended_early = 0, None
+    for seq, task in enumerate(tasks):
+        if "ends_early" in task:
+            ended_early = task["ends_early"]
+            continue
+        task["stage"] = os.path.join(tmp, f"stage-{seq}.db")
+        worker = pool[seq % len(pool)]
+        worker.send(task)
+        in_flight.append((worker, task))
+        if len(in_flight) >= 2 * len(pool):
+            lines = _merge(*in_flight.popleft(), store, stats, dump, lines, progress)
+    while in_flight:
+        lines = _merge(*in_flight.popleft(), store, stats, dump, lines, progress)
+    if ended_early:
+        stats.bad(dump.label, "@end", ended_early)
 
 
 def _ranges(dump: Dump, chunk: int) -> Iterator[dict]:
@@ -127,28 +140,35 @@ def _background(items: Iterator[dict]) -> Iterator[dict]:
 
 def _merge(worker: "_Worker", task: dict, store: Store, stats: LoadStats, dump: Dump, lines: int,
            progress: Callable[[int], None] | None) -> int:
-    """Merge one worker's stage into the store; return the line number reached."""
-    reply = worker.receive()
-    if "error" in reply:
-        raise CcauditError(f"{dump.label}: could not parse: {reply['error']}")
+    """Merge the stage files a worker filled for ``task`` into the store, in order;
+    return the line number reached."""
+    while True:
+        answer = worker.receive()
+        if "error" in answer:
+            raise CcauditError(f"{dump.label}: could not parse: {answer['error']}")
+        _merge_stage(answer["stage"], answer["offered"], store, stats)
+        stats.noise_lines += answer["noise"]
+        for pos, why in answer["problems"]:
+            stats.bad(dump.label, lines + pos if isinstance(pos, int) else pos, why)
+        stats.malformed += answer["malformed"] - len(answer["problems"])
+        if task.get("end") is not None:
+            dump.position = min(task["end"], dump.size or 0)
+        if progress:
+            progress(answer["offered"])
+        if answer["last"]:
+            return lines + answer["lines"]
+
+
+def _merge_stage(path: str, offered: int, store: Store, stats: LoadStats) -> None:
     conn = store.db.conn
-    conn.execute("ATTACH DATABASE ? AS chunk", (reply["stage"],))
+    conn.execute("ATTACH DATABASE ? AS chunk", (path,))
     try:
         with conn:
-            store.merge("chunk", reply["offered"], stats)
+            store.merge("chunk", offered, stats)
     finally:
         conn.execute("DETACH DATABASE chunk")
-        os.remove(reply["stage"])
-    stats.records_read += reply["offered"]
-    stats.noise_lines += reply["noise"]
-    for pos, why in reply["problems"]:
-        stats.bad(dump.label, lines + pos, why)
-    stats.malformed += reply["malformed"] - len(reply["problems"])
-    if task.get("end") is not None:
-        dump.position = min(task["end"], dump.size or 0)
-    if progress:
-        progress(reply["offered"])
-    return lines + reply["lines"]
+        os.remove(path)
+    stats.records_read += offered
 
 
 class _Worker:

@@ -1,47 +1,88 @@
 """A parse worker, run as ``python -m ccaudit.worker`` by ``parallel.py``.
 
-It reads one task per stdin line (JSON: a byte range of a file and a stage file to
-fill), parses and classifies those lines into the stage file, and answers with one JSON
-line of counts. It imports only what parsing needs, so each worker stays small.
+It reads one task per stdin line (JSON) and answers each stage file it fills with one
+JSON line of counts (``"last": true`` on a task's final answer). Two kinds of task:
+
+* lines: parse the lines that start in a byte range of a file into one stage file;
+* json: stream a whole JSON array / concatenated-objects input with ijson, into a new
+  stage file every JSON_PART records (ijson cannot start mid-file, but the store can
+  merge one part while the worker parses the next).
+
+It imports only what parsing needs, so each worker stays small.
 """
 from __future__ import annotations
 
 import json
 import os
 import sys
+from itertools import islice
+from typing import Iterator
 
-from .ingest import MAX_LINE, LoadStats, iter_lines, line_rows
+from .ingest import MAX_LINE, Dump, LoadStats, iter_lines, json_rows, line_rows, until_broken
 from .stage import COUNT_SELECT, Stage, open_file
 
 BATCH = 5000
+JSON_PART = 50_000
 
 
-def parse_chunk(task: dict) -> dict:
-    """Fill ``task['stage']`` from the lines that start in [start, end) of ``task['path']``,
-    and count them there too, so the store's merge is mostly plain copies."""
+def run(task: dict) -> Iterator[dict]:
+    """The answers to one task."""
+    if task.get("shape", "lines") == "lines":
+        yield parse_range(task)
+    else:
+        yield from parse_json(task)
+
+
+def parse_range(task: dict) -> dict:
+    """Fill ``task['stage']`` from the lines that start in [start, end) of ``task['path']``."""
     stats = LoadStats()
-    conn = open_file(task["stage"])
-    stage = Stage(conn)
     with open(task["path"], "rb", buffering=1 << 20) as f:
         if task["start"]:
             _skip_partial_line(f, task["start"])
-        conn.execute("BEGIN")
-        batch: list = []
-        for row in line_rows(iter_lines(f, task["end"]), "", stats):
-            batch.append(row)
-            if len(batch) >= BATCH:
-                stage.add(batch)
-                batch = []
-        stage.add(batch)
-        conn.execute(f"CREATE TABLE counts AS {COUNT_SELECT.format(events='all_events')}")
-        conn.execute("COMMIT")
-    conn.close()
+        _fill(task["stage"], line_rows(iter_lines(f, task["end"]), "", stats))
     if task.get("delete"):
         os.remove(task["path"])
+    return _answer(task["stage"], stats, LoadStats(), last=True)
+
+
+def parse_json(task: dict) -> Iterator[dict]:
+    stats = LoadStats()
+    dump = Dump(task["path"])
+    rows = until_broken(json_rows(dump.open(), "", stats, array=task["shape"] == "array"), "", stats)
+    for part in range(sys.maxsize):
+        before = LoadStats(records_read=stats.records_read, malformed=stats.malformed,
+                           problems=list(stats.problems))
+        path = f"{task['stage']}-{part}"
+        last = _fill(path, islice(rows, JSON_PART)) < JSON_PART
+        yield _answer(path, stats, before, last)
+        if last:
+            return
+
+
+def _fill(path: str, rows) -> int:
+    """Stage ``rows`` into a new stage file and count them there too, so the store's
+    merge is mostly plain copies; return how many rows came."""
+    conn = open_file(path)
+    stage = Stage(conn)
+    conn.execute("BEGIN")
+    n = 0
+    while batch := list(islice(rows, BATCH)):
+        stage.add(batch)
+        n += len(batch)
+    conn.execute(f"CREATE TABLE counts AS {COUNT_SELECT.format(events='all_events')}")
+    conn.execute("COMMIT")
+    conn.close()
+    return n
+
+
+def _answer(path: str, stats: LoadStats, before: LoadStats, last: bool) -> dict:
+    """What this stage file added to the counts (``before``: the counts at its start)."""
     return {
-        "seq": task["seq"], "stage": task["stage"], "offered": stats.records_read,
-        "lines": stats.lines, "noise": stats.noise_lines, "malformed": stats.malformed,
-        "problems": [[pos, why] for _, pos, why in stats.problems],
+        "stage": path, "last": last, "lines": stats.lines,
+        "offered": stats.records_read - before.records_read,
+        "noise": stats.noise_lines - before.noise_lines,
+        "malformed": stats.malformed - before.malformed,
+        "problems": [[pos, why] for _, pos, why in stats.problems[len(before.problems):]],
     }
 
 
@@ -58,11 +99,12 @@ def main() -> None:
         for line in sys.stdin:
             task = json.loads(line)
             try:
-                reply = parse_chunk(task)
+                for answer in run(task):
+                    sys.stdout.write(json.dumps(answer) + "\n")
+                    sys.stdout.flush()
             except Exception as e:  # reported by the parent as an input error
-                reply = {"seq": task["seq"], "error": f"{type(e).__name__}: {e}"}
-            sys.stdout.write(json.dumps(reply) + "\n")
-            sys.stdout.flush()
+                sys.stdout.write(json.dumps({"error": f"{type(e).__name__}: {e}", "last": True}) + "\n")
+                sys.stdout.flush()
     except (KeyboardInterrupt, BrokenPipeError):
         os._exit(130)
 

@@ -221,6 +221,17 @@ def test_strict_and_unreadable_inputs(invoke, sample_cli, tmp_path):
     assert "BREACH" in missing.stdout
 
 
+def test_missing_or_empty_store(invoke, tmp_path):
+    # a mistyped --db must not pass as an empty store, nor create one
+    missing = invoke("check", "--db", tmp_path / "typo.db", "--max", "*:*=0/h")
+    assert missing.exit_code == 2 and "no such store" in missing.stderr
+    assert not (tmp_path / "typo.db").exists()
+    empty = tmp_path / "empty.db"
+    invoke("load", "-q", dump(tmp_path, [kafka("2024-05-06T07:00:00Z")]), "--db", empty)
+    nothing = invoke("check", "--db", empty, "--max", "*:*=0/h", "--since", "2030-01-01")
+    assert nothing.exit_code == 0 and "no events to check" in nothing.stderr
+
+
 def test_check_from_store_with_since(invoke, sample_cli, tmp_path):
     db = tmp_path / "a.db"
     assert invoke("load", "-q", sample_cli, "--db", db).exit_code == 0

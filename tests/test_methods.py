@@ -135,6 +135,8 @@ def test_unknown_and_hostile_methods(invoke, tmp_path):
 def test_methods_usage(invoke, tmp_path):
     assert invoke("methods").exit_code == 2
     assert invoke("methods", "-q", tmp_path / "missing.json").exit_code == 2
+    assert invoke("methods", "--db", tmp_path / "typo.db").exit_code == 2
+    assert not (tmp_path / "typo.db").exists()
     empty_db = tmp_path / "e.db"
     invoke("load", "-q", dump(tmp_path, [other("2024-05-06T10:00:00Z", "X")]), "--db", empty_db)
     assert invoke("methods", "--db", empty_db, "--format", "json").exit_code == 0

@@ -247,7 +247,7 @@ def test_parallel_sample_cli(tmp_path, sample_cli, expected_sample):
     assert len(evs) == 13
 
 
-@pytest.mark.parametrize("chunk", [1, 300, 1000, 7000, 1 << 20])
+@pytest.mark.parametrize("chunk", [50, 300, 1000, 7000, 1 << 20])
 def test_parallel_sample_cli_any_chunk(tmp_path, sample_cli, chunk):
     stats, _ = _same_both_ways(tmp_path, [str(sample_cli)], chunk=chunk)
     assert counts(stats) == (14, 13, 1, 16, 6)
