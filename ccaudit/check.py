@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 from .classify import SECTIONS
 from .errors import CcauditError
+from .render import printable
 from .report import Report
 
 PER = {"h": "hour", "hour": "hour", "d": "day", "day": "day"}
@@ -149,21 +150,6 @@ def evaluate(report: Report, rules: list[Rule]) -> list[Breach]:
 
 
 # -- output ---------------------------------------------------------------------------
-
-def printable(text: str) -> str:
-    """``text`` safe for a terminal: control, format (bidi), unusual space and unpaired
-    surrogate characters become visible escapes such as ``\\x1b`` or ``\\u202e``."""
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if ch.isprintable():
-            out.append(ch)
-        else:
-            o = ord(ch)
-            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
-    return "".join(out)
-
 
 def render(breaches: list[Breach], rules: list[Rule], report: Report, fmt: str) -> str:
     if fmt == "json":

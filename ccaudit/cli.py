@@ -123,6 +123,12 @@ def _load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
     return stats
 
 
+def _existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:
+    """Without dumps, --db must name an existing store: a mistyped path would pass as empty."""
+    if not dumps and db_path and not os.path.exists(db_path):
+        raise click.BadParameter(f"{db_path}: no such store", param_hint="--db")
+
+
 def _exit_code(stats: LoadStats | None, strict: bool) -> int:
     if stats is None:
         return ExitCode.OK
@@ -187,6 +193,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
 
     if not dumps and not db_path:
         raise click.UsageError("give one or more DUMP files, or --db with a store to report from")
+    _existing_store(dumps, db_path)
     zone = _zone(tz)
     filters = _filters(zone, since, until, principal, method, sections, top)
     with _store(db_path) as store:
@@ -231,8 +238,7 @@ def summary(db_path, fmt, tz):
     """
     from .render import render_summary
 
-    if not os.path.exists(db_path):
-        raise click.BadParameter(f"{db_path}: no such store", param_hint="--db")
+    _existing_store((), db_path)
     with _store(db_path) as store:
         click.echo(render_summary(build(store, _zone(tz)), fmt), nl=False)
 
@@ -350,12 +356,6 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
         click.echo("ccaudit: warning: no events to check", err=True)
     click.echo(checks.render(breaches, rules, rep, fmt), nl=False)
     sys.exit(_worst(_exit_code(loaded, strict), ExitCode.CHECK_FAILED if breaches else ExitCode.OK))
-
-
-def _existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:
-    """Without dumps, --db must name an existing store: a mistyped path would pass as empty."""
-    if not dumps and db_path and not os.path.exists(db_path):
-        raise click.BadParameter(f"{db_path}: no such store", param_hint="--db")
 
 
 def _is_store(path: str) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from tabulate import tabulate
 
 from .classify import SECTIONS
+from .render import md_text as _md, printable
 from .report import Report
 
 STATUSES = ("new", "vanished", "changed", "same")
@@ -81,8 +82,6 @@ def _side(report: Report, label: str) -> dict:
 
 
 def _span(side: dict) -> str:
-    from .check import printable
-
     label = printable(side["label"])
     if not side["events"]:
         return f"{label}: no events"
@@ -123,8 +122,6 @@ def render(rows: list[DiffRow], a: Report, b: Report, fmt: str, labels: tuple[st
 
 
 def _text(rows: list[DiffRow], sa: dict, sb: dict, tally: str) -> str:
-    from .check import printable
-
     lines = [_span(sa), _span(sb), tally]
     if rows:
         head = ("Section", "Key", "A", "B", "Change", "Status")
@@ -139,13 +136,6 @@ def _text(rows: list[DiffRow], sa: dict, sb: dict, tally: str) -> str:
 
         lines += ["", line(head), line("-" * w for w in widths), *map(line, table)]
     return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    from .check import printable
-
-    return printable(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`") \
-        .replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _markdown(rows: list[DiffRow], sa: dict, sb: dict, tally: str) -> str:

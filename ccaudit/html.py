@@ -20,7 +20,7 @@ import hashlib
 import math
 from html import escape
 
-from .check import printable
+from .render import printable
 from .render import ROW_LABEL, _ranges
 from .report import Day, Report, Row, Section
 

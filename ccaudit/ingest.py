@@ -340,9 +340,11 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> It
             else:
                 stats.records_read += 1
                 yield row
-    except ijson.JSONError as e:
+    except (ijson.JSONError, UnicodeDecodeError) as e:
         at, left = counted.consumed, _drain(counted)
-        why = "JSON cut short" if isinstance(e, ijson.IncompleteJSONError) and not left else "invalid JSON"
+        why = ("invalid UTF-8" if isinstance(e, UnicodeDecodeError)
+               else "JSON cut short" if isinstance(e, ijson.IncompleteJSONError) and not left
+               else "invalid JSON")
         stats.bad(label, f"@byte {at}", f"{why}; stopped reading, {left} bytes left unread")
 
 

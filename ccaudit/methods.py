@@ -255,7 +255,7 @@ def render(methods: list[MethodCount], fmt: str) -> str:
 
 
 def _text(methods: list[MethodCount]) -> str:
-    from .check import printable
+    from .render import printable
 
     if not methods:
         return "(no events)\n"

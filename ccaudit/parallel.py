@@ -30,7 +30,7 @@ from .errors import CcauditError
 from .ingest import MAX_LINE, Dump, LoadStats
 from .store import Store
 
-CHUNK = 32 * 2**20  # input bytes per task
+CHUNK = 8 * 2**20  # input bytes per task: bounds the memory of a worker
 
 
 def default_workers() -> int:

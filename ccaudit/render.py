@@ -23,6 +23,21 @@ ROW_LABEL = {
 STAT_FIELDS = ("first_seen", "last_seen", "peak_hour", "peak_count")
 
 
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control, format (bidi), unusual space and unpaired
+    surrogate characters become visible escapes such as ``\\x1b`` or ``\\u202e``."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        else:
+            o = ord(ch)
+            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+    return "".join(out)
+
+
 # -- summary --------------------------------------------------------------------------
 
 def summary_text(report: Report) -> str:
@@ -69,7 +84,7 @@ def section_text(day: Day, section: Section, stats: bool = False) -> str:
     """One section of one day in the old tool's layout, widened to fit every key."""
     labels = day.hour_labels
     label = ROW_LABEL[section.id]
-    width = max([30, len(label) + 3] + [len(r.key) for r in section.rows])
+    width = max([30, len(label) + 3] + [len(printable(r.key)) for r in section.rows])
     cell = max([5] + [len(str(n)) for r in section.rows for n in r.hours])
     total_w = max([7] + [len(str(r.total)) for r in section.rows])
     extra = f"  {'First seen':<20} {'Last seen':<20} {'Peak':>5} {'Count':>{cell}}" if stats else ""
@@ -80,7 +95,7 @@ def section_text(day: Day, section: Section, stats: bool = False) -> str:
     under = f"{label:_<{width - 3}}" + " " * 7 + "_" * (len(rule) - width - 4)
     lines = [rule, section.title.center(len(rule)).rstrip(), head, under]
     for r in section.rows:
-        line = f"{r.key:<{width}}" + "".join(f" {n or '-':>{cell}}" for n in r.hours) + f" {r.total:>{total_w}}"
+        line = f"{printable(r.key):<{width}}" + "".join(f" {n or '-':>{cell}}" for n in r.hours) + f" {r.total:>{total_w}}"
         if stats:
             line += f"  {r.first_seen[:19]:<20} {r.last_seen[:19]:<20} {r.peak_hour:>5} {r.peak_count:>{cell}}"
         lines.append(line)
@@ -95,8 +110,10 @@ def day_text(day: Day, stats: bool = False) -> str:
 
 # -- markdown -------------------------------------------------------------------------
 
-def _md(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+def md_text(text: str) -> str:
+    """Data as inert markdown table text: no table breaks, no inline HTML or code."""
+    return (printable(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+            .replace("<", "&lt;").replace(">", "&gt;"))
 
 
 def section_markdown(day: Day, section: Section, stats: bool = False) -> str:
@@ -105,7 +122,7 @@ def section_markdown(day: Day, section: Section, stats: bool = False) -> str:
         headers += ["First seen", "Last seen", "Peak hour", "Peak count"]
     rows = []
     for r in section.rows:
-        row = [_md(r.key), *[n or "-" for n in r.hours], r.total]
+        row = [md_text(r.key), *[n or "-" for n in r.hours], r.total]
         if stats:
             row += [r.first_seen, r.last_seen, r.peak_hour, r.peak_count]
         rows.append(row)

@@ -65,7 +65,7 @@ class Store:
         # A rollback journal, not WAL: a bulk load writes every page once instead of twice.
         self.db.execute("PRAGMA journal_mode = DELETE")
         self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.execute("PRAGMA cache_size = -16000")
+        self.db.execute("PRAGMA cache_size = -8000")
         self.db.execute("PRAGMA temp_store = MEMORY")
 
     def close(self) -> None:

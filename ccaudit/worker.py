@@ -21,7 +21,7 @@ from typing import Iterator
 from .ingest import MAX_LINE, Dump, LoadStats, iter_lines, json_rows, line_rows, until_broken
 from .stage import COUNT_SELECT, Stage, open_file
 
-BATCH = 5000
+BATCH = 1000
 JSON_PART = 50_000
 
 

@@ -287,6 +287,27 @@ def test_clean_refuses_a_dir_that_is_not_a_report_dir(invoke, tmp_path, sample_c
     assert (out / "cat.jpg").exists()
 
 
+@pytest.mark.parametrize("what", ["directory", "other-sqlite", "not-sqlite"])
+def test_db_that_is_not_a_store(invoke, tmp_path, sample_cli, what):
+    db = tmp_path / "thing.db"
+    if what == "directory":
+        db.mkdir()
+    elif what == "other-sqlite":
+        conn = sqlite3.connect(db)
+        conn.execute("CREATE TABLE customers (name TEXT)")
+        conn.commit()
+        conn.close()
+    else:
+        db.write_bytes(b"plain text, not a database\n" * 50)
+    before = db.read_bytes() if db.is_file() else None
+    for args in (["load", sample_cli, "--db", db], ["report", sample_cli, "--db", db], ["summary", "--db", db]):
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert result.stdout == ""
+    if before is not None:
+        assert db.read_bytes() == before
+
+
 def test_clean_without_a_store_is_fine(invoke, tmp_path):
     result = invoke("clean", "--db", tmp_path / "none.db")
     assert result.exit_code == 0
@@ -450,6 +471,7 @@ def test_unreadable_special_file(invoke, tmp_path, sample_cli, expected_sample, 
     ["report", "{sample}", "--top", "0"],
     ["report", "{sample}", "--section", "nope"],
     ["report", "{sample}", "--no-such-option"],
+    ["report", "{sample}", "--out", "{sample}"],  # --out names a file
     ["frobnicate"],
 ])
 def test_usage_errors_exit_2(invoke, tmp_path, sample_cli, monkeypatch, args):

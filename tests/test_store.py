@@ -304,6 +304,36 @@ def test_parallel_generated_dump_with_duplicates_noise_and_malformed(tmp_path):
     assert len(evs) == 600
 
 
+def _rec_line(i, pad=0) -> bytes:
+    r = rec(i)
+    if pad:
+        r["data"]["request"] = {"data": {"pad": "x" * pad}}
+    return json.dumps(r).encode()
+
+
+@pytest.mark.parametrize("kind", ["big-lines", "crlf", "no-final-newline", "only-noise", "empty", "blank-heavy",
+                                  "leading-whitespace"])
+def test_parallel_edge_cases(tmp_path, kind):
+    data = {
+        # a 300 kB record and a 300 kB garbage line, each spanning 150 chunks of 2,000 bytes
+        "big-lines": _rec_line(1) + b"\n" + _rec_line(2, 300_000) + b"\n{" + b"g" * 300_000 + b"\n"
+                     + _rec_line(3) + b"\n",
+        "crlf": b"".join(_rec_line(i) + b"\r\n" for i in range(50)),
+        "no-final-newline": b"\n".join(_rec_line(i) for i in range(50)),
+        "only-noise": b"% Headers: x\n" * 300,
+        "empty": b"",
+        "blank-heavy": b"\n" * 5000 + _rec_line(1) + b"\n" + b"\n" * 5000,
+        "leading-whitespace": b"".join(b"   " + _rec_line(i) + b"\n" for i in range(60)),
+    }[kind]
+    p = tmp_path / "edge.txt"
+    p.write_bytes(data)
+    stats, _ = _same_both_ways(tmp_path, [str(p)])
+    want = {"big-lines": (3, 1), "crlf": (50, 0), "no-final-newline": (50, 0), "only-noise": (0, 0),
+            "empty": (0, 0), "blank-heavy": (1, 0), "leading-whitespace": (60, 0)}[kind]
+    assert (stats.inserted, stats.malformed) == want
+    assert stats.failed_inputs == ([str(p)] if kind == "only-noise" else [])
+
+
 def test_parallel_stdin(tmp_path, sample_cli, monkeypatch):
     data = sample_cli.read_bytes()
     results = []

@@ -1,0 +1,49 @@
+# ccaudit tasks. Every target sets up its own virtualenv (.venv) first; only Python 3 is needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+BENCH_RECORDS ?= 1000000
+
+.PHONY: demo test bench bench-compare html-check golden screenshot clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# The download extra is optional: its tests skip (with the reason) if it cannot be installed.
+	-$(BIN)/python -m pip install -q -e '.[download]' || echo "note: confluent-kafka unavailable; download tests will be skipped"
+	touch $@
+
+demo: $(STAMP)  ## set up, then report on a bundled fixture
+	$(BIN)/ccaudit report fixtures/sample-cli.txt
+
+test: $(STAMP)  ## set up, then run the test suite
+	$(BIN)/pytest -q
+
+bench: $(STAMP)  ## pytest-benchmark on generated dumps (BENCH_RECORDS, default 1M)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	CCAUDIT_BENCH_RECORDS=$(BENCH_RECORDS) $(BIN)/pytest benchmarks -q -p no:cacheprovider \
+		--benchmark-columns=min,median,max,rounds --benchmark-sort=name
+
+bench-compare: $(STAMP)  ## ccaudit vs DuckDB on the same generated dump, side by side
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m benchmarks.compare --generate $(BENCH_RECORDS) --runs 3
+
+html-check: $(STAMP)  ## the HTML report rendered in headless Chromium (apt-get install chromium)
+	$(BIN)/pytest -q tests/test_html.py -k chromium -rs
+
+golden: $(STAMP)  ## rewrite the golden files (then review the diff by eye)
+	$(BIN)/pytest -q tests/test_golden.py tests/test_html.py tests/test_check.py tests/test_diff.py --update-golden
+
+screenshot: $(STAMP)  ## docs/html-report.png from a generated 3-day dump
+	rm -rf /tmp/ccaudit-demo && mkdir -p /tmp/ccaudit-demo
+	$(BIN)/python -m benchmarks.generate 30000 /tmp/ccaudit-demo/audit.jsonl --format jsonl --days 3 \
+		--start 2024-05-06T09:00:00Z --seed 7 --noise --dups 0.02
+	cd /tmp/ccaudit-demo && $(CURDIR)/$(BIN)/ccaudit report -q audit.jsonl --format html -o report.html --top 6
+	chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+		--disable-sync --no-first-run --user-data-dir=/tmp/ccaudit-demo/profile --hide-scrollbars \
+		--window-size=1400,900 --screenshot=$(CURDIR)/docs/html-report.png file:///tmp/ccaudit-demo/report.html
+
+clean:
+	rm -rf $(VENV) .pytest_cache .benchmarks bench-data build *.egg-info
