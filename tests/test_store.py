@@ -277,31 +277,38 @@ def test_parallel_truncated_gzip(tmp_path, sample_cli):
 
 
 def test_parallel_generated_dump_with_duplicates_noise_and_malformed(tmp_path):
-    # 600 records over 3 days; every 7th record repeated 3 lines later (same id: a duplicate);
-    # every 10th line followed by a "% Headers" line; every 50th by a garbage line; a cut last line.
-    lines, expect_noise, expect_bad, dups = [], 0, 0, 0
+    # 600 records over 3 days. Every 7th record (from i=7) is followed by a copy of record i-3
+    # (a duplicate); every 11th by a copy of record i-5 with another method (a conflicting
+    # copy: the first one must win); every 10th by a "% Headers" line; every 50th by a
+    # garbage line; the file ends with a cut record. Chunks of 2,000 bytes put most copies
+    # in another chunk than their original.
+    def make(i, method=None):
+        return json.dumps(rec(i, time=f"2024-05-0{6 + i % 3}T{i % 24:02d}:{i % 60:02d}:00.{i:03d}Z",
+                              method=method or ("mds.Authorize", "SignIn", "GetUsers")[i % 3],
+                              principal=f"User:u-{i % 5}")).encode()
+
+    lines, noise, bad, dups = [], 0, 0, 0
     for i in range(600):
-        r = rec(i, time=f"2024-05-0{6 + i % 3}T{i % 24:02d}:{i % 60:02d}:00.{i:03d}Z",
-                method=("mds.Authorize", "SignIn", "GetUsers")[i % 3], principal=f"User:u-{i % 5}")
-        lines.append(json.dumps(r).encode())
-        if i % 7 == 0 and i >= 3:
-            lines.append(json.dumps(rec(i - 3, time=f"2024-05-0{6 + (i - 3) % 3}T{(i - 3) % 24:02d}:"
-                                        f"{(i - 3) % 60:02d}:00.{i - 3:03d}Z",
-                                        method=("mds.Authorize", "SignIn", "GetUsers")[(i - 3) % 3],
-                                        principal=f"User:u-{(i - 3) % 5}")).encode())
+        lines.append(make(i))
+        if i % 7 == 0 and i >= 7:
+            lines.append(make(i - 3))
+            dups += 1
+        if i % 11 == 0 and i >= 11:
+            lines.append(make(i - 5, method="ConflictingCopy"))
             dups += 1
         if i % 10 == 0:
             lines.append(b'% Headers: [content-type="application/cloudevents+json"]')
-            expect_noise += 1
+            noise += 1
         if i % 50 == 0:
             lines.append(b"{this is not json}")
-            expect_bad += 1
+            bad += 1
     p = tmp_path / "gen.txt"
     p.write_bytes(b"\n".join(lines) + b"\n" + json.dumps(rec(9999))[:40].encode())
     stats, (evs, _) = _same_both_ways(tmp_path, [str(p)], chunk=2000)
     assert (stats.inserted, stats.duplicates) == (600, dups)
-    assert (stats.noise_lines, stats.malformed) == (expect_noise, expect_bad + 1)
+    assert (stats.noise_lines, stats.malformed) == (noise, bad + 1)
     assert len(evs) == 600
+    assert "ConflictingCopy" not in {method for _, _, method, _ in evs}
 
 
 def _rec_line(i, pad=0) -> bytes:
