@@ -17,13 +17,12 @@ Days and hours are those of the report, so in a zone with daylight saving time a
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from dataclasses import asdict, dataclass
 
 from .classify import SECTIONS
 from .errors import CcauditError
-from .render import printable
+from .render import dumps, printable
 from .report import Report
 
 PER = {"h": "hour", "hour": "hour", "d": "day", "day": "day"}
@@ -162,7 +161,7 @@ def render(breaches: list[Breach], rules: list[Rule], report: Report, fmt: str) 
                         "first_day": report.days[0].date if report.days else None,
                         "last_day": report.days[-1].date if report.days else None, "tz": report.tz},
         }
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        return dumps(doc)
     return _text(breaches, rules, report)
 
 

@@ -6,15 +6,12 @@ the change, largest first, then by section (in report order) and key.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import asdict, dataclass
 
 from tabulate import tabulate
 
 from .classify import SECTIONS
-from .render import md_text as _md, printable
+from .render import csv_text, dumps, md_text as _md, printable
 from .report import Report
 
 STATUSES = ("new", "vanished", "changed", "same")
@@ -102,14 +99,9 @@ def render(rows: list[DiffRow], a: Report, b: Report, fmt: str, labels: tuple[st
     counts = counts_by_status(every)
     if fmt == "json":
         doc = {"a": sa, "b": sb, "counts": counts, "shown": len(rows), "rows": [asdict(r) for r in rows]}
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        return dumps(doc)
     if fmt == "csv":
-        out = io.StringIO()
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(FIELDS)
-        for r in rows:
-            w.writerow([r.section, r.key, r.count_a, r.count_b, r.change, r.status])
-        return out.getvalue()
+        return csv_text(FIELDS, ([r.section, r.key, r.count_a, r.count_b, r.change, r.status] for r in rows))
     tally = (f"{counts['changed']} changed, {counts['new']} new, {counts['vanished']} vanished, "
              f"{counts['same']} unchanged")
     if len(rows) != len(every):

@@ -8,11 +8,9 @@ Families: authentication, authorization, sign-in, management, read-only.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import dataclass
 
+from .render import csv_text, dumps, printable
 from .report import Report
 
 AUTHN, AUTHZ, SIGNIN, MGMT, READ = "authentication", "authorization", "sign-in", "management", "read-only"
@@ -243,20 +241,13 @@ def render(methods: list[MethodCount], fmt: str) -> str:
         doc = {"methods": [{"method": m.method, "count": m.count, "family": m.family,
                             "meaning": m.meaning or None, "known": m.known} for m in methods],
                "total": sum(m.count for m in methods)}
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        return dumps(doc)
     if fmt == "csv":
-        out = io.StringIO()
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(FIELDS)
-        for m in methods:
-            w.writerow([m.method, m.count, m.family, m.meaning])
-        return out.getvalue()
+        return csv_text(FIELDS, ([m.method, m.count, m.family, m.meaning] for m in methods))
     return _text(methods)
 
 
 def _text(methods: list[MethodCount]) -> str:
-    from .render import printable
-
     if not methods:
         return "(no events)\n"
     names = [printable(m.method) for m in methods]

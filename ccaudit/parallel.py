@@ -175,10 +175,10 @@ class _Worker:
     """One ``python -m ccaudit.worker`` process, talked to over pipes."""
 
     def __init__(self):
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")])))
+        path = os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ccaudit.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=env, text=True, bufsize=1,
+            env=dict(os.environ, PYTHONPATH=path), text=True, bufsize=1,
         )
 
     def send(self, task: dict) -> None:

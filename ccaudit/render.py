@@ -95,7 +95,8 @@ def section_text(day: Day, section: Section, stats: bool = False) -> str:
     under = f"{label:_<{width - 3}}" + " " * 7 + "_" * (len(rule) - width - 4)
     lines = [rule, section.title.center(len(rule)).rstrip(), head, under]
     for r in section.rows:
-        line = f"{printable(r.key):<{width}}" + "".join(f" {n or '-':>{cell}}" for n in r.hours) + f" {r.total:>{total_w}}"
+        cells = "".join(f" {n or '-':>{cell}}" for n in r.hours)
+        line = f"{printable(r.key):<{width}}{cells} {r.total:>{total_w}}"
         if stats:
             line += f"  {r.first_seen[:19]:<20} {r.last_seen[:19]:<20} {r.peak_hour:>5} {r.peak_count:>{cell}}"
         lines.append(line)
@@ -150,13 +151,9 @@ def summary_markdown(report: Report) -> str:
 # -- csv ------------------------------------------------------------------------------
 
 def section_csv(day: Day, section: Section, stats: bool = True) -> str:
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(["date", "section", "key", *day.hour_labels, "total", *STAT_FIELDS])
-    for r in section.rows:
-        w.writerow([day.date, section.id, r.key, *r.hours, r.total,
-                    *(getattr(r, f) for f in STAT_FIELDS)])
-    return out.getvalue()
+    return csv_text(["date", "section", "key", *day.hour_labels, "total", *STAT_FIELDS],
+                    ([day.date, section.id, r.key, *r.hours, r.total, *(getattr(r, f) for f in STAT_FIELDS)]
+                     for r in section.rows))
 
 
 def day_csv(day: Day, stats: bool = True) -> str:
@@ -164,11 +161,17 @@ def day_csv(day: Day, stats: bool = True) -> str:
 
 
 def summary_csv(report: Report) -> str:
+    return csv_text(["date", "events", "first_event", "last_event", "empty_hours"],
+                    ([d.date, d.events, d.first_event or "", d.last_event or "", " ".join(d.empty_hours)]
+                     for d in report.days))
+
+
+def csv_text(header: list, rows) -> str:
+    """One CSV table as text."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["date", "events", "first_event", "last_event", "empty_hours"])
-    for d in report.days:
-        w.writerow([d.date, d.events, d.first_event or "", d.last_event or "", " ".join(d.empty_hours)])
+    w.writerow(header)
+    w.writerows(rows)
     return out.getvalue()
 
 

@@ -156,10 +156,10 @@ class Store:
             where += (" AND " if where else "WHERE ") + "principal GLOB ?"
             args.append(principal)
         sql = f"""
-        SELECT 'all_events', method, ts / 900 * 900, count(*), min(ts), max(ts)
+        SELECT 'all_events', method, ts / {QUARTER} * {QUARTER}, count(*), min(ts), max(ts)
           FROM all_events {where} GROUP BY 2, 3
         UNION ALL
-        SELECT section, key, ts / 900 * 900, count(*), min(ts), max(ts)
+        SELECT section, key, ts / {QUARTER} * {QUARTER}, count(*), min(ts), max(ts)
           FROM all_events {where} {"AND" if where else "WHERE"} section IS NOT NULL
          GROUP BY 1, 2, 3"""
         return self.db.execute(sql, args + args)

@@ -118,6 +118,15 @@ def test_stdin_compressed(invoke, fixtures_dir, expected_sample, report_cells):
     assert report_cells(doc) == expected_sample["cells"]
 
 
+def test_stdin_named_twice(invoke, sample_cli):
+    # stdin can be read once: either a usage error or the second "-" reads nothing,
+    # never an internal error (the invoke fixture fails on one)
+    result = invoke("report", "-", "-", "--format", "json", "-q", input=sample_cli.read_bytes())
+    assert result.exit_code in (0, 2), result.stderr
+    if result.exit_code == 0:
+        assert json.loads(result.stdout)["summary"]["events"] == 13
+
+
 def test_stdin_and_a_file(invoke, tmp_path, sample_cli):
     other = tmp_path / "other.jsonl"
     other.write_bytes(rec(1) + rec(2))

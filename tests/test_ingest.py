@@ -493,3 +493,22 @@ def test_truncated_xz_and_bzip2_do_not_raise(tmp_path, sample_cli):
         p = write(tmp_path, name, data[: len(data) // 2])
         stats, rows = ingest(p)
         assert stats.malformed >= 1 and f"{p}@end" in stats.malformed_lines
+
+
+# -- a UTF-8 byte order mark (Windows tools write one) -----------------------------------
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("shape", ["lines", "array", "pretty", "cli-noise-first"])
+def test_utf8_bom_is_ignored(tmp_path, shape):
+    recs = [rec(i) for i in range(1, 4)]
+    body = {
+        "lines": b"".join(_j(r) for r in recs),
+        "array": json.dumps(recs, indent=1).encode(),
+        "pretty": b"\n".join(json.dumps(r, indent=2).encode() for r in recs),
+        "cli-noise-first": b"% Headers: x\n" + b"".join(_j(r) + b"% Headers: x\n" for r in recs),
+    }[shape]
+    stats, rows = ingest(write(tmp_path, "bom.json", BOM + body))
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
+    assert stats.malformed == 0

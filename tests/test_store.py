@@ -253,6 +253,22 @@ def test_parallel_sample_cli_any_chunk(tmp_path, sample_cli, chunk):
     assert counts(stats) == (14, 13, 1, 16, 6)
 
 
+@pytest.mark.parametrize("name, malformed", [("sample-array.json.gz", 0), ("sample-pretty.json.bz2", 0),
+                                             ("sample.jsonl.xz", 0), ("sample-prefixes.txt", 0),
+                                             ("sample-cut.json", 1)])
+def test_parallel_every_shape(tmp_path, fixtures_dir, name, malformed):
+    stats, _ = _same_both_ways(tmp_path, [str(fixtures_dir / name)])
+    assert counts(stats) == (14, 13, 1, 0, malformed)
+
+
+def test_parallel_array_broken_in_the_middle(tmp_path):
+    text = "[" + ",\n".join(json.dumps(rec(i)) for i in range(30)) + ",\n{broken\n" + json.dumps(rec(99)) + "]"
+    p = tmp_path / "broken.json"
+    p.write_text(text, encoding="utf-8")
+    stats, _ = _same_both_ways(tmp_path, [str(p)])
+    assert (stats.inserted, stats.malformed) == (30, 1)
+
+
 def test_parallel_several_inputs_with_duplicates_across_them(tmp_path, sample_cli, fixtures_dir):
     paths = [str(sample_cli), str(fixtures_dir / "sample-prefixes.txt"), str(sample_cli)]
     stats, _ = _same_both_ways(tmp_path, paths)
