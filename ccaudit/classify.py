@@ -148,6 +148,7 @@ _TIME = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z"
 )
 _SECONDS_Z = re.compile(r":([0-5]\d|60)(?:\.\d{1,9})?Z\Z")
+LAST_TIME = 32503680000  # 3000-01-01: times from 1970 up to this are believable (and safe to bucket)
 _minute_base: dict = {}  # "YYYY-MM-DDTHH:MM" (UTC) -> epoch seconds
 _day_of: dict = {}
 
@@ -270,6 +271,8 @@ def classify(rec: Record) -> tuple | str:
     ts = parse_time(rec.time)
     if ts is None:
         return "no time" if rec.time is None else "unparseable time"
+    if not 0 <= ts < LAST_TIME:
+        return "time out of range"
     authn = data.authenticationInfo
     principal = shown_principal(authn.principal) if authn is not None else "(unknown)"
     day = _day_of.get(ts // 86400) or utc_day(ts)

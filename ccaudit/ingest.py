@@ -122,18 +122,20 @@ class Dump:
         for magic, opener in _MAGIC:
             if head.startswith(magic):
                 self.compressed = True
-                return opener(raw)  # already buffered; a second buffer would lose the
+                return without_bom(opener(raw))  # already buffered; a second buffer would lose the
                 # last good bytes of a stream that is cut short
         for magic, name in _UNSUPPORTED:
             if head.startswith(magic):
                 raise InputError(f"{self.label}: {name}-compressed input is not supported; decompress it first")
-        return raw
+        return without_bom(raw)
 
     def close(self, stream: BinaryIO) -> None:
         if self.path != "-":
             stream.close()
             if self._raw is not None:
                 self._raw.close()
+        elif self._raw is not None:
+            self._raw.detach()  # our buffer on stdin goes; stdin itself stays open
         self._raw = None
 
     def _open_raw(self) -> BinaryIO:
@@ -148,6 +150,16 @@ class Dump:
             raise InputError(f"{self.path}: no such file") from None
         except OSError as e:
             raise InputError(f"{self.path}: cannot read: {e.strerror}") from None
+
+
+def without_bom(stream: BinaryIO) -> BinaryIO:
+    """Skip a UTF-8 byte-order mark, which some Windows tools put before the first record."""
+    try:
+        if stream.peek(3)[:3] == b"\xef\xbb\xbf":  # type: ignore[attr-defined]
+            stream.read(3)
+    except (OSError, EOFError, lzma.LZMAError):
+        pass  # the read proper will report the damage
+    return stream
 
 
 def sniff(stream: BinaryIO) -> str:

@@ -18,7 +18,7 @@ import sys
 from itertools import islice
 from typing import Iterator
 
-from .ingest import MAX_LINE, Dump, LoadStats, iter_lines, json_rows, line_rows, until_broken
+from .ingest import MAX_LINE, Dump, LoadStats, iter_lines, json_rows, line_rows, until_broken, without_bom
 from .stage import COUNT_SELECT, Stage, open_file
 
 BATCH = 1000
@@ -39,6 +39,8 @@ def parse_range(task: dict) -> dict:
     with open(task["path"], "rb", buffering=1 << 20) as f:
         if task["start"]:
             _skip_partial_line(f, task["start"])
+        else:
+            without_bom(f)
         _fill(task["stage"], line_rows(iter_lines(f, task["end"]), "", stats))
     if task.get("delete"):
         os.remove(task["path"])

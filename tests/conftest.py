@@ -219,7 +219,7 @@ def run_ccaudit(ccaudit_exe):
     def run(*args, input: bytes | None = None, cwd=None, timeout: float = 60, **kw):
         env = dict(os.environ)
         env.pop("CCAUDIT_DEBUG", None)
-        proc = subprocess.run([ccaudit_exe, *map(str, args)], input=input, capture_output=True,
+        proc = subprocess.run([ccaudit_exe, *map(str, args)], input=input, capture_output=True, check=False,
                               cwd=cwd, timeout=timeout, env=env, **kw)
         out = proc.stdout.decode("utf-8", "replace")
         err = proc.stderr.decode("utf-8", "replace")

@@ -86,14 +86,14 @@ def test_sample_cli_counts(sample_cli, expected_sample):
 
 def test_sample_cli_malformed_reasons(sample_cli):
     stats, _ = ingest(sample_cli)
-    reasons = dict((pos, why) for _, pos, why in stats.problems)
+    reasons = {pos: why for _, pos, why in stats.problems}
     assert "methodName" in reasons[32]  # valid JSON without data.methodName
     assert "time" in reasons[33]  # "time": "yesterday"
     assert "after" in reasons[34] or "trailing" in reasons[34]  # JSON + trailing text
 
 
 def test_sample_cli_first_lines(sample_cli):
-    stats, rows = ingest(sample_cli)
+    _stats, rows = ingest(sample_cli)
     first = rows[0]
     assert first["id"] == "a0000000-0000-4000-8000-000000000001"
     assert first["day"] == "2024-05-06"
@@ -129,7 +129,7 @@ def test_variants_give_the_same_records(fixtures_dir, sample_cli, name):
     # the 14 records of sample-cli.txt, nothing else
     assert (stats.records_read, stats.noise_lines, stats.malformed) == (14, 0, 0)
     assert sorted(ids(rows)) == sorted(ids(cli_rows))
-    key = lambda r: (r["id"], r["day"], r["ts"], r["method"], r["principal"], r.get("section"), r.get("key"))  # noqa: E731
+    key = lambda r: (r["id"], r["day"], r["ts"], r["method"], r["principal"], r.get("section"), r.get("key"))
     assert sorted(map(key, rows)) == sorted(map(key, cli_rows))
 
 
@@ -137,7 +137,7 @@ def test_variants_give_the_same_records(fixtures_dir, sample_cli, name):
 def test_compression_by_magic_bytes_not_by_name(tmp_path, sample_cli, compress):
     # a compressed CLI dump with a name that says nothing about compression
     p = write(tmp_path, "dump.data", compress(sample_cli.read_bytes()))
-    stats, rows = ingest(p)
+    stats, _rows = ingest(p)
     assert (stats.records_read, stats.noise_lines, stats.malformed) == (14, 16, 6)
     assert stats.malformed_lines == [f"{p}:{n}" for n in range(31, 37)]
 
@@ -145,13 +145,13 @@ def test_compression_by_magic_bytes_not_by_name(tmp_path, sample_cli, compress):
 def test_gzip_array_named_txt(tmp_path, fixtures_dir):
     p = tmp_path / "array.txt"
     shutil.copy(fixtures_dir / "sample-array.json.gz", p)
-    stats, rows = ingest(p)
+    stats, _rows = ingest(p)
     assert (stats.records_read, stats.malformed) == (14, 0)
 
 
 def test_plain_file_named_gz_is_read_as_text(tmp_path):
     p = write(tmp_path, "dump.json.gz", line(1) + line(2))
-    stats, rows = ingest(p)
+    _stats, rows = ingest(p)
     assert ids(rows) == ["rec-1", "rec-2"]
 
 
@@ -177,7 +177,7 @@ def test_json_array(tmp_path):
 
 
 def test_json_array_on_one_line(tmp_path):
-    stats, rows = ingest(write(tmp_path, "a.json", json.dumps([rec(1), rec(2)]).encode()))
+    _stats, rows = ingest(write(tmp_path, "a.json", json.dumps([rec(1), rec(2)]).encode()))
     assert ids(rows) == ["rec-1", "rec-2"]
 
 
@@ -211,7 +211,7 @@ def test_pretty_printed_objects(tmp_path):
 
 def test_pretty_printed_after_blank_lines(tmp_path):
     text = "\n  \n" + "\n".join(json.dumps(rec(i), indent=4) for i in range(1, 3))
-    stats, rows = ingest(write(tmp_path, "p.json", text.encode()))
+    _stats, rows = ingest(write(tmp_path, "p.json", text.encode()))
     assert ids(rows) == ["rec-1", "rec-2"]
 
 
@@ -236,7 +236,7 @@ def test_pretty_printed_cut_in_half(fixtures_dir):
 def test_stdin(monkeypatch, sample_cli):
     data = sample_cli.read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
-    stats, rows = ingest("-")
+    stats, _rows = ingest("-")
     assert (stats.records_read, stats.noise_lines, stats.malformed) == (14, 16, 6)
     assert stats.malformed_lines == [f"<stdin>:{n}" for n in range(31, 37)]
 
@@ -244,7 +244,7 @@ def test_stdin(monkeypatch, sample_cli):
 def test_stdin_gzip(monkeypatch, fixtures_dir):
     data = (fixtures_dir / "sample-array.json.gz").read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
-    stats, rows = ingest("-")
+    stats, _rows = ingest("-")
     assert (stats.records_read, stats.malformed) == (14, 0)
 
 
@@ -322,7 +322,7 @@ def _j(obj) -> bytes:
 _full = rec("bad")
 MALFORMED = {
     "garbage": b"not json at all\n",
-    "binary": bytes(range(0, 256)).replace(b"\n", b"") + b"\n",
+    "binary": bytes(range(256)).replace(b"\n", b"") + b"\n",
     "nul-bytes": b"\x00\x00\x00\x00\n",
     "trailing-text": line("bad").rstrip(b"\n") + b" trailing\n",
     "two-objects": line("bad").rstrip(b"\n") + line("bad2"),
@@ -413,7 +413,7 @@ def test_10mb_single_line_without_newline(tmp_path):
     big = rec(1)
     big["data"]["request"] = {"data": {"blob": "y" * (10 * 2**20)}}
     p = write(tmp_path, "big.txt", _j(big).rstrip(b"\n"))
-    stats, rows = ingest(p)
+    _stats, rows = ingest(p)
     assert ids(rows) == ["rec-1"]
 
 
@@ -491,7 +491,7 @@ def test_truncated_xz_and_bzip2_do_not_raise(tmp_path, sample_cli):
     for name, comp in (("d.xz", lzma.compress), ("d.bz2", bz2.compress)):
         data = comp(sample_cli.read_bytes())
         p = write(tmp_path, name, data[: len(data) // 2])
-        stats, rows = ingest(p)
+        stats, _rows = ingest(p)
         assert stats.malformed >= 1 and f"{p}@end" in stats.malformed_lines
 
 

@@ -85,7 +85,7 @@ def test_load_sample(store, sample_cli, expected_sample):
 
 def test_detail_tables(store, sample_cli):
     load_dumps([str(sample_cli)], store, workers=0)
-    n = lambda table: store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: E731
+    n = lambda table: store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     # 3 kafka.Authentication + 4 mds.Authorize; SignIn: 2 failures (lines 19, 21), 2 successes (17, 23)
     assert (n("all_events"), n("auth_events"), n("signin_failures"), n("signin_successes")) == (13, 7, 2, 2)
 

@@ -1,0 +1,133 @@
+"""Why the store's hot path writes through ``db.conn`` and not sqlite-utils' ``insert_all``.
+
+The same staged rows (the first ``CCAUDIT_BENCH_STORE_ROWS`` records of the cli dump, default
+100,000, parsed and classified before timing) go into a fresh store (``Store(path)``: the same
+tables, indexes and pragmas) two ways, in 10,000-row batches, one transaction per batch:
+
+* ``sqlite_utils``  ``db["all_events"].insert_all(dicts, pk=("day", "id"), ignore=True,
+                    batch_size=10_000)`` plus ``insert_all`` into the detail tables, each batch in
+                    ``db.atomic()`` (without it every ~124-row chunk would be its own commit).
+                    The dicts are built before timing, and the counts table is not kept up to
+                    date: both in sqlite-utils' favour.
+* ``stage_merge``   ``Store.load``: ``Stage`` (executemany into in-memory stage tables) and
+                    ``Store.merge`` (INSERT ... SELECT into the store, counts upserted), as the
+                    single-process load does it.
+
+Both must leave the same four event tables; the summary prints sqlite-utils / stage+merge.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import statistics
+from itertools import islice
+
+import pytest
+
+from benchmarks.conftest import _env_int, ratio
+from ccaudit.ingest import Dump, LoadStats, iter_lines, line_rows
+from ccaudit.load import BATCH
+from ccaudit.stage import DETAIL_TABLE, EVENT_TABLES, TABLES
+from ccaudit.store import Store
+
+ROWS = _env_int("CCAUDIT_BENCH_STORE_ROWS", 100_000)
+# Columns the store keeps as written; the others store '' as NULL (stage.select_sql's NULLIF).
+ALWAYS_SET = {"day", "id", "ts", "time", "method", "principal"}
+DIGESTS: dict[str, str] = {}
+MEDIANS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def staged_rows(bench_dump):
+    """(event, detail) rows as classify gives them, the first ROWS records of the cli dump."""
+    dump = bench_dump("cli")
+    source = Dump(dump.path)
+    stream = source.open()
+    try:
+        rows = list(islice(line_rows(iter_lines(stream), source.label, LoadStats()), ROWS))
+    finally:
+        source.close(stream)
+    assert len(set((e[0], e[1]) for e, _ in rows)) == len(rows), "the bench dumps have no duplicates"
+    return rows
+
+
+def _batches(items, size=BATCH):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _as_dicts(rows) -> list[tuple[dict, str | None, dict | None]]:
+    """Per row: the all_events dict, its detail table and detail dict (NULLs where the store has them)."""
+    cols = {t: list(TABLES[t][0]) for t in EVENT_TABLES}
+    out = []
+    for event, detail in rows:
+        e = {c: (v if c in ALWAYS_SET or v != "" else None) for c, v in zip(cols["all_events"], event)}
+        if detail is None:
+            out.append((e, None, None))
+        else:
+            table = DETAIL_TABLE[event[6]]
+            out.append((e, table, {c: (v if c in ALWAYS_SET or v != "" else None)
+                                   for c, v in zip(cols[table], detail)}))
+    return out
+
+
+def _sqlite_utils(store: Store, dict_rows) -> None:
+    db = store.db
+    for batch in _batches(dict_rows):
+        with db.atomic():
+            db["all_events"].insert_all([e for e, _, _ in batch], pk=("day", "id"), ignore=True, batch_size=BATCH)
+            for table in EVENT_TABLES[1:]:
+                details = [d for _, t, d in batch if t == table]
+                if details:
+                    db[table].insert_all(details, batch_size=BATCH)
+
+
+def _stage_merge(store: Store, rows) -> LoadStats:
+    stats = LoadStats()
+    store.load(_batches(rows), stats)
+    return stats
+
+
+def _digest(store: Store) -> str:
+    h = hashlib.sha256()
+    for table in EVENT_TABLES:
+        order = "day, id" if table == "all_events" else "id"
+        for row in store.db.execute(f"SELECT * FROM {table} ORDER BY {order}"):
+            h.update(repr(row).encode())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("how", ["sqlite_utils", "stage_merge"])  # this order: the second reports the ratio
+def test_store_insert(measure, staged_rows, fresh_dir, how):
+    last: list[Store] = []
+
+    def setup():
+        store = Store(str(fresh_dir() / "store.db"))
+        last.append(store)
+        return (store, _as_dicts(staged_rows) if how == "sqlite_utils" else staged_rows), {}
+
+    def teardown(store, _rows):
+        store.close()
+
+    target = _sqlite_utils if how == "sqlite_utils" else _stage_merge
+    result = measure(target, setup=setup, teardown=teardown, events=len(staged_rows),
+                     rows=len(staged_rows), batch=BATCH)
+    if how == "stage_merge":
+        assert result.inserted == len(staged_rows), result.summary_line()
+    check = Store(last[-1].path)
+    try:
+        assert check.event_count() == len(staged_rows)
+        DIGESTS[how] = _digest(check)
+    finally:
+        check.close()
+        os.remove(check.path)
+    if len(DIGESTS) == 2:
+        assert DIGESTS["sqlite_utils"] == DIGESTS["stage_merge"], "the two ways stored different rows"
+    times = measure.times
+    if times:
+        MEDIANS[how] = statistics.median(times)
+    if how == "stage_merge" and "sqlite_utils" in MEDIANS and times:
+        r = MEDIANS["sqlite_utils"] / MEDIANS["stage_merge"]
+        measure.note(sqlite_utils_over_stage_merge=round(r, 2))
+        ratio(f"sqlite-utils insert_all / Stage+merge, {len(staged_rows):,} rows", r, None,
+              f"median {MEDIANS['sqlite_utils']:.2f} s / {MEDIANS['stage_merge']:.2f} s (store.py's claim: several x)")
