@@ -24,27 +24,24 @@ import json
 import logging
 import os
 import re
-import stat
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Iterator
 
+from .classify import LAST_TIME, parse_time
 from .errors import CcauditError, InputError, MissingExtra
+from .kafka_config import _foreign, _scrub, _secrets, load_properties
 
 DEFAULT_TOPIC = "confluent-audit-log-events"
 INSTALL_HINT = "ccaudit download needs confluent-kafka: pip install 'ccaudit[download]'"
 CONNECT_TIMEOUT = 30.0  # a typo'd or firewalled bootstrap should not wait out --timeout
 BATCH = 1000
 POLL = 0.25  # consume() waits this long for a full batch; keeps Ctrl-C and progress snappy
-ENV_CREDENTIALS = {"sasl.username": "CCAUDIT_API_KEY", "sasl.password": "CCAUDIT_API_SECRET"}
 STATE_FORMAT = "ccaudit-download-state/1"
 
-# Keys a Confluent Cloud client.properties may hold that are not librdkafka settings.
-_FOREIGN_PREFIXES = ("schema.registry.", "basic.auth.")
-_FOREIGN_KEYS = {"client.dns.lookup", "sasl.jaas.config"}
 # Settings the downloader's correctness depends on; the properties file cannot change them.
 _FORCED = {
     "enable.auto.commit": False,
@@ -53,8 +50,8 @@ _FORCED = {
     "auto.offset.reset": "error",  # never skip records silently
 }
 _DEFAULTS = {"group.id": "ccaudit-download", "client.id": "ccaudit"}
-_SECRET_KEY = re.compile(r"password|secret|jaas|user\.info|token", re.I)
-_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_FRACTION = re.compile(r"\.(\d{1,6})")  # microseconds of a time parse_time has accepted
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 _kafka_log = logging.getLogger("ccaudit.kafka")
 _kafka_log.addHandler(logging.NullHandler())  # librdkafka chatter is not for stderr
@@ -163,113 +160,6 @@ def download(
 def _connect(conf: dict, topic: str) -> KafkaSource:
     """Open the real consumer; tests replace this to run the loop on a fake."""
     return KafkaSource(conf, topic)
-
-
-# --- client.properties -----------------------------------------------------
-
-
-def load_properties(path, insecure: bool = False) -> dict:
-    """Read a Java-style client.properties into librdkafka settings.
-
-    Refuses files other users can read (they hold the API secret) unless
-    ``insecure``; CCAUDIT_API_KEY / CCAUDIT_API_SECRET override the file's
-    sasl.username / sasl.password. Messages never quote values.
-    """
-    text = _read_private(path, insecure)
-    props = _parse_properties(text, path)
-    _take_jaas_credentials(props)
-    for key, env in ENV_CREDENTIALS.items():
-        if os.environ.get(env):
-            props[key] = os.environ[env]
-    _check_properties(props, path)
-    return props
-
-
-def _read_private(path, insecure: bool) -> str:
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"{path}: not a regular file")
-        if st.st_size > 1 << 20:
-            raise InputError(f"{path}: too large to be a client.properties file")
-        if os.name == "posix" and st.st_mode & 0o077 and not insecure:
-            raise InputError(
-                f"{path} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}) and "
-                f"holds the API secret: run 'chmod 600 {path}' (or pass --insecure-config)"
-            )
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text client.properties file") from None
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
-
-
-def _parse_properties(text: str, path) -> dict:
-    """Java .properties: # and ! comments, key=value / key: value, \\ continuations."""
-    props: dict[str, str] = {}
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        lineno, line = i + 1, lines[i].lstrip()
-        i += 1
-        if not line or line[0] in "#!":
-            continue
-        while _continues(line) and i < len(lines):
-            line, i = line[:-1] + lines[i].lstrip(), i + 1
-        match = re.match(r"((?:[^=:\\\s]|\\.)+)\s*[=:]\s*(.*)$", line)
-        key = _unescape(match.group(1)) if match else ""
-        if not _KEY.match(key):  # never echo the line: it may be a secret
-            raise InputError(f"{path}:{lineno}: expected 'key=value' (a librdkafka property)")
-        props[key] = _unescape(match.group(2)).rstrip()
-    return props
-
-
-def _continues(line: str) -> bool:
-    return (len(line) - len(line.rstrip("\\"))) % 2 == 1
-
-
-def _unescape(s: str) -> str:
-    table = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
-    return re.sub(
-        r"\\(u[0-9a-fA-F]{4}|.)",
-        lambda m: chr(int(m[1][1:], 16)) if len(m[1]) == 5 else table.get(m[1], m[1]),
-        s,
-    )
-
-
-def _take_jaas_credentials(props: dict) -> None:
-    """Accept the Java variant of the file: credentials inside sasl.jaas.config."""
-    jaas = props.get("sasl.jaas.config", "")
-    for key, name in (("sasl.username", "username"), ("sasl.password", "password")):
-        m = re.search(rf"\b{name}\s*=\s*(['\"])(.*?)\1", jaas)
-        if m:
-            props.setdefault(key, m.group(2))
-
-
-def _check_properties(props: dict, path) -> None:
-    if not props.get("bootstrap.servers"):
-        raise InputError(f"{path}: missing bootstrap.servers")
-    mechanism = props.get("sasl.mechanisms", props.get("sasl.mechanism", "GSSAPI")).upper()
-    uses_password = props.get("security.protocol", "").upper().startswith("SASL") and (
-        mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-    )
-    for key, env in ENV_CREDENTIALS.items():
-        if uses_password and not props.get(key):
-            raise InputError(f"{path}: missing {key} (set it in the file or in {env})")
-    for key, value in props.items():
-        if "{{" in value and not _foreign(key):
-            raise InputError(f"{path}: {key} still holds a {{{{ placeholder }}}} from the template")
-
-
-def _secrets(conf: dict) -> list[str]:
-    return [v for k, v in conf.items() if _SECRET_KEY.search(k) and len(str(v)) >= 4]
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for s in secrets:
-        text = text.replace(s, "***")
-    return text
 
 
 # --- the Kafka adapter -----------------------------------------------------
@@ -411,10 +301,6 @@ def _import_confluent_kafka():
     return confluent_kafka
 
 
-def _foreign(key: str) -> bool:
-    return key in _FOREIGN_KEYS or key.startswith(_FOREIGN_PREFIXES)
-
-
 def _timestamp(m) -> int | None:
     kind, ms = m.timestamp()
     return ms if kind else None  # kind 0: TIMESTAMP_NOT_AVAILABLE
@@ -520,24 +406,13 @@ def _one_line(value: bytes, record) -> bytes:
 
 
 def _record_time(record, timestamp_ms) -> datetime | None:
-    """The record's own ``time`` field, else the Kafka timestamp."""
-    if isinstance(record, dict) and isinstance(record.get("time"), str):
-        when = _parse_time(record["time"])
-        if when:
-            return when
-    if timestamp_ms is not None:
-        return datetime.fromtimestamp(timestamp_ms / 1000, tz=timezone.utc)
-    return None
-
-
-def _parse_time(text: str) -> datetime | None:
-    # fromisoformat before 3.11 takes neither "Z" nor nanoseconds
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text.strip()).replace("Z", "+00:00")
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return when.replace(tzinfo=when.tzinfo or timezone.utc).astimezone(timezone.utc)
+    """The record's own RFC 3339 ``time`` field, else the Kafka timestamp."""
+    text = record.get("time") if isinstance(record, dict) else None
+    seconds = parse_time(text)  # whole seconds; the fraction, if any, starts after hh:mm:ss
+    if seconds is not None and 0 <= seconds < LAST_TIME:
+        frac = _FRACTION.match(text, 19)
+        return _EPOCH + timedelta(seconds=seconds, microseconds=int(frac[1].ljust(6, "0")) if frac else 0)
+    return None if timestamp_ms is None else _EPOCH + timedelta(milliseconds=timestamp_ms)
 
 
 # --- files -----------------------------------------------------------------

@@ -1,0 +1,132 @@
+"""Read a Confluent client.properties into librdkafka settings, safely.
+
+The file is Java-style .properties, as the Confluent Cloud console writes it
+(comments, ``key: value``, backslash continuations, credentials possibly inside
+``sasl.jaas.config``). The API key and secret may come from CCAUDIT_API_KEY /
+CCAUDIT_API_SECRET instead, so they need not sit on disk; a file that does hold
+them must be private (mode 600), as ssh insists for its keys. No error message
+quotes a value, and ``_scrub`` masks secrets in librdkafka's own messages.
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+
+from .errors import InputError
+
+ENV_CREDENTIALS = {"sasl.username": "CCAUDIT_API_KEY", "sasl.password": "CCAUDIT_API_SECRET"}
+
+# Keys a Confluent Cloud client.properties may hold that are not librdkafka settings.
+_FOREIGN_PREFIXES = ("schema.registry.", "basic.auth.")
+_FOREIGN_KEYS = {"client.dns.lookup", "sasl.jaas.config"}
+_SECRET_KEY = re.compile(r"password|secret|jaas|user\.info|token", re.I)
+_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def load_properties(path, insecure: bool = False) -> dict:
+    """Read a Java-style client.properties into librdkafka settings.
+
+    Refuses files other users can read (they hold the API secret) unless
+    ``insecure``; CCAUDIT_API_KEY / CCAUDIT_API_SECRET override the file's
+    sasl.username / sasl.password. Messages never quote values.
+    """
+    text = _read_private(path, insecure)
+    props = _parse_properties(text, path)
+    _take_jaas_credentials(props)
+    for key, env in ENV_CREDENTIALS.items():
+        if os.environ.get(env):
+            props[key] = os.environ[env]
+    _check_properties(props, path)
+    return props
+
+
+def _read_private(path, insecure: bool) -> str:
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{path}: not a regular file")
+        if st.st_size > 1 << 20:
+            raise InputError(f"{path}: too large to be a client.properties file")
+        if os.name == "posix" and st.st_mode & 0o077 and not insecure:
+            raise InputError(
+                f"{path} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}) and "
+                f"holds the API secret: run 'chmod 600 {path}' (or pass --insecure-config)"
+            )
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text client.properties file") from None
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from None
+
+
+def _parse_properties(text: str, path) -> dict:
+    """Java .properties: # and ! comments, key=value / key: value, \\ continuations."""
+    props: dict[str, str] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        lineno, line = i + 1, lines[i].lstrip()
+        i += 1
+        if not line or line[0] in "#!":
+            continue
+        while _continues(line) and i < len(lines):
+            line, i = line[:-1] + lines[i].lstrip(), i + 1
+        match = re.match(r"((?:[^=:\\\s]|\\.)+)\s*[=:]\s*(.*)$", line)
+        key = _unescape(match.group(1)) if match else ""
+        if not _KEY.match(key):  # never echo the line: it may be a secret
+            raise InputError(f"{path}:{lineno}: expected 'key=value' (a librdkafka property)")
+        props[key] = _unescape(match.group(2)).rstrip()
+    return props
+
+
+def _continues(line: str) -> bool:
+    return (len(line) - len(line.rstrip("\\"))) % 2 == 1
+
+
+def _unescape(s: str) -> str:
+    table = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+    return re.sub(
+        r"\\(u[0-9a-fA-F]{4}|.)",
+        lambda m: chr(int(m[1][1:], 16)) if len(m[1]) == 5 else table.get(m[1], m[1]),
+        s,
+    )
+
+
+def _take_jaas_credentials(props: dict) -> None:
+    """Accept the Java variant of the file: credentials inside sasl.jaas.config."""
+    jaas = props.get("sasl.jaas.config", "")
+    for key, name in (("sasl.username", "username"), ("sasl.password", "password")):
+        m = re.search(rf"\b{name}\s*=\s*(['\"])(.*?)\1", jaas)
+        if m:
+            props.setdefault(key, m.group(2))
+
+
+def _check_properties(props: dict, path) -> None:
+    if not props.get("bootstrap.servers"):
+        raise InputError(f"{path}: missing bootstrap.servers")
+    mechanism = props.get("sasl.mechanisms", props.get("sasl.mechanism", "GSSAPI")).upper()
+    uses_password = props.get("security.protocol", "").upper().startswith("SASL") and (
+        mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+    )
+    for key, env in ENV_CREDENTIALS.items():
+        if uses_password and not props.get(key):
+            raise InputError(f"{path}: missing {key} (set it in the file or in {env})")
+    for key, value in props.items():
+        if "{{" in value and not _foreign(key):
+            raise InputError(f"{path}: {key} still holds a {{{{ placeholder }}}} from the template")
+
+
+def _secrets(conf: dict) -> list[str]:
+    return [v for k, v in conf.items() if _SECRET_KEY.search(k) and len(str(v)) >= 4]
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        text = text.replace(s, "***")
+    return text
+
+
+def _foreign(key: str) -> bool:
+    return key in _FOREIGN_KEYS or key.startswith(_FOREIGN_PREFIXES)
