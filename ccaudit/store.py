@@ -10,11 +10,11 @@ Tables (created through sqlite-utils):
 * ``signin_failures``   SignIn with outcome FAILURE: id, time, email, principal, outcome,
                         client_ip, status, error_status, error_detail (first error with a status)
 * ``signin_successes``  SignIn with outcome SUCCESS: the same without the error columns
+* ``counts``            events per (section, key, UTC hour), kept up to date on load, so
+                        reports never scan the event tables (a zone whose offset is not whole
+                        hours is reported from all_events, in quarter hours)
 
 The detail tables join all_events on ``id``. Text that a record lacks is NULL.
-* ``counts``            events per (section, key, quarter hour), kept up to date on load, so
-                        reports never scan the event tables; quarter hours make any time
-                        zone's hours exact (every zone's offset is a multiple of 15 minutes)
 
 An event's identity is its ``id`` within its UTC day: ``(day, id)`` is the primary key.
 Keying on the day first makes inserts land at the end of the index (dumps are nearly
@@ -32,6 +32,8 @@ import sqlite_utils
 from .errors import StoreError
 from .ingest import LoadStats
 from .stage import COUNT_SELECT, EVENT_TABLES, QUARTER, TABLES, Stage, select_sql
+
+SCHEMA_VERSION = 1  # PRAGMA user_version of the layout in stage.TABLES
 
 _UPSERT = """
 INSERT INTO main.counts (section, key, hour, n, first_ts, last_ts) {select}
@@ -59,9 +61,14 @@ class Store:
         existing = set(self.db.table_names())
         if existing and "all_events" not in existing:
             raise StoreError(f"{self.path}: is an SQLite file but not a ccaudit store")
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if existing and version != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: a store of another ccaudit version (layout {version}, this one "
+                             f"reads {SCHEMA_VERSION}); load the dumps into a new store")
         for name, (columns, pk) in TABLES.items():
             if name not in existing:
                 self.db.create_table(name, columns, pk=pk)
+        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         # A rollback journal, not WAL: a bulk load writes every page once instead of twice.
         self.db.execute("PRAGMA journal_mode = DELETE")
         self.db.execute("PRAGMA synchronous = NORMAL")

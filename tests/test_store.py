@@ -393,3 +393,13 @@ def test_parallel_second_load_adds_nothing(tmp_path, sample_cli):
         assert s.event_count() == 13
     finally:
         s.close()
+
+
+def test_store_of_another_layout_is_refused(tmp_path):
+    path = tmp_path / "old.db"
+    Store(str(path)).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(StoreError, match="another ccaudit version"):
+        Store(str(path))
