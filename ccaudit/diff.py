@@ -134,7 +134,7 @@ def _markdown(rows: list[DiffRow], sa: dict, sb: dict, tally: str) -> str:
     out = ["# ccaudit diff", "", f"- {_md(_span(sa))}", f"- {_md(_span(sb))}", "", tally, ""]
     if rows:
         table = [[r.section, _md(r.key), r.count_a, r.count_b, _signed(r.change), r.status] for r in rows]
-        out.append(tabulate(table, ["Section", "Key", "A", "B", "Change", "Status"], tablefmt="github",
+        out.append(tabulate(table, ["Section", "Key", "A", "B", "Change", "Status"], tablefmt="pipe",
                             colalign=("left", "left", "right", "right", "right", "left"), disable_numparse=True))
         out.append("")
     return "\n".join(out) + "\n"

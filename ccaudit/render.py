@@ -131,7 +131,7 @@ def section_markdown(day: Day, section: Section, stats: bool = False) -> str:
     if not rows:
         return title + "(no events)\n\n"
     align = ["left"] + ["right"] * (len(headers) - 1)
-    return title + tabulate(rows, headers, tablefmt="github", colalign=align, disable_numparse=True) + "\n\n"
+    return title + tabulate(rows, headers, tablefmt="pipe", colalign=align, disable_numparse=True) + "\n\n"
 
 
 def day_markdown(day: Day, stats: bool = False) -> str:
