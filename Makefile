@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
-BENCH_RECORDS ?= 1000000
+BENCH_RECORDS ?= $(or $(CCAUDIT_BENCH_RECORDS),1000000)
 
 .PHONY: demo test bench bench-compare html-check golden screenshot clean
 

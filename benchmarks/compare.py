@@ -203,7 +203,7 @@ class Variant:
             m = _LOADED.search(result.stderr)
             if not m:
                 return "no summary"
-            read, new, dups = map(int, m.groups())
+            _, new, dups = map(int, m.groups())
             if want is None:
                 return "-"
             good = (new, dups) == ((0, want) if self.reload else (want, 0))

@@ -1,7 +1,8 @@
 """Fixtures of the benchmark suite (`make bench`; not part of `make test`).
 
 * Size: ``CCAUDIT_BENCH_RECORDS`` records (default 1,000,000); rounds per benchmark:
-  ``CCAUDIT_BENCH_ROUNDS`` (default 3); generator seed: ``CCAUDIT_BENCH_SEED`` (default 1).
+  ``CCAUDIT_BENCH_ROUNDS`` (default 3); generator seed: ``CCAUDIT_BENCH_SEED`` (default 1);
+  rows of the store comparison (test_bench_store.py): ``CCAUDIT_BENCH_STORE_ROWS`` (100,000).
 * ``bench_dump(kind)``: the generated dump of that size, as ``cli`` (the Confluent CLI's output:
   JSON Lines with ``% Headers:`` lines), ``gzip`` (the same records as gzip'd JSON Lines) or
   ``array`` (the same records as one JSON array). Generated once into ``<repo>/bench-data/``
@@ -27,11 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.compare import DATA, ensure_dump, dump_info, machine
+from benchmarks.compare import DATA, SEED, dump_info, ensure_dump, machine
 
 DEFAULT_RECORDS = 1_000_000
 DEFAULT_ROUNDS = 3
-DEFAULT_SEED = 1
 
 # name -> dict(median, best, events, bytes, peak) of every benchmark that ran, for the summary
 RESULTS: dict[str, dict] = {}
@@ -45,7 +45,7 @@ def _env_int(name: str, default: int, minimum: int = 1) -> int:
         return default
     try:
         value = int(float(raw)) if "e" in raw.lower() else int(raw)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise pytest.UsageError(f"{name}={raw!r}: not a whole number") from None
     if value < minimum:
         raise pytest.UsageError(f"{name}={raw!r}: must be at least {minimum}")
@@ -61,7 +61,16 @@ def rounds() -> int:
 
 
 def seed() -> int:
-    return _env_int("CCAUDIT_BENCH_SEED", DEFAULT_SEED, minimum=0)
+    return _env_int("CCAUDIT_BENCH_SEED", SEED, minimum=0)
+
+
+def store_rows() -> int:
+    return _env_int("CCAUDIT_BENCH_STORE_ROWS", 100_000)
+
+
+def pytest_configure(config):
+    for check in (records, rounds, seed, store_rows):  # a bad value: one clear usage error up front
+        check()
 
 
 def pytest_report_header(config):
@@ -75,11 +84,6 @@ class BenchDump:
     events: int  # distinct records (the generated dumps have no duplicates, noise or malformed)
     size: int  # bytes on disk
     bytes: int  # bytes uncompressed
-
-
-@pytest.fixture(scope="session")
-def bench_records() -> int:
-    return records()
 
 
 @pytest.fixture(scope="session")

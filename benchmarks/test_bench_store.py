@@ -27,13 +27,12 @@ from itertools import islice
 
 import pytest
 
-from benchmarks.conftest import _env_int, ratio
+from benchmarks.conftest import ratio, store_rows
 from ccaudit.ingest import Dump, LoadStats, iter_lines, line_rows
 from ccaudit.load import BATCH
 from ccaudit.stage import DETAIL_TABLE, EVENT_TABLES, TABLES
 from ccaudit.store import Store
 
-ROWS = _env_int("CCAUDIT_BENCH_STORE_ROWS", 100_000)
 # Columns the store keeps as written; the others store '' as NULL (stage.select_sql's NULLIF).
 ALWAYS_SET = {"day", "id", "ts", "time", "method", "principal"}
 DIGESTS: dict[str, str] = {}
@@ -42,15 +41,15 @@ MEDIANS: dict[str, float] = {}
 
 @pytest.fixture(scope="module")
 def staged_rows(bench_dump):
-    """(event, detail) rows as classify gives them, the first ROWS records of the cli dump."""
+    """(event, detail) rows as classify gives them, the first store_rows() records of the cli dump."""
     dump = bench_dump("cli")
     source = Dump(dump.path)
     stream = source.open()
     try:
-        rows = list(islice(line_rows(iter_lines(stream), source.label, LoadStats()), ROWS))
+        rows = list(islice(line_rows(iter_lines(stream), source.label, LoadStats()), store_rows()))
     finally:
         source.close(stream)
-    assert len(set((e[0], e[1]) for e, _ in rows)) == len(rows), "the bench dumps have no duplicates"
+    assert len({(e[0], e[1]) for e, _ in rows}) == len(rows), "the bench dumps have no duplicates"
     return rows
 
 
