@@ -4,7 +4,7 @@ The same staged rows (the first ``CCAUDIT_BENCH_STORE_ROWS`` records of the cli 
 100,000, parsed and classified before timing) go into a fresh store (``Store(path)``: the same
 tables, indexes and pragmas) three ways, in 10,000-row batches:
 
-* ``sqlite_utils``          ``db["all_events"].insert_all(dicts, pk=("day", "id"), ignore=True,
+* ``sqlite_utils``          ``db["all_events"].insert_all(dicts, pk=("hour", "id"), ignore=True,
                             batch_size=10_000)`` plus ``insert_all`` into the detail tables, called
                             plainly: sqlite-utils caps a statement at 999 variables (124 rows of
                             all_events) and commits each such chunk on its own.
@@ -74,7 +74,7 @@ def _as_dicts(rows) -> list[tuple[dict, str | None, dict | None]]:
 
 
 def _insert_all(db, batch) -> None:
-    db["all_events"].insert_all([e for e, _, _ in batch], pk=("day", "id"), ignore=True, batch_size=BATCH)
+    db["all_events"].insert_all([e for e, _, _ in batch], pk=("hour", "id"), ignore=True, batch_size=BATCH)
     for table in EVENT_TABLES[1:]:
         details = [d for _, t, d in batch if t == table]
         if details:
@@ -101,7 +101,7 @@ def _stage_merge(store: Store, rows) -> LoadStats:
 def _digest(store: Store) -> str:
     h = hashlib.sha256()
     for table in EVENT_TABLES:
-        order = "day, id" if table == "all_events" else "id"
+        order = "hour, id" if table == "all_events" else "id"
         for row in store.db.execute(f"SELECT * FROM {table} ORDER BY {order}"):
             h.update(repr(row).encode())
     return h.hexdigest()

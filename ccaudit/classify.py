@@ -19,7 +19,6 @@ every field ccaudit does not use, which is most of each record and most of the d
 from __future__ import annotations
 
 import re
-import time as _time
 from datetime import datetime
 from typing import Any, Optional
 
@@ -150,7 +149,6 @@ _TIME = re.compile(
 _SECONDS_Z = re.compile(r":([0-5]\d|60)(?:\.\d{1,9})?Z\Z")
 LAST_TIME = 32503680000  # 3000-01-01: times from 1970 up to this are believable (and safe to bucket)
 _minute_base: dict = {}  # "YYYY-MM-DDTHH:MM" (UTC) -> epoch seconds
-_day_of: dict = {}
 
 
 def parse_time(text: Any) -> int | None:
@@ -184,15 +182,6 @@ def _parse_time_slow(text: Any) -> int | None:
         _minute_base[text[:16]] = base
     second = int(ss)
     return base + second if second <= 60 else None
-
-
-def utc_day(ts: int) -> str:
-    """The UTC date (YYYY-MM-DD) of an epoch second."""
-    d = ts // 86400
-    day = _day_of.get(d)
-    if day is None:
-        day = _day_of[d] = _time.strftime("%Y-%m-%d", _time.gmtime(d * 86400))
-    return day
 
 
 # -- keys ---------------------------------------------------------------------------
@@ -275,14 +264,14 @@ def classify(rec: Record) -> tuple | str:
         return "time out of range"
     authn = data.authenticationInfo
     principal = shown_principal(authn.principal) if authn is not None else "(unknown)"
-    day = _day_of.get(ts // 86400) or utc_day(ts)
+    hour = ts // 3600
     if method == "mds.Authorize" or method == "kafka.Authentication":
         section, key, details = _auth(rec, method, principal, data)
     elif method == "SignIn":
         section, key, details = _signin(rec, principal, data)
     else:
-        return (day, rec.id, ts, rec.time, method, principal, "", ""), None
-    return (day, rec.id, ts, rec.time, method, principal, section, key), details
+        return (hour, rec.id, ts, rec.time, method, principal, "", ""), None
+    return (hour, rec.id, ts, rec.time, method, principal, section, key), details
 
 
 def _auth(rec: Record, method: str, principal: str, data: _Data) -> tuple:

@@ -31,6 +31,7 @@ from .ingest import MAX_LINE, Dump, LoadStats
 from .store import Store
 
 CHUNK = 8 * 2**20  # input bytes per task: bounds the memory of a worker
+PER_COMMIT = 4  # stage files merged per transaction
 
 
 def default_workers() -> int:
@@ -42,28 +43,29 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
     """Load one input through worker processes (one for a JSON array or objects)."""
     with tempfile.TemporaryDirectory(prefix="ccaudit-") as tmp:
         pool = [_Worker() for _ in range(workers if shape == "lines" else 1)]
+        merger = _Merger(store, stats, dump, progress)
         try:
             if shape != "lines":
                 dump.close(stream)
                 task = {"path": dump.path, "shape": shape, "stage": os.path.join(tmp, "part")}
                 pool[0].send(task)
-                _merge(pool[0], task, store, stats, dump, 0, progress)
+                merger.take(pool[0], task)
             else:
-                _load_lines(dump, stream, tmp, pool, store, stats, chunk, progress)
+                _load_lines(dump, stream, tmp, pool, merger, chunk)
+            merger.flush()
         finally:
             for worker in pool:
                 worker.close()
 
 
-def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list, store: Store, stats: LoadStats,
-                chunk: int, progress: Callable[[int], None] | None) -> None:
+def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list, merger: "_Merger", chunk: int) -> None:
     if dump.compressed or dump.path == "-":
         tasks = _background(_spill(stream, tmp, chunk))
     else:
         dump.close(stream)
         tasks = _ranges(dump, chunk)
     in_flight: deque = deque()
-    lines, ended_early = 0, None
+    ended_early = None
     for seq, task in enumerate(tasks):
         if "ends_early" in task:
             ended_early = task["ends_early"]
@@ -72,12 +74,13 @@ def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list, store: Store
         worker = pool[seq % len(pool)]
         worker.send(task)
         in_flight.append((worker, task))
-        if len(in_flight) >= 2 * len(pool):
-            lines = _merge(*in_flight.popleft(), store, stats, dump, lines, progress)
+        if len(in_flight) >= PER_COMMIT + 2 * len(pool):  # workers keep busy during a merge
+            merger.take(*in_flight.popleft())
     while in_flight:
-        lines = _merge(*in_flight.popleft(), store, stats, dump, lines, progress)
+        merger.take(*in_flight.popleft())
+    merger.flush()
     if ended_early:
-        stats.bad(dump.label, "@end", ended_early)
+        merger.stats.bad(dump.label, "@end", ended_early)
 
 
 def _ranges(dump: Dump, chunk: int) -> Iterator[dict]:
@@ -138,37 +141,58 @@ def _background(items: Iterator[dict]) -> Iterator[dict]:
         yield item
 
 
-def _merge(worker: "_Worker", task: dict, store: Store, stats: LoadStats, dump: Dump, lines: int,
-           progress: Callable[[int], None] | None) -> int:
-    """Merge the stage files a worker filled for ``task`` into the store, in order;
-    return the line number reached."""
-    while True:
-        answer = worker.receive()
-        if "error" in answer:
-            raise CcauditError(f"{dump.label}: could not parse: {answer['error']}")
-        _merge_stage(answer["stage"], answer["offered"], store, stats)
+class _Merger:
+    """Merges workers' stage files into the store in input order, several per transaction:
+    every commit rewrites the index and counts pages it touched, so fewer is cheaper."""
+
+    def __init__(self, store: Store, stats: LoadStats, dump: Dump, progress: Callable[[int], None] | None):
+        self.store, self.stats, self.dump, self.progress = store, stats, dump, progress
+        self.lines = 0  # line number reached: turns a stage's line numbers into the input's
+        self.ready: list[dict] = []
+
+    def take(self, worker: "_Worker", task: dict) -> None:
+        """Receive every answer to ``task`` (in order) and merge when enough are ready."""
+        while True:
+            answer = worker.receive()
+            if "error" in answer:
+                raise CcauditError(f"{self.dump.label}: could not parse: {answer['error']}")
+            self._count(answer, task)
+            self.ready.append(answer)
+            if len(self.ready) >= PER_COMMIT:
+                self.flush()
+            if answer["last"]:
+                return
+
+    def _count(self, answer: dict, task: dict) -> None:
+        stats = self.stats
+        stats.records_read += answer["offered"]
         stats.noise_lines += answer["noise"]
         for pos, why in answer["problems"]:
-            stats.bad(dump.label, lines + pos if isinstance(pos, int) else pos, why)
+            stats.bad(self.dump.label, self.lines + pos if isinstance(pos, int) else pos, why)
         stats.malformed += answer["malformed"] - len(answer["problems"])
+        self.lines += answer["lines"] if answer["last"] else 0
         if task.get("end") is not None:
-            dump.position = min(task["end"], dump.size or 0)
-        if progress:
-            progress(answer["offered"])
-        if answer["last"]:
-            return lines + answer["lines"]
+            self.dump.position = min(task["end"], self.dump.size or 0)
 
-
-def _merge_stage(path: str, offered: int, store: Store, stats: LoadStats) -> None:
-    conn = store.db.conn
-    conn.execute("ATTACH DATABASE ? AS chunk", (path,))
-    try:
-        with conn:
-            store.merge("chunk", offered, stats)
-    finally:
-        conn.execute("DETACH DATABASE chunk")
-        os.remove(path)
-    stats.records_read += offered
+    def flush(self) -> None:
+        if not self.ready:
+            return
+        conn = self.store.db.conn
+        names = [f"chunk{i}" for i in range(len(self.ready))]
+        for name, answer in zip(names, self.ready):
+            conn.execute(f"ATTACH DATABASE ? AS {name}", (answer["stage"],))
+        try:
+            with conn:
+                for name, answer in zip(names, self.ready):
+                    self.store.merge(name, answer["offered"], self.stats)
+                self.store.add_counts(names)
+        finally:
+            for name, answer in zip(names, self.ready):
+                conn.execute(f"DETACH DATABASE {name}")
+                os.remove(answer["stage"])
+        if self.progress:
+            self.progress(sum(a["offered"] for a in self.ready))
+        self.ready = []
 
 
 class _Worker:

@@ -14,9 +14,9 @@ from typing import Iterable
 
 TABLES = {  # name: (columns, primary key)
     "all_events": (
-        {"day": str, "id": str, "ts": int, "time": str, "method": str, "principal": str,
+        {"hour": int, "id": str, "ts": int, "time": str, "method": str, "principal": str,
          "section": str, "key": str},
-        ("day", "id"),
+        ("hour", "id"),
     ),
     "auth_events": (
         {"id": str, "time": str, "method": str, "principal": str, "identifier": str,
@@ -47,7 +47,7 @@ DETAIL_TABLE = {  # section -> the table that keeps its details
     "signin_success": "signin_successes",
 }
 QUARTER = 900  # the finest bucket reports need: every zone's offset is whole quarter hours
-_ALWAYS_SET = {"day", "id", "ts", "time", "method", "principal"}
+_ALWAYS_SET = {"hour", "id", "ts", "time", "method", "principal"}
 
 # Events per (section, key, epoch hour) of a stage; ordered like the counts table's key,
 # so that merging them walks its index in order.
@@ -72,12 +72,12 @@ def insert_sql(table: str, schema: str) -> str:
 
 
 class Stage:
-    """Stage tables being filled; keeps only the first copy of each (day, id)."""
+    """Stage tables being filled; keeps only the first copy of each (hour, id)."""
 
     def __init__(self, conn: sqlite3.Connection, schema: str = "main"):
         self.conn, self.schema = conn, schema
         self.seen: set = set()
-        for table in EVENT_TABLES:
+        for table in (*EVENT_TABLES, "counts"):
             columns = ", ".join(TABLES[table][0])
             conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{table} ({columns})")
         self.clear()
@@ -101,9 +101,15 @@ class Stage:
                 self.conn.executemany(insert_sql(table, self.schema), batch)
 
     def clear(self) -> None:
-        for table in EVENT_TABLES:
+        for table in (*EVENT_TABLES, "counts"):
             self.conn.execute(f"DELETE FROM {self.schema}.{table}")
         self.seen.clear()
+
+    @staticmethod
+    def count(conn: sqlite3.Connection, schema: str) -> None:
+        """(Re)fill ``schema.counts`` from the staged events."""
+        conn.execute(f"DELETE FROM {schema}.counts")
+        conn.execute(f"INSERT INTO {schema}.counts {COUNT_SELECT.format(events=f'{schema}.all_events')}")
 
 
 def open_file(path: str) -> sqlite3.Connection:

@@ -2,7 +2,7 @@
 
 Tables (created through sqlite-utils):
 
-* ``all_events``        every event: day, id, ts (epoch s, UTC), time (as written), method,
+* ``all_events``        every event: hour (epoch hour, UTC), id, ts (epoch s), time (as written), method,
                         principal (as shown), section and key of its other section
 * ``auth_events``       kafka.Authentication and mds.Authorize: id, time, method, principal,
                         identifier (API key), principal_resource_id, connection_id, status,
@@ -16,10 +16,11 @@ Tables (created through sqlite-utils):
 
 The detail tables join all_events on ``id``. Text that a record lacks is NULL.
 
-An event's identity is its ``id`` within its UTC day: ``(day, id)`` is the primary key.
-Keying on the day first makes inserts land at the end of the index (dumps are nearly
-time-ordered), several times cheaper than a random-UUID key; a copy of an event always has
-the same time, so it is still a duplicate.
+An event's identity is its ``id`` within the UTC hour of its time: ``(hour, id)`` is the
+primary key. Keying on the hour first makes inserts land at the end of the index (dumps are
+nearly time-ordered): a random-UUID key, or even (day, id), cost the load about a third more
+once the index outgrows the page cache. A copy of an event always has the same time, so it
+is still a duplicate.
 """
 from __future__ import annotations
 
@@ -31,9 +32,9 @@ import sqlite_utils
 
 from .errors import StoreError
 from .ingest import LoadStats
-from .stage import COUNT_SELECT, EVENT_TABLES, QUARTER, TABLES, Stage, select_sql
+from .stage import EVENT_TABLES, QUARTER, TABLES, Stage, select_sql
 
-SCHEMA_VERSION = 1  # PRAGMA user_version of the layout in stage.TABLES
+SCHEMA_VERSION = 2  # PRAGMA user_version of the layout in stage.TABLES
 
 _UPSERT = """
 INSERT INTO main.counts (section, key, hour, n, first_ts, last_ts) {select}
@@ -95,46 +96,55 @@ class Store:
                 with conn:
                     staged.clear()
                     staged.add(batch)
+                    Stage.count(conn, "stage")
                     self.merge("stage", len(batch), stats)
+                    self.add_counts(["stage"])
         finally:
             conn.execute("DETACH DATABASE stage")
 
     def merge(self, schema: str, offered: int, stats: LoadStats) -> None:
         """Move the new events staged in ``schema`` (``offered`` rows before staging
-        dropped repeats) into the four tables, and count them.
+        dropped repeats) into the four tables; ``schema.counts`` is left counting them
+        (for ``add_counts``).
 
         Duplicates are rare, so the stage is first copied as it is: the copy into
         all_events fails on the first event already stored (a statement rollback), and
         only then are stored events looked up and dropped from the stage. Plain SQL on
-        ``db.conn``: sqlite-utils' ``insert_all(pk=..., ignore=True)`` costs several
-        times as much per row (benchmarks/test_bench_store.py).
+        ``db.conn``, the one place that bypasses sqlite-utils: its ``insert_all`` of the
+        same rows, with ``ignore=True`` for the de-duplication, measured 4-6x slower, and
+        still 1.5-2x with the same commit batching (benchmarks/test_bench_store.py).
         """
         try:
-            new = self._copy(schema, counted=schema != "stage")
+            new = self._copy(schema)
         except sqlite3.IntegrityError:
             self._drop_known(schema)
-            new = self._copy(schema, counted=False)
+            new = self._copy(schema)
         stats.inserted += new
         stats.duplicates += offered - new
 
-    def _copy(self, schema: str, counted: bool) -> int:
-        """Copy the staged events; ``counted``: a worker has already counted them."""
+    def _copy(self, schema: str) -> int:
         conn = self.db.conn
         new = conn.execute(_copy_sql("all_events", schema)).rowcount
         if new:
             for table in EVENT_TABLES[1:]:
                 conn.execute(_copy_sql(table, schema))
-            counts = (f"SELECT * FROM {schema}.counts WHERE true" if counted
-                      else f"SELECT * FROM ({COUNT_SELECT.format(events=f'{schema}.all_events')}) WHERE true")
-            conn.execute(_UPSERT.format(select=counts))
         return new
 
+    def add_counts(self, schemas: list[str]) -> None:
+        """Add the staged counts of ``schemas`` (merged first) to the store's counts."""
+        staged = " UNION ALL ".join(f"SELECT * FROM {s}.counts" for s in schemas)
+        self.db.conn.execute(_UPSERT.format(select=(
+            f"SELECT section, key, hour, sum(n), min(first_ts), max(last_ts) FROM ({staged})"
+            " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")))
+
     def _drop_known(self, schema: str) -> None:
+        """Drop the staged events that the store already holds, and count the rest again."""
         conn = self.db.conn
         conn.execute(f"DELETE FROM {schema}.all_events AS s WHERE EXISTS"
-                     " (SELECT 1 FROM main.all_events e WHERE e.day = s.day AND e.id = s.id)")
+                     " (SELECT 1 FROM main.all_events e WHERE e.hour = s.hour AND e.id = s.id)")
         for table in EVENT_TABLES[1:]:
             conn.execute(f"DELETE FROM {schema}.{table} WHERE id NOT IN (SELECT id FROM {schema}.all_events)")
+        Stage.count(conn, schema)
 
     # -- reading --------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from itertools import islice
 from typing import Iterator
 
 from .ingest import MAX_LINE, Dump, LoadStats, iter_lines, json_rows, line_rows, until_broken, without_bom
-from .stage import COUNT_SELECT, Stage, open_file
+from .stage import Stage, open_file
 
 BATCH = 1000
 JSON_PART = 50_000
@@ -71,7 +71,7 @@ def _fill(path: str, rows) -> int:
     while batch := list(islice(rows, BATCH)):
         stage.add(batch)
         n += len(batch)
-    conn.execute(f"CREATE TABLE counts AS {COUNT_SELECT.format(events='all_events')}")
+    Stage.count(conn, "main")
     conn.execute("COMMIT")
     conn.close()
     return n

@@ -27,8 +27,8 @@ from ccaudit.ingest import MAX_LINE, Dump, LoadStats, note_if_failed, read_rows,
 # -- helpers --------------------------------------------------------------------------
 
 
-# The all_events part of a row: (day, id, ts, time, method, principal, section, key).
-EVENT = ("day", "id", "ts", "time", "method", "principal", "section", "key")
+# The all_events part of a row: (hour, id, ts, time, method, principal, section, key).
+EVENT = ("hour", "id", "ts", "time", "method", "principal", "section", "key")
 
 
 def row_dict(row: tuple) -> dict:
@@ -96,7 +96,7 @@ def test_sample_cli_first_lines(sample_cli):
     _stats, rows = ingest(sample_cli)
     first = rows[0]
     assert first["id"] == "a0000000-0000-4000-8000-000000000001"
-    assert first["day"] == "2024-05-06"
+    assert first["hour"] == 1714978800 // 3600  # 2024-05-06T07:00:00Z
     assert first["method"] == "kafka.Authentication"
     # line 17 has a "Partition:3 Offset:1234<TAB>" prefix
     assert "a0000000-0000-4000-8000-000000000008" in ids(rows)
@@ -129,7 +129,7 @@ def test_variants_give_the_same_records(fixtures_dir, sample_cli, name):
     # the 14 records of sample-cli.txt, nothing else
     assert (stats.records_read, stats.noise_lines, stats.malformed) == (14, 0, 0)
     assert sorted(ids(rows)) == sorted(ids(cli_rows))
-    key = lambda r: (r["id"], r["day"], r["ts"], r["method"], r["principal"], r.get("section"), r.get("key"))
+    key = lambda r: (r["id"], r["hour"], r["ts"], r["method"], r["principal"], r.get("section"), r.get("key"))
     assert sorted(map(key, rows)) == sorted(map(key, cli_rows))
 
 

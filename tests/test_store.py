@@ -46,7 +46,7 @@ def expected_totals(expected_sample) -> Counter:
 
 
 def events(store) -> list[tuple]:
-    return sorted(store.db.execute("SELECT day, id, method, principal FROM all_events").fetchall())
+    return sorted(store.db.execute("SELECT hour, id, method, principal FROM all_events").fetchall())
 
 
 def snapshot(store) -> tuple:
@@ -142,19 +142,19 @@ def test_first_copy_wins(store, tmp_path):
         "id-1": "FirstMethod", "id-2": "GetUsers"}
 
 
-def test_conflicting_copy_with_another_time_on_the_same_day_is_a_duplicate(store, tmp_path):
+def test_conflicting_copy_with_another_time_in_the_same_hour_is_a_duplicate(store, tmp_path):
     # decisions.md: de-duplication is by id; the first copy stays, even if the copy differs
     stats = load_dumps([jsonl(tmp_path, "a.jsonl", [rec(1, "2024-05-06T10:00:00Z"),
-                                                     rec(1, "2024-05-06T23:00:00Z")])], store, workers=0)
+                                                     rec(1, "2024-05-06T10:59:59Z")])], store, workers=0)
     assert (stats.inserted, stats.duplicates) == (1, 1)
     assert store.event_count() == 1
 
 
-def test_same_id_on_another_utc_day_is_kept_apart(store, tmp_path):
-    # The documented limit (README, "The store"): identity is (id, UTC day of time). A real
-    # copy always has the same time; keying on the day keeps inserts at the end of the index.
-    stats = load_dumps([jsonl(tmp_path, "a.jsonl", [rec(1, "2024-05-06T10:00:00Z"),
-                                                     rec(1, "2024-05-07T10:00:00Z")])], store, workers=0)
+def test_same_id_in_another_utc_hour_is_kept_apart(store, tmp_path):
+    # The documented limit (README, "The store"): identity is (id, UTC hour of time). A real
+    # copy always has the same time; keying on the hour keeps inserts at the end of the index.
+    stats = load_dumps([jsonl(tmp_path, "a.jsonl", [rec(1, "2024-05-06T10:59:59Z"),
+                                                     rec(1, "2024-05-06T11:00:00Z")])], store, workers=0)
     assert (stats.inserted, stats.duplicates) == (2, 0)
 
 
