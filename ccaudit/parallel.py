@@ -181,6 +181,7 @@ class _Merger:
         names = [f"chunk{i}" for i in range(len(self.ready))]
         for name, answer in zip(names, self.ready):
             conn.execute(f"ATTACH DATABASE ? AS {name}", (answer["stage"],))
+            conn.execute(f"PRAGMA {name}.cache_size = -512")  # read once, front to back
         try:
             with conn:
                 for name, answer in zip(names, self.ready):

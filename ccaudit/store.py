@@ -34,11 +34,11 @@ from .errors import StoreError
 from .ingest import LoadStats
 from .stage import EVENT_TABLES, QUARTER, TABLES, Stage, select_sql
 
-SCHEMA_VERSION = 2  # PRAGMA user_version of the layout in stage.TABLES
+SCHEMA_VERSION = 3  # PRAGMA user_version of the layout in stage.TABLES
 
 _UPSERT = """
-INSERT INTO main.counts (section, key, hour, n, first_ts, last_ts) {select}
-ON CONFLICT (section, key, hour) DO UPDATE SET
+INSERT INTO main.counts (hour, section, key, n, first_ts, last_ts) {select}
+ON CONFLICT (hour, section, key) DO UPDATE SET
   n = n + excluded.n,
   first_ts = min(first_ts, excluded.first_ts),
   last_ts = max(last_ts, excluded.last_ts)
@@ -134,7 +134,7 @@ class Store:
         """Add the staged counts of ``schemas`` (merged first) to the store's counts."""
         staged = " UNION ALL ".join(f"SELECT * FROM {s}.counts" for s in schemas)
         self.db.conn.execute(_UPSERT.format(select=(
-            f"SELECT section, key, hour, sum(n), min(first_ts), max(last_ts) FROM ({staged})"
+            f"SELECT hour, section, key, sum(n), min(first_ts), max(last_ts) FROM ({staged})"
             " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")))
 
     def _drop_known(self, schema: str) -> None:
