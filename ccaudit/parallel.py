@@ -8,10 +8,12 @@ processes (``worker.py``) while this process merges their results into the store
   release the GIL), into chunk files that the workers read;
 * a JSON array or concatenated objects go to one worker, which streams them with ijson
   into a stage file per part;
-* each worker fills a stage file per range or part; this process attaches it and merges
-  it (store.merge), strictly in input order, so the first copy of an event always wins.
+* each worker fills a stage file per range or part; this process attaches them and merges
+  them (store.merge), several per transaction, strictly in input order, so the first copy
+  of an event always wins.
 
-At most two tasks per worker are in flight, so memory and temporary disk stay flat.
+A task is a byte range or a chunk file, and only a few are in flight, so memory and
+temporary disk stay flat.
 """
 from __future__ import annotations
 
