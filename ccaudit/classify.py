@@ -197,16 +197,17 @@ _PRINCIPAL_PATHS = (
 
 def shown_principal(p: Any) -> str:
     """The principal as reports show it: string or object form, without ``User:``."""
-    if p.__class__ is str and p:
-        return p[5:] if p.startswith("User:") else p
+    if p.__class__ is str:
+        shown = p[5:] if p.startswith("User:") else p
+        return shown or "(unknown)"
     if isinstance(p, dict):
         for path in _PRINCIPAL_PATHS:
             v: Any = p
             for part in path:
                 v = v.get(part) if isinstance(v, dict) else None
-            if v not in (None, ""):
-                v = str(v)
-                return v[5:] if v.startswith("User:") else v
+            v = _text(v)
+            if v:
+                return v[5:] if v.startswith("User:") and len(v) > 5 else v
     return "(unknown)"
 
 

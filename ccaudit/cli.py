@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -156,7 +157,7 @@ def _instant(text: str | None, tz, end: bool, option: str) -> int | None:
     if text is None:
         return None
     try:
-        if len(text) == 10:
+        if re.fullmatch(r"\d{4}-?\d{2}-?\d{2}", text):
             day = datetime.fromisoformat(text).replace(tzinfo=tz)
             return int((day + timedelta(days=1 if end else 0)).timestamp())
         t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))

@@ -1,7 +1,7 @@
 """Read audit-log dumps of any shape, in constant memory, into store rows.
 
 An input is sniffed from its content, not its name: gzip, bzip2 and xz by magic bytes,
-then the first non-blank line decides the shape (decisions.md):
+then the first non-blank line decides the shape:
 
 * ``[``            one JSON array, streamed with ijson;
 * ``{`` alone      pretty-printed or concatenated objects, streamed with ijson;
@@ -19,6 +19,7 @@ import gzip
 import io
 import lzma
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable, Iterator
@@ -118,6 +119,7 @@ class Dump:
         try:
             head = raw.peek(8)[:8]
         except OSError as e:
+            self.close(raw)
             raise InputError(f"{self.label}: cannot read: {e.strerror}") from None
         for magic, opener in _MAGIC:
             if head.startswith(magic):
@@ -126,6 +128,7 @@ class Dump:
                 # last good bytes of a stream that is cut short
         for magic, name in _UNSUPPORTED:
             if head.startswith(magic):
+                self.close(raw)
                 raise InputError(f"{self.label}: {name}-compressed input is not supported; decompress it first")
         return without_bom(raw)
 
@@ -204,7 +207,7 @@ def until_broken(rows: Iterator[tuple], label: str, stats: LoadStats) -> Iterato
 
 
 def note_if_failed(label: str, stats: LoadStats, before: tuple[int, int, int]) -> None:
-    """An input with content but not one record is an input error (decisions.md)."""
+    """An input with content but not one record is an input error."""
     read, noise, malformed = before
     if stats.records_read == read and (stats.noise_lines > noise or stats.malformed > malformed):
         stats.failed_inputs.append(label)
@@ -233,6 +236,8 @@ def iter_lines(stream: BinaryIO, end: int | None = None) -> Iterator[bytes]:
                 pos += len(line) + 1
             yield line
         if len(carry) > MAX_LINE:
+            if end is not None and pos >= end:
+                return
             if not overlong:
                 yield carry[: MAX_LINE + 1]
             pos += len(carry)
@@ -312,7 +317,8 @@ def _decode_reason(e: Exception) -> str:
 
 
 class _Counting(io.RawIOBase):
-    """Counts the bytes ijson has taken from ``stream``, to say where it stopped."""
+    """Hands ``stream`` to ijson, counting the bytes taken (to say where it stopped) and
+    refusing absurd nesting, which costs ijson memory quadratic in its depth."""
 
     def __init__(self, stream: BinaryIO):
         self._stream = stream
@@ -323,44 +329,64 @@ class _Counting(io.RawIOBase):
 
     def readinto(self, buf) -> int:  # type: ignore[override]
         data = getattr(self._stream, "read1", self._stream.read)(len(buf))
+        if _TOO_DEEP.search(data):
+            raise _TooDeep
         n = len(data)
         buf[:n] = data
         self.consumed += n
         return n
 
 
+class _TooDeep(Exception):
+    pass
+
+
+_TOO_DEEP = re.compile(rb"(?:[\[{]\s*){128}")
+
+
 def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> Iterator[tuple]:
     """Records of a JSON array or of concatenated objects, streamed by ijson.
 
     A syntax error cannot be stepped over: it is one malformed entry at its byte
-    position, with the number of bytes left unread.
+    position, with the number of bytes left unread. That includes anything after the
+    array ends: a dump is one array, or a stream of objects, not a mixture.
     """
     import ijson  # only these shapes need it
 
     counted = _Counting(stream)
-    items = ijson.items(counted, "item" if array else "", multiple_values=True, use_float=True)
+    items = ijson.items(counted, "item" if array else "", multiple_values=not array, use_float=True)
     n = 0
     try:
         for obj in items:
             n += 1
             try:
                 row = classify(from_object(obj))
-            except msgspec.ValidationError:
+            except (msgspec.ValidationError, ValueError, RecursionError):
                 row = "not a JSON object"
             if row.__class__ is str:
                 stats.bad(label, f":item {n}", row)
             else:
                 stats.records_read += 1
                 yield row
-    except (ijson.JSONError, UnicodeDecodeError) as e:
-        at, left = counted.consumed, _drain(counted)
-        why = ("invalid UTF-8" if isinstance(e, UnicodeDecodeError)
-               else "JSON cut short" if isinstance(e, ijson.IncompleteJSONError) and not left
-               else "invalid JSON")
-        stats.bad(label, f"@byte {at}", f"{why}; stopped reading, {left} bytes left unread")
+    except (ijson.JSONError, UnicodeDecodeError, _TooDeep) as e:
+        at, left = counted.consumed, _drain(stream)
+        stats.bad(label, f"@byte {at}", f"{_ijson_reason(e)}; stopped reading, {left} bytes left unread")
 
 
-def _drain(stream: io.RawIOBase) -> int:
+def _ijson_reason(e: Exception) -> str:
+    text = str(e)
+    if isinstance(e, UnicodeDecodeError):
+        return "invalid UTF-8"
+    if isinstance(e, _TooDeep):
+        return "JSON nested too deep"
+    if "premature EOF" in text or "Incomplete JSON" in text:
+        return "JSON cut short"
+    if "trailing garbage" in text or "Additional data" in text:
+        return "text after the JSON array"
+    return "invalid JSON"
+
+
+def _drain(stream: BinaryIO) -> int:
     left = 0
     while chunk := stream.read(BUFFER):
         left += len(chunk)

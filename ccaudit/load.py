@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Iterator
 
 from .errors import InputError
 from .ingest import Dump, LoadStats, note_if_failed, read_rows, sniff
-from .parallel import default_workers, load_parallel
+from .parallel import CHUNK, default_workers, load_parallel
 from .store import Store
 
 BATCH = 10_000
@@ -47,8 +47,7 @@ def _load_one(dump: Dump, store: Store, stats: LoadStats, progress: Progress | N
     n = _workers_for(dump, shape, workers)
     tell = _teller(dump, stats, progress)
     if n:
-        extra = {"chunk": chunk} if chunk else {}
-        load_parallel(dump, stream, store, stats, shape=shape, workers=n, progress=tell, **extra)
+        load_parallel(dump, stream, store, stats, shape=shape, workers=n, chunk=chunk or CHUNK, progress=tell)
     else:
         store.load(_batches(read_rows(dump, stats, stream), tell), stats)
     if progress:

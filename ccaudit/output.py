@@ -85,7 +85,7 @@ def clean(db_path: str, out_dir: str | None) -> Iterator[str]:
 
 def _check_is_store(path: str) -> None:
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(path)  # it exists, so this creates nothing
         try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         finally:

@@ -44,7 +44,7 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
                   workers: int, chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> None:
     """Load one input through worker processes (one for a JSON array or objects)."""
     with tempfile.TemporaryDirectory(prefix="ccaudit-") as tmp:
-        pool = [_Worker() for _ in range(workers if shape == "lines" else 1)]
+        pool = [_Worker() for _ in range(workers)]
         merger = _Merger(store, stats, dump, progress)
         try:
             if shape != "lines":
@@ -56,12 +56,13 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
                 _load_lines(dump, stream, tmp, pool, merger, chunk)
             merger.flush()
         finally:
+            dump.close(stream)
             for worker in pool:
                 worker.close()
 
 
 def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list, merger: "_Merger", chunk: int) -> None:
-    if dump.compressed or dump.path == "-":
+    if dump.compressed or dump.size is None:  # stdin, a pipe: only this process can read it
         tasks = _background(_spill(stream, tmp, chunk))
     else:
         dump.close(stream)
@@ -124,23 +125,31 @@ def _copy_lines(stream: BinaryIO, path: str, chunk: int) -> int:
 
 
 def _background(items: Iterator[dict]) -> Iterator[dict]:
-    """Run a generator in a thread, a couple of items ahead of the consumer."""
+    """Run a generator in a thread, a couple of items ahead of the consumer; the thread
+    stops when the consumer does, even half-way (after an error)."""
     q: queue.Queue = queue.Queue(maxsize=2)
-    done = object()
+    done, stop = object(), threading.Event()
 
     def run() -> None:
         try:
             for item in items:
+                if stop.is_set():
+                    return
                 q.put(item)
             q.put(done)
         except BaseException as e:  # handed to the consumer
             q.put(e)
 
     threading.Thread(target=run, daemon=True).start()
-    while (item := q.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while not q.empty():  # unblock a producer waiting to put
+            q.get_nowait()
 
 
 class _Merger:
@@ -228,6 +237,7 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.proc.stdout.close()  # type: ignore[union-attr]
 
 
 def _package_root() -> str:

@@ -1,7 +1,7 @@
 """Render a Report as text (the old tool's layout), markdown, csv or json.
 
-Every renderer is a pure function returning a string. ``FORMATS`` maps a format name to
-its three entry points: the summary, one section of one day, and a whole day.
+Every renderer is a pure function returning a string; ``render_report``, ``render_summary``,
+``render_day`` and ``render_section`` pick one by format name.
 """
 from __future__ import annotations
 
@@ -74,10 +74,6 @@ def _ranges(empty: list[str], labels: list[str]) -> str:
     return ", ".join(labels[r[0]] if len(r) == 1 else f"{labels[r[0]]}-{labels[r[-1]]}" for r in runs)
 
 
-def summary_json(report: Report) -> dict:
-    return report.summary()
-
-
 # -- text -----------------------------------------------------------------------------
 
 def section_text(day: Day, section: Section, stats: bool = False) -> str:
@@ -85,7 +81,7 @@ def section_text(day: Day, section: Section, stats: bool = False) -> str:
     labels = day.hour_labels
     label = ROW_LABEL[section.id]
     width = max([30, len(label) + 3] + [len(printable(r.key)) for r in section.rows])
-    cell = max([5] + [len(str(n)) for r in section.rows for n in r.hours])
+    cell = max([5] + [len(h) for h in labels[1:]] + [len(str(n)) for r in section.rows for n in r.hours])
     total_w = max([7] + [len(str(r.total)) for r in section.rows])
     extra = f"  {'First seen':<20} {'Last seen':<20} {'Peak':>5} {'Count':>{cell}}" if stats else ""
     rule = "-" * (width + (cell + 1) * len(labels) + total_w + 1 + len(extra))

@@ -2,8 +2,9 @@
 merges them.
 
 A stage is the four event tables again, without indexes, so filling them costs only the
-inserts. It lives either in the store's connection (schema ``temp``, the in-process path)
-or in a file of its own written by a parse worker; the store merges both the same way
+inserts. It lives either in an in-memory database attached to the store's connection (the
+in-process path) or in a file of its own written by a parse worker; the store merges both
+the same way
 (``Store.merge``), mostly as plain copies. This module needs only ``sqlite3``, so
 workers stay small.
 """

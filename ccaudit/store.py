@@ -110,7 +110,7 @@ class Store:
         Duplicates are rare, so the stage is first copied as it is: the copy into
         all_events fails on the first event already stored (a statement rollback), and
         only then are stored events looked up and dropped from the stage. Plain SQL on
-        ``db.conn``, the one place that bypasses sqlite-utils: its ``insert_all`` of the
+        ``db.conn`` (the load's hot path bypasses sqlite-utils): its ``insert_all`` of the
         same rows, with ``ignore=True`` for the de-duplication, measured 4-6x slower, and
         still 1.5-2x with the same commit batching (benchmarks/test_bench_store.py).
         """

@@ -44,7 +44,7 @@ def parse_range(task: dict) -> dict:
         _fill(task["stage"], line_rows(iter_lines(f, task["end"]), "", stats))
     if task.get("delete"):
         os.remove(task["path"])
-    return _answer(task["stage"], stats, LoadStats(), last=True)
+    return _answer(task["stage"], stats)
 
 
 def parse_json(task: dict) -> Iterator[dict]:
@@ -52,8 +52,7 @@ def parse_json(task: dict) -> Iterator[dict]:
     dump = Dump(task["path"])
     rows = until_broken(json_rows(dump.open(), "", stats, array=task["shape"] == "array"), "", stats)
     for part in range(sys.maxsize):
-        before = LoadStats(records_read=stats.records_read, malformed=stats.malformed,
-                           problems=list(stats.problems))
+        before = (stats.records_read, stats.noise_lines, stats.malformed, len(stats.problems))
         path = f"{task['stage']}-{part}"
         last = _fill(path, islice(rows, JSON_PART)) < JSON_PART
         yield _answer(path, stats, before, last)
@@ -77,14 +76,16 @@ def _fill(path: str, rows) -> int:
     return n
 
 
-def _answer(path: str, stats: LoadStats, before: LoadStats, last: bool) -> dict:
-    """What this stage file added to the counts (``before``: the counts at its start)."""
+def _answer(path: str, stats: LoadStats, before: tuple = (0, 0, 0, 0), last: bool = True) -> dict:
+    """What this stage file added to the counts (``before``: records, noise, malformed and
+    problems listed when it began)."""
+    read, noise, malformed, listed = before
     return {
         "stage": path, "last": last, "lines": stats.lines,
-        "offered": stats.records_read - before.records_read,
-        "noise": stats.noise_lines - before.noise_lines,
-        "malformed": stats.malformed - before.malformed,
-        "problems": [[pos, why] for _, pos, why in stats.problems[len(before.problems):]],
+        "offered": stats.records_read - read,
+        "noise": stats.noise_lines - noise,
+        "malformed": stats.malformed - malformed,
+        "problems": [[pos, why] for _, pos, why in stats.problems[listed:]],
     }
 
 
