@@ -44,6 +44,11 @@ CASES = {
     "array-dups-cut": dict(fmt="array", dups=0.05, cut_last=True, seed=22),
     "pretty-cut": dict(fmt="pretty", cut_last=True, seed=23, n=1000),
     "cli-gapday-gzip-noise": dict(fmt="cli", compression="gzip", noise=True, gap_days=(2, 3), seed=24),
+    # big enough (over load.PARALLEL_MIN_BYTES) for the parse workers: byte ranges, a
+    # decompressing spill, and the streamed JSON array
+    "parallel-cli-noise-dups-cut": dict(fmt="cli", noise=True, dups=0.05, cut_last=True, seed=25, n=20000),
+    "parallel-cli-gzip-noise": dict(fmt="cli", compression="gzip", noise=True, seed=26, n=30000),
+    "parallel-array-dups": dict(fmt="array", dups=0.05, seed=27, n=20000),
 }
 EXT = {None: "", "gzip": ".gz", "bz2": ".bz2", "xz": ".xz"}
 
