@@ -224,17 +224,23 @@ def iter_lines(stream: BinaryIO, end: int | None = None) -> Iterator[bytes]:
     read = getattr(stream, "read1", stream.read)  # one read at a time: a stream that is
     carry, overlong = b"", False                  # cut short still gives what came before
     while block := _read_or_flush(read, carry):
-        lines = (carry + block).split(b"\n")
+        lines = block.split(b"\n")
+        if carry:  # joined to the first piece only: copying the whole block again costs
+            lines[0] = carry + lines[0]
         carry = lines.pop()
         if overlong and lines:  # the rest of an overlong line ends here
             pos += len(lines.pop(0)) + 1
             overlong = False
-        for line in lines:
-            if end is not None:
+        size = sum(map(len, lines)) + len(lines) if end is not None else 0
+        if end is None or pos + size <= end:
+            pos += size
+            yield from lines  # the whole block is ours: no per-line bookkeeping
+        else:
+            for line in lines:
                 if pos >= end:
                     return
                 pos += len(line) + 1
-            yield line
+                yield line
         if len(carry) > MAX_LINE:
             if end is not None and pos >= end:
                 return
