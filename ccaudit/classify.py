@@ -146,7 +146,6 @@ def _struct_type(tp: Any) -> type | None:
 _TIME = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z"
 )
-_SECONDS_Z = re.compile(r":([0-5]\d|60)(?:\.\d{1,9})?Z\Z")
 LAST_TIME = 32503680000  # 3000-01-01: times from 1970 up to this are believable (and safe to bucket)
 _minute_base: dict = {}  # "YYYY-MM-DDTHH:MM" (UTC) -> epoch seconds
 
@@ -159,9 +158,12 @@ def parse_time(text: Any) -> int | None:
     """
     if text.__class__ is str and text[-1:] == "Z":
         base = _minute_base.get(text[:16])
-        if base is not None:
-            m = _SECONDS_Z.match(text, 16)
-            return base + int(m.group(1)) if m else None
+        if base is not None:  # ":SS", then "" or "." and 1-9 digits, then "Z"
+            seconds, fraction = text[17:19], text[19:-1]
+            if (text[16] == ":" and text.isascii() and seconds.isdigit() and seconds <= "60"
+                    and (not fraction or fraction[0] == "." and 1 < len(fraction) < 11 and fraction[1:].isdigit())):
+                return base + int(seconds)
+            return None
     return _parse_time_slow(text)
 
 
