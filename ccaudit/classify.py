@@ -44,18 +44,18 @@ SECTION_METHOD = {
 OptStr = Optional[str]
 
 
-class _Meta(msgspec.Struct):
+class _Meta(msgspec.Struct, gc=False):
     identifier: OptStr = None
 
 
-class _AuthN(msgspec.Struct):
+class _AuthN(msgspec.Struct, gc=False):
     principal: Any = None  # a string or an object
     principalResourceId: OptStr = None
     result: OptStr = None
     metadata: Optional[_Meta] = None
 
 
-class _AuthZ(msgspec.Struct):
+class _AuthZ(msgspec.Struct, gc=False):
     granted: Any = None
     operation: OptStr = None
     resourceType: OptStr = None
@@ -63,23 +63,23 @@ class _AuthZ(msgspec.Struct):
     patternType: OptStr = None
 
 
-class _RequestMeta(msgspec.Struct):
+class _RequestMeta(msgspec.Struct, gc=False):
     clientAddress: Any = None
     client_address: OptStr = None
     connection_id: Any = None  # a number beyond 2**53, or a string
     connectionId: Any = None
 
 
-class _ResultData(msgspec.Struct):
+class _ResultData(msgspec.Struct, gc=False):
     errors: Any = None
 
 
-class _Result(msgspec.Struct):
+class _Result(msgspec.Struct, gc=False):
     status: OptStr = None
     data: Optional[_ResultData] = None
 
 
-class _Data(msgspec.Struct):
+class _Data(msgspec.Struct, gc=False):
     methodName: OptStr = None
     authenticationInfo: Optional[_AuthN] = None
     authorizationInfo: Optional[_AuthZ] = None
@@ -87,8 +87,12 @@ class _Data(msgspec.Struct):
     result: Optional[_Result] = None
 
 
-class Record(msgspec.Struct):
-    """The fields of a CloudEvents audit record that ccaudit reads."""
+class Record(msgspec.Struct, gc=False):
+    """The fields of a CloudEvents audit record that ccaudit reads.
+
+    Not tracked by the garbage collector (JSON cannot make cycles): a million tracked
+    structs a second would set off a collection every few hundred records.
+    """
 
     id: OptStr = None
     time: OptStr = None
@@ -146,6 +150,7 @@ def _struct_type(tp: Any) -> type | None:
 _TIME = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z"
 )
+_UTC_SECONDS = re.compile(r":(?:[0-5]\d|60)(?:\.\d{1,9})?Z", re.ASCII).fullmatch
 LAST_TIME = 32503680000  # 3000-01-01: times from 1970 up to this are believable (and safe to bucket)
 _minute_base: dict = {}  # "YYYY-MM-DDTHH:MM" (UTC) -> epoch seconds
 
@@ -154,17 +159,15 @@ def parse_time(text: Any) -> int | None:
     """Seconds since the epoch for an RFC 3339 time, or None if it is not one.
 
     Audit records nearly always carry UTC times (``Z``): their minute is validated once
-    and cached, so most records cost one dict lookup and a short regex match.
+    and cached, so most records cost one dict lookup and a short match of the seconds.
     """
-    if text.__class__ is str and text[-1:] == "Z":
-        base = _minute_base.get(text[:16])
-        if base is not None:  # ":SS", then "" or "." and 1-9 digits, then "Z"
-            seconds, fraction = text[17:19], text[19:-1]
-            if (text[16] == ":" and text.isascii() and seconds.isdigit() and seconds <= "60"
-                    and (not fraction or fraction[0] == "." and 1 < len(fraction) < 11 and fraction[1:].isdigit())):
-                return base + int(seconds)
-            return None
-    return _parse_time_slow(text)
+    try:
+        base = _minute_base[text[:16]]
+    except (KeyError, TypeError):
+        return _parse_time_slow(text)
+    if _UTC_SECONDS(text, 16):
+        return base + int(text[17:19])
+    return _parse_time_slow(text)  # an offset, or not a time at all
 
 
 def _parse_time_slow(text: Any) -> int | None:
@@ -252,38 +255,41 @@ def classify(rec: Record) -> tuple | str:
 
     ``event`` is an all_events row; ``details`` is an auth_events or sign-in row, or None.
     Absent text is '' (the store turns it into NULL): binding None costs sqlite3 about
-    twice as much as binding a string.
+    twice as much as binding a string. This runs for every record, hence the inlining.
     """
-    data = rec.data
+    data, id_, time = rec.data, rec.id, rec.time
     method = data.methodName if data is not None else None
-    if not rec.id:
+    if not id_:
         return "no id"
     if not method:
         return "no data.methodName"
-    ts = parse_time(rec.time)
+    ts = parse_time(time)
     if ts is None:
-        return "no time" if rec.time is None else "unparseable time"
+        return "no time" if time is None else "unparseable time"
     if not 0 <= ts < LAST_TIME:
         return "time out of range"
     authn = data.authenticationInfo
-    principal = shown_principal(authn.principal) if authn is not None else "(unknown)"
-    hour = ts // 3600
+    p = authn.principal if authn is not None else None
+    if p.__class__ is str and p[:5] == "User:" and len(p) > 5:
+        principal = p[5:]
+    else:
+        principal = shown_principal(p)
     if method == "mds.Authorize" or method == "kafka.Authentication":
-        section, key, details = _auth(rec, method, principal, data)
+        section, key, details = _auth(id_, time, method, principal, data)
     elif method == "SignIn":
         section, key, details = _signin(rec, principal, data)
     else:
-        return (hour, rec.id, ts, rec.time, method, principal, "", ""), None
-    return (hour, rec.id, ts, rec.time, method, principal, section, key), details
+        return (ts // 3600, id_, ts, time, method, principal, "", ""), None
+    return (ts // 3600, id_, ts, time, method, principal, section, key), details
 
 
-def _auth(rec: Record, method: str, principal: str, data: _Data) -> tuple:
-    authn, authz, result = data.authenticationInfo, data.authorizationInfo, data.result
+def _auth(id_: str, time: str, method: str, principal: str, data: _Data) -> tuple:
+    authn, authz, result, meta = data.authenticationInfo, data.authorizationInfo, data.result, data.requestMetadata
     status = result.status or "" if result is not None else ""
     if authz is not None:
-        operation = authz.operation or ""
-        z = (_text(authz.granted), operation, authz.resourceType or "", authz.resourceName or "",
-             authz.patternType or "")
+        operation, granted = authz.operation or "", authz.granted
+        z = ("true" if granted is True else _text(granted), operation, authz.resourceType or "",
+             authz.resourceName or "", authz.patternType or "")
     else:
         operation, z = "", ("", "", "", "", "")
     if method == "mds.Authorize":
@@ -291,14 +297,13 @@ def _auth(rec: Record, method: str, principal: str, data: _Data) -> tuple:
     else:
         section = "kafka_authentication"
         key = principal if not status or status == "SUCCESS" else f"{principal} ({status})"
-    meta = data.requestMetadata
     conn = _text(meta.connection_id if meta.connection_id is not None else meta.connectionId) if meta else ""
     if authn is not None:
         ident = authn.metadata.identifier or "" if authn.metadata is not None else ""
         resource_id = authn.principalResourceId or ""
     else:
         ident = resource_id = ""
-    return section, key, (rec.id, rec.time, method, principal, ident, resource_id, conn, status) + z
+    return section, key, (id_, time, method, principal, ident, resource_id, conn, status) + z
 
 
 def _signin(rec: Record, principal: str, data: _Data) -> tuple:

@@ -96,7 +96,7 @@ class Store:
                 with conn:
                     staged.clear()
                     staged.add(batch)
-                    Stage.count(conn, "stage")
+                    staged.write_counts()
                     self.merge("stage", len(batch), stats)
                     self.add_counts(["stage"])
         finally:

@@ -70,7 +70,7 @@ def _fill(path: str, rows) -> int:
     while batch := list(islice(rows, BATCH)):
         stage.add(batch)
         n += len(batch)
-    Stage.count(conn, "main")
+    stage.write_counts()
     conn.execute("COMMIT")
     conn.close()
     return n
