@@ -28,20 +28,21 @@ from itertools import islice
 import pytest
 
 from benchmarks.conftest import ratio, store_rows
+from ccaudit.classify import ROW_COLUMNS
 from ccaudit.ingest import Dump, LoadStats, iter_lines, line_rows
 from ccaudit.load import BATCH
 from ccaudit.stage import DETAIL_TABLE, EVENT_TABLES, TABLES
 from ccaudit.store import Store
 
 # Columns the store keeps as written; the others store '' as NULL (stage.select_sql's NULLIF).
-ALWAYS_SET = {"day", "id", "ts", "time", "method", "principal"}
+ALWAYS_SET = {"hour", "id", "ts", "time", "method", "principal"}
 DIGESTS: dict[str, str] = {}
 MEDIANS: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
 def staged_rows(bench_dump):
-    """(event, detail) rows as classify gives them, the first store_rows() records of the cli dump."""
+    """Rows as classify gives them, the first store_rows() records of the cli dump."""
     dump = bench_dump("cli")
     source = Dump(dump.path)
     stream = source.open()
@@ -49,7 +50,7 @@ def staged_rows(bench_dump):
         rows = list(islice(line_rows(iter_lines(stream), source.label, LoadStats()), store_rows()))
     finally:
         source.close(stream)
-    assert len({(e[0], e[1]) for e, _ in rows}) == len(rows), "the bench dumps have no duplicates"
+    assert len({(r[0], r[1]) for r in rows}) == len(rows), "the bench dumps have no duplicates"
     return rows
 
 
@@ -60,16 +61,12 @@ def _batches(items, size=BATCH):
 
 def _as_dicts(rows) -> list[tuple[dict, str | None, dict | None]]:
     """Per row: the all_events dict, its detail table and detail dict (NULLs where the store has them)."""
-    cols = {t: list(TABLES[t][0]) for t in EVENT_TABLES}
     out = []
-    for event, detail in rows:
-        e = {c: (v if c in ALWAYS_SET or v != "" else None) for c, v in zip(cols["all_events"], event)}
-        if detail is None:
-            out.append((e, None, None))
-        else:
-            table = DETAIL_TABLE[event[6]]
-            out.append((e, table, {c: (v if c in ALWAYS_SET or v != "" else None)
-                                   for c, v in zip(cols[table], detail)}))
+    for row in rows:
+        values = {c: (v if c in ALWAYS_SET or v != "" else None) for c, v in zip(ROW_COLUMNS[len(row)], row)}
+        e = {c: values[c] for c in TABLES["all_events"][0]}
+        table = DETAIL_TABLE.get(row[6])
+        out.append((e, table, table and {c: values[c] for c in TABLES[table][0]}))
     return out
 
 

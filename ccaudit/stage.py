@@ -1,17 +1,19 @@
 """The store's tables as data, and staging: where classified rows wait before the store
 merges them.
 
-A stage is the four event tables again, without indexes, so filling them costs only the
-inserts. It lives either in an in-memory database attached to the store's connection (the
-in-process path) or in a file of its own written by a parse worker; the store merges both
-the same way
-(``Store.merge``), mostly as plain copies. This module needs only ``sqlite3``, so
-workers stay small.
+A stage is one table of classified rows (``events``: every column of every event table,
+one row per event), without indexes, so filling it costs only the inserts, plus the
+counts of what it holds. It lives either in an in-memory database attached to the store's
+connection (the in-process path) or in a file of its own written by a parse worker; the
+store merges both the same way (``Store.merge``), mostly as plain copies. This module
+needs only ``sqlite3`` and ``classify``, so workers stay small.
 """
 from __future__ import annotations
 
 import sqlite3
 from typing import Iterable
+
+from .classify import ROW_COLUMNS
 
 TABLES = {  # name: (columns, primary key)
     "all_events": (
@@ -60,44 +62,46 @@ SELECT hour, section, key, count(*), min(ts), max(ts) FROM {events} WHERE sectio
  GROUP BY 1, 2, 3"""
 
 
+STAGE_COLUMNS = tuple(dict.fromkeys(c for columns in ROW_COLUMNS.values() for c in columns))
+
+
 def select_sql(table: str, schema: str) -> str:
     """SELECT the staged rows of ``table``, with '' turned back into NULL."""
     values = [c if c in _ALWAYS_SET else f"NULLIF({c}, '')" for c in TABLES[table][0]]
-    return f"SELECT {', '.join(values)} FROM {schema}.{table}"
+    sections = [s for s, t in DETAIL_TABLE.items() if t == table]
+    where = f" WHERE section IN ({', '.join(repr(s) for s in sections)})" if sections else ""
+    return f"SELECT {', '.join(values)} FROM {schema}.events{where}"
 
 
-def insert_sql(table: str, schema: str) -> str:
-    columns = TABLES[table][0]
+def insert_sql(table: str, schema: str, columns) -> str:
     return f"INSERT INTO {schema}.{table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 class Stage:
-    """Stage tables being filled; keeps only the first copy of each (hour, id), and
-    counts what it keeps per (hour, section, key) as it goes: a dict in the loop that
-    already touches every row costs a third of the GROUP BY that would count them after.
+    """A stage being filled; keeps only the first copy of each (hour, id), and counts
+    what it keeps per (hour, section, key) as it goes: a dict in the loop that already
+    touches every row costs a third of the GROUP BY that would count them after.
     """
 
     def __init__(self, conn: sqlite3.Connection, schema: str = "main"):
         self.conn, self.schema = conn, schema
         self.seen: set = set()
         self.tally: dict = {}  # (hour, section, key) -> [n, first ts, last ts]
-        for table in (*EVENT_TABLES, "counts"):
-            columns = ", ".join(TABLES[table][0])
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{table} ({columns})")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.events ({', '.join(STAGE_COLUMNS)})")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.counts ({', '.join(TABLES['counts'][0])})")
         self.clear()
 
     def add(self, rows: Iterable[tuple]) -> None:
-        """Stage ``(event, details)`` pairs from ``classify``."""
-        events: list = []
-        details: dict[str, list] = {"auth_events": [], "signin_failures": [], "signin_successes": []}
+        """Stage rows from ``classify``."""
+        by_length: dict[int, list] = {n: [] for n in ROW_COLUMNS}
         seen, tally = self.seen, self.tally
-        for event, detail in rows:
-            hour, id_, ts = event[0], event[1], event[2]
+        for row in rows:
+            hour, id_, ts = row[0], row[1], row[2]
             if (hour, id_) in seen:
                 continue
             seen.add((hour, id_))
-            events.append(event)
-            for key in ((hour, "all_events", event[4]), (hour, event[6], event[7])) if detail else ((hour, "all_events", event[4]),):
+            by_length[len(row)].append(row)
+            for key in ((hour, "all_events", row[4]), (hour, row[6], row[7])) if row[6] else ((hour, "all_events", row[4]),):
                 n = tally.get(key)
                 if n is None:
                     tally[key] = [1, ts, ts]
@@ -107,19 +111,17 @@ class Stage:
                         n[1] = ts
                     elif ts > n[2]:
                         n[2] = ts
-            if detail is not None:
-                details[DETAIL_TABLE[event[6]]].append(detail)
-        self.conn.executemany(insert_sql("all_events", self.schema), events)
-        for table, batch in details.items():
+        for length, batch in by_length.items():
             if batch:
-                self.conn.executemany(insert_sql(table, self.schema), batch)
+                self.conn.executemany(insert_sql("events", self.schema, ROW_COLUMNS[length]), batch)
 
     def write_counts(self) -> None:
         """Write the tally into the stage's counts table."""
-        self.conn.executemany(insert_sql("counts", self.schema), [k + tuple(v) for k, v in self.tally.items()])
+        self.conn.executemany(insert_sql("counts", self.schema, TABLES["counts"][0]),
+                              [k + tuple(v) for k, v in self.tally.items()])
 
     def clear(self) -> None:
-        for table in (*EVENT_TABLES, "counts"):
+        for table in ("events", "counts"):
             self.conn.execute(f"DELETE FROM {self.schema}.{table}")
         self.seen.clear()
         self.tally.clear()
@@ -128,7 +130,7 @@ class Stage:
     def count(conn: sqlite3.Connection, schema: str) -> None:
         """(Re)fill ``schema.counts`` from the staged events (after some were dropped)."""
         conn.execute(f"DELETE FROM {schema}.counts")
-        conn.execute(f"INSERT INTO {schema}.counts {COUNT_SELECT.format(events=f'{schema}.all_events')}")
+        conn.execute(f"INSERT INTO {schema}.counts {COUNT_SELECT.format(events=f'{schema}.events')}")
 
 
 def open_file(path: str) -> sqlite3.Connection:

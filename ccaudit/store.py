@@ -140,10 +140,8 @@ class Store:
     def _drop_known(self, schema: str) -> None:
         """Drop the staged events that the store already holds, and count the rest again."""
         conn = self.db.conn
-        conn.execute(f"DELETE FROM {schema}.all_events AS s WHERE EXISTS"
+        conn.execute(f"DELETE FROM {schema}.events AS s WHERE EXISTS"
                      " (SELECT 1 FROM main.all_events e WHERE e.hour = s.hour AND e.id = s.id)")
-        for table in EVENT_TABLES[1:]:
-            conn.execute(f"DELETE FROM {schema}.{table} WHERE id NOT IN (SELECT id FROM {schema}.all_events)")
         Stage.count(conn, schema)
 
     # -- reading --------------------------------------------------------------------

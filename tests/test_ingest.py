@@ -27,14 +27,8 @@ from ccaudit.ingest import MAX_LINE, Dump, LoadStats, note_if_failed, read_rows,
 # -- helpers --------------------------------------------------------------------------
 
 
-# The all_events part of a row: (hour, id, ts, time, method, principal, section, key).
-EVENT = ("hour", "id", "ts", "time", "method", "principal", "section", "key")
-
-
 def row_dict(row: tuple) -> dict:
-    """A row from read_rows as {column: value}: either (event, details) or one flat tuple."""
-    if len(row) == 2 and isinstance(row[0], tuple):
-        return dict(zip(getattr(cl, "EVENT_COLUMNS", EVENT), row[0]))
+    """A row from read_rows as {column: value}."""
     return dict(zip(cl.ROW_COLUMNS[len(row)], row))
 
 
