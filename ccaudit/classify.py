@@ -101,6 +101,7 @@ class Record(msgspec.Struct, gc=False):
 
 _decoder = msgspec.json.Decoder(Record)
 _any_decoder = msgspec.json.Decoder()
+decode_struct = _decoder.decode  # strict: a ValidationError for odd shapes (then use ``decode``)
 
 
 def decode(raw: bytes) -> Record:

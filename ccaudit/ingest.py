@@ -25,7 +25,7 @@ from typing import BinaryIO, Iterable, Iterator
 
 import msgspec
 
-from .classify import classify, decode, from_object
+from .classify import classify, decode, decode_struct, from_object
 from .errors import InputError
 
 MAX_LINE = 16 * 2**20  # longer lines are malformed; no real record comes near this
@@ -288,7 +288,11 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
         try:
             if not line.isascii():  # msgspec skips unknown fields without checking them
                 line.decode()
-            row = classify(decode(line))
+            try:
+                record = decode_struct(line)  # the common case, without a Python call around it
+            except msgspec.ValidationError:
+                record = decode(line)
+            row = classify(record)
         except (msgspec.DecodeError, ValueError, RecursionError) as e:
             row = _decode_reason(e)
         if row.__class__ is str:

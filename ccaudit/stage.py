@@ -79,14 +79,14 @@ def insert_sql(table: str, schema: str, columns) -> str:
 
 class Stage:
     """A stage being filled; keeps only the first copy of each (hour, id), and counts
-    what it keeps per (hour, section, key) as it goes: a dict in the loop that already
-    touches every row costs a third of the GROUP BY that would count them after.
+    what it keeps per hour, method, section and key as it goes: a dict in the loop that
+    already touches every row costs a fraction of the GROUP BY that would count them after.
     """
 
     def __init__(self, conn: sqlite3.Connection, schema: str = "main"):
         self.conn, self.schema = conn, schema
         self.seen: set = set()
-        self.tally: dict = {}  # (hour, section, key) -> [n, first ts, last ts]
+        self.tally: dict = {}  # (hour, method, section, key) -> [n, first ts, last ts]
         conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.events ({', '.join(STAGE_COLUMNS)})")
         conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.counts ({', '.join(TABLES['counts'][0])})")
         self.clear()
@@ -96,29 +96,34 @@ class Stage:
         by_length: dict[int, list] = {n: [] for n in ROW_COLUMNS}
         seen, tally = self.seen, self.tally
         for row in rows:
-            hour, id_, ts = row[0], row[1], row[2]
-            if (hour, id_) in seen:
+            event = row[:2]  # (hour, id)
+            if event in seen:
                 continue
-            seen.add((hour, id_))
+            seen.add(event)
             by_length[len(row)].append(row)
-            for key in ((hour, "all_events", row[4]), (hour, row[6], row[7])) if row[6] else ((hour, "all_events", row[4]),):
-                n = tally.get(key)
-                if n is None:
-                    tally[key] = [1, ts, ts]
-                else:
-                    n[0] += 1
-                    if ts < n[1]:
-                        n[1] = ts
-                    elif ts > n[2]:
-                        n[2] = ts
+            ts, bucket = row[2], (row[0], row[4], row[6], row[7])  # hour, method, section, key
+            n = tally.get(bucket)
+            if n is None:
+                tally[bucket] = [1, ts, ts]
+            else:
+                n[0] += 1
+                if ts < n[1]:
+                    n[1] = ts
+                elif ts > n[2]:
+                    n[2] = ts
         for length, batch in by_length.items():
             if batch:
                 self.conn.executemany(insert_sql("events", self.schema, ROW_COLUMNS[length]), batch)
 
     def write_counts(self) -> None:
-        """Write the tally into the stage's counts table."""
+        """Write the tally into the stage's counts table, per method and per section key."""
+        counts: dict = {}
+        for (hour, method, section, key), (n, first, last) in self.tally.items():
+            for bucket in ((hour, "all_events", method), (hour, section, key)) if section else ((hour, "all_events", method),):
+                c = counts.setdefault(bucket, [0, first, last])
+                c[0], c[1], c[2] = c[0] + n, min(c[1], first), max(c[2], last)
         self.conn.executemany(insert_sql("counts", self.schema, TABLES["counts"][0]),
-                              [k + tuple(v) for k, v in self.tally.items()])
+                              [k + tuple(v) for k, v in counts.items()])
 
     def clear(self) -> None:
         for table in ("events", "counts"):
