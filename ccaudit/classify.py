@@ -24,6 +24,8 @@ from typing import Any, Optional
 
 import msgspec
 
+MAX_RECORD = 16 * 2**20  # bytes; no real record comes near this
+
 SECTIONS = {
     "kafka_authentication": "Kafka Authentication",
     "mds_authorize": "MDS Authorize",

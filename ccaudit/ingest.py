@@ -3,8 +3,8 @@
 An input is sniffed from its content, not its name: gzip, bzip2 and xz by magic bytes,
 then the first non-blank line decides the shape:
 
-* ``[``            one JSON array, streamed with ijson;
-* ``{`` alone      pretty-printed or concatenated objects, streamed with ijson;
+* ``[``            one JSON array, streamed record by record (``jsondoc``);
+* ``{`` alone      pretty-printed or concatenated objects, the same way;
 * anything else    lines, each handled on its own, so one bad line never hides the next.
 
 Line mode skips CLI noise (blank lines, ``%`` lines such as ``% Headers: [...]``,
@@ -25,10 +25,11 @@ from typing import BinaryIO, Iterable, Iterator
 
 import msgspec
 
-from .classify import classify, decode, decode_struct, from_object
+from .classify import MAX_RECORD, classify, decode, decode_struct
 from .errors import InputError
+from .jsondoc import json_rows
 
-MAX_LINE = 16 * 2**20  # longer lines are malformed; no real record comes near this
+MAX_LINE = MAX_RECORD  # longer lines are malformed
 MAX_LISTED = 100  # malformed positions kept for the report
 BUFFER = 1 << 18  # bytes per read: big enough to amortise, small enough to keep workers lean
 
@@ -323,80 +324,3 @@ def _decode_reason(e: Exception) -> str:
         if clue in text:
             return reason
     return "not valid JSON"
-
-
-class _Counting(io.RawIOBase):
-    """Hands ``stream`` to ijson, counting the bytes taken (to say where it stopped) and
-    refusing absurd nesting, which costs ijson memory quadratic in its depth."""
-
-    def __init__(self, stream: BinaryIO):
-        self._stream = stream
-        self.consumed = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:  # type: ignore[override]
-        data = getattr(self._stream, "read1", self._stream.read)(len(buf))
-        if _TOO_DEEP in data:  # a plain substring search: a regex here costs seconds per GB
-            raise _TooDeep
-        n = len(data)
-        buf[:n] = data
-        self.consumed += n
-        return n
-
-
-class _TooDeep(Exception):
-    pass
-
-
-_TOO_DEEP = b"[" * 64  # no audit record nests arrays like this; a hostile file does
-
-
-def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> Iterator[tuple]:
-    """Records of a JSON array or of concatenated objects, streamed by ijson.
-
-    A syntax error cannot be stepped over: it is one malformed entry at its byte
-    position, with the number of bytes left unread. That includes anything after the
-    array ends: a dump is one array, or a stream of objects, not a mixture.
-    """
-    import ijson  # only these shapes need it
-
-    counted = _Counting(stream)
-    items = ijson.items(counted, "item" if array else "", multiple_values=not array, use_float=True)
-    n = 0
-    try:
-        for obj in items:
-            n += 1
-            try:
-                row = classify(from_object(obj))
-            except (msgspec.ValidationError, ValueError, RecursionError):
-                row = "not a JSON object"
-            if row.__class__ is str:
-                stats.bad(label, f":item {n}", row)
-            else:
-                stats.records_read += 1
-                yield row
-    except (ijson.JSONError, UnicodeDecodeError, _TooDeep) as e:
-        at, left = counted.consumed, _drain(stream)
-        stats.bad(label, f"@byte {at}", f"{_ijson_reason(e)}; stopped reading, {left} bytes left unread")
-
-
-def _ijson_reason(e: Exception) -> str:
-    text = str(e)
-    if isinstance(e, UnicodeDecodeError):
-        return "invalid UTF-8"
-    if isinstance(e, _TooDeep):
-        return "JSON nested too deep"
-    if "premature EOF" in text or "Incomplete JSON" in text:
-        return "JSON cut short"
-    if "trailing garbage" in text or "Additional data" in text:
-        return "text after the JSON array"
-    return "invalid JSON"
-
-
-def _drain(stream: BinaryIO) -> int:
-    left = 0
-    while chunk := stream.read(BUFFER):
-        left += len(chunk)
-    return left
