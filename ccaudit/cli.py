@@ -99,7 +99,7 @@ def _report_options(f):
 def _store(db_path: str | None) -> Iterator[Store]:
     """The named store, or a temporary one removed afterwards."""
     tmp = None if db_path else tempfile.mkdtemp(prefix="ccaudit-")
-    store = Store(db_path or os.path.join(tmp, "store.db"))
+    store = Store(db_path or os.path.join(tmp, "store.db"), durable=tmp is None)
     try:
         yield store
     finally:

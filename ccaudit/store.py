@@ -48,8 +48,10 @@ ON CONFLICT (hour, section, key) DO UPDATE SET
 class Store:
     """A ccaudit SQLite file: open or create it, load rows, read counts."""
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, durable: bool = True):
+        """``durable=False`` for a store that is thrown away after the command: it skips
+        the fsync of every commit (a crash of the machine could corrupt it, not lose data)."""
+        self.path, self.durable = path, durable
         if path != ":memory:" and os.path.isdir(path):
             raise StoreError(f"{path}: is a directory, not a store")
         try:
@@ -72,7 +74,7 @@ class Store:
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         # A rollback journal, not WAL: a bulk load writes every page once instead of twice.
         self.db.execute("PRAGMA journal_mode = DELETE")
-        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.execute(f"PRAGMA synchronous = {'NORMAL' if self.durable else 'OFF'}")
         self.db.execute("PRAGMA cache_size = -8000")
         self.db.execute("PRAGMA temp_store = MEMORY")
 

@@ -403,3 +403,13 @@ def test_store_of_another_layout_is_refused(tmp_path):
     conn.close()
     with pytest.raises(StoreError, match="another ccaudit version"):
         Store(str(path))
+
+
+def test_only_a_throwaway_store_skips_fsync(tmp_path, sample_cli):
+    # a --db store syncs every commit; the temporary store of `report DUMP` need not
+    kept, temp = Store(str(tmp_path / "kept.db")), Store(str(tmp_path / "temp.db"), durable=False)
+    for store in (kept, temp):
+        load_dumps([str(sample_cli)], store)
+    assert kept.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert temp.db.execute("PRAGMA synchronous").fetchone()[0] == 0  # OFF
+    assert kept.event_count() == temp.event_count() > 0
