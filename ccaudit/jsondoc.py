@@ -4,7 +4,7 @@
 The fast way cuts the text where one record can end and the next begin (``}``, ``,``,
 ``{`` in an array; ``}``, ``{`` between objects; any whitespace around them) and decodes
 each piece with msgspec, as the line path does. Such a place can also lie inside a record
-(an array of objects in it, or a string); the piece then fails to decode and grows to the
+(an array of objects in it, or a string); the piece then decodes as cut short and grows to the
 next place. A piece that starts where a record starts and decodes is that whole record:
 no proper prefix of a JSON object is valid JSON.
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .ingest import LoadStats
 
 BLOCK = 1 << 20
-MAX_TRIES = 64  # places tried inside one record before it is left to ijson
+MAX_TRIES = 64  # places tried inside one record (each a decode from its start) before ijson takes over
 _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"), False: re.compile(rb"\}\s*\{")}  # array, objects
 _SPACE = re.compile(rb"\s*")
 _TOO_DEEP = b"[" * 64  # no audit record nests arrays like this; a hostile file does
@@ -109,7 +109,7 @@ class _Records:
                 start, pos = start - moved, pos - moved
                 continue
             record = _record(self.buf[start:m.start() + 1])
-            if record is not None:
+            if record is not _CUT:
                 return start, m.start() + 1, record, m.end() - 1
             pos = m.end() - 1
         return start, 0, None, 0
@@ -123,7 +123,7 @@ class _Records:
             after = end - 1
             end = len(self.buf[:after].rstrip())
         record = _record(self.buf[start:end])
-        return start, end, record, after
+        return start, end, None if record is _CUT else record, after
 
     def _more(self, keep: int) -> int:
         """Read the next block, keeping the buffer from ``keep`` on; how far it moved."""
@@ -147,13 +147,19 @@ class _Records:
         self.rest_at = self.base + start - (1 if self.array else 0)
 
 
-def _record(piece: bytes) -> Record | None:
-    """``piece`` decoded if it is one whole JSON object, else None."""
+_CUT = object()  # a piece that ends inside its record: try a longer one
+
+
+def _record(piece: bytes) -> Record | object | None:
+    """``piece`` decoded if it is one whole JSON object; _CUT if it may be the start of
+    one; None if it is something else."""
     try:
         record = decode_struct(piece)
     except msgspec.ValidationError:  # valid JSON of an odd shape: the lenient way
         record = None
-    except (msgspec.DecodeError, RecursionError):
+    except msgspec.DecodeError as e:
+        return _CUT if "truncated" in str(e) else None
+    except RecursionError:
         return None
     if not piece.isascii():  # msgspec skips the fields it does not read without checking them
         try:
@@ -174,14 +180,15 @@ class _Joined(io.RawIOBase):
     """``head`` and then the rest of ``stream``, as one stream."""
 
     def __init__(self, head: bytes, stream: BinaryIO):
-        self.head, self.stream = head, stream
+        self.head, self.at, self.stream = memoryview(head), 0, stream
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buf) -> int:  # type: ignore[override]
-        if self.head:
-            data, self.head = self.head[:len(buf)], self.head[len(buf):]
+        if self.at < len(self.head):
+            data = self.head[self.at:self.at + len(buf)]
+            self.at += len(data)
         else:
             data = getattr(self.stream, "read1", self.stream.read)(len(buf))
         buf[:len(data)] = data

@@ -135,3 +135,15 @@ def test_invalid_utf8_inside_a_record_is_left_to_ijson():
     rows, stats = fast(text, True)
     assert ids(rows) == ["rec-1"] and stats.malformed == 1
     assert stats.problems[0][2] == careful(text, True)[1].problems[0][2]
+
+
+def test_a_record_with_very_many_inner_places_is_still_read(monkeypatch):
+    # more `},{` inside one record than the fast way tries: ijson reads on from it
+    many = rec(2, items=[{"n": i} for i in range(jsondoc.MAX_TRIES + 10)])
+    text = as_array([rec(1), many, rec(3)], indent=1)
+    used = []
+    real = jsondoc._ijson_rows
+    monkeypatch.setattr(jsondoc, "_ijson_rows", lambda *a: used.append(1) or real(*a))
+    rows, stats = fast(text, True)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.malformed == 0
+    assert used  # the fallback did the work
