@@ -294,23 +294,23 @@ def classify(rec: Record) -> tuple | str:
     else:
         principal = shown_principal(p)
     if method == "mds.Authorize" or method == "kafka.Authentication":
-        section, key, details = _auth(method, principal, data)
-    elif method == "SignIn":
-        section, key, details = _signin(principal, data)
-    else:
-        return ts // 3600, id_, ts, time, method, principal, "", ""
-    return (ts // 3600, id_, ts, time, method, principal, section, key) + details
+        return _auth((ts // 3600, id_, ts, time, method, principal), data)
+    if method == "SignIn":
+        return _signin((ts // 3600, id_, ts, time, method, principal), data)
+    return ts // 3600, id_, ts, time, method, principal, "", ""
 
 
-def _auth(method: str, principal: str, data: _Data) -> tuple:
+def _auth(event: tuple, data: _Data) -> tuple:
+    """The row of a kafka.Authentication or mds.Authorize ``event`` (its first six columns)."""
+    hour, id_, ts, time, method, principal = event
     authn, authz, result, meta = data.authenticationInfo, data.authorizationInfo, data.result, data.requestMetadata
     status = result.status or "" if result is not None else ""
     if authz is not None:
         operation, granted = authz.operation or "", authz.granted
-        z = ("true" if granted is True else _text(granted), operation, authz.resourceType or "",
-             authz.resourceName or "", authz.patternType or "")
+        granted = "true" if granted is True else _text(granted)
+        rtype, rname, pattern = authz.resourceType or "", authz.resourceName or "", authz.patternType or ""
     else:
-        operation, z = "", ("", "", "", "", "")
+        operation = granted = rtype = rname = pattern = ""
     if method == "mds.Authorize":
         section, key = "mds_authorize", f"{principal}-{operation or '(none)'}"
     else:
@@ -322,10 +322,13 @@ def _auth(method: str, principal: str, data: _Data) -> tuple:
         resource_id = authn.principalResourceId or ""
     else:
         ident = resource_id = ""
-    return section, key, (ident, resource_id, conn, status) + z
+    return (hour, id_, ts, time, method, principal, section, key,
+            ident, resource_id, conn, status, granted, operation, rtype, rname, pattern)
 
 
-def _signin(principal: str, data: _Data) -> tuple:
+def _signin(event: tuple, data: _Data) -> tuple:
+    """The row of a SignIn ``event`` (its first six columns)."""
+    principal = event[5]
     authn, result = data.authenticationInfo, data.result
     status = result.status or "" if result is not None else ""
     outcome = authn.result if authn is not None and authn.result is not None else status
@@ -333,10 +336,10 @@ def _signin(principal: str, data: _Data) -> tuple:
     email = _text(p.get("email")) if isinstance(p, dict) else ""
     who = email or principal
     if outcome != "FAILURE" and outcome != "SUCCESS":
-        return "", "", ()
+        return event + ("", "")
     details = (email, outcome, _client_ip(data.requestMetadata), status)
     if outcome == "SUCCESS":
-        return "signin_success", who, details
+        return event + ("signin_success", who) + details
     err_status, err_detail = _first_error(result)
     key = f"{who} ({err_status})" if err_status else who
-    return "signin_failure", key, details + (err_status, err_detail)
+    return event + ("signin_failure", key) + details + (err_status, err_detail)
