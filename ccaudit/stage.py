@@ -141,6 +141,7 @@ class Stage:
 def open_file(path: str) -> sqlite3.Connection:
     """A fresh stage file; durability is pointless for a file deleted after the merge."""
     conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA page_size = 65536")  # fewer, larger writes
     conn.execute("PRAGMA journal_mode = OFF")
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -512")  # written front to back: a small cache will do

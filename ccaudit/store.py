@@ -35,6 +35,7 @@ from .ingest import LoadStats
 from .stage import EVENT_TABLES, QUARTER, TABLES, Stage, select_sql
 
 SCHEMA_VERSION = 3  # PRAGMA user_version of the layout in stage.TABLES
+PAGE_SIZE = 65536
 
 _UPSERT = """
 INSERT INTO main.counts (hour, section, key, n, first_ts, last_ts) {select}
@@ -68,6 +69,8 @@ class Store:
         if existing and version != SCHEMA_VERSION:
             raise StoreError(f"{self.path}: a store of another ccaudit version (layout {version}, this one "
                              f"reads {SCHEMA_VERSION}); load the dumps into a new store")
+        if not existing:  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
+            self.db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         for name, (columns, pk) in TABLES.items():
             if name not in existing:
                 self.db.create_table(name, columns, pk=pk)
