@@ -17,7 +17,7 @@ parse workers count):
 With --generate N, the dumps come from benchmarks/generate.py (cached in bench-data/ under the
 same names `make bench` uses, generated only if missing): FILE is the CLI dump (JSON Lines with
 `% Headers:` lines), and the same records are also run as gzip'd JSON Lines (ccaudit and DuckDB)
-and as one JSON array (ccaudit's ijson path; DuckDB with format='array').
+and as one JSON array (ccaudit's jsondoc path; DuckDB with format='array').
 
 Prints the machine, then one table: wall time (best, median), events/s, MB/s (of the
 uncompressed input), peak RSS, the ratio to `ccaudit` on FILE (best and median), and a check that

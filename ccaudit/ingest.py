@@ -26,7 +26,7 @@ from typing import BinaryIO, Iterable, Iterator
 import msgspec
 
 from .classify import MAX_RECORD, classify, decode, decode_struct
-from .errors import InputError
+from .errors import READ_ERRORS, InputError
 from .jsondoc import json_rows
 
 MAX_LINE = MAX_RECORD  # longer lines are malformed
@@ -160,7 +160,7 @@ def without_bom(stream: BinaryIO) -> BinaryIO:
     try:
         if stream.peek(3)[:3] == b"\xef\xbb\xbf":  # type: ignore[attr-defined]
             stream.read(3)
-    except (OSError, EOFError, lzma.LZMAError):
+    except READ_ERRORS:
         pass  # the read proper will report the damage
     return stream
 
@@ -169,7 +169,7 @@ def sniff(stream: BinaryIO) -> str:
     """'array', 'objects' or 'lines', from the first non-blank line (nothing is consumed)."""
     try:
         head = stream.peek(BUFFER)  # type: ignore[attr-defined]
-    except (OSError, EOFError, lzma.LZMAError):
+    except READ_ERRORS:
         return "lines"  # the read proper will report the damage
     body = head.lstrip()
     if body.startswith(b"["):
@@ -202,7 +202,7 @@ def until_broken(rows: Iterator[tuple], label: str, stats: LoadStats) -> Iterato
     file): what was read is kept, and the break is one malformed entry at ``@end``."""
     try:
         yield from rows
-    except (OSError, EOFError, lzma.LZMAError) as e:
+    except READ_ERRORS as e:
         stats.bad(label, "@end", f"input ends early ({e})")
 
 
@@ -257,7 +257,7 @@ def _read_or_flush(read, carry: bytes) -> bytes:
     so that it is counted (as a record cut in half) like any other line."""
     try:
         return read(BUFFER)
-    except (OSError, EOFError, lzma.LZMAError):
+    except READ_ERRORS:
         if carry:
             return b"\n"
         raise

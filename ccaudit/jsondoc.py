@@ -1,35 +1,40 @@
 """Records of a JSON document: one array of records, or objects one after another
 (pretty-printed or not), in constant memory.
 
-The fast way cuts the text where one record can end and the next begin (``}``, ``,``,
-``{`` in an array; ``}``, ``{`` between objects; any whitespace around them) and decodes
-each piece with msgspec, as the line path does. Such a place can also lie inside a record
-(an array of objects in it, or a string); the piece then decodes as cut short and grows to the
-next place. A piece that starts where a record starts and decodes is that whole record:
-no proper prefix of a JSON object is valid JSON.
+The fast way cuts the text where one item can end and the next begin (``}``, ``,``,
+``{`` in an array; ``}``, ``{`` between objects; any whitespace around them; a ``,`` after
+an array item that is not an object) and decodes each piece with msgspec, as the line path
+does. Such a place can also lie inside an item (an array of objects in it, or a string);
+the piece then decodes as cut short and grows to the next place. A piece that starts
+where an item starts and decodes is that whole item: no proper prefix of a JSON object
+or array is valid JSON.
 
-Anything else -- an item that is not an object, a syntax error, a cut record, text after
-the array -- hands the rest of the input to ijson, which streams it item by item and
-reports where it stopped. ijson alone decodes about five times slower.
+A syntax error, a record cut in half, text after the array -- anything the fast way
+cannot decode -- hands the rest of the input to ijson, which reports where it stopped
+(it cannot step over a syntax error either). ijson alone decodes about five times slower.
 """
 from __future__ import annotations
 
 import io
 import re
-from typing import TYPE_CHECKING, BinaryIO, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
 
 import msgspec
 
 from .classify import MAX_RECORD, Record, classify, decode, decode_struct, from_object
+from .errors import READ_ERRORS
 
 if TYPE_CHECKING:
     from .ingest import LoadStats
 
 BLOCK = 1 << 20
-MAX_TRIES = 64  # places tried inside one record (each a decode from its start) before ijson takes over
+MAX_TRIES = 64  # places tried inside one item (each a decode from its start) before ijson takes over
 _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"), False: re.compile(rb"\}\s*\{")}  # array, objects
+_COMMA = re.compile(rb"\s*,\s*")
 _SPACE = re.compile(rb"\s*")
 _TOO_DEEP = b"[" * 64  # no audit record nests arrays like this; a hostile file does
+_any = msgspec.json.Decoder().decode
+_TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
 
 
 def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> Iterator[tuple]:
@@ -39,12 +44,12 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> It
     position, with the number of bytes left unread. That includes anything after the
     array ends: a dump is one array, or a stream of objects, not a mixture.
     """
-    pieces = _Records(stream, array)
+    items = _Items(stream, array)
     n = 0
-    for record in pieces:
+    for record in items:
         n += 1
         try:
-            row = classify(record)
+            row = classify(record) if record is not None else "not a JSON object"
         except (ValueError, RecursionError):
             row = "not a JSON object"
         if row.__class__ is str:
@@ -52,82 +57,114 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> It
         else:
             stats.records_read += 1
             yield row
-    if pieces.rest is not None:
-        yield from _ijson_rows(pieces.rest, pieces.rest_at, label, stats, array, n)
+    if items.too_deep:
+        stats.bad(label, f"@byte {items.rest_at}", f"JSON nested too deep; stopped reading, "
+                  f"{_drain(items.rest)} bytes left unread")
+    elif items.rest is not None:
+        yield from _ijson_rows(items.rest, items.rest_at, label, stats, array, n)
 
 
-class _Records:
-    """The records of the input, cut as the module says, until the first thing that is
-    not plainly a record: then ``rest`` is a stream of the input from there on (after a
-    ``[``, for an array) and ``rest_at`` the input position of its first byte.
+_CUT, _BAD, _DEEP = object(), object(), object()  # a piece cut short / not an item / nested too deep
+
+
+class _Items:
+    """The records of the input (None for an array item that is not an object), cut as
+    the module says, until the first thing the fast way cannot decode: then ``rest`` is
+    a stream of the input from there on (after a ``[``, for an array), ``rest_at`` the
+    input position of its first byte, and ``too_deep`` says if nesting was the trouble.
 
     Indexes into ``buf`` move when it is refilled: the methods that refill it take the
-    one index that must survive and return it moved.
+    one index that must survive and return it moved. A read that fails (a damaged
+    compressed file) ends the buffer; the error is raised again after what came before.
     """
 
     def __init__(self, stream: BinaryIO, array: bool):
         self.stream, self.array = stream, array
-        self.between = _BETWEEN[array]
         self.read = getattr(stream, "read1", stream.read)
         self.buf, self.base, self.eof = b"", 0, False  # base: input position of buf[0]
+        self.broken: BaseException | None = None
+        self.opened = False  # the array's "[" was read
         self.rest: BinaryIO | None = None
-        self.rest_at = 0
+        self.rest_at, self.too_deep = 0, False
 
-    def __iter__(self) -> Iterator[Record]:
+    def __iter__(self) -> Iterator[Record | None]:
         start = self._skip_space(0)
-        if self.array:
-            if self.buf[start:start + 1] != b"[":
-                self._leave(start)
-                return
-            start += 1
-        while True:
+        if self.array and self.buf[start:start + 1] == b"[":
+            self.opened, start = True, start + 1
+        while self.opened or not self.array:
             start = self._skip_space(start)
             first = self.buf[start:start + 1]
-            if first != b"{":  # the end, or something ijson must judge (including "]")
-                if first or self.array:
-                    self._leave(start)
+            if first == b"{":
+                start, item, after = self._item_at(start, _BETWEEN[self.array], _record)
+            elif self.array and first not in (b"]", b""):
+                start, item, after = self._item_at(start, _COMMA, _other)
+            elif first or self.array:  # "]" (ijson checks that nothing follows), or no end
+                break
+            elif self.broken:
+                raise self.broken
+            else:
                 return
-            start, end, record, after = self._record_at(start)
-            if record is None:
-                self._leave(start)
-                return
-            yield record
+            if item is _BAD or item is _DEEP:
+                self.too_deep = item is _DEEP
+                break
+            yield item
             start = after
+        self._leave(start, bracket=not self.too_deep)
 
-    def _record_at(self, start: int) -> tuple:
-        """(start, end, record, start of what follows) for the record at ``start``;
-        record None if there is none to be had the fast way."""
-        pos = start
-        for _ in range(MAX_TRIES):
-            m = self.between.search(self.buf, pos)
+    def _item_at(self, start: int, between: re.Pattern, read_one: Callable[[bytes], Any]) -> tuple:
+        """(start, item or _BAD/_DEEP, start of what follows) for the item at ``start``."""
+        pos, tries = start, 0
+        while tries < MAX_TRIES:
+            m = between.search(self.buf, pos)
             if m is None:
                 if self.eof:
-                    return self._last_record(start)
+                    return self._last_item(start, read_one)
                 if len(self.buf) - start > MAX_RECORD:
                     break
                 moved = self._more(start)
                 start, pos = start - moved, pos - moved
                 continue
-            record = _record(self.buf[start:m.start() + 1])
-            if record is not _CUT:
-                return start, m.start() + 1, record, m.end() - 1
-            pos = m.end() - 1
-        return start, 0, None, 0
+            end = m.start() + (between is not _COMMA)  # the "}" belongs to the record
+            item, after = self._take(start, end, read_one)
+            if item is not _CUT:
+                return start, item, after if after is not None else m.end() - (between is not _COMMA)
+            pos, tries = m.end(), tries + 1
+        return start, _BAD, 0
 
-    def _last_record(self, start: int) -> tuple:
-        """The record that ends the input, before the array's ``]`` (left to ijson to check)."""
+    def _last_item(self, start: int, read_one: Callable[[bytes], Any]) -> tuple:
+        """The item that ends the input, before the array's ``]`` (left to ijson to check)."""
         end = after = len(self.buf.rstrip())
         if self.array:
             if self.buf[end - 1:end] != b"]":
-                return start, 0, None, 0
+                return start, _BAD, 0
             after = end - 1
             end = len(self.buf[:after].rstrip())
-        record = _record(self.buf[start:end])
-        return start, end, None if record is _CUT else record, after
+        item, next_start = self._take(start, end, read_one)
+        return start, _BAD if item is _CUT else item, after if next_start is None else next_start
+
+    def _take(self, start: int, end: int, read_one: Callable[[bytes], Any]) -> tuple:
+        """(item, None) for ``buf[start:end]``; or, when an item ends before ``end`` (an
+        array item that is not an object comes next), (that item, where the next starts)."""
+        item = read_one(self.buf[start:end])
+        if item.__class__ is not _Ends:
+            return item, None
+        end = start + item.at - 1  # msgspec counts the first trailing byte in
+        item = read_one(self.buf[start:end])
+        if item is _CUT or item.__class__ is _Ends:
+            return _BAD, 0
+        if not self.array:
+            return item, end
+        comma = _COMMA.match(self.buf, end)
+        if comma is None or self.buf[comma.end():comma.end() + 1] == b"]":  # none, or "[..., ]"
+            return _BAD, 0
+        return item, comma.end()
 
     def _more(self, keep: int) -> int:
         """Read the next block, keeping the buffer from ``keep`` on; how far it moved."""
-        block = self.read(BLOCK)
+        try:
+            block = self.read(BLOCK)
+        except READ_ERRORS as e:
+            self.broken, block = e, b""
         if not block:
             self.eof = True
             return 0
@@ -141,39 +178,74 @@ class _Records:
                 return i
             i -= self._more(i)
 
-    def _leave(self, start: int) -> None:
-        """Hand the input from ``start`` on to ijson."""
-        self.rest = _Joined((b"[" if self.array else b"") + self.buf[start:], self.stream)
-        self.rest_at = self.base + start - (1 if self.array else 0)
+    def _leave(self, start: int, bracket: bool = True) -> None:
+        """Hand the input from ``start`` on to ijson (after a "[", inside an array)."""
+        bracket = b"[" if bracket and self.array and self.opened else b""
+        after: Any = _Raises(self.broken) if self.broken else self.stream
+        self.rest = _Joined(bracket + self.buf[start:], after)
+        self.rest_at = self.base + start - len(bracket)
+        self.buf = b""
 
 
-_CUT = object()  # a piece that ends inside its record: try a longer one
-
-
-def _record(piece: bytes) -> Record | object | None:
-    """``piece`` decoded if it is one whole JSON object; _CUT if it may be the start of
-    one; None if it is something else."""
+def _record(piece: bytes) -> Any:
+    """``piece`` as a Record if it is one whole JSON object, else _CUT, _BAD or _DEEP."""
     try:
-        record = decode_struct(piece)
+        if not piece.isascii():
+            piece.decode()  # msgspec skips the fields it does not read without checking them
+        return decode_struct(piece)
     except msgspec.ValidationError:  # valid JSON of an odd shape: the lenient way
-        record = None
-    except msgspec.DecodeError as e:
-        return _CUT if "truncated" in str(e) else None
-    except RecursionError:
-        return None
-    if not piece.isascii():  # msgspec skips the fields it does not read without checking them
-        try:
-            piece.decode()
-        except UnicodeDecodeError:
-            return None
-    return record if record is not None else _lenient_record(piece)
+        return _decoded(piece, decode)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
+        return _trouble(e)
 
 
-def _lenient_record(piece: bytes) -> Record | None:
+def _other(piece: bytes) -> Any:
+    """None if ``piece`` is one whole JSON value (an array item that is not a record),
+    else _CUT, _BAD or _DEEP."""
+    item = _decoded(piece, _any)
+    return None if item not in (_CUT, _BAD, _DEEP) else item
+
+
+def _decoded(piece: bytes, decoder: Callable[[bytes], Any]) -> Any:
     try:
-        return decode(piece)
-    except (msgspec.ValidationError, RecursionError):
-        return None
+        return decoder(piece)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
+        return _trouble(e)
+
+
+def _trouble(e: Exception) -> Any:
+    """What a decode error says about a piece: _CUT (it goes on), _Ends (an item ends
+    inside it, something else follows), _DEEP or _BAD."""
+    if isinstance(e, RecursionError):
+        return _DEEP
+    if not isinstance(e, msgspec.DecodeError):
+        return _BAD
+    if "truncated" in str(e):
+        return _CUT
+    trailing = _TRAILING.search(str(e))
+    return _Ends(int(trailing[1])) if trailing else _BAD
+
+
+class _Ends(int):
+    """Where, in a piece, something follows the item that starts it (one past the first
+    byte of it, as msgspec reports it)."""
+
+    @property
+    def at(self) -> int:
+        return int(self)
+
+
+class _Raises(io.RawIOBase):
+    """A stream whose next read raises ``error`` (the break of the stream it stands for)."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        raise self.error
 
 
 class _Joined(io.RawIOBase):

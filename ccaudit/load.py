@@ -56,7 +56,7 @@ def _load_one(dump: Dump, store: Store, stats: LoadStats, progress: Progress | N
 
 def _workers_for(dump: Dump, shape: str, workers: int | None) -> int:
     """Parse processes for an input: none for small ones, nor for stdin unless asked
-    (a worker cannot read it), and one for JSON arrays and objects (ijson is serial)."""
+    (a worker cannot read it), and one for JSON arrays and objects (read front to back)."""
     if workers == 0 or dump.path == "-" and (workers is None or shape != "lines"):
         return 0
     if workers is None:

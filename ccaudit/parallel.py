@@ -6,7 +6,7 @@ processes (``worker.py``) while this process merges their results into the store
 * a plain file is cut into byte ranges that the workers read themselves;
 * a compressed file or stdin is decompressed here, in a thread (zlib, bz2 and lzma
   release the GIL), into chunk files that the workers read;
-* a JSON array or concatenated objects go to one worker, which streams them with ijson
+* a JSON array or concatenated objects go to one worker, which streams them (jsondoc.py)
   into a stage file per part;
 * each worker fills a stage file per range or part; this process attaches them and merges
   them (store.merge), several per transaction, strictly in input order, so the first copy

@@ -4,8 +4,8 @@ It reads one task per stdin line (JSON) and answers each stage file it fills wit
 JSON line of counts (``"last": true`` on a task's final answer). Two kinds of task:
 
 * lines: parse the lines that start in a byte range of a file into one stage file;
-* json: stream a whole JSON array / concatenated-objects input with ijson, into a new
-  stage file every JSON_PART records (ijson cannot start mid-file, but the store can
+* json: stream a whole JSON array / concatenated-objects input (jsondoc.py), into a new
+  stage file every JSON_PART records (it cannot start mid-file, but the store can
   merge one part while the worker parses the next).
 
 It imports only what parsing needs, so each worker stays small.
