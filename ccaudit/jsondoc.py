@@ -114,6 +114,7 @@ class _Items:
     def _item_at(self, start: int, between: re.Pattern, read_one: Callable[[bytes], Any]) -> tuple:
         """(start, item or _BAD/_DEEP, start of what follows) for the item at ``start``."""
         pos, tries = start, 0
+        brace = between is not _COMMA  # the "}" a record separator starts with is the record's
         while tries < MAX_TRIES:
             m = between.search(self.buf, pos)
             if m is None:
@@ -124,10 +125,9 @@ class _Items:
                 moved = self._more(start)
                 start, pos = start - moved, pos - moved
                 continue
-            end = m.start() + (between is not _COMMA)  # the "}" belongs to the record
-            item, after = self._take(start, end, read_one)
+            item, after = self._take(start, m.start() + brace, read_one)
             if item is not _CUT:
-                return start, item, after if after is not None else m.end() - (between is not _COMMA)
+                return start, item, after if after is not None else m.end() - brace
             pos, tries = m.end(), tries + 1
         return start, _BAD, 0
 
@@ -180,10 +180,10 @@ class _Items:
 
     def _leave(self, start: int, bracket: bool = True) -> None:
         """Hand the input from ``start`` on to ijson (after a "[", inside an array)."""
-        bracket = b"[" if bracket and self.array and self.opened else b""
+        head = b"[" if bracket and self.array and self.opened else b""
         after: Any = _Raises(self.broken) if self.broken else self.stream
-        self.rest = _Joined(bracket + self.buf[start:], after)
-        self.rest_at = self.base + start - len(bracket)
+        self.rest = _Joined(head + self.buf[start:], after)
+        self.rest_at = self.base + start - len(head)
         self.buf = b""
 
 
@@ -201,9 +201,12 @@ def _record(piece: bytes) -> Any:
 
 def _other(piece: bytes) -> Any:
     """None if ``piece`` is one whole JSON value (an array item that is not a record),
-    else _CUT, _BAD or _DEEP."""
-    item = _decoded(piece, _any)
-    return None if item not in (_CUT, _BAD, _DEEP) else item
+    else what _trouble says."""
+    try:
+        _any(piece)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
+        return _trouble(e)
+    return None
 
 
 def _decoded(piece: bytes, decoder: Callable[[bytes], Any]) -> Any:
@@ -226,13 +229,14 @@ def _trouble(e: Exception) -> Any:
     return _Ends(int(trailing[1])) if trailing else _BAD
 
 
-class _Ends(int):
+class _Ends:
     """Where, in a piece, something follows the item that starts it (one past the first
     byte of it, as msgspec reports it)."""
 
-    @property
-    def at(self) -> int:
-        return int(self)
+    __slots__ = ("at",)
+
+    def __init__(self, at: int):
+        self.at = at
 
 
 class _Raises(io.RawIOBase):

@@ -147,3 +147,22 @@ def test_a_record_with_very_many_inner_places_is_still_read(monkeypatch):
     rows, stats = fast(text, True)
     assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.malformed == 0
     assert used  # the fallback did the work
+
+
+@pytest.mark.parametrize("item, good", [
+    (b"0", True), (b"[]", True), (b'""', True), (b"false", True), (b"null", True),
+    (b"[1, {\"a\": [2, 3]}, 4]", True), (b'"a, b"', True),
+    (b"5 6", False), (b"[1, 2", False), (b"tru", False),
+])
+def test_array_items_that_are_not_objects(item, good):
+    # a whole value is one malformed item and reading goes on the fast way; anything
+    # else is a syntax error (ijson says which, and reading stops there)
+    text = b"[" + json.dumps(rec(1)).encode() + b", " + item + b", " + json.dumps(rec(2)).encode() + b"]"
+    rows, stats = fast(text, True)
+    ref_rows, ref = careful(text, True)
+    assert rows == ref_rows and (stats.records_read, stats.malformed) == (ref.records_read, ref.malformed)
+    assert ids(rows) == (["rec-1", "rec-2"] if good else ["rec-1"])
+    if good:
+        assert stats.problems == [("f", ":item 2", "not a JSON object")]
+    else:
+        assert [why.split(";")[0] for *_, why in stats.problems] == [why.split(";")[0] for *_, why in ref.problems]
