@@ -34,7 +34,7 @@ from ccaudit.load import BATCH
 from ccaudit.stage import DETAIL_TABLE, EVENT_TABLES, TABLES
 from ccaudit.store import Store
 
-# Columns the store keeps as written; the others store '' as NULL (stage.select_sql's NULLIF).
+# Columns the store keeps as written; the others store '' as NULL (stage.select_sql).
 ALWAYS_SET = {"hour", "id", "ts", "time", "method", "principal"}
 DIGESTS: dict[str, str] = {}
 MEDIANS: dict[str, float] = {}

@@ -66,8 +66,9 @@ STAGE_COLUMNS = tuple(dict.fromkeys(c for columns in ROW_COLUMNS.values() for c 
 
 
 def select_sql(table: str, schema: str) -> str:
-    """SELECT the staged rows of ``table``, with '' turned back into NULL."""
-    values = [c if c in _ALWAYS_SET else f"NULLIF({c}, '')" for c in TABLES[table][0]]
+    """SELECT the staged rows of ``table``, with '' turned back into NULL (by CASE: the
+    NULLIF function costs the merge a third more)."""
+    values = [c if c in _ALWAYS_SET else f"CASE {c} WHEN '' THEN NULL ELSE {c} END" for c in TABLES[table][0]]
     sections = [s for s, t in DETAIL_TABLE.items() if t == table]
     where = f" WHERE section IN ({', '.join(repr(s) for s in sections)})" if sections else ""
     return f"SELECT {', '.join(values)} FROM {schema}.events{where}"
