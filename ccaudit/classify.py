@@ -151,7 +151,7 @@ def _struct_type(tp: Any) -> type | None:
 # -- time ---------------------------------------------------------------------------
 
 _TIME = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z"
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z", re.ASCII
 )
 _UTC_SECONDS = re.compile(r":(?:[0-5]\d|60)(?:\.\d{1,9})?Z", re.ASCII).fullmatch
 LAST_TIME = 32503680000  # 3000-01-01: times from 1970 up to this are believable (and safe to bucket)

@@ -4,10 +4,11 @@ Core modules never print or exit; they raise these with a message written for
 the user. ``cli.py`` is the one place that turns them into exit codes.
 """
 import lzma
+import zlib
 from enum import IntEnum
 
-# What reading a damaged or cut compressed stream raises (besides ValueError for some).
-READ_ERRORS = (OSError, EOFError, lzma.LZMAError)
+# What reading a damaged or cut compressed stream raises.
+READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
 
 
 class ExitCode(IntEnum):

@@ -18,7 +18,6 @@ temporary disk stay flat.
 from __future__ import annotations
 
 import json
-import lzma
 import os
 import queue
 import subprocess
@@ -28,7 +27,7 @@ import threading
 from collections import deque
 from typing import BinaryIO, Callable, Iterator
 
-from .errors import CcauditError
+from .errors import READ_ERRORS, CcauditError
 from .ingest import MAX_LINE, Dump, LoadStats
 from .store import Store
 
@@ -98,7 +97,7 @@ def _spill(stream: BinaryIO, tmp: str, chunk: int) -> Iterator[dict]:
         path = os.path.join(tmp, f"chunk-{n}.txt")
         try:
             size = _copy_lines(stream, path, chunk)
-        except (OSError, EOFError, ValueError, lzma.LZMAError) as e:
+        except (*READ_ERRORS, ValueError) as e:
             if os.path.getsize(path):
                 yield {"path": path, "start": 0, "end": None, "delete": True}
             yield {"ends_early": f"input ends early ({e})"}
