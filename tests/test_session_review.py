@@ -1,8 +1,7 @@
 """Review of the flat-row staging (classify rows, one stage table, counts tallied in
 Python, CASE for '' -> NULL): the bugs it found (each test failed before its fix), and
-regression checks of what the change must
-keep (counts equal to a recount, detail rows exactly the events of their sections, NULL
-for absent text)."""
+regression checks of what the change must keep (counts equal to a recount, detail rows
+exactly the events of their sections, NULL for absent text)."""
 from __future__ import annotations
 
 import json
