@@ -149,15 +149,21 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None,
     # (date, section) -> key -> [hour counts, first ts, last ts]
     cells: dict = defaultdict(dict)
     fine = not _whole_hours(tz, store.time_range())
+    place, by_method = clock.place, f.method is not None
     for section, key, ts, n, first, last in store.buckets(f.since, f.until, f.principal, fine):
-        if not _wanted(section, key, f):
+        if by_method and not _wanted(section, key, f):
             continue
-        d, col = clock.place(ts)
-        row = cells[d, section].get(key)
+        d, col = place(ts)
+        keys = cells[d, section]
+        row = keys.get(key)
         if row is None:
-            row = cells[d, section][key] = [defaultdict(int), first, last]
+            keys[key] = [defaultdict(int, {col: n}), first, last]
+            continue
         row[0][col] += n
-        row[1], row[2] = min(row[1], first), max(row[2], last)
+        if first < row[1]:
+            row[1] = first
+        if last > row[2]:
+            row[2] = last
     dates = sorted({d for d, _ in cells})
     days = [_day(d, cells, clock, f) for d in _every_date(dates)]
     return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load)
