@@ -11,7 +11,6 @@ import tracemalloc
 
 import pytest
 
-import ccaudit.ingest as ingest
 from ccaudit import jsondoc
 from ccaudit.ingest import Dump, LoadStats, read_rows, until_broken
 
