@@ -55,10 +55,15 @@ class Store:
         self.path, self.durable = path, durable
         if path != ":memory:" and os.path.isdir(path):
             raise StoreError(f"{path}: is a directory, not a store")
+        db = None
         try:
-            self.db = sqlite_utils.Database(path)
+            db = self.db = sqlite_utils.Database(path)
             self._check_and_create()
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, StoreError) as e:
+            if db is not None:
+                db.close()
+            if isinstance(e, StoreError):
+                raise
             raise StoreError(f"{path}: not a usable ccaudit store ({e})") from None
 
     def _check_and_create(self) -> None:

@@ -413,3 +413,21 @@ def test_only_a_throwaway_store_skips_fsync(tmp_path, sample_cli):
     assert kept.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert temp.db.execute("PRAGMA synchronous").fetchone()[0] == 0  # OFF
     assert kept.event_count() == temp.event_count() > 0
+
+
+@pytest.mark.parametrize("content", ["other-sqlite", "garbage"])
+def test_a_refused_store_is_closed(tmp_path, monkeypatch, content):
+    # the connection of a file that is not a store was left open
+    import sqlite_utils
+
+    path = tmp_path / "x.db"
+    if content == "garbage":
+        path.write_bytes(b"not a database at all" * 100)
+    else:
+        sqlite3.connect(path).execute("CREATE TABLE t (a)").connection.close()
+    closed = []
+    real_close = sqlite_utils.Database.close
+    monkeypatch.setattr(sqlite_utils.Database, "close", lambda self: closed.append(1) or real_close(self))
+    with pytest.raises(StoreError):
+        Store(str(path))
+    assert closed == [1]
