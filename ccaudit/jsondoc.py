@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import re
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Generator, Iterable, Iterator
 
 import msgspec
 
@@ -45,8 +45,18 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> It
     array ends: a dump is one array, or a stream of objects, not a mixture.
     """
     items = _Items(stream, array)
-    n = 0
-    for record in items:
+    n = yield from _rows(items, label, stats, 0)
+    if items.too_deep:
+        stats.bad(label, f"@byte {items.rest_at}", f"JSON nested too deep; stopped reading, "
+                  f"{_drain(items.rest)} bytes left unread")
+    elif items.rest is not None:
+        yield from _ijson_rows(items.rest, items.rest_at, label, stats, array, n)
+
+
+def _rows(records: Iterable[Record | None], label: str, stats: LoadStats, n: int) -> Generator[tuple, None, int]:
+    """Rows for ``records`` (None: an item that is not an object), numbered after ``n``
+    (for the malformed ones); returns the last number."""
+    for record in records:
         n += 1
         try:
             row = classify(record) if record is not None else "not a JSON object"
@@ -57,11 +67,7 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> It
         else:
             stats.records_read += 1
             yield row
-    if items.too_deep:
-        stats.bad(label, f"@byte {items.rest_at}", f"JSON nested too deep; stopped reading, "
-                  f"{_drain(items.rest)} bytes left unread")
-    elif items.rest is not None:
-        yield from _ijson_rows(items.rest, items.rest_at, label, stats, array, n)
+    return n
 
 
 _CUT, _BAD, _DEEP = object(), object(), object()  # a piece cut short / not an item / nested too deep
@@ -281,20 +287,17 @@ def _ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: 
     counted = _Counting(stream)
     items = ijson.items(counted, "item" if array else "", multiple_values=not array, use_float=True)
     try:
-        for obj in items:
-            n += 1
-            try:
-                row = classify(from_object(obj))
-            except (msgspec.ValidationError, ValueError, RecursionError):
-                row = "not a JSON object"
-            if row.__class__ is str:
-                stats.bad(label, f":item {n}", row)
-            else:
-                stats.records_read += 1
-                yield row
+        yield from _rows(map(_from_object, items), label, stats, n)
     except (ijson.JSONError, UnicodeDecodeError, _TooDeep) as e:
         where, left = at + counted.consumed, _drain(stream)
         stats.bad(label, f"@byte {where}", f"{_ijson_reason(e)}; stopped reading, {left} bytes left unread")
+
+
+def _from_object(obj: Any) -> Record | None:
+    try:
+        return from_object(obj)
+    except (ValueError, RecursionError):  # msgspec.ValidationError is a ValueError
+        return None
 
 
 class _Counting(io.RawIOBase):
