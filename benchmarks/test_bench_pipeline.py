@@ -31,7 +31,8 @@ import pytest
 
 from benchmarks.compare import default_ccaudit, rss
 from benchmarks.conftest import ratio
-from ccaudit.ingest import Dump, LoadStats, iter_lines, line_rows
+from ccaudit.ingest import Dump, iter_lines, line_rows
+from ccaudit.stats import LoadStats
 from ccaudit.load import load_dumps
 from ccaudit.output import write_dir
 from ccaudit.progress import Progress

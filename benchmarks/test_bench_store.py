@@ -28,10 +28,10 @@ from itertools import islice
 import pytest
 
 from benchmarks.conftest import ratio, store_rows
-from ccaudit.classify import ROW_COLUMNS
-from ccaudit.ingest import Dump, LoadStats, iter_lines, line_rows
+from ccaudit.schema import DETAIL_TABLE, EVENT_TABLES, ROW_COLUMNS, SECTION, TABLES
+from ccaudit.ingest import Dump, iter_lines, line_rows
+from ccaudit.stats import LoadStats
 from ccaudit.load import BATCH
-from ccaudit.stage import DETAIL_TABLE, EVENT_TABLES, TABLES
 from ccaudit.store import Store
 
 # Columns the store keeps as written; the others store '' as NULL (stage.select_sql).
@@ -63,7 +63,7 @@ def _as_dicts(rows) -> list[tuple[dict, str | None, dict | None]]:
     """Per row: the all_events dict, its detail table and detail dict (NULLs where the store has them)."""
     out = []
     for row in rows:
-        values = {c: (v if c in ALWAYS_SET or v != "" else None) for c, v in zip(ROW_COLUMNS[len(row)], row)}
+        values = {c: (v if c in ALWAYS_SET or v != "" else None) for c, v in zip(ROW_COLUMNS[row[SECTION]], row)}
         e = {c: values[c] for c in TABLES["all_events"][0]}
         table = DETAIL_TABLE.get(row[6])
         out.append((e, table, table and {c: values[c] for c in TABLES[table][0]}))

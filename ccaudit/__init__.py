@@ -14,7 +14,7 @@ import importlib
 __version__ = "0.1.0"
 
 _API = {
-    "LoadStats": "ingest", "load_dumps": "load", "Filters": "report", "Report": "report",
+    "LoadStats": "stats", "load_dumps": "load", "Filters": "report", "Report": "report",
     "build": "report", "Store": "store",
 }
 __all__ = [*_API, "__version__"]

@@ -20,9 +20,10 @@ import fnmatch
 import re
 from dataclasses import asdict, dataclass
 
-from .classify import SECTIONS
+from .schema import SECTIONS
 from .errors import CcauditError
-from .render import dumps, printable
+from .render import dumps
+from .text import printable
 from .report import Report
 
 PER = {"h": "hour", "hour": "hour", "d": "day", "day": "day"}

@@ -24,24 +24,6 @@ from typing import Any, Optional
 
 import msgspec
 
-MAX_RECORD = 16 * 2**20  # bytes; no real record comes near this
-
-SECTIONS = {
-    "kafka_authentication": "Kafka Authentication",
-    "mds_authorize": "MDS Authorize",
-    "signin_failure": "Sign-In Failure",
-    "signin_success": "Sign-In Success",
-    "all_events": "All Audit Events",
-}
-
-# The method each section is limited to (all_events takes every method).
-SECTION_METHOD = {
-    "kafka_authentication": "kafka.Authentication",
-    "mds_authorize": "mds.Authorize",
-    "signin_failure": "SignIn",
-    "signin_success": "SignIn",
-}
-
 
 OptStr = Optional[str]
 
@@ -101,19 +83,51 @@ class Record(msgspec.Struct, gc=False):
     data: Optional[_Data] = None
 
 
+class Malformed(Exception):
+    """A record that is valid JSON but not a usable audit record; ``why`` says what it lacks."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+
+
 _decoder = msgspec.json.Decoder(Record)
 _any_decoder = msgspec.json.Decoder()
 decode_struct = _decoder.decode  # strict: a ValidationError for odd shapes (then use ``decode``)
 
 
+def decode_lenient(raw: bytes) -> Record:
+    """Valid JSON of an unexpected shape somewhere (say, ``"result": []``), after the
+    strict decoder refused it: keep what fits rather than reject the record."""
+    return from_object(_any_decoder.decode(raw))
+
+
 def decode(raw: bytes) -> Record:
     """Decode one JSON object; raise ``msgspec.DecodeError`` if it is not one."""
     try:
-        return _decoder.decode(raw)
+        return decode_struct(raw)
     except msgspec.ValidationError:
-        # Valid JSON of an unexpected shape somewhere (say, ``"result": []``):
-        # keep what fits rather than reject the record.
-        return from_object(_any_decoder.decode(raw))
+        return decode_lenient(raw)
+
+
+def decode_failure(e: Exception) -> str:
+    """Why a line or piece failed to decode, in the words of the malformed list.
+
+    msgspec raises one DecodeError type for every syntax problem; only its message tells
+    a record cut short from text after one, so this is the one place that reads it.
+    """
+    if isinstance(e, UnicodeDecodeError):
+        return "invalid UTF-8"
+    if isinstance(e, RecursionError):
+        return "JSON nested too deep"
+    if isinstance(e, msgspec.ValidationError):
+        return "not a JSON object"
+    text = str(e).lower()
+    if "truncated" in text:
+        return "JSON cut short"
+    if "trailing" in text:
+        return "text after the JSON object"
+    return "not valid JSON"
 
 
 def from_object(obj: Any) -> Record:
@@ -253,23 +267,9 @@ def _client_ip(meta: _RequestMeta | None) -> str:
     return (meta.client_address or "").lstrip("/")
 
 
-# The rows classify gives, by length: every event's all_events columns, then the columns
-# of its section's own table that all_events lacks.
-EVENT_COLUMNS = ("hour", "id", "ts", "time", "method", "principal", "section", "key")
-AUTH_COLUMNS = ("identifier", "principal_resource_id", "connection_id", "status", "granted", "operation",
-                "resource_type", "resource_name", "pattern_type")
-SIGNIN_COLUMNS = ("email", "outcome", "client_ip", "status")
-FAILURE_COLUMNS = ("error_status", "error_detail")
-ROW_COLUMNS = {
-    len(EVENT_COLUMNS): EVENT_COLUMNS,
-    len(EVENT_COLUMNS + AUTH_COLUMNS): EVENT_COLUMNS + AUTH_COLUMNS,
-    len(EVENT_COLUMNS + SIGNIN_COLUMNS): EVENT_COLUMNS + SIGNIN_COLUMNS,
-    len(EVENT_COLUMNS + SIGNIN_COLUMNS + FAILURE_COLUMNS): EVENT_COLUMNS + SIGNIN_COLUMNS + FAILURE_COLUMNS,
-}
-
-
-def classify(rec: Record) -> tuple | str:
-    """One flat row for a record (see ROW_COLUMNS), or the reason it is malformed (a str).
+def classify(rec: Record) -> tuple:
+    """One flat row for a record (columns: ``schema.ROW_COLUMNS`` of its section); raise
+    ``Malformed`` for a record that lacks what every event needs.
 
     One row, not an event row and a details row: the details' copies of id, time, method
     and principal would cost the staging a second row and four more bindings per event.
@@ -279,14 +279,14 @@ def classify(rec: Record) -> tuple | str:
     data, id_, time = rec.data, rec.id, rec.time
     method = data.methodName if data is not None else None
     if not id_:
-        return "no id"
+        raise Malformed("no id")
     if not method:
-        return "no data.methodName"
+        raise Malformed("no data.methodName")
     ts = parse_time(time)
     if ts is None:
-        return "no time" if time is None else "unparseable time"
+        raise Malformed("no time" if time is None else "unparseable time")
     if not 0 <= ts < LAST_TIME:
-        return "time out of range"
+        raise Malformed("time out of range")
     authn = data.authenticationInfo
     p = authn.principal if authn is not None else None
     if p.__class__ is str and p[:5] == "User:" and len(p) > 5:

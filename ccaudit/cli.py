@@ -14,13 +14,13 @@ from typing import Iterator
 import click
 
 from . import __version__
-from .classify import SECTIONS
+from .schema import SECTIONS
 from .errors import CcauditError, ExitCode
-from .ingest import LoadStats
+from .stats import LoadStats
 from .load import load_dumps
 from .progress import Progress
 from .report import Filters, build
-from .store import Store
+from .store import Store, looks_like_sqlite
 
 FORMATS = ["text", "json", "markdown", "csv", "html"]
 SHOWN_PROBLEMS = 10
@@ -37,7 +37,7 @@ class Cli(click.Group):
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("ccaudit: interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(ExitCode.INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as e:  # a bug: say so in one line, trace only on request
@@ -45,7 +45,7 @@ class Cli(click.Group):
                 traceback.print_exc()
             click.echo(f"ccaudit: internal error: {type(e).__name__}: {e} "
                        "(set CCAUDIT_DEBUG=1 for a traceback)", err=True)
-            ctx.exit(ExitCode.USAGE)
+            ctx.exit(ExitCode.INTERNAL)
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,11 +116,8 @@ def _load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
     if not quiet:
         for problem in stats.problem_lines()[:SHOWN_PROBLEMS]:
             click.echo(f"ccaudit: malformed: {problem}", err=True)
-    for error in stats.errors:
-        click.echo(f"ccaudit: error: {error}", err=True)
-    for label in stats.failed_inputs:
-        if not any(e.startswith(label + ":") for e in stats.errors):
-            click.echo(f"ccaudit: error: {label}: no audit record could be read", err=True)
+    for message in stats.failed.values():
+        click.echo(f"ccaudit: error: {message}", err=True)
     click.echo(f"ccaudit: {stats.summary_line()}", err=True)
     return stats
 
@@ -134,7 +131,7 @@ def _existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:
 def _exit_code(stats: LoadStats | None, strict: bool) -> int:
     if stats is None:
         return ExitCode.OK
-    if stats.failed_inputs:
+    if stats.failed:
         return ExitCode.USAGE
     if strict and stats.malformed:
         return ExitCode.CHECK_FAILED
@@ -360,21 +357,10 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
     sys.exit(_worst(_exit_code(loaded, strict), ExitCode.CHECK_FAILED if breaches else ExitCode.OK))
 
 
-def _is_store(path: str) -> bool:
-    """True for an SQLite file (a ccaudit store, or a mistake the Store will name)."""
-    if path == "-" or not os.path.isfile(path):
-        return False
-    try:
-        with open(path, "rb") as f:
-            return f.read(16) == b"SQLite format 3\x00"
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def _source(name: str, paths: tuple[str, ...], quiet: bool):
     """(store, LoadStats or None) of one side of a diff: its store, or its dumps loaded."""
-    stores = [p for p in paths if _is_store(p)]
+    stores = [p for p in paths if looks_like_sqlite(p)]
     if stores and len(paths) > 1:
         raise click.UsageError(f"{name}: give one store, or dump files, not both ({stores[0]})")
     with _store(stores[0] if stores else None) as store:

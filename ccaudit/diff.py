@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass
 
 from tabulate import tabulate
 
-from .classify import SECTIONS
-from .render import csv_text, dumps, md_text as _md, printable
+from .schema import SECTIONS
+from .render import csv_text, dumps
+from .text import md_text as _md, printable
 from .report import Report
 
 STATUSES = ("new", "vanished", "changed", "same")

@@ -15,6 +15,8 @@ class ExitCode(IntEnum):
     OK = 0
     CHECK_FAILED = 1  # `check` found a breach, or --strict found bad input
     USAGE = 2  # bad options, missing/unreadable files, nothing parseable
+    INTERNAL = 70  # a bug in ccaudit (EX_SOFTWARE), never a problem with the input
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
 
 
 class CcauditError(Exception):

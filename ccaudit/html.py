@@ -20,9 +20,9 @@ import hashlib
 import math
 from html import escape
 
-from .render import printable
-from .render import ROW_LABEL, _ranges
+from .render import ROW_LABEL
 from .report import Day, Report, Row, Section
+from .text import hour_ranges, plural, printable
 
 LEVELS = 9
 
@@ -135,17 +135,13 @@ def _e(value: object) -> str:
     return escape(printable(str(value)), quote=True)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def render_html(report: Report, stats: bool = False) -> str:
     """The whole report as one HTML page (``stats`` adds first/last seen and peak columns)."""
     peaks = _section_peaks(report)
-    zone = "UTC" if report.tz == "UTC" else report.tz
+    zone = report.tz
     if report.days:
         span = f"{report.days[0].date} to {report.days[-1].date}"
-        lede = (f"{_plural(report.events, 'event')} over {_plural(len(report.days), 'day')}, "
+        lede = (f"{plural(report.events, 'event')} over {plural(len(report.days), 'day')}, "
                 f"{span}; days and hours in {zone}.")
         title = f"ccaudit report: {span}"
     else:
@@ -232,7 +228,7 @@ def _clock(iso: str | None) -> str:
 
 
 def _coverage_panel(report: Report) -> str:
-    zone = "UTC" if report.tz == "UTC" else report.tz
+    zone = report.tz
     out = ['<section id="coverage" class="panel">', f"<h2>Coverage <small>({_e(zone)})</small></h2>"]
     if not report.days:
         out += ['<p class="muted">No events.</p>', "</section>"]
@@ -243,7 +239,7 @@ def _coverage_panel(report: Report) -> str:
         empty = set(d.empty_hours) if d.events else set(d.hour_labels)
         strip = "".join(f'<i title="{_e(h)}: no events"></i>' if h in empty else f'<i class="y" title="{_e(h)}"></i>'
                         for h in d.hour_labels)
-        gaps = _ranges(d.empty_hours, d.hour_labels) if d.events and d.empty_hours else ("" if d.events else "all")
+        gaps = hour_ranges(d.empty_hours, d.hour_labels) if d.events and d.empty_hours else ("" if d.events else "all")
         out.append(f'<tr><td><a href="#day-{_e(d.date)}">{_e(d.date)}</a></td><td class="n">{d.events}</td>'
                    f"<td>{_e(_clock(d.first_event))}</td><td>{_e(_clock(d.last_event))}</td>"
                    f'<td><span class="strip">{strip}</span></td><td>{_e(gaps)}</td></tr>')
@@ -280,11 +276,11 @@ def _level(n: int, peak: int) -> int:
 
 
 def _day(day: Day, peaks: dict[str, int], stats: bool) -> str:
-    head = f"{_plural(day.events, 'event')}"
+    head = f"{plural(day.events, 'event')}"
     if day.events:
         head += f" · {_clock(day.first_event)} .. {_clock(day.last_event)}"
         if day.empty_hours:
-            head += " · no events in hours " + _ranges(day.empty_hours, day.hour_labels)
+            head += " · no events in hours " + hour_ranges(day.empty_hours, day.hour_labels)
     out = [f'<section class="day" id="day-{_e(day.date)}" data-events="{day.events}">',
            f"<h2>{_e(day.date)} <small>{_e(head)}</small></h2>"]
     for section in day.sections.values():
@@ -296,8 +292,8 @@ def _day(day: Day, peaks: dict[str, int], stats: bool) -> str:
 def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
     events = sum(r.total for r in section.rows)
     out = [f'<section class="sec" data-section="{_e(section.id)}">',
-           f"<h3>{_e(section.title)} <small>{_plural(len(section.rows), 'key')}, "
-           f"{_plural(events, 'event')}</small></h3>"]
+           f"<h3>{_e(section.title)} <small>{plural(len(section.rows), 'key')}, "
+           f"{plural(events, 'event')}</small></h3>"]
     if not section.rows:
         out += ['<p class="none">(no events)</p>', "</section>"]
         return "\n".join(out)

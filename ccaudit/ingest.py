@@ -20,17 +20,17 @@ import io
 import lzma
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable, Iterator
 
 import msgspec
 
-from .classify import MAX_RECORD, classify, decode, decode_struct
+from .classify import Malformed, classify, decode_failure, decode_lenient, decode_struct
 from .errors import READ_ERRORS, InputError
 from .jsondoc import json_rows
+from .schema import MAX_RECORD
+from .stats import LoadStats
 
 MAX_LINE = MAX_RECORD  # longer lines are malformed
-MAX_LISTED = 100  # malformed positions kept for the report
 BUFFER = 1 << 18  # bytes per read: big enough to amortise, small enough to keep workers lean
 
 _MAGIC = (
@@ -39,59 +39,6 @@ _MAGIC = (
     (b"\xfd7zXZ\x00", lzma.LZMAFile),
 )
 _UNSUPPORTED = ((b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
-
-
-@dataclass
-class LoadStats:
-    """What a load read, kept, and skipped. ``records_read = inserted + duplicates``."""
-
-    records_read: int = 0
-    inserted: int = 0
-    duplicates: int = 0
-    noise_lines: int = 0
-    malformed: int = 0
-    lines: int = 0  # line number reached (line-mode inputs)
-    problems: list = field(default_factory=list)  # (label, position, why) of the first few
-    failed_inputs: list = field(default_factory=list)  # inputs that gave no record at all
-    errors: list = field(default_factory=list)  # why an input could not be read at all
-
-    def bad(self, label: str, position: int | str, why: str) -> None:
-        """Count a malformed line (or item, or byte position) and remember the first ones."""
-        self.malformed += 1
-        if len(self.problems) < MAX_LISTED:
-            self.problems.append((label, position, why))
-
-    @property
-    def malformed_lines(self) -> list[str]:
-        return [_where(label, pos) for label, pos, _ in self.problems]
-
-    def problem_lines(self) -> list[str]:
-        return [f"{_where(label, pos)}: {why}" for label, pos, why in self.problems]
-
-    def as_dict(self) -> dict:
-        return {
-            "records_read": self.records_read,
-            "inserted": self.inserted,
-            "duplicates": self.duplicates,
-            "noise_lines": self.noise_lines,
-            "malformed": self.malformed,
-            "malformed_lines": self.malformed_lines,
-        }
-
-    def summary_line(self) -> str:
-        line = (
-            f"loaded {self.records_read} records: {self.inserted} new, "
-            f"{self.duplicates} duplicates; skipped {self.noise_lines} noise lines, "
-            f"{self.malformed} malformed"
-        )
-        if self.problems:
-            more = "" if self.malformed <= 5 else ", ..."
-            line += " (" + ", ".join(self.malformed_lines[:5]) + more + ")"
-        return line
-
-
-def _where(label: str, position: int | str) -> str:
-    return f"{label}:{position}" if isinstance(position, int) else f"{label}{position}"
 
 
 class Dump:
@@ -210,7 +157,7 @@ def note_if_failed(label: str, stats: LoadStats, before: tuple[int, int, int]) -
     """An input with content but not one record is an input error."""
     read, noise, malformed = before
     if stats.records_read == read and (stats.noise_lines > noise or stats.malformed > malformed):
-        stats.failed_inputs.append(label)
+        stats.fail(label, f"{label}: no audit record could be read")
 
 
 def iter_lines(stream: BinaryIO, end: int | None = None) -> Iterator[bytes]:
@@ -292,15 +239,16 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
             try:
                 record = decode_struct(line)  # the common case, without a Python call around it
             except msgspec.ValidationError:
-                record = decode(line)
+                record = decode_lenient(line)
             row = classify(record)
+        except Malformed as e:
+            stats.bad(label, lineno, e.why)
+            continue
         except (msgspec.DecodeError, ValueError, RecursionError) as e:
-            row = _decode_reason(e)
-        if row.__class__ is str:
-            stats.bad(label, lineno, row)
-        else:
-            stats.records_read += 1
-            yield row
+            stats.bad(label, lineno, decode_failure(e))
+            continue
+        stats.records_read += 1
+        yield row
     stats.lines = lineno
 
 
@@ -312,15 +260,3 @@ def _unprefixed(line: bytes) -> bytes | None:
         return None
     i = s.find(b"{")
     return s[i:] if i >= 0 else b""
-
-
-def _decode_reason(e: Exception) -> str:
-    text = str(e).lower()
-    if isinstance(e, UnicodeDecodeError):
-        return "invalid UTF-8"
-    if isinstance(e, msgspec.ValidationError):
-        return "not a JSON object"
-    for clue, reason in (("truncated", "JSON cut short"), ("trailing", "text after the JSON object")):
-        if clue in text:
-            return reason
-    return "not valid JSON"

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import io
 import re
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Generator, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Generator, Iterable, Iterator
 
 import msgspec
 
-from .classify import MAX_RECORD, Record, classify, decode, decode_struct, from_object
+from .classify import Malformed, Record, classify, decode_lenient, decode_struct, from_object
 from .errors import READ_ERRORS
-
-if TYPE_CHECKING:
-    from .ingest import LoadStats
+from .schema import MAX_RECORD
+from .stats import LoadStats
 
 BLOCK = 1 << 20
 MAX_TRIES = 64  # places tried inside one item (each a decode from its start) before ijson takes over
@@ -59,14 +58,17 @@ def _rows(records: Iterable[Record | None], label: str, stats: LoadStats, n: int
     for record in records:
         n += 1
         try:
-            row = classify(record) if record is not None else "not a JSON object"
+            if record is None:
+                raise Malformed("not a JSON object")
+            row = classify(record)
+        except Malformed as e:
+            stats.bad(label, f":item {n}", e.why)
+            continue
         except (ValueError, RecursionError):
-            row = "not a JSON object"
-        if row.__class__ is str:
-            stats.bad(label, f":item {n}", row)
-        else:
-            stats.records_read += 1
-            yield row
+            stats.bad(label, f":item {n}", "not a JSON object")
+            continue
+        stats.records_read += 1
+        yield row
     return n
 
 
@@ -200,7 +202,7 @@ def _record(piece: bytes) -> Any:
             piece.decode()  # msgspec skips the fields it does not read without checking them
         return decode_struct(piece)
     except msgspec.ValidationError:  # valid JSON of an odd shape: the lenient way
-        return _decoded(piece, decode)
+        return _decoded(piece, decode_lenient)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
         return _trouble(e)
 

@@ -9,8 +9,9 @@ import time
 from typing import Callable, Iterable, Iterator
 
 from .errors import InputError
-from .ingest import Dump, LoadStats, note_if_failed, read_rows, sniff
+from .ingest import Dump, note_if_failed, read_rows, sniff
 from .parallel import CHUNK, default_workers, load_parallel
+from .stats import LoadStats
 from .store import Store
 
 BATCH = 10_000
@@ -22,7 +23,7 @@ Progress = Callable[[str, int, int | None, int], None]  # label, bytes done, tot
 def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None = None,
                workers: int | None = None, chunk: int | None = None) -> LoadStats:
     """Load every input into ``store``. Inputs that cannot be read are noted in the
-    stats (``errors``, ``failed_inputs``), not raised, so the others still load.
+    stats (``failed``), not raised, so the others still load.
 
     ``workers``: parse processes for large line-oriented files (None: automatic, 0: none).
     """
@@ -33,8 +34,7 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
         try:
             _load_one(dump, store, stats, progress, workers, chunk)
         except InputError as e:
-            stats.failed_inputs.append(dump.label)
-            stats.errors.append(str(e))
+            stats.fail(dump.label, str(e))
             continue
         note_if_failed(dump.label, stats, before)
     return stats
@@ -49,7 +49,8 @@ def _load_one(dump: Dump, store: Store, stats: LoadStats, progress: Progress | N
     if n:
         load_parallel(dump, stream, store, stats, shape=shape, workers=n, chunk=chunk or CHUNK, progress=tell)
     else:
-        store.load(_batches(read_rows(dump, stats, stream), tell), stats)
+        for merged in store.load(_batches(read_rows(dump, stats, stream), tell)):
+            stats.add_merged(merged)
     if progress:
         progress(dump.label, dump.size or dump.tell(), dump.size, stats.records_read)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .render import csv_text, dumps, printable
+from .render import csv_text, dumps
+from .text import printable
 from .report import Report
 
 AUTHN, AUTHZ, SIGNIN, MGMT, READ = "authentication", "authorization", "sign-in", "management", "read-only"

@@ -4,13 +4,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import sqlite3
 import sys
 from typing import Iterator
 
-from .errors import CcauditError, StoreError
+from .errors import CcauditError
 from .render import EXTENSIONS, render_day, render_report, render_section, render_summary
 from .report import Report
+from .store import delete_store
 
 
 def write_report(report: Report, fmt: str, out_dir: str | None = None, out_file: str | None = None,
@@ -65,14 +65,7 @@ def _write(path: str, text: str) -> None:
 
 def clean(db_path: str, out_dir: str | None) -> Iterator[str]:
     """Delete a store (refusing files that are not ccaudit stores) and a report directory."""
-    if os.path.exists(db_path):
-        _check_is_store(db_path)
-        for path in (db_path, db_path + "-journal", db_path + "-wal", db_path + "-shm"):
-            if os.path.exists(path):
-                os.remove(path)
-        yield f"deleted {db_path}"
-    else:
-        yield f"no store at {db_path}"
+    yield f"deleted {db_path}" if delete_store(db_path) else f"no store at {db_path}"
     if out_dir:
         if not os.path.isdir(out_dir):
             yield f"no report directory at {out_dir}"
@@ -81,16 +74,3 @@ def clean(db_path: str, out_dir: str | None) -> Iterator[str]:
         else:
             shutil.rmtree(out_dir)
             yield f"deleted {out_dir}"
-
-
-def _check_is_store(path: str) -> None:
-    try:
-        conn = sqlite3.connect(path)  # it exists, so this creates nothing
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        tables = set()
-    if "all_events" not in tables:
-        raise StoreError(f"{path}: not a ccaudit store; not deleted")

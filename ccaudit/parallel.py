@@ -17,7 +17,6 @@ temporary disk stay flat.
 """
 from __future__ import annotations
 
-import json
 import os
 import queue
 import subprocess
@@ -27,12 +26,20 @@ import threading
 from collections import deque
 from typing import BinaryIO, Callable, Iterator
 
+import msgspec
+
 from .errors import READ_ERRORS, CcauditError
-from .ingest import MAX_LINE, Dump, LoadStats
+from .ingest import MAX_LINE, Dump
+from .stats import LoadStats
 from .store import Store
+from .worker import Answer, Failure, Reply, Task
 
 CHUNK = 8 * 2**20  # input bytes per task: bounds the memory of a worker
 PER_COMMIT = 4  # stage files merged per transaction
+
+
+class EndsEarly(Exception):
+    """A compressed input or pipe broke after the chunks spilled so far."""
 
 
 def default_workers() -> int:
@@ -48,7 +55,7 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
         try:
             if shape != "lines":
                 dump.close(stream)
-                task = {"path": dump.path, "shape": shape, "stage": os.path.join(tmp, "part")}
+                task = Task(path=dump.path, shape=shape, stage=os.path.join(tmp, "part"))
                 pool[0].send(task)
                 merger.take(pool[0], task)
             else:
@@ -60,24 +67,23 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
                 worker.close()
 
 
-def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list, merger: "_Merger", chunk: int) -> None:
+def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], merger: _Merger, chunk: int) -> None:
     if dump.compressed or dump.size is None:  # stdin, a pipe: only this process can read it
         tasks = _background(_spill(stream, tmp, chunk))
     else:
         dump.close(stream)
-        tasks = _ranges(dump, chunk)
-    in_flight: deque = deque()
+        tasks = _ranges(dump, tmp, chunk)
+    in_flight: deque[tuple[_Worker, Task]] = deque()
     ended_early = None
-    for seq, task in enumerate(tasks):
-        if "ends_early" in task:
-            ended_early = task["ends_early"]
-            continue
-        task["stage"] = os.path.join(tmp, f"stage-{seq}.db")
-        worker = pool[seq % len(pool)]
-        worker.send(task)
-        in_flight.append((worker, task))
-        if len(in_flight) >= PER_COMMIT + 2 * len(pool):  # workers keep busy during a merge
-            merger.take(*in_flight.popleft())
+    try:
+        for seq, task in enumerate(tasks):
+            worker = pool[seq % len(pool)]
+            worker.send(task)
+            in_flight.append((worker, task))
+            if len(in_flight) >= PER_COMMIT + 2 * len(pool):  # workers keep busy during a merge
+                merger.take(*in_flight.popleft())
+    except EndsEarly as e:
+        ended_early = str(e)
     while in_flight:
         merger.take(*in_flight.popleft())
     merger.flush()
@@ -85,27 +91,26 @@ def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list, merger: "_Me
         merger.stats.bad(dump.label, "@end", ended_early)
 
 
-def _ranges(dump: Dump, chunk: int) -> Iterator[dict]:
-    for start in range(0, dump.size or 0, chunk):
-        yield {"path": dump.path, "start": start, "end": start + chunk}
+def _ranges(dump: Dump, tmp: str, chunk: int) -> Iterator[Task]:
+    for n, start in enumerate(range(0, dump.size or 0, chunk)):
+        yield Task(path=dump.path, stage=os.path.join(tmp, f"stage-{n}.db"), start=start, end=start + chunk)
 
 
-def _spill(stream: BinaryIO, tmp: str, chunk: int) -> Iterator[dict]:
-    """Decompressed input as chunk files of whole lines; a damaged stream ends with
-    ``{"ends_early": why}``."""
+def _spill(stream: BinaryIO, tmp: str, chunk: int) -> Iterator[Task]:
+    """Decompressed input as chunk files of whole lines; a damaged stream raises
+    EndsEarly after the last whole chunk."""
     for n in range(sys.maxsize):
-        path = os.path.join(tmp, f"chunk-{n}.txt")
+        path, stage = os.path.join(tmp, f"chunk-{n}.txt"), os.path.join(tmp, f"stage-{n}.db")
         try:
             size = _copy_lines(stream, path, chunk)
         except (*READ_ERRORS, ValueError) as e:
             if os.path.getsize(path):
-                yield {"path": path, "start": 0, "end": None, "delete": True}
-            yield {"ends_early": f"input ends early ({e})"}
-            return
+                yield Task(path=path, stage=stage, delete=True)
+            raise EndsEarly(f"input ends early ({e})") from None
         if not size:
             os.remove(path)
             return
-        yield {"path": path, "start": 0, "end": None, "delete": True}
+        yield Task(path=path, stage=stage, delete=True)
 
 
 def _copy_lines(stream: BinaryIO, path: str, chunk: int) -> int:
@@ -152,57 +157,43 @@ def _background(items: Iterator[dict]) -> Iterator[dict]:
 
 
 class _Merger:
-    """Merges workers' stage files into the store in input order, several per transaction:
-    every commit rewrites the index and counts pages it touched, so fewer is cheaper."""
+    """Merges workers' stage files into the store in input order, several per transaction."""
 
     def __init__(self, store: Store, stats: LoadStats, dump: Dump, progress: Callable[[int], None] | None):
         self.store, self.stats, self.dump, self.progress = store, stats, dump, progress
         self.lines = 0  # line number reached: turns a stage's line numbers into the input's
-        self.ready: list[dict] = []
+        self.ready: list[Answer] = []
 
-    def take(self, worker: "_Worker", task: dict) -> None:
+    def take(self, worker: _Worker, task: Task) -> None:
         """Receive every answer to ``task`` (in order) and merge when enough are ready."""
         while True:
             answer = worker.receive()
-            if "error" in answer:
-                raise CcauditError(f"{self.dump.label}: could not parse: {answer['error']}")
+            if isinstance(answer, Failure):
+                raise CcauditError(f"{self.dump.label}: could not parse: {answer.error}")
             self._count(answer, task)
             self.ready.append(answer)
             if len(self.ready) >= PER_COMMIT:
                 self.flush()
-            if answer["last"]:
+            if answer.last:
                 return
 
-    def _count(self, answer: dict, task: dict) -> None:
+    def _count(self, answer: Answer, task: Task) -> None:
         stats = self.stats
-        stats.records_read += answer["offered"]
-        stats.noise_lines += answer["noise"]
-        for pos, why in answer["problems"]:
+        stats.records_read += answer.offered
+        stats.noise_lines += answer.noise
+        for pos, why in answer.problems:
             stats.bad(self.dump.label, self.lines + pos if isinstance(pos, int) else pos, why)
-        stats.malformed += answer["malformed"] - len(answer["problems"])
-        self.lines += answer["lines"] if answer["last"] else 0
-        if task.get("end") is not None:
-            self.dump.position = min(task["end"], self.dump.size or 0)
+        stats.malformed += answer.malformed - len(answer.problems)
+        self.lines += answer.lines if answer.last else 0
+        if task.end is not None:
+            self.dump.position = min(task.end, self.dump.size or 0)
 
     def flush(self) -> None:
         if not self.ready:
             return
-        conn = self.store.db.conn
-        names = [f"chunk{i}" for i in range(len(self.ready))]
-        for name, answer in zip(names, self.ready):
-            conn.execute(f"ATTACH DATABASE ? AS {name}", (answer["stage"],))
-            conn.execute(f"PRAGMA {name}.cache_size = -512")  # read once, front to back
-        try:
-            with conn:
-                for name, answer in zip(names, self.ready):
-                    self.store.merge(name, answer["offered"], self.stats)
-                self.store.add_counts(names)
-        finally:
-            for name, answer in zip(names, self.ready):
-                conn.execute(f"DETACH DATABASE {name}")
-                os.remove(answer["stage"])
+        self.stats.add_merged(self.store.merge_files([(a.stage, a.offered) for a in self.ready]))
         if self.progress:
-            self.progress(sum(a["offered"] for a in self.ready))
+            self.progress(sum(a.offered for a in self.ready))
         self.ready = []
 
 
@@ -213,18 +204,18 @@ class _Worker:
         path = os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ccaudit.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=dict(os.environ, PYTHONPATH=path), text=True, bufsize=1,
+            env=dict(os.environ, PYTHONPATH=path),
         )
 
-    def send(self, task: dict) -> None:
-        self.proc.stdin.write(json.dumps(task) + "\n")  # type: ignore[union-attr]
+    def send(self, task: Task) -> None:
+        self.proc.stdin.write(_encode(task) + b"\n")  # type: ignore[union-attr]
         self.proc.stdin.flush()  # type: ignore[union-attr]
 
-    def receive(self) -> dict:
+    def receive(self) -> Reply:
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
         if not line:
             raise CcauditError(f"a parse worker stopped unexpectedly (exit code {self.proc.wait()})")
-        return json.loads(line)
+        return _decode(line)
 
     def close(self) -> None:
         try:
@@ -237,6 +228,10 @@ class _Worker:
             self.proc.kill()
             self.proc.wait()
         self.proc.stdout.close()  # type: ignore[union-attr]
+
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(Reply).decode
 
 
 def _package_root() -> str:

@@ -12,6 +12,7 @@ import json
 from tabulate import tabulate
 
 from .report import Day, Report, Row, Section
+from .text import hour_ranges, md_text, printable
 
 ROW_LABEL = {
     "kafka_authentication": "Principal",
@@ -21,21 +22,6 @@ ROW_LABEL = {
     "all_events": "Method",
 }
 STAT_FIELDS = ("first_seen", "last_seen", "peak_hour", "peak_count")
-
-
-def printable(text: str) -> str:
-    """``text`` safe for a terminal: control, format (bidi), unusual space and unpaired
-    surrogate characters become visible escapes such as ``\\x1b`` or ``\\u202e``."""
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if ch.isprintable():
-            out.append(ch)
-        else:
-            o = ord(ch)
-            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
-    return "".join(out)
 
 
 # -- summary --------------------------------------------------------------------------
@@ -58,20 +44,8 @@ def _coverage(day: Day) -> str:
     first, last = day.first_event[11:19], day.last_event[11:19]
     text = f"  {first} .. {last}"
     if day.empty_hours:
-        text += "  no events in hours " + _ranges(day.empty_hours, day.hour_labels)
+        text += "  no events in hours " + hour_ranges(day.empty_hours, day.hour_labels)
     return text
-
-
-def _ranges(empty: list[str], labels: list[str]) -> str:
-    """'00-08, 13' from the labels of empty hours, merging runs of adjacent hours."""
-    idx = [labels.index(h) for h in empty]
-    runs: list[list[int]] = []
-    for i in idx:
-        if runs and i == runs[-1][-1] + 1:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    return ", ".join(labels[r[0]] if len(r) == 1 else f"{labels[r[0]]}-{labels[r[-1]]}" for r in runs)
 
 
 # -- text -----------------------------------------------------------------------------
@@ -107,12 +81,6 @@ def day_text(day: Day, stats: bool = False) -> str:
 
 # -- markdown -------------------------------------------------------------------------
 
-def md_text(text: str) -> str:
-    """Data as inert markdown table text: no table breaks, no inline HTML or code."""
-    return (printable(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-            .replace("<", "&lt;").replace(">", "&gt;"))
-
-
 def section_markdown(day: Day, section: Section, stats: bool = False) -> str:
     headers = [ROW_LABEL[section.id], *day.hour_labels, "Total"]
     if stats:
@@ -139,7 +107,7 @@ def summary_markdown(report: Report) -> str:
     lines = ["# " + summary_text(report).splitlines()[0], "", "| Date | Events | First | Last | Hours without events |",
              "|---|--:|---|---|---|"]
     for d in report.days:
-        empty = _ranges(d.empty_hours, d.hour_labels) if d.events else ""
+        empty = hour_ranges(d.empty_hours, d.hour_labels) if d.events else ""
         lines.append(f"| {d.date} | {d.events} | {d.first_event or ''} | {d.last_event or ''} | {empty} |")
     return "\n".join(lines) + "\n\n"
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
-from .classify import SECTION_METHOD, SECTIONS
-from .stage import QUARTER
+from .schema import QUARTER, SECTION_METHOD, SECTIONS
 
 if TYPE_CHECKING:
     from .store import Store

@@ -1,55 +1,19 @@
-"""The store's tables as data, and staging: where classified rows wait before the store
-merges them.
+"""Staging: where classified rows wait before the store merges them.
 
 A stage is one table of classified rows (``events``: every column of every event table,
 one row per event), without indexes, so filling it costs only the inserts, plus the
 counts of what it holds. It lives either in an in-memory database attached to the store's
 connection (the in-process path) or in a file of its own written by a parse worker; the
 store merges both the same way (``Store.merge``), mostly as plain copies. This module
-needs only ``sqlite3`` and ``classify``, so workers stay small.
+needs only ``sqlite3`` and the schema, so workers stay small.
 """
 from __future__ import annotations
 
 import sqlite3
 from typing import Iterable
 
-from .classify import ROW_COLUMNS
+from .schema import DETAIL_TABLE, HOUR, ID, KEY, METHOD, ROW_COLUMNS, SECTION, TABLES, TS
 
-TABLES = {  # name: (columns, primary key)
-    "all_events": (
-        {"hour": int, "id": str, "ts": int, "time": str, "method": str, "principal": str,
-         "section": str, "key": str},
-        ("hour", "id"),
-    ),
-    "auth_events": (
-        {"id": str, "time": str, "method": str, "principal": str, "identifier": str,
-         "principal_resource_id": str, "connection_id": str, "status": str, "granted": str,
-         "operation": str, "resource_type": str, "resource_name": str, "pattern_type": str},
-        None,
-    ),
-    "signin_failures": (
-        {"id": str, "time": str, "email": str, "principal": str, "outcome": str,
-         "client_ip": str, "status": str, "error_status": str, "error_detail": str},
-        None,
-    ),
-    "signin_successes": (
-        {"id": str, "time": str, "email": str, "principal": str, "outcome": str,
-         "client_ip": str, "status": str},
-        None,
-    ),
-    "counts": (
-        {"hour": int, "section": str, "key": str, "n": int, "first_ts": int, "last_ts": int},
-        ("hour", "section", "key"),
-    ),
-}
-EVENT_TABLES = ("all_events", "auth_events", "signin_failures", "signin_successes")
-DETAIL_TABLE = {  # section -> the table that keeps its details
-    "kafka_authentication": "auth_events",
-    "mds_authorize": "auth_events",
-    "signin_failure": "signin_failures",
-    "signin_success": "signin_successes",
-}
-QUARTER = 900  # the finest bucket reports need: every zone's offset is whole quarter hours
 _ALWAYS_SET = {"hour", "id", "ts", "time", "method", "principal"}
 
 # Events per (epoch hour, section, key) of a stage. Hours lead the counts table's key, so
@@ -94,15 +58,15 @@ class Stage:
 
     def add(self, rows: Iterable[tuple]) -> None:
         """Stage rows from ``classify``."""
-        by_length: dict[int, list] = {n: [] for n in ROW_COLUMNS}
+        by_section: dict[str, list] = {section: [] for section in ROW_COLUMNS}
         seen, tally = self.seen, self.tally
         for row in rows:
-            event = row[:2]  # (hour, id)
+            event = row[HOUR], row[ID]
             if event in seen:
                 continue
             seen.add(event)
-            by_length[len(row)].append(row)
-            ts, bucket = row[2], (row[0], row[4], row[6], row[7])  # hour, method, section, key
+            by_section[row[SECTION]].append(row)
+            ts, bucket = row[TS], (row[HOUR], row[METHOD], row[SECTION], row[KEY])
             n = tally.get(bucket)
             if n is None:
                 tally[bucket] = [1, ts, ts]
@@ -112,9 +76,9 @@ class Stage:
                     n[1] = ts
                 elif ts > n[2]:
                     n[2] = ts
-        for length, batch in by_length.items():
+        for section, batch in by_section.items():
             if batch:
-                self.conn.executemany(insert_sql("events", self.schema, ROW_COLUMNS[length]), batch)
+                self.conn.executemany(insert_sql("events", self.schema, ROW_COLUMNS[section]), batch)
 
     def write_counts(self) -> None:
         """Write the tally into the stage's counts table, per method and per section key."""

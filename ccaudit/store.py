@@ -1,4 +1,7 @@
-"""The SQLite store: the old tool's four tables, de-duplicated by event id, plus counts.
+"""The SQLite store: four tables of events, de-duplicated by event id, plus counts.
+
+The store owns its file and its SQL: creating and recognising a store, merging staged
+events into it, reading counts back, and deleting it.
 
 Tables (created through sqlite-utils):
 
@@ -24,18 +27,21 @@ is still a duplicate.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-from typing import Iterable, Iterator
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple
 
 import sqlite_utils
 
 from .errors import StoreError
-from .ingest import LoadStats
-from .stage import EVENT_TABLES, QUARTER, TABLES, Stage, select_sql
+from .schema import EVENT_TABLES, LAYOUT_VERSION, QUARTER, TABLES
+from .stage import Stage, select_sql
 
-SCHEMA_VERSION = 3  # PRAGMA user_version of the layout in stage.TABLES
 PAGE_SIZE = 65536
+SQLITE_MAGIC = b"SQLite format 3\x00"
+CACHE_PER_STAGE = -512  # KiB: an attached stage file is read once, front to back
 
 _UPSERT = """
 INSERT INTO main.counts (hour, section, key, n, first_ts, last_ts) {select}
@@ -44,6 +50,16 @@ ON CONFLICT (hour, section, key) DO UPDATE SET
   first_ts = min(first_ts, excluded.first_ts),
   last_ts = max(last_ts, excluded.last_ts)
 """
+
+
+class Merged(NamedTuple):
+    """What a merge did: events new to the store, and copies of stored ones."""
+
+    inserted: int
+    duplicates: int
+
+    def __add__(self, other: tuple) -> Merged:  # type: ignore[override]
+        return Merged(self.inserted + other[0], self.duplicates + other[1])
 
 
 class Store:
@@ -71,15 +87,15 @@ class Store:
         if existing and "all_events" not in existing:
             raise StoreError(f"{self.path}: is an SQLite file but not a ccaudit store")
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if existing and version != SCHEMA_VERSION:
+        if existing and version != LAYOUT_VERSION:
             raise StoreError(f"{self.path}: a store of another ccaudit version (layout {version}, this one "
-                             f"reads {SCHEMA_VERSION}); load the dumps into a new store")
+                             f"reads {LAYOUT_VERSION}); load the dumps into a new store")
         if not existing:  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
             self.db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         for name, (columns, pk) in TABLES.items():
             if name not in existing:
                 self.db.create_table(name, columns, pk=pk)
-        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self.db.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
         # A rollback journal, not WAL: a bulk load writes every page once instead of twice.
         self.db.execute("PRAGMA journal_mode = DELETE")
         self.db.execute(f"PRAGMA synchronous = {'NORMAL' if self.durable else 'OFF'}")
@@ -91,8 +107,9 @@ class Store:
 
     # -- loading --------------------------------------------------------------------
 
-    def load(self, batches: Iterable[list[tuple]], stats: LoadStats) -> None:
-        """Stage and merge batches of rows in this process (the single-process path).
+    def load(self, batches: Iterable[list[tuple]]) -> Iterator[Merged]:
+        """Stage and merge batches of rows in this process (the single-process path);
+        yields what each batch added.
 
         The stage is an attached in-memory database, not ``temp``: unqualified table
         names resolve to ``temp`` before ``main``, and must keep meaning the store.
@@ -107,15 +124,39 @@ class Store:
                     staged.clear()
                     staged.add(batch)
                     staged.write_counts()
-                    self.merge("stage", len(batch), stats)
-                    self.add_counts(["stage"])
+                    merged = self._merge("stage", len(batch))
+                    self._add_counts(["stage"])
+                yield merged
         finally:
             conn.execute("DETACH DATABASE stage")
 
-    def merge(self, schema: str, offered: int, stats: LoadStats) -> None:
+    def merge_files(self, stages: list[tuple[str, int]]) -> Merged:
+        """Merge stage files written by parse workers, in order, in one transaction (each
+        commit rewrites the index and counts pages it touched, so fewer is cheaper).
+        ``stages``: (path, rows offered to it) pairs. The files are deleted afterwards."""
+        conn = self.db.conn
+        names = [f"stage{i}" for i in range(len(stages))]
+        total = Merged(0, 0)
+        try:
+            for name, (path, _) in zip(names, stages):
+                conn.execute(f"ATTACH DATABASE ? AS {name}", (path,))
+                conn.execute(f"PRAGMA {name}.cache_size = {CACHE_PER_STAGE}")
+            with conn:
+                for name, (_, offered) in zip(names, stages):
+                    total += self._merge(name, offered)
+                self._add_counts(names)
+        finally:
+            for name, (path, _) in zip(names, stages):
+                with contextlib.suppress(sqlite3.OperationalError):  # never attached
+                    conn.execute(f"DETACH DATABASE {name}")
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+        return total
+
+    def _merge(self, schema: str, offered: int) -> Merged:
         """Move the new events staged in ``schema`` (``offered`` rows before staging
         dropped repeats) into the four tables; ``schema.counts`` is left counting them
-        (for ``add_counts``).
+        (for ``_add_counts``).
 
         Duplicates are rare, so the stage is first copied as it is: the copy into
         all_events fails on the first event already stored (a statement rollback), and
@@ -129,8 +170,7 @@ class Store:
         except sqlite3.IntegrityError:
             self._drop_known(schema)
             new = self._copy(schema)
-        stats.inserted += new
-        stats.duplicates += offered - new
+        return Merged(new, offered - new)
 
     def _copy(self, schema: str) -> int:
         conn = self.db.conn
@@ -140,7 +180,7 @@ class Store:
                 conn.execute(_copy_sql(table, schema))
         return new
 
-    def add_counts(self, schemas: list[str]) -> None:
+    def _add_counts(self, schemas: list[str]) -> None:
         """Add the staged counts of ``schemas`` (merged first) to the store's counts."""
         staged = " UNION ALL ".join(f"SELECT * FROM {s}.counts" for s in schemas)
         self.db.conn.execute(_UPSERT.format(select=(
@@ -209,3 +249,42 @@ def _window(column: str, since: int | None, until: int | None) -> tuple[str, lis
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
+
+
+def is_store(path: str) -> bool:
+    """Does ``path`` hold an SQLite file that has ccaudit's tables? Opens it read-only."""
+    if not looks_like_sqlite(path):
+        return False
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
+    return "all_events" in tables
+
+
+def looks_like_sqlite(path: str) -> bool:
+    """An SQLite file by its first bytes (a ccaudit store, or a mistake the Store names)."""
+    if path == "-" or not os.path.isfile(path):
+        return False
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def delete_store(path: str) -> bool:
+    """Delete a store and its journal files; False if there is none. Refuses (StoreError)
+    a file that is not a ccaudit store."""
+    if not os.path.lexists(path):
+        return False
+    if os.path.islink(path) or not is_store(path):
+        raise StoreError(f"{path}: not a ccaudit store; not deleted")
+    for name in (path, path + "-journal", path + "-wal", path + "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(name)
+    return True

@@ -1,59 +1,96 @@
 """A parse worker, run as ``python -m ccaudit.worker`` by ``parallel.py``.
 
-It reads one task per stdin line (JSON) and answers each stage file it fills with one
-JSON line of counts (``"last": true`` on a task's final answer). Two kinds of task:
+It reads one ``Task`` per stdin line and answers each stage file it fills with one
+``Answer`` line (``last`` on a task's final answer), or one ``Failure``. Messages are
+JSON, typed on both sides by the msgspec structs below. Two kinds of task:
 
 * lines: parse the lines that start in a byte range of a file into one stage file;
-* json: stream a whole JSON array / concatenated-objects input (jsondoc.py), into a new
-  stage file every JSON_PART records (it cannot start mid-file, but the store can
-  merge one part while the worker parses the next).
+* array/objects: stream a whole JSON array / concatenated-objects input (jsondoc.py),
+  into a new stage file every JSON_PART records (it cannot start mid-file, but the
+  store can merge one part while the worker parses the next).
 
 It imports only what parsing needs, so each worker stays small.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from itertools import islice
-from typing import Iterator
+from typing import Iterator, Union
 
-from .ingest import MAX_LINE, Dump, LoadStats, iter_lines, json_rows, line_rows, until_broken, without_bom
+import msgspec
+
+from .ingest import MAX_LINE, Dump, iter_lines, json_rows, line_rows, until_broken, without_bom
 from .stage import Stage, open_file
+from .stats import LoadStats
 
 BATCH = 1000
 JSON_PART = 50_000
 
 
-def run(task: dict) -> Iterator[dict]:
+class Task(msgspec.Struct, frozen=True):
+    """Parse ``path`` into stage file(s) named from ``stage``. For lines, only those that
+    start in [start, end) (``end`` None: to the end); ``delete`` the input afterwards (a
+    spilled chunk)."""
+
+    path: str
+    stage: str
+    shape: str = "lines"  # or "array", "objects"
+    start: int = 0
+    end: Union[int, None] = None
+    delete: bool = False
+
+
+class Answer(msgspec.Struct, tag=True):
+    """One filled stage file and what parsing it counted (positions relative to the task)."""
+
+    stage: str
+    last: bool
+    lines: int
+    offered: int
+    noise: int
+    malformed: int
+    problems: list[tuple[Union[int, str], str]]
+
+
+class Failure(msgspec.Struct, tag=True):
+    """The task failed for a reason parsing does not expect (reported as an input error)."""
+
+    error: str
+
+
+Reply = Union[Answer, Failure]
+
+
+def run(task: Task) -> Iterator[Answer]:
     """The answers to one task."""
-    if task.get("shape", "lines") == "lines":
+    if task.shape == "lines":
         yield parse_range(task)
     else:
         yield from parse_json(task)
 
 
-def parse_range(task: dict) -> dict:
-    """Fill ``task['stage']`` from the lines that start in [start, end) of ``task['path']``."""
+def parse_range(task: Task) -> Answer:
+    """Fill ``task.stage`` from the lines that start in [start, end) of ``task.path``."""
     stats = LoadStats()
-    with open(task["path"], "rb", buffering=1 << 20) as f:
-        if task["start"]:
-            _skip_partial_line(f, task["start"])
+    with open(task.path, "rb", buffering=1 << 20) as f:
+        if task.start:
+            _skip_partial_line(f, task.start)
         else:
             without_bom(f)
-        _fill(task["stage"], line_rows(iter_lines(f, task["end"]), "", stats))
-    if task.get("delete"):
-        os.remove(task["path"])
-    return _answer(task["stage"], stats)
+        _fill(task.stage, line_rows(iter_lines(f, task.end), "", stats))
+    if task.delete:
+        os.remove(task.path)
+    return _answer(task.stage, stats)
 
 
-def parse_json(task: dict) -> Iterator[dict]:
+def parse_json(task: Task) -> Iterator[Answer]:
     stats = LoadStats()
-    dump = Dump(task["path"])
-    rows = until_broken(json_rows(dump.open(), "", stats, array=task["shape"] == "array"), "", stats)
+    dump = Dump(task.path)
+    rows = until_broken(json_rows(dump.open(), "", stats, array=task.shape == "array"), "", stats)
     for part in range(sys.maxsize):
         before = (stats.records_read, stats.noise_lines, stats.malformed, len(stats.problems))
-        path = f"{task['stage']}-{part}"
+        path = f"{task.stage}-{part}"
         last = _fill(path, islice(rows, JSON_PART)) < JSON_PART
         yield _answer(path, stats, before, last)
         if last:
@@ -76,17 +113,13 @@ def _fill(path: str, rows) -> int:
     return n
 
 
-def _answer(path: str, stats: LoadStats, before: tuple = (0, 0, 0, 0), last: bool = True) -> dict:
+def _answer(path: str, stats: LoadStats, before: tuple = (0, 0, 0, 0), last: bool = True) -> Answer:
     """What this stage file added to the counts (``before``: records, noise, malformed and
     problems listed when it began)."""
     read, noise, malformed, listed = before
-    return {
-        "stage": path, "last": last, "lines": stats.lines,
-        "offered": stats.records_read - read,
-        "noise": stats.noise_lines - noise,
-        "malformed": stats.malformed - malformed,
-        "problems": [[pos, why] for _, pos, why in stats.problems[listed:]],
-    }
+    return Answer(stage=path, last=last, lines=stats.lines, offered=stats.records_read - read,
+                  noise=stats.noise_lines - noise, malformed=stats.malformed - malformed,
+                  problems=[(pos, why) for _, pos, why in stats.problems[listed:]])
 
 
 def _skip_partial_line(f, start: int) -> None:
@@ -98,16 +131,18 @@ def _skip_partial_line(f, start: int) -> None:
 
 
 def main() -> None:
+    decode, encode = msgspec.json.Decoder(Task).decode, msgspec.json.Encoder().encode
+    out = sys.stdout.buffer
     try:
-        for line in sys.stdin:
-            task = json.loads(line)
+        for line in sys.stdin.buffer:
+            task = decode(line)
             try:
                 for answer in run(task):
-                    sys.stdout.write(json.dumps(answer) + "\n")
-                    sys.stdout.flush()
+                    out.write(encode(answer) + b"\n")
+                    out.flush()
             except Exception as e:  # reported by the parent as an input error
-                sys.stdout.write(json.dumps({"error": f"{type(e).__name__}: {e}", "last": True}) + "\n")
-                sys.stdout.flush()
+                out.write(encode(Failure(f"{type(e).__name__}: {e}")) + b"\n")
+                out.flush()
     except (KeyboardInterrupt, BrokenPipeError):
         os._exit(130)
 

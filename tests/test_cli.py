@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 SUMMARY_FIRST = "Audit Summary for 13 events spanning 4 days from 2024-05-06"
-LOAD_LINE = "loaded 14 records: 13 new, 1 duplicates; skipped 16 noise lines, 6 malformed"
+LOAD_LINE = "loaded 14 records: 13 new, 1 duplicate; skipped 16 noise lines, 6 malformed"
 LOAD_KEYS = ("records_read", "inserted", "duplicates", "noise_lines", "malformed")
 
 
@@ -572,7 +572,8 @@ def test_library_imports_without_click(module, root):
 def test_ingest_and_classify_work_without_click(root, sample_cli):
     code = (
         "import sys; sys.modules['click'] = None\n"
-        "from ccaudit.ingest import Dump, LoadStats, read_rows\n"
+        "from ccaudit.ingest import Dump, read_rows\n"
+        "from ccaudit.stats import LoadStats\n"
         "s = LoadStats(); n = sum(1 for _ in read_rows(Dump(sys.argv[1]), s))\n"
         "print(n, s.noise_lines, s.malformed)\n"
     )

@@ -10,7 +10,8 @@ import pytest
 
 import ccaudit.ingest as ingest
 from ccaudit.classify import shown_principal
-from ccaudit.ingest import Dump, LoadStats, iter_lines, read_rows
+from ccaudit.ingest import Dump, iter_lines, read_rows
+from ccaudit.stats import LoadStats
 from ccaudit.load import load_dumps
 from ccaudit.store import Store
 

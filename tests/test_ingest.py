@@ -22,18 +22,20 @@ import pytest
 
 from ccaudit import classify as cl
 from ccaudit.errors import InputError
-from ccaudit.ingest import MAX_LINE, Dump, LoadStats, note_if_failed, read_rows, sniff
+from ccaudit.ingest import MAX_LINE, Dump, note_if_failed, read_rows, sniff
+from ccaudit.schema import ROW_COLUMNS, SECTION
+from ccaudit.stats import LoadStats
 
 # -- helpers --------------------------------------------------------------------------
 
 
 def row_dict(row: tuple) -> dict:
     """A row from read_rows as {column: value}."""
-    return dict(zip(cl.ROW_COLUMNS[len(row)], row))
+    return dict(zip(ROW_COLUMNS[row[SECTION]], row))
 
 
 def ingest(path) -> tuple[LoadStats, list[dict]]:
-    """Read one input; return its stats (with failed_inputs filled) and its rows."""
+    """Read one input; return its stats (with failed filled) and its rows."""
     stats = LoadStats()
     dump = Dump(str(path))
     before = stats.records_read, stats.noise_lines, stats.malformed
@@ -75,7 +77,7 @@ def test_sample_cli_counts(sample_cli, expected_sample):
     # every line is accounted for: 14 + 16 + 6 = 36 lines in the file
     assert stats.records_read + stats.noise_lines + stats.malformed == 36 == stats.lines
     assert len(rows) == 14 and len(set(ids(rows))) == 13
-    assert stats.failed_inputs == []
+    assert stats.failed == {}
 
 
 def test_sample_cli_malformed_reasons(sample_cli):
@@ -267,7 +269,7 @@ def test_only_noise_is_an_input_error(tmp_path):
     p = write(tmp_path, "n.txt", b"".join(NOISE.values()))
     stats, rows = ingest(p)
     assert rows == [] and stats.noise_lines == len(NOISE)
-    assert stats.failed_inputs == [str(p)]
+    assert list(stats.failed) == [str(p)]
 
 
 def test_empty_file_is_not_an_error(tmp_path):
@@ -275,7 +277,7 @@ def test_empty_file_is_not_an_error(tmp_path):
     p = write(tmp_path, "empty.txt", b"")
     stats, rows = ingest(p)
     assert rows == [] and (stats.records_read, stats.noise_lines, stats.malformed) == (0, 0, 0)
-    assert stats.failed_inputs == []
+    assert stats.failed == {}
 
 
 # -- prefixes ---------------------------------------------------------------------------
@@ -353,7 +355,7 @@ def test_malformed_line_is_counted_and_reading_goes_on(tmp_path, kind):
     assert stats.malformed == 1
     assert stats.malformed_lines == [f"{p}:2"]
     assert stats.noise_lines == 0
-    assert stats.failed_inputs == []
+    assert stats.failed == {}
 
 
 @pytest.mark.parametrize("kind", ["no-id", "no-time", "unparseable-time", "no-method", "invalid-utf8"])
@@ -361,7 +363,7 @@ def test_file_of_only_one_malformed_record_is_an_input_error(tmp_path, kind):
     p = write(tmp_path, "d.txt", MALFORMED[kind])
     stats, rows = ingest(p)
     assert rows == [] and stats.malformed == 1
-    assert stats.failed_inputs == [str(p)]
+    assert list(stats.failed) == [str(p)]
 
 
 def test_record_cut_in_half_on_the_last_line(tmp_path):
@@ -464,7 +466,7 @@ def test_truncated_gzip_keeps_the_records_before_the_cut(tmp_path, sample_cli):
     assert ids(rows) == [f"a0000000-0000-4000-8000-00000000000{i}" for i in range(1, 8)]
     assert stats.malformed == 1
     assert stats.malformed_lines == [f"{p}@end"]
-    assert stats.failed_inputs == []
+    assert stats.failed == {}
 
 
 def test_truncated_gzip_with_nothing_decodable(tmp_path, sample_cli):
@@ -472,7 +474,7 @@ def test_truncated_gzip_with_nothing_decodable(tmp_path, sample_cli):
     stats, rows = ingest(p)
     assert rows == []
     assert stats.malformed == 1 and stats.malformed_lines == [f"{p}@end"]
-    assert stats.failed_inputs == [str(p)]
+    assert list(stats.failed) == [str(p)]
 
 
 def test_gzip_with_garbage_after_the_stream(tmp_path):

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from ccaudit import jsondoc
-from ccaudit.ingest import LoadStats
+from ccaudit.stats import LoadStats
 
 T = "2024-05-06T10:00:00Z"
 

@@ -12,7 +12,8 @@ import tracemalloc
 import pytest
 
 from ccaudit import jsondoc
-from ccaudit.ingest import Dump, LoadStats, read_rows, until_broken
+from ccaudit.ingest import Dump, read_rows, until_broken
+from ccaudit.stats import LoadStats
 
 from test_jsondoc import TRICKY, T, as_array, as_objects, careful, fast, ids, rec
 

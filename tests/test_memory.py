@@ -73,7 +73,7 @@ def test_load_memory_does_not_grow_with_the_dump(tmp_path_factory, root, ccaudit
             _generate(root, n, dump, seed)
             r = _load(ccaudit_exe, dump, work / f"store-{n}.db")
             # the generated cli dump: n records, each followed by a "% Headers" line
-            assert f"loaded {n} records: {n} new, 0 duplicates; skipped {n} noise lines, 0 malformed" in r.stderr
+            assert f"loaded {n:,} records: {n:,} new, 0 duplicates; skipped {n:,} noise lines, 0 malformed" in r.stderr
             peaks[n], runs[n] = r.peak, r
             for p in (dump, work / f"store-{n}.db"):  # keep the disk use down as we go
                 p.unlink()

@@ -78,7 +78,7 @@ def test_load_sample(store, sample_cli, expected_sample):
     want = expected_sample["load"]
     assert counts(stats) == tuple(want[k] for k in LOAD_KEYS) == (14, 13, 1, 16, 6)
     assert stats.malformed_lines == [f"{sample_cli}:{n}" for n in range(31, 37)]
-    assert stats.failed_inputs == [] and stats.errors == []
+    assert stats.failed == {}
     assert store.event_count() == 13
     assert section_totals(store) == expected_totals(expected_sample)
 
@@ -220,8 +220,9 @@ def test_load_errors_are_collected_not_raised(store, tmp_path, sample_cli):
     paths = [str(tmp_path / "missing.txt"), str(tmp_path), str(noise), str(sample_cli)]
     stats = load_dumps(paths, store, workers=0)
     # the missing file, the directory and the noise-only file failed; the sample still loaded
-    assert stats.failed_inputs == paths[:3]
-    assert len(stats.errors) == 2 and "no such file" in stats.errors[0] and "directory" in stats.errors[1]
+    assert list(stats.failed) == paths[:3]
+    msgs = list(stats.failed.values())
+    assert "no such file" in msgs[0] and "directory" in msgs[1] and "no audit record" in msgs[2]
     assert (stats.inserted, stats.noise_lines) == (13, 18)
 
 
@@ -242,7 +243,7 @@ def _same_both_ways(tmp_path, paths, chunk=2000):
     assert counts(par) == counts(seq)
     assert par.malformed_lines == seq.malformed_lines
     assert par.problem_lines() == seq.problem_lines()
-    assert par.failed_inputs == seq.failed_inputs
+    assert par.failed == seq.failed
     assert par_snap == seq_snap
     return seq, seq_snap
 
@@ -362,7 +363,7 @@ def test_parallel_edge_cases(tmp_path, kind):
     want = {"big-lines": (3, 1), "crlf": (50, 0), "no-final-newline": (50, 0), "only-noise": (0, 0),
             "empty": (0, 0), "blank-heavy": (1, 0), "leading-whitespace": (60, 0)}[kind]
     assert (stats.inserted, stats.malformed) == want
-    assert stats.failed_inputs == ([str(p)] if kind == "only-noise" else [])
+    assert list(stats.failed) == ([str(p)] if kind == "only-noise" else [])
 
 
 def test_parallel_stdin(tmp_path, sample_cli, monkeypatch):

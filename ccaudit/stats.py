@@ -1,0 +1,74 @@
+"""LoadStats: what a load read, kept and skipped. In the bottom layer (it imports only
+``text``), so the readers, the store and the command line can all share it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .text import plural
+
+MAX_LISTED = 100  # malformed positions kept for the report
+
+
+@dataclass
+class LoadStats:
+    """What a load read, kept, and skipped. ``records_read = inserted + duplicates``.
+
+    Positions are ``(label, position, why)``: an int position is a line number
+    (``file:12``), a str one says what it is (``file@byte 40``, ``file:item 3``).
+    """
+
+    records_read: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    noise_lines: int = 0
+    malformed: int = 0
+    lines: int = 0  # line number reached (line-mode inputs)
+    problems: list = field(default_factory=list)  # (label, position, why) of the first few
+    failed: dict = field(default_factory=dict)  # input label -> the error line saying why it gave nothing
+
+    def bad(self, label: str, position: int | str, why: str) -> None:
+        """Count a malformed line (or item, or byte position) and remember the first ones."""
+        self.malformed += 1
+        if len(self.problems) < MAX_LISTED:
+            self.problems.append((label, position, why))
+
+    def add_merged(self, merged: tuple[int, int]) -> None:
+        """Count what a merge into the store did: (inserted, duplicates)."""
+        self.inserted += merged[0]
+        self.duplicates += merged[1]
+
+    def fail(self, label: str, message: str) -> None:
+        """An input gave nothing: it could not be read, or held no record at all."""
+        self.failed.setdefault(label, message)
+
+    @property
+    def malformed_lines(self) -> list[str]:
+        return [where(label, pos) for label, pos, _ in self.problems]
+
+    def problem_lines(self) -> list[str]:
+        return [f"{where(label, pos)}: {why}" for label, pos, why in self.problems]
+
+    def as_dict(self) -> dict:
+        return {
+            "records_read": self.records_read,
+            "inserted": self.inserted,
+            "duplicates": self.duplicates,
+            "noise_lines": self.noise_lines,
+            "malformed": self.malformed,
+            "malformed_lines": self.malformed_lines,
+        }
+
+    def summary_line(self, shown: int = 5) -> str:
+        """One line for stderr; lists the first ``shown`` malformed places."""
+        line = (f"loaded {plural(self.records_read, 'record')}: {self.inserted:,} new, "
+                f"{plural(self.duplicates, 'duplicate')}; skipped {plural(self.noise_lines, 'noise line')}, "
+                f"{self.malformed:,} malformed")
+        if self.problems:
+            more = "" if self.malformed <= shown else ", ..."
+            line += " (" + ", ".join(self.malformed_lines[:shown]) + more + ")"
+        return line
+
+
+def where(label: str, position: int | str) -> str:
+    """``file:12`` for a line number, ``file@byte 40`` or ``file:item 3`` otherwise."""
+    return f"{label}:{position}" if isinstance(position, int) else f"{label}{position}"

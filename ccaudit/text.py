@@ -1,0 +1,45 @@
+"""How values are shown to people: safe on a terminal, inert in markdown and
+spreadsheets, and counted in words. Imports nothing of ccaudit.
+
+Row keys come from the records, so an attacker chooses them (a failed sign-in's email is
+whatever was typed): every renderer passes them through one of these functions.
+"""
+from __future__ import annotations
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control, format (bidi), unusual space and unpaired
+    surrogate characters become visible escapes such as ``\\x1b`` or ``\\u202e``."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        else:
+            o = ord(ch)
+            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+    return "".join(out)
+
+
+def md_text(text: str) -> str:
+    """Data as inert markdown table text: no table breaks, no inline HTML or code."""
+    return (printable(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+            .replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 event', '2,000 events': the number with thousands separators and the word."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
+def hour_ranges(empty: list[str], labels: list[str]) -> str:
+    """'00-08, 13' from the labels of empty hours, merging runs of adjacent hours."""
+    idx = [labels.index(h) for h in empty]
+    runs: list[list[int]] = []
+    for i in idx:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return ", ".join(labels[r[0]] if len(r) == 1 else f"{labels[r[0]]}-{labels[r[-1]]}" for r in runs)
