@@ -230,7 +230,8 @@ def variants(files: dict[str, str], cc: list, py: str, duck: str, dedup: bool, r
             return [*cc, "report", path, "--db", str(run_dir / ("%s.db" % kind)), "--out", str(run_dir / ("cc-" + kind)),
                     "--quiet"]
         out.append(Variant("ccaudit %s" % label, "ccaudit", path, info, cc_cmd))
-        # DuckDB: both schemas on the base file; the auto-detected one (the issue's script) on the others
+        # DuckDB: both schemas on the base file; the auto-detected one (the one-off script a user would
+        # write) on the others
         for schema in (schemas if kind == base_kind else schemas[:1]):
             name = "duckdb %s %s" % (label, schema)
 
@@ -306,7 +307,8 @@ def table(rows: list[Variant]) -> list[str]:
 
 
 def targets(rows: list[Variant]) -> list[str]:
-    """The issue's targets, from best times (median in parentheses)."""
+    """The ratios and their targets (JSON array <= 3x the CLI dump, gzip <= 1.5x, reload <= 1x),
+    from best times (median in parentheses)."""
     by = {v.name: v for v in rows}
 
     def t(name):

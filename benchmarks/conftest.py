@@ -11,7 +11,7 @@
 * ``measure(target, ...)``: ``benchmark.pedantic`` with the configured rounds and one iteration,
   then events/s and MB/s (from the median round; ``*_best`` from the fastest) in
   ``benchmark.extra_info``, which ``--benchmark-json`` / ``--benchmark-autosave`` save.
-* At the end, a table of throughput and peak RSS, and the issue's ratios (JSON array within 3x
+* At the end, a table of throughput and peak RSS, and the target ratios (JSON array within 3x
   of the cli dump, gzip within 1.5x, reload no slower than the first load, progress < 2 %,
   sqlite-utils vs stage + merge). They are printed, not asserted: on a shared machine one
   noisy round would fail the run. ``CCAUDIT_BENCH_STRICT=1`` makes a missed target fail it.
@@ -187,7 +187,7 @@ def record(benchmark, name: str, *, events=None, nbytes=None, disk=None, **info)
 
 
 def ratio(what: str, value: float, limit: float | None = None, detail: str = "") -> None:
-    """A ratio for the summary; ``limit``: the issue's target (value must be <= limit)."""
+    """A ratio for the summary; ``limit``: its target (value must be <= limit)."""
     RATIOS.append((what, value, limit, detail))
 
 

@@ -5,7 +5,7 @@ usage: python benchmarks/duckdb_crosstabs.py FILE OUTDIR [--tuned] [--no-dedup] 
 Writes OUTDIR/<section>.csv (date, key, h00..h23, total; one row per date and key),
 OUTDIR/summary.json (events, per_day, schema, seconds) and, with --json, OUTDIR/report.json
 in the shape of `ccaudit report --format json` (days and sections only, no load counts).
-The row keys follow the same rules as ccaudit (decisions.md "Row keys").
+The row keys follow the same rules as ccaudit (ccaudit/classify.py; docs/design.md, "Row keys").
 
 Two ways to read the dump:
 

@@ -1,4 +1,5 @@
-"""Render a Report as text (the old tool's layout), markdown, csv or json.
+"""Render a Report as text (the layout of the predecessor bash + jq + sqlite3 scripts,
+analyze_cc_audit_logs), markdown, csv or json.
 
 Every renderer is a pure function returning a string; ``render_report``, ``render_summary``,
 ``render_day`` and ``render_section`` pick one by format name.
@@ -51,7 +52,8 @@ def _coverage(day: Day) -> str:
 # -- text -----------------------------------------------------------------------------
 
 def section_text(day: Day, section: Section, stats: bool = False) -> str:
-    """One section of one day in the old tool's layout, widened to fit every key."""
+    """One section of one day in the predecessor scripts' layout, widened to fit every key
+    (they cut keys at 30 characters)."""
     labels = day.hour_labels
     label = ROW_LABEL[section.id]
     width = max([30, len(label) + 3] + [len(printable(r.key)) for r in section.rows])
