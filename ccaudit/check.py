@@ -18,13 +18,21 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+
+from tabulate import tabulate
 
 from .schema import SECTIONS
 from .errors import CcauditError
 from .render import dumps
-from .text import printable
-from .report import Report
+from .text import plural, printable
+from .report import Day, Report, Row
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: pyproject pins tomli there
+    import tomli as tomllib  # type: ignore[no-redef]
 
 PER = {"h": "hour", "hour": "hour", "d": "day", "day": "day"}
 _RULE = re.compile(r"(?P<section>[^:]+):(?P<key>.+)=\s*(?P<max>\d+)\s*/\s*(?P<per>[A-Za-z]+)\s*\Z", re.S)
@@ -44,9 +52,11 @@ class Rule:
 
     @property
     def text(self) -> str:
+        """The rule as one would write it on the command line, to name it in a breach."""
         return f"{self.section}:{self.key}={self.max}/{self.per[0]}"
 
     def sections(self) -> list[str]:
+        """The section ids the glob covers, in report order: only these need counting."""
         return [s for s in SECTIONS if fnmatch.fnmatchcase(s, self.section)]
 
 
@@ -63,7 +73,8 @@ class Breach:
 
 
 def parse_rule(text: str) -> Rule:
-    """``SECTION:KEYGLOB=N/h`` (or ``/d``) as a Rule; RuleError if it is not one."""
+    """``SECTION:KEYGLOB=N/h`` (or ``/d``) as a Rule; a RuleError says what a rule looks like,
+    since a --max value is typed by hand."""
     m = _RULE.match(text.strip())
     if not m:
         raise RuleError(f"bad rule {text!r}: expected SECTION:KEYGLOB=N/h or SECTION:KEYGLOB=N/d, "
@@ -75,6 +86,7 @@ def parse_rule(text: str) -> Rule:
 
 
 def _checked(rule: Rule, where: str) -> Rule:
+    """A rule that can never match is a typo, not a pass: refuse it."""
     if not rule.sections():
         raise RuleError(f"bad rule {where}: no section {rule.section!r}; sections are "
                         + ", ".join(SECTIONS) + " (or *)")
@@ -84,14 +96,8 @@ def _checked(rule: Rule, where: str) -> Rule:
 
 
 def load_rules_file(path: str) -> list[Rule]:
-    """The ``[[rule]]`` tables of a TOML file."""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            raise RuleError("reading a rules file needs Python 3.11+ or the tomli package") from None
+    """The ``[[rule]]`` tables of a TOML file; anything else in it is refused, so that a
+    misspelt table does not silently check nothing."""
     try:
         with open(path, "rb") as f:
             doc = tomllib.load(f)
@@ -109,6 +115,7 @@ def load_rules_file(path: str) -> list[Rule]:
 
 
 def _rule_from_table(t: dict, where: str) -> Rule:
+    """TOML gives typed values, so each field is checked for its type as well as its value."""
     unknown = set(t) - _RULE_FIELDS
     if unknown:
         raise RuleError(f"bad rule {where}: unknown field {sorted(unknown)[0]!r} "
@@ -125,65 +132,65 @@ def _rule_from_table(t: dict, where: str) -> Rule:
 
 
 def evaluate(report: Report, rules: list[Rule]) -> list[Breach]:
-    """Every (rule, row, hour or day) over its limit: by day, then hour, section, key, rule."""
-    order = {sid: i for i, sid in enumerate(SECTIONS)}
+    """Every (rule, row, hour or day) over its limit, in the order one reads a report: by day,
+    then hour (a day's per-day breaches after its hours), section, key and rule."""
     found: list[tuple[tuple, Breach]] = []
     for ri, rule in enumerate(rules):
-        wanted = set(rule.sections())
-        for day in report.days:
-            for sid, section in day.sections.items():
-                if sid not in wanted:
-                    continue
-                for row in section.rows:
-                    if not fnmatch.fnmatchcase(row.key, rule.key):
-                        continue
-                    if rule.per == "day":
-                        if row.total > rule.max:
-                            b = Breach(sid, row.key, day.date, None, row.total, rule.max, "day", rule.text)
-                            found.append(((day.date, len(day.hour_labels), order[sid], row.key, ri), b))
-                        continue
-                    for col, n in enumerate(row.hours):
-                        if n > rule.max:
-                            b = Breach(sid, row.key, day.date, day.hour_labels[col], n, rule.max, "hour", rule.text)
-                            found.append(((day.date, col, order[sid], row.key, ri), b))
-    return [b for _, b in sorted(found, key=lambda x: x[0])]
+        for day, sid, row in _rows(report, rule):
+            for col, hour, count in _cells(rule, day, row):
+                if count > rule.max:
+                    b = Breach(sid, row.key, day.date, hour, count, rule.max, rule.per, rule.text)
+                    found.append(((day.date, col, list(SECTIONS).index(sid), row.key, ri), b))
+    found.sort(key=lambda x: x[0])
+    return [b for _, b in found]
+
+
+def _rows(report: Report, rule: Rule) -> Iterator[tuple[Day, str, Row]]:
+    """(day, section id, row) of every row the rule limits."""
+    wanted = set(rule.sections())
+    for day in report.days:
+        for sid, section in day.sections.items():
+            if sid in wanted:
+                yield from ((day, sid, row) for row in section.rows if fnmatch.fnmatchcase(row.key, rule.key))
+
+
+def _cells(rule: Rule, day: Day, row: Row) -> list[tuple[int, str | None, int]]:
+    """(column, hour label, count) of what the rule limits: each hour, or the whole day, whose
+    column sorts after the day's last hour."""
+    if rule.per == "day":
+        return [(len(day.hour_labels), None, row.total)]
+    return list(zip(range(len(row.hours)), day.hour_labels, row.hours))
 
 
 # -- output ---------------------------------------------------------------------------
 
 def render(breaches: list[Breach], rules: list[Rule], report: Report, fmt: str) -> str:
-    if fmt == "json":
-        doc = {
-            "ok": not breaches,
-            "breaches": [asdict(b) for b in breaches],
-            "rules": [{"rule": r.text, "section": r.section, "key": r.key, "max": r.max, "per": r.per}
-                      for r in rules],
-            "checked": {"events": report.events, "days": len(report.days),
-                        "first_day": report.days[0].date if report.days else None,
-                        "last_day": report.days[-1].date if report.days else None, "tz": report.tz},
-        }
-        return dumps(doc)
-    return _text(breaches, rules, report)
+    """Text for people, or JSON for a CI job, which also says what was checked: an empty
+    list of breaches alone cannot tell "fine" from "nothing looked at"."""
+    if fmt != "json":
+        return _text(breaches, rules, report)
+    first, last = report.span
+    return dumps({
+        "ok": not breaches,
+        "breaches": [asdict(b) for b in breaches],
+        "rules": [{"rule": r.text, **asdict(r)} for r in rules],
+        "checked": {"events": report.events, "days": len(report.days), "first_day": first, "last_day": last,
+                    "tz": report.tz},
+    })
 
 
 def _text(breaches: list[Breach], rules: list[Rule], report: Report) -> str:
-    span = (f"{len(report.days)} days from {report.days[0].date}" if report.days else "no events")
+    """One verdict line (grep-able OK/BREACH), then a table of breaches; keys and rules go
+    through ``printable`` because the records choose them."""
+    days = f"{plural(len(report.days), 'day')} from {report.span[0]}" if report.days else "no events"
     zone = "" if report.tz == "UTC" else f" ({report.tz})"
-    scope = (f"checked {len(rules)} rule{'s' * (len(rules) != 1)} against {report.events} "
-             f"event{'s' * (report.events != 1)}, {span}{zone}")
+    scope = f"checked {plural(len(rules), 'rule')} against {plural(report.events, 'event')}, {days}{zone}"
     if not breaches:
         return f"OK: no breaches; {scope}\n"
-    head = ("Section", "Key", "Day", "Hour", "Count", "Limit", "Rule")
-    table = [(b.section, printable(b.key), b.day, b.hour or "-", str(b.count), f"{b.limit}/{b.per[0]}",
-              printable(b.rule)) for b in breaches]
-    widths = [max(len(head[i]), *(len(r[i]) for r in table)) for i in range(len(head))]
-    right = {4, 5}
-
-    def line(cells) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
     breached = len({b.rule for b in breaches})
-    lines = [f"BREACH: {len(breaches)} breach{'es' * (len(breaches) != 1)} of "
-             f"{breached} rule{'s' * (breached != 1)}; {scope}", line(head), line("-" * w for w in widths)]
-    lines += [line(r) for r in table]
-    return "\n".join(lines) + "\n"
+    verdict = f"BREACH: {plural(len(breaches), 'breach', 'breaches')} of {plural(breached, 'rule')}; {scope}"
+    table = [(b.section, printable(b.key), b.day, b.hour or "-", b.count, f"{b.limit}/{b.per[0]}",
+              printable(b.rule)) for b in breaches]
+    head = ("Section", "Key", "Day", "Hour", "Count", "Limit", "Rule")
+    align = ("left", "left", "left", "left", "right", "right", "left")
+    return f"{verdict}\n{tabulate(table, head, tablefmt='simple', colalign=align, disable_numparse=True)}\n"

@@ -6,16 +6,20 @@ the change, largest first, then by section (in report order) and key.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from tabulate import tabulate
 
 from .schema import SECTIONS
 from .render import csv_text, dumps
-from .text import md_text as _md, printable
+from .text import md_text, plural, printable
 from .report import Report
 
 STATUSES = ("new", "vanished", "changed", "same")
+FIELDS = ("section", "key", "count_a", "count_b", "change", "status")
+HEAD = ("Section", "Key", "A", "B", "Change", "Status")
+ALIGN = ("left", "left", "right", "right", "right", "left")
 
 
 @dataclass
@@ -29,7 +33,8 @@ class DiffRow:
 
 
 def totals(report: Report) -> dict[tuple[str, str], int]:
-    """(section, key) -> events over all days of ``report``."""
+    """(section, key) -> events over all days: summing the days is what lets periods of
+    different length and dates compare."""
     out: dict[tuple[str, str], int] = {}
     for day in report.days:
         for sid, section in day.sections.items():
@@ -39,7 +44,8 @@ def totals(report: Report) -> dict[tuple[str, str], int]:
 
 
 def diff_reports(a: Report, b: Report, top: int | None = None, same: bool = True) -> list[DiffRow]:
-    """Every (section, key) of either report with its counts in A and B.
+    """Every (section, key) of either report with its counts in A and B, largest change first
+    since that is what one looks for.
 
     ``top`` keeps the N largest changes of each section; ``same=False`` drops unchanged keys.
     """
@@ -49,47 +55,29 @@ def diff_reports(a: Report, b: Report, top: int | None = None, same: bool = True
     for sid, key in set(ta) | set(tb):
         na, nb = ta.get((sid, key), 0), tb.get((sid, key), 0)
         status = "new" if not na else "vanished" if not nb else "changed" if na != nb else "same"
-        if status == "same" and not same:
-            continue
-        rows.append(DiffRow(sid, key, na, nb, nb - na, status))
+        if same or status != "same":
+            rows.append(DiffRow(sid, key, na, nb, nb - na, status))
     rows.sort(key=lambda r: (-abs(r.change), order.get(r.section, len(order)), r.section, r.key))
-    if top is not None:
-        seen: dict[str, int] = {}
-        kept = []
-        for r in rows:
-            seen[r.section] = seen.get(r.section, 0) + 1
-            if seen[r.section] <= top:
-                kept.append(r)
-        rows = kept
-    return rows
+    return rows if top is None else _top(rows, top)
+
+
+def _top(rows: list[DiffRow], top: int) -> list[DiffRow]:
+    """The first ``top`` rows of each section, so that one busy section does not crowd out the rest."""
+    seen: dict[str, int] = {}
+    kept = []
+    for r in rows:
+        seen[r.section] = seen.get(r.section, 0) + 1
+        if seen[r.section] <= top:
+            kept.append(r)
+    return kept
 
 
 def counts_by_status(rows: list[DiffRow]) -> dict[str, int]:
+    """How many keys are new, vanished, changed and the same: the gist before the rows."""
     return {s: sum(r.status == s for r in rows) for s in STATUSES}
 
 
 # -- rendering ------------------------------------------------------------------------
-
-FIELDS = ("section", "key", "count_a", "count_b", "change", "status")
-
-
-def _side(report: Report, label: str) -> dict:
-    return {"label": label, "events": report.events,
-            "first_day": report.days[0].date if report.days else None,
-            "last_day": report.days[-1].date if report.days else None}
-
-
-def _span(side: dict) -> str:
-    label = printable(side["label"])
-    if not side["events"]:
-        return f"{label}: no events"
-    days = side["first_day"] if side["first_day"] == side["last_day"] else f"{side['first_day']}..{side['last_day']}"
-    return f"{label}: {side['events']} events, {days}"
-
-
-def _signed(n: int) -> str:
-    return f"+{n}" if n > 0 else str(n)
-
 
 def render(rows: list[DiffRow], a: Report, b: Report, fmt: str, labels: tuple[str, str] = ("A", "B"),
            every: list[DiffRow] | None = None) -> str:
@@ -99,8 +87,7 @@ def render(rows: list[DiffRow], a: Report, b: Report, fmt: str, labels: tuple[st
     sa, sb = _side(a, labels[0]), _side(b, labels[1])
     counts = counts_by_status(every)
     if fmt == "json":
-        doc = {"a": sa, "b": sb, "counts": counts, "shown": len(rows), "rows": [asdict(r) for r in rows]}
-        return dumps(doc)
+        return dumps({"a": sa, "b": sb, "counts": counts, "shown": len(rows), "rows": [asdict(r) for r in rows]})
     if fmt == "csv":
         return csv_text(FIELDS, ([r.section, r.key, r.count_a, r.count_b, r.change, r.status] for r in rows))
     tally = (f"{counts['changed']} changed, {counts['new']} new, {counts['vanished']} vanished, "
@@ -114,28 +101,39 @@ def render(rows: list[DiffRow], a: Report, b: Report, fmt: str, labels: tuple[st
     return _text(rows, sa, sb, tally)
 
 
+def _side(report: Report, label: str) -> dict:
+    """What one side covered, so a reader can tell two periods apart (or see one is empty)."""
+    first, last = report.span
+    return {"label": label, "events": report.events, "first_day": first, "last_day": last}
+
+
+def _heading(side: dict) -> str:
+    """'A = x.json: 13 events, 2024-05-06..2024-05-09'; the label holds file names, so printable."""
+    label = printable(side["label"])
+    if not side["events"]:
+        return f"{label}: no events"
+    first, last = side["first_day"], side["last_day"]
+    return f"{label}: {plural(side['events'], 'event')}, {first if first == last else f'{first}..{last}'}"
+
+
+def _table(rows: list[DiffRow], tablefmt: str, escape: Callable[[str], str]) -> str:
+    """The rows as one aligned table; keys go through ``escape`` because the records choose them."""
+    signed = [f"+{r.change}" if r.change > 0 else str(r.change) for r in rows]
+    cells = [(r.section, escape(r.key), r.count_a, r.count_b, s, r.status) for r, s in zip(rows, signed)]
+    return tabulate(cells, HEAD, tablefmt=tablefmt, colalign=ALIGN, disable_numparse=True)
+
+
 def _text(rows: list[DiffRow], sa: dict, sb: dict, tally: str) -> str:
-    lines = [_span(sa), _span(sb), tally]
+    """The two sides and the tally first: they say whether the rows are worth reading."""
+    lines = [_heading(sa), _heading(sb), tally]
     if rows:
-        head = ("Section", "Key", "A", "B", "Change", "Status")
-        table = [(r.section, printable(r.key), str(r.count_a), str(r.count_b), _signed(r.change), r.status)
-                 for r in rows]
-        widths = [max(len(head[i]), *(len(t[i]) for t in table)) for i in range(len(head))]
-        right = {2, 3, 4}
-
-        def line(cells) -> str:
-            return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-        lines += ["", line(head), line("-" * w for w in widths), *map(line, table)]
+        lines += ["", _table(rows, "simple", printable)]
     return "\n".join(lines) + "\n"
 
 
 def _markdown(rows: list[DiffRow], sa: dict, sb: dict, tally: str) -> str:
-    out = ["# ccaudit diff", "", f"- {_md(_span(sa))}", f"- {_md(_span(sb))}", "", tally, ""]
+    """The text layout as a markdown page, for pasting into a ticket or a review."""
+    out = ["# ccaudit diff", "", f"- {md_text(_heading(sa))}", f"- {md_text(_heading(sb))}", "", tally, ""]
     if rows:
-        table = [[r.section, _md(r.key), r.count_a, r.count_b, _signed(r.change), r.status] for r in rows]
-        out.append(tabulate(table, ["Section", "Key", "A", "B", "Change", "Status"], tablefmt="pipe",
-                            colalign=("left", "left", "right", "right", "right", "left"), disable_numparse=True))
-        out.append("")
+        out += [_table(rows, "pipe", md_text), ""]
     return "\n".join(out) + "\n"

@@ -74,6 +74,11 @@ class Report:
             s["load"] = self.load
         return s
 
+    @property
+    def span(self) -> tuple[str | None, str | None]:
+        """First and last date, (None, None) for no days: every summary of a report names them."""
+        return (self.days[0].date, self.days[-1].date) if self.days else (None, None)
+
 
 @dataclass
 class Filters:

@@ -14,7 +14,8 @@ import pytest
 from ccaudit.diff import DiffRow, diff_reports
 from ccaudit.report import Day, Report, Row, Section
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+from test_check import compare_golden
+
 ROOT = Path(__file__).resolve().parents[1]
 WEEK2 = "tests/golden/diff--week2.jsonl"
 SAMPLE = "fixtures/sample-cli.txt"
@@ -221,15 +222,8 @@ def test_formats(invoke, at_root):
     ]
 
 
-def _golden(name: str, text: str, update: bool) -> None:
-    path = GOLDEN / name
-    if update:
-        path.write_text(text, encoding="utf-8")
-    assert path.read_text(encoding="utf-8") == text, f"differs from {path} (--update-golden rewrites it)"
-
-
 @pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("json", "json"), ("markdown", "md"), ("csv", "csv")])
 def test_golden(invoke, at_root, update_golden, fmt, ext):
     result = invoke("diff", "-q", SAMPLE, WEEK2, "--all", "--format", fmt)
     assert result.exit_code == 0
-    _golden(f"diff--sample-week2.{ext}", result.stdout, update_golden)
+    compare_golden(f"diff--sample-week2.{ext}", result.stdout, update_golden)
