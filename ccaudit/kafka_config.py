@@ -5,7 +5,7 @@ The file is Java-style .properties, as the Confluent Cloud console writes it
 ``sasl.jaas.config``). The API key and secret may come from CCAUDIT_API_KEY /
 CCAUDIT_API_SECRET instead, so they need not sit on disk; a file that does hold
 them must be private (mode 600), as ssh insists for its keys. No error message
-quotes a value, and ``_scrub`` masks secrets in librdkafka's own messages.
+quotes a value, and ``scrub_secrets`` masks secrets in librdkafka's own messages.
 """
 from __future__ import annotations
 
@@ -114,19 +114,22 @@ def _check_properties(props: dict, path) -> None:
         if uses_password and not props.get(key):
             raise InputError(f"{path}: missing {key} (set it in the file or in {env})")
     for key, value in props.items():
-        if "{{" in value and not _foreign(key):
+        if "{{" in value and not is_foreign_setting(key):
             raise InputError(f"{path}: {key} still holds a {{{{ placeholder }}}} from the template")
 
 
-def _secrets(conf: dict) -> list[str]:
+def secret_values(conf: dict) -> list[str]:
+    """The values of secret-looking settings, for ``scrub_secrets`` to mask."""
     return [v for k, v in conf.items() if _SECRET_KEY.search(k) and len(str(v)) >= 4]
 
 
-def _scrub(text: str, secrets: list[str]) -> str:
+def scrub_secrets(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret replaced by ***: librdkafka may quote settings."""
     for s in secrets:
         text = text.replace(s, "***")
     return text
 
 
-def _foreign(key: str) -> bool:
+def is_foreign_setting(key: str) -> bool:
+    """A key the console's client.properties holds that librdkafka would reject."""
     return key in _FOREIGN_KEYS or key.startswith(_FOREIGN_PREFIXES)

@@ -17,6 +17,8 @@ from click.testing import CliRunner
 from ccaudit import download as dl
 from ccaudit.cli import cli
 from ccaudit.errors import CcauditError, InputError, MissingExtra
+from ccaudit.kafka_config import load_properties
+from ccaudit.kafka_source import Message
 
 PASSWORD = "s3cr3t-Pa55w0rd-never-shown"
 
@@ -68,7 +70,7 @@ basic.auth.user.info={{{{ SR_API_KEY }}}}:{{{{ SR_API_SECRET }}}}
 
 
 def test_parses_console_properties(tmp_path):
-    props = dl.load_properties(write_props(tmp_path / "c.properties", CONSOLE_PROPS))
+    props = load_properties(write_props(tmp_path / "c.properties", CONSOLE_PROPS))
     assert props["bootstrap.servers"] == "pkc-abc12.us-east-1.aws.confluent.cloud:9092"
     assert props["security.protocol"] == "SASL_SSL"
     assert props["sasl.mechanisms"] == "PLAIN"
@@ -80,7 +82,7 @@ def test_java_variant_credentials_come_from_jaas(tmp_path):
     body = ("bootstrap.servers=b:9092\nsecurity.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n"
             "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
             f"username='KEY1' password='{PASSWORD}';\nclient.dns.lookup=use_all_dns_ips\n")
-    props = dl.load_properties(write_props(tmp_path / "j.properties", body))
+    props = load_properties(write_props(tmp_path / "j.properties", body))
     assert (props["sasl.username"], props["sasl.password"]) == ("KEY1", PASSWORD)
 
 
@@ -90,15 +92,15 @@ def test_env_vars_supply_and_override_credentials(tmp_path, monkeypatch):
                        "sasl.username=FROMFILE\n")
     monkeypatch.setenv("CCAUDIT_API_KEY", "ENVKEY")
     monkeypatch.setenv("CCAUDIT_API_SECRET", PASSWORD)
-    props = dl.load_properties(path)
+    props = load_properties(path)
     assert (props["sasl.username"], props["sasl.password"]) == ("ENVKEY", PASSWORD)
 
 
 def test_rejects_properties_readable_by_others(tmp_path):
     path = write_props(tmp_path / "c.properties", "bootstrap.servers=b:9092\n", mode=0o644)
     with pytest.raises(InputError, match=r"chmod 600 .*--insecure-config"):
-        dl.load_properties(path)
-    assert dl.load_properties(path, insecure=True)["bootstrap.servers"] == "b:9092"
+        load_properties(path)
+    assert load_properties(path, insecure=True)["bootstrap.servers"] == "b:9092"
 
 
 @pytest.mark.parametrize("body, message", [
@@ -114,13 +116,13 @@ def test_rejects_bad_properties(tmp_path, body, message):
     path.write_bytes(body if isinstance(body, bytes) else body.encode())
     path.chmod(0o600)
     with pytest.raises(InputError, match=message) as e:
-        dl.load_properties(path)
+        load_properties(path)
     assert PASSWORD not in str(e.value)
 
 
 def test_missing_properties_file(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
-        dl.load_properties(tmp_path / "nope.properties")
+        load_properties(tmp_path / "nope.properties")
 
 
 # --- the loop, on a fake consumer ---------------------------------------------------------
@@ -151,8 +153,8 @@ class FakeSource:
         for p, pos in self.position.items():
             low, values = self.partitions[p]
             for offset in range(pos, low + len(values)):
-                out.append(dl.Message(p, offset, values[offset - low], 1714989600000))
-            out.append(dl.Message(p, low + len(values), eof=True))
+                out.append(Message(p, offset, values[offset - low], 1714989600000))
+            out.append(Message(p, low + len(values), eof=True))
             self.position[p] = low + len(values)
         if not out:
             time.sleep(timeout)
@@ -287,7 +289,7 @@ def test_module_imports_without_confluent_kafka_or_click():
     # A bare parent package: ccaudit/__init__ pulls in sqlite_utils, which imports click.
     code = ("import sys, types; sys.modules['confluent_kafka'] = None; sys.modules['click'] = None; "
             "pkg = types.ModuleType('ccaudit'); pkg.__path__ = ['ccaudit']; sys.modules['ccaudit'] = pkg; "
-            "import ccaudit.download")
+            "import ccaudit.download, ccaudit.kafka_source")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
 
 

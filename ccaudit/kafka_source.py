@@ -1,0 +1,168 @@
+"""The Kafka consumer behind ``ccaudit download``, in plain Python types.
+
+This is the only module that touches confluent_kafka, and it imports it only
+when a ``KafkaSource`` is created, so the rest of ccaudit (and ``import
+ccaudit.download``) works without the extra. The downloader makes just five
+calls, so tests can swap in a fake with the same five methods. Every error is
+turned into a one-line ``CcauditError`` with the API secret scrubbed out.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from .errors import CcauditError, InputError, MissingExtra
+from .kafka_config import is_foreign_setting, scrub_secrets, secret_values
+
+INSTALL_HINT = "ccaudit download needs confluent-kafka: pip install 'ccaudit[download]'"
+
+# Settings the downloader's correctness depends on; the properties file cannot change them.
+_FORCED = {
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "enable.partition.eof": True,
+    "auto.offset.reset": "error",  # never skip records silently
+}
+_DEFAULTS = {"group.id": "ccaudit-download", "client.id": "ccaudit"}
+
+_kafka_log = logging.getLogger("ccaudit.kafka")
+_kafka_log.addHandler(logging.NullHandler())  # librdkafka chatter is not for stderr
+
+
+@dataclass
+class Message:
+    """One record (or an end-of-partition event, ``eof=True``) in plain types."""
+
+    partition: int
+    offset: int
+    value: bytes | None = None
+    timestamp_ms: int | None = None
+    eof: bool = False
+
+
+class KafkaSource:
+    """The five consumer calls the downloader makes, with errors made readable."""
+
+    def __init__(self, conf: dict, topic: str):
+        self._ck = ck = _import_confluent_kafka()
+        self.topic = topic
+        self._bootstrap = conf["bootstrap.servers"]
+        self._secrets = secret_values(conf)
+        self._errors: list = []
+        settings = {k: v for k, v in conf.items() if not is_foreign_setting(k)}
+        settings = {**_DEFAULTS, **settings, **_FORCED}
+        settings.update(error_cb=self._errors.append, logger=_kafka_log)
+        try:
+            self._consumer = ck.Consumer(settings)
+        except (ck.KafkaException, ValueError, TypeError) as e:
+            raise InputError(f"bad Kafka setting in the properties file: {self._text(e)}") from None
+
+    def list_topics(self, timeout: float) -> list[int]:
+        """Partitions of the topic; waits up to ``timeout`` for a broker to answer."""
+        until = time.monotonic() + timeout
+        while True:
+            try:
+                meta = self._consumer.list_topics(self.topic, timeout=max(0.1, min(1.0, until - time.monotonic())))
+                break
+            except self._ck.KafkaException:
+                self._consumer.poll(0)  # serves error_cb: tells auth failure from no answer
+                self._raise_fatal()
+                if time.monotonic() >= until:
+                    last = f": {self._text(self._errors[-1])}" if self._errors else ""
+                    raise CcauditError(
+                        f"cannot reach Kafka at {self._bootstrap} within {timeout:.0f}s{last}"
+                    ) from None
+        return self._partitions(meta.topics.get(self.topic))
+
+    def _partitions(self, meta) -> list[int]:
+        err = meta.error if meta is not None else None
+        if meta is None or (err and err.code() == self._ck.KafkaError.UNKNOWN_TOPIC_OR_PART):
+            raise CcauditError(
+                f"topic {self.topic} not found at {self._bootstrap} "
+                "(see 'confluent audit-log describe' for the audit cluster and topic)"
+            )
+        if err and err.code() == self._ck.KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            raise CcauditError(
+                f"not authorized to read topic {self.topic}: use an API key of the audit-log "
+                "cluster's service account (see 'confluent audit-log describe')"
+            )
+        if err:
+            raise CcauditError(f"cannot read topic {self.topic}: {self._text(err)}")
+        return sorted(meta.partitions)
+
+    def get_watermark_offsets(self, partition: int, timeout: float) -> tuple[int, int]:
+        """(earliest offset still kept, offset after the last record)."""
+        tp = self._ck.TopicPartition(self.topic, partition)
+        try:
+            marks = self._consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
+        except self._ck.KafkaException as e:
+            marks, why = None, self._text(e)
+        else:
+            why = "no answer"
+        if marks is None:
+            self._raise_fatal()
+            raise CcauditError(f"cannot read the offsets of {self.topic} partition {partition}: {why}")
+        return marks
+
+    def assign(self, offsets: dict[int, int]) -> None:
+        tps = [self._ck.TopicPartition(self.topic, p, o) for p, o in offsets.items()]
+        self._consumer.assign(tps)
+
+    def consume(self, num: int, timeout: float) -> list[Message]:
+        out = []
+        for m in self._consumer.consume(num, timeout):
+            err = m.error()
+            if err is None:
+                out.append(Message(m.partition(), m.offset(), m.value(), _timestamp(m)))
+            elif err.code() == self._ck.KafkaError._PARTITION_EOF:
+                out.append(Message(m.partition(), m.offset(), eof=True))
+            elif err.code() in (self._ck.KafkaError._AUTO_OFFSET_RESET, self._ck.KafkaError.OFFSET_OUT_OF_RANGE):
+                raise CcauditError(
+                    f"partition {m.partition()}: offset out of range (retention deleted records "
+                    "during the run?); nothing written, run again"
+                )
+            elif err.fatal() or err.code() in self._fatal_codes():
+                raise CcauditError(f"Kafka error on partition {m.partition()}: {self._text(err)}")
+            # anything else is transient: librdkafka retries, --timeout bounds it
+        self._raise_fatal()
+        return out
+
+    def close(self) -> None:
+        try:
+            self._consumer.close()
+        except Exception:  # closing must not hide the error that got us here
+            pass
+
+    def _fatal_codes(self) -> set:
+        e = self._ck.KafkaError
+        return {e._AUTHENTICATION, e.SASL_AUTHENTICATION_FAILED, e._SSL,
+                e.TOPIC_AUTHORIZATION_FAILED, e._AUTO_OFFSET_RESET, e.OFFSET_OUT_OF_RANGE}
+
+    def _raise_fatal(self) -> None:
+        """Fail fast on errors retrying cannot fix (bad key/secret, TLS, lost offsets)."""
+        for err in self._errors:
+            if err.fatal() or err.code() in self._fatal_codes():
+                kind = "authentication failed" if "AUTHENTICATION" in err.name() else "Kafka error"
+                raise CcauditError(f"{kind}: {self._text(err)}")
+        del self._errors[:-1]  # keep the last one for the "cannot reach" message
+
+    def _text(self, err) -> str:
+        if isinstance(err, self._ck.KafkaException) and err.args:
+            err = err.args[0]
+        text = err.str() if hasattr(err, "str") else str(err)
+        return scrub_secrets(text, self._secrets)
+
+
+def _import_confluent_kafka():
+    try:
+        import confluent_kafka
+    except ImportError:
+        raise MissingExtra(INSTALL_HINT) from None
+    return confluent_kafka
+
+
+def _timestamp(m) -> int | None:
+    """The message's Kafka timestamp in ms, or None when the broker has none."""
+    kind, ms = m.timestamp()
+    return ms if kind else None  # kind 0: TIMESTAMP_NOT_AVAILABLE
