@@ -1,16 +1,29 @@
-"""Where a report goes: stdout, one file, or a directory of per-day/per-section files."""
+"""Where a report goes: stdout, one file, or a folder of per-day/per-section files.
+
+A report folder is always one consistent report: each run lists what it wrote in the
+folder's manifest (``.ccaudit-manifest``) and removes what the previous run listed and
+this one did not write (a day outside a narrower window, say). ``clean`` deletes only
+files a manifest lists, so it can never take a project tree with it.
+"""
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import sys
 from typing import Iterator
 
 from .errors import CcauditError
-from .render import EXTENSIONS, render_day, render_report, render_section, render_summary
+from .files import make_dir, write_atomic
+from .render import (
+    EXTENSIONS,
+    render_day,
+    render_report,
+    render_section,
+    render_summary,
+)
 from .report import Report
-from .store import delete_store
+
+MANIFEST = ".ccaudit-manifest"
+_MANIFEST_HEAD = "# files written by ccaudit report --out; ccaudit clean deletes these\n"
 
 
 def write_report(report: Report, fmt: str, out_dir: str | None = None, out_file: str | None = None,
@@ -19,15 +32,13 @@ def write_report(report: Report, fmt: str, out_dir: str | None = None, out_file:
     if out_dir:
         write_dir(report, fmt, out_dir, stats)
         sys.stdout.write(render_summary(report, "text" if fmt == "html" else fmt))
-        return
-    text = _whole(report, fmt, stats)
-    if out_file:
-        _write(out_file, text)
+    elif out_file:
+        write_atomic(out_file, render_whole(report, fmt, stats))
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(render_whole(report, fmt, stats))
 
 
-def _whole(report: Report, fmt: str, stats: bool) -> str:
+def render_whole(report: Report, fmt: str, stats: bool) -> str:
     if fmt == "html":
         from .html import render_html
 
@@ -36,41 +47,84 @@ def _whole(report: Report, fmt: str, stats: bool) -> str:
 
 
 def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> None:
-    """DIR/<section>/<date>.<ext>, DIR/<date>.<ext> and DIR/summary.<ext>.
+    """DIR/<section>/<date>.<ext>, DIR/<date>.<ext> and DIR/summary.<ext>, then the
+    manifest; files of the previous report that this one does not have are removed.
 
     For html the day and section pages would repeat the single-page report, so the
-    directory gets DIR/report.html plus the summary.
+    folder gets DIR/report.html plus the summary.
     """
+    make_dir(out_dir)
+    old = read_manifest(out_dir)
+    written = []
+    for name, text in _files(report, fmt, stats):
+        if os.sep in name:
+            make_dir(os.path.join(out_dir, os.path.dirname(name)))
+        write_atomic(os.path.join(out_dir, name), text)
+        written.append(name)
+    write_atomic(os.path.join(out_dir, MANIFEST), _MANIFEST_HEAD + "".join(f"{n}\n" for n in written))
+    _remove(out_dir, sorted(set(old) - set(written)))
+
+
+def _files(report: Report, fmt: str, stats: bool) -> Iterator[tuple[str, str]]:
+    """(path relative to the folder, text) of every file of the report."""
     ext = EXTENSIONS[fmt]
     if fmt == "html":
-        _write(os.path.join(out_dir, "report.html"), _whole(report, fmt, stats))
-        _write(os.path.join(out_dir, "summary.txt"), render_summary(report, "text"))
+        yield "report.html", render_whole(report, fmt, stats)
+        yield "summary.txt", render_summary(report, "text")
         return
     for day in report.days:
         for section in day.sections.values():
-            _write(os.path.join(out_dir, section.id, f"{day.date}.{ext}"),
-                   render_section(day, section, fmt, stats))
-        _write(os.path.join(out_dir, f"{day.date}.{ext}"), render_day(day, fmt, stats))
-    _write(os.path.join(out_dir, f"summary.{ext}"), render_summary(report, fmt))
+            yield os.path.join(section.id, f"{day.date}.{ext}"), render_section(day, section, fmt, stats)
+        yield f"{day.date}.{ext}", render_day(day, fmt, stats)
+    yield f"summary.{ext}", render_summary(report, fmt)
 
 
-def _write(path: str, text: str) -> None:
-    try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as e:
-        raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
+def read_manifest(out_dir: str) -> list[str]:
+    """The files a previous report listed in ``out_dir`` ([] if none). Names that could
+    leave the folder (absolute, ``..``) are refused: a manifest can be planted too."""
+    path = os.path.join(out_dir, MANIFEST)
+    if not os.path.isfile(path) or os.path.islink(path):
+        return []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        names = [line.rstrip("\n") for line in f if line.strip() and not line.startswith("#")]
+    for name in names:
+        if os.path.isabs(name) or ".." in name.split("/") or name.startswith("."):
+            raise CcauditError(f"{path}: lists {name!r}, which is not a report file; not touched")
+    return names
 
 
-def clean(db_path: str, out_dir: str | None) -> Iterator[str]:
-    """Delete a store (refusing files that are not ccaudit stores) and a report directory."""
-    yield f"deleted {db_path}" if delete_store(db_path) else f"no store at {db_path}"
-    if out_dir:
-        if not os.path.isdir(out_dir):
-            yield f"no report directory at {out_dir}"
-        elif not glob.glob(os.path.join(out_dir, "summary.*")):
-            raise CcauditError(f"{out_dir}: not a ccaudit report directory (no summary file); not deleted")
-        else:
-            shutil.rmtree(out_dir)
-            yield f"deleted {out_dir}"
+def _remove(out_dir: str, names: list[str]) -> None:
+    """Remove listed report files (never a link's target) and section folders left empty."""
+    folders = set()
+    for name in names:
+        path = os.path.join(out_dir, name)
+        if os.path.islink(path) or os.path.isfile(path):
+            os.remove(path)
+        folders.add(os.path.dirname(path))
+    for folder in sorted(folders, reverse=True):
+        if folder != out_dir and os.path.isdir(folder) and not os.path.islink(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+
+
+def clean_dir(out_dir: str) -> Iterator[str]:
+    """Delete the files a report folder's manifest lists, then the folder if it is empty.
+    Everything is checked before anything is deleted; links are never followed."""
+    if not os.path.lexists(out_dir):
+        yield f"no report folder at {out_dir}"
+        return
+    check_report_dir(out_dir)
+    _remove(out_dir, read_manifest(out_dir) + [MANIFEST])
+    if not os.listdir(out_dir):
+        os.rmdir(out_dir)
+        yield f"deleted {out_dir}"
+    else:
+        yield f"deleted the report files in {out_dir} (other files were left there)"
+
+
+def check_report_dir(out_dir: str) -> None:
+    """Refuse a folder that is not a report folder ccaudit wrote (no manifest), or a link."""
+    if os.path.islink(out_dir) or not os.path.isdir(out_dir):
+        raise CcauditError(f"{out_dir}: not a report folder (a link or not a folder); nothing deleted")
+    if not os.path.isfile(os.path.join(out_dir, MANIFEST)):
+        raise CcauditError(f"{out_dir}: not a report folder written by ccaudit (no {MANIFEST}); nothing deleted")
+    read_manifest(out_dir)

@@ -268,7 +268,7 @@ def test_out_dir(invoke, tmp_path, sample_cli):
     out = tmp_path / "rep"
     result = invoke("report", "-q", sample_cli, "--format", "html", "--out", out)
     assert result.exit_code == 0
-    assert sorted(os.listdir(out)) == ["report.html", "summary.txt"]
+    assert sorted(os.listdir(out)) == [".ccaudit-manifest", "report.html", "summary.txt"]
     assert result.stdout.startswith("Audit Summary for 13 events spanning 4 days from 2024-05-06")
     assert_safe((out / "report.html").read_text(encoding="utf-8"))
 

@@ -1,0 +1,176 @@
+"""The analysis commands: ``check`` (rate limits for CI), ``diff`` (week over week) and
+``methods`` (what happened, by kind). ``cli.py`` adds them to the command group, whose
+error boundary they share."""
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import click
+
+from . import options as opt
+from .errors import ExitCode
+from .options import LOADING, SECTION, TZ, WINDOW, db_option, format_option
+from .report import Filters, build
+from .store import looks_like_sqlite
+
+DB_HELP = "Store to read (and to add the DUMPS to, if any). Without it, a temporary store is used."
+
+
+@click.command(short_help="Exit 1 if a key is busier than a limit (for CI).")
+@click.argument("dumps", nargs=-1, type=click.Path(allow_dash=True))
+@db_option(DB_HELP)
+@click.option("--max", "max_rules", multiple=True, metavar="RULE",
+              help="SECTION:KEYGLOB=N/h or =N/d: at most N events per key per hour or per day "
+                   "(SECTION may be *). Repeatable.")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False),
+              help="TOML file of [[rule]] tables: section, key, max, per = \"hour\"|\"day\".")
+@format_option(["text", "json"])
+@TZ
+@WINDOW
+@LOADING
+def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, quiet):
+    """Exit 1 if any key is busier than a limit, for CI and cron.
+
+    Every row of the section whose key matches the glob is checked on its own: each hour
+    column against a per-hour limit, each day's total against a per-day limit. Each breach
+    is printed (section, key, day, hour, count, limit, rule).
+
+    Exit codes: 0 no breach; 1 a breach (or --strict and malformed input);
+    2 a bad rule, an unreadable input or another usage error.
+
+    \b
+    Examples:
+      ccaudit check dump.json --max 'kafka_authentication:*=3600/h' --max 'signin_failure:*=5/h'
+      ccaudit check --db audit.db --since 2024-05-06 --rules limits.toml --format json
+    """
+    from . import check as checks
+
+    if not dumps and not db_path:
+        raise click.UsageError("give one or more DUMP files, or --db with a store to check")
+    opt.existing_store(dumps, db_path)
+    opt.check_inputs(dumps)
+    rules = [checks.parse_rule(r) for r in max_rules]
+    if rules_file:
+        rules += checks.load_rules_file(rules_file)
+    if not rules:
+        raise click.UsageError("give at least one --max RULE or a --rules FILE")
+    zone = opt.zone(tz)
+    sections = tuple(sorted({s for r in rules for s in r.sections()}))
+    filters = opt.filters(zone, since, until, sections=sections)
+    with opt.open_store(db_path) as store:
+        loaded = opt.load_all(dumps, store, quiet)
+        rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
+    breaches = checks.evaluate(rep, rules)
+    if not rep.days:
+        click.echo("ccaudit: warning: no events to check", err=True)
+    click.echo(checks.render(breaches, rules, rep, fmt), nl=False)
+    sys.exit(opt.worst(opt.exit_code(loaded, strict), ExitCode.CHECK_FAILED if breaches else ExitCode.OK))
+
+
+@contextlib.contextmanager
+def _source(name: str, paths: tuple[str, ...], quiet: bool):
+    """(store, LoadStats or None) of one side of a diff: its store, or its dumps loaded."""
+    stores = [p for p in paths if looks_like_sqlite(p)]
+    if stores and len(paths) > 1:
+        raise click.UsageError(f"{name}: give one store, or dump files, not both ({stores[0]})")
+    with opt.open_store(stores[0] if stores else None) as store:
+        if not stores and not quiet:
+            click.echo(f"ccaudit: loading {name}", err=True)
+        yield store, opt.load_all(() if stores else paths, store, quiet)
+
+
+def _label(name: str, paths: tuple[str, ...], since: str | None, until: str | None) -> str:
+    window = " ".join(w for w in (since and f"from {since}", until and f"until {until}") if w)
+    return f"{name} = {', '.join(paths)}" + (f" ({window})" if window else "")
+
+
+@click.command(short_help="Compare two stores or dumps, key by key.")
+@click.argument("stores_or_dumps", nargs=-1, metavar="[A B]", type=click.Path(allow_dash=True))
+@click.option("--a", "a_paths", multiple=True, type=click.Path(allow_dash=True),
+              help="A dump (repeatable) or one store for side A, instead of the A argument.")
+@click.option("--b", "b_paths", multiple=True, type=click.Path(allow_dash=True),
+              help="A dump (repeatable) or one store for side B, instead of the B argument.")
+@format_option(["text", "json", "markdown", "csv"])
+@SECTION
+@click.option("--top", type=click.IntRange(min=1), help="Keep the N largest changes per section.")
+@click.option("--all", "show_same", is_flag=True, help="Also list keys whose count did not change.")
+@click.option("--a-since", help="Only A's events at or after this date or time.")
+@click.option("--a-until", help="Only A's events before this time (a date includes that day).")
+@click.option("--b-since", help="Only B's events at or after this date or time.")
+@click.option("--b-until", help="Only B's events before this time (a date includes that day).")
+@TZ
+@LOADING
+def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_since, a_until, b_since, b_until,
+         tz, strict, quiet):
+    """Compare A with B per section and key: counts, change, new and vanished keys.
+
+    A and B are each a ccaudit store (SQLite file) or a dump file; for several dumps per
+    side use --a FILE --b FILE (repeatable) instead. Counts are totals over each side's
+    whole period; the largest changes come first. The same store can be both sides, each
+    with its own window (--a-since/--a-until, --b-since/--b-until).
+
+    \b
+    Examples:
+      ccaudit diff last-week.db this-week.db
+      ccaudit diff --a mon.json --a tue.json --b mon2.json --b tue2.json --format markdown
+      ccaudit diff audit.db audit.db --a-until 2024-05-12 --b-since 2024-05-13 --top 10
+    """
+    from . import diff as differ
+
+    if stores_or_dumps and (a_paths or b_paths):
+        raise click.UsageError("give A and B as arguments, or with --a/--b, not both")
+    if stores_or_dumps:
+        if len(stores_or_dumps) != 2:
+            raise click.UsageError("give exactly two arguments, A and B (or use --a/--b)")
+        a_paths, b_paths = (stores_or_dumps[0],), (stores_or_dumps[1],)
+    if not a_paths or not b_paths:
+        raise click.UsageError("give A and B: two stores or dumps, or --a FILE and --b FILE")
+    if list(a_paths).count("-") + list(b_paths).count("-") > 1:
+        raise click.UsageError("stdin (-) can be read only once")
+    zone = opt.zone(tz)
+    window_a = opt.filters(zone, a_since, a_until, sections=sections, prefix="--a-")
+    window_b = opt.filters(zone, b_since, b_until, sections=sections, prefix="--b-")
+    opt.check_inputs((*a_paths, *b_paths))
+    with contextlib.ExitStack() as stack:
+        store_a, load_a = stack.enter_context(_source("A" if a_paths != b_paths else "A and B", a_paths, quiet))
+        if a_paths == b_paths:  # one store (or one set of dumps) seen through two windows
+            store_b, load_b = store_a, None
+        else:
+            store_b, load_b = stack.enter_context(_source("B", b_paths, quiet))
+        rep_a, rep_b = build(store_a, zone, window_a), build(store_b, zone, window_b)
+    label_a, label_b = _label("A", a_paths, a_since, a_until), _label("B", b_paths, b_since, b_until)
+    every = differ.diff_reports(rep_a, rep_b)
+    rows = differ.diff_reports(rep_a, rep_b, top=top, same=show_same)
+    click.echo(differ.render(rows, rep_a, rep_b, fmt, labels=(label_a, label_b), every=every), nl=False)
+    sys.exit(opt.worst(opt.exit_code(load_a, strict), opt.exit_code(load_b, strict)))
+
+
+@click.command(short_help="Every methodName seen, busiest first, with its meaning.")
+@click.argument("dumps", nargs=-1, type=click.Path(allow_dash=True))
+@db_option(DB_HELP)
+@format_option(["text", "json", "csv"])
+@LOADING
+def methods(dumps, db_path, fmt, strict, quiet):
+    """List every methodName seen, busiest first, with its family and meaning.
+
+    Families: authentication, authorization, sign-in, management, read-only. Methods not in
+    the catalogue get a family from their name (Get*/List*/... read-only, *.Authorize
+    authorization, ...) and no meaning.
+
+    \b
+    Examples:
+      ccaudit methods dump.json
+      ccaudit methods --db audit.db --format csv
+    """
+    from . import methods as catalogue
+
+    if not dumps and not db_path:
+        raise click.UsageError("give one or more DUMP files, or --db with a store")
+    opt.existing_store(dumps, db_path)
+    opt.check_inputs(dumps)
+    with opt.open_store(db_path) as store:
+        loaded = opt.load_all(dumps, store, quiet)
+        rep = build(store, filters=Filters(sections=("all_events",)))
+    click.echo(catalogue.render(catalogue.count_methods(rep), fmt), nl=False)
+    sys.exit(opt.exit_code(loaded, strict))

@@ -1,0 +1,65 @@
+"""Files that hold audit data: written whole or not at all, owner-only, never through a link.
+
+Reports hold every email and client IP of an organization, and users run ccaudit on
+folders other people can write to. So every file is written to a new temporary name in
+its own folder (created exclusively, 0600, never following a link) and renamed over the
+target: a crash or a full disk leaves the previous file, and a link planted at the
+target is replaced, not written through.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+from .errors import CcauditError
+
+FILE_MODE, DIR_MODE = 0o600, 0o700
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) in one rename."""
+    folder = os.path.dirname(path) or "."
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".ccaudit-", suffix=".tmp", dir=folder)  # O_EXCL, 0600
+    except OSError as e:
+        raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
+
+
+def make_dir(path: str) -> None:
+    """Create the folder ``path`` (0700) if it is missing; its parent must exist, as for
+    ``mkdir`` (a typo should not grow a tree). A link in its place is refused."""
+    if os.path.islink(path):
+        raise CcauditError(f"{path}: is a symbolic link; give the real folder")
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise CcauditError(f"{path}: cannot create: no folder {parent}")
+    try:
+        os.mkdir(path, DIR_MODE)
+    except OSError as e:
+        raise CcauditError(f"{path}: cannot create: {e.strerror}") from None
+
+
+def check_parent(path: str, what: str) -> None:
+    """Refuse a file path whose folder does not exist, as ``cp`` and ``sqlite3`` do."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise CcauditError(f"{path}: cannot create {what}: no folder {parent}")
+
+
+def same_file(a: str, b: str) -> bool:
+    """Do two paths name the same existing file (through links, hard links, ``./``)?"""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -1,0 +1,182 @@
+"""What the commands share: their common options, and the steps between the command
+line and the core (opening a store, loading with messages, reading time windows).
+
+Click stays here and in ``cli.py``; the core never imports it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Callable, Iterator
+
+import click
+
+from .errors import ExitCode, InputError
+from .files import check_parent
+from .load import load_dumps
+from .progress import Progress
+from .report import Filters
+from .schema import SECTIONS
+from .stats import LoadStats
+from .store import Store
+
+SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
+FORMATS = ["text", "json", "markdown", "csv", "html"]
+Decorator = Callable[[Callable], Callable]
+
+
+def options(*decorators: Decorator) -> Decorator:
+    """Several click options as one decorator, in the order given (as --help lists them)."""
+    def apply(f: Callable) -> Callable:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+    return apply
+
+
+def db_option(help: str, required: bool = False) -> Decorator:
+    return click.option("--db", "db_path", type=click.Path(dir_okay=False), required=required, help=help)
+
+
+def format_option(choices: list[str], help: str = "Output format.") -> Decorator:
+    return click.option("-f", "--format", "fmt", type=click.Choice(choices), default="text", show_default=True,
+                        help=help)
+
+
+TZ = click.option("--tz", default="UTC", show_default=True,
+                  help="Time zone for days and hours, e.g. Europe/Zurich (an IANA name).")
+WINDOW = options(
+    click.option("--since", metavar="WHEN", help="Only events at or after WHEN: a date or an RFC 3339 time."),
+    click.option("--until", metavar="WHEN", help="Only events before WHEN (a date includes that whole day)."),
+)
+SECTION = click.option("--section", "sections", multiple=True, type=click.Choice(list(SECTIONS)),
+                       help="Only this section (repeatable).")
+LOADING = options(
+    click.option("--strict", is_flag=True, help="Exit 1 if any input line is malformed."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress or per-line warnings on stderr."),
+)
+
+
+# -- stores and loading --------------------------------------------------------------------
+
+@contextlib.contextmanager
+def open_store(db_path: str | None) -> Iterator[Store]:
+    """The named store, or a temporary one removed afterwards."""
+    if db_path:
+        check_parent(db_path, "the store")
+    tmp = None if db_path else tempfile.mkdtemp(prefix="ccaudit-")
+    store = Store(db_path or os.path.join(tmp, "store.db"), durable=tmp is None)
+    try:
+        yield store
+    finally:
+        store.close()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:
+    """Without dumps, --db must name an existing store: a mistyped path would pass as empty."""
+    if not dumps and db_path and not os.path.exists(db_path):
+        raise click.BadParameter(f"{db_path}: no such store", param_hint="--db")
+
+
+def check_inputs(dumps: tuple[str, ...]) -> None:
+    """Refuse, before loading anything, inputs that are missing or cannot be read: a
+    report without them would look complete and be wrong."""
+    for path in dumps:
+        if path == "-":
+            continue
+        if not os.path.exists(path):
+            raise InputError(f"{path}: no such file")
+        if os.path.isdir(path):
+            raise InputError(f"{path}: is a directory")
+        if not os.access(path, os.R_OK):
+            raise InputError(f"{path}: cannot read: permission denied")
+
+
+def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
+    """Load with progress on a terminal, then the malformed places and the load line."""
+    progress = None if quiet or not sys.stderr.isatty() else Progress(sys.stderr)
+    stats = load_dumps(dumps, store, progress=progress)
+    if progress:
+        progress.done()
+    if not quiet:
+        for problem in stats.problem_lines()[:SHOWN_PROBLEMS]:
+            click.echo(f"ccaudit: malformed: {problem}", err=True)
+        if stats.malformed > SHOWN_PROBLEMS:
+            listed = min(stats.malformed, len(stats.problems))
+            click.echo(f"ccaudit: {stats.malformed:,} malformed in all; {SHOWN_PROBLEMS} shown here, the first "
+                       f"{listed} in the JSON report (--format json: summary.load.malformed_lines)", err=True)
+    for message in stats.failed.values():
+        click.echo(f"ccaudit: error: {message}", err=True)
+    click.echo(f"ccaudit: {stats.summary_line()}", err=True)
+    return stats
+
+
+def load_all(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats | None:
+    """Load the dumps, if any; exit 2 when one of them gave nothing, before any report
+    is written: a report without an input would look complete and be wrong."""
+    if not dumps:
+        return None
+    stats = load(dumps, store, quiet)
+    if stats.failed:
+        sys.exit(ExitCode.USAGE)
+    return stats
+
+
+def exit_code(stats: LoadStats | None, strict: bool) -> int:
+    if stats is None:
+        return ExitCode.OK
+    if stats.failed:
+        return ExitCode.USAGE
+    if strict and stats.malformed:
+        return ExitCode.CHECK_FAILED
+    return ExitCode.OK
+
+
+def worst(*codes: int) -> int:
+    """The exit code of several outcomes: usage/input errors (2) over failures (1) over 0."""
+    return ExitCode.USAGE if ExitCode.USAGE in codes else max(codes)
+
+
+# -- time ------------------------------------------------------------------------------------
+
+def zone(name: str) -> tzinfo:
+    if name.upper() in ("UTC", "Z"):
+        return timezone.utc
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {name!r}", param_hint="--tz") from None
+
+
+def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
+    """Epoch seconds for a date (local midnight; the next one if ``end``) or an RFC 3339 time."""
+    if text is None:
+        return None
+    try:
+        if re.fullmatch(r"\d{4}-?\d{2}-?\d{2}", text):
+            day = datetime.fromisoformat(text).replace(tzinfo=tz)
+            return int((day + timedelta(days=1 if end else 0)).timestamp())
+        t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        return int((t if t.tzinfo else t.replace(tzinfo=tz)).timestamp())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time", param_hint=option) from None
+
+
+def filters(tz: tzinfo, since: str | None, until: str | None, principal: str | None = None,
+            method: str | None = None, sections: tuple[str, ...] = (), top: int | None = None,
+            prefix: str = "--") -> Filters:
+    """Filters from the options; a window that ends before it starts is a usage error."""
+    f = Filters(since=instant(since, tz, False, f"{prefix}since"), until=instant(until, tz, True, f"{prefix}until"),
+                principal=principal, method=method, sections=tuple(sections), top=top)
+    if f.since is not None and f.until is not None and f.since >= f.until:
+        raise click.UsageError(f"{prefix}since {since} is not before {prefix}until {until}: the window is empty")
+    return f
