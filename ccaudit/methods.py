@@ -1,9 +1,9 @@
 """The methodName catalogue: what each audit-log method is, and how often a report saw it.
 
-``CATALOGUE`` holds the methods of the reference's method catalogue (audit-events.md §4)
+``CATALOGUE`` holds Confluent's documented audit-log methods (and some seen in real dumps)
 with a family and a one-line meaning; it is data, kept in ``methods.json`` (method ->
 [family, meaning]) so that a new method is one line there. A method not in it still gets
-a family, from the reference's rule of thumb on its name (``family()``).
+a family, from a rule of thumb on its name (``family()``).
 
 Families: authentication, authorization, sign-in, management, read-only.
 """
