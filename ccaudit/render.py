@@ -13,7 +13,7 @@ import json
 from tabulate import tabulate
 
 from .report import Day, Report, Row, Section
-from .text import hour_ranges, md_text, printable
+from .text import hour_ranges, md_text, plural, printable, spreadsheet_cell
 
 ROW_LABEL = {
     "kafka_authentication": "Principal",
@@ -28,14 +28,13 @@ STAT_FIELDS = ("first_seen", "last_seen", "peak_hour", "peak_count")
 # -- summary --------------------------------------------------------------------------
 
 def summary_text(report: Report) -> str:
-    s = report.summary()
     if not report.days:
         return "Audit Summary for 0 events\n"
     zone = "" if report.tz == "UTC" else f" ({report.tz})"
-    lines = [f"Audit Summary for {s['events']} events spanning {len(report.days)} days "
-             f"from {s['first_day']}{zone}"]
+    lines = [f"Audit Summary for {plural(report.events, 'event')} spanning {plural(len(report.days), 'day')} "
+             f"from {report.days[0].date}{zone}"]
     for day in report.days:
-        lines.append(f"{day.date}:({day.events} events){_coverage(day)}")
+        lines.append(f"{day.date}:({plural(day.events, 'event')}){_coverage(day)}")
     return "\n".join(lines) + "\n"
 
 
@@ -101,7 +100,7 @@ def section_markdown(day: Day, section: Section, stats: bool = False) -> str:
 
 
 def day_markdown(day: Day, stats: bool = False) -> str:
-    return f"## {day.date} ({day.events} events)\n\n" + "".join(
+    return f"## {day.date} ({plural(day.events, 'event')})\n\n" + "".join(
         section_markdown(day, s, stats) for s in day.sections.values())
 
 
@@ -117,13 +116,47 @@ def summary_markdown(report: Report) -> str:
 # -- csv ------------------------------------------------------------------------------
 
 def section_csv(day: Day, section: Section, stats: bool = True) -> str:
-    return csv_text(["date", "section", "key", *day.hour_labels, "total", *STAT_FIELDS],
-                    ([day.date, section.id, r.key, *r.hours, r.total, *(getattr(r, f) for f in STAT_FIELDS)]
-                     for r in section.rows))
+    return csv_text(_csv_header(day.hour_labels), _csv_rows(day, [section], day.hour_labels))
 
 
 def day_csv(day: Day, stats: bool = True) -> str:
-    return "\n".join(section_csv(day, s) for s in day.sections.values())
+    """Every section of a day as one table: the section is a column."""
+    return csv_text(_csv_header(day.hour_labels), _csv_rows(day, day.sections.values(), day.hour_labels))
+
+
+def report_csv(report: Report) -> str:
+    """The whole report as one table with one header: date and section are columns. A
+    daylight-saving day's extra or doubled hour (``02+1``) gets a column of its own,
+    empty on the other days."""
+    labels = _all_labels(report.days)
+    return csv_text(_csv_header(labels), (row for day in report.days
+                                          for row in _csv_rows(day, day.sections.values(), labels)))
+
+
+def _csv_header(labels: list[str]) -> list[str]:
+    return ["date", "section", "key", *labels, "total", *STAT_FIELDS]
+
+
+def _csv_rows(day: Day, sections, labels: list[str]):
+    same = labels == day.hour_labels
+    for section in sections:
+        for r in section.rows:
+            hours = r.hours if same else _spread(r.hours, day.hour_labels, labels)
+            yield [day.date, section.id, r.key, *hours, r.total, *(getattr(r, f) for f in STAT_FIELDS)]
+
+
+def _all_labels(days: list[Day]) -> list[str]:
+    """Every hour label of ``days`` in clock order (``02+2`` before ``02+1`` before ``02``)."""
+    order: dict[str, int] = {}
+    for day in days:
+        for label in day.hour_labels:
+            order.setdefault(label, len(order))
+    return sorted(order, key=lambda label: (label[:2], "+" not in label and "-" not in label, order[label]))
+
+
+def _spread(hours: list[int], have: list[str], labels: list[str]) -> list:
+    by_label = dict(zip(have, hours))
+    return [by_label.get(label, "") for label in labels]
 
 
 def summary_csv(report: Report) -> str:
@@ -133,11 +166,11 @@ def summary_csv(report: Report) -> str:
 
 
 def csv_text(header: list, rows) -> str:
-    """One CSV table as text."""
+    """One CSV table as text, every cell safe to open in a spreadsheet."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(header)
-    w.writerows(rows)
+    w.writerows([spreadsheet_cell(c) for c in row] for row in rows)
     return out.getvalue()
 
 
@@ -176,7 +209,7 @@ def render_report(report: Report, fmt: str, stats: bool = False) -> str:
     if fmt == "json":
         return dumps(report_json(report))
     if fmt == "csv":
-        return "\n".join(day_csv(d) for d in report.days)
+        return report_csv(report)
     if fmt == "markdown":
         return summary_markdown(report) + "".join(day_markdown(d, stats) for d in report.days)
     return summary_text(report) + "\n" + "".join(day_text(d, stats) for d in report.days)

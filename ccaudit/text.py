@@ -28,6 +28,19 @@ def md_text(text: str) -> str:
             .replace("<", "&lt;").replace(">", "&gt;"))
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a leading ``'`` before what it would run as
+    a formula (``=``, ``+``, ``-``, ``@``, TAB, CR first, as OWASP advises), control
+    characters escaped as in the text format. Numbers stay numbers."""
+    if not isinstance(value, str):
+        return value
+    value = printable(value)
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     """'1 event', '2,000 events': the number with thousands separators and the word."""
     return f"{n:,} {word if n == 1 else many or word + 's'}"

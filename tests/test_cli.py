@@ -182,7 +182,7 @@ def test_summary(invoke, tmp_path, sample_cli):
     lines = result.stdout.splitlines()
     assert lines[0] == SUMMARY_FIRST
     assert [line.split(")", 1)[0] + ")" for line in lines[1:]] == [
-        "2024-05-06:(7 events)", "2024-05-07:(5 events)", "2024-05-08:(0 events)", "2024-05-09:(1 events)"]
+        "2024-05-06:(7 events)", "2024-05-07:(5 events)", "2024-05-08:(0 events)", "2024-05-09:(1 event)"]
     # the day's first and last event (UTC) follow the count
     assert lines[1].startswith("2024-05-06:(7 events)  07:08:09 .. 23:59:59")
 
@@ -441,7 +441,7 @@ def test_times_at_the_ends_of_the_calendar(invoke, tmp_path, time):
         result = invoke(*args)
         assert result.exit_code in (0, 2), result.stderr
         if result.exit_code == 0:
-            assert "1 events" in result.stdout or '"events": 1' in result.stdout
+            assert "1 event" in result.stdout or '"events": 1' in result.stdout
 
 
 def test_empty_file_is_not_an_error(invoke, tmp_path):

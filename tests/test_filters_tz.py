@@ -148,7 +148,7 @@ def test_zurich_fall_back_day_has_25_hours(tmp_path):
     assert head.split("Hour:")[1].split()[:6] == ["00", "01", "02+2", "02+1", "03", "04"]
     line = [line for line in text.splitlines() if line.startswith("sa-1 ")][0]
     assert line.split()[1:] == ["1", "-", "2", "1", "1"] + ["-"] * 19 + ["1", "6"]
-    assert "Audit Summary for 6 events spanning 1 days from 2024-10-27 (Europe/Zurich)" in text
+    assert "Audit Summary for 6 events spanning 1 day from 2024-10-27 (Europe/Zurich)" in text
     assert "2024-10-27:(6 events)  00:00:00 .. 23:59:59  no events in hours 01, 04-22" in text
 
 
@@ -444,7 +444,7 @@ def test_coverage(tmp_path):
         "Audit Summary for 4 events spanning 3 days from 2024-05-06",
         "2024-05-06:(3 events)  07:08:09 .. 09:59:00  no events in hours 00-06, 08, 10-23",
         "2024-05-07:(0 events)",
-        "2024-05-08:(1 events)  23:59:00 .. 23:59:00  no events in hours 00-22",
+        "2024-05-08:(1 event)  23:59:00 .. 23:59:00  no events in hours 00-22",
     ]
     # the summary command shows the same from a store
     db = str(tmp_path / "s.db")

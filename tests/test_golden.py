@@ -205,7 +205,7 @@ def test_golden_text_layout_and_hand_counts(expected_sample):
     assert lines[1].startswith("2024-05-06:(7 events)")
     assert lines[2].startswith("2024-05-07:(5 events)")
     assert lines[3] == "2024-05-08:(0 events)"
-    assert lines[4].startswith("2024-05-09:(1 events)")
+    assert lines[4].startswith("2024-05-09:(1 event)")
     sections = parse_text_sections(text)
     # 4 days (the empty 05-08 too) x 5 sections, in order
     assert [(s["date"], s["section"]) for s in sections] == [
