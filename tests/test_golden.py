@@ -153,7 +153,7 @@ def test_golden_markdown_holds_the_hand_counts(expected_sample):
         cells.setdefault(date, {}).setdefault(sid, {})[key] = hours
     assert cells == nonzero(expected_sample["cells"])
     for date, n in expected_sample["per_day"].items():
-        assert f"## {date} ({n} events)" in text
+        assert f"## {date} ({n} event{'' if n == 1 else 's'})" in text
 
 
 def parse_text_sections(text: str) -> list[dict]:
