@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass
 
 from tabulate import tabulate
 
-from .schema import SECTIONS
 from .errors import CcauditError
 from .render import dumps
-from .text import plural, printable
 from .report import Day, Report, Row
+from .schema import SECTIONS
+from .text import plural, printable
 
 try:
     import tomllib

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 import msgspec
 
-
-OptStr = Optional[str]
+OptStr = str | None  # a runtime alias: msgspec reads it
 
 
 class _Meta(msgspec.Struct, gc=False):
@@ -36,7 +35,7 @@ class _AuthN(msgspec.Struct, gc=False):
     principal: Any = None  # a string or an object
     principalResourceId: OptStr = None
     result: OptStr = None
-    metadata: Optional[_Meta] = None
+    metadata: _Meta | None = None
 
 
 class _AuthZ(msgspec.Struct, gc=False):
@@ -60,15 +59,15 @@ class _ResultData(msgspec.Struct, gc=False):
 
 class _Result(msgspec.Struct, gc=False):
     status: OptStr = None
-    data: Optional[_ResultData] = None
+    data: _ResultData | None = None
 
 
 class _Data(msgspec.Struct, gc=False):
     methodName: OptStr = None
-    authenticationInfo: Optional[_AuthN] = None
-    authorizationInfo: Optional[_AuthZ] = None
-    requestMetadata: Optional[_RequestMeta] = None
-    result: Optional[_Result] = None
+    authenticationInfo: _AuthN | None = None
+    authorizationInfo: _AuthZ | None = None
+    requestMetadata: _RequestMeta | None = None
+    result: _Result | None = None
 
 
 class Record(msgspec.Struct, gc=False):
@@ -80,7 +79,7 @@ class Record(msgspec.Struct, gc=False):
 
     id: OptStr = None
     time: OptStr = None
-    data: Optional[_Data] = None
+    data: _Data | None = None
 
 
 class Malformed(Exception):

@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass
 
 from tabulate import tabulate
 
-from .schema import SECTIONS
 from .render import csv_text, dumps
-from .text import md_text, plural, printable
 from .report import Report
+from .schema import SECTIONS
+from .text import md_text, plural, printable
 
 STATUSES = ("new", "vanished", "changed", "same")
 FIELDS = ("section", "key", "count_a", "count_b", "change", "status")

@@ -26,10 +26,10 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from collections.abc import Callable, Iterator
 
 from .classify import LAST_TIME, parse_time
 from .errors import CcauditError, InputError

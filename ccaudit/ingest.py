@@ -20,7 +20,8 @@ import io
 import lzma
 import os
 import sys
-from typing import BinaryIO, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 import msgspec
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any, BinaryIO, Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from typing import Any, BinaryIO
 
 import msgspec
 

@@ -6,7 +6,7 @@ Small inputs and stdin are parsed here, batch by batch; large ones go to parse w
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from .errors import InputError
 from .ingest import Dump, note_if_failed, read_rows, sniff

@@ -16,8 +16,8 @@ from importlib import resources
 from tabulate import tabulate
 
 from .render import csv_text, dumps
-from .text import plural, printable
 from .report import Report
+from .text import plural, printable
 
 AUTHN, AUTHZ, SIGNIN, MGMT, READ = "authentication", "authorization", "sign-in", "management", "read-only"
 FAMILIES = (AUTHN, AUTHZ, SIGNIN, MGMT, READ)

@@ -11,8 +11,8 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Callable, Iterator
 
 import click
 

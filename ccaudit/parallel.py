@@ -24,7 +24,8 @@ import sys
 import tempfile
 import threading
 from collections import deque
-from typing import BinaryIO, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 import msgspec
 

@@ -11,8 +11,8 @@ import bisect
 import fnmatch
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import TYPE_CHECKING
 
 from .schema import QUARTER, SECTION_METHOD, SECTIONS
 

@@ -10,7 +10,7 @@ needs only ``sqlite3`` and the schema, so workers stay small.
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterable
+from collections.abc import Iterable
 
 from .schema import DETAIL_TABLE, HOUR, ID, KEY, METHOD, ROW_COLUMNS, SECTION, TABLES, TS
 
@@ -84,7 +84,8 @@ class Stage:
         """Write the tally into the stage's counts table, per method and per section key."""
         counts: dict = {}
         for (hour, method, section, key), (n, first, last) in self.tally.items():
-            for bucket in ((hour, "all_events", method), (hour, section, key)) if section else ((hour, "all_events", method),):
+            buckets = [(hour, "all_events", method)] + ([(hour, section, key)] if section else [])
+            for bucket in buckets:
                 c = counts.setdefault(bucket, [0, first, last])
                 c[0], c[1], c[2] = c[0] + n, min(c[1], first), max(c[2], last)
         self.conn.executemany(insert_sql("counts", self.schema, TABLES["counts"][0]),

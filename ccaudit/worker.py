@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from itertools import islice
-from typing import Iterator, Union
 
 import msgspec
 
@@ -37,7 +37,7 @@ class Task(msgspec.Struct, frozen=True):
     stage: str
     shape: str = "lines"  # or "array", "objects"
     start: int = 0
-    end: Union[int, None] = None
+    end: int | None = None
     delete: bool = False
 
 
@@ -50,7 +50,7 @@ class Answer(msgspec.Struct, tag=True):
     offered: int
     noise: int
     malformed: int
-    problems: list[tuple[Union[int, str], str]]
+    problems: list[tuple[int | str, str]]
 
 
 class Failure(msgspec.Struct, tag=True):
@@ -59,7 +59,7 @@ class Failure(msgspec.Struct, tag=True):
     error: str
 
 
-Reply = Union[Answer, Failure]
+Reply = Answer | Failure
 
 
 def run(task: Task) -> Iterator[Answer]:
