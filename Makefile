@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_RECORDS ?= $(or $(CCAUDIT_BENCH_RECORDS),1000000)
 
-.PHONY: demo test bench bench-compare html-check golden screenshot clean
+.PHONY: demo test test-memory lint bench bench-compare html-check golden screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e . --group dev
 	@# The download extra is optional: its tests skip (with the reason) if it cannot be installed.
 	-$(BIN)/python -m pip install -q -e '.[download]' || echo "note: confluent-kafka unavailable; download tests will be skipped"
 	touch $@
@@ -21,13 +21,17 @@ demo: $(STAMP)  ## set up, then report on a bundled fixture
 test: $(STAMP)  ## set up, then run the test suite
 	$(BIN)/pytest -q
 
+test-memory: $(STAMP)  ## the memory-growth test (about a minute; skipped by `make test`)
+	$(BIN)/pytest -q tests/test_memory.py --run-memory
+
+lint: $(STAMP)  ## ruff over the package, tests and benchmarks
+	$(BIN)/ruff check ccaudit tests benchmarks
+
 bench: $(STAMP)  ## pytest-benchmark on generated dumps (BENCH_RECORDS, default 1M)
-	$(BIN)/python -m pip install -q -e '.[bench]'
 	CCAUDIT_BENCH_RECORDS=$(BENCH_RECORDS) $(BIN)/pytest benchmarks -q -p no:cacheprovider \
 		--benchmark-columns=min,median,max,rounds --benchmark-sort=name
 
 bench-compare: $(STAMP)  ## ccaudit vs DuckDB on the same generated dump, side by side
-	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m benchmarks.compare --generate $(BENCH_RECORDS) --runs 3
 
 html-check: $(STAMP)  ## the HTML report rendered in headless Chromium (apt-get install chromium)

@@ -276,11 +276,11 @@ def classify(rec: Record) -> tuple:
     twice as much as binding a string. This runs for every record, hence the inlining.
     """
     data, id_, time = rec.data, rec.id, rec.time
-    method = data.methodName if data is not None else None
     if not id_:
         raise Malformed("no id")
-    if not method:
+    if data is None or not data.methodName:
         raise Malformed("no data.methodName")
+    method = data.methodName
     ts = parse_time(time)
     if ts is None:
         raise Malformed("no time" if time is None else "unparseable time")

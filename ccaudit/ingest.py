@@ -223,14 +223,14 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
             if first == b"%":
                 stats.noise_lines += 1
                 continue
-            record = _unprefixed(line)
-            if record is None:
+            unprefixed = _unprefixed(line)
+            if unprefixed is None:
                 stats.noise_lines += 1
                 continue
-            if not record:
+            if not unprefixed:
                 stats.bad(label, lineno, "not a JSON object")
                 continue
-            line = record
+            line = unprefixed
         if len(line) > MAX_LINE:
             stats.bad(label, lineno, f"line longer than {MAX_LINE} bytes")
             continue

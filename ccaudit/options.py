@@ -70,7 +70,7 @@ def open_store(db_path: str | None) -> Iterator[Store]:
     if db_path:
         check_parent(db_path, "the store")
     tmp = None if db_path else tempfile.mkdtemp(prefix="ccaudit-")
-    store = Store(db_path or os.path.join(tmp, "store.db"), durable=tmp is None)
+    store = Store(db_path or os.path.join(str(tmp), "store.db"), durable=tmp is None)
     try:
         yield store
     finally:

@@ -129,7 +129,7 @@ def _copy_lines(stream: BinaryIO, path: str, chunk: int) -> int:
     return size
 
 
-def _background(items: Iterator[dict]) -> Iterator[dict]:
+def _background(items: Iterator[Task]) -> Iterator[Task]:
     """Run a generator in a thread, a couple of items ahead of the consumer; the thread
     stops when the consumer does, even half-way (after an error)."""
     q: queue.Queue = queue.Queue(maxsize=2)

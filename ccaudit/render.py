@@ -39,7 +39,7 @@ def summary_text(report: Report) -> str:
 
 
 def _coverage(day: Day) -> str:
-    if not day.events:
+    if not day.events or day.first_event is None or day.last_event is None:
         return ""
     first, last = day.first_event[11:19], day.last_event[11:19]
     text = f"  {first} .. {last}"

@@ -44,7 +44,7 @@ ROW_COLUMNS = {  # section of the row ('' for none but all_events) -> its column
 
 # -- the store ----------------------------------------------------------------------------
 
-TABLES = {  # name: (columns, primary key)
+TABLES: dict[str, tuple[dict[str, type], tuple[str, ...] | None]] = {  # name: (columns, primary key)
     "all_events": (
         {"hour": int, "id": str, "ts": int, "time": str, "method": str, "principal": str,
          "section": str, "key": str},
