@@ -15,7 +15,7 @@ from . import __version__
 from . import options as opt
 from .cli_analysis import check, diff, methods
 from .errors import CcauditError, ExitCode
-from .files import same_file
+from .files import check_parent, same_file
 from .options import (
     FORMATS,
     LOADING,
@@ -32,6 +32,11 @@ EXIT_CODES = """\b
 Exit codes: 0 ok; 1 a check failed, --strict found malformed input, or clean was
 declined; 2 usage or input error (missing or unreadable file, nothing parseable);
 70 an internal error (a bug in ccaudit; please report it); 130 interrupted."""
+
+
+def interactive() -> bool:
+    """May ccaudit ask? Only a person at a terminal can answer."""
+    return sys.stdin.isatty()
 
 
 class Cli(click.Group):
@@ -122,6 +127,8 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
         raise click.UsageError("give --out DIR (a folder of files) or -o FILE (one file), not both")
     opt.existing_store(dumps, db_path)
     _refuse_overwriting(out_file, db_path, dumps)
+    if out_file:
+        check_parent(out_file, "the report")
     opt.check_inputs(dumps)
     zone = opt.zone(tz)
     filters = opt.filters(zone, since, until, principal, method, sections, top)
@@ -157,7 +164,7 @@ def load(dumps, db_path, fmt, strict, quiet):
 
 @cli.command(short_help="Events per day in a store, and the hours each covers.")
 @click.argument("extra", nargs=-1, metavar="")
-@db_option("The store to summarise (read only).", required=True)
+@db_option("The store to summarise (read only; required).")
 @format_option(["text", "json", "markdown", "csv"])
 @TZ
 def summary(extra, db_path, fmt, tz):
@@ -172,6 +179,8 @@ def summary(extra, db_path, fmt, tz):
     if extra:
         raise click.UsageError(f"summary reads a store (--db STORE), not dumps; for a dump use: "
                                f"ccaudit report {extra[0]}")
+    if not db_path:
+        raise click.UsageError("give --db STORE (a store made by report or load); for a dump use: ccaudit report DUMP")
     opt.existing_store((), db_path)
     with opt.open_store(db_path) as store:
         click.echo(render_summary(build(store, opt.zone(tz)), fmt), nl=False)
@@ -184,7 +193,8 @@ def summary(extra, db_path, fmt, tz):
               help="File to write, one record per line; it appears only when complete.")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False),
               help="JSON offsets file: start after the last run, update it when done.")
-@click.option("--topic", default="confluent-audit-log-events", show_default=True)
+@click.option("--topic", default="confluent-audit-log-events", show_default=True,
+              help="The topic to fetch (the audit log's own, unless you mirror it).")
 @click.option("--gzip", "compress", is_flag=True, help="Compress the output with gzip.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=300, show_default=True,
               help="Give up after this many seconds (exit 2, nothing written).")
@@ -241,7 +251,7 @@ def clean(db_path, out_dir, yes):
     if out_dir and os.path.lexists(out_dir):
         check_report_dir(out_dir)
     targets = [db_path] + ([out_dir] if out_dir else [])
-    if not yes and sys.stdin.isatty() and not click.confirm(f"Delete {' and '.join(targets)}?", err=True):
+    if not yes and interactive() and not click.confirm(f"Delete {' and '.join(targets)}?", err=True):
         click.echo("ccaudit: nothing deleted", err=True)
         sys.exit(ExitCode.CHECK_FAILED)
     click.echo(f"ccaudit: deleted {db_path}" if delete_store(db_path) else f"ccaudit: no store at {db_path}", err=True)

@@ -1,0 +1,71 @@
+"""What --help says: every command and option described, in the order a user needs them,
+nothing cut short, and the exit codes complete."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import click
+import pytest
+
+from ccaudit.cli import cli
+
+COMMANDS = ["report", "load", "summary", "download", "check", "diff", "methods", "clean"]
+
+
+def test_commands_are_listed_in_the_order_a_user_needs_them(invoke):
+    out = invoke("--help").stdout
+    listed = [line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.startswith("  ")]
+    assert listed[:len(COMMANDS)] == COMMANDS
+    assert "..." not in out.split("Commands:")[1]
+
+
+def test_help_lists_every_exit_code(invoke):
+    out = " ".join(invoke("--help").stdout.split())
+    for code in ("0 ok", "1 a check failed", "2 usage or input error", "70 an internal error", "130 interrupted"):
+        assert code in out
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_option_says_what_it_does(name):
+    command = cli.commands[name]
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"{name} {param.opts} has no help"
+
+
+def test_db_is_described_for_each_command():
+    helps = {name: next(p.help for p in cli.commands[name].params if p.name == "db_path")
+             for name in ("report", "load", "summary", "clean")}
+    assert len(set(helps.values())) == len(helps)
+    assert "delete" in helps["clean"].lower() and "read only" in helps["summary"].lower()
+
+
+def test_stats_help_names_every_format_it_changes():
+    stats = next(p.help for p in cli.commands["report"].params if p.name == "stats")
+    assert all(fmt in stats for fmt in ("text", "markdown", "html"))
+
+
+def test_summary_of_a_dump_suggests_report(invoke, sample_cli):
+    result = invoke("summary", sample_cli)
+    assert result.exit_code == 2 and f"ccaudit report {sample_cli}" in result.stderr
+
+
+def test_version(invoke):
+    from ccaudit import __version__
+
+    assert invoke("--version").stdout == f"ccaudit, version {__version__}\n"
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_script(ccaudit_exe, shell):
+    env = dict(os.environ, _CCAUDIT_COMPLETE=f"{shell}_source")
+    script = subprocess.run([ccaudit_exe], env=env, capture_output=True, text=True, check=False, timeout=60)
+    assert script.returncode == 0 and "_CCAUDIT_COMPLETE" in script.stdout
+
+
+def test_completion_offers_section_ids(ccaudit_exe):
+    env = dict(os.environ, _CCAUDIT_COMPLETE="bash_complete", COMP_WORDS="ccaudit report --section sig",
+               COMP_CWORD="3")
+    out = subprocess.run([ccaudit_exe], env=env, capture_output=True, text=True, check=False, timeout=60).stdout
+    assert "signin_failure" in out and "signin_success" in out and "mds_authorize" not in out

@@ -1,0 +1,210 @@
+"""Where reports go (-o FILE, --out DIR) and what ccaudit refuses to write over.
+
+Each test states a trap a user fell into: a folder that mixed two reports, an -o that
+destroyed the store, a folder or file created somewhere unintended, a CSV a spreadsheet
+would execute, a report written through a planted link.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import stat
+
+import pytest
+
+from ccaudit.errors import ExitCode
+
+
+def files_in(folder) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+
+# -- contradictory or dangerous destinations ------------------------------------------------
+
+def test_out_and_output_together_are_a_usage_error(invoke, tmp_path, sample_cli):
+    result = invoke("report", sample_cli, "--out", tmp_path / "r", "-o", tmp_path / "r.txt")
+    assert result.exit_code == ExitCode.USAGE and "not both" in result.stderr
+    assert not (tmp_path / "r").exists() and not (tmp_path / "r.txt").exists()
+
+
+def test_output_into_a_missing_folder_is_refused(invoke, tmp_path, sample_cli):
+    result = invoke("report", sample_cli, "-o", tmp_path / "nonexistent" / "x.txt", "-q")
+    assert result.exit_code == ExitCode.USAGE and "no folder" in result.stderr
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_store_in_a_missing_folder_is_refused(invoke, tmp_path, sample_cli):
+    result = invoke("load", sample_cli, "--db", tmp_path / "new" / "dir" / "s.db", "-q")
+    assert result.exit_code == ExitCode.USAGE and "no folder" in result.stderr
+    assert not (tmp_path / "new").exists()
+
+
+def test_out_folder_needs_its_parent(invoke, tmp_path, sample_cli):
+    result = invoke("report", sample_cli, "--out", tmp_path / "typo" / "reports", "-q")
+    assert result.exit_code == ExitCode.USAGE and not (tmp_path / "typo").exists()
+    assert invoke("report", sample_cli, "--out", tmp_path / "reports", "-q").exit_code == 0
+
+
+@pytest.mark.parametrize("target", ["store", "input"])
+def test_output_naming_the_store_or_an_input_is_refused(invoke, tmp_path, sample_cli, target):
+    db, dump = tmp_path / "s.db", tmp_path / "dump.txt"
+    dump.write_bytes(sample_cli.read_bytes())
+    assert invoke("load", dump, "--db", db, "-q").exit_code == 0
+    before = (db.read_bytes(), dump.read_bytes())
+    victim = db if target == "store" else dump
+    result = invoke("report", dump, "--db", db, "-o", victim, "-q")
+    assert result.exit_code == ExitCode.USAGE and "store or an input" in result.stderr
+    assert (db.read_bytes(), dump.read_bytes()) == before
+
+
+def test_an_empty_window_is_a_usage_error(invoke, sample_cli):
+    result = invoke("report", sample_cli, "--since", "2024-05-08", "--until", "2024-05-07")
+    assert result.exit_code == ExitCode.USAGE and "is not before" in result.stderr
+    assert result.stdout == ""
+
+
+# -- a report folder is one report -----------------------------------------------------------
+
+def test_a_narrower_report_replaces_the_folder(invoke, tmp_path, sample_cli):
+    out = tmp_path / "reports"
+    invoke("report", sample_cli, "--out", out, "-q")
+    assert "2024-05-09.txt" in files_in(out)
+    invoke("report", sample_cli, "--out", out, "-q", "--until", "2024-05-06")
+    assert files_in(out) == {".ccaudit-manifest", "summary.txt", "2024-05-06.txt"} | {
+        f"{s}/2024-05-06.txt" for s in ("kafka_authentication", "mds_authorize", "signin_failure",
+                                        "signin_success", "all_events")}
+    assert "2024-05-09" not in (out / "summary.txt").read_text()
+
+
+def test_a_report_folder_keeps_the_users_own_files(invoke, tmp_path, sample_cli):
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / "notes.md").write_text("mine")
+    invoke("report", sample_cli, "--out", out, "-q", "--format", "markdown")
+    invoke("report", sample_cli, "--out", out, "-q", "--format", "csv")
+    assert (out / "notes.md").read_text() == "mine"
+    assert not any(name.endswith(".md") and name != "notes.md" for name in files_in(out))
+
+
+def test_a_planted_link_is_replaced_not_written_through(invoke, tmp_path, sample_cli):
+    out, victim = tmp_path / "reports", tmp_path / "victim.txt"
+    out.mkdir()
+    victim.write_text("precious")
+    (out / "summary.txt").symlink_to(victim)
+    (tmp_path / "one.txt").symlink_to(victim)
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    assert invoke("report", sample_cli, "-o", tmp_path / "one.txt", "-q").exit_code == 0
+    assert victim.read_text() == "precious"
+    assert not (out / "summary.txt").is_symlink() and "Audit Summary" in (out / "summary.txt").read_text()
+
+
+def test_report_files_are_owner_only(invoke, tmp_path, sample_cli):
+    out = tmp_path / "reports"
+    invoke("report", sample_cli, "--out", out, "-q")
+    invoke("report", sample_cli, "-o", tmp_path / "r.html", "--format", "html", "-q")
+    for path in [out, *out.rglob("*"), tmp_path / "r.html"]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+def test_a_failed_write_leaves_the_previous_report(invoke, tmp_path, sample_cli, monkeypatch):
+    target = tmp_path / "r.txt"
+    target.write_text("previous complete report")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    result = invoke("report", sample_cli, "-o", target, "-q")
+    assert result.exit_code == ExitCode.USAGE and "No space left" in result.stderr
+    assert target.read_text() == "previous complete report"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.txt"]  # no temporary file left
+
+
+# -- clean -----------------------------------------------------------------------------------
+
+def test_clean_refuses_a_folder_without_a_manifest_and_deletes_nothing(invoke, tmp_path, sample_cli):
+    db, project = tmp_path / "s.db", tmp_path / "project"
+    invoke("load", sample_cli, "--db", db, "-q")
+    (project / "src").mkdir(parents=True)
+    (project / "summary.md").write_text("# my project")
+    result = invoke("clean", "--db", db, "--out", project, "--yes")
+    assert result.exit_code == ExitCode.USAGE and "no .ccaudit-manifest" in result.stderr
+    assert db.exists() and (project / "summary.md").exists() and (project / "src").is_dir()
+
+
+def test_clean_refuses_a_linked_folder(invoke, tmp_path, sample_cli):
+    db, out = tmp_path / "s.db", tmp_path / "reports"
+    invoke("report", sample_cli, "--db", db, "--out", out, "-q")
+    (tmp_path / "link").symlink_to(out)
+    result = invoke("clean", "--db", db, "--out", tmp_path / "link", "--yes")
+    assert result.exit_code == ExitCode.USAGE and db.exists() and (out / "summary.txt").exists()
+
+
+def test_clean_deletes_only_what_the_manifest_lists(invoke, tmp_path, sample_cli):
+    db, out = tmp_path / "s.db", tmp_path / "reports"
+    invoke("report", sample_cli, "--db", db, "--out", out, "-q")
+    (out / "mine.txt").write_text("keep")
+    result = invoke("clean", "--db", db, "--out", out, "--yes")
+    assert result.exit_code == 0 and not db.exists()
+    assert files_in(out) == {"mine.txt"}
+
+
+def test_declining_clean_exits_1_and_deletes_nothing(invoke, tmp_path, sample_cli, monkeypatch):
+    db = tmp_path / "s.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    monkeypatch.setattr("ccaudit.cli.interactive", lambda: True)
+    result = invoke("clean", "--db", db, input="n\n")
+    assert result.exit_code == ExitCode.CHECK_FAILED and "nothing deleted" in result.stderr
+    assert db.exists()
+
+
+# -- CSV -------------------------------------------------------------------------------------
+
+def test_csv_on_stdout_is_one_table(invoke, sample_cli, expected_sample):
+    out = invoke("report", sample_cli, "--format", "csv", "-q").stdout
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0][:4] == ["date", "section", "key", "00"] and "" not in out.splitlines()
+    assert all(len(r) == len(rows[0]) for r in rows) and sum(r[0] == "date" for r in rows) == 1
+    per_day = {}
+    for r in rows[1:]:
+        if r[1] == "all_events":
+            per_day[r[0]] = per_day.get(r[0], 0) + int(r[rows[0].index("total")])
+    assert per_day == {d: n for d, n in expected_sample["per_day"].items() if n}
+
+
+def test_csv_cells_never_run_as_formulas(invoke, tmp_path):
+    dump = tmp_path / "evil.jsonl"
+    emails = ["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "bell\x07"]
+    dump.write_text("".join(
+        '{"id":"%d","time":"2024-05-07T05:00:00Z","data":{"methodName":"SignIn",'
+        '"authenticationInfo":{"result":"SUCCESS","principal":{"email":%s}}}}\n' % (i, _json(e))
+        for i, e in enumerate(emails)))
+    out = invoke("report", dump, "--format", "csv", "--section", "signin_success", "-q").stdout
+    keys = [r[2] for r in csv.reader(io.StringIO(out))][1:]
+    assert sorted(keys) == sorted(["'=HYPERLINK(\"http://x\")", "'+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1)",
+                                   "\\x09x", "bell\\x07"])
+    assert "\x07" not in out and "\t" not in out
+
+
+def _json(text: str) -> str:
+    import json
+
+    return json.dumps(text)
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+def test_an_internal_error_has_its_own_exit_code(sample_cli, monkeypatch):
+    from click.testing import CliRunner
+
+    import ccaudit.cli
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(ccaudit.cli, "build", broken)
+    result = CliRunner().invoke(ccaudit.cli.cli, ["report", str(sample_cli), "-q"])
+    assert result.exit_code == ExitCode.INTERNAL == 70
+    assert "internal error: ZeroDivisionError: a bug" in result.stderr

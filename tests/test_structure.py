@@ -1,0 +1,98 @@
+"""The package's shape: no import cycles, a bottom layer that imports nothing above it,
+click only in the command-line modules, and modules short enough to read in one sitting."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "ccaudit"
+BOTTOM = {"schema", "stats", "text", "errors"}  # the layer every other module may use
+COMMAND_LINE = {"cli", "cli_analysis", "options"}
+MAX_LINES = 400
+
+
+def modules() -> dict[str, Path]:
+    return {p.stem: p for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+
+
+def imports_of(path: Path) -> set[str]:
+    """The ccaudit modules ``path`` imports (relative or absolute, at any depth)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module:
+                found.add(node.module.split(".")[0])
+            elif node.level == 1:
+                found |= {a.name for a in node.names}
+            elif node.module and node.module.startswith("ccaudit."):
+                found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("ccaudit.")}
+    return found & set(modules())
+
+
+def third_party_imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` as a path that ends where it starts, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt] if nxt in path else path + [nxt]
+            if nxt not in state and (cycle := visit(nxt, path + [nxt])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start, [start])):
+            return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycles():
+    graph = {name: imports_of(path) for name, path in modules().items()}
+    assert find_cycle(graph) is None
+
+
+@pytest.mark.parametrize("name", sorted(BOTTOM))
+def test_the_bottom_layer_imports_only_itself(name):
+    assert imports_of(modules()[name]) <= BOTTOM
+
+
+@pytest.mark.parametrize("name", sorted(modules()))
+def test_click_only_in_the_command_line(name):
+    if name not in COMMAND_LINE:
+        assert "click" not in third_party_imports(modules()[name])
+
+
+@pytest.mark.parametrize("name", sorted(modules()))
+def test_modules_read_in_one_sitting(name):
+    lines = modules()[name].read_text(encoding="utf-8").count("\n")
+    assert lines <= MAX_LINES, f"ccaudit/{name}.py has {lines} lines"
+
+
+def test_no_private_names_cross_modules():
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                assert not private, f"ccaudit/{name}.py imports {private} from .{node.module}"
