@@ -22,6 +22,7 @@ ROW_LABEL = {
     "signin_success": "Email",
     "all_events": "Method",
 }
+KEY_WIDTH = 100  # the key column widens up to this many characters
 STAT_FIELDS = ("first_seen", "last_seen", "peak_hour", "peak_count")
 
 
@@ -52,10 +53,12 @@ def _coverage(day: Day) -> str:
 
 def section_text(day: Day, section: Section, stats: bool = False) -> str:
     """One section of one day in the predecessor scripts' layout, widened to fit every key
-    (they cut keys at 30 characters)."""
+    (they cut keys at 30 characters) up to KEY_WIDTH; a longer key is printed whole on a
+    line of its own, its counts on the next, so one huge key cannot pad every row."""
     labels = day.hour_labels
     label = ROW_LABEL[section.id]
-    width = max([30, len(label) + 3] + [len(printable(r.key)) for r in section.rows])
+    keys = [printable(r.key) for r in section.rows]
+    width = max([30, len(label) + 3] + [len(k) for k in keys if len(k) <= KEY_WIDTH])
     cell = max([5] + [len(h) for h in labels[1:]] + [len(str(n)) for r in section.rows for n in r.hours])
     total_w = max([7] + [len(str(r.total)) for r in section.rows])
     extra = f"  {'First seen':<20} {'Last seen':<20} {'Peak':>5} {'Count':>{cell}}" if stats else ""
@@ -65,9 +68,12 @@ def section_text(day: Day, section: Section, stats: bool = False) -> str:
             + f" {'Total':>{total_w}}" + extra)
     under = f"{label:_<{width - 3}}" + " " * 7 + "_" * (len(rule) - width - 4)
     lines = [rule, section.title.center(len(rule)).rstrip(), head, under]
-    for r in section.rows:
+    for r, key in zip(section.rows, keys):
         cells = "".join(f" {n or '-':>{cell}}" for n in r.hours)
-        line = f"{printable(r.key):<{width}}{cells} {r.total:>{total_w}}"
+        if len(key) > width:
+            lines.append(key)
+            key = ""
+        line = f"{key:<{width}}{cells} {r.total:>{total_w}}"
         if stats:
             line += f"  {r.first_seen[:19]:<20} {r.last_seen[:19]:<20} {r.peak_hour:>5} {r.peak_count:>{cell}}"
         lines.append(line)

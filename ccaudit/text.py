@@ -22,10 +22,13 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\|`[]"} | {"<": "&lt;", ">": "&gt;"})
+
+
 def md_text(text: str) -> str:
-    """Data as inert markdown table text: no table breaks, no inline HTML or code."""
-    return (printable(text).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-            .replace("<", "&lt;").replace(">", "&gt;"))
+    """Data as inert markdown table text: no table breaks, links, emphasis, inline HTML
+    or code (``[x](javascript:...)`` stays text)."""
+    return printable(text).translate(_MARKDOWN)
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -1,0 +1,44 @@
+"""Row keys come from the records, so an attacker chooses them: a failed sign-in's email is
+whatever was typed. Every format must show them as inert text, and no key may blow up
+the size of a report."""
+from __future__ import annotations
+
+import json
+
+from ccaudit.render import KEY_WIDTH
+
+
+def signins(tmp_path, emails: list[str], name: str = "signins.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join(
+        json.dumps({"id": str(i), "time": "2024-05-07T05:00:00Z",
+                    "data": {"methodName": "SignIn",
+                             "authenticationInfo": {"result": "SUCCESS", "principal": {"email": e}}}}) + "\n"
+        for i, e in enumerate(emails)), encoding="utf-8")
+    return path
+
+
+def test_markdown_keys_cannot_make_links_or_html(invoke, tmp_path):
+    dump = signins(tmp_path, ["[x](javascript:alert(1))", "![i](http://t/p.png)", "<img src=x>", "a|b"])
+    out = invoke("report", dump, "--format", "markdown", "--section", "signin_success", "-q").stdout
+    assert r"\[x\](javascript:alert(1))" in out and r"!\[i\](http://t/p.png)" in out
+    assert "&lt;img src=x&gt;" in out and r"a\|b" in out
+    assert "[x](" not in out and "<img" not in out
+
+
+def test_one_huge_key_does_not_pad_every_row(invoke, tmp_path):
+    huge = "h" * 1_000_000 + "@example.com"
+    dump = signins(tmp_path, [huge, "alice@example.com"])
+    small = invoke("report", signins(tmp_path, ["alice@example.com"], "small.jsonl"), "--section", "signin_success", "-q").stdout
+    out = invoke("report", dump, "--section", "signin_success", "-q").stdout
+    lines = out.splitlines()
+    assert huge in lines  # printed whole, on a line of its own
+    others = [line for line in lines if line != huge]
+    assert max(map(len, others)) == max(map(len, small.splitlines()))
+    assert len(out) < len(huge) + 20_000
+
+
+def test_the_key_column_widens_up_to_its_cap(invoke, tmp_path):
+    key = "k" * (KEY_WIDTH - 12) + "@example.com"
+    out = invoke("report", signins(tmp_path, [key]), "--section", "signin_success", "-q").stdout
+    assert any(line.startswith(key + " ") for line in out.splitlines())
