@@ -5,7 +5,7 @@ usage: python -m benchmarks.compare (FILE | --generate N [--seed S]) [--runs 3]
                                     [--duckdb-python PY] [--no-dedup] [--check-truth]
 
 Runs every variant `--runs` times, round-robin (one of each per run, so load changes on a busy
-machine hit them alike), under tests/rss.py (peak RSS of the whole process tree: ccaudit's
+machine hit them alike), under benchmarks/rss.py (peak RSS of the whole process tree: ccaudit's
 parse workers count):
   ccaudit          ccaudit report FILE --db <fresh>.db --out <dir> --quiet   (load + every report file)
   duckdb auto      benchmarks/duckdb_crosstabs.py FILE <dir>            (the same five crosstabs; read_json
@@ -14,7 +14,7 @@ parse workers count):
   duckdb tuned     the same with an explicit columns= list (--tuned): the fastest DuckDB we know
   ccaudit reload   ccaudit report FILE --db <the store just loaded> ...   (every record a duplicate)
 
-With --generate N, the dumps come from benchmarks/generate.py (cached in bench-data/ under the
+With --generate N, the dumps come from benchmarks/generate/ (cached in bench-data/ under the
 same names `make bench` uses, generated only if missing): FILE is the CLI dump (JSON Lines with
 `% Headers:` lines), and the same records are also run as gzip'd JSON Lines (ccaudit and DuckDB)
 and as one JSON array (ccaudit's jsondoc path; DuckDB with format='array').
@@ -44,6 +44,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import rss  # peak RSS of a process tree
+from benchmarks.generate import generate
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA = ROOT / "bench-data"
@@ -55,9 +58,6 @@ KINDS = {
     "gzip": ("jsonl", "gzip", ".jsonl.gz"),
     "array": ("array", None, ".json"),
 }
-
-sys.path.insert(0, str(ROOT / "tests"))
-import rss  # noqa: E402  (tests/rss.py: peak RSS of a process tree)
 
 
 # -- generated dumps, shared with benchmarks/conftest.py ----------------------------------------
@@ -74,12 +74,6 @@ def ensure_dump(n: int, kind: str, seed: int = SEED, data_dir: Path = DATA, log=
     disk and uncompressed). The files are written under temporary names and renamed, meta last,
     so an interrupted run never leaves a half-written dump that looks complete.
     """
-    try:
-        from benchmarks.generate import generate
-    except ImportError:  # run as a script, not with -m from the repository root
-        sys.path.insert(0, str(ROOT))
-        from benchmarks.generate import generate
-
     path = dump_path(n, kind, seed, data_dir)
     truth, meta = _sidecar(path, "truth"), _sidecar(path, "meta")
     if path.exists() and truth.exists() and meta.exists():
@@ -89,7 +83,7 @@ def ensure_dump(n: int, kind: str, seed: int = SEED, data_dir: Path = DATA, log=
     part = path.with_name("%s.part-%d" % (path.name, os.getpid()))
     part_truth = path.with_name("%s.truth.part-%d" % (path.name, os.getpid()))
     if log:
-        log("generating %s (%s records, %s) ..." % (path, "{:,}".format(n), kind))
+        log("generating %s (%s records, %s) ..." % (path, f"{n:,}", kind))
     t0 = time.perf_counter()
     try:
         t = generate(n, str(part), fmt, compression, seed=seed, truth_path=str(part_truth))
@@ -227,8 +221,8 @@ def variants(files: dict[str, str], cc: list, py: str, duck: str, dedup: bool, r
         label = kind if len(files) > 1 else "FILE"
 
         def cc_cmd(run_dir, path=path, kind=kind):
-            return [*cc, "report", path, "--db", str(run_dir / ("%s.db" % kind)), "--out", str(run_dir / ("cc-" + kind)),
-                    "--quiet"]
+            return [*cc, "report", path, "--db", str(run_dir / ("%s.db" % kind)),
+                    "--out", str(run_dir / ("cc-" + kind)), "--quiet"]
         out.append(Variant("ccaudit %s" % label, "ccaudit", path, info, cc_cmd))
         # DuckDB: both schemas on the base file; the auto-detected one (the one-off script a user would
         # write) on the others
@@ -296,7 +290,7 @@ def table(rows: list[Variant]) -> list[str]:
         codes = ",".join(map(str, sorted({c for _, _, c, _ in v.runs})))
         checks = sorted({c for _, _, _, c in v.runs})
         events = v.info["events"]
-        out.append((v.name, "%.2f" % best, "%.2f" % med, "{:,.0f}".format(events / best) if events else "?",
+        out.append((v.name, "%.2f" % best, "%.2f" % med, f"{events / best:,.0f}" if events else "?",
                     "%.1f" % (v.info["bytes"] / 1e6 / best), "%.1f" % (peak / 2**20),
                     "%.2fx" % (best / b_best), "%.2fx" % (med / b_med), ";".join(checks), codes))
     widths = [max(len(str(r[i])) for r in out + [head]) for i in range(len(head))]

@@ -5,7 +5,7 @@ process tree, not the RSS of the first process. Every ``interval`` seconds the s
 walks /proc, finds the processes descended from the command (by parent pid), and adds up
 their resident set sizes; the largest sum seen is the peak.
 
-    from rss import run_sampled
+    from benchmarks.rss import run_sampled
     r = run_sampled(["ccaudit", "load", "dump.txt", "--db", "x.db", "--quiet"])
     r.returncode, r.peak, r.max_procs
 
@@ -126,7 +126,7 @@ def run_sampled(cmd: list[str], interval: float = 0.02, timeout: float = 300, ke
                        out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"), series)
 
 
-if __name__ == "__main__":  # python tests/rss.py CMD...: print the peak of any command
+if __name__ == "__main__":  # python -m benchmarks.rss CMD...: print the peak of any command
     import sys
 
     r = run_sampled(sys.argv[1:])

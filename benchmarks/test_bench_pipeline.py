@@ -5,7 +5,7 @@
 * report only    build + write_dir (text) for a store loaded once beforehand
 * end to end     `ccaudit report FILE --db <fresh> --out <dir> --quiet` as a subprocess, for the
                  cli dump, the JSON array and the gzip'd JSON Lines, with the peak RSS of its
-                 process tree (tests/rss.py; the parse workers count)
+                 process tree (benchmarks/rss.py; the parse workers count)
 * reload         load_dumps of the cli dump into the store it was just loaded into (every record a
                  duplicate); each round's first load is timed too, untimed by pytest-benchmark, so
                  the reload/first-load ratio comes from pairs run back to back
@@ -29,7 +29,8 @@ import time
 
 import pytest
 
-from benchmarks.compare import default_ccaudit, rss
+from benchmarks import rss
+from benchmarks.compare import default_ccaudit
 from benchmarks.conftest import ratio
 from ccaudit.ingest import Dump, iter_lines, line_rows
 from ccaudit.stats import LoadStats

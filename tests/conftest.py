@@ -31,6 +31,12 @@ def pytest_addoption(parser):
                          help="rewrite tests/golden/* from the current output instead of comparing")
     except ValueError:  # already added (another conftest or plugin)
         pass
+    try:
+        parser.addoption("--run-memory", action="store_true", default=False,
+                         help="also run the memory-growth test of tests/test_memory.py (about a minute: "
+                              "three generated dumps of up to 400k records; `make test-memory`)")
+    except ValueError:
+        pass
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Dumps come from ``python -m benchmarks.generate N FILE --seed S`` (run from the repository
 root). Each is loaded with the installed ``ccaudit load FILE --db X --quiet`` as a
-subprocess, while tests/rss.py samples the summed RSS of it *and every descendant* (the
+subprocess, while benchmarks/rss.py samples the summed RSS of it *and every descendant* (the
 parse workers) every 20 ms. This checks growth, not speed.
 
 Two comparisons:
@@ -14,6 +14,9 @@ Two comparisons:
   20k dump fitted in one chunk, one of the two workers stayed idle, and the step was +36 MiB.)
 * 200k -> 400k records, both at steady state: peak(400k) <= peak(200k) + 12 MiB. A leak of
   ~60 bytes per record would add 12 MiB here; measured: under 1 MiB.
+
+That test takes about a minute, so `make test` skips it: it runs with ``--run-memory``
+(``make test-memory``). The sampler's own tests are quick and always run.
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ import sys
 import textwrap
 
 import pytest
-import rss
+
+from benchmarks import rss
 
 MiB = 2**20
 pytestmark = pytest.mark.skipif(not rss.available(), reason="needs /proc (Linux)")
@@ -64,7 +68,13 @@ def _load(ccaudit_exe, dump, db) -> rss.Sampled:
     return r
 
 
-def test_load_memory_does_not_grow_with_the_dump(tmp_path_factory, root, ccaudit_exe):
+@pytest.fixture
+def memory_run_asked(request):
+    if not request.config.getoption("--run-memory", default=False):
+        pytest.skip("about a minute of generating and loading dumps: run with --run-memory (make test-memory)")
+
+
+def test_load_memory_does_not_grow_with_the_dump(memory_run_asked, tmp_path_factory, root, ccaudit_exe):
     work = tmp_path_factory.mktemp("memory")
     peaks, runs = {}, {}
     try:
