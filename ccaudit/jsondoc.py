@@ -24,6 +24,7 @@ import msgspec
 
 from .classify import Malformed, Record, classify, decode_lenient, decode_struct, from_object
 from .errors import READ_ERRORS
+from .nesting import Guard, Refused, TooDeep, TooLarge
 from .schema import MAX_RECORD
 from .stats import LoadStats
 
@@ -32,7 +33,6 @@ MAX_TRIES = 64  # places tried inside one item (each a decode from its start) be
 _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"), False: re.compile(rb"\}\s*\{")}  # array, objects
 _COMMA = re.compile(rb"\s*,\s*")
 _SPACE = re.compile(rb"\s*")
-_TOO_DEEP = b"[" * 64  # no audit record nests arrays like this; a hostile file does
 _any = msgspec.json.Decoder().decode
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
 
@@ -287,11 +287,11 @@ def _ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: 
     numbered after ``n``."""
     import ijson  # only odd documents need it
 
-    counted = _Counting(stream)
+    counted = _Guarded(stream, Guard(base=1 if array else 0, max_item=MAX_RECORD))
     items = ijson.items(counted, "item" if array else "", multiple_values=not array, use_float=True)
     try:
         yield from _rows(map(_from_object, items), label, stats, n)
-    except (ijson.JSONError, UnicodeDecodeError, _TooDeep) as e:
+    except (ijson.JSONError, UnicodeDecodeError, TooDeep, TooLarge) as e:
         where, left = at + counted.consumed, _drain(stream)
         stats.bad(label, f"@byte {where}", f"{_ijson_reason(e)}; stopped reading, {left} bytes left unread")
 
@@ -303,12 +303,13 @@ def _from_object(obj: Any) -> Record | None:
         return None
 
 
-class _Counting(io.RawIOBase):
-    """Hands ``stream`` to ijson, counting the bytes taken (to say where it stopped) and
-    refusing absurd nesting, which costs ijson memory quadratic in its depth."""
+class _Guarded(io.RawIOBase):
+    """Hands ``stream`` to ijson through ``guard`` (nesting.py), counting the bytes taken
+    (to say where it stopped)."""
 
-    def __init__(self, stream: BinaryIO):
-        self._stream = stream
+    def __init__(self, stream: BinaryIO, guard: Guard):
+        self._stream, self._guard = stream, guard
+        self._refused: Refused | None = None
         self.consumed = 0
 
     def readable(self) -> bool:
@@ -316,24 +317,28 @@ class _Counting(io.RawIOBase):
 
     def readinto(self, buf) -> int:  # type: ignore[override]
         data = getattr(self._stream, "read1", self._stream.read)(len(buf))
-        if _TOO_DEEP in data:  # a plain substring search: a regex here costs seconds per GB
-            raise _TooDeep
+        if self._refused:
+            raise self._refused
+        try:
+            self._guard.feed(data)
+        except Refused as e:  # hand on what comes before, so the items it ends are read
+            self._refused, data = e, data[:e.at]
+            if not data:
+                raise
         n = len(data)
         buf[:n] = data
         self.consumed += n
         return n
 
 
-class _TooDeep(Exception):
-    pass
-
-
 def _ijson_reason(e: Exception) -> str:
     text = str(e)
     if isinstance(e, UnicodeDecodeError):
         return "invalid UTF-8"
-    if isinstance(e, _TooDeep):
+    if isinstance(e, TooDeep):
         return "JSON nested too deep"
+    if isinstance(e, TooLarge):
+        return f"an item larger than {MAX_RECORD} bytes"
     if "premature EOF" in text or "Incomplete JSON" in text:
         return "JSON cut short"
     if "trailing garbage" in text or "Additional data" in text:
