@@ -153,7 +153,10 @@ class _Items:
 
     def _take(self, start: int, end: int, read_one: Callable[[bytes], Any]) -> tuple:
         """(item, None) for ``buf[start:end]``; or, when an item ends before ``end`` (an
-        array item that is not an object comes next), (that item, where the next starts)."""
+        array item that is not an object comes next), (that item, where the next starts).
+        A piece over the record limit is left to ijson, whose guard refuses it."""
+        if end - start > MAX_RECORD:
+            return _BAD, 0
         item = read_one(self.buf[start:end])
         if item.__class__ is not _Ends:
             return item, None
