@@ -295,7 +295,7 @@ def _ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: 
     try:
         yield from _rows(map(_from_object, items), label, stats, n)
     except (ijson.JSONError, UnicodeDecodeError, TooDeep, TooLarge) as e:
-        where, left = at + counted.consumed, _drain(stream)
+        where, left = at + counted.consumed, counted.dropped + _drain(stream)
         stats.bad(label, f"@byte {where}", f"{_ijson_reason(e)}; stopped reading, {left} bytes left unread")
 
 
@@ -313,19 +313,22 @@ class _Guarded(io.RawIOBase):
     def __init__(self, stream: BinaryIO, guard: Guard):
         self._stream, self._guard = stream, guard
         self._refused: Refused | None = None
-        self.consumed = 0
+        self.consumed = self.dropped = 0  # bytes handed to ijson / read but held back
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buf) -> int:  # type: ignore[override]
-        data = getattr(self._stream, "read1", self._stream.read)(len(buf))
+        # The guard checks an item's size where a read ends: no read may hold a whole
+        # item over the limit (a no-op at the real limit, far above ijson's reads).
         if self._refused:
             raise self._refused
+        size = min(len(buf), self._guard.max_item)
+        data = getattr(self._stream, "read1", self._stream.read)(size)
         try:
             self._guard.feed(data)
         except Refused as e:  # hand on what comes before, so the items it ends are read
-            self._refused, data = e, data[:e.at]
+            self._refused, self.dropped, data = e, len(data) - e.at, data[:e.at]
             if not data:
                 raise
         n = len(data)
