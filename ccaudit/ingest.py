@@ -169,6 +169,8 @@ def iter_lines(stream: BinaryIO, end: int | None = None) -> Iterator[bytes]:
     is skipped, so one endless line cannot exhaust memory.
     """
     pos = stream.tell() if end is not None else 0
+    if end is not None and pos >= end:
+        return
     read = getattr(stream, "read1", stream.read)  # one read at a time: a stream that is
     carry, overlong = b"", False                  # cut short still gives what came before
     while block := _read_or_flush(read, carry):

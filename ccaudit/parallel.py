@@ -115,17 +115,24 @@ def _spill(stream: BinaryIO, tmp: str, chunk: int) -> Iterator[Task]:
 
 
 def _copy_lines(stream: BinaryIO, path: str, chunk: int) -> int:
-    """Copy about ``chunk`` bytes, up to the end of a line, into ``path``."""
+    """Copy about ``chunk`` bytes, up to the end of a line, into ``path``. The line that
+    crosses the chunk's end is copied up to just past the line limit (it is malformed
+    anyway) and the rest of it skipped: a stream without newlines costs no more disk."""
     size = 0
     with open(path, "wb") as out:
         while size < chunk and (block := stream.read1(1 << 20)):  # type: ignore[attr-defined]
             out.write(block)
             size += len(block)
-        while size and (piece := stream.readline(MAX_LINE)):
+        tail = 0
+        while size and tail <= MAX_LINE and (piece := stream.readline(MAX_LINE + 1 - tail)):
             out.write(piece)
-            size += len(piece)
+            size, tail = size + len(piece), tail + len(piece)
             if piece.endswith(b"\n"):
-                break
+                return size
+        if tail > MAX_LINE:
+            while (piece := stream.readline(MAX_LINE)) and not piece.endswith(b"\n"):
+                pass  # the rest of an overlong line
+            out.write(b"\n")
     return size
 
 

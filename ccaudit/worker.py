@@ -75,7 +75,7 @@ def parse_range(task: Task) -> Answer:
     stats = LoadStats()
     with open(task.path, "rb", buffering=1 << 20) as f:
         if task.start:
-            _skip_partial_line(f, task.start)
+            _skip_partial_line(f, task.start, task.end)
         else:
             without_bom(f)
         _fill(task.stage, line_rows(iter_lines(f, task.end), "", stats))
@@ -122,12 +122,14 @@ def _answer(path: str, stats: LoadStats, before: tuple = (0, 0, 0, 0), last: boo
                   problems=[(pos, why) for _, pos, why in stats.problems[listed:]])
 
 
-def _skip_partial_line(f, start: int) -> None:
+def _skip_partial_line(f, start: int, end: int | None) -> None:
     """Move to the first line that starts at or after ``start``: a line that starts
-    earlier belongs to the previous range."""
+    earlier belongs to the previous range. Never past ``end``: in a file without newlines
+    every range would otherwise read to the end of the file, quadratic in its size."""
     f.seek(start - 1)
-    while (piece := f.readline(MAX_LINE)) and not piece.endswith(b"\n"):
-        pass
+    limit = end - start + 1 if end is not None else MAX_LINE
+    while limit > 0 and (piece := f.readline(min(limit, MAX_LINE))) and not piece.endswith(b"\n"):
+        limit -= len(piece)
 
 
 def main() -> None:
