@@ -132,7 +132,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     opt.check_inputs(dumps)
     zone = opt.zone(tz)
     filters = opt.filters(zone, since, until, principal, method, sections, top)
-    with opt.open_store(db_path) as store:
+    with opt.open_store(db_path, readonly=not dumps) as store:
         loaded = opt.load_all(dumps, store, quiet)
         rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
         write_report(rep, fmt, out_dir=out_dir, out_file=out_file, stats=stats)
@@ -182,7 +182,7 @@ def summary(extra, db_path, fmt, tz):
     if not db_path:
         raise click.UsageError("give --db STORE (a store made by report or load); for a dump use: ccaudit report DUMP")
     opt.existing_store((), db_path)
-    with opt.open_store(db_path) as store:
+    with opt.open_store(db_path, readonly=True) as store:
         click.echo(render_summary(build(store, opt.zone(tz)), fmt), nl=False)
 
 

@@ -58,7 +58,7 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
     zone = opt.zone(tz)
     sections = tuple(sorted({s for r in rules for s in r.sections()}))
     filters = opt.filters(zone, since, until, sections=sections)
-    with opt.open_store(db_path) as store:
+    with opt.open_store(db_path, readonly=not dumps) as store:
         loaded = opt.load_all(dumps, store, quiet)
         rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
     breaches = checks.evaluate(rep, rules)
@@ -74,7 +74,7 @@ def _source(name: str, paths: tuple[str, ...], quiet: bool):
     stores = [p for p in paths if looks_like_sqlite(p)]
     if stores and len(paths) > 1:
         raise click.UsageError(f"{name}: give one store, or dump files, not both ({stores[0]})")
-    with opt.open_store(stores[0] if stores else None) as store:
+    with opt.open_store(stores[0] if stores else None, readonly=bool(stores)) as store:
         if not stores and not quiet:
             click.echo(f"ccaudit: loading {name}", err=True)
         yield store, opt.load_all(() if stores else paths, store, quiet)
@@ -169,7 +169,7 @@ def methods(dumps, db_path, fmt, strict, quiet):
         raise click.UsageError("give one or more DUMP files, or --db with a store")
     opt.existing_store(dumps, db_path)
     opt.check_inputs(dumps)
-    with opt.open_store(db_path) as store:
+    with opt.open_store(db_path, readonly=not dumps) as store:
         loaded = opt.load_all(dumps, store, quiet)
         rep = build(store, filters=Filters(sections=("all_events",)))
     click.echo(catalogue.render(catalogue.count_methods(rep), fmt), nl=False)

@@ -65,18 +65,24 @@ LOADING = options(
 # -- stores and loading --------------------------------------------------------------------
 
 @contextlib.contextmanager
-def open_store(db_path: str | None) -> Iterator[Store]:
-    """The named store, or a temporary one removed afterwards."""
+def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
+    """The named store (read-only if ``readonly``: nothing is loaded into it), or a
+    temporary one removed afterwards."""
     if db_path:
         check_parent(db_path, "the store")
     tmp = None if db_path else tempfile.mkdtemp(prefix="ccaudit-")
-    store = Store(db_path or os.path.join(str(tmp), "store.db"), durable=tmp is None)
+    store = Store(db_path or os.path.join(str(tmp), "store.db"), durable=tmp is None,
+                  readonly=readonly and tmp is None, notify=_tell)
     try:
         yield store
     finally:
         store.close()
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _tell(message: str) -> None:
+    click.echo(f"ccaudit: {message}", err=True)
 
 
 def existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:

@@ -30,13 +30,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import sqlite_utils
 
 from .errors import StoreError
+from .files import FILE_MODE
 from .schema import EVENT_TABLES, LAYOUT_VERSION, QUARTER, TABLES
 from .stage import Stage, select_sql
 
@@ -64,44 +65,41 @@ class Merged(NamedTuple):
 
 
 class Store:
-    """A ccaudit SQLite file: open or create it, load rows, read counts."""
+    """A ccaudit SQLite file: open or create it, load rows, read counts.
 
-    def __init__(self, path: str, durable: bool = True):
+    Reading commands open it read-only (``readonly``), so a store on read-only media, on
+    a full disk or being written by a load can always be read: a reader sees the last
+    committed state, and waits (after telling ``notify``) while a writer commits. A new
+    store is built under a temporary name and linked into place, so two loads that
+    create it at once, or a crash while it is made, never leave a half-made store.
+    """
+
+    def __init__(self, path: str, durable: bool = True, readonly: bool = False,
+                 notify: Callable[[str], None] | None = None):
         """``durable=False`` for a store that is thrown away after the command: it skips
         the fsync of every commit (a crash of the machine could corrupt it, not lose data)."""
-        self.path, self.durable = path, durable
+        self.path, self.durable, self.readonly = path, durable, readonly
         if path != ":memory:" and os.path.isdir(path):
             raise StoreError(f"{path}: is a directory, not a store")
-        db = None
+        conn = None
         try:
-            db = self.db = sqlite_utils.Database(path)
-            self._check_and_create()
+            if not readonly and path != ":memory:" and _needs_creating(path):
+                _create(path)
+            conn = _connect(path, readonly)
+            self.db = sqlite_utils.Database(conn)
+            _wait_for_writers(conn, path, notify)
+            _check_layout(self.db, path)
+            if path == ":memory:":
+                _create_tables(self.db)
         except (sqlite3.DatabaseError, StoreError) as e:
-            if db is not None:
-                db.close()
+            if conn is not None:
+                conn.close()
             if isinstance(e, StoreError):
                 raise
             raise StoreError(f"{path}: not a usable ccaudit store ({e})") from None
-
-    def _check_and_create(self) -> None:
-        existing = set(self.db.table_names())
-        if existing and "all_events" not in existing:
-            raise StoreError(f"{self.path}: is an SQLite file but not a ccaudit store")
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if existing and version != LAYOUT_VERSION:
-            raise StoreError(f"{self.path}: a store of another ccaudit version (layout {version}, this one "
-                             f"reads {LAYOUT_VERSION}); load the dumps into a new store")
-        if not existing:  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
-            self.db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        for name, (columns, pk) in TABLES.items():
-            if name not in existing:
-                self.db.create_table(name, columns, pk=pk)
-        self.db.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
-        # A rollback journal, not WAL: a bulk load writes every page once instead of twice.
-        self.db.execute("PRAGMA journal_mode = DELETE")
-        self.db.execute(f"PRAGMA synchronous = {'NORMAL' if self.durable else 'OFF'}")
-        self.db.execute("PRAGMA cache_size = -8000")
-        self.db.execute("PRAGMA temp_store = MEMORY")
+        conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
+        conn.execute("PRAGMA cache_size = -8000")
+        conn.execute("PRAGMA temp_store = MEMORY")
 
     def close(self) -> None:
         self.db.close()
@@ -288,4 +286,105 @@ def delete_store(path: str) -> bool:
     for name in (path, path + "-journal", path + "-wal", path + "-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(name)
+    return True
+
+
+# -- opening and creating -------------------------------------------------------------------
+
+BUSY_WAIT = 24 * 3600  # seconds a reader or writer waits for another process's lock
+
+
+def _connect(path: str, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_WAIT)
+    else:
+        conn = sqlite3.connect(path, timeout=BUSY_WAIT)
+        conn.isolation_level = "IMMEDIATE"  # take the write lock first: two writers never deadlock
+    return conn
+
+
+def _wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str], None] | None) -> None:
+    """If another process holds the store's lock, say so once, then wait for it."""
+    conn.execute("PRAGMA busy_timeout = 200")
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as e:
+        if "locked" not in str(e):
+            raise
+        if notify:
+            notify(f"{path}: another process is writing the store; waiting for it")
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_WAIT * 1000}")
+
+
+def _check_layout(db: sqlite_utils.Database, path: str) -> None:
+    existing = set(db.table_names())
+    if path == ":memory:" and not existing:
+        return
+    if "all_events" not in existing:
+        raise StoreError(f"{path}: is an SQLite file but not a ccaudit store")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version != LAYOUT_VERSION:
+        raise StoreError(f"{path}: a store of another ccaudit version (layout {version}, this one "
+                         f"reads {LAYOUT_VERSION}); load the dumps into a new store")
+
+
+def _create_tables(db: sqlite_utils.Database) -> None:
+    for name, (columns, pk) in TABLES.items():
+        db.create_table(name, columns, pk=pk)
+    db.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
+
+
+def _needs_creating(path: str) -> bool:
+    """No store at ``path`` yet, or one a crash left without its tables or any event
+    (an empty file, or an SQLite file with nothing of ccaudit's in it but empty tables)."""
+    if not os.path.exists(path):
+        return True
+    if os.path.getsize(path) == 0:
+        return True
+    if not looks_like_sqlite(path):
+        return False
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != 0 or not set(tables) <= set(TABLES):  # 0: never finished
+                return False
+            return all(conn.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0] == 0 for t in tables)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
+
+
+def _create(path: str) -> None:
+    """Make the store's tables in one write transaction: DDL is transactional in SQLite,
+    so two processes creating the store at once see all of it or none, and a crash
+    leaves nothing a later run cannot recover (see _needs_creating). Owner-only."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+    conn = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only
+        conn.execute("BEGIN IMMEDIATE")
+        db = sqlite_utils.Database(conn)
+        existing = set(db.table_names())
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # else: made meanwhile
+            for name in existing:
+                db.execute(f"DROP TABLE [{name}]")  # empty: checked by _needs_creating
+            for name, (columns, pk) in TABLES.items():
+                db.create_table(name, columns, pk=pk)
+            conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
     return True
