@@ -12,7 +12,7 @@ import json
 
 from tabulate import tabulate
 
-from .report import Day, Report, Row, Section
+from .report import Day, Gap, Report, Row, Section
 from .text import hour_ranges, md_text, plural, printable, spreadsheet_cell
 
 ROW_LABEL = {
@@ -32,10 +32,13 @@ def summary_text(report: Report) -> str:
     if not report.days:
         return "Audit Summary for 0 events\n"
     zone = "" if report.tz == "UTC" else f" ({report.tz})"
-    lines = [f"Audit Summary for {plural(report.events, 'event')} spanning {plural(len(report.days), 'day')} "
+    lines = [f"Audit Summary for {plural(report.events, 'event')} spanning {plural(report.span_days, 'day')} "
              f"from {report.days[0].date}{zone}"]
-    for day in report.days:
-        lines.append(f"{day.date}:({plural(day.events, 'event')}){_coverage(day)}")
+    for day in report.timeline():
+        if isinstance(day, Gap):
+            lines.append(day.line())
+        else:
+            lines.append(f"{day.date}:({plural(day.events, 'event')}){_coverage(day)}")
     return "\n".join(lines) + "\n"
 
 
@@ -113,7 +116,10 @@ def day_markdown(day: Day, stats: bool = False) -> str:
 def summary_markdown(report: Report) -> str:
     lines = ["# " + summary_text(report).splitlines()[0], "", "| Date | Events | First | Last | Hours without events |",
              "|---|--:|---|---|---|"]
-    for d in report.days:
+    for d in report.timeline():
+        if isinstance(d, Gap):
+            lines.append(f"| {d.first} … {d.last} | 0 | | | {d.line()} |")
+            continue
         empty = hour_ranges(d.empty_hours, d.hour_labels) if d.events else ""
         lines.append(f"| {d.date} | {d.events} | {d.first_event or ''} | {d.last_event or ''} | {empty} |")
     return "\n".join(lines) + "\n\n"
@@ -217,8 +223,10 @@ def render_report(report: Report, fmt: str, stats: bool = False) -> str:
     if fmt == "csv":
         return report_csv(report)
     if fmt == "markdown":
-        return summary_markdown(report) + "".join(day_markdown(d, stats) for d in report.days)
-    return summary_text(report) + "\n" + "".join(day_text(d, stats) for d in report.days)
+        return summary_markdown(report) + "".join(
+            f"## {d.line()}\n\n" if isinstance(d, Gap) else day_markdown(d, stats) for d in report.timeline())
+    return summary_text(report) + "\n" + "".join(
+        f"{d.line()}\n\n" if isinstance(d, Gap) else day_text(d, stats) for d in report.timeline())
 
 
 def render_summary(report: Report, fmt: str) -> str:

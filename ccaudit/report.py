@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import fnmatch
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from .store import Store
 
 UTC = timezone.utc
+MAX_EMPTY_RUN = 7  # empty days listed one by one; a longer run is one line
 
 
 @dataclass
@@ -52,10 +54,40 @@ class Day:
 
 
 @dataclass
+class Gap:
+    """A run of more than MAX_EMPTY_RUN days without events, shown as one line: output
+    follows the days that have events, never the span (two records a thousand years
+    apart must not make a million-line report)."""
+
+    first: str
+    last: str
+    days: int
+
+    def line(self) -> str:
+        return f"no events from {self.first} to {self.last}, {self.days:,} days"
+
+
+@dataclass
 class Report:
     days: list[Day]
     tz: str = "UTC"
     load: dict | None = None
+    gaps: list[Gap] = field(default_factory=list)
+
+    def timeline(self) -> Iterator[Day | Gap]:
+        """The days and the gaps between them, in date order."""
+        gaps = iter(self.gaps)
+        gap = next(gaps, None)
+        for day in self.days:
+            while gap is not None and gap.first < day.date:
+                yield gap
+                gap = next(gaps, None)
+            yield day
+
+    @property
+    def span_days(self) -> int:
+        """Calendar days from the first to the last, both included."""
+        return len(self.days) + sum(g.days for g in self.gaps)
 
     @property
     def events(self) -> int:
@@ -68,6 +100,8 @@ class Report:
             "last_day": self.days[-1].date if self.days else None,
             "per_day": {d.date: d.events for d in self.days},
         }
+        if self.gaps:
+            s["gaps"] = [{"from": g.first, "to": g.last, "days": g.days} for g in self.gaps]
         if self.tz != "UTC":
             s["tz"] = self.tz
         if self.load is not None:
@@ -169,8 +203,10 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None,
         if last > row[2]:
             row[2] = last
     dates = sorted({d for d, _ in cells})
-    days = [_day(d, cells, clock, f) for d in _every_date(dates)]
-    return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load)
+    shown, gaps = _dates_shown(dates)
+    days = [_day(d, cells, clock, f) for d in shown]
+    return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load,
+                  gaps=gaps)
 
 
 def _whole_hours(tz: tzinfo, span: tuple[int, int] | None) -> bool:
@@ -188,10 +224,18 @@ def _wanted(section: str, key: str, f: Filters) -> bool:
     return True
 
 
-def _every_date(dates: list[date]) -> list[date]:
-    if not dates:
-        return []
-    return [dates[0] + timedelta(days=i) for i in range((dates[-1] - dates[0]).days + 1)]
+def _dates_shown(dates: list[date]) -> tuple[list[date], list[Gap]]:
+    """Every date from the first to the last with events, but runs of more than
+    MAX_EMPTY_RUN empty days as gaps."""
+    shown, gaps = [], []
+    for before, d in zip([None, *dates], dates):
+        empty = (d - before).days - 1 if before else 0
+        if empty > MAX_EMPTY_RUN:
+            gaps.append(Gap(str(before + timedelta(days=1)), str(d - timedelta(days=1)), empty))
+        elif before:
+            shown += [before + timedelta(days=i) for i in range(1, empty + 1)]
+        shown.append(d)
+    return shown, gaps
 
 
 def _day(d: date, cells: dict, clock: _Clock, f: Filters) -> Day:

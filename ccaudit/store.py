@@ -321,7 +321,7 @@ def _check_layout(db: sqlite_utils.Database, path: str) -> None:
     if path == ":memory:" and not existing:
         return
     if "all_events" not in existing:
-        raise StoreError(f"{path}: is an SQLite file but not a ccaudit store")
+        raise StoreError(f"{path}: not a ccaudit store")
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version != LAYOUT_VERSION:
         raise StoreError(f"{path}: a store of another ccaudit version (layout {version}, this one "
