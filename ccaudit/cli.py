@@ -6,6 +6,7 @@ click and the core live in ``options.py``.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 
@@ -34,6 +35,18 @@ declined; 2 usage or input error (missing or unreadable file, nothing parseable)
 70 an internal error (a bug in ccaudit; please report it); 130 interrupted."""
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so temporary files and folders go."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
 def interactive() -> bool:
     """May ccaudit ask? Only a person at a terminal can answer."""
     return sys.stdin.isatty()
@@ -54,6 +67,9 @@ class Cli(click.Group):
         except KeyboardInterrupt:
             click.echo("ccaudit: interrupted", err=True)
             ctx.exit(ExitCode.INTERRUPTED)
+        except Terminated as e:
+            click.echo(f"ccaudit: stopped by {signal.Signals(e.signum).name}", err=True)
+            ctx.exit(128 + e.signum)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as e:  # a bug: say so in one line, trace only on request
@@ -73,6 +89,8 @@ def cli():
     Start with:  ccaudit report DUMP -o report.html
     Then:        ccaudit COMMAND --help
     """
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
 
 
 REPORT_OPTIONS = options(

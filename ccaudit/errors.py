@@ -3,12 +3,24 @@
 Core modules never print or exit; they raise these with a message written for
 the user. ``cli.py`` is the one place that turns them into exit codes.
 """
+import errno
 import lzma
+import sqlite3
 import zlib
 from enum import IntEnum
 
 # What reading a damaged or cut compressed stream raises.
 READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def out_of_space(e: BaseException) -> bool:
+    """Did a write fail for want of space (a full disk, a quota, a file size limit)?"""
+    if isinstance(e, OSError):
+        return e.errno in _FULL
+    return isinstance(e, sqlite3.OperationalError) and ("full" in str(e) or "disk I/O" in str(e))
 
 
 class ExitCode(IntEnum):
@@ -31,6 +43,10 @@ class InputError(CcauditError):
 
 class StoreError(CcauditError):
     """The SQLite store cannot be opened or is not a ccaudit store."""
+
+
+class NoSpace(CcauditError):
+    """A disk is full, or a file size limit was reached: the store's or TMPDIR's."""
 
 
 class MissingExtra(CcauditError):

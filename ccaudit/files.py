@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 
 from .errors import CcauditError
@@ -55,6 +56,37 @@ def check_parent(path: str, what: str) -> None:
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise CcauditError(f"{path}: cannot create {what}: no folder {parent}")
+
+
+TEMP_PREFIX = "ccaudit-"
+
+
+def make_temp_dir() -> str:
+    """A private folder in TMPDIR named after this process, so that a later run can tell
+    the folders of processes that were killed (see remove_stale_temp_dirs)."""
+    return tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+
+
+def remove_stale_temp_dirs() -> None:
+    """Remove TMPDIR folders of ccaudit processes that no longer exist (killed with
+    SIGKILL, which no cleanup can catch): stage files, spilled chunks, temporary stores."""
+    folder = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            pid = entry.name[len(TEMP_PREFIX):].split("-", 1)[0]
+            if (entry.name.startswith(TEMP_PREFIX) and pid.isdigit() and entry.is_dir(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_uid == os.getuid() and not pid_alive(int(pid))):
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def same_file(a: str, b: str) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from .errors import InputError
+from .errors import InputError, NoSpace
 from .ingest import Dump, note_if_failed, read_rows, sniff
 from .parallel import CHUNK, default_workers, load_parallel
 from .stats import LoadStats
@@ -23,7 +23,9 @@ Progress = Callable[[str, int, int | None, int], None]  # label, bytes done, tot
 def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None = None,
                workers: int | None = None, chunk: int | None = None) -> LoadStats:
     """Load every input into ``store``. Inputs that cannot be read are noted in the
-    stats (``failed``), not raised, so the others still load.
+    stats (``failed``), not raised, so the others still load. A full disk stops the
+    load (``stopped``): what was merged before it stays, and loading again later adds
+    exactly the rest.
 
     ``workers``: parse processes for large line-oriented files (None: automatic, 0: none).
     """
@@ -36,6 +38,9 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
         except InputError as e:
             stats.fail(dump.label, str(e))
             continue
+        except NoSpace as e:
+            stats.stopped = str(e)
+            break
         note_if_failed(dump.label, stats, before)
     return stats
 

@@ -10,14 +10,13 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
 
 import click
 
 from .errors import ExitCode, InputError
-from .files import check_parent
+from .files import check_parent, make_temp_dir, remove_stale_temp_dirs
 from .load import load_dumps
 from .progress import Progress
 from .report import Filters
@@ -70,7 +69,8 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
     temporary one removed afterwards."""
     if db_path:
         check_parent(db_path, "the store")
-    tmp = None if db_path else tempfile.mkdtemp(prefix="ccaudit-")
+    remove_stale_temp_dirs()
+    tmp = None if db_path else make_temp_dir()
     store = Store(db_path or os.path.join(str(tmp), "store.db"), durable=tmp is None,
                   readonly=readonly and tmp is None, notify=_tell)
     try:
@@ -118,7 +118,7 @@ def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
             listed = min(stats.malformed, len(stats.problems))
             click.echo(f"ccaudit: {stats.malformed:,} malformed in all; {SHOWN_PROBLEMS} shown here, the first "
                        f"{listed} in the JSON report (--format json: summary.load.malformed_lines)", err=True)
-    for message in stats.failed.values():
+    for message in [*stats.failed.values(), *filter(None, [stats.stopped])]:
         click.echo(f"ccaudit: error: {message}", err=True)
     click.echo(f"ccaudit: {stats.summary_line()}", err=True)
     return stats
@@ -130,7 +130,7 @@ def load_all(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats | N
     if not dumps:
         return None
     stats = load(dumps, store, quiet)
-    if stats.failed:
+    if stats.failed or stats.stopped:
         sys.exit(ExitCode.USAGE)
     return stats
 
@@ -138,7 +138,7 @@ def load_all(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats | N
 def exit_code(stats: LoadStats | None, strict: bool) -> int:
     if stats is None:
         return ExitCode.OK
-    if stats.failed:
+    if stats.failed or stats.stopped:
         return ExitCode.USAGE
     if strict and stats.malformed:
         return ExitCode.CHECK_FAILED

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -29,7 +29,8 @@ from typing import BinaryIO
 
 import msgspec
 
-from .errors import READ_ERRORS, CcauditError
+from .errors import READ_ERRORS, CcauditError, NoSpace, out_of_space
+from .files import make_temp_dir
 from .ingest import MAX_LINE, Dump
 from .stats import LoadStats
 from .store import Store
@@ -50,22 +51,23 @@ def default_workers() -> int:
 def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, *, shape: str,
                   workers: int, chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> None:
     """Load one input through worker processes (one for a JSON array or objects)."""
-    with tempfile.TemporaryDirectory(prefix="ccaudit-") as tmp:
-        pool = [_Worker() for _ in range(workers)]
-        merger = _Merger(store, stats, dump, progress)
-        try:
-            if shape != "lines":
-                dump.close(stream)
-                task = Task(path=dump.path, shape=shape, stage=os.path.join(tmp, "part"))
-                pool[0].send(task)
-                merger.take(pool[0], task)
-            else:
-                _load_lines(dump, stream, tmp, pool, merger, chunk)
-            merger.flush()
-        finally:
+    tmp = make_temp_dir()
+    pool = [_Worker() for _ in range(workers)]
+    merger = _Merger(store, stats, dump, progress)
+    try:
+        if shape != "lines":
             dump.close(stream)
-            for worker in pool:
-                worker.close()
+            task = Task(path=dump.path, shape=shape, stage=os.path.join(tmp, "part"))
+            pool[0].send(task)
+            merger.take(pool[0], task)
+        else:
+            _load_lines(dump, stream, tmp, pool, merger, chunk)
+        merger.flush()
+    finally:
+        dump.close(stream)
+        for worker in pool:
+            worker.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], merger: _Merger, chunk: int) -> None:
@@ -75,7 +77,7 @@ def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], mer
         dump.close(stream)
         tasks = _ranges(dump, tmp, chunk)
     in_flight: deque[tuple[_Worker, Task]] = deque()
-    ended_early = None
+    ended_early, full = None, None
     try:
         for seq, task in enumerate(tasks):
             worker = pool[seq % len(pool)]
@@ -85,9 +87,13 @@ def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], mer
                 merger.take(*in_flight.popleft())
     except EndsEarly as e:
         ended_early = str(e)
+    except NoSpace as e:  # TMPDIR is full: still merge what was parsed
+        full = e
     while in_flight:
         merger.take(*in_flight.popleft())
     merger.flush()
+    if full:
+        raise full
     if ended_early:
         merger.stats.bad(dump.label, "@end", ended_early)
 
@@ -119,7 +125,7 @@ def _copy_lines(stream: BinaryIO, path: str, chunk: int) -> int:
     crosses the chunk's end is copied up to just past the line limit (it is malformed
     anyway) and the rest of it skipped: a stream without newlines costs no more disk."""
     size = 0
-    with open(path, "wb") as out:
+    with _SpillFile(path) as out:
         while size < chunk and (block := stream.read1(1 << 20)):  # type: ignore[attr-defined]
             out.write(block)
             size += len(block)
@@ -134,6 +140,40 @@ def _copy_lines(stream: BinaryIO, path: str, chunk: int) -> int:
                 pass  # the rest of an overlong line
             out.write(b"\n")
     return size
+
+
+class _SpillFile:
+    """A chunk file being written: a write that fails for want of space is NoSpace
+    (naming TMPDIR), never mistaken for damage in the input being read."""
+
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            self.file = open(path, "wb")  # noqa: SIM115  (closed by __exit__)
+        except OSError as e:
+            raise _no_space(path, e) from None
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.file.write(data)
+        except OSError as e:
+            raise _no_space(self.path, e) from None
+
+    def __enter__(self) -> _SpillFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.file.close()
+        except OSError as e:
+            if exc[0] is None:
+                raise _no_space(self.path, e) from None
+
+
+def _no_space(path: str, e: OSError) -> Exception:
+    if out_of_space(e):
+        return NoSpace(f"{os.path.dirname(path)}: no space left for temporary files (TMPDIR)")
+    return CcauditError(f"{path}: cannot write a temporary file: {e.strerror}")
 
 
 def _background(items: Iterator[Task]) -> Iterator[Task]:
@@ -176,6 +216,9 @@ class _Merger:
         """Receive every answer to ``task`` (in order) and merge when enough are ready."""
         while True:
             answer = worker.receive()
+            if isinstance(answer, Failure) and answer.no_space:
+                self.flush()  # keep what was parsed before TMPDIR filled up
+                raise NoSpace(f"{os.path.dirname(task.stage)}: no space left for temporary files (TMPDIR)")
             if isinstance(answer, Failure):
                 raise CcauditError(f"{self.dump.label}: could not parse: {answer.error}")
             self._count(answer, task)

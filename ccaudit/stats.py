@@ -24,6 +24,7 @@ class LoadStats:
     malformed: int = 0
     lines: int = 0  # line number reached (line-mode inputs)
     problems: list = field(default_factory=list)  # (label, position, why) of the first few
+    stopped: str | None = None  # why the load stopped before the end (a full disk)
     failed: dict = field(default_factory=dict)  # input label -> the error line saying why it gave nothing
 
     def bad(self, label: str, position: int | str, why: str) -> None:

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import sqlite_utils
 
-from .errors import StoreError
+from .errors import NoSpace, StoreError, out_of_space
 from .files import FILE_MODE
 from .schema import EVENT_TABLES, LAYOUT_VERSION, QUARTER, TABLES
 from .stage import Stage, select_sql
@@ -119,7 +119,7 @@ class Store:
             with conn:
                 staged = Stage(conn, "stage")
             for batch in batches:
-                with conn:
+                with self._writing():
                     staged.clear()
                     staged.add(batch)
                     staged.write_counts()
@@ -140,7 +140,7 @@ class Store:
             for name, (path, _) in zip(names, stages):
                 conn.execute(f"ATTACH DATABASE ? AS {name}", (path,))
                 conn.execute(f"PRAGMA {name}.cache_size = {CACHE_PER_STAGE}")
-            with conn:
+            with self._writing():
                 for name, (_, offered) in zip(names, stages):
                     total += self._merge(name, offered)
                 self._add_counts(names)
@@ -151,6 +151,18 @@ class Store:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(path)
         return total
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction; a full disk rolls it back and is NoSpace, naming the store."""
+        try:
+            with self.db.conn:
+                yield
+        except sqlite3.OperationalError as e:
+            if out_of_space(e):
+                raise NoSpace(f"{self.path}: no space left to write the store ({e}); "
+                              "everything loaded before is kept") from None
+            raise
 
     def _merge(self, schema: str, offered: int) -> Merged:
         """Move the new events staged in ``schema`` (``offered`` rows before staging
@@ -378,13 +390,3 @@ def _create(path: str) -> None:
         conn.execute("COMMIT")
     finally:
         conn.close()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -20,6 +20,7 @@ from itertools import islice
 
 import msgspec
 
+from .errors import out_of_space
 from .ingest import MAX_LINE, Dump, iter_lines, json_rows, line_rows, until_broken, without_bom
 from .stage import Stage, open_file
 from .stats import LoadStats
@@ -54,9 +55,11 @@ class Answer(msgspec.Struct, tag=True):
 
 
 class Failure(msgspec.Struct, tag=True):
-    """The task failed for a reason parsing does not expect (reported as an input error)."""
+    """The task failed: TMPDIR is full (``no_space``), or for a reason parsing does not
+    expect (reported as an input error)."""
 
     error: str
+    no_space: bool = False
 
 
 Reply = Answer | Failure
@@ -142,8 +145,8 @@ def main() -> None:
                 for answer in run(task):
                     out.write(encode(answer) + b"\n")
                     out.flush()
-            except Exception as e:  # reported by the parent as an input error
-                out.write(encode(Failure(f"{type(e).__name__}: {e}")) + b"\n")
+            except Exception as e:  # reported by the parent
+                out.write(encode(Failure(f"{type(e).__name__}: {e}", out_of_space(e))) + b"\n")
                 out.flush()
     except (KeyboardInterrupt, BrokenPipeError):
         os._exit(130)
