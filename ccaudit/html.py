@@ -292,6 +292,9 @@ def _day(day: Day, peaks: dict[str, int], stats: bool) -> str:
     return "\n".join(out)
 
 
+MAX_ROWS = 200  # rows per section and day on the page
+
+
 def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
     events = sum(r.total for r in section.rows)
     out = [f'<section class="sec" data-section="{_e(section.id)}">',
@@ -311,9 +314,16 @@ def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
     out.append('<div class="scroll"><table class="heat">')
     out.append("<thead><tr>" + "".join(cols) + "</tr></thead>")
     out.append("<tbody>")
-    for row in section.rows:
+    shown = section.rows
+    if len(shown) > MAX_ROWS:  # busiest first: a page of 300,000 attacker-made keys helps no one
+        shown = sorted(shown, key=lambda r: (-r.total, r.key))[:MAX_ROWS]
+    for row in shown:
         out.append(_row(row, day.hour_labels, peak, stats))
-    out += ["</tbody></table></div>", "</section>"]
+    out += ["</tbody></table></div>"]
+    if len(shown) < len(section.rows):
+        out.append(f'<p class="muted">The {MAX_ROWS} busiest of {plural(len(section.rows), "key")}; the CSV '
+                   f"and JSON reports have every row.</p>")
+    out.append("</section>")
     return "\n".join(out)
 
 

@@ -42,3 +42,19 @@ def test_the_key_column_widens_up_to_its_cap(invoke, tmp_path):
     key = "k" * (KEY_WIDTH - 12) + "@example.com"
     out = invoke("report", signins(tmp_path, [key]), "--section", "signin_success", "-q").stdout
     assert any(line.startswith(key + " ") for line in out.splitlines())
+
+
+def test_html_shows_the_busiest_rows_of_a_huge_section(invoke, tmp_path):
+    from ccaudit.html import MAX_ROWS
+
+    emails = [f"user{i:05d}@example.com" for i in range(MAX_ROWS + 50)] + ["busy@example.com"] * 3
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(
+        json.dumps({"id": str(i), "time": "2024-05-07T05:00:00Z",
+                    "data": {"methodName": "SignIn",
+                             "authenticationInfo": {"result": "SUCCESS", "principal": {"email": e}}}}) + "\n"
+        for i, e in enumerate(emails)), encoding="utf-8")
+    page = invoke("report", path, "--format", "html", "--section", "signin_success", "-q").stdout
+    assert page.count("@example.com") == MAX_ROWS
+    assert "busy@example.com" in page and "user00249@example.com" not in page
+    assert f"The {MAX_ROWS} busiest of {MAX_ROWS + 51} keys" in page
