@@ -1,0 +1,565 @@
+"""Fault injection: the installed ``ccaudit`` as real processes on real files, killed, run side by
+side, starved of disk, pointed at read-only stores and interrupted, and compared exactly with the
+truth the generator wrote beside each dump (benchmarks/generate/).
+
+1. kill -9 at 12 points of a load, in two chains on new stores where each next load resumes the
+   killed store: TIMED_KILLS from 0.05 s to the load's measured duration, and MERGE_KILLS inside
+   its write transactions; then a full load: counts exact (nothing lost, nothing counted twice).
+   And kill -9 at CREATION_KILLS points of a new store's creation: the next load works.
+2. Two loads at once: into a new store (NEW_STORE_RUNS runs, both exit 0, exact), and into an
+   existing one (EXISTING_STORE_RUNS runs).
+3. summary and report side by side with loads: each exits 0 and shows a committed state (never more
+   than the truth, never fewer events than a read that ended before it began).
+4. A full filesystem under the store, and a full TMPDIR under a gzip input: exit 2, one line
+   naming the full path, what was committed still readable, then the same load completes exactly.
+5. A read-only store (a tmpfs remounted read-only): every reading command works, a load is refused.
+6. SIGTERM leaves no ``ccaudit-*`` folder in TMPDIR (and no worker running); after a SIGKILL, the
+   next load removes the dead process's folders (and not those of a live one).
+
+Every process gets a private TMPDIR. Mounting needs root (CI runs as root); without it the full
+disk uses RLIMIT_FSIZE, the full TMPDIR is skipped, and the read-only store falls back to
+``chattr +i``. Select with ``-m faults``. About a minute on two cores.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+try:
+    from faults import (
+        Ccaudit,
+        Expected,
+        MiB,
+        ccaudit_dirs,
+        check_consistent,
+        check_per_day,
+        check_report,
+        fsize_limit,
+        generate_dumps,
+        loaded_new,
+        mount_unavailable,
+        wait_for,
+    )
+except ImportError:  # tests/ collected as a package
+    from tests.faults import (
+        Ccaudit,
+        Expected,
+        MiB,
+        ccaudit_dirs,
+        check_consistent,
+        check_per_day,
+        check_report,
+        fsize_limit,
+        generate_dumps,
+        loaded_new,
+        mount_unavailable,
+        wait_for,
+    )
+
+pytestmark = pytest.mark.faults
+
+PARALLEL_MIN_BYTES = 16 * MiB  # ccaudit/load.py: parse workers start for inputs this big (uncompressed)
+# (nth write transaction of the load, seconds after its rollback journal appears, or WRITING: as soon
+# as it writes into the store file, when only the journal can undo it); the 2nd begins right after
+# the 1st commits
+WRITING = "writing"
+MERGE_KILLS = ((1, 0.0), (1, 0.2), (1, WRITING), (2, 0.0))
+TIMED_KILLS = 8  # delays spread from 0.05 s to an undisturbed load's duration
+CREATION_KILLS = (0.0, 0.01, 0.05, 0.2)  # seconds after the new store file appears
+NEW_STORE_RUNS = (  # (seconds between the two starts, same dump twice or two dumps)
+    (0.0, "same"), (0.0, "two"), (0.005, "same"), (0.01, "two"), (0.02, "same"),
+    (0.04, "two"), (0.08, "same"), (0.15, "two"), (0.3, "same"), (0.6, "two"),
+)
+EXISTING_STORE_RUNS = ("workers-and-single", "same-twice")
+
+
+# -- shared dumps -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def dumps(tmp_path_factory):
+    """big: CLI with noise and duplicates, over PARALLEL_MIN_BYTES (parse workers); gz: gzip,
+    over 2 MiB compressed (decompressed chunks spill into TMPDIR); a, b: under it (one process,
+    two commits); c, d: quick ones for the runs of two loads at once; tiny: quicker still."""
+    folder = tmp_path_factory.mktemp("fault-dumps")
+    made = generate_dumps(folder, {
+        "big": (40_000, "big-cli.txt", ["--format", "cli", "--noise", "--dups", "0.02", "--seed", "101"]),
+        "gz": (40_000, "big-cli.txt.gz", ["--format", "cli", "--noise", "--gzip", "--seed", "102"]),
+        "a": (12_000, "a.jsonl", ["--format", "jsonl", "--noise", "--seed", "103"]),
+        "b": (12_000, "b-cli.txt", ["--format", "cli", "--seed", "104"]),
+        "tiny": (2_000, "tiny.jsonl", ["--format", "jsonl", "--seed", "105"]),
+        "c": (4_000, "c.jsonl", ["--format", "jsonl", "--noise", "--dups", "0.05", "--seed", "106"]),
+        "d": (4_000, "d-cli.txt", ["--format", "cli", "--noise", "--seed", "107"]),
+    })
+    assert made["big"].path.stat().st_size >= PARALLEL_MIN_BYTES
+    gz = made["gz"].path.stat().st_size
+    assert gz >= 2 * MiB and gz * 10 >= PARALLEL_MIN_BYTES
+    assert made["a"].path.stat().st_size < PARALLEL_MIN_BYTES > made["b"].path.stat().st_size
+    return made
+
+
+class Reference:
+    def __init__(self, db: Path, duration: float):
+        self.db, self.duration = db, duration
+
+
+@pytest.fixture(scope="session")
+def reference(ccaudit_exe, dumps, tmp_path_factory):
+    """The big dump loaded once, undisturbed: its duration (where the timed kills go) and a
+    complete store to copy."""
+    folder = tmp_path_factory.mktemp("fault-reference")
+    cc = Ccaudit(ccaudit_exe, folder / "tmp")
+    try:
+        db = folder / "reference.db"
+        t0 = time.monotonic()
+        r = cc.run("load", dumps["big"].path, "--db", db, "-q")
+        duration = time.monotonic() - t0
+        assert r.returncode == 0, f"the undisturbed load: {r}"
+    finally:
+        cc.close()
+    return Reference(db, duration)
+
+
+@pytest.fixture
+def cc(ccaudit_exe, tmp_path):
+    c = Ccaudit(ccaudit_exe, tmp_path / "tmp")
+    yield c
+    c.close()
+
+
+def _summary(cc: Ccaudit, db: Path):
+    r = cc.run("summary", "--db", db, "--format", "json")
+    return r, (r.json() if r.returncode == 0 else None)
+
+
+def _not_above(per_day: dict, want: Expected) -> dict:
+    return {d: (n, want.per_day.get(d, 0)) for d, n in per_day.items() if n > want.per_day.get(d, 0)}
+
+
+# -- 1. kill -9 ------------------------------------------------------------------------------
+
+def _kill_chain(cc, big, db: Path, kills: list[tuple[int, float | str]]) -> list[str]:
+    """Loads of ``big`` into ``db``, each SIGKILLed (with its workers) at one of ``kills``:
+    (0, seconds after the start) or (n, seconds into the load's n-th write transaction, or
+    WRITING). After
+    each kill the store can be read (once it could be: a crash while it is made may leave it
+    unreadable until the next load) and holds a committed state, never more than the truth.
+    Then a full load: exact, and its "new" count is what the kills had not committed.
+    Everything found is reported together, after the full load."""
+    want, journal = Expected(big), Path(f"{db}-journal")
+    committed, readable, log, problems = 0, False, [], []
+    for nth, x in kills:
+        p = cc.start("load", big.path, "--db", db, "-q")
+        if nth:
+            _wait_for_transaction(p, journal, nth)
+            if x == WRITING:
+                before = _stat(db)
+                wait_for(lambda p=p, before=before: _stat(db) != before or not journal.exists() or not p.running(),
+                         60, poll=0.0002)
+            else:
+                time.sleep(x)
+        else:
+            time.sleep(max(0.0, x - p.elapsed()))
+        in_transaction = journal.exists()
+        killed = p.signal(signal.SIGKILL, group=True)
+        r = p.finish()
+        where = (f"{x:.2f} s after the start" if not nth else f"in write transaction {nth} once it writes the store"
+                 if x == WRITING else f"{x:.2f} s into write transaction {nth}")
+        if not killed and r.returncode:
+            problems.append(f"load (not killed, {where}): {r}")
+        if not db.exists():
+            log.append(f"{where}: killed={killed}, no store yet")
+            continue
+        s, doc = _summary(cc, db)
+        if doc is None:
+            if readable:
+                problems.append(f"after a kill {where}, a store read before: {s}")
+            log.append(f"{where}: killed={killed}, journal={in_transaction}, summary exit {s.returncode}")
+            continue
+        if _not_above(doc["per_day"], want):
+            problems.append(f"after a kill {where}: more than the truth: {_not_above(doc['per_day'], want)}")
+        if doc["events"] < committed:
+            problems.append(f"after a kill {where}: {doc['events']} events, {committed} before")
+        committed, readable = doc["events"], True
+        log.append(f"{where}: killed={killed}, journal={in_transaction}, {committed:,} events committed")
+    try:
+        final = cc.run("load", big.path, "--db", db, "-q", "--format", "json")
+        assert final.returncode == 0, f"the load after {len(kills)} kills: {final}"
+        assert final.json()["inserted"] == want.events - committed, \
+            f"the load after the kills: new {final.json()['inserted']}, want {want.events - committed}"
+        cc.check_store(db, want, f"after {len(kills)} kills and a full load")
+    except AssertionError as e:
+        problems.insert(0, str(e))
+    assert not problems, "\n".join(problems) + "\nthe kills:\n" + "\n".join(log)
+    return log
+
+
+def test_kill9_at_many_points_of_a_load_then_reload_is_exact(cc, dumps, reference, tmp_path):
+    """Two chains of kills, each on a new store: TIMED_KILLS delays spread over an undisturbed
+    load's duration (measured first); MERGE_KILLS points in the load's write transactions."""
+    points = [round(0.05 + (reference.duration - 0.05) * i / (TIMED_KILLS - 1), 3) for i in range(TIMED_KILLS)]
+    timed = _kill_chain(cc, dumps["big"], tmp_path / "timed.db", [(0, x) for x in points])
+    merges = _kill_chain(cc, dumps["big"], tmp_path / "merges.db", list(MERGE_KILLS))
+    print(f"\nundisturbed load {reference.duration:.2f} s; kills:\n" + "\n".join(timed + merges))
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _wait_for_transaction(p, journal: Path, nth: int) -> None:
+    """Until the load's ``nth`` write transaction has begun (its rollback journal exists). The
+    workers start once the store is open, so the journals after that are the merges'."""
+    wait_for(lambda: len(p.group_alive()) >= 2 or not p.running(), 60, poll=0.002)
+    for i in range(nth):
+        if i:
+            wait_for(lambda: not journal.exists() or not p.running(), 60, poll=0.0005)
+        wait_for(lambda: journal.exists() or not p.running(), 60, poll=0.0005)
+
+
+@pytest.mark.parametrize("after", CREATION_KILLS)
+def test_kill9_during_store_creation_then_load_works(cc, dumps, tmp_path, after):
+    """SIGKILL a load `after` seconds after its new store file appears; a store left without
+    events by the crash is recovered by the next load, which gives the exact counts."""
+    tiny, db = dumps["tiny"], tmp_path / "new.db"
+    p = cc.start("load", tiny.path, "--db", db, "-q")
+    assert wait_for(lambda: db.exists() or not p.running(), 30, poll=0.0005)
+    time.sleep(after)
+    killed = p.signal(signal.SIGKILL, group=True)
+    r = p.finish()
+    if not killed:
+        assert r.returncode == 0, str(r)
+    again = cc.run("load", tiny.path, "--db", db, "-q")
+    assert again.returncode == 0, f"load after a kill {after} s into the store's creation: {again}"
+    cc.check_store(db, Expected(tiny), f"kill {after} s into creation, then a load")
+
+
+# -- 2. two loads at once --------------------------------------------------------------------
+
+@pytest.mark.parametrize(("offset", "pair"), NEW_STORE_RUNS, ids=[f"{o}s-{p}" for o, p in NEW_STORE_RUNS])
+def test_two_loads_at_once_into_a_new_store(cc, dumps, tmp_path, offset, pair):
+    """Both exit 0 (one may wait for the other), no error; together they inserted each event once."""
+    first, second = dumps["c"], dumps["c" if pair == "same" else "d"]
+    want = Expected(first) if pair == "same" else Expected(first, second)
+    db = tmp_path / "new.db"
+    p1 = cc.start("load", first.path, "--db", db, "-q")
+    time.sleep(offset)
+    p2 = cc.start("load", second.path, "--db", db, "-q")
+    r1, r2 = p1.finish(), p2.finish()
+    for r in (r1, r2):
+        assert r.returncode == 0 and not r.error_lines(), str(r)
+    news = loaded_new(r1.stderr), loaded_new(r2.stderr)
+    assert None not in news and sum(news) == want.events, f"new: {news}, want {want.events} in all"
+    r = cc.run("report", "--db", db, "--format", "json")
+    assert r.returncode == 0, str(r)
+    check_report(r.json(), want)
+
+
+@pytest.mark.parametrize("case", EXISTING_STORE_RUNS)
+def test_two_loads_at_once_into_an_existing_store(cc, dumps, tmp_path, case):
+    """A store holding `tiny`; then big (workers) and a (one process) at once, or a twice at once."""
+    db = tmp_path / "store.db"
+    r = cc.run("load", dumps["tiny"].path, "--db", db, "-q")
+    assert r.returncode == 0, str(r)
+    first, second = (dumps["big"], dumps["a"]) if case == "workers-and-single" else (dumps["a"], dumps["a"])
+    want = Expected(dumps["tiny"], *{id(d): d for d in (first, second)}.values())
+    p1 = cc.start("load", first.path, "--db", db, "-q")
+    p2 = cc.start("load", second.path, "--db", db, "-q")
+    r1, r2 = p1.finish(), p2.finish()
+    for r in (r1, r2):
+        assert r.returncode == 0 and not r.error_lines(), str(r)
+    news = loaded_new(r1.stderr), loaded_new(r2.stderr)
+    assert None not in news and sum(news) == want.events - dumps["tiny"].events, f"new: {news}"
+    cc.check_store(db, want, case)
+
+
+# -- 3. reports during loads -----------------------------------------------------------------
+
+def test_reports_during_loads_show_committed_states(cc, dumps, tmp_path):
+    """summary and report in two loops while big (workers) then a (one process) load into a new
+    store; each read exits 0 and shows a committed state."""
+    db = tmp_path / "store.db"
+    phases = [(dumps["big"], Expected(dumps["big"])), (dumps["a"], Expected(dumps["big"], dumps["a"]))]
+    reads = []  # (kind, start, end, result, expected at the end of that phase)
+    for dump, want in phases:
+        load = cc.start("load", dump.path, "--db", db, "-q")
+        assert wait_for(lambda load=load: db.exists() or not load.running(), 30, poll=0.001)
+
+        def loop(*args, kind, load=load, want=want):
+            while load.running():
+                t0 = time.monotonic()
+                r = cc.run(*args, "--db", db, "--format", "json")
+                reads.append((kind, t0, time.monotonic(), r, want))
+
+        threads = [threading.Thread(target=loop, args=("summary",), kwargs={"kind": "summary"}),
+                   threading.Thread(target=loop, args=("report",), kwargs={"kind": "report"})]
+        for t in threads:
+            t.start()
+        r = load.finish()
+        for t in threads:
+            t.join()
+        assert r.returncode == 0, f"load of {dump.path.name} with reads beside it: {r}"
+    cc.check_store(db, phases[-1][1], "after the loads")
+
+    problems, waits, states = [], set(), []
+    for kind, t0, t1, r, want in reads:
+        if r.returncode != 0:
+            problems.append(f"{kind} exited {r.returncode}: {r.stderr.strip()}")
+            continue
+        waits.update(r.lines())
+        doc = r.json()
+        per_day = (doc if kind == "summary" else doc["summary"])["per_day"]
+        if _not_above(per_day, want):
+            problems.append(f"{kind}: more than the truth: {_not_above(per_day, want)}")
+        if kind == "report":
+            try:
+                check_consistent(doc, kind)
+            except AssertionError as e:
+                problems.append(str(e))
+        states.append((t0, t1, kind, per_day))
+    for _, a1, ak, a in states:  # a read that began after another ended never sees less
+        for b0, _, bk, b in states:
+            if b0 > a1 and any(b.get(d, 0) < n for d, n in a.items()):
+                problems.append(f"{bk} after {ak}: counts went down: {a} then {b}")
+                break
+    print(f"\n{len(reads)} reads during the loads ({sum(k == 'report' for k, *_ in reads)} report); "
+          f"stderr lines seen: {sorted(waits)[:5]}")
+    assert len(reads) >= 4, f"only {len(reads)} reads ran during the loads"
+    assert not problems, f"{len(problems)} of {len(reads)} reads: " + " | ".join(problems[:6])
+
+
+# -- 4. full filesystems ---------------------------------------------------------------------
+
+def _one_error_naming(r, path: Path, *, pattern: str = r"full|space") -> str:
+    """exit 2, one error line naming ``path`` (no traceback: checked for every run), and apart from
+    it only the load summary on stderr."""
+    assert r.returncode == 2, str(r)
+    errors = r.error_lines()
+    assert len(errors) == 1, f"want one error line: {r.lines()}"
+    assert str(path) in errors[0] and re.search(pattern, errors[0], re.I), errors[0]
+    others = [ln for ln in r.lines() if ln != errors[0] and loaded_new(ln) is None]
+    assert not others, f"other lines on stderr: {others}"
+    print(f"\n{r.stderr.strip()}")
+    return errors[0]
+
+
+def test_full_filesystem_under_the_store(cc, dumps, tmp_path):
+    """a and b (one process, a commit per 10,000 records) into a store on a 6 MiB tmpfs: the first
+    commit fits (~4.5 MB), the whole store (~10 MB) does not. Exit 2, one line naming the full
+    folder, the load summary of what was committed (what the store then holds); then, with room,
+    the same load completes and the counts are exact."""
+    inputs, want = (dumps["a"].path, dumps["b"].path), Expected(dumps["a"], dumps["b"])
+    why = mount_unavailable()
+    folder = tmp_path / "full"
+    if why is None:
+        cc.tmpfs(folder, "6m")
+        kw = {}
+    else:  # a file size limit instead of a small filesystem
+        folder.mkdir()
+        kw = {"preexec_fn": fsize_limit(6 * MiB)}
+    db = folder / "store.db"
+    r = cc.run("load", *inputs, "--db", db, "-q", **kw)
+    _one_error_naming(r, folder, pattern=r"full|space" if why is None else r"full|space|large|limit")
+    new = loaded_new(r.stderr)
+    assert new is not None, f"no load summary of what was committed: {r.lines()}"
+    s, doc = _summary(cc, db)
+    assert doc is not None, f"the store after a full disk: {s}"
+    assert doc["events"] == new, f"the load said {new} new, the store holds {doc['events']}"
+    assert not _not_above(doc["per_day"], want)
+    if why is None:
+        cc.remount(folder, "size=256m")
+    again = cc.run("load", *inputs, "--db", db, "-q")
+    assert again.returncode == 0, f"with room again: {again}"
+    assert loaded_new(again.stderr) == want.events - new, again.stderr
+    cc.check_store(db, want, "after the full disk and a second load")
+    print(f"committed before the disk was full: {new:,} of {want.events:,}")
+
+
+def test_full_tmpdir_under_a_gzip_input(cc, dumps, tmp_path):
+    """TMPDIR on a 1 MiB tmpfs, a gzip input of 3 MiB (its decompressed chunks spill there): the
+    error names TMPDIR, not the input; nothing left there; with room the load is exact."""
+    why = mount_unavailable()
+    if why:
+        pytest.skip(f"a full TMPDIR needs a small filesystem: {why}")
+    gz, want = dumps["gz"], Expected(dumps["gz"])
+    small = cc.tmpfs(tmp_path / "small-tmp", "1m")
+    db = tmp_path / "store.db"
+    r = cc.run("load", gz.path, "--db", db, "-q", tmpdir=small)
+    line = _one_error_naming(r, small)
+    assert str(gz.path) not in line and gz.path.name not in line, f"blames the input: {line}"
+    assert not any(w in r.stderr.lower() for w in ("ends early", "damaged", "corrupt", "truncated")), r.stderr
+    assert ccaudit_dirs(small) == [], f"left in TMPDIR: {ccaudit_dirs(small)}"
+    new = loaded_new(r.stderr)
+    assert new is not None, f"no load summary: {r.lines()}"
+    s, doc = _summary(cc, db)
+    assert doc is not None, f"the store after a full TMPDIR: {s}"
+    assert doc["events"] == new
+    cc.remount(small, "size=256m")
+    again = cc.run("load", gz.path, "--db", db, "-q", tmpdir=small)
+    assert again.returncode == 0, f"with room in TMPDIR: {again}"
+    cc.check_store(db, want, "after the full TMPDIR and a second load")
+
+
+# -- 5. read-only stores ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ro_store(ccaudit_exe, reference, tmp_path_factory):
+    """A copy of the reference store (the big dump), 0444 in a 0555 folder, on a tmpfs remounted read-only
+    (root ignores permissions); else made immutable with chattr +i; else skipped."""
+    base = tmp_path_factory.mktemp("fault-ro")
+    cc = Ccaudit(ccaudit_exe, base / "tmp")
+    folder, immutable = base / "ro", False
+    try:
+        if mount_unavailable() is None:
+            cc.tmpfs(folder, "64m")
+        else:
+            folder.mkdir()
+        db = folder / "store.db"
+        shutil.copyfile(reference.db, db)
+        db.chmod(0o444)
+        folder.chmod(0o555)
+        if mount_unavailable() is None:
+            cc.remount(folder, "ro")
+        elif shutil.which("chattr") and subprocess.run(["chattr", "+i", str(db), str(folder)],
+                                                       capture_output=True).returncode == 0:
+            immutable = True
+        else:
+            pytest.skip(f"no read-only store: {mount_unavailable()}, and chattr +i does not work here")
+        try:
+            with open(db, "r+b"):
+                pass
+        except OSError:
+            pass
+        else:
+            pytest.skip("the store is still writable (read-only mount or chattr had no effect)")
+        yield db
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder / "store.db"), str(folder)], check=False)
+        cc.close()
+        if folder.exists() and not immutable:
+            folder.chmod(0o755)
+
+
+READ_COMMANDS = ("report", "summary", "check", "diff", "methods", "report-o")
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS)
+def test_read_only_store_can_be_read(cc, dumps, ro_store, tmp_path, command):
+    want = Expected(dumps["big"])
+    db, out = ro_store, tmp_path / "elsewhere" / "report.json"
+    out.parent.mkdir()
+    args = {
+        "report": ("report", "--db", db, "--format", "json"),
+        "summary": ("summary", "--db", db, "--format", "json"),
+        "check": ("check", "--db", db, "--max", "*:*=1000000/h", "--format", "json"),
+        "diff": ("diff", db, db, "--format", "json"),
+        "methods": ("methods", "--db", db, "--format", "json"),
+        "report-o": ("report", "--db", db, "--format", "json", "-o", out),
+    }[command]
+    r = cc.run(*args)
+    assert r.returncode == 0, str(r)
+    if command == "report":
+        check_report(r.json(), want)
+    elif command == "summary":
+        check_per_day(r.json()["per_day"], want, "summary")
+        assert r.json()["events"] == want.events
+    elif command == "check":
+        assert r.json()["ok"] is True and r.json()["breaches"] == []
+    elif command == "diff":
+        doc = r.json()
+        assert doc["a"]["events"] == doc["b"]["events"] == want.events
+        assert doc["counts"] == {"new": 0, "vanished": 0, "changed": 0, "same": len(want.section_keys())}
+    elif command == "methods":
+        assert {m["method"]: m["count"] for m in r.json()["methods"]} == want.methods()
+    else:
+        check_report(json.loads(out.read_text(encoding="utf-8")), want, "report -o")
+
+
+def test_read_only_store_refuses_a_load(cc, dumps, ro_store):
+    r = cc.run("load", dumps["tiny"].path, "--db", ro_store, "-q")
+    assert r.returncode == 2, str(r)
+    assert len(r.lines()) == 1, f"want one line: {r.lines()}"
+    line = r.lines()[0]
+    assert str(ro_store.parent) in line, line
+    assert re.search(r"read.?only|permission|cannot write|not writable", line, re.I), line
+
+
+# -- 6. leftovers ----------------------------------------------------------------------------
+
+def _wait_for_workers(p, tmpdir: Path) -> None:
+    """Until the process has started its parse workers and has a folder in TMPDIR."""
+    assert wait_for(lambda: (len(p.group_alive()) >= 2 and ccaudit_dirs(tmpdir)) or not p.running(), 30), \
+        "no parse workers started"
+    time.sleep(0.2)
+    assert p.running(), f"finished before it could be interrupted: {p.finish()}"
+
+
+def _sigterm_leaves_nothing(cc, p) -> list[str]:
+    _wait_for_workers(p, cc.tmpdir)
+    p.signal(signal.SIGTERM)
+    r = p.finish(30)
+    problems = []
+    if r.returncode != 143:  # 128 + SIGTERM, after cleaning up (-15: killed by it, nothing cleaned)
+        problems.append(f"exit code {r.returncode}, want 143: {r.stderr.strip()}")
+    stragglers = p.wait_group(5)
+    if ccaudit_dirs(cc.tmpdir):
+        problems.append(f"left in TMPDIR: {ccaudit_dirs(cc.tmpdir)}")
+    if stragglers:
+        problems.append(f"{len(stragglers)} worker(s) still running 5 s later")
+    print(f"\nSIGTERM: exit code {r.returncode}; stderr {r.stderr.strip()!r}")
+    return problems
+
+
+def test_sigterm_report_without_db_leaves_nothing(cc, dumps):
+    p = cc.start("report", dumps["big"].path, "--format", "json", "-q")
+    problems = _sigterm_leaves_nothing(cc, p)
+    assert not problems, "; ".join(problems)
+
+
+def test_sigterm_load_with_workers_leaves_nothing(cc, dumps, tmp_path):
+    db = tmp_path / "store.db"
+    p = cc.start("load", dumps["big"].path, "--db", db, "-q")
+    problems = _sigterm_leaves_nothing(cc, p)
+    s, doc = _summary(cc, db)
+    if doc is None:
+        problems.append(f"the store after SIGTERM: {s}")
+    elif _not_above(doc["per_day"], Expected(dumps["big"])):
+        problems.append("the store holds more than the truth")
+    assert not problems, "; ".join(problems)
+
+
+def test_sigkill_leftovers_are_removed_by_the_next_load(cc, dumps, tmp_path):
+    """SIGKILL a `report DUMP` (temporary store and workers' folder in TMPDIR); while another
+    `report DUMP` runs, a load removes the dead one's folders and not the live one's."""
+    big = dumps["big"]
+    dead = cc.start("report", big.path, "--format", "json", "-q")
+    _wait_for_workers(dead, cc.tmpdir)
+    dead.signal(signal.SIGKILL)
+    dead.finish()
+    dead.wait_group(5)  # its workers see their input close
+    dead.kill_group()
+    left = set(ccaudit_dirs(cc.tmpdir))
+    assert left, "a SIGKILLed report left nothing in TMPDIR (nothing to clean up)"
+    live = cc.start("report", big.path, "--format", "json", "-q")
+    _wait_for_workers(live, cc.tmpdir)
+    assert wait_for(lambda: set(ccaudit_dirs(cc.tmpdir)) - left, 10), "the live report has no folder"
+    r = cc.run("load", dumps["tiny"].path, "--db", tmp_path / "other.db", "-q")
+    assert r.returncode == 0, str(r)
+    after = set(ccaudit_dirs(cc.tmpdir))
+    lr = live.finish()
+    assert lr.returncode == 0, f"the live report, after the clean-up: {lr}"
+    check_report(lr.json(), Expected(big), "the live report")
+    assert not left & after, f"the dead process's folders remain after a load: {sorted(left & after)}"
+    assert ccaudit_dirs(cc.tmpdir) == [], f"left in TMPDIR at the end: {ccaudit_dirs(cc.tmpdir)}"
