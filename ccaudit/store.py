@@ -162,6 +162,8 @@ class Store:
             if out_of_space(e):
                 raise NoSpace(f"{self.path}: no space left to write the store ({e}); "
                               "everything loaded before is kept") from None
+            if "readonly" in str(e):
+                raise StoreError(f"{self.path}: the store is read-only here; cannot load into it") from None
             raise
 
     def _merge(self, schema: str, offered: int) -> Merged:
@@ -307,12 +309,27 @@ BUSY_WAIT = 24 * 3600  # seconds a reader or writer waits for another process's 
 
 
 def _connect(path: str, readonly: bool) -> sqlite3.Connection:
+    if readonly and os.path.exists(path + "-journal"):
+        _roll_back_if_crashed(path)
     if readonly:
         conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_WAIT)
     else:
         conn = sqlite3.connect(path, timeout=BUSY_WAIT)
         conn.isolation_level = "IMMEDIATE"  # take the write lock first: two writers never deadlock
     return conn
+
+
+def _roll_back_if_crashed(path: str) -> None:
+    """A load killed in a transaction leaves a journal that a read-only connection
+    cannot roll back: the first read-write reader does it (SQLite does this on any read;
+    a journal that a running load still holds is not touched). Read-only media keep it,
+    and the store then cannot be read until a load with write access opens it."""
+    with contextlib.suppress(sqlite3.Error, OSError):
+        conn = sqlite3.connect(path, timeout=BUSY_WAIT)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
 
 
 def _wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str], None] | None) -> None:
