@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_RECORDS ?= $(or $(CCAUDIT_BENCH_RECORDS),1000000)
+FUZZ_SECONDS ?= 300
 
-.PHONY: demo test test-memory lint bench bench-compare html-check golden screenshot clean
+.PHONY: demo test test-memory lint bench bench-compare html-check golden screenshot fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,12 @@ screenshot: $(STAMP)  ## docs/html-report.png from a generated 3-day dump
 	chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
 		--disable-sync --no-first-run --user-data-dir=/tmp/ccaudit-demo/profile --hide-scrollbars \
 		--window-size=1400,900 --screenshot=$(CURDIR)/docs/html-report.png file:///tmp/ccaudit-demo/report.html
+
+fuzz: $(STAMP)  ## coverage-guided fuzzing of the decoders (FUZZ_SECONDS, default 300); not in CI
+	$(BIN)/python -m pip install -q atheris
+	@mkdir -p $(VENV)/fuzz/corpus $(VENV)/fuzz/findings  # the corpus grows from run to run
+	$(BIN)/python tests/fuzz_decoders.py -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=$(VENV)/fuzz/findings/ $(VENV)/fuzz/corpus
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks bench-data build *.egg-info
