@@ -218,41 +218,43 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
 
     Line numbers start after ``lineno``; ``stats.lines`` ends as the last line number.
     """
-    for line in lines:
-        lineno += 1
-        first = line[:1]
-        if first != b"{":  # noise, a prefix, or garbage
-            if first == b"%":
-                stats.noise_lines += 1
+    try:  # a stream that breaks (until_broken) still leaves the line count
+        for line in lines:
+            lineno += 1
+            first = line[:1]
+            if first != b"{":  # noise, a prefix, or garbage
+                if first == b"%":
+                    stats.noise_lines += 1
+                    continue
+                unprefixed = _unprefixed(line)
+                if unprefixed is None:
+                    stats.noise_lines += 1
+                    continue
+                if not unprefixed:
+                    stats.bad(label, lineno, "not a JSON object")
+                    continue
+                line = unprefixed
+            if len(line) > MAX_LINE:
+                stats.bad(label, lineno, f"line longer than {MAX_LINE} bytes")
                 continue
-            unprefixed = _unprefixed(line)
-            if unprefixed is None:
-                stats.noise_lines += 1
-                continue
-            if not unprefixed:
-                stats.bad(label, lineno, "not a JSON object")
-                continue
-            line = unprefixed
-        if len(line) > MAX_LINE:
-            stats.bad(label, lineno, f"line longer than {MAX_LINE} bytes")
-            continue
-        try:
-            if not line.isascii():  # msgspec skips unknown fields without checking them
-                line.decode()
             try:
-                record = decode_struct(line)  # the common case, without a Python call around it
-            except msgspec.ValidationError:
-                record = decode_lenient(line)
-            row = classify(record)
-        except Malformed as e:
-            stats.bad(label, lineno, e.why)
-            continue
-        except (msgspec.DecodeError, ValueError, RecursionError) as e:
-            stats.bad(label, lineno, decode_failure(e))
-            continue
-        stats.records_read += 1
-        yield row
-    stats.lines = lineno
+                if not line.isascii():  # msgspec skips unknown fields without checking them
+                    line.decode()
+                try:
+                    record = decode_struct(line)  # the common case, without a Python call around it
+                except msgspec.ValidationError:
+                    record = decode_lenient(line)
+                row = classify(record)
+            except Malformed as e:
+                stats.bad(label, lineno, e.why)
+                continue
+            except (msgspec.DecodeError, ValueError, RecursionError) as e:
+                stats.bad(label, lineno, decode_failure(e))
+                continue
+            stats.records_read += 1
+            yield row
+    finally:
+        stats.lines = lineno
 
 
 def _unprefixed(line: bytes) -> bytes | None:

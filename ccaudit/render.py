@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 from tabulate import tabulate
 
@@ -211,7 +212,20 @@ def report_json(report: Report) -> dict:
 
 
 def dumps(doc: dict) -> str:
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    """JSON text: UTF-8 as written, but every character a terminal would act on (DEL,
+    C1 controls such as CSI, bidi overrides) as a ``\\u`` escape, which loses nothing."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_escape, text)
+
+
+_UNSAFE = re.compile(r"[^\n -~]")
+
+
+def _escape(m: re.Match) -> str:
+    ch = m.group()
+    if ch.isprintable():
+        return ch
+    return json.dumps(ch)[1:-1]  # \\u escapes (a surrogate pair beyond the BMP)
 
 
 # -- dispatch -------------------------------------------------------------------------

@@ -22,12 +22,13 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
-_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\|`[]"} | {"<": "&lt;", ">": "&gt;"})
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\|`[]"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"})
 
 
 def md_text(text: str) -> str:
-    """Data as inert markdown table text: no table breaks, links, emphasis, inline HTML
-    or code (``[x](javascript:...)`` stays text)."""
+    """Data as inert markdown table text: no table breaks, links, inline HTML, character
+    references or code (``[x](javascript:...)`` stays text). Emphasis is left alone: it
+    changes how a key looks, never what it does."""
     return printable(text).translate(_MARKDOWN)
 
 
