@@ -262,7 +262,7 @@ def clean(db_path, out_dir, yes):
       ccaudit clean --db audit.db --out reports/ --yes
     """
     from .output import check_report_dir, clean_dir
-    from .store import delete_store, is_store
+    from .storefile import delete_store, is_store
 
     if os.path.lexists(db_path) and (os.path.islink(db_path) or not is_store(db_path)):
         raise CcauditError(f"{db_path}: not a ccaudit store; nothing deleted")

@@ -12,7 +12,7 @@ from . import options as opt
 from .errors import ExitCode
 from .options import LOADING, SECTION, TZ, WINDOW, db_option, format_option
 from .report import Filters, build
-from .store import looks_like_sqlite
+from .storefile import looks_like_sqlite
 
 DB_HELP = "Store to read (and to add the DUMPS to, if any). Without it, a temporary store is used."
 

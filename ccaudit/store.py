@@ -1,7 +1,7 @@
 """The SQLite store: four tables of events, de-duplicated by event id, plus counts.
 
-The store owns its file and its SQL: creating and recognising a store, merging staged
-events into it, reading counts back, and deleting it.
+The store owns its SQL: merging staged events into it and reading counts back.
+``storefile.py`` owns its file: recognising, creating, opening and deleting a store.
 
 Tables (created through sqlite-utils):
 
@@ -31,18 +31,15 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import NamedTuple
 
 import sqlite_utils
 
 from .errors import NoSpace, StoreError, out_of_space
-from .files import FILE_MODE
-from .schema import EVENT_TABLES, LAYOUT_VERSION, QUARTER, TABLES
+from .schema import EVENT_TABLES, QUARTER, TABLES
 from .stage import Stage, select_sql
+from .storefile import check_layout, connect, create, create_tables, needs_creating, wait_for_writers
 
-PAGE_SIZE = 65536
-SQLITE_MAGIC = b"SQLite format 3\x00"
 CACHE_PER_STAGE = -512  # KiB: an attached stage file is read once, front to back
 
 _UPSERT = """
@@ -65,14 +62,8 @@ class Merged(NamedTuple):
 
 
 class Store:
-    """A ccaudit SQLite file: open or create it, load rows, read counts.
-
-    Reading commands open it read-only (``readonly``), so a store on read-only media, on
-    a full disk or being written by a load can always be read: a reader sees the last
-    committed state, and waits (after telling ``notify``) while a writer commits. A new
-    store is built under a temporary name and linked into place, so two loads that
-    create it at once, or a crash while it is made, never leave a half-made store.
-    """
+    """A ccaudit SQLite file, open: load rows, read counts. ``readonly`` for reading
+    commands; ``notify`` hears once if another process's lock makes it wait."""
 
     def __init__(self, path: str, durable: bool = True, readonly: bool = False,
                  notify: Callable[[str], None] | None = None):
@@ -83,14 +74,14 @@ class Store:
             raise StoreError(f"{path}: is a directory, not a store")
         conn = None
         try:
-            if not readonly and path != ":memory:" and _needs_creating(path):
-                _create(path)
-            conn = _connect(path, readonly)
+            if not readonly and path != ":memory:" and needs_creating(path):
+                create(path)
+            conn = connect(path, readonly)
             self.db = sqlite_utils.Database(conn)
-            _wait_for_writers(conn, path, notify)
-            _check_layout(self.db, path)
+            wait_for_writers(conn, path, notify)
+            check_layout(self.db, path)
             if path == ":memory:":
-                _create_tables(self.db)
+                create_tables(self.db)
         except (sqlite3.DatabaseError, StoreError) as e:
             if conn is not None:
                 conn.close()
@@ -260,150 +251,3 @@ def _window(column: str, since: int | None, until: int | None) -> tuple[str, lis
         clauses.append(f"{column} < ?")
         args.append(until)
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), args
-
-
-
-
-def is_store(path: str) -> bool:
-    """Does ``path`` hold an SQLite file that has ccaudit's tables? Opens it read-only."""
-    if not looks_like_sqlite(path):
-        return False
-    try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        return False
-    return "all_events" in tables
-
-
-def looks_like_sqlite(path: str) -> bool:
-    """An SQLite file by its first bytes (a ccaudit store, or a mistake the Store names)."""
-    if path == "-" or not os.path.isfile(path):
-        return False
-    try:
-        with open(path, "rb") as f:
-            return f.read(16) == SQLITE_MAGIC
-    except OSError:
-        return False
-
-
-def delete_store(path: str) -> bool:
-    """Delete a store and its journal files; False if there is none. Refuses (StoreError)
-    a file that is not a ccaudit store."""
-    if not os.path.lexists(path):
-        return False
-    if os.path.islink(path) or not is_store(path):
-        raise StoreError(f"{path}: not a ccaudit store; not deleted")
-    for name in (path, path + "-journal", path + "-wal", path + "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(name)
-    return True
-
-
-# -- opening and creating -------------------------------------------------------------------
-
-BUSY_WAIT = 24 * 3600  # seconds a reader or writer waits for another process's lock
-
-
-def _connect(path: str, readonly: bool) -> sqlite3.Connection:
-    if readonly and os.path.exists(path + "-journal"):
-        _roll_back_if_crashed(path)
-    if readonly:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_WAIT)
-    else:
-        conn = sqlite3.connect(path, timeout=BUSY_WAIT)
-        conn.isolation_level = "IMMEDIATE"  # take the write lock first: two writers never deadlock
-    return conn
-
-
-def _roll_back_if_crashed(path: str) -> None:
-    """A load killed in a transaction leaves a journal that a read-only connection
-    cannot roll back: the first read-write reader does it (SQLite does this on any read;
-    a journal that a running load still holds is not touched). Read-only media keep it,
-    and the store then cannot be read until a load with write access opens it."""
-    with contextlib.suppress(sqlite3.Error, OSError):
-        conn = sqlite3.connect(path, timeout=BUSY_WAIT)
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        finally:
-            conn.close()
-
-
-def _wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str], None] | None) -> None:
-    """If another process holds the store's lock, say so once, then wait for it."""
-    conn.execute("PRAGMA busy_timeout = 200")
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.OperationalError as e:
-        if "locked" not in str(e):
-            raise
-        if notify:
-            notify(f"{path}: another process is writing the store; waiting for it")
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_WAIT * 1000}")
-
-
-def _check_layout(db: sqlite_utils.Database, path: str) -> None:
-    existing = set(db.table_names())
-    if path == ":memory:" and not existing:
-        return
-    if "all_events" not in existing:
-        raise StoreError(f"{path}: not a ccaudit store")
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version != LAYOUT_VERSION:
-        raise StoreError(f"{path}: a store of another ccaudit version (layout {version}, this one "
-                         f"reads {LAYOUT_VERSION}); load the dumps into a new store")
-
-
-def _create_tables(db: sqlite_utils.Database) -> None:
-    for name, (columns, pk) in TABLES.items():
-        db.create_table(name, columns, pk=pk)
-    db.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
-
-
-def _needs_creating(path: str) -> bool:
-    """No store at ``path`` yet, or one a crash left without its tables or any event
-    (an empty file, or an SQLite file with nothing of ccaudit's in it but empty tables)."""
-    if not os.path.exists(path):
-        return True
-    if os.path.getsize(path) == 0:
-        return True
-    if not looks_like_sqlite(path):
-        return False
-    try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version != 0 or not set(tables) <= set(TABLES):  # 0: never finished
-                return False
-            return all(conn.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0] == 0 for t in tables)
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        return False
-
-
-def _create(path: str) -> None:
-    """Make the store's tables in one write transaction: DDL is transactional in SQLite,
-    so two processes creating the store at once see all of it or none, and a crash
-    leaves nothing a later run cannot recover (see _needs_creating). Owner-only."""
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
-    conn = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None)
-    try:
-        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only
-        conn.execute("BEGIN IMMEDIATE")
-        db = sqlite_utils.Database(conn)
-        existing = set(db.table_names())
-        if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # else: made meanwhile
-            for name in existing:
-                db.execute(f"DROP TABLE [{name}]")  # empty: checked by _needs_creating
-            for name, (columns, pk) in TABLES.items():
-                db.create_table(name, columns, pk=pk)
-            conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
