@@ -3,7 +3,6 @@ as one malformed entry, with every record before them kept."""
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 
@@ -87,11 +86,12 @@ def test_memory_stays_flat_on_an_18_mb_nesting_bomb(tmp_path):
     code = ("import resource, sys; from ccaudit.ingest import Dump, read_rows; from ccaudit.stats import LoadStats;"
             "s = LoadStats(); n = sum(1 for _ in read_rows(Dump(sys.argv[1]), s));"
             "print(n, s.malformed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
-                         check=True).stdout.split()
-    assert out[:2] == ["1", "2"]
-    assert int(out[2]) < 150, f"peak RSS {out[2]} MiB"
-    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the child really ran
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    records, malformed, peak_mib = proc.stdout.split()
+    assert (records, malformed) == ("1", "2")
+    assert int(peak_mib) < 150, f"peak RSS {peak_mib} MiB"
 
 
 def test_the_guard_says_where_it_stopped():
