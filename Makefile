@@ -39,7 +39,7 @@ html-check: $(STAMP)  ## the HTML report rendered in headless Chromium (apt-get 
 	$(BIN)/pytest -q tests/test_html.py -k chromium -rs
 
 golden: $(STAMP)  ## rewrite the golden files (then review the diff by eye)
-	$(BIN)/pytest -q tests/test_golden.py tests/test_html.py tests/test_check.py tests/test_diff.py --update-golden
+	$(BIN)/pytest -q tests/test_render.py tests/test_html.py tests/test_check.py tests/test_diff.py --update-golden
 
 screenshot: $(STAMP)  ## docs/html-report.png from a generated 3-day dump
 	rm -rf /tmp/ccaudit-demo && mkdir -p /tmp/ccaudit-demo

@@ -44,10 +44,35 @@ def update_golden(request) -> bool:
     return bool(request.config.getoption("--update-golden", default=False))
 
 
+@pytest.fixture
+def golden(update_golden):
+    """``golden(name, output)``: ``output`` (text or bytes) against tests/golden/NAME, byte for
+    byte; with ``--update-golden``, NAME is rewritten from it instead (then review the diff).
+    Golden files are named ``<command>--<input>.<ext>``."""
+
+    def compare(name: str, output) -> None:
+        data = output.encode("utf-8") if isinstance(output, str) else output
+        path = GOLDEN / name
+        if update_golden:
+            path.write_bytes(data)
+            return
+        assert path.exists(), f"{path} is missing: run pytest --update-golden, then review it"
+        assert path.read_bytes() == data, f"output differs from {path} (pytest --update-golden rewrites it)"
+
+    return compare
+
+
 # -- fixture files --------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture
+def at_root(monkeypatch) -> Path:
+    """Run the test from the repository root, so outputs name inputs as fixtures/..."""
+    monkeypatch.chdir(ROOT)
     return ROOT
 
 

@@ -4,7 +4,6 @@ event list in conftest.py)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,12 +11,7 @@ from ccaudit.check import Breach, Rule, RuleError, evaluate, load_rules_file, pa
 from ccaudit.errors import CcauditError
 from ccaudit.report import Day, Report, Row, Section
 from ccaudit.text import printable
-
-from test_filters_tz import dump, kafka, signin
-
-GOLDEN = Path(__file__).resolve().parent / "golden"
-ROOT = Path(__file__).resolve().parents[1]
-
+from tests.records import kafka_auth, signin, write_jsonl
 
 # -- parsing ----------------------------------------------------------------------------
 
@@ -228,7 +222,7 @@ def test_missing_or_empty_store(invoke, tmp_path):
     assert missing.exit_code == 2 and "no such store" in missing.stderr
     assert not (tmp_path / "typo.db").exists()
     empty = tmp_path / "empty.db"
-    invoke("load", "-q", dump(tmp_path, [kafka("2024-05-06T07:00:00Z")]), "--db", empty)
+    invoke("load", "-q", write_jsonl(tmp_path, [kafka_auth("2024-05-06T07:00:00Z")]), "--db", empty)
     nothing = invoke("check", "--db", empty, "--max", "*:*=0/h", "--since", "2030-01-01")
     assert nothing.exit_code == 0 and "no events to check" in nothing.stderr
 
@@ -272,7 +266,8 @@ def test_rules_file_and_max_together(invoke, sample_cli, tmp_path):
 def test_per_day_follows_the_time_zone(invoke, tmp_path):
     # One event at the start of every local hour of 2024-10-27 in Zurich: 25 hours (clocks go
     # back), from 2024-10-26T22:00Z to 2024-10-27T22:00Z. In UTC they split 2 + 23 over two days.
-    path = dump(tmp_path, [kafka(f"2024-10-{26 + (22 + i) // 24}T{(22 + i) % 24:02d}:00:00Z") for i in range(25)])
+    path = write_jsonl(tmp_path, [kafka_auth(f"2024-10-{26 + (22 + i) // 24}T{(22 + i) % 24:02d}:00:00Z")
+                                  for i in range(25)])
     zurich = invoke("check", "-q", path, "--max", "kafka_authentication:*=24/d", "--tz", "Europe/Zurich",
                     "--format", "json")
     assert zurich.exit_code == 1
@@ -287,7 +282,8 @@ def test_per_day_follows_the_time_zone(invoke, tmp_path):
 
 
 def test_hostile_keys_are_printed_safely(invoke, tmp_path):
-    path = dump(tmp_path, [signin("2024-05-06T10:00:00Z", "evil\x1b]0;pwned\x07\u202e@example.com", "FAILURE")])
+    path = write_jsonl(tmp_path, [signin("2024-05-06T10:00:00Z", "evil\x1b]0;pwned\x07\u202e@example.com",
+                                         "FAILURE")])
     result = invoke("check", "-q", path, "--max", "signin_failure:*=0/h")
     assert result.exit_code == 1
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\u202e" not in result.stdout
@@ -317,8 +313,7 @@ SAMPLE_BREACHES = [
 ]
 
 
-def _sample_check(invoke, monkeypatch, fmt):
-    monkeypatch.chdir(ROOT)
+def _sample_check(invoke, fmt):
     args = ["check", "-q", "fixtures/sample-cli.txt", "--format", fmt]
     for rule in SAMPLE_RULES:
         args += ["--max", rule]
@@ -327,25 +322,17 @@ def _sample_check(invoke, monkeypatch, fmt):
     return result.stdout
 
 
-def compare_golden(name: str, text: str, update: bool) -> None:
-    """The output against tests/golden/NAME, or (--update-golden) NAME rewritten from it."""
-    path = GOLDEN / name
-    if update:
-        path.write_text(text, encoding="utf-8")
-    assert path.read_text(encoding="utf-8") == text, f"differs from {path} (--update-golden rewrites it)"
-
-
-def test_sample_breaches_by_hand(invoke, monkeypatch):
-    doc = json.loads(_sample_check(invoke, monkeypatch, "json"))
+def test_sample_breaches_by_hand(invoke, at_root):
+    doc = json.loads(_sample_check(invoke, "json"))
     assert [(b["section"], b["key"], b["day"], b["hour"], b["count"], b["limit"]) for b in doc["breaches"]] \
         == SAMPLE_BREACHES
     assert doc["checked"] == {"events": 13, "days": 4, "first_day": "2024-05-06", "last_day": "2024-05-09",
                               "tz": "UTC"}
 
 
-def test_golden_text(invoke, monkeypatch, update_golden):
-    compare_golden("check--sample.txt", _sample_check(invoke, monkeypatch, "text"), update_golden)
+def test_golden_text(invoke, at_root, golden):
+    golden("check--sample-cli.txt", _sample_check(invoke, "text"))
 
 
-def test_golden_json(invoke, monkeypatch, update_golden):
-    compare_golden("check--sample.json", _sample_check(invoke, monkeypatch, "json"), update_golden)
+def test_golden_json(invoke, at_root, golden):
+    golden("check--sample-cli.json", _sample_check(invoke, "json"))

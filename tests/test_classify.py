@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 
 import pytest
 
@@ -27,52 +26,18 @@ from ccaudit.classify import parse_time, shown_principal
 from ccaudit.load import load_dumps
 from ccaudit.report import build
 from ccaudit.store import Store
+from tests.records import ABSENT, T, kafka_auth, mds_authorize, numbered, request, signin, write_jsonl
 
-_ids = itertools.count(1)
-T = "2024-05-06T10:00:00Z"
-
-
-def kafka_auth(principal, result="__absent__", time=T):
-    data = {"methodName": "kafka.Authentication", "authenticationInfo": {"principal": principal}}
-    if result != "__absent__":
-        data["result"] = result
-    return {"id": f"k-{next(_ids)}", "time": time, "type": "io.confluent.kafka.server/authentication",
-            "data": data}
-
-
-def mds(principal, operation="__absent__", time=T, authz=True):
-    data = {"methodName": "mds.Authorize", "authenticationInfo": {"principal": principal}}
-    if authz:
-        data["authorizationInfo"] = {"granted": True}
-        if operation != "__absent__":
-            data["authorizationInfo"]["operation"] = operation
-    return {"id": f"m-{next(_ids)}", "time": time, "type": "io.confluent.kafka.server/authorization",
-            "data": data}
-
-
-def signin(principal, authn_result="__absent__", result=None, time=T):
-    authn = {"principal": principal}
-    if authn_result != "__absent__":
-        authn["result"] = authn_result
-    data = {"methodName": "SignIn", "authenticationInfo": authn}
-    if result is not None:
-        data["result"] = result
-    return {"id": f"s-{next(_ids)}", "time": time, "type": "io.confluent.cloud/request", "data": data}
-
-
-def request(method, principal, time=T):
-    return {"id": f"r-{next(_ids)}", "time": time, "type": "io.confluent.cloud/request",
-            "data": {"methodName": method, "authenticationInfo": {"principal": principal},
-                     "result": {"status": "SUCCESS"}}}
+_n = itertools.count(1)
 
 
 def keys_of(tmp_path, *records) -> dict:
     """{section id: {key: total}} over the whole report of ``records`` (empty sections left out)."""
-    p = tmp_path / f"d{next(_ids)}.jsonl"
-    p.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    store = Store(str(tmp_path / f"s{next(_ids)}.db"))
+    n = next(_n)
+    p = write_jsonl(tmp_path, records, f"d{n}.jsonl")
+    store = Store(str(tmp_path / f"s{n}.db"))
     try:
-        stats = load_dumps([str(p)], store, workers=0)
+        stats = load_dumps([p], store, workers=0)
         assert stats.malformed == 0, stats.problem_lines()
         report = build(store)
     finally:
@@ -99,7 +64,7 @@ def only_key(tmp_path, section, record) -> str:
     ("User:sa-q1w2e3", {"status": "UNAUTHENTICATED", "message": "x"}, "sa-q1w2e3 (UNAUTHENTICATED)"),
     ("None:UNKNOWN_USER", {"status": "UNAUTHENTICATED"}, "None:UNKNOWN_USER (UNAUTHENTICATED)"),
     ("User:424242", {"status": "FAILURE"}, "424242 (FAILURE)"),
-    ("User:sa-1", "__absent__", "sa-1"),  # no result at all: no suffix
+    ("User:sa-1", ABSENT, "sa-1"),  # no result at all: no suffix
     ("User:sa-1", {}, "sa-1"),  # result without status: no suffix
     ("User:sa-1", {"status": None}, "sa-1"),
     ("User:sa-1", {"status": "success"}, "sa-1 (success)"),  # only SUCCESS itself is left bare
@@ -109,8 +74,7 @@ def only_key(tmp_path, section, record) -> str:
     ({"confluentServiceAccount": {"resourceId": "sa-obj"}}, {"status": "SUCCESS"}, "sa-obj"),
 ])
 def test_kafka_authentication_key(tmp_path, principal, result, key):
-    rec = kafka_auth(principal, result)
-    keys = keys_of(tmp_path, rec)
+    keys = keys_of(tmp_path, kafka_auth(principal=principal, result=result))
     assert keys["kafka_authentication"] == {key: 1}
     assert keys["all_events"] == {"kafka.Authentication": 1}
     assert set(keys) == {"kafka_authentication", "all_events"}
@@ -119,13 +83,13 @@ def test_kafka_authentication_key(tmp_path, principal, result, key):
 # -- mds_authorize ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("record, key", [
-    (mds("User:u-8p71o5", "AccessMetrics"), "u-8p71o5-AccessMetrics"),
-    (mds("User:sa-zz9"), "sa-zz9-(none)"),
-    (mds("User:sa-zz9", None), "sa-zz9-(none)"),
-    (mds("User:sa-zz9", ""), "sa-zz9-(none)"),
-    (mds("User:sa-zz9", authz=False), "sa-zz9-(none)"),  # no authorizationInfo at all
-    (mds("User:u-1", "DescribeAccessTransparencyResources"), "u-1-DescribeAccessTransparencyResources"),
-    (mds({"confluentUser": {"resourceId": "u-obj"}}, "View"), "u-obj-View"),
+    (mds_authorize(T, "User:u-8p71o5", "AccessMetrics"), "u-8p71o5-AccessMetrics"),
+    (mds_authorize(T, "User:sa-zz9"), "sa-zz9-(none)"),
+    (mds_authorize(T, "User:sa-zz9", None), "sa-zz9-(none)"),
+    (mds_authorize(T, "User:sa-zz9", ""), "sa-zz9-(none)"),
+    (mds_authorize(T, "User:sa-zz9", authz=False), "sa-zz9-(none)"),  # no authorizationInfo at all
+    (mds_authorize(T, "User:u-1", "DescribeAccessTransparencyResources"), "u-1-DescribeAccessTransparencyResources"),
+    (mds_authorize(T, {"confluentUser": {"resourceId": "u-obj"}}, "View"), "u-obj-View"),
 ])
 def test_mds_authorize_key(tmp_path, record, key):
     keys = keys_of(tmp_path, record)
@@ -139,32 +103,33 @@ ALICE = {"email": "alice@example.com", "confluentUser": {"resourceId": "u-abc123
 
 
 @pytest.mark.parametrize("record, section, key", [
-    (signin(ALICE, "SUCCESS", {"status": "SUCCESS"}), "signin_success", "alice@example.com"),
+    (signin(T, principal=ALICE), "signin_success", "alice@example.com"),
     # outcome falls back to result.status when authenticationInfo.result is absent
-    (signin({"email": "carol@example.com"}, result={"status": "SUCCESS"}), "signin_success", "carol@example.com"),
-    (signin({"email": "bob@example.com"}, result={"status": "FAILURE"}), "signin_failure", "bob@example.com"),
+    (signin(T, "carol@example.com", ABSENT, result={"status": "SUCCESS"}), "signin_success", "carol@example.com"),
+    (signin(T, "bob@example.com", ABSENT, result={"status": "FAILURE"}), "signin_failure", "bob@example.com"),
     # authenticationInfo.result wins over result.status
-    (signin({"email": "d@example.com"}, "FAILURE", {"status": "SUCCESS"}), "signin_failure", "d@example.com"),
-    (signin({"email": "e@example.com"}, "SUCCESS", {"status": "FAILURE"}), "signin_success", "e@example.com"),
+    (signin(T, "d@example.com", "FAILURE", result={"status": "SUCCESS"}), "signin_failure", "d@example.com"),
+    (signin(T, "e@example.com", "SUCCESS", result={"status": "FAILURE"}), "signin_success", "e@example.com"),
     # the first errors[] entry *with a status* gives the suffix
-    (signin({"email": "f@example.com"}, "FAILURE",
-            {"status": "FAILURE", "data": {"errors": [{"detail": "no status"}, {"status": "401", "detail": "x"},
-                                                      {"status": "403"}]}}),
+    (signin(T, "f@example.com", "FAILURE",
+            result={"status": "FAILURE", "data": {"errors": [{"detail": "no status"}, {"status": "401", "detail": "x"},
+                                                             {"status": "403"}]}}),
      "signin_failure", "f@example.com (401)"),
-    (signin({"email": "g@example.com"}, "FAILURE", {"status": "FAILURE", "data": {"errors": [{"status": 429}]}}),
+    (signin(T, "g@example.com", "FAILURE", result={"status": "FAILURE", "data": {"errors": [{"status": 429}]}}),
      "signin_failure", "g@example.com (429)"),
-    (signin({"email": "h@example.com"}, "FAILURE", {"status": "FAILURE", "data": {"errors": []}}),
+    (signin(T, "h@example.com", "FAILURE", result={"status": "FAILURE", "data": {"errors": []}}),
      "signin_failure", "h@example.com"),
-    (signin({"email": "i@example.com"}, "FAILURE", {"status": "FAILURE", "data": {"errors": [{"detail": "d"}]}}),
+    (signin(T, "i@example.com", "FAILURE", result={"status": "FAILURE", "data": {"errors": [{"detail": "d"}]}}),
      "signin_failure", "i@example.com"),
-    (signin({"email": "j@example.com"}, "FAILURE", {"status": "FAILURE", "data": {"errors": "oops"}}),
+    (signin(T, "j@example.com", "FAILURE", result={"status": "FAILURE", "data": {"errors": "oops"}}),
      "signin_failure", "j@example.com"),
-    (signin({"email": "k@example.com"}, "FAILURE", {"status": "FAILURE", "data": {}}),
+    (signin(T, "k@example.com", "FAILURE", result={"status": "FAILURE", "data": {}}),
      "signin_failure", "k@example.com"),
     # no email: the principal as shown
-    (signin({"confluentUser": {"resourceId": "u-noemail"}}, "SUCCESS"), "signin_success", "u-noemail"),
-    (signin("User:u-str", "FAILURE"), "signin_failure", "u-str"),
-    (signin({}, "FAILURE"), "signin_failure", "(unknown)"),
+    (signin(T, principal={"confluentUser": {"resourceId": "u-noemail"}}, result=ABSENT), "signin_success",
+     "u-noemail"),
+    (signin(T, principal="User:u-str", outcome="FAILURE", result=ABSENT), "signin_failure", "u-str"),
+    (signin(T, principal={}, outcome="FAILURE", result=ABSENT), "signin_failure", "(unknown)"),
 ])
 def test_signin_key(tmp_path, record, section, key):
     keys = keys_of(tmp_path, record)
@@ -176,12 +141,12 @@ def test_signin_key(tmp_path, record, section, key):
 
 @pytest.mark.parametrize("authn_result, result", [
     ("UNSET", {"status": "UNSET"}),
-    ("__absent__", None),
-    ("__absent__", {"status": "UNSET"}),
+    (ABSENT, ABSENT),
+    (ABSENT, {"status": "UNSET"}),
     ("UNAUTHENTICATED", {"status": "FAILURE"}),  # the outcome is authN result: neither
 ])
 def test_signin_with_other_outcome_is_only_in_all_events(tmp_path, authn_result, result):
-    keys = keys_of(tmp_path, signin({"email": "z@example.com"}, authn_result, result))
+    keys = keys_of(tmp_path, signin(T, "z@example.com", authn_result, result=result))
     assert keys == {"all_events": {"SignIn": 1}}
 
 
@@ -189,8 +154,8 @@ def test_signin_with_other_outcome_is_only_in_all_events(tmp_path, authn_result,
 
 def test_all_events_key_is_the_method(tmp_path):
     long_method = "io.confluent.some.VeryLongMethodNameThatTheOldToolCutAtThirtyCharacters.Describe"
-    keys = keys_of(tmp_path, request("CreateAPIKey", ALICE), request("CreateAPIKey", ALICE),
-                   request("schema-registry.RegisterSchema", ALICE), request(long_method, ALICE))
+    keys = keys_of(tmp_path, request(T, "CreateAPIKey", ALICE), request(T, "CreateAPIKey", ALICE),
+                   request(T, "schema-registry.RegisterSchema", ALICE), request(T, long_method, ALICE))
     assert keys == {"all_events": {"CreateAPIKey": 2, "schema-registry.RegisterSchema": 1, long_method: 1}}
 
 
@@ -216,6 +181,11 @@ def test_all_events_key_is_the_method(tmp_path):
     ({}, "(unknown)"),
     ({"confluentUser": {}}, "(unknown)"),
     ({"somethingNew": {"resourceId": "x"}}, "(unknown)"),
+    # odd values are shown as text
+    ("User:", "(unknown)"),
+    ({"email": True}, "true"),
+    ({"confluentUser": {"resourceId": 12345}}, "12345"),
+    ({"confluentUser": {"resourceId": {"a": 1}}}, '{"a":1}'),
 ])
 def test_shown_principal(principal, shown):
     assert shown_principal(principal) == shown
@@ -228,15 +198,15 @@ def test_shown_principal(principal, shown):
     ({}, "(unknown)"),
 ])
 def test_object_principal_in_mds_key(tmp_path, principal, shown):
-    assert only_key(tmp_path, "mds_authorize", mds(principal, "Read")) == f"{shown}-Read"
+    assert only_key(tmp_path, "mds_authorize", mds_authorize(T, principal, "Read")) == f"{shown}-Read"
 
 
 def test_keys_are_never_truncated(tmp_path):
     email = "maximilian.schwarzenberger-contractor." * 4 + "@very-long-subsidiary.example.com"
     op = "ConfigureSchemaRegistryExporterSettings" * 3
-    keys = keys_of(tmp_path, signin({"email": email}, "FAILURE", {"status": "FAILURE",
-                                                                  "data": {"errors": [{"status": "401"}]}}),
-                   mds("User:sa-" + "x" * 80, op))
+    keys = keys_of(tmp_path, signin(T, email, "FAILURE", result={"status": "FAILURE",
+                                                                 "data": {"errors": [{"status": "401"}]}}),
+                   mds_authorize(T, "User:sa-" + "x" * 80, op))
     assert keys["signin_failure"] == {f"{email} (401)": 1}
     assert keys["mds_authorize"] == {f"sa-{'x' * 80}-{op}": 1}
 
@@ -244,13 +214,13 @@ def test_keys_are_never_truncated(tmp_path):
 def test_rows_that_share_a_30_character_prefix_stay_apart(tmp_path):
     # the old tool cut keys at 30 characters and merged such rows
     a, b = "a" * 30 + "-one@example.com", "a" * 30 + "-two@example.com"
-    keys = keys_of(tmp_path, signin({"email": a}, "SUCCESS"), signin({"email": b}, "SUCCESS"))
+    keys = keys_of(tmp_path, signin(T, a, result=ABSENT), signin(T, b, result=ABSENT))
     assert keys["signin_success"] == {a: 1, b: 1}
 
 
 def test_non_ascii_keys(tmp_path):
-    keys = keys_of(tmp_path, signin({"email": "josé.garcía-núñez@ejemplo.es"}, "SUCCESS"),
-                   signin({"email": "zoë.ångström@exempel.se"}, "FAILURE"))
+    keys = keys_of(tmp_path, signin(T, "josé.garcía-núñez@ejemplo.es", result=ABSENT),
+                   signin(T, "zoë.ångström@exempel.se", "FAILURE", result=ABSENT))
     assert keys["signin_success"] == {"josé.garcía-núñez@ejemplo.es": 1}
     assert keys["signin_failure"] == {"zoë.ångström@exempel.se": 1}
 
@@ -303,18 +273,33 @@ def test_unparseable_time_after_a_cached_minute():
     assert parse_time("2024-05-06T10:00:0xZ") is None
 
 
+@pytest.mark.parametrize("time", ["2024-05-06T10:00:\u0663\u0660Z",  # Arabic-Indic "30"
+                                  "2024-05-06T10:00:30.\u0665Z"])
+def test_time_with_non_ascii_digits_is_unparseable(tmp_path, time):
+    # RFC 3339 digits are ASCII; a non-ASCII digit in the date, hour or minute is refused,
+    # and in the seconds it must be too (whether or not the minute was seen before).
+    rec = numbered("id-", principal="User:u-1")
+    path = write_jsonl(tmp_path, [rec(1, T), rec(2, time)], "d.jsonl")
+    store = Store(":memory:")
+    try:
+        stats = load_dumps([path], store, workers=0)
+        assert (stats.inserted, stats.malformed) == (1, 1)
+        assert stats.problem_lines() == [f"{path}:2: unparseable time"]
+    finally:
+        store.close()
+
+
 def test_events_are_bucketed_by_utc_date_and_hour(tmp_path):
     # hour buckets (UTC): 23 on 05-06 for the first three, 00 on 05-07 for the other two
-    recs = [request("A", "User:u", "2024-05-06T23:00:00Z"),
-            request("A", "User:u", "2024-05-06T23:59:59.999999999Z"),
-            request("A", "User:u", "2024-05-07T01:30:00+02:00"),
-            request("A", "User:u", "2024-05-07T00:00:00.000Z"),
-            request("A", "User:u", "2024-05-06T19:00:00-05:00")]
-    p = tmp_path / "d.jsonl"
-    p.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    recs = [request("2024-05-06T23:00:00Z", "A", "User:u"),
+            request("2024-05-06T23:59:59.999999999Z", "A", "User:u"),
+            request("2024-05-07T01:30:00+02:00", "A", "User:u"),
+            request("2024-05-07T00:00:00.000Z", "A", "User:u"),
+            request("2024-05-06T19:00:00-05:00", "A", "User:u")]
+    p = write_jsonl(tmp_path, recs)
     store = Store(str(tmp_path / "s.db"))
     try:
-        load_dumps([str(p)], store, workers=0)
+        load_dumps([p], store, workers=0)
         report = build(store)
     finally:
         store.close()
@@ -329,10 +314,9 @@ def test_events_are_bucketed_by_utc_date_and_hour(tmp_path):
 
 def test_big_numbers_and_odd_shapes_do_not_break_a_record(tmp_path):
     # connection_id beyond 2**53, result as a list, principal a number: still one good record
-    rec = kafka_auth("User:sa-1", {"status": "SUCCESS"})
-    rec["data"]["requestMetadata"] = {"connection_id": 171234567890100042123}
-    rec2 = kafka_auth("User:sa-2", [1, 2])
-    rec3 = request("GetUsers", 12345)
+    rec = kafka_auth(T, "User:sa-1", requestMetadata={"connection_id": 171234567890100042123})
+    rec2 = kafka_auth(T, "User:sa-2", result=[1, 2])
+    rec3 = request(T, "GetUsers", 12345)
     keys = keys_of(tmp_path, rec, rec2, rec3)
     assert keys["kafka_authentication"] == {"sa-1": 1, "sa-2": 1}
     assert keys["all_events"] == {"kafka.Authentication": 2, "GetUsers": 1}

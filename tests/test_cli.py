@@ -1,5 +1,6 @@
 """The command line: through click's CliRunner (``invoke``) and as the installed executable
 (``run_ccaudit``). Both fixtures fail a test on any traceback or "internal error" on stderr.
+``clean`` has its own file, test_clean.py.
 
 Contract pinned here (issue + decisions.md): stdout holds the report only, the one-line load
 summary and warnings go to stderr; exit 0 ok, 1 ``--strict`` with malformed lines (after
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.records import json_line, json_lines, numbered
+
 SUMMARY_FIRST = "Audit Summary for 13 events spanning 4 days from 2024-05-06"
 LOAD_LINE = "loaded 14 records: 13 new, 1 duplicate; skipped 16 noise lines, 6 malformed"
 LOAD_KEYS = ("records_read", "inserted", "duplicates", "noise_lines", "malformed")
@@ -39,8 +42,7 @@ def load_counts(doc) -> tuple:
     return tuple(doc["summary"]["load"][k] for k in LOAD_KEYS)
 
 
-def rec(i, time="2024-05-10T10:00:00Z", method="GetUsers") -> bytes:
-    return json.dumps({"id": f"cli-{i}", "time": time, "data": {"methodName": method}}).encode() + b"\n"
+rec = numbered("cli-", time="2024-05-10T10:00:00Z")  # {"id": "cli-<n>", "time": ..., "data": {"methodName": ...}}
 
 
 # -- stdout and stderr ------------------------------------------------------------------
@@ -129,7 +131,7 @@ def test_stdin_named_twice(invoke, sample_cli):
 
 def test_stdin_and_a_file(invoke, tmp_path, sample_cli):
     other = tmp_path / "other.jsonl"
-    other.write_bytes(rec(1) + rec(2))
+    other.write_bytes(json_lines([rec(1), rec(2)]))
     doc = report_json(invoke, other, "-", input=sample_cli.read_bytes())
     assert load_counts(doc) == (16, 15, 1, 16, 6)
     assert doc["summary"]["per_day"]["2024-05-10"] == 2
@@ -155,7 +157,7 @@ def test_report_with_db_reports_the_whole_store(invoke, tmp_path, sample_cli):
     db = tmp_path / "audit.db"
     assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
     other = tmp_path / "later.jsonl"
-    other.write_bytes(rec(1, "2024-05-11T03:00:00Z") + rec(2, "2024-05-11T03:30:00Z"))
+    other.write_bytes(json_lines([rec(1, "2024-05-11T03:00:00Z"), rec(2, "2024-05-11T03:30:00Z")]))
     doc = report_json(invoke, other, "--db", db)
     # 13 from the earlier load + 2 now; 05-10 is a gap day between them
     assert doc["summary"]["events"] == 15
@@ -200,6 +202,27 @@ def test_summary_of_a_missing_store(invoke, tmp_path):
     assert not (tmp_path / "nope.db").exists()
 
 
+@pytest.mark.parametrize("what", ["directory", "other-sqlite", "not-sqlite"])
+def test_db_that_is_not_a_store(invoke, tmp_path, sample_cli, what):
+    db = tmp_path / "thing.db"
+    if what == "directory":
+        db.mkdir()
+    elif what == "other-sqlite":
+        conn = sqlite3.connect(db)
+        conn.execute("CREATE TABLE customers (name TEXT)")
+        conn.commit()
+        conn.close()
+    else:
+        db.write_bytes(b"plain text, not a database\n" * 50)
+    before = db.read_bytes() if db.is_file() else None
+    for args in (["load", sample_cli, "--db", db], ["report", sample_cli, "--db", db], ["summary", "--db", db]):
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert result.stdout == ""
+    if before is not None:
+        assert db.read_bytes() == before
+
+
 # -- --out DIR ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("markdown", "md"), ("csv", "csv"), ("json", "json")])
@@ -238,92 +261,6 @@ def test_out_dir_json_files_parse(invoke, tmp_path, sample_cli):
                     "u-8p71o5-CreateFlinkComputePoolWithAVeryLongName": 1}
 
 
-# -- clean --------------------------------------------------------------------------------
-
-def test_clean_deletes_the_store(invoke, tmp_path, sample_cli):
-    db = tmp_path / "audit.db"
-    invoke("load", sample_cli, "--db", db, "-q")
-    result = invoke("clean", "--db", db)  # stdin is not a TTY: no prompt
-    assert result.exit_code == 0
-    assert "?" not in result.stderr
-    assert not db.exists()
-
-
-def test_clean_leaves_no_sidecar_files(invoke, tmp_path, sample_cli):
-    db = tmp_path / "audit.db"
-    invoke("load", sample_cli, "--db", db, "-q")
-    invoke("report", "--db", db, "-q")
-    assert invoke("clean", "--db", db).exit_code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
-
-
-def test_clean_with_out_deletes_the_report_dir(invoke, tmp_path, sample_cli):
-    db, out = tmp_path / "audit.db", tmp_path / "reports"
-    invoke("report", sample_cli, "--db", db, "--out", out, "-q")
-    assert out.is_dir()
-    result = invoke("clean", "--db", db, "--out", out)
-    assert result.exit_code == 0
-    assert not db.exists() and not out.exists()
-
-
-def test_clean_refuses_an_sqlite_file_of_something_else(invoke, tmp_path):
-    db = tmp_path / "crm.db"
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE customers (name TEXT)")
-    conn.commit()
-    conn.close()
-    result = invoke("clean", "--db", db)
-    assert result.exit_code == 2
-    assert db.exists()
-    conn = sqlite3.connect(db)
-    assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("customers",)]
-    conn.close()
-
-
-def test_clean_refuses_a_file_that_is_not_sqlite(invoke, tmp_path):
-    db = tmp_path / "notes.db"
-    db.write_text("my notes\n")
-    result = invoke("clean", "--db", db)
-    assert result.exit_code == 2
-    assert db.read_text() == "my notes\n"
-
-
-def test_clean_refuses_a_dir_that_is_not_a_report_dir(invoke, tmp_path, sample_cli):
-    db, out = tmp_path / "audit.db", tmp_path / "photos"
-    out.mkdir()
-    (out / "cat.jpg").write_bytes(b"\xff\xd8")
-    invoke("load", sample_cli, "--db", db, "-q")
-    result = invoke("clean", "--db", db, "--out", out)
-    assert result.exit_code == 2
-    assert (out / "cat.jpg").exists()
-
-
-@pytest.mark.parametrize("what", ["directory", "other-sqlite", "not-sqlite"])
-def test_db_that_is_not_a_store(invoke, tmp_path, sample_cli, what):
-    db = tmp_path / "thing.db"
-    if what == "directory":
-        db.mkdir()
-    elif what == "other-sqlite":
-        conn = sqlite3.connect(db)
-        conn.execute("CREATE TABLE customers (name TEXT)")
-        conn.commit()
-        conn.close()
-    else:
-        db.write_bytes(b"plain text, not a database\n" * 50)
-    before = db.read_bytes() if db.is_file() else None
-    for args in (["load", sample_cli, "--db", db], ["report", sample_cli, "--db", db], ["summary", "--db", db]):
-        result = invoke(*args)
-        assert result.exit_code == 2, (args, result.stderr)
-        assert result.stdout == ""
-    if before is not None:
-        assert db.read_bytes() == before
-
-
-def test_clean_without_a_store_is_fine(invoke, tmp_path):
-    result = invoke("clean", "--db", tmp_path / "none.db")
-    assert result.exit_code == 0
-
-
 # -- exit codes ------------------------------------------------------------------------------
 
 def test_strict_exits_1_after_loading_the_good_records(invoke, tmp_path, sample_cli):
@@ -347,7 +284,7 @@ def test_strict_with_clean_input_exits_0(invoke, fixtures_dir):
 
 def test_strict_counts_noise_as_fine(invoke, tmp_path):
     p = tmp_path / "d.txt"
-    p.write_bytes(rec(1) + b"% Headers: x\n\n" + rec(2))
+    p.write_bytes(json_line(rec(1)) + b"% Headers: x\n\n" + json_line(rec(2)))
     assert invoke("load", p, "--db", tmp_path / "s.db", "--strict").exit_code == 0
 
 
@@ -365,7 +302,7 @@ def _bad_inputs(tmp_path: Path, sample_cli: Path) -> dict:
     made["binary"] = tmp_path / "image.png"
     made["binary"].write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     made["invalid-utf8"] = tmp_path / "latin1.txt"
-    made["invalid-utf8"].write_bytes(rec(1).replace(b"GetUsers", b"G\xe9tUsers"))
+    made["invalid-utf8"].write_bytes(json_line(rec(1)).replace(b"GetUsers", b"G\xe9tUsers"))
     made["records-without-id"] = tmp_path / "noid.jsonl"
     made["records-without-id"].write_bytes(b'{"time":"2024-05-06T00:00:00Z","data":{"methodName":"A"}}\n')
     made["unparseable-time"] = tmp_path / "badtime.jsonl"
@@ -420,7 +357,7 @@ def test_missing_input_stops_before_loading_anything(invoke, tmp_path, sample_cl
 
 def test_10mb_single_line(invoke, tmp_path):
     p = tmp_path / "big.txt"
-    p.write_bytes(rec(1) + b"{" + b"x" * (10 * 2**20) + b"\n" + rec(2))
+    p.write_bytes(json_line(rec(1)) + b"{" + b"x" * (10 * 2**20) + b"\n" + json_line(rec(2)))
     result = invoke("report", p, "--format", "json")
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
@@ -436,7 +373,7 @@ def test_times_at_the_ends_of_the_calendar(invoke, tmp_path, time):
     # valid RFC 3339, however unlikely: either reported on its date, or refused as a
     # malformed time (then nothing was parsed: exit 2) -- never an internal error
     p = tmp_path / "edge.jsonl"
-    p.write_bytes(rec(1, time))
+    p.write_bytes(json_line(rec(1, time)))
     for args in (["report", p, "-q"], ["report", p, "-q", "--format", "json"]):
         result = invoke(*args)
         assert result.exit_code in (0, 2), result.stderr
@@ -550,10 +487,10 @@ def test_every_format_works(invoke, sample_cli):
 
 # -- the installed executable --------------------------------------------------------------
 
-def test_installed_executable_report_matches_golden(run_ccaudit, root):
+def test_installed_executable_report_matches_golden(run_ccaudit, root, golden):
     proc = run_ccaudit("report", "fixtures/sample-cli.txt", cwd=root)
     assert proc.returncode == 0
-    assert proc.stdout == (root / "tests" / "golden" / "sample-cli.txt").read_text(encoding="utf-8")
+    golden("report--sample-cli.txt", proc.stdout)
     assert proc.stderr.splitlines()[-1].startswith(f"ccaudit: {LOAD_LINE}")
 
 
@@ -587,7 +524,8 @@ def test_python_dash_m(tmp_path, sample_cli):
 def test_library_imports_without_click(module, root):
     # ccaudit.store is left out on purpose: it needs sqlite-utils, which itself imports click
     code = f"import sys; sys.modules['click'] = None; import {module}; print('ok')"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60, check=False)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60,
+                          check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 

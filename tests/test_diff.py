@@ -1,23 +1,19 @@
 """`ccaudit diff`: the comparison on hand-built reports, the CLI's sides (stores, dumps, sets of
 dumps, one store through two windows), and golden output for fixtures/sample-cli.txt (A)
-against tests/golden/diff--week2.jsonl (B), with every row worked out by hand."""
+against fixtures/sample-week2.jsonl (B), with every row worked out by hand."""
 from __future__ import annotations
 
 import csv
 import io
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
 
 from ccaudit.diff import DiffRow, diff_reports
 from ccaudit.report import Day, Report, Row, Section
 
-from test_check import compare_golden
-
-ROOT = Path(__file__).resolve().parents[1]
-WEEK2 = "tests/golden/diff--week2.jsonl"
+WEEK2 = "fixtures/sample-week2.jsonl"
 SAMPLE = "fixtures/sample-cli.txt"
 
 
@@ -64,7 +60,7 @@ def test_empty_reports():
 
 # -- the command: sample (A) against week 2 (B) -------------------------------------------
 
-# A = fixtures/sample-cli.txt (counts in conftest.py), B = tests/golden/diff--week2.jsonl:
+# A = fixtures/sample-cli.txt (counts in conftest.py), B = fixtures/sample-week2.jsonl:
 #   kafka:  sa-q1w2e3 x5, sa-new1 x1            mds: u-8p71o5 AccessMetrics x2, sa-zz9 (no operation) x1
 #   failed sign-ins: bob x4, eve|"<b>"@example.com (401) x1     sign-ins: alice x1, dave x1
 #   other: CreateAPIKey x1, DeleteAPIKey x2
@@ -95,11 +91,6 @@ UNCHANGED = [
 
 def _rows(stdout: str) -> list[tuple]:
     return [tuple(r.values()) for r in json.loads(stdout)["rows"]]
-
-
-@pytest.fixture
-def at_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
 
 
 def test_two_dumps(invoke, at_root):
@@ -223,7 +214,7 @@ def test_formats(invoke, at_root):
 
 
 @pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("json", "json"), ("markdown", "md"), ("csv", "csv")])
-def test_golden(invoke, at_root, update_golden, fmt, ext):
+def test_golden(invoke, at_root, golden, fmt, ext):
     result = invoke("diff", "-q", SAMPLE, WEEK2, "--all", "--format", fmt)
     assert result.exit_code == 0
-    compare_golden(f"diff--sample-week2.{ext}", result.stdout, update_golden)
+    golden(f"diff--sample-cli--sample-week2.{ext}", result.stdout)

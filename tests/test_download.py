@@ -19,19 +19,9 @@ from ccaudit.cli import cli
 from ccaudit.errors import CcauditError, InputError, MissingExtra
 from ccaudit.kafka_config import load_properties
 from ccaudit.kafka_source import Message
+from tests.records import audit_message
 
 PASSWORD = "s3cr3t-Pa55w0rd-never-shown"
-
-
-def event(i: int, tag: str = "") -> bytes:
-    """A compact audit record with a unique id and a time i minutes after 10:00."""
-    return json.dumps({
-        "id": f"{tag}-{i}", "time": f"2024-05-06T{10 + i // 60:02d}:{i % 60:02d}:00Z",
-        "type": "io.confluent.kafka.server/authentication", "specversion": "1.0",
-        "source": "crn:///kafka=lkc-1", "subject": "crn:///kafka=lkc-1",
-        "data": {"methodName": "kafka.Authentication", "authenticationInfo": {"principal": "User:sa-1"},
-                 "result": {"status": "SUCCESS"}},
-    }, separators=(",", ":")).encode()
 
 
 @pytest.fixture(autouse=True)
@@ -182,8 +172,8 @@ def save_state(path, offsets, topic=dl.DEFAULT_TOPIC, bootstrap="fake:9092"):
 def test_retention_gap_is_a_warning_and_resumes_from_earliest(tmp_path, props, monkeypatch):
     state = tmp_path / "state.json"
     save_state(state, {0: 2, 1: 0})
-    use_fake(monkeypatch, FakeSource({0: (5, [event(i) for i in range(5, 8)]),
-                                      1: (0, [event(i) for i in range(10, 13)])}))
+    use_fake(monkeypatch, FakeSource({0: (5, [audit_message(i) for i in range(5, 8)]),
+                                      1: (0, [audit_message(i) for i in range(10, 13)])}))
     result = dl.download(props, tmp_path / "out.jsonl", state_path=state)
     assert (result.records, result.lost_to_retention) == (6, 3)
     assert "WARNING: 3 records were deleted by retention" in result.summary_line()
@@ -193,11 +183,11 @@ def test_retention_gap_is_a_warning_and_resumes_from_earliest(tmp_path, props, m
 
 def test_record_lines_and_time_window(tmp_path, props, monkeypatch):
     pretty = json.dumps({"id": "p", "time": "2024-05-06T09:00:00.123456789Z", "data": {}}, indent=2).encode()
-    values = [event(0), pretty, b"not json\nsecond line", b"{broken json", None, b'{"id":"no-time"}']
+    values = [audit_message(0), pretty, b"not json\nsecond line", b"{broken json", None, b'{"id":"no-time"}']
     use_fake(monkeypatch, FakeSource({0: (0, values)}))
     result = dl.download(props, tmp_path / "out.jsonl")
     lines = (tmp_path / "out.jsonl").read_bytes().split(b"\n")
-    assert lines == [event(0), b'{"id":"p","time":"2024-05-06T09:00:00.123456789Z","data":{}}',
+    assert lines == [audit_message(0), b'{"id":"p","time":"2024-05-06T09:00:00.123456789Z","data":{}}',
                      b"not json\\nsecond line", b"{broken json", b'{"id":"no-time"}', b""]
     assert result.records == 5
     # the earliest `time`, and the Kafka timestamp (10:00 UTC) for records without one
@@ -209,7 +199,7 @@ def test_record_lines_and_time_window(tmp_path, props, monkeypatch):
 def test_failure_mid_run_leaves_no_file_and_keeps_state(tmp_path, props, monkeypatch):
     state = tmp_path / "state.json"
     before = save_state(state, {0: 0})
-    use_fake(monkeypatch, FakeSource({0: (0, [event(1)])},
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])},
                                      fail_on_consume=CcauditError("authentication failed: bad key")))
     with pytest.raises(CcauditError, match="authentication failed"):
         dl.download(props, tmp_path / "out.jsonl", state_path=state)
@@ -218,7 +208,7 @@ def test_failure_mid_run_leaves_no_file_and_keeps_state(tmp_path, props, monkeyp
 
 
 def test_timeout_leaves_no_file(tmp_path, props, monkeypatch):
-    source = use_fake(monkeypatch, FakeSource({0: (0, [event(1)])}))
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
     source.consume = lambda num, timeout: time.sleep(timeout) or []
     started = time.monotonic()
     with pytest.raises(CcauditError, match="timed out after 0.5s"):
@@ -241,7 +231,7 @@ def test_disk_full_leaves_no_file(tmp_path, props, monkeypatch):
 
     real_open_temp = dl._open_temp
     monkeypatch.setattr(dl, "_open_temp", lambda path: (lambda f, tmp: (FullDisk(f), tmp))(*real_open_temp(path)))
-    use_fake(monkeypatch, FakeSource({0: (0, [event(1)])}))
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
     with pytest.raises(CcauditError, match="disk full while writing"):
         dl.download(props, tmp_path / "out.jsonl")
     assert not (tmp_path / "out.jsonl").exists() and leftovers(tmp_path) == []
@@ -256,7 +246,7 @@ def test_state_of_another_topic_cluster_or_past_the_end_is_refused(tmp_path, pro
                                                                    topic, bootstrap, offsets, message):
     state = tmp_path / "state.json"
     before = save_state(state, offsets, topic=topic, bootstrap=bootstrap)
-    use_fake(monkeypatch, FakeSource({0: (0, [event(1)])}))
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
     with pytest.raises(CcauditError, match=message):
         dl.download(props, tmp_path / "out.jsonl", state_path=state)
     assert state.read_bytes() == before and not (tmp_path / "out.jsonl").exists()
@@ -265,7 +255,7 @@ def test_state_of_another_topic_cluster_or_past_the_end_is_refused(tmp_path, pro
 def test_ctrl_c_exits_130_and_keeps_nothing(tmp_path, props, monkeypatch):
     state = tmp_path / "state.json"
     before = save_state(state, {0: 0})
-    use_fake(monkeypatch, FakeSource({0: (0, [event(1)])}, fail_on_consume=KeyboardInterrupt()))
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}, fail_on_consume=KeyboardInterrupt()))
     result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", str(tmp_path / "o.jsonl"),
                                       "--state", str(state)])
     assert result.exit_code == 130, result.output
@@ -326,12 +316,12 @@ def lines_of(path) -> Counter:
 
 
 def test_fetches_every_partition_exactly_once_and_report_reads_it(tmp_path, cluster, topic, mock_props):
-    pretty = json.dumps(json.loads(event(99, topic)), indent=2).encode()
-    values = [event(i, topic) for i in range(40)] + [pretty, b"not json"]
+    pretty = json.dumps(json.loads(audit_message(99, topic)), indent=2).encode()
+    values = [audit_message(i, topic) for i in range(40)] + [pretty, b"not json"]
     cluster.produce(topic, values)
     out = tmp_path / "out.jsonl"
     result = dl.download(mock_props, out, state_path=tmp_path / "state.json", topic=topic, timeout=20)
-    expected = Counter(values[:40] + [event(99, topic), b"not json"])
+    expected = Counter(values[:40] + [audit_message(99, topic), b"not json"])
     assert lines_of(out) == expected
     assert (result.records, result.partitions, result.lost_to_retention) == (42, 4, 0)
     assert dl._iso(result.first_time) == "2024-05-06T10:00:00Z"
@@ -346,8 +336,8 @@ def test_fetches_every_partition_exactly_once_and_report_reads_it(tmp_path, clus
 
 
 def test_records_after_the_snapshot_go_to_the_next_run(tmp_path, cluster, topic, mock_props):
-    cluster.produce(topic, [event(i, topic) for i in range(12)])
-    late = [event(i, topic + "-late") for i in range(8)]
+    cluster.produce(topic, [audit_message(i, topic) for i in range(12)])
+    late = [audit_message(i, topic + "-late") for i in range(8)]
     state = tmp_path / "state.json"
 
     def produce_late_once(snapshot):
@@ -358,10 +348,10 @@ def test_records_after_the_snapshot_go_to_the_next_run(tmp_path, cluster, topic,
     first = dl.download(mock_props, tmp_path / "1.jsonl", state_path=state, topic=topic,
                         timeout=20, progress=produce_late_once)
     assert first.records == 12 and not late
-    assert lines_of(tmp_path / "1.jsonl") == Counter(event(i, topic) for i in range(12))
+    assert lines_of(tmp_path / "1.jsonl") == Counter(audit_message(i, topic) for i in range(12))
 
     second = dl.download(mock_props, tmp_path / "2.jsonl", state_path=state, topic=topic, timeout=20)
-    assert lines_of(tmp_path / "2.jsonl") == Counter(event(i, topic + "-late") for i in range(8))
+    assert lines_of(tmp_path / "2.jsonl") == Counter(audit_message(i, topic + "-late") for i in range(8))
     assert second.records == 8
     assert json.loads(state.read_text())["offsets"] == {"0": 5, "1": 5, "2": 5, "3": 5}
 
@@ -373,9 +363,9 @@ def test_records_after_the_snapshot_go_to_the_next_run(tmp_path, cluster, topic,
 def test_retention_gap_on_the_wire(tmp_path, cluster, topic, mock_props):
     # The mock keeps about 5 MiB per partition, dropping the oldest records: retention in small.
     state = tmp_path / "state.json"
-    cluster.produce(topic, [event(i, topic) for i in range(3)], partition=0)
+    cluster.produce(topic, [audit_message(i, topic) for i in range(3)], partition=0)
     assert dl.download(mock_props, tmp_path / "1.jsonl", state_path=state, topic=topic, timeout=20).records == 3
-    cluster.produce(topic, [event(i, topic) + b" " * 10_000 for i in range(700)], partition=0)
+    cluster.produce(topic, [audit_message(i, topic) + b" " * 10_000 for i in range(700)], partition=0)
     result = dl.download(mock_props, tmp_path / "2.jsonl", state_path=state, topic=topic, timeout=20)
     assert result.lost_to_retention > 0
     assert result.records + result.lost_to_retention == 700  # every new record: fetched or reported lost
@@ -384,24 +374,24 @@ def test_retention_gap_on_the_wire(tmp_path, cluster, topic, mock_props):
 
 
 def test_refuses_to_replace_the_previous_runs_output(tmp_path, props, monkeypatch):
-    use_fake(monkeypatch, FakeSource({0: (0, [event(1)])}))
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
     out, state = tmp_path / "out.jsonl", tmp_path / "state.json"
     dl.download(props, out, state_path=state)
     with pytest.raises(InputError, match="already exists .* new file"):
         dl.download(props, out, state_path=state)
-    assert out.read_bytes() == event(1) + b"\n"
+    assert out.read_bytes() == audit_message(1) + b"\n"
     assert dl.download(props, out).records == 1  # without --state every run is a full dump
 
 
 def test_gzip_output_via_cli(tmp_path, cluster, topic, mock_props):
-    cluster.produce(topic, [event(i, topic) for i in range(6)])
+    cluster.produce(topic, [audit_message(i, topic) for i in range(6)])
     out = tmp_path / "out.jsonl.gz"
     result = CliRunner().invoke(cli, ["download", "--config", str(mock_props), "--out", str(out),
                                       "--topic", topic, "--gzip", "--timeout", "20"])
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert "wrote 6 records" in result.stderr
-    assert lines_of(out) == Counter(event(i, topic) for i in range(6))
+    assert lines_of(out) == Counter(audit_message(i, topic) for i in range(6))
     report = CliRunner().invoke(cli, ["report", str(out), "--format", "json"])
     assert report.exit_code == 0, report.output
     assert json.loads(report.stdout)["summary"]["events"] == 6
@@ -445,7 +435,7 @@ def test_bad_librdkafka_setting_is_an_input_error(tmp_path, cluster):
 
 
 def test_secret_appears_nowhere(tmp_path, cluster, topic, mock_props, capfd):
-    cluster.produce(topic, [event(i, topic) for i in range(4)])
+    cluster.produce(topic, [audit_message(i, topic) for i in range(4)])
     state, out = tmp_path / "state.json", tmp_path / "out.jsonl"
     runner = CliRunner()
     ok = runner.invoke(cli, ["download", "--config", str(mock_props), "--out", str(out), "--state", str(state),

@@ -11,46 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ccaudit.cli import cli
-
-_n = [0]
-
-
-def _id() -> str:
-    _n[0] += 1
-    return f"f0000000-0000-4000-8000-{_n[0]:012d}"
-
-
-def kafka(time: str, principal: str = "sa-1", status: str = "SUCCESS") -> dict:
-    return {"id": _id(), "time": time, "type": "io.confluent.kafka.server/authentication",
-            "data": {"methodName": "kafka.Authentication",
-                     "authenticationInfo": {"principal": f"User:{principal}"},
-                     "result": {"status": status}}}
-
-
-def mds(time: str, principal: str = "u-1", operation: str = "Read") -> dict:
-    return {"id": _id(), "time": time, "type": "io.confluent.kafka.server/authorization",
-            "data": {"methodName": "mds.Authorize", "authenticationInfo": {"principal": f"User:{principal}"},
-                     "authorizationInfo": {"granted": True, "operation": operation}}}
-
-
-def signin(time: str, email: str, outcome: str = "SUCCESS") -> dict:
-    return {"id": _id(), "time": time, "type": "io.confluent.cloud/request",
-            "data": {"methodName": "SignIn",
-                     "authenticationInfo": {"principal": {"email": email}, "result": outcome},
-                     "result": {"status": outcome}}}
-
-
-def other(time: str, method: str, user: str = "u-1") -> dict:
-    return {"id": _id(), "time": time, "type": "io.confluent.cloud/request",
-            "data": {"methodName": method,
-                     "authenticationInfo": {"principal": {"confluentUser": {"resourceId": user}}},
-                     "result": {"status": "SUCCESS"}}}
-
-
-def dump(tmp_path, records, name="dump.jsonl") -> str:
-    path = tmp_path / name
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return str(path)
+from tests.records import confluent_user, kafka_auth, mds_authorize, record, request, signin, write_jsonl
 
 
 def run(*args) -> str:
@@ -84,7 +45,8 @@ H24 = [f"{h:02d}" for h in range(24)]
 # -- time zones ------------------------------------------------------------------------
 
 def test_utc_is_the_default_with_24_hours(tmp_path):
-    doc = report_json(dump(tmp_path, [kafka("2024-05-06T07:08:09Z"), kafka("2024-05-06T23:59:59.999Z")]))
+    doc = report_json(write_jsonl(tmp_path, [kafka_auth("2024-05-06T07:08:09Z"),
+                                             kafka_auth("2024-05-06T23:59:59.999Z")]))
     assert [d["date"] for d in doc["days"]] == ["2024-05-06"]
     d = doc["days"][0]
     assert d["hour_labels"] == H24
@@ -94,13 +56,13 @@ def test_utc_is_the_default_with_24_hours(tmp_path):
 
 def test_zurich_spring_forward_day_has_23_hours(tmp_path):
     # 2024-03-31: at 01:00 UTC (02:00 CET) clocks jump to 03:00 CEST, local hour 02 never exists.
-    path = dump(tmp_path, [
-        kafka("2024-03-30T23:15:00Z"),  # 00:15 CET on the 31st       -> "00"
-        kafka("2024-03-31T00:30:00Z"),  # 01:30 CET                   -> "01"
-        kafka("2024-03-31T01:30:00Z"),  # 03:30 CEST                  -> "03"
-        kafka("2024-03-31T01:45:00Z"),  # 03:45 CEST                  -> "03"
-        kafka("2024-03-31T21:59:59Z"),  # 23:59:59 CEST               -> "23"
-        kafka("2024-03-31T22:00:00Z"),  # 00:00 CEST on April 1st     -> next day "00"
+    path = write_jsonl(tmp_path, [
+        kafka_auth("2024-03-30T23:15:00Z"),  # 00:15 CET on the 31st       -> "00"
+        kafka_auth("2024-03-31T00:30:00Z"),  # 01:30 CET                   -> "01"
+        kafka_auth("2024-03-31T01:30:00Z"),  # 03:30 CEST                  -> "03"
+        kafka_auth("2024-03-31T01:45:00Z"),  # 03:45 CEST                  -> "03"
+        kafka_auth("2024-03-31T21:59:59Z"),  # 23:59:59 CEST               -> "23"
+        kafka_auth("2024-03-31T22:00:00Z"),  # 00:00 CEST on April 1st     -> next day "00"
     ])
     doc = report_json(path, "--tz", "Europe/Zurich")
     assert doc["summary"]["tz"] == "Europe/Zurich"
@@ -123,13 +85,13 @@ def test_zurich_spring_forward_day_has_23_hours(tmp_path):
 
 def test_zurich_fall_back_day_has_25_hours(tmp_path):
     # 2024-10-27: at 01:00 UTC (03:00 CEST) clocks go back to 02:00 CET; local 02 happens twice.
-    path = dump(tmp_path, [
-        kafka("2024-10-26T22:00:00Z"),  # 00:00 CEST                 -> "00"
-        kafka("2024-10-27T00:30:00Z"),  # 02:30 CEST (first 02)      -> "02+2"
-        kafka("2024-10-27T00:59:59Z"),  # 02:59:59 CEST              -> "02+2"
-        kafka("2024-10-27T01:00:00Z"),  # 02:00 CET (second 02)      -> "02+1"
-        kafka("2024-10-27T02:00:00Z"),  # 03:00 CET                  -> "03"
-        kafka("2024-10-27T22:59:59Z"),  # 23:59:59 CET               -> "23"
+    path = write_jsonl(tmp_path, [
+        kafka_auth("2024-10-26T22:00:00Z"),  # 00:00 CEST                 -> "00"
+        kafka_auth("2024-10-27T00:30:00Z"),  # 02:30 CEST (first 02)      -> "02+2"
+        kafka_auth("2024-10-27T00:59:59Z"),  # 02:59:59 CEST              -> "02+2"
+        kafka_auth("2024-10-27T01:00:00Z"),  # 02:00 CET (second 02)      -> "02+1"
+        kafka_auth("2024-10-27T02:00:00Z"),  # 03:00 CET                  -> "03"
+        kafka_auth("2024-10-27T22:59:59Z"),  # 23:59:59 CET               -> "23"
     ])
     doc = report_json(path, "--tz", "Europe/Zurich")
     assert [d["date"] for d in doc["days"]] == ["2024-10-27"]
@@ -154,12 +116,12 @@ def test_zurich_fall_back_day_has_25_hours(tmp_path):
 
 def test_kolkata_half_hour_offset(tmp_path):
     # Asia/Kolkata is UTC+05:30 all year: local hours start at :30 UTC.
-    path = dump(tmp_path, [
-        kafka("2024-05-06T18:29:59Z"),  # 23:59:59 on the 6th   -> 6th "23"
-        kafka("2024-05-06T18:30:00Z"),  # 00:00 on the 7th      -> 7th "00"
-        kafka("2024-05-07T00:00:00Z"),  # 05:30                  -> "05"
-        kafka("2024-05-07T00:29:59Z"),  # 05:59:59               -> "05"
-        kafka("2024-05-07T00:30:00Z"),  # 06:00                  -> "06"
+    path = write_jsonl(tmp_path, [
+        kafka_auth("2024-05-06T18:29:59Z"),  # 23:59:59 on the 6th   -> 6th "23"
+        kafka_auth("2024-05-06T18:30:00Z"),  # 00:00 on the 7th      -> 7th "00"
+        kafka_auth("2024-05-07T00:00:00Z"),  # 05:30                  -> "05"
+        kafka_auth("2024-05-07T00:29:59Z"),  # 05:59:59               -> "05"
+        kafka_auth("2024-05-07T00:30:00Z"),  # 06:00                  -> "06"
     ])
     doc = report_json(path, "--tz", "Asia/Kolkata")
     assert [d["date"] for d in doc["days"]] == ["2024-05-06", "2024-05-07"]
@@ -180,11 +142,11 @@ def test_kolkata_half_hour_offset(tmp_path):
 def test_zone_west_of_utc_has_all_24_hours(tmp_path):
     # America/New_York is UTC-4 in May: its day runs 04:00Z .. 04:00Z the next day, so its
     # last local hours are early-morning UTC hours of the next UTC date.
-    path = dump(tmp_path, [
-        kafka("2024-05-06T04:00:00Z"),  # 00:00 EDT on the 6th  -> "00"
-        kafka("2024-05-07T01:30:00Z"),  # 21:30 EDT on the 6th  -> "21"
-        kafka("2024-05-07T02:10:00Z"),  # 22:10 EDT             -> "22"
-        kafka("2024-05-07T03:59:59Z"),  # 23:59:59 EDT          -> "23"
+    path = write_jsonl(tmp_path, [
+        kafka_auth("2024-05-06T04:00:00Z"),  # 00:00 EDT on the 6th  -> "00"
+        kafka_auth("2024-05-07T01:30:00Z"),  # 21:30 EDT on the 6th  -> "21"
+        kafka_auth("2024-05-07T02:10:00Z"),  # 22:10 EDT             -> "22"
+        kafka_auth("2024-05-07T03:59:59Z"),  # 23:59:59 EDT          -> "23"
     ])
     doc = report_json(path, "--tz", "America/New_York")
     assert [d["date"] for d in doc["days"]] == ["2024-05-06"]
@@ -195,10 +157,10 @@ def test_zone_west_of_utc_has_all_24_hours(tmp_path):
 
 def test_new_york_spring_forward_day_has_23_hours(tmp_path):
     # 2024-03-10: at 07:00 UTC (02:00 EST) clocks jump to 03:00 EDT; the day ends at 04:00Z on the 11th.
-    path = dump(tmp_path, [
-        kafka("2024-03-10T06:30:00Z"),  # 01:30 EST   -> "01"
-        kafka("2024-03-10T07:30:00Z"),  # 03:30 EDT   -> "03"
-        kafka("2024-03-11T03:30:00Z"),  # 23:30 EDT   -> "23"
+    path = write_jsonl(tmp_path, [
+        kafka_auth("2024-03-10T06:30:00Z"),  # 01:30 EST   -> "01"
+        kafka_auth("2024-03-10T07:30:00Z"),  # 03:30 EDT   -> "03"
+        kafka_auth("2024-03-11T03:30:00Z"),  # 23:30 EDT   -> "23"
     ])
     d = report_json(path, "--tz", "America/New_York")["days"][0]
     assert d["date"] == "2024-03-10"
@@ -206,8 +168,19 @@ def test_new_york_spring_forward_day_has_23_hours(tmp_path):
     assert hours_of(d, "kafka_authentication", "sa-1") == {"01": 1, "03": 1, "23": 1}
 
 
+def test_hour_labels_wider_than_a_cell_stay_apart(invoke, tmp_path):
+    # Lord Howe Island ends daylight saving time by half an hour: 01:30-02:00 repeats, and
+    # its labels ("01+11", "01+10:30") are wider than the default cell
+    p = tmp_path / "lh.jsonl"
+    p.write_text(json.dumps(record("r-1", "2024-04-06T14:45:00Z")) + "\n")
+    result = invoke("report", p, "-q", "--tz", "Australia/Lord_Howe")
+    header = next(line for line in result.stdout.splitlines() if "Hour:" in line)
+    assert "01+11 01+10:30" in " ".join(header.split()) or "01+11  01+10:30" in header
+    assert "01+1101" not in header
+
+
 def test_unknown_zone_is_a_usage_error(tmp_path):
-    result = CliRunner().invoke(cli, ["report", "-q", dump(tmp_path, [kafka("2024-05-06T07:00:00Z")]),
+    result = CliRunner().invoke(cli, ["report", "-q", write_jsonl(tmp_path, [kafka_auth("2024-05-06T07:00:00Z")]),
                                       "--tz", "Mars/Olympus_Mons"])
     assert result.exit_code == 2
     assert "unknown time zone" in result.stderr
@@ -217,13 +190,13 @@ def test_unknown_zone_is_a_usage_error(tmp_path):
 
 @pytest.fixture
 def window(tmp_path):
-    return dump(tmp_path, [
-        kafka("2024-05-05T23:59:59Z"),
-        kafka("2024-05-06T00:00:00Z"),
-        kafka("2024-05-06T12:00:00Z"),
-        kafka("2024-05-06T23:59:59Z"),
-        kafka("2024-05-07T00:00:00Z"),
-        kafka("2024-05-07T10:00:00Z"),
+    return write_jsonl(tmp_path, [
+        kafka_auth("2024-05-05T23:59:59Z"),
+        kafka_auth("2024-05-06T00:00:00Z"),
+        kafka_auth("2024-05-06T12:00:00Z"),
+        kafka_auth("2024-05-06T23:59:59Z"),
+        kafka_auth("2024-05-07T00:00:00Z"),
+        kafka_auth("2024-05-07T10:00:00Z"),
     ])
 
 
@@ -250,6 +223,11 @@ def test_since_until(window, args, events, dates):
     assert [d["date"] for d in doc["days"]] == dates
 
 
+def test_until_a_basic_format_date_includes_that_day(invoke, sample_cli):
+    result = invoke("report", sample_cli, "-q", "--format", "json", "--until", "20240506")
+    assert json.loads(result.stdout)["summary"]["events"] == 7
+
+
 def test_since_with_nothing_left_reports_zero_events(window):
     doc = report_json(window, "--since", "2030-01-01")
     assert doc["summary"]["events"] == 0 and doc["days"] == []
@@ -266,17 +244,17 @@ def test_bad_since_is_a_usage_error(window, value):
 
 @pytest.fixture
 def mixed(tmp_path):
-    return dump(tmp_path, [
-        kafka("2024-05-06T07:00:00Z", "sa-1"),
-        kafka("2024-05-06T07:30:00Z", "sa-1"),
-        kafka("2024-05-06T08:00:00Z", "sa-2"),
-        kafka("2024-05-06T08:10:00Z", "sa-10", status="UNAUTHENTICATED"),
-        mds("2024-05-06T09:00:00Z", "u-1", "Read"),
-        mds("2024-05-06T09:05:00Z", "sa-1", "Write"),
+    return write_jsonl(tmp_path, [
+        kafka_auth("2024-05-06T07:00:00Z", "User:sa-1"),
+        kafka_auth("2024-05-06T07:30:00Z", "User:sa-1"),
+        kafka_auth("2024-05-06T08:00:00Z", "User:sa-2"),
+        kafka_auth("2024-05-06T08:10:00Z", "User:sa-10", status="UNAUTHENTICATED"),
+        mds_authorize("2024-05-06T09:00:00Z", "User:u-1", "Read"),
+        mds_authorize("2024-05-06T09:05:00Z", "User:sa-1", "Write"),
         signin("2024-05-06T10:00:00Z", "alice@example.com"),
         signin("2024-05-06T10:05:00Z", "bob@example.com", "FAILURE"),
-        other("2024-05-06T11:00:00Z", "CreateAPIKey", "u-1"),
-        other("2024-05-06T11:30:00Z", "GetKafkaClusters", "u-2"),
+        request("2024-05-06T11:00:00Z", "CreateAPIKey", confluent_user("u-1")),
+        request("2024-05-06T11:30:00Z", "GetKafkaClusters", confluent_user("u-2")),
     ])
 
 
@@ -360,11 +338,11 @@ def test_unknown_section_is_a_usage_error(mixed):
 
 
 def test_top_keeps_busiest_rows(tmp_path):
-    path = dump(tmp_path, [
-        *[kafka(f"2024-05-06T0{i}:00:00Z", "sa-c") for i in range(5)],  # 5
-        *[kafka(f"2024-05-06T1{i}:00:00Z", "sa-b") for i in range(3)],  # 3
-        *[kafka(f"2024-05-06T2{i}:00:00Z", "sa-a") for i in range(3)],  # 3, ties with sa-b
-        kafka("2024-05-06T23:00:00Z", "sa-d"),  # 1
+    path = write_jsonl(tmp_path, [
+        *[kafka_auth(f"2024-05-06T0{i}:00:00Z", "User:sa-c") for i in range(5)],  # 5
+        *[kafka_auth(f"2024-05-06T1{i}:00:00Z", "User:sa-b") for i in range(3)],  # 3
+        *[kafka_auth(f"2024-05-06T2{i}:00:00Z", "User:sa-a") for i in range(3)],  # 3, ties with sa-b
+        kafka_auth("2024-05-06T23:00:00Z", "User:sa-d"),  # 1
     ])
     d = report_json(path, "--top", "2")["days"][0]
     # busiest first; a tie goes to the smaller key
@@ -380,13 +358,13 @@ def test_top_keeps_busiest_rows(tmp_path):
 # -- row statistics --------------------------------------------------------------------
 
 def test_row_stats(tmp_path):
-    path = dump(tmp_path, [
-        kafka("2024-05-06T07:10:00Z", "sa-1"),
-        kafka("2024-05-06T07:50:00Z", "sa-1"),
-        kafka("2024-05-06T09:05:00Z", "sa-1"),
-        kafka("2024-05-06T03:00:00Z", "sa-2"),  # one in 03 and one in 05: the earlier hour is the peak
-        kafka("2024-05-06T05:59:59Z", "sa-2"),
-        kafka("2024-05-07T01:00:00Z", "sa-1"),  # another day: its own row
+    path = write_jsonl(tmp_path, [
+        kafka_auth("2024-05-06T07:10:00Z", "User:sa-1"),
+        kafka_auth("2024-05-06T07:50:00Z", "User:sa-1"),
+        kafka_auth("2024-05-06T09:05:00Z", "User:sa-1"),
+        kafka_auth("2024-05-06T03:00:00Z", "User:sa-2"),  # one in 03 and one in 05: the earlier hour is the peak
+        kafka_auth("2024-05-06T05:59:59Z", "User:sa-2"),
+        kafka_auth("2024-05-07T01:00:00Z", "User:sa-1"),  # another day: its own row
     ])
     doc = report_json(path)
     r1 = rows(day(doc, "2024-05-06"), "kafka_authentication")["sa-1"]
@@ -415,17 +393,18 @@ def test_row_stats(tmp_path):
     assert line.split()[-5:] == ["3", "2024-05-06T07:10:00", "2024-05-06T09:05:00", "07", "2"]
     md = run(path, "--section", "kafka_authentication", "--stats", "--format", "markdown")
     md_head = [x for x in md.splitlines() if x.startswith("| Principal")][0]
-    assert [c.strip() for c in md_head.strip("|").split("|")][-4:] == ["First seen", "Last seen", "Peak hour", "Peak count"]
+    assert [c.strip() for c in md_head.strip("|").split("|")][-4:] == [
+        "First seen", "Last seen", "Peak hour", "Peak count"]
 
 
 # -- coverage --------------------------------------------------------------------------
 
 def test_coverage(tmp_path):
-    path = dump(tmp_path, [
-        kafka("2024-05-06T07:08:09Z"),
-        other("2024-05-06T09:00:00Z", "GetEnvironments"),
-        other("2024-05-06T09:59:00Z", "GetEnvironments"),
-        kafka("2024-05-08T23:59:00Z"),
+    path = write_jsonl(tmp_path, [
+        kafka_auth("2024-05-06T07:08:09Z"),
+        request("2024-05-06T09:00:00Z", "GetEnvironments"),
+        request("2024-05-06T09:59:00Z", "GetEnvironments"),
+        kafka_auth("2024-05-08T23:59:00Z"),
     ])
     doc = report_json(path)
     assert [d["date"] for d in doc["days"]] == ["2024-05-06", "2024-05-07", "2024-05-08"]
@@ -457,7 +436,7 @@ def test_coverage(tmp_path):
 
 
 def test_coverage_full_day_has_no_empty_hours(tmp_path):
-    path = dump(tmp_path, [kafka(f"2024-05-06T{h:02d}:30:00Z") for h in range(24)])
+    path = write_jsonl(tmp_path, [kafka_auth(f"2024-05-06T{h:02d}:30:00Z") for h in range(24)])
     d = report_json(path)["days"][0]
     assert d["coverage"]["empty_hours"] == []
     assert run(path).splitlines()[1] == "2024-05-06:(24 events)  00:30:00 .. 23:30:00"
@@ -465,7 +444,7 @@ def test_coverage_full_day_has_no_empty_hours(tmp_path):
 
 def test_coverage_in_a_zone(tmp_path):
     # Zurich in May is UTC+2: 05:00Z is 07:00 local.
-    path = dump(tmp_path, [kafka("2024-05-06T05:00:00Z"), kafka("2024-05-06T06:30:00Z")])
+    path = write_jsonl(tmp_path, [kafka_auth("2024-05-06T05:00:00Z"), kafka_auth("2024-05-06T06:30:00Z")])
     d = report_json(path, "--tz", "Europe/Zurich")["days"][0]
     assert d["coverage"]["first_event"] == "2024-05-06T07:00:00+02:00"
     assert d["coverage"]["last_event"] == "2024-05-06T08:30:00+02:00"

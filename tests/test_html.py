@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from test_filters_tz import dump, kafka, mds, other, signin
+from tests.records import kafka_auth, mds_authorize, request, signin, write_jsonl
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
-ROOT = Path(__file__).resolve().parents[1]
 H24 = [f"{h:02d}" for h in range(24)]
 
 
@@ -32,7 +30,7 @@ class Node:
     def text(self) -> str:
         return "".join(c if isinstance(c, str) else c.text() for c in self.children)
 
-    def all(self, tag: str | None = None, **attrs) -> list["Node"]:
+    def all(self, tag: str | None = None, **attrs) -> list[Node]:
         """Descendants with this tag whose attributes contain these values (class: one of its classes)."""
         found = []
         for c in self.children:
@@ -42,7 +40,7 @@ class Node:
                 found += c.all(tag, **attrs)
         return found
 
-    def one(self, tag: str | None = None, **attrs) -> "Node":
+    def one(self, tag: str | None = None, **attrs) -> Node:
         (found,) = self.all(tag, **attrs)
         return found
 
@@ -135,8 +133,7 @@ def html_of(invoke, *args, tmp_path) -> str:
 
 
 @pytest.fixture
-def sample_html(invoke, tmp_path, monkeypatch) -> str:
-    monkeypatch.chdir(ROOT)
+def sample_html(invoke, tmp_path, at_root) -> str:
     return html_of(invoke, "fixtures/sample-cli.txt", tmp_path=tmp_path)
 
 
@@ -148,11 +145,8 @@ def section_rows(tree: Tree, date: str, section: str) -> dict[str, Node]:
 
 # -- the sample ---------------------------------------------------------------------------
 
-def test_golden_sample(sample_html, update_golden):
-    path = GOLDEN / "html--sample.html"
-    if update_golden:
-        path.write_text(sample_html, encoding="utf-8")
-    assert path.read_text(encoding="utf-8") == sample_html, f"differs from {path} (--update-golden rewrites it)"
+def test_golden_sample(sample_html, golden):
+    golden("report--sample-cli.html", sample_html)
 
 
 def test_sample_is_safe_and_self_contained(sample_html):
@@ -276,7 +270,7 @@ def test_out_dir(invoke, tmp_path, sample_cli):
 # -- other shapes of report -----------------------------------------------------------------
 
 def test_dst_day_has_25_columns(invoke, tmp_path):
-    path = dump(tmp_path, [kafka("2024-10-27T00:30:00Z"), kafka("2024-10-27T01:30:00Z")])
+    path = write_jsonl(tmp_path, [kafka_auth("2024-10-27T00:30:00Z"), kafka_auth("2024-10-27T01:30:00Z")])
     page = html_of(invoke, path, "--tz", "Europe/Zurich", tmp_path=tmp_path)
     tree = assert_safe(page)
     sec = tree.root.one("section", id="day-2024-10-27").one("section", data_section="kafka_authentication")
@@ -320,17 +314,17 @@ PAYLOADS = {
 def test_hostile_strings_are_escaped(invoke, tmp_path):
     p = PAYLOADS
     bad_name = tmp_path / 'evil<b>"\'.jsonl'
-    bad_name.write_text(json.dumps(kafka("2024-05-06T12:00:00Z")) + "\n{not json <script>alert(5)</script>\n",
+    bad_name.write_text(json.dumps(kafka_auth("2024-05-06T12:00:00Z")) + "\n{not json <script>alert(5)</script>\n",
                         encoding="utf-8")
-    path = dump(tmp_path, [
-        kafka("2024-05-06T07:00:00Z", p["script"]),
-        kafka("2024-05-06T07:01:00Z", p["entity"]),
+    path = write_jsonl(tmp_path, [
+        kafka_auth("2024-05-06T07:00:00Z", "User:" + p["script"]),
+        kafka_auth("2024-05-06T07:01:00Z", "User:" + p["entity"]),
         signin("2024-05-06T08:00:00Z", p["attr"] + "@example.com", "FAILURE"),
         signin("2024-05-06T08:01:00Z", p["comment"], "SUCCESS"),
-        other("2024-05-06T09:00:00Z", p["close"]),
-        other("2024-05-06T09:01:00Z", p["cdata"]),
-        mds("2024-05-06T10:00:00Z", "u-1", p["quote"]),
-        kafka("2024-05-06T11:00:00Z", "ctl\x1b[31m\u202eevil\x07"),
+        request("2024-05-06T09:00:00Z", p["close"]),
+        request("2024-05-06T09:01:00Z", p["cdata"]),
+        mds_authorize("2024-05-06T10:00:00Z", "User:u-1", p["quote"]),
+        kafka_auth("2024-05-06T11:00:00Z", "User:ctl\x1b[31m\u202eevil\x07"),
     ])
     page = html_of(invoke, path, bad_name, tmp_path=tmp_path)
     for raw in [*PAYLOADS.values(), "<b>", "alert(5)</script>"]:
@@ -441,8 +435,9 @@ def test_screenshot_in_chromium(sample_html, tmp_path):
 
 def test_no_network_in_chromium(tmp_path, invoke):
     """A hostile report opened in Chromium fetches nothing and runs no injected script."""
-    path = dump(tmp_path, [kafka("2024-05-06T07:00:00Z", "<img src=http://127.0.0.1:9/x onerror=alert(1)>"),
-                           other("2024-05-06T08:00:00Z", "<script>document.title='pwned'</script>")])
+    path = write_jsonl(tmp_path, [
+        kafka_auth("2024-05-06T07:00:00Z", "User:<img src=http://127.0.0.1:9/x onerror=alert(1)>"),
+        request("2024-05-06T08:00:00Z", "<script>document.title='pwned'</script>")])
     page = tmp_path / "hostile.html"
     page.write_text(html_of(invoke, path, tmp_path=tmp_path), encoding="utf-8")
     result = chromium(page, tmp_path, "--dump-dom")

@@ -20,11 +20,12 @@ import zlib
 
 import pytest
 
-from ccaudit import classify as cl
+import ccaudit.ingest as ingest_module
 from ccaudit.errors import InputError
-from ccaudit.ingest import MAX_LINE, Dump, note_if_failed, read_rows, sniff
+from ccaudit.ingest import MAX_LINE, Dump, iter_lines, note_if_failed, read_rows, sniff
 from ccaudit.schema import ROW_COLUMNS, SECTION
 from ccaudit.stats import LoadStats
+from tests.records import REQUEST, json_line, numbered, record
 
 # -- helpers --------------------------------------------------------------------------
 
@@ -44,15 +45,18 @@ def ingest(path) -> tuple[LoadStats, list[dict]]:
     return stats, rows
 
 
-def rec(i: int | str, time: str = "2024-05-06T10:00:00Z", method: str = "GetUsers", **extra) -> dict:
-    r = {"id": f"rec-{i}", "time": time, "type": "io.confluent.cloud/request",
-         "data": {"methodName": method, "authenticationInfo": {"principal": {"email": f"u{i}@example.com"}}}}
-    r.update(extra)
-    return r
+# record n: id "rec-<n>", a console request signed in as u<n>@example.com
+rec = numbered("rec-", type=REQUEST, principal=lambda n: {"email": f"u{n}@example.com"})
 
 
-def line(i, **kw) -> bytes:
-    return json.dumps(rec(i, **kw), separators=(",", ":")).encode() + b"\n"
+def compact(obj) -> bytes:
+    """``obj`` as a compact JSON line."""
+    return json_line(obj, compact=True)
+
+
+def line(n) -> bytes:
+    """Record n as a compact JSON line."""
+    return compact(rec(n))
 
 
 def write(tmp_path, name: str, data: bytes):
@@ -125,7 +129,9 @@ def test_variants_give_the_same_records(fixtures_dir, sample_cli, name):
     # the 14 records of sample-cli.txt, nothing else
     assert (stats.records_read, stats.noise_lines, stats.malformed) == (14, 0, 0)
     assert sorted(ids(rows)) == sorted(ids(cli_rows))
-    key = lambda r: (r["id"], r["hour"], r["ts"], r["method"], r["principal"], r.get("section"), r.get("key"))
+    def key(r):
+        return r["id"], r["hour"], r["ts"], r["method"], r["principal"], r.get("section"), r.get("key")
+
     assert sorted(map(key, rows)) == sorted(map(key, cli_rows))
 
 
@@ -195,6 +201,17 @@ def test_json_array_broken_in_the_middle_keeps_what_came_before(tmp_path):
     assert stats.malformed == 1
     assert re.fullmatch(re.escape(str(p)) + r"@byte \d+", stats.malformed_lines[0])
     assert "unread" in stats.problems[0][2]
+
+
+def test_records_after_a_json_array_are_reported_not_dropped(tmp_path):
+    # an array followed by JSON Lines (say, `cat week1.json week2.jsonl`): the array's
+    # record loads, the rest is one malformed entry -- before, it vanished without a trace
+    p = tmp_path / "mixed.json"
+    p.write_text(json.dumps([record("r-1")]) + "\n" + json.dumps(record("r-2")) + "\n")
+    stats, rows = ingest(p)
+    assert len(rows) == 1
+    assert stats.malformed == 1
+    assert "text after the JSON array" in stats.problem_lines()[0]
 
 
 def test_pretty_printed_objects(tmp_path):
@@ -311,10 +328,6 @@ def test_leading_whitespace_before_the_record(tmp_path):
 
 # -- malformed lines ----------------------------------------------------------------------
 
-def _j(obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
-
-
 _full = rec("bad")
 MALFORMED = {
     "garbage": b"not json at all\n",
@@ -327,21 +340,21 @@ MALFORMED = {
     "json-array-line": b"[1, 2, 3]\n",
     "json-string-line": b'"just a string"\n',
     "json-number-after-prefix": b"Partition:0 Offset:1\t{\n",
-    "no-id": _j({k: v for k, v in _full.items() if k != "id"}),
-    "empty-id": _j({**_full, "id": ""}),
-    "null-id": _j({**_full, "id": None}),
-    "no-time": _j({k: v for k, v in _full.items() if k != "time"}),
-    "null-time": _j({**_full, "time": None}),
-    "unparseable-time": _j({**_full, "time": "yesterday"}),
-    "date-only-time": _j({**_full, "time": "2024-05-06"}),
-    "month-13": _j({**_full, "time": "2024-13-06T10:00:00Z"}),
-    "hour-25": _j({**_full, "time": "2024-05-06T25:00:00Z"}),
-    "no-zone": _j({**_full, "time": "2024-05-06T10:00:00"}),
-    "epoch-number-time": _j({**_full, "time": 1715000000}),
-    "no-data": _j({k: v for k, v in _full.items() if k != "data"}),
-    "null-data": _j({**_full, "data": None}),
-    "no-method": _j({**_full, "data": {"serviceName": "x"}}),
-    "empty-method": _j({**_full, "data": {"methodName": ""}}),
+    "no-id": compact({k: v for k, v in _full.items() if k != "id"}),
+    "empty-id": compact({**_full, "id": ""}),
+    "null-id": compact({**_full, "id": None}),
+    "no-time": compact({k: v for k, v in _full.items() if k != "time"}),
+    "null-time": compact({**_full, "time": None}),
+    "unparseable-time": compact({**_full, "time": "yesterday"}),
+    "date-only-time": compact({**_full, "time": "2024-05-06"}),
+    "month-13": compact({**_full, "time": "2024-13-06T10:00:00Z"}),
+    "hour-25": compact({**_full, "time": "2024-05-06T25:00:00Z"}),
+    "no-zone": compact({**_full, "time": "2024-05-06T10:00:00"}),
+    "epoch-number-time": compact({**_full, "time": 1715000000}),
+    "no-data": compact({k: v for k, v in _full.items() if k != "data"}),
+    "null-data": compact({**_full, "data": None}),
+    "no-method": compact({**_full, "data": {"serviceName": "x"}}),
+    "empty-method": compact({**_full, "data": {"methodName": ""}}),
     "invalid-utf8": line("bad").replace(b'"GetUsers"', b'"Get\xe9Users"'),
     "invalid-utf8-in-key": line("bad").replace(b'"type"', b'"ty\xffpe"'),
 }
@@ -399,7 +412,7 @@ def test_many_malformed_lines_are_all_counted(tmp_path):
 def test_10mb_single_line_record(tmp_path):
     big = rec(1)
     big["data"]["request"] = {"data": {"blob": "x" * (10 * 2**20)}}
-    p = write(tmp_path, "big.txt", _j(big))
+    p = write(tmp_path, "big.txt", compact(big))
     stats, rows = ingest(p)
     assert ids(rows) == ["rec-1"]
     assert stats.malformed == 0
@@ -408,7 +421,7 @@ def test_10mb_single_line_record(tmp_path):
 def test_10mb_single_line_without_newline(tmp_path):
     big = rec(1)
     big["data"]["request"] = {"data": {"blob": "y" * (10 * 2**20)}}
-    p = write(tmp_path, "big.txt", _j(big).rstrip(b"\n"))
+    p = write(tmp_path, "big.txt", compact(big).rstrip(b"\n"))
     _stats, rows = ingest(p)
     assert ids(rows) == ["rec-1"]
 
@@ -426,6 +439,21 @@ def test_line_longer_than_the_limit_is_malformed_and_skipped_whole(tmp_path):
     assert ids(rows) == ["rec-1", "rec-2"]
     assert stats.malformed_lines == [f"{p}:2"]
     assert stats.lines == 3
+
+
+def test_an_overlong_line_at_a_range_end_belongs_to_one_range_only(monkeypatch):
+    monkeypatch.setattr(ingest_module, "MAX_LINE", 100)
+    monkeypatch.setattr(ingest_module, "BUFFER", 16)
+    data = b"a" * 10 + b"\n" + b"b" * 10 + b"\n" + b"X" * 300 + b"\n" + b"c" * 5 + b"\n"
+    boundary = 22  # where the X line starts
+
+    def lines(start, end):
+        f = io.BufferedReader(io.BytesIO(data))
+        f.seek(start)
+        return [ln[:1] for ln in iter_lines(f, end)]
+
+    assert lines(0, boundary) == [b"a", b"b"]
+    assert lines(boundary, None) == [b"X", b"c"]
 
 
 # -- bad inputs -------------------------------------------------------------------------
@@ -500,10 +528,10 @@ BOM = b"\xef\xbb\xbf"
 def test_utf8_bom_is_ignored(tmp_path, shape):
     recs = [rec(i) for i in range(1, 4)]
     body = {
-        "lines": b"".join(_j(r) for r in recs),
+        "lines": b"".join(compact(r) for r in recs),
         "array": json.dumps(recs, indent=1).encode(),
         "pretty": b"\n".join(json.dumps(r, indent=2).encode() for r in recs),
-        "cli-noise-first": b"% Headers: x\n" + b"".join(_j(r) + b"% Headers: x\n" for r in recs),
+        "cli-noise-first": b"% Headers: x\n" + b"".join(compact(r) + b"% Headers: x\n" for r in recs),
     }[shape]
     stats, rows = ingest(write(tmp_path, "bom.json", BOM + body))
     assert ids(rows) == ["rec-1", "rec-2", "rec-3"]

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from ccaudit.methods import CATALOGUE, FAMILIES, family, meaning
-
-from test_filters_tz import dump, other
+from tests.records import request, write_jsonl
 
 REFERENCE = Path("/work/shared/reference/audit-events.md")
 
@@ -117,10 +116,10 @@ def test_methods_text_and_csv(invoke, sample_cli, tmp_path):
 
 
 def test_unknown_and_hostile_methods(invoke, tmp_path):
-    path = dump(tmp_path, [
-        other("2024-05-06T10:00:00Z", "GetBrandNewThing"),
-        other("2024-05-06T10:01:00Z", "GetBrandNewThing"),
-        other("2024-05-06T10:02:00Z", "Evil\x1b[2J\u202eMethod"),
+    path = write_jsonl(tmp_path, [
+        request("2024-05-06T10:00:00Z", "GetBrandNewThing"),
+        request("2024-05-06T10:01:00Z", "GetBrandNewThing"),
+        request("2024-05-06T10:02:00Z", "Evil\x1b[2J\u202eMethod"),
     ])
     doc = json.loads(invoke("methods", "-q", path, "--format", "json").stdout)
     assert doc["methods"] == [
@@ -138,5 +137,5 @@ def test_methods_usage(invoke, tmp_path):
     assert invoke("methods", "--db", tmp_path / "typo.db").exit_code == 2
     assert not (tmp_path / "typo.db").exists()
     empty_db = tmp_path / "e.db"
-    invoke("load", "-q", dump(tmp_path, [other("2024-05-06T10:00:00Z", "X")]), "--db", empty_db)
+    invoke("load", "-q", write_jsonl(tmp_path, [request("2024-05-06T10:00:00Z", "X")]), "--db", empty_db)
     assert invoke("methods", "--db", empty_db, "--format", "json").exit_code == 0

@@ -1,4 +1,5 @@
-"""The report of fixtures/sample-cli.txt in every format, byte for byte against tests/golden/.
+"""The rendered report (text, markdown, csv, json) of fixtures/sample-cli.txt, byte for byte
+against tests/golden/report--sample-cli.<ext>.
 
 ``pytest --update-golden`` rewrites the golden files from the current output. The golden
 files are then checked on their own against the hand counts of the sample (conftest.py) and
@@ -40,28 +41,17 @@ SECTION_OF_TITLE = {v: k for k, v in TITLES.items()}
 HOURS = [f"{h:02d}" for h in range(24)]
 
 
-def render(invoke, monkeypatch, root, fmt) -> bytes:
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_golden(fmt, invoke, at_root, golden):
     # run from the repository root, so the load summary in json names "fixtures/sample-cli.txt"
-    monkeypatch.chdir(root)
     result = invoke("report", "fixtures/sample-cli.txt", "--format", fmt, "--quiet")
     assert result.exit_code == 0, result.stderr
-    return result.stdout_bytes
+    golden(f"report--sample-cli.{FORMATS[fmt]}", result.stdout_bytes)
 
 
-@pytest.mark.parametrize("fmt", list(FORMATS))
-def test_golden(fmt, invoke, monkeypatch, root, update_golden):
-    out = render(invoke, monkeypatch, root, fmt)
-    path = GOLDEN / f"sample-cli.{FORMATS[fmt]}"
-    if update_golden:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(out)
-        pytest.skip(f"rewrote {path}")
-    assert path.exists(), f"{path} is missing: run pytest --update-golden, then review it"
-    assert out == path.read_bytes(), f"output differs from {path} (pytest --update-golden rewrites it)"
-
-
-def golden(ext: str) -> str:
-    path = GOLDEN / f"sample-cli.{ext}"
+def golden_text(ext: str) -> str:
+    """tests/golden/report--sample-cli.<ext>, to check against the hand counts."""
+    path = GOLDEN / f"report--sample-cli.{ext}"
     if not path.exists():
         pytest.skip(f"{path} not written yet")
     return path.read_text(encoding="utf-8")
@@ -75,7 +65,7 @@ def nonzero(cells: dict) -> dict:
 # -- the golden files against the hand counts ------------------------------------------
 
 def test_golden_json_holds_the_hand_counts(expected_sample, report_cells):
-    doc = json.loads(golden("json"))
+    doc = json.loads(golden_text("json"))
     s = doc["summary"]
     assert s["events"] == 13
     assert (s["first_day"], s["last_day"]) == ("2024-05-06", "2024-05-09")
@@ -97,7 +87,7 @@ def test_golden_json_holds_the_hand_counts(expected_sample, report_cells):
 
 
 def test_golden_json_row_statistics():
-    doc = json.loads(golden("json"))
+    doc = json.loads(golden_text("json"))
     rows = {(d["date"], sid, r["key"]): r for d in doc["days"] for sid, s in d["sections"].items()
             for r in s["rows"]}
     # line 11, 11:30:00+02:00 -> 09:30:00 UTC
@@ -116,7 +106,7 @@ def test_golden_json_row_statistics():
 def test_golden_csv_holds_the_hand_counts(expected_sample):
     cells: dict = {d: {} for d in expected_sample["per_day"]}
     header = ["date", "section", "key", *HOURS, "total"]
-    for row in csv.reader(io.StringIO(golden("csv"))):
+    for row in csv.reader(io.StringIO(golden_text("csv"))):
         if not row:
             continue
         if row[0] == "date":
@@ -131,7 +121,7 @@ def test_golden_csv_holds_the_hand_counts(expected_sample):
 
 
 def test_golden_markdown_holds_the_hand_counts(expected_sample):
-    text = golden("md")
+    text = golden_text("md")
     assert text.startswith("# Audit Summary for 13 events spanning 4 days from 2024-05-06\n")
     cells: dict = {}
     date = sid = None
@@ -199,7 +189,7 @@ def parse_text_sections(text: str) -> list[dict]:
 
 
 def test_golden_text_layout_and_hand_counts(expected_sample):
-    text = golden("txt")
+    text = golden_text("txt")
     lines = text.split("\n")
     assert lines[0] == "Audit Summary for 13 events spanning 4 days from 2024-05-06"
     assert lines[1].startswith("2024-05-06:(7 events)")

@@ -1,0 +1,79 @@
+"""`ccaudit clean`: it deletes the store it is given (and, with --out, the report folder
+ccaudit wrote there), and refuses anything else: files that are not ccaudit stores and
+folders that are not ccaudit report folders are left as they were."""
+from __future__ import annotations
+
+import sqlite3
+
+
+def test_clean_deletes_the_store(invoke, tmp_path, sample_cli):
+    db = tmp_path / "audit.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    result = invoke("clean", "--db", db)  # stdin is not a TTY: no prompt
+    assert result.exit_code == 0
+    assert "?" not in result.stderr
+    assert not db.exists()
+
+
+def test_clean_leaves_no_sidecar_files(invoke, tmp_path, sample_cli):
+    db = tmp_path / "audit.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    invoke("report", "--db", db, "-q")
+    assert invoke("clean", "--db", db).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_clean_with_out_deletes_the_report_dir(invoke, tmp_path, sample_cli):
+    db, out = tmp_path / "audit.db", tmp_path / "reports"
+    invoke("report", sample_cli, "--db", db, "--out", out, "-q")
+    assert out.is_dir()
+    result = invoke("clean", "--db", db, "--out", out)
+    assert result.exit_code == 0
+    assert not db.exists() and not out.exists()
+
+
+def test_clean_refuses_an_sqlite_file_of_something_else(invoke, tmp_path):
+    db = tmp_path / "crm.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE customers (name TEXT)")
+    conn.commit()
+    conn.close()
+    result = invoke("clean", "--db", db)
+    assert result.exit_code == 2
+    assert db.exists()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("customers",)]
+    conn.close()
+
+
+def test_clean_refuses_a_file_that_is_not_sqlite(invoke, tmp_path):
+    db = tmp_path / "notes.db"
+    db.write_text("my notes\n")
+    result = invoke("clean", "--db", db)
+    assert result.exit_code == 2
+    assert db.read_text() == "my notes\n"
+
+
+def test_clean_refuses_a_dir_that_is_not_a_report_dir(invoke, tmp_path, sample_cli):
+    db, out = tmp_path / "audit.db", tmp_path / "photos"
+    out.mkdir()
+    (out / "cat.jpg").write_bytes(b"\xff\xd8")
+    invoke("load", sample_cli, "--db", db, "-q")
+    result = invoke("clean", "--db", db, "--out", out)
+    assert result.exit_code == 2
+    assert (out / "cat.jpg").exists()
+
+
+def test_clean_does_not_delete_a_non_store_whose_name_has_a_hash(invoke, tmp_path, sample_cli):
+    store = tmp_path / "s.db"
+    invoke("load", sample_cli, "--db", store, "-q")
+    notes = tmp_path / "s.db#x"
+    notes.write_text("my notes")
+    result = invoke("clean", "--db", notes, "--yes")
+    assert result.exit_code == 2
+    assert notes.read_text() == "my notes"
+
+
+def test_clean_without_a_store_is_fine(invoke, tmp_path):
+    result = invoke("clean", "--db", tmp_path / "none.db")
+    assert result.exit_code == 0

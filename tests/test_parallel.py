@@ -1,0 +1,235 @@
+"""The parallel parse path (parse workers over byte ranges, or over the spill of a
+decompressing thread) must give exactly what the single-process path gives: the same load
+counts, the same problems, and stores equal row for row.
+
+Expected numbers are the hand counts of fixtures/sample-cli.txt (conftest.py) and of the
+small dumps written here.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import sys
+import threading
+
+import pytest
+
+from ccaudit.load import load_dumps
+from ccaudit.parallel import _background
+from ccaudit.store import Store
+from tests.records import REQUEST, json_lines, numbered, record
+from tests.stores import assert_consistent, load_counts, store_state
+
+rec = numbered("id-", type=REQUEST, principal="User:u-1")  # a console request, id "id-<n>"
+
+
+def _load(tmp_path, paths, name, **kw):
+    """Load ``paths`` into a new store; its stats and every row of its tables (checked to agree)."""
+    s = Store(str(tmp_path / f"{name}.db"))
+    try:
+        stats = load_dumps(paths, s, **kw)
+        assert_consistent(s)
+        return stats, store_state(s)
+    finally:
+        s.close()
+
+
+def _same_both_ways(tmp_path, paths, chunk=2000):
+    """Load ``paths`` in process and with two parse workers (``chunk`` bytes a range): the
+    counts, the problems and the stores must be the same. Returns the in-process result."""
+    seq, seq_state = _load(tmp_path, paths, "seq", workers=0)
+    par, par_state = _load(tmp_path, paths, "par", workers=2, chunk=chunk)
+    assert load_counts(par) == load_counts(seq)
+    assert par.malformed_lines == seq.malformed_lines
+    assert par.problem_lines() == seq.problem_lines()
+    assert par.failed == seq.failed
+    assert par_state == seq_state
+    return seq, seq_state
+
+
+# -- the parallel path gives what the single process gives --------------------------------
+
+
+def test_parallel_sample_cli(tmp_path, sample_cli, expected_sample):
+    # 7,581 bytes in chunks of 2,000: 4 ranges, lines cut across every boundary
+    stats, state = _same_both_ways(tmp_path, [str(sample_cli)])
+    assert load_counts(stats) == (14, 13, 1, 16, 6)
+    assert stats.malformed_lines == [f"{sample_cli}:{n}" for n in range(31, 37)]
+    assert len(state["all_events"]) == 13
+
+
+@pytest.mark.parametrize("chunk", [50, 300, 1000, 7000, 1 << 20])
+def test_parallel_sample_cli_any_chunk(tmp_path, sample_cli, chunk):
+    stats, _ = _same_both_ways(tmp_path, [str(sample_cli)], chunk=chunk)
+    assert load_counts(stats) == (14, 13, 1, 16, 6)
+
+
+@pytest.mark.parametrize("name, malformed", [("sample-array.json.gz", 0), ("sample-pretty.json.bz2", 0),
+                                             ("sample.jsonl.xz", 0), ("sample-prefixes.txt", 0),
+                                             ("sample-cut.json", 1)])
+def test_parallel_every_shape(tmp_path, fixtures_dir, name, malformed):
+    stats, _ = _same_both_ways(tmp_path, [str(fixtures_dir / name)])
+    assert load_counts(stats) == (14, 13, 1, 0, malformed)
+
+
+def test_parallel_array_broken_in_the_middle(tmp_path):
+    text = "[" + ",\n".join(json.dumps(rec(i)) for i in range(30)) + ",\n{broken\n" + json.dumps(rec(99)) + "]"
+    p = tmp_path / "broken.json"
+    p.write_text(text, encoding="utf-8")
+    stats, _ = _same_both_ways(tmp_path, [str(p)])
+    assert (stats.inserted, stats.malformed) == (30, 1)
+
+
+def test_parallel_several_inputs_with_duplicates_across_them(tmp_path, sample_cli, fixtures_dir):
+    paths = [str(sample_cli), str(fixtures_dir / "sample-prefixes.txt"), str(sample_cli)]
+    stats, _ = _same_both_ways(tmp_path, paths)
+    assert (stats.records_read, stats.inserted, stats.duplicates) == (42, 13, 29)
+    assert stats.malformed_lines == [f"{sample_cli}:{n}" for n in range(31, 37)] * 2
+
+
+def test_parallel_gzip_cli_dump(tmp_path, sample_cli):
+    p = tmp_path / "cli-dump.data"  # gzip'd, not named .gz
+    p.write_bytes(gzip.compress(sample_cli.read_bytes()))
+    stats, _ = _same_both_ways(tmp_path, [str(p)])
+    assert load_counts(stats) == (14, 13, 1, 16, 6)
+    assert stats.malformed_lines == [f"{p}:{n}" for n in range(31, 37)]
+
+
+def test_parallel_truncated_gzip(tmp_path, sample_cli):
+    data = gzip.compress(sample_cli.read_bytes() * 20)
+    p = tmp_path / "cut.gz"
+    p.write_bytes(data[: len(data) * 2 // 3])
+    stats, _ = _same_both_ways(tmp_path, [str(p)])
+    assert stats.malformed_lines[-1] == f"{p}@end"
+
+
+def test_parallel_generated_dump_with_duplicates_noise_and_malformed(tmp_path):
+    # 600 records over 3 days. Every 7th record (from i=7) is followed by a copy of record i-3
+    # (a duplicate); every 11th by a copy of record i-5 with another method (a conflicting
+    # copy: the first one must win); every 10th by a "% Headers" line; every 50th by a
+    # garbage line; the file ends with a cut record. Chunks of 2,000 bytes put most copies
+    # in another chunk than their original.
+    def make(i, method=None):
+        return json.dumps(rec(i, time=f"2024-05-0{6 + i % 3}T{i % 24:02d}:{i % 60:02d}:00.{i:03d}Z",
+                              method=method or ("mds.Authorize", "SignIn", "GetUsers")[i % 3],
+                              principal=f"User:u-{i % 5}")).encode()
+
+    lines, noise, bad, dups = [], 0, 0, 0
+    for i in range(600):
+        lines.append(make(i))
+        if i % 7 == 0 and i >= 7:
+            lines.append(make(i - 3))
+            dups += 1
+        if i % 11 == 0 and i >= 11:
+            lines.append(make(i - 5, method="ConflictingCopy"))
+            dups += 1
+        if i % 10 == 0:
+            lines.append(b'% Headers: [content-type="application/cloudevents+json"]')
+            noise += 1
+        if i % 50 == 0:
+            lines.append(b"{this is not json}")
+            bad += 1
+    p = tmp_path / "gen.txt"
+    p.write_bytes(b"\n".join(lines) + b"\n" + json.dumps(rec(9999))[:40].encode())
+    stats, state = _same_both_ways(tmp_path, [str(p)], chunk=2000)
+    assert (stats.inserted, stats.duplicates) == (600, dups)
+    assert (stats.noise_lines, stats.malformed) == (noise, bad + 1)
+    assert len(state["all_events"]) == 600
+    assert not any("ConflictingCopy" in event for event in state["all_events"])
+
+
+def _rec_line(i, pad=0) -> bytes:
+    r = rec(i)
+    if pad:
+        r["data"]["request"] = {"data": {"pad": "x" * pad}}
+    return json.dumps(r).encode()
+
+
+@pytest.mark.parametrize("kind", ["big-lines", "crlf", "no-final-newline", "only-noise", "empty", "blank-heavy",
+                                  "leading-whitespace"])
+def test_parallel_edge_cases(tmp_path, kind):
+    data = {
+        # a 300 kB record and a 300 kB garbage line, each spanning 150 chunks of 2,000 bytes
+        "big-lines": _rec_line(1) + b"\n" + _rec_line(2, 300_000) + b"\n{" + b"g" * 300_000 + b"\n"
+                     + _rec_line(3) + b"\n",
+        "crlf": b"".join(_rec_line(i) + b"\r\n" for i in range(50)),
+        "no-final-newline": b"\n".join(_rec_line(i) for i in range(50)),
+        "only-noise": b"% Headers: x\n" * 300,
+        "empty": b"",
+        "blank-heavy": b"\n" * 5000 + _rec_line(1) + b"\n" + b"\n" * 5000,
+        "leading-whitespace": b"".join(b"   " + _rec_line(i) + b"\n" for i in range(60)),
+    }[kind]
+    p = tmp_path / "edge.txt"
+    p.write_bytes(data)
+    stats, _ = _same_both_ways(tmp_path, [str(p)])
+    want = {"big-lines": (3, 1), "crlf": (50, 0), "no-final-newline": (50, 0), "only-noise": (0, 0),
+            "empty": (0, 0), "blank-heavy": (1, 0), "leading-whitespace": (60, 0)}[kind]
+    assert (stats.inserted, stats.malformed) == want
+    assert list(stats.failed) == ([str(p)] if kind == "only-noise" else [])
+
+
+def test_parallel_stdin(tmp_path, sample_cli, monkeypatch):
+    data = sample_cli.read_bytes()
+    results = []
+    for workers in (0, 2):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
+        results.append(_load(tmp_path, ["-"], f"stdin{workers}", workers=workers, chunk=2000))
+    (seq, seq_state), (par, par_state) = results
+    assert load_counts(seq) == load_counts(par) == (14, 13, 1, 16, 6)
+    assert seq.malformed_lines == par.malformed_lines == [f"<stdin>:{n}" for n in range(31, 37)]
+    assert seq_state == par_state
+
+
+def test_parallel_stdin_gzip(tmp_path, sample_cli, monkeypatch):
+    data = gzip.compress(sample_cli.read_bytes())
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
+    stats, _ = _load(tmp_path, ["-"], "stdin-gz", workers=2, chunk=2000)
+    assert load_counts(stats) == (14, 13, 1, 16, 6)
+
+
+# -- a second load, a named pipe, stopping early ------------------------------------------
+
+def test_parallel_second_load_adds_nothing(tmp_path, sample_cli):
+    s = Store(str(tmp_path / "p.db"))
+    try:
+        load_dumps([str(sample_cli)], s, workers=2, chunk=2000)
+        again = load_dumps([str(sample_cli)], s, workers=2, chunk=2000)
+        assert (again.inserted, again.duplicates) == (0, 14)
+        assert s.event_count() == 13
+    finally:
+        s.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_loads_with_workers(tmp_path):
+    fifo = tmp_path / "dump.fifo"
+    os.mkfifo(fifo)
+    body = json_lines(record(f"r-{i}") for i in range(300))
+    writer = threading.Thread(target=lambda: fifo.write_bytes(body))
+    writer.start()
+    store = Store(str(tmp_path / "s.db"))
+    stats = load_dumps([str(fifo)], store, workers=2, chunk=4096)
+    writer.join()
+    assert (stats.records_read, stats.inserted) == (300, 300)
+
+
+def test_the_decompressing_thread_stops_when_the_load_does():
+    # after a failed merge the consumer stops reading; the producer must not hang on
+    produced = threading.Event()
+
+    def endless():
+        while True:
+            produced.set()
+            yield {"path": "x"}
+
+    before = threading.active_count()
+    items = _background(endless())
+    next(items)
+    items.close()
+    for _ in range(100):
+        if threading.active_count() == before:
+            break
+        threading.Event().wait(0.01)
+    assert threading.active_count() == before
