@@ -33,11 +33,11 @@ from benchmarks import rss
 from benchmarks.compare import default_ccaudit
 from benchmarks.conftest import ratio
 from ccaudit.ingest import Dump, iter_lines, line_rows
-from ccaudit.stats import LoadStats
 from ccaudit.load import load_dumps
 from ccaudit.output import write_dir
 from ccaudit.progress import Progress
 from ccaudit.report import build
+from ccaudit.stats import LoadStats
 from ccaudit.store import Store
 
 RSS_INTERVAL = 0.05  # s between samples of the end-to-end process tree

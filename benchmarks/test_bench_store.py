@@ -28,10 +28,10 @@ from itertools import islice
 import pytest
 
 from benchmarks.conftest import ratio, store_rows
-from ccaudit.schema import DETAIL_TABLE, EVENT_TABLES, ROW_COLUMNS, SECTION, TABLES
 from ccaudit.ingest import Dump, iter_lines, line_rows
-from ccaudit.stats import LoadStats
 from ccaudit.load import BATCH
+from ccaudit.schema import DETAIL_TABLE, EVENT_TABLES, ROW_COLUMNS, SECTION, TABLES
+from ccaudit.stats import LoadStats
 from ccaudit.store import Store
 
 # Columns the store keeps as written; the others store '' as NULL (stage.select_sql).

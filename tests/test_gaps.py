@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.records import record, write_jsonl
+
 FAR = [("a", "1970-01-01T00:00:00Z"), ("b", "2999-12-31T23:59:59Z"),
        ("c", "2024-05-06T10:00:00Z"), ("d", "2024-05-09T10:00:00Z")]
 GAP_1 = "no events from 1970-01-02 to 2024-05-05, 19,848 days"
@@ -14,9 +16,7 @@ GAP_2 = "no events from 2024-05-10 to 2999-12-30, 356,346 days"
 
 @pytest.fixture
 def far_store(tmp_path, invoke):
-    dump = tmp_path / "far.jsonl"
-    dump.write_text("".join(json.dumps({"id": i, "time": t, "data": {"methodName": "GetUsers"}}) + "\n"
-                            for i, t in FAR))
+    dump = write_jsonl(tmp_path, [record(i, t) for i, t in FAR])
     db = tmp_path / "far.db"
     assert invoke("load", dump, "--db", db, "-q").exit_code == 0
     return db
@@ -59,8 +59,6 @@ def test_a_report_folder_gets_files_only_for_days_shown(invoke, far_store, tmp_p
 
 
 def test_a_week_of_empty_days_is_still_listed(invoke, tmp_path):
-    dump = tmp_path / "week.jsonl"
-    dump.write_text("".join(json.dumps({"id": i, "time": t, "data": {"methodName": "GetUsers"}}) + "\n"
-                            for i, t in [("a", "2024-05-01T10:00:00Z"), ("b", "2024-05-09T10:00:00Z")]))
+    dump = write_jsonl(tmp_path, [record("a", "2024-05-01T10:00:00Z"), record("b", "2024-05-09T10:00:00Z")])
     lines = invoke("report", dump, "--format", "json", "-q").stdout
     assert len(json.loads(lines)["days"]) == 9 and "gaps" not in json.loads(lines)["summary"]

@@ -3,19 +3,13 @@ whatever was typed. Every format must show them as inert text, and no key may bl
 the size of a report."""
 from __future__ import annotations
 
-import json
-
 from ccaudit.render import KEY_WIDTH
+from tests.records import signin, write_jsonl
 
 
-def signins(tmp_path, emails: list[str], name: str = "signins.jsonl"):
-    path = tmp_path / name
-    path.write_text("".join(
-        json.dumps({"id": str(i), "time": "2024-05-07T05:00:00Z",
-                    "data": {"methodName": "SignIn",
-                             "authenticationInfo": {"result": "SUCCESS", "principal": {"email": e}}}}) + "\n"
-        for i, e in enumerate(emails)), encoding="utf-8")
-    return path
+def signins(tmp_path, emails: list[str], name: str = "signins.jsonl") -> str:
+    """A dump of one successful sign-in per email, all in the same hour."""
+    return write_jsonl(tmp_path, [signin("2024-05-07T05:00:00Z", email) for email in emails], name)
 
 
 def test_markdown_keys_cannot_make_links_or_html(invoke, tmp_path):
@@ -29,7 +23,8 @@ def test_markdown_keys_cannot_make_links_or_html(invoke, tmp_path):
 def test_one_huge_key_does_not_pad_every_row(invoke, tmp_path):
     huge = "h" * 1_000_000 + "@example.com"
     dump = signins(tmp_path, [huge, "alice@example.com"])
-    small = invoke("report", signins(tmp_path, ["alice@example.com"], "small.jsonl"), "--section", "signin_success", "-q").stdout
+    small_dump = signins(tmp_path, ["alice@example.com"], "small.jsonl")
+    small = invoke("report", small_dump, "--section", "signin_success", "-q").stdout
     out = invoke("report", dump, "--section", "signin_success", "-q").stdout
     lines = out.splitlines()
     assert huge in lines  # printed whole, on a line of its own
@@ -48,12 +43,7 @@ def test_html_shows_the_busiest_rows_of_a_huge_section(invoke, tmp_path):
     from ccaudit.html import MAX_ROWS
 
     emails = [f"user{i:05d}@example.com" for i in range(MAX_ROWS + 50)] + ["busy@example.com"] * 3
-    path = tmp_path / "many.jsonl"
-    path.write_text("".join(
-        json.dumps({"id": str(i), "time": "2024-05-07T05:00:00Z",
-                    "data": {"methodName": "SignIn",
-                             "authenticationInfo": {"result": "SUCCESS", "principal": {"email": e}}}}) + "\n"
-        for i, e in enumerate(emails)), encoding="utf-8")
+    path = signins(tmp_path, emails)
     page = invoke("report", path, "--format", "html", "--section", "signin_success", "-q").stdout
     assert page.count("@example.com") == 2 * MAX_ROWS  # each key is shown and in its row's title
     assert "busy@example.com" in page and "user00249@example.com" not in page
