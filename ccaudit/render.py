@@ -128,11 +128,11 @@ def summary_markdown(report: Report) -> str:
 
 # -- csv ------------------------------------------------------------------------------
 
-def section_csv(day: Day, section: Section, stats: bool = True) -> str:
+def section_csv(day: Day, section: Section) -> str:
     return csv_text(_csv_header(day.hour_labels), _csv_rows(day, [section], day.hour_labels))
 
 
-def day_csv(day: Day, stats: bool = True) -> str:
+def day_csv(day: Day) -> str:
     """Every section of a day as one table: the section is a column."""
     return csv_text(_csv_header(day.hour_labels), _csv_rows(day, day.sections.values(), day.hour_labels))
 
@@ -252,14 +252,18 @@ def render_summary(report: Report, fmt: str) -> str:
 def render_day(day: Day, fmt: str, stats: bool = False) -> str:
     if fmt == "json":
         return dumps(day_json(day))
-    return {"csv": day_csv, "markdown": day_markdown}.get(fmt, day_text)(day, stats)
+    if fmt == "csv":  # csv always has the stats columns
+        return day_csv(day)
+    return (day_markdown if fmt == "markdown" else day_text)(day, stats)
 
 
 def render_section(day: Day, section: Section, fmt: str, stats: bool = False) -> str:
     if fmt == "json":
         return dumps({"date": day.date, "hour_labels": day.hour_labels, "section": section.id,
                       "title": section.title, "rows": [row_json(r) for r in section.rows]})
-    return {"csv": section_csv, "markdown": section_markdown}.get(fmt, section_text)(day, section, stats)
+    if fmt == "csv":
+        return section_csv(day, section)
+    return (section_markdown if fmt == "markdown" else section_text)(day, section, stats)
 
 
 EXTENSIONS = {"text": "txt", "markdown": "md", "csv": "csv", "json": "json", "html": "html"}

@@ -189,7 +189,7 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None,
     fine = not _whole_hours(tz, store.time_range())
     place, by_method = clock.place, f.method is not None
     for section, key, ts, n, first, last in store.buckets(f.since, f.until, f.principal, fine):
-        if by_method and not _wanted(section, key, f):
+        if by_method and not _wanted(section, key, f.method):
             continue
         d, col = place(ts)
         keys = cells[d, section]
@@ -217,11 +217,9 @@ def _whole_hours(tz: tzinfo, span: tuple[int, int] | None) -> bool:
                for t in range(span[0] - 86400, span[1] + 2 * 86400, 86400))
 
 
-def _wanted(section: str, key: str, f: Filters) -> bool:
-    if f.method is not None:
-        method = SECTION_METHOD.get(section, key)
-        return fnmatch.fnmatchcase(method, f.method)
-    return True
+def _wanted(section: str, key: str, pattern: str) -> bool:
+    """Is a row's method (its key, in all_events) one --method keeps?"""
+    return fnmatch.fnmatchcase(SECTION_METHOD.get(section, key), pattern)
 
 
 def _dates_shown(dates: list[date]) -> tuple[list[date], list[Gap]]:
