@@ -11,6 +11,7 @@ import sys
 import traceback
 
 import click
+from click.core import ParameterSource
 
 from . import __version__
 from . import options as opt
@@ -32,7 +33,8 @@ from .report import build
 EXIT_CODES = """\b
 Exit codes: 0 ok; 1 a check failed, --strict found malformed input, or clean was
 declined; 2 usage or input error (missing or unreadable file, nothing parseable);
-70 an internal error (a bug in ccaudit; please report it); 130 interrupted."""
+70 an internal error (a bug in ccaudit; please report it); 130 interrupted (Ctrl-C),
+143 and 129 stopped by SIGTERM and SIGHUP (temporary files removed)."""
 
 
 class Terminated(BaseException):
@@ -99,7 +101,8 @@ REPORT_OPTIONS = options(
                  help="Write one file per day and per section into this folder (created if its parent "
                       "exists; files of an earlier report there are replaced); stdout gets the summary."),
     click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False),
-                 help="Write the whole report to this file instead of stdout (its folder must exist)."),
+                 help="Write the whole report to this file instead of stdout (its folder must exist); "
+                      "without --format, its extension (.html .json .md .csv .txt) picks the format."),
     TZ, WINDOW,
     click.option("--principal", metavar="GLOB", help="Only events of principals matching GLOB, e.g. 'sa-*'."),
     click.option("--method", metavar="GLOB", help="Only events whose methodName matches GLOB."),
@@ -108,6 +111,16 @@ REPORT_OPTIONS = options(
     click.option("--stats", is_flag=True, help="Add first seen, last seen and peak hour columns (text, "
                                                "markdown and html; csv and json always have them)."),
 )
+
+
+FORMAT_OF = {".html": "html", ".htm": "html", ".json": "json", ".md": "markdown", ".csv": "csv", ".txt": "text"}
+
+
+def _format_of(out_file: str, fmt: str) -> str:
+    """The format -o's extension names, unless --format was given."""
+    if click.get_current_context().get_parameter_source("fmt") is not ParameterSource.DEFAULT:
+        return fmt
+    return FORMAT_OF.get(os.path.splitext(out_file)[1].lower(), fmt)
 
 
 def _refuse_overwriting(out_file: str | None, db_path: str | None, dumps: tuple[str, ...]) -> None:
@@ -147,6 +160,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     _refuse_overwriting(out_file, db_path, dumps)
     if out_file:
         check_parent(out_file, "the report")
+        fmt = _format_of(out_file, fmt)
     opt.check_inputs(dumps)
     zone = opt.zone(tz)
     filters = opt.filters(zone, since, until, principal, method, sections, top)
@@ -246,12 +260,12 @@ for command in (check, diff, methods):
 
 
 @cli.command(short_help="Delete a store and a report folder.")
-@db_option("The store to delete (refused if the file is not a ccaudit store).", required=True)
+@db_option("The store to delete (refused if the file is not a ccaudit store).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Also delete the report files ccaudit wrote into this folder (those its manifest lists).")
+              help="The report folder whose files to delete (those its manifest lists).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask (never asked when stdin is not a terminal).")
 def clean(db_path, out_dir, yes):
-    """Delete the --db store, and the report files of an --out folder.
+    """Delete the --db store, the report files of an --out folder, or both.
 
     Everything is checked before anything is deleted: a file that is not a ccaudit
     store, or a folder without ccaudit's manifest, is refused. Declining the question
@@ -264,14 +278,18 @@ def clean(db_path, out_dir, yes):
     from .output import check_report_dir, clean_dir
     from .storefile import delete_store, is_store
 
-    if os.path.lexists(db_path) and (os.path.islink(db_path) or not is_store(db_path)):
+    if not db_path and not out_dir:
+        raise click.UsageError("give --db STORE, --out DIR or both")
+    if db_path and os.path.lexists(db_path) and (os.path.islink(db_path) or not is_store(db_path)):
         raise CcauditError(f"{db_path}: not a ccaudit store; nothing deleted")
     if out_dir and os.path.lexists(out_dir):
         check_report_dir(out_dir)
-    targets = [db_path] + ([out_dir] if out_dir else [])
+    targets = [t for t in (db_path, out_dir) if t]
     if not yes and interactive() and not click.confirm(f"Delete {' and '.join(targets)}?", err=True):
         click.echo("ccaudit: nothing deleted", err=True)
         sys.exit(ExitCode.CHECK_FAILED)
-    click.echo(f"ccaudit: deleted {db_path}" if delete_store(db_path) else f"ccaudit: no store at {db_path}", err=True)
+    if db_path:
+        click.echo(f"ccaudit: deleted {db_path}" if delete_store(db_path) else f"ccaudit: no store at {db_path}",
+                   err=True)
     for line in clean_dir(out_dir) if out_dir else ():
         click.echo(f"ccaudit: {line}", err=True)

@@ -38,6 +38,7 @@ def write_atomic(path: str, text: str) -> None:
 def make_dir(path: str) -> None:
     """Create the folder ``path`` (0700) if it is missing; its parent must exist, as for
     ``mkdir`` (a typo should not grow a tree). A link in its place is refused."""
+    path = os.path.normpath(path)
     if os.path.islink(path):
         raise CcauditError(f"{path}: is a symbolic link; give the real folder")
     if os.path.isdir(path):
@@ -90,8 +91,9 @@ def pid_alive(pid: int) -> bool:
 
 
 def same_file(a: str, b: str) -> bool:
-    """Do two paths name the same existing file (through links, hard links, ``./``)?"""
+    """Do two paths name the same file (through links, hard links, ``./``), or would
+    they, once created?"""
     try:
         return os.path.samefile(a, b)
     except OSError:
-        return False
+        return os.path.realpath(a) == os.path.realpath(b)

@@ -53,6 +53,7 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     For html the day and section pages would repeat the single-page report, so the
     folder gets DIR/report.html plus the summary.
     """
+    out_dir = os.path.normpath(out_dir)  # "reports/" is "reports", a link to a folder included
     make_dir(out_dir)
     old = read_manifest(out_dir)
     written = []
@@ -109,6 +110,7 @@ def _remove(out_dir: str, names: list[str]) -> None:
 def clean_dir(out_dir: str) -> Iterator[str]:
     """Delete the files a report folder's manifest lists, then the folder if it is empty.
     Everything is checked before anything is deleted; links are never followed."""
+    out_dir = os.path.normpath(out_dir)
     if not os.path.lexists(out_dir):
         yield f"no report folder at {out_dir}"
         return
@@ -123,6 +125,7 @@ def clean_dir(out_dir: str) -> Iterator[str]:
 
 def check_report_dir(out_dir: str) -> None:
     """Refuse a folder that is not a report folder ccaudit wrote (no manifest), or a link."""
+    out_dir = os.path.normpath(out_dir)
     if os.path.islink(out_dir) or not os.path.isdir(out_dir):
         raise CcauditError(f"{out_dir}: not a report folder (a link or not a folder); nothing deleted")
     if not os.path.isfile(os.path.join(out_dir, MANIFEST)):

@@ -2,7 +2,7 @@
 
 Records are built by hand here, loaded through the library API (``load_dumps`` into a
 ``Store``, then ``build``), and the keys read back from the report, so these tests pin the
-behaviour, not the row layout. The key rules (issue + decisions.md "Row keys"):
+behaviour, not the row layout. The key rules:
 
 * kafka_authentication: principal without a leading ``User:``, plus `` (STATUS)`` when
   ``data.result.status`` is present and not SUCCESS;

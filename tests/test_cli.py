@@ -2,7 +2,7 @@
 (``run_ccaudit``). Both fixtures fail a test on any traceback or "internal error" on stderr.
 ``clean`` has its own file, test_clean.py.
 
-Contract pinned here (issue + decisions.md): stdout holds the report only, the one-line load
+Contract pinned here: stdout holds the report only, the one-line load
 summary and warnings go to stderr; exit 0 ok, 1 ``--strict`` with malformed lines (after
 loading what was good), 2 usage errors, missing/unreadable files, directories and inputs in
 which nothing could be parsed (the other inputs still load).

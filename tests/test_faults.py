@@ -33,36 +33,20 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from faults import (
-        Ccaudit,
-        Expected,
-        MiB,
-        ccaudit_dirs,
-        check_consistent,
-        check_per_day,
-        check_report,
-        fsize_limit,
-        generate_dumps,
-        loaded_new,
-        mount_unavailable,
-        wait_for,
-    )
-except ImportError:  # tests/ collected as a package
-    from tests.faults import (
-        Ccaudit,
-        Expected,
-        MiB,
-        ccaudit_dirs,
-        check_consistent,
-        check_per_day,
-        check_report,
-        fsize_limit,
-        generate_dumps,
-        loaded_new,
-        mount_unavailable,
-        wait_for,
-    )
+from tests.faults import (
+    Ccaudit,
+    Expected,
+    MiB,
+    ccaudit_dirs,
+    check_consistent,
+    check_per_day,
+    check_report,
+    fsize_limit,
+    generate_dumps,
+    loaded_new,
+    mount_unavailable,
+    wait_for,
+)
 
 pytestmark = pytest.mark.faults
 

@@ -290,7 +290,7 @@ def test_only_noise_is_an_input_error(tmp_path):
 
 
 def test_empty_file_is_not_an_error(tmp_path):
-    # decisions.md: only an input that is *not empty* but yields no record is an input error
+    # only an input that is *not empty* but yields no record is an input error
     p = write(tmp_path, "empty.txt", b"")
     stats, rows = ingest(p)
     assert rows == [] and (stats.records_read, stats.noise_lines, stats.malformed) == (0, 0, 0)

@@ -7,7 +7,7 @@ parse workers) every 20 ms. This checks growth, not speed.
 
 Two comparisons:
 
-* 20k -> 200k records (the issue's check): peak(200k) <= peak(20k) + 25 MiB. The 20k run is
+* 20k -> 200k records (the memory bound): peak(200k) <= peak(20k) + 25 MiB. The 20k run is
   partly warm-up (a 20 MB dump gives the parse workers only a few chunks, and SQLite's page
   cache is not full yet), so this step may grow a little without any leak. Measured on a
   2-CPU machine with 8 MiB parse chunks: 91 -> 97 MiB. (With the earlier 32 MiB chunks the

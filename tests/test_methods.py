@@ -4,16 +4,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
-from pathlib import Path
 
 import pytest
 
 from ccaudit.methods import CATALOGUE, FAMILIES, family, meaning
 from tests.records import request, write_jsonl
-
-REFERENCE = Path("/work/shared/reference/audit-events.md")
-
 
 @pytest.mark.parametrize("method, fam", [
     # from the catalogue
@@ -63,25 +58,6 @@ def test_meanings():
     assert meaning("mds.Authorize").startswith("RBAC authorization check")
     assert meaning("NotAMethod") == ""
     assert all(fam in FAMILIES and text and "\n" not in text for fam, text in CATALOGUE.values())
-
-
-def _catalogue_names(text: str) -> set[str]:
-    """Backticked method names of §4 of the reference, read independently of ccaudit."""
-    section = text[text.index("## 4. methodName catalogue"):text.index("## 5.")]
-    section = section[:section.index("Classification rule of thumb")]
-    names = set(re.findall(r"`([A-Za-z][A-Za-z0-9.\-/]*)`", section))
-    # type names and prefixes, not methods
-    return {n for n in names if not n.endswith((".", "/")) and "server/" not in n and "cloud/" not in n
-            and n not in ("kafka", "READ_ONLY", "Tableflow") and not n.startswith("io.")}
-
-
-@pytest.mark.skipif(not REFERENCE.exists(), reason="the reference audit-events.md is not in this checkout")
-def test_every_method_of_the_reference_is_catalogued():
-    names = _catalogue_names(REFERENCE.read_text(encoding="utf-8"))
-    assert len(names) > 100
-    # §4.5 lists schema-registry methods after one prefix: "`schema-registry.RegisterSchema`, `DeleteSchemaVersion`"
-    missing = {n for n in names if n not in CATALOGUE and f"schema-registry.{n}" not in CATALOGUE}
-    assert missing == set()
 
 
 # -- the command ----------------------------------------------------------------------------

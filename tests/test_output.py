@@ -208,3 +208,30 @@ def test_an_internal_error_has_its_own_exit_code(sample_cli, monkeypatch):
     result = CliRunner().invoke(ccaudit.cli.cli, ["report", str(sample_cli), "-q"])
     assert result.exit_code == ExitCode.INTERNAL == 70
     assert "internal error: ZeroDivisionError: a bug" in result.stderr
+
+
+def test_output_naming_a_store_about_to_be_created_is_refused(invoke, tmp_path, sample_cli):
+    db = tmp_path / "new.db"
+    result = invoke("report", sample_cli, "--db", db, "-o", db, "-q")
+    assert result.exit_code == ExitCode.USAGE and not db.exists()
+
+
+@pytest.mark.parametrize("name, start", [("r.html", "<!DOCTYPE html>"), ("r.json", "{"), ("r.md", "# Audit"),
+                                         ("r.csv", "date,events"), ("r.txt", "Audit Summary")])
+def test_the_output_extension_picks_the_format(invoke, tmp_path, sample_cli, name, start):
+    assert invoke("report", sample_cli, "-o", tmp_path / name, "-q").exit_code == 0
+    head = (tmp_path / name).read_text()
+    assert head.startswith(start) or (name == "r.csv" and head.startswith("date,section,key"))
+
+
+def test_format_wins_over_the_output_extension(invoke, tmp_path, sample_cli):
+    invoke("report", sample_cli, "-o", tmp_path / "r.html", "--format", "text", "-q")
+    assert (tmp_path / "r.html").read_text().startswith("Audit Summary")
+
+
+def test_clean_takes_a_folder_with_a_trailing_slash_and_no_store(invoke, tmp_path, sample_cli):
+    out = tmp_path / "reports"
+    invoke("report", sample_cli, "--out", out, "-q")
+    result = invoke("clean", "--out", f"{out}/", "--yes")
+    assert result.exit_code == 0 and not out.exists()
+    assert invoke("clean", "--yes").exit_code == ExitCode.USAGE

@@ -141,7 +141,7 @@ def test_first_copy_wins(store, tmp_path):
 
 
 def test_conflicting_copy_with_another_time_in_the_same_hour_is_a_duplicate(store, tmp_path):
-    # decisions.md: de-duplication is by id; the first copy stays, even if the copy differs
+    # de-duplication is by id; the first copy stays, even if the copy differs
     stats = load_dumps([write_jsonl(tmp_path, [rec(1, "2024-05-06T10:00:00Z"),
                                                rec(1, "2024-05-06T10:59:59Z")])], store, workers=0)
     assert (stats.inserted, stats.duplicates) == (1, 1)
