@@ -233,3 +233,41 @@ def test_the_decompressing_thread_stops_when_the_load_does():
             break
         threading.Event().wait(0.01)
     assert threading.active_count() == before
+
+
+# -- bounded work on hostile shapes ----------------------------------------------------------
+
+def test_a_range_never_reads_past_its_end_for_its_first_line(tmp_path):
+    # In a file without newlines every range would otherwise read to the end of the file:
+    # quadratic in its size.
+    from ccaudit.worker import _skip_partial_line
+
+    path = tmp_path / "one-line.txt"
+    path.write_bytes(b"x" * 1_000_000)
+    with open(path, "rb") as f:
+        _skip_partial_line(f, 100_000, 200_000)
+        assert f.tell() <= 200_001
+
+
+def test_a_newline_less_file_through_workers(tmp_path):
+    path = tmp_path / "one-line.txt"
+    path.write_bytes(json_lines([rec(1)]) + b"x" * 3_000_000)
+    stats, _ = _load(tmp_path, [str(path)], "s", workers=2, chunk=64 * 1024)
+    assert (stats.records_read, stats.malformed) == (1, 1)
+
+
+def test_a_spilled_chunk_stops_one_line_limit_past_its_size(tmp_path, monkeypatch):
+    import ccaudit.parallel as parallel
+
+    monkeypatch.setattr(parallel, "MAX_LINE", 1000)
+    stream = io.BufferedReader(io.BytesIO(json_lines([rec(n) for n in range(50)]) + b"\0" * 5_000_000))
+    size = parallel._copy_lines(stream, str(tmp_path / "chunk"), 4096)
+    assert size <= 4096 + (1 << 20) + 1001  # at most one read block and one line limit past the chunk
+    assert stream.read() == b""  # the rest of the overlong line was skipped, not copied
+
+
+def test_gzip_followed_by_zeros_loads_every_record(tmp_path):
+    path = tmp_path / "zeros.jsonl.gz"
+    path.write_bytes(gzip.compress(json_lines([rec(n) for n in range(3000)]) + b"\0" * 40_000_000))
+    stats, _ = _load(tmp_path, [str(path)], "s", workers=2, chunk=256 * 1024)
+    assert (stats.records_read, stats.inserted, stats.malformed) == (3000, 3000, 1)
