@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 	-$(BIN)/python -m pip install -q -e '.[download]' || echo "note: confluent-kafka unavailable; download tests will be skipped"
 	touch $@
 
-demo: $(STAMP)  ## set up, then report on a bundled fixture
-	$(BIN)/ccaudit report fixtures/sample-cli.txt
+demo: $(STAMP)  ## set up, then the quick start's first reports of a bundled fixture (its 6 bad lines are deliberate)
+	$(BIN)/ccaudit report fixtures/sample-cli.txt -o report.html
+	$(BIN)/ccaudit report fixtures/sample-cli.txt --out reports/ -q
+	@echo "make demo: wrote report.html (open it in a browser) and reports/; then use .venv/bin/ccaudit"
 
 test: $(STAMP)  ## set up, then run the test suite
 	$(BIN)/pytest -q
