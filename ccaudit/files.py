@@ -12,14 +12,15 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 
 from .errors import CcauditError
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) in one rename."""
+def write_atomic(path: str, text: str | Iterable[str]) -> None:
+    """Replace ``path`` with ``text`` (UTF-8; a string or its pieces) in one rename."""
     folder = os.path.dirname(path) or "."
     try:
         fd, tmp = tempfile.mkstemp(prefix=".ccaudit-", suffix=".tmp", dir=folder)  # O_EXCL, 0600
@@ -27,7 +28,7 @@ def write_atomic(path: str, text: str) -> None:
         raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            f.writelines([text] if isinstance(text, str) else text)
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):

@@ -9,17 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .errors import CcauditError
 from .files import make_dir, write_atomic
-from .render import (
-    EXTENSIONS,
-    render_day,
-    render_report,
-    render_section,
-    render_summary,
-)
+from .render import EXTENSIONS, render_day, render_section, render_summary, report_chunks
 from .report import Report
 
 MANIFEST = ".ccaudit-manifest"
@@ -35,15 +29,16 @@ def write_report(report: Report, fmt: str, out_dir: str | None = None, out_file:
     elif out_file:
         write_atomic(out_file, render_whole(report, fmt, stats))
     else:
-        sys.stdout.write(render_whole(report, fmt, stats))
+        sys.stdout.writelines(render_whole(report, fmt, stats))
 
 
-def render_whole(report: Report, fmt: str, stats: bool) -> str:
+def render_whole(report: Report, fmt: str, stats: bool) -> Iterable[str]:
+    """The whole report, in pieces (a day at a time where the format allows)."""
     if fmt == "html":
         from .html import render_html
 
-        return render_html(report, stats=stats)
-    return render_report(report, fmt, stats)
+        return [render_html(report, stats=stats)]
+    return report_chunks(report, fmt, stats)
 
 
 def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> None:
@@ -70,7 +65,7 @@ def _files(report: Report, fmt: str, stats: bool) -> Iterator[tuple[str, str]]:
     """(path relative to the folder, text) of every file of the report."""
     ext = EXTENSIONS[fmt]
     if fmt == "html":
-        yield "report.html", render_whole(report, fmt, stats)
+        yield "report.html", "".join(render_whole(report, fmt, stats))
         yield "summary.txt", render_summary(report, "text")
         return
     for day in report.days:

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 
 from tabulate import tabulate
 
@@ -212,10 +213,28 @@ def report_json(report: Report) -> dict:
 
 
 def dumps(doc: dict) -> str:
-    """JSON text: UTF-8 as written, but every character a terminal would act on (DEL,
-    C1 controls such as CSI, bidi overrides) as a ``\\u`` escape, which loses nothing."""
-    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return _json(doc, 0) + "\n"
+
+
+def _json(value, depth: int) -> str:
+    """JSON text, indented as if nested ``depth`` levels deep: UTF-8 as written, but every
+    character a terminal would act on (DEL, C1 controls such as CSI, bidi overrides) as a
+    ``\\u`` escape, which loses nothing. (JSON strings hold no raw newline to re-indent.)"""
+    text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + "  " * depth)
     return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_escape, text)
+
+
+def report_json_chunks(report: Report) -> Iterator[str]:
+    """The report's JSON document a day at a time: the same text as dumps(report_json(...)),
+    without holding all of it at once."""
+    yield '{\n  "summary": ' + _json(report.summary(), 1) + ',\n  "days": '
+    if not report.days:
+        yield "[]\n}\n"
+        return
+    yield "["
+    for i, day in enumerate(report.days):
+        yield ("\n    " if i == 0 else ",\n    ") + _json(day_json(day), 2)
+    yield "\n  ]\n}\n"
 
 
 _UNSAFE = re.compile(r"[^\n -~]")
@@ -232,15 +251,23 @@ def _escape(m: re.Match) -> str:
 
 def render_report(report: Report, fmt: str, stats: bool = False) -> str:
     """The whole report for stdout."""
+    return "".join(report_chunks(report, fmt, stats))
+
+
+def report_chunks(report: Report, fmt: str, stats: bool = False) -> Iterator[str]:
+    """The whole report a day at a time, so that writing it holds one day's text."""
     if fmt == "json":
-        return dumps(report_json(report))
-    if fmt == "csv":
-        return report_csv(report)
-    if fmt == "markdown":
-        return summary_markdown(report) + "".join(
-            f"## {d.line()}\n\n" if isinstance(d, Gap) else day_markdown(d, stats) for d in report.timeline())
-    return summary_text(report) + "\n" + "".join(
-        f"{d.line()}\n\n" if isinstance(d, Gap) else day_text(d, stats) for d in report.timeline())
+        yield from report_json_chunks(report)
+    elif fmt == "csv":
+        yield report_csv(report)
+    elif fmt == "markdown":
+        yield summary_markdown(report)
+        for d in report.timeline():
+            yield f"## {d.line()}\n\n" if isinstance(d, Gap) else day_markdown(d, stats)
+    else:
+        yield summary_text(report) + "\n"
+        for d in report.timeline():
+            yield f"{d.line()}\n\n" if isinstance(d, Gap) else day_text(d, stats)
 
 
 def render_summary(report: Report, fmt: str) -> str:
