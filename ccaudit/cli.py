@@ -28,7 +28,8 @@ from .options import (
     format_option,
     options,
 )
-from .report import build
+from .report import Filters, build
+from .text import printable
 
 EXIT_CODES = """\b
 Exit codes: 0 ok; 1 a check failed, --strict found malformed input, or clean was
@@ -64,7 +65,7 @@ class Cli(click.Group):
         try:
             return super().invoke(ctx)
         except CcauditError as e:
-            click.echo(f"ccaudit: error: {e}", err=True)
+            click.echo(f"ccaudit: error: {printable(str(e))}", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("ccaudit: interrupted", err=True)
@@ -154,6 +155,8 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
 
     if not dumps and not db_path:
         raise click.UsageError("give one or more DUMP files, or --db with a store to report from")
+    if out_dir == "" or out_file == "":
+        raise click.UsageError("--out and -o need a name")
     if out_dir and out_file:
         raise click.UsageError("give --out DIR (a folder of files) or -o FILE (one file), not both")
     opt.existing_store(dumps, db_path)
@@ -215,7 +218,8 @@ def summary(extra, db_path, fmt, tz):
         raise click.UsageError("give --db STORE (a store made by report or load); for a dump use: ccaudit report DUMP")
     opt.existing_store((), db_path)
     with opt.open_store(db_path, readonly=True) as store:
-        click.echo(render_summary(build(store, opt.zone(tz)), fmt), nl=False)
+        rep = build(store, opt.zone(tz), Filters(sections=("all_events",)))  # the days' totals are enough
+        click.echo(render_summary(rep, fmt), nl=False)
 
 
 @cli.command(short_help="Fetch the audit-log topic into a dump file.")

@@ -1,7 +1,7 @@
 """Errors the core raises, and the exit codes the CLI maps them to.
 
 Core modules never print or exit; they raise these with a message written for
-the user. ``cli.py`` is the one place that turns them into exit codes.
+the user. The command line (``cli.py``, with ``options.py``) turns them into exit codes.
 """
 import errno
 import lzma

@@ -20,7 +20,11 @@ FILE_MODE, DIR_MODE = 0o600, 0o700
 
 
 def write_atomic(path: str, text: str | Iterable[str]) -> None:
-    """Replace ``path`` with ``text`` (UTF-8; a string or its pieces) in one rename."""
+    """Replace ``path`` with ``text`` (UTF-8; a string or its pieces) in one rename. A
+    device or pipe that exists there (``-o /dev/stdout``) is written to, not replaced."""
+    pieces = [text] if isinstance(text, str) else text
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        return _write_through(path, pieces)
     folder = os.path.dirname(path) or "."
     try:
         fd, tmp = tempfile.mkstemp(prefix=".ccaudit-", suffix=".tmp", dir=folder)  # O_EXCL, 0600
@@ -28,11 +32,21 @@ def write_atomic(path: str, text: str | Iterable[str]) -> None:
         raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines([text] if isinstance(text, str) else text)
+            f.writelines(pieces)
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:  # Ctrl-C and SIGTERM too: no half file left beside the target
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if isinstance(e, OSError):
+            raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
+        raise
+
+
+def _write_through(path: str, pieces: Iterable[str]) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(pieces)
+    except OSError as e:
         raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
 
 
@@ -44,9 +58,7 @@ def make_dir(path: str) -> None:
         raise CcauditError(f"{path}: is a symbolic link; give the real folder")
     if os.path.isdir(path):
         return
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise CcauditError(f"{path}: cannot create: no folder {parent}")
+    check_parent(path, "the folder")
     try:
         os.mkdir(path, DIR_MODE)
     except OSError as e:
@@ -60,25 +72,45 @@ def check_parent(path: str, what: str) -> None:
         raise CcauditError(f"{path}: cannot create {what}: no folder {parent}")
 
 
-TEMP_PREFIX = "ccaudit-"
+TEMP_PREFIX = "ccaudit-tmp-"
+OWNER = ".ccaudit-owner"  # in each temporary folder: who made it
 
 
 def make_temp_dir() -> str:
-    """A private folder in TMPDIR named after this process, so that a later run can tell
-    the folders of processes that were killed (see remove_stale_temp_dirs)."""
-    return tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+    """A private folder in TMPDIR that says which process made it (its id, in which
+    process namespace), so that a later run can tell those of killed processes apart."""
+    path = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+    with open(os.path.join(path, OWNER), "w", encoding="ascii") as f:
+        f.write(f"{os.getpid()} {_pid_namespace()}\n")
+    return path
 
 
 def remove_stale_temp_dirs() -> None:
     """Remove TMPDIR folders of ccaudit processes that no longer exist (killed with
-    SIGKILL, which no cleanup can catch): stage files, spilled chunks, temporary stores."""
-    folder = tempfile.gettempdir()
+    SIGKILL, which no cleanup can catch): stage files, spilled chunks, temporary stores.
+    Only folders with ccaudit's owner file, of this user, from this process namespace (a
+    TMPDIR shared between containers holds other namespaces' live folders)."""
     with contextlib.suppress(OSError):
-        for entry in os.scandir(folder):
-            pid = entry.name[len(TEMP_PREFIX):].split("-", 1)[0]
-            if (entry.name.startswith(TEMP_PREFIX) and pid.isdigit() and entry.is_dir(follow_symlinks=False)
-                    and entry.stat(follow_symlinks=False).st_uid == os.getuid() and not pid_alive(int(pid))):
+        for entry in os.scandir(tempfile.gettempdir()):
+            if (entry.name.startswith(TEMP_PREFIX) and entry.is_dir(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_uid == os.getuid() and _is_stale(entry.path)):
                 shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _is_stale(folder: str) -> bool:
+    try:
+        with open(os.path.join(folder, OWNER), encoding="ascii") as f:
+            pid, namespace = f.read().split()
+    except (OSError, ValueError):
+        return False
+    return namespace == _pid_namespace() and pid.isdigit() and not pid_alive(int(pid))
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return "-"
 
 
 def pid_alive(pid: int) -> bool:

@@ -51,8 +51,9 @@ class Guard:
     def feed(self, data: bytes) -> None:
         """Take the next block; raise TooDeep or TooLarge (with where in it).
 
-        A fast scan (strings removed by one regex, brackets counted in C) decides; only a
-        block it refuses is scanned again string by string, to say exactly where."""
+        A fast scan (escapes dropped by one regex, strings by splitting at quotes, brackets
+        counted in C) decides; only a block it refuses is scanned again string by string,
+        to say exactly where."""
         state = (self.depth, self.in_string, self.escaped, self.item_from)
         try:
             self._scan_fast(data)

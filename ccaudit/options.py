@@ -23,6 +23,7 @@ from .report import Filters
 from .schema import SECTIONS
 from .stats import LoadStats
 from .store import Store
+from .text import printable
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
 FORMATS = ["text", "json", "markdown", "csv", "html"]
@@ -71,18 +72,21 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
         check_parent(db_path, "the store")
     remove_stale_temp_dirs()
     tmp = None if db_path else make_temp_dir()
-    store = Store(db_path or os.path.join(str(tmp), "store.db"), durable=tmp is None,
-                  readonly=readonly and tmp is None, notify=_tell)
     try:
-        yield store
+        store = Store(db_path or os.path.join(str(tmp), "store.db"), durable=tmp is None,
+                      readonly=readonly and tmp is None, notify=_tell)
+        try:
+            yield store
+        finally:
+            store.close()
     finally:
-        store.close()
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _tell(message: str) -> None:
-    click.echo(f"ccaudit: {message}", err=True)
+    """One line on stderr; file names and keys in it come from others, so made printable."""
+    click.echo(f"ccaudit: {printable(message)}", err=True)
 
 
 def existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:
@@ -113,14 +117,14 @@ def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
         progress.done()
     if not quiet:
         for problem in stats.problem_lines()[:SHOWN_PROBLEMS]:
-            click.echo(f"ccaudit: malformed: {problem}", err=True)
+            _tell(f"malformed: {problem}")
         if stats.malformed > SHOWN_PROBLEMS:
             listed = min(stats.malformed, len(stats.problems))
-            click.echo(f"ccaudit: {stats.malformed:,} malformed in all; {SHOWN_PROBLEMS} shown here, the first "
-                       f"{listed} in the JSON report (--format json: summary.load.malformed_lines)", err=True)
+            _tell(f"{stats.malformed:,} malformed in all; {SHOWN_PROBLEMS} shown here, the first "
+                  f"{listed} in the JSON report (--format json: summary.load.malformed_lines)")
     for message in [*stats.failed.values(), *filter(None, [stats.stopped])]:
-        click.echo(f"ccaudit: error: {message}", err=True)
-    click.echo(f"ccaudit: {stats.summary_line()}", err=True)
+        _tell(f"error: {message}")
+    _tell(stats.summary_line())
     return stats
 
 
@@ -173,7 +177,7 @@ def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
             return int((day + timedelta(days=1 if end else 0)).timestamp())
         t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         return int((t if t.tzinfo else t.replace(tzinfo=tz)).timestamp())
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time", param_hint=option) from None
 
 

@@ -8,6 +8,7 @@ files a manifest lists, so it can never take a project tree with it.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 
@@ -15,6 +16,7 @@ from .errors import CcauditError
 from .files import make_dir, write_atomic
 from .render import EXTENSIONS, render_day, render_section, render_summary, report_chunks
 from .report import Report
+from .schema import SECTIONS
 
 MANIFEST = ".ccaudit-manifest"
 _MANIFEST_HEAD = "# files written by ccaudit report --out; ccaudit clean deletes these\n"
@@ -76,17 +78,22 @@ def _files(report: Report, fmt: str, stats: bool) -> Iterator[tuple[str, str]]:
 
 
 def read_manifest(out_dir: str) -> list[str]:
-    """The files a previous report listed in ``out_dir`` ([] if none). Names that could
-    leave the folder (absolute, ``..``) are refused: a manifest can be planted too."""
+    """The files a previous report listed in ``out_dir`` ([] if none). A manifest can be
+    planted too: it may list only names of the shapes ccaudit writes, nothing that could
+    lead out of the folder."""
     path = os.path.join(out_dir, MANIFEST)
     if not os.path.isfile(path) or os.path.islink(path):
         return []
     with open(path, encoding="utf-8", errors="replace") as f:
         names = [line.rstrip("\n") for line in f if line.strip() and not line.startswith("#")]
     for name in names:
-        if os.path.isabs(name) or ".." in name.split("/") or name.startswith("."):
+        if not _REPORT_FILE.fullmatch(name):
             raise CcauditError(f"{path}: lists {name!r}, which is not a report file; not touched")
     return names
+
+
+_REPORT_FILE = re.compile(r"(?:(?:%s)/)?(?:\d{4}-\d{2}-\d{2}|summary)\.(?:txt|md|csv|json)|report\.html"
+                          % "|".join(SECTIONS))
 
 
 def _remove(out_dir: str, names: list[str]) -> None:
@@ -94,6 +101,8 @@ def _remove(out_dir: str, names: list[str]) -> None:
     folders = set()
     for name in names:
         path = os.path.join(out_dir, name)
+        if os.path.islink(os.path.dirname(path)):
+            continue  # a section folder replaced by a link: what it leads to is not ours
         if os.path.islink(path) or os.path.isfile(path):
             os.remove(path)
         folders.add(os.path.dirname(path))

@@ -87,7 +87,7 @@ def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], mer
                 merger.take(*in_flight.popleft())
     except EndsEarly as e:
         ended_early = str(e)
-    except NoSpace as e:  # TMPDIR is full: still merge what was parsed
+    except NoSpace as e:  # a disk is full: still merge what was parsed, if the store can take it
         full = e
     while in_flight:
         merger.take(*in_flight.popleft())

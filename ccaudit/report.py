@@ -55,7 +55,8 @@ class Day:
 
 @dataclass
 class Gap:
-    """A run of more than MAX_EMPTY_RUN days without events, shown as one line: output
+    """A run of more than MAX_EMPTY_RUN days without events, one line in the summary,
+    text, markdown and html (``summary.gaps`` in JSON; CSV lists only days): output
     follows the days that have events, never the span (two records a thousand years
     apart must not make a million-line report)."""
 
@@ -181,15 +182,17 @@ def _offset(off: timedelta | None) -> str:
 
 def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None,
           load: dict | None = None) -> Report:
-    """Count every section of every day from the first to the last day with events."""
+    """Count every section of every day from the first to the last day with events
+    (runs of more than MAX_EMPTY_RUN empty days become gaps)."""
     f = filters or Filters()
     clock = _Clock(tz)
     # (date, section) -> key -> [hour counts, first ts, last ts]
     cells: dict = defaultdict(dict)
     fine = not _whole_hours(tz, store.time_range())
     place, by_method = clock.place, f.method is not None
+    keep = set(f.sections) | {"all_events"} if f.sections else None  # all_events: each day's totals
     for section, key, ts, n, first, last in store.buckets(f.since, f.until, f.principal, fine):
-        if by_method and not _wanted(section, key, f.method):
+        if keep is not None and section not in keep or by_method and not _wanted(section, key, f.method):
             continue
         d, col = place(ts)
         keys = cells[d, section]

@@ -4,7 +4,7 @@ A stage is one table of classified rows (``events``: every column of every event
 one row per event), without indexes, so filling it costs only the inserts, plus the
 counts of what it holds. It lives either in an in-memory database attached to the store's
 connection (the in-process path) or in a file of its own written by a parse worker; the
-store merges both the same way (``Store.merge``), mostly as plain copies. This module
+store merges both the same way (``Store.load``, ``Store.merge_files``), mostly as plain copies. This module
 needs only ``sqlite3`` and the schema, so workers stay small.
 """
 from __future__ import annotations

@@ -14,8 +14,9 @@ Tables (created through sqlite-utils):
                         client_ip, status, error_status, error_detail (first error with a status)
 * ``signin_successes``  SignIn with outcome SUCCESS: the same without the error columns
 * ``counts``            events per (section, key, UTC hour), kept up to date on load, so
-                        reports never scan the event tables (a zone whose offset is not whole
-                        hours is reported from all_events, in quarter hours)
+                        plain reports never scan the event tables (a zone whose offset is not
+                        whole hours, --principal, or a window not on the hour is reported
+                        from all_events, in quarter hours)
 
 The detail tables join all_events on ``id``. Text that a record lacks is NULL.
 
@@ -151,7 +152,7 @@ class Store:
                 yield
         except sqlite3.OperationalError as e:
             if out_of_space(e):
-                raise NoSpace(f"{self.path}: no space left to write the store ({e}); "
+                raise NoSpace(f"{self.path}: cannot write the store: no space left, or an I/O error ({e}); "
                               "everything loaded before is kept") from None
             if "readonly" in str(e):
                 raise StoreError(f"{self.path}: the store is read-only here; cannot load into it") from None

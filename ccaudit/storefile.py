@@ -85,8 +85,8 @@ def _roll_back_if_crashed(path: str) -> None:
     cannot roll back: the first read-write reader does it (SQLite does this on any read;
     a journal that a running load still holds is not touched). Read-only media keep it,
     and the store then cannot be read until a load with write access opens it."""
-    with contextlib.suppress(sqlite3.Error, OSError):
-        conn = sqlite3.connect(path, timeout=BUSY_WAIT)
+    with contextlib.suppress(sqlite3.Error, OSError):  # locked: a live writer's journal, not hot
+        conn = sqlite3.connect(path, timeout=0.1)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         finally:
@@ -150,9 +150,14 @@ def needs_creating(path: str) -> bool:
 def create(path: str) -> None:
     """Make the store's tables in one write transaction: DDL is transactional in SQLite,
     so two processes creating the store at once see all of it or none, and a crash
-    leaves nothing a later run cannot recover (see needs_creating). Owner-only."""
+    leaves nothing a later run cannot recover (see needs_creating). Owner-only, and never
+    made through a link (one could lead anywhere)."""
+    if os.path.islink(path):
+        raise StoreError(f"{path}: is a symbolic link to no store; give the store's real path")
     with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, FILE_MODE))
+    if os.path.getsize(path) == 0:  # new, or an empty file made by someone else (say, touch)
+        os.chmod(path, FILE_MODE)
     conn = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None)
     try:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only
@@ -161,7 +166,7 @@ def create(path: str) -> None:
         existing = set(db.table_names())
         if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # else: made meanwhile
             for name in existing:
-                db.execute(f"DROP TABLE [{name}]")  # empty: checked by _needs_creating
+                db.execute(f"DROP TABLE [{name}]")  # empty: checked by needs_creating
             for name, (columns, pk) in TABLES.items():
                 db.create_table(name, columns, pk=pk)
             conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")

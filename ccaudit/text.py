@@ -26,19 +26,20 @@ _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\|`[]"} | {"<": "&lt;", ">": "
 
 
 def md_text(text: str) -> str:
-    """Data as inert markdown table text: no table breaks, links, inline HTML, character
-    references or code (``[x](javascript:...)`` stays text). Emphasis is left alone: it
-    changes how a key looks, never what it does."""
+    """Data as inert markdown table text: no table breaks, markdown links or images, inline
+    HTML, character references or code (``[x](javascript:...)`` stays text). Emphasis is
+    left alone: it changes how a key looks, never what it does; so is a bare URL, which some
+    renderers make clickable as the plain address it is."""
     return printable(text).translate(_MARKDOWN)
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@")  # TAB and CR, the other two, are escaped first
 
 
 def spreadsheet_cell(value: object) -> object:
-    """A CSV cell a spreadsheet shows as text: a leading ``'`` before what it would run as
-    a formula (``=``, ``+``, ``-``, ``@``, TAB, CR first, as OWASP advises), control
-    characters escaped as in the text format. Numbers stay numbers."""
+    """A CSV cell a spreadsheet shows as text: control characters escaped as in the text
+    format (so no cell starts with TAB or CR), then a leading ``'`` before what it would
+    run as a formula (``=``, ``+``, ``-``, ``@`` first). Numbers stay numbers."""
     if not isinstance(value, str):
         return value
     value = printable(value)

@@ -56,7 +56,7 @@ class Answer(msgspec.Struct, tag=True):
 
 class Failure(msgspec.Struct, tag=True):
     """The task failed: TMPDIR is full (``no_space``), or for a reason parsing does not
-    expect (reported as an input error)."""
+    expect; either stops the load with one error line."""
 
     error: str
     no_space: bool = False

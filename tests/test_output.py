@@ -235,3 +235,54 @@ def test_clean_takes_a_folder_with_a_trailing_slash_and_no_store(invoke, tmp_pat
     result = invoke("clean", "--out", f"{out}/", "--yes")
     assert result.exit_code == 0 and not out.exists()
     assert invoke("clean", "--yes").exit_code == ExitCode.USAGE
+
+
+def test_a_planted_manifest_cannot_delete_outside_the_folder(invoke, tmp_path, sample_cli):
+    out, victim = tmp_path / "rep", tmp_path / "victim"
+    invoke("report", sample_cli, "--out", out, "-q")
+    victim.mkdir()
+    (victim / "2024-05-06.txt").write_text("precious")
+    (out / "mds_authorize").rename(tmp_path / "moved")
+    (out / "mds_authorize").symlink_to(victim)  # a section folder replaced by a link
+    with open(out / ".ccaudit-manifest", "a") as f:
+        f.write("mds_authorize/2024-05-06.txt\n")
+    assert invoke("report", sample_cli, "--out", out, "-q", "--until", "2024-05-05").exit_code == 0
+    assert invoke("clean", "--out", out, "--yes").exit_code == 0
+    assert (victim / "2024-05-06.txt").read_text() == "precious"
+
+
+@pytest.mark.parametrize("entry", ["../victim.txt", "/etc/passwd", "notes.txt", "sub/x.txt"])
+def test_a_manifest_may_list_only_report_files(invoke, tmp_path, sample_cli, entry):
+    out = tmp_path / "rep"
+    invoke("report", sample_cli, "--out", out, "-q")
+    with open(out / ".ccaudit-manifest", "a") as f:
+        f.write(entry + "\n")
+    result = invoke("clean", "--out", out, "--yes")
+    assert result.exit_code == ExitCode.USAGE and "not a report file" in result.stderr
+
+
+def test_a_store_is_not_created_through_a_dangling_link(invoke, tmp_path, sample_cli):
+    (tmp_path / "store.db").symlink_to(tmp_path / "elsewhere.db")
+    result = invoke("load", sample_cli, "--db", tmp_path / "store.db", "-q")
+    assert result.exit_code == ExitCode.USAGE and "symbolic link" in result.stderr
+    assert not (tmp_path / "elsewhere.db").exists()
+
+
+def test_an_empty_file_made_a_store_is_owner_only(invoke, tmp_path, sample_cli):
+    db = tmp_path / "empty.db"
+    db.touch(mode=0o644)
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+def test_file_names_reach_stderr_printable(invoke, tmp_path):
+    dump = tmp_path / "dump\x1b]0;pwned\x07.txt"
+    dump.write_bytes(b"garbage\n")
+    result = invoke("load", dump, "--db", tmp_path / "s.db")
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr and "\\x1b]0;pwned\\x07" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--until", "9999-12-31"], ["-o", ""], ["--out", ""]])
+def test_odd_option_values_are_usage_errors(invoke, sample_cli, args):
+    result = invoke("report", sample_cli, *args, "-q")
+    assert result.exit_code == ExitCode.USAGE and result.stdout == ""

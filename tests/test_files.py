@@ -1,0 +1,83 @@
+"""files.py: writing files whole, never through links or over devices, and the temporary
+folders of killed runs removed without touching anyone else's."""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from ccaudit import files
+from ccaudit.errors import CcauditError
+
+
+@pytest.fixture
+def tmpdir_env(tmp_path, monkeypatch):
+    """A private TMPDIR for this test."""
+    folder = tmp_path / "tmpdir"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    return folder
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_the_folders_of_killed_runs_are_removed(tmpdir_env):
+    mine = files.make_temp_dir()
+    killed = tmpdir_env / f"{files.TEMP_PREFIX}{dead_pid()}-abc"
+    killed.mkdir()
+    (killed / files.OWNER).write_text(f"{dead_pid()} {files._pid_namespace()}\n")
+    files.remove_stale_temp_dirs()
+    assert os.path.isdir(mine) and not killed.exists()
+
+
+@pytest.mark.parametrize("name, owner", [
+    ("ccaudit-2024-05-06", None),  # a user's own folder that happens to look like ours
+    (f"{files.TEMP_PREFIX}1-x", None),  # no owner file
+    (f"{files.TEMP_PREFIX}2-x", "{pid} pid:[1]"),  # another pid namespace (a shared TMPDIR)
+])
+def test_other_folders_in_tmpdir_are_left_alone(tmpdir_env, name, owner):
+    folder = tmpdir_env / name
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    if owner:
+        (folder / files.OWNER).write_text(owner.format(pid=dead_pid()) + "\n")
+    files.remove_stale_temp_dirs()
+    assert (folder / "notes.txt").read_text() == "mine"
+
+
+def test_an_interrupted_write_leaves_no_temporary_file(tmp_path):
+    def pieces():
+        yield "half"
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        files.write_atomic(str(tmp_path / "r.txt"), pieces())
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_pipe_is_written_to_not_replaced(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "out.txt"
+    link.symlink_to(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo).read()))
+    reader.start()
+    files.write_atomic(str(link), "the report\n")
+    reader.join(timeout=10)
+    assert got == ["the report\n"]
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and link.is_symlink()
+
+
+def test_a_missing_parent_is_refused(tmp_path):
+    with pytest.raises(CcauditError, match="no folder"):
+        files.make_dir(str(tmp_path / "typo" / "reports"))
