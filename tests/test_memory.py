@@ -97,3 +97,20 @@ def test_load_memory_does_not_grow_with_the_dump(memory_run_asked, tmp_path_fact
     assert peaks[200_000] <= peaks[20_000] + WARMUP_BOUND, shown
     assert peaks[400_000] <= peaks[200_000] + GROWTH_BOUND, shown
     print(f"peak RSS of ccaudit load (whole process tree): {shown}", file=sys.stderr)
+
+
+def test_summary_memory_does_not_grow_with_the_number_of_keys(memory_run_asked, tmp_path, ccaudit_exe):
+    # 200,000 distinct attacker-typed emails (failed sign-ins) must not weigh on summary,
+    # which needs only each day's totals.
+    from tests.records import signin, write_jsonl
+
+    peaks = {}
+    for n in (2_000, 200_000):
+        dump = write_jsonl(tmp_path, (signin("2024-05-07T05:00:00Z", f"user{i}@example.com", "FAILURE", id=f"e{i}")
+                                      for i in range(n)), f"keys-{n}.jsonl")
+        _load(ccaudit_exe, dump, tmp_path / f"keys-{n}.db")
+        r = rss.run_sampled([ccaudit_exe, "summary", "--db", str(tmp_path / f"keys-{n}.db")], interval=0.02,
+                            timeout=180)
+        assert r.returncode == 0 and "2024-05-07:(" in r.stdout, r.stderr
+        peaks[n] = r.peak
+    assert peaks[200_000] <= peaks[2_000] + 12 * MiB, {n: p / MiB for n, p in peaks.items()}

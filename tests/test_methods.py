@@ -10,6 +10,7 @@ import pytest
 from ccaudit.methods import CATALOGUE, FAMILIES, family, meaning
 from tests.records import request, write_jsonl
 
+
 @pytest.mark.parametrize("method, fam", [
     # from the catalogue
     ("kafka.Authentication", "authentication"),

@@ -690,7 +690,8 @@ def test_version_and_completion(session):
 
 def test_headings_are_in_the_order_a_user_meets_them():
     assert re.findall(r"^## (.+)$", README, re.M) == [
-        "Quick start", "Getting a dump", "Reports", "Analysis", "Reference", "Reliability", "Performance", "Development"]
+        "Quick start", "Getting a dump", "Reports", "Analysis", "Reference", "Reliability", "Performance",
+        "Development"]
 
 
 def test_links_stay_in_the_repository_but_one():
