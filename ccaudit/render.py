@@ -57,13 +57,16 @@ def _coverage(day: Day) -> str:
 # -- text -----------------------------------------------------------------------------
 
 def section_text(day: Day, section: Section, stats: bool = False) -> str:
-    """One section of one day in the predecessor scripts' layout, widened to fit every key
-    (they cut keys at 30 characters) up to KEY_WIDTH; a longer key is printed whole on a
-    line of its own, its counts on the next, so one huge key cannot pad every row."""
+    return "".join(section_text_lines(day, section, stats))
+
+
+def section_text_lines(day: Day, section: Section, stats: bool = False) -> Iterator[str]:
+    """One section of one day in the predecessor scripts' layout, line by line, widened to
+    fit every key (they cut keys at 30 characters) up to KEY_WIDTH; a longer key is printed
+    whole on a line of its own, its counts on the next, so one huge key cannot pad every row."""
     labels = day.hour_labels
     label = ROW_LABEL[section.id]
-    keys = [printable(r.key) for r in section.rows]
-    width = max([30, len(label) + 3] + [len(k) for k in keys if len(k) <= KEY_WIDTH])
+    width = max([30, len(label) + 3] + [n for r in section.rows if (n := len(printable(r.key))) <= KEY_WIDTH])
     cell = max([5] + [len(h) for h in labels[1:]] + [len(str(n)) for r in section.rows for n in r.hours])
     total_w = max([7] + [len(str(r.total)) for r in section.rows])
     extra = f"  {'First seen':<20} {'Last seen':<20} {'Peak':>5} {'Count':>{cell}}" if stats else ""
@@ -72,19 +75,18 @@ def section_text(day: Day, section: Section, stats: bool = False) -> str:
             + "".join(f"{h:>{cell + 1}}" for h in labels)[2:]
             + f" {'Total':>{total_w}}" + extra)
     under = f"{label:_<{width - 3}}" + " " * 7 + "_" * (len(rule) - width - 4)
-    lines = [rule, section.title.center(len(rule)).rstrip(), head, under]
-    for r, key in zip(section.rows, keys):
+    yield f"{rule}\n{section.title.center(len(rule)).rstrip()}\n{head}\n{under}\n"
+    for r in section.rows:
+        key = printable(r.key)
         cells = "".join(f" {n or '-':>{cell}}" for n in r.hours)
         if len(key) > width:
-            lines.append(key)
+            yield key + "\n"
             key = ""
         line = f"{key:<{width}}{cells} {r.total:>{total_w}}"
         if stats:
             line += f"  {r.first_seen[:19]:<20} {r.last_seen[:19]:<20} {r.peak_hour:>5} {r.peak_count:>{cell}}"
-        lines.append(line)
-    if not section.rows:
-        lines.append("(no events)")
-    return "\n".join(lines) + "\n\n"
+        yield line + "\n"
+    yield "(no events)\n\n" if not section.rows else "\n"
 
 
 def day_text(day: Day, stats: bool = False) -> str:
@@ -195,17 +197,43 @@ def row_json(r: Row) -> dict:
             **{f: getattr(r, f) for f in STAT_FIELDS}}
 
 
-def day_json(day: Day) -> dict:
-    d = {
+def day_json(day: Day, rows=list) -> dict:
+    """A day as JSON data; ``rows=_Rows`` leaves each section's rows to be encoded one
+    at a time (see _json_pieces)."""
+    return {
         "date": day.date,
         "events": day.events,
-        "sections": {s.id: {"title": s.title, "rows": [row_json(r) for r in s.rows]}
+        "sections": {s.id: {"title": s.title, "rows": rows(map(row_json, s.rows))}
                      for s in day.sections.values()},
         "hour_labels": day.hour_labels,
         "coverage": {"first_event": day.first_event, "last_event": day.last_event,
                      "empty_hours": day.empty_hours},
     }
-    return d
+
+
+class _Rows:
+    """Rows to encode one at a time: a section can hold hundreds of thousands."""
+
+    def __init__(self, items):
+        self.items = items
+
+
+def _json_pieces(value, depth: int) -> Iterator[str]:
+    """``value`` as _json would write it, in pieces: a _Rows list item by item."""
+    pad = "\n" + "  " * (depth + 1)
+    if isinstance(value, dict) and value:
+        for i, (key, item) in enumerate(value.items()):
+            yield ("{" if i == 0 else ",") + pad + _json(key, 0) + ": "
+            yield from _json_pieces(item, depth + 1)
+        yield pad[:-2] + "}"
+    elif isinstance(value, _Rows):
+        empty = True
+        for item in value.items:
+            yield ("[" if empty else ",") + pad + _json(item, depth + 1)
+            empty = False
+        yield "[]" if empty else pad[:-2] + "]"
+    else:
+        yield _json(value, depth)
 
 
 def report_json(report: Report) -> dict:
@@ -233,7 +261,8 @@ def report_json_chunks(report: Report) -> Iterator[str]:
         return
     yield "["
     for i, day in enumerate(report.days):
-        yield ("\n    " if i == 0 else ",\n    ") + _json(day_json(day), 2)
+        yield "\n    " if i == 0 else ",\n    "
+        yield from _json_pieces(day_json(day, rows=_Rows), 2)
     yield "\n  ]\n}\n"
 
 
@@ -267,7 +296,11 @@ def report_chunks(report: Report, fmt: str, stats: bool = False) -> Iterator[str
     else:
         yield summary_text(report) + "\n"
         for d in report.timeline():
-            yield f"{d.line()}\n\n" if isinstance(d, Gap) else day_text(d, stats)
+            if isinstance(d, Gap):
+                yield f"{d.line()}\n\n"
+                continue
+            for section in d.sections.values():
+                yield from section_text_lines(d, section, stats)
 
 
 def render_summary(report: Report, fmt: str) -> str:

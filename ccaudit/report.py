@@ -24,7 +24,7 @@ UTC = timezone.utc
 MAX_EMPTY_RUN = 7  # empty days listed one by one; a longer run is one line
 
 
-@dataclass
+@dataclass(slots=True)  # a report can hold hundreds of thousands of rows
 class Row:
     key: str
     hours: list[int]
@@ -240,24 +240,26 @@ def _dates_shown(dates: list[date]) -> tuple[list[date], list[Gap]]:
 
 
 def _day(d: date, cells: dict, clock: _Clock, f: Filters) -> Day:
+    """The day's rows; its cells are dropped as they become rows, so the two never both
+    hold a big section."""
     starts, labels = clock.columns(d)
-    sections = {}
-    for sid, title in SECTIONS.items():
-        if f.sections and sid not in f.sections:
-            continue
-        rows = [_row(key, cell, labels, clock) for key, cell in cells.get((d, sid), {}).items()]
-        if f.top is not None:
-            rows = sorted(rows, key=lambda r: (-r.total, r.key))[: f.top]
-        else:
-            rows.sort(key=lambda r: r.key)
-        sections[sid] = Section(sid, title, rows)
     events = cells.get((d, "all_events"), {})
-    day = Day(d.isoformat(), sum(sum(c[0].values()) for c in events.values()), labels, sections)
+    day = Day(d.isoformat(), sum(sum(c[0].values()) for c in events.values()), labels, {})
     if events:
         day.first_event = clock.iso(min(c[1] for c in events.values()))
         day.last_event = clock.iso(max(c[2] for c in events.values()))
     busy = {col for c in events.values() for col, n in c[0].items() if n}
     day.empty_hours = [label for i, label in enumerate(labels) if i not in busy]  # all, on a day without events
+    for sid, title in SECTIONS.items():
+        if f.sections and sid not in f.sections:
+            continue
+        keys = cells.pop((d, sid), {})
+        rows = [_row(key, keys.pop(key), labels, clock) for key in list(keys)]
+        if f.top is not None:
+            rows = sorted(rows, key=lambda r: (-r.total, r.key))[: f.top]
+        else:
+            rows.sort(key=lambda r: r.key)
+        day.sections[sid] = Section(sid, title, rows)
     return day
 
 
