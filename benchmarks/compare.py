@@ -175,7 +175,13 @@ def warm(path):
             pass
 
 
-_LOADED = re.compile(r"loaded (\d+) records: (\d+) new, (\d+) duplicates")
+_LOADED = re.compile(r"loaded ([\d,]+) records?: ([\d,]+) new, ([\d,]+) duplicates?")
+
+
+def load_counts(stderr: str) -> tuple[int, int, int] | None:
+    """(records read, new, duplicates) from ccaudit's load line, or None."""
+    m = _LOADED.search(stderr)
+    return tuple(int(n.replace(",", "")) for n in m.groups()) if m else None  # type: ignore[return-value]
 
 
 @dataclass
@@ -194,10 +200,10 @@ class Variant:
         """'ok', '-' (nothing to check against) or what was counted instead."""
         want = self.info["events"]
         if self.tool == "ccaudit":
-            m = _LOADED.search(result.stderr)
-            if not m:
+            counts = load_counts(result.stderr)
+            if not counts:
                 return "no summary"
-            _, new, dups = map(int, m.groups())
+            _, new, dups = counts
             if want is None:
                 return "-"
             good = (new, dups) == ((0, want) if self.reload else (want, 0))

@@ -227,7 +227,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(f"{name:<{w}} {r['median']:>9.3f} {ev:>19} {mb:>15} {peak:>12}")
     if RATIOS:
         tr.write_line("")
-        tr.write_line("ratios (targets from the issue; printed, not asserted unless CCAUDIT_BENCH_STRICT=1):")
+        tr.write_line("ratios (against their targets; printed, not asserted unless CCAUDIT_BENCH_STRICT=1):")
         w = max(len(what) for what, _, _, _ in RATIOS)
         for what, value, limit, detail in RATIOS:
             verdict = "" if limit is None else f"target <= {limit:g}: " + ("met" if value <= limit else "MISSED")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import collections
 import io
 import os
-import re
 import shutil
 import statistics
 import time
@@ -30,7 +29,7 @@ import time
 import pytest
 
 from benchmarks import rss
-from benchmarks.compare import default_ccaudit
+from benchmarks.compare import default_ccaudit, load_counts
 from benchmarks.conftest import ratio
 from ccaudit.ingest import Dump, iter_lines, line_rows
 from ccaudit.load import load_dumps
@@ -41,7 +40,6 @@ from ccaudit.stats import LoadStats
 from ccaudit.store import Store
 
 RSS_INTERVAL = 0.05  # s between samples of the end-to-end process tree
-_LOADED = re.compile(r"loaded (\d+) records: (\d+) new, (\d+) duplicates")
 
 
 def _open_store(directory) -> Store:
@@ -134,8 +132,7 @@ def test_end_to_end(measure, bench_dump, fresh_dir, kind):
     measure(run, setup=setup, teardown=teardown, dump=dump)
     for r in runs:
         assert r.returncode == 0, r.stderr[-2000:]
-        m = _LOADED.search(r.stderr)
-        assert m and tuple(map(int, m.groups())) == (dump.events, dump.events, 0), r.stderr[-2000:]
+        assert load_counts(r.stderr) == (dump.events, dump.events, 0), r.stderr[-2000:]
     measure.note(peak_rss_mib=round(max(r.peak for r in runs) / 2**20, 1),
                  max_processes=max(r.max_procs for r in runs),
                  command="ccaudit report %s --db FRESH.db --out DIR --quiet" % os.path.basename(dump.path))

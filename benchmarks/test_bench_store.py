@@ -91,7 +91,8 @@ def _sqlite_utils_batched(store: Store, dict_rows) -> None:
 
 def _stage_merge(store: Store, rows) -> LoadStats:
     stats = LoadStats()
-    store.load(_batches(rows), stats)
+    for merged in store.load(_batches(rows)):
+        stats.add_merged(merged)
     return stats
 
 
