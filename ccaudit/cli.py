@@ -35,7 +35,8 @@ EXIT_CODES = """\b
 Exit codes: 0 ok; 1 a check failed, --strict found malformed input, or clean was
 declined; 2 usage or input error (missing or unreadable file, nothing parseable);
 70 an internal error (a bug in ccaudit; please report it); 130 interrupted (Ctrl-C),
-143 and 129 stopped by SIGTERM and SIGHUP (temporary files removed)."""
+143 and 129 stopped by SIGTERM and SIGHUP (temporary files removed); 141 the reader of
+the output went away (| head)."""
 
 
 class Terminated(BaseException):
@@ -73,6 +74,9 @@ class Cli(click.Group):
         except Terminated as e:
             click.echo(f"ccaudit: stopped by {signal.Signals(e.signum).name}", err=True)
             ctx.exit(128 + e.signum)
+        except BrokenPipeError:  # the reader went away (| head): stop quietly, as cat does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(ExitCode.BROKEN_PIPE)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as e:  # a bug: say so in one line, trace only on request

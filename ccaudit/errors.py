@@ -29,6 +29,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad options, missing/unreadable files, nothing parseable
     INTERNAL = 70  # a bug in ccaudit (EX_SOFTWARE), never a problem with the input
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE, as a shell reports it)
 
 
 class CcauditError(Exception):

@@ -10,6 +10,7 @@ import csv
 import io
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -286,3 +287,16 @@ def test_file_names_reach_stderr_printable(invoke, tmp_path):
 def test_odd_option_values_are_usage_errors(invoke, sample_cli, args):
     result = invoke("report", sample_cli, *args, "-q")
     assert result.exit_code == ExitCode.USAGE and result.stdout == ""
+
+
+def test_a_reader_that_goes_away_stops_ccaudit_quietly(ccaudit_exe, tmp_path):
+    # `ccaudit report … | head`: no traceback, no "internal error", exit 141 as SIGPIPE would give
+    from tests.records import signin, write_jsonl
+
+    dump = write_jsonl(tmp_path, [signin("2024-05-07T05:00:00Z", f"user{i}@example.com") for i in range(3000)])
+    proc = subprocess.Popen([ccaudit_exe, "report", dump, "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == ExitCode.BROKEN_PIPE == 141
+    assert "internal error" not in err and "Traceback" not in err
