@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlite_utils
@@ -30,14 +30,10 @@ def is_store(path: str) -> bool:
     if not looks_like_sqlite(path):
         return False
     try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            conn.close()
+        with _peek(path) as conn:
+            return "all_events" in _tables(conn)
     except sqlite3.DatabaseError:
         return False
-    return "all_events" in tables
 
 
 def looks_like_sqlite(path: str) -> bool:
@@ -73,7 +69,7 @@ def connect(path: str, readonly: bool) -> sqlite3.Connection:
     if readonly and os.path.exists(path + "-journal"):
         _roll_back_if_crashed(path)
     if readonly:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_WAIT)
+        conn = sqlite3.connect(_read_only(path), uri=True, timeout=BUSY_WAIT)
     else:
         conn = sqlite3.connect(path, timeout=BUSY_WAIT)
         conn.isolation_level = "IMMEDIATE"  # take the write lock first: two writers never deadlock
@@ -134,17 +130,32 @@ def needs_creating(path: str) -> bool:
     if not looks_like_sqlite(path):
         return False
     try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version != 0 or not set(tables) <= set(TABLES):  # 0: never finished
+        with _peek(path) as conn:
+            tables = _tables(conn)
+            if conn.execute("PRAGMA user_version").fetchone()[0] != 0 or not tables <= set(TABLES):  # 0: unfinished
                 return False
             return all(conn.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0] == 0 for t in tables)
-        finally:
-            conn.close()
     except sqlite3.DatabaseError:
         return False
+
+
+def _read_only(path: str) -> str:
+    """The URI that opens ``path`` read-only (a path is not one: '?' and '#' in it would be)."""
+    return f"{Path(path).resolve().as_uri()}?mode=ro"
+
+
+@contextlib.contextmanager
+def _peek(path: str) -> Iterator[sqlite3.Connection]:
+    """A short read-only look at an SQLite file, closed afterwards."""
+    conn = sqlite3.connect(_read_only(path), uri=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def create(path: str) -> None:
