@@ -236,10 +236,6 @@ def _json_pieces(value, depth: int) -> Iterator[str]:
         yield _json(value, depth)
 
 
-def report_json(report: Report) -> dict:
-    return {"summary": report.summary(), "days": [day_json(d) for d in report.days]}
-
-
 def dumps(doc: dict) -> str:
     return _json(doc, 0) + "\n"
 
@@ -253,8 +249,8 @@ def _json(value, depth: int) -> str:
 
 
 def report_json_chunks(report: Report) -> Iterator[str]:
-    """The report's JSON document a day at a time: the same text as dumps(report_json(...)),
-    without holding all of it at once."""
+    """The report's JSON document ``{"summary": ..., "days": [...]}`` a day at a time, a
+    row at a time within a day, formatted as json.dumps(indent=2) would write it whole."""
     yield '{\n  "summary": ' + _json(report.summary(), 1) + ',\n  "days": '
     if not report.days:
         yield "[]\n}\n"
