@@ -24,6 +24,8 @@ from typing import Any
 
 import msgspec
 
+from .schema import HOUR_US, US
+
 OptStr = str | None  # a runtime alias: msgspec reads it
 
 
@@ -164,15 +166,17 @@ def _struct_type(tp: Any) -> type | None:
 # -- time ---------------------------------------------------------------------------
 
 _TIME = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z", re.ASCII
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})\Z", re.ASCII
 )
 _UTC_SECONDS = re.compile(r":(?:[0-5]\d|60)(?:\.\d{1,9})?Z", re.ASCII).fullmatch
-LAST_TIME = 32503680000  # 3000-01-01: times from 1970 up to this are believable (and safe to bucket)
-_minute_base: dict = {}  # "YYYY-MM-DDTHH:MM" (UTC) -> epoch seconds
+LAST_TIME = 32503680000 * US  # 3000-01-01: times from 1970 up to this are believable (and safe to bucket)
+_minute_base: dict = {}  # "YYYY-MM-DDTHH:MM" (UTC) -> epoch microseconds
 
 
 def parse_time(text: Any) -> int | None:
-    """Seconds since the epoch for an RFC 3339 time, or None if it is not one.
+    """Microseconds since the epoch for an RFC 3339 time, or None if it is not one.
+    Digits past the microsecond are dropped (truncation keeps every comparison with a
+    whole-microsecond bound exact).
 
     Audit records nearly always carry UTC times (``Z``): their minute is validated once
     and cached, so most records cost one dict lookup and a short match of the seconds.
@@ -182,7 +186,8 @@ def parse_time(text: Any) -> int | None:
     except (KeyError, TypeError):
         return _parse_time_slow(text)
     if _UTC_SECONDS(text, 16):
-        return base + int(text[17:19])
+        fraction = text[20:-1]
+        return base + int(text[17:19]) * US + (int(fraction[:6].ljust(6, "0")) if fraction else 0)
     return _parse_time_slow(text)  # an offset, or not a time at all
 
 
@@ -190,19 +195,21 @@ def _parse_time_slow(text: Any) -> int | None:
     m = _TIME.match(text) if isinstance(text, str) else None
     if m is None:
         return None
-    date, hh, mm, ss, zone = m.groups()
+    date, hh, mm, ss, fraction, zone = m.groups()
     utc = zone in "Zz"
     try:
         t = datetime.fromisoformat(f"{date}T{hh}:{mm}:00{'+00:00' if utc else zone}")
     except ValueError:
         return None
-    base = int(t.timestamp())
+    base = int(t.timestamp()) * US
     if utc and text[10] == "T" and zone == "Z":
         if len(_minute_base) > 200_000:
             _minute_base.clear()
         _minute_base[text[:16]] = base
     second = int(ss)
-    return base + second if second <= 60 else None
+    if second > 60:
+        return None
+    return base + second * US + (int(fraction[:6].ljust(6, "0")) if fraction else 0)
 
 
 # -- keys ---------------------------------------------------------------------------
@@ -293,10 +300,10 @@ def classify(rec: Record) -> tuple:
     else:
         principal = shown_principal(p)
     if method == "mds.Authorize" or method == "kafka.Authentication":
-        return _auth((ts // 3600, id_, ts, time, method, principal), data)
+        return _auth((ts // HOUR_US, id_, ts, time, method, principal), data)
     if method == "SignIn":
-        return _signin((ts // 3600, id_, ts, time, method, principal), data)
-    return ts // 3600, id_, ts, time, method, principal, "", ""
+        return _signin((ts // HOUR_US, id_, ts, time, method, principal), data)
+    return ts // HOUR_US, id_, ts, time, method, principal, "", ""
 
 
 def _auth(event: tuple, data: _Data) -> tuple:

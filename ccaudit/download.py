@@ -23,7 +23,6 @@ import errno
 import gzip
 import json
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -41,7 +40,6 @@ CONNECT_TIMEOUT = 30.0  # a typo'd or firewalled bootstrap should not wait out -
 BATCH = 1000
 POLL = 0.25  # consume() waits this long for a full batch; keeps Ctrl-C and progress snappy
 STATE_FORMAT = "ccaudit-download-state/1"
-_FRACTION = re.compile(r"\.(\d{1,6})")  # microseconds of a time parse_time has accepted
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -260,10 +258,9 @@ def _one_line(value: bytes, record) -> bytes:
 def _record_time(record, timestamp_ms) -> datetime | None:
     """The record's own RFC 3339 ``time`` field, else the Kafka timestamp."""
     text = record.get("time") if isinstance(record, dict) else None
-    seconds = parse_time(text)  # whole seconds; the fraction, if any, starts after hh:mm:ss
-    if seconds is not None and 0 <= seconds < LAST_TIME:
-        frac = _FRACTION.match(text, 19)
-        return _EPOCH + timedelta(seconds=seconds, microseconds=int(frac[1].ljust(6, "0")) if frac else 0)
+    us = parse_time(text)
+    if us is not None and 0 <= us < LAST_TIME:
+        return _EPOCH + timedelta(microseconds=us)
     return None if timestamp_ms is None else _EPOCH + timedelta(milliseconds=timestamp_ms)
 
 

@@ -167,16 +167,21 @@ def zone(name: str) -> tzinfo:
         raise click.BadParameter(f"unknown time zone {name!r}", param_hint="--tz") from None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
-    """Epoch seconds for a date (local midnight; the next one if ``end``) or an RFC 3339 time."""
+    """Epoch microseconds for a date (local midnight; the next one if ``end``) or an RFC 3339
+    time (exact to the microsecond: integer arithmetic, no float timestamp)."""
     if text is None:
         return None
     try:
         if re.fullmatch(r"\d{4}-?\d{2}-?\d{2}", text):
-            day = datetime.fromisoformat(text).replace(tzinfo=tz)
-            return int((day + timedelta(days=1 if end else 0)).timestamp())
-        t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        return int((t if t.tzinfo else t.replace(tzinfo=tz)).timestamp())
+            t = datetime.fromisoformat(text).replace(tzinfo=tz) + timedelta(days=1 if end else 0)
+        else:
+            t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            t = t if t.tzinfo else t.replace(tzinfo=tz)
+        return (t - _EPOCH) // timedelta(microseconds=1)
     except (ValueError, OverflowError, OSError):
         raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time", param_hint=option) from None
 

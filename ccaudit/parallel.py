@@ -8,7 +8,7 @@ processes (``worker.py``) while this process merges their results into the store
   release the GIL), into chunk files that the workers read;
 * a JSON array or concatenated objects go to one worker, which streams them (jsondoc.py)
   into a stage file per part;
-* each worker fills a stage file per range or part; this process attaches them and merges
+* each worker fills a stage file per range or part; this process reads them and merges
   them (store.merge), several per transaction, strictly in input order, so the first copy
   of an event always wins.
 
@@ -100,14 +100,14 @@ def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], mer
 
 def _ranges(dump: Dump, tmp: str, chunk: int) -> Iterator[Task]:
     for n, start in enumerate(range(0, dump.size or 0, chunk)):
-        yield Task(path=dump.path, stage=os.path.join(tmp, f"stage-{n}.db"), start=start, end=start + chunk)
+        yield Task(path=dump.path, stage=os.path.join(tmp, f"stage-{n}"), start=start, end=start + chunk)
 
 
 def _spill(stream: BinaryIO, tmp: str, chunk: int) -> Iterator[Task]:
     """Decompressed input as chunk files of whole lines; a damaged stream raises
     EndsEarly after the last whole chunk."""
     for n in range(sys.maxsize):
-        path, stage = os.path.join(tmp, f"chunk-{n}.txt"), os.path.join(tmp, f"stage-{n}.db")
+        path, stage = os.path.join(tmp, f"chunk-{n}.txt"), os.path.join(tmp, f"stage-{n}")
         try:
             size = _copy_lines(stream, path, chunk)
         except (*READ_ERRORS, ValueError) as e:
@@ -242,7 +242,7 @@ class _Merger:
     def flush(self) -> None:
         if not self.ready:
             return
-        self.stats.add_merged(self.store.merge_files([(a.stage, a.offered) for a in self.ready]))
+        self.stats.add_merged(self.store.merge_files([a.stage for a in self.ready]))
         if self.progress:
             self.progress(sum(a.offered for a in self.ready))
         self.ready = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING
 
-from .schema import QUARTER, SECTION_METHOD, SECTIONS
+from .schema import QUARTER, SECTIONS, US
 
 if TYPE_CHECKING:
     from .store import Store
@@ -117,7 +117,7 @@ class Report:
 
 @dataclass
 class Filters:
-    """What to keep: ``since``/``until`` are epoch seconds, the rest globs or section ids."""
+    """What to keep: ``since``/``until`` are epoch microseconds, the rest globs or section ids."""
 
     since: int | None = None
     until: int | None = None
@@ -169,8 +169,10 @@ class _Clock:
         ]
         return [q for q, _, _ in slots], labels
 
-    def iso(self, ts: int) -> str:
-        return datetime.fromtimestamp(ts, self.tz).isoformat().replace("+00:00", "Z")
+    def iso(self, us: int) -> str:
+        """An event time (epoch µs) in this zone, to the microsecond when it has a fraction."""
+        t = datetime.fromtimestamp(us // US, self.tz).replace(microsecond=us % US)
+        return t.isoformat().replace("+00:00", "Z")
 
 
 def _offset(off: timedelta | None) -> str:
@@ -186,43 +188,32 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None,
     (runs of more than MAX_EMPTY_RUN empty days become gaps)."""
     f = filters or Filters()
     clock = _Clock(tz)
-    # (date, section) -> key -> [hour counts, first ts, last ts]
+    # (date, section) -> key -> [hour counts, first µs, last µs]
     cells: dict = defaultdict(dict)
-    fine = not _whole_hours(tz, store.time_range())
     place, by_method = clock.place, f.method is not None
     keep = set(f.sections) | {"all_events"} if f.sections else None  # all_events: each day's totals
-    for section, key, ts, n, first, last in store.buckets(f.since, f.until, f.principal, fine):
-        if keep is not None and section not in keep or by_method and not _wanted(section, key, f.method):
+    for section, key, method, quarter, n, first, last in store.buckets(f.since, f.until, f.principal):
+        if by_method and not fnmatch.fnmatchcase(method, f.method):
             continue
-        d, col = place(ts)
-        keys = cells[d, section]
-        row = keys.get(key)
-        if row is None:
-            keys[key] = [defaultdict(int, {col: n}), first, last]
-            continue
-        row[0][col] += n
-        if first < row[1]:
-            row[1] = first
-        if last > row[2]:
-            row[2] = last
+        d, col = place(quarter)
+        for sid, k in (("all_events", method), (section, key)):
+            if not sid or keep is not None and sid not in keep:
+                continue
+            keys = cells[d, sid]
+            row = keys.get(k)
+            if row is None:
+                keys[k] = [defaultdict(int, {col: n}), first, last]
+                continue
+            row[0][col] += n
+            if first < row[1]:
+                row[1] = first
+            if last > row[2]:
+                row[2] = last
     dates = sorted({d for d, _ in cells})
     shown, gaps = _dates_shown(dates)
     days = [_day(d, cells, clock, f) for d in shown]
     return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load,
                   gaps=gaps)
-
-
-def _whole_hours(tz: tzinfo, span: tuple[int, int] | None) -> bool:
-    """Is the zone's UTC offset a whole number of hours all through ``span``?"""
-    if tz is UTC or span is None:
-        return True
-    return all(datetime.fromtimestamp(t, tz).utcoffset().total_seconds() % 3600 == 0  # type: ignore[union-attr]
-               for t in range(span[0] - 86400, span[1] + 2 * 86400, 86400))
-
-
-def _wanted(section: str, key: str, pattern: str) -> bool:
-    """Is a row's method (its key, in all_events) one --method keeps?"""
-    return fnmatch.fnmatchcase(SECTION_METHOD.get(section, key), pattern)
 
 
 def _dates_shown(dates: list[date]) -> tuple[list[date], list[Gap]]:

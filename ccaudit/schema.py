@@ -6,7 +6,7 @@ named below), then the columns of the section's detail table that ``all_events``
 """
 from __future__ import annotations
 
-LAYOUT_VERSION = 3  # PRAGMA user_version of the store layout in TABLES
+LAYOUT_VERSION = 4  # PRAGMA user_version of the store layout in TABLES
 MAX_RECORD = 16 * 2**20  # bytes; no real record comes near this, every input shape refuses more
 QUARTER = 900  # the finest bucket reports need: every zone's offset is whole quarter hours
 
@@ -43,36 +43,68 @@ ROW_COLUMNS = {  # section of the row ('' for none but all_events) -> its column
 }
 
 # -- the store ----------------------------------------------------------------------------
+#
+# One B-tree per event: ``events`` is keyed by its identity (hour, id) WITHOUT ROWID, and
+# holds numbers only, but for the connection id. Everything that repeats (section, key,
+# method and principal; the details of an auth or sign-in event) is kept once, in ``keys``
+# and ``details``, and referenced by number. ``counts`` is what reports read: events per
+# UTC quarter hour and key. Created with raw DDL: sqlite-utils cannot make WITHOUT ROWID
+# tables. The user-facing tables of earlier layouts are views of the same names.
 
-TABLES: dict[str, tuple[dict[str, type], tuple[str, ...] | None]] = {  # name: (columns, primary key)
-    "all_events": (
-        {"hour": int, "id": str, "ts": int, "time": str, "method": str, "principal": str,
-         "section": str, "key": str},
-        ("hour", "id"),
-    ),
-    "auth_events": (
-        {"id": str, "time": str, "method": str, "principal": str, "identifier": str,
-         "principal_resource_id": str, "connection_id": str, "status": str, "granted": str,
-         "operation": str, "resource_type": str, "resource_name": str, "pattern_type": str},
-        None,
-    ),
-    "signin_failures": (
-        {"id": str, "time": str, "email": str, "principal": str, "outcome": str,
-         "client_ip": str, "status": str, "error_status": str, "error_detail": str},
-        None,
-    ),
-    "signin_successes": (
-        {"id": str, "time": str, "email": str, "principal": str, "outcome": str,
-         "client_ip": str, "status": str},
-        None,
-    ),
-    "counts": (
-        {"hour": int, "section": str, "key": str, "n": int, "first_ts": int, "last_ts": int},
-        ("hour", "section", "key"),
-    ),
+US = 1_000_000  # times are kept in epoch microseconds
+HOUR_US = 3600 * US
+QUARTER_US = QUARTER * US
+
+# in the order they follow each other in a row; '' for none (UNIQUE treats NULLs as distinct)
+KEY_COLUMNS = ("method", "principal", "section", "key")
+DETAIL_COLUMNS = ("identifier", "principal_resource_id", "status", "granted", "operation", "resource_type",
+                  "resource_name", "pattern_type", "email", "outcome", "client_ip", "error_status",
+                  "error_detail")
+
+
+def _text_columns(columns: tuple[str, ...]) -> str:
+    return ", ".join(f"{c} TEXT NOT NULL" for c in columns)
+
+
+TABLES = {  # name -> its CREATE statement
+    "keys": f"CREATE TABLE keys (kid INTEGER PRIMARY KEY, {_text_columns(KEY_COLUMNS)},"
+            f" UNIQUE ({', '.join(KEY_COLUMNS)}))",
+    "details": f"CREATE TABLE details (did INTEGER PRIMARY KEY, {_text_columns(DETAIL_COLUMNS)},"
+               f" UNIQUE ({', '.join(DETAIL_COLUMNS)}))",
+    "events": "CREATE TABLE events (hour INTEGER NOT NULL, id NOT NULL, us INTEGER NOT NULL,"
+              " kid INTEGER NOT NULL, did INTEGER, connection_id TEXT, PRIMARY KEY (hour, id)) WITHOUT ROWID",
+    "counts": "CREATE TABLE counts (quarter INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
+              " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, PRIMARY KEY (quarter, kid)) WITHOUT ROWID",
+    "meta": "CREATE TABLE meta (name TEXT PRIMARY KEY, value)",
+}
+
+_ID = ("CASE WHEN typeof(e.id) = 'blob' THEN lower(substr(hex(e.id), 1, 8) || '-' || substr(hex(e.id), 9, 4)"
+       " || '-' || substr(hex(e.id), 13, 4) || '-' || substr(hex(e.id), 17, 4) || '-' || substr(hex(e.id), 21))"
+       " ELSE e.id END")
+_TIME = "strftime('%Y-%m-%dT%H:%M:%S', e.us / 1000000, 'unixepoch') || printf('.%06dZ', e.us % 1000000)"
+_EVENT = f"{_ID} AS id, {_TIME} AS time, k.method, k.principal"
+_JOINED = "FROM events e JOIN keys k USING (kid) LEFT JOIN details d USING (did)"
+
+
+def _nulls(columns: tuple[str, ...], table: str = "d") -> str:
+    return ", ".join(f"nullif({table}.{c}, '') AS {c}" for c in columns)
+
+
+AUTH_VIEW_COLUMNS = ("identifier", "principal_resource_id", "connection_id", "status", "granted", "operation",
+                     "resource_type", "resource_name", "pattern_type")
+VIEWS = {  # the tables of earlier layouts, for queries written against them
+    "all_events": f"SELECT e.hour, {_ID} AS id, e.us, {_TIME} AS time, k.method, k.principal,"
+                  f" {_nulls(('section', 'key'), 'k')} FROM events e JOIN keys k USING (kid)",
+    "auth_events": f"SELECT {_EVENT}, {_nulls(AUTH_VIEW_COLUMNS[:2])}, e.connection_id,"
+                   f" {_nulls(AUTH_VIEW_COLUMNS[3:])} {_JOINED}"
+                   " WHERE k.section IN ('kafka_authentication', 'mds_authorize')",
+    "signin_failures": f"SELECT {_EVENT}, {_nulls(DETAIL_COLUMNS[8:11] + ('status',) + DETAIL_COLUMNS[11:])}"
+                       f" {_JOINED} WHERE k.section = 'signin_failure'",
+    "signin_successes": f"SELECT {_EVENT}, {_nulls(DETAIL_COLUMNS[8:11] + ('status',))}"
+                        f" {_JOINED} WHERE k.section = 'signin_success'",
 }
 EVENT_TABLES = ("all_events", "auth_events", "signin_failures", "signin_successes")
-DETAIL_TABLE = {  # section -> the table that keeps its details
+DETAIL_TABLE = {  # section -> the view that shows its details
     "kafka_authentication": "auth_events",
     "mds_authorize": "auth_events",
     "signin_failure": "signin_failures",

@@ -1,30 +1,27 @@
-"""The SQLite store: four tables of events, de-duplicated by event id, plus counts.
+"""The SQLite store: every event once, de-duplicated, and the counts reports read.
 
-The store owns its SQL: merging staged events into it and reading counts back.
-``storefile.py`` owns its file: recognising, creating, opening and deleting a store.
+The store owns its SQL: merging staged batches into it and reading counts back.
+``storefile.py`` owns its file: recognising, creating, opening and deleting a store. The
+tables are in ``schema.TABLES``:
 
-Tables (created through sqlite-utils):
+* ``events``   one row per event: (hour, id) its identity and key, its time in epoch µs,
+               its key number, details number and connection id. WITHOUT ROWID: the key is
+               the table, so an event costs one B-tree entry, not a row plus an index entry.
+* ``keys``     each distinct (section, key, method, principal), numbered.
+* ``details``  each distinct set of auth or sign-in details, numbered.
+* ``counts``   events per (UTC quarter hour, key number), with the first and last time,
+               kept up to date on load. Reports, filters and zones read only this (and
+               ``keys``); a window that starts or ends inside a quarter hour reads that
+               quarter's events, which the key (hour first) finds directly.
+* ``meta``     ``counts_only`` = 1 for a store built by ``ccaudit spark``, which has counts
+               but no events.
 
-* ``all_events``        every event: hour (epoch hour, UTC), id, ts (epoch s), time (as written), method,
-                        principal (as shown), section and key of its other section
-* ``auth_events``       kafka.Authentication and mds.Authorize: id, time, method, principal,
-                        identifier (API key), principal_resource_id, connection_id, status,
-                        granted, operation, resource_type, resource_name, pattern_type
-* ``signin_failures``   SignIn with outcome FAILURE: id, time, email, principal, outcome,
-                        client_ip, status, error_status, error_detail (first error with a status)
-* ``signin_successes``  SignIn with outcome SUCCESS: the same without the error columns
-* ``counts``            events per (section, key, UTC hour), kept up to date on load, so
-                        plain reports never scan the event tables (a zone whose offset is not
-                        whole hours, --principal, or a window not on the hour is reported
-                        from all_events, in quarter hours)
-
-The detail tables join all_events on ``id``. Text that a record lacks is NULL.
-
-An event's identity is its ``id`` within the UTC hour of its time: ``(hour, id)`` is the
-primary key. Keying on the hour first makes inserts land at the end of the index (dumps are
-nearly time-ordered): a random-UUID key, or even (day, id), cost the load about a third more
-once the index outgrows the page cache. A copy of an event always has the same time, so it
-is still a duplicate.
+Views named as the tables of earlier layouts (``all_events``, ``auth_events``,
+``signin_failures``, ``signin_successes``) show the events with their text. An event's
+identity is its ``id`` within the UTC hour of its time: keying on the hour first makes
+inserts land at the end of the key (dumps are nearly time-ordered); a random-UUID key, or
+even (day, id), cost the load about a third more once it outgrows the page cache. A copy
+of an event always has the same time, so it is still a duplicate.
 """
 from __future__ import annotations
 
@@ -37,18 +34,19 @@ from typing import NamedTuple
 import sqlite_utils
 
 from .errors import NoSpace, StoreError, out_of_space
-from .schema import EVENT_TABLES, QUARTER, TABLES
-from .stage import Stage, select_sql
+from .schema import DETAIL_COLUMNS, HOUR_US, KEY_COLUMNS, QUARTER, QUARTER_US, US
+from .stage import Stage, Staged, tally, unpack
 from .storefile import check_layout, connect, create, create_tables, needs_creating, wait_for_writers
 
-CACHE_PER_STAGE = -512  # KiB: an attached stage file is read once, front to back
+NUMBERS_CACHED = 100_000  # keys or details remembered per store, then forgotten (attackers can make millions)
 
+_INSERT_EVENTS = "INSERT INTO events (hour, id, us, kid, did, connection_id) VALUES (?, ?, ?, ?, ?, ?)"
 _UPSERT = """
-INSERT INTO main.counts (hour, section, key, n, first_ts, last_ts) {select}
-ON CONFLICT (hour, section, key) DO UPDATE SET
+INSERT INTO counts (quarter, kid, n, first_us, last_us) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (quarter, kid) DO UPDATE SET
   n = n + excluded.n,
-  first_ts = min(first_ts, excluded.first_ts),
-  last_ts = max(last_ts, excluded.last_ts)
+  first_us = min(first_us, excluded.first_us),
+  last_us = max(last_us, excluded.last_us)
 """
 
 
@@ -89,6 +87,7 @@ class Store:
             if isinstance(e, StoreError):
                 raise
             raise StoreError(f"{path}: not a usable ccaudit store ({e})") from None
+        self._cache: dict[str, dict[tuple, int]] = {}  # table -> (values -> number), see _numbers
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
         conn.execute("PRAGMA cache_size = -8000")
         conn.execute("PRAGMA temp_store = MEMORY")
@@ -100,57 +99,103 @@ class Store:
 
     def load(self, batches: Iterable[list[tuple]]) -> Iterator[Merged]:
         """Stage and merge batches of rows in this process (the single-process path);
-        yields what each batch added.
+        yields what each batch added."""
+        for batch in batches:
+            stage = Stage()
+            stage.add(batch)
+            with self._writing():
+                merged = self.merge(stage.staged())
+            yield merged
 
-        The stage is an attached in-memory database, not ``temp``: unqualified table
-        names resolve to ``temp`` before ``main``, and must keep meaning the store.
-        """
-        conn = self.db.conn
-        conn.execute("ATTACH DATABASE ':memory:' AS stage")
-        try:
-            with conn:
-                staged = Stage(conn, "stage")
-            for batch in batches:
-                with self._writing():
-                    staged.clear()
-                    staged.add(batch)
-                    staged.write_counts()
-                    merged = self._merge("stage", len(batch))
-                    self._add_counts(["stage"])
-                yield merged
-        finally:
-            conn.execute("DETACH DATABASE stage")
-
-    def merge_files(self, stages: list[tuple[str, int]]) -> Merged:
+    def merge_files(self, stages: list[str]) -> Merged:
         """Merge stage files written by parse workers, in order, in one transaction (each
-        commit rewrites the index and counts pages it touched, so fewer is cheaper).
-        ``stages``: (path, rows offered to it) pairs. The files are deleted afterwards."""
-        conn = self.db.conn
-        names = [f"stage{i}" for i in range(len(stages))]
+        commit rewrites the key and counts pages it touched, so fewer is cheaper). The
+        files are deleted afterwards."""
         total = Merged(0, 0)
         try:
-            for name, (path, _) in zip(names, stages):
-                conn.execute(f"ATTACH DATABASE ? AS {name}", (path,))
-                conn.execute(f"PRAGMA {name}.cache_size = {CACHE_PER_STAGE}")
             with self._writing():
-                for name, (_, offered) in zip(names, stages):
-                    total += self._merge(name, offered)
-                self._add_counts(names)
+                for path in stages:
+                    with open(path, "rb") as f:
+                        total += self.merge(unpack(f.read()))
         finally:
-            for name, (path, _) in zip(names, stages):
-                with contextlib.suppress(sqlite3.OperationalError):  # never attached
-                    conn.execute(f"DETACH DATABASE {name}")
+            for path in stages:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(path)
         return total
 
+    def merge(self, staged: Staged) -> Merged:
+        """Add the staged events the store lacks, and their counts (inside a transaction).
+
+        Duplicates are rare, so the events are inserted as they are: the insert fails on
+        the first event already stored (rolled back to a savepoint), and only then is each
+        one looked up. Plain SQL on ``db.conn`` (the load's hot path bypasses
+        sqlite-utils): its ``insert_all`` of the same rows, with ``ignore=True`` for the
+        de-duplication, measured several times slower (benchmarks/test_bench_store.py).
+        """
+        conn = self.db.conn
+        kids = self._numbers("keys", KEY_COLUMNS, staged.keys)
+        dids = self._numbers("details", DETAIL_COLUMNS, staged.details)
+        events = [(h, i, us, kids[k], None if d is None else dids[d], c) for h, i, us, k, d, c in staged.events]
+        counts = [(q, kids[k], n, first, last) for q, k, n, first, last in staged.counts]
+        conn.execute("SAVEPOINT merge")
+        try:
+            conn.executemany(_INSERT_EVENTS, events)
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO merge")
+            known = "SELECT 1 FROM events WHERE hour = ? AND id = ?"
+            events = [e for e in events if conn.execute(known, e[:2]).fetchone() is None]
+            conn.executemany(_INSERT_EVENTS, events)
+            counts = tally(events)
+        conn.execute("RELEASE merge")
+        conn.executemany(_UPSERT, counts)
+        return Merged(len(events), staged.offered - len(events))
+
+    def add_counts(self, rows: Iterable[tuple]) -> None:
+        """Add counts made elsewhere (``ccaudit spark``): (quarter start, section, key,
+        method, principal, n, first µs, last µs). The store then holds counts only."""
+        with self._writing():
+            self.db.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
+            for batch in _chunks(rows, 10_000):
+                kids = self._numbers("keys", KEY_COLUMNS, [(r[3], r[4], r[1], r[2]) for r in batch])
+                self.db.conn.executemany(_UPSERT, [(r[0], kid, *r[5:]) for r, kid in zip(batch, kids)])
+
+    def _numbers(self, table: str, columns: tuple[str, ...], values: list) -> list[int]:
+        """The store's number for each of ``values`` (rows of ``table``), adding new ones."""
+        cache = self._cache.setdefault(table, {})
+        numbers = []
+        for value in values:
+            value = tuple(value)
+            n = cache.get(value)
+            if n is None:
+                if len(cache) >= NUMBERS_CACHED:
+                    cache.clear()
+                n = cache[value] = self._number(table, columns, value)
+            numbers.append(n)
+        return numbers
+
+    def _number(self, table: str, columns: tuple[str, ...], value: tuple) -> int:
+        conn = self.db.conn
+        found = conn.execute(f"SELECT rowid FROM {table} WHERE {' AND '.join(f'{c} = ?' for c in columns)}",
+                             value).fetchone()
+        if found:
+            return found[0]
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        return conn.execute(sql, value).lastrowid  # type: ignore[return-value]
+
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
-        """One write transaction; a full disk rolls it back and is NoSpace, naming the store."""
+        """One write transaction; a full disk rolls it back and is NoSpace, naming the store.
+        Numbers given out in a transaction rolled back are forgotten."""
+        conn = self.db.conn
         try:
-            with self.db.conn:
+            with conn:
+                if not conn.in_transaction:  # a SAVEPOINT must not start (and end) its own
+                    conn.execute("BEGIN IMMEDIATE")
                 yield
-        except sqlite3.OperationalError as e:
+        except BaseException as e:
+            self._cache.clear()
+            if not isinstance(e, sqlite3.OperationalError):
+                raise
             if out_of_space(e):
                 raise NoSpace(f"{self.path}: cannot write the store: no space left, or an I/O error ({e}); "
                               "everything loaded before is kept") from None
@@ -158,97 +203,81 @@ class Store:
                 raise StoreError(f"{self.path}: the store is read-only here; cannot load into it") from None
             raise
 
-    def _merge(self, schema: str, offered: int) -> Merged:
-        """Move the new events staged in ``schema`` (``offered`` rows before staging
-        dropped repeats) into the four tables; ``schema.counts`` is left counting them
-        (for ``_add_counts``).
-
-        Duplicates are rare, so the stage is first copied as it is: the copy into
-        all_events fails on the first event already stored (a statement rollback), and
-        only then are stored events looked up and dropped from the stage. Plain SQL on
-        ``db.conn`` (the load's hot path bypasses sqlite-utils): its ``insert_all`` of the
-        same rows, with ``ignore=True`` for the de-duplication, measured 4-6x slower, and
-        still 1.5-2x with the same commit batching (benchmarks/test_bench_store.py).
-        """
-        try:
-            new = self._copy(schema)
-        except sqlite3.IntegrityError:
-            self._drop_known(schema)
-            new = self._copy(schema)
-        return Merged(new, offered - new)
-
-    def _copy(self, schema: str) -> int:
-        conn = self.db.conn
-        new = conn.execute(_copy_sql("all_events", schema)).rowcount
-        if new:
-            for table in EVENT_TABLES[1:]:
-                conn.execute(_copy_sql(table, schema))
-        return new
-
-    def _add_counts(self, schemas: list[str]) -> None:
-        """Add the staged counts of ``schemas`` (merged first) to the store's counts."""
-        staged = " UNION ALL ".join(f"SELECT * FROM {s}.counts" for s in schemas)
-        self.db.conn.execute(_UPSERT.format(select=(
-            f"SELECT hour, section, key, sum(n), min(first_ts), max(last_ts) FROM ({staged})"
-            " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")))
-
-    def _drop_known(self, schema: str) -> None:
-        """Drop the staged events that the store already holds, and count the rest again."""
-        conn = self.db.conn
-        conn.execute(f"DELETE FROM {schema}.events AS s WHERE EXISTS"
-                     " (SELECT 1 FROM main.all_events e WHERE e.hour = s.hour AND e.id = s.id)")
-        Stage.count(conn, schema)
-
     # -- reading --------------------------------------------------------------------
 
+    def counts_only(self) -> bool:
+        """Built by ``ccaudit spark``: counts, no events."""
+        return self.db.execute("SELECT count(*) FROM meta WHERE name = 'counts_only'").fetchone()[0] > 0
+
     def event_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM all_events").fetchone()[0]
+        return self.db.execute("SELECT coalesce(sum(n), 0) FROM counts").fetchone()[0]
 
     def time_range(self) -> tuple[int, int] | None:
-        """(first, last) event time in epoch seconds, or None for an empty store."""
-        row = self.db.execute("SELECT min(first_ts), max(last_ts) FROM counts").fetchone()
-        return None if row[0] is None else row
+        """(first, last) event time in epoch µs, or None for an empty store. Reads the
+        first and last quarter hours only."""
+        ends = []
+        for order, pick in (("", "min(first_us)"), (" DESC", "max(last_us)")):
+            edge = f"SELECT quarter FROM counts ORDER BY quarter{order} LIMIT 1"
+            sql = f"SELECT {pick} FROM counts WHERE quarter = ({edge})"
+            ends.append(self.db.execute(sql).fetchone()[0])
+        return None if ends[0] is None else (ends[0], ends[1])
 
     def buckets(self, since: int | None = None, until: int | None = None,
-                principal: str | None = None, fine: bool = False) -> Iterator[tuple]:
-        """(section, key, bucket start, n, first_ts, last_ts) per hour, or per quarter
-        hour if ``fine`` (for zones whose offset is not a whole number of hours).
+                principal: str | None = None) -> Iterator[tuple]:
+        """(section, key, method, quarter start in epoch s, n, first µs, last µs) for each
+        key and UTC quarter hour with events in [since, until) (epoch µs), in quarter order;
+        ``principal`` is a glob. ``section`` and ``key`` are '' for an event in no section
+        but all_events (whose rows are keyed by method).
 
-        Hourly buckets come from the small ``counts`` table; quarter hours, a principal
-        filter or a time window not on the hour need the events themselves.
+        Whole quarter hours come from ``counts``; a quarter cut by the window is counted
+        from its events.
         """
-        if not fine and principal is None and _on_hour(since) and _on_hour(until):
-            where, args = _window("hour * 3600", since, until)
-            sql = f"SELECT section, key, hour * 3600, n, first_ts, last_ts FROM counts {where}"
-            return self.db.execute(sql, args)
-        where, args = _window("ts", since, until)
-        if principal is not None:
-            where += (" AND " if where else "WHERE ") + "principal GLOB ?"
-            args.append(principal)
-        sql = f"""
-        SELECT 'all_events', method, ts / {QUARTER} * {QUARTER}, count(*), min(ts), max(ts)
-          FROM all_events {where} GROUP BY 2, 3
-        UNION ALL
-        SELECT section, key, ts / {QUARTER} * {QUARTER}, count(*), min(ts), max(ts)
-          FROM all_events {where} {"AND" if where else "WHERE"} section IS NOT NULL
-         GROUP BY 1, 2, 3"""
-        return self.db.execute(sql, args + args)
+        first = _quarter_up(since)
+        last = None if until is None else until // QUARTER_US * QUARTER
+        edges = []
+        if since is not None and since % QUARTER_US:
+            edges.append((since, min(first * US, until) if until is not None else first * US))
+        if until is not None and until % QUARTER_US and (since is None or until // QUARTER_US > since // QUARTER_US):
+            edges.append((last * US, until))
+        if edges and self.counts_only():
+            raise StoreError(f"{self.path}: holds counts only (made by ccaudit spark): a time window must start "
+                             "and end on a quarter hour (:00, :15, :30 or :45)")
+        if last is None or first is None or first < last:
+            yield from self._counted(first, last, principal)
+        for start, end in edges:
+            if start < end:
+                yield from self._events_counted(start, end, principal)
+
+    def _counted(self, first: int | None, last: int | None, principal: str | None) -> Iterator[tuple]:
+        clauses, args = [], []
+        for clause, arg in (("c.quarter >= ?", first), ("c.quarter < ?", last), ("k.principal GLOB ?", principal)):
+            if arg is not None:
+                clauses.append(clause)
+                args.append(arg)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        return self.db.execute("SELECT k.section, k.key, k.method, c.quarter, c.n, c.first_us, c.last_us"
+                               f" FROM counts c JOIN keys k USING (kid){where}", args)
+
+    def _events_counted(self, start: int, end: int, principal: str | None) -> Iterator[tuple]:
+        """Counts of the events in [start, end) µs, a part of one quarter hour."""
+        glob = " AND k.principal GLOB ?" if principal is not None else ""
+        sql = (f"SELECT k.section, k.key, k.method, e.us / {QUARTER_US} * {QUARTER}, count(*), min(e.us), max(e.us)"
+               " FROM events e JOIN keys k USING (kid)"
+               f" WHERE e.hour = ? AND e.us >= ? AND e.us < ?{glob} GROUP BY e.kid")
+        return self.db.execute(sql, [start // HOUR_US, start, end] + ([principal] if principal is not None else []))
 
 
-def _copy_sql(table: str, schema: str) -> str:
-    return f"INSERT INTO main.{table} ({', '.join(TABLES[table][0])}) {select_sql(table, schema)}"
+def _quarter_up(us: int | None) -> int | None:
+    """The start (epoch s) of the first whole quarter hour at or after ``us``."""
+    return None if us is None else -(-us // QUARTER_US) * QUARTER
 
 
-def _on_hour(t: int | None) -> bool:
-    return t is None or t % 3600 == 0
-
-
-def _window(column: str, since: int | None, until: int | None) -> tuple[str, list]:
-    clauses, args = [], []
-    if since is not None:
-        clauses.append(f"{column} >= ?")
-        args.append(since)
-    if until is not None:
-        clauses.append(f"{column} < ?")
-        args.append(until)
-    return ("WHERE " + " AND ".join(clauses) if clauses else ""), args
+def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+    batch: list[tuple] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -19,14 +19,14 @@ import sqlite_utils
 
 from .errors import StoreError
 from .files import FILE_MODE
-from .schema import LAYOUT_VERSION, TABLES
+from .schema import LAYOUT_VERSION, TABLES, VIEWS
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def is_store(path: str) -> bool:
-    """Does ``path`` hold an SQLite file that has ccaudit's tables? Opens it read-only."""
+    """Does ``path`` hold an SQLite file with ccaudit's tables (of any layout)? Opens it read-only."""
     if not looks_like_sqlite(path):
         return False
     try:
@@ -103,7 +103,7 @@ def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str]
 
 
 def check_layout(db: sqlite_utils.Database, path: str) -> None:
-    existing = set(db.table_names())
+    existing = set(db.table_names()) | set(db.view_names())
     if path == ":memory:" and not existing:
         return
     if "all_events" not in existing:
@@ -115,8 +115,11 @@ def check_layout(db: sqlite_utils.Database, path: str) -> None:
 
 
 def create_tables(db: sqlite_utils.Database) -> None:
-    for name, (columns, pk) in TABLES.items():
-        db.create_table(name, columns, pk=pk)
+    """The tables, the views and the layout version (raw DDL: see schema.TABLES)."""
+    for sql in TABLES.values():
+        db.execute(sql)
+    for name, sql in VIEWS.items():
+        db.execute(f"CREATE VIEW {name} AS {sql}")
     db.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
 
 
@@ -132,7 +135,7 @@ def needs_creating(path: str) -> bool:
     try:
         with _peek(path) as conn:
             tables = _tables(conn)
-            if conn.execute("PRAGMA user_version").fetchone()[0] != 0 or not tables <= set(TABLES):  # 0: unfinished
+            if conn.execute("PRAGMA user_version").fetchone()[0] != 0 or not tables <= set(TABLES) | set(VIEWS):
                 return False
             return all(conn.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0] == 0 for t in tables)
     except sqlite3.DatabaseError:
@@ -155,7 +158,8 @@ def _peek(path: str) -> Iterator[sqlite3.Connection]:
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    """Names of the tables and views (``all_events`` is a table in old layouts, a view now)."""
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
 
 
 def create(path: str) -> None:
@@ -174,13 +178,12 @@ def create(path: str) -> None:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only
         conn.execute("BEGIN IMMEDIATE")
         db = sqlite_utils.Database(conn)
-        existing = set(db.table_names())
         if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # else: made meanwhile
-            for name in existing:
+            for name in db.view_names():
+                db.execute(f"DROP VIEW [{name}]")
+            for name in db.table_names():
                 db.execute(f"DROP TABLE [{name}]")  # empty: checked by needs_creating
-            for name, (columns, pk) in TABLES.items():
-                db.create_table(name, columns, pk=pk)
-            conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
+            create_tables(db)
         conn.execute("COMMIT")
     finally:
         conn.close()

@@ -11,12 +11,11 @@ from __future__ import annotations
 LOAD_KEYS = ("records_read", "inserted", "duplicates", "noise_lines", "malformed")
 EVENT_TABLES = ("all_events", "auth_events", "signin_failures", "signin_successes")
 
-# What the counts table must hold: a recount of the stored events.
-RECOUNT = """
-SELECT hour, 'all_events', method, count(*), min(ts), max(ts) FROM all_events GROUP BY 1, 3
-UNION ALL
-SELECT hour, section, key, count(*), min(ts), max(ts) FROM all_events WHERE section IS NOT NULL
- GROUP BY 1, 2, 3"""
+# What the counts table must hold: a recount of the stored events per quarter hour and key.
+RECOUNT = "SELECT us / 900000000 * 900, kid, count(*), min(us), max(us) FROM events GROUP BY 1, 2"
+COUNTS = """
+SELECT c.quarter, k.section, k.key, k.method, k.principal, c.n, c.first_us, c.last_us
+  FROM counts c JOIN keys k USING (kid)"""
 DETAIL_SECTIONS = {
     "auth_events": ("kafka_authentication", "mds_authorize"),
     "signin_failures": ("signin_failure",),
@@ -30,11 +29,12 @@ def load_counts(stats) -> tuple:
 
 
 def store_state(store) -> dict:
-    """{table: its rows, sorted} for the event tables and the counts."""
-    def rows(table):
-        return sorted(store.db.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+    """{table: its rows, sorted} for the event views and the counts (with their keys'
+    text: two stores may number keys differently)."""
+    def rows(sql):
+        return sorted(store.db.execute(sql).fetchall(), key=repr)
 
-    return {table: rows(table) for table in (*EVENT_TABLES, "counts")}
+    return {**{table: rows(f"SELECT * FROM {table}") for table in EVENT_TABLES}, "counts": rows(COUNTS)}
 
 
 def assert_consistent(store) -> None:

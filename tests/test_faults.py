@@ -339,19 +339,19 @@ def _one_error_naming(r, path: Path, *, pattern: str = r"full|space") -> str:
 
 
 def test_full_filesystem_under_the_store(cc, dumps, tmp_path):
-    """a and b (one process, a commit per 10,000 records) into a store on a 6 MiB tmpfs: the first
-    commit fits (~4.5 MB), the whole store (~10 MB) does not. Exit 2, one line naming the full
+    """a and b (one process, a commit per 10,000 records) into a store on a 2 MiB tmpfs: the first
+    commit fits (with its journal), the whole store with its journal does not. Exit 2, one line naming the full
     folder, the load summary of what was committed (what the store then holds); then, with room,
     the same load completes and the counts are exact."""
     inputs, want = (dumps["a"].path, dumps["b"].path), Expected(dumps["a"], dumps["b"])
     why = mount_unavailable()
     folder = tmp_path / "full"
     if why is None:
-        cc.tmpfs(folder, "6m")
+        cc.tmpfs(folder, "2m")
         kw = {}
     else:  # a file size limit instead of a small filesystem
         folder.mkdir()
-        kw = {"preexec_fn": fsize_limit(6 * MiB)}
+        kw = {"preexec_fn": fsize_limit(2 * MiB)}
     db = folder / "store.db"
     r = cc.run("load", *inputs, "--db", db, "-q", **kw)
     _one_error_naming(r, folder, pattern=r"full|space" if why is None else r"full|space|large|limit")

@@ -375,7 +375,7 @@ def check_one_input(path: str, data: bytes, dumped: Dumped | None) -> tuple[Load
         return stats, []
     assert shape != "refused"
     assert len(rows) == stats.records_read
-    assert all(row[0] == row[2] // 3600 and row[1] for row in rows)
+    assert all(row[0] == row[2] // 3_600_000_000 and row[1] for row in rows)
     listed = stats.malformed <= MAX_LISTED
     if shape == "lines":
         n = line_count(unbom(data))
