@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+SPARK_STAMP := $(VENV)/.installed-spark
 BENCH_RECORDS ?= $(or $(CCAUDIT_BENCH_RECORDS),1000000)
 FUZZ_SECONDS ?= 300
 
-.PHONY: demo test test-memory lint bench bench-compare html-check golden screenshot fuzz clean
+.PHONY: demo test test-memory test-spark lint bench bench-compare bench-spark html-check golden screenshot fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e . --group dev
 	@# The download extra is optional: its tests skip (with the reason) if it cannot be installed.
 	-$(BIN)/python -m pip install -q -e '.[download]' || echo "note: confluent-kafka unavailable; download tests will be skipped"
+	touch $@
+
+$(SPARK_STAMP): $(STAMP)
+	@# The spark extra (pyspark, pyarrow, pandas: about 45 s and 800 MB); its tests need Java 17 or newer.
+	$(BIN)/python -m pip install -q -e '.[spark]'
 	touch $@
 
 demo: $(STAMP)  ## set up, then the quick start's first reports of a bundled fixture (its 6 bad lines are deliberate)
@@ -27,6 +33,9 @@ test: $(STAMP)  ## set up, then run the test suite
 test-memory: $(STAMP)  ## the memory-growth test (about a minute; skipped by `make test`)
 	$(BIN)/pytest -q tests/test_memory.py --run-memory
 
+test-spark: $(SPARK_STAMP)  ## ccaudit spark's tests, Spark in local mode (Java 17+; a few minutes)
+	CCAUDIT_SPARK_TESTS=1 $(BIN)/pytest -q tests/test_spark.py
+
 lint: $(STAMP)  ## ruff over the package, tests and benchmarks
 	$(BIN)/ruff check ccaudit tests benchmarks
 
@@ -36,6 +45,9 @@ bench: $(STAMP)  ## pytest-benchmark on generated dumps (BENCH_RECORDS, default 
 
 bench-compare: $(STAMP)  ## ccaudit vs DuckDB on the same generated dump, side by side
 	$(BIN)/python -m benchmarks.compare --generate $(BENCH_RECORDS) --runs 3
+
+bench-spark: $(SPARK_STAMP)  ## ccaudit spark (local mode) vs ccaudit load on the same generated dump
+	$(BIN)/python -m benchmarks.spark --records $(BENCH_RECORDS)
 
 html-check: $(STAMP)  ## the HTML report rendered in headless Chromium (apt-get install chromium)
 	$(BIN)/pytest -q tests/test_html.py -k chromium -rs

@@ -326,10 +326,11 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
       ccaudit spark 'archive/2024-*.jsonl.gz' --db audit.db
       ccaudit spark 's3a://bucket/audit/2024/*/*.jsonl.gz' --db audit.db --master yarn
     """
-    from .spark import run
+    from .spark import require, run
 
     if db_path == "":
         raise click.UsageError("--db needs a name")
+    require()
     with opt.open_store(db_path) as store:
         stats = run(inputs, store, master=master, parquet=parquet_dir)
     for problem in [] if quiet else stats.problem_lines()[:opt.SHOWN_PROBLEMS]:

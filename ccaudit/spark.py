@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,9 +36,10 @@ from .stats import LoadStats
 INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'ccaudit[spark]'"
 HEAD = BUFFER + 8  # what ingest.sniff looks at, and the longest magic number
 _GLOB = re.compile(r"[*?\[{]")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a Hadoop URI (s3a:, hdfs:, file:) rather than a path
 
 
-def _require() -> None:
+def require() -> None:
     """pyspark, and pyarrow and pandas, which its Arrow exchange with Python needs."""
     try:
         import pandas  # noqa: F401
@@ -68,14 +70,11 @@ def session(master: str | None = None, ui: bool = False):
     notebooks); under spark-submit its --master and settings apply, and ``master`` wins.
     Without either, ``local[*]``. In local mode the JVM's console chatter and the workers'
     stderr go to /dev/null (``CCAUDIT_DEBUG=1`` keeps them); errors still come back."""
-    _require()
-    import warnings
-
+    require()
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession
 
-    warnings.filterwarnings("ignore", message=".*does not yet fully support pandas", category=FutureWarning)
     active = SparkSession.getActiveSession()
     if active is not None:
         return active, False
@@ -121,7 +120,8 @@ def sources(spark, inputs: tuple[str, ...] | list[str]) -> list[Source]:
     codecs = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf)
     found: list[tuple] = []
     for arg in inputs:
-        path = jvm.org.apache.hadoop.fs.Path(arg)
+        local = not _SCHEME.match(arg)  # relative to our folder, which the JVM may not share (tests)
+        path = jvm.org.apache.hadoop.fs.Path(os.path.abspath(arg) if local else arg)
         fs = path.getFileSystem(conf)
         matches = fs.globStatus(path)
         if not matches:
@@ -151,11 +151,10 @@ def sources(spark, inputs: tuple[str, ...] | list[str]) -> list[Source]:
 
 def _label(arg: str, path) -> str:
     """A matched file as a shell would have named it: relative if the input was."""
-    uri = path.toUri()
-    if uri.getScheme() == "file" and "://" not in arg and not arg.startswith("file:"):
-        local = uri.getPath()
-        return local if os.path.isabs(arg) else os.path.relpath(local)
-    return path.toString()
+    if _SCHEME.match(arg):
+        return path.toString()
+    local = path.toUri().getPath()
+    return local if os.path.isabs(arg) else os.path.relpath(local)
 
 
 def _head(fs, path) -> bytes:
@@ -187,7 +186,8 @@ def aggregate(spark, inputs, parquet: str | None = None) -> tuple[list[tuple], L
 
     from .spark_job import EVENTS, Blocks, file_key, line_events, whole_events
 
-    with spark_errors():
+    with spark_errors(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not yet fully support pandas")  # only Arrow is used
         files = sources(spark, inputs)
         if parquet:
             _refuse_existing(spark, parquet)

@@ -16,15 +16,11 @@ Both yield one row per record, with its position (rank of the file in input orde
 block, ordinal in the block) so that the first copy of an event can win. What a block
 read, skipped and found malformed goes to the driver through an accumulator, keyed by
 (rank, block): a retried task sends the same entry again, which changes nothing.
-
-Run as a script, this is the program to give spark-submit (``python -m`` cannot be):
-``spark-submit [options] .../ccaudit/spark_job.py INPUT... --db STORE``.
 """
 from __future__ import annotations
 
 import io
 import itertools
-import sys
 from collections.abc import Iterable, Iterator
 
 from ccaudit.classify import classify, decode
@@ -154,10 +150,3 @@ def whole_events(batches: Iterable, files: dict, acc) -> Iterator:
     acc.add(seen)
     if len(out):
         yield out.batch()
-
-
-if __name__ == "__main__":  # spark-submit .../spark_job.py INPUT... --db STORE
-    from ccaudit.__main__ import main
-
-    sys.argv[1:1] = ["spark"]
-    main()

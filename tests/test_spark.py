@@ -1,0 +1,329 @@
+"""ccaudit spark: the counts and the load summary Spark gives equal those of ccaudit's
+local reader, for every kind of input.
+
+The reference (``reference``) reads each input with ``ingest.read_rows``, keeps the first
+copy of each (UTC hour, id) in input order and counts per quarter hour, section, key,
+method and principal in plain Python. Spark (local[2]) runs with tiny splits (64 KiB), so
+a generated dump is cut into many blocks and small files share a task: line numbers,
+block order and first-copy-wins are exercised across tasks. Hand-counted values
+(conftest's EXPECTED_SAMPLE) and the generator's truth files check the reference too.
+
+Run by ``make test-spark`` (Java 17+, the spark extra); ``make test`` skips them.
+"""
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import os
+import stat
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from benchmarks.generate import generate
+from ccaudit.errors import InputError
+from ccaudit.ingest import Dump, note_if_failed, read_rows
+from ccaudit.schema import HOUR, ID, KEY, METHOD, PRINCIPAL, SECTION, TS
+from ccaudit.stats import LoadStats
+from tests import records as r
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = sorted(p.name for p in (ROOT / "fixtures").iterdir() if p.name.startswith("sample"))
+pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")
+needs_spark = pytest.mark.skipif(not os.environ.get("CCAUDIT_SPARK_TESTS"),
+                                 reason="ccaudit spark's tests run with `make test-spark` (Java 17+)")
+
+
+# -- the reference -----------------------------------------------------------------------
+
+def micros(ts: int) -> int:
+    """A row's time in µs, whether classify gives seconds or µs (2024 either way here)."""
+    return ts if ts > 10**11 else ts * 10**6
+
+
+def reference(paths: list[str]) -> tuple[list[tuple], LoadStats]:
+    """What a local load of ``paths`` counts, aggregated in plain Python."""
+    stats, first = LoadStats(), {}
+    for path in paths:
+        dump = Dump(path)
+        before = stats.records_read, stats.noise_lines, stats.malformed
+        try:
+            for row in read_rows(dump, stats):
+                first.setdefault((row[HOUR], row[ID]), row)
+        except InputError as e:
+            stats.fail(dump.label, str(e))
+            continue
+        note_if_failed(dump.label, stats, before)
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for row in first.values():
+        us = micros(row[TS])
+        groups[(us // 900_000_000 * 900, row[SECTION], row[KEY], row[METHOD], row[PRINCIPAL])].append(us)
+    counts = [(*k, len(t), min(t), max(t)) for k, t in groups.items()]
+    stats.inserted, stats.duplicates = len(first), stats.records_read - len(first)
+    return sorted(counts), stats
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from ccaudit.spark import session
+
+    s, started = session("local[2]")
+    s.conf.set("spark.sql.files.maxPartitionBytes", 64 * 1024)  # many blocks per file
+    s.conf.set("spark.sql.files.openCostInBytes", 1024)  # and small files sharing a task
+    yield s
+    if started:
+        s.stop()
+
+
+@pytest.fixture
+def same_as_local(spark, monkeypatch):
+    """``same_as_local(paths)``: Spark's counts and summary equal the reference's; returns them."""
+    from ccaudit.spark import aggregate
+
+    def check(paths, cwd=None):
+        if cwd:
+            monkeypatch.chdir(cwd)
+        counts, stats = aggregate(spark, [str(p) for p in paths])
+        want_counts, want = reference([str(p) for p in paths])
+        assert stats.as_dict() == want.as_dict()
+        assert stats.problem_lines() == want.problem_lines()
+        assert stats.failed == want.failed
+        assert sorted(counts) == want_counts
+        return counts, stats
+
+    return check
+
+
+# -- fixtures and generated dumps --------------------------------------------------------
+
+@needs_spark
+@pytest.mark.parametrize("name", FIXTURES)
+def test_each_fixture(same_as_local, name):
+    same_as_local([f"fixtures/{name}"], cwd=ROOT)
+
+
+@needs_spark
+def test_sample_cli_as_counted_by_hand(same_as_local, expected_sample):
+    _, stats = same_as_local(["fixtures/sample-cli.txt"], cwd=ROOT)
+    load = expected_sample["load"]
+    assert (stats.records_read, stats.inserted, stats.duplicates, stats.noise_lines, stats.malformed) == (
+        load["records_read"], load["inserted"], load["duplicates"], load["noise_lines"], load["malformed"])
+    assert stats.malformed_lines == [f"fixtures/sample-cli.txt:{n}" for n in load["malformed_line_numbers"]]
+
+
+@needs_spark
+def test_all_fixtures_at_once_count_each_event_once(same_as_local, expected_sample):
+    counts, stats = same_as_local([f"fixtures/{n}" for n in FIXTURES], cwd=ROOT)
+    assert stats.inserted == sum(c[5] for c in counts)
+    assert stats.duplicates > 0
+
+
+GENERATED = {  # name: generator options
+    "cli-noise-dups": dict(fmt="cli", noise=True, dups=0.05, seed=21, n=4000),
+    "jsonl-gzip": dict(fmt="jsonl", compression="gzip", noise=True, dups=0.05, seed=22, n=3000),
+    "jsonl-bz2": dict(fmt="jsonl", compression="bz2", dups=0.02, seed=23, n=2000),
+    "cli-xz-cut": dict(fmt="cli", compression="xz", cut_last=True, seed=24, n=1000),
+    "array": dict(fmt="array", dups=0.02, seed=25, n=2000),
+    "pretty-gzip": dict(fmt="pretty", compression="gzip", seed=26, n=800),
+    "jsonl-cut": dict(fmt="jsonl", noise=True, cut_last=True, seed=27, n=2000),
+}
+
+
+def generated(tmp: Path, name: str) -> tuple[str, dict]:
+    opts = dict(GENERATED[name])
+    path = str(tmp / name)
+    truth = generate(opts.pop("n"), path, opts.pop("fmt"), opts.pop("compression", None), **opts)
+    return path, truth["summary"]["load"]
+
+
+@needs_spark
+@pytest.mark.parametrize("name", sorted(GENERATED))
+def test_generated_dump(same_as_local, tmp_path, name):
+    path, truth = generated(tmp_path, name)
+    _, stats = same_as_local([path])
+    got = stats.as_dict()
+    assert {k: got[k] for k in truth} == truth  # the generator's own count
+
+
+@needs_spark
+def test_generated_dumps_together_with_copies_across_files(same_as_local, tmp_path):
+    """The same records in three shapes: every event of the later files is a duplicate."""
+    paths = []
+    for fmt, compression in (("cli", None), ("jsonl", "gzip"), ("array", None)):
+        path = str(tmp_path / f"same-{fmt}")
+        generate(1500, path, fmt, compression, seed=31, dups=0.03)
+        paths.append(path)
+    _, stats = same_as_local(paths)
+    assert stats.inserted == 1500 and stats.duplicates == stats.records_read - 1500
+
+
+# -- hand-made inputs -------------------------------------------------------------------
+
+PRINCIPALS = ["User:sa-1", "sa-2", "User:", "", None, 7, ["x"], {}, r.confluent_user("u-9"),
+              {"confluentServiceAccount": {"resourceId": "sa-9"}}, {"externalAccount": {"subject": "ext"}},
+              {"identityPool": {"resourceId": "pool-1"}}, {"email": "User:e@x.com"}, {"email": 5}]
+
+
+def odd_records() -> list[bytes]:
+    """One line each: every principal shape in every section, sign-in outcomes, and times."""
+    lines = []
+    for i, p in enumerate(PRINCIPALS):
+        t = f"2024-05-06T{i:02d}:{i:02d}:0{i % 10}.{i}Z"
+        lines += [r.json_line(r.kafka_auth(t, principal=p, status="DENIED" if i % 2 else "SUCCESS")),
+                  r.json_line(r.mds_authorize(t, principal=p, operation="Op" if i % 3 else r.ABSENT)),
+                  r.json_line(r.signin(t, principal=p, outcome=("FAILURE", "SUCCESS", "OTHER")[i % 3])),
+                  r.json_line(r.request(t, principal=p))]
+    lines += [r.json_line(r.kafka_auth("2024-05-06T11:30:00+02:00")),
+              r.json_line(r.request("2024-05-07 00:00:00.123456789z", method="Odd")),
+              r.json_line(r.signin(result={"status": "FAILURE", "data": {"errors": [{"detail": "x"},
+                                                                                   {"status": 401}]}},
+                                   outcome=r.ABSENT))]
+    return lines
+
+
+BAD = [b"", b"% Headers: []", b"Headers: x", b"   ", b"\t", b"not json", b"[1, 2]", b'{"id": "x"',
+       b'{"id":"1","time":"2024-05-06T10:00:00Z","data":{"methodName":"M"}} tail',
+       b'{"id":"2","time":"2024-05-06T10:00:00Z","data":{}}',
+       b'{"id":"3","time":"yesterday","data":{"methodName":"M"}}',
+       b'{"id":"4","time":"1969-12-31T23:59:59Z","data":{"methodName":"M"}}', b'{"time":"2024-05-06T10:00:00Z"}',
+       b'{"id":"5","time":"2024-05-06T10:00:00Z","data":{"methodName":"\xff"}}', b"{" * 2000 + b"}" * 2000,
+       b"{key=value, other=1}"]
+
+
+@needs_spark
+def test_odd_principals_noise_prefixes_and_malformed_lines(same_as_local, tmp_path):
+    good = odd_records()
+    lines = []
+    for i, line in enumerate(good):
+        prefix = (b"", b"Partition:3\tOffset:12\t", b"key-1\t", b"Timestamp: 1714989600000\t")[i % 4]
+        lines += [prefix + line.rstrip(b"\n"), BAD[i % len(BAD)]]
+    path = tmp_path / "odd.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\n" + b"\n".join(BAD) + b'\n{"id":"cut","ti')
+    counts, stats = same_as_local([path])
+    assert stats.records_read == len(good) and stats.malformed >= len(BAD)
+
+
+@needs_spark
+def test_malformed_places_beyond_the_first_hundred(same_as_local, tmp_path):
+    """200 bad lines spread over many blocks: the first 100 in file order are listed."""
+    rec = r.numbered("m-")
+    body = b"".join(r.json_line(rec(i)) + (b"garbage %d\n" % i if i % 15 == 0 else b"") for i in range(3000))
+    path = tmp_path / "many-bad.jsonl"
+    path.write_bytes(body)  # about 400 KiB: the first 100 bad lines lie in several blocks
+    _, stats = same_as_local([path])
+    assert stats.malformed == 200 and len(stats.malformed_lines) == 100
+    assert stats.malformed_lines[:2] == [f"{path}:2", f"{path}:18"]
+    assert stats.malformed_lines[99] == f"{path}:{1486 + 100}"  # after record 1485, the 100th bad line
+
+
+@needs_spark
+def test_the_first_copy_in_input_order_wins(same_as_local, tmp_path):
+    """Copies of one event that differ: the earlier input's (and line's) copy is counted."""
+    first = tmp_path / "a.jsonl"
+    second = tmp_path / "b.jsonl"
+    padding = [r.request(f"2024-05-06T09:{i % 60:02d}:00Z") for i in range(400)]  # several blocks
+    first.write_bytes(r.json_lines([*padding, r.request("2024-05-06T10:00:00Z", method="First", id="dup"),
+                                    *padding[:5], r.request("2024-05-06T10:30:00Z", method="Later", id="dup")]))
+    second.write_bytes(r.json_lines([r.request("2024-05-06T10:10:00Z", method="Second", id="dup")]))
+    for order, method in (([first, second], "First"), ([second, first], "Second")):
+        counts, _ = same_as_local(order)
+        assert [c[3] for c in counts if c[3] in ("First", "Second", "Later")] == [method]
+
+
+@needs_spark
+def test_gzip_bzip2_and_names_that_lie(same_as_local, tmp_path):
+    """Content decides, as in a local load: gzip without .gz, plain text named .gz, bzip2."""
+    body = r.json_lines(r.request(f"2024-05-06T1{i % 10}:00:00Z") for i in range(300)) + b"oops\n"
+    (tmp_path / "gz-no-ext.jsonl").write_bytes(gzip.compress(body))
+    (tmp_path / "plain.jsonl.gz").write_bytes(body)
+    (tmp_path / "dump.jsonl.bz2").write_bytes(bz2.compress(body))
+    (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress(body)[:-30])
+    (tmp_path / "zstd.jsonl").write_bytes(b"\x28\xb5\x2f\xfd" + body)
+    names = ["gz-no-ext.jsonl", "plain.jsonl.gz", "dump.jsonl.bz2", "cut.jsonl.gz", "zstd.jsonl"]
+    _, stats = same_as_local([tmp_path / n for n in names])
+    assert list(stats.failed) == [str(tmp_path / "zstd.jsonl")]
+    assert f"{tmp_path / 'cut.jsonl.gz'}@end" in stats.malformed_lines
+
+
+@needs_spark
+def test_globs_and_folders_name_files_as_a_shell_would(spark, tmp_path, monkeypatch):
+    from ccaudit.spark import aggregate
+
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("in")
+    for name in ("b.jsonl", "a.jsonl", "c.txt"):
+        Path("in", name).write_bytes(r.json_lines([r.request()]) + b"bad\n")
+    _, stats = aggregate(spark, ["in/*.jsonl", "in"])
+    assert stats.malformed_lines == ["in/a.jsonl:2", "in/b.jsonl:2", "in/c.txt:2"]  # each file once
+    _, stats = aggregate(spark, [str(tmp_path / "in" / "c.txt")])
+    assert stats.malformed_lines == [f"{tmp_path}/in/c.txt:2"]
+    with pytest.raises(InputError, match="nothing-here/\\*.gz: no such file"):
+        aggregate(spark, ["nothing-here/*.gz"])
+
+
+@needs_spark
+def test_a_file_with_content_but_no_record_fails_and_an_empty_one_does_not(same_as_local, tmp_path):
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    (tmp_path / "noise.txt").write_bytes(b"% Headers: []\nnothing\n")
+    (tmp_path / "good.jsonl").write_bytes(r.json_lines([r.request()]))
+    _, stats = same_as_local([tmp_path / n for n in ("empty.jsonl", "noise.txt", "good.jsonl")])
+    assert list(stats.failed) == [str(tmp_path / "noise.txt")]
+
+
+# -- Parquet, the command line, and the store ---------------------------------------------
+
+@needs_spark
+def test_parquet_by_day_owner_only(spark, tmp_path):
+    import pyarrow.parquet as pq
+
+    from ccaudit.spark import aggregate
+
+    out = tmp_path / "counts"
+    counts, _ = aggregate(spark, [str(ROOT / "fixtures/sample-cli.txt")], parquet=str(out))
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [
+        "day=2024-05-06", "day=2024-05-07", "day=2024-05-09"]
+    table = pq.read_table(out)
+    names = ["quarter", "section", "key", "method", "principal", "n", "first_us", "last_us"]
+    assert sorted(zip(*(table.column(c).to_pylist() for c in names))) == sorted(counts)
+    for p in [out, *out.rglob("*")]:
+        mode = stat.S_IMODE(p.stat().st_mode)
+        assert mode & 0o077 == 0, f"{p} is {oct(mode)}"
+    with pytest.raises(Exception, match="already exists"):
+        aggregate(spark, [str(ROOT / "fixtures/sample-cli.txt")], parquet=str(out))
+
+
+@needs_spark
+def test_command_prints_the_load_line_of_a_local_load(spark, invoke, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    args = ["fixtures/sample-cli.txt", "fixtures/sample.jsonl.xz"]
+    local = invoke("load", *args, "--db", tmp_path / "local.db")
+    result = invoke("spark", *args, "--db", tmp_path / "spark.db", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == local.stderr
+    assert json.loads(result.stdout)["malformed_lines"][0] == "fixtures/sample-cli.txt:31"
+    again = invoke("spark", *args, "--db", tmp_path / "spark.db")
+    assert again.exit_code == 2 and "already holds events" in again.stderr
+    missing = invoke("spark", "no-such-dump.jsonl", "--db", tmp_path / "other.db")
+    assert missing.exit_code == 2 and missing.stderr.strip() == "ccaudit: error: no-such-dump.jsonl: no such file"
+
+
+@needs_spark
+def test_reports_from_a_spark_store_equal_those_of_a_local_load(spark, invoke, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    gen, _ = generated(tmp_path, "cli-noise-dups")
+    args = ["fixtures/sample-cli.txt", "fixtures/sample-week2.jsonl", "fixtures/sample-array.json.gz", gen]
+    assert invoke("load", *args, "--db", tmp_path / "local.db", "-q").exit_code == 0
+    assert invoke("spark", *args, "--db", tmp_path / "spark.db", "-q").exit_code == 0
+    for command in (["report", "--format", "json"], ["summary"], ["report", "--tz", "Asia/Kolkata", "--top", "3"]):
+        local = invoke(*command, "--db", tmp_path / "local.db")
+        assert local.exit_code == 0
+        assert invoke(*command, "--db", tmp_path / "spark.db").stdout == local.stdout
+
+
+def test_without_pyspark_the_command_says_what_to_install(invoke, tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "pyspark", None)
+    result = invoke("spark", str(ROOT / "fixtures/sample-cli.txt"), "--db", tmp_path / "s.db")
+    assert result.exit_code == 2
+    assert result.stderr == "ccaudit: error: ccaudit spark needs pyspark: pip install 'ccaudit[spark]'\n"
