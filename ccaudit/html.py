@@ -21,7 +21,7 @@ import math
 from html import escape
 
 from .render import ROW_LABEL
-from .report import Day, Gap, Report, Row, Section
+from .report import Day, Gap, Report, Row, Section, busiest
 from .text import hour_ranges, plural, printable
 
 LEVELS = 9
@@ -296,11 +296,13 @@ MAX_ROWS = 200  # rows per section and day on the page
 
 
 def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
-    events = sum(r.total for r in section.rows)
+    keys = events = 0
+    for r in section.rows:
+        keys, events = keys + 1, events + r.total
     out = [f'<section class="sec" data-section="{_e(section.id)}">',
-           f"<h3>{_e(section.title)} <small>{plural(len(section.rows), 'key')}, "
+           f"<h3>{_e(section.title)} <small>{plural(keys, 'key')}, "
            f"{plural(events, 'event')}</small></h3>"]
-    if not section.rows:
+    if not keys:
         out += ['<p class="none">(no events)</p>', "</section>"]
         return "\n".join(out)
     cols = ['<th class="k" data-type="text" scope="col">' + _e(ROW_LABEL.get(section.id, "Key")) + "</th>"]
@@ -314,14 +316,13 @@ def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
     out.append('<div class="scroll"><table class="heat">')
     out.append("<thead><tr>" + "".join(cols) + "</tr></thead>")
     out.append("<tbody>")
-    shown = section.rows
-    if len(shown) > MAX_ROWS:  # busiest first: a page of 300,000 attacker-made keys helps no one
-        shown = sorted(shown, key=lambda r: (-r.total, r.key))[:MAX_ROWS]
+    # busiest first: a page of 300,000 attacker-made keys helps no one
+    shown = section.rows if keys <= MAX_ROWS else busiest(section.rows, MAX_ROWS)
     for row in shown:
         out.append(_row(row, day.hour_labels, peak, stats))
     out += ["</tbody></table></div>"]
-    if len(shown) < len(section.rows):
-        out.append(f'<p class="muted">The {MAX_ROWS} busiest of {plural(len(section.rows), "key")}; the CSV '
+    if keys > MAX_ROWS:
+        out.append(f'<p class="muted">The {MAX_ROWS} busiest of {plural(keys, "key")}; the CSV '
                    f"and JSON reports have every row.</p>")
     out.append("</section>")
     return "\n".join(out)

@@ -172,7 +172,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
     """Epoch microseconds for a date (local midnight; the next one if ``end``) or an RFC 3339
-    time (exact to the microsecond: integer arithmetic, no float timestamp)."""
+    time (exact to the microsecond: integer arithmetic, no float timestamp; a bound with
+    digits past the microsecond is rounded up, as events are kept to the microsecond)."""
     if text is None:
         return None
     try:
@@ -181,9 +182,15 @@ def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
         else:
             t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
             t = t if t.tzinfo else t.replace(tzinfo=tz)
-        return (t - _EPOCH) // timedelta(microseconds=1)
+        return (t - _EPOCH) // timedelta(microseconds=1) + _past_microsecond(text)
     except (ValueError, OverflowError, OSError):
         raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time", param_hint=option) from None
+
+
+def _past_microsecond(text: str) -> int:
+    """1 if the time has a nonzero digit past the microsecond (fromisoformat drops them)."""
+    m = re.search(r"\.\d{6}(\d+)", text)
+    return 1 if m and m[1].strip("0") else 0
 
 
 def filters(tz: tzinfo, since: str | None, until: str | None, principal: str | None = None,

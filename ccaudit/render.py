@@ -12,8 +12,6 @@ import json
 import re
 from collections.abc import Iterator
 
-from tabulate import tabulate
-
 from .report import Day, Gap, Report, Row, Section
 from .text import hour_ranges, md_text, plural, printable, spreadsheet_cell
 
@@ -66,9 +64,11 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
     whole on a line of its own, its counts on the next, so one huge key cannot pad every row."""
     labels = day.hour_labels
     label = ROW_LABEL[section.id]
-    width = max([30, len(label) + 3] + [n for r in section.rows if (n := len(printable(r.key))) <= KEY_WIDTH])
-    cell = max([5] + [len(h) for h in labels[1:]] + [len(str(n)) for r in section.rows for n in r.hours])
-    total_w = max([7] + [len(str(r.total)) for r in section.rows])
+    width, cell, total_w = max(30, len(label) + 3), max([5] + [len(h) for h in labels[1:]]), 7
+    for r in section.rows:  # one pass to size the columns, one to write: rows may come from the store
+        if (n := len(printable(r.key))) <= KEY_WIDTH:
+            width = max(width, n)
+        cell, total_w = max(cell, len(str(max(r.hours)))), max(total_w, len(str(r.total)))
     extra = f"  {'First seen':<20} {'Last seen':<20} {'Peak':>5} {'Count':>{cell}}" if stats else ""
     rule = "-" * (width + (cell + 1) * len(labels) + total_w + 1 + len(extra))
     head = (f"{day.date:<{width - 3}}Hour:"
@@ -76,7 +76,9 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
             + f" {'Total':>{total_w}}" + extra)
     under = f"{label:_<{width - 3}}" + " " * 7 + "_" * (len(rule) - width - 4)
     yield f"{rule}\n{section.title.center(len(rule)).rstrip()}\n{head}\n{under}\n"
+    empty = True
     for r in section.rows:
+        empty = False
         key = printable(r.key)
         cells = "".join(f" {n or '-':>{cell}}" for n in r.hours)
         if len(key) > width:
@@ -86,7 +88,7 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
         if stats:
             line += f"  {r.first_seen[:19]:<20} {r.last_seen[:19]:<20} {r.peak_hour:>5} {r.peak_count:>{cell}}"
         yield line + "\n"
-    yield "(no events)\n\n" if not section.rows else "\n"
+    yield "(no events)\n\n" if empty else "\n"
 
 
 def day_text(day: Day, stats: bool = False) -> str:
@@ -96,20 +98,38 @@ def day_text(day: Day, stats: bool = False) -> str:
 # -- markdown -------------------------------------------------------------------------
 
 def section_markdown(day: Day, section: Section, stats: bool = False) -> str:
+    return "".join(section_markdown_lines(day, section, stats))
+
+
+def section_markdown_lines(day: Day, section: Section, stats: bool = False) -> Iterator[str]:
+    """One section of one day as a markdown pipe table (the layout tabulate's "pipe"
+    format gives), line by line: one pass over the rows sizes the columns, a second
+    writes them, so a section of any size is never held in memory."""
     headers = [ROW_LABEL[section.id], *day.hour_labels, "Total"]
     if stats:
         headers += ["First seen", "Last seen", "Peak hour", "Peak count"]
-    rows = []
+
+    def cells(r: Row) -> list[str]:
+        row = [md_text(r.key), *[str(n or "-") for n in r.hours], str(r.total)]
+        return row + [r.first_seen, r.last_seen, r.peak_hour, str(r.peak_count)] if stats else row
+
+    widths = [len(h) + 2 for h in headers]  # tabulate's minimum padding of a header
     for r in section.rows:
-        row = [md_text(r.key), *[n or "-" for n in r.hours], r.total]
-        if stats:
-            row += [r.first_seen, r.last_seen, r.peak_hour, r.peak_count]
-        rows.append(row)
-    title = f"### {day.date} — {section.title}\n\n"
-    if not rows:
-        return title + "(no events)\n\n"
-    align = ["left"] + ["right"] * (len(headers) - 1)
-    return title + tabulate(rows, headers, tablefmt="pipe", colalign=align, disable_numparse=True) + "\n\n"
+        widths = [max(w, len(c)) for w, c in zip(widths, cells(r))]
+    yield f"### {day.date} — {section.title}\n\n"
+    lines = 0
+    for r in section.rows:
+        if not lines:
+            yield _pipe_line([h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths))])
+            rule = ("-" * (w + 1) + ":" if i else ":" + "-" * (w + 1) for i, w in enumerate(widths))
+            yield "|" + "|".join(rule) + "|\n"
+        lines += 1
+        yield _pipe_line([c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells(r), widths))])
+    yield "\n" if lines else "(no events)\n\n"
+
+
+def _pipe_line(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |\n"
 
 
 def day_markdown(day: Day, stats: bool = False) -> str:
@@ -141,12 +161,16 @@ def day_csv(day: Day) -> str:
 
 
 def report_csv(report: Report) -> str:
+    return "".join(report_csv_chunks(report))
+
+
+def report_csv_chunks(report: Report) -> Iterator[str]:
     """The whole report as one table with one header: date and section are columns. A
     daylight-saving day's extra or doubled hour (``02+1``) gets a column of its own,
     empty on the other days."""
     labels = _all_labels(report.days)
-    return csv_text(_csv_header(labels), (row for day in report.days
-                                          for row in _csv_rows(day, day.sections.values(), labels)))
+    return csv_chunks(_csv_header(labels), (row for day in report.days
+                                            for row in _csv_rows(day, day.sections.values(), labels)))
 
 
 def _csv_header(labels: list[str]) -> list[str]:
@@ -183,11 +207,21 @@ def summary_csv(report: Report) -> str:
 
 def csv_text(header: list, rows) -> str:
     """One CSV table as text, every cell safe to open in a spreadsheet."""
+    return "".join(csv_chunks(header, rows))
+
+
+def csv_chunks(header: list, rows, per_chunk: int = 1000) -> Iterator[str]:
+    """``csv_text`` a thousand rows at a time."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(header)
-    w.writerows([spreadsheet_cell(c) for c in row] for row in rows)
-    return out.getvalue()
+    for n, row in enumerate(rows, 1):
+        w.writerow([spreadsheet_cell(c) for c in row])
+        if n % per_chunk == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
 
 
 # -- json -----------------------------------------------------------------------------
@@ -284,11 +318,16 @@ def report_chunks(report: Report, fmt: str, stats: bool = False) -> Iterator[str
     if fmt == "json":
         yield from report_json_chunks(report)
     elif fmt == "csv":
-        yield report_csv(report)
+        yield from report_csv_chunks(report)
     elif fmt == "markdown":
         yield summary_markdown(report)
         for d in report.timeline():
-            yield f"## {d.line()}\n\n" if isinstance(d, Gap) else day_markdown(d, stats)
+            if isinstance(d, Gap):
+                yield f"## {d.line()}\n\n"
+                continue
+            yield f"## {d.date} ({plural(d.events, 'event')})\n\n"
+            for section in d.sections.values():
+                yield from section_markdown_lines(d, section, stats)
     else:
         yield summary_text(report) + "\n"
         for d in report.timeline():

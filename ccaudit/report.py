@@ -8,13 +8,13 @@ carry the UTC offset, e.g. ``02+2`` then ``02+1``).
 from __future__ import annotations
 
 import bisect
-import fnmatch
-from collections import defaultdict
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING
 
+from .counts import Selection
 from .schema import QUARTER, SECTIONS, US
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class Row:
 class Section:
     id: str
     title: str
-    rows: list[Row]
+    rows: Iterable[Row]  # a list, or Rows read from the store as they are iterated
 
 
 @dataclass
@@ -108,6 +108,14 @@ class Report:
         if self.load is not None:
             s["load"] = self.load
         return s
+
+    def in_memory(self) -> Report:
+        """This report with every section's rows read into lists, usable after the store
+        is closed (for small reports: tests, and programs that keep one)."""
+        for day in self.days:
+            for section in day.sections.values():
+                section.rows = list(section.rows)
+        return self
 
     @property
     def span(self) -> tuple[str | None, str | None]:
@@ -184,34 +192,25 @@ def _offset(off: timedelta | None) -> str:
 
 def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None,
           load: dict | None = None) -> Report:
-    """Count every section of every day from the first to the last day with events
-    (runs of more than MAX_EMPTY_RUN empty days become gaps)."""
+    """Every day from the first to the last day with events (runs of more than
+    MAX_EMPTY_RUN empty days become gaps), with its totals; each section's rows are read
+    from the store when they are iterated (``Rows``), so the store must stay open while
+    the report is used."""
     f = filters or Filters()
     clock = _Clock(tz)
-    # (date, section) -> key -> [hour counts, first µs, last µs]
-    cells: dict = defaultdict(dict)
-    place, by_method = clock.place, f.method is not None
-    keep = set(f.sections) | {"all_events"} if f.sections else None  # all_events: each day's totals
-    for section, key, method, quarter, n, first, last in store.buckets(f.since, f.until, f.principal):
-        if by_method and not fnmatch.fnmatchcase(method, f.method):
-            continue
-        d, col = place(quarter)
-        for sid, k in (("all_events", method), (section, key)):
-            if not sid or keep is not None and sid not in keep:
-                continue
-            keys = cells[d, sid]
-            row = keys.get(k)
-            if row is None:
-                keys[k] = [defaultdict(int, {col: n}), first, last]
-                continue
-            row[0][col] += n
-            if first < row[1]:
-                row[1] = first
-            if last > row[2]:
-                row[2] = last
-    dates = sorted({d for d, _ in cells})
-    shown, gaps = _dates_shown(dates)
-    days = [_day(d, cells, clock, f) for d in shown]
+    selection = Selection(store, f.since, f.until, f.principal, f.method)
+    totals: dict[date, list] = {}  # date -> [events, first µs, last µs, busy hour columns]
+    for quarter, n, first, last in selection.quarters():
+        d, col = clock.place(quarter)
+        t = totals.get(d)
+        if t is None:
+            totals[d] = [n, first, last, {col}]
+        else:
+            t[0] += n
+            t[1], t[2] = min(t[1], first), max(t[2], last)
+            t[3].add(col)
+    shown, gaps = _dates_shown(sorted(totals))
+    days = [_day(d, totals.get(d), clock, selection, f) for d in shown]
     return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load,
                   gaps=gaps)
 
@@ -230,32 +229,66 @@ def _dates_shown(dates: list[date]) -> tuple[list[date], list[Gap]]:
     return shown, gaps
 
 
-def _day(d: date, cells: dict, clock: _Clock, f: Filters) -> Day:
-    """The day's rows; its cells are dropped as they become rows, so the two never both
-    hold a big section."""
+def _day(d: date, totals: list | None, clock: _Clock, selection: Selection, f: Filters) -> Day:
     starts, labels = clock.columns(d)
-    events = cells.get((d, "all_events"), {})
-    day = Day(d.isoformat(), sum(sum(c[0].values()) for c in events.values()), labels, {})
-    if events:
-        day.first_event = clock.iso(min(c[1] for c in events.values()))
-        day.last_event = clock.iso(max(c[2] for c in events.values()))
-    busy = {col for c in events.values() for col, n in c[0].items() if n}
-    day.empty_hours = [label for i, label in enumerate(labels) if i not in busy]  # all, on a day without events
+    day = Day(d.isoformat(), totals[0] if totals else 0, labels, {})
+    if totals:
+        day.first_event, day.last_event = clock.iso(totals[1]), clock.iso(totals[2])
+    day.empty_hours = [label for i, label in enumerate(labels) if not totals or i not in totals[3]]
+    end = clock.columns(d + timedelta(days=1))[0][0]
     for sid, title in SECTIONS.items():
-        if f.sections and sid not in f.sections:
-            continue
-        keys = cells.pop((d, sid), {})
-        rows = [_row(key, keys.pop(key), labels, clock) for key in list(keys)]
-        if f.top is not None:
-            rows = sorted(rows, key=lambda r: (-r.total, r.key))[: f.top]
-        else:
-            rows.sort(key=lambda r: r.key)
-        day.sections[sid] = Section(sid, title, rows)
+        if not f.sections or sid in f.sections:
+            day.sections[sid] = Section(sid, title, Rows(selection, sid, starts, end, labels, clock, f.top))
     return day
 
 
-def _row(key: str, cell: list, labels: list[str], clock: _Clock) -> Row:
-    counts, first, last = cell
-    hours = [counts.get(i, 0) for i in range(len(labels))]
+class Rows:
+    """One section's rows of one day, read from the store each time they are iterated:
+    in key order, or the ``top`` busiest first. A day of 300,000 keys is never held in
+    memory, only the row being written."""
+
+    def __init__(self, selection: Selection, section: str, starts: list[int], end: int, labels: list[str],
+                 clock: _Clock, top: int | None):
+        self.selection, self.section, self.starts, self.end = selection, section, starts, end
+        self.labels, self.clock, self.top = labels, clock, top
+        self._len: int | None = None
+
+    def __iter__(self) -> Iterator[Row]:
+        return self._read() if self.top is None else iter(self.busiest(self.top))
+
+    def __len__(self) -> int:
+        if self._len is None:
+            self._len = sum(1 for _ in self)
+        return self._len
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def busiest(self, n: int) -> list[Row]:
+        """The ``n`` rows with the most events, ties by key (what a page can show)."""
+        keys = self.selection.busiest(self.section, self.starts[0], self.end, n)
+        return sorted(self._read(keys), key=lambda r: (-r.total, r.key))
+
+    def _read(self, keys: list[str] | None = None) -> Iterator[Row]:
+        starts, width = self.starts, len(self.labels)
+        rows = self.selection.rows(self.section, starts[0], self.end, keys)
+        for key, group in itertools.groupby(rows, key=lambda r: r[0]):
+            hours = [0] * width
+            first = last = None
+            for _, quarter, n, f, la in group:
+                hours[bisect.bisect_right(starts, quarter) - 1] += n
+                first = f if first is None or f < first else first
+                last = la if last is None or la > last else last
+            yield _row(key, hours, first, last, self.labels, self.clock)  # type: ignore[arg-type]
+
+
+def busiest(rows: Iterable[Row], n: int) -> list[Row]:
+    """The ``n`` busiest of ``rows`` (Rows read them from the store; a list is sorted)."""
+    if isinstance(rows, Rows):
+        return rows.busiest(n)
+    return sorted(rows, key=lambda r: (-r.total, r.key))[:n]
+
+
+def _row(key: str, hours: list[int], first: int, last: int, labels: list[str], clock: _Clock) -> Row:
     peak = max(range(len(hours)), key=lambda i: (hours[i], -i))
     return Row(key, hours, sum(hours), clock.iso(first), clock.iso(last), labels[peak], hours[peak])

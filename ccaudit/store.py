@@ -1,6 +1,7 @@
 """The SQLite store: every event once, de-duplicated, and the counts reports read.
 
-The store owns its SQL: merging staged batches into it and reading counts back.
+The store owns its SQL for loading: merging staged batches into it. ``counts.py`` reads
+the counts back for reports.
 ``storefile.py`` owns its file: recognising, creating, opening and deleting a store. The
 tables are in ``schema.TABLES``:
 
@@ -34,7 +35,7 @@ from typing import NamedTuple
 import sqlite_utils
 
 from .errors import NoSpace, StoreError, out_of_space
-from .schema import DETAIL_COLUMNS, HOUR_US, KEY_COLUMNS, QUARTER, QUARTER_US, US
+from .schema import DETAIL_COLUMNS, KEY_COLUMNS
 from .stage import Stage, Staged, tally, unpack
 from .storefile import check_layout, connect, create, create_tables, needs_creating, wait_for_writers
 
@@ -221,55 +222,6 @@ class Store:
             sql = f"SELECT {pick} FROM counts WHERE quarter = ({edge})"
             ends.append(self.db.execute(sql).fetchone()[0])
         return None if ends[0] is None else (ends[0], ends[1])
-
-    def buckets(self, since: int | None = None, until: int | None = None,
-                principal: str | None = None) -> Iterator[tuple]:
-        """(section, key, method, quarter start in epoch s, n, first µs, last µs) for each
-        key and UTC quarter hour with events in [since, until) (epoch µs), in quarter order;
-        ``principal`` is a glob. ``section`` and ``key`` are '' for an event in no section
-        but all_events (whose rows are keyed by method).
-
-        Whole quarter hours come from ``counts``; a quarter cut by the window is counted
-        from its events.
-        """
-        first = _quarter_up(since)
-        last = None if until is None else until // QUARTER_US * QUARTER
-        edges = []
-        if since is not None and since % QUARTER_US:
-            edges.append((since, min(first * US, until) if until is not None else first * US))
-        if until is not None and until % QUARTER_US and (since is None or until // QUARTER_US > since // QUARTER_US):
-            edges.append((last * US, until))
-        if edges and self.counts_only():
-            raise StoreError(f"{self.path}: holds counts only (made by ccaudit spark): a time window must start "
-                             "and end on a quarter hour (:00, :15, :30 or :45)")
-        if last is None or first is None or first < last:
-            yield from self._counted(first, last, principal)
-        for start, end in edges:
-            if start < end:
-                yield from self._events_counted(start, end, principal)
-
-    def _counted(self, first: int | None, last: int | None, principal: str | None) -> Iterator[tuple]:
-        clauses, args = [], []
-        for clause, arg in (("c.quarter >= ?", first), ("c.quarter < ?", last), ("k.principal GLOB ?", principal)):
-            if arg is not None:
-                clauses.append(clause)
-                args.append(arg)
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
-        return self.db.execute("SELECT k.section, k.key, k.method, c.quarter, c.n, c.first_us, c.last_us"
-                               f" FROM counts c JOIN keys k USING (kid){where}", args)
-
-    def _events_counted(self, start: int, end: int, principal: str | None) -> Iterator[tuple]:
-        """Counts of the events in [start, end) µs, a part of one quarter hour."""
-        glob = " AND k.principal GLOB ?" if principal is not None else ""
-        sql = (f"SELECT k.section, k.key, k.method, e.us / {QUARTER_US} * {QUARTER}, count(*), min(e.us), max(e.us)"
-               " FROM events e JOIN keys k USING (kid)"
-               f" WHERE e.hour = ? AND e.us >= ? AND e.us < ?{glob} GROUP BY e.kid")
-        return self.db.execute(sql, [start // HOUR_US, start, end] + ([principal] if principal is not None else []))
-
-
-def _quarter_up(us: int | None) -> int | None:
-    """The start (epoch s) of the first whole quarter hour at or after ``us``."""
-    return None if us is None else -(-us // QUARTER_US) * QUARTER
 
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:

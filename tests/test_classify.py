@@ -39,7 +39,7 @@ def keys_of(tmp_path, *records) -> dict:
     try:
         stats = load_dumps([p], store, workers=0)
         assert stats.malformed == 0, stats.problem_lines()
-        report = build(store)
+        report = build(store).in_memory()
     finally:
         store.close()
     out: dict = {}
@@ -301,7 +301,7 @@ def test_events_are_bucketed_by_utc_date_and_hour(tmp_path):
     store = Store(str(tmp_path / "s.db"))
     try:
         load_dumps([p], store, workers=0)
-        report = build(store)
+        report = build(store).in_memory()
     finally:
         store.close()
     assert [d.date for d in report.days] == ["2024-05-06", "2024-05-07"]

@@ -223,6 +223,42 @@ def test_since_until(window, args, events, dates):
     assert [d["date"] for d in doc["days"]] == dates
 
 
+@pytest.fixture
+def subsecond(tmp_path):
+    return write_jsonl(tmp_path, [
+        kafka_auth("2024-08-16T10:00:00.100Z"),
+        kafka_auth("2024-08-16T10:00:00.500Z"),
+        kafka_auth("2024-08-16T10:00:00.500001Z"),
+        kafka_auth("2024-08-16T12:34:56.999999999Z"),  # kept as .999999: digits past the µs are dropped
+        kafka_auth("2024-08-16T23:59:59.480Z"),
+        kafka_auth("2024-08-16T23:59:59.999Z"),
+    ])
+
+
+@pytest.mark.parametrize("args, events, first, last", [
+    # the whole day but its last millisecond: 23:59:59.480 is in, 23:59:59.999 is not
+    (["--since", "2024-08-16T00:00:00Z", "--until", "2024-08-16T23:59:59.999Z"], 5,
+     "2024-08-16T10:00:00.100000Z", "2024-08-16T23:59:59.480000Z"),
+    # since is inclusive to the microsecond: .100 is out, .500 and .500001 are in
+    (["--since", "2024-08-16T10:00:00.500Z"], 5, "2024-08-16T10:00:00.500000Z", "2024-08-16T23:59:59.999000Z"),
+    (["--since", "2024-08-16T10:00:00.500001Z"], 4, "2024-08-16T10:00:00.500001Z", "2024-08-16T23:59:59.999000Z"),
+    # until is exclusive to the microsecond
+    (["--until", "2024-08-16T10:00:00.500001Z"], 2, "2024-08-16T10:00:00.100000Z", "2024-08-16T10:00:00.500000Z"),
+    # a window inside one quarter hour, on both sides of events
+    (["--since", "2024-08-16T10:00:00.2Z", "--until", "2024-08-16T10:00:00.5000005Z"], 1,
+     "2024-08-16T10:00:00.500000Z", "2024-08-16T10:00:00.500000Z"),
+    (["--since", "2024-08-16T12:34:56.999999Z", "--until", "2024-08-16T12:34:57Z"], 1,
+     "2024-08-16T12:34:56.999999Z", "2024-08-16T12:34:56.999999Z"),
+])
+def test_windows_are_exact_to_the_microsecond(subsecond, args, events, first, last):
+    doc = report_json(subsecond, *args)
+    assert doc["summary"]["events"] == events
+    (d,) = doc["days"]
+    assert (d["coverage"]["first_event"], d["coverage"]["last_event"]) == (first, last)
+    (row,) = d["sections"]["kafka_authentication"]["rows"]
+    assert (row["first_seen"], row["last_seen"], row["total"]) == (first, last, events)
+
+
 def test_until_a_basic_format_date_includes_that_day(invoke, sample_cli):
     result = invoke("report", sample_cli, "-q", "--format", "json", "--until", "20240506")
     assert json.loads(result.stdout)["summary"]["events"] == 7

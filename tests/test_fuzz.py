@@ -443,7 +443,7 @@ def run_pipeline(files: list[bytes], dumped: Dumped | None = None, *, workers: i
             stored = set(store.db.execute("SELECT hour, id FROM all_events"))
             assert len(stored) == store.event_count() == stats.inserted
             assert stored == keys_read  # every event read is stored, once
-            report = build(store, tz=tz, load=stats.as_dict())
+            report = build(store, tz=tz, load=stats.as_dict()).in_memory()
         finally:
             store.close()
     assert report.events == stats.inserted
