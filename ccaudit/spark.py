@@ -47,6 +47,8 @@ def require() -> None:
         import pyspark  # noqa: F401
     except ImportError:
         raise MissingExtra(INSTALL_HINT) from None
+    # pyspark checks pandas' version on import and warns about pandas 3; only Arrow is used here
+    warnings.filterwarnings("ignore", message=".*does not yet fully support pandas", category=FutureWarning)
 
 
 @contextlib.contextmanager
@@ -186,8 +188,7 @@ def aggregate(spark, inputs, parquet: str | None = None) -> tuple[list[tuple], L
 
     from .spark_job import EVENTS, Blocks, file_key, line_events, whole_events
 
-    with spark_errors(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not yet fully support pandas")  # only Arrow is used
+    with spark_errors():
         files = sources(spark, inputs)
         if parquet:
             _refuse_existing(spark, parquet)
