@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from .errors import CcauditError
 from .files import make_dir, write_atomic
-from .render import EXTENSIONS, render_day, render_section, render_summary, report_chunks
+from .render import EXTENSIONS, day_chunks, render_summary, report_chunks, section_chunks
 from .report import Report
 from .schema import SECTIONS
 
@@ -72,8 +72,8 @@ def _files(report: Report, fmt: str, stats: bool) -> Iterator[tuple[str, str]]:
         return
     for day in report.days:
         for section in day.sections.values():
-            yield os.path.join(section.id, f"{day.date}.{ext}"), render_section(day, section, fmt, stats)
-        yield f"{day.date}.{ext}", render_day(day, fmt, stats)
+            yield os.path.join(section.id, f"{day.date}.{ext}"), section_chunks(day, section, fmt, stats)
+        yield f"{day.date}.{ext}", day_chunks(day, fmt, stats)
     yield f"summary.{ext}", render_summary(report, fmt)
 
 

@@ -1,8 +1,10 @@
 """Render a Report as text (the layout of the predecessor bash + jq + sqlite3 scripts,
 analyze_cc_audit_logs), markdown, csv or json.
 
-Every renderer is a pure function returning a string; ``render_report``, ``render_summary``,
-``render_day`` and ``render_section`` pick one by format name.
+Every renderer is a pure function of a report; ``report_chunks``, ``day_chunks`` and
+``section_chunks`` write in pieces (a day can hold hundreds of thousands of rows, read from
+the store as they are written), ``render_summary``, ``render_day`` and ``render_section``
+return a string; each picks the format by name.
 """
 from __future__ import annotations
 
@@ -54,10 +56,6 @@ def _coverage(day: Day) -> str:
 
 # -- text -----------------------------------------------------------------------------
 
-def section_text(day: Day, section: Section, stats: bool = False) -> str:
-    return "".join(section_text_lines(day, section, stats))
-
-
 def section_text_lines(day: Day, section: Section, stats: bool = False) -> Iterator[str]:
     """One section of one day in the predecessor scripts' layout, line by line, widened to
     fit every key (they cut keys at 30 characters) up to KEY_WIDTH; a longer key is printed
@@ -91,15 +89,7 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
     yield "(no events)\n\n" if empty else "\n"
 
 
-def day_text(day: Day, stats: bool = False) -> str:
-    return "".join(section_text(day, s, stats) for s in day.sections.values())
-
-
 # -- markdown -------------------------------------------------------------------------
-
-def section_markdown(day: Day, section: Section, stats: bool = False) -> str:
-    return "".join(section_markdown_lines(day, section, stats))
-
 
 def section_markdown_lines(day: Day, section: Section, stats: bool = False) -> Iterator[str]:
     """One section of one day as a markdown pipe table (the layout tabulate's "pipe"
@@ -132,11 +122,6 @@ def _pipe_line(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |\n"
 
 
-def day_markdown(day: Day, stats: bool = False) -> str:
-    return f"## {day.date} ({plural(day.events, 'event')})\n\n" + "".join(
-        section_markdown(day, s, stats) for s in day.sections.values())
-
-
 def summary_markdown(report: Report) -> str:
     lines = ["# " + summary_text(report).splitlines()[0], "", "| Date | Events | First | Last | Hours without events |",
              "|---|--:|---|---|---|"]
@@ -150,15 +135,6 @@ def summary_markdown(report: Report) -> str:
 
 
 # -- csv ------------------------------------------------------------------------------
-
-def section_csv(day: Day, section: Section) -> str:
-    return csv_text(_csv_header(day.hour_labels), _csv_rows(day, [section], day.hour_labels))
-
-
-def day_csv(day: Day) -> str:
-    """Every section of a day as one table: the section is a column."""
-    return csv_text(_csv_header(day.hour_labels), _csv_rows(day, day.sections.values(), day.hour_labels))
-
 
 def report_csv(report: Report) -> str:
     return "".join(report_csv_chunks(report))
@@ -345,20 +321,39 @@ def render_summary(report: Report, fmt: str) -> str:
 
 
 def render_day(day: Day, fmt: str, stats: bool = False) -> str:
+    return "".join(day_chunks(day, fmt, stats))
+
+
+def day_chunks(day: Day, fmt: str, stats: bool = False) -> Iterator[str]:
+    """One day's file, in pieces (a day can hold hundreds of thousands of rows)."""
     if fmt == "json":
-        return dumps(day_json(day))
-    if fmt == "csv":  # csv always has the stats columns
-        return day_csv(day)
-    return (day_markdown if fmt == "markdown" else day_text)(day, stats)
+        yield from _json_pieces(day_json(day, rows=_Rows), 0)
+        yield "\n"
+    elif fmt == "csv":  # csv always has the stats columns
+        yield from csv_chunks(_csv_header(day.hour_labels), _csv_rows(day, day.sections.values(), day.hour_labels))
+    elif fmt == "markdown":
+        yield f"## {day.date} ({plural(day.events, 'event')})\n\n"
+        for section in day.sections.values():
+            yield from section_markdown_lines(day, section, stats)
+    else:
+        for section in day.sections.values():
+            yield from section_text_lines(day, section, stats)
 
 
 def render_section(day: Day, section: Section, fmt: str, stats: bool = False) -> str:
+    return "".join(section_chunks(day, section, fmt, stats))
+
+
+def section_chunks(day: Day, section: Section, fmt: str, stats: bool = False) -> Iterator[str]:
+    """One section of one day, in pieces."""
     if fmt == "json":
-        return dumps({"date": day.date, "hour_labels": day.hour_labels, "section": section.id,
-                      "title": section.title, "rows": [row_json(r) for r in section.rows]})
-    if fmt == "csv":
-        return section_csv(day, section)
-    return (section_markdown if fmt == "markdown" else section_text)(day, section, stats)
+        yield from _json_pieces({"date": day.date, "hour_labels": day.hour_labels, "section": section.id,
+                                 "title": section.title, "rows": _Rows(map(row_json, section.rows))}, 0)
+        yield "\n"
+    elif fmt == "csv":
+        yield from csv_chunks(_csv_header(day.hour_labels), _csv_rows(day, [section], day.hour_labels))
+    else:
+        yield from (section_markdown_lines if fmt == "markdown" else section_text_lines)(day, section, stats)
 
 
 EXTENSIONS = {"text": "txt", "markdown": "md", "csv": "csv", "json": "json", "html": "html"}
