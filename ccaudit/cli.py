@@ -16,6 +16,7 @@ from click.core import ParameterSource
 from . import __version__
 from . import options as opt
 from .cli_analysis import check, diff, methods
+from .cli_export import export_command
 from .errors import CcauditError, ExitCode
 from .files import check_parent, same_file
 from .options import (
@@ -303,6 +304,9 @@ def clean(db_path, out_dir, yes):
         click.echo(f"ccaudit: {line}", err=True)
 
 
+cli.add_command(export_command)  # after clean: tests/test_help.py lists the commands up to clean
+
+
 @cli.command("spark", short_help="Load archived dumps with Apache Spark into a store.")
 @click.argument("inputs", nargs=-1, required=True)
 @db_option("New store to write the counts to (created if missing; refused if it already holds events).",
@@ -330,6 +334,8 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
 
     if db_path == "":
         raise click.UsageError("--db needs a name")
+    if "-" in inputs:
+        raise click.UsageError("ccaudit spark reads files, not stdin: for stdin use ccaudit load - --db STORE")
     require()
     with opt.open_store(db_path) as store:
         stats = run(inputs, store, master=master, parquet=parquet_dir)

@@ -270,6 +270,8 @@ def test_a_file_with_content_but_no_record_fails_and_an_empty_one_does_not(same_
     (tmp_path / "good.jsonl").write_bytes(r.json_lines([r.request()]))
     _, stats = same_as_local([tmp_path / n for n in ("empty.jsonl", "noise.txt", "good.jsonl")])
     assert list(stats.failed) == [str(tmp_path / "noise.txt")]
+    counts, stats = same_as_local([tmp_path / "empty.jsonl"])
+    assert counts == [] and stats.records_read == 0 and not stats.failed
 
 
 # -- Parquet, the command line, and the store ---------------------------------------------
@@ -322,8 +324,15 @@ def test_reports_from_a_spark_store_equal_those_of_a_local_load(spark, invoke, t
         assert invoke(*command, "--db", tmp_path / "spark.db").stdout == local.stdout
 
 
+def test_stdin_is_for_load(invoke, tmp_path):
+    result = invoke("spark", "-", "--db", tmp_path / "s.db")
+    assert result.exit_code == 2 and "ccaudit load - --db STORE" in result.stderr
+    assert not (tmp_path / "s.db").exists()
+
+
 def test_without_pyspark_the_command_says_what_to_install(invoke, tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "pyspark", None)
     result = invoke("spark", str(ROOT / "fixtures/sample-cli.txt"), "--db", tmp_path / "s.db")
     assert result.exit_code == 2
     assert result.stderr == "ccaudit: error: ccaudit spark needs pyspark: pip install 'ccaudit[spark]'\n"
+    assert not (tmp_path / "s.db").exists()  # refused before anything is created
