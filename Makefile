@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 SPARK_STAMP := $(VENV)/.installed-spark
 BENCH_RECORDS ?= $(or $(CCAUDIT_BENCH_RECORDS),1000000)
+LARGE_STORE_EVENTS ?= 10000000
 FUZZ_SECONDS ?= 300
 
 .PHONY: demo test test-memory test-spark lint bench bench-compare bench-spark html-check golden screenshot fuzz clean
@@ -45,6 +46,7 @@ bench: $(STAMP)  ## pytest-benchmark on generated dumps (BENCH_RECORDS, default 
 
 bench-compare: $(STAMP)  ## ccaudit vs DuckDB on the same generated dump, side by side
 	$(BIN)/python -m benchmarks.compare --generate $(BENCH_RECORDS) --runs 3
+	$(BIN)/python -m benchmarks.large_store --events $(LARGE_STORE_EVENTS)
 
 bench-spark: $(SPARK_STAMP)  ## ccaudit spark (local mode) vs ccaudit load on the same generated dump
 	$(BIN)/python -m benchmarks.spark --records $(BENCH_RECORDS)

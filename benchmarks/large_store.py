@@ -1,0 +1,397 @@
+"""Reports, filters and appends against a large store (default 10,000,000 events).
+
+usage: python -m benchmarks.large_store [--events N] [--runs R] [--timeout S] [--no-day] [--no-append]
+                                        [--build-only] [--ccaudit CMD]
+
+Measures the targets of the store layout (docs/performance.md):
+
+* store size: at most 150 bytes per event;
+* every report and filter of the store within 1 s and 100 MiB (peak RSS of the process tree):
+  text, json, html, ``--principal``, ``--method``, a ``--since``/``--until`` window at odd seconds,
+  ``--tz`` of a half-hour and a 45-minute zone, ``--top``, ``--stats``, ``--out DIR``,
+  ``summary``, ``check`` and ``diff``; the same again for one day (``--since D --until D``), the
+  typical interactive use;
+* appends: loading a 150,000-event day into the large store takes at most 1.3x the time of
+  loading it into an empty one.
+
+The store (``bench-data/store-<N>.db``) is built once and reused while it is there: N/1M
+gzip'd JSON Lines weeks of the generator (1,000,000 records each, seeds 101, 102, ...,
+consecutive weeks from 2024-01-01), loaded with one ``ccaudit load`` call. The weeks are kept
+in bench-data/ (about 80 MB each) and shared between sizes. Every command runs ``--runs``
+times, round-robin, under benchmarks/rss.py, with its output in a file (``-o``) or a folder
+(``--out``); a run must exit 0. The append test loads the same day into a fresh copy of the
+store (the copy is not timed) and into an empty store, alternately.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from benchmarks import rss
+from benchmarks.compare import DATA, ROOT, default_ccaudit, load_counts, machine, warm
+
+WEEK_RECORDS = 1_000_000
+FIRST_WEEK = datetime(2024, 1, 1, tzinfo=timezone.utc)  # a Monday
+WEEK_SEED = 101  # week i has seed WEEK_SEED + i
+DAY_RECORDS = 150_000
+DAY_SEED = 9001
+TIME_LIMIT = 1.0  # s, per report
+MEMORY_LIMIT = 100 * 2**20  # bytes, per report (process tree)
+BYTES_LIMIT = 150  # per event
+APPEND_LIMIT = 1.3  # append into the large store / into an empty one
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def iso(t: datetime) -> str:
+    """RFC 3339 in UTC, with the fraction only when there is one."""
+    s = t.strftime("%Y-%m-%dT%H:%M:%S")
+    if t.microsecond:
+        s += (".%06d" % t.microsecond).rstrip("0")
+    return s + "Z"
+
+
+# -- the data --------------------------------------------------------------------------------
+
+def generated(records: int, seed: int, start: datetime, days: int) -> Path:
+    return DATA / ("gen-%d-seed%d-%s-%dd.jsonl.gz" % (records, seed, start.strftime("%Y%m%d"), days))
+
+
+def ensure_generated(jobs: list[tuple[int, int, datetime, int]], parallel: int = 2) -> list[Path]:
+    """Generate the gzip'd JSON Lines dumps that are missing, ``parallel`` at a time (each in
+    its own ``python -m benchmarks.generate``, written under a temporary name and renamed)."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    paths = [generated(*job) for job in jobs]
+    todo = [(job, p) for job, p in zip(jobs, paths) if not (p.exists() and Path(str(p) + ".truth.json").exists())]
+    running: list[tuple[subprocess.Popen, Path, Path, float]] = []
+
+    def finish(proc, part, path, t0):
+        if proc.wait():
+            sys.exit("large_store: generating %s failed (exit %d)" % (path, proc.returncode))
+        os.replace(str(part) + ".truth.json", str(path) + ".truth.json")
+        os.replace(part, path)
+        log("  generated %s in %.0f s" % (path.name, time.perf_counter() - t0))
+
+    for (records, seed, start, days), path in todo:
+        while len(running) >= parallel:
+            finish(*running.pop(0))
+        part = path.with_name(path.name.replace(".jsonl.gz", ".part-%d.jsonl.gz" % os.getpid()))
+        log("generating %s (%s records, %d day(s) from %s, seed %d) ..." % (
+            path.name, f"{records:,}", days, start.date(), seed))
+        cmd = [sys.executable, "-m", "benchmarks.generate", str(records), str(part), "--format", "jsonl",
+               "--gzip", "--seed", str(seed), "--start", iso(start), "--days", str(days)]
+        running.append((subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL), part, path, time.perf_counter()))
+    for job in running:
+        finish(*job)
+    return paths
+
+
+def truth_events(path: Path) -> int:
+    with open(str(path) + ".truth.json", encoding="utf-8") as f:
+        return json.load(f)["summary"]["events"]
+
+
+def week_plan(events: int) -> tuple[int, int]:
+    """(weeks, records per week) for a store of ``events``."""
+    weeks = max(1, round(events / WEEK_RECORDS))
+    return weeks, events // weeks
+
+
+def ensure_store(events: int, cc: list[str]) -> tuple[Path, list[Path], float | None]:
+    """bench-data/store-<events>.db, built if missing: (path, the weeks, seconds the load took
+    or None if it was there)."""
+    weeks, per_week = week_plan(events)
+    dumps = ensure_generated([(per_week, WEEK_SEED + i, FIRST_WEEK + timedelta(weeks=i), 7) for i in range(weeks)])
+    store = DATA / ("store-%d.db" % events)
+    if store.exists():
+        return store, dumps, None
+    part = store.with_name("%s.part-%d" % (store.name, os.getpid()))
+    for p in (part, Path(str(part) + "-journal")):
+        if p.exists():
+            p.unlink()
+    log("loading %d week(s) into %s ..." % (weeks, store))
+    t0 = time.perf_counter()
+    p = subprocess.run([*cc, "load", *map(str, dumps), "--db", str(part), "-q"], capture_output=True, text=True)
+    took = time.perf_counter() - t0
+    if p.returncode:
+        part.unlink(missing_ok=True)
+        sys.exit("large_store: loading the store failed (exit %d):\n%s" % (p.returncode, p.stderr[-2000:]))
+    log("  %s" % p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "  loaded")
+    log("  in %.0f s" % took)
+    os.replace(part, store)
+    return store, dumps, took
+
+
+def store_stats(store: Path) -> dict:
+    """events, file size, and bytes per table (if SQLite has dbstat) of a store."""
+    conn = sqlite3.connect("file:%s?mode=ro" % store, uri=True)
+    try:
+        events = conn.execute("SELECT coalesce(sum(n), 0) FROM counts").fetchone()[0]
+        rows = {t: conn.execute("SELECT count(*) FROM %s" % t).fetchone()[0] for t in ("keys", "details", "counts")}
+        first, last = conn.execute("SELECT min(first_us), max(last_us) FROM counts").fetchone()
+        try:
+            tables = dict(conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"))
+        except sqlite3.OperationalError:  # no dbstat in this SQLite
+            tables = {}
+    finally:
+        conn.close()
+    return {"events": events, "size": store.stat().st_size, "rows": rows, "tables": tables,
+            "first": datetime.fromtimestamp(first / 1e6, timezone.utc) if first is not None else None,
+            "last": datetime.fromtimestamp(last / 1e6, timezone.utc) if last is not None else None}
+
+
+# -- the commands ----------------------------------------------------------------------------
+
+@dataclass
+class Command:
+    """One row of the table: argv for a run folder, and its measurements."""
+
+    name: str
+    argv: object  # run_dir -> list[str]
+    runs: list = field(default_factory=list)  # (seconds, peak bytes, exit code)
+
+    def best(self):
+        return min(s for s, _, _ in self.runs)
+
+    def median(self):
+        return statistics.median(s for s, _, _ in self.runs)
+
+    def peak(self):
+        return max(p for _, p, _ in self.runs)
+
+    def ok(self):
+        return all(c == 0 for _, _, c in self.runs)
+
+
+def commands(cc: list[str], store: Path, weeks: int) -> tuple[list[Command], list[Command]]:
+    """(the whole store's commands, the one-day ones). Times scale with the store: the window
+    starts 70 % in (7 weeks of 10) at :07:13.5 and ends 3 days later at :41:02; diff splits the
+    store at its middle week; the day is the window's first day."""
+    s = str(store)
+    day0 = FIRST_WEEK + timedelta(days=int(weeks * 7 * 0.7))
+    since = day0 + timedelta(hours=10, minutes=7, seconds=13, microseconds=500_000)
+    until = day0 + timedelta(days=3, hours=13, minutes=41, seconds=2)
+    split = iso(FIRST_WEEK + timedelta(weeks=max(1, weeks // 2)))
+    day, prev = day0.date().isoformat(), (day0 - timedelta(days=1)).date().isoformat()
+    in_day = (iso(day0 + timedelta(hours=3, minutes=7, seconds=13, microseconds=500_000)),
+              iso(day0 + timedelta(hours=20, minutes=41, seconds=2)))
+    rule = "kafka_authentication:*=3600/h"  # the generator's bursts reach 3,600 an hour, never more
+
+    slugs = iter(range(1000))  # output file names: the command names hold '/' and ':'
+
+    def report(name, *extra, ext="txt"):
+        out = "report-%03d.%s" % (next(slugs), ext)
+        return Command(name, lambda d, extra=extra: [*cc, "report", "--db", s, *extra, "-o", str(d / out), "-q"])
+
+    def build(window: list[str], label: str) -> list[Command]:
+        w = window
+        out = [
+            report(label + "report text", *w),
+            report(label + "report json", *w, "--format", "json", ext="json"),
+            report(label + "report html", *w, "--format", "html", ext="html"),
+            report(label + "--principal 'sa-*'", *w, "--principal", "sa-*"),
+            report(label + "--method 'mds.*'", *w, "--method", "mds.*"),
+        ]
+        if w:  # inside the day, at odd seconds
+            out.append(report(label + "--since/--until :07:13.5-:41:02", "--since", in_day[0], "--until", in_day[1]))
+        else:
+            out.append(report("--since/--until %s..%s" % (since.strftime("%m-%dT%H:%M:%S.%f")[:-5],
+                                                          until.strftime("%m-%dT%H:%M:%S")),
+                              "--since", iso(since), "--until", iso(until)))
+        out += [
+            report(label + "--tz Asia/Kolkata", *w, "--tz", "Asia/Kolkata"),
+            report(label + "--tz Asia/Kathmandu", *w, "--tz", "Asia/Kathmandu"),
+            report(label + "--top 5", *w, "--top", "5"),
+            report(label + "--stats", *w, "--stats"),
+            Command(label + "report --out DIR", lambda d, w=w, out="out-day" if w else "out-all": [
+                *cc, "report", "--db", s, *w, "--out", str(d / out), "-q"]),
+        ]
+        if not w:  # summary has no window
+            out.append(Command("summary", lambda d: [*cc, "summary", "--db", s]))
+        out.append(Command(label + "check --max '%s'" % rule, lambda d, w=w: [*cc, "check", "--db", s, *w,
+                                                                              "--max", rule, "-q"]))
+        if w:
+            out.append(Command(label + "diff S S (day before vs day)", lambda d: [
+                *cc, "diff", s, s, "--a-since", prev, "--a-until", prev, "--b-since", day, "--b-until", day, "-q"]))
+        else:
+            out.append(Command("diff S S --a-until/--b-since %s" % split[:10], lambda d: [
+                *cc, "diff", s, s, "--a-until", split, "--b-since", split, "-q"]))
+        return out
+
+    return build([], ""), build(["--since", day, "--until", day], "day: ")
+
+
+def run_commands(rows: list[Command], runs: int, timeout: float, tmp: Path) -> None:
+    """Every command ``runs`` times, round-robin; each run in a fresh folder."""
+    for i in range(runs):
+        run_dir = tmp / ("run%d" % i)
+        run_dir.mkdir()
+        for c in rows:
+            argv = c.argv(run_dir)
+            try:
+                r = rss.run_sampled(argv, interval=0.02, timeout=timeout, cwd=ROOT)
+                c.runs.append((r.seconds, r.peak, r.returncode))
+            except TimeoutError:
+                r = None
+                c.runs.append((timeout, 0, "timeout"))
+            s, peak, code = c.runs[-1]
+            log("run %d %-48s %7.2f s  %6.1f MiB  exit %s" % (i + 1, c.name, s, peak / 2**20, code))
+            if r is not None and r.returncode:
+                log("  failed: %s\n  stderr tail:\n%s" % (shlex.join(argv), r.stderr[-1500:]))
+        shutil.rmtree(run_dir)
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def table(rows: list[Command]) -> list[str]:
+    head = ("command", "best s", "median s", "peak MiB", "<= 1 s", "<= 100 MiB", "exit")
+    out = []
+    for c in rows:
+        codes = ",".join(sorted({str(code) for _, _, code in c.runs}))
+        out.append((c.name, "%.2f" % c.best(), "%.2f" % c.median(), "%.1f" % (c.peak() / 2**20),
+                    "yes" if c.best() <= TIME_LIMIT else "NO", "yes" if c.peak() <= MEMORY_LIMIT else "NO", codes))
+    widths = [max(len(r[i]) for r in out + [head]) for i in range(len(head))]
+    fmt = "  ".join("%-" + str(widths[0]) + "s" if i == 0 else "%" + str(w) + "s" for i, w in enumerate(widths))
+    return [fmt % head, "  ".join("-" * w for w in widths)] + [fmt % r for r in out]
+
+
+# -- appends ---------------------------------------------------------------------------------
+
+def append_test(cc: list[str], store: Path, last: datetime, runs: int, tmp: Path) -> dict:
+    """Load one generated day into a fresh copy of ``store`` and into an empty store,
+    alternately (which goes first alternates too): seconds and peaks of each."""
+    start = datetime(last.year, last.month, last.day, tzinfo=timezone.utc) + timedelta(days=1)
+    day = ensure_generated([(DAY_RECORDS, DAY_SEED, start, 1)])[0]
+    want = truth_events(day)
+    warm(day)
+    result: dict = {"day": day, "events": want, "big": [], "empty": []}
+    for i in range(runs):
+        copy, empty = tmp / "copy.db", tmp / "empty.db"
+        for p in (copy, empty):
+            p.unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        shutil.copyfile(store, copy)
+        os.sync()  # the copy's dirty pages are written before the timed load, not during it
+        copied = time.perf_counter() - t0
+        order = (("big", copy), ("empty", empty)) if i % 2 == 0 else (("empty", empty), ("big", copy))
+        for kind, db in order:
+            r = rss.run_sampled([*cc, "load", str(day), "--db", str(db), "-q"], interval=0.02, timeout=3600, cwd=ROOT)
+            counts = load_counts(r.stderr)
+            check = "ok" if counts and counts[1:] == (want, 0) else "counted %s" % (counts,)
+            result[kind].append((r.seconds, r.peak, r.returncode, check))
+            log("append run %d into %-5s store %7.2f s  %6.1f MiB  exit %s  %s%s" % (
+                i + 1, kind, r.seconds, r.peak / 2**20, r.returncode, check,
+                "  (copy %.1f s, not timed)" % copied if kind == "big" else ""))
+            if r.returncode:
+                log("  stderr tail:\n%s" % r.stderr[-1500:])
+        for p in (copy, empty):
+            p.unlink(missing_ok=True)
+    return result
+
+
+# -- main ------------------------------------------------------------------------------------
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.large_store", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=10_000_000, help="events in the store (default %(default)s)")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each command (default %(default)s)")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds one command may take (default %(default)s)")
+    ap.add_argument("--no-day", dest="day", action="store_false", help="skip the one-day commands")
+    ap.add_argument("--no-append", dest="append", action="store_false", help="skip the append test")
+    ap.add_argument("--build-only", action="store_true", help="build the store (if missing) and stop")
+    ap.add_argument("--ccaudit", help="command that runs ccaudit (default: .venv/bin/ccaudit, PATH, or -m)")
+    a = ap.parse_args(argv)
+    if a.runs < 1 or a.events < 1:
+        ap.error("--runs and --events must be at least 1")
+    if not rss.available():
+        sys.exit("large_store: needs /proc (Linux) to sample peak RSS")
+    cc = shlex.split(a.ccaudit) if a.ccaudit else default_ccaudit()
+    head = machine()  # the load average before this run adds its own
+
+    store, dumps, took = ensure_store(a.events, cc)
+    st = store_stats(store)
+    if a.build_only:
+        print("%s: %s events, %.1f bytes/event" % (store, f"{st['events']:,}", st["size"] / st["events"]))
+        return
+    weeks, _ = week_plan(a.events)
+    full, day = commands(cc, store, weeks)
+    rows = full + (day if a.day else [])
+    log("warming the page cache with %s (%.0f MB) ..." % (store, st["size"] / 1e6))
+    warm(store)
+    with tempfile.TemporaryDirectory(prefix="ccaudit-large-", dir=DATA) as tmp:
+        run_commands(rows, a.runs, a.timeout, Path(tmp))
+        appended = append_test(cc, store, st["last"], a.runs, Path(tmp)) if a.append else None
+
+    print()
+    for line in head:
+        print(line)
+    bpe = st["size"] / st["events"]
+    print("store %s: %s events in %d week(s) (%s .. %s), %.1f MB, %.1f bytes/event%s" % (
+        store, f"{st['events']:,}", len(dumps), st["first"].date(), st["last"].date(), st["size"] / 1e6, bpe,
+        "" if took is None else "; built by one load in %.0f s" % took))
+    print("  rows: %s" % ", ".join("%s %s" % (t, f"{n:,}") for t, n in st["rows"].items()))
+    if st["tables"]:
+        print("  bytes/event by table and index: %s" % ", ".join(
+            "%s %.1f" % (t, b / st["events"]) for t, b in st["tables"].items() if b / st["events"] >= 0.05))
+    print("%d run(s) each, round-robin; peak RSS of the process tree; output to files" % a.runs)
+    for line in table(rows):
+        print(line)
+
+    print("targets:")
+    print("  %-52s %.1f  (target <= %d: %s)" % ("store size, bytes/event", bpe, BYTES_LIMIT,
+                                                 verdict(bpe <= BYTES_LIMIT)))
+    for label, group in (("whole store", full), ("one day", day if a.day else [])):
+        if not group:
+            continue
+        slow = [c.name for c in group if c.best() > TIME_LIMIT]
+        big = [c.name for c in group if c.peak() > MEMORY_LIMIT]
+        print("  %-52s %d of %d within (slowest best %.2f s)  %s" % (
+            "reports <= 1 s, %s (best of %d)" % (label, a.runs), len(group) - len(slow), len(group),
+            max(c.best() for c in group), verdict(not slow)))
+        if slow:
+            print("      over 1 s: %s" % ", ".join(slow))
+        print("  %-52s %d of %d within (largest %.1f MiB)  %s" % (
+            "reports <= 100 MiB, %s" % label, len(group) - len(big), len(group),
+            max(c.peak() for c in group) / 2**20, verdict(not big)))
+        if big:
+            print("      over 100 MiB: %s" % ", ".join(big))
+    if appended:
+        big_s = [s for s, _, _, _ in appended["big"]]
+        empty_s = [s for s, _, _, _ in appended["empty"]]
+        ratio, ratio_med = min(big_s) / min(empty_s), statistics.median(big_s) / statistics.median(empty_s)
+        print("  append %s events (%s) into the %s-event store: best %.2f s, median %.2f s, peak %.1f MiB" % (
+            f"{appended['events']:,}", appended["day"].name, f"{st['events']:,}", min(big_s),
+            statistics.median(big_s), max(p for _, p, _, _ in appended["big"]) / 2**20))
+        print("  append the same day into an empty store:    best %.2f s, median %.2f s, peak %.1f MiB" % (
+            min(empty_s), statistics.median(empty_s), max(p for _, p, _, _ in appended["empty"]) / 2**20))
+        print("  %-52s %.2fx (median %.2fx)  (target <= %.1fx: %s)" % (
+            "append into large store / into empty", ratio, ratio_med, APPEND_LIMIT, verdict(ratio <= APPEND_LIMIT)))
+    print("  (summed peak RSS of a load at 1M and 2M records: make bench-compare's benchmarks.compare)")
+
+    failed = [c.name for c in rows if not c.ok()]
+    if appended:
+        failed += ["append into %s store" % k for k in ("big", "empty")
+                   if any(code or chk != "ok" for _, _, code, chk in appended[k])]
+    if failed:
+        print("FAILED: %s" % ", ".join(failed))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
