@@ -32,12 +32,10 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-import sqlite_utils
-
 from .errors import NoSpace, StoreError, out_of_space
 from .schema import DETAIL_COLUMNS, KEY_COLUMNS
 from .stage import Stage, Staged, tally, unpack
-from .storefile import check_layout, connect, create, create_tables, needs_creating, wait_for_writers
+from .storefile import check_layout, connect, create, create_tables, needs_creating, sqlite_utils, wait_for_writers
 
 NUMBERS_CACHED = 100_000  # keys or details remembered per store, then forgotten (attackers can make millions)
 

@@ -12,14 +12,30 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import sqlite_utils
 
 from .errors import StoreError
 from .files import FILE_MODE
 from .schema import LAYOUT_VERSION, TABLES, VIEWS
+
+
+def _import_sqlite_utils():
+    """sqlite-utils imports pandas and numpy whenever they are installed (the spark extra
+    brings them), for column types ccaudit never stores: 100 MiB and a third of a second
+    on every command. They are hidden while it loads, unless something loaded them first."""
+    hidden = [name for name in ("pandas", "numpy") if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(hidden))  # None: an import of it fails
+    try:
+        import sqlite_utils
+    finally:
+        for name in hidden:
+            del sys.modules[name]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
 SQLITE_MAGIC = b"SQLite format 3\x00"
