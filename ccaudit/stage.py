@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from .schema import QUARTER, QUARTER_US
 
+_fromhex = bytes.fromhex
 _NO_AUTH = ("",) * 5  # the sign-in columns of an auth event's details
 _NO_SIGNIN = ("",) * 8  # and the auth columns of a sign-in's (but its status)
 
@@ -115,13 +116,12 @@ def packed_id(id_: str) -> bytes | str:
     """A lowercase UUID as its 16 bytes (20 fewer than its text, in the key and every
     page of it); any other id as it is. Only lowercase, so the text shown is the text
     read, and two spellings of one UUID stay two ids, as they were written."""
-    if len(id_) == 36 and id_[8] == id_[13] == id_[18] == id_[23] == "-" and id_.islower():
-        try:
-            b = bytes.fromhex(id_[:8] + id_[9:13] + id_[14:18] + id_[19:23] + id_[24:])
-        except ValueError:
-            return id_
-        if len(b) == 16:
-            return b
+    try:
+        b = _fromhex(id_.replace("-", ""))  # first: nearly every id is a UUID
+    except ValueError:
+        return id_
+    if len(b) == 16 and len(id_) == 36 and id_[8] == id_[13] == id_[18] == id_[23] == "-" and id_.islower():
+        return b
     return id_
 
 

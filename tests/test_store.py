@@ -323,3 +323,31 @@ def test_only_a_throwaway_store_skips_fsync(tmp_path, sample_cli):
     assert kept.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert temp.db.execute("PRAGMA synchronous").fetchone()[0] == 0  # OFF
     assert kept.event_count() == temp.event_count() > 0
+
+
+# -- ids ----------------------------------------------------------------------------------
+
+ODD_IDS = [
+    "32f0f6a9-f0b6-4fc8-92ff-2249dba0e8bf",  # a lowercase UUID: stored as 16 bytes
+    "32F0F6A9-F0B6-4FC8-92FF-2249DBA0E8BF",  # the same in capitals: another id, kept as text
+    "12345678-1234-1234-1234-123456789012",  # digits only
+    "32f0f6a9f0b64fc892ff2249dba0e8bf",  # no dashes
+    "32f0f6a9-f0b6-4fc8-92ff-2249dba0e8b ",  # a space for the last digit
+    "32f0f6a9-f0b6-4fc8-92ff-2249dba0e8bf-",  # one character more
+    "r1",
+]
+
+
+def test_every_id_reads_back_as_written_and_stays_itself(tmp_path):
+    # one record per id, then all again: the views show each id exactly as read, a UUID
+    # and its capitals stay two events, and the second pass is all duplicates
+    recs = [record(i, "2024-05-06T10:00:00Z", "mds.Authorize", principal="User:u-1") for i in ODD_IDS]
+    store = Store(str(tmp_path / "ids.db"))
+    try:
+        stats = load_dumps([write_jsonl(tmp_path, recs + recs)], store, workers=0)
+        assert (stats.inserted, stats.duplicates) == (len(ODD_IDS), len(ODD_IDS))
+        assert sorted(r[0] for r in store.db.execute("SELECT id FROM all_events")) == sorted(ODD_IDS)
+        kinds = dict(store.db.execute("SELECT typeof(id), count(*) FROM events GROUP BY 1").fetchall())
+        assert kinds == {"blob": 1, "text": len(ODD_IDS) - 1}
+    finally:
+        store.close()
