@@ -1,8 +1,9 @@
 """ccaudit spark in local mode against a local ccaudit load, on the same generated dump
 (`make bench-spark`; BENCH_RECORDS sets the size, default 1,000,000).
 
-For each dump kind (cli: plain lines, split across tasks; gzip: read whole, one task per
-file) it times, best of --runs:
+For each dump kind (cli: plain lines, split across tasks; gzip-x8: the same records as 8
+gzip files, an archive, one task per file; gzip: one gzip file, hence one task) it times,
+best of --runs:
 
 * load         `ccaudit load FILE --db NEW -q`, a subprocess (what a user waits for);
 * spark        `ccaudit spark FILE --db NEW -q --master local[*]`, a subprocess: JVM start,
@@ -19,13 +20,15 @@ fails.
 from __future__ import annotations
 
 import argparse
+import gzip
+import itertools
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks import rss
@@ -83,54 +86,76 @@ def line(name: str, records: int, wall: float, cpu: float | None = None, peak: i
     return f"  {name:<10} {wall:8.1f} s {rate:12,.0f} {rate / CORES:14,.0f} {cpu_text} {peak_text}"
 
 
-def bench(kind: str, n: int, runs: int, ccaudit: list[str], tmp: Path) -> list[str]:
+def split_gzip(path: Path, parts: int) -> list[Path]:
+    """The gzip'd dump cut into ``parts`` gzip files of consecutive lines (an archive of
+    daily files), made once beside it."""
+    names = [path.with_name(path.name.replace(".jsonl.gz", f"-part{i + 1}of{parts}.jsonl.gz")) for i in range(parts)]
+    if all(p.exists() for p in names):
+        return names
+    with gzip.open(path, "rb") as f:
+        total = sum(1 for _ in f)
+    step = -(-total // parts)
+    with gzip.open(path, "rb") as f:
+        for name in names:
+            tmp = name.with_name(name.name + ".part")
+            with gzip.open(tmp, "wb", compresslevel=6) as out:
+                out.writelines(itertools.islice(f, step))
+            os.replace(tmp, name)
+    return names
+
+
+def bench(kind: str, n: int, runs: int, ccaudit: list[str], tmp: Path) -> Iterator[str]:
     from ccaudit.spark import aggregate, session
 
-    path = ensure_dump(n, kind, log=lambda m: print(m, file=sys.stderr))
+    parts = int(kind[len("gzip-x"):]) if kind.startswith("gzip-x") else 0
+    path = ensure_dump(n, "gzip" if parts else kind, log=lambda m: print(m, file=sys.stderr))
     info = dump_info(path)
     truth = json.loads(path.with_name(path.name + ".truth.json").read_text())["summary"]["load"]
     want = (truth["inserted"], truth["duplicates"])
-    out = [f"{kind}: {path.name}, {info['events']:,} events, {path.stat().st_size / 1e6:,.0f} MB on disk",
-           f"  {'':<10} {'wall':>10} {'records/s':>12} {'records/s/core':>14} {'CPU s':>8} "
-           f"{'records/CPU s':>12} {'peak MiB':>9}"]
+    files = [str(p) for p in split_gzip(path, parts)] if parts else [str(path)]
+    yield f"{kind}: {path.name}{f' in {parts} files' if parts else ''}, {info['events']:,} events, " \
+          f"{path.stat().st_size / 1e6:,.0f} MB on disk"
+    yield (f"  {'':<10} {'wall':>10} {'records/s':>12} {'records/s/core':>14} {'CPU s':>8} "
+           f"{'records/CPU s':>12} {'peak MiB':>9}")
     results: dict[str, tuple] = {}
     for name, command in (("load", ["load"]), ("spark", ["spark", "--master", "local[*]"])):
         best = None
         for i in range(runs):
             db = tmp / f"{kind}-{name}-{i}.db"
-            wall, cpu, peak, err = timed([*ccaudit, *command, str(path), "--db", str(db), "-q"])
+            wall, cpu, peak, err = timed([*ccaudit, *command, *files, "--db", str(db), "-q"])
             records = checked(err, want, name)
             db.unlink()
             if best is None or wall < best[0]:
                 best = (wall, cpu, peak, records)
         results[name] = best
-        out.append(line(name, best[3], best[0], best[1], best[2]))
+        yield line(name, best[3], best[0], best[1], best[2])
     spark, _ = session("local[*]")
-    aggregate(spark, [str(path)])  # warms the workers
+    aggregate(spark, files)  # warms the workers
     walls = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        _, stats = aggregate(spark, [str(path)])
+        _, stats = aggregate(spark, files)
         walls.append(time.perf_counter() - t0)
     if (stats.inserted, stats.duplicates) != want:
         sys.exit(f"bench-spark: the spark job counted {(stats.inserted, stats.duplicates)}, want {want}")
-    out.append(line("spark job", stats.records_read, min(walls)))
+    yield line("spark job", stats.records_read, min(walls))
     ratio = results["spark"][0] / results["load"][0]
-    out.append(f"  spark / load wall time: {ratio:.2f}x (spark job alone: {min(walls) / results['load'][0]:.2f}x)")
-    return out
+    yield f"  spark / load wall time: {ratio:.2f}x (spark job alone: {min(walls) / results['load'][0]:.2f}x)"
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.spark", description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=int(os.environ.get("BENCH_RECORDS", 1_000_000)))
     ap.add_argument("--runs", type=int, default=1, help="runs of each, the best is shown (default 1)")
-    ap.add_argument("--kinds", default="cli,gzip", help="dump kinds, comma-separated (cli, gzip, array)")
+    ap.add_argument("--kinds", default="cli,gzip-x8,gzip",
+                    help="dump kinds, comma-separated: cli, gzip, array, or gzip-xN (the gzip dump in N files)")
     a = ap.parse_args(argv)
-    lines = [*machine(), f"cores: {CORES} (local[*]; the local loader's parse workers use the same)"]
+    for text in [*machine(), f"cores: {CORES} (local[*]; the local loader's parse workers use the same)"]:
+        print(text, flush=True)
     with tempfile.TemporaryDirectory(prefix="ccaudit-bench-spark-") as tmp:
         for kind in a.kinds.split(","):
-            lines += bench(kind.strip(), a.records, a.runs, default_ccaudit(), Path(tmp))
-    print("\n".join(re.sub(r"\s+$", "", x) for x in lines))
+            for text in bench(kind.strip(), a.records, a.runs, default_ccaudit(), Path(tmp)):
+                print(text.rstrip(), flush=True)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,11 @@ def spark_errors() -> Iterator[None]:
 
     try:
         yield
+    except ConnectionError as e:  # the JVM went away (out of memory, killed)
+        if os.environ.get("CCAUDIT_DEBUG"):
+            raise
+        raise CcauditError(f"spark: lost the connection to Spark's JVM ({e.strerror or e}); did it run out of "
+                           "memory? (CCAUDIT_DEBUG=1 shows its output)") from None
     except (PySparkException, Py4JError) as e:
         if os.environ.get("CCAUDIT_DEBUG"):
             raise
@@ -265,6 +270,7 @@ def run(inputs, store, master: str | None = None, parquet: str | None = None) ->
         rows, stats = aggregate(spark, inputs, parquet)
     finally:
         if started:
-            spark.stop()
+            with spark_errors():
+                spark.stop()
     store.add_counts(rows)
     return stats
