@@ -339,11 +339,14 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
     require()
     with opt.open_store(db_path) as store:
         stats = run(inputs, store, master=master, parquet=parquet_dir)
-    for problem in [] if quiet else stats.problem_lines()[:opt.SHOWN_PROBLEMS]:
-        click.echo(f"ccaudit: malformed: {printable(problem)}", err=True)
-    for message in stats.failed.values():
-        click.echo(f"ccaudit: error: {printable(message)}", err=True)
-    click.echo(f"ccaudit: {printable(stats.summary_line())}", err=True)
+    shown = [] if quiet else stats.problem_lines()[:opt.SHOWN_PROBLEMS]
+    lines = [f"malformed: {problem}" for problem in shown]  # the lines load prints
+    if shown and stats.malformed > opt.SHOWN_PROBLEMS:
+        lines.append(f"{stats.malformed:,} malformed in all; {opt.SHOWN_PROBLEMS} shown here, the first "
+                     f"{len(stats.problems)} in the JSON report (--format json: summary.load.malformed_lines)")
+    lines += [f"error: {message}" for message in stats.failed.values()]
+    for text in [*lines, stats.summary_line()]:
+        click.echo(f"ccaudit: {printable(text)}", err=True)
     if fmt == "json":
         from .render import dumps as to_json
 

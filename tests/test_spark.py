@@ -299,8 +299,10 @@ def test_parquet_by_day_owner_only(spark, tmp_path):
 @needs_spark
 def test_command_prints_the_load_line_of_a_local_load(spark, invoke, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    args = ["fixtures/sample-cli.txt", "fixtures/sample.jsonl.xz"]
+    noisy, _ = generated(tmp_path, "jsonl-cut")  # more malformed lines than are shown
+    args = ["fixtures/sample-cli.txt", "fixtures/sample.jsonl.xz", noisy, "fixtures/sample-cut.json"]
     local = invoke("load", *args, "--db", tmp_path / "local.db")
+    assert "malformed in all" in local.stderr
     result = invoke("spark", *args, "--db", tmp_path / "spark.db", "--format", "json")
     assert result.exit_code == 0, result.stderr
     assert result.stderr == local.stderr
