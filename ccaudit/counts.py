@@ -78,11 +78,15 @@ class Selection:
     # -- reading --------------------------------------------------------------------
 
     def quarters(self) -> Iterator[tuple[int, int, int, int]]:
-        """(quarter start in epoch s, events, first µs, last µs) in time order. The
-        GROUP BY follows the key of ``counts``: no sort."""
+        """(quarter start in epoch s, events, first µs, last µs) in time order: from the
+        store's ``quarters``, or with a filter summed from ``counts`` (the GROUP BY follows
+        its key: no sort)."""
         where, args = self._window("quarter", None, None)
-        rows = self.db.execute(f"SELECT quarter, sum(n), min(first_us), max(last_us) FROM counts{where}"
-                               " GROUP BY quarter", args)
+        if self.filtered:
+            rows = self.db.execute(f"SELECT quarter, sum(n), min(first_us), max(last_us) FROM counts{where}"
+                                   " GROUP BY quarter", args)
+        else:  # the sums the store keeps
+            rows = self.db.execute(f"SELECT quarter, n, first_us, last_us FROM quarters{where}", args)
         if not self.has_edges:
             yield from rows
             return
@@ -92,11 +96,14 @@ class Selection:
         yield from rows
         yield from (e for e in edges if self.first is None or e[0] >= self.first)
 
-    def rows(self, section: str, start: int, end: int, keys: list[str] | None = None) -> Iterator[tuple]:
+    def rows(self, section: str, start: int, end: int, keys: list[str] | None = None,
+             hourly: bool = False) -> Iterator[tuple]:
         """(key, quarter start, n, first µs, last µs) of ``section`` in quarters [start,
         end) (epoch s), in key order; all_events rows are keyed by method. ``keys``: only
-        these."""
+        these. ``hourly``: summed per hour from ``start`` (the second field is then the
+        hour's index), for a day whose hours are whole UTC hours: a quarter of the rows."""
         key = "k.method" if section == "all_events" else "k.key"
+        bucket = f"(c.quarter - {int(start)}) / 3600" if hourly else "c.quarter"
         where, args = self._window("quarter", start, end)
         source = f"SELECT quarter, kid, n, first_us, last_us FROM counts{where}"
         if self.has_edges:
@@ -108,7 +115,7 @@ class Selection:
             clauses.append(f"{key} IN (SELECT value FROM json_each(?))")
             args.append(json.dumps(keys))
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
-        return self.db.execute(f"SELECT {key}, c.quarter, sum(c.n), min(c.first_us), max(c.last_us)"
+        return self.db.execute(f"SELECT {key}, {bucket}, sum(c.n), min(c.first_us), max(c.last_us)"
                                f" FROM ({source}) c JOIN keys k USING (kid){where} GROUP BY 1, 2 ORDER BY 1, 2", args)
 
     def busiest(self, section: str, start: int, end: int, top: int) -> list[str]:

@@ -243,18 +243,35 @@ def _day(d: date, totals: list | None, clock: _Clock, selection: Selection, f: F
 
 
 class Rows:
-    """One section's rows of one day, read from the store each time they are iterated:
-    in key order, or the ``top`` busiest first. A day of 300,000 keys is never held in
-    memory, only the row being written."""
+    """One section's rows of one day, read from the store when they are iterated: in key
+    order, or the ``top`` busiest first. A day of 300,000 keys is never held in memory,
+    only the row being written; up to KEPT rows are kept from the first reading, so a
+    renderer's second pass (column widths first) costs nothing for an ordinary day."""
+
+    KEPT = 20_000
 
     def __init__(self, selection: Selection, section: str, starts: list[int], end: int, labels: list[str],
                  clock: _Clock, top: int | None):
         self.selection, self.section, self.starts, self.end = selection, section, starts, end
         self.labels, self.clock, self.top = labels, clock, top
+        self.hourly = all(b - a == 3600 for a, b in zip(starts, [*starts[1:], end]))
         self._len: int | None = None
+        self._kept: list[Row] | None = None
 
     def __iter__(self) -> Iterator[Row]:
-        return self._read() if self.top is None else iter(self.busiest(self.top))
+        if self._kept is not None:
+            return iter(self._kept)
+        return self._keep(self._read()) if self.top is None else iter(self.busiest(self.top))
+
+    def _keep(self, rows: Iterator[Row]) -> Iterator[Row]:
+        kept: list[Row] | None = []
+        for row in rows:
+            if kept is not None:
+                kept.append(row)
+                if len(kept) > self.KEPT:
+                    kept = None
+            yield row
+        self._kept = kept
 
     def __len__(self) -> int:
         if self._len is None:
@@ -270,13 +287,13 @@ class Rows:
         return sorted(self._read(keys), key=lambda r: (-r.total, r.key))
 
     def _read(self, keys: list[str] | None = None) -> Iterator[Row]:
-        starts, width = self.starts, len(self.labels)
-        rows = self.selection.rows(self.section, starts[0], self.end, keys)
+        starts, width, hourly = self.starts, len(self.labels), self.hourly
+        rows = self.selection.rows(self.section, starts[0], self.end, keys, hourly)
         for key, group in itertools.groupby(rows, key=lambda r: r[0]):
             hours = [0] * width
             first = last = None
-            for _, quarter, n, f, la in group:
-                hours[bisect.bisect_right(starts, quarter) - 1] += n
+            for _, bucket, n, f, la in group:
+                hours[bucket if hourly else bisect.bisect_right(starts, bucket) - 1] += n
                 first = f if first is None or f < first else first
                 last = la if last is None or la > last else last
             yield _row(key, hours, first, last, self.labels, self.clock)  # type: ignore[arg-type]

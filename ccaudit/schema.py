@@ -75,6 +75,8 @@ TABLES = {  # name -> its CREATE statement
               " kid INTEGER NOT NULL, did INTEGER, connection_id TEXT, PRIMARY KEY (hour, id)) WITHOUT ROWID",
     "counts": "CREATE TABLE counts (quarter INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
               " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, PRIMARY KEY (quarter, kid)) WITHOUT ROWID",
+    "quarters": "CREATE TABLE quarters (quarter INTEGER PRIMARY KEY, n INTEGER NOT NULL, first_us INTEGER NOT NULL,"
+                " last_us INTEGER NOT NULL)",
     "meta": "CREATE TABLE meta (name TEXT PRIMARY KEY, value)",
 }
 

@@ -14,6 +14,8 @@ tables are in ``schema.TABLES``:
                kept up to date on load. Reports, filters and zones read only this (and
                ``keys``); a window that starts or ends inside a quarter hour reads that
                quarter's events, which the key (hour first) finds directly.
+* ``quarters`` events per quarter hour, all keys together: the days' totals, read by
+               every report without a filter.
 * ``meta``     ``counts_only`` = 1 for a store built by ``ccaudit spark``, which has counts
                but no events.
 
@@ -40,13 +42,12 @@ from .storefile import check_layout, connect, create, create_tables, needs_creat
 NUMBERS_CACHED = 100_000  # keys or details remembered per store, then forgotten (attackers can make millions)
 
 _INSERT_EVENTS = "INSERT INTO events (hour, id, us, kid, did, connection_id) VALUES (?, ?, ?, ?, ?, ?)"
-_UPSERT = """
-INSERT INTO counts (quarter, kid, n, first_us, last_us) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (quarter, kid) DO UPDATE SET
-  n = n + excluded.n,
-  first_us = min(first_us, excluded.first_us),
-  last_us = max(last_us, excluded.last_us)
-"""
+_ADD = """
+SET n = n + excluded.n, first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)"""
+_UPSERT = "INSERT INTO counts (quarter, kid, n, first_us, last_us) VALUES (?, ?, ?, ?, ?)" \
+          " ON CONFLICT (quarter, kid) DO UPDATE" + _ADD
+_UPSERT_QUARTER = "INSERT INTO quarters (quarter, n, first_us, last_us) VALUES (?, ?, ?, ?)" \
+                  " ON CONFLICT (quarter) DO UPDATE" + _ADD
 
 
 class Merged(NamedTuple):
@@ -146,8 +147,17 @@ class Store:
             conn.executemany(_INSERT_EVENTS, events)
             counts = tally(events)
         conn.execute("RELEASE merge")
-        conn.executemany(_UPSERT, counts)
+        self._add(counts)
         return Merged(len(events), staged.offered - len(events))
+
+    def _add(self, counts: list[tuple]) -> None:
+        """Add (quarter, kid, n, first, last) counts, and their sums to ``quarters``."""
+        self.db.conn.executemany(_UPSERT, counts)
+        totals: dict[int, list] = {}
+        for quarter, _, n, first, last in counts:
+            t = totals.setdefault(quarter, [0, first, last])
+            t[0], t[1], t[2] = t[0] + n, min(t[1], first), max(t[2], last)
+        self.db.conn.executemany(_UPSERT_QUARTER, [(q, *t) for q, t in totals.items()])
 
     def add_counts(self, rows: Iterable[tuple]) -> None:
         """Add counts made elsewhere (``ccaudit spark``): (quarter start, section, key,
@@ -156,7 +166,7 @@ class Store:
             self.db.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
             for batch in _chunks(rows, 10_000):
                 kids = self._numbers("keys", KEY_COLUMNS, [(r[3], r[4], r[1], r[2]) for r in batch])
-                self.db.conn.executemany(_UPSERT, [(r[0], kid, *r[5:]) for r, kid in zip(batch, kids)])
+                self._add([(r[0], kid, *r[5:]) for r, kid in zip(batch, kids)])
 
     def _numbers(self, table: str, columns: tuple[str, ...], values: list) -> list[int]:
         """The store's number for each of ``values`` (rows of ``table``), adding new ones."""
@@ -209,18 +219,7 @@ class Store:
         return self.db.execute("SELECT count(*) FROM meta WHERE name = 'counts_only'").fetchone()[0] > 0
 
     def event_count(self) -> int:
-        return self.db.execute("SELECT coalesce(sum(n), 0) FROM counts").fetchone()[0]
-
-    def time_range(self) -> tuple[int, int] | None:
-        """(first, last) event time in epoch µs, or None for an empty store. Reads the
-        first and last quarter hours only."""
-        ends = []
-        for order, pick in (("", "min(first_us)"), (" DESC", "max(last_us)")):
-            edge = f"SELECT quarter FROM counts ORDER BY quarter{order} LIMIT 1"
-            sql = f"SELECT {pick} FROM counts WHERE quarter = ({edge})"
-            ends.append(self.db.execute(sql).fetchone()[0])
-        return None if ends[0] is None else (ends[0], ends[1])
-
+        return self.db.execute("SELECT coalesce(sum(n), 0) FROM quarters").fetchone()[0]
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
     batch: list[tuple] = []
