@@ -133,3 +133,34 @@ def test_report_memory_does_not_grow_with_the_number_of_keys(memory_run_asked, t
     for name in KEY_COMMANDS:
         assert peaks[name, 100_000] <= peaks[name, 2_000] + 25 * MiB, shown
         assert peaks[name, 100_000] <= 100 * MiB, shown
+
+
+EXPORT_GROWTH_BOUND = 25 * MiB  # 20k -> 1M events: a day is read in batches, whatever its size
+EXPORT_BOUND = 150 * MiB  # the bound for a 10M-event store (measured at 1M: 132 MiB)
+
+
+def test_export_memory_does_not_grow_with_the_store(memory_run_asked, tmp_path, root, ccaudit_exe):
+    # `ccaudit export` of a 1M-event store (7 days of about 143k events) against one of 20k:
+    # each table is read a UTC day at a time, in batches, so the peak must not follow the store.
+    pytest.importorskip("pyarrow")
+    lean = "import ccaudit.cli; from ccaudit import export; export.require(lean=True)"  # as the command does
+    imports = rss.run_sampled([sys.executable, "-c", lean], timeout=60).peak
+    peaks, runs = {}, {}
+    for n, seed in ((20_000, 1), (1_000_000, 2)):
+        dump, db = tmp_path / f"dump-{n}.jsonl.gz", tmp_path / f"store-{n}.db"
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.generate", str(n), str(dump), "--format", "jsonl",
+                               "--gzip", "--seed", str(seed)], cwd=root, capture_output=True, text=True, timeout=900,
+                              check=False)
+        assert proc.returncode == 0, proc.stderr
+        _load(ccaudit_exe, dump, db)
+        dump.unlink()
+        r = rss.run_sampled([ccaudit_exe, "export", "--db", str(db), "--out", str(tmp_path / f"out-{n}")],
+                            interval=0.02, timeout=900)
+        assert r.returncode == 0, r.stderr
+        assert f"all_events {n:,} rows" in r.stderr
+        peaks[n], runs[n] = r.peak, r
+    shown = (f"imports {imports / MiB:.0f} MiB; " + ", ".join(
+        f"{n // 1000}k: {peaks[n] / MiB:.1f} MiB ({runs[n].seconds:.1f} s)" for n in peaks))
+    print(f"peak RSS of ccaudit export: {shown}", file=sys.stderr)
+    assert peaks[1_000_000] <= peaks[20_000] + EXPORT_GROWTH_BOUND, shown
+    assert peaks[1_000_000] <= EXPORT_BOUND, shown

@@ -1,0 +1,331 @@
+"""A store's tables as Parquet, Hive-partitioned by UTC day, for DuckDB, Spark and pandas.
+
+``DIR/<table>/day=YYYY-MM-DD/part-0.parquet`` for the event views (``all_events``,
+``auth_events``, ``signin_failures``, ``signin_successes``: one row per event, of the view
+of that name) and ``counts`` (events per UTC quarter hour and key: what reports read).
+Times are UTC timestamps to the microsecond, ``n`` an integer, every other column text
+(absent text is null). A partition's day is the UTC date of the event (of its quarter hour
+for counts); a day without rows has no folder.
+
+Memory stays bounded whatever the store holds: each table is read a UTC day at a time,
+along the key (hour first for events, quarter first for counts), in batches of ``BATCH``
+rows, written in row groups of ``ROW_GROUP`` rows. The whole export reads one snapshot
+of the store.
+
+The folder is marked (``.ccaudit-export``, listing the tables it holds), as report folders
+are by their manifest (``output.py``): a folder neither empty nor marked is refused, and a
+later export into a marked one replaces the previous export as a whole. Each table is
+written into a temporary folder beside its own and renamed into place, so a crash leaves
+each table either whole or as before; the temporary folders a crash leaves are removed by
+the next export. Needs pyarrow (the ``parquet`` extra), imported only when exporting.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import importlib.abc
+import itertools
+import os
+import re
+import shutil
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .errors import CcauditError, MissingExtra, NoSpace, out_of_space
+from .files import DIR_MODE, FILE_MODE, make_dir, pid_alive, write_atomic
+from .schema import EVENT_TABLES, HOUR_US, US, VIEWS
+from .schema import TABLES as STORE_TABLES
+from .store import Store
+
+TABLES = (*EVENT_TABLES, "counts")  # in the order they are written
+MARKER = ".ccaudit-export"
+_MARKER_HEAD = "# tables written by ccaudit export; a later export into this folder replaces them\n"
+INSTALL_HINT = "ccaudit export needs pyarrow: pip install 'ccaudit[parquet]'"
+TEMP_PREFIX = ".ccaudit-export-"  # + pid: a table being written, or one being replaced
+BATCH = 2_000  # rows per fetch and RecordBatch: as Python objects, rows cost the most memory
+ROW_GROUP = 50_000  # rows per Parquet row group, at least (held as Arrow arrays until written)
+ROWS_PER_FILE = 10_000_000  # then the day's next part-N.parquet
+UNIQUE = ("id", "time", "first_seen", "last_seen")  # columns not dictionary-encoded: nearly every value differs
+DAY = 86_400
+TIMES = ("time", "quarter", "first_seen", "last_seen")  # timestamp columns, from epoch µs
+
+COUNTS_SQL = ("SELECT c.quarter * 1000000 AS quarter, nullif(k.section, '') AS section, nullif(k.key, '') AS key,"
+              " k.method, k.principal, c.n, c.first_us AS first_seen, c.last_us AS last_seen"
+              " FROM counts c JOIN keys k USING (kid) WHERE c.quarter >= ? AND c.quarter < ?")
+
+
+def require(lean: bool = False) -> None:
+    """Import pyarrow, or say what to install. ``lean`` for a process of its own (the
+    command line): pyarrow then loads without numpy and pandas, which it imports whenever
+    they are installed (45 MiB, and 50 more on its first conversion), though an export
+    needs neither; they stay missing to pyarrow for the rest of the process."""
+    try:
+        with _hidden("numpy", "pandas") if lean else contextlib.nullcontext():
+            import pyarrow  # noqa: F401
+            import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        if not lean:
+            raise MissingExtra(INSTALL_HINT) from None
+        require()  # a pyarrow that needs numpy
+
+
+class _Hide(importlib.abc.MetaPathFinder):
+    def __init__(self, names: set[str]):
+        self.names = names
+
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in self.names:
+            raise ImportError(f"{name} is not needed here")
+
+
+@contextlib.contextmanager
+def _hidden(*names: str) -> Iterator[None]:
+    """Imports of these packages fail meanwhile (unless they are imported already)."""
+    hide = _Hide({n for n in names if n not in sys.modules})
+    sys.meta_path.insert(0, hide)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(hide)
+
+
+def _pyarrow():
+    """pyarrow and pyarrow.parquet. With numpy, pyarrow imports pandas too, if installed, on
+    its first conversion of Python objects, only to ask whether they are pandas objects,
+    which rows never are: that first look is made here with pandas hidden. pyarrow
+    remembers the answer; what needs pandas (to_pandas) still imports it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with _hidden("pandas"):
+        pa.array([])
+    return pa, pq
+
+
+@dataclass
+class Exported:
+    """One table written: its rows, and the days and files they fill."""
+
+    table: str
+    rows: int = 0
+    days: int = 0
+    files: int = 0
+
+
+@dataclass
+class Export:
+    tables: list[Exported] = field(default_factory=list)
+    skipped: tuple[str, ...] = ()  # event tables of a counts-only store (ccaudit spark): none written
+
+    def summary_line(self, out_dir: str) -> str:
+        tables = ", ".join(f"{t.table} {_plural(t.rows, 'row')} ({_plural(t.days, 'day')})" for t in self.tables)
+        return f"exported {tables or 'nothing'} to {out_dir}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export:
+    """Write ``tables`` of ``store`` under ``out_dir`` (created 0700 if missing; refused if
+    it is neither empty nor a previous export, whose tables this export replaces)."""
+    require()
+    asked = set(tables)
+    if asked - set(TABLES):
+        raise CcauditError(f"no table {sorted(asked - set(TABLES))[0]!r} to export; the tables are {', '.join(TABLES)}")
+    tables = [t for t in TABLES if t in asked]
+    out_dir = os.path.normpath(out_dir)
+    previous = prepare(out_dir)
+    db = store.db
+    if not db.conn.in_transaction:  # one snapshot for every table: a load committing meanwhile waits
+        db.execute("BEGIN")
+    result = Export(skipped=tuple(t for t in tables if t != "counts") if store.counts_only() else ())
+    written = [t for t in tables if t not in result.skipped]
+    write_atomic(os.path.join(out_dir, MARKER), _marker(previous + written))  # claimed before it is made
+    for table in written:
+        result.tables.append(_write_table(store, out_dir, table))
+    for table in previous:
+        if table not in written:
+            _replace(out_dir, table, None)
+    write_atomic(os.path.join(out_dir, MARKER), _marker(written))
+    return result
+
+
+# -- the folder --------------------------------------------------------------------------
+
+def prepare(out_dir: str) -> list[str]:
+    """Make ``out_dir`` if missing, refuse it if it is neither empty nor an export, and
+    remove what a killed export left in it. The tables a previous export listed."""
+    if os.path.lexists(out_dir) and not os.path.islink(out_dir) and not os.path.isdir(out_dir):
+        raise CcauditError(f"{out_dir}: is a file, not a folder")
+    make_dir(out_dir)
+    try:
+        entries = os.listdir(out_dir)
+    except OSError as e:
+        raise CcauditError(f"{out_dir}: cannot read: {e.strerror}") from None
+    if entries and MARKER not in entries:
+        raise CcauditError(f"{out_dir}: not empty and not a ccaudit export (no {MARKER}); give a new or empty folder")
+    previous = read_marker(out_dir) if entries else []
+    for name in entries:
+        m = re.fullmatch(re.escape(TEMP_PREFIX) + r"(\d+)-.*", name)
+        path = os.path.join(out_dir, name)
+        if m and not pid_alive(int(m[1])) and os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+    return previous
+
+
+def read_marker(out_dir: str) -> list[str]:
+    """The tables the marker lists. A marker can be planted: it may name tables only."""
+    path = os.path.join(out_dir, MARKER)
+    if os.path.islink(path) or not os.path.isfile(path):
+        raise CcauditError(f"{path}: not a file ccaudit wrote (a link or a folder); nothing written")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    for name in names:
+        if name not in TABLES:
+            raise CcauditError(f"{path}: lists {name!r}, which is not an exported table; nothing written")
+    return list(dict.fromkeys(names))
+
+
+def _marker(tables: list[str]) -> str:
+    return _MARKER_HEAD + "".join(f"{t}\n" for t in dict.fromkeys(tables))
+
+
+def _replace(out_dir: str, table: str, new: str | None) -> None:
+    """Put the folder ``new`` (or nothing) where ``table``'s folder is, and remove the old one."""
+    target = os.path.join(out_dir, table)
+    trash = None
+    if os.path.lexists(target):
+        trash = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=out_dir)
+        os.rename(target, os.path.join(trash, table))
+    if new:
+        try:
+            os.rename(new, target)
+        except BaseException:
+            if trash:
+                os.rename(os.path.join(trash, table), target)  # the previous one stays
+                os.rmdir(trash)
+            raise
+    if trash:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+# -- one table -----------------------------------------------------------------------------
+
+def _write_table(store: Store, out_dir: str, table: str) -> Exported:
+    """Write ``table`` day by day into a temporary folder, then put it in place of the
+    previous export's; on any failure the temporary folder goes and the previous stays."""
+    tmp = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-{table}-", dir=out_dir)  # 0700
+    try:
+        done = Exported(table)
+        for day, batches in _days(store, table):
+            done.files += _write_day(os.path.join(tmp, f"day={day.isoformat()}"), batches, done)
+            done.days += 1
+        _replace(out_dir, table, tmp)
+        return done
+    except BaseException as e:  # Ctrl-C and SIGTERM too: no half table left behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            if out_of_space(e):
+                raise NoSpace(f"{out_dir}: cannot write {table}: no space left ({e}); the previous export "
+                              "of it is kept") from None
+            raise CcauditError(f"{out_dir}: cannot write {table}: {e.strerror or e}") from None
+        raise
+
+
+def _days(store: Store, table: str) -> Iterator[tuple[dt.date, Iterator[list[tuple]]]]:
+    """(UTC day, its rows in batches) of every day with rows, in order; an empty day is
+    skipped. Each day's query follows the key: ``hour`` (epoch hours) for events,
+    ``quarter`` (epoch seconds) for counts."""
+    if table == "counts":
+        source, key, per_day, sql = "counts", "quarter", DAY, COUNTS_SQL
+    else:
+        source, key, per_day, sql = "events", "hour", DAY * US // HOUR_US, event_sql(table)
+    first = store.db.execute(f"SELECT min({key}) FROM {source}").fetchone()[0]  # each an end of the key
+    last = store.db.execute(f"SELECT max({key}) FROM {source}").fetchone()[0]
+    if first is None:
+        return
+    for n in range(first // per_day, last // per_day + 1):
+        cursor = store.db.conn.execute(sql, (n * per_day, (n + 1) * per_day))
+        batch = cursor.fetchmany(BATCH)
+        if batch:
+            yield dt.date(1970, 1, 1) + dt.timedelta(days=n), _batches(cursor, batch)
+
+
+def _batches(cursor, first: list[tuple]) -> Iterator[list[tuple]]:
+    batch = first
+    while batch:
+        yield batch
+        batch = cursor.fetchmany(BATCH)
+
+
+def event_sql(table: str) -> str:
+    """The view's rows of the UTC hours [?, ?), its time as epoch µs (``time``): its own
+    query (schema.VIEWS) with the event's hour and µs, so SQLite reads the hours by the
+    key and never formats the text time. ``hour`` and ``us`` are left out."""
+    view = VIEWS[table]
+    assert view.startswith("SELECT ")
+    inner = f"SELECT e.hour AS export_hour, e.us AS export_us, {view[len('SELECT '):]}"
+    shown = ", ".join("export_us AS time" if c == "time" else c for c in columns(table))
+    return f"SELECT {shown} FROM ({inner}) WHERE export_hour >= ? AND export_hour < ?"
+
+
+@functools.cache
+def columns(table: str) -> tuple[str, ...]:
+    """The columns of ``table``'s Parquet files, in order: those of its view (from the
+    view's query, in an empty in-memory store) but ``hour`` and ``us``."""
+    if table == "counts":
+        return ("quarter", "section", "key", "method", "principal", "n", "first_seen", "last_seen")
+    conn = sqlite3.connect(":memory:")
+    try:
+        for sql in STORE_TABLES.values():
+            conn.execute(sql)
+        found = conn.execute(f"SELECT * FROM ({VIEWS[table]}) LIMIT 0").description
+    finally:
+        conn.close()
+    return tuple(d[0] for d in found if d[0] not in ("hour", "us"))
+
+
+def _write_day(folder: str, batches: Iterator[list[tuple]], done: Exported) -> int:
+    """Write a day's batches as part-0.parquet (part-1 after ROWS_PER_FILE rows, ...), in
+    row groups of ROW_GROUP rows; the number of files. Arrow's memory comes from malloc,
+    which gives back what a row group used (its default pool keeps it)."""
+    pa, pq = _pyarrow()
+    pool = pa.system_memory_pool()
+    schema = pa.schema([(c, _arrow_type(pa, c)) for c in columns(done.table)])
+    rows_type = pa.struct(list(schema))
+    dictionary = [c for c in schema.names if c not in UNIQUE]
+    os.mkdir(folder, DIR_MODE)
+    writer, pending, rows_pending, rows_in_file, files = None, [], 0, 0, 0
+    try:
+        for batch in itertools.chain(batches, [None]):  # None: the end of the day
+            if batch:
+                rows = pa.array(batch, type=rows_type, memory_pool=pool)
+                pending.append(pa.RecordBatch.from_struct_array(rows))
+                rows_pending += len(batch)
+            if pending and (batch is None or rows_pending >= ROW_GROUP):
+                if writer is None or rows_in_file >= ROWS_PER_FILE:
+                    if writer is not None:
+                        writer.close()
+                    path = os.path.join(folder, f"part-{files}.parquet")
+                    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))  # owner-only
+                    writer = pq.ParquetWriter(path, schema, use_dictionary=dictionary, memory_pool=pool)
+                    rows_in_file, files = 0, files + 1
+                writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=rows_pending)
+                rows_in_file += rows_pending
+                done.rows += rows_pending
+                pending, rows_pending = [], 0
+    finally:
+        if writer is not None:
+            writer.close()
+    return files
+
+
+def _arrow_type(pa, column: str):
+    if column in TIMES:
+        return pa.timestamp("us", tz="UTC")
+    return pa.int64() if column == "n" else pa.string()

@@ -1,0 +1,487 @@
+"""`ccaudit export`: a store's tables as Parquet, read back by an independent reader (DuckDB).
+
+Real stores are made with `ccaudit load` from the fixtures (sample-cli.txt, whose counts are
+the hand counts of conftest.py, and sample-week2.jsonl) and from a generated dump, whose
+truth file holds the exact counts the generator decided. The export's counts must give those
+counts per day, section and key; its event tables must hold exactly the store's views (every
+row, every field, times to the microsecond, NULL as null), in the partition of their UTC day.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from ccaudit import export as exporter
+from ccaudit.cli import cli
+from ccaudit.store import Store
+from tests.conftest import EXPECTED_SAMPLE, FIXTURES, ROOT, check_streams
+from tests.records import signin, write_jsonl
+
+EVENT_TABLES = ("all_events", "auth_events", "signin_failures", "signin_successes")
+TABLES = (*EVENT_TABLES, "counts")
+EPOCH = dt.datetime(1970, 1, 1)
+
+
+def ccaudit(*args):
+    """The command in-process (CliRunner), as `invoke` does, for module-scoped fixtures too."""
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=True)
+    check_streams(result.stdout, result.stderr)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"uncaught {result.exception!r}; stderr: {result.stderr}") from result.exception
+    return result
+
+
+def export(db, out, *args):
+    result = ccaudit("export", "--db", db, "--out", out, *args)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def parquet(out, table: str) -> str:
+    return f"read_parquet('{out}/{table}/*/*.parquet', hive_partitioning=true)"
+
+
+def duck(sql: str) -> list[tuple]:
+    conn = duckdb.connect()
+    try:
+        conn.execute("SET TimeZone = 'UTC'")
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def sqlite_rows(db, sql: str, params=()) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def time_text(us: int) -> str:
+    """The views' text time of epoch µs (2024-05-06T07:08:09.123000Z), by integer arithmetic."""
+    return (EPOCH + dt.timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def exported_totals(out) -> dict:
+    """date -> section -> key -> events, from the exported counts (all_events by method)."""
+    got: dict = {}
+    for day, section, key, n in duck(f"SELECT CAST(day AS VARCHAR), section, key, sum(n) FROM {parquet(out, 'counts')}"
+                                     " WHERE section IS NOT NULL GROUP BY ALL"):
+        got.setdefault(day, {}).setdefault(section, {})[key] = n
+    by_method = f"SELECT CAST(day AS VARCHAR), method, sum(n) FROM {parquet(out, 'counts')} GROUP BY ALL"
+    for day, method, n in duck(by_method):
+        got.setdefault(day, {}).setdefault("all_events", {})[method] = n
+    return got
+
+
+# -- stores ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    """(store, export folder) of sample-cli.txt and sample-week2.jsonl (days apart)."""
+    work = tmp_path_factory.mktemp("export-sample")
+    db, out = work / "audit.db", work / "out"
+    loaded = ccaudit("load", FIXTURES / "sample-cli.txt", FIXTURES / "sample-week2.jsonl", "--db", db, "-q")
+    assert loaded.exit_code == 0, loaded.stderr
+    export(db, out)
+    return db, out
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """(store, export folder, truth) of a generated 3-day dump of 20,000 records."""
+    work = tmp_path_factory.mktemp("export-generated")
+    dump, db, out = work / "dump.jsonl", work / "audit.db", work / "out"
+    made = subprocess.run([sys.executable, "-m", "benchmarks.generate", "20000", str(dump), "--format", "jsonl",
+                           "--seed", "3", "--days", "3"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    loaded = ccaudit("load", dump, "--db", db, "-q")
+    assert loaded.exit_code == 0, loaded.stderr
+    export(db, out)
+    truth = json.loads(Path(f"{dump}.truth.json").read_text(encoding="utf-8"))
+    return db, out, truth
+
+
+# -- the counts give the report's numbers ---------------------------------------------------------
+
+def test_counts_give_the_hand_counts_of_sample_cli(sample):
+    _, out = sample
+    expected = {day: {sid: {key: sum(hours) for key, hours in rows.items()} for sid, rows in sections.items()}
+                for day, sections in EXPECTED_SAMPLE["cells"].items() if sections}
+    got = exported_totals(out)
+    assert {day: got[day] for day in expected} == expected
+    assert "2024-05-08" not in got  # a day without events has no partition
+
+
+def test_counts_give_the_generated_dumps_truth(generated):
+    _, out, truth = generated
+    expected = {d["date"]: {sid: {r["key"]: r["total"] for r in s["rows"]} for sid, s in d["sections"].items()
+                            if s["rows"]} for d in truth["days"] if d["events"]}
+    assert len(expected) == 3
+    assert exported_totals(out) == expected
+    per_day = dict(duck(f"SELECT CAST(day AS VARCHAR), sum(n) FROM {parquet(out, 'counts')} GROUP BY ALL"))
+    assert per_day == {day: n for day, n in truth["summary"]["per_day"].items() if n}
+
+
+def test_counts_rows_are_the_stores(generated):
+    db, out, _ = generated
+    store = sorted(sqlite_rows(db, "SELECT c.quarter * 1000000, nullif(k.section, ''), nullif(k.key, ''), k.method,"
+                                   " k.principal, c.n, c.first_us, c.last_us FROM counts c JOIN keys k USING (kid)"),
+                   key=repr)
+    got = duck(f"SELECT epoch_us(quarter), section, key, method, principal, n, epoch_us(first_seen),"
+               f" epoch_us(last_seen), CAST(day AS VARCHAR) = CAST(CAST(quarter AS DATE) AS VARCHAR)"
+               f" FROM {parquet(out, 'counts')}")
+    assert all(row[-1] for row in got)  # each quarter in the partition of its UTC day
+    assert sorted((row[:-1] for row in got), key=repr) == store
+
+
+# -- the event tables are the store's views -------------------------------------------------------
+
+@pytest.mark.parametrize("which", ["sample", "generated"])
+def test_events_per_table_and_day_are_the_stores(which, request):
+    db, out = request.getfixturevalue(which)[:2]
+    for table in EVENT_TABLES:
+        store = dict(sqlite_rows(db, f"SELECT substr(time, 1, 10), count(*) FROM {table} GROUP BY 1"))
+        got = dict(duck(f"SELECT CAST(day AS VARCHAR), count(*) FROM {parquet(out, table)} GROUP BY 1"))
+        assert got == store, table
+        assert duck(f"SELECT count(*) FROM {parquet(out, table)} WHERE CAST(time AS DATE) <> day") == [(0,)], table
+
+
+def test_times_are_utc_timestamps_equal_to_the_stores_microseconds(generated):
+    db, out, _ = generated
+    for table in TABLES:
+        described = {name: kind for name, kind, *_ in duck(f"DESCRIBE SELECT * FROM {parquet(out, table)}")}
+        times = ("quarter", "first_seen", "last_seen") if table == "counts" else ("time",)
+        assert {c: described[c] for c in times} == {c: "TIMESTAMP WITH TIME ZONE" for c in times}, table
+        assert described["day"] == "DATE"
+        first = next((out / table).glob("day=*/part-*.parquet"))
+        schema = pq.read_schema(first)
+        for c in times:
+            assert str(schema.field(c).type) == "timestamp[us, tz=UTC]", (table, c)
+    described = {name: kind for name, kind, *_ in duck(f"DESCRIBE SELECT * FROM {parquet(out, 'counts')}")}
+    assert described["n"] == "BIGINT" and described["key"] == "VARCHAR"
+    store = sorted(sqlite_rows(db, "SELECT id, us FROM all_events"))
+    assert sorted(duck(f"SELECT id, epoch_us(time) FROM {parquet(out, 'all_events')}")) == store
+
+
+def view_rows(db, table: str) -> tuple[list[str], list[tuple]]:
+    """The view's columns but hour and us, time as epoch µs, sorted."""
+    conn = sqlite3.connect(db)
+    try:
+        cursor = conn.execute(f"SELECT * FROM {table}")
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, r)) for r in cursor]
+        us = dict(conn.execute("SELECT id, us FROM all_events"))
+    finally:
+        conn.close()
+    columns = [c for c in names if c not in ("hour", "us")]
+    for row in rows:
+        assert time_text(us[row["id"]]) == row["time"]
+        row["time"] = us[row["id"]]
+    return columns, sorted((tuple(r[c] for c in columns) for r in rows), key=repr)
+
+
+@pytest.mark.parametrize("table", EVENT_TABLES)
+def test_every_event_row_is_the_views(sample, table):
+    db, out = sample
+    columns, store = view_rows(db, table)
+    shown = ", ".join("epoch_us(time)" if c == "time" else c for c in columns)
+    got = sorted(duck(f"SELECT {shown} FROM {parquet(out, table)}"), key=repr)
+    assert got == store and store
+    if table != "all_events":
+        assert any(v is None for row in got for v in row)  # absent text stays null
+
+
+def test_one_auth_event_field_by_field(sample):
+    db, out = sample
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    view = conn.execute("SELECT * FROM auth_events WHERE connection_id IS NOT NULL ORDER BY id LIMIT 1").fetchone()
+    conn.close()
+    conn = duckdb.connect()
+    cursor = conn.execute(f"SELECT *, epoch_us(time) AS us FROM {parquet(out, 'auth_events')} WHERE id = ?",
+                          [view["id"]])
+    names = [d[0] for d in cursor.description]
+    row = dict(zip(names, cursor.fetchone()))
+    conn.close()
+    assert set(names) == {*view.keys(), "us", "day"}
+    for name in view.keys():
+        got = time_text(row["us"]) if name == "time" else row[name]
+        assert got == view[name], name
+    assert str(row["day"]) == view["time"][:10]
+    assert view["connection_id"] is not None and None in [view[k] for k in view.keys()]
+
+
+# -- the docs' query -------------------------------------------------------------------------------
+
+def docs_query() -> str:
+    """The DuckDB example of the export's documentation (docs/export.md, or the README)."""
+    for path in (ROOT / "docs" / "export.md", ROOT / "README.md"):
+        if path.is_file():
+            for block in re.findall(r"```sql\n(.*?)```", path.read_text(encoding="utf-8"), re.S):
+                if "read_parquet('out/counts" in block:
+                    return block
+    raise AssertionError("no ```sql block reading out/counts in docs/export.md or README.md")
+
+
+def test_the_documented_duckdb_query_gives_the_report(sample, monkeypatch):
+    _, out = sample
+    monkeypatch.chdir(out.parent)
+    got = duck(docs_query())
+    expected = sorted((dt.date.fromisoformat(day), key, sum(hours))
+                      for day, sections in EXPECTED_SAMPLE["cells"].items()
+                      for key, hours in sections.get("kafka_authentication", {}).items())
+    assert [r for r in got if r[0] < dt.date(2024, 5, 10)] == expected
+
+
+# -- the folder ------------------------------------------------------------------------------------
+
+def test_layout_and_owner_only_modes(sample):
+    _, out = sample
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    found = list(out.rglob("*"))
+    assert found
+    for path in found:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+        rel = path.relative_to(out).as_posix()
+        assert (rel == exporter.MARKER or rel in TABLES
+                or re.fullmatch(r"(%s)/day=\d{4}-\d{2}-\d{2}(/part-\d+\.parquet)?" % "|".join(TABLES), rel)), rel
+    assert sorted(p.name for p in out.iterdir()) == sorted([exporter.MARKER, *TABLES])
+    assert sorted(p.name for p in (out / "counts").iterdir()) == [
+        "day=2024-05-06", "day=2024-05-07", "day=2024-05-09", "day=2024-05-13", "day=2024-05-14"]
+
+
+def test_a_non_empty_folder_of_something_else_is_refused(invoke, sample, tmp_path):
+    db, _ = sample
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    result = invoke("export", "--db", db, "--out", out)
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1 and "not a ccaudit export" in result.stderr
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_a_file_as_the_folder_is_refused(invoke, sample, tmp_path):
+    db, _ = sample
+    (tmp_path / "out").write_text("x")
+    result = invoke("export", "--db", db, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and (tmp_path / "out").read_text() == "x"
+
+
+def test_a_folder_is_created_only_under_an_existing_one(invoke, sample, tmp_path):
+    db, _ = sample
+    result = invoke("export", "--db", db, "--out", tmp_path / "no" / "out")
+    assert result.exit_code == 2 and not (tmp_path / "no").exists()
+
+
+def test_an_empty_folder_is_used(sample, tmp_path):
+    db, _ = sample
+    (tmp_path / "out").mkdir()
+    export(db, tmp_path / "out")
+    assert (tmp_path / "out" / "counts").is_dir()
+
+
+def test_a_second_export_replaces_the_first_as_a_whole(sample, generated, tmp_path):
+    sample_db, _ = sample
+    generated_db, generated_out, truth = generated
+    out = tmp_path / "out"
+    export(sample_db, out)
+    (out / "README.txt").write_text("what this is\n")
+    export(generated_db, out)
+    assert exported_totals(out) == exported_totals(generated_out)  # no day of the first export is left
+    for table in EVENT_TABLES:
+        assert duck(f"SELECT count(*) FROM {parquet(out, table)}") == \
+            duck(f"SELECT count(*) FROM {parquet(generated_out, table)}")
+    export(sample_db, out, "--table", "counts", "--table", "signin_failures", "--table", "counts")
+    assert sorted(p.name for p in out.iterdir()) == sorted([exporter.MARKER, "README.txt", "counts",
+                                                            "signin_failures"])
+    assert exporter.read_marker(str(out)) == ["signin_failures", "counts"]
+    assert not [p for p in out.iterdir() if p.name.startswith(exporter.TEMP_PREFIX)]
+
+
+def test_a_planted_marker_cannot_lead_out_of_the_folder(invoke, sample, tmp_path):
+    db, _ = sample
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / exporter.MARKER).write_text("../../home\n")
+    result = invoke("export", "--db", db, "--out", out)
+    assert result.exit_code == 2 and "not an exported table" in result.stderr
+
+
+def test_a_failed_table_leaves_the_previous_export(sample, generated, tmp_path, monkeypatch):
+    sample_db, _ = sample
+    generated_db, *_ = generated
+    out = tmp_path / "out"
+    export(sample_db, out)
+    before = exported_totals(out)
+    write_day = exporter._write_day
+
+    def failing(folder, batches, done):
+        if done.table == "counts" and done.days == 1:
+            raise OSError(28, "No space left on device")
+        return write_day(folder, batches, done)
+
+    monkeypatch.setattr(exporter, "_write_day", failing)
+    result = ccaudit("export", "--db", generated_db, "--out", out)
+    assert result.exit_code == 2 and "no space left" in result.stderr
+    assert exported_totals(out) == before
+    assert not [p for p in out.iterdir() if p.name.startswith(exporter.TEMP_PREFIX)]
+
+
+def test_a_killed_exports_temporary_folders_go(sample, tmp_path):
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = out / f"{exporter.TEMP_PREFIX}{dead.stdout.strip()}-counts-x"
+    (stale / "day=2024-05-06").mkdir(parents=True)
+    mine = out / f"{exporter.TEMP_PREFIX}{os.getpid()}-counts-y"  # a live process's: not touched
+    mine.mkdir()
+    export(db, out)
+    assert not stale.exists() and mine.is_dir()
+
+
+def test_a_day_can_span_several_files(sample, tmp_path, monkeypatch):
+    db, out = sample
+    monkeypatch.setattr(exporter, "BATCH", 1)
+    monkeypatch.setattr(exporter, "ROW_GROUP", 2)
+    monkeypatch.setattr(exporter, "ROWS_PER_FILE", 4)
+    small = tmp_path / "out"
+    export(db, small, "--table", "all_events", "--table", "counts")
+    files = sorted(p.name for p in (small / "all_events" / "day=2024-05-06").iterdir())
+    assert files == ["part-0.parquet", "part-1.parquet"]  # 7 events: 2 + 2, then 2 + 1 (a file is full at 4)
+    metadata = [pq.ParquetFile(small / "all_events" / "day=2024-05-06" / f).metadata for f in files]
+    assert [(m.num_rows, m.num_row_groups) for m in metadata] == [(4, 2), (3, 2)]
+    assert exported_totals(small) == exported_totals(out)
+    assert sorted(duck(f"SELECT * EXCLUDE (day) FROM {parquet(small, 'all_events')}"), key=repr) == \
+        sorted(duck(f"SELECT * EXCLUDE (day) FROM {parquet(out, 'all_events')}"), key=repr)
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+def test_without_pyarrow_export_says_what_to_install(invoke, sample, tmp_path, monkeypatch):
+    db, _ = sample
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` raises ImportError
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    result = invoke("export", "--db", db, "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "pip install 'ccaudit[parquet]'" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_table_is_a_usage_error(invoke, sample, tmp_path):
+    db, _ = sample
+    result = invoke("export", "--db", db, "--out", tmp_path / "out", "--table", "events")
+    assert result.exit_code == 2 and "Invalid value for '--table'" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_store_is_refused(invoke, tmp_path):
+    result = invoke("export", "--db", tmp_path / "none.db", "--out", tmp_path / "out")
+    assert result.exit_code == 2 and "no such store" in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "none.db").exists()
+
+
+def test_the_summary_line(sample, tmp_path):
+    db, _ = sample
+    result = export(db, tmp_path / "out", "--table", "signin_failures")
+    assert result.stdout == ""
+    assert result.stderr == f"ccaudit: exported signin_failures 7 rows (2 days) to {tmp_path / 'out'}\n"
+
+
+def test_a_counts_only_store_exports_its_counts(tmp_path):
+    db, out = tmp_path / "spark.db", tmp_path / "out"
+    quarter = int(dt.datetime(2024, 5, 6, 23, 45, tzinfo=dt.timezone.utc).timestamp())
+    store = Store(str(db))
+    store.add_counts([
+        (quarter, "kafka_authentication", "sa-1", "kafka.Authentication", "sa-1", 5, quarter * 10**6 + 1,
+         quarter * 10**6 + 899_999_999),
+        (quarter + 900, "", "", "CreateAPIKey", "u-1", 2, (quarter + 900) * 10**6, (quarter + 900) * 10**6 + 7),
+    ])
+    store.close()
+    result = export(db, out)
+    assert result.stderr.splitlines()[0] == (f"ccaudit: {db} holds counts only (made by ccaudit spark): no events to "
+                                             "export for all_events, auth_events, signin_failures, signin_successes")
+    assert sorted(p.name for p in out.iterdir()) == [exporter.MARKER, "counts"]
+    got = sorted(duck(f"SELECT CAST(day AS VARCHAR), epoch(quarter)::BIGINT, section, key, method, principal, n,"
+                      f" epoch_us(first_seen), epoch_us(last_seen) FROM {parquet(out, 'counts')}"))
+    assert got == [("2024-05-06", quarter, "kafka_authentication", "sa-1", "kafka.Authentication", "sa-1", 5,
+                    quarter * 10**6 + 1, quarter * 10**6 + 899_999_999),
+                   ("2024-05-07", quarter + 900, None, None, "CreateAPIKey", "u-1", 2, (quarter + 900) * 10**6,
+                    (quarter + 900) * 10**6 + 7)]
+
+
+def test_an_empty_store_exports_nothing(tmp_path):
+    db, out = tmp_path / "empty.db", tmp_path / "out"
+    Store(str(db)).close()
+    result = export(db, out)
+    assert "exported all_events 0 rows (0 days)" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted([exporter.MARKER, *TABLES])
+    assert all(not any((out / t).iterdir()) for t in TABLES)
+
+
+def test_the_export_reads_one_snapshot(sample, tmp_path, monkeypatch, ccaudit_exe):
+    # a load that would commit while the export runs waits for it: every table is of one state
+    db, out = tmp_path / "audit.db", tmp_path / "out"
+    db.write_bytes(sample[0].read_bytes())
+    later = write_jsonl(tmp_path, [signin("2024-05-20T05:00:00Z", "new@example.com", "FAILURE", id="later-1")])
+    loader = []
+    write_table = exporter._write_table
+
+    def load_meanwhile(store, out_dir, table):
+        if table == "auth_events":
+            loader.append(subprocess.Popen([ccaudit_exe, "load", later, "--db", str(db), "-q"],
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            with pytest.raises(subprocess.TimeoutExpired):
+                loader[0].wait(timeout=2)  # it waits for the export's read transaction
+        return write_table(store, out_dir, table)
+
+    monkeypatch.setattr(exporter, "_write_table", load_meanwhile)
+    store = Store(str(db), readonly=True)
+    try:
+        exporter.export(store, str(out))
+    finally:
+        store.close()
+    _, err = loader[0].communicate(timeout=60)
+    assert loader[0].returncode == 0, err
+    assert exported_totals(out) == exported_totals(sample[1])  # nothing of 2024-05-20
+    assert sqlite_rows(db, "SELECT count(*) FROM all_events WHERE id = 'later-1'") == [(1,)]
+
+
+def test_the_command_loads_neither_numpy_nor_pandas(sample, tmp_path):
+    # pyarrow imports them whenever they are installed (the spark extra brings them): 95 MiB
+    db, out = sample
+    code = ("import sys; from ccaudit.cli import cli; cli(sys.argv[1:], standalone_mode=False); "
+            "print(sorted(m for m in ('numpy', 'pandas') if m in sys.modules))")
+    ran = subprocess.run([sys.executable, "-c", code, "export", "--db", str(db), "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert ran.returncode == 0 and ran.stdout == "[]\n", ran.stderr
+    assert exported_totals(tmp_path / "out") == exported_totals(out)
+
+
+def test_the_installed_command(sample, tmp_path, run_ccaudit):
+    db, out = sample
+    ran = run_ccaudit("export", "--db", db, "--out", tmp_path / "out", "--table", "counts")
+    assert ran.returncode == 0, ran.stderr
+    assert exported_totals(tmp_path / "out") == exported_totals(out)
+
+
+def test_help_names_the_extra_and_the_tables(invoke):
+    out = " ".join(invoke("export", "--help").stdout.split())
+    assert "pip install" in out and "'ccaudit[parquet]'" in out
+    assert all(t in out for t in TABLES)
