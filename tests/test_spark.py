@@ -259,6 +259,8 @@ def test_globs_and_folders_name_files_as_a_shell_would(spark, tmp_path, monkeypa
     assert stats.malformed_lines == ["in/a.jsonl:2", "in/b.jsonl:2", "in/c.txt:2"]  # each file once
     _, stats = aggregate(spark, [str(tmp_path / "in" / "c.txt")])
     assert stats.malformed_lines == [f"{tmp_path}/in/c.txt:2"]
+    _, stats = aggregate(spark, [f"file://{tmp_path}/in/*.txt"])  # a Hadoop URI is named as Hadoop names it
+    assert stats.malformed_lines == [f"file:{tmp_path}/in/c.txt:2"]
     with pytest.raises(InputError, match="nothing-here/\\*.gz: no such file"):
         aggregate(spark, ["nothing-here/*.gz"])
 
