@@ -328,6 +328,18 @@ def test_reports_from_a_spark_store_equal_those_of_a_local_load(spark, invoke, t
         assert invoke(*command, "--db", tmp_path / "spark.db").stdout == local.stdout
 
 
+@needs_spark
+def test_without_java_one_line_says_so(ccaudit_exe, tmp_path):
+    import subprocess
+
+    env = dict(os.environ, JAVA_HOME=str(tmp_path / "no-java"))
+    proc = subprocess.run([ccaudit_exe, "spark", str(ROOT / "fixtures/sample-cli.txt"), "--db", str(tmp_path / "s.db")],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("ccaudit: error: could not start Spark (it needs Java 17 or newer")
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
 def test_stdin_is_for_load(invoke, tmp_path):
     result = invoke("spark", "-", "--db", tmp_path / "s.db")
     assert result.exit_code == 2 and "ccaudit load - --db STORE" in result.stderr
