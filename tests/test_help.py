@@ -10,13 +10,13 @@ import pytest
 
 from ccaudit.cli import cli
 
-COMMANDS = ["report", "load", "summary", "download", "check", "diff", "methods", "clean"]
+COMMANDS = ["report", "load", "spark", "summary", "download", "check", "diff", "methods", "export", "clean"]
 
 
 def test_commands_are_listed_in_the_order_a_user_needs_them(invoke):
     out = invoke("--help").stdout
     listed = [line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.startswith("  ")]
-    assert listed[:len(COMMANDS)] == COMMANDS
+    assert listed[:len(COMMANDS)] == COMMANDS and listed[len(COMMANDS)] == "Exit"  # then the epilog
     assert "..." not in out.split("Commands:")[1]
 
 

@@ -49,7 +49,7 @@ CCAUDIT = BIN / "ccaudit"
 FIXTURES = ROOT / "fixtures"
 PREDECESSOR = "https://github.com/markteehan/analyze_cc_audit_logs"
 
-MARKERS = ("# needs a Kafka cluster", "# needs Confluent Cloud")
+MARKERS = ("# needs a Kafka cluster", "# needs Confluent Cloud", "# needs Apache Spark")
 
 # Lines of the README's blocks that are not run, and why.
 SETUP = {
@@ -57,6 +57,8 @@ SETUP = {
     ". .venv/bin/activate": "the test puts the virtualenv's bin folder first on PATH instead",
     "pip install .": "ccaudit is installed in this virtualenv",
     "pip install '.[download]'": "the optional Kafka client; tests/test_download.py covers the command",
+    "pip install '.[parquet]'": "pyarrow, installed with the test dependencies",
+    "pip install '.[spark]'": "the spark extra; `make test-spark` installs it and runs tests/test_spark.py",
 }
 
 
@@ -145,7 +147,9 @@ def marker(command: str) -> str | None:
 
 
 def needs_cloud(command: str) -> bool:
-    return command.startswith("confluent ") or command.startswith("ccaudit download")
+    """Confluent Cloud, or Spark (tests/test_spark.py runs the command, and a report from its
+    store, in `make test-spark`)."""
+    return command.startswith(("confluent ", "ccaudit download", "ccaudit spark")) or "year.db" in command
 
 
 def all_commands() -> list[tuple[Block, str]]:
@@ -690,8 +694,8 @@ def test_version_and_completion(session):
 
 def test_headings_are_in_the_order_a_user_meets_them():
     assert re.findall(r"^## (.+)$", README, re.M) == [
-        "Quick start", "Getting a dump", "Reports", "Analysis", "Reference", "Reliability", "Performance",
-        "Development"]
+        "Quick start", "Getting a dump", "Reports", "Analysis", "When one machine is not enough", "Reference",
+        "Reliability", "Performance", "Development"]
 
 
 def test_links_stay_in_the_repository_but_one():
