@@ -144,6 +144,8 @@ def needs_creating(path: str) -> bool:
     (an empty file, or an SQLite file with nothing of ccaudit's in it but empty tables)."""
     if not os.path.exists(path):
         return True
+    if os.path.exists(path + "-journal"):  # a creation killed while it committed: undo it first
+        _roll_back_if_crashed(path)
     if os.path.getsize(path) == 0:
         return True
     if not looks_like_sqlite(path):
