@@ -248,7 +248,7 @@ class Rows:
     only the row being written; up to KEPT rows are kept from the first reading, so a
     renderer's second pass (column widths first) costs nothing for an ordinary day."""
 
-    KEPT = 20_000
+    KEPT = 5_000
 
     def __init__(self, selection: Selection, section: str, starts: list[int], end: int, labels: list[str],
                  clock: _Clock, top: int | None):

@@ -113,8 +113,9 @@ KEY_COMMANDS = {  # what must stay flat however many keys a day has
 
 def test_report_memory_does_not_grow_with_the_number_of_keys(memory_run_asked, tmp_path, ccaudit_exe):
     # 100,000 distinct attacker-typed emails (failed sign-ins) in one day: every report
-    # streams its rows from the store, so none may hold them all. Measured with 200,000:
-    # 29-30 MiB with 2,000 keys, 35 (summary) to 53 MiB (csv) with 200,000.
+    # streams its rows from the store, so none may hold them all. Measured: 29-31 MiB with
+    # 2,000 keys; 29 (summary) to 49 MiB (csv) with 100,000 (what grows is SQLite's sort of
+    # the day's rows and the rows kept for a second pass).
     from tests.records import signin, write_jsonl
 
     peaks: dict = {}
@@ -131,7 +132,7 @@ def test_report_memory_does_not_grow_with_the_number_of_keys(memory_run_asked, t
     shown = {name: f"{peaks[name, 2_000] / MiB:.0f} -> {peaks[name, 100_000] / MiB:.0f} MiB" for name in KEY_COMMANDS}
     print(f"peak RSS, 2,000 -> 100,000 keys in a day: {shown}")
     for name in KEY_COMMANDS:
-        assert peaks[name, 100_000] <= peaks[name, 2_000] + 25 * MiB, shown
+        assert peaks[name, 100_000] <= peaks[name, 2_000] + 35 * MiB, shown  # all rows held: +60 MiB or more
         assert peaks[name, 100_000] <= 100 * MiB, shown
 
 
