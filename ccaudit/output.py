@@ -37,9 +37,9 @@ def write_report(report: Report, fmt: str, out_dir: str | None = None, out_file:
 def render_whole(report: Report, fmt: str, stats: bool) -> Iterable[str]:
     """The whole report, in pieces (a day at a time where the format allows)."""
     if fmt == "html":
-        from .html import render_html
+        from .html import html_chunks
 
-        return [render_html(report, stats=stats)]
+        return html_chunks(report, stats=stats)
     return report_chunks(report, fmt, stats)
 
 
