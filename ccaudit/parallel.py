@@ -36,8 +36,8 @@ from .stats import LoadStats
 from .store import Store
 from .worker import Answer, Failure, Reply, Task
 
-CHUNK = 8 * 2**20  # input bytes per task: bounds the memory of a worker
-PER_COMMIT = 4  # stage files merged per transaction
+CHUNK = 4 * 2**20  # input bytes per task: bounds the memory of a worker
+PER_COMMIT = 8  # stage files merged per transaction
 
 
 class EndsEarly(Exception):

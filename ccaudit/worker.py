@@ -26,7 +26,7 @@ from .stage import Stage
 from .stats import LoadStats
 
 BATCH = 1000
-JSON_PART = 50_000
+JSON_PART = 10_000
 
 
 class Task(msgspec.Struct, frozen=True):
