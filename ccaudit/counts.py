@@ -102,8 +102,22 @@ class Selection:
         end) (epoch s), in key order; all_events rows are keyed by method. ``keys``: only
         these. ``hourly``: summed per hour from ``start`` (the second field is then the
         hour's index), for a day whose hours are whole UTC hours: a quarter of the rows."""
-        key = "k.method" if section == "all_events" else "k.key"
+        key, body, args = self._section(section, start, end, keys)
         bucket = f"(c.quarter - {int(start)}) / 3600" if hourly else "c.quarter"
+        return self.db.execute(f"SELECT {key}, {bucket}, sum(c.n), min(c.first_us), max(c.last_us) {body}"
+                               " GROUP BY 1, 2 ORDER BY 1, 2", args)
+
+    def busiest(self, section: str, start: int, end: int, top: int) -> list[str]:
+        """The ``top`` keys of ``section`` with the most events in [start, end), ties by key
+        (SQLite's order of text is Python's: by code point)."""
+        key, body, args = self._section(section, start, end, None)
+        sql = f"SELECT {key}, sum(c.n) {body} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
+        return [k for k, _ in self.db.execute(sql, [*args, top])]
+
+    def _section(self, section: str, start: int, end: int, keys: list[str] | None) -> tuple[str, str, list]:
+        """The key expression, and FROM ... WHERE with its arguments, of one section's counts
+        in [start, end)."""
+        key = "k.method" if section == "all_events" else "k.key"
         where, args = self._window("quarter", start, end)
         source = f"SELECT quarter, kid, n, first_us, last_us FROM counts{where}"
         if self.has_edges:
@@ -115,18 +129,7 @@ class Selection:
             clauses.append(f"{key} IN (SELECT value FROM json_each(?))")
             args.append(json.dumps(keys))
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
-        return self.db.execute(f"SELECT {key}, {bucket}, sum(c.n), min(c.first_us), max(c.last_us)"
-                               f" FROM ({source}) c JOIN keys k USING (kid){where} GROUP BY 1, 2 ORDER BY 1, 2", args)
-
-    def busiest(self, section: str, start: int, end: int, top: int) -> list[str]:
-        """The ``top`` keys of ``section`` with the most events in [start, end), ties by key."""
-        rows = self.rows(section, start, end)
-        totals: dict[str, int] = {}
-        for key, group in itertools.groupby(rows, key=lambda r: r[0]):
-            totals[key] = sum(r[2] for r in group)
-            if len(totals) > 4 * top:  # keep memory flat however many keys the day has
-                totals = dict(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:top])
-        return [k for k, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+        return key, f"FROM ({source}) c JOIN keys k USING (kid){where}", args
 
     def _window(self, column: str, start: int | None, end: int | None) -> tuple[str, list]:
         """WHERE for whole quarters in [start, end) and the selection's window and keys."""
