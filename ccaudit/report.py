@@ -246,9 +246,11 @@ class Rows:
     """One section's rows of one day, read from the store when they are iterated: in key
     order, or the ``top`` busiest first. A day of 300,000 keys is never held in memory,
     only the row being written; up to KEPT rows are kept from the first reading, so a
-    renderer's second pass (column widths first) costs nothing for an ordinary day."""
+    renderer's second pass (column widths first) costs nothing for an ordinary day. Only
+    the section read last keeps its rows: a report of many days holds one section's."""
 
     KEPT = 5_000
+    _holder: Rows | None = None  # the one Rows whose rows are kept
 
     def __init__(self, selection: Selection, section: str, starts: list[int], end: int, labels: list[str],
                  clock: _Clock, top: int | None):
@@ -271,7 +273,10 @@ class Rows:
                 if len(kept) > self.KEPT:
                     kept = None
             yield row
-        self._kept = kept
+        holder = Rows._holder
+        if holder is not None and holder is not self:
+            holder._kept = None
+        Rows._holder, self._kept = self, kept
 
     def __len__(self) -> int:
         if self._len is None:
