@@ -136,10 +136,6 @@ def summary_markdown(report: Report) -> str:
 
 # -- csv ------------------------------------------------------------------------------
 
-def report_csv(report: Report) -> str:
-    return "".join(report_csv_chunks(report))
-
-
 def report_csv_chunks(report: Report) -> Iterator[str]:
     """The whole report as one table with one header: date and section are columns. A
     daylight-saving day's extra or doubled hour (``02+1``) gets a column of its own,

@@ -245,9 +245,10 @@ def _day(d: date, totals: list | None, clock: _Clock, selection: Selection, f: F
 class Rows:
     """One section's rows of one day, read from the store when they are iterated: in key
     order, or the ``top`` busiest first. A day of 300,000 keys is never held in memory,
-    only the row being written; up to KEPT rows are kept from the first reading, so a
-    renderer's second pass (column widths first) costs nothing for an ordinary day. Only
-    the section read last keeps its rows: a report of many days holds one section's."""
+    only the row being written (so rows have no length: count them while reading). Up to
+    KEPT rows are kept from the first reading, so a renderer's second pass (column widths
+    first) costs nothing for an ordinary day. Only the section read last keeps its rows:
+    a report of many days holds one section's."""
 
     KEPT = 5_000
     _holder: Rows | None = None  # the one Rows whose rows are kept
@@ -257,7 +258,6 @@ class Rows:
         self.selection, self.section, self.starts, self.end = selection, section, starts, end
         self.labels, self.clock, self.top = labels, clock, top
         self.hourly = all(b - a == 3600 for a, b in zip(starts, [*starts[1:], end]))
-        self._len: int | None = None
         self._kept: list[Row] | None = None
 
     def __iter__(self) -> Iterator[Row]:
@@ -277,14 +277,6 @@ class Rows:
         if holder is not None and holder is not self:
             holder._kept = None
         Rows._holder, self._kept = self, kept
-
-    def __len__(self) -> int:
-        if self._len is None:
-            self._len = sum(1 for _ in self)
-        return self._len
-
-    def __bool__(self) -> bool:
-        return len(self) > 0
 
     def busiest(self, n: int) -> list[Row]:
         """The ``n`` rows with the most events, ties by key (what a page can show)."""
