@@ -24,19 +24,18 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import importlib.abc
 import itertools
 import os
 import re
 import shutil
 import sqlite3
-import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .errors import CcauditError, MissingExtra, NoSpace, out_of_space
 from .files import DIR_MODE, FILE_MODE, make_dir, pid_alive, write_atomic
+from .lean import hidden
 from .schema import EVENT_TABLES, HOUR_US, US, VIEWS
 from .schema import TABLES as STORE_TABLES
 from .store import Store
@@ -64,33 +63,13 @@ def require(lean: bool = False) -> None:
     they are installed (45 MiB, and 50 more on its first conversion), though an export
     needs neither; they stay missing to pyarrow for the rest of the process."""
     try:
-        with _hidden("numpy", "pandas") if lean else contextlib.nullcontext():
+        with hidden("numpy", "pandas") if lean else contextlib.nullcontext():
             import pyarrow  # noqa: F401
             import pyarrow.parquet  # noqa: F401
     except ImportError:
         if not lean:
             raise MissingExtra(INSTALL_HINT) from None
         require()  # a pyarrow that needs numpy
-
-
-class _Hide(importlib.abc.MetaPathFinder):
-    def __init__(self, names: set[str]):
-        self.names = names
-
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in self.names:
-            raise ImportError(f"{name} is not needed here")
-
-
-@contextlib.contextmanager
-def _hidden(*names: str) -> Iterator[None]:
-    """Imports of these packages fail meanwhile (unless they are imported already)."""
-    hide = _Hide({n for n in names if n not in sys.modules})
-    sys.meta_path.insert(0, hide)
-    try:
-        yield
-    finally:
-        sys.meta_path.remove(hide)
 
 
 def _pyarrow():
@@ -101,7 +80,7 @@ def _pyarrow():
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with _hidden("pandas"):
+    with hidden("pandas"):
         pa.array([])
     return pa, pq
 

@@ -12,30 +12,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import StoreError
 from .files import FILE_MODE
+from .lean import hidden
 from .schema import LAYOUT_VERSION, TABLES, VIEWS
 
-
-def _import_sqlite_utils():
-    """sqlite-utils imports pandas and numpy whenever they are installed (the spark extra
-    brings them), for column types ccaudit never stores: 100 MiB and a third of a second
-    on every command. They are hidden while it loads, unless something loaded them first."""
-    hidden = [name for name in ("pandas", "numpy") if name not in sys.modules]
-    sys.modules.update(dict.fromkeys(hidden))  # None: an import of it fails
-    try:
-        import sqlite_utils
-    finally:
-        for name in hidden:
-            del sys.modules[name]
-    return sqlite_utils
-
-
-sqlite_utils = _import_sqlite_utils()
+with hidden("pandas", "numpy"):  # see lean.py: 100 MiB per command for types never stored
+    import sqlite_utils
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -128,6 +114,9 @@ def check_layout(db: sqlite_utils.Database, path: str) -> None:
     if version != LAYOUT_VERSION:
         raise StoreError(f"{path}: a store of another ccaudit version (layout {version}, this one "
                          f"reads {LAYOUT_VERSION}); load the dumps into a new store")
+    missing = set(TABLES) - existing
+    if missing:  # damaged, or edited by hand: every query would fail on it
+        raise StoreError(f"{path}: not a whole ccaudit store (no table {', '.join(sorted(missing))})")
 
 
 def create_tables(db: sqlite_utils.Database) -> None:
