@@ -375,3 +375,12 @@ def test_a_creation_killed_while_it_committed_is_undone_and_made_again(tmp_path)
         assert stats.inserted == 1 and store.event_count() == 1
     finally:
         store.close()
+
+
+def test_a_store_missing_a_table_is_refused_in_one_line(tmp_path):
+    path = str(tmp_path / "cut.db")
+    Store(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE quarters")
+    with pytest.raises(StoreError, match="no table quarters"):
+        Store(path, readonly=True)
