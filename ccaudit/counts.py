@@ -5,9 +5,11 @@ A ``Selection`` answers two questions, each with one query that reads only ``cou
 
 * ``quarters()``: events per UTC quarter hour, in time order (each day's totals, first
   and last event, and the hours without events);
-* ``rows(section, start, end)``: one section's rows for one day, in key order, one
-  (key, quarter, n, first, last) per key and quarter hour, so a report streams a day of
-  300,000 keys row by row (SQLite sorts them, spilling to disk, within that day).
+* ``columns(section, starts, end)``: one section's rows for one day, in key order, each
+  key's events per hour column with its first and last time, so a report streams a day
+  of 300,000 keys row by row (SQLite sorts them, spilling to disk, within that day). A
+  row of ``counts`` is one UTC day of one key, so a day in UTC reads one row per key and
+  takes its stored hours; other zones and cut days sum its quarter hours.
 
 Filters become a temporary table of the key numbers they keep (``--principal`` is a glob,
 ``--method`` an fnmatch pattern, as everywhere in ccaudit). A window that starts or ends
@@ -20,14 +22,16 @@ is closed): a report read while a load commits is one committed state, never a m
 """
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import itertools
-import json
+import operator
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from . import daycounts
 from .errors import StoreError
-from .schema import HOUR_US, QUARTER, QUARTER_US
+from .schema import DAY, HOUR_US, QUARTER, QUARTER_US
 
 if TYPE_CHECKING:
     from .store import Store
@@ -79,12 +83,11 @@ class Selection:
 
     def quarters(self) -> Iterator[tuple[int, int, int, int]]:
         """(quarter start in epoch s, events, first µs, last µs) in time order: from the
-        store's ``quarters``, or with a filter summed from ``counts`` (the GROUP BY follows
-        its key: no sort)."""
-        where, args = self._window("quarter", None, None)
+        store's ``quarters``, or with a filter summed from the kept keys' ``counts``
+        (read in the order of their key, day first: no sort)."""
+        where, args = self._window("quarter")
         if self.filtered:
-            rows = self.db.execute(f"SELECT quarter, sum(n), min(first_us), max(last_us) FROM counts{where}"
-                                   " GROUP BY quarter", args)
+            rows = self._filtered_quarters()
         else:  # the sums the store keeps
             rows = self.db.execute(f"SELECT quarter, n, first_us, last_us FROM quarters{where}", args)
         if not self.has_edges:
@@ -96,51 +99,112 @@ class Selection:
         yield from rows
         yield from (e for e in edges if self.first is None or e[0] >= self.first)
 
-    def rows(self, section: str, start: int, end: int, keys: list[str] | None = None,
-             hourly: bool = False) -> Iterator[tuple]:
-        """(key, quarter start, n, first µs, last µs) of ``section`` in quarters [start,
-        end) (epoch s), in key order; all_events rows are keyed by method. ``keys``: only
-        these. ``hourly``: summed per hour from ``start`` (the second field is then the
-        hour's index), for a day whose hours are whole UTC hours: a quarter of the rows."""
-        key, body, args = self._section(section, start, end, keys)
-        bucket = f"(c.quarter - {int(start)}) / 3600" if hourly else "c.quarter"
-        return self.db.execute(f"SELECT {key}, {bucket}, sum(c.n), min(c.first_us), max(c.last_us) {body}"
-                               " GROUP BY 1, 2 ORDER BY 1, 2", args)
+    def _filtered_quarters(self) -> Iterator[tuple[int, int, int, int]]:
+        where, args = self._window("day", whole_days=True)
+        rows = self.db.execute(f"SELECT day, quarters FROM counts{where}", args)
+        lo = -(2**62) if self.first is None else self.first
+        hi = 2**62 if self.last is None else self.last
+        for day, group in itertools.groupby(rows, key=lambda r: r[0]):
+            sums: dict[int, list] = {}
+            for _, packed in group:
+                for quarter, n, first, last in daycounts.entries(day, packed):
+                    if lo <= quarter < hi:
+                        daycounts.sum_into(sums, quarter, n, first, last)
+            yield from ((q, *sums[q]) for q in sorted(sums))
 
-    def busiest(self, section: str, start: int, end: int, top: int) -> list[str]:
-        """The ``top`` keys of ``section`` with the most events in [start, end), ties by key
-        (SQLite's order of text is Python's: by code point)."""
-        key, body, args = self._section(section, start, end, None)
-        sql = f"SELECT {key}, sum(c.n) {body} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
-        return [k for k, _ in self.db.execute(sql, [*args, top])]
+    def columns(self, section: str, starts: list[int], end: int) -> Iterator[tuple[str, list[int], int, int]]:
+        """(key, events per column, first µs, last µs) of each key of ``section`` with
+        events in the day whose columns start at ``starts`` (epoch s, whole quarter
+        hours) and which ends at ``end``, in key order; all_events rows are keyed by
+        method. A whole UTC day, not cut by the window, takes each row's UTC hours as they
+        are stored; any other day sums the rows' quarter hours."""
+        start = starts[0]
+        lo = start if self.first is None else max(start, self.first)
+        hi = end if self.last is None else min(end, self.last)
+        whole = (start % DAY == 0 and end == start + DAY and (lo, hi) == (start, end)
+                 and starts == list(range(start, end, 3600)))  # a UTC day, uncut
+        key, body, args = self._section(section, lo, hi, start, end)
+        packed = "c.hours" if whole else "c.quarters"
+        rows = self.db.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2", args)
+        places = _Places(starts, end, lo, hi)
+        for k, group in itertools.groupby(rows, key=lambda r: r[0]):
+            cells: list[int] = [0] * len(starts)
+            first = last = None
+            for _, day, n, f, la, packed in group:
+                if packed is None:  # a quarter the window cuts, counted from its events
+                    cells[places.column[day]] += n
+                elif whole:
+                    cells = list(map(operator.add, cells, daycounts.hours(packed)))
+                else:
+                    found = places.add(cells, day, packed)
+                    if found is None:
+                        continue
+                    f, la = found
+                first = f if first is None or f < first else first
+                last = la if last is None or la > last else last
+            if first is not None:
+                yield k, cells, first, last  # type: ignore[misc]
 
-    def _section(self, section: str, start: int, end: int, keys: list[str] | None) -> tuple[str, str, list]:
-        """The key expression, and FROM ... WHERE with its arguments, of one section's counts
-        in [start, end)."""
+    def _section(self, section: str, lo: int, hi: int, start: int, end: int) -> tuple[str, str, list]:
+        """The key expression, and FROM ... WHERE with its arguments, of one section's
+        counts rows for the quarters [lo, hi), and its cut quarters in [start, end)."""
         key = "k.method" if section == "all_events" else "k.key"
-        where, args = self._window("quarter", start, end)
-        source = f"SELECT quarter, kid, n, first_us, last_us FROM counts{where}"
+        kept = f" AND kid IN (SELECT kid FROM {self.wanted})" if self.filtered else ""
+        source = f"SELECT day, kid, n, first_us, last_us, hours, quarters FROM counts WHERE day >= ? AND day < ?{kept}"
+        args: list = [lo - lo % DAY, hi]
         if self.has_edges:
-            source += f" UNION ALL SELECT * FROM {self.edges} WHERE quarter >= ? AND quarter < ?"
+            source += f" UNION ALL SELECT *, NULL, NULL FROM {self.edges} WHERE quarter >= ? AND quarter < ?"
             args += [start, end]
         clauses = [] if section == "all_events" else ["k.section = ?"]
         args += [] if section == "all_events" else [section]
-        if keys is not None:
-            clauses.append(f"{key} IN (SELECT value FROM json_each(?))")
-            args.append(json.dumps(keys))
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
         return key, f"FROM ({source}) c JOIN keys k USING (kid){where}", args
 
-    def _window(self, column: str, start: int | None, end: int | None) -> tuple[str, list]:
-        """WHERE for whole quarters in [start, end) and the selection's window and keys."""
+    def _window(self, column: str, whole_days: bool = False) -> tuple[str, list]:
+        """WHERE for the selection's window (whole quarters, or the whole days they are
+        in) and keys."""
         clauses, args = [], []
-        for bound, op in ((self.first, ">="), (start, ">="), (self.last, "<"), (end, "<")):
-            if bound is not None:
-                clauses.append(f"{column} {op} ?")
-                args.append(bound)
+        if self.first is not None:
+            clauses.append(f"{column} >= ?")
+            args.append(self.first - self.first % DAY if whole_days else self.first)
+        if self.last is not None:
+            clauses.append(f"{column} < ?")
+            args.append(self.last)
         if self.filtered:
             clauses.append(f"kid IN (SELECT kid FROM {self.wanted})")
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+class _Places:
+    """Where a report day's quarter hours go: the column of each, and for the quarter
+    hours of a UTC day, those in [lo, hi) with their columns."""
+
+    def __init__(self, starts: list[int], end: int, lo: int, hi: int):
+        self.lo, self.hi = lo, hi
+        self.column = {q: i for i, (a, b) in enumerate(zip(starts, [*starts[1:], end])) for q in range(a, b, QUARTER)}
+        self._days: dict[int, tuple[int, int, list[int]]] = {}
+
+    def add(self, cells: list[int], day: int, packed: bytes) -> tuple[int, int] | None:
+        """Add a counts row's quarter hours in [lo, hi) to their columns: (first µs, last
+        µs) of those, or None if it has none there."""
+        places = self._days.get(day)
+        if places is None:
+            places = self._days[day] = self._of_day(day)
+        low, high, columns = places
+        index, counts, firsts, lasts = daycounts.unpacked(packed)
+        a = bisect.bisect_left(index, low)
+        b = bisect.bisect_left(index, high, a)
+        if a == b:
+            return None
+        for i, n in zip(index[a:b], counts[a:b]):
+            cells[columns[i]] += n
+        return daycounts.time_of(day, index[a], firsts[a]), daycounts.time_of(day, index[b - 1], lasts[b - 1])
+
+    def _of_day(self, day: int) -> tuple[int, int, list[int]]:
+        """The quarters of the day in [lo, hi) (as indices low..high) and each one's column."""
+        low = max(0, -(-(self.lo - day) // QUARTER))
+        high = min(DAY // QUARTER, max(0, -(-(self.hi - day) // QUARTER)))
+        return low, high, [self.column.get(day + i * QUARTER, -1) for i in range(DAY // QUARTER)]
 
 
 def _edges(since: int | None, until: int | None) -> list[tuple[int, int]]:

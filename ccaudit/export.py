@@ -8,7 +8,7 @@ Times are UTC timestamps to the microsecond, ``n`` an integer, every other colum
 for counts); a day without rows has no folder.
 
 Memory stays bounded whatever the store holds: each table is read a UTC day at a time,
-along the key (hour first for events, quarter first for counts), in batches of ``BATCH``
+along the key (hour first for events, day first for counts), in batches of ``BATCH``
 rows, written in row groups of ``ROW_GROUP`` rows. The whole export reads one snapshot
 of the store.
 
@@ -33,6 +33,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from . import daycounts
 from .errors import CcauditError, MissingExtra, NoSpace, out_of_space
 from .files import DIR_MODE, FILE_MODE, make_dir, pid_alive, write_atomic
 from .lean import hidden
@@ -52,9 +53,8 @@ UNIQUE = ("id", "time", "first_seen", "last_seen")  # columns not dictionary-enc
 DAY = 86_400
 TIMES = ("time", "quarter", "first_seen", "last_seen")  # timestamp columns, from epoch µs
 
-COUNTS_SQL = ("SELECT c.quarter * 1000000 AS quarter, nullif(k.section, '') AS section, nullif(k.key, '') AS key,"
-              " k.method, k.principal, c.n, c.first_us AS first_seen, c.last_us AS last_seen"
-              " FROM counts c JOIN keys k USING (kid) WHERE c.quarter >= ? AND c.quarter < ?")
+COUNTS_SQL = ("SELECT c.day, c.quarters, nullif(k.section, '') AS section, nullif(k.key, '') AS key, k.method,"
+              " k.principal FROM counts c JOIN keys k USING (kid) WHERE c.day >= ? AND c.day < ?")
 
 
 def require(lean: bool = False) -> None:
@@ -219,9 +219,9 @@ def _write_table(store: Store, out_dir: str, table: str) -> Exported:
 def _days(store: Store, table: str) -> Iterator[tuple[dt.date, Iterator[list[tuple]]]]:
     """(UTC day, its rows in batches) of every day with rows, in order; an empty day is
     skipped. Each day's query follows the key: ``hour`` (epoch hours) for events,
-    ``quarter`` (epoch seconds) for counts."""
+    ``day`` (epoch seconds) for counts."""
     if table == "counts":
-        source, key, per_day, sql = "counts", "quarter", DAY, COUNTS_SQL
+        source, key, per_day, sql = "counts", "day", DAY, COUNTS_SQL
     else:
         source, key, per_day, sql = "events", "hour", DAY * US // HOUR_US, event_sql(table)
     first = store.db.execute(f"SELECT min({key}) FROM {source}").fetchone()[0]  # each an end of the key
@@ -232,7 +232,8 @@ def _days(store: Store, table: str) -> Iterator[tuple[dt.date, Iterator[list[tup
         cursor = store.db.conn.execute(sql, (n * per_day, (n + 1) * per_day))
         batch = cursor.fetchmany(BATCH)
         if batch:
-            yield dt.date(1970, 1, 1) + dt.timedelta(days=n), _batches(cursor, batch)
+            batches = _batches(cursor, batch)
+            yield dt.date(1970, 1, 1) + dt.timedelta(days=n), _quarters(batches) if table == "counts" else batches
 
 
 def _batches(cursor, first: list[tuple]) -> Iterator[list[tuple]]:
@@ -240,6 +241,19 @@ def _batches(cursor, first: list[tuple]) -> Iterator[list[tuple]]:
     while batch:
         yield batch
         batch = cursor.fetchmany(BATCH)
+
+
+def _quarters(batches: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
+    """Counts rows (a UTC day of a key) as the exported rows, one per quarter hour."""
+    rows: list[tuple] = []
+    for batch in batches:
+        for day, blob, *text in batch:
+            rows += [(quarter * US, *text, n, first, last) for quarter, n, first, last in daycounts.entries(day, blob)]
+            if len(rows) >= BATCH:
+                yield rows
+                rows = []
+    if rows:
+        yield rows
 
 
 def event_sql(table: str) -> str:

@@ -75,10 +75,11 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
     under = f"{label:_<{width - 3}}" + " " * 7 + "_" * (len(rule) - width - 4)
     yield f"{rule}\n{section.title.center(len(rule)).rstrip()}\n{head}\n{under}\n"
     empty = True
+    cells_format = f" %{cell}s" * len(labels)
     for r in section.rows:
         empty = False
         key = printable(r.key)
-        cells = "".join(f" {n or '-':>{cell}}" for n in r.hours)
+        cells = cells_format % tuple([n or "-" for n in r.hours])
         if len(key) > width:
             yield key + "\n"
             key = ""

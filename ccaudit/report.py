@@ -8,7 +8,7 @@ carry the UTC offset, e.g. ``02+2`` then ``02+1``).
 from __future__ import annotations
 
 import bisect
-import itertools
+import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -142,6 +142,7 @@ class _Clock:
         self.tz = tz
         self._days: dict[date, tuple[list[int], list[str]]] = {}
         self._where: dict[int, tuple[date, int]] = {}
+        self._quarters: dict[int, tuple] = {}  # epoch quarter -> _quarter_head
 
     def place(self, ts: int) -> tuple[date, int]:
         q = ts - ts % QUARTER
@@ -178,9 +179,31 @@ class _Clock:
         return [q for q, _, _ in slots], labels
 
     def iso(self, us: int) -> str:
-        """An event time (epoch µs) in this zone, to the microsecond when it has a fraction."""
-        t = datetime.fromtimestamp(us // US, self.tz).replace(microsecond=us % US)
-        return t.isoformat().replace("+00:00", "Z")
+        """An event time (epoch µs) in this zone, to the microsecond when it has a fraction
+        (``datetime.isoformat``, made once per quarter hour: reports show two per row)."""
+        quarter, rest = divmod(us, QUARTER * US)
+        head = self._quarters.get(quarter)
+        if head is None:
+            if len(self._quarters) >= 10_000:
+                self._quarters.clear()
+            head = self._quarters[quarter] = self._quarter_head(quarter * QUARTER)
+        if not head:  # an offset of odd minutes or seconds (times before 1980 in some zones)
+            t = datetime.fromtimestamp(us // US, self.tz).replace(microsecond=us % US)
+            return t.isoformat().replace("+00:00", "Z")
+        prefix, minute, suffix = head
+        seconds, fraction = divmod(rest, US)
+        text = f"{prefix}{minute + seconds // 60:02d}:{seconds % 60:02d}"
+        return f"{text}.{fraction:06d}{suffix}" if fraction else text + suffix
+
+    def _quarter_head(self, ts: int) -> tuple[str, int, str] | tuple[()]:
+        """('YYYY-MM-DDTHH:', local minute, offset) of the quarter hour starting at ``ts``,
+        or () if its minutes are not those of UTC's quarter hour."""
+        t = datetime.fromtimestamp(ts, self.tz)
+        offset = t.utcoffset()
+        if offset is None or offset.total_seconds() % QUARTER:
+            return ()
+        text = t.isoformat()  # YYYY-MM-DDTHH:MM:SS+HH:MM
+        return text[:14], t.minute, text[19:].replace("+00:00", "Z")
 
 
 def _offset(off: timedelta | None) -> str:
@@ -257,7 +280,6 @@ class Rows:
                  clock: _Clock, top: int | None):
         self.selection, self.section, self.starts, self.end = selection, section, starts, end
         self.labels, self.clock, self.top = labels, clock, top
-        self.hourly = all(b - a == 3600 for a, b in zip(starts, [*starts[1:], end]))
         self._kept: list[Row] | None = None
 
     def __iter__(self) -> Iterator[Row]:
@@ -280,20 +302,13 @@ class Rows:
 
     def busiest(self, n: int) -> list[Row]:
         """The ``n`` rows with the most events, ties by key (what a page can show)."""
-        keys = self.selection.busiest(self.section, self.starts[0], self.end, n)
-        return sorted(self._read(keys), key=lambda r: (-r.total, r.key))
+        top = heapq.nsmallest(n, self.selection.columns(self.section, self.starts, self.end),
+                              key=lambda r: (-sum(r[1]), r[0]))
+        return [_row(*r, self.labels, self.clock) for r in top]
 
-    def _read(self, keys: list[str] | None = None) -> Iterator[Row]:
-        starts, width, hourly = self.starts, len(self.labels), self.hourly
-        rows = self.selection.rows(self.section, starts[0], self.end, keys, hourly)
-        for key, group in itertools.groupby(rows, key=lambda r: r[0]):
-            hours = [0] * width
-            first = last = None
-            for _, bucket, n, f, la in group:
-                hours[bucket if hourly else bisect.bisect_right(starts, bucket) - 1] += n
-                first = f if first is None or f < first else first
-                last = la if last is None or la > last else last
-            yield _row(key, hours, first, last, self.labels, self.clock)  # type: ignore[arg-type]
+    def _read(self) -> Iterator[Row]:
+        for key, hours, first, last in self.selection.columns(self.section, self.starts, self.end):
+            yield _row(key, hours, first, last, self.labels, self.clock)
 
 
 def busiest(rows: Iterable[Row], n: int) -> list[Row]:
@@ -304,5 +319,5 @@ def busiest(rows: Iterable[Row], n: int) -> list[Row]:
 
 
 def _row(key: str, hours: list[int], first: int, last: int, labels: list[str], clock: _Clock) -> Row:
-    peak = max(range(len(hours)), key=lambda i: (hours[i], -i))
+    peak = hours.index(max(hours))  # the first of the busiest
     return Row(key, hours, sum(hours), clock.iso(first), clock.iso(last), labels[peak], hours[peak])

@@ -6,9 +6,10 @@ named below), then the columns of the section's detail table that ``all_events``
 """
 from __future__ import annotations
 
-LAYOUT_VERSION = 4  # PRAGMA user_version of the store layout in TABLES
+LAYOUT_VERSION = 5  # PRAGMA user_version of the store layout in TABLES
 MAX_RECORD = 16 * 2**20  # bytes; no real record comes near this, every input shape refuses more
 QUARTER = 900  # the finest bucket reports need: every zone's offset is whole quarter hours
+DAY = 86_400  # a row of counts is one UTC day of one key
 
 SECTIONS = {  # id -> title, in report order; the ids are part of the interface
     "kafka_authentication": "Kafka Authentication",
@@ -48,8 +49,9 @@ ROW_COLUMNS = {  # section of the row ('' for none but all_events) -> its column
 # holds numbers only, but for the connection id. Everything that repeats (section, key,
 # method and principal; the details of an auth or sign-in event) is kept once, in ``keys``
 # and ``details``, and referenced by number. ``counts`` is what reports read: events per
-# UTC quarter hour and key. Created with raw DDL: sqlite-utils cannot make WITHOUT ROWID
-# tables. The user-facing tables of earlier layouts are views of the same names.
+# UTC day and key, with the day's hours and quarter hours packed (daycounts.py). Created
+# with raw DDL: sqlite-utils cannot make WITHOUT ROWID tables. The user-facing tables of
+# earlier layouts are views of the same names.
 
 US = 1_000_000  # times are kept in epoch microseconds
 HOUR_US = 3600 * US
@@ -73,8 +75,9 @@ TABLES = {  # name -> its CREATE statement
                f" UNIQUE ({', '.join(DETAIL_COLUMNS)}))",
     "events": "CREATE TABLE events (hour INTEGER NOT NULL, id NOT NULL, us INTEGER NOT NULL,"
               " kid INTEGER NOT NULL, did INTEGER, connection_id TEXT, PRIMARY KEY (hour, id)) WITHOUT ROWID",
-    "counts": "CREATE TABLE counts (quarter INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
-              " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, PRIMARY KEY (quarter, kid)) WITHOUT ROWID",
+    "counts": "CREATE TABLE counts (day INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
+              " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hours BLOB NOT NULL, quarters BLOB NOT NULL,"
+              " PRIMARY KEY (day, kid)) WITHOUT ROWID",
     "quarters": "CREATE TABLE quarters (quarter INTEGER PRIMARY KEY, n INTEGER NOT NULL, first_us INTEGER NOT NULL,"
                 " last_us INTEGER NOT NULL)",
     "meta": "CREATE TABLE meta (name TEXT PRIMARY KEY, value)",

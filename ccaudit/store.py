@@ -10,10 +10,11 @@ tables are in ``schema.TABLES``:
                the table, so an event costs one B-tree entry, not a row plus an index entry.
 * ``keys``     each distinct (section, key, method, principal), numbered.
 * ``details``  each distinct set of auth or sign-in details, numbered.
-* ``counts``   events per (UTC quarter hour, key number), with the first and last time,
-               kept up to date on load. Reports, filters and zones read only this (and
-               ``keys``); a window that starts or ends inside a quarter hour reads that
-               quarter's events, which the key (hour first) finds directly.
+* ``counts``   events per (UTC day, key number): the day's total, first and last time,
+               and its hours and quarter hours packed (``daycounts.py``), kept up to date
+               on load. Reports, filters and zones read only this (and ``keys``); a window
+               that starts or ends inside a quarter hour reads that quarter's events,
+               which the key (hour first) finds directly.
 * ``quarters`` events per quarter hour, all keys together: the days' totals, read by
                every report without a filter.
 * ``meta``     ``counts_only`` = 1 for a store built by ``ccaudit spark``, which has counts
@@ -34,18 +35,21 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
+from . import daycounts
 from .errors import NoSpace, StoreError, out_of_space
-from .schema import DETAIL_COLUMNS, KEY_COLUMNS
+from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .stage import Stage, Staged, tally, unpack
 from .storefile import check_layout, connect, create, create_tables, needs_creating, sqlite_utils, wait_for_writers
+from .upgrade import upgrade
 
 NUMBERS_CACHED = 100_000  # keys or details remembered per store, then forgotten (attackers can make millions)
+PENDING = 50_000  # (day, key) counts held before they are written to the store
 
 _INSERT_EVENTS = "INSERT INTO events (hour, id, us, kid, did, connection_id) VALUES (?, ?, ?, ?, ?, ?)"
 _ADD = """
 SET n = n + excluded.n, first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)"""
-_UPSERT = "INSERT INTO counts (quarter, kid, n, first_us, last_us) VALUES (?, ?, ?, ?, ?)" \
-          " ON CONFLICT (quarter, kid) DO UPDATE" + _ADD
+_PUT_COUNTS = "INSERT OR REPLACE INTO counts (day, kid, n, first_us, last_us, hours, quarters)" \
+              " VALUES (?, ?, ?, ?, ?, ?, ?)"
 _UPSERT_QUARTER = "INSERT INTO quarters (quarter, n, first_us, last_us) VALUES (?, ?, ?, ?)" \
                   " ON CONFLICT (quarter) DO UPDATE" + _ADD
 
@@ -78,6 +82,8 @@ class Store:
             conn = connect(path, readonly)
             self.db = sqlite_utils.Database(conn)
             wait_for_writers(conn, path, notify)
+            if path != ":memory:":
+                upgrade(path, notify)
             check_layout(self.db, path)
             if path == ":memory:":
                 create_tables(self.db)
@@ -88,6 +94,7 @@ class Store:
                 raise
             raise StoreError(f"{path}: not a usable ccaudit store ({e})") from None
         self._cache: dict[str, dict[tuple, int]] = {}  # table -> (values -> number), see _numbers
+        self._pending: dict[tuple[int, int], dict[int, list]] = {}  # (day, kid) -> counts to add, see _add
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
         conn.execute("PRAGMA cache_size = -8000")
         conn.execute("PRAGMA temp_store = MEMORY")
@@ -151,13 +158,33 @@ class Store:
         return Merged(len(events), staged.offered - len(events))
 
     def _add(self, counts: list[tuple]) -> None:
-        """Add (quarter, kid, n, first, last) counts, and their sums to ``quarters``."""
-        self.db.conn.executemany(_UPSERT, counts)
-        totals: dict[int, list] = {}
-        for quarter, _, n, first, last in counts:
-            t = totals.setdefault(quarter, [0, first, last])
-            t[0], t[1], t[2] = t[0] + n, min(t[1], first), max(t[2], last)
+        """Add (quarter, kid, n, first, last) counts: their sums to ``quarters`` now, and
+        to the (day, key) rows of ``counts`` when the transaction ends (``_flush``): a
+        load's batches touch the same rows again and again, and each write of a row
+        rewrites its packed quarters."""
+        pending, totals = self._pending, {}
+        for quarter, kid, n, first, last in counts:
+            day = quarter - quarter % DAY
+            quarters = pending.get((day, kid))
+            if quarters is None:
+                quarters = pending[day, kid] = {}
+            daycounts.sum_into(quarters, (quarter - day) // QUARTER, n, first, last)
+            daycounts.sum_into(totals, quarter, n, first, last)
         self.db.conn.executemany(_UPSERT_QUARTER, [(q, *t) for q, t in totals.items()])
+        if len(pending) >= PENDING:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the pending counts, each added to its stored row."""
+        pending, self._pending = self._pending, {}
+        conn = self.db.conn
+        rows = []
+        for (day, kid), quarters in sorted(pending.items()):
+            stored = conn.execute("SELECT quarters FROM counts WHERE day = ? AND kid = ?", (day, kid)).fetchone()
+            if stored is not None:
+                daycounts.add(quarters, day, stored[0])
+            rows.append((day, kid, *daycounts.pack(day, quarters)))
+        conn.executemany(_PUT_COUNTS, rows)
 
     def add_counts(self, rows: Iterable[tuple]) -> None:
         """Add counts made elsewhere (``ccaudit spark``): (quarter start, section, key,
@@ -201,8 +228,10 @@ class Store:
                 if not conn.in_transaction:  # a SAVEPOINT must not start (and end) its own
                     conn.execute("BEGIN IMMEDIATE")
                 yield
+                self._flush()
         except BaseException as e:
             self._cache.clear()
+            self._pending.clear()
             if not isinstance(e, sqlite3.OperationalError):
                 raise
             if out_of_space(e):
@@ -220,6 +249,7 @@ class Store:
 
     def event_count(self) -> int:
         return self.db.execute("SELECT coalesce(sum(n), 0) FROM quarters").fetchone()[0]
+
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
     batch: list[tuple] = []

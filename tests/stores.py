@@ -8,14 +8,14 @@
 """
 from __future__ import annotations
 
+import struct
+
 LOAD_KEYS = ("records_read", "inserted", "duplicates", "noise_lines", "malformed")
 EVENT_TABLES = ("all_events", "auth_events", "signin_failures", "signin_successes")
 
 # What the counts table must hold: a recount of the stored events per quarter hour and key.
 RECOUNT = "SELECT us / 900000000 * 900, kid, count(*), min(us), max(us) FROM events GROUP BY 1, 2"
-COUNTS = """
-SELECT c.quarter, k.section, k.key, k.method, k.principal, c.n, c.first_us, c.last_us
-  FROM counts c JOIN keys k USING (kid)"""
+COUNTS = "SELECT c.day, c.quarters, k.section, k.key, k.method, k.principal FROM counts c JOIN keys k USING (kid)"
 DETAIL_SECTIONS = {
     "auth_events": ("kafka_authentication", "mds_authorize"),
     "signin_failures": ("signin_failure",),
@@ -34,12 +34,43 @@ def store_state(store) -> dict:
     def rows(sql):
         return sorted(store.db.execute(sql).fetchall(), key=repr)
 
-    return {**{table: rows(f"SELECT * FROM {table}") for table in EVENT_TABLES}, "counts": rows(COUNTS)}
+    counts = sorted(((quarter, *text, *c) for day, blob, *text in store.db.execute(COUNTS)
+                     for quarter, *c in quarters_of(day, blob)), key=repr)
+    return {**{table: rows(f"SELECT * FROM {table}") for table in EVENT_TABLES}, "counts": counts}
+
+
+def quarters_of(day: int, blob: bytes) -> list[tuple]:
+    """(quarter start, n, first µs, last µs) of a counts row's ``quarters``: little-endian
+    uint32 (quarter of the day, n, first and last µs after the quarter's start), read here
+    without ccaudit's own reader."""
+    out = []
+    for i, n, first, last in struct.iter_unpack("<4I", blob):
+        assert 0 <= i < 96 and n > 0 and 0 <= first <= last < 900_000_000
+        quarter = day + i * 900
+        out.append((quarter, n, quarter * 1_000_000 + first, quarter * 1_000_000 + last))
+    assert [q for q, *_ in out] == sorted({q for q, *_ in out}), "in order, each quarter once"
+    return out
+
+
+def quarter_counts(db) -> list[tuple]:
+    """(quarter, kid, n, first µs, last µs) of every counts row, checked against the row's
+    other columns: its hours, total, first and last."""
+    out = []
+    for day, kid, n, first, last, hours, blob in db.execute("SELECT * FROM counts"):
+        assert day % 86_400 == 0
+        quarters = quarters_of(day, blob)
+        per_hour = [0] * 24
+        for quarter, c, *_ in quarters:
+            per_hour[(quarter - day) // 3600] += c
+        assert list(struct.unpack("<24I", hours)) == per_hour
+        assert (n, first, last) == (sum(c for _, c, *_ in quarters), quarters[0][2], quarters[-1][3])
+        out += [(quarter, kid, *c) for quarter, *c in quarters]
+    return out
 
 
 def assert_consistent(store) -> None:
     db = store.db
-    counts = sorted(db.execute("SELECT * FROM counts").fetchall())
+    counts = sorted(quarter_counts(db))
     assert counts == sorted(db.execute(RECOUNT).fetchall())
     for table, sections in DETAIL_SECTIONS.items():
         marks = ", ".join("?" * len(sections))

@@ -28,6 +28,7 @@ from ccaudit.cli import cli
 from ccaudit.store import Store
 from tests.conftest import EXPECTED_SAMPLE, FIXTURES, ROOT, check_streams
 from tests.records import signin, write_jsonl
+from tests.stores import quarters_of
 
 EVENT_TABLES = ("all_events", "auth_events", "signin_failures", "signin_successes")
 TABLES = (*EVENT_TABLES, "counts")
@@ -138,9 +139,10 @@ def test_counts_give_the_generated_dumps_truth(generated):
 
 def test_counts_rows_are_the_stores(generated):
     db, out, _ = generated
-    store = sorted(sqlite_rows(db, "SELECT c.quarter * 1000000, nullif(k.section, ''), nullif(k.key, ''), k.method,"
-                                   " k.principal, c.n, c.first_us, c.last_us FROM counts c JOIN keys k USING (kid)"),
-                   key=repr)
+    rows = sqlite_rows(db, "SELECT c.day, c.quarters, nullif(k.section, ''), nullif(k.key, ''), k.method,"
+                           " k.principal FROM counts c JOIN keys k USING (kid)")
+    store = sorted(((quarter * 1_000_000, *text, *c) for day, blob, *text in rows
+                    for quarter, *c in quarters_of(day, blob)), key=repr)
     got = duck(f"SELECT epoch_us(quarter), section, key, method, principal, n, epoch_us(first_seen),"
                f" epoch_us(last_seen), CAST(day AS VARCHAR) = CAST(CAST(quarter AS DATE) AS VARCHAR)"
                f" FROM {parquet(out, 'counts')}")

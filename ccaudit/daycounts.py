@@ -1,0 +1,99 @@
+"""One key's counts for one UTC day, as the store keeps them: a row of ``counts``.
+
+A report reads a day of a key in one row, not in one row per quarter hour: a whole-store
+report of ten weeks then fetches 77,000 rows instead of 3.2 million. Each row holds
+
+* ``n``, ``first_us``, ``last_us``: the day's events, first and last time (epoch µs);
+* ``hours``: the events of each of the day's 24 UTC hours, 24 little-endian uint32, what a
+  report in UTC (or any zone at offset 0) shows as it is;
+* ``quarters``: one (quarter of the day 0..95, n, first, last) per quarter hour with
+  events, in order, as little-endian uint32 quadruples; first and last are µs after the
+  quarter's start (a quarter is 900,000,000 µs: it fits). Reports in other zones, and
+  windows that cut the day, are summed from these.
+
+Only this module packs and unpacks them.
+"""
+from __future__ import annotations
+
+import sys
+from array import array
+from collections.abc import Iterator
+
+from .schema import DAY, QUARTER, QUARTER_US, US
+
+_SWAP = sys.byteorder == "big"  # stored little-endian, whatever the machine
+
+
+def pack(day: int, quarters: dict[int, list]) -> tuple[int, int, int, bytes, bytes]:
+    """(n, first µs, last µs, hours, quarters) of ``quarters``: quarter of the day ->
+    [n, first µs, last µs]."""
+    hours, flat = array("I", bytes(96)), array("I")
+    start, n = day * US, 0
+    order = sorted(quarters)
+    for i in order:
+        count, first, last = quarters[i]
+        hours[i >> 2] += count
+        n += count
+        base = start + i * QUARTER_US
+        flat.extend((i, count, first - base, last - base))
+    first, last = quarters[order[0]][1], quarters[order[-1]][2]  # the quarters follow each other in time
+    return n, first, last, _bytes(hours), _bytes(flat)
+
+
+def add(quarters: dict[int, list], day: int, blob: bytes) -> None:
+    """Add a stored ``quarters`` blob of ``day`` to ``quarters`` (quarter -> [n, first, last])."""
+    for quarter, n, first, last in entries(day, blob):
+        sum_into(quarters, (quarter - day) // QUARTER, n, first, last)
+
+
+def sum_into(sums: dict, bucket, n: int, first: int, last: int) -> None:
+    """Add n events from first to last (µs) to ``sums[bucket]`` = [n, first, last]."""
+    c = sums.get(bucket)
+    if c is None:
+        sums[bucket] = [n, first, last]
+    else:
+        c[0] += n
+        c[1], c[2] = min(c[1], first), max(c[2], last)
+
+
+def hours(blob: bytes) -> list[int]:
+    """The 24 hour counts of an ``hours`` blob."""
+    return _array(blob).tolist()
+
+
+def entries(day: int, blob: bytes) -> Iterator[tuple[int, int, int, int]]:
+    """(quarter start in epoch s, n, first µs, last µs) of each quarter of a ``quarters`` blob."""
+    a = _array(blob)
+    for j in range(0, len(a), 4):
+        quarter = day + a[j] * QUARTER
+        base = quarter * US
+        yield quarter, a[j + 1], base + a[j + 2], base + a[j + 3]
+
+
+def unpacked(blob: bytes) -> tuple[array, array, array, array]:
+    """A ``quarters`` blob as four arrays: the quarters of the day, n, and first and last
+    µs after the quarter's start (see ``time_of``)."""
+    a = _array(blob)
+    return a[0::4], a[1::4], a[2::4], a[3::4]
+
+
+def time_of(day: int, quarter: int, offset: int) -> int:
+    """Epoch µs of ``offset`` µs into quarter ``quarter`` of ``day``."""
+    return (day + quarter * QUARTER) * US + offset
+
+
+def _array(blob: bytes) -> array:
+    a = array("I", blob)
+    if _SWAP:
+        a.byteswap()
+    return a
+
+
+def _bytes(a: array) -> bytes:
+    if _SWAP:
+        a = array("I", a)
+        a.byteswap()
+    return a.tobytes()
+
+
+assert array("I").itemsize == 4 and DAY % QUARTER == 0

@@ -1,0 +1,65 @@
+"""A store of the previous layout, brought to this one in place, once.
+
+Layout 4 kept ``counts`` per (UTC quarter hour, key); layout 5 keeps one row per (UTC
+day, key) with its hours and quarter hours packed (``daycounts.py``), so that a report
+reads a day of a key in one row. Nothing else changed, so the old counts are regrouped
+in one write transaction: a crash or a full disk leaves the old store as it was. Older
+layouts kept times to the second and cannot be brought forward (storefile says so).
+"""
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Callable, Iterator
+
+from . import daycounts
+from .errors import StoreError, out_of_space
+from .schema import DAY, LAYOUT_VERSION, QUARTER, TABLES
+from .storefile import BUSY_WAIT, layout_of
+
+PREVIOUS = 4
+
+
+def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
+    """Bring the store at ``path`` to this layout if it has the previous one."""
+    if layout_of(path) != PREVIOUS:
+        return
+    if notify:
+        notify(f"{path}: a store of layout {PREVIOUS}; bringing it to layout {LAYOUT_VERSION} (once)")
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            if conn.execute("PRAGMA user_version").fetchone()[0] == PREVIOUS:  # else: done meanwhile
+                _regroup(conn)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()  # without COMMIT, closing rolls back
+    except sqlite3.Error as e:
+        why = "no space left, or an I/O error" if out_of_space(e) else str(e)
+        raise StoreError(f"{path}: a store of layout {PREVIOUS}, which this ccaudit must bring to layout "
+                         f"{LAYOUT_VERSION} once, with write access; it could not ({why})") from None
+
+
+def _regroup(conn: sqlite3.Connection) -> None:
+    conn.execute(TABLES["counts"].replace("TABLE counts", "TABLE counts_new", 1))
+    conn.executemany("INSERT INTO counts_new (day, kid, n, first_us, last_us, hours, quarters)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?)", _day_rows(conn))
+    conn.execute("DROP TABLE counts")
+    conn.execute("ALTER TABLE counts_new RENAME TO counts")
+    conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
+
+
+def _day_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
+    """The new counts rows, a day at a time (each day sorted by key; days with no counts
+    are skipped by the old key, quarter first)."""
+    read = conn.cursor()
+    day = read.execute("SELECT min(quarter) FROM counts").fetchone()[0]
+    while day is not None:
+        day -= day % DAY
+        rows = read.execute("SELECT kid, quarter, n, first_us, last_us FROM counts WHERE quarter >= ? AND quarter < ?"
+                            " ORDER BY kid, quarter", (day, day + DAY)).fetchall()
+        for kid, group in itertools.groupby(rows, key=lambda r: r[0]):
+            quarters = {(q - day) // QUARTER: [n, first, last] for _, q, n, first, last in group}
+            yield (day, kid, *daycounts.pack(day, quarters))
+        day = read.execute("SELECT min(quarter) FROM counts WHERE quarter >= ?", (day + DAY,)).fetchone()[0]

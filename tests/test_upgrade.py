@@ -1,0 +1,98 @@
+"""A store of layout 4 (counts per UTC quarter hour and key) is brought to this layout the
+first time ccaudit opens it, and then reports exactly what a store loaded by this version
+from the same dumps reports.
+
+The layout-4 store is made here as that version made it: this version's events, keys and
+details (unchanged since), with ``counts`` the recount of the events per (quarter, key)
+and user_version 4.
+"""
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+
+from ccaudit.cli import cli
+from ccaudit.errors import StoreError
+from ccaudit.store import Store
+from tests.stores import RECOUNT, assert_consistent, store_state
+
+LAYOUT_4_COUNTS = ("CREATE TABLE counts (quarter INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
+                   " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, PRIMARY KEY (quarter, kid)) WITHOUT ROWID")
+REPORTS = [
+    (),
+    ("--tz", "Asia/Kathmandu", "--stats"),
+    ("--tz", "America/New_York", "--format", "json"),
+    ("--since", "2024-05-06T09:07:13Z", "--until", "2024-05-08T00:00:00Z", "--stats"),
+    ("--principal", "sa-*", "--format", "csv"),
+]
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def as_layout_4(path) -> None:
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("DROP TABLE counts")
+        conn.execute(LAYOUT_4_COUNTS)
+        conn.execute(f"INSERT INTO counts {RECOUNT}")
+        conn.execute("PRAGMA user_version = 4")
+    conn.close()
+
+
+@pytest.fixture
+def stores(tmp_path, fixtures_dir):
+    dumps = [str(fixtures_dir / name) for name in ("sample-cli.txt", "sample-week2.jsonl")]
+    new, old = str(tmp_path / "new.db"), str(tmp_path / "old.db")
+    assert run("load", *dumps, "--db", new, "-q").exit_code == 0
+    shutil.copy(new, old)
+    as_layout_4(old)
+    return new, old
+
+
+def test_a_layout_4_store_reports_as_if_loaded_by_this_version(stores):
+    new, old = stores
+    first = run("summary", "--db", old)
+    assert first.exit_code == 0
+    assert "bringing it to layout 5 (once)" in first.stderr
+    assert run("summary", "--db", new).stdout == first.stdout
+    for args in REPORTS:
+        assert run("report", "--db", old, *args).stdout == run("report", "--db", new, *args).stdout, args
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert "layout" not in run("summary", "--db", old).stderr  # once
+
+
+def test_an_upgraded_store_takes_more_dumps(stores, fixtures_dir):
+    # copies of what it holds, and new events on days it has
+    more = [str(fixtures_dir / name) for name in ("sample-array.json.gz", "sample-week2.jsonl")]
+    for path in stores:
+        assert run("load", *more, "--db", path, "-q").exit_code == 0
+    new, old = (Store(path) for path in stores)
+    try:
+        assert_consistent(old)
+        assert store_state(old) == store_state(new)
+    finally:
+        new.close()
+        old.close()
+
+
+def test_a_layout_4_store_on_read_only_media_is_refused_in_one_line(stores, monkeypatch):
+    _, old = stores
+    real = sqlite3.connect
+
+    def read_only(path, *args, **kwargs):  # the upgrade's connection: as on a read-only mount
+        conn = real(path, *args, **kwargs)
+        if not kwargs.get("uri"):
+            conn.execute("PRAGMA query_only = 1")
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)
+    with pytest.raises(StoreError, match="bring to layout 5 once, with write access"):
+        Store(old, readonly=True)
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4  # left as it was
