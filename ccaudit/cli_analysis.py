@@ -140,7 +140,7 @@ def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_sin
             store_b, load_b = stack.enter_context(_source("B", b_paths, quiet))
         rep_a, rep_b = build(store_a, zone, window_a), build(store_b, zone, window_b)
         every = differ.diff_reports(rep_a, rep_b)
-        rows = differ.diff_reports(rep_a, rep_b, top=top, same=show_same)
+        rows = differ.shown(every, top=top, same=show_same)
         label_a, label_b = _label("A", a_paths, a_since, a_until), _label("B", b_paths, b_since, b_until)
         click.echo(differ.render(rows, rep_a, rep_b, fmt, labels=(label_a, label_b), every=every), nl=False)
     sys.exit(opt.worst(opt.exit_code(load_a, strict), opt.exit_code(load_b, strict)))

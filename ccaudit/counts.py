@@ -102,15 +102,22 @@ class Selection:
     def _filtered_quarters(self) -> Iterator[tuple[int, int, int, int]]:
         where, args = self._window("day", whole_days=True)
         rows = self.db.execute(f"SELECT day, quarters FROM counts{where}", args)
+        quarters = DAY // QUARTER
         lo = -(2**62) if self.first is None else self.first
         hi = 2**62 if self.last is None else self.last
         for day, group in itertools.groupby(rows, key=lambda r: r[0]):
-            sums: dict[int, list] = {}
+            ns, firsts, lasts = [0] * quarters, [QUARTER_US] * quarters, [-1] * quarters  # µs into each quarter
             for _, packed in group:
-                for quarter, n, first, last in daycounts.entries(day, packed):
-                    if lo <= quarter < hi:
-                        daycounts.sum_into(sums, quarter, n, first, last)
-            yield from ((q, *sums[q]) for q in sorted(sums))
+                for i, n, first, last in zip(*daycounts.unpacked(packed)):
+                    ns[i] += n
+                    if first < firsts[i]:
+                        firsts[i] = first
+                    if last > lasts[i]:
+                        lasts[i] = last
+            for i in range(quarters):
+                quarter = day + i * QUARTER
+                if ns[i] and lo <= quarter < hi:
+                    yield quarter, ns[i], daycounts.time_of(day, i, firsts[i]), daycounts.time_of(day, i, lasts[i])
 
     def columns(self, section: str, starts: list[int], end: int) -> Iterator[tuple[str, list[int], int, int]]:
         """(key, events per column, first µs, last µs) of each key of ``section`` with

@@ -55,9 +55,15 @@ def diff_reports(a: Report, b: Report, top: int | None = None, same: bool = True
     for sid, key in set(ta) | set(tb):
         na, nb = ta.get((sid, key), 0), tb.get((sid, key), 0)
         status = "new" if not na else "vanished" if not nb else "changed" if na != nb else "same"
-        if same or status != "same":
-            rows.append(DiffRow(sid, key, na, nb, nb - na, status))
+        rows.append(DiffRow(sid, key, na, nb, nb - na, status))
     rows.sort(key=lambda r: (-abs(r.change), order.get(r.section, len(order)), r.section, r.key))
+    return shown(rows, top, same)
+
+
+def shown(rows: list[DiffRow], top: int | None = None, same: bool = True) -> list[DiffRow]:
+    """What ``diff_reports`` with ``top`` and ``same`` keeps of its rows with neither: two
+    large reports are read once for both."""
+    rows = rows if same else [r for r in rows if r.status != "same"]
     return rows if top is None else _top(rows, top)
 
 

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .report import Day, Gap, Report, Row, Section
 from .text import hour_ranges, md_text, plural, printable, spreadsheet_cell
@@ -204,13 +204,17 @@ def row_json(r: Row) -> dict:
             **{f: getattr(r, f) for f in STAT_FIELDS}}
 
 
-def day_json(day: Day, rows=list) -> dict:
+def rows_json(rows) -> list[dict]:
+    return [row_json(r) for r in rows]
+
+
+def day_json(day: Day, rows=rows_json) -> dict:
     """A day as JSON data; ``rows=_Rows`` leaves each section's rows to be encoded one
     at a time (see _json_pieces)."""
     return {
         "date": day.date,
         "events": day.events,
-        "sections": {s.id: {"title": s.title, "rows": rows(map(row_json, s.rows))}
+        "sections": {s.id: {"title": s.title, "rows": rows(s.rows)}
                      for s in day.sections.values()},
         "hour_labels": day.hour_labels,
         "coverage": {"first_event": day.first_event, "last_event": day.last_event,
@@ -221,8 +225,20 @@ def day_json(day: Day, rows=list) -> dict:
 class _Rows:
     """Rows to encode one at a time: a section can hold hundreds of thousands."""
 
-    def __init__(self, items):
-        self.items = items
+    def __init__(self, rows: Iterable[Row]):
+        self.rows = rows
+
+
+def _row_text(r: Row, depth: int) -> str:
+    """``_json(row_json(r), depth)``, written out: json's indenting encoder is pure
+    Python, and a whole-store report has a million numbers to indent."""
+    pad = "\n" + "  " * (depth + 1)
+    inner = pad + "  "
+    hours = "[" + inner + ("," + inner).join(map(str, r.hours)) + pad + "]" if r.hours else "[]"
+    fields = [f'"key": {json.dumps(r.key, ensure_ascii=False)}', f'"hours": {hours}', f'"total": {r.total}',
+              *(f'"{f}": {json.dumps(getattr(r, f), ensure_ascii=False)}' for f in STAT_FIELDS)]
+    text = "{" + pad + ("," + pad).join(fields) + pad[:-2] + "}"
+    return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_escape, text)
 
 
 def _json_pieces(value, depth: int) -> Iterator[str]:
@@ -235,8 +251,8 @@ def _json_pieces(value, depth: int) -> Iterator[str]:
         yield pad[:-2] + "}"
     elif isinstance(value, _Rows):
         empty = True
-        for item in value.items:
-            yield ("[" if empty else ",") + pad + _json(item, depth + 1)
+        for row in value.rows:
+            yield ("[" if empty else ",") + pad + _row_text(row, depth + 1)
             empty = False
         yield "[]" if empty else pad[:-2] + "]"
     else:
@@ -345,7 +361,7 @@ def section_chunks(day: Day, section: Section, fmt: str, stats: bool = False) ->
     """One section of one day, in pieces."""
     if fmt == "json":
         yield from _json_pieces({"date": day.date, "hour_labels": day.hour_labels, "section": section.id,
-                                 "title": section.title, "rows": _Rows(map(row_json, section.rows))}, 0)
+                                 "title": section.title, "rows": _Rows(section.rows)}, 0)
         yield "\n"
     elif fmt == "csv":
         yield from csv_chunks(_csv_header(day.hour_labels), _csv_rows(day, [section], day.hour_labels))

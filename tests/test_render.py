@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -215,3 +217,19 @@ def test_golden_text_layout_and_hand_counts(expected_sample):
     # a 30-character key column makes the old tool's rule plus a Total column
     assert len(next(s["rule"] for s in sections if s["width"] == 30)) == 30 + 24 * 6 + 8
     assert text.endswith("\n\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.text(), hours=st.lists(st.integers(0, 10**9), max_size=25), depth=st.integers(0, 4),
+       seen=st.text(max_size=30))
+def test_a_json_row_is_written_as_json_dumps_would_indent_it(key, hours, depth, seen):
+    # rows are written out by hand (json's indenting encoder is slow): the text must be the
+    # same, escapes included, as json.dumps(indent=2) of the row's data at that depth
+    from ccaudit import render
+    from ccaudit.report import Row
+
+    row = Row(key, hours, sum(hours), seen, seen[::-1], "07+1", max(hours, default=0))
+    data = {"key": key, "hours": hours, "total": sum(hours), "first_seen": seen, "last_seen": seen[::-1],
+            "peak_hour": "07+1", "peak_count": max(hours, default=0)}
+    assert render._row_text(row, depth) == render._json(data, depth)
+    assert json.loads(render._row_text(row, depth)) == data
