@@ -35,12 +35,11 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-from . import daycounts
+from . import daycounts, upgrade
 from .errors import NoSpace, StoreError, out_of_space
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .stage import Stage, Staged, tally, unpack
 from .storefile import check_layout, connect, create, create_tables, needs_creating, sqlite_utils, wait_for_writers
-from .upgrade import upgrade
 
 NUMBERS_CACHED = 100_000  # keys or details remembered per store, then forgotten (attackers can make millions)
 PENDING = 50_000  # (day, key) counts held before they are written to the store
@@ -82,8 +81,8 @@ class Store:
             conn = connect(path, readonly)
             self.db = sqlite_utils.Database(conn)
             wait_for_writers(conn, path, notify)
-            if path != ":memory:":
-                upgrade(path, notify)
+            if path != ":memory:" and upgrade.needed(conn):
+                upgrade.upgrade(path, notify)
             check_layout(self.db, path)
             if path == ":memory:":
                 create_tables(self.db)

@@ -38,14 +38,6 @@ def is_store(path: str) -> bool:
         return False
 
 
-def layout_of(path: str) -> int | None:
-    """The layout version of the ccaudit store at ``path``; None for anything else."""
-    if not is_store(path):
-        return None
-    with _peek(path) as conn:
-        return conn.execute("PRAGMA user_version").fetchone()[0]
-
-
 def looks_like_sqlite(path: str) -> bool:
     """An SQLite file by its first bytes (a ccaudit store, or a mistake the Store names)."""
     if path == "-" or not os.path.isfile(path):

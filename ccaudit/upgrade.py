@@ -15,15 +15,20 @@ from collections.abc import Callable, Iterator
 from . import daycounts
 from .errors import StoreError, out_of_space
 from .schema import DAY, LAYOUT_VERSION, QUARTER, TABLES
-from .storefile import BUSY_WAIT, layout_of
+from .storefile import BUSY_WAIT
 
 PREVIOUS = 4
 
 
+def needed(conn: sqlite3.Connection) -> bool:
+    """Is the store open on ``conn`` of the previous layout?"""
+    if conn.execute("PRAGMA user_version").fetchone()[0] != PREVIOUS:
+        return False
+    return conn.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('all_events', 'counts')").fetchone()[0] == 2
+
+
 def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
-    """Bring the store at ``path`` to this layout if it has the previous one."""
-    if layout_of(path) != PREVIOUS:
-        return
+    """Bring the store at ``path``, of the previous layout, to this one."""
     if notify:
         notify(f"{path}: a store of layout {PREVIOUS}; bringing it to layout {LAYOUT_VERSION} (once)")
     try:
