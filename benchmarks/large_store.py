@@ -357,7 +357,7 @@ def main(argv=None):
     ap.add_argument("--events", type=int, default=10_000_000, help="events in the store (default %(default)s)")
     ap.add_argument("--runs", type=int, default=3, help="runs of each command (default %(default)s)")
     ap.add_argument("--whole-runs", type=int, help="runs of each whole-store command (default: --runs); at 10M "
-                    "events a report of the whole store takes about a minute")
+                    "events a report of the whole store takes 2-7 s")
     ap.add_argument("--timeout", type=float, default=300, help="seconds one command may take (default %(default)s)")
     ap.add_argument("--no-day", dest="day", action="store_false", help="skip the one-day commands")
     ap.add_argument("--no-whole", dest="whole", action="store_false", help="skip the whole-store commands")
