@@ -40,6 +40,23 @@ def pack(day: int, quarters: dict[int, list]) -> tuple[int, int, int, bytes, byt
     return n, first, last, _bytes(hours), _bytes(flat)
 
 
+def added(day: int, quarters: dict[int, list], stored: tuple | None) -> tuple[int, int, int, bytes, bytes]:
+    """``pack`` of ``quarters`` added to a ``stored`` (n, first, last, hours, quarters) row.
+
+    A load runs forward in time, so the new quarters nearly always follow the stored
+    ones, and the packed bytes are joined as they are instead of unpacked and repacked.
+    """
+    if stored is None:
+        return pack(day, quarters)
+    n, first, last, hours, blob = stored
+    if int.from_bytes(blob[-16:-12], "little") >= min(quarters):
+        add(quarters, day, blob)
+        return pack(day, quarters)
+    more = pack(day, quarters)
+    summed = array("I", map(int.__add__, _array(hours), _array(more[3])))
+    return n + more[0], first, more[2], _bytes(summed), blob + more[4]
+
+
 def add(quarters: dict[int, list], day: int, blob: bytes) -> None:
     """Add a stored ``quarters`` blob of ``day`` to ``quarters`` (quarter -> [n, first, last])."""
     for quarter, n, first, last in entries(day, blob):

@@ -49,6 +49,7 @@ _ADD = """
 SET n = n + excluded.n, first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)"""
 _PUT_COUNTS = "INSERT OR REPLACE INTO counts (day, kid, n, first_us, last_us, hours, quarters)" \
               " VALUES (?, ?, ?, ?, ?, ?, ?)"
+_GET_COUNTS = "SELECT n, first_us, last_us, hours, quarters FROM counts WHERE day = ? AND kid = ?"
 _UPSERT_QUARTER = "INSERT INTO quarters (quarter, n, first_us, last_us) VALUES (?, ?, ?, ?)" \
                   " ON CONFLICT (quarter) DO UPDATE" + _ADD
 
@@ -162,13 +163,21 @@ class Store:
         load's batches touch the same rows again and again, and each write of a row
         rewrites its packed quarters."""
         pending, totals = self._pending, {}
-        for quarter, kid, n, first, last in counts:
+        for quarter, kid, n, first, last in counts:  # the load's hottest loop in this process: inline
             day = quarter - quarter % DAY
             quarters = pending.get((day, kid))
             if quarters is None:
                 quarters = pending[day, kid] = {}
-            daycounts.sum_into(quarters, (quarter - day) // QUARTER, n, first, last)
-            daycounts.sum_into(totals, quarter, n, first, last)
+            for sums, bucket in ((quarters, (quarter - day) // QUARTER), (totals, quarter)):
+                c = sums.get(bucket)
+                if c is None:
+                    sums[bucket] = [n, first, last]
+                else:
+                    c[0] += n
+                    if first < c[1]:
+                        c[1] = first
+                    if last > c[2]:
+                        c[2] = last
         self.db.conn.executemany(_UPSERT_QUARTER, [(q, *t) for q, t in totals.items()])
         if len(pending) >= PENDING:
             self._flush()
@@ -179,10 +188,8 @@ class Store:
         conn = self.db.conn
         rows = []
         for (day, kid), quarters in sorted(pending.items()):
-            stored = conn.execute("SELECT quarters FROM counts WHERE day = ? AND kid = ?", (day, kid)).fetchone()
-            if stored is not None:
-                daycounts.add(quarters, day, stored[0])
-            rows.append((day, kid, *daycounts.pack(day, quarters)))
+            stored = conn.execute(_GET_COUNTS, (day, kid)).fetchone()
+            rows.append((day, kid, *daycounts.added(day, quarters, stored)))
         conn.executemany(_PUT_COUNTS, rows)
 
     def add_counts(self, rows: Iterable[tuple]) -> None:

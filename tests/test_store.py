@@ -18,7 +18,7 @@ from ccaudit.load import load_dumps
 from ccaudit.report import build
 from ccaudit.store import Store
 from tests.records import ABSENT, REQUEST, T, json_lines, numbered, record, signin, write_jsonl
-from tests.stores import LOAD_KEYS, assert_consistent, load_counts, store_state
+from tests.stores import LOAD_KEYS, RECOUNT, assert_consistent, load_counts, quarter_counts, store_state
 
 rec = numbered("id-", type=REQUEST, principal="User:u-1")  # a console request, id "id-<n>"
 untyped = numbered("id-", principal="User:u-1")  # the same without "type"
@@ -205,6 +205,23 @@ def test_counts_and_details_agree_with_the_events_after_partial_duplicates(tmp_p
                                 " AND section IS NULL AND key IS NULL").fetchone()[0] == 8
     finally:
         store.close()
+
+
+def test_counts_of_loads_later_in_the_same_quarter_later_and_earlier_in_the_day(store, tmp_path):
+    # Each load adds to the stored (day, key) row: after it (bytes joined), into its last
+    # quarter, before it, and into the next day. Hand counts, per quarter hour.
+    loads = [["10:00:01", "10:05:00"], ["10:14:59"], ["12:30:00", "12:31:00"], ["03:00:00"],
+             ["23:59:59", "10:07:00"]]
+    n = 0
+    for i, times in enumerate(loads):
+        recs = [rec(n + j, time=f"2024-05-06T{t}Z") for j, t in enumerate(times)]
+        n += len(times)
+        load_dumps([write_jsonl(tmp_path, recs, f"{i}.jsonl")], store, workers=0)
+        assert_consistent(store)
+    day = 1_714_953_600  # 2024-05-06T00:00:00Z
+    quarters = [(q - day) // 900 for q, *_ in store.db.execute(RECOUNT)]
+    got = {(q - day) // 900: c for q, _, c, *_ in sorted(quarter_counts(store.db))}
+    assert got == {40: 4, 50: 2, 12: 1, 95: 1} and sorted(quarters) == sorted(got)
 
 
 # -- read errors ----------------------------------------------------------------------
