@@ -140,8 +140,9 @@ class Selection:
             for _, day, n, f, la, packed in group:
                 if packed is None:  # a quarter the window cuts, counted from its events
                     cells[places.column[day]] += n
-                elif whole:
-                    cells = list(map(operator.add, cells, daycounts.hours(packed)))
+                elif whole:  # nearly always the key's only row
+                    hours = daycounts.hours(packed)
+                    cells = hours if first is None else list(map(operator.add, cells, hours))
                 else:
                     found = places.add(cells, day, packed)
                     if found is None:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from html import escape
 
 from .render import ROW_LABEL
-from .report import Day, Gap, Report, Row, Section, busiest
+from .report import Day, Gap, Report, Row, Section, busiest, peak
 from .text import hour_ranges, plural, printable
 
 LEVELS = 9
@@ -271,8 +271,7 @@ def _section_peaks(report: Report) -> dict[str, int]:
     peaks: dict[str, int] = {}
     for day in report.days:
         for sid, section in day.sections.items():
-            for row in section.rows:
-                peaks[sid] = max(peaks.get(sid, 0), max(row.hours, default=0))
+            peaks[sid] = max(peaks.get(sid, 0), peak(section.rows))
     return peaks
 
 

@@ -306,6 +306,13 @@ class Rows:
                               key=lambda r: (-sum(r[1]), r[0]))
         return [_row(*r, self.labels, self.clock) for r in top]
 
+    def peak(self) -> int:
+        """The most events of any one cell, read without making the rows."""
+        if self._kept is not None or self.top is not None:
+            return max((max(r.hours, default=0) for r in self), default=0)
+        cells = self.selection.columns(self.section, self.starts, self.end)
+        return max((max(c, default=0) for _, c, _, _ in cells), default=0)
+
     def _read(self) -> Iterator[Row]:
         for key, hours, first, last in self.selection.columns(self.section, self.starts, self.end):
             yield _row(key, hours, first, last, self.labels, self.clock)
@@ -316,6 +323,13 @@ def busiest(rows: Iterable[Row], n: int) -> list[Row]:
     if isinstance(rows, Rows):
         return rows.busiest(n)
     return sorted(rows, key=lambda r: (-r.total, r.key))[:n]
+
+
+def peak(rows: Iterable[Row]) -> int:
+    """The most events of any one cell of ``rows``."""
+    if isinstance(rows, Rows):
+        return rows.peak()
+    return max((max(r.hours, default=0) for r in rows), default=0)
 
 
 def _row(key: str, hours: list[int], first: int, last: int, labels: list[str], clock: _Clock) -> Row:
