@@ -133,16 +133,23 @@ class Selection:
         key, body, args = self._section(section, lo, hi, start, end)
         packed = "c.hours" if whole else "c.quarters"
         rows = self.db.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2", args)
+        groups = itertools.groupby(rows, key=operator.itemgetter(0))
+        if whole:  # no quarter is cut
+            for k, group in groups:
+                _, _, _, first, last, packed = next(group)
+                blobs = [packed]
+                for _, _, _, f, la, packed in group:  # a key has one row a day, a method one per key
+                    blobs.append(packed)
+                    first, last = min(first, f), max(last, la)
+                yield k, daycounts.hours(blobs), first, last
+            return
         places = _Places(starts, end, lo, hi)
-        for k, group in itertools.groupby(rows, key=lambda r: r[0]):
+        for k, group in groups:
             cells: list[int] = [0] * len(starts)
             first = last = None
             for _, day, n, f, la, packed in group:
                 if packed is None:  # a quarter the window cuts, counted from its events
                     cells[places.column[day]] += n
-                elif whole:  # nearly always the key's only row
-                    hours = daycounts.hours(packed)
-                    cells = hours if first is None else list(map(operator.add, cells, hours))
                 else:
                     found = places.add(cells, day, packed)
                     if found is None:

@@ -73,9 +73,13 @@ def sum_into(sums: dict, bucket, n: int, first: int, last: int) -> None:
         c[1], c[2] = min(c[1], first), max(c[2], last)
 
 
-def hours(blob: bytes) -> list[int]:
-    """The 24 hour counts of an ``hours`` blob."""
-    return _array(blob).tolist()
+def hours(blobs: list[bytes]) -> list[int]:
+    """The 24 hour counts of ``hours`` blobs, summed (in C: a method's rows in
+    ``all_events`` are the counts rows of all its keys)."""
+    if len(blobs) == 1:
+        return _array(blobs[0]).tolist()
+    a = _array(b"".join(blobs))
+    return [sum(a[i::24]) for i in range(24)]
 
 
 def entries(day: int, blob: bytes) -> Iterator[tuple[int, int, int, int]]:

@@ -26,6 +26,7 @@ ROW_LABEL = {
 }
 KEY_WIDTH = 100  # the key column widens up to this many characters
 STAT_FIELDS = ("first_seen", "last_seen", "peak_hour", "peak_count")
+_string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # a str as json.dumps(ensure_ascii=False) writes it
 
 
 # -- summary --------------------------------------------------------------------------
@@ -235,8 +236,9 @@ def _row_text(r: Row, depth: int) -> str:
     pad = "\n" + "  " * (depth + 1)
     inner = pad + "  "
     hours = "[" + inner + ("," + inner).join(map(str, r.hours)) + pad + "]" if r.hours else "[]"
-    fields = [f'"key": {json.dumps(r.key, ensure_ascii=False)}', f'"hours": {hours}', f'"total": {r.total}',
-              *(f'"{f}": {json.dumps(getattr(r, f), ensure_ascii=False)}' for f in STAT_FIELDS)]
+    fields = [f'"key": {_string(r.key)}', f'"hours": {hours}', f'"total": {r.total}',
+              f'"first_seen": {_string(r.first_seen)}', f'"last_seen": {_string(r.last_seen)}',
+              f'"peak_hour": {_string(r.peak_hour)}', f'"peak_count": {r.peak_count}']
     text = "{" + pad + ("," + pad).join(fields) + pad[:-2] + "}"
     return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_escape, text)
 
