@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .store import Store
 
 _names = itertools.count()  # temp tables per selection: diff reads two windows of one store
+SUMMED = 4096  # hours blobs summed at once: a method of 100,000 keys must not hold them all
 
 
 class Selection:
@@ -137,11 +138,13 @@ class Selection:
         if whole:  # no quarter is cut
             for k, group in groups:
                 _, _, _, first, last, packed = next(group)
-                blobs = [packed]
+                blobs, cells = [packed], None
                 for _, _, _, f, la, packed in group:  # a key has one row a day, a method one per key
                     blobs.append(packed)
                     first, last = min(first, f), max(last, la)
-                yield k, daycounts.hours(blobs), first, last
+                    if len(blobs) == SUMMED:
+                        cells, blobs = daycounts.hours(blobs, cells), []
+                yield k, daycounts.hours(blobs, cells) if blobs else cells, first, last
             return
         places = _Places(starts, end, lo, hi)
         for k, group in groups:

@@ -15,6 +15,7 @@ Only this module packs and unpacks them.
 """
 from __future__ import annotations
 
+import operator
 import sys
 from array import array
 from collections.abc import Iterator
@@ -73,13 +74,15 @@ def sum_into(sums: dict, bucket, n: int, first: int, last: int) -> None:
         c[1], c[2] = min(c[1], first), max(c[2], last)
 
 
-def hours(blobs: list[bytes]) -> list[int]:
-    """The 24 hour counts of ``hours`` blobs, summed (in C: a method's rows in
-    ``all_events`` are the counts rows of all its keys)."""
-    if len(blobs) == 1:
+def hours(blobs: list[bytes], sums: list[int] | None = None) -> list[int]:
+    """The 24 hour counts of ``hours`` blobs, summed in C (a method's row in
+    ``all_events`` sums the rows of all its keys), added to ``sums`` if given. The
+    caller bounds the memory: it passes at most a few thousand blobs at a time."""
+    if len(blobs) == 1 and sums is None:
         return _array(blobs[0]).tolist()
     a = _array(b"".join(blobs))
-    return [sum(a[i::24]) for i in range(24)]
+    summed = [sum(a[i::24]) for i in range(24)]
+    return summed if sums is None else list(map(operator.add, sums, summed))
 
 
 def entries(day: int, blob: bytes) -> Iterator[tuple[int, int, int, int]]:

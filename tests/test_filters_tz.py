@@ -10,6 +10,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from ccaudit import counts
 from ccaudit.cli import cli
 from tests.records import confluent_user, kafka_auth, mds_authorize, record, request, signin, write_jsonl
 
@@ -52,6 +53,19 @@ def test_utc_is_the_default_with_24_hours(tmp_path):
     assert d["hour_labels"] == H24
     assert hours_of(d, "kafka_authentication", "sa-1") == {"07": 1, "23": 1}
     assert "tz" not in doc["summary"]
+
+
+@pytest.mark.parametrize("summed", [3, 5, 4096])
+def test_a_method_row_sums_the_hours_of_all_its_keys(tmp_path, monkeypatch, summed):
+    # 10 principals, principal i at 01:00 and at (i % 3 + 5):30: the mds.Authorize row of
+    # all_events sums 10 keys' rows, a few at a time when ``summed`` is small.
+    monkeypatch.setattr(counts, "SUMMED", summed)
+    records = [mds_authorize(f"2024-05-06T{h}Z", principal=f"User:u-{i}", operation="Read")
+               for i in range(10) for h in ("01:00:00", f"{i % 3 + 5:02d}:30:00")]
+    d = report_json(write_jsonl(tmp_path, records))["days"][0]
+    assert hours_of(d, "all_events", "mds.Authorize") == {"01": 10, "05": 4, "06": 3, "07": 3}
+    row = rows(d, "all_events")["mds.Authorize"]
+    assert (row["first_seen"], row["last_seen"]) == ("2024-05-06T01:00:00Z", "2024-05-06T07:30:00Z")
 
 
 def test_zurich_spring_forward_day_has_23_hours(tmp_path):
