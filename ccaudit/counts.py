@@ -209,14 +209,16 @@ class _Places:
         if places is None:
             places = self._days[day] = self._of_day(day)
         low, high, columns = places
-        index, counts, firsts, lasts = daycounts.unpacked(packed)
+        flat = daycounts.flat(packed)
+        index = flat[0::4]
         a = bisect.bisect_left(index, low)
         b = bisect.bisect_left(index, high, a)
         if a == b:
             return None
-        for i, n in zip(index[a:b], counts[a:b]):
+        for i, n in zip(index[a:b], flat[4 * a + 1:4 * b:4]):
             cells[columns[i]] += n
-        return daycounts.time_of(day, index[a], firsts[a]), daycounts.time_of(day, index[b - 1], lasts[b - 1])
+        a, b = 4 * a, 4 * (b - 1)
+        return daycounts.time_of(day, flat[a], flat[a + 2]), daycounts.time_of(day, flat[b], flat[b + 3])
 
     def _of_day(self, day: int) -> tuple[int, int, list[int]]:
         """The quarters of the day in [lo, hi) (as indices low..high) and each one's column."""

@@ -94,6 +94,11 @@ def entries(day: int, blob: bytes) -> Iterator[tuple[int, int, int, int]]:
         yield quarter, a[j + 1], base + a[j + 2], base + a[j + 3]
 
 
+def flat(blob: bytes) -> array:
+    """A ``quarters`` blob as one array: quarter of the day, n, first, last, quarter, ..."""
+    return _array(blob)
+
+
 def unpacked(blob: bytes) -> tuple[array, array, array, array]:
     """A ``quarters`` blob as four arrays: the quarters of the day, n, and first and last
     µs after the quarter's start (see ``time_of``)."""
