@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 
 from .errors import CcauditError
 from .files import make_dir, write_atomic
-from .render import EXTENSIONS, day_chunks, render_summary, report_chunks, section_chunks
-from .report import Report
+from .render import EXTENSIONS, day_chunks, day_head, render_summary, report_chunks, section_chunks
+from .report import Day, Report
 from .schema import SECTIONS
 
 MANIFEST = ".ccaudit-manifest"
@@ -54,7 +54,7 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     make_dir(out_dir)
     old = read_manifest(out_dir)
     written = []
-    for name, text in _files(report, fmt, stats):
+    for name, text in _files(report, fmt, stats, out_dir):
         if os.sep in name:
             make_dir(os.path.join(out_dir, os.path.dirname(name)))
         write_atomic(os.path.join(out_dir, name), text)
@@ -63,18 +63,33 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     _remove(out_dir, sorted(set(old) - set(written)))
 
 
-def _files(report: Report, fmt: str, stats: bool) -> Iterator[tuple[str, str]]:
-    """(path relative to the folder, text) of every file of the report."""
+def _files(report: Report, fmt: str, stats: bool, out_dir: str) -> Iterator[tuple[str, str | Iterable[str]]]:
+    """(path relative to ``out_dir``, text) of every file of the report, each to be written
+    before the next is asked for."""
     ext = EXTENSIONS[fmt]
     if fmt == "html":
         yield "report.html", "".join(render_whole(report, fmt, stats))
         yield "summary.txt", render_summary(report, "text")
         return
     for day in report.days:
-        for section in day.sections.values():
-            yield os.path.join(section.id, f"{day.date}.{ext}"), section_chunks(day, section, fmt, stats)
-        yield f"{day.date}.{ext}", day_chunks(day, fmt, stats)
+        names = [os.path.join(sid, f"{day.date}.{ext}") for sid in day.sections]
+        for name, section in zip(names, day.sections.values()):
+            yield name, section_chunks(day, section, fmt, stats)
+        yield f"{day.date}.{ext}", _day_text(day, fmt, stats, [os.path.join(out_dir, n) for n in names])
     yield f"summary.{ext}", render_summary(report, fmt)
+
+
+def _day_text(day: Day, fmt: str, stats: bool, written: list[str]) -> Iterator[str]:
+    """A day's file. In text and markdown it is the files of its sections, just written,
+    joined: rendering every row a second time would double the cost of a report folder
+    (but a section written through to a device or pipe is rendered again)."""
+    if fmt not in ("text", "markdown") or not all(os.path.isfile(p) for p in written):
+        yield from day_chunks(day, fmt, stats)
+        return
+    yield day_head(day, fmt)
+    for path in written:
+        with open(path, encoding="utf-8") as f:
+            yield from iter(lambda: f.read(2**20), "")
 
 
 def read_manifest(out_dir: str) -> list[str]:

@@ -346,13 +346,15 @@ def day_chunks(day: Day, fmt: str, stats: bool = False) -> Iterator[str]:
         yield "\n"
     elif fmt == "csv":  # csv always has the stats columns
         yield from csv_chunks(_csv_header(day.hour_labels), _csv_rows(day, day.sections.values(), day.hour_labels))
-    elif fmt == "markdown":
-        yield f"## {day.date} ({plural(day.events, 'event')})\n\n"
-        for section in day.sections.values():
-            yield from section_markdown_lines(day, section, stats)
     else:
+        yield day_head(day, fmt)
         for section in day.sections.values():
-            yield from section_text_lines(day, section, stats)
+            yield from section_chunks(day, section, fmt, stats)
+
+
+def day_head(day: Day, fmt: str) -> str:
+    """What a text or markdown day file holds before its sections."""
+    return f"## {day.date} ({plural(day.events, 'event')})\n\n" if fmt == "markdown" else ""
 
 
 def render_section(day: Day, section: Section, fmt: str, stats: bool = False) -> str:

@@ -246,6 +246,25 @@ def test_out_dir(invoke, tmp_path, sample_cli, section_ids, expected_sample, fmt
     assert "sa-q1w2e3" in (out / f"2024-05-06.{ext}").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("markdown", "md")])
+@pytest.mark.parametrize("stats", [[], ["--stats"]])
+def test_out_dir_day_files_are_the_single_file_report_day_by_day(invoke, tmp_path, sample_cli, fmt, ext, stats):
+    out, whole = tmp_path / "r", tmp_path / f"whole.{ext}"
+    assert invoke("report", sample_cli, "--out", out, "--format", fmt, "-q", *stats).exit_code == 0
+    assert invoke("report", sample_cli, "-o", whole, "--format", fmt, "-q", *stats).exit_code == 0
+    days = sorted(p for p in out.glob(f"2024-*.{ext}"))
+    text = whole.read_text(encoding="utf-8")
+    assert len(days) == 4 and text.endswith("".join(p.read_text(encoding="utf-8") for p in days))
+
+
+def test_out_dir_day_file_when_a_section_file_is_a_device(invoke, tmp_path, sample_cli):
+    out = tmp_path / "r"
+    (out / "all_events").mkdir(parents=True)
+    (out / "all_events" / "2024-05-09.txt").symlink_to("/dev/null")  # written through, not replaced
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    assert "GetKafkaClusters" in (out / "2024-05-09.txt").read_text(encoding="utf-8")
+
+
 def test_out_dir_text_summary(invoke, tmp_path, sample_cli):
     result = invoke("report", sample_cli, "--out", tmp_path / "r", "-q")
     assert result.stdout.splitlines()[0] == SUMMARY_FIRST
