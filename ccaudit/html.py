@@ -323,8 +323,10 @@ def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
     out.append("<tbody>")
     # busiest first: a page of 300,000 attacker-made keys helps no one
     shown = section.rows if keys <= MAX_ROWS else busiest(section.rows, MAX_ROWS)
+    labels = [_e(h) for h in day.hour_labels]
+    levels: dict[int, int] = {}
     for row in shown:
-        out.append(_row(row, day.hour_labels, peak, stats))
+        out.append(_row(row, labels, peak, levels, stats))
     out += ["</tbody></table></div>"]
     if keys > MAX_ROWS:
         out.append(f'<p class="muted">The {MAX_ROWS} busiest of {plural(keys, "key")}; the CSV '
@@ -333,14 +335,19 @@ def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
     return "\n".join(out)
 
 
-def _row(row: Row, labels: list[str], peak: int, stats: bool) -> str:
+def _row(row: Row, labels: list[str], peak: int, levels: dict[int, int], stats: bool) -> str:
+    """A table row; ``labels`` escaped, ``levels`` the shade of each count up to ``peak``
+    (filled as counts are met: a section has few distinct ones)."""
     about = "&#10;".join(_e(line) for line in (
         row.key, f"first seen {row.first_seen}", f"last seen {row.last_seen}",
         f"peak hour {row.peak_hour}: {row.peak_count}"))
     cells = [f'<th class="k" scope="row" title="{about}">{_e(row.key)}</th>']
     for label, n in zip(labels, row.hours):
         if n:
-            cells.append(f'<td class="l{_level(n, peak)}" title="hour {_e(label)}: {n}">{n}</td>')
+            level = levels.get(n)
+            if level is None:
+                level = levels[n] = _level(n, peak)
+            cells.append(f'<td class="l{level}" title="hour {label}: {n}">{n}</td>')
         else:
             cells.append("<td></td>")
     cells.append(f'<td class="t" title="total: {row.total}">{row.total}</td>')

@@ -302,6 +302,8 @@ class Rows:
 
     def busiest(self, n: int) -> list[Row]:
         """The ``n`` rows with the most events, ties by key (what a page can show)."""
+        if self._kept is not None:
+            return heapq.nsmallest(n, self._kept, key=lambda r: (-r.total, r.key))
         top = heapq.nsmallest(n, self.selection.columns(self.section, self.starts, self.end),
                               key=lambda r: (-sum(r[1]), r[0]))
         return [_row(*r, self.labels, self.clock) for r in top]

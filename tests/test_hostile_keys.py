@@ -3,6 +3,8 @@ whatever was typed. Every format must show them as inert text, and no key may bl
 the size of a report."""
 from __future__ import annotations
 
+import pytest
+
 from ccaudit.render import KEY_WIDTH
 from tests.records import signin, write_jsonl
 
@@ -39,8 +41,12 @@ def test_the_key_column_widens_up_to_its_cap(invoke, tmp_path):
     assert any(line.startswith(key + " ") for line in out.splitlines())
 
 
-def test_html_shows_the_busiest_rows_of_a_huge_section(invoke, tmp_path):
+@pytest.mark.parametrize("kept", [5_000, 10])  # the rows kept from the first reading, or read again
+def test_html_shows_the_busiest_rows_of_a_huge_section(invoke, tmp_path, monkeypatch, kept):
     from ccaudit.html import MAX_ROWS
+    from ccaudit.report import Rows
+
+    monkeypatch.setattr(Rows, "KEPT", kept)
 
     emails = [f"user{i:05d}@example.com" for i in range(MAX_ROWS + 50)] + ["busy@example.com"] * 3
     path = signins(tmp_path, emails)
