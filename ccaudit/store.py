@@ -163,21 +163,13 @@ class Store:
         load's batches touch the same rows again and again, and each write of a row
         rewrites its packed quarters."""
         pending, totals = self._pending, {}
-        for quarter, kid, n, first, last in counts:  # the load's hottest loop in this process: inline
+        for quarter, kid, n, first, last in counts:
             day = quarter - quarter % DAY
             quarters = pending.get((day, kid))
             if quarters is None:
                 quarters = pending[day, kid] = {}
-            for sums, bucket in ((quarters, (quarter - day) // QUARTER), (totals, quarter)):
-                c = sums.get(bucket)
-                if c is None:
-                    sums[bucket] = [n, first, last]
-                else:
-                    c[0] += n
-                    if first < c[1]:
-                        c[1] = first
-                    if last > c[2]:
-                        c[2] = last
+            daycounts.sum_into(quarters, (quarter - day) // QUARTER, n, first, last)
+            daycounts.sum_into(totals, quarter, n, first, last)
         self.db.conn.executemany(_UPSERT_QUARTER, [(q, *t) for q, t in totals.items()])
         if len(pending) >= PENDING:
             self._flush()
