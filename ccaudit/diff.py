@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from tabulate import tabulate
 
 from .render import csv_text, dumps
-from .report import Report
+from .report import Report, cells
 from .schema import SECTIONS
 from .text import md_text, plural, printable
 
@@ -38,8 +38,8 @@ def totals(report: Report) -> dict[tuple[str, str], int]:
     out: dict[tuple[str, str], int] = {}
     for day in report.days:
         for sid, section in day.sections.items():
-            for row in section.rows:
-                out[sid, row.key] = out.get((sid, row.key), 0) + row.total
+            for key, hours in cells(section.rows):
+                out[sid, key] = out.get((sid, key), 0) + sum(hours)
     return out
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from html import escape
 
 from .render import ROW_LABEL
-from .report import Day, Gap, Report, Row, Section, busiest, peak
+from .report import Day, Gap, Report, Row, Section, busiest, cells
 from .text import hour_ranges, plural, printable
 
 LEVELS = 9
@@ -271,7 +271,8 @@ def _section_peaks(report: Report) -> dict[str, int]:
     peaks: dict[str, int] = {}
     for day in report.days:
         for sid, section in day.sections.items():
-            peaks[sid] = max(peaks.get(sid, 0), peak(section.rows))
+            busiest_cell = max((max(c, default=0) for _, c in cells(section.rows)), default=0)
+            peaks[sid] = max(peaks.get(sid, 0), busiest_cell)
     return peaks
 
 

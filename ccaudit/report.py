@@ -308,12 +308,11 @@ class Rows:
                               key=lambda r: (-sum(r[1]), r[0]))
         return [_row(*r, self.labels, self.clock) for r in top]
 
-    def peak(self) -> int:
-        """The most events of any one cell, read without making the rows."""
+    def cells(self) -> Iterator[tuple[str, list[int]]]:
+        """(key, events per column) of each row, read without making the rows."""
         if self._kept is not None or self.top is not None:
-            return max((max(r.hours, default=0) for r in self), default=0)
-        cells = self.selection.columns(self.section, self.starts, self.end)
-        return max((max(c, default=0) for _, c, _, _ in cells), default=0)
+            return ((r.key, r.hours) for r in self)
+        return ((k, c) for k, c, _, _ in self.selection.columns(self.section, self.starts, self.end))
 
     def _read(self) -> Iterator[Row]:
         for key, hours, first, last in self.selection.columns(self.section, self.starts, self.end):
@@ -327,11 +326,12 @@ def busiest(rows: Iterable[Row], n: int) -> list[Row]:
     return sorted(rows, key=lambda r: (-r.total, r.key))[:n]
 
 
-def peak(rows: Iterable[Row]) -> int:
-    """The most events of any one cell of ``rows``."""
+def cells(rows: Iterable[Row]) -> Iterator[tuple[str, list[int]]]:
+    """(key, events per column) of each of ``rows``: what a shading scale or a total needs,
+    without the times and peak that make a Row cost twice as much."""
     if isinstance(rows, Rows):
-        return rows.peak()
-    return max((max(r.hours, default=0) for r in rows), default=0)
+        return rows.cells()
+    return ((r.key, r.hours) for r in rows)
 
 
 def _row(key: str, hours: list[int], first: int, last: int, labels: list[str], clock: _Clock) -> Row:
