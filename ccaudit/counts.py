@@ -1,7 +1,7 @@
 """What reports read from a store: its counts, in a time window, through the filters.
 
-A ``Selection`` answers two questions, each with one query that reads only ``counts`` and
-``keys`` (never the events, and never a sort of the whole store):
+A ``Selection`` answers two questions, each with one query that reads only ``counts``,
+``method_counts`` and ``keys`` (never the events, and never a sort of the whole store):
 
 * ``quarters()``: events per UTC quarter hour, in time order (each day's totals, first
   and last event, and the hours without events);
@@ -9,10 +9,12 @@ A ``Selection`` answers two questions, each with one query that reads only ``cou
   key's events per hour column with its first and last time, so a report streams a day
   of 300,000 keys row by row (SQLite sorts them, spilling to disk, within that day). A
   row of ``counts`` is one UTC day of one key, so a day in UTC reads one row per key and
-  takes its stored hours; other zones and cut days sum its quarter hours.
+  takes its stored hours; other zones and cut days sum its quarter hours. The all-events
+  section reads a row per day and method from ``method_counts`` (a day has thousands of
+  keys but tens of methods), unless a ``--principal`` filter picks keys.
 
-Filters become a temporary table of the key numbers they keep (``--principal`` is a glob,
-``--method`` an fnmatch pattern, as everywhere in ccaudit). A window that starts or ends
+Filters become temporary tables of the key numbers and methods they keep (``--principal``
+is a glob, ``--method`` an fnmatch pattern, as everywhere in ccaudit). A window that starts or ends
 inside a quarter hour counts that quarter's events, in a temporary table of their counts:
 the events' key (hour first) finds them directly. Temporary tables live in the connection's
 own temp database, which SQLite allows on a store opened read-only.
@@ -50,10 +52,11 @@ class Selection:
         if not self.db.conn.in_transaction:  # one snapshot for every query of the report:
             self.db.execute("BEGIN")  # a load committing meanwhile waits until the store is closed
         n = next(_names)
-        self.wanted, self.edges = f"temp.wanted_{n}", f"temp.edges_{n}"
+        self.wanted, self.methods, self.edges = f"temp.wanted_{n}", f"temp.methods_{n}", f"temp.edges_{n}"
         self.first = None if since is None else -(-since // QUARTER_US) * QUARTER  # whole quarters: from
         self.last = None if until is None else until // QUARTER_US * QUARTER  # ... up to
         self.filtered = principal is not None or method is not None
+        self.by_method = principal is None  # all_events, and a --method filter's totals, read method_counts
         if self.filtered:
             self._keep(principal, method)
         parts = _edges(since, until)
@@ -68,8 +71,17 @@ class Selection:
         glob = " WHERE principal GLOB ?" if principal is not None else ""
         keys = self.db.execute(f"SELECT kid, method FROM keys{glob}", [principal] if principal is not None else [])
         self.db.execute(f"CREATE TABLE {self.wanted} (kid INTEGER PRIMARY KEY)")
-        self.db.conn.executemany(f"INSERT INTO {self.wanted} VALUES (?)", (
-            (kid,) for kid, m in keys if method is None or fnmatch.fnmatchcase(m, method)))
+        self.db.execute(f"CREATE TABLE {self.methods} (method TEXT PRIMARY KEY)")
+        methods: set[str] = set()
+
+        def kept() -> Iterator[tuple[int]]:
+            for kid, m in keys:
+                if method is None or fnmatch.fnmatchcase(m, method):
+                    methods.add(m)
+                    yield (kid,)
+
+        self.db.conn.executemany(f"INSERT INTO {self.wanted} VALUES (?)", kept())
+        self.db.conn.executemany(f"INSERT INTO {self.methods} VALUES (?)", ((m,) for m in methods))
 
     def _count_edges(self, parts: list[tuple[int, int]]) -> None:
         self.db.execute(f"CREATE TABLE {self.edges} (quarter INTEGER, kid INTEGER, n INTEGER, first_us INTEGER,"
@@ -84,8 +96,8 @@ class Selection:
 
     def quarters(self) -> Iterator[tuple[int, int, int, int]]:
         """(quarter start in epoch s, events, first µs, last µs) in time order: from the
-        store's ``quarters``, or with a filter summed from the kept keys' ``counts``
-        (read in the order of their key, day first: no sort)."""
+        store's ``quarters``, or with a filter summed from the kept keys' ``counts`` (or
+        methods' ``method_counts``), read in the order of their key, day first: no sort."""
         where, args = self._window("quarter")
         if self.filtered:
             rows = self._filtered_quarters()
@@ -102,7 +114,8 @@ class Selection:
 
     def _filtered_quarters(self) -> Iterator[tuple[int, int, int, int]]:
         where, args = self._window("day", whole_days=True)
-        rows = self.db.execute(f"SELECT day, quarters FROM counts{where}", args)
+        rows = self.db.execute(f"SELECT day, quarters FROM {'method_counts' if self.by_method else 'counts'}{where}",
+                               args)
         quarters = DAY // QUARTER
         lo = -(2**62) if self.first is None else self.first
         hi = 2**62 if self.last is None else self.last
@@ -165,22 +178,28 @@ class Selection:
 
     def _section(self, section: str, lo: int, hi: int, start: int, end: int) -> tuple[str, str, list]:
         """The key expression, and FROM ... WHERE with its arguments, of one section's
-        counts rows for the quarters [lo, hi), and its cut quarters in [start, end)."""
-        key = "k.method" if section == "all_events" else "k.key"
+        counts rows for the quarters [lo, hi), and its cut quarters in [start, end):
+        all_events reads a day's methods, not its keys, unless the keys are filtered by
+        principal."""
+        window, cut = [lo - lo % DAY, hi], [start, end] if self.has_edges else []
+        counted = "n, first_us, last_us, hours, quarters"
+        if section == "all_events" and self.by_method:
+            kept = f" AND method IN (SELECT method FROM {self.methods})" if self.filtered else ""
+            edges = (f" UNION ALL SELECT e.quarter, k.method, e.n, e.first_us, e.last_us, NULL, NULL FROM {self.edges} e"
+                     " JOIN keys k USING (kid) WHERE quarter >= ? AND quarter < ?") if cut else ""
+            source = f"SELECT day, method, {counted} FROM method_counts WHERE day >= ? AND day < ?{kept}{edges}"
+            return "c.method", f"FROM ({source}) c", window + cut
         kept = f" AND kid IN (SELECT kid FROM {self.wanted})" if self.filtered else ""
-        source = f"SELECT day, kid, n, first_us, last_us, hours, quarters FROM counts WHERE day >= ? AND day < ?{kept}"
-        args: list = [lo - lo % DAY, hi]
-        if self.has_edges:
-            source += f" UNION ALL SELECT *, NULL, NULL FROM {self.edges} WHERE quarter >= ? AND quarter < ?"
-            args += [start, end]
-        clauses = [] if section == "all_events" else ["k.section = ?"]
-        args += [] if section == "all_events" else [section]
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
-        return key, f"FROM ({source}) c JOIN keys k USING (kid){where}", args
+        edges = f" UNION ALL SELECT *, NULL, NULL FROM {self.edges} WHERE quarter >= ? AND quarter < ?" if cut else ""
+        body = f"FROM (SELECT day, kid, {counted} FROM counts WHERE day >= ? AND day < ?{kept}{edges}) c" \
+               " JOIN keys k USING (kid)"
+        if section == "all_events":
+            return "k.method", body, window + cut
+        return "k.key", body + " WHERE k.section = ?", [*window, *cut, section]
 
     def _window(self, column: str, whole_days: bool = False) -> tuple[str, list]:
         """WHERE for the selection's window (whole quarters, or the whole days they are
-        in) and keys."""
+        in) and keys (their methods, in method_counts)."""
         clauses, args = [], []
         if self.first is not None:
             clauses.append(f"{column} >= ?")
@@ -189,7 +208,8 @@ class Selection:
             clauses.append(f"{column} < ?")
             args.append(self.last)
         if self.filtered:
-            clauses.append(f"kid IN (SELECT kid FROM {self.wanted})")
+            clauses.append(f"method IN (SELECT method FROM {self.methods})" if self.by_method
+                           else f"kid IN (SELECT kid FROM {self.wanted})")
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 

@@ -15,6 +15,8 @@ tables are in ``schema.TABLES``:
                on load. Reports, filters and zones read only this (and ``keys``); a window
                that starts or ends inside a quarter hour reads that quarter's events,
                which the key (hour first) finds directly.
+* ``method_counts`` the same per (UTC day, method): the all-events section, and what a
+               ``--method`` filter reads, without a day's thousands of keys.
 * ``quarters`` events per quarter hour, all keys together: the days' totals, read by
                every report without a filter.
 * ``meta``     ``counts_only`` = 1 for a store built by ``ccaudit spark``, which has counts
@@ -50,6 +52,8 @@ SET n = n + excluded.n, first_us = min(first_us, excluded.first_us), last_us = m
 _PUT_COUNTS = "INSERT OR REPLACE INTO counts (day, kid, n, first_us, last_us, hours, quarters)" \
               " VALUES (?, ?, ?, ?, ?, ?, ?)"
 _GET_COUNTS = "SELECT n, first_us, last_us, hours, quarters FROM counts WHERE day = ? AND kid = ?"
+_PUT_METHOD_COUNTS = _PUT_COUNTS.replace("counts (day, kid", "method_counts (day, method")
+_GET_METHOD_COUNTS = _GET_COUNTS.replace("counts WHERE day = ? AND kid", "method_counts WHERE day = ? AND method")
 _UPSERT_QUARTER = "INSERT INTO quarters (quarter, n, first_us, last_us) VALUES (?, ?, ?, ?)" \
                   " ON CONFLICT (quarter) DO UPDATE" + _ADD
 
@@ -93,7 +97,7 @@ class Store:
             if isinstance(e, StoreError):
                 raise
             raise StoreError(f"{path}: not a usable ccaudit store ({e})") from None
-        self._cache: dict[str, dict[tuple, int]] = {}  # table -> (values -> number), see _numbers
+        self._cache: dict[str, dict] = {}  # table -> (values -> number), see _numbers; "methods": kid -> method
         self._pending: dict[tuple[int, int], dict[int, list]] = {}  # (day, kid) -> counts to add, see _add
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
         conn.execute("PRAGMA cache_size = -8000")
@@ -175,14 +179,37 @@ class Store:
             self._flush()
 
     def _flush(self) -> None:
-        """Write the pending counts, each added to its stored row."""
+        """Write the pending counts, each added to its stored row, and their sums per
+        method to ``method_counts``."""
         pending, self._pending = self._pending, {}
+        methods: dict[tuple[int, str], dict[int, list]] = {}
+        method_of = self._methods({kid for _, kid in pending})
+        for (day, kid), quarters in pending.items():
+            sums = methods.setdefault((day, method_of[kid]), {})
+            for i, (n, first, last) in quarters.items():
+                daycounts.sum_into(sums, i, n, first, last)
+        self._write_counts(_GET_COUNTS, _PUT_COUNTS, pending)
+        self._write_counts(_GET_METHOD_COUNTS, _PUT_METHOD_COUNTS, methods)
+
+    def _write_counts(self, get: str, put: str, pending: dict[tuple[int, object], dict[int, list]]) -> None:
         conn = self.db.conn
         rows = []
-        for (day, kid), quarters in sorted(pending.items()):
-            stored = conn.execute(_GET_COUNTS, (day, kid)).fetchone()
-            rows.append((day, kid, *daycounts.added(day, quarters, stored)))
-        conn.executemany(_PUT_COUNTS, rows)
+        for (day, key), quarters in sorted(pending.items()):
+            stored = conn.execute(get, (day, key)).fetchone()
+            rows.append((day, key, *daycounts.added(day, quarters, stored)))
+        conn.executemany(put, rows)
+
+    def _methods(self, kids: set[int]) -> dict[int, str]:
+        """The method of each key number in ``kids`` (remembered, like the numbers)."""
+        known = self._cache.setdefault("methods", {})
+        missing = [kid for kid in kids if kid not in known]
+        if len(known) + len(missing) > NUMBERS_CACHED:
+            known.clear()
+            missing = list(kids)
+        for part in _chunks(missing, 500):
+            marks = ", ".join("?" * len(part))
+            known.update(self.db.conn.execute(f"SELECT kid, method FROM keys WHERE kid IN ({marks})", part))
+        return known
 
     def add_counts(self, rows: Iterable[tuple]) -> None:
         """Add counts made elsewhere (``ccaudit spark``): (quarter start, section, key,

@@ -1,10 +1,11 @@
-"""A store of the previous layout, brought to this one in place, once.
+"""A store of an earlier layout, brought to this one in place, once.
 
 Layout 4 kept ``counts`` per (UTC quarter hour, key); layout 5 keeps one row per (UTC
 day, key) with its hours and quarter hours packed (``daycounts.py``), so that a report
-reads a day of a key in one row. Nothing else changed, so the old counts are regrouped
-in one write transaction: a crash or a full disk leaves the old store as it was. Older
-layouts kept times to the second and cannot be brought forward (storefile says so).
+reads a day of a key in one row. Layout 6 adds ``method_counts``, the same per (UTC day,
+method), summed from ``counts``. Nothing else changed, so an old store is brought forward
+in one write transaction: a crash or a full disk leaves it as it was. Older layouts kept
+times to the second and cannot be brought forward (storefile says so).
 """
 from __future__ import annotations
 
@@ -17,32 +18,38 @@ from .errors import StoreError, out_of_space
 from .schema import DAY, LAYOUT_VERSION, QUARTER, TABLES
 from .storefile import BUSY_WAIT
 
-PREVIOUS = 4
+PREVIOUS = (4, 5)  # the layouts brought to this one
 
 
 def needed(conn: sqlite3.Connection) -> bool:
-    """Is the store open on ``conn`` of the previous layout?"""
-    if conn.execute("PRAGMA user_version").fetchone()[0] != PREVIOUS:
+    """Is the store open on ``conn`` of an earlier layout that can be brought forward?"""
+    if conn.execute("PRAGMA user_version").fetchone()[0] not in PREVIOUS:
         return False
     return conn.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('all_events', 'counts')").fetchone()[0] == 2
 
 
 def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
-    """Bring the store at ``path``, of the previous layout, to this one."""
-    if notify:
-        notify(f"{path}: a store of layout {PREVIOUS}; bringing it to layout {LAYOUT_VERSION} (once)")
+    """Bring the store at ``path``, of an earlier layout, to this one."""
+    version = " or ".join(map(str, PREVIOUS))
     try:
         conn = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None)
         try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if notify:
+                notify(f"{path}: a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)")
             conn.execute("BEGIN IMMEDIATE")
-            if conn.execute("PRAGMA user_version").fetchone()[0] == PREVIOUS:  # else: done meanwhile
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 4:
                 _regroup(conn)
+            if version in PREVIOUS:  # else: done meanwhile
+                _count_methods(conn)
+                conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
             conn.execute("COMMIT")
         finally:
             conn.close()  # without COMMIT, closing rolls back
     except sqlite3.Error as e:
         why = "no space left, or an I/O error" if out_of_space(e) else str(e)
-        raise StoreError(f"{path}: a store of layout {PREVIOUS}, which this ccaudit must bring to layout "
+        raise StoreError(f"{path}: a store of layout {version}, which this ccaudit must bring to layout "
                          f"{LAYOUT_VERSION} once, with write access; it could not ({why})") from None
 
 
@@ -52,7 +59,6 @@ def _regroup(conn: sqlite3.Connection) -> None:
                      " VALUES (?, ?, ?, ?, ?, ?, ?)", _day_rows(conn))
     conn.execute("DROP TABLE counts")
     conn.execute("ALTER TABLE counts_new RENAME TO counts")
-    conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
 
 
 def _day_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
@@ -68,3 +74,22 @@ def _day_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
             quarters = {(q - day) // QUARTER: [n, first, last] for _, q, n, first, last in group}
             yield (day, kid, *daycounts.pack(day, quarters))
         day = read.execute("SELECT min(quarter) FROM counts WHERE quarter >= ?", (day + DAY,)).fetchone()[0]
+
+
+def _count_methods(conn: sqlite3.Connection) -> None:
+    conn.execute(TABLES["method_counts"])
+    conn.executemany("INSERT INTO method_counts (day, method, n, first_us, last_us, hours, quarters)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?)", _method_rows(conn))
+
+
+def _method_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
+    """The method_counts rows, summed from counts a day at a time."""
+    read = conn.cursor()
+    day = read.execute("SELECT min(day) FROM counts").fetchone()[0]
+    while day is not None:
+        methods: dict[str, dict[int, list]] = {}
+        for method, blob in read.execute("SELECT k.method, c.quarters FROM counts c JOIN keys k USING (kid)"
+                                         " WHERE c.day = ?", (day,)):
+            daycounts.add(methods.setdefault(method, {}), day, blob)
+        yield from ((day, method, *daycounts.pack(day, quarters)) for method, quarters in sorted(methods.items()))
+        day = read.execute("SELECT min(day) FROM counts WHERE day > ?", (day,)).fetchone()[0]

@@ -3,7 +3,7 @@
 * ``load_counts``: the five numbers of a load (``LOAD_KEYS``) as a tuple.
 * ``store_state``: every row of the event, detail and counts tables, in a stable order, to
   compare two stores (in-process against parallel, before against after a second load).
-* ``assert_consistent``: the counts are a recount of the events, each detail table holds
+* ``assert_consistent``: the counts (per key, and per method) are a recount of the events, each detail table holds
   exactly the events of its sections, and no text column holds '' (absent text is NULL).
 """
 from __future__ import annotations
@@ -15,6 +15,8 @@ EVENT_TABLES = ("all_events", "auth_events", "signin_failures", "signin_successe
 
 # What the counts table must hold: a recount of the stored events per quarter hour and key.
 RECOUNT = "SELECT us / 900000000 * 900, kid, count(*), min(us), max(us) FROM events GROUP BY 1, 2"
+METHOD_RECOUNT = ("SELECT us / 900000000 * 900, method, count(*), min(us), max(us) FROM events"
+                  " JOIN keys USING (kid) GROUP BY 1, 2")
 COUNTS = "SELECT c.day, c.quarters, k.section, k.key, k.method, k.principal FROM counts c JOIN keys k USING (kid)"
 DETAIL_SECTIONS = {
     "auth_events": ("kafka_authentication", "mds_authorize"),
@@ -36,7 +38,8 @@ def store_state(store) -> dict:
 
     counts = sorted(((quarter, *text, *c) for day, blob, *text in store.db.execute(COUNTS)
                      for quarter, *c in quarters_of(day, blob)), key=repr)
-    return {**{table: rows(f"SELECT * FROM {table}") for table in EVENT_TABLES}, "counts": counts}
+    return {**{table: rows(f"SELECT * FROM {table}") for table in EVENT_TABLES}, "counts": counts,
+            "method_counts": sorted(quarter_counts(store.db, "method_counts"))}
 
 
 def quarters_of(day: int, blob: bytes) -> list[tuple]:
@@ -52,11 +55,11 @@ def quarters_of(day: int, blob: bytes) -> list[tuple]:
     return out
 
 
-def quarter_counts(db) -> list[tuple]:
-    """(quarter, kid, n, first µs, last µs) of every counts row, checked against the row's
-    other columns: its hours, total, first and last."""
+def quarter_counts(db, table: str = "counts") -> list[tuple]:
+    """(quarter, kid, n, first µs, last µs) of every counts row (kid: method, for
+    method_counts), checked against the row's other columns: its hours, total, first and last."""
     out = []
-    for day, kid, n, first, last, hours, blob in db.execute("SELECT * FROM counts"):
+    for day, kid, n, first, last, hours, blob in db.execute(f"SELECT * FROM {table}"):
         assert day % 86_400 == 0
         quarters = quarters_of(day, blob)
         per_hour = [0] * 24
@@ -72,6 +75,7 @@ def assert_consistent(store) -> None:
     db = store.db
     counts = sorted(quarter_counts(db))
     assert counts == sorted(db.execute(RECOUNT).fetchall())
+    assert sorted(quarter_counts(db, "method_counts")) == sorted(db.execute(METHOD_RECOUNT).fetchall())
     for table, sections in DETAIL_SECTIONS.items():
         marks = ", ".join("?" * len(sections))
         events = sorted(db.execute(f"SELECT id, time, principal FROM all_events WHERE section IN ({marks})",

@@ -1,10 +1,10 @@
-"""A store of layout 4 (counts per UTC quarter hour and key) is brought to this layout the
-first time ccaudit opens it, and then reports exactly what a store loaded by this version
-from the same dumps reports.
+"""A store of layout 4 (counts per UTC quarter hour and key) or 5 (counts per UTC day and
+key, no method_counts) is brought to this layout the first time ccaudit opens it, and then
+reports exactly what a store loaded by this version from the same dumps reports.
 
-The layout-4 store is made here as that version made it: this version's events, keys and
-details (unchanged since), with ``counts`` the recount of the events per (quarter, key)
-and user_version 4.
+The old stores are made here as those versions made them: this version's events, keys
+and details (unchanged since); for layout 4, ``counts`` the recount of the events per
+(quarter, key); for layout 5, this version's counts without method_counts.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ REPORTS = [
     ("--tz", "America/New_York", "--format", "json"),
     ("--since", "2024-05-06T09:07:13Z", "--until", "2024-05-08T00:00:00Z", "--stats"),
     ("--principal", "sa-*", "--format", "csv"),
+    ("--method", "mds.*", "--since", "2024-05-06T09:07:13Z"),
 ]
 
 
@@ -34,37 +35,46 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def as_layout_4(path) -> None:
+def as_layout(path, version: int) -> None:
     conn = sqlite3.connect(path)
     with conn:
-        conn.execute("DROP TABLE counts")
-        conn.execute(LAYOUT_4_COUNTS)
-        conn.execute(f"INSERT INTO counts {RECOUNT}")
-        conn.execute("PRAGMA user_version = 4")
+        conn.execute("DROP TABLE method_counts")
+        if version == 4:
+            conn.execute("DROP TABLE counts")
+            conn.execute(LAYOUT_4_COUNTS)
+            conn.execute(f"INSERT INTO counts {RECOUNT}")
+        conn.execute(f"PRAGMA user_version = {version}")
     conn.close()
 
 
-@pytest.fixture
-def stores(tmp_path, fixtures_dir):
+@pytest.fixture(params=[4, 5])
+def stores(request, tmp_path, fixtures_dir):
     dumps = [str(fixtures_dir / name) for name in ("sample-cli.txt", "sample-week2.jsonl")]
     new, old = str(tmp_path / "new.db"), str(tmp_path / "old.db")
     assert run("load", *dumps, "--db", new, "-q").exit_code == 0
     shutil.copy(new, old)
-    as_layout_4(old)
+    as_layout(old, request.param)
     return new, old
 
 
-def test_a_layout_4_store_reports_as_if_loaded_by_this_version(stores):
+def test_an_old_store_reports_as_if_loaded_by_this_version(stores):
     new, old = stores
+    with sqlite3.connect(old) as conn:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
     first = run("summary", "--db", old)
     assert first.exit_code == 0
-    assert "bringing it to layout 5 (once)" in first.stderr
+    assert f"a store of layout {version}; bringing it to layout 6 (once)" in first.stderr
     assert run("summary", "--db", new).stdout == first.stdout
     for args in REPORTS:
         assert run("report", "--db", old, *args).stdout == run("report", "--db", new, *args).stdout, args
     with sqlite3.connect(old) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
     assert "layout" not in run("summary", "--db", old).stderr  # once
+    store = Store(old, readonly=True)
+    try:
+        assert_consistent(store)
+    finally:
+        store.close()
 
 
 def test_an_upgraded_store_takes_more_dumps(stores, fixtures_dir):
@@ -81,8 +91,10 @@ def test_an_upgraded_store_takes_more_dumps(stores, fixtures_dir):
         old.close()
 
 
-def test_a_layout_4_store_on_read_only_media_is_refused_in_one_line(stores, monkeypatch):
+def test_an_old_store_on_read_only_media_is_refused_in_one_line(stores, monkeypatch):
     _, old = stores
+    with sqlite3.connect(old) as conn:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
     real = sqlite3.connect
 
     def read_only(path, *args, **kwargs):  # the upgrade's connection: as on a read-only mount
@@ -92,7 +104,7 @@ def test_a_layout_4_store_on_read_only_media_is_refused_in_one_line(stores, monk
         return conn
 
     monkeypatch.setattr(sqlite3, "connect", read_only)
-    with pytest.raises(StoreError, match="bring to layout 5 once, with write access"):
+    with pytest.raises(StoreError, match=f"a store of layout {version}, which .* bring to layout 6 once, with write"):
         Store(old, readonly=True)
     with sqlite3.connect(old) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4  # left as it was
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == version  # left as it was
