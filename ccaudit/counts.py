@@ -185,8 +185,8 @@ class Selection:
         counted = "n, first_us, last_us, hours, quarters"
         if section == "all_events" and self.by_method:
             kept = f" AND method IN (SELECT method FROM {self.methods})" if self.filtered else ""
-            edges = (f" UNION ALL SELECT e.quarter, k.method, e.n, e.first_us, e.last_us, NULL, NULL FROM {self.edges} e"
-                     " JOIN keys k USING (kid) WHERE quarter >= ? AND quarter < ?") if cut else ""
+            edges = (" UNION ALL SELECT e.quarter, k.method, e.n, e.first_us, e.last_us, NULL, NULL"
+                     f" FROM {self.edges} e JOIN keys k USING (kid) WHERE quarter >= ? AND quarter < ?") if cut else ""
             source = f"SELECT day, method, {counted} FROM method_counts WHERE day >= ? AND day < ?{kept}{edges}"
             return "c.method", f"FROM ({source}) c", window + cut
         kept = f" AND kid IN (SELECT kid FROM {self.wanted})" if self.filtered else ""
