@@ -56,16 +56,41 @@ def test_utc_is_the_default_with_24_hours(tmp_path):
 
 
 @pytest.mark.parametrize("summed", [3, 5, 4096])
-def test_a_method_row_sums_the_hours_of_all_its_keys(tmp_path, monkeypatch, summed):
+@pytest.mark.parametrize("args", [(), ("--principal", "u-*")])
+def test_a_method_row_sums_the_hours_of_all_its_keys(tmp_path, monkeypatch, summed, args):
     # 10 principals, principal i at 01:00 and at (i % 3 + 5):30: the mds.Authorize row of
-    # all_events sums 10 keys' rows, a few at a time when ``summed`` is small.
+    # all_events sums 10 keys' rows (read from method_counts, or with a principal filter
+    # summed from the keys' counts, a few at a time when ``summed`` is small).
     monkeypatch.setattr(counts, "SUMMED", summed)
     records = [mds_authorize(f"2024-05-06T{h}Z", principal=f"User:u-{i}", operation="Read")
                for i in range(10) for h in ("01:00:00", f"{i % 3 + 5:02d}:30:00")]
-    d = report_json(write_jsonl(tmp_path, records))["days"][0]
+    d = report_json(write_jsonl(tmp_path, records), *args)["days"][0]
     assert hours_of(d, "all_events", "mds.Authorize") == {"01": 10, "05": 4, "06": 3, "07": 3}
     row = rows(d, "all_events")["mds.Authorize"]
     assert (row["first_seen"], row["last_seen"]) == ("2024-05-06T01:00:00Z", "2024-05-06T07:30:00Z")
+
+
+@pytest.mark.parametrize("args, events, mds_hours, mds_seen", [
+    # 05:40Z cuts the quarter 05:30-05:45: 05:37:12 is out, 05:40 and 05:44 are in.
+    # Kolkata is UTC+05:30: 05:40Z is 11:10 there, 05:41Z 11:11, 05:44Z 11:14, 06:10Z 11:40.
+    ((), 4, {"11": 3}, ("11:10", "11:40")),
+    (("--method", "mds.*"), 3, {"11": 3}, ("11:10", "11:40")),
+    (("--principal", "u-1"), 1, {"11": 1}, ("11:14", "11:14")),
+])
+def test_all_events_in_a_cut_window_in_a_half_hour_zone(tmp_path, args, events, mds_hours, mds_seen):
+    records = [mds_authorize("2024-05-06T05:37:12Z", "User:u-1", "Read"),
+               mds_authorize("2024-05-06T05:44:00Z", "User:u-1", "Read"),
+               mds_authorize("2024-05-06T05:40:00Z", "User:u-2", "Read"),
+               mds_authorize("2024-05-06T06:10:00Z", "User:u-2", "Read"),
+               kafka_auth("2024-05-06T05:41:00Z", "User:sa-1")]
+    doc = report_json(write_jsonl(tmp_path, records), "--tz", "Asia/Kolkata", "--since", "2024-05-06T05:40:00Z",
+                      *args)
+    assert doc["summary"]["events"] == events
+    (d,) = doc["days"]
+    shown = {method: hours_of(d, "all_events", method) for method in rows(d, "all_events")}
+    assert shown == {"mds.Authorize": mds_hours, **({} if args else {"kafka.Authentication": {"11": 1}})}
+    row = rows(d, "all_events")["mds.Authorize"]
+    assert (row["first_seen"], row["last_seen"]) == tuple(f"2024-05-06T{t}:00+05:30" for t in mds_seen)
 
 
 def test_zurich_spring_forward_day_has_23_hours(tmp_path):
