@@ -63,11 +63,16 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
     whole on a line of its own, its counts on the next, so one huge key cannot pad every row."""
     labels = day.hour_labels
     label = ROW_LABEL[section.id]
-    width, cell, total_w = max(30, len(label) + 3), max([5] + [len(h) for h in labels[1:]]), 7
+    width, busiest, most = max(30, len(label) + 3), 0, 0
     for r in section.rows:  # one pass to size the columns, one to write: rows may come from the store
-        if (n := len(printable(r.key))) <= KEY_WIDTH:
-            width = max(width, n)
-        cell, total_w = max(cell, len(str(max(r.hours)))), max(total_w, len(str(r.total)))
+        if width < (n := len(printable(r.key))) <= KEY_WIDTH:
+            width = n
+        if (m := max(r.hours)) > busiest:
+            busiest = m
+        if r.total > most:
+            most = r.total
+    cell = max(5, len(str(busiest)), *[len(h) for h in labels[1:]])
+    total_w = max(7, len(str(most)))
     extra = f"  {'First seen':<20} {'Last seen':<20} {'Peak':>5} {'Count':>{cell}}" if stats else ""
     rule = "-" * (width + (cell + 1) * len(labels) + total_w + 1 + len(extra))
     head = (f"{day.date:<{width - 3}}Hour:"
@@ -76,11 +81,11 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
     under = f"{label:_<{width - 3}}" + " " * 7 + "_" * (len(rule) - width - 4)
     yield f"{rule}\n{section.title.center(len(rule)).rstrip()}\n{head}\n{under}\n"
     empty = True
-    cells_format = f" %{cell}s" * len(labels)
+    cells_format = f" %{cell}d" * len(labels)
     for r in section.rows:
         empty = False
         key = printable(r.key)
-        cells = cells_format % tuple([n or "-" for n in r.hours])
+        cells = (cells_format % tuple(r.hours)).replace(" 0", " -")  # only a 0 cell has a digit 0 after a space
         if len(key) > width:
             yield key + "\n"
             key = ""

@@ -233,3 +233,21 @@ def test_a_json_row_is_written_as_json_dumps_would_indent_it(key, hours, depth, 
             "peak_hour": "07+1", "peak_count": max(hours, default=0)}
     assert render._row_text(row, depth) == render._json(data, depth)
     assert json.loads(render._row_text(row, depth)) == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(hours=st.lists(st.sampled_from([0, 1, 10, 100, 101, 1000, 10000, 100000, 1000000, 9, 90, 12345678]),
+                      min_size=24, max_size=24))
+def test_a_text_row_shows_each_count_and_a_dash_for_none(hours):
+    # the cells are formatted at once and the zeros turned into dashes: counts holding the
+    # digit 0 (10, 100, ...) must come out whole, each a column of its own
+    from ccaudit import render
+    from ccaudit.report import Day, Row, Section
+
+    labels = [f"{h:02d}" for h in range(24)]
+    section = Section("kafka_authentication", "Kafka Authentication",
+                      [Row("sa-1", hours, sum(hours), "", "", "00", max(hours))])
+    lines = list(render.section_text_lines(Day("2024-05-06", sum(hours), labels, {}), section))
+    *cells, total = lines[-2].split()[1:]
+    assert cells == [str(n) if n else "-" for n in hours]
+    assert total == str(sum(hours))
