@@ -190,20 +190,22 @@ class _Clock:
         if not head:  # an offset of odd minutes or seconds (times before 1980 in some zones)
             t = datetime.fromtimestamp(us // US, self.tz).replace(microsecond=us % US)
             return t.isoformat().replace("+00:00", "Z")
-        prefix, minute, suffix = head
+        prefix, clock, suffix = head
         seconds, fraction = divmod(rest, US)
-        text = f"{prefix}{minute + seconds // 60:02d}:{seconds % 60:02d}"
-        return f"{text}.{fraction:06d}{suffix}" if fraction else text + suffix
+        return f"{prefix}{clock[seconds]}.{fraction:06d}{suffix}" if fraction else prefix + clock[seconds] + suffix
 
-    def _quarter_head(self, ts: int) -> tuple[str, int, str] | tuple[()]:
-        """('YYYY-MM-DDTHH:', local minute, offset) of the quarter hour starting at ``ts``,
-        or () if its minutes are not those of UTC's quarter hour."""
+    def _quarter_head(self, ts: int) -> tuple[str, list[str], str] | tuple[()]:
+        """('YYYY-MM-DDTHH:', 'MM:SS' of each second, offset) of the quarter hour starting
+        at ``ts``, or () if its minutes are not those of UTC's quarter hour."""
         t = datetime.fromtimestamp(ts, self.tz)
         offset = t.utcoffset()
         if offset is None or offset.total_seconds() % QUARTER:
             return ()
         text = t.isoformat()  # YYYY-MM-DDTHH:MM:SS+HH:MM
-        return text[:14], t.minute, text[19:].replace("+00:00", "Z")
+        return text[:14], _MINUTES_SECONDS[t.minute // 15], text[19:].replace("+00:00", "Z")
+
+
+_MINUTES_SECONDS = [[f"{m + s // 60:02d}:{s % 60:02d}" for s in range(QUARTER)] for m in (0, 15, 30, 45)]
 
 
 def _offset(off: timedelta | None) -> str:

@@ -6,11 +6,15 @@ hand from the event times (the comments show the arithmetic), never from ccaudit
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ccaudit import counts
+from ccaudit import counts, report
 from ccaudit.cli import cli
 from tests.records import confluent_user, kafka_auth, mds_authorize, record, request, signin, write_jsonl
 
@@ -91,6 +95,19 @@ def test_all_events_in_a_cut_window_in_a_half_hour_zone(tmp_path, args, events, 
     assert shown == {"mds.Authorize": mds_hours, **({} if args else {"kafka.Authentication": {"11": 1}})}
     row = rows(d, "all_events")["mds.Authorize"]
     assert (row["first_seen"], row["last_seen"]) == tuple(f"2024-05-06T{t}:00+05:30" for t in mds_seen)
+
+
+@settings(max_examples=500, deadline=None)
+@given(us=st.integers(-2_208_988_800 * 10**6, 4_102_444_800 * 10**6 - 1),  # 1900 .. 2099
+       zone=st.sampled_from(["UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "Pacific/Chatham",
+                             "Europe/Amsterdam"]))  # Amsterdam: +00:19:32 before 1937
+def test_times_are_written_as_datetime_isoformat_writes_them(us, zone):
+    # reports write times from a per-quarter-hour prefix and a table of minutes and seconds
+    tz = ZoneInfo(zone)
+    t = datetime.fromtimestamp(us // 10**6, tz).replace(microsecond=us % 10**6)
+    clock = report._Clock(tz)
+    assert clock.iso(us) == t.isoformat().replace("+00:00", "Z")
+    assert clock.iso(us) == t.isoformat().replace("+00:00", "Z")  # from the cache
 
 
 def test_zurich_spring_forward_day_has_23_hours(tmp_path):
