@@ -17,7 +17,6 @@ import click
 
 from .errors import ExitCode, InputError
 from .files import check_parent, make_temp_dir, remove_stale_temp_dirs
-from .load import load_dumps
 from .progress import Progress
 from .report import Filters
 from .schema import SECTIONS
@@ -111,6 +110,8 @@ def check_inputs(dumps: tuple[str, ...]) -> None:
 
 def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
     """Load with progress on a terminal, then the malformed places and the load line."""
+    from .load import load_dumps  # reading, parsing and workers: only commands given dumps need them
+
     progress = None if quiet or not sys.stderr.isatty() else Progress(sys.stderr)
     stats = load_dumps(dumps, store, progress=progress)
     if progress:
