@@ -541,3 +541,77 @@ def test_coverage_in_a_zone(tmp_path):
     assert d["coverage"]["first_event"] == "2024-05-06T07:00:00+02:00"
     assert d["coverage"]["last_event"] == "2024-05-06T08:30:00+02:00"
     assert d["coverage"]["empty_hours"] == [h for h in H24 if h not in ("07", "08")]
+
+
+# -- every zone against the events themselves ------------------------------------------
+
+ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns",
+         "Australia/Lord_Howe", "Pacific/Chatham"]
+
+
+@pytest.fixture(scope="module")
+def scattered(tmp_path_factory):
+    """(store path, event times by principal): 600 authentications of four principals at
+    random microseconds, many on quarter-hour edges, over two spans of days that hold
+    changes of daylight saving time (New York and St John's on 2024-03-10, Berlin on
+    03-31, Lord Howe and Chatham on 04-07)."""
+    import random
+    from datetime import timedelta, timezone
+
+    from ccaudit import Store, load_dumps
+
+    rng = random.Random(20241201)
+    spans = [(datetime(2024, 3, 8, tzinfo=timezone.utc), 5), (datetime(2024, 3, 29, tzinfo=timezone.utc), 11)]
+    times: dict[str, list[datetime]] = {}
+    for _ in range(600):
+        first, days = rng.choice(spans)
+        t = first + timedelta(seconds=rng.randrange(days * 86_400))
+        t = t - timedelta(seconds=t.second, minutes=t.minute % 15) if rng.random() < 0.3 else t  # on an edge
+        t += timedelta(microseconds=rng.choice([0, 0, 1, 999_999, rng.randrange(10**6)]))
+        times.setdefault(f"sa-{rng.randrange(4)}", []).append(t)
+    records = [kafka_auth(t.isoformat().replace("+00:00", "Z"), f"User:{p}") for p, ts in times.items() for t in ts]
+    directory = tmp_path_factory.mktemp("scattered")
+    path = str(directory / "store.db")
+    store = Store(path)
+    load_dumps([write_jsonl(directory, records)], store)
+    store.close()
+    return path, times
+
+
+@pytest.mark.parametrize("zone", ZONES)
+@pytest.mark.parametrize("window", [(None, None),
+                                    (1_709_960_820_500_000, 1_712_318_400_000_000)])  # 03-09T05:07:00.5Z, 04-05T12Z
+def test_every_zone_counts_each_event_in_its_local_hour(scattered, zone, window):
+    # What each row must hold, worked out from the event times with zoneinfo alone: the
+    # events of each local date and hour (a repeated hour's two columns summed), and the
+    # first and last local time, as isoformat writes it.
+    from ccaudit import Store, build
+
+    path, times = scattered
+    tz = ZoneInfo(zone)
+    since, until = window
+    want: dict[tuple[str, str], dict] = {}
+    for principal, ts in times.items():
+        for t in ts:
+            us = int(t.timestamp()) * 10**6 + t.microsecond
+            if (since is not None and us < since) or (until is not None and us >= until):
+                continue
+            local = t.astimezone(tz)
+            row = want.setdefault((local.date().isoformat(), principal), {"hours": {}, "times": []})
+            row["hours"][local.hour] = row["hours"].get(local.hour, 0) + 1
+            row["times"].append(local)
+    store = Store(path, readonly=True)
+    try:
+        got = {}
+        for day in build(store, tz, report.Filters(since=since, until=until)).days:
+            for row in day.sections["kafka_authentication"].rows:
+                hours: dict[int, int] = {}
+                for label, n in zip(day.hour_labels, row.hours):
+                    if n:
+                        hours[int(label[:2])] = hours.get(int(label[:2]), 0) + n
+                got[day.date, row.key] = (hours, row.first_seen, row.last_seen)
+    finally:
+        store.close()
+    assert got == {key: (w["hours"], *(t.isoformat().replace("+00:00", "Z") for t in (min(w["times"]),
+                                                                                        max(w["times"]))))
+                   for key, w in want.items()}
