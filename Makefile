@@ -41,10 +41,14 @@ lint: $(STAMP)  ## ruff over the package, tests and benchmarks
 	$(BIN)/ruff check ccaudit tests benchmarks
 
 bench: $(STAMP)  ## pytest-benchmark on generated dumps (BENCH_RECORDS, default 1M)
+	@# Byte-compiled as pip compiles an installed package (an editable one is not, and with
+	@# PYTHONDONTWRITEBYTECODE set every command would compile ccaudit first).
+	$(BIN)/python -m compileall -q ccaudit
 	CCAUDIT_BENCH_RECORDS=$(BENCH_RECORDS) $(BIN)/pytest benchmarks -q -p no:cacheprovider \
 		--benchmark-columns=min,median,max,rounds --benchmark-sort=name
 
 bench-compare: $(STAMP)  ## ccaudit vs DuckDB on the same generated dump, side by side
+	$(BIN)/python -m compileall -q ccaudit
 	$(BIN)/python -m benchmarks.compare --generate $(BENCH_RECORDS) --runs 3
 	$(BIN)/python -m benchmarks.large_store --events $(LARGE_STORE_EVENTS)
 
