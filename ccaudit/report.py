@@ -8,6 +8,7 @@ carry the UTC offset, e.g. ``02+2`` then ``02+1``).
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -202,10 +203,13 @@ class _Clock:
         if offset is None or offset.total_seconds() % QUARTER:
             return ()
         text = t.isoformat()  # YYYY-MM-DDTHH:MM:SS+HH:MM
-        return text[:14], _MINUTES_SECONDS[t.minute // 15], text[19:].replace("+00:00", "Z")
+        return text[:14], _minutes_seconds(t.minute), text[19:].replace("+00:00", "Z")
 
 
-_MINUTES_SECONDS = [[f"{m + s // 60:02d}:{s % 60:02d}" for s in range(QUARTER)] for m in (0, 15, 30, 45)]
+@functools.cache  # made by the first report that needs it: loads never do
+def _minutes_seconds(minute: int) -> list[str]:
+    """'MM:SS' of each second of the quarter hour that starts at ``minute``."""
+    return [f"{minute + s // 60:02d}:{s % 60:02d}" for s in range(QUARTER)]
 
 
 def _offset(off: timedelta | None) -> str:

@@ -97,8 +97,9 @@ class Store:
             if isinstance(e, StoreError):
                 raise
             raise StoreError(f"{path}: not a usable ccaudit store ({e})") from None
-        self._cache: dict[str, dict] = {}  # table -> (values -> number), see _numbers; "methods": kid -> method
+        self._cache: dict[str, dict[tuple, int]] = {}  # table -> (values -> number), see _numbers
         self._pending: dict[tuple[int, int], dict[int, list]] = {}  # (day, kid) -> counts to add, see _add
+        self._pending_methods: dict[tuple[int, str], dict[int, list]] = {}  # (day, method) -> the same
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
         conn.execute("PRAGMA cache_size = -8000")
         conn.execute("PRAGMA temp_store = MEMORY")
@@ -158,21 +159,24 @@ class Store:
             conn.executemany(_INSERT_EVENTS, events)
             counts = tally(events)
         conn.execute("RELEASE merge")
-        self._add(counts)
+        self._add(counts, {kid: key[0] for kid, key in zip(kids, staged.keys)})
         return Merged(len(events), staged.offered - len(events))
 
-    def _add(self, counts: list[tuple]) -> None:
-        """Add (quarter, kid, n, first, last) counts: their sums to ``quarters`` now, and
-        to the (day, key) rows of ``counts`` when the transaction ends (``_flush``): a
-        load's batches touch the same rows again and again, and each write of a row
-        rewrites its packed quarters."""
-        pending, totals = self._pending, {}
+    def _add(self, counts: list[tuple], method_of: dict[int, str]) -> None:
+        """Add (quarter, kid, n, first, last) counts of keys whose methods are
+        ``method_of``: their sums to ``quarters`` now, and to the (day, key) rows of
+        ``counts`` and (day, method) rows of ``method_counts`` when the transaction ends
+        (``_flush``): a load's batches touch the same rows again and again, and each write
+        of a row rewrites its packed quarters."""
+        pending, methods, totals = self._pending, self._pending_methods, {}
         for quarter, kid, n, first, last in counts:
             day = quarter - quarter % DAY
+            i = (quarter - day) // QUARTER
             quarters = pending.get((day, kid))
             if quarters is None:
                 quarters = pending[day, kid] = {}
-            daycounts.sum_into(quarters, (quarter - day) // QUARTER, n, first, last)
+            daycounts.sum_into(quarters, i, n, first, last)
+            daycounts.sum_into(methods.setdefault((day, method_of[kid]), {}), i, n, first, last)
             daycounts.sum_into(totals, quarter, n, first, last)
         self.db.conn.executemany(_UPSERT_QUARTER, [(q, *t) for q, t in totals.items()])
         if len(pending) >= PENDING:
@@ -182,12 +186,7 @@ class Store:
         """Write the pending counts, each added to its stored row, and their sums per
         method to ``method_counts``."""
         pending, self._pending = self._pending, {}
-        methods: dict[tuple[int, str], dict[int, list]] = {}
-        method_of = self._methods({kid for _, kid in pending})
-        for (day, kid), quarters in pending.items():
-            sums = methods.setdefault((day, method_of[kid]), {})
-            for i, (n, first, last) in quarters.items():
-                daycounts.sum_into(sums, i, n, first, last)
+        methods, self._pending_methods = self._pending_methods, {}
         self._write_counts(_GET_COUNTS, _PUT_COUNTS, pending)
         self._write_counts(_GET_METHOD_COUNTS, _PUT_METHOD_COUNTS, methods)
 
@@ -199,18 +198,6 @@ class Store:
             rows.append((day, key, *daycounts.added(day, quarters, stored)))
         conn.executemany(put, rows)
 
-    def _methods(self, kids: set[int]) -> dict[int, str]:
-        """The method of each key number in ``kids`` (remembered, like the numbers)."""
-        known = self._cache.setdefault("methods", {})
-        missing = [kid for kid in kids if kid not in known]
-        if len(known) + len(missing) > NUMBERS_CACHED:
-            known.clear()
-            missing = list(kids)
-        for part in _chunks(missing, 500):
-            marks = ", ".join("?" * len(part))
-            known.update(self.db.conn.execute(f"SELECT kid, method FROM keys WHERE kid IN ({marks})", part))
-        return known
-
     def add_counts(self, rows: Iterable[tuple]) -> None:
         """Add counts made elsewhere (``ccaudit spark``): (quarter start, section, key,
         method, principal, n, first µs, last µs). The store then holds counts only."""
@@ -218,7 +205,8 @@ class Store:
             self.db.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
             for batch in _chunks(rows, 10_000):
                 kids = self._numbers("keys", KEY_COLUMNS, [(r[3], r[4], r[1], r[2]) for r in batch])
-                self._add([(r[0], kid, *r[5:]) for r, kid in zip(batch, kids)])
+                self._add([(r[0], kid, *r[5:]) for r, kid in zip(batch, kids)],
+                          {kid: r[3] for r, kid in zip(batch, kids)})
 
     def _numbers(self, table: str, columns: tuple[str, ...], values: list) -> list[int]:
         """The store's number for each of ``values`` (rows of ``table``), adding new ones."""
@@ -257,6 +245,7 @@ class Store:
         except BaseException as e:
             self._cache.clear()
             self._pending.clear()
+            self._pending_methods.clear()
             if not isinstance(e, sqlite3.OperationalError):
                 raise
             if out_of_space(e):
