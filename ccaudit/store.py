@@ -52,8 +52,9 @@ SET n = n + excluded.n, first_us = min(first_us, excluded.first_us), last_us = m
 _PUT_COUNTS = "INSERT OR REPLACE INTO counts (day, kid, n, first_us, last_us, hours, quarters)" \
               " VALUES (?, ?, ?, ?, ?, ?, ?)"
 _GET_COUNTS = "SELECT n, first_us, last_us, hours, quarters FROM counts WHERE day = ? AND kid = ?"
-_PUT_METHOD_COUNTS = _PUT_COUNTS.replace("counts (day, kid", "method_counts (day, method")
-_GET_METHOD_COUNTS = _GET_COUNTS.replace("counts WHERE day = ? AND kid", "method_counts WHERE day = ? AND method")
+_PUT_METHOD_COUNTS = "INSERT OR REPLACE INTO method_counts (day, method, n, first_us, last_us, hours, quarters)" \
+                     " VALUES (?, ?, ?, ?, ?, ?, ?)"
+_GET_METHOD_COUNTS = "SELECT n, first_us, last_us, hours, quarters FROM method_counts WHERE day = ? AND method = ?"
 _UPSERT_QUARTER = "INSERT INTO quarters (quarter, n, first_us, last_us) VALUES (?, ?, ?, ?)" \
                   " ON CONFLICT (quarter) DO UPDATE" + _ADD
 
