@@ -48,9 +48,9 @@ class Selection:
 
     def __init__(self, store: Store, since: int | None = None, until: int | None = None,
                  principal: str | None = None, method: str | None = None):
-        self.db = store.db
-        if not self.db.conn.in_transaction:  # one snapshot for every query of the report:
-            self.db.execute("BEGIN")  # a load committing meanwhile waits until the store is closed
+        self.conn = store.conn
+        if not self.conn.in_transaction:  # one snapshot for every query of the report:
+            self.conn.execute("BEGIN")  # a load committing meanwhile waits until the store is closed
         n = next(_names)
         self.wanted, self.methods, self.edges = f"temp.wanted_{n}", f"temp.methods_{n}", f"temp.edges_{n}"
         self.first = None if since is None else -(-since // QUARTER_US) * QUARTER  # whole quarters: from
@@ -69,9 +69,9 @@ class Selection:
 
     def _keep(self, principal: str | None, method: str | None) -> None:
         glob = " WHERE principal GLOB ?" if principal is not None else ""
-        keys = self.db.execute(f"SELECT kid, method FROM keys{glob}", [principal] if principal is not None else [])
-        self.db.execute(f"CREATE TABLE {self.wanted} (kid INTEGER PRIMARY KEY)")
-        self.db.execute(f"CREATE TABLE {self.methods} (method TEXT PRIMARY KEY)")
+        keys = self.conn.execute(f"SELECT kid, method FROM keys{glob}", [principal] if principal is not None else [])
+        self.conn.execute(f"CREATE TABLE {self.wanted} (kid INTEGER PRIMARY KEY)")
+        self.conn.execute(f"CREATE TABLE {self.methods} (method TEXT PRIMARY KEY)")
         methods: set[str] = set()
 
         def kept() -> Iterator[tuple[int]]:
@@ -80,15 +80,15 @@ class Selection:
                     methods.add(m)
                     yield (kid,)
 
-        self.db.conn.executemany(f"INSERT INTO {self.wanted} VALUES (?)", kept())
-        self.db.conn.executemany(f"INSERT INTO {self.methods} VALUES (?)", ((m,) for m in methods))
+        self.conn.executemany(f"INSERT INTO {self.wanted} VALUES (?)", kept())
+        self.conn.executemany(f"INSERT INTO {self.methods} VALUES (?)", ((m,) for m in methods))
 
     def _count_edges(self, parts: list[tuple[int, int]]) -> None:
-        self.db.execute(f"CREATE TABLE {self.edges} (quarter INTEGER, kid INTEGER, n INTEGER, first_us INTEGER,"
+        self.conn.execute(f"CREATE TABLE {self.edges} (quarter INTEGER, kid INTEGER, n INTEGER, first_us INTEGER,"
                         " last_us INTEGER)")
         kept = f" AND kid IN (SELECT kid FROM {self.wanted})" if self.filtered else ""
         for start, end in parts:
-            self.db.execute(f"INSERT INTO {self.edges} SELECT us / {QUARTER_US} * {QUARTER}, kid, count(*), min(us),"
+            self.conn.execute(f"INSERT INTO {self.edges} SELECT us / {QUARTER_US} * {QUARTER}, kid, count(*), min(us),"
                             f" max(us) FROM events WHERE hour = ? AND us >= ? AND us < ?{kept} GROUP BY kid",
                             [start // HOUR_US, start, end])
 
@@ -102,11 +102,11 @@ class Selection:
         if self.filtered:
             rows = self._filtered_quarters()
         else:  # the sums the store keeps
-            rows = self.db.execute(f"SELECT quarter, n, first_us, last_us FROM quarters{where}", args)
+            rows = self.conn.execute(f"SELECT quarter, n, first_us, last_us FROM quarters{where}", args)
         if not self.has_edges:
             yield from rows
             return
-        edges = self.db.execute(f"SELECT quarter, sum(n), min(first_us), max(last_us) FROM {self.edges}"
+        edges = self.conn.execute(f"SELECT quarter, sum(n), min(first_us), max(last_us) FROM {self.edges}"
                                 " GROUP BY quarter ORDER BY quarter").fetchall()  # at most two
         yield from (e for e in edges if self.first is not None and e[0] < self.first)
         yield from rows
@@ -114,7 +114,7 @@ class Selection:
 
     def _filtered_quarters(self) -> Iterator[tuple[int, int, int, int]]:
         where, args = self._window("day", whole_days=True)
-        rows = self.db.execute(f"SELECT day, quarters FROM {'method_counts' if self.by_method else 'counts'}{where}",
+        rows = self.conn.execute(f"SELECT day, quarters FROM {'method_counts' if self.by_method else 'counts'}{where}",
                                args)
         quarters = DAY // QUARTER
         lo = -(2**62) if self.first is None else self.first
@@ -146,7 +146,7 @@ class Selection:
                  and starts == list(range(start, end, 3600)))  # a UTC day, uncut
         key, body, args = self._section(section, lo, hi, start, end)
         packed = "c.hours" if whole else "c.quarters"
-        rows = self.db.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2", args)
+        rows = self.conn.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2", args)
         groups = itertools.groupby(rows, key=operator.itemgetter(0))
         if whole:  # no quarter is cut
             for k, group in groups:

@@ -119,9 +119,8 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
     tables = [t for t in TABLES if t in asked]
     out_dir = os.path.normpath(out_dir)
     previous = prepare(out_dir)
-    db = store.db
-    if not db.conn.in_transaction:  # one snapshot for every table: a load committing meanwhile waits
-        db.execute("BEGIN")
+    if not store.conn.in_transaction:  # one snapshot for every table: a load committing meanwhile waits
+        store.conn.execute("BEGIN")
     result = Export(skipped=tuple(t for t in tables if t != "counts") if store.counts_only() else ())
     written = [t for t in tables if t not in result.skipped]
     write_atomic(os.path.join(out_dir, MARKER), _marker(previous + written))  # claimed before it is made
@@ -224,12 +223,12 @@ def _days(store: Store, table: str) -> Iterator[tuple[dt.date, Iterator[list[tup
         source, key, per_day, sql = "counts", "day", DAY, COUNTS_SQL
     else:
         source, key, per_day, sql = "events", "hour", DAY * US // HOUR_US, event_sql(table)
-    first = store.db.execute(f"SELECT min({key}) FROM {source}").fetchone()[0]  # each an end of the key
-    last = store.db.execute(f"SELECT max({key}) FROM {source}").fetchone()[0]
+    first = store.conn.execute(f"SELECT min({key}) FROM {source}").fetchone()[0]  # each an end of the key
+    last = store.conn.execute(f"SELECT max({key}) FROM {source}").fetchone()[0]
     if first is None:
         return
     for n in range(first // per_day, last // per_day + 1):
-        cursor = store.db.conn.execute(sql, (n * per_day, (n + 1) * per_day))
+        cursor = store.conn.execute(sql, (n * per_day, (n + 1) * per_day))
         batch = cursor.fetchmany(BATCH)
         if batch:
             batches = _batches(cursor, batch)

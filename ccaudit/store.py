@@ -32,16 +32,18 @@ of an event always has the same time, so it is still a duplicate.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import daycounts, upgrade
 from .errors import NoSpace, StoreError, out_of_space
+from .lean import hidden
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .stage import Stage, Staged, tally, unpack
-from .storefile import check_layout, connect, create, create_tables, needs_creating, sqlite_utils, wait_for_writers
+from .storefile import check_layout, connect, create, create_tables, needs_creating, wait_for_writers
 
 NUMBERS_CACHED = 100_000  # keys or details remembered per store, then forgotten (attackers can make millions)
 PENDING = 50_000  # (day, key) counts held before they are written to the store
@@ -85,13 +87,13 @@ class Store:
             if not readonly and path != ":memory:" and needs_creating(path):
                 create(path)
             conn = connect(path, readonly)
-            self.db = sqlite_utils.Database(conn)
+            self.conn = conn
             wait_for_writers(conn, path, notify)
             if path != ":memory:" and upgrade.needed(conn):
                 upgrade.upgrade(path, notify)
-            check_layout(self.db, path)
+            check_layout(conn, path)
             if path == ":memory:":
-                create_tables(self.db)
+                create_tables(conn)
         except (sqlite3.DatabaseError, StoreError) as e:
             if conn is not None:
                 conn.close()
@@ -106,7 +108,16 @@ class Store:
         conn.execute("PRAGMA temp_store = MEMORY")
 
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()
+
+    @functools.cached_property
+    def db(self) -> sqlite_utils.Database:
+        """The store as a sqlite-utils Database, for programs that query it
+        (``store.db["counts"].rows_where(...)``). ccaudit itself uses ``conn``: importing
+        sqlite-utils costs a report a tenth of a second."""
+        with hidden("pandas", "numpy"):  # see lean.py: 100 MiB per command for types never stored
+            import sqlite_utils
+        return sqlite_utils.Database(self.conn)
 
     # -- loading --------------------------------------------------------------------
 
@@ -141,11 +152,11 @@ class Store:
 
         Duplicates are rare, so the events are inserted as they are: the insert fails on
         the first event already stored (rolled back to a savepoint), and only then is each
-        one looked up. Plain SQL on ``db.conn`` (the load's hot path bypasses
+        one looked up. Plain SQL on ``conn`` (the load's hot path bypasses
         sqlite-utils): its ``insert_all`` of the same rows, with ``ignore=True`` for the
         de-duplication, measured several times slower (benchmarks/test_bench_store.py).
         """
-        conn = self.db.conn
+        conn = self.conn
         kids = self._numbers("keys", KEY_COLUMNS, staged.keys)
         dids = self._numbers("details", DETAIL_COLUMNS, staged.details)
         events = [(h, i, us, kids[k], None if d is None else dids[d], c) for h, i, us, k, d, c in staged.events]
@@ -179,7 +190,7 @@ class Store:
             daycounts.sum_into(quarters, i, n, first, last)
             daycounts.sum_into(methods.setdefault((day, method_of[kid]), {}), i, n, first, last)
             daycounts.sum_into(totals, quarter, n, first, last)
-        self.db.conn.executemany(_UPSERT_QUARTER, [(q, *t) for q, t in totals.items()])
+        self.conn.executemany(_UPSERT_QUARTER, [(q, *t) for q, t in totals.items()])
         if len(pending) >= PENDING:
             self._flush()
 
@@ -192,7 +203,7 @@ class Store:
         self._write_counts(_GET_METHOD_COUNTS, _PUT_METHOD_COUNTS, methods)
 
     def _write_counts(self, get: str, put: str, pending: dict[tuple[int, object], dict[int, list]]) -> None:
-        conn = self.db.conn
+        conn = self.conn
         rows = []
         for (day, key), quarters in sorted(pending.items()):
             stored = conn.execute(get, (day, key)).fetchone()
@@ -203,7 +214,7 @@ class Store:
         """Add counts made elsewhere (``ccaudit spark``): (quarter start, section, key,
         method, principal, n, first µs, last µs). The store then holds counts only."""
         with self._writing():
-            self.db.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
+            self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
             for batch in _chunks(rows, 10_000):
                 kids = self._numbers("keys", KEY_COLUMNS, [(r[3], r[4], r[1], r[2]) for r in batch])
                 self._add([(r[0], kid, *r[5:]) for r, kid in zip(batch, kids)],
@@ -224,7 +235,7 @@ class Store:
         return numbers
 
     def _number(self, table: str, columns: tuple[str, ...], value: tuple) -> int:
-        conn = self.db.conn
+        conn = self.conn
         found = conn.execute(f"SELECT rowid FROM {table} WHERE {' AND '.join(f'{c} = ?' for c in columns)}",
                              value).fetchone()
         if found:
@@ -236,7 +247,7 @@ class Store:
     def _writing(self) -> Iterator[None]:
         """One write transaction; a full disk rolls it back and is NoSpace, naming the store.
         Numbers given out in a transaction rolled back are forgotten."""
-        conn = self.db.conn
+        conn = self.conn
         try:
             with conn:
                 if not conn.in_transaction:  # a SAVEPOINT must not start (and end) its own
@@ -260,10 +271,10 @@ class Store:
 
     def counts_only(self) -> bool:
         """Built by ``ccaudit spark``: counts, no events."""
-        return self.db.execute("SELECT count(*) FROM meta WHERE name = 'counts_only'").fetchone()[0] > 0
+        return self.conn.execute("SELECT count(*) FROM meta WHERE name = 'counts_only'").fetchone()[0] > 0
 
     def event_count(self) -> int:
-        return self.db.execute("SELECT coalesce(sum(n), 0) FROM quarters").fetchone()[0]
+        return self.conn.execute("SELECT coalesce(sum(n), 0) FROM quarters").fetchone()[0]
 
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:

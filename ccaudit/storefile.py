@@ -17,11 +17,7 @@ from pathlib import Path
 
 from .errors import StoreError
 from .files import FILE_MODE
-from .lean import hidden
 from .schema import LAYOUT_VERSION, TABLES, VIEWS
-
-with hidden("pandas", "numpy"):  # see lean.py: 100 MiB per command for types never stored
-    import sqlite_utils
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -104,13 +100,13 @@ def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str]
     conn.execute(f"PRAGMA busy_timeout = {BUSY_WAIT * 1000}")
 
 
-def check_layout(db: sqlite_utils.Database, path: str) -> None:
-    existing = set(db.table_names()) | set(db.view_names())
+def check_layout(conn: sqlite3.Connection, path: str) -> None:
+    existing = _tables(conn)
     if path == ":memory:" and not existing:
         return
     if "all_events" not in existing:
         raise StoreError(f"{path}: not a ccaudit store")
-    version = db.execute("PRAGMA user_version").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version != LAYOUT_VERSION:
         raise StoreError(f"{path}: a store of another ccaudit version (layout {version}, this one "
                          f"reads {LAYOUT_VERSION}); load the dumps into a new store")
@@ -119,13 +115,13 @@ def check_layout(db: sqlite_utils.Database, path: str) -> None:
         raise StoreError(f"{path}: not a whole ccaudit store (no table {', '.join(sorted(missing))})")
 
 
-def create_tables(db: sqlite_utils.Database) -> None:
+def create_tables(conn: sqlite3.Connection) -> None:
     """The tables, the views and the layout version (raw DDL: see schema.TABLES)."""
     for sql in TABLES.values():
-        db.execute(sql)
+        conn.execute(sql)
     for name, sql in VIEWS.items():
-        db.execute(f"CREATE VIEW {name} AS {sql}")
-    db.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
+        conn.execute(f"CREATE VIEW {name} AS {sql}")
+    conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
 
 
 def needs_creating(path: str) -> bool:
@@ -184,13 +180,12 @@ def create(path: str) -> None:
     try:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only
         conn.execute("BEGIN IMMEDIATE")
-        db = sqlite_utils.Database(conn)
         if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # else: made meanwhile
-            for name in db.view_names():
-                db.execute(f"DROP VIEW [{name}]")
-            for name in db.table_names():
-                db.execute(f"DROP TABLE [{name}]")  # empty: checked by needs_creating
-            create_tables(db)
+            made = conn.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view')"
+                                " AND name NOT LIKE 'sqlite%' ORDER BY type = 'table'").fetchall()
+            for kind, name in made:  # views first; the tables are empty: checked by needs_creating
+                conn.execute(f"DROP {kind} [{name}]")
+            create_tables(conn)
         conn.execute("COMMIT")
     finally:
         conn.close()
