@@ -146,7 +146,8 @@ class Selection:
                  and starts == list(range(start, end, 3600)))  # a UTC day, uncut
         key, body, args = self._section(section, lo, hi, start, end)
         packed = "c.hours" if whole else "c.quarters"
-        rows = self.conn.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2", args)
+        rows = self.conn.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2",
+                                 args)
         groups = itertools.groupby(rows, key=operator.itemgetter(0))
         if whole:  # no quarter is cut
             for k, group in groups:

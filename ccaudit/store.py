@@ -45,6 +45,9 @@ from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .stage import Stage, Staged, tally, unpack
 from .storefile import check_layout, connect, create, create_tables, needs_creating, wait_for_writers
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 NUMBERS_CACHED = 100_000  # keys or details remembered per store, then forgotten (attackers can make millions)
 PENDING = 50_000  # (day, key) counts held before they are written to the store
 
