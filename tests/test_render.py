@@ -17,6 +17,7 @@ import io
 import json
 import re
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -239,15 +240,18 @@ def test_a_json_row_is_written_as_json_dumps_would_indent_it(key, hours, depth, 
 @given(hours=st.lists(st.sampled_from([0, 1, 10, 100, 101, 1000, 10000, 100000, 1000000, 9, 90, 12345678]),
                       min_size=24, max_size=24))
 def test_a_text_row_shows_each_count_and_a_dash_for_none(hours):
-    # the cells are formatted at once and the zeros turned into dashes: counts holding the
-    # digit 0 (10, 100, ...) must come out whole, each a column of its own
+    # each distinct count is formatted once and remembered, up to a limit: counts holding
+    # the digit 0 (10, 100, ...) come out whole, each in a column of its own, remembered or not
     from ccaudit import render
     from ccaudit.report import Day, Row, Section
 
     labels = [f"{h:02d}" for h in range(24)]
     section = Section("kafka_authentication", "Kafka Authentication",
-                      [Row("sa-1", hours, sum(hours), "", "", "00", max(hours))])
-    lines = list(render.section_text_lines(Day("2024-05-06", sum(hours), labels, {}), section))
-    *cells, total = lines[-2].split()[1:]
-    assert cells == [str(n) if n else "-" for n in hours]
-    assert total == str(sum(hours))
+                      [Row("sa-1", hours, sum(hours), "", "", "00", max(hours))] * 2)
+    for limit in (render._Memo.LIMIT, 2):
+        with mock.patch.object(render._Memo, "LIMIT", limit):
+            lines = list(render.section_text_lines(Day("2024-05-06", sum(hours), labels, {}), section))
+        assert lines[-2] == lines[-3]
+        *cells, total = lines[-2].split()[1:]
+        assert cells == [str(n) if n else "-" for n in hours]
+        assert total == str(sum(hours))
