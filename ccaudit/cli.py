@@ -30,6 +30,7 @@ from .options import (
     options,
 )
 from .report import Filters, build
+from .storefile import looks_like_sqlite
 from .text import printable
 
 EXIT_CODES = """\b
@@ -220,8 +221,9 @@ def summary(extra, db_path, fmt, tz):
     from .render import render_summary
 
     if extra:
-        raise click.UsageError(f"summary reads a store (--db STORE), not dumps; for a dump use: "
-                               f"ccaudit report {extra[0]}")
+        hint = (f"for this store: ccaudit summary --db {extra[0]}" if looks_like_sqlite(extra[0])
+                else f"for a dump: ccaudit report {extra[0]}")
+        raise click.UsageError(f"summary reads a store (--db STORE), not dumps; {hint}")
     if not db_path:
         raise click.UsageError("give --db STORE (a store made by report or load); for a dump use: ccaudit report DUMP")
     opt.existing_store((), db_path)

@@ -131,7 +131,7 @@ def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_sin
     zone = opt.zone(tz)
     window_a = opt.filters(zone, a_since, a_until, sections=sections, prefix="--a-")
     window_b = opt.filters(zone, b_since, b_until, sections=sections, prefix="--b-")
-    opt.check_inputs((*a_paths, *b_paths))
+    opt.check_inputs(tuple(p for p in (*a_paths, *b_paths) if not looks_like_sqlite(p)))  # stores are opened
     with contextlib.ExitStack() as stack:
         store_a, load_a = stack.enter_context(_source("A" if a_paths != b_paths else "A and B", a_paths, quiet))
         if a_paths == b_paths:  # one store (or one set of dumps) seen through two windows

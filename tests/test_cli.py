@@ -223,6 +223,36 @@ def test_db_that_is_not_a_store(invoke, tmp_path, sample_cli, what):
         assert db.read_bytes() == before
 
 
+
+@pytest.mark.parametrize("command", ["report", "load", "check", "methods", "summary"])
+@pytest.mark.parametrize("what", ["store", "other-sqlite"])
+def test_a_store_given_as_a_dump_is_named_not_read(invoke, tmp_path, sample_cli, command, what):
+    # read as a dump, an SQLite file gave a line of malformed records for each line of it
+    db = tmp_path / "audit.db"
+    if what == "store":
+        invoke("load", sample_cli, "--db", db, "-q")
+    else:
+        conn = sqlite3.connect(db)
+        conn.execute("CREATE TABLE customers (name TEXT)")
+        conn.commit()
+        conn.close()
+    before = db.read_bytes()
+    result = invoke(command, db, *(["--db", tmp_path / "new.db"] if command == "load" else []))
+    assert result.exit_code == 2 and result.stdout == ""
+    if command == "summary":  # a usage error
+        assert stderr_lines(result)[-1].endswith(f"for this store: ccaudit summary --db {db}")
+    else:
+        kind = "a ccaudit store" if what == "store" else "an SQLite database"
+        expected = f"ccaudit: error: {db}: is {kind}, not a dump (a store is given with --db {db})"
+        assert stderr_lines(result) == [expected]
+    assert db.read_bytes() == before and not (tmp_path / "new.db").exists()
+
+
+def test_a_dump_given_to_summary_is_pointed_to_report(invoke, sample_cli):
+    result = invoke("summary", sample_cli)
+    assert result.exit_code == 2
+    assert stderr_lines(result)[-1].endswith(f"for a dump: ccaudit report {sample_cli}")
+
 # -- --out DIR ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("markdown", "md"), ("csv", "csv"), ("json", "json")])
