@@ -13,10 +13,10 @@ import functools
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from .report import Day, Gap, Report, Row, Section
-from .text import hour_ranges, md_text, plural, printable, spreadsheet_cell
+from .text import CountText, hour_ranges, md_text, plural, printable, spreadsheet_cell
 
 ROW_LABEL = {
     "kafka_authentication": "Principal",
@@ -82,7 +82,7 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
     under = f"{label:_<{width - 3}}" + " " * 7 + "_" * (len(rule) - width - 4)
     yield f"{rule}\n{section.title.center(len(rule)).rstrip()}\n{head}\n{under}\n"
     empty = True
-    text_of = _Memo(lambda n: f" {n or '-':>{cell}}")
+    text_of = CountText(lambda n: f" {n or '-':>{cell}}")
     for r in section.rows:
         empty = False
         key = printable(r.key)
@@ -95,24 +95,6 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
             line += f"  {r.first_seen[:19]:<20} {r.last_seen[:19]:<20} {r.peak_hour:>5} {r.peak_count:>{cell}}"
         yield line + "\n"
     yield "(no events)\n\n" if empty else "\n"
-
-
-class _Memo(dict):
-    """``make(n)`` for each n, made once: a report writes the same few thousand counts
-    over and over, and formatting 24 numbers a row was a third of a text report's time.
-    Up to LIMIT are kept."""
-
-    LIMIT = 10_000
-
-    def __init__(self, make: Callable[[int], str]):
-        super().__init__()
-        self.make = make
-
-    def __missing__(self, n: int) -> str:
-        text = self.make(n)
-        if len(self) < self.LIMIT:
-            self[n] = text
-        return text
 
 
 # -- markdown -------------------------------------------------------------------------
@@ -265,7 +247,7 @@ def _row_text(r: Row, depth: int) -> str:
     return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_escape, text)
 
 
-_DIGITS = _Memo(str)
+_DIGITS = CountText(str)
 
 
 @functools.cache

@@ -244,12 +244,13 @@ def test_a_text_row_shows_each_count_and_a_dash_for_none(hours):
     # the digit 0 (10, 100, ...) come out whole, each in a column of its own, remembered or not
     from ccaudit import render
     from ccaudit.report import Day, Row, Section
+    from ccaudit.text import CountText
 
     labels = [f"{h:02d}" for h in range(24)]
     section = Section("kafka_authentication", "Kafka Authentication",
                       [Row("sa-1", hours, sum(hours), "", "", "00", max(hours))] * 2)
-    for limit in (render._Memo.LIMIT, 2):
-        with mock.patch.object(render._Memo, "LIMIT", limit):
+    for limit in (CountText.LIMIT, 2):
+        with mock.patch.object(CountText, "LIMIT", limit):
             lines = list(render.section_text_lines(Day("2024-05-06", sum(hours), labels, {}), section))
         assert lines[-2] == lines[-3]
         *cells, total = lines[-2].split()[1:]
