@@ -23,7 +23,7 @@ from html import escape
 
 from .render import ROW_LABEL
 from .report import Day, Gap, Report, Row, Section, busiest, cells
-from .text import hour_ranges, plural, printable
+from .text import CountText, hour_ranges, plural, printable
 
 LEVELS = 9
 
@@ -325,9 +325,10 @@ def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
     # busiest first: a page of 300,000 attacker-made keys helps no one
     shown = section.rows if keys <= MAX_ROWS else busiest(section.rows, MAX_ROWS)
     labels = [_e(h) for h in day.hour_labels]
-    levels: dict[int, int] = {}
+    opening = CountText(lambda n: f'<td class="l{_level(n, peak)}" title="hour ')  # a cell: its shade,
+    closing = CountText(lambda n: f': {n}">{n}</td>')  # its hour's label, then its count
     for row in shown:
-        out.append(_row(row, labels, peak, levels, stats))
+        out.append(_row(row, labels, opening, closing, stats))
     out += ["</tbody></table></div>"]
     if keys > MAX_ROWS:
         out.append(f'<p class="muted">The {MAX_ROWS} busiest of {plural(keys, "key")}; the CSV '
@@ -336,21 +337,14 @@ def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
     return "\n".join(out)
 
 
-def _row(row: Row, labels: list[str], peak: int, levels: dict[int, int], stats: bool) -> str:
-    """A table row; ``labels`` escaped, ``levels`` the shade of each count up to ``peak``
-    (filled as counts are met: a section has few distinct ones)."""
-    about = "&#10;".join(_e(line) for line in (
-        row.key, f"first seen {row.first_seen}", f"last seen {row.last_seen}",
-        f"peak hour {row.peak_hour}: {row.peak_count}"))
-    cells = [f'<th class="k" scope="row" title="{about}">{_e(row.key)}</th>']
-    for label, n in zip(labels, row.hours):
-        if n:
-            level = levels.get(n)
-            if level is None:
-                level = levels[n] = _level(n, peak)
-            cells.append(f'<td class="l{level}" title="hour {label}: {n}">{n}</td>')
-        else:
-            cells.append("<td></td>")
+def _row(row: Row, labels: list[str], opening: CountText, closing: CountText, stats: bool) -> str:
+    """A table row; ``labels`` escaped, a count's cell ``opening[n] + label + closing[n]``
+    (each made once per section: a section has few distinct counts)."""
+    key = _e(row.key)
+    facts = f"first seen {row.first_seen}", f"last seen {row.last_seen}", f"peak hour {row.peak_hour}: {row.peak_count}"
+    about = "&#10;".join([key, *map(_e, facts)])
+    cells = [f'<th class="k" scope="row" title="{about}">{key}</th>']
+    cells += [opening[n] + label + closing[n] if n else "<td></td>" for label, n in zip(labels, row.hours)]
     cells.append(f'<td class="t" title="total: {row.total}">{row.total}</td>')
     if stats:
         cells += [f'<td class="s">{_e(row.first_seen)}</td>', f'<td class="s">{_e(row.last_seen)}</td>',
