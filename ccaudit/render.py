@@ -68,8 +68,8 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
     for r in section.rows:  # one pass to size the columns, one to write: rows may come from the store
         if width < (n := len(printable(r.key))) <= KEY_WIDTH:
             width = n
-        if (m := max(r.hours)) > busiest:
-            busiest = m
+        if r.peak_count > busiest:
+            busiest = r.peak_count
         if r.total > most:
             most = r.total
     cell = max(5, len(str(busiest)), *[len(h) for h in labels[1:]])
@@ -107,8 +107,10 @@ def section_markdown_lines(day: Day, section: Section, stats: bool = False) -> I
     if stats:
         headers += ["First seen", "Last seen", "Peak hour", "Peak count"]
 
+    text_of = CountText(lambda n: str(n or "-"))
+
     def cells(r: Row) -> list[str]:
-        row = [md_text(r.key), *[str(n or "-") for n in r.hours], str(r.total)]
+        row = [md_text(r.key), *map(text_of.__getitem__, r.hours), str(r.total)]
         return row + [r.first_seen, r.last_seen, r.peak_hour, str(r.peak_count)] if stats else row
 
     widths = [len(h) + 2 for h in headers]  # tabulate's minimum padding of a header

@@ -345,19 +345,24 @@ class _StoredRow(Row):
     and peak are worked out only when asked for: text and markdown without --stats never
     ask, and they were half the cost of a row."""
 
-    __slots__ = ("_first", "_last", "_labels", "_clock")
+    __slots__ = ("_first", "_last", "_labels", "_clock", "_peak")
 
     def __init__(self, key: str, hours: list[int], first: int, last: int, labels: list[str], clock: _Clock):
         self.key, self.hours, self.total = key, hours, sum(hours)
-        self._first, self._last, self._labels, self._clock = first, last, labels, clock
+        self._first, self._last, self._labels, self._clock, self._peak = first, last, labels, clock, None
 
     @property  # type: ignore[override]
     def peak_hour(self) -> str:
-        return self._labels[self.hours.index(self.peak_count)]  # the first of the busiest
+        return self._labels[self._peak_column()]
 
     @property  # type: ignore[override]
     def peak_count(self) -> int:
-        return max(self.hours)
+        return self.hours[self._peak_column()]
+
+    def _peak_column(self) -> int:
+        if self._peak is None:
+            self._peak = self.hours.index(max(self.hours))  # the first of the busiest
+        return self._peak
 
     @property  # type: ignore[override]
     def first_seen(self) -> str:
