@@ -221,7 +221,7 @@ def summary(extra, db_path, fmt, tz):
     from .render import render_summary
 
     if extra:
-        hint = (f"for this store: ccaudit summary --db {extra[0]}" if looks_like_sqlite(extra[0])
+        hint = (f"for a store: ccaudit summary --db {extra[0]}" if looks_like_sqlite(extra[0])
                 else f"for a dump: ccaudit report {extra[0]}")
         raise click.UsageError(f"summary reads a store (--db STORE), not dumps; {hint}")
     if not db_path:

@@ -22,7 +22,7 @@ from .report import Filters
 from .schema import SECTIONS
 from .stats import LoadStats
 from .store import Store
-from .storefile import is_store, looks_like_sqlite
+from .storefile import looks_like_sqlite
 from .text import printable
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
@@ -108,8 +108,7 @@ def check_inputs(dumps: tuple[str, ...]) -> None:
         if not os.access(path, os.R_OK):
             raise InputError(f"{path}: cannot read: permission denied")
         if looks_like_sqlite(path):  # read as a dump, every line of it would be malformed
-            what = "a ccaudit store" if is_store(path) else "an SQLite database"
-            raise InputError(f"{path}: is {what}, not a dump (a store is given with --db {path})")
+            raise InputError(f"{path}: is an SQLite file, not a dump (a store is given with --db {path})")
 
 
 def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:

@@ -68,8 +68,8 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
     for r in section.rows:  # one pass to size the columns, one to write: rows may come from the store
         if width < (n := len(printable(r.key))) <= KEY_WIDTH:
             width = n
-        if r.peak_count > busiest:
-            busiest = r.peak_count
+        if (m := max(r.hours)) > busiest:
+            busiest = m
         if r.total > most:
             most = r.total
     cell = max(5, len(str(busiest)), *[len(h) for h in labels[1:]])
@@ -232,24 +232,23 @@ def day_json(day: Day, rows=rows_json) -> dict:
 
 
 class _Rows:
-    """Rows to encode one at a time: a section can hold hundreds of thousands."""
+    """Rows to encode one at a time: a section can hold hundreds of thousands. Their
+    counts' text is made once (``digits``)."""
 
     def __init__(self, rows: Iterable[Row]):
-        self.rows = rows
+        self.rows, self.digits = rows, CountText(str)
 
 
-def _row_text(r: Row, depth: int) -> str:
+def _row_text(r: Row, depth: int, digits: CountText) -> str:
     """``_json(row_json(r), depth)``, written out: json's indenting encoder is pure
     Python, and a whole-store report has a million numbers to indent."""
     if not r.hours:
         return _json(row_json(r), depth)
     comma, layout = _row_layout(depth)
-    text = layout % (_string(r.key), comma.join(map(_DIGITS.__getitem__, r.hours)), r.total, _string(r.first_seen),
+    text = layout % (_string(r.key), comma.join(map(digits.__getitem__, r.hours)), r.total, _string(r.first_seen),
                      _string(r.last_seen), _string(r.peak_hour), r.peak_count)
     return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_escape, text)
 
-
-_DIGITS = CountText(str)
 
 
 @functools.cache
@@ -274,7 +273,7 @@ def _json_pieces(value, depth: int) -> Iterator[str]:
     elif isinstance(value, _Rows):
         empty = True
         for row in value.rows:
-            yield ("[" if empty else ",") + pad + _row_text(row, depth + 1)
+            yield ("[" if empty else ",") + pad + _row_text(row, depth + 1, value.digits)
             empty = False
         yield "[]" if empty else pad[:-2] + "]"
     else:

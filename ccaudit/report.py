@@ -349,7 +349,8 @@ class _StoredRow(Row):
 
     def __init__(self, key: str, hours: list[int], first: int, last: int, labels: list[str], clock: _Clock):
         self.key, self.hours, self.total = key, hours, sum(hours)
-        self._first, self._last, self._labels, self._clock, self._peak = first, last, labels, clock, None
+        self._first, self._last, self._labels, self._clock = first, last, labels, clock
+        self._peak: int | None = None
 
     @property  # type: ignore[override]
     def peak_hour(self) -> str:

@@ -228,12 +228,16 @@ def test_a_json_row_is_written_as_json_dumps_would_indent_it(key, hours, depth, 
     # same, escapes included, as json.dumps(indent=2) of the row's data at that depth
     from ccaudit import render
     from ccaudit.report import Row
+    from ccaudit.text import CountText
 
     row = Row(key, hours, sum(hours), seen, seen[::-1], "07+1", max(hours, default=0))
     data = {"key": key, "hours": hours, "total": sum(hours), "first_seen": seen, "last_seen": seen[::-1],
             "peak_hour": "07+1", "peak_count": max(hours, default=0)}
-    assert render._row_text(row, depth) == render._json(data, depth)
-    assert json.loads(render._row_text(row, depth)) == data
+    for limit in (CountText.LIMIT, 2):  # the counts' text remembered, or past the limit
+        with mock.patch.object(CountText, "LIMIT", limit):
+            text = render._row_text(row, depth, CountText(str))
+        assert text == render._json(data, depth)
+        assert json.loads(text) == data
 
 
 @settings(max_examples=300, deadline=None)
