@@ -6,6 +6,7 @@ The library API, usable without the command line::
     store = Store("audit.db")
     stats = load_dumps(["dump.json.gz"], store)
     report = build(store)
+    store.db["keys"].count  # the store as a sqlite-utils Database, for queries of your own
 
 Names are imported on first use, so that ``python -m ccaudit.worker`` stays small.
 """
