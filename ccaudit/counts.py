@@ -85,12 +85,12 @@ class Selection:
 
     def _count_edges(self, parts: list[tuple[int, int]]) -> None:
         self.conn.execute(f"CREATE TABLE {self.edges} (quarter INTEGER, kid INTEGER, n INTEGER, first_us INTEGER,"
-                        " last_us INTEGER)")
+                          " last_us INTEGER)")
         kept = f" AND kid IN (SELECT kid FROM {self.wanted})" if self.filtered else ""
         for start, end in parts:
             self.conn.execute(f"INSERT INTO {self.edges} SELECT us / {QUARTER_US} * {QUARTER}, kid, count(*), min(us),"
-                            f" max(us) FROM events WHERE hour = ? AND us >= ? AND us < ?{kept} GROUP BY kid",
-                            [start // HOUR_US, start, end])
+                              f" max(us) FROM events WHERE hour = ? AND us >= ? AND us < ?{kept} GROUP BY kid",
+                              [start // HOUR_US, start, end])
 
     # -- reading --------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ class Selection:
             yield from rows
             return
         edges = self.conn.execute(f"SELECT quarter, sum(n), min(first_us), max(last_us) FROM {self.edges}"
-                                " GROUP BY quarter ORDER BY quarter").fetchall()  # at most two
+                                  " GROUP BY quarter ORDER BY quarter").fetchall()  # at most two
         yield from (e for e in edges if self.first is not None and e[0] < self.first)
         yield from rows
         yield from (e for e in edges if self.first is None or e[0] >= self.first)
@@ -115,7 +115,7 @@ class Selection:
     def _filtered_quarters(self) -> Iterator[tuple[int, int, int, int]]:
         where, args = self._window("day", whole_days=True)
         rows = self.conn.execute(f"SELECT day, quarters FROM {'method_counts' if self.by_method else 'counts'}{where}",
-                               args)
+                                 args)
         quarters = DAY // QUARTER
         lo = -(2**62) if self.first is None else self.first
         hi = 2**62 if self.last is None else self.last

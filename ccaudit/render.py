@@ -250,7 +250,6 @@ def _row_text(r: Row, depth: int, digits: CountText) -> str:
     return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_escape, text)
 
 
-
 @functools.cache
 def _row_layout(depth: int) -> tuple[str, str]:
     """What separates a row's hours, and the row with %-places for its values, indented

@@ -162,7 +162,13 @@ def _peek(path: str) -> Iterator[sqlite3.Connection]:
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
     """Names of the tables and views (``all_events`` is a table in old layouts, a view now)."""
-    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    return {name for _, name in _made(conn)}
+
+
+def _made(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(type, name) of each table and view, the views first."""
+    return conn.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view')"
+                        " ORDER BY type = 'table'").fetchall()
 
 
 def create(path: str) -> None:
@@ -181,9 +187,7 @@ def create(path: str) -> None:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only
         conn.execute("BEGIN IMMEDIATE")
         if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # else: made meanwhile
-            made = conn.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view')"
-                                " AND name NOT LIKE 'sqlite%' ORDER BY type = 'table'").fetchall()
-            for kind, name in made:  # views first; the tables are empty: checked by needs_creating
+            for kind, name in _made(conn):  # only ccaudit's, and empty: checked by needs_creating
                 conn.execute(f"DROP {kind} [{name}]")
             create_tables(conn)
         conn.execute("COMMIT")
