@@ -48,8 +48,8 @@ from .storefile import check_layout, connect, create, create_tables, needs_creat
 if TYPE_CHECKING:
     import sqlite_utils
 
-NUMBERS_CACHED = 100_000  # keys or details remembered per store, then forgotten (attackers can make millions)
-PENDING = 50_000  # (day, key) counts held before they are written to the store
+NUMBERS_CACHED = 20_000  # keys or details remembered per store, then forgotten (attackers can make millions)
+PENDING = 10_000  # (day, key) counts held before they are written to the store
 
 _INSERT_EVENTS = "INSERT INTO events (hour, id, us, kid, did, connection_id) VALUES (?, ?, ?, ?, ?, ?)"
 _ADD = """
@@ -108,7 +108,7 @@ class Store:
         self._pending_methods: dict[tuple[int, str], dict[int, list]] = {}  # (day, method) -> the same
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
         conn.execute("PRAGMA cache_size = -8000")
-        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("PRAGMA temp_store = FILE")  # a report's sort of a large day spills to disk (counts.py)
 
     def close(self) -> None:
         self.conn.close()

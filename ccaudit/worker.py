@@ -4,10 +4,12 @@ It reads one ``Task`` per stdin line and answers each stage file it fills with o
 ``Answer`` line (``last`` on a task's final answer), or one ``Failure``. Messages are
 JSON, typed on both sides by the msgspec structs below. Two kinds of task:
 
-* lines: parse the lines that start in a byte range of a file into one stage file;
-* array/objects: stream a whole JSON array / concatenated-objects input (jsondoc.py),
-  into a new stage file every JSON_PART records (it cannot start mid-file, but the
-  store can merge one part while the worker parses the next).
+* lines: parse the lines that start in a byte range of a file;
+* array/objects: stream a whole JSON array / concatenated-objects input (jsondoc.py):
+  it cannot start mid-file, but the store can merge one part while the worker parses
+  the next.
+
+Either fills a new stage file every PART records.
 
 It imports only what parsing needs, so each worker stays small.
 """
@@ -26,7 +28,7 @@ from .stage import Stage
 from .stats import LoadStats
 
 BATCH = 1000
-JSON_PART = 10_000
+PART = 5_000  # records per stage file
 
 
 class Task(msgspec.Struct, frozen=True):
@@ -66,35 +68,30 @@ Reply = Answer | Failure
 
 
 def run(task: Task) -> Iterator[Answer]:
-    """The answers to one task."""
+    """The answers to one task: a stage file per PART records, so that a worker, and the
+    store merging its files, hold at most that many (a 4 MiB range of 100-byte sign-in
+    failures, each with its own key, is 40,000)."""
+    stats = LoadStats()
     if task.shape == "lines":
-        yield parse_range(task)
+        with open(task.path, "rb", buffering=1 << 20) as f:
+            if task.start:
+                _skip_partial_line(f, task.start, task.end)
+            else:
+                without_bom(f)
+            yield from _parts(task.stage, line_rows(iter_lines(f, task.end), "", stats), stats)
+        if task.delete:
+            os.remove(task.path)
     else:
-        yield from parse_json(task)
+        dump = Dump(task.path)
+        rows = until_broken(json_rows(dump.open(), "", stats, array=task.shape == "array"), "", stats)
+        yield from _parts(task.stage, rows, stats)
 
 
-def parse_range(task: Task) -> Answer:
-    """Fill ``task.stage`` from the lines that start in [start, end) of ``task.path``."""
-    stats = LoadStats()
-    with open(task.path, "rb", buffering=1 << 20) as f:
-        if task.start:
-            _skip_partial_line(f, task.start, task.end)
-        else:
-            without_bom(f)
-        _fill(task.stage, line_rows(iter_lines(f, task.end), "", stats))
-    if task.delete:
-        os.remove(task.path)
-    return _answer(task.stage, stats)
-
-
-def parse_json(task: Task) -> Iterator[Answer]:
-    stats = LoadStats()
-    dump = Dump(task.path)
-    rows = until_broken(json_rows(dump.open(), "", stats, array=task.shape == "array"), "", stats)
+def _parts(stage: str, rows, stats: LoadStats) -> Iterator[Answer]:
     for part in range(sys.maxsize):
         before = (stats.records_read, stats.noise_lines, stats.malformed, len(stats.problems))
-        path = f"{task.stage}-{part}"
-        last = _fill(path, islice(rows, JSON_PART)) < JSON_PART
+        path = f"{stage}-{part}"
+        last = _fill(path, islice(rows, PART)) < PART
         yield _answer(path, stats, before, last)
         if last:
             return
@@ -111,7 +108,7 @@ def _fill(path: str, rows) -> int:
     return stage.offered
 
 
-def _answer(path: str, stats: LoadStats, before: tuple = (0, 0, 0, 0), last: bool = True) -> Answer:
+def _answer(path: str, stats: LoadStats, before: tuple, last: bool) -> Answer:
     """What this stage file added to the counts (``before``: records, noise, malformed and
     problems listed when it began)."""
     read, noise, malformed, listed = before

@@ -306,6 +306,7 @@ class Ccaudit:
     def env(self, tmpdir: Path | None = None) -> dict:
         env = dict(os.environ)
         env.pop("CCAUDIT_DEBUG", None)
+        env.pop("SQLITE_TMPDIR", None)  # SQLite's temporary files go to TMPDIR too
         env["TMPDIR"] = str(tmpdir or self.tmpdir)
         return env
 

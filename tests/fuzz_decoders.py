@@ -107,7 +107,7 @@ def check_rows(rows: list, stats: LoadStats) -> None:
 
 
 def lines_of_ranges(data: bytes, cuts: list[int]) -> list[bytes]:
-    """The lines of ``data`` read as parse workers read byte ranges (worker.parse_range)."""
+    """The lines of ``data`` read as parse workers read byte ranges (worker.run)."""
     lines: list[bytes] = []
     bounds = [0, *cuts, len(data) + 1]
     for start, end in zip(bounds, bounds[1:]):

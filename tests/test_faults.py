@@ -47,6 +47,7 @@ from tests.faults import (
     mount_unavailable,
     wait_for,
 )
+from tests.records import signin, write_jsonl
 
 pytestmark = pytest.mark.faults
 
@@ -393,6 +394,27 @@ def test_full_tmpdir_under_a_gzip_input(cc, dumps, tmp_path):
     again = cc.run("load", gz.path, "--db", db, "-q", tmpdir=small)
     assert again.returncode == 0, f"with room in TMPDIR: {again}"
     cc.check_store(db, want, "after the full TMPDIR and a second load")
+
+
+def test_full_tmpdir_under_a_report_of_a_day_of_many_keys(cc, tmp_path):
+    """A day of 200,000 keys: SQLite sorts its rows in a temporary file in TMPDIR (in memory
+    they would grow with the day). On a 1 MiB tmpfs: exit 2, one line naming TMPDIR; with
+    room, the report is whole."""
+    why = mount_unavailable()
+    if why:
+        pytest.skip(f"a full TMPDIR needs a small filesystem: {why}")
+    n = 200_000
+    dump = write_jsonl(tmp_path, (signin("2024-05-07T05:00:00Z", f"user{i}@example.com", "FAILURE", id=f"e{i}")
+                                  for i in range(n)))
+    db = tmp_path / "store.db"
+    assert cc.run("load", dump, "--db", db, "-q").returncode == 0
+    small = cc.tmpfs(tmp_path / "small-tmp", "1m")
+    r = cc.run("report", "--db", db, "--format", "csv", tmpdir=small)
+    _one_error_naming(r, small, pattern=r"no space")
+    cc.remount(small, "size=256m")
+    again = cc.run("report", "--db", db, "--format", "csv", tmpdir=small)
+    assert again.returncode == 0, str(again)
+    assert again.stdout.count("user") == n
 
 
 # -- 5. read-only stores ---------------------------------------------------------------------

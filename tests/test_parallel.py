@@ -271,3 +271,36 @@ def test_gzip_followed_by_zeros_loads_every_record(tmp_path):
     path.write_bytes(gzip.compress(json_lines([rec(n) for n in range(3000)]) + b"\0" * 40_000_000))
     stats, _ = _load(tmp_path, [str(path)], "s", workers=2, chunk=256 * 1024)
     assert (stats.records_read, stats.inserted, stats.malformed) == (3000, 3000, 1)
+
+
+def _broken_after(tmp_path, good: int, records: int):
+    """A dump of ``records`` records with a malformed line after the first ``good``."""
+    path = tmp_path / "dump.jsonl"
+    path.write_bytes(json_lines(rec(i) for i in range(good)) + b"{broken\n"
+                     + json_lines(rec(i) for i in range(good, records)))
+    return path
+
+
+def test_a_range_of_many_records_is_staged_in_parts(tmp_path, monkeypatch):
+    # A worker and the store's merge hold at most PART records at once, however small the
+    # records of a range are: 2,500 records and a malformed line after the 1,500th, 1,000 a part.
+    import ccaudit.worker as worker
+    from ccaudit.stage import unpack
+
+    monkeypatch.setattr(worker, "PART", 1000)
+    path = _broken_after(tmp_path, 1500, 2500)
+    answers = list(worker.run(worker.Task(str(path), str(tmp_path / "stage"))))
+    assert [(a.offered, a.malformed, a.last) for a in answers] == [(1000, 0, False), (1000, 1, False), (500, 0, True)]
+    assert [p[0] for a in answers for p in a.problems] == [1501]
+    assert answers[-1].lines == 2501
+    for a in answers:
+        with open(a.stage, "rb") as f:
+            assert len(unpack(f.read()).events) == a.offered
+
+
+def test_parts_of_a_range_load_as_one_process_does(tmp_path):
+    # 12,000 records and a malformed line in one 4 MiB range: more than a part (5,000)
+    path = _broken_after(tmp_path, 7000, 12_000)
+    seq, _ = _same_both_ways(tmp_path, [str(path)], chunk=4 * 2**20)
+    assert (seq.records_read, seq.malformed) == (12_000, 1)
+    assert [line for _, line, _ in seq.problems] == [7001]
