@@ -21,10 +21,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from tabulate import tabulate
-
-from .errors import CcauditError
-from .render import dumps
+from . import scratch
+from .errors import CcauditError, spilling
 from .report import Day, Report, Row
 from .schema import SECTIONS
 from .text import plural, printable
@@ -131,18 +129,49 @@ def _rule_from_table(t: dict, where: str) -> Rule:
     return _checked(Rule(section, key, limit, PER[per.lower()]), where)
 
 
+class Breaches:
+    """Every (rule, row, hour or day) over its limit, kept in a scratch database (an attack
+    on sign-ins breaches a rule once per email typed), read in the order one reads a
+    report: by day, then hour (a day's per-day breaches after its hours), section, key
+    and rule."""
+
+    def __init__(self, report: Report, rules: list[Rule]):
+        self.rules = rules
+        self.conn = scratch.database()
+        self.conn.execute("CREATE TABLE b (day TEXT, col INTEGER, rank INTEGER, key BLOB, rule INTEGER,"
+                          " section TEXT, hour TEXT, count INTEGER)")
+        with spilling(), self.conn:
+            self.conn.executemany("INSERT INTO b VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._found(report))
+        self.count = self.conn.execute("SELECT count(*) FROM b").fetchone()[0]
+        self.rules_breached = len({rules[i].text for i, in self.conn.execute("SELECT DISTINCT rule FROM b")})
+
+    def _found(self, report: Report) -> Iterator[tuple]:
+        order = {sid: i for i, sid in enumerate(SECTIONS)}
+        for ri, rule in enumerate(self.rules):
+            for day, sid, row in _rows(report, rule):
+                for col, hour, count in _cells(rule, day, row):
+                    if count > rule.max:
+                        yield day.date, col, order[sid], scratch.text(row.key), ri, sid, hour, count
+
+    def __iter__(self) -> Iterator[Breach]:
+        with spilling():
+            found = self.conn.execute("SELECT section, key, day, hour, count, rule FROM b"
+                                      " ORDER BY day, col, rank, key, rule")
+        for sid, key, day, hour, count, ri in found:
+            rule = self.rules[ri]
+            yield Breach(sid, scratch.text_of(key), day, hour, count, rule.max, rule.per, rule.text)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def evaluate(report: Report, rules: list[Rule]) -> list[Breach]:
-    """Every (rule, row, hour or day) over its limit, in the order one reads a report: by day,
-    then hour (a day's per-day breaches after its hours), section, key and rule."""
-    found: list[tuple[tuple, Breach]] = []
-    for ri, rule in enumerate(rules):
-        for day, sid, row in _rows(report, rule):
-            for col, hour, count in _cells(rule, day, row):
-                if count > rule.max:
-                    b = Breach(sid, row.key, day.date, hour, count, rule.max, rule.per, rule.text)
-                    found.append(((day.date, col, list(SECTIONS).index(sid), row.key, ri), b))
-    found.sort(key=lambda x: x[0])
-    return [b for _, b in found]
+    """Every breach, in a list (see ``Breaches``, which does not hold them)."""
+    breaches = Breaches(report, rules)
+    try:
+        return list(breaches)
+    finally:
+        breaches.close()
 
 
 def _rows(report: Report, rule: Rule) -> Iterator[tuple[Day, str, Row]]:
@@ -164,33 +193,38 @@ def _cells(rule: Rule, day: Day, row: Row) -> list[tuple[int, str | None, int]]:
 
 # -- output ---------------------------------------------------------------------------
 
-def render(breaches: list[Breach], rules: list[Rule], report: Report, fmt: str) -> str:
+def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str) -> Iterator[str]:
     """Text for people, or JSON for a CI job, which also says what was checked: an empty
     list of breaches alone cannot tell "fine" from "nothing looked at"."""
     if fmt != "json":
-        return _text(breaches, rules, report)
+        yield from _text(breaches, rules, report)
+        return
     first, last = report.span
-    return dumps({
-        "ok": not breaches,
-        "breaches": [asdict(b) for b in breaches],
+    yield from scratch.json_chunks({
+        "ok": not breaches.count,
+        "breaches": [],
         "rules": [{"rule": r.text, **asdict(r)} for r in rules],
         "checked": {"events": report.events, "days": len(report.days), "first_day": first, "last_day": last,
                     "tz": report.tz},
-    })
+    }, "breaches", map(asdict, breaches))
 
 
-def _text(breaches: list[Breach], rules: list[Rule], report: Report) -> str:
+def _text(breaches: Breaches, rules: list[Rule], report: Report) -> Iterator[str]:
     """One verdict line (grep-able OK/BREACH), then a table of breaches; keys and rules go
     through ``printable`` because the records choose them."""
     days = f"{plural(len(report.days), 'day')} from {report.span[0]}" if report.days else "no events"
     zone = "" if report.tz == "UTC" else f" ({report.tz})"
     scope = f"checked {plural(len(rules), 'rule')} against {plural(report.events, 'event')}, {days}{zone}"
-    if not breaches:
-        return f"OK: no breaches; {scope}\n"
-    breached = len({b.rule for b in breaches})
-    verdict = f"BREACH: {plural(len(breaches), 'breach', 'breaches')} of {plural(breached, 'rule')}; {scope}"
-    table = [(b.section, printable(b.key), b.day, b.hour or "-", b.count, f"{b.limit}/{b.per[0]}",
-              printable(b.rule)) for b in breaches]
-    head = ("Section", "Key", "Day", "Hour", "Count", "Limit", "Rule")
-    align = ("left", "left", "left", "left", "right", "right", "left")
-    return f"{verdict}\n{tabulate(table, head, tablefmt='simple', colalign=align, disable_numparse=True)}\n"
+    if not breaches.count:
+        yield f"OK: no breaches; {scope}\n"
+        return
+    yield (f"BREACH: {plural(breaches.count, 'breach', 'breaches')} of {plural(breaches.rules_breached, 'rule')};"
+           f" {scope}\n")
+
+    def cells() -> Iterator[tuple[str, ...]]:
+        for b in breaches:
+            yield (b.section, printable(b.key), b.day, b.hour or "-", str(b.count), f"{b.limit}/{b.per[0]}",
+                   printable(b.rule))
+
+    yield from scratch.table_lines(("Section", "Key", "Day", "Hour", "Count", "Limit", "Rule"),
+                                   (False, False, False, False, True, True, False), cells)

@@ -61,11 +61,14 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
     with opt.open_store(db_path, readonly=not dumps) as store:
         loaded = opt.load_all(dumps, store, quiet)
         rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
-        breaches = checks.evaluate(rep, rules)
+        breaches = checks.Breaches(rep, rules)
         if not rep.days:
             click.echo("ccaudit: warning: no events to check", err=True)
-        click.echo(checks.render(breaches, rules, rep, fmt), nl=False)
-    sys.exit(opt.worst(opt.exit_code(loaded, strict), ExitCode.CHECK_FAILED if breaches else ExitCode.OK))
+        try:
+            sys.stdout.writelines(checks.render(breaches, rules, rep, fmt))
+        finally:
+            breaches.close()
+    sys.exit(opt.worst(opt.exit_code(loaded, strict), ExitCode.CHECK_FAILED if breaches.count else ExitCode.OK))
 
 
 @contextlib.contextmanager
@@ -139,10 +142,10 @@ def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_sin
         else:
             store_b, load_b = stack.enter_context(_source("B", b_paths, quiet))
         rep_a, rep_b = build(store_a, zone, window_a), build(store_b, zone, window_b)
-        every = differ.diff_reports(rep_a, rep_b)
-        rows = differ.shown(every, top=top, same=show_same)
-        label_a, label_b = _label("A", a_paths, a_since, a_until), _label("B", b_paths, b_since, b_until)
-        click.echo(differ.render(rows, rep_a, rep_b, fmt, labels=(label_a, label_b), every=every), nl=False)
+        comparison = differ.Comparison(rep_a, rep_b)
+        stack.callback(comparison.close)
+        labels = _label("A", a_paths, a_since, a_until), _label("B", b_paths, b_since, b_until)
+        sys.stdout.writelines(differ.render(comparison, rep_a, rep_b, fmt, labels, top=top, same=show_same))
     sys.exit(opt.worst(opt.exit_code(load_a, strict), opt.exit_code(load_b, strict)))
 
 

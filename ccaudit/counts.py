@@ -25,17 +25,14 @@ is closed): a report read while a load commits is one committed state, never a m
 from __future__ import annotations
 
 import bisect
-import contextlib
 import fnmatch
 import itertools
 import operator
-import os
-import sqlite3
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from . import daycounts
-from .errors import NoSpace, StoreError
+from .errors import StoreError, spilling
 from .schema import DAY, HOUR_US, QUARTER, QUARTER_US
 
 if TYPE_CHECKING:
@@ -65,7 +62,7 @@ class Selection:
             raise StoreError(f"{store.path}: holds counts only (made by ccaudit spark): a time window must "
                              "start and end on a quarter hour (:00, :15, :30 or :45)")
         self.has_edges = bool(parts)
-        with _spilling():
+        with spilling():
             if self.filtered:
                 self._keep(principal, method)
             if parts:
@@ -150,7 +147,7 @@ class Selection:
                  and starts == list(range(start, end, 3600)))  # a UTC day, uncut
         key, body, args = self._section(section, lo, hi, start, end)
         packed = "c.hours" if whole else "c.quarters"
-        with _spilling():  # the sort is done here, before the first row
+        with spilling():  # the sort is done here, before the first row
             rows = self.conn.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2",
                                      args)
         groups = itertools.groupby(rows, key=operator.itemgetter(0))
@@ -251,28 +248,6 @@ class _Places:
         low = max(0, -(-(self.lo - day) // QUARTER))
         high = min(DAY // QUARTER, max(0, -(-(self.hi - day) // QUARTER)))
         return low, high, [self.column.get(day + i * QUARTER, -1) for i in range(DAY // QUARTER)]
-
-
-@contextlib.contextmanager
-def _spilling() -> Iterator[None]:
-    """SQLite keeps a sort that outgrows 16 MiB (a day of 100,000 keys), and a filter's
-    keys, in temporary files (``temp_store = FILE``: in memory they grew with the day):
-    a full temporary folder is a user's error, naming the folder, not a bug."""
-    try:
-        yield
-    except sqlite3.OperationalError as e:
-        if "full" not in str(e):
-            raise
-        raise NoSpace(f"{sqlite_tempdir()}: no space left for SQLite's temporary files (TMPDIR)") from None
-
-
-def sqlite_tempdir() -> str:
-    """The folder SQLite writes its temporary files in: the first usable of these (its
-    unix VFS, unixTempFileDir)."""
-    for folder in (os.environ.get("SQLITE_TMPDIR"), os.environ.get("TMPDIR"), "/var/tmp", "/usr/tmp", "/tmp"):
-        if folder and os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK):
-            return folder
-    return "."
 
 
 def _edges(since: int | None, until: int | None) -> list[tuple[int, int]]:

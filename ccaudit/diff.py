@@ -6,12 +6,12 @@ the change, largest first, then by section (in report order) and key.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
-from tabulate import tabulate
-
-from .render import csv_text, dumps
+from . import scratch
+from .errors import spilling
+from .render import csv_chunks
 from .report import Report, cells
 from .schema import SECTIONS
 from .text import md_text, plural, printable
@@ -19,7 +19,7 @@ from .text import md_text, plural, printable
 STATUSES = ("new", "vanished", "changed", "same")
 FIELDS = ("section", "key", "count_a", "count_b", "change", "status")
 HEAD = ("Section", "Key", "A", "B", "Change", "Status")
-ALIGN = ("left", "left", "right", "right", "right", "left")
+RIGHT = (False, False, True, True, True, False)  # the columns aligned right
 
 
 @dataclass
@@ -32,79 +32,102 @@ class DiffRow:
     status: str  # new | vanished | changed | same
 
 
-def totals(report: Report) -> dict[tuple[str, str], int]:
-    """(section, key) -> events over all days: summing the days is what lets periods of
-    different length and dates compare."""
-    out: dict[tuple[str, str], int] = {}
-    for day in report.days:
-        for sid, section in day.sections.items():
-            for key, hours in cells(section.rows):
-                out[sid, key] = out.get((sid, key), 0) + sum(hours)
-    return out
+_STATUS = "CASE WHEN a = 0 THEN 'new' WHEN b = 0 THEN 'vanished' WHEN a != b THEN 'changed' ELSE 'same' END"
+_ORDER = "abs(b - a) DESC, rank, section, key"  # largest change first, then report order
+
+
+class Comparison:
+    """The totals of both reports per (section, key), summed over all their days (what lets
+    periods of different length and dates compare), in a scratch database: two stores of a
+    million keys compare on disk, not in memory."""
+
+    def __init__(self, a: Report, b: Report):
+        self.conn = scratch.database()
+        self.conn.execute("CREATE TABLE t (section TEXT, key BLOB, rank INTEGER, a INTEGER NOT NULL DEFAULT 0,"
+                          " b INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (section, key)) WITHOUT ROWID")
+        order = {sid: i for i, sid in enumerate(SECTIONS)}
+        with spilling(), self.conn:
+            for side, report in (("a", a), ("b", b)):
+                sql = (f"INSERT INTO t (section, key, rank, {side}) VALUES (?, ?, ?, ?)"
+                       f" ON CONFLICT (section, key) DO UPDATE SET {side} = {side} + excluded.{side}")
+                for day in report.days:
+                    for sid, section in day.sections.items():
+                        rank = order.get(sid, len(order))
+                        self.conn.executemany(sql, ((sid, scratch.text(key), rank, sum(hours))
+                                                    for key, hours in cells(section.rows)))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def counts(self) -> dict[str, int]:
+        """How many keys are new, vanished, changed and the same: the gist before the rows."""
+        found = dict(self.conn.execute(f"SELECT {_STATUS} AS s, count(*) FROM t GROUP BY s"))
+        return {s: found.get(s, 0) for s in STATUSES}
+
+    def rows(self, top: int | None = None, same: bool = True) -> Iterator[DiffRow]:
+        """Largest change first. ``top`` keeps the N largest changes of each section (so
+        that one busy section does not crowd out the rest); ``same=False`` drops unchanged keys."""
+        kept = "" if same else " WHERE status != 'same'"
+        sql = f"SELECT *, {_STATUS} AS status FROM t"
+        if top is not None:
+            sql = f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY section ORDER BY abs(b - a) DESC, key)" \
+                  f" AS nth FROM ({sql}){kept}) WHERE nth <= {int(top)}"
+            kept = ""
+        with spilling():
+            found = self.conn.execute(f"SELECT section, key, a, b, status FROM ({sql}){kept} ORDER BY {_ORDER}")
+        for section, key, na, nb, status in found:
+            yield DiffRow(section, scratch.text_of(key), na, nb, nb - na, status)
+
+    def shown(self, top: int | None = None, same: bool = True) -> int:
+        return sum(1 for _ in self.rows(top, same)) if top is not None else \
+            sum(n for s, n in self.counts().items() if same or s != "same")
 
 
 def diff_reports(a: Report, b: Report, top: int | None = None, same: bool = True) -> list[DiffRow]:
-    """Every (section, key) of either report with its counts in A and B, largest change first
-    since that is what one looks for.
-
-    ``top`` keeps the N largest changes of each section; ``same=False`` drops unchanged keys.
-    """
-    ta, tb = totals(a), totals(b)
-    order = {sid: i for i, sid in enumerate(SECTIONS)}
-    rows = []
-    for sid, key in set(ta) | set(tb):
-        na, nb = ta.get((sid, key), 0), tb.get((sid, key), 0)
-        status = "new" if not na else "vanished" if not nb else "changed" if na != nb else "same"
-        rows.append(DiffRow(sid, key, na, nb, nb - na, status))
-    rows.sort(key=lambda r: (-abs(r.change), order.get(r.section, len(order)), r.section, r.key))
-    return shown(rows, top, same)
-
-
-def shown(rows: list[DiffRow], top: int | None = None, same: bool = True) -> list[DiffRow]:
-    """What ``diff_reports`` with ``top`` and ``same`` keeps of its rows with neither: two
-    large reports are read once for both."""
-    rows = rows if same else [r for r in rows if r.status != "same"]
-    return rows if top is None else _top(rows, top)
-
-
-def _top(rows: list[DiffRow], top: int) -> list[DiffRow]:
-    """The first ``top`` rows of each section, so that one busy section does not crowd out the rest."""
-    seen: dict[str, int] = {}
-    kept = []
-    for r in rows:
-        seen[r.section] = seen.get(r.section, 0) + 1
-        if seen[r.section] <= top:
-            kept.append(r)
-    return kept
-
-
-def counts_by_status(rows: list[DiffRow]) -> dict[str, int]:
-    """How many keys are new, vanished, changed and the same: the gist before the rows."""
-    return {s: sum(r.status == s for r in rows) for s in STATUSES}
+    """Every (section, key) of either report with its counts in A and B, largest change
+    first since that is what one looks for (see ``Comparison``, which does not hold them)."""
+    comparison = Comparison(a, b)
+    try:
+        return list(comparison.rows(top, same))
+    finally:
+        comparison.close()
 
 
 # -- rendering ------------------------------------------------------------------------
 
-def render(rows: list[DiffRow], a: Report, b: Report, fmt: str, labels: tuple[str, str] = ("A", "B"),
-           every: list[DiffRow] | None = None) -> str:
-    """``rows`` as text, markdown, csv or json; ``every`` (all rows, before --top or dropping
-    unchanged keys) gives the counts by status, when it differs from ``rows``."""
-    every = rows if every is None else every
+def render(comparison: Comparison, a: Report, b: Report, fmt: str, labels: tuple[str, str] = ("A", "B"),
+           top: int | None = None, same: bool = True) -> Iterator[str]:
+    """The rows that ``top`` and ``same`` keep, as text, markdown, csv or json, in pieces;
+    the counts by status are of every key."""
     sa, sb = _side(a, labels[0]), _side(b, labels[1])
-    counts = counts_by_status(every)
+    counts, shown = comparison.counts(), comparison.shown(top, same)
+
+    def rows() -> Iterator[DiffRow]:
+        return comparison.rows(top, same)
+
     if fmt == "json":
-        return dumps({"a": sa, "b": sb, "counts": counts, "shown": len(rows), "rows": [asdict(r) for r in rows]})
+        doc = {"a": sa, "b": sb, "counts": counts, "shown": shown, "rows": []}
+        yield from scratch.json_chunks(doc, "rows", map(asdict, rows()))
+        return
     if fmt == "csv":
-        return csv_text(FIELDS, ([r.section, r.key, r.count_a, r.count_b, r.change, r.status] for r in rows))
+        yield from csv_chunks(FIELDS, ([r.section, r.key, r.count_a, r.count_b, r.change, r.status] for r in rows()))
+        return
     tally = (f"{counts['changed']} changed, {counts['new']} new, {counts['vanished']} vanished, "
              f"{counts['same']} unchanged")
-    if len(rows) != len(every):
-        tally += f"; {len(rows)} shown"
-        if counts["same"] and not any(r.status == "same" for r in rows):
+    if shown != sum(counts.values()):
+        tally += f"; {shown} shown"
+        if counts["same"] and not same:
             tally += " (--all adds unchanged keys)"
     if fmt == "markdown":
-        return _markdown(rows, sa, sb, tally)
-    return _text(rows, sa, sb, tally)
+        yield f"# ccaudit diff\n\n- {md_text(_heading(sa))}\n- {md_text(_heading(sb))}\n\n{tally}\n\n"
+        if shown:
+            yield from _table(rows, md_text, markdown=True)
+            yield "\n"
+        return
+    yield f"{_heading(sa)}\n{_heading(sb)}\n{tally}\n"
+    if shown:
+        yield "\n"
+        yield from _table(rows, printable, markdown=False)
 
 
 def _side(report: Report, label: str) -> dict:
@@ -122,24 +145,11 @@ def _heading(side: dict) -> str:
     return f"{label}: {plural(side['events'], 'event')}, {first if first == last else f'{first}..{last}'}"
 
 
-def _table(rows: list[DiffRow], tablefmt: str, escape: Callable[[str], str]) -> str:
-    """The rows as one aligned table; keys go through ``escape`` because the records choose them."""
-    signed = [f"+{r.change}" if r.change > 0 else str(r.change) for r in rows]
-    cells = [(r.section, escape(r.key), r.count_a, r.count_b, s, r.status) for r, s in zip(rows, signed)]
-    return tabulate(cells, HEAD, tablefmt=tablefmt, colalign=ALIGN, disable_numparse=True)
+def _table(rows: Callable[[], Iterator[DiffRow]], escape: Callable[[str], str], markdown: bool) -> Iterator[str]:
+    """The rows as one table; keys go through ``escape`` because the records choose them."""
+    def cells() -> Iterator[tuple[str, ...]]:
+        for r in rows():
+            yield r.section, escape(r.key), str(r.count_a), str(r.count_b), f"{r.change:+}" if r.change else "0", \
+                r.status
 
-
-def _text(rows: list[DiffRow], sa: dict, sb: dict, tally: str) -> str:
-    """The two sides and the tally first: they say whether the rows are worth reading."""
-    lines = [_heading(sa), _heading(sb), tally]
-    if rows:
-        lines += ["", _table(rows, "simple", printable)]
-    return "\n".join(lines) + "\n"
-
-
-def _markdown(rows: list[DiffRow], sa: dict, sb: dict, tally: str) -> str:
-    """The text layout as a markdown page, for pasting into a ticket or a review."""
-    out = ["# ccaudit diff", "", f"- {md_text(_heading(sa))}", f"- {md_text(_heading(sb))}", "", tally, ""]
-    if rows:
-        out += [_table(rows, "pipe", md_text), ""]
-    return "\n".join(out) + "\n"
+    return scratch.table_lines(HEAD, RIGHT, cells, markdown)

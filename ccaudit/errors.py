@@ -3,10 +3,13 @@
 Core modules never print or exit; they raise these with a message written for
 the user. The command line (``cli.py``, with ``options.py``) turns them into exit codes.
 """
+import contextlib
 import errno
 import lzma
+import os
 import sqlite3
 import zlib
+from collections.abc import Iterator
 from enum import IntEnum
 
 # What reading a damaged or cut compressed stream raises.
@@ -52,3 +55,26 @@ class NoSpace(CcauditError):
 
 class MissingExtra(CcauditError):
     """An optional dependency (an extra) is not installed."""
+
+
+@contextlib.contextmanager
+def spilling() -> Iterator[None]:
+    """Around SQL that may write SQLite's temporary files: a sort that outgrows 16 MiB (a
+    report's day of 100,000 keys, a diff of as many), a filter's keys. ccaudit keeps them on
+    disk (``temp_store = FILE``; in memory they grew with the data), so a full temporary
+    folder is a user's error, naming the folder, not a bug."""
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        if "full" not in str(e):
+            raise
+        raise NoSpace(f"{sqlite_tempdir()}: no space left for SQLite's temporary files (TMPDIR)") from None
+
+
+def sqlite_tempdir() -> str:
+    """The folder SQLite writes its temporary files in: the first usable of these (its
+    unix VFS, unixTempFileDir)."""
+    for folder in (os.environ.get("SQLITE_TMPDIR"), os.environ.get("TMPDIR"), "/var/tmp", "/usr/tmp", "/tmp"):
+        if folder and os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK):
+            return folder
+    return "."

@@ -9,9 +9,12 @@ import json
 import sqlite3
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ccaudit.diff import DiffRow, diff_reports
 from ccaudit.report import Day, Report, Row, Section
+from ccaudit.schema import SECTIONS
 
 WEEK2 = "fixtures/sample-week2.jsonl"
 SAMPLE = "fixtures/sample-cli.txt"
@@ -56,6 +59,48 @@ def test_ties_go_by_section_order_then_key():
 
 def test_empty_reports():
     assert diff_reports(Report([]), Report([])) == []
+
+
+# -- against the definition: totals, statuses and order worked out in Python ---------------
+
+def _by_definition(a: Report, b: Report, top=None, same=True) -> list[DiffRow]:
+    """The comparison as the diff was first written, every row in memory: sum each key over
+    the days, sort by (-|change|, section in report order, section, key), drop unchanged
+    keys, keep the first ``top`` of each section."""
+    ta: dict = {}
+    tb: dict = {}
+    for report, totals in ((a, ta), (b, tb)):
+        for day in report.days:
+            for sid, section in day.sections.items():
+                for row in section.rows:
+                    totals[sid, row.key] = totals.get((sid, row.key), 0) + sum(row.hours)
+    order = {sid: i for i, sid in enumerate(SECTIONS)}
+    rows = []
+    for sid, key in set(ta) | set(tb):
+        na, nb = ta.get((sid, key), 0), tb.get((sid, key), 0)
+        status = "new" if not na else "vanished" if not nb else "changed" if na != nb else "same"
+        rows.append(DiffRow(sid, key, na, nb, nb - na, status))
+    rows.sort(key=lambda r: (-abs(r.change), order.get(r.section, len(order)), r.section, r.key))
+    rows = [r for r in rows if same or r.status != "same"]
+    seen: dict = {}
+    return [r for r in rows if top is None or seen.setdefault(r.section, []).append(r) or len(seen[r.section]) <= top]
+
+
+_keys = st.text(st.characters(), max_size=6)  # any code point: astral, lone surrogates, NUL
+_sections = st.sampled_from([*SECTIONS, "zz_other"])
+_days = st.lists(st.dictionaries(_sections, st.dictionaries(_keys, st.integers(0, 5), max_size=5), max_size=3),
+                 max_size=3)
+
+
+def _days_report(days: list[dict]) -> Report:
+    return _report(*({f"2024-05-{6 + i:02d}": sections} for i, sections in enumerate(days)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_days, _days, st.one_of(st.none(), st.integers(1, 3)), st.booleans())
+def test_the_comparison_is_the_definition(days_a, days_b, top, same):
+    a, b = _days_report(days_a), _days_report(days_b)
+    assert diff_reports(a, b, top, same) == _by_definition(a, b, top, same)
 
 
 # -- the command: sample (A) against week 2 (B) -------------------------------------------

@@ -396,10 +396,10 @@ def test_full_tmpdir_under_a_gzip_input(cc, dumps, tmp_path):
     cc.check_store(db, want, "after the full TMPDIR and a second load")
 
 
-def test_full_tmpdir_under_a_report_of_a_day_of_many_keys(cc, tmp_path):
-    """A day of 200,000 keys: SQLite sorts its rows in a temporary file in TMPDIR (in memory
-    they would grow with the day). On a 1 MiB tmpfs: exit 2, one line naming TMPDIR; with
-    room, the report is whole."""
+def test_full_tmpdir_under_reads_of_a_day_of_many_keys(cc, tmp_path):
+    """A day of 200,000 keys: a report's sort of its rows, and a diff's or a check's scratch
+    database, go to temporary files in TMPDIR (in memory they would grow with the day). On
+    a 1 MiB tmpfs: exit 2, one line naming TMPDIR; with room, the report is whole."""
     why = mount_unavailable()
     if why:
         pytest.skip(f"a full TMPDIR needs a small filesystem: {why}")
@@ -410,6 +410,10 @@ def test_full_tmpdir_under_a_report_of_a_day_of_many_keys(cc, tmp_path):
     assert cc.run("load", dump, "--db", db, "-q").returncode == 0
     small = cc.tmpfs(tmp_path / "small-tmp", "1m")
     r = cc.run("report", "--db", db, "--format", "csv", tmpdir=small)
+    _one_error_naming(r, small, pattern=r"no space")
+    r = cc.run("diff", db, db, "--b-since", "2024-05-07T05:30:00Z", tmpdir=small)  # every key vanished
+    _one_error_naming(r, small, pattern=r"no space")
+    r = cc.run("check", "--db", db, "--max", "signin_failure:*=0/h", tmpdir=small)  # a breach per key
     _one_error_naming(r, small, pattern=r"no space")
     cc.remount(small, "size=256m")
     again = cc.run("report", "--db", db, "--format", "csv", tmpdir=small)

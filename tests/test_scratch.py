@@ -1,0 +1,50 @@
+"""scratch.py writes tables and JSON documents row by row; tabulate and render.dumps, which
+hold them whole, are the references for what they must write."""
+from __future__ import annotations
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from tabulate import tabulate
+
+from ccaudit import scratch
+from ccaudit.render import dumps
+
+# tabulate strips whitespace around a cell; ccaudit's tables show keys as they are
+_cell = st.text(st.characters(blacklist_categories=("Zs", "Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 5).flatmap(lambda n: st.tuples(
+    st.lists(_cell, min_size=n, max_size=n), st.lists(st.booleans(), min_size=n, max_size=n),
+    st.lists(st.lists(_cell, min_size=n, max_size=n), min_size=1, max_size=6))))
+def test_tables_are_laid_out_as_tabulate_lays_them_out(table):
+    head, right, rows = table
+    align = ["right" if r else "left" for r in right]
+    for fmt, markdown in (("simple", False), ("pipe", True)):
+        want = tabulate(rows, head, tablefmt=fmt, colalign=align, disable_numparse=True) + "\n"
+        assert "".join(scratch.table_lines(head, right, lambda: iter(rows), markdown)) == want
+
+
+_names = st.text(max_size=5)
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_names, inner, max_size=3),
+                     max_leaves=8)
+_objects = st.dictionaries(_names, _json, max_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_objects, _objects, st.lists(_objects, max_size=4))
+@example({"x": {"rows": []}, "y": '"rows": []'}, {}, [{"a": 1}])  # the same member nested, or in a string
+def test_a_json_document_written_item_by_item_is_the_whole_one(before, after, items):
+    before.pop("rows", None)
+    after = {k: v for k, v in after.items() if k not in before and k != "rows"}
+    doc = {**before, "rows": [], **after}
+    assert "".join(scratch.json_chunks(doc, "rows", items)) == dumps({**doc, "rows": items})
+
+
+def test_keys_sort_in_the_scratch_database_as_python_sorts_them():
+    keys = ["b", "a", "\U0001f600", "\ud800", "\uffff", "é", "", "\x00"]
+    conn = scratch.database()
+    conn.execute("CREATE TABLE t (k BLOB)")
+    conn.executemany("INSERT INTO t VALUES (?)", ((scratch.text(k),) for k in keys))
+    assert [scratch.text_of(k) for k, in conn.execute("SELECT k FROM t ORDER BY k")] == sorted(keys)
