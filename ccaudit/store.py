@@ -106,6 +106,7 @@ class Store:
         self._cache: dict[str, dict[tuple, int]] = {}  # table -> (values -> number), see _numbers
         self._pending: dict[tuple[int, int], dict[int, list]] = {}  # (day, kid) -> counts to add, see _add
         self._pending_methods: dict[tuple[int, str], dict[int, list]] = {}  # (day, method) -> the same
+        self._uncounted = 0  # keys numbered above this have no counts row yet, see _flush
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
         conn.execute("PRAGMA cache_size = -8000")
         conn.execute("PRAGMA temp_store = FILE")  # a report's sort of a large day spills to disk (counts.py)
@@ -202,16 +203,25 @@ class Store:
         method to ``method_counts``."""
         pending, self._pending = self._pending, {}
         methods, self._pending_methods = self._pending_methods, {}
-        self._write_counts(_GET_COUNTS, _PUT_COUNTS, pending)
+        self._write_counts(_GET_COUNTS, _PUT_COUNTS, pending, self._uncounted)
         self._write_counts(_GET_METHOD_COUNTS, _PUT_METHOD_COUNTS, methods)
+        self._uncounted = self._last_key()
 
-    def _write_counts(self, get: str, put: str, pending: dict[tuple[int, object], dict[int, list]]) -> None:
+    def _write_counts(self, get: str, put: str, pending: dict[tuple[int, object], dict[int, list]],
+                      uncounted: int | None = None) -> None:
+        """Add each pending row to its stored one. A key numbered after ``uncounted`` (the
+        last key when the write lock was taken, or at the last flush) has none to read: a
+        dump of new keys (a sign-in attack) would otherwise look up a row per key for nothing."""
         conn = self.conn
         rows = []
         for (day, key), quarters in sorted(pending.items()):
-            stored = conn.execute(get, (day, key)).fetchone()
+            fresh = uncounted is not None and key > uncounted  # type: ignore[operator]
+            stored = None if fresh else conn.execute(get, (day, key)).fetchone()
             rows.append((day, key, *daycounts.added(day, quarters, stored)))
         conn.executemany(put, rows)
+
+    def _last_key(self) -> int:
+        return self.conn.execute("SELECT coalesce(max(kid), 0) FROM keys").fetchone()[0]
 
     def add_counts(self, rows: Iterable[tuple]) -> None:
         """Add counts made elsewhere (``ccaudit spark``): (quarter start, section, key,
@@ -238,13 +248,11 @@ class Store:
         return numbers
 
     def _number(self, table: str, columns: tuple[str, ...], value: tuple) -> int:
-        conn = self.conn
-        found = conn.execute(f"SELECT rowid FROM {table} WHERE {' AND '.join(f'{c} = ?' for c in columns)}",
-                             value).fetchone()
+        find, add = _number_sql(table, columns)
+        found = self.conn.execute(find, value).fetchone()
         if found:
             return found[0]
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        return conn.execute(sql, value).lastrowid  # type: ignore[return-value]
+        return self.conn.execute(add, value).lastrowid  # type: ignore[return-value]
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
@@ -255,6 +263,7 @@ class Store:
             with conn:
                 if not conn.in_transaction:  # a SAVEPOINT must not start (and end) its own
                     conn.execute("BEGIN IMMEDIATE")
+                self._uncounted = self._last_key()  # another process may have added keys meanwhile
                 yield
                 self._flush()
         except BaseException as e:
@@ -278,6 +287,13 @@ class Store:
 
     def event_count(self) -> int:
         return self.conn.execute("SELECT coalesce(sum(n), 0) FROM quarters").fetchone()[0]
+
+
+@functools.cache
+def _number_sql(table: str, columns: tuple[str, ...]) -> tuple[str, str]:
+    """The lookup and the insert of a row of ``keys`` or ``details``."""
+    return (f"SELECT rowid FROM {table} WHERE {' AND '.join(f'{c} = ?' for c in columns)}",
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})")
 
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:

@@ -225,6 +225,29 @@ def test_counts_of_loads_later_in_the_same_quarter_later_and_earlier_in_the_day(
     assert got == {40: 4, 50: 2, 12: 1, 95: 1} and sorted(quarters) == sorted(got)
 
 
+def test_counts_of_keys_another_process_added_between_two_loads_are_added_to(tmp_path):
+    # Two Store objects on one file, as two processes: the second numbers new keys and
+    # writes their counts between the first's loads; the first's next load, of more events
+    # of those keys on the same day, must add to those rows. (Keys numbered after a load took
+    # the write lock have no counts row to read; keys numbered before it may have one.)
+    path = str(tmp_path / "shared.db")
+    first, second = Store(path), Store(path)
+    at = "2024-05-06T10:00:00Z"
+    try:
+        load_dumps([write_jsonl(tmp_path, [signin(at, "a@x", "FAILURE")], "a.jsonl")], first, workers=0)
+        b = [signin(at, f"b{i}@x", "FAILURE") for i in range(3)]
+        load_dumps([write_jsonl(tmp_path, b, "b.jsonl")], second, workers=0)
+        c = [signin("2024-05-06T11:00:00Z", f"b{i}@x", "FAILURE") for i in range(3)]
+        load_dumps([write_jsonl(tmp_path, c, "c.jsonl")], first, workers=0)
+        assert_consistent(first)
+        totals = dict(first.db.execute("SELECT key, sum(n) FROM counts JOIN keys USING (kid)"
+                                       " WHERE section = 'signin_failure' GROUP BY key").fetchall())
+        assert totals == {"a@x": 1, "b0@x": 2, "b1@x": 2, "b2@x": 2}
+    finally:
+        first.close()
+        second.close()
+
+
 # -- read errors ----------------------------------------------------------------------
 
 def test_load_errors_are_collected_not_raised(store, tmp_path, sample_cli):
