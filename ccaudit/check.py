@@ -16,6 +16,7 @@ Days and hours are those of the report, so in a zone with daylight saving time a
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
 from collections.abc import Iterator
@@ -167,11 +168,8 @@ class Breaches:
 
 def evaluate(report: Report, rules: list[Rule]) -> list[Breach]:
     """Every breach, in a list (see ``Breaches``, which does not hold them)."""
-    breaches = Breaches(report, rules)
-    try:
+    with contextlib.closing(Breaches(report, rules)) as breaches:
         return list(breaches)
-    finally:
-        breaches.close()
 
 
 def _rows(report: Report, rule: Rule) -> Iterator[tuple[Day, str, Row]]:

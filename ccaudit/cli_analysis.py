@@ -61,13 +61,10 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
     with opt.open_store(db_path, readonly=not dumps) as store:
         loaded = opt.load_all(dumps, store, quiet)
         rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
-        breaches = checks.Breaches(rep, rules)
         if not rep.days:
             click.echo("ccaudit: warning: no events to check", err=True)
-        try:
+        with contextlib.closing(checks.Breaches(rep, rules)) as breaches:
             sys.stdout.writelines(checks.render(breaches, rules, rep, fmt))
-        finally:
-            breaches.close()
     sys.exit(opt.worst(opt.exit_code(loaded, strict), ExitCode.CHECK_FAILED if breaches.count else ExitCode.OK))
 
 

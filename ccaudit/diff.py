@@ -6,6 +6,7 @@ the change, largest first, then by section (in report order) and key.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
@@ -67,30 +68,31 @@ class Comparison:
     def rows(self, top: int | None = None, same: bool = True) -> Iterator[DiffRow]:
         """Largest change first. ``top`` keeps the N largest changes of each section (so
         that one busy section does not crowd out the rest); ``same=False`` drops unchanged keys."""
-        kept = "" if same else " WHERE status != 'same'"
-        sql = f"SELECT *, {_STATUS} AS status FROM t"
-        if top is not None:
-            sql = f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY section ORDER BY abs(b - a) DESC, key)" \
-                  f" AS nth FROM ({sql}){kept}) WHERE nth <= {int(top)}"
-            kept = ""
         with spilling():
-            found = self.conn.execute(f"SELECT section, key, a, b, status FROM ({sql}){kept} ORDER BY {_ORDER}")
+            found = self.conn.execute(f"SELECT section, key, a, b, status FROM ({_kept(top, same)}) ORDER BY {_ORDER}")
         for section, key, na, nb, status in found:
             yield DiffRow(section, scratch.text_of(key), na, nb, nb - na, status)
 
     def shown(self, top: int | None = None, same: bool = True) -> int:
-        return sum(1 for _ in self.rows(top, same)) if top is not None else \
-            sum(n for s, n in self.counts().items() if same or s != "same")
+        """How many rows ``rows`` gives."""
+        with spilling():
+            return self.conn.execute(f"SELECT count(*) FROM ({_kept(top, same)})").fetchone()[0]
+
+
+def _kept(top: int | None, same: bool) -> str:
+    """SQL of the rows, with their status, that ``top`` and ``same`` keep."""
+    rows = f"SELECT *, {_STATUS} AS status FROM t" + ("" if same else f" WHERE {_STATUS} != 'same'")
+    if top is None:
+        return rows
+    return (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY section ORDER BY abs(b - a) DESC, key)"
+            f" AS nth FROM ({rows})) WHERE nth <= {int(top)}")
 
 
 def diff_reports(a: Report, b: Report, top: int | None = None, same: bool = True) -> list[DiffRow]:
     """Every (section, key) of either report with its counts in A and B, largest change
     first since that is what one looks for (see ``Comparison``, which does not hold them)."""
-    comparison = Comparison(a, b)
-    try:
+    with contextlib.closing(Comparison(a, b)) as comparison:
         return list(comparison.rows(top, same))
-    finally:
-        comparison.close()
 
 
 # -- rendering ------------------------------------------------------------------------
