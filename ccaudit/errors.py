@@ -66,9 +66,12 @@ def spilling() -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as e:
-        if "full" not in str(e):
-            raise
-        raise NoSpace(f"{sqlite_tempdir()}: no space left for SQLite's temporary files (TMPDIR)") from None
+        if "full" in str(e):
+            raise NoSpace(f"{sqlite_tempdir()}: no space left for SQLite's temporary files (TMPDIR)") from None
+        if "unable to open" in str(e):  # no folder it may write in
+            raise CcauditError(f"{sqlite_tempdir()}: cannot create SQLite's temporary files there "
+                               "(set TMPDIR to a folder ccaudit may write in)") from None
+        raise
 
 
 def sqlite_tempdir() -> str:

@@ -1,12 +1,17 @@
 """scratch.py writes tables and JSON documents row by row; tabulate and render.dumps, which
-hold them whole, are the references for what they must write."""
+hold them whole, are the references for what they must write. Its database, and a report's
+sorts, write temporary files: ``errors.spilling`` names their folder when they cannot."""
 from __future__ import annotations
 
+import sqlite3
+
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tabulate import tabulate
 
 from ccaudit import scratch
+from ccaudit.errors import CcauditError, NoSpace, spilling
 from ccaudit.render import dumps
 
 # tabulate strips whitespace around a cell; ccaudit's tables show keys as they are
@@ -48,3 +53,17 @@ def test_keys_sort_in_the_scratch_database_as_python_sorts_them():
     conn.execute("CREATE TABLE t (k BLOB)")
     conn.executemany("INSERT INTO t VALUES (?)", ((scratch.text(k),) for k in keys))
     assert [scratch.text_of(k) for k, in conn.execute("SELECT k FROM t ORDER BY k")] == sorted(keys)
+
+
+@pytest.mark.parametrize(("message", "error", "words"), [
+    ("database or disk is full", NoSpace, "no space left for SQLite's temporary files"),
+    ("unable to open database file", CcauditError, "cannot create SQLite's temporary files there"),
+])
+def test_sqlite_temporary_files_that_cannot_be_written_name_their_folder(monkeypatch, tmp_path, message, error,
+                                                                          words):
+    monkeypatch.setenv("SQLITE_TMPDIR", str(tmp_path))
+    with pytest.raises(error) as raised, spilling():
+        raise sqlite3.OperationalError(message)
+    assert str(raised.value).startswith(f"{tmp_path}: ") and words in str(raised.value)
+    with pytest.raises(sqlite3.OperationalError), spilling():  # anything else is not the folder's fault
+        raise sqlite3.OperationalError("no such table: t")
