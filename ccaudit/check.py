@@ -141,10 +141,11 @@ class Breaches:
         self.conn = scratch.database()
         self.conn.execute("CREATE TABLE b (day TEXT, col INTEGER, rank INTEGER, key BLOB, rule INTEGER,"
                           " section TEXT, hour TEXT, count INTEGER)")
-        with spilling(), self.conn:
-            self.conn.executemany("INSERT INTO b VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._found(report))
-        self.count = self.conn.execute("SELECT count(*) FROM b").fetchone()[0]
-        self.rules_breached = len({rules[i].text for i, in self.conn.execute("SELECT DISTINCT rule FROM b")})
+        with spilling():
+            with self.conn:
+                self.conn.executemany("INSERT INTO b VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._found(report))
+            self.count = self.conn.execute("SELECT count(*) FROM b").fetchone()[0]
+            self.rules_breached = len({rules[i].text for i, in self.conn.execute("SELECT DISTINCT rule FROM b")})
 
     def _found(self, report: Report) -> Iterator[tuple]:
         order = {sid: i for i, sid in enumerate(SECTIONS)}

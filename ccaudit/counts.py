@@ -50,6 +50,7 @@ class Selection:
                  principal: str | None = None, method: str | None = None):
         self.conn = store.conn
         if not self.conn.in_transaction:  # one snapshot for every query of the report:
+            self.conn.execute("PRAGMA temp_store = FILE")  # a large day's sort spills to TMPDIR, see spilling()
             self.conn.execute("BEGIN")  # a load committing meanwhile waits until the store is closed
         n = next(_names)
         self.wanted, self.methods, self.edges = f"temp.wanted_{n}", f"temp.methods_{n}", f"temp.edges_{n}"

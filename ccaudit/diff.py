@@ -62,7 +62,8 @@ class Comparison:
 
     def counts(self) -> dict[str, int]:
         """How many keys are new, vanished, changed and the same: the gist before the rows."""
-        found = dict(self.conn.execute(f"SELECT {_STATUS} AS s, count(*) FROM t GROUP BY s"))
+        with spilling():
+            found = dict(self.conn.execute(f"SELECT {_STATUS} AS s, count(*) FROM t GROUP BY s"))
         return {s: found.get(s, 0) for s in STATUSES}
 
     def rows(self, top: int | None = None, same: bool = True) -> Iterator[DiffRow]:

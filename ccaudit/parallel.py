@@ -17,6 +17,7 @@ temporary disk stay flat.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import shutil
@@ -78,17 +79,22 @@ def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], mer
         tasks = _ranges(dump, tmp, chunk)
     in_flight: deque[tuple[_Worker, Task]] = deque()
     ended_early, full = None, None
-    try:
-        for seq, task in enumerate(tasks):
-            worker = pool[seq % len(pool)]
-            worker.send(task)
-            in_flight.append((worker, task))
-            if len(in_flight) >= PER_COMMIT + 2 * len(pool):  # workers keep busy during a merge
-                merger.take(*in_flight.popleft())
-    except EndsEarly as e:
-        ended_early = str(e)
-    except NoSpace as e:  # a disk is full: still merge what was parsed, if the store can take it
-        full = e
+    for seq in itertools.count():
+        try:  # only reading the input: a merge's own errors (the store's disk full) stop the load
+            task = next(tasks)
+        except StopIteration:
+            break
+        except EndsEarly as e:
+            ended_early = str(e)
+            break
+        except NoSpace as e:  # TMPDIR is full: still merge what was parsed, if the store can take it
+            full = e
+            break
+        worker = pool[seq % len(pool)]
+        worker.send(task)
+        in_flight.append((worker, task))
+        if len(in_flight) >= PER_COMMIT + 2 * len(pool):  # workers keep busy during a merge
+            merger.take(*in_flight.popleft())
     while in_flight:
         merger.take(*in_flight.popleft())
     merger.flush()
@@ -240,12 +246,11 @@ class _Merger:
             self.dump.position = min(task.end, self.dump.size or 0)
 
     def flush(self) -> None:
-        if not self.ready:
-            return
-        self.stats.add_merged(self.store.merge_files([a.stage for a in self.ready]))
-        if self.progress:
-            self.progress(sum(a.offered for a in self.ready))
-        self.ready = []
+        ready, self.ready = self.ready, []  # merged or not, merge_files has removed their files
+        if ready:
+            self.stats.add_merged(self.store.merge_files([a.stage for a in ready]))
+            if self.progress:
+                self.progress(sum(a.offered for a in ready))
 
 
 class _Worker:

@@ -106,10 +106,10 @@ class Store:
         self._cache: dict[str, dict[tuple, int]] = {}  # table -> (values -> number), see _numbers
         self._pending: dict[tuple[int, int], dict[int, list]] = {}  # (day, kid) -> counts to add, see _add
         self._pending_methods: dict[tuple[int, str], dict[int, list]] = {}  # (day, method) -> the same
-        self._uncounted = 0  # keys numbered above this have no counts row yet, see _flush
+        self._uncounted: int | None = None  # keys numbered above this have no counts row yet, see _flush
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
         conn.execute("PRAGMA cache_size = -8000")
-        conn.execute("PRAGMA temp_store = FILE")  # a report's sort of a large day spills to disk (counts.py)
+        conn.execute("PRAGMA temp_store = MEMORY")  # a load's statement journals; counts.py spills reports' sorts
 
     def close(self) -> None:
         self.conn.close()
@@ -205,13 +205,15 @@ class Store:
         methods, self._pending_methods = self._pending_methods, {}
         self._write_counts(_GET_COUNTS, _PUT_COUNTS, pending, self._uncounted)
         self._write_counts(_GET_METHOD_COUNTS, _PUT_METHOD_COUNTS, methods)
-        self._uncounted = self._last_key()
+        if self._uncounted is not None:
+            self._uncounted = self._last_key()
 
     def _write_counts(self, get: str, put: str, pending: dict[tuple[int, object], dict[int, list]],
                       uncounted: int | None = None) -> None:
         """Add each pending row to its stored one. A key numbered after ``uncounted`` (the
-        last key when the write lock was taken, or at the last flush) has none to read: a
-        dump of new keys (a sign-in attack) would otherwise look up a row per key for nothing."""
+        last key when ``_writing`` took the write lock, or at its last flush) has none to
+        read: a dump of new keys (a sign-in attack) would otherwise look up a row per key for
+        nothing. Outside ``_writing`` (None) every row is looked up."""
         conn = self.conn
         rows = []
         for (day, key), quarters in sorted(pending.items()):
@@ -278,6 +280,8 @@ class Store:
             if "readonly" in str(e):
                 raise StoreError(f"{self.path}: the store is read-only here; cannot load into it") from None
             raise
+        finally:
+            self._uncounted = None
 
     # -- reading --------------------------------------------------------------------
 

@@ -304,3 +304,29 @@ def test_parts_of_a_range_load_as_one_process_does(tmp_path):
     seq, _ = _same_both_ways(tmp_path, [str(path)], chunk=4 * 2**20)
     assert (seq.records_read, seq.malformed) == (12_000, 1)
     assert [line for _, line, _ in seq.problems] == [7001]
+
+
+def test_a_full_store_disk_during_a_merge_stops_the_load_for_that_reason(tmp_path, monkeypatch):
+    # The store's disk filling up while a merge runs in the middle of the input must stop the
+    # load with that NoSpace, not be taken for TMPDIR filling up (which merges what was parsed,
+    # and here retried stage files the failed merge had removed: an internal error).
+    from ccaudit.errors import NoSpace
+
+    path = tmp_path / "dump.jsonl"
+    path.write_bytes(json_lines(rec(i) for i in range(3000)))
+    store = Store(str(tmp_path / "s.db"))
+    real, calls = store.merge_files, []
+
+    def merge_then_fill(stages):
+        calls.append(len(stages))
+        merged = real(stages)  # removes the stage files, as a failed merge does
+        if len(calls) == 1:
+            raise NoSpace(f"{store.path}: cannot write the store: no space left")
+        return merged
+
+    monkeypatch.setattr(store, "merge_files", merge_then_fill)
+    try:
+        stats = load_dumps([str(path)], store, workers=2, chunk=2000)
+        assert "cannot write the store" in str(stats.stopped) and len(calls) == 1
+    finally:
+        store.close()
