@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from . import scratch
+from . import streamed
 from .errors import CcauditError, spilling
 from .report import Day, Report, Row
 from .schema import SECTIONS
@@ -138,7 +138,7 @@ class Breaches:
 
     def __init__(self, report: Report, rules: list[Rule]):
         self.rules = rules
-        self.conn = scratch.database()
+        self.conn = streamed.database()
         self.conn.execute("CREATE TABLE b (day TEXT, col INTEGER, rank INTEGER, key BLOB, rule INTEGER,"
                           " section TEXT, hour TEXT, count INTEGER)")
         with spilling():
@@ -153,7 +153,7 @@ class Breaches:
             for day, sid, row in _rows(report, rule):
                 for col, hour, count in _cells(rule, day, row):
                     if count > rule.max:
-                        yield day.date, col, order[sid], scratch.text(row.key), ri, sid, hour, count
+                        yield day.date, col, order[sid], streamed.text(row.key), ri, sid, hour, count
 
     def __iter__(self) -> Iterator[Breach]:
         with spilling():
@@ -161,7 +161,7 @@ class Breaches:
                                       " ORDER BY day, col, rank, key, rule")
         for sid, key, day, hour, count, ri in found:
             rule = self.rules[ri]
-            yield Breach(sid, scratch.text_of(key), day, hour, count, rule.max, rule.per, rule.text)
+            yield Breach(sid, streamed.text_of(key), day, hour, count, rule.max, rule.per, rule.text)
 
     def close(self) -> None:
         self.conn.close()
@@ -199,7 +199,7 @@ def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str) -> I
         yield from _text(breaches, rules, report)
         return
     first, last = report.span
-    yield from scratch.json_chunks({
+    yield from streamed.json_chunks({
         "ok": not breaches.count,
         "breaches": [],
         "rules": [{"rule": r.text, **asdict(r)} for r in rules],
@@ -225,5 +225,5 @@ def _text(breaches: Breaches, rules: list[Rule], report: Report) -> Iterator[str
             yield (b.section, printable(b.key), b.day, b.hour or "-", str(b.count), f"{b.limit}/{b.per[0]}",
                    printable(b.rule))
 
-    yield from scratch.table_lines(("Section", "Key", "Day", "Hour", "Count", "Limit", "Rule"),
+    yield from streamed.table_lines(("Section", "Key", "Day", "Hour", "Count", "Limit", "Rule"),
                                    (False, False, False, False, True, True, False), cells)

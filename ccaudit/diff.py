@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
-from . import scratch
+from . import streamed
 from .errors import spilling
 from .render import csv_chunks
 from .report import Report, cells
@@ -43,7 +43,7 @@ class Comparison:
     million keys compare on disk, not in memory."""
 
     def __init__(self, a: Report, b: Report):
-        self.conn = scratch.database()
+        self.conn = streamed.database()
         self.conn.execute("CREATE TABLE t (section TEXT, key BLOB, rank INTEGER, a INTEGER NOT NULL DEFAULT 0,"
                           " b INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (section, key)) WITHOUT ROWID")
         order = {sid: i for i, sid in enumerate(SECTIONS)}
@@ -54,7 +54,7 @@ class Comparison:
                 for day in report.days:
                     for sid, section in day.sections.items():
                         rank = order.get(sid, len(order))
-                        self.conn.executemany(sql, ((sid, scratch.text(key), rank, sum(hours))
+                        self.conn.executemany(sql, ((sid, streamed.text(key), rank, sum(hours))
                                                     for key, hours in cells(section.rows)))
 
     def close(self) -> None:
@@ -72,7 +72,7 @@ class Comparison:
         with spilling():
             found = self.conn.execute(f"SELECT section, key, a, b, status FROM ({_kept(top, same)}) ORDER BY {_ORDER}")
         for section, key, na, nb, status in found:
-            yield DiffRow(section, scratch.text_of(key), na, nb, nb - na, status)
+            yield DiffRow(section, streamed.text_of(key), na, nb, nb - na, status)
 
     def shown(self, top: int | None = None, same: bool = True) -> int:
         """How many rows ``rows`` gives."""
@@ -110,7 +110,7 @@ def render(comparison: Comparison, a: Report, b: Report, fmt: str, labels: tuple
 
     if fmt == "json":
         doc = {"a": sa, "b": sb, "counts": counts, "shown": shown, "rows": []}
-        yield from scratch.json_chunks(doc, "rows", map(asdict, rows()))
+        yield from streamed.json_chunks(doc, "rows", map(asdict, rows()))
         return
     if fmt == "csv":
         yield from csv_chunks(FIELDS, ([r.section, r.key, r.count_a, r.count_b, r.change, r.status] for r in rows()))
@@ -155,4 +155,4 @@ def _table(rows: Callable[[], Iterator[DiffRow]], escape: Callable[[str], str], 
             yield r.section, escape(r.key), str(r.count_a), str(r.count_b), f"{r.change:+}" if r.change else "0", \
                 r.status
 
-    return scratch.table_lines(HEAD, RIGHT, cells, markdown)
+    return streamed.table_lines(HEAD, RIGHT, cells, markdown)

@@ -1,4 +1,4 @@
-"""scratch.py writes tables and JSON documents row by row; tabulate and render.dumps, which
+"""streamed.py writes tables and JSON documents row by row; tabulate and render.dumps, which
 hold them whole, are the references for what they must write. Its database, and a report's
 sorts, write temporary files: ``errors.spilling`` names their folder when they cannot."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tabulate import tabulate
 
-from ccaudit import scratch
+from ccaudit import streamed
 from ccaudit.errors import CcauditError, NoSpace, spilling
 from ccaudit.render import dumps
 
@@ -27,7 +27,7 @@ def test_tables_are_laid_out_as_tabulate_lays_them_out(table):
     align = ["right" if r else "left" for r in right]
     for fmt, markdown in (("simple", False), ("pipe", True)):
         want = tabulate(rows, head, tablefmt=fmt, colalign=align, disable_numparse=True) + "\n"
-        assert "".join(scratch.table_lines(head, right, lambda: iter(rows), markdown)) == want
+        assert "".join(streamed.table_lines(head, right, lambda: iter(rows), markdown)) == want
 
 
 _names = st.text(max_size=5)
@@ -44,15 +44,15 @@ def test_a_json_document_written_item_by_item_is_the_whole_one(before, after, it
     before.pop("rows", None)
     after = {k: v for k, v in after.items() if k not in before and k != "rows"}
     doc = {**before, "rows": [], **after}
-    assert "".join(scratch.json_chunks(doc, "rows", items)) == dumps({**doc, "rows": items})
+    assert "".join(streamed.json_chunks(doc, "rows", items)) == dumps({**doc, "rows": items})
 
 
 def test_keys_sort_in_the_scratch_database_as_python_sorts_them():
     keys = ["b", "a", "\U0001f600", "\ud800", "\uffff", "é", "", "\x00"]
-    conn = scratch.database()
+    conn = streamed.database()
     conn.execute("CREATE TABLE t (k BLOB)")
-    conn.executemany("INSERT INTO t VALUES (?)", ((scratch.text(k),) for k in keys))
-    assert [scratch.text_of(k) for k, in conn.execute("SELECT k FROM t ORDER BY k")] == sorted(keys)
+    conn.executemany("INSERT INTO t VALUES (?)", ((streamed.text(k),) for k in keys))
+    assert [streamed.text_of(k) for k, in conn.execute("SELECT k FROM t ORDER BY k")] == sorted(keys)
 
 
 @pytest.mark.parametrize(("message", "error", "words"), [
