@@ -200,7 +200,7 @@ def load(dumps, db_path, fmt, strict, quiet):
     with opt.open_store(db_path) as store:
         stats = opt.load(dumps, store, quiet)
     if fmt == "json":
-        from .render import dumps as to_json
+        from .jsontext import dumps as to_json
 
         click.echo(to_json(stats.as_dict()), nl=False)
     sys.exit(opt.exit_code(stats, strict))
@@ -353,7 +353,7 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
     for text in [*lines, stats.summary_line()]:
         click.echo(f"ccaudit: {printable(text)}", err=True)
     if fmt == "json":
-        from .render import dumps as to_json
+        from .jsontext import dumps as to_json
 
         click.echo(to_json(stats.as_dict()), nl=False)
     sys.exit(opt.exit_code(stats, strict))

@@ -25,9 +25,12 @@ is closed): a report read while a load commits is one committed state, never a m
 from __future__ import annotations
 
 import bisect
+import copy
 import fnmatch
 import itertools
 import operator
+import os
+import sqlite3
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -48,26 +51,37 @@ class Selection:
 
     def __init__(self, store: Store, since: int | None = None, until: int | None = None,
                  principal: str | None = None, method: str | None = None):
-        self.conn = store.conn
-        if not self.conn.in_transaction:  # one snapshot for every query of the report:
-            self.conn.execute("PRAGMA temp_store = FILE")  # a large day's sort spills to TMPDIR, see spilling()
-            self.conn.execute("BEGIN")  # a load committing meanwhile waits until the store is closed
-        n = next(_names)
-        self.wanted, self.methods, self.edges = f"temp.wanted_{n}", f"temp.methods_{n}", f"temp.edges_{n}"
+        self.path, self.principal, self.method = store.path, principal, method
         self.first = None if since is None else -(-since // QUARTER_US) * QUARTER  # whole quarters: from
         self.last = None if until is None else until // QUARTER_US * QUARTER  # ... up to
         self.filtered = principal is not None or method is not None
         self.by_method = principal is None  # all_events, and a --method filter's totals, read method_counts
-        parts = _edges(since, until)
-        if parts and store.counts_only():
+        self.parts = _edges(since, until)
+        if self.parts and store.counts_only():
             raise StoreError(f"{store.path}: holds counts only (made by ccaudit spark): a time window must "
                              "start and end on a quarter hour (:00, :15, :30 or :45)")
-        self.has_edges = bool(parts)
+        self.has_edges = bool(self.parts)
+        self._begin(store.conn)
+
+    def on(self, conn: sqlite3.Connection) -> Selection:
+        """This selection read through ``conn``, another connection to the same store (a
+        second process's, see halves.py): the same window and filters, its own tables."""
+        other = copy.copy(self)
+        other._begin(conn)
+        return other
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        if not conn.in_transaction:  # one snapshot for every query of the report:
+            conn.execute("PRAGMA temp_store = FILE")  # a large day's sort spills to TMPDIR, see spilling()
+            conn.execute("BEGIN")  # a load committing meanwhile waits until the store is closed
+        n = next(_names)
+        self.wanted, self.methods, self.edges = f"temp.wanted_{n}", f"temp.methods_{n}", f"temp.edges_{n}"
         with spilling():
             if self.filtered:
-                self._keep(principal, method)
-            if parts:
-                self._count_edges(parts)
+                self._keep(self.principal, self.method)
+            if self.parts:
+                self._count_edges(self.parts)
 
     def _keep(self, principal: str | None, method: str | None) -> None:
         glob = " WHERE principal GLOB ?" if principal is not None else ""
@@ -142,10 +156,8 @@ class Selection:
         method. A whole UTC day, not cut by the window, takes each row's UTC hours as they
         are stored; any other day sums the rows' quarter hours."""
         start = starts[0]
-        lo = start if self.first is None else max(start, self.first)
-        hi = end if self.last is None else min(end, self.last)
-        whole = (start % DAY == 0 and end == start + DAY and (lo, hi) == (start, end)
-                 and starts == list(range(start, end, 3600)))  # a UTC day, uncut
+        lo, hi = self._cut(start, end)
+        whole = self._whole(starts, end)
         key, body, args = self._section(section, lo, hi, start, end)
         packed = "c.hours" if whole else "c.quarters"
         with spilling():  # the sort is done here, before the first row
@@ -179,6 +191,38 @@ class Selection:
                 last = la if last is None or la > last else last
             if first is not None:
                 yield k, cells, first, last  # type: ignore[misc]
+
+    def busiest_cell(self, section: str, starts: list[int], end: int) -> int | None:
+        """The largest count of any cell of ``columns(section, starts, end)``, read
+        without sorting or summing rows, or None where a row's cells are not one stored
+        row's hours (any day but a whole UTC one, or methods summed from filtered keys)."""
+        if not self._whole(starts, end) or section == "all_events" and not self.by_method:
+            return None
+        _, body, args = self._section(section, starts[0], end, starts[0], end)
+        rows = self.conn.execute(f"SELECT c.hours {body}", args)
+        top = 0
+        while batch := rows.fetchmany(SUMMED):
+            top = max(top, daycounts.busiest([hours for hours, in batch if hours is not None]))
+        return top
+
+    def _cut(self, start: int, end: int) -> tuple[int, int]:
+        """[start, end) within the selection's window."""
+        return (start if self.first is None else max(start, self.first),
+                end if self.last is None else min(end, self.last))
+
+    def _whole(self, starts: list[int], end: int) -> bool:
+        """Whether the day of columns ``starts`` is a UTC day of hours that the window
+        does not cut: its rows are their stored hours."""
+        start = starts[0]
+        return (start % DAY == 0 and end == start + DAY and self._cut(start, end) == (start, end)
+                and starts == list(range(start, end, 3600)))
+
+    def shareable(self) -> bool:
+        """Whether another connection opened now reads this selection's snapshot: while
+        this one reads, SQLite's shared lock keeps every load from committing, in any
+        journal mode but WAL (which ccaudit never sets)."""
+        return self.path not in ("", ":memory:") and os.path.isfile(self.path) \
+            and self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal"
 
     def _section(self, section: str, lo: int, hi: int, start: int, end: int) -> tuple[str, str, list]:
         """The key expression, and FROM ... WHERE with its arguments, of one section's

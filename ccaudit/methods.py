@@ -15,7 +15,8 @@ from importlib import resources
 
 from tabulate import tabulate
 
-from .render import csv_text, dumps
+from .jsontext import dumps
+from .render import csv_text
 from .report import Report
 from .text import plural, printable
 

@@ -12,9 +12,10 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 
+from . import halves
 from .errors import CcauditError
 from .files import make_dir, write_atomic
-from .render import EXTENSIONS, day_chunks, day_head, render_summary, report_chunks, section_chunks
+from .render import EXTENSIONS, day_chunks, day_head, render_summary, report_layout, section_chunks
 from .report import Day, Report
 from .schema import SECTIONS
 
@@ -35,12 +36,13 @@ def write_report(report: Report, fmt: str, out_dir: str | None = None, out_file:
 
 
 def render_whole(report: Report, fmt: str, stats: bool) -> Iterable[str]:
-    """The whole report, in pieces (a day at a time where the format allows)."""
+    """The whole report, in pieces (a day at a time; a large report's later days written
+    meanwhile by a second process, see halves.py)."""
     if fmt == "html":
-        from .html import html_chunks
+        from .html import html_layout
 
-        return html_chunks(report, stats=stats)
-    return report_chunks(report, fmt, stats)
+        return halves.chunks(report, html_layout(report, stats))
+    return halves.chunks(report, report_layout(report, fmt, stats))
 
 
 def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import json
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 
+from .jsontext import STAT_FIELDS, RowsToWrite, day_json, dumps, json_pieces, to_json
 from .report import Day, Gap, Report, Row, Section
 from .text import CountText, hour_ranges, md_text, plural, printable, spreadsheet_cell
 
@@ -26,8 +26,6 @@ ROW_LABEL = {
     "all_events": "Method",
 }
 KEY_WIDTH = 100  # the key column widens up to this many characters
-STAT_FIELDS = ("first_seen", "last_seen", "peak_hour", "peak_count")
-_string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # a str as json.dumps(ensure_ascii=False) writes it
 
 
 # -- summary --------------------------------------------------------------------------
@@ -146,13 +144,16 @@ def summary_markdown(report: Report) -> str:
 
 # -- csv ------------------------------------------------------------------------------
 
-def report_csv_chunks(report: Report) -> Iterator[str]:
+def _csv_layout(report: Report) -> Layout:
     """The whole report as one table with one header: date and section are columns. A
     daylight-saving day's extra or doubled hour (``02+1``) gets a column of its own,
     empty on the other days."""
     labels = _all_labels(report.days)
-    return csv_chunks(_csv_header(labels), (row for day in report.days
-                                            for row in _csv_rows(day, day.sections.values(), labels)))
+
+    def part(day: Day | Gap) -> Iterable[str]:
+        return () if isinstance(day, Gap) else csv_chunks(None, _csv_rows(day, day.sections.values(), labels))
+
+    return Layout(csv_text(_csv_header(labels), ()), part, "")
 
 
 def _csv_header(labels: list[str]) -> list[str]:
@@ -192,11 +193,12 @@ def csv_text(header: list, rows) -> str:
     return "".join(csv_chunks(header, rows))
 
 
-def csv_chunks(header: list, rows, per_chunk: int = 1000) -> Iterator[str]:
-    """``csv_text`` a thousand rows at a time."""
+def csv_chunks(header: list | None, rows, per_chunk: int = 1000) -> Iterator[str]:
+    """``csv_text`` a thousand rows at a time (without a header line for None)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(header)
+    if header is not None:
+        w.writerow(header)
     for n, row in enumerate(rows, 1):
         w.writerow([spreadsheet_cell(c) for c in row])
         if n % per_chunk == 0:
@@ -208,111 +210,20 @@ def csv_chunks(header: list, rows, per_chunk: int = 1000) -> Iterator[str]:
 
 # -- json -----------------------------------------------------------------------------
 
-def row_json(r: Row) -> dict:
-    return {"key": r.key, "hours": r.hours, "total": r.total,
-            **{f: getattr(r, f) for f in STAT_FIELDS}}
-
-
-def rows_json(rows) -> list[dict]:
-    return [row_json(r) for r in rows]
-
-
-def day_json(day: Day, rows=rows_json) -> dict:
-    """A day as JSON data; ``rows=_Rows`` leaves each section's rows to be encoded one
-    at a time (see _json_pieces)."""
-    return {
-        "date": day.date,
-        "events": day.events,
-        "sections": {s.id: {"title": s.title, "rows": rows(s.rows)}
-                     for s in day.sections.values()},
-        "hour_labels": day.hour_labels,
-        "coverage": {"first_event": day.first_event, "last_event": day.last_event,
-                     "empty_hours": day.empty_hours},
-    }
-
-
-class _Rows:
-    """Rows to encode one at a time: a section can hold hundreds of thousands. Their
-    counts' text is made once (``digits``)."""
-
-    def __init__(self, rows: Iterable[Row]):
-        self.rows, self.digits = rows, CountText(str)
-
-
-def _row_text(r: Row, depth: int, digits: CountText) -> str:
-    """``_json(row_json(r), depth)``, written out: json's indenting encoder is pure
-    Python, and a whole-store report has a million numbers to indent."""
-    if not r.hours:
-        return _json(row_json(r), depth)
-    comma, layout = _row_layout(depth)
-    text = layout % (_string(r.key), comma.join(map(digits.__getitem__, r.hours)), r.total, _string(r.first_seen),
-                     _string(r.last_seen), _string(r.peak_hour), r.peak_count)
-    return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_escape, text)
-
-
-@functools.cache
-def _row_layout(depth: int) -> tuple[str, str]:
-    """What separates a row's hours, and the row with %-places for its values, indented
-    as json.dumps(indent=2) indents a row ``depth`` levels deep."""
-    pad = "\n" + "  " * (depth + 1)
-    inner = pad + "  "
-    fields = ['"key": %s', f'"hours": [{inner}%s{pad}]', '"total": %d', '"first_seen": %s', '"last_seen": %s',
-              '"peak_hour": %s', '"peak_count": %d']
-    return "," + inner, "{" + pad + ("," + pad).join(fields) + pad[:-2] + "}"
-
-
-def _json_pieces(value, depth: int) -> Iterator[str]:
-    """``value`` as _json would write it, in pieces: a _Rows list item by item."""
-    pad = "\n" + "  " * (depth + 1)
-    if isinstance(value, dict) and value:
-        for i, (key, item) in enumerate(value.items()):
-            yield ("{" if i == 0 else ",") + pad + _json(key, 0) + ": "
-            yield from _json_pieces(item, depth + 1)
-        yield pad[:-2] + "}"
-    elif isinstance(value, _Rows):
-        empty = True
-        for row in value.rows:
-            yield ("[" if empty else ",") + pad + _row_text(row, depth + 1, value.digits)
-            empty = False
-        yield "[]" if empty else pad[:-2] + "]"
-    else:
-        yield _json(value, depth)
-
-
-def dumps(doc: dict) -> str:
-    return _json(doc, 0) + "\n"
-
-
-def _json(value, depth: int) -> str:
-    """JSON text, indented as if nested ``depth`` levels deep: UTF-8 as written, but every
-    character a terminal would act on (DEL, C1 controls such as CSI, bidi overrides) as a
-    ``\\u`` escape, which loses nothing. (JSON strings hold no raw newline to re-indent.)"""
-    text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + "  " * depth)
-    return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_escape, text)
-
-
-def report_json_chunks(report: Report) -> Iterator[str]:
+def _json_layout(report: Report) -> Layout:
     """The report's JSON document ``{"summary": ..., "days": [...]}`` a day at a time, a
     row at a time within a day, formatted as json.dumps(indent=2) would write it whole."""
-    yield '{\n  "summary": ' + _json(report.summary(), 1) + ',\n  "days": '
+    head = '{\n  "summary": ' + to_json(report.summary(), 1) + ',\n  "days": '
     if not report.days:
-        yield "[]\n}\n"
-        return
-    yield "["
-    for i, day in enumerate(report.days):
-        yield "\n    " if i == 0 else ",\n    "
-        yield from _json_pieces(day_json(day, rows=_Rows), 2)
-    yield "\n  ]\n}\n"
+        return Layout(head + "[]\n}\n", lambda day: (), "")
+    first = report.days[0]
 
+    def part(day: Day | Gap) -> Iterator[str]:
+        if isinstance(day, Day):
+            yield "\n    " if day is first else ",\n    "
+            yield from json_pieces(day_json(day, rows=RowsToWrite), 2)
 
-_UNSAFE = re.compile(r"[^\n -~]")
-
-
-def _escape(m: re.Match) -> str:
-    ch = m.group()
-    if ch.isprintable():
-        return ch
-    return json.dumps(ch)[1:-1]  # \\u escapes (a surrogate pair beyond the BMP)
+    return Layout(head + "[", part, "\n  ]\n}\n")
 
 
 # -- dispatch -------------------------------------------------------------------------
@@ -322,29 +233,54 @@ def render_report(report: Report, fmt: str, stats: bool = False) -> str:
     return "".join(report_chunks(report, fmt, stats))
 
 
-def report_chunks(report: Report, fmt: str, stats: bool = False) -> Iterator[str]:
-    """The whole report a day at a time, so that writing it holds one day's text."""
+class Layout(NamedTuple):
+    """A whole report as its head, a part for each day or gap of ``report.timeline()``,
+    and its tail: what lets another process write some of the days (halves.py)."""
+
+    head: str
+    part: Callable[[Day | Gap], Iterable[str]]
+    tail: str
+
+
+def report_layout(report: Report, fmt: str, stats: bool = False) -> Layout:
+    """The whole report in ``fmt`` (not html: html.html_layout)."""
     if fmt == "json":
-        yield from report_json_chunks(report)
-    elif fmt == "csv":
-        yield from report_csv_chunks(report)
-    elif fmt == "markdown":
-        yield summary_markdown(report)
-        for d in report.timeline():
-            if isinstance(d, Gap):
-                yield f"## {d.line()}\n\n"
-                continue
-            yield f"## {d.date} ({plural(d.events, 'event')})\n\n"
-            for section in d.sections.values():
-                yield from section_markdown_lines(d, section, stats)
-    else:
-        yield summary_text(report) + "\n"
-        for d in report.timeline():
-            if isinstance(d, Gap):
-                yield f"{d.line()}\n\n"
-                continue
-            for section in d.sections.values():
-                yield from section_text_lines(d, section, stats)
+        return _json_layout(report)
+    if fmt == "csv":
+        return _csv_layout(report)
+    if fmt == "markdown":
+        return Layout(summary_markdown(report), functools.partial(_markdown_part, stats=stats), "")
+    return Layout(summary_text(report) + "\n", functools.partial(_text_part, stats=stats), "")
+
+
+def _markdown_part(day: Day | Gap, stats: bool) -> Iterator[str]:
+    if isinstance(day, Gap):
+        yield f"## {day.line()}\n\n"
+        return
+    yield f"## {day.date} ({plural(day.events, 'event')})\n\n"
+    for section in day.sections.values():
+        yield from section_markdown_lines(day, section, stats)
+
+
+def _text_part(day: Day | Gap, stats: bool) -> Iterator[str]:
+    if isinstance(day, Gap):
+        yield f"{day.line()}\n\n"
+        return
+    for section in day.sections.values():
+        yield from section_text_lines(day, section, stats)
+
+
+def layout_chunks(report: Report, layout: Layout) -> Iterator[str]:
+    """The whole report in pieces, a day at a time, so that writing it holds one day's text."""
+    yield layout.head
+    for day in report.timeline():
+        yield from layout.part(day)
+    yield layout.tail
+
+
+def report_chunks(report: Report, fmt: str, stats: bool = False) -> Iterator[str]:
+    """The whole report (not html) in pieces."""
+    return layout_chunks(report, report_layout(report, fmt, stats))
 
 
 def render_summary(report: Report, fmt: str) -> str:
@@ -360,7 +296,7 @@ def render_day(day: Day, fmt: str, stats: bool = False) -> str:
 def day_chunks(day: Day, fmt: str, stats: bool = False) -> Iterator[str]:
     """One day's file, in pieces (a day can hold hundreds of thousands of rows)."""
     if fmt == "json":
-        yield from _json_pieces(day_json(day, rows=_Rows), 0)
+        yield from json_pieces(day_json(day, rows=RowsToWrite), 0)
         yield "\n"
     elif fmt == "csv":  # csv always has the stats columns
         yield from csv_chunks(_csv_header(day.hour_labels), _csv_rows(day, day.sections.values(), day.hour_labels))
@@ -382,8 +318,8 @@ def render_section(day: Day, section: Section, fmt: str, stats: bool = False) ->
 def section_chunks(day: Day, section: Section, fmt: str, stats: bool = False) -> Iterator[str]:
     """One section of one day, in pieces."""
     if fmt == "json":
-        yield from _json_pieces({"date": day.date, "hour_labels": day.hour_labels, "section": section.id,
-                                 "title": section.title, "rows": _Rows(section.rows)}, 0)
+        yield from json_pieces({"date": day.date, "hour_labels": day.hour_labels, "section": section.id,
+                                 "title": section.title, "rows": RowsToWrite(section.rows)}, 0)
         yield "\n"
     elif fmt == "csv":
         yield from csv_chunks(_csv_header(day.hour_labels), _csv_rows(day, [section], day.hour_labels))

@@ -75,6 +75,7 @@ class Report:
     tz: str = "UTC"
     load: dict | None = None
     gaps: list[Gap] = field(default_factory=list)
+    selection: Selection | None = None  # what the rows are read through, None once they are in memory
 
     def timeline(self) -> Iterator[Day | Gap]:
         """The days and the gaps between them, in date order."""
@@ -116,6 +117,7 @@ class Report:
         for day in self.days:
             for section in day.sections.values():
                 section.rows = list(section.rows)
+        self.selection = None
         return self
 
     @property
@@ -241,7 +243,7 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None,
     shown, gaps = _dates_shown(sorted(totals))
     days = [_day(d, totals.get(d), clock, selection, f) for d in shown]
     return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load,
-                  gaps=gaps)
+                  gaps=gaps, selection=selection)
 
 
 def _dates_shown(dates: list[date]) -> tuple[list[date], list[Gap]]:
@@ -320,6 +322,13 @@ class Rows:
             return ((r.key, r.hours) for r in self)
         return ((k, c) for k, c, _, _ in self.selection.columns(self.section, self.starts, self.end))
 
+    def busiest_cell(self) -> int:
+        """The largest count in any cell (0 for no rows), from the stored hours where they
+        are the cells, without making rows."""
+        found = None if self._kept is not None or self.top is not None else \
+            self.selection.busiest_cell(self.section, self.starts, self.end)
+        return max((max(c, default=0) for _, c in self.cells()), default=0) if found is None else found
+
     def _read(self) -> Iterator[Row]:
         for key, hours, first, last in self.selection.columns(self.section, self.starts, self.end):
             yield _StoredRow(key, hours, first, last, self.labels, self.clock)
@@ -338,6 +347,13 @@ def cells(rows: Iterable[Row]) -> Iterator[tuple[str, list[int]]]:
     if isinstance(rows, Rows):
         return rows.cells()
     return ((r.key, r.hours) for r in rows)
+
+
+def busiest_cell(rows: Iterable[Row]) -> int:
+    """The largest count in any cell of ``rows`` (0 for none): an html report's shading scale."""
+    if isinstance(rows, Rows):
+        return rows.busiest_cell()
+    return max((max(r.hours, default=0) for r in rows), default=0)
 
 
 class _StoredRow(Row):

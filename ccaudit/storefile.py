@@ -74,6 +74,12 @@ def connect(path: str, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
+def reader(path: str) -> sqlite3.Connection:
+    """A read-only connection that never waits for a lock: a forked child's, reading the
+    snapshot that its parent's read transaction holds (halves.py)."""
+    return sqlite3.connect(_read_only(path), uri=True, timeout=0)
+
+
 def _roll_back_if_crashed(path: str) -> None:
     """A load killed in a transaction leaves a journal that a read-only connection
     cannot roll back: the first read-write reader does it (SQLite does this on any read;

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from .render import dumps
+from .jsontext import dumps
 
 
 def database() -> sqlite3.Connection:
@@ -55,7 +55,7 @@ def table_lines(head: Sequence[str], right: Sequence[bool], rows: Callable[[], I
 
 
 def json_chunks(doc: dict, member: str, items: Iterable[dict]) -> Iterator[str]:
-    """``render.dumps(doc)`` with ``doc[member]`` (a top-level member holding an empty
+    """``jsontext.dumps(doc)`` with ``doc[member]`` (a top-level member holding an empty
     list) filled with ``items``, one at a time."""
     before, mark, after = dumps(doc).partition(f'\n  "{member}": []')  # at the top level: indented by 2
     yield before + mark[:-1]

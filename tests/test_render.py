@@ -226,7 +226,7 @@ def test_golden_text_layout_and_hand_counts(expected_sample):
 def test_a_json_row_is_written_as_json_dumps_would_indent_it(key, hours, depth, seen):
     # rows are written out by hand (json's indenting encoder is slow): the text must be the
     # same, escapes included, as json.dumps(indent=2) of the row's data at that depth
-    from ccaudit import render
+    from ccaudit import jsontext
     from ccaudit.report import Row
     from ccaudit.text import CountText
 
@@ -235,8 +235,8 @@ def test_a_json_row_is_written_as_json_dumps_would_indent_it(key, hours, depth, 
             "peak_hour": "07+1", "peak_count": max(hours, default=0)}
     for limit in (CountText.LIMIT, 2):  # the counts' text remembered, or past the limit
         with mock.patch.object(CountText, "LIMIT", limit):
-            text = render._row_text(row, depth, CountText(str))
-        assert text == render._json(data, depth)
+            text = jsontext._row_text(row, depth, CountText(str))
+        assert text == jsontext.to_json(data, depth)
         assert json.loads(text) == data
 
 

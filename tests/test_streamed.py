@@ -1,4 +1,4 @@
-"""streamed.py writes tables and JSON documents row by row; tabulate and render.dumps, which
+"""streamed.py writes tables and JSON documents row by row; tabulate and jsontext.dumps, which
 hold them whole, are the references for what they must write. Its database, and a report's
 sorts, write temporary files: ``errors.spilling`` names their folder when they cannot."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from tabulate import tabulate
 
 from ccaudit import streamed
 from ccaudit.errors import CcauditError, NoSpace, spilling
-from ccaudit.render import dumps
+from ccaudit.jsontext import dumps
 
 # tabulate strips whitespace around a cell; ccaudit's tables show keys as they are
 _cell = st.text(st.characters(blacklist_categories=("Zs", "Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=12)

@@ -1,0 +1,111 @@
+"""JSON text as ``json.dumps(indent=2, ensure_ascii=False)`` writes it, but with every
+character a terminal would act on escaped, and a report's rows written one at a time.
+
+``dumps`` is every JSON document ccaudit prints; ``json_pieces`` writes a document whose
+rows are ``RowsToWrite`` in pieces, a row at a time (a day can hold hundreds of thousands).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Iterator
+
+from .report import Day, Row
+from .text import CountText
+
+STAT_FIELDS = ("first_seen", "last_seen", "peak_hour", "peak_count")
+_string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # a str as json.dumps(ensure_ascii=False) writes it
+
+
+def row_json(r: Row) -> dict:
+    return {"key": r.key, "hours": r.hours, "total": r.total,
+            **{f: getattr(r, f) for f in STAT_FIELDS}}
+
+
+def rows_json(rows) -> list[dict]:
+    return [row_json(r) for r in rows]
+
+
+def day_json(day: Day, rows=rows_json) -> dict:
+    """A day as JSON data; ``rows=RowsToWrite`` leaves each section's rows to be encoded one
+    at a time (see json_pieces)."""
+    return {
+        "date": day.date,
+        "events": day.events,
+        "sections": {s.id: {"title": s.title, "rows": rows(s.rows)}
+                     for s in day.sections.values()},
+        "hour_labels": day.hour_labels,
+        "coverage": {"first_event": day.first_event, "last_event": day.last_event,
+                     "empty_hours": day.empty_hours},
+    }
+
+
+class RowsToWrite:
+    """Rows to encode one at a time: a section can hold hundreds of thousands. Their
+    counts' text is made once (``digits``)."""
+
+    def __init__(self, rows: Iterable[Row]):
+        self.rows, self.digits = rows, CountText(str)
+
+
+def _row_text(r: Row, depth: int, digits: CountText) -> str:
+    """``to_json(row_json(r), depth)``, written out: json's indenting encoder is pure
+    Python, and a whole-store report has a million numbers to indent."""
+    if not r.hours:
+        return to_json(row_json(r), depth)
+    comma, layout = _row_layout(depth)
+    text = layout % (_string(r.key), comma.join(map(digits.__getitem__, r.hours)), r.total, _string(r.first_seen),
+                     _string(r.last_seen), _string(r.peak_hour), r.peak_count)
+    return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_escape, text)
+
+
+@functools.cache
+def _row_layout(depth: int) -> tuple[str, str]:
+    """What separates a row's hours, and the row with %-places for its values, indented
+    as json.dumps(indent=2) indents a row ``depth`` levels deep."""
+    pad = "\n" + "  " * (depth + 1)
+    inner = pad + "  "
+    fields = ['"key": %s', f'"hours": [{inner}%s{pad}]', '"total": %d', '"first_seen": %s', '"last_seen": %s',
+              '"peak_hour": %s', '"peak_count": %d']
+    return "," + inner, "{" + pad + ("," + pad).join(fields) + pad[:-2] + "}"
+
+
+def json_pieces(value, depth: int) -> Iterator[str]:
+    """``value`` as to_json would write it, in pieces: a RowsToWrite list item by item."""
+    pad = "\n" + "  " * (depth + 1)
+    if isinstance(value, dict) and value:
+        for i, (key, item) in enumerate(value.items()):
+            yield ("{" if i == 0 else ",") + pad + to_json(key, 0) + ": "
+            yield from json_pieces(item, depth + 1)
+        yield pad[:-2] + "}"
+    elif isinstance(value, RowsToWrite):
+        empty = True
+        for row in value.rows:
+            yield ("[" if empty else ",") + pad + _row_text(row, depth + 1, value.digits)
+            empty = False
+        yield "[]" if empty else pad[:-2] + "]"
+    else:
+        yield to_json(value, depth)
+
+
+def dumps(doc: dict) -> str:
+    return to_json(doc, 0) + "\n"
+
+
+def to_json(value, depth: int) -> str:
+    """JSON text, indented as if nested ``depth`` levels deep: UTF-8 as written, but every
+    character a terminal would act on (DEL, C1 controls such as CSI, bidi overrides) as a
+    ``\\u`` escape, which loses nothing. (JSON strings hold no raw newline to re-indent.)"""
+    text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + "  " * depth)
+    return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_escape, text)
+
+
+_UNSAFE = re.compile(r"[^\n -~]")
+
+
+def _escape(m: re.Match) -> str:
+    ch = m.group()
+    if ch.isprintable():
+        return ch
+    return json.dumps(ch)[1:-1]  # \\u escapes (a surrogate pair beyond the BMP)

@@ -1,0 +1,237 @@
+"""A large report's later days are written by a forked child (halves.py): the output must
+be the bytes one process writes, whatever the format, zone, filter or window; the child
+must really write them; and when it cannot (a load waiting to commit, no temporary file),
+this process writes them itself. ``MIN_EVENTS`` is lowered so that the bundled fixtures
+split; the expected text is the same report written by one process."""
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from unittest import mock
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from ccaudit import halves
+from ccaudit.cli import cli
+from ccaudit.load import load_dumps
+from ccaudit.output import render_whole
+from ccaudit.render import Layout
+from ccaudit.report import Day, Filters, build, busiest_cell
+from ccaudit.store import Store
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the second process is forked")
+ALWAYS, NEVER = 0, 10**18  # MIN_EVENTS that split every report, and none
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory, fixtures_dir) -> str:
+    """The two bundled weeks: days with events, a gap, and every section."""
+    path = str(tmp_path_factory.mktemp("halves") / "audit.db")
+    store = Store(path)
+    load_dumps([str(fixtures_dir / "sample-cli.txt"), str(fixtures_dir / "sample-week2.jsonl")], store)
+    store.close()
+    return path
+
+
+@pytest.fixture
+def children(monkeypatch) -> list:
+    """Every _Later made, to ask whether its child wrote its days."""
+    made, real = [], halves._Later
+
+    def spy(*args):
+        made.append(real(*args))
+        return made[-1]
+
+    monkeypatch.setattr(halves, "_Later", spy)
+    return made
+
+
+def written(path: str, fmt: str = "text", min_events: int = ALWAYS, stats: bool = False, tz=timezone.utc,
+            filters: Filters | None = None) -> str:
+    with mock.patch.object(halves, "MIN_EVENTS", min_events):
+        store = Store(path, readonly=True)
+        try:
+            return "".join(render_whole(build(store, tz, filters), fmt, stats))
+        finally:
+            store.close()
+
+
+def us(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 10**6)
+
+
+VARIANTS = {
+    "plain": {},
+    "stats": {"stats": True},
+    "Kathmandu": {"tz": ZoneInfo("Asia/Kathmandu")},
+    "principal": {"filters": Filters(principal="sa-*")},
+    "method": {"filters": Filters(method="mds.*")},
+    # a window cutting quarter hours: the child counts the cut quarters' events itself
+    "window": {"filters": Filters(since=us("2024-05-06T07:07:13.5+00:00"), until=us("2024-05-14T13:41:02+00:00"))},
+    "top": {"filters": Filters(top=2, sections=("kafka_authentication", "all_events"))},
+}
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "csv", "json", "html"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_two_processes_write_the_bytes_one_writes(store_path, children, fmt, variant):
+    one = written(store_path, fmt, NEVER, **VARIANTS[variant])
+    assert not children
+    two = written(store_path, fmt, ALWAYS, **VARIANTS[variant])
+    assert [later.written for later in children] == [True]  # the child wrote its days, this process did not
+    assert two == one
+
+
+def test_the_child_writes_the_later_days_split_by_events(store_path):
+    store = Store(store_path, readonly=True)
+    report = build(store)
+    days = list(report.timeline())
+    tagged = Layout("head\n", lambda day: [f"{getattr(day, 'date', 'gap')} {os.getpid()}\n"], "tail\n")
+    with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
+        lines = "".join(halves.chunks(report, tagged)).splitlines()
+    store.close()
+    assert lines[0] == "head" and lines[-1] == "tail"
+    dates, pids = zip(*(line.split() for line in lines[1:-1]))
+    assert list(dates) == [getattr(d, "date", "gap") for d in days]
+    split = pids.index(next(p for p in pids if p != str(os.getpid())))
+    assert set(pids[:split]) == {str(os.getpid())} and len(set(pids[split:])) == 1
+    # the events on each side of the split are as near to half as a whole day allows
+    events = [d.events if isinstance(d, Day) else 0 for d in days]
+    gap = abs(sum(events[:split]) - sum(events[split:]))
+    assert all(gap <= abs(sum(events[:i]) - sum(events[i:])) for i in range(1, len(days)))
+
+
+def test_a_small_report_is_written_by_one_process(store_path, children):
+    written(store_path, "text", min_events=10**9)
+    assert not children
+
+
+def test_a_report_read_into_memory_is_written_by_one_process(store_path, children):
+    store = Store(store_path, readonly=True)
+    report = build(store).in_memory()
+    store.close()
+    with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
+        text = "".join(render_whole(report, "text", False))
+    assert not children
+    assert text == written(store_path, "text", NEVER)
+
+
+def test_a_child_that_cannot_read_leaves_its_days_to_this_process(store_path, children, monkeypatch):
+    def refused(path):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(halves.storefile, "reader", refused)
+    assert written(store_path, "json", ALWAYS) == written(store_path, "json", NEVER)
+    assert [later.written for later in children] == [False]
+
+
+def test_without_a_temporary_file_one_process_writes(store_path, children, monkeypatch, tmp_path):
+    monkeypatch.setattr(halves.tempfile, "tempdir", str(tmp_path / "missing"))
+    assert written(store_path, "csv", ALWAYS) == written(store_path, "csv", NEVER)
+    assert [later.written for later in children] == [False]
+
+
+WRITER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("CREATE TABLE written_meanwhile (x)")
+conn.execute("COMMIT")  # waits, holding SQLite's pending lock, until the report's reader is done
+"""
+PROBE = """
+import sqlite3, sys
+try:
+    sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=0).execute("SELECT 1 FROM sqlite_master")
+except sqlite3.OperationalError as e:
+    sys.exit(3 if "locked" in str(e) else 1)
+"""
+
+
+def test_a_load_waiting_to_commit_waits_for_both_processes_and_changes_nothing_they_write(
+        store_path, tmp_path, children):
+    # The child's connection is counted as this process's reader (SQLite's lock bookkeeping
+    # is copied by fork), under the shared lock this process holds: a writer asking for its
+    # exclusive lock keeps other processes out, not the child, and commits only after both.
+    path = str(tmp_path / "copy.db")
+    shutil.copy(store_path, path)
+    expected = written(path, "text", NEVER)
+    with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
+        store = Store(path, readonly=True)
+        report = build(store)  # its read transaction holds the shared lock from here
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, path])
+        try:
+            _wait_for_pending_lock(path)
+            text = "".join(render_whole(report, "text", False))
+            assert writer.poll() is None
+        finally:
+            store.close()
+            assert writer.wait(timeout=60) == 0
+    assert text == expected  # the snapshot of before the commit, whole
+    assert [later.written for later in children] == [True]
+    with sqlite3.connect(path) as conn:  # and the writer committed once the report was done
+        assert conn.execute("SELECT count(*) FROM written_meanwhile").fetchone() == (0,)
+
+
+def _wait_for_pending_lock(path: str) -> None:
+    """Until another process cannot start reading: the writer has asked for its exclusive lock."""
+    deadline = time.monotonic() + 30
+    while subprocess.run([sys.executable, "-c", PROBE, path]).returncode != 3:
+        assert time.monotonic() < deadline, "the writer never asked for its exclusive lock"
+        time.sleep(0.05)
+
+
+def test_a_report_ended_early_stops_its_child(store_path, children):
+    store = Store(store_path, readonly=True)
+    with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
+        pieces = render_whole(build(store), "text", False)
+        next(pieces)
+        (later,) = children
+        pid = later.pid
+        assert pid
+        pieces.close()  # a closed pipe, Ctrl-C: the generator is closed
+    store.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped, not a zombie
+
+
+def test_a_store_in_wal_mode_is_written_by_one_process(store_path, tmp_path, children):
+    # another process's commit does not wait for a WAL reader: the child could read a newer state
+    path = str(tmp_path / "wal.db")
+    shutil.copy(store_path, path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode = WAL").fetchone() == ("wal",)
+    assert written(path, "text", ALWAYS) == written(store_path, "text", NEVER)
+    assert not children
+
+
+def test_the_command_line_report_is_the_same_on_stdout_and_in_a_file(store_path, tmp_path, children):
+    def report(*args) -> str:
+        result = CliRunner().invoke(cli, ["report", "--db", store_path, "-q", *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    with mock.patch.object(halves, "MIN_EVENTS", NEVER):
+        one = report("--format", "json")
+    with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
+        assert report("--format", "json") == one
+        report("--format", "json", "-o", str(tmp_path / "r.json"))
+    assert (tmp_path / "r.json").read_text(encoding="utf-8") == one
+    assert [later.written for later in children] == [True, True]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_busiest_cell_read_from_stored_hours_is_the_largest_cell_of_the_rows(store_path, variant):
+    kept = {k: v for k, v in VARIANTS[variant].items() if k != "stats"}
+    store = Store(store_path, readonly=True)
+    report = build(store, **kept)
+    for day in report.days:
+        for section in day.sections.values():
+            assert busiest_cell(section.rows) == max((max(r.hours) for r in section.rows), default=0)
+    store.close()
