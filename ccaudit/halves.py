@@ -17,11 +17,13 @@ same bytes either way, and an error is reported as one process reports it.
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 import signal
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from . import storefile
 from .render import Layout
@@ -36,20 +38,47 @@ def chunks(report: Report, layout: Layout) -> Iterator[str]:
     large enough to gain from one."""
     days = list(report.timeline())
     split = _split(report, days)
-    later = _Later(report, layout, days[split:]) if split else None
+    later = _Later(report, functools.partial(_write_parts, layout, days[split:])) if split else None
     try:
         yield layout.head
         for day in days[:split] if later else days:
             yield from layout.part(day)
-        if later:
-            yield from later.text()
+        if later and later.done():
+            later.file.seek(0)
+            reader = io.TextIOWrapper(later.file, encoding=ENCODING, errors=ERRORS)
+            yield from iter(lambda: reader.read(2**20), "")
+        elif later:
+            for day in days[split:]:
+                yield from layout.part(day)
         yield layout.tail
     finally:
         if later:
             later.close()
 
 
-def _split(report: Report, days: list[Day | Gap]) -> int | None:
+def each(report: Report, days: list[Day], write: Callable[[Day], object]) -> None:
+    """``write(day)`` for each of ``days`` (a report folder's files), the later ones in a
+    child process if the report is large enough to gain from one."""
+    split = _split(report, days)
+    later = _Later(report, lambda _: [write(day) for day in days[split:]]) if split else None
+    try:
+        for day in days[:split] if later else days:
+            write(day)
+        if later and not later.done():
+            for day in days[split:]:
+                write(day)
+    finally:
+        if later:
+            later.close()
+
+
+def _write_parts(layout: Layout, days: list[Day | Gap], fd: int) -> None:
+    with open(fd, "w", encoding=ENCODING, errors=ERRORS, closefd=False) as out:
+        for day in days:
+            out.writelines(layout.part(day))
+
+
+def _split(report: Report, days: list) -> int | None:
     """Where the child's days start: the events are split in half (a day's rows are what
     cost, and more events bring more keys), or None to write them all here."""
     if (report.events < MIN_EVENTS or report.selection is None or not hasattr(os, "fork") or _cores() < 2
@@ -68,54 +97,54 @@ def _cores() -> int:
 
 
 class _Later:
-    """The days a forked child writes to a temporary file, from the moment it is made."""
+    """``work(fd)``, done by a forked child from the moment this is made, with ``report``
+    read through the child's own connection; ``fd`` is a temporary file's, ``file`` here."""
 
-    def __init__(self, report: Report, layout: Layout, days: list[Day | Gap]):
-        self.layout, self.days, self.pid, self.written = layout, days, 0, False
+    def __init__(self, report: Report, work: Callable[[int], object]):
+        self.pid, self.written = 0, False
         try:
             self.file = tempfile.TemporaryFile()
             self.pid = os.fork()
-        except OSError:  # no room or no process: write them here
+        except OSError:  # no room or no process: this process does the work
             return
         if self.pid == 0:
-            _write(report, layout, days, self.file.fileno())
+            _work(report, work, self.file.fileno())
 
-    def text(self) -> Iterator[str]:
-        """The child's days, or, if it did not write them all, the same days written here."""
+    def done(self) -> bool:
+        """Whether the child did all its work (waiting for it to end)."""
         self.written = bool(self.pid) and os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1]) == 0
         self.pid = 0
-        if not self.written:
-            for day in self.days:
-                yield from self.layout.part(day)
-            return
-        self.file.seek(0)
-        reader = io.TextIOWrapper(self.file, encoding=ENCODING, errors=ERRORS)
-        yield from iter(lambda: reader.read(2**20), "")
+        return self.written
 
     def close(self) -> None:
-        """Stop the child if this report ended early (an error, a closed pipe, Ctrl-C)."""
+        """Stop the child if this report ended early (an error, a closed pipe, Ctrl-C):
+        SIGTERM, so that it removes the file it was writing."""
         if self.pid:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
+            os.kill(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 2
+            while not os.waitpid(self.pid, os.WNOHANG)[0]:
+                if time.monotonic() > deadline:  # SIGTERM ignored, or a long SQLite call
+                    os.kill(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+                    break
+                time.sleep(0.005)
             self.pid = 0
         if hasattr(self, "file"):
             self.file.close()
 
 
-def _write(report: Report, layout: Layout, days: list[Day | Gap], fd: int) -> None:
-    """In the child: write ``days`` to ``fd`` through a connection of its own, then exit,
-    0 if they are all there (never returning to the caller's code, nor touching its
-    connection or buffers)."""
+def _work(report: Report, work: Callable[[int], object], fd: int) -> None:
+    """In the child: rebind the report's rows to a connection of its own, do ``work``,
+    then exit, 0 if it is all done (never returning to the caller's code, nor touching
+    its connection or buffers)."""
     code = 1
     try:
         selection = report.selection.on(storefile.reader(report.selection.path))  # type: ignore[union-attr]
-        for day in days:
-            for section in day.sections.values() if isinstance(day, Day) else ():
+        for day in report.days:
+            for section in day.sections.values():
                 if isinstance(section.rows, Rows):
                     section.rows.selection = selection
-        with open(fd, "w", encoding=ENCODING, errors=ERRORS, closefd=False) as out:
-            for day in days:
-                out.writelines(layout.part(day))
+        work(fd)
         code = 0
     finally:
         os._exit(code)

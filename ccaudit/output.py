@@ -55,30 +55,30 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     out_dir = os.path.normpath(out_dir)  # "reports/" is "reports", a link to a folder included
     make_dir(out_dir)
     old = read_manifest(out_dir)
-    written = []
-    for name, text in _files(report, fmt, stats, out_dir):
-        if os.sep in name:
-            make_dir(os.path.join(out_dir, os.path.dirname(name)))
-        write_atomic(os.path.join(out_dir, name), text)
-        written.append(name)
+    if fmt == "html":
+        write_atomic(os.path.join(out_dir, "report.html"), render_whole(report, fmt, stats))
+        written = ["report.html", "summary.txt"]
+    else:
+        for sid in dict.fromkeys(sid for day in report.days for sid in day.sections):
+            make_dir(os.path.join(out_dir, sid))  # here, not by two processes at once
+        halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, out_dir))
+        written = [name for day in report.days for name in _day_names(day, fmt)] + [f"summary.{EXTENSIONS[fmt]}"]
+    write_atomic(os.path.join(out_dir, written[-1]), render_summary(report, "text" if fmt == "html" else fmt))
     write_atomic(os.path.join(out_dir, MANIFEST), _MANIFEST_HEAD + "".join(f"{n}\n" for n in written))
     _remove(out_dir, sorted(set(old) - set(written)))
 
 
-def _files(report: Report, fmt: str, stats: bool, out_dir: str) -> Iterator[tuple[str, str | Iterable[str]]]:
-    """(path relative to ``out_dir``, text) of every file of the report, each to be written
-    before the next is asked for."""
+def _day_names(day: Day, fmt: str) -> list[str]:
+    """A day's files in a report folder: each section's, then the day's."""
     ext = EXTENSIONS[fmt]
-    if fmt == "html":
-        yield "report.html", "".join(render_whole(report, fmt, stats))
-        yield "summary.txt", render_summary(report, "text")
-        return
-    for day in report.days:
-        names = [os.path.join(sid, f"{day.date}.{ext}") for sid in day.sections]
-        for name, section in zip(names, day.sections.values()):
-            yield name, section_chunks(day, section, fmt, stats)
-        yield f"{day.date}.{ext}", _day_text(day, fmt, stats, [os.path.join(out_dir, n) for n in names])
-    yield f"summary.{ext}", render_summary(report, fmt)
+    return [os.path.join(sid, f"{day.date}.{ext}") for sid in day.sections] + [f"{day.date}.{ext}"]
+
+
+def _write_day(day: Day, fmt: str, stats: bool, out_dir: str) -> None:
+    *names, whole = [os.path.join(out_dir, name) for name in _day_names(day, fmt)]
+    for path, section in zip(names, day.sections.values()):
+        write_atomic(path, section_chunks(day, section, fmt, stats))
+    write_atomic(whole, _day_text(day, fmt, stats, names))
 
 
 def _day_text(day: Day, fmt: str, stats: bool, written: list[str]) -> Iterator[str]:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from unittest import mock
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ from click.testing import CliRunner
 from ccaudit import halves
 from ccaudit.cli import cli
 from ccaudit.load import load_dumps
-from ccaudit.output import render_whole
+from ccaudit.output import render_whole, write_dir
 from ccaudit.render import Layout
 from ccaudit.report import Day, Filters, build, busiest_cell
 from ccaudit.store import Store
@@ -235,3 +236,38 @@ def test_the_busiest_cell_read_from_stored_hours_is_the_largest_cell_of_the_rows
         for section in day.sections.values():
             assert busiest_cell(section.rows) == max((max(r.hours) for r in section.rows), default=0)
     store.close()
+
+
+def folder(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "csv", "json", "html"])
+def test_a_report_folder_written_by_two_processes_is_the_one_one_writes(store_path, tmp_path, children, fmt):
+    for min_events, out in ((NEVER, tmp_path / "one"), (ALWAYS, tmp_path / "two")):
+        with mock.patch.object(halves, "MIN_EVENTS", min_events):
+            store = Store(store_path, readonly=True)
+            write_dir(build(store), fmt, str(out))
+            store.close()
+    assert [later.written for later in children] == [True]
+    one = folder(tmp_path / "one")
+    assert len(one) > 10 if fmt != "html" else set(one) == {"report.html", "summary.txt", ".ccaudit-manifest"}
+    assert folder(tmp_path / "two") == one  # no temporary file left either
+
+
+def test_a_report_folder_ended_early_stops_its_child(store_path):
+    store = Store(store_path, readonly=True)
+    report = build(store)
+    parent, started = os.getpid(), time.monotonic()
+
+    def write(day):
+        if os.getpid() == parent:
+            raise OSError("no space left")  # this process fails while the child still writes
+        time.sleep(60)
+
+    with mock.patch.object(halves, "MIN_EVENTS", ALWAYS), pytest.raises(OSError):
+        halves.each(report, report.days, write)
+    store.close()
+    assert time.monotonic() - started < 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no child left, running or unreaped
