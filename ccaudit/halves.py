@@ -1,26 +1,33 @@
-"""A large report written by two processes: while this one writes the first days, a
-forked child writes the others into a temporary file, which then follows them.
+"""A large report written by two processes: this one writes days from the first onwards,
+a forked child writes days from the last backwards into a temporary file, and where they
+meet this one copies the child's days after its own.
 
 Writing a report is Python, one core's worth of it: a whole-store report of ten weeks
-is 75,000 rows, and the machines ccaudit runs on have two cores or more.
+is 75,000 rows, and the machines ccaudit runs on have two cores or more. Each process
+takes its next day under a lock, so the days split where the two meet, whatever the
+days cost (a day of attacker-made keys costs more than its events suggest) and however
+fast each core runs (on a shared machine one is often slower).
 
 The child reads the same snapshot through a read-only connection of its own (a
 connection must not cross a fork). SQLite's lock bookkeeping, which fork copies, counts
 that connection as a reader of this process, under the shared lock that this process's
 read transaction holds: no load can commit while it is held (``Selection.shareable``),
-and it is held until the child has been reaped, which ``chunks`` always does before it
-ends. A read-only connection cannot write, so nothing the child does can harm the store.
+and it is held until the child has been reaped, which ``chunks`` and ``each`` always do
+before they end. A read-only connection cannot write, so nothing the child does can harm
+the store.
 
 The child only ever saves time. If it cannot open the store or make its file, or fails
-in any other way, it exits, and this process writes those days itself: the output is the
+in any other way, it exits, and this process writes the days it took: the output is the
 same bytes either way, and an error is reported as one process reports it.
 """
 from __future__ import annotations
 
-import functools
-import io
+import codecs
+import fcntl
+import mmap
 import os
 import signal
+import struct
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -31,24 +38,23 @@ from .report import Day, Gap, Report, Rows
 
 MIN_EVENTS = 2_000_000  # a smaller report takes a fraction of a second: a second process saves little
 ENCODING, ERRORS = "utf-8", "surrogatepass"  # the child's text, read back as it was written
+READ = 2**20
+STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def chunks(report: Report, layout: Layout) -> Iterator[str]:
     """The whole report in pieces, its later days written by a child process if it is
     large enough to gain from one."""
     days = list(report.timeline())
-    split = _split(report, days)
-    later = _Later(report, functools.partial(_write_parts, layout, days[split:])) if split else None
+    later = _Later(report, days, lambda take, out: _write_parts(layout, days, take, out)) if _worth(report) else None
     try:
         yield layout.head
-        for day in days[:split] if later else days:
-            yield from layout.part(day)
+        for i in iter(later.first, None) if later else range(len(days)):
+            yield from layout.part(days[i])
         if later and later.done():
-            later.file.seek(0)
-            reader = io.TextIOWrapper(later.file, encoding=ENCODING, errors=ERRORS)
-            yield from iter(lambda: reader.read(2**20), "")
+            yield from later.text()
         elif later:
-            for day in days[split:]:
+            for day in days[later.meeting:]:
                 yield from layout.part(day)
         yield layout.tail
     finally:
@@ -57,39 +63,35 @@ def chunks(report: Report, layout: Layout) -> Iterator[str]:
 
 
 def each(report: Report, days: list[Day], write: Callable[[Day], object]) -> None:
-    """``write(day)`` for each of ``days`` (a report folder's files), the later ones in a
-    child process if the report is large enough to gain from one."""
-    split = _split(report, days)
-    later = _Later(report, lambda _: [write(day) for day in days[split:]]) if split else None
+    """``write(day)`` for each of ``days`` (a report folder's files), some in a child
+    process if the report is large enough to gain from one."""
+    later = _Later(report, days, lambda take, out: [write(days[i]) for i in iter(take, None)]) \
+        if _worth(report) else None
     try:
-        for day in days[:split] if later else days:
-            write(day)
+        for i in iter(later.first, None) if later else range(len(days)):
+            write(days[i])
         if later and not later.done():
-            for day in days[split:]:
+            for day in days[later.meeting:]:
                 write(day)
     finally:
         if later:
             later.close()
 
 
-def _write_parts(layout: Layout, days: list[Day | Gap], fd: int) -> None:
-    with open(fd, "w", encoding=ENCODING, errors=ERRORS, closefd=False) as out:
-        for day in days:
-            out.writelines(layout.part(day))
+def _write_parts(layout: Layout, days: list[Day | Gap], take: Callable[[], int | None], later: _Later) -> None:
+    """In the child: each day it takes, from the last, into the file; where each one is."""
+    with open(later.file.fileno(), "w", encoding=ENCODING, errors=ERRORS, closefd=False) as out:
+        for i in iter(take, None):
+            start = out.buffer.tell()
+            out.writelines(layout.part(days[i]))
+            out.flush()
+            later.wrote(i, start, out.buffer.tell())
 
 
-def _split(report: Report, days: list) -> int | None:
-    """Where the child's days start: the events are split in half (a day's rows are what
-    cost, and more events bring more keys), or None to write them all here."""
-    if (report.events < MIN_EVENTS or report.selection is None or not hasattr(os, "fork") or _cores() < 2
-            or not report.selection.shareable()):
-        return None
-    half, seen, best = report.events / 2, 0, None
-    for i, day in enumerate(days[:-1], 1):
-        seen += day.events if isinstance(day, Day) else 0
-        if best is None or abs(seen - half) < abs(best[1] - half):
-            best = i, seen
-    return best[0] if best else None
+def _worth(report: Report) -> bool:
+    """Whether a second process would save time and can read the same snapshot."""
+    return (report.events >= MIN_EVENTS and report.selection is not None and hasattr(os, "fork")
+            and _cores() >= 2 and report.selection.shareable())
 
 
 def _cores() -> int:
@@ -97,24 +99,72 @@ def _cores() -> int:
 
 
 class _Later:
-    """``work(fd)``, done by a forked child from the moment this is made, with ``report``
-    read through the child's own connection; ``fd`` is a temporary file's, ``file`` here."""
+    """The days a forked child writes, from the last backwards, from the moment this is
+    made, while this process takes them from the first (``first``). Shared between the
+    two: the next day from the front and from the back, and where each of the child's
+    days is in the file, in an anonymous shared map; the file's lock guards the first two."""
 
-    def __init__(self, report: Report, work: Callable[[int], object]):
-        self.pid, self.written = 0, False
+    def __init__(self, report: Report, days: list, work: Callable[[Callable[[], int | None], _Later], object]):
+        self.pid, self.written, self.meeting, self.alone, self.count = 0, False, 0, True, len(days)
+        self.shared = mmap.mmap(-1, 16 * (1 + len(days)))
+        struct.pack_into("qq", self.shared, 0, 0, len(days))
         try:
             self.file = tempfile.TemporaryFile()
-            self.pid = os.fork()
-        except OSError:  # no room or no process: this process does the work
+        except OSError:  # no room: this process takes every day
             return
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)  # until the child is in _work's try
+        try:
+            self.pid = os.fork()
+        except OSError:
+            return
+        finally:
+            if self.pid:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        self.alone = False
         if self.pid == 0:
-            _work(report, work, self.file.fileno())
+            _work(report, lambda: work(self._last, self), mask)
+
+    def first(self) -> int | None:
+        """The next day for this process, or None where it meets the child's."""
+        return self._take(front=True)
+
+    def _last(self) -> int | None:
+        return self._take(front=False)
+
+    def _take(self, front: bool) -> int | None:
+        if not self.alone:
+            fcntl.lockf(self.file.fileno(), fcntl.LOCK_EX)  # a process's lock: it keeps the other one out
+        try:
+            first, last = struct.unpack_from("qq", self.shared)
+            if first >= last:
+                self.meeting = last
+                return None
+            struct.pack_into("qq", self.shared, 0, first + front, last - (not front))
+            return first if front else last - 1
+        finally:
+            if not self.alone:
+                fcntl.lockf(self.file.fileno(), fcntl.LOCK_UN)
+
+    def wrote(self, day: int, start: int, end: int) -> None:
+        """In the child: day ``day`` is at [start, end) of the file."""
+        struct.pack_into("qq", self.shared, 16 * (1 + day), start, end)
 
     def done(self) -> bool:
-        """Whether the child did all its work (waiting for it to end)."""
+        """Whether the child wrote every day it took (waiting for it to end)."""
         self.written = bool(self.pid) and os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1]) == 0
         self.pid = 0
         return self.written
+
+    def text(self) -> Iterator[str]:
+        """The child's days, in date order, as it wrote them."""
+        for day in range(self.meeting, self.count):
+            start, end = struct.unpack_from("qq", self.shared, 16 * (1 + day))
+            self.file.seek(start)
+            decoder = codecs.getincrementaldecoder(ENCODING)(ERRORS)
+            while start < end:
+                data = self.file.read(min(READ, end - start))
+                start += len(data)
+                yield decoder.decode(data, final=start >= end)
 
     def close(self) -> None:
         """Stop the child if this report ended early (an error, a closed pipe, Ctrl-C):
@@ -131,20 +181,23 @@ class _Later:
             self.pid = 0
         if hasattr(self, "file"):
             self.file.close()
+        self.shared.close()
 
 
-def _work(report: Report, work: Callable[[int], object], fd: int) -> None:
+def _work(report: Report, work: Callable[[], object], mask: set) -> None:
     """In the child: rebind the report's rows to a connection of its own, do ``work``,
-    then exit, 0 if it is all done (never returning to the caller's code, nor touching
-    its connection or buffers)."""
+    then exit, 0 if it is all done. It never returns to the caller's code, nor touches
+    its connection or buffers: the signals that raise (Ctrl-C, SIGTERM) stay blocked until
+    it is inside the ``try``, or one arriving at once would unwind the parent's stack."""
     code = 1
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         selection = report.selection.on(storefile.reader(report.selection.path))  # type: ignore[union-attr]
         for day in report.days:
             for section in day.sections.values():
                 if isinstance(section.rows, Rows):
                     section.rows.selection = selection
-        work(fd)
+        work()
         code = 0
     finally:
         os._exit(code)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -24,7 +26,7 @@ from ccaudit.cli import cli
 from ccaudit.load import load_dumps
 from ccaudit.output import render_whole, write_dir
 from ccaudit.render import Layout
-from ccaudit.report import Day, Filters, build, busiest_cell
+from ccaudit.report import Filters, build, busiest_cell
 from ccaudit.store import Store
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the second process is forked")
@@ -43,15 +45,32 @@ def store_path(tmp_path_factory, fixtures_dir) -> str:
 
 @pytest.fixture
 def children(monkeypatch) -> list:
-    """Every _Later made, to ask whether its child wrote its days."""
+    """Every _Later made, to ask whether its child wrote days. Before it takes its first
+    day, this process waits until the child, which starts from the last, has taken one
+    (or 2 s, for a child that fails), so that both write some of these small days."""
     made, real = [], halves._Later
+    first = real.first
 
     def spy(*args):
         made.append(real(*args))
         return made[-1]
 
+    def slowly(later):
+        deadline = time.monotonic() + 2
+        while not hasattr(later, "waited") and struct.unpack_from("qq", later.shared)[1] == later.count \
+                and time.monotonic() < deadline:
+            time.sleep(0.001)
+        later.waited = True
+        return first(later)
+
     monkeypatch.setattr(halves, "_Later", spy)
+    monkeypatch.setattr(real, "first", slowly)
     return made
+
+
+def both_wrote(later) -> bool:
+    """Whether the child wrote days and this process wrote days."""
+    return later.written and 0 < later.meeting < later.count
 
 
 def written(path: str, fmt: str = "text", min_events: int = ALWAYS, stats: bool = False, tz=timezone.utc,
@@ -86,27 +105,48 @@ def test_two_processes_write_the_bytes_one_writes(store_path, children, fmt, var
     one = written(store_path, fmt, NEVER, **VARIANTS[variant])
     assert not children
     two = written(store_path, fmt, ALWAYS, **VARIANTS[variant])
-    assert [later.written for later in children] == [True]  # the child wrote its days, this process did not
+    assert [both_wrote(later) for later in children] == [True]  # the child wrote the days it took
     assert two == one
 
 
-def test_the_child_writes_the_later_days_split_by_events(store_path):
+def test_the_two_processes_write_the_days_in_date_order_each_as_fast_as_it_can(store_path):
     store = Store(store_path, readonly=True)
     report = build(store)
     days = list(report.timeline())
-    tagged = Layout("head\n", lambda day: [f"{getattr(day, 'date', 'gap')} {os.getpid()}\n"], "tail\n")
+    parent = os.getpid()
+
+    def part(day):  # this process is the slower one: the child takes more days
+        if os.getpid() == parent:
+            time.sleep(0.02)
+        return [f"{getattr(day, 'date', 'gap')} {os.getpid()}\n"]
+
     with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
-        lines = "".join(halves.chunks(report, tagged)).splitlines()
+        lines = "".join(halves.chunks(report, Layout("head\n", part, "tail\n"))).splitlines()
     store.close()
     assert lines[0] == "head" and lines[-1] == "tail"
     dates, pids = zip(*(line.split() for line in lines[1:-1]))
-    assert list(dates) == [getattr(d, "date", "gap") for d in days]
-    split = pids.index(next(p for p in pids if p != str(os.getpid())))
-    assert set(pids[:split]) == {str(os.getpid())} and len(set(pids[split:])) == 1
-    # the events on each side of the split are as near to half as a whole day allows
-    events = [d.events if isinstance(d, Day) else 0 for d in days]
-    gap = abs(sum(events[:split]) - sum(events[split:]))
-    assert all(gap <= abs(sum(events[:i]) - sum(events[i:])) for i in range(1, len(days)))
+    assert list(dates) == [getattr(d, "date", "gap") for d in days]  # each day once, in order
+    mine = pids.count(str(parent))
+    assert 0 < mine < len(days) / 2
+    assert set(pids[:mine]) == {str(parent)} and len(set(pids[mine:])) == 1  # the child's from the last
+
+
+def test_a_child_that_fails_midway_leaves_every_day_it_took_to_this_process(store_path, children):
+    store = Store(store_path, readonly=True)
+    report = build(store)
+    days = list(report.timeline())
+    parent = os.getpid()
+
+    def part(day):  # the child writes the last day, then fails on the one before it
+        if os.getpid() != parent and day is days[-2]:
+            raise OSError("no space left")
+        return [f"{getattr(day, 'date', 'gap')} {os.getpid()}\n"]
+
+    with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
+        lines = "".join(halves.chunks(report, Layout("", part, ""))).splitlines()
+    store.close()
+    assert [later.written for later in children] == [False] and children[0].meeting < len(days) - 1
+    assert lines == [f"{getattr(d, 'date', 'gap')} {parent}" for d in days]  # nothing of the child's
 
 
 def test_a_small_report_is_written_by_one_process(store_path, children):
@@ -224,7 +264,7 @@ def test_the_command_line_report_is_the_same_on_stdout_and_in_a_file(store_path,
         assert report("--format", "json") == one
         report("--format", "json", "-o", str(tmp_path / "r.json"))
     assert (tmp_path / "r.json").read_text(encoding="utf-8") == one
-    assert [later.written for later in children] == [True, True]
+    assert [both_wrote(later) for later in children] == [True, True]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -249,13 +289,25 @@ def test_a_report_folder_written_by_two_processes_is_the_one_one_writes(store_pa
             store = Store(store_path, readonly=True)
             write_dir(build(store), fmt, str(out))
             store.close()
-    assert [later.written for later in children] == [True]
+    assert [both_wrote(later) for later in children] == [True]
     one = folder(tmp_path / "one")
     assert len(one) > 10 if fmt != "html" else set(one) == {"report.html", "summary.txt", ".ccaudit-manifest"}
     assert folder(tmp_path / "two") == one  # no temporary file left either
 
 
+class Stopped(BaseException):
+    pass
+
+
+def stop(signum, frame):
+    raise Stopped  # as ccaudit's own SIGTERM handler does
+
+
 def test_a_report_folder_ended_early_stops_its_child(store_path):
+    # this process fails at once, so SIGTERM reaches the child just after the fork: had the
+    # child not blocked it until it was in its own try, it would have unwound into this
+    # test's code, and only SIGKILL, 2 s later, would have stopped it
+    signal.signal(signal.SIGTERM, stop)
     store = Store(store_path, readonly=True)
     report = build(store)
     parent, started = os.getpid(), time.monotonic()
@@ -265,9 +317,12 @@ def test_a_report_folder_ended_early_stops_its_child(store_path):
             raise OSError("no space left")  # this process fails while the child still writes
         time.sleep(60)
 
-    with mock.patch.object(halves, "MIN_EVENTS", ALWAYS), pytest.raises(OSError):
-        halves.each(report, report.days, write)
-    store.close()
-    assert time.monotonic() - started < 10
+    try:
+        with mock.patch.object(halves, "MIN_EVENTS", ALWAYS), pytest.raises(OSError):
+            halves.each(report, report.days, write)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        store.close()
+    assert time.monotonic() - started < 1.5
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # no child left, running or unreaped
