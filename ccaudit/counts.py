@@ -193,16 +193,18 @@ class Selection:
                 yield k, cells, first, last  # type: ignore[misc]
 
     def busiest_cell(self, section: str, starts: list[int], end: int) -> int | None:
-        """The largest count of any cell of ``columns(section, starts, end)``, read
-        without sorting or summing rows, or None where a row's cells are not one stored
-        row's hours (any day but a whole UTC one, or methods summed from filtered keys)."""
+        """The largest count of any cell of ``columns(section, starts, end)``, from the
+        stored hours of its busiest rows (by their ``n``, without making rows), or None
+        where a row's cells are not one stored row's hours (any day but a whole UTC one,
+        or methods summed from filtered keys)."""
         if not self._whole(starts, end) or section == "all_events" and not self.by_method:
             return None
         _, body, args = self._section(section, starts[0], end, starts[0], end)
-        rows = self.conn.execute(f"SELECT c.hours {body}", args)
         top = 0
-        while batch := rows.fetchmany(SUMMED):
-            top = max(top, daycounts.busiest([hours for hours, in batch if hours is not None]))
+        for n, hours in self.conn.execute(f"SELECT c.n, c.hours {body} ORDER BY 1 DESC", args):
+            if n <= top:  # no cell holds more than its row's events
+                break
+            top = max(top, daycounts.busiest([hours]))
         return top
 
     def _cut(self, start: int, end: int) -> tuple[int, int]:
