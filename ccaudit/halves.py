@@ -23,6 +23,7 @@ same bytes either way, and an error is reported as one process reports it.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import fcntl
 import mmap
 import os
@@ -43,39 +44,47 @@ STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def chunks(report: Report, layout: Layout) -> Iterator[str]:
-    """The whole report in pieces, its later days written by a child process if it is
+    """The whole report in pieces, some of its days written by a child process if it is
     large enough to gain from one."""
     days = list(report.timeline())
-    later = _Later(report, days, lambda take, out: _write_parts(layout, days, take, out)) if _worth(report) else None
-    try:
+    with _shared(report, days, lambda take, later: _write_parts(layout, days, take, later)) as later:
         yield layout.head
-        for i in iter(later.first, None) if later else range(len(days)):
+        for i in _days_here(later, len(days)):
             yield from layout.part(days[i])
-        if later and later.done():
+        if later and later.written:
             yield from later.text()
-        elif later:
-            for day in days[later.meeting:]:
-                yield from layout.part(day)
         yield layout.tail
-    finally:
-        if later:
-            later.close()
 
 
 def each(report: Report, days: list[Day], write: Callable[[Day], object]) -> None:
     """``write(day)`` for each of ``days`` (a report folder's files), some in a child
     process if the report is large enough to gain from one."""
-    later = _Later(report, days, lambda take, out: [write(days[i]) for i in iter(take, None)]) \
-        if _worth(report) else None
-    try:
-        for i in iter(later.first, None) if later else range(len(days)):
+    with _shared(report, days, lambda take, later: [write(days[i]) for i in iter(take, None)]) as later:
+        for i in _days_here(later, len(days)):
             write(days[i])
-        if later and not later.done():
-            for day in days[later.meeting:]:
-                write(day)
+
+
+@contextlib.contextmanager
+def _shared(report: Report, days: list, work: Callable) -> Iterator[_Later | None]:
+    """A child doing ``work`` on the days it takes, if the report is worth one; stopped
+    and reaped on the way out, whatever happened."""
+    later = _Later(report, days, work) if _worth(report) else None
+    try:
+        yield later
     finally:
         if later:
             later.close()
+
+
+def _days_here(later: _Later | None, count: int) -> Iterator[int]:
+    """The days this process writes: those it takes from the first, then, if the child
+    did not write all of those it took, those too."""
+    if later is None:
+        yield from range(count)
+        return
+    yield from iter(later.first, None)
+    if not later.done():
+        yield from range(later.meeting, count)
 
 
 def _write_parts(layout: Layout, days: list[Day | Gap], take: Callable[[], int | None], later: _Later) -> None:
