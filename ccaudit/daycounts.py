@@ -85,12 +85,6 @@ def hours(blobs: list[bytes], sums: list[int] | None = None) -> list[int]:
     return summed if sums is None else list(map(operator.add, sums, summed))
 
 
-def busiest(blobs: list[bytes]) -> int:
-    """The largest count in ``hours`` blobs (0 for none): an html report shades every
-    cell on a scale up to it."""
-    return max(_array(b"".join(blobs)), default=0)
-
-
 def entries(day: int, blob: bytes) -> Iterator[tuple[int, int, int, int]]:
     """(quarter start in epoch s, n, first µs, last µs) of each quarter of a ``quarters`` blob."""
     a = _array(blob)

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import ctypes
 import fcntl
 import mmap
 import os
 import signal
 import struct
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -98,13 +100,25 @@ def _write_parts(layout: Layout, days: list[Day | Gap], take: Callable[[], int |
 
 
 def _worth(report: Report) -> bool:
-    """Whether a second process would save time and can read the same snapshot."""
+    """Whether a second process would save time and can read the same snapshot (and be
+    forked safely: another thread could hold a lock that the child would wait on for ever)."""
     return (report.events >= MIN_EVENTS and report.selection is not None and hasattr(os, "fork")
-            and _cores() >= 2 and report.selection.shareable())
+            and _cores() >= 2 and threading.active_count() == 1 and report.selection.shareable())
 
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(1)
+
+
+def _die_with_parent() -> None:
+    """Have Linux kill this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
 
 
 class _Later:
@@ -121,23 +135,28 @@ class _Later:
             self.file = tempfile.TemporaryFile()
         except OSError:  # no room: this process takes every day
             return
+        self.parent, pid = os.getpid(), -1
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)  # until the child is in _work's try
         try:
-            self.pid = os.fork()
-        except OSError:
-            return
+            pid = os.fork()
+        except OSError:  # no process: this process takes every day
+            pass
         finally:
-            if self.pid:
+            if pid != 0:  # here, forked or not
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        self.alone = False
+        if pid == -1:
+            return
+        self.pid, self.alone = pid, False
         if self.pid == 0:
-            _work(report, lambda: work(self._last, self), mask)
+            _work(report, lambda: work(self._last, self), mask, self.parent)
 
     def first(self) -> int | None:
         """The next day for this process, or None where it meets the child's."""
         return self._take(front=True)
 
     def _last(self) -> int | None:
+        if os.getppid() != self.parent:  # orphaned: no lock keeps the store still any more
+            raise ProcessLookupError("the report's process has ended")
         return self._take(front=False)
 
     def _take(self, front: bool) -> int | None:
@@ -162,6 +181,8 @@ class _Later:
         """Whether the child wrote every day it took (waiting for it to end)."""
         self.written = bool(self.pid) and os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1]) == 0
         self.pid = 0
+        if not self.written and not self.alone:
+            self.file.truncate(0)  # what it wrote of the days this process now writes: room in TMPDIR
         return self.written
 
     def text(self) -> Iterator[str]:
@@ -181,27 +202,42 @@ class _Later:
         if self.pid:
             os.kill(self.pid, signal.SIGTERM)
             deadline = time.monotonic() + 2
-            while not os.waitpid(self.pid, os.WNOHANG)[0]:
-                if time.monotonic() > deadline:  # SIGTERM ignored, or a long SQLite call
+            try:
+                while not os.waitpid(self.pid, os.WNOHANG)[0]:
+                    if time.monotonic() > deadline:  # a long SQLite call
+                        break
+                    time.sleep(0.005)
+                else:
+                    self.pid = 0
+            finally:  # out of time, or a second Ctrl-C meanwhile
+                if self.pid:
                     os.kill(self.pid, signal.SIGKILL)
                     os.waitpid(self.pid, 0)
-                    break
-                time.sleep(0.005)
-            self.pid = 0
+                    self.pid = 0
         if hasattr(self, "file"):
             self.file.close()
         self.shared.close()
 
 
-def _work(report: Report, work: Callable[[], object], mask: set) -> None:
+def _work(report: Report, work: Callable[[], object], mask: set, parent: int) -> None:
     """In the child: rebind the report's rows to a connection of its own, do ``work``,
     then exit, 0 if it is all done. It never returns to the caller's code, nor touches
     its connection or buffers: the signals that raise (Ctrl-C, SIGTERM) stay blocked until
-    it is inside the ``try``, or one arriving at once would unwind the parent's stack."""
+    it is inside the ``try``, or one arriving at once would unwind the parent's stack.
+    SIGTERM raises here whoever called (a file being written is removed), and the child
+    dies with its parent: without the parent's lock, a load could commit under it."""
     code = 1
     try:
+        signal.signal(signal.SIGTERM, _stop)
+        _die_with_parent()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        selection = report.selection.on(storefile.reader(report.selection.path))  # type: ignore[union-attr]
+        if os.getppid() != parent:
+            return
+        selection = report.selection  # type: ignore[union-attr]
+        conn = storefile.reader(selection.path)
+        if selection.file_id != storefile.file_id(selection.path):
+            return  # another file put in its place since the report was built
+        selection = selection.on(conn)
         for day in report.days:
             for section in day.sections.values():
                 if isinstance(section.rows, Rows):

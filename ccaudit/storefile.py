@@ -80,6 +80,15 @@ def reader(path: str) -> sqlite3.Connection:
     return sqlite3.connect(_read_only(path), uri=True, timeout=0)
 
 
+def file_id(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``: whether it is still the file once opened."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _roll_back_if_crashed(path: str) -> None:
     """A load killed in a transaction leaves a journal that a read-only connection
     cannot roll back: the first read-write reader does it (SQLite does this on any read;

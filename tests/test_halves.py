@@ -5,6 +5,7 @@ this process writes them itself. ``MIN_EVENTS`` is lowered so that the bundled f
 split; the expected text is the same report written by one process."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +30,7 @@ from ccaudit.output import render_whole, write_dir
 from ccaudit.render import Layout
 from ccaudit.report import Filters, build, busiest_cell
 from ccaudit.store import Store
+from tests.records import signin, write_jsonl
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the second process is forked")
 ALWAYS, NEVER = 0, 10**18  # MIN_EVENTS that split every report, and none
@@ -45,26 +48,37 @@ def store_path(tmp_path_factory, fixtures_dir) -> str:
 
 @pytest.fixture
 def children(monkeypatch) -> list:
-    """Every _Later made, to ask whether its child wrote days. Before it takes its first
-    day, this process waits until the child, which starts from the last, has taken one
-    (or 2 s, for a child that fails), so that both write some of these small days."""
+    """Every _Later made, to ask whether its child wrote days. The two take turns at first,
+    so that each writes some of these small days: this process takes the first day, the
+    child waits for that before it takes the last, and this process waits for that before
+    it takes its second (each for 2 s at most: a child may fail)."""
     made, real = [], halves._Later
-    first = real.first
+    first, last = real.first, real._last
 
     def spy(*args):
         made.append(real(*args))
         return made[-1]
 
-    def slowly(later):
+    def until(later, taken) -> None:
         deadline = time.monotonic() + 2
-        while not hasattr(later, "waited") and struct.unpack_from("qq", later.shared)[1] == later.count \
-                and time.monotonic() < deadline:
+        while not taken(*struct.unpack_from("qq", later.shared)) and time.monotonic() < deadline:
             time.sleep(0.001)
-        later.waited = True
+
+    def first_in_turn(later):
+        if getattr(later, "turns", 0) == 1:
+            until(later, lambda front, back: back < later.count)
+        later.turns = getattr(later, "turns", 0) + 1
         return first(later)
 
+    def last_in_turn(later):
+        if not getattr(later, "turns_of_child", 0):
+            until(later, lambda front, back: front > 0)
+        later.turns_of_child = 1
+        return last(later)
+
     monkeypatch.setattr(halves, "_Later", spy)
-    monkeypatch.setattr(real, "first", slowly)
+    monkeypatch.setattr(real, "first", first_in_turn)
+    monkeypatch.setattr(real, "_last", last_in_turn)
     return made
 
 
@@ -326,3 +340,116 @@ def test_a_report_folder_ended_early_stops_its_child(store_path):
     assert time.monotonic() - started < 1.5
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # no child left, running or unreaped
+
+
+def test_the_busiest_cell_of_a_key_stored_once_per_user_is_the_largest_of_its_sums(tmp_path):
+    # An email signed in as three users is three stored keys, one row: its 05 cell is 2,
+    # though no stored row holds more than 1 in any hour. The html shades on the row's sums.
+    def by(user: str, time: str) -> dict:
+        return signin(time, principal={"email": "trent@example.com", "confluentUser": {"resourceId": user}})
+
+    path = str(tmp_path / "users.db")
+    store = Store(path)
+    load_dumps([write_jsonl(tmp_path, [by("u-1", "2024-05-06T05:01:00Z"), by("u-2", "2024-05-06T05:02:00Z"),
+                                        by("u-3", "2024-05-06T06:00:00Z"), by("u-3", "2024-05-06T07:00:00Z")])], store)
+    (day,) = build(store).days
+    rows = day.sections["signin_success"].rows
+    assert busiest_cell(rows) == 2  # from the stored rows (read first: rows once read are kept)
+    assert [(r.key, r.hours[5:8]) for r in rows] == [("trent@example.com", [2, 1, 1])]
+    store.close()
+
+
+def test_a_fork_that_fails_leaves_one_process_writing_with_its_signals_as_they_were(store_path, monkeypatch):
+    def no_process():
+        raise BlockingIOError("fork: Resource temporarily unavailable")
+
+    monkeypatch.setattr(halves.os, "fork", no_process)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    assert written(store_path, "json", ALWAYS) == written(store_path, "json", NEVER)
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == before  # Ctrl-C and SIGTERM still stop it
+
+
+def test_a_process_with_other_threads_is_not_forked(store_path, children):
+    # another thread may hold a lock (SQLite's allocator's, say) that the child would wait on for ever
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert written(store_path, "text", ALWAYS) == written(store_path, "text", NEVER)
+    finally:
+        stop.set()
+        thread.join()
+    assert not children
+
+
+def test_a_store_replaced_since_the_report_was_built_is_not_read_by_the_child(store_path, fixtures_dir, tmp_path,
+                                                                              children):
+    path, other = str(tmp_path / "audit.db"), str(tmp_path / "other.db")
+    shutil.copy(store_path, path)
+    expected = written(path, "text", NEVER)
+    store = Store(other)
+    load_dumps([str(fixtures_dir / "sample-week2.jsonl")], store)
+    store.close()
+    with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
+        store = Store(path, readonly=True)
+        report = build(store)
+        os.replace(other, path)  # the open store is now an unlinked file; the path names another
+        text = "".join(render_whole(report, "text", False))
+        store.close()
+    assert text == expected
+    assert [later.written for later in children] == [False]
+
+
+ORPHANED = """
+import os, sys, time
+from unittest import mock
+from ccaudit import halves
+from ccaudit.render import Layout
+from ccaudit.report import build
+from ccaudit.store import Store
+
+parent = os.getpid()
+
+def part(day):
+    if os.getpid() != parent:
+        with open(sys.argv[2], "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(60)
+    return []
+
+report = build(Store(sys.argv[1], readonly=True))
+with mock.patch.object(halves, "MIN_EVENTS", 0):
+    for piece in halves.chunks(report, Layout("", part, "")):
+        time.sleep(60)  # never reached by the child
+"""
+
+
+def test_a_child_dies_with_its_parent(store_path, tmp_path):
+    # killed with SIGKILL, the parent cannot stop the child, and its lock on the store is
+    # gone: the child must not read on (a load could commit under it)
+    pid_file = tmp_path / "child"
+    root = Path(__file__).parent.parent
+    proc = subprocess.Popen([sys.executable, "-c", ORPHANED, store_path, str(pid_file)], cwd=root)
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    child = int(pid_file.read_text())
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 5
+    try:
+        while _alive(child):
+            assert time.monotonic() < deadline, "the child outlived its parent"
+            time.sleep(0.01)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"  # a zombie is dead, waiting for init to reap it
+    except FileNotFoundError:
+        return False
