@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterable
 
 from .errors import CcauditError
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
+STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what stops ccaudit, see cli.py
 
 
 def write_atomic(path: str, text: str | Iterable[str]) -> None:
@@ -26,11 +28,14 @@ def write_atomic(path: str, text: str | Iterable[str]) -> None:
     if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
         return _write_through(path, pieces)
     folder = os.path.dirname(path) or "."
+    mask = block_stops()  # Ctrl-C between creating the file and the try below would leave it
     try:
         fd, tmp = tempfile.mkstemp(prefix=".ccaudit-", suffix=".tmp", dir=folder)  # O_EXCL, 0600
     except OSError as e:
+        restore_signals(mask)
         raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
     try:
+        restore_signals(mask)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.writelines(pieces)
         os.replace(tmp, path)
@@ -40,6 +45,18 @@ def write_atomic(path: str, text: str | Iterable[str]) -> None:
         if isinstance(e, OSError):
             raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
         raise
+
+
+def block_stops() -> set | None:
+    """Block the signals that stop ccaudit (Ctrl-C, SIGTERM, SIGHUP) until
+    ``restore_signals``: a stretch of code that must not be left half done."""
+    return signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING) if hasattr(signal, "pthread_sigmask") else None
+
+
+def restore_signals(mask: set | None) -> None:
+    """Unblock what ``block_stops`` blocked: a signal that came meanwhile arrives now."""
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _write_through(path: str, pieces: Iterable[str]) -> None:

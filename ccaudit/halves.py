@@ -36,13 +36,13 @@ import time
 from collections.abc import Callable, Iterator
 
 from . import storefile
+from .files import block_stops, restore_signals
 from .render import Layout
 from .report import Day, Gap, Report, Rows
 
 MIN_EVENTS = 2_000_000  # a smaller report takes a fraction of a second: a second process saves little
 ENCODING, ERRORS = "utf-8", "surrogatepass"  # the child's text, read back as it was written
 READ = 2**20
-STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def chunks(report: Report, layout: Layout) -> Iterator[str]:
@@ -136,14 +136,14 @@ class _Later:
         except OSError:  # no room: this process takes every day
             return
         self.parent, pid = os.getpid(), -1
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)  # until the child is in _work's try
+        mask = block_stops()  # until the child is in _work's try
         try:
             pid = os.fork()
         except OSError:  # no process: this process takes every day
             pass
         finally:
             if pid != 0:  # here, forked or not
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                restore_signals(mask)
         if pid == -1:
             return
         self.pid, self.alone = pid, False
@@ -219,7 +219,7 @@ class _Later:
         self.shared.close()
 
 
-def _work(report: Report, work: Callable[[], object], mask: set, parent: int) -> None:
+def _work(report: Report, work: Callable[[], object], mask: set | None, parent: int) -> None:
     """In the child: rebind the report's rows to a connection of its own, do ``work``,
     then exit, 0 if it is all done. It never returns to the caller's code, nor touches
     its connection or buffers: the signals that raise (Ctrl-C, SIGTERM) stay blocked until
@@ -230,7 +230,7 @@ def _work(report: Report, work: Callable[[], object], mask: set, parent: int) ->
     try:
         signal.signal(signal.SIGTERM, _stop)
         _die_with_parent()
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        restore_signals(mask)
         if os.getppid() != parent:
             return
         selection = report.selection  # type: ignore[union-attr]

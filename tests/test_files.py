@@ -3,9 +3,11 @@ folders of killed runs removed without touching anyone else's."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 
 import pytest
@@ -81,3 +83,20 @@ def test_a_pipe_is_written_to_not_replaced(tmp_path):
 def test_a_missing_parent_is_refused(tmp_path):
     with pytest.raises(CcauditError, match="no folder"):
         files.make_dir(str(tmp_path / "typo" / "reports"))
+
+
+def test_ctrl_c_just_after_the_temporary_file_is_made_leaves_no_file(tmp_path, monkeypatch):
+    # Ctrl-C arrives the moment mkstemp has made the file, before write_atomic's try: it
+    # must wait until it is in the try, which removes the file on the way out
+    made = tempfile.mkstemp
+
+    def interrupted(*args, **kwargs):
+        found = made(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)  # Python's handler raises KeyboardInterrupt
+        return found
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        files.write_atomic(str(tmp_path / "r.txt"), "the report\n")
+    assert os.listdir(tmp_path) == []
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == set()
