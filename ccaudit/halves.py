@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import ctypes
 import fcntl
 import mmap
 import os
@@ -116,6 +115,8 @@ def _stop(signum: int, frame: object) -> None:
 
 def _die_with_parent() -> None:
     """Have Linux kill this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    import ctypes  # here: only a child needs it, and every report imports this module
+
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
