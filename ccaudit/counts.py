@@ -179,44 +179,42 @@ class Selection:
             return
         places = _Places(starts, end, lo, hi)
         for k, group in groups:
-            cells: list[int] = [0] * len(starts)
-            first = last = None
-            for _, day, n, f, la, packed in group:
-                if packed is None:  # a quarter the window cuts, counted from its events
-                    cells[places.column[day]] += n
-                else:
-                    found = places.add(cells, day, packed)
-                    if found is None:
-                        continue
-                    f, la = found
-                first = f if first is None or f < first else first
-                last = la if last is None or la > last else last
+            cells, first, last = places.cells(group)
             if first is not None:
-                yield k, cells, first, last  # type: ignore[misc]
+                yield k, cells, first, last
 
     def busiest_cell(self, section: str, starts: list[int], end: int) -> int | None:
         """The largest count of any cell of ``columns(section, starts, end)``, from the
-        stored hours of its busiest rows (by their ``n``, without making rows), or None
-        where a row's cells are not one stored row's hours (any day but a whole UTC one,
-        or methods summed from filtered keys)."""
-        if not self._whole(starts, end) or section == "all_events" and not self.by_method:
+        busiest keys only: read in order of their events, until a key has no more events
+        than the largest cell found (no cell of a key holds more, nor of the keys after
+        it). Where no cell spans two stored rows (each column is within a UTC day, a key is
+        one row a day), each row is taken on its own; else a key's events are those of all
+        its rows (an email signed in as two users, the hour across UTC midnight of a zone
+        off the whole hour). None for methods summed from filtered keys: reading those
+        rows (tens a day) costs less."""
+        if section == "all_events" and not self.by_method:
             return None
-        key, body, args = self._section(section, starts[0], end, starts[0], end)
-        if section != "all_events" and section in self._keys_stored_twice:  # an email signed in as two users
-            rows = self.conn.execute(f"SELECT {key}, c.hours, sum(c.n) OVER (PARTITION BY {key}) {body}"
-                                     " ORDER BY 3 DESC, 1", args)
-        else:  # a row is a key: no sums (three times faster)
-            rows = self.conn.execute(f"SELECT {key}, c.hours, c.n {body} ORDER BY 3 DESC", args)
+        start = starts[0]
+        lo, hi = self._cut(start, end)
+        key, body, args = self._section(section, lo, hi, start, end)
+        whole = self._whole(starts, end)
+        if (section == "all_events" or section not in self._keys_stored_twice) and self._within_days(starts, end):
+            events, order = "c.n", ""  # a row is a key's cells of a UTC day: no sums (three times faster)
+        else:
+            events, order = f"sum(c.n) OVER (PARTITION BY {key})", ", 1"
+        packed = "c.hours" if whole else "c.quarters"
+        with spilling():
+            rows = self.conn.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed}, {events} {body}"
+                                     f" ORDER BY 7 DESC{order}", args)
+        places = None if whole else _Places(starts, end, lo, hi)
         top = 0
         for _, group in itertools.groupby(rows, key=operator.itemgetter(0)):
-            blobs, cells, n = [], None, 0
-            for _, hours, n in group:
-                if n <= top:  # no cell of a row holds more than the row's events: nor of the rest
-                    return top
-                blobs.append(hours)
-                if len(blobs) == SUMMED:
-                    cells, blobs = daycounts.hours(blobs, cells), []
-            top = max(top, *(daycounts.hours(blobs, cells) if blobs else cells))  # type: ignore[arg-type]
+            head = next(group)
+            if head[6] <= top:
+                return top
+            group = map(_ROW, itertools.chain([head], group))
+            cells = _summed_hours(group) if places is None else places.cells(group)[0]
+            top = max(top, *cells)
         return top
 
     @functools.cached_property
@@ -237,6 +235,11 @@ class Selection:
         start = starts[0]
         return (start % DAY == 0 and end == start + DAY and self._cut(start, end) == (start, end)
                 and starts == list(range(start, end, 3600)))
+
+    def _within_days(self, starts: list[int], end: int) -> bool:
+        """Whether every column of the day is within a UTC day (starts on a whole hour)
+        and the window does not cut the day."""
+        return end % 3600 == 0 and all(s % 3600 == 0 for s in starts) and self._cut(starts[0], end) == (starts[0], end)
 
     def shareable(self) -> bool:
         """Whether another connection opened now reads this selection's snapshot: while
@@ -282,14 +285,45 @@ class Selection:
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
+_ROW = operator.itemgetter(0, 1, 2, 3, 4, 5)  # a counts row as columns() reads it: key, day, n, first, last, packed
+
+
+def _summed_hours(rows: Iterator[tuple]) -> list[int]:
+    """The hours of ``rows`` of one key (summed at most SUMMED at a time)."""
+    blobs: list[bytes] = []
+    cells = None
+    for row in rows:
+        blobs.append(row[5])
+        if len(blobs) == SUMMED:
+            cells, blobs = daycounts.hours(blobs, cells), []
+    return daycounts.hours(blobs, cells) if blobs else cells  # type: ignore[return-value]
+
+
 class _Places:
     """Where a report day's quarter hours go: the column of each, and for the quarter
     hours of a UTC day, those in [lo, hi) with their columns."""
 
     def __init__(self, starts: list[int], end: int, lo: int, hi: int):
-        self.lo, self.hi = lo, hi
+        self.starts, self.lo, self.hi = starts, lo, hi
         self.column = {q: i for i, (a, b) in enumerate(zip(starts, [*starts[1:], end])) for q in range(a, b, QUARTER)}
         self._days: dict[int, tuple[int, int, list[int]]] = {}
+
+    def cells(self, rows: Iterator[tuple]) -> tuple[list[int], int | None, int | None]:
+        """(events per column, first µs, last µs) of the counts ``rows`` of one key
+        (first None if none is in the day)."""
+        cells = [0] * len(self.starts)
+        first = last = None
+        for _, day, n, f, la, packed in rows:
+            if packed is None:  # a quarter the window cuts, counted from its events
+                cells[self.column[day]] += n
+            else:
+                found = self.add(cells, day, packed)
+                if found is None:
+                    continue
+                f, la = found
+            first = f if first is None or f < first else first
+            last = la if last is None or la > last else last
+        return cells, first, last
 
     def add(self, cells: list[int], day: int, packed: bytes) -> tuple[int, int] | None:
         """Add a counts row's quarter hours in [lo, hi) to their columns: (first µs, last

@@ -323,8 +323,8 @@ class Rows:
         return ((k, c) for k, c, _, _ in self.selection.columns(self.section, self.starts, self.end))
 
     def busiest_cell(self) -> int:
-        """The largest count in any cell (0 for no rows), from the stored hours where they
-        are the cells, without making rows."""
+        """The largest count in any cell (0 for no rows), from the busiest keys' stored
+        counts where they can tell, without making rows."""
         found = None if self._kept is not None or self.top is not None else \
             self.selection.busiest_cell(self.section, self.starts, self.end)
         return max((max(c, default=0) for _, c in self.cells()), default=0) if found is None else found

@@ -292,6 +292,37 @@ def test_the_busiest_cell_read_from_stored_hours_is_the_largest_cell_of_the_rows
     store.close()
 
 
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/Zurich", "Asia/Kolkata", "Australia/Lord_Howe"])
+def test_the_busiest_cell_in_a_zone_is_the_largest_cell_of_the_rows(store_path, zone):
+    # New York and Zurich: every column within a UTC day, each stored row on its own (a
+    # daylight saving day too); Kolkata: an hour across UTC midnight; Lord Howe: half-hour DST
+    store = Store(store_path, readonly=True)
+    for filters in (None, Filters(principal="sa-*")):
+        report = build(store, tz=ZoneInfo(zone), filters=filters)
+        for day in report.days:
+            for section in day.sections.values():
+                assert busiest_cell(section.rows) == max((max(r.hours) for r in section.rows), default=0)
+    store.close()
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "Asia/Kathmandu"])
+def test_the_busiest_cell_across_utc_midnight_sums_both_days(tmp_path, zone):
+    # 23:50 and 00:05 UTC are one local hour in these zones (05:00-06:00): alice's cell
+    # there is 2, though no stored row (one per UTC day) has 2 in it. Rows by their events:
+    # alice's second day (3), bob's day (2), alice's first (1): taken one by one, the
+    # busiest cell would be 1. A key's events, all its rows', bound its cells.
+    path = str(tmp_path / "midnight.db")
+    store = Store(path)
+    alice = [signin(f"2024-05-0{t}Z") for t in ("6T23:50:00", "7T00:05:00", "7T10:00:00", "7T14:00:00")]
+    bob = [signin(f"2024-05-07T0{h}:00:00Z", email="bob@example.com") for h in (3, 7)]
+    load_dumps([write_jsonl(tmp_path, alice + bob)], store)
+    (day,) = build(store, tz=ZoneInfo(zone)).days
+    rows = day.sections["signin_success"].rows
+    assert busiest_cell(rows) == 2  # from the stored rows (read first: rows once read are kept)
+    assert [(r.key, max(r.hours)) for r in rows] == [("alice@example.com", 2), ("bob@example.com", 1)]
+    store.close()
+
+
 def folder(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
