@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from . import daycounts, storefile
 from .errors import StoreError, spilling
-from .schema import DAY, HOUR_US, QUARTER, QUARTER_US
+from .schema import DAY, HOUR_US, QUARTER, QUARTER_US, US
 
 if TYPE_CHECKING:
     from .store import Store
@@ -310,44 +310,47 @@ class _Places:
 
     def cells(self, rows: Iterator[tuple]) -> tuple[list[int], int | None, int | None]:
         """(events per column, first µs, last µs) of the counts ``rows`` of one key
-        (first None if none is in the day)."""
+        (first None if none is in the day). A row's first and last event tell whether
+        all of its quarters are in the day, or none: only a row across the day's start or
+        end is searched (bisect) for those that are."""
         cells = [0] * len(self.starts)
         first = last = None
+        days = self._days
         for _, day, n, f, la, packed in rows:
             if packed is None:  # a quarter the window cuts, counted from its events
                 cells[self.column[day]] += n
             else:
-                found = self.add(cells, day, packed)
-                if found is None:
+                place = days.get(day)
+                if place is None:
+                    place = days[day] = self._of_day(day)
+                low, high, columns, low_us, high_us = place
+                if la < low_us or f >= high_us:
                     continue
-                f, la = found
+                flat = daycounts.flat(packed)
+                index = flat[0::4]
+                if f >= low_us and la < high_us:
+                    for i, n in zip(index, flat[1::4]):
+                        cells[columns[i]] += n
+                else:
+                    a = bisect.bisect_left(index, low)
+                    b = bisect.bisect_left(index, high, a)
+                    if a == b:  # events before the day and after it, none in it
+                        continue
+                    for i, n in zip(index[a:b], flat[4 * a + 1:4 * b:4]):
+                        cells[columns[i]] += n
+                    a, b = 4 * a, 4 * (b - 1)
+                    f, la = daycounts.time_of(day, flat[a], flat[a + 2]), daycounts.time_of(day, flat[b], flat[b + 3])
             first = f if first is None or f < first else first
             last = la if last is None or la > last else last
         return cells, first, last
 
-    def add(self, cells: list[int], day: int, packed: bytes) -> tuple[int, int] | None:
-        """Add a counts row's quarter hours in [lo, hi) to their columns: (first µs, last
-        µs) of those, or None if it has none there."""
-        places = self._days.get(day)
-        if places is None:
-            places = self._days[day] = self._of_day(day)
-        low, high, columns = places
-        flat = daycounts.flat(packed)
-        index = flat[0::4]
-        a = bisect.bisect_left(index, low)
-        b = bisect.bisect_left(index, high, a)
-        if a == b:
-            return None
-        for i, n in zip(index[a:b], flat[4 * a + 1:4 * b:4]):
-            cells[columns[i]] += n
-        a, b = 4 * a, 4 * (b - 1)
-        return daycounts.time_of(day, flat[a], flat[a + 2]), daycounts.time_of(day, flat[b], flat[b + 3])
-
-    def _of_day(self, day: int) -> tuple[int, int, list[int]]:
-        """The quarters of the day in [lo, hi) (as indices low..high) and each one's column."""
+    def _of_day(self, day: int) -> tuple[int, int, list[int], int, int]:
+        """The quarters of the day in [lo, hi) (as indices low..high), each one's column,
+        and the µs they start and end at."""
         low = max(0, -(-(self.lo - day) // QUARTER))
         high = min(DAY // QUARTER, max(0, -(-(self.hi - day) // QUARTER)))
-        return low, high, [self.column.get(day + i * QUARTER, -1) for i in range(DAY // QUARTER)]
+        columns = [self.column.get(day + i * QUARTER, -1) for i in range(DAY // QUARTER)]
+        return low, high, columns, (day + low * QUARTER) * US, (day + high * QUARTER) * US
 
 
 def _edges(since: int | None, until: int | None) -> list[tuple[int, int]]:
