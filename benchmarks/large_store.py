@@ -8,7 +8,8 @@ Measures the targets of the store layout (docs/performance.md):
 * store size: at most 150 bytes per event;
 * every report and filter of the store within 1 s and 100 MiB (peak RSS of the process tree):
   text, json, html, ``--principal``, ``--method``, a ``--since``/``--until`` window at odd seconds,
-  ``--tz`` of a half-hour and a 45-minute zone, ``--top``, ``--stats``, ``--out DIR``,
+  ``--tz`` of a half-hour, a 45-minute and a whole-hour zone (and html in the first),
+  ``--top``, ``--stats``, ``--out DIR``,
   ``summary``, ``check`` and ``diff``; the same again for one day (``--since D --until D``), the
   typical interactive use;
 * appends: loading a 150,000-event day into the large store takes at most 1.3x the time of
@@ -257,6 +258,8 @@ def commands(cc: list[str], store: Path, weeks: int) -> tuple[list[Command], lis
         out += [
             report(label + "--tz Asia/Kolkata", *w, "--tz", "Asia/Kolkata"),
             report(label + "--tz Asia/Kathmandu", *w, "--tz", "Asia/Kathmandu"),
+            report(label + "--tz America/New_York", *w, "--tz", "America/New_York"),
+            report(label + "html --tz Asia/Kolkata", *w, "--format", "html", "--tz", "Asia/Kolkata", ext="html"),
             report(label + "--top 5", *w, "--top", "5"),
             report(label + "--stats", *w, "--stats"),
             Command(label + "report --out DIR", lambda d, w=w, out="out-day" if w else "out-all": [
