@@ -181,6 +181,14 @@ class _Clock:
         ]
         return [q for q, _, _ in slots], labels
 
+    def end(self, d: date) -> int:
+        """Where date ``d`` ends: the first hour of the next date that this zone has (one
+        that moved across the date line skipped a date: Pacific/Apia has no 2011-12-30)."""
+        after = d + timedelta(days=1)
+        while not self.columns(after)[0]:
+            after += timedelta(days=1)
+        return self.columns(after)[0][0]
+
     def iso(self, us: int) -> str:
         """An event time (epoch µs) in this zone, to the microsecond when it has a fraction
         (``datetime.isoformat``, made once per quarter hour: reports show two per row)."""
@@ -241,7 +249,7 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None,
             t[1], t[2] = min(t[1], first), max(t[2], last)
             t[3].add(col)
     shown, gaps = _dates_shown(sorted(totals))
-    days = [_day(d, totals.get(d), clock, selection, f) for d in shown]
+    days = [_day(d, totals.get(d), clock, selection, f) for d in shown if clock.columns(d)[0]]  # a date it skipped
     return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load,
                   gaps=gaps, selection=selection)
 
@@ -266,7 +274,7 @@ def _day(d: date, totals: list | None, clock: _Clock, selection: Selection, f: F
     if totals:
         day.first_event, day.last_event = clock.iso(totals[1]), clock.iso(totals[2])
     day.empty_hours = [label for i, label in enumerate(labels) if not totals or i not in totals[3]]
-    end = clock.columns(d + timedelta(days=1))[0][0]
+    end = clock.end(d)
     for sid, title in SECTIONS.items():
         if not f.sections or sid in f.sections:
             day.sections[sid] = Section(sid, title, Rows(selection, sid, starts, end, labels, clock, f.top))

@@ -211,6 +211,23 @@ def test_zone_west_of_utc_has_all_24_hours(tmp_path):
     assert hours_of(d, "kafka_authentication", "sa-1") == {"00": 1, "21": 1, "22": 1, "23": 1}
 
 
+def test_a_date_the_zone_skipped_is_no_day(tmp_path):
+    # Samoa moved across the date line: Pacific/Apia went from 2011-12-29 23:59:59 -10:00
+    # to 2011-12-31 00:00:00 +14:00 (at 10:00Z on the 30th). Its 29th ends where its 31st
+    # begins, and it has no 30th to show, not even an empty one.
+    path = write_jsonl(tmp_path, [
+        kafka_auth("2011-12-29T20:00:00Z"),  # 10:00 -10:00 on the 29th -> "10"
+        kafka_auth("2011-12-30T09:59:59Z"),  # 23:59:59 -10:00 on the 29th -> "23"
+        kafka_auth("2011-12-30T12:00:00Z"),  # 02:00 +14:00 on the 31st -> "02"
+        kafka_auth("2011-12-31T09:00:00Z"),  # 23:00 +14:00 on the 31st -> "23"
+    ])
+    doc = report_json(path, "--tz", "Pacific/Apia")
+    assert [(d["date"], d["events"]) for d in doc["days"]] == [("2011-12-29", 2), ("2011-12-31", 2)]
+    assert hours_of(day(doc, "2011-12-29"), "kafka_authentication", "sa-1") == {"10": 1, "23": 1}
+    assert hours_of(day(doc, "2011-12-31"), "kafka_authentication", "sa-1") == {"02": 1, "23": 1}
+    assert "2011-12-30" not in run(path, "--tz", "Pacific/Apia")
+
+
 def test_new_york_spring_forward_day_has_23_hours(tmp_path):
     # 2024-03-10: at 07:00 UTC (02:00 EST) clocks jump to 03:00 EDT; the day ends at 04:00Z on the 11th.
     path = write_jsonl(tmp_path, [
