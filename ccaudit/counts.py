@@ -183,7 +183,7 @@ class Selection:
             if first is not None:
                 yield k, cells, first, last
 
-    def busiest_cell(self, section: str, starts: list[int], end: int) -> int | None:
+    def busiest_cell(self, section: str, starts: list[int], end: int, floor: int = 0) -> int | None:
         """The largest count of any cell of ``columns(section, starts, end)``, from the
         busiest keys only: read in order of their events, until a key has no more events
         than the largest cell found (no cell of a key holds more, nor of the keys after
@@ -198,16 +198,18 @@ class Selection:
         lo, hi = self._cut(start, end)
         key, body, args = self._section(section, lo, hi, start, end)
         whole = self._whole(starts, end)
-        if (section == "all_events" or section not in self._keys_stored_twice) and self._within_days(starts, end):
-            events, order = "c.n", ""  # a row is a key's cells of a UTC day: no sums (three times faster)
-        else:
-            events, order = f"sum(c.n) OVER (PARTITION BY {key})", ", 1"
         packed = "c.hours" if whole else "c.quarters"
+        read = f"SELECT {key} AS key, c.day, c.n, c.first_us, c.last_us, {packed}"
+        if (section == "all_events" or section not in self._keys_stored_twice) and self._within_days(starts, end):
+            sql, args = f"SELECT *, n FROM ({read} {body}) WHERE n > ? ORDER BY n DESC", [*args, floor]
+        else:  # a key's rows, with their sum: of the keys whose events pass the floor
+            sql = (f"SELECT * FROM ({read} {body}) JOIN (SELECT {key} AS key, sum(c.n) AS events {body} GROUP BY 1"
+                   " HAVING events > ?) USING (key) ORDER BY events DESC, key")
+            args = [*args, *args, floor]
         with spilling():
-            rows = self.conn.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed}, {events} {body}"
-                                     f" ORDER BY 7 DESC{order}", args)
+            rows = self.conn.execute(sql, args)
         places = None if whole else _Places(starts, end, lo, hi)
-        top = 0
+        top = floor
         for _, group in itertools.groupby(rows, key=operator.itemgetter(0)):
             head = next(group)
             if head[6] <= top:

@@ -277,7 +277,7 @@ def _section_peaks(report: Report) -> dict[str, int]:
     peaks: dict[str, int] = {}
     for day in report.days:
         for sid, section in day.sections.items():
-            peaks[sid] = max(peaks.get(sid, 0), busiest_cell(section.rows))
+            peaks[sid] = busiest_cell(section.rows, peaks.get(sid, 0))
     return peaks
 
 

@@ -330,12 +330,12 @@ class Rows:
             return ((r.key, r.hours) for r in self)
         return ((k, c) for k, c, _, _ in self.selection.columns(self.section, self.starts, self.end))
 
-    def busiest_cell(self) -> int:
-        """The largest count in any cell (0 for no rows), from the busiest keys' stored
-        counts where they can tell, without making rows."""
+    def busiest_cell(self, floor: int = 0) -> int:
+        """The largest count in any cell, or ``floor`` if none is larger: from the busiest
+        keys' stored counts where they can tell, without making rows."""
         found = None if self._kept is not None or self.top is not None else \
-            self.selection.busiest_cell(self.section, self.starts, self.end)
-        return max((max(c, default=0) for _, c in self.cells()), default=0) if found is None else found
+            self.selection.busiest_cell(self.section, self.starts, self.end, floor)
+        return max(floor, max((max(c, default=0) for _, c in self.cells()), default=0)) if found is None else found
 
     def _read(self) -> Iterator[Row]:
         for key, hours, first, last in self.selection.columns(self.section, self.starts, self.end):
@@ -357,11 +357,12 @@ def cells(rows: Iterable[Row]) -> Iterator[tuple[str, list[int]]]:
     return ((r.key, r.hours) for r in rows)
 
 
-def busiest_cell(rows: Iterable[Row]) -> int:
-    """The largest count in any cell of ``rows`` (0 for none): an html report's shading scale."""
+def busiest_cell(rows: Iterable[Row], floor: int = 0) -> int:
+    """The largest count in any cell of ``rows``, or ``floor`` if none is larger (an html
+    report's shading scale, the largest of the days before: smaller rows are not read)."""
     if isinstance(rows, Rows):
-        return rows.busiest_cell()
-    return max((max(r.hours, default=0) for r in rows), default=0)
+        return rows.busiest_cell(floor)
+    return max(floor, max((max(r.hours, default=0) for r in rows), default=0))
 
 
 class _StoredRow(Row):
