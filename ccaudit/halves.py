@@ -40,6 +40,7 @@ from .render import Layout
 from .report import Day, Gap, Report, Rows
 
 MIN_EVENTS = 2_000_000  # a smaller report takes a fraction of a second: a second process saves little
+STALLED = 120  # s in which a child takes no day and writes nothing: stuck, so this process writes its days
 ENCODING, ERRORS = "utf-8", "surrogatepass"  # the child's text, read back as it was written
 READ = 2**20
 
@@ -179,12 +180,26 @@ class _Later:
         struct.pack_into("qq", self.shared, 16 * (1 + day), start, end)
 
     def done(self) -> bool:
-        """Whether the child wrote every day it took (waiting for it to end)."""
-        self.written = bool(self.pid) and os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1]) == 0
+        """Whether the child wrote every day it took, waiting for it to end: a child that
+        has taken no day and written nothing for STALLED seconds is stopped instead."""
+        self.written = bool(self.pid) and self._ended() == 0
         self.pid = 0
         if not self.written and not self.alone:
             self.file.truncate(0)  # what it wrote of the days this process now writes: room in TMPDIR
         return self.written
+
+    def _ended(self) -> int | None:
+        """The child's exit code, once it ends; None if it was stopped as stuck."""
+        seen, since = None, time.monotonic()
+        while not (ended := os.waitpid(self.pid, os.WNOHANG))[0]:
+            progress = self.shared[:16], os.fstat(self.file.fileno()).st_size  # days taken, bytes written
+            if progress != seen:
+                seen, since = progress, time.monotonic()
+            elif time.monotonic() - since > STALLED:
+                self._stop()
+                return None
+            time.sleep(0.005)
+        return os.waitstatus_to_exitcode(ended[1])
 
     def text(self) -> Iterator[str]:
         """The child's days, in date order, as it wrote them."""
@@ -198,8 +213,14 @@ class _Later:
                 yield decoder.decode(data, final=start >= end)
 
     def close(self) -> None:
-        """Stop the child if this report ended early (an error, a closed pipe, Ctrl-C):
-        SIGTERM, so that it removes the file it was writing."""
+        """Stop the child if this report ended early (an error, a closed pipe, Ctrl-C)."""
+        self._stop()
+        if hasattr(self, "file"):
+            self.file.close()
+        self.shared.close()
+
+    def _stop(self) -> None:
+        """SIGTERM, so that the child removes the file it was writing; SIGKILL after 2 s."""
         if self.pid:
             os.kill(self.pid, signal.SIGTERM)
             deadline = time.monotonic() + 2
@@ -215,9 +236,6 @@ class _Later:
                     os.kill(self.pid, signal.SIGKILL)
                     os.waitpid(self.pid, 0)
                     self.pid = 0
-        if hasattr(self, "file"):
-            self.file.close()
-        self.shared.close()
 
 
 def _work(report: Report, work: Callable[[], object], mask: set | None, parent: int) -> None:

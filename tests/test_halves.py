@@ -163,6 +163,26 @@ def test_a_child_that_fails_midway_leaves_every_day_it_took_to_this_process(stor
     assert lines == [f"{getattr(d, 'date', 'gap')} {parent}" for d in days]  # nothing of the child's
 
 
+def test_a_child_that_hangs_is_stopped_and_its_days_written_here(store_path, children):
+    store = Store(store_path, readonly=True)
+    report = build(store)
+    days = list(report.timeline())
+    parent = os.getpid()
+
+    def part(day):  # the child takes the last day and writes nothing, as if stuck
+        if os.getpid() != parent:
+            time.sleep(60)
+        return [f"{getattr(day, 'date', 'gap')} {os.getpid()}\n"]
+
+    started = time.monotonic()
+    with mock.patch.object(halves, "MIN_EVENTS", ALWAYS), mock.patch.object(halves, "STALLED", 0.5):
+        lines = "".join(halves.chunks(report, Layout("", part, ""))).splitlines()
+    store.close()
+    assert time.monotonic() - started < 10  # not the child's 60 s
+    assert [later.written for later in children] == [False] and not children[0].pid
+    assert lines == [f"{getattr(d, 'date', 'gap')} {parent}" for d in days]
+
+
 def test_a_small_report_is_written_by_one_process(store_path, children):
     written(store_path, "text", min_events=10**9)
     assert not children
