@@ -167,7 +167,7 @@ def zone(name: str) -> tzinfo:
 
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones (America), too long a name
         raise click.BadParameter(f"unknown time zone {name!r}", param_hint="--tz") from None
 
 
