@@ -184,14 +184,15 @@ class Selection:
                 yield k, cells, first, last
 
     def busiest_cell(self, section: str, starts: list[int], end: int, floor: int = 0) -> int | None:
-        """The largest count of any cell of ``columns(section, starts, end)``, from the
-        busiest keys only: read in order of their events, until a key has no more events
-        than the largest cell found (no cell of a key holds more, nor of the keys after
-        it). Where no cell spans two stored rows (each column is within a UTC day, a key is
-        one row a day), each row is taken on its own; else a key's events are those of all
-        its rows (an email signed in as two users, the hour across UTC midnight of a zone
-        off the whole hour). None for methods summed from filtered keys: reading those
-        rows (tens a day) costs less."""
+        """The largest count of any cell of ``columns(section, starts, end)``, or ``floor``
+        (the largest of the days before) if none is larger: from the busiest keys only,
+        read in order of their events, until a key has no more events than the largest
+        cell found (no cell of a key holds more, nor of the keys after it); keys of no
+        more events than ``floor`` are left out in SQL. Where no cell spans two stored rows
+        (each column is within a UTC day, a key is one row a day), each row is taken on
+        its own; else a key's events are those of all its rows (an email signed in as two
+        users, the hour across UTC midnight of a zone off the whole hour). None for methods
+        summed from filtered keys: reading those rows (tens a day) costs less."""
         if section == "all_events" and not self.by_method:
             return None
         start = starts[0]
@@ -308,7 +309,7 @@ class _Places:
     def __init__(self, starts: list[int], end: int, lo: int, hi: int):
         self.starts, self.lo, self.hi = starts, lo, hi
         self.column = {q: i for i, (a, b) in enumerate(zip(starts, [*starts[1:], end])) for q in range(a, b, QUARTER)}
-        self._days: dict[int, tuple[int, int, list[int]]] = {}
+        self._days: dict[int, tuple[int, int, list[int], int, int]] = {}
 
     def cells(self, rows: Iterator[tuple]) -> tuple[list[int], int | None, int | None]:
         """(events per column, first µs, last µs) of the counts ``rows`` of one key
