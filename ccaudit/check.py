@@ -81,6 +81,8 @@ def parse_rule(text: str) -> Rule:
     per = PER.get(m["per"].lower())
     if per is None:
         raise RuleError(f"bad rule {text!r}: the limit must be per hour (/h) or per day (/d), not /{m['per']}")
+    if len(m["max"]) > 18:  # int() refuses more than 4,300 digits; SQLite, more than 63 bits
+        raise RuleError(f"bad rule {text!r}: the limit is too large")
     return _checked(Rule(m["section"].strip(), m["key"], int(m["max"]), per), repr(text))
 
 
@@ -91,6 +93,8 @@ def _checked(rule: Rule, where: str) -> Rule:
                         + ", ".join(SECTIONS) + " (or *)")
     if not rule.key:
         raise RuleError(f"bad rule {where}: empty key glob (use * for every key)")
+    if rule.max >= 2**63:
+        raise RuleError(f"bad rule {where}: the limit is too large")
     return rule
 
 
@@ -102,8 +106,10 @@ def load_rules_file(path: str) -> list[Rule]:
             doc = tomllib.load(f)
     except OSError as e:
         raise RuleError(f"{path}: cannot read: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as e:  # ValueError: an integer of 4,301 digits
         raise RuleError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise RuleError(f"{path}: not valid TOML: nested too deeply") from None
     extra = set(doc) - {"rule"}
     if extra:
         raise RuleError(f"{path}: unknown top-level key {sorted(extra)[0]!r}; rules are [[rule]] tables")

@@ -5,8 +5,10 @@ click and the core live in ``options.py``.
 """
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import sqlite3
 import sys
 import traceback
 
@@ -39,6 +41,9 @@ declined; 2 usage or input error (missing or unreadable file, nothing parseable)
 70 an internal error (a bug in ccaudit; please report it); 130 interrupted (Ctrl-C),
 143 and 129 stopped by SIGTERM and SIGHUP (temporary files removed); 141 the reader of
 the output went away (| head)."""
+
+
+OUTPUT_FAILED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}  # a write to standard output failed
 
 
 class Terminated(BaseException):
@@ -80,16 +85,35 @@ class Cli(click.Group):
             click.echo(f"ccaudit: stopped by {signal.Signals(e.signum).name}", err=True)
             ctx.exit(128 + e.signum)
         except BrokenPipeError:  # the reader went away (| head): stop quietly, as cat does
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _discard_stdout()
             ctx.exit(ExitCode.BROKEN_PIPE)
+        except OSError as e:  # the core names every file it writes; what is left is standard output
+            if e.errno not in OUTPUT_FAILED:
+                _internal_error(ctx, e)
+            _discard_stdout()  # what is left of it could not be written either
+            click.echo(f"ccaudit: error: cannot write to standard output: {e.strerror or e}", err=True)
+            ctx.exit(ExitCode.USAGE)
+        except sqlite3.DatabaseError as e:  # the core names the store where it can; a damaged page shows later
+            click.echo(f"ccaudit: error: a store could not be read: {e}", err=True)
+            ctx.exit(ExitCode.USAGE)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except Exception as e:  # a bug: say so in one line, trace only on request
-            if os.environ.get("CCAUDIT_DEBUG"):
-                traceback.print_exc()
-            click.echo(f"ccaudit: internal error: {type(e).__name__}: {e} "
-                       "(set CCAUDIT_DEBUG=1 for a traceback)", err=True)
-            ctx.exit(ExitCode.INTERNAL)
+        except Exception as e:
+            _internal_error(ctx, e)
+
+
+def _internal_error(ctx: click.Context, e: Exception) -> None:
+    """A bug: say so in one line, trace only on request."""
+    if os.environ.get("CCAUDIT_DEBUG"):
+        traceback.print_exc()
+    click.echo(f"ccaudit: internal error: {type(e).__name__}: {e} (set CCAUDIT_DEBUG=1 for a traceback)", err=True)
+    ctx.exit(ExitCode.INTERNAL)
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so that the flush at exit neither fails nor
+    writes what is left."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
@@ -242,7 +266,8 @@ def summary(extra, db_path, fmt, tz):
 @click.option("--topic", default="confluent-audit-log-events", show_default=True,
               help="The topic to fetch (the audit log's own, unless you mirror it).")
 @click.option("--gzip", "compress", is_flag=True, help="Compress the output with gzip.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=300, show_default=True,
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), callback=opt.a_number, default=300,
+              show_default=True,
               help="Give up after this many seconds (exit 2, nothing written).")
 @click.option("--insecure-config", is_flag=True, help="Accept a --config file other users can read.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")

@@ -133,7 +133,7 @@ def _pid_namespace() -> str:
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: no process has such a pid
         return False
     except PermissionError:
         return True

@@ -6,6 +6,7 @@ Click stays here and in ``cli.py``; the core never imports it.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ from .text import printable
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
 FORMATS = ["text", "json", "markdown", "csv", "html"]
+MAX_GLOB = 50_000  # bytes of a --principal glob: SQLite's GLOB refuses longer patterns
 Decorator = Callable[[Callable], Callable]
 
 
@@ -158,6 +160,13 @@ def worst(*codes: int) -> int:
     return ExitCode.USAGE if ExitCode.USAGE in codes else max(codes)
 
 
+def a_number(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """A float option's value, refused if it is NaN (which every range check lets through)."""
+    if math.isnan(value):
+        raise click.BadParameter("not a number", ctx=ctx, param=param)
+    return value
+
+
 # -- time ------------------------------------------------------------------------------------
 
 def zone(name: str) -> tzinfo:
@@ -201,6 +210,8 @@ def filters(tz: tzinfo, since: str | None, until: str | None, principal: str | N
             method: str | None = None, sections: tuple[str, ...] = (), top: int | None = None,
             prefix: str = "--") -> Filters:
     """Filters from the options; a window that ends before it starts is a usage error."""
+    if principal is not None and len(principal.encode("utf-8", "surrogatepass")) > MAX_GLOB:
+        raise click.BadParameter(f"a pattern of at most {MAX_GLOB:,} bytes", param_hint=f"{prefix}principal")
     f = Filters(since=instant(since, tz, False, f"{prefix}since"), until=instant(until, tz, True, f"{prefix}until"),
                 principal=principal, method=method, sections=tuple(sections), top=top)
     if f.since is not None and f.until is not None and f.since >= f.until:

@@ -193,8 +193,12 @@ def create(path: str) -> None:
     made through a link (one could lead anywhere)."""
     if os.path.islink(path):
         raise StoreError(f"{path}: is a symbolic link to no store; give the store's real path")
-    with contextlib.suppress(FileExistsError):
+    try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, FILE_MODE))
+    except FileExistsError:
+        pass
+    except OSError as e:  # a name too long, a folder missing or read-only, ...
+        raise StoreError(f"{path}: cannot create the store: {e.strerror}") from None
     if os.path.getsize(path) == 0:  # new, or an empty file made by someone else (say, touch)
         os.chmod(path, FILE_MODE)
     conn = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None)

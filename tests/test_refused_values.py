@@ -1,0 +1,96 @@
+"""Values and conditions that ccaudit refuses with one line and exit 2, never an internal
+error: output that cannot be written, names too long, patterns SQLite refuses, damaged
+stores, odd rules files, NaN timeouts, stale temporary folders with impossible pids."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ccaudit.files import pid_alive
+
+pytestmark = pytest.mark.usefixtures("at_root")
+
+
+def refused(result, words: str) -> None:
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert words in result.stderr and "internal error" not in result.stderr
+
+
+@pytest.fixture
+def store(invoke, tmp_path, sample_cli) -> str:
+    path = str(tmp_path / "audit.db")
+    assert invoke("load", str(sample_cli), "--db", path, "-q").exit_code == 0
+    return path
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["report", "{dump}"], ["summary", "--db", "{db}"], ["report", "--db", "{db}",
+                                                                                         "--format", "json"]])
+def test_standard_output_on_a_full_disk(store, sample_cli, args):
+    args = [a.format(dump=sample_cli, db=store) for a in args]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "ccaudit", *args, "-q"] if args[0] == "report" else
+                              [sys.executable, "-m", "ccaudit", *args], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "ccaudit: error: cannot write to standard output: No space left on device" in proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_principal_glob_longer_than_sqlite_takes(invoke, store):
+    refused(invoke("report", "--db", store, "--principal", "a" * 50_001), "at most 50,000 bytes")
+    assert invoke("report", "--db", store, "--principal", "a" * 50_000).exit_code == 0
+
+
+def test_a_store_name_too_long_for_the_file_system(invoke, tmp_path, sample_cli):
+    refused(invoke("load", str(sample_cli), "--db", str(tmp_path / ("y" * 256)), "-q"), "cannot create the store")
+
+
+def test_a_damaged_store(invoke, store):
+    # the first page (the schema) is whole, every other one is garbage: the store opens,
+    # and its damage shows when the report reads it
+    with open(store, "r+b") as f:
+        f.seek(65536)
+        f.write(b"\xab" * (os.path.getsize(store) - 65536))
+    refused(invoke("report", "--db", store, "--format", "json"), "a store could not be read: database disk image")
+
+
+@pytest.mark.parametrize("text, words", [
+    (b'[[rule]]\nkey = "\xff"\nmax = 1\n', "not valid TOML"),  # not UTF-8
+    (b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
+    (b"[[rule]]\nmax = " + b"9" * 4301 + b"\n", "not valid TOML"),  # more digits than int() takes
+    (b"[[rule]]\nmax = 9223372036854775808\n", "the limit is too large"),  # beyond SQLite's integers
+])
+def test_odd_rules_files(invoke, store, tmp_path, text, words):
+    rules = tmp_path / "rules.toml"
+    rules.write_bytes(text)
+    refused(invoke("check", "--db", store, "--rules", str(rules)), words)
+
+
+@pytest.mark.parametrize("digits", [19, 4301])
+def test_a_limit_of_too_many_digits(invoke, store, digits):
+    refused(invoke("check", "--db", store, "--max", f"*:*={'9' * digits}/h"), "the limit is too large")
+
+
+def test_a_pid_no_process_can_have_is_not_alive():
+    assert not pid_alive(2**31) and not pid_alive(2**64)
+
+
+def test_an_export_folder_left_with_an_impossible_pid(invoke, store, tmp_path):
+    out = tmp_path / "x"
+    assert invoke("export", "--db", store, "--out", str(out), "--table", "counts").exit_code == 0
+    (out / ".ccaudit-export-4294967296-z").mkdir()
+    result = invoke("export", "--db", store, "--out", str(out), "--table", "counts")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_timeout_that_is_not_a_number(invoke, tmp_path):
+    config = tmp_path / "client.properties"
+    config.write_text("bootstrap.servers=localhost:1\n")
+    config.chmod(0o600)
+    refused(invoke("download", "--config", str(config), "--out", str(tmp_path / "d.jsonl"), "--timeout", "nan"),
+            "not a number")
+
