@@ -6,6 +6,7 @@ click and the core live in ``options.py``.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import signal
 import sqlite3
@@ -43,7 +44,18 @@ declined; 2 usage or input error (missing or unreadable file, nothing parseable)
 the output went away (| head)."""
 
 
-OUTPUT_FAILED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}  # a write to standard output failed
+OUTPUT_FAILED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF}  # a write to standard output failed
+
+
+class ClosedOutput(io.TextIOBase):
+    """Standard output that the caller closed (``>&-``): writing to it fails, as on a bad
+    file descriptor, and only if a command writes to it."""
+
+    def fileno(self) -> int:
+        return 1
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
 
 
 class Terminated(BaseException):
@@ -73,6 +85,8 @@ class Cli(click.Group):
         return sorted(self.commands, key=lambda name: (self.ORDER + (name,)).index(name))
 
     def invoke(self, ctx: click.Context):
+        if sys.stdout is None:
+            sys.stdout = ClosedOutput()
         try:
             return super().invoke(ctx)
         except CcauditError as e:

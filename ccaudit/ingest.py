@@ -91,6 +91,8 @@ class Dump:
 
     def _open_raw(self) -> BinaryIO:
         if self.path == "-":
+            if sys.stdin is None:
+                raise InputError("-: standard input is closed")
             stdin = sys.stdin.buffer
             return io.BufferedReader(getattr(stdin, "raw", stdin), buffer_size=BUFFER)  # type: ignore[arg-type]
         if os.path.isdir(self.path):

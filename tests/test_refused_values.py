@@ -94,3 +94,21 @@ def test_a_timeout_that_is_not_a_number(invoke, tmp_path):
     refused(invoke("download", "--config", str(config), "--out", str(tmp_path / "d.jsonl"), "--timeout", "nan"),
             "not a number")
 
+
+
+@pytest.mark.parametrize("command", [["report", "--db", "{db}"], ["summary", "--db", "{db}"],
+                                     ["check", "--db", "{db}", "--max", "*:*=0/h"]])
+def test_standard_output_closed_by_the_caller(store, command):
+    # `ccaudit ... >&-`: Python starts with no sys.stdout at all
+    proc = subprocess.run([sys.executable, "-m", "ccaudit", *(a.format(db=store) for a in command)],
+                          stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60, check=False,
+                          preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 2, proc.stderr
+    assert "ccaudit: error: cannot write to standard output: Bad file descriptor" in proc.stderr
+
+
+def test_standard_input_closed_by_the_caller(store):
+    proc = subprocess.run([sys.executable, "-m", "ccaudit", "load", "-", "--db", store], stdin=None,
+                          capture_output=True, text=True, timeout=60, check=False, preexec_fn=lambda: os.close(0))
+    assert proc.returncode == 2, proc.stderr
+    assert "-: standard input is closed" in proc.stderr and "internal error" not in proc.stderr
