@@ -110,9 +110,25 @@ def without_bom(stream: BinaryIO) -> BinaryIO:
     try:
         if stream.peek(3)[:3] == b"\xef\xbb\xbf":  # type: ignore[attr-defined]
             stream.read(3)
-    except READ_ERRORS:
-        pass  # the read proper will report the damage
+    except READ_ERRORS as e:  # the read proper reports it: a gzip stream cut in its header reads as empty after
+        return _Broken(e)  # type: ignore[return-value]
     return stream
+
+
+class _Broken(io.BufferedIOBase):
+    """A stream whose first read failed: every read raises that error again."""
+
+    def __init__(self, error: Exception):
+        super().__init__()
+        self.error = error
+
+    def peek(self, size: int = 0) -> bytes:
+        raise self.error
+
+    def read(self, size: int | None = -1) -> bytes:
+        raise self.error
+
+    read1 = read
 
 
 def sniff(stream: BinaryIO) -> str:

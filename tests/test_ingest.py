@@ -536,3 +536,17 @@ def test_utf8_bom_is_ignored(tmp_path, shape):
     stats, rows = ingest(write(tmp_path, "bom.json", BOM + body))
     assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
     assert stats.malformed == 0
+
+
+def test_a_gzip_file_cut_in_its_header_ends_early(tmp_path, sample_cli):
+    # cut inside the 10-byte header (or just after it), gzip's first read fails and
+    # every later one reads nothing: the failure must be the one malformed entry at @end,
+    # so that an input with content but no record is an input error
+    data = gzip.compress(sample_cli.read_bytes())
+    for k in range(2, 16):
+        path = tmp_path / f"cut{k}.gz"
+        path.write_bytes(data[:k])
+        stats = LoadStats()
+        assert list(read_rows(Dump(str(path)), stats)) == []
+        assert [p[1:] for p in stats.problems] == [("@end", "input ends early (Compressed file ended before the "
+                                                            "end-of-stream marker was reached)")], k
