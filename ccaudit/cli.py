@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import sys
 import traceback
+from typing import NoReturn
 
 import click
 from click.core import ParameterSource
@@ -116,7 +117,7 @@ class Cli(click.Group):
             _internal_error(ctx, e)
 
 
-def _internal_error(ctx: click.Context, e: Exception) -> None:
+def _internal_error(ctx: click.Context, e: Exception) -> NoReturn:
     """A bug: say so in one line, trace only on request."""
     if os.environ.get("CCAUDIT_DEBUG"):
         traceback.print_exc()

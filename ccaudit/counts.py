@@ -166,20 +166,9 @@ class Selection:
             rows = self.conn.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2",
                                      args)
         groups = itertools.groupby(rows, key=operator.itemgetter(0))
-        if whole:  # no quarter is cut
-            for k, group in groups:
-                _, _, _, first, last, packed = next(group)
-                blobs, cells = [packed], None
-                for _, _, _, f, la, packed in group:  # a key has one row a day, a method one per key
-                    blobs.append(packed)
-                    first, last = min(first, f), max(last, la)
-                    if len(blobs) == SUMMED:
-                        cells, blobs = daycounts.hours(blobs, cells), []
-                yield k, daycounts.hours(blobs, cells) if blobs else cells, first, last
-            return
-        places = _Places(starts, end, lo, hi)
+        cells_of = _stored_hours if whole else _Places(starts, end, lo, hi).cells  # whole: no quarter is cut
         for k, group in groups:
-            cells, first, last = places.cells(group)
+            cells, first, last = cells_of(group)
             if first is not None:
                 yield k, cells, first, last
 
@@ -209,14 +198,14 @@ class Selection:
             args = [*args, *args, floor]
         with spilling():
             rows = self.conn.execute(sql, args)
-        places = None if whole else _Places(starts, end, lo, hi)
+        cells_of = _stored_hours if whole else _Places(starts, end, lo, hi).cells
         top = floor
         for _, group in itertools.groupby(rows, key=operator.itemgetter(0)):
             head = next(group)
             if head[6] <= top:
                 return top
             group = map(_ROW, itertools.chain([head], group))
-            cells = _summed_hours(group) if places is None else places.cells(group)[0]
+            cells = cells_of(group)[0]
             top = max(top, *cells)
         return top
 
@@ -291,15 +280,17 @@ class Selection:
 _ROW = operator.itemgetter(0, 1, 2, 3, 4, 5)  # a counts row as columns() reads it: key, day, n, first, last, packed
 
 
-def _summed_hours(rows: Iterator[tuple]) -> list[int]:
-    """The hours of ``rows`` of one key (summed at most SUMMED at a time)."""
-    blobs: list[bytes] = []
-    cells = None
-    for row in rows:
-        blobs.append(row[5])
+def _stored_hours(rows: Iterator[tuple]) -> tuple[list[int], int, int]:
+    """(hours, first µs, last µs) of the counts ``rows`` of one key on a whole UTC day:
+    their stored hours, summed (at most SUMMED blobs at a time: a method sums its keys')."""
+    _, _, _, first, last, packed = next(rows)
+    blobs, cells = [packed], None
+    for _, _, _, f, la, packed in rows:  # a key has one row a day, a method one per key
+        blobs.append(packed)
+        first, last = min(first, f), max(last, la)
         if len(blobs) == SUMMED:
             cells, blobs = daycounts.hours(blobs, cells), []
-    return daycounts.hours(blobs, cells) if blobs else cells  # type: ignore[return-value]
+    return (daycounts.hours(blobs, cells) if blobs else cells), first, last  # type: ignore[return-value]
 
 
 class _Places:
