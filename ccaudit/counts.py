@@ -255,11 +255,14 @@ class Selection:
             return "c.method", f"FROM ({source}) c", window + cut
         kept = f" AND kid IN (SELECT kid FROM {self.wanted})" if self.filtered else ""
         edges = f" UNION ALL SELECT *, NULL, NULL FROM {self.edges} WHERE quarter >= ? AND quarter < ?" if cut else ""
-        body = f"FROM (SELECT day, kid, {counted} FROM counts WHERE day >= ? AND day < ?{kept}{edges}) c" \
-               " JOIN keys k USING (kid)"
-        if section == "all_events":
-            return "k.method", body, window + cut
-        return "k.key", body + " WHERE k.section = ?", [*window, *cut, section]
+        if section == "all_events":  # every section's rows of the days, keyed by method
+            rows, key, where, args = "day >= ? AND day < ?", "k.method", "", window + cut
+        else:  # each day's part of the section's rows (counts is keyed by day, section, kid): no scan
+            days = range(window[0], hi, DAY)
+            rows, key, where = f"day IN ({', '.join('?' * len(days))}) AND section = ?", "k.key", " WHERE k.section = ?"
+            args = [*days, section, *cut, section]  # the outer section: of the cut quarters' events
+        return key, f"FROM (SELECT day, kid, {counted} FROM counts WHERE {rows}{kept}{edges}) c" \
+                    f" JOIN keys k USING (kid){where}", args
 
     def _window(self, column: str, whole_days: bool = False) -> tuple[str, list]:
         """WHERE for the selection's window (whole quarters, or the whole days they are

@@ -54,9 +54,9 @@ PENDING = 10_000  # (day, key) counts held before they are written to the store
 _INSERT_EVENTS = "INSERT INTO events (hour, id, us, kid, did, connection_id) VALUES (?, ?, ?, ?, ?, ?)"
 _ADD = """
 SET n = n + excluded.n, first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)"""
-_PUT_COUNTS = "INSERT OR REPLACE INTO counts (day, kid, n, first_us, last_us, hours, quarters)" \
-              " VALUES (?, ?, ?, ?, ?, ?, ?)"
-_GET_COUNTS = "SELECT n, first_us, last_us, hours, quarters FROM counts WHERE day = ? AND kid = ?"
+_PUT_COUNTS = "INSERT OR REPLACE INTO counts (day, section, kid, n, first_us, last_us, hours, quarters)" \
+              " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_GET_COUNTS = "SELECT n, first_us, last_us, hours, quarters FROM counts WHERE day = ? AND section = ? AND kid = ?"
 _PUT_METHOD_COUNTS = "INSERT OR REPLACE INTO method_counts (day, method, n, first_us, last_us, hours, quarters)" \
                      " VALUES (?, ?, ?, ?, ?, ?, ?)"
 _GET_METHOD_COUNTS = "SELECT n, first_us, last_us, hours, quarters FROM method_counts WHERE day = ? AND method = ?"
@@ -104,7 +104,7 @@ class Store:
                 raise
             raise StoreError(f"{path}: not a usable ccaudit store ({e})") from None
         self._cache: dict[str, dict[tuple, int]] = {}  # table -> (values -> number), see _numbers
-        self._pending: dict[tuple[int, int], dict[int, list]] = {}  # (day, kid) -> counts to add, see _add
+        self._pending: dict[tuple[int, str, int], dict[int, list]] = {}  # (day, section, kid) -> counts, see _add
         self._pending_methods: dict[tuple[int, str], dict[int, list]] = {}  # (day, method) -> the same
         self._uncounted: int | None = None  # keys numbered above this have no counts row yet, see _flush
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
@@ -175,12 +175,12 @@ class Store:
             conn.executemany(_INSERT_EVENTS, events)
             counts = tally(events)
         conn.execute("RELEASE merge")
-        self._add(counts, {kid: key[0] for kid, key in zip(kids, staged.keys)})
+        self._add(counts, dict(zip(kids, staged.keys)))
         return Merged(len(events), staged.offered - len(events))
 
-    def _add(self, counts: list[tuple], method_of: dict[int, str]) -> None:
-        """Add (quarter, kid, n, first, last) counts of keys whose methods are
-        ``method_of``: their sums to ``quarters`` now, and to the (day, key) rows of
+    def _add(self, counts: list[tuple], key_of: dict[int, tuple]) -> None:
+        """Add (quarter, kid, n, first, last) counts of the keys ``key_of`` (kid -> its
+        KEY_COLUMNS): their sums to ``quarters`` now, and to the (day, key) rows of
         ``counts`` and (day, method) rows of ``method_counts`` when the transaction ends
         (``_flush``): a load's batches touch the same rows again and again, and each write
         of a row rewrites its packed quarters."""
@@ -188,11 +188,12 @@ class Store:
         for quarter, kid, n, first, last in counts:
             day = quarter - quarter % DAY
             i = (quarter - day) // QUARTER
-            quarters = pending.get((day, kid))
+            method, _, section, _ = key_of[kid]
+            quarters = pending.get((day, section, kid))
             if quarters is None:
-                quarters = pending[day, kid] = {}
+                quarters = pending[day, section, kid] = {}
             daycounts.sum_into(quarters, i, n, first, last)
-            daycounts.sum_into(methods.setdefault((day, method_of[kid]), {}), i, n, first, last)
+            daycounts.sum_into(methods.setdefault((day, method), {}), i, n, first, last)
             daycounts.sum_into(totals, quarter, n, first, last)
         self.conn.executemany(_UPSERT_QUARTER, [(q, *t) for q, t in totals.items()])
         if len(pending) >= PENDING:
@@ -208,7 +209,7 @@ class Store:
         if self._uncounted is not None:
             self._uncounted = self._last_key()
 
-    def _write_counts(self, get: str, put: str, pending: dict[tuple[int, object], dict[int, list]],
+    def _write_counts(self, get: str, put: str, pending: dict[tuple, dict[int, list]],
                       uncounted: int | None = None) -> None:
         """Add each pending row to its stored one. A key numbered after ``uncounted`` (the
         last key when ``_writing`` took the write lock, or at its last flush) has none to
@@ -216,10 +217,10 @@ class Store:
         nothing. Outside ``_writing`` (None) every row is looked up."""
         conn = self.conn
         rows = []
-        for (day, key), quarters in sorted(pending.items()):
-            fresh = uncounted is not None and key > uncounted  # type: ignore[operator]
-            stored = None if fresh else conn.execute(get, (day, key)).fetchone()
-            rows.append((day, key, *daycounts.added(day, quarters, stored)))
+        for row_key, quarters in sorted(pending.items()):  # (day, section, kid) or (day, method)
+            fresh = uncounted is not None and row_key[-1] > uncounted
+            stored = None if fresh else conn.execute(get, row_key).fetchone()
+            rows.append((*row_key, *daycounts.added(row_key[0], quarters, stored)))
         conn.executemany(put, rows)
 
     def _last_key(self) -> int:
@@ -231,9 +232,9 @@ class Store:
         with self._writing():
             self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
             for batch in _chunks(rows, 10_000):
-                kids = self._numbers("keys", KEY_COLUMNS, [(r[3], r[4], r[1], r[2]) for r in batch])
-                self._add([(r[0], kid, *r[5:]) for r, kid in zip(batch, kids)],
-                          {kid: r[3] for r, kid in zip(batch, kids)})
+                keys = [(r[3], r[4], r[1], r[2]) for r in batch]
+                kids = self._numbers("keys", KEY_COLUMNS, keys)
+                self._add([(r[0], kid, *r[5:]) for r, kid in zip(batch, kids)], dict(zip(kids, keys)))
 
     def _numbers(self, table: str, columns: tuple[str, ...], values: list) -> list[int]:
         """The store's number for each of ``values`` (rows of ``table``), adding new ones."""

@@ -3,9 +3,11 @@
 Layout 4 kept ``counts`` per (UTC quarter hour, key); layout 5 keeps one row per (UTC
 day, key) with its hours and quarter hours packed (``daycounts.py``), so that a report
 reads a day of a key in one row. Layout 6 adds ``method_counts``, the same per (UTC day,
-method), summed from ``counts``. Nothing else changed, so an old store is brought forward
-in one write transaction: a crash or a full disk leaves it as it was. Older layouts kept
-times to the second and cannot be brought forward (storefile says so).
+method), summed from ``counts``. Layout 7 keys ``counts`` by (day, section, key), with a
+copy of each key's section, so that a report reads one section's rows of a day. Nothing
+else changed, so an old store is brought forward in one write transaction: a crash or a
+full disk leaves it as it was. Older layouts kept times to the second and cannot be
+brought forward (storefile says so).
 """
 from __future__ import annotations
 
@@ -18,7 +20,10 @@ from .errors import StoreError, out_of_space
 from .schema import DAY, LAYOUT_VERSION, QUARTER, TABLES
 from .storefile import BUSY_WAIT
 
-PREVIOUS = (4, 5)  # the layouts brought to this one
+PREVIOUS = (4, 5, 6)  # the layouts brought to this one
+LAYOUT_5_COUNTS = ("CREATE TABLE counts_new (day INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
+                   " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hours BLOB NOT NULL,"
+                   " quarters BLOB NOT NULL, PRIMARY KEY (day, kid)) WITHOUT ROWID")
 
 
 def needed(conn: sqlite3.Connection) -> bool:
@@ -41,8 +46,10 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 4:
                 _regroup(conn)
-            if version in PREVIOUS:  # else: done meanwhile
+            if version in (4, 5):
                 _count_methods(conn)
+            if version in PREVIOUS:  # else: done meanwhile
+                _add_sections(conn)
                 conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
             conn.execute("COMMIT")
         finally:
@@ -54,11 +61,11 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
 
 
 def _regroup(conn: sqlite3.Connection) -> None:
-    conn.execute(TABLES["counts"].replace("TABLE counts", "TABLE counts_new", 1))
+    """Layout 4's counts per quarter hour as layout 5's per day."""
+    conn.execute(LAYOUT_5_COUNTS)
     conn.executemany("INSERT INTO counts_new (day, kid, n, first_us, last_us, hours, quarters)"
                      " VALUES (?, ?, ?, ?, ?, ?, ?)", _day_rows(conn))
-    conn.execute("DROP TABLE counts")
-    conn.execute("ALTER TABLE counts_new RENAME TO counts")
+    _replace_counts(conn)
 
 
 def _day_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
@@ -74,6 +81,19 @@ def _day_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
             quarters = {(q - day) // QUARTER: [n, first, last] for _, q, n, first, last in group}
             yield (day, kid, *daycounts.pack(day, quarters))
         day = read.execute("SELECT min(quarter) FROM counts WHERE quarter >= ?", (day + DAY,)).fetchone()[0]
+
+
+def _add_sections(conn: sqlite3.Connection) -> None:
+    """Layout 5's and 6's counts, keyed by (day, kid), keyed by (day, section, kid)."""
+    conn.execute(TABLES["counts"].replace("TABLE counts", "TABLE counts_new", 1))
+    conn.execute("INSERT INTO counts_new SELECT c.day, k.section, c.kid, c.n, c.first_us, c.last_us, c.hours,"
+                 " c.quarters FROM counts c JOIN keys k USING (kid) ORDER BY 1, 2, 3")
+    _replace_counts(conn)
+
+
+def _replace_counts(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TABLE counts")
+    conn.execute("ALTER TABLE counts_new RENAME TO counts")
 
 
 def _count_methods(conn: sqlite3.Connection) -> None:

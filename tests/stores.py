@@ -59,7 +59,9 @@ def quarter_counts(db, table: str = "counts") -> list[tuple]:
     """(quarter, kid, n, first µs, last µs) of every counts row (kid: method, for
     method_counts), checked against the row's other columns: its hours, total, first and last."""
     out = []
-    for day, kid, n, first, last, hours, blob in db.execute(f"SELECT * FROM {table}"):
+    key = "kid" if table == "counts" else "method"
+    for day, kid, n, first, last, hours, blob in db.execute(
+            f"SELECT day, {key}, n, first_us, last_us, hours, quarters FROM {table}"):
         assert day % 86_400 == 0
         quarters = quarters_of(day, blob)
         per_hour = [0] * 24
@@ -74,6 +76,7 @@ def quarter_counts(db, table: str = "counts") -> list[tuple]:
 def assert_consistent(store) -> None:
     db = store.db
     counts = sorted(quarter_counts(db))
+    assert not db.execute("SELECT * FROM counts c JOIN keys k USING (kid) WHERE c.section != k.section").fetchall()
     assert counts == sorted(db.execute(RECOUNT).fetchall())
     assert sorted(quarter_counts(db, "method_counts")) == sorted(db.execute(METHOD_RECOUNT).fetchall())
     for table, sections in DETAIL_SECTIONS.items():

@@ -13,6 +13,7 @@ from collections import Counter
 
 import pytest
 
+from ccaudit.counts import Selection
 from ccaudit.errors import StoreError
 from ccaudit.load import load_dumps
 from ccaudit.report import build
@@ -29,7 +30,7 @@ def section_totals(store) -> Counter:
     """(section, key) -> events, from the store's counts (all_events rows keyed by method)."""
     c: Counter = Counter()
     for section, key, method, n in store.db.execute(
-            "SELECT section, key, method, n FROM counts JOIN keys USING (kid)"):
+            "SELECT section, key, method, n FROM counts JOIN keys USING (kid, section)"):
         c["all_events", method] += n
         if section:
             c[section, key] += n
@@ -198,7 +199,7 @@ def test_counts_and_details_agree_with_the_events_after_partial_duplicates(tmp_p
         assert (s2.inserted, s2.duplicates) == (16, 32)
         assert_consistent(store)
         keys = dict(store.db.execute(
-            "SELECT key, sum(n) FROM counts JOIN keys USING (kid) WHERE section = 'signin_failure'"
+            "SELECT key, sum(n) FROM counts JOIN keys USING (kid, section) WHERE section = 'signin_failure'"
             " GROUP BY key").fetchall())
         assert keys == {"e@x (401)": 4}
         # sign-ins whose outcome is neither: in all_events only, section and key NULL
@@ -240,7 +241,7 @@ def test_counts_of_keys_another_process_added_between_two_loads_are_added_to(tmp
         c = [signin("2024-05-06T11:00:00Z", f"b{i}@x", "FAILURE") for i in range(3)]
         load_dumps([write_jsonl(tmp_path, c, "c.jsonl")], first, workers=0)
         assert_consistent(first)
-        totals = dict(first.db.execute("SELECT key, sum(n) FROM counts JOIN keys USING (kid)"
+        totals = dict(first.db.execute("SELECT key, sum(n) FROM counts JOIN keys USING (kid, section)"
                                        " WHERE section = 'signin_failure' GROUP BY key").fetchall())
         assert totals == {"a@x": 1, "b0@x": 2, "b1@x": 2, "b2@x": 2}
     finally:
@@ -441,3 +442,30 @@ def test_a_store_missing_a_table_is_refused_in_one_line(tmp_path):
         conn.execute("DROP TABLE quarters")
     with pytest.raises(StoreError, match="no table quarters"):
         Store(path, readonly=True)
+
+
+@pytest.mark.parametrize("offset", [0, 5 * 3600, 19_800], ids=["UTC", "New York", "Kolkata"])
+def test_a_section_of_a_day_reads_its_own_rows_not_the_other_sections(tmp_path, offset):
+    # one mds_authorize key among 3,000 sign-in failure keys, on both UTC days a zone's day
+    # spans: reading its section must not step over theirs (SQLite's VM steps, counted)
+    day = 1_704_067_200
+    store = Store(str(tmp_path / "s.db"))
+    rows = [(q, "signin_failure", f"u{i}@example.com", "AuthenticationFailed", "None", 1, q * 10**6, q * 10**6)
+            for q in (day + 43_200, day + 86_400 + 3600) for i in range(3000)]
+    store.add_counts([*rows, (day + 43_200, "mds_authorize", "k", "mds.Authorize", "User:1", 4, day * 10**6 + 43_200
+                              * 10**6, day * 10**6 + 43_200 * 10**6 + 5)])
+    steps = []
+    store.conn.set_progress_handler(lambda: steps.append(1) and 0, 100)
+    selection = Selection(store)
+    starts = list(range(day + offset, day + offset + 86_400, 3600))
+
+    def read(section: str) -> tuple[list, int]:
+        steps.clear()
+        rows = list(selection.columns(section, starts, starts[-1] + 3600))
+        return rows, len(steps)
+
+    mds, mds_steps = read("mds_authorize")
+    failures, failure_steps = read("signin_failure")
+    assert [(key, sum(cells)) for key, cells, _, _ in mds] == [("k", 4)]
+    assert len(failures) == 3000 and {sum(cells) for _, cells, _, _ in failures} == {1 if offset == 0 else 2}
+    assert mds_steps * 100 < failure_steps

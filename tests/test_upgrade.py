@@ -1,10 +1,12 @@
-"""A store of layout 4 (counts per UTC quarter hour and key) or 5 (counts per UTC day and
-key, no method_counts) is brought to this layout the first time ccaudit opens it, and then
-reports exactly what a store loaded by this version from the same dumps reports.
+"""A store of layout 4 (counts per UTC quarter hour and key), 5 (counts per UTC day and
+key, no method_counts) or 6 (counts keyed by day and key, without their section) is
+brought to this layout the first time ccaudit opens it, and then reports exactly what a
+store loaded by this version from the same dumps reports.
 
 The old stores are made here as those versions made them: this version's events, keys
 and details (unchanged since); for layout 4, ``counts`` the recount of the events per
-(quarter, key); for layout 5, this version's counts without method_counts.
+(quarter, key); for layouts 5 and 6, this version's counts without their section, and
+for layout 5 without method_counts.
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from tests.stores import RECOUNT, assert_consistent, store_state
 
 LAYOUT_4_COUNTS = ("CREATE TABLE counts (quarter INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
                    " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, PRIMARY KEY (quarter, kid)) WITHOUT ROWID")
+LAYOUT_6_COUNTS = ("CREATE TABLE counts (day INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
+                   " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hours BLOB NOT NULL,"
+                   " quarters BLOB NOT NULL, PRIMARY KEY (day, kid)) WITHOUT ROWID")
 REPORTS = [
     (),
     ("--tz", "Asia/Kathmandu", "--stats"),
@@ -38,16 +43,21 @@ def run(*args: str):
 def as_layout(path, version: int) -> None:
     conn = sqlite3.connect(path)
     with conn:
-        conn.execute("DROP TABLE method_counts")
+        conn.execute("ALTER TABLE counts RENAME TO new_counts")
         if version == 4:
-            conn.execute("DROP TABLE counts")
             conn.execute(LAYOUT_4_COUNTS)
             conn.execute(f"INSERT INTO counts {RECOUNT}")
+        else:
+            conn.execute(LAYOUT_6_COUNTS)
+            conn.execute("INSERT INTO counts SELECT day, kid, n, first_us, last_us, hours, quarters FROM new_counts")
+        conn.execute("DROP TABLE new_counts")
+        if version < 6:
+            conn.execute("DROP TABLE method_counts")
         conn.execute(f"PRAGMA user_version = {version}")
     conn.close()
 
 
-@pytest.fixture(params=[4, 5])
+@pytest.fixture(params=[4, 5, 6])
 def stores(request, tmp_path, fixtures_dir):
     dumps = [str(fixtures_dir / name) for name in ("sample-cli.txt", "sample-week2.jsonl")]
     new, old = str(tmp_path / "new.db"), str(tmp_path / "old.db")
@@ -63,12 +73,12 @@ def test_an_old_store_reports_as_if_loaded_by_this_version(stores):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     first = run("summary", "--db", old)
     assert first.exit_code == 0
-    assert f"a store of layout {version}; bringing it to layout 6 (once)" in first.stderr
+    assert f"a store of layout {version}; bringing it to layout 7 (once)" in first.stderr
     assert run("summary", "--db", new).stdout == first.stdout
     for args in REPORTS:
         assert run("report", "--db", old, *args).stdout == run("report", "--db", new, *args).stdout, args
     with sqlite3.connect(old) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
     assert "layout" not in run("summary", "--db", old).stderr  # once
     store = Store(old, readonly=True)
     try:
@@ -104,7 +114,7 @@ def test_an_old_store_on_read_only_media_is_refused_in_one_line(stores, monkeypa
         return conn
 
     monkeypatch.setattr(sqlite3, "connect", read_only)
-    with pytest.raises(StoreError, match=f"a store of layout {version}, which .* bring to layout 6 once, with write"):
+    with pytest.raises(StoreError, match=f"a store of layout {version}, which .* bring to layout 7 once, with write"):
         Store(old, readonly=True)
     with sqlite3.connect(old) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == version  # left as it was
