@@ -1,24 +1,20 @@
-"""The ccaudit command line: parse options, call the core, map errors to exit codes.
+"""The ccaudit command line: parse options, call the core (boundary.py maps its errors to exit codes).
 
 Commands are listed in the order a user meets them. Shared options and the steps between
 click and the core live in ``options.py``.
 """
 from __future__ import annotations
 
-import errno
-import io
 import os
 import signal
-import sqlite3
 import sys
-import traceback
-from typing import NoReturn
 
 import click
 from click.core import ParameterSource
 
 from . import __version__
 from . import options as opt
+from .boundary import EXIT_CODES, ClosedOutput, boundary, terminate
 from .cli_analysis import check, diff, methods
 from .cli_export import export_command
 from .errors import CcauditError, ExitCode
@@ -37,39 +33,6 @@ from .report import Filters, build
 from .storefile import looks_like_sqlite
 from .text import printable
 
-EXIT_CODES = """\b
-Exit codes: 0 ok; 1 a check failed, --strict found malformed input, or clean was
-declined; 2 usage or input error (missing or unreadable file, nothing parseable);
-70 an internal error (a bug in ccaudit; please report it); 130 interrupted (Ctrl-C),
-143 and 129 stopped by SIGTERM and SIGHUP (temporary files removed); 141 the reader of
-the output went away (| head)."""
-
-
-OUTPUT_FAILED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF}  # a write to standard output failed
-
-
-class ClosedOutput(io.TextIOBase):
-    """Standard output that the caller closed (``>&-``): writing to it fails, as on a bad
-    file descriptor, and only if a command writes to it."""
-
-    def fileno(self) -> int:
-        return 1
-
-    def write(self, text: str) -> int:
-        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so temporary files and folders go."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated(signum)
-
 
 def interactive() -> bool:
     """May ccaudit ask? Only a person at a terminal can answer."""
@@ -77,7 +40,7 @@ def interactive() -> bool:
 
 
 class Cli(click.Group):
-    """The one error boundary: core errors become one stderr line and an exit code."""
+    """Commands in a user's order, parsed and run within the error boundary."""
 
     ORDER = ("report", "load", "spark", "summary", "download", "check", "diff", "methods", "export", "clean")
 
@@ -85,50 +48,16 @@ class Cli(click.Group):
         """In the order a user needs them (those not in ORDER last)."""
         return sorted(self.commands, key=lambda name: (self.ORDER + (name,)).index(name))
 
-    def invoke(self, ctx: click.Context):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parses, and runs --version and --help, which write to standard output too."""
         if sys.stdout is None:
             sys.stdout = ClosedOutput()
-        try:
+        with boundary(ctx):
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        with boundary(ctx):
             return super().invoke(ctx)
-        except CcauditError as e:
-            click.echo(f"ccaudit: error: {printable(str(e))}", err=True)
-            ctx.exit(e.exit_code)
-        except KeyboardInterrupt:
-            click.echo("ccaudit: interrupted", err=True)
-            ctx.exit(ExitCode.INTERRUPTED)
-        except Terminated as e:
-            click.echo(f"ccaudit: stopped by {signal.Signals(e.signum).name}", err=True)
-            ctx.exit(128 + e.signum)
-        except BrokenPipeError:  # the reader went away (| head): stop quietly, as cat does
-            _discard_stdout()
-            ctx.exit(ExitCode.BROKEN_PIPE)
-        except OSError as e:  # the core names every file it writes; what is left is standard output
-            if e.errno not in OUTPUT_FAILED:
-                _internal_error(ctx, e)
-            _discard_stdout()  # what is left of it could not be written either
-            click.echo(f"ccaudit: error: cannot write to standard output: {e.strerror or e}", err=True)
-            ctx.exit(ExitCode.USAGE)
-        except sqlite3.DatabaseError as e:  # the core names the store where it can; a damaged page shows later
-            click.echo(f"ccaudit: error: a store could not be read: {e}", err=True)
-            ctx.exit(ExitCode.USAGE)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except Exception as e:
-            _internal_error(ctx, e)
-
-
-def _internal_error(ctx: click.Context, e: Exception) -> NoReturn:
-    """A bug: say so in one line, trace only on request."""
-    if os.environ.get("CCAUDIT_DEBUG"):
-        traceback.print_exc()
-    click.echo(f"ccaudit: internal error: {type(e).__name__}: {e} (set CCAUDIT_DEBUG=1 for a traceback)", err=True)
-    ctx.exit(ExitCode.INTERNAL)
-
-
-def _discard_stdout() -> None:
-    """Point standard output at /dev/null, so that the flush at exit neither fails nor
-    writes what is left."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
@@ -141,7 +70,7 @@ def cli():
     Then:        ccaudit COMMAND --help
     """
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _terminate)
+        signal.signal(signum, terminate)
 
 
 REPORT_OPTIONS = options(

@@ -276,13 +276,19 @@ class Store:
             if not isinstance(e, sqlite3.OperationalError):
                 raise
             if out_of_space(e):
-                raise NoSpace(f"{self.path}: cannot write the store: no space left, or an I/O error ({e}); "
-                              "everything loaded before is kept") from None
+                raise NoSpace(self._full(e)) from None
             if "readonly" in str(e):
                 raise StoreError(f"{self.path}: the store is read-only here; cannot load into it") from None
             raise
         finally:
             self._uncounted = None
+
+    def _full(self, e: sqlite3.Error) -> str:
+        if self.durable:
+            return (f"{self.path}: cannot write the store: no space left, or an I/O error ({e}); "
+                    "everything loaded before is kept")
+        return (f"{os.path.dirname(self.path)}: no space left for the temporary store, or an I/O error ({e}) "
+                "(set TMPDIR to a folder with room, or keep a store elsewhere with --db)")
 
     # -- reading --------------------------------------------------------------------
 

@@ -396,6 +396,21 @@ def test_full_tmpdir_under_a_gzip_input(cc, dumps, tmp_path):
     cc.check_store(db, want, "after the full TMPDIR and a second load")
 
 
+def test_full_tmpdir_under_a_temporary_store(cc, dumps, tmp_path):
+    """A report without --db loads into a temporary store in TMPDIR, here a 1 MiB tmpfs: the
+    error names TMPDIR's folder as that of a temporary store (not a store whose loads are
+    kept), no report is written, and nothing is left there."""
+    why = mount_unavailable()
+    if why:
+        pytest.skip(f"a full TMPDIR needs a small filesystem: {why}")
+    small = cc.tmpfs(tmp_path / "small-tmp", "1m")
+    r = cc.run("report", dumps["a"].path, dumps["b"].path, "-q", tmpdir=small)
+    line = _one_error_naming(r, small)
+    assert "temporary store" in line and "TMPDIR" in line and "kept" not in line, line
+    assert r.stdout == ""
+    assert ccaudit_dirs(small) == [], f"left in TMPDIR: {ccaudit_dirs(small)}"
+
+
 def test_full_tmpdir_under_reads_of_a_day_of_many_keys(cc, tmp_path):
     """A day of 200,000 keys: a report's sort of its rows, and a diff's or a check's scratch
     database, go to temporary files in TMPDIR (in memory they would grow with the day). On

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from ccaudit.errors import ExitCode
 from ccaudit.files import pid_alive
 
 pytestmark = pytest.mark.usefixtures("at_root")
@@ -97,7 +98,7 @@ def test_a_timeout_that_is_not_a_number(invoke, tmp_path):
 
 
 @pytest.mark.parametrize("command", [["report", "--db", "{db}"], ["summary", "--db", "{db}"],
-                                     ["check", "--db", "{db}", "--max", "*:*=0/h"]])
+                                     ["check", "--db", "{db}", "--max", "*:*=0/h"], ["--version"], ["--help"]])
 def test_standard_output_closed_by_the_caller(store, command):
     # `ccaudit ... >&-`: Python starts with no sys.stdout at all
     proc = subprocess.run([sys.executable, "-m", "ccaudit", *(a.format(db=store) for a in command)],
@@ -112,3 +113,17 @@ def test_standard_input_closed_by_the_caller(store):
                           capture_output=True, text=True, timeout=60, check=False, preexec_fn=lambda: os.close(0))
     assert proc.returncode == 2, proc.stderr
     assert "-: standard input is closed" in proc.stderr and "internal error" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["--version"], ["--help"], ["report", "--help"]])
+def test_a_reader_gone_before_version_or_help_is_a_broken_pipe(command):
+    # `ccaudit --version | true`, the reader gone before the line is written: 141, as for a report
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ccaudit", *command], stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=60, check=False)
+    finally:
+        os.close(write)
+    assert proc.returncode == ExitCode.BROKEN_PIPE, proc.stderr
+    assert proc.stderr == ""

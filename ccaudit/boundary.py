@@ -1,0 +1,103 @@
+"""The command line's error boundary: whatever reaches it becomes one line on stderr and
+an exit code (EXIT_CODES), never a traceback.
+
+The core raises ``CcauditError``s with messages written for the user and names every file
+it writes, so an ``OSError`` that gets here is standard output's: a full disk, a closed
+descriptor. Anything else is a bug in ccaudit, said in one line (exit 70).
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import signal
+import sqlite3
+import sys
+import traceback
+from collections.abc import Iterator
+from typing import NoReturn
+
+import click
+
+from .errors import CcauditError, ExitCode
+from .text import printable
+
+EXIT_CODES = """\b
+Exit codes: 0 ok; 1 a check failed, --strict found malformed input, or clean was
+declined; 2 usage or input error (missing or unreadable file, nothing parseable);
+70 an internal error (a bug in ccaudit; please report it); 130 interrupted (Ctrl-C),
+143 and 129 stopped by SIGTERM and SIGHUP (temporary files removed); 141 the reader of
+the output went away (| head)."""
+
+
+OUTPUT_FAILED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF}  # a write to standard output failed
+
+
+class ClosedOutput(io.TextIOBase):
+    """Standard output that the caller closed (``>&-``): writing to it fails, as on a bad
+    file descriptor, and only if a command writes to it."""
+
+    def fileno(self) -> int:
+        return 1
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so temporary files and folders go."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def boundary(ctx: click.Context) -> Iterator[None]:
+    """The one error boundary: core errors become one stderr line and an exit code."""
+    try:
+        yield
+    except CcauditError as e:
+        click.echo(f"ccaudit: error: {printable(str(e))}", err=True)
+        ctx.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("ccaudit: interrupted", err=True)
+        ctx.exit(ExitCode.INTERRUPTED)
+    except Terminated as e:
+        click.echo(f"ccaudit: stopped by {signal.Signals(e.signum).name}", err=True)
+        ctx.exit(128 + e.signum)
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as cat does
+        _discard_stdout()
+        ctx.exit(ExitCode.BROKEN_PIPE)
+    except OSError as e:  # the core names every file it writes; what is left is standard output
+        if e.errno not in OUTPUT_FAILED:
+            _internal_error(ctx, e)
+        _discard_stdout()  # what is left of it could not be written either
+        click.echo(f"ccaudit: error: cannot write to standard output: {e.strerror or e}", err=True)
+        ctx.exit(ExitCode.USAGE)
+    except sqlite3.DatabaseError as e:  # the core names the store where it can; a damaged page shows later
+        click.echo(f"ccaudit: error: a store could not be read: {e}", err=True)
+        ctx.exit(ExitCode.USAGE)
+    except (click.exceptions.Exit, click.ClickException, click.Abort):
+        raise
+    except Exception as e:
+        _internal_error(ctx, e)
+
+
+def _internal_error(ctx: click.Context, e: Exception) -> NoReturn:
+    """A bug: say so in one line, trace only on request."""
+    if os.environ.get("CCAUDIT_DEBUG"):
+        traceback.print_exc()
+    click.echo(f"ccaudit: internal error: {type(e).__name__}: {e} (set CCAUDIT_DEBUG=1 for a traceback)", err=True)
+    ctx.exit(ExitCode.INTERNAL)
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so that the flush at exit neither fails nor
+    writes what is left."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
