@@ -253,7 +253,7 @@ class Selection:
                      f" FROM {self.edges} e JOIN keys k USING (kid) WHERE quarter >= ? AND quarter < ?") if cut else ""
             source = f"SELECT day, method, {counted} FROM method_counts WHERE day >= ? AND day < ?{kept}{edges}"
             return "c.method", f"FROM ({source}) c", window + cut
-        kept = f" AND kid IN (SELECT kid FROM {self.wanted})" if self.filtered else ""
+        kept = f" AND +kid IN (SELECT kid FROM {self.wanted})" if self.filtered else ""  # +: a check, not a search
         edges = f" UNION ALL SELECT *, NULL, NULL FROM {self.edges} WHERE quarter >= ? AND quarter < ?" if cut else ""
         if section == "all_events":  # every section's rows of the days, keyed by method
             rows, key, where, args = "day >= ? AND day < ?", "k.method", "", window + cut
