@@ -189,12 +189,13 @@ class Selection:
         key, body, args = self._section(section, lo, hi, start, end)
         whole = self._whole(starts, end)
         packed = "c.hours" if whole else "c.quarters"
-        read = f"SELECT {key} AS key, c.day, c.n, c.first_us, c.last_us, {packed}"
+        group = "c.kid" if section != "all_events" and section not in self._keys_stored_twice else key
+        read = f"SELECT {key} AS key, c.day, c.n, c.first_us, c.last_us, {packed}, {group} AS grp"
         if (section == "all_events" or section not in self._keys_stored_twice) and self._within_days(starts, end):
             sql, args = f"SELECT *, n FROM ({read} {body}) WHERE n > ? ORDER BY n DESC", [*args, floor]
-        else:  # a key's rows, with their sum: of the keys whose events pass the floor
-            sql = (f"SELECT * FROM ({read} {body}) JOIN (SELECT {key} AS key, sum(c.n) AS events {body} GROUP BY 1"
-                   " HAVING events > ?) USING (key) ORDER BY events DESC, key")
+        else:  # a key's rows, with their sum: of the keys whose events pass the floor (by number, if one a key)
+            sql = (f"SELECT * FROM ({read} {body}) JOIN (SELECT {group} AS grp, sum(c.n) AS events {body} GROUP BY 1"
+                   " HAVING events > ?) USING (grp) ORDER BY events DESC, key")
             args = [*args, *args, floor]
         with spilling():
             rows = self.conn.execute(sql, args)
@@ -202,7 +203,7 @@ class Selection:
         top = floor
         for _, group in itertools.groupby(rows, key=operator.itemgetter(0)):
             head = next(group)
-            if head[6] <= top:
+            if head[7] <= top:
                 return top
             group = map(_ROW, itertools.chain([head], group))
             cells = cells_of(group)[0]
