@@ -8,8 +8,8 @@ A ``Selection`` answers two questions, each with one query that reads only ``cou
 * ``columns(section, starts, end)``: one section's rows for one day, in key order, each
   key's events per hour column with its first and last time, so a report streams a day
   of 300,000 keys row by row (SQLite sorts them, spilling to disk, within that day). A
-  row of ``counts`` is one UTC day of one key, so a day in UTC reads one row per key and
-  takes its stored hours; other zones and cut days sum its quarter hours. The all-events
+  row of ``counts`` is one UTC day of one key (keyed by day, section, key), which
+  ``cells.py`` sums into the day's columns. The all-events
   section reads a row per day and method from ``method_counts`` (a day has thousands of
   keys but tens of methods), unless a ``--principal`` filter picks keys.
 
@@ -24,7 +24,6 @@ is closed): a report read while a load commits is one committed state, never a m
 """
 from __future__ import annotations
 
-import bisect
 import copy
 import fnmatch
 import functools
@@ -32,18 +31,17 @@ import itertools
 import operator
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from . import daycounts, storefile
+from . import cells, daycounts, storefile
 from .errors import StoreError, spilling
-from .schema import DAY, HOUR_US, QUARTER, QUARTER_US, US
+from .schema import DAY, HOUR_US, QUARTER, QUARTER_US
 
 if TYPE_CHECKING:
     from .store import Store
 
 _names = itertools.count()  # temp tables per selection: diff reads two windows of one store
-SUMMED = 4096  # hours blobs summed at once: a method of 100,000 keys must not hold them all
 
 
 class Selection:
@@ -159,18 +157,16 @@ class Selection:
         are stored; any other day sums the rows' quarter hours."""
         start = starts[0]
         lo, hi = self._cut(start, end)
-        whole = self._whole(starts, end)
         key, body, args = self._section(section, lo, hi, start, end)
-        packed = "c.hours" if whole else "c.quarters"
+        packed, cells_of = self._reader(starts, end, lo, hi)
         with spilling():  # the sort is done here, before the first row
             rows = self.conn.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2",
                                      args)
         groups = itertools.groupby(rows, key=operator.itemgetter(0))
-        cells_of = _stored_hours if whole else _Places(starts, end, lo, hi).cells  # whole: no quarter is cut
         for k, group in groups:
-            cells, first, last = cells_of(group)
+            hours, first, last = cells_of(group)
             if first is not None:
-                yield k, cells, first, last
+                yield k, hours, first, last
 
     def busiest_cell(self, section: str, starts: list[int], end: int, floor: int = 0) -> int | None:
         """The largest count of any cell of ``columns(section, starts, end)``, or ``floor``
@@ -187,8 +183,7 @@ class Selection:
         start = starts[0]
         lo, hi = self._cut(start, end)
         key, body, args = self._section(section, lo, hi, start, end)
-        whole = self._whole(starts, end)
-        packed = "c.hours" if whole else "c.quarters"
+        packed, cells_of = self._reader(starts, end, lo, hi)
         group = "c.kid" if section != "all_events" and section not in self._keys_stored_twice else key
         read = f"SELECT {key} AS key, c.day, c.n, c.first_us, c.last_us, {packed}, {group} AS grp"
         if (section == "all_events" or section not in self._keys_stored_twice) and self._within_days(starts, end):
@@ -199,15 +194,13 @@ class Selection:
             args = [*args, *args, floor]
         with spilling():
             rows = self.conn.execute(sql, args)
-        cells_of = _stored_hours if whole else _Places(starts, end, lo, hi).cells
         top = floor
         for _, group in itertools.groupby(rows, key=operator.itemgetter(0)):
             head = next(group)
-            if head[7] <= top:
+            if head[-1] <= top:
                 return top
             group = map(_ROW, itertools.chain([head], group))
-            cells = cells_of(group)[0]
-            top = max(top, *cells)
+            top = max(top, *cells_of(group)[0])
         return top
 
     @functools.cached_property
@@ -222,12 +215,15 @@ class Selection:
         return (start if self.first is None else max(start, self.first),
                 end if self.last is None else min(end, self.last))
 
-    def _whole(self, starts: list[int], end: int) -> bool:
-        """Whether the day of columns ``starts`` is a UTC day of hours that the window
-        does not cut: its rows are their stored hours."""
+    def _reader(self, starts: list[int], end: int, lo: int, hi: int) -> tuple[str, Callable]:
+        """The packed column of counts that the day of columns ``starts`` reads, and what
+        sums a key's rows of it into its cells: a UTC day of hours that the window does not
+        cut takes its stored hours; any other day sums the quarter hours."""
         start = starts[0]
-        return (start % DAY == 0 and end == start + DAY and self._cut(start, end) == (start, end)
-                and starts == list(range(start, end, 3600)))
+        if (start % DAY == 0 and end == start + DAY and self._cut(start, end) == (start, end)
+                and starts == list(range(start, end, 3600))):
+            return "c.hours", cells.stored_hours
+        return "c.quarters", cells.Places(starts, end, lo, hi).cells
 
     def _within_days(self, starts: list[int], end: int) -> bool:
         """Whether every column of the day is within a UTC day (starts on a whole hour)
@@ -281,74 +277,7 @@ class Selection:
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
-_ROW = operator.itemgetter(0, 1, 2, 3, 4, 5)  # a counts row as columns() reads it: key, day, n, first, last, packed
-
-
-def _stored_hours(rows: Iterator[tuple]) -> tuple[list[int], int, int]:
-    """(hours, first µs, last µs) of the counts ``rows`` of one key on a whole UTC day:
-    their stored hours, summed (at most SUMMED blobs at a time: a method sums its keys')."""
-    _, _, _, first, last, packed = next(rows)
-    blobs, cells = [packed], None
-    for _, _, _, f, la, packed in rows:  # a key has one row a day, a method one per key
-        blobs.append(packed)
-        first, last = min(first, f), max(last, la)
-        if len(blobs) == SUMMED:
-            cells, blobs = daycounts.hours(blobs, cells), []
-    return (daycounts.hours(blobs, cells) if blobs else cells), first, last  # type: ignore[return-value]
-
-
-class _Places:
-    """Where a report day's quarter hours go: the column of each, and for the quarter
-    hours of a UTC day, those in [lo, hi) with their columns."""
-
-    def __init__(self, starts: list[int], end: int, lo: int, hi: int):
-        self.starts, self.lo, self.hi = starts, lo, hi
-        self.column = {q: i for i, (a, b) in enumerate(zip(starts, [*starts[1:], end])) for q in range(a, b, QUARTER)}
-        self._days: dict[int, tuple[int, int, list[int], int, int]] = {}
-
-    def cells(self, rows: Iterator[tuple]) -> tuple[list[int], int | None, int | None]:
-        """(events per column, first µs, last µs) of the counts ``rows`` of one key
-        (first None if none is in the day). A row's first and last event tell whether
-        all of its quarters are in the day, or none: only a row across the day's start or
-        end is searched (bisect) for those that are."""
-        cells = [0] * len(self.starts)
-        first = last = None
-        days = self._days
-        for _, day, n, f, la, packed in rows:
-            if packed is None:  # a quarter the window cuts, counted from its events
-                cells[self.column[day]] += n
-            else:
-                place = days.get(day)
-                if place is None:
-                    place = days[day] = self._of_day(day)
-                low, high, columns, low_us, high_us = place
-                if la < low_us or f >= high_us:
-                    continue
-                flat = daycounts.flat(packed)
-                index = flat[0::4]
-                if f >= low_us and la < high_us:
-                    for i, n in zip(index, flat[1::4]):
-                        cells[columns[i]] += n
-                else:
-                    a = bisect.bisect_left(index, low)
-                    b = bisect.bisect_left(index, high, a)
-                    if a == b:  # events before the day and after it, none in it
-                        continue
-                    for i, n in zip(index[a:b], flat[4 * a + 1:4 * b:4]):
-                        cells[columns[i]] += n
-                    a, b = 4 * a, 4 * (b - 1)
-                    f, la = daycounts.time_of(day, flat[a], flat[a + 2]), daycounts.time_of(day, flat[b], flat[b + 3])
-            first = f if first is None or f < first else first
-            last = la if last is None or la > last else last
-        return cells, first, last
-
-    def _of_day(self, day: int) -> tuple[int, int, list[int], int, int]:
-        """The quarters of the day in [lo, hi) (as indices low..high), each one's column,
-        and the µs they start and end at."""
-        low = max(0, -(-(self.lo - day) // QUARTER))
-        high = min(DAY // QUARTER, max(0, -(-(self.hi - day) // QUARTER)))
-        columns = [self.column.get(day + i * QUARTER, -1) for i in range(DAY // QUARTER)]
-        return low, high, columns, (day + low * QUARTER) * US, (day + high * QUARTER) * US
+_ROW = operator.itemgetter(slice(-2))  # a counts row as columns() reads it: key, day, n, first, last, packed
 
 
 def _edges(since: int | None, until: int | None) -> list[tuple[int, int]]:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ccaudit import counts, report
+from ccaudit import cells, report
 from ccaudit.cli import cli
 from tests.records import confluent_user, kafka_auth, mds_authorize, record, request, signin, write_jsonl
 
@@ -65,7 +65,7 @@ def test_a_method_row_sums_the_hours_of_all_its_keys(tmp_path, monkeypatch, summ
     # 10 principals, principal i at 01:00 and at (i % 3 + 5):30: the mds.Authorize row of
     # all_events sums 10 keys' rows (read from method_counts, or with a principal filter
     # summed from the keys' counts, a few at a time when ``summed`` is small).
-    monkeypatch.setattr(counts, "SUMMED", summed)
+    monkeypatch.setattr(cells, "SUMMED", summed)
     records = [mds_authorize(f"2024-05-06T{h}Z", principal=f"User:u-{i}", operation="Read")
                for i in range(10) for h in ("01:00:00", f"{i % 3 + 5:02d}:30:00")]
     d = report_json(write_jsonl(tmp_path, records), *args)["days"][0]
