@@ -12,7 +12,6 @@ day either way, and that, not the adding, is most of a row's cost.
 from __future__ import annotations
 
 import bisect
-from array import array
 from collections.abc import Iterator
 
 from . import daycounts
@@ -32,19 +31,6 @@ def stored_hours(rows: Iterator[tuple]) -> tuple[list[int], int, int]:
         if len(blobs) == SUMMED:
             cells, blobs = daycounts.hours(blobs, cells), []
     return (daycounts.hours(blobs, cells) if blobs else cells), first, last  # type: ignore[return-value]
-
-
-def _part(day: int, flat: array, low: int, high: int) -> tuple[int, int, int, int] | None:
-    """Which entries a..b-1 of a ``quarters`` blob (as ``flat``) of ``day`` are its
-    quarters low..high-1, with the first and last µs of them: (a, b, first, last), or None
-    if it has none of them."""
-    index = flat[0::4]
-    a = bisect.bisect_left(index, low)
-    b = bisect.bisect_left(index, high, a)
-    if a == b:
-        return None
-    i, j = 4 * a, 4 * (b - 1)
-    return a, b, daycounts.time_of(day, flat[i], flat[i + 2]), daycounts.time_of(day, flat[j], flat[j + 3])
 
 
 class Places:
@@ -80,12 +66,14 @@ class Places:
                     for i, n in zip(index, flat[1::4]):
                         cells[columns[i]] += n
                 else:
-                    part = _part(day, flat, low, high)
-                    if part is None:  # events before the day and after it, none in it
+                    a = bisect.bisect_left(index, low)
+                    b = bisect.bisect_left(index, high, a)
+                    if a == b:  # events before the day and after it, none in it
                         continue
-                    a, b, f, la = part
                     for i, n in zip(index[a:b], flat[4 * a + 1:4 * b:4]):
                         cells[columns[i]] += n
+                    a, b = 4 * a, 4 * (b - 1)
+                    f, la = daycounts.time_of(day, flat[a], flat[a + 2]), daycounts.time_of(day, flat[b], flat[b + 3])
             first = f if first is None or f < first else first
             last = la if last is None or la > last else last
         return cells, first, last
