@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from . import cells, daycounts, storefile
 from .errors import StoreError, spilling
-from .schema import DAY, HOUR_US, QUARTER, QUARTER_US
+from .schema import DAY, HOUR_US, QUARTER, QUARTER_US, US
 
 if TYPE_CHECKING:
     from .store import Store
@@ -244,21 +244,23 @@ class Selection:
         principal."""
         window, cut = [lo - lo % DAY, hi], [start, end] if self.has_edges else []
         counted = "n, first_us, last_us, hours, quarters"
+        within = " AND last_us >= ? AND first_us < ?"  # a row with no event in [lo, hi) is not read (nor sorted)
+        window_us = [lo * US, hi * US]
         if section == "all_events" and self.by_method:
             kept = f" AND method IN (SELECT method FROM {self.methods})" if self.filtered else ""
             edges = (" UNION ALL SELECT e.quarter, k.method, e.n, e.first_us, e.last_us, NULL, NULL"
                      f" FROM {self.edges} e JOIN keys k USING (kid) WHERE quarter >= ? AND quarter < ?") if cut else ""
-            source = f"SELECT day, method, {counted} FROM method_counts WHERE day >= ? AND day < ?{kept}{edges}"
-            return "c.method", f"FROM ({source}) c", window + cut
+            source = f"SELECT day, method, {counted} FROM method_counts WHERE day >= ? AND day < ?{within}{kept}{edges}"
+            return "c.method", f"FROM ({source}) c", window + window_us + cut
         kept = f" AND +kid IN (SELECT kid FROM {self.wanted})" if self.filtered else ""  # +: a check, not a search
         edges = f" UNION ALL SELECT *, NULL, NULL FROM {self.edges} WHERE quarter >= ? AND quarter < ?" if cut else ""
         if section == "all_events":  # every section's rows of the days, keyed by method
-            rows, key, where, args = "day >= ? AND day < ?", "k.method", "", window + cut
+            rows, key, where, args = "day >= ? AND day < ?", "k.method", "", window + window_us + cut
         else:  # each day's part of the section's rows (counts is keyed by day, section, kid): no scan
             days = range(window[0], hi, DAY)
             rows, key, where = f"day IN ({', '.join('?' * len(days))}) AND section = ?", "k.key", " WHERE k.section = ?"
-            args = [*days, section, *cut, section]  # the outer section: of the cut quarters' events
-        return key, f"FROM (SELECT day, kid, {counted} FROM counts WHERE {rows}{kept}{edges}) c" \
+            args = [*days, section, *window_us, *cut, section]  # the outer section: of the cut quarters' events
+        return key, f"FROM (SELECT day, kid, {counted} FROM counts WHERE {rows}{within}{kept}{edges}) c" \
                     f" JOIN keys k USING (kid){where}", args
 
     def _window(self, column: str, whole_days: bool = False) -> tuple[str, list]:
