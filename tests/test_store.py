@@ -491,3 +491,28 @@ def test_a_filter_keeping_many_keys_reads_a_day_of_few_without_a_search_per_key(
         return len(steps)
 
     assert read(Selection(store, principal="u*")) < 3 * read(Selection(store)) + 10
+
+
+def test_a_zone_day_does_not_read_the_rows_of_keys_with_no_event_in_it(tmp_path):
+    # 3,000 keys seen only at 10:00 UTC of the 2nd: New York's 1st (05:00 UTC on the 1st to
+    # 05:00 on the 2nd) spans that UTC day but holds none of their events, so it reads one row
+    day = 1_704_067_200
+    late = day + 86_400 + 36_000
+    store = Store(str(tmp_path / "s.db"))
+    store.add_counts([(late, "signin_failure", f"u{i}@example.com", "AuthenticationFailed", f"u{i}", 1,
+                       late * 10**6, late * 10**6) for i in range(3000)]
+                     + [(day + 36_000, "signin_failure", "early@example.com", "AuthenticationFailed", "u", 1,
+                         (day + 36_000) * 10**6, (day + 36_000) * 10**6)])
+    steps = []
+    store.conn.set_progress_handler(lambda: steps.append(1) and 0, 100)
+    selection = Selection(store)
+
+    def read(start: int) -> tuple[list[str], int]:
+        steps.clear()
+        starts = list(range(start, start + 86_400, 3600))
+        return [key for key, *_ in selection.columns("signin_failure", starts, start + 86_400)], len(steps)
+
+    first, first_steps = read(day + 5 * 3600)
+    second, second_steps = read(day + 86_400 + 5 * 3600)
+    assert first == ["early@example.com"] and len(second) == 3000
+    assert first_steps * 3 < second_steps, (first_steps, second_steps)
