@@ -184,9 +184,10 @@ class Selection:
         lo, hi = self._cut(start, end)
         key, body, args = self._section(section, lo, hi, start, end)
         packed, cells_of = self._reader(starts, end, lo, hi)
-        group = "c.kid" if section != "all_events" and section not in self._keys_stored_twice else key
+        one_row = section == "all_events" or section not in self._keys_stored_twice  # a key is one row a day
+        group = "c.kid" if one_row and section != "all_events" else key  # a key is one number
         read = f"SELECT {key} AS key, c.day, c.n, c.first_us, c.last_us, {packed}, {group} AS grp"
-        if (section == "all_events" or section not in self._keys_stored_twice) and self._within_days(starts, end):
+        if one_row and self._within_days(starts, end):
             sql, args = f"SELECT *, n FROM ({read} {body}) WHERE n > ? ORDER BY n DESC", [*args, floor]
         else:  # a key's rows, with their sum: of the keys whose events pass the floor (by number, if one a key)
             sql = (f"SELECT * FROM ({read} {body}) JOIN (SELECT {group} AS grp, sum(c.n) AS events {body} GROUP BY 1"

@@ -84,7 +84,7 @@ def _day_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
 
 
 def _add_sections(conn: sqlite3.Connection) -> None:
-    """Layout 5's and 6's counts, keyed by (day, kid), keyed by (day, section, kid)."""
+    """Layout 5's and 6's counts, keyed by (day, kid), re-keyed by (day, section, kid)."""
     conn.execute(TABLES["counts"].replace("TABLE counts", "TABLE counts_new", 1))
     conn.execute("INSERT INTO counts_new SELECT c.day, k.section, c.kid, c.n, c.first_us, c.last_us, c.hours,"
                  " c.quarters FROM counts c JOIN keys k USING (kid) ORDER BY 1, 2, 3")
