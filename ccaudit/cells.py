@@ -1,28 +1,36 @@
 """A key's cells in a report day: its counts rows (``daycounts.py``) summed into the day's
 columns, with its first and last event in the day.
 
-A row of ``counts`` is one UTC day of one key. A report day in UTC takes each row's stored
-hours as they are (``stored_hours``); any other day (another zone, or a day the window
-cuts) sums the rows' quarter hours in its columns (``Places``), for ``Selection.columns``
-(counts.py) to call on each key's rows. Taking slices of the stored hours for a zone a
-whole number of hours off UTC was measured no faster: nearly every row crosses such a
-day's start or end, so its quarter hours are searched for its first and last event in the
-day either way, and that, not the adding, is most of a row's cost.
+A row of ``counts`` is one UTC day of one key. A report day whose columns are whole UTC
+hours takes the rows' stored hours: as they are on a whole UTC day (``stored_hours``),
+as slices of them on a day of a zone whole hours off UTC (``Hours``). Any other day (a
+zone off the whole hour, or a day the window cuts) sums the rows' quarter hours in its
+columns (``Places``). ``Selection.columns`` (counts.py) calls one of them on each key's
+rows.
+
+A key's first and last event in the day are found only when asked for (``times``): a
+row across the day's start or end holds them among its quarter hours, and searching
+them costs as much as the rest of its row. Text, CSV and Markdown without --stats never
+ask, html only for the rows it shows.
 """
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+import functools
+import operator
+from collections.abc import Callable, Iterator
 
 from . import daycounts
 from .schema import DAY, QUARTER, US
 
 SUMMED = 4096  # hours blobs summed at once: a method of 100,000 keys must not hold them all
 
+Times = Callable[[], tuple[int, int]]  # a key's (first µs, last µs) in the day, when asked for
 
-def stored_hours(rows: Iterator[tuple]) -> tuple[list[int], int, int]:
-    """(hours, first µs, last µs) of the counts ``rows`` of one key on a whole UTC day:
-    their stored hours, summed (at most SUMMED blobs at a time: a method sums its keys')."""
+
+def stored_hours(rows: Iterator[tuple]) -> tuple[list[int], Times]:
+    """(hours, times) of the counts ``rows`` of one key on a whole UTC day: their stored
+    hours, summed (at most SUMMED blobs at a time: a method sums its keys')."""
     _, _, _, first, last, packed = next(rows)
     blobs, cells = [packed], None
     for _, _, _, f, la, packed in rows:  # a key has one row a day, a method one per key
@@ -30,7 +38,75 @@ def stored_hours(rows: Iterator[tuple]) -> tuple[list[int], int, int]:
         first, last = min(first, f), max(last, la)
         if len(blobs) == SUMMED:
             cells, blobs = daycounts.hours(blobs, cells), []
-    return (daycounts.hours(blobs, cells) if blobs else cells), first, last  # type: ignore[return-value]
+    return (daycounts.hours(blobs, cells) if blobs else cells), lambda: (first, last)  # type: ignore[return-value]
+
+
+def _part(day: int, lo: int, hi: int) -> tuple[int, int, int, int]:
+    """The part of UTC day ``day`` in a report day [lo, hi): its quarters low..high-1,
+    and the µs they start and end at."""
+    low = max(0, -(-(lo - day) // QUARTER))
+    high = min(DAY // QUARTER, max(0, -(-(hi - day) // QUARTER)))
+    return low, high, (day + low * QUARTER) * US, (day + high * QUARTER) * US
+
+
+def times(spans: list[tuple]) -> tuple[int, int]:
+    """(first µs, last µs) of a key's events in the day, from what each of its rows has
+    in it: (first, last); (day, flat, a, b), a row whose unpacked quarters at positions
+    a..b-1 are in it; or (day, quarters, low, high), one whose stored quarters are to be
+    searched for those in quarters low..high-1 of the day."""
+    first, last = 2**63, -1
+    for span in spans:
+        if len(span) == 2:
+            f, la = span
+        else:
+            day, flat, a, b = span
+            if isinstance(flat, bytes):
+                flat = daycounts.flat(flat)
+                index = flat[0::4]
+                a = bisect.bisect_left(index, a)
+                b = bisect.bisect_left(index, b, a)
+            f, la = daycounts.ends(day, flat, a, b)
+        if f < first:
+            first = f
+        if la > last:
+            last = la
+    return first, last
+
+
+class Hours:
+    """Where a report day of whole UTC hours (a zone whole hours off UTC, on any day, its
+    clock changes included) takes the stored hours of each UTC day: the columns they
+    fill. Rows are (key, day, n, first, last, hours, quarters)."""
+
+    def __init__(self, starts: list[int], end: int, lo: int, hi: int):
+        self.starts, self.lo, self.hi = starts, lo, hi
+        self._days: dict[int, tuple[int, ...]] = {}
+
+    def cells(self, rows: Iterator[tuple]) -> tuple[list[int], Times | None]:
+        """(events per column, times) of the counts ``rows`` of one key (times None if
+        none is in the day)."""
+        cells = [0] * len(self.starts)
+        spans: list[tuple] = []
+        days = self._days
+        for _, day, _, f, la, hours, quarters in rows:
+            place = days.get(day)
+            if place is None:
+                place = days[day] = self._of_day(day)
+            low, high, low_us, high_us, column, hour, width = place
+            if la < low_us or f >= high_us:
+                continue
+            mine = daycounts.hour_slice(hours, hour, hour + width)
+            if any(mine):
+                cells[column:column + width] = map(operator.add, cells[column:column + width], mine)
+                spans.append((f, la) if f >= low_us and la < high_us else (day, quarters, low, high))
+        return cells, (functools.partial(times, spans) if spans else None)
+
+    def _of_day(self, day: int) -> tuple[int, ...]:
+        """The part of UTC day ``day`` in the report day (``_part``), the first column its
+        hours fill, the first of its hours there, and how many."""
+        column = bisect.bisect_left(self.starts, day)
+        hour = (self.starts[column] - day) // 3600 if column < len(self.starts) else 24
+        return *_part(day, self.lo, self.hi), column, hour, max(0, min(len(self.starts) - column, 24 - hour))
 
 
 class Places:
@@ -40,48 +116,44 @@ class Places:
     def __init__(self, starts: list[int], end: int, lo: int, hi: int):
         self.starts, self.lo, self.hi = starts, lo, hi
         self.column = {q: i for i, (a, b) in enumerate(zip(starts, [*starts[1:], end])) for q in range(a, b, QUARTER)}
-        self._days: dict[int, tuple[int, int, list[int], int, int]] = {}
+        self._days: dict[int, tuple] = {}
 
-    def cells(self, rows: Iterator[tuple]) -> tuple[list[int], int | None, int | None]:
-        """(events per column, first µs, last µs) of the counts ``rows`` of one key
-        (first None if none is in the day). A row's first and last event tell whether
-        all of its quarters are in the day, or none: only a row across the day's start or
-        end is searched (bisect) for those that are."""
+    def cells(self, rows: Iterator[tuple]) -> tuple[list[int], Times | None]:
+        """(events per column, times) of the counts ``rows`` of one key (times None if
+        none is in the day). A row's first and last event tell whether all of its
+        quarters are in the day, or none: only a row across the day's start or end is
+        searched (bisect) for those that are."""
         cells = [0] * len(self.starts)
-        first = last = None
+        spans: list[tuple] = []
         days = self._days
         for _, day, n, f, la, packed in rows:
             if packed is None:  # a quarter the window cuts, counted from its events
                 cells[self.column[day]] += n
+                spans.append((f, la))
+                continue
+            place = days.get(day)
+            if place is None:
+                place = days[day] = self._of_day(day)
+            low, high, low_us, high_us, columns = place
+            if la < low_us or f >= high_us:
+                continue
+            flat = daycounts.flat(packed)
+            index = flat[0::4]
+            if f >= low_us and la < high_us:
+                for i, n in zip(index, flat[1::4]):
+                    cells[columns[i]] += n
+                spans.append((f, la))
             else:
-                place = days.get(day)
-                if place is None:
-                    place = days[day] = self._of_day(day)
-                low, high, columns, low_us, high_us = place
-                if la < low_us or f >= high_us:
+                a = bisect.bisect_left(index, low)
+                b = bisect.bisect_left(index, high, a)
+                if a == b:  # events before the day and after it, none in it
                     continue
-                flat = daycounts.flat(packed)
-                index = flat[0::4]
-                if f >= low_us and la < high_us:
-                    for i, n in zip(index, flat[1::4]):
-                        cells[columns[i]] += n
-                else:
-                    a = bisect.bisect_left(index, low)
-                    b = bisect.bisect_left(index, high, a)
-                    if a == b:  # events before the day and after it, none in it
-                        continue
-                    for i, n in zip(index[a:b], flat[4 * a + 1:4 * b:4]):
-                        cells[columns[i]] += n
-                    a, b = 4 * a, 4 * (b - 1)
-                    f, la = daycounts.time_of(day, flat[a], flat[a + 2]), daycounts.time_of(day, flat[b], flat[b + 3])
-            first = f if first is None or f < first else first
-            last = la if last is None or la > last else last
-        return cells, first, last
+                for i, n in zip(index[a:b], flat[4 * a + 1:4 * b:4]):
+                    cells[columns[i]] += n
+                spans.append((day, flat, a, b))
+        return cells, (functools.partial(times, spans) if spans else None)
 
-    def _of_day(self, day: int) -> tuple[int, int, list[int], int, int]:
-        """The quarters of the day in [lo, hi) (as indices low..high), each one's column,
-        and the µs they start and end at."""
-        low = max(0, -(-(self.lo - day) // QUARTER))
-        high = min(DAY // QUARTER, max(0, -(-(self.hi - day) // QUARTER)))
-        columns = [self.column.get(day + i * QUARTER, -1) for i in range(DAY // QUARTER)]
-        return low, high, columns, (day + low * QUARTER) * US, (day + high * QUARTER) * US
+    def _of_day(self, day: int) -> tuple:
+        """The part of UTC day ``day`` in [lo, hi) (``_part``), and the column of each of
+        its quarters."""
+        return *_part(day, self.lo, self.hi), [self.column.get(day + i * QUARTER, -1) for i in range(DAY // QUARTER)]

@@ -149,12 +149,13 @@ class Selection:
                 if ns[i] and lo <= quarter < hi:
                     yield quarter, ns[i], daycounts.time_of(day, i, firsts[i]), daycounts.time_of(day, i, lasts[i])
 
-    def columns(self, section: str, starts: list[int], end: int) -> Iterator[tuple[str, list[int], int, int]]:
-        """(key, events per column, first µs, last µs) of each key of ``section`` with
-        events in the day whose columns start at ``starts`` (epoch s, whole quarter
-        hours) and which ends at ``end``, in key order; all_events rows are keyed by
-        method. A whole UTC day, not cut by the window, takes each row's UTC hours as they
-        are stored; any other day sums the rows' quarter hours."""
+    def columns(self, section: str, starts: list[int], end: int) -> Iterator[tuple[str, list[int], cells.Times]]:
+        """(key, events per column, times) of each key of ``section`` with events in the
+        day whose columns start at ``starts`` (epoch s, whole quarter hours) and which
+        ends at ``end``, in key order; all_events rows are keyed by method. ``times()``
+        gives the key's first and last event in the day (µs), found only when asked for.
+        A day of whole UTC hours, not cut by the window, takes the rows' stored hours;
+        any other day sums their quarter hours (cells.py)."""
         start = starts[0]
         lo, hi = self._cut(start, end)
         key, body, args = self._section(section, lo, hi, start, end)
@@ -164,9 +165,9 @@ class Selection:
                                      args)
         groups = itertools.groupby(rows, key=operator.itemgetter(0))
         for k, group in groups:
-            hours, first, last = cells_of(group)
-            if first is not None:
-                yield k, hours, first, last
+            hours, times = cells_of(group)
+            if times is not None:
+                yield k, hours, times
 
     def busiest_cell(self, section: str, starts: list[int], end: int, floor: int = 0) -> int | None:
         """The largest count of any cell of ``columns(section, starts, end)``, or ``floor``
@@ -217,13 +218,15 @@ class Selection:
                 end if self.last is None else min(end, self.last))
 
     def _reader(self, starts: list[int], end: int, lo: int, hi: int) -> tuple[str, Callable]:
-        """The packed column of counts that the day of columns ``starts`` reads, and what
-        sums a key's rows of it into its cells: a UTC day of hours that the window does not
-        cut takes its stored hours; any other day sums the quarter hours."""
+        """The packed columns of counts that the day of columns ``starts`` reads, and what
+        sums a key's rows of them into its cells: a day of whole UTC hours that the window
+        does not cut takes the stored hours (of a whole UTC day as they are); any other
+        day sums the quarter hours."""
         start = starts[0]
-        if (start % DAY == 0 and end == start + DAY and self._cut(start, end) == (start, end)
-                and starts == list(range(start, end, 3600))):
-            return "c.hours", cells.stored_hours
+        if start % 3600 == 0 and starts == list(range(start, end, 3600)) and self._cut(start, end) == (start, end):
+            if start % DAY == 0 and end == start + DAY:
+                return "c.hours", cells.stored_hours
+            return "c.hours, c.quarters", cells.Hours(starts, end, lo, hi).cells
         return "c.quarters", cells.Places(starts, end, lo, hi).cells
 
     def _within_days(self, starts: list[int], end: int) -> bool:

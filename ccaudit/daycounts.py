@@ -94,6 +94,11 @@ def entries(day: int, blob: bytes) -> Iterator[tuple[int, int, int, int]]:
         yield quarter, a[j + 1], base + a[j + 2], base + a[j + 3]
 
 
+def hour_slice(blob: bytes, start: int, stop: int) -> array:
+    """Hours ``start``..``stop - 1`` of an ``hours`` blob."""
+    return _array(blob[4 * start:4 * stop])
+
+
 def flat(blob: bytes) -> array:
     """A ``quarters`` blob as one array: quarter of the day, n, first, last, quarter, ..."""
     return _array(blob)
@@ -104,6 +109,14 @@ def unpacked(blob: bytes) -> tuple[array, array, array, array]:
     µs after the quarter's start (see ``time_of``)."""
     a = _array(blob)
     return a[0::4], a[1::4], a[2::4], a[3::4]
+
+
+def ends(day: int, flat: array, a: int, b: int) -> tuple[int, int]:
+    """Epoch µs of the first and last event of the quarters at positions a..b-1 of a
+    ``flat`` blob of ``day``."""
+    a, b = 4 * a, 4 * b - 4
+    start = day * US
+    return start + flat[a] * QUARTER_US + flat[a + 2], start + flat[b] * QUARTER_US + flat[b + 3]
 
 
 def time_of(day: int, quarter: int, offset: int) -> int:

@@ -19,6 +19,7 @@ from .counts import Selection
 from .schema import QUARTER, SECTIONS, US
 
 if TYPE_CHECKING:
+    from .cells import Times
     from .store import Store
 
 UTC = timezone.utc
@@ -229,8 +230,7 @@ def _offset(off: timedelta | None) -> str:
     return f"{sign}{h}" if not m else f"{sign}{h}:{m:02d}"
 
 
-def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None,
-          load: dict | None = None) -> Report:
+def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: dict | None = None) -> Report:
     """Every day from the first to the last day with events (runs of more than
     MAX_EMPTY_RUN empty days become gaps), with its totals; each section's rows are read
     from the store when they are iterated (``Rows``), so the store must stay open while
@@ -241,13 +241,10 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None,
     totals: dict[date, list] = {}  # date -> [events, first µs, last µs, busy hour columns]
     for quarter, n, first, last in selection.quarters():
         d, col = clock.place(quarter)
-        t = totals.get(d)
-        if t is None:
-            totals[d] = [n, first, last, {col}]
-        else:
-            t[0] += n
-            t[1], t[2] = min(t[1], first), max(t[2], last)
-            t[3].add(col)
+        t = totals.setdefault(d, [0, first, last, set()])
+        t[0] += n
+        t[1], t[2] = min(t[1], first), max(t[2], last)
+        t[3].add(col)
     shown, gaps = _dates_shown(sorted(totals))
     days = [_day(d, totals.get(d), clock, selection, f) for d in shown if clock.columns(d)[0]]  # a date it skipped
     return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load,
@@ -328,7 +325,7 @@ class Rows:
         """(key, events per column) of each row, read without making the rows."""
         if self._kept is not None or self.top is not None:
             return ((r.key, r.hours) for r in self)
-        return ((k, c) for k, c, _, _ in self.selection.columns(self.section, self.starts, self.end))
+        return ((k, c) for k, c, _ in self.selection.columns(self.section, self.starts, self.end))
 
     def busiest_cell(self, floor: int = 0) -> int:
         """The largest count in any cell, or ``floor`` if none is larger: from the busiest
@@ -338,8 +335,8 @@ class Rows:
         return max(floor, max((max(c, default=0) for _, c in self.cells()), default=0)) if found is None else found
 
     def _read(self) -> Iterator[Row]:
-        for key, hours, first, last in self.selection.columns(self.section, self.starts, self.end):
-            yield _StoredRow(key, hours, first, last, self.labels, self.clock)
+        for key, hours, times in self.selection.columns(self.section, self.starts, self.end):
+            yield _StoredRow(key, hours, times, self.labels, self.clock)
 
 
 def busiest(rows: Iterable[Row], n: int) -> list[Row]:
@@ -370,12 +367,12 @@ class _StoredRow(Row):
     and peak are worked out only when asked for: text and markdown without --stats never
     ask, and they were half the cost of a row."""
 
-    __slots__ = ("_first", "_last", "_labels", "_clock", "_peak")
+    __slots__ = ("_seen", "_labels", "_clock", "_peak")
 
-    def __init__(self, key: str, hours: list[int], first: int, last: int, labels: list[str], clock: _Clock):
+    def __init__(self, key: str, hours: list[int], times: Times, labels: list[str], clock: _Clock):
         self.key, self.hours, self.total = key, hours, sum(hours)
-        self._first, self._last, self._labels, self._clock = first, last, labels, clock
-        self._peak: int | None = None
+        self._seen: Times | tuple[int, int] = times  # (first µs, last µs) once asked for
+        self._labels, self._clock, self._peak = labels, clock, None
 
     @property  # type: ignore[override]
     def peak_hour(self) -> str:
@@ -386,15 +383,17 @@ class _StoredRow(Row):
         return self.hours[self._peak_column()]
 
     def _peak_column(self) -> int:
-        if self._peak is None:
-            self._peak = self.hours.index(max(self.hours))  # the first of the busiest
+        self._peak = self.hours.index(max(self.hours)) if self._peak is None else self._peak  # the first busiest
         return self._peak
 
     @property  # type: ignore[override]
     def first_seen(self) -> str:
-        return self._clock.iso(self._first)
+        return self._clock.iso(self._times(0))
 
     @property  # type: ignore[override]
     def last_seen(self) -> str:
-        return self._clock.iso(self._last)
+        return self._clock.iso(self._times(1))
 
+    def _times(self, i: int) -> int:
+        self._seen = self._seen() if callable(self._seen) else self._seen
+        return self._seen[i]

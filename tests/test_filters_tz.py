@@ -633,3 +633,28 @@ def test_every_zone_counts_each_event_in_its_local_hour(scattered, zone, window)
     assert got == {key: (w["hours"], *(t.isoformat().replace("+00:00", "Z") for t in (min(w["times"]),
                                                                                         max(w["times"]))))
                    for key, w in want.items()}
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/Berlin", "Asia/Kolkata"])
+def test_first_and_last_seen_are_searched_for_only_when_asked(scattered, monkeypatch, zone):
+    # A zone whole hours off UTC takes each day's columns from the stored hours: reading
+    # its rows (a text report without --stats) unpacks no row's quarter hours. Their
+    # first and last seen (--stats, JSON) are searched for among the quarter hours of the
+    # rows across the day's start or end. A zone off the whole hour unpacks every row's
+    # quarter hours to read it, and keeps them for its first and last seen.
+    from ccaudit import Store, build, daycounts
+
+    unpacked = []
+    flat = daycounts.flat
+    monkeypatch.setattr(daycounts, "flat", lambda blob: unpacked.append(blob) or flat(blob))
+    store = Store(scattered[0], readonly=True)
+    try:
+        rows = [row for day in build(store, ZoneInfo(zone)).days for row in day.sections["kafka_authentication"].rows]
+        reading, unpacked[:] = len(unpacked), []
+        for row in rows:
+            assert row.first_seen <= row.last_seen
+    finally:
+        store.close()
+    assert sum(row.total for row in rows) == 600
+    assert (reading == 0) == (zone != "Asia/Kolkata")
+    assert bool(unpacked) == (zone != "Asia/Kolkata")
