@@ -1,10 +1,11 @@
 """A key's cells in a report day: its counts rows (``daycounts.py``) summed into the day's
 columns, with its first and last event in the day.
 
-A row of ``counts`` is one UTC day of one key. A report day whose columns are whole UTC
+A row of ``counts`` is one UTC day of one key. A report day whose columns are whole
 hours takes the rows' stored hours: as they are on a whole UTC day (``stored_hours``),
-as slices of them on a day of a zone whole hours off UTC (``Hours``). Any other day (a
-zone off the whole hour, or a day the window cuts) sums the rows' quarter hours in its
+as slices of them (or of the hours from 15, 30 or 45 minutes past the UTC hour, for a
+zone off the whole hour) on a day of any other zone (``Hours``). A day the window cuts,
+or one on which clocks change by half an hour, sums the rows' quarter hours in its
 columns (``Places``). ``Selection.columns`` (counts.py) calls one of them on each key's
 rows.
 
@@ -74,12 +75,15 @@ def times(spans: list[tuple]) -> tuple[int, int]:
 
 
 class Hours:
-    """Where a report day of whole UTC hours (a zone whole hours off UTC, on any day, its
-    clock changes included) takes the stored hours of each UTC day: the columns they
-    fill. Rows are (key, day, n, first, last, hours, quarters)."""
+    """Where a report day of whole hours that start on the UTC hour, or 15, 30 or 45
+    minutes past it (every day of every zone, but one on which clocks change by half an
+    hour), takes the stored hours of each UTC day (``hours``, or ``offset_hours``,
+    ``column``): the columns they fill. Rows are (key, day, n, first, last, hours, quarters)."""
 
     def __init__(self, starts: list[int], end: int, lo: int, hi: int):
         self.starts, self.lo, self.hi = starts, lo, hi
+        self.offset = starts[0] % 3600 // QUARTER  # in quarters past the UTC hour
+        self.column = "c.offset_hours" if self.offset else "c.hours"
         self._days: dict[int, tuple[int, ...]] = {}
 
     def cells(self, rows: Iterator[tuple]) -> tuple[list[int], Times | None]:
@@ -103,10 +107,11 @@ class Hours:
 
     def _of_day(self, day: int) -> tuple[int, ...]:
         """The part of UTC day ``day`` in the report day (``_part``), the first column its
-        hours fill, the first of its hours there, and how many."""
-        column = bisect.bisect_left(self.starts, day)
-        hour = (self.starts[column] - day) // 3600 if column < len(self.starts) else 24
-        return *_part(day, self.lo, self.hi), column, hour, max(0, min(len(self.starts) - column, 24 - hour))
+        hours fill, the first of its hours there (its place in the blob), and how many."""
+        column = bisect.bisect_right(self.starts, day - 3600)  # the first to end after the day starts
+        k = (self.starts[column] - day - self.offset * QUARTER) // 3600 + 1 if column < len(self.starts) else 25
+        hour = 25 * (self.offset - 1) + k if self.offset else k - 1  # hour k holds quarters 4(k - 1) + offset ..
+        return *_part(day, self.lo, self.hi), column, hour, max(0, min(len(self.starts) - column, 25 - k))
 
 
 class Places:

@@ -219,14 +219,15 @@ class Selection:
 
     def _reader(self, starts: list[int], end: int, lo: int, hi: int) -> tuple[str, Callable]:
         """The packed columns of counts that the day of columns ``starts`` reads, and what
-        sums a key's rows of them into its cells: a day of whole UTC hours that the window
+        sums a key's rows of them into its cells: a day of whole hours that the window
         does not cut takes the stored hours (of a whole UTC day as they are); any other
         day sums the quarter hours."""
         start = starts[0]
-        if start % 3600 == 0 and starts == list(range(start, end, 3600)) and self._cut(start, end) == (start, end):
+        if starts == list(range(start, end, 3600)) and self._cut(start, end) == (start, end):
             if start % DAY == 0 and end == start + DAY:
                 return "c.hours", cells.stored_hours
-            return "c.hours, c.quarters", cells.Hours(starts, end, lo, hi).cells
+            hours = cells.Hours(starts, end, lo, hi)
+            return f"{hours.column}, c.quarters", hours.cells
         return "c.quarters", cells.Places(starts, end, lo, hi).cells
 
     def _within_days(self, starts: list[int], end: int) -> bool:
@@ -247,17 +248,18 @@ class Selection:
         all_events reads a day's methods, not its keys, unless the keys are filtered by
         principal."""
         window, cut = [lo - lo % DAY, hi], [start, end] if self.has_edges else []
-        counted = "n, first_us, last_us, hours, quarters"
+        counted = "n, first_us, last_us, hours, offset_hours, quarters"
         within = " AND last_us >= ? AND first_us < ?"  # a row with no event in [lo, hi) is not read (nor sorted)
         window_us = [lo * US, hi * US]
         if section == "all_events" and self.by_method:
             kept = f" AND method IN (SELECT method FROM {self.methods})" if self.filtered else ""
-            edges = (" UNION ALL SELECT e.quarter, k.method, e.n, e.first_us, e.last_us, NULL, NULL"
+            edges = (" UNION ALL SELECT e.quarter, k.method, e.n, e.first_us, e.last_us, NULL, NULL, NULL"
                      f" FROM {self.edges} e JOIN keys k USING (kid) WHERE quarter >= ? AND quarter < ?") if cut else ""
             source = f"SELECT day, method, {counted} FROM method_counts WHERE day >= ? AND day < ?{within}{kept}{edges}"
             return "c.method", f"FROM ({source}) c", window + window_us + cut
         kept = f" AND +kid IN (SELECT kid FROM {self.wanted})" if self.filtered else ""  # +: a check, not a search
-        edges = f" UNION ALL SELECT *, NULL, NULL FROM {self.edges} WHERE quarter >= ? AND quarter < ?" if cut else ""
+        edges = (f" UNION ALL SELECT *, NULL, NULL, NULL FROM {self.edges} WHERE quarter >= ? AND quarter < ?"
+                 if cut else "")
         if section == "all_events":  # every section's rows of the days, keyed by method
             rows, key, where, args = "day >= ? AND day < ?", "k.method", "", window + window_us + cut
         else:  # each day's part of the section's rows (counts is keyed by day, section, kid): no scan

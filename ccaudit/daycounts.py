@@ -6,6 +6,12 @@ report of ten weeks then fetches 77,000 rows instead of 3.2 million. Each row ho
 * ``n``, ``first_us``, ``last_us``: the day's events, first and last time (epoch µs);
 * ``hours``: the events of each of the day's 24 UTC hours, 24 little-endian uint32, what a
   report in UTC (or any zone at offset 0) shows as it is;
+* ``offset_hours``: the events of the hours that start 15, 30 and 45 minutes past a UTC
+  hour (``OFFSETS`` 1, 2 and 3 quarters), 25 little-endian uint32 each: hour k of offset
+  o holds quarters 4(k - 1) + o .. 4k + o - 1 of the day, so the first and last hold the
+  day's ends (00:00 to 00:15, 00:30 or 00:45, and the rest of 23:xx). A zone off the
+  whole hour (India, Nepal, Newfoundland, South Australia) takes its columns from them as
+  a whole-hour zone does from ``hours``;
 * ``quarters``: one (quarter of the day 0..95, n, first, last) per quarter hour with
   events, in order, as little-endian uint32 quadruples; first and last are µs after the
   quarter's start (a quarter is 900,000,000 µs: it fits). Reports in other zones, and
@@ -25,37 +31,58 @@ from .schema import DAY, QUARTER, QUARTER_US, US
 _SWAP = sys.byteorder == "big"  # stored little-endian, whatever the machine
 
 
-def pack(day: int, quarters: dict[int, list]) -> tuple[int, int, int, bytes, bytes]:
-    """(n, first µs, last µs, hours, quarters) of ``quarters``: quarter of the day ->
-    [n, first µs, last µs]."""
-    hours, flat = array("I", bytes(96)), array("I")
+OFFSETS = 3  # hours starting 15, 30 and 45 minutes past a UTC hour
+_SLOTS = [tuple(25 * (o - 1) + (i - o) // 4 + 1 for o in range(1, OFFSETS + 1)) for i in range(DAY // QUARTER)]
+
+
+def pack(day: int, quarters: dict[int, list]) -> tuple[int, int, int, bytes, bytes, bytes]:
+    """(n, first µs, last µs, hours, offset hours, quarters) of ``quarters``: quarter of
+    the day -> [n, first µs, last µs]."""
+    hours, offset, flat = array("I", bytes(96)), array("I", bytes(300)), array("I")
     start, n = day * US, 0
     order = sorted(quarters)
     for i in order:
         count, first, last = quarters[i]
         hours[i >> 2] += count
+        a, b, c = _SLOTS[i]
+        offset[a] += count
+        offset[b] += count
+        offset[c] += count
         n += count
         base = start + i * QUARTER_US
         flat.extend((i, count, first - base, last - base))
     first, last = quarters[order[0]][1], quarters[order[-1]][2]  # the quarters follow each other in time
-    return n, first, last, _bytes(hours), _bytes(flat)
+    return n, first, last, _bytes(hours), _bytes(offset), _bytes(flat)
 
 
-def added(day: int, quarters: dict[int, list], stored: tuple | None) -> tuple[int, int, int, bytes, bytes]:
-    """``pack`` of ``quarters`` added to a ``stored`` (n, first, last, hours, quarters) row.
+def added(day: int, quarters: dict[int, list], stored: tuple | None) -> tuple[int, int, int, bytes, bytes, bytes]:
+    """``pack`` of ``quarters`` added to a ``stored`` (n, first, last, hours, offset
+    hours, quarters) row.
 
     A load runs forward in time, so the new quarters nearly always follow the stored
     ones, and the packed bytes are joined as they are instead of unpacked and repacked.
     """
     if stored is None:
         return pack(day, quarters)
-    n, first, last, hours, blob = stored
+    n, first, last, hours, offset, blob = stored
     if int.from_bytes(blob[-16:-12], "little") >= min(quarters):
         add(quarters, day, blob)
         return pack(day, quarters)
     more = pack(day, quarters)
-    summed = array("I", map(int.__add__, _array(hours), _array(more[3])))
-    return n + more[0], first, more[2], _bytes(summed), blob + more[4]
+    return n + more[0], first, more[2], _summed(hours, more[3]), _summed(offset, more[4]), blob + more[5]
+
+
+def offset_hours(blob: bytes) -> bytes:
+    """The ``offset_hours`` of a ``quarters`` blob (for a store of an earlier layout)."""
+    a, offset = _array(blob), array("I", bytes(300))
+    for j in range(0, len(a), 4):
+        for slot in _SLOTS[a[j]]:
+            offset[slot] += a[j + 1]
+    return _bytes(offset)
+
+
+def _summed(a: bytes, b: bytes) -> bytes:
+    return _bytes(array("I", map(int.__add__, _array(a), _array(b))))
 
 
 def add(quarters: dict[int, list], day: int, blob: bytes) -> None:
@@ -95,7 +122,7 @@ def entries(day: int, blob: bytes) -> Iterator[tuple[int, int, int, int]]:
 
 
 def hour_slice(blob: bytes, start: int, stop: int) -> array:
-    """Hours ``start``..``stop - 1`` of an ``hours`` blob."""
+    """Hours ``start``..``stop - 1`` of an ``hours`` or ``offset_hours`` blob."""
     return _array(blob[4 * start:4 * stop])
 
 

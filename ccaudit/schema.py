@@ -6,7 +6,7 @@ named below), then the columns of the section's detail table that ``all_events``
 """
 from __future__ import annotations
 
-LAYOUT_VERSION = 7  # PRAGMA user_version of the store layout in TABLES
+LAYOUT_VERSION = 8  # PRAGMA user_version of the store layout in TABLES
 MAX_RECORD = 16 * 2**20  # bytes; no real record comes near this, every input shape refuses more
 QUARTER = 900  # the finest bucket reports need: every zone's offset is whole quarter hours
 DAY = 86_400  # a row of counts is one UTC day of one key
@@ -49,7 +49,8 @@ ROW_COLUMNS = {  # section of the row ('' for none but all_events) -> its column
 # holds numbers only, but for the connection id. Everything that repeats (section, key,
 # method and principal; the details of an auth or sign-in event) is kept once, in ``keys``
 # and ``details``, and referenced by number. ``counts`` is what reports read: events per
-# UTC day and key, with the day's hours and quarter hours packed (daycounts.py), keyed
+# UTC day and key, with the day's hours (on the UTC hour, and 15, 30 and 45 minutes past
+# it, for zones off the whole hour) and quarter hours packed (daycounts.py), keyed
 # by (day, section, key) so that a section of a report day reads its own rows without
 # stepping over the other sections' (a copy of the key's section: reading past them cost
 # a third of a report's queries), and ``method_counts`` the same per UTC day and method
@@ -81,10 +82,10 @@ TABLES = {  # name -> its CREATE statement
               " kid INTEGER NOT NULL, did INTEGER, connection_id TEXT, PRIMARY KEY (hour, id)) WITHOUT ROWID",
     "counts": "CREATE TABLE counts (day INTEGER NOT NULL, section TEXT NOT NULL, kid INTEGER NOT NULL,"
               " n INTEGER NOT NULL, first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hours BLOB NOT NULL,"
-              " quarters BLOB NOT NULL, PRIMARY KEY (day, section, kid)) WITHOUT ROWID",
+              " offset_hours BLOB NOT NULL, quarters BLOB NOT NULL, PRIMARY KEY (day, section, kid)) WITHOUT ROWID",
     "method_counts": "CREATE TABLE method_counts (day INTEGER NOT NULL, method TEXT NOT NULL, n INTEGER NOT NULL,"
                      " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hours BLOB NOT NULL,"
-                     " quarters BLOB NOT NULL, PRIMARY KEY (day, method)) WITHOUT ROWID",
+                     " offset_hours BLOB NOT NULL, quarters BLOB NOT NULL, PRIMARY KEY (day, method)) WITHOUT ROWID",
     "quarters": "CREATE TABLE quarters (quarter INTEGER PRIMARY KEY, n INTEGER NOT NULL, first_us INTEGER NOT NULL,"
                 " last_us INTEGER NOT NULL)",
     "meta": "CREATE TABLE meta (name TEXT PRIMARY KEY, value)",

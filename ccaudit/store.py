@@ -54,12 +54,11 @@ PENDING = 10_000  # (day, key) counts held before they are written to the store
 _INSERT_EVENTS = "INSERT INTO events (hour, id, us, kid, did, connection_id) VALUES (?, ?, ?, ?, ?, ?)"
 _ADD = """
 SET n = n + excluded.n, first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)"""
-_PUT_COUNTS = "INSERT OR REPLACE INTO counts (day, section, kid, n, first_us, last_us, hours, quarters)" \
-              " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-_GET_COUNTS = "SELECT n, first_us, last_us, hours, quarters FROM counts WHERE day = ? AND section = ? AND kid = ?"
-_PUT_METHOD_COUNTS = "INSERT OR REPLACE INTO method_counts (day, method, n, first_us, last_us, hours, quarters)" \
-                     " VALUES (?, ?, ?, ?, ?, ?, ?)"
-_GET_METHOD_COUNTS = "SELECT n, first_us, last_us, hours, quarters FROM method_counts WHERE day = ? AND method = ?"
+_COUNTED = "n, first_us, last_us, hours, offset_hours, quarters"  # daycounts.pack's
+_PUT_COUNTS = f"INSERT OR REPLACE INTO counts (day, section, kid, {_COUNTED}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_GET_COUNTS = f"SELECT {_COUNTED} FROM counts WHERE day = ? AND section = ? AND kid = ?"
+_PUT_METHOD_COUNTS = f"INSERT OR REPLACE INTO method_counts (day, method, {_COUNTED}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_GET_METHOD_COUNTS = f"SELECT {_COUNTED} FROM method_counts WHERE day = ? AND method = ?"
 _UPSERT_QUARTER = "INSERT INTO quarters (quarter, n, first_us, last_us) VALUES (?, ?, ?, ?)" \
                   " ON CONFLICT (quarter) DO UPDATE" + _ADD
 

@@ -4,9 +4,10 @@ Layout 4 kept ``counts`` per (UTC quarter hour, key); layout 5 keeps one row per
 day, key) with its hours and quarter hours packed (``daycounts.py``), so that a report
 reads a day of a key in one row. Layout 6 adds ``method_counts``, the same per (UTC day,
 method), summed from ``counts``. Layout 7 keys ``counts`` by (day, section, key), with a
-copy of each key's section, so that a report reads one section's rows of a day. Nothing
-else changed, so an old store is brought forward in one write transaction: a crash or a
-full disk leaves it as it was. Older layouts kept times to the second and cannot be
+copy of each key's section, so that a report reads one section's rows of a day. Layout 8
+adds to both the hours that start 15, 30 and 45 minutes past the UTC hour, worked out
+from the quarter hours. Nothing else changed, so an old store is brought forward in one
+write transaction: a crash or a full disk leaves it as it was. Older layouts kept times to the second and cannot be
 brought forward (storefile says so).
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .errors import StoreError, out_of_space
 from .schema import DAY, LAYOUT_VERSION, QUARTER, TABLES
 from .storefile import BUSY_WAIT
 
-PREVIOUS = (4, 5, 6)  # the layouts brought to this one
+PREVIOUS = (4, 5, 6, 7)  # the layouts brought to this one
 LAYOUT_5_COUNTS = ("CREATE TABLE counts_new (day INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
                    " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hours BLOB NOT NULL,"
                    " quarters BLOB NOT NULL, PRIMARY KEY (day, kid)) WITHOUT ROWID")
@@ -44,12 +45,18 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
                 notify(f"{path}: a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)")
             conn.execute("BEGIN IMMEDIATE")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 4:
-                _regroup(conn)
-            if version in (4, 5):
-                _count_methods(conn)
             if version in PREVIOUS:  # else: done meanwhile
-                _add_sections(conn)
+                conn.create_function("offset_hours", 1, daycounts.offset_hours, deterministic=True)
+                if version == 4:
+                    _regroup(conn)
+                if version in (4, 5):
+                    _count_methods(conn)
+                else:
+                    _recount(conn, "method_counts", "c.method", "method_counts c")
+                if version == 7:
+                    _recount(conn, "counts", "c.section, c.kid", "counts c")
+                else:  # keyed by (day, kid): the section is the key's
+                    _recount(conn, "counts", "k.section, c.kid", "counts c JOIN keys k USING (kid)")
                 conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
             conn.execute("COMMIT")
         finally:
@@ -64,8 +71,9 @@ def _regroup(conn: sqlite3.Connection) -> None:
     """Layout 4's counts per quarter hour as layout 5's per day."""
     conn.execute(LAYOUT_5_COUNTS)
     conn.executemany("INSERT INTO counts_new (day, kid, n, first_us, last_us, hours, quarters)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?)", _day_rows(conn))
-    _replace_counts(conn)
+                     " VALUES (?, ?, ?, ?, ?, ?, ?)", (r[:6] + r[7:] for r in _day_rows(conn)))  # but offset hours
+    conn.execute("DROP TABLE counts")
+    conn.execute("ALTER TABLE counts_new RENAME TO counts")
 
 
 def _day_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
@@ -83,23 +91,20 @@ def _day_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
         day = read.execute("SELECT min(quarter) FROM counts WHERE quarter >= ?", (day + DAY,)).fetchone()[0]
 
 
-def _add_sections(conn: sqlite3.Connection) -> None:
-    """Layout 5's and 6's counts, keyed by (day, kid), re-keyed by (day, section, kid)."""
-    conn.execute(TABLES["counts"].replace("TABLE counts", "TABLE counts_new", 1))
-    conn.execute("INSERT INTO counts_new SELECT c.day, k.section, c.kid, c.n, c.first_us, c.last_us, c.hours,"
-                 " c.quarters FROM counts c JOIN keys k USING (kid) ORDER BY 1, 2, 3")
-    _replace_counts(conn)
-
-
-def _replace_counts(conn: sqlite3.Connection) -> None:
-    conn.execute("DROP TABLE counts")
-    conn.execute("ALTER TABLE counts_new RENAME TO counts")
+def _recount(conn: sqlite3.Connection, table: str, key: str, source: str) -> None:
+    """``table`` (counts or method_counts) made anew from ``source``, of an earlier
+    layout: with ``key`` after the day, and the offset hours of each row's quarter hours."""
+    conn.execute(TABLES[table].replace(f"TABLE {table}", "TABLE recounted", 1))
+    conn.execute(f"INSERT INTO recounted SELECT c.day, {key}, c.n, c.first_us, c.last_us, c.hours,"
+                 f" offset_hours(c.quarters), c.quarters FROM {source} ORDER BY 1, 2, 3")
+    conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"ALTER TABLE recounted RENAME TO {table}")
 
 
 def _count_methods(conn: sqlite3.Connection) -> None:
     conn.execute(TABLES["method_counts"])
-    conn.executemany("INSERT INTO method_counts (day, method, n, first_us, last_us, hours, quarters)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?)", _method_rows(conn))
+    conn.executemany("INSERT INTO method_counts (day, method, n, first_us, last_us, hours, offset_hours, quarters)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _method_rows(conn))
 
 
 def _method_rows(conn: sqlite3.Connection) -> Iterator[tuple]:

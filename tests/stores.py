@@ -57,17 +57,22 @@ def quarters_of(day: int, blob: bytes) -> list[tuple]:
 
 def quarter_counts(db, table: str = "counts") -> list[tuple]:
     """(quarter, kid, n, first µs, last µs) of every counts row (kid: method, for
-    method_counts), checked against the row's other columns: its hours, total, first and last."""
+    method_counts), checked against the row's other columns: its hours (on the UTC hour,
+    and from 15, 30 and 45 minutes past it), total, first and last."""
     out = []
     key = "kid" if table == "counts" else "method"
-    for day, kid, n, first, last, hours, blob in db.execute(
-            f"SELECT day, {key}, n, first_us, last_us, hours, quarters FROM {table}"):
+    for day, kid, n, first, last, hours, offset_hours, blob in db.execute(
+            f"SELECT day, {key}, n, first_us, last_us, hours, offset_hours, quarters FROM {table}"):
         assert day % 86_400 == 0
         quarters = quarters_of(day, blob)
         per_hour = [0] * 24
+        per_offset_hour = {minutes: [0] * 25 for minutes in (15, 30, 45)}  # [0]: the day's first part hour
         for quarter, c, *_ in quarters:
             per_hour[(quarter - day) // 3600] += c
+            for minutes, counts in per_offset_hour.items():
+                counts[(quarter - day + 3600 - minutes * 60) // 3600] += c
         assert list(struct.unpack("<24I", hours)) == per_hour
+        assert list(struct.unpack("<75I", offset_hours)) == [c for m in (15, 30, 45) for c in per_offset_hour[m]]
         assert (n, first, last) == (sum(c for _, c, *_ in quarters), quarters[0][2], quarters[-1][3])
         out += [(quarter, kid, *c) for quarter, *c in quarters]
     return out

@@ -1,12 +1,12 @@
 """A store of layout 4 (counts per UTC quarter hour and key), 5 (counts per UTC day and
-key, no method_counts) or 6 (counts keyed by day and key, without their section) is
-brought to this layout the first time ccaudit opens it, and then reports exactly what a
-store loaded by this version from the same dumps reports.
+key, no method_counts), 6 (counts keyed by day and key, without their section) or 7
+(without offset hours) is brought to this layout the first time ccaudit opens it, and
+then reports exactly what a store loaded by this version from the same dumps reports.
 
 The old stores are made here as those versions made them: this version's events, keys
 and details (unchanged since); for layout 4, ``counts`` the recount of the events per
-(quarter, key); for layouts 5 and 6, this version's counts without their section, and
-for layout 5 without method_counts.
+(quarter, key); for layouts 5 to 7, this version's counts and method_counts without
+their offset hours, for 5 and 6 without their section, and for 5 without method_counts.
 """
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ LAYOUT_4_COUNTS = ("CREATE TABLE counts (quarter INTEGER NOT NULL, kid INTEGER N
 LAYOUT_6_COUNTS = ("CREATE TABLE counts (day INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
                    " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hours BLOB NOT NULL,"
                    " quarters BLOB NOT NULL, PRIMARY KEY (day, kid)) WITHOUT ROWID")
+LAYOUT_7_COUNTS = ("CREATE TABLE counts (day INTEGER NOT NULL, section TEXT NOT NULL, kid INTEGER NOT NULL,"
+                   " n INTEGER NOT NULL, first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hours BLOB NOT NULL,"
+                   " quarters BLOB NOT NULL, PRIMARY KEY (day, section, kid)) WITHOUT ROWID")
+LAYOUT_7_METHOD_COUNTS = ("CREATE TABLE method_counts (day INTEGER NOT NULL, method TEXT NOT NULL, n INTEGER NOT NULL,"
+                          " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hours BLOB NOT NULL,"
+                          " quarters BLOB NOT NULL, PRIMARY KEY (day, method)) WITHOUT ROWID")
 REPORTS = [
     (),
     ("--tz", "Asia/Kathmandu", "--stats"),
@@ -44,20 +50,25 @@ def as_layout(path, version: int) -> None:
     conn = sqlite3.connect(path)
     with conn:
         conn.execute("ALTER TABLE counts RENAME TO new_counts")
+        conn.execute("ALTER TABLE method_counts RENAME TO new_method_counts")
         if version == 4:
             conn.execute(LAYOUT_4_COUNTS)
             conn.execute(f"INSERT INTO counts {RECOUNT}")
         else:
-            conn.execute(LAYOUT_6_COUNTS)
-            conn.execute("INSERT INTO counts SELECT day, kid, n, first_us, last_us, hours, quarters FROM new_counts")
+            conn.execute(LAYOUT_7_COUNTS if version == 7 else LAYOUT_6_COUNTS)
+            key = "section, kid" if version == 7 else "kid"
+            conn.execute(f"INSERT INTO counts SELECT day, {key}, n, first_us, last_us, hours, quarters FROM new_counts")
+        if version >= 6:
+            conn.execute(LAYOUT_7_METHOD_COUNTS)
+            conn.execute("INSERT INTO method_counts SELECT day, method, n, first_us, last_us, hours, quarters"
+                         " FROM new_method_counts")
         conn.execute("DROP TABLE new_counts")
-        if version < 6:
-            conn.execute("DROP TABLE method_counts")
+        conn.execute("DROP TABLE new_method_counts")
         conn.execute(f"PRAGMA user_version = {version}")
     conn.close()
 
 
-@pytest.fixture(params=[4, 5, 6])
+@pytest.fixture(params=[4, 5, 6, 7])
 def stores(request, tmp_path, fixtures_dir):
     dumps = [str(fixtures_dir / name) for name in ("sample-cli.txt", "sample-week2.jsonl")]
     new, old = str(tmp_path / "new.db"), str(tmp_path / "old.db")
@@ -73,12 +84,12 @@ def test_an_old_store_reports_as_if_loaded_by_this_version(stores):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     first = run("summary", "--db", old)
     assert first.exit_code == 0
-    assert f"a store of layout {version}; bringing it to layout 7 (once)" in first.stderr
+    assert f"a store of layout {version}; bringing it to layout 8 (once)" in first.stderr
     assert run("summary", "--db", new).stdout == first.stdout
     for args in REPORTS:
         assert run("report", "--db", old, *args).stdout == run("report", "--db", new, *args).stdout, args
     with sqlite3.connect(old) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 8
     assert "layout" not in run("summary", "--db", old).stderr  # once
     store = Store(old, readonly=True)
     try:
@@ -114,7 +125,7 @@ def test_an_old_store_on_read_only_media_is_refused_in_one_line(stores, monkeypa
         return conn
 
     monkeypatch.setattr(sqlite3, "connect", read_only)
-    with pytest.raises(StoreError, match=f"a store of layout {version}, which .* bring to layout 7 once, with write"):
+    with pytest.raises(StoreError, match=f"a store of layout {version}, which .* bring to layout 8 once, with write"):
         Store(old, readonly=True)
     with sqlite3.connect(old) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == version  # left as it was
