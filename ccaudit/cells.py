@@ -52,21 +52,18 @@ def _part(day: int, lo: int, hi: int) -> tuple[int, int, int, int]:
 
 def times(spans: list[tuple]) -> tuple[int, int]:
     """(first µs, last µs) of a key's events in the day, from what each of its rows has
-    in it: (first, last); (day, flat, a, b), a row whose unpacked quarters at positions
-    a..b-1 are in it; or (day, quarters, low, high), one whose stored quarters are to be
-    searched for those in quarters low..high-1 of the day."""
+    in it: its first and last, or (day, quarters, low, high) for a row across the day's
+    start or end, whose stored quarters are searched for those in quarters low..high-1."""
     first, last = 2**63, -1
     for span in spans:
         if len(span) == 2:
             f, la = span
         else:
-            day, flat, a, b = span
-            if isinstance(flat, bytes):
-                flat = daycounts.flat(flat)
-                index = flat[0::4]
-                a = bisect.bisect_left(index, a)
-                b = bisect.bisect_left(index, b, a)
-            f, la = daycounts.ends(day, flat, a, b)
+            day, quarters, low, high = span
+            flat = daycounts.flat(quarters)
+            index = flat[0::4]
+            a = bisect.bisect_left(index, low)
+            f, la = daycounts.ends(day, flat, a, bisect.bisect_left(index, high, a))
         if f < first:
             first = f
         if la > last:
@@ -80,7 +77,7 @@ class Hours:
     hour), takes the stored hours of each UTC day (``hours``, or ``offset_hours``,
     ``column``): the columns they fill. Rows are (key, day, n, first, last, hours, quarters)."""
 
-    def __init__(self, starts: list[int], end: int, lo: int, hi: int):
+    def __init__(self, starts: list[int], lo: int, hi: int):
         self.starts, self.lo, self.hi = starts, lo, hi
         self.offset = starts[0] % 3600 // QUARTER  # in quarters past the UTC hour
         self.column = "c.offset_hours" if self.offset else "c.hours"
@@ -155,7 +152,7 @@ class Places:
                     continue
                 for i, n in zip(index[a:b], flat[4 * a + 1:4 * b:4]):
                     cells[columns[i]] += n
-                spans.append((day, flat, a, b))
+                spans.append((day, packed, low, high))
         return cells, (functools.partial(times, spans) if spans else None)
 
     def _of_day(self, day: int) -> tuple:

@@ -223,10 +223,11 @@ class Selection:
         does not cut takes the stored hours (of a whole UTC day as they are); any other
         day sums the quarter hours."""
         start = starts[0]
-        if starts == list(range(start, end, 3600)) and self._cut(start, end) == (start, end):
+        whole_hours = starts == list(range(start, end, 3600)) and end == start + 3600 * len(starts)
+        if whole_hours and (lo, hi) == (start, end):  # (a zone may end a day half an hour after an hour)
             if start % DAY == 0 and end == start + DAY:
                 return "c.hours", cells.stored_hours
-            hours = cells.Hours(starts, end, lo, hi)
+            hours = cells.Hours(starts, lo, hi)
             return f"{hours.column}, c.quarters", hours.cells
         return "c.quarters", cells.Places(starts, end, lo, hi).cells
 
@@ -285,7 +286,7 @@ class Selection:
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
-_ROW = operator.itemgetter(slice(-2))  # a counts row as columns() reads it: key, day, n, first, last, packed
+_ROW = operator.itemgetter(slice(-2))  # a counts row as columns() reads it: key, day, n, first, last, packed...
 
 
 def _edges(since: int | None, until: int | None) -> list[tuple[int, int]]:

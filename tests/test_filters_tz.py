@@ -241,6 +241,21 @@ def test_new_york_spring_forward_day_has_23_hours(tmp_path):
     assert hours_of(d, "kafka_authentication", "sa-1") == {"01": 1, "03": 1, "23": 1}
 
 
+def test_a_day_ending_half_an_hour_after_an_hour_counts_its_last_half_hour_only(tmp_path):
+    # Pyongyang went from +09:00 to +08:30 at midnight of 2015-08-14: 00:00 +09:00 (15:00Z)
+    # became 23:30 +08:30, so the 14th ends at 15:30Z with a second, half-hour "23".
+    path = write_jsonl(tmp_path, [
+        kafka_auth("2015-08-14T14:10:00Z"),  # 23:10 +09:00 on the 14th  -> "23+9"
+        kafka_auth("2015-08-14T15:10:00Z"),  # 23:40 +08:30 on the 14th  -> "23+8:30"
+        kafka_auth("2015-08-14T15:40:00Z"),  # 00:10 +08:30 on the 15th  -> "00"
+    ])
+    doc = report_json(path, "--tz", "Asia/Pyongyang")
+    assert [(d["date"], d["events"]) for d in doc["days"]] == [("2015-08-14", 2), ("2015-08-15", 1)]
+    assert day(doc, "2015-08-14")["hour_labels"][-2:] == ["23+9", "23+8:30"]
+    assert hours_of(day(doc, "2015-08-14"), "kafka_authentication", "sa-1") == {"23+9": 1, "23+8:30": 1}
+    assert hours_of(day(doc, "2015-08-15"), "kafka_authentication", "sa-1") == {"00": 1}
+
+
 def test_hour_labels_wider_than_a_cell_stay_apart(invoke, tmp_path):
     # Lord Howe Island ends daylight saving time by half an hour: 01:30-02:00 repeats, and
     # its labels ("01+11", "01+10:30") are wider than the default cell
