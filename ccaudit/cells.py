@@ -31,7 +31,8 @@ Times = Callable[[], tuple[int, int]]  # a key's (first µs, last µs) in the da
 
 def stored_hours(rows: Iterator[tuple]) -> tuple[list[int], Times]:
     """(hours, times) of the counts ``rows`` of one key on a whole UTC day: their stored
-    hours, summed (at most SUMMED blobs at a time: a method sums its keys')."""
+    hours, summed (at most SUMMED blobs at a time: a method sums its keys'). ``Hours`` of
+    a whole UTC day, but for a method's thousands of rows, summed in C."""
     _, _, _, first, last, packed = next(rows)
     blobs, cells = [packed], None
     for _, _, _, f, la, packed in rows:  # a key has one row a day, a method one per key
@@ -80,7 +81,7 @@ class Hours:
     def __init__(self, starts: list[int], lo: int, hi: int):
         self.starts, self.lo, self.hi = starts, lo, hi
         self.offset = starts[0] % 3600 // QUARTER  # in quarters past the UTC hour
-        self.column = "c.offset_hours" if self.offset else "c.hours"
+        self.packed = "c.offset_hours" if self.offset else "c.hours"
         self._days: dict[int, tuple[int, ...]] = {}
 
     def cells(self, rows: Iterator[tuple]) -> tuple[list[int], Times | None]:

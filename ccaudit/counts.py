@@ -228,7 +228,7 @@ class Selection:
             if start % DAY == 0 and end == start + DAY:
                 return "c.hours", cells.stored_hours
             hours = cells.Hours(starts, lo, hi)
-            return f"{hours.column}, c.quarters", hours.cells
+            return f"{hours.packed}, c.quarters", hours.cells
         return "c.quarters", cells.Places(starts, end, lo, hi).cells
 
     def _within_days(self, starts: list[int], end: int) -> bool:
