@@ -7,7 +7,8 @@ as slices of them (or of the hours from 15, 30 or 45 minutes past the UTC hour, 
 zone off the whole hour) on a day of any other zone (``Hours``). A day the window cuts,
 or one on which clocks change by half an hour, sums the rows' quarter hours in its
 columns (``Places``). ``Selection.columns`` (counts.py) calls one of them on each key's
-rows.
+rows. The usual day of a zone other than UTC, whole hours across two UTC days, is read a
+key to a row, its two days' hours side by side, already cut in SQL (``Pairs``).
 
 A key's first and last event in the day are found only when asked for (``times``): a
 row across the day's start or end holds them among its quarter hours, and searching
@@ -76,12 +77,12 @@ class Hours:
     """Where a report day of whole hours that start on the UTC hour, or 15, 30 or 45
     minutes past it (every day of every zone, but one on which clocks change by half an
     hour), takes the stored hours of each UTC day (``hours``, or ``offset_hours``,
-    ``column``): the columns they fill. Rows are (key, day, n, first, last, hours, quarters)."""
+    ``packed``): the columns they fill. Rows are (key, day, n, first, last, hours, quarters)."""
 
     def __init__(self, starts: list[int], lo: int, hi: int):
         self.starts, self.lo, self.hi = starts, lo, hi
         self.offset = starts[0] % 3600 // QUARTER  # in quarters past the UTC hour
-        self.packed = "c.offset_hours" if self.offset else "c.hours"
+        self.packed = "offset_hours" if self.offset else "hours"  # the stored column it reads
         self._days: dict[int, tuple[int, ...]] = {}
 
     def cells(self, rows: Iterator[tuple]) -> tuple[list[int], Times | None]:
@@ -110,6 +111,41 @@ class Hours:
         k = (self.starts[column] - day - self.offset * QUARTER) // 3600 + 1 if column < len(self.starts) else 25
         hour = 25 * (self.offset - 1) + k if self.offset else k - 1  # hour k holds quarters 4(k - 1) + offset ..
         return *_part(day, self.lo, self.hi), column, hour, max(0, min(len(self.starts) - column, 25 - k))
+
+
+class Pairs:
+    """A report day of whole hours across two UTC days, the usual day of any zone but UTC,
+    read one key to a row: its two counts rows side by side, each cut in SQL to the hours
+    in the day (``slices``). A key is then one array, where ``Hours`` adds each row's
+    slice to the key's cells: a zone's report reads 1.7 counts rows a key."""
+
+    def __init__(self, hours: Hours, day: int):
+        self.day, self.packed = day, hours.packed
+        self.places = hours._of_day(day), hours._of_day(day + DAY)
+        (*_, c0, h0, w0), (*_, c1, h1, w1) = self.places
+        self.slices = (4 * h0 + 1, 4 * w0, 4 * h1 + 1, 4 * w1)  # substr(blob, start, length) of each day
+        self.zeros = bytes(4 * w0), bytes(4 * w1)  # a key with no row on one of the days
+        self.shared = w0 if c0 + w0 > c1 else 0  # the column across UTC midnight, of a zone off the whole hour
+        (low0, high0, self.lo_us, _, *_), (low1, high1, _, self.hi_us, *_) = self.places
+        self.quarters = (low0, high0), (low1, high1)  # each day's quarters in the day, searched for times
+
+    def cells(self, rows: Iterator[tuple]) -> tuple[list[int], Times]:
+        """(events per column, times) of a key's rows: after the key, the first µs, last
+        µs, hours cut to the day and quarters of each UTC day, NULL for a day without a
+        row. A key has one row, or one per number if it is stored as two (an email
+        signed in as two users)."""
+        cells: list[int] | None = None
+        spans: list[tuple] = []
+        for _, f0, l0, h0, q0, f1, l1, h1, q1 in rows:
+            mine = daycounts.ints((h0 or self.zeros[0]) + (h1 or self.zeros[1]))
+            if self.shared:
+                mine[self.shared - 1] += mine.pop(self.shared)
+            cells = mine.tolist() if cells is None else list(map(operator.add, cells, mine))
+            if h0 is not None:  # its events up to midnight are in the day: its last is
+                spans.append((f0, l0) if f0 >= self.lo_us else (self.day, q0, *self.quarters[0]))
+            if h1 is not None:  # and from midnight: its first is
+                spans.append((f1, l1) if l1 < self.hi_us else (self.day + DAY, q1, *self.quarters[1]))
+        return cells, functools.partial(times, spans)  # type: ignore[return-value]
 
 
 class Places:

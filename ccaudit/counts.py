@@ -154,17 +154,22 @@ class Selection:
         day whose columns start at ``starts`` (epoch s, whole quarter hours) and which
         ends at ``end``, in key order; all_events rows are keyed by method. ``times()``
         gives the key's first and last event in the day (µs), found only when asked for.
-        A day of whole UTC hours, not cut by the window, takes the rows' stored hours;
-        any other day sums their quarter hours (cells.py)."""
+        A day of whole hours that the window does not cut takes the rows' stored hours,
+        a key to a row if the day is across two UTC days; any other day sums their
+        quarter hours (cells.py)."""
         start = starts[0]
         lo, hi = self._cut(start, end)
-        key, body, args = self._section(section, lo, hi, start, end)
-        packed, cells_of = self._reader(starts, end, lo, hi)
+        pairs = self._pairs(section, starts, end, lo, hi)
+        if pairs:
+            sql, args = self._paired(section, pairs)
+            cells_of: Callable = pairs.cells
+        else:
+            key, body, args = self._section(section, lo, hi, start, end)
+            packed, cells_of = self._reader(starts, end, lo, hi)
+            sql = f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2"
         with spilling():  # the sort is done here, before the first row
-            rows = self.conn.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2",
-                                     args)
-        groups = itertools.groupby(rows, key=operator.itemgetter(0))
-        for k, group in groups:
+            rows = self.conn.execute(sql, args)
+        for k, group in itertools.groupby(rows, key=operator.itemgetter(0)):
             hours, times = cells_of(group)
             if times is not None:
                 yield k, hours, times
@@ -222,14 +227,62 @@ class Selection:
         sums a key's rows of them into its cells: a day of whole hours that the window
         does not cut takes the stored hours (of a whole UTC day as they are); any other
         day sums the quarter hours."""
+        hours = self._hours(starts, end, lo, hi)
+        if hours is None:
+            return "c.quarters", cells.Places(starts, end, lo, hi).cells
+        if lo % DAY == 0 and hi == lo + DAY:
+            return "c.hours", cells.stored_hours
+        return f"c.{hours.packed}, c.quarters", hours.cells
+
+    @staticmethod
+    def _hours(starts: list[int], end: int, lo: int, hi: int) -> cells.Hours | None:
+        """Where the day's columns are in the stored hours, if they are whole hours and the
+        window does not cut the day (a zone may end a day half an hour after an hour)."""
         start = starts[0]
         whole_hours = starts == list(range(start, end, 3600)) and end == start + 3600 * len(starts)
-        if whole_hours and (lo, hi) == (start, end):  # (a zone may end a day half an hour after an hour)
-            if start % DAY == 0 and end == start + DAY:
-                return "c.hours", cells.stored_hours
-            hours = cells.Hours(starts, lo, hi)
-            return f"{hours.packed}, c.quarters", hours.cells
-        return "c.quarters", cells.Places(starts, end, lo, hi).cells
+        return cells.Hours(starts, lo, hi) if whole_hours and (lo, hi) == (start, end) else None
+
+    def _pairs(self, section: str, starts: list[int], end: int, lo: int, hi: int) -> cells.Pairs | None:
+        """``cells.Pairs`` of the day, if its columns are whole hours across two UTC days,
+        and a section's rows are its keys' (all_events: its methods')."""
+        day = lo - lo % DAY
+        if not day < lo < day + DAY < hi <= day + 2 * DAY or (section == "all_events" and not self.by_method):
+            return None
+        hours = self._hours(starts, end, lo, hi)
+        return cells.Pairs(hours, day) if hours else None
+
+    def _paired(self, section: str, pairs: cells.Pairs) -> tuple[str, dict]:
+        """The query of ``Pairs`` rows: each key's row of the UTC day before midnight with
+        events in the report day, beside its row of the day after, then the keys with a
+        row of the day after only. all_events reads its methods' rows."""
+        by_method = section == "all_events"
+        table, ident = ("method_counts", "method") if by_method else ("counts", "kid")
+
+        def on(t: str, day: str, events: str) -> str:  # the rows of alias t of a day, with events in the report day
+            return f"{t}.day = :{day}" + ("" if by_method else f" AND {t}.section = :section") + f" AND {t}.{events}"
+
+        def read(t: str, columns: str) -> str:  # the key, then what Pairs.cells reads of each day
+            key, source = (f"{t}.method", "") if by_method else ("k.key", f" JOIN keys k ON k.kid = {t}.kid")
+            return f"{key}, {columns} FROM {table} {t}{source}"
+
+        def side(t: str) -> str:
+            return f"{t}.first_us, {t}.last_us, substr({t}.{pairs.packed}, :start_{t}, :length_{t}), {t}.quarters"
+
+        def kept(t: str) -> str:
+            if not self.filtered:
+                return ""
+            return f" AND {t}.method IN (SELECT method FROM {self.methods})" if by_method \
+                else f" AND +{t}.kid IN (SELECT kid FROM {self.wanted})"
+
+        before, after = on("a", "before", "last_us >= :lo"), on("b", "after", "first_us < :hi")
+        sql = (f"SELECT {read('a', side('a') + ', ' + side('b'))}"
+               f" LEFT JOIN {table} b ON b.{ident} = a.{ident} AND {after} WHERE {before}{kept('a')}"
+               f" UNION ALL SELECT {read('b', 'NULL, NULL, NULL, NULL, ' + side('b'))} WHERE {after}{kept('b')}"
+               f" AND NOT EXISTS (SELECT 1 FROM {table} a WHERE a.{ident} = b.{ident} AND {before}) ORDER BY 1")
+        start_a, length_a, start_b, length_b = pairs.slices
+        return sql, {"before": pairs.day, "after": pairs.day + DAY, "section": section, "lo": pairs.lo_us,
+                     "hi": pairs.hi_us, "start_a": start_a, "length_a": length_a, "start_b": start_b,
+                     "length_b": length_b}
 
     def _within_days(self, starts: list[int], end: int) -> bool:
         """Whether every column of the day is within a UTC day (starts on a whole hour)

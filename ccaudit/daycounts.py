@@ -126,6 +126,11 @@ def hour_slice(blob: bytes, start: int, stop: int) -> array:
     return _array(blob[4 * start:4 * stop])
 
 
+def ints(blob: bytes) -> array:
+    """An ``hours`` or ``offset_hours`` blob, or a part of one, as an array."""
+    return _array(blob)
+
+
 def flat(blob: bytes) -> array:
     """A ``quarters`` blob as one array: quarter of the day, n, first, last, quarter, ..."""
     return _array(blob)

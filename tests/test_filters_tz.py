@@ -675,3 +675,104 @@ def test_first_and_last_seen_are_searched_for_only_when_asked(scattered, monkeyp
     assert sum(row.total for row in rows) == 600
     assert bool(reading) == (zone == "Australia/Lord_Howe")
     assert unpacked
+
+
+@pytest.fixture(scope="module")
+def sections_scattered(tmp_path_factory):
+    """(store path, events as (time, section, key, method, principal)): 900 events at
+    random microseconds over days that hold changes of daylight saving time, in three
+    sections and all_events: authentications, sign-ins (alice as two users, so her key is
+    stored twice) and two other methods."""
+    import random
+    from datetime import timedelta, timezone
+
+    from ccaudit import Store, load_dumps
+
+    rng = random.Random(20261201)
+    first = datetime(2024, 3, 8, 18, tzinfo=timezone.utc)
+    events, records = [], []
+    for _ in range(900):
+        t = first + timedelta(seconds=rng.randrange(32 * 86_400), microseconds=rng.randrange(10**6))
+        iso = t.isoformat().replace("+00:00", "Z")
+        kind = rng.randrange(4)
+        if kind == 0:
+            p = f"sa-{rng.randrange(3)}"
+            events.append((t, "kafka_authentication", p, "kafka.Authentication", p))
+            records.append(kafka_auth(iso, f"User:{p}"))
+        elif kind == 1:
+            email, user = rng.choice([("alice@example.com", "u-1"), ("alice@example.com", "u-2"),
+                                      ("bob@example.com", "u-3")])
+            events.append((t, "signin_success", email, "SignIn", user))
+            records.append(signin(iso, principal={"email": email, "confluentUser": {"resourceId": user}}))
+        else:
+            method = rng.choice(["GetUsers", "CreateAPIKey"])
+            events.append((t, None, None, method, "u-1"))
+            records.append(request(iso, method))
+    directory = tmp_path_factory.mktemp("sections")
+    path = str(directory / "store.db")
+    store = Store(path)
+    load_dumps([write_jsonl(directory, records)], store)
+    store.close()
+    return path, events
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe",
+                                  "Pacific/Chatham"])
+@pytest.mark.parametrize("principal, method", [(None, None), ("u-*", None), (None, "[SG]*")])
+def test_every_section_counts_each_event_in_its_local_hour(sections_scattered, zone, principal, method):
+    # As above, for every section: all_events by method (from the methods' rows, or, with
+    # --principal, the kept keys' rows summed by method), and alice's sign-ins as two users
+    # summed in her row. The filters are applied to the event list with fnmatch, as the
+    # report applies them.
+    from fnmatch import fnmatchcase
+
+    from ccaudit import Store, build
+
+    path, events = sections_scattered
+    tz = ZoneInfo(zone)
+    want: dict[tuple[str, str, str], dict] = {}
+    for t, section, key, m, p in events:
+        if (principal and not fnmatchcase(p, principal)) or (method and not fnmatchcase(m, method)):
+            continue
+        local = t.astimezone(tz)
+        for sid, k in ((section, key), ("all_events", m)) if section else (("all_events", m),):
+            row = want.setdefault((local.date().isoformat(), sid, k), {"hours": {}, "times": []})
+            row["hours"][local.hour] = row["hours"].get(local.hour, 0) + 1
+            row["times"].append(local)
+    store = Store(path, readonly=True)
+    try:
+        got = {}
+        for day in build(store, tz, report.Filters(principal=principal, method=method)).days:
+            for sid, section in day.sections.items():
+                for row in section.rows:
+                    hours: dict[int, int] = {}
+                    for label, n in zip(day.hour_labels, row.hours):
+                        if n:
+                            hours[int(label[:2])] = hours.get(int(label[:2]), 0) + n
+                    got[day.date, sid, row.key] = (hours, row.first_seen, row.last_seen)
+    finally:
+        store.close()
+    assert got == {key: (w["hours"], *(t.isoformat().replace("+00:00", "Z") for t in (min(w["times"]),
+                                                                                        max(w["times"]))))
+                   for key, w in want.items()}
+
+
+@pytest.mark.parametrize("zone, shared", [("America/New_York", 0), ("Asia/Kolkata", 1), ("Asia/Kathmandu", 1)])
+def test_a_zone_day_reads_a_key_as_one_row_cut_to_its_hours(scattered, monkeypatch, zone, shared):
+    # A local day is across two UTC days: a key's two counts rows are read side by side,
+    # each cut in SQL to its hours in the day, and made one array (the hour across UTC
+    # midnight, in a zone off the whole hour, is in both): no row is sliced in Python.
+    from ccaudit import Store, build, daycounts
+
+    made: list[int] = []
+    ints = daycounts.ints
+    monkeypatch.setattr(daycounts, "ints", lambda blob: made.append(len(blob) // 4) or ints(blob))
+    monkeypatch.setattr(daycounts, "hour_slice", None)
+    store = Store(scattered[0], readonly=True)
+    try:
+        columns = [len(day.hour_labels) for day in build(store, ZoneInfo(zone)).days
+                   for _ in day.sections["kafka_authentication"].rows]
+    finally:
+        store.close()
+    assert made == [n + shared for n in columns]
+    assert (23 in columns) == (zone == "America/New_York")  # the day its clocks go forward too
