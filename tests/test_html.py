@@ -15,6 +15,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.records import kafka_auth, mds_authorize, request, signin, write_jsonl
 
@@ -343,6 +345,19 @@ def test_hostile_strings_are_escaped(invoke, tmp_path):
     # the row statistics title holds the key as text
     titles = [th.attrs["title"].split("\n")[0] for th in tree.root.all("th", scope="row")]
     assert p["attr"] + "@example.com" in titles
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), st.integers()))
+def test_text_is_escaped_as_html_escape_escapes_it(value):
+    # The page's escaping, written inline for speed, is html.escape's (quotes too) of the
+    # printable text.
+    from html import escape
+
+    from ccaudit.html import _e
+    from ccaudit.text import printable
+
+    assert _e(value) == escape(printable(str(value)), quote=True)
 
 
 # -- a real browser -----------------------------------------------------------------------------
