@@ -28,6 +28,7 @@ import copy
 import fnmatch
 import functools
 import itertools
+import json
 import operator
 import os
 import sqlite3
@@ -41,6 +42,7 @@ from .schema import DAY, HOUR_US, QUARTER, QUARTER_US, US
 if TYPE_CHECKING:
     from .store import Store
 
+BUSY = 1_000  # keys that may pass a busiest cell's floor, read by number; more: all keys' sums are read
 _names = itertools.count()  # temp tables per selection: diff reads two windows of one store
 
 
@@ -182,18 +184,27 @@ class Selection:
         more events than ``floor`` are left out in SQL. Where no cell spans two stored rows
         (each column is within a UTC day, a key is one row a day), each row is taken on
         its own; else a key's events are those of all its rows (an email signed in as two
-        users, the hour across UTC midnight of a zone off the whole hour). None for methods
-        summed from filtered keys: reading those rows (tens a day) costs less."""
+        users, the hour across UTC midnight of a zone off the whole hour): on a day across
+        two UTC days (``Pairs``) past the first, only the keys that ``_busy`` finds are
+        read. None for methods summed from filtered keys: reading those rows (tens a day)
+        costs less."""
         if section == "all_events" and not self.by_method:
             return None
         start = starts[0]
         lo, hi = self._cut(start, end)
+        one_row = section == "all_events" or section not in self._keys_stored_twice  # a key is one row a day
+        within = one_row and self._within_days(starts, end)
+        pairs = self._pairs(section, starts, end, lo, hi) if one_row and floor and not within else None
+        busy = self._busy(section, pairs, floor) if pairs else None
+        if busy is not None:
+            sql, args = self._paired(section, pairs, busy)  # type: ignore[arg-type]
+            found = (pairs.cells(g)[0] for _, g in itertools.groupby(self.conn.execute(sql, args), _KEY))
+            return max(floor, max(map(max, found), default=0))
         key, body, args = self._section(section, lo, hi, start, end)
         packed, cells_of = self._reader(starts, end, lo, hi)
-        one_row = section == "all_events" or section not in self._keys_stored_twice  # a key is one row a day
         group = "c.kid" if one_row and section != "all_events" else key  # a key is one number
         read = f"SELECT {key} AS key, c.day, c.n, c.first_us, c.last_us, {packed}, {group} AS grp"
-        if one_row and self._within_days(starts, end):
+        if within:
             sql, args = f"SELECT *, n FROM ({read} {body}) WHERE n > ? ORDER BY n DESC", [*args, floor]
         else:  # a key's rows, with their sum: of the keys whose events pass the floor (by number, if one a key)
             sql = (f"SELECT * FROM ({read} {body}) JOIN (SELECT {group} AS grp, sum(c.n) AS events {body} GROUP BY 1"
@@ -209,6 +220,18 @@ class Selection:
             group = map(_ROW, itertools.chain([head], group))
             top = max(top, *cells_of(group)[0])
         return top
+
+    def _busy(self, section: str, pairs: cells.Pairs, floor: int) -> list | None:
+        """The keys (methods) of a ``Pairs`` day of one row a key and day that may have a
+        cell of more than ``floor`` events, found in one scan; None if there are more than
+        BUSY. A cell is in one row, or in two (an hour across UTC midnight): a key whose
+        rows hold at most floor / 2 events each has none of more than floor."""
+        table, ident, mine = ("method_counts", "method", "") if section == "all_events" else \
+            ("counts", "kid", " AND section = ?")
+        args = [pairs.day, pairs.day + DAY, *([section] if mine else []), floor, BUSY + 1]
+        busy = [k for k, in self.conn.execute(f"SELECT DISTINCT {ident} FROM {table} WHERE day IN (?, ?){mine}"
+                                              " AND 2 * n > ? LIMIT ?", args)]
+        return busy if len(busy) <= BUSY else None
 
     @functools.cached_property
     def _keys_stored_twice(self) -> frozenset[str]:
@@ -251,10 +274,11 @@ class Selection:
         hours = self._hours(starts, end, lo, hi)
         return cells.Pairs(hours, day) if hours else None
 
-    def _paired(self, section: str, pairs: cells.Pairs) -> tuple[str, dict]:
+    def _paired(self, section: str, pairs: cells.Pairs, only: list | None = None) -> tuple[str, dict]:
         """The query of ``Pairs`` rows: each key's row of the UTC day before midnight with
         events in the report day, beside its row of the day after, then the keys with a
-        row of the day after only. all_events reads its methods' rows."""
+        row of the day after only (``only`` these key numbers, or methods, if given).
+        all_events reads its methods' rows."""
         by_method = section == "all_events"
         table, ident = ("method_counts", "method") if by_method else ("counts", "kid")
 
@@ -269,10 +293,11 @@ class Selection:
             return f"{t}.first_us, {t}.last_us, substr({t}.{pairs.packed}, :start_{t}, :length_{t}), {t}.quarters"
 
         def kept(t: str) -> str:
+            named = "" if only is None else f" AND {t}.{ident} IN (SELECT value FROM json_each(:only))"  # searched
             if not self.filtered:
-                return ""
-            return f" AND {t}.method IN (SELECT method FROM {self.methods})" if by_method \
-                else f" AND +{t}.kid IN (SELECT kid FROM {self.wanted})"
+                return named
+            return named + (f" AND {t}.method IN (SELECT method FROM {self.methods})" if by_method
+                            else f" AND +{t}.kid IN (SELECT kid FROM {self.wanted})")
 
         before, after = on("a", "before", "last_us >= :lo"), on("b", "after", "first_us < :hi")
         sql = (f"SELECT {read('a', side('a') + ', ' + side('b'))}"
@@ -282,7 +307,7 @@ class Selection:
         start_a, length_a, start_b, length_b = pairs.slices
         return sql, {"before": pairs.day, "after": pairs.day + DAY, "section": section, "lo": pairs.lo_us,
                      "hi": pairs.hi_us, "start_a": start_a, "length_a": length_a, "start_b": start_b,
-                     "length_b": length_b}
+                     "length_b": length_b, "only": json.dumps(only)}
 
     def _within_days(self, starts: list[int], end: int) -> bool:
         """Whether every column of the day is within a UTC day (starts on a whole hour)
@@ -339,6 +364,7 @@ class Selection:
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
+_KEY = operator.itemgetter(0)
 _ROW = operator.itemgetter(slice(-2))  # a counts row as columns() reads it: key, day, n, first, last, packed...
 
 

@@ -347,6 +347,26 @@ def test_the_busiest_cell_across_utc_midnight_sums_both_days(tmp_path, zone):
     store.close()
 
 
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "Asia/Kathmandu"])
+def test_a_floor_leaves_out_only_keys_of_no_cell_above_it(tmp_path, zone):
+    # carol: 2 sign-ins before UTC midnight, 2 after, all in local hour 05: a cell of 4,
+    # though each stored row has 2. With a floor of 3 (the days before), only keys with a
+    # row of more than 3 / 2 events are read: hers are, and her cell of 4 is found. dave's
+    # rows of 1 event each (cells of at most 2) are left out.
+    path = str(tmp_path / "floor.db")
+    store = Store(path)
+    carol = [signin(f"2024-05-0{t}Z", "carol@example.com") for t in ("6T23:50:00", "6T23:55:00", "7T00:05:00",
+                                                                    "7T00:10:00")]
+    dave = [signin(f"2024-05-0{t}Z", "dave@example.com") for t in ("6T23:58:00", "7T00:01:00")]
+    load_dumps([write_jsonl(tmp_path, carol + dave)], store)
+    for floor, busiest in ((3, 4), (4, 4), (5, 5), (0, 4)):
+        (day,) = build(store, tz=ZoneInfo(zone)).days  # rows not yet read: the cell is found in SQL
+        assert busiest_cell(day.sections["signin_success"].rows, floor) == busiest
+    assert [(r.key, max(r.hours)) for r in day.sections["signin_success"].rows] == [("carol@example.com", 4),
+                                                                                   ("dave@example.com", 2)]
+    store.close()
+
+
 def folder(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
