@@ -58,14 +58,7 @@ def times(spans: list[tuple]) -> tuple[int, int]:
     start or end, whose stored quarters are searched for those in quarters low..high-1."""
     first, last = 2**63, -1
     for span in spans:
-        if len(span) == 2:
-            f, la = span
-        else:
-            day, quarters, low, high = span
-            flat = daycounts.flat(quarters)
-            index = flat[0::4]
-            a = bisect.bisect_left(index, low)
-            f, la = daycounts.ends(day, flat, a, bisect.bisect_left(index, high, a))
+        f, la = span if len(span) == 2 else daycounts.ends(*span)
         if f < first:
             first = f
         if la > last:

@@ -21,6 +21,7 @@ Only this module packs and unpacks them.
 """
 from __future__ import annotations
 
+import bisect
 import operator
 import sys
 from array import array
@@ -143,12 +144,15 @@ def unpacked(blob: bytes) -> tuple[array, array, array, array]:
     return a[0::4], a[1::4], a[2::4], a[3::4]
 
 
-def ends(day: int, flat: array, a: int, b: int) -> tuple[int, int]:
-    """Epoch µs of the first and last event of the quarters at positions a..b-1 of a
-    ``flat`` blob of ``day``."""
-    a, b = 4 * a, 4 * b - 4
+def ends(day: int, blob: bytes, low: int, high: int) -> tuple[int, int]:
+    """Epoch µs of the first and last event in quarters ``low``..``high - 1`` of a
+    ``quarters`` blob of ``day`` (which has events there), found by bisection."""
+    a = flat(blob)
+    index = a[0::4]
+    first = bisect.bisect_left(index, low)
+    last = bisect.bisect_left(index, high, first) - 1
     start = day * US
-    return start + flat[a] * QUARTER_US + flat[a + 2], start + flat[b] * QUARTER_US + flat[b + 3]
+    return start + a[4 * first] * QUARTER_US + a[4 * first + 2], start + a[4 * last] * QUARTER_US + a[4 * last + 3]
 
 
 def time_of(day: int, quarter: int, offset: int) -> int:
