@@ -591,8 +591,6 @@ def scattered(tmp_path_factory):
     import random
     from datetime import timedelta, timezone
 
-    from ccaudit import Store, load_dumps
-
     rng = random.Random(20241201)
     spans = [(datetime(2024, 3, 8, tzinfo=timezone.utc), 5), (datetime(2024, 3, 29, tzinfo=timezone.utc), 11)]
     times: dict[str, list[datetime]] = {}
@@ -603,12 +601,46 @@ def scattered(tmp_path_factory):
         t += timedelta(microseconds=rng.choice([0, 0, 1, 999_999, rng.randrange(10**6)]))
         times.setdefault(f"sa-{rng.randrange(4)}", []).append(t)
     records = [kafka_auth(t.isoformat().replace("+00:00", "Z"), f"User:{p}") for p, ts in times.items() for t in ts]
-    directory = tmp_path_factory.mktemp("scattered")
+    return loaded(tmp_path_factory.mktemp("scattered"), records), times
+
+
+def loaded(directory, records: list[dict]) -> str:
+    """The path of a store in ``directory`` holding ``records``."""
+    from ccaudit import Store, load_dumps
+
     path = str(directory / "store.db")
     store = Store(path)
     load_dumps([write_jsonl(directory, records)], store)
     store.close()
-    return path, times
+    return path
+
+
+def add_event(want: dict, key: tuple, local: datetime) -> None:
+    """Count an event at ``local`` time in the row ``key`` (its local date first) of ``want``."""
+    row = want.setdefault((local.date().isoformat(), *key), {"hours": {}, "times": []})
+    row["hours"][local.hour] = row["hours"].get(local.hour, 0) + 1
+    row["times"].append(local)
+
+
+def rows_as_read(report, section: str | None = None) -> dict:
+    """{(date, section, key): (events by local hour, first seen, last seen)} of ``report``
+    (a repeated hour's two columns summed), of one ``section`` or all."""
+    got = {}
+    for day in report.days:
+        for sid in [section] if section else day.sections:
+            for row in day.sections[sid].rows:
+                hours: dict[int, int] = {}
+                for label, n in zip(day.hour_labels, row.hours):
+                    if n:
+                        hours[int(label[:2])] = hours.get(int(label[:2]), 0) + n
+                got[day.date, sid, row.key] = (hours, row.first_seen, row.last_seen)
+    return got
+
+
+def rows_wanted(want: dict) -> dict:
+    """``want`` as ``rows_as_read`` reads a report: first and last seen as isoformat writes them."""
+    return {key: (w["hours"], *(t.isoformat().replace("+00:00", "Z") for t in (min(w["times"]), max(w["times"]))))
+            for key, w in want.items()}
 
 
 @pytest.mark.parametrize("zone", ZONES)
@@ -623,31 +655,18 @@ def test_every_zone_counts_each_event_in_its_local_hour(scattered, zone, window)
     path, times = scattered
     tz = ZoneInfo(zone)
     since, until = window
-    want: dict[tuple[str, str], dict] = {}
+    want: dict[tuple, dict] = {}
     for principal, ts in times.items():
         for t in ts:
             us = int(t.timestamp()) * 10**6 + t.microsecond
-            if (since is not None and us < since) or (until is not None and us >= until):
-                continue
-            local = t.astimezone(tz)
-            row = want.setdefault((local.date().isoformat(), principal), {"hours": {}, "times": []})
-            row["hours"][local.hour] = row["hours"].get(local.hour, 0) + 1
-            row["times"].append(local)
+            if (since is None or us >= since) and (until is None or us < until):
+                add_event(want, ("kafka_authentication", principal), t.astimezone(tz))
     store = Store(path, readonly=True)
     try:
-        got = {}
-        for day in build(store, tz, report.Filters(since=since, until=until)).days:
-            for row in day.sections["kafka_authentication"].rows:
-                hours: dict[int, int] = {}
-                for label, n in zip(day.hour_labels, row.hours):
-                    if n:
-                        hours[int(label[:2])] = hours.get(int(label[:2]), 0) + n
-                got[day.date, row.key] = (hours, row.first_seen, row.last_seen)
+        got = rows_as_read(build(store, tz, report.Filters(since=since, until=until)), "kafka_authentication")
     finally:
         store.close()
-    assert got == {key: (w["hours"], *(t.isoformat().replace("+00:00", "Z") for t in (min(w["times"]),
-                                                                                        max(w["times"]))))
-                   for key, w in want.items()}
+    assert got == rows_wanted(want)
 
 
 @pytest.mark.parametrize("zone", ["America/New_York", "Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu",
@@ -686,8 +705,6 @@ def sections_scattered(tmp_path_factory):
     import random
     from datetime import timedelta, timezone
 
-    from ccaudit import Store, load_dumps
-
     rng = random.Random(20261201)
     first = datetime(2024, 3, 8, 18, tzinfo=timezone.utc)
     events, records = [], []
@@ -708,12 +725,7 @@ def sections_scattered(tmp_path_factory):
             method = rng.choice(["GetUsers", "CreateAPIKey"])
             events.append((t, None, None, method, "u-1"))
             records.append(request(iso, method))
-    directory = tmp_path_factory.mktemp("sections")
-    path = str(directory / "store.db")
-    store = Store(path)
-    load_dumps([write_jsonl(directory, records)], store)
-    store.close()
-    return path, events
+    return loaded(tmp_path_factory.mktemp("sections"), records), events
 
 
 @pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe",
@@ -730,31 +742,18 @@ def test_every_section_counts_each_event_in_its_local_hour(sections_scattered, z
 
     path, events = sections_scattered
     tz = ZoneInfo(zone)
-    want: dict[tuple[str, str, str], dict] = {}
+    want: dict[tuple, dict] = {}
     for t, section, key, m, p in events:
         if (principal and not fnmatchcase(p, principal)) or (method and not fnmatchcase(m, method)):
             continue
-        local = t.astimezone(tz)
-        for sid, k in ((section, key), ("all_events", m)) if section else (("all_events", m),):
-            row = want.setdefault((local.date().isoformat(), sid, k), {"hours": {}, "times": []})
-            row["hours"][local.hour] = row["hours"].get(local.hour, 0) + 1
-            row["times"].append(local)
+        for row in ((section, key), ("all_events", m)) if section else (("all_events", m),):
+            add_event(want, row, t.astimezone(tz))
     store = Store(path, readonly=True)
     try:
-        got = {}
-        for day in build(store, tz, report.Filters(principal=principal, method=method)).days:
-            for sid, section in day.sections.items():
-                for row in section.rows:
-                    hours: dict[int, int] = {}
-                    for label, n in zip(day.hour_labels, row.hours):
-                        if n:
-                            hours[int(label[:2])] = hours.get(int(label[:2]), 0) + n
-                    got[day.date, sid, row.key] = (hours, row.first_seen, row.last_seen)
+        got = rows_as_read(build(store, tz, report.Filters(principal=principal, method=method)))
     finally:
         store.close()
-    assert got == {key: (w["hours"], *(t.isoformat().replace("+00:00", "Z") for t in (min(w["times"]),
-                                                                                        max(w["times"]))))
-                   for key, w in want.items()}
+    assert got == rows_wanted(want)
 
 
 @pytest.mark.parametrize("zone, shared", [("America/New_York", 0), ("Asia/Kolkata", 1), ("Asia/Kathmandu", 1)])
