@@ -28,7 +28,6 @@ import copy
 import fnmatch
 import functools
 import itertools
-import json
 import operator
 import os
 import sqlite3
@@ -79,6 +78,7 @@ class Selection:
             conn.execute("BEGIN")  # a load committing meanwhile waits until the store is closed
         n = next(_names)
         self.wanted, self.methods, self.edges = f"temp.wanted_{n}", f"temp.methods_{n}", f"temp.edges_{n}"
+        self.busy, self._made_busy = f"temp.busy_{n}", False
         with spilling():
             if self.filtered:
                 self._keep(self.principal, self.method)
@@ -195,9 +195,8 @@ class Selection:
         one_row = section == "all_events" or section not in self._keys_stored_twice  # a key is one row a day
         within = one_row and self._within_days(starts, end)
         pairs = self._pairs(section, starts, end, lo, hi) if one_row and floor and not within else None
-        busy = self._busy(section, pairs, floor) if pairs else None
-        if busy is not None:
-            sql, args = self._paired(section, pairs, busy)  # type: ignore[arg-type]
+        if pairs and self._busy(section, pairs, floor):
+            sql, args = self._paired(section, pairs, busy=True)
             found = (pairs.cells(g)[0] for _, g in itertools.groupby(self.conn.execute(sql, args), _KEY))
             return max(floor, max(map(max, found), default=0))
         key, body, args = self._section(section, lo, hi, start, end)
@@ -221,17 +220,20 @@ class Selection:
             top = max(top, *cells_of(group)[0])
         return top
 
-    def _busy(self, section: str, pairs: cells.Pairs, floor: int) -> list | None:
-        """The keys (methods) of a ``Pairs`` day of one row a key and day that may have a
-        cell of more than ``floor`` events, found in one scan; None if there are more than
-        BUSY. A cell is in one row, or in two (an hour across UTC midnight): a key whose
-        rows hold at most floor / 2 events each has none of more than floor."""
+    def _busy(self, section: str, pairs: cells.Pairs, floor: int) -> bool:
+        """Whether few keys (methods), at most BUSY, of a ``Pairs`` day of one row a key and
+        day may have a cell of more than ``floor`` events: they are then in the temporary
+        table ``busy``, found in one scan. A cell is in one row, or in two (an hour across
+        UTC midnight): a key whose rows hold at most floor / 2 events each has none above."""
+        if not self._made_busy:
+            self.conn.execute(f"CREATE TABLE {self.busy} (k PRIMARY KEY)")  # a key's number, or a method
+            self._made_busy = True
         table, ident, mine = ("method_counts", "method", "") if section == "all_events" else \
             ("counts", "kid", " AND section = ?")
         args = [pairs.day, pairs.day + DAY, *([section] if mine else []), floor, BUSY + 1]
-        busy = [k for k, in self.conn.execute(f"SELECT DISTINCT {ident} FROM {table} WHERE day IN (?, ?){mine}"
-                                              " AND 2 * n > ? LIMIT ?", args)]
-        return busy if len(busy) <= BUSY else None
+        self.conn.execute(f"DELETE FROM {self.busy}")
+        return self.conn.execute(f"INSERT INTO {self.busy} SELECT DISTINCT {ident} FROM {table}"
+                                 f" WHERE day IN (?, ?){mine} AND 2 * n > ? LIMIT ?", args).rowcount <= BUSY
 
     @functools.cached_property
     def _keys_stored_twice(self) -> frozenset[str]:
@@ -274,11 +276,11 @@ class Selection:
         hours = self._hours(starts, end, lo, hi)
         return cells.Pairs(hours, day) if hours else None
 
-    def _paired(self, section: str, pairs: cells.Pairs, only: list | None = None) -> tuple[str, dict]:
+    def _paired(self, section: str, pairs: cells.Pairs, busy: bool = False) -> tuple[str, dict]:
         """The query of ``Pairs`` rows: each key's row of the UTC day before midnight with
         events in the report day, beside its row of the day after, then the keys with a
-        row of the day after only (``only`` these key numbers, or methods, if given).
-        all_events reads its methods' rows."""
+        row of the day after only (those in the table ``busy`` only, if asked: see
+        ``_busy``). all_events reads its methods' rows."""
         by_method = section == "all_events"
         table, ident = ("method_counts", "method") if by_method else ("counts", "kid")
 
@@ -293,7 +295,7 @@ class Selection:
             return f"{t}.first_us, {t}.last_us, substr({t}.{pairs.packed}, :start_{t}, :length_{t}), {t}.quarters"
 
         def kept(t: str) -> str:
-            named = "" if only is None else f" AND {t}.{ident} IN (SELECT value FROM json_each(:only))"  # searched
+            named = f" AND {t}.{ident} IN (SELECT k FROM {self.busy})" if busy else ""  # searched by key
             if not self.filtered:
                 return named
             return named + (f" AND {t}.method IN (SELECT method FROM {self.methods})" if by_method
@@ -307,7 +309,7 @@ class Selection:
         start_a, length_a, start_b, length_b = pairs.slices
         return sql, {"before": pairs.day, "after": pairs.day + DAY, "section": section, "lo": pairs.lo_us,
                      "hi": pairs.hi_us, "start_a": start_a, "length_a": length_a, "start_b": start_b,
-                     "length_b": length_b, "only": json.dumps(only)}
+                     "length_b": length_b}
 
     def _within_days(self, starts: list[int], end: int) -> bool:
         """Whether every column of the day is within a UTC day (starts on a whole hour)
