@@ -146,7 +146,8 @@ def unpacked(blob: bytes) -> tuple[array, array, array, array]:
 
 def ends(day: int, blob: bytes, low: int, high: int) -> tuple[int, int]:
     """Epoch µs of the first and last event in quarters ``low``..``high - 1`` of a
-    ``quarters`` blob of ``day`` (which has events there), found by bisection."""
+    ``quarters`` blob of ``day``, found by bisection. The blob must have an event there
+    (its callers read only rows with events in the report day)."""
     a = flat(blob)
     index = a[0::4]
     first = bisect.bisect_left(index, low)

@@ -30,7 +30,7 @@ from ccaudit.output import render_whole, write_dir
 from ccaudit.render import Layout
 from ccaudit.report import Filters, build, busiest_cell
 from ccaudit.store import Store
-from tests.records import signin, write_jsonl
+from tests.records import request, signin, write_jsonl
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the second process is forked")
 ALWAYS, NEVER = 0, 10**18  # MIN_EVENTS that split every report, and none
@@ -364,6 +364,20 @@ def test_a_floor_leaves_out_only_keys_of_no_cell_above_it(tmp_path, zone):
         assert busiest_cell(day.sections["signin_success"].rows, floor) == busiest
     assert [(r.key, max(r.hours)) for r in day.sections["signin_success"].rows] == [("carol@example.com", 4),
                                                                                    ("dave@example.com", 2)]
+    store.close()
+
+
+def test_a_floor_reads_a_busy_method_whatever_its_name(tmp_path):
+    # The keys (here methods) that may pass a floor are kept in SQLite as they are: a name
+    # with NUL in it, which a JSON round trip loses, is read like any other. 2 requests
+    # before UTC midnight and 2 after: a Kolkata cell of 4 in all_events.
+    path = str(tmp_path / "nul.db")
+    store = Store(path)
+    times = ("6T23:50:00", "6T23:55:00", "7T00:05:00", "7T00:10:00")
+    load_dumps([write_jsonl(tmp_path, [request(f"2024-05-0{t}Z", "Get\x00Users") for t in times])], store)
+    (day,) = build(store, tz=ZoneInfo("Asia/Kolkata")).days
+    assert busiest_cell(day.sections["all_events"].rows, 3) == 4
+    assert [(r.key, max(r.hours)) for r in day.sections["all_events"].rows] == [("Get\x00Users", 4)]
     store.close()
 
 
