@@ -171,7 +171,7 @@ class Selection:
             sql = f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2"
         with spilling():  # the sort is done here, before the first row
             rows = self.conn.execute(sql, args)
-        for k, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+        for k, group in itertools.groupby(rows, key=_KEY):
             hours, times = cells_of(group)
             if times is not None:
                 yield k, hours, times
@@ -212,7 +212,7 @@ class Selection:
         with spilling():
             rows = self.conn.execute(sql, args)
         top = floor
-        for _, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+        for _, group in itertools.groupby(rows, key=_KEY):
             head = next(group)
             if head[-1] <= top:
                 return top
@@ -228,8 +228,8 @@ class Selection:
         if not self._made_busy:
             self.conn.execute(f"CREATE TABLE {self.busy} (k PRIMARY KEY)")  # a key's number, or a method
             self._made_busy = True
-        table, ident, mine = ("method_counts", "method", "") if section == "all_events" else \
-            ("counts", "kid", " AND section = ?")
+        table, ident = _rows_of(section)
+        mine = "" if section == "all_events" else " AND section = ?"
         args = [pairs.day, pairs.day + DAY, *([section] if mine else []), floor, BUSY + 1]
         self.conn.execute(f"DELETE FROM {self.busy}")
         return self.conn.execute(f"INSERT INTO {self.busy} SELECT DISTINCT {ident} FROM {table}"
@@ -282,7 +282,7 @@ class Selection:
         row of the day after only (those in the table ``busy`` only, if asked: see
         ``_busy``). all_events reads its methods' rows."""
         by_method = section == "all_events"
-        table, ident = ("method_counts", "method") if by_method else ("counts", "kid")
+        table, ident = _rows_of(section)
 
         def on(t: str, day: str, events: str) -> str:  # the rows of alias t of a day, with events in the report day
             return f"{t}.day = :{day}" + ("" if by_method else f" AND {t}.section = :section") + f" AND {t}.{events}"
@@ -366,7 +366,13 @@ class Selection:
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
-_KEY = operator.itemgetter(0)
+_KEY = operator.itemgetter(0)  # a row's key, what its rows are grouped by
+
+
+def _rows_of(section: str) -> tuple[str, str]:
+    """The table a ``Pairs`` day of ``section`` reads, and what a row is one of: all_events
+    one method's, every other section one key number's."""
+    return ("method_counts", "method") if section == "all_events" else ("counts", "kid")
 _ROW = operator.itemgetter(slice(-2))  # a counts row as columns() reads it: key, day, n, first, last, packed...
 
 
