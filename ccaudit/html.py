@@ -18,12 +18,14 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import heapq
+import itertools
 import math
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .render import ROW_LABEL, Layout, layout_chunks
-from .report import Day, Gap, Report, Row, Section, busiest, busiest_cell
+from .report import Day, Gap, Report, Row, Section, busiest_cell
 from .text import CountText, hour_ranges, plural, printable
 
 LEVELS = 9
@@ -313,9 +315,7 @@ MAX_ROWS = 200  # rows per section and day on the page
 
 
 def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
-    keys = events = 0
-    for r in section.rows:
-        keys, events = keys + 1, events + r.total
+    keys, events, shown = _shown(section.rows)
     out = [f'<section class="sec" data-section="{_e(section.id)}">',
            f"<h3>{_e(section.title)} <small>{plural(keys, 'key')}, "
            f"{plural(events, 'event')}</small></h3>"]
@@ -333,8 +333,6 @@ def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
     out.append('<div class="scroll"><table class="heat">')
     out.append("<thead><tr>" + "".join(cols) + "</tr></thead>")
     out.append("<tbody>")
-    # busiest first: a page of 300,000 attacker-made keys helps no one
-    shown = section.rows if keys <= MAX_ROWS else busiest(section.rows, MAX_ROWS)
     levels = CountText(lambda n: _level(n, peak))
     columns = [CountText(functools.partial(_cell, _e(h), levels)) for h in day.hour_labels]
     for row in shown:
@@ -345,6 +343,25 @@ def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
                    f"and JSON reports have every row.</p>")
     out.append("</section>")
     return "\n".join(out)
+
+
+def _shown(rows: Iterable[Row]) -> tuple[int, int, list[Row]]:
+    """(keys, events, the rows shown) of a section, in one reading: every row (in key
+    order) if there are at most MAX_ROWS, else the MAX_ROWS busiest, ties by key. A page
+    of 300,000 attacker-made keys helps no one; read once, only the busiest are held."""
+    rows = iter(rows)
+    shown = list(itertools.islice(rows, MAX_ROWS + 1))
+    keys, events = len(shown), sum(r.total for r in shown)
+
+    def counted() -> Iterator[Row]:
+        nonlocal keys, events
+        for row in rows:
+            keys, events = keys + 1, events + row.total
+            yield row
+
+    if keys > MAX_ROWS:
+        shown = heapq.nsmallest(MAX_ROWS, itertools.chain(shown, counted()), key=lambda r: (-r.total, r.key))
+    return keys, events, shown
 
 
 def _cell(label: str, levels: CountText, n: int) -> str:

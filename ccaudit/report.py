@@ -314,9 +314,7 @@ class Rows:
         Rows._holder, self._kept = self, kept
 
     def busiest(self, n: int) -> list[Row]:
-        """The ``n`` rows with the most events, ties by key (what a page can show)."""
-        if self._kept is not None:
-            return heapq.nsmallest(n, self._kept, key=lambda r: (-r.total, r.key))
+        """The ``n`` rows with the most events, ties by key (``--top``)."""
         top = heapq.nsmallest(n, self.selection.columns(self.section, self.starts, self.end),
                               key=lambda r: (-sum(r[1]), r[0]))
         return [_StoredRow(*r, self.labels, self.clock) for r in top]
@@ -337,13 +335,6 @@ class Rows:
     def _read(self) -> Iterator[Row]:
         for key, hours, times in self.selection.columns(self.section, self.starts, self.end):
             yield _StoredRow(key, hours, times, self.labels, self.clock)
-
-
-def busiest(rows: Iterable[Row], n: int) -> list[Row]:
-    """The ``n`` busiest of ``rows`` (Rows read them from the store; a list is sorted)."""
-    if isinstance(rows, Rows):
-        return rows.busiest(n)
-    return sorted(rows, key=lambda r: (-r.total, r.key))[:n]
 
 
 def cells(rows: Iterable[Row]) -> Iterator[tuple[str, list[int]]]:
