@@ -115,30 +115,42 @@ class Pairs:
     def __init__(self, hours: Hours, day: int):
         self.day, self.packed = day, hours.packed
         self.places = hours._of_day(day), hours._of_day(day + DAY)
-        (*_, c0, h0, w0), (*_, c1, h1, w1) = self.places
+        (low, _, self.lo_us, _, c0, h0, w0), (_, high, _, self.hi_us, c1, h1, w1) = self.places
         self.slices = (4 * h0 + 1, 4 * w0, 4 * h1 + 1, 4 * w1)  # substr(blob, start, length) of each day
         self.zeros = bytes(4 * w0), bytes(4 * w1)  # a key with no row on one of the days
         self.shared = w0 if c0 + w0 > c1 else 0  # the column across UTC midnight, of a zone off the whole hour
-        (low0, high0, self.lo_us, _, *_), (low1, high1, _, self.hi_us, *_) = self.places
-        self.quarters = (low0, high0), (low1, high1)  # each day's quarters in the day, searched for times
+        self.low, self.high = low, high  # the day's first quarter in the UTC day before, its end in the one after
 
     def cells(self, rows: Iterator[tuple]) -> tuple[list[int], Times]:
         """(events per column, times) of a key's rows: after the key, the first µs, last
         µs, hours cut to the day and quarters of each UTC day, NULL for a day without a
         row. A key has one row, or one per number if it is stored as two (an email
         signed in as two users)."""
+        rows = list(rows)
         cells: list[int] | None = None
-        spans: list[tuple] = []
-        for _, f0, l0, h0, q0, f1, l1, h1, q1 in rows:
+        for _, _, _, h0, _, _, _, h1, _ in rows:
             mine = daycounts.ints((h0 or self.zeros[0]) + (h1 or self.zeros[1]))
             if self.shared:
                 mine[self.shared - 1] += mine.pop(self.shared)
             cells = mine.tolist() if cells is None else list(map(operator.add, cells, mine))
-            if h0 is not None:  # its events up to midnight are in the day: its last is
-                spans.append((f0, l0) if f0 >= self.lo_us else (self.day, q0, *self.quarters[0]))
-            if h1 is not None:  # and from midnight: its first is
-                spans.append((f1, l1) if l1 < self.hi_us else (self.day + DAY, q1, *self.quarters[1]))
-        return cells, functools.partial(times, spans)  # type: ignore[return-value]
+        return cells, functools.partial(self.times, rows)  # type: ignore[return-value]
+
+    def times(self, rows: list[tuple]) -> tuple[int, int]:
+        """(first µs, last µs) of a key's events in the day, from its ``cells`` rows: the
+        first is in the UTC day before midnight if it has a row, searched for among its
+        quarters if the day starts after its first; the last likewise, after midnight."""
+        first, last = 2**63, -1
+        for _, f0, l0, h0, q0, f1, l1, h1, q1 in rows:
+            if h0 is None:
+                f = f1
+            else:
+                f = f0 if f0 >= self.lo_us else daycounts.first_from(self.day, q0, self.low)
+            if h1 is None:
+                la = l0
+            else:
+                la = l1 if l1 < self.hi_us else daycounts.last_before(self.day + DAY, q1, self.high)
+            first, last = min(first, f), max(last, la)
+        return first, last
 
 
 class Places:

@@ -146,14 +146,25 @@ def unpacked(blob: bytes) -> tuple[array, array, array, array]:
 
 def ends(day: int, blob: bytes, low: int, high: int) -> tuple[int, int]:
     """Epoch µs of the first and last event in quarters ``low``..``high - 1`` of a
-    ``quarters`` blob of ``day``, found by bisection. The blob must have an event there
-    (its callers read only rows with events in the report day)."""
-    a = flat(blob)
-    index = a[0::4]
-    first = bisect.bisect_left(index, low)
-    last = bisect.bisect_left(index, high, first) - 1
-    start = day * US
-    return start + a[4 * first] * QUARTER_US + a[4 * first + 2], start + a[4 * last] * QUARTER_US + a[4 * last + 3]
+    ``quarters`` blob of ``day``. The blob must have an event there (its callers read
+    only rows with events in the report day)."""
+    return first_from(day, blob, low), last_before(day, blob, high)
+
+
+def first_from(day: int, blob: bytes, low: int) -> int:
+    """Epoch µs of the first event in quarters ``low``.. of a ``quarters`` blob of ``day``
+    (which must have one), found by bisection."""
+    a = _view(blob)
+    j = 4 * bisect.bisect_left(a[0::4], low)
+    return (day + a[j] * QUARTER) * US + a[j + 2]
+
+
+def last_before(day: int, blob: bytes, high: int) -> int:
+    """Epoch µs of the last event in quarters ..``high - 1`` of a ``quarters`` blob of
+    ``day`` (which must have one), found by bisection."""
+    a = _view(blob)
+    j = 4 * bisect.bisect_left(a[0::4], high) - 4
+    return (day + a[j] * QUARTER) * US + a[j + 3]
 
 
 def time_of(day: int, quarter: int, offset: int) -> int:
@@ -166,6 +177,11 @@ def _array(blob: bytes) -> array:
     if _SWAP:
         a.byteswap()
     return a
+
+
+def _view(blob: bytes) -> memoryview | array:
+    """A blob's uint32 as a sequence, without a copy on a little-endian machine."""
+    return _array(blob) if _SWAP else memoryview(blob).cast("I")
 
 
 def _bytes(a: array) -> bytes:

@@ -5,7 +5,9 @@ hand from the event times (the comments show the arithmetic), never from ccaudit
 """
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -681,8 +683,8 @@ def test_first_and_last_seen_are_searched_for_only_when_asked(scattered, monkeyp
     from ccaudit import Store, build, daycounts
 
     unpacked = []
-    flat = daycounts.flat
-    monkeypatch.setattr(daycounts, "flat", lambda blob: unpacked.append(blob) or flat(blob))
+    for name in ("flat", "first_from", "last_before"):  # what reads a row's quarter hours
+        monkeypatch.setattr(daycounts, name, functools.partial(_spied, unpacked, getattr(daycounts, name)))
     store = Store(scattered[0], readonly=True)
     try:
         rows = [row for day in build(store, ZoneInfo(zone)).days for row in day.sections["kafka_authentication"].rows]
@@ -694,6 +696,11 @@ def test_first_and_last_seen_are_searched_for_only_when_asked(scattered, monkeyp
     assert sum(row.total for row in rows) == 600
     assert bool(reading) == (zone == "Australia/Lord_Howe")
     assert unpacked
+
+
+def _spied(calls: list, f: Callable, *args: object) -> object:
+    calls.append(args)
+    return f(*args)
 
 
 @pytest.fixture(scope="module")
