@@ -236,25 +236,38 @@ class Store:
                 self._add([(r[0], kid, *r[5:]) for r, kid in zip(batch, kids)], dict(zip(kids, keys)))
 
     def _numbers(self, table: str, columns: tuple[str, ...], values: list) -> list[int]:
-        """The store's number for each of ``values`` (rows of ``table``), adding new ones."""
+        """The store's number for each of ``values`` (rows of ``table``), adding new ones;
+        those not remembered are numbered together (``_numbered``)."""
         cache = self._cache.setdefault(table, {})
-        numbers = []
-        for value in values:
-            value = tuple(value)
-            n = cache.get(value)
-            if n is None:
-                if len(cache) >= NUMBERS_CACHED:
-                    cache.clear()
-                n = cache[value] = self._number(table, columns, value)
-            numbers.append(n)
-        return numbers
+        values = [tuple(v) for v in values]
+        numbers = list(map(cache.get, values))
+        missed = list(dict.fromkeys(v for v, n in zip(values, numbers) if n is None))
+        if not missed:
+            return numbers  # type: ignore[return-value]
+        new = self._numbered(table, columns, missed)
+        if len(cache) + len(new) > NUMBERS_CACHED:
+            cache.clear()
+        cache.update(new)
+        return [new[v] if n is None else n for v, n in zip(values, numbers)]
 
-    def _number(self, table: str, columns: tuple[str, ...], value: tuple) -> int:
+    def _numbered(self, table: str, columns: tuple[str, ...], values: list[tuple]) -> dict[tuple, int]:
+        """The numbers of distinct ``values``, the new ones added in one statement. If all
+        were new (a sign-in attack has a new email a record), they were numbered in order
+        after the largest number; else the new ones are read back, the others looked up."""
         find, add = _number_sql(table, columns)
-        found = self.conn.execute(find, value).fetchone()
-        if found:
-            return found[0]
-        return self.conn.execute(add, value).lastrowid  # type: ignore[return-value]
+        conn = self.conn
+        largest = f"SELECT coalesce(max(rowid), 0) FROM {table}"
+        last, changes = conn.execute(largest).fetchone()[0], conn.total_changes
+        conn.executemany(add, values)
+        added = conn.total_changes - changes
+        if added == len(values) and conn.execute(largest).fetchone()[0] == last + added:
+            return dict(zip(values, range(last + 1, last + added + 1)))
+        numbers = {} if not added else {tuple(row[:-1]): row[-1] for row in conn.execute(
+            f"SELECT {', '.join(columns)}, rowid FROM {table} WHERE rowid > ?", [last])}
+        for value in values:
+            if value not in numbers:
+                numbers[value] = conn.execute(find, value).fetchone()[0]
+        return numbers
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
@@ -301,9 +314,10 @@ class Store:
 
 @functools.cache
 def _number_sql(table: str, columns: tuple[str, ...]) -> tuple[str, str]:
-    """The lookup and the insert of a row of ``keys`` or ``details``."""
+    """The lookup of a row of ``keys`` or ``details``, and its insert if it is new."""
     return (f"SELECT rowid FROM {table} WHERE {' AND '.join(f'{c} = ?' for c in columns)}",
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})")
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            f" ON CONFLICT ({', '.join(columns)}) DO NOTHING")
 
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:

@@ -249,6 +249,57 @@ def test_counts_of_keys_another_process_added_between_two_loads_are_added_to(tmp
         second.close()
 
 
+class CountedCalls:
+    """A connection whose ``execute`` calls are counted (sqlite3's own cannot be patched)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn, self.executed = conn, []
+
+    def execute(self, sql: str, *args):
+        self.executed.append(sql)
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self.conn, name)
+
+    def __enter__(self):
+        return self.conn.__enter__()
+
+    def __exit__(self, *exc):
+        return self.conn.__exit__(*exc)
+
+
+@pytest.mark.parametrize("known", [0, 150])  # all new (numbered in order), or some stored before (looked up)
+def test_new_keys_and_details_are_numbered_together_not_one_by_one(tmp_path, known):
+    # A sign-in attack: every failure a new email, so a new key and a new detail. They are
+    # added in one statement a batch, not looked up and added with two statements each.
+    path = str(tmp_path / "s.db")
+    at = "2024-05-06T10:00:00Z"
+    emails = [f"u{i}@x" for i in range(300)]
+    first = Store(path)  # another process, or an earlier load: its numbers are not remembered here
+    load_dumps([write_jsonl(tmp_path, [signin(at, e, "FAILURE") for e in emails[:known]], "a.jsonl")],
+               first, workers=0)
+    first.close()
+    store = Store(path)
+    try:
+        store.conn = CountedCalls(store.conn)
+        load_dumps([write_jsonl(tmp_path, [signin(at, e, "FAILURE") for e in emails], "b.jsonl")], store, workers=0)
+        numbering = [sql for sql in store.conn.executed if "FROM keys" in sql or "FROM details" in sql]
+        store.conn = store.conn.conn
+        assert_consistent(store)
+        totals = dict(store.db.execute("SELECT key, sum(n) FROM counts JOIN keys USING (kid, section)"
+                                       " WHERE section = 'signin_failure' GROUP BY key").fetchall())
+        kids = [kid for kid, in store.db.execute("SELECT kid FROM keys WHERE section = 'signin_failure' ORDER BY kid")]
+    finally:
+        store.close()
+    assert totals == {e: 2 if i < known else 1 for i, e in enumerate(emails)}
+    assert kids == list(range(kids[0], kids[0] + len(emails)))  # each email numbered once
+    # the load's largest key (at its start and its flush), then per table: its largest
+    # number, and then that the new ones follow it, or the new ones read back and each
+    # value stored before looked up
+    assert len(numbering) == 2 + 2 * (2 + known)
+
+
 # -- read errors ----------------------------------------------------------------------
 
 def test_load_errors_are_collected_not_raised(store, tmp_path, sample_cli):
