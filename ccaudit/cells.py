@@ -114,12 +114,13 @@ class Pairs:
 
     def __init__(self, hours: Hours, day: int):
         self.day, self.packed = day, hours.packed
-        self.places = hours._of_day(day), hours._of_day(day + DAY)
-        (low, _, self.lo_us, _, c0, h0, w0), (_, high, _, self.hi_us, c1, h1, w1) = self.places
+        # each UTC day's part: the day's first quarter in the day before and its µs, its end
+        # in the day after and its µs, and where each day's hours go (column, hour, width)
+        (self.low, _, self.lo_us, _, c0, h0, w0), (_, self.high, _, self.hi_us, c1, h1, w1) = \
+            hours._of_day(day), hours._of_day(day + DAY)
         self.slices = (4 * h0 + 1, 4 * w0, 4 * h1 + 1, 4 * w1)  # substr(blob, start, length) of each day
         self.zeros = bytes(4 * w0), bytes(4 * w1)  # a key with no row on one of the days
         self.shared = w0 if c0 + w0 > c1 else 0  # the column across UTC midnight, of a zone off the whole hour
-        self.low, self.high = low, high  # the day's first quarter in the UTC day before, its end in the one after
 
     def cells(self, rows: Iterator[tuple]) -> tuple[list[int], Times]:
         """(events per column, times) of a key's rows: after the key, the first µs, last
