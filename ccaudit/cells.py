@@ -139,7 +139,9 @@ class Pairs:
     def times(self, rows: list[tuple]) -> tuple[int, int]:
         """(first µs, last µs) of a key's events in the day, from its ``cells`` rows: the
         first is in the UTC day before midnight if it has a row, searched for among its
-        quarters if the day starts after its first; the last likewise, after midnight."""
+        quarters if the day starts after its first; the last likewise, after midnight.
+        (A row is read only with events in the day, and the day, never cut by the window,
+        holds the whole of each UTC day's side of midnight: ``Selection._pairs``.)"""
         first, last = 2**63, -1
         for _, f0, l0, h0, q0, f1, l1, h1, q1 in rows:
             if h0 is None:
