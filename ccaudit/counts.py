@@ -367,13 +367,13 @@ class Selection:
 
 
 _KEY = operator.itemgetter(0)  # a row's key, what its rows are grouped by
+_ROW = operator.itemgetter(slice(-2))  # a counts row as columns() reads it: key, day, n, first, last, packed...
 
 
 def _rows_of(section: str) -> tuple[str, str]:
     """The table a ``Pairs`` day of ``section`` reads, and what a row is one of: all_events
     one method's, every other section one key number's."""
     return ("method_counts", "method") if section == "all_events" else ("counts", "kid")
-_ROW = operator.itemgetter(slice(-2))  # a counts row as columns() reads it: key, day, n, first, last, packed...
 
 
 def _edges(since: int | None, until: int | None) -> list[tuple[int, int]]:

@@ -254,16 +254,14 @@ class Store:
         """The numbers of distinct ``values``, the new ones added in one statement. If all
         were new (a sign-in attack has a new email a record), they were numbered in order
         after the largest number; else the new ones are read back, the others looked up."""
-        find, add = _number_sql(table, columns)
+        find, add, largest, after = _number_sql(table, columns)
         conn = self.conn
-        largest = f"SELECT coalesce(max(rowid), 0) FROM {table}"
         last, changes = conn.execute(largest).fetchone()[0], conn.total_changes
         conn.executemany(add, values)
         added = conn.total_changes - changes
         if added == len(values) and conn.execute(largest).fetchone()[0] == last + added:
             return dict(zip(values, range(last + 1, last + added + 1)))
-        numbers = {} if not added else {tuple(row[:-1]): row[-1] for row in conn.execute(
-            f"SELECT {', '.join(columns)}, rowid FROM {table} WHERE rowid > ?", [last])}
+        numbers = {} if not added else {tuple(row[:-1]): row[-1] for row in conn.execute(after, [last])}
         for value in values:
             if value not in numbers:
                 numbers[value] = conn.execute(find, value).fetchone()[0]
@@ -313,11 +311,14 @@ class Store:
 
 
 @functools.cache
-def _number_sql(table: str, columns: tuple[str, ...]) -> tuple[str, str]:
-    """The lookup of a row of ``keys`` or ``details``, and its insert if it is new."""
+def _number_sql(table: str, columns: tuple[str, ...]) -> tuple[str, str, str, str]:
+    """The statements that number rows of ``keys`` or ``details``: the lookup of one, its
+    insert if it is new, the largest number, and the rows numbered after a given one."""
+    named = ", ".join(columns)
     return (f"SELECT rowid FROM {table} WHERE {' AND '.join(f'{c} = ?' for c in columns)}",
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-            f" ON CONFLICT ({', '.join(columns)}) DO NOTHING")
+            f"INSERT INTO {table} ({named}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT ({named}) DO NOTHING",
+            f"SELECT coalesce(max(rowid), 0) FROM {table}",
+            f"SELECT {named}, rowid FROM {table} WHERE rowid > ?")
 
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
