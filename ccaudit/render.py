@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, dumps, json_pieces, to_json
-from .report import Day, Gap, Report, Row, Section
+from .report import Day, Gap, Report, Row, Section, read_twice
 from .text import CountText, hour_ranges, md_text, plural, printable, spreadsheet_cell
 
 ROW_LABEL = {
@@ -63,7 +63,8 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
     labels = day.hour_labels
     label = ROW_LABEL[section.id]
     width, busiest, most = max(30, len(label) + 3), 0, 0
-    for r in section.rows:  # one pass to size the columns, one to write: rows may come from the store
+    rows = read_twice(section.rows, stats)
+    for r in rows:  # one pass to size the columns, one to write
         if width < (n := len(printable(r.key))) <= KEY_WIDTH:
             width = n
         if (m := max(r.hours)) > busiest:
@@ -81,7 +82,7 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
     yield f"{rule}\n{section.title.center(len(rule)).rstrip()}\n{head}\n{under}\n"
     empty = True
     text_of = CountText(lambda n: f" {n or '-':>{cell}}")
-    for r in section.rows:
+    for r in rows:
         empty = False
         key = printable(r.key)
         cells = "".join(map(text_of.__getitem__, r.hours))
@@ -100,34 +101,36 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
 def section_markdown_lines(day: Day, section: Section, stats: bool = False) -> Iterator[str]:
     """One section of one day as a markdown pipe table (the layout tabulate's "pipe"
     format gives), line by line: one pass over the rows sizes the columns, a second
-    writes them, so a section of any size is never held in memory."""
+    writes them (from a spool beyond its first thousands), so a section of any size is
+    read from the store once and never held in memory."""
     headers = [ROW_LABEL[section.id], *day.hour_labels, "Total"]
     if stats:
         headers += ["First seen", "Last seen", "Peak hour", "Peak count"]
 
     text_of = CountText(lambda n: str(n or "-"))
 
-    def cells(r: Row) -> list[str]:
-        row = [md_text(r.key), *map(text_of.__getitem__, r.hours), str(r.total)]
-        return row + [r.first_seen, r.last_seen, r.peak_hour, str(r.peak_count)] if stats else row
+    def stat_cells(r: Row) -> tuple[str, ...]:
+        return (r.first_seen, r.last_seen, r.peak_hour, str(r.peak_count)) if stats else ()
 
-    widths = [len(h) + 2 for h in headers]  # tabulate's minimum padding of a header
-    for r in section.rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, cells(r))]
+    key_w, busiest, most, stat_w = 0, [0] * len(day.hour_labels), 0, [0] * 4 if stats else []
+    rows = read_twice(section.rows, stats)
+    for r in rows:  # the widest cell of a count column is that of its largest count
+        key_w, most = max(key_w, len(md_text(r.key))), max(most, r.total)
+        busiest = list(map(max, busiest, r.hours))
+        stat_w = list(map(max, stat_w, map(len, stat_cells(r))))
+    content = [key_w, *(len(text_of[n]) for n in busiest), len(str(most)), *stat_w]
+    widths = [max(len(h) + 2, w) for h, w in zip(headers, content)]  # tabulate pads a header by 2 at least
+    line = "| " + " | ".join(f"{{:{'>' if i else '<'}{w}}}" for i, w in enumerate(widths)) + " |\n"
     yield f"### {day.date} — {section.title}\n\n"
     lines = 0
-    for r in section.rows:
+    for r in rows:
         if not lines:
-            yield _pipe_line([h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths))])
+            yield line.format(*headers)
             rule = ("-" * (w + 1) + ":" if i else ":" + "-" * (w + 1) for i, w in enumerate(widths))
             yield "|" + "|".join(rule) + "|\n"
         lines += 1
-        yield _pipe_line([c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells(r), widths))])
+        yield line.format(md_text(r.key), *map(text_of.__getitem__, r.hours), r.total, *stat_cells(r))
     yield "\n" if lines else "(no events)\n\n"
-
-
-def _pipe_line(cells: list[str]) -> str:
-    return "| " + " | ".join(cells) + " |\n"
 
 
 def summary_markdown(report: Report) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import functools
 import heapq
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .counts import Selection
 from .schema import QUARTER, SECTIONS, US
+from .spool import Spool
 
 if TYPE_CHECKING:
     from .cells import Times
@@ -281,37 +283,16 @@ def _day(d: date, totals: list | None, clock: _Clock, selection: Selection, f: F
 class Rows:
     """One section's rows of one day, read from the store when they are iterated: in key
     order, or the ``top`` busiest first. A day of 300,000 keys is never held in memory,
-    only the row being written (so rows have no length: count them while reading). Up to
-    KEPT rows are kept from the first reading, so a renderer's second pass (column widths
-    first) costs nothing for an ordinary day. Only the section read last keeps its rows:
-    a report of many days holds one section's."""
-
-    KEPT = 5_000
-    _holder: Rows | None = None  # the one Rows whose rows are kept
+    only the row being written (so rows have no length: count them while reading). A
+    renderer that reads them twice (column widths first) takes ``read_twice(rows)``."""
 
     def __init__(self, selection: Selection, section: str, starts: list[int], end: int, labels: list[str],
                  clock: _Clock, top: int | None):
         self.selection, self.section, self.starts, self.end = selection, section, starts, end
         self.labels, self.clock, self.top = labels, clock, top
-        self._kept: list[Row] | None = None
 
     def __iter__(self) -> Iterator[Row]:
-        if self._kept is not None:
-            return iter(self._kept)
-        return self._keep(self._read()) if self.top is None else iter(self.busiest(self.top))
-
-    def _keep(self, rows: Iterator[Row]) -> Iterator[Row]:
-        kept: list[Row] | None = []
-        for row in rows:
-            if kept is not None:
-                kept.append(row)
-                if len(kept) > self.KEPT:
-                    kept = None
-            yield row
-        holder = Rows._holder
-        if holder is not None and holder is not self:
-            holder._kept = None
-        Rows._holder, self._kept = self, kept
+        return self._read() if self.top is None else iter(self.busiest(self.top))
 
     def busiest(self, n: int) -> list[Row]:
         """The ``n`` rows with the most events, ties by key (``--top``)."""
@@ -321,14 +302,14 @@ class Rows:
 
     def cells(self) -> Iterator[tuple[str, list[int]]]:
         """(key, events per column) of each row, read without making the rows."""
-        if self._kept is not None or self.top is not None:
+        if self.top is not None:
             return ((r.key, r.hours) for r in self)
         return ((k, c) for k, c, _ in self.selection.columns(self.section, self.starts, self.end))
 
     def busiest_cell(self, floor: int = 0) -> int:
         """The largest count in any cell, or ``floor`` if none is larger: from the busiest
         keys' stored counts where they can tell, without making rows."""
-        found = None if self._kept is not None or self.top is not None else \
+        found = None if self.top is not None else \
             self.selection.busiest_cell(self.section, self.starts, self.end, floor)
         return max(floor, max((max(c, default=0) for _, c in self.cells()), default=0)) if found is None else found
 
@@ -343,6 +324,16 @@ def cells(rows: Iterable[Row]) -> Iterator[tuple[str, list[int]]]:
     if isinstance(rows, Rows):
         return rows.cells()
     return ((r.key, r.hours) for r in rows)
+
+
+def read_twice(rows: Iterable[Row], times: bool) -> Iterable[Row]:
+    """``rows`` for a renderer that iterates them twice (column widths, then the text):
+    Rows are read from the store once, into a Spool. Without ``times`` the rows it gives
+    back beyond its first thousands have no first or last seen (nor find them)."""
+    if not isinstance(rows, Rows):
+        return rows
+    pack = _StoredRow.packed if times else operator.attrgetter("key", "hours")
+    return Spool(rows, pack, functools.partial(_StoredRow.unpacked, rows.labels, rows.clock))
 
 
 def busiest_cell(rows: Iterable[Row], floor: int = 0) -> int:
@@ -388,3 +379,12 @@ class _StoredRow(Row):
     def _times(self, i: int) -> int:
         self._seen = self._seen() if callable(self._seen) else self._seen
         return self._seen[i]
+
+    def packed(self) -> tuple:
+        """The row as values marshal can write (its times found, if they were not)."""
+        return self.key, self.hours, self._times(0), self._times(1)
+
+    @classmethod
+    def unpacked(cls, labels: list[str], clock: _Clock, packed: tuple) -> _StoredRow:
+        """A row from ``packed()``, or from its key and hours alone (no times)."""
+        return cls(packed[0], packed[1], packed[2:], labels, clock)

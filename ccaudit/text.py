@@ -6,6 +6,7 @@ whatever was typed): every renderer passes them through one of these functions.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 
@@ -25,6 +26,7 @@ def printable(text: str) -> str:
 
 
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\|`[]"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"})
+_MARKDOWN_FOUND = re.compile(r"[\\|`\[\]<>&]").search  # translate looks up every character: most keys have none
 
 
 def md_text(text: str) -> str:
@@ -32,7 +34,8 @@ def md_text(text: str) -> str:
     HTML, character references or code (``[x](javascript:...)`` stays text). Emphasis is
     left alone: it changes how a key looks, never what it does; so is a bare URL, which some
     renderers make clickable as the plain address it is."""
-    return printable(text).translate(_MARKDOWN)
+    text = printable(text)
+    return text.translate(_MARKDOWN) if _MARKDOWN_FOUND(text) else text
 
 
 FORMULA_START = ("=", "+", "-", "@")  # TAB and CR, the other two, are escaped first

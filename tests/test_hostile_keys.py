@@ -41,16 +41,19 @@ def test_the_key_column_widens_up_to_its_cap(invoke, tmp_path):
     assert any(line.startswith(key + " ") for line in out.splitlines())
 
 
-@pytest.mark.parametrize("kept", [5_000, 10])  # the rows kept from a first reading for a second, or none
-def test_html_shows_the_busiest_rows_of_a_huge_section_reading_it_once(invoke, tmp_path, monkeypatch, kept):
+def _counting_reads(monkeypatch) -> list[str]:
+    """The sections read from the store's counts, one entry per reading."""
     from ccaudit.counts import Selection
-    from ccaudit.html import MAX_ROWS
-    from ccaudit.report import Rows
 
-    monkeypatch.setattr(Rows, "KEPT", kept)
     reads, columns = [], Selection.columns
     monkeypatch.setattr(Selection, "columns", lambda self, s, *a: reads.append(s) or columns(self, s, *a))
+    return reads
 
+
+def test_html_shows_the_busiest_rows_of_a_huge_section_reading_it_once(invoke, tmp_path, monkeypatch):
+    from ccaudit.html import MAX_ROWS
+
+    reads = _counting_reads(monkeypatch)
     emails = [f"user{i:05d}@example.com" for i in range(MAX_ROWS + 50)] + ["busy@example.com"] * 3
     path = signins(tmp_path, emails)
     page = invoke("report", path, "--format", "html", "--section", "signin_success", "-q").stdout
@@ -58,3 +61,53 @@ def test_html_shows_the_busiest_rows_of_a_huge_section_reading_it_once(invoke, t
     assert "busy@example.com" in page and "user00249@example.com" not in page
     assert f"The {MAX_ROWS} busiest of {MAX_ROWS + 51} keys" in page
     assert reads == ["signin_success"]  # a day of 300,000 keys costs one reading, not two
+
+
+def _spread_signins(tmp_path, n: int) -> str:
+    """n distinct emails signed in between 01:00 and 17:59 UTC on one day, and every 7th
+    again at 20:00 UTC: after midnight in Asia/Kolkata and Asia/Kathmandu, so those keys
+    are in both local days, with events on both sides of the first day's end."""
+    records = [signin(f"2024-05-07T{i % 17 + 1:02d}:{i % 60:02d}:{i % 59:02d}.{i:06d}Z", f"u{i:05d}@example.com")
+               for i in range(n)]
+    records += [signin("2024-05-07T20:00:00Z", f"u{i:05d}@example.com") for i in range(0, n, 7)]
+    return write_jsonl(tmp_path, records)
+
+
+@pytest.mark.parametrize("args, rows, days", [
+    (["--format", "text"], 300, 1), (["--format", "text", "--stats"], 300, 1),
+    (["--format", "markdown"], 300, 1), (["--format", "markdown", "--stats"], 300, 1),
+    (["--format", "text", "--stats", "--tz", "Asia/Kolkata"], 300 + 43, 2),
+    (["--format", "markdown", "--stats", "--tz", "Asia/Kathmandu", "--top", "40"], 40 + 40, 2)])
+def test_text_and_markdown_read_a_section_beyond_the_rows_they_hold_once(invoke, tmp_path, monkeypatch, args, rows,
+                                                                         days):
+    """They size their columns before writing them: a section of more rows than the
+    spool holds in memory is read once, the rest of the second pass from its file."""
+    from ccaudit.spool import Spool
+
+    report = ["report", _spread_signins(tmp_path, 300), "--section", "signin_success", "-q", *args]
+    held = invoke(*report).stdout  # every row held in memory: the path the golden reports check
+    reads = _counting_reads(monkeypatch)
+    monkeypatch.setattr(Spool, "IN_MEMORY", 10)
+    monkeypatch.setattr(Spool, "BATCH", 7)
+    spooled = invoke(*report).stdout
+    assert spooled == held
+    assert held.count("@example.com") == rows
+    assert reads == ["signin_success"] * days
+
+
+def test_a_spool_that_cannot_be_written_reads_the_store_again(invoke, tmp_path, monkeypatch):
+    import errno
+
+    from ccaudit import spool
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    path = _spread_signins(tmp_path, 100)
+    report = ["report", path, "--section", "signin_success", "-q"]
+    held = invoke(*report).stdout
+    reads = _counting_reads(monkeypatch)
+    monkeypatch.setattr(spool.Spool, "IN_MEMORY", 10)
+    monkeypatch.setattr(spool.tempfile, "TemporaryFile", full)
+    assert invoke(*report).stdout == held
+    assert reads == ["signin_success"] * 2
