@@ -374,11 +374,12 @@ def _row(row: Row, columns: list[CountText], stats: bool) -> str:
     """A table row; each of its cells made once per column and count in a section (its
     ``columns``): a section has few distinct counts, and most rows repeat them."""
     key = _e(row.key)
-    facts = f"first seen {row.first_seen}", f"last seen {row.last_seen}", f"peak hour {row.peak_hour}: {row.peak_count}"
+    first, last, peak, count = row.stats()
+    facts = f"first seen {first}", f"last seen {last}", f"peak hour {peak}: {count}"
     about = "&#10;".join([key, *map(_e, facts)])
     cells = [f'<th class="k" scope="row" title="{about}">{key}</th>', *map(operator.getitem, columns, row.hours),
              f'<td class="t" title="total: {row.total}">{row.total}</td>']
     if stats:
-        cells += [f'<td class="s">{_e(row.first_seen)}</td>', f'<td class="s">{_e(row.last_seen)}</td>',
-                  f'<td class="s">{_e(row.peak_hour)}</td>', f"<td>{row.peak_count}</td>"]
+        cells += [f'<td class="s">{_e(first)}</td>', f'<td class="s">{_e(last)}</td>',
+                  f'<td class="s">{_e(peak)}</td>', f"<td>{count}</td>"]
     return "<tr>" + "".join(cells) + "</tr>"

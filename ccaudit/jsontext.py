@@ -19,8 +19,7 @@ _string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # a str 
 
 
 def row_json(r: Row) -> dict:
-    return {"key": r.key, "hours": r.hours, "total": r.total,
-            **{f: getattr(r, f) for f in STAT_FIELDS}}
+    return {"key": r.key, "hours": r.hours, "total": r.total, **dict(zip(STAT_FIELDS, r.stats()))}
 
 
 def rows_json(rows) -> list[dict]:
@@ -55,8 +54,9 @@ def _row_text(r: Row, depth: int, digits: CountText) -> str:
     if not r.hours:
         return to_json(row_json(r), depth)
     comma, layout = _row_layout(depth)
-    text = layout % (_string(r.key), comma.join(map(digits.__getitem__, r.hours)), r.total, _string(r.first_seen),
-                     _string(r.last_seen), _string(r.peak_hour), r.peak_count)
+    first, last, peak, count = r.stats()
+    text = layout % (_string(r.key), comma.join(map(digits.__getitem__, r.hours)), r.total, _string(first),
+                     _string(last), _string(peak), count)
     return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_escape, text)
 
 

@@ -91,7 +91,8 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
             key = ""
         line = f"{key:<{width}}{cells} {r.total:>{total_w}}"
         if stats:
-            line += f"  {r.first_seen[:19]:<20} {r.last_seen[:19]:<20} {r.peak_hour:>5} {r.peak_count:>{cell}}"
+            first, last, peak, count = r.stats()
+            line += f"  {first[:19]:<20} {last[:19]:<20} {peak:>5} {count:>{cell}}"
         yield line + "\n"
     yield "(no events)\n\n" if empty else "\n"
 
@@ -110,7 +111,7 @@ def section_markdown_lines(day: Day, section: Section, stats: bool = False) -> I
     text_of = CountText(lambda n: str(n or "-"))
 
     def stat_cells(r: Row) -> tuple[str, ...]:
-        return (r.first_seen, r.last_seen, r.peak_hour, str(r.peak_count)) if stats else ()
+        return (*r.stats()[:3], str(r.peak_count)) if stats else ()
 
     key_w, busiest, most, stat_w = 0, [0] * len(day.hour_labels), 0, [0] * 4 if stats else []
     rows = read_twice(section.rows, stats)
@@ -168,7 +169,7 @@ def _csv_rows(day: Day, sections, labels: list[str]):
     for section in sections:
         for r in section.rows:
             hours = r.hours if same else _spread(r.hours, day.hour_labels, labels)
-            yield [day.date, section.id, r.key, *hours, r.total, *(getattr(r, f) for f in STAT_FIELDS)]
+            yield [day.date, section.id, r.key, *hours, r.total, *r.stats()]
 
 
 def _all_labels(days: list[Day]) -> list[str]:

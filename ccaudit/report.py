@@ -38,6 +38,10 @@ class Row:
     peak_hour: str
     peak_count: int
 
+    def stats(self) -> tuple[str, str, str, int]:
+        """(first seen, last seen, peak hour, peak count)."""
+        return self.first_seen, self.last_seen, self.peak_hour, self.peak_count
+
 
 @dataclass
 class Section:
@@ -349,40 +353,36 @@ class _StoredRow(Row):
     and peak are worked out only when asked for: text and markdown without --stats never
     ask, and they were half the cost of a row."""
 
-    __slots__ = ("_seen", "_labels", "_clock", "_peak")
+    __slots__ = ("_seen", "_labels", "_clock", "_stats")
 
     def __init__(self, key: str, hours: list[int], times: Times, labels: list[str], clock: _Clock):
         self.key, self.hours, self.total = key, hours, sum(hours)
         self._seen: Times | tuple[int, int] = times  # (first µs, last µs) once asked for
-        self._labels, self._clock, self._peak = labels, clock, None
+        self._labels, self._clock, self._stats = labels, clock, None
 
-    @property  # type: ignore[override]
-    def peak_hour(self) -> str:
-        return self._labels[self._peak_column()]
+    first_seen = property(lambda self: self.stats()[0])  # type: ignore[assignment]
+    last_seen = property(lambda self: self.stats()[1])  # type: ignore[assignment]
+    peak_hour = property(lambda self: self.stats()[2])  # type: ignore[assignment]
+    peak_count = property(lambda self: self.stats()[3])  # type: ignore[assignment]
 
-    @property  # type: ignore[override]
-    def peak_count(self) -> int:
-        return self.hours[self._peak_column()]
+    def stats(self) -> tuple[str, str, str, int]:
+        """Worked out together, once: whoever shows one shows all four."""
+        if self._stats is None:
+            hours, iso = self.hours, self._clock.iso
+            first, last = self.seen()
+            peak = hours.index(max(hours))  # the first busiest
+            self._stats = iso(first), iso(last), self._labels[peak], hours[peak]
+        return self._stats
 
-    def _peak_column(self) -> int:
-        self._peak = self.hours.index(max(self.hours)) if self._peak is None else self._peak  # the first busiest
-        return self._peak
-
-    @property  # type: ignore[override]
-    def first_seen(self) -> str:
-        return self._clock.iso(self._times(0))
-
-    @property  # type: ignore[override]
-    def last_seen(self) -> str:
-        return self._clock.iso(self._times(1))
-
-    def _times(self, i: int) -> int:
-        self._seen = self._seen() if callable(self._seen) else self._seen
-        return self._seen[i]
+    def seen(self) -> tuple[int, int]:
+        """(first µs, last µs), found when first asked for."""
+        if callable(self._seen):
+            self._seen = self._seen()
+        return self._seen
 
     def packed(self) -> tuple:
         """The row as values marshal can write (its times found, if they were not)."""
-        return self.key, self.hours, self._times(0), self._times(1)
+        return self.key, self.hours, *self.seen()
 
     @classmethod
     def unpacked(cls, labels: list[str], clock: _Clock, packed: tuple) -> _StoredRow:
