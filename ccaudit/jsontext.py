@@ -80,11 +80,14 @@ def json_pieces(value, depth: int) -> Iterator[str]:
             yield from json_pieces(item, depth + 1)
         yield pad[:-2] + "}"
     elif isinstance(value, RowsToWrite):
-        empty = True
-        for row in value.rows:
-            yield ("[" if empty else ",") + pad + _row_text(row, depth + 1, value.digits)
-            empty = False
-        yield "[]" if empty else pad[:-2] + "]"
+        texts, sep, digits = [], "[" + pad, value.digits
+        for row in value.rows:  # a piece a hundred rows: each piece passes up through the nested pieces
+            texts.append(sep + _row_text(row, depth + 1, digits))
+            sep = "," + pad
+            if len(texts) == 100:
+                yield "".join(texts)
+                texts.clear()
+        yield "".join(texts) + (pad[:-2] + "]" if sep[0] == "," else "[]")
     else:
         yield to_json(value, depth)
 

@@ -155,7 +155,7 @@ def _csv_layout(report: Report) -> Layout:
     labels = _all_labels(report.days)
 
     def part(day: Day | Gap) -> Iterable[str]:
-        return () if isinstance(day, Gap) else csv_chunks(None, _csv_rows(day, day.sections.values(), labels))
+        return () if isinstance(day, Gap) else _csv_chunks(None, day, day.sections.values(), labels)
 
     return Layout(csv_text(_csv_header(labels), ()), part, "")
 
@@ -164,12 +164,18 @@ def _csv_header(labels: list[str]) -> list[str]:
     return ["date", "section", "key", *labels, "total", *STAT_FIELDS]
 
 
+def _csv_chunks(header: list[str] | None, day: Day, sections, labels: list[str]) -> Iterator[str]:
+    return csv_chunks(header, _csv_rows(day, sections, labels), made_safe=True)
+
+
 def _csv_rows(day: Day, sections, labels: list[str]):
+    """Rows safe to open in a spreadsheet: the key is the one cell from a record; the
+    others are numbers, or text ccaudit made (dates, section ids, ISO times, hour labels)."""
     same = labels == day.hour_labels
     for section in sections:
         for r in section.rows:
             hours = r.hours if same else _spread(r.hours, day.hour_labels, labels)
-            yield [day.date, section.id, r.key, *hours, r.total, *r.stats()]
+            yield [day.date, section.id, spreadsheet_cell(r.key), *hours, r.total, *r.stats()]
 
 
 def _all_labels(days: list[Day]) -> list[str]:
@@ -197,14 +203,15 @@ def csv_text(header: list, rows) -> str:
     return "".join(csv_chunks(header, rows))
 
 
-def csv_chunks(header: list | None, rows, per_chunk: int = 1000) -> Iterator[str]:
-    """``csv_text`` a thousand rows at a time (without a header line for None)."""
+def csv_chunks(header: list | None, rows, per_chunk: int = 1000, made_safe: bool = False) -> Iterator[str]:
+    """``csv_text`` a thousand rows at a time (without a header line for None); rows
+    ``made_safe`` already (``spreadsheet_cell`` applied where needed) are written as they are."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     if header is not None:
         w.writerow(header)
     for n, row in enumerate(rows, 1):
-        w.writerow([spreadsheet_cell(c) for c in row])
+        w.writerow(row if made_safe else [spreadsheet_cell(c) for c in row])
         if n % per_chunk == 0:
             yield out.getvalue()
             out.seek(0)
@@ -303,7 +310,7 @@ def day_chunks(day: Day, fmt: str, stats: bool = False) -> Iterator[str]:
         yield from json_pieces(day_json(day, rows=RowsToWrite), 0)
         yield "\n"
     elif fmt == "csv":  # csv always has the stats columns
-        yield from csv_chunks(_csv_header(day.hour_labels), _csv_rows(day, day.sections.values(), day.hour_labels))
+        yield from _csv_chunks(_csv_header(day.hour_labels), day, day.sections.values(), day.hour_labels)
     else:
         yield day_head(day, fmt)
         for section in day.sections.values():
@@ -326,7 +333,7 @@ def section_chunks(day: Day, section: Section, fmt: str, stats: bool = False) ->
                                  "title": section.title, "rows": RowsToWrite(section.rows)}, 0)
         yield "\n"
     elif fmt == "csv":
-        yield from csv_chunks(_csv_header(day.hour_labels), _csv_rows(day, [section], day.hour_labels))
+        yield from _csv_chunks(_csv_header(day.hour_labels), day, [section], day.hour_labels)
     else:
         yield from (section_markdown_lines if fmt == "markdown" else section_text_lines)(day, section, stats)
 
