@@ -6,7 +6,7 @@ The worst shape of dump for a load and for html: every record brings a new key a
 detail to number, and a counts row of one event to write; the day's sign-in failure
 section has a key per record. The dump (``bench-data/attack-<N>.jsonl``, N records, default
 300,000, over the 24 hours of 2024-05-07, written once and reused) is loaded into a fresh
-store, and the store's html and text reports are written, ``--runs`` times each,
+store, and the store's report is written in each format, ``--runs`` times each,
 round-robin, under benchmarks/rss.py. Each load must count N new events and each report
 must exit 0. Prints wall time, CPU (user + system of the process tree), peak RSS (the
 process tree), the load's events/s and the store's bytes per event.
@@ -26,6 +26,7 @@ from benchmarks.compare import DATA, default_ccaudit, load_counts, machine, warm
 from benchmarks.large_store import log, sampled
 
 DAY = "2024-05-07"
+FORMATS = ("html", "text", "markdown", "csv", "json")
 
 
 def attack_dump(records: int) -> Path:
@@ -48,6 +49,10 @@ def attack_dump(records: int) -> Path:
     return path
 
 
+def _report(cc: list[str], db: Path, fmt: str, out: str):
+    return lambda: [*cc, "report", "--db", str(db), "--format", fmt, "-q", "-o", out]
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.attack_day", description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=300_000, help="failed sign-ins (default %(default)s)")
@@ -65,8 +70,7 @@ def main(argv=None) -> None:
         db = Path(tmp) / "store.db"
         commands = {
             "load": lambda: [*cc, "load", str(dump), "--db", str(db), "-q"],
-            "report html": lambda: [*cc, "report", "--db", str(db), "--format", "html", "-q", "-o", f"{tmp}/r.html"],
-            "report text": lambda: [*cc, "report", "--db", str(db), "-q", "-o", f"{tmp}/r.txt"],
+            **{f"report {fmt}": _report(cc, db, fmt, f"{tmp}/r.{fmt}") for fmt in FORMATS},
         }
         for i in range(args.runs):
             db.unlink(missing_ok=True)
@@ -75,16 +79,16 @@ def main(argv=None) -> None:
                 if r.returncode or (name == "load" and (load_counts(r.stderr) or (0, 0))[1] != args.records):
                     sys.exit(f"attack_day: {name} failed (exit {r.returncode}):\n{r.stderr[-1500:]}")
                 runs.setdefault(name, []).append((r.seconds, cpu, r.peak))
-                log("run %d %-12s %7.2f s  %6.2f s CPU  %6.1f MiB" % (i + 1, name, r.seconds, cpu, r.peak / 2**20))
+                log("run %d %-15s %7.2f s  %6.2f s CPU  %6.1f MiB" % (i + 1, name, r.seconds, cpu, r.peak / 2**20))
             size = db.stat().st_size
     print(f"dump {dump}: {args.records:,} failed sign-ins in one day, each by a new email, "
           f"{dump.stat().st_size / 1e6:.1f} MB; store {size / 1e6:.1f} MB, {size / args.records:.0f} bytes/event")
     print(f"{args.runs} run(s) each, round-robin; best and median wall time; CPU s and peak of the best run")
-    print(f"{'command':<12}  {'best s':>6}  {'median s':>8}  {'CPU s':>5}  {'peak MiB':>8}  {'events/s':>8}")
+    print(f"{'command':<15}  {'best s':>6}  {'median s':>8}  {'CPU s':>5}  {'peak MiB':>8}  {'events/s':>8}")
     for name, rows in runs.items():
         best = min(rows)
         rate = f"{args.records / best[0]:,.0f}" if name == "load" else ""
-        print(f"{name:<12}  {best[0]:6.2f}  {statistics.median(r[0] for r in rows):8.2f}  {best[1]:5.2f}  "
+        print(f"{name:<15}  {best[0]:6.2f}  {statistics.median(r[0] for r in rows):8.2f}  {best[1]:5.2f}  "
               f"{best[2] / 2**20:8.1f}  {rate:>8}")
 
 
