@@ -10,7 +10,6 @@ batch at a time, and ``unpack``ed when they are read back. If that file cannot b
 from __future__ import annotations
 
 import marshal
-import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO
@@ -50,8 +49,9 @@ class Spool:
     def _replay(self) -> Iterator:
         yield from self.items  # type: ignore[misc]
         offset = 0
-        for size in self.sizes:
-            yield from map(self.unpack, marshal.loads(os.pread(self.file.fileno(), size, offset)))  # type: ignore[union-attr]
+        for size in self.sizes:  # a seek each: two readings may take turns
+            self.file.seek(offset)  # type: ignore[union-attr]
+            yield from map(self.unpack, marshal.loads(self.file.read(size)))  # type: ignore[union-attr]
             offset += size
 
 
@@ -69,7 +69,7 @@ class Spilled:
             if self.file is None:
                 self.file = tempfile.TemporaryFile(prefix="ccaudit-rows-", dir=sqlite_tempdir())
             self.file.write(data)
-            self.file.flush()
+            self.file.flush()  # a full disk is found here, not when the rows are read back
         except OSError:
             if self.file is not None:
                 self.file.close()
