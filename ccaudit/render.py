@@ -111,7 +111,10 @@ def section_markdown_lines(day: Day, section: Section, stats: bool = False) -> I
     text_of = CountText(lambda n: str(n or "-"))
 
     def stat_cells(r: Row) -> tuple[str, ...]:
-        return (*r.stats()[:3], str(r.peak_count)) if stats else ()
+        if not stats:
+            return ()
+        first, last, peak, count = r.stats()
+        return first, last, peak, str(count)
 
     key_w, busiest, most, stat_w = 0, [0] * len(day.hour_labels), 0, [0] * 4 if stats else []
     rows = read_twice(section.rows, stats)
