@@ -15,6 +15,7 @@ from .report import Day, Row
 from .text import CountText
 
 STAT_FIELDS = ("first_seen", "last_seen", "peak_hour", "peak_count")
+ROWS_A_PIECE = 100  # each piece passes up through the pieces it is nested in: a row each cost more
 _string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # a str as json.dumps(ensure_ascii=False) writes it
 
 
@@ -80,14 +81,14 @@ def json_pieces(value, depth: int) -> Iterator[str]:
             yield from json_pieces(item, depth + 1)
         yield pad[:-2] + "}"
     elif isinstance(value, RowsToWrite):
-        texts, sep, digits = [], "[" + pad, value.digits
-        for row in value.rows:  # a piece a hundred rows: each piece passes up through the nested pieces
-            texts.append(sep + _row_text(row, depth + 1, digits))
-            sep = "," + pad
-            if len(texts) == 100:
+        texts, empty = [], True
+        for row in value.rows:
+            texts.append(("[" if empty else ",") + pad + _row_text(row, depth + 1, value.digits))
+            empty = False
+            if len(texts) == ROWS_A_PIECE:
                 yield "".join(texts)
                 texts.clear()
-        yield "".join(texts) + (pad[:-2] + "]" if sep[0] == "," else "[]")
+        yield "".join(texts) + ("[]" if empty else pad[:-2] + "]")
     else:
         yield to_json(value, depth)
 

@@ -60,10 +60,14 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
     """One section of one day in the predecessor scripts' layout, line by line, widened to
     fit every key (they cut keys at 30 characters) up to KEY_WIDTH; a longer key is printed
     whole on a line of its own, its counts on the next, so one huge key cannot pad every row."""
+    with read_twice(section.rows, times=stats) as rows:
+        yield from _text_table(day, section, rows, stats)
+
+
+def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) -> Iterator[str]:
     labels = day.hour_labels
     label = ROW_LABEL[section.id]
     width, busiest, most = max(30, len(label) + 3), 0, 0
-    rows = read_twice(section.rows, stats)
     for r in rows:  # one pass to size the columns, one to write
         if width < (n := len(printable(r.key))) <= KEY_WIDTH:
             width = n
@@ -102,8 +106,12 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
 def section_markdown_lines(day: Day, section: Section, stats: bool = False) -> Iterator[str]:
     """One section of one day as a markdown pipe table (the layout tabulate's "pipe"
     format gives), line by line: one pass over the rows sizes the columns, a second
-    writes them (from a spool beyond its first thousands), so a section of any size is
-    read from the store once and never held in memory."""
+    writes them, from the rows read once (``read_twice``: at most 5,000 held in memory)."""
+    with read_twice(section.rows, times=stats) as rows:
+        yield from _markdown_table(day, section, rows, stats)
+
+
+def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) -> Iterator[str]:
     headers = [ROW_LABEL[section.id], *day.hour_labels, "Total"]
     if stats:
         headers += ["First seen", "Last seen", "Peak hour", "Peak count"]
@@ -116,13 +124,12 @@ def section_markdown_lines(day: Day, section: Section, stats: bool = False) -> I
         first, last, peak, count = r.stats()
         return first, last, peak, str(count)
 
-    key_w, busiest, most, stat_w = 0, [0] * len(day.hour_labels), 0, [0] * 4 if stats else []
-    rows = read_twice(section.rows, stats)
+    key_w, largest, most, stat_w = 0, [0] * len(day.hour_labels), 0, [0] * 4 if stats else []
     for r in rows:  # the widest cell of a count column is that of its largest count
         key_w, most = max(key_w, len(md_text(r.key))), max(most, r.total)
-        busiest = list(map(max, busiest, r.hours))
+        largest = list(map(max, largest, r.hours))  # (in C: a list a row costs less than a loop)
         stat_w = list(map(max, stat_w, map(len, stat_cells(r))))
-    content = [key_w, *(len(text_of[n]) for n in busiest), len(str(most)), *stat_w]
+    content = [key_w, *(len(text_of[n]) for n in largest), len(str(most)), *stat_w]
     widths = [max(len(h) + 2, w) for h, w in zip(headers, content)]  # tabulate pads a header by 2 at least
     line = "| " + " | ".join(f"{{:{'>' if i else '<'}{w}}}" for i, w in enumerate(widths)) + " |\n"
     yield f"### {day.date} — {section.title}\n\n"
@@ -158,7 +165,7 @@ def _csv_layout(report: Report) -> Layout:
     labels = _all_labels(report.days)
 
     def part(day: Day | Gap) -> Iterable[str]:
-        return () if isinstance(day, Gap) else _csv_chunks(None, day, day.sections.values(), labels)
+        return () if isinstance(day, Gap) else _csv_table(None, day, day.sections.values(), labels)
 
     return Layout(csv_text(_csv_header(labels), ()), part, "")
 
@@ -167,18 +174,19 @@ def _csv_header(labels: list[str]) -> list[str]:
     return ["date", "section", "key", *labels, "total", *STAT_FIELDS]
 
 
-def _csv_chunks(header: list[str] | None, day: Day, sections, labels: list[str]) -> Iterator[str]:
-    return csv_chunks(header, _csv_rows(day, sections, labels), made_safe=True)
+def _csv_table(header: list[str] | None, day: Day, sections, labels: list[str]) -> Iterator[str]:
+    return csv_chunks(header, _csv_rows(day, sections, labels), escaped=True)
 
 
 def _csv_rows(day: Day, sections, labels: list[str]):
-    """Rows safe to open in a spreadsheet: the key is the one cell from a record; the
-    others are numbers, or text ccaudit made (dates, section ids, ISO times, hour labels)."""
-    same = labels == day.hour_labels
+    """Rows with their text escaped (``spreadsheet_cell``), each text cell once: the hours
+    and total are numbers, and ``csv_chunks`` would call it on each of them."""
+    same, date = labels == day.hour_labels, spreadsheet_cell(day.date)
     for section in sections:
+        sid = spreadsheet_cell(section.id)
         for r in section.rows:
             hours = r.hours if same else _spread(r.hours, day.hour_labels, labels)
-            yield [day.date, section.id, spreadsheet_cell(r.key), *hours, r.total, *r.stats()]
+            yield [date, sid, spreadsheet_cell(r.key), *hours, r.total, *map(spreadsheet_cell, r.stats())]
 
 
 def _all_labels(days: list[Day]) -> list[str]:
@@ -206,15 +214,15 @@ def csv_text(header: list, rows) -> str:
     return "".join(csv_chunks(header, rows))
 
 
-def csv_chunks(header: list | None, rows, per_chunk: int = 1000, made_safe: bool = False) -> Iterator[str]:
+def csv_chunks(header: list | None, rows, per_chunk: int = 1000, escaped: bool = False) -> Iterator[str]:
     """``csv_text`` a thousand rows at a time (without a header line for None); rows
-    ``made_safe`` already (``spreadsheet_cell`` applied where needed) are written as they are."""
+    ``escaped`` already (``spreadsheet_cell`` on each text cell) are written as they are."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     if header is not None:
         w.writerow(header)
     for n, row in enumerate(rows, 1):
-        w.writerow(row if made_safe else [spreadsheet_cell(c) for c in row])
+        w.writerow(row if escaped else [spreadsheet_cell(c) for c in row])
         if n % per_chunk == 0:
             yield out.getvalue()
             out.seek(0)
@@ -313,7 +321,7 @@ def day_chunks(day: Day, fmt: str, stats: bool = False) -> Iterator[str]:
         yield from json_pieces(day_json(day, rows=RowsToWrite), 0)
         yield "\n"
     elif fmt == "csv":  # csv always has the stats columns
-        yield from _csv_chunks(_csv_header(day.hour_labels), day, day.sections.values(), day.hour_labels)
+        yield from _csv_table(_csv_header(day.hour_labels), day, day.sections.values(), day.hour_labels)
     else:
         yield day_head(day, fmt)
         for section in day.sections.values():
@@ -336,7 +344,7 @@ def section_chunks(day: Day, section: Section, fmt: str, stats: bool = False) ->
                                  "title": section.title, "rows": RowsToWrite(section.rows)}, 0)
         yield "\n"
     elif fmt == "csv":
-        yield from _csv_chunks(_csv_header(day.hour_labels), day, [section], day.hour_labels)
+        yield from _csv_table(_csv_header(day.hour_labels), day, [section], day.hour_labels)
     else:
         yield from (section_markdown_lines if fmt == "markdown" else section_text_lines)(day, section, stats)
 

@@ -8,6 +8,7 @@ carry the UTC offset, e.g. ``02+2`` then ``02+1``).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import heapq
 import operator
@@ -330,14 +331,21 @@ def cells(rows: Iterable[Row]) -> Iterator[tuple[str, list[int]]]:
     return ((r.key, r.hours) for r in rows)
 
 
-def read_twice(rows: Iterable[Row], times: bool) -> Iterable[Row]:
-    """``rows`` for a renderer that iterates them twice (column widths, then the text):
-    Rows are read from the store once, into a Spool. Without ``times`` the rows it gives
-    back beyond its first thousands have no first or last seen (nor find them)."""
+@contextlib.contextmanager
+def read_twice(rows: Iterable[Row], times: bool) -> Iterator[Iterable[Row]]:
+    """``rows`` for a renderer that goes over them twice (column widths, then the text):
+    Rows are read from the store once, into a Spool, whose file is removed on the way
+    out. Without ``times`` the rows it gives back past its first 5,000 have no first or
+    last seen, nor peak (``stats``)."""
     if not isinstance(rows, Rows):
-        return rows
+        yield rows
+        return
     pack = _StoredRow.packed if times else operator.attrgetter("key", "hours")
-    return Spool(rows, pack, functools.partial(_StoredRow.unpacked, rows.labels, rows.clock))
+    spool = Spool(rows, pack, functools.partial(_StoredRow.unpacked, rows.labels, rows.clock))
+    try:
+        yield spool
+    finally:
+        spool.close()
 
 
 def busiest_cell(rows: Iterable[Row], floor: int = 0) -> int:
@@ -366,7 +374,8 @@ class _StoredRow(Row):
     peak_count = property(lambda self: self.stats()[3])  # type: ignore[assignment]
 
     def stats(self) -> tuple[str, str, str, int]:
-        """Worked out together, once: whoever shows one shows all four."""
+        """Worked out together, once (whoever shows one shows all four): the peak too
+        needs the row's times."""
         if self._stats is None:
             hours, iso = self.hours, self._clock.iso
             first, last = self.seen()

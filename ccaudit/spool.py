@@ -1,11 +1,11 @@
-"""Rows read once and iterated again: a text or markdown table sizes its columns before it
+"""Rows read once and gone over twice: a text or markdown table sizes its columns before it
 writes them, and a section can hold 300,000 keys that cost a second reading of the store
 more than they cost to write.
 
-The first IN_MEMORY items are kept as they are; the rest are ``pack``ed and marshal'd to an
+The first IN_MEMORY items are held as they are; the rest are ``pack``ed and marshal'd to an
 unnamed temporary file (in SQLite's temporary folder, where a report's large sorts go) a
 batch at a time, and ``unpack``ed when they are read back. If that file cannot be written
-(a full disk), the spool is dropped and the next iteration reads the source again.
+(a full disk), the spool gives up and every later reading reads the source again.
 """
 from __future__ import annotations
 
@@ -18,51 +18,57 @@ from .errors import sqlite_tempdir
 
 
 class Spool:
+    """``source`` read once, on the first iteration, and given back by every later one.
+    ``close()`` removes its file."""
+
     IN_MEMORY = 5_000  # an ordinary section is held whole: no file, no packing
     BATCH = 1_000
 
     def __init__(self, source: Iterable, pack: Callable[[object], tuple], unpack: Callable[[tuple], object]):
         self.source, self.pack, self.unpack = source, pack, unpack
         self.items: list | None = None  # the first IN_MEMORY, once a reading has ended
-        self.file: IO[bytes] | None = None
-        self.sizes: list[int] = []  # of each batch in the file, in order
+        self.file: SpoolFile | None = None  # the rest
+        self.gave_up = False  # the file could not be written
 
     def __iter__(self) -> Iterator:
+        if self.gave_up:
+            return iter(self.source)
         return self._filling() if self.items is None else self._replay()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
 
     def _filling(self) -> Iterator:
         items, batch = [], []
-        spilled: Spilled | None = Spilled()
+        file: SpoolFile | None = SpoolFile()
         for item in self.source:
             if len(items) < self.IN_MEMORY:
                 items.append(item)
-            elif spilled is not None:
+            elif file is not None:
                 batch.append(self.pack(item))
                 if len(batch) == self.BATCH:
-                    spilled, batch = spilled.write(batch), []
+                    file, batch = file.write(batch), []
             yield item
-        if batch and spilled is not None:
-            spilled = spilled.write(batch)
-        if spilled is not None:
-            self.items, self.file, self.sizes = items, spilled.file, spilled.sizes
+        if batch and file is not None:
+            file = file.write(batch)
+        self.items, self.gave_up = items, file is None
+        self.file = file if file is not None and file.sizes else None
 
     def _replay(self) -> Iterator:
         yield from self.items  # type: ignore[misc]
-        offset = 0
-        for size in self.sizes:  # a seek each: two readings may take turns
-            self.file.seek(offset)  # type: ignore[union-attr]
-            yield from map(self.unpack, marshal.loads(self.file.read(size)))  # type: ignore[union-attr]
-            offset += size
+        if self.file is not None:
+            yield from map(self.unpack, self.file.read())
 
 
-class Spilled:
-    """The temporary file of a spool being filled, opened with its first batch."""
+class SpoolFile:
+    """A spool's temporary file, opened with its first batch."""
 
     def __init__(self) -> None:
         self.file: IO[bytes] | None = None
-        self.sizes: list[int] = []
+        self.sizes: list[int] = []  # of each batch, in order
 
-    def write(self, batch: list) -> Spilled | None:
+    def write(self, batch: list) -> SpoolFile | None:
         """Itself, or None if the batch could not be written (the file is then closed)."""
         data = marshal.dumps(batch)
         try:
@@ -71,8 +77,19 @@ class Spilled:
             self.file.write(data)
             self.file.flush()  # a full disk is found here, not when the rows are read back
         except OSError:
-            if self.file is not None:
-                self.file.close()
+            self.close()
             return None
         self.sizes.append(len(data))
         return self
+
+    def read(self) -> Iterator:
+        """Every packed item, in order; two readings may take turns (a seek a batch)."""
+        offset = 0
+        for size in self.sizes:
+            self.file.seek(offset)  # type: ignore[union-attr]
+            yield from marshal.loads(self.file.read(size))  # type: ignore[union-attr]
+            offset += size
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()

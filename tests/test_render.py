@@ -260,3 +260,18 @@ def test_a_text_row_shows_each_count_and_a_dash_for_none(hours):
         *cells, total = lines[-2].split()[1:]
         assert cells == [str(n) if n else "-" for n in hours]
         assert total == str(sum(hours))
+
+
+def test_a_csv_row_escapes_every_text_cell_of_a_row_a_program_built():
+    # ccaudit's own rows take their dates, times and labels from the store; a program's
+    # Row may hold anything, and its CSV must still open in a spreadsheet as text
+    from ccaudit import render
+    from ccaudit.report import Day, Row, Section
+
+    labels = [f"{h:02d}" for h in range(24)]
+    row = Row("=k", [1] + [0] * 23, 1, '=HYPERLINK("http://x")', "\t-x", "+05", 1)
+    day = Day("@2024-01-01", 1, labels, {"all_events": Section("-all", "T", [row])})
+    cells = list(csv.reader(io.StringIO("".join(render.day_chunks(day, "csv")))))[1]
+    assert cells[:3] == ["'@2024-01-01", "'-all", "'=k"]
+    assert cells[-4:] == ["'=HYPERLINK(\"http://x\")", "\\x09-x", "'+05", "1"]
+    assert cells[3:27] == ["1"] + ["0"] * 23
