@@ -289,7 +289,8 @@ class Rows:
     """One section's rows of one day, read from the store when they are iterated: in key
     order, or the ``top`` busiest first. A day of 300,000 keys is never held in memory,
     only the row being written (so rows have no length: count them while reading). A
-    renderer that reads them twice (column widths first) takes ``read_twice(rows)``."""
+    renderer that goes over them twice (column widths first) reads them ``with
+    read_twice(rows, times)``."""
 
     def __init__(self, selection: Selection, section: str, starts: list[int], end: int, labels: list[str],
                  clock: _Clock, top: int | None):
