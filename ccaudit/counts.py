@@ -28,30 +28,30 @@ import copy
 import fnmatch
 import functools
 import itertools
-import operator
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from . import cells, daycounts, storefile
+from .busiest import KEY, Busiest, rows_of
 from .errors import StoreError, spilling
 from .schema import DAY, HOUR_US, QUARTER, QUARTER_US, US
 
 if TYPE_CHECKING:
     from .store import Store
 
-BUSY = 1_000  # keys that may pass a busiest cell's floor, read by number; more: all keys' sums are read
 _names = itertools.count()  # temp tables per selection: diff reads two windows of one store
 
 
-class Selection:
+class Selection(Busiest):
     """The counts of ``store`` in [since, until) (epoch µs, None for open) for the keys
     whose principal matches the glob ``principal`` and whose method matches ``method``."""
 
     def __init__(self, store: Store, since: int | None = None, until: int | None = None,
                  principal: str | None = None, method: str | None = None):
         self.path, self.principal, self.method = store.path, principal, method
+        self.since, self.until = since, until
         self.file_id = storefile.file_id(store.path)  # a second process checks it reads this file
         self.first = None if since is None else -(-since // QUARTER_US) * QUARTER  # whole quarters: from
         self.last = None if until is None else until // QUARTER_US * QUARTER  # ... up to
@@ -171,69 +171,30 @@ class Selection:
             sql = f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2"
         with spilling():  # the sort is done here, before the first row
             rows = self.conn.execute(sql, args)
-        for k, group in itertools.groupby(rows, key=_KEY):
+        for k, group in itertools.groupby(rows, key=KEY):
             hours, times = cells_of(group)
             if times is not None:
                 yield k, hours, times
 
-    def busiest_cell(self, section: str, starts: list[int], end: int, floor: int = 0) -> int | None:
-        """The largest count of any cell of ``columns(section, starts, end)``, or ``floor``
-        (the largest of the days before) if none is larger: from the busiest keys only,
-        read in order of their events, until a key has no more events than the largest
-        cell found (no cell of a key holds more, nor of the keys after it); keys of no
-        more events than ``floor`` are left out in SQL. Where no cell spans two stored rows
-        (each column is within a UTC day, a key is one row a day), each row is taken on
-        its own; else a key's events are those of all its rows (an email signed in as two
-        users, the hour across UTC midnight of a zone off the whole hour): on a day across
-        two UTC days (``Pairs``) past the first, only the keys that ``_busy`` finds are
-        read. None for methods summed from filtered keys: reading those rows (tens a day)
-        costs less."""
-        if section == "all_events" and not self.by_method:
-            return None
-        start = starts[0]
-        lo, hi = self._cut(start, end)
-        one_row = section == "all_events" or section not in self._keys_stored_twice  # a key is one row a day
-        within = one_row and self._within_days(starts, end)
-        pairs = self._pairs(section, starts, end, lo, hi) if one_row and floor and not within else None
-        if pairs and self._busy(section, pairs, floor):
-            sql, args = self._paired(section, pairs, busy=True)
-            found = (pairs.cells(g)[0] for _, g in itertools.groupby(self.conn.execute(sql, args), _KEY))
-            return max(floor, max(map(max, found), default=0))
-        key, body, args = self._section(section, lo, hi, start, end)
-        packed, cells_of = self._reader(starts, end, lo, hi)
-        group = "c.kid" if one_row and section != "all_events" else key  # a key is one number
-        read = f"SELECT {key} AS key, c.day, c.n, c.first_us, c.last_us, {packed}, {group} AS grp"
-        if within:
-            sql, args = f"SELECT *, n FROM ({read} {body}) WHERE n > ? ORDER BY n DESC", [*args, floor]
-        else:  # a key's rows, with their sum: of the keys whose events pass the floor (by number, if one a key)
-            sql = (f"SELECT * FROM ({read} {body}) JOIN (SELECT {group} AS grp, sum(c.n) AS events {body} GROUP BY 1"
-                   " HAVING events > ?) USING (grp) ORDER BY events DESC, key")
-            args = [*args, *args, floor]
-        with spilling():
-            rows = self.conn.execute(sql, args)
-        top = floor
-        for _, group in itertools.groupby(rows, key=_KEY):
-            head = next(group)
-            if head[-1] <= top:
-                return top
-            group = map(_ROW, itertools.chain([head], group))
-            top = max(top, *cells_of(group)[0])
-        return top
-
-    def _busy(self, section: str, pairs: cells.Pairs, floor: int) -> bool:
-        """Whether few keys (methods), at most BUSY, of a ``Pairs`` day of one row a key and
-        day may have a cell of more than ``floor`` events: they are then in the temporary
-        table ``busy``, found in one scan. A cell is in one row, or in two (an hour across
-        UTC midnight): a key whose rows hold at most floor / 2 events each has none above."""
-        if not self._made_busy:
-            self.conn.execute(f"CREATE TABLE {self.busy} (k PRIMARY KEY)")  # a key's number, or a method
-            self._made_busy = True
-        table, ident = _rows_of(section)
-        mine = "" if section == "all_events" else " AND section = ?"
-        args = [pairs.day, pairs.day + DAY, *([section] if mine else []), floor, BUSY + 1]
-        self.conn.execute(f"DELETE FROM {self.busy}")
-        return self.conn.execute(f"INSERT INTO {self.busy} SELECT DISTINCT {ident} FROM {table}"
-                                 f" WHERE day IN (?, ?){mine} AND 2 * n > ? LIMIT ?", args).rowcount <= BUSY
+    def totals(self, section: str) -> Iterator[tuple[str, int]]:
+        """(key, events) of every key of ``section`` with events in the window, a key once
+        for each part of it (sum them): the whole UTC days summed by SQLite, the UTC day at
+        each cut end read as a UTC report reads it."""
+        ends = [t // US - t // US % DAY for t in (self.since, self.until) if t is not None and t % (DAY * US)]
+        span = self.conn.execute("SELECT (SELECT min(day) FROM counts), (SELECT max(day) FROM counts)").fetchone()
+        if span[0] is None:
+            return
+        lo = span[0] if self.since is None else -(-self.since // (DAY * US)) * DAY
+        hi = span[1] + DAY if self.until is None else self.until // (DAY * US) * DAY
+        if lo < hi:
+            key, body, args = self._section(section, lo, hi, lo, hi)
+            with spilling():  # summed here, before the first row
+                rows = self.conn.execute(f"SELECT {key}, sum(c.n) {body} GROUP BY 1", args)
+            for row in rows:  # noqa: UP028 (``yield from`` would close the cursor when an unfinished
+                yield row  # generator is collected: after the store, if an error ended the run)
+        hours = list(range(0, DAY, 3600))
+        for day in sorted(set(ends)):
+            yield from ((k, sum(c)) for k, c, _ in self.columns(section, [day + h for h in hours], day + DAY))
 
     @functools.cached_property
     def _keys_stored_twice(self) -> frozenset[str]:
@@ -276,23 +237,31 @@ class Selection:
         hours = self._hours(starts, end, lo, hi)
         return cells.Pairs(hours, day) if hours else None
 
-    def _paired(self, section: str, pairs: cells.Pairs, busy: bool = False) -> tuple[str, dict]:
+    def _paired(self, section: str, pairs: cells.Pairs, busy: bool = False, totals: bool = False) -> tuple[str, dict]:
         """The query of ``Pairs`` rows: each key's row of the UTC day before midnight with
         events in the report day, beside its row of the day after, then the keys with a
         row of the day after only (those in the table ``busy`` only, if asked: see
-        ``_busy``). all_events reads its methods' rows."""
+        ``_busy``), in key order; or, for ``totals``, each key's number and its hours in the
+        day, in no order. all_events reads its methods' rows."""
         by_method = section == "all_events"
-        table, ident = _rows_of(section)
+        table, ident = rows_of(section)
 
         def on(t: str, day: str, events: str) -> str:  # the rows of alias t of a day, with events in the report day
             return f"{t}.day = :{day}" + ("" if by_method else f" AND {t}.section = :section") + f" AND {t}.{events}"
 
-        def read(t: str, columns: str) -> str:  # the key, then what Pairs.cells reads of each day
+        def read(t: str, columns: str) -> str:  # the key, then ``columns``
             key, source = (f"{t}.method", "") if by_method else ("k.key", f" JOIN keys k ON k.kid = {t}.kid")
             return f"{key}, {columns} FROM {table} {t}{source}"
 
-        def side(t: str) -> str:
-            return f"{t}.first_us, {t}.last_us, substr({t}.{pairs.packed}, :start_{t}, :length_{t}), {t}.quarters"
+        def cut(t: str) -> str:  # the row's hours in the report day
+            return f"substr({t}.{pairs.packed}, :start_{t}, :length_{t})"
+
+        if totals:  # its number, and its hours in the day as one blob (a day without a row: none)
+            both, after_only = (f"a.{ident}, CAST(ifnull({cut('a')}, x'') || ifnull({cut('b')}, x'') AS BLOB)",
+                                f"b.{ident}, {cut('b')}")
+        else:  # what Pairs.cells reads of each day
+            both = f"a.first_us, a.last_us, {cut('a')}, a.quarters, b.first_us, b.last_us, {cut('b')}, b.quarters"
+            after_only = f"NULL, NULL, NULL, NULL, b.first_us, b.last_us, {cut('b')}, b.quarters"
 
         def kept(t: str) -> str:
             named = f" AND {t}.{ident} IN (SELECT k FROM {self.busy})" if busy else ""  # searched by key
@@ -302,10 +271,11 @@ class Selection:
                             else f" AND +{t}.kid IN (SELECT kid FROM {self.wanted})")
 
         before, after = on("a", "before", "last_us >= :lo"), on("b", "after", "first_us < :hi")
-        sql = (f"SELECT {read('a', side('a') + ', ' + side('b'))}"
+        sql = (f"SELECT {read('a', both)}"
                f" LEFT JOIN {table} b ON b.{ident} = a.{ident} AND {after} WHERE {before}{kept('a')}"
-               f" UNION ALL SELECT {read('b', 'NULL, NULL, NULL, NULL, ' + side('b'))} WHERE {after}{kept('b')}"
-               f" AND NOT EXISTS (SELECT 1 FROM {table} a WHERE a.{ident} = b.{ident} AND {before}) ORDER BY 1")
+               f" UNION ALL SELECT {read('b', after_only)} WHERE {after}{kept('b')}"
+               f" AND NOT EXISTS (SELECT 1 FROM {table} a WHERE a.{ident} = b.{ident} AND {before})"
+               + ("" if totals else " ORDER BY 1"))  # totals are ranked, not grouped
         start_a, length_a, start_b, length_b = pairs.slices
         return sql, {"before": pairs.day, "after": pairs.day + DAY, "section": section, "lo": pairs.lo_us,
                      "hi": pairs.hi_us, "start_a": start_a, "length_a": length_a, "start_b": start_b,
@@ -364,16 +334,6 @@ class Selection:
             clauses.append(f"method IN (SELECT method FROM {self.methods})" if self.by_method
                            else f"kid IN (SELECT kid FROM {self.wanted})")
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
-
-
-_KEY = operator.itemgetter(0)  # a row's key, what its rows are grouped by
-_ROW = operator.itemgetter(slice(-2))  # a counts row as columns() reads it: key, day, n, first, last, packed...
-
-
-def _rows_of(section: str) -> tuple[str, str]:
-    """The table a ``Pairs`` day of ``section`` reads, and what a row is one of: all_events
-    one method's, every other section one key number's."""
-    return ("method_counts", "method") if section == "all_events" else ("counts", "kid")
 
 
 def _edges(since: int | None, until: int | None) -> list[tuple[int, int]]:

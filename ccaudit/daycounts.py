@@ -132,6 +132,11 @@ def ints(blob: bytes) -> array:
     return _array(blob)
 
 
+def total(blob: bytes) -> int:
+    """The sum of an ``hours`` blob, or of a part of one."""
+    return sum(_view(blob))
+
+
 def flat(blob: bytes) -> array:
     """A ``quarters`` blob as one array: quarter of the day, n, first, last, quarter, ..."""
     return _array(blob)

@@ -25,7 +25,7 @@ import operator
 from collections.abc import Iterable, Iterator
 
 from .render import ROW_LABEL, Layout, layout_chunks
-from .report import Day, Gap, Report, Row, Section, busiest_cell
+from .report import Day, Gap, Report, Row, Rows, Section, busiest_cell
 from .text import CountText, hour_ranges, plural, printable
 
 LEVELS = 9
@@ -349,6 +349,9 @@ def _shown(rows: Iterable[Row]) -> tuple[int, int, list[Row]]:
     """(keys, events, the rows shown) of a section, in one reading: every row (in key
     order) if there are at most MAX_ROWS, else the MAX_ROWS busiest, ties by key. A page
     of 300,000 attacker-made keys helps no one; read once, only the busiest are held."""
+    if isinstance(rows, Rows) and rows.top is None:
+        keys, events, shown = rows.ranked(MAX_ROWS)
+        return keys, events, shown if keys > MAX_ROWS else sorted(shown, key=operator.attrgetter("key"))
     rows = iter(rows)
     shown = list(itertools.islice(rows, MAX_ROWS + 1))
     keys, events = len(shown), sum(r.total for r in shown)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import functools
-import heapq
 import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -298,13 +297,13 @@ class Rows:
         self.labels, self.clock, self.top = labels, clock, top
 
     def __iter__(self) -> Iterator[Row]:
-        return self._read() if self.top is None else iter(self.busiest(self.top))
+        return self._read() if self.top is None else iter(self.ranked(self.top)[2])
 
-    def busiest(self, n: int) -> list[Row]:
-        """The ``n`` rows with the most events, ties by key (``--top``)."""
-        top = heapq.nsmallest(n, self.selection.columns(self.section, self.starts, self.end),
-                              key=lambda r: (-sum(r[1]), r[0]))
-        return [_StoredRow(*r, self.labels, self.clock) for r in top]
+    def ranked(self, n: int) -> tuple[int, int, list[Row]]:
+        """(keys, events, the ``n`` busiest rows, ties by key): a section's size, and what
+        ``--top`` and an html page show of it, without making the other rows."""
+        keys, events, top = self.selection.busiest(self.section, self.starts, self.end, n)
+        return keys, events, [_StoredRow(*r, self.labels, self.clock) for r in top]
 
     def cells(self) -> Iterator[tuple[str, list[int]]]:
         """(key, events per column) of each row, read without making the rows."""

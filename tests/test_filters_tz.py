@@ -782,3 +782,83 @@ def test_a_zone_day_reads_a_key_as_one_row_cut_to_its_hours(scattered, monkeypat
         store.close()
     assert made == [n + shared for n in columns]
     assert (23 in columns) == (zone == "America/New_York")  # the day its clocks go forward too
+
+
+def _wanted_totals(events: list[tuple], tz: ZoneInfo | None, since: int | None = None, until: int | None = None,
+                   principal: str | None = None, method: str | None = None) -> dict[tuple, int]:
+    """{(local date or None, section, key): events} of ``sections_scattered``'s events in
+    [since, until) (epoch µs) that pass the filters, as fnmatch matches them (by local
+    date in ``tz``, or over the whole window if None)."""
+    from fnmatch import fnmatchcase
+
+    want: dict[tuple, int] = {}
+    for t, section, key, m, p in events:
+        us = int(t.timestamp()) * 10**6 + t.microsecond
+        if (since is not None and us < since) or (until is not None and us >= until):
+            continue
+        if (principal and not fnmatchcase(p, principal)) or (method and not fnmatchcase(m, method)):
+            continue
+        date = t.astimezone(tz).date().isoformat() if tz else None
+        for row in ((section, key), ("all_events", m)) if section else (("all_events", m),):
+            want[(date, *row)] = want.get((date, *row), 0) + 1
+    return want
+
+
+WINDOWS = [(None, None), (1_710_417_600_000_000, 1_711_324_800_000_000),  # 03-14T12Z .. 03-25T00Z
+           (1_710_201_120_000_001, 1_711_065_301_000_000)]  # 03-12T00:52:00.000001Z .. 03-22T00:55:01Z
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe"])
+@pytest.mark.parametrize("window", WINDOWS)
+@pytest.mark.parametrize("principal, method", [(None, None), ("u-*", None), (None, "[SG]*")])
+def test_a_sections_busiest_rows_are_its_rows_with_the_most_events(sections_scattered, zone, window, principal,
+                                                                   method):
+    # What html shows of a section and --top keeps: how many keys have events in the day,
+    # their events, and the n busiest rows (ties by key), each as reading every row makes
+    # it. Counted from the event list; in UTC a whole day's rows are ranked by SQLite, in
+    # the zones a key's events in a day across two UTC days are summed from its two rows'
+    # slices; alice, stored twice, and all_events with --principal are summed row by row.
+    from ccaudit import Store, build
+
+    path, events = sections_scattered
+    tz = ZoneInfo(zone)
+    want = _wanted_totals(events, tz, *window, principal, method)
+    store = Store(path, readonly=True)
+    try:
+        for d in build(store, tz, report.Filters(*window, principal=principal, method=method)).days:
+            for sid, section in d.sections.items():
+                totals = sorted((-n, key) for (date, s, key), n in want.items() if (date, s) == (d.date, sid))
+                every = {r.key: (r.hours, r.first_seen, r.last_seen) for r in section.rows}
+                for n in (1, 2, 5):
+                    keys, events_in, top = section.rows.ranked(n)
+                    assert (keys, events_in) == (len(totals), -sum(t for t, _ in totals))
+                    assert [(r.key, r.total) for r in top] == [(key, -t) for t, key in totals[:n]]
+                    assert {r.key: (r.hours, r.first_seen, r.last_seen) for r in top} == \
+                        {r.key: every[r.key] for r in top}
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("window", [*WINDOWS, (None, 1_710_201_120_000_000), (1_711_065_301_000_000, None),
+                                    (1_710_201_120_000_000, 1_710_201_121_000_000),  # one second of a day
+                                    (1_711_151_999_000_000, 1_711_152_000_000_000)])  # the second before midnight
+@pytest.mark.parametrize("principal, method", [(None, None), ("u-*", None), (None, "[SG]*")])
+def test_a_windows_totals_are_each_keys_events_in_it(sections_scattered, window, principal, method):
+    # What diff compares: every key's events over the whole window, summed over the parts
+    # (whole UTC days in SQL, a cut day at each end as a report reads it). Counted from
+    # the event list.
+    from ccaudit import Store
+    from ccaudit.counts import Selection
+
+    path, events = sections_scattered
+    want = _wanted_totals(events, None, *window, principal, method)
+    store = Store(path, readonly=True)
+    try:
+        selection = Selection(store, *window, principal, method)
+        got: dict[tuple, int] = {}
+        for section in ("kafka_authentication", "signin_success", "all_events"):
+            for key, n in selection.totals(section):
+                got[None, section, key] = got.get((None, section, key), 0) + n
+    finally:
+        store.close()
+    assert got == want
