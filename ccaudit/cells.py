@@ -109,8 +109,9 @@ class Hours:
 class Pairs:
     """A report day of whole hours across two UTC days, the usual day of any zone but UTC,
     read one key to a row: its two counts rows side by side, each cut in SQL to the hours
-    in the day (``slices``). A key is then one array, where ``Hours`` adds each row's
-    slice to the key's cells: a zone's report reads 1.7 counts rows a key."""
+    in the day (``slices``) and the two joined as one blob. A key is then one array, where
+    ``Hours`` adds each row's slice to the key's cells: a zone's report reads 1.7 counts
+    rows a key."""
 
     def __init__(self, hours: Hours, day: int):
         self.day, self.packed = day, hours.packed
@@ -119,18 +120,17 @@ class Pairs:
         (self.low, _, self.lo_us, _, c0, h0, w0), (_, self.high, _, self.hi_us, c1, h1, w1) = \
             hours._of_day(day), hours._of_day(day + DAY)
         self.slices = (4 * h0 + 1, 4 * w0, 4 * h1 + 1, 4 * w1)  # substr(blob, start, length) of each day
-        self.zeros = bytes(4 * w0), bytes(4 * w1)  # a key with no row on one of the days
         self.shared = w0 if c0 + w0 > c1 else 0  # the column across UTC midnight, of a zone off the whole hour
 
     def cells(self, rows: Iterator[tuple]) -> tuple[list[int], Times]:
         """(events per column, times) of a key's rows: after the key, the first µs, last
-        µs, hours cut to the day and quarters of each UTC day, NULL for a day without a
-        row. A key has one row, or one per number if it is stored as two (an email
-        signed in as two users)."""
+        µs and quarters of each UTC day (NULL for a day without a row), then both days'
+        hours cut to the day, as one blob (zeros for a day without a row). A key has one
+        row, or one per number if it is stored as two (an email signed in as two users)."""
         rows = list(rows)
         cells: list[int] | None = None
-        for _, _, _, h0, _, _, _, h1, _ in rows:
-            mine = daycounts.ints((h0 or self.zeros[0]) + (h1 or self.zeros[1]))
+        for row in rows:
+            mine = daycounts.ints(row[7])
             if self.shared:
                 mine[self.shared - 1] += mine.pop(self.shared)
             cells = mine.tolist() if cells is None else list(map(operator.add, cells, mine))
@@ -143,12 +143,12 @@ class Pairs:
         (A row is read only with events in the day, and the day, never cut by the window,
         holds the whole of each UTC day's side of midnight: ``Selection._pairs``.)"""
         first, last = 2**63, -1
-        for _, f0, l0, h0, q0, f1, l1, h1, q1 in rows:
-            if h0 is None:
+        for _, f0, l0, q0, f1, l1, q1, _ in rows:
+            if f0 is None:
                 f = f1
             else:
                 f = f0 if f0 >= self.lo_us else daycounts.first_from(self.day, q0, self.low)
-            if h1 is None:
+            if f1 is None:
                 la = l0
             else:
                 la = l1 if l1 < self.hi_us else daycounts.last_before(self.day + DAY, q1, self.high)

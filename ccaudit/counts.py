@@ -256,12 +256,14 @@ class Selection(Busiest):
         def cut(t: str) -> str:  # the row's hours in the report day
             return f"substr({t}.{pairs.packed}, :start_{t}, :length_{t})"
 
-        if totals:  # its number, and its hours in the day as one blob (a day without a row: none)
-            both, after_only = (f"a.{ident}, CAST(ifnull({cut('a')}, x'') || ifnull({cut('b')}, x'') AS BLOB)",
-                                f"b.{ident}, {cut('b')}")
-        else:  # what Pairs.cells reads of each day
-            both = f"a.first_us, a.last_us, {cut('a')}, a.quarters, b.first_us, b.last_us, {cut('b')}, b.quarters"
-            after_only = f"NULL, NULL, NULL, NULL, b.first_us, b.last_us, {cut('b')}, b.quarters"
+        def joined(a: str, b: str) -> str:  # both days' hours in the day as one blob (||: text, cast back)
+            return f"CAST(ifnull({a}, zeroblob(:length_a)) || ifnull({b}, zeroblob(:length_b)) AS BLOB)"
+
+        if totals:  # its number, and its hours in the day
+            both, after_only = f"a.{ident}, {joined(cut('a'), cut('b'))}", f"b.{ident}, {joined('NULL', cut('b'))}"
+        else:  # what Pairs.cells reads
+            both = f"a.first_us, a.last_us, a.quarters, b.first_us, b.last_us, b.quarters, {joined(cut('a'), cut('b'))}"
+            after_only = f"NULL, NULL, NULL, b.first_us, b.last_us, b.quarters, {joined('NULL', cut('b'))}"
 
         def kept(t: str) -> str:
             named = f" AND {t}.{ident} IN (SELECT k FROM {self.busy})" if busy else ""  # searched by key

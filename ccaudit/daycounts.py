@@ -22,10 +22,11 @@ Only this module packs and unpacks them.
 from __future__ import annotations
 
 import bisect
+import functools
 import operator
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .schema import DAY, QUARTER, QUARTER_US, US
 
@@ -127,11 +128,6 @@ def hour_slice(blob: bytes, start: int, stop: int) -> array:
     return _array(blob[4 * start:4 * stop])
 
 
-def ints(blob: bytes) -> array:
-    """An ``hours`` or ``offset_hours`` blob, or a part of one, as an array."""
-    return _array(blob)
-
-
 def total(blob: bytes) -> int:
     """The sum of an ``hours`` blob, or of a part of one."""
     return sum(_view(blob))
@@ -177,11 +173,15 @@ def time_of(day: int, quarter: int, offset: int) -> int:
     return (day + quarter * QUARTER) * US + offset
 
 
-def _array(blob: bytes) -> array:
+def _swapped(blob: bytes) -> array:
     a = array("I", blob)
-    if _SWAP:
-        a.byteswap()
+    a.byteswap()
     return a
+
+
+# A blob as an array: a C call on a little-endian machine, no Python frame (a report makes one a row)
+_array: Callable[[bytes], array] = _swapped if _SWAP else functools.partial(array, "I")
+ints = _array  # an ``hours`` or ``offset_hours`` blob, or a part of one, as an array
 
 
 def _view(blob: bytes) -> memoryview | array:

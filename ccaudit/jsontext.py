@@ -12,10 +12,9 @@ import re
 from collections.abc import Iterable, Iterator
 
 from .report import Day, Row
-from .text import CountText
+from .text import CountText, in_pieces
 
 STAT_FIELDS = ("first_seen", "last_seen", "peak_hour", "peak_count")
-ROWS_A_PIECE = 100  # each piece passes up through the pieces it is nested in: a row each cost more
 _string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # a str as json.dumps(ensure_ascii=False) writes it
 
 
@@ -81,14 +80,16 @@ def json_pieces(value, depth: int) -> Iterator[str]:
             yield from json_pieces(item, depth + 1)
         yield pad[:-2] + "}"
     elif isinstance(value, RowsToWrite):
-        texts, empty = [], True
-        for row in value.rows:
-            texts.append(("[" if empty else ",") + pad + _row_text(row, depth + 1, value.digits))
-            empty = False
-            if len(texts) == ROWS_A_PIECE:
-                yield "".join(texts)
-                texts.clear()
-        yield "".join(texts) + ("[]" if empty else pad[:-2] + "]")
+        empty = True
+
+        def texts() -> Iterator[str]:
+            nonlocal empty
+            for row in value.rows:
+                yield ("[" if empty else ",") + pad + _row_text(row, depth + 1, value.digits)
+                empty = False
+
+        yield from in_pieces(texts())
+        yield "[]" if empty else pad[:-2] + "]"
     else:
         yield to_json(value, depth)
 

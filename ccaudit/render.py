@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, dumps, json_pieces, to_json
 from .report import Day, Gap, Report, Row, Section, read_twice
-from .text import CountText, hour_ranges, md_text, plural, printable, spreadsheet_cell
+from .text import PIECE, CountText, hour_ranges, in_pieces, md_text, plural, printable, spreadsheet_cell
 
 ROW_LABEL = {
     "kafka_authentication": "Principal",
@@ -61,7 +61,7 @@ def section_text_lines(day: Day, section: Section, stats: bool = False) -> Itera
     fit every key (they cut keys at 30 characters) up to KEY_WIDTH; a longer key is printed
     whole on a line of its own, its counts on the next, so one huge key cannot pad every row."""
     with read_twice(section.rows, times=stats) as rows:
-        yield from _text_table(day, section, rows, stats)
+        yield from in_pieces(_text_table(day, section, rows, stats))
 
 
 def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) -> Iterator[str]:
@@ -108,7 +108,7 @@ def section_markdown_lines(day: Day, section: Section, stats: bool = False) -> I
     format gives), line by line: one pass over the rows sizes the columns, a second
     writes them, from the rows read once (``read_twice``: at most 5,000 held in memory)."""
     with read_twice(section.rows, times=stats) as rows:
-        yield from _markdown_table(day, section, rows, stats)
+        yield from in_pieces(_markdown_table(day, section, rows, stats))
 
 
 def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) -> Iterator[str]:
@@ -214,16 +214,16 @@ def csv_text(header: list, rows) -> str:
     return "".join(csv_chunks(header, rows))
 
 
-def csv_chunks(header: list | None, rows, per_chunk: int = 1000, escaped: bool = False) -> Iterator[str]:
-    """``csv_text`` a thousand rows at a time (without a header line for None); rows
-    ``escaped`` already (``spreadsheet_cell`` on each text cell) are written as they are."""
+def csv_chunks(header: list | None, rows, escaped: bool = False) -> Iterator[str]:
+    """``csv_text`` in pieces of about PIECE characters (without a header line for None);
+    rows ``escaped`` already (``spreadsheet_cell`` on each text cell) are written as they are."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     if header is not None:
         w.writerow(header)
-    for n, row in enumerate(rows, 1):
+    for row in rows:
         w.writerow(row if escaped else [spreadsheet_cell(c) for c in row])
-        if n % per_chunk == 0:
+        if out.tell() >= PIECE:
             yield out.getvalue()
             out.seek(0)
             out.truncate()

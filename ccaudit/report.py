@@ -341,7 +341,8 @@ def read_twice(rows: Iterable[Row], times: bool) -> Iterator[Iterable[Row]]:
         yield rows
         return
     pack = _StoredRow.packed if times else operator.attrgetter("key", "hours")
-    spool = Spool(rows, pack, functools.partial(_StoredRow.unpacked, rows.labels, rows.clock))
+    spool = Spool(rows, pack, functools.partial(_StoredRow.unpacked, rows.labels, rows.clock),
+                  operator.attrgetter("key"))
     try:
         yield spool
     finally:

@@ -4,14 +4,15 @@ more than they cost to write.
 
 The first IN_MEMORY items are held as they are; the rest are ``pack``ed and marshal'd to an
 unnamed temporary file (in SQLite's temporary folder, where a report's large sorts go) a
-batch at a time, and ``unpack``ed when they are read back. If that file cannot be written
+batch at a time, and ``unpack``ed when they are read back. Both are bounded by size too:
+by the length of each item's ``bulk`` (a row's key, which can be megabytes long). If that file cannot be written
 (a full disk), the spool gives up and every later reading reads the source again.
 """
 from __future__ import annotations
 
 import marshal
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import IO
 
 from .errors import sqlite_tempdir
@@ -21,11 +22,12 @@ class Spool:
     """``source`` read once, on the first iteration, and given back by every later one.
     ``close()`` removes its file."""
 
-    IN_MEMORY = 5_000  # an ordinary section is held whole: no file, no packing
-    BATCH = 1_000
+    IN_MEMORY, IN_MEMORY_WEIGHT = 5_000, 16 * 2**20  # an ordinary section is held whole: no file, no packing
+    BATCH, BATCH_WEIGHT = 1_000, 2**20
 
-    def __init__(self, source: Iterable, pack: Callable[[object], tuple], unpack: Callable[[tuple], object]):
-        self.source, self.pack, self.unpack = source, pack, unpack
+    def __init__(self, source: Iterable, pack: Callable[[object], tuple], unpack: Callable[[tuple], object],
+                 bulk: Callable[[object], Sized]):
+        self.source, self.pack, self.unpack, self.bulk = source, pack, unpack, bulk
         self.items: list | None = None  # the first IN_MEMORY, once a reading has ended
         self.file: SpoolFile | None = None  # the rest
         self.gave_up = False  # the file could not be written
@@ -40,15 +42,18 @@ class Spool:
             self.file.close()
 
     def _filling(self) -> Iterator:
-        items, batch = [], []
+        items, batch, held, batched, bulk = [], [], 0, 0, self.bulk  # (a C getter: no Python call a row)
+        count, weight = self.IN_MEMORY, self.IN_MEMORY_WEIGHT  # locals: read a row at a time
         file: SpoolFile | None = SpoolFile()
         for item in self.source:
-            if len(items) < self.IN_MEMORY:
+            if held < weight and len(items) < count:
                 items.append(item)
+                held += len(bulk(item))
             elif file is not None:
                 batch.append(self.pack(item))
-                if len(batch) == self.BATCH:
-                    file, batch = file.write(batch), []
+                batched += len(bulk(item))
+                if len(batch) == self.BATCH or batched >= self.BATCH_WEIGHT:
+                    file, batch, batched = file.write(batch), [], 0
             yield item
         if batch and file is not None:
             file = file.write(batch)

@@ -7,7 +7,9 @@ whatever was typed): every renderer passes them through one of these functions.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+
+PIECE = 1 << 16  # characters a report's output is passed up in; a line at a time cost a Python frame a level
 
 
 def printable(text: str) -> str:
@@ -84,3 +86,19 @@ class CountText(dict):
         if len(self) < self.LIMIT:
             self[n] = text
         return text
+
+
+def in_pieces(texts: Iterable[str]) -> Iterator[str]:
+    """``texts`` joined into pieces of at least PIECE characters (but the last): a report
+    nested in generators passes each piece up through all of them, at a cost per piece.
+    Cut by size, not by a count of lines: a key may be megabytes long."""
+    piece: list[str] = []
+    size = 0
+    for text in texts:
+        piece.append(text)
+        size += len(text)
+        if size >= PIECE:
+            yield "".join(piece)
+            piece, size = [], 0
+    if piece:
+        yield "".join(piece)

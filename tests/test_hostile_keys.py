@@ -103,6 +103,23 @@ def test_text_and_markdown_read_a_section_beyond_the_rows_they_hold_once(invoke,
     assert reads == ["signin_success"] * days
 
 
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_a_section_of_long_keys_is_spooled_by_their_length(invoke, tmp_path, monkeypatch, fmt):
+    """Keys can be megabytes long: the rows held in memory and a batch written to the
+    spool's file are bounded by the length of their keys, whatever their number."""
+    from ccaudit.spool import Spool
+
+    report = ["report", _spread_signins(tmp_path, 300), "--section", "signin_success", "--format", fmt, "-q"]
+    held = invoke(*report).stdout
+    reads = _counting_reads(monkeypatch)
+    monkeypatch.setattr(Spool, "IN_MEMORY_WEIGHT", 50)  # 3 keys of 18 characters
+    monkeypatch.setattr(Spool, "BATCH_WEIGHT", 100)
+    files, close = [], Spool.close
+    monkeypatch.setattr(Spool, "close", lambda self: files.append(len(self.file.sizes)) or close(self))
+    assert invoke(*report).stdout == held
+    assert reads == ["signin_success"] and files == [-(-(300 - 3) // 6)]  # 6 keys a batch
+
+
 def test_a_spool_that_cannot_be_written_reads_the_store_again(invoke, tmp_path, monkeypatch):
     import errno
 

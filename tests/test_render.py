@@ -255,7 +255,8 @@ def test_a_text_row_shows_each_count_and_a_dash_for_none(hours):
                       [Row("sa-1", hours, sum(hours), "", "", "00", max(hours))] * 2)
     for limit in (CountText.LIMIT, 2):
         with mock.patch.object(CountText, "LIMIT", limit):
-            lines = list(render.section_text_lines(Day("2024-05-06", sum(hours), labels, {}), section))
+            text = "".join(render.section_text_lines(Day("2024-05-06", sum(hours), labels, {}), section))
+        lines = text.splitlines(keepends=True)
         assert lines[-2] == lines[-3]
         *cells, total = lines[-2].split()[1:]
         assert cells == [str(n) if n else "-" for n in hours]
@@ -275,3 +276,17 @@ def test_a_csv_row_escapes_every_text_cell_of_a_row_a_program_built():
     assert cells[:3] == ["'@2024-01-01", "'-all", "'=k"]
     assert cells[-4:] == ["'=HYPERLINK(\"http://x\")", "\\x09-x", "'+05", "1"]
     assert cells[3:27] == ["1"] + ["0"] * 23
+
+
+@given(st.lists(st.integers(min_value=0, max_value=3 * 2**16), max_size=40))
+def test_output_is_passed_up_in_pieces_cut_by_size(lengths):
+    # Lines are joined into pieces of at least PIECE characters, but the last: a piece
+    # never holds more than one line past PIECE, whatever the number of lines.
+    from ccaudit.text import PIECE, in_pieces
+
+    texts = [chr(97 + i % 26) * n for i, n in enumerate(lengths)]
+    pieces = list(in_pieces(texts))
+    assert "".join(pieces) == "".join(texts)
+    assert all(len(p) >= PIECE for p in pieces[:-1])
+    assert all(len(p) < PIECE + max(lengths) for p in pieces)
+    assert len(pieces) <= len(texts)

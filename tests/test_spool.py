@@ -23,7 +23,8 @@ class Source:
 
 
 def spool_of(source: Source) -> Spool:
-    return Spool(source, pack=lambda item: (item[0], item[1]), unpack=lambda packed: (packed[0], packed[1]))
+    return Spool(source, pack=lambda item: (item[0], item[1]), unpack=lambda packed: (packed[0], packed[1]),
+                 bulk=lambda item: item[1])
 
 
 @pytest.fixture
@@ -43,6 +44,19 @@ def test_gives_every_item_back_in_order_reading_the_source_once(small, n):
     assert source.readings == 1
     assert (s.file is not None) == (n > 5)  # a file only beyond the items held
     assert s.file is None or sum(s.file.sizes) == s.file.file.seek(0, 2)
+
+
+def test_items_past_a_weight_go_to_the_file_whatever_their_number(monkeypatch):
+    # A row's key may be megabytes long: what is held, and a batch, are bounded by weight
+    # (here 3 an item) as well as by number.
+    monkeypatch.setattr(Spool, "IN_MEMORY_WEIGHT", 7)  # reached by the third item
+    monkeypatch.setattr(Spool, "BATCH_WEIGHT", 6)  # reached by every second
+    source = Source(10)
+    s = spool_of(source)
+    expected = [(i, [i] * 3) for i in range(10)]
+    assert list(s) == expected
+    assert list(s) == expected
+    assert (source.readings, len(s.items), len(s.file.sizes)) == (1, 3, 4)  # 7 in the file: 2, 2, 2, 1
 
 
 def test_two_readings_of_a_filled_spool_can_interleave(small):
