@@ -312,6 +312,7 @@ def _day(day: Day, peaks: dict[str, int], stats: bool) -> str:
 
 
 MAX_ROWS = 200  # rows per section and day on the page
+MAX_KEY = 1_000  # characters of a key shown: an attacker's key of megabytes, 200 times a section, helps no one
 
 
 def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
@@ -376,9 +377,11 @@ def _cell(label: str, levels: CountText, n: int) -> str:
 def _row(row: Row, columns: list[CountText], stats: bool) -> str:
     """A table row; each of its cells made once per column and count in a section (its
     ``columns``): a section has few distinct counts, and most rows repeat them."""
-    key = _e(row.key)
+    key = _e(row.key if len(row.key) <= MAX_KEY else row.key[:MAX_KEY] + "…")
     first, last, peak, count = row.stats()
     facts = f"first seen {first}", f"last seen {last}", f"peak hour {peak}: {count}"
+    if len(row.key) > MAX_KEY:
+        facts = (f"the first {MAX_KEY:,} of {len(row.key):,} characters: CSV and JSON have the whole key", *facts)
     about = "&#10;".join([key, *map(_e, facts)])
     cells = [f'<th class="k" scope="row" title="{about}">{key}</th>', *map(operator.getitem, columns, row.hours),
              f'<td class="t" title="total: {row.total}">{row.total}</td>']

@@ -136,3 +136,27 @@ def test_a_spool_that_cannot_be_written_reads_the_store_again(invoke, tmp_path, 
     monkeypatch.setattr(spool.tempfile, "TemporaryFile", full)
     assert invoke(*report).stdout == held
     assert reads == ["signin_success"] * 2
+
+
+def test_html_shows_the_start_of_a_huge_key_and_says_so(invoke, tmp_path):
+    """A key of megabytes, 200 times a section, would make a page of gigabytes that no one
+    can read: html shows a key's first MAX_KEY characters and says how long it is; CSV and
+    JSON have it whole."""
+    import csv
+    import io
+
+    from ccaudit.html import MAX_KEY
+
+    huge = "h" * 300_000 + "@example.com"
+    dump = signins(tmp_path, [huge, "alice@example.com"])
+    page = invoke("report", dump, "--format", "html", "--section", "signin_success", "-q").stdout
+    assert huge not in page and "alice@example.com" in page
+    assert page.count("h" * MAX_KEY + "…") == 2  # the row's key, and its title
+    assert "h" * (MAX_KEY + 1) not in page
+    assert f"the first {MAX_KEY:,} of {len(huge):,} characters: CSV and JSON have the whole key" in page
+    table = invoke("report", dump, "--format", "csv", "--section", "signin_success", "-q").stdout
+    limit = csv.field_size_limit(len(huge) + 1)
+    try:
+        assert huge in {row[2] for row in csv.reader(io.StringIO(table))}
+    finally:
+        csv.field_size_limit(limit)
