@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from .report import Day, Row
-from .text import CountText, in_pieces
+from .text import PIECE, CountText
 
 STAT_FIELDS = ("first_seen", "last_seen", "peak_hour", "peak_count")
 _string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # a str as json.dumps(ensure_ascii=False) writes it
@@ -80,16 +80,15 @@ def json_pieces(value, depth: int) -> Iterator[str]:
             yield from json_pieces(item, depth + 1)
         yield pad[:-2] + "}"
     elif isinstance(value, RowsToWrite):
-        empty = True
-
-        def texts() -> Iterator[str]:
-            nonlocal empty
-            for row in value.rows:
-                yield ("[" if empty else ",") + pad + _row_text(row, depth + 1, value.digits)
-                empty = False
-
-        yield from in_pieces(texts())
-        yield "[]" if empty else pad[:-2] + "]"
+        texts, size, empty = [], 0, True
+        for row in value.rows:  # in pieces of PIECE characters (text.in_pieces, inline: a row costs less)
+            text = ("[" if empty else ",") + pad + _row_text(row, depth + 1, value.digits)
+            texts.append(text)
+            size, empty = size + len(text), False
+            if size >= PIECE:
+                yield "".join(texts)
+                texts, size = [], 0
+        yield "".join(texts) + ("[]" if empty else pad[:-2] + "]")
     else:
         yield to_json(value, depth)
 
