@@ -25,6 +25,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import fcntl
+import json
 import mmap
 import os
 import signal
@@ -36,13 +37,14 @@ from collections.abc import Callable, Iterator
 
 from . import storefile
 from .files import block_stops, restore_signals
-from .render import Layout
+from .render import Layout, Scale
 from .report import Day, Gap, Report, Rows
 
 MIN_EVENTS = 2_000_000  # a smaller report takes a fraction of a second: a second process saves little
 STALLED = 120  # s in which a child takes no day and writes nothing: stuck, so this process writes its days
 ENCODING, ERRORS = "utf-8", "surrogatepass"  # the child's text, read back as it was written
 READ = 2**20
+SCALE = 4096  # bytes of the shared map for each process's half of a Scale
 
 
 def chunks(report: Report, layout: Layout) -> Iterator[str]:
@@ -51,6 +53,8 @@ def chunks(report: Report, layout: Layout) -> Iterator[str]:
     days = list(report.timeline())
     with _shared(report, days, lambda take, later: _write_parts(layout, days, take, later)) as later:
         yield layout.head
+        if later and not later.alone and layout.scale:
+            later.share(layout.scale, days)
         for i in _days_here(later, len(days)):
             yield from layout.part(days[i])
         if later and later.written:
@@ -91,6 +95,8 @@ def _days_here(later: _Later | None, count: int) -> Iterator[int]:
 
 def _write_parts(layout: Layout, days: list[Day | Gap], take: Callable[[], int | None], later: _Later) -> None:
     """In the child: each day it takes, from the last, into the file; where each one is."""
+    if layout.scale:
+        later.share(layout.scale, days)
     with open(later.file.fileno(), "w", encoding=ENCODING, errors=ERRORS, closefd=False) as out:
         for i in iter(take, None):
             start = out.buffer.tell()
@@ -131,7 +137,7 @@ class _Later:
 
     def __init__(self, report: Report, days: list, work: Callable[[Callable[[], int | None], _Later], object]):
         self.pid, self.written, self.meeting, self.alone, self.count = 0, False, 0, True, len(days)
-        self.shared = mmap.mmap(-1, 16 * (1 + len(days)))
+        self.shared = mmap.mmap(-1, 16 * (1 + len(days)) + 2 * SCALE)
         struct.pack_into("qq", self.shared, 0, 0, len(days))
         try:
             self.file = tempfile.TemporaryFile()
@@ -174,6 +180,44 @@ class _Later:
         finally:
             if not self.alone:
                 fcntl.lockf(self.file.fileno(), fcntl.LOCK_UN)
+
+    def share(self, scale: Scale, days: list) -> None:
+        """Measure ``scale`` over this process's half of the days (the child's is the later
+        half), post it in the shared map, and use it with the other's: the other's measured
+        here instead if it failed or ended before posting it (a parent that ends takes its
+        child with it)."""
+        child = self.pid == 0
+        mid = len(days) // 2
+        mine, theirs = (days[mid:], days[:mid]) if child else (days[:mid], days[mid:])
+        found = scale.measure(mine)
+        self._post(child, found)
+        other = self._posted(not child)
+        scale.use(found, scale.measure(theirs) if other is None else other)
+
+    def _post(self, child: bool, found: dict) -> None:
+        data = json.dumps(found).encode()
+        at = 16 * (1 + self.count) + child * SCALE
+        if len(data) > SCALE - 8:
+            struct.pack_into("q", self.shared, at, -1)  # too large to post: the other measures it
+            return
+        self.shared[at + 8:at + 8 + len(data)] = data
+        struct.pack_into("q", self.shared, at, len(data))  # written last: the other reads the data after it
+
+    def _posted(self, child: bool) -> dict | None:
+        """What the child (or this process's parent) posted, once it has; None if it did
+        not and will not (a child that ended, or took STALLED seconds)."""
+        at, since = 16 * (1 + self.count) + child * SCALE, time.monotonic()
+        while not (size := struct.unpack_from("q", self.shared, at)[0]):
+            if child and (self._exited() or time.monotonic() - since > STALLED):
+                return None
+            if not child and os.getppid() != self.parent:
+                raise ProcessLookupError("the report's process has ended")
+            time.sleep(0.001)
+        return None if size < 0 else json.loads(self.shared[at + 8:at + 8 + size])
+
+    def _exited(self) -> bool:
+        """Whether the child has ended (it is reaped later, by ``done``)."""
+        return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
     def wrote(self, day: int, start: int, end: int) -> None:
         """In the child: day ``day`` is at [start, end) of the file."""

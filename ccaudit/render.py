@@ -12,10 +12,10 @@ import csv
 import functools
 import io
 from collections.abc import Callable, Iterable, Iterator
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, dumps, json_pieces, to_json
-from .report import Day, Gap, Report, Row, Section, read_twice
+from .report import Day, Gap, Report, Row, Section, busiest_cell, read_twice
 from .text import PIECE, CountText, hour_ranges, in_pieces, md_text, plural, printable, spreadsheet_cell
 
 ROW_LABEL = {
@@ -262,6 +262,41 @@ class Layout(NamedTuple):
     head: str
     part: Callable[[Day | Gap], Iterable[str]]
     tail: str
+    scale: Scale | None = None  # what every part needs from all the days (html's shading)
+
+
+class Scale(Protocol):
+    """A measure over all the days that every day's part needs before it is written: found
+    by one process, or by two that each ``measure`` half the days and ``use`` both halves."""
+
+    def measure(self, days: list[Day | Gap]) -> dict[str, int]: ...
+
+    def use(self, *found: dict[str, int]) -> None: ...
+
+
+class SectionPeaks:
+    """A Scale: each section's busiest cell over all the days, the top of an html page's
+    shading scale. A large page measures it in two processes, each over half the days."""
+
+    def __init__(self, report: Report):
+        self.report, self.peaks = report, None
+
+    def measure(self, days: list[Day | Gap]) -> dict[str, int]:
+        peaks: dict[str, int] = {}
+        for day in days:
+            if isinstance(day, Gap):
+                continue
+            for sid, section in day.sections.items():
+                peaks[sid] = busiest_cell(section.rows, peaks.get(sid, 0))
+        return peaks
+
+    def use(self, *found: dict[str, int]) -> None:
+        self.peaks = {sid: max(f.get(sid, 0) for f in found) for f in found for sid in f}
+
+    def found(self) -> dict[str, int]:
+        if self.peaks is None:
+            self.use(self.measure(self.report.days))
+        return self.peaks
 
 
 def report_layout(report: Report, fmt: str, stats: bool = False) -> Layout:

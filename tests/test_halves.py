@@ -542,3 +542,28 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ")[1][0] != "Z"  # a zombie is dead, waiting for init to reap it
     except FileNotFoundError:
         return False
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_an_html_pages_shading_scale_is_measured_by_both_processes_each_over_half_the_days(store_path, children,
+                                                                                          monkeypatch, fails):
+    # Each process measures the busiest cells of half the days and posts them in the shared
+    # map; each shades with the larger of the two. A child that fails before posting its
+    # half leaves this process to measure it: the page is the same bytes either way.
+    from ccaudit.render import SectionPeaks
+
+    one = written(store_path, "html", NEVER)
+    parent, measured, measure = os.getpid(), [], SectionPeaks.measure
+
+    def spied(self, days):
+        if os.getpid() != parent and fails:
+            raise OSError("the child fails")
+        if os.getpid() == parent:
+            measured.append(len(days))
+        return measure(self, days)
+
+    monkeypatch.setattr(SectionPeaks, "measure", spied)
+    assert written(store_path, "html", ALWAYS) == one
+    (later,) = children
+    half = later.count // 2
+    assert measured == ([half, later.count - half] if fails else [half])
