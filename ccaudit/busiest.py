@@ -49,7 +49,7 @@ class Busiest:
             return None
         start = starts[0]
         lo, hi = self._cut(start, end)
-        one_row = section == "all_events" or section not in self._keys_stored_twice  # a key is one row a day
+        one_row = self._one_row(section)
         within = one_row and self._within_days(starts, end)
         pairs = self._pairs(section, starts, end, lo, hi) if one_row and floor and not within else None
         if pairs and self._busy(section, pairs, floor):
@@ -86,8 +86,8 @@ class Busiest:
         reads the ``n`` busiest again, by number. Any other day makes every row once."""
         start = starts[0]
         lo, hi = self._cut(start, end)
-        one_row = self.by_method if section == "all_events" else section not in self._keys_stored_twice
-        if one_row and lo % DAY == 0 and hi == lo + DAY and self._hours(starts, end, lo, hi):
+        one_row = self._one_row(section)
+        if one_row and self._whole_utc_day(starts, end, lo, hi):
             key, body, args = self._section(section, lo, hi, start, end)
             keys, events = self.conn.execute(f"SELECT count(*), total(c.n) {body}", args).fetchone()
             with spilling():

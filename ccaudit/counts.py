@@ -196,6 +196,12 @@ class Selection(Busiest):
         for day in sorted(set(ends)):
             yield from ((k, sum(c)) for k, c, _ in self.columns(section, [day + h for h in hours], day + DAY))
 
+    def _one_row(self, section: str) -> bool:
+        """Whether each key of ``section`` is one stored row a day: all_events's methods
+        unless they are summed from the keys that --principal keeps, and the keys of a
+        section where no key is stored as two."""
+        return self.by_method if section == "all_events" else section not in self._keys_stored_twice
+
     @functools.cached_property
     def _keys_stored_twice(self) -> frozenset[str]:
         """The sections in which one key is stored as two or more (a key is unique with
@@ -216,9 +222,14 @@ class Selection(Busiest):
         hours = self._hours(starts, end, lo, hi)
         if hours is None:
             return "c.quarters", cells.Places(starts, end, lo, hi).cells
-        if lo % DAY == 0 and hi == lo + DAY:
+        if self._whole_utc_day(starts, end, lo, hi):
             return "c.hours", cells.stored_hours
         return f"c.{hours.packed}, c.quarters", hours.cells
+
+    def _whole_utc_day(self, starts: list[int], end: int, lo: int, hi: int) -> bool:
+        """Whether the day is a whole UTC day of whole hours, not cut by the window: its
+        rows' stored hours are its cells as they are."""
+        return lo % DAY == 0 and hi == lo + DAY and self._hours(starts, end, lo, hi) is not None
 
     @staticmethod
     def _hours(starts: list[int], end: int, lo: int, hi: int) -> cells.Hours | None:

@@ -196,7 +196,7 @@ class _Later:
 
     def _post(self, child: bool, found: dict) -> None:
         data = json.dumps(found).encode()
-        at = 16 * (1 + self.count) + child * SCALE
+        at = self._slot(child)
         if len(data) > SCALE - 8:
             struct.pack_into("q", self.shared, at, -1)  # too large to post: the other measures it
             return
@@ -206,7 +206,7 @@ class _Later:
     def _posted(self, child: bool) -> dict | None:
         """What the child (or this process's parent) posted, once it has; None if it did
         not and will not (a child that ended, or took STALLED seconds)."""
-        at, since = 16 * (1 + self.count) + child * SCALE, time.monotonic()
+        at, since = self._slot(child), time.monotonic()
         while not (size := struct.unpack_from("q", self.shared, at)[0]):
             if child and (self._exited() or time.monotonic() - since > STALLED):
                 return None
@@ -214,6 +214,10 @@ class _Later:
                 raise ProcessLookupError("the report's process has ended")
             time.sleep(0.001)
         return None if size < 0 else json.loads(self.shared[at + 8:at + 8 + size])
+
+    def _slot(self, child: bool) -> int:
+        """Where the half of a Scale that the child (or the parent) posts is, in the shared map."""
+        return 16 * (1 + self.count) + child * SCALE
 
     def _exited(self) -> bool:
         """Whether the child has ended (it is reaped later, by ``done``)."""
