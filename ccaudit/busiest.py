@@ -128,13 +128,15 @@ class Busiest:
         self.conn.execute(f"DELETE FROM {self.busy}")
 
     def _busy(self, section: str, pairs: cells.Pairs, floor: int) -> bool:
-        """Whether few keys (methods), at most BUSY, of a ``Pairs`` day of one row a key and
-        day may have a cell of more than ``floor`` events: they are then in the temporary
-        table ``busy``, found in one scan. A cell is in one row, or in two (an hour across
-        UTC midnight): a key whose rows hold at most floor / 2 events each has none above."""
+        """Whether few keys (methods) of the selection, at most BUSY, of a ``Pairs`` day of
+        one row a key and day may have a cell of more than ``floor`` events: they are then
+        in the temporary table ``busy``, found in one scan. A cell is in one row, or in
+        two (an hour across UTC midnight): a key whose rows hold at most floor / 2 events
+        each has none above."""
         table, ident = rows_of(section)
-        mine = "" if section == "all_events" else " AND section = ?"
+        by_method = section == "all_events"
+        mine = "" if by_method else " AND section = ?"
         args = [pairs.day, pairs.day + DAY, *([section] if mine else []), floor, BUSY + 1]
         self._empty_busy()
-        return self.conn.execute(f"INSERT INTO {self.busy} SELECT DISTINCT {ident} FROM {table}"
-                                 f" WHERE day IN (?, ?){mine} AND 2 * n > ? LIMIT ?", args).rowcount <= BUSY
+        return self.conn.execute(f"INSERT INTO {self.busy} SELECT DISTINCT {ident} FROM {table} WHERE day IN (?, ?)"
+                                 f"{mine} AND 2 * n > ?{self._kept(ident, by_method)} LIMIT ?", args).rowcount <= BUSY

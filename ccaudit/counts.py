@@ -251,9 +251,9 @@ class Selection(Busiest):
     def _paired(self, section: str, pairs: cells.Pairs, busy: bool = False, totals: bool = False) -> tuple[str, dict]:
         """The query of ``Pairs`` rows: each key's row of the UTC day before midnight with
         events in the report day, beside its row of the day after, then the keys with a
-        row of the day after only (those in the table ``busy`` only, if asked: see
-        ``_busy``), in key order; or, for ``totals``, each key's number and its hours in the
-        day, in no order. all_events reads its methods' rows."""
+        row of the day after only, in key order; for ``busy``, each key of the table
+        ``busy`` (see ``_busy``), its rows looked up; for ``totals``, each key's number and
+        its hours in the day, in no order. all_events reads its methods' rows."""
         by_method = section == "all_events"
         table, ident = rows_of(section)
 
@@ -276,19 +276,19 @@ class Selection(Busiest):
             both = f"a.first_us, a.last_us, a.quarters, b.first_us, b.last_us, b.quarters, {joined(cut('a'), cut('b'))}"
             after_only = f"NULL, NULL, NULL, b.first_us, b.last_us, b.quarters, {joined('NULL', cut('b'))}"
 
-        def kept(t: str) -> str:
-            named = f" AND {t}.{ident} IN (SELECT k FROM {self.busy})" if busy else ""  # searched by key
-            if not self.filtered:
-                return named
-            return named + (f" AND {t}.method IN (SELECT method FROM {self.methods})" if by_method
-                            else f" AND +{t}.kid IN (SELECT kid FROM {self.wanted})")
-
         before, after = on("a", "before", "last_us >= :lo"), on("b", "after", "first_us < :hi")
-        sql = (f"SELECT {read('a', both)}"
-               f" LEFT JOIN {table} b ON b.{ident} = a.{ident} AND {after} WHERE {before}{kept('a')}"
-               f" UNION ALL SELECT {read('b', after_only)} WHERE {after}{kept('b')}"
-               f" AND NOT EXISTS (SELECT 1 FROM {table} a WHERE a.{ident} = b.{ident} AND {before})"
-               + ("" if totals else " ORDER BY 1"))  # totals are ranked, not grouped
+        if busy:  # each key named, its row of each day looked up (none: its hours read as zeros)
+            key, source = ("x.k", "") if by_method else ("k.key", " JOIN keys k ON k.kid = x.k")
+            sql = (f"SELECT {key}, {both} FROM {self.busy} x{source}"
+                   f" LEFT JOIN {table} a ON a.{ident} = x.k AND {before}"
+                   f" LEFT JOIN {table} b ON b.{ident} = x.k AND {after} ORDER BY 1")
+        else:
+            kept_a, kept_b = (self._kept(f"{t}.{ident}", by_method) for t in "ab")
+            sql = (f"SELECT {read('a', both)}"
+                   f" LEFT JOIN {table} b ON b.{ident} = a.{ident} AND {after} WHERE {before}{kept_a}"
+                   f" UNION ALL SELECT {read('b', after_only)} WHERE {after}{kept_b}"
+                   f" AND NOT EXISTS (SELECT 1 FROM {table} a WHERE a.{ident} = b.{ident} AND {before})"
+                   + ("" if totals else " ORDER BY 1"))  # totals are ranked, not grouped
         start_a, length_a, start_b, length_b = pairs.slices
         return sql, {"before": pairs.day, "after": pairs.day + DAY, "section": section, "lo": pairs.lo_us,
                      "hi": pairs.hi_us, "start_a": start_a, "length_a": length_a, "start_b": start_b,
@@ -316,12 +316,12 @@ class Selection(Busiest):
         within = " AND last_us >= ? AND first_us < ?"  # a row with no event in [lo, hi) is not read (nor sorted)
         window_us = [lo * US, hi * US]
         if section == "all_events" and self.by_method:
-            kept = f" AND method IN (SELECT method FROM {self.methods})" if self.filtered else ""
+            kept = self._kept("method", True)
             edges = (" UNION ALL SELECT e.quarter, k.method, e.n, e.first_us, e.last_us, NULL, NULL, NULL"
                      f" FROM {self.edges} e JOIN keys k USING (kid) WHERE quarter >= ? AND quarter < ?") if cut else ""
             source = f"SELECT day, method, {counted} FROM method_counts WHERE day >= ? AND day < ?{within}{kept}{edges}"
             return "c.method", f"FROM ({source}) c", window + window_us + cut
-        kept = f" AND +kid IN (SELECT kid FROM {self.wanted})" if self.filtered else ""  # +: a check, not a search
+        kept = self._kept("kid", False)
         edges = (f" UNION ALL SELECT *, NULL, NULL, NULL FROM {self.edges} WHERE quarter >= ? AND quarter < ?"
                  if cut else "")
         if section == "all_events":  # every section's rows of the days, keyed by method
@@ -332,6 +332,14 @@ class Selection(Busiest):
             args = [*days, section, *window_us, *cut, section]  # the outer section: of the cut quarters' events
         return key, f"FROM (SELECT day, kid, {counted} FROM counts WHERE {rows}{within}{kept}{edges}) c" \
                     f" JOIN keys k USING (kid){where}", args
+
+    def _kept(self, column: str, by_method: bool) -> str:
+        """AND, if filtered, the filter's key numbers (``by_method``: methods) only: ``+``
+        makes the number a check on the rows found, not a search."""
+        if not self.filtered:
+            return ""
+        return (f" AND {column} IN (SELECT method FROM {self.methods})" if by_method
+                else f" AND +{column} IN (SELECT kid FROM {self.wanted})")
 
     def _window(self, column: str, whole_days: bool = False) -> tuple[str, list]:
         """WHERE for the selection's window (whole quarters, or the whole days they are
