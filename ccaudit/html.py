@@ -373,13 +373,15 @@ def _row(row: Row, columns: list[CountText], stats: bool) -> str:
     ``columns``): a section has few distinct counts, and most rows repeat them."""
     key = _e(row.key if len(row.key) <= MAX_KEY else row.key[:MAX_KEY] + "…")
     first, last, peak, count = row.stats()
-    facts = f"first seen {first}", f"last seen {last}", f"peak hour {peak}: {count}"
+    facts = f"{first}{last}{peak}{count}"
+    if _e(facts) != facts:  # a program's row may hold any text; times and hour labels need no escaping
+        first, last, peak, count = map(_e, (first, last, peak, count))
+    about = f"first seen {first}&#10;last seen {last}&#10;peak hour {peak}: {count}"
     if len(row.key) > MAX_KEY:
-        facts = (f"the first {MAX_KEY:,} of {len(row.key):,} characters: CSV and JSON have the whole key", *facts)
-    about = "&#10;".join([key, *map(_e, facts)])
-    cells = [f'<th class="k" scope="row" title="{about}">{key}</th>', *map(operator.getitem, columns, row.hours),
+        about = f"the first {MAX_KEY:,} of {len(row.key):,} characters: CSV and JSON have the whole key&#10;{about}"
+    cells = [f'<th class="k" scope="row" title="{key}&#10;{about}">{key}</th>', *map(operator.getitem, columns, row.hours),
              f'<td class="t" title="total: {row.total}">{row.total}</td>']
     if stats:
-        cells += [f'<td class="s">{_e(first)}</td>', f'<td class="s">{_e(last)}</td>',
-                  f'<td class="s">{_e(peak)}</td>', f"<td>{count}</td>"]
+        cells += [f'<td class="s">{first}</td>', f'<td class="s">{last}</td>', f'<td class="s">{peak}</td>',
+                  f"<td>{count}</td>"]
     return "<tr>" + "".join(cells) + "</tr>"

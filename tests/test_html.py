@@ -347,6 +347,22 @@ def test_hostile_strings_are_escaped(invoke, tmp_path):
     assert p["attr"] + "@example.com" in titles
 
 
+def test_a_programs_row_has_its_statistics_escaped():
+    # A stored row's times and hour labels need no escaping and are written as they are;
+    # a Row that a program builds may hold any text in them.
+    from ccaudit.html import render_html
+    from ccaudit.report import Day, Report, Row, Section
+
+    row = Row("k", [1] + [0] * 23, 1, '<img src=x onerror="alert(1)">', "a&b", "'00'\x1b", "<2>")  # type: ignore[arg-type]
+    page = render_html(Report([Day("2024-05-06", 1, H24, {"all_events": Section("all_events", "All", [row])})]),
+                       stats=True)
+    assert "<img" not in page and "<2>" not in page and "\x1b" not in page
+    tr = section_rows(assert_safe(page), "2024-05-06", "all_events")["k"]
+    assert tr.one("th").attrs["title"].split("\n") == ["k", 'first seen <img src=x onerror="alert(1)">', "last seen a&b",
+                                             "peak hour '00'\\x1b: <2>"]
+    assert [td.text() for td in tr.all("td")][-4:] == ['<img src=x onerror="alert(1)">', "a&b", "'00'\\x1b", "<2>"]
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.one_of(st.text(), st.integers()))
 def test_text_is_escaped_as_html_escape_escapes_it(value):
