@@ -7,17 +7,17 @@ carry the UTC offset, e.g. ``02+2`` then ``02+1``).
 """
 from __future__ import annotations
 
-import bisect
 import contextlib
 import functools
 import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING
 
+from .clock import Clock
 from .counts import Selection
-from .schema import QUARTER, SECTIONS, US
+from .schema import SECTIONS
 from .spool import Spool
 
 if TYPE_CHECKING:
@@ -145,104 +145,13 @@ class Filters:
     top: int | None = None
 
 
-class _Clock:
-    """Maps epoch seconds to (local date, hour column) in one zone, with caches."""
-
-    def __init__(self, tz: tzinfo):
-        self.tz = tz
-        self._days: dict[date, tuple[list[int], list[str]]] = {}
-        self._where: dict[int, tuple[date, int]] = {}
-        self._quarters: dict[int, tuple] = {}  # epoch quarter -> _quarter_head
-
-    def place(self, ts: int) -> tuple[date, int]:
-        q = ts - ts % QUARTER
-        hit = self._where.get(q)
-        if hit is None:
-            d = datetime.fromtimestamp(q, self.tz).date()
-            starts, _ = self.columns(d)
-            hit = self._where[q] = (d, bisect.bisect_right(starts, q) - 1)
-        return hit
-
-    def columns(self, d: date) -> tuple[list[int], list[str]]:
-        """Start (epoch s) and label of each local hour of date ``d``."""
-        if d not in self._days:
-            self._days[d] = self._hours_of(d)
-        return self._days[d]
-
-    def _hours_of(self, d: date) -> tuple[list[int], list[str]]:
-        # Local midnight is within UTC midnight -14h (UTC+14) .. +12h (UTC-12), and the local
-        # day ends by UTC midnight +36h (+1h for DST): scan from -15h to +39h.
-        guess = int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) - 15 * 3600
-        slots: list[tuple[int, int, timedelta | None]] = []
-        for q in range(guess, guess + 54 * 3600, QUARTER):
-            local = datetime.fromtimestamp(q, self.tz)
-            if local.date() != d:
-                continue
-            slot = (local.hour, local.utcoffset())
-            if not slots or slots[-1][1:] != slot:
-                slots.append((q, *slot))
-        hours = [h for _, h, _ in slots]
-        labels = [
-            f"{h:02d}" if hours.count(h) == 1 else f"{h:02d}{_offset(off)}"
-            for _, h, off in slots
-        ]
-        return [q for q, _, _ in slots], labels
-
-    def end(self, d: date) -> int:
-        """Where date ``d`` ends: the first hour of the next date that this zone has (one
-        that moved across the date line skipped a date: Pacific/Apia has no 2011-12-30)."""
-        after = d + timedelta(days=1)
-        while not self.columns(after)[0]:
-            after += timedelta(days=1)
-        return self.columns(after)[0][0]
-
-    def iso(self, us: int) -> str:
-        """An event time (epoch µs) in this zone, to the microsecond when it has a fraction
-        (``datetime.isoformat``, made once per quarter hour: reports show two per row)."""
-        quarter, rest = divmod(us, QUARTER * US)
-        head = self._quarters.get(quarter)
-        if head is None:
-            if len(self._quarters) >= 10_000:
-                self._quarters.clear()
-            head = self._quarters[quarter] = self._quarter_head(quarter * QUARTER)
-        if not head:  # an offset of odd minutes or seconds (times before 1980 in some zones)
-            t = datetime.fromtimestamp(us // US, self.tz).replace(microsecond=us % US)
-            return t.isoformat().replace("+00:00", "Z")
-        prefix, clock, suffix = head
-        seconds, fraction = divmod(rest, US)
-        return f"{prefix}{clock[seconds]}.{fraction:06d}{suffix}" if fraction else prefix + clock[seconds] + suffix
-
-    def _quarter_head(self, ts: int) -> tuple[str, list[str], str] | tuple[()]:
-        """('YYYY-MM-DDTHH:', 'MM:SS' of each second, offset) of the quarter hour starting
-        at ``ts``, or () if its minutes are not those of UTC's quarter hour."""
-        t = datetime.fromtimestamp(ts, self.tz)
-        offset = t.utcoffset()
-        if offset is None or offset.total_seconds() % QUARTER:
-            return ()
-        text = t.isoformat()  # YYYY-MM-DDTHH:MM:SS+HH:MM
-        return text[:14], _minutes_seconds(t.minute), text[19:].replace("+00:00", "Z")
-
-
-@functools.cache  # made by the first report that needs it: loads never do
-def _minutes_seconds(minute: int) -> list[str]:
-    """'MM:SS' of each second of the quarter hour that starts at ``minute``."""
-    return [f"{minute + s // 60:02d}:{s % 60:02d}" for s in range(QUARTER)]
-
-
-def _offset(off: timedelta | None) -> str:
-    minutes = int(off.total_seconds() // 60) if off is not None else 0
-    sign = "+" if minutes >= 0 else "-"
-    h, m = divmod(abs(minutes), 60)
-    return f"{sign}{h}" if not m else f"{sign}{h}:{m:02d}"
-
-
 def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: dict | None = None) -> Report:
     """Every day from the first to the last day with events (runs of more than
     MAX_EMPTY_RUN empty days become gaps), with its totals; each section's rows are read
     from the store when they are iterated (``Rows``), so the store must stay open while
     the report is used."""
     f = filters or Filters()
-    clock = _Clock(tz)
+    clock = Clock(tz)
     selection = Selection(store, f.since, f.until, f.principal, f.method)
     totals: dict[date, list] = {}  # date -> [events, first µs, last µs, busy hour columns]
     for quarter, n, first, last in selection.quarters():
@@ -271,7 +180,7 @@ def _dates_shown(dates: list[date]) -> tuple[list[date], list[Gap]]:
     return shown, gaps
 
 
-def _day(d: date, totals: list | None, clock: _Clock, selection: Selection, f: Filters) -> Day:
+def _day(d: date, totals: list | None, clock: Clock, selection: Selection, f: Filters) -> Day:
     starts, labels = clock.columns(d)
     day = Day(d.isoformat(), totals[0] if totals else 0, labels, {})
     if totals:
@@ -292,7 +201,7 @@ class Rows:
     read_twice(rows, times)``."""
 
     def __init__(self, selection: Selection, section: str, starts: list[int], end: int, labels: list[str],
-                 clock: _Clock, top: int | None):
+                 clock: Clock, top: int | None):
         self.selection, self.section, self.starts, self.end = selection, section, starts, end
         self.labels, self.clock, self.top = labels, clock, top
 
@@ -364,7 +273,7 @@ class _StoredRow(Row):
 
     __slots__ = ("_seen", "_labels", "_clock", "_stats")
 
-    def __init__(self, key: str, hours: list[int], times: Times, labels: list[str], clock: _Clock):
+    def __init__(self, key: str, hours: list[int], times: Times, labels: list[str], clock: Clock):
         self.key, self.hours, self.total = key, hours, sum(hours)
         self._seen: Times | tuple[int, int] = times  # (first µs, last µs) once asked for
         self._labels, self._clock, self._stats = labels, clock, None
@@ -395,6 +304,6 @@ class _StoredRow(Row):
         return self.key, self.hours, *self.seen()
 
     @classmethod
-    def unpacked(cls, labels: list[str], clock: _Clock, packed: tuple) -> _StoredRow:
+    def unpacked(cls, labels: list[str], clock: Clock, packed: tuple) -> _StoredRow:
         """A row from ``packed()``, or from its key and hours alone (no times)."""
         return cls(packed[0], packed[1], packed[2:], labels, clock)

@@ -13,11 +13,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ccaudit import cells, report
 from ccaudit.cli import cli
+from ccaudit.clock import Clock
 from tests.records import confluent_user, kafka_auth, mds_authorize, record, request, signin, write_jsonl
 
 
@@ -107,9 +108,29 @@ def test_times_are_written_as_datetime_isoformat_writes_them(us, zone):
     # reports write times from a per-quarter-hour prefix and a table of minutes and seconds
     tz = ZoneInfo(zone)
     t = datetime.fromtimestamp(us // 10**6, tz).replace(microsecond=us % 10**6)
-    clock = report._Clock(tz)
+    clock = Clock(tz)
     assert clock.iso(us) == t.isoformat().replace("+00:00", "Z")
     assert clock.iso(us) == t.isoformat().replace("+00:00", "Z")  # from the cache
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.integers(-2_208_988_800, 4_102_444_800), steps=st.lists(st.integers(-3 * 86400, 86400), max_size=40),
+       zone=st.sampled_from(["UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "Pacific/Chatham",
+                             "Pacific/Apia", "America/Sao_Paulo", "America/Havana", "Asia/Tehran",
+                             "Europe/Amsterdam"]))  # Sao Paulo, Havana, Tehran: clocks set at midnight
+@example(start=1518915600, steps=[900] * 16, zone="America/Sao_Paulo")  # 2018-02-17 23:00 -02, set back at 24:00
+@example(start=1541296800, steps=[900] * 12, zone="America/Sao_Paulo")  # 2018-11-03 23:00 -03, on to 01:00 -02
+def test_a_quarter_hour_is_placed_in_the_date_and_hour_the_zone_gives_it(start, steps, zone):
+    # place() looks in the columns of the date placed before; the zone says where each is
+    tz = ZoneInfo(zone)
+    clock = Clock(tz)
+    ts = start
+    for step in [0, *steps]:
+        ts += step
+        q = ts - ts % 900
+        d = datetime.fromtimestamp(q, tz).date()
+        starts, _ = clock.columns(d)
+        assert clock.place(ts) == (d, max(i for i, s in enumerate(starts) if s <= q))
 
 
 def test_zurich_spring_forward_day_has_23_hours(tmp_path):

@@ -358,8 +358,8 @@ def test_a_programs_row_has_its_statistics_escaped():
                        stats=True)
     assert "<img" not in page and "<2>" not in page and "\x1b" not in page
     tr = section_rows(assert_safe(page), "2024-05-06", "all_events")["k"]
-    assert tr.one("th").attrs["title"].split("\n") == ["k", 'first seen <img src=x onerror="alert(1)">', "last seen a&b",
-                                             "peak hour '00'\\x1b: <2>"]
+    assert tr.one("th").attrs["title"].split("\n") == [
+        "k", 'first seen <img src=x onerror="alert(1)">', "last seen a&b", "peak hour '00'\\x1b: <2>"]
     assert [td.text() for td in tr.all("td")][-4:] == ['<img src=x onerror="alert(1)">', "a&b", "'00'\\x1b", "<2>"]
 
 
