@@ -43,7 +43,7 @@ from .errors import NoSpace, StoreError, out_of_space
 from .lean import hidden
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .stage import Stage, Staged, tally, unpack
-from .storefile import check_layout, connect, create, create_tables, needs_creating, wait_for_writers
+from .storefile import cached, check_layout, connect, create, create_tables, needs_creating, wait_for_writers
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -107,7 +107,7 @@ class Store:
         self._pending_methods: dict[tuple[int, str], dict[int, list]] = {}  # (day, method) -> the same
         self._uncounted: int | None = None  # keys numbered above this have no counts row yet, see _flush
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
-        conn.execute("PRAGMA cache_size = -8000")
+        cached(conn)
         conn.execute("PRAGMA temp_store = MEMORY")  # a load's statement journals; counts.py spills reports' sorts
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ from .files import FILE_MODE
 from .schema import LAYOUT_VERSION, TABLES, VIEWS
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
+CACHE_KIB = 8_000  # each connection's page cache
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -77,7 +78,15 @@ def connect(path: str, readonly: bool) -> sqlite3.Connection:
 def reader(path: str) -> sqlite3.Connection:
     """A read-only connection that never waits for a lock: a forked child's, reading the
     snapshot that its parent's read transaction holds (halves.py)."""
-    return sqlite3.connect(_read_only(path), uri=True, timeout=0)
+    return cached(sqlite3.connect(_read_only(path), uri=True, timeout=0))
+
+
+def cached(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """``conn`` with a page cache of 8 MB. SQLite's default, 2 MB, is 31 of the store's
+    64 KiB pages: a large report's second process (halves.py), which had it, read each
+    counts page of an html page in a zone about six times over."""
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    return conn
 
 
 def file_id(path: str) -> tuple[int, int] | None:

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from ccaudit import halves
+from ccaudit import halves, storefile
 from ccaudit.cli import cli
 from ccaudit.load import load_dumps
 from ccaudit.output import render_whole, write_dir
@@ -181,6 +181,18 @@ def test_a_child_that_hangs_is_stopped_and_its_days_written_here(store_path, chi
     assert time.monotonic() - started < 10  # not the child's 60 s
     assert [later.written for later in children] == [False] and not children[0].pid
     assert lines == [f"{getattr(d, 'date', 'gap')} {parent}" for d in days]
+
+
+def test_the_childs_connection_caches_as_many_pages_as_the_stores(store_path):
+    # SQLite's default cache, 2 MB, is 31 of the store's 64 KiB pages: a zone's html page
+    # read each counts page about six times over in the child.
+    store = Store(store_path, readonly=True)
+    try:
+        child = storefile.reader(store_path)
+        assert child.execute("PRAGMA cache_size").fetchone() == store.conn.execute("PRAGMA cache_size").fetchone()
+        child.close()
+    finally:
+        store.close()
 
 
 def test_a_small_report_is_written_by_one_process(store_path, children):
@@ -492,7 +504,7 @@ def test_a_store_replaced_since_the_report_was_built_is_not_read_by_the_child(st
 ORPHANED = """
 import os, sys, time
 from unittest import mock
-from ccaudit import halves
+from ccaudit import halves, storefile
 from ccaudit.render import Layout
 from ccaudit.report import build
 from ccaudit.store import Store
