@@ -4,8 +4,8 @@ an html page's shading scale (the largest cell of each section over all days) an
 
 A day of 300,000 keys shows 200 of them, so the rest are better not made at all: a key
 stored as one row a day (nearly every key) has its events there (``n``), or, on a day
-across two UTC days, in two slices of its hours that SQLite cuts and Python sums
-without unpacking a row; only the winners are then read whole. ``Busiest`` is part of
+across two UTC days, in two slices of its hours that SQLite cuts and joins and Python
+sums without making a row; only the winners' rows are made. ``Busiest`` is part of
 ``counts.Selection``, whose queries it uses.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Busiest:
         pairs = self._pairs(section, starts, end, lo, hi) if one_row and floor and not within else None
         if pairs and self._busy(section, pairs, floor):
             sql, args = self._paired(section, pairs, busy=True)
-            found = (pairs.cells(g)[0] for _, g in itertools.groupby(self.conn.execute(sql, args), KEY))
+            found = (pairs.cells([row])[0] for row in self.conn.execute(sql, args))
             return max(floor, max(map(max, found), default=0))
         key, body, args = self._section(section, lo, hi, start, end)
         packed, cells_of = self._reader(starts, end, lo, hi)
@@ -82,8 +82,10 @@ class Busiest:
         events in the day, their events, and the ``n`` busiest of their rows, ties by key,
         busiest first. Where a key is one stored row, its day's events are known before
         its cells: a whole UTC day reads the ``n`` busiest rows (SQLite counts and sorts
-        the rest), a day across two UTC days sums each key's two slices of hours and
-        reads the ``n`` busiest again, by number. Any other day makes every row once."""
+        the rest), a day across two UTC days sums each key's two slices of hours, in no
+        order, and keeps the ``n`` busiest keys' rows (read once: a second query for the
+        winners cost more than their columns in every row). Any other day makes every
+        row once."""
         start = starts[0]
         lo, hi = self._cut(start, end)
         one_row = self._one_row(section)
@@ -107,19 +109,9 @@ class Busiest:
             top = heapq.nsmallest(n, totals((-sum(c), k, c, t) for k, c, t in self.columns(section, starts, end)))
             return counted[0], counted[1], [r[1:] for r in top]
         total = daycounts.total
-        sql, args = self._paired(section, pairs, totals=True)
-        with spilling():
-            found = self.conn.execute(sql, args)
-        top = heapq.nsmallest(n, totals((-total(both), key, ident) for key, ident, both in found))
-        self._keep_busy([(ident,) for _, _, ident in top])
-        sql, args = self._paired(section, pairs, busy=True)
-        rows = ((k, *pairs.cells(g)) for k, g in itertools.groupby(self.conn.execute(sql, args), KEY))
-        return counted[0], counted[1], sorted(rows, key=lambda r: (-sum(r[1]), r[0]))
-
-    def _keep_busy(self, idents: list[tuple]) -> None:
-        """Only ``idents`` (key numbers, or methods) in the temporary table ``busy``."""
-        self._empty_busy()
-        self.conn.executemany(f"INSERT INTO {self.busy} VALUES (?)", idents)
+        sql, args = self._paired(section, pairs)
+        top = heapq.nsmallest(n, totals((-total(row[-1]), row[0], row) for row in self.conn.execute(sql, args)))
+        return counted[0], counted[1], [(key, *pairs.cells([row])) for _, key, row in top]
 
     def _empty_busy(self) -> None:
         if not self._made_busy:

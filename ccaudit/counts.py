@@ -164,6 +164,7 @@ class Selection(Busiest):
         pairs = self._pairs(section, starts, end, lo, hi)
         if pairs:
             sql, args = self._paired(section, pairs)
+            sql += " ORDER BY 1"
             cells_of: Callable = pairs.cells
         else:
             key, body, args = self._section(section, lo, hi, start, end)
@@ -248,12 +249,11 @@ class Selection(Busiest):
         hours = self._hours(starts, end, lo, hi)
         return cells.Pairs(hours, day) if hours else None
 
-    def _paired(self, section: str, pairs: cells.Pairs, busy: bool = False, totals: bool = False) -> tuple[str, dict]:
-        """The query of ``Pairs`` rows: each key's row of the UTC day before midnight with
-        events in the report day, beside its row of the day after, then the keys with a
-        row of the day after only, in key order; for ``busy``, each key of the table
-        ``busy`` (see ``_busy``), its rows looked up; for ``totals``, each key's number and
-        its hours in the day, in no order. all_events reads its methods' rows."""
+    def _paired(self, section: str, pairs: cells.Pairs, busy: bool = False) -> tuple[str, dict]:
+        """The query of ``Pairs`` rows, in no order: each key's row of the UTC day before
+        midnight with events in the report day, beside its row of the day after, then the
+        keys with a row of the day after only; for ``busy``, each key of the table
+        ``busy`` (see ``_busy``), its rows looked up. all_events reads its methods' rows."""
         by_method = section == "all_events"
         table, ident = rows_of(section)
 
@@ -270,25 +270,21 @@ class Selection(Busiest):
         def joined(a: str, b: str) -> str:  # both days' hours in the day as one blob (||: text, cast back)
             return f"CAST(ifnull({a}, zeroblob(:length_a)) || ifnull({b}, zeroblob(:length_b)) AS BLOB)"
 
-        if totals:  # its number, and its hours in the day
-            both, after_only = f"a.{ident}, {joined(cut('a'), cut('b'))}", f"b.{ident}, {joined('NULL', cut('b'))}"
-        else:  # what Pairs.cells reads
-            both = f"a.first_us, a.last_us, a.quarters, b.first_us, b.last_us, b.quarters, {joined(cut('a'), cut('b'))}"
-            after_only = f"NULL, NULL, NULL, b.first_us, b.last_us, b.quarters, {joined('NULL', cut('b'))}"
+        both = f"a.first_us, a.last_us, a.quarters, b.first_us, b.last_us, b.quarters, {joined(cut('a'), cut('b'))}"
+        after_only = f"NULL, NULL, NULL, b.first_us, b.last_us, b.quarters, {joined('NULL', cut('b'))}"
 
         before, after = on("a", "before", "last_us >= :lo"), on("b", "after", "first_us < :hi")
         if busy:  # each key named, its row of each day looked up (none: its hours read as zeros)
             key, source = ("x.k", "") if by_method else ("k.key", " JOIN keys k ON k.kid = x.k")
             sql = (f"SELECT {key}, {both} FROM {self.busy} x{source}"
                    f" LEFT JOIN {table} a ON a.{ident} = x.k AND {before}"
-                   f" LEFT JOIN {table} b ON b.{ident} = x.k AND {after} ORDER BY 1")
+                   f" LEFT JOIN {table} b ON b.{ident} = x.k AND {after}")
         else:
             kept_a, kept_b = (self._kept(f"{t}.{ident}", by_method) for t in "ab")
             sql = (f"SELECT {read('a', both)}"
                    f" LEFT JOIN {table} b ON b.{ident} = a.{ident} AND {after} WHERE {before}{kept_a}"
                    f" UNION ALL SELECT {read('b', after_only)} WHERE {after}{kept_b}"
-                   f" AND NOT EXISTS (SELECT 1 FROM {table} a WHERE a.{ident} = b.{ident} AND {before})"
-                   + ("" if totals else " ORDER BY 1"))  # totals are ranked, not grouped
+                   f" AND NOT EXISTS (SELECT 1 FROM {table} a WHERE a.{ident} = b.{ident} AND {before})")
         start_a, length_a, start_b, length_b = pairs.slices
         return sql, {"before": pairs.day, "after": pairs.day + DAY, "section": section, "lo": pairs.lo_us,
                      "hi": pairs.hi_us, "start_a": start_a, "length_a": length_a, "start_b": start_b,
