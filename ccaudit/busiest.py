@@ -20,6 +20,9 @@ from .errors import spilling
 from .schema import DAY
 
 BUSY = 1_000  # keys that may pass a busiest cell's floor, read by number; more: all keys' sums are read
+WHOLE = 12  # a zone's day of at most WHOLE * n rows keeps its n busiest keys' rows as the sums are read;
+# more, and the n are read again by number: a winner read again costs about what twelve rows read
+# whole cost more than their sums (in instructions, on the bench store), and a key has 1.7 rows
 KEY = operator.itemgetter(0)  # a row's key, what its rows are grouped by
 ROW = operator.itemgetter(slice(-2))  # a counts row as columns() reads it: key, day, n, first, last, packed...
 
@@ -83,9 +86,8 @@ class Busiest:
         busiest first. Where a key is one stored row, its day's events are known before
         its cells: a whole UTC day reads the ``n`` busiest rows (SQLite counts and sorts
         the rest), a day across two UTC days sums each key's two slices of hours, in no
-        order, and keeps the ``n`` busiest keys' rows (read once: a second query for the
-        winners cost more than their columns in every row). Any other day makes every
-        row once."""
+        order, keeping the ``n`` busiest keys' rows (of a day of many keys, their numbers,
+        and reads those rows again: see WHOLE). Any other day makes every row once."""
         start = starts[0]
         lo, hi = self._cut(start, end)
         one_row = self._one_row(section)
@@ -109,9 +111,27 @@ class Busiest:
             top = heapq.nsmallest(n, totals((-sum(c), k, c, t) for k, c, t in self.columns(section, starts, end)))
             return counted[0], counted[1], [r[1:] for r in top]
         total = daycounts.total
-        sql, args = self._paired(section, pairs)
+        whole = self._rows_in(section, pairs, WHOLE * n + 1) <= WHOLE * n
+        sql, args = self._paired(section, pairs, totals=not whole)
         top = heapq.nsmallest(n, totals((-total(row[-1]), row[0], row) for row in self.conn.execute(sql, args)))
+        if not whole:  # the winners' rows, read by number
+            self._keep_busy([(row[1],) for _, _, row in top])
+            sql, args = self._paired(section, pairs, busy=True)
+            top = sorted((-total(row[-1]), row[0], row) for row in self.conn.execute(sql, args))
         return counted[0], counted[1], [(key, *pairs.cells([row])) for _, key, row in top]
+
+    def _rows_in(self, section: str, pairs: cells.Pairs, most: int) -> int:
+        """How many rows of ``section`` the two UTC days of ``pairs`` hold, counted up to ``most``."""
+        table, _ = rows_of(section)
+        mine = "" if section == "all_events" else " AND section = ?"
+        args = [pairs.day, pairs.day + DAY, *([section] if mine else []), most]
+        return self.conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE day IN (?, ?){mine} LIMIT ?)",
+                                 args).fetchone()[0]
+
+    def _keep_busy(self, idents: list[tuple]) -> None:
+        """Only ``idents`` (key numbers, or methods) in the temporary table ``busy``."""
+        self._empty_busy()
+        self.conn.executemany(f"INSERT INTO {self.busy} VALUES (?)", idents)
 
     def _empty_busy(self) -> None:
         if not self._made_busy:

@@ -249,11 +249,12 @@ class Selection(Busiest):
         hours = self._hours(starts, end, lo, hi)
         return cells.Pairs(hours, day) if hours else None
 
-    def _paired(self, section: str, pairs: cells.Pairs, busy: bool = False) -> tuple[str, dict]:
+    def _paired(self, section: str, pairs: cells.Pairs, busy: bool = False, totals: bool = False) -> tuple[str, dict]:
         """The query of ``Pairs`` rows, in no order: each key's row of the UTC day before
         midnight with events in the report day, beside its row of the day after, then the
         keys with a row of the day after only; for ``busy``, each key of the table
-        ``busy`` (see ``_busy``), its rows looked up. all_events reads its methods' rows."""
+        ``busy`` (see ``_busy``), its rows looked up; for ``totals``, only each key's
+        number and its hours in the day. all_events reads its methods' rows."""
         by_method = section == "all_events"
         table, ident = rows_of(section)
 
@@ -270,8 +271,11 @@ class Selection(Busiest):
         def joined(a: str, b: str) -> str:  # both days' hours in the day as one blob (||: text, cast back)
             return f"CAST(ifnull({a}, zeroblob(:length_a)) || ifnull({b}, zeroblob(:length_b)) AS BLOB)"
 
-        both = f"a.first_us, a.last_us, a.quarters, b.first_us, b.last_us, b.quarters, {joined(cut('a'), cut('b'))}"
-        after_only = f"NULL, NULL, NULL, b.first_us, b.last_us, b.quarters, {joined('NULL', cut('b'))}"
+        if totals:  # its number, and its hours in the day
+            both, after_only = f"a.{ident}, {joined(cut('a'), cut('b'))}", f"b.{ident}, {joined('NULL', cut('b'))}"
+        else:  # what Pairs.cells reads
+            both = f"a.first_us, a.last_us, a.quarters, b.first_us, b.last_us, b.quarters, {joined(cut('a'), cut('b'))}"
+            after_only = f"NULL, NULL, NULL, b.first_us, b.last_us, b.quarters, {joined('NULL', cut('b'))}"
 
         before, after = on("a", "before", "last_us >= :lo"), on("b", "after", "first_us < :hi")
         if busy:  # each key named, its row of each day looked up (none: its hours read as zeros)

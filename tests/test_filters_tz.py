@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ccaudit import cells, report
+from ccaudit import busiest, cells, report
 from ccaudit.cli import cli
 from ccaudit.clock import Clock
 from tests.records import confluent_user, kafka_auth, mds_authorize, record, request, signin, write_jsonl
@@ -832,15 +832,19 @@ WINDOWS = [(None, None), (1_710_417_600_000_000, 1_711_324_800_000_000),  # 03-1
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe"])
 @pytest.mark.parametrize("window", WINDOWS)
 @pytest.mark.parametrize("principal, method", [(None, None), ("u-*", None), (None, "[SG]*")])
+@pytest.mark.parametrize("whole", [busiest.WHOLE, 0], ids=["kept-whole", "read-again"])
 def test_a_sections_busiest_rows_are_its_rows_with_the_most_events(sections_scattered, zone, window, principal,
-                                                                   method):
+                                                                   method, whole, monkeypatch):
     # What html shows of a section and --top keeps: how many keys have events in the day,
     # their events, and the n busiest rows (ties by key), each as reading every row makes
     # it. Counted from the event list; in UTC a whole day's rows are ranked by SQLite, in
     # the zones a key's events in a day across two UTC days are summed from its two rows'
-    # slices; alice, stored twice, and all_events with --principal are summed row by row.
+    # slices, the busiest keys' rows kept as they are read or (a day of many keys: WHOLE
+    # 0 here) read again by number; alice, stored twice, and all_events with --principal
+    # are summed row by row.
     from ccaudit import Store, build
 
+    monkeypatch.setattr(busiest, "WHOLE", whole)
     path, events = sections_scattered
     tz = ZoneInfo(zone)
     want = _wanted_totals(events, tz, *window, principal, method)
