@@ -253,7 +253,7 @@ class Selection(Busiest):
         """The query of ``Pairs`` rows, in no order: each key's row of the UTC day before
         midnight with events in the report day, beside its row of the day after, then the
         keys with a row of the day after only; for ``busy``, each key of the table
-        ``busy`` (see ``_busy``), its rows looked up; for ``totals``, only each key's
+        ``busy`` (see ``_busy``), its rows looked up; for ``totals``, only each key, its
         number and its hours in the day. all_events reads its methods' rows."""
         by_method = section == "all_events"
         table, ident = rows_of(section)

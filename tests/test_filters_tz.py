@@ -120,6 +120,8 @@ def test_times_are_written_as_datetime_isoformat_writes_them(us, zone):
                              "Europe/Amsterdam"]))  # Sao Paulo, Havana, Tehran: clocks set at midnight
 @example(start=1518915600, steps=[900] * 16, zone="America/Sao_Paulo")  # 2018-02-17 23:00 -02, set back at 24:00
 @example(start=1541296800, steps=[900] * 12, zone="America/Sao_Paulo")  # 2018-11-03 23:00 -03, on to 01:00 -02
+@example(start=1289097900, steps=[900] * 12, zone="America/Goose_Bay")  # 2010-11-06 23:45 -03; at 00:01 back
+# to 23:01 -04: 11-07's first column ends after a quarter, and 11-06 goes on in the gap after it
 def test_a_quarter_hour_is_placed_in_the_date_and_hour_the_zone_gives_it(start, steps, zone):
     # place() looks in the columns of the date placed before; the zone says where each is
     tz = ZoneInfo(zone)
