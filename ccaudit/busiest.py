@@ -122,11 +122,8 @@ class Busiest:
 
     def _rows_in(self, section: str, pairs: cells.Pairs, most: int) -> int:
         """How many rows of ``section`` the two UTC days of ``pairs`` hold, counted up to ``most``."""
-        table, _ = rows_of(section)
-        mine = "" if section == "all_events" else " AND section = ?"
-        args = [pairs.day, pairs.day + DAY, *([section] if mine else []), most]
-        return self.conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE day IN (?, ?){mine} LIMIT ?)",
-                                 args).fetchone()[0]
+        _, rows, args = _of_days(section, pairs)
+        return self.conn.execute(f"SELECT count(*) FROM (SELECT 1 {rows} LIMIT ?)", [*args, most]).fetchone()[0]
 
     def _keep_busy(self, idents: list[tuple]) -> None:
         """Only ``idents`` (key numbers, or methods) in the temporary table ``busy``."""
@@ -145,10 +142,17 @@ class Busiest:
         in the temporary table ``busy``, found in one scan. A cell is in one row, or in
         two (an hour across UTC midnight): a key whose rows hold at most floor / 2 events
         each has none above."""
-        table, ident = rows_of(section)
-        by_method = section == "all_events"
-        mine = "" if by_method else " AND section = ?"
-        args = [pairs.day, pairs.day + DAY, *([section] if mine else []), floor, BUSY + 1]
+        ident, rows, args = _of_days(section, pairs)
+        kept = self._kept(ident, section == "all_events")
         self._empty_busy()
-        return self.conn.execute(f"INSERT INTO {self.busy} SELECT DISTINCT {ident} FROM {table} WHERE day IN (?, ?)"
-                                 f"{mine} AND 2 * n > ?{self._kept(ident, by_method)} LIMIT ?", args).rowcount <= BUSY
+        return self.conn.execute(f"INSERT INTO {self.busy} SELECT DISTINCT {ident} {rows} AND 2 * n > ?{kept} LIMIT ?",
+                                 [*args, floor, BUSY + 1]).rowcount <= BUSY
+
+
+def _of_days(section: str, pairs: cells.Pairs) -> tuple[str, str, list]:
+    """What a row of ``section`` is one of (see ``rows_of``), and FROM ... WHERE with its
+    arguments, of the section's rows of the two UTC days of ``pairs``."""
+    table, ident = rows_of(section)
+    if section == "all_events":
+        return ident, f"FROM {table} WHERE day IN (?, ?)", [pairs.day, pairs.day + DAY]
+    return ident, f"FROM {table} WHERE day IN (?, ?) AND section = ?", [pairs.day, pairs.day + DAY, section]

@@ -12,10 +12,10 @@ import functools
 import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta, timezone, tzinfo
+from datetime import date, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
-from .clock import Clock
+from .clock import UTC, Clock
 from .counts import Selection
 from .schema import SECTIONS
 from .spool import Spool
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from .cells import Times
     from .store import Store
 
-UTC = timezone.utc
 MAX_EMPTY_RUN = 7  # empty days listed one by one; a longer run is one line
 
 
