@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple, Protocol
 
@@ -125,13 +126,19 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
         return first, last, peak, str(count)
 
     key_w, largest, most, stat_w = 0, [0] * len(day.hour_labels), 0, [0] * 4 if stats else []
+    narrow = 10 ** min(len(h) + 2 for h in day.hour_labels)  # a count below it is no wider than any header
     for r in rows:  # the widest cell of a count column is that of its largest count
         key_w, most = max(key_w, len(md_text(r.key))), max(most, r.total)
-        largest = list(map(max, largest, r.hours))  # (in C: a list a row costs less than a loop)
+        if max(r.hours) >= narrow:
+            largest = list(map(max, largest, r.hours))  # (in C: a list a row costs less than a loop)
         stat_w = list(map(max, stat_w, map(len, stat_cells(r))))
     content = [key_w, *(len(text_of[n]) for n in largest), len(str(most)), *stat_w]
     widths = [max(len(h) + 2, w) for h, w in zip(headers, content)]  # tabulate pads a header by 2 at least
+    end = 1 + len(day.hour_labels)
+    key_w, hour_w, total_w, stat_w = widths[0], widths[1:end], widths[end], widths[end + 1:]
     line = "| " + " | ".join(f"{{:{'>' if i else '<'}{w}}}" for i, w in enumerate(widths)) + " |\n"
+    padded: dict[int, CountText] = {}  # a count's cell, padded, made once per width (columns share widths)
+    columns = [padded.setdefault(w, CountText(lambda n, w=w: text_of[n].rjust(w))) for w in hour_w]
     yield f"### {day.date} — {section.title}\n\n"
     lines = 0
     for r in rows:
@@ -140,7 +147,10 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
             rule = ("-" * (w + 1) + ":" if i else ":" + "-" * (w + 1) for i, w in enumerate(widths))
             yield "|" + "|".join(rule) + "|\n"
         lines += 1
-        yield line.format(md_text(r.key), *map(text_of.__getitem__, r.hours), r.total, *stat_cells(r))
+        cells = [md_text(r.key).ljust(key_w), *map(operator.getitem, columns, r.hours), str(r.total).rjust(total_w)]
+        if stats:
+            cells += map(str.rjust, stat_cells(r), stat_w)
+        yield "| " + " | ".join(cells) + " |\n"
     yield "\n" if lines else "(no events)\n\n"
 
 

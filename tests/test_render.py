@@ -290,3 +290,29 @@ def test_output_is_passed_up_in_pieces_cut_by_size(lengths):
     assert all(len(p) >= PIECE for p in pieces[:-1])
     assert all(len(p) < PIECE + max(lengths) for p in pieces)
     assert len(pieces) <= len(texts)
+
+
+_counts = st.integers(min_value=0, max_value=3) | st.integers(min_value=0, max_value=10**7)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.text("ab", min_size=1, max_size=40), st.lists(_counts, min_size=4, max_size=4)),
+                min_size=1, max_size=6, unique_by=lambda r: r[0]),
+       st.sampled_from([["00", "01", "02", "03"], ["01", "02+1", "02", "03"]]), st.booleans())
+def test_a_markdown_table_is_laid_out_as_tabulate_lays_it_out(rows, labels, stats):
+    # a column is as wide as its header and 2, or its widest count; a count of 5 digits or
+    # more in any row widens its own column only
+    from tabulate import tabulate
+
+    from ccaudit import render
+    from ccaudit.report import Day, Row, Section
+
+    made = [Row(k, c, sum(c), "2024-01-01T00:00:00Z", "2024-01-01T03:00:00.5Z", labels[c.index(max(c))], max(c))
+            for k, c in rows]
+    day = Day("2024-01-01", sum(r.total for r in made), labels, {})
+    head = ["Principal", *labels, "Total"] + (["First seen", "Last seen", "Peak hour", "Peak count"] if stats else [])
+    table = [[r.key, *(n or "-" for n in r.hours), r.total, *(r.stats() if stats else ())] for r in made]
+    want = tabulate([[str(c) for c in t] for t in table], head, tablefmt="pipe", disable_numparse=True,
+                    colalign=["left"] + ["right"] * (len(head) - 1))
+    got = "".join(render.section_markdown_lines(day, Section("kafka_authentication", "T", made), stats))
+    assert got == f"### 2024-01-01 — T\n\n{want}\n\n"
