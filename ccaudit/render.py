@@ -87,17 +87,17 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
     yield f"{rule}\n{section.title.center(len(rule)).rstrip()}\n{head}\n{under}\n"
     empty = True
     text_of = CountText(lambda n: f" {n or '-':>{cell}}")
-    for r in rows:
+    cells_of = functools.partial(map, text_of.__getitem__)
+    for r in rows:  # (str methods: an f-string's nested widths are parsed again for each row)
         empty = False
         key = printable(r.key)
-        cells = "".join(map(text_of.__getitem__, r.hours))
         if len(key) > width:
             yield key + "\n"
             key = ""
-        line = f"{key:<{width}}{cells} {r.total:>{total_w}}"
+        line = key.ljust(width) + "".join(cells_of(r.hours)) + " " + str(r.total).rjust(total_w)
         if stats:
             first, last, peak, count = r.stats()
-            line += f"  {first[:19]:<20} {last[:19]:<20} {peak:>5} {count:>{cell}}"
+            line += f"  {first[:19].ljust(20)} {last[:19].ljust(20)} {peak.rjust(5)} {str(count).rjust(cell)}"
         yield line + "\n"
     yield "(no events)\n\n" if empty else "\n"
 
