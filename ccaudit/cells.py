@@ -152,7 +152,10 @@ class Pairs:
                 la = l0
             else:
                 la = l1 if l1 < self.hi_us else daycounts.last_before(self.day + DAY, q1, self.high)
-            first, last = min(first, f), max(last, la)
+            if f < first:
+                first = f
+            if la > last:
+                last = la
         return first, last
 
 

@@ -154,18 +154,21 @@ def ends(day: int, blob: bytes, low: int, high: int) -> tuple[int, int]:
 
 def first_from(day: int, blob: bytes, low: int) -> int:
     """Epoch µs of the first event in quarters ``low``.. of a ``quarters`` blob of ``day``
-    (which must have one), found by bisection."""
-    a = _view(blob)
-    j = 4 * bisect.bisect_left(a[0::4], low)
-    return (day + a[j] * QUARTER) * US + a[j + 2]
+    (which must have one), found by bisection in the first byte of each entry: a quarter
+    of the day, below 256, is its little-endian number's first byte (bytes, sliced in C,
+    cost a report less than a view of uint32 a row)."""
+    j = 16 * bisect.bisect_left(blob[0::16], low)
+    return (day + blob[j] * QUARTER) * US + _uint(blob[j + 8:j + 12], "little")
 
 
 def last_before(day: int, blob: bytes, high: int) -> int:
     """Epoch µs of the last event in quarters ..``high - 1`` of a ``quarters`` blob of
-    ``day`` (which must have one), found by bisection."""
-    a = _view(blob)
-    j = 4 * bisect.bisect_left(a[0::4], high) - 4
-    return (day + a[j] * QUARTER) * US + a[j + 3]
+    ``day`` (which must have one), found as ``first_from`` finds the first."""
+    j = 16 * bisect.bisect_left(blob[0::16], high) - 16
+    return (day + blob[j] * QUARTER) * US + _uint(blob[j + 12:j + 16], "little")
+
+
+_uint = int.from_bytes
 
 
 def time_of(day: int, quarter: int, offset: int) -> int:
