@@ -190,13 +190,14 @@ def _csv_table(header: list[str] | None, day: Day, sections, labels: list[str]) 
 
 def _csv_rows(day: Day, sections, labels: list[str]):
     """Rows with their text escaped (``spreadsheet_cell``), each text cell once: the hours
-    and total are numbers, and ``csv_chunks`` would call it on each of them."""
-    same, date = labels == day.hour_labels, spreadsheet_cell(day.date)
+    and total are numbers, and ``csv_chunks`` would call it on each of them. A count's
+    text is made once (``csv`` would make each number's again: most of a row's cost)."""
+    same, date, digits = labels == day.hour_labels, spreadsheet_cell(day.date), CountText(str)
     for section in sections:
         sid = spreadsheet_cell(section.id)
         for r in section.rows:
-            hours = r.hours if same else _spread(r.hours, day.hour_labels, labels)
-            yield [date, sid, spreadsheet_cell(r.key), *hours, r.total, *map(spreadsheet_cell, r.stats())]
+            hours = map(digits.__getitem__, r.hours if same else _spread(r.hours, day.hour_labels, labels))
+            yield [date, sid, spreadsheet_cell(r.key), *hours, digits[r.total], *map(spreadsheet_cell, r.stats())]
 
 
 def _all_labels(days: list[Day]) -> list[str]:
