@@ -126,10 +126,10 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
         return first, last, peak, str(count)
 
     key_w, largest, most, stat_w = 0, [0] * len(day.hour_labels), 0, [0] * 4 if stats else []
-    narrow = 10 ** min(len(h) + 2 for h in day.hour_labels)  # a count below it is no wider than any header
+    narrow = 10 ** min((len(h) + 2 for h in day.hour_labels), default=0)  # a count below it is no wider than any header
     for r in rows:  # the widest cell of a count column is that of its largest count
         key_w, most = max(key_w, len(md_text(r.key))), max(most, r.total)
-        if max(r.hours) >= narrow:
+        if max(r.hours, default=0) >= narrow:
             largest = list(map(max, largest, r.hours))  # (in C: a list a row costs less than a loop)
         stat_w = list(map(max, stat_w, map(len, stat_cells(r))))
     content = [key_w, *(len(text_of[n]) for n in largest), len(str(most)), *stat_w]
