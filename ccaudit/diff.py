@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 from . import streamed
+from .csvtext import csv_chunks
 from .errors import spilling
-from .render import csv_chunks
 from .report import Report, Rows, cells
 from .schema import SECTIONS
 from .text import md_text, plural, printable

@@ -15,8 +15,8 @@ from importlib import resources
 
 from tabulate import tabulate
 
+from .csvtext import csv_text
 from .jsontext import dumps
-from .render import csv_text
 from .report import Report
 from .text import plural, printable
 

@@ -316,3 +316,30 @@ def test_a_markdown_table_is_laid_out_as_tabulate_lays_it_out(rows, labels, stat
                     colalign=["left"] + ["right"] * (len(head) - 1))
     got = "".join(render.section_markdown_lines(day, Section("kafka_authentication", "T", made), stats))
     assert got == f"### 2024-01-01 — T\n\n{want}\n\n"
+
+
+_cell_text = st.text(st.sampled_from(list('ab ,"\r\n\t=+-@\x1b\u202e')), max_size=8)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(_cell_text, st.lists(st.integers(0, 10**6), min_size=24, max_size=24), _cell_text,
+                          _cell_text, _cell_text), min_size=1, max_size=5),
+       _cell_text, _cell_text)
+def test_a_csv_row_is_written_as_the_csv_module_writes_its_escaped_cells(rows, date, sid):
+    # ccaudit writes its report lines itself; csv.writer over the same spreadsheet-safe
+    # cells is the reference: quoting, doubled quotes, numbers, empty cells
+    from ccaudit import render
+    from ccaudit.report import Day, Row, Section
+    from ccaudit.text import spreadsheet_cell
+
+    labels = [f"{h:02d}" for h in range(24)]
+    made = [Row(k, c, sum(c), first, last, peak, max(c)) for k, c, first, last, peak in rows]
+    day = Day(date, sum(r.total for r in made), labels, {"x": Section(sid, "T", made)})
+    want = io.StringIO()
+    writer = csv.writer(want, lineterminator="\n")
+    writer.writerow(["date", "section", "key", *labels, "total", "first_seen", "last_seen", "peak_hour",
+                     "peak_count"])
+    for r in made:
+        writer.writerow([spreadsheet_cell(date), spreadsheet_cell(sid), spreadsheet_cell(r.key), *r.hours, r.total,
+                         *map(spreadsheet_cell, r.stats())])
+    assert "".join(render.day_chunks(day, "csv")) == want.getvalue()

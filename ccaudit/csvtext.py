@@ -1,0 +1,43 @@
+"""CSV text as ``csv.writer`` writes it (``lineterminator="\\n"``, minimal quoting), every
+text cell first made safe to open in a spreadsheet (``text.spreadsheet_cell``).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+
+from .text import PIECE, spreadsheet_cell
+
+
+def csv_text(header: list, rows) -> str:
+    """One CSV table as text, every cell safe to open in a spreadsheet."""
+    return "".join(csv_chunks(header, rows))
+
+
+def csv_chunks(header: list | None, rows, escaped: bool = False) -> Iterator[str]:
+    """``csv_text`` in pieces of about PIECE characters (without a header line for None);
+    rows ``escaped`` already (``spreadsheet_cell`` on each text cell) are written as they are."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    if header is not None:
+        w.writerow(header)
+    for row in rows:
+        w.writerow(row if escaped else [spreadsheet_cell(c) for c in row])
+        if out.tell() >= PIECE:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
+
+
+def csv_cell(value: object) -> str:
+    """A cell as ``csv.writer`` (QUOTE_MINIMAL) writes it in a row of several."""
+    text = value if isinstance(value, str) else str(value)
+    if _QUOTED(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+_QUOTED = re.compile('[,"\r\n]').search
