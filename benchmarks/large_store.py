@@ -8,8 +8,8 @@ Measures the targets of the store layout (docs/performance.md):
 * store size: at most 150 bytes per event;
 * every report and filter of the store within 1 s and 100 MiB (peak RSS of the process tree):
   text, json, html, CSV, markdown, ``--principal``, ``--method``, a ``--since``/``--until`` window
-  at odd seconds, ``--tz`` of a half-hour, a 45-minute and a whole-hour zone (and html, json and
-  ``--stats`` in the first: the formats that show each row's times),
+  at odd seconds, ``--tz`` of a half-hour, a 45-minute and a whole-hour zone (and html, json, CSV
+  and ``--stats`` in the first: the formats that show each row's times),
   ``--top``, ``--stats``, ``--out DIR``,
   ``summary``, ``check`` and ``diff``; the same again for one day (``--since D --until D``), the
   typical interactive use;
@@ -264,6 +264,7 @@ def commands(cc: list[str], store: Path, weeks: int) -> tuple[list[Command], lis
             report(label + "--tz America/New_York", *w, "--tz", "America/New_York"),
             report(label + "html --tz Asia/Kolkata", *w, "--format", "html", "--tz", "Asia/Kolkata", ext="html"),
             report(label + "json --tz Asia/Kolkata", *w, "--format", "json", "--tz", "Asia/Kolkata", ext="json"),
+            report(label + "csv --tz Asia/Kolkata", *w, "--format", "csv", "--tz", "Asia/Kolkata", ext="csv"),
             report(label + "--stats --tz Asia/Kolkata", *w, "--stats", "--tz", "Asia/Kolkata"),
             report(label + "--top 5", *w, "--top", "5"),
             report(label + "--stats", *w, "--stats"),
