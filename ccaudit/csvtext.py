@@ -16,15 +16,14 @@ def csv_text(header: list, rows) -> str:
     return "".join(csv_chunks(header, rows))
 
 
-def csv_chunks(header: list | None, rows, escaped: bool = False) -> Iterator[str]:
-    """``csv_text`` in pieces of about PIECE characters (without a header line for None);
-    rows ``escaped`` already (``spreadsheet_cell`` on each text cell) are written as they are."""
+def csv_chunks(header: list | None, rows) -> Iterator[str]:
+    """``csv_text`` in pieces of about PIECE characters (without a header line for None)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     if header is not None:
         w.writerow(header)
     for row in rows:
-        w.writerow(row if escaped else [spreadsheet_cell(c) for c in row])
+        w.writerow([spreadsheet_cell(c) for c in row])
         if out.tell() >= PIECE:
             yield out.getvalue()
             out.seek(0)

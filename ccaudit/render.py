@@ -136,14 +136,13 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
     widths = [max(len(h) + 2, w) for h, w in zip(headers, content)]  # tabulate pads a header by 2 at least
     end = 1 + len(day.hour_labels)
     key_w, hour_w, total_w, stat_w = widths[0], widths[1:end], widths[end], widths[end + 1:]
-    line = "| " + " | ".join(f"{{:{'>' if i else '<'}{w}}}" for i, w in enumerate(widths)) + " |\n"
     padded: dict[int, CountText] = {}  # a count's cell, padded, made once per width (columns share widths)
     columns = [padded.setdefault(w, CountText(lambda n, w=w: text_of[n].rjust(w))) for w in hour_w]
     yield f"### {day.date} — {section.title}\n\n"
     lines = 0
     for r in rows:
         if not lines:
-            yield line.format(*headers)
+            yield "| " + " | ".join([headers[0].ljust(key_w), *map(str.rjust, headers[1:], widths[1:])]) + " |\n"
             rule = ("-" * (w + 1) + ":" if i else ":" + "-" * (w + 1) for i, w in enumerate(widths))
             yield "|" + "|".join(rule) + "|\n"
         lines += 1
