@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from . import daycounts
 from .schema import DAY, QUARTER, US
 
+_QUARTERS = DAY // QUARTER  # in a UTC day
 SUMMED = 4096  # hours blobs summed at once: a method of 100,000 keys must not hold them all
 
 Times = Callable[[], tuple[int, int]]  # a key's (first µs, last µs) in the day, when asked for
@@ -123,14 +124,14 @@ class Pairs:
         self.shared = w0 if c0 + w0 > c1 else 0  # the column across UTC midnight, of a zone off the whole hour
 
     def cells(self, rows: Iterator[tuple]) -> tuple[list[int], Times]:
-        """(events per column, times) of a key's rows: after the key, the first µs, last
-        µs and quarters of each UTC day (NULL for a day without a row), then both days'
-        hours cut to the day, as one blob (zeros for a day without a row). A key has one
-        row, or one per number if it is stored as two (an email signed in as two users)."""
+        """(events per column, times) of a key's rows: after the key, the quarters of each
+        UTC day (NULL for a day without a row), then both days' hours cut to the day, as
+        one blob (zeros for a day without a row). A key has one row, or one per number if
+        it is stored as two (an email signed in as two users)."""
         rows = list(rows)
         cells: list[int] | None = None
         for row in rows:
-            mine = daycounts.ints(row[7])
+            mine = daycounts.ints(row[3])
             if self.shared:
                 mine[self.shared - 1] += mine.pop(self.shared)
             cells = mine.tolist() if cells is None else list(map(operator.add, cells, mine))
@@ -138,20 +139,20 @@ class Pairs:
 
     def times(self, rows: list[tuple]) -> tuple[int, int]:
         """(first µs, last µs) of a key's events in the day, from its ``cells`` rows: the
-        first is in the UTC day before midnight if it has a row, searched for among its
-        quarters if the day starts after its first; the last likewise, after midnight.
-        (A row is read only with events in the day, and the day, never cut by the window,
-        holds the whole of each UTC day's side of midnight: ``Selection._pairs``.)"""
-        first, last = 2**63, -1
-        for _, f0, l0, q0, f1, l1, q1, _ in rows:
-            if f0 is None:
-                f = f1
+        first among the quarters of the UTC day before midnight from the day's start, if
+        it has a row, else the first of the day after; the last likewise. (A row is read
+        only with events in the day, and the day, never cut by the window, holds the whole
+        of each UTC day's side of midnight: ``Selection._pairs``.) Each row's first and
+        last are not read: four columns fewer a row cost more than the search they save."""
+        first, last, day, after = 2**63, -1, self.day, self.day + DAY
+        for _, before_midnight, after_midnight, _ in rows:
+            if before_midnight is None:
+                f = daycounts.first_from(after, after_midnight, 0)
+                la = daycounts.last_before(after, after_midnight, self.high)
             else:
-                f = f0 if f0 >= self.lo_us else daycounts.first_from(self.day, q0, self.low)
-            if f1 is None:
-                la = l0
-            else:
-                la = l1 if l1 < self.hi_us else daycounts.last_before(self.day + DAY, q1, self.high)
+                f = daycounts.first_from(day, before_midnight, self.low)
+                la = daycounts.last_before(day, before_midnight, _QUARTERS) if after_midnight is None \
+                    else daycounts.last_before(after, after_midnight, self.high)
             if f < first:
                 first = f
             if la > last:

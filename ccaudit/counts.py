@@ -274,8 +274,8 @@ class Selection(Busiest):
         if totals:  # its number, and its hours in the day
             both, after_only = f"a.{ident}, {joined(cut('a'), cut('b'))}", f"b.{ident}, {joined('NULL', cut('b'))}"
         else:  # what Pairs.cells reads
-            both = f"a.first_us, a.last_us, a.quarters, b.first_us, b.last_us, b.quarters, {joined(cut('a'), cut('b'))}"
-            after_only = f"NULL, NULL, NULL, b.first_us, b.last_us, b.quarters, {joined('NULL', cut('b'))}"
+            both = f"a.quarters, b.quarters, {joined(cut('a'), cut('b'))}"
+            after_only = f"NULL, b.quarters, {joined('NULL', cut('b'))}"
 
         before, after = on("a", "before", "last_us >= :lo"), on("b", "after", "first_us < :hi")
         if busy:  # each key named, its row of each day looked up (none: its hours read as zeros)

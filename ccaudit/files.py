@@ -8,12 +8,14 @@ target is replaced, not written through.
 """
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import shutil
 import signal
 import tempfile
 from collections.abc import Iterable
+from typing import TextIO
 
 from .errors import CcauditError
 
@@ -21,9 +23,10 @@ FILE_MODE, DIR_MODE = 0o600, 0o700
 STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what stops ccaudit, see cli.py
 
 
-def write_atomic(path: str, text: str | Iterable[str]) -> None:
-    """Replace ``path`` with ``text`` (UTF-8; a string or its pieces) in one rename. A
-    device or pipe that exists there (``-o /dev/stdout``) is written to, not replaced."""
+def write_atomic(path: str, text: str | Iterable[str | bytes]) -> None:
+    """Replace ``path`` with ``text`` (UTF-8; a string or its pieces, see ``write_pieces``)
+    in one rename. A device or pipe that exists there (``-o /dev/stdout``) is written to,
+    not replaced."""
     pieces = [text] if isinstance(text, str) else text
     if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
         return _write_through(path, pieces)
@@ -37,7 +40,7 @@ def write_atomic(path: str, text: str | Iterable[str]) -> None:
     try:
         restore_signals(mask)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(pieces)
+            write_pieces(f, pieces)
         os.replace(tmp, path)
     except BaseException as e:  # Ctrl-C and SIGTERM too: no half file left beside the target
         with contextlib.suppress(OSError):
@@ -59,10 +62,30 @@ def restore_signals(mask: set | None) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
-def _write_through(path: str, pieces: Iterable[str]) -> None:
+def write_pieces(f: TextIO, pieces: Iterable[str | bytes]) -> None:
+    """Write ``pieces`` to ``f``, a UTF-8 text file: a str as text, bytes (UTF-8 text
+    already, a second process's days: halves.py) to its buffer, without decoding them and
+    encoding them again."""
+    for piece in pieces:
+        if isinstance(piece, str):
+            f.write(piece)
+        else:
+            f.flush()
+            f.buffer.write(piece)
+
+
+def takes_utf8(f: TextIO) -> bool:
+    """Whether ``f`` writes UTF-8 to a buffer that ``write_pieces`` can reach."""
+    try:
+        return hasattr(f, "buffer") and codecs.lookup(f.encoding).name == "utf-8"
+    except (AttributeError, LookupError, TypeError):
+        return False
+
+
+def _write_through(path: str, pieces: Iterable[str | bytes]) -> None:
     try:
         with open(path, "w", encoding="utf-8") as f:
-            f.writelines(pieces)
+            write_pieces(f, pieces)
     except OSError as e:
         raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from . import halves
 from .errors import CcauditError
-from .files import make_dir, write_atomic
+from .files import make_dir, takes_utf8, write_atomic, write_pieces
 from .render import EXTENSIONS, day_chunks, day_head, render_summary, report_layout, section_chunks
 from .report import Day, Report
 from .schema import SECTIONS
@@ -30,19 +30,19 @@ def write_report(report: Report, fmt: str, out_dir: str | None = None, out_file:
         write_dir(report, fmt, out_dir, stats)
         sys.stdout.write(render_summary(report, "text" if fmt == "html" else fmt))
     elif out_file:
-        write_atomic(out_file, render_whole(report, fmt, stats))
+        write_atomic(out_file, render_whole(report, fmt, stats, raw=True))
     else:
-        sys.stdout.writelines(render_whole(report, fmt, stats))
+        write_pieces(sys.stdout, render_whole(report, fmt, stats, raw=takes_utf8(sys.stdout)))
 
 
-def render_whole(report: Report, fmt: str, stats: bool) -> Iterable[str]:
+def render_whole(report: Report, fmt: str, stats: bool, raw: bool = False) -> Iterable[str | bytes]:
     """The whole report, in pieces (a day at a time; a large report's later days written
-    meanwhile by a second process, see halves.py)."""
+    meanwhile by a second process, see halves.py, and given as its UTF-8 bytes if ``raw``)."""
     if fmt == "html":
         from .html import html_layout
 
-        return halves.chunks(report, html_layout(report, stats))
-    return halves.chunks(report, report_layout(report, fmt, stats))
+        return halves.chunks(report, html_layout(report, stats), raw)
+    return halves.chunks(report, report_layout(report, fmt, stats), raw)
 
 
 def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> None:
@@ -56,7 +56,7 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     make_dir(out_dir)
     old = read_manifest(out_dir)
     if fmt == "html":
-        write_atomic(os.path.join(out_dir, "report.html"), render_whole(report, fmt, stats))
+        write_atomic(os.path.join(out_dir, "report.html"), render_whole(report, fmt, stats, raw=True))
         written = ["report.html", "summary.txt"]
     else:
         for sid in dict.fromkeys(sid for day in report.days for sid in day.sections):

@@ -100,3 +100,16 @@ def test_ctrl_c_just_after_the_temporary_file_is_made_leaves_no_file(tmp_path, m
         files.write_atomic(str(tmp_path / "r.txt"), "the report\n")
     assert os.listdir(tmp_path) == []
     assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == set()
+
+
+def test_text_and_utf8_bytes_are_written_in_their_order(tmp_path):
+    path = tmp_path / "r.txt"
+    files.write_atomic(str(path), ["día ", "über ".encode(), "→ ", b"", "end\n"])
+    assert path.read_text(encoding="utf-8") == "día über → end\n"
+
+
+@pytest.mark.parametrize("encoding, takes", [("utf-8", True), ("UTF8", True), ("utf-16", False), ("latin-1", False)])
+def test_only_a_utf8_writer_takes_bytes(tmp_path, encoding, takes):
+    with open(tmp_path / "f", "w", encoding=encoding) as f:
+        assert files.takes_utf8(f) is takes
+    assert files.takes_utf8(object()) is False

@@ -6,6 +6,7 @@ split; the expected text is the same report written by one process."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -26,7 +27,7 @@ from click.testing import CliRunner
 from ccaudit import halves, storefile
 from ccaudit.cli import cli
 from ccaudit.load import load_dumps
-from ccaudit.output import render_whole, write_dir
+from ccaudit.output import render_whole, write_dir, write_report
 from ccaudit.render import Layout
 from ccaudit.report import Filters, build, busiest_cell
 from ccaudit.store import Store
@@ -311,6 +312,35 @@ def test_the_command_line_report_is_the_same_on_stdout_and_in_a_file(store_path,
         report("--format", "json", "-o", str(tmp_path / "r.json"))
     assert (tmp_path / "r.json").read_text(encoding="utf-8") == one
     assert [both_wrote(later) for later in children] == [True, True]
+
+
+def test_the_childs_days_reach_a_utf8_writer_as_the_bytes_it_wrote(store_path, children):
+    # decoding them and encoding them again cost a tenth of a large report's time
+    one = written(store_path, "json", NEVER)
+    with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
+        store = Store(store_path, readonly=True)
+        try:
+            pieces = list(render_whole(build(store), "json", False, raw=True))
+        finally:
+            store.close()
+    assert [both_wrote(later) for later in children] == [True]
+    assert any(isinstance(p, bytes) for p in pieces) and any(isinstance(p, str) for p in pieces)
+    assert b"".join(p if isinstance(p, bytes) else p.encode() for p in pieces) == one.encode()
+
+
+def test_a_stdout_of_another_encoding_gets_the_childs_days_as_text(store_path, children, monkeypatch):
+    one = written(store_path, "json", NEVER)
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-16")
+    monkeypatch.setattr(sys, "stdout", out)
+    with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
+        store = Store(store_path, readonly=True)
+        try:
+            write_report(build(store), "json")
+        finally:
+            store.close()
+    out.flush()
+    assert [both_wrote(later) for later in children] == [True]
+    assert out.buffer.getvalue().decode("utf-16") == one
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -235,7 +235,7 @@ def test_a_json_row_is_written_as_json_dumps_would_indent_it(key, hours, depth, 
             "peak_hour": "07+1", "peak_count": max(hours, default=0)}
     for limit in (CountText.LIMIT, 2):  # the counts' text remembered, or past the limit
         with mock.patch.object(CountText, "LIMIT", limit):
-            text = jsontext._row_text(row, depth, CountText(str))
+            text = jsontext._row_text(row, depth, CountText(str).__getitem__)
         assert text == jsontext.to_json(data, depth)
         assert json.loads(text) == data
 
