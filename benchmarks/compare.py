@@ -1,6 +1,6 @@
 """ccaudit vs DuckDB on the same dump, side by side.
 
-usage: python -m benchmarks.compare (FILE | --generate N [--seed S]) [--runs 3]
+usage: python -m benchmarks.compare (FILE | --generate N [--seed S] [--no-double]) [--runs 3]
                                     [--duckdb auto|tuned|both] [--no-reload] [--ccaudit CMD]
                                     [--duckdb-python PY] [--no-dedup] [--check-truth]
 
@@ -24,6 +24,9 @@ uncompressed input), peak RSS, the ratio to `ccaudit` on FILE (best and median),
 every run counted the expected events (from FILE.truth.json; ccaudit's own summary line, DuckDB's
 summary.json). Each file is read once before timing, so every run starts from a warm page cache.
 With --check-truth, DuckDB's crosstabs are also compared with the truth (untimed runs).
+With --generate, a CLI dump of 2N records is then loaded once, and its peak RSS (all
+processes summed) printed beside the N-record load's: memory must not grow with the dump
+(100 MiB at both).
 duckdb is a bench-only dependency: `pip install duckdb` (the `bench` extra).
 """
 from __future__ import annotations
@@ -52,6 +55,7 @@ ROOT = HERE.parent
 DATA = ROOT / "bench-data"
 DUCK_SCRIPT = HERE / "duckdb_crosstabs.py"
 SEED = 1
+MEMORY_LIMIT = 100 * 2**20  # summed peak RSS of a load, at N and at 2N records
 # kind -> (generator format, compression, file name suffix)
 KINDS = {
     "cli": ("cli", None, ".txt"),
@@ -337,6 +341,27 @@ def targets(rows: list[Variant]) -> list[str]:
     return ["ratios (best times):"] + out if out else []
 
 
+def memory_at_double(n: int, seed: int, cc: list, base: Variant, interval: float, log) -> list[str]:
+    """Whether memory stays flat as the dump grows: one cold load of a CLI dump of 2N records
+    (generated if missing), its peak RSS summed over every process, beside the N-record
+    dump's (``base``, its largest peak over the runs). The target: 100 MiB at both sizes."""
+    path = ensure_dump(2 * n, "cli", seed, log=log)
+    warm(path)
+    with tempfile.TemporaryDirectory(prefix="ccaudit-compare-") as tmp:
+        cmd = [*cc, "report", str(path), "--db", str(Path(tmp, "double.db")), "--out", str(Path(tmp, "cc-double")),
+               "--quiet"]
+        r = rss.run_sampled(cmd, interval=interval, timeout=24 * 3600, cwd=ROOT)
+    want, counts = dump_info(path)["events"], load_counts(r.stderr)
+    log("double %-22s %7.2f s  %7.1f MiB  exit %s" % ("ccaudit cli 2N", r.seconds, r.peak / 2**20, r.returncode))
+    if r.returncode or not counts or counts[1] != want:
+        return ["FAILED or miscounted: the %s-record load (%s)" % (f"{2 * n:,}", r.stderr.strip()[-300:])]
+    peaks = max(p for _, p, _, _ in base.runs), r.peak
+    ok = max(peaks) <= MEMORY_LIMIT
+    return ["  %-34s %.1f MiB at %s records, %.1f MiB at %s (%.2f s)  (target <= %d MiB: %s)" % (
+        "peak RSS of a cold load, summed", peaks[0] / 2**20, f"{n:,}", peaks[1] / 2**20, f"{2 * n:,}", r.seconds,
+        MEMORY_LIMIT // 2**20, "met" if ok else "MISSED")]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n\n")[0])
     ap.add_argument("file", nargs="?", help="a dump (or use --generate)")
@@ -354,6 +379,8 @@ def main(argv=None):
     ap.add_argument("--no-dedup", action="store_true", help="DuckDB counts every copy (no DISTINCT ON id)")
     ap.add_argument("--check-truth", action="store_true", help="compare DuckDB's crosstabs with FILE.truth.json")
     ap.add_argument("--interval", type=float, default=0.05, help="RSS sampling interval, s (default %(default)s)")
+    ap.add_argument("--no-double", dest="double", action="store_false",
+                    help="with --generate: skip the load of 2N records (its peak RSS against N's)")
     a = ap.parse_args(argv)
     if (a.file is None) == (a.generate is None):
         ap.error("give a FILE or --generate N (not both)")
@@ -362,9 +389,10 @@ def main(argv=None):
     if not rss.available():
         sys.exit("compare: needs /proc (Linux) to sample peak RSS")
 
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
     if a.generate is not None:
-        def log(msg):
-            print(msg, file=sys.stderr, flush=True)
         files = {kind: str(ensure_dump(a.generate, kind, a.seed, log=log)) for kind in KINDS}
     else:
         path = os.path.abspath(a.file)
@@ -412,6 +440,9 @@ def main(argv=None):
         print(line)
     for line in targets(rows):
         print(line)
+    if a.generate is not None and a.double:
+        for line in memory_at_double(a.generate, a.seed, cc, rows[0], a.interval, log):
+            print(line)
     bad = [v.name for v in rows if any(c or chk not in ("ok", "-") for _, _, c, chk in v.runs)]
     if bad:
         print("FAILED or miscounted: %s" % ", ".join(bad))
