@@ -72,7 +72,12 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
     for r in rows:  # one pass to size the columns, one to write
         if width < (n := len(printable(r.key))) <= KEY_WIDTH:
             width = n
-        if (m := max(r.hours)) > busiest:
+        if stats:
+            r.stats()  # worked out here: the peak count it finds is the largest count
+            m = r.largest()
+        else:
+            m = max(r.hours)
+        if m > busiest:
             busiest = m
         if r.total > most:
             most = r.total
@@ -129,9 +134,9 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
     narrow = 10 ** min((len(h) + 2 for h in day.hour_labels), default=0)  # a count below it is no wider than any header
     for r in rows:  # the widest cell of a count column is that of its largest count
         key_w, most = max(key_w, len(md_text(r.key))), max(most, r.total)
-        if max(r.hours, default=0) >= narrow:
+        stat_w = list(map(max, stat_w, map(len, stat_cells(r))))  # (first: they find the largest count)
+        if r.largest() >= narrow:
             largest = list(map(max, largest, r.hours))  # (in C: a list a row costs less than a loop)
-        stat_w = list(map(max, stat_w, map(len, stat_cells(r))))
     content = [key_w, *(len(text_of[n]) for n in largest), len(str(most)), *stat_w]
     widths = [max(len(h) + 2, w) for h, w in zip(headers, content)]  # tabulate pads a header by 2 at least
     end = 1 + len(day.hour_labels)

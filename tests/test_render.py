@@ -263,6 +263,29 @@ def test_a_text_row_shows_each_count_and_a_dash_for_none(hours):
         assert total == str(sum(hours))
 
 
+@settings(max_examples=100, deadline=None)
+@given(hours=st.lists(st.lists(st.sampled_from([0, 1, 99, 12345, 123456, 10**7]), min_size=24, max_size=24),
+                      min_size=1, max_size=4), stored=st.booleans())
+def test_a_text_table_with_stats_sizes_its_cells_by_the_largest_count(hours, stored):
+    # with --stats, a stored row's peak count (worked out in the sizing pass) is its largest
+    # count; a program's row is sized by its hours, whatever peak count it gives (here 0)
+    from datetime import timezone
+
+    from ccaudit import render
+    from ccaudit.clock import Clock
+    from ccaudit.report import Day, Row, Section, _StoredRow
+
+    labels, us = [f"{h:02d}" for h in range(24)], 1714953600 * 10**6
+    rows = [_StoredRow(f"k{i}", h, lambda: (us, us), labels, Clock(timezone.utc)) if stored
+            else Row(f"k{i}", h, sum(h), "2024-05-06T00:00:00Z", "2024-05-06T00:00:00Z", "00", 0)
+            for i, h in enumerate(hours)]
+    day = Day("2024-05-06", sum(map(sum, hours)), labels, {})
+    lines = "".join(render.section_text_lines(day, Section("kafka_authentication", "K", rows), stats=True)).splitlines()
+    body = lines[4:4 + len(rows)]
+    assert {len(line) for line in body} == {len(lines[0])}  # every row as wide as the rule: no cell overflows
+    assert [line.split()[1:25] for line in body] == [[str(n) if n else "-" for n in h] for h in hours]
+
+
 def test_a_csv_row_escapes_every_text_cell_of_a_row_a_program_built():
     # ccaudit's own rows take their dates, times and labels from the store; a program's
     # Row may hold anything, and its CSV must still open in a spreadsheet as text
