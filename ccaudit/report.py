@@ -308,10 +308,14 @@ class _StoredRow(Row):
         return self._seen
 
     def packed(self) -> tuple:
-        """The row as values marshal can write (its times found, if they were not)."""
-        return self.key, self.hours, *self.seen()
+        """The row as values marshal can write: its times (found, if they were not), and
+        its stats if they were worked out (a table sizes its cells by their peak count)."""
+        return self.key, self.hours, *self.seen(), self._stats
 
     @classmethod
     def unpacked(cls, labels: list[str], clock: Clock, packed: tuple) -> _StoredRow:
         """A row from ``packed()``, or from its key and hours alone (no times)."""
-        return cls(packed[0], packed[1], packed[2:], labels, clock)
+        row = cls(packed[0], packed[1], packed[2:4], labels, clock)
+        if len(packed) > 4:
+            row._stats = packed[4]
+        return row

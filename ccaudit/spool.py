@@ -46,6 +46,7 @@ class Spool:
         count, weight = self.IN_MEMORY, self.IN_MEMORY_WEIGHT  # locals: read a row at a time
         file: SpoolFile | None = SpoolFile()
         for item in self.source:
+            yield item  # then kept: what this reading worked out goes with it (a row's stats)
             if held < weight and len(items) < count:
                 items.append(item)
                 held += len(bulk(item))
@@ -54,7 +55,6 @@ class Spool:
                 batched += len(bulk(item))
                 if len(batch) == self.BATCH or batched >= self.BATCH_WEIGHT:
                     file, batch, batched = file.write(batch), [], 0
-            yield item
         if batch and file is not None:
             file = file.write(batch)
         self.items, self.gave_up = items, file is None

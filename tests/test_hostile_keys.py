@@ -104,6 +104,24 @@ def test_text_and_markdown_read_a_section_beyond_the_rows_they_hold_once(invoke,
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_a_spooled_rows_stats_are_worked_out_once(invoke, tmp_path, monkeypatch, fmt):
+    """With --stats a table works out each row's stats while it sizes its columns; a row
+    past those the spool holds takes them to its file: its times are not made again."""
+    from ccaudit.clock import Clock
+    from ccaudit.spool import Spool
+
+    report = ["report", _spread_signins(tmp_path, 300), "--section", "signin_success", "--format", fmt, "--stats",
+              "--tz", "Asia/Kolkata", "-q"]
+    calls, iso = [], Clock.iso
+    monkeypatch.setattr(Clock, "iso", lambda self, us: calls.append(us) or iso(self, us))
+    held = invoke(*report).stdout
+    made, calls[:] = len(calls), []
+    monkeypatch.setattr(Spool, "IN_MEMORY", 10)
+    assert invoke(*report).stdout == held
+    assert len(calls) == made
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
 def test_a_section_of_long_keys_is_spooled_by_their_length(invoke, tmp_path, monkeypatch, fmt):
     """Keys can be megabytes long: the rows held in memory and a batch written to the
     spool's file are bounded by the length of their keys, whatever their number."""

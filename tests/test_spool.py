@@ -121,3 +121,15 @@ def test_close_removes_the_file(small):
     list(s)
     s.close()
     assert s.file.file.closed
+
+
+def test_an_item_is_kept_as_its_first_reading_left_it(small):
+    # a text table works a row's stats out while sizing its columns: a row written to the
+    # file must take them along, not have them worked out again
+    source = Source(12)
+    s = spool_of(source)
+    for item in s:
+        item[1].append("seen")
+    assert list(s) == [(i, [i] * 3 + ["seen"]) for i in range(12)]
+    assert source.readings == 1
+    s.close()
