@@ -221,6 +221,11 @@ class Variant:
         return "ok" if got == want else "%d events" % got
 
 
+def report_argv(cc: list, path, db: Path, out: Path) -> list[str]:
+    """What every ccaudit row runs: a load of ``path`` into ``db`` and every report file."""
+    return [*cc, "report", str(path), "--db", str(db), "--out", str(out), "--quiet"]
+
+
 def variants(files: dict[str, str], cc: list, py: str, duck: str, dedup: bool, reload: bool) -> list[Variant]:
     """The table's rows, in running order; ``files``: kind -> path, the first one is the base."""
     out = []
@@ -231,8 +236,7 @@ def variants(files: dict[str, str], cc: list, py: str, duck: str, dedup: bool, r
         label = kind if len(files) > 1 else "FILE"
 
         def cc_cmd(run_dir, path=path, kind=kind):
-            return [*cc, "report", path, "--db", str(run_dir / ("%s.db" % kind)),
-                    "--out", str(run_dir / ("cc-" + kind)), "--quiet"]
+            return report_argv(cc, path, run_dir / ("%s.db" % kind), run_dir / ("cc-" + kind))
         out.append(Variant("ccaudit %s" % label, "ccaudit", path, info, cc_cmd))
         # DuckDB: both schemas on the base file; the auto-detected one (the one-off script a user would
         # write) on the others
@@ -245,8 +249,7 @@ def variants(files: dict[str, str], cc: list, py: str, duck: str, dedup: bool, r
             out.append(Variant(name, "duckdb", path, info, duck_cmd))
         if reload and kind == base_kind:
             def reload_cmd(run_dir, path=path, kind=kind):  # the store the row above just loaded
-                return [*cc, "report", path, "--db", str(run_dir / ("%s.db" % kind)),
-                        "--out", str(run_dir / ("cc-reload-" + kind)), "--quiet"]
+                return report_argv(cc, path, run_dir / ("%s.db" % kind), run_dir / ("cc-reload-" + kind))
             out.append(Variant("ccaudit %s reload" % label, "ccaudit", path, info, reload_cmd, reload=True))
     return out
 
@@ -346,15 +349,15 @@ def memory_at_double(n: int, seed: int, cc: list, base: Variant, interval: float
     (generated if missing), its peak RSS summed over every process, beside the N-record
     dump's (``base``, its largest peak over the runs). The target: 100 MiB at both sizes."""
     path = ensure_dump(2 * n, "cli", seed, log=log)
+    double = Variant("ccaudit cli 2N", "ccaudit", str(path), dump_info(path),
+                     lambda run_dir: report_argv(cc, path, run_dir / "double.db", run_dir / "cc-double"))
     warm(path)
     with tempfile.TemporaryDirectory(prefix="ccaudit-compare-") as tmp:
-        cmd = [*cc, "report", str(path), "--db", str(Path(tmp, "double.db")), "--out", str(Path(tmp, "cc-double")),
-               "--quiet"]
-        r = rss.run_sampled(cmd, interval=interval, timeout=24 * 3600, cwd=ROOT)
-    want, counts = dump_info(path)["events"], load_counts(r.stderr)
-    log("double %-22s %7.2f s  %7.1f MiB  exit %s" % ("ccaudit cli 2N", r.seconds, r.peak / 2**20, r.returncode))
-    if r.returncode or not counts or counts[1] != want:
-        return ["FAILED or miscounted: the %s-record load (%s)" % (f"{2 * n:,}", r.stderr.strip()[-300:])]
+        r = rss.run_sampled(double.command(Path(tmp)), interval=interval, timeout=24 * 3600, cwd=ROOT)
+        check = double.check(r, Path(tmp))
+    log("double %-22s %7.2f s  %7.1f MiB  exit %s  %s" % (double.name, r.seconds, r.peak / 2**20, r.returncode, check))
+    if r.returncode or check != "ok":
+        return ["FAILED or miscounted: the %s-record load (%s)" % (f"{2 * n:,}", check)]
     peaks = max(p for _, p, _, _ in base.runs), r.peak
     ok = max(peaks) <= MEMORY_LIMIT
     return ["  %-34s %.1f MiB at %s records, %.1f MiB at %s (%.2f s)  (target <= %d MiB: %s)" % (
