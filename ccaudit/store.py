@@ -48,8 +48,8 @@ from .storefile import cached, check_layout, connect, create, create_tables, nee
 if TYPE_CHECKING:
     import sqlite_utils
 
-NUMBERS_CACHED = 20_000  # keys or details remembered per store, then forgotten (attackers can make millions)
-PENDING = 10_000  # (day, key) counts held before they are written to the store
+NUMBERS_CACHED = 10_000  # keys or details remembered per store, then forgotten (attackers can make millions)
+PENDING = 5_000  # (day, key) counts held before they are written to the store
 
 _INSERT_EVENTS = "INSERT INTO events (hour, id, us, kid, did, connection_id) VALUES (?, ?, ?, ?, ?, ?)"
 _ADD = """

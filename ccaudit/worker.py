@@ -9,7 +9,10 @@ JSON, typed on both sides by the msgspec structs below. Two kinds of task:
   it cannot start mid-file, but the store can merge one part while the worker parses
   the next.
 
-Either fills a new stage file every PART records.
+Either fills a new stage file every PART records, or sooner once the file has numbered
+NAMES keys and details: a dump of a new key a record (a sign-in attack) then stages files
+of 1,000 records, not 5,000, so the worker and the main process hold a fifth as many
+names.
 
 It imports only what parsing needs, so each worker stays small.
 """
@@ -27,8 +30,9 @@ from .ingest import MAX_LINE, Dump, iter_lines, json_rows, line_rows, until_brok
 from .stage import Stage
 from .stats import LoadStats
 
-BATCH = 1000
+BATCH = 500  # rows classified and staged at a time
 PART = 5_000  # records per stage file
+NAMES = 2_000  # keys and details numbered in one stage file (a bench file has about 1,100)
 
 
 class Task(msgspec.Struct, frozen=True):
@@ -91,21 +95,25 @@ def _parts(stage: str, rows, stats: LoadStats) -> Iterator[Answer]:
     for part in range(sys.maxsize):
         before = (stats.records_read, stats.noise_lines, stats.malformed, len(stats.problems))
         path = f"{stage}-{part}"
-        last = _fill(path, islice(rows, PART)) < PART
+        last = _fill(path, rows)
         yield _answer(path, stats, before, last)
         if last:
             return
 
 
-def _fill(path: str, rows) -> int:
-    """Stage ``rows`` into a new stage file (one packed batch: the store's merge is then
-    an insert of narrow rows); return how many rows came."""
-    stage = Stage()
-    while batch := list(islice(rows, BATCH)):
+def _fill(path: str, rows: Iterator[tuple]) -> bool:
+    """Stage up to PART of ``rows``, or fewer once NAMES are numbered, into a new stage file
+    (one packed batch: the store's merge is then an insert of narrow rows); return whether
+    ``rows`` ran out."""
+    stage, ended = Stage(), False
+    while not ended and stage.offered < PART and len(stage.keys) + len(stage.details) < NAMES:
+        wanted = min(BATCH, PART - stage.offered)
+        batch = list(islice(rows, wanted))
         stage.add(batch)
+        ended = len(batch) < wanted
     with open(path, "xb") as f:
         f.write(stage.pack())
-    return stage.offered
+    return ended
 
 
 def _answer(path: str, stats: LoadStats, before: tuple, last: bool) -> Answer:

@@ -19,7 +19,7 @@ import pytest
 from ccaudit.load import load_dumps
 from ccaudit.parallel import _background
 from ccaudit.store import Store
-from tests.records import REQUEST, json_lines, numbered, record
+from tests.records import REQUEST, json_lines, numbered, record, signin
 from tests.stores import assert_consistent, load_counts, store_state
 
 rec = numbered("id-", type=REQUEST, principal="User:u-1")  # a console request, id "id-<n>"
@@ -296,6 +296,27 @@ def test_a_range_of_many_records_is_staged_in_parts(tmp_path, monkeypatch):
     for a in answers:
         with open(a.stage, "rb") as f:
             assert len(unpack(f.read()).events) == a.offered
+
+
+def test_a_range_of_a_new_key_a_record_is_staged_in_smaller_parts(tmp_path, monkeypatch):
+    # A sign-in attack brings a new email a record: a key and a detail to number. A part
+    # ends once it has numbered NAMES of them, so a worker and the merge hold that many
+    # names, not PART records' worth: 250 failures, 10 a batch, a part after 100 names.
+    import ccaudit.worker as worker
+    from ccaudit.stage import unpack
+
+    monkeypatch.setattr(worker, "BATCH", 10)
+    monkeypatch.setattr(worker, "NAMES", 100)
+    path = tmp_path / "attack.jsonl"
+    path.write_bytes(json_lines(signin(email=f"user{i}@example.com", outcome="FAILURE") for i in range(250)))
+    answers = list(worker.run(worker.Task(str(path), str(tmp_path / "stage"))))
+    assert [(a.offered, a.last) for a in answers] == [(50, False)] * 5 + [(0, True)]
+    for a in answers:
+        with open(a.stage, "rb") as f:
+            staged = unpack(f.read())
+        assert len(staged.keys) == len(staged.details) == len(staged.events) == a.offered
+    seq, _ = _same_both_ways(tmp_path, [str(path)], chunk=4 * 2**20)
+    assert seq.inserted == 250
 
 
 def test_parts_of_a_range_load_as_one_process_does(tmp_path):
