@@ -38,7 +38,9 @@ from .store import Store
 from .worker import Answer, Failure, Reply, Task
 
 CHUNK = 4 * 2**20  # input bytes per task: bounds the memory of a worker
-PER_COMMIT = 8  # stage files merged per transaction
+AHEAD = 8  # tasks in flight beyond two per worker, so that workers keep busy during a merge
+COMMIT_RECORDS = 32_000  # records merged per transaction (a bench dump's 8 stage files): each commit
+COMMIT_BYTES = 32 * 2**20  # rewrites the pages it touched; or stage files of this size (long records)
 
 
 class EndsEarly(Exception):
@@ -93,7 +95,7 @@ def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], mer
         worker = pool[seq % len(pool)]
         worker.send(task)
         in_flight.append((worker, task))
-        if len(in_flight) >= PER_COMMIT + 2 * len(pool):  # workers keep busy during a merge
+        if len(in_flight) >= AHEAD + 2 * len(pool):
             merger.take(*in_flight.popleft())
     while in_flight:
         merger.take(*in_flight.popleft())
@@ -217,6 +219,7 @@ class _Merger:
         self.store, self.stats, self.dump, self.progress = store, stats, dump, progress
         self.lines = 0  # line number reached: turns a stage's line numbers into the input's
         self.ready: list[Answer] = []
+        self.ready_records = self.ready_bytes = 0
 
     def take(self, worker: _Worker, task: Task) -> None:
         """Receive every answer to ``task`` (in order) and merge when enough are ready."""
@@ -229,7 +232,9 @@ class _Merger:
                 raise CcauditError(f"{self.dump.label}: could not parse: {answer.error}")
             self._count(answer, task)
             self.ready.append(answer)
-            if len(self.ready) >= PER_COMMIT:
+            self.ready_records += answer.offered
+            self.ready_bytes += os.path.getsize(answer.stage)
+            if self.ready_records >= COMMIT_RECORDS or self.ready_bytes >= COMMIT_BYTES:
                 self.flush()
             if answer.last:
                 return
@@ -247,6 +252,7 @@ class _Merger:
 
     def flush(self) -> None:
         ready, self.ready = self.ready, []  # merged or not, merge_files has removed their files
+        self.ready_records = self.ready_bytes = 0
         if ready:
             self.stats.add_merged(self.store.merge_files([a.stage for a in ready]))
             if self.progress:

@@ -48,7 +48,8 @@ from .storefile import cached, check_layout, connect, create, create_tables, nee
 if TYPE_CHECKING:
     import sqlite_utils
 
-NUMBERS_CACHED = 10_000  # keys or details remembered per store, then forgotten (attackers can make millions)
+NUMBERS_CACHED = 10_000  # keys or details remembered per table, then forgotten (attackers can make millions)
+CACHED_TEXT = 2**20  # or fewer, once their text is this many characters (an attacker's emails can be megabytes)
 PENDING = 5_000  # (day, key) counts held before they are written to the store
 
 _INSERT_EVENTS = "INSERT INTO events (hour, id, us, kid, did, connection_id) VALUES (?, ?, ?, ?, ?, ?)"
@@ -102,7 +103,7 @@ class Store:
             if isinstance(e, StoreError):
                 raise
             raise StoreError(f"{path}: not a usable ccaudit store ({e})") from None
-        self._cache: dict[str, dict[tuple, int]] = {}  # table -> (values -> number), see _numbers
+        self._cache: dict[str, _Remembered] = {}  # table -> its values' numbers, see _numbers
         self._pending: dict[tuple[int, str, int], dict[int, list]] = {}  # (day, section, kid) -> counts, see _add
         self._pending_methods: dict[tuple[int, str], dict[int, list]] = {}  # (day, method) -> the same
         self._uncounted: int | None = None  # keys numbered above this have no counts row yet, see _flush
@@ -238,16 +239,14 @@ class Store:
     def _numbers(self, table: str, columns: tuple[str, ...], values: list) -> list[int]:
         """The store's number for each of ``values`` (rows of ``table``), adding new ones;
         those not remembered are numbered together (``_numbered``)."""
-        cache = self._cache.setdefault(table, {})
+        cache = self._cache.get(table) or self._cache.setdefault(table, _Remembered())
         values = [tuple(v) for v in values]
-        numbers = list(map(cache.get, values))
+        numbers = list(map(cache.numbers.get, values))
         missed = list(dict.fromkeys(v for v, n in zip(values, numbers) if n is None))
         if not missed:
             return numbers  # type: ignore[return-value]
         new = self._numbered(table, columns, missed)
-        if len(cache) + len(new) > NUMBERS_CACHED:
-            cache.clear()
-        cache.update(new)
+        cache.add(new)
         return [new[v] if n is None else n for v, n in zip(values, numbers)]
 
     def _numbered(self, table: str, columns: tuple[str, ...], values: list[tuple]) -> dict[tuple, int]:
@@ -319,6 +318,25 @@ def _number_sql(table: str, columns: tuple[str, ...]) -> tuple[str, str, str, st
             f"INSERT INTO {table} ({named}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT ({named}) DO NOTHING",
             f"SELECT coalesce(max(rowid), 0) FROM {table}",
             f"SELECT {named}, rowid FROM {table} WHERE rowid > ?")
+
+
+class _Remembered:
+    """A table's numbers of values (key or detail tuples of text), all forgotten once they
+    would pass NUMBERS_CACHED values or CACHED_TEXT characters: an attacker can make
+    millions of keys, or thousands of keys of megabytes. A bench week's 6,075 details are
+    300,000 characters."""
+
+    def __init__(self):
+        self.numbers: dict[tuple, int] = {}
+        self.text = 0
+
+    def add(self, new: dict[tuple, int]) -> None:
+        text = sum(len(s) for value in new for s in value if s)
+        if len(self.numbers) + len(new) > NUMBERS_CACHED or self.text + text > CACHED_TEXT:
+            self.numbers, self.text = {}, 0
+        if len(new) <= NUMBERS_CACHED and text <= CACHED_TEXT:
+            self.numbers.update(new)
+            self.text += text
 
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:

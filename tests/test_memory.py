@@ -153,6 +153,23 @@ def test_memory_does_not_grow_with_the_number_of_keys(memory_run_asked, tmp_path
         assert peaks[name, MANY_KEYS] <= 100 * MiB, shown
 
 
+LONG_KEYS_LOAD_BOUND = 120 * MiB  # all processes summed (see below)
+
+
+def test_a_load_of_long_keys_remembers_a_bounded_text(memory_run_asked, tmp_path, ccaudit_exe):
+    # 4,000 failed sign-ins, each by a new email of 25,000 characters (a 100 MB dump). The
+    # main process remembers key and detail numbers up to CACHED_TEXT characters of them,
+    # not 10,000 names whatever their length: 89-97 MiB, against 182 MiB (main process 132).
+    # Each worker holds one 4 MiB range's records, 29 MiB.
+    from tests.records import signin, write_jsonl
+
+    dump = write_jsonl(tmp_path, (signin(f"2024-05-07T{i % 24:02d}:00:00Z", f"user{i}{'x' * 25_000}@example.com",
+                                         "FAILURE", id=f"e{i}") for i in range(4_000)), "long-keys.jsonl")
+    r = _load(ccaudit_exe, dump, tmp_path / "long-keys.db")
+    assert r.max_procs >= 3  # the parse workers ran
+    assert r.peak <= LONG_KEYS_LOAD_BOUND, f"{r.peak / MiB:.1f} MiB"
+
+
 EXPORT_GROWTH_BOUND = 25 * MiB  # 20k -> 1M events: a day is read in batches, whatever its size
 EXPORT_BOUND = 150 * MiB  # the bound for a 10M-event store (measured: 127 MiB at 1M, and at 10M)
 

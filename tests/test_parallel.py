@@ -327,6 +327,40 @@ def test_parts_of_a_range_load_as_one_process_does(tmp_path):
     assert [line for _, line, _ in seq.problems] == [7001]
 
 
+@pytest.mark.parametrize("limit", ["COMMIT_RECORDS", "COMMIT_BYTES"])
+def test_a_transaction_merges_stage_files_up_to_a_number_of_records_or_bytes(tmp_path, monkeypatch, limit):
+    # Each commit rewrites the pages it touched, so a transaction takes stage files until they
+    # hold COMMIT_RECORDS records (small files of new keys: many of them), or COMMIT_BYTES
+    # bytes (files of long records: few, so that temporary disk stays small).
+    import ccaudit.parallel as parallel
+    from ccaudit.stage import unpack
+
+    monkeypatch.setattr(parallel, limit, 600 if limit == "COMMIT_RECORDS" else 20_000)
+    path = tmp_path / "dump.jsonl"
+    path.write_bytes(json_lines(rec(i) for i in range(5_000)))
+    store = Store(str(tmp_path / "s.db"))
+    real, groups = store.merge_files, []
+
+    def merge(stages):
+        sizes = []
+        for stage in stages:
+            with open(stage, "rb") as f:
+                data = f.read()
+            sizes.append(len(unpack(data).events) if limit == "COMMIT_RECORDS" else len(data))
+        groups.append(sizes)
+        return real(stages)
+
+    monkeypatch.setattr(store, "merge_files", merge)
+    try:
+        stats = load_dumps([str(path)], store, workers=2, chunk=16 * 1024)
+    finally:
+        store.close()
+    bound = getattr(parallel, limit)
+    assert stats.inserted == 5_000 and len(groups) > 5
+    for sizes in groups[:-1]:
+        assert sum(sizes[:-1]) < bound <= sum(sizes)
+
+
 def test_a_full_store_disk_during_a_merge_stops_the_load_for_that_reason(tmp_path, monkeypatch):
     # The store's disk filling up while a merge runs in the middle of the input must stop the
     # load with that NoSpace, not be taken for TMPDIR filling up (which merges what was parsed,

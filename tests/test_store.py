@@ -180,6 +180,43 @@ def test_many_batches(store, tmp_path):
     assert store.event_count() == 12_000
 
 
+@pytest.mark.parametrize("limit", ["NUMBERS_CACHED", "CACHED_TEXT"])
+def test_names_forgotten_by_the_cache_are_numbered_as_before(tmp_path, monkeypatch, limit):
+    # The main process forgets the key and detail numbers it remembers once there are too
+    # many, or their text is too long (attackers' emails can be megabytes); it then looks
+    # them up again. Long and short emails recurring over many batches must number and
+    # count as with the cache kept whole, and the cache must stay within its bound.
+    import ccaudit.store as store_module
+
+    emails = [f"user{i}" + "x" * (i % 3 * 100) + "@example.com" for i in range(60)]
+    who = [emails[i // 3 % 3] if i % 3 == 0 else emails[3 + i * 7 % 57] for i in range(600)]  # a third of them hot
+    recs = [signin(f"2024-05-06T{i % 24:02d}:{i % 60:02d}:00Z", email, "FAILURE") for i, email in enumerate(who)]
+    path = write_jsonl(tmp_path, recs)
+    kept = Store(str(tmp_path / "kept.db"))
+    monkeypatch.setattr(store_module, limit, 20 if limit == "NUMBERS_CACHED" else 3_000)
+    forgetting = Store(str(tmp_path / "forgetting.db"))
+    try:
+        load_dumps([path], kept, workers=0)
+        monkeypatch.setattr("ccaudit.load.BATCH", 3)  # a batch's new names fit in the cache
+        seen = []
+        real_add = store_module._Remembered.add
+
+        def add(cache, new):
+            real_add(cache, new)
+            seen.append((len(cache.numbers), sum(len(x) for v in cache.numbers for x in v if x)))
+
+        monkeypatch.setattr(store_module._Remembered, "add", add)
+        load_dumps([path], forgetting, workers=0)
+        assert store_state(forgetting) == store_state(kept)
+        assert_consistent(forgetting)
+        assert len(seen) > 30  # forgotten and added again, batch after batch
+        assert max(n for n, _ in seen) <= store_module.NUMBERS_CACHED
+        assert max(text for _, text in seen) <= store_module.CACHED_TEXT
+    finally:
+        kept.close()
+        forgetting.close()
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_counts_and_details_agree_with_the_events_after_partial_duplicates(tmp_path, workers):
     # The tally made while staging serves a batch without duplicates; a batch that repeats
