@@ -40,7 +40,7 @@ from .worker import Answer, Failure, Reply, Task
 CHUNK = 4 * 2**20  # input bytes per task: bounds the memory of a worker
 AHEAD = 8  # tasks in flight beyond two per worker, so that workers keep busy during a merge
 COMMIT_RECORDS = 32_000  # records merged per transaction (a bench dump's 8 stage files): each commit
-COMMIT_BYTES = 32 * 2**20  # rewrites the pages it touched; or stage files of this size (long records)
+COMMIT_BYTES = 8 * 2**20  # rewrites the pages it touched; or stage files of this size (long records)
 
 
 class EndsEarly(Exception):
