@@ -239,7 +239,9 @@ class Store:
     def _numbers(self, table: str, columns: tuple[str, ...], values: list) -> list[int]:
         """The store's number for each of ``values`` (rows of ``table``), adding new ones;
         those not remembered are numbered together (``_numbered``)."""
-        cache = self._cache.get(table) or self._cache.setdefault(table, _Remembered())
+        cache = self._cache.get(table)
+        if cache is None:
+            cache = self._cache[table] = _Remembered()
         values = [tuple(v) for v in values]
         numbers = list(map(cache.numbers.get, values))
         missed = list(dict.fromkeys(v for v, n in zip(values, numbers) if n is None))
