@@ -39,8 +39,11 @@ from .worker import Answer, Failure, Reply, Task
 
 CHUNK = 4 * 2**20  # input bytes per task: bounds the memory of a worker
 AHEAD = 8  # tasks in flight beyond two per worker, so that workers keep busy during a merge
-COMMIT_RECORDS = 32_000  # records merged per transaction (a bench dump's 8 stage files): each commit
-COMMIT_BYTES = 8 * 2**20  # rewrites the pages it touched; or stage files of this size (long records)
+# A transaction merges stage files until they hold COMMIT_RECORDS records (a bench dump's 8 files:
+# each commit rewrites the pages it touched) or COMMIT_BYTES bytes (long records, whose method names
+# the pending counts hold until the commit).
+COMMIT_RECORDS = 32_000
+COMMIT_BYTES = 8 * 2**20
 
 
 class EndsEarly(Exception):
