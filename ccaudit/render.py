@@ -14,10 +14,10 @@ import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple, Protocol
 
-from .csvtext import csv_cell, csv_text
+from .csvtext import csv_text, safe_cell
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, dumps, json_pieces, to_json
 from .report import Day, Gap, Report, Row, Section, busiest_cell, read_twice
-from .text import CountText, hour_ranges, in_pieces, md_text, plural, printable, spreadsheet_cell
+from .text import CountText, hour_ranges, in_pieces, md_text, plural, printable
 
 ROW_LABEL = {
     "kafka_authentication": "Principal",
@@ -200,12 +200,12 @@ def _csv_lines(day: Day, sections, labels: list[str]) -> Iterator[str]:
     and makes each number's text again."""
     same, digits = labels == day.hour_labels, CountText(str)
     for section in sections:
-        head = f"{csv_cell(spreadsheet_cell(day.date))},{csv_cell(spreadsheet_cell(section.id))},"
+        head = f"{safe_cell(day.date)},{safe_cell(section.id)},"
         for r in section.rows:
             hours = ",".join(map(digits.__getitem__, r.hours if same else _spread(r.hours, day.hour_labels, labels)))
-            first, last, peak, count = map(spreadsheet_cell, r.stats())
-            yield (f"{head}{csv_cell(spreadsheet_cell(r.key))},{hours},{digits[r.total]},{csv_cell(first)},"
-                   f"{csv_cell(last)},{csv_cell(peak)},{csv_cell(count)}\n")
+            first, last, peak, count = r.stats()
+            yield (f"{head}{safe_cell(r.key)},{hours},{digits[r.total]},{safe_cell(first)},"
+                   f"{safe_cell(last)},{safe_cell(peak)},{safe_cell(count)}\n")
 
 
 def _all_labels(days: list[Day]) -> list[str]:

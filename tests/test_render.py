@@ -341,7 +341,7 @@ def test_a_markdown_table_is_laid_out_as_tabulate_lays_it_out(rows, labels, stat
     assert got == f"### 2024-01-01 — T\n\n{want}\n\n"
 
 
-_cell_text = st.text(st.sampled_from(list('ab ,"\r\n\t=+-@\x1b\u202e')), max_size=8)
+_cell_text = st.text(st.sampled_from(list('ab ,"\r\n\t=+-@\x1b\u202eé')), max_size=8)
 
 
 @settings(max_examples=100, deadline=None)
