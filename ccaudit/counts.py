@@ -112,13 +112,16 @@ class Selection(Busiest):
 
     # -- reading --------------------------------------------------------------------
 
-    def quarters(self) -> Iterator[tuple[int, int, int, int]]:
+    def quarters(self, date_of: Callable[[int], object]) -> Iterator[tuple[int, int, int, int]]:
         """(quarter start in epoch s, events, first µs, last µs) in time order: from the
         store's ``quarters``, or with a filter summed from the kept keys' ``counts`` (or
-        methods' ``method_counts``), read in the order of their key, day first: no sort."""
+        methods' ``method_counts``), read in the order of their key, day first: no sort.
+        With a filter, first and last are those of the quarter's part of its UTC day, the
+        day cut where the report's date (``date_of`` a quarter) or the window starts: all
+        that a report day's first and last event need."""
         where, args = self._window("quarter")
         if self.filtered:
-            rows = self._filtered_quarters()
+            rows = self._filtered_quarters(date_of)
         else:  # the sums the store keeps
             rows = self.conn.execute(f"SELECT quarter, n, first_us, last_us FROM quarters{where}", args)
         if not self.has_edges:
@@ -130,26 +133,24 @@ class Selection(Busiest):
         yield from rows
         yield from (e for e in edges if self.first is None or e[0] >= self.first)
 
-    def _filtered_quarters(self) -> Iterator[tuple[int, int, int, int]]:
+    def _filtered_quarters(self, date_of: Callable[[int], object]) -> Iterator[tuple[int, int, int, int]]:
         where, args = self._window("day", whole_days=True)
-        rows = self.conn.execute(f"SELECT day, quarters FROM {'method_counts' if self.by_method else 'counts'}{where}",
-                                 args)
-        quarters = DAY // QUARTER
+        rows = self.conn.execute(f"SELECT day, first_us, last_us, hours, offset_hours, quarters"
+                                 f" FROM {'method_counts' if self.by_method else 'counts'}{where}", args)
         lo = -(2**62) if self.first is None else self.first
         hi = 2**62 if self.last is None else self.last
-        for day, group in itertools.groupby(rows, key=lambda r: r[0]):
-            ns, firsts, lasts = [0] * quarters, [QUARTER_US] * quarters, [-1] * quarters  # µs into each quarter
-            for _, packed in group:
-                for i, n, first, last in zip(*daycounts.unpacked(packed)):
-                    ns[i] += n
-                    if first < firsts[i]:
-                        firsts[i] = first
-                    if last > lasts[i]:
-                        lasts[i] = last
-            for i in range(quarters):
-                quarter = day + i * QUARTER
-                if ns[i] and lo <= quarter < hi:
-                    yield quarter, ns[i], daycounts.time_of(day, i, firsts[i]), daycounts.time_of(day, i, lasts[i])
+        for day, group in itertools.groupby(rows, key=KEY):
+            starts = [day + i * QUARTER for i in range(DAY // QUARTER)]
+            cuts = [i for i in range(1, len(starts)) if starts[i] in (lo, hi)]
+            if date_of(starts[0]) != date_of(starts[-1]):  # a report's date starts in the day (it never goes back)
+                dates = list(map(date_of, starts))
+                cuts = sorted({*cuts, *(i for i in range(1, len(starts)) if dates[i] != dates[i - 1])})
+            summed, day_rows = daycounts.DaySum(day, cuts), (r[1:] for r in group)
+            while chunk := list(itertools.islice(day_rows, cells.SUMMED)):
+                summed.add(chunk)
+            for i, n, first, last in summed.quarters():
+                if lo <= starts[i] < hi:
+                    yield starts[i], n, first, last
 
     def columns(self, section: str, starts: list[int], end: int) -> Iterator[tuple[str, list[int], cells.Times]]:
         """(key, events per column, times) of each key of ``section`` with events in the

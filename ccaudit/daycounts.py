@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import operator
 import sys
 from array import array
@@ -34,6 +35,8 @@ _SWAP = sys.byteorder == "big"  # stored little-endian, whatever the machine
 
 
 OFFSETS = 3  # hours starting 15, 30 and 45 minutes past a UTC hour
+_QUARTERS = DAY // QUARTER
+_FIRST, _LAST = operator.itemgetter(0), operator.itemgetter(1)
 _SLOTS = [tuple(25 * (o - 1) + (i - o) // 4 + 1 for o in range(1, OFFSETS + 1)) for i in range(DAY // QUARTER)]
 
 
@@ -103,15 +106,71 @@ def sum_into(sums: dict, bucket, n: int, first: int, last: int) -> None:
         c[1], c[2] = min(c[1], first), max(c[2], last)
 
 
-def hours(blobs: list[bytes], sums: list[int] | None = None) -> list[int]:
-    """The 24 hour counts of ``hours`` blobs, summed in C (a method's row in
-    ``all_events`` sums the rows of all its keys), added to ``sums`` if given. The
-    caller bounds the memory: it passes at most a few thousand blobs at a time."""
+def hours(blobs: list[bytes], sums: list[int] | None = None, width: int = 24) -> list[int]:
+    """The 24 hour counts of ``hours`` blobs (or the ``width`` counts of other blobs),
+    summed in C (a method's row in ``all_events`` sums the rows of all its keys), added
+    to ``sums`` if given. The caller bounds the memory: it passes at most a few thousand
+    blobs at a time."""
     if len(blobs) == 1 and sums is None:
         return _array(blobs[0]).tolist()
     a = _array(b"".join(blobs))
-    summed = [sum(a[i::24]) for i in range(24)]
+    summed = [sum(a[i::width]) for i in range(width)]
     return summed if sums is None else list(map(operator.add, sums, summed))
+
+
+class DaySum:
+    """The events of many rows of one UTC day per quarter, with the first and last event
+    of each part of the day between ``cuts`` (quarters of the day where a report's date or
+    window starts), without going over each row's quarters in Python: a ``--principal``
+    report sums hundreds of thousands. The counts come from the rows' hours and offset
+    hours, summed in C (``quarter_counts``); the times from each row's first and last,
+    or, for a row across a cut, a search of its quarters."""
+
+    def __init__(self, day: int, cuts: list[int]):
+        self.day, self.bounds = day, [0, *cuts, _QUARTERS]
+        self.edges = [(day + b * QUARTER) * US for b in self.bounds]
+        self.hours, self.offset = [0] * 24, [0] * (25 * OFFSETS)
+        self.ends = [[2**63, -1] for _ in self.bounds[1:]]  # [first, last] of each part
+
+    def add(self, rows: list[tuple]) -> None:
+        """Add rows of (first µs, last µs, hours, offset hours, quarters): at most a few
+        thousand at a time (the caller bounds the memory)."""
+        self.hours = hours([r[2] for r in rows], self.hours)
+        self.offset = hours([r[3] for r in rows], self.offset, 25 * OFFSETS)
+        if len(self.ends) == 1:  # the whole day: each row's own first and last
+            ends = self.ends[0]
+            ends[0] = min(ends[0], min(map(_FIRST, rows)))
+            ends[1] = max(ends[1], max(map(_LAST, rows)))
+            return
+        parts = list(zip(self.ends, self.bounds, self.bounds[1:], self.edges, self.edges[1:]))
+        for f, la, _, _, blob in rows:
+            for ends, low, high, low_us, high_us in parts:
+                if la < low_us or f >= high_us:  # no event in the part
+                    continue
+                first = f if f >= low_us else first_from(self.day, blob, low)
+                last = la if la < high_us else last_before(self.day, blob, high)
+                if first < high_us:  # else its events are before and after the part, none in it
+                    ends[0], ends[1] = min(ends[0], first), max(ends[1], last)
+
+    def quarters(self) -> Iterator[tuple[int, int, int, int]]:
+        """(quarter of the day, events, first µs, last µs) of each quarter with events, in
+        order; first and last are those of the quarter's part of the day."""
+        counts = quarter_counts(self.hours, self.offset)
+        for (first, last), low, high in zip(self.ends, self.bounds, self.bounds[1:]):
+            for i in range(low, high):
+                if counts[i]:
+                    yield i, counts[i], first, last
+
+
+def quarter_counts(hours: list[int], offset: list[int]) -> list[int]:
+    """The events of each quarter of a day, from its ``hours`` and ``offset_hours``: the
+    events before the start of quarter 4h + o are the sum of offset o's hours up to h
+    (o = 0: the UTC hours), so each quarter's are the difference of two such sums."""
+    before = [0] * (_QUARTERS + 1)
+    before[4::4] = itertools.accumulate(hours)
+    for o in range(1, OFFSETS + 1):
+        before[o::4] = itertools.accumulate(offset[25 * (o - 1):25 * o - 1])  # its last hour is the day's end
+    return list(map(operator.sub, before[1:], before[:-1]))
 
 
 def entries(day: int, blob: bytes) -> Iterator[tuple[int, int, int, int]]:

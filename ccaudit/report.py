@@ -157,7 +157,7 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: 
     clock = Clock(tz)
     selection = Selection(store, f.since, f.until, f.principal, f.method)
     totals: dict[date, list] = {}  # date -> [events, first µs, last µs, busy hour columns]
-    for quarter, n, first, last in selection.quarters():
+    for quarter, n, first, last in selection.quarters(lambda q: clock.place(q)[0]):
         d, col = clock.place(quarter)
         t = totals.setdefault(d, [0, first, last, set()])
         t[0] += n

@@ -889,3 +889,50 @@ def test_a_windows_totals_are_each_keys_events_in_it(sections_scattered, window,
     finally:
         store.close()
     assert got == want
+
+
+@pytest.mark.parametrize("zone", ZONES)
+@pytest.mark.parametrize("window", [(None, None), (1_709_960_820_500_000, 1_712_318_400_000_000)])
+@pytest.mark.parametrize("principal, method", [("sa-[01]", None), (None, "kafka.*"), ("sa-3", "kafka.*")])
+def test_a_filtered_days_events_and_first_and_last_are_those_of_its_kept_events(scattered, zone, window, principal,
+                                                                                method):
+    # A filtered report sums the kept keys' (or methods') rows into each day's events and
+    # finds its first and last event without the store's quarter sums: worked out here
+    # from the kept event times with zoneinfo alone.
+    from fnmatch import fnmatchcase
+
+    from ccaudit import Store, build
+
+    path, times = scattered
+    tz, (since, until) = ZoneInfo(zone), window
+    want: dict[str, list] = {}
+    for p, ts in times.items():
+        for t in ts:
+            us = int(t.timestamp()) * 10**6 + t.microsecond
+            if (principal is None or fnmatchcase(p, principal)) and (since is None or us >= since) and \
+                    (until is None or us < until):
+                local = t.astimezone(tz)
+                want.setdefault(local.date().isoformat(), []).append(local)
+    store = Store(path, readonly=True)
+    try:
+        days = build(store, tz, report.Filters(since=since, until=until, principal=principal, method=method)).days
+        got = {d.date: (d.events, d.first_event, d.last_event) for d in days if d.events}
+    finally:
+        store.close()
+    iso = [min, max]
+    assert got == {d: (len(ts), *(f(ts).isoformat().replace("+00:00", "Z") for f in iso)) for d, ts in want.items()}
+
+
+@given(st.dictionaries(st.integers(0, 95), st.integers(1, 2**20), min_size=1, max_size=96), st.integers(1, 3))
+def test_a_days_events_per_quarter_are_found_from_its_hours_and_offset_hours(events, rows):
+    # What a filtered report's days sum instead of each row's quarters: the rows' hours
+    # and offset hours, summed, and their differences
+    from ccaudit import daycounts
+    from ccaudit.schema import QUARTER_US
+
+    day = 1_709_856_000  # 2024-03-08
+    packed = [daycounts.pack(day, {q: [n, (day + q * 900) * 10**6, (day + q * 900) * 10**6 + QUARTER_US - 1]
+                                   for q, n in events.items()}) for _ in range(rows)]
+    hours = daycounts.hours([p[3] for p in packed], [0] * 24)
+    offset = daycounts.hours([p[4] for p in packed], [0] * 75, 75)
+    assert daycounts.quarter_counts(hours, offset) == [rows * events.get(q, 0) for q in range(96)]
