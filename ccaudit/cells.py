@@ -67,6 +67,18 @@ def times(spans: list[tuple]) -> tuple[int, int]:
     return first, last
 
 
+class Spans(list):
+    """What ``times`` finds a key's first and last event in the day from, a span a row;
+    at most SUMMED of them: past that, those held are reduced to their first and last (a
+    method summed from the rows of the keys that --principal keeps has a row a key, and
+    a day can hold a million keys)."""
+
+    def add(self, span: tuple) -> None:
+        self.append(span)
+        if len(self) >= SUMMED:
+            self[:] = [times(self)]
+
+
 class Hours:
     """Where a report day of whole hours that start on the UTC hour, or 15, 30 or 45
     minutes past it (every day of every zone, but one on which clocks change by half an
@@ -83,7 +95,7 @@ class Hours:
         """(events per column, times) of the counts ``rows`` of one key (times None if
         none is in the day)."""
         cells = [0] * len(self.starts)
-        spans: list[tuple] = []
+        spans = Spans()
         days = self._days
         for _, day, _, f, la, hours, quarters in rows:
             place = days.get(day)
@@ -95,7 +107,7 @@ class Hours:
             mine = daycounts.hour_slice(hours, hour, hour + width)
             if any(mine):
                 cells[column:column + width] = map(operator.add, cells[column:column + width], mine)
-                spans.append((f, la) if f >= low_us and la < high_us else (day, quarters, low, high))
+                spans.add((f, la) if f >= low_us and la < high_us else (day, quarters, low, high))
         return cells, (functools.partial(times, spans) if spans else None)
 
     def _of_day(self, day: int) -> tuple[int, ...]:
@@ -175,12 +187,12 @@ class Places:
         quarters are in the day, or none: only a row across the day's start or end is
         searched (bisect) for those that are."""
         cells = [0] * len(self.starts)
-        spans: list[tuple] = []
+        spans = Spans()
         days = self._days
         for _, day, n, f, la, packed in rows:
             if packed is None:  # a quarter the window cuts, counted from its events
                 cells[self.column[day]] += n
-                spans.append((f, la))
+                spans.add((f, la))
                 continue
             place = days.get(day)
             if place is None:
@@ -193,7 +205,7 @@ class Places:
             if f >= low_us and la < high_us:
                 for i, n in zip(index, flat[1::4]):
                     cells[columns[i]] += n
-                spans.append((f, la))
+                spans.add((f, la))
             else:
                 a = bisect.bisect_left(index, low)
                 b = bisect.bisect_left(index, high, a)
@@ -201,7 +213,7 @@ class Places:
                     continue
                 for i, n in zip(index[a:b], flat[4 * a + 1:4 * b:4]):
                     cells[columns[i]] += n
-                spans.append((day, packed, low, high))
+                spans.add((day, packed, low, high))
         return cells, (functools.partial(times, spans) if spans else None)
 
     def _of_day(self, day: int) -> tuple:

@@ -936,3 +936,33 @@ def test_a_days_events_per_quarter_are_found_from_its_hours_and_offset_hours(eve
     hours = daycounts.hours([p[3] for p in packed], [0] * 24)
     offset = daycounts.hours([p[4] for p in packed], [0] * 75, 75)
     assert daycounts.quarter_counts(hours, offset) == [rows * events.get(q, 0) for q in range(96)]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "Australia/Lord_Howe"])
+@pytest.mark.parametrize("window", [(None, None), (1_709_960_820_500_000, 1_712_318_400_000_000)])
+def test_a_method_summed_from_many_keys_holds_a_bounded_list_of_their_times(sections_scattered, monkeypatch, zone,
+                                                                            window):
+    # With --principal, all_events sums each method from the kept keys' rows, and finds
+    # its first and last event from a span a row: a day of a million keys must not hold a
+    # million spans. With SUMMED at 2, every method's spans are reduced as they come, and
+    # every row is still exact.
+    held = []
+    add = cells.Spans.add
+    monkeypatch.setattr(cells, "SUMMED", 2)
+    monkeypatch.setattr(cells.Spans, "add", lambda self, span: (add(self, span), held.append(len(self))))
+    from ccaudit import Store, build
+
+    path, events = sections_scattered
+    tz, (since, until) = ZoneInfo(zone), window
+    want: dict[tuple, dict] = {}
+    for t, _, _, m, p in events:
+        us = int(t.timestamp()) * 10**6 + t.microsecond
+        if p.startswith("u-") and (since is None or us >= since) and (until is None or us < until):
+            add_event(want, ("all_events", m), t.astimezone(tz))
+    store = Store(path, readonly=True)
+    try:
+        got = rows_as_read(build(store, tz, report.Filters(since=since, until=until, principal="u-*")), "all_events")
+    finally:
+        store.close()
+    assert got == rows_wanted(want)
+    assert held and max(held) < 2
