@@ -109,7 +109,7 @@ KEY_COMMANDS = {  # what must stay flat however many keys a day has
     "top": ["report", "--top", "10"],
     "stats": ["report", "--stats"],
     "zone": ["report", "--tz", "Asia/Kolkata"],
-    "principal zone": ["report", "--principal", "*", "--tz", "Asia/Kolkata", "--format", "csv"],  # a method of every key
+    "principal zone": ["report", "--principal", "*", "--tz", "Asia/Kolkata", "--format", "csv"],  # all keys summed
     "out": ["report", "--out", "{out}"],
     "diff": ["diff", "{db}", "{db}", "--b-since", "2024-05-07T05:30:00Z"],  # every key vanished
     "check": ["check", "--max", "signin_failure:*=0/h"],  # every key breaches it (exit 1)
