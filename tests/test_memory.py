@@ -122,8 +122,10 @@ def test_memory_does_not_grow_with_the_number_of_keys(memory_run_asked, tmp_path
     # 400,000 distinct attacker-typed emails (failed sign-ins) in one day, 110 bytes each.
     # Every report streams its rows from the store, and SQLite sorts a day's rows in a
     # temporary file once they outgrow its sorter's memory, so none may hold them all.
-    # Measured: 19-24 MiB with 2,000 keys; 19 (summary) to 49 MiB (html) with 400,000, of
-    # which SQLite's sorter holds 16 MiB before it spills. With SQLite's temporary files in
+    # Measured: 19-24 MiB with 2,000 keys; 19 (summary) to 53 MiB (a zone with every key
+    # summed into its method's row) with 400,000, of which SQLite's sorter holds 16 MiB
+    # before it spills. That row held a span per key before: 147.5 MiB for a million
+    # (cells.Spans). With SQLite's temporary files in
     # memory, the reports took 99-106 MiB (zones 71). A diff compares its totals in a
     # temporary SQLite file: 45 MiB, against 498 MiB when it held (and tabulated) every row;
     # a check of 400,000 breaches 47 MiB, against 590.
