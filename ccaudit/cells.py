@@ -139,24 +139,30 @@ class Pairs:
         """(events per column, times) of a key's rows: after the key, the quarters of each
         UTC day (NULL for a day without a row), then both days' hours cut to the day, as
         one blob (zeros for a day without a row). A key has one row, or one per number if
-        it is stored as two (an email signed in as two users)."""
-        rows = list(rows)
+        it is stored as two (an email signed in as two users: as many as it has users, so
+        past SUMMED rows those held are reduced to their first and last)."""
         cells: list[int] | None = None
+        held: list[tuple] = []
+        ends = 2**63, -1  # the first and last of the rows no longer held
         for row in rows:
             mine = daycounts.ints(row[3])
             if self.shared:
                 mine[self.shared - 1] += mine.pop(self.shared)
             cells = mine.tolist() if cells is None else list(map(operator.add, cells, mine))
-        return cells, functools.partial(self.times, rows)  # type: ignore[return-value]
+            held.append(row)
+            if len(held) >= SUMMED:
+                ends, held = self.times(held, *ends), []
+        return cells, functools.partial(self.times, held, *ends)  # type: ignore[return-value]
 
-    def times(self, rows: list[tuple]) -> tuple[int, int]:
-        """(first µs, last µs) of a key's events in the day, from its ``cells`` rows: the
-        first among the quarters of the UTC day before midnight from the day's start, if
-        it has a row, else the first of the day after; the last likewise. (A row is read
-        only with events in the day, and the day, never cut by the window, holds the whole
-        of each UTC day's side of midnight: ``Selection._pairs``.) Each row's first and
-        last are not read: four columns fewer a row cost more than the search they save."""
-        first, last, day, after = 2**63, -1, self.day, self.day + DAY
+    def times(self, rows: list[tuple], first: int = 2**63, last: int = -1) -> tuple[int, int]:
+        """(first µs, last µs) of a key's events in the day, from its ``cells`` rows (and
+        ``first`` and ``last`` found before): the first among the quarters of the UTC day
+        before midnight from the day's start, if it has a row, else the first of the day
+        after; the last likewise. (A row is read only with events in the day, and the day,
+        never cut by the window, holds the whole of each UTC day's side of midnight:
+        ``Selection._pairs``.) Each row's first and last are not read: four columns fewer a
+        row cost more than the search they save."""
+        day, after = self.day, self.day + DAY
         for _, before_midnight, after_midnight, _ in rows:
             if before_midnight is None:
                 f = daycounts.first_from(after, after_midnight, 0)
