@@ -49,6 +49,34 @@ class Clock:
 
     def _hours_of(self, d: date) -> tuple[list[int], list[str], list[int]]:
         """Start, label and end (epoch s) of each local hour of date ``d``."""
+        start = self._whole_day(d)
+        if start is not None:
+            starts = list(range(start, start + 24 * 3600, 3600))
+            return starts, _LABELS, [s + 3600 for s in starts]
+        return self._scanned(d)
+
+    def _whole_day(self, d: date) -> int | None:
+        """Local midnight of ``d`` (epoch s) if ``d`` is 24 hours of one offset, a whole
+        number of quarter hours, as nearly every date is: its hours are then found
+        without the scan, which asks the zone 216 times (a store of a day's records for
+        each of 200,000 dates took 78 s to summarize). A fixed offset (UTC) never
+        changes; a zone is asked the offset of each quarter hour of the day, and of the
+        four hours after it (clocks set back just after midnight give the date an hour
+        more: America/Goose_Bay's at 00:01)."""
+        t = datetime(d.year, d.month, d.day, tzinfo=self.tz)
+        offset = t.utcoffset()
+        if offset is None or offset.total_seconds() % QUARTER:
+            return None
+        start = int(t.timestamp())
+        if isinstance(self.tz, timezone):
+            return start
+        quarters = (datetime.fromtimestamp(start + i * QUARTER, self.tz) for i in range(28 * 4 + 1))
+        if any(q.utcoffset() != offset for q in quarters) or datetime.fromtimestamp(start, self.tz) != t:
+            return None  # a change of offset in the day, or a midnight it skips
+        return start
+
+    def _scanned(self, d: date) -> tuple[list[int], list[str], list[int]]:
+        """``_hours_of`` of a date on which the offset changes, found quarter by quarter."""
         # Local midnight is within UTC midnight -14h (UTC+14) .. +12h (UTC-12), and the local
         # day ends by UTC midnight +36h (+1h for DST): scan from -15h to +39h.
         guess = int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) - 15 * 3600
@@ -108,6 +136,7 @@ class Clock:
 
 
 _DIGITS = [f"{n:03d}" for n in range(1000)]
+_LABELS = [f"{h:02d}" for h in range(24)]  # a date's hour labels, when it has 24 hours of one offset
 
 
 @functools.cache  # made by the first report that needs it: loads never do

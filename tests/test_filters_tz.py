@@ -981,3 +981,23 @@ def test_a_key_stored_as_many_numbers_holds_a_bounded_list_of_its_rows(sections_
                                                                          times(self, rows, *ends))[1])
     test_every_section_counts_each_event_in_its_local_hour(sections_scattered, zone, None, None)
     assert held and max(held) <= 1
+
+
+@pytest.mark.parametrize("zone", ["America/Goose_Bay", "Australia/Lord_Howe", "Pacific/Chatham", "Pacific/Apia",
+                                  "America/Santiago", "America/Havana", "America/Sao_Paulo", "Asia/Gaza",
+                                  "Africa/Casablanca", "Antarctica/Troll", "America/St_Johns", "Asia/Kathmandu"])
+def test_a_dates_hours_found_without_the_scan_are_those_the_scan_finds(zone):
+    # A date of 24 hours of one offset takes its hours without asking the zone about each
+    # quarter hour of 54: on every date around each change of offset since 1970 (clocks
+    # changed at midnight, just after it, by half an hour, a date skipped), the hours are
+    # those the scan finds.
+    from datetime import date, timedelta
+
+    tz = ZoneInfo(zone)
+    clock = Clock(tz)
+    noon = [datetime(1970, 1, 1, 12, tzinfo=tz) + timedelta(days=i) for i in range(66 * 366)]
+    changed = [n.date() for n, before in zip(noon[1:], noon) if n.utcoffset() != before.utcoffset()]
+    dates = {d + timedelta(days=k) for d in changed for k in (-2, -1, 0, 1)} | {date(2024, 5, 7), date(1999, 12, 31)}
+    assert changed
+    for d in sorted(dates):
+        assert clock._hours_of(d) == clock._scanned(d), d
