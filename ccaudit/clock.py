@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from .schema import QUARTER, QUARTER_US, US
 
 UTC = timezone.utc
+DATES_CACHED = 1024  # dates whose hours a clock keeps: a store can hold 200,000 dates
 
 
 class Clock:
@@ -44,6 +45,8 @@ class Clock:
 
     def _day(self, d: date) -> tuple[list[int], list[str], list[int]]:
         if d not in self._days:
+            if len(self._days) >= DATES_CACHED:
+                self._days.clear()
             self._days[d] = self._hours_of(d)
         return self._days[d]
 

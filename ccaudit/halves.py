@@ -52,7 +52,7 @@ def chunks(report: Report, layout: Layout, raw: bool = False) -> Iterator[str | 
     large enough to gain from one. With ``raw``, the child's days come as the UTF-8 bytes
     it wrote (for ``files.write_pieces``): decoding them and encoding them again cost a
     tenth of the report's wall time."""
-    days = list(report.timeline())
+    days = report.timeline()
     with _shared(report, days, lambda take, later: _write_parts(layout, days, take, later)) as later:
         yield layout.head
         if later and not later.alone and layout.scale:

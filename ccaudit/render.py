@@ -236,11 +236,11 @@ def _json_layout(report: Report) -> Layout:
     head = '{\n  "summary": ' + to_json(report.summary(), 1) + ',\n  "days": '
     if not report.days:
         return Layout(head + "[]\n}\n", lambda day: (), "")
-    first = report.days[0]
+    first = report.days[0].date
 
     def part(day: Day | Gap) -> Iterator[str]:
         if isinstance(day, Day):
-            yield "\n    " if day is first else ",\n    "
+            yield "\n    " if day.date == first else ",\n    "
             yield from json_pieces(day_json(day, rows=RowsToWrite), 2)
 
     return Layout(head + "[", part, "\n  ]\n}\n")

@@ -7,13 +7,15 @@ carry the UTC offset, e.g. ``02+2`` then ``02+1``).
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import operator
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from datetime import date, tzinfo
+from typing import TYPE_CHECKING, Any
 
 from .clock import UTC, Clock
 from .counts import Selection
@@ -81,21 +83,23 @@ class Gap:
 
 @dataclass
 class Report:
-    days: list[Day]
+    days: Sequence[Day]  # a list, or days made when asked for (Made)
     tz: str = "UTC"
     load: dict | None = None
     gaps: list[Gap] = field(default_factory=list)
     selection: Selection | None = None  # what the rows are read through, None once they are in memory
 
-    def timeline(self) -> Iterator[Day | Gap]:
-        """The days and the gaps between them, in date order."""
-        gaps = iter(self.gaps)
-        gap = next(gaps, None)
-        for day in self.days:
-            while gap is not None and gap.first < day.date:
-                yield gap
-                gap = next(gaps, None)
-            yield day
+    def timeline(self) -> Sequence[Day | Gap]:
+        """The days and the gaps between them, in date order, each day made when it is
+        asked for if the report's are (``Made``)."""
+        days, gaps, order, g = self.days, self.gaps, array("q"), 0  # a day's index, or a gap's as ~index
+        date_of = days.date if isinstance(days, Made) else (lambda i: days[i].date)
+        for i in range(len(days)):
+            while g < len(gaps) and gaps[g].first < date_of(i):
+                order.append(~g)
+                g += 1
+            order.append(i)
+        return Made(lambda k: days[k] if k >= 0 else gaps[~k], order)
 
     @property
     def span_days(self) -> int:
@@ -124,6 +128,7 @@ class Report:
     def in_memory(self) -> Report:
         """This report with every section's rows read into lists, usable after the store
         is closed (for small reports: tests, and programs that keep one)."""
+        self.days = list(self.days)
         for day in self.days:
             for section in day.sections.values():
                 section.rows = list(section.rows)
@@ -156,39 +161,81 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: 
     f = filters or Filters()
     clock = Clock(tz)
     selection = Selection(store, f.since, f.until, f.principal, f.method)
-    totals: dict[date, list] = {}  # date -> [events, first µs, last µs, busy hour columns]
+    totals = Totals()
     for quarter, n, first, last in selection.quarters(lambda q: clock.place(q)[0]):
         d, col = clock.place(quarter)
-        t = totals.setdefault(d, [0, first, last, set()])
-        t[0] += n
-        t[1], t[2] = min(t[1], first), max(t[2], last)
-        t[3].add(col)
-    shown, gaps = _dates_shown(sorted(totals))
-    days = [_day(d, totals.get(d), clock, selection, f) for d in shown if clock.columns(d)[0]]  # a date it skipped
+        totals.add(d.toordinal(), n, first, last, col)
+    shown, gaps = _dates_shown(totals.dates, clock)
+    days = Made(lambda d: _day(date.fromordinal(d), totals.get(d), clock, selection, f), shown)
     return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load,
                   gaps=gaps, selection=selection)
 
 
-def _dates_shown(dates: list[date]) -> tuple[list[date], list[Gap]]:
-    """Every date from the first to the last with events, but runs of more than
-    MAX_EMPTY_RUN empty days as gaps."""
-    shown, gaps = [], []
+class Totals:
+    """Each date's events, first and last µs and hour columns with events (a bit each),
+    in date order, in arrays: 40 bytes a date, where a dict of lists and sets took ten
+    times that (a store of a record a day on each of 200,000 dates)."""
+
+    def __init__(self) -> None:
+        self.dates, self._sums = array("q"), [array("q") for _ in range(4)]
+
+    def add(self, d: int, n: int, first: int, last: int, column: int) -> None:
+        """Add events of date ordinal ``d``: a date after the last, nearly always."""
+        i = len(self.dates) - 1
+        if i < 0 or self.dates[i] != d:
+            i = bisect.bisect_left(self.dates, d)
+            if i == len(self.dates) or self.dates[i] != d:  # new (one before the last: clocks set back)
+                for a, value in zip((self.dates, *self._sums), (d, 0, first, last, 0)):
+                    a.insert(i, value)
+        events, firsts, lasts, busy = self._sums
+        events[i] += n
+        firsts[i], lasts[i], busy[i] = min(firsts[i], first), max(lasts[i], last), busy[i] | 1 << column
+
+    def get(self, d: int) -> tuple[int, int, int, int] | None:
+        """(events, first µs, last µs, columns with events as bits) of date ordinal ``d``."""
+        i = bisect.bisect_left(self.dates, d)
+        return tuple(a[i] for a in self._sums) if i < len(self.dates) and self.dates[i] == d else None
+
+
+def _dates_shown(dates: array, clock: Clock) -> tuple[array, list[Gap]]:
+    """Every date (ordinal) from the first to the last with events, but runs of more
+    than MAX_EMPTY_RUN empty days as gaps, and dates the zone skipped."""
+    shown, gaps = array("q"), []
     for before, d in zip([None, *dates], dates):
-        empty = (d - before).days - 1 if before else 0
+        empty = d - before - 1 if before else 0
         if empty > MAX_EMPTY_RUN:
-            gaps.append(Gap(str(before + timedelta(days=1)), str(d - timedelta(days=1)), empty))
+            gaps.append(Gap(str(date.fromordinal(before + 1)), str(date.fromordinal(d - 1)), empty))
         elif before:
-            shown += [before + timedelta(days=i) for i in range(1, empty + 1)]
+            shown.extend(e for e in range(before + 1, d) if clock.columns(date.fromordinal(e))[0])
         shown.append(d)
     return shown, gaps
 
 
-def _day(d: date, totals: list | None, clock: Clock, selection: Selection, f: Filters) -> Day:
+class Made(Sequence):
+    """``make(k)`` for each k of ``keys`` (a date, or a place in a timeline), made each
+    time it is asked for and not kept: a report's days and their sections are made as
+    they are written, so a store of 200,000 dates never holds 200,000 days."""
+
+    def __init__(self, make: Callable[[int], Any], keys: Sequence[int]):
+        self.make, self.keys = make, keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return Made(self.make, self.keys[i]) if isinstance(i, slice) else self.make(self.keys[i])
+
+    def date(self, i: int) -> str:
+        """The date of day ``i``, without making the day."""
+        return date.fromordinal(self.keys[i]).isoformat()
+
+
+def _day(d: date, totals: tuple | None, clock: Clock, selection: Selection, f: Filters) -> Day:
     starts, labels = clock.columns(d)
     day = Day(d.isoformat(), totals[0] if totals else 0, labels, {})
     if totals:
         day.first_event, day.last_event = clock.iso(totals[1]), clock.iso(totals[2])
-    day.empty_hours = [label for i, label in enumerate(labels) if not totals or i not in totals[3]]
+    day.empty_hours = [label for i, label in enumerate(labels) if not totals or not totals[3] >> i & 1]
     end = clock.end(d)
     for sid, title in SECTIONS.items():
         if not f.sections or sid in f.sections:

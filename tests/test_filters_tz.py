@@ -1001,3 +1001,27 @@ def test_a_dates_hours_found_without_the_scan_are_those_the_scan_finds(zone):
     assert changed
     for d in sorted(dates):
         assert clock._hours_of(d) == clock._scanned(d), d
+
+
+@pytest.mark.parametrize("times", [
+    ["02:00:00", "02:50:00", "03:00:10", "03:20:00", "04:10:00"],  # 10-30, 10-31, then 10-30 again
+    ["03:00:10", "03:20:00"],  # 10-31 first, then 10-30: a date before the last, new
+])
+def test_a_date_that_comes_again_after_the_next_gets_its_events(tmp_path, times):
+    # America/Goose_Bay set its clocks back at 00:01 on 1999-10-31, to 23:01 on 10-30: a
+    # report reads the quarter hours in time order, and meets 10-30 after 10-31.
+    from ccaudit import Store, build
+
+    tz = ZoneInfo("America/Goose_Bay")
+    utc = [datetime.fromisoformat(f"1999-10-31T{t}+00:00") for t in times]
+    path = loaded(tmp_path, [kafka_auth(t.isoformat().replace("+00:00", "Z")) for t in utc])
+    want: dict[str, list] = {}
+    for t in utc:
+        want.setdefault(t.astimezone(tz).date().isoformat(), []).append(t.astimezone(tz))
+    store = Store(path, readonly=True)
+    try:
+        got = {d.date: (d.events, d.first_event, d.last_event) for d in build(store, tz).days}
+    finally:
+        store.close()
+    at = datetime.timestamp  # times of one zone compare by their wall clocks, not as instants
+    assert got == {d: (len(ts), min(ts, key=at).isoformat(), max(ts, key=at).isoformat()) for d, ts in want.items()}
