@@ -188,6 +188,38 @@ def test_memory_does_not_grow_with_the_users_of_one_email(memory_run_asked, tmp_
         assert peaks[name, 200_000] <= 100 * MiB, shown
 
 
+DATE_COMMANDS = {name: KEY_COMMANDS[name] for name in ("summary", "text", "csv", "json")}
+
+
+def test_memory_does_not_grow_with_the_number_of_dates(memory_run_asked, tmp_path, ccaudit_exe):
+    # A record a day on each of 20,000 dates (55 years): a report makes each day, with its
+    # sections, when it writes it, and keeps each date's totals in 40 bytes. Measured:
+    # 30-37 MiB (139 MiB to summarize before); a store of 200,000 dates took 855 MiB to summarize and 1.06 GB to report
+    # when every day was made first (and 78 s and 157 s, each date's hours found by a scan
+    # of 216 quarter hours). html is left out: its page lists every date in a coverage
+    # table of 1.2 KB a date, made as one text (105 MiB for 20,000).
+    from datetime import date, timedelta
+
+    from tests.records import kafka_auth, write_jsonl
+
+    def record(i: int) -> dict:
+        return kafka_auth(f"{date(2000, 1, 1) + timedelta(days=i)}T12:00:00Z", f"User:sa-{i % 7}", id=f"d{i}")
+
+    peaks: dict = {}
+    for n in (200, 20_000):
+        db = tmp_path / f"dates-{n}.db"
+        _load(ccaudit_exe, write_jsonl(tmp_path, map(record, range(n)), f"dates-{n}.jsonl"), db)
+        for name, args in DATE_COMMANDS.items():
+            r = rss.run_sampled([ccaudit_exe, *args, "--db", str(db)], interval=0.02, timeout=300)
+            assert r.returncode == 0, (name, r.stderr)
+            peaks[name, n] = r.peak
+    shown = {name: f"{peaks[name, 200] / MiB:.0f} -> {peaks[name, 20_000] / MiB:.0f} MiB" for name in DATE_COMMANDS}
+    print(f"peak RSS, 200 -> 20,000 dates: {shown}")
+    for name in DATE_COMMANDS:
+        assert peaks[name, 20_000] <= peaks[name, 200] + 25 * MiB, shown
+        assert peaks[name, 20_000] <= 100 * MiB, shown
+
+
 LONG_NAMES_LOAD_BOUND = 120 * MiB  # all processes summed (see below)
 
 
