@@ -258,6 +258,21 @@ def test_parse_time_twice_same_minute():
     assert (b - a, a - c) == (49_877_000, 9_123_000)  # µs: the fraction is kept, the ns dropped
 
 
+def test_parse_time_keeps_a_bounded_number_of_minutes(monkeypatch):
+    # a record on each of 200,000 dates is 200,000 minutes: at most MINUTES_CACHED are
+    # kept, and a minute forgotten is parsed again, as exactly
+    from datetime import datetime, timedelta, timezone
+
+    from ccaudit import classify
+
+    monkeypatch.setattr(classify, "MINUTES_CACHED", 3)
+    monkeypatch.setattr(classify, "_minute_base", {})
+    times = [datetime(2000, 1, 1, 12, 30, 15, tzinfo=timezone.utc) + timedelta(days=i % 10) for i in range(30)]
+    for t in times:
+        assert parse_time(t.isoformat().replace("+00:00", "Z")) == int(t.timestamp()) * 10**6
+        assert len(classify._minute_base) <= 3
+
+
 @pytest.mark.parametrize("text", [
     None, "", "yesterday", "2024-05-06", "2024-05-06T10:00:00", "2024-13-06T10:00:00Z",
     "2024-05-32T10:00:00Z", "2023-02-29T10:00:00Z", "2024-05-06T24:00:00Z", "2024-05-06T10:60:00Z",
