@@ -214,8 +214,8 @@ def test_memory_does_not_grow_with_the_number_of_dates(memory_run_asked, tmp_pat
             assert r.returncode == 0, (name, r.stderr)
             peaks[name, n] = r.peak
     shown = {name: f"{peaks[name, 200] / MiB:.0f} -> {peaks[name, 20_000] / MiB:.0f} MiB" for name in DATE_COMMANDS}
-    # A load of a record on each of 200,000 dates: each worker keeps at most 20,000 of
-    # their minutes (classify.MINUTES_CACHED). 96.5 MiB; 122.7 MiB when it kept 200,000.
+    # A load of a record on each of 200,000 dates: each worker keeps at most 4,096 of
+    # their minutes (classify.MINUTES_CACHED). 92.7 MiB; 122.7 MiB when it kept 200,000.
     dump = write_jsonl(tmp_path, map(record, range(200_000)), "dates-200000.jsonl")
     load = _load(ccaudit_exe, dump, tmp_path / "dates-200000.db").peak
     shown["load of 200,000"] = f"{load / MiB:.1f} MiB"
