@@ -197,13 +197,6 @@ def flat(blob: bytes) -> array:
     return _array(blob)
 
 
-def unpacked(blob: bytes) -> tuple[array, array, array, array]:
-    """A ``quarters`` blob as four arrays: the quarters of the day, n, and first and last
-    µs after the quarter's start (see ``time_of``)."""
-    a = _array(blob)
-    return a[0::4], a[1::4], a[2::4], a[3::4]
-
-
 def ends(day: int, blob: bytes, low: int, high: int) -> tuple[int, int]:
     """Epoch µs of the first and last event in quarters ``low``..``high - 1`` of a
     ``quarters`` blob of ``day``. The blob must have an event there (its callers read
@@ -228,11 +221,6 @@ def last_before(day: int, blob: bytes, high: int) -> int:
 
 
 _uint = int.from_bytes
-
-
-def time_of(day: int, quarter: int, offset: int) -> int:
-    """Epoch µs of ``offset`` µs into quarter ``quarter`` of ``day``."""
-    return (day + quarter * QUARTER) * US + offset
 
 
 def _swapped(blob: bytes) -> array:
