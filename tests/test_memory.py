@@ -152,7 +152,7 @@ def test_memory_does_not_grow_with_the_number_of_keys(memory_run_asked, tmp_path
     print(f"peak RSS, 2,000 -> {MANY_KEYS:,} keys in a day: {shown}")
     assert peaks["load", MANY_KEYS] <= KEYS_LOAD_BOUND, shown
     for name in KEY_COMMANDS:
-        assert peaks[name, MANY_KEYS] <= peaks[name, 2_000] + 35 * MiB, shown  # sorted in memory: +80 MiB
+        assert peaks[name, MANY_KEYS] <= peaks[name, 2_000] + 40 * MiB, shown  # sorted in memory: +80 MiB
         assert peaks[name, MANY_KEYS] <= 100 * MiB, shown
 
 
@@ -163,7 +163,8 @@ def test_memory_does_not_grow_with_the_users_of_one_email(memory_run_asked, tmp_
     # One email signed in as 200,000 users over a day: a key stored once a user, so one
     # row of a report is summed from that many stored rows. A zone's day reads them side by
     # side (cells.Pairs) and holds at most SUMMED of them for the row's first and last
-    # event. Measured: 45-57 MiB; 124-134 MiB when it held them all.
+    # event. Measured: 45-57 MiB (from 19-26 MiB with 2,000 users: a run that short is
+    # sampled a few times); 96-104 MiB when it held them all.
     from tests.records import signin, write_jsonl
 
     def record(i: int, n: int) -> dict:
@@ -184,7 +185,7 @@ def test_memory_does_not_grow_with_the_users_of_one_email(memory_run_asked, tmp_
              for name in ONE_KEY_COMMANDS}
     print(f"peak RSS, one email as 2,000 -> 200,000 users: {shown}")
     for name in ONE_KEY_COMMANDS:
-        assert peaks[name, 200_000] <= peaks[name, 2_000] + 35 * MiB, shown
+        assert peaks[name, 200_000] <= peaks[name, 2_000] + 45 * MiB, shown  # all rows held: +75 MiB
         assert peaks[name, 200_000] <= 100 * MiB, shown
 
 
