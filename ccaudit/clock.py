@@ -73,10 +73,10 @@ class Clock:
         start = int(t.timestamp())
         if isinstance(self.tz, timezone):
             return start
-        quarters = (datetime.fromtimestamp(start + i * QUARTER, self.tz) for i in range(28 * 4 + 1))
-        if any(q.utcoffset() != offset for q in quarters) or datetime.fromtimestamp(start, self.tz) != t:
-            return None  # a change of offset in the day, or a midnight it skips
-        return start
+        if datetime.fromtimestamp(start, self.tz) != t:
+            return None  # a midnight the zone skips
+        quarters = (datetime.fromtimestamp(start + i * QUARTER, self.tz) for i in range(1, 28 * 4 + 1))
+        return None if any(q.utcoffset() != offset for q in quarters) else start  # None: a change of offset
 
     def _scanned(self, d: date) -> tuple[list[int], list[str], list[int]]:
         """``_hours_of`` of a date on which the offset changes, found quarter by quarter."""

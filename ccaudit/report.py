@@ -83,7 +83,7 @@ class Gap:
 
 @dataclass
 class Report:
-    days: Sequence[Day]  # a list, or days made when asked for (Made)
+    days: Sequence[Day]  # a list, or days made when asked for (Days)
     tz: str = "UTC"
     load: dict | None = None
     gaps: list[Gap] = field(default_factory=list)
@@ -91,9 +91,9 @@ class Report:
 
     def timeline(self) -> Sequence[Day | Gap]:
         """The days and the gaps between them, in date order, each day made when it is
-        asked for if the report's are (``Made``)."""
+        asked for if the report's are (``Days``)."""
         days, gaps, order, g = self.days, self.gaps, array("q"), 0  # a day's index, or a gap's as ~index
-        date_of = days.date if isinstance(days, Made) else (lambda i: days[i].date)
+        date_of = days.date if isinstance(days, Days) else (lambda i: days[i].date)
         for i in range(len(days)):
             while g < len(gaps) and gaps[g].first < date_of(i):
                 order.append(~g)
@@ -166,7 +166,7 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: 
         d, col = clock.place(quarter)
         totals.add(d.toordinal(), n, first, last, col)
     shown, gaps = _dates_shown(totals.dates, clock)
-    days = Made(lambda d: _day(date.fromordinal(d), totals.get(d), clock, selection, f), shown)
+    days = Days(lambda d: _day(date.fromordinal(d), totals.get(d), clock, selection, f), shown)
     return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load,
                   gaps=gaps, selection=selection)
 
@@ -223,7 +223,11 @@ class Made(Sequence):
         return len(self.keys)
 
     def __getitem__(self, i):  # type: ignore[override]
-        return Made(self.make, self.keys[i]) if isinstance(i, slice) else self.make(self.keys[i])
+        return type(self)(self.make, self.keys[i]) if isinstance(i, slice) else self.make(self.keys[i])
+
+
+class Days(Made):
+    """A report's days, made from their dates (ordinals) when asked for."""
 
     def date(self, i: int) -> str:
         """The date of day ``i``, without making the day."""
