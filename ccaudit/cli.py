@@ -186,7 +186,8 @@ def summary(extra, db_path, fmt, tz):
     Example:
       ccaudit summary --db audit.db
     """
-    from .render import render_summary
+    from .files import write_pieces
+    from .render import summary_chunks
 
     if extra:
         hint = (f"for a store: ccaudit summary --db {extra[0]}" if looks_like_sqlite(extra[0])
@@ -197,7 +198,7 @@ def summary(extra, db_path, fmt, tz):
     opt.existing_store((), db_path)
     with opt.open_store(db_path, readonly=True) as store:
         rep = build(store, opt.zone(tz), Filters(sections=("all_events",)))  # the days' totals are enough
-        click.echo(render_summary(rep, fmt), nl=False)
+        write_pieces(sys.stdout, summary_chunks(rep, fmt))
 
 
 @cli.command(short_help="Fetch the audit-log topic into a dump file.")

@@ -54,7 +54,7 @@ def chunks(report: Report, layout: Layout, raw: bool = False) -> Iterator[str | 
     tenth of the report's wall time."""
     days = report.timeline()
     with _shared(report, days, lambda take, later: _write_parts(layout, days, take, later)) as later:
-        yield layout.head
+        yield from layout.head
         if later and not later.alone and layout.scale:
             later.share(layout.scale, days)
         for i in _days_here(later, len(days)):

@@ -9,10 +9,10 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from .report import Day, Row
-from .text import PIECE, CountText
+from .text import PIECE, CountText, in_pieces
 
 STAT_FIELDS = ("first_seen", "last_seen", "peak_hour", "peak_count")
 _string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # a str as json.dumps(ensure_ascii=False) writes it
@@ -92,8 +92,24 @@ def json_pieces(value, depth: int) -> Iterator[str]:
                 yield "".join(texts)
                 texts, size = [], 0
         yield "".join(texts) + ("[]" if empty else pad[:-2] + "]")
+    elif isinstance(value, Mapping) or isinstance(value, Sequence) and not isinstance(value, (str, list, tuple)):
+        yield from _made_pieces(value, depth)
     else:
         yield to_json(value, depth)
+
+
+def _made_pieces(value: Mapping | Sequence, depth: int) -> Iterator[str]:
+    """A mapping or sequence made as it is read (a summary's days and gaps, report.PerDay
+    and report.Made: a store can hold 200,000 dates), item by item, in pieces."""
+    pad = "\n" + "  " * (depth + 1)
+    opening, closing = "{}" if isinstance(value, Mapping) else "[]"
+    if not len(value):
+        yield opening + closing
+        return
+    texts = ((f"{pad}{to_json(k, 0)}: {to_json(v, depth + 1)}" for k, v in value.items()) if isinstance(value, Mapping)
+             else (pad + to_json(v, depth + 1) for v in value))
+    yield from in_pieces(("," if i else opening) + text for i, text in enumerate(texts))
+    yield pad[:-2] + closing
 
 
 def dumps(doc: dict) -> str:

@@ -7,6 +7,7 @@ files a manifest lists, so it can never take a project tree with it.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from . import halves
 from .errors import CcauditError
 from .files import make_dir, takes_utf8, write_atomic, write_pieces
-from .render import EXTENSIONS, day_chunks, day_head, render_summary, report_layout, section_chunks
+from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
 
@@ -28,7 +29,7 @@ def write_report(report: Report, fmt: str, out_dir: str | None = None, out_file:
     """Render ``report``: into ``out_dir`` (stdout gets the summary), ``out_file``, or stdout."""
     if out_dir:
         write_dir(report, fmt, out_dir, stats)
-        sys.stdout.write(render_summary(report, "text" if fmt == "html" else fmt))
+        write_pieces(sys.stdout, summary_chunks(report, "text" if fmt == "html" else fmt))
     elif out_file:
         write_atomic(out_file, render_whole(report, fmt, stats, raw=True))
     else:
@@ -55,17 +56,43 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     out_dir = os.path.normpath(out_dir)  # "reports/" is "reports", a link to a folder included
     make_dir(out_dir)
     old = read_manifest(out_dir)
+    sids = list(dict.fromkeys(sid for day in report.days[:1] for sid in day.sections))  # the same each day
     if fmt == "html":
         write_atomic(os.path.join(out_dir, "report.html"), render_whole(report, fmt, stats, raw=True))
-        written = ["report.html", "summary.txt"]
+        summary = "summary.txt"
     else:
-        for sid in dict.fromkeys(sid for day in report.days for sid in day.sections):
+        for sid in sids:
             make_dir(os.path.join(out_dir, sid))  # here, not by two processes at once
         halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, out_dir))
-        written = [name for day in report.days for name in _day_names(day, fmt)] + [f"summary.{EXTENSIONS[fmt]}"]
-    write_atomic(os.path.join(out_dir, written[-1]), render_summary(report, "text" if fmt == "html" else fmt))
-    write_atomic(os.path.join(out_dir, MANIFEST), _MANIFEST_HEAD + "".join(f"{n}\n" for n in written))
-    _remove(out_dir, sorted(set(old) - set(written)))
+        summary = f"summary.{EXTENSIONS[fmt]}"
+    write_atomic(os.path.join(out_dir, summary), summary_chunks(report, "text" if fmt == "html" else fmt))
+    written = _Written(report, fmt, sids, summary)
+    write_atomic(os.path.join(out_dir, MANIFEST), itertools.chain([_MANIFEST_HEAD], (f"{n}\n" for n in written)))
+    _remove(out_dir, sorted(name for name in set(old) if name not in written))
+
+
+class _Written:
+    """The files a report folder gets, in the order they are written, listed and looked
+    up without a list of them: a store of 200,000 dates makes a million files."""
+
+    def __init__(self, report: Report, fmt: str, sids: list[str], summary: str):
+        self.per_day, self.ext, self.sids, self.summary = report.per_day(), EXTENSIONS[fmt], sids, summary
+
+    def __iter__(self) -> Iterator[str]:
+        if self.ext != "html":
+            for d in self.per_day:
+                yield from (os.path.join(sid, f"{d}.{self.ext}") for sid in self.sids)
+                yield f"{d}.{self.ext}"
+        else:
+            yield "report.html"
+        yield self.summary
+
+    def __contains__(self, name: str) -> bool:
+        folder, _, file = name.rpartition("/")
+        d, _, ext = file.partition(".")
+        if self.ext == "html":
+            return name in ("report.html", self.summary)
+        return name == self.summary or (ext == self.ext and (folder == "" or folder in self.sids) and d in self.per_day)
 
 
 def _day_names(day: Day, fmt: str) -> list[str]:

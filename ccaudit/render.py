@@ -14,8 +14,8 @@ import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple, Protocol
 
-from .csvtext import csv_text, safe_cell
-from .jsontext import STAT_FIELDS, RowsToWrite, day_json, dumps, json_pieces, to_json
+from .csvtext import csv_chunks, csv_text, safe_cell
+from .jsontext import STAT_FIELDS, RowsToWrite, day_json, json_pieces
 from .report import Day, Gap, Report, Row, Section, busiest_cell, read_twice
 from .text import CountText, hour_ranges, in_pieces, md_text, plural, printable
 
@@ -31,18 +31,21 @@ KEY_WIDTH = 100  # the key column widens up to this many characters
 
 # -- summary --------------------------------------------------------------------------
 
-def summary_text(report: Report) -> str:
+def summary_text(report: Report) -> Iterator[str]:
+    """The summary's title, then a line for each day or gap, in pieces: a store can hold
+    200,000 dates."""
+    yield _summary_title(report) + "\n"
+    yield from in_pieces((day.line() if isinstance(day, Gap) else
+                          f"{day.date}:({plural(day.events, 'event')}){_coverage(day)}") + "\n"
+                         for day in report.timeline())
+
+
+def _summary_title(report: Report) -> str:
     if not report.days:
-        return "Audit Summary for 0 events\n"
+        return "Audit Summary for 0 events"
     zone = "" if report.tz == "UTC" else f" ({report.tz})"
-    lines = [f"Audit Summary for {plural(report.events, 'event')} spanning {plural(report.span_days, 'day')} "
-             f"from {report.days[0].date}{zone}"]
-    for day in report.timeline():
-        if isinstance(day, Gap):
-            lines.append(day.line())
-        else:
-            lines.append(f"{day.date}:({plural(day.events, 'event')}){_coverage(day)}")
-    return "\n".join(lines) + "\n"
+    return (f"Audit Summary for {plural(report.events, 'event')} spanning {plural(report.span_days, 'day')} "
+            f"from {report.days[0].date}{zone}")
 
 
 def _coverage(day: Day) -> str:
@@ -158,16 +161,18 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
     yield "\n" if lines else "(no events)\n\n"
 
 
-def summary_markdown(report: Report) -> str:
-    lines = ["# " + summary_text(report).splitlines()[0], "", "| Date | Events | First | Last | Hours without events |",
-             "|---|--:|---|---|---|"]
-    for d in report.timeline():
-        if isinstance(d, Gap):
-            lines.append(f"| {d.first} … {d.last} | 0 | | | {d.line()} |")
-            continue
-        empty = hour_ranges(d.empty_hours, d.hour_labels) if d.events else ""
-        lines.append(f"| {d.date} | {d.events} | {d.first_event or ''} | {d.last_event or ''} | {empty} |")
-    return "\n".join(lines) + "\n\n"
+def summary_markdown(report: Report) -> Iterator[str]:
+    yield (f"# {_summary_title(report)}\n\n"
+           "| Date | Events | First | Last | Hours without events |\n|---|--:|---|---|---|\n")
+    yield from in_pieces(map(_summary_markdown_line, report.timeline()))
+    yield "\n"
+
+
+def _summary_markdown_line(d: Day | Gap) -> str:
+    if isinstance(d, Gap):
+        return f"| {d.first} … {d.last} | 0 | | | {d.line()} |\n"
+    empty = hour_ranges(d.empty_hours, d.hour_labels) if d.events else ""
+    return f"| {d.date} | {d.events} | {d.first_event or ''} | {d.last_event or ''} | {empty} |\n"
 
 
 # -- csv ------------------------------------------------------------------------------
@@ -181,7 +186,7 @@ def _csv_layout(report: Report) -> Layout:
     def part(day: Day | Gap) -> Iterable[str]:
         return () if isinstance(day, Gap) else _csv_table(None, day, day.sections.values(), labels)
 
-    return Layout(csv_text(_csv_header(labels), ()), part, "")
+    return Layout([csv_text(_csv_header(labels), ())], part, "")
 
 
 def _csv_header(labels: list[str]) -> list[str]:
@@ -222,10 +227,10 @@ def _spread(hours: list[int], have: list[str], labels: list[str]) -> list:
     return [by_label.get(label, "") for label in labels]
 
 
-def summary_csv(report: Report) -> str:
-    return csv_text(["date", "events", "first_event", "last_event", "empty_hours"],
-                    ([d.date, d.events, d.first_event or "", d.last_event or "", " ".join(d.empty_hours)]
-                     for d in report.days))
+def summary_csv(report: Report) -> Iterator[str]:
+    return csv_chunks(["date", "events", "first_event", "last_event", "empty_hours"],
+                      ([d.date, d.events, d.first_event or "", d.last_event or "", " ".join(d.empty_hours)]
+                       for d in report.days))
 
 
 # -- json -----------------------------------------------------------------------------
@@ -233,9 +238,9 @@ def summary_csv(report: Report) -> str:
 def _json_layout(report: Report) -> Layout:
     """The report's JSON document ``{"summary": ..., "days": [...]}`` a day at a time, a
     row at a time within a day, formatted as json.dumps(indent=2) would write it whole."""
-    head = '{\n  "summary": ' + to_json(report.summary(), 1) + ',\n  "days": '
+    head = itertools.chain(['{\n  "summary": '], json_pieces(report.summary(), 1), [',\n  "days": '])
     if not report.days:
-        return Layout(head + "[]\n}\n", lambda day: (), "")
+        return Layout(itertools.chain(head, ["[]\n}\n"]), lambda day: (), "")
     first = report.days[0].date
 
     def part(day: Day | Gap) -> Iterator[str]:
@@ -243,7 +248,7 @@ def _json_layout(report: Report) -> Layout:
             yield "\n    " if day.date == first else ",\n    "
             yield from json_pieces(day_json(day, rows=RowsToWrite), 2)
 
-    return Layout(head + "[", part, "\n  ]\n}\n")
+    return Layout(itertools.chain(head, ["["]), part, "\n  ]\n}\n")
 
 
 # -- dispatch -------------------------------------------------------------------------
@@ -257,7 +262,7 @@ class Layout(NamedTuple):
     """A whole report as its head, a part for each day or gap of ``report.timeline()``,
     and its tail: what lets another process write some of the days (halves.py)."""
 
-    head: str
+    head: Iterable[str]  # in pieces: a summary of 200,000 dates; read once
     part: Callable[[Day | Gap], Iterable[str]]
     tail: str
     scale: Scale | None = None  # what every part needs from all the days (html's shading)
@@ -305,7 +310,7 @@ def report_layout(report: Report, fmt: str, stats: bool = False) -> Layout:
         return _csv_layout(report)
     if fmt == "markdown":
         return Layout(summary_markdown(report), functools.partial(_markdown_part, stats=stats), "")
-    return Layout(summary_text(report) + "\n", functools.partial(_text_part, stats=stats), "")
+    return Layout(itertools.chain(summary_text(report), ["\n"]), functools.partial(_text_part, stats=stats), "")
 
 
 def _markdown_part(day: Day | Gap, stats: bool) -> Iterator[str]:
@@ -327,7 +332,7 @@ def _text_part(day: Day | Gap, stats: bool) -> Iterator[str]:
 
 def layout_chunks(report: Report, layout: Layout) -> Iterator[str]:
     """The whole report in pieces, a day at a time, so that writing it holds one day's text."""
-    yield layout.head
+    yield from layout.head
     for day in report.timeline():
         yield from layout.part(day)
     yield layout.tail
@@ -339,8 +344,13 @@ def report_chunks(report: Report, fmt: str, stats: bool = False) -> Iterator[str
 
 
 def render_summary(report: Report, fmt: str) -> str:
+    return "".join(summary_chunks(report, fmt))
+
+
+def summary_chunks(report: Report, fmt: str) -> Iterator[str]:
+    """The summary in ``fmt``, in pieces."""
     if fmt == "json":
-        return dumps(report.summary())
+        return itertools.chain(json_pieces(report.summary(), 0), ["\n"])
     return {"csv": summary_csv, "markdown": summary_markdown}.get(fmt, summary_text)(report)
 
 

@@ -7,27 +7,24 @@ carry the UTC offset, e.g. ``02+2`` then ``02+1``).
 """
 from __future__ import annotations
 
-import bisect
 import contextlib
 import functools
 import operator
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .clock import UTC, Clock
 from .counts import Selection
+from .dates import Days, Gap, Made, PerDay, Totals, dates_shown
 from .schema import SECTIONS
 from .spool import Spool
 
 if TYPE_CHECKING:
     from .cells import Times
     from .store import Store
-
-MAX_EMPTY_RUN = 7  # empty days listed one by one; a longer run is one line
-
 
 @dataclass(slots=True)  # a report can hold hundreds of thousands of rows
 class Row:
@@ -67,26 +64,11 @@ class Day:
 
 
 @dataclass
-class Gap:
-    """A run of more than MAX_EMPTY_RUN days without events, one line in the summary,
-    text, markdown and html (``summary.gaps`` in JSON; CSV lists only days): output
-    follows the days that have events, never the span (two records a thousand years
-    apart must not make a million-line report)."""
-
-    first: str
-    last: str
-    days: int
-
-    def line(self) -> str:
-        return f"no events from {self.first} to {self.last}, {self.days:,} days"
-
-
-@dataclass
 class Report:
     days: Sequence[Day]  # a list, or days made when asked for (Days)
     tz: str = "UTC"
     load: dict | None = None
-    gaps: list[Gap] = field(default_factory=list)
+    gaps: Sequence[Gap] = field(default_factory=list)  # a list, or Gaps
     selection: Selection | None = None  # what the rows are read through, None once they are in memory
 
     def timeline(self) -> Sequence[Day | Gap]:
@@ -108,17 +90,26 @@ class Report:
 
     @property
     def events(self) -> int:
-        return sum(d.events for d in self.days)
+        return sum(self.per_day().values())
+
+    def per_day(self) -> Mapping[str, int]:
+        """Each day's events by date, read without making the days if they are made when
+        asked for."""
+        return PerDay(self.days)
 
     def summary(self) -> dict:
+        """The report's totals; its days and gaps are made as they are read (a store of
+        200,000 dates), so write it with ``jsontext.json_pieces``."""
         s: dict = {
             "events": self.events,
             "first_day": self.days[0].date if self.days else None,
             "last_day": self.days[-1].date if self.days else None,
-            "per_day": {d.date: d.events for d in self.days},
+            "per_day": self.per_day(),
         }
         if self.gaps:
-            s["gaps"] = [{"from": g.first, "to": g.last, "days": g.days} for g in self.gaps]
+            gaps = self.gaps
+            s["gaps"] = Made(lambda i: {"from": gaps[i].first, "to": gaps[i].last, "days": gaps[i].days},
+                             range(len(gaps)))
         if self.tz != "UTC":
             s["tz"] = self.tz
         if self.load is not None:
@@ -165,73 +156,10 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: 
     for quarter, n, first, last in selection.quarters(lambda q: clock.place(q)[0]):
         d, col = clock.place(quarter)
         totals.add(d.toordinal(), n, first, last, col)
-    shown, gaps = _dates_shown(totals.dates, clock)
-    days = Days(lambda d: _day(date.fromordinal(d), totals.get(d), clock, selection, f), shown)
+    shown, gaps = dates_shown(totals.dates, clock)
+    days = Days(lambda d: _day(date.fromordinal(d), totals.get(d), clock, selection, f), shown, totals)
     return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load,
                   gaps=gaps, selection=selection)
-
-
-class Totals:
-    """Each date's events, first and last µs and hour columns with events (a bit each),
-    in date order, in arrays: 40 bytes a date, where a dict of lists and sets took ten
-    times that (a store of a record a day on each of 200,000 dates)."""
-
-    def __init__(self) -> None:
-        self.dates, self._sums = array("q"), [array("q") for _ in range(4)]
-
-    def add(self, d: int, n: int, first: int, last: int, column: int) -> None:
-        """Add events of date ordinal ``d``: a date after the last, nearly always."""
-        i = len(self.dates) - 1
-        if i < 0 or self.dates[i] != d:
-            i = bisect.bisect_left(self.dates, d)
-            if i == len(self.dates) or self.dates[i] != d:  # new (one before the last: clocks set back)
-                for a, value in zip((self.dates, *self._sums), (d, 0, first, last, 0)):
-                    a.insert(i, value)
-        events, firsts, lasts, busy = self._sums
-        events[i] += n
-        firsts[i], lasts[i], busy[i] = min(firsts[i], first), max(lasts[i], last), busy[i] | 1 << column
-
-    def get(self, d: int) -> tuple[int, int, int, int] | None:
-        """(events, first µs, last µs, columns with events as bits) of date ordinal ``d``."""
-        i = bisect.bisect_left(self.dates, d)
-        return tuple(a[i] for a in self._sums) if i < len(self.dates) and self.dates[i] == d else None
-
-
-def _dates_shown(dates: array, clock: Clock) -> tuple[array, list[Gap]]:
-    """Every date (ordinal) from the first to the last with events, but runs of more
-    than MAX_EMPTY_RUN empty days as gaps, and dates the zone skipped."""
-    shown, gaps = array("q"), []
-    for before, d in zip([None, *dates], dates):
-        empty = d - before - 1 if before else 0
-        if empty > MAX_EMPTY_RUN:
-            gaps.append(Gap(str(date.fromordinal(before + 1)), str(date.fromordinal(d - 1)), empty))
-        elif before:
-            shown.extend(e for e in range(before + 1, d) if clock.columns(date.fromordinal(e))[0])
-        shown.append(d)
-    return shown, gaps
-
-
-class Made(Sequence):
-    """``make(k)`` for each k of ``keys`` (a date, or a place in a timeline), made each
-    time it is asked for and not kept: a report's days and their sections are made as
-    they are written, so a store of 200,000 dates never holds 200,000 days."""
-
-    def __init__(self, make: Callable[[int], Any], keys: Sequence[int]):
-        self.make, self.keys = make, keys
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        return type(self)(self.make, self.keys[i]) if isinstance(i, slice) else self.make(self.keys[i])
-
-
-class Days(Made):
-    """A report's days, made from their dates (ordinals) when asked for."""
-
-    def date(self, i: int) -> str:
-        """The date of day ``i``, without making the day."""
-        return date.fromordinal(self.keys[i]).isoformat()
 
 
 def _day(d: date, totals: tuple | None, clock: Clock, selection: Selection, f: Filters) -> Day:

@@ -136,7 +136,7 @@ def test_the_two_processes_write_the_days_in_date_order_each_as_fast_as_it_can(s
         return [f"{getattr(day, 'date', 'gap')} {os.getpid()}\n"]
 
     with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
-        lines = "".join(halves.chunks(report, Layout("head\n", part, "tail\n"))).splitlines()
+        lines = "".join(halves.chunks(report, Layout(["head\n"], part, "tail\n"))).splitlines()
     store.close()
     assert lines[0] == "head" and lines[-1] == "tail"
     dates, pids = zip(*(line.split() for line in lines[1:-1]))
@@ -159,7 +159,7 @@ def test_a_child_that_fails_midway_leaves_every_day_it_took_to_this_process(stor
         return [f"{getattr(day, 'date', 'gap')} {os.getpid()}\n"]
 
     with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
-        lines = "".join(halves.chunks(report, Layout("", part, ""))).splitlines()
+        lines = "".join(halves.chunks(report, Layout([""], part, ""))).splitlines()
     store.close()
     assert [later.written for later in children] == [False] and children[0].meeting < len(days) - 1
     assert lines == [f"{getattr(d, 'date', 'gap')} {parent}" for d in days]  # nothing of the child's
@@ -178,7 +178,7 @@ def test_a_child_that_hangs_is_stopped_and_its_days_written_here(store_path, chi
 
     started = time.monotonic()
     with mock.patch.object(halves, "MIN_EVENTS", ALWAYS), mock.patch.object(halves, "STALLED", 0.5):
-        lines = "".join(halves.chunks(report, Layout("", part, ""))).splitlines()
+        lines = "".join(halves.chunks(report, Layout([""], part, ""))).splitlines()
     store.close()
     assert time.monotonic() - started < 10  # not the child's 60 s
     assert [later.written for later in children] == [False] and not children[0].pid
@@ -552,7 +552,7 @@ def part(day):
 
 report = build(Store(sys.argv[1], readonly=True))
 with mock.patch.object(halves, "MIN_EVENTS", 0):
-    for piece in halves.chunks(report, Layout("", part, "")):
+    for piece in halves.chunks(report, Layout([""], part, "")):
         time.sleep(60)  # never reached by the child
 """
 

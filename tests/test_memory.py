@@ -189,16 +189,17 @@ def test_memory_does_not_grow_with_the_users_of_one_email(memory_run_asked, tmp_
         assert peaks[name, 200_000] <= 100 * MiB, shown
 
 
-DATE_COMMANDS = {name: KEY_COMMANDS[name] for name in ("summary", "text", "csv", "json")}
+DATE_COMMANDS = {name: KEY_COMMANDS[name] for name in ("summary", "text", "markdown", "csv", "json", "html", "out")}
 
 
 def test_memory_does_not_grow_with_the_number_of_dates(memory_run_asked, tmp_path, ccaudit_exe):
     # A record a day on each of 20,000 dates (55 years): a report makes each day, with its
-    # sections, when it writes it, and keeps each date's totals in 40 bytes. Measured:
-    # 30-37 MiB (139 MiB to summarize before); a store of 200,000 dates took 855 MiB to summarize and 1.06 GB to report
-    # when every day was made first (and 78 s and 157 s, each date's hours found by a scan
-    # of 216 quarter hours). html is left out: its page lists every date in a coverage
-    # table of 1.2 KB a date, made as one text (105 MiB for 20,000).
+    # sections, when it writes it, keeps each date's totals in 40 bytes, and writes its
+    # summary (and html's coverage table and day picker) in pieces; a report folder's
+    # 120,000 files are listed without a list of their names. Measured: 27-39 MiB.
+    # Before: html 105 MiB (its coverage table made as one text, 1.2 KB a date), the
+    # folder 53 MiB; every day
+    # made first, 139 MiB to summarize; each date's hours found by a scan of 216 quarters.
     from datetime import date, timedelta
 
     from tests.records import kafka_auth, write_jsonl
@@ -211,17 +212,25 @@ def test_memory_does_not_grow_with_the_number_of_dates(memory_run_asked, tmp_pat
         db = tmp_path / f"dates-{n}.db"
         _load(ccaudit_exe, write_jsonl(tmp_path, map(record, range(n)), f"dates-{n}.jsonl"), db)
         for name, args in DATE_COMMANDS.items():
+            args = [a.format(out=tmp_path / f"out-{n}") for a in args]
             r = rss.run_sampled([ccaudit_exe, *args, "--db", str(db)], interval=0.02, timeout=300)
             assert r.returncode == 0, (name, r.stderr)
             peaks[name, n] = r.peak
     shown = {name: f"{peaks[name, 200] / MiB:.0f} -> {peaks[name, 20_000] / MiB:.0f} MiB" for name in DATE_COMMANDS}
     # A load of a record on each of 200,000 dates: each worker keeps at most 4,096 of
     # their minutes (classify.MINUTES_CACHED). 92.7 MiB; 122.7 MiB when it kept 200,000.
+    # Their summary: 43-44 MiB, of which each date's totals (40 bytes) are 8 MiB; 98 MiB
+    # when it was one text (and 1.2 GB when every day was made first).
     dump = write_jsonl(tmp_path, map(record, range(200_000)), "dates-200000.jsonl")
     load = _load(ccaudit_exe, dump, tmp_path / "dates-200000.db").peak
+    summary = rss.run_sampled([ccaudit_exe, "summary", "--db", str(tmp_path / "dates-200000.db")], interval=0.02,
+                              timeout=300)
+    assert summary.returncode == 0, summary.stderr
     shown["load of 200,000"] = f"{load / MiB:.1f} MiB"
+    shown["summary of 200,000"] = f"{summary.peak / MiB:.1f} MiB"
     print(f"peak RSS, 200 -> 20,000 dates: {shown}")
     assert load <= 100 * MiB, shown
+    assert summary.peak <= peaks["summary", 200] + 30 * MiB, shown
     for name in DATE_COMMANDS:
         assert peaks[name, 20_000] <= peaks[name, 200] + 25 * MiB, shown
         assert peaks[name, 20_000] <= 100 * MiB, shown

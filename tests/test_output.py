@@ -78,6 +78,22 @@ def test_a_narrower_report_replaces_the_folder(invoke, tmp_path, sample_cli):
     assert "2024-05-09" not in (out / "summary.txt").read_text()
 
 
+def test_a_report_of_fewer_sections_or_another_format_replaces_the_folder(invoke, tmp_path, sample_cli):
+    # the files written are looked up by their shape, section and date (a folder can hold
+    # a million: their names are never listed in memory)
+    out = tmp_path / "reports"
+    invoke("report", sample_cli, "--out", out, "-q", "--format", "json")
+    invoke("report", sample_cli, "--out", out, "-q", "--section", "signin_failure", "--since", "2024-05-07")
+    days = {"2024-05-07", "2024-05-08", "2024-05-09"}
+    assert files_in(out) == {".ccaudit-manifest", "summary.txt"} | {f"{d}.txt" for d in days} | {
+        f"signin_failure/{d}.txt" for d in days}
+    assert (out / ".ccaudit-manifest").read_text().splitlines()[1:] == [
+        "signin_failure/2024-05-07.txt", "2024-05-07.txt", "signin_failure/2024-05-08.txt", "2024-05-08.txt",
+        "signin_failure/2024-05-09.txt", "2024-05-09.txt", "summary.txt"]
+    invoke("report", sample_cli, "--out", out, "-q", "--format", "html")
+    assert files_in(out) == {".ccaudit-manifest", "summary.txt", "report.html"}
+
+
 def test_a_report_folder_keeps_the_users_own_files(invoke, tmp_path, sample_cli):
     out = tmp_path / "reports"
     out.mkdir()

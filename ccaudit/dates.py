@@ -1,0 +1,180 @@
+"""A report's dates: each date's totals in arrays, and its days, gaps and events by date
+made when they are asked for, not kept: a store of a record a day on each of 200,000
+dates must report in the memory of a store of a week."""
+from __future__ import annotations
+
+import bisect
+import copy
+from array import array
+from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence, ValuesView
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .clock import Clock
+
+
+class Dated(Protocol):
+    """What the summary reads of a day (report.Day)."""
+
+    date: str
+    events: int
+
+MAX_EMPTY_RUN = 7  # empty days listed one by one; a longer run is one line
+
+
+@dataclass
+class Gap:
+    """A run of more than MAX_EMPTY_RUN days without events, one line in the summary,
+    text, markdown and html (``summary.gaps`` in JSON; CSV lists only days): output
+    follows the days that have events, never the span (two records a thousand years
+    apart must not make a million-line report)."""
+
+    first: str
+    last: str
+    days: int
+
+    def line(self) -> str:
+        return f"no events from {self.first} to {self.last}, {self.days:,} days"
+
+
+class Totals:
+    """Each date's events, first and last µs and hour columns with events (a bit each),
+    in date order, in arrays: 40 bytes a date, where a dict of lists and sets took ten
+    times that (a store of a record a day on each of 200,000 dates)."""
+
+    def __init__(self) -> None:
+        self.dates, self._sums = array("q"), [array("q") for _ in range(4)]
+
+    def add(self, d: int, n: int, first: int, last: int, column: int) -> None:
+        """Add events of date ordinal ``d``: a date after the last, nearly always."""
+        i = len(self.dates) - 1
+        if i < 0 or self.dates[i] != d:
+            i = bisect.bisect_left(self.dates, d)
+            if i == len(self.dates) or self.dates[i] != d:  # new (one before the last: clocks set back)
+                for a, value in zip((self.dates, *self._sums), (d, 0, first, last, 0)):
+                    a.insert(i, value)
+        events, firsts, lasts, busy = self._sums
+        events[i] += n
+        firsts[i], lasts[i], busy[i] = min(firsts[i], first), max(lasts[i], last), busy[i] | 1 << column
+
+    def get(self, d: int) -> tuple[int, int, int, int] | None:
+        """(events, first µs, last µs, columns with events as bits) of date ordinal ``d``."""
+        i = bisect.bisect_left(self.dates, d)
+        return tuple(a[i] for a in self._sums) if i < len(self.dates) and self.dates[i] == d else None
+
+
+def dates_shown(dates: array, clock: Clock) -> tuple[array, Gaps]:
+    """Every date (ordinal) from the first to the last with events, but runs of more
+    than MAX_EMPTY_RUN empty days as gaps, and dates the zone skipped."""
+    shown, gaps = array("q"), Gaps()
+    for before, d in zip([None, *dates], dates):
+        empty = d - before - 1 if before else 0
+        if empty > MAX_EMPTY_RUN:
+            gaps.append(before + 1, empty)
+        elif before:
+            shown.extend(e for e in range(before + 1, d) if clock.columns(date.fromordinal(e))[0])
+        shown.append(d)
+    return shown, gaps
+
+
+class Made(Sequence):
+    """``make(k)`` for each k of ``keys`` (a date, or a place in a timeline), made each
+    time it is asked for and not kept: a report's days and their sections are made as
+    they are written, so a store of 200,000 dates never holds 200,000 days."""
+
+    def __init__(self, make: Callable[[int], Any], keys: Sequence[int]):
+        self.make, self.keys = make, keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            part = copy.copy(self)
+            part.keys = self.keys[i]
+            return part
+        return self.make(self.keys[i])
+
+
+class Days(Made):
+    """A report's days, made from their dates (ordinals) when asked for; a date's events
+    are read from ``totals`` without making its day."""
+
+    def __init__(self, make: Callable[[int], Dated], keys: Sequence[int], totals: Totals):
+        super().__init__(make, keys)
+        self.totals = totals
+
+    def date(self, i: int) -> str:
+        """The date of day ``i``, without making the day."""
+        return date.fromordinal(self.keys[i]).isoformat()
+
+    def events(self, i: int) -> int:
+        found = self.totals.get(self.keys[i])
+        return found[0] if found else 0
+
+
+class PerDay(Mapping):
+    """A report's events by date, each read when asked for: a summary names every date."""
+
+    def __init__(self, days: Sequence[Dated]):
+        self.days = days
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+    def __iter__(self) -> Iterator[str]:
+        return (self._date(i) for i in range(len(self.days)))
+
+    def __getitem__(self, key: str) -> int:
+        i = bisect.bisect_left(range(len(self.days)), key, key=self._date)  # days are in date order
+        if i == len(self.days) or self._date(i) != key:
+            raise KeyError(key)
+        return self.days.events(i) if isinstance(self.days, Days) else self.days[i].events
+
+    def items(self) -> ItemsView[str, int]:
+        return _DatedEvents(self)
+
+    def values(self) -> ValuesView[int]:
+        return _Events(self)
+
+    def events(self) -> Iterator[int]:
+        days = self.days
+        return (days.events(i) for i in range(len(days))) if isinstance(days, Days) else (d.events for d in days)
+
+    def _date(self, i: int) -> str:
+        return self.days.date(i) if isinstance(self.days, Days) else self.days[i].date
+
+
+class _DatedEvents(ItemsView):
+    """PerDay's items, each date's events read beside it rather than looked up by date."""
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return zip(self._mapping, self._mapping.events())
+
+
+class _Events(ValuesView):
+    def __iter__(self) -> Iterator[int]:
+        return self._mapping.events()
+
+
+class Gaps(Sequence):
+    """A report's gaps as their first date (ordinal) and length, in arrays, each Gap made
+    when asked for: a record on every ninth day for 2,000 years makes 80,000 gaps."""
+
+    def __init__(self) -> None:
+        self.firsts, self.lengths = array("q"), array("q")
+
+    def append(self, first: int, days: int) -> None:
+        self.firsts.append(first)
+        self.lengths.append(days)
+
+    def __len__(self) -> int:
+        return len(self.firsts)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self))[i]]
+        first, days = self.firsts[i], self.lengths[i]
+        return Gap(str(date.fromordinal(first)), str(date.fromordinal(first + days - 1)), days)
