@@ -9,17 +9,10 @@ from array import array
 from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence, ValuesView
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .clock import Clock
-
-
-class Dated(Protocol):
-    """What the summary reads of a day (report.Day)."""
-
-    date: str
-    events: int
 
 MAX_EMPTY_RUN = 7  # empty days listed one by one; a longer run is one line
 
@@ -46,6 +39,11 @@ class Totals:
 
     def __init__(self) -> None:
         self.dates, self._sums = array("q"), [array("q") for _ in range(4)]
+
+    @property
+    def events(self) -> array:
+        """Each date's events, beside ``dates``."""
+        return self._sums[0]
 
     def add(self, d: int, n: int, first: int, last: int, column: int) -> None:
         """Add events of date ordinal ``d``: a date after the last, nearly always."""
@@ -102,7 +100,7 @@ class Days(Made):
     """A report's days, made from their dates (ordinals) when asked for; a date's events
     are read from ``totals`` without making its day."""
 
-    def __init__(self, make: Callable[[int], Dated], keys: Sequence[int], totals: Totals):
+    def __init__(self, make: Callable[[int], Any], keys: Sequence[int], totals: Totals):
         super().__init__(make, keys)
         self.totals = totals
 
@@ -110,28 +108,43 @@ class Days(Made):
         """The date of day ``i``, without making the day."""
         return date.fromordinal(self.keys[i]).isoformat()
 
-    def events(self, i: int) -> int:
-        found = self.totals.get(self.keys[i])
-        return found[0] if found else 0
+    def dated_events(self) -> Iterator[tuple[str, int]]:
+        """(date, events) of each day, in one pass beside the totals."""
+        dates, events, j = self.totals.dates, self.totals.events, 0
+        for d in self.keys:
+            while j < len(dates) and dates[j] < d:
+                j += 1
+            yield date.fromordinal(d).isoformat(), events[j] if j < len(dates) and dates[j] == d else 0
+
+    def index(self, iso: str) -> int | None:
+        """Where the day of date ``iso`` is, or None."""
+        try:
+            d = date.fromisoformat(iso).toordinal()
+        except (TypeError, ValueError):  # not a date: a name such as 2024-02-30
+            return None
+        i = bisect.bisect_left(self.keys, d)
+        return i if i < len(self.keys) and self.keys[i] == d else None
 
 
 class PerDay(Mapping):
-    """A report's events by date, each read when asked for: a summary names every date."""
+    """Days' events by date, read from their totals when asked for: a summary names
+    every date, and a store can hold 200,000."""
 
-    def __init__(self, days: Sequence[Dated]):
+    def __init__(self, days: Days):
         self.days = days
 
     def __len__(self) -> int:
         return len(self.days)
 
     def __iter__(self) -> Iterator[str]:
-        return (self._date(i) for i in range(len(self.days)))
+        return (iso for iso, _ in self.days.dated_events())
 
-    def __getitem__(self, key: str) -> int:
-        i = bisect.bisect_left(range(len(self.days)), key, key=self._date)  # days are in date order
-        if i == len(self.days) or self._date(i) != key:
-            raise KeyError(key)
-        return self.days.events(i) if isinstance(self.days, Days) else self.days[i].events
+    def __getitem__(self, iso: str) -> int:
+        i = self.days.index(iso)
+        if i is None:
+            raise KeyError(iso)
+        found = self.days.totals.get(self.days.keys[i])
+        return found[0] if found else 0
 
     def items(self) -> ItemsView[str, int]:
         return _DatedEvents(self)
@@ -139,24 +152,17 @@ class PerDay(Mapping):
     def values(self) -> ValuesView[int]:
         return _Events(self)
 
-    def events(self) -> Iterator[int]:
-        days = self.days
-        return (days.events(i) for i in range(len(days))) if isinstance(days, Days) else (d.events for d in days)
-
-    def _date(self, i: int) -> str:
-        return self.days.date(i) if isinstance(self.days, Days) else self.days[i].date
-
 
 class _DatedEvents(ItemsView):
-    """PerDay's items, each date's events read beside it rather than looked up by date."""
+    """PerDay's items, read in one pass rather than each looked up by date."""
 
     def __iter__(self) -> Iterator[tuple[str, int]]:
-        return zip(self._mapping, self._mapping.events())
+        return self._mapping.days.dated_events()
 
 
 class _Events(ValuesView):
     def __iter__(self) -> Iterator[int]:
-        return self._mapping.events()
+        return (n for _, n in self._mapping.days.dated_events())
 
 
 class Gaps(Sequence):

@@ -76,7 +76,7 @@ def _row_layout(depth: int) -> tuple[str, ...]:
 def json_pieces(value, depth: int) -> Iterator[str]:
     """``value`` as to_json would write it, in pieces: a RowsToWrite list item by item."""
     pad = "\n" + "  " * (depth + 1)
-    if isinstance(value, dict) and value:
+    if isinstance(value, dict) and value and all(isinstance(key, str) for key in value):
         for i, (key, item) in enumerate(value.items()):
             yield ("{" if i == 0 else ",") + pad + to_json(key, 0) + ": "
             yield from json_pieces(item, depth + 1)
@@ -92,15 +92,16 @@ def json_pieces(value, depth: int) -> Iterator[str]:
                 yield "".join(texts)
                 texts, size = [], 0
         yield "".join(texts) + ("[]" if empty else pad[:-2] + "]")
-    elif isinstance(value, Mapping) or isinstance(value, Sequence) and not isinstance(value, (str, list, tuple)):
+    elif isinstance(value, Mapping) and not isinstance(value, dict) or \
+            isinstance(value, Sequence) and not isinstance(value, (str, list, tuple)):
         yield from _made_pieces(value, depth)
     else:
         yield to_json(value, depth)
 
 
 def _made_pieces(value: Mapping | Sequence, depth: int) -> Iterator[str]:
-    """A mapping or sequence made as it is read (a summary's days and gaps, report.PerDay
-    and report.Made: a store can hold 200,000 dates), item by item, in pieces."""
+    """A mapping or sequence made as it is read (a summary's days and gaps, dates.PerDay
+    and dates.Made: a store can hold 200,000 dates), item by item, in pieces."""
     pad = "\n" + "  " * (depth + 1)
     opening, closing = "{}" if isinstance(value, Mapping) else "[]"
     if not len(value):

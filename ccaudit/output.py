@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from . import halves
+from .dates import Days
 from .errors import CcauditError
 from .files import make_dir, takes_utf8, write_atomic, write_pieces
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
@@ -56,7 +57,8 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     out_dir = os.path.normpath(out_dir)  # "reports/" is "reports", a link to a folder included
     make_dir(out_dir)
     old = read_manifest(out_dir)
-    sids = list(dict.fromkeys(sid for day in report.days[:1] for sid in day.sections))  # the same each day
+    days = report.days[:1] if isinstance(report.days, Days) else report.days  # build()'s: the same sections
+    sids = list(dict.fromkeys(sid for day in days for sid in day.sections))
     if fmt == "html":
         write_atomic(os.path.join(out_dir, "report.html"), render_whole(report, fmt, stats, raw=True))
         summary = "summary.txt"
@@ -66,21 +68,23 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
         halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, out_dir))
         summary = f"summary.{EXTENSIONS[fmt]}"
     write_atomic(os.path.join(out_dir, summary), summary_chunks(report, "text" if fmt == "html" else fmt))
-    written = _Written(report, fmt, sids, summary)
+    written = (_Written(report.days, fmt, sids, summary) if isinstance(report.days, Days)
+               else _listed(report.days, fmt, summary))
     write_atomic(os.path.join(out_dir, MANIFEST), itertools.chain([_MANIFEST_HEAD], (f"{n}\n" for n in written)))
     _remove(out_dir, sorted(name for name in set(old) if name not in written))
 
 
 class _Written:
-    """The files a report folder gets, in the order they are written, listed and looked
-    up without a list of them: a store of 200,000 dates makes a million files."""
+    """The files a report folder of days made when asked for gets, in the order they are
+    written, listed and looked up without a list of them: a store of 200,000 dates makes
+    a million files."""
 
-    def __init__(self, report: Report, fmt: str, sids: list[str], summary: str):
-        self.per_day, self.ext, self.sids, self.summary = report.per_day(), EXTENSIONS[fmt], sids, summary
+    def __init__(self, days: Days, fmt: str, sids: list[str], summary: str):
+        self.days, self.ext, self.sids, self.summary = days, EXTENSIONS[fmt], sids, summary
 
     def __iter__(self) -> Iterator[str]:
         if self.ext != "html":
-            for d in self.per_day:
+            for d, _ in self.days.dated_events():
                 yield from (os.path.join(sid, f"{d}.{self.ext}") for sid in self.sids)
                 yield f"{d}.{self.ext}"
         else:
@@ -92,7 +96,14 @@ class _Written:
         d, _, ext = file.partition(".")
         if self.ext == "html":
             return name in ("report.html", self.summary)
-        return name == self.summary or (ext == self.ext and (folder == "" or folder in self.sids) and d in self.per_day)
+        return name == self.summary or (ext == self.ext and (folder == "" or folder in self.sids)
+                                        and self.days.index(d) is not None)
+
+
+def _listed(days: list[Day], fmt: str, summary: str) -> dict[str, None]:
+    """The files a report folder of days in a list gets, in order (a dict, to look them up)."""
+    names = [] if fmt == "html" else [name for day in days for name in _day_names(day, fmt)]
+    return dict.fromkeys(["report.html"] * (fmt == "html") + names + [summary])
 
 
 def _day_names(day: Day, fmt: str) -> list[str]:

@@ -1,10 +1,11 @@
 """Render a Report as text (the layout of the predecessor bash + jq + sqlite3 scripts,
 analyze_cc_audit_logs), markdown, csv or json.
 
-Every renderer is a pure function of a report; ``report_chunks``, ``day_chunks`` and
-``section_chunks`` write in pieces (a day can hold hundreds of thousands of rows, read from
-the store as they are written), ``render_summary``, ``render_day`` and ``render_section``
-return a string; each picks the format by name.
+Every renderer is a pure function of a report; ``report_chunks``, ``day_chunks``,
+``section_chunks`` and ``summary_chunks`` write in pieces (a day can hold hundreds of
+thousands of rows, read from the store as they are written; a store, 200,000 dates, each a
+line of the summary), ``render_summary``, ``render_day`` and ``render_section`` return a
+string; each picks the format by name.
 """
 from __future__ import annotations
 
@@ -238,7 +239,7 @@ def summary_csv(report: Report) -> Iterator[str]:
 def _json_layout(report: Report) -> Layout:
     """The report's JSON document ``{"summary": ..., "days": [...]}`` a day at a time, a
     row at a time within a day, formatted as json.dumps(indent=2) would write it whole."""
-    head = itertools.chain(['{\n  "summary": '], json_pieces(report.summary(), 1), [',\n  "days": '])
+    head = itertools.chain(['{\n  "summary": '], json_pieces(report.summary(made=True), 1), [',\n  "days": '])
     if not report.days:
         return Layout(itertools.chain(head, ["[]\n}\n"]), lambda day: (), "")
     first = report.days[0].date
@@ -350,7 +351,7 @@ def render_summary(report: Report, fmt: str) -> str:
 def summary_chunks(report: Report, fmt: str) -> Iterator[str]:
     """The summary in ``fmt``, in pieces."""
     if fmt == "json":
-        return itertools.chain(json_pieces(report.summary(), 0), ["\n"])
+        return itertools.chain(json_pieces(report.summary(made=True), 0), ["\n"])
     return {"csv": summary_csv, "markdown": summary_markdown}.get(fmt, summary_text)(report)
 
 

@@ -93,23 +93,23 @@ class Report:
         return sum(self.per_day().values())
 
     def per_day(self) -> Mapping[str, int]:
-        """Each day's events by date, read without making the days if they are made when
-        asked for."""
-        return PerDay(self.days)
+        """Each day's events by date, read from the totals (without making the days) if
+        the days are made when asked for."""
+        return PerDay(self.days) if isinstance(self.days, Days) else {d.date: d.events for d in self.days}
 
-    def summary(self) -> dict:
-        """The report's totals; its days and gaps are made as they are read (a store of
-        200,000 dates), so write it with ``jsontext.json_pieces``."""
+    def summary(self, made: bool = False) -> dict:
+        """The report's totals, a date's events for each day. With ``made``, the days and
+        gaps are read as they are written, not held (a store can hold 200,000 dates):
+        write that with ``jsontext.json_pieces``."""
         s: dict = {
             "events": self.events,
             "first_day": self.days[0].date if self.days else None,
             "last_day": self.days[-1].date if self.days else None,
-            "per_day": self.per_day(),
+            "per_day": self.per_day() if made else dict(self.per_day()),
         }
         if self.gaps:
-            gaps = self.gaps
-            s["gaps"] = Made(lambda i: {"from": gaps[i].first, "to": gaps[i].last, "days": gaps[i].days},
-                             range(len(gaps)))
+            gaps = Made(_gap_json, self.gaps)
+            s["gaps"] = gaps if made else list(gaps)
         if self.tz != "UTC":
             s["tz"] = self.tz
         if self.load is not None:
@@ -132,6 +132,10 @@ class Report:
         return (self.days[0].date, self.days[-1].date) if self.days else (None, None)
 
 
+def _gap_json(g: Gap) -> dict:
+    return {"from": g.first, "to": g.last, "days": g.days}
+
+
 @dataclass
 class Filters:
     """What to keep: ``since``/``until`` are epoch microseconds, the rest globs or section ids."""
@@ -146,7 +150,7 @@ class Filters:
 
 def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: dict | None = None) -> Report:
     """Every day from the first to the last day with events (runs of more than
-    MAX_EMPTY_RUN empty days become gaps), with its totals; each section's rows are read
+    dates.MAX_EMPTY_RUN empty days become gaps), with its totals; each section's rows are read
     from the store when they are iterated (``Rows``), so the store must stay open while
     the report is used."""
     f = filters or Filters()

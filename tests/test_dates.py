@@ -59,7 +59,7 @@ def test_events_by_date_and_gaps_are_read_without_making_a_day(store):
     assert list(report.per_day().items()) == list(per_day.items())
     assert report.per_day()["2001-03-04"] == 4 and report.per_day()["2001-03-05"] == 0  # a short empty run
     assert len(report.gaps) == 2 and report.gaps[0] == Gap("2001-03-13", "2001-03-20", 8)
-    for absent in ("2001-02-28", "2001-03-16", "2001-04-30"):  # before, in a gap, after
+    for absent in ("2001-02-28", "2001-03-16", "2001-04-30", "2001-02-30", "summary", 5):  # before, in a gap, ...
         assert absent not in report.per_day()
         with pytest.raises(KeyError):
             report.per_day()[absent]
@@ -77,12 +77,13 @@ def test_a_list_of_days_gives_the_same_events_by_date(store):
 def test_the_json_summary_is_the_days_and_gaps_in_full(store):
     per_day, gaps = _truth()
     doc = json.loads("".join(summary_chunks(build(store), "json")))
-    assert doc == {"events": 18, "first_day": "2001-03-01", "last_day": "2001-04-29", "per_day": per_day,
-                   "gaps": [{"from": g.first, "to": g.last, "days": g.days} for g in gaps]}
+    assert doc == json.loads(json.dumps(build(store).summary())) == {
+        "events": 18, "first_day": "2001-03-01", "last_day": "2001-04-29", "per_day": per_day,
+        "gaps": [{"from": g.first, "to": g.last, "days": g.days} for g in gaps]}
 
 
 class _Read(Mapping):
-    """A mapping that is not a dict, as report.PerDay is."""
+    """A mapping that is not a dict, as dates.PerDay is."""
 
     def __init__(self, items: dict):
         self.items_ = items

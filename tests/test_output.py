@@ -94,6 +94,27 @@ def test_a_report_of_fewer_sections_or_another_format_replaces_the_folder(invoke
     assert files_in(out) == {".ccaudit-manifest", "summary.txt", "report.html"}
 
 
+def test_a_folder_of_days_in_a_list_gets_each_days_own_sections(tmp_path):
+    # a report a program made of Day objects, its days neither alike nor in date order:
+    # each day's own files are written and listed, and writing it again removes none
+    from ccaudit.output import write_dir
+    from ccaudit.report import Day, Report, Row, Section
+
+    def day(date: str, *sids: str) -> Day:
+        row = Row("k", [1] + [0] * 23, 1, f"{date}T00:00:00Z", f"{date}T00:00:00Z", "00", 1)
+        return Day(date, 1, [f"{h:02d}" for h in range(24)], {s: Section(s, s, [row]) for s in sids})
+
+    report = Report([day("2024-05-07", "all_events", "signin_failure"), day("2024-05-06", "all_events")])
+    expected = {".ccaudit-manifest", "summary.txt", "2024-05-06.txt", "2024-05-07.txt", "all_events/2024-05-06.txt",
+                "all_events/2024-05-07.txt", "signin_failure/2024-05-07.txt"}
+    for _ in range(2):
+        write_dir(report, "text", str(tmp_path / "r"))
+        assert files_in(tmp_path / "r") == expected
+    assert (tmp_path / "r" / ".ccaudit-manifest").read_text().splitlines()[1:] == [
+        "all_events/2024-05-07.txt", "signin_failure/2024-05-07.txt", "2024-05-07.txt", "all_events/2024-05-06.txt",
+        "2024-05-06.txt", "summary.txt"]
+
+
 def test_a_report_folder_keeps_the_users_own_files(invoke, tmp_path, sample_cli):
     out = tmp_path / "reports"
     out.mkdir()
