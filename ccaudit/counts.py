@@ -44,6 +44,13 @@ if TYPE_CHECKING:
 _names = itertools.count()  # temp tables per selection: diff reads two windows of one store
 
 
+# Each day (epoch seconds) from the first ? up to the second: a diff's window can span
+# 376,000 days (two records, of 1970 and 2999), and SQLite takes at most 32,766 or
+# 250,000 parameters, by build.
+_DAYS = (f"WITH RECURSIVE d(day) AS (SELECT ? UNION ALL SELECT day + {DAY} FROM d WHERE day + {DAY} < ?)"
+         " SELECT day FROM d")
+
+
 class Selection(Busiest):
     """The counts of ``store`` in [since, until) (epoch µs, None for open) for the keys
     whose principal matches the glob ``principal`` and whose method matches ``method``."""
@@ -328,9 +335,8 @@ class Selection(Busiest):
         if section == "all_events":  # every section's rows of the days, keyed by method
             rows, key, where, args = "day >= ? AND day < ?", "k.method", "", window + window_us + cut
         else:  # each day's part of the section's rows (counts is keyed by day, section, kid): no scan
-            days = range(window[0], hi, DAY)
-            rows, key, where = f"day IN ({', '.join('?' * len(days))}) AND section = ?", "k.key", " WHERE k.section = ?"
-            args = [*days, section, *window_us, *cut, section]  # the outer section: of the cut quarters' events
+            rows, key, where = f"day IN ({_DAYS}) AND section = ?", "k.key", " WHERE k.section = ?"
+            args = [window[0], hi, section, *window_us, *cut, section]  # the outer section: of the cut quarters' events
         return key, f"FROM (SELECT day, kid, {counted} FROM counts WHERE {rows}{within}{kept}{edges}) c" \
                     f" JOIN keys k USING (kid){where}", args
 

@@ -62,3 +62,14 @@ def test_a_week_of_empty_days_is_still_listed(invoke, tmp_path):
     dump = write_jsonl(tmp_path, [record("a", "2024-05-01T10:00:00Z"), record("b", "2024-05-09T10:00:00Z")])
     lines = invoke("report", dump, "--format", "json", "-q").stdout
     assert len(json.loads(lines)["days"]) == 9 and "gaps" not in json.loads(lines)["summary"]
+
+
+def test_a_diff_over_a_thousand_years_reads_its_days_without_a_parameter_each(invoke, far_store):
+    # a section's totals read each day of the window: as one SQL parameter a day, 376,200
+    # days were more than SQLite takes (32,766 or 250,000, by build): "too many SQL variables"
+    result = invoke("diff", far_store, far_store, "--b-since", "2000-01-01", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["a"]["events"], doc["b"]["events"]) == (4, 3)
+    assert [(r["section"], r["key"], r["count_a"], r["count_b"]) for r in doc["rows"]] == [
+        ("all_events", "GetUsers", 4, 3)]
