@@ -163,7 +163,9 @@ class Store:
         conn = self.conn
         kids = self._numbers("keys", KEY_COLUMNS, staged.keys)
         dids = self._numbers("details", DETAIL_COLUMNS, staged.details)
-        events = [(h, i, us, kids[k], None if d is None else dids[d], c) for h, i, us, k, d, c in staged.events]
+        # A packed id as a bytearray: sqlite3 binds it as it is, but looks for an adapter for bytes.
+        events = [(h, i if i.__class__ is str else bytearray(i), us, kids[k], None if d is None else dids[d], c)
+                  for h, i, us, k, d, c in staged.events]
         counts = [(q, kids[k], n, first, last) for q, k, n, first, last in staged.counts]
         conn.execute("SAVEPOINT merge")
         try:

@@ -26,7 +26,7 @@ from itertools import islice
 import msgspec
 
 from .errors import out_of_space
-from .ingest import MAX_LINE, Dump, iter_lines, json_rows, line_rows, until_broken, without_bom
+from .ingest import MAX_LINE, Dump, fewer_collections, iter_lines, json_rows, line_rows, until_broken, without_bom
 from .stage import Stage
 from .stats import LoadStats
 
@@ -139,17 +139,22 @@ def main() -> None:
     decode, encode = msgspec.json.Decoder(Task).decode, msgspec.json.Encoder().encode
     out = sys.stdout.buffer
     try:
-        for line in sys.stdin.buffer:
-            task = decode(line)
-            try:
-                for answer in run(task):
-                    out.write(encode(answer) + b"\n")
-                    out.flush()
-            except Exception as e:  # reported by the parent
-                out.write(encode(Failure(f"{type(e).__name__}: {e}", out_of_space(e))) + b"\n")
-                out.flush()
+        with fewer_collections():
+            for line in sys.stdin.buffer:
+                _answer_task(decode(line), out, encode)
     except (KeyboardInterrupt, BrokenPipeError):
         os._exit(130)
+
+
+def _answer_task(task: Task, out, encode) -> None:
+    """Write each answer to ``task`` as it comes; an error ends it with one Failure."""
+    try:
+        for answer in run(task):
+            out.write(encode(answer) + b"\n")
+            out.flush()
+    except Exception as e:  # reported by the parent
+        out.write(encode(Failure(f"{type(e).__name__}: {e}", out_of_space(e))) + b"\n")
+        out.flush()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Each small dump is written in the test; the expected counts are the lines the te
 from __future__ import annotations
 
 import bz2
+import gc
 import gzip
 import io
 import json
@@ -16,6 +17,7 @@ import lzma
 import re
 import shutil
 import sys
+import weakref
 import zlib
 
 import pytest
@@ -550,3 +552,20 @@ def test_a_gzip_file_cut_in_its_header_ends_early(tmp_path, sample_cli):
         assert list(read_rows(Dump(str(path)), stats)) == []
         assert [p[1:] for p in stats.problems] == [("@end", "input ends early (Compressed file ended before the "
                                                             "end-of-stream marker was reached)")], k
+
+
+def test_a_load_collects_garbage_less_often_but_still_frees_cycles():
+    class Node:
+        pass
+
+    before = gc.get_threshold()
+    with ingest_module.fewer_collections():
+        assert gc.get_threshold()[0] == ingest_module.COLLECT_EVERY > before[0]
+        node = Node()
+        node.me = node
+        freed = weakref.ref(node)
+        del node
+        kept = [[] for _ in range(2 * ingest_module.COLLECT_EVERY)]  # enough new objects for a sweep
+        assert freed() is None
+        del kept
+    assert gc.get_threshold() == before
