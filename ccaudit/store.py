@@ -52,7 +52,8 @@ NUMBERS_CACHED = 10_000  # keys or details remembered per table, then forgotten 
 CACHED_TEXT = 2**20  # or fewer, once their text is this many characters (an attacker's emails can be megabytes)
 PENDING = 5_000  # (day, key) counts held before they are written to the store
 
-_INSERT_EVENTS = "INSERT INTO events (hour, id, us, kid, did, connection_id) VALUES (?, ?, ?, ?, ?, ?)"
+# No connection id is bound as '': sqlite3 looks for an adapter for None, which costs more than nullif.
+_INSERT_EVENTS = "INSERT INTO events (hour, id, us, kid, did, connection_id) VALUES (?, ?, ?, ?, ?, nullif(?, ''))"
 _ADD = """
 SET n = n + excluded.n, first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)"""
 _COUNTED = "n, first_us, last_us, hours, offset_hours, quarters"  # daycounts.pack's

@@ -258,6 +258,14 @@ def test_parse_time_twice_same_minute():
     assert (b - a, a - c) == (49_877_000, 9_123_000)  # µs: the fraction is kept, the ns dropped
 
 
+@pytest.mark.parametrize("digits", range(10))
+def test_parse_time_of_a_known_minute_keeps_every_fraction_digit_up_to_the_microsecond(digits):
+    assert parse_time("2024-05-06T07:08:00Z") == 1_714_979_280_000_000  # the minute, now known
+    fraction = "987654321"[:digits]
+    text = f"2024-05-06T07:08:09{'.' if digits else ''}{fraction}Z"
+    assert parse_time(text) == 1_714_979_289_000_000 + int(fraction[:6].ljust(6, "0") if digits else 0)
+
+
 def test_parse_time_keeps_a_bounded_number_of_minutes(monkeypatch):
     # a record on each of 200,000 dates is 200,000 minutes: at most MINUTES_CACHED are
     # kept, and a minute forgotten is parsed again, as exactly
