@@ -17,7 +17,6 @@ temporary disk stay flat.
 """
 from __future__ import annotations
 
-import itertools
 import os
 import queue
 import shutil
@@ -39,10 +38,10 @@ from .worker import Answer, Failure, Reply, Task
 
 CHUNK = 4 * 2**20  # input bytes per task: bounds the memory of a worker
 AHEAD = 8  # tasks in flight beyond two per worker, so that workers keep busy during a merge
-# A transaction merges stage files until they hold COMMIT_RECORDS records (a bench dump's 8 files:
-# each commit rewrites the pages it touched) or COMMIT_BYTES bytes (long records, whose method names
-# the pending counts hold until the commit).
-COMMIT_RECORDS = 32_000
+# A transaction merges stage files until they hold COMMIT_RECORDS records (each commit rewrites
+# the counts rows it touched: 26 commits for a million bench records) or COMMIT_BYTES bytes (long
+# records, whose method names the pending counts hold until the commit).
+COMMIT_RECORDS = 128_000
 COMMIT_BYTES = 8 * 2**20
 
 
@@ -65,10 +64,9 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
             dump.close(stream)
             task = Task(path=dump.path, shape=shape, stage=os.path.join(tmp, "part"))
             pool[0].send(task)
-            merger.take(pool[0], task)
+            merger.merge(merger.received(pool[0], task))
         else:
             _load_lines(dump, stream, tmp, pool, merger, chunk)
-        merger.flush()
     finally:
         dump.close(stream)
         for worker in pool:
@@ -82,31 +80,25 @@ def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], mer
     else:
         dump.close(stream)
         tasks = _ranges(dump, tmp, chunk)
+    merger.merge(_answers(merger.readable(tasks), pool, merger))
+    if merger.ended_early:
+        merger.stats.bad(dump.label, "@end", merger.ended_early)
+
+
+def _answers(tasks: Iterator[Task], pool: list[_Worker], merger: _Merger) -> Iterator[Answer]:
+    """Send ``tasks`` to the workers in turn, AHEAD + 2 a worker in flight, and yield every
+    answer in input order."""
     in_flight: deque[tuple[_Worker, Task]] = deque()
-    ended_early, full = None, None
-    for seq in itertools.count():
-        try:  # only reading the input: a merge's own errors (the store's disk full) stop the load
-            task = next(tasks)
-        except StopIteration:
-            break
-        except EndsEarly as e:
-            ended_early = str(e)
-            break
-        except NoSpace as e:  # TMPDIR is full: still merge what was parsed, if the store can take it
-            full = e
-            break
+    for seq, task in enumerate(tasks):
         worker = pool[seq % len(pool)]
         worker.send(task)
         in_flight.append((worker, task))
         if len(in_flight) >= AHEAD + 2 * len(pool):
-            merger.take(*in_flight.popleft())
-    while in_flight:
-        merger.take(*in_flight.popleft())
-    merger.flush()
-    if full:
-        raise full
-    if ended_early:
-        merger.stats.bad(dump.label, "@end", ended_early)
+            yield from merger.received(*in_flight.popleft())
+        if merger.full:
+            break
+    while in_flight and not merger.full:
+        yield from merger.received(*in_flight.popleft())
 
 
 def _ranges(dump: Dump, tmp: str, chunk: int) -> Iterator[Task]:
@@ -216,29 +208,46 @@ def _background(items: Iterator[Task]) -> Iterator[Task]:
 
 
 class _Merger:
-    """Merges workers' stage files into the store in input order, several per transaction."""
+    """Counts the workers' answers and merges their stage files into the store, in input
+    order, each as soon as it is received: a transaction takes COMMIT_RECORDS records (or
+    COMMIT_BYTES bytes), and the workers go on parsing while it is written."""
 
     def __init__(self, store: Store, stats: LoadStats, dump: Dump, progress: Callable[[int], None] | None):
         self.store, self.stats, self.dump, self.progress = store, stats, dump, progress
         self.lines = 0  # line number reached: turns a stage's line numbers into the input's
-        self.ready: list[Answer] = []
-        self.ready_records = self.ready_bytes = 0
+        self.full: NoSpace | None = None  # TMPDIR filled up: what was parsed is merged, then this is raised
+        self.ended_early: str | None = None  # why a compressed input or pipe broke
 
-    def take(self, worker: _Worker, task: Task) -> None:
-        """Receive every answer to ``task`` (in order) and merge when enough are ready."""
+    def merge(self, answers: Iterator[Answer]) -> None:
+        for first in answers:
+            self.stats.add_merged(self.store.merge_files(_group(first, answers)))
+        if self.full:
+            raise self.full
+
+    def readable(self, tasks: Iterator[Task]) -> Iterator[Task]:
+        """``tasks`` until reading the input fails (TMPDIR full, or the input broken): the
+        tasks before are still merged. A merge's own errors (the store's disk full) stop it."""
+        try:
+            yield from tasks
+        except EndsEarly as e:
+            self.ended_early = str(e)
+        except NoSpace as e:
+            self.full = e
+
+    def received(self, worker: _Worker, task: Task) -> Iterator[Answer]:
+        """Every answer to ``task``, in order, counted. A worker that found TMPDIR full
+        ends them (``full``); any other failure raises."""
         while True:
             answer = worker.receive()
             if isinstance(answer, Failure) and answer.no_space:
-                self.flush()  # keep what was parsed before TMPDIR filled up
-                raise NoSpace(f"{os.path.dirname(task.stage)}: no space left for temporary files (TMPDIR)")
+                self.full = NoSpace(f"{os.path.dirname(task.stage)}: no space left for temporary files (TMPDIR)")
+                return
             if isinstance(answer, Failure):
                 raise CcauditError(f"{self.dump.label}: could not parse: {answer.error}")
             self._count(answer, task)
-            self.ready.append(answer)
-            self.ready_records += answer.offered
-            self.ready_bytes += os.path.getsize(answer.stage)
-            if self.ready_records >= COMMIT_RECORDS or self.ready_bytes >= COMMIT_BYTES:
-                self.flush()
+            if self.progress:
+                self.progress(answer.offered)
+            yield answer
             if answer.last:
                 return
 
@@ -253,13 +262,19 @@ class _Merger:
         if task.end is not None:
             self.dump.position = min(task.end, self.dump.size or 0)
 
-    def flush(self) -> None:
-        ready, self.ready = self.ready, []  # merged or not, merge_files has removed their files
-        self.ready_records = self.ready_bytes = 0
-        if ready:
-            self.stats.add_merged(self.store.merge_files([a.stage for a in ready]))
-            if self.progress:
-                self.progress(sum(a.offered for a in ready))
+
+def _group(first: Answer, more: Iterator[Answer]) -> Iterator[str]:
+    """The stage files of one transaction: ``first``'s, then those of ``more`` as they come,
+    until they hold COMMIT_RECORDS records or COMMIT_BYTES bytes."""
+    answer: Answer | None = first
+    records = size = 0
+    while answer is not None:
+        records += answer.offered
+        size += os.path.getsize(answer.stage)
+        yield answer.stage
+        if records >= COMMIT_RECORDS or size >= COMMIT_BYTES:
+            return
+        answer = next(more, None)
 
 
 class _Worker:

@@ -136,20 +136,19 @@ class Store:
                 merged = self.merge(stage.staged())
             yield merged
 
-    def merge_files(self, stages: list[str]) -> Merged:
+    def merge_files(self, stages: Iterable[str]) -> Merged:
         """Merge stage files written by parse workers, in order, in one transaction (each
-        commit rewrites the key and counts pages it touched, so fewer is cheaper). The
-        files are deleted afterwards."""
+        commit rewrites the key and counts pages it touched, so fewer is cheaper). Each file
+        is merged as soon as ``stages`` gives it, and deleted then."""
         total = Merged(0, 0)
-        try:
-            with self._writing():
-                for path in stages:
+        with self._writing():
+            for path in stages:
+                try:
                     with open(path, "rb") as f:
                         total += self.merge(unpack(f.read()))
-        finally:
-            for path in stages:
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(path)
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(path)
         return total
 
     def merge(self, staged: Staged) -> Merged:

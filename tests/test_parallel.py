@@ -342,7 +342,7 @@ def test_a_transaction_merges_stage_files_up_to_a_number_of_records_or_bytes(tmp
     real, groups = store.merge_files, []
 
     def merge(stages):
-        sizes = []
+        stages, sizes = list(stages), []
         for stage in stages:
             with open(stage, "rb") as f:
                 data = f.read()
@@ -361,6 +361,35 @@ def test_a_transaction_merges_stage_files_up_to_a_number_of_records_or_bytes(tmp
         assert sum(sizes[:-1]) < bound <= sum(sizes)
 
 
+def test_each_stage_file_is_merged_as_soon_as_it_is_received(tmp_path, monkeypatch):
+    # The workers parse on while a transaction is written: a stage file is merged when its
+    # answer comes, not once the transaction's last file has come.
+    import ccaudit.parallel as parallel
+
+    path = tmp_path / "dump.jsonl"
+    path.write_bytes(json_lines(rec(i) for i in range(3000)))
+    store = Store(str(tmp_path / "s.db"))
+    events, receive, merge = [], parallel._Worker.receive, store.merge
+
+    def received(worker):
+        answer = receive(worker)
+        events.append("received")
+        return answer
+
+    def merged(staged):
+        events.append("merged")
+        return merge(staged)
+
+    monkeypatch.setattr(parallel._Worker, "receive", received)
+    monkeypatch.setattr(store, "merge", merged)
+    try:
+        stats = load_dumps([str(path)], store, workers=2, chunk=16 * 1024)
+    finally:
+        store.close()
+    assert stats.inserted == 3000 and events.count("merged") > 5
+    assert events == ["received", "merged"] * (len(events) // 2)
+
+
 def test_a_full_store_disk_during_a_merge_stops_the_load_for_that_reason(tmp_path, monkeypatch):
     # The store's disk filling up while a merge runs in the middle of the input must stop the
     # load with that NoSpace, not be taken for TMPDIR filling up (which merges what was parsed,
@@ -373,6 +402,7 @@ def test_a_full_store_disk_during_a_merge_stops_the_load_for_that_reason(tmp_pat
     real, calls = store.merge_files, []
 
     def merge_then_fill(stages):
+        stages = list(stages)
         calls.append(len(stages))
         merged = real(stages)  # removes the stage files, as a failed merge does
         if len(calls) == 1:
