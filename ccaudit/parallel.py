@@ -39,9 +39,10 @@ from .worker import Answer, Failure, Reply, Task
 CHUNK = 4 * 2**20  # input bytes per task: bounds the memory of a worker
 AHEAD = 8  # tasks in flight beyond two per worker, so that workers keep busy during a merge
 # A transaction merges stage files until they hold COMMIT_RECORDS records (each commit rewrites
-# the counts rows it touched: 26 commits for a million bench records) or COMMIT_BYTES bytes (long
-# records, whose method names the pending counts hold until the commit).
-COMMIT_RECORDS = 128_000
+# the counts rows it touched: 16 commits for a million bench records; the pending counts hold an
+# entry a record at most until then) or COMMIT_BYTES bytes (long records, whose method names the
+# pending counts hold until the commit).
+COMMIT_RECORDS = 64_000
 COMMIT_BYTES = 8 * 2**20
 
 
