@@ -96,9 +96,9 @@ def _answers(tasks: Iterator[Task], pool: list[_Worker], merger: _Merger) -> Ite
         in_flight.append((worker, task))
         if len(in_flight) >= AHEAD + 2 * len(pool):
             yield from merger.received(*in_flight.popleft())
-        if merger.full:
-            break
-    while in_flight and not merger.full:
+        if merger.refused:
+            return
+    while in_flight and not merger.refused:
         yield from merger.received(*in_flight.popleft())
 
 
@@ -217,6 +217,7 @@ class _Merger:
         self.store, self.stats, self.dump, self.progress = store, stats, dump, progress
         self.lines = 0  # line number reached: turns a stage's line numbers into the input's
         self.full: NoSpace | None = None  # TMPDIR filled up: what was parsed is merged, then this is raised
+        self.refused = False  # a worker found TMPDIR full: the answers after its task are not taken
         self.ended_early: str | None = None  # why a compressed input or pipe broke
 
     def merge(self, answers: Iterator[Answer]) -> None:
@@ -227,7 +228,8 @@ class _Merger:
 
     def readable(self, tasks: Iterator[Task]) -> Iterator[Task]:
         """``tasks`` until reading the input fails (TMPDIR full, or the input broken): the
-        tasks before are still merged. A merge's own errors (the store's disk full) stop it."""
+        tasks before, sent or not yet answered, are still merged. A merge's own errors (the
+        store's disk full) stop the load."""
         try:
             yield from tasks
         except EndsEarly as e:
@@ -242,6 +244,7 @@ class _Merger:
             answer = worker.receive()
             if isinstance(answer, Failure) and answer.no_space:
                 self.full = NoSpace(f"{os.path.dirname(task.stage)}: no space left for temporary files (TMPDIR)")
+                self.refused = True
                 return
             if isinstance(answer, Failure):
                 raise CcauditError(f"{self.dump.label}: could not parse: {answer.error}")

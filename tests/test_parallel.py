@@ -390,6 +390,36 @@ def test_each_stage_file_is_merged_as_soon_as_it_is_received(tmp_path, monkeypat
     assert events == ["received", "merged"] * (len(events) // 2)
 
 
+def test_a_full_tmpdir_while_spilling_still_merges_the_chunks_spilled_before(tmp_path, monkeypatch):
+    # A compressed input is spilled to TMPDIR in chunks for the workers. If TMPDIR fills up,
+    # the load stops for that reason, but the chunks spilled before are parsed and merged.
+    import gzip
+
+    import ccaudit.parallel as parallel
+    from ccaudit.errors import NoSpace
+
+    path = tmp_path / "dump.jsonl.gz"
+    path.write_bytes(gzip.compress(json_lines(rec(i) for i in range(30_000))))
+    real, spilled = parallel._copy_lines, []
+
+    def copy_then_fill(stream, chunk_path, chunk):
+        if len(spilled) == 3:
+            raise NoSpace(f"{tmp_path}: no space left for temporary files (TMPDIR)")
+        size = real(stream, chunk_path, chunk)
+        with open(chunk_path, "rb") as f:
+            spilled.append(f.read().count(b"\n"))
+        return size
+
+    monkeypatch.setattr(parallel, "_copy_lines", copy_then_fill)
+    store = Store(str(tmp_path / "s.db"))
+    try:
+        stats = load_dumps([str(path)], store, workers=2, chunk=16 * 1024)
+    finally:
+        store.close()
+    assert "TMPDIR" in str(stats.stopped)
+    assert 0 < stats.inserted == sum(spilled) < 30_000
+
+
 def test_a_full_store_disk_during_a_merge_stops_the_load_for_that_reason(tmp_path, monkeypatch):
     # The store's disk filling up while a merge runs in the middle of the input must stop the
     # load with that NoSpace, not be taken for TMPDIR filling up (which merges what was parsed,
