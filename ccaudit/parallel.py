@@ -8,9 +8,9 @@ processes (``worker.py``) while this process merges their results into the store
   release the GIL), into chunk files that the workers read;
 * a JSON array or concatenated objects go to one worker, which streams them (jsondoc.py)
   into a stage file per part;
-* each worker fills a stage file per range or part; this process reads them and merges
-  them (store.merge), several per transaction, strictly in input order, so the first copy
-  of an event always wins.
+* each worker fills a stage file per range or part; this process merges each one
+  (store.merge) as soon as its answer comes, several per transaction, strictly in input
+  order, so the first copy of an event always wins.
 
 A task is a byte range or a chunk file, and only a few are in flight, so memory and
 temporary disk stay flat.
