@@ -569,3 +569,14 @@ def test_a_load_collects_garbage_less_often_but_still_frees_cycles():
         assert freed() is None
         del kept
     assert gc.get_threshold() == before
+
+
+def test_objects_a_program_froze_stay_frozen_after_a_load():
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with ingest_module.fewer_collections():
+            pass
+        assert gc.get_freeze_count() >= frozen > 0
+    finally:
+        gc.unfreeze()

@@ -393,8 +393,6 @@ def test_each_stage_file_is_merged_as_soon_as_it_is_received(tmp_path, monkeypat
 def test_a_full_tmpdir_while_spilling_still_merges_the_chunks_spilled_before(tmp_path, monkeypatch):
     # A compressed input is spilled to TMPDIR in chunks for the workers. If TMPDIR fills up,
     # the load stops for that reason, but the chunks spilled before are parsed and merged.
-    import gzip
-
     import ccaudit.parallel as parallel
     from ccaudit.errors import NoSpace
 
