@@ -121,9 +121,13 @@ def decode_failure(e: Exception) -> str:
         return "invalid UTF-8"
     if isinstance(e, RecursionError):
         return "JSON nested too deep"
+    text = str(e).lower()
+    if "out of range" in text:  # a number beyond a float, such as 1e999 (valid JSON syntax)
+        return "number out of range"
     if isinstance(e, msgspec.ValidationError):
         return "not a JSON object"
-    text = str(e).lower()
+    if "surrogate" in text:  # a \u escape of half a UTF-16 pair: text that is not Unicode
+        return "invalid Unicode escape"
     if "truncated" in text:
         return "JSON cut short"
     if "trailing" in text:

@@ -9,9 +9,11 @@ the piece then decodes as cut short and grows to the next place. A piece that st
 where an item starts and decodes is that whole item: no proper prefix of a JSON object
 or array is valid JSON.
 
-A syntax error, a record cut in half, text after the array -- anything the fast way
-cannot decode -- hands the rest of the input to ijson, which reports where it stopped
-(it cannot step over a syntax error either). ijson alone decodes about five times slower.
+A syntax error or a record cut in half -- anything the fast way cannot decode -- hands
+the rest of the input to ijson, which reports where it stopped (it cannot step over a
+syntax error either). ijson alone decodes about five times slower. An item whose syntax
+is whole but whose text or number msgspec refuses is one malformed item, and text after
+the array's end is reported where it starts, both without ijson.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from .classify import Malformed, Record, classify, decode_lenient, decode_struct, from_object
+from .classify import Malformed, Record, classify, decode_failure, decode_lenient, decode_struct, from_object
 from .errors import READ_ERRORS
 from .nesting import Guard, Refused, TooDeep, TooLarge
 from .schema import MAX_RECORD
@@ -34,6 +36,7 @@ _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"), False: re.compile(rb"\}\s*\{")}  
 _COMMA = re.compile(rb"\s*,\s*")
 _SPACE = re.compile(rb"\s*")
 _any = msgspec.json.Decoder().decode
+_syntax = msgspec.json.Decoder(msgspec.Raw).decode  # checks the syntax only (and \u escapes)
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
 
 
@@ -46,21 +49,25 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> It
     """
     items = _Items(stream, array)
     n = yield from _rows(items, label, stats, 0)
-    if items.too_deep:
-        stats.bad(label, f"@byte {items.rest_at}", f"JSON nested too deep; stopped reading, "
+    if items.stopped:
+        stats.bad(label, f"@byte {items.rest_at}", f"{items.stopped}; stopped reading, "
                   f"{_drain(items.rest)} bytes left unread")
     elif items.rest is not None:
         yield from _ijson_rows(items.rest, items.rest_at, label, stats, array, n)
 
 
-def _rows(records: Iterable[Record | None], label: str, stats: LoadStats, n: int) -> Generator[tuple, None, int]:
-    """Rows for ``records`` (None: an item that is not an object), numbered after ``n``
-    (for the malformed ones); returns the last number."""
+def _rows(records: Iterable[Record | Malformed | None], label: str, stats: LoadStats,
+          n: int) -> Generator[tuple, None, int]:
+    """Rows for ``records`` (None: an item that is not an object; Malformed: one that is
+    whole JSON but not a usable one), numbered after ``n`` (for the malformed ones);
+    returns the last number."""
     for record in records:
         n += 1
         try:
             if record is None:
                 raise Malformed("not a JSON object")
+            if record.__class__ is Malformed:
+                raise record
             row = classify(record)
         except Malformed as e:
             stats.bad(label, f":item {n}", e.why)
@@ -80,7 +87,8 @@ class _Items:
     """The records of the input (None for an array item that is not an object), cut as
     the module says, until the first thing the fast way cannot decode: then ``rest`` is
     a stream of the input from there on (after a ``[``, for an array), ``rest_at`` the
-    input position of its first byte, and ``too_deep`` says if nesting was the trouble.
+    input position of its first byte, and ``stopped`` says why, if no careful reading
+    can go on from there: nesting too deep, or text after the array's end.
 
     Indexes into ``buf`` move when it is refilled: the methods that refill it take the
     one index that must survive and return it moved. A read that fails (a damaged
@@ -94,7 +102,7 @@ class _Items:
         self.broken: BaseException | None = None
         self.opened = False  # the array's "[" was read
         self.rest: BinaryIO | None = None
-        self.rest_at, self.too_deep = 0, False
+        self.rest_at, self.stopped = 0, ""
 
     def __iter__(self) -> Iterator[Record | None]:
         start = self._skip_space(0)
@@ -107,18 +115,26 @@ class _Items:
                 start, item, after = self._item_at(start, _BETWEEN[self.array], _record)
             elif self.array and first not in (b"]", b""):
                 start, item, after = self._item_at(start, _COMMA, _other)
-            elif first or self.array:  # "]" (ijson checks that nothing follows), or no end
+            elif first == b"]" and self.array:
+                start = self._skip_space(start + 1)
+                if start < len(self.buf):
+                    self.stopped = "text after the JSON array"
+                    break
+                if self.broken:
+                    raise self.broken
+                return
+            elif first or self.array:  # no end of the array, or not an object
                 break
             elif self.broken:
                 raise self.broken
             else:
                 return
             if item is _BAD or item is _DEEP:
-                self.too_deep = item is _DEEP
+                self.stopped = "JSON nested too deep" if item is _DEEP else ""
                 break
             yield item
             start = after
-        self._leave(start, bracket=not self.too_deep)
+        self._leave(start, bracket=not self.stopped)
 
     def _item_at(self, start: int, between: re.Pattern, read_one: Callable[[bytes], Any]) -> tuple:
         """(start, item or _BAD/_DEEP, start of what follows) for the item at ``start``."""
@@ -141,15 +157,11 @@ class _Items:
         return start, _BAD, 0
 
     def _last_item(self, start: int, read_one: Callable[[bytes], Any]) -> tuple:
-        """The item that ends the input, before the array's ``]`` (left to ijson to check)."""
-        end = after = len(self.buf.rstrip())
-        if self.array:
-            if self.buf[end - 1:end] != b"]":
-                return start, _BAD, 0
-            after = end - 1
-            end = len(self.buf[:after].rstrip())
+        """The item that ends the input (in an array, the ``]`` and whatever follows it
+        come after it)."""
+        end = len(self.buf.rstrip())
         item, next_start = self._take(start, end, read_one)
-        return start, _BAD if item is _CUT else item, after if next_start is None else next_start
+        return start, _BAD if item is _CUT else item, end if next_start is None else next_start
 
     def _take(self, start: int, end: int, read_one: Callable[[bytes], Any]) -> tuple:
         """(item, None) for ``buf[start:end]``; or, when an item ends before ``end`` (an
@@ -166,6 +178,9 @@ class _Items:
             return _BAD, 0
         if not self.array:
             return item, end
+        close = _SPACE.match(self.buf, end).end()  # type: ignore[union-attr]
+        if self.buf[close:close + 1] == b"]":  # the array ends: what follows it is checked then
+            return item, close
         comma = _COMMA.match(self.buf, end)
         if comma is None or self.buf[comma.end():comma.end() + 1] == b"]":  # none, or "[..., ]"
             return _BAD, 0
@@ -208,7 +223,7 @@ def _record(piece: bytes) -> Any:
     except msgspec.ValidationError:  # valid JSON of an odd shape: the lenient way
         return _decoded(piece, decode_lenient)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
-        return _trouble(e)
+        return _trouble(piece, e)
 
 
 def _other(piece: bytes) -> Any:
@@ -217,7 +232,7 @@ def _other(piece: bytes) -> Any:
     try:
         _any(piece)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
-        return _trouble(e)
+        return _trouble(piece, e)
     return None
 
 
@@ -225,10 +240,25 @@ def _decoded(piece: bytes, decoder: Callable[[bytes], Any]) -> Any:
     try:
         return decoder(piece)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
-        return _trouble(e)
+        return _trouble(piece, e)
 
 
-def _trouble(e: Exception) -> Any:
+def _trouble(piece: bytes, e: Exception) -> Any:
+    """What a decode error says about ``piece``: as _cause says, except that a piece
+    whose syntax is whole, refused only for what a string or number in it holds (invalid
+    UTF-8, a lone surrogate escape, 1e999), is one malformed item: reading goes on, as
+    in a file of lines, so that one such value (an attacker's email) hides no later record."""
+    cause = _cause(e)
+    if cause is not _BAD or isinstance(e, RecursionError):
+        return cause
+    try:  # the same syntax, without surrogates: \ud800 -> \u0800, and \\ud... stays plain text
+        _syntax(piece.replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0"))
+    except (msgspec.DecodeError, RecursionError) as syntax:
+        return _cause(syntax)
+    return Malformed(decode_failure(e))
+
+
+def _cause(e: Exception) -> Any:
     """What a decode error says about a piece: _CUT (it goes on), _Ends (an item ends
     inside it, something else follows), _DEEP or _BAD."""
     if isinstance(e, RecursionError):

@@ -373,6 +373,23 @@ def test_malformed_line_is_counted_and_reading_goes_on(tmp_path, kind):
     assert stats.failed == {}
 
 
+@pytest.mark.parametrize("text, value, reason", [
+    # valid JSON syntax that msgspec refuses: was "not valid JSON" and "not a JSON object"
+    ('"ev\\udcffil@example.com"', "email", "invalid Unicode escape"),
+    ("1e999", "connection", "number out of range"),
+    ("-1e999", "connection", "number out of range"),
+    ('"Get\\u00"', "method", "not valid JSON"),
+])
+def test_a_value_msgspec_refuses_is_named_in_the_reason(tmp_path, text, value, reason):
+    fields = {"email": b"", "connection": b'"requestMetadata":{"connection_id":"V"},', "method": b'"note":"V",'}
+    bad = line("bad").replace(b'"data":{', b'"data":{' + fields[value])
+    bad = bad.replace(b'"ubad@example.com"' if value == "email" else b'"V"', text.encode())
+    assert bad.count(text.encode()) == 1
+    p = write(tmp_path, "d.txt", line(1) + bad + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"] and stats.problems == [(str(p), 2, reason)]
+
+
 @pytest.mark.parametrize("kind", ["no-id", "no-time", "unparseable-time", "no-method", "invalid-utf8"])
 def test_file_of_only_one_malformed_record_is_an_input_error(tmp_path, kind):
     p = write(tmp_path, "d.txt", MALFORMED[kind])
