@@ -29,7 +29,7 @@ import msgspec
 
 from .classify import Malformed, classify, decode_failure, decode_lenient, decode_struct
 from .errors import READ_ERRORS, InputError
-from .jsondoc import json_rows
+from .jsondoc import Joined, json_rows
 from .schema import MAX_RECORD
 from .stats import LoadStats
 
@@ -134,19 +134,41 @@ class _Broken(io.BufferedIOBase):
     read1 = read
 
 
-def sniff(stream: BinaryIO) -> str:
-    """'array', 'objects' or 'lines', from the first non-blank line (nothing is consumed)."""
+def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
+    """'array', 'objects' or 'lines', from the first non-blank line, and the stream to read
+    the input from: ``stream`` itself, or, when what it had buffered did not show that line
+    whole (a pipe that gave one byte first, a gzip stream after 8 KiB of blank lines), the
+    bytes read ahead to find it followed by the rest. Reads ahead at most MAX_LINE bytes."""
     try:
         head = stream.peek(BUFFER)  # type: ignore[attr-defined]
     except READ_ERRORS:
-        return "lines"  # the read proper will report the damage
+        return "lines", stream  # the read proper will report the damage
+    shape = _shape(head, eof=False)
+    if shape:
+        return shape, stream
+    read, ahead, broken = getattr(stream, "read1", stream.read), bytearray(), None
+    while not shape:
+        try:
+            block = read(BUFFER)
+        except READ_ERRORS as e:
+            block, broken = b"", e
+        ahead += block
+        shape = _shape(ahead, eof=not block or len(ahead) > MAX_LINE)
+    rest = _Broken(broken) if broken else stream
+    return shape, io.BufferedReader(Joined(bytes(ahead), rest), BUFFER)  # type: ignore[arg-type]
+
+
+def _shape(head: bytes | bytearray, eof: bool) -> str:
+    """The shape ``head`` shows, or '' if it cannot tell before the first non-blank line ends."""
     body = head.lstrip()
-    if body.startswith(b"["):
+    if body[:1] == b"[":
         return "array"
-    first = body.split(b"\n", 1)
-    if len(first) == 2 and first[0].strip() == b"{":
-        return "objects"
-    return "lines"
+    if body[:1] != b"{":
+        return "lines" if body or eof else ""
+    first, newline, _ = body.partition(b"\n")
+    if first.strip() != b"{":
+        return "lines"
+    return "objects" if newline else "lines" if eof else ""
 
 
 def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None) -> Iterator[tuple]:
@@ -156,7 +178,7 @@ def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None) -> I
     """
     stream = stream or dump.open()
     try:
-        shape = sniff(stream)
+        shape, stream = sniff(stream)
         if shape == "lines":
             rows = line_rows(iter_lines(stream), dump.label, stats)
         else:

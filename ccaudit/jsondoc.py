@@ -209,7 +209,7 @@ class _Items:
         """Hand the input from ``start`` on to ijson (after a "[", inside an array)."""
         head = b"[" if bracket and self.array and self.opened else b""
         after: Any = _Raises(self.broken) if self.broken else self.stream
-        self.rest = _Joined(head + self.buf[start:], after)
+        self.rest = Joined(head + self.buf[start:], after)
         self.rest_at = self.base + start - len(head)
         self.buf = b""
 
@@ -294,7 +294,7 @@ class _Raises(io.RawIOBase):
         raise self.error
 
 
-class _Joined(io.RawIOBase):
+class Joined(io.RawIOBase):
     """``head`` and then the rest of ``stream``, as one stream."""
 
     def __init__(self, head: bytes, stream: BinaryIO):

@@ -48,8 +48,7 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
 
 def _load_one(dump: Dump, store: Store, stats: LoadStats, progress: Progress | None,
               workers: int | None, chunk: int | None) -> None:
-    stream = dump.open()
-    shape = sniff(stream)
+    shape, stream = sniff(dump.open())
     n = _workers_for(dump, shape, workers)
     tell = _teller(dump, stats, progress)
     if n:

@@ -181,7 +181,7 @@ def _line_mode(head: bytes) -> bool:
         stream = dump.open()
     except InputError:
         return False  # zstd, zip: the whole-file route reports it as a local load does
-    return not dump.compressed and sniff(stream) == "lines"
+    return not dump.compressed and sniff(stream)[0] == "lines"
 
 
 def aggregate(spark, inputs, parquet: str | None = None) -> tuple[list[tuple], LoadStats]:

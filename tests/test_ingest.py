@@ -117,10 +117,65 @@ def test_sniffed_shape(fixtures_dir, name, shape):
     dump = Dump(str(fixtures_dir / name))
     stream = dump.open()
     try:
-        assert sniff(stream) == shape
+        assert sniff(stream)[0] == shape
         assert dump.compressed == name.endswith((".gz", ".bz2", ".xz"))
     finally:
         dump.close(stream)
+
+
+class _Trickle(io.RawIOBase):
+    """A pipe whose writer sent ``first`` alone, then the rest."""
+
+    def __init__(self, first: bytes, rest: bytes):
+        self.parts = [first, rest]
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        if not self.parts:
+            return 0
+        data = self.parts[0][:len(buf)]
+        self.parts[0] = self.parts[0][len(data):]
+        if not self.parts[0]:
+            self.parts.pop(0)
+        buf[:len(data)] = data
+        return len(data)
+
+
+PRETTY = "\n".join(json.dumps(rec(i), indent=2) for i in range(1, 4)).encode() + b"\n"
+ARRAY = json.dumps([rec(i) for i in range(1, 4)], indent=1).encode()
+
+
+@pytest.mark.parametrize("text, shape", [(PRETTY, "objects"), (ARRAY, "array"), (line(1) + line(2) + line(3), "lines")])
+@pytest.mark.parametrize("first", [1, 2, 3])
+def test_the_shape_does_not_depend_on_how_a_pipe_delivers_the_first_bytes(text, shape, first):
+    # was: a pipe that gave "{" alone first was read as lines, every line malformed
+    for lead in (b"", b"\n \n"):
+        whole = lead + text
+        stream = io.BufferedReader(_Trickle(whole[:len(lead) + first], whole[len(lead) + first:]))
+        found, stream = sniff(stream)
+        assert found == shape and stream.read() == whole
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, lambda b: b], ids=["gzip", "plain"])
+@pytest.mark.parametrize("text", [PRETTY, ARRAY], ids=["objects", "array"])
+def test_the_shape_is_found_after_more_blank_lines_than_a_read_holds(tmp_path, compress, text):
+    # was: read as lines past 8 KiB of blank lines in gzip, 256 KiB in a plain file
+    p = write(tmp_path, "d", compress(b"\n" * (ingest_module.BUFFER + 10) + b" \t\r\n" * 1000 + text))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.malformed == 0
+
+
+def test_an_input_of_only_blank_lines_is_read_ahead_no_further_than_a_line_may_be(monkeypatch, tmp_path):
+    monkeypatch.setattr(ingest_module, "MAX_LINE", 1000)
+    reads = []
+    raw = _Trickle(b"\n" * 10, b"\n" * 100_000)
+    real = raw.readinto
+    raw.readinto = lambda buf: reads.append(len(buf)) or real(buf)
+    shape, stream = sniff(io.BufferedReader(raw, 256))
+    assert shape == "lines" and sum(reads) < 1000 + 2 * ingest_module.BUFFER + 256
+    assert len(stream.read()) == 100_010
 
 
 @pytest.mark.parametrize("name", ["sample-array.json.gz", "sample-pretty.json.bz2", "sample.jsonl.xz",
