@@ -14,7 +14,7 @@ A ``Selection`` answers two questions, each with one query that reads only ``cou
   keys but tens of methods), unless a ``--principal`` filter picks keys.
 
 Filters become temporary tables of the key numbers and methods they keep (``--principal``
-is a glob, ``--method`` an fnmatch pattern, as everywhere in ccaudit). A window that starts or ends
+and ``--method`` are fnmatch patterns, as every glob of ccaudit, matched in Python). A window that starts or ends
 inside a quarter hour counts that quarter's events, in a temporary table of their counts:
 the events' key (hour first) finds them directly. Temporary tables live in the connection's
 own temp database, which SQLite allows on a store opened read-only.
@@ -93,15 +93,15 @@ class Selection(Busiest):
                 self._count_edges(self.parts)
 
     def _keep(self, principal: str | None, method: str | None) -> None:
-        glob = " WHERE principal GLOB ?" if principal is not None else ""
-        keys = self.conn.execute(f"SELECT kid, method FROM keys{glob}", [principal] if principal is not None else [])
+        keys = self.conn.execute("SELECT kid, principal, method FROM keys")
         self.conn.execute(f"CREATE TABLE {self.wanted} (kid INTEGER PRIMARY KEY)")
         self.conn.execute(f"CREATE TABLE {self.methods} (method TEXT PRIMARY KEY)")
         methods: set[str] = set()
 
-        def kept() -> Iterator[tuple[int]]:
-            for kid, m in keys:
-                if method is None or fnmatch.fnmatchcase(m, method):
+        def kept() -> Iterator[tuple[int]]:  # fnmatch, as every glob of ccaudit: [!a] is "not a"
+            for kid, p, m in keys:
+                if (principal is None or fnmatch.fnmatchcase(p, principal)) and (
+                        method is None or fnmatch.fnmatchcase(m, method)):
                     methods.add(m)
                     yield (kid,)
 

@@ -28,7 +28,7 @@ from .text import printable
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
 FORMATS = ["text", "json", "markdown", "csv", "html"]
-MAX_GLOB = 50_000  # bytes of a --principal glob: SQLite's GLOB refuses longer patterns
+MAX_GLOB = 50_000  # bytes of a --principal glob (what SQLite's GLOB took, when it matched them)
 Decorator = Callable[[Callable], Callable]
 
 

@@ -441,6 +441,23 @@ def test_principal_glob(mixed):
     assert report_json(mixed, "--principal", "nobody")["days"] == []
 
 
+def test_principal_and_method_globs_read_brackets_the_same_way(mixed):
+    # was: --principal went to SQLite's GLOB, where "[!s]" is "! or s" and "[^s]" is "not s",
+    # so a negated --principal silently kept the opposite rows of what --method would keep
+    assert keys(report_json(mixed, "--principal", "[!s]*", "--section", "kafka_authentication")) == {}
+    assert keys(report_json(mixed, "--principal", "[!u]*", "--section", "mds_authorize")) == {
+        "mds_authorize": ["sa-1-Write"]}
+    assert keys(report_json(mixed, "--principal", "[^u]*", "--section", "mds_authorize")) == {
+        "mds_authorize": ["u-1-Read"]}  # "^" is a character like any other, as in --method
+    assert sorted(keys(report_json(mixed, "--method", "[!k]*", "--section", "all_events"))["all_events"]) == [
+        "CreateAPIKey", "GetKafkaClusters", "SignIn", "mds.Authorize"]
+
+
+def test_a_principal_glob_of_bytes_not_utf8_matches_nothing(mixed):
+    # was: an internal error (a surrogate escape cannot be bound to SQLite)
+    assert report_json(mixed, "--principal", "\udce9*")["days"] == []
+
+
 def test_principal_glob_counts_events(mixed):
     doc = report_json(mixed, "--principal", "sa-1")
     assert doc["summary"]["events"] == 3
