@@ -17,6 +17,7 @@ from typing import NamedTuple, Protocol
 
 from .csvtext import csv_chunks, csv_text, safe_cell
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, json_pieces
+from . import streamed
 from .report import Day, Gap, Report, Row, Section, busiest_cell, read_twice
 from .text import CountText, hour_ranges, in_pieces, md_text, plural, printable
 
@@ -27,7 +28,7 @@ ROW_LABEL = {
     "signin_success": "Email",
     "all_events": "Method",
 }
-KEY_WIDTH = 100  # the key column widens up to this many characters
+KEY_WIDTH = streamed.WIDEST  # the key column widens up to this many characters
 
 
 # -- summary --------------------------------------------------------------------------
@@ -137,7 +138,7 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
     key_w, largest, most, stat_w = 0, [0] * len(day.hour_labels), 0, [0] * 4 if stats else []
     narrow = 10 ** min((len(h) + 2 for h in day.hour_labels), default=0)  # a count below it is no wider than any header
     for r in rows:  # the widest cell of a count column is that of its largest count
-        key_w, most = max(key_w, len(md_text(r.key))), max(most, r.total)
+        key_w, most = max(key_w, min(len(md_text(r.key)), KEY_WIDTH)), max(most, r.total)  # (a longer key: unpadded)
         stat_w = list(map(max, stat_w, map(len, stat_cells(r))))  # (first: they find the largest count)
         if r.largest() >= narrow:
             largest = list(map(max, largest, r.hours))  # (in C: a list a row costs less than a loop)

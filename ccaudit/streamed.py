@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from .jsontext import dumps
 
+WIDEST = 100  # characters a column widens to; a longer cell is written as it is, unpadded
+
 
 def database() -> sqlite3.Connection:
     """A private temporary database: its pages and sorts beyond a few MiB go to TMPDIR."""
@@ -37,10 +39,11 @@ def table_lines(head: Sequence[str], right: Sequence[bool], rows: Callable[[], I
                 markdown: bool = False) -> Iterator[str]:
     """The rows (``rows()`` gives them afresh for each pass) as one table laid out as
     tabulate's "simple" format, or its "pipe" format for markdown; ``right`` says which
-    columns are aligned right."""
+    columns are aligned right. Columns widen up to WIDEST only: padding every row to one
+    long key (a record's choice) would make the table rows times that key's size."""
     widths = [len(h) + 2 for h in head]  # tabulate's minimum padding of a header
     for cells in rows():
-        widths = [max(w, len(c)) for w, c in zip(widths, cells)]
+        widths = [max(w, min(len(c), WIDEST)) for w, c in zip(widths, cells)]
 
     def line(cells: Sequence[str]) -> str:
         padded = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)]
