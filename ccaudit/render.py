@@ -15,9 +15,9 @@ import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple, Protocol
 
+from . import streamed
 from .csvtext import csv_chunks, csv_text, safe_cell
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, json_pieces
-from . import streamed
 from .report import Day, Gap, Report, Row, Section, busiest_cell, read_twice
 from .text import CountText, hour_ranges, in_pieces, md_text, plural, printable
 
