@@ -33,6 +33,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: pyproject pins tomli there
     import tomli as tomllib  # type: ignore[no-redef]
 
+MAX_RULES_FILE = 1 << 20  # bytes: a rules file is a few lines; /dev/zero is not one
 PER = {"h": "hour", "hour": "hour", "d": "day", "day": "day"}
 _RULE = re.compile(r"(?P<section>[^:]+):(?P<key>.+)=\s*(?P<max>\d+)\s*/\s*(?P<per>[A-Za-z]+)\s*\Z", re.S)
 _RULE_FIELDS = {"section", "key", "max", "per"}
@@ -103,7 +104,10 @@ def load_rules_file(path: str) -> list[Rule]:
     misspelt table does not silently check nothing."""
     try:
         with open(path, "rb") as f:
-            doc = tomllib.load(f)
+            text = f.read(MAX_RULES_FILE + 1)
+        if len(text) > MAX_RULES_FILE:
+            raise RuleError(f"{path}: larger than {MAX_RULES_FILE:,} bytes; not a rules file")
+        doc = tomllib.loads(text.decode())
     except OSError as e:
         raise RuleError(f"{path}: cannot read: {e.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as e:  # ValueError: an integer of 4,301 digits

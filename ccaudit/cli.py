@@ -85,7 +85,7 @@ REPORT_OPTIONS = options(
     click.option("--principal", metavar="GLOB", help="Only events of principals matching GLOB, e.g. 'sa-*'."),
     click.option("--method", metavar="GLOB", help="Only events whose methodName matches GLOB."),
     SECTION,
-    click.option("--top", type=click.IntRange(min=1), help="Keep the N busiest rows per section and day."),
+    click.option("--top", type=opt.TOP, help="Keep the N busiest rows per section and day."),
     click.option("--stats", is_flag=True, help="Add first seen, last seen and peak hour columns (text, "
                                                "markdown and html; csv and json always have them)."),
 )

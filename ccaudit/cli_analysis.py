@@ -93,7 +93,7 @@ def _label(name: str, paths: tuple[str, ...], since: str | None, until: str | No
               help="A dump (repeatable) or one store for side B, instead of the B argument.")
 @format_option(["text", "json", "markdown", "csv"])
 @SECTION
-@click.option("--top", type=click.IntRange(min=1), help="Keep the N largest changes per section.")
+@click.option("--top", type=opt.TOP, help="Keep the N largest changes per section.")
 @click.option("--all", "show_same", is_flag=True, help="Also list keys whose count did not change.")
 @click.option("--a-since", help="Only A's events at or after this date or time.")
 @click.option("--a-until", help="Only A's events before this time (a date includes that day).")

@@ -28,6 +28,7 @@ from .text import printable
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
 FORMATS = ["text", "json", "markdown", "csv", "html"]
+TOP = click.IntRange(min=1, max=2**63 - 1)  # --top: what SQLite can bind (a larger N keeps every row anyway)
 MAX_GLOB = 50_000  # bytes of a --principal glob (what SQLite's GLOB took, when it matched them)
 Decorator = Callable[[Callable], Callable]
 
@@ -191,7 +192,10 @@ def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
         return None
     try:
         if re.fullmatch(r"\d{4}-?\d{2}-?\d{2}", text):
-            t = datetime.fromisoformat(text).replace(tzinfo=tz) + timedelta(days=1 if end else 0)
+            t = datetime.fromisoformat(text).replace(tzinfo=tz)
+            if end and t.date() == t.date().max:  # its next midnight is past what datetime holds
+                return None  # and past every event (they end in 3000): no end
+            t += timedelta(days=1 if end else 0)
         else:
             t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
             t = t if t.tzinfo else t.replace(tzinfo=tz)

@@ -86,6 +86,8 @@ class Store:
         self.path, self.durable, self.readonly = path, durable, readonly
         if path != ":memory:" and os.path.isdir(path):
             raise StoreError(f"{path}: is a directory, not a store")
+        if path != ":memory:" and os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the open
+            raise StoreError(f"{path}: is not a regular file, not a store")
         conn = None
         try:
             if not readonly and path != ":memory:" and needs_creating(path):

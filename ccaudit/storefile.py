@@ -209,7 +209,10 @@ def create(path: str) -> None:
     except OSError as e:  # a name too long, a folder missing or read-only, ...
         raise StoreError(f"{path}: cannot create the store: {e.strerror}") from None
     if os.path.getsize(path) == 0:  # new, or an empty file made by someone else (say, touch)
-        os.chmod(path, FILE_MODE)
+        try:
+            os.chmod(path, FILE_MODE)
+        except OSError as e:  # another user's file: the store would not be ours to keep private
+            raise StoreError(f"{path}: cannot make the store owner-only: {e.strerror}") from None
     conn = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None)
     try:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only

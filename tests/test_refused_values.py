@@ -71,6 +71,54 @@ def test_odd_rules_files(invoke, store, tmp_path, text, words):
     refused(invoke("check", "--db", store, "--rules", str(rules)), words)
 
 
+@pytest.mark.parametrize("source", ["/dev/zero", "big"])
+def test_a_rules_file_larger_than_any_rules_file_is_refused_unread(invoke, store, tmp_path, source):
+    # was: read whole, so /dev/zero grew until the kernel killed the process
+    if source == "big":
+        source = tmp_path / "big.toml"
+        source.write_text("# a comment\n" * 100_000)
+    refused(invoke("check", "--db", store, "--rules", str(source)), "larger than 1,048,576 bytes")
+
+
+@pytest.mark.parametrize("command", [["report", "{dump}"], ["report", "--db", "{db}"], ["diff", "{dump}", "{dump}"]])
+def test_a_top_beyond_what_sqlite_binds_is_a_usage_error(invoke, sample_cli, store, command):
+    # was: an internal error (OverflowError binding 2**63) after the first lines were written
+    args = [a.format(dump=sample_cli, db=store) for a in command]
+    result = invoke(*args, "--top", str(2**63), "-q")
+    refused(result, "is not in the range")
+    assert invoke(*args, "--top", str(2**63 - 1), "-q").exit_code == 0
+
+
+def test_the_last_date_datetime_holds_is_an_open_end(invoke, store):
+    # was: "'9999-12-31' is not a date": its next midnight overflowed
+    whole = invoke("report", "--db", store, "--format", "json").stdout
+    assert invoke("report", "--db", store, "--format", "json", "--until", "9999-12-31").stdout == whole
+    refused(invoke("report", "--db", store, "--until", "9999-12-32"), "is not a date")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("command", ["summary", "report", "load"])
+def test_a_fifo_named_as_the_store_is_refused_without_waiting_for_a_writer(tmp_path, sample_cli, command):
+    # was: the reading commands blocked for ever in sqlite3.connect
+    fifo = tmp_path / "audit.db"
+    os.mkfifo(fifo)
+    args = [str(sample_cli), "-q"] if command == "load" else ["-q"] if command == "report" else []
+    proc = subprocess.run([sys.executable, "-m", "ccaudit", command, *args, "--db", str(fifo)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == ExitCode.USAGE and "is not a regular file, not a store" in proc.stderr
+
+
+def test_an_empty_store_file_that_cannot_be_made_owner_only_is_refused(invoke, tmp_path, sample_cli, monkeypatch):
+    # was: an internal error (PermissionError from chmod: another user's empty file)
+    path = tmp_path / "audit.db"
+    path.touch()
+
+    def not_ours(*args, **kw):
+        raise PermissionError(1, "Operation not permitted")
+    monkeypatch.setattr(os, "chmod", not_ours)
+    refused(invoke("load", str(sample_cli), "--db", str(path), "-q"), "cannot make the store owner-only")
+
+
 @pytest.mark.parametrize("digits", [19, 4301])
 def test_a_limit_of_too_many_digits(invoke, store, digits):
     refused(invoke("check", "--db", store, "--max", f"*:*={'9' * digits}/h"), "the limit is too large")
