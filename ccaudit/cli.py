@@ -108,7 +108,7 @@ def _refuse_overwriting(out_file: str | None, db_path: str | None, dumps: tuple[
 
 
 @cli.command(short_help="Load dumps and print hourly crosstabs per day.")
-@click.argument("dumps", nargs=-1, type=click.Path(allow_dash=True))
+@click.argument("dumps", nargs=-1, type=opt.DUMPS)
 @db_option("Store to add the dumps to and report from (kept; created if missing). "
            "Without it, a temporary store is used and removed.")
 @REPORT_OPTIONS
@@ -152,7 +152,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
 
 
 @cli.command(short_help="Add dumps to a store, without a report.")
-@click.argument("dumps", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.argument("dumps", nargs=-1, required=True, type=opt.DUMPS)
 @db_option("Store to add the dumps to (created if missing; an event already there is not added again).",
            required=True)
 @format_option(["text", "json"], "Format of the load summary on stdout (text prints none).")
@@ -314,11 +314,7 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
     require()
     with opt.open_store(db_path) as store:
         stats = run(inputs, store, master=master, parquet=parquet_dir)
-    shown = [] if quiet else stats.problem_lines()[:opt.SHOWN_PROBLEMS]
-    lines = [f"malformed: {problem}" for problem in shown]  # the lines load prints
-    if shown and stats.malformed > opt.SHOWN_PROBLEMS:
-        lines.append(f"{stats.malformed:,} malformed in all; {opt.SHOWN_PROBLEMS} shown here, the first "
-                     f"{len(stats.problems)} in the JSON report (--format json: summary.load.malformed_lines)")
+    lines = [] if quiet else opt.malformed_lines(stats)  # the lines load prints
     lines += [f"error: {message}" for message in stats.failed.values()]
     for text in [*lines, stats.summary_line()]:
         click.echo(f"ccaudit: {printable(text)}", err=True)

@@ -18,7 +18,7 @@ DB_HELP = "Store to read (and to add the DUMPS to, if any). Without it, a tempor
 
 
 @click.command(short_help="Exit 1 if a key is busier than a limit (for CI).")
-@click.argument("dumps", nargs=-1, type=click.Path(allow_dash=True))
+@click.argument("dumps", nargs=-1, type=opt.DUMPS)
 @db_option(DB_HELP)
 @click.option("--max", "max_rules", multiple=True, metavar="RULE",
               help="SECTION:KEYGLOB=N/h or =N/d: at most N events per key per hour or per day "
@@ -86,7 +86,7 @@ def _label(name: str, paths: tuple[str, ...], since: str | None, until: str | No
 
 
 @click.command(short_help="Compare two stores or dumps, key by key.")
-@click.argument("stores_or_dumps", nargs=-1, metavar="[A B]", type=click.Path(allow_dash=True))
+@click.argument("stores_or_dumps", nargs=-1, metavar="[A B]", type=opt.DUMPS)
 @click.option("--a", "a_paths", multiple=True, type=click.Path(allow_dash=True),
               help="A dump (repeatable) or one store for side A, instead of the A argument.")
 @click.option("--b", "b_paths", multiple=True, type=click.Path(allow_dash=True),
@@ -147,7 +147,7 @@ def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_sin
 
 
 @click.command(short_help="Every methodName seen, busiest first, with its meaning.")
-@click.argument("dumps", nargs=-1, type=click.Path(allow_dash=True))
+@click.argument("dumps", nargs=-1, type=opt.DUMPS)
 @db_option(DB_HELP)
 @format_option(["text", "json", "csv"])
 @LOADING

@@ -6,6 +6,7 @@ Click stays here and in ``cli.py``; the core never imports it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import re
@@ -28,6 +29,7 @@ from .text import printable
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
 FORMATS = ["text", "json", "markdown", "csv", "html"]
+DUMPS = click.Path(allow_dash=True, readable=False)  # check_inputs says, in one line, what cannot be read
 TOP = click.IntRange(min=1, max=2**63 - 1)  # --top: what SQLite can bind (a larger N keeps every row anyway)
 MAX_GLOB = 50_000  # bytes of a --principal glob (what SQLite's GLOB took, when it matched them)
 Decorator = Callable[[Callable], Callable]
@@ -104,8 +106,11 @@ def check_inputs(dumps: tuple[str, ...]) -> None:
     for path in dumps:
         if path == "-":
             continue
-        if not os.path.exists(path):
-            raise InputError(f"{path}: no such file")
+        try:
+            os.stat(path)
+        except OSError as e:  # missing, or a link that loops or leads nowhere
+            raise InputError(f"{path}: no such file" if e.errno == errno.ENOENT else
+                             f"{path}: cannot read: {e.strerror}") from None
         if os.path.isdir(path):
             raise InputError(f"{path}: is a directory")
         if not os.access(path, os.R_OK):
@@ -123,16 +128,22 @@ def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
     if progress:
         progress.done()
     if not quiet:
-        for problem in stats.problem_lines()[:SHOWN_PROBLEMS]:
-            _tell(f"malformed: {problem}")
-        if stats.malformed > SHOWN_PROBLEMS:
-            listed = min(stats.malformed, len(stats.problems))
-            _tell(f"{stats.malformed:,} malformed in all; {SHOWN_PROBLEMS} shown here, the first "
-                  f"{listed} in the JSON report (--format json: summary.load.malformed_lines)")
+        for line in malformed_lines(stats):
+            _tell(line)
     for message in [*stats.failed.values(), *filter(None, [stats.stopped])]:
         _tell(f"error: {message}")
     _tell(stats.summary_line())
     return stats
+
+
+def malformed_lines(stats: LoadStats) -> list[str]:
+    """The first malformed places, for stderr, and where the rest are listed."""
+    lines = [f"malformed: {problem}" for problem in stats.problem_lines()[:SHOWN_PROBLEMS]]
+    if stats.malformed > SHOWN_PROBLEMS:
+        lines.append(f"{stats.malformed:,} malformed in all; {SHOWN_PROBLEMS} shown here, the first "
+                     f"{min(stats.malformed, len(stats.problems))} in the JSON output of load (malformed_lines) "
+                     f"and report (summary.load.malformed_lines)")
+    return lines
 
 
 def load_all(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats | None:
