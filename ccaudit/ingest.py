@@ -209,21 +209,30 @@ def iter_lines(stream: BinaryIO, end: int | None = None) -> Iterator[bytes]:
     if given), split from large blocks: much cheaper than a readline per line.
 
     A line longer than MAX_LINE is yielded as its first MAX_LINE + 1 bytes and the rest
-    is skipped, so one endless line cannot exhaust memory.
+    is skipped, so one endless line cannot exhaust memory. A line that spans blocks is
+    kept as its pieces and joined once it ends: joining at every block copied a long line
+    over and over, and held two copies of it at once.
     """
     pos = stream.tell() if end is not None else 0
     if end is not None and pos >= end:
         return
     read = getattr(stream, "read1", stream.read)  # one read at a time: a stream that is
-    carry, overlong = b"", False                  # cut short still gives what came before
+    carry: list[bytes] = []                       # cut short still gives what came before
+    carried, overlong = 0, False  # carry's length; the rest of an overlong line is being skipped
     while block := _read_or_flush(read, carry):
         lines = block.split(b"\n")
-        if carry:  # joined to the first piece only: copying the whole block again costs
-            lines[0] = carry + lines[0]
-        carry = lines.pop()
-        if overlong and lines:  # the rest of an overlong line ends here
-            pos += len(lines.pop(0)) + 1
+        last = lines.pop()
+        if overlong:
+            if not lines:
+                pos += len(last)
+                continue
+            pos += len(lines.pop(0)) + 1  # the rest of an overlong line ends here
             overlong = False
+        elif lines and carry:
+            carry.append(lines[0])
+            lines[0] = b"".join(carry)
+        if lines:
+            carry, carried = [], 0
         size = sum(map(len, lines)) + len(lines) if end is not None else 0
         if end is None or pos + size <= end:
             pos += size
@@ -234,18 +243,22 @@ def iter_lines(stream: BinaryIO, end: int | None = None) -> Iterator[bytes]:
                     return
                 pos += len(line) + 1
                 yield line
-        if len(carry) > MAX_LINE:
-            if end is not None and pos >= end:
-                return
-            if not overlong:
-                yield carry[: MAX_LINE + 1]
-            pos += len(carry)
-            carry, overlong = b"", True
-    if carry and not overlong and (end is None or pos < end):
-        yield carry
+        if last:
+            carry.append(last)
+            carried += len(last)
+            if carried > MAX_LINE:
+                if end is not None and pos >= end:
+                    return
+                carry[-1] = last[:len(last) - (carried - MAX_LINE - 1)]
+                head, carry = b"".join(carry), []
+                yield head
+                pos += carried
+                carried, overlong = 0, True
+    if carry and (end is None or pos < end):
+        yield b"".join(carry)
 
 
-def _read_or_flush(read, carry: bytes) -> bytes:
+def _read_or_flush(read, carry: list[bytes]) -> bytes:
     """The next block; if the stream breaks, hand on the partial line before it first,
     so that it is counted (as a record cut in half) like any other line."""
     try:

@@ -515,6 +515,25 @@ def test_line_longer_than_the_limit_is_malformed_and_skipped_whole(tmp_path):
     assert stats.lines == 3
 
 
+@pytest.mark.parametrize("length", [900_000, 3_000_000])
+def test_a_long_line_is_held_at_most_twice_while_it_is_read(monkeypatch, length):
+    # was: the line so far was copied at every block (and its first MAX_LINE + 1 bytes
+    # once more for an overlong one): three copies at once, and quadratic time
+    import tracemalloc
+
+    monkeypatch.setattr(ingest_module, "MAX_LINE", 1_000_000)
+    data = b"r" * length + b"\nend\n"
+    stream = io.BufferedReader(io.BytesIO(data), 1 << 16)
+    tracemalloc.start()
+    try:
+        lines = [len(line) for line in iter_lines(stream)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert lines == [min(length, 1_000_001), 3]
+    assert peak < 2 * min(length, 1_000_001) + 3 * ingest_module.BUFFER
+
+
 def test_an_overlong_line_at_a_range_end_belongs_to_one_range_only(monkeypatch):
     monkeypatch.setattr(ingest_module, "MAX_LINE", 100)
     monkeypatch.setattr(ingest_module, "BUFFER", 16)
