@@ -83,7 +83,7 @@ class Store:
                  notify: Callable[[str], None] | None = None):
         """``durable=False`` for a store that is thrown away after the command: it skips
         the fsync of every commit (a crash of the machine could corrupt it, not lose data)."""
-        self.path, self.durable, self.readonly = path, durable, readonly
+        self.path, self.durable, self.readonly, self._notify = path, durable, readonly, notify
         if path != ":memory:" and os.path.isdir(path):
             raise StoreError(f"{path}: is a directory, not a store")
         if path != ":memory:" and os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the open
@@ -280,7 +280,8 @@ class Store:
         try:
             with conn:
                 if not conn.in_transaction:  # a SAVEPOINT must not start (and end) its own
-                    conn.execute("BEGIN IMMEDIATE")
+                    if wait_for_writers(conn, self.path, self._notify, "BEGIN IMMEDIATE"):
+                        self._notify = None  # said once: two loads at once take turns
                 self._uncounted = self._last_key()  # another process may have added keys meanwhile
                 yield
                 self._flush()

@@ -111,17 +111,23 @@ def _roll_back_if_crashed(path: str) -> None:
             conn.close()
 
 
-def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str], None] | None) -> None:
-    """If another process holds the store's lock, say so once, then wait for it."""
+def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str], None] | None,
+                     sql: str = "SELECT count(*) FROM sqlite_master") -> bool:
+    """Run ``sql`` (by default, a first read); if another process's lock stops it, say so,
+    then wait for the lock and run it. Whether it waited."""
     conn.execute("PRAGMA busy_timeout = 200")
     try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        conn.execute(sql).fetchall()
+        return False
     except sqlite3.OperationalError as e:
         if "locked" not in str(e):
             raise
         if notify:
             notify(f"{path}: another process is writing the store; waiting for it")
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_WAIT * 1000}")
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_WAIT * 1000}")
+    conn.execute(sql).fetchall()
+    return True
 
 
 def check_layout(conn: sqlite3.Connection, path: str) -> None:

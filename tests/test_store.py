@@ -523,6 +523,27 @@ def test_a_creation_killed_while_it_committed_is_undone_and_made_again(tmp_path)
         store.close()
 
 
+def test_a_load_that_waits_for_another_writer_says_so_once(tmp_path):
+    # was: a load waited for another process's write lock (up to a day) without a word
+    import threading
+
+    path = str(tmp_path / "s.db")
+    Store(path).close()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process's load, holding the write lock
+    told: list[str] = []
+    store = Store(path, notify=told.append)
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+    try:
+        dumps = [write_jsonl(tmp_path, [record(f"e{i}", T, "mds.Authorize")], f"d{i}.jsonl") for i in range(3)]
+        stats = load_dumps(dumps, store, workers=0)
+        assert stats.inserted == 3
+    finally:
+        store.close()
+        other.close()
+    assert told == [f"{path}: another process is writing the store; waiting for it"]
+
+
 def test_a_store_missing_a_table_is_refused_in_one_line(tmp_path):
     path = str(tmp_path / "cut.db")
     Store(path).close()
