@@ -286,6 +286,13 @@ def test_a_text_table_with_stats_sizes_its_cells_by_the_largest_count(hours, sto
     assert [line.split()[1:25] for line in body] == [[str(n) if n else "-" for n in h] for h in hours]
 
 
+def test_a_csv_report_with_no_events_has_the_hour_columns_of_one_with_some(invoke, sample_cli):
+    # was: "date,section,key,total,...": a program reading the columns by position broke
+    full = invoke("report", sample_cli, "--format", "csv", "-q").stdout.splitlines()[0]
+    empty = invoke("report", sample_cli, "--format", "csv", "--since", "2030-01-01", "-q").stdout
+    assert empty.splitlines() == [full] and full.split(",")[3:27] == HOURS
+
+
 def test_a_csv_row_escapes_every_text_cell_of_a_row_a_program_built():
     # ccaudit's own rows take their dates, times and labels from the store; a program's
     # Row may hold anything, and its CSV must still open in a spreadsheet as text
