@@ -217,8 +217,7 @@ def _csv_lines(day: Day, sections, labels: list[str]) -> Iterator[str]:
 
 def _all_labels(days: list[Day]) -> list[str]:
     """Every hour label of ``days`` in clock order (``02+2`` before ``02+1`` before ``02``);
-    a day's 24 hours when there is none, so that a report with no events has the columns
-    of one with some."""
+    without days, a day's 24 hours: a report with no events has the usual columns."""
     if not days:
         return [f"{h:02d}" for h in range(24)]
     order: dict[str, int] = {}

@@ -320,7 +320,7 @@ def test_file_names_reach_stderr_printable(invoke, tmp_path):
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr and "\\x1b]0;pwned\\x07" in result.stderr
 
 
-@pytest.mark.parametrize("args", [["--until", "9999-12-31"], ["-o", ""], ["--out", ""]])
+@pytest.mark.parametrize("args", [["--until", "10000-01-01"], ["-o", ""], ["--out", ""]])
 def test_odd_option_values_are_usage_errors(invoke, sample_cli, args):
     result = invoke("report", sample_cli, *args, "-q")
     assert result.exit_code == ExitCode.USAGE and result.stdout == ""
