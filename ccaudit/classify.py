@@ -94,6 +94,7 @@ class Malformed(Exception):
 
 _decoder = msgspec.json.Decoder(Record)
 _any_decoder = msgspec.json.Decoder()
+_syntax = msgspec.json.Decoder(msgspec.Raw).decode
 decode_struct = _decoder.decode  # strict: a ValidationError for odd shapes (then use ``decode``)
 
 
@@ -111,8 +112,27 @@ def decode(raw: bytes) -> Record:
         return decode_lenient(raw)
 
 
-def decode_failure(e: Exception) -> str:
-    """Why a line or piece failed to decode, in the words of the malformed list.
+def check_syntax(raw: bytes) -> None:
+    """Raise msgspec.DecodeError unless ``raw`` is one whole JSON value by its syntax alone:
+    a lone surrogate escape and a number beyond a float, which decoding refuses, pass
+    (every ``\\ud..`` is read as ``\\u0..``, which leaves the syntax as it was)."""
+    _syntax(raw.replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0"))
+
+
+def lone_surrogate(raw: bytes) -> bool:
+    """Is ``raw`` whole JSON but for escaping half a UTF-16 pair? msgspec's words for it
+    vary ("truncated" for a high half near the end): the syntax checked without them tells."""
+    if b"\\ud" not in raw and b"\\uD" not in raw:
+        return False
+    try:
+        check_syntax(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    return True
+
+
+def decode_failure(e: Exception, raw: bytes = b"") -> str:
+    """Why a line or piece (``raw``) failed to decode, in the words of the malformed list.
 
     msgspec raises one DecodeError type for every syntax problem; only its message tells
     a record cut short from text after one, so this is the one place that reads it.
@@ -126,7 +146,7 @@ def decode_failure(e: Exception) -> str:
         return "number out of range"
     if isinstance(e, msgspec.ValidationError):
         return "not a JSON object"
-    if "surrogate" in text:  # a \u escape of half a UTF-16 pair: text that is not Unicode
+    if lone_surrogate(raw):  # a \u escape of half a UTF-16 pair: text that is not Unicode
         return "invalid Unicode escape"
     if "truncated" in text:
         return "JSON cut short"

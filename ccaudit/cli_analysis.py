@@ -87,9 +87,9 @@ def _label(name: str, paths: tuple[str, ...], since: str | None, until: str | No
 
 @click.command(short_help="Compare two stores or dumps, key by key.")
 @click.argument("stores_or_dumps", nargs=-1, metavar="[A B]", type=opt.DUMPS)
-@click.option("--a", "a_paths", multiple=True, type=click.Path(allow_dash=True),
+@click.option("--a", "a_paths", multiple=True, type=opt.DUMPS,
               help="A dump (repeatable) or one store for side A, instead of the A argument.")
-@click.option("--b", "b_paths", multiple=True, type=click.Path(allow_dash=True),
+@click.option("--b", "b_paths", multiple=True, type=opt.DUMPS,
               help="A dump (repeatable) or one store for side B, instead of the B argument.")
 @format_option(["text", "json", "markdown", "csv"])
 @SECTION

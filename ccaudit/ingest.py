@@ -171,14 +171,16 @@ def _shape(head: bytes | bytearray, eof: bool) -> str:
     return "objects" if newline else "lines" if eof else ""
 
 
-def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None) -> Iterator[tuple]:
-    """Yield a store row for every good record of one input, counting the rest in ``stats``.
+def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None, shape: str = "") -> Iterator[tuple]:
+    """Yield a store row for every good record of one input, counting the rest in ``stats``
+    (``stream`` and ``shape``: what ``sniff`` gave, when the caller has looked already).
 
     Raises InputError only when the input cannot be opened at all.
     """
     stream = stream or dump.open()
     try:
-        shape, stream = sniff(stream)
+        if not shape:
+            shape, stream = sniff(stream)
         if shape == "lines":
             rows = line_rows(iter_lines(stream), dump.label, stats)
         else:
@@ -225,6 +227,8 @@ def iter_lines(stream: BinaryIO, end: int | None = None) -> Iterator[bytes]:
         if overlong:
             if not lines:
                 pos += len(last)
+                if end is not None and pos >= end:  # what starts from here on is the next range's
+                    return
                 continue
             pos += len(lines.pop(0)) + 1  # the rest of an overlong line ends here
             overlong = False
@@ -305,7 +309,7 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                 stats.bad(label, lineno, e.why)
                 continue
             except (msgspec.DecodeError, ValueError, RecursionError) as e:
-                stats.bad(label, lineno, decode_failure(e))
+                stats.bad(label, lineno, decode_failure(e, line))
                 continue
             stats.records_read += 1
             yield row

@@ -24,7 +24,8 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from .classify import Malformed, Record, classify, decode_failure, decode_lenient, decode_struct, from_object
+from .classify import (Malformed, Record, check_syntax, classify, decode_failure, decode_lenient, decode_struct,
+                       from_object, lone_surrogate)
 from .errors import READ_ERRORS
 from .nesting import Guard, Refused, TooDeep, TooLarge
 from .schema import MAX_RECORD
@@ -36,7 +37,6 @@ _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"), False: re.compile(rb"\}\s*\{")}  
 _COMMA = re.compile(rb"\s*,\s*")
 _SPACE = re.compile(rb"\s*")
 _any = msgspec.json.Decoder().decode
-_syntax = msgspec.json.Decoder(msgspec.Raw).decode  # checks the syntax only (and \u escapes)
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
 
 
@@ -145,8 +145,11 @@ class _Items:
             if m is None:
                 if self.eof:
                     return self._last_item(start, read_one)
-                if len(self.buf) - start > MAX_RECORD:
-                    break
+                if len(self.buf) - start > MAX_RECORD:  # unless an item ends within it, and "]" and more follow
+                    item, after = self._take(start, start + MAX_RECORD, read_one)
+                    if after is None or item is _BAD:
+                        break
+                    return start, item, after
                 moved = self._more(start)
                 start, pos = start - moved, pos - moved
                 continue
@@ -249,13 +252,13 @@ def _trouble(piece: bytes, e: Exception) -> Any:
     UTF-8, a lone surrogate escape, 1e999), is one malformed item: reading goes on, as
     in a file of lines, so that one such value (an attacker's email) hides no later record."""
     cause = _cause(e)
-    if cause is not _BAD or isinstance(e, RecursionError):
-        return cause
-    try:  # the same syntax, without surrogates: \ud800 -> \u0800, and \\ud... stays plain text
-        _syntax(piece.replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0"))
-    except (msgspec.DecodeError, RecursionError) as syntax:
-        return _cause(syntax)
-    return Malformed(decode_failure(e))
+    if cause is _BAD and not isinstance(e, RecursionError) or cause is _CUT and lone_surrogate(piece):
+        try:
+            check_syntax(piece)
+        except (msgspec.DecodeError, RecursionError) as syntax:
+            return _cause(syntax)
+        return Malformed(decode_failure(e, piece))
+    return cause
 
 
 def _cause(e: Exception) -> Any:

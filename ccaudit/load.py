@@ -54,7 +54,7 @@ def _load_one(dump: Dump, store: Store, stats: LoadStats, progress: Progress | N
     if n:
         load_parallel(dump, stream, store, stats, shape=shape, workers=n, chunk=chunk or CHUNK, progress=tell)
     else:
-        for merged in store.load(_batches(read_rows(dump, stats, stream), tell)):
+        for merged in store.load(_batches(read_rows(dump, stats, stream, shape), tell)):
             stats.add_merged(merged)
     if progress:
         progress(dump.label, dump.size or dump.tell(), dump.size, stats.records_read)

@@ -94,7 +94,8 @@ class Store:
                 create(path)
             conn = connect(path, readonly)
             self.conn = conn
-            wait_for_writers(conn, path, notify)
+            if wait_for_writers(conn, path, notify):
+                self._notify = None  # said once
             if path != ":memory:" and upgrade.needed(conn):
                 upgrade.upgrade(path, notify)
             check_layout(conn, path)

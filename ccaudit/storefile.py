@@ -208,8 +208,10 @@ def create(path: str) -> None:
     made through a link (one could lead anywhere)."""
     if os.path.islink(path):
         raise StoreError(f"{path}: is a symbolic link to no store; give the store's real path")
+    made = False
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, FILE_MODE))
+        made = True
     except FileExistsError:
         pass
     except OSError as e:  # a name too long, a folder missing or read-only, ...
@@ -218,6 +220,8 @@ def create(path: str) -> None:
         try:
             os.chmod(path, FILE_MODE)
         except OSError as e:  # another user's file: the store would not be ours to keep private
+            if made:  # (or a file system without modes): leave nothing behind
+                os.remove(path)
             raise StoreError(f"{path}: cannot make the store owner-only: {e.strerror}") from None
     conn = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None)
     try:

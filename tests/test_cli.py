@@ -473,7 +473,8 @@ def test_unreadable_file_chmod_000(tmp_path, sample_cli, run_ccaudit):
 
 
 @pytest.mark.parametrize("command", [["load", "{p}", "--db", "{db}"], ["report", "{p}"],
-                                     ["check", "{p}", "--max", "*:*=1/h"], ["methods", "{p}"]])
+                                     ["check", "{p}", "--max", "*:*=1/h"], ["methods", "{p}"],
+                                     ["diff", "{p}", "{p}"], ["diff", "--a", "{p}", "--b", "{p}"]])
 def test_an_input_the_user_may_not_read_is_one_line_of_ccaudit(invoke, tmp_path, sample_cli, monkeypatch, command):
     # was: click's own check printed a four-line usage error (os.access says "no" as it
     # would to a user who may not read the file: root may read anything)

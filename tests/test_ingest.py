@@ -434,6 +434,7 @@ def test_malformed_line_is_counted_and_reading_goes_on(tmp_path, kind):
     ("1e999", "connection", "number out of range"),
     ("-1e999", "connection", "number out of range"),
     ('"Get\\u00"', "method", "not valid JSON"),
+    ('"x\\ud83d"', "method", "invalid Unicode escape"),  # msgspec: "truncated", so near the end
 ])
 def test_a_value_msgspec_refuses_is_named_in_the_reason(tmp_path, text, value, reason):
     fields = {"email": b"", "connection": b'"requestMetadata":{"connection_id":"V"},', "method": b'"note":"V",'}
@@ -532,6 +533,16 @@ def test_a_long_line_is_held_at_most_twice_while_it_is_read(monkeypatch, length)
         tracemalloc.stop()
     assert lines == [min(length, 1_000_001), 3]
     assert peak < 2 * min(length, 1_000_001) + 3 * ingest_module.BUFFER
+
+
+def test_the_rest_of_an_overlong_line_is_not_read_past_the_range_end(monkeypatch):
+    # a newline-less file: the range that holds the line's start must not read the rest
+    monkeypatch.setattr(ingest_module, "MAX_LINE", 100)
+    monkeypatch.setattr(ingest_module, "BUFFER", 16)
+    raw = io.BytesIO(b"X" * 100_000 + b"\nc\n")
+    stream = io.BufferedReader(raw, 16)
+    assert [len(line) for line in iter_lines(stream, 200)] == [101]
+    assert raw.tell() < 200 + 4 * 16
 
 
 def test_an_overlong_line_at_a_range_end_belongs_to_one_range_only(monkeypatch):

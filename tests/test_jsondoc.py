@@ -160,6 +160,18 @@ def test_a_record_refused_for_one_value_is_one_malformed_item_and_reading_goes_o
         assert stats.problems == [("f", ":item 2", reason)]
 
 
+@pytest.mark.parametrize("array", [True, False])
+@pytest.mark.parametrize("escape", ["\\ud83d", "\\uDBFF", "\\udcff"])
+def test_a_lone_surrogate_at_a_records_end_is_one_malformed_item(array, escape):
+    # was: msgspec says "truncated" for a high half a few bytes before the end, so the
+    # piece grew to the end of the input, and ijson loaded the record, "?" for the escape
+    bad = json.dumps(rec(2)).encode()[:-1] + b', "z": "' + escape.encode() + b'"}'
+    good = [json.dumps(rec(i)).encode() for i in (1, 3)]
+    text = b"[" + b", ".join([good[0], bad, good[1]]) + b"]" if array else b"\n".join([good[0], bad, good[1]])
+    rows, stats = fast(text, array)
+    assert ids(rows) == ["rec-1", "rec-3"] and stats.problems == [("f", ":item 2", "invalid Unicode escape")]
+
+
 def test_a_refused_value_in_a_piece_cut_short_still_grows_to_the_whole_item():
     # the first place to cut is inside the string after the refused number
     bad = b'{"id": "rec-2", "time": "%s", "data": {"methodName": "M", "requestMetadata": {"connection_id": 1e999}}, ' \
@@ -186,6 +198,17 @@ def test_text_after_the_array_is_reported_where_it_starts_with_the_bytes_left(mo
         at = len(head) + len(after) - len(after.lstrip())
         assert stats.problems == [("f", f"@byte {at}", f"text after the JSON array; stopped reading, "
                                                        f"{len(head + after) - at} bytes left unread")]
+
+
+def test_text_after_the_array_longer_than_an_item_may_be_is_still_reported_where_it_starts(monkeypatch):
+    # was: past the limit without a separator, the rest went to ijson (64 KiB read blocks)
+    monkeypatch.setattr(jsondoc, "MAX_RECORD", 1000)
+    monkeypatch.setattr(jsondoc, "BLOCK", 64)
+    head = as_array([rec(1), rec(2)]) + b"\n"
+    rows, stats = fast(head + b"x" * 5000, True)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert stats.problems == [("f", f"@byte {len(head)}", "text after the JSON array; stopped reading, "
+                                                          "5000 bytes left unread")]
 
 
 def test_a_record_with_very_many_inner_places_is_still_read(monkeypatch):

@@ -117,6 +117,10 @@ def test_an_empty_store_file_that_cannot_be_made_owner_only_is_refused(invoke, t
         raise PermissionError(1, "Operation not permitted")
     monkeypatch.setattr(os, "chmod", not_ours)
     refused(invoke("load", str(sample_cli), "--db", str(path), "-q"), "cannot make the store owner-only")
+    assert path.exists()  # not ours to remove
+    new = tmp_path / "new.db"  # a file system without modes: the file it just made goes again
+    refused(invoke("load", str(sample_cli), "--db", str(new), "-q"), "cannot make the store owner-only")
+    assert not new.exists()
 
 
 @pytest.mark.parametrize("digits", [19, 4301])
