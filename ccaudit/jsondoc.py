@@ -24,8 +24,17 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from .classify import (Malformed, Record, check_syntax, classify, decode_failure, decode_lenient, decode_struct,
-                       from_object, lone_surrogate)
+from .classify import (
+    Malformed,
+    Record,
+    check_syntax,
+    classify,
+    decode_failure,
+    decode_lenient,
+    decode_struct,
+    from_object,
+    lone_surrogate,
+)
 from .errors import READ_ERRORS
 from .nesting import Guard, Refused, TooDeep, TooLarge
 from .schema import MAX_RECORD
