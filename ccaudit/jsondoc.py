@@ -256,10 +256,9 @@ def _decoded(piece: bytes, decoder: Callable[[bytes], Any]) -> Any:
 
 
 def _trouble(piece: bytes, e: Exception) -> Any:
-    """What a decode error says about ``piece``: as _cause says, except that a piece
-    whose syntax is whole, refused only for what a string or number in it holds (invalid
-    UTF-8, a lone surrogate escape, 1e999), is one malformed item: reading goes on, as
-    in a file of lines, so that one such value (an attacker's email) hides no later record."""
+    """What a decode error says about ``piece`` (see _cause); but a piece whose syntax is
+    whole, refused for a value in it (invalid UTF-8, a lone surrogate escape, 1e999), is
+    one malformed item, as a line is: one such email must hide no later record."""
     cause = _cause(e)
     if cause is _BAD and not isinstance(e, RecursionError) or cause is _CUT and lone_surrogate(piece):
         try:
