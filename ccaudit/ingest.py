@@ -29,9 +29,10 @@ import msgspec
 
 from .classify import Malformed, classify, decode_failure, decode_lenient, decode_struct
 from .errors import READ_ERRORS, InputError
-from .jsondoc import Joined, json_rows
+from .jsondoc import json_rows
 from .schema import MAX_RECORD
 from .stats import LoadStats
+from .streams import Broken, Joined
 
 MAX_LINE = MAX_RECORD  # longer lines are malformed
 BUFFER = 1 << 18  # bytes per read: big enough to amortise, small enough to keep workers lean
@@ -114,24 +115,8 @@ def without_bom(stream: BinaryIO) -> BinaryIO:
         if stream.peek(3)[:3] == b"\xef\xbb\xbf":  # type: ignore[attr-defined]
             stream.read(3)
     except READ_ERRORS as e:  # the read proper reports it: a gzip stream cut in its header reads as empty after
-        return _Broken(e)  # type: ignore[return-value]
+        return Broken(e)  # type: ignore[return-value]
     return stream
-
-
-class _Broken(io.BufferedIOBase):
-    """A stream whose first read failed: every read raises that error again."""
-
-    def __init__(self, error: Exception):
-        super().__init__()
-        self.error = error
-
-    def peek(self, size: int = 0) -> bytes:
-        raise self.error
-
-    def read(self, size: int | None = -1) -> bytes:
-        raise self.error
-
-    read1 = read
 
 
 def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
@@ -154,7 +139,7 @@ def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
             block, broken = b"", e
         ahead += block
         shape = _shape(ahead, eof=not block or len(ahead) > MAX_LINE)
-    rest = _Broken(broken) if broken else stream
+    rest = Broken(broken) if broken else stream
     return shape, io.BufferedReader(Joined(bytes(ahead), rest), BUFFER)  # type: ignore[arg-type]
 
 

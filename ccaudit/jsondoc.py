@@ -33,12 +33,12 @@ from .classify import (
     decode_lenient,
     decode_struct,
     from_object,
-    lone_surrogate,
 )
 from .errors import READ_ERRORS
 from .nesting import Guard, Refused, TooDeep, TooLarge
 from .schema import MAX_RECORD
 from .stats import LoadStats
+from .streams import Broken, Joined
 
 BLOCK = 1 << 20
 MAX_TRIES = 64  # places tried inside one item (each a decode from its start) before ijson takes over
@@ -132,7 +132,9 @@ class _Items:
                 if self.broken:
                     raise self.broken
                 return
-            elif first or self.array:  # no end of the array, or not an object
+            elif first:  # a value between objects that is not one
+                start, item, after = self._to_its_end(start, _other)
+            elif self.array:  # no end of the array
                 break
             elif self.broken:
                 raise self.broken
@@ -152,13 +154,8 @@ class _Items:
         while tries < MAX_TRIES:
             m = between.search(self.buf, pos)
             if m is None:
-                if self.eof:
-                    return self._last_item(start, read_one)
-                if len(self.buf) - start > MAX_RECORD:  # unless an item ends within it, and "]" and more follow
-                    item, after = self._take(start, start + MAX_RECORD, read_one)
-                    if after is None or item is _BAD:
-                        break
-                    return start, item, after
+                if self.eof or len(self.buf) - start > MAX_RECORD:
+                    break
                 moved = self._more(start)
                 start, pos = start - moved, pos - moved
                 continue
@@ -166,14 +163,23 @@ class _Items:
             if item is not _CUT:
                 return start, item, after if after is not None else m.end() - brace
             pos, tries = m.end(), tries + 1
-        return start, _BAD, 0
+        return self._to_its_end(start, read_one)
 
-    def _last_item(self, start: int, read_one: Callable[[bytes], Any]) -> tuple:
-        """The item that ends the input (in an array, the ``]`` and whatever follows it
-        come after it)."""
-        end = len(self.buf.rstrip())
-        item, next_start = self._take(start, end, read_one)
-        return start, _BAD if item is _CUT else item, end if next_start is None else next_start
+    def _to_its_end(self, start: int, read_one: Callable[[bytes], Any]) -> tuple:
+        """_item_at's answer for an item whose end no separator showed: the last one, one
+        with more than MAX_TRIES places inside it, or a value between objects. It is decoded
+        from its start on, up to the limit, and where it ends shows as what follows it."""
+        while True:
+            end = min(len(self.buf), start + MAX_RECORD)
+            item, after = self._take(start, end, read_one)
+            done = self.eof or len(self.buf) - start > MAX_RECORD
+            if item is _DEEP or item is _BAD and done:  # (the buffer may end in "1e": "invalid number")
+                return start, item, 0
+            if item is not _CUT and item is not _BAD and (after is not None or self.eof):
+                return start, item, end if after is None else after
+            if done:
+                return start, _BAD, 0
+            start -= self._more(start)
 
     def _take(self, start: int, end: int, read_one: Callable[[bytes], Any]) -> tuple:
         """(item, None) for ``buf[start:end]``; or, when an item ends before ``end`` (an
@@ -220,7 +226,7 @@ class _Items:
     def _leave(self, start: int, bracket: bool = True) -> None:
         """Hand the input from ``start`` on to ijson (after a "[", inside an array)."""
         head = b"[" if bracket and self.array and self.opened else b""
-        after: Any = _Raises(self.broken) if self.broken else self.stream
+        after: Any = Broken(self.broken) if self.broken else self.stream
         self.rest = Joined(head + self.buf[start:], after)
         self.rest_at = self.base + start - len(head)
         self.buf = b""
@@ -260,7 +266,8 @@ def _trouble(piece: bytes, e: Exception) -> Any:
     whole, refused for a value in it (invalid UTF-8, a lone surrogate escape, 1e999), is
     one malformed item, as a line is: one such email must hide no later record."""
     cause = _cause(e)
-    if cause is _BAD and not isinstance(e, RecursionError) or cause is _CUT and lone_surrogate(piece):
+    surrogate = b"\\ud" in piece or b"\\uD" in piece  # msgspec may call a lone one "truncated"
+    if cause is _BAD and not isinstance(e, RecursionError) or cause is _CUT and surrogate:
         try:
             check_syntax(piece)
         except (msgspec.DecodeError, RecursionError) as syntax:
@@ -290,38 +297,6 @@ class _Ends:
 
     def __init__(self, at: int):
         self.at = at
-
-
-class _Raises(io.RawIOBase):
-    """A stream whose next read raises ``error`` (the break of the stream it stands for)."""
-
-    def __init__(self, error: BaseException):
-        self.error = error
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:  # type: ignore[override]
-        raise self.error
-
-
-class Joined(io.RawIOBase):
-    """``head`` and then the rest of ``stream``, as one stream."""
-
-    def __init__(self, head: bytes, stream: BinaryIO):
-        self.head, self.at, self.stream = memoryview(head), 0, stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:  # type: ignore[override]
-        if self.at < len(self.head):
-            data = self.head[self.at:self.at + len(buf)]
-            self.at += len(data)
-        else:
-            data = getattr(self.stream, "read1", self.stream.read)(len(buf))
-        buf[:len(data)] = data
-        return len(data)
 
 
 # -- ijson: the careful way ------------------------------------------------------------

@@ -170,6 +170,9 @@ def test_a_lone_surrogate_at_a_records_end_is_one_malformed_item(array, escape):
     text = b"[" + b", ".join([good[0], bad, good[1]]) + b"]" if array else b"\n".join([good[0], bad, good[1]])
     rows, stats = fast(text, array)
     assert ids(rows) == ["rec-1", "rec-3"] and stats.problems == [("f", ":item 2", "invalid Unicode escape")]
+    last = b"[" + good[0] + b", " + bad + b"]" if array else good[0] + b"\n" + bad  # was: ijson read it, "?"
+    rows, stats = fast(last, array)
+    assert ids(rows) == ["rec-1"] and stats.problems == [("f", ":item 2", "invalid Unicode escape")]
 
 
 def test_a_refused_value_in_a_piece_cut_short_still_grows_to_the_whole_item():
@@ -211,16 +214,42 @@ def test_text_after_the_array_longer_than_an_item_may_be_is_still_reported_where
                                                           "5000 bytes left unread")]
 
 
-def test_a_record_with_very_many_inner_places_is_still_read(monkeypatch):
-    # more `},{` inside one record than the fast way tries: ijson reads on from it
-    many = rec(2, items=[{"n": i} for i in range(jsondoc.MAX_TRIES + 10)])
-    text = as_array([rec(1), many, rec(3)], indent=1)
-    used = []
-    real = jsondoc._ijson_rows
-    monkeypatch.setattr(jsondoc, "_ijson_rows", lambda *a: used.append(1) or real(*a))
-    rows, stats = fast(text, True)
-    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.malformed == 0
-    assert used  # the fallback did the work
+@pytest.mark.parametrize("array", [True, False])
+def test_a_record_with_very_many_inner_places_is_read_the_fast_way_and_so_is_the_rest(monkeypatch, array):
+    # more `},{` inside one record than the fast way tries. Was: ijson read on from there,
+    # and stopped reading at the first integer of 2**63 or more (a valid connection id) or
+    # value msgspec refuses, losing every later record
+    def never(*args):
+        raise AssertionError("ijson was used")
+    monkeypatch.setattr(jsondoc, "_ijson_rows", never)
+    many = json.dumps(rec(2, items=[{"n": i} for i in range(jsondoc.MAX_TRIES + 10)]), indent=1).encode()
+    big = json.dumps(rec(3, requestMetadata={"connection_id": 2**64 - 1})).encode()
+    bad = json.dumps(rec(4)).encode()[:-1] + b', "z": "\\udcff"}'
+    many_bad = json.dumps(rec(6, items=[{"n": i} for i in range(70)], requestMetadata={"connection_id": "V"}))
+    parts = [json.dumps(rec(1)).encode(), many, big, bad, json.dumps(rec(5)).encode(),
+             many_bad.encode().replace(b'"V"', b"1e999"), json.dumps(rec(7)).encode()]
+    text = b"[" + b",\n".join(parts) + b"]" if array else b"\n".join(parts)
+    for block in (1, 7, 1 << 20):  # 1: a read can end in "1e", which msgspec calls an invalid number
+        monkeypatch.setattr(jsondoc, "BLOCK", block)
+        rows, stats = fast(text, array)
+        assert ids(rows) == ["rec-1", "rec-2", "rec-3", "rec-5", "rec-7"]
+        assert stats.problems == [("f", ":item 4", "invalid Unicode escape"), ("f", ":item 6", "number out of range")]
+
+
+@pytest.mark.parametrize("value", [b"42", b'"text"', b"[1, {}]", b"null"])
+def test_a_value_between_objects_that_is_not_one_is_one_malformed_item(monkeypatch, value):
+    # was: ijson read on from it, and stopped at the first value msgspec refuses
+    def never(*args):
+        raise AssertionError("ijson was used")
+    monkeypatch.setattr(jsondoc, "_ijson_rows", never)
+    bad = json.dumps(rec(3, requestMetadata={"connection_id": "V"})).encode().replace(b'"V"', b"1e999")
+    text = b"\n".join([json.dumps(rec(1), indent=2).encode(), value, json.dumps(rec(2)).encode(), bad,
+                       json.dumps(rec(4)).encode()])
+    for block in (5, 1 << 20):
+        monkeypatch.setattr(jsondoc, "BLOCK", block)
+        rows, stats = fast(text, False)
+        assert ids(rows) == ["rec-1", "rec-2", "rec-4"]
+        assert stats.problems == [("f", ":item 2", "not a JSON object"), ("f", ":item 4", "number out of range")]
 
 
 @pytest.mark.parametrize("item, good", [
