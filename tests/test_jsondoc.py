@@ -12,8 +12,11 @@ import gzip
 import io
 import json
 import tracemalloc
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ccaudit import jsondoc
 from ccaudit.ingest import Dump, read_rows, until_broken
@@ -530,3 +533,65 @@ def test_a_break_during_the_ijson_part_is_reported_once(monkeypatch):
     got = ids(until_broken(jsondoc.json_rows(_Breaks(text, 11), "f", st, True), "f", st))
     assert got == ["rec-1", "rec-2", "rec-3"]
     assert [p for _, p, _ in st.problems] == [":item 2", "@end"]
+
+
+# -- every shape of the same records gives the same rows and the same malformed entries ----
+
+_BAD_VALUES = {  # a value a record is refused for, put in a field the struct decodes or skips
+    "invalid UTF-8": (b'"A\xff"', "skipped"),
+    "invalid Unicode escape": (b'"ev\\udcff"', "skipped"),
+    "lone high half at the end": (b'"x\\ud83d"', "last"),
+    "number out of range": (b"1e999", "decoded"),
+}
+
+
+def _record_bytes(n: int, kind: str, many: bool, tricky: bool) -> bytes:
+    fields = {"requestMetadata": {"connection_id": 2**64 - 1}}  # valid; ijson with use_float stops at it
+    if many:
+        fields["items"] = [{"n": i} for i in range(jsondoc.MAX_TRIES + 6)]
+    if tricky:
+        fields["note"] = "}, {"
+    if kind == "no id":
+        return json.dumps({k: v for k, v in rec(n, **fields).items() if k != "id"}).encode()
+    text = json.dumps(rec(n, **fields)).encode()
+    if kind == "good":
+        return text
+    value, where = _BAD_VALUES[kind]
+    if where == "decoded":
+        return text.replace(str(2**64 - 1).encode(), value)
+    if where == "last":
+        return text[:-1] + b', "z": ' + value + b"}"
+    return b'{"z": ' + value + b", " + text[1:]
+
+
+def _shapes(parts: list[bytes]) -> dict[str, tuple[bytes, bool]]:
+    return {
+        "lines": (b"\n".join(parts) + b"\n", False),
+        "compact array": (b"[" + b",".join(parts) + b"]", True),
+        "indented array": (b"[\n  " + b",\n  ".join(parts) + b"\n]\n", True),
+        "objects": (b"\n".join(parts), False),
+        "objects back to back": (b"".join(parts), False),
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["good", "good", "no id", *_BAD_VALUES]), st.booleans(),
+                          st.booleans()), min_size=1, max_size=6),
+       st.sampled_from([1, 7, 1 << 20]))
+def test_every_shape_of_the_same_records_gives_the_same_rows_and_reasons(records, block):
+    # found by a differential fuzzer: the array and objects shapes lost records that lines kept
+    parts = [_record_bytes(n, kind, many, tricky) for n, (kind, many, tricky) in enumerate(records, 1)]
+    want_ids = [f"rec-{n}" for n, (kind, _, _) in enumerate(records, 1) if kind == "good"]
+    want_reasons = ["no id" if kind == "no id" else "invalid Unicode escape" if kind.startswith("lone") else kind
+                    for kind, _, _ in records if kind != "good"]
+    with mock.patch.object(jsondoc, "BLOCK", block):
+        for shape, (text, array) in _shapes(parts).items():
+            stats = LoadStats()
+            stream = io.BufferedReader(io.BytesIO(text))
+            if shape == "lines":
+                from ccaudit.ingest import iter_lines, line_rows
+                rows = list(line_rows(iter_lines(stream), "f", stats))
+            else:
+                rows = list(jsondoc.json_rows(stream, "f", stats, array))
+            assert (shape, ids(rows)) == (shape, want_ids)
+            assert (shape, [why for _, _, why in stats.problems]) == (shape, want_reasons)
