@@ -47,6 +47,7 @@ _COMMA = re.compile(rb"\s*,\s*")
 _SPACE = re.compile(rb"\s*")
 _any = msgspec.json.Decoder().decode
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
+_AT_BYTE = re.compile(r"\(byte (\d+)\)")
 
 
 def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> Iterator[tuple]:
@@ -62,7 +63,7 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> It
         stats.bad(label, f"@byte {items.rest_at}", f"{items.stopped}; stopped reading, "
                   f"{_drain(items.rest)} bytes left unread")
     elif items.rest is not None:
-        yield from _ijson_rows(items.rest, items.rest_at, label, stats, array, n)
+        yield from _ijson_rows(items.rest, items.rest_at, label, stats, array, n, items.rest_head)
 
 
 def _rows(records: Iterable[Record | Malformed | None], label: str, stats: LoadStats,
@@ -111,7 +112,7 @@ class _Items:
         self.broken: BaseException | None = None
         self.opened = False  # the array's "[" was read
         self.rest: BinaryIO | None = None
-        self.rest_at, self.stopped = 0, ""
+        self.rest_at, self.rest_head, self.stopped = 0, b"", ""
 
     def __iter__(self) -> Iterator[Record | None]:
         start = self._skip_space(0)
@@ -227,7 +228,8 @@ class _Items:
         """Hand the input from ``start`` on to ijson (after a "[", inside an array)."""
         head = b"[" if bracket and self.array and self.opened else b""
         after: Any = Broken(self.broken) if self.broken else self.stream
-        self.rest = Joined(head + self.buf[start:], after)
+        self.rest_head = head + self.buf[start:]
+        self.rest = Joined(self.rest_head, after)
         self.rest_at = self.base + start - len(head)
         self.buf = b""
 
@@ -301,9 +303,10 @@ class _Ends:
 
 # -- ijson: the careful way ------------------------------------------------------------
 
-def _ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: bool, n: int) -> Iterator[tuple]:
-    """Rows for the items of ``stream`` (whose first byte is at input position ``at``),
-    numbered after ``n``."""
+def _ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: bool, n: int,
+                head: bytes = b"") -> Iterator[tuple]:
+    """Rows for the items of ``stream`` (whose first byte is at input position ``at``, and
+    whose first bytes are ``head``), numbered after ``n``."""
     import ijson  # only odd documents need it
 
     counted = _Guarded(stream, Guard(base=1 if array else 0, max_item=MAX_RECORD))
@@ -311,8 +314,24 @@ def _ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: 
     try:
         yield from _rows(map(_from_object, items), label, stats, n)
     except (ijson.JSONError, UnicodeDecodeError, TooDeep, TooLarge) as e:
-        where, left = at + counted.consumed, counted.dropped + _drain(stream)
+        end = at + counted.consumed  # where ijson's last read ended: the trouble is in that read
+        first = _syntax_error_at(head) if isinstance(e, ijson.JSONError) else None
+        where = end if first is None else min(end, at + first)
+        left = end - where + counted.dropped + _drain(stream)
         stats.bad(label, f"@byte {where}", f"{_ijson_reason(e)}; stopped reading, {left} bytes left unread")
+
+
+def _syntax_error_at(head: bytes) -> int | None:
+    """Where in ``head`` msgspec finds a syntax error, if it finds one before ``head`` ends
+    (in the first value: objects one after another are "trailing" to it)."""
+    try:
+        check_syntax(head)
+    except msgspec.DecodeError as e:
+        at = _AT_BYTE.search(str(e))
+        return int(at[1]) if at and "trailing" not in str(e) else None
+    except RecursionError:
+        pass
+    return None
 
 
 def _from_object(obj: Any) -> Record | None:

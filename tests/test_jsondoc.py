@@ -299,6 +299,22 @@ def test_odd_shape_before_a_cut_does_not_crash_in_objects_mode():
 
 # -- invalid UTF-8 in a field the struct decodes (crashed) ------------------------------
 
+@pytest.mark.parametrize("error, bad", [(b"{broken}", 1), (b'{"b": }', 6), (b'{"a": 1} {"b": 2}', 9),
+                                        (b"{\"a\": tru}", 7)])  # (msgspec finds "tru" wrong at the "r")
+@pytest.mark.parametrize("block", [3, 1 << 20])
+def test_a_syntax_error_is_reported_at_its_byte_with_every_byte_after_it_unread(monkeypatch, error, bad, block):
+    # was: the end of ijson's 64 KiB read, and the bytes after that read as the ones unread
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    head = as_array([rec(1), rec(2)])[:-1] + b",\n"
+    text = head + error + b",\n" + as_array([rec(i) for i in range(3, 2000)])[1:]
+    rows, stats = fast(text, True)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    at = len(head) + bad
+    before = [("f", ":item 3", "no id")] if error.startswith(b'{"a": 1}') else []  # a whole item, then the error
+    assert stats.problems == before + [("f", f"@byte {at}", f"invalid JSON; stopped reading, "
+                                                            f"{len(text) - at} bytes left unread")]
+
+
 @pytest.mark.parametrize("field", ["id", "time", "methodName"])
 def test_invalid_utf8_in_a_decoded_field_does_not_crash(field):
     # was: msgspec raises UnicodeDecodeError (not a DecodeError) for a str field it
