@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from . import daycounts
 from .errors import CcauditError, MissingExtra, NoSpace, out_of_space
-from .files import DIR_MODE, FILE_MODE, make_dir, pid_alive, write_atomic
+from .files import DIR_MODE, FILE_MODE, make_dir, pid_alive, write_own
 from .lean import hidden
 from .schema import EVENT_TABLES, HOUR_US, US, VIEWS
 from .schema import TABLES as STORE_TABLES
@@ -123,13 +123,13 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
         store.conn.execute("BEGIN")
     result = Export(skipped=tuple(t for t in tables if t != "counts") if store.counts_only() else ())
     written = [t for t in tables if t not in result.skipped]
-    write_atomic(os.path.join(out_dir, MARKER), _marker(previous + written))  # claimed before it is made
+    write_own(os.path.join(out_dir, MARKER), _marker(previous + written))  # claimed before it is made
     for table in written:
         result.tables.append(_write_table(store, out_dir, table))
     for table in previous:
         if table not in written:
             _replace(out_dir, table, None)
-    write_atomic(os.path.join(out_dir, MARKER), _marker(written))
+    write_own(os.path.join(out_dir, MARKER), _marker(written))
     return result
 
 

@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import signal
+import stat
 import tempfile
 from collections.abc import Iterable
 from typing import TextIO
@@ -23,12 +24,13 @@ FILE_MODE, DIR_MODE = 0o600, 0o700
 STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what stops ccaudit, see cli.py
 
 
-def write_atomic(path: str, text: str | Iterable[str | bytes]) -> None:
+def write_atomic(path: str, text: str | Iterable[str | bytes], devices: bool = True) -> None:
     """Replace ``path`` with ``text`` (UTF-8; a string or its pieces, see ``write_pieces``)
-    in one rename. A device or pipe that exists there (``-o /dev/stdout``) is written to,
-    not replaced."""
+    in one rename. With ``devices``, a device or pipe there (``-o /dev/null``, or a link
+    in /dev such as ``/dev/stdout``) is written to, not replaced; any other link is
+    replaced: one planted in a shared folder could lead to a pipe another user reads."""
     pieces = [text] if isinstance(text, str) else text
-    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+    if devices and _device(path):
         return _write_through(path, pieces)
     folder = os.path.dirname(path) or "."
     mask = block_stops()  # Ctrl-C between creating the file and the try below would leave it
@@ -80,6 +82,25 @@ def takes_utf8(f: TextIO) -> bool:
         return hasattr(f, "buffer") and codecs.lookup(f.encoding).name == "utf-8"
     except (AttributeError, LookupError, TypeError):
         return False
+
+
+def write_own(path: str, text: str | Iterable[str | bytes]) -> None:
+    """``write_atomic`` for a file of a folder ccaudit made (a report folder, an export):
+    whatever is found at ``path`` is replaced, never written through."""
+    write_atomic(path, text, devices=False)
+
+
+def _device(path: str) -> bool:
+    """Is ``path`` itself, or a link in /dev or /proc to, something neither a file nor a folder?"""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            if not os.path.abspath(path).startswith(("/dev/", "/proc/")):
+                return False
+            st = os.stat(path)
+    except OSError:
+        return False
+    return not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
 
 
 def _write_through(path: str, pieces: Iterable[str | bytes]) -> None:

@@ -21,6 +21,7 @@ ENV_CREDENTIALS = {"sasl.username": "CCAUDIT_API_KEY", "sasl.password": "CCAUDIT
 _FOREIGN_PREFIXES = ("schema.registry.", "basic.auth.")
 _FOREIGN_KEYS = {"client.dns.lookup", "sasl.jaas.config"}
 _SECRET_KEY = re.compile(r"password|secret|jaas|user\.info|token", re.I)
+_SETTING_NAME = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*")
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -119,8 +120,11 @@ def _check_properties(props: dict, path) -> None:
 
 
 def secret_values(conf: dict) -> list[str]:
-    """The values of secret-looking settings, for ``scrub_secrets`` to mask."""
-    return [v for k, v in conf.items() if _SECRET_KEY.search(k) and len(str(v)) >= 4]
+    """What ``scrub_secrets`` masks: the values of secret-looking settings and the API key
+    (``sasl.username``), and any name that is not a setting's (lowercase, dotted): a line
+    ``KEY:SECRET`` is a setting named after the API key, and librdkafka quotes its name."""
+    values = [v for k, v in conf.items() if (_SECRET_KEY.search(k) or k == "sasl.username") and len(str(v)) >= 4]
+    return values + [k for k in conf if not _SETTING_NAME.fullmatch(k) and len(k) >= 4]
 
 
 def scrub_secrets(text: str, secrets: list[str]) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from . import halves
 from .dates import Days
 from .errors import CcauditError
-from .files import make_dir, takes_utf8, write_atomic, write_pieces
+from .files import make_dir, takes_utf8, write_atomic, write_own, write_pieces
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
@@ -60,17 +60,17 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     days = report.days[:1] if isinstance(report.days, Days) else report.days  # build()'s: the same sections
     sids = list(dict.fromkeys(sid for day in days for sid in day.sections))
     if fmt == "html":
-        write_atomic(os.path.join(out_dir, "report.html"), render_whole(report, fmt, stats, raw=True))
+        write_own(os.path.join(out_dir, "report.html"), render_whole(report, fmt, stats, raw=True))
         summary = "summary.txt"
     else:
         for sid in sids:
             make_dir(os.path.join(out_dir, sid))  # here, not by two processes at once
         halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, out_dir))
         summary = f"summary.{EXTENSIONS[fmt]}"
-    write_atomic(os.path.join(out_dir, summary), summary_chunks(report, "text" if fmt == "html" else fmt))
+    write_own(os.path.join(out_dir, summary), summary_chunks(report, "text" if fmt == "html" else fmt))
     written = (_Written(report.days, fmt, sids, summary) if isinstance(report.days, Days)
                else _listed(report.days, fmt, summary))
-    write_atomic(os.path.join(out_dir, MANIFEST), itertools.chain([_MANIFEST_HEAD], (f"{n}\n" for n in written)))
+    write_own(os.path.join(out_dir, MANIFEST), itertools.chain([_MANIFEST_HEAD], (f"{n}\n" for n in written)))
     _remove(out_dir, sorted(name for name in set(old) if name not in written))
 
 
@@ -115,8 +115,8 @@ def _day_names(day: Day, fmt: str) -> list[str]:
 def _write_day(day: Day, fmt: str, stats: bool, out_dir: str) -> None:
     *names, whole = [os.path.join(out_dir, name) for name in _day_names(day, fmt)]
     for path, section in zip(names, day.sections.values()):
-        write_atomic(path, section_chunks(day, section, fmt, stats))
-    write_atomic(whole, _day_text(day, fmt, stats, names))
+        write_own(path, section_chunks(day, section, fmt, stats))
+    write_own(whole, _day_text(day, fmt, stats, names))
 
 
 def _day_text(day: Day, fmt: str, stats: bool, written: list[str]) -> Iterator[str]:

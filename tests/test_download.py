@@ -450,3 +450,16 @@ def test_secret_appears_nowhere(tmp_path, cluster, topic, mock_props, capfd):
     for text in (ok.output, failed.output, captured.out, captured.err, state.read_text(), out.read_text()):
         assert PASSWORD not in text
     assert "sasl" not in state.read_text()
+
+
+def test_an_api_key_written_as_a_setting_name_is_not_echoed(tmp_path):
+    # was: a line "KEY:SECRET" (':' separates a .properties key from its value) became a
+    # setting named after the API key, and librdkafka's "No such configuration property"
+    # put the key on stderr
+    pytest.importorskip("confluent_kafka")
+    path = write_props(tmp_path / "client.properties", "bootstrap.servers=localhost:1\n"
+                                                        "ABCDEFGHIJKLMNOP:SUPERSECRET123\n")
+    with pytest.raises(CcauditError) as caught:
+        dl.download(path, tmp_path / "out.jsonl", timeout=1)
+    assert "ABCDEFGHIJKLMNOP" not in str(caught.value) and "SUPERSECRET123" not in str(caught.value)
+    assert "***" in str(caught.value)

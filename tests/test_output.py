@@ -337,3 +337,23 @@ def test_a_reader_that_goes_away_stops_ccaudit_quietly(ccaudit_exe, tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == ExitCode.BROKEN_PIPE == 141
     assert "internal error" not in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("how", ["out", "o"])
+def test_a_link_planted_at_an_output_to_another_users_pipe_is_replaced_not_written_through(invoke, tmp_path,
+                                                                                         sample_cli, how):
+    # was: a link to a FIFO counted as "a device: write through", so whoever read the FIFO
+    # (another user, in a shared folder) got the report; and with no reader, ccaudit hung
+    pipe = tmp_path / "attacker" / "pipe"
+    pipe.parent.mkdir()
+    os.mkfifo(pipe)
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    link = folder / ("summary.txt" if how == "out" else "report.txt")
+    link.symlink_to(pipe)
+    args = ["--out", str(folder)] if how == "out" else ["-o", str(link)]
+    result = invoke("report", sample_cli, *args, "-q")  # would block on the FIFO
+    assert result.exit_code == 0, result.stderr
+    assert not link.is_symlink() and link.read_text().startswith("Audit Summary")
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
