@@ -172,5 +172,6 @@ def methods(dumps, db_path, fmt, strict, quiet):
     with opt.open_store(db_path, readonly=not dumps) as store:
         loaded = opt.load_all(dumps, store, quiet)
         rep = build(store, filters=Filters(sections=("all_events",)))
-        click.echo(catalogue.render(catalogue.count_methods(rep), fmt), nl=False)
+        with contextlib.closing(catalogue.MethodCounts(rep)) as counted:
+            sys.stdout.writelines(catalogue.render(counted, fmt))
     sys.exit(opt.exit_code(loaded, strict))

@@ -7,13 +7,13 @@ the change, largest first, then by section (in report order) and key.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 from . import streamed
 from .csvtext import csv_chunks
 from .errors import spilling
-from .report import Report, Rows, cells
+from .report import Report
 from .schema import SECTIONS
 from .text import md_text, plural, printable
 
@@ -51,7 +51,7 @@ class Comparison:
             for side, report in (("a", a), ("b", b)):
                 sql = (f"INSERT INTO t (section, key, rank, {side}) VALUES (?, ?, ?, ?)"
                        f" ON CONFLICT (section, key) DO UPDATE SET {side} = {side} + excluded.{side}")
-                for sid, found in _totals(report):
+                for sid, found in report.totals():
                     rank = order.get(sid, len(order))
                     self.conn.executemany(sql, ((sid, streamed.text(key), rank, n) for key, n in found))
 
@@ -76,20 +76,6 @@ class Comparison:
         """How many rows ``rows`` gives."""
         with spilling():
             return self.conn.execute(f"SELECT count(*) FROM ({_kept(top, same)})").fetchone()[0]
-
-
-def _totals(report: Report) -> Iterator[tuple[str, Iterable[tuple[str, int]]]]:
-    """(section, its (key, events) pairs) of a report: from its store's counts, summed
-    over its window, unless a program made its rows (or kept only the busiest)."""
-    sections = report.days[0].sections if report.days else {}
-    if report.selection is not None and all(isinstance(s.rows, Rows) and s.rows.top is None
-                                            for s in sections.values()):
-        for sid in sections:
-            yield sid, report.selection.totals(sid)
-        return
-    for day in report.days:
-        for sid, section in day.sections.items():
-            yield sid, ((key, sum(hours)) for key, hours in cells(section.rows))
 
 
 def _kept(top: int | None, same: bool) -> str:

@@ -126,6 +126,20 @@ class Report:
         self.selection = None
         return self
 
+    def totals(self) -> Iterator[tuple[str, Iterable[tuple[str, int]]]]:
+        """(section, its (key, events) pairs, a key possibly more than once: sum them) over
+        every day: from the store's counts summed over the window, unless a program made
+        the rows (or kept only the busiest)."""
+        sections = self.days[0].sections if self.days else {}
+        if self.selection is not None and all(isinstance(s.rows, Rows) and s.rows.top is None
+                                              for s in sections.values()):
+            for sid in sections:
+                yield sid, self.selection.totals(sid)
+            return
+        for day in self.days:
+            for sid, section in day.sections.items():
+                yield sid, ((key, sum(hours)) for key, hours in cells(section.rows))
+
     @property
     def span(self) -> tuple[str | None, str | None]:
         """First and last date, (None, None) for no days: every summary of a report names them."""

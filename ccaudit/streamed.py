@@ -1,7 +1,8 @@
 """Outputs of more rows than memory should hold: sorted in a scratch SQLite file, then
 written row by row.
 
-``diff`` has a row per key of either side, and ``check`` a row per breach: an attack of
+``diff`` has a row per key of either side, ``check`` a row per breach and ``methods`` a row
+per method name: an attack of
 400,000 distinct failed sign-ins makes that many. Held in lists and laid out by tabulate,
 they took 500-600 MiB. Here they go into a private temporary database (on disk, in
 TMPDIR, removed when it is closed), SQLite sorts them, spilling past 16 MiB, and the

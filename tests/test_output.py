@@ -326,12 +326,16 @@ def test_odd_option_values_are_usage_errors(invoke, sample_cli, args):
     assert result.exit_code == ExitCode.USAGE and result.stdout == ""
 
 
-def test_a_reader_that_goes_away_stops_ccaudit_quietly(ccaudit_exe, tmp_path):
-    # `ccaudit report … | head`: no traceback, no "internal error", exit 141 as SIGPIPE would give
-    from tests.records import signin, write_jsonl
+@pytest.mark.parametrize("command", ["report", "methods"])
+def test_a_reader_that_goes_away_stops_ccaudit_quietly(ccaudit_exe, tmp_path, command):
+    # `ccaudit report … | head`: no traceback, no "internal error", exit 141 as SIGPIPE would
+    # give. `methods` exited 0 here: it wrote its whole output with one click.echo.
+    from tests.records import request, signin, write_jsonl
 
-    dump = write_jsonl(tmp_path, [signin("2024-05-07T05:00:00Z", f"user{i}@example.com") for i in range(3000)])
-    proc = subprocess.Popen([ccaudit_exe, "report", dump, "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    records = [signin("2024-05-07T05:00:00Z", f"user{i}@example.com") if command == "report" else
+               request("2024-05-07T05:00:00Z", f"Method{i}") for i in range(3000)]  # more than a pipe holds
+    proc = subprocess.Popen([ccaudit_exe, command, write_jsonl(tmp_path, records), "-q"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
     proc.stdout.readline()
     proc.stdout.close()
     err = proc.stderr.read().decode()
