@@ -2,9 +2,8 @@
 written row by row.
 
 ``diff`` has a row per key of either side, ``check`` a row per breach and ``methods`` a row
-per method name: an attack of
-400,000 distinct failed sign-ins makes that many. Held in lists and laid out by tabulate,
-they took 500-600 MiB. Here they go into a private temporary database (on disk, in
+per method name: an attack of 400,000 distinct failed sign-ins makes that many. Held in
+lists and laid out by tabulate, they took 500-600 MiB. Here they go into a private temporary database (on disk, in
 TMPDIR, removed when it is closed), SQLite sorts them, spilling past 16 MiB, and the
 tables are laid out in two passes over the sorted rows: one sizes the columns, one writes
 them.
