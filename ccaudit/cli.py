@@ -205,7 +205,8 @@ def summary(extra, db_path, fmt, tz):
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="client.properties of the audit-log cluster (chmod 600).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
-              help="File to write, one record per line; it appears only when complete.")
+              help="File to write, one record per line; it appears only when complete (a pipe or "
+                   "device, such as /dev/stdout, is written to as the records come).")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False),
               help="JSON offsets file: start after the last run, update it when done.")
 @click.option("--topic", default="confluent-audit-log-events", show_default=True,
@@ -236,7 +237,7 @@ def download(config_path, out_path, state_path, topic, compress, timeout, insecu
                                  timeout=timeout, insecure_config=insecure_config, progress=progress)
     if show:
         click.echo("\r\x1b[K", err=True, nl=False)
-    click.echo(f"ccaudit: {result.summary_line()}", err=True)
+    click.echo(f"ccaudit: {printable(result.summary_line())}", err=True)
 
 
 for command in (check, diff, methods):
@@ -269,14 +270,14 @@ def clean(db_path, out_dir, yes):
     if out_dir and os.path.lexists(out_dir):
         check_report_dir(out_dir)
     targets = [t for t in (db_path, out_dir) if t]
-    if not yes and interactive() and not click.confirm(f"Delete {' and '.join(targets)}?", err=True):
+    if not yes and interactive() and not click.confirm(f"Delete {printable(' and '.join(targets))}?", err=True):
         click.echo("ccaudit: nothing deleted", err=True)
         sys.exit(ExitCode.CHECK_FAILED)
     if db_path:
-        click.echo(f"ccaudit: deleted {db_path}" if delete_store(db_path) else f"ccaudit: no store at {db_path}",
-                   err=True)
+        said = f"deleted {db_path}" if delete_store(db_path) else f"no store at {db_path}"
+        click.echo(f"ccaudit: {printable(said)}", err=True)
     for line in clean_dir(out_dir) if out_dir else ():
-        click.echo(f"ccaudit: {line}", err=True)
+        click.echo(f"ccaudit: {printable(line)}", err=True)
 
 
 cli.add_command(export_command)

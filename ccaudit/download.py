@@ -23,6 +23,7 @@ import errno
 import gzip
 import json
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 
 from .classify import LAST_TIME, parse_time
 from .errors import CcauditError, InputError
+from .files import check_parent, is_device
 from .kafka_config import load_properties
 from .kafka_source import KafkaSource, Message
 
@@ -40,6 +42,7 @@ CONNECT_TIMEOUT = 30.0  # a typo'd or firewalled bootstrap should not wait out -
 BATCH = 1000
 POLL = 0.25  # consume() waits this long for a full batch; keeps Ctrl-C and progress snappy
 STATE_FORMAT = "ccaudit-download-state/1"
+MAX_STATE = 1 << 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -128,6 +131,7 @@ def download(
     saved = _load_state(state_path, topic, bootstrap) if state_path else {}
     if state_path:
         _refuse_to_replace(out_path)
+        _check_writable(state_path)
     result = DownloadResult(out_path=str(out_path), topic=topic)
     source = _connect(conf, topic)
     try:
@@ -137,7 +141,11 @@ def download(
     finally:
         source.close()
     if state_path:
-        _save_state(state_path, topic, bootstrap, result.offsets)
+        try:
+            _save_state(state_path, topic, bootstrap, result.offsets)
+        except CcauditError as e:
+            raise CcauditError(f"the download is complete in {out_path}, but the state was not saved ({e}), "
+                               "so the next run will fetch its records again") from None
     result.elapsed = time.monotonic() - started
     return result
 
@@ -149,6 +157,17 @@ def _refuse_to_replace(out_path) -> None:
             f"{out_path} already exists and the state file resumes after its records: "
             "write each run to a new file, e.g. audit-$(date +%F).jsonl"
         )
+
+
+def _check_writable(state_path) -> None:
+    """Find out before the download, not after it, that the state cannot be saved."""
+    check_parent(str(state_path), "the state file")
+    try:
+        fd, probe = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(state_path)), prefix=".ccaudit-")
+    except OSError as e:
+        raise CcauditError(f"{state_path}: cannot write the state file there: {e.strerror}") from None
+    os.close(fd)
+    os.remove(probe)
 
 
 def _connect(conf: dict, topic: str) -> KafkaSource:
@@ -268,12 +287,17 @@ def _record_time(record, timestamp_ms) -> datetime | None:
 
 
 @contextmanager
-def _atomic_output(path, compress: bool) -> Iterator:
-    """A binary file that appears at ``path`` only if the block completes."""
+def _atomic_output(path, compress: bool, undone: str = "; nothing written") -> Iterator:
+    """A binary file that appears at ``path`` only if the block completes; a device or a
+    pipe there (``/dev/stdout``, a FIFO) is written to as the records come, not replaced."""
+    if is_device(str(path)):
+        with _through(path, compress) as out:
+            yield out
+        return
     try:
         raw, tmp = _open_temp(path)
     except OSError as e:
-        raise CcauditError(_write_error(path, e)) from None
+        raise CcauditError(_write_error(path, e) + undone) from None
     out = gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) if compress else raw
     try:
         yield out
@@ -286,8 +310,21 @@ def _atomic_output(path, compress: bool) -> Iterator:
     except BaseException as e:  # includes KeyboardInterrupt: never leave a partial file
         _discard(out, raw, tmp)
         if isinstance(e, OSError):
-            raise CcauditError(_write_error(path, e)) from None
+            raise CcauditError(_write_error(path, e) + undone) from None
         raise
+
+
+@contextmanager
+def _through(path, compress: bool) -> Iterator:
+    try:
+        with open(path, "wb") as raw:
+            if not compress:
+                yield raw
+                return
+            with gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) as out:
+                yield out
+    except OSError as e:
+        raise CcauditError(_write_error(path, e)) from None  # what the reader got, it keeps
 
 
 def _open_temp(path):
@@ -311,15 +348,14 @@ def _discard(out, raw, tmp) -> None:
 
 def _write_error(path, e: OSError) -> str:
     if e.errno == errno.ENOSPC:
-        return f"disk full while writing {path}; nothing written"
+        return f"disk full while writing {path}"
     return f"cannot write {path}: {e.strerror}"
 
 
 def _load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
     """Saved next offsets per partition; {} if the file does not exist yet."""
     try:
-        with open(path, encoding="utf-8") as f:
-            state = json.load(f)
+        state = json.loads(_read_small(path))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError):
@@ -330,13 +366,29 @@ def _load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
         raise InputError(f"{path} is the state of topic {state.get('topic')}, not {topic}")
     if _servers(state.get("bootstrap.servers", "")) != _servers(bootstrap):
         raise InputError(f"{path} is the state of another cluster ({state.get('bootstrap.servers')})")
-    try:
-        offsets = {int(p): int(o) for p, o in state["offsets"].items()}
-    except (KeyError, AttributeError, TypeError, ValueError):
-        raise InputError(f"{path}: offsets are missing or not numbers") from None
-    if any(o < 0 for o in offsets.values()):
-        raise InputError(f"{path}: negative offset")
-    return offsets
+    offsets = state.get("offsets")
+    if not isinstance(offsets, dict) or not all(_whole(p) and type(o) is int for p, o in offsets.items()):
+        raise InputError(f"{path}: offsets are missing or not whole numbers")
+    if any(not 0 <= o < 2**63 for o in offsets.values()):
+        raise InputError(f"{path}: an offset is out of range (0 to 2**63 - 1)")
+    return {int(p): o for p, o in offsets.items()}
+
+
+def _whole(text: str) -> bool:
+    """A partition number as the state writes it: ASCII digits, not int()'s ' 1_0'."""
+    return text.isascii() and text.isdigit() and len(text) < 10
+
+
+def _read_small(path) -> bytes:
+    """A state file's text: a regular file (a FIFO would wait for a writer), of at most
+    MAX_STATE bytes (a topic has at most thousands of partitions)."""
+    with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK)) as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise InputError(f"{path}: not a regular file")
+        text = f.read(MAX_STATE + 1)
+    if len(text) > MAX_STATE:
+        raise InputError(f"{path}: larger than a state file can be ({MAX_STATE:,} bytes)")
+    return text
 
 
 def _save_state(path, topic: str, bootstrap: str, offsets: dict[int, int]) -> None:
@@ -348,14 +400,8 @@ def _save_state(path, topic: str, bootstrap: str, offsets: dict[int, int]) -> No
         "offsets": {str(p): o for p, o in sorted(offsets.items())},
         "saved_at": _iso(datetime.now(timezone.utc)),
     }
-    try:
-        with _atomic_output(path, compress=False) as f:
-            f.write(json.dumps(state, indent=2).encode() + b"\n")
-    except CcauditError as e:
-        raise CcauditError(
-            f"{e}; the output is complete, but the state file was not updated, "
-            "so the next run will fetch these records again"
-        ) from None
+    with _atomic_output(path, compress=False, undone="") as f:
+        f.write(json.dumps(state, indent=2).encode() + b"\n")
 
 
 def _servers(bootstrap: str) -> list[str]:

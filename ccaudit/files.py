@@ -30,7 +30,7 @@ def write_atomic(path: str, text: str | Iterable[str | bytes], devices: bool = T
     in /dev such as ``/dev/stdout``) is written to, not replaced; any other link is
     replaced: one planted in a shared folder could lead to a pipe another user reads."""
     pieces = [text] if isinstance(text, str) else text
-    if devices and _device(path):
+    if devices and is_device(path):
         return _write_through(path, pieces)
     folder = os.path.dirname(path) or "."
     mask = block_stops()  # Ctrl-C between creating the file and the try below would leave it
@@ -90,7 +90,7 @@ def write_own(path: str, text: str | Iterable[str | bytes]) -> None:
     write_atomic(path, text, devices=False)
 
 
-def _device(path: str) -> bool:
+def is_device(path: str) -> bool:
     """Is ``path`` itself, or a link in /dev or /proc to, something neither a file nor a folder?"""
     try:
         st = os.lstat(path)

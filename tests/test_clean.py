@@ -77,3 +77,12 @@ def test_clean_does_not_delete_a_non_store_whose_name_has_a_hash(invoke, tmp_pat
 def test_clean_without_a_store_is_fine(invoke, tmp_path):
     result = invoke("clean", "--db", tmp_path / "none.db")
     assert result.exit_code == 0
+
+
+def test_clean_escapes_control_characters_in_the_names_it_says(invoke, tmp_path, sample_cli):
+    db, out = tmp_path / "audit\x1b[2J.db", tmp_path / "reports\x1b]0;pwned\x07"
+    invoke("report", sample_cli, "--db", db, "--out", out, "-q")
+    result = invoke("clean", "--db", db, "--out", out)
+    assert result.exit_code == 0 and not db.exists() and not out.exists()
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "audit\\x1b[2J.db" in result.stderr and "reports\\x1b]0;pwned\\x07" in result.stderr

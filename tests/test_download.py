@@ -263,6 +263,96 @@ def test_ctrl_c_exits_130_and_keeps_nothing(tmp_path, props, monkeypatch):
     assert state.read_bytes() == before
 
 
+@pytest.mark.parametrize("offsets, message", [
+    ('{"0": 1e400}', "not whole numbers"),  # was: OverflowError, an internal error
+    ('{"0": true}', "not whole numbers"),  # was: offset 1
+    ('{"0": 4999.9}', "not whole numbers"),  # was: offset 4999
+    ('{"0": "12"}', "not whole numbers"),
+    ('{" 1": 3}', "not whole numbers"),  # int() takes it
+    ('{"1_0": 3}', "not whole numbers"),
+    ('{"0": 9223372036854775808}', "out of range"),
+    ('{"0": -1}', "out of range"),
+    ('[1, 2]', "not whole numbers"),
+])
+def test_a_state_file_offset_that_is_not_a_whole_number_is_refused(tmp_path, props, monkeypatch, offsets,
+                                                                   message):
+    state = tmp_path / "state.json"
+    body = json.loads(save_state(state, {0: 0}))
+    state.write_text(json.dumps(body).replace('{"0": 0}', offsets))
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    with pytest.raises(InputError, match=message):
+        dl.download(props, tmp_path / "out.jsonl", state_path=state)
+    assert source.position == {} and not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_state_file_that_is_a_pipe_or_too_large_is_refused(tmp_path, props, monkeypatch):
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    fifo, large = tmp_path / "fifo", tmp_path / "large.json"
+    os.mkfifo(fifo)  # was: waited forever for a writer
+    with pytest.raises(InputError, match="not a regular file"):
+        dl.download(props, tmp_path / "out.jsonl", state_path=fifo)
+    large.write_text(" " * dl.MAX_STATE + "{}")
+    with pytest.raises(InputError, match="larger than a state file"):
+        dl.download(props, tmp_path / "out.jsonl", state_path=large)
+
+
+def test_a_state_file_that_cannot_be_written_is_found_before_the_download(tmp_path, props, monkeypatch):
+    # was: the whole topic downloaded first, then "cannot write"
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    with pytest.raises(CcauditError, match="cannot create the state file: no folder"):
+        dl.download(props, tmp_path / "out.jsonl", state_path=tmp_path / "missing" / "state.json")
+    assert source.position == {} and not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_state_that_cannot_be_saved_leaves_the_complete_output_and_says_so(tmp_path, props, monkeypatch):
+    # was: "disk full while writing state.json; nothing written; the output is complete, ..."
+    state, out = tmp_path / "state.json", tmp_path / "out.jsonl"
+    before = save_state(state, {0: 0})
+    real_open_temp = dl._open_temp
+
+    def full_for_the_state(path):
+        if str(path) == str(state):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open_temp(path)
+
+    monkeypatch.setattr(dl, "_open_temp", full_for_the_state)
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    with pytest.raises(CcauditError) as caught:
+        dl.download(props, out, state_path=state)
+    assert str(caught.value) == (f"the download is complete in {out}, but the state was not saved (disk full while "
+                                 f"writing {state}), so the next run will fetch its records again")
+    assert out.read_bytes() == audit_message(1) + b"\n" and state.read_bytes() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_pipe_at_out_is_written_to_not_replaced(tmp_path, props, monkeypatch, compress):
+    # `--out` a FIFO (or /dev/stdout): the records go to its reader; it was replaced by a
+    # regular file, and its reader waited for ever
+    import threading
+
+    fifo, state = tmp_path / "pipe", tmp_path / "state.json"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(i) for i in range(3)])}))
+    result = dl.download(props, fifo, state_path=state, compress=compress)
+    reader.join(timeout=10)
+    data = gzip.decompress(got[0]) if compress else got[0]
+    assert data == b"".join(audit_message(i) + b"\n" for i in range(3)) and result.records == 3
+    assert fifo.is_fifo() and json.loads(state.read_text())["offsets"] == {"0": 3}
+
+
+def test_the_summary_line_escapes_control_characters_in_the_file_name(tmp_path, props, monkeypatch):
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    out = tmp_path / "out\x1b]0;pwned\x07.jsonl"
+    result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stderr and "\\x1b]0;pwned\\x07" in result.stderr
+
+
 # --- without the extra --------------------------------------------------------------------
 
 def test_missing_confluent_kafka_gives_the_install_hint(tmp_path, props, monkeypatch):
