@@ -128,7 +128,11 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
         result.tables.append(_write_table(store, out_dir, table))
     for table in previous:
         if table not in written:
-            _replace(out_dir, table, None)
+            try:
+                _replace(out_dir, table, None)
+            except OSError as e:
+                raise CcauditError(f"{out_dir}: the tables are written, but the earlier export's {table} could not "
+                                   f"be removed: {e.strerror}; {MARKER} still lists it") from None
     write_own(os.path.join(out_dir, MARKER), _marker(written))
     return result
 

@@ -7,6 +7,7 @@ files a manifest lists, so it can never take a project tree with it.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -20,6 +21,7 @@ from .files import make_dir, takes_utf8, write_atomic, write_own, write_pieces
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
+from .text import plural
 
 MANIFEST = ".ccaudit-manifest"
 _MANIFEST_HEAD = "# files written by ccaudit report --out; ccaudit clean deletes these\n"
@@ -70,8 +72,12 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     write_own(os.path.join(out_dir, summary), summary_chunks(report, "text" if fmt == "html" else fmt))
     written = (_Written(report.days, fmt, sids, summary) if isinstance(report.days, Days)
                else _listed(report.days, fmt, summary))
-    write_own(os.path.join(out_dir, MANIFEST), itertools.chain([_MANIFEST_HEAD], (f"{n}\n" for n in written)))
-    _remove(out_dir, sorted(name for name in set(old) if name not in written))
+    _list(out_dir, written)
+    left, why = _remove(out_dir, sorted(name for name in set(old) if name not in written))
+    if left:  # listed still, so that the next report or clean removes them
+        _list(out_dir, itertools.chain(written, left))
+        raise CcauditError(f"{out_dir}: the report is written, but {plural(len(left), 'file')} of the earlier "
+                           f"one could not be removed ({why}); its manifest still lists them")
 
 
 class _Written:
@@ -151,19 +157,33 @@ _REPORT_FILE = re.compile(r"(?:(?:%s)/)?(?:\d{4}-\d{2}-\d{2}|summary)\.(?:txt|md
                           % "|".join(SECTIONS))
 
 
-def _remove(out_dir: str, names: list[str]) -> None:
-    """Remove listed report files (never a link's target) and section folders left empty."""
-    folders = set()
+def _remove(out_dir: str, names: Iterable[str]) -> tuple[list[str], str]:
+    """Remove listed report files (never a link's target) and section folders left empty.
+    What could not be removed (a folder made read-only) is not an internal error: the names
+    left, and why the first of them was."""
+    folders, left, why = set(), [], ""
     for name in names:
         path = os.path.join(out_dir, name)
         if os.path.islink(os.path.dirname(path)):
             continue  # a section folder replaced by a link: what it leads to is not ours
-        if os.path.islink(path) or os.path.isfile(path):
-            os.remove(path)
+        try:
+            if os.path.islink(path) or os.path.isfile(path):
+                os.remove(path)
+        except OSError as e:
+            left.append(name)
+            why = why or f"{path}: {e.strerror}"
         folders.add(os.path.dirname(path))
     for folder in sorted(folders, reverse=True):
         if folder != out_dir and os.path.isdir(folder) and not os.path.islink(folder) and not os.listdir(folder):
-            os.rmdir(folder)
+            try:
+                os.rmdir(folder)
+            except OSError as e:
+                why = why or f"{folder}: {e.strerror}"
+    return left, why
+
+
+def _list(out_dir: str, names: Iterable[str]) -> None:
+    write_own(os.path.join(out_dir, MANIFEST), itertools.chain([_MANIFEST_HEAD], (f"{n}\n" for n in names)))
 
 
 def clean_dir(out_dir: str) -> Iterator[str]:
@@ -174,9 +194,20 @@ def clean_dir(out_dir: str) -> Iterator[str]:
         yield f"no report folder at {out_dir}"
         return
     check_report_dir(out_dir)
-    _remove(out_dir, read_manifest(out_dir) + [MANIFEST])
+    left, why = _remove(out_dir, read_manifest(out_dir))
+    if left:  # the manifest lists what is left (or, unwritable, all it did): clean again finishes
+        with contextlib.suppress(CcauditError):
+            _list(out_dir, left)
+        raise CcauditError(f"{out_dir}: {plural(len(left), 'report file')} could not be deleted ({why}); "
+                           "its manifest lists them")
+    _, why = _remove(out_dir, [MANIFEST])
+    if why:
+        raise CcauditError(f"{out_dir}: the report files are deleted, but not its manifest ({why})")
     if not os.listdir(out_dir):
-        os.rmdir(out_dir)
+        try:
+            os.rmdir(out_dir)
+        except OSError as e:
+            raise CcauditError(f"{out_dir}: the report files are deleted, but not the folder: {e.strerror}") from None
         yield f"deleted {out_dir}"
     else:
         yield f"deleted the report files in {out_dir} (other files were left there)"

@@ -345,6 +345,27 @@ def test_a_failed_table_leaves_the_previous_export(sample, generated, tmp_path, 
     assert not [p for p in out.iterdir() if p.name.startswith(exporter.TEMP_PREFIX)]
 
 
+def test_an_earlier_table_that_cannot_be_removed_is_an_error_and_stays_listed(sample, tmp_path, monkeypatch):
+    # was: an internal error (exit 70)
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out)
+    rename = os.rename
+
+    def refusing(src, dst, *args, **kwargs):
+        if os.path.basename(src) == "signin_failures":
+            raise PermissionError(13, "Permission denied")
+        return rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", refusing)
+    result = ccaudit("export", "--db", db, "--out", out, "--table", "counts")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"ccaudit: error: {out}: the tables are written, but the earlier export's "
+                             f"signin_failures could not be removed: Permission denied; {exporter.MARKER} still "
+                             "lists it\n")
+    assert "signin_failures" in exporter.read_marker(str(out)) and (out / "signin_failures").is_dir()
+
+
 def test_a_killed_exports_temporary_folders_go(sample, tmp_path):
     db, _ = sample
     out = tmp_path / "out"

@@ -78,6 +78,53 @@ def test_a_narrower_report_replaces_the_folder(invoke, tmp_path, sample_cli):
     assert "2024-05-09" not in (out / "summary.txt").read_text()
 
 
+def refuse_removing(monkeypatch, name: str) -> None:
+    """os.remove of a file called ``name`` fails as in a folder made read-only (which root,
+    who may run the tests, could still write to)."""
+    remove = os.remove
+
+    def refusing(path, *args, **kwargs):
+        if os.path.basename(path) == name:
+            raise PermissionError(13, "Permission denied")
+        return remove(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "remove", refusing)
+
+
+def test_an_earlier_report_file_that_cannot_be_removed_stays_listed(invoke, tmp_path, sample_cli, monkeypatch):
+    # was: an internal error (exit 70), after the new manifest left that file unlisted
+    out = tmp_path / "reports"
+    invoke("report", sample_cli, "--out", out, "-q")
+    with monkeypatch.context() as m:
+        refuse_removing(m, "2024-05-09.txt")
+        result = invoke("report", sample_cli, "--out", out, "-q", "--until", "2024-05-06")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"ccaudit: error: {out}: the report is written, but 6 files of the earlier one could not be removed "
+        f"({out}/2024-05-09.txt: Permission denied); its manifest still lists them")  # a day, and its 5 sections
+    listed = (out / ".ccaudit-manifest").read_text().splitlines()[1:]
+    assert "2024-05-06.txt" in listed and "2024-05-09.txt" in listed and "2024-05-08.txt" not in listed
+    assert invoke("report", sample_cli, "--out", out, "-q", "--until", "2024-05-06").exit_code == 0
+    assert "2024-05-09.txt" not in files_in(out)
+
+
+def test_a_report_file_that_clean_cannot_delete_stays_listed(invoke, tmp_path, sample_cli, monkeypatch):
+    # was: an internal error (exit 70), the manifest gone with half the files
+    out = tmp_path / "reports"
+    invoke("report", sample_cli, "--out", out, "-q")
+    with monkeypatch.context() as m:
+        refuse_removing(m, "2024-05-07.txt")
+        result = invoke("clean", "--out", out)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "report files could not be deleted" in result.stderr and "internal error" not in result.stderr
+    assert files_in(out) == {".ccaudit-manifest", "2024-05-07.txt"} | {
+        f"{s}/2024-05-07.txt" for s in ("kafka_authentication", "mds_authorize", "signin_failure",
+                                        "signin_success", "all_events")}
+    assert sorted((out / ".ccaudit-manifest").read_text().splitlines()[1:]) == sorted(files_in(out) - {
+        ".ccaudit-manifest"})
+    assert invoke("clean", "--out", out).exit_code == 0 and not out.exists()
+
+
 def test_a_report_of_fewer_sections_or_another_format_replaces_the_folder(invoke, tmp_path, sample_cli):
     # the files written are looked up by their shape, section and date (a folder can hold
     # a million: their names are never listed in memory)
