@@ -24,7 +24,7 @@ from .report import Filters
 from .schema import SECTIONS
 from .stats import LoadStats
 from .store import Store
-from .storefile import looks_like_sqlite
+from .storefile import check_counts, looks_like_sqlite
 from .text import printable
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
@@ -82,6 +82,9 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
                       readonly=readonly and tmp is None, notify=_tell)
         try:
             yield store
+        except (ValueError, TypeError, IndexError, OverflowError) as e:  # a misshapen counts blob, or a bug
+            check_counts(store.conn, store.path, e)
+            raise
         finally:
             store.close()
     finally:

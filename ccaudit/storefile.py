@@ -59,6 +59,24 @@ def delete_store(path: str) -> bool:
     return True
 
 
+_MISSHAPEN = ("SELECT 1 FROM counts WHERE typeof(hours) != 'blob' OR length(hours) != 96"
+              " OR typeof(offset_hours) != 'blob' OR length(offset_hours) != 300"
+              " OR typeof(quarters) != 'blob' OR length(quarters) % 16 != 0 LIMIT 1")
+
+
+def check_counts(conn: sqlite3.Connection, path: str, e: Exception) -> None:
+    """Raise StoreError if a row of ``counts`` is misshapen (edited by hand, or made so):
+    what ``e``, raised while its rows were read, came from, rather than a bug of ccaudit.
+    Looked for only then: a scan of the table would cost every report of a large store."""
+    try:
+        misshapen = conn.execute(_MISSHAPEN).fetchone()
+    except sqlite3.Error:
+        return
+    if misshapen:
+        raise StoreError(f"{path}: a row of its counts is damaged ({type(e).__name__}: {e}); load the dumps "
+                         "into a new store") from None
+
+
 # -- opening and creating -------------------------------------------------------------------
 
 BUSY_WAIT = 24 * 3600  # seconds a reader or writer waits for another process's lock

@@ -4,6 +4,7 @@ stores, odd rules files, NaN timeouts, stale temporary folders with impossible p
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -48,6 +49,41 @@ def test_a_principal_glob_longer_than_sqlite_takes(invoke, store):
 
 def test_a_store_name_too_long_for_the_file_system(invoke, tmp_path, sample_cli):
     refused(invoke("load", str(sample_cli), "--db", str(tmp_path / ("y" * 256)), "-q"), "cannot create the store")
+
+
+@pytest.mark.parametrize("edit, args", [
+    ("hours = x'0000'", ["report"]),
+    ("hours = 'text'", ["report", "--principal", "*", "--format", "json"]),
+    ("hours = x'00'", ["check", "--max", "*:*=1/h"]),
+    ("offset_hours = x'00000000'", ["report", "--tz", "Asia/Kolkata"]),
+    ("offset_hours = x'00000000'", ["report", "--tz", "America/St_Johns", "--top", "1"]),
+    ("hours = x'0000'", ["load", "{later}"]),  # adds to a stored row
+])
+def test_a_counts_row_of_the_wrong_shape(invoke, tmp_path, edit, args):
+    # a store edited by hand (or made to break a reader): was an internal error, exit 70
+    from tests.records import signin, write_jsonl
+
+    db = str(tmp_path / "audit.db")
+    first = write_jsonl(tmp_path, [signin("2024-05-06T10:00:00Z", "a@example.com", id="e1")], "first.jsonl")
+    later = write_jsonl(tmp_path, [signin("2024-05-06T11:00:00Z", "a@example.com", id="e2")], "later.jsonl")
+    assert invoke("load", first, "--db", db, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"UPDATE counts SET {edit}")
+    conn.close()
+    refused(invoke(*[a.format(later=later) for a in args], "--db", db, "-q"), f"{db}: a row of its counts is damaged (")
+
+
+def test_a_value_error_with_whole_counts_is_still_a_bug(store, monkeypatch):
+    from click.testing import CliRunner
+
+    from ccaudit.cli import cli
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr("ccaudit.daycounts.hours", broken)
+    result = CliRunner().invoke(cli, ["report", "--db", store])
+    assert result.exit_code == ExitCode.INTERNAL and "internal error: ValueError: a bug" in result.stderr
 
 
 def test_a_damaged_store(invoke, store):
