@@ -11,29 +11,23 @@ How a run works, and why:
   ``assign()`` with explicit offsets and never commits, so the audit API key
   needs no consumer-group write access.
 * The output appears under its final name only when complete, and the state
-  file is updated only after that, so a chain of runs yields every record
-  exactly once whatever happens in between.
+  file is updated only after that (``download_files.py``), so a chain of runs
+  yields every record exactly once whatever happens in between.
 * All Kafka calls go through ``kafka_source.KafkaSource``, a small adapter in
   plain Python types, so tests can drive the loop with a fake (retention gaps,
   auth errors).
 """
 from __future__ import annotations
 
-import errno
-import gzip
 import json
-import os
-import stat
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from .classify import LAST_TIME, parse_time
-from .errors import CcauditError, InputError
-from .files import check_parent, is_device
+from .download_files import check_state_folder, load_state, output, refuse_to_replace, save_state
+from .errors import CcauditError
 from .kafka_config import load_properties
 from .kafka_source import KafkaSource, Message
 
@@ -41,8 +35,6 @@ DEFAULT_TOPIC = "confluent-audit-log-events"
 CONNECT_TIMEOUT = 30.0  # a typo'd or firewalled bootstrap should not wait out --timeout
 BATCH = 1000
 POLL = 0.25  # consume() waits this long for a full batch; keeps Ctrl-C and progress snappy
-STATE_FORMAT = "ccaudit-download-state/1"
-MAX_STATE = 1 << 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -128,46 +120,26 @@ def download(
     deadline = _Deadline(timeout)
     conf = load_properties(config_path, insecure=insecure_config)
     bootstrap = conf["bootstrap.servers"]
-    saved = _load_state(state_path, topic, bootstrap) if state_path else {}
+    saved = load_state(state_path, topic, bootstrap) if state_path else {}
     if state_path:
-        _refuse_to_replace(out_path)
-        _check_writable(state_path)
+        refuse_to_replace(out_path)
+        check_state_folder(state_path)
     result = DownloadResult(out_path=str(out_path), topic=topic)
     source = _connect(conf, topic)
     try:
         bounds = _snapshot(source, saved, deadline, result)
-        with _atomic_output(out_path, compress) as out:
+        with output(out_path, compress) as out:
             _fetch(source, bounds, out, deadline, progress, result)
     finally:
         source.close()
     if state_path:
         try:
-            _save_state(state_path, topic, bootstrap, result.offsets)
+            save_state(state_path, topic, bootstrap, result.offsets, _iso(datetime.now(timezone.utc)))
         except CcauditError as e:
             raise CcauditError(f"the download is complete in {out_path}, but the state was not saved ({e}), "
                                "so the next run will fetch its records again") from None
     result.elapsed = time.monotonic() - started
     return result
-
-
-def _refuse_to_replace(out_path) -> None:
-    """The state moves past what a previous output holds, so replacing it would lose records."""
-    if os.path.isfile(out_path) and os.path.getsize(out_path):
-        raise InputError(
-            f"{out_path} already exists and the state file resumes after its records: "
-            "write each run to a new file, e.g. audit-$(date +%F).jsonl"
-        )
-
-
-def _check_writable(state_path) -> None:
-    """Find out before the download, not after it, that the state cannot be saved."""
-    check_parent(str(state_path), "the state file")
-    try:
-        fd, probe = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(state_path)), prefix=".ccaudit-")
-    except OSError as e:
-        raise CcauditError(f"{state_path}: cannot write the state file there: {e.strerror}") from None
-    os.close(fd)
-    os.remove(probe)
 
 
 def _connect(conf: dict, topic: str) -> KafkaSource:
@@ -281,131 +253,6 @@ def _record_time(record, timestamp_ms) -> datetime | None:
     if us is not None and 0 <= us < LAST_TIME:
         return _EPOCH + timedelta(microseconds=us)
     return None if timestamp_ms is None else _EPOCH + timedelta(milliseconds=timestamp_ms)
-
-
-# --- files -----------------------------------------------------------------
-
-
-@contextmanager
-def _atomic_output(path, compress: bool, undone: str = "; nothing written") -> Iterator:
-    """A binary file that appears at ``path`` only if the block completes; a device or a
-    pipe there (``/dev/stdout``, a FIFO) is written to as the records come, not replaced."""
-    if is_device(str(path)):
-        with _through(path, compress) as out:
-            yield out
-        return
-    try:
-        raw, tmp = _open_temp(path)
-    except OSError as e:
-        raise CcauditError(_write_error(path, e) + undone) from None
-    out = gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) if compress else raw
-    try:
-        yield out
-        if compress:
-            out.close()  # writes the gzip trailer into raw
-        raw.flush()
-        os.fsync(raw.fileno())
-        raw.close()
-        os.replace(tmp, path)
-    except BaseException as e:  # includes KeyboardInterrupt: never leave a partial file
-        _discard(out, raw, tmp)
-        if isinstance(e, OSError):
-            raise CcauditError(_write_error(path, e) + undone) from None
-        raise
-
-
-@contextmanager
-def _through(path, compress: bool) -> Iterator:
-    try:
-        with open(path, "wb") as raw:
-            if not compress:
-                yield raw
-                return
-            with gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) as out:
-                yield out
-    except OSError as e:
-        raise CcauditError(_write_error(path, e)) from None  # what the reader got, it keeps
-
-
-def _open_temp(path):
-    """A new hidden file next to ``path`` (same filesystem, so rename is atomic)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(str(path))}.", suffix=".part")
-    return os.fdopen(fd, "wb", buffering=1 << 20), tmp
-
-
-def _discard(out, raw, tmp) -> None:
-    for f in (out, raw):
-        try:
-            f.close()
-        except Exception:  # the disk may still be full
-            pass
-    try:
-        os.unlink(tmp)
-    except OSError:
-        pass
-
-
-def _write_error(path, e: OSError) -> str:
-    if e.errno == errno.ENOSPC:
-        return f"disk full while writing {path}"
-    return f"cannot write {path}: {e.strerror}"
-
-
-def _load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
-    """Saved next offsets per partition; {} if the file does not exist yet."""
-    try:
-        state = json.loads(_read_small(path))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        raise InputError(f"{path}: not a readable ccaudit download state file") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise InputError(f"{path}: not a ccaudit download state file")
-    if state.get("topic") != topic:
-        raise InputError(f"{path} is the state of topic {state.get('topic')}, not {topic}")
-    if _servers(state.get("bootstrap.servers", "")) != _servers(bootstrap):
-        raise InputError(f"{path} is the state of another cluster ({state.get('bootstrap.servers')})")
-    offsets = state.get("offsets")
-    if not isinstance(offsets, dict) or not all(_whole(p) and type(o) is int for p, o in offsets.items()):
-        raise InputError(f"{path}: offsets are missing or not whole numbers")
-    if any(not 0 <= o < 2**63 for o in offsets.values()):
-        raise InputError(f"{path}: an offset is out of range (0 to 2**63 - 1)")
-    return {int(p): o for p, o in offsets.items()}
-
-
-def _whole(text: str) -> bool:
-    """A partition number as the state writes it: ASCII digits, not int()'s ' 1_0'."""
-    return text.isascii() and text.isdigit() and len(text) < 10
-
-
-def _read_small(path) -> bytes:
-    """A state file's text: a regular file (a FIFO would wait for a writer), of at most
-    MAX_STATE bytes (a topic has at most thousands of partitions)."""
-    with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK)) as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise InputError(f"{path}: not a regular file")
-        text = f.read(MAX_STATE + 1)
-    if len(text) > MAX_STATE:
-        raise InputError(f"{path}: larger than a state file can be ({MAX_STATE:,} bytes)")
-    return text
-
-
-def _save_state(path, topic: str, bootstrap: str, offsets: dict[int, int]) -> None:
-    """Write the state atomically; it holds no secrets, only where to resume."""
-    state = {
-        "format": STATE_FORMAT,
-        "topic": topic,
-        "bootstrap.servers": bootstrap,
-        "offsets": {str(p): o for p, o in sorted(offsets.items())},
-        "saved_at": _iso(datetime.now(timezone.utc)),
-    }
-    with _atomic_output(path, compress=False, undone="") as f:
-        f.write(json.dumps(state, indent=2).encode() + b"\n")
-
-
-def _servers(bootstrap: str) -> list[str]:
-    return sorted(s.strip().lower() for s in bootstrap.split(",") if s.strip())
 
 
 def _iso(when: datetime) -> str:

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from ccaudit import download as dl
+from ccaudit import download_files as dlf
 from ccaudit.cli import cli
 from ccaudit.errors import CcauditError, InputError, MissingExtra
 from ccaudit.kafka_config import load_properties
@@ -165,7 +166,7 @@ def use_fake(monkeypatch, source):
 
 
 def save_state(path, offsets, topic=dl.DEFAULT_TOPIC, bootstrap="fake:9092"):
-    dl._save_state(path, topic, bootstrap, offsets)
+    dlf.save_state(path, topic, bootstrap, offsets, "2024-05-06T10:00:00Z")
     return path.read_bytes()
 
 
@@ -229,8 +230,8 @@ def test_disk_full_leaves_no_file(tmp_path, props, monkeypatch):
         def __getattr__(self, name):
             return getattr(self.f, name)
 
-    real_open_temp = dl._open_temp
-    monkeypatch.setattr(dl, "_open_temp", lambda path: (lambda f, tmp: (FullDisk(f), tmp))(*real_open_temp(path)))
+    real_open_temp = dlf._open_temp
+    monkeypatch.setattr(dlf, "_open_temp", lambda path: (lambda f, tmp: (FullDisk(f), tmp))(*real_open_temp(path)))
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
     with pytest.raises(CcauditError, match="disk full while writing"):
         dl.download(props, tmp_path / "out.jsonl")
@@ -292,7 +293,7 @@ def test_a_state_file_that_is_a_pipe_or_too_large_is_refused(tmp_path, props, mo
     os.mkfifo(fifo)  # was: waited forever for a writer
     with pytest.raises(InputError, match="not a regular file"):
         dl.download(props, tmp_path / "out.jsonl", state_path=fifo)
-    large.write_text(" " * dl.MAX_STATE + "{}")
+    large.write_text(" " * dlf.MAX_STATE + "{}")
     with pytest.raises(InputError, match="larger than a state file"):
         dl.download(props, tmp_path / "out.jsonl", state_path=large)
 
@@ -309,14 +310,14 @@ def test_a_state_that_cannot_be_saved_leaves_the_complete_output_and_says_so(tmp
     # was: "disk full while writing state.json; nothing written; the output is complete, ..."
     state, out = tmp_path / "state.json", tmp_path / "out.jsonl"
     before = save_state(state, {0: 0})
-    real_open_temp = dl._open_temp
+    real_open_temp = dlf._open_temp
 
     def full_for_the_state(path):
         if str(path) == str(state):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_open_temp(path)
 
-    monkeypatch.setattr(dl, "_open_temp", full_for_the_state)
+    monkeypatch.setattr(dlf, "_open_temp", full_for_the_state)
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
     with pytest.raises(CcauditError) as caught:
         dl.download(props, out, state_path=state)

@@ -1,0 +1,165 @@
+"""What a download writes: its output, whole or not at all (or, to a pipe or device, as the
+records come), and its state file, where the next run starts.
+
+The output appears under its name only when complete (a hidden temporary file beside it,
+fsync'd, then renamed), and the state is saved only after that, so that a chain of runs
+yields every record exactly once, whatever happens in between.
+"""
+from __future__ import annotations
+
+import errno
+import gzip
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .errors import CcauditError, InputError
+from .files import check_parent, is_device
+
+STATE_FORMAT = "ccaudit-download-state/1"
+MAX_STATE = 1 << 20
+
+
+def refuse_to_replace(out_path) -> None:
+    """The state moves past what a previous output holds, so replacing it would lose records."""
+    if os.path.isfile(out_path) and os.path.getsize(out_path):
+        raise InputError(
+            f"{out_path} already exists and the state file resumes after its records: "
+            "write each run to a new file, e.g. audit-$(date +%F).jsonl"
+        )
+
+
+def check_state_folder(state_path) -> None:
+    """Find out before the download, not after it, that the state cannot be saved."""
+    check_parent(str(state_path), "the state file")
+    try:
+        fd, probe = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(state_path)), prefix=".ccaudit-")
+    except OSError as e:
+        raise CcauditError(f"{state_path}: cannot write the state file there: {e.strerror}") from None
+    os.close(fd)
+    os.remove(probe)
+
+
+@contextmanager
+def output(path, compress: bool, undone: str = "; nothing written") -> Iterator:
+    """A binary file that appears at ``path`` only if the block completes; a device or a
+    pipe there (``/dev/stdout``, a FIFO) is written to as the records come, not replaced."""
+    if is_device(str(path)):
+        with _through(path, compress) as out:
+            yield out
+        return
+    try:
+        raw, tmp = _open_temp(path)
+    except OSError as e:
+        raise CcauditError(_write_error(path, e) + undone) from None
+    out = gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) if compress else raw
+    try:
+        yield out
+        if compress:
+            out.close()  # writes the gzip trailer into raw
+        raw.flush()
+        os.fsync(raw.fileno())
+        raw.close()
+        os.replace(tmp, path)
+    except BaseException as e:  # includes KeyboardInterrupt: never leave a partial file
+        _discard(out, raw, tmp)
+        if isinstance(e, OSError):
+            raise CcauditError(_write_error(path, e) + undone) from None
+        raise
+
+
+@contextmanager
+def _through(path, compress: bool) -> Iterator:
+    try:
+        with open(path, "wb") as raw:
+            if not compress:
+                yield raw
+                return
+            with gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) as out:
+                yield out
+    except OSError as e:
+        raise CcauditError(_write_error(path, e)) from None  # what the reader got, it keeps
+
+
+def _open_temp(path):
+    """A new hidden file next to ``path`` (same filesystem, so rename is atomic)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(str(path))}.", suffix=".part")
+    return os.fdopen(fd, "wb", buffering=1 << 20), tmp
+
+
+def _discard(out, raw, tmp) -> None:
+    for f in (out, raw):
+        try:
+            f.close()
+        except Exception:  # the disk may still be full
+            pass
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def _write_error(path, e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return f"disk full while writing {path}"
+    return f"cannot write {path}: {e.strerror}"
+
+
+def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
+    """Saved next offsets per partition; {} if the file does not exist yet."""
+    try:
+        state = json.loads(_read_small(path))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        raise InputError(f"{path}: not a readable ccaudit download state file") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise InputError(f"{path}: not a ccaudit download state file")
+    if state.get("topic") != topic:
+        raise InputError(f"{path} is the state of topic {state.get('topic')}, not {topic}")
+    if _servers(state.get("bootstrap.servers", "")) != _servers(bootstrap):
+        raise InputError(f"{path} is the state of another cluster ({state.get('bootstrap.servers')})")
+    offsets = state.get("offsets")
+    if not isinstance(offsets, dict) or not all(_whole(p) and type(o) is int for p, o in offsets.items()):
+        raise InputError(f"{path}: offsets are missing or not whole numbers")
+    if any(not 0 <= o < 2**63 for o in offsets.values()):
+        raise InputError(f"{path}: an offset is out of range (0 to 2**63 - 1)")
+    return {int(p): o for p, o in offsets.items()}
+
+
+def _whole(text: str) -> bool:
+    """A partition number as the state writes it: ASCII digits, not int()'s ' 1_0'."""
+    return text.isascii() and text.isdigit() and len(text) < 10
+
+
+def _read_small(path) -> bytes:
+    """A state file's text: a regular file (a FIFO would wait for a writer), of at most
+    MAX_STATE bytes (a topic has at most thousands of partitions)."""
+    with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK)) as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise InputError(f"{path}: not a regular file")
+        text = f.read(MAX_STATE + 1)
+    if len(text) > MAX_STATE:
+        raise InputError(f"{path}: larger than a state file can be ({MAX_STATE:,} bytes)")
+    return text
+
+
+def save_state(path, topic: str, bootstrap: str, offsets: dict[int, int], saved_at: str) -> None:
+    """Write the state atomically; it holds no secrets, only where to resume."""
+    state = {
+        "format": STATE_FORMAT,
+        "topic": topic,
+        "bootstrap.servers": bootstrap,
+        "offsets": {str(p): o for p, o in sorted(offsets.items())},
+        "saved_at": saved_at,
+    }
+    with output(path, compress=False, undone="") as f:
+        f.write(json.dumps(state, indent=2).encode() + b"\n")
+
+
+def _servers(bootstrap: str) -> list[str]:
+    return sorted(s.strip().lower() for s in bootstrap.split(",") if s.strip())
