@@ -74,7 +74,7 @@ def output(path, compress: bool, undone: str = "; nothing written") -> Iterator:
 @contextmanager
 def _through(path, compress: bool) -> Iterator:
     try:
-        with open(path, "wb") as raw:
+        with open(path, "ab") as raw:  # appended: see files._write_through
             if not compress:
                 yield raw
                 return

@@ -91,22 +91,26 @@ def write_own(path: str, text: str | Iterable[str | bytes]) -> None:
 
 
 def is_device(path: str) -> bool:
-    """Is ``path`` itself, or a link in /dev or /proc to, something neither a file nor a folder?"""
+    """Is ``path`` a link in /dev or /proc (``/dev/stdout``, ``/proc/self/fd/3``), whatever it
+    leads to (standard output sent to a file leads to a file: the link must not be replaced
+    by one), or itself something neither a file nor a folder (a pipe, a device)?"""
     try:
         st = os.lstat(path)
-        if stat.S_ISLNK(st.st_mode):
-            if not os.path.abspath(path).startswith(("/dev/", "/proc/")):
-                return False
-            st = os.stat(path)
     except OSError:
         return False
+    if stat.S_ISLNK(st.st_mode):
+        return os.path.abspath(path).startswith(("/dev/", "/proc/"))
     return not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
 
 
 def _write_through(path: str, pieces: Iterable[str | bytes]) -> None:
+    """Appended, not truncated: what ``/dev/stdout`` leads to may be a file that the shell
+    opened to append (``>> log``), or one that already holds what was written before."""
     try:
-        with open(path, "w", encoding="utf-8") as f:
+        with open(path, "a", encoding="utf-8") as f:
             write_pieces(f, pieces)
+    except BrokenPipeError:  # its reader went away (-o /dev/stdout | head): as for standard output
+        raise
     except OSError as e:
         raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
 

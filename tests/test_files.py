@@ -79,6 +79,37 @@ def test_a_pipe_is_written_to_not_replaced(tmp_path):
     assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
+def test_a_link_in_proc_to_a_file_is_written_through_and_appended(tmp_path):
+    # /proc/self/fd/N (as /dev/stdout when standard output goes to a file) leads to a
+    # regular file: it was taken for a file to replace, which failed here, and replaced
+    # /dev/stdout itself for every process of the machine (as root)
+    target = tmp_path / "log.txt"
+    target.write_text("before\n")
+    with open(target, "a") as held:
+        files.write_atomic(f"/proc/self/fd/{held.fileno()}", "the report\n")
+    assert target.read_text() == "before\nthe report\n"  # appended, as `>> log.txt` asks
+    assert os.listdir(tmp_path) == ["log.txt"]
+
+
+def test_standard_output_sent_to_a_file_gets_the_report_and_dev_stdout_stays(tmp_path, sample_cli):
+    before = os.readlink("/dev/stdout") if os.path.islink("/dev/stdout") else None
+    out = tmp_path / "report.txt"
+    with open(out, "w") as f:
+        proc = subprocess.run([sys.executable, "-m", "ccaudit", "report", str(sample_cli), "-q", "-o", "/dev/stdout"],
+                              stdout=f, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text().startswith("Audit Summary for 13 events")
+    assert (os.readlink("/dev/stdout") if os.path.islink("/dev/stdout") else None) == before
+
+
+def test_a_reader_of_dev_stdout_that_goes_away_exits_141(sample_cli):
+    proc = subprocess.Popen([sys.executable, "-m", "ccaudit", "report", str(sample_cli), "-q", "-o", "/dev/stdout"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and "error" not in err, err
+
+
 def test_a_missing_parent_is_refused(tmp_path):
     with pytest.raises(CcauditError, match="no folder"):
         files.make_dir(str(tmp_path / "typo" / "reports"))
