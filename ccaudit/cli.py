@@ -101,10 +101,18 @@ def _format_of(out_file: str, fmt: str) -> str:
     return FORMAT_OF.get(os.path.splitext(out_file)[1].lower(), fmt)
 
 
-def _refuse_overwriting(out_file: str | None, db_path: str | None, dumps: tuple[str, ...]) -> None:
-    """-o must not name the store or an input: the report would destroy what it reads."""
-    if out_file and any(same_file(out_file, p) for p in (db_path, *dumps) if p and p != "-"):
+def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str | None,
+                       dumps: tuple[str, ...]) -> None:
+    """-o must not name the store or an input, nor --out hold one under a report file's
+    name: the report would destroy what it reads."""
+    from .output import a_report_file
+
+    read = [p for p in (db_path, *dumps) if p and p != "-"]
+    if out_file and any(same_file(out_file, p) for p in read):
         raise click.BadParameter(f"{out_file} is the store or an input; give another file", param_hint="-o")
+    if out_dir and (found := a_report_file(out_dir, read)):
+        raise click.BadParameter(f"{found} is the store or an input, named as a report file in {out_dir}; give "
+                                 "another folder", param_hint="--out")
 
 
 @cli.command(short_help="Load dumps and print hourly crosstabs per day.")
@@ -137,7 +145,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     if out_dir and out_file:
         raise click.UsageError("give --out DIR (a folder of files) or -o FILE (one file), not both")
     opt.existing_store(dumps, db_path)
-    _refuse_overwriting(out_file, db_path, dumps)
+    _refuse_overwriting(out_file, out_dir, db_path, dumps)
     if out_file:
         check_parent(out_file, "the report")
         fmt = _format_of(out_file, fmt)

@@ -157,6 +157,17 @@ _REPORT_FILE = re.compile(r"(?:(?:%s)/)?(?:\d{4}-\d{2}-\d{2}|summary)\.(?:txt|md
                           % "|".join(SECTIONS))
 
 
+def a_report_file(out_dir: str, paths: Iterable[str]) -> str | None:
+    """The first of ``paths`` (inputs, the store) that a report into ``out_dir`` could
+    replace or remove: a name of a report file's shape in that folder, through any link."""
+    folder = os.path.realpath(out_dir)
+    for path in paths:
+        rel = os.path.relpath(os.path.realpath(path), folder)
+        if rel == MANIFEST or _REPORT_FILE.fullmatch(rel.replace(os.sep, "/")):
+            return path
+    return None
+
+
 def _remove(out_dir: str, names: Iterable[str]) -> tuple[list[str], str]:
     """Remove listed report files (never a link's target) and section folders left empty.
     What could not be removed (a folder made read-only) is not an internal error: the names

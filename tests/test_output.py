@@ -65,6 +65,37 @@ def test_an_empty_window_is_a_usage_error(invoke, sample_cli):
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("name, fmt", [("2024-05-06.txt", "text"), ("all_events/2024-05-07.json", "json"),
+                                       ("summary.md", "markdown"), (".ccaudit-manifest", "text"),
+                                       ("2024-05-09.txt", "html")])
+def test_a_report_folder_holding_an_input_under_a_report_files_name_is_refused(invoke, tmp_path, sample_cli, name,
+                                                                               fmt):
+    # was: the dump became the report's day file (and listed in the manifest: clean would
+    # delete it later); with html, a day file of the earlier report was removed
+    out = tmp_path / "reports"
+    if fmt == "html":
+        assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    dump = out / name
+    dump.parent.mkdir(parents=True, exist_ok=True)
+    dump.write_bytes(sample_cli.read_bytes())
+    result = invoke("report", dump, "--out", out, "--format", fmt, "-q")
+    assert result.exit_code == ExitCode.USAGE and "named as a report file" in result.stderr
+    assert dump.read_bytes() == sample_cli.read_bytes()
+    link = tmp_path / "link.txt"  # the same dump, named through a link
+    link.symlink_to(dump)
+    assert invoke("report", link, "--out", out, "--format", fmt, "-q").exit_code == ExitCode.USAGE
+    assert dump.read_bytes() == sample_cli.read_bytes()
+
+
+def test_a_report_folder_may_hold_an_input_under_another_name(invoke, tmp_path, sample_cli):
+    out = tmp_path / "reports"
+    out.mkdir()
+    dump = out / "dump.txt"
+    dump.write_bytes(sample_cli.read_bytes())
+    assert invoke("report", dump, "--out", out, "-q").exit_code == 0
+    assert dump.read_bytes() == sample_cli.read_bytes() and (out / "2024-05-06.txt").exists()
+
+
 # -- a report folder is one report -----------------------------------------------------------
 
 def test_a_narrower_report_replaces_the_folder(invoke, tmp_path, sample_cli):
