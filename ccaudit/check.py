@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 
 from . import streamed
 from .errors import CcauditError, spilling
+from .files import read_small
 from .report import Day, Report, Row
 from .schema import SECTIONS
 from .text import plural, printable
@@ -35,7 +36,7 @@ except ModuleNotFoundError:  # Python 3.10: pyproject pins tomli there
 
 MAX_RULES_FILE = 1 << 20  # bytes: a rules file is a few lines; /dev/zero is not one
 PER = {"h": "hour", "hour": "hour", "d": "day", "day": "day"}
-_RULE = re.compile(r"(?P<section>[^:]+):(?P<key>.+)=\s*(?P<max>\d+)\s*/\s*(?P<per>[A-Za-z]+)\s*\Z", re.S)
+_RULE = re.compile(r"(?P<section>[^:]+):(?P<key>.+?)\s*=\s*(?P<max>[0-9]+)\s*/\s*(?P<per>[A-Za-z]+)\s*\Z", re.S)
 _RULE_FIELDS = {"section", "key", "max", "per"}
 
 
@@ -82,9 +83,9 @@ def parse_rule(text: str) -> Rule:
     per = PER.get(m["per"].lower())
     if per is None:
         raise RuleError(f"bad rule {text!r}: the limit must be per hour (/h) or per day (/d), not /{m['per']}")
-    if len(m["max"]) > 18:  # int() refuses more than 4,300 digits; SQLite, more than 63 bits
+    if len(m["max"].lstrip("0")) > 19:  # int() refuses more than 4,300 digits; 2**63 - 1 has 19
         raise RuleError(f"bad rule {text!r}: the limit is too large")
-    return _checked(Rule(m["section"].strip(), m["key"], int(m["max"]), per), repr(text))
+    return _checked(Rule(m["section"].strip(), m["key"].lstrip(), int(m["max"]), per), repr(text))
 
 
 def _checked(rule: Rule, where: str) -> Rule:
@@ -103,15 +104,13 @@ def load_rules_file(path: str) -> list[Rule]:
     """The ``[[rule]]`` tables of a TOML file; anything else in it is refused, so that a
     misspelt table does not silently check nothing."""
     try:
-        with open(path, "rb") as f:
-            text = f.read(MAX_RULES_FILE + 1)
-        if len(text) > MAX_RULES_FILE:
-            raise RuleError(f"{path}: larger than {MAX_RULES_FILE:,} bytes; not a rules file")
-        doc = tomllib.loads(text.decode())
+        doc = tomllib.loads(read_small(path, MAX_RULES_FILE).decode("utf-8-sig"))  # a BOM, from an editor
     except OSError as e:
         raise RuleError(f"{path}: cannot read: {e.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as e:  # ValueError: an integer of 4,301 digits
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise RuleError(f"{path}: not valid TOML: {e}") from None
+    except ValueError:  # int() refuses more than 4,300 digits
+        raise RuleError(f"{path}: not valid TOML: a number of too many digits") from None
     except RecursionError:
         raise RuleError(f"{path}: not valid TOML: nested too deeply") from None
     extra = set(doc) - {"rule"}
@@ -120,6 +119,8 @@ def load_rules_file(path: str) -> list[Rule]:
     tables = doc.get("rule", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise RuleError(f"{path}: 'rule' must be an array of tables: [[rule]]")
+    if not tables:  # checking nothing would pass
+        raise RuleError(f"{path}: no rules; a rule is a [[rule]] table")
     return [_rule_from_table(t, f"{path}: rule {i}") for i, t in enumerate(tables, 1)]
 
 

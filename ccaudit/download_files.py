@@ -11,16 +11,15 @@ import errno
 import gzip
 import json
 import os
-import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .errors import CcauditError, InputError
-from .files import check_parent, is_device
+from .files import check_parent, is_device, read_small
 
 STATE_FORMAT = "ccaudit-download-state/1"
-MAX_STATE = 1 << 20
+MAX_STATE = 1 << 20  # bytes: a topic has at most thousands of partitions
 
 
 def refuse_to_replace(out_path) -> None:
@@ -112,7 +111,7 @@ def _write_error(path, e: OSError) -> str:
 def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
     """Saved next offsets per partition; {} if the file does not exist yet."""
     try:
-        state = json.loads(_read_small(path))
+        state = json.loads(read_small(str(path), MAX_STATE))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError):
@@ -134,18 +133,6 @@ def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
 def _whole(text: str) -> bool:
     """A partition number as the state writes it: ASCII digits, not int()'s ' 1_0'."""
     return text.isascii() and text.isdigit() and len(text) < 10
-
-
-def _read_small(path) -> bytes:
-    """A state file's text: a regular file (a FIFO would wait for a writer), of at most
-    MAX_STATE bytes (a topic has at most thousands of partitions)."""
-    with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK)) as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise InputError(f"{path}: not a regular file")
-        text = f.read(MAX_STATE + 1)
-    if len(text) > MAX_STATE:
-        raise InputError(f"{path}: larger than a state file can be ({MAX_STATE:,} bytes)")
-    return text
 
 
 def save_state(path, topic: str, bootstrap: str, offsets: dict[int, int], saved_at: str) -> None:

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import TextIO
 
-from .errors import CcauditError
+from .errors import CcauditError, InputError
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
 STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what stops ccaudit, see cli.py
@@ -113,6 +113,19 @@ def _write_through(path: str, pieces: Iterable[str | bytes]) -> None:
         raise
     except OSError as e:
         raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
+
+
+def read_small(path: str, limit: int) -> bytes:
+    """The bytes of ``path``, a regular file of at most ``limit`` bytes (a settings file,
+    typed by hand): a FIFO would wait for a writer for ever, and /dev/zero never ends.
+    Raises OSError if it cannot be opened or read."""
+    with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK)) as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise InputError(f"{path}: not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise InputError(f"{path}: larger than {limit:,} bytes")
+    return data
 
 
 def make_dir(path: str) -> None:

@@ -21,7 +21,13 @@ from tests.records import kafka_auth, signin, write_jsonl
     ("*:*=100/d", Rule("*", "*", 100, "day")),
     ("all_events:Get*=10/day", Rule("all_events", "Get*", 10, "day")),
     ("mds_authorize:sa-*=0/hour", Rule("mds_authorize", "sa-*", 0, "hour")),
-    ("  signin_failure : bob@example.com (401)= 5 / H ", Rule("signin_failure", " bob@example.com (401)", 5, "hour")),
+    ("  signin_failure : bob@example.com (401)= 5 / H ", Rule("signin_failure", "bob@example.com (401)", 5, "hour")),
+    # spaces around '=' as around ':' and '/': the key kept them, and matched nothing (a CI pass)
+    ("all_events:mds.Authorize = 5/h", Rule("all_events", "mds.Authorize", 5, "hour")),
+    (" all_events :mds.Authorize =5/h", Rule("all_events", "mds.Authorize", 5, "hour")),
+    ("all_events:a b=5/h", Rule("all_events", "a b", 5, "hour")),
+    ("*:*=9223372036854775807/h", Rule("*", "*", 2**63 - 1, "hour")),  # was: "too large", as TOML takes it
+    ("*:*=0000000000000000005/h", Rule("*", "*", 5, "hour")),
     # the key may hold ':' and '=': the section ends at the first ':', the limit starts at the last '='
     ("kafka_authentication:None:UNKNOWN_USER*=0/h", Rule("kafka_authentication", "None:UNKNOWN_USER*", 0, "hour")),
     ("all_events:a=b=3/d", Rule("all_events", "a=b", 3, "day")),
@@ -47,6 +53,11 @@ def test_rule_text_and_sections():
     ("kafka_authentication:*=10/w", "per hour (/h) or per day (/d)"),
     ("kafka_authentication:*=10/minute", "per hour (/h) or per day (/d)"),
     ("kafka_auth:*=10/h", "no section 'kafka_auth'"),
+    ("all_events:*=\u0665/h", "expected SECTION:KEYGLOB=N/h"),  # an Arabic-Indic 5: was taken as 5
+    ("all_events:*=\uff15/h", "expected SECTION:KEYGLOB=N/h"),  # a fullwidth 5
+    ("*:*=9223372036854775808/h", "the limit is too large"),
+    ("*:*=" + "9" * 5000 + "/h", "the limit is too large"),
+    ("all_events: =5/h", "empty key glob"),
 ])
 def test_bad_rules(text, says):
     with pytest.raises(RuleError) as e:
@@ -100,6 +111,13 @@ def test_bad_rules_file(tmp_path, body, says):
     with pytest.raises(RuleError) as e:
         load_rules_file(str(path))
     assert says in str(e.value)
+
+
+def test_a_rules_file_may_start_with_a_byte_order_mark(tmp_path):
+    # as editors on Windows write it: was "Invalid statement (at line 1, column 1)"
+    path = tmp_path / "limits.toml"
+    path.write_bytes(b"\xef\xbb\xbf[[rule]]\r\nmax = 3\r\n")
+    assert load_rules_file(str(path)) == [Rule("*", "*", 3, "hour")]
 
 
 def test_missing_rules_file(tmp_path):

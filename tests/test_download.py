@@ -294,7 +294,7 @@ def test_a_state_file_that_is_a_pipe_or_too_large_is_refused(tmp_path, props, mo
     with pytest.raises(InputError, match="not a regular file"):
         dl.download(props, tmp_path / "out.jsonl", state_path=fifo)
     large.write_text(" " * dlf.MAX_STATE + "{}")
-    with pytest.raises(InputError, match="larger than a state file"):
+    with pytest.raises(InputError, match="larger than 1,048,576 bytes"):
         dl.download(props, tmp_path / "out.jsonl", state_path=large)
 
 

@@ -98,7 +98,10 @@ def test_a_damaged_store(invoke, store):
 @pytest.mark.parametrize("text, words", [
     (b'[[rule]]\nkey = "\xff"\nmax = 1\n', "not valid TOML"),  # not UTF-8
     (b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
-    (b"[[rule]]\nmax = " + b"9" * 4301 + b"\n", "not valid TOML"),  # more digits than int() takes
+    (b"[[rule]]\nmax = " + b"9" * 4301 + b"\n", "not valid TOML: a number of too many digits"),  # was: Python's
+    # hint to call sys.set_int_max_str_digits()
+    (b"", "no rules; a rule is a [[rule]] table"),  # was: "give at least one --max RULE or a --rules FILE"
+    (b"# only a comment\nrule = []\n", "no rules"),
     (b"[[rule]]\nmax = 9223372036854775808\n", "the limit is too large"),  # beyond SQLite's integers
 ])
 def test_odd_rules_files(invoke, store, tmp_path, text, words):
@@ -107,13 +110,18 @@ def test_odd_rules_files(invoke, store, tmp_path, text, words):
     refused(invoke("check", "--db", store, "--rules", str(rules)), words)
 
 
-@pytest.mark.parametrize("source", ["/dev/zero", "big"])
-def test_a_rules_file_larger_than_any_rules_file_is_refused_unread(invoke, store, tmp_path, source):
-    # was: read whole, so /dev/zero grew until the kernel killed the process
+@pytest.mark.parametrize("source", ["/dev/zero", "big", "fifo"])
+def test_a_rules_file_larger_than_any_rules_file_or_not_a_file_is_refused_unread(invoke, store, tmp_path, source):
+    # was: read whole, so /dev/zero grew until the kernel killed the process; a FIFO
+    # waited for ever for a writer
     if source == "big":
         source = tmp_path / "big.toml"
         source.write_text("# a comment\n" * 100_000)
-    refused(invoke("check", "--db", store, "--rules", str(source)), "larger than 1,048,576 bytes")
+    elif source == "fifo":
+        source = tmp_path / "rules.toml"
+        os.mkfifo(source)
+    words = "larger than 1,048,576 bytes" if str(source).endswith("big.toml") else "not a regular file"
+    refused(invoke("check", "--db", store, "--rules", str(source)), words)
 
 
 @pytest.mark.parametrize("command", [["report", "{dump}"], ["report", "--db", "{db}"], ["diff", "{dump}", "{dump}"]])
