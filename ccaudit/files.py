@@ -158,8 +158,12 @@ def make_temp_dir() -> str:
     """A private folder in TMPDIR that says which process made it (its id, in which
     process namespace), so that a later run can tell those of killed processes apart."""
     path = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
-    with open(os.path.join(path, OWNER), "w", encoding="ascii") as f:
-        f.write(f"{os.getpid()} {_pid_namespace()}\n")
+    try:
+        with open(os.path.join(path, OWNER), "w", encoding="ascii") as f:
+            f.write(f"{os.getpid()} {_pid_namespace()}\n")
+    except BaseException:  # Ctrl-C, or a full disk: the caller never gets the folder to remove
+        shutil.rmtree(path, ignore_errors=True)
+        raise
     return path
 
 

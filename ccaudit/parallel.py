@@ -30,7 +30,7 @@ from typing import BinaryIO
 import msgspec
 
 from .errors import READ_ERRORS, CcauditError, NoSpace, out_of_space
-from .files import make_temp_dir
+from .files import block_stops, make_temp_dir, restore_signals
 from .ingest import MAX_LINE, Dump
 from .stats import LoadStats
 from .store import Store
@@ -57,10 +57,16 @@ def default_workers() -> int:
 def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, *, shape: str,
                   workers: int, chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> None:
     """Load one input through worker processes (one for a JSON array or objects)."""
-    tmp = make_temp_dir()
-    pool = [_Worker() for _ in range(workers)]
-    merger = _Merger(store, stats, dump, progress)
+    tmp, pool = None, []
     try:
+        mask = block_stops()  # Ctrl-C comes once the folder and the workers are made and known
+        try:
+            tmp = make_temp_dir()
+            for _ in range(workers):
+                pool.append(_Worker())
+        finally:
+            restore_signals(mask)
+        merger = _Merger(store, stats, dump, progress)
         if shape != "lines":
             dump.close(stream)
             task = Task(path=dump.path, shape=shape, stage=os.path.join(tmp, "part"))
@@ -68,11 +74,26 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
             merger.merge(merger.received(pool[0], task))
         else:
             _load_lines(dump, stream, tmp, pool, merger, chunk)
+    except BaseException:  # an error, Ctrl-C: the tasks queued are not wanted
+        for worker in pool:
+            worker.proc.kill()
+        raise
     finally:
+        _clean_up(dump, stream, pool, tmp)
+
+
+def _clean_up(dump: Dump, stream: BinaryIO, pool: list[_Worker], tmp: str | None) -> None:
+    """Stop the workers and remove the folder, whole: a second Ctrl-C (one from the terminal
+    and one from `timeout`, or a user's second) cut it short, and the folder stayed."""
+    mask = block_stops()
+    try:
         dump.close(stream)
         for worker in pool:
             worker.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        restore_signals(mask)
 
 
 def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], merger: _Merger, chunk: int) -> None:
@@ -286,10 +307,14 @@ class _Worker:
 
     def __init__(self):
         path = os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ccaudit.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=dict(os.environ, PYTHONPATH=path),
-        )
+        mask = block_stops()  # and so they stay in the worker: Ctrl-C (or `timeout`) signals the whole
+        try:  # process group, and this process stops its workers; signalled too, they printed tracebacks
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ccaudit.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                env=dict(os.environ, PYTHONPATH=path),
+            )
+        finally:
+            restore_signals(mask)
 
     def send(self, task: Task) -> None:
         self.proc.stdin.write(_encode(task) + b"\n")  # type: ignore[union-attr]

@@ -565,6 +565,34 @@ def test_sigterm_load_with_workers_leaves_nothing(cc, dumps, tmp_path):
     assert not problems, "; ".join(problems)
 
 
+@pytest.mark.parametrize("twice", [False, True])
+def test_ctrl_c_at_the_terminal_stops_a_load_in_one_line_and_leaves_nothing(cc, dumps, tmp_path, twice):
+    """Ctrl-C at a terminal (or `timeout -s INT`) signals the whole process group, parse
+    workers too, at any moment: while they start, while they parse. Was: 14-34 lines of
+    KeyboardInterrupt tracebacks from the workers (11 runs in 30), and a folder left in
+    TMPDIR (5 in 30), also when the second signal of `timeout` (or a user's) cut short the
+    cleanup of the first."""
+    problems = []
+    for i in range(12):
+        db = tmp_path / f"store-{i}.db"
+        p = cc.start("load", dumps["big"].path, "--db", db, "-q")
+        time.sleep(0.05 + 0.03 * i)
+        for _ in range(1 + twice):
+            p.signal(signal.SIGINT, group=True)
+        r = p.finish(60)
+        if r.returncode == 0:
+            continue  # it had finished
+        if r.returncode != 130 or r.lines() != ["ccaudit: interrupted"]:
+            problems.append(f"after {0.05 + 0.03 * i:.2f} s: {r}")
+        if p.wait_group(10):
+            problems.append(f"after {0.05 + 0.03 * i:.2f} s: workers still running")
+        if ccaudit_dirs(cc.tmpdir):
+            problems.append(f"after {0.05 + 0.03 * i:.2f} s: left in TMPDIR: {ccaudit_dirs(cc.tmpdir)}")
+            shutil.rmtree(cc.tmpdir)
+            cc.tmpdir.mkdir()
+    assert not problems, "\n".join(problems)
+
+
 def test_sigkill_leftovers_are_removed_by_the_next_load(cc, dumps, tmp_path):
     """SIGKILL a `report DUMP` (temporary store and workers' folder in TMPDIR); while another
     `report DUMP` runs, a load removes the dead one's folders and not the live one's."""
