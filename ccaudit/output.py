@@ -61,17 +61,18 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     old = read_manifest(out_dir)
     days = report.days[:1] if isinstance(report.days, Days) else report.days  # build()'s: the same sections
     sids = list(dict.fromkeys(sid for day in days for sid in day.sections))
+    summary = "summary.txt" if fmt == "html" else f"summary.{EXTENSIONS[fmt]}"
+    written = (_Written(report.days, fmt, sids, summary) if isinstance(report.days, Days)
+               else _listed(report.days, fmt, summary))
+    _list(out_dir, itertools.chain(written, (n for n in old if n not in written)))  # claimed before they are
+    # made: a report stopped half way (Ctrl-C) leaves a folder that the next report, or clean, empties
     if fmt == "html":
         write_own(os.path.join(out_dir, "report.html"), render_whole(report, fmt, stats, raw=True))
-        summary = "summary.txt"
     else:
         for sid in sids:
             make_dir(os.path.join(out_dir, sid))  # here, not by two processes at once
         halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, out_dir))
-        summary = f"summary.{EXTENSIONS[fmt]}"
     write_own(os.path.join(out_dir, summary), summary_chunks(report, "text" if fmt == "html" else fmt))
-    written = (_Written(report.days, fmt, sids, summary) if isinstance(report.days, Days)
-               else _listed(report.days, fmt, summary))
     _list(out_dir, written)
     left, why = _remove(out_dir, sorted(name for name in set(old) if name not in written))
     if left:  # listed still, so that the next report or clean removes them

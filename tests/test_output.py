@@ -156,6 +156,33 @@ def test_a_report_file_that_clean_cannot_delete_stays_listed(invoke, tmp_path, s
     assert invoke("clean", "--out", out).exit_code == 0 and not out.exists()
 
 
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_report_stopped_half_way_leaves_a_folder_clean_empties(invoke, tmp_path, sample_cli, monkeypatch,
+                                                                  earlier):
+    # was: the day files written so far, and no manifest (a new folder: clean refused it)
+    # or the earlier one (whose list missed the new days)
+    import ccaudit.output
+
+    out = tmp_path / "reports"
+    if earlier:
+        assert invoke("report", sample_cli, "--out", out, "-q", "--until", "2024-05-06").exit_code == 0
+    write_day, days = ccaudit.output._write_day, []
+
+    def stopped(day, *args):
+        days.append(day.date)
+        if len(days) == 3:
+            raise KeyboardInterrupt
+        return write_day(day, *args)
+
+    with monkeypatch.context() as m:
+        m.setattr(ccaudit.output, "_write_day", stopped)
+        assert invoke("report", sample_cli, "--out", out, "-q", "--since", "2024-05-07").exit_code == 130
+    assert "2024-05-08.txt" in files_in(out)
+    result = invoke("clean", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert not out.exists()
+
+
 def test_a_report_of_fewer_sections_or_another_format_replaces_the_folder(invoke, tmp_path, sample_cli):
     # the files written are looked up by their shape, section and date (a folder can hold
     # a million: their names are never listed in memory)
