@@ -83,7 +83,10 @@ def boundary(ctx: click.Context) -> Iterator[None]:
     except sqlite3.DatabaseError as e:  # the core names the store where it can; a damaged page shows later
         click.echo(f"ccaudit: error: a store could not be read: {e}", err=True)
         ctx.exit(ExitCode.USAGE)
-    except (click.exceptions.Exit, click.ClickException, click.Abort):
+    except click.ClickException as e:  # it may quote what was typed: a file name can hold escape codes
+        e.message = "\n".join(map(printable, e.message.split("\n")))
+        raise
+    except (click.exceptions.Exit, click.Abort):
         raise
     except Exception as e:
         _internal_error(ctx, e)

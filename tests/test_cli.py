@@ -630,3 +630,21 @@ def test_ingest_and_classify_work_without_click(root, sample_cli):
                           cwd=root, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["14", "16", "6"]
+
+
+@pytest.mark.parametrize("args", [["summary", "--db", "nos\x1b[31m.db"],
+                                  ["report", "in\x1b[31m.jsonl", "-o", "in\x1b[31m.jsonl"],
+                                  ["report", "--db", "x.db", "--tz", "Nowhere/\x1b]0;pwned\x07"]])
+def test_a_usage_error_quoting_what_was_typed_escapes_control_characters(tmp_path, monkeypatch, args):
+    # click keeps them for a terminal (color=True here): a file name could drive it
+    from click.testing import CliRunner
+
+    from ccaudit.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in\x1b[31m.jsonl").write_text("{}\n")
+    (tmp_path / "x.db").write_bytes(b"")
+    result = CliRunner().invoke(cli, args, color=True)
+    assert result.exit_code == 2, result.output
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr, result.stderr
+    assert "\\x1b" in result.stderr
