@@ -79,8 +79,8 @@ REPORT_OPTIONS = options(
                  help="Write one file per day and per section into this folder (created if its parent "
                       "exists; files of an earlier report there are replaced); stdout gets the summary."),
     click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False),
-                 help="Write the whole report to this file instead of stdout (its folder must exist); "
-                      "without --format, its extension (.html .json .md .csv .txt) picks the format."),
+                 help="Write the whole report to this file instead of stdout (its folder must exist; - is "
+                      "stdout); without --format, its extension (.html .json .md .csv .txt) picks the format."),
     TZ, WINDOW,
     click.option("--principal", metavar="GLOB", help="Only events of principals matching GLOB, e.g. 'sa-*'."),
     click.option("--method", metavar="GLOB", help="Only events whose methodName matches GLOB."),
@@ -144,6 +144,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
         raise click.UsageError("--out and -o need a name")
     if out_dir and out_file:
         raise click.UsageError("give --out DIR (a folder of files) or -o FILE (one file), not both")
+    out_file = None if out_file == "-" else out_file  # as a Unix tool reads it, not a file named -
     opt.existing_store(dumps, db_path)
     _refuse_overwriting(out_file, out_dir, db_path, dumps)
     if out_file:

@@ -198,30 +198,47 @@ def zone(name: str) -> tzinfo:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+_DATE = re.compile(r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})")
+_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]+))?)?"
+                   r"([Zz]|[+-][0-9]{2}:[0-9]{2})?")
+
+
 def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
     """Epoch microseconds for a date (local midnight; the next one if ``end``) or an RFC 3339
-    time (exact to the microsecond: integer arithmetic, no float timestamp; a bound with
-    digits past the microsecond is rounded up, as events are kept to the microsecond)."""
+    time (seconds optional; without an offset, in ``tz``), read by these patterns, not by
+    ``fromisoformat``, which takes week dates and reads commas by the Python version.
+    Exact to the microsecond: integer arithmetic, no float timestamp; a bound with digits
+    past the microsecond is rounded up, as events are kept to the microsecond."""
     if text is None:
         return None
     try:
-        if re.fullmatch(r"\d{4}-?\d{2}-?\d{2}", text):
-            t = datetime.fromisoformat(text).replace(tzinfo=tz)
-            if end and t.date() == t.date().max:  # its next midnight is past what datetime holds
+        if m := _DATE.fullmatch(text):
+            day = datetime(*map(int, m.groups()), tzinfo=tz)
+            if end and day.date() == day.date().max:  # its next midnight is past what datetime holds
                 return None  # and past every event (they end in 3000): no end
-            t += timedelta(days=1 if end else 0)
-        else:
-            t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-            t = t if t.tzinfo else t.replace(tzinfo=tz)
-        return (t - _EPOCH) // timedelta(microseconds=1) + _past_microsecond(text)
+            return _since_epoch(day + timedelta(days=1 if end else 0))
+        if m := _TIME.fullmatch(text):
+            *ymdhm, second, fraction, offset = m.groups()
+            second, fraction = int(second or 0), fraction or ""
+            t = datetime(*map(int, ymdhm), min(second, 59), int(fraction[:6].ljust(6, "0")), tzinfo=_offset(offset, tz))
+            past = second - min(second, 59)  # a leap second, :60, is the next one's start
+            return _since_epoch(t + timedelta(seconds=past)) + (1 if fraction[6:].strip("0") else 0)
     except (ValueError, OverflowError, OSError):
-        raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time", param_hint=option) from None
+        pass
+    raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time", param_hint=option)
 
 
-def _past_microsecond(text: str) -> int:
-    """1 if the time has a nonzero digit past the microsecond (fromisoformat drops them)."""
-    m = re.search(r"\.\d{6}(\d+)", text)
-    return 1 if m and m[1].strip("0") else 0
+def _offset(text: str | None, tz: tzinfo) -> tzinfo:
+    if not text:
+        return tz
+    if text in "Zz":
+        return timezone.utc
+    minutes = int(text[1:3]) * 60 + int(text[4:6])
+    return timezone(timedelta(minutes=-minutes if text[0] == "-" else minutes))  # ValueError from 24:00
+
+
+def _since_epoch(t: datetime) -> int:
+    return (t - _EPOCH) // timedelta(microseconds=1)
 
 
 def filters(tz: tzinfo, since: str | None, until: str | None, principal: str | None = None,

@@ -363,10 +363,18 @@ def subsecond(tmp_path):
      "2024-08-16T10:00:00.500000Z", "2024-08-16T10:00:00.500000Z"),
     (["--since", "2024-08-16T12:34:56.999999Z", "--until", "2024-08-16T12:34:57Z"], 1,
      "2024-08-16T12:34:56.999999Z", "2024-08-16T12:34:56.999999Z"),
+    # a comma is a decimal mark too, and rounds up the same (was: .5000001 with a comma took .500000)
+    (["--since", "2024-08-16T10:00:00,5000001Z"], 4, "2024-08-16T10:00:00.500001Z", "2024-08-16T23:59:59.999000Z"),
+    # without seconds; an offset; a leap second is the next second's start
+    (["--since", "2024-08-16T12:34Z", "--until", "2024-08-16T18:04:56.9999995+05:30"], 1,
+     "2024-08-16T12:34:56.999999Z", "2024-08-16T12:34:56.999999Z"),
+    (["--since", "2024-08-16T23:59:60Z"], 0, None, None),
 ])
 def test_windows_are_exact_to_the_microsecond(subsecond, args, events, first, last):
     doc = report_json(subsecond, *args)
     assert doc["summary"]["events"] == events
+    if not events:
+        return
     (d,) = doc["days"]
     assert (d["coverage"]["first_event"], d["coverage"]["last_event"]) == (first, last)
     (row,) = d["sections"]["kafka_authentication"]["rows"]
@@ -383,7 +391,10 @@ def test_since_with_nothing_left_reports_zero_events(window):
     assert doc["summary"]["events"] == 0 and doc["days"] == []
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2024-13-01", "06/05/2024"])
+@pytest.mark.parametrize("value", ["yesterday", "2024-13-01", "06/05/2024",
+                                   "2024-W33-5",  # a week date: was read as that day's start, also by --until
+                                   "2024-229", "2024-08-16T10", "2024-08-16T10:00:00+0530", "2024-08-16T10:00:00+24:00",
+                                   "\u0662\u0660\u0662\u0664-08-16"])
 def test_bad_since_is_a_usage_error(window, value):
     result = CliRunner().invoke(cli, ["report", "-q", window, "--since", value])
     assert result.exit_code == 2

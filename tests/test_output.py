@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import stat
 import subprocess
@@ -94,6 +95,14 @@ def test_a_report_folder_may_hold_an_input_under_another_name(invoke, tmp_path, 
     dump.write_bytes(sample_cli.read_bytes())
     assert invoke("report", dump, "--out", out, "-q").exit_code == 0
     assert dump.read_bytes() == sample_cli.read_bytes() and (out / "2024-05-06.txt").exists()
+
+
+def test_output_to_a_dash_is_standard_output(invoke, tmp_path, sample_cli, monkeypatch):
+    # was: a file named "-"
+    monkeypatch.chdir(tmp_path)
+    result = invoke("report", sample_cli, "-o", "-", "-q", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["summary"]["events"] == 13
+    assert not (tmp_path / "-").exists()
 
 
 # -- a report folder is one report -----------------------------------------------------------
