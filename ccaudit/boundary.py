@@ -31,6 +31,8 @@ declined; 2 usage or input error (missing or unreadable file, nothing parseable)
 the output went away (| head)."""
 
 
+_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click 8.2 on: a group called without a command
+
 OUTPUT_FAILED = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF}  # a write to standard output failed
 
 
@@ -83,9 +85,11 @@ def boundary(ctx: click.Context) -> Iterator[None]:
     except sqlite3.DatabaseError as e:  # the core names the store where it can; a damaged page shows later
         click.echo(f"ccaudit: error: a store could not be read: {e}", err=True)
         ctx.exit(ExitCode.USAGE)
-    except click.ClickException as e:  # it may quote what was typed: a file name can hold escape codes
-        e.message = "\n".join(map(printable, e.message.split("\n")))
+    except _HELP:  # `ccaudit` alone: the help, not an error line
         raise
+    except click.ClickException as e:  # one line, as every error; printable: it may quote a typed file name
+        click.echo(f"ccaudit: error: {printable(e.format_message())}", err=True)
+        ctx.exit(e.exit_code)
     except (click.exceptions.Exit, click.Abort):
         raise
     except Exception as e:
