@@ -94,11 +94,19 @@ REPORT_OPTIONS = options(
 FORMAT_OF = {".html": "html", ".htm": "html", ".json": "json", ".md": "markdown", ".csv": "csv", ".txt": "text"}
 
 
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
+
+
 def _format_of(out_file: str, fmt: str) -> str:
-    """The format -o's extension names, unless --format was given."""
+    """The format -o's extension names (".json" alone too), unless --format was given. A
+    compressed file's extension is refused: the report would be written uncompressed."""
+    name = os.path.basename(out_file).lower()
+    if name.endswith(COMPRESSED):
+        raise click.BadParameter(f"{out_file}: ccaudit does not compress a report; write it to stdout and pipe "
+                                 "it through gzip, or drop the extension", param_hint="-o")
     if click.get_current_context().get_parameter_source("fmt") is not ParameterSource.DEFAULT:
         return fmt
-    return FORMAT_OF.get(os.path.splitext(out_file)[1].lower(), fmt)
+    return FORMAT_OF.get(os.path.splitext(name)[1] or name, fmt)
 
 
 def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str | None,

@@ -105,6 +105,21 @@ def test_output_to_a_dash_is_standard_output(invoke, tmp_path, sample_cli, monke
     assert not (tmp_path / "-").exists()
 
 
+@pytest.mark.parametrize("name, starts", [(".json", "{"), ("r.JSON", "{"), (".md", "# Audit Summary")])
+def test_output_format_from_an_extension_alone(invoke, tmp_path, sample_cli, name, starts):
+    # was: ".json" (a name that is all extension) was written as text
+    assert invoke("report", sample_cli, "-o", tmp_path / name, "-q").exit_code == 0
+    assert (tmp_path / name).read_text().startswith(starts)
+
+
+@pytest.mark.parametrize("name", ["r.md.gz", "r.json.xz", "r.txt.bz2", "r.csv.zst", "r.zip"])
+def test_output_to_a_compressed_name_is_refused(invoke, tmp_path, sample_cli, name):
+    # was: written uncompressed under a name that says it is compressed
+    result = invoke("report", sample_cli, "-o", tmp_path / name, "-q")
+    assert result.exit_code == ExitCode.USAGE and "does not compress a report" in result.stderr
+    assert not (tmp_path / name).exists()
+
+
 # -- a report folder is one report -----------------------------------------------------------
 
 def test_a_narrower_report_replaces_the_folder(invoke, tmp_path, sample_cli):
