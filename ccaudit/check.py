@@ -83,9 +83,10 @@ def parse_rule(text: str) -> Rule:
     per = PER.get(m["per"].lower())
     if per is None:
         raise RuleError(f"bad rule {text!r}: the limit must be per hour (/h) or per day (/d), not /{m['per']}")
-    if len(m["max"].lstrip("0")) > 19:  # int() refuses more than 4,300 digits; 2**63 - 1 has 19
+    digits = m["max"].lstrip("0") or "0"
+    if len(digits) > 19:  # int() refuses more than 4,300 digits; 2**63 - 1 has 19
         raise RuleError(f"bad rule {text!r}: the limit is too large")
-    return _checked(Rule(m["section"].strip(), m["key"].lstrip(), int(m["max"]), per), repr(text))
+    return _checked(Rule(m["section"].strip(), m["key"].lstrip(), int(digits), per), repr(text))
 
 
 def _checked(rule: Rule, where: str) -> Rule:

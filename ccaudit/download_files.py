@@ -23,8 +23,9 @@ MAX_STATE = 1 << 20  # bytes: a topic has at most thousands of partitions
 
 
 def refuse_to_replace(out_path) -> None:
-    """The state moves past what a previous output holds, so replacing it would lose records."""
-    if os.path.isfile(out_path) and os.path.getsize(out_path):
+    """The state moves past what a previous output holds, so replacing it would lose records
+    (a pipe or device, /dev/stdout sent to a file, is written to: appended)."""
+    if not is_device(str(out_path)) and os.path.isfile(out_path) and os.path.getsize(out_path):
         raise InputError(
             f"{out_path} already exists and the state file resumes after its records: "
             "write each run to a new file, e.g. audit-$(date +%F).jsonl"
@@ -79,6 +80,8 @@ def _through(path, compress: bool) -> Iterator:
                 return
             with gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) as out:
                 yield out
+    except BrokenPipeError:  # its reader went away (--out /dev/stdout | head): as for standard output
+        raise
     except OSError as e:
         raise CcauditError(_write_error(path, e)) from None  # what the reader got, it keeps
 
@@ -110,6 +113,8 @@ def _write_error(path, e: OSError) -> str:
 
 def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
     """Saved next offsets per partition; {} if the file does not exist yet."""
+    if os.path.exists(path) and not os.path.isfile(path):  # it is replaced when saved: a pipe would not be
+        raise InputError(f"{path}: not a regular file")
     try:
         state = json.loads(read_small(str(path), MAX_STATE))
     except FileNotFoundError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import os
+import re
 import shutil
 import signal
 import stat
@@ -90,16 +91,21 @@ def write_own(path: str, text: str | Iterable[str | bytes]) -> None:
     write_atomic(path, text, devices=False)
 
 
+_DESCRIPTOR = re.compile(r"/dev/[^/]+|/dev/fd/[0-9]+|/proc/(?:self|thread-self|[0-9]+)/fd/[0-9]+")
+
+
 def is_device(path: str) -> bool:
-    """Is ``path`` a link in /dev or /proc (``/dev/stdout``, ``/proc/self/fd/3``), whatever it
-    leads to (standard output sent to a file leads to a file: the link must not be replaced
-    by one), or itself something neither a file nor a folder (a pipe, a device)?"""
+    """Is ``path`` a link of /dev's own (``/dev/stdout``) or a file descriptor's
+    (``/dev/fd/3``, ``/proc/self/fd/3``), whatever it leads to (standard output sent to a
+    file leads to a file: the link must not be replaced by one), or itself something
+    neither a file nor a folder (a pipe, a device)? A link anywhere else, /dev/shm
+    included, could be planted: it is replaced, never written through."""
     try:
         st = os.lstat(path)
     except OSError:
         return False
     if stat.S_ISLNK(st.st_mode):
-        return os.path.abspath(path).startswith(("/dev/", "/proc/"))
+        return bool(_DESCRIPTOR.fullmatch(os.path.abspath(path)))
     return not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
 
 
@@ -116,12 +122,10 @@ def _write_through(path: str, pieces: Iterable[str | bytes]) -> None:
 
 
 def read_small(path: str, limit: int) -> bytes:
-    """The bytes of ``path``, a regular file of at most ``limit`` bytes (a settings file,
-    typed by hand): a FIFO would wait for a writer for ever, and /dev/zero never ends.
-    Raises OSError if it cannot be opened or read."""
-    with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK)) as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise InputError(f"{path}: not a regular file")
+    """The bytes of ``path``, a settings file typed by hand, of at most ``limit`` bytes: a
+    file, or a pipe (``--rules <(...)``), but /dev/zero never ends. Raises OSError if it
+    cannot be opened or read."""
+    with open(path, "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:
         raise InputError(f"{path}: larger than {limit:,} bytes")

@@ -28,6 +28,8 @@ from tests.records import kafka_auth, signin, write_jsonl
     ("all_events:a b=5/h", Rule("all_events", "a b", 5, "hour")),
     ("*:*=9223372036854775807/h", Rule("*", "*", 2**63 - 1, "hour")),  # was: "too large", as TOML takes it
     ("*:*=0000000000000000005/h", Rule("*", "*", 5, "hour")),
+    ("*:*=" + "0" * 5000 + "5/h", Rule("*", "*", 5, "hour")),  # was: int() refused 5,001 digits, exit 70
+    ("*:*=000/h", Rule("*", "*", 0, "hour")),
     # the key may hold ':' and '=': the section ends at the first ':', the limit starts at the last '='
     ("kafka_authentication:None:UNKNOWN_USER*=0/h", Rule("kafka_authentication", "None:UNKNOWN_USER*", 0, "hour")),
     ("all_events:a=b=3/d", Rule("all_events", "a=b", 3, "day")),
@@ -57,6 +59,7 @@ def test_rule_text_and_sections():
     ("all_events:*=\uff15/h", "expected SECTION:KEYGLOB=N/h"),  # a fullwidth 5
     ("*:*=9223372036854775808/h", "the limit is too large"),
     ("*:*=" + "9" * 5000 + "/h", "the limit is too large"),
+    ("*:*=" + "0" * 5000 + "9223372036854775808/h", "the limit is too large"),
     ("all_events: =5/h", "empty key glob"),
 ])
 def test_bad_rules(text, says):

@@ -346,6 +346,32 @@ def test_a_pipe_at_out_is_written_to_not_replaced(tmp_path, props, monkeypatch, 
     assert fifo.is_fifo() and json.loads(state.read_text())["offsets"] == {"0": 3}
 
 
+def test_a_reader_of_out_that_goes_away_is_a_broken_pipe_and_the_state_stays(tmp_path, props, monkeypatch):
+    # `--out /dev/stdout | head`: the boundary makes it exit 141, as for standard output (was: exit 2)
+    state = tmp_path / "state.json"
+    before = save_state(state, {0: 0})
+    read, write = os.pipe()
+    os.close(read)
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(i) for i in range(3)])}))
+    try:
+        with pytest.raises(BrokenPipeError):
+            dl.download(props, f"/proc/self/fd/{write}", state_path=state)
+    finally:
+        os.close(write)
+    assert state.read_bytes() == before
+
+
+def test_dev_stdout_sent_to_a_log_with_state_appends(tmp_path, props, monkeypatch):
+    # `--out /dev/stdout --state s >> log`: was refused, the log taken for an earlier output
+    log, state = tmp_path / "log.jsonl", tmp_path / "state.json"
+    log.write_bytes(b"earlier\n")
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    with open(log, "ab") as held:
+        dl.download(props, f"/proc/self/fd/{held.fileno()}", state_path=state)
+    assert log.read_bytes() == b"earlier\n" + audit_message(1) + b"\n"
+    assert json.loads(state.read_text())["offsets"] == {"0": 1}
+
+
 def test_the_summary_line_escapes_control_characters_in_the_file_name(tmp_path, props, monkeypatch):
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
     out = tmp_path / "out\x1b]0;pwned\x07.jsonl"

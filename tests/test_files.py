@@ -3,6 +3,7 @@ folders of killed runs removed without touching anyone else's."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -89,6 +90,22 @@ def test_a_link_in_proc_to_a_file_is_written_through_and_appended(tmp_path):
         files.write_atomic(f"/proc/self/fd/{held.fileno()}", "the report\n")
     assert target.read_text() == "before\nthe report\n"  # appended, as `>> log.txt` asks
     assert os.listdir(tmp_path) == ["log.txt"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="needs /dev/shm")
+def test_a_link_planted_in_dev_shm_is_replaced_not_written_through(tmp_path):
+    # /dev/shm is writable by everyone: only /dev's own links and descriptors' are written through
+    target = tmp_path / "victim.txt"
+    target.write_text("mine\n")
+    folder = tempfile.mkdtemp(dir="/dev/shm")
+    try:
+        link = os.path.join(folder, "r.txt")
+        os.symlink(target, link)
+        files.write_atomic(link, "the report\n")
+        assert target.read_text() == "mine\n"
+        assert not os.path.islink(link) and open(link).read() == "the report\n"
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_standard_output_sent_to_a_file_gets_the_report_and_dev_stdout_stays(tmp_path, sample_cli):
