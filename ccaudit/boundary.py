@@ -82,6 +82,11 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         _discard_stdout()  # what is left of it could not be written either
         click.echo(f"ccaudit: error: cannot write to standard output: {e.strerror or e}", err=True)
         ctx.exit(ExitCode.USAGE)
+    except UnicodeEncodeError as e:  # the core writes files as UTF-8: what is left is standard output's encoding
+        _discard_stdout()
+        click.echo(f"ccaudit: error: standard output's encoding ({e.encoding}) cannot write "
+                   f"{e.object[e.start:e.end]!a}: use a UTF-8 locale (PYTHONIOENCODING=utf-8) or -o FILE", err=True)
+        ctx.exit(ExitCode.USAGE)
     except sqlite3.DatabaseError as e:  # the core names the store where it can; a damaged page shows later
         click.echo(f"ccaudit: error: a store could not be read: {e}", err=True)
         ctx.exit(ExitCode.USAGE)

@@ -198,9 +198,10 @@ def zone(name: str) -> tzinfo:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-_DATE = re.compile(r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})")
-_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]+))?)?"
-                   r"([Zz]|[+-][0-9]{2}:[0-9]{2})?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}")  # 2024-05-06 or 20240506
+_HH, _MM = "[01][0-9]|2[0-3]", "[0-5][0-9]"
+_TIME = re.compile(rf"([0-9]{{4}})-([0-9]{{2}})-([0-9]{{2}})[Tt ]({_HH}):({_MM})(?::({_MM}|60)(?:[.,]([0-9]+))?)?"
+                   rf"([Zz]|[+-](?:{_HH}):?(?:{_MM}))?")  # a colon in the offset, or none: date +%z prints +0200
 
 
 def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
@@ -212,8 +213,9 @@ def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
     if text is None:
         return None
     try:
-        if m := _DATE.fullmatch(text):
-            day = datetime(*map(int, m.groups()), tzinfo=tz)
+        if _DATE.fullmatch(text):
+            digits = text.replace("-", "")
+            day = datetime(int(digits[:4]), int(digits[4:6]), int(digits[6:]), tzinfo=tz)
             if end and day.date() == day.date().max:  # its next midnight is past what datetime holds
                 return None  # and past every event (they end in 3000): no end
             return _since_epoch(day + timedelta(days=1 if end else 0))
@@ -233,8 +235,8 @@ def _offset(text: str | None, tz: tzinfo) -> tzinfo:
         return tz
     if text in "Zz":
         return timezone.utc
-    minutes = int(text[1:3]) * 60 + int(text[4:6])
-    return timezone(timedelta(minutes=-minutes if text[0] == "-" else minutes))  # ValueError from 24:00
+    minutes = int(text[1:3]) * 60 + int(text[-2:])
+    return timezone(timedelta(minutes=-minutes if text[0] == "-" else minutes))
 
 
 def _since_epoch(t: datetime) -> int:

@@ -369,6 +369,10 @@ def subsecond(tmp_path):
     (["--since", "2024-08-16T12:34Z", "--until", "2024-08-16T18:04:56.9999995+05:30"], 1,
      "2024-08-16T12:34:56.999999Z", "2024-08-16T12:34:56.999999Z"),
     (["--since", "2024-08-16T23:59:60Z"], 0, None, None),
+    (["--until", "2024-08-16T23:59:60Z"], 6, "2024-08-16T10:00:00.100000Z", "2024-08-16T23:59:59.999000Z"),
+    # an offset as `date +%z` prints it
+    (["--since", "2024-08-16T11:30:00.5000005+0130"], 4, "2024-08-16T10:00:00.500001Z",
+     "2024-08-16T23:59:59.999000Z"),
 ])
 def test_windows_are_exact_to_the_microsecond(subsecond, args, events, first, last):
     doc = report_json(subsecond, *args)
@@ -393,7 +397,9 @@ def test_since_with_nothing_left_reports_zero_events(window):
 
 @pytest.mark.parametrize("value", ["yesterday", "2024-13-01", "06/05/2024",
                                    "2024-W33-5",  # a week date: was read as that day's start, also by --until
-                                   "2024-229", "2024-08-16T10", "2024-08-16T10:00:00+0530", "2024-08-16T10:00:00+24:00",
+                                   "2024-229", "2024-08-16T10", "2024-08-16T10:00:00+24:00", "2024-0816",
+                                   "2024-08-16T10:00:99Z",  # was read as 10:01:39
+                                   "2024-08-16T10:00:00+00:60", "2024-08-16T24:00:00Z", "2024-08-16T10:00:00+05",
                                    "\u0662\u0660\u0662\u0664-08-16"])
 def test_bad_since_is_a_usage_error(window, value):
     result = CliRunner().invoke(cli, ["report", "-q", window, "--since", value])
