@@ -307,8 +307,8 @@ class _Worker:
 
     def __init__(self):
         path = os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))
-        mask = block_stops()  # and so they stay in the worker: Ctrl-C (or `timeout`) signals the whole
-        try:  # process group, and this process stops its workers; signalled too, they printed tracebacks
+        mask = block_stops()  # until the worker has imported: Ctrl-C (or `timeout`) signals the whole process
+        try:  # group, and this process stops its workers; signalled too, they printed tracebacks (worker._signals)
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ccaudit.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 env=dict(os.environ, PYTHONPATH=path),

@@ -19,6 +19,7 @@ It imports only what parsing needs, so each worker stays small.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from itertools import islice
@@ -136,6 +137,7 @@ def _skip_partial_line(f, start: int, end: int | None) -> None:
 
 
 def main() -> None:
+    _signals()
     decode, encode = msgspec.json.Decoder(Task).decode, msgspec.json.Encoder().encode
     out = sys.stdout.buffer
     try:
@@ -144,6 +146,16 @@ def main() -> None:
                 _answer_task(decode(line), out, encode)
     except (KeyboardInterrupt, BrokenPipeError):
         os._exit(130)
+
+
+def _signals() -> None:
+    """Ctrl-C at a terminal signals the whole process group, and the main process stops its
+    workers itself. It starts them with Ctrl-C, SIGTERM and SIGHUP blocked (so that none
+    comes while this process imports: a traceback); from here Ctrl-C is ignored (one that
+    came meanwhile too), and the others end it, as by default, without a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
 def _answer_task(task: Task, out, encode) -> None:

@@ -234,7 +234,8 @@ def test_a_reader_gone_before_version_or_help_is_a_broken_pipe(command):
     assert proc.stderr == ""
 
 
-@pytest.mark.parametrize("command", [["methods"], ["report", "--format", "json"], ["report"], ["diff", "--all", "{dump}"]])
+@pytest.mark.parametrize("command", [["methods"], ["report", "--format", "json"], ["report"],
+                                     ["diff", "--all", "{dump}"]])
 def test_standard_output_that_cannot_encode_a_key(tmp_path, command):
     # PYTHONIOENCODING=ascii: was an internal error (UnicodeEncodeError), exit 70
     from tests.records import request, write_jsonl
