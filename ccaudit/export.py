@@ -47,7 +47,9 @@ _MARKER_HEAD = "# tables written by ccaudit export; a later export into this fol
 INSTALL_HINT = "ccaudit export needs pyarrow: pip install 'ccaudit[parquet]'"
 TEMP_PREFIX = ".ccaudit-export-"  # + pid: a table being written, or one being replaced
 BATCH = 2_000  # rows per fetch and RecordBatch: as Python objects, rows cost the most memory
+BATCH_BYTES = 2 * 2**20  # and at most about this much of their text: a key can be 16 MiB (an attacker's)
 ROW_GROUP = 50_000  # rows per Parquet row group, at least (held as Arrow arrays until written)
+ROW_GROUP_BYTES = 16 * 2**20  # or fewer rows, once they hold this much
 ROWS_PER_FILE = 10_000_000  # then the day's next part-N.parquet
 UNIQUE = ("id", "time", "first_seen", "last_seen")  # columns not dictionary-encoded: nearly every value differs
 DAY = 86_400
@@ -118,6 +120,7 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
         raise CcauditError(f"no table {sorted(asked - set(TABLES))[0]!r} to export; the tables are {', '.join(TABLES)}")
     tables = [t for t in TABLES if t in asked]
     out_dir = os.path.normpath(out_dir)
+    _refuse_replacing(store.path, out_dir)
     previous = prepare(out_dir)
     if not store.conn.in_transaction:  # one snapshot for every table: a load committing meanwhile waits
         store.conn.execute("BEGIN")
@@ -158,6 +161,15 @@ def prepare(out_dir: str) -> list[str]:
         if m and not pid_alive(int(m[1])) and os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
     return previous
+
+
+def _refuse_replacing(store_path: str, out_dir: str) -> None:
+    """The store must not be in a folder the export replaces (a table's, or a temporary
+    one): the export would delete what it reads. Elsewhere in ``out_dir`` it is left alone."""
+    rel = os.path.relpath(os.path.realpath(store_path), os.path.realpath(out_dir)).split(os.sep)
+    if len(rel) > 1 and (rel[0] in TABLES or rel[0].startswith(TEMP_PREFIX)):
+        raise CcauditError(f"{store_path}: the store is in {os.path.join(out_dir, rel[0])}, which the export "
+                           "replaces; move it, or give another folder")
 
 
 def read_marker(out_dir: str) -> list[str]:
@@ -233,28 +245,36 @@ def _days(store: Store, table: str) -> Iterator[tuple[dt.date, Iterator[list[tup
         return
     for n in range(first // per_day, last // per_day + 1):
         cursor = store.conn.execute(sql, (n * per_day, (n + 1) * per_day))
-        batch = cursor.fetchmany(BATCH)
-        if batch:
-            batches = _batches(cursor, batch)
+        batches = _batches(cursor)
+        first = next(batches, None)
+        if first:
+            batches = itertools.chain([first], batches)
             yield dt.date(1970, 1, 1) + dt.timedelta(days=n), _quarters(batches) if table == "counts" else batches
 
 
-def _batches(cursor, first: list[tuple]) -> Iterator[list[tuple]]:
-    batch = first
-    while batch:
+def _batches(cursor) -> Iterator[list[tuple]]:
+    """The cursor's rows, BATCH at a time, or fewer once their text passes BATCH_BYTES: a
+    batch of 2,000 rows of 100 KB keys held 200 MB. The next fetch is sized from the last
+    one, from one row, doubling."""
+    size = 1
+    while batch := cursor.fetchmany(size):
         yield batch
-        batch = cursor.fetchmany(BATCH)
+        text = sum(len(v) for row in batch for v in row if type(v) is str)
+        size = max(1, min(BATCH, 2 * size, len(batch) * BATCH_BYTES // max(text, 1)))
 
 
 def _quarters(batches: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
     """Counts rows (a UTC day of a key) as the exported rows, one per quarter hour."""
     rows: list[tuple] = []
+    held = 0  # their text, each row's once (rows of one key share it, but Arrow copies it for each)
     for batch in batches:
         for day, blob, *text in batch:
-            rows += [(quarter * US, *text, n, first, last) for quarter, n, first, last in daycounts.entries(day, blob)]
-            if len(rows) >= BATCH:
+            more = [(quarter * US, *text, n, first, last) for quarter, n, first, last in daycounts.entries(day, blob)]
+            rows += more
+            held += len(more) * sum(len(t) for t in text if t)
+            if len(rows) >= BATCH or held >= BATCH_BYTES:
                 yield rows
-                rows = []
+                rows, held = [], 0
     if rows:
         yield rows
 
@@ -296,14 +316,15 @@ def _write_day(folder: str, batches: Iterator[list[tuple]], done: Exported) -> i
     rows_type = pa.struct(list(schema))
     dictionary = [c for c in schema.names if c not in UNIQUE]
     os.mkdir(folder, DIR_MODE)
-    writer, pending, rows_pending, rows_in_file, files = None, [], 0, 0, 0
+    writer, pending, rows_pending, bytes_pending, rows_in_file, files = None, [], 0, 0, 0, 0
     try:
         for batch in itertools.chain(batches, [None]):  # None: the end of the day
             if batch:
                 rows = pa.array(batch, type=rows_type, memory_pool=pool)
                 pending.append(pa.RecordBatch.from_struct_array(rows))
                 rows_pending += len(batch)
-            if pending and (batch is None or rows_pending >= ROW_GROUP):
+                bytes_pending += rows.nbytes
+            if pending and (batch is None or rows_pending >= ROW_GROUP or bytes_pending >= ROW_GROUP_BYTES):
                 if writer is None or rows_in_file >= ROWS_PER_FILE:
                     if writer is not None:
                         writer.close()
@@ -314,7 +335,7 @@ def _write_day(folder: str, batches: Iterator[list[tuple]], done: Exported) -> i
                 writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=rows_pending)
                 rows_in_file += rows_pending
                 done.rows += rows_pending
-                pending, rows_pending = [], 0
+                pending, rows_pending, bytes_pending = [], 0, 0
     finally:
         if writer is not None:
             writer.close()

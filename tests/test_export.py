@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from ccaudit import daycounts
 from ccaudit import export as exporter
 from ccaudit.cli import cli
 from ccaudit.store import Store
@@ -393,6 +394,45 @@ def test_a_day_can_span_several_files(sample, tmp_path, monkeypatch):
     assert exported_totals(small) == exported_totals(out)
     assert sorted(duck(f"SELECT * EXCLUDE (day) FROM {parquet(small, 'all_events')}"), key=repr) == \
         sorted(duck(f"SELECT * EXCLUDE (day) FROM {parquet(out, 'all_events')}"), key=repr)
+
+
+@pytest.mark.parametrize("where", ["counts", "all_events/day=2024-05-06", ".ccaudit-export-1-x", "."])
+def test_a_store_in_a_folder_the_export_replaces_is_refused(sample, tmp_path, where):
+    # was: exit 0, and the store deleted with the table folder it was moved into
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out)
+    folder = out / where
+    folder.mkdir(parents=True, exist_ok=True)
+    moved = folder / "audit.db"
+    moved.write_bytes(Path(db).read_bytes())
+    result = ccaudit("export", "--db", moved, "--out", out, "--table", "all_events")
+    if where == ".":  # beside the tables: left alone
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code == 2 and "which the export replaces" in result.stderr, result.output
+    assert moved.read_bytes() == Path(db).read_bytes()
+
+
+def test_batches_are_bounded_by_the_bytes_of_their_text():
+    # was: 2,000 rows a fetch and 50,000 a row group whatever their size: a day of 4,000
+    # keys of 25,000 characters took 654-704 MiB to export
+    class Cursor:
+        def __init__(self, rows):
+            self.rows = rows
+
+        def fetchmany(self, n):
+            taken, self.rows = self.rows[:n], self.rows[n:]
+            return taken
+
+    small = [("k", 1)] * 5_000
+    assert [len(b) for b in exporter._batches(Cursor(small))] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2000,
+                                                                   953]
+    large = [("x" * 2**20, 1)] * 9  # 1 MiB keys: two to a batch
+    assert [len(b) for b in exporter._batches(Cursor(large))] == [1, 2, 2, 2, 2]
+    quarters = daycounts.pack(0, {q: [1, q * 900 * 10**6, q * 900 * 10**6] for q in range(96)})[5]
+    rows = [[(0, quarters, "section", "y" * 2**16, "m", "p")]] * 3  # 96 quarters of a 64 KiB key a row
+    assert [len(b) for b in exporter._quarters(iter(rows))] == [96, 96, 96]
 
 
 # -- the command -----------------------------------------------------------------------------------
