@@ -64,6 +64,10 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     summary = "summary.txt" if fmt == "html" else f"summary.{EXTENSIONS[fmt]}"
     written = (_Written(report.days, fmt, sids, summary) if isinstance(report.days, Days)
                else _listed(report.days, fmt, summary))
+    stray = _unlisted(out_dir, sids, written, old)
+    if stray:
+        raise CcauditError(f"{os.path.join(out_dir, stray)}: a file of the report's name that no earlier report "
+                           "wrote (its manifest does not list it); move it, or give another folder")
     _list(out_dir, itertools.chain(written, (n for n in old if n not in written)))  # claimed before they are
     # made: a report stopped half way (Ctrl-C) leaves a folder that the next report, or clean, empties
     if fmt == "html":
@@ -79,6 +83,24 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
         _list(out_dir, itertools.chain(written, left))
         raise CcauditError(f"{out_dir}: the report is written, but {plural(len(left), 'file')} of the earlier "
                            f"one could not be removed ({why}); its manifest still lists them")
+
+
+def _unlisted(out_dir: str, sids: list[str], written: Iterable[str], old: list[str]) -> str | None:
+    """A file in the folder that the report would write over and that no earlier report's
+    manifest lists: someone's own, which "other files are left alone" promises to keep.
+    Read from the folder, not from the report's names (a report can have a million)."""
+    listed = set(old)
+    for folder in ["", *sids]:
+        try:
+            entries = os.scandir(os.path.join(out_dir, folder))
+        except OSError:  # a section folder not made yet
+            continue
+        with entries:
+            for entry in entries:
+                name = f"{folder}/{entry.name}" if folder else entry.name
+                if name in written and name not in listed:
+                    return name
+    return None
 
 
 class _Written:

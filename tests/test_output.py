@@ -256,14 +256,26 @@ def test_a_report_folder_keeps_the_users_own_files(invoke, tmp_path, sample_cli)
 
 def test_a_planted_link_is_replaced_not_written_through(invoke, tmp_path, sample_cli):
     out, victim = tmp_path / "reports", tmp_path / "victim.txt"
-    out.mkdir()
     victim.write_text("precious")
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    (out / "summary.txt").unlink()  # a file the manifest lists, replaced by a link
     (out / "summary.txt").symlink_to(victim)
     (tmp_path / "one.txt").symlink_to(victim)
     assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
     assert invoke("report", sample_cli, "-o", tmp_path / "one.txt", "-q").exit_code == 0
     assert victim.read_text() == "precious"
     assert not (out / "summary.txt").is_symlink() and "Audit Summary" in (out / "summary.txt").read_text()
+
+
+@pytest.mark.parametrize("name", ["summary.txt", "2024-05-06.txt", "all_events/2024-05-07.txt"])
+def test_a_file_of_a_report_files_name_that_no_manifest_lists_is_left_alone(invoke, tmp_path, sample_cli, name):
+    # "other files in the folder are left alone": was replaced, then listed (clean deleted it)
+    out = tmp_path / "reports"
+    (out / name).parent.mkdir(parents=True)
+    (out / name).write_text("mine")
+    result = invoke("report", sample_cli, "--out", out, "-q")
+    assert result.exit_code == ExitCode.USAGE and "no earlier report wrote" in result.stderr
+    assert (out / name).read_text() == "mine" and not (out / ".ccaudit-manifest").exists()
 
 
 def test_report_files_are_owner_only(invoke, tmp_path, sample_cli):
@@ -482,7 +494,11 @@ def test_a_link_planted_at_an_output_to_another_users_pipe_is_replaced_not_writt
     pipe.parent.mkdir()
     os.mkfifo(pipe)
     folder = tmp_path / "shared"
-    folder.mkdir()
+    if how == "out":  # an earlier report's file, replaced by a link
+        assert invoke("report", sample_cli, "--out", folder, "-q").exit_code == 0
+        (folder / "summary.txt").unlink()
+    else:
+        folder.mkdir()
     link = folder / ("summary.txt" if how == "out" else "report.txt")
     link.symlink_to(pipe)
     args = ["--out", str(folder)] if how == "out" else ["-o", str(link)]
