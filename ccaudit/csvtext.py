@@ -8,7 +8,7 @@ import io
 import re
 from collections.abc import Iterator
 
-from .text import FORMULA_START, PIECE, spreadsheet_cell
+from .text import FORMULA_START, PIECE, shown_as_is, spreadsheet_cell
 
 
 def csv_text(header: list, rows) -> str:
@@ -36,7 +36,7 @@ def safe_cell(value: object) -> str:
     checks that leave them as they are, made here by str methods in C: the two calls,
     through a regular expression, were a sixth of a CSV report."""
     if isinstance(value, str):
-        if value.isprintable() and '"' not in value and "," not in value and not value.startswith(FORMULA_START):
+        if shown_as_is(value) and '"' not in value and "," not in value and not value.startswith(FORMULA_START):
             return value
     elif isinstance(value, int):  # a number stays a number, never quoted
         return str(value)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 
 from .render import ROW_LABEL, Layout, SectionPeaks, layout_chunks
 from .report import Day, Gap, Report, Row, Rows, Section
-from .text import CountText, hour_ranges, in_pieces, plural, printable
+from .text import CountText, hour_ranges, in_pieces, plural, printable, shown_as_is
 
 LEVELS = 9
 
@@ -138,7 +138,7 @@ def _e(value: object) -> str:
     """Any value as HTML text or attribute content: printable, then escaped as
     ``html.escape`` escapes it, quotes too (inline: a page calls this 150,000 times)."""
     text = value if value.__class__ is str else str(value)
-    if not text.isprintable():
+    if not shown_as_is(text):
         text = printable(text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;") \
         .replace("'", "&#x27;")

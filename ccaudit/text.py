@@ -12,14 +12,29 @@ from collections.abc import Callable, Iterable, Iterator
 PIECE = 1 << 16  # characters a report's output is passed up in; a line at a time cost a Python frame a level
 
 
+# Printable to Python, but shown as nothing: fillers and invisible marks, which could make one
+# key pass for another (``alice@example.com`` and the same with U+3164 after it)
+_INVISIBLE = "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u2800\u3164\uffa0"
+_HIDDEN = re.compile(f"[\\\\{_INVISIBLE}\ufe00-\ufe0f\U000e0100-\U000e01ef]")  # and the backslash
+
+
+def shown_as_is(text: str) -> bool:
+    """Whether ``printable`` leaves ``text`` as it is (a check in C, for the hot paths)."""
+    return text.isprintable() and not _HIDDEN.search(text)
+
+
 def printable(text: str) -> str:
-    """``text`` safe for a terminal: control, format (bidi), unusual space and unpaired
-    surrogate characters become visible escapes such as ``\\x1b`` or ``\\u202e``."""
-    if text.isprintable():
+    """``text`` safe for a terminal: control, format (bidi), unusual space, unpaired
+    surrogate and invisible characters become visible escapes such as ``\\x1b`` or
+    ``\\u202e``, and a backslash is doubled, so that two keys never look alike (the text
+    ``\\x1b`` is shown as ``\\\\x1b``)."""
+    if shown_as_is(text):
         return text
     out = []
     for ch in text:
-        if ch.isprintable():
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch.isprintable() and not _HIDDEN.match(ch):
             out.append(ch)
         else:
             o = ord(ch)
@@ -31,13 +46,23 @@ _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\|`[]"} | {"<": "&lt;", ">": "
 _MARKDOWN_FOUND = re.compile(r"[\\|`\[\]<>&]").search  # translate looks up every character: most keys have none
 
 
+_AUTOLINK = re.compile(r"://|(?i:\bwww)\.")  # what GitHub's markdown makes a link of, bare
+
+
 def md_text(text: str) -> str:
     """Data as inert markdown table text: no table breaks, markdown links or images, inline
-    HTML, character references or code (``[x](javascript:...)`` stays text). Emphasis is
-    left alone: it changes how a key looks, never what it does; so is a bare URL, which some
-    renderers make clickable as the plain address it is."""
+    HTML, character references or code (``[x](javascript:...)`` stays text), and no bare
+    URL made a link (``https\\://``, ``www\\.``: a report is trusted, an attacker's address in
+    it should not be one click away). Emphasis is left alone: it changes how a key looks,
+    never what it does; so is an email, which renderers link as the mail address it is."""
     text = printable(text)
-    return text.translate(_MARKDOWN) if _MARKDOWN_FOUND(text) else text
+    if _MARKDOWN_FOUND(text):
+        text = text.translate(_MARKDOWN)
+    return _AUTOLINK.sub(_unlinked, text)
+
+
+def _unlinked(m: re.Match) -> str:
+    return "\\://" if m[0] == "://" else m[0][:-1] + "\\."
 
 
 FORMULA_START = ("=", "+", "-", "@")  # TAB and CR, the other two, are escaped first

@@ -288,8 +288,9 @@ def test_out_dir_day_files_are_the_single_file_report_day_by_day(invoke, tmp_pat
 
 def test_out_dir_day_file_when_a_section_file_is_a_device(invoke, tmp_path, sample_cli):
     out = tmp_path / "r"
-    (out / "all_events").mkdir(parents=True)
-    (out / "all_events" / "2024-05-09.txt").symlink_to("/dev/null")  # written through, not replaced
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    (out / "all_events" / "2024-05-09.txt").unlink()
+    (out / "all_events" / "2024-05-09.txt").symlink_to("/dev/null")  # a listed file: replaced, not written through
     assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
     assert "GetKafkaClusters" in (out / "2024-05-09.txt").read_text(encoding="utf-8")
 

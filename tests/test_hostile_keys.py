@@ -15,11 +15,30 @@ def signins(tmp_path, emails: list[str], name: str = "signins.jsonl") -> str:
 
 
 def test_markdown_keys_cannot_make_links_or_html(invoke, tmp_path):
-    dump = signins(tmp_path, ["[x](javascript:alert(1))", "![i](http://t/p.png)", "<img src=x>", "a|b"])
+    dump = signins(tmp_path, ["[x](javascript:alert(1))", "![i](http://t/p.png)", "<img src=x>", "a|b",
+                              "https://evil.example/login?reset=1", "www.evil.example"])
     out = invoke("report", dump, "--format", "markdown", "--section", "signin_success", "-q").stdout
-    assert r"\[x\](javascript:alert(1))" in out and r"!\[i\](http://t/p.png)" in out
+    assert r"\[x\](javascript:alert(1))" in out and r"!\[i\](http\://t/p.png)" in out
     assert "&lt;img src=x&gt;" in out and r"a\|b" in out
     assert "[x](" not in out and "<img" not in out
+    # bare addresses, which GitHub's markdown makes links of: was left as they are
+    assert r"https\://evil.example/login?reset=1" in out and r"www\.evil.example" in out
+    assert "://" not in out.replace("\\://", "")
+
+
+@pytest.mark.parametrize("fmt", ["text", "csv", "markdown", "html"])
+def test_keys_that_differ_never_look_alike(invoke, tmp_path, fmt):
+    # an escape character and the text of its escape; an email and the same with a Hangul
+    # filler (U+3164, invisible) after it: were shown alike in every format but JSON
+    emails = ["adm\x1bin@example.com", "adm\\x1bin@example.com", "alice@example.com", "alice@example.com\u3164",
+              "bob@example.com\u2800", "carol\u034f@example.com"]
+    out = invoke("report", signins(tmp_path, emails), "--format", fmt, "--section", "signin_success", "-q").stdout
+    assert "\u3164" not in out and "\u2800" not in out and "\u034f" not in out
+    shown = {"text": lambda e: e, "csv": lambda e: e, "html": lambda e: e,
+             "markdown": lambda e: e.replace("\\", "\\\\")}[fmt]
+    for each in (r"adm\x1bin@example.com", r"adm\\x1bin@example.com", r"alice@example.com\u3164",
+                 r"bob@example.com\u2800", r"carol\u034f@example.com"):
+        assert shown(each) in out, each
 
 
 def test_one_huge_key_does_not_pad_every_row(invoke, tmp_path):
