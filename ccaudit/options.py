@@ -223,6 +223,9 @@ def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
             *ymdhm, second, fraction, offset = m.groups()
             second, fraction = int(second or 0), fraction or ""
             t = datetime(*map(int, ymdhm), min(second, 59), int(fraction[:6].ljust(6, "0")), tzinfo=_offset(offset, tz))
+            if not offset and t.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None) != t.replace(tzinfo=None):
+                raise click.BadParameter(f"{text!r} is not a time in {tz}: its clocks skipped it; give an offset",
+                                         param_hint=option)  # was read as an hour later, silently
             past = second - min(second, 59)  # a leap second, :60, is the next one's start
             return _since_epoch(t + timedelta(seconds=past)) + (1 if fraction[6:].strip("0") else 0)
     except (ValueError, OverflowError, OSError):

@@ -395,6 +395,21 @@ def test_since_with_nothing_left_reports_zero_events(window):
     assert doc["summary"]["events"] == 0 and doc["days"] == []
 
 
+def test_a_local_time_the_clocks_skipped_is_refused_and_a_repeated_one_is_its_first(tmp_path):
+    # New York, 2024-03-10: 02:00 EST became 03:00 EDT, so 02:30 never was (it was read as
+    # 03:30, an hour later, silently); 2024-11-03: 01:30 was twice, EDT then EST
+    from tests.records import kafka_auth, write_jsonl
+
+    dump = write_jsonl(tmp_path, [kafka_auth("2024-03-10T07:10:00Z"),  # 03:10 EDT
+                                  kafka_auth("2024-11-03T05:40:00Z"),  # 01:40 EDT, the first 01:40
+                                  kafka_auth("2024-11-03T06:40:00Z")])  # 01:40 EST, the second
+    result = CliRunner().invoke(cli, ["report", "-q", dump, "--tz", "America/New_York", "--since", "2024-03-10T02:30"])
+    assert result.exit_code == 2 and "is not a time in America/New_York: its clocks skipped it" in result.stderr
+    assert report_json(dump, "--tz", "America/New_York", "--since", "2024-03-10T03:00-04:00")["summary"]["events"] == 3
+    assert report_json(dump, "--tz", "America/New_York", "--since", "2024-11-03T01:30",
+                       "--until", "2024-11-03T02:00")["summary"]["events"] == 2  # from the first 01:30 to 02:00 EST
+
+
 @pytest.mark.parametrize("value", ["yesterday", "2024-13-01", "06/05/2024",
                                    "2024-W33-5",  # a week date: was read as that day's start, also by --until
                                    "2024-229", "2024-08-16T10", "2024-08-16T10:00:00+24:00", "2024-0816",
