@@ -48,6 +48,7 @@ INSTALL_HINT = "ccaudit export needs pyarrow: pip install 'ccaudit[parquet]'"
 TEMP_PREFIX = ".ccaudit-export-"  # + pid: a table being written, or one being replaced
 BATCH = 2_000  # rows per fetch and RecordBatch: as Python objects, rows cost the most memory
 BATCH_BYTES = 2 * 2**20  # and at most about this much of their text: a key can be 16 MiB (an attacker's)
+SAMPLED = 8  # the text of every 8th row of a batch sizes the next fetch
 ROW_GROUP = 50_000  # rows per Parquet row group, at least (held as Arrow arrays until written)
 ROW_GROUP_BYTES = 16 * 2**20  # or fewer rows, once they hold this much
 ROWS_PER_FILE = 10_000_000  # then the day's next part-N.parquet
@@ -167,8 +168,8 @@ def _refuse_replacing(store_path: str, out_dir: str) -> None:
     """The store must not be in a folder the export replaces (a table's, or a temporary
     one): the export would delete what it reads. Elsewhere in ``out_dir`` it is left alone."""
     rel = os.path.relpath(os.path.realpath(store_path), os.path.realpath(out_dir)).split(os.sep)
-    if len(rel) > 1 and (rel[0] in TABLES or rel[0].startswith(TEMP_PREFIX)):
-        raise CcauditError(f"{store_path}: the store is in {os.path.join(out_dir, rel[0])}, which the export "
+    if rel[0] in TABLES or rel[0].startswith(TEMP_PREFIX):  # in such a folder, or named as one
+        raise CcauditError(f"{store_path}: the store is at {os.path.join(out_dir, rel[0])}, which the export "
                            "replaces; move it, or give another folder")
 
 
@@ -259,8 +260,10 @@ def _batches(cursor) -> Iterator[list[tuple]]:
     size = 1
     while batch := cursor.fetchmany(size):
         yield batch
-        text = sum(len(v) for row in batch for v in row if type(v) is str)
-        size = max(1, min(BATCH, 2 * size, len(batch) * BATCH_BYTES // max(text, 1)))
+        sample = batch[::SAMPLED]  # every row summed cost a tenth of an export; keys longer still than
+        # the sample's come in a batch at most SAMPLED times BATCH_BYTES
+        text = sum(len(v) for row in sample for v in row if type(v) is str)
+        size = max(1, min(BATCH, 2 * size, len(sample) * BATCH_BYTES // max(text, 1)))
 
 
 def _quarters(batches: Iterator[list[tuple]]) -> Iterator[list[tuple]]:

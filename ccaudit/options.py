@@ -223,14 +223,22 @@ def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
             *ymdhm, second, fraction, offset = m.groups()
             second, fraction = int(second or 0), fraction or ""
             t = datetime(*map(int, ymdhm), min(second, 59), int(fraction[:6].ljust(6, "0")), tzinfo=_offset(offset, tz))
-            if not offset and t.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None) != t.replace(tzinfo=None):
+            if not offset and _skipped(t, tz):  # was read as an hour later, silently
                 raise click.BadParameter(f"{text!r} is not a time in {tz}: its clocks skipped it; give an offset",
-                                         param_hint=option)  # was read as an hour later, silently
+                                         param_hint=option)
             past = second - min(second, 59)  # a leap second, :60, is the next one's start
             return _since_epoch(t + timedelta(seconds=past)) + (1 if fraction[6:].strip("0") else 0)
     except (ValueError, OverflowError, OSError):
         pass
     raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time", param_hint=option)
+
+
+def _skipped(t: datetime, tz: tzinfo) -> bool:
+    """Whether local time ``t`` never was in ``tz`` (the clocks jumped over it)."""
+    try:
+        return t.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None) != t.replace(tzinfo=None)
+    except OverflowError:  # at an end of the calendar: nothing to skip there
+        return False
 
 
 def _offset(text: str | None, tz: tzinfo) -> tzinfo:

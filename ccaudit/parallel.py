@@ -317,8 +317,11 @@ class _Worker:
             restore_signals(mask)
 
     def send(self, task: Task) -> None:
-        self.proc.stdin.write(_encode(task) + b"\n")  # type: ignore[union-attr]
-        self.proc.stdin.flush()  # type: ignore[union-attr]
+        try:
+            self.proc.stdin.write(_encode(task) + b"\n")  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+        except BrokenPipeError:  # not standard output's reader (exit 141): a worker killed
+            raise CcauditError(f"a parse worker stopped unexpectedly (exit code {self.proc.wait()})") from None
 
     def receive(self) -> Reply:
         line = self.proc.stdout.readline()  # type: ignore[union-attr]

@@ -15,7 +15,7 @@ PIECE = 1 << 16  # characters a report's output is passed up in; a line at a tim
 # Printable to Python, but shown as nothing: fillers and invisible marks, which could make one
 # key pass for another (``alice@example.com`` and the same with U+3164 after it)
 _INVISIBLE = "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u2800\u3164\uffa0"
-_HIDDEN = re.compile(f"[\\\\{_INVISIBLE}\ufe00-\ufe0f\U000e0100-\U000e01ef]")  # and the backslash
+_HIDDEN = re.compile(f"[{_INVISIBLE}\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 
 
 def shown_as_is(text: str) -> bool:
@@ -26,15 +26,13 @@ def shown_as_is(text: str) -> bool:
 def printable(text: str) -> str:
     """``text`` safe for a terminal: control, format (bidi), unusual space, unpaired
     surrogate and invisible characters become visible escapes such as ``\\x1b`` or
-    ``\\u202e``, and a backslash is doubled, so that two keys never look alike (the text
-    ``\\x1b`` is shown as ``\\\\x1b``)."""
+    ``\\u3164``. A backslash stays as it is: a key copied from a report is what a filter
+    takes (a key that is the text ``\\x1b`` looks like one with an ESC; JSON tells them apart)."""
     if shown_as_is(text):
         return text
     out = []
     for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch.isprintable() and not _HIDDEN.match(ch):
+        if ch.isprintable() and not _HIDDEN.match(ch):
             out.append(ch)
         else:
             o = ord(ch)

@@ -414,6 +414,18 @@ def test_a_store_in_a_folder_the_export_replaces_is_refused(sample, tmp_path, wh
     assert moved.read_bytes() == Path(db).read_bytes()
 
 
+def test_a_store_named_as_a_table_folder_is_refused(sample, tmp_path):
+    # was: moved aside with the earlier table and deleted, exit 0
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out, "--table", "all_events")
+    store = out / "counts"
+    store.write_bytes(Path(db).read_bytes())
+    result = ccaudit("export", "--db", store, "--out", out)
+    assert result.exit_code == 2 and "which the export replaces" in result.stderr, result.output
+    assert store.read_bytes() == Path(db).read_bytes()
+
+
 def test_batches_are_bounded_by_the_bytes_of_their_text():
     # was: 2,000 rows a fetch and 50,000 a row group whatever their size: a day of 4,000
     # keys of 25,000 characters took 654-704 MiB to export

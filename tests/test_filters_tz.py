@@ -408,6 +408,8 @@ def test_a_local_time_the_clocks_skipped_is_refused_and_a_repeated_one_is_its_fi
     assert report_json(dump, "--tz", "America/New_York", "--since", "2024-03-10T03:00-04:00")["summary"]["events"] == 3
     assert report_json(dump, "--tz", "America/New_York", "--since", "2024-11-03T01:30",
                        "--until", "2024-11-03T02:00")["summary"]["events"] == 2  # from the first 01:30 to 02:00 EST
+    # at the calendar's end the check cannot overflow into "not a date" (it did)
+    assert report_json(dump, "--tz", "America/New_York", "--since", "9999-12-31T23:59")["summary"]["events"] == 0
 
 
 @pytest.mark.parametrize("value", ["yesterday", "2024-13-01", "06/05/2024",

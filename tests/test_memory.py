@@ -287,15 +287,18 @@ def test_a_load_of_long_names_holds_a_bounded_text(memory_run_asked, tmp_path, c
     assert r.peak <= LONG_NAMES_LOAD_BOUND, f"{r.peak / MiB:.1f} MiB"
     if field == "email" and importlib.util.find_spec("pyarrow"):
         # export: fetches, and Arrow's row groups, bounded by the bytes of their text too.
-        # Measured: 107-135 MiB (pyarrow's imports 56); 654-704 MiB when 2,000 rows were
-        # fetched and 50,000 held whatever their size
+        # Measured: 107-135 MiB, of which pyarrow's imports 56 (86 in a new virtualenv on
+        # /tmp, whose libraries are all resident); 654-704 MiB when 2,000 rows were fetched
+        # and 50,000 held whatever their size
+        imports = rss.run_sampled([sys.executable, "-c", EXPORT_IMPORTS], timeout=60).peak
         e = rss.run_sampled([ccaudit_exe, "export", "--db", str(tmp_path / "long-names.db"), "--out",
                              str(tmp_path / "export")], interval=0.02, timeout=300)
         assert e.returncode == 0, e.stderr
-        assert e.peak <= EXPORT_BOUND, f"export: {e.peak / MiB:.1f} MiB"
+        assert e.peak - imports <= 100 * MiB, f"export: {e.peak / MiB:.1f} MiB, imports {imports / MiB:.1f}"
 
 
 EXPORT_GROWTH_BOUND = 25 * MiB  # 20k -> 1M events: a day is read in batches, whatever its size
+EXPORT_IMPORTS = "import ccaudit.cli; from ccaudit import export; export.require(lean=True)"  # as the command does
 EXPORT_BOUND = 150 * MiB  # the bound for a 10M-event store (measured: 127 MiB at 1M, and at 10M)
 
 
@@ -303,8 +306,7 @@ def test_export_memory_does_not_grow_with_the_store(memory_run_asked, tmp_path, 
     # `ccaudit export` of a 1M-event store (7 days of about 143k events) against one of 20k:
     # each table is read a UTC day at a time, in batches, so the peak must not follow the store.
     pytest.importorskip("pyarrow")
-    lean = "import ccaudit.cli; from ccaudit import export; export.require(lean=True)"  # as the command does
-    imports = rss.run_sampled([sys.executable, "-c", lean], timeout=60).peak
+    imports = rss.run_sampled([sys.executable, "-c", EXPORT_IMPORTS], timeout=60).peak
     peaks, runs = {}, {}
     for n, seed in ((20_000, 1), (1_000_000, 2)):
         dump, db = tmp_path / f"dump-{n}.jsonl.gz", tmp_path / f"store-{n}.db"

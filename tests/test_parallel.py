@@ -443,3 +443,23 @@ def test_a_full_store_disk_during_a_merge_stops_the_load_for_that_reason(tmp_pat
         assert "cannot write the store" in str(stats.stopped) and len(calls) == 1
     finally:
         store.close()
+
+
+def test_a_task_sent_to_a_killed_worker_is_one_error_not_a_reader_gone():
+    # `kill` of a worker: the next task sent to it met a closed pipe, a BrokenPipeError,
+    # which the command line takes for standard output's reader gone (exit 141, nothing said)
+    import signal
+
+    from ccaudit.errors import CcauditError
+    from ccaudit.parallel import _Worker
+    from ccaudit.worker import Task
+
+    worker = _Worker()
+    try:
+        worker.proc.send_signal(signal.SIGTERM)
+        worker.proc.wait(timeout=30)
+        with pytest.raises(CcauditError, match=r"a parse worker stopped unexpectedly \(exit code -15\)"):
+            for _ in range(100):  # the first writes may fit in the pipe's buffer
+                worker.send(Task(path="x", stage="y"))
+    finally:
+        worker.close()
