@@ -231,7 +231,7 @@ def summary(extra, db_path, fmt, tz):
 @click.option("--gzip", "compress", is_flag=True, help="Compress the output with gzip.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), callback=opt.a_number, default=300,
               show_default=True,
-              help="Give up after this many seconds (exit 2, nothing written).")
+              help="Give up after this many seconds (exit 2, no file written; a pipe keeps what it got).")
 @click.option("--insecure-config", is_flag=True, help="Accept a --config file other users can read.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 def download(config_path, out_path, state_path, topic, compress, timeout, insecure_config, quiet):

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from .errors import CcauditError, InputError, MissingExtra
 from .kafka_config import is_foreign_setting, scrub_secrets, secret_values
 
-INSTALL_HINT = "ccaudit download needs confluent-kafka: pip install 'ccaudit[download]'"
+INSTALL_HINT = ("ccaudit download needs confluent-kafka: pip install 'ccaudit[download]' "
+                "(in a clone: pip install '.[download]')")
 
 # Settings the downloader's correctness depends on; the properties file cannot change them.
 _FORCED = {

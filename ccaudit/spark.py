@@ -33,7 +33,7 @@ from .ingest import BUFFER, note_if_failed, sniff
 from .schema import QUARTER
 from .stats import LoadStats
 
-INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'ccaudit[spark]'"
+INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'ccaudit[spark]' (in a clone: pip install '.[spark]')"
 HEAD = BUFFER + 8  # what ingest.sniff looks at, and the longest magic number
 _GLOB = re.compile(r"[*?\[{]")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a Hadoop URI (s3a:, hdfs:, file:) rather than a path
