@@ -254,7 +254,7 @@ def download(config_path, out_path, state_path, topic, compress, timeout, insecu
                                  timeout=timeout, insecure_config=insecure_config, progress=progress)
     if show:
         click.echo("\r\x1b[K", err=True, nl=False)
-    click.echo(f"ccaudit: {printable(result.summary_line())}", err=True)
+    opt.tell(result.summary_line())
 
 
 for command in (check, diff, methods):
@@ -292,9 +292,9 @@ def clean(db_path, out_dir, yes):
         sys.exit(ExitCode.CHECK_FAILED)
     if db_path:
         said = f"deleted {db_path}" if delete_store(db_path) else f"no store at {db_path}"
-        click.echo(f"ccaudit: {printable(said)}", err=True)
+        opt.tell(said)
     for line in clean_dir(out_dir) if out_dir else ():
-        click.echo(f"ccaudit: {printable(line)}", err=True)
+        opt.tell(line)
 
 
 cli.add_command(export_command)
@@ -335,7 +335,7 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
     lines = [] if quiet else opt.malformed_lines(stats)  # the lines load prints
     lines += [f"error: {message}" for message in stats.failed.values()]
     for text in [*lines, stats.summary_line()]:
-        click.echo(f"ccaudit: {printable(text)}", err=True)
+        opt.tell(text)
     if fmt == "json":
         from .jsontext import dumps as to_json
 

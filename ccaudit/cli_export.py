@@ -7,7 +7,6 @@ import click
 from . import options as opt
 from .export import TABLES
 from .options import db_option
-from .text import printable
 
 
 @click.command("export", short_help="Write a store's tables as Parquet, one folder per day.")
@@ -40,6 +39,6 @@ def export_command(db_path, out_dir, tables):
     with opt.open_store(db_path, readonly=True) as store:
         result = exporter.export(store, out_dir, tables or TABLES)
     if result.skipped:
-        click.echo(f"ccaudit: {printable(db_path)} holds counts only (made by ccaudit spark): no events to export "
-                   f"for {', '.join(result.skipped)}", err=True)
-    click.echo(f"ccaudit: {printable(result.summary_line(out_dir))}", err=True)
+        opt.tell(f"{db_path} holds counts only (made by ccaudit spark): no events to export for "
+                 f"{', '.join(result.skipped)}")
+    opt.tell(result.summary_line(out_dir))

@@ -79,7 +79,7 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
     tmp = None if db_path else make_temp_dir()
     try:
         store = Store(db_path or os.path.join(str(tmp), "store.db"), durable=tmp is None,
-                      readonly=readonly and tmp is None, notify=_tell)
+                      readonly=readonly and tmp is None, notify=tell)
         try:
             yield store
         except (ValueError, TypeError, IndexError, OverflowError) as e:  # a misshapen counts blob, or a bug
@@ -92,7 +92,7 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _tell(message: str) -> None:
+def tell(message: str) -> None:
     """One line on stderr; file names and keys in it come from others, so made printable."""
     click.echo(f"ccaudit: {printable(message)}", err=True)
 
@@ -132,10 +132,10 @@ def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
         progress.done()
     if not quiet:
         for line in malformed_lines(stats):
-            _tell(line)
+            tell(line)
     for message in [*stats.failed.values(), *filter(None, [stats.stopped])]:
-        _tell(f"error: {message}")
-    _tell(stats.summary_line())
+        tell(f"error: {message}")
+    tell(stats.summary_line())
     return stats
 
 

@@ -144,7 +144,7 @@ def main() -> None:
         with fewer_collections():
             for line in sys.stdin.buffer:
                 _answer_task(decode(line), out, encode)
-    except (KeyboardInterrupt, BrokenPipeError):
+    except BrokenPipeError:  # the main process has gone (Ctrl-C is ignored here: see _signals)
         os._exit(130)
 
 
