@@ -19,7 +19,7 @@ from . import streamed
 from .csvtext import csv_chunks, csv_text, safe_cell
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, json_pieces
 from .report import Day, Gap, Report, Row, Section, busiest_cell, read_twice
-from .text import CountText, hour_ranges, in_pieces, md_text, plural, printable
+from .text import CountText, columns, fill, hour_ranges, in_pieces, md_text, plural, printable
 
 ROW_LABEL = {
     "kafka_authentication": "Principal",
@@ -28,7 +28,7 @@ ROW_LABEL = {
     "signin_success": "Email",
     "all_events": "Method",
 }
-KEY_WIDTH = streamed.WIDEST  # the key column widens up to this many characters
+KEY_WIDTH = streamed.WIDEST  # the key column widens up to this many terminal columns
 
 
 # -- summary --------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
     label = ROW_LABEL[section.id]
     width, busiest, most = max(30, len(label) + 3), 0, 0
     for r in rows:  # one pass to size the columns, one to write
-        if width < (n := len(printable(r.key))) <= KEY_WIDTH:
+        if width < (n := columns(printable(r.key))) <= KEY_WIDTH:
             width = n
         if stats:
             r.stats()  # worked out here: the peak count it finds is the largest count
@@ -101,10 +101,10 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
     for r in rows:  # (str methods: an f-string's nested widths are parsed again for each row)
         empty = False
         key = printable(r.key)
-        if len(key) > width:
+        if columns(key) > width:
             yield key + "\n"
             key = ""
-        line = key.ljust(width) + "".join(cells_of(r.hours)) + " " + str(r.total).rjust(total_w)
+        line = fill(key, width) + "".join(cells_of(r.hours)) + " " + str(r.total).rjust(total_w)
         if stats:
             first, last, peak, count = r.stats()
             line += f"  {first[:19].ljust(20)} {last[:19].ljust(20)} {peak.rjust(5)} {str(count).rjust(cell)}"
@@ -138,7 +138,7 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
     key_w, largest, most, stat_w = 0, [0] * len(day.hour_labels), 0, [0] * 4 if stats else []
     narrow = 10 ** min((len(h) + 2 for h in day.hour_labels), default=0)  # a count below it is no wider than any header
     for r in rows:  # the widest cell of a count column is that of its largest count
-        key_w, most = max(key_w, min(len(md_text(r.key)), KEY_WIDTH)), max(most, r.total)  # (a longer key: unpadded)
+        key_w, most = max(key_w, min(columns(md_text(r.key)), KEY_WIDTH)), max(most, r.total)  # (longer: unpadded)
         stat_w = list(map(max, stat_w, map(len, stat_cells(r))))  # (first: they find the largest count)
         if r.largest() >= narrow:
             largest = list(map(max, largest, r.hours))  # (in C: a list a row costs less than a loop)
@@ -147,7 +147,7 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
     end = 1 + len(day.hour_labels)
     key_w, hour_w, total_w, stat_w = widths[0], widths[1:end], widths[end], widths[end + 1:]
     padded: dict[int, CountText] = {}  # a count's cell, padded, made once per width (columns share widths)
-    columns = [padded.setdefault(w, CountText(lambda n, w=w: text_of[n].rjust(w))) for w in hour_w]
+    hour_cells = [padded.setdefault(w, CountText(lambda n, w=w: text_of[n].rjust(w))) for w in hour_w]
     yield f"### {day.date} — {section.title}\n\n"
     lines = 0
     for r in rows:
@@ -156,7 +156,7 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
             rule = ("-" * (w + 1) + ":" if i else ":" + "-" * (w + 1) for i, w in enumerate(widths))
             yield "|" + "|".join(rule) + "|\n"
         lines += 1
-        cells = [md_text(r.key).ljust(key_w), *map(operator.getitem, columns, r.hours), str(r.total).rjust(total_w)]
+        cells = [fill(md_text(r.key), key_w), *map(operator.getitem, hour_cells, r.hours), str(r.total).rjust(total_w)]
         if stats:
             cells += map(str.rjust, stat_cells(r), stat_w)
         yield "| " + " | ".join(cells) + " |\n"

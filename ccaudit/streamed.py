@@ -14,8 +14,9 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from .jsontext import dumps
+from .text import columns, fill
 
-WIDEST = 100  # characters a column widens to; a longer cell is written as it is, unpadded
+WIDEST = 100  # terminal columns a column widens to; a longer cell is written as it is, unpadded
 
 
 def database() -> sqlite3.Connection:
@@ -43,10 +44,10 @@ def table_lines(head: Sequence[str], right: Sequence[bool], rows: Callable[[], I
     long key (a record's choice) would make the table rows times that key's size."""
     widths = [len(h) + 2 for h in head]  # tabulate's minimum padding of a header
     for cells in rows():
-        widths = [max(w, min(len(c), WIDEST)) for w, c in zip(widths, cells)]
+        widths = [max(w, min(columns(c), WIDEST)) for w, c in zip(widths, cells)]
 
     def line(cells: Sequence[str]) -> str:
-        padded = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)]
+        padded = list(map(fill, cells, widths, right))
         return f"| {' | '.join(padded)} |\n" if markdown else "  ".join(padded).rstrip() + "\n"
 
     yield line(head)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from unicodedata import category, east_asian_width
 
 PIECE = 1 << 16  # characters a report's output is passed up in; a line at a time cost a Python frame a level
 
@@ -38,6 +39,26 @@ def printable(text: str) -> str:
             o = ord(ch)
             out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
     return "".join(out)
+
+
+MEASURED = 400  # characters of text whose columns are counted; a longer one is printed unpadded anyway
+
+
+def columns(text: str) -> int:
+    """The terminal columns that ``text`` (as ``printable`` leaves it) takes, so that names in
+    Chinese, or with an accent typed as a combining mark, keep a table's columns in line: an
+    East Asian wide or full-width character takes two, a combining mark none. A text of more
+    than MEASURED characters counts its characters: it is wider than any column is padded to,
+    and measuring megabytes would take seconds."""
+    if text.isascii() or len(text) > MEASURED:
+        return len(text)
+    return sum(0 if category(c) in ("Mn", "Me") else 2 if east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def fill(text: str, width: int, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` columns (``str.ljust`` counts characters)."""
+    pad = " " * (width - columns(text))
+    return pad + text if right else text + pad
 
 
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\|`[]"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"})

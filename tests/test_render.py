@@ -286,6 +286,33 @@ def test_a_text_table_with_stats_sizes_its_cells_by_the_largest_count(hours, sto
     assert [line.split()[1:25] for line in body] == [[str(n) if n else "-" for n in h] for h in hours]
 
 
+def test_wide_and_combining_characters_keep_text_and_markdown_columns_in_line():
+    # a terminal gives a Chinese character two columns and a combining accent none:
+    # counted as characters, "日本語" pushed its counts 3 columns left of the others'
+    from ccaudit import render
+    from ccaudit.report import Day, Row, Section
+
+    keys = ["bob", "日本語", "e\u0301mile", "ｆｕｌｌ"]  # 3, 6, 5 and 8 columns; sorted by code point
+    rows = [Row(k, [i + 1, 0], i + 1, "", "", "00", i + 1) for i, k in enumerate(sorted(keys))]
+    day, section = Day("2024-05-06", 10, ["00", "01"], {}), Section("kafka_authentication", "K", rows)
+    text = "".join(render.section_text_lines(day, section)).splitlines()[4:8]
+    assert text == [
+        "bob" + " " * 27 + "     1     -       1",
+        "e\u0301mile" + " " * 25 + "     2     -       2",
+        "日本語" + " " * 24 + "     3     -       3",
+        "ｆｕｌｌ" + " " * 22 + "     4     -       4",
+    ]
+    markdown = "".join(render.section_markdown_lines(day, section)).splitlines()[2:]
+    assert markdown[:6] == [
+        "| Principal   |   00 |   01 |   Total |",
+        "|:------------|-----:|-----:|--------:|",
+        "| bob         |    1 |    - |       1 |",
+        "| e\u0301mile       |    2 |    - |       2 |",
+        "| 日本語      |    3 |    - |       3 |",
+        "| ｆｕｌｌ    |    4 |    - |       4 |",
+    ]
+
+
 def test_a_csv_report_with_no_events_has_the_hour_columns_of_one_with_some(invoke, sample_cli):
     # was: "date,section,key,total,...": a program reading the columns by position broke
     full = invoke("report", sample_cli, "--format", "csv", "-q").stdout.splitlines()[0]
