@@ -53,6 +53,10 @@ class NoSpace(CcauditError):
     """A disk is full, or a file size limit was reached: the store's or TMPDIR's."""
 
 
+def temp_full(folder: str) -> NoSpace:
+    return NoSpace(f"{folder}: no space left for temporary files (TMPDIR)")
+
+
 class MissingExtra(CcauditError):
     """An optional dependency (an extra) is not installed."""
 
@@ -66,7 +70,7 @@ def spilling() -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as e:
-        if "full" in str(e):
+        if out_of_space(e):
             raise NoSpace(f"{sqlite_tempdir()}: no space left for SQLite's temporary files (TMPDIR)") from None
         if "unable to open" in str(e):  # no folder it may write in
             raise CcauditError(f"{sqlite_tempdir()}: cannot create SQLite's temporary files there "

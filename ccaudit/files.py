@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import TextIO
 
-from .errors import CcauditError, InputError
+from .errors import CcauditError, InputError, out_of_space, temp_full
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
 STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what stops ccaudit, see cli.py
@@ -158,15 +158,31 @@ TEMP_PREFIX = "ccaudit-tmp-"
 OWNER = ".ccaudit-owner"  # in each temporary folder: who made it
 
 
+def temp_root() -> str:
+    """TMPDIR (if it is a folder), where SQLite writes its temporary files too. Python's
+    ``tempfile`` would go on to /tmp when TMPDIR is full or not writable, silently: the
+    user's choice of a folder with room, or a full one named in the error, would be lost."""
+    folder = os.environ.get("TMPDIR")
+    return folder if folder and os.path.isdir(folder) else tempfile.gettempdir()
+
+
 def make_temp_dir() -> str:
     """A private folder in TMPDIR that says which process made it (its id, in which
     process namespace), so that a later run can tell those of killed processes apart."""
-    path = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+    path = None
     try:
+        path = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=temp_root())
         with open(os.path.join(path, OWNER), "w", encoding="ascii") as f:
             f.write(f"{os.getpid()} {_pid_namespace()}\n")
-    except BaseException:  # Ctrl-C, or a full disk: the caller never gets the folder to remove
-        shutil.rmtree(path, ignore_errors=True)
+    except BaseException as e:  # Ctrl-C, or a full disk: the caller never gets the folder to remove
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+        if isinstance(e, OSError):  # not standard output's, which the boundary takes an OSError for
+            folder = temp_root()
+            if out_of_space(e):
+                raise temp_full(folder) from None
+            raise CcauditError(f"{folder}: cannot make a temporary folder: {e.strerror or e} "
+                               "(set TMPDIR to a folder ccaudit may write in)") from None
         raise
     return path
 
@@ -177,7 +193,7 @@ def remove_stale_temp_dirs() -> None:
     Only folders with ccaudit's owner file, of this user, from this process namespace (a
     TMPDIR shared between containers holds other namespaces' live folders)."""
     with contextlib.suppress(OSError):
-        for entry in os.scandir(tempfile.gettempdir()):
+        for entry in os.scandir(temp_root()):
             if (entry.name.startswith(TEMP_PREFIX) and entry.is_dir(follow_symlinks=False)
                     and entry.stat(follow_symlinks=False).st_uid == os.getuid() and _is_stale(entry.path)):
                 shutil.rmtree(entry.path, ignore_errors=True)

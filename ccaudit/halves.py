@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from . import storefile
-from .files import block_stops, restore_signals
+from .files import block_stops, restore_signals, temp_root
 from .render import Layout, Scale
 from .report import Day, Gap, Report, Rows
 
@@ -142,7 +142,7 @@ class _Later:
         self.shared = mmap.mmap(-1, 16 * (1 + len(days)) + 2 * SCALE)
         struct.pack_into("qq", self.shared, 0, 0, len(days))
         try:
-            self.file = tempfile.TemporaryFile()
+            self.file = tempfile.TemporaryFile(dir=temp_root())
         except OSError:  # no room: this process takes every day
             return
         self.parent, pid = os.getpid(), -1

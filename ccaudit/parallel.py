@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 import msgspec
 
-from .errors import READ_ERRORS, CcauditError, NoSpace, out_of_space
+from .errors import READ_ERRORS, CcauditError, NoSpace, out_of_space, temp_full
 from .files import block_stops, make_temp_dir, restore_signals
 from .ingest import MAX_LINE, Dump
 from .stats import LoadStats
@@ -197,7 +197,7 @@ class _SpillFile:
 
 def _no_space(path: str, e: OSError) -> Exception:
     if out_of_space(e):
-        return NoSpace(f"{os.path.dirname(path)}: no space left for temporary files (TMPDIR)")
+        return temp_full(os.path.dirname(path))
     return CcauditError(f"{path}: cannot write a temporary file: {e.strerror}")
 
 
@@ -264,7 +264,7 @@ class _Merger:
         while True:
             answer = worker.receive()
             if isinstance(answer, Failure) and answer.no_space:
-                self.full = NoSpace(f"{os.path.dirname(task.stage)}: no space left for temporary files (TMPDIR)")
+                self.full = temp_full(os.path.dirname(task.stage))
                 self.refused = True
                 return
             if isinstance(answer, Failure):

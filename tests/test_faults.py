@@ -22,7 +22,9 @@ disk uses RLIMIT_FSIZE, the full TMPDIR is skipped, and the read-only store fall
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -434,6 +436,25 @@ def test_full_tmpdir_under_reads_of_a_day_of_many_keys(cc, tmp_path):
     again = cc.run("report", "--db", db, "--format", "csv", tmpdir=small)
     assert again.returncode == 0, str(again)
     assert again.stdout.count("user") == n
+
+
+def test_a_tmpdir_without_room_for_a_temporary_folder_is_named(cc, dumps, tmp_path):
+    """The first thing a report without --db writes is its temporary folder's owner file: in
+    a TMPDIR filled to the last byte, one line naming it, exit 2. It said "cannot write to
+    standard output: No space left on device": the boundary took any OSError for stdout's."""
+    why = mount_unavailable()
+    if why:
+        pytest.skip(f"a full TMPDIR needs a small filesystem: {why}")
+    small = cc.tmpfs(tmp_path / "small-tmp", "1m")
+    fd = os.open(small / "filler", os.O_WRONLY | os.O_CREAT)
+    with contextlib.suppress(OSError):
+        while os.write(fd, b"x" * 4096):
+            pass
+    os.close(fd)
+    r = cc.run("report", dumps["a"].path, "-q", tmpdir=small)
+    line = _one_error_naming(r, small, pattern=r"no space")
+    assert "standard output" not in line
+    assert ccaudit_dirs(small) == [], f"left in TMPDIR: {ccaudit_dirs(small)}"
 
 
 # -- 5. read-only stores ---------------------------------------------------------------------

@@ -3,6 +3,7 @@ folders of killed runs removed without touching anyone else's."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import stat
@@ -40,6 +41,16 @@ def test_the_folders_of_killed_runs_are_removed(tmpdir_env):
     (killed / files.OWNER).write_text(f"{dead_pid()} {files._pid_namespace()}\n")
     files.remove_stale_temp_dirs()
     assert os.path.isdir(mine) and not killed.exists()
+
+
+def test_a_temporary_folder_that_cannot_be_made_is_one_error_naming_tmpdir(tmpdir_env, monkeypatch):
+    # an OSError would reach the boundary, which takes it for standard output's
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(files.tempfile, "mkdtemp", refused)
+    with pytest.raises(CcauditError, match=f"^{re.escape(str(tmpdir_env))}: cannot make a temporary folder: "
+                                          "Permission denied .set TMPDIR"):
+        files.make_temp_dir()
 
 
 @pytest.mark.parametrize("name, owner", [
