@@ -88,7 +88,7 @@ def boundary(ctx: click.Context) -> Iterator[None]:
                    f"{e.object[e.start:e.end]!a}: use a UTF-8 locale (PYTHONIOENCODING=utf-8) or -o FILE", err=True)
         ctx.exit(ExitCode.USAGE)
     except sqlite3.DatabaseError as e:  # the core names the store where it can; a damaged page shows later
-        click.echo(f"ccaudit: error: a store could not be read: {e}", err=True)
+        click.echo(f"ccaudit: error: a store could not be read: {printable(str(e))}", err=True)
         ctx.exit(ExitCode.USAGE)
     except _HELP:  # `ccaudit` alone: the help, not an error line
         raise
@@ -105,7 +105,8 @@ def _internal_error(ctx: click.Context, e: Exception) -> NoReturn:
     """A bug: say so in one line, trace only on request."""
     if os.environ.get("CCAUDIT_DEBUG"):
         traceback.print_exc()
-    click.echo(f"ccaudit: internal error: {type(e).__name__}: {e} (set CCAUDIT_DEBUG=1 for a traceback)", err=True)
+    why = printable(str(e))
+    click.echo(f"ccaudit: internal error: {type(e).__name__}: {why} (set CCAUDIT_DEBUG=1 for a traceback)", err=True)
     ctx.exit(ExitCode.INTERNAL)
 
 

@@ -7,7 +7,6 @@ yields every record exactly once, whatever happens in between.
 """
 from __future__ import annotations
 
-import errno
 import gzip
 import json
 import os
@@ -15,8 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .errors import CcauditError, InputError
-from .files import check_parent, is_device, read_small
+from .errors import CcauditError, InputError, out_of_space
+from .files import check_parent, is_device, read_small, replacing
 
 STATE_FORMAT = "ccaudit-download-state/1"
 MAX_STATE = 1 << 20  # bytes: a topic has at most thousands of partitions
@@ -52,23 +51,14 @@ def output(path, compress: bool, undone: str = "; nothing written") -> Iterator:
             yield out
         return
     try:
-        raw, tmp = _open_temp(path)
+        with replacing(str(path), binary=True, durable=True) as raw:
+            if not compress:
+                yield raw
+                return
+            with gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) as out:  # its trailer written on success
+                yield out
     except OSError as e:
         raise CcauditError(_write_error(path, e) + undone) from None
-    out = gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) if compress else raw
-    try:
-        yield out
-        if compress:
-            out.close()  # writes the gzip trailer into raw
-        raw.flush()
-        os.fsync(raw.fileno())
-        raw.close()
-        os.replace(tmp, path)
-    except BaseException as e:  # includes KeyboardInterrupt: never leave a partial file
-        _discard(out, raw, tmp)
-        if isinstance(e, OSError):
-            raise CcauditError(_write_error(path, e) + undone) from None
-        raise
 
 
 @contextmanager
@@ -86,27 +76,8 @@ def _through(path, compress: bool) -> Iterator:
         raise CcauditError(_write_error(path, e)) from None  # what the reader got, it keeps
 
 
-def _open_temp(path):
-    """A new hidden file next to ``path`` (same filesystem, so rename is atomic)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(str(path))}.", suffix=".part")
-    return os.fdopen(fd, "wb", buffering=1 << 20), tmp
-
-
-def _discard(out, raw, tmp) -> None:
-    for f in (out, raw):
-        try:
-            f.close()
-        except Exception:  # the disk may still be full
-            pass
-    try:
-        os.unlink(tmp)
-    except OSError:
-        pass
-
-
 def _write_error(path, e: OSError) -> str:
-    if e.errno == errno.ENOSPC:
+    if out_of_space(e):
         return f"disk full while writing {path}"
     return f"cannot write {path}: {e.strerror}"
 
@@ -119,7 +90,7 @@ def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
         state = json.loads(read_small(str(path), MAX_STATE))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
         raise InputError(f"{path}: not a readable ccaudit download state file") from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise InputError(f"{path}: not a ccaudit download state file")

@@ -16,8 +16,8 @@ import shutil
 import signal
 import stat
 import tempfile
-from collections.abc import Iterable
-from typing import TextIO
+from collections.abc import Iterable, Iterator
+from typing import IO, TextIO
 
 from .errors import CcauditError, InputError, out_of_space, temp_full
 
@@ -33,23 +33,37 @@ def write_atomic(path: str, text: str | Iterable[str | bytes], devices: bool = T
     pieces = [text] if isinstance(text, str) else text
     if devices and is_device(path):
         return _write_through(path, pieces)
-    folder = os.path.dirname(path) or "."
+    try:
+        with replacing(path) as f:
+            write_pieces(f, pieces)
+    except OSError as e:
+        raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
+
+
+@contextlib.contextmanager
+def replacing(path: str, binary: bool = False, durable: bool = False) -> Iterator[IO]:
+    """A new file (0600, never through a link) that replaces ``path`` in one rename when the
+    block completes, and is removed if it does not, on Ctrl-C and SIGTERM too: no half file
+    is left beside the target. ``durable``: synced to disk before the rename. An OSError
+    is raised as it is, for the caller to name the file in its own words."""
+    folder = os.path.dirname(os.path.abspath(path))
     mask = block_stops()  # Ctrl-C between creating the file and the try below would leave it
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".ccaudit-", suffix=".tmp", dir=folder)  # O_EXCL, 0600
-    except OSError as e:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=folder)  # O_EXCL
+    except BaseException:
         restore_signals(mask)
-        raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
+        raise
     try:
         restore_signals(mask)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            write_pieces(f, pieces)
+        with os.fdopen(fd, "wb" if binary else "w", buffering=1 << 20, encoding=None if binary else "utf-8") as f:
+            yield f
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException as e:  # Ctrl-C and SIGTERM too: no half file left beside the target
+    except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
-        if isinstance(e, OSError):
-            raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
         raise
 
 

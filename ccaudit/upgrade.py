@@ -65,6 +65,10 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
         why = "no space left, or an I/O error" if out_of_space(e) else str(e)
         raise StoreError(f"{path}: a store of layout {version}, which this ccaudit must bring to layout "
                          f"{LAYOUT_VERSION} once, with write access; it could not ({why})") from None
+    except (ValueError, TypeError, IndexError, OverflowError) as e:  # layouts 4 and 5's blobs, unpacked here
+        raise StoreError(f"{path}: a store of layout {version} with a damaged row of counts ({type(e).__name__}: "
+                         f"{e}); it cannot be brought to layout {LAYOUT_VERSION}: load the dumps into a new store"
+                         ) from None
 
 
 def _regroup(conn: sqlite3.Connection) -> None:

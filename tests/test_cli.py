@@ -651,3 +651,21 @@ def test_a_usage_error_quoting_what_was_typed_escapes_control_characters(tmp_pat
     assert result.exit_code == 2, result.output
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr, result.stderr
     assert "\\x1b" in result.stderr
+
+
+@pytest.mark.parametrize(("raised", "line"), [
+    (sqlite3.DatabaseError("bad\n\x1b[31m"), "ccaudit: error: a store could not be read: bad\\x0a\\x1b[31m"),
+    (RuntimeError("a bug\nsecond line"), "ccaudit: internal error: RuntimeError: a bug\\x0asecond line "
+                                          "(set CCAUDIT_DEBUG=1 for a traceback)"),
+])
+def test_an_error_the_core_did_not_word_is_still_one_printable_line(monkeypatch, fixtures_dir, raised, line):
+    # SQLite's and a bug's messages were echoed as they were: several lines, or escape codes
+    from click.testing import CliRunner
+
+    from ccaudit import cli as cli_module
+
+    def fails(*args, **kwargs):
+        raise raised
+    monkeypatch.setattr("ccaudit.options.open_store", fails)
+    r = CliRunner().invoke(cli_module.cli, ["report", str(fixtures_dir / "sample-cli.txt")])
+    assert r.stderr == line + "\n"

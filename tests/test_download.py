@@ -1,5 +1,6 @@
 """ccaudit download: against librdkafka's mock cluster (real wire protocol), plus a
 fake of the five consumer calls for what the mock cannot do (retention gaps)."""
+import contextlib
 import errno
 import gzip
 import json
@@ -219,19 +220,26 @@ def test_timeout_leaves_no_file(tmp_path, props, monkeypatch):
     assert source.closed
 
 
-def test_disk_full_leaves_no_file(tmp_path, props, monkeypatch):
+@pytest.mark.parametrize("full", [errno.ENOSPC, errno.EDQUOT, errno.EFBIG])  # was: EDQUOT and EFBIG "cannot write"
+def test_disk_full_leaves_no_file(tmp_path, props, monkeypatch, full):
     class FullDisk:
         def __init__(self, f):
             self.f = f
 
         def write(self, data):
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(full, os.strerror(full))
 
         def __getattr__(self, name):
             return getattr(self.f, name)
 
-    real_open_temp = dlf._open_temp
-    monkeypatch.setattr(dlf, "_open_temp", lambda path: (lambda f, tmp: (FullDisk(f), tmp))(*real_open_temp(path)))
+    real_replacing = dlf.replacing
+
+    @contextlib.contextmanager
+    def on_a_full_disk(path, **kw):
+        with real_replacing(path, **kw) as f:
+            yield FullDisk(f)
+
+    monkeypatch.setattr(dlf, "replacing", on_a_full_disk)
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
     with pytest.raises(CcauditError, match="disk full while writing"):
         dl.download(props, tmp_path / "out.jsonl")
@@ -298,6 +306,16 @@ def test_a_state_file_that_is_a_pipe_or_too_large_is_refused(tmp_path, props, mo
         dl.download(props, tmp_path / "out.jsonl", state_path=large)
 
 
+def test_a_state_file_nested_too_deep_is_refused(tmp_path, props, monkeypatch):
+    # was: RecursionError, an internal error (exit 70)
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    state = tmp_path / "state.json"
+    state.write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(InputError, match="not a readable ccaudit download state file"):
+        dl.download(props, tmp_path / "out.jsonl", state_path=state)
+    assert source.position == {} and not (tmp_path / "out.jsonl").exists()
+
+
 def test_a_state_file_that_cannot_be_written_is_found_before_the_download(tmp_path, props, monkeypatch):
     # was: the whole topic downloaded first, then "cannot write"
     source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
@@ -310,14 +328,14 @@ def test_a_state_that_cannot_be_saved_leaves_the_complete_output_and_says_so(tmp
     # was: "disk full while writing state.json; nothing written; the output is complete, ..."
     state, out = tmp_path / "state.json", tmp_path / "out.jsonl"
     before = save_state(state, {0: 0})
-    real_open_temp = dlf._open_temp
+    real_replacing = dlf.replacing
 
-    def full_for_the_state(path):
+    def full_for_the_state(path, **kw):
         if str(path) == str(state):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_open_temp(path)
+        return real_replacing(path, **kw)
 
-    monkeypatch.setattr(dlf, "_open_temp", full_for_the_state)
+    monkeypatch.setattr(dlf, "replacing", full_for_the_state)
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
     with pytest.raises(CcauditError) as caught:
         dl.download(props, out, state_path=state)

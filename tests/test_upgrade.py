@@ -129,3 +129,22 @@ def test_an_old_store_on_read_only_media_is_refused_in_one_line(stores, monkeypa
         Store(old, readonly=True)
     with sqlite3.connect(old) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == version  # left as it was
+
+
+@pytest.mark.parametrize("damage", ["x'0102'", "'text'"])
+def test_a_layout_5_store_with_a_damaged_counts_row_is_one_error(tmp_path, fixtures_dir, damage):
+    # layouts 4 and 5 are re-counted in Python: a blob of the wrong length or type (a store
+    # edited by hand) raised ValueError or TypeError there, an internal error (exit 70)
+    old = str(tmp_path / "old.db")
+    assert run("load", str(fixtures_dir / "sample-cli.txt"), "--db", old, "-q").exit_code == 0
+    as_layout(old, 5)
+    with sqlite3.connect(old) as conn:
+        conn.execute(f"UPDATE counts SET quarters = {damage} WHERE day = (SELECT min(day) FROM counts)")
+    r = CliRunner().invoke(cli, ["summary", "--db", old])
+    assert r.exit_code == 2, r.output
+    notice, error = r.stderr.splitlines()
+    assert notice.endswith("a store of layout 5; bringing it to layout 8 (once)")
+    assert error.startswith(f"ccaudit: error: {old}: a store of layout 5 with a damaged row of counts (")
+    assert error.endswith("it cannot be brought to layout 8: load the dumps into a new store")
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5  # left as it was
