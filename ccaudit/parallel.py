@@ -208,6 +208,7 @@ def _background(items: Iterator[Task]) -> Iterator[Task]:
     done, stop = object(), threading.Event()
 
     def run() -> None:
+        block_stops()  # so Ctrl-C goes to the main thread, where block_stops can hold it off
         try:
             for item in items:
                 if stop.is_set():

@@ -150,7 +150,7 @@ def test_ctrl_c_just_after_the_temporary_file_is_made_leaves_no_file(tmp_path, m
 
     def interrupted(*args, **kwargs):
         found = made(*args, **kwargs)
-        os.kill(os.getpid(), signal.SIGINT)  # Python's handler raises KeyboardInterrupt
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Python's handler raises KeyboardInterrupt
         return found
 
     monkeypatch.setattr(files.tempfile, "mkstemp", interrupted)
