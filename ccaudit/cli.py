@@ -325,8 +325,6 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
     """
     from .spark import require, run
 
-    if db_path == "":
-        raise click.UsageError("--db needs a name")
     if "-" in inputs:
         raise click.UsageError("ccaudit spark reads files, not stdin: for stdin use ccaudit load - --db STORE")
     require()

@@ -45,7 +45,16 @@ def options(*decorators: Decorator) -> Decorator:
 
 
 def db_option(help: str, required: bool = False) -> Decorator:
-    return click.option("--db", "db_path", type=click.Path(dir_okay=False), required=required, help=help)
+    return click.option("--db", "db_path", type=click.Path(dir_okay=False), required=required, help=help,
+                        callback=_named)
+
+
+def _named(ctx, param, value: str | None) -> str | None:
+    """``--db ""`` (an unset variable in a cron line) is refused: taken for no --db, a load
+    went into a temporary store, deleted at the end, and said it had loaded."""
+    if value == "":
+        raise click.BadParameter("needs a file name (it is empty)")
+    return value
 
 
 def format_option(choices: list[str], help: str = "Output format.") -> Decorator:

@@ -669,3 +669,14 @@ def test_an_error_the_core_did_not_word_is_still_one_printable_line(monkeypatch,
     monkeypatch.setattr("ccaudit.options.open_store", fails)
     r = CliRunner().invoke(cli_module.cli, ["report", str(fixtures_dir / "sample-cli.txt")])
     assert r.stderr == line + "\n"
+
+
+@pytest.mark.parametrize("command", ["load", "report", "summary", "check", "methods", "clean", "export", "spark"])
+def test_an_empty_store_name_is_refused(invoke, sample_cli, tmp_path, monkeypatch, command):
+    # `--db "$STORE"` with STORE unset: load and report took it for no --db, loaded into a
+    # temporary store, deleted it, and said "loaded 14 records" (exit 0)
+    monkeypatch.chdir(tmp_path)
+    r = invoke(command, str(sample_cli), "--db", "")
+    assert r.exit_code == 2
+    assert r.stderr == "ccaudit: error: Invalid value for '--db': needs a file name (it is empty)\n"
+    assert os.listdir(tmp_path) == []
