@@ -262,9 +262,7 @@ def load_stats(labels: list[str], blocks: dict) -> LoadStats:
 def run(inputs, store, master: str | None = None, parquet: str | None = None) -> LoadStats:
     """``ccaudit spark``: aggregate with Spark, then add the counts to ``store``, which
     must hold nothing yet (counts without events cannot be told apart from what it has)."""
-    if store.event_count():
-        raise CcauditError(f"{store.path}: already holds events; ccaudit spark writes counts without events, "
-                           "so it cannot tell which ones the store has: give a new store")
+    store.refuse_mixing("counts")  # before minutes of Spark; and again as the counts are written
     spark, started = session(master)
     try:
         rows, stats = aggregate(spark, inputs, parquet)

@@ -228,13 +228,24 @@ class Store:
             rows.append((*row_key, *daycounts.added(row_key[0], quarters, stored)))
         conn.executemany(put, rows)
 
+    def refuse_mixing(self, adding: str) -> None:
+        """Counts without events (``ccaudit spark``) cannot tell which events they hold, so
+        events are never added to them, nor counts to anything: either would count an event
+        twice. Checked in the write transaction: another process may have written meanwhile."""
+        if adding == "events" and self.counts_only():
+            raise StoreError(f"{self.path}: holds counts only (made by ccaudit spark), which cannot tell which "
+                             "events they have: load the dumps into a new store, or give them all to ccaudit spark")
+        if adding == "counts" and self.event_count():
+            raise StoreError(f"{self.path}: already holds events or counts; ccaudit spark writes counts without "
+                             "events, so it cannot tell which ones the store has: give a new store")
+
     def _last_key(self) -> int:
         return self.conn.execute("SELECT coalesce(max(kid), 0) FROM keys").fetchone()[0]
 
     def add_counts(self, rows: Iterable[tuple]) -> None:
         """Add counts made elsewhere (``ccaudit spark``): (quarter start, section, key,
         method, principal, n, first µs, last µs). The store then holds counts only."""
-        with self._writing():
+        with self._writing(adding="counts"):
             self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
             for batch in _chunks(rows, 10_000):
                 keys = [(r[3], r[4], r[1], r[2]) for r in batch]
@@ -274,7 +285,7 @@ class Store:
         return numbers
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
+    def _writing(self, adding: str = "events") -> Iterator[None]:
         """One write transaction; a full disk rolls it back and is NoSpace, naming the store.
         Numbers given out in a transaction rolled back are forgotten."""
         conn = self.conn
@@ -284,6 +295,7 @@ class Store:
                     if wait_for_writers(conn, self.path, self._notify, "BEGIN IMMEDIATE"):
                         self._notify = None  # said once: two loads at once take turns
                 self._uncounted = self._last_key()  # another process may have added keys meanwhile
+                self.refuse_mixing(adding)
                 yield
                 self._flush()
         except BaseException as e:

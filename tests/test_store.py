@@ -625,3 +625,25 @@ def test_a_zone_day_does_not_read_the_rows_of_keys_with_no_event_in_it(tmp_path)
     second, second_steps = read(day + 86_400 + 5 * 3600)
     assert first == ["early@example.com"] and len(second) == 3000
     assert first_steps * 3 < second_steps, (first_steps, second_steps)
+
+
+def test_events_and_counts_without_events_are_never_mixed_in_a_store(invoke, tmp_path, sample_cli):
+    # a load into a store ccaudit spark made counted every event again ("13 new", 26 events);
+    # two spark runs into one new store both passed spark's check and both wrote their counts
+    day = 1_704_067_200
+    row = (day, "mds_authorize", "k", "mds.Authorize", "User:1", 4, day * 10**6, day * 10**6 + 5)
+    counts, events = str(tmp_path / "counts.db"), str(tmp_path / "events.db")
+    store = Store(counts)
+    store.add_counts([row])
+    with pytest.raises(StoreError, match="already holds events or counts"):
+        store.add_counts([row])  # the second run, its check passed before the first wrote
+    store.close()
+    for command in ("load", "report"):
+        r = invoke(command, sample_cli, "--db", counts)
+        assert r.exit_code == 2 and "holds counts only (made by ccaudit spark)" in r.stderr, r.stderr
+    assert invoke("summary", "--db", counts, "--format", "json").stdout.count('"events": 4') == 1
+    assert invoke("load", sample_cli, "--db", events, "-q").exit_code == 0
+    store = Store(events)
+    with pytest.raises(StoreError, match="already holds events or counts"):
+        store.add_counts([row])
+    store.close()
