@@ -17,7 +17,7 @@ from . import options as opt
 from .boundary import EXIT_CODES, ClosedOutput, boundary, terminate
 from .cli_analysis import check, diff, methods
 from .cli_export import export_command
-from .errors import CcauditError, ExitCode
+from .errors import ExitCode
 from .files import check_parent, same_file
 from .options import (
     FORMATS,
@@ -278,12 +278,12 @@ def clean(db_path, out_dir, yes):
       ccaudit clean --db audit.db --out reports/ --yes
     """
     from .output import check_report_dir, clean_dir
-    from .storefile import delete_store, is_store
+    from .storefile import deletable, delete_store
 
     if not db_path and not out_dir:
         raise click.UsageError("give --db STORE, --out DIR or both")
-    if db_path and os.path.lexists(db_path) and (os.path.islink(db_path) or not is_store(db_path)):
-        raise CcauditError(f"{db_path}: not a ccaudit store; nothing deleted")
+    if db_path:
+        deletable(db_path)  # checked before anything is deleted
     if out_dir and os.path.lexists(out_dir):
         check_report_dir(out_dir)
     targets = [t for t in (db_path, out_dir) if t]

@@ -46,16 +46,30 @@ def looks_like_sqlite(path: str) -> bool:
         return False
 
 
-def delete_store(path: str) -> bool:
-    """Delete a store and its journal files; False if there is none. Refuses (StoreError)
-    a file that is not a ccaudit store."""
+def deletable(path: str) -> bool:
+    """Whether there is a store at ``path`` to delete; StoreError if what is there is not
+    one. A link is refused, not followed: it could lead anywhere."""
     if not os.path.lexists(path):
         return False
-    if os.path.islink(path) or not is_store(path):
-        raise StoreError(f"{path}: not a ccaudit store; not deleted")
+    if os.path.islink(path):
+        raise StoreError(f"{path}: a symbolic link, which clean does not follow; give the store's own path "
+                         f"({os.path.realpath(path)}); nothing deleted")
+    if not is_store(path):
+        raise StoreError(f"{path}: not a ccaudit store; nothing deleted")
+    return True
+
+
+def delete_store(path: str) -> bool:
+    """Delete a store and its journal files; False if there is none (see ``deletable``)."""
+    if not deletable(path):
+        return False
     for name in (path, path + "-journal", path + "-wal", path + "-shm"):
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.remove(name)
+        except FileNotFoundError:
+            pass
+        except OSError as e:  # read-only media, an immutable file
+            raise StoreError(f"{name}: cannot delete it: {e.strerror}") from None
     return True
 
 

@@ -86,3 +86,31 @@ def test_clean_escapes_control_characters_in_the_names_it_says(invoke, tmp_path,
     assert result.exit_code == 0 and not db.exists() and not out.exists()
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
     assert "audit\\x1b[2J.db" in result.stderr and "reports\\x1b]0;pwned\\x07" in result.stderr
+
+
+def test_clean_names_a_link_to_a_store_as_a_link(invoke, tmp_path, sample_cli):
+    # it said "not a ccaudit store", of a link every other command reads as the store
+    db, link = tmp_path / "real.db", tmp_path / "audit.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    link.symlink_to(db)
+    result = invoke("clean", "--db", link)
+    assert result.exit_code == 2
+    assert result.stderr == (f"ccaudit: error: {link}: a symbolic link, which clean does not follow; give the "
+                             f"store's own path ({db}); nothing deleted\n")
+    assert db.exists() and link.is_symlink()
+
+
+def test_clean_of_a_store_that_cannot_be_deleted_is_one_error(invoke, tmp_path, sample_cli, monkeypatch):
+    # read-only media: was an internal error (exit 70), OSError: Read-only file system
+    import errno
+    import os
+
+    db = tmp_path / "audit.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+
+    def read_only(path, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+    monkeypatch.setattr("os.remove", read_only)
+    result = invoke("clean", "--db", db)
+    assert result.exit_code == 2
+    assert result.stderr == f"ccaudit: error: {db}: cannot delete it: Read-only file system\n"
