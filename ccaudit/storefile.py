@@ -169,6 +169,9 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
     if "all_events" not in existing:
         raise StoreError(f"{path}: not a ccaudit store")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > LAYOUT_VERSION:
+        raise StoreError(f"{path}: a store of a newer ccaudit (layout {version}, this one reads up to "
+                         f"{LAYOUT_VERSION}); read it with that version (pip install --upgrade ccaudit)")
     if version != LAYOUT_VERSION:
         raise StoreError(f"{path}: a store of another ccaudit version (layout {version}, this one "
                          f"reads {LAYOUT_VERSION}); load the dumps into a new store")

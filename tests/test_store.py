@@ -405,13 +405,17 @@ def test_refuses_a_directory(tmp_path):
         Store(str(tmp_path))
 
 
-def test_store_of_another_layout_is_refused(tmp_path):
+@pytest.mark.parametrize(("version", "message"), [
+    (3, r"another ccaudit version \(layout 3, this one reads 8\); load the dumps into a new store"),
+    (99, r"a newer ccaudit \(layout 99, this one reads up to 8\); read it with that version"),  # was: load anew
+])
+def test_store_of_another_layout_is_refused(tmp_path, version, message):
     path = tmp_path / "old.db"
     Store(str(path)).close()
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 99")
+    conn.execute(f"PRAGMA user_version = {version}")
     conn.close()
-    with pytest.raises(StoreError, match="another ccaudit version"):
+    with pytest.raises(StoreError, match=message):
         Store(str(path))
 
 
