@@ -1,7 +1,7 @@
 """One key's counts for one UTC day, as the store keeps them: a row of ``counts``.
 
 A report reads a day of a key in one row, not in one row per quarter hour: a whole-store
-report of ten weeks then fetches 77,000 rows instead of 3.2 million. Each row holds
+report of ten weeks then fetches 131,000 rows instead of 3.2 million. Each row holds
 
 * ``n``, ``first_us``, ``last_us``: the day's events, first and last time (epoch µs);
 * ``hours``: the events of each of the day's 24 UTC hours, 24 little-endian uint32, what a

@@ -73,22 +73,29 @@ def delete_store(path: str) -> bool:
     return True
 
 
-_MISSHAPEN = ("SELECT 1 FROM counts WHERE typeof(hours) != 'blob' OR length(hours) != 96"
-              " OR typeof(offset_hours) != 'blob' OR length(offset_hours) != 300"
-              " OR typeof(quarters) != 'blob' OR length(quarters) % 16 != 0 LIMIT 1")
+_WHOLE = "typeof(n) != 'integer' OR typeof(first_us) != 'integer' OR typeof(last_us) != 'integer'"
+_BLOBS = ("typeof(hours) != 'blob' OR length(hours) != 96 OR typeof(offset_hours) != 'blob'"
+          " OR length(offset_hours) != 300 OR typeof(quarters) != 'blob' OR length(quarters) % 16 != 0")
+_MISSHAPEN = {  # table -> what makes one of its rows unreadable
+    "counts": f"typeof(day) != 'integer' OR {_WHOLE} OR {_BLOBS}",
+    "method_counts": f"typeof(day) != 'integer' OR {_WHOLE} OR {_BLOBS}",
+    "quarters": _WHOLE,
+    "events": "typeof(hour) != 'integer' OR typeof(us) != 'integer' OR typeof(kid) != 'integer'",
+}
 
 
 def check_counts(conn: sqlite3.Connection, path: str, e: Exception) -> None:
-    """Raise StoreError if a row of ``counts`` is misshapen (edited by hand, or made so):
-    what ``e``, raised while its rows were read, came from, rather than a bug of ccaudit.
-    Looked for only then: a scan of the table would cost every report of a large store."""
-    try:
-        misshapen = conn.execute(_MISSHAPEN).fetchone()
-    except sqlite3.Error:
-        return
-    if misshapen:
-        raise StoreError(f"{path}: a row of its counts is damaged ({type(e).__name__}: {e}); load the dumps "
-                         "into a new store") from None
+    """Raise StoreError if a row of the counts or events is misshapen (edited by hand, or
+    made so): what ``e``, raised while rows were read, came from, rather than a bug of
+    ccaudit. Looked for only then: a scan of the tables would cost every report of a large store."""
+    for table, misshapen in _MISSHAPEN.items():
+        try:
+            found = conn.execute(f"SELECT 1 FROM {table} WHERE {misshapen} LIMIT 1").fetchone()
+        except sqlite3.Error:
+            return
+        if found:
+            raise StoreError(f"{path}: a row of its {table} is damaged ({type(e).__name__}: {e}); load the "
+                             "dumps into a new store") from None
 
 
 # -- opening and creating -------------------------------------------------------------------

@@ -51,15 +51,15 @@ def test_a_store_name_too_long_for_the_file_system(invoke, tmp_path, sample_cli)
     refused(invoke("load", str(sample_cli), "--db", str(tmp_path / ("y" * 256)), "-q"), "cannot create the store")
 
 
-@pytest.mark.parametrize("edit, args", [
-    ("hours = x'0000'", ["report"]),
-    ("hours = 'text'", ["report", "--principal", "*", "--format", "json"]),
-    ("hours = x'00'", ["check", "--max", "*:*=1/h"]),
-    ("offset_hours = x'00000000'", ["report", "--tz", "Asia/Kolkata"]),
-    ("offset_hours = x'00000000'", ["report", "--tz", "America/St_Johns", "--top", "1"]),
-    ("hours = x'0000'", ["load", "{later}"]),  # adds to a stored row
+@pytest.mark.parametrize("table, edit, args", [
+    ("counts", "hours = x'0000'", ["report"]),
+    ("counts", "hours = 'text'", ["report", "--principal", "*", "--format", "json"]),
+    ("counts", "hours = x'00'", ["check", "--max", "*:*=1/h"]),
+    ("counts", "offset_hours = x'00000000'", ["report", "--tz", "Asia/Kolkata"]),
+    ("counts", "offset_hours = x'00000000'", ["report", "--tz", "America/St_Johns", "--top", "1"]),
+    ("counts", "hours = x'0000'", ["load", "{later}"]),  # adds to a stored row
 ])
-def test_a_counts_row_of_the_wrong_shape(invoke, tmp_path, edit, args):
+def test_a_counts_row_of_the_wrong_shape(invoke, tmp_path, table, edit, args):
     # a store edited by hand (or made to break a reader): was an internal error, exit 70
     from tests.records import signin, write_jsonl
 
@@ -68,9 +68,28 @@ def test_a_counts_row_of_the_wrong_shape(invoke, tmp_path, edit, args):
     later = write_jsonl(tmp_path, [signin("2024-05-06T11:00:00Z", "a@example.com", id="e2")], "later.jsonl")
     assert invoke("load", first, "--db", db, "-q").exit_code == 0
     with sqlite3.connect(db) as conn:
-        conn.execute(f"UPDATE counts SET {edit}")
+        conn.execute(f"UPDATE {table} SET {edit}")
     conn.close()
-    refused(invoke(*[a.format(later=later) for a in args], "--db", db, "-q"), f"{db}: a row of its counts is damaged (")
+    refused(invoke(*[a.format(later=later) for a in args], "--db", db, "-q"),
+            f"{db}: a row of its {table} is damaged (")
+
+
+@pytest.mark.parametrize("table, edit, args", [
+    ("method_counts", "quarters = x'0102'", ["report", "--tz", "Asia/Kolkata", "--stats", "-q"]),
+    ("method_counts", "quarters = x'0102'", ["report", "--since", "2024-05-13T07:05:00Z", "--format", "csv", "-q"]),
+    ("quarters", "n = 'x'", ["summary"]),
+    ("quarters", "first_us = 'x'", ["methods"]),
+    ("events", "us = 'x'", ["export", "--out", "{tmp}/parquet"]),
+])
+def test_a_row_of_the_other_tables_reports_read_of_the_wrong_shape(invoke, tmp_path, fixtures_dir, table, edit, args):
+    # the rows of a method, of the store's quarter hours, of events at a window's edge: the
+    # check looked at counts only, and these were internal errors (exit 70)
+    db = str(tmp_path / "audit.db")
+    assert invoke("load", fixtures_dir / "sample-week2.jsonl", "--db", db, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"UPDATE {table} SET {edit}")
+    conn.close()
+    refused(invoke(*[a.format(tmp=tmp_path) for a in args], "--db", db), f"{db}: a row of its {table} is damaged (")
 
 
 def test_a_value_error_with_whole_counts_is_still_a_bug(store, monkeypatch):
