@@ -64,6 +64,10 @@ class Dump:
         except (OSError, ValueError):
             return self.position
 
+    def fileno(self) -> int:
+        """The descriptor of the file as opened (``open`` first)."""
+        return self._raw.fileno()  # type: ignore[union-attr]
+
     def open(self) -> BinaryIO:
         """The decompressed binary stream; raise InputError if the input is unusable."""
         raw = self._open_raw()

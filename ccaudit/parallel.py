@@ -27,14 +27,12 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-import msgspec
-
-from .errors import READ_ERRORS, CcauditError, NoSpace, out_of_space, temp_full
+from .errors import READ_ERRORS, CcauditError, InputError, NoSpace, out_of_space, temp_full
 from .files import block_stops, make_temp_dir, restore_signals
 from .ingest import MAX_LINE, Dump
 from .stats import LoadStats
 from .store import Store
-from .worker import Answer, Failure, Reply, Task
+from .worker import Answer, Failure, Reply, Task, unwire, wire
 
 CHUNK = 4 * 2**20  # input bytes per task: bounds the memory of a worker
 AHEAD = 8  # tasks in flight beyond two per worker, so that workers keep busy during a merge
@@ -57,7 +55,7 @@ def default_workers() -> int:
 def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, *, shape: str,
                   workers: int, chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> None:
     """Load one input through worker processes (one for a JSON array or objects)."""
-    tmp, pool = None, []
+    tmp, pool, held = None, [], _Held(dump)
     try:
         mask = block_stops()  # Ctrl-C comes once the folder and the workers are made and known
         try:
@@ -69,25 +67,55 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
         merger = _Merger(store, stats, dump, progress)
         if shape != "lines":
             dump.close(stream)
-            task = Task(path=dump.path, shape=shape, stage=os.path.join(tmp, "part"))
+            task = held.task(shape=shape, stage=os.path.join(tmp, "part"))
             pool[0].send(task)
             merger.merge(merger.received(pool[0], task))
         else:
-            _load_lines(dump, stream, tmp, pool, merger, chunk)
+            _load_lines(dump, stream, tmp, pool, merger, chunk, held)
     except BaseException:  # an error, Ctrl-C: the tasks queued are not wanted
         for worker in pool:
             worker.proc.kill()
         raise
     finally:
-        _clean_up(dump, stream, pool, tmp)
+        _clean_up(dump, stream, pool, tmp, held)
 
 
-def _clean_up(dump: Dump, stream: BinaryIO, pool: list[_Worker], tmp: str | None) -> None:
+class _Held:
+    """The input as this process opened it, for the workers to open again: by its
+    descriptor's name, /proc/PID/fd/N, where there is one. Its own name may lead elsewhere
+    by now (a dump renamed over it: the workers read parts of both), or, for /dev/stdin or
+    /dev/fd/3, to a worker's own descriptor (a worker waited for ever on its task pipe).
+    Elsewhere the name is used, and the workers check that it is still the same file."""
+
+    OWN = "/proc/{pid}/fd/{fd}"
+
+    def __init__(self, dump: Dump):
+        self.fd, self.path, self.identity = None, dump.path, None
+        if dump.path == "-":
+            return
+        self.fd = os.dup(dump.fileno())
+        st = os.fstat(self.fd)
+        self.identity = (st.st_dev, st.st_ino)
+        own = self.OWN.format(pid=os.getpid(), fd=self.fd)
+        if os.path.exists(own):
+            self.path = own
+
+    def task(self, **fields) -> Task:
+        return Task(path=self.path, identity=self.identity, **fields)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _clean_up(dump: Dump, stream: BinaryIO, pool: list[_Worker], tmp: str | None, held: _Held) -> None:
     """Stop the workers and remove the folder, whole: a second Ctrl-C (one from the terminal
     and one from `timeout`, or a user's second) cut it short, and the folder stayed."""
     mask = block_stops()
     try:
         dump.close(stream)
+        held.close()
         for worker in pool:
             worker.close()
         if tmp:
@@ -96,12 +124,13 @@ def _clean_up(dump: Dump, stream: BinaryIO, pool: list[_Worker], tmp: str | None
         restore_signals(mask)
 
 
-def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], merger: _Merger, chunk: int) -> None:
+def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], merger: _Merger, chunk: int,
+                held: _Held) -> None:
     if dump.compressed or dump.size is None:  # stdin, a pipe: only this process can read it
         tasks = _background(_spill(stream, tmp, chunk))
     else:
         dump.close(stream)
-        tasks = _ranges(dump, tmp, chunk)
+        tasks = _ranges(dump, tmp, chunk, held)
     merger.merge(_answers(merger.readable(tasks), pool, merger))
     if merger.ended_early:
         merger.stats.bad(dump.label, "@end", merger.ended_early)
@@ -123,9 +152,9 @@ def _answers(tasks: Iterator[Task], pool: list[_Worker], merger: _Merger) -> Ite
         yield from merger.received(*in_flight.popleft())
 
 
-def _ranges(dump: Dump, tmp: str, chunk: int) -> Iterator[Task]:
+def _ranges(dump: Dump, tmp: str, chunk: int, held: _Held) -> Iterator[Task]:
     for n, start in enumerate(range(0, dump.size or 0, chunk)):
-        yield Task(path=dump.path, stage=os.path.join(tmp, f"stage-{n}"), start=start, end=start + chunk)
+        yield held.task(stage=os.path.join(tmp, f"stage-{n}"), start=start, end=start + chunk)
 
 
 def _spill(stream: BinaryIO, tmp: str, chunk: int) -> Iterator[Task]:
@@ -269,7 +298,8 @@ class _Merger:
                 self.refused = True
                 return
             if isinstance(answer, Failure):
-                raise CcauditError(f"{self.dump.label}: could not parse: {answer.error}")
+                error = InputError if answer.unusable else CcauditError
+                raise error(f"{self.dump.label}: could not parse: {answer.error}")
             self._count(answer, task)
             if self.progress:
                 self.progress(answer.offered)
@@ -319,7 +349,7 @@ class _Worker:
 
     def send(self, task: Task) -> None:
         try:
-            self.proc.stdin.write(_encode(task) + b"\n")  # type: ignore[union-attr]
+            self.proc.stdin.write(wire(task))  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
         except BrokenPipeError:  # not standard output's reader (exit 141): a worker killed
             raise CcauditError(f"a parse worker stopped unexpectedly (exit code {self.proc.wait()})") from None
@@ -328,7 +358,7 @@ class _Worker:
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
         if not line:
             raise CcauditError(f"a parse worker stopped unexpectedly (exit code {self.proc.wait()})")
-        return _decode(line)
+        return unwire(line, Reply)
 
     def close(self) -> None:
         try:
@@ -341,10 +371,6 @@ class _Worker:
             self.proc.kill()
             self.proc.wait()
         self.proc.stdout.close()  # type: ignore[union-attr]
-
-
-_encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder(Reply).decode
 
 
 def _package_root() -> str:

@@ -18,15 +18,17 @@ It imports only what parsing needs, so each worker stays small.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 from collections.abc import Iterator
 from itertools import islice
+from typing import Any
 
 import msgspec
 
-from .errors import out_of_space
+from .errors import InputError, out_of_space
 from .ingest import MAX_LINE, Dump, fewer_collections, iter_lines, json_rows, line_rows, until_broken, without_bom
 from .stage import Stage
 from .stats import LoadStats
@@ -39,7 +41,7 @@ NAMES = 2_000  # keys and details numbered in one stage file (a bench file has a
 class Task(msgspec.Struct, frozen=True):
     """Parse ``path`` into stage file(s) named from ``stage``. For lines, only those that
     start in [start, end) (``end`` None: to the end); ``delete`` the input afterwards (a
-    spilled chunk)."""
+    spilled chunk). ``identity``: the (device, inode) the input must be, if known."""
 
     path: str
     stage: str
@@ -47,6 +49,7 @@ class Task(msgspec.Struct, frozen=True):
     start: int = 0
     end: int | None = None
     delete: bool = False
+    identity: tuple[int, int] | None = None
 
 
 class Answer(msgspec.Struct, tag=True):
@@ -63,13 +66,26 @@ class Answer(msgspec.Struct, tag=True):
 
 class Failure(msgspec.Struct, tag=True):
     """The task failed: TMPDIR is full (``no_space``), or for a reason parsing does not
-    expect; either stops the load with one error line."""
+    expect; either stops the load with one error line. ``unusable``: the input is (it
+    changed while it was read), and the other inputs still load."""
 
     error: str
     no_space: bool = False
+    unusable: bool = False
 
 
 Reply = Answer | Failure
+
+
+def wire(message: msgspec.Struct) -> bytes:
+    """A Task or Reply as one JSON line. By the json module, which escapes what is not
+    UTF-8: a file name may hold any bytes (``caf\\udce9.jsonl``, from a Latin-1 archive),
+    which msgspec refuses. A few hundred messages a load: their speed does not matter."""
+    return json.dumps(msgspec.to_builtins(message)).encode() + b"\n"
+
+
+def unwire(line: bytes, kind: Any) -> Any:
+    return msgspec.convert(json.loads(line), kind)
 
 
 def run(task: Task) -> Iterator[Answer]:
@@ -79,6 +95,7 @@ def run(task: Task) -> Iterator[Answer]:
     stats = LoadStats()
     if task.shape == "lines":
         with open(task.path, "rb", buffering=1 << 20) as f:
+            _check_identity(f.fileno(), task)
             if task.start:
                 _skip_partial_line(f, task.start, task.end)
             else:
@@ -88,8 +105,18 @@ def run(task: Task) -> Iterator[Answer]:
             os.remove(task.path)
     else:
         dump = Dump(task.path)
-        rows = until_broken(json_rows(dump.open(), "", stats, array=task.shape == "array"), "", stats)
+        stream = dump.open()
+        _check_identity(dump.fileno(), task)
+        rows = until_broken(json_rows(stream, "", stats, array=task.shape == "array"), "", stats)
         yield from _parts(task.stage, rows, stats)
+
+
+def _check_identity(fd: int, task: Task) -> None:
+    """The main process names its own open file (/proc/PID/fd/N) where it can; by its name
+    otherwise, which may lead to another file by now (one renamed over it)."""
+    st = os.fstat(fd)
+    if task.identity is not None and (st.st_dev, st.st_ino) != tuple(task.identity):
+        raise InputError("replaced by another file while it was read; load it again")
 
 
 def _parts(stage: str, rows, stats: LoadStats) -> Iterator[Answer]:
@@ -138,12 +165,11 @@ def _skip_partial_line(f, start: int, end: int | None) -> None:
 
 def main() -> None:
     _signals()
-    decode, encode = msgspec.json.Decoder(Task).decode, msgspec.json.Encoder().encode
     out = sys.stdout.buffer
     try:
         with fewer_collections():
             for line in sys.stdin.buffer:
-                _answer_task(decode(line), out, encode)
+                _answer_task(unwire(line, Task), out)
     except BrokenPipeError:  # the main process has gone (Ctrl-C is ignored here: see _signals)
         os._exit(130)
 
@@ -158,14 +184,15 @@ def _signals() -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
-def _answer_task(task: Task, out, encode) -> None:
+def _answer_task(task: Task, out) -> None:
     """Write each answer to ``task`` as it comes; an error ends it with one Failure."""
     try:
         for answer in run(task):
-            out.write(encode(answer) + b"\n")
+            out.write(wire(answer))
             out.flush()
     except Exception as e:  # reported by the parent
-        out.write(encode(Failure(f"{type(e).__name__}: {e}", out_of_space(e))) + b"\n")
+        why = str(e) if isinstance(e, InputError) else f"{type(e).__name__}: {e}"
+        out.write(wire(Failure(why, out_of_space(e), isinstance(e, InputError))))
         out.flush()
 
 

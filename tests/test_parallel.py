@@ -477,3 +477,83 @@ def test_the_task_thread_leaves_ctrl_c_to_the_main_thread():
         yield signal.pthread_sigmask(signal.SIG_BLOCK, set())
 
     assert STOPPING <= set(next(parallel._background(masks())))
+
+
+# -- the file the workers read is the one this process opened -----------------------------
+
+def _renamed_over_once_opened(monkeypatch, path, other):
+    """``other`` renamed over ``path`` just after the load opened it, before any worker did
+    (a dump rotated into place by a download, a log rotation)."""
+    from ccaudit import parallel
+
+    made = parallel.make_temp_dir
+
+    def then_renamed():
+        os.replace(other, path)
+        return made()
+    monkeypatch.setattr(parallel, "make_temp_dir", then_renamed)
+
+
+@pytest.mark.parametrize("name", ["dump.jsonl", "dump.json"])
+def test_a_dump_renamed_over_while_it_loads_is_read_whole_as_opened(tmp_path, monkeypatch, name):
+    # the workers opened the input by its name: 45,344 records of the first file and 154,656
+    # of the second, exit 0 (a range each from whichever file held the name)
+    path, other = tmp_path / name, tmp_path / "other"
+    first = [record(f"first-{i}") for i in range(400)]
+    if name.endswith(".json"):
+        path.write_text(json.dumps(first))
+    else:
+        path.write_bytes(json_lines(first))
+    other.write_bytes(json_lines(record(f"second-{i}") for i in range(400)))
+    _renamed_over_once_opened(monkeypatch, path, other)
+    store = Store(str(tmp_path / "s.db"))
+    stats = load_dumps([str(path)], store, workers=2, chunk=4096)
+    ids = {i for i, in store.conn.execute("SELECT id FROM all_events")}
+    assert (stats.inserted, stats.failed) == (400, {})
+    assert ids == {f"first-{i}" for i in range(400)}
+
+
+def test_without_proc_a_dump_renamed_over_is_one_error_not_a_mix(tmp_path, monkeypatch):
+    # where /proc/PID/fd is not there, the workers open the name, and check it is the same file
+    from ccaudit import parallel
+
+    monkeypatch.setattr(parallel._Held, "OWN", "/nonexistent/{pid}/{fd}")
+    path, other = tmp_path / "dump.jsonl", tmp_path / "other"
+    path.write_bytes(json_lines(record(f"first-{i}") for i in range(400)))
+    other.write_bytes(json_lines(record(f"second-{i}") for i in range(400)))
+    _renamed_over_once_opened(monkeypatch, path, other)
+    store = Store(str(tmp_path / "s.db"))
+    stats = load_dumps([str(path)], store, workers=2, chunk=4096)
+    assert stats.failed == {str(path): f"{path}: could not parse: replaced by another file while it was read; "
+                                       "load it again"}
+    assert not {i for i, in store.conn.execute("SELECT id FROM all_events")} & {f"second-{i}" for i in range(400)}
+
+
+def test_dev_stdin_of_a_regular_file_loads_with_workers(tmp_path):
+    # each worker opened /dev/stdin, its own task pipe, and waited there for ever
+    import subprocess
+
+    dump = tmp_path / "dump.jsonl"
+    dump.write_bytes(json_lines(record(f"r-{i}") for i in range(500)))
+    code = ("import sys; from ccaudit.load import load_dumps; from ccaudit.store import Store; "
+            "s = load_dumps([sys.argv[1]], Store(sys.argv[2]), workers=2, chunk=4096); "
+            "print(s.records_read, s.inserted, dict(s.failed))")
+    for name in ("/dev/stdin", "/dev/fd/0"):
+        with open(dump, "rb") as stdin:
+            out = subprocess.run([sys.executable, "-c", code, name, str(tmp_path / f"{name[-1]}.db")], stdin=stdin,
+                                 capture_output=True, text=True, timeout=60)
+        assert out.stdout == "500 500 {}\n", out.stderr
+
+
+def test_a_file_name_or_tmpdir_that_is_not_utf8_loads_with_workers(tmp_path, monkeypatch):
+    # tasks were JSON by msgspec, which refuses the surrogates such a name decodes to: the
+    # boundary then blamed standard output's encoding, and nothing was loaded
+    latin = os.fsdecode(bytes(tmp_path) + b"/caf\xe9.jsonl")
+    with open(latin, "wb") as f:
+        f.write(json_lines(record(f"r-{i}") for i in range(300)))
+    tmpdir = os.fsdecode(bytes(tmp_path) + b"/tmp\xe9")
+    os.mkdir(tmpdir)
+    monkeypatch.setenv("TMPDIR", tmpdir)
+    store = Store(str(tmp_path / "s.db"))
+    stats = load_dumps([latin], store, workers=2, chunk=4096)
+    assert (stats.records_read, stats.inserted, stats.failed) == (300, 300, {})
