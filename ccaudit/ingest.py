@@ -270,6 +270,9 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
     try:  # a stream that breaks (until_broken) still leaves the line count
         for line in lines:
             lineno += 1
+            if len(line) > MAX_LINE:  # first: one of blanks, or a prefix, hides a record
+                stats.bad(label, lineno, f"line longer than {MAX_LINE} bytes")
+                continue
             first = line[:1]
             if first != b"{":  # noise, a prefix, or garbage
                 if first == b"%":
@@ -283,9 +286,6 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                     stats.bad(label, lineno, "not a JSON object")
                     continue
                 line = unprefixed
-            if len(line) > MAX_LINE:
-                stats.bad(label, lineno, f"line longer than {MAX_LINE} bytes")
-                continue
             try:
                 if not line.isascii():  # msgspec skips unknown fields without checking them
                     line.decode()

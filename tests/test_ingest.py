@@ -516,6 +516,18 @@ def test_line_longer_than_the_limit_is_malformed_and_skipped_whole(tmp_path):
     assert stats.lines == 3
 
 
+@pytest.mark.parametrize("head", [b" ", b"x", b"% ", b"12 "])
+def test_a_line_longer_than_the_limit_is_malformed_whatever_it_starts_with(tmp_path, monkeypatch, head):
+    # its first MAX_LINE + 1 bytes decided: blanks made it noise (the record after them was
+    # dropped, and --strict passed), anything else "not a JSON object"
+    monkeypatch.setattr(ingest_module, "MAX_LINE", 1000)
+    p = write(tmp_path, "huge.txt", line(1) + head * 1200 + line(3) + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert (stats.noise_lines, stats.malformed_lines) == (0, [f"{p}:2"])
+    assert stats.problem_lines() == [f"{p}:2: line longer than 1000 bytes"]
+
+
 @pytest.mark.parametrize("length", [900_000, 3_000_000])
 def test_a_long_line_is_held_at_most_twice_while_it_is_read(monkeypatch, length):
     # was: the line so far was copied at every block (and its first MAX_LINE + 1 bytes
