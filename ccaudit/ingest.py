@@ -32,7 +32,7 @@ from .errors import READ_ERRORS, InputError
 from .jsondoc import json_rows
 from .schema import MAX_RECORD
 from .stats import LoadStats
-from .streams import Broken, Joined
+from .streams import Broken, Decompressed, Joined
 
 MAX_LINE = MAX_RECORD  # longer lines are malformed
 BUFFER = 1 << 18  # bytes per read: big enough to amortise, small enough to keep workers lean
@@ -40,8 +40,8 @@ COLLECT_EVERY = 20_000  # allocations between two garbage collections during a l
 
 _MAGIC = (
     (b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
-    (b"BZh", bz2.BZ2File),
-    (b"\xfd7zXZ\x00", lzma.LZMAFile),
+    (b"BZh", lambda f: io.BufferedReader(Decompressed(f, bz2.BZ2Decompressor), BUFFER)),
+    (b"\xfd7zXZ\x00", lambda f: io.BufferedReader(Decompressed(f, lzma.LZMADecompressor), BUFFER)),
 )
 _UNSUPPORTED = ((b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
 

@@ -1,8 +1,11 @@
-"""Two small binary streams the readers of dumps hand on in place of the one they read."""
+"""Small binary streams the readers of dumps hand on in place of the one they read."""
 from __future__ import annotations
 
 import io
-from typing import BinaryIO
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+BLOCK = 1 << 16  # compressed bytes read at a time
 
 
 class Broken(io.BufferedIOBase):
@@ -40,3 +43,46 @@ class Joined(io.RawIOBase):
             data = getattr(self.stream, "read1", self.stream.read)(len(buf))
         buf[:len(data)] = data
         return len(data)
+
+
+class Decompressed(io.RawIOBase):
+    """bz2 or xz streams, one after another, as ``bz2.open`` and ``lzma.open`` read them,
+    but for what follows the last one: they take bytes that do not start a stream for the
+    end of the input, and dropped every record appended after it without a word. Here
+    they are an error (``OSError`` or ``LZMAError``), as for gzip; zero bytes there are
+    padding (xz's, and a tape's), as gzip takes them."""
+
+    def __init__(self, raw: BinaryIO, decompressor: Callable[[], Any]):
+        self.raw, self.new = raw, decompressor
+        self.d = decompressor()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        out = b""
+        while not out:
+            if self.d.eof:
+                data = self._next_stream()
+                if data is None:
+                    return 0
+                self.d = self.new()
+            elif self.d.needs_input:
+                data = self.raw.read(BLOCK)
+                if not data:
+                    raise EOFError("the compressed stream ends before its end marker")
+            else:
+                data = b""
+            out = self.d.decompress(data, len(buf))
+        buf[:len(out)] = out
+        return len(out)
+
+    def _next_stream(self) -> bytes | None:
+        """The first bytes after the stream that ended, past any zero padding; None at the end."""
+        data = self.d.unused_data.lstrip(b"\0")
+        while not data:
+            data = self.raw.read(BLOCK)
+            if not data:
+                return None
+            data = data.lstrip(b"\0")
+        return data

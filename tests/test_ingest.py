@@ -694,3 +694,43 @@ def test_objects_a_program_froze_stay_frozen_after_a_load():
         assert gc.get_freeze_count() >= frozen > 0
     finally:
         gc.unfreeze()
+
+
+_COMPRESS = {"bz2": lambda data: bz2.compress(data, 1), "xz": lzma.compress}  # bz2: blocks of 100 kB
+
+
+@pytest.mark.parametrize("kind", _COMPRESS)
+@pytest.mark.parametrize("workers", [0, 2])
+def test_what_follows_the_last_compressed_stream_is_reported_not_dropped(tmp_path, kind, workers):
+    # bz2 and lzma take bytes that do not start a stream for the end of the input: the 50
+    # records appended after the stream were dropped without a word (exit 0, even --strict)
+    from ccaudit.load import load_dumps
+    from ccaudit.store import Store
+
+    compress = _COMPRESS[kind]
+    first = b"".join(line(i) for i in range(50))
+    p = write(tmp_path, f"d.{kind}", compress(first) + b"".join(line(i) for i in range(50, 100)))
+    stats = load_dumps([str(p)], Store(str(tmp_path / "s.db")), workers=workers, chunk=4096)
+    assert stats.records_read == 50
+    assert [where for where in stats.malformed_lines] == [f"{p}@end"]
+    assert stats.problem_lines()[0].startswith(f"{p}@end: input ends early (")
+
+
+@pytest.mark.parametrize("kind", _COMPRESS)
+def test_compressed_streams_one_after_another_and_zero_padding_read_whole(tmp_path, kind):
+    # several streams (a split archive concatenated) read on; zeros after one are padding
+    # (xz's own, in fours: it was "input ends early"), as gzip reads them
+    compress = _COMPRESS[kind]
+    data = compress(line(1) + line(2)) + b"\0" * 4 + compress(line(3)) + b"\0" * 8
+    stats, rows = ingest(write(tmp_path, f"d.{kind}", data))
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
+    assert stats.malformed_lines == [] and stats.failed == {}
+
+
+@pytest.mark.parametrize("kind", _COMPRESS)
+def test_a_compressed_stream_cut_short_keeps_what_came_before(tmp_path, kind):
+    data = _COMPRESS[kind](b"".join(line(i) for i in range(2000)))
+    p = write(tmp_path, f"d.{kind}", data[:len(data) * 3 // 4])
+    stats, rows = ingest(p)
+    assert 0 < len(rows) < 2000 and ids(rows) == [f"rec-{i}" for i in range(len(rows))]
+    assert stats.malformed_lines[-1] == f"{p}@end"
