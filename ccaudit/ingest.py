@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 import msgspec
 
-from .classify import Malformed, classify, decode_failure, decode_lenient, decode_struct
+from .classify import Malformed, check_syntax, classify, decode_failure, decode_lenient, decode_struct
 from .errors import READ_ERRORS, InputError
 from .jsondoc import json_rows
 from .schema import MAX_RECORD
@@ -151,13 +151,28 @@ def _shape(head: bytes | bytearray, eof: bool) -> str:
     """The shape ``head`` shows, or '' if it cannot tell before the first non-blank line ends."""
     body = head.lstrip()
     if body[:1] == b"[":
-        return "array"
+        return _array_or_lines(body, eof)
     if body[:1] != b"{":
         return "lines" if body or eof else ""
     first, newline, _ = body.partition(b"\n")
     if first.strip() != b"{":
         return "lines"
     return "objects" if newline else "lines" if eof else ""
+
+
+def _array_or_lines(body: bytes | bytearray, eof: bool) -> str:
+    """An array, unless the first line cannot begin JSON ("[INFO] started", "[not json"):
+    then it is a line of JSON Lines. A download's first message need not be a record, and
+    read as an array, one such line cost every record after it."""
+    first = bytes(body).partition(b"\n")[0]
+    try:
+        check_syntax(first)
+    except msgspec.DecodeError as e:
+        if "truncated" not in str(e).lower():
+            return "lines"
+    except RecursionError:  # the array says "nested too deep"
+        pass
+    return "array"
 
 
 def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None, shape: str = "") -> Iterator[tuple]:

@@ -158,6 +158,22 @@ def test_the_shape_does_not_depend_on_how_a_pipe_delivers_the_first_bytes(text, 
         assert found == shape and stream.read() == whole
 
 
+@pytest.mark.parametrize("first", [b"[not json", b"[INFO] consumer started", b"[1, 2 x]", b"[\"a\" \"b\"]"])
+def test_json_lines_whose_first_line_cannot_begin_json_are_read_as_lines(tmp_path, first):
+    # a download's first message that is not a record ("[INFO] ...") made the whole file an
+    # array: one syntax error, every record after it unread (exit 2)
+    p = write(tmp_path, "d.jsonl", first + b"\n" + line(1) + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert stats.malformed_lines == [f"{p}:1"]
+
+
+@pytest.mark.parametrize("text", [b"[]", b"[\n\n  ]", b"[{", b"[\n\n  {", b"[ \t{", b"[1, {", b'[{"a": "b'])
+def test_a_document_begun_on_the_first_line_is_an_array(text):
+    for eof in (True, False):
+        assert ingest_module._shape(text, eof) == "array"
+
+
 @pytest.mark.parametrize("compress", [gzip.compress, lambda b: b], ids=["gzip", "plain"])
 @pytest.mark.parametrize("text", [PRETTY, ARRAY], ids=["objects", "array"])
 def test_the_shape_is_found_after_more_blank_lines_than_a_read_holds(tmp_path, compress, text):
