@@ -83,16 +83,16 @@ def _regroup(conn: sqlite3.Connection) -> None:
 def _day_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
     """The new counts rows, a day at a time (each day sorted by key; days with no counts
     are skipped by the old key, quarter first)."""
-    read = conn.cursor()
-    day = read.execute("SELECT min(quarter) FROM counts").fetchone()[0]
+    read, days = conn.cursor(), conn.cursor()
+    day = days.execute("SELECT min(quarter) FROM counts").fetchone()[0]
     while day is not None:
         day -= day % DAY
         rows = read.execute("SELECT kid, quarter, n, first_us, last_us FROM counts WHERE quarter >= ? AND quarter < ?"
-                            " ORDER BY kid, quarter", (day, day + DAY)).fetchall()
+                            " ORDER BY kid, quarter", (day, day + DAY))  # a key at a time: a day may hold millions
         for kid, group in itertools.groupby(rows, key=lambda r: r[0]):
             quarters = {(q - day) // QUARTER: [n, first, last] for _, q, n, first, last in group}
             yield (day, kid, *daycounts.pack(day, quarters))
-        day = read.execute("SELECT min(quarter) FROM counts WHERE quarter >= ?", (day + DAY,)).fetchone()[0]
+        day = days.execute("SELECT min(quarter) FROM counts WHERE quarter >= ?", (day + DAY,)).fetchone()[0]
 
 
 def _recount(conn: sqlite3.Connection, table: str, key: str, source: str) -> None:

@@ -262,6 +262,34 @@ def test_methods_memory_does_not_grow_with_the_number_of_methods(memory_run_aske
         assert peaks[fmt, 300_000] <= 100 * MiB, shown
 
 
+def test_bringing_a_layout_4_store_up_does_not_grow_with_a_day(memory_run_asked, tmp_path, fixtures_dir, ccaudit_exe):
+    # a layout-4 store keeps a row per quarter hour and key; the upgrade regroups them a day
+    # at a time, and held a whole day's rows: 48 -> 244 MiB for 100,000 -> 1,000,000 keys
+    import sqlite3
+
+    from tests.test_upgrade import as_layout
+
+    peaks = {}
+    for n in (10_000, 600_000):
+        db = tmp_path / f"layout4-{n}.db"
+        _load(ccaudit_exe, fixtures_dir / "sample-week2.jsonl", db)
+        as_layout(db, 4)
+        with sqlite3.connect(db) as conn:
+            day = conn.execute("SELECT min(quarter) FROM counts").fetchone()[0] // 86_400 * 86_400
+            first = conn.execute("SELECT max(kid) FROM keys").fetchone()[0] + 1
+            conn.executemany("INSERT INTO keys VALUES (?, 'SignIn', ?, 'signin_failure', ?)",
+                             ((first + i, f"u{i}", f"u{i}@example.com") for i in range(n)))
+            conn.executemany("INSERT INTO counts VALUES (?, ?, 1, ?, ?)",
+                             ((q, first + i, q * 10**6, q * 10**6) for i in range(n) for q in [day + i % 96 * 900]))
+        conn.close()
+        r = rss.run_sampled([ccaudit_exe, "summary", "--db", str(db)], interval=0.02, timeout=300)
+        assert r.returncode == 0 and "bringing it to layout 8" in r.stderr, r.stderr
+        peaks[n] = r.peak
+    shown = f"{peaks[10_000] / MiB:.0f} -> {peaks[600_000] / MiB:.0f} MiB"
+    print(f"peak RSS of a layout-4 store's upgrade, a day of 10,000 -> 600,000 keys: {shown}")
+    assert peaks[600_000] <= peaks[10_000] + 25 * MiB, shown
+
+
 LONG_NAMES_LOAD_BOUND = 120 * MiB  # all processes summed (see below)
 
 
