@@ -11,6 +11,7 @@ import math
 import os
 import re
 import shutil
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -24,7 +25,7 @@ from .report import Filters
 from .schema import SECTIONS
 from .stats import LoadStats
 from .store import Store
-from .storefile import check_counts, looks_like_sqlite
+from .storefile import check_counts, check_pages, looks_like_sqlite
 from .text import printable
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
@@ -93,6 +94,9 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
             yield store
         except (ValueError, TypeError, IndexError, OverflowError) as e:  # a misshapen counts blob, or a bug
             check_counts(store.conn, store.path, e)
+            raise
+        except sqlite3.DatabaseError as e:  # which store is damaged (a diff reads two), if it is this one
+            check_pages(store.conn, store.path, e)
             raise
         finally:
             store.close()

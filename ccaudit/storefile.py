@@ -98,6 +98,20 @@ def check_counts(conn: sqlite3.Connection, path: str, e: Exception) -> None:
                              "dumps into a new store") from None
 
 
+def check_pages(conn: sqlite3.Connection, path: str, e: sqlite3.DatabaseError) -> None:
+    """Raise StoreError naming ``path`` if SQLite finds its pages damaged: what ``e`` ("database
+    disk image is malformed") came from. Looked for only then: the check reads every page."""
+    if isinstance(e, sqlite3.OperationalError):  # locked, full, interrupted: not damage
+        return
+    try:
+        found = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as again:
+        found = str(again)
+    if found != "ok":
+        where = found.splitlines()[-1]  # ("*** in database main ***" first)
+        raise StoreError(f"{path}: the store is damaged ({e}: {where}); load the dumps into a new store") from None
+
+
 # -- opening and creating -------------------------------------------------------------------
 
 BUSY_WAIT = 24 * 3600  # seconds a reader or writer waits for another process's lock

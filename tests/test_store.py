@@ -651,3 +651,24 @@ def test_events_and_counts_without_events_are_never_mixed_in_a_store(invoke, tmp
     with pytest.raises(StoreError, match="already holds events or counts"):
         store.add_counts([row])
     store.close()
+
+
+def test_a_damaged_page_names_the_store_it_is_in(invoke, tmp_path, sample_cli, fixtures_dir):
+    # "a store could not be read: database disk image is malformed", for either side of a
+    # diff: the user could not tell which store was damaged
+    good, bad = str(tmp_path / "week1.db"), str(tmp_path / "week2.db")
+    invoke("load", sample_cli, "--db", good, "-q")
+    invoke("load", fixtures_dir / "sample-week2.jsonl", "--db", bad, "-q")
+    with sqlite3.connect(bad) as conn:
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'counts'").fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(bad, "r+b") as f:
+        f.seek((root - 1) * size)
+        f.write(b"\xff" * 16)
+    for args in (["diff", good, bad], ["diff", bad, good], ["report", "--db", bad]):
+        r = invoke(*args)
+        assert r.exit_code == 2, r.output
+        assert r.stderr.startswith(f"ccaudit: error: {bad}: the store is damaged (database disk image is malformed: "
+                                   f"Page {root}: "), r.stderr
+        assert r.stderr.endswith("); load the dumps into a new store\n") and r.stderr.count("\n") == 1
