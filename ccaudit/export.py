@@ -37,9 +37,10 @@ from . import daycounts
 from .errors import CcauditError, MissingExtra, NoSpace, out_of_space
 from .files import DIR_MODE, FILE_MODE, make_dir, pid_alive, write_own
 from .lean import hidden
-from .schema import EVENT_TABLES, HOUR_US, US, VIEWS
+from .schema import DAY, EVENT_TABLES, HOUR_US, US, VIEWS
 from .schema import TABLES as STORE_TABLES
 from .store import Store
+from .text import plural
 
 TABLES = (*EVENT_TABLES, "counts")  # in the order they are written
 MARKER = ".ccaudit-export"
@@ -53,7 +54,6 @@ ROW_GROUP = 50_000  # rows per Parquet row group, at least (held as Arrow arrays
 ROW_GROUP_BYTES = 16 * 2**20  # or fewer rows, once they hold this much
 ROWS_PER_FILE = 10_000_000  # then the day's next part-N.parquet
 UNIQUE = ("id", "time", "first_seen", "last_seen")  # columns not dictionary-encoded: nearly every value differs
-DAY = 86_400
 TIMES = ("time", "quarter", "first_seen", "last_seen")  # timestamp columns, from epoch µs
 
 COUNTS_SQL = ("SELECT c.day, c.quarters, nullif(k.section, '') AS section, nullif(k.key, '') AS key, k.method,"
@@ -104,12 +104,8 @@ class Export:
     skipped: tuple[str, ...] = ()  # event tables of a counts-only store (ccaudit spark): none written
 
     def summary_line(self, out_dir: str) -> str:
-        tables = ", ".join(f"{t.table} {_plural(t.rows, 'row')} ({_plural(t.days, 'day')})" for t in self.tables)
+        tables = ", ".join(f"{t.table} {plural(t.rows, 'row')} ({plural(t.days, 'day')})" for t in self.tables)
         return f"exported {tables or 'nothing'} to {out_dir}"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export:

@@ -22,17 +22,13 @@ def row_json(r: Row) -> dict:
     return {"key": r.key, "hours": r.hours, "total": r.total, **dict(zip(STAT_FIELDS, r.stats()))}
 
 
-def rows_json(rows) -> list[dict]:
-    return [row_json(r) for r in rows]
-
-
-def day_json(day: Day, rows=rows_json) -> dict:
-    """A day as JSON data; ``rows=RowsToWrite`` leaves each section's rows to be encoded one
-    at a time (see json_pieces)."""
+def day_json(day: Day) -> dict:
+    """A day as JSON data, each section's rows left to be encoded one at a time
+    (``RowsToWrite``, see json_pieces): a section can hold hundreds of thousands."""
     return {
         "date": day.date,
         "events": day.events,
-        "sections": {s.id: {"title": s.title, "rows": rows(s.rows)}
+        "sections": {s.id: {"title": s.title, "rows": RowsToWrite(s.rows)}
                      for s in day.sections.values()},
         "hour_labels": day.hour_labels,
         "coverage": {"first_event": day.first_event, "last_event": day.last_event,

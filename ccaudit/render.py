@@ -251,7 +251,7 @@ def _json_layout(report: Report) -> Layout:
     def part(day: Day | Gap) -> Iterator[str]:
         if isinstance(day, Day):
             yield "\n    " if day.date == first else ",\n    "
-            yield from json_pieces(day_json(day, rows=RowsToWrite), 2)
+            yield from json_pieces(day_json(day), 2)
 
     return Layout(itertools.chain(head, ["["]), part, "\n  ]\n}\n")
 
@@ -259,7 +259,7 @@ def _json_layout(report: Report) -> Layout:
 # -- dispatch -------------------------------------------------------------------------
 
 def render_report(report: Report, fmt: str, stats: bool = False) -> str:
-    """The whole report for stdout."""
+    """The whole report as one string (the CLI writes it in pieces: output.write_report)."""
     return "".join(report_chunks(report, fmt, stats))
 
 
@@ -366,7 +366,7 @@ def render_day(day: Day, fmt: str, stats: bool = False) -> str:
 def day_chunks(day: Day, fmt: str, stats: bool = False) -> Iterator[str]:
     """One day's file, in pieces (a day can hold hundreds of thousands of rows)."""
     if fmt == "json":
-        yield from json_pieces(day_json(day, rows=RowsToWrite), 0)
+        yield from json_pieces(day_json(day), 0)
         yield "\n"
     elif fmt == "csv":  # csv always has the stats columns
         yield from _csv_table(_csv_header(day.hour_labels), day, day.sections.values(), day.hour_labels)

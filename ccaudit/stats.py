@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from .text import plural
 
 MAX_LISTED = 100  # malformed positions kept for the report
+SHOWN = 5  # of them, in the load line
 
 
 @dataclass
@@ -59,8 +60,9 @@ class LoadStats:
             "malformed_lines": self.malformed_lines,
         }
 
-    def summary_line(self, shown: int = 5) -> str:
-        """One line for stderr; lists the first ``shown`` malformed places."""
+    def summary_line(self) -> str:
+        """One line for stderr; lists the first SHOWN malformed places."""
+        shown = SHOWN
         line = (f"loaded {plural(self.records_read, 'record')}: {self.inserted:,} new, "
                 f"{plural(self.duplicates, 'duplicate')}; skipped {plural(self.noise_lines, 'noise line')}, "
                 f"{self.malformed:,} malformed")
