@@ -161,18 +161,19 @@ def _shape(head: bytes | bytearray, eof: bool) -> str:
 
 
 def _array_or_lines(body: bytes | bytearray, eof: bool) -> str:
-    """An array, unless the first line cannot begin JSON ("[INFO] started", "[not json"):
-    then it is a line of JSON Lines. A download's first message need not be a record, and
-    read as an array, one such line cost every record after it."""
-    first = bytes(body).partition(b"\n")[0]
+    """An array, begun on the first line (``[`` alone, ``[{...},``) or whole on it, with
+    nothing after. A first line that cannot begin JSON ("[INFO] started"), or a whole JSON
+    value with lines after it ("[1, 2]", a nesting bomb), is a line of JSON Lines: a
+    download's first message need not be a record, and read as an array, that one line
+    cost every record after it."""
+    first, _, rest = bytes(body).partition(b"\n")
     try:
         check_syntax(first)
     except msgspec.DecodeError as e:
-        if "truncated" not in str(e).lower():
-            return "lines"
-    except RecursionError:  # the array says "nested too deep"
-        pass
-    return "array"
+        return "array" if "truncated" in str(e).lower() else "lines"
+    except RecursionError:
+        pass  # whole or not: what follows tells
+    return "lines" if rest.strip() else "array" if eof else ""
 
 
 def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None, shape: str = "") -> Iterator[tuple]:

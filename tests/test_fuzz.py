@@ -84,30 +84,33 @@ REFUSED = (b"\x28\xb5\x2f\xfd", b"PK\x03\x04")  # zstd, zip: an InputError
 def shape_of(data: bytes) -> str:
     """How ``ingest`` reads a small input, by the rules in its docstring: by magic bytes
     'compressed' or 'refused'; then, after one leading BOM, the first non-blank line decides:
-    ``[`` an 'array', unless that line cannot begin JSON; ``{`` alone on a line (a newline
-    after it) 'objects'; else 'lines'."""
+    ``[`` an 'array', unless that line cannot begin JSON, or is whole JSON with more lines
+    after it; ``{`` alone on a line (a newline after it) 'objects'; else 'lines'."""
     if data.startswith(COMPRESSED):
         return "compressed"
     if data.startswith(REFUSED):
         return "refused"
     body = unbom(data).lstrip()
     if body.startswith(b"["):
-        return "array" if _begins_json(body.partition(b"\n")[0]) else "lines"
+        first, _, rest = body.partition(b"\n")
+        status = _json_status(first)
+        return "lines" if status == "no" or status == "whole" and rest.strip() else "array"
     first = body.split(b"\n", 1)
     return "objects" if len(first) == 2 and first[0].strip() == b"{" else "lines"
 
 
-def _begins_json(line: bytes) -> bool:
-    """Whether ``line`` is JSON, or the start of some (an error only where it ends)."""
+def _json_status(line: bytes) -> str:
+    """'whole' JSON (or nested too deep to tell: then what follows tells, as for a whole
+    value), 'begun' (an error only where it ends), or 'no'."""
     try:
         json.loads(line)
     except RecursionError:
-        return True
+        return "whole"
     except json.JSONDecodeError as e:
-        return e.pos >= len(line.rstrip()) or e.msg.startswith("Unterminated string")
+        return "begun" if e.pos >= len(line.rstrip()) or e.msg.startswith("Unterminated string") else "no"
     except ValueError:  # not UTF-8
-        return False
-    return True
+        return "no"
+    return "whole"
 
 
 def unbom(data: bytes) -> bytes:

@@ -158,8 +158,9 @@ def test_the_shape_does_not_depend_on_how_a_pipe_delivers_the_first_bytes(text, 
         assert found == shape and stream.read() == whole
 
 
-@pytest.mark.parametrize("first", [b"[not json", b"[INFO] consumer started", b"[1, 2 x]", b"[\"a\" \"b\"]"])
-def test_json_lines_whose_first_line_cannot_begin_json_are_read_as_lines(tmp_path, first):
+@pytest.mark.parametrize("first", [b"[not json", b"[INFO] consumer started", b"[1, 2 x]", b"[\"a\" \"b\"]",
+                                   b"[1, 2]", b"[" * 1000 + b"]" * 1000, b"[" * 5000])
+def test_json_lines_whose_first_line_is_not_an_array_begun_are_read_as_lines(tmp_path, first):
     # a download's first message that is not a record ("[INFO] ...") made the whole file an
     # array: one syntax error, every record after it unread (exit 2)
     p = write(tmp_path, "d.jsonl", first + b"\n" + line(1) + line(2))
@@ -168,10 +169,16 @@ def test_json_lines_whose_first_line_cannot_begin_json_are_read_as_lines(tmp_pat
     assert stats.malformed_lines == [f"{p}:1"]
 
 
-@pytest.mark.parametrize("text", [b"[]", b"[\n\n  ]", b"[{", b"[\n\n  {", b"[ \t{", b"[1, {", b'[{"a": "b'])
+@pytest.mark.parametrize("text", [b"[\n\n  ]", b"[{", b"[\n\n  {", b"[ \t{", b"[1, {", b'[{"a": "b'])
 def test_a_document_begun_on_the_first_line_is_an_array(text):
     for eof in (True, False):
         assert ingest_module._shape(text, eof) == "array"
+
+
+def test_a_whole_array_on_the_first_line_is_one_if_nothing_follows():
+    assert ingest_module._shape(b"[{}]\n\n", True) == "array"
+    assert ingest_module._shape(b"[{}]\n\n", False) == ""  # not known yet
+    assert ingest_module._shape(b"[{}]\n{}", False) == "lines"
 
 
 @pytest.mark.parametrize("compress", [gzip.compress, lambda b: b], ids=["gzip", "plain"])
@@ -280,11 +287,20 @@ def test_records_after_a_json_array_are_reported_not_dropped(tmp_path):
     # an array followed by JSON Lines (say, `cat week1.json week2.jsonl`): the array's
     # record loads, the rest is one malformed entry -- before, it vanished without a trace
     p = tmp_path / "mixed.json"
-    p.write_text(json.dumps([record("r-1")]) + "\n" + json.dumps(record("r-2")) + "\n")
+    p.write_text(json.dumps([record("r-1")], indent=1) + "\n" + json.dumps(record("r-2")) + "\n")
     stats, rows = ingest(p)
     assert len(rows) == 1
     assert stats.malformed == 1
     assert "text after the JSON array" in stats.problem_lines()[0]
+
+
+def test_a_one_line_array_with_lines_after_it_is_json_lines(tmp_path):
+    # the first line is whole JSON and more lines follow: JSON Lines whose first line is not
+    # a record (a download's first message may be any JSON), each line counted on its own
+    p = tmp_path / "mixed.json"
+    p.write_text(json.dumps([record("r-1")]) + "\n" + json.dumps(record("r-2")) + "\n")
+    stats, rows = ingest(p)
+    assert [r["id"] for r in rows] == ["r-2"] and stats.malformed_lines == [f"{p}:1"]
 
 
 def test_pretty_printed_objects(tmp_path):
