@@ -314,25 +314,16 @@ def report_layout(report: Report, fmt: str, stats: bool = False) -> Layout:
     if fmt == "csv":
         return _csv_layout(report)
     if fmt == "markdown":
-        return Layout(summary_markdown(report), functools.partial(_markdown_part, stats=stats), "")
-    return Layout(itertools.chain(summary_text(report), ["\n"]), functools.partial(_text_part, stats=stats), "")
+        return Layout(summary_markdown(report), functools.partial(_part, fmt=fmt, stats=stats), "")
+    return Layout(itertools.chain(summary_text(report), ["\n"]), functools.partial(_part, fmt=fmt, stats=stats), "")
 
 
-def _markdown_part(day: Day | Gap, stats: bool) -> Iterator[str]:
+def _part(day: Day | Gap, fmt: str, stats: bool) -> Iterator[str]:
+    """A day of a whole text or markdown report, as its day file holds it; a gap, one line."""
     if isinstance(day, Gap):
-        yield f"## {day.line()}\n\n"
-        return
-    yield f"## {day.date} ({plural(day.events, 'event')})\n\n"
-    for section in day.sections.values():
-        yield from section_markdown_lines(day, section, stats)
-
-
-def _text_part(day: Day | Gap, stats: bool) -> Iterator[str]:
-    if isinstance(day, Gap):
-        yield f"{day.line()}\n\n"
-        return
-    for section in day.sections.values():
-        yield from section_text_lines(day, section, stats)
+        yield f"## {day.line()}\n\n" if fmt == "markdown" else f"{day.line()}\n\n"
+    else:
+        yield from day_chunks(day, fmt, stats)
 
 
 def layout_chunks(report: Report, layout: Layout) -> Iterator[str]:
