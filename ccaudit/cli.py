@@ -222,8 +222,8 @@ def summary(extra, db_path, fmt, tz):
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="client.properties of the audit-log cluster (chmod 600).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
-              help="File to write, one record per line; it appears only when complete (a pipe or "
-                   "device, such as /dev/stdout, is written to as the records come).")
+              help="File to write, one record per line; it appears only when complete (- for standard "
+                   "output; it, a pipe or a device such as /dev/stdout, is written to as the records come).")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False),
               help="JSON offsets file: start after the last run, update it when done.")
 @click.option("--topic", default="confluent-audit-log-events", show_default=True,

@@ -26,13 +26,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from .classify import LAST_TIME, parse_time
-from .download_files import check_state_folder, load_state, output, refuse_to_replace, save_state
+from .download_files import check_out, check_state_folder, load_state, out_name, output, refuse_to_replace, save_state
 from .errors import CcauditError
 from .kafka_config import load_properties
 from .kafka_source import KafkaSource, Message
+from .text import plural
 
 DEFAULT_TOPIC = "confluent-audit-log-events"
 CONNECT_TIMEOUT = 30.0  # a typo'd or firewalled bootstrap should not wait out --timeout
+STALL = 30.0  # nothing received this long, brokers unreachable: Kafka went away, do not wait out --timeout
 BATCH = 1000
 POLL = 0.25  # consume() waits this long for a full batch; keeps Ctrl-C and progress snappy
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -45,15 +47,20 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 class DownloadProgress:
     """A snapshot of a running download; the CLI draws its ``line()`` on stderr.
 
-    Not ``progress.Progress``: that one draws load progress itself, from bytes read.
+    Not ``progress.Progress``: that one draws load progress itself, from bytes read. The
+    last snapshot of a run, on every way out of it, is ``done`` and its line is empty, so
+    drawing it erases the line before an error or the summary is printed after it.
     """
 
     records: int
     bytes: int
     lag: dict[int, int]  # records still to fetch, per partition
     rate: float  # records per second so far
+    done: bool = False
 
     def line(self) -> str:
+        if self.done:
+            return ""
         top = sorted(((n, p) for p, n in self.lag.items() if n), reverse=True)[:3]
         parts = ", ".join(f"p{p} {n:,}" for n, p in top)
         return (
@@ -75,18 +82,24 @@ class DownloadResult:
     last_time: datetime | None = None
     partitions: int = 0
     lost_to_retention: int = 0  # records deleted by retention before this run reached them
+    skipped: int = 0  # tombstones and empty values: not audit records, not written
     offsets: dict[int, int] = field(default_factory=dict)  # next offset per partition
     elapsed: float = 0.0
 
     def summary_line(self) -> str:
         if self.first_time:
             window = f"covering {_iso(self.first_time)} to {_iso(self.last_time)}"
+        elif self.records:  # none has a `time`, nor a Kafka timestamp a date can hold
+            window = "no time window (no record has a time)"
         else:
             window = "no time window (nothing new)"
         line = (
-            f"wrote {self.records:,} records ({_size(self.bytes)}) from {self.partitions} "
-            f"partitions of {self.topic} to {self.out_path}, {window}, in {self.elapsed:.1f}s"
+            f"wrote {plural(self.records, 'record')} ({_size(self.bytes)}) from "
+            f"{plural(self.partitions, 'partition')} of {self.topic} to {out_name(self.out_path)}, "
+            f"{window}, in {self.elapsed:.1f}s"
         )
+        if self.skipped:
+            line += f" ({plural(self.skipped, 'empty message')} skipped)"
         if self.lost_to_retention:
             line += (
                 f"; WARNING: {self.lost_to_retention:,} records were deleted by retention "
@@ -112,11 +125,12 @@ def download(
     """Write every record of ``topic`` up to its current end to ``out_path``.
 
     Starts after the offsets in ``state_path`` (if given and present) and saves
-    the new ones there once the output is in place. Raises ``CcauditError``
-    (one-line, secret-free message) on any failure, leaving nothing under
-    ``out_path`` and the state file untouched.
+    the new ones there once the output is in place. ``out_path`` ``-`` is standard
+    output. Raises ``CcauditError`` (one-line, secret-free message) on any failure,
+    leaving nothing under ``out_path`` and the state file untouched.
     """
     started = time.monotonic()
+    check_out(out_path, config_path, state_path)  # before anything opens a descriptor: see check_out
     deadline = _Deadline(timeout)
     conf = load_properties(config_path, insecure=insecure_config)
     bootstrap = conf["bootstrap.servers"]
@@ -125,21 +139,33 @@ def download(
         refuse_to_replace(out_path)
         check_state_folder(state_path)
     result = DownloadResult(out_path=str(out_path), topic=topic)
-    source = _connect(conf, topic)
     try:
-        bounds = _snapshot(source, saved, deadline, result)
-        with output(out_path, compress) as out:
-            _fetch(source, bounds, out, deadline, progress, result)
+        _run(_connect(conf, topic), saved, deadline, (out_path, compress), progress, result)
+        if state_path:
+            _save(state_path, topic, bootstrap, result)
     finally:
-        source.close()
-    if state_path:
-        try:
-            save_state(state_path, topic, bootstrap, result.offsets, _iso(datetime.now(timezone.utc)))
-        except CcauditError as e:
-            raise CcauditError(f"the download is complete in {out_path}, but the state was not saved ({e}), "
-                               "so the next run will fetch its records again") from None
+        if progress:  # erases the progress line, whatever ends the run
+            progress(DownloadProgress(result.records, result.bytes, {}, 0.0, done=True))
     result.elapsed = time.monotonic() - started
     return result
+
+
+def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadResult) -> None:
+    """Snapshot the ends, then fetch up to them into the output (path, compress)."""
+    try:
+        bounds = _snapshot(source, saved, deadline, result)
+        with output(*out) as f:
+            _fetch(source, bounds, f, deadline, progress, result)
+    finally:
+        source.close()
+
+
+def _save(state_path, topic: str, bootstrap: str, result: DownloadResult) -> None:
+    try:
+        save_state(state_path, topic, bootstrap, result.offsets, _iso(datetime.now(timezone.utc)))
+    except CcauditError as e:
+        raise CcauditError(f"the download is complete in {out_name(result.out_path)}, but the state was not "
+                           f"saved ({e}), so the next run will fetch its records again") from None
 
 
 def _connect(conf: dict, topic: str) -> KafkaSource:
@@ -193,10 +219,15 @@ def _fetch(source, bounds: dict, out, deadline: _Deadline, progress, result: Dow
     pending = {p for p in bounds if position[p] < ends[p]}
     if pending:
         source.assign({p: position[p] for p in pending})
-    started = shown = time.monotonic()
+    started = shown = heard = time.monotonic()
     _show(progress, result, ends, position, started)
     while pending:
-        for msg in source.consume(BATCH, deadline.left(POLL)):
+        batch = source.consume(BATCH, deadline.left(POLL))
+        if batch:
+            heard = time.monotonic()
+        else:
+            _check_stall(source, heard)
+        for msg in batch:
             p = msg.partition
             if p not in pending:
                 continue
@@ -213,6 +244,15 @@ def _fetch(source, bounds: dict, out, deadline: _Deadline, progress, result: Dow
     result.offsets = position
 
 
+def _check_stall(source, heard: float) -> None:
+    """Fail once nothing came for STALL seconds since ``heard`` and the brokers were reported
+    unreachable: librdkafka reconnects for ever, and --timeout may be half an hour away."""
+    why = source.unreachable()
+    if why and time.monotonic() - heard >= STALL:
+        raise CcauditError(f"Kafka stopped answering: nothing received for {STALL:g}s with records left to "
+                           f"fetch, and the brokers are unreachable ({why}); nothing written, state file unchanged")
+
+
 def _show(progress, result, ends, position, started) -> None:
     if progress:
         rate = result.records / max(time.monotonic() - started, 1e-3)
@@ -222,10 +262,11 @@ def _show(progress, result, ends, position, started) -> None:
 
 def _write(out, msg: Message, result: DownloadResult) -> None:
     if not msg.value:  # tombstone or empty: not an audit record
+        result.skipped += 1
         return
     try:
         record = json.loads(msg.value)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested thousands deep; the load counts it malformed
         record = None
     line = _one_line(msg.value, record)
     out.write(line)
@@ -242,7 +283,10 @@ def _one_line(value: bytes, record) -> bytes:
     if b"\n" not in value and b"\r" not in value:
         return value + b"\n"
     if record is not None:  # pretty-printed JSON: re-serialize compactly
-        return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        try:
+            return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        except RecursionError:  # loaded just within the limit, deeper on the way out
+            pass
     return value.replace(b"\r", b"\\r").replace(b"\n", b"\\n") + b"\n"
 
 
@@ -252,7 +296,10 @@ def _record_time(record, timestamp_ms) -> datetime | None:
     us = parse_time(text)
     if us is not None and 0 <= us < LAST_TIME:
         return _EPOCH + timedelta(microseconds=us)
-    return None if timestamp_ms is None else _EPOCH + timedelta(milliseconds=timestamp_ms)
+    try:
+        return None if timestamp_ms is None else _EPOCH + timedelta(milliseconds=timestamp_ms)
+    except OverflowError:  # before year 1 or after 9999: a producer's bogus clock, not a time
+        return None
 
 
 def _iso(when: datetime) -> str:

@@ -10,20 +10,63 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
+import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from .errors import CcauditError, InputError, out_of_space
-from .files import check_parent, is_device, read_small, replacing
+from .files import check_parent, is_device, read_small, replacing, same_file
 
 STATE_FORMAT = "ccaudit-download-state/1"
 MAX_STATE = 1 << 20  # bytes: a topic has at most thousands of partitions
+STDOUT = "-"  # --out -: standard output, as -o - elsewhere in ccaudit
+_STANDARD = {"stdin": 0, "stdout": 1, "stderr": 2}
+_FD_PATH = re.compile(r"/dev/(stdin|stdout|stderr)|/dev/fd/([0-9]+)|/proc/(?:self|thread-self)/fd/([0-9]+)")
+
+
+def out_name(out_path) -> str:
+    """How messages name the output."""
+    return "standard output" if str(out_path) == STDOUT else str(out_path)
+
+
+def check_out(out_path, config_path, state_path) -> None:
+    """Refuse an output that would destroy an input (the records would overwrite the secret of
+    --config, or be replaced by the state that points past them), or that names a descriptor
+    that is not open: the Kafka client would take that number for its own pipe, and the
+    records would vanish into it. So this runs before anything opens a descriptor."""
+    out = "/dev/stdout" if str(out_path) == STDOUT else str(out_path)
+    fd = _descriptor(out)
+    if fd is not None and not _is_open(fd):
+        raise InputError(f"--out {out_path}: descriptor {fd} is not open (closed with {fd}>&-?), "
+                         "so the records would go nowhere")
+    for path, option in ((state_path, "--state"), (config_path, "--config")):
+        if path and same_file(out, str(path)):
+            raise InputError(f"--out {out_path} is the {option} file: write the records to another file")
+
+
+def _descriptor(path: str) -> int | None:
+    """The descriptor that /dev/stdout, /dev/fd/3 or /proc/self/fd/3 stands for, if any."""
+    m = _FD_PATH.fullmatch(os.path.abspath(path))
+    if not m:
+        return None
+    return _STANDARD[m[1]] if m[1] else int(m[2] or m[3])
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def refuse_to_replace(out_path) -> None:
     """The state moves past what a previous output holds, so replacing it would lose records
     (a pipe or device, /dev/stdout sent to a file, is written to: appended)."""
+    if str(out_path) == STDOUT:
+        return
     if not is_device(str(out_path)) and os.path.isfile(out_path) and os.path.getsize(out_path):
         raise InputError(
             f"{out_path} already exists and the state file resumes after its records: "
@@ -45,8 +88,9 @@ def check_state_folder(state_path) -> None:
 @contextmanager
 def output(path, compress: bool, undone: str = "; nothing written") -> Iterator:
     """A binary file that appears at ``path`` only if the block completes; a device or a
-    pipe there (``/dev/stdout``, a FIFO) is written to as the records come, not replaced."""
-    if is_device(str(path)):
+    pipe there (``/dev/stdout``, a FIFO), or standard output (``-``), is written to as the
+    records come, not replaced."""
+    if str(path) == STDOUT or is_device(str(path)):
         with _through(path, compress) as out:
             yield out
         return
@@ -64,16 +108,27 @@ def output(path, compress: bool, undone: str = "; nothing written") -> Iterator:
 @contextmanager
 def _through(path, compress: bool) -> Iterator:
     try:
-        with open(path, "ab") as raw:  # appended: see files._write_through
-            if not compress:
+        with _appending(path) as raw:
+            if compress:
+                name = "" if str(path) == STDOUT else os.path.basename(str(path))
+                with gzip.GzipFile(name, "wb", 6, raw) as out:
+                    yield out
+            else:
                 yield raw
-                return
-            with gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) as out:
-                yield out
+            raw.flush()
     except BrokenPipeError:  # its reader went away (--out /dev/stdout | head): as for standard output
         raise
     except OSError as e:
-        raise CcauditError(_write_error(path, e)) from None  # what the reader got, it keeps
+        raise CcauditError(_write_error(out_name(path), e)) from None  # what the reader got, it keeps
+
+
+def _appending(path):
+    """Standard output's binary stream (left open), or the file appended to: see
+    files._write_through."""
+    if str(path) == STDOUT:
+        sys.stdout.flush()
+        return nullcontext(sys.stdout.buffer)
+    return open(path, "ab")
 
 
 def _write_error(path, e: OSError) -> str:

@@ -2,8 +2,8 @@
 
 This is the only module that touches confluent_kafka, and it imports it only
 when a ``KafkaSource`` is created, so the rest of ccaudit (and ``import
-ccaudit.download``) works without the extra. The downloader makes just five
-calls, so tests can swap in a fake with the same five methods. Every error is
+ccaudit.download``) works without the extra. The downloader makes just six
+calls, so tests can swap in a fake with the same six methods. Every error is
 turned into a one-line ``CcauditError`` with the API secret scrubbed out.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Message:
 
 
 class KafkaSource:
-    """The five consumer calls the downloader makes, with errors made readable."""
+    """The six consumer calls the downloader makes, with errors made readable."""
 
     def __init__(self, conf: dict, topic: str):
         self._ck = ck = _import_confluent_kafka()
@@ -51,9 +51,10 @@ class KafkaSource:
         self._bootstrap = conf["bootstrap.servers"]
         self._secrets = secret_values(conf)
         self._errors: list = []
+        self._unreachable = ""  # why the brokers cannot be reached, since the last message
         settings = {k: v for k, v in conf.items() if not is_foreign_setting(k)}
         settings = {**_DEFAULTS, **settings, **_FORCED}
-        settings.update(error_cb=self._errors.append, logger=_kafka_log)
+        settings.update(error_cb=self._on_error, logger=_kafka_log)
         try:
             self._consumer = ck.Consumer(settings)
         except (ck.KafkaException, ValueError, TypeError) as e:
@@ -127,7 +128,21 @@ class KafkaSource:
                 raise CcauditError(f"Kafka error on partition {m.partition()}: {self._text(err)}")
             # anything else is transient: librdkafka retries, --timeout bounds it
         self._raise_fatal()
+        if out:
+            self._unreachable = ""
         return out
+
+    def unreachable(self) -> str:
+        """Why the brokers could not be reached since the last message ('' if they could):
+        librdkafka retries for ever, so only the downloader can decide when to give up."""
+        return self._unreachable
+
+    def _on_error(self, err) -> None:
+        """error_cb: keeps errors for _raise_fatal; notes the brokers going away."""
+        self._errors.append(err)
+        down = err.code() == self._ck.KafkaError._ALL_BROKERS_DOWN
+        if down or (err.code() == self._ck.KafkaError._TRANSPORT and not self._unreachable):
+            self._unreachable = self._text(err)  # "3/3 brokers are down" says more than one refusal
 
     def close(self) -> None:
         try:

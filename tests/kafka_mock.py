@@ -3,9 +3,14 @@
 The cluster lives inside a Producer created with ``test.mock.num.brokers`` and
 listens on localhost TCP ports, so any separate consumer can connect to it. Its
 address is only printed in the producer's ``mock`` debug log, so we catch it there.
-Topics are auto-created with 4 partitions on first produce.
+Topics are auto-created with 4 partitions on first produce. ``ControlledCluster`` makes
+one through the C API instead, for what the Python client cannot ask (brokers going down).
 """
+import ctypes
+import ctypes.util
+import glob
 import logging
+import os
 import re
 import time
 
@@ -53,3 +58,72 @@ class MockCluster:
             self._producer.produce(topic, value=value, partition=p)
         if self._producer.flush(10) != 0:
             raise RuntimeError("mock cluster did not take all records")
+
+
+class ControlledCluster:
+    """A mock cluster made through librdkafka's C API (ctypes), for what the Python client
+    cannot ask of it: exact partition counts, and brokers that go down mid-run."""
+
+    def __init__(self, brokers: int = 1):
+        self._lib = lib = _librdkafka()
+        err = ctypes.create_string_buffer(512)
+        conf = lib.rd_kafka_conf_new()
+        lib.rd_kafka_conf_set(conf, b"log_level", b"3", err, len(err))  # not "no bootstrap.servers"
+        self._rk = lib.rd_kafka_new(0, conf, err, len(err))  # 0: a producer
+        if not self._rk:
+            raise RuntimeError(err.value.decode())
+        self._mc = lib.rd_kafka_mock_cluster_new(self._rk, brokers)
+        self.brokers = range(1, brokers + 1)  # the mock numbers its brokers from 1
+        self.bootstrap = lib.rd_kafka_mock_cluster_bootstraps(self._mc).decode()
+
+    def create_topic(self, topic: str, partitions: int) -> None:
+        if self._lib.rd_kafka_mock_topic_create(self._mc, topic.encode(), partitions, 1):
+            raise RuntimeError(f"mock cluster did not create {topic}")
+
+    def produce(self, topic: str, values, partition: int = 0) -> None:
+        """One request per value, so that a fetch cannot take them all at once."""
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 0})
+        for value in values:
+            producer.produce(topic, value=value, partition=partition)
+            producer.flush(10)
+        if producer.flush(10) != 0:
+            raise RuntimeError("mock cluster did not take all records")
+
+    def set_rtt(self, ms: int) -> None:
+        for b in self.brokers:
+            self._lib.rd_kafka_mock_broker_set_rtt(self._mc, b, ms)
+
+    def set_down(self) -> None:
+        """Every broker closes its connections and refuses new ones."""
+        for b in self.brokers:
+            self._lib.rd_kafka_mock_broker_set_down(self._mc, b)
+
+    def close(self) -> None:
+        self._lib.rd_kafka_mock_cluster_destroy(self._mc)
+        self._lib.rd_kafka_destroy(self._rk)
+
+
+def _librdkafka():
+    """The librdkafka the confluent-kafka wheel bundles, with the mock API's signatures."""
+    import confluent_kafka
+
+    folder = os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs")
+    found = glob.glob(os.path.join(folder, "librdkafka*.so*"))
+    lib = ctypes.CDLL(found[0] if found else ctypes.util.find_library("rdkafka"))
+    vp, i32, cint = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int
+    for name, restype, argtypes in [
+        ("rd_kafka_conf_new", vp, []),
+        ("rd_kafka_conf_set", cint, [vp, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]),
+        ("rd_kafka_new", vp, [cint, vp, ctypes.c_char_p, ctypes.c_size_t]),
+        ("rd_kafka_destroy", None, [vp]),
+        ("rd_kafka_mock_cluster_new", vp, [vp, cint]),
+        ("rd_kafka_mock_cluster_destroy", None, [vp]),
+        ("rd_kafka_mock_cluster_bootstraps", ctypes.c_char_p, [vp]),
+        ("rd_kafka_mock_topic_create", cint, [vp, ctypes.c_char_p, cint, cint]),
+        ("rd_kafka_mock_broker_set_down", cint, [vp, i32]),
+        ("rd_kafka_mock_broker_set_rtt", cint, [vp, i32, cint]),
+    ]:
+        getattr(lib, name).restype, getattr(lib, name).argtypes = restype, argtypes
+    return lib

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 
+import click.testing
 import pytest
 from click.testing import CliRunner
 
@@ -120,11 +121,12 @@ def test_missing_properties_file(tmp_path):
 # --- the loop, on a fake consumer ---------------------------------------------------------
 
 class FakeSource:
-    """The five calls download() makes, over in-memory partitions {p: (low, [values])}."""
+    """The six calls download() makes, over in-memory partitions {p: (low, [values])}."""
 
-    def __init__(self, partitions, fail_on_consume=None):
+    def __init__(self, partitions, fail_on_consume=None, timestamp_ms=1714989600000):
         self.partitions = partitions
         self.fail_on_consume = fail_on_consume
+        self.timestamp_ms = timestamp_ms
         self.position = {}
         self.closed = False
 
@@ -145,12 +147,15 @@ class FakeSource:
         for p, pos in self.position.items():
             low, values = self.partitions[p]
             for offset in range(pos, low + len(values)):
-                out.append(Message(p, offset, values[offset - low], 1714989600000))
+                out.append(Message(p, offset, values[offset - low], self.timestamp_ms))
             out.append(Message(p, low + len(values), eof=True))
             self.position[p] = low + len(values)
         if not out:
             time.sleep(timeout)
         return out
+
+    def unreachable(self):
+        return ""
 
     def close(self):
         self.closed = True
@@ -598,3 +603,188 @@ def test_an_api_key_written_as_a_setting_name_is_not_echoed(tmp_path):
         dl.download(path, tmp_path / "out.jsonl", timeout=1)
     assert "ABCDEFGHIJKLMNOP" not in str(caught.value) and "SUPERSECRET123" not in str(caught.value)
     assert "***" in str(caught.value)
+
+
+# --- values, timestamps and the summary line ------------------------------------------------
+
+def test_a_value_nested_too_deep_is_written_as_it_is(tmp_path, props, monkeypatch):
+    # was: RecursionError, exit 70, no file, and every later --state run stopped there
+    deep, deep_pretty = b"[" * 1000 + b"]" * 1000, b"[" * 100_000 + b"\n" + b"]" * 100_000
+    use_fake(monkeypatch, FakeSource({0: (0, [deep, deep_pretty, audit_message(1)])}))
+    result = dl.download(props, tmp_path / "out.jsonl")
+    assert (tmp_path / "out.jsonl").read_bytes().split(b"\n") == [
+        deep, b"[" * 100_000 + b"\\n" + b"]" * 100_000, audit_message(1), b""]
+    assert result.records == 3
+
+
+@pytest.mark.parametrize("timestamp_ms", [253402300800000, -62135596800001])  # 10000-01-01, just before 0001
+def test_a_kafka_timestamp_outside_years_1_to_9999_is_ignored(tmp_path, props, monkeypatch, timestamp_ms):
+    # was: OverflowError: date value out of range, exit 70
+    use_fake(monkeypatch, FakeSource({0: (0, [b'{"id":"no-time"}'])}, timestamp_ms=timestamp_ms))
+    result = dl.download(props, tmp_path / "out.jsonl")
+    assert result.records == 1 and result.first_time is None
+    assert "no time window (no record has a time)" in result.summary_line()
+
+
+def test_the_last_representable_kafka_timestamp_counts(tmp_path, props, monkeypatch):
+    use_fake(monkeypatch, FakeSource({0: (0, [b'{"id":"no-time"}'])}, timestamp_ms=253402300799999))
+    result = dl.download(props, tmp_path / "out.jsonl")
+    assert dl._iso(result.last_time) == "9999-12-31T23:59:59.999Z"
+
+
+def test_the_summary_says_record_and_partition_in_the_singular(tmp_path, props, monkeypatch):
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    line = dl.download(props, tmp_path / "out.jsonl").summary_line()  # was: "wrote 1 records ... 1 partitions"
+    assert line.startswith("wrote 1 record (") and " from 1 partition of " in line
+
+
+def test_the_summary_counts_the_empty_messages_skipped(tmp_path, props, monkeypatch):
+    # was: "wrote 2 records" of 4 messages, the tombstone and the empty value unmentioned
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1), None, b"", audit_message(2)])}))
+    result = dl.download(props, tmp_path / "out.jsonl")
+    assert (result.records, result.skipped) == (2, 2)
+    assert result.summary_line().endswith(" (2 empty messages skipped)")
+
+
+# --- what --out may name ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_out_naming_the_state_file_is_refused(tmp_path, props, monkeypatch, exists):
+    # was: the records written, then replaced by the state that points past them
+    state = tmp_path / "same"
+    before = save_state(state, {0: 0}) if exists else None
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", "./same", "--state", str(state)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == "ccaudit: error: --out ./same is the --state file: write the records to another file\n"
+    assert source.position == {}
+    assert (state.read_bytes() == before) if exists else not state.exists()
+
+
+def test_out_naming_the_config_file_is_refused(tmp_path, props, monkeypatch):
+    # was: the client.properties, API secret and all, replaced by the records
+    before = props.read_bytes()
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    link = tmp_path / "link"
+    link.symlink_to(props)
+    result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", str(link)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "is the --config file" in result.stderr
+    assert source.position == {} and props.read_bytes() == before
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_out_dash_is_standard_output(tmp_path, props, monkeypatch, compress):
+    # was: a file named "-"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").write_bytes(b"a file named -, not an earlier output\n")
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1), audit_message(2)])}))
+    result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", "-", "--state", "s.json"]
+                                + ["--gzip"] * compress)
+    assert result.exit_code == 0, result.output
+    data = gzip.decompress(result.stdout_bytes) if compress else result.stdout_bytes
+    assert data == audit_message(1) + b"\n" + audit_message(2) + b"\n"
+    assert "to standard output," in result.stderr
+    assert (tmp_path / "-").read_bytes() == b"a file named -, not an earlier output\n"
+    assert json.loads((tmp_path / "s.json").read_text())["offsets"] == {"0": 2}
+
+
+def test_out_naming_a_descriptor_that_is_not_open_is_refused_before_connecting(tmp_path, props, monkeypatch):
+    # was: the records fetched, then written to whatever took the descriptor's number
+    read, write = os.pipe()
+    os.close(read)
+    os.close(write)
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    monkeypatch.setattr(dl, "_connect", lambda conf, topic: pytest.fail("connected"))
+    with pytest.raises(InputError, match=f"--out /proc/self/fd/{write}: descriptor {write} is not open"):
+        dl.download(props, f"/proc/self/fd/{write}")
+    assert source.position == {}
+
+
+# --- the progress line -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("failure", [CcauditError("authentication failed: bad key"), KeyboardInterrupt()])
+def test_the_progress_line_is_erased_before_an_error(tmp_path, props, monkeypatch, failure):
+    # was: "…0 records/sccaudit: error: …" on one line
+    monkeypatch.setattr(click.testing._NamedTextIOWrapper, "isatty", lambda self: True)
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}, fail_on_consume=failure))
+    result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", str(tmp_path / "o.jsonl")],
+                                color=True)  # keeps the escape sequences
+    assert result.exit_code in (2, 130), result.output
+    drawn, said = result.stderr.rsplit("\r\x1b[K", 1)
+    assert "records/s" in drawn and said.startswith("ccaudit: ")
+
+
+# --- a cluster that goes away --------------------------------------------------------------------
+
+@pytest.fixture
+def controlled():
+    pytest.importorskip("confluent_kafka", reason="confluent-kafka cannot be installed here")
+    try:
+        from kafka_mock import ControlledCluster
+    except ImportError:  # tests/ collected as a package
+        from tests.kafka_mock import ControlledCluster
+    cluster = ControlledCluster(brokers=3)
+    yield cluster
+    cluster.close()
+
+
+def test_brokers_that_go_away_mid_run_fail_it_after_the_stall_not_the_timeout(tmp_path, controlled, topic,
+                                                                               monkeypatch):
+    # was: waited out the whole --timeout, then "timed out" (30 minutes with --timeout 1800)
+    controlled.create_topic(topic, 2)
+    for p in (0, 1):
+        controlled.produce(topic, [audit_message(i, topic) for i in range(30)], partition=p)
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n"
+                                                   "max.partition.fetch.bytes=1000\n")
+    state = tmp_path / "state.json"
+    dlf.save_state(state, topic, controlled.bootstrap, {0: 0, 1: 0}, "2024-05-06T10:00:00Z")
+    before = state.read_bytes()
+    monkeypatch.setattr(dl, "STALL", 1.0)
+    controlled.set_rtt(100)  # each fetch takes a while: some records are still unread when they go
+    down = []
+    started = time.monotonic()
+    with pytest.raises(CcauditError) as caught:
+        dl.download(props, tmp_path / "out.jsonl", state_path=state, topic=topic, timeout=30,
+                    progress=lambda snapshot: down or down.append(controlled.set_down()))
+    assert time.monotonic() - started < 15
+    assert str(caught.value).startswith("Kafka stopped answering: nothing received for 1s")
+    assert str(caught.value).endswith("; nothing written, state file unchanged")
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "out.jsonl").exists() and leftovers(tmp_path) == []
+    assert state.read_bytes() == before
+
+
+# --- standard output, in a real process --------------------------------------------------------
+
+def ccaudit_in_sh(script: str, *args, cwd):
+    """``sh -c script`` with $0 this Python and "$@" the arguments, ccaudit importable from here."""
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    return subprocess.run(["sh", "-c", script, sys.executable, *args], cwd=cwd, env=env,
+                          capture_output=True, timeout=60)
+
+
+def test_out_dash_pipes_into_load(tmp_path, cluster, topic, mock_props):
+    # `ccaudit download --out - | ccaudit load -`: was a file named "-", and load read nothing
+    cluster.produce(topic, [audit_message(i, topic) for i in range(5)])
+    run = ccaudit_in_sh('"$0" -m ccaudit download --config "$1" --out - --topic "$2" --timeout 20 -q | '
+                        '"$0" -m ccaudit load - --db "$3" --format json -q', str(mock_props), topic, "a.db",
+                        cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["inserted"] == 5
+    assert not (tmp_path / "-").exists()
+    assert b"to standard output" in run.stderr
+
+
+@pytest.mark.parametrize("out", ["/dev/stdout", "-"])
+def test_out_to_a_closed_standard_output_is_refused(tmp_path, cluster, topic, mock_props, out):
+    # `>&-`: was exit 0, the state advanced and the records written into librdkafka's wakeup
+    # pipe, which had taken descriptor 1
+    cluster.produce(topic, [audit_message(i, topic) for i in range(3)])
+    run = ccaudit_in_sh('exec "$0" -m ccaudit download --config "$1" --out "$2" --state s.json --topic "$3" '
+                        '--timeout 20 >&-', str(mock_props), out, topic, cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.decode() == (f"ccaudit: error: --out {out}: descriptor 1 is not open (closed with 1>&-?), "
+                                   "so the records would go nowhere\n")
+    assert sorted(os.listdir(tmp_path)) == ["client.properties"]
