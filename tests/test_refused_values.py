@@ -111,7 +111,7 @@ def test_a_damaged_store(invoke, store):
     with open(store, "r+b") as f:
         f.seek(65536)
         f.write(b"\xab" * (os.path.getsize(store) - 65536))
-    refused(invoke("report", "--db", store, "--format", "json"), "a store could not be read: database disk image")
+    refused(invoke("report", "--db", store, "--format", "json"), f"{store}: the store is damaged (database disk image")
 
 
 @pytest.mark.parametrize("text, words", [
