@@ -184,10 +184,7 @@ def load(dumps, db_path, fmt, strict, quiet):
     opt.check_inputs(dumps)
     with opt.open_store(db_path) as store:
         stats = opt.load(dumps, store, quiet)
-    if fmt == "json":
-        from .jsontext import dumps as to_json
-
-        click.echo(to_json(stats.as_dict()), nl=False)
+    opt.echo_stats(stats, fmt)
     sys.exit(opt.exit_code(stats, strict))
 
 
@@ -330,12 +327,6 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
     require()
     with opt.open_store(db_path) as store:
         stats = run(inputs, store, master=master, parquet=parquet_dir)
-    lines = [] if quiet else opt.malformed_lines(stats)  # the lines load prints
-    lines += [f"error: {message}" for message in stats.failed.values()]
-    for text in [*lines, stats.summary_line()]:
-        opt.tell(text)
-    if fmt == "json":
-        from .jsontext import dumps as to_json
-
-        click.echo(to_json(stats.as_dict()), nl=False)
+    opt.tell_loaded(stats, quiet)  # the lines load prints
+    opt.echo_stats(stats, fmt)
     sys.exit(opt.exit_code(stats, strict))

@@ -143,13 +143,27 @@ def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
     stats = load_dumps(dumps, store, progress=progress)
     if progress:
         progress.done()
+    tell_loaded(stats, quiet)
+    return stats
+
+
+def tell_loaded(stats: LoadStats, quiet: bool) -> None:
+    """What a load says on stderr: its first malformed places (unless ``quiet``), the inputs
+    it could not read or why it stopped, and the load line."""
     if not quiet:
         for line in malformed_lines(stats):
             tell(line)
     for message in [*stats.failed.values(), *filter(None, [stats.stopped])]:
         tell(f"error: {message}")
     tell(stats.summary_line())
-    return stats
+
+
+def echo_stats(stats: LoadStats, fmt: str) -> None:
+    """A load's totals on stdout with ``--format json`` (text prints none)."""
+    if fmt == "json":
+        from .jsontext import dumps as to_json
+
+        click.echo(to_json(stats.as_dict()), nl=False)
 
 
 def malformed_lines(stats: LoadStats) -> list[str]:
