@@ -44,6 +44,7 @@ _MAGIC = (
     (b"\xfd7zXZ\x00", lambda f: io.BufferedReader(Decompressed(f, lzma.LZMADecompressor), BUFFER)),
 )
 _UNSUPPORTED = ((b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
+_UTF16 = (b"\xff\xfe", b"\xfe\xff")  # its byte-order marks: every line would be malformed
 
 
 class Dump:
@@ -86,6 +87,10 @@ class Dump:
             if head.startswith(magic):
                 self.close(raw)
                 raise InputError(f"{self.label}: {name}-compressed input is not supported; decompress it first")
+        if head.startswith(_UTF16):
+            self.close(raw)
+            raise InputError(f"{self.label}: UTF-16 text (as Windows PowerShell's > writes it); convert it to UTF-8 "
+                             "first: iconv -f UTF-16 -t UTF-8")
         return without_bom(raw)
 
     def close(self, stream: BinaryIO) -> None:

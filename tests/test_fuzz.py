@@ -78,7 +78,7 @@ SLOW_DATA = [HealthCheck.too_slow]
 
 BOM = b"\xef\xbb\xbf"
 COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")  # gzip, bzip2, xz: decompressed
-REFUSED = (b"\x28\xb5\x2f\xfd", b"PK\x03\x04")  # zstd, zip: an InputError
+REFUSED = (b"\x28\xb5\x2f\xfd", b"PK\x03\x04", b"\xff\xfe", b"\xfe\xff")  # zstd, zip, UTF-16: an InputError
 
 
 def shape_of(data: bytes) -> str:
