@@ -105,7 +105,11 @@ def decode_lenient(raw: bytes) -> Record:
 
 
 def decode(raw: bytes) -> Record:
-    """Decode one JSON object; raise ``msgspec.DecodeError`` if it is not one."""
+    """Decode one JSON object; raise ``msgspec.DecodeError`` if it is not one, and
+    ``UnicodeDecodeError`` if it is not UTF-8 (msgspec skips the fields it does not read
+    without checking them). ``ingest.line_rows`` has this inline, for speed."""
+    if not raw.isascii():
+        raw.decode()
     try:
         return decode_struct(raw)
     except msgspec.ValidationError:

@@ -308,7 +308,7 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                     continue
                 line = unprefixed
             try:
-                if not line.isascii():  # msgspec skips unknown fields without checking them
+                if not line.isascii():  # classify.decode, inline: it runs for every line
                     line.decode()
                 try:
                     record = decode_struct(line)  # the common case, without a Python call around it

@@ -29,9 +29,8 @@ from .classify import (
     Record,
     check_syntax,
     classify,
+    decode,
     decode_failure,
-    decode_lenient,
-    decode_struct,
     from_object,
 )
 from .errors import READ_ERRORS
@@ -236,14 +235,7 @@ class _Items:
 
 def _record(piece: bytes) -> Any:
     """``piece`` as a Record if it is one whole JSON object, else _CUT, _BAD or _DEEP."""
-    try:
-        if not piece.isascii():
-            piece.decode()  # msgspec skips the fields it does not read without checking them
-        return decode_struct(piece)
-    except msgspec.ValidationError:  # valid JSON of an odd shape: the lenient way
-        return _decoded(piece, decode_lenient)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
-        return _trouble(piece, e)
+    return _decoded(piece, decode)
 
 
 def _other(piece: bytes) -> Any:
