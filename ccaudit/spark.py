@@ -7,36 +7,50 @@ load summaries reach the driver:
 
 1. ``sources``: every input (a path, a glob, a folder or a Hadoop URI such as
    ``s3a://bucket/audit/2024/*/*.jsonl.gz``) is listed through Hadoop, in input order, and
-   the first 256 KiB of each file decide its route: plain line-mode files are split across
-   tasks; every other file is read whole by ccaudit's own reader in one task.
+   each file's first bytes decide its route by ccaudit's own ``sniff``: plain line-mode
+   files are split across tasks; every other file is read whole by ccaudit's reader in one
+   task. In local mode Spark is handed plain-named links to local files (``sources``).
 2. Each record becomes one event row with its position (file rank, block, ordinal).
 3. De-duplication: per identity (UTC hour, id) the row at the smallest position wins, so
    the first copy in input order wins, as in a local load.
 4. Counts per (UTC quarter hour, section, key, method, principal): n, first and last µs.
+
+The JVM is started here (``_Jvm``), not by pyspark, so that ccaudit owns it: it runs in
+its own session with umask 077 and a private scratch folder in TMPDIR, and it is killed,
+with its Python workers, however the run ends.
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
+import shlex
+import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 import warnings
-from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial, reduce
 
-from .errors import CcauditError, InputError, MissingExtra
-from .ingest import BUFFER, note_if_failed, sniff
+from .boundary import Terminated
+from .errors import CcauditError, MissingExtra
+from .files import block_stops, make_temp_dir, restore_signals
 from .schema import QUARTER
 from .stats import LoadStats
 
 INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'ccaudit[spark]' (in a clone: pip install '.[spark]')"
-HEAD = BUFFER + 8  # what ingest.sniff looks at, and the longest magic number
-_GLOB = re.compile(r"[*?\[{]")
+NO_JAVA = "could not start Spark (it needs Java 17 or newer: java on PATH, or JAVA_HOME)"
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # what stops ccaudit, see cli.py
+_GLOB_CHARS = re.compile(r"([*?\[\]{}\\])")  # what Hadoop's glob reads as a pattern
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a Hadoop URI (s3a:, hdfs:, file:) rather than a path
+_JAVA_CLASS = re.compile(r"(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*: ")  # "org.apache.spark.SparkException: "
+_stopped: list[int] = []  # the stopping signals that came while Spark ran, see _noting_stops
 
 
 def require() -> None:
@@ -51,178 +65,313 @@ def require() -> None:
     warnings.filterwarnings("ignore", message=".*does not yet fully support pandas", category=FutureWarning)
 
 
+def _debug() -> bool:
+    return bool(os.environ.get("CCAUDIT_DEBUG"))
+
+
 @contextlib.contextmanager
 def spark_errors() -> Iterator[None]:
-    """Spark's failures as one line: its exceptions carry JVM and Python tracebacks."""
+    """Spark's failures as one line: its exceptions carry JVM and Python tracebacks. After
+    Ctrl-C or SIGTERM whatever fails is the interruption's doing (pyspark turns it into a
+    cancelled job, the killed JVM into a lost connection), so the run ends as interrupted."""
     from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
 
     try:
         yield
-    except ConnectionError as e:  # the JVM went away (out of memory, killed)
-        if os.environ.get("CCAUDIT_DEBUG"):
+    except Exception as e:
+        if _stopped:
+            raise (KeyboardInterrupt() if _stopped[0] == signal.SIGINT else Terminated(_stopped[0])) from None
+        if _debug() or not isinstance(e, (ConnectionError, PySparkException, Py4JError)):
             raise
-        raise CcauditError(f"spark: lost the connection to Spark's JVM ({e.strerror or e}); did it run out of "
-                           "memory? (CCAUDIT_DEBUG=1 shows its output)") from None
-    except (PySparkException, Py4JError) as e:
-        if os.environ.get("CCAUDIT_DEBUG"):
-            raise
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
-        worker = lines[0].startswith("An exception was thrown from the Python worker")
-        raise CcauditError(f"spark: {(lines[-1] if worker else lines[0])[:500]}") from None
+        raise CcauditError(_spark_message(e)) from None
 
 
-def session(master: str | None = None, ui: bool = False):
-    """(SparkSession, whether this call started it). An active session is reused (tests,
-    notebooks); under spark-submit its --master and settings apply, and ``master`` wins.
-    Without either, ``local[*]``. In local mode the JVM's console chatter and the workers'
-    stderr go to /dev/null (``CCAUDIT_DEBUG=1`` keeps them); errors still come back."""
+def _spark_message(e: Exception) -> str:
+    """One line of a Spark failure: the Java exception's own message rather than py4j's
+    "An error occurred while calling ...", a Python worker's last line."""
+    if isinstance(e, ConnectionError):  # the JVM went away (out of memory, killed)
+        return (f"spark: lost the connection to Spark's JVM ({e.strerror or e}); did it run out of memory? "
+                "(CCAUDIT_DEBUG=1 shows its output)")
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+    if lines[0].startswith("An exception was thrown from the Python worker"):
+        return f"spark: {lines[-1][:500]}"
+    if lines[0].startswith("An error occurred while calling") and len(lines) > 1 and lines[1].startswith(":"):
+        java = lines[1].lstrip(": ")
+        named = _JAVA_CLASS.match(java)
+        return f"spark: {java[named.end():] if named else java}"[:509]
+    return f"spark: {lines[0][:500]}"
+
+
+class _Jvm:
+    """Spark's JVM, started as pyspark's ``launch_gateway`` would, but owned here: pyspark
+    loses its process when Ctrl-C comes while it starts, and leaves it running. This one
+    runs in its own session (Ctrl-C at the terminal is ccaudit's to handle), with umask 077
+    (Spark's scratch files hold event rows) and ``java.io.tmpdir`` in ``scratch``; ``kill``
+    stops it at once, and its Python daemon and workers exit as its pipe to them closes."""
+
+    def __init__(self, scratch: str):
+        self.scratch, self.proc = scratch, None
+
+    def start(self):
+        """The py4j gateway to a new JVM."""
+        from pyspark.find_spark_home import _find_spark_home
+        from pyspark.java_gateway import launch_gateway
+        from pyspark.serializers import UTF8Deserializer, read_int
+
+        info = os.path.join(self.scratch, "gateway")
+        options = f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} -Djava.io.tmpdir={shlex.quote(self.scratch)}"
+        env = dict(os.environ, SPARK_CONNECT_MODE="0", _PYSPARK_DRIVER_CONN_INFO_PATH=info,
+                   SPARK_SUBMIT_OPTS=options.strip())
+        command = [os.path.join(_find_spark_home(), "bin", "spark-submit"),
+                   *shlex.split(os.environ.get("PYSPARK_SUBMIT_ARGS", "pyspark-shell"))]
+        quiet = {} if _debug() else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        mask = block_stops()  # a signal between the start and the assignment would lose the process
+        try:
+            self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, env=env, umask=0o077,
+                                         start_new_session=True, preexec_fn=partial(restore_signals, mask), **quiet)
+        finally:
+            restore_signals(mask)
+        while self.proc.poll() is None and not os.path.isfile(info):
+            time.sleep(0.05)
+        if not os.path.isfile(info):  # no Java, or one too old: its output says which (CCAUDIT_DEBUG=1)
+            raise CcauditError(f"{NO_JAVA}: its launcher exited with status {self.proc.returncode} "
+                               "(CCAUDIT_DEBUG=1 shows why)")
+        with open(info, "rb") as f:
+            port, secret = read_int(f), UTF8Deserializer().loads(f)
+        os.environ.update(PYSPARK_GATEWAY_PORT=str(port), PYSPARK_GATEWAY_SECRET=secret)
+        try:
+            gateway = launch_gateway()  # connects to a running JVM, as under spark-submit
+        finally:
+            del os.environ["PYSPARK_GATEWAY_PORT"], os.environ["PYSPARK_GATEWAY_SECRET"]
+        gateway.proc = self.proc
+        return gateway
+
+    def kill(self) -> None:
+        """Kill the JVM's process group (its Python daemon leaves it, and exits when the
+        JVM's pipe to it closes). Until it is reaped, its id cannot be another's."""
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def reap(self) -> None:
+        self.kill()
+        if self.proc is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            self.proc.wait()
+
+
+@contextlib.contextmanager
+def _noting_stops(jvm: _Jvm | None) -> Iterator:
+    """Note Ctrl-C, SIGTERM and SIGHUP (see spark_errors) and kill our JVM at once, so that
+    nothing waits for Spark; the handler that was there then raises as usual. Yields the
+    function that puts the note back (pyspark's SparkContext sets a SIGINT handler)."""
+    main = threading.current_thread() is threading.main_thread()
+    before = {s: signal.getsignal(s) for s in STOPS} if main else {}
+    _stopped.clear()
+
+    def note(signum: int, frame) -> None:
+        _stopped.append(signum)
+        if jvm is not None:
+            jvm.kill()
+        else:  # spark-submit's JVM: only its jobs are ours to stop
+            _cancel_jobs()
+        before[signum](signum, frame)
+
+    def install() -> None:
+        for s, handler in before.items():
+            if callable(handler):
+                signal.signal(s, note)
+
+    install()
+    try:
+        yield install
+    finally:
+        for s, handler in before.items():
+            if handler is not None:
+                signal.signal(s, handler)
+        _stopped.clear()
+
+
+def _cancel_jobs() -> None:
+    from pyspark import SparkContext
+
+    if SparkContext._active_spark_context is not None:
+        with contextlib.suppress(Exception):
+            SparkContext._active_spark_context.cancelAllJobs()
+
+
+@contextlib.contextmanager
+def session(master: str | None = None, ui: bool = False) -> Iterator:
+    """A SparkSession for the block. An active session is reused (tests, notebooks); under
+    spark-submit its JVM, --master and settings apply, and ``master`` wins. Otherwise a JVM
+    of our own (``_Jvm``), killed afterwards, with its scratch folder. Without a master,
+    ``local[*]``. In local mode the JVM's console chatter and the workers' stderr go to
+    /dev/null (``CCAUDIT_DEBUG=1`` keeps them); errors still come back."""
     require()
-    from pyspark import SparkConf, SparkContext
-    from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
-        return active, False
-    quiet = {} if os.environ.get("CCAUDIT_DEBUG") else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        yield active
+        return
+    if not _debug() and not logging.getLogger().handlers:  # py4j logs tracebacks through the root logger
+        logging.getLogger().addHandler(logging.NullHandler())
+    scratch = None if "PYSPARK_GATEWAY_PORT" in os.environ else make_temp_dir()
+    jvm = _Jvm(scratch) if scratch else None
     try:
-        gateway = launch_gateway(popen_kwargs=quiet)
-    except Exception as e:  # no Java, or one too old: pyspark says so in its message
-        raise CcauditError(f"could not start Spark (it needs Java 17 or newer: java on PATH, or "
-                           f"JAVA_HOME): {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        with _noting_stops(jvm) as note_again, spark_errors():
+            spark = _start(jvm, master, ui, scratch)
+            note_again()
+            try:
+                yield spark
+            finally:
+                _stop(spark)
+    finally:
+        if jvm is not None:
+            mask = block_stops()  # a second Ctrl-C would leave the scratch folder
+            try:
+                jvm.reap()
+                _forget_gateway()
+                shutil.rmtree(scratch, ignore_errors=True)
+            finally:
+                restore_signals(mask)
+
+
+def _start(jvm: _Jvm | None, master: str | None, ui: bool, scratch: str | None):
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+    from pyspark.sql import SparkSession
+
+    gateway = jvm.start() if jvm else launch_gateway()
     conf = SparkConf(_jvm=gateway.jvm)
     if master or not conf.contains("spark.master"):
         conf.setMaster(master or "local[*]")
-    local = conf.get("spark.master").startswith("local")
-    if local:
+    if conf.get("spark.master").startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers need this ccaudit
         conf.setIfMissing("spark.ui.enabled", str(ui).lower())
+    if scratch:
+        conf.setIfMissing("spark.local.dir", scratch)  # shuffle and spill files: event rows
     conf.setIfMissing("spark.app.name", "ccaudit")
     conf.set("spark.ui.showConsoleProgress", "false")
     conf.set("spark.sql.session.timeZone", "UTC")
     conf.setIfMissing("spark.hadoop.fs.permissions.umask-mode", "077")  # Parquet files 0600, folders 0700
-    with spark_errors():
-        sc = SparkContext(conf=conf, gateway=gateway)
-        sc.setLogLevel("ERROR")
-        return SparkSession(sc), True
+    sc = SparkContext(conf=conf, gateway=gateway)
+    sc.setLogLevel("ERROR")
+    return SparkSession(sc)
+
+
+def _stop(spark) -> None:
+    """Stop Spark's context, unless a signal stopped the run: its JVM is killed instead.
+    A failure here cannot change the counts, which are in hand by now."""
+    if not _stopped:
+        with contextlib.suppress(Exception):
+            spark.stop()
+
+
+def _forget_gateway() -> None:
+    """pyspark keeps the gateway of the JVM we killed; a later session needs a new one."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    SparkContext._gateway = SparkContext._jvm = SparkContext._active_spark_context = None
+    SparkSession._instantiatedSession = SparkSession._activeSession = None
 
 
 @dataclass
 class Source:
     """One input file: ``path`` for Spark's readers, ``uri`` as Spark names it in
-    ``_metadata.file_path``, ``label`` as ccaudit's messages name it."""
+    ``_metadata.file_path``, ``label`` as ccaudit's messages name it, ``size`` in bytes."""
 
     path: str
     uri: str
     label: str
+    size: int
     lines: bool = True  # plain line-mode: split across tasks; else read whole
 
 
-def sources(spark, inputs: tuple[str, ...] | list[str]) -> list[Source]:
+def sources(spark, inputs: tuple[str, ...] | list[str], links: str) -> list[Source]:
     """Every file of ``inputs``, in input order (a glob's or folder's files sorted by
     name, as a shell lists them), each with its route. An input matching nothing is an
-    InputError, before any job starts."""
+    InputError, before any job starts.
+
+    Spark's file index drops names that start with ``_`` or ``.``, globs each path again
+    (``day[1].jsonl`` would read ``day1.jsonl``), and neither it nor Hadoop can name a
+    file with a ``:``. So local inputs are listed here, and in local mode each file is
+    handed to Spark as a link named by its rank in ``links``; glob characters are escaped."""
+    from .spark_job import hadoop_files, line_mode, local_files
+
     jvm, conf = spark._jvm, spark._jsc.hadoopConfiguration()
     codecs = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf)
-    found: list[tuple] = []
+    found: dict[str, tuple] = {}
     for arg in inputs:
-        local = not _SCHEME.match(arg)  # relative to our folder, which the JVM may not share (tests)
-        path = jvm.org.apache.hadoop.fs.Path(os.path.abspath(arg) if local else arg)
-        fs = path.getFileSystem(conf)
-        matches = fs.globStatus(path)
-        if not matches:
-            raise InputError(f"{arg}: no such file")
-        for status in sorted(matches, key=lambda s: s.getPath().toString()):
-            if status.isDirectory():
-                inner = [s for s in fs.listStatus(status.getPath())
-                         if s.isFile() and not s.getPath().getName().startswith(("_", "."))]
-                files = sorted(inner, key=lambda s: s.getPath().toString())
-            else:
-                files = [status]
-            single = not _GLOB.search(arg) and not status.isDirectory()
-            qualified = [fs.makeQualified(s.getPath()) for s in files]
-            found += [(fs, p, arg if single else _label(arg, p)) for p in qualified]
-    seen: set[str] = set()
-    unique = []
-    for fs, p, label in found:  # a file named twice is read once
-        if str(p.toUri().toString()) not in seen:
-            seen.add(str(p.toUri().toString()))
-            unique.append((fs, p, label))
+        for key, *file in hadoop_files(jvm, conf, arg) if _SCHEME.match(arg) else local_files(arg):
+            found.setdefault(key, file)  # a file named twice is read once
     with ThreadPoolExecutor(16) as pool:  # remote stores answer slowly, but in parallel
-        heads = list(pool.map(lambda f: _head(f[0], f[1]), unique))
-    return [Source(p.toString(), p.toUri().toString(), label,
-                   codecs.getCodec(p) is None and _line_mode(head))
-            for (fs, p, label), head in zip(unique, heads)]
-
-
-def _label(arg: str, path) -> str:
-    """A matched file as a shell would have named it: relative if the input was."""
-    if _SCHEME.match(arg):
-        return path.toString()
-    local = path.toUri().getPath()
-    return local if os.path.isabs(arg) else os.path.relpath(local)
-
-
-def _head(fs, path) -> bytes:
-    stream = fs.open(path)
-    try:
-        return bytes(stream.readNBytes(HEAD))
-    finally:
-        stream.close()
-
-
-def _line_mode(head: bytes) -> bool:
-    """Plain (not compressed) line-mode content, as ccaudit's own opening and sniffing see it."""
-    from .spark_job import BytesDump
-
-    dump = BytesDump("", head)
-    try:
-        stream = dump.open()
-    except InputError:
-        return False  # zstd, zip: the whole-file route reports it as a local load does
-    return not dump.compressed and sniff(stream)[0] == "lines"
+        routes = list(pool.map(lambda f: line_mode(f[2], f[3]), found.values()))
+    out, linking = [], spark.sparkContext.master.startswith("local")  # a cluster's executors cannot see links here
+    for rank, ((label, size, fs, path), lines) in enumerate(zip(found.values(), routes)):
+        if fs is None:
+            if linking:
+                os.symlink(path, link := os.path.join(links, str(rank)))
+                path = link
+            local = jvm.org.apache.hadoop.fs.Path(path)
+            path = local.getFileSystem(conf).makeQualified(local)
+        lines = lines and codecs.getCodec(path) is None  # Hadoop would decompress it by its name (a link has none)
+        out.append(Source(_GLOB_CHARS.sub(r"\\\1", path.toString()), path.toUri().toString(), label, size, lines))
+    return out
 
 
 def aggregate(spark, inputs, parquet: str | None = None) -> tuple[list[tuple], LoadStats]:
     """Read ``inputs`` with Spark: the counts ``(quarter, section, key, method, principal,
     n, first_us, last_us)`` of the distinct events, and the load summary. With
     ``parquet``, the counts are also written there, partitioned by day."""
+    links = make_temp_dir()
+    try:
+        with spark_errors():
+            return _aggregate(spark, sources(spark, inputs, links), parquet)
+    finally:
+        shutil.rmtree(links, ignore_errors=True)
+
+
+def _aggregate(spark, files: list[Source], parquet: str | None) -> tuple[list[tuple], LoadStats]:
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
-    from .spark_job import EVENTS, Blocks, file_key, line_events, whole_events
+    from .spark_job import EVENTS, Blocks, all_listed, file_key, line_events, load_stats, whole_events
 
-    with spark_errors():
-        files = sources(spark, inputs)
-        if parquet:
-            _refuse_existing(spark, parquet)
-        names = {file_key(s.uri): (rank, s.label) for rank, s in enumerate(files)}
-        blocks = spark.sparkContext.accumulator({}, Blocks())
-        parts = []
-        if lines := [s.path for s in files if s.lines]:
-            text = spark.read.option("lineSep", "\n").text(lines).select(
-                "_metadata.file_path", "_metadata.file_block_start", F.col("value").cast("binary"))
-            parts.append(text.mapInArrow(partial(line_events, files=names, acc=blocks), EVENTS))
-        if whole := [s.path for s in files if not s.lines]:
-            data = spark.read.format("binaryFile").load(whole).select("_metadata.file_path", "content")
-            parts.append(data.mapInArrow(partial(whole_events, files=names, acc=blocks), EVENTS))
-        events = reduce(DataFrame.unionByName, parts)
-        payload, position = F.struct("ts", "method", "principal", "section", "key"), F.struct("rank", "block", "k")
-        first = events.groupBy("hour", "id").agg(F.min_by(payload, position).alias("e"))  # the first copy wins
-        keys = ["quarter", "section", "key", "method", "principal"]
-        counts = (first.select(F.expr(f"e.ts div {QUARTER * 10**6} * {QUARTER}").alias("quarter"),
-                               "e.section", "e.key", "e.method", "e.principal", "e.ts")
-                  .groupBy(*keys).agg(F.count("*").alias("n"), F.min("ts").alias("first_us"),
-                                      F.max("ts").alias("last_us")))
-        if parquet:
-            counts = counts.cache()
-        table = counts.toArrow()
-        rows = list(zip(*(table.column(c).to_pylist() for c in (*keys, "n", "first_us", "last_us"))))
-        if parquet:
-            day = F.date_format(F.timestamp_seconds("quarter"), "yyyy-MM-dd")
-            counts.withColumn("day", day).write.partitionBy("day").parquet(parquet)
-            counts.unpersist()
+    if parquet:
+        _refuse_existing(spark, parquet)
+    names = {file_key(s.uri): (rank, s.label) for rank, s in enumerate(files)}
+    blocks = spark.sparkContext.accumulator({}, Blocks())
+    parts = []
+    if lines := [s for s in files if s.lines]:
+        text = spark.read.option("lineSep", "\n").text([s.path for s in lines])
+        all_listed([(s.uri, s.label, s.size) for s in lines], text.inputFiles())
+        text = text.select("_metadata.file_path", "_metadata.file_block_start", F.col("value").cast("binary"))
+        parts.append(text.mapInArrow(partial(line_events, files=names, acc=blocks), EVENTS))
+    if whole := [s for s in files if not s.lines]:
+        data = spark.read.format("binaryFile").load([s.path for s in whole])
+        all_listed([(s.uri, s.label, s.size) for s in whole], data.inputFiles())
+        data = data.select("_metadata.file_path", "content")
+        parts.append(data.mapInArrow(partial(whole_events, files=names, acc=blocks), EVENTS))
+    events = reduce(DataFrame.unionByName, parts)
+    payload, position = F.struct("ts", "method", "principal", "section", "key"), F.struct("rank", "block", "k")
+    first = events.groupBy("hour", "id").agg(F.min_by(payload, position).alias("e"))  # the first copy wins
+    keys = ["quarter", "section", "key", "method", "principal"]
+    counts = (first.select(F.expr(f"e.ts div {QUARTER * 10**6} * {QUARTER}").alias("quarter"),
+                           "e.section", "e.key", "e.method", "e.principal", "e.ts")
+              .groupBy(*keys).agg(F.count("*").alias("n"), F.min("ts").alias("first_us"),
+                                  F.max("ts").alias("last_us")))
+    if parquet:
+        counts = counts.cache()
+    table = counts.toArrow()
+    rows = list(zip(*(table.column(c).to_pylist() for c in (*keys, "n", "first_us", "last_us"))))
+    if parquet:
+        day = F.date_format(F.timestamp_seconds("quarter"), "yyyy-MM-dd")
+        counts.withColumn("day", day).write.partitionBy("day").parquet(parquet)
+        counts.unpersist()
     stats = load_stats([s.label for s in files], blocks.value)
     stats.inserted = sum(r[5] for r in rows)
     stats.duplicates = stats.records_read - stats.inserted
@@ -235,40 +384,11 @@ def _refuse_existing(spark, folder: str) -> None:
         raise CcauditError(f"{folder}: already exists; --parquet needs a new folder")
 
 
-def load_stats(labels: list[str], blocks: dict) -> LoadStats:
-    """The load summary of the files (in input order) from their blocks' summaries: line
-    numbers made absolute, the first malformed places in file and line order, and an
-    input with content but not one record noted as failed, as a local load does."""
-    by_file: dict[int, list] = defaultdict(list)
-    for (rank, block), summary in blocks.items():
-        by_file[rank].append((block, summary))
-    stats = LoadStats()
-    for rank, label in enumerate(labels):
-        before = stats.records_read, stats.noise_lines, stats.malformed
-        offset = 0
-        for _, (lines, records, noise, malformed, problems, failed) in sorted(by_file[rank], key=lambda b: b[0]):
-            for pos, why in problems:
-                stats.bad(label, pos + offset if isinstance(pos, int) else pos, why)
-            stats.malformed += malformed - len(problems)
-            stats.records_read += records
-            stats.noise_lines += noise
-            offset += lines
-            if failed:
-                stats.fail(label, failed)
-        note_if_failed(label, stats, before)
-    return stats
-
-
 def run(inputs, store, master: str | None = None, parquet: str | None = None) -> LoadStats:
     """``ccaudit spark``: aggregate with Spark, then add the counts to ``store``, which
     must hold nothing yet (counts without events cannot be told apart from what it has)."""
     store.refuse_mixing("counts")  # before minutes of Spark; and again as the counts are written
-    spark, started = session(master)
-    try:
+    with session(master) as spark:
         rows, stats = aggregate(spark, inputs, parquet)
-    finally:
-        if started:
-            with spark_errors():
-                spark.stop()
     store.add_counts(rows)
     return stats

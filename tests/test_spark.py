@@ -13,10 +13,14 @@ Run by ``make test-spark`` (Java 17+, the spark extra); ``make test`` skips them
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import json
 import os
+import signal
 import stat
+import subprocess
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -69,12 +73,10 @@ def reference(paths: list[str]) -> tuple[list[tuple], LoadStats]:
 def spark():
     from ccaudit.spark import session
 
-    s, started = session("local[2]")
-    s.conf.set("spark.sql.files.maxPartitionBytes", 64 * 1024)  # many blocks per file
-    s.conf.set("spark.sql.files.openCostInBytes", 1024)  # and small files sharing a task
-    yield s
-    if started:
-        s.stop()
+    with session("local[2]") as s:
+        s.conf.set("spark.sql.files.maxPartitionBytes", 64 * 1024)  # many blocks per file
+        s.conf.set("spark.sql.files.openCostInBytes", 1024)  # and small files sharing a task
+        yield s
 
 
 @pytest.fixture
@@ -268,12 +270,143 @@ def test_globs_and_folders_name_files_as_a_shell_would(spark, tmp_path, monkeypa
 @needs_spark
 def test_a_file_with_content_but_no_record_fails_and_an_empty_one_does_not(same_as_local, tmp_path):
     (tmp_path / "empty.jsonl").write_bytes(b"")
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf")  # no line for Spark's reader: still not skipped
     (tmp_path / "noise.txt").write_bytes(b"% Headers: []\nnothing\n")
     (tmp_path / "good.jsonl").write_bytes(r.json_lines([r.request()]))
-    _, stats = same_as_local([tmp_path / n for n in ("empty.jsonl", "noise.txt", "good.jsonl")])
+    _, stats = same_as_local([tmp_path / n for n in ("empty.jsonl", "bom.jsonl", "noise.txt", "good.jsonl")])
     assert list(stats.failed) == [str(tmp_path / "noise.txt")]
     counts, stats = same_as_local([tmp_path / "empty.jsonl"])
     assert counts == [] and stats.records_read == 0 and not stats.failed
+
+
+# -- names Spark would skip or misread, shapes decided far ahead ---------------------------
+
+ODD_NAMES = ["_under.jsonl", ".hidden.jsonl", "day[1].jsonl", "day1.jsonl", "at-10:00:00.jsonl", "b{1,2}.jsonl",
+             "star*.jsonl", "q?.jsonl", "pct%41.jsonl", "sp ace.jsonl"]
+
+
+def one_each(folder: Path, names: list[str]) -> None:
+    """One distinct event and one malformed line (line 2) in each file."""
+    for i, name in enumerate(names):
+        (folder / name).write_bytes(r.json_lines([r.request(f"2024-05-06T10:{i:02d}:00Z", id=f"n{i}")]) + b"bad\n")
+
+
+@needs_spark
+def test_any_local_file_name_is_read_once_as_named(spark, same_as_local, tmp_path):
+    """Spark's file index drops _x and .x even when named, globs each path again (day[1]
+    read as day1) and cannot take a ':'; ccaudit load reads them all."""
+    from ccaudit.spark import aggregate
+
+    one_each(tmp_path, ODD_NAMES)
+    _, stats = same_as_local([tmp_path / n for n in ODD_NAMES])
+    assert stats.records_read == len(ODD_NAMES)
+    assert stats.malformed_lines == [f"{tmp_path / n}:2" for n in ODD_NAMES]
+    _, stats = aggregate(spark, [f"{tmp_path}/*.jsonl"])  # as a shell globs: not .hidden.jsonl
+    assert stats.malformed_lines == [f"{tmp_path / n}:2" for n in sorted(ODD_NAMES) if n[0] != "."]
+
+
+@needs_spark
+def test_a_uris_glob_characters_are_escaped_and_a_file_spark_skips_is_an_error(spark, tmp_path):
+    from ccaudit.spark import aggregate
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    one_each(folder, ["day[1].jsonl", "day1.jsonl"])
+    counts, stats = aggregate(spark, [f"file://{folder}"])
+    want, _ = reference([str(folder / "day[1].jsonl"), str(folder / "day1.jsonl")])
+    assert sorted(counts) == want and stats.records_read == 2
+    one_each(tmp_path, ["_under.jsonl"])
+    with pytest.raises(InputError, match="_under.jsonl: Spark would skip this file"):
+        aggregate(spark, [f"file://{tmp_path}/_under.jsonl"])  # Spark's index drops it: never a silent gap
+
+
+@needs_spark
+def test_a_document_after_more_than_256_kib_of_blank_lines_is_read_as_one(same_as_local, tmp_path):
+    """ccaudit load reads ahead past blank lines (up to 16 MiB) to see the shape."""
+    records = [r.request(f"2024-05-06T10:0{i}:00Z", id=f"b{i}") for i in range(5)]
+    (tmp_path / "array.json").write_bytes(b"\n" * 300_000 + json.dumps(records).encode())
+    (tmp_path / "pretty.json").write_bytes(b"\r\n" * 150_000 + b"".join(json.dumps(x, indent=2).encode() + b"\n"
+                                                                          for x in records))
+    _, stats = same_as_local([tmp_path / "array.json", tmp_path / "pretty.json"])
+    assert (stats.records_read, stats.inserted, stats.malformed, stats.failed) == (10, 5, 0, {})
+
+
+# -- Spark's own files and processes ---------------------------------------------------------
+
+@needs_spark
+def test_sparks_scratch_files_are_private_and_in_tmpdir(spark):
+    from ccaudit.files import temp_root
+    from ccaudit.spark import aggregate
+
+    aggregate(spark, [str(ROOT / "fixtures/sample-cli.txt")])  # shuffle files now exist until the session ends
+    scratch = Path(spark.sparkContext.getConf().get("spark.local.dir") or "/nowhere")
+    assert scratch.parent == Path(temp_root()) and stat.S_IMODE(scratch.stat().st_mode) == 0o700
+    assert spark._jvm.java.lang.System.getProperty("java.io.tmpdir") == str(scratch)
+    made = [p for p in scratch.rglob("*") if not p.is_symlink() and p.name != ".ccaudit-owner"]  # ccaudit's own
+    assert any(p.name.startswith("blockmgr-") for p in made)
+    for p in made:
+        mode = stat.S_IMODE(p.lstat().st_mode)
+        assert mode & 0o077 == 0, f"{p} is {oct(mode)}"
+
+
+def processes_with(marker: str) -> list[str]:
+    """Command lines of the processes whose environment or command line holds ``marker``."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if any(marker.encode() in (proc / f).read_bytes() for f in ("environ", "cmdline")):
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+def wait_until(ready, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while not ready() and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def big_dump(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("big") / "big.jsonl")
+    generate(100_000, path, "jsonl", None, seed=41)  # a job of several seconds
+    return path
+
+
+@needs_spark
+@pytest.mark.parametrize(("moment", "signum", "said"), [
+    ("java", signal.SIGINT, "ccaudit: interrupted"),  # pyspark would lose (and leave) the JVM
+    ("context", signal.SIGINT, "ccaudit: interrupted"),  # py4j would log tracebacks
+    ("job", signal.SIGINT, "ccaudit: interrupted"),  # the cancelled job would be a Spark error
+    ("job", signal.SIGTERM, "ccaudit: stopped by SIGTERM")])
+def test_a_stopped_run_exits_as_stopped_and_leaves_nothing(ccaudit_exe, big_dump, tmp_path, moment, signum, said):
+    """The process group stopped (Ctrl-C at a terminal, or kill -TERM -PGID) as Spark
+    starts and as it works: one line, 128 + the signal, no process or file left."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "CCAUDIT_DEBUG"} | {"TMPDIR": str(tmp)}
+    proc = subprocess.Popen([ccaudit_exe, "spark", big_dump, "--db", str(tmp_path / "s.db"), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    try:
+        sign = "pyspark.daemon" if moment == "job" else "java"  # a task runs in a Python worker
+        wait_until(lambda: proc.poll() is not None or any(sign in c for c in processes_with(str(tmp))))
+        time.sleep(3.5 if moment == "context" else 0)  # pyspark creating its SparkContext
+        os.killpg(proc.pid, signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert (proc.returncode, err.decode()) == (128 + signum, said + "\n")
+    wait_until(lambda: not processes_with(str(tmp)), timeout=15)
+    assert processes_with(str(tmp)) == []
+    assert list(tmp.iterdir()) == []
+
+
+@needs_spark
+@pytest.mark.parametrize(("master", "why"), [("bogus://x", "Could not parse Master URL: 'bogus://x'"),
+                                             ("local[0]", "Asked to run locally with 0 threads")])
+def test_a_bad_master_says_sparks_reason(run_ccaudit, tmp_path, master, why):
+    result = run_ccaudit("spark", ROOT / "fixtures/sample-cli.txt", "--db", tmp_path / "s.db", "--master", master,
+                         timeout=120)
+    assert (result.returncode, result.stderr) == (2, f"ccaudit: error: spark: {why}\n")  # Spark's own words
 
 
 # -- Parquet, the command line, and the store ---------------------------------------------
