@@ -308,12 +308,8 @@ class _Merger:
                 return
 
     def _count(self, answer: Answer, task: Task) -> None:
-        stats = self.stats
-        stats.records_read += answer.offered
-        stats.noise_lines += answer.noise
-        for pos, why in answer.problems:
-            stats.bad(self.dump.label, self.lines + pos if isinstance(pos, int) else pos, why)
-        stats.malformed += answer.malformed - len(answer.problems)
+        self.stats.add_part(self.dump.label, self.lines, answer.offered, answer.noise, answer.malformed,
+                            answer.problems)
         self.lines += answer.lines if answer.last else 0
         if task.end is not None:
             self.dump.position = min(task.end, self.dump.size or 0)

@@ -287,11 +287,7 @@ def load_stats(labels: list[str], blocks: dict) -> LoadStats:
         before = stats.records_read, stats.noise_lines, stats.malformed
         offset = 0
         for _, (lines, records, noise, malformed, problems, failed) in sorted(by_file[rank], key=lambda b: b[0]):
-            for pos, why in problems:
-                stats.bad(label, pos + offset if isinstance(pos, int) else pos, why)
-            stats.malformed += malformed - len(problems)
-            stats.records_read += records
-            stats.noise_lines += noise
+            stats.add_part(label, offset, records, noise, malformed, problems)
             offset += lines
             if failed:
                 stats.fail(label, failed)

@@ -34,6 +34,15 @@ class LoadStats:
         if len(self.problems) < MAX_LISTED:
             self.problems.append((label, position, why))
 
+    def add_part(self, label: str, offset: int, records: int, noise: int, malformed: int, problems) -> None:
+        """Count a part of an input read elsewhere (a worker's byte range, a Spark block),
+        whose ``problems`` are numbered from its first line, the input's ``offset + 1``."""
+        self.records_read += records
+        self.noise_lines += noise
+        for pos, why in problems:
+            self.bad(label, offset + pos if isinstance(pos, int) else pos, why)
+        self.malformed += malformed - len(problems)
+
     def add_merged(self, merged: tuple[int, int]) -> None:
         """Count what a merge into the store did: (inserted, duplicates)."""
         self.inserted += merged[0]
