@@ -11,6 +11,21 @@ The library API, usable without the command line::
 Names are imported on first use, so that ``python -m ccaudit.worker`` stays small.
 """
 import importlib
+import os
+import signal
+import sys
+
+
+def interrupted_while_starting(signum, frame) -> None:
+    """Ctrl-C before ``__main__.main`` can catch it (the command's script is importing
+    ccaudit): nothing is made yet, so say so and go, rather than print a traceback."""
+    os.write(2, b"ccaudit: interrupted\n")
+    os._exit(130)
+
+
+if os.path.basename(sys.argv[0] if sys.argv else "") == "ccaudit" and \
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # SIG_IGN (nohup, cmd &) stays
+    signal.signal(signal.SIGINT, interrupted_while_starting)
 
 __version__ = "0.1.0"
 

@@ -29,6 +29,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -616,6 +617,28 @@ def test_ctrl_c_at_the_terminal_stops_a_load_in_one_line_and_leaves_nothing(cc, 
             cc.tmpdir.mkdir()
     assert not problems, "\n".join(problems)
     assert interrupted >= 6, f"only {interrupted} of 12 loads were still running when interrupted"
+
+
+ENTRY_SCRIPT = """\
+import os, signal, sys
+import ccaudit  # the console script's first step: importing the package
+os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C before main() can catch it
+from ccaudit.__main__ import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize(("inherited", "want"), [(signal.SIG_DFL, (130, "ccaudit: interrupted\n")),
+                                                 (signal.SIG_IGN, (0, ""))])
+def test_ctrl_c_while_the_command_imports_ccaudit(tmp_path, inherited, want):
+    """The `ccaudit` script imports the package before main() runs; Ctrl-C then was a
+    KeyboardInterrupt traceback (seen when the machine was busy). Ignored Ctrl-C (nohup,
+    `cmd &` in a script) stays ignored."""
+    script = tmp_path / "ccaudit"
+    script.write_text(ENTRY_SCRIPT)
+    r = subprocess.run([sys.executable, script, "--version"], capture_output=True, text=True, timeout=60,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, inherited))
+    assert (r.returncode, r.stderr) == want
 
 
 def test_sigkill_leftovers_are_removed_by_the_next_load(cc, dumps, tmp_path):
