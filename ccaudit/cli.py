@@ -70,7 +70,8 @@ def cli():
     Then:        ccaudit COMMAND --help
     """
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, terminate)
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+            signal.signal(signum, terminate)
 
 
 REPORT_OPTIONS = options(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import errno
 import gc
 import gzip
 import io
@@ -116,6 +117,21 @@ class Dump:
             raise InputError(f"{self.path}: no such file") from None
         except OSError as e:
             raise InputError(f"{self.path}: cannot read: {e.strerror}") from None
+
+
+def check_readable(path: str, label: str | None = None) -> None:
+    """Refuse, before loading anything, a file that is missing or cannot be read (named
+    ``label`` in the error): a report without it would look complete and be wrong."""
+    label = label or path
+    try:
+        os.stat(path)
+    except OSError as e:  # missing, or a link that loops or leads nowhere
+        raise InputError(f"{label}: no such file" if e.errno == errno.ENOENT else
+                         f"{label}: cannot read: {e.strerror}") from None
+    if os.path.isdir(path):
+        raise InputError(f"{label}: is a directory")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{label}: cannot read: permission denied")
 
 
 def without_bom(stream: BinaryIO) -> BinaryIO:

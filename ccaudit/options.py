@@ -6,7 +6,6 @@ Click stays here and in ``cli.py``; the core never imports it.
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
 import re
@@ -119,18 +118,12 @@ def existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:
 def check_inputs(dumps: tuple[str, ...]) -> None:
     """Refuse, before loading anything, inputs that are missing or cannot be read: a
     report without them would look complete and be wrong."""
+    from .ingest import check_readable
+
     for path in dumps:
         if path == "-":
             continue
-        try:
-            os.stat(path)
-        except OSError as e:  # missing, or a link that loops or leads nowhere
-            raise InputError(f"{path}: no such file" if e.errno == errno.ENOENT else
-                             f"{path}: cannot read: {e.strerror}") from None
-        if os.path.isdir(path):
-            raise InputError(f"{path}: is a directory")
-        if not os.access(path, os.R_OK):
-            raise InputError(f"{path}: cannot read: permission denied")
+        check_readable(path)
         if looks_like_sqlite(path):  # read as a dump, every line of it would be malformed
             raise InputError(f"{path}: is an SQLite file, not a dump (a store is given with --db {path})")
 

@@ -5,11 +5,10 @@ Spark reads, splits, shuffles and aggregates; the rules are ccaudit's own, run i
 Spark's Python workers (``spark_job.py``). Only the aggregated counts and the per-block
 load summaries reach the driver:
 
-1. ``sources``: every input (a path, a glob, a folder or a Hadoop URI such as
-   ``s3a://bucket/audit/2024/*/*.jsonl.gz``) is listed through Hadoop, in input order, and
-   each file's first bytes decide its route by ccaudit's own ``sniff``: plain line-mode
-   files are split across tasks; every other file is read whole by ccaudit's reader in one
-   task. In local mode Spark is handed plain-named links to local files (``sources``).
+1. ``spark_inputs.sources``: every input (a path, a glob, a folder or a Hadoop URI such
+   as ``s3a://bucket/audit/2024/*/*.jsonl.gz``) is listed, in input order, and each file's
+   first bytes decide its route by ccaudit's own ``sniff``: plain line-mode files are
+   split across tasks; every other file is read whole by ccaudit's reader in one task.
 2. Each record becomes one event row with its position (file rank, block, ordinal).
 3. De-duplication: per identity (UTC hour, id) the row at the smallest position wins, so
    the first copy in input order wins, as in a local load.
@@ -34,21 +33,16 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial, reduce
 
 from .boundary import Terminated
 from .errors import CcauditError, MissingExtra
-from .files import block_stops, make_temp_dir, restore_signals
+from .files import STOPPING, make_temp_dir
 from .schema import QUARTER
 from .stats import LoadStats
 
 INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'ccaudit[spark]' (in a clone: pip install '.[spark]')"
 NO_JAVA = "could not start Spark (it needs Java 17 or newer: java on PATH, or JAVA_HOME)"
-STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # what stops ccaudit, see cli.py
-_GLOB_CHARS = re.compile(r"([*?\[\]{}\\])")  # what Hadoop's glob reads as a pattern
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a Hadoop URI (s3a:, hdfs:, file:) rather than a path
 _JAVA_CLASS = re.compile(r"(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*: ")  # "org.apache.spark.SparkException: "
 _stopped: list[int] = []  # the stopping signals that came while Spark ran, see _noting_stops
 
@@ -122,16 +116,13 @@ class _Jvm:
         info = os.path.join(self.scratch, "gateway")
         options = f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} -Djava.io.tmpdir={shlex.quote(self.scratch)}"
         env = dict(os.environ, SPARK_CONNECT_MODE="0", _PYSPARK_DRIVER_CONN_INFO_PATH=info,
-                   SPARK_SUBMIT_OPTS=options.strip())
+                   SPARK_SUBMIT_OPTS=options.strip(), SPARK_LOCAL_DIRS=self.scratch)  # it wins over spark.local.dir
         command = [os.path.join(_find_spark_home(), "bin", "spark-submit"),
                    *shlex.split(os.environ.get("PYSPARK_SUBMIT_ARGS", "pyspark-shell"))]
         quiet = {} if _debug() else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        mask = block_stops()  # a signal between the start and the assignment would lose the process
-        try:
+        with _holding_stops():  # a signal between the start and the assignment would lose the process
             self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, env=env, umask=0o077,
-                                         start_new_session=True, preexec_fn=partial(restore_signals, mask), **quiet)
-        finally:
-            restore_signals(mask)
+                                         start_new_session=True, **quiet)
         while self.proc.poll() is None and not os.path.isfile(info):
             time.sleep(0.05)
         if not os.path.isfile(info):  # no Java, or one too old: its output says which (CCAUDIT_DEBUG=1)
@@ -168,7 +159,7 @@ def _noting_stops(jvm: _Jvm | None) -> Iterator:
     nothing waits for Spark; the handler that was there then raises as usual. Yields the
     function that puts the note back (pyspark's SparkContext sets a SIGINT handler)."""
     main = threading.current_thread() is threading.main_thread()
-    before = {s: signal.getsignal(s) for s in STOPS} if main else {}
+    before = {s: signal.getsignal(s) for s in STOPPING} if main else {}
     _stopped.clear()
 
     def note(signum: int, frame) -> None:
@@ -230,13 +221,33 @@ def session(master: str | None = None, ui: bool = False) -> Iterator:
                 _stop(spark)
     finally:
         if jvm is not None:
-            mask = block_stops()  # a second Ctrl-C would leave the scratch folder
-            try:
+            with _holding_stops():  # a second Ctrl-C would leave the scratch folder
                 jvm.reap()
                 _forget_gateway()
                 shutil.rmtree(scratch, ignore_errors=True)
-            finally:
-                restore_signals(mask)
+
+
+@contextlib.contextmanager
+def _holding_stops() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP off a stretch that must not be left half done, then
+    let the first that came act. By handlers, not by a mask (``files.block_stops``): a mask
+    is one thread's, and a signal to the process goes to a thread that does not block it,
+    such as pyspark's, then on to this one all the same."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    before = {s: signal.signal(s, lambda signum, frame: came.append(signum)) for s in STOPPING}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            if handler is not None:
+                signal.signal(s, handler)
+        if came and callable(before[came[0]]):
+            before[came[0]](came[0], None)
+        elif came and before[came[0]] == signal.SIG_DFL:
+            signal.raise_signal(came[0])
 
 
 def _start(jvm: _Jvm | None, master: str | None, ui: bool, scratch: str | None):
@@ -252,7 +263,7 @@ def _start(jvm: _Jvm | None, master: str | None, ui: bool, scratch: str | None):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers need this ccaudit
         conf.setIfMissing("spark.ui.enabled", str(ui).lower())
     if scratch:
-        conf.setIfMissing("spark.local.dir", scratch)  # shuffle and spill files: event rows
+        conf.set("spark.local.dir", scratch)  # shuffle and spill files: event rows
     conf.setIfMissing("spark.app.name", "ccaudit")
     conf.set("spark.ui.showConsoleProgress", "false")
     conf.set("spark.sql.session.timeZone", "UTC")
@@ -279,67 +290,27 @@ def _forget_gateway() -> None:
     SparkSession._instantiatedSession = SparkSession._activeSession = None
 
 
-@dataclass
-class Source:
-    """One input file: ``path`` for Spark's readers, ``uri`` as Spark names it in
-    ``_metadata.file_path``, ``label`` as ccaudit's messages name it, ``size`` in bytes."""
-
-    path: str
-    uri: str
-    label: str
-    size: int
-    lines: bool = True  # plain line-mode: split across tasks; else read whole
-
-
-def sources(spark, inputs: tuple[str, ...] | list[str], links: str) -> list[Source]:
-    """Every file of ``inputs``, in input order (a glob's or folder's files sorted by
-    name, as a shell lists them), each with its route. An input matching nothing is an
-    InputError, before any job starts.
-
-    Spark's file index drops names that start with ``_`` or ``.``, globs each path again
-    (``day[1].jsonl`` would read ``day1.jsonl``), and neither it nor Hadoop can name a
-    file with a ``:``. So local inputs are listed here, and in local mode each file is
-    handed to Spark as a link named by its rank in ``links``; glob characters are escaped."""
-    from .spark_job import hadoop_files, line_mode, local_files
-
-    jvm, conf = spark._jvm, spark._jsc.hadoopConfiguration()
-    codecs = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf)
-    found: dict[str, tuple] = {}
-    for arg in inputs:
-        for key, *file in hadoop_files(jvm, conf, arg) if _SCHEME.match(arg) else local_files(arg):
-            found.setdefault(key, file)  # a file named twice is read once
-    with ThreadPoolExecutor(16) as pool:  # remote stores answer slowly, but in parallel
-        routes = list(pool.map(lambda f: line_mode(f[2], f[3]), found.values()))
-    out, linking = [], spark.sparkContext.master.startswith("local")  # a cluster's executors cannot see links here
-    for rank, ((label, size, fs, path), lines) in enumerate(zip(found.values(), routes)):
-        if fs is None:
-            if linking:
-                os.symlink(path, link := os.path.join(links, str(rank)))
-                path = link
-            local = jvm.org.apache.hadoop.fs.Path(path)
-            path = local.getFileSystem(conf).makeQualified(local)
-        lines = lines and codecs.getCodec(path) is None  # Hadoop would decompress it by its name (a link has none)
-        out.append(Source(_GLOB_CHARS.sub(r"\\\1", path.toString()), path.toUri().toString(), label, size, lines))
-    return out
-
-
 def aggregate(spark, inputs, parquet: str | None = None) -> tuple[list[tuple], LoadStats]:
     """Read ``inputs`` with Spark: the counts ``(quarter, section, key, method, principal,
     n, first_us, last_us)`` of the distinct events, and the load summary. With
     ``parquet``, the counts are also written there, partitioned by day."""
-    links = make_temp_dir()
+    from .spark_inputs import sources
+
+    links = make_temp_dir() if spark.sparkContext.master.startswith("local") else None  # executors see our files
     try:
         with spark_errors():
             return _aggregate(spark, sources(spark, inputs, links), parquet)
     finally:
-        shutil.rmtree(links, ignore_errors=True)
+        if links:
+            shutil.rmtree(links, ignore_errors=True)
 
 
-def _aggregate(spark, files: list[Source], parquet: str | None) -> tuple[list[tuple], LoadStats]:
+def _aggregate(spark, files: list, parquet: str | None) -> tuple[list[tuple], LoadStats]:
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
-    from .spark_job import EVENTS, Blocks, all_listed, file_key, line_events, load_stats, whole_events
+    from .spark_inputs import all_listed
+    from .spark_job import EVENTS, Blocks, file_key, line_events, load_stats, whole_events
 
     if parquet:
         _refuse_existing(spark, parquet)
@@ -348,12 +319,12 @@ def _aggregate(spark, files: list[Source], parquet: str | None) -> tuple[list[tu
     parts = []
     if lines := [s for s in files if s.lines]:
         text = spark.read.option("lineSep", "\n").text([s.path for s in lines])
-        all_listed([(s.uri, s.label, s.size) for s in lines], text.inputFiles())
+        all_listed(lines, text.inputFiles())
         text = text.select("_metadata.file_path", "_metadata.file_block_start", F.col("value").cast("binary"))
         parts.append(text.mapInArrow(partial(line_events, files=names, acc=blocks), EVENTS))
     if whole := [s for s in files if not s.lines]:
         data = spark.read.format("binaryFile").load([s.path for s in whole])
-        all_listed([(s.uri, s.label, s.size) for s in whole], data.inputFiles())
+        all_listed(whole, data.inputFiles())
         data = data.select("_metadata.file_path", "content")
         parts.append(data.mapInArrow(partial(whole_events, files=names, acc=blocks), EVENTS))
     events = reduce(DataFrame.unionByName, parts)
@@ -387,7 +358,12 @@ def _refuse_existing(spark, folder: str) -> None:
 def run(inputs, store, master: str | None = None, parquet: str | None = None) -> LoadStats:
     """``ccaudit spark``: aggregate with Spark, then add the counts to ``store``, which
     must hold nothing yet (counts without events cannot be told apart from what it has)."""
+    from .spark_inputs import is_uri, local_files
+
     store.refuse_mixing("counts")  # before minutes of Spark; and again as the counts are written
+    for arg in inputs:  # a missing or unreadable local file is said now, not once Spark has started
+        if not is_uri(arg):
+            local_files(arg)
     with session(master) as spark:
         rows, stats = aggregate(spark, inputs, parquet)
     store.add_counts(rows)

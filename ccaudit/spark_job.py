@@ -1,7 +1,7 @@
 """What runs inside Spark's Python workers for ``ccaudit spark``: ccaudit's own readers
 and classifier, so the rules are exactly those of ``ccaudit load`` by construction.
 
-Two routes (``spark.py`` picks one per file from its first bytes):
+Two routes (``spark_inputs`` picks one per file from its first bytes):
 
 * ``line_events``: plain line-mode files, split across tasks by Spark's text reader.
   Each task sees whole lines of byte ranges ("blocks") of files, in order, and runs
@@ -16,29 +16,25 @@ Both yield one row per record, with its position (rank of the file in input orde
 block, ordinal in the block) so that the first copy of an event can win. What a block
 read, skipped and found malformed goes to the driver through an accumulator, keyed by
 (rank, block): a retried task sends the same entry again, which changes nothing. The
-driver's side of both (``line_mode`` picks the route, ``load_stats`` reads the blocks'
-summaries) is at the end, beside the readers it must agree with.
+driver reads the blocks' summaries with ``load_stats``, at the end, beside the readers
+whose counts it must put together.
 """
 from __future__ import annotations
 
-import glob
 import io
 import itertools
-import os
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
 from ccaudit.classify import classify, decode
 from ccaudit.errors import InputError
-from ccaudit.ingest import BUFFER, Dump, line_rows, note_if_failed, read_rows, sniff
+from ccaudit.ingest import BUFFER, Dump, line_rows, note_if_failed, read_rows
 from ccaudit.schema import HOUR, ID, KEY, METHOD, PRINCIPAL, SECTION, TS
 from ccaudit.stats import LoadStats
 
 EVENTS = ("hour long, id string, ts long, method string, principal string, section string, key string, "
           "rank int, block long, k long")  # ts in epoch µs; (rank, block, k) orders copies
 BATCH = 8192  # rows per Arrow batch handed back to Spark
-_GLOB = re.compile(r"[*?\[{]")
 
 
 def _micros_per_ts() -> int:
@@ -159,121 +155,7 @@ def whole_events(batches: Iterable, files: dict, acc) -> Iterator:
         yield out.batch()
 
 
-# -- on the driver: the inputs' files, their routes, and the blocks' summaries -------
-
-def local_files(arg: str) -> list[tuple]:
-    """(key, label, size, None, path) of each file of a local input: a file, a folder's files
-    (not those named ``_x`` or ``.x``, as Spark's folders), or a glob's (``{a,b}`` too, as
-    Hadoop's globs; ``*`` does not match ``.x``, as a shell's)."""
-    full = os.path.abspath(arg)
-    literal = os.path.exists(full)  # a name with glob characters (day[1].jsonl) is taken as it is
-    matches = [full] if literal else sorted({m for p in braces(full) for m in glob.glob(p.replace("[^", "[!"))})
-    if not matches:
-        raise InputError(f"{arg}: no such file")
-    out = []
-    for match in matches:
-        if os.path.isdir(match):
-            files = sorted(e.path for e in os.scandir(match) if e.is_file() and not e.name.startswith(("_", ".")))
-        else:
-            files = [match]
-        single = literal and not os.path.isdir(match)
-        out += [(os.path.realpath(f), arg if single else f if os.path.isabs(arg) else os.path.relpath(f),
-                 os.path.getsize(f), None, f) for f in files]
-    return out
-
-
-def braces(pattern: str) -> list[str]:
-    """A glob's ``{a,b}`` alternatives (Hadoop's syntax) as the patterns Python's glob knows."""
-    start = pattern.find("{")
-    depth, parts, at = 0, [], start + 1
-    for i in range(start, len(pattern)) if start >= 0 else ():
-        depth += {"{": 1, "}": -1}.get(pattern[i], 0)
-        if depth == 1 and pattern[i] == ",":
-            parts.append(pattern[at:i])
-            at = i + 1
-        elif depth == 0:
-            parts.append(pattern[at:i])
-            return [q for p in parts for q in braces(pattern[:start] + p + pattern[i + 1:])]
-    return [pattern]
-
-
-def hadoop_files(jvm, conf, arg: str) -> list[tuple]:
-    """(key, label, size, file system, path) of each file of a Hadoop URI, a glob or a folder."""
-    path = jvm.org.apache.hadoop.fs.Path(arg)
-    fs = path.getFileSystem(conf)
-    matches = fs.globStatus(path)
-    if not matches:
-        raise InputError(f"{arg}: no such file")
-    out = []
-    for status in sorted(matches, key=lambda s: s.getPath().toString()):
-        if status.isDirectory():
-            inner = [s for s in fs.listStatus(status.getPath())
-                     if s.isFile() and not s.getPath().getName().startswith(("_", "."))]
-            files = sorted(inner, key=lambda s: s.getPath().toString())
-        else:
-            files = [status]
-        single = not _GLOB.search(arg) and not status.isDirectory()
-        for s, p in ((s, fs.makeQualified(s.getPath())) for s in files):
-            out.append((p.toUri().toString(), arg if single else p.toString(), s.getLen(), fs, p))
-    return out
-
-
-class HadoopStream(io.RawIOBase):
-    """A Hadoop input stream read from Python, as far as ccaudit's ``sniff`` needs."""
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:  # type: ignore[override]
-        data = bytes(self.stream.readNBytes(len(buf)))
-        buf[:len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.stream.close()
-        super().close()
-
-
-class HadoopDump(Dump):
-    """A file on any Hadoop file system, opened as ccaudit opens a local one."""
-
-    def __init__(self, fs, path):
-        super().__init__("-")
-        self.label, self.path, self._fs, self._path = "", "", fs, path
-
-    def _open_raw(self):
-        return io.BufferedReader(HadoopStream(self._fs.open(self._path)), buffer_size=BUFFER)
-
-
-def line_mode(fs, path) -> bool:
-    """Plain (not compressed) line-mode content, as ccaudit's own opening and ``sniff``
-    see it (reading ahead past blank lines as far as a local load would): a local file
-    (``fs`` None) is opened as a local load opens it, a Hadoop one through ``fs``."""
-    dump = Dump(path) if fs is None else HadoopDump(fs, path)
-    try:
-        stream = dump.open()
-    except InputError:
-        return False  # zstd, zip: the whole-file route reports it as a local load does
-    try:
-        return not dump.compressed and sniff(stream)[0] == "lines"
-    finally:
-        dump.close(stream)
-
-
-def all_listed(files: list[tuple[str, str, int]], listed: Iterable[str]) -> None:
-    """Each of ``files`` (uri, label, size) with content is among the files Spark will
-    read (``listed``), never silently left out: Spark's file index drops some names on
-    its own (``_x`` and ``.x`` on an object store)."""
-    keys = {file_key(str(uri)) for uri in listed}
-    for uri, label, size in files:
-        if size and file_key(uri) not in keys:
-            raise InputError(f"{label}: Spark would skip this file (it ignores names that start with '_' or '.'); "
-                             "rename it, or load it with ccaudit load")
-
+# -- on the driver: the blocks' summaries ------------------------------------------
 
 def load_stats(labels: list[str], blocks: dict) -> LoadStats:
     """The load summary of the files (in input order) from their blocks' summaries: line

@@ -50,7 +50,7 @@ from tests.faults import (
     mount_unavailable,
     wait_for,
 )
-from tests.records import signin, write_jsonl
+from tests.records import request, signin, write_jsonl
 
 pytestmark = pytest.mark.faults
 
@@ -639,6 +639,21 @@ def test_ctrl_c_while_the_command_imports_ccaudit(tmp_path, inherited, want):
     r = subprocess.run([sys.executable, script, "--version"], capture_output=True, text=True, timeout=60,
                        preexec_fn=lambda: signal.signal(signal.SIGINT, inherited))
     assert (r.returncode, r.stderr) == want
+
+
+def test_a_hangup_ignored_by_nohup_stays_ignored(ccaudit_exe, tmp_path):
+    """`nohup ccaudit load … &` outlives its terminal: ccaudit turned the ignored SIGHUP
+    back into an exit (129) as it started."""
+    proc = subprocess.Popen([ccaudit_exe, "load", "-", "--db", tmp_path / "s.db", "-q"], stdin=subprocess.PIPE,
+                            stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    proc.stdin.write(json.dumps(request()).encode() + b"\n")
+    proc.stdin.flush()
+    time.sleep(1.5)  # ccaudit is reading standard input by now
+    proc.send_signal(signal.SIGHUP)  # the terminal closes
+    time.sleep(0.5)
+    _, err = proc.communicate(b"", timeout=60)
+    assert (proc.returncode, err.decode()) == (0, "ccaudit: loaded 1 record: 1 new, 0 duplicates; skipped 0 noise "
+                                                   "lines, 0 malformed\n")
 
 
 def test_sigkill_leftovers_are_removed_by_the_next_load(cc, dumps, tmp_path):

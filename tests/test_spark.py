@@ -315,9 +315,27 @@ def test_a_uris_glob_characters_are_escaped_and_a_file_spark_skips_is_an_error(s
     counts, stats = aggregate(spark, [f"file://{folder}"])
     want, _ = reference([str(folder / "day[1].jsonl"), str(folder / "day1.jsonl")])
     assert sorted(counts) == want and stats.records_read == 2
+    _, stats = aggregate(spark, [str(folder / "day1.jsonl"), f"file://{folder}/day1.jsonl"])
+    assert stats.records_read == 1  # one file named two ways is read once
     one_each(tmp_path, ["_under.jsonl"])
     with pytest.raises(InputError, match="_under.jsonl: Spark would skip this file"):
         aggregate(spark, [f"file://{tmp_path}/_under.jsonl"])  # Spark's index drops it: never a silent gap
+
+
+@needs_spark
+def test_a_relative_name_with_a_colon_is_read(same_as_local, tmp_path):
+    one_each(tmp_path, ["audit-2024-05-06T10:00:00.jsonl"])
+    _, stats = same_as_local(["audit-2024-05-06T10:00:00.jsonl"], cwd=tmp_path)  # was taken for a URI
+    assert stats.malformed_lines == ["audit-2024-05-06T10:00:00.jsonl:2"]
+
+
+@needs_spark
+def test_an_input_that_cannot_be_read_is_refused_before_spark_starts(run_ccaudit, tmp_path):
+    (tmp_path / "broken.jsonl").symlink_to("nowhere")
+    started = time.monotonic()
+    result = run_ccaudit("spark", "broken.jsonl", "--db", "s.db", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (2, "ccaudit: error: broken.jsonl: no such file\n")  # was exit 70
+    assert time.monotonic() - started < 5  # Spark takes longer than this to start
 
 
 @needs_spark
@@ -381,9 +399,11 @@ def big_dump(tmp_path_factory) -> str:
 def test_a_stopped_run_exits_as_stopped_and_leaves_nothing(ccaudit_exe, big_dump, tmp_path, moment, signum, said):
     """The process group stopped (Ctrl-C at a terminal, or kill -TERM -PGID) as Spark
     starts and as it works: one line, 128 + the signal, no process or file left."""
-    tmp = tmp_path / "tmp"
+    tmp, spark_dirs = tmp_path / "tmp", tmp_path / "spark-local-dirs"
     tmp.mkdir()
-    env = {k: v for k, v in os.environ.items() if k != "CCAUDIT_DEBUG"} | {"TMPDIR": str(tmp)}
+    spark_dirs.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "CCAUDIT_DEBUG"} | {"TMPDIR": str(tmp),
+                                                                           "SPARK_LOCAL_DIRS": str(spark_dirs)}
     proc = subprocess.Popen([ccaudit_exe, "spark", big_dump, "--db", str(tmp_path / "s.db"), "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
     try:
@@ -398,6 +418,7 @@ def test_a_stopped_run_exits_as_stopped_and_leaves_nothing(ccaudit_exe, big_dump
     wait_until(lambda: not processes_with(str(tmp)), timeout=15)
     assert processes_with(str(tmp)) == []
     assert list(tmp.iterdir()) == []
+    assert list(spark_dirs.iterdir()) == []  # Spark's files go to TMPDIR, where they are removed
 
 
 @needs_spark

@@ -1,0 +1,198 @@
+"""The inputs of ``ccaudit spark``, on the driver: every file of every input, in input
+order, what ccaudit's messages call it, and its route (``spark_job`` reads it).
+
+Spark's own file index drops names that start with ``_`` or ``.`` even when named, globs
+every path again (``day[1].jsonl`` would read ``day1.jsonl``), and neither it nor Hadoop
+can name a file with a ``:``. So local inputs are listed here in Python, and in local mode
+each file is handed to Spark as a link named by its rank; URIs are listed through Hadoop.
+"""
+from __future__ import annotations
+
+import glob
+import io
+import os
+import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .errors import InputError
+from .ingest import BUFFER, Dump, check_readable, sniff
+from .spark_job import file_key
+
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")  # s3a://, hdfs://, file:/; not audit-T10:00.jsonl
+_GLOB = re.compile(r"[*?\[{]")
+_GLOB_CHARS = re.compile(r"([*?\[\]{}\\])")  # what Hadoop's glob reads as a pattern
+
+
+@dataclass
+class Source:
+    """One input file: ``path`` for Spark's readers, ``uri`` as Spark names it in
+    ``_metadata.file_path``, ``label`` as ccaudit's messages name it, ``size`` in bytes."""
+
+    path: str
+    uri: str
+    label: str
+    size: int
+    lines: bool = True  # plain line-mode: split across tasks; else read whole
+
+
+class Found(NamedTuple):
+    """A file as listed: ``key`` tells a file named twice, ``fs`` is None for a local one."""
+
+    key: str
+    label: str
+    size: int
+    fs: object
+    path: object  # a local path, or a Hadoop Path
+
+
+def is_uri(arg: str) -> bool:
+    return bool(_URI.match(arg)) and not os.path.lexists(arg)
+
+
+def sources(spark, inputs: Iterable[str], links: str | None) -> list[Source]:
+    """Every file of ``inputs``, in input order (a glob's or folder's files sorted by
+    name), each with its route. An input matching nothing is an InputError, before any
+    job starts. With ``links`` (local mode: a cluster's executors could not see them),
+    local files are handed to Spark as links in that folder."""
+    jvm, conf = spark._jvm, spark._jsc.hadoopConfiguration()
+    codecs = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf)
+    found: dict[str, Found] = {}
+    for arg in inputs:
+        for file in hadoop_files(jvm, conf, arg) if is_uri(arg) else local_files(arg):
+            found.setdefault(file.key, file)  # a file named twice is read once
+    with ThreadPoolExecutor(16) as pool:  # remote stores answer slowly, but in parallel
+        routes = list(pool.map(lambda f: line_mode(f.fs, f.path), found.values()))
+    out = []
+    for rank, (file, lines) in enumerate(zip(found.values(), routes)):
+        path = file.path
+        if file.fs is None:
+            if links:
+                os.symlink(path, link := os.path.join(links, str(rank)))
+                path = link
+            local = jvm.org.apache.hadoop.fs.Path(path)
+            path = local.getFileSystem(conf).makeQualified(local)
+        lines = lines and codecs.getCodec(path) is None  # Hadoop would decompress it by its name (a link has none)
+        out.append(Source(_GLOB_CHARS.sub(r"\\\1", path.toString()), path.toUri().toString(), file.label,
+                          file.size, lines))
+    return out
+
+
+def local_files(arg: str) -> list[Found]:
+    """Each file of a local input: a file, a folder's files (not those named ``_x`` or
+    ``.x``, as Spark's folders), or a glob's (``{a,b}`` too, as Hadoop's globs; ``*`` does
+    not match ``.x``, as a shell's), named as a shell would have passed them."""
+    literal = os.path.lexists(arg)  # a name with glob characters (day[1].jsonl) is taken as it is
+    matches = [arg] if literal else sorted({m for p in braces(arg) for m in glob.glob(p.replace("[^", "[!"))})
+    if not matches:
+        raise InputError(f"{arg}: no such file")
+    out = []
+    for match in matches:
+        for label in _folder(match) if os.path.isdir(match) else [match]:
+            path = os.path.join(os.getcwd(), label)  # not normalised: a link's '..' is the system's to follow
+            check_readable(path, label)
+            out.append(Found("file:" + os.path.realpath(path), label, os.path.getsize(path), None, path))
+    return out
+
+
+def _folder(folder: str) -> list[str]:
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if e.is_file() and not e.name.startswith(("_", ".")))
+    except OSError as e:
+        raise InputError(f"{folder}: cannot read: {e.strerror}") from None
+    return [os.path.join(folder, name) for name in names]
+
+
+def braces(pattern: str) -> list[str]:
+    """A glob's ``{a,b}`` alternatives (Hadoop's syntax) as the patterns Python's glob knows."""
+    start = pattern.find("{")
+    depth, parts, at = 0, [], start + 1
+    for i in range(start, len(pattern)) if start >= 0 else ():
+        depth += {"{": 1, "}": -1}.get(pattern[i], 0)
+        if depth == 1 and pattern[i] == ",":
+            parts.append(pattern[at:i])
+            at = i + 1
+        elif depth == 0:
+            parts.append(pattern[at:i])
+            return [q for p in parts for q in braces(pattern[:start] + p + pattern[i + 1:])]
+    return [pattern]
+
+
+def hadoop_files(jvm, conf, arg: str) -> list[Found]:
+    """Each file of a Hadoop URI, a glob or a folder."""
+    path = jvm.org.apache.hadoop.fs.Path(arg)
+    fs = path.getFileSystem(conf)
+    matches = fs.globStatus(path)
+    if not matches:
+        raise InputError(f"{arg}: no such file")
+    out = []
+    for status in sorted(matches, key=lambda s: s.getPath().toString()):
+        if status.isDirectory():
+            inner = [s for s in fs.listStatus(status.getPath())
+                     if s.isFile() and not s.getPath().getName().startswith(("_", "."))]
+            files = sorted(inner, key=lambda s: s.getPath().toString())
+        else:
+            files = [status]
+        single = not _GLOB.search(arg) and not status.isDirectory()
+        for s, p in ((s, fs.makeQualified(s.getPath())) for s in files):
+            out.append(Found(file_key(p.toUri().toString()), arg if single else p.toString(), s.getLen(), fs, p))
+    return out
+
+
+class HadoopStream(io.RawIOBase):
+    """A Hadoop input stream read from Python, as far as ccaudit's ``sniff`` needs."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        data = bytes(self.stream.readNBytes(len(buf)))
+        buf[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.stream.close()
+        super().close()
+
+
+class HadoopDump(Dump):
+    """A file on any Hadoop file system, opened as ccaudit opens a local one."""
+
+    def __init__(self, fs, path):
+        super().__init__("-")
+        self.label, self.path, self._fs, self._path = "", "", fs, path
+
+    def _open_raw(self):
+        return io.BufferedReader(HadoopStream(self._fs.open(self._path)), buffer_size=BUFFER)
+
+
+def line_mode(fs, path) -> bool:
+    """Plain (not compressed) line-mode content, as ccaudit's own opening and ``sniff``
+    see it (reading ahead past blank lines as far as a local load would): a local file
+    (``fs`` None) is opened as a local load opens it, a Hadoop one through ``fs``."""
+    dump = Dump(path) if fs is None else HadoopDump(fs, path)
+    try:
+        stream = dump.open()
+    except InputError:
+        return False  # zstd, zip: the whole-file route reports it as a local load does
+    try:
+        return not dump.compressed and sniff(stream)[0] == "lines"
+    finally:
+        dump.close(stream)
+
+
+def all_listed(files: list[Source], listed: Iterable[str]) -> None:
+    """Each of ``files`` with content is among the files Spark will read (``listed``),
+    never silently left out: Spark's file index drops some names on its own (``_x`` and
+    ``.x`` on an object store)."""
+    keys = {file_key(str(uri)) for uri in listed}
+    for file in files:
+        if file.size and file_key(file.uri) not in keys:
+            raise InputError(f"{file.label}: Spark would skip this file (it ignores names that start with '_' or "
+                             "'.'); rename it, or load it with ccaudit load")

@@ -1,0 +1,95 @@
+"""ccaudit spark's side that needs no Spark: local inputs listed as a shell names them and
+as the system opens them, refused before Spark starts, and stops held off its clean-up.
+Run by ``make test``; what Spark itself then reads is in test_spark.py."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ccaudit.errors import InputError
+from ccaudit.spark_inputs import is_uri, local_files
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_relative_name_with_a_colon_is_a_file_not_a_uri(here):
+    """audit-2024-05-06T10:00:00.jsonl begins like a URI's scheme: it was handed to Hadoop
+    as one ("Relative path in absolute URI")."""
+    name = "audit-2024-05-06T10:00:00.jsonl"
+    Path(name).write_text("x\n")
+    assert not is_uri(name) and not is_uri("audit-2024-05-06T10:*.jsonl")
+    assert [f.label for f in local_files("audit-2024-05-06T10:*.jsonl")] == [name]
+    assert all(is_uri(u) for u in ("s3a://bucket/a.jsonl", "file:///tmp/a.jsonl", "hdfs://nn/a", "file:/tmp/a"))
+
+
+def test_dot_dot_after_a_linked_folder_is_the_file_the_system_opens(here):
+    """symdir/../a.jsonl is real/a.jsonl to the system (and to ccaudit load); shortened as
+    text it was ./a.jsonl, another file, read under the name the user gave."""
+    os.makedirs("real/sub")
+    Path("a.jsonl").write_text("A\n")
+    Path("real/a.jsonl").write_text("B\n")
+    os.symlink("real/sub", "symdir")
+    [found] = local_files("symdir/../a.jsonl")
+    assert found.label == "symdir/../a.jsonl"
+    assert Path(found.path).read_text() == "B\n"
+    assert found.key == "file:" + os.path.realpath("real/a.jsonl")
+
+
+def test_a_glob_or_folder_keeps_the_prefix_typed_and_a_folder_its_own_files(here):
+    os.makedirs("data/sub")
+    for name in ("b.jsonl", "a.jsonl", "_SUCCESS", ".a.jsonl.crc", "sub/c.jsonl"):
+        Path("data", name).write_text("x\n")
+    assert [f.label for f in local_files("./data/*.jsonl")] == ["./data/a.jsonl", "./data/b.jsonl"]
+    assert [f.label for f in local_files("data/")] == ["data/a.jsonl", "data/b.jsonl"]
+    assert [f.label for f in local_files("data/{b,sub/c}.jsonl")] == ["data/b.jsonl", "data/sub/c.jsonl"]
+
+
+def test_a_file_named_as_a_path_and_as_a_uri_has_one_key(here):
+    Path("a.jsonl").write_text("x\n")
+    [found] = local_files("a.jsonl")
+    assert found.key == "file:" + os.path.realpath("a.jsonl")  # hadoop_files' key of file:///…/a.jsonl
+
+
+@pytest.mark.parametrize(("make", "arg", "said"), [
+    (lambda: os.symlink("nowhere", "broken.jsonl"), "broken.jsonl", "broken.jsonl: no such file"),
+    (lambda: None, "nothing*.jsonl", "nothing*.jsonl: no such file"),
+    (lambda: os.symlink("loop.jsonl", "loop.jsonl"), "loop.jsonl", "loop.jsonl: cannot read: Too many levels of "
+                                                                    "symbolic links")])
+def test_a_file_that_cannot_be_read_is_an_input_error(here, make, arg, said):
+    """A broken link was an internal error (exit 70), after Spark had started."""
+    make()
+    with pytest.raises(InputError) as e:
+        local_files(arg)
+    assert str(e.value) == said
+
+
+def test_a_stop_that_comes_while_stops_are_held_acts_after_the_stretch():
+    """A signal to the process may go to any thread that does not block it (pyspark runs
+    several): a mask on the main thread, as ``files.block_stops`` sets, did not hold it
+    off, and a second Ctrl-C cut the scratch folder's removal short."""
+    from ccaudit.spark import _holding_stops
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    done = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _holding_stops():
+                signal.pthread_kill(other.ident, signal.SIGINT)  # as the kernel may pick that thread
+                time.sleep(0.2)  # the main thread runs Python's handlers meanwhile
+                done.append("the stretch")
+    finally:
+        stop.set()
+        other.join()
+    assert done == ["the stretch"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
