@@ -101,7 +101,7 @@ class _Jvm:
     """Spark's JVM, started as pyspark's ``launch_gateway`` would, but owned here: pyspark
     loses its process when Ctrl-C comes while it starts, and leaves it running. This one
     runs in its own session (Ctrl-C at the terminal is ccaudit's to handle), with umask 077
-    (Spark's scratch files hold event rows) and ``java.io.tmpdir`` in ``scratch``; ``kill``
+    (Spark's scratch files hold event rows) and ``java.io.tmpdir`` in ``scratch``; ``send``
     stops it at once, and its Python daemon and workers exit as its pipe to them closes."""
 
     def __init__(self, scratch: str):
@@ -138,15 +138,16 @@ class _Jvm:
         gateway.proc = self.proc
         return gateway
 
-    def kill(self) -> None:
-        """Kill the JVM's process group (its Python daemon leaves it, and exits when the
-        JVM's pipe to it closes). Until it is reaped, its id cannot be another's."""
+    def send(self, signum: int = signal.SIGKILL) -> None:
+        """Signal the JVM's process group; by default kill it (its Python daemon leaves
+        it, and exits when the JVM's pipe to it closes). Until the JVM is reaped, its id
+        cannot be another's."""
         if self.proc is not None and self.proc.returncode is None:
             with contextlib.suppress(OSError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.killpg(self.proc.pid, signum)
 
     def reap(self) -> None:
-        self.kill()
+        self.send()
         if self.proc is not None:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
@@ -156,16 +157,23 @@ class _Jvm:
 @contextlib.contextmanager
 def _noting_stops(jvm: _Jvm | None) -> Iterator:
     """Note Ctrl-C, SIGTERM and SIGHUP (see spark_errors) and kill our JVM at once, so that
-    nothing waits for Spark; the handler that was there then raises as usual. Yields the
+    nothing waits for Spark; the handler that was there then raises as usual. Ctrl-Z stops
+    our JVM with us, as its own session does not get the terminal's signals. Yields the
     function that puts the note back (pyspark's SparkContext sets a SIGINT handler)."""
     main = threading.current_thread() is threading.main_thread()
     before = {s: signal.getsignal(s) for s in STOPPING} if main else {}
+    pausing = main and jvm is not None and signal.getsignal(signal.SIGTSTP) == signal.SIG_DFL
     _stopped.clear()
+
+    def pause(signum: int, frame) -> None:
+        jvm.send(signal.SIGSTOP)
+        os.kill(os.getpid(), signal.SIGSTOP)  # not SIGTSTP, which the system drops for an orphaned group
+        jvm.send(signal.SIGCONT)  # continued (fg, bg)
 
     def note(signum: int, frame) -> None:
         _stopped.append(signum)
         if jvm is not None:
-            jvm.kill()
+            jvm.send()
         else:  # spark-submit's JVM: only its jobs are ours to stop
             _cancel_jobs()
         before[signum](signum, frame)
@@ -176,12 +184,16 @@ def _noting_stops(jvm: _Jvm | None) -> Iterator:
                 signal.signal(s, note)
 
     install()
+    if pausing:
+        signal.signal(signal.SIGTSTP, pause)
     try:
         yield install
     finally:
         for s, handler in before.items():
             if handler is not None:
                 signal.signal(s, handler)
+        if pausing:
+            signal.signal(signal.SIGTSTP, signal.SIG_DFL)
         _stopped.clear()
 
 

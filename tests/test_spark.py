@@ -369,12 +369,24 @@ def test_sparks_scratch_files_are_private_and_in_tmpdir(spark):
 
 def processes_with(marker: str) -> list[str]:
     """Command lines of the processes whose environment or command line holds ``marker``."""
-    found = []
+    return list(commands_with(marker).values())
+
+
+def commands_with(marker: str) -> dict[int, str]:
+    """{pid: command line} of the processes whose environment or command line holds ``marker``."""
+    found = {}
     for proc in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError):
             if any(marker.encode() in (proc / f).read_bytes() for f in ("environ", "cmdline")):
-                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     return found
+
+
+def state(pid: int) -> str:
+    """A process's state letter (T: stopped), from /proc/PID/stat."""
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return "gone"
 
 
 def wait_until(ready, timeout: float = 120) -> None:
@@ -419,6 +431,28 @@ def test_a_stopped_run_exits_as_stopped_and_leaves_nothing(ccaudit_exe, big_dump
     assert processes_with(str(tmp)) == []
     assert list(tmp.iterdir()) == []
     assert list(spark_dirs.iterdir()) == []  # Spark's files go to TMPDIR, where they are removed
+
+
+@needs_spark
+def test_ctrl_z_stops_sparks_jvm_with_the_run_and_fg_goes_on(ccaudit_exe, big_dump, tmp_path):
+    """The JVM runs in its own session, which the terminal's Ctrl-Z does not reach: it
+    worked on while ccaudit was stopped."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "CCAUDIT_DEBUG"} | {"TMPDIR": str(tmp)}
+    proc = subprocess.Popen([ccaudit_exe, "spark", big_dump, "--db", str(tmp_path / "s.db"), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    try:
+        wait_until(lambda: proc.poll() is not None or any("pyspark.daemon" in c for c in processes_with(str(tmp))))
+        jvm = [pid for pid, command in commands_with(str(tmp)).items() if "java" in command.split()[0]]
+        os.kill(proc.pid, signal.SIGTSTP)
+        wait_until(lambda: {state(p) for p in [proc.pid, *jvm]} == {"T"}, timeout=10)
+        assert (state(proc.pid), [state(p) for p in jvm]) == ("T", ["T"])
+        os.kill(proc.pid, signal.SIGCONT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and err.decode().startswith("ccaudit: loaded "), err
 
 
 @needs_spark
