@@ -358,6 +358,9 @@ def subsecond(tmp_path):
     (["--since", "2024-08-16T10:00:00.500001Z"], 4, "2024-08-16T10:00:00.500001Z", "2024-08-16T23:59:59.999000Z"),
     # until is exclusive to the microsecond
     (["--until", "2024-08-16T10:00:00.500001Z"], 2, "2024-08-16T10:00:00.100000Z", "2024-08-16T10:00:00.500000Z"),
+    # a window from a quarter hour's start to inside it (was 0: neither edge was read)
+    (["--since", "2024-08-16T10:00:00Z", "--until", "2024-08-16T10:00:00.6Z"], 3,
+     "2024-08-16T10:00:00.100000Z", "2024-08-16T10:00:00.500001Z"),
     # a window inside one quarter hour, on both sides of events
     (["--since", "2024-08-16T10:00:00.2Z", "--until", "2024-08-16T10:00:00.5000005Z"], 1,
      "2024-08-16T10:00:00.500000Z", "2024-08-16T10:00:00.500000Z"),
@@ -925,11 +928,26 @@ def test_a_windows_totals_are_each_keys_events_in_it(sections_scattered, window,
     # What diff compares: every key's events over the whole window, summed over the parts
     # (whole UTC days in SQL, a cut day at each end as a report reads it). Counted from
     # the event list.
+    path, events = sections_scattered
+    assert _totals(path, window, principal, method) == _wanted_totals(events, None, *window, principal, method)
+
+
+def test_a_window_from_a_quarter_hours_start_to_inside_it_holds_its_events(sections_scattered):
+    """Such a window holds no whole quarter hour and cuts one at its end only: it was read
+    as empty (check passed, diff compared nothing)."""
+    path, events = sections_scattered
+    for t in sorted(e[0] for e in events)[::60]:
+        us = int(t.timestamp()) * 10**6 + t.microsecond
+        window = (us - us % 900_000_000, us + 1)
+        want = _wanted_totals(events, None, *window)
+        assert want and _totals(path, window, None, None) == want, t
+
+
+def _totals(path: str, window: tuple, principal: str | None, method: str | None) -> dict[tuple, int]:
+    """{(None, section, key): events} of a window, as counts.Selection sums them for diff."""
     from ccaudit import Store
     from ccaudit.counts import Selection
 
-    path, events = sections_scattered
-    want = _wanted_totals(events, None, *window, principal, method)
     store = Store(path, readonly=True)
     try:
         selection = Selection(store, *window, principal, method)
@@ -939,7 +957,7 @@ def test_a_windows_totals_are_each_keys_events_in_it(sections_scattered, window,
                 got[None, section, key] = got.get((None, section, key), 0) + n
     finally:
         store.close()
-    assert got == want
+    return got
 
 
 @pytest.mark.parametrize("zone", ZONES)
