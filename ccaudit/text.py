@@ -103,11 +103,12 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 
 def hour_ranges(empty: list[str], labels: list[str]) -> str:
-    """'00-08, 13' from the labels of empty hours, merging runs of adjacent hours."""
+    """'00-08, 13' from the labels of empty hours, merging runs of adjacent hours. A
+    repeated hour's label carries its offset ('01-4', '01-5'), so it stands alone."""
     idx = [labels.index(h) for h in empty]
     runs: list[list[int]] = []
     for i in idx:
-        if runs and i == runs[-1][-1] + 1:
+        if runs and i == runs[-1][-1] + 1 and labels[i].isdigit() and labels[i - 1].isdigit():
             runs[-1].append(i)
         else:
             runs.append([i])

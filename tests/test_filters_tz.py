@@ -398,6 +398,18 @@ def test_since_with_nothing_left_reports_zero_events(window):
     assert doc["summary"]["events"] == 0 and doc["days"] == []
 
 
+@pytest.mark.parametrize(("utc", "empty"), [("2024-11-03T07:30:00Z", "00, 01-4, 01-5, 03-23"),  # 02:30 EST
+                                            ("2024-11-03T05:10:00Z", "00, 01-5, 02-23"),  # 01:10 EDT
+                                            ("2024-11-03T04:10:00Z", "01-4, 01-5, 02-23")])  # 00:10 EDT
+def test_the_empty_hours_of_a_day_the_clocks_go_back_keep_each_repeated_hour_apart(tmp_path, utc, empty):
+    """New York's 01:00 is twice on 2024-11-03 (01-4, then 01-5); joined as ranges they
+    read as "00-01-5, 03-23", in text, markdown and html alike."""
+    path = write_jsonl(tmp_path, [kafka_auth(utc)])
+    text = run(path, "--tz", "America/New_York")
+    assert f"no events in hours {empty}" in text, text
+    assert f"no events in hours {empty}" in run(path, "--tz", "America/New_York", "--format", "html")
+
+
 def test_a_local_time_the_clocks_skipped_is_refused_and_a_repeated_one_is_its_first(tmp_path):
     # New York, 2024-03-10: 02:00 EST became 03:00 EDT, so 02:30 never was (it was read as
     # 03:30, an hour later, silently); 2024-11-03: 01:30 was twice, EDT then EST
