@@ -112,6 +112,7 @@ class _Items:
         self.opened = False  # the array's "[" was read
         self.rest: BinaryIO | None = None
         self.rest_at, self.rest_head, self.stopped = 0, b"", ""
+        self.wrong = False  # an item is whole, but what follows it is not a separator: stop there
 
     def __iter__(self) -> Iterator[Record | None]:
         start = self._skip_space(0)
@@ -145,6 +146,9 @@ class _Items:
                 break
             yield item
             start = after
+            if self.wrong:
+                self.stopped = "invalid JSON"
+                break
         self._leave(start, bracket=not self.stopped)
 
     def _item_at(self, start: int, between: re.Pattern, read_one: Callable[[bytes], Any]) -> tuple:
@@ -201,7 +205,8 @@ class _Items:
             return item, close
         comma = _COMMA.match(self.buf, end)
         if comma is None or self.buf[comma.end():comma.end() + 1] == b"]":  # none, or "[..., ]"
-            return _BAD, 0
+            self.wrong = True  # the item is kept as decoded here: ijson would decode it anew, by its own rules
+            return item, close if comma is None else comma.end()
         return item, comma.end()
 
     def _more(self, keep: int) -> int:

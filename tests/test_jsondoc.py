@@ -128,6 +128,30 @@ def test_odd_documents_end_as_ijson_says(monkeypatch, text, array, good, reasons
         assert (stats.records_read, stats.malformed) == (ref.records_read, ref.malformed)
 
 
+@pytest.mark.parametrize("block", [3, 1 << 20])
+@pytest.mark.parametrize(("text", "good", "malformed"), [
+    # a trailing comma after a record with a number ijson cannot hold (it was lost: neither
+    # read nor malformed, the error at the end with 0 bytes left)
+    (b'[\n' + json.dumps(rec(1)).encode() + b',\n' + json.dumps(rec(2, size=2**64)).encode() + b',\n]\n', [1, 2], []),
+    # a missing comma after one (the file held no record at all)
+    (b'[' + json.dumps(rec(1, size=2**63)).encode() + b'\n' + json.dumps(rec(2)).encode() + b']', [1], []),
+    # a lone surrogate escape before a trailing comma (ijson loaded it as "?")
+    (b'[' + json.dumps(rec(1)).encode() + b',\n' + json.dumps(rec(2, s="x")).encode().replace(b'"x"', b'"\\ud800"')
+     + b',\n]', [1], [(":item 2", "invalid Unicode escape")]),
+])
+def test_a_whole_item_before_a_syntax_error_is_read_as_the_fast_way_reads_it(monkeypatch, block, text, good,
+                                                                             malformed):
+    """The item is whole, what follows it is the error: it was read again by ijson, whose
+    rules differ (numbers past 64 bits, lone surrogates), and the error is where it is."""
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    rows, stats = fast(text, True)
+    assert ids(rows) == [f"rec-{i}" for i in good]
+    wrong = text.rindex(b"]") if text.endswith((b",\n]\n", b",\n]")) else text.index(b"\n{")
+    wrong += text[wrong:wrong + 1] == b"\n"
+    assert [(pos, why) for _, pos, why in stats.problems] == [
+        *malformed, (f"@byte {wrong}", f"invalid JSON; stopped reading, {len(text) - wrong} bytes left unread")]
+
+
 def test_item_numbers_and_byte_positions_continue_after_the_fast_way():
     text = as_array([rec(1), rec(2), 7, {"id": "x"}])
     rows, stats = fast(text, True)
