@@ -118,7 +118,7 @@ BUSY_WAIT = 24 * 3600  # seconds a reader or writer waits for another process's 
 
 
 def connect(path: str, readonly: bool) -> sqlite3.Connection:
-    if readonly and os.path.exists(path + "-journal"):
+    if readonly and _hot_journal(path):
         _roll_back_if_crashed(path)
     if readonly:
         conn = sqlite3.connect(_read_only(path), uri=True, timeout=BUSY_WAIT)
@@ -126,6 +126,11 @@ def connect(path: str, readonly: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_WAIT)
         conn.isolation_level = "IMMEDIATE"  # take the write lock first: two writers never deadlock
     return conn
+
+
+def _hot_journal(path: str) -> bool:
+    """A journal beside the store, where SQLite keeps it: beside the file a link leads to."""
+    return os.path.exists(os.path.realpath(path) + "-journal")
 
 
 def reader(path: str) -> sqlite3.Connection:
@@ -215,7 +220,7 @@ def needs_creating(path: str) -> bool:
     (an empty file, or an SQLite file with nothing of ccaudit's in it but empty tables)."""
     if not os.path.exists(path):
         return True
-    if os.path.exists(path + "-journal"):  # a creation killed while it committed: undo it first
+    if _hot_journal(path):  # a creation killed while it committed: undo it first
         _roll_back_if_crashed(path)
     if os.path.getsize(path) == 0:
         return True

@@ -8,6 +8,8 @@ small dumps written here.
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import zlib
 from collections import Counter
 
@@ -523,6 +525,36 @@ def test_a_creation_killed_while_it_committed_is_undone_and_made_again(tmp_path)
     try:
         stats = load_dumps([write_jsonl(tmp_path, [record("e1", T, "mds.Authorize")])], store, workers=0)
         assert stats.inserted == 1 and store.event_count() == 1
+    finally:
+        store.close()
+
+
+CRASH_MID_WRITE = """
+import os, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA cache_size = 1")  # spill the changed pages to the file before any commit
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("DELETE FROM events")
+conn.execute("UPDATE quarters SET n = n + 9")
+os._exit(0)  # as kill -9 inside a load's write transaction: the file half written, a hot journal beside it
+"""
+
+
+def test_a_store_reached_through_a_link_is_rolled_back_after_a_crash(tmp_path):
+    """SQLite keeps the journal beside the file a link leads to; ccaudit looked for it
+    beside the link, missed it, and every read-only command failed ("attempt to write a
+    readonly database") until a load opened the store."""
+    (tmp_path / "real").mkdir()
+    real, link = tmp_path / "real" / "s.db", tmp_path / "link.db"
+    store = Store(str(real))
+    load_dumps([write_jsonl(tmp_path, [record(f"e{i}", T, "mds.Authorize") for i in range(50)])], store, workers=0)
+    store.close()
+    link.symlink_to(real)
+    subprocess.run([sys.executable, "-c", CRASH_MID_WRITE, str(real)], check=True)
+    assert (tmp_path / "real" / "s.db-journal").exists()
+    store = Store(str(link), readonly=True)
+    try:
+        assert store.event_count() == 50
     finally:
         store.close()
 
