@@ -18,7 +18,7 @@ from .boundary import EXIT_CODES, ClosedOutput, boundary, terminate
 from .cli_analysis import check, diff, methods
 from .cli_export import export_command
 from .errors import ExitCode
-from .files import check_parent, same_file
+from .files import check_parent, closed_descriptor, same_file
 from .options import (
     FORMATS,
     LOADING,
@@ -117,8 +117,13 @@ def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str 
     from .output import a_report_file
 
     read = [p for p in (db_path, *dumps) if p and p != "-"]
-    if out_file and any(same_file(out_file, p) for p in read):
-        raise click.BadParameter(f"{out_file} is the store or an input; give another file", param_hint="-o")
+    journals = [os.path.realpath(db_path) + end for end in ("-journal", "-wal", "-shm")] if db_path else []
+    if out_file and any(same_file(out_file, p) for p in read + journals):  # SQLite deletes a journal it opens
+        raise click.BadParameter(f"{out_file} is the store, its journal or an input; give another file",
+                                 param_hint="-o")
+    if out_file and (fd := closed_descriptor(out_file)) is not None:  # SQLite would open the store there
+        raise click.BadParameter(f"{out_file}: descriptor {fd} is not open (closed with {fd}>&-?), so the report "
+                                 "would go nowhere", param_hint="-o")
     if out_dir and (found := a_report_file(out_dir, read)):
         raise click.BadParameter(f"{found} is the store or an input, named as a report file in {out_dir}; give "
                                  "another folder", param_hint="--out")

@@ -10,20 +10,17 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
 from .errors import CcauditError, InputError, out_of_space
-from .files import check_parent, is_device, read_small, replacing, same_file
+from .files import check_parent, closed_descriptor, is_device, read_small, replacing, same_file
 
 STATE_FORMAT = "ccaudit-download-state/1"
 MAX_STATE = 1 << 20  # bytes: a topic has at most thousands of partitions
 STDOUT = "-"  # --out -: standard output, as -o - elsewhere in ccaudit
-_STANDARD = {"stdin": 0, "stdout": 1, "stderr": 2}
-_FD_PATH = re.compile(r"/dev/(stdin|stdout|stderr)|/dev/fd/([0-9]+)|/proc/(?:self|thread-self)/fd/([0-9]+)")
 
 
 def out_name(out_path) -> str:
@@ -37,29 +34,13 @@ def check_out(out_path, config_path, state_path) -> None:
     that is not open: the Kafka client would take that number for its own pipe, and the
     records would vanish into it. So this runs before anything opens a descriptor."""
     out = "/dev/stdout" if str(out_path) == STDOUT else str(out_path)
-    fd = _descriptor(out)
-    if fd is not None and not _is_open(fd):
+    fd = closed_descriptor(out)
+    if fd is not None:
         raise InputError(f"--out {out_path}: descriptor {fd} is not open (closed with {fd}>&-?), "
                          "so the records would go nowhere")
     for path, option in ((state_path, "--state"), (config_path, "--config")):
         if path and same_file(out, str(path)):
             raise InputError(f"--out {out_path} is the {option} file: write the records to another file")
-
-
-def _descriptor(path: str) -> int | None:
-    """The descriptor that /dev/stdout, /dev/fd/3 or /proc/self/fd/3 stands for, if any."""
-    m = _FD_PATH.fullmatch(os.path.abspath(path))
-    if not m:
-        return None
-    return _STANDARD[m[1]] if m[1] else int(m[2] or m[3])
-
-
-def _is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
 
 
 def refuse_to_replace(out_path) -> None:

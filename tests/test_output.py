@@ -48,16 +48,31 @@ def test_out_folder_needs_its_parent(invoke, tmp_path, sample_cli):
     assert invoke("report", sample_cli, "--out", tmp_path / "reports", "-q").exit_code == 0
 
 
-@pytest.mark.parametrize("target", ["store", "input"])
-def test_output_naming_the_store_or_an_input_is_refused(invoke, tmp_path, sample_cli, target):
+@pytest.mark.parametrize("target", ["s.db", "dump.txt", "s.db-journal", "s.db-wal"])
+def test_output_naming_the_store_its_journal_or_an_input_is_refused(invoke, tmp_path, sample_cli, target):
+    """A report written as the store's journal was deleted by the next command that opened
+    the store (SQLite takes a journal it finds for its own), silently."""
     db, dump = tmp_path / "s.db", tmp_path / "dump.txt"
     dump.write_bytes(sample_cli.read_bytes())
     assert invoke("load", dump, "--db", db, "-q").exit_code == 0
     before = (db.read_bytes(), dump.read_bytes())
-    victim = db if target == "store" else dump
-    result = invoke("report", dump, "--db", db, "-o", victim, "-q")
-    assert result.exit_code == ExitCode.USAGE and "store or an input" in result.stderr
+    result = invoke("report", dump, "--db", db, "-o", tmp_path / target, "-q")
+    assert result.exit_code == ExitCode.USAGE and "the store, its journal or an input" in result.stderr
     assert (db.read_bytes(), dump.read_bytes()) == before
+    if target.startswith("s.db-"):
+        assert not (tmp_path / target).exists()
+
+
+@pytest.mark.parametrize("name", ["/dev/stdout", "/proc/self/fd/1", "/dev/fd/1"])
+def test_output_to_a_closed_standard_output_is_refused(ccaudit_exe, tmp_path, sample_cli, name):
+    """With descriptor 1 closed (`>&-`), SQLite opened the store there, put /dev/null in
+    its place, and the report went there: exit 0, no report, no word."""
+    result = subprocess.run([ccaudit_exe, "report", sample_cli, "-o", name, "-q"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, timeout=60,
+                            preexec_fn=lambda: os.close(1))
+    assert result.returncode == ExitCode.USAGE
+    assert result.stderr.endswith(f"{name}: descriptor 1 is not open (closed with 1>&-?), so the report would go "
+                                  "nowhere\n"), result.stderr
 
 
 def test_an_empty_window_is_a_usage_error(invoke, sample_cli):
