@@ -194,8 +194,8 @@ def _struct_type(tp: Any) -> type | None:
 # -- time ---------------------------------------------------------------------------
 
 _TIME = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})\Z", re.ASCII
-)
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)\Z",
+    re.ASCII)  # an offset as RFC 3339 has it: hours 00-23, minutes 00-59
 _UTC_SECONDS = re.compile(r":(?:[0-5]\d|60)(?:\.\d{1,9})?Z", re.ASCII).fullmatch
 LAST_TIME = 32503680000 * US  # 3000-01-01: times from 1970 up to this are believable (and safe to bucket)
 _minute_base: dict = {}  # "YYYY-MM-DDTHH:MM" (UTC) -> epoch microseconds
