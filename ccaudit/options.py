@@ -50,10 +50,13 @@ def db_option(help: str, required: bool = False) -> Decorator:
 
 
 def _named(ctx, param, value: str | None) -> str | None:
-    """``--db ""`` (an unset variable in a cron line) is refused: taken for no --db, a load
-    went into a temporary store, deleted at the end, and said it had loaded."""
+    """``--db ""`` (an unset variable in a cron line) and ``--db :memory:`` are refused:
+    either way a load went into a store that was not kept, and said it had loaded."""
     if value == "":
         raise click.BadParameter("needs a file name (it is empty)")
+    if value == ":memory:":  # a load into it would say what it loaded, and keep nothing
+        raise click.BadParameter(":memory: is SQLite's name for a database that is not kept; name a file "
+                                 "(./:memory: for one called that)")
     return value
 
 

@@ -680,3 +680,15 @@ def test_an_empty_store_name_is_refused(invoke, sample_cli, tmp_path, monkeypatc
     assert r.exit_code == 2
     assert r.stderr == "ccaudit: error: Invalid value for '--db': needs a file name (it is empty)\n"
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("command", ["load", "report", "summary", "check", "methods", "clean", "export", "spark"])
+def test_sqlites_in_memory_name_is_refused_as_a_store(invoke, sample_cli, tmp_path, monkeypatch, command):
+    """--db :memory: is SQLite's name for a database that is not kept: load said "loaded 14
+    records: 14 new" and kept nothing, and summary then found no such store."""
+    monkeypatch.chdir(tmp_path)
+    r = invoke(command, str(sample_cli), "--db", ":memory:")
+    assert r.exit_code == 2
+    assert r.stderr == ("ccaudit: error: Invalid value for '--db': :memory: is SQLite's name for a database that "
+                        "is not kept; name a file (./:memory: for one called that)\n")
+    assert os.listdir(tmp_path) == []
