@@ -129,10 +129,13 @@ class Clock:
 
     def _quarter_head(self, ts: int) -> tuple[str, list[str], str] | tuple[()]:
         """('YYYY-MM-DDTHH:', 'MM:SS' of each second, offset) of the quarter hour starting
-        at ``ts``, or () if its minutes are not those of UTC's quarter hour."""
+        at ``ts``, or () if its minutes are not those of UTC's quarter hour, or its offset
+        changes within it (Antarctica/Casey's clocks went forward at 16:01 UTC)."""
         t = datetime.fromtimestamp(ts, self.tz)
         offset = t.utcoffset()
         if offset is None or offset.total_seconds() % QUARTER:
+            return ()
+        if datetime.fromtimestamp(ts + QUARTER - 1, self.tz).utcoffset() != offset:
             return ()
         text = t.isoformat()  # YYYY-MM-DDTHH:MM:SS+HH:MM
         return text[:14], _minutes_seconds(t.minute), text[19:].replace("+00:00", "Z")

@@ -103,7 +103,8 @@ def test_all_events_in_a_cut_window_in_a_half_hour_zone(tmp_path, args, events, 
 @settings(max_examples=500, deadline=None)
 @given(us=st.integers(-2_208_988_800 * 10**6, 4_102_444_800 * 10**6 - 1),  # 1900 .. 2099
        zone=st.sampled_from(["UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "Pacific/Chatham",
-                             "Europe/Amsterdam"]))  # Amsterdam: +00:19:32 before 1937
+                             "Europe/Amsterdam", "Antarctica/Casey"]))  # Amsterdam: +00:19:32 before 1937
+@example(us=1_664_640_300_000_000, zone="Antarctica/Casey")  # 16:05Z, 03:05+11: the clocks went on at 16:01Z
 def test_times_are_written_as_datetime_isoformat_writes_them(us, zone):
     # reports write times from a per-quarter-hour prefix and a table of minutes and seconds
     tz = ZoneInfo(zone)

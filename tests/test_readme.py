@@ -742,3 +742,36 @@ def test_sections_table_lists_the_report_sections():
     choices = next(p for p in cli.commands["report"].params if p.name == "sections").type.choices
     rows = table_rows(section("What goes into a report"))
     assert [r[0].strip("`") for r in rows] == list(choices)
+
+
+def test_the_zones_whose_clocks_changed_off_a_quarter_hour_are_those_the_readme_names():
+    """Counts are per UTC quarter hour: README names every zone whose offset, since 1970,
+    was not a whole number of quarter hours or changed inside one (it named two, of eleven).
+    Each zone's offset is read every three days, and each change found to the second."""
+    import zoneinfo
+    from datetime import datetime
+
+    step, end = 3 * 86_400, 2_145_916_800  # to 2038: tzdata's rules repeat from there
+
+    def offset(tz, t: int) -> float:
+        return datetime.fromtimestamp(t, tz).utcoffset().total_seconds()
+
+    def first_after(tz, lo: int, hi: int, before: float) -> int:
+        """The first second in (lo, hi] whose offset is not ``before``."""
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if offset(tz, mid) == before else (lo, mid)
+        return hi
+
+    found = set()
+    for name in zoneinfo.available_timezones():
+        tz = zoneinfo.ZoneInfo(name)
+        t, before = 0, offset(tz, 0)
+        while t < end and name not in found:
+            after = offset(tz, t + step)
+            if after != before and (before % 900 or after % 900 or first_after(tz, t, t + step, before) % 900):
+                found.add(name)
+            t, before = t + step, after
+    text = " ".join(section("Filters").split())
+    listed = text[text.index("Since 1970"):text.index("There the events")]
+    assert found == set(re.findall(r"\b[A-Z][A-Za-z_]+/[A-Z][A-Za-z_]+\b", listed))
