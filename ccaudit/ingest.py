@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 import msgspec
 
-from .classify import Malformed, check_syntax, classify, decode_failure, decode_lenient, decode_struct
+from .classify import Malformed, check_syntax, classify, decode, decode_failure, decode_lenient, decode_struct
 from .errors import READ_ERRORS, InputError
 from .jsondoc import json_rows
 from .schema import MAX_RECORD
@@ -335,8 +335,10 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                 stats.bad(label, lineno, e.why)
                 continue
             except (msgspec.DecodeError, ValueError, RecursionError) as e:
-                stats.bad(label, lineno, decode_failure(e, line))
-                continue
+                row = _keyed(line)
+                if row is None:
+                    stats.bad(label, lineno, decode_failure(e, line))
+                    continue
             stats.records_read += 1
             yield row
     finally:
@@ -351,6 +353,19 @@ def _unprefixed(line: bytes) -> bytes | None:
         return None
     i = s.find(b"{")
     return s[i:] if i >= 0 else b""
+
+
+def _keyed(line: bytes) -> tuple | None:
+    """The row of a line that is a key with a ``{`` in it (``{"tenant": "x"}``, ``key{1}``),
+    a TAB, then a record (the CLI's --print-key), if it is one: the first ``{`` is the key's."""
+    tab = line.find(b"\t")
+    record = _unprefixed(line[tab + 1:]) if tab >= 0 else None
+    if not record:
+        return None
+    try:
+        return classify(decode(record))
+    except (Malformed, msgspec.DecodeError, ValueError, RecursionError):
+        return None
 
 
 @contextlib.contextmanager

@@ -396,6 +396,10 @@ PREFIXES = {
     "null-key": b"null\t",
     "key": b"lkc-abc123-key\t",
     "key-and-offset": b"some-key\tPartition:0 Offset:7\t",
+    # --print-key with a key that holds a "{": was "text after the JSON object"
+    "json-key": b'{"tenant": "x"}\t',
+    "key-with-brace": b"key{1}\t",
+    "json-key-and-offset": b'{"k": 1}\tPartition:0 Offset:7\t',
 }
 
 
@@ -405,6 +409,14 @@ def test_prefix_is_stripped(tmp_path, kind):
     stats, rows = ingest(p)
     assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
     assert (stats.noise_lines, stats.malformed) == (0, 0)
+
+
+def test_a_record_with_a_tab_between_its_tokens_after_a_prefix_is_read_whole(tmp_path):
+    record = line(2).replace(b'"data":{', b'"data":\t{')
+    assert record != line(2)
+    p = write(tmp_path, "d.txt", line(1) + b"Offset:12 " + record + b"key{1}\t" + record)
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-2"] and stats.malformed == 0
 
 
 def test_leading_whitespace_before_the_record(tmp_path):
