@@ -371,7 +371,8 @@ def _edges(since: int | None, until: int | None) -> list[tuple[int, int]]:
         end = (since // QUARTER_US + 1) * QUARTER_US
         parts.append((since, end if until is None else min(end, until)))
     if until is not None and until % QUARTER_US:
-        start = until // QUARTER_US * QUARTER_US if since is None else max(until // QUARTER_US * QUARTER_US, since)
+        start = until // QUARTER_US * QUARTER_US
+        start = start if since is None else max(start, since)
         if not parts or start >= parts[0][1]:  # else since's part reaches until already
             parts.append((start, until))
     return [(a, b) for a, b in parts if a < b]
