@@ -10,9 +10,9 @@ The library API, usable without the command line::
 
 Names are imported on first use, so that ``python -m ccaudit.worker`` stays small.
 """
+import _signal  # built in and already loaded, unlike `signal`: no import for Ctrl-C to land in
 import importlib
 import os
-import signal
 import sys
 
 
@@ -24,8 +24,8 @@ def interrupted_while_starting(signum, frame) -> None:
 
 
 if os.path.basename(sys.argv[0] if sys.argv else "") == "ccaudit" and \
-        signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # SIG_IGN (nohup, cmd &) stays
-    signal.signal(signal.SIGINT, interrupted_while_starting)
+        _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:  # SIG_IGN (nohup, cmd &) stays
+    _signal.signal(_signal.SIGINT, interrupted_while_starting)
 
 __version__ = "0.1.0"
 

@@ -598,7 +598,8 @@ def test_ctrl_c_at_the_terminal_stops_a_load_in_one_line_and_leaves_nothing(cc, 
     for i in range(12):
         db = tmp_path / f"store-{i}.db"
         p = cc.start("load", dumps["big"].path, "--db", db, "-q")
-        time.sleep(0.02 * i)  # a 40,000-record load takes about 0.35 s here
+        delay = 0.05 + 0.025 * i  # a 40,000-record load takes about 0.35 s here; before 50 ms
+        time.sleep(delay)  # Python itself is starting (docs/design.md, "Ctrl-C")
         for _ in range(1 + twice):
             p.signal(signal.SIGINT, group=True)
         r = p.finish(60)
@@ -608,11 +609,11 @@ def test_ctrl_c_at_the_terminal_stops_a_load_in_one_line_and_leaves_nothing(cc, 
         if r.returncode == -signal.SIGINT and not r.stderr:  # before Python's handler was there: nothing made yet
             pass
         elif r.returncode != 130 or r.lines() != ["ccaudit: interrupted"]:
-            problems.append(f"after {0.02 * i:.2f} s: {r}")
+            problems.append(f"after {delay:.3f} s: {r}")
         if p.wait_group(10):
-            problems.append(f"after {0.02 * i:.2f} s: workers still running")
+            problems.append(f"after {delay:.3f} s: workers still running")
         if ccaudit_dirs(cc.tmpdir):
-            problems.append(f"after {0.02 * i:.2f} s: left in TMPDIR: {ccaudit_dirs(cc.tmpdir)}")
+            problems.append(f"after {delay:.3f} s: left in TMPDIR: {ccaudit_dirs(cc.tmpdir)}")
             shutil.rmtree(cc.tmpdir)
             cc.tmpdir.mkdir()
     assert not problems, "\n".join(problems)
