@@ -39,6 +39,20 @@ def interactive() -> bool:
     return sys.stdin.isatty()
 
 
+def confirmed(question: str) -> bool:
+    """y or yes; anything else, or the end of input, declines. Not ``click.confirm``,
+    which turns Ctrl-C into a declining Abort (exit 1) rather than an interrupt (130)."""
+    click.echo(f"{question} [y/N]: ", nl=False, err=True)
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        click.echo(err=True)  # the interrupt's line starts on a line of its own
+        raise
+    if not answer.endswith("\n"):
+        click.echo(err=True)
+    return answer.strip().lower() in ("y", "yes")
+
+
 class Cli(click.Group):
     """Commands in a user's order, parsed and run within the error boundary."""
 
@@ -266,7 +280,7 @@ for command in (check, diff, methods):
 
 @cli.command(short_help="Delete a store and a report folder.")
 @db_option("The store to delete (refused if the file is not a ccaudit store).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.named_folder,
               help="The report folder whose files to delete (those its manifest lists).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask (never asked when stdin is not a terminal).")
 def clean(db_path, out_dir, yes):
@@ -290,7 +304,7 @@ def clean(db_path, out_dir, yes):
     if out_dir and os.path.lexists(out_dir):
         check_report_dir(out_dir)
     targets = [t for t in (db_path, out_dir) if t]
-    if not yes and interactive() and not click.confirm(f"Delete {printable(' and '.join(targets))}?", err=True):
+    if not yes and interactive() and not confirmed(f"Delete {printable(' and '.join(targets))}?"):
         click.echo("ccaudit: nothing deleted", err=True)
         sys.exit(ExitCode.CHECK_FAILED)
     if db_path:

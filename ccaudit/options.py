@@ -60,6 +60,13 @@ def _named(ctx, param, value: str | None) -> str | None:
     return value
 
 
+def named_folder(ctx, param, value: str | None) -> str | None:
+    """``--out ""`` is refused, not taken as no ``--out``: half of what was asked."""
+    if value == "":
+        raise click.BadParameter("needs a folder name (it is empty)")
+    return value
+
+
 def format_option(choices: list[str], help: str = "Output format.") -> Decorator:
     return click.option("-f", "--format", "fmt", type=click.Choice(choices), default="text", show_default=True,
                         help=help)

@@ -237,7 +237,9 @@ def clean_dir(out_dir: str) -> Iterator[str]:
     _, why = _remove(out_dir, [MANIFEST])
     if why:
         raise CcauditError(f"{out_dir}: the report files are deleted, but not its manifest ({why})")
-    if not os.listdir(out_dir):
+    if os.path.basename(out_dir) in (".", ".."):  # as rm, never remove the folder one is in
+        yield f"deleted the report files in {out_dir} (the folder itself is kept)"
+    elif not os.listdir(out_dir):
         try:
             os.rmdir(out_dir)
         except OSError as e:

@@ -114,3 +114,57 @@ def test_clean_of_a_store_that_cannot_be_deleted_is_one_error(invoke, tmp_path, 
     result = invoke("clean", "--db", db)
     assert result.exit_code == 2
     assert result.stderr == f"ccaudit: error: {db}: cannot delete it: Read-only file system\n"
+
+
+def test_clean_of_the_folder_one_is_in_deletes_its_report_files_and_keeps_it(invoke, tmp_path, sample_cli,
+                                                                              monkeypatch):
+    # was: every file deleted, then exit 2, "the report files are deleted, but not the folder"
+    out = tmp_path / "reports"
+    invoke("report", sample_cli, "--db", tmp_path / "s.db", "--out", out, "-q")
+    monkeypatch.chdir(out)
+    result = invoke("clean", "--out", ".")
+    assert (result.exit_code, result.stderr) == (0, "ccaudit: deleted the report files in . (the folder itself "
+                                                    "is kept)\n")
+    assert out.is_dir() and not list(out.iterdir())
+
+
+def test_clean_with_an_empty_out_is_refused_and_deletes_nothing(invoke, tmp_path, sample_cli):
+    # `--out "$REPORTS"` with REPORTS unset: was exit 0, the store deleted and the folder not
+    db = tmp_path / "s.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    result = invoke("clean", "--db", db, "--out", "", "--yes")
+    assert result.exit_code == 2 and "'--out': needs a folder name (it is empty)" in result.stderr
+    assert db.exists()
+
+
+def test_the_end_of_input_at_cleans_question_declines(invoke, tmp_path, sample_cli, monkeypatch):
+    db = tmp_path / "s.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    monkeypatch.setattr("ccaudit.cli.interactive", lambda: True)
+    result = invoke("clean", "--db", db, input="")
+    assert (result.exit_code, result.stderr) == (1, f"Delete {db}? [y/N]: \nccaudit: nothing deleted\n")
+    assert db.exists()
+
+
+def test_ctrl_c_at_cleans_question_is_an_interrupt(ccaudit_exe, tmp_path, sample_cli, invoke):
+    # was click's "Aborted!" and exit 1, the code of a declined question
+    import os
+    import pty
+    import signal
+    import subprocess
+    import time
+
+    db = tmp_path / "s.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    leader, terminal = pty.openpty()
+    proc = subprocess.Popen([ccaudit_exe, "clean", "--db", db], stdin=terminal, stderr=subprocess.PIPE)
+    os.close(terminal)
+    asked, deadline = b"", time.monotonic() + 30
+    while not asked.endswith(b"[y/N]: ") and time.monotonic() < deadline:
+        asked += os.read(proc.stderr.fileno(), 100)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    proc.wait(30)
+    os.close(leader)
+    assert (proc.returncode, (asked + rest).decode()) == (130, f"Delete {db}? [y/N]: \nccaudit: interrupted\n")
+    assert db.exists()
