@@ -215,7 +215,7 @@ def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str) -> I
         "ok": not breaches.count,
         "breaches": [],
         "rules": [{"rule": r.text, **asdict(r)} for r in rules],
-        "checked": {"events": report.events, "days": len(report.days), "first_day": first, "last_day": last,
+        "checked": {"events": report.events, "days": report.span_days, "first_day": first, "last_day": last,
                     "tz": report.tz},
     }, "breaches", map(asdict, breaches))
 
@@ -223,7 +223,7 @@ def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str) -> I
 def _text(breaches: Breaches, rules: list[Rule], report: Report) -> Iterator[str]:
     """One verdict line (grep-able OK/BREACH), then a table of breaches; keys and rules go
     through ``printable`` because the records choose them."""
-    days = f"{plural(len(report.days), 'day')} from {report.span[0]}" if report.days else "no events"
+    days = f"{plural(report.span_days, 'day')} from {report.span[0]}" if report.days else "no events"
     zone = "" if report.tz == "UTC" else f" ({report.tz})"
     scope = f"checked {plural(len(rules), 'rule')} against {plural(report.events, 'event')}, {days}{zone}"
     if not breaches.count:

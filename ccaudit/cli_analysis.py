@@ -55,6 +55,7 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
         rules += checks.load_rules_file(rules_file)
     if not rules:
         raise click.UsageError("give at least one --max RULE or a --rules FILE")
+    rules = list(dict.fromkeys(rules))  # a rule given twice (--max and --rules) is checked once
     zone = opt.zone(tz)
     sections = tuple(sorted({s for r in rules for s in r.sections()}))
     filters = opt.filters(zone, since, until, sections=sections)

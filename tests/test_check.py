@@ -357,3 +357,23 @@ def test_golden_text(invoke, at_root, golden):
 
 def test_golden_json(invoke, at_root, golden):
     golden("check--sample-cli.json", _sample_check(invoke, "json"))
+
+
+def test_days_checked_are_the_span_across_a_gap_of_weeks(invoke, tmp_path):
+    # was "2 days": the week-long empty stretch between them is shown as one gap row, not days
+    path = write_jsonl(tmp_path, [kafka_auth("2024-05-01T10:00:00Z"), kafka_auth("2024-05-11T10:00:00Z")])
+    text = invoke("check", "-q", path, "--max", "kafka_authentication:*=5/h")
+    assert text.stdout == "OK: no breaches; checked 1 rule against 2 events, 11 days from 2024-05-01\n"
+    doc = json.loads(invoke("check", "-q", path, "--max", "kafka_authentication:*=5/h", "-f", "json").stdout)
+    assert doc["checked"] == {"events": 2, "days": 11, "first_day": "2024-05-01", "last_day": "2024-05-11",
+                              "tz": "UTC"}
+
+
+def test_a_rule_given_twice_is_checked_once(invoke, tmp_path):
+    # was "2 breaches of 1 rule; checked 2 rules", the one breach listed twice
+    path = write_jsonl(tmp_path, [kafka_auth("2024-05-01T10:00:00Z"), kafka_auth("2024-05-01T10:30:00Z")])
+    result = invoke("check", "-q", path, "--max", "kafka_authentication:*=1/h",
+                    "--max", "kafka_authentication:*=1/hour")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == ("BREACH: 1 breach of 1 rule; checked 1 rule against 2 events, "
+                                             "1 day from 2024-05-01")
