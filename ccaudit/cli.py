@@ -241,7 +241,7 @@ def summary(extra, db_path, fmt, tz):
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="File to write, one record per line; it appears only when complete (- for standard "
                    "output; it, a pipe or a device such as /dev/stdout, is written to as the records come).")
-@click.option("--state", "state_path", type=click.Path(dir_okay=False),
+@click.option("--state", "state_path", type=click.Path(dir_okay=False), callback=opt.not_empty,
               help="JSON offsets file: start after the last run, update it when done.")
 @click.option("--topic", default="confluent-audit-log-events", show_default=True,
               help="The topic to fetch (the audit log's own, unless you mirror it).")
@@ -280,7 +280,7 @@ for command in (check, diff, methods):
 
 @cli.command(short_help="Delete a store and a report folder.")
 @db_option("The store to delete (refused if the file is not a ccaudit store).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.named_folder,
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.not_empty,
               help="The report folder whose files to delete (those its manifest lists).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask (never asked when stdin is not a terminal).")
 def clean(db_path, out_dir, yes):

@@ -132,6 +132,8 @@ def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
         raise InputError(f"{path}: not a ccaudit download state file")
     if state.get("topic") != topic:
         raise InputError(f"{path} is the state of topic {state.get('topic')}, not {topic}")
+    if not isinstance(state.get("bootstrap.servers", ""), str):
+        raise InputError(f"{path}: its bootstrap.servers is not text, as a ccaudit download state file's is")
     if _servers(state.get("bootstrap.servers", "")) != _servers(bootstrap):
         raise InputError(f"{path} is the state of another cluster ({state.get('bootstrap.servers')})")
     offsets = state.get("offsets")

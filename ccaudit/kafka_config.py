@@ -78,7 +78,10 @@ def _parse_properties(text: str, path) -> dict:
         key = _unescape(match.group(1)) if match else ""
         if not _KEY.match(key):  # never echo the line: it may be a secret
             raise InputError(f"{path}:{lineno}: expected 'key=value' (a librdkafka property)")
-        props[key] = _unescape(match.group(2)).rstrip()
+        value = _unescape(match.group(2)).rstrip()
+        if _LONE_SURROGATE.search(value):  # never echo the value: it may be a secret
+            raise InputError(f"{path}:{lineno}: a \\u escape that is half of a character")
+        props[key] = value
     return props
 
 
@@ -87,12 +90,18 @@ def _continues(line: str) -> bool:
 
 
 def _unescape(s: str) -> str:
+    """Java's escapes; a character past U+FFFF is two ``\\u`` escapes (a surrogate pair), as
+    ``Properties.store`` writes it, and is joined back into one."""
     table = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
-    return re.sub(
+    s = re.sub(
         r"\\(u[0-9a-fA-F]{4}|.)",
         lambda m: chr(int(m[1][1:], 16)) if len(m[1]) == 5 else table.get(m[1], m[1]),
         s,
     )
+    return s.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _take_jaas_credentials(props: dict) -> None:

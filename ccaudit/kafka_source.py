@@ -53,11 +53,13 @@ class KafkaSource:
         self._errors: list = []
         self._unreachable = ""  # why the brokers cannot be reached, since the last message
         settings = {k: v for k, v in conf.items() if not is_foreign_setting(k)}
+        if not settings.get("group.id", "x").strip():  # librdkafka aborts the process on an empty one
+            del settings["group.id"]  # and assign() needs none: the default is as good
         settings = {**_DEFAULTS, **settings, **_FORCED}
         settings.update(error_cb=self._on_error, logger=_kafka_log)
         try:
             self._consumer = ck.Consumer(settings)
-        except (ck.KafkaException, ValueError, TypeError) as e:
+        except Exception as e:  # the binding's own checks raise anything (default.topic.config=x: AttributeError)
             raise InputError(f"bad Kafka setting in the properties file: {self._text(e)}") from None
 
     def list_topics(self, timeout: float) -> list[int]:

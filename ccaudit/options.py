@@ -52,18 +52,17 @@ def db_option(help: str, required: bool = False) -> Decorator:
 def _named(ctx, param, value: str | None) -> str | None:
     """``--db ""`` (an unset variable in a cron line) and ``--db :memory:`` are refused:
     either way a load went into a store that was not kept, and said it had loaded."""
-    if value == "":
-        raise click.BadParameter("needs a file name (it is empty)")
-    if value == ":memory:":  # a load into it would say what it loaded, and keep nothing
+    if not_empty(ctx, param, value) == ":memory:":  # a load into it would say what it loaded, and keep nothing
         raise click.BadParameter(":memory: is SQLite's name for a database that is not kept; name a file "
                                  "(./:memory: for one called that)")
     return value
 
 
-def named_folder(ctx, param, value: str | None) -> str | None:
-    """``--out ""`` is refused, not taken as no ``--out``: half of what was asked."""
+def not_empty(ctx, param, value: str | None) -> str | None:
+    """An empty name (``--state "$STATE"`` with STATE unset) is refused, never taken for no
+    option: the run would do less than was asked and say it had done it."""
     if value == "":
-        raise click.BadParameter("needs a folder name (it is empty)")
+        raise click.BadParameter("needs a name (it is empty)")
     return value
 
 

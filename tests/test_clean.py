@@ -133,7 +133,7 @@ def test_clean_with_an_empty_out_is_refused_and_deletes_nothing(invoke, tmp_path
     db = tmp_path / "s.db"
     invoke("load", sample_cli, "--db", db, "-q")
     result = invoke("clean", "--db", db, "--out", "", "--yes")
-    assert result.exit_code == 2 and "'--out': needs a folder name (it is empty)" in result.stderr
+    assert result.exit_code == 2 and "'--out': needs a name (it is empty)" in result.stderr
     assert db.exists()
 
 

@@ -678,7 +678,7 @@ def test_an_empty_store_name_is_refused(invoke, sample_cli, tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     r = invoke(command, str(sample_cli), "--db", "")
     assert r.exit_code == 2
-    assert r.stderr == "ccaudit: error: Invalid value for '--db': needs a file name (it is empty)\n"
+    assert r.stderr == "ccaudit: error: Invalid value for '--db': needs a name (it is empty)\n"
     assert os.listdir(tmp_path) == []
 
 

@@ -113,6 +113,20 @@ def test_rejects_bad_properties(tmp_path, body, message):
     assert PASSWORD not in str(e.value)
 
 
+def test_a_character_past_u_ffff_escaped_as_java_writes_it_is_one_character(tmp_path):
+    # Properties.store writes U+1F600 as two escapes; each became a lone surrogate, and the
+    # Consumer then failed with a SystemError (exit 70)
+    path = write_props(tmp_path / "c.properties", "bootstrap.servers=b:9092\nclient.id=a\\uD83D\\uDE00b\n")
+    assert load_properties(path)["client.id"] == "a\U0001F600b"
+
+
+def test_half_of_a_character_escaped_is_refused_without_echoing_the_value(tmp_path):
+    path = write_props(tmp_path / "c.properties", f"bootstrap.servers=b:9092\nsasl.password={PASSWORD}\\uD83D\n")
+    with pytest.raises(InputError, match=r"c.properties:2: a \\u escape that is half of a character") as e:
+        load_properties(path)
+    assert PASSWORD not in str(e.value)
+
+
 def test_missing_properties_file(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
         load_properties(tmp_path / "nope.properties")
@@ -297,6 +311,22 @@ def test_a_state_file_offset_that_is_not_a_whole_number_is_refused(tmp_path, pro
     with pytest.raises(InputError, match=message):
         dl.download(props, tmp_path / "out.jsonl", state_path=state)
     assert source.position == {} and not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("servers", ["null", "9092", "[\"fake:9092\"]"])
+def test_a_state_file_whose_servers_are_not_text_is_refused(tmp_path, props, monkeypatch, servers):
+    # was exit 70: AttributeError: 'NoneType' object has no attribute 'split'
+    state = tmp_path / "state.json"
+    state.write_text(save_state(state, {0: 0}).decode().replace('"fake:9092"', servers))
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    with pytest.raises(InputError, match="its bootstrap.servers is not text"):
+        dl.download(props, tmp_path / "out.jsonl", state_path=state)
+
+
+def test_an_empty_state_name_is_refused(tmp_path, props):
+    # `--state "$STATE"` with STATE unset: was exit 0, no state read or saved, the whole topic each run
+    r = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", str(tmp_path / "o"), "--state", ""])
+    assert r.exit_code == 2 and "'--state': needs a name (it is empty)" in r.stderr
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
@@ -571,6 +601,25 @@ def test_authentication_failure_on_the_wire_is_fast(tmp_path, cluster):
 def test_bad_librdkafka_setting_is_an_input_error(tmp_path, cluster):
     props = write_props(tmp_path / "c.properties", f"bootstrap.servers={cluster.bootstrap}\nno.such.setting=1\n")
     with pytest.raises(InputError, match="no.such.setting"):
+        dl.download(props, tmp_path / "out.jsonl", timeout=10)
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_an_empty_group_id_is_the_default_one(tmp_path, cluster, topic, blank, run_ccaudit):
+    # was: an assertion in confluent-kafka's Consumer aborted the process (exit 134, a core dump)
+    cluster.produce(topic, [audit_message(i, topic) for i in range(3)])
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={cluster.bootstrap}\ngroup.id={blank}\n")
+    out = tmp_path / "out.jsonl"
+    r = run_ccaudit("download", "--config", props, "--out", out, "--topic", topic, "--timeout", "20", "-q")
+    assert r.returncode == 0 and r.stderr.startswith(f"ccaudit: wrote 3 records (927 B) from 4 partitions of {topic} ")
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_a_setting_confluent_kafka_cannot_take_is_an_input_error(tmp_path, cluster):
+    # was exit 70: AttributeError: 'str' object has no attribute 'keys'
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={cluster.bootstrap}\n"
+                                                   "default.topic.config=foo\n")
+    with pytest.raises(InputError, match="^bad Kafka setting in the properties file: "):
         dl.download(props, tmp_path / "out.jsonl", timeout=10)
 
 
