@@ -21,12 +21,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from .classify import LAST_TIME, parse_time
-from .download_files import check_out, check_state_folder, load_state, out_name, output, refuse_to_replace, save_state
+from .download_files import (
+    check_out,
+    check_state_folder,
+    is_stream,
+    load_state,
+    out_name,
+    output,
+    refuse_to_replace,
+    save_state,
+)
 from .errors import CcauditError
 from .kafka_config import load_properties
 from .kafka_source import KafkaSource, Message
@@ -153,11 +163,24 @@ def download(
 def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadResult) -> None:
     """Snapshot the ends, then fetch up to them into the output (path, compress)."""
     try:
-        bounds = _snapshot(source, saved, deadline, result)
-        with output(*out) as f:
+        with _saying_what_is_left(out[0], result):
+            bounds = _snapshot(source, saved, deadline, result)
+        with output(*out, until=deadline.at) as f, _saying_what_is_left(out[0], result):
             _fetch(source, bounds, f, deadline, progress, result)
     finally:
         source.close()
+
+
+@contextmanager
+def _saying_what_is_left(out_path, result: DownloadResult) -> Iterator[None]:
+    """A run that fails while fetching says what it leaves behind: a file appears only when
+    complete, but a pipe or standard output has already had the records written so far."""
+    try:
+        yield
+    except CcauditError as e:
+        written = "nothing written" if not result.records or not is_stream(out_path) else \
+            f"{plural(result.records, 'record')} already written to {out_name(out_path)}"
+        raise CcauditError(f"{e}; {written}, state file unchanged") from None
 
 
 def _save(state_path, topic: str, bootstrap: str, result: DownloadResult) -> None:
@@ -188,7 +211,7 @@ class _Deadline:
         if left <= 0:
             raise CcauditError(
                 f"timed out after {self.seconds:g}s (--timeout) before reaching the end "
-                "of the topic; nothing written, state file unchanged"
+                "of the topic"
             )
         return min(left, cap) if cap else left
 
@@ -250,7 +273,7 @@ def _check_stall(source, heard: float) -> None:
     why = source.unreachable()
     if why and time.monotonic() - heard >= STALL:
         raise CcauditError(f"Kafka stopped answering: nothing received for {STALL:g}s with records left to "
-                           f"fetch, and the brokers are unreachable ({why}); nothing written, state file unchanged")
+                           f"fetch, and the brokers are unreachable ({why})")
 
 
 def _show(progress, result, ends, position, started) -> None:

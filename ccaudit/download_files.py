@@ -7,11 +7,15 @@ yields every record exactly once, whatever happens in between.
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import json
+import math
 import os
+import stat
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
@@ -66,13 +70,18 @@ def check_state_folder(state_path) -> None:
     os.remove(probe)
 
 
+def is_stream(path) -> bool:
+    """Standard output, or a pipe or device: written to as the records come, not replaced."""
+    return str(path) == STDOUT or is_device(str(path))
+
+
 @contextmanager
-def output(path, compress: bool, undone: str = "; nothing written") -> Iterator:
+def output(path, compress: bool, undone: str = "; nothing written", until: float = math.inf) -> Iterator:
     """A binary file that appears at ``path`` only if the block completes; a device or a
     pipe there (``/dev/stdout``, a FIFO), or standard output (``-``), is written to as the
-    records come, not replaced."""
-    if str(path) == STDOUT or is_device(str(path)):
-        with _through(path, compress) as out:
+    records come, not replaced. A FIFO's reader is waited for until ``until`` (monotonic)."""
+    if is_stream(path):
+        with _through(path, compress, until) as out:
             yield out
         return
     try:
@@ -87,9 +96,9 @@ def output(path, compress: bool, undone: str = "; nothing written") -> Iterator:
 
 
 @contextmanager
-def _through(path, compress: bool) -> Iterator:
+def _through(path, compress: bool, until: float) -> Iterator:
     try:
-        with _appending(path) as raw:
+        with _appending(path, until) as raw:
             if compress:
                 name = "" if str(path) == STDOUT else os.path.basename(str(path))
                 with gzip.GzipFile(name, "wb", 6, raw) as out:
@@ -103,13 +112,27 @@ def _through(path, compress: bool) -> Iterator:
         raise CcauditError(_write_error(out_name(path), e)) from None  # what the reader got, it keeps
 
 
-def _appending(path):
+def _appending(path, until: float):
     """Standard output's binary stream (left open), or the file appended to: see
     files._write_through."""
     if str(path) == STDOUT:
         sys.stdout.flush()
         return nullcontext(sys.stdout.buffer)
-    return open(path, "ab")
+    if not stat.S_ISFIFO(os.stat(path).st_mode):
+        return open(path, "ab")
+    while True:  # opening a FIFO waits for a reader, for ever: --timeout bounds the wait
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            if time.monotonic() >= until:
+                raise CcauditError(f"timed out (--timeout) waiting for a reader of {path}; nothing written, "
+                                   "state file unchanged") from None
+            time.sleep(0.05)
+        else:
+            os.set_blocking(fd, True)
+            return open(fd, "ab")
 
 
 def _write_error(path, e: OSError) -> str:

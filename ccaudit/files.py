@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import fcntl
 import os
 import re
 import shutil
 import signal
 import stat
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from typing import IO, TextIO
 
@@ -23,6 +25,8 @@ from .errors import CcauditError, InputError, out_of_space, temp_full
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
 STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what stops ccaudit, see cli.py
+PART_MARK = ".ccaudit-"  # in a half-written file's name: .NAME.ccaudit-RANDOM.part
+_swept: set[str] = set()  # folders whose dead half-written files are gone
 
 
 def write_atomic(path: str, text: str | Iterable[str | bytes], devices: bool = True) -> None:
@@ -47,14 +51,17 @@ def replacing(path: str, binary: bool = False, durable: bool = False) -> Iterato
     is left beside the target. ``durable``: synced to disk before the rename. An OSError
     is raised as it is, for the caller to name the file in its own words."""
     folder = os.path.dirname(os.path.abspath(path))
+    _remove_dead_parts(folder)
     mask = block_stops()  # Ctrl-C between creating the file and the try below would leave it
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=folder)  # O_EXCL
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}{PART_MARK}", suffix=".part",
+                                   dir=folder)  # O_EXCL
     except BaseException:
         restore_signals(mask)
         raise
     try:
         restore_signals(mask)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held until this process closes it or dies: see _dead_part
         with os.fdopen(fd, "wb" if binary else "w", buffering=1 << 20, encoding=None if binary else "utf-8") as f:
             yield f
             if durable:
@@ -65,6 +72,37 @@ def replacing(path: str, binary: bool = False, durable: bool = False) -> Iterato
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def _remove_dead_parts(folder: str) -> None:
+    """Remove the half-written files of ccaudit processes killed in ``folder`` (SIGKILL, the
+    OOM killer, a reboot: no cleanup runs), once a process: a download's can be a gigabyte."""
+    if folder in _swept:
+        return
+    _swept.add(folder)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if PART_MARK in entry.name and entry.name.endswith(".part") and _dead_part(entry.path):
+                with contextlib.suppress(OSError):
+                    os.remove(entry.path)
+
+
+def _dead_part(path: str) -> bool:
+    """Ours (this user's regular file), a minute old, and no process holds its lock."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or time.time() - st.st_mtime < 60:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:  # BlockingIOError: its writer is alive
+        return False
+    finally:
+        os.close(fd)
 
 
 def block_stops() -> set | None:

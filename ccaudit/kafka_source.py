@@ -124,7 +124,7 @@ class KafkaSource:
             elif err.code() in (self._ck.KafkaError._AUTO_OFFSET_RESET, self._ck.KafkaError.OFFSET_OUT_OF_RANGE):
                 raise CcauditError(
                     f"partition {m.partition()}: offset out of range (retention deleted records "
-                    "during the run?); nothing written, run again"
+                    "during the run?), run again"
                 )
             elif err.fatal() or err.code() in self._fatal_codes():
                 raise CcauditError(f"Kafka error on partition {m.partition()}: {self._text(err)}")

@@ -399,6 +399,54 @@ def test_a_pipe_at_out_is_written_to_not_replaced(tmp_path, props, monkeypatch, 
     assert fifo.is_fifo() and json.loads(state.read_text())["offsets"] == {"0": 3}
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_pipe_at_out_that_nobody_reads_times_out(tmp_path, props, monkeypatch):
+    # was: open() waited for a reader for ever, --timeout or not
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    started = time.monotonic()
+    with pytest.raises(CcauditError, match=f"^timed out \\(--timeout\\) waiting for a reader of {fifo}; nothing "):
+        dl.download(props, fifo, timeout=0.5)
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_pipe_at_out_whose_reader_comes_late_gets_every_record(tmp_path, props, monkeypatch):
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Timer(0.3, lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(i) for i in range(3)])}))
+    assert dl.download(props, fifo, timeout=10).records == 3
+    reader.join(timeout=10)
+    assert got == [b"".join(audit_message(i) + b"\n" for i in range(3))]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_run_that_fails_after_writing_to_a_pipe_says_how_many_records_it_had(tmp_path, props, monkeypatch):
+    # was "...; nothing written, state file unchanged", of records a `| ccaudit load -` had loaded
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(i) for i in range(3)])}))
+    first = [Message(0, i, audit_message(i), source.timestamp_ms) for i in range(2)]
+    source.consume = lambda num, timeout: (first.copy(), first.clear())[0] or time.sleep(timeout) or []
+    with pytest.raises(CcauditError) as caught:
+        dl.download(props, fifo, timeout=0.5)
+    reader.join(timeout=10)
+    assert str(caught.value) == ("timed out after 0.5s (--timeout) before reaching the end of the topic; "
+                                 f"2 records already written to {fifo}, state file unchanged")
+    assert got == [audit_message(0) + b"\n" + audit_message(1) + b"\n"]
+
+
 def test_a_reader_of_out_that_goes_away_is_a_broken_pipe_and_the_state_stays(tmp_path, props, monkeypatch):
     # `--out /dev/stdout | head`: the boundary makes it exit 141, as for standard output (was: exit 2)
     state = tmp_path / "state.json"

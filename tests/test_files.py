@@ -171,3 +171,49 @@ def test_only_a_utf8_writer_takes_bytes(tmp_path, encoding, takes):
     with open(tmp_path / "f", "w", encoding=encoding) as f:
         assert files.takes_utf8(f) is takes
     assert files.takes_utf8(object()) is False
+
+
+# -- half-written files of killed runs ------------------------------------------------------
+
+@pytest.fixture
+def unswept(monkeypatch):
+    monkeypatch.setattr(files, "_swept", set(), raising=False)
+
+
+def killed_while_writing(path) -> str:
+    """The hidden half-written file a run leaves when SIGKILL (or the OOM killer) stops it."""
+    code = ("import os, sys\nfrom ccaudit.files import replacing\n"
+            "with replacing(sys.argv[1]) as f:\n    f.write('half')\n    f.flush()\n    os.kill(os.getpid(), 9)\n")
+    before = set(os.listdir(path.parent))
+    subprocess.run([sys.executable, "-c", code, str(path)], check=False)
+    (part,) = set(os.listdir(path.parent)) - before
+    return part
+
+
+def aged(path, seconds=120):
+    os.utime(path, (os.stat(path).st_atime - seconds, os.stat(path).st_mtime - seconds))
+
+
+def test_a_killed_runs_half_written_file_is_removed_by_the_next_write_there(tmp_path, unswept):
+    # was: a hidden .audit.jsonl.XXXX.part, up to a gigabyte, that no later run removed
+    part = killed_while_writing(tmp_path / "audit.jsonl")
+    aged(tmp_path / part)
+    files.write_atomic(str(tmp_path / "report.txt"), "report\n")
+    assert sorted(os.listdir(tmp_path)) == ["report.txt"]
+
+
+def test_half_written_files_of_live_or_recent_writers_and_others_files_stay(tmp_path, unswept):
+    import fcntl
+
+    dead = tmp_path / killed_while_writing(tmp_path / "a.jsonl")
+    live = tmp_path / ".b.jsonl.ccaudit-x1y2.part"  # its writer is still running
+    live.write_text("x")
+    recent = tmp_path / killed_while_writing(tmp_path / "c.jsonl")  # killed a moment ago: maybe not yet locked
+    foreign = tmp_path / ".d.jsonl.x1y2.part"  # not ccaudit's
+    foreign.write_text("x")
+    for p in (dead, live, foreign):
+        aged(p)
+    with open(live) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        files.write_atomic(str(tmp_path / "report.txt"), "report\n")
+    assert sorted(os.listdir(tmp_path)) == sorted([live.name, recent.name, foreign.name, "report.txt"])
