@@ -598,7 +598,7 @@ def test_ctrl_c_at_the_terminal_stops_a_load_in_one_line_and_leaves_nothing(cc, 
     for i in range(12):
         db = tmp_path / f"store-{i}.db"
         p = cc.start("load", dumps["big"].path, "--db", db, "-q")
-        delay = 0.05 + 0.025 * i  # a 40,000-record load takes about 0.35 s here; before 50 ms
+        delay = 0.05 + 0.015 * i  # a 40,000-record load takes about 0.35 s here; before 50 ms
         time.sleep(delay)  # Python itself is starting (docs/design.md, "Ctrl-C")
         for _ in range(1 + twice):
             p.signal(signal.SIGINT, group=True)
