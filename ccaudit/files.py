@@ -61,7 +61,8 @@ def replacing(path: str, binary: bool = False, durable: bool = False) -> Iterato
         raise
     try:
         restore_signals(mask)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held until this process closes it or dies: see _dead_part
+        with contextlib.suppress(OSError):  # a file system without locks (ENOLCK) still takes the file
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until this process closes it or dies: see _dead_part
         with os.fdopen(fd, "wb" if binary else "w", buffering=1 << 20, encoding=None if binary else "utf-8") as f:
             yield f
             if durable:

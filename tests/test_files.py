@@ -217,3 +217,15 @@ def test_half_written_files_of_live_or_recent_writers_and_others_files_stay(tmp_
         fcntl.flock(held, fcntl.LOCK_EX)
         files.write_atomic(str(tmp_path / "report.txt"), "report\n")
     assert sorted(os.listdir(tmp_path)) == sorted([live.name, recent.name, foreign.name, "report.txt"])
+
+
+def test_a_file_system_without_locks_still_takes_the_file(tmp_path, unswept, monkeypatch):
+    # sshfs, some SMB mounts: flock fails with ENOLCK; the report must still be written
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    files.write_atomic(str(tmp_path / "report.txt"), "report\n")
+    assert (tmp_path / "report.txt").read_text() == "report\n"
