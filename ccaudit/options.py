@@ -100,7 +100,7 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
                       readonly=readonly and tmp is None, notify=tell)
         try:
             yield store
-        except (ValueError, TypeError, IndexError, OverflowError) as e:  # a misshapen counts blob, or a bug
+        except (ValueError, TypeError, IndexError, OverflowError, AttributeError) as e:  # a misshapen row, or a bug
             check_counts(store.conn, store.path, e)
             raise
         except sqlite3.DatabaseError as e:  # which store is damaged (a diff reads two), if it is this one

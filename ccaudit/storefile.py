@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import StoreError
 from .files import FILE_MODE
-from .schema import LAYOUT_VERSION, TABLES, VIEWS
+from .schema import DETAIL_COLUMNS, KEY_COLUMNS, LAYOUT_VERSION, TABLES, VIEWS
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
 CACHE_KIB = 8_000  # each connection's page cache
@@ -76,11 +76,22 @@ def delete_store(path: str) -> bool:
 _WHOLE = "typeof(n) != 'integer' OR typeof(first_us) != 'integer' OR typeof(last_us) != 'integer'"
 _BLOBS = ("typeof(hours) != 'blob' OR length(hours) != 96 OR typeof(offset_hours) != 'blob'"
           " OR length(offset_hours) != 300 OR typeof(quarters) != 'blob' OR length(quarters) % 16 != 0")
+
+
+def _not_text(columns: tuple[str, ...]) -> str:
+    """A TEXT column takes a blob or a number too (edited by hand, or made so)."""
+    return " OR ".join(f"typeof({c}) != 'text'" for c in columns)
+
+
 _MISSHAPEN = {  # table -> what makes one of its rows unreadable
     "counts": f"typeof(day) != 'integer' OR {_WHOLE} OR {_BLOBS}",
-    "method_counts": f"typeof(day) != 'integer' OR {_WHOLE} OR {_BLOBS}",
+    "method_counts": f"typeof(day) != 'integer' OR {_not_text(('method',))} OR {_WHOLE} OR {_BLOBS}",
     "quarters": _WHOLE,
-    "events": "typeof(hour) != 'integer' OR typeof(us) != 'integer' OR typeof(kid) != 'integer'",
+    "events": "typeof(hour) != 'integer' OR typeof(us) != 'integer' OR typeof(kid) != 'integer'"
+              " OR typeof(id) NOT IN ('text', 'blob') OR typeof(connection_id) NOT IN ('text', 'null')"
+              " OR typeof(did) NOT IN ('integer', 'null')",
+    "keys": _not_text(KEY_COLUMNS),
+    "details": _not_text(DETAIL_COLUMNS),
 }
 
 

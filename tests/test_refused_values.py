@@ -74,12 +74,25 @@ def test_a_counts_row_of_the_wrong_shape(invoke, tmp_path, table, edit, args):
             f"{db}: a row of its {table} is damaged (")
 
 
+_FIRST_METHOD = "(day, method) = (SELECT day, method FROM method_counts LIMIT 1)"
+_FIRST_EVENT = "(hour, id) = (SELECT hour, id FROM events LIMIT 1)"
+
+
 @pytest.mark.parametrize("table, edit, args", [
     ("method_counts", "quarters = x'0102'", ["report", "--tz", "Asia/Kolkata", "--stats", "-q"]),
     ("method_counts", "quarters = x'0102'", ["report", "--since", "2024-05-13T07:05:00Z", "--format", "csv", "-q"]),
     ("quarters", "n = 'x'", ["summary"]),
     ("quarters", "first_us = 'x'", ["methods"]),
     ("events", "us = 'x'", ["export", "--out", "{tmp}/parquet"]),
+    # text columns holding a blob or a number (TEXT columns take either)
+    ("method_counts", f"method = x'4765' WHERE {_FIRST_METHOD}", ["methods"]),
+    ("method_counts", f"method = x'4765' WHERE {_FIRST_METHOD}", ["check", "--max", "*:*=1/h"]),
+    ("keys", "key = x'7361' WHERE kid = 1", ["report"]),
+    ("keys", "key = x'7361' WHERE kid = 1", ["report", "--format", "html", "-o", "{tmp}/r.html"]),
+    ("keys", "principal = x'ff' WHERE kid = 1", ["export", "--out", "{tmp}/parquet"]),
+    ("details", "operation = x'ff' WHERE did = 1", ["export", "--out", "{tmp}/parquet"]),
+    ("events", f"id = 12345 WHERE {_FIRST_EVENT}", ["export", "--out", "{tmp}/parquet"]),
+    ("events", f"connection_id = x'ff' WHERE {_FIRST_EVENT}", ["export", "--out", "{tmp}/parquet"]),
 ])
 def test_a_row_of_the_other_tables_reports_read_of_the_wrong_shape(invoke, tmp_path, fixtures_dir, table, edit, args):
     # the rows of a method, of the store's quarter hours, of events at a window's edge: the
