@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 
 def test_clean_deletes_the_store(invoke, tmp_path, sample_cli):
     db = tmp_path / "audit.db"
@@ -125,6 +127,19 @@ def test_clean_of_the_folder_one_is_in_deletes_its_report_files_and_keeps_it(inv
     result = invoke("clean", "--out", ".")
     assert (result.exit_code, result.stderr) == (0, "ccaudit: deleted the report files in . (the folder itself "
                                                     "is kept)\n")
+    assert out.is_dir() and not list(out.iterdir())
+
+
+@pytest.mark.parametrize("named", ["{out}", "../reports"])
+def test_clean_of_the_folder_one_is_in_by_another_name_keeps_it(invoke, tmp_path, sample_cli, monkeypatch, named):
+    # was: "deleted /.../reports", and the shell was left in a folder that no longer existed
+    out = tmp_path / "reports"
+    invoke("report", sample_cli, "--db", tmp_path / "s.db", "--out", out, "-q")
+    monkeypatch.chdir(out)
+    name = named.format(out=out)
+    result = invoke("clean", "--out", name)
+    assert (result.exit_code, result.stderr) == (0, f"ccaudit: deleted the report files in {name} (the folder "
+                                                    "itself is kept)\n")
     assert out.is_dir() and not list(out.iterdir())
 
 
