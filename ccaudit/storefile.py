@@ -134,7 +134,7 @@ def connect(path: str, readonly: bool) -> sqlite3.Connection:
     if readonly:
         conn = sqlite3.connect(_read_only(path), uri=True, timeout=BUSY_WAIT)
     else:
-        conn = sqlite3.connect(path, timeout=BUSY_WAIT)
+        conn = sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT)
         conn.isolation_level = "IMMEDIATE"  # take the write lock first: two writers never deadlock
     return conn
 
@@ -173,7 +173,7 @@ def _roll_back_if_crashed(path: str) -> None:
     a journal that a running load still holds is not touched). Read-only media keep it,
     and the store then cannot be read until a load with write access opens it."""
     with contextlib.suppress(sqlite3.Error, OSError):  # locked: a live writer's journal, not hot
-        conn = sqlite3.connect(path, timeout=0.1)
+        conn = sqlite3.connect(uri(path), uri=True, timeout=0.1)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         finally:
@@ -247,9 +247,15 @@ def needs_creating(path: str) -> bool:
         return False
 
 
+def uri(path: str) -> str:
+    """The URI that opens the file at ``path``, for ``connect(..., uri=True)``. A path is not
+    one: SQLite reads a name that starts with ``file:`` as a URI (a build option of most
+    distributions' SQLite), and '?' and '#' in it as a URI's parts. ``:memory:`` stays itself."""
+    return path if path == ":memory:" else Path(path).resolve().as_uri()
+
+
 def _read_only(path: str) -> str:
-    """The URI that opens ``path`` read-only (a path is not one: '?' and '#' in it would be)."""
-    return f"{Path(path).resolve().as_uri()}?mode=ro"
+    return f"{uri(path)}?mode=ro"
 
 
 @contextlib.contextmanager
@@ -295,7 +301,7 @@ def create(path: str) -> None:
             if made:  # (or a file system without modes): leave nothing behind
                 os.remove(path)
             raise StoreError(f"{path}: cannot make the store owner-only: {e.strerror}") from None
-    conn = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None)
+    conn = sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT, isolation_level=None)
     try:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only
         conn.execute("BEGIN IMMEDIATE")

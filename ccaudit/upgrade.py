@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from . import daycounts
 from .errors import StoreError, out_of_space
 from .schema import DAY, LAYOUT_VERSION, QUARTER, TABLES
-from .storefile import BUSY_WAIT
+from .storefile import BUSY_WAIT, uri
 
 PREVIOUS = (4, 5, 6, 7)  # the layouts brought to this one
 LAYOUT_5_COUNTS = ("CREATE TABLE counts_new (day INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
@@ -38,8 +38,11 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
     """Bring the store at ``path``, of an earlier layout, to this one."""
     version = " or ".join(map(str, PREVIOUS))
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_WAIT, isolation_level=None)
+        conn = sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT, isolation_level=None)
         try:
+            # a rename checks every view; one of the user's own on counts would refuse it, as the
+            # counts it reads are dropped just before
+            conn.execute("PRAGMA legacy_alter_table = ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if notify:
                 notify(f"{path}: a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)")

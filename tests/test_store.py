@@ -7,6 +7,7 @@ small dumps written here.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -704,3 +705,14 @@ def test_a_damaged_page_names_the_store_it_is_in(invoke, tmp_path, sample_cli, f
         assert r.stderr.startswith(f"ccaudit: error: {bad}: the store is damaged (database disk image is malformed: "
                                    f"Page {root}: "), r.stderr
         assert r.stderr.endswith("); load the dumps into a new store\n") and r.stderr.count("\n") == 1
+
+
+def test_a_store_named_like_a_uri_is_the_file_of_that_name(invoke, tmp_path, sample_cli, monkeypatch):
+    # SQLite reads a name that starts with "file:" as a URI: the load wrote x.db (not
+    # owner-only), said it had loaded, and every later read of file:x.db was "not a ccaudit store"
+    monkeypatch.chdir(tmp_path)
+    assert invoke("load", sample_cli, "--db", "file:x.db", "-q").exit_code == 0
+    assert sorted(os.listdir(tmp_path)) == ["file:x.db"]
+    assert os.stat("file:x.db").st_mode & 0o077 == 0
+    result = invoke("summary", "--db", "file:x.db")
+    assert result.exit_code == 0 and "Audit Summary for" in result.stdout

@@ -10,6 +10,7 @@ their offset hours, for 5 and 6 without their section, and for 5 without method_
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 
@@ -112,6 +113,29 @@ def test_an_upgraded_store_takes_more_dumps(stores, fixtures_dir):
         old.close()
 
 
+def test_an_old_store_with_a_view_of_the_users_own_on_its_counts_is_brought_forward(stores):
+    # was: "it could not (error in view daily: no such table: main.counts)", exit 2, until the view was dropped
+    new, old = stores
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE VIEW daily AS SELECT day, sum(n) AS n FROM counts GROUP BY day")
+    assert run("summary", "--db", old).exit_code == 0
+    assert run("report", "--db", old).stdout == run("report", "--db", new).stdout
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("SELECT count(*) FROM daily").fetchone()[0] > 0
+
+
+def test_an_old_store_named_like_a_uri_is_brought_forward_in_place(stores, monkeypatch):
+    # SQLite reads a name that starts with "file:" as a URI: the upgrade opened "w.db"
+    # beside it, found no store there, and told the user to start over
+    new, old = stores
+    folder = os.path.dirname(old)
+    os.rename(old, os.path.join(folder, "file:w.db"))
+    monkeypatch.chdir(folder)
+    result = run("report", "--db", "file:w.db")
+    assert (result.exit_code, result.stdout) == (0, run("report", "--db", new).stdout)
+    assert not os.path.exists("w.db")
+
+
 def test_an_old_store_on_read_only_media_is_refused_in_one_line(stores, monkeypatch):
     _, old = stores
     with sqlite3.connect(old) as conn:
@@ -120,7 +144,7 @@ def test_an_old_store_on_read_only_media_is_refused_in_one_line(stores, monkeypa
 
     def read_only(path, *args, **kwargs):  # the upgrade's connection: as on a read-only mount
         conn = real(path, *args, **kwargs)
-        if not kwargs.get("uri"):
+        if "mode=ro" not in path:
             conn.execute("PRAGMA query_only = 1")
         return conn
 
