@@ -22,6 +22,7 @@ import gzip
 import io
 import lzma
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
@@ -45,6 +46,7 @@ _MAGIC = (
     (b"\xfd7zXZ\x00", lambda f: io.BufferedReader(Decompressed(f, lzma.LZMADecompressor), BUFFER)),
 )
 _UNSUPPORTED = ((b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
+_NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _UTF16 = (b"\xff\xfe", b"\xfe\xff")  # its byte-order marks: every line would be malformed
 
 
@@ -156,45 +158,53 @@ def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
     shape = _shape(head, eof=False)
     if shape:
         return shape, stream
-    read, ahead, broken = getattr(stream, "read1", stream.read), bytearray(), None
+    read, ahead, broken, began = getattr(stream, "read1", stream.read), bytearray(), None, False
     while not shape:
         try:
             block = read(BUFFER)
         except READ_ERRORS as e:
             block, broken = b"", e
         ahead += block
-        shape = _shape(ahead, eof=not block or len(ahead) > MAX_LINE)
+        eof = not block or len(ahead) > MAX_LINE
+        if eof or not began or b"\n" in block:  # else the first line goes on: no answer yet
+            shape = _shape(ahead, eof)
+        began = began or bool(block.strip())
     rest = Broken(broken) if broken else stream
-    return shape, io.BufferedReader(Joined(bytes(ahead), rest), BUFFER)  # type: ignore[arg-type]
+    return shape, io.BufferedReader(Joined(ahead, rest), BUFFER)  # type: ignore[arg-type]
 
 
 def _shape(head: bytes | bytearray, eof: bool) -> str:
-    """The shape ``head`` shows, or '' if it cannot tell before the first non-blank line ends."""
-    body = head.lstrip()
-    if body[:1] == b"[":
-        return _array_or_lines(body, eof)
-    if body[:1] != b"{":
-        return "lines" if body or eof else ""
-    first, newline, _ = body.partition(b"\n")
-    if first.strip() != b"{":
+    """The shape ``head`` shows, or '' if it cannot tell before the first non-blank line ends.
+    Read by position, not copied: ``head`` may be a first line of MAX_LINE bytes."""
+    found = _NON_BLANK.search(head)
+    if found is None:
+        return "lines" if eof else ""
+    start = found.start()
+    end = head.find(b"\n", start)
+    ended = end >= 0
+    end = end if ended else len(head)
+    if head[start:start + 1] == b"[":
+        return _array_or_lines(bytes(head[start:end]), _NON_BLANK.search(head, end) is not None, ended, eof)
+    if head[start:start + 1] != b"{" or _NON_BLANK.search(head, start + 1, end):
         return "lines"
-    return "objects" if newline else "lines" if eof else ""
+    return "objects" if ended else "lines" if eof else ""
 
 
-def _array_or_lines(body: bytes | bytearray, eof: bool) -> str:
+def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool) -> str:
     """An array, begun on the first line (``[`` alone, ``[{...},``) or whole on it, with
-    nothing after. A first line that cannot begin JSON ("[INFO] started"), or a whole JSON
-    value with lines after it ("[1, 2]", a nesting bomb), is a line of JSON Lines: a
-    download's first message need not be a record, and read as an array, that one line
-    cost every record after it."""
-    first, _, rest = bytes(body).partition(b"\n")
+    nothing after (``more``: lines after it that are not blank). A first line that cannot
+    begin JSON ("[INFO] started"), or a whole JSON value with lines after it ("[1, 2]", a
+    nesting bomb), is a line of JSON Lines: a download's first message need not be a
+    record, and read as an array, that one line cost every record after it."""
     try:
         check_syntax(first)
     except msgspec.DecodeError as e:
-        return "array" if "truncated" in str(e).lower() else "lines"
+        if "truncated" not in str(e).lower():
+            return "lines"
+        return "array" if ended or eof else ""  # a line not seen to its end may yet close the value
     except RecursionError:
         pass  # whole or not: what follows tells
-    return "lines" if rest.strip() else "array" if eof else ""
+    return "lines" if more else "array" if eof else ""
 
 
 def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None, shape: str = "") -> Iterator[tuple]:

@@ -29,7 +29,7 @@ class Joined(io.RawIOBase):
     """``head`` and then the rest of ``stream``, as one stream: bytes already read from
     ``stream`` (to find a document's shape, or an item's end) put back in front of it."""
 
-    def __init__(self, head: bytes, stream: BinaryIO):
+    def __init__(self, head: bytes | bytearray, stream: BinaryIO):
         self.head, self.at, self.stream = memoryview(head), 0, stream
 
     def readable(self) -> bool:

@@ -169,10 +169,35 @@ def test_json_lines_whose_first_line_is_not_an_array_begun_are_read_as_lines(tmp
     assert stats.malformed_lines == [f"{p}:1"]
 
 
-@pytest.mark.parametrize("text", [b"[\n\n  ]", b"[{", b"[\n\n  {", b"[ \t{", b"[1, {", b'[{"a": "b'])
+@pytest.mark.parametrize("text", [b"[\n\n  ]", b"[{\n", b"[\n\n  {", b"[ \t{\n", b"[1, {\n", b'[{"a": "b\n'])
 def test_a_document_begun_on_the_first_line_is_an_array(text):
     for eof in (True, False):
         assert ingest_module._shape(text, eof) == "array"
+
+
+@pytest.mark.parametrize("text", [b"[{", b"[ \t{", b"[1, {", b'[{"a": "b'])
+def test_a_document_begun_on_a_first_line_not_yet_ended_is_an_array_only_at_the_end(text):
+    assert ingest_module._shape(text, True) == "array"
+    assert ingest_module._shape(text, False) == ""  # the line may yet close the value, and more lines follow
+
+
+@pytest.mark.parametrize("compress, length", [(gzip.compress, 10_000), (lambda b: b, 300_000)], ids=["gzip", "plain"])
+def test_a_long_whole_array_on_the_first_line_then_records_is_json_lines(tmp_path, compress, length):
+    # was: the first line, longer than a read (8 KiB of gzip, 256 KiB of a file), was taken for
+    # an array begun: "item 1: no id", "text after the JSON array", every record lost (exit 2)
+    first = json.dumps([{"note": "x" * length}]).encode()
+    p = write(tmp_path, "d.jsonl", compress(first + b"\n" + line(1) + line(2)))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert stats.malformed_lines == [f"{p}:1"]
+
+
+def test_a_whole_array_on_the_first_line_is_found_whole_however_a_pipe_delivers_it():
+    # was: a pipe that gave '[{"a": 1}' first made the file an array; the records after it were lost
+    text = b'[{"a": 1}]\n' + line(1)
+    stream = io.BufferedReader(_Trickle(text[:9], text[9:]))
+    found, stream = sniff(stream)
+    assert found == "lines" and stream.read() == text
 
 
 def test_a_whole_array_on_the_first_line_is_one_if_nothing_follows():
