@@ -75,16 +75,16 @@ class Dump:
     def open(self) -> BinaryIO:
         """The decompressed binary stream; raise InputError if the input is unusable."""
         raw = self._open_raw()
-        self._raw = raw
+        self._raw = stream = raw
         try:
-            head = raw.peek(8)[:8]
+            head, stream = first_bytes(raw, 8)
         except OSError as e:
             self.close(raw)
             raise InputError(f"{self.label}: cannot read: {e.strerror}") from None
         for magic, opener in _MAGIC:
             if head.startswith(magic):
                 self.compressed = True
-                return without_bom(opener(raw))  # already buffered; a second buffer would lose the
+                return without_bom(opener(stream))  # already buffered; a second buffer would lose the
                 # last good bytes of a stream that is cut short
         for magic, name in _UNSUPPORTED:
             if head.startswith(magic):
@@ -94,7 +94,7 @@ class Dump:
             self.close(raw)
             raise InputError(f"{self.label}: UTF-16 text (as Windows PowerShell's > writes it); convert it to UTF-8 "
                              "first: iconv -f UTF-16 -t UTF-8")
-        return without_bom(raw)
+        return without_bom(stream)
 
     def close(self, stream: BinaryIO) -> None:
         if self.path != "-":
@@ -136,10 +136,22 @@ def check_readable(path: str, label: str | None = None) -> None:
         raise InputError(f"{label}: cannot read: permission denied")
 
 
+def first_bytes(stream: BinaryIO, n: int) -> tuple[bytes, BinaryIO]:
+    """The first ``n`` bytes of ``stream`` (fewer only at its end), and a stream that still
+    begins with them: a pipe's first read may hold fewer (a gzip header that came one byte
+    first was taken for text)."""
+    head = stream.peek(n)[:n]  # type: ignore[attr-defined]
+    if len(head) >= n or not head:
+        return head, stream
+    head = stream.read(n)
+    return head, io.BufferedReader(Joined(head, stream), BUFFER)  # type: ignore[return-value, arg-type]
+
+
 def without_bom(stream: BinaryIO) -> BinaryIO:
     """Skip a UTF-8 byte-order mark, which some Windows tools put before the first record."""
     try:
-        if stream.peek(3)[:3] == b"\xef\xbb\xbf":  # type: ignore[attr-defined]
+        head, stream = first_bytes(stream, 3)
+        if head == b"\xef\xbb\xbf":
             stream.read(3)
     except READ_ERRORS as e:  # the read proper reports it: a gzip stream cut in its header reads as empty after
         return Broken(e)  # type: ignore[return-value]

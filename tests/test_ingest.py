@@ -16,7 +16,9 @@ import json
 import lzma
 import re
 import shutil
+import subprocess
 import sys
+import time
 import weakref
 import zlib
 
@@ -816,3 +818,23 @@ def test_utf16_text_is_refused_with_how_to_convert_it(tmp_path, encoding):
         Dump(str(p)).open()
     assert str(refused.value) == (f"{p}: UTF-16 text (as Windows PowerShell's > writes it); convert it to UTF-8 "
                                   "first: iconv -f UTF-16 -t UTF-8")
+
+
+@pytest.mark.parametrize("pack, split", [
+    (gzip.compress, 1), (gzip.compress, 2), (lzma.compress, 3), (bz2.compress, 2),
+    (lambda b: b"\xef\xbb\xbf" + b, 1), (lambda b: gzip.compress(b"\xef\xbb\xbf" + b), 1),
+], ids=["gzip-1", "gzip-2", "xz-3", "bz2-2", "bom-1", "bom-in-gzip-1"])
+def test_stdin_is_read_the_same_however_a_pipe_delivers_its_first_bytes(ccaudit_exe, tmp_path, pack, split):
+    # was: a gzip header whose first byte came alone was read as text, "invalid UTF-8", no
+    # record; an xz header needs 6 bytes; a BOM not seen whole made an array lines
+    data = pack(b"[" + b",".join(line(i).rstrip(b"\n") for i in (1, 2, 3)) + b"]\n")
+    with subprocess.Popen([ccaudit_exe, "load", "-", "--db", str(tmp_path / "s.db")], stdin=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        proc.stdin.write(data[:split])
+        proc.stdin.flush()
+        time.sleep(0.3)
+        proc.stdin.write(data[split:])
+        proc.stdin.close()
+        err = proc.stderr.read().decode()
+    assert proc.returncode == 0, err
+    assert "loaded 3 records: 3 new" in err and " 0 malformed" in err
