@@ -184,16 +184,25 @@ def _copy_lines(stream: BinaryIO, path: str, chunk: int) -> int:
             out.write(block)
             size += len(block)
         tail = 0
-        while size and tail <= MAX_LINE and (piece := stream.readline(MAX_LINE + 1 - tail)):
+        while size and tail <= MAX_LINE and (piece := _line_part(stream, MAX_LINE + 1 - tail)):
             out.write(piece)
             size, tail = size + len(piece), tail + len(piece)
             if piece.endswith(b"\n"):
                 return size
         if tail > MAX_LINE:
-            while (piece := stream.readline(MAX_LINE)) and not piece.endswith(b"\n"):
+            while (piece := _line_part(stream, MAX_LINE)) and not piece.endswith(b"\n"):
                 pass  # the rest of an overlong line
             out.write(b"\n")
     return size
+
+
+def _line_part(stream: BinaryIO, limit: int) -> bytes:
+    """What ``stream`` holds of the line it is in, up to its newline or ``limit`` bytes.
+    Not ``readline``: a buffered reader's readline drops what it gathered when the stream
+    under it breaks, and a record before a cut gzip trailer was lost."""
+    held = stream.peek(1)[:limit]  # type: ignore[attr-defined]
+    end = held.find(b"\n")
+    return stream.read(end + 1 if end >= 0 else len(held))
 
 
 class _SpillFile:

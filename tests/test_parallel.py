@@ -105,6 +105,18 @@ def test_parallel_truncated_gzip(tmp_path, sample_cli):
     assert stats.malformed_lines[-1] == f"{p}@end"
 
 
+@pytest.mark.parametrize("newline", [b"", b"\n"])
+def test_parallel_gzip_cut_in_its_trailer_keeps_the_last_record(tmp_path, newline):
+    # was: a worker's chunk lost the last record (readline dropped the line it had gathered
+    # when the stream broke): 50 records and "JSON cut short", where one process read 51
+    last = json.dumps(record(id="id-last", type=REQUEST, principal="User:u-1", note="x" * 300_000)).encode()
+    data = gzip.compress(json_lines([rec(n) for n in range(50)]) + last + newline)
+    p = tmp_path / "cut.jsonl.gz"
+    p.write_bytes(data[:-4])
+    stats, _ = _same_both_ways(tmp_path, [str(p)])
+    assert (stats.records_read, stats.malformed_lines) == (51, [f"{p}@end"])
+
+
 def test_parallel_generated_dump_with_duplicates_noise_and_malformed(tmp_path):
     # 600 records over 3 days. Every 7th record (from i=7) is followed by a copy of record i-3
     # (a duplicate); every 11th by a copy of record i-5 with another method (a conflicting
