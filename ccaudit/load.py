@@ -5,16 +5,19 @@ Small inputs and stdin are parsed here, batch by batch; large ones go to parse w
 """
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Iterable, Iterator
 
 from .errors import InputError, NoSpace
-from .ingest import Dump, fewer_collections, note_if_failed, read_rows, sniff
+from .ingest import BUFFER, Dump, fewer_collections, note_if_failed, read_rows, sniff
 from .parallel import CHUNK, default_workers, load_parallel
 from .stats import LoadStats
 from .store import Store
+from .streams import Counted
 
 BATCH = 10_000
+BATCH_BYTES = 8 * 2**20
 PARALLEL_MIN_BYTES = 16 * 2**20  # below this, starting workers costs more than it saves
 
 Progress = Callable[[str, int, int | None, int], None]  # label, bytes done, total, records
@@ -54,7 +57,9 @@ def _load_one(dump: Dump, store: Store, stats: LoadStats, progress: Progress | N
     if n:
         load_parallel(dump, stream, store, stats, shape=shape, workers=n, chunk=chunk or CHUNK, progress=tell)
     else:
-        for merged in store.load(_batches(read_rows(dump, stats, stream, shape), tell)):
+        counted = Counted(stream)
+        rows = read_rows(dump, stats, io.BufferedReader(counted, BUFFER), shape)  # type: ignore[arg-type]
+        for merged in store.load(_batches(rows, counted, tell)):
             stats.add_merged(merged)
     if progress:
         progress(dump.label, dump.size or dump.tell(), dump.size, stats.records_read)
@@ -85,14 +90,17 @@ def _teller(dump: Dump, stats: LoadStats, progress: Progress | None) -> Callable
     return tell
 
 
-def _batches(rows: Iterator[tuple], tell: Callable[[int], None] | None) -> Iterator[list[tuple]]:
+def _batches(rows: Iterator[tuple], read: Counted, tell: Callable[[int], None] | None) -> Iterator[list[tuple]]:
+    """``rows`` BATCH at a time, or fewer once they come from BATCH_BYTES of input: a
+    record of a long name is a row of one, and 10,000 of them held gigabytes."""
     batch: list[tuple] = []
+    start = read.given
     for row in rows:
         batch.append(row)
-        if len(batch) >= BATCH:
+        if len(batch) >= BATCH or read.given - start >= BATCH_BYTES:
             yield batch
             if tell:
                 tell(len(batch))
-            batch = []
+            batch, start = [], read.given
     if batch:
         yield batch

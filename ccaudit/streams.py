@@ -45,6 +45,20 @@ class Joined(io.RawIOBase):
         return len(data)
 
 
+class Counted(Joined):
+    """``stream``, counting the bytes read through it (``given``): how much input a batch of
+    rows came from, whatever the rows hold."""
+
+    def __init__(self, stream: BinaryIO):
+        super().__init__(b"", stream)
+        self.given = 0
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        n = super().readinto(buf)
+        self.given += n
+        return n
+
+
 class Decompressed(io.RawIOBase):
     """bz2 or xz streams, one after another, as ``bz2.open`` and ``lzma.open`` read them,
     but for what follows the last one: they take bytes that do not start a stream for the

@@ -325,6 +325,22 @@ def test_a_load_of_long_names_holds_a_bounded_text(memory_run_asked, tmp_path, c
         assert e.peak - imports <= 100 * MiB, f"export: {e.peak / MiB:.1f} MiB, imports {imports / MiB:.1f}"
 
 
+STDIN_LONG_NAMES_BOUND = 80 * MiB  # one process; measured 49 MiB, and 136 MiB when 10,000 rows were held
+
+
+def test_a_load_from_standard_input_of_long_names_holds_a_bounded_text(memory_run_asked, tmp_path, ccaudit_exe):
+    # standard input is parsed in the main process, 10,000 rows a batch: rows of 25,000
+    # characters held 136 MiB, and 1 MB names gigabytes. A batch now ends after 8 MiB of input.
+    from tests.records import signin, write_jsonl
+
+    dump = write_jsonl(tmp_path, (signin(f"2024-05-07T{i % 24:02d}:00:00Z", f"user{i}{'x' * 25_000}@example.com",
+                                         "FAILURE", id=f"e{i}") for i in range(4_000)), "long-names.jsonl")
+    r = rss.run_sampled(["sh", "-c", 'exec "$0" load - --db "$1" -q < "$2"', ccaudit_exe, str(tmp_path / "s.db"),
+                         str(dump)], interval=0.02, timeout=180)
+    assert r.returncode == 0 and "loaded 4,000 records" in r.stderr, r.stderr
+    assert r.peak <= STDIN_LONG_NAMES_BOUND, f"{r.peak / MiB:.1f} MiB"
+
+
 EXPORT_GROWTH_BOUND = 25 * MiB  # 20k -> 1M events: a day is read in batches, whatever its size
 EXPORT_IMPORTS = "import ccaudit.cli; from ccaudit import export; export.require(lean=True)"  # as the command does
 EXPORT_BOUND = 150 * MiB  # the bound for a 10M-event store (measured: 127 MiB at 1M, and at 10M)
