@@ -18,7 +18,7 @@ from .boundary import EXIT_CODES, ClosedOutput, boundary, terminate
 from .cli_analysis import check, diff, methods
 from .cli_export import export_command
 from .errors import ExitCode
-from .files import check_parent, closed_descriptor, same_file
+from .files import check_dir, check_parent, closed_descriptor, same_file
 from .options import (
     FORMATS,
     LOADING,
@@ -178,6 +178,8 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     if out_file:
         check_parent(out_file, "the report")
         fmt = _format_of(out_file, fmt)
+    if out_dir:
+        check_dir(out_dir)
     opt.check_inputs(dumps)
     zone = opt.zone(tz)
     filters = opt.filters(zone, since, until, principal, method, sections, top)

@@ -186,18 +186,29 @@ def read_small(path: str, limit: int) -> bytes:
 
 
 def make_dir(path: str) -> None:
-    """Create the folder ``path`` (0700) if it is missing; its parent must exist, as for
-    ``mkdir`` (a typo should not grow a tree). A link in its place is refused."""
+    """Create the folder ``path`` (0700) if it is missing (see ``check_dir``)."""
     path = os.path.normpath(path)
-    if os.path.islink(path):
-        raise CcauditError(f"{path}: is a symbolic link; give the real folder")
-    if os.path.isdir(path):
+    if check_dir(path):
         return
-    check_parent(path, "the folder")
     try:
         os.mkdir(path, DIR_MODE)
     except OSError as e:
         raise CcauditError(f"{path}: cannot create: {e.strerror}") from None
+
+
+def check_dir(path: str) -> bool:
+    """Whether the folder ``path`` exists; refuse one ``make_dir`` could neither use nor
+    make: a link, something else of that name, or a missing parent, as for ``mkdir`` (a
+    typo should not grow a tree). Checked before a load too, which the report would follow."""
+    path = os.path.normpath(path)
+    if os.path.islink(path):
+        raise CcauditError(f"{path}: is a symbolic link; give the real folder")
+    if os.path.isdir(path):
+        return True
+    if os.path.lexists(path):
+        raise CcauditError(f"{path}: is not a folder")
+    check_parent(path, "the folder")
+    return False
 
 
 def check_parent(path: str, what: str) -> None:

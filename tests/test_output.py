@@ -48,6 +48,17 @@ def test_out_folder_needs_its_parent(invoke, tmp_path, sample_cli):
     assert invoke("report", sample_cli, "--out", tmp_path / "reports", "-q").exit_code == 0
 
 
+@pytest.mark.parametrize("out, words", [("typo/reports", "cannot create the folder: no folder"),
+                                        ("/dev/null", "/dev/null: is not a folder")])
+def test_an_out_folder_that_cannot_be_made_is_refused_before_the_load(invoke, tmp_path, sample_cli, out, words):
+    # was: the dumps were loaded first (minutes for a large one), then the error; /dev/null
+    # said "cannot create: File exists"
+    db = tmp_path / "s.db"
+    result = invoke("report", sample_cli, "--db", db, "--out", out if out.startswith("/") else tmp_path / out)
+    assert result.exit_code == ExitCode.USAGE and words in result.stderr, result.stderr
+    assert "loaded" not in result.stderr and not db.exists()
+
+
 @pytest.mark.parametrize("target", ["s.db", "dump.txt", "s.db-journal", "s.db-wal"])
 def test_output_naming_the_store_its_journal_or_an_input_is_refused(invoke, tmp_path, sample_cli, target):
     """A report written as the store's journal was deleted by the next command that opened
