@@ -29,6 +29,7 @@ from .options import (
     format_option,
     options,
 )
+from .progress import redraw
 from .report import Filters, build
 from .storefile import looks_like_sqlite
 from .text import printable
@@ -268,11 +269,11 @@ def download(config_path, out_path, state_path, topic, compress, timeout, insecu
     from . import download as downloader
 
     show = not quiet and sys.stderr.isatty()
-    progress = (lambda p: click.echo(f"\r\x1b[K{p.line()}", err=True, nl=False)) if show else None
+    progress = (lambda p: redraw(sys.stderr, p.line())) if show else None
     result = downloader.download(config_path, out_path, state_path=state_path, topic=topic, compress=compress,
                                  timeout=timeout, insecure_config=insecure_config, progress=progress)
     if show:
-        click.echo("\r\x1b[K", err=True, nl=False)
+        redraw(sys.stderr, "")
     opt.tell(result.summary_line())
 
 

@@ -1,12 +1,18 @@
-"""Load progress on a terminal: bytes read of total, records, records per second."""
+"""Progress on a terminal: one stderr line, redrawn in place."""
 from __future__ import annotations
 
+import os
 import time
 from typing import TextIO
 
+from .text import columns, cut, printable
+
+WIDTH = 80  # columns when the terminal does not say
+
 
 class Progress:
-    """Called by the loader a few times a second; redraws one stderr line."""
+    """A load's progress (bytes read of total, records, records per second); called by the
+    loader a few times a second."""
 
     def __init__(self, stream: TextIO):
         self.stream = stream
@@ -18,11 +24,27 @@ class Progress:
         where = f"{done / 2**20:,.0f} MiB"
         if total:
             where = f"{100 * done / total:3.0f}% of {total / 2**20:,.0f} MiB"
-        self.stream.write(f"\r\x1b[K{label}: {where}, {records:,} records, {records / elapsed:,.0f}/s")
-        self.stream.flush()
+        tail = f": {where}, {records:,} records, {records / elapsed:,.0f}/s"
+        label = printable(label)  # a file name may hold an escape sequence
+        room = width(self.stream) - 1 - columns(tail)
+        redraw(self.stream, cut(label, room, keep_end=True) + tail)  # the end of a path names the file
         self.shown = True
 
     def done(self) -> None:
         if self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+            redraw(self.stream, "")
+
+
+def redraw(stream: TextIO, line: str) -> None:
+    """``line`` in place of the one the cursor is on, cut to the terminal's width: a line
+    that wraps left a row behind at every redraw, as ``\\x1b[K`` clears only the last."""
+    line = cut(line, width(stream) - 1)
+    stream.write(f"\r\x1b[K{line}")
+    stream.flush()
+
+
+def width(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or WIDTH
+    except (OSError, ValueError, AttributeError):
+        return WIDTH

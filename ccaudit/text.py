@@ -55,6 +55,25 @@ def columns(text: str) -> int:
     return sum(0 if category(c) in ("Mn", "Me") else 2 if east_asian_width(c) in "WF" else 1 for c in text)
 
 
+def cut(text: str, width: int, keep_end: bool = False) -> str:
+    """``text`` cut to at most ``width`` columns: its start, or (``keep_end``) "..." and its end."""
+    if columns(text) <= width:
+        return text
+    if keep_end:
+        return "..." + "".join(reversed(_fitting(reversed(text), width - 3)))
+    return "".join(_fitting(text, width))
+
+
+def _fitting(chars: Iterable[str], width: int) -> list[str]:
+    kept, used = [], 0
+    for ch in chars:
+        used += columns(ch)
+        if used > width:
+            break
+        kept.append(ch)
+    return kept
+
+
 def fill(text: str, width: int, right: bool = False) -> str:
     """``text`` padded with spaces to ``width`` columns (``str.ljust`` counts characters)."""
     pad = " " * (width - columns(text))

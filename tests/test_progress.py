@@ -1,0 +1,65 @@
+"""The progress line: one line redrawn in place on a terminal of any width, and safe to show."""
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import termios
+
+import pytest
+
+from ccaudit.progress import Progress, redraw
+from ccaudit.text import columns
+
+
+@pytest.fixture
+def terminal():
+    """``terminal(columns)``: a text stream on a pseudo-terminal that wide, and what it was sent."""
+    opened = []
+
+    def make(width: int):
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, width, 0, 0))
+        stream = open(slave, "w", encoding="utf-8")  # noqa: SIM115  (closed below)
+        opened.append((master, stream))
+        return stream, lambda: os.read(master, 65536).decode()
+
+    yield make
+    for master, stream in opened:
+        stream.close()
+        os.close(master)
+
+
+def drawn(sent: str) -> str:
+    assert sent.startswith("\r\x1b[K") and sent.count("\x1b") == 1, repr(sent)
+    return sent[len("\r\x1b[K"):]
+
+
+@pytest.mark.parametrize("width", [40, 80])
+def test_a_long_file_name_is_cut_from_the_start_to_fit_the_terminal(terminal, width):
+    # was: the whole line was written; wrapped, every redraw left a row behind
+    stream, sent = terminal(width)
+    Progress(stream)("archive/confluent-audit/2024/05/" * 3 + "audit-2024-05-06.jsonl", 5 * 2**20, 537 * 2**20, 4510)
+    line = drawn(sent())
+    assert columns(line) == width - 1 and line.startswith("...")
+    if width == 80:  # room for the numbers and the end of the name
+        assert "-05-06.jsonl:   1% of 537 MiB, 4,510 records, " in line and line.endswith("/s")
+
+
+def test_a_file_name_is_shown_printable(terminal):
+    # a name chosen by whoever made the file: its escape sequences went to the terminal as they were
+    stream, sent = terminal(200)
+    Progress(stream)("dump\x1b]0;owned\x07.jsonl", 1, None, 1)
+    assert drawn(sent()).startswith("dump\\x1b]0;owned\\x07.jsonl: 0 MiB, 1 records, ")
+
+
+def test_wide_characters_are_counted_in_columns(terminal):
+    stream, sent = terminal(40)
+    Progress(stream)("審計" * 20 + ".jsonl", 1, None, 1)
+    assert columns(drawn(sent())) <= 39
+
+
+def test_a_download_line_is_cut_at_its_end(terminal):
+    stream, sent = terminal(30)
+    redraw(stream, "1,234 records, 5.0 MB, lag 99,999 (p3 50,000, p1 40,000, p0 9,999), 1,000 records/s")
+    assert drawn(sent()) == "1,234 records, 5.0 MB, lag 99"
