@@ -73,6 +73,8 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
 def _source(name: str, paths: tuple[str, ...], quiet: bool):
     """(store, LoadStats or None) of one side of a diff: its store, or its dumps loaded."""
     stores = [p for p in paths if looks_like_sqlite(p)]
+    if len(stores) > 1:
+        raise click.UsageError(f"{name}: give one store, not {len(stores)} ({', '.join(stores)})")
     if stores and len(paths) > 1:
         raise click.UsageError(f"{name}: give one store, or dump files, not both ({stores[0]})")
     with opt.open_store(stores[0] if stores else None, readonly=bool(stores)) as store:

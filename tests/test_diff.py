@@ -236,6 +236,9 @@ def test_input_errors(invoke, at_root, tmp_path):
     db = tmp_path / "s.db"
     invoke("load", "-q", SAMPLE, "--db", db)
     assert invoke("diff", "--a", db, "--a", SAMPLE, "--b", SAMPLE).exit_code == 2
+    # was: "give one store, or dump files, not both", naming the first store only
+    two = invoke("diff", "--a", db, "--a", other, "--b", SAMPLE)
+    assert two.exit_code == 2 and f"A: give one store, not 2 ({db}, {other})" in two.stderr
     # --strict: the sample has malformed lines
     assert invoke("diff", "-q", SAMPLE, WEEK2, "--strict").exit_code == 1
     assert invoke("diff", "-q", WEEK2, WEEK2, "--strict").exit_code == 0
