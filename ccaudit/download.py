@@ -150,7 +150,8 @@ def download(
         check_state_folder(state_path)
     result = DownloadResult(out_path=str(out_path), topic=topic)
     try:
-        _run(_connect(conf, topic), saved, deadline, (out_path, compress), progress, result)
+        kept = ", state file unchanged" if state_path else ""  # said of a run that fails
+        _run(_connect(conf, topic), saved, deadline, (out_path, compress, kept), progress, result)
         if state_path:
             _save(state_path, topic, bootstrap, result)
     finally:
@@ -161,18 +162,21 @@ def download(
 
 
 def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadResult) -> None:
-    """Snapshot the ends, then fetch up to them into the output (path, compress)."""
+    """Snapshot the ends, then fetch up to them into the output (path, compress, and what
+    a failure says of the state file)."""
+    path, compress, kept = out
     try:
-        with _saying_what_is_left(out[0], result):
+        with _saying_what_is_left(path, result, kept):
             bounds = _snapshot(source, saved, deadline, result)
-        with output(*out, until=deadline.at) as f, _saying_what_is_left(out[0], result):
+        with output(path, compress, "; nothing written" + kept, until=deadline.at) as f, \
+                _saying_what_is_left(path, result, kept):
             _fetch(source, bounds, f, deadline, progress, result)
     finally:
         source.close()
 
 
 @contextmanager
-def _saying_what_is_left(out_path, result: DownloadResult) -> Iterator[None]:
+def _saying_what_is_left(out_path, result: DownloadResult, kept: str) -> Iterator[None]:
     """A run that fails while fetching says what it leaves behind: a file appears only when
     complete, but a pipe or standard output has already had the records written so far."""
     try:
@@ -180,7 +184,7 @@ def _saying_what_is_left(out_path, result: DownloadResult) -> Iterator[None]:
     except CcauditError as e:
         written = "nothing written" if not result.records or not is_stream(out_path) else \
             f"{plural(result.records, 'record')} already written to {out_name(out_path)}"
-        raise CcauditError(f"{e}; {written}, state file unchanged") from None
+        raise CcauditError(f"{e}; {written}{kept}") from None
 
 
 def _save(state_path, topic: str, bootstrap: str, result: DownloadResult) -> None:

@@ -81,7 +81,7 @@ def output(path, compress: bool, undone: str = "; nothing written", until: float
     pipe there (``/dev/stdout``, a FIFO), or standard output (``-``), is written to as the
     records come, not replaced. A FIFO's reader is waited for until ``until`` (monotonic)."""
     if is_stream(path):
-        with _through(path, compress, until) as out:
+        with _through(path, compress, until, undone) as out:
             yield out
         return
     try:
@@ -96,9 +96,9 @@ def output(path, compress: bool, undone: str = "; nothing written", until: float
 
 
 @contextmanager
-def _through(path, compress: bool, until: float) -> Iterator:
+def _through(path, compress: bool, until: float, undone: str) -> Iterator:
     try:
-        with _appending(path, until) as raw:
+        with _appending(path, until, undone) as raw:
             if compress:
                 name = "" if str(path) == STDOUT else os.path.basename(str(path))
                 with gzip.GzipFile(name, "wb", 6, raw) as out:
@@ -112,7 +112,7 @@ def _through(path, compress: bool, until: float) -> Iterator:
         raise CcauditError(_write_error(out_name(path), e)) from None  # what the reader got, it keeps
 
 
-def _appending(path, until: float):
+def _appending(path, until: float, undone: str):
     """Standard output's binary stream (left open), or the file appended to: see
     files._write_through."""
     if str(path) == STDOUT:
@@ -127,8 +127,7 @@ def _appending(path, until: float):
             if e.errno != errno.ENXIO:  # ENXIO: no reader yet
                 raise
             if time.monotonic() >= until:
-                raise CcauditError(f"timed out (--timeout) waiting for a reader of {path}; nothing written, "
-                                   "state file unchanged") from None
+                raise CcauditError(f"timed out (--timeout) waiting for a reader of {path}{undone}") from None
             time.sleep(0.05)
         else:
             os.set_blocking(fd, True)
