@@ -93,6 +93,7 @@ class DownloadResult:
     partitions: int = 0
     lost_to_retention: int = 0  # records deleted by retention before this run reached them
     skipped: int = 0  # tombstones and empty values: not audit records, not written
+    compressed: bool = False  # (--gzip) bytes counts the records before compression
     offsets: dict[int, int] = field(default_factory=dict)  # next offset per partition
     elapsed: float = 0.0
 
@@ -104,7 +105,8 @@ class DownloadResult:
         else:
             window = "no time window (nothing new)"
         line = (
-            f"wrote {plural(self.records, 'record')} ({_size(self.bytes)}) from "
+            f"wrote {plural(self.records, 'record')} ({_size(self.bytes)}{' before gzip' if self.compressed else ''})"
+            f" from "
             f"{plural(self.partitions, 'partition')} of {self.topic} to {out_name(self.out_path)}, "
             f"{window}, in {self.elapsed:.1f}s"
         )
@@ -148,7 +150,7 @@ def download(
     if state_path:
         refuse_to_replace(out_path)
         check_state_folder(state_path)
-    result = DownloadResult(out_path=str(out_path), topic=topic)
+    result = DownloadResult(out_path=str(out_path), topic=topic, compressed=compress)
     try:
         kept = ", state file unchanged" if state_path else ""  # said of a run that fails
         _run(_connect(conf, topic), saved, deadline, (out_path, compress, kept), progress, result)

@@ -785,6 +785,7 @@ def test_out_dash_is_standard_output(tmp_path, props, monkeypatch, compress):
                                 + ["--gzip"] * compress)
     assert result.exit_code == 0, result.output
     data = gzip.decompress(result.stdout_bytes) if compress else result.stdout_bytes
+    assert (" before gzip) from " in result.stderr) == compress  # the size is of the records, not the gzip stream
     assert data == audit_message(1) + b"\n" + audit_message(2) + b"\n"
     assert "to standard output," in result.stderr
     assert (tmp_path / "-").read_bytes() == b"a file named -, not an earlier output\n"
