@@ -23,8 +23,7 @@ import click
 from .errors import CcauditError, ExitCode
 from .text import printable
 
-EXIT_CODES = """\b
-Exit codes: 0 ok; 1 a check failed, --strict found malformed input, or clean was
+EXIT_CODES = """Exit codes: 0 ok; 1 a check failed, --strict found malformed input, or clean was
 declined; 2 usage or input error (missing or unreadable file, nothing parseable);
 70 an internal error (a bug in ccaudit; please report it); 130 interrupted (Ctrl-C),
 143 and 129 stopped by SIGTERM and SIGHUP (temporary files removed); 141 the reader of

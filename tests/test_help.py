@@ -27,6 +27,13 @@ def test_help_lists_every_exit_code(invoke):
         assert code in out
 
 
+def test_the_top_level_help_fits_a_narrow_terminal(ccaudit_exe):
+    # the exit codes were a block of 88-character lines, kept as they were at any width
+    out = subprocess.run([ccaudit_exe, "--help"], capture_output=True, text=True, check=True,
+                         env={**os.environ, "COLUMNS": "50"}).stdout
+    assert [line for line in out.splitlines() if len(line) > 50] == []
+
+
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_option_says_what_it_does(name):
     command = cli.commands[name]
