@@ -213,7 +213,7 @@ def load(dumps, db_path, fmt, strict, quiet):
 
 @cli.command(short_help="Events per day in a store, and the hours each covers.")
 @click.argument("extra", nargs=-1, metavar="")
-@db_option("The store to summarise (read only; required).")
+@db_option("The store to summarise (required; nothing is added to it).")
 @format_option(["text", "json", "markdown", "csv"])
 @TZ
 def summary(extra, db_path, fmt, tz):

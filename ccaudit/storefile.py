@@ -208,7 +208,7 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > LAYOUT_VERSION:
         raise StoreError(f"{path}: a store of a newer ccaudit (layout {version}, this one reads up to "
-                         f"{LAYOUT_VERSION}); read it with that version (pip install --upgrade ccaudit)")
+                         f"{LAYOUT_VERSION}); read it with the newer ccaudit that made it")
     if version != LAYOUT_VERSION:
         raise StoreError(f"{path}: a store of another ccaudit version (layout {version}, this one "
                          f"reads {LAYOUT_VERSION}); load the dumps into a new store")

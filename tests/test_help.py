@@ -46,7 +46,7 @@ def test_db_is_described_for_each_command():
     helps = {name: next(p.help for p in cli.commands[name].params if p.name == "db_path")
              for name in ("report", "load", "summary", "clean")}
     assert len(set(helps.values())) == len(helps)
-    assert "delete" in helps["clean"].lower() and "read only" in helps["summary"].lower()
+    assert "delete" in helps["clean"].lower() and "required; nothing is added" in helps["summary"]
 
 
 def test_stats_help_names_every_format_it_changes():
