@@ -257,7 +257,7 @@ def summary(extra, db_path, fmt, tz):
 def download(config_path, out_path, state_path, topic, compress, timeout, insecure_config, quiet):
     """Fetch the audit-log topic up to its current end into --out, then stop.
 
-    Needs the extra: pip install 'ccaudit[download]'. The API key and secret come from
+    Needs the extra: pip install '.[download]' in a clone. The API key and secret come from
     --config or from CCAUDIT_API_KEY / CCAUDIT_API_SECRET. With --state each run starts
     where the last one ended, so a chain of runs yields every record exactly once.
 
