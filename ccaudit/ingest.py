@@ -34,10 +34,9 @@ from .errors import READ_ERRORS, InputError
 from .jsondoc import json_rows
 from .schema import MAX_RECORD
 from .stats import LoadStats
-from .streams import Broken, Decompressed, Joined
+from .streams import BUFFER, Broken, Decompressed, Joined, first_bytes
 
 MAX_LINE = MAX_RECORD  # longer lines are malformed
-BUFFER = 1 << 18  # bytes per read: big enough to amortise, small enough to keep workers lean
 COLLECT_EVERY = 20_000  # allocations between two garbage collections during a load (Python: 700)
 
 _MAGIC = (
@@ -134,17 +133,6 @@ def check_readable(path: str, label: str | None = None) -> None:
         raise InputError(f"{label}: is a directory")
     if not os.access(path, os.R_OK):
         raise InputError(f"{label}: cannot read: permission denied")
-
-
-def first_bytes(stream: BinaryIO, n: int) -> tuple[bytes, BinaryIO]:
-    """The first ``n`` bytes of ``stream`` (fewer only at its end), and a stream that still
-    begins with them: a pipe's first read may hold fewer (a gzip header that came one byte
-    first was taken for text)."""
-    head = stream.peek(n)[:n]  # type: ignore[attr-defined]
-    if len(head) >= n or not head:
-        return head, stream
-    head = stream.read(n)
-    return head, io.BufferedReader(Joined(head, stream), BUFFER)  # type: ignore[return-value, arg-type]
 
 
 def without_bom(stream: BinaryIO) -> BinaryIO:

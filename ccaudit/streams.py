@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 BLOCK = 1 << 16  # compressed bytes read at a time
+BUFFER = 1 << 18  # bytes per read of a dump: big enough to amortise, small enough to keep workers lean
 
 
 class Broken(io.BufferedIOBase):
@@ -100,3 +101,14 @@ class Decompressed(io.RawIOBase):
                 return None
             data = data.lstrip(b"\0")
         return data
+
+
+def first_bytes(stream: BinaryIO, n: int) -> tuple[bytes, BinaryIO]:
+    """The first ``n`` bytes of ``stream`` (fewer only at its end), and a stream that still
+    begins with them: a pipe's first read may hold fewer (a gzip header that came one byte
+    first was taken for text)."""
+    head = stream.peek(n)[:n]  # type: ignore[attr-defined]
+    if len(head) >= n or not head:
+        return head, stream
+    head = stream.read(n)
+    return head, io.BufferedReader(Joined(head, stream), BUFFER)  # type: ignore[return-value, arg-type]
