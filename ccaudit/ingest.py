@@ -45,6 +45,7 @@ _MAGIC = (
     (b"\xfd7zXZ\x00", lambda f: io.BufferedReader(Decompressed(f, lzma.LZMADecompressor), BUFFER)),
 )
 _UNSUPPORTED = ((b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
 _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _UTF16 = (b"\xff\xfe", b"\xfe\xff")  # its byte-order marks: every line would be malformed
 
@@ -139,7 +140,7 @@ def without_bom(stream: BinaryIO) -> BinaryIO:
     """Skip a UTF-8 byte-order mark, which some Windows tools put before the first record."""
     try:
         head, stream = first_bytes(stream, 3)
-        if head == b"\xef\xbb\xbf":
+        if head == BOM:
             stream.read(3)
     except READ_ERRORS as e:  # the read proper reports it: a gzip stream cut in its header reads as empty after
         return Broken(e)  # type: ignore[return-value]

@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 
 from .errors import InputError, out_of_space
-from .ingest import MAX_LINE, Dump, fewer_collections, iter_lines, json_rows, line_rows, until_broken, without_bom
+from .ingest import BOM, MAX_LINE, Dump, fewer_collections, iter_lines, json_rows, line_rows, until_broken
 from .stage import Stage
 from .stats import LoadStats
 
@@ -98,8 +98,8 @@ def run(task: Task) -> Iterator[Answer]:
             _check_identity(f.fileno(), task)
             if task.start:
                 _skip_partial_line(f, task.start, task.end)
-            else:
-                without_bom(f)
+            elif f.peek(3)[:3] == BOM:  # a file: its first read holds the mark whole (without_bom
+                f.read(3)  # would hand on another stream, with no tell(), for one of 1 or 2 bytes)
             yield from _parts(task.stage, line_rows(iter_lines(f, task.end), "", stats), stats)
         if task.delete:
             os.remove(task.path)

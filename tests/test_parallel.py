@@ -117,6 +117,17 @@ def test_parallel_gzip_cut_in_its_trailer_keeps_the_last_record(tmp_path, newlin
     assert (stats.records_read, stats.malformed_lines) == (51, [f"{p}@end"])
 
 
+@pytest.mark.parametrize("text", [b"x\n", b"x", b"]", b"\n", b"\xef\xbb\xbf" + json_lines([rec(1)])])
+def test_a_tiny_range_is_read_whole_by_a_worker(tmp_path, text):
+    # was: a range (or spilled chunk) of 1 or 2 bytes was read ahead for a byte-order mark
+    # and dropped: its malformed line went uncounted, and --strict passed
+    p = tmp_path / "tiny.txt"
+    p.write_bytes(text)
+    stats, _ = _same_both_ways(tmp_path, [str(p)])
+    assert (stats.records_read, stats.malformed, stats.noise_lines) == (
+        (1, 0, 0) if text.startswith(b"\xef") else (0, 0, 1) if text == b"\n" else (0, 1, 0))
+
+
 def test_parallel_generated_dump_with_duplicates_noise_and_malformed(tmp_path):
     # 600 records over 3 days. Every 7th record (from i=7) is followed by a copy of record i-3
     # (a duplicate); every 11th by a copy of record i-5 with another method (a conflicting
