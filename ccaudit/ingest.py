@@ -1,7 +1,7 @@
 """Read audit-log dumps of any shape, in constant memory, into store rows.
 
 An input is sniffed from its content, not its name: gzip, bzip2 and xz by magic bytes,
-then the first non-blank line decides the shape:
+then the first non-blank line decides the shape (``shape.py``):
 
 * ``[``            one JSON array, streamed record by record (``jsondoc``);
 * ``{`` alone      pretty-printed or concatenated objects, the same way;
@@ -22,19 +22,19 @@ import gzip
 import io
 import lzma
 import os
-import re
 import sys
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 import msgspec
 
-from .classify import Malformed, check_syntax, classify, decode, decode_failure, decode_lenient, decode_struct
+from .classify import Malformed, classify, decode, decode_failure, decode_lenient, decode_struct
 from .errors import READ_ERRORS, InputError
 from .jsondoc import json_rows
 from .schema import MAX_RECORD
+from .shape import sniff
 from .stats import LoadStats
-from .streams import BUFFER, Broken, Decompressed, Joined, first_bytes
+from .streams import BUFFER, Broken, Decompressed, first_bytes
 
 MAX_LINE = MAX_RECORD  # longer lines are malformed
 COLLECT_EVERY = 20_000  # allocations between two garbage collections during a load (Python: 700)
@@ -46,7 +46,6 @@ _MAGIC = (
 )
 _UNSUPPORTED = ((b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
-_NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _UTF16 = (b"\xff\xfe", b"\xfe\xff")  # its byte-order marks: every line would be malformed
 
 
@@ -145,67 +144,6 @@ def without_bom(stream: BinaryIO) -> BinaryIO:
     except READ_ERRORS as e:  # the read proper reports it: a gzip stream cut in its header reads as empty after
         return Broken(e)  # type: ignore[return-value]
     return stream
-
-
-def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
-    """'array', 'objects' or 'lines', from the first non-blank line, and the stream to read
-    the input from: ``stream`` itself, or, when what it had buffered did not show that line
-    whole (a pipe that gave one byte first, a gzip stream after 8 KiB of blank lines), the
-    bytes read ahead to find it followed by the rest. Reads ahead at most MAX_LINE bytes."""
-    try:
-        head = stream.peek(BUFFER)  # type: ignore[attr-defined]
-    except READ_ERRORS:
-        return "lines", stream  # the read proper will report the damage
-    shape = _shape(head, eof=False)
-    if shape:
-        return shape, stream
-    read, ahead, broken, began = getattr(stream, "read1", stream.read), bytearray(), None, False
-    while not shape:
-        try:
-            block = read(BUFFER)
-        except READ_ERRORS as e:
-            block, broken = b"", e
-        ahead += block
-        eof = not block or len(ahead) > MAX_LINE
-        if eof or not began or b"\n" in block:  # else the first line goes on: no answer yet
-            shape = _shape(ahead, eof)
-        began = began or bool(block.strip())
-    rest = Broken(broken) if broken else stream
-    return shape, io.BufferedReader(Joined(ahead, rest), BUFFER)  # type: ignore[arg-type]
-
-
-def _shape(head: bytes | bytearray, eof: bool) -> str:
-    """The shape ``head`` shows, or '' if it cannot tell before the first non-blank line ends.
-    Read by position, not copied: ``head`` may be a first line of MAX_LINE bytes."""
-    found = _NON_BLANK.search(head)
-    if found is None:
-        return "lines" if eof else ""
-    start = found.start()
-    end = head.find(b"\n", start)
-    ended = end >= 0
-    end = end if ended else len(head)
-    if head[start:start + 1] == b"[":
-        return _array_or_lines(bytes(head[start:end]), _NON_BLANK.search(head, end) is not None, ended, eof)
-    if head[start:start + 1] != b"{" or _NON_BLANK.search(head, start + 1, end):
-        return "lines"
-    return "objects" if ended else "lines" if eof else ""
-
-
-def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool) -> str:
-    """An array, begun on the first line (``[`` alone, ``[{...},``) or whole on it, with
-    nothing after (``more``: lines after it that are not blank). A first line that cannot
-    begin JSON ("[INFO] started"), or a whole JSON value with lines after it ("[1, 2]", a
-    nesting bomb), is a line of JSON Lines: a download's first message need not be a
-    record, and read as an array, that one line cost every record after it."""
-    try:
-        check_syntax(first)
-    except msgspec.DecodeError as e:
-        if "truncated" not in str(e).lower():
-            return "lines"
-        return "array" if ended or eof else ""  # a line not seen to its end may yet close the value
-    except RecursionError:
-        pass  # whole or not: what follows tells
-    return "lines" if more else "array" if eof else ""
 
 
 def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None, shape: str = "") -> Iterator[tuple]:

@@ -410,7 +410,8 @@ def test_refuses_a_directory(tmp_path):
 
 @pytest.mark.parametrize(("version", "message"), [
     (3, r"another ccaudit version \(layout 3, this one reads 8\); load the dumps into a new store"),
-    (99, r"a newer ccaudit \(layout 99, this one reads up to 8\); read it with the newer ccaudit that made it"),  # was: load anew
+    # was: load anew
+    (99, r"a newer ccaudit \(layout 99, this one reads up to 8\); read it with the newer ccaudit that made it"),
 ])
 def test_store_of_another_layout_is_refused(tmp_path, version, message):
     path = tmp_path / "old.db"

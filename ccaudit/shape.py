@@ -1,0 +1,86 @@
+"""The shape of a dump, from its first non-blank line: one JSON array, pretty-printed or
+concatenated objects, or lines (see ``ingest``)."""
+from __future__ import annotations
+
+import io
+import re
+from typing import BinaryIO
+
+import msgspec
+
+from .classify import check_syntax
+from .errors import READ_ERRORS
+from .schema import MAX_RECORD
+from .streams import BUFFER, Broken, Joined
+
+MAX_LINE = MAX_RECORD  # read ahead at most this far for the first line's end
+_NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
+
+
+def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
+    """'array', 'objects' or 'lines', from the first non-blank line, and the stream to read
+    the input from: ``stream`` itself, or, when what it had buffered did not show that line
+    whole (a pipe that gave one byte first, a gzip stream after 8 KiB of blank lines), the
+    bytes read ahead to find it followed by the rest. Reads ahead at most MAX_LINE bytes."""
+    try:
+        head = stream.peek(BUFFER)  # type: ignore[attr-defined]
+    except READ_ERRORS:
+        return "lines", stream  # the read proper will report the damage
+    shape = _shape(head, eof=False)
+    if shape:
+        return shape, stream
+    read, ahead, broken, began, whole = getattr(stream, "read1", stream.read), bytearray(), None, False, False
+    while not shape:
+        try:
+            block = read(BUFFER)
+        except READ_ERRORS as e:
+            block, broken = b"", e
+        ahead += block
+        eof = not block or len(ahead) > MAX_LINE
+        if whole:  # the first line is one whole value: what follows it tells
+            shape = "lines" if block.strip() else "array" if eof else ""
+        elif eof or not began or b"\n" in block:  # else the first line goes on: no answer yet
+            shape = _shape(ahead, eof)
+            whole = not shape and _first_line_ended(ahead)
+        began = began or bool(block.strip())
+    rest = Broken(broken) if broken else stream
+    return shape, io.BufferedReader(Joined(ahead, rest), BUFFER)  # type: ignore[arg-type]
+
+
+def _first_line_ended(head: bytes | bytearray) -> bool:
+    found = _NON_BLANK.search(head)
+    return found is not None and head.find(b"\n", found.start()) >= 0
+
+
+def _shape(head: bytes | bytearray, eof: bool) -> str:
+    """The shape ``head`` shows, or '' if it cannot tell before the first non-blank line ends.
+    Read by position, not copied: ``head`` may be a first line of MAX_LINE bytes."""
+    found = _NON_BLANK.search(head)
+    if found is None:
+        return "lines" if eof else ""
+    start = found.start()
+    end = head.find(b"\n", start)
+    ended = end >= 0
+    end = end if ended else len(head)
+    if head[start:start + 1] == b"[":
+        return _array_or_lines(bytes(head[start:end]), _NON_BLANK.search(head, end) is not None, ended, eof)
+    if head[start:start + 1] != b"{" or _NON_BLANK.search(head, start + 1, end):
+        return "lines"
+    return "objects" if ended else "lines" if eof else ""
+
+
+def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool) -> str:
+    """An array, begun on the first line (``[`` alone, ``[{...},``) or whole on it, with
+    nothing after (``more``: lines after it that are not blank). A first line that cannot
+    begin JSON ("[INFO] started"), or a whole JSON value with lines after it ("[1, 2]", a
+    nesting bomb), is a line of JSON Lines: a download's first message need not be a
+    record, and read as an array, that one line cost every record after it."""
+    try:  # a read may end inside a number or a literal (`-`, `1.`, `1e`, `tr`): what is left is whole
+        check_syntax(first if ended else first.rstrip(b"0123456789+-.eEtrufalsn"))
+    except msgspec.DecodeError as e:
+        if "truncated" not in str(e).lower():
+            return "lines"
+        return "array" if ended or eof else ""  # a line not seen to its end may yet close the value
+    except RecursionError:
+        pass  # whole or not: what follows tells
+    return "lines" if more else "array" if eof else ""
