@@ -255,7 +255,7 @@ def uri(path: str) -> str:
 
 
 def _read_only(path: str) -> str:
-    return f"{uri(path)}?mode=ro"
+    return f"{Path(path).resolve().as_uri()}?mode=ro"  # (not ``uri``: ":memory:?mode=ro" would be a file)
 
 
 @contextlib.contextmanager

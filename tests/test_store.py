@@ -717,3 +717,11 @@ def test_a_store_named_like_a_uri_is_the_file_of_that_name(invoke, tmp_path, sam
     assert os.stat("file:x.db").st_mode & 0o077 == 0
     result = invoke("summary", "--db", "file:x.db")
     assert result.exit_code == 0 and "Audit Summary for" in result.stdout
+
+
+def test_a_read_only_store_named_memory_is_refused_and_makes_no_file(tmp_path, monkeypatch):
+    # the library's Store(":memory:", readonly=True) made a file ":memory:?mode=ro" and wrote a store into it
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreError):
+        Store(":memory:", readonly=True)
+    assert os.listdir(tmp_path) == []
