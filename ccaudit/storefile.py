@@ -195,7 +195,13 @@ def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str]
             notify(f"{path}: another process is writing the store; waiting for it")
     finally:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_WAIT * 1000}")
-    conn.execute(sql).fetchall()
+    try:
+        conn.execute(sql).fetchall()
+    except sqlite3.OperationalError as e:  # the writer waited for was killed mid-commit, and left
+        if "readonly" not in str(e) or not _hot_journal(path):  # a journal a read-only connection
+            raise  # cannot roll back (SQLITE_READONLY_ROLLBACK)
+        _roll_back_if_crashed(path)
+        conn.execute(sql).fetchall()
     return True
 
 

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 import zlib
 from collections import Counter
 
@@ -725,3 +726,35 @@ def test_a_read_only_store_named_memory_is_refused_and_makes_no_file(tmp_path, m
     with pytest.raises(StoreError):
         Store(":memory:", readonly=True)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_reader_waiting_on_a_writer_killed_mid_transaction_rolls_back_and_reads(tmp_path, fixtures_dir, ccaudit_exe):
+    # was: "not a usable ccaudit store (attempt to write a readonly database)", exit 2, from every
+    # reader that had waited; the journal, hot once the writer died, needs a connection that may write
+    db = tmp_path / "s.db"
+    assert subprocess.run([ccaudit_exe, "load", str(fixtures_dir / "sample-week2.jsonl"), "--db", str(db), "-q"],
+                          capture_output=True, check=False).returncode == 0
+    before = subprocess.run([ccaudit_exe, "summary", "--db", str(db)], capture_output=True, text=True, check=True)
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "holding\n" and os.path.exists(f"{db}-journal")
+        reader = subprocess.Popen([ccaudit_exe, "summary", "--db", str(db)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        time.sleep(1)  # it waits for the writer's lock
+    finally:
+        writer.kill()
+        writer.wait()
+    out, err = reader.communicate(timeout=60)
+    assert (reader.returncode, out) == (0, before.stdout), err
+    assert "another process is writing the store; waiting for it" in err
+
+
+KILLED_WRITER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA cache_size = 2")  # so that changed pages reach the file before the commit, as in a load's
+conn.execute("BEGIN EXCLUSIVE")
+conn.execute("INSERT INTO meta VALUES ('x', zeroblob(3000000))")
+print("holding", flush=True)
+time.sleep(60)
+"""
