@@ -302,8 +302,7 @@ def clean(db_path, out_dir, yes):
 
     if not db_path and not out_dir:
         raise click.UsageError("give --db STORE, --out DIR or both")
-    if db_path:
-        deletable(db_path)  # checked before anything is deleted
+    found = bool(db_path) and deletable(db_path)  # checked before anything is deleted
     if out_dir and os.path.lexists(out_dir):
         check_report_dir(out_dir)
     targets = [t for t in (db_path, out_dir) if t]
@@ -311,8 +310,9 @@ def clean(db_path, out_dir, yes):
         click.echo("ccaudit: nothing deleted", err=True)
         sys.exit(ExitCode.CHECK_FAILED)
     if db_path:
-        said = f"deleted {db_path}" if delete_store(db_path) else f"no store at {db_path}"
-        opt.tell(said)
+        if found:
+            delete_store(db_path)
+        opt.tell(f"deleted {db_path}" if found else f"no store at {db_path}")
     for line in clean_dir(out_dir) if out_dir else ():
         opt.tell(line)
 

@@ -54,15 +54,18 @@ def deletable(path: str) -> bool:
     if os.path.islink(path):
         raise StoreError(f"{path}: a symbolic link, which clean does not follow; give the store's own path "
                          f"({os.path.realpath(path)}); nothing deleted")
+    crashed = _hot_journal(path)
+    if crashed:  # a killed load's journal, which a read-only look cannot see past
+        _roll_back_if_crashed(path)
+        if os.path.getsize(path) == 0:  # its store's creation was killed before it committed
+            return True
     if not is_store(path):
         raise StoreError(f"{path}: not a ccaudit store; nothing deleted")
     return True
 
 
-def delete_store(path: str) -> bool:
-    """Delete a store and its journal files; False if there is none (see ``deletable``)."""
-    if not deletable(path):
-        return False
+def delete_store(path: str) -> None:
+    """Delete the store at ``path`` (found ``deletable``) and its journal files."""
     for name in (path, path + "-journal", path + "-wal", path + "-shm"):
         try:
             os.remove(name)
@@ -70,7 +73,6 @@ def delete_store(path: str) -> bool:
             pass
         except OSError as e:  # read-only media, an immutable file
             raise StoreError(f"{name}: cannot delete it: {e.strerror}") from None
-    return True
 
 
 _WHOLE = "typeof(n) != 'integer' OR typeof(first_us) != 'integer' OR typeof(last_us) != 'integer'"

@@ -3,6 +3,7 @@ ccaudit wrote there), and refuses anything else: files that are not ccaudit stor
 folders that are not ccaudit report folders are left as they were."""
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import pytest
@@ -183,3 +184,42 @@ def test_ctrl_c_at_cleans_question_is_an_interrupt(ccaudit_exe, tmp_path, sample
     os.close(leader)
     assert (proc.returncode, (asked + rest).decode()) == (130, f"Delete {db}? [y/N]: \nccaudit: interrupted\n")
     assert db.exists()
+
+
+def test_clean_deletes_a_store_a_killed_load_left_with_its_journal(invoke, tmp_path, sample_cli):
+    # was: "not a ccaudit store; nothing deleted" until a reading command rolled the journal back
+    import subprocess
+    import sys
+
+    from tests.test_store import KILLED_WRITER
+
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(db)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "holding\n"
+    writer.kill()
+    writer.wait()
+    assert os.path.exists(f"{db}-journal")
+    result = invoke("clean", "--db", db, "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_clean_deletes_a_store_whose_creation_was_killed(invoke, tmp_path):
+    # what a kill during the first commit leaves: the file partly written, and a hot journal that
+    # undoes it to nothing (copied here from a transaction still open)
+    live, db = tmp_path / "live.db", tmp_path / "s.db"
+    live.touch()
+    conn = sqlite3.connect(live, isolation_level=None)
+    conn.execute("PRAGMA cache_size = 1")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("CREATE TABLE filler (x)")
+    conn.executemany("INSERT INTO filler VALUES (?)", ((b"x" * 4000,) for _ in range(200)))
+    db.write_bytes(live.read_bytes())
+    (tmp_path / "s.db-journal").write_bytes((tmp_path / "live.db-journal").read_bytes())
+    conn.execute("ROLLBACK")
+    conn.close()
+    live.unlink()
+    result = invoke("clean", "--db", db, "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert os.listdir(tmp_path) == []
