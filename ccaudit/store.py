@@ -106,6 +106,8 @@ class Store:
                 conn.close()
             if isinstance(e, StoreError):
                 raise
+            if out_of_space(e):  # creating it, or rolling back a killed load's journal
+                raise NoSpace(self._full(e, kept="")) from None
             raise StoreError(f"{path}: not a usable ccaudit store ({e})") from None
         self._cache: dict[str, _Remembered] = {}  # table -> its values' numbers, see _numbers
         self._pending: dict[tuple[int, str, int], dict[int, list]] = {}  # (day, section, kid) -> counts, see _add
@@ -312,10 +314,9 @@ class Store:
         finally:
             self._uncounted = None
 
-    def _full(self, e: sqlite3.Error) -> str:
+    def _full(self, e: sqlite3.Error, kept: str = "; everything loaded before is kept") -> str:
         if self.durable:
-            return (f"{self.path}: cannot write the store: no space left, or an I/O error ({e}); "
-                    "everything loaded before is kept")
+            return f"{self.path}: cannot write the store: no space left, or an I/O error ({e}){kept}"
         return (f"{os.path.dirname(self.path)}: no space left for the temporary store, or an I/O error ({e}) "
                 "(set TMPDIR to a folder with room, or keep a store elsewhere with --db)")
 

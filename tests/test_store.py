@@ -758,3 +758,16 @@ conn.execute("INSERT INTO meta VALUES ('x', zeroblob(3000000))")
 print("holding", flush=True)
 time.sleep(60)
 """
+
+
+def test_a_full_disk_while_the_store_is_created_says_so(tmp_path, sample_cli, ccaudit_exe):
+    # was: "not a usable ccaudit store (database or disk is full)", as if the store were bad
+    from tests.faults import fsize_limit
+
+    db = tmp_path / "s.db"
+    proc = subprocess.run([ccaudit_exe, "load", str(sample_cli), "--db", str(db), "-q"], capture_output=True,
+                          text=True, preexec_fn=fsize_limit(100_000), timeout=60, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"ccaudit: error: {db}: cannot write the store: no space left, or an I/O "
+                                  "error ("), proc.stderr
+    assert "not a usable" not in proc.stderr and "loaded before" not in proc.stderr
