@@ -12,7 +12,8 @@ SHOWN = 5  # of them, in the load line
 
 @dataclass
 class LoadStats:
-    """What a load read, kept, and skipped. ``records_read = inserted + duplicates``.
+    """What a load read, kept, and skipped. ``records_read = inserted + duplicates``, but
+    for a load stopped by a full disk, whose last transaction's records are ``not_stored``.
 
     Positions are ``(label, position, why)``: an int position is a line number
     (``file:12``), a str one says what it is (``file@byte 40``, ``file:item 3``).
@@ -48,6 +49,10 @@ class LoadStats:
         self.inserted += merged[0]
         self.duplicates += merged[1]
 
+    @property
+    def not_stored(self) -> int:
+        return self.records_read - self.inserted - self.duplicates
+
     def fail(self, label: str, message: str) -> None:
         """An input gave nothing: it could not be read, or held no record at all."""
         self.failed.setdefault(label, message)
@@ -67,13 +72,14 @@ class LoadStats:
             "noise_lines": self.noise_lines,
             "malformed": self.malformed,
             "malformed_lines": self.malformed_lines,
-        }
+        } | ({"not_stored": self.not_stored} if self.stopped else {})
 
     def summary_line(self) -> str:
         """One line for stderr; lists the first SHOWN malformed places."""
         shown = SHOWN
+        unkept = f", {self.not_stored:,} not stored (the load stopped)" if self.stopped else ""
         line = (f"loaded {plural(self.records_read, 'record')}: {self.inserted:,} new, "
-                f"{plural(self.duplicates, 'duplicate')}; skipped {plural(self.noise_lines, 'noise line')}, "
+                f"{plural(self.duplicates, 'duplicate')}{unkept}; skipped {plural(self.noise_lines, 'noise line')}, "
                 f"{self.malformed:,} malformed")
         if self.problems:
             more = "" if self.malformed <= shown else ", ..."

@@ -771,3 +771,22 @@ def test_a_full_disk_while_the_store_is_created_says_so(tmp_path, sample_cli, cc
     assert proc.stderr.startswith(f"ccaudit: error: {db}: cannot write the store: no space left, or an I/O "
                                   "error ("), proc.stderr
     assert "not a usable" not in proc.stderr and "loaded before" not in proc.stderr
+
+
+def test_a_load_stopped_by_a_full_disk_says_how_many_records_it_did_not_store(tmp_path, ccaudit_exe):
+    # was: "loaded 66,967 records: 0 new, 0 duplicates": the records of the transaction rolled
+    # back were counted as read, and neither new nor duplicates
+    import json
+
+    from tests.faults import fsize_limit
+
+    dump = write_jsonl(tmp_path, (signin(f"2024-05-07T{i % 24:02d}:00:00Z", f"user{i}@example.com", "FAILURE",
+                                         id=f"e{i}") for i in range(40_000)), "d.jsonl")
+    db = tmp_path / "s.db"
+    proc = subprocess.run([ccaudit_exe, "load", dump, "--db", str(db), "--format", "json"], capture_output=True,
+                          text=True, preexec_fn=fsize_limit(3 * 2**20), timeout=120, check=False)
+    assert proc.returncode == 2 and "cannot write the store" in proc.stderr, proc.stderr
+    stats = json.loads(proc.stdout)
+    assert stats["not_stored"] > 0
+    assert stats["records_read"] == stats["inserted"] + stats["duplicates"] + stats["not_stored"]
+    assert f", {stats['not_stored']:,} not stored (the load stopped); skipped" in proc.stderr
