@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from . import halves
 from .dates import Days
 from .errors import CcauditError
-from .files import make_dir, takes_utf8, write_atomic, write_own, write_pieces
+from .files import make_dir, same_file, takes_utf8, write_atomic, write_own, write_pieces
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
@@ -220,13 +220,6 @@ def _list(out_dir: str, names: Iterable[str]) -> None:
     write_own(os.path.join(out_dir, MANIFEST), itertools.chain([_MANIFEST_HEAD], (f"{n}\n" for n in names)))
 
 
-def _is_cwd(path: str) -> bool:
-    try:
-        return os.path.samefile(path, ".")
-    except OSError:
-        return False
-
-
 def clean_dir(out_dir: str) -> Iterator[str]:
     """Delete the files a report folder's manifest lists, then the folder if it is empty.
     Everything is checked before anything is deleted; links are never followed."""
@@ -244,7 +237,7 @@ def clean_dir(out_dir: str) -> Iterator[str]:
     _, why = _remove(out_dir, [MANIFEST])
     if why:
         raise CcauditError(f"{out_dir}: the report files are deleted, but not its manifest ({why})")
-    if os.path.basename(out_dir) in (".", "..") or _is_cwd(out_dir):  # never remove the folder one is in
+    if os.path.basename(out_dir) in (".", "..") or same_file(out_dir, "."):  # never remove the folder one is in
         yield f"deleted the report files in {out_dir} (the folder itself is kept)"
     elif not os.listdir(out_dir):
         try:

@@ -54,11 +54,9 @@ def deletable(path: str) -> bool:
     if os.path.islink(path):
         raise StoreError(f"{path}: a symbolic link, which clean does not follow; give the store's own path "
                          f"({os.path.realpath(path)}); nothing deleted")
-    crashed = _hot_journal(path)
-    if crashed:  # a killed load's journal, which a read-only look cannot see past
-        _roll_back_if_crashed(path)
-        if os.path.getsize(path) == 0:  # its store's creation was killed before it committed
-            return True
+    # a killed load's journal, which a read-only look cannot see past; or its store's creation's
+    if _roll_back_if_crashed(path) and os.path.getsize(path) == 0:  # (killed before it committed)
+        return True
     if not is_store(path):
         raise StoreError(f"{path}: not a ccaudit store; nothing deleted")
     return True
@@ -131,9 +129,8 @@ BUSY_WAIT = 24 * 3600  # seconds a reader or writer waits for another process's 
 
 
 def connect(path: str, readonly: bool) -> sqlite3.Connection:
-    if readonly and _hot_journal(path):
-        _roll_back_if_crashed(path)
     if readonly:
+        _roll_back_if_crashed(path)
         conn = sqlite3.connect(_read_only(path), uri=True, timeout=BUSY_WAIT)
     else:
         conn = sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT)
@@ -169,17 +166,21 @@ def file_id(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _roll_back_if_crashed(path: str) -> None:
+def _roll_back_if_crashed(path: str) -> bool:
     """A load killed in a transaction leaves a journal that a read-only connection
     cannot roll back: the first read-write reader does it (SQLite does this on any read;
     a journal that a running load still holds is not touched). Read-only media keep it,
-    and the store then cannot be read until a load with write access opens it."""
+    and the store then cannot be read until a load with write access opens it. Whether
+    there was a journal."""
+    if not _hot_journal(path):
+        return False
     with contextlib.suppress(sqlite3.Error, OSError):  # locked: a live writer's journal, not hot
         conn = sqlite3.connect(uri(path), uri=True, timeout=0.1)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         finally:
             conn.close()
+    return True
 
 
 def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str], None] | None,
@@ -200,9 +201,8 @@ def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str]
     try:
         conn.execute(sql).fetchall()
     except sqlite3.OperationalError as e:  # the writer waited for was killed mid-commit, and left
-        if "readonly" not in str(e) or not _hot_journal(path):  # a journal a read-only connection
-            raise  # cannot roll back (SQLITE_READONLY_ROLLBACK)
-        _roll_back_if_crashed(path)
+        if "readonly" not in str(e) or not _roll_back_if_crashed(path):  # a journal a read-only
+            raise  # connection cannot roll back (SQLITE_READONLY_ROLLBACK)
         conn.execute(sql).fetchall()
     return True
 
@@ -239,8 +239,7 @@ def needs_creating(path: str) -> bool:
     (an empty file, or an SQLite file with nothing of ccaudit's in it but empty tables)."""
     if not os.path.exists(path):
         return True
-    if _hot_journal(path):  # a creation killed while it committed: undo it first
-        _roll_back_if_crashed(path)
+    _roll_back_if_crashed(path)  # a creation killed while it committed: undo it first
     if os.path.getsize(path) == 0:
         return True
     if not looks_like_sqlite(path):
