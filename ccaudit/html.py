@@ -39,7 +39,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:24px 0 8px}h3{font-siz
 small,.muted{color:var(--muted);font-weight:normal}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .panels{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
-.panel{background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:8px 12px}
+.panel{background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:8px 12px;max-width:100%;overflow-x:auto}
 table{border-collapse:collapse}
 .kv th{text-align:left;font-weight:normal;color:var(--muted);padding:1px 12px 1px 0}
 .kv td{text-align:right;font-variant-numeric:tabular-nums}
@@ -50,18 +50,19 @@ table{border-collapse:collapse}
 .strip{display:inline-flex;gap:1px;vertical-align:middle}
 .strip i{display:inline-block;width:7px;height:14px;background:#e6e8ec}
 .strip i.y{background:rgb(var(--heat))}
-nav#days{position:sticky;top:0;z-index:3;background:var(--bg);padding:8px 0;border-bottom:1px solid var(--line);display:flex;flex-wrap:wrap;gap:4px}
-section.day{scroll-margin-top:56px}
+nav#days{position:sticky;top:0;z-index:3;background:var(--bg);padding:8px 0;border-bottom:1px solid var(--line);display:flex;flex-wrap:wrap;gap:4px;max-height:min(25vh,9em);overflow-y:auto}
+section.day{scroll-margin-top:var(--nav,56px)}
 nav#days a{padding:2px 8px;border:1px solid var(--line);border-radius:12px;text-decoration:none;color:var(--ink);font-variant-numeric:tabular-nums}
-nav#days a.on{background:var(--ink);color:#fff;border-color:var(--ink)}
+nav#days a.on{background:var(--ink);border-color:var(--ink)}
 nav#days a.empty{color:var(--muted)}
-.scroll{overflow:auto;max-width:100%;border:1px solid var(--line);border-radius:4px}
+nav#days a.on,nav#days a.on small{color:#fff}
+.scroll{overflow:auto;max-width:100%;max-height:calc(100vh - var(--nav,56px) - 8px);border:1px solid var(--line);border-radius:4px}
 table.heat{font-variant-numeric:tabular-nums;font-size:12px}
 table.heat th,table.heat td{border:1px solid #eceef2;padding:2px 4px;text-align:right;min-width:2.6em;white-space:nowrap}
 table.heat thead th{position:sticky;top:0;background:var(--panel);cursor:pointer;user-select:none;z-index:1}
 table.heat thead th[aria-sort=ascending]::after{content:" \\25B2"}
 table.heat thead th[aria-sort=descending]::after{content:" \\25BC"}
-table.heat .k{text-align:left;position:sticky;left:0;background:var(--bg);max-width:38em;overflow:hidden;text-overflow:ellipsis;font-weight:normal}
+table.heat .k{text-align:left;position:sticky;left:0;background:var(--bg);max-width:min(38em,40vw);overflow:hidden;text-overflow:ellipsis;font-weight:normal}
 table.heat thead .k{background:var(--panel);z-index:2}
 table.heat .t{font-weight:600;background:var(--panel)}
 table.heat .s{text-align:left;color:var(--muted)}
@@ -79,7 +80,14 @@ JS = """
   "use strict";
   var days = Array.prototype.slice.call(document.querySelectorAll("section.day"));
   var links = Array.prototype.slice.call(document.querySelectorAll("nav#days a"));
+  var gaps = Array.prototype.slice.call(document.querySelectorAll("p.gap"));
+  var nav = document.getElementById("days");
   document.body.classList.add("js");
+  function fit() {  // a day's heading, and a table's header row, stop below the picker however tall it is
+    if (nav) { document.documentElement.style.setProperty("--nav", nav.offsetHeight + "px"); }
+  }
+  window.addEventListener("resize", fit);
+  fit();
   function show(id) {
     var known = id === "all" || days.some(function (d) { return d.id === id; });
     if (!known) {
@@ -87,7 +95,12 @@ JS = """
       id = busy.length ? busy[0].id : (days.length ? days[0].id : "all");
     }
     days.forEach(function (d) { d.hidden = id !== "all" && d.id !== id; });
-    links.forEach(function (a) { a.classList.toggle("on", a.getAttribute("href") === "#" + id); });
+    gaps.forEach(function (g) { g.hidden = id !== "all"; });
+    links.forEach(function (a) {
+      var on = a.getAttribute("href") === "#" + id;
+      a.classList.toggle("on", on);
+      if (on && nav) { nav.scrollTop += a.getBoundingClientRect().top - nav.getBoundingClientRect().top - 8; }
+    });
   }
   function go() {
     show(location.hash.slice(1));
@@ -118,9 +131,15 @@ JS = """
     Array.prototype.forEach.call(th.parentNode.cells, function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", dir);
   }
+  function header(ev) { return ev.target.closest ? ev.target.closest("table.heat thead th") : null; }
+  Array.prototype.forEach.call(document.querySelectorAll("table.heat thead th"), function (th) { th.tabIndex = 0; });
   document.addEventListener("click", function (ev) {
-    var th = ev.target.closest ? ev.target.closest("table.heat thead th") : null;
+    var th = header(ev);
     if (th) { sortBy(th); }
+  });
+  document.addEventListener("keydown", function (ev) {  // a header sorts from the keyboard too
+    var th = header(ev);
+    if (th && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); sortBy(th); }
   });
 }());
 """.strip()
@@ -181,6 +200,7 @@ def html_layout(report: Report, stats: bool = False) -> Layout:
         "<header>",
         "<h1>Confluent Cloud audit report</h1>",
         f'<p class="lede">{_e(lede)}</p>',
+        *([f'<p class="muted">Selected: {_e("; ".join(report.selected))}.</p>'] if report.selected else []),
         "</header>",
         '<div class="panels">',
         _load_panel(report.load),
@@ -196,7 +216,7 @@ def html_layout(report: Report, stats: bool = False) -> Layout:
                      + "</span>. Click a column header to sort by it.</p>")
 
     def part(day: Day | Gap) -> tuple[str]:
-        return (f'<p class="muted">{_e(day.line())}</p>' if isinstance(day, Gap) else
+        return (f'<p class="muted gap">{_e(day.line())}</p>' if isinstance(day, Gap) else
                 _day(day, peaks.found(), stats)) + "\n",
 
     head = itertools.chain(["\n".join(out) + "\n"], _coverage_panel(report), ["</div>\n"], _nav(report),
@@ -318,6 +338,7 @@ MAX_KEY = 1_000  # characters of a key shown: an attacker's key of megabytes, 20
 
 def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
     keys, events, shown = _shown(section.rows)
+    top = getattr(section.rows, "top", None)
     out = [f'<section class="sec" data-section="{_e(section.id)}">',
            f"<h3>{_e(section.title)} <small>{plural(keys, 'key')}, "
            f"{plural(events, 'event')}</small></h3>"]
@@ -340,7 +361,9 @@ def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
     for row in shown:
         out.append(_row(row, columns, stats))
     out += ["</tbody></table></div>"]
-    if keys > MAX_ROWS:
+    if top is not None and top < keys and top <= MAX_ROWS:
+        out.append(f'<p class="muted">The {top} busiest of {plural(keys, "key")} (--top {top}).</p>')
+    elif keys > MAX_ROWS:
         out.append(f'<p class="muted">The {MAX_ROWS} busiest of {plural(keys, "key")}; the CSV '
                    f"and JSON reports have every row.</p>")
     out.append("</section>")
@@ -349,11 +372,12 @@ def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
 
 def _shown(rows: Iterable[Row]) -> tuple[int, int, list[Row]]:
     """(keys, events, the rows shown) of a section, in one reading: every row (in key
-    order) if there are at most MAX_ROWS, else the MAX_ROWS busiest, ties by key. A page
+    order) if there are at most MAX_ROWS, else the MAX_ROWS (or --top) busiest, ties by key. A page
     of 300,000 attacker-made keys helps no one; read once, only the busiest are held."""
-    if isinstance(rows, Rows) and rows.top is None:
-        keys, events, shown = rows.ranked(MAX_ROWS)
-        return keys, events, shown if keys > MAX_ROWS else sorted(shown, key=operator.attrgetter("key"))
+    if isinstance(rows, Rows):  # the section's own keys and events, also under --top
+        keys, events, shown = rows.ranked(min(MAX_ROWS, rows.top or MAX_ROWS))
+        in_order = keys <= MAX_ROWS and rows.top is None  # --top: busiest first, as in the other formats
+        return keys, events, sorted(shown, key=operator.attrgetter("key")) if in_order else shown
     rows = iter(rows)
     shown = list(itertools.islice(rows, MAX_ROWS + 1))
     keys, events = len(shown), sum(r.total for r in shown)

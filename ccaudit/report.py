@@ -13,7 +13,7 @@ import operator
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from .clock import UTC, Clock
@@ -21,6 +21,9 @@ from .counts import Selection
 from .dates import Days, Gap, Made, PerDay, Totals, dates_shown
 from .schema import SECTIONS
 from .spool import Spool
+from .text import plural
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 if TYPE_CHECKING:
     from .cells import Times
@@ -70,6 +73,7 @@ class Report:
     load: dict | None = None
     gaps: Sequence[Gap] = field(default_factory=list)  # a list, or Gaps
     selection: Selection | None = None  # what the rows are read through, None once they are in memory
+    selected: tuple[str, ...] = ()  # the filters, said in words ("principal sa-*"), for a page read later
 
     def timeline(self) -> Sequence[Day | Gap]:
         """The days and the gaps between them, in date order, each day made when it is
@@ -177,7 +181,23 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: 
     shown, gaps = dates_shown(totals.dates, clock)
     days = Days(lambda d: _day(date.fromordinal(d), totals.get(d), clock, selection, f), shown, totals)
     return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load,
-                  gaps=gaps, selection=selection)
+                  gaps=gaps, selection=selection, selected=_in_words(f))
+
+
+def _in_words(f: Filters) -> tuple[str, ...]:
+    """Each filter of ``f`` as a reader of the report would say it; window bounds in UTC,
+    which holds any of them (a zone's clock ends before 9999-12-31T23:59Z)."""
+    said = [f"principal {f.principal}" if f.principal is not None else "",
+            f"method {f.method}" if f.method is not None else "",
+            "sections " + ", ".join(t for s, t in SECTIONS.items() if s in f.sections) if f.sections else "",
+            f"from {_utc(f.since)}" if f.since is not None else "",
+            f"before {_utc(f.until)}" if f.until is not None else "",
+            f"the {plural(f.top, 'busiest key')} of each section and day" if f.top is not None else ""]
+    return tuple(filter(None, said))
+
+
+def _utc(us: int) -> str:
+    return (_EPOCH + timedelta(microseconds=us)).isoformat().replace("+00:00", "Z")
 
 
 def _day(d: date, totals: tuple | None, clock: Clock, selection: Selection, f: Filters) -> Day:

@@ -294,6 +294,25 @@ def test_no_events(invoke, tmp_path, sample_cli):
     assert not tree.root.all("section", class_="day")
 
 
+def test_top_keeps_the_sections_totals_and_says_what_it_cut(invoke, tmp_path):
+    # sa-a 3 events, sa-b 2, sa-c 1: --top 1 shows sa-a, under the section's own 3 keys and 6 events
+    path = write_jsonl(tmp_path, [kafka_auth(f"2024-05-06T0{h}:00:00Z", f"User:{who}")
+                                  for who, n in (("sa-a", 3), ("sa-b", 2), ("sa-c", 1)) for h in range(n)])
+    tree = Tree()
+    tree.feed(html_of(invoke, path, "--top", "1", "--since", "2024-05-06T00:00:00Z", "--principal", "sa-*",
+                      tmp_path=tmp_path))
+    sec = tree.root.one("section", id="day-2024-05-06").one("section", data_section="kafka_authentication")
+    assert sec.one("h3").one("small").text() == "3 keys, 6 events"
+    assert list(section_rows(tree, "2024-05-06", "kafka_authentication")) == ["sa-a"]
+    assert sec.one("p", class_="muted").text() == "The 1 busiest of 3 keys (--top 1)."
+    assert tree.root.one("header").all("p")[1].text() == \
+        "Selected: principal sa-*; from 2024-05-06T00:00:00Z; the 1 busiest key of each section and day."
+
+
+def test_an_unfiltered_page_says_nothing_was_selected(sample_html):
+    assert "Selected:" not in sample_html
+
+
 def test_report_from_a_store_has_no_load_section_numbers(invoke, tmp_path, sample_cli):
     db = tmp_path / "s.db"
     invoke("load", "-q", sample_cli, "--db", db)
@@ -386,11 +405,11 @@ def _chromium() -> str:
     pytest.skip("Chromium is not installed (apt-get install chromium)")
 
 
-def chromium(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def chromium(page: Path, tmp_path: Path, *args: str, fragment: str = "") -> subprocess.CompletedProcess:
     cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
            f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
-           *args, page.as_uri()]
+           *args, page.as_uri() + fragment]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
