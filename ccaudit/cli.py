@@ -96,7 +96,8 @@ REPORT_OPTIONS = options(
                       "exists; files of an earlier report there are replaced); stdout gets the summary."),
     click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False),
                  help="Write the whole report to this file instead of stdout (its folder must exist; - is "
-                      "stdout); without --format, its extension (.html .json .md .csv .txt) picks the format."),
+                      "stdout); without --format, its extension (.html .json .md .csv .txt) picks the format, "
+                      "and none is text."),
     TZ, WINDOW,
     click.option("--principal", metavar="GLOB", help="Only events of principals matching GLOB, e.g. 'sa-*'."),
     click.option("--method", metavar="GLOB", help="Only events whose methodName matches GLOB."),
@@ -107,7 +108,8 @@ REPORT_OPTIONS = options(
 )
 
 
-FORMAT_OF = {".html": "html", ".htm": "html", ".json": "json", ".md": "markdown", ".csv": "csv", ".txt": "text"}
+FORMAT_OF = {".html": "html", ".htm": "html", ".json": "json", ".md": "markdown", ".markdown": "markdown",
+             ".csv": "csv", ".txt": "text", ".text": "text"}
 
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
@@ -122,7 +124,11 @@ def _format_of(out_file: str, fmt: str) -> str:
                                  "it through gzip, or drop the extension", param_hint="-o")
     if click.get_current_context().get_parameter_source("fmt") is not ParameterSource.DEFAULT:
         return fmt
-    return FORMAT_OF.get(os.path.splitext(name)[1] or name, fmt)
+    ext = os.path.splitext(name)[1] or (name if name in FORMAT_OF else "")
+    if ext and ext not in FORMAT_OF:  # report.xlsx, report.pdf: not what the user will get
+        raise click.BadParameter(f"{out_file}: {ext} names no report format; give --format, or a name ending "
+                                 ".html, .json, .md, .csv or .txt", param_hint="-o")
+    return FORMAT_OF.get(ext, fmt)
 
 
 def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str | None,
@@ -136,6 +142,9 @@ def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str 
     if out_file and any(same_file(out_file, p) for p in read + journals):  # SQLite deletes a journal it opens
         raise click.BadParameter(f"{out_file} is the store, its journal or an input; give another file",
                                  param_hint="-o")
+    if out_file and looks_like_sqlite(out_file):  # -o audit.db, for --db audit.db: the store, lost
+        raise click.BadParameter(f"{out_file} is an SQLite file (a store?), which the report would replace; give "
+                                 f"another file, or --db {out_file} to report from it", param_hint="-o")
     if out_file and (fd := closed_descriptor(out_file)) is not None:  # SQLite would open the store there
         raise click.BadParameter(f"{out_file}: descriptor {fd} is not open (closed with {fd}>&-?), so the report "
                                  "would go nowhere", param_hint="-o")

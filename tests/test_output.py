@@ -74,6 +74,17 @@ def test_output_naming_the_store_its_journal_or_an_input_is_refused(invoke, tmp_
         assert not (tmp_path / target).exists()
 
 
+def test_output_naming_another_store_is_refused(invoke, tmp_path, sample_cli):
+    # was: `report DUMP -o audit.db` (for --db audit.db) replaced a store of this run's
+    # neither side with the text report, exit 0
+    other = tmp_path / "audit.db"
+    assert invoke("load", sample_cli, "--db", other, "-q").exit_code == 0
+    before = other.read_bytes()
+    result = invoke("report", sample_cli, "-o", other, "-q")
+    assert result.exit_code == ExitCode.USAGE and "audit.db is an SQLite file" in result.stderr
+    assert "--db " in result.stderr and other.read_bytes() == before
+
+
 @pytest.mark.parametrize("name", ["/dev/stdout", "/proc/self/fd/1", "/dev/fd/1"])
 def test_output_to_a_closed_standard_output_is_refused(ccaudit_exe, tmp_path, sample_cli, name):
     """With descriptor 1 closed (`>&-`), SQLite opened the store there, put /dev/null in
@@ -134,6 +145,23 @@ def test_output_to_a_dash_is_standard_output(invoke, tmp_path, sample_cli, monke
 @pytest.mark.parametrize("name, starts", [(".json", "{"), ("r.JSON", "{"), (".md", "# Audit Summary")])
 def test_output_format_from_an_extension_alone(invoke, tmp_path, sample_cli, name, starts):
     # was: ".json" (a name that is all extension) was written as text
+    assert invoke("report", sample_cli, "-o", tmp_path / name, "-q").exit_code == 0
+    assert (tmp_path / name).read_text().startswith(starts)
+
+
+@pytest.mark.parametrize("name", ["r.xlsx", "r.pdf", "r.jsonl"])
+def test_output_to_an_unknown_extension_is_refused_without_a_format(invoke, tmp_path, sample_cli, name):
+    # was: written as text under a name that promises a spreadsheet
+    result = invoke("report", sample_cli, "-o", tmp_path / name, "-q")
+    assert result.exit_code == ExitCode.USAGE and "names no report format; give --format" in result.stderr
+    assert not (tmp_path / name).exists()
+    assert invoke("report", sample_cli, "-o", tmp_path / name, "--format", "csv", "-q").exit_code == 0
+    assert (tmp_path / name).read_text().startswith("date,section,key")
+
+
+@pytest.mark.parametrize("name, starts", [("report", "Audit Summary"), ("r.markdown", "# Audit Summary"),
+                                          ("r.text", "Audit Summary")])
+def test_output_without_an_extension_or_by_a_long_one(invoke, tmp_path, sample_cli, name, starts):
     assert invoke("report", sample_cli, "-o", tmp_path / name, "-q").exit_code == 0
     assert (tmp_path / name).read_text().startswith(starts)
 
