@@ -1,5 +1,7 @@
 """The ``ccaudit`` command and ``python -m ccaudit``. Ctrl-C while ccaudit is still
 starting (importing its modules) exits 130 like anywhere else, without a traceback."""
+import codecs
+import io
 import signal
 import sys
 
@@ -14,7 +16,15 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("ccaudit: interrupted\n")
         sys.exit(130)
+    _utf8_stdout()
     cli(prog_name="ccaudit")
+
+
+def _utf8_stdout() -> None:
+    """Reports are UTF-8 on stdout as in files, whatever the locale: JSON must be, the html
+    page says it is, and a CI job comparing bytes must not depend on LANG."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and codecs.lookup(sys.stdout.encoding).name != "utf-8":
+        sys.stdout.reconfigure(encoding="utf-8")
 
 
 if __name__ == "__main__":

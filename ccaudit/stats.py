@@ -72,19 +72,25 @@ class LoadStats:
             "noise_lines": self.noise_lines,
             "malformed": self.malformed,
             "malformed_lines": self.malformed_lines,
-        } | ({"not_stored": self.not_stored} if self.stopped else {})
+        } | ({"not_stored": self.not_stored} if self.stopped else {}) \
+          | ({"unusable_inputs": list(self.failed.values())} if self.failed else {})
 
     def summary_line(self) -> str:
-        """One line for stderr; lists the first SHOWN malformed places."""
-        shown = SHOWN
+        """One line for stderr; lists the first SHOWN malformed places and unusable inputs."""
         unkept = f", {self.not_stored:,} not stored (the load stopped)" if self.stopped else ""
         line = (f"loaded {plural(self.records_read, 'record')}: {self.inserted:,} new, "
                 f"{plural(self.duplicates, 'duplicate')}{unkept}; skipped {plural(self.noise_lines, 'noise line')}, "
                 f"{self.malformed:,} malformed")
         if self.problems:
-            more = "" if self.malformed <= shown else ", ..."
-            line += " (" + ", ".join(self.malformed_lines[:shown]) + more + ")"
+            line += _first(self.malformed_lines, self.malformed)
+        if self.failed:  # each has its error line above this one
+            line += f"; {plural(len(self.failed), 'input')} unusable" + _first(list(self.failed), len(self.failed))
         return line
+
+
+def _first(places: list[str], total: int) -> str:
+    """' (a, b, ...)': the first SHOWN of ``total`` places."""
+    return " (" + ", ".join(places[:SHOWN]) + ("" if total <= SHOWN else ", ...") + ")"
 
 
 def where(label: str, position: int | str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from unicodedata import category, east_asian_width
+from unicodedata import category, east_asian_width, is_normalized
 
 PIECE = 1 << 16  # characters a report's output is passed up in; a line at a time cost a Python frame a level
 
@@ -20,25 +20,34 @@ _HIDDEN = re.compile(f"[{_INVISIBLE}\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 
 
 def shown_as_is(text: str) -> bool:
-    """Whether ``printable`` leaves ``text`` as it is (a check in C, for the hot paths)."""
-    return text.isprintable() and not _HIDDEN.search(text)
+    """Whether ``printable`` leaves ``text`` as it is (checks in C, for the hot paths)."""
+    return (text.isprintable() and not _HIDDEN.search(text) and text[:1] != " " and text[-1:] != " "
+            and (text.isascii() or is_normalized("NFC", text)))
 
 
 def printable(text: str) -> str:
     """``text`` safe for a terminal: control, format (bidi), unusual space, unpaired
     surrogate and invisible characters become visible escapes such as ``\\x1b`` or
-    ``\\u3164``. A backslash stays as it is: a key copied from a report is what a filter
-    takes (a key that is the text ``\\x1b`` looks like one with an ESC; JSON tells them apart)."""
+    ``\\u3164``; so do spaces at either end, and the combining marks of a text not in
+    composed form (``e\\u0301``, which would show as ``é``): a renderer pads or trims the one, and
+    the other would pass for a key spelled with ``é``. A backslash stays as it is: a key copied
+    from a report is what a filter takes (a key that is the text ``\\x1b`` looks like one
+    with an ESC; JSON tells them apart)."""
     if shown_as_is(text):
         return text
-    out = []
-    for ch in text:
-        if ch.isprintable() and not _HIDDEN.match(ch):
-            out.append(ch)
-        else:
-            o = ord(ch)
-            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+    marks = () if text.isascii() or is_normalized("NFC", text) else ("Mn", "Me")
+    body = text.strip(" ")
+    lead = len(text) - len(text.lstrip(" "))
+    out = [_escaped(" ")] * lead
+    for ch in body:
+        out.append(ch if ch.isprintable() and not _HIDDEN.match(ch) and category(ch) not in marks else _escaped(ch))
+    out += [_escaped(" ")] * (len(text) - lead - len(body))
     return "".join(out)
+
+
+def _escaped(ch: str) -> str:
+    o = ord(ch)
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
 
 
 MEASURED = 400  # characters of text whose columns are counted; a longer one is printed unpadded anyway

@@ -39,6 +39,19 @@ def test_keys_with_invisible_characters_do_not_pass_for_others(invoke, tmp_path,
     assert (r"CORP\\dave" if fmt == "markdown" else r"CORP\dave") in out  # a backslash as it is: what --principal takes
 
 
+@pytest.mark.parametrize("fmt", ["text", "csv", "markdown", "html"])
+def test_keys_alike_but_for_end_spaces_or_composition_are_told_apart(invoke, tmp_path, fmt):
+    # were shown alike in every format but JSON (and CSV, for the spaces): three rows reading
+    # ana@x.com, two reading josé@x.com (é composed, and e with a combining acute)
+    emails = ["ana@x.com", "ana@x.com ", " ana@x.com", "jos\u00e9@x.com", "jose\u0301@x.com", "x\u0301@x.com"]
+    out = invoke("report", signins(tmp_path, emails), "--format", fmt, "--section", "signin_success", "-q").stdout
+    bs = "\\\\" if fmt == "markdown" else "\\"
+    for each in ("ana@x.com" + bs + "x20", bs + "x20ana@x.com", "jose" + bs + "u0301@x.com", "jos\u00e9@x.com"):
+        assert each in out, each
+    assert "e\u0301" not in out
+    assert "x\u0301@x.com" in out  # composed form (NFC) has no x with an acute: shown as it is
+
+
 def test_one_huge_key_does_not_pad_every_row(invoke, tmp_path):
     huge = "h" * 1_000_000 + "@example.com"
     dump = signins(tmp_path, [huge, "alice@example.com"])

@@ -16,6 +16,7 @@ import subprocess
 import pytest
 
 from ccaudit.errors import ExitCode
+from tests.records import signin, write_jsonl
 
 
 def files_in(folder) -> set[str]:
@@ -560,3 +561,18 @@ def test_a_link_planted_at_an_output_to_another_users_pipe_is_replaced_not_writt
     assert result.exit_code == 0, result.stderr
     assert not link.is_symlink() and link.read_text().startswith("Audit Summary")
     assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "html", "text", "markdown"])
+def test_standard_output_is_utf8_whatever_the_locale(ccaudit_exe, tmp_path, fmt):
+    # was: under a Latin-1 locale, "josé" reached stdout as b"jos\xe9": JSON that no parser
+    # reads, an html page that says it is UTF-8, and bytes that differ by LANG, with exit 0
+    dump = write_jsonl(tmp_path, [signin("2024-05-07T05:00:00Z", e) for e in ("jos\u00e9@x.com", "zo\u00eb@x.com")])
+    runs = {}
+    for encoding in ("utf-8", "latin-1", "ascii"):
+        env = dict(os.environ, PYTHONIOENCODING=encoding)
+        done = subprocess.run([ccaudit_exe, "report", dump, "--format", fmt, "-q"], capture_output=True, env=env)
+        assert done.returncode == 0, done.stderr
+        runs[encoding] = done.stdout
+    assert runs["latin-1"] == runs["ascii"] == runs["utf-8"]
+    assert "jos\u00e9@x.com".encode() in runs["utf-8"]
