@@ -394,6 +394,17 @@ def test_bad_input_does_not_stop_the_others_loading(invoke, tmp_path, sample_cli
     assert json.loads(invoke("summary", "--db", db, "--format", "json").stdout)["events"] == 13
 
 
+def test_unusable_inputs_are_named_in_the_load_line_and_its_json(invoke, tmp_path, sample_cli):
+    # was: "loaded 14 records: ...; skipped ... 6 malformed (...)", and JSON without a word of them
+    made = _bad_inputs(tmp_path, sample_cli)
+    bad = [made["zstd"], made["only-noise"]]
+    result = invoke("load", sample_cli, *bad, "--db", tmp_path / "s.db", "-q", "--format", "json")
+    assert result.exit_code == 2
+    assert stderr_lines(result)[-1].endswith(f"; 2 inputs unusable ({bad[0]}, {bad[1]})")
+    unusable = json.loads(result.stdout)["unusable_inputs"]
+    assert [line.split(": ")[0] for line in unusable] == [str(p) for p in bad]
+
+
 @pytest.mark.parametrize("kind", ["missing", "directory"])
 def test_missing_input_stops_before_loading_anything(invoke, tmp_path, sample_cli, kind):
     path = _bad_inputs(tmp_path, sample_cli)[kind]
