@@ -57,7 +57,9 @@ UNIQUE = ("id", "time", "first_seen", "last_seen")  # columns not dictionary-enc
 TIMES = ("time", "quarter", "first_seen", "last_seen")  # timestamp columns, from epoch µs
 
 COUNTS_SQL = ("SELECT c.day, c.quarters, nullif(k.section, '') AS section, nullif(k.key, '') AS key, k.method,"
-              " k.principal FROM counts c JOIN keys k USING (kid) WHERE c.day >= ? AND c.day < ?")
+              " k.principal FROM counts c JOIN keys k USING (kid) WHERE c.day >= ? AND c.day < ?"
+              # by key, not by key number: the number follows the order the keys were first loaded
+              " ORDER BY c.day, k.section, k.key, k.method, k.principal")
 
 
 def require(lean: bool = False) -> None:
