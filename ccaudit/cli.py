@@ -202,8 +202,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
 
 @cli.command(short_help="Add dumps to a store, without a report.")
 @click.argument("dumps", nargs=-1, required=True, type=opt.DUMPS)
-@db_option("Store to add the dumps to (created if missing; an event already there is not added again).",
-           required=True)
+@db_option("Store to add the dumps to (required; created if missing; an event already there is not added again).")
 @format_option(["text", "json"], "Format of the load summary on stdout (text prints none).")
 @LOADING
 def load(dumps, db_path, fmt, strict, quiet):
@@ -213,6 +212,10 @@ def load(dumps, db_path, fmt, strict, quiet):
     Example:
       ccaudit load dump-monday.json dump-tuesday.json.gz --db audit.db
     """
+    if not db_path:
+        store = next((d for d in dumps if looks_like_sqlite(d)), None)
+        raise click.UsageError(f"give the store as --db {store}" if store else
+                               "give --db STORE, the store to add the dumps to (ccaudit report DUMP keeps none)")
     opt.check_inputs(dumps)
     with opt.open_store(db_path) as store:
         stats = opt.load(dumps, store, quiet)
@@ -291,11 +294,12 @@ for command in (check, diff, methods):
 
 
 @cli.command(short_help="Delete a store and a report folder.")
+@click.argument("extra", nargs=-1, metavar="")
 @db_option("The store to delete (refused if the file is not a ccaudit store).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.not_empty,
               help="The report folder whose files to delete (those its manifest lists).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask (never asked when stdin is not a terminal).")
-def clean(db_path, out_dir, yes):
+def clean(extra, db_path, out_dir, yes):
     """Delete the --db store, the report files of an --out folder, or both.
 
     Everything is checked before anything is deleted: a file that is not a ccaudit
@@ -309,6 +313,11 @@ def clean(db_path, out_dir, yes):
     from .output import check_report_dir, clean_dir
     from .storefile import deletable, delete_store
 
+    if extra:  # never a file named alone: the option says which kind of thing is deleted
+        x = extra[0]
+        hint = (f"--db {x}" if looks_like_sqlite(x) else f"--out {x}" if os.path.isdir(x) else
+                f"--db {x} (a store) or --out {x} (a report folder)")
+        raise click.UsageError(f"clean takes what to delete as an option: ccaudit clean {hint}")
     if not db_path and not out_dir:
         raise click.UsageError("give --db STORE, --out DIR or both")
     found = bool(db_path) and deletable(db_path)  # checked before anything is deleted

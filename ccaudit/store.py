@@ -43,7 +43,16 @@ from .errors import NoSpace, StoreError, out_of_space
 from .lean import hidden
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .stage import Stage, Staged, tally, unpack
-from .storefile import cached, check_layout, connect, create, create_tables, needs_creating, wait_for_writers
+from .storefile import (
+    cached,
+    check_layout,
+    connect,
+    create,
+    create_tables,
+    looks_like_sqlite,
+    needs_creating,
+    wait_for_writers,
+)
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -108,7 +117,9 @@ class Store:
                 raise
             if out_of_space(e):  # creating it, or rolling back a killed load's journal
                 raise NoSpace(self._full(e, kept="")) from None
-            raise StoreError(f"{path}: not a usable ccaudit store ({e})") from None
+            hint = "" if looks_like_sqlite(path) or not os.path.isfile(path) else \
+                "; if it is a dump, it is read as an input (ccaudit report FILE, or ccaudit load FILE --db STORE)"
+            raise StoreError(f"{path}: not a usable ccaudit store ({e}){hint}") from None
         self._cache: dict[str, _Remembered] = {}  # table -> its values' numbers, see _numbers
         self._pending: dict[tuple[int, str, int], dict[int, list]] = {}  # (day, section, kid) -> counts, see _add
         self._pending_methods: dict[tuple[int, str], dict[int, list]] = {}  # (day, method) -> the same

@@ -252,6 +252,37 @@ def test_a_dump_given_to_summary_is_pointed_to_report(invoke, sample_cli):
     assert stderr_lines(result)[-1].endswith(f"for a dump: ccaudit report {sample_cli}")
 
 
+@pytest.mark.parametrize("command", [["summary"], ["report"], ["load", "{dump}"], ["check", "--max", "*:*=1/h"]])
+def test_a_dump_given_as_the_store_is_pointed_to_the_inputs(invoke, sample_cli, command):
+    # was: "not a usable ccaudit store (file is not a database)", and no word of what to do
+    args = [str(sample_cli) if a == "{dump}" else a for a in command]
+    result = invoke(*args, "--db", sample_cli)
+    assert result.exit_code == 2
+    assert stderr_lines(result)[-1].endswith("if it is a dump, it is read as an input (ccaudit report FILE, or "
+                                             "ccaudit load FILE --db STORE)"), result.stderr
+
+
+def test_load_without_a_store_says_how_to_give_it(invoke, tmp_path, sample_cli):
+    # was click's bare "Missing option '--db'."
+    db = tmp_path / "audit.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    result = invoke("load", sample_cli, db)
+    assert result.exit_code == 2 and stderr_lines(result) == [f"ccaudit: error: give the store as --db {db}"]
+    result = invoke("load", sample_cli)
+    assert result.exit_code == 2 and "give --db STORE" in result.stderr
+
+
+def test_clean_of_a_file_named_alone_says_which_option_takes_it(invoke, tmp_path, sample_cli):
+    # was click's "Got unexpected extra argument (audit.db)"
+    db = tmp_path / "audit.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    result = invoke("clean", db, "--yes")
+    assert result.exit_code == 2 and stderr_lines(result)[-1].endswith(f"ccaudit clean --db {db}")
+    result = invoke("clean", tmp_path, "--yes")
+    assert result.exit_code == 2 and stderr_lines(result)[-1].endswith(f"ccaudit clean --out {tmp_path}")
+    assert db.exists()
+
+
 # -- --out DIR ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("markdown", "md"), ("csv", "csv"), ("json", "json")])
