@@ -221,7 +221,21 @@ def zone(name: str) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones (America), too long a name
-        raise click.BadParameter(f"unknown time zone {name!r}", param_hint="--tz") from None
+        raise click.BadParameter(f"unknown time zone {name!r}{_zone_hint(name)}", param_hint="--tz") from None
+
+
+def _zone_hint(name: str) -> str:
+    """The IANA names closest to a misspelt one; a name like Europe/Zurich for an offset or
+    an abbreviation, which mean different things on different dates."""
+    import difflib
+    from zoneinfo import available_timezones
+
+    names = sorted(z for z in available_timezones() if "/" in z)  # not EST or CET for CEST
+    spelt = {(z if "/" in name else z.rsplit("/", 1)[1]).lower(): z for z in names}  # Kolkata: Asia/Kolkata
+    close = difflib.get_close_matches(name.lower().replace(" ", "_"), list(spelt), n=3, cutoff=0.8)
+    if close:
+        return " (did you mean " + " or ".join(spelt[c] for c in close) + "?)"
+    return "; give an IANA name such as Europe/Zurich or Asia/Kolkata (an offset or an abbreviation is not one)"
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -259,7 +273,8 @@ def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
             return _since_epoch(t + timedelta(seconds=past)) + (1 if fraction[6:].strip("0") else 0)
     except (ValueError, OverflowError, OSError):
         pass
-    raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time", param_hint=option)
+    raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time (e.g. 2024-05-06, 2024-05-06T10:30Z, "
+                             "2024-05-06T10:30:00+02:00)", param_hint=option)
 
 
 def _skipped(t: datetime, tz: tzinfo) -> bool:

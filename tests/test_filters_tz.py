@@ -1107,3 +1107,19 @@ def test_a_date_that_comes_again_after_the_next_gets_its_events(tmp_path, times)
         store.close()
     at = datetime.timestamp  # times of one zone compare by their wall clocks, not as instants
     assert got == {d: (len(ts), min(ts, key=at).isoformat(), max(ts, key=at).isoformat()) for d, ts in want.items()}
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("Europe/Zurch", " (did you mean Europe/Zurich?)"), ("asia/kolkata", " (did you mean Asia/Kolkata?)"),
+    ("Kolkata", " (did you mean Asia/Kolkata?)"), ("New York", " (did you mean America/New_York?)"),
+    ("CEST", "; give an IANA name such as Europe/Zurich"), ("+02:00", "; give an IANA name such as Europe/Zurich"),
+])
+def test_an_unknown_zone_is_answered_with_the_closest_names(invoke, sample_cli, name, hint):
+    # was "unknown time zone 'Europe/Zurch'" alone; an abbreviation is not offered EST or CET
+    result = invoke("report", sample_cli, "--tz", name, "-q")
+    assert result.exit_code == 2 and f"unknown time zone {name!r}{hint}" in result.stderr, result.stderr
+
+
+def test_a_time_that_is_not_one_is_answered_with_examples(invoke, sample_cli):
+    result = invoke("report", sample_cli, "--since", "06/05/2024", "-q")
+    assert result.exit_code == 2 and "(e.g. 2024-05-06, 2024-05-06T10:30Z" in result.stderr
