@@ -197,7 +197,10 @@ def _in_words(f: Filters) -> tuple[str, ...]:
 
 
 def _utc(us: int) -> str:
-    return (_EPOCH + timedelta(microseconds=us)).isoformat().replace("+00:00", "Z")
+    try:
+        return (_EPOCH + timedelta(microseconds=us)).isoformat().replace("+00:00", "Z")
+    except OverflowError:  # a local 9999-12-31T23:59 west of UTC is in the year 10000 there
+        return f"{us:,} µs from 1970-01-01T00:00:00Z"
 
 
 def _day(d: date, totals: tuple | None, clock: Clock, selection: Selection, f: Filters) -> Day:
