@@ -196,6 +196,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     with opt.open_store(db_path, readonly=not dumps) as store:
         loaded = opt.load_all(dumps, store, quiet)
         rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
+        opt.tell_unmatched(rep, filters)
         write_report(rep, fmt, out_dir=out_dir, out_file=out_file, stats=stats)
     sys.exit(opt.exit_code(loaded, strict))
 

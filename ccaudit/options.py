@@ -20,7 +20,7 @@ import click
 from .errors import ExitCode, InputError
 from .files import check_parent, make_temp_dir, remove_stale_temp_dirs
 from .progress import Progress
-from .report import Filters
+from .report import Filters, Report
 from .schema import SECTIONS
 from .stats import LoadStats
 from .store import Store
@@ -116,6 +116,16 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
 def tell(message: str) -> None:
     """One line on stderr; file names and keys in it come from others, so made printable."""
     click.echo(f"ccaudit: {printable(message)}", err=True)
+
+
+def tell_unmatched(report: Report, f: Filters) -> None:
+    """A warning when the filters left no event: an empty report says nothing of why. The
+    usual cause is a principal typed as a record spells it (User:sa-1), not as shown (sa-1)."""
+    if report.events or (f.principal, f.method, f.since, f.until) == (None,) * 4:
+        return
+    prefixed = f.principal is not None and re.match(r"[A-Za-z]+:", f.principal)
+    tell("warning: no event matches " + "; ".join(report.selected)
+         + (" (a principal is shown and matched without its type, e.g. sa-1 for User:sa-1)" if prefixed else ""))
 
 
 def existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:

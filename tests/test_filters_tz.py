@@ -1123,3 +1123,22 @@ def test_an_unknown_zone_is_answered_with_the_closest_names(invoke, sample_cli, 
 def test_a_time_that_is_not_one_is_answered_with_examples(invoke, sample_cli):
     result = invoke("report", sample_cli, "--since", "06/05/2024", "-q")
     assert result.exit_code == 2 and "(e.g. 2024-05-06, 2024-05-06T10:30Z" in result.stderr
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--principal", "User:sa-q1w2e3"], "no event matches principal User:sa-q1w2e3 (a principal is shown and matched "
+                                        "without its type, e.g. sa-1 for User:sa-1)"),
+    (["--since", "2025-01-01"], "no event matches from 2025-01-01T00:00:00Z"),
+    (["--method", "nothing.*", "--top", "3"], "no event matches method nothing.*; the 3 busiest keys of each section "
+                                              "and day"),
+])
+def test_filters_that_match_nothing_say_so(invoke, sample_cli, args, said):
+    # was: "Audit Summary for 0 events", exit 0, and not a word on stderr
+    result = invoke("report", sample_cli, *args, "-q")
+    assert result.exit_code == 0 and result.stdout.startswith("Audit Summary for 0 events")
+    assert f"ccaudit: warning: {said}" in result.stderr.splitlines(), result.stderr
+
+
+def test_filters_that_match_something_say_nothing_more(invoke, sample_cli):
+    result = invoke("report", sample_cli, "--principal", "sa-*", "-q")
+    assert result.exit_code == 0 and "warning" not in result.stderr
