@@ -302,16 +302,17 @@ def _forget_gateway() -> None:
     SparkSession._instantiatedSession = SparkSession._activeSession = None
 
 
-def aggregate(spark, inputs, parquet: str | None = None) -> tuple[list[tuple], LoadStats]:
+def aggregate(spark, inputs, parquet: str | None = None, store: str | None = None) -> tuple[list[tuple], LoadStats]:
     """Read ``inputs`` with Spark: the counts ``(quarter, section, key, method, principal,
     n, first_us, last_us)`` of the distinct events, and the load summary. With
-    ``parquet``, the counts are also written there, partitioned by day."""
+    ``parquet``, the counts are also written there, partitioned by day. ``store``: the
+    store being written, not read if an input's folder holds it."""
     from .spark_inputs import sources
 
     links = make_temp_dir() if spark.sparkContext.master.startswith("local") else None  # executors see our files
     try:
         with spark_errors():
-            return _aggregate(spark, sources(spark, inputs, links), parquet)
+            return _aggregate(spark, sources(spark, inputs, links, store), parquet)
     finally:
         if links:
             shutil.rmtree(links, ignore_errors=True)
@@ -370,13 +371,14 @@ def _refuse_existing(spark, folder: str) -> None:
 def run(inputs, store, master: str | None = None, parquet: str | None = None) -> LoadStats:
     """``ccaudit spark``: aggregate with Spark, then add the counts to ``store``, which
     must hold nothing yet (counts without events cannot be told apart from what it has)."""
-    from .spark_inputs import is_uri, local_files
+    from .spark_inputs import is_uri, local_files, no_files
 
     store.refuse_mixing("counts")  # before minutes of Spark; and again as the counts are written
-    for arg in inputs:  # a missing or unreadable local file is said now, not once Spark has started
-        if not is_uri(arg):
-            local_files(arg)
+    local = [arg for arg in inputs if not is_uri(arg)]
+    found = [f for arg in local for f in local_files(arg, store.path)]  # a bad local file said now, not in Spark
+    if not found and len(local) == len(inputs):
+        raise no_files(inputs)
     with session(master) as spark:
-        rows, stats = aggregate(spark, inputs, parquet)
+        rows, stats = aggregate(spark, inputs, parquet, store.path)
     store.add_counts(rows)
     return stats

@@ -12,14 +12,17 @@ import glob
 import io
 import os
 import re
+import stat
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from .errors import InputError
+from .files import same_file
 from .ingest import BUFFER, Dump, check_readable, sniff
 from .spark_job import file_key
+from .storefile import looks_like_sqlite
 
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")  # s3a://, hdfs://, file:/; not audit-T10:00.jsonl
 _GLOB = re.compile(r"[*?\[{]")
@@ -52,7 +55,7 @@ def is_uri(arg: str) -> bool:
     return bool(_URI.match(arg)) and not os.path.lexists(arg)
 
 
-def sources(spark, inputs: Iterable[str], links: str | None) -> list[Source]:
+def sources(spark, inputs: Iterable[str], links: str | None, store: str | None = None) -> list[Source]:
     """Every file of ``inputs``, in input order (a glob's or folder's files sorted by
     name), each with its route. An input matching nothing is an InputError, before any
     job starts. With ``links`` (local mode: a cluster's executors could not see them),
@@ -61,8 +64,10 @@ def sources(spark, inputs: Iterable[str], links: str | None) -> list[Source]:
     codecs = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf)
     found: dict[str, Found] = {}
     for arg in inputs:
-        for file in hadoop_files(jvm, conf, arg) if is_uri(arg) else local_files(arg):
+        for file in hadoop_files(jvm, conf, arg) if is_uri(arg) else local_files(arg, store):
             found.setdefault(file.key, file)  # a file named twice is read once
+    if not found:  # a folder of nothing, or of _x and .x files only
+        raise no_files(inputs)
     with ThreadPoolExecutor(16) as pool:  # remote stores answer slowly, but in parallel
         routes = list(pool.map(lambda f: line_mode(f.fs, f.path), found.values()))
     out = []
@@ -80,10 +85,16 @@ def sources(spark, inputs: Iterable[str], links: str | None) -> list[Source]:
     return out
 
 
-def local_files(arg: str) -> list[Found]:
+def no_files(inputs: Iterable[str]) -> InputError:
+    return InputError(f"{', '.join(inputs)}: no file to read (a folder's files named _x or .x are not read)")
+
+
+def local_files(arg: str, store: str | None = None) -> list[Found]:
     """Each file of a local input: a file, a folder's files (not those named ``_x`` or
     ``.x``, as Spark's folders), or a glob's (``{a,b}`` too, as Hadoop's globs; ``*`` does
-    not match ``.x``, as a shell's), named as a shell would have passed them."""
+    not match ``.x``, as a shell's), named as a shell would have passed them; not the
+    ``store`` being written, which may be in an archive's folder. Only regular files that
+    are not SQLite: Spark opens each again by name, which a pipe's would not give again."""
     literal = os.path.lexists(arg)  # a name with glob characters (day[1].jsonl) is taken as it is
     matches = [arg] if literal else sorted({m for p in braces(arg) for m in glob.glob(p.replace("[^", "[!"))})
     if not matches:
@@ -92,9 +103,20 @@ def local_files(arg: str) -> list[Found]:
     for match in matches:
         for label in _folder(match) if os.path.isdir(match) else [match]:
             path = os.path.join(os.getcwd(), label)  # not normalised: a link's '..' is the system's to follow
+            if store and same_file(path, store):
+                continue
             check_readable(path, label)
+            _check_file(path, label)
             out.append(Found("file:" + os.path.realpath(path), label, os.path.getsize(path), None, path))
     return out
+
+
+def _check_file(path: str, label: str) -> None:
+    if not stat.S_ISREG(os.stat(path).st_mode):  # read here to sniff it, it would be empty to Spark
+        raise InputError(f"{label}: not a regular file (a pipe or a device), which Spark cannot open again by "
+                         "name; load it with ccaudit load")
+    if looks_like_sqlite(path):  # read as a dump, every line of it would be malformed
+        raise InputError(f"{label}: is an SQLite file, not a dump (a store is given with --db {label})")
 
 
 def _folder(folder: str) -> list[str]:

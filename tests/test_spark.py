@@ -18,6 +18,7 @@ import gzip
 import json
 import os
 import signal
+import sqlite3
 import stat
 import subprocess
 import time
@@ -336,6 +337,33 @@ def test_an_input_that_cannot_be_read_is_refused_before_spark_starts(run_ccaudit
     result = run_ccaudit("spark", "broken.jsonl", "--db", "s.db", cwd=tmp_path)
     assert (result.returncode, result.stderr) == (2, "ccaudit: error: broken.jsonl: no such file\n")  # was exit 70
     assert time.monotonic() - started < 5  # Spark takes longer than this to start
+
+
+def test_a_pipe_an_sqlite_file_or_a_folder_of_nothing_is_refused_before_spark_starts(run_ccaudit, tmp_path):
+    # were: a pipe read as empty (0 records, exit 0: the sniff had taken its bytes); a store
+    # read as a dump (a line of malformed records); an empty folder, exit 70 (reduce of nothing)
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / "_SUCCESS").write_text("")
+    sqlite3.connect(tmp_path / "old.db").execute("CREATE TABLE t (x)").connection.commit()
+    for name, said in (("pipe", "pipe: not a regular file (a pipe or a device)"),
+                       ("old.db", "old.db: is an SQLite file, not a dump"),
+                       ("empty", "empty: no file to read"), ("hidden", "hidden: no file to read")):
+        started = time.monotonic()
+        result = run_ccaudit("spark", name, "--db", "s.db", cwd=tmp_path)
+        assert result.returncode == 2 and result.stderr.startswith(f"ccaudit: error: {said}"), result.stderr
+        assert time.monotonic() - started < 5  # Spark takes longer than this to start
+
+
+@needs_spark
+def test_the_store_in_an_inputs_folder_is_not_read(spark, invoke, tmp_path):
+    # was: the store, made before the folder was listed, read as a dump: exit 2, 9 malformed
+    (tmp_path / "arch").mkdir()
+    r.write_jsonl(tmp_path / "arch", [r.kafka_auth("2024-05-06T10:00:00Z")])
+    result = invoke("spark", tmp_path / "arch", "--db", tmp_path / "arch" / "audit.db", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["inserted"] == 1
 
 
 @needs_spark
