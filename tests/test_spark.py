@@ -339,6 +339,7 @@ def test_an_input_that_cannot_be_read_is_refused_before_spark_starts(run_ccaudit
     assert time.monotonic() - started < 5  # Spark takes longer than this to start
 
 
+@needs_spark
 def test_a_pipe_an_sqlite_file_or_a_folder_of_nothing_is_refused_before_spark_starts(run_ccaudit, tmp_path):
     # were: a pipe read as empty (0 records, exit 0: the sniff had taken its bytes); a store
     # read as a dump (a line of malformed records); an empty folder, exit 70 (reduce of nothing)
