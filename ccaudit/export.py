@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from . import daycounts
-from .errors import CcauditError, MissingExtra, NoSpace, out_of_space
+from .errors import CcauditError, MissingExtra, NoSpace, out_of_space, spilling
 from .files import DIR_MODE, FILE_MODE, make_dir, pid_alive, write_own
 from .lean import hidden
 from .schema import DAY, EVENT_TABLES, HOUR_US, US, VIEWS
@@ -122,6 +122,7 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
     _refuse_replacing(store.path, out_dir)
     previous = prepare(out_dir)
     if not store.conn.in_transaction:  # one snapshot for every table: a load committing meanwhile waits
+        store.conn.execute("PRAGMA temp_store = FILE")  # a day's counts sorted by key spill to TMPDIR
         store.conn.execute("BEGIN")
     result = Export(skipped=tuple(t for t in tables if t != "counts") if store.counts_only() else ())
     written = [t for t in tables if t not in result.skipped]
@@ -243,7 +244,8 @@ def _days(store: Store, table: str) -> Iterator[tuple[dt.date, Iterator[list[tup
     if first is None:
         return
     for n in range(first // per_day, last // per_day + 1):
-        cursor = store.conn.execute(sql, (n * per_day, (n + 1) * per_day))
+        with spilling():
+            cursor = store.conn.execute(sql, (n * per_day, (n + 1) * per_day))
         batches = _batches(cursor)
         first = next(batches, None)
         if first:
