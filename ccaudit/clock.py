@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from .schema import QUARTER, QUARTER_US, US
 
 UTC = timezone.utc
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DATES_CACHED = 1024  # dates whose hours a clock keeps: a store can hold 200,000 dates
 
 

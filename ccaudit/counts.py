@@ -80,9 +80,7 @@ class Selection(Busiest):
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        if not conn.in_transaction:  # one snapshot for every query of the report:
-            conn.execute("PRAGMA temp_store = FILE")  # a large day's sort spills to TMPDIR, see spilling()
-            conn.execute("BEGIN")  # a load committing meanwhile waits until the store is closed
+        storefile.snapshot(conn)
         n = next(_names)
         self.wanted, self.methods, self.edges = f"temp.wanted_{n}", f"temp.methods_{n}", f"temp.edges_{n}"
         self.busy, self._made_busy = f"temp.busy_{n}", False

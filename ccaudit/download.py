@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from .classify import LAST_TIME, parse_time
+from .clock import EPOCH
 from .download_files import (
     check_out,
     check_state_folder,
@@ -47,7 +48,6 @@ CONNECT_TIMEOUT = 30.0  # a typo'd or firewalled bootstrap should not wait out -
 STALL = 30.0  # nothing received this long, brokers unreachable: Kafka went away, do not wait out --timeout
 BATCH = 1000
 POLL = 0.25  # consume() waits this long for a full batch; keeps Ctrl-C and progress snappy
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 # --- results ---------------------------------------------------------------
@@ -324,9 +324,9 @@ def _record_time(record, timestamp_ms) -> datetime | None:
     text = record.get("time") if isinstance(record, dict) else None
     us = parse_time(text)
     if us is not None and 0 <= us < LAST_TIME:
-        return _EPOCH + timedelta(microseconds=us)
+        return EPOCH + timedelta(microseconds=us)
     try:
-        return None if timestamp_ms is None else _EPOCH + timedelta(milliseconds=timestamp_ms)
+        return None if timestamp_ms is None else EPOCH + timedelta(milliseconds=timestamp_ms)
     except OverflowError:  # before year 1 or after 9999: a producer's bogus clock, not a time
         return None
 

@@ -40,6 +40,7 @@ from .lean import hidden
 from .schema import DAY, EVENT_TABLES, HOUR_US, US, VIEWS
 from .schema import TABLES as STORE_TABLES
 from .store import Store
+from .storefile import snapshot
 from .text import plural
 
 TABLES = (*EVENT_TABLES, "counts")  # in the order they are written
@@ -121,9 +122,7 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
     out_dir = os.path.normpath(out_dir)
     _refuse_replacing(store.path, out_dir)
     previous = prepare(out_dir)
-    if not store.conn.in_transaction:  # one snapshot for every table: a load committing meanwhile waits
-        store.conn.execute("PRAGMA temp_store = FILE")  # a day's counts sorted by key spill to TMPDIR
-        store.conn.execute("BEGIN")
+    snapshot(store.conn)  # every table from one; a day's counts sorted by key spill to TMPDIR
     result = Export(skipped=tuple(t for t in tables if t != "counts") if store.counts_only() else ())
     written = [t for t in tables if t not in result.skipped]
     write_own(os.path.join(out_dir, MARKER), _marker(previous + written))  # claimed before it is made

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 
 import click
 
+from .clock import EPOCH
 from .errors import ExitCode, InputError
 from .files import check_parent, make_temp_dir, remove_stale_temp_dirs
 from .progress import Progress
@@ -248,9 +249,6 @@ def _zone_hint(name: str) -> str:
     return "; give an IANA name such as Europe/Zurich or Asia/Kolkata (an offset or an abbreviation is not one)"
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}")  # 2024-05-06 or 20240506
 _HH, _MM = "[01][0-9]|2[0-3]", "[0-5][0-9]"
 _TIME = re.compile(rf"([0-9]{{4}})-([0-9]{{2}})-([0-9]{{2}})[Tt ]({_HH}):({_MM})(?::({_MM}|60)(?:[.,]([0-9]+))?)?"
@@ -305,7 +303,7 @@ def _offset(text: str | None, tz: tzinfo) -> tzinfo:
 
 
 def _since_epoch(t: datetime) -> int:
-    return (t - _EPOCH) // timedelta(microseconds=1)
+    return (t - EPOCH) // timedelta(microseconds=1)
 
 
 def filters(tz: tzinfo, since: str | None, until: str | None, principal: str | None = None,

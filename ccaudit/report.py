@@ -13,17 +13,15 @@ import operator
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
-from .clock import UTC, Clock
+from .clock import EPOCH, UTC, Clock
 from .counts import Selection
 from .dates import Days, Gap, Made, PerDay, Totals, dates_shown
 from .schema import SECTIONS
 from .spool import Spool
 from .text import plural
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 if TYPE_CHECKING:
     from .cells import Times
@@ -198,7 +196,7 @@ def _in_words(f: Filters) -> tuple[str, ...]:
 
 def _utc(us: int) -> str:
     try:
-        return (_EPOCH + timedelta(microseconds=us)).isoformat().replace("+00:00", "Z")
+        return (EPOCH + timedelta(microseconds=us)).isoformat().replace("+00:00", "Z")
     except OverflowError:  # a local 9999-12-31T23:59 west of UTC is in the year 10000 there
         return f"{us:,} µs from 1970-01-01T00:00:00Z"
 

@@ -157,6 +157,15 @@ def cached(conn: sqlite3.Connection) -> sqlite3.Connection:
     return conn
 
 
+def snapshot(conn: sqlite3.Connection) -> None:
+    """One snapshot for every query a reader makes (a load committing meanwhile waits until
+    the store is closed), its large sorts spilled to TMPDIR (``errors.spilling``): in memory
+    they grew with the data."""
+    if not conn.in_transaction:
+        conn.execute("PRAGMA temp_store = FILE")
+        conn.execute("BEGIN")
+
+
 def file_id(path: str) -> tuple[int, int] | None:
     """(device, inode) of the file at ``path``: whether it is still the file once opened."""
     try:
