@@ -114,11 +114,11 @@ def render(comparison: Comparison, a: Report, b: Report, fmt: str, labels: tuple
         yield from csv_chunks(FIELDS, ([r.section, r.key, r.count_a, r.count_b, r.change, r.status] for r in rows()))
         return
     tally = (f"{counts['changed']} changed, {counts['new']} new, {counts['vanished']} vanished, "
-             f"{counts['same']} unchanged")
+             f"{counts['same']} same")
     if shown != sum(counts.values()):
         tally += f"; {shown} shown"
         if counts["same"] and not same:
-            tally += " (--all adds unchanged keys)"
+            tally += " (--all adds the same ones)"
     if fmt == "markdown":
         yield f"# ccaudit diff\n\n- {md_text(_heading(sa))}\n- {md_text(_heading(sb))}\n\n{tally}\n\n"
         if shown:

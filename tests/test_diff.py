@@ -207,7 +207,7 @@ def test_section_and_top(invoke, at_root):
     doc = json.loads(top.stdout)
     assert doc["shown"] == 5 and doc["counts"]["changed"] == 5  # counts are of every key
     text = invoke("diff", "-q", SAMPLE, WEEK2, "--top", "1").stdout
-    assert "5 changed, 4 new, 5 vanished, 4 unchanged; 5 shown (--all adds unchanged keys)" in text
+    assert "5 changed, 4 new, 5 vanished, 4 same; 5 shown (--all adds the same ones)" in text
 
 
 @pytest.mark.parametrize("args, says", [
@@ -257,7 +257,7 @@ def test_formats(invoke, at_root):
     assert text.splitlines()[:3] == [
         f"A = {SAMPLE}: 13 events, 2024-05-06..2024-05-09",
         f"B = {WEEK2}: 19 events, 2024-05-13..2024-05-14",
-        "5 changed, 4 new, 5 vanished, 4 unchanged; 14 shown (--all adds unchanged keys)",
+        "5 changed, 4 new, 5 vanished, 4 same; 14 shown (--all adds the same ones)",
     ]
 
 
