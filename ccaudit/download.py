@@ -153,7 +153,7 @@ def download(
     result = DownloadResult(out_path=str(out_path), topic=topic, compressed=compress)
     try:
         kept = ", state file unchanged" if state_path else ""  # said of a run that fails
-        _run(_connect(conf, topic), saved, deadline, (out_path, compress, kept), progress, result)
+        _run(_connect(conf, topic, str(config_path)), saved, deadline, (out_path, compress, kept), progress, result)
         if state_path:
             _save(state_path, topic, bootstrap, result)
     finally:
@@ -197,9 +197,10 @@ def _save(state_path, topic: str, bootstrap: str, result: DownloadResult) -> Non
                            f"saved ({e}), so the next run will fetch its records again") from None
 
 
-def _connect(conf: dict, topic: str) -> KafkaSource:
-    """Open the real consumer; tests replace this to run the loop on a fake."""
-    return KafkaSource(conf, topic)
+def _connect(conf: dict, topic: str, origin: str) -> KafkaSource:
+    """Open the real consumer (``origin`` names the properties file in its errors); tests
+    replace this to run the loop on a fake."""
+    return KafkaSource(conf, topic, origin)
 
 
 # --- the run ---------------------------------------------------------------

@@ -45,7 +45,7 @@ class Message:
 class KafkaSource:
     """The six consumer calls the downloader makes, with errors made readable."""
 
-    def __init__(self, conf: dict, topic: str):
+    def __init__(self, conf: dict, topic: str, origin: str = "the properties file"):
         self._ck = ck = _import_confluent_kafka()
         self.topic = topic
         self._bootstrap = conf["bootstrap.servers"]
@@ -60,7 +60,7 @@ class KafkaSource:
         try:
             self._consumer = ck.Consumer(settings)
         except Exception as e:  # the binding's own checks raise anything (default.topic.config=x: AttributeError)
-            raise InputError(f"bad Kafka setting in the properties file: {self._text(e)}") from None
+            raise InputError(f"{origin}: bad Kafka setting: {self._text(e)}") from None
 
     def list_topics(self, timeout: float) -> list[int]:
         """Partitions of the topic; waits up to ``timeout`` for a broker to answer."""
