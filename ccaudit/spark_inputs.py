@@ -91,7 +91,8 @@ def no_files(inputs: Iterable[str]) -> InputError:
 
 def local_files(arg: str, store: str | None = None) -> list[Found]:
     """Each file of a local input: a file, a folder's files (not those named ``_x`` or
-    ``.x``, as Spark's folders), or a glob's (``{a,b}`` too, as Hadoop's globs; ``*`` does
+    ``.x``, as Spark's folders, nor its folders; a link to nothing is refused, not
+    passed over), or a glob's (``{a,b}`` too, as Hadoop's globs; ``*`` does
     not match ``.x``, as a shell's), named as a shell would have passed them; not the
     ``store`` being written, which may be in an archive's folder. Only regular files that
     are not SQLite: Spark opens each again by name, which a pipe's would not give again."""
@@ -121,7 +122,7 @@ def _check_file(path: str, label: str) -> None:
 
 def _folder(folder: str) -> list[str]:
     try:
-        names = sorted(e.name for e in os.scandir(folder) if e.is_file() and not e.name.startswith(("_", ".")))
+        names = sorted(e.name for e in os.scandir(folder) if not e.is_dir() and not e.name.startswith(("_", ".")))
     except OSError as e:
         raise InputError(f"{folder}: cannot read: {e.strerror}") from None
     return [os.path.join(folder, name) for name in names]

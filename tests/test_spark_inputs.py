@@ -53,6 +53,15 @@ def test_a_glob_or_folder_keeps_the_prefix_typed_and_a_folder_its_own_files(here
     assert [f.label for f in local_files("data/{b,sub/c}.jsonl")] == ["data/b.jsonl", "data/sub/c.jsonl"]
 
 
+def test_a_link_to_nothing_in_a_folder_is_refused_not_passed_over(here):
+    # was: the folder's other files read, exit 0, and the link's dump missing from the store
+    os.makedirs("data")
+    Path("data/a.jsonl").write_text("x\n")
+    os.symlink("moved-away.jsonl", "data/b.jsonl")
+    with pytest.raises(InputError, match="^data/b.jsonl: no such file$"):
+        local_files("data")
+
+
 def test_a_file_named_as_a_path_and_as_a_uri_has_one_key(here):
     Path("a.jsonl").write_text("x\n")
     [found] = local_files("a.jsonl")
