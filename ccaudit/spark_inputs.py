@@ -27,6 +27,7 @@ from .storefile import looks_like_sqlite
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")  # s3a://, hdfs://, file:/; not audit-T10:00.jsonl
 _GLOB = re.compile(r"[*?\[{]")
 _GLOB_CHARS = re.compile(r"([*?\[\]{}\\])")  # what Hadoop's glob reads as a pattern
+WHOLE_LIMIT = 2**31 - 1  # Spark's binaryFile holds a file in one byte array
 
 
 @dataclass
@@ -80,6 +81,9 @@ def sources(spark, inputs: Iterable[str], links: str | None, store: str | None =
             local = jvm.org.apache.hadoop.fs.Path(path)
             path = local.getFileSystem(conf).makeQualified(local)
         lines = lines and codecs.getCodec(path) is None  # Hadoop would decompress it by its name (a link has none)
+        if not lines and file.size > WHOLE_LIMIT:
+            raise InputError(f"{file.label}: {file.size:,} bytes, read whole (compressed, or one JSON document), "
+                             "over Spark's limit of 2 GiB for such a file; split it, or load it with ccaudit load")
         out.append(Source(_GLOB_CHARS.sub(r"\\\1", path.toString()), path.toUri().toString(), file.label,
                           file.size, lines))
     return out

@@ -358,6 +358,19 @@ def test_a_pipe_an_sqlite_file_or_a_folder_of_nothing_is_refused_before_spark_st
 
 
 @needs_spark
+def test_a_file_read_whole_over_2_gib_is_refused_with_its_cause(spark, tmp_path):
+    # was: Spark's job failed on it, and the message gave no cause
+    from ccaudit.spark_inputs import sources
+
+    big = tmp_path / "week.json"
+    with open(big, "wb") as f:  # sparse: a JSON array's start, then 2 GiB of nothing on disk
+        f.write(b"[\n")
+        f.truncate(2**31)
+    with pytest.raises(InputError, match=r"week.json: 2,147,483,648 bytes, read whole .* over Spark's limit"):
+        sources(spark, [str(big)], None)
+
+
+@needs_spark
 def test_the_store_in_an_inputs_folder_is_not_read(spark, invoke, tmp_path):
     # was: the store, made before the folder was listed, read as a dump: exit 2, 9 malformed
     (tmp_path / "arch").mkdir()
