@@ -22,27 +22,38 @@ _HIDDEN = re.compile(f"[{_INVISIBLE}\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 def shown_as_is(text: str) -> bool:
     """Whether ``printable`` leaves ``text`` as it is (checks in C, for the hot paths)."""
     return (text.isprintable() and not _HIDDEN.search(text) and text[:1] != " " and text[-1:] != " "
-            and (text.isascii() or is_normalized("NFC", text)))
+            and (text.isascii() or (is_normalized("NFC", text) and category(text[0])[0] != "M")))
 
 
 def printable(text: str) -> str:
     """``text`` safe for a terminal: control, format (bidi), unusual space, unpaired
     surrogate and invisible characters become visible escapes such as ``\\x1b`` or
-    ``\\u3164``; so do spaces at either end, and the combining marks of a text not in
-    composed form (``e\\u0301``, which would show as ``é``): a renderer pads or trims the one, and
-    the other would pass for a key spelled with ``é``. A backslash stays as it is: a key copied
-    from a report is what a filter takes (a key that is the text ``\\x1b`` looks like one
-    with an ESC; JSON tells them apart)."""
+    ``\\u3164``; so do spaces at either end, a combining mark at the start, and in a text
+    not in composed form (NFC) every character that composition would change
+    (``e\\u0301``, which would show as ``é``): a renderer pads or trims the spaces, a leading
+    mark joins the column separator before it, and the rest would pass for a key spelled
+    with ``é``. A backslash stays as it is: a key copied from a report is what a filter takes
+    (a key that is the text ``\\x1b`` looks like one with an ESC; JSON tells them apart)."""
     if shown_as_is(text):
         return text
-    marks = () if text.isascii() or is_normalized("NFC", text) else ("Mn", "Me")
+    composed = text.isascii() or is_normalized("NFC", text)
     body = text.strip(" ")
     lead = len(text) - len(text.lstrip(" "))
     out = [_escaped(" ")] * lead
     for ch in body:
-        out.append(ch if ch.isprintable() and not _HIDDEN.match(ch) and category(ch) not in marks else _escaped(ch))
+        out.append(ch if ch.isprintable() and not _HIDDEN.match(ch) and (composed or not _composes(ch))
+                   else _escaped(ch))
+    if not lead and category(text[0])[0] == "M":
+        out[0] = _escaped(text[0])
     out += [_escaped(" ")] * (len(text) - lead - len(body))
     return "".join(out)
+
+
+def _composes(ch: str) -> bool:
+    """Whether NFC may change ``ch``: a mark that composes with what precedes it, a Hangul
+    vowel or final jamo (``\\u1100\\u1161`` is ``가``), or one that NFC replaces (U+212B,
+    the Angstrom sign, is ``Å``)."""
+    return category(ch)[0] == "M" or "\u1160" <= ch <= "\u11ff" or not is_normalized("NFC", ch)
 
 
 def _escaped(ch: str) -> str:

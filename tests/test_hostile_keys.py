@@ -52,6 +52,22 @@ def test_keys_alike_but_for_end_spaces_or_composition_are_told_apart(invoke, tmp
     assert "x\u0301@x.com" in out  # composed form (NFC) has no x with an acute: shown as it is
 
 
+@pytest.mark.parametrize("fmt", ["text", "csv", "markdown", "html"])
+def test_keys_that_compose_other_than_by_a_combining_mark_are_told_apart(invoke, tmp_path, fmt):
+    # were shown alike: the Angstrom sign and A with a ring, Hangul jamo and their syllable, a
+    # compatibility ideograph and its ideograph, an Oriya vowel in two parts and in one; and
+    # a key that is a combining mark joined the column separator before it
+    pairs = [("\u212b", "\u00c5"), ("\u1100\u1161", "\uac00"), ("\uf900", "\u8c48"), ("x\u0b47\u0b3e", "x\u0b4b")]
+    emails = [f"{k}@x.com" for pair in pairs for k in pair] + ["\u0301@x.com"]
+    out = invoke("report", signins(tmp_path, emails), "--format", fmt, "--section", "signin_success", "-q").stdout
+    bs = "\\\\" if fmt == "markdown" else "\\"
+    for shown in (bs + "u212b", "\u1100" + bs + "u1161", bs + "uf900", "x" + bs + "u0b47" + bs + "u0b3e", bs + "u0301"):
+        assert shown + "@x.com" in out, shown
+    for composed in ("\u00c5@x.com", "\uac00@x.com", "\u8c48@x.com", "x\u0b4b@x.com"):
+        assert composed in out, composed
+    assert "\u1161" not in out and "\u212b" not in out and "\u0b3e" not in out
+
+
 def test_one_huge_key_does_not_pad_every_row(invoke, tmp_path):
     huge = "h" * 1_000_000 + "@example.com"
     dump = signins(tmp_path, [huge, "alice@example.com"])
