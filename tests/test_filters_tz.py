@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -1118,6 +1119,15 @@ def test_an_unknown_zone_is_answered_with_the_closest_names(invoke, sample_cli, 
     # was "unknown time zone 'Europe/Zurch'" alone; an abbreviation is not offered EST or CET
     result = invoke("report", sample_cli, "--tz", name, "-q")
     assert result.exit_code == 2 and f"unknown time zone {name!r}{hint}" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("name, hours", [("GMT+2", 2), ("gmt-5", -5), ("UTC + 3", 3), ("+14", 14), ("UTC-12", -12)])
+def test_an_offset_is_answered_with_the_zone_of_that_offset(invoke, sample_cli, name, hours):
+    # was "did you mean Etc/GMT+2 or Etc/GMT+12 or Etc/GMT-2?" for GMT+2: Etc/GMT+2 is UTC-2
+    result = invoke("report", sample_cli, "--tz", name, "-q")
+    given = re.search(r"give (Etc/GMT[-+][0-9]+): its sign is reversed\)$", result.stderr.strip())
+    assert result.exit_code == 2 and given, result.stderr
+    assert ZoneInfo(given[1]).utcoffset(datetime(2024, 5, 6)) == timedelta(hours=hours)
 
 
 def test_a_time_that_is_not_one_is_answered_with_examples(invoke, sample_cli):
