@@ -240,8 +240,9 @@ def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
     if top is not None and top < keys and top <= MAX_ROWS:
         out.append(f'<p class="muted">The {top} busiest of {plural(keys, "key")} (--top {top}).</p>')
     elif keys > MAX_ROWS:
+        rest = "every row" if top is None or top >= keys else f"the {top} busiest (--top {top})"
         out.append(f'<p class="muted">The {MAX_ROWS} busiest of {plural(keys, "key")}; the CSV '
-                   f"and JSON reports have every row.</p>")
+                   f"and JSON reports have {rest}.</p>")
     out.append("</section>")
     return "\n".join(out)
 

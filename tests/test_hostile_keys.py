@@ -134,6 +134,20 @@ def test_html_shows_the_busiest_rows_of_a_huge_section_reading_it_once(invoke, t
     # busiest once more, for the shading scale
 
 
+@pytest.mark.parametrize(("top", "said"), [(None, "every row"), (240, "the 240 busiest (--top 240)"),
+                                            (500, "every row")])
+def test_html_says_what_the_other_formats_hold_of_a_huge_section(invoke, tmp_path, top, said):
+    # was "the CSV and JSON reports have every row" under --top 240, where they have 240
+    from ccaudit.html import MAX_ROWS
+
+    path = signins(tmp_path, [f"user{i:05d}@example.com" for i in range(MAX_ROWS + 50)])
+    top_args = ["--top", str(top)] if top else []
+    page = invoke("report", path, "--format", "html", "--section", "signin_success", "-q", *top_args).stdout
+    assert f"The {MAX_ROWS} busiest of {MAX_ROWS + 50} keys; the CSV and JSON reports have {said}." in page
+    csv = invoke("report", path, "--format", "csv", "--section", "signin_success", "-q", *top_args).stdout
+    assert len(csv.splitlines()) - 1 == min(top or MAX_ROWS + 50, MAX_ROWS + 50)
+
+
 def _spread_signins(tmp_path, n: int) -> str:
     """n distinct emails signed in between 01:00 and 17:59 UTC on one day, and every 7th
     again at 20:00 UTC: after midnight in Asia/Kolkata and Asia/Kathmandu, so those keys
