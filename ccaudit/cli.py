@@ -97,7 +97,7 @@ REPORT_OPTIONS = options(
     click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False),
                  help="Write the whole report to this file instead of stdout (its folder must exist; - is "
                       "stdout); without --format, its extension (.html .json .md .csv .txt) picks the format, "
-                      "and none is text."),
+                      "another is text, and one of another format (.xlsx .pdf .db) is refused."),
     TZ, WINDOW,
     click.option("--principal", metavar="GLOB", help="Only events of principals matching GLOB, e.g. 'sa-*'."),
     click.option("--method", metavar="GLOB", help="Only events whose methodName matches GLOB."),
@@ -113,6 +113,10 @@ FORMAT_OF = {".html": "html", ".htm": "html", ".json": "json", ".md": "markdown"
 
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
+# Formats a report is not: the file would hold text under their name. Another extension
+# (report.2024-05-06, report.log) is text, as a name without one.
+OTHER_FORMATS = frozenset(".xlsx .xls .ods .numbers .pdf .doc .docx .odt .rtf .jsonl .ndjson .xml .yaml .yml .tsv "
+                          ".parquet .png .svg .jpg .db .sqlite .sqlite3".split())
 
 
 def _format_of(out_file: str, fmt: str) -> str:
@@ -125,9 +129,10 @@ def _format_of(out_file: str, fmt: str) -> str:
     if click.get_current_context().get_parameter_source("fmt") is not ParameterSource.DEFAULT:
         return fmt
     ext = os.path.splitext(name)[1] or (name if name in FORMAT_OF else "")
-    if ext and ext not in FORMAT_OF:  # report.xlsx, report.pdf: not what the user will get
+    if ext in OTHER_FORMATS:  # report.xlsx, audit.db: not what the user will get
+        store = f" (a store is given with --db {out_file})" if ext in (".db", ".sqlite", ".sqlite3") else ""
         raise click.BadParameter(f"{out_file}: {ext} names no report format; give --format, or a name ending "
-                                 ".html, .json, .md, .csv or .txt", param_hint="-o")
+                                 f".html, .json, .md, .csv or .txt{store}", param_hint="-o")
     return FORMAT_OF.get(ext, fmt)
 
 

@@ -150,14 +150,22 @@ def test_output_format_from_an_extension_alone(invoke, tmp_path, sample_cli, nam
     assert (tmp_path / name).read_text().startswith(starts)
 
 
-@pytest.mark.parametrize("name", ["r.xlsx", "r.pdf", "r.jsonl"])
-def test_output_to_an_unknown_extension_is_refused_without_a_format(invoke, tmp_path, sample_cli, name):
+@pytest.mark.parametrize("name", ["r.xlsx", "r.pdf", "r.jsonl", "new.db"])
+def test_output_to_another_formats_extension_is_refused_without_a_format(invoke, tmp_path, sample_cli, name):
     # was: written as text under a name that promises a spreadsheet
     result = invoke("report", sample_cli, "-o", tmp_path / name, "-q")
     assert result.exit_code == ExitCode.USAGE and "names no report format; give --format" in result.stderr
     assert not (tmp_path / name).exists()
     assert invoke("report", sample_cli, "-o", tmp_path / name, "--format", "csv", "-q").exit_code == 0
     assert (tmp_path / name).read_text().startswith("date,section,key")
+
+
+@pytest.mark.parametrize("name", ["report.2024-05-13", "audit-v1.2", "report.log"])
+def test_output_to_a_name_whose_dot_is_not_a_formats_is_text(invoke, tmp_path, sample_cli, name):
+    # was refused (".2024-05-13 names no report format"): -o report.$(date +%F) in a crontab
+    result = invoke("report", sample_cli, "-o", tmp_path / name, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / name).read_text() == invoke("report", sample_cli, "-q").stdout
 
 
 @pytest.mark.parametrize("name, starts", [("report", "Audit Summary"), ("r.markdown", "# Audit Summary"),
