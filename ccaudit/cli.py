@@ -367,11 +367,12 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
       ccaudit spark 'archive/2024-*.jsonl.gz' --db audit.db
       ccaudit spark 's3a://bucket/audit/2024/*/*.jsonl.gz' --db audit.db --master yarn
     """
-    from .spark import require, run
+    from .spark import check_inputs, require, run
 
     if "-" in inputs:
         raise click.UsageError("ccaudit spark reads files, not stdin: for stdin use ccaudit load - --db STORE")
     require()
+    check_inputs(inputs, db_path)  # before the store is made: a refused run leaves none
     with opt.open_store(db_path) as store:
         stats = run(inputs, store, master=master, parquet=parquet_dir)
     opt.tell_loaded(stats, quiet)  # the lines load prints

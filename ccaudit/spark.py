@@ -368,16 +368,21 @@ def _refuse_existing(spark, folder: str) -> None:
         raise CcauditError(f"{folder}: already exists; --parquet needs a new folder")
 
 
+def check_inputs(inputs, store_path: str) -> None:
+    """Refuse a bad local input now, before Spark starts (or a store is made for it)."""
+    from .spark_inputs import is_uri, local_files, no_files
+
+    local = [arg for arg in inputs if not is_uri(arg)]
+    found = [f for arg in local for f in local_files(arg, store_path)]
+    if not found and len(local) == len(inputs):
+        raise no_files(inputs)
+
+
 def run(inputs, store, master: str | None = None, parquet: str | None = None) -> LoadStats:
     """``ccaudit spark``: aggregate with Spark, then add the counts to ``store``, which
     must hold nothing yet (counts without events cannot be told apart from what it has)."""
-    from .spark_inputs import is_uri, local_files, no_files
-
     store.refuse_mixing("counts")  # before minutes of Spark; and again as the counts are written
-    local = [arg for arg in inputs if not is_uri(arg)]
-    found = [f for arg in local for f in local_files(arg, store.path)]  # a bad local file said now, not in Spark
-    if not found and len(local) == len(inputs):
-        raise no_files(inputs)
+    check_inputs(inputs, store.path)
     with session(master) as spark:
         rows, stats = aggregate(spark, inputs, parquet, store.path)
     store.add_counts(rows)

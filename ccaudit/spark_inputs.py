@@ -22,7 +22,8 @@ from .errors import InputError
 from .files import same_file
 from .ingest import BUFFER, Dump, check_readable, sniff
 from .spark_job import file_key
-from .storefile import looks_like_sqlite
+from .storefile import SQLITE_MAGIC, looks_like_sqlite
+from .streams import first_bytes
 
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")  # s3a://, hdfs://, file:/; not audit-T10:00.jsonl
 _GLOB = re.compile(r"[*?\[{]")
@@ -70,7 +71,7 @@ def sources(spark, inputs: Iterable[str], links: str | None, store: str | None =
     if not found:  # a folder of nothing, or of _x and .x files only
         raise no_files(inputs)
     with ThreadPoolExecutor(16) as pool:  # remote stores answer slowly, but in parallel
-        routes = list(pool.map(lambda f: line_mode(f.fs, f.path), found.values()))
+        routes = list(pool.map(lambda f: line_mode(f.fs, f.path, f.label), found.values()))
     out = []
     for rank, (file, lines) in enumerate(zip(found.values(), routes)):
         path = file.path
@@ -109,6 +110,8 @@ def local_files(arg: str, store: str | None = None) -> list[Found]:
         for label in _folder(match) if os.path.isdir(match) else [match]:
             path = os.path.join(os.getcwd(), label)  # not normalised: a link's '..' is the system's to follow
             if store and same_file(path, store):
+                if literal:
+                    raise InputError(f"{arg}: is also given as the store this run writes (--db)")
                 continue
             check_readable(path, label)
             _check_file(path, label)
@@ -121,7 +124,11 @@ def _check_file(path: str, label: str) -> None:
         raise InputError(f"{label}: not a regular file (a pipe or a device), which Spark cannot open again by "
                          "name; load it with ccaudit load")
     if looks_like_sqlite(path):  # read as a dump, every line of it would be malformed
-        raise InputError(f"{label}: is an SQLite file, not a dump (a store is given with --db {label})")
+        raise not_a_dump(label)
+
+
+def not_a_dump(label: str) -> InputError:
+    return InputError(f"{label}: is an SQLite file, not a dump (a store's reports: ccaudit report --db {label})")
 
 
 def _folder(folder: str) -> list[str]:
@@ -199,16 +206,20 @@ class HadoopDump(Dump):
         return io.BufferedReader(HadoopStream(self._fs.open(self._path)), buffer_size=BUFFER)
 
 
-def line_mode(fs, path) -> bool:
+def line_mode(fs, path, label: str) -> bool:
     """Plain (not compressed) line-mode content, as ccaudit's own opening and ``sniff``
     see it (reading ahead past blank lines as far as a local load would): a local file
-    (``fs`` None) is opened as a local load opens it, a Hadoop one through ``fs``."""
+    (``fs`` None) is opened as a local load opens it, a Hadoop one through ``fs``. An
+    SQLite file (named ``label``) is an InputError."""
     dump = Dump(path) if fs is None else HadoopDump(fs, path)
     try:
         stream = dump.open()
     except InputError:
         return False  # zstd, zip: the whole-file route reports it as a local load does
     try:
+        head, stream = first_bytes(stream, len(SQLITE_MAGIC))
+        if head == SQLITE_MAGIC:  # a local file's was refused before Spark started
+            raise not_a_dump(label)
         return not dump.compressed and sniff(stream)[0] == "lines"
     finally:
         dump.close(stream)

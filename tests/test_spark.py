@@ -355,6 +355,7 @@ def test_a_pipe_an_sqlite_file_or_a_folder_of_nothing_is_refused_before_spark_st
         result = run_ccaudit("spark", name, "--db", "s.db", cwd=tmp_path)
         assert result.returncode == 2 and result.stderr.startswith(f"ccaudit: error: {said}"), result.stderr
         assert time.monotonic() - started < 5  # Spark takes longer than this to start
+        assert not (tmp_path / "s.db").exists()  # was left behind, an empty store
 
 
 @needs_spark
@@ -368,6 +369,19 @@ def test_a_file_read_whole_over_2_gib_is_refused_with_its_cause(spark, tmp_path)
         f.truncate(2**31)
     with pytest.raises(InputError, match=r"week.json: 2,147,483,648 bytes, read whole .* over Spark's limit"):
         sources(spark, [str(big)], None)
+
+
+@needs_spark
+def test_a_store_named_as_an_input_is_refused_as_what_it_is(run_ccaudit, tmp_path):
+    # were: "(a store is given with --db old.db)", where --db is the store written; the store
+    # being written, "no file to read"; and a store named as a URI read as a dump by Spark
+    sqlite3.connect(tmp_path / "old.db").execute("CREATE TABLE t (x)").connection.commit()
+    for args, said in ((["old.db"], "old.db: is an SQLite file, not a dump (a store's reports: ccaudit report "
+                                    "--db old.db)\n"),
+                       ([f"file://{tmp_path}/old.db"], f"file://{tmp_path}/old.db: is an SQLite file, not a dump"),
+                       (["old.db", "--db", "old.db"], "old.db: is also given as the store this run writes (--db)\n")):
+        result = run_ccaudit("spark", *args, *(["--db", "s.db"] if "--db" not in args else []), cwd=tmp_path)
+        assert result.returncode == 2 and result.stderr.startswith(f"ccaudit: error: {said}"), result.stderr
 
 
 @needs_spark
