@@ -6,6 +6,7 @@ click and the core live in ``options.py``.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 
@@ -220,7 +221,9 @@ def load(dumps, db_path, fmt, strict, quiet):
     """
     if not db_path:
         store = next((d for d in dumps if looks_like_sqlite(d)), None)
-        raise click.UsageError(f"give the store as --db {store}" if store else
+        rest = " ".join(shlex.quote(d) for d in dumps if d != store) or "DUMP..."
+        raise click.UsageError(f"{store} is a store: give it as --db, after the dumps: ccaudit load {rest} --db "
+                               f"{shlex.quote(store)}" if store else
                                "give --db STORE, the store to add the dumps to (ccaudit report DUMP keeps none)")
     opt.check_inputs(dumps)
     with opt.open_store(db_path) as store:
@@ -321,6 +324,9 @@ def clean(extra, db_path, out_dir, yes):
 
     if extra:  # never a file named alone: the option says which kind of thing is deleted
         x = extra[0]
+        if db_path or out_dir:
+            raise click.UsageError(f"unexpected argument {x}: clean takes what to delete as options only "
+                                   "(--db STORE, --out DIR)")
         hint = (f"--db {x}" if looks_like_sqlite(x) else f"--out {x}" if os.path.isdir(x) else
                 f"--db {x} (a store) or --out {x} (a report folder)")
         raise click.UsageError(f"clean takes what to delete as an option: ccaudit clean {hint}")

@@ -267,9 +267,13 @@ def test_load_without_a_store_says_how_to_give_it(invoke, tmp_path, sample_cli):
     db = tmp_path / "audit.db"
     assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
     result = invoke("load", sample_cli, db)
-    assert result.exit_code == 2 and stderr_lines(result) == [f"ccaudit: error: give the store as --db {db}"]
+    assert result.exit_code == 2 and stderr_lines(result) == [
+        f"ccaudit: error: {db} is a store: give it as --db, after the dumps: ccaudit load {sample_cli} --db {db}"]
     result = invoke("load", sample_cli)
     assert result.exit_code == 2 and "give --db STORE" in result.stderr
+    # was "give the store as --db audit.db", and load --db audit.db then wants a dump
+    result = invoke("load", db)
+    assert result.exit_code == 2 and stderr_lines(result)[-1].endswith(f"ccaudit load DUMP... --db {db}")
 
 
 def test_clean_of_a_file_named_alone_says_which_option_takes_it(invoke, tmp_path, sample_cli):
@@ -280,6 +284,10 @@ def test_clean_of_a_file_named_alone_says_which_option_takes_it(invoke, tmp_path
     assert result.exit_code == 2 and stderr_lines(result)[-1].endswith(f"ccaudit clean --db {db}")
     result = invoke("clean", tmp_path, "--yes")
     assert result.exit_code == 2 and stderr_lines(result)[-1].endswith(f"ccaudit clean --out {tmp_path}")
+    # was "ccaudit clean --db audit.db", what had been typed
+    result = invoke("clean", "--db", db, db, "--yes")
+    assert result.exit_code == 2 and stderr_lines(result)[-1] == (
+        f"ccaudit: error: unexpected argument {db}: clean takes what to delete as options only (--db STORE, --out DIR)")
     assert db.exists()
 
 
