@@ -21,7 +21,7 @@ from .counts import Selection
 from .dates import Days, Gap, Made, PerDay, Totals, dates_shown
 from .schema import SECTIONS
 from .spool import Spool
-from .text import plural
+from .text import plural, printable
 
 if TYPE_CHECKING:
     from .cells import Times
@@ -185,13 +185,19 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: 
 def _in_words(f: Filters) -> tuple[str, ...]:
     """Each filter of ``f`` as a reader of the report would say it; window bounds in UTC,
     which holds any of them (a zone's clock ends before 9999-12-31T23:59Z)."""
-    said = [f"principal {f.principal}" if f.principal is not None else "",
-            f"method {f.method}" if f.method is not None else "",
+    said = [f"principal {_glob(f.principal)}" if f.principal is not None else "",
+            f"method {_glob(f.method)}" if f.method is not None else "",
             "sections " + ", ".join(t for s, t in SECTIONS.items() if s in f.sections) if f.sections else "",
             f"from {_utc(f.since)}" if f.since is not None else "",
             f"before {_utc(f.until)}" if f.until is not None else "",
             f"the {plural(f.top, 'busiest key')} of each section and day" if f.top is not None else ""]
     return tuple(filter(None, said))
+
+
+def _glob(text: str) -> str:
+    """A glob made printable on its own, where its spaces are its own: in a sentence,
+    those at its ends would pass for the sentence's (an empty one is ``''``)."""
+    return printable(text) if text else "''"
 
 
 def _utc(us: int) -> str:

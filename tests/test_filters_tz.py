@@ -1141,6 +1141,8 @@ def test_a_time_that_is_not_one_is_answered_with_examples(invoke, sample_cli):
     (["--since", "2025-01-01"], "no event matches from 2025-01-01T00:00:00Z"),
     (["--method", "nothing.*", "--top", "3"], "no event matches method nothing.*; the 3 busiest keys of each section "
                                               "and day"),
+    # was "principal  ; method\x20": the sentence's space escaped, the principal's not
+    (["--principal", " ", "--method", ""], "no event matches principal \\x20; method ''"),
 ])
 def test_filters_that_match_nothing_say_so(invoke, sample_cli, args, said):
     # was: "Audit Summary for 0 events", exit 0, and not a word on stderr
