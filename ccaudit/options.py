@@ -153,9 +153,11 @@ def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
     from .load import load_dumps  # reading, parsing and workers: only commands given dumps need them
 
     progress = None if quiet or not sys.stderr.isatty() else Progress(sys.stderr)
-    stats = load_dumps(dumps, store, progress=progress)
-    if progress:
-        progress.done()
+    try:
+        stats = load_dumps(dumps, store, progress=progress)
+    finally:  # an error's or Ctrl-C's line is then a line of its own
+        if progress:
+            progress.done()
     tell_loaded(stats, quiet)
     return stats
 

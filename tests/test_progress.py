@@ -4,6 +4,7 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
+import sys
 import termios
 
 import pytest
@@ -63,3 +64,21 @@ def test_a_download_line_is_cut_at_its_end(terminal):
     stream, sent = terminal(30)
     redraw(stream, "1,234 records, 5.0 MB, lag 99,999 (p3 50,000, p1 40,000, p0 9,999), 1,000 records/s")
     assert drawn(sent()) == "1,234 records, 5.0 MB, lag 99"
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, OSError])
+def test_a_load_stopped_by_ctrl_c_or_an_error_erases_its_line(terminal, monkeypatch, stop):
+    # was: "ccaudit: interrupted" (or the error) written at the end of the progress line
+    from ccaudit import load, options
+
+    stream, sent = terminal(80)
+    monkeypatch.setattr(sys, "stderr", stream)
+
+    def stopped(dumps, store, progress):
+        progress("dump.jsonl", 1, 2, 1)
+        raise stop
+
+    monkeypatch.setattr(load, "load_dumps", stopped)
+    with pytest.raises(stop):
+        options.load(("dump.jsonl",), None, quiet=False)
+    assert sent().endswith("/s\r\x1b[K")
