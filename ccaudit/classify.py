@@ -155,8 +155,13 @@ def decode_failure(e: Exception, raw: bytes = b"") -> str:
     if "truncated" in text:
         return "JSON cut short"
     if "trailing" in text:
-        return "text after the JSON object"
+        return "text after the JSON object" + lone_cr(raw)
     return "not valid JSON"
+
+
+def lone_cr(raw: bytes) -> str:
+    """A hint for a file whose lines end in a CR alone (an old Mac's): read as one line."""
+    return "; its lines end in a CR alone (convert it: tr '\\r' '\\n' < FILE)" if b"}\r{" in raw[:1 << 16] else ""
 
 
 def from_object(obj: Any) -> Record:

@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 import msgspec
 
-from .classify import Malformed, classify, decode, decode_failure, decode_lenient, decode_struct
+from .classify import Malformed, classify, decode, decode_failure, decode_lenient, decode_struct, lone_cr
 from .errors import READ_ERRORS, InputError
 from .jsondoc import json_rows
 from .schema import MAX_RECORD
@@ -257,7 +257,7 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
         for line in lines:
             lineno += 1
             if len(line) > MAX_LINE:  # first: one of blanks, or a prefix, hides a record
-                stats.bad(label, lineno, f"line longer than {MAX_LINE} bytes")
+                stats.bad(label, lineno, f"line longer than {MAX_LINE} bytes{lone_cr(line)}")
                 continue
             first = line[:1]
             if first != b"{":  # noise, a prefix, or garbage
