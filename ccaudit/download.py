@@ -40,7 +40,7 @@ from .download_files import (
 )
 from .errors import CcauditError
 from .kafka_config import load_properties
-from .kafka_source import KafkaSource, Message
+from .kafka_source import EARLIEST, KafkaSource, Message
 from .text import plural
 
 DEFAULT_TOPIC = "confluent-audit-log-events"
@@ -224,33 +224,41 @@ class _Deadline:
 
 
 def _snapshot(source, saved: dict, deadline: _Deadline, result: DownloadResult) -> dict:
-    """Per partition, where to start (saved offset, else earliest) and stop (end now)."""
+    """Per partition, where to start (the saved offset, else the earliest the broker still
+    has), where to stop (the end now), and the earliest offset as first answered.
+
+    The earliest is not trusted alone: a broker that answers one query with a retriable
+    error (a leader moving) can give the end for it, and records would be skipped for good.
+    Without a saved offset the consumer starts at the earliest itself; a gap after a saved
+    one is asked again, and the smaller answer counted (the earliest only grows)."""
     bounds = {}
     for p in source.list_topics(deadline.left(CONNECT_TIMEOUT)):
         low, high = source.get_watermark_offsets(p, deadline.left(CONNECT_TIMEOUT))
-        start = saved.get(p, low)
+        start = saved.get(p, EARLIEST)
         if start > high:
             raise CcauditError(
                 f"the state file says partition {p} is at offset {start}, but the topic ends "
                 f"at {high}: was the topic recreated? (delete the state file to start over)"
             )
-        if start < low:
-            result.lost_to_retention += low - start
-            start = low
-        bounds[p] = (start, high)
+        if start != EARLIEST and start < low:
+            low = min(low, source.get_watermark_offsets(p, deadline.left(CONNECT_TIMEOUT))[0])
+            if start < low:
+                result.lost_to_retention += low - start
+                start = low
+        bounds[p] = (start, high, low)
     result.partitions = len(bounds)
     return bounds
 
 
 def _fetch(source, bounds: dict, out, deadline: _Deadline, progress, result: DownloadResult):
     """Consume every partition up to its snapshot end; later records are left alone."""
-    ends = {p: end for p, (_, end) in bounds.items()}
-    position = {p: start for p, (start, _) in bounds.items()}
+    ends = {p: end for p, (_, end, _) in bounds.items()}
+    position = {p: start for p, (start, _, _) in bounds.items()}
     pending = {p for p in bounds if position[p] < ends[p]}
     if pending:
         source.assign({p: position[p] for p in pending})
     started = shown = heard = time.monotonic()
-    _show(progress, result, ends, position, started)
+    _show(progress, result, bounds, position, started)
     while pending:
         batch = source.consume(BATCH, deadline.left(POLL))
         if batch:
@@ -269,8 +277,8 @@ def _fetch(source, bounds: dict, out, deadline: _Deadline, progress, result: Dow
                 pending.discard(p)
         if time.monotonic() - shown >= 0.5:
             shown = time.monotonic()
-            _show(progress, result, ends, position, started)
-    _show(progress, result, ends, position, started)
+            _show(progress, result, bounds, position, started)
+    _show(progress, result, bounds, position, started)
     result.offsets = position
 
 
@@ -283,10 +291,10 @@ def _check_stall(source, heard: float) -> None:
                            f"fetch, and the brokers are unreachable ({why})")
 
 
-def _show(progress, result, ends, position, started) -> None:
+def _show(progress, result, bounds, position, started) -> None:
     if progress:
         rate = result.records / max(time.monotonic() - started, 1e-3)
-        lag = {p: ends[p] - position[p] for p in ends}
+        lag = {p: end - max(position[p], low) for p, (_, end, low) in bounds.items()}
         progress(DownloadProgress(result.records, result.bytes, lag, rate))
 
 

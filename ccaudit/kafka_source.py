@@ -26,6 +26,7 @@ _FORCED = {
     "auto.offset.reset": "error",  # never skip records silently
 }
 _DEFAULTS = {"group.id": "ccaudit-download", "client.id": "ccaudit"}
+EARLIEST = -2  # librdkafka's OFFSET_BEGINNING: a partition's earliest offset, found by the consumer
 
 _kafka_log = logging.getLogger("ccaudit.kafka")
 _kafka_log.addHandler(logging.NullHandler())  # librdkafka chatter is not for stderr

@@ -100,6 +100,11 @@ class ControlledCluster:
         for b in self.brokers:
             self._lib.rd_kafka_mock_broker_set_down(self._mc, b)
 
+    def fail_next(self, api_key: int, *errors: int) -> None:
+        """The next requests of ``api_key`` (2: ListOffsets) answered with these error codes."""
+        self._lib.rd_kafka_mock_push_request_errors_array(self._mc, api_key, len(errors),
+                                                          (ctypes.c_int * len(errors))(*errors))
+
     def close(self) -> None:
         self._lib.rd_kafka_mock_cluster_destroy(self._mc)
         self._lib.rd_kafka_destroy(self._rk)
@@ -124,6 +129,8 @@ def _librdkafka():
         ("rd_kafka_mock_topic_create", cint, [vp, ctypes.c_char_p, cint, cint]),
         ("rd_kafka_mock_broker_set_down", cint, [vp, i32]),
         ("rd_kafka_mock_broker_set_rtt", cint, [vp, i32, cint]),
+        ("rd_kafka_mock_push_request_errors_array", None, [vp, ctypes.c_int16, ctypes.c_size_t,
+                                                           ctypes.POINTER(cint)]),
     ]:
         getattr(lib, name).restype, getattr(lib, name).argtypes = restype, argtypes
     return lib

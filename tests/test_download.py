@@ -22,7 +22,7 @@ from ccaudit import download_files as dlf
 from ccaudit.cli import cli
 from ccaudit.errors import CcauditError, InputError, MissingExtra
 from ccaudit.kafka_config import load_properties
-from ccaudit.kafka_source import Message
+from ccaudit.kafka_source import EARLIEST, Message
 from tests.records import audit_message
 
 PASSWORD = "s3cr3t-Pa55w0rd-never-shown"
@@ -153,7 +153,7 @@ class FakeSource:
         return low, low + len(values)
 
     def assign(self, offsets):
-        self.position = dict(offsets)
+        self.position = {p: self.partitions[p][0] if o == EARLIEST else o for p, o in offsets.items()}
 
     def consume(self, num, timeout):
         if self.fail_on_consume:
@@ -832,6 +832,28 @@ def controlled():
     cluster = ControlledCluster(brokers=3)
     yield cluster
     cluster.close()
+
+
+NOT_LEADER, LIST_OFFSETS = 6, 2  # what a broker answers while a partition's leader moves
+
+
+def test_a_retriable_error_to_an_offset_query_loses_no_record(tmp_path, controlled, topic):
+    # was: the earliest offset answered as the end, so a chain of runs skipped 25 records for
+    # good (exit 0), or warned of records "deleted by retention" that were never deleted
+    controlled.create_topic(topic, 4)
+    for p in range(4):
+        controlled.produce(topic, [audit_message(10 * p + i, topic) for i in range(5)], partition=p)
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n")
+    state = tmp_path / "state.json"
+    controlled.fail_next(LIST_OFFSETS, NOT_LEADER)
+    first = dl.download(props, tmp_path / "1.jsonl", state_path=state, topic=topic, timeout=30)
+    assert first.records == 20 and len(lines_of(tmp_path / "1.jsonl")) == 20
+    for p in range(4):
+        controlled.produce(topic, [audit_message(100 + 10 * p + i, topic) for i in range(3)], partition=p)
+    controlled.fail_next(LIST_OFFSETS, NOT_LEADER)
+    second = dl.download(props, tmp_path / "2.jsonl", state_path=state, topic=topic, timeout=30)
+    assert (second.records, second.lost_to_retention) == (12, 0)
+    assert json.loads(state.read_text())["offsets"] == {str(p): 8 for p in range(4)}
 
 
 def test_brokers_that_go_away_mid_run_fail_it_after_the_stall_not_the_timeout(tmp_path, controlled, topic,
