@@ -65,7 +65,7 @@ def _read_private(path, insecure: bool) -> str:
 def _parse_properties(text: str, path) -> dict:
     """Java .properties: # and ! comments, key=value / key: value, \\ continuations."""
     props: dict[str, str] = {}
-    lines = text.splitlines()
+    lines = text.removeprefix("\ufeff").splitlines()  # a byte-order mark, as Windows editors write
     i = 0
     while i < len(lines):
         lineno, line = i + 1, lines[i].lstrip()
@@ -81,6 +81,8 @@ def _parse_properties(text: str, path) -> dict:
         value = _unescape(match.group(2)).rstrip()
         if _LONE_SURROGATE.search(value):  # never echo the value: it may be a secret
             raise InputError(f"{path}:{lineno}: a \\u escape that is half of a character")
+        if "\0" in value:  # librdkafka reads it as the value's end: an empty group.id aborted the process
+            raise InputError(f"{path}:{lineno}: a NUL character in the value")
         props[key] = value
     return props
 

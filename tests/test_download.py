@@ -128,6 +128,21 @@ def test_half_of_a_character_escaped_is_refused_without_echoing_the_value(tmp_pa
     assert PASSWORD not in str(e.value)
 
 
+@pytest.mark.parametrize("value", ["\\u0000", "\0", f"{PASSWORD}\\u0000x"])
+def test_a_nul_in_a_value_is_refused_without_echoing_it(tmp_path, value):
+    # was: librdkafka read group.id=\u0000 as empty, and an assertion aborted Python (exit 134)
+    path = write_props(tmp_path / "c.properties", f"bootstrap.servers=b:9092\ngroup.id={value}\n")
+    with pytest.raises(InputError, match=r"c.properties:2: a NUL character in the value$") as e:
+        load_properties(path)
+    assert PASSWORD not in str(e.value)
+
+
+def test_a_byte_order_mark_before_the_first_setting_is_skipped(tmp_path):
+    # was "c.properties:1: expected 'key=value'", of a line that looks right (Windows editors)
+    path = write_props(tmp_path / "c.properties", "\ufeffbootstrap.servers=b:9092\n")
+    assert load_properties(path)["bootstrap.servers"] == "b:9092"
+
+
 def test_missing_properties_file(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
         load_properties(tmp_path / "nope.properties")
