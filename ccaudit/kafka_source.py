@@ -64,13 +64,17 @@ class KafkaSource:
             raise InputError(f"{origin}: bad Kafka setting: {self._text(e)}") from None
 
     def list_topics(self, timeout: float) -> list[int]:
-        """Partitions of the topic; waits up to ``timeout`` for a broker to answer."""
-        until = time.monotonic() + timeout
+        """Partitions of the topic; waits up to ``timeout`` for a broker to answer. Each try
+        sends the request again, and waits twice as long as the one before, up to 4 s: a
+        broker that answers in 1.1 s was never heard by tries of 1 s, and the call holds
+        off Ctrl-C while it waits."""
+        until, wait = time.monotonic() + timeout, 1.0
         while True:
             try:
-                meta = self._consumer.list_topics(self.topic, timeout=max(0.1, min(1.0, until - time.monotonic())))
+                meta = self._consumer.list_topics(self.topic, timeout=max(0.1, min(wait, until - time.monotonic())))
                 break
             except self._ck.KafkaException:
+                wait = min(2 * wait, 4.0)
                 self._consumer.poll(0)  # serves error_cb: tells auth failure from no answer
                 self._raise_fatal()
                 if time.monotonic() >= until:

@@ -871,6 +871,15 @@ def test_a_retriable_error_to_an_offset_query_loses_no_record(tmp_path, controll
     assert json.loads(state.read_text())["offsets"] == {str(p): 8 for p in range(4)}
 
 
+def test_a_broker_that_answers_in_over_a_second_is_heard(tmp_path, controlled, topic):
+    # was "cannot reach Kafka at ... within 30s": each 1 s try asked again, and no answer came in time
+    controlled.create_topic(topic, 1)
+    controlled.produce(topic, [audit_message(i, topic) for i in range(3)])
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n")
+    controlled.set_rtt(1100)
+    assert dl.download(props, tmp_path / "out.jsonl", topic=topic, timeout=60).records == 3
+
+
 def test_brokers_that_go_away_mid_run_fail_it_after_the_stall_not_the_timeout(tmp_path, controlled, topic,
                                                                                monkeypatch):
     # was: waited out the whole --timeout, then "timed out" (30 minutes with --timeout 1800)
