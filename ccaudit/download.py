@@ -20,6 +20,7 @@ How a run works, and why:
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -317,15 +318,17 @@ def _write(out, msg: Message, result: DownloadResult) -> None:
 
 
 def _one_line(value: bytes, record) -> bytes:
-    """The value as-is, unless a line break in it would split the record."""
+    """The value as-is, unless a line break in it would split the record. In JSON (UTF-8:
+    no NUL) a line break is whitespace between tokens, so the whitespace outside strings
+    goes, and every value keeps its text: re-serialised, 1e400 became Infinity, not JSON."""
     if b"\n" not in value and b"\r" not in value:
         return value + b"\n"
-    if record is not None:  # pretty-printed JSON: re-serialize compactly
-        try:
-            return json.dumps(record, separators=(",", ":")).encode() + b"\n"
-        except RecursionError:  # loaded just within the limit, deeper on the way out
-            pass
+    if record is not None and b"\0" not in value:
+        return _BETWEEN_TOKENS.sub(lambda m: m[1] or b"", value) + b"\n"
     return value.replace(b"\r", b"\\r").replace(b"\n", b"\\n") + b"\n"
+
+
+_BETWEEN_TOKENS = re.compile(rb'("(?:[^"\\]|\\.)*")|[ \t\r\n]+')  # a string, kept; or whitespace
 
 
 def _record_time(record, timestamp_ms) -> datetime | None:

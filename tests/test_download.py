@@ -735,6 +735,16 @@ def test_a_value_nested_too_deep_is_written_as_it_is(tmp_path, props, monkeypatc
     assert result.records == 3
 
 
+def test_a_record_with_line_breaks_keeps_every_value_as_written(tmp_path, props, monkeypatch):
+    # was re-serialised: 1e400 became Infinity (not JSON), a long number lost digits, and
+    # the first of two equal keys went
+    value = b'{"id": "a",\r\n "n": 1e400, "m": 12345678901234567890.5,\n "s": "x \\" y\\n", "k": 1, "k": 2}'
+    use_fake(monkeypatch, FakeSource({0: (0, [value])}))
+    dl.download(props, tmp_path / "out.jsonl")
+    assert (tmp_path / "out.jsonl").read_bytes() == \
+        b'{"id":"a","n":1e400,"m":12345678901234567890.5,"s":"x \\" y\\n","k":1,"k":2}\n'
+
+
 @pytest.mark.parametrize("timestamp_ms", [253402300800000, -62135596800001])  # 10000-01-01, just before 0001
 def test_a_kafka_timestamp_outside_years_1_to_9999_is_ignored(tmp_path, props, monkeypatch, timestamp_ms):
     # was: OverflowError: date value out of range, exit 70
