@@ -103,12 +103,19 @@ class KafkaSource:
     def get_watermark_offsets(self, partition: int, timeout: float) -> tuple[int, int]:
         """(earliest offset still kept, offset after the last record)."""
         tp = self._ck.TopicPartition(self.topic, partition)
-        try:
-            marks = self._consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
-        except self._ck.KafkaException as e:
-            marks, why = None, self._text(e)
-        else:
-            why = "no answer"
+        until = time.monotonic() + timeout
+        while True:
+            try:
+                marks = self._consumer.get_watermark_offsets(tp, timeout=max(0.1, until - time.monotonic()),
+                                                             cached=False)
+            except self._ck.KafkaException as e:  # asked again while a leader moves (NOT_LEADER)
+                marks, why = None, self._text(e)
+                if e.args[0].code() in self._moving_codes() and time.monotonic() < until:
+                    time.sleep(0.1)
+                    continue
+            else:
+                why = "no answer"
+            break
         if marks is None:
             self._raise_fatal()
             raise CcauditError(f"cannot read the offsets of {self.topic} partition {partition}: {why}")
@@ -161,6 +168,12 @@ class KafkaSource:
         e = self._ck.KafkaError
         return {e._AUTHENTICATION, e.SASL_AUTHENTICATION_FAILED, e._SSL,
                 e.TOPIC_AUTHORIZATION_FAILED, e._AUTO_OFFSET_RESET, e.OFFSET_OUT_OF_RANGE}
+
+    def _moving_codes(self) -> set:
+        """Errors a broker answers while a partition's leader moves: asking again fixes them."""
+        e = self._ck.KafkaError
+        return {e.NOT_LEADER_FOR_PARTITION, e.LEADER_NOT_AVAILABLE, e.KAFKA_STORAGE_ERROR, e.REQUEST_TIMED_OUT,
+                e.FENCED_LEADER_EPOCH, e.UNKNOWN_LEADER_EPOCH, e.OFFSET_NOT_AVAILABLE}
 
     def _raise_fatal(self) -> None:
         """Fail fast on errors retrying cannot fix (bad key/secret, TLS, lost offsets)."""
