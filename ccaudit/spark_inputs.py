@@ -110,7 +110,7 @@ def local_files(arg: str, store: str | None = None) -> list[Found]:
         for label in _folder(match) if os.path.isdir(match) else [match]:
             path = os.path.join(os.getcwd(), label)  # not normalised: a link's '..' is the system's to follow
             if store and same_file(path, store):
-                if literal:
+                if label == arg:  # named itself, not found in a folder or by a glob
                     raise InputError(f"{arg}: is also given as the store this run writes (--db)")
                 continue
             check_readable(path, label)
