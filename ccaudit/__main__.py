@@ -10,14 +10,22 @@ from . import interrupted_while_starting
 
 def main() -> None:
     try:
-        if signal.getsignal(signal.SIGINT) is interrupted_while_starting:
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # from here it is caught below
-        from .cli import cli
-    except KeyboardInterrupt:
-        sys.stderr.write("ccaudit: interrupted\n")
-        sys.exit(130)
+        from .cli import cli  # a Ctrl-C meanwhile exits at once, by interrupted_while_starting
+    except KeyboardInterrupt:  # python -m ccaudit, where that handler is not set
+        _interrupted()
+    except RuntimeError as e:  # Python 3.11 wraps one raised while a class is made (__set_name__)
+        if not isinstance(e.__cause__, KeyboardInterrupt):
+            raise
+        _interrupted()
+    if signal.getsignal(signal.SIGINT) is interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here the commands catch it
     _utf8_stdout()
     cli(prog_name="ccaudit")
+
+
+def _interrupted() -> None:
+    sys.stderr.write("ccaudit: interrupted\n")
+    sys.exit(130)
 
 
 def _utf8_stdout() -> None:

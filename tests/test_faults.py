@@ -642,6 +642,30 @@ def test_ctrl_c_while_the_command_imports_ccaudit(tmp_path, inherited, want):
     assert (r.returncode, r.stderr) == want
 
 
+ENTRY_SCRIPT_MAKING_A_CLASS = """\
+import dataclasses, os, signal, sys
+import ccaudit
+real = dataclasses.Field.__set_name__
+def interrupted(field, owner, name):  # Ctrl-C as a dataclass of ccaudit.stats is being made
+    dataclasses.Field.__set_name__ = real
+    os.kill(os.getpid(), signal.SIGINT)
+    real(field, owner, name)
+dataclasses.Field.__set_name__ = interrupted
+from ccaudit.__main__ import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("entry", ["ccaudit", "python -m"])
+def test_ctrl_c_while_the_command_imports_a_class_is_one_line(tmp_path, entry):
+    """Python 3.11 wraps an exception raised while a class is made in a RuntimeError ("Error
+    calling __set_name__"): a Ctrl-C then was a traceback and exit 1 (seen in CI)."""
+    script = tmp_path / ("ccaudit" if entry == "ccaudit" else "python-m-ccaudit")
+    script.write_text(ENTRY_SCRIPT_MAKING_A_CLASS)
+    r = subprocess.run([sys.executable, script, "--version"], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr) == (130, "ccaudit: interrupted\n")
+
+
 def test_a_hangup_ignored_by_nohup_stays_ignored(ccaudit_exe, tmp_path):
     """`nohup ccaudit load … &` outlives its terminal: ccaudit turned the ignored SIGHUP
     back into an exit (129) as it started."""
