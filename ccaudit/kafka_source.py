@@ -46,7 +46,8 @@ class Message:
 class KafkaSource:
     """The six consumer calls the downloader makes, with errors made readable."""
 
-    def __init__(self, conf: dict, topic: str, origin: str = "the properties file"):
+    def __init__(self, conf: dict, topic: str, origin: str):
+        """``origin`` names the properties file the settings came from, in errors."""
         self._ck = ck = _import_confluent_kafka()
         self.topic = topic
         self._bootstrap = conf["bootstrap.servers"]
@@ -103,19 +104,18 @@ class KafkaSource:
     def get_watermark_offsets(self, partition: int, timeout: float) -> tuple[int, int]:
         """(earliest offset still kept, offset after the last record)."""
         tp = self._ck.TopicPartition(self.topic, partition)
-        until = time.monotonic() + timeout
+        until, marks = time.monotonic() + timeout, None
         while True:
             try:
                 marks = self._consumer.get_watermark_offsets(tp, timeout=max(0.1, until - time.monotonic()),
                                                              cached=False)
-            except self._ck.KafkaException as e:  # asked again while a leader moves (NOT_LEADER)
-                marks, why = None, self._text(e)
-                if e.args[0].code() in self._moving_codes() and time.monotonic() < until:
-                    time.sleep(0.1)
-                    continue
-            else:
                 why = "no answer"
-            break
+                break
+            except self._ck.KafkaException as e:  # asked again while a leader moves (NOT_LEADER)
+                why = self._text(e)
+                if e.args[0].code() not in self._moving_codes() or time.monotonic() >= until:
+                    break
+                time.sleep(0.1)
         if marks is None:
             self._raise_fatal()
             raise CcauditError(f"cannot read the offsets of {self.topic} partition {partition}: {why}")
