@@ -44,8 +44,8 @@ def interactive() -> bool:
 def confirmed(question: str) -> bool:
     """y or yes; anything else, or the end of input, declines. Not ``click.confirm``,
     which turns Ctrl-C into a declining Abort (exit 1) rather than an interrupt (130)."""
-    click.echo(f"{question} [y/N]: ", nl=False, err=True)
-    try:
+    try:  # a Ctrl-C just after the question is written, before the read, ends its line too
+        click.echo(f"{question} [y/N]: ", nl=False, err=True)
         answer = sys.stdin.readline()
     except KeyboardInterrupt:
         click.echo(err=True)  # the interrupt's line starts on a line of its own

@@ -49,6 +49,7 @@ from .storefile import (
     connect,
     create,
     create_tables,
+    hold,
     looks_like_sqlite,
     needs_creating,
     wait_for_writers,
@@ -97,12 +98,13 @@ class Store:
             raise StoreError(f"{path}: is a directory, not a store")
         if path != ":memory:" and os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the open
             raise StoreError(f"{path}: is not a regular file, not a store")
-        conn = None
+        conn, self._held = None, None
         try:
             if not readonly and path != ":memory:" and needs_creating(path):
                 create(path)
             conn = connect(path, readonly)
             self.conn = conn
+            self._held = None if readonly or path == ":memory:" else hold(path)
             if wait_for_writers(conn, path, notify):
                 self._notify = None  # said once
             if path != ":memory:" and upgrade.needed(conn):
@@ -112,7 +114,7 @@ class Store:
                 create_tables(conn)
         except (sqlite3.DatabaseError, StoreError) as e:
             if conn is not None:
-                conn.close()
+                self.close()
             if isinstance(e, StoreError):
                 raise
             if out_of_space(e):  # creating it, or rolling back a killed load's journal
@@ -130,6 +132,9 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+        if self._held is not None:  # after the connection: see storefile.hold
+            os.close(self._held)
+            self._held = None
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:
@@ -317,6 +322,9 @@ class Store:
             self._pending_methods.clear()
             if not isinstance(e, sqlite3.OperationalError):
                 raise
+            if self._held is not None and os.fstat(self._held).st_nlink == 0:  # rm, or a rename over it
+                raise StoreError(f"{self.path}: the store was deleted or replaced while this command wrote it; what it "
+                                 "loaded went with it") from None
             if out_of_space(e):
                 raise NoSpace(self._full(e)) from None
             if "readonly" in str(e):

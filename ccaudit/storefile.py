@@ -10,6 +10,7 @@ or a crash while it is made, leave a whole store or an empty one a later run rec
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -54,6 +55,8 @@ def deletable(path: str) -> bool:
     if os.path.islink(path):
         raise StoreError(f"{path}: a symbolic link, which clean does not follow; give the store's own path "
                          f"({os.path.realpath(path)}); nothing deleted")
+    with _unheld(path):  # asked before anything is deleted, and again as it is
+        pass
     # a killed load's journal, which a read-only look cannot see past; or its store's creation's
     if _roll_back_if_crashed(path) and os.path.getsize(path) == 0:  # (killed before it committed)
         return True
@@ -63,14 +66,55 @@ def deletable(path: str) -> bool:
 
 
 def delete_store(path: str) -> None:
-    """Delete the store at ``path`` (found ``deletable``) and its journal files."""
-    for name in (path, path + "-journal", path + "-wal", path + "-shm"):
-        try:
-            os.remove(name)
-        except FileNotFoundError:
-            pass
-        except OSError as e:  # read-only media, an immutable file
-            raise StoreError(f"{name}: cannot delete it: {e.strerror}") from None
+    """Delete the store at ``path`` (found ``deletable``) and its journal files, unless a
+    command writing it holds it (``hold``)."""
+    with _unheld(path):
+        for name in (path, path + "-journal", path + "-wal", path + "-shm"):
+            try:
+                os.remove(name)
+            except FileNotFoundError:
+                pass
+            except OSError as e:  # read-only media, an immutable file
+                raise StoreError(f"{name}: cannot delete it: {e.strerror}") from None
+
+
+def hold(path: str) -> int | None:
+    """A descriptor holding a shared ``flock`` on the store while a command writes it, so
+    that ``delete_store`` refuses it: SQLite goes on writing a deleted file, and the load
+    would end with its data gone. Close it only after the store's connection: closing any
+    descriptor of a file drops the process's fcntl locks on it, which are SQLite's."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with contextlib.suppress(OSError):  # a file system without locks (ENOLCK) still takes the load
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a clean deletes it
+    if os.fstat(fd).st_nlink == 0:
+        os.close(fd)
+        raise StoreError(f"{path}: the store was deleted as this command opened it (by ccaudit clean?)")
+    return fd
+
+
+@contextlib.contextmanager
+def _unheld(path: str) -> Iterator[None]:
+    """Hold ``path`` alone while it is deleted; StoreError if a command writing it holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        yield  # gone, or not ours to open: deleting it says why
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(f"{path}: a ccaudit command is writing this store now; nothing deleted (run clean "
+                         "when it ends)") from None
+    except OSError:
+        pass  # a file system without locks
+    try:
+        yield
+    finally:
+        os.close(fd)
 
 
 _WHOLE = "typeof(n) != 'integer' OR typeof(first_us) != 'integer' OR typeof(last_us) != 'integer'"

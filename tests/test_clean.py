@@ -223,3 +223,60 @@ def test_clean_deletes_a_store_whose_creation_was_killed(invoke, tmp_path):
     result = invoke("clean", "--db", db, "--yes")
     assert result.exit_code == 0, result.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_clean_refuses_a_store_a_load_is_writing(invoke, tmp_path, sample_cli):
+    # was: deleted with exit 0, and the load went on writing the deleted file and lost it all
+    from ccaudit.store import Store
+
+    db, out = tmp_path / "s.db", tmp_path / "reports"
+    assert invoke("report", sample_cli, "--db", db, "--out", out, "-q").exit_code == 0
+    store = Store(str(db))  # what a load holds from its start to its end
+    try:
+        result = invoke("clean", "--db", db, "--out", out, "--yes")
+    finally:
+        store.close()
+    assert (result.exit_code, result.stderr) == (
+        2, f"ccaudit: error: {db}: a ccaudit command is writing this store now; nothing deleted (run clean "
+           "when it ends)\n")
+    assert db.exists() and (out / ".ccaudit-manifest").exists()
+    assert invoke("clean", "--db", db, "--out", out, "--yes").exit_code == 0  # once it has ended
+    assert not db.exists() and not out.exists()
+
+
+def test_clean_deletes_a_store_that_is_being_read(invoke, tmp_path, sample_cli):
+    from ccaudit.store import Store
+
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    store = Store(str(db), readonly=True)  # a report runs on, from the file it opened
+    try:
+        assert invoke("clean", "--db", db, "--yes").exit_code == 0
+        assert store.event_count() == 13
+    finally:
+        store.close()
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("replaced", [False, True])
+def test_a_load_into_a_store_deleted_under_it_says_so(tmp_path, sample_cli, replaced):
+    # was: "cannot write the store: no space left, or an I/O error (disk I/O error); everything
+    # loaded before is kept", when nothing was
+    from ccaudit.errors import StoreError
+    from ccaudit.load import load_dumps
+    from ccaudit.store import Store
+
+    db = tmp_path / "s.db"
+    store = Store(str(db))
+    try:
+        if replaced:
+            Store(str(tmp_path / "other.db")).close()
+            os.replace(tmp_path / "other.db", db)
+        else:
+            os.remove(db)
+        with pytest.raises(StoreError) as e:
+            load_dumps([str(sample_cli)], store)
+    finally:
+        store.close()
+    assert str(e.value) == (f"{db}: the store was deleted or replaced while this command wrote it; what it "
+                            "loaded went with it")
