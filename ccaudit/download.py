@@ -226,12 +226,11 @@ class _Deadline:
 
 def _snapshot(source, saved: dict, deadline: _Deadline, result: DownloadResult) -> dict:
     """Per partition, where to start (the saved offset, else the earliest the broker still
-    has), where to stop (the end now), and the earliest offset as first answered.
+    has), where to stop (the end now), and the earliest offset as answered (for the lag).
 
-    The earliest is not trusted alone: a broker that answers one query with a retriable
-    error (a leader moving) can give the end for it, and records would be skipped for good.
-    Without a saved offset the consumer starts at the earliest itself; a gap after a saved
-    one is asked again, and the smaller answer counted (the earliest only grows)."""
+    The earliest is never used to skip records: a broker that answers a query while a
+    leader moves can give the end for it. Records are counted lost to retention only when
+    the fetch itself finds them gone (see ``_fetch``)."""
     bounds = {}
     for p in source.list_topics(deadline.left(CONNECT_TIMEOUT)):
         low, high = source.get_watermark_offsets(p, deadline.left(CONNECT_TIMEOUT))
@@ -241,21 +240,19 @@ def _snapshot(source, saved: dict, deadline: _Deadline, result: DownloadResult) 
                 f"the state file says partition {p} is at offset {start}, but the topic ends "
                 f"at {high}: was the topic recreated? (delete the state file to start over)"
             )
-        if start != EARLIEST and start < low:
-            low = min(low, source.get_watermark_offsets(p, deadline.left(CONNECT_TIMEOUT))[0])
-            if start < low:
-                result.lost_to_retention += low - start
-                start = low
         bounds[p] = (start, high, low)
     result.partitions = len(bounds)
     return bounds
 
 
 def _fetch(source, bounds: dict, out, deadline: _Deadline, progress, result: DownloadResult):
-    """Consume every partition up to its snapshot end; later records are left alone."""
+    """Consume every partition up to its snapshot end; later records are left alone. A
+    partition whose next records the broker no longer has (retention deleted them, before
+    or during the run) is read on from its earliest record, and the gap counted lost."""
     ends = {p: end for p, (_, end, _) in bounds.items()}
     position = {p: start for p, (start, _, _) in bounds.items()}
     pending = {p for p in bounds if position[p] < ends[p]}
+    restarted: set[int] = set()
     if pending:
         source.assign({p: position[p] for p in pending})
     started = shown = heard = time.monotonic()
@@ -270,6 +267,14 @@ def _fetch(source, bounds: dict, out, deadline: _Deadline, progress, result: Dow
             p = msg.partition
             if p not in pending:
                 continue
+            if msg.gone:
+                source.restart(p)
+                restarted.add(p)
+                continue
+            if p in restarted and position[p] != EARLIEST:  # the first offset the broker still has
+                restarted.discard(p)
+                result.lost_to_retention += max(0, min(msg.offset, ends[p]) - position[p])
+                position[p] = max(position[p], min(msg.offset, ends[p]))
             if not msg.eof and position[p] <= msg.offset < ends[p]:
                 _write(out, msg, result)
                 position[p] = msg.offset + 1

@@ -41,10 +41,11 @@ class Message:
     value: bytes | None = None
     timestamp_ms: int | None = None
     eof: bool = False
+    gone: bool = False  # the broker has no record at the partition's position: retention took them
 
 
 class KafkaSource:
-    """The six consumer calls the downloader makes, with errors made readable."""
+    """The seven consumer calls the downloader makes, with errors made readable."""
 
     def __init__(self, conf: dict, topic: str, origin: str):
         """``origin`` names the properties file the settings came from, in errors."""
@@ -125,6 +126,12 @@ class KafkaSource:
         tps = [self._ck.TopicPartition(self.topic, p, o) for p, o in offsets.items()]
         self._consumer.assign(tps)
 
+    def restart(self, partition: int) -> None:
+        """Read ``partition`` on from the earliest record the broker still has."""
+        tp = self._ck.TopicPartition(self.topic, partition, EARLIEST)
+        self._consumer.incremental_unassign([tp])  # not seek: the partition is stopped in an error state
+        self._consumer.incremental_assign([tp])
+
     def consume(self, num: int, timeout: float) -> list[Message]:
         out = []
         for m in self._consumer.consume(num, timeout):
@@ -134,10 +141,7 @@ class KafkaSource:
             elif err.code() == self._ck.KafkaError._PARTITION_EOF:
                 out.append(Message(m.partition(), m.offset(), eof=True))
             elif err.code() in (self._ck.KafkaError._AUTO_OFFSET_RESET, self._ck.KafkaError.OFFSET_OUT_OF_RANGE):
-                raise CcauditError(
-                    f"partition {m.partition()}: offset out of range (retention deleted records "
-                    "during the run?), run again"
-                )
+                out.append(Message(m.partition(), m.offset(), gone=True))
             elif err.fatal() or err.code() in self._fatal_codes():
                 raise CcauditError(f"Kafka error on partition {m.partition()}: {self._text(err)}")
             # anything else is transient: librdkafka retries, --timeout bounds it
@@ -166,8 +170,7 @@ class KafkaSource:
 
     def _fatal_codes(self) -> set:
         e = self._ck.KafkaError
-        return {e._AUTHENTICATION, e.SASL_AUTHENTICATION_FAILED, e._SSL,
-                e.TOPIC_AUTHORIZATION_FAILED, e._AUTO_OFFSET_RESET, e.OFFSET_OUT_OF_RANGE}
+        return {e._AUTHENTICATION, e.SASL_AUTHENTICATION_FAILED, e._SSL, e.TOPIC_AUTHORIZATION_FAILED}
 
     def _moving_codes(self) -> set:
         """Errors a broker answers while a partition's leader moves: asking again fixes them."""

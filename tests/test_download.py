@@ -151,7 +151,7 @@ def test_missing_properties_file(tmp_path):
 # --- the loop, on a fake consumer ---------------------------------------------------------
 
 class FakeSource:
-    """The six calls download() makes, over in-memory partitions {p: (low, [values])}."""
+    """The seven calls download() makes, over in-memory partitions {p: (low, [values])}."""
 
     def __init__(self, partitions, fail_on_consume=None, timestamp_ms=1714989600000):
         self.partitions = partitions
@@ -170,12 +170,18 @@ class FakeSource:
     def assign(self, offsets):
         self.position = {p: self.partitions[p][0] if o == EARLIEST else o for p, o in offsets.items()}
 
+    def restart(self, p):
+        self.position[p] = self.partitions[p][0]
+
     def consume(self, num, timeout):
         if self.fail_on_consume:
             raise self.fail_on_consume
         out = []
         for p, pos in self.position.items():
             low, values = self.partitions[p]
+            if pos < low:  # as auto.offset.reset=error answers an offset retention deleted
+                out.append(Message(p, pos, gone=True))
+                continue
             for offset in range(pos, low + len(values)):
                 out.append(Message(p, offset, values[offset - low], self.timestamp_ms))
             out.append(Message(p, low + len(values), eof=True))
@@ -879,6 +885,21 @@ def test_a_retriable_error_to_an_offset_query_loses_no_record(tmp_path, controll
     second = dl.download(props, tmp_path / "2.jsonl", state_path=state, topic=topic, timeout=30)
     assert (second.records, second.lost_to_retention) == (12, 0)
     assert json.loads(state.read_text())["offsets"] == {str(p): 8 for p in range(4)}
+
+
+def test_offset_queries_answered_wrongly_again_and_again_lose_no_record(tmp_path, controlled, topic):
+    # was: the earliest offset answered as the end twice, so 3 records were skipped for good
+    # with a false "deleted by retention" warning (exit 0); only the fetch now says what is gone
+    controlled.create_topic(topic, 1)
+    controlled.produce(topic, [audit_message(i, topic) for i in range(5)], partition=0)
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n")
+    state = tmp_path / "state.json"
+    dlf.save_state(state, topic, controlled.bootstrap, {0: 2}, "2024-05-06T10:00:00Z")
+    controlled.fail_next(LIST_OFFSETS, *(NOT_LEADER, 0) * 4)
+    result = dl.download(props, tmp_path / "1.jsonl", state_path=state, topic=topic, timeout=30)
+    assert (result.records, result.lost_to_retention) == (3, 0)
+    assert lines_of(tmp_path / "1.jsonl") == Counter(audit_message(i, topic) for i in range(2, 5))
+    assert json.loads(state.read_text())["offsets"] == {"0": 5}
 
 
 def test_a_broker_that_answers_in_over_a_second_is_heard(tmp_path, controlled, topic):
