@@ -201,7 +201,7 @@ def _struct_type(tp: Any) -> type | None:
 _TIME = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)\Z",
     re.ASCII)  # an offset as RFC 3339 has it: hours 00-23, minutes 00-59
-_UTC_SECONDS = re.compile(r":(?:[0-5]\d|60)(?:\.\d{1,9})?Z", re.ASCII).fullmatch
+_UTC_SECONDS = re.compile(r":[0-5]\d(?:\.\d{1,9})?Z", re.ASCII).fullmatch  # not :60 (see _parse_time_slow)
 LAST_TIME = 32503680000 * US  # 3000-01-01: times from 1970 up to this are believable (and safe to bucket)
 _minute_base: dict = {}  # "YYYY-MM-DDTHH:MM" (UTC) -> epoch microseconds
 _FRACTION_SCALE = (0,) * 22 + (100_000, 10_000, 1_000, 100, 10) + (1,) * 4  # by length: µs per unit of SSF..F
@@ -246,6 +246,8 @@ def _parse_time_slow(text: Any) -> int | None:
     second = int(ss)
     if second > 60:
         return None
+    if second == 60:  # a leap second: the last microsecond of its minute, not the next minute (or year)
+        return base + 60 * US - 1
     return base + second * US + (int(fraction[:6].ljust(6, "0")) if fraction else 0)
 
 

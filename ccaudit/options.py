@@ -276,8 +276,10 @@ def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
     """Epoch microseconds for a date (local midnight; the next one if ``end``) or an RFC 3339
     time (seconds optional; without an offset, in ``tz``), read by these patterns, not by
     ``fromisoformat``, which takes week dates and reads commas by the Python version.
-    Exact to the microsecond: integer arithmetic, no float timestamp; a bound with digits
-    past the microsecond is rounded up, as events are kept to the microsecond."""
+    Exact to the microsecond: integer arithmetic, no float timestamp; digits past the
+    microsecond are dropped, as they are from events' times, so an event's own time as a
+    bound is in the window from it and out of the one up to it. A leap second (:60) is the
+    last microsecond of its minute, as an event's."""
     if text is None:
         return None
     try:
@@ -294,8 +296,7 @@ def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
             if not offset and _skipped(t, tz):  # was read as an hour later, silently
                 raise click.BadParameter(f"{text!r} is not a time in {tz}: its clocks skipped it; give an offset",
                                          param_hint=option)
-            past = second - min(second, 59)  # a leap second, :60, is the next one's start
-            return _since_epoch(t + timedelta(seconds=past)) + (1 if fraction[6:].strip("0") else 0)
+            return _since_epoch(t.replace(microsecond=999_999) if second == 60 else t)
     except (ValueError, OverflowError, OSError):
         pass
     raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time (e.g. 2024-05-06, 2024-05-06T10:30Z, "

@@ -364,19 +364,24 @@ def subsecond(tmp_path):
     (["--since", "2024-08-16T10:00:00Z", "--until", "2024-08-16T10:00:00.6Z"], 3,
      "2024-08-16T10:00:00.100000Z", "2024-08-16T10:00:00.500001Z"),
     # a window inside one quarter hour, on both sides of events
-    (["--since", "2024-08-16T10:00:00.2Z", "--until", "2024-08-16T10:00:00.5000005Z"], 1,
+    (["--since", "2024-08-16T10:00:00.2Z", "--until", "2024-08-16T10:00:00.5000015Z"], 1,
      "2024-08-16T10:00:00.500000Z", "2024-08-16T10:00:00.500000Z"),
     (["--since", "2024-08-16T12:34:56.999999Z", "--until", "2024-08-16T12:34:57Z"], 1,
      "2024-08-16T12:34:56.999999Z", "2024-08-16T12:34:56.999999Z"),
-    # a comma is a decimal mark too, and rounds up the same (was: .5000001 with a comma took .500000)
-    (["--since", "2024-08-16T10:00:00,5000001Z"], 4, "2024-08-16T10:00:00.500001Z", "2024-08-16T23:59:59.999000Z"),
-    # without seconds; an offset; a leap second is the next second's start
-    (["--since", "2024-08-16T12:34Z", "--until", "2024-08-16T18:04:56.9999995+05:30"], 1,
+    # digits past the microsecond are dropped, as from events' times: an event's own time
+    # (kept as .999999) is in the window from it and out of the one up to it (was: rounded up,
+    # so it was out of the first and in the second)
+    (["--since", "2024-08-16T12:34:56.999999999Z"], 3, "2024-08-16T12:34:56.999999Z", "2024-08-16T23:59:59.999000Z"),
+    (["--until", "2024-08-16T12:34:56.999999999Z"], 3, "2024-08-16T10:00:00.100000Z", "2024-08-16T10:00:00.500001Z"),
+    # a comma is a decimal mark too, and is cut the same (was: .5000001 with a comma took .500000)
+    (["--since", "2024-08-16T10:00:00,5000019Z"], 4, "2024-08-16T10:00:00.500001Z", "2024-08-16T23:59:59.999000Z"),
+    # without seconds; an offset; a leap second is the last microsecond of its minute
+    (["--since", "2024-08-16T12:34Z", "--until", "2024-08-16T18:04:57.0000005+05:30"], 1,
      "2024-08-16T12:34:56.999999Z", "2024-08-16T12:34:56.999999Z"),
     (["--since", "2024-08-16T23:59:60Z"], 0, None, None),
     (["--until", "2024-08-16T23:59:60Z"], 6, "2024-08-16T10:00:00.100000Z", "2024-08-16T23:59:59.999000Z"),
     # an offset as `date +%z` prints it
-    (["--since", "2024-08-16T11:30:00.5000005+0130"], 4, "2024-08-16T10:00:00.500001Z",
+    (["--since", "2024-08-16T11:30:00.5000015+0130"], 4, "2024-08-16T10:00:00.500001Z",
      "2024-08-16T23:59:59.999000Z"),
 ])
 def test_windows_are_exact_to_the_microsecond(subsecond, args, events, first, last):

@@ -773,5 +773,5 @@ def test_the_zones_whose_clocks_changed_off_a_quarter_hour_are_those_the_readme_
                 found.add(name)
             t, before = t + step, after
     text = " ".join(section("Filters").split())
-    listed = text[text.index("Since 1970"):text.index("There the events")]
+    listed = text[text.index("Since 1970"):text.index("Their times are still")]
     assert found == set(re.findall(r"\b[A-Z][A-Za-z_]+/[A-Z][A-Za-z_]+\b", listed))
