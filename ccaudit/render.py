@@ -19,7 +19,7 @@ from . import streamed
 from .csvtext import csv_chunks, csv_text, safe_cell
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, json_pieces
 from .report import Day, Gap, Report, Row, Section, busiest_cell, read_twice
-from .text import CountText, columns, fill, hour_ranges, in_pieces, md_text, plural, printable
+from .text import CountText, columns, fill, hour_ranges, in_pieces, md_text, plural, printable, repeats_hour, to_second
 
 ROW_LABEL = {
     "kafka_authentication": "Principal",
@@ -53,7 +53,8 @@ def _summary_title(report: Report) -> str:
 def _coverage(day: Day) -> str:
     if not day.events or day.first_event is None or day.last_event is None:
         return ""
-    first, last = day.first_event[11:19], day.last_event[11:19]
+    repeats = repeats_hour(day.hour_labels)
+    first, last = to_second(day.first_event, repeats)[11:], to_second(day.last_event, repeats)[11:]
     text = f"  {first} .. {last}"
     if day.empty_hours:
         text += "  no events in hours " + hour_ranges(day.empty_hours, day.hour_labels)
@@ -88,7 +89,9 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
             most = r.total
     cell = max(5, len(str(busiest)), *[len(h) for h in labels[1:]])
     total_w = max(7, len(str(most)))
-    extra = f"  {'First seen':<20} {'Last seen':<20} {'Peak':>5} {'Count':>{cell}}" if stats else ""
+    repeats = repeats_hour(day.hour_labels)
+    seen = 26 if repeats else 20  # with the offset: 2024-11-03T01:30:00-04:00
+    extra = f"  {'First seen':<{seen}} {'Last seen':<{seen}} {'Peak':>5} {'Count':>{cell}}" if stats else ""
     rule = "-" * (width + (cell + 1) * len(labels) + total_w + 1 + len(extra))
     head = (f"{day.date:<{width - 3}}Hour:"
             + "".join(f"{h:>{cell + 1}}" for h in labels)[2:]
@@ -107,7 +110,8 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
         line = fill(key, width) + "".join(cells_of(r.hours)) + " " + str(r.total).rjust(total_w)
         if stats:
             first, last, peak, count = r.stats()
-            line += f"  {first[:19].ljust(20)} {last[:19].ljust(20)} {peak.rjust(5)} {str(count).rjust(cell)}"
+            line += (f"  {to_second(first, repeats).ljust(seen)} {to_second(last, repeats).ljust(seen)} "
+                     f"{peak.rjust(5)} {str(count).rjust(cell)}")
         yield line + "\n"
     yield "(no events)\n\n" if empty else "\n"
 

@@ -186,3 +186,14 @@ def in_pieces(texts: Iterable[str]) -> Iterator[str]:
             piece, size = [], 0
     if piece:
         yield "".join(piece)
+
+
+def repeats_hour(labels: list[str]) -> bool:
+    """Whether a day's clock repeats an hour (labelled ``01-4``, ``01-5``): its times then
+    need their offsets, the local time alone is ambiguous."""
+    return any(len(h) > 2 for h in labels)
+
+
+def to_second(iso: str, offset: bool) -> str:
+    """An ISO time cut to the second, with its offset if ``offset``."""
+    return iso[:19] + iso[26 if iso[19:20] == "." else 19:] if offset else iso[:19]

@@ -194,7 +194,23 @@ def test_zurich_fall_back_day_has_25_hours(tmp_path):
     line = [line for line in text.splitlines() if line.startswith("sa-1 ")][0]
     assert line.split()[1:] == ["1", "-", "2", "1", "1"] + ["-"] * 19 + ["1", "6"]
     assert "Audit Summary for 6 events spanning 1 day from 2024-10-27 (Europe/Zurich)" in text
-    assert "2024-10-27:(6 events)  00:00:00 .. 23:59:59  no events in hours 01, 04-22" in text
+    assert "2024-10-27:(6 events)  00:00:00+02:00 .. 23:59:59+01:00  no events in hours 01, 04-22" in text
+
+
+def test_text_times_in_a_repeated_hour_carry_their_offsets(tmp_path):
+    # was "First seen 2024-11-03T01:30:00, Last seen 2024-11-03T01:30:00" and "01:30:00 .. 01:30:00":
+    # two times an hour apart read as one
+    path = write_jsonl(tmp_path, [kafka_auth("2024-11-03T05:30:00Z"), kafka_auth("2024-11-03T06:30:00.25Z"),
+                                  kafka_auth("2024-11-04T05:30:00Z")])
+    text = run(path, "--tz", "America/New_York", "--section", "kafka_authentication", "--stats")
+    assert "2024-11-03:(2 events)  01:30:00-04:00 .. 01:30:00-05:00  no events in hours 00, 02-23" in text
+    assert "2024-11-04:(1 event)  00:30:00 .. 00:30:00" in text  # a day of 24 hours: as before
+    lines = text.splitlines()
+    (head,) = [line for line in lines if line.startswith("2024-11-03") and "Hour:" in line]
+    (row,) = [line for line in lines[lines.index(head):] if line.startswith("sa-1 ")][:1]
+    assert row.split()[-4:] == ["2024-11-03T01:30:00-04:00", "2024-11-03T01:30:00-05:00", "01-4", "1"]
+    assert head.index("First seen") == row.index("2024-11-03T01:30:00-04:00")
+    assert head.index("Last seen") == row.index("2024-11-03T01:30:00-05:00")
 
 
 def test_kolkata_half_hour_offset(tmp_path):
