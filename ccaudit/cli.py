@@ -374,13 +374,20 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
       ccaudit spark 's3a://bucket/audit/2024/*/*.jsonl.gz' --db audit.db --master yarn
     """
     from .spark import check_inputs, require, run
+    from .storefile import delete_store
 
     if "-" in inputs:
         raise click.UsageError("ccaudit spark reads files, not stdin: for stdin use ccaudit load - --db STORE")
     require()
     check_inputs(inputs, db_path)  # before the store is made: a refused run leaves none
-    with opt.open_store(db_path) as store:
-        stats = run(inputs, store, master=master, parquet=parquet_dir)
+    made = not os.path.lexists(db_path)
+    try:
+        with opt.open_store(db_path) as store:
+            stats = run(inputs, store, master=master, parquet=parquet_dir)
+    except BaseException:  # refused once Spark had read them (a URI's files), failed or stopped:
+        if made:  # nothing was written, and a store made for this run is not left behind
+            delete_store(db_path)
+        raise
     opt.tell_loaded(stats, quiet)  # the lines load prints
     opt.echo_stats(stats, fmt)
     sys.exit(opt.exit_code(stats, strict))

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .errors import InputError
+from .errors import READ_ERRORS, InputError
 from .files import same_file
 from .ingest import BUFFER, Dump, check_readable, sniff
 from .spark_job import file_key
@@ -217,7 +217,10 @@ def line_mode(fs, path, label: str) -> bool:
     except InputError:
         return False  # zstd, zip: the whole-file route reports it as a local load does
     try:
-        head, stream = first_bytes(stream, len(SQLITE_MAGIC))
+        try:
+            head, stream = first_bytes(stream, len(SQLITE_MAGIC))
+        except READ_ERRORS:  # a damaged gzip: the whole-file route reports it as a local load does
+            return False
         if head == SQLITE_MAGIC:  # a local file's was refused before Spark started
             raise not_a_dump(label)
         return not dump.compressed and sniff(stream)[0] == "lines"

@@ -382,6 +382,8 @@ def test_a_store_named_as_an_input_is_refused_as_what_it_is(run_ccaudit, tmp_pat
                        (["old.db", "--db", "old.db"], "old.db: is also given as the store this run writes (--db)\n")):
         result = run_ccaudit("spark", *args, *(["--db", "s.db"] if "--db" not in args else []), cwd=tmp_path)
         assert result.returncode == 2 and result.stderr.startswith(f"ccaudit: error: {said}"), result.stderr
+        assert not (tmp_path / "s.db").exists()  # the URI's was refused once Spark ran: its store was left
+    assert (tmp_path / "old.db").exists()  # a store this run did not make is kept
 
 
 @needs_spark

@@ -3,6 +3,7 @@ as the system opens them, refused before Spark starts, and stops held off its cl
 Run by ``make test``; what Spark itself then reads is in test_spark.py."""
 from __future__ import annotations
 
+import gzip
 import os
 import signal
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ccaudit.errors import InputError
-from ccaudit.spark_inputs import is_uri, local_files
+from ccaudit.spark_inputs import is_uri, line_mode, local_files
 
 
 @pytest.fixture
@@ -102,3 +103,15 @@ def test_a_stop_that_comes_while_stops_are_held_acts_after_the_stretch():
         other.join()
     assert done == ["the stretch"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("name, data", [
+    ("cut.jsonl.gz", gzip.compress(b'{"a":1}\n')[:15]),  # the stream ends inside its header
+    ("bad.jsonl.gz", gzip.compress(b"")[:10] + b"not deflate"),
+    ("bad.jsonl.bz2", b"BZh9" + b"\x00" * 40),
+])
+def test_a_damaged_compressed_file_is_routed_whole_not_an_internal_error(here, name, data):
+    # was EOFError, zlib.error or OSError out of `ccaudit spark`: "internal error", exit 70; read
+    # whole, it is reported as a local load reports it
+    Path(name).write_bytes(data)
+    assert line_mode(None, os.path.abspath(name), name) is False
