@@ -11,7 +11,6 @@ import signal
 import sys
 
 import click
-from click.core import ParameterSource
 
 from . import __version__
 from . import options as opt
@@ -109,34 +108,6 @@ REPORT_OPTIONS = options(
 )
 
 
-FORMAT_OF = {".html": "html", ".htm": "html", ".json": "json", ".md": "markdown", ".markdown": "markdown",
-             ".csv": "csv", ".txt": "text", ".text": "text"}
-
-
-COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
-# Formats a report is not: the file would hold text under their name. Another extension
-# (report.2024-05-06, report.log) is text, as a name without one.
-OTHER_FORMATS = frozenset(".xlsx .xls .ods .numbers .pdf .doc .docx .odt .rtf .jsonl .ndjson .xml .yaml .yml .tsv "
-                          ".parquet .png .svg .jpg .db .sqlite .sqlite3".split())
-
-
-def _format_of(out_file: str, fmt: str) -> str:
-    """The format -o's extension names (".json" alone too), unless --format was given. A
-    compressed file's extension is refused: the report would be written uncompressed."""
-    name = os.path.basename(out_file).lower()
-    if name.endswith(COMPRESSED):
-        raise click.BadParameter(f"{out_file}: ccaudit does not compress a report; write it to stdout and pipe "
-                                 "it through gzip, or drop the extension", param_hint="-o")
-    if click.get_current_context().get_parameter_source("fmt") is not ParameterSource.DEFAULT:
-        return fmt
-    ext = os.path.splitext(name)[1] or (name if name in FORMAT_OF else "")
-    if ext in OTHER_FORMATS:  # report.xlsx, audit.db: not what the user will get
-        store = f" (a store is given with --db {out_file})" if ext in (".db", ".sqlite", ".sqlite3") else ""
-        raise click.BadParameter(f"{out_file}: {ext} names no report format; give --format, or a name ending "
-                                 f".html, .json, .md, .csv or .txt{store}", param_hint="-o")
-    return FORMAT_OF.get(ext, fmt)
-
-
 def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str | None,
                        dumps: tuple[str, ...]) -> None:
     """-o must not name the store or an input, nor --out hold one under a report file's
@@ -193,7 +164,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     _refuse_overwriting(out_file, out_dir, db_path, dumps)
     if out_file:
         check_parent(out_file, "the report")
-        fmt = _format_of(out_file, fmt)
+        fmt = opt.format_of(out_file, fmt)
     if out_dir:
         check_dir(out_dir)
     opt.check_inputs(dumps)

@@ -6,6 +6,7 @@ Click stays here and in ``cli.py``; the core never imports it.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import math
 import os
 import re
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
 
 import click
+from click.core import ParameterSource
 
 from .clock import EPOCH
 from .errors import ExitCode, InputError
@@ -112,6 +114,43 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+FORMAT_OF = {".html": "html", ".htm": "html", ".json": "json", ".md": "markdown", ".markdown": "markdown",
+             ".csv": "csv", ".txt": "text", ".text": "text"}
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
+# Formats a report is not: the file would hold text under their name. Another extension
+# (report.2024-05-06, report.log) is text, as a name without one, unless it is a near miss.
+OTHER_FORMATS = frozenset(".xlsx .xls .ods .numbers .pdf .doc .docx .odt .rtf .jsonl .ndjson .xml .yaml .yml .tsv "
+                          ".parquet .png .svg .jpg .jpeg .gif .db .sqlite .sqlite3".split())
+
+
+def format_of(out_file: str, fmt: str) -> str:
+    """The format -o's extension names (".json" alone too), unless --format was given. A
+    compressed file's extension is refused: the report would be written uncompressed."""
+    name = os.path.basename(out_file).lower()
+    if name.endswith(COMPRESSED):
+        raise click.BadParameter(f"{out_file}: ccaudit does not compress a report; write it to stdout and pipe "
+                                 "it through gzip, or drop the extension", param_hint="-o")
+    if click.get_current_context().get_parameter_source("fmt") is not ParameterSource.DEFAULT:
+        return fmt
+    ext = os.path.splitext(name)[1] or (name if name in FORMAT_OF else "")
+    meant = "" if ext in FORMAT_OF or ext in OTHER_FORMATS else _near_miss(ext)
+    if ext in OTHER_FORMATS or meant:  # report.xlsx, audit.db, report.josn: not what the user will get
+        store = f" (a store is given with --db {out_file})" if ext in (".db", ".sqlite", ".sqlite3") else ""
+        typo = f" (did you mean {meant}?)" if meant else ""
+        raise click.BadParameter(f"{out_file}: {ext} names no report format{typo}; give --format, or a name "
+                                 f"ending .html, .json, .md, .csv or .txt{store}", param_hint="-o")
+    return FORMAT_OF.get(ext, fmt)
+
+
+def _near_miss(ext: str) -> str:
+    """The extension of a format other than text that ``ext`` looks mistyped from (two
+    letters swapped, one added, dropped or changed: .josn, .xhtml, .jsn), or ''."""
+    for known in (e for e, f in FORMAT_OF.items() if f != "text"):
+        if sorted(ext) == sorted(known) or difflib.SequenceMatcher(None, ext, known).ratio() >= 0.75:
+            return known
+    return ""
 
 
 def tell(message: str) -> None:

@@ -150,7 +150,7 @@ def test_output_format_from_an_extension_alone(invoke, tmp_path, sample_cli, nam
     assert (tmp_path / name).read_text().startswith(starts)
 
 
-@pytest.mark.parametrize("name", ["r.xlsx", "r.pdf", "r.jsonl", "new.db"])
+@pytest.mark.parametrize("name", ["r.xlsx", "r.pdf", "r.jsonl", "new.db", "r.jpeg"])
 def test_output_to_another_formats_extension_is_refused_without_a_format(invoke, tmp_path, sample_cli, name):
     # was: written as text under a name that promises a spreadsheet
     result = invoke("report", sample_cli, "-o", tmp_path / name, "-q")
@@ -160,7 +160,16 @@ def test_output_to_another_formats_extension_is_refused_without_a_format(invoke,
     assert (tmp_path / name).read_text().startswith("date,section,key")
 
 
-@pytest.mark.parametrize("name", ["report.2024-05-13", "audit-v1.2", "report.log"])
+@pytest.mark.parametrize("name, meant", [("r.josn", ".json"), ("r.hmtl", ".html"), ("r.xhtml", ".html"),
+                                         ("r.jsn", ".json"), ("r.cvs", ".csv"), ("r.mdd", ".md")])
+def test_output_to_a_mistyped_formats_extension_is_refused(invoke, tmp_path, sample_cli, name, meant):
+    # was: a text report under a name that meant json, html, csv or markdown (exit 0)
+    result = invoke("report", sample_cli, "-o", tmp_path / name, "-q")
+    assert result.exit_code == ExitCode.USAGE and f"(did you mean {meant}?); give --format" in result.stderr
+    assert not (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("name", ["report.2024-05-13", "audit-v1.2", "report.log", "r.out", "r.bak", "r.old"])
 def test_output_to_a_name_whose_dot_is_not_a_formats_is_text(invoke, tmp_path, sample_cli, name):
     # was refused (".2024-05-13 names no report format"): -o report.$(date +%F) in a crontab
     result = invoke("report", sample_cli, "-o", tmp_path / name, "-q")
