@@ -37,6 +37,7 @@ def needed(conn: sqlite3.Connection) -> bool:
 def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
     """Bring the store at ``path``, of an earlier layout, to this one."""
     version = " or ".join(map(str, PREVIOUS))
+    raised: list[BaseException] = []  # by Python called from SQL, which makes any of them an sqlite3.Error
     try:
         conn = sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT, isolation_level=None)
         try:
@@ -49,7 +50,8 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
             conn.execute("BEGIN IMMEDIATE")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version in PREVIOUS:  # else: done meanwhile
-                conn.create_function("offset_hours", 1, daycounts.offset_hours, deterministic=True)
+                _refuse_partial(conn, path, version)
+                conn.create_function("offset_hours", 1, _kept(daycounts.offset_hours, raised), deterministic=True)
                 if version == 4:
                     _regroup(conn)
                 if version in (4, 5):
@@ -65,13 +67,42 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
         finally:
             conn.close()  # without COMMIT, closing rolls back
     except sqlite3.Error as e:
-        why = "no space left, or an I/O error" if out_of_space(e) else str(e)
+        if raised and not isinstance(raised[0], Exception):  # Ctrl-C or SIGTERM while a row was recounted
+            raise raised[0] from None
+        if raised:
+            _damaged(path, version, raised[0])
+        why = "no space left, in its folder or in TMPDIR, or an I/O error" if out_of_space(e) else str(e)
         raise StoreError(f"{path}: a store of layout {version}, which this ccaudit must bring to layout "
                          f"{LAYOUT_VERSION} once, with write access; it could not ({why})") from None
     except (ValueError, TypeError, IndexError, OverflowError) as e:  # layouts 4 and 5's blobs, unpacked here
-        raise StoreError(f"{path}: a store of layout {version} with a damaged row of counts ({type(e).__name__}: "
-                         f"{e}); it cannot be brought to layout {LAYOUT_VERSION}: load the dumps into a new store"
-                         ) from None
+        _damaged(path, version, e)
+
+
+def _damaged(path: str, version: object, e: BaseException) -> None:
+    raise StoreError(f"{path}: a store of layout {version} with a damaged row of counts ({type(e).__name__}: "
+                     f"{e}); it cannot be brought to layout {LAYOUT_VERSION}: load the dumps into a new store"
+                     ) from None
+
+
+def _kept(function: Callable, raised: list[BaseException]) -> Callable:
+    """``function``, for SQL, keeping what it raises in ``raised``."""
+    def call(*args):
+        try:
+            return function(*args)
+        except BaseException as e:
+            raised.append(e)
+            raise
+    return call
+
+
+def _refuse_partial(conn: sqlite3.Connection, path: str, version: int) -> None:
+    """Before anything is written: a store made by a development version of its layout (layout
+    4's first had no quarters) would be stamped with this one and then refused for good."""
+    have = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    missing = sorted({"keys", "details", "events", "quarters", "meta"} - have)
+    if missing:
+        raise StoreError(f"{path}: a store of layout {version} without its table {missing[0]}; it cannot be "
+                         f"brought to layout {LAYOUT_VERSION}: load the dumps into a new store")
 
 
 def _regroup(conn: sqlite3.Connection) -> None:
@@ -115,13 +146,16 @@ def _count_methods(conn: sqlite3.Connection) -> None:
 
 
 def _method_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
-    """The method_counts rows, summed from counts a day at a time."""
-    read = conn.cursor()
-    day = read.execute("SELECT min(day) FROM counts").fetchone()[0]
+    """The method_counts rows, summed from counts a day, and a method, at a time (a day of
+    attacker-made methods held as one dict took 200 MiB)."""
+    read, days = conn.cursor(), conn.cursor()
+    day = days.execute("SELECT min(day) FROM counts").fetchone()[0]
     while day is not None:
-        methods: dict[str, dict[int, list]] = {}
-        for method, blob in read.execute("SELECT k.method, c.quarters FROM counts c JOIN keys k USING (kid)"
-                                         " WHERE c.day = ?", (day,)):
-            daycounts.add(methods.setdefault(method, {}), day, blob)
-        yield from ((day, method, *daycounts.pack(day, quarters)) for method, quarters in sorted(methods.items()))
-        day = read.execute("SELECT min(day) FROM counts WHERE day > ?", (day,)).fetchone()[0]
+        rows = read.execute("SELECT k.method, c.quarters FROM counts c JOIN keys k USING (kid) WHERE c.day = ?"
+                            " ORDER BY k.method", (day,))
+        for method, group in itertools.groupby(rows, key=lambda r: r[0]):
+            quarters: dict[int, list] = {}
+            for _, blob in group:
+                daycounts.add(quarters, day, blob)
+            yield (day, method, *daycounts.pack(day, quarters))
+        day = days.execute("SELECT min(day) FROM counts WHERE day > ?", (day,)).fetchone()[0]

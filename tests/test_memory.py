@@ -370,3 +370,24 @@ def test_export_memory_does_not_grow_with_the_store(memory_run_asked, tmp_path, 
     print(f"peak RSS of ccaudit export: {shown}", file=sys.stderr)
     assert peaks[1_000_000] <= peaks[20_000] + EXPORT_GROWTH_BOUND, shown
     assert peaks[1_000_000] <= EXPORT_BOUND, shown
+
+
+def test_bringing_an_old_store_forward_does_not_grow_with_its_methods(memory_run_asked, tmp_path, ccaudit_exe):
+    # A layout 5 store of 200,000 attacker-made methods in a day: its method_counts were summed
+    # in a dict of the whole day, 139 MiB against 39; now a method at a time.
+    from tests.test_upgrade import as_layout
+
+    peaks = {}
+    for n in (2_000, 200_000):
+        dump = tmp_path / f"methods-{n}.jsonl"
+        dump.write_text("".join(f'{{"id":"m{i}","time":"2024-05-06T10:{i % 60:02d}:00Z",'
+                                f'"data":{{"methodName":"m.{i:07d}"}}}}\n' for i in range(n)))
+        db = tmp_path / f"methods-{n}.db"
+        assert _load(ccaudit_exe, dump, db).returncode == 0
+        as_layout(str(db), 5)
+        r = rss.run_sampled([ccaudit_exe, "summary", "--db", str(db)], interval=0.02, timeout=300)
+        assert r.returncode == 0 and "bringing it to layout 8" in r.stderr, r.stderr
+        peaks[n] = r.peak
+    shown = f"{peaks[2_000] / MiB:.0f} -> {peaks[200_000] / MiB:.0f} MiB"
+    print(f"peak RSS of a layout 5 store brought forward, 2,000 -> 200,000 methods in a day: {shown}")
+    assert peaks[200_000] <= peaks[2_000] + 40 * MiB, shown

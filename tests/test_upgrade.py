@@ -155,20 +155,58 @@ def test_an_old_store_on_read_only_media_is_refused_in_one_line(stores, monkeypa
         assert conn.execute("PRAGMA user_version").fetchone()[0] == version  # left as it was
 
 
+@pytest.mark.parametrize("version", [5, 6, 7])
 @pytest.mark.parametrize("damage", ["x'0102'", "'text'"])
-def test_a_layout_5_store_with_a_damaged_counts_row_is_one_error(tmp_path, fixtures_dir, damage):
+def test_an_old_store_with_a_damaged_counts_row_is_one_error(tmp_path, fixtures_dir, damage, version):
     # layouts 4 and 5 are re-counted in Python: a blob of the wrong length or type (a store
-    # edited by hand) raised ValueError or TypeError there, an internal error (exit 70)
+    # edited by hand) raised ValueError or TypeError there, an internal error (exit 70); layouts
+    # 6 and 7's, in a Python function SQL calls, said "with write access ... (user-defined
+    # function raised exception)"
     old = str(tmp_path / "old.db")
     assert run("load", str(fixtures_dir / "sample-cli.txt"), "--db", old, "-q").exit_code == 0
-    as_layout(old, 5)
+    as_layout(old, version)
     with sqlite3.connect(old) as conn:
         conn.execute(f"UPDATE counts SET quarters = {damage} WHERE day = (SELECT min(day) FROM counts)")
     r = CliRunner().invoke(cli, ["summary", "--db", old])
     assert r.exit_code == 2, r.output
     notice, error = r.stderr.splitlines()
-    assert notice.endswith("a store of layout 5; bringing it to layout 8 (once)")
-    assert error.startswith(f"ccaudit: error: {old}: a store of layout 5 with a damaged row of counts (")
+    assert notice.endswith(f"a store of layout {version}; bringing it to layout 8 (once)")
+    assert error.startswith(f"ccaudit: error: {old}: a store of layout {version} with a damaged row of counts (")
     assert error.endswith("it cannot be brought to layout 8: load the dumps into a new store")
     with sqlite3.connect(old) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5  # left as it was
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == version  # left as it was
+
+
+def test_ctrl_c_while_an_old_stores_rows_are_recounted_is_an_interrupt(tmp_path, fixtures_dir, monkeypatch):
+    # was exit 2, "it could not (user-defined function raised exception)": SQLite turns what a
+    # Python function raises, KeyboardInterrupt too, into an sqlite3.Error
+    from ccaudit import daycounts
+
+    old = str(tmp_path / "old.db")
+    assert run("load", str(fixtures_dir / "sample-cli.txt"), "--db", old, "-q").exit_code == 0
+    as_layout(old, 7)
+
+    def interrupted(blob):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(daycounts, "offset_hours", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Store(old, readonly=True)
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 7  # left as it was
+
+
+def test_a_layout_4_store_without_quarters_is_refused_before_anything_is_written(tmp_path, fixtures_dir):
+    # layout 4's first version had no quarters table: it was stamped layout 8, then refused by
+    # every ccaudit, old and new ("not a whole ccaudit store (no table quarters)")
+    old = str(tmp_path / "old.db")
+    assert run("load", str(fixtures_dir / "sample-cli.txt"), "--db", old, "-q").exit_code == 0
+    as_layout(old, 4)
+    with sqlite3.connect(old) as conn:
+        conn.execute("DROP TABLE quarters")
+    before = open(old, "rb").read()
+    r = CliRunner().invoke(cli, ["summary", "--db", old])
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[-1] == (f"ccaudit: error: {old}: a store of layout 4 without its table quarters; "
+                                         "it cannot be brought to layout 8: load the dumps into a new store")
+    assert open(old, "rb").read() == before
