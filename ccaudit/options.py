@@ -284,25 +284,29 @@ def _zone_hint(name: str) -> str:
 
     offset = _OFFSET.fullmatch(name.strip())
     if offset:  # difflib offered Etc/GMT+2 for GMT+2, which is UTC-2
-        return f"; give an IANA name such as Europe/Zurich or Asia/Kolkata{_fixed(*offset.groups())}"
+        return _fixed(*offset.groups())
     names = sorted(z for z in available_timezones() if "/" in z)  # not EST or CET for CEST
     spelt = {(z if "/" in name else z.rsplit("/", 1)[1]).lower(): z for z in names}  # Kolkata: Asia/Kolkata
     close = difflib.get_close_matches(name.lower().replace(" ", "_"), list(spelt), n=3, cutoff=0.8)
     if close:
         return " (did you mean " + " or ".join(spelt[c] for c in close) + "?)"
-    return "; give an IANA name such as Europe/Zurich or Asia/Kolkata (an offset or an abbreviation is not one)"
+    return f"{_IANA} (an offset or an abbreviation is not one)"
 
 
+_IANA = "; give an IANA name such as Europe/Zurich or Asia/Kolkata"
 _OFFSET = re.compile(r"(?i)(etc/)?(?:gmt|utc)?\s*([+-])\s*([0-9]{1,2})(?::?([0-9]{2}))?")
 
 
 def _fixed(etc: str | None, sign: str, hours: str, minutes: str | None) -> str:
-    """What to give for a fixed offset: an Etc/GMT zone, whose sign is the reverse of UTC's."""
+    """What to give for a fixed offset: an Etc/GMT zone, whose sign is the reverse of UTC's
+    (unless the Etc name was typed: its sign is then as meant)."""
     h = int(hours)
+    if etc and not int(minutes or 0) and h <= (14 if sign == "-" else 12):  # etc/gmt-5, Etc/GMT+02: sign as meant
+        return f" (did you mean {f'Etc/GMT{sign}{h}' if h else 'UTC'}?)"
     if etc or int(minutes or 0) or h > (14 if sign == "+" else 12):
-        return " (an offset is not one; Etc/GMT zones, whole hours, take its sign reversed: Etc/GMT-2 is UTC+2)"
+        return f"{_IANA} (an offset is not one; Etc/GMT zones, whole hours, take its sign reversed: Etc/GMT-2 is UTC+2)"
     posix = f"Etc/GMT{'-' if sign == '+' else '+'}{h}" if h else "UTC"
-    return f" (an offset is not one; for a fixed UTC{sign}{h}, give {posix}: its sign is reversed)"
+    return f"{_IANA} (an offset is not one; for a fixed UTC{sign}{h}, give {posix}: its sign is reversed)"
 
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}")  # 2024-05-06 or 20240506

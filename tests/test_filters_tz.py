@@ -1151,6 +1151,15 @@ def test_an_offset_is_answered_with_the_zone_of_that_offset(invoke, sample_cli, 
     assert ZoneInfo(given[1]).utcoffset(datetime(2024, 5, 6)) == timedelta(hours=hours)
 
 
+@pytest.mark.parametrize("name, meant", [("etc/gmt-5", "Etc/GMT-5"), ("Etc/GMT+02", "Etc/GMT+2"),
+                                         ("Etc/GMT+2:00", "Etc/GMT+2"), ("etc/utc+0", "UTC")])
+def test_a_mistyped_etc_zone_is_answered_with_it_as_typed(invoke, sample_cli, name, meant):
+    # was a general "(an offset is not one ...)" naming no zone: an Etc name's sign is already reversed
+    result = invoke("report", sample_cli, "--tz", name, "-q")
+    assert (result.exit_code, result.stderr) == (
+        2, f"ccaudit: error: Invalid value for --tz: unknown time zone {name!r} (did you mean {meant}?)\n")
+
+
 def test_a_time_that_is_not_one_is_answered_with_examples(invoke, sample_cli):
     result = invoke("report", sample_cli, "--since", "06/05/2024", "-q")
     assert result.exit_code == 2 and "(e.g. 2024-05-06, 2024-05-06T10:30Z" in result.stderr
