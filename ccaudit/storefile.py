@@ -117,9 +117,21 @@ def _unheld(path: str) -> Iterator[None]:
         os.close(fd)
 
 
-_WHOLE = "typeof(n) != 'integer' OR typeof(first_us) != 'integer' OR typeof(last_us) != 'integer'"
+_WHOLE = ("typeof(n) != 'integer' OR typeof(first_us) != 'integer' OR typeof(last_us) != 'integer'"
+          " OR n NOT BETWEEN 1 AND 1e15 OR first_us > last_us")  # no load makes 0, a negative, or 2**63 - 1
 _BLOBS = ("typeof(hours) != 'blob' OR length(hours) != 96 OR typeof(offset_hours) != 'blob'"
-          " OR length(offset_hours) != 300 OR typeof(quarters) != 'blob' OR length(quarters) % 16 != 0")
+          " OR length(offset_hours) != 300 OR typeof(quarters) != 'blob' OR length(quarters) % 16 != 0"
+          " OR length(quarters) = 0")
+
+
+def _span(start: str, seconds: int) -> str:
+    """A bucket (a day, a quarter hour) that no load makes: off its boundary, before 1970 or
+    from 3000 on, or with times outside it (reports' dates and sums fail on them)."""
+    return (f"{start} % {seconds} != 0 OR {start} NOT BETWEEN 0 AND 32503680000 - {seconds}"
+            f" OR first_us < {start} * 1000000 OR last_us >= ({start} + {seconds}) * 1000000")
+
+
+_DAYS = f"typeof(day) != 'integer' OR {_WHOLE} OR {_BLOBS} OR {_span('day', 86_400)}"
 
 
 def _not_text(columns: tuple[str, ...]) -> str:
@@ -128,9 +140,9 @@ def _not_text(columns: tuple[str, ...]) -> str:
 
 
 _MISSHAPEN = {  # table -> what makes one of its rows unreadable
-    "counts": f"typeof(day) != 'integer' OR {_WHOLE} OR {_BLOBS}",
-    "method_counts": f"typeof(day) != 'integer' OR {_not_text(('method',))} OR {_WHOLE} OR {_BLOBS}",
-    "quarters": _WHOLE,
+    "counts": _DAYS,
+    "method_counts": f"{_DAYS} OR {_not_text(('method',))}",
+    "quarters": f"typeof(quarter) != 'integer' OR {_WHOLE} OR {_span('quarter', 900)}",
     "events": "typeof(hour) != 'integer' OR typeof(us) != 'integer' OR typeof(kid) != 'integer'"
               " OR typeof(id) NOT IN ('text', 'blob') OR typeof(connection_id) NOT IN ('text', 'null')"
               " OR typeof(did) NOT IN ('integer', 'null')",

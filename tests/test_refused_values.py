@@ -93,6 +93,12 @@ _FIRST_EVENT = "(hour, id) = (SELECT hour, id FROM events LIMIT 1)"
     ("details", "operation = x'ff' WHERE did = 1", ["export", "--out", "{tmp}/parquet"]),
     ("events", f"id = 12345 WHERE {_FIRST_EVENT}", ["export", "--out", "{tmp}/parquet"]),
     ("events", f"connection_id = x'ff' WHERE {_FIRST_EVENT}", ["export", "--out", "{tmp}/parquet"]),
+    # values of the right type that no load makes (were ValueError, OverflowError, IndexError: exit 70)
+    ("quarters", "quarter = 253402300800 WHERE quarter = (SELECT max(quarter) FROM quarters)", ["summary"]),
+    ("quarters", "quarter = 253402300800 WHERE quarter = (SELECT max(quarter) FROM quarters)", ["methods"]),
+    ("quarters", "n = 9223372036854775807", ["summary"]),
+    ("counts", "quarters = x'' WHERE kid = 1", ["report", "--stats", "--tz", "America/St_Johns"]),
+    ("counts", "day = 4611686018427387904 WHERE (day, kid) = (SELECT day, kid FROM counts LIMIT 1)", ["methods"]),
 ])
 def test_a_row_of_the_other_tables_reports_read_of_the_wrong_shape(invoke, tmp_path, fixtures_dir, table, edit, args):
     # the rows of a method, of the store's quarter hours, of events at a window's edge: the
