@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from .schema import HOUR_US, US
+from .schema import HOUR_US, LAST_TIME, US
 
 OptStr = str | None  # a runtime alias: msgspec reads it
 
@@ -202,7 +202,6 @@ _TIME = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)\Z",
     re.ASCII)  # an offset as RFC 3339 has it: hours 00-23, minutes 00-59
 _UTC_SECONDS = re.compile(r":[0-5]\d(?:\.\d{1,9})?Z", re.ASCII).fullmatch  # not :60 (see _parse_time_slow)
-LAST_TIME = 32503680000 * US  # 3000-01-01: times from 1970 up to this are believable (and safe to bucket)
 _minute_base: dict = {}  # "YYYY-MM-DDTHH:MM" (UTC) -> epoch microseconds
 _FRACTION_SCALE = (0,) * 22 + (100_000, 10_000, 1_000, 100, 10) + (1,) * 4  # by length: µs per unit of SSF..F
 MINUTES_CACHED = 4_096  # about three days of minutes, 0.5 MB (200,000 took a worker 26 MB more, a record a day)

@@ -273,8 +273,10 @@ def _fetch(source, bounds: dict, out, deadline: _Deadline, progress, result: Dow
                 continue
             if p in restarted and position[p] != EARLIEST:  # the first offset the broker still has
                 restarted.discard(p)
-                result.lost_to_retention += max(0, min(msg.offset, ends[p]) - position[p])
-                position[p] = max(position[p], min(msg.offset, ends[p]))
+                first = min(msg.offset, ends[p])
+                if first > position[p]:
+                    result.lost_to_retention += first - position[p]
+                    position[p] = first
             if not msg.eof and position[p] <= msg.offset < ends[p]:
                 _write(out, msg, result)
                 position[p] = msg.offset + 1

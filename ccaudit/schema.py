@@ -59,6 +59,7 @@ ROW_COLUMNS = {  # section of the row ('' for none but all_events) -> its column
 # earlier layouts are views of the same names.
 
 US = 1_000_000  # times are kept in epoch microseconds
+LAST_TIME = 32503680000 * US  # 3000-01-01: times from 1970 up to this are believable (and safe to bucket)
 HOUR_US = 3600 * US
 QUARTER_US = QUARTER * US
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .errors import StoreError
 from .files import FILE_MODE
-from .schema import DETAIL_COLUMNS, KEY_COLUMNS, LAYOUT_VERSION, TABLES, VIEWS
+from .schema import DETAIL_COLUMNS, KEY_COLUMNS, LAST_TIME, LAYOUT_VERSION, TABLES, US, VIEWS
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
 CACHE_KIB = 8_000  # each connection's page cache
@@ -127,7 +127,7 @@ _BLOBS = ("typeof(hours) != 'blob' OR length(hours) != 96 OR typeof(offset_hours
 def _span(start: str, seconds: int) -> str:
     """A bucket (a day, a quarter hour) that no load makes: off its boundary, before 1970 or
     from 3000 on, or with times outside it (reports' dates and sums fail on them)."""
-    return (f"{start} % {seconds} != 0 OR {start} NOT BETWEEN 0 AND 32503680000 - {seconds}"
+    return (f"{start} % {seconds} != 0 OR {start} NOT BETWEEN 0 AND {LAST_TIME // US - seconds}"
             f" OR first_us < {start} * 1000000 OR last_us >= ({start} + {seconds}) * 1000000")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 from . import daycounts
 from .errors import StoreError, out_of_space
@@ -78,7 +79,7 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
         _damaged(path, version, e)
 
 
-def _damaged(path: str, version: object, e: BaseException) -> None:
+def _damaged(path: str, version: object, e: BaseException) -> NoReturn:
     raise StoreError(f"{path}: a store of layout {version} with a damaged row of counts ({type(e).__name__}: "
                      f"{e}); it cannot be brought to layout {LAYOUT_VERSION}: load the dumps into a new store"
                      ) from None
