@@ -232,17 +232,17 @@ def _write_table(store: Store, out_dir: str, table: str) -> Exported:
 
 def _days(store: Store, table: str) -> Iterator[tuple[dt.date, Iterator[list[tuple]]]]:
     """(UTC day, its rows in batches) of every day with rows, in order; an empty day is
-    skipped. Each day's query follows the key: ``hour`` (epoch hours) for events,
-    ``day`` (epoch seconds) for counts."""
+    skipped. Each day's query follows the key: ``hour`` (epoch hours) for events, ``day``
+    (epoch seconds) for counts. The next day with rows is looked up by the key too, so two
+    days centuries apart take two queries, not one for each day between."""
     if table == "counts":
         source, key, per_day, sql = "counts", "day", DAY, COUNTS_SQL
     else:
         source, key, per_day, sql = "events", "hour", DAY * US // HOUR_US, event_sql(table)
-    first = store.conn.execute(f"SELECT min({key}) FROM {source}").fetchone()[0]  # each an end of the key
-    last = store.conn.execute(f"SELECT max({key}) FROM {source}").fetchone()[0]
-    if first is None:
-        return
-    for n in range(first // per_day, last // per_day + 1):
+    following = f"SELECT min({key}) FROM {source} WHERE {key} >= ?"
+    start = store.conn.execute(following, (-(2**63),)).fetchone()[0]
+    while start is not None:
+        n = start // per_day
         with spilling():
             cursor = store.conn.execute(sql, (n * per_day, (n + 1) * per_day))
         batches = _batches(cursor)
@@ -250,6 +250,7 @@ def _days(store: Store, table: str) -> Iterator[tuple[dt.date, Iterator[list[tup
         if first:
             batches = itertools.chain([first], batches)
             yield dt.date(1970, 1, 1) + dt.timedelta(days=n), _quarters(batches) if table == "counts" else batches
+        start = store.conn.execute(following, ((n + 1) * per_day,)).fetchone()[0]
 
 
 def _batches(cursor) -> Iterator[list[tuple]]:

@@ -573,3 +573,21 @@ def test_help_names_the_extra_and_the_tables(invoke):
     out = " ".join(invoke("export", "--help").stdout.split())
     assert "pip install" in out and "'ccaudit[parquet]'" in out
     assert all(t in out for t in TABLES)
+
+
+def test_days_centuries_apart_take_a_query_each_not_one_per_day_between(tmp_path, monkeypatch):
+    dump = write_jsonl(tmp_path, [signin("1970-01-02T00:00:00Z", "a@example.com", "FAILURE", id="early"),
+                                  signin("2999-12-30T23:59:59Z", "a@example.com", "FAILURE", id="late")])
+    db, out = tmp_path / "far.db", tmp_path / "out"
+    assert ccaudit("load", dump, "--db", db).exit_code == 0
+    statements = []
+    opened = Store.__init__
+
+    def traced(self, *args, **kwargs):
+        opened(self, *args, **kwargs)
+        self.conn.set_trace_callback(statements.append)
+
+    monkeypatch.setattr(Store, "__init__", traced)
+    export(db, out)
+    assert sorted(p.name for p in (out / "signin_failures").iterdir()) == ["day=1970-01-02", "day=2999-12-30"]
+    assert len(statements) < 200  # a query a day between would be 376,196 for each table
