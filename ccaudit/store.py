@@ -52,6 +52,7 @@ from .storefile import (
     hold,
     looks_like_sqlite,
     needs_creating,
+    patiently,
     wait_for_writers,
 )
 
@@ -316,6 +317,7 @@ class Store:
                 self.refuse_mixing(adding)
                 yield
                 self._flush()
+                patiently(conn, "COMMIT")  # it waits for readers to end their snapshots
         except BaseException as e:
             self._cache.clear()
             self._pending.clear()

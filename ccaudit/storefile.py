@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -182,6 +183,7 @@ def check_pages(conn: sqlite3.Connection, path: str, e: sqlite3.DatabaseError) -
 # -- opening and creating -------------------------------------------------------------------
 
 BUSY_WAIT = 24 * 3600  # seconds a reader or writer waits for another process's lock
+BUSY_POLL = 0.2  # seconds of each turn of that wait (see patiently)
 
 
 def connect(path: str, readonly: bool) -> sqlite3.Connection:
@@ -252,24 +254,39 @@ def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str]
                      sql: str = "SELECT count(*) FROM sqlite_master") -> bool:
     """Run ``sql`` (by default, a first read); if another process's lock stops it, say so,
     then wait for the lock and run it. Whether it waited."""
-    conn.execute("PRAGMA busy_timeout = 200")
     try:
-        conn.execute(sql).fetchall()
+        patiently(conn, sql, BUSY_POLL)
         return False
     except sqlite3.OperationalError as e:
         if "locked" not in str(e):
             raise
         if notify:
             notify(f"{path}: another process is writing the store; waiting for it")
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_WAIT * 1000}")
     try:
-        conn.execute(sql).fetchall()
+        patiently(conn, sql)
     except sqlite3.OperationalError as e:  # the writer waited for was killed mid-commit, and left
         if "readonly" not in str(e) or not _roll_back_if_crashed(path):  # a journal a read-only
             raise  # connection cannot roll back (SQLITE_READONLY_ROLLBACK)
         conn.execute(sql).fetchall()
     return True
+
+
+def patiently(conn: sqlite3.Connection, sql: str, seconds: float = BUSY_WAIT) -> list:
+    """``sql``'s rows, waiting up to ``seconds`` for other processes' locks, a turn of
+    BUSY_POLL at a time: SQLite's own wait sleeps in C, where a Ctrl-C is not seen until
+    the lock comes, which may be hours away. The connection's own wait is kept for later."""
+    deadline = time.monotonic() + seconds
+    kept = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_POLL * 1000)}")
+    try:
+        while True:
+            try:
+                return conn.execute(sql).fetchall()
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {kept}")
 
 
 def check_layout(conn: sqlite3.Connection, path: str) -> None:
@@ -376,7 +393,7 @@ def create(path: str) -> None:
     conn = sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT, isolation_level=None)
     try:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only
-        conn.execute("BEGIN IMMEDIATE")
+        patiently(conn, "BEGIN IMMEDIATE")  # another load creating it
         if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # else: made meanwhile
             for kind, name in _made(conn):  # only ccaudit's, and empty: checked by needs_creating
                 conn.execute(f"DROP {kind} [{name}]")

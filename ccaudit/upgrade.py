@@ -20,7 +20,7 @@ from typing import NoReturn
 from . import daycounts
 from .errors import StoreError, out_of_space
 from .schema import DAY, LAYOUT_VERSION, QUARTER, TABLES
-from .storefile import BUSY_WAIT, uri
+from .storefile import BUSY_WAIT, patiently, uri
 
 PREVIOUS = (4, 5, 6, 7)  # the layouts brought to this one
 LAYOUT_5_COUNTS = ("CREATE TABLE counts_new (day INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
@@ -48,7 +48,7 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if notify:
                 notify(f"{path}: a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)")
-            conn.execute("BEGIN IMMEDIATE")
+            patiently(conn, "BEGIN IMMEDIATE")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version in PREVIOUS:  # else: done meanwhile
                 _refuse_partial(conn, path, version)

@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -618,6 +619,38 @@ def test_ctrl_c_at_the_terminal_stops_a_load_in_one_line_and_leaves_nothing(cc, 
             cc.tmpdir.mkdir()
     assert not problems, "\n".join(problems)
     assert interrupted >= 6, f"only {interrupted} of 12 loads were still running when interrupted"
+
+
+WAITS = {  # what another process holds, and the command that waits for it
+    "a reader for a load's write": ("BEGIN EXCLUSIVE", "summary"),
+    "a load for another load's write": ("BEGIN IMMEDIATE", "load"),
+    "a load's commit for a reader's snapshot": ("BEGIN; SELECT count(*) FROM events", "load"),
+}
+
+
+@pytest.mark.parametrize("case", WAITS)
+def test_ctrl_c_while_waiting_for_another_processs_lock_stops_the_command(cc, dumps, tmp_path, case):
+    # was: SQLite's wait for the lock (up to a day) sleeps in C, and the Ctrl-C was seen only once
+    # the other process let go
+    holds, command = WAITS[case]
+    db = tmp_path / "s.db"
+    assert cc.run("load", dumps["tiny"].path, "--db", db, "-q").returncode == 0
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        for sql in holds.split("; "):
+            other.execute(sql).fetchall()
+        args = ("summary", "--db", db) if command == "summary" else ("load", dumps["c"].path, "--db", db, "-q")
+        p = cc.start(*args)
+        journal = Path(f"{db}-journal")
+        waiting = journal.exists if case.startswith("a load's commit") else lambda: p.elapsed() > 1
+        assert wait_for(waiting, 30) and p.running()
+        time.sleep(0.5)
+        p.signal(signal.SIGINT)
+        r = p.finish(10)
+    finally:
+        other.close()
+    assert r.returncode == 130 and r.lines()[-1] == "ccaudit: interrupted", str(r)
+    assert cc.run("summary", "--db", db, "--format", "json").json()["events"] == dumps["tiny"].events
 
 
 ENTRY_SCRIPT = """\
