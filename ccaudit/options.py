@@ -10,6 +10,7 @@ import difflib
 import math
 import os
 import re
+import shlex
 import shutil
 import sqlite3
 import sys
@@ -184,7 +185,10 @@ def check_inputs(dumps: tuple[str, ...]) -> None:
             continue
         check_readable(path)
         if looks_like_sqlite(path):  # read as a dump, every line of it would be malformed
-            raise InputError(f"{path}: is an SQLite file, not a dump (a store is given with --db {path})")
+            hint = f"a store is given with --db {path}"
+            if len(dumps) == 2 and all(map(looks_like_sqlite, dumps)):
+                hint = f"two stores are compared with: ccaudit diff {' '.join(map(shlex.quote, dumps))}"
+            raise InputError(f"{path}: is an SQLite file, not a dump ({hint})")
 
 
 def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:

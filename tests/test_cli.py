@@ -246,6 +246,18 @@ def test_a_store_given_as_a_dump_is_named_not_read(invoke, tmp_path, sample_cli,
     assert db.read_bytes() == before and not (tmp_path / "new.db").exists()
 
 
+@pytest.mark.parametrize("command", ["report", "load"])
+def test_two_stores_given_as_dumps_are_pointed_to_diff(invoke, sample_cli, tmp_path, command):
+    # was: "(a store is given with --db a.db)", when two stores side by side are a diff
+    a, b = tmp_path / "a.db", tmp_path / "my b.db"
+    for db in (a, b):
+        invoke("load", sample_cli, "--db", db, "-q")
+    result = invoke(command, a, b, *(["--db", tmp_path / "new.db"] if command == "load" else []))
+    assert result.exit_code == 2
+    assert stderr_lines(result) == [f"ccaudit: error: {a}: is an SQLite file, not a dump (two stores are compared "
+                                    f"with: ccaudit diff {a} '{b}')"]
+
+
 def test_a_dump_given_to_summary_is_pointed_to_report(invoke, sample_cli):
     result = invoke("summary", sample_cli)
     assert result.exit_code == 2
