@@ -159,9 +159,12 @@ def decode_failure(e: Exception, raw: bytes = b"") -> str:
     return "not valid JSON"
 
 
+_LONE_CR = re.compile(rb"}[ \t]*\r[ \t\r]*{")  # records apart by a CR, blank lines or spaces too
+
+
 def lone_cr(raw: bytes) -> str:
     """A hint for a file whose lines end in a CR alone (an old Mac's): read as one line."""
-    return "; its lines end in a CR alone (convert it: tr '\\r' '\\n' < FILE)" if b"}\r{" in raw[:1 << 16] else ""
+    return "; its lines end in a CR alone (convert it: tr '\\r' '\\n' < FILE)" if _LONE_CR.search(raw[:1 << 16]) else ""
 
 
 def from_object(obj: Any) -> Record:

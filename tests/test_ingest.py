@@ -588,11 +588,12 @@ def test_line_longer_than_the_limit_is_malformed_and_skipped_whole(tmp_path):
     assert stats.lines == 3
 
 
+@pytest.mark.parametrize("between", [b"\r", b"\r\r", b" \r \t\r"])  # was: a blank line between records lost the hint
 @pytest.mark.parametrize("count, said", [(3, "text after the JSON object"), (30, "line longer than 1000 bytes")])
-def test_lines_that_end_in_a_cr_alone_are_named_as_such(tmp_path, monkeypatch, count, said):
+def test_lines_that_end_in_a_cr_alone_are_named_as_such(tmp_path, monkeypatch, count, said, between):
     # was "text after the JSON object" (or "line longer than") alone: nothing said why
     monkeypatch.setattr(ingest_module, "MAX_LINE", 1000)
-    p = write(tmp_path, "mac.txt", b"".join(line(i) for i in range(count)).replace(b"\n", b"\r"))
+    p = write(tmp_path, "mac.txt", b"".join(line(i) for i in range(count)).replace(b"\n", between))
     stats, rows = ingest(p)
     assert ids(rows) == []
     assert stats.problem_lines() == [f"{p}:1: {said}; its lines end in a CR alone (convert it: tr '\\r' '\\n' < FILE)"]
