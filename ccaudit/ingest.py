@@ -83,17 +83,18 @@ class Dump:
         for magic, opener in _MAGIC:
             if head.startswith(magic):
                 self.compressed = True
-                return without_bom(opener(stream))  # already buffered; a second buffer would lose the
-                # last good bytes of a stream that is cut short
-        for magic, name in _UNSUPPORTED:
-            if head.startswith(magic):
-                self.close(raw)
-                raise InputError(f"{self.label}: {name}-compressed input is not supported; decompress it first")
-        if head.startswith(_UTF16):
+                stream = opener(stream)  # already buffered; a second buffer would lose the last good
+                break  # bytes of a stream that is cut short
+        else:
+            for magic, name in _UNSUPPORTED:
+                if head.startswith(magic):
+                    self.close(raw)
+                    raise InputError(f"{self.label}: {name}-compressed input is not supported; decompress it first")
+        try:
+            return text(stream, self.label)
+        except InputError:
             self.close(raw)
-            raise InputError(f"{self.label}: UTF-16 text (as Windows PowerShell's > writes it); convert it to UTF-8 "
-                             "first: iconv -f UTF-16 -t UTF-8")
-        return without_bom(stream)
+            raise
 
     def close(self, stream: BinaryIO) -> None:
         if self.path != "-":
@@ -135,6 +136,19 @@ def check_readable(path: str, label: str | None = None) -> None:
         raise InputError(f"{label}: cannot read: permission denied")
 
 
+def text(stream: BinaryIO, label: str) -> BinaryIO:
+    """``stream`` past a UTF-8 byte-order mark; UTF-16, with its mark or without, is refused
+    (InputError): every line of it would be malformed."""
+    try:
+        head, stream = first_bytes(stream, 8)
+    except READ_ERRORS as e:  # the read proper reports it: a gzip stream cut in its header reads as empty after
+        return Broken(e)  # type: ignore[return-value]
+    if head.startswith(_UTF16) or _utf16_without_bom(head):
+        raise InputError(f"{label}: UTF-16 text (as Windows PowerShell's > writes it); convert it to UTF-8 "
+                         "first: iconv -f UTF-16 -t UTF-8")
+    return without_bom(stream)
+
+
 def without_bom(stream: BinaryIO) -> BinaryIO:
     """Skip a UTF-8 byte-order mark, which some Windows tools put before the first record."""
     try:
@@ -144,6 +158,12 @@ def without_bom(stream: BinaryIO) -> BinaryIO:
     except READ_ERRORS as e:  # the read proper reports it: a gzip stream cut in its header reads as empty after
         return Broken(e)  # type: ignore[return-value]
     return stream
+
+
+def _utf16_without_bom(head: bytes) -> bool:
+    """ASCII as UTF-16 (a NUL before or after every character), as a tool writes it without the
+    mark: UTF-8 text has no NUL, and JSON's first characters are ASCII."""
+    return len(head) == 8 and any(head[i::2] == bytes(4) and all(head[1 - i::2]) for i in (0, 1))
 
 
 def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None, shape: str = "") -> Iterator[tuple]:

@@ -83,12 +83,13 @@ REFUSED = (b"\x28\xb5\x2f\xfd", b"PK\x03\x04", b"\xff\xfe", b"\xfe\xff")  # zstd
 
 def shape_of(data: bytes) -> str:
     """How ``ingest`` reads a small input, by the rules in its docstring: by magic bytes
-    'compressed' or 'refused'; then, after one leading BOM, the first non-blank line decides:
+    'compressed' or 'refused' (UTF-16 by its mark, or by four ASCII characters as
+    UTF-16); then, after one leading BOM, the first non-blank line decides:
     ``[`` an 'array', unless that line cannot begin JSON, or is whole JSON with more lines
     after it; ``{`` alone on a line (a newline after it) 'objects'; else 'lines'."""
     if data.startswith(COMPRESSED):
         return "compressed"
-    if data.startswith(REFUSED):
+    if data.startswith(REFUSED) or _ascii_as_utf16(data[:8]):
         return "refused"
     body = unbom(data).lstrip()
     if body.startswith(b"["):
@@ -111,6 +112,12 @@ def _json_status(line: bytes) -> str:
     except ValueError:  # not UTF-8
         return "no"
     return "whole"
+
+
+def _ascii_as_utf16(head: bytes) -> bool:
+    """Four characters as UTF-16 without its mark: a NUL after (or before) each of four others."""
+    pairs = [head[i:i + 2] for i in range(0, 8, 2)]
+    return len(head) == 8 and (all(a and not b for a, b in pairs) or all(b and not a for a, b in pairs))
 
 
 def unbom(data: bytes) -> bytes:

@@ -819,13 +819,16 @@ def test_a_compressed_stream_cut_short_keeps_what_came_before(tmp_path, kind):
     assert stats.malformed_lines[-1] == f"{p}@end"
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-16-le"])
-def test_utf16_text_is_refused_with_how_to_convert_it(tmp_path, encoding):
+@pytest.mark.parametrize(("encoding", "mark", "packed"), [
+    ("utf-16", "", False), ("utf-16-be", "\ufeff", False), ("utf-16-le", "\ufeff", False),
+    # were read line by line, each "not valid JSON": without the mark, or gzip'd
+    ("utf-16-le", "", False), ("utf-16-be", "", False), ("utf-16", "", True), ("utf-16-le", "", True),
+])
+def test_utf16_text_is_refused_with_how_to_convert_it(tmp_path, encoding, mark, packed):
     # PowerShell's > writes UTF-16 with a byte-order mark: every line was "not valid JSON",
     # then "no audit record could be read", with no word of the encoding
-    text = (line(1) + line(2)).decode()
-    data = text.encode(encoding) if encoding == "utf-16" else "\ufeff".encode(encoding) + text.encode(encoding)
-    p = write(tmp_path, "d.jsonl", data)
+    data = (mark + (line(1) + line(2)).decode()).encode(encoding)
+    p = write(tmp_path, "d.jsonl", gzip.compress(data) if packed else data)
     with pytest.raises(InputError) as refused:
         Dump(str(p)).open()
     assert str(refused.value) == (f"{p}: UTF-16 text (as Windows PowerShell's > writes it); convert it to UTF-8 "
