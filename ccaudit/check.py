@@ -12,7 +12,7 @@ events in any one hour column (``/h``) or in one day (``/d``) of the report. A r
     per = "hour"                       # or "day"; default "hour"
 
 Days and hours are those of the report, so in a zone with daylight saving time a day has
-23 or 25 hour columns and a per-day limit covers the whole local day.
+23 or 25 hour columns (22 to 26 in a few zones) and a per-day limit covers the whole local day.
 """
 from __future__ import annotations
 

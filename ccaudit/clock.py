@@ -1,6 +1,7 @@
 """A zone's clock for reports: each local date's hour columns (23 or 25 on a day that
-daylight saving time starts or ends), the date and column of a quarter hour, and event
-times as ISO text in the zone.
+daylight saving time starts or ends; 22 to 26 where the clocks change by half an hour or
+two hours, or twice), the date and column of a quarter hour, and event times as ISO text
+in the zone.
 """
 from __future__ import annotations
 

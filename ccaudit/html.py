@@ -84,7 +84,8 @@ def html_layout(report: Report, stats: bool = False) -> Layout:
     notes = []
     if report.days:
         if any(report.tz != "UTC" and len(d.hour_labels) != 24 for d in report.days):
-            notes.append('<p class="muted">Days on which the clocks change have 23 or 25 hour columns; '
+            notes.append('<p class="muted">Days on which the clocks change have 23 or 25 hour columns (22 to 26 where '
+                         "they change by half an hour or two hours, or twice); "
                          "a repeated hour is labelled with its UTC offset (e.g. 02+2, then 02+1).</p>")
         notes.append(f'<p class="muted">Shade: {LEVELS} steps on a log scale up to the busiest hour of each '
                      f'section over all days <span class="legend">'

@@ -282,7 +282,7 @@ def test_dst_day_has_25_columns(invoke, tmp_path):
     row = section_rows(tree, "2024-10-27", "kafka_authentication")["sa-1"]
     assert [td.text() for td in row.all("td")][:5] == ["", "", "1", "1", ""]
     assert "days and hours in Europe/Zurich" in page
-    assert "have 23 or 25 hour columns" in page
+    assert "have 23 or 25 hour columns (22 to 26 where they change by half an hour or two hours, or twice);" in page
     cov = tree.root.one("section", id="coverage").one("tbody").one("tr")
     assert len(cov.all("i")) == 25
 
