@@ -244,6 +244,69 @@ def test_clean_refuses_a_store_a_load_is_writing(invoke, tmp_path, sample_cli):
     assert not db.exists() and not out.exists()
 
 
+def test_a_load_is_not_held_up_by_another_tools_flock_on_the_store(tmp_path, sample_cli, ccaudit_exe):
+    # was: a backup script's `flock -x` on the store made a load wait, without a word, until it let go
+    import fcntl
+    import subprocess
+
+    db = tmp_path / "s.db"
+    with open(db, "wb") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        load = subprocess.run([ccaudit_exe, "load", str(sample_cli), "--db", str(db), "-q"], capture_output=True,
+                              text=True, timeout=60, check=False)
+    assert load.returncode == 0, load.stderr
+
+
+def test_a_loads_hold_on_its_store_outlasts_sqlites_own_unlocks(tmp_path, sample_cli):
+    # on NFS and SMB, flock is a POSIX lock: the process's, dropped by SQLite's first unlock of the
+    # whole file, and clean then deleted a store a load was writing. The hold is a lock of its own
+    # descriptor, on a byte SQLite never locks: after SQLite's locks come and go, another process's
+    # POSIX lock of that byte is refused
+    import subprocess
+    import sys
+
+    from ccaudit.load import load_dumps
+    from ccaudit.store import Store
+    from ccaudit.storefile import MARK
+
+    db = tmp_path / "s.db"
+    store = Store(str(db))
+    try:
+        load_dumps([str(sample_cli)], store, workers=0)
+        other = subprocess.run([sys.executable, "-c", f"""if True:
+            import fcntl, os
+            fd = os.open({str(db)!r}, os.O_RDWR)
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, {MARK})
+                print("locked")
+            except OSError:
+                print("refused")"""], capture_output=True, text=True, check=True)
+    finally:
+        store.close()
+    assert other.stdout == "refused\n"
+
+
+def test_a_store_deleted_as_a_load_opens_it_is_named_so(tmp_path, sample_cli, monkeypatch):
+    # was: "the store is read-only here; cannot load into it", when clean deleted it in that moment
+    from ccaudit import store as store_module
+    from ccaudit.errors import StoreError
+    from ccaudit.store import Store
+
+    db = tmp_path / "s.db"
+    Store(str(db)).close()
+    opened = store_module.connect
+
+    def deleted_once_open(path, readonly):
+        conn = opened(path, readonly)
+        os.remove(path)
+        return conn
+
+    monkeypatch.setattr(store_module, "connect", deleted_once_open)
+    with pytest.raises(StoreError) as refused:
+        Store(str(db))
+    assert str(refused.value) == f"{db}: the store was deleted as this command opened it (by ccaudit clean?)"
+
+
 def test_clean_deletes_a_store_that_is_being_read(invoke, tmp_path, sample_cli):
     from ccaudit.store import Store
 
