@@ -5,6 +5,7 @@ click and the core live in ``options.py``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -17,7 +18,7 @@ from . import options as opt
 from .boundary import EXIT_CODES, ClosedOutput, boundary, terminate
 from .cli_analysis import check, diff, methods
 from .cli_export import export_command
-from .errors import ExitCode
+from .errors import CcauditError, ExitCode
 from .files import check_dir, check_parent, closed_descriptor, same_file
 from .options import (
     FORMATS,
@@ -356,8 +357,9 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
         with opt.open_store(db_path) as store:
             stats = run(inputs, store, master=master, parquet=parquet_dir)
     except BaseException:  # refused once Spark had read them (a URI's files), failed or stopped:
-        if made:  # nothing was written, and a store made for this run is not left behind
-            delete_store(db_path)
+        if made:  # nothing was written, and a store made for this run is not left behind, unless
+            with contextlib.suppress(CcauditError, OSError):  # another command filled it meanwhile
+                delete_store(db_path, unused=True)
         raise
     opt.tell_loaded(stats, quiet)  # the lines load prints
     opt.echo_stats(stats, fmt)

@@ -68,10 +68,14 @@ def deletable(path: str) -> bool:
     return True
 
 
-def delete_store(path: str) -> None:
+def delete_store(path: str, unused: bool = False) -> bool:
     """Delete the store at ``path`` (found ``deletable``) and its journal files, unless a
-    command writing it holds it (``hold``)."""
+    command writing it holds it (``hold``); with ``unused``, only if it holds no rows: a
+    store made for a run that failed, which another command may have filled meanwhile.
+    Whether it was deleted."""
     with _unheld(path):
+        if unused and not _unused(path):
+            return False
         for name in (path, path + "-journal", path + "-wal", path + "-shm"):
             try:
                 os.remove(name)
@@ -79,6 +83,17 @@ def delete_store(path: str) -> None:
                 pass
             except OSError as e:  # read-only media, an immutable file
                 raise StoreError(f"{name}: cannot delete it: {e.strerror}") from None
+    return True
+
+
+def _unused(path: str) -> bool:
+    """No events, counts or keys in the store (an unreadable one is not known to be unused)."""
+    try:
+        with _peek(path) as conn:
+            return not conn.execute("SELECT EXISTS (SELECT 1 FROM keys) OR EXISTS (SELECT 1 FROM quarters)"
+                                    " OR EXISTS (SELECT 1 FROM method_counts)").fetchone()[0]
+    except sqlite3.Error:
+        return False
 
 
 def hold(path: str) -> int | None:

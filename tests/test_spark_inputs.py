@@ -115,3 +115,50 @@ def test_a_damaged_compressed_file_is_routed_whole_not_an_internal_error(here, n
     # whole, it is reported as a local load reports it
     Path(name).write_bytes(data)
     assert line_mode(None, os.path.abspath(name), name) is False
+
+
+@pytest.mark.parametrize("stop", [RuntimeError("Spark failed"), KeyboardInterrupt()])
+def test_a_failed_run_keeps_a_store_another_command_filled_meanwhile(here, monkeypatch, stop):
+    # was: the run, which had made the store, deleted it as it failed or was stopped, with the
+    # events a load put in it meanwhile (and told the load they were kept)
+    from click.testing import CliRunner
+
+    from ccaudit import spark
+    from ccaudit.cli import cli
+    from ccaudit.load import load_dumps
+    from ccaudit.store import Store
+    from tests.records import request, write_jsonl
+
+    dump = write_jsonl(Path("."), [request(id="e1"), request(id="e2")])
+    Path("archive.jsonl").write_bytes(Path(dump).read_bytes())
+
+    def run(inputs, store, **options):
+        other = Store("s.db")  # another command's load, while Spark runs
+        try:
+            assert load_dumps([dump], other, workers=0).inserted == 2
+        finally:
+            other.close()
+        raise stop
+
+    monkeypatch.setattr(spark, "require", lambda: None)
+    monkeypatch.setattr(spark, "run", run)
+    result = CliRunner().invoke(cli, ["spark", "archive.jsonl", "--db", "s.db"])
+    assert result.exit_code in (70, 130), result.stderr
+    reader = Store("s.db", readonly=True)
+    try:
+        assert reader.event_count() == 2
+    finally:
+        reader.close()
+
+
+def test_a_failed_run_removes_the_store_it_made(here, monkeypatch):
+    from click.testing import CliRunner
+
+    from ccaudit import spark
+    from ccaudit.cli import cli
+
+    Path("archive.jsonl").write_text("{}\n")
+    monkeypatch.setattr(spark, "require", lambda: None)
+    monkeypatch.setattr(spark, "run", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("Spark failed")))
+    result = CliRunner().invoke(cli, ["spark", "archive.jsonl", "--db", "s.db"])
+    assert result.exit_code == 70 and not Path("s.db").exists(), result.stderr
