@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from .html_assets import CSP, CSS, JS
 from .render import ROW_LABEL, Layout, SectionPeaks, layout_chunks
 from .report import Day, Gap, Report, Row, Rows, Section
-from .text import CountText, hour_ranges, in_pieces, plural, printable, shown_as_is
+from .text import CountText, hour_ranges, in_pieces, plural, printable, repeats_hour, shown_as_is, to_second
 
 LEVELS = 9
 
@@ -142,8 +142,9 @@ def _load_panel(load: dict | None) -> str:
     return "\n".join(out)
 
 
-def _clock(iso: str | None) -> str:
-    return iso[11:19] if iso else ""
+def _clock(iso: str | None, day: Day) -> str:
+    """A day's time of day, with its offset on a day that repeats an hour."""
+    return to_second(iso, repeats_hour(day.hour_labels))[11:] if iso else ""
 
 
 def _coverage_panel(report: Report) -> Iterator[str]:
@@ -178,7 +179,7 @@ def _coverage_row(d: Day | Gap) -> str:
                     for h in d.hour_labels)
     gaps = hour_ranges(d.empty_hours, d.hour_labels) if d.events and d.empty_hours else ("" if d.events else "all")
     return (f'<tr><td><a href="#day-{_e(d.date)}">{_e(d.date)}</a></td><td class="n">{d.events}</td>'
-            f"<td>{_e(_clock(d.first_event))}</td><td>{_e(_clock(d.last_event))}</td>"
+            f"<td>{_e(_clock(d.first_event, d))}</td><td>{_e(_clock(d.last_event, d))}</td>"
             f'<td><span class="strip">{strip}</span></td><td>{_e(gaps)}</td></tr>\n')
 
 
@@ -198,7 +199,7 @@ def _level(n: int, peak: int) -> int:
 def _day(day: Day, peaks: dict[str, int], stats: bool) -> str:
     head = f"{plural(day.events, 'event')}"
     if day.events:
-        head += f" · {_clock(day.first_event)} .. {_clock(day.last_event)}"
+        head += f" · {_clock(day.first_event, day)} .. {_clock(day.last_event, day)}"
         if day.empty_hours:
             head += " · no events in hours " + hour_ranges(day.empty_hours, day.hour_labels)
     out = [f'<section class="day" id="day-{_e(day.date)}" data-events="{day.events}">',

@@ -213,6 +213,16 @@ def test_text_times_in_a_repeated_hour_carry_their_offsets(tmp_path):
     assert head.index("Last seen") == row.index("2024-11-03T01:30:00-05:00")
 
 
+def test_html_times_in_a_repeated_hour_carry_their_offsets(tmp_path):
+    # was "01:30:00 .. 01:30:00" in the day's heading and its coverage row, as text was
+    path = write_jsonl(tmp_path, [kafka_auth("2024-11-03T05:30:00Z"), kafka_auth("2024-11-03T06:30:00.25Z"),
+                                  kafka_auth("2024-11-04T05:30:00Z")])
+    page = run(path, "--tz", "America/New_York", "--format", "html")
+    assert "<small>2 events · 01:30:00-04:00 .. 01:30:00-05:00 · no events in hours 00, 02-23</small>" in page
+    assert "<td>01:30:00-04:00</td><td>01:30:00-05:00</td>" in page
+    assert "<small>1 event · 00:30:00 .. 00:30:00 · " in page and "<td>00:30:00</td><td>00:30:00</td>" in page
+
+
 def test_kolkata_half_hour_offset(tmp_path):
     # Asia/Kolkata is UTC+05:30 all year: local hours start at :30 UTC.
     path = write_jsonl(tmp_path, [
