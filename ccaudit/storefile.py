@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .errors import StoreError
 from .files import FILE_MODE
-from .schema import DETAIL_COLUMNS, KEY_COLUMNS, LAST_TIME, LAYOUT_VERSION, TABLES, US, VIEWS
+from .schema import DETAIL_COLUMNS, HOUR_US, KEY_COLUMNS, LAST_TIME, LAYOUT_VERSION, TABLES, US, VIEWS
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
 CACHE_KIB = 8_000  # each connection's page cache
@@ -184,7 +184,8 @@ _MISSHAPEN = {  # table -> what makes one of its rows unreadable
     "quarters": f"typeof(quarter) != 'integer' OR {_WHOLE} OR {_span('quarter', 900)}",
     "events": "typeof(hour) != 'integer' OR typeof(us) != 'integer' OR typeof(kid) != 'integer'"
               " OR typeof(id) NOT IN ('text', 'blob') OR typeof(connection_id) NOT IN ('text', 'null')"
-              " OR typeof(did) NOT IN ('integer', 'null')",
+              " OR typeof(did) NOT IN ('integer', 'null')"
+              f" OR us NOT BETWEEN 0 AND {LAST_TIME - 1} OR hour != us / {HOUR_US}",  # its hour is its time's
     "keys": _not_text(KEY_COLUMNS),
     "details": _not_text(DETAIL_COLUMNS),
 }

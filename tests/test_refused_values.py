@@ -99,6 +99,8 @@ _FIRST_EVENT = "(hour, id) = (SELECT hour, id FROM events LIMIT 1)"
     ("quarters", "n = 9223372036854775807", ["summary"]),
     ("counts", "quarters = x'' WHERE kid = 1", ["report", "--stats", "--tz", "America/St_Johns"]),
     ("counts", "day = 4611686018427387904 WHERE (day, kid) = (SELECT day, kid FROM counts LIMIT 1)", ["methods"]),
+    ("events", f"hour = 9223372036854775807 WHERE {_FIRST_EVENT}", ["export", "--out", "{tmp}/parquet"]),
+    ("events", f"hour = 96000000 WHERE {_FIRST_EVENT}", ["export", "--out", "{tmp}/parquet"]),
 ])
 def test_a_row_of_the_other_tables_reports_read_of_the_wrong_shape(invoke, tmp_path, fixtures_dir, table, edit, args):
     # the rows of a method, of the store's quarter hours, of events at a window's edge: the
