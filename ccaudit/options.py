@@ -298,18 +298,21 @@ def _zone_hint(name: str) -> str:
 
 
 _IANA = "; give an IANA name such as Europe/Zurich or Asia/Kolkata"
-_OFFSET = re.compile(r"(?i)(etc/)?(?:gmt|utc)?\s*([+-])\s*([0-9]{1,2})(?::?([0-9]{2}))?")
+_OFFSET = re.compile(r"(?i)(etc/)?(gmt|utc)?\s*([+-])\s*([0-9]{1,2})(?::?([0-9]{2}))?")
 
 
-def _fixed(etc: str | None, sign: str, hours: str, minutes: str | None) -> str:
-    """What to give for a fixed offset: an Etc/GMT zone, whose sign is the reverse of UTC's
-    (unless the Etc name was typed: its sign is then as meant)."""
-    h = int(hours)
-    if etc and not int(minutes or 0) and h <= (14 if sign == "-" else 12):  # etc/gmt-5, Etc/GMT+02: sign as meant
-        return f" (did you mean {f'Etc/GMT{sign}{h}' if h else 'UTC'}?)"
-    if etc or int(minutes or 0) or h > (14 if sign == "+" else 12):
+def _fixed(etc: str | None, name: str | None, sign: str, hours: str, minutes: str | None) -> str:
+    """What to give for a fixed offset: an Etc/GMT zone, whose sign is the reverse of UTC's,
+    unless an Etc/GMT name was typed (etc/gmt-5, Etc/GMT+02): its sign is then as meant. One
+    with minutes (Etc/GMT+2:00) could be either, and gets the rule, not a zone."""
+    h, m = int(hours), int(minutes or 0)
+    if not h and not m:
+        return " (did you mean UTC?)"
+    if etc and (name or "").lower() == "gmt" and minutes is None and h <= (14 if sign == "-" else 12):
+        return f" (did you mean Etc/GMT{sign}{h}?)"
+    if m or h > (14 if sign == "+" else 12) or etc and minutes is not None:
         return f"{_IANA} (an offset is not one; Etc/GMT zones, whole hours, take its sign reversed: Etc/GMT-2 is UTC+2)"
-    posix = f"Etc/GMT{'-' if sign == '+' else '+'}{h}" if h else "UTC"
+    posix = f"Etc/GMT{'-' if sign == '+' else '+'}{h}"
     return f"{_IANA} (an offset is not one; for a fixed UTC{sign}{h}, give {posix}: its sign is reversed)"
 
 

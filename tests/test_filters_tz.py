@@ -1152,7 +1152,8 @@ def test_an_unknown_zone_is_answered_with_the_closest_names(invoke, sample_cli, 
     assert result.exit_code == 2 and f"unknown time zone {name!r}{hint}" in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("name, hours", [("GMT+2", 2), ("gmt-5", -5), ("UTC + 3", 3), ("+14", 14), ("UTC-12", -12)])
+@pytest.mark.parametrize("name, hours", [("GMT+2", 2), ("gmt-5", -5), ("UTC + 3", 3), ("+14", 14), ("UTC-12", -12),
+                                         ("Etc/UTC+5", 5)])  # was "did you mean Etc/GMT+5?", which is UTC-5
 def test_an_offset_is_answered_with_the_zone_of_that_offset(invoke, sample_cli, name, hours):
     # was "did you mean Etc/GMT+2 or Etc/GMT+12 or Etc/GMT-2?" for GMT+2: Etc/GMT+2 is UTC-2
     result = invoke("report", sample_cli, "--tz", name, "-q")
@@ -1161,13 +1162,20 @@ def test_an_offset_is_answered_with_the_zone_of_that_offset(invoke, sample_cli, 
     assert ZoneInfo(given[1]).utcoffset(datetime(2024, 5, 6)) == timedelta(hours=hours)
 
 
-@pytest.mark.parametrize("name, meant", [("etc/gmt-5", "Etc/GMT-5"), ("Etc/GMT+02", "Etc/GMT+2"),
-                                         ("Etc/GMT+2:00", "Etc/GMT+2"), ("etc/utc+0", "UTC")])
+@pytest.mark.parametrize("name, meant", [("etc/gmt-5", "Etc/GMT-5"), ("Etc/GMT+02", "Etc/GMT+2"), ("etc/utc+0", "UTC")])
 def test_a_mistyped_etc_zone_is_answered_with_it_as_typed(invoke, sample_cli, name, meant):
     # was a general "(an offset is not one ...)" naming no zone: an Etc name's sign is already reversed
     result = invoke("report", sample_cli, "--tz", name, "-q")
     assert (result.exit_code, result.stderr) == (
         2, f"ccaudit: error: Invalid value for --tz: unknown time zone {name!r} (did you mean {meant}?)\n")
+
+
+@pytest.mark.parametrize("name", ["Etc/GMT+2:00", "etc/gmt-05:00"])
+def test_an_etc_zone_with_minutes_is_answered_with_the_rule_not_a_zone(invoke, sample_cli, name):
+    # was "did you mean Etc/GMT-5?" for etc/gmt-05:00, which as an offset is UTC-5 and Etc/GMT+5
+    result = invoke("report", sample_cli, "--tz", name, "-q")
+    assert result.exit_code == 2 and result.stderr.endswith(
+        "(an offset is not one; Etc/GMT zones, whole hours, take its sign reversed: Etc/GMT-2 is UTC+2)\n")
 
 
 def test_a_time_that_is_not_one_is_answered_with_examples(invoke, sample_cli):
