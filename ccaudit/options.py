@@ -21,6 +21,7 @@ import click
 from click.core import ParameterSource
 
 from .clock import EPOCH
+from .damage import check_counts, check_pages
 from .errors import ExitCode, InputError
 from .files import check_parent, make_temp_dir, remove_stale_temp_dirs
 from .progress import Progress
@@ -28,7 +29,7 @@ from .report import Filters, Report
 from .schema import SECTIONS
 from .stats import LoadStats
 from .store import Store
-from .storefile import check_counts, check_pages, looks_like_sqlite
+from .storefile import looks_like_sqlite
 from .text import printable
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100

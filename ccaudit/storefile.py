@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .errors import StoreError
 from .files import FILE_MODE
-from .schema import DETAIL_COLUMNS, HOUR_US, KEY_COLUMNS, LAST_TIME, LAYOUT_VERSION, TABLES, US, VIEWS
+from .schema import LAYOUT_VERSION, TABLES, VIEWS
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
 CACHE_KIB = 8_000  # each connection's page cache
@@ -154,69 +154,6 @@ def _mark(fd: int, kind: int, wait: bool) -> None:
         return
     flock = struct.pack("hhqqi4x", kind, os.SEEK_SET, MARK, 1, 0)  # struct flock: type, whence, start, len, pid
     fcntl.fcntl(fd, fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK, flock)
-
-
-_WHOLE = ("typeof(n) != 'integer' OR typeof(first_us) != 'integer' OR typeof(last_us) != 'integer'"
-          " OR n NOT BETWEEN 1 AND 1e15 OR first_us > last_us")  # no load makes 0, a negative, or 2**63 - 1
-_BLOBS = ("typeof(hours) != 'blob' OR length(hours) != 96 OR typeof(offset_hours) != 'blob'"
-          " OR length(offset_hours) != 300 OR typeof(quarters) != 'blob' OR length(quarters) % 16 != 0"
-          " OR length(quarters) = 0")
-
-
-def _span(start: str, seconds: int) -> str:
-    """A bucket (a day, a quarter hour) that no load makes: off its boundary, before 1970 or
-    from 3000 on, or with times outside it (reports' dates and sums fail on them)."""
-    return (f"{start} % {seconds} != 0 OR {start} NOT BETWEEN 0 AND {LAST_TIME // US - seconds}"
-            f" OR first_us < {start} * 1000000 OR last_us >= ({start} + {seconds}) * 1000000")
-
-
-_DAYS = f"typeof(day) != 'integer' OR {_WHOLE} OR {_BLOBS} OR {_span('day', 86_400)}"
-
-
-def _not_text(columns: tuple[str, ...]) -> str:
-    """A TEXT column takes a blob or a number too (edited by hand, or made so)."""
-    return " OR ".join(f"typeof({c}) != 'text'" for c in columns)
-
-
-_MISSHAPEN = {  # table -> what makes one of its rows unreadable
-    "counts": _DAYS,
-    "method_counts": f"{_DAYS} OR {_not_text(('method',))}",
-    "quarters": f"typeof(quarter) != 'integer' OR {_WHOLE} OR {_span('quarter', 900)}",
-    "events": "typeof(hour) != 'integer' OR typeof(us) != 'integer' OR typeof(kid) != 'integer'"
-              " OR typeof(id) NOT IN ('text', 'blob') OR typeof(connection_id) NOT IN ('text', 'null')"
-              " OR typeof(did) NOT IN ('integer', 'null')"
-              f" OR us NOT BETWEEN 0 AND {LAST_TIME - 1} OR hour != us / {HOUR_US}",  # its hour is its time's
-    "keys": _not_text(KEY_COLUMNS),
-    "details": _not_text(DETAIL_COLUMNS),
-}
-
-
-def check_counts(conn: sqlite3.Connection, path: str, e: Exception) -> None:
-    """Raise StoreError if a row of the counts or events is misshapen (edited by hand, or
-    made so): what ``e``, raised while rows were read, came from, rather than a bug of
-    ccaudit. Looked for only then: a scan of the tables would cost every report of a large store."""
-    for table, misshapen in _MISSHAPEN.items():
-        try:
-            found = conn.execute(f"SELECT 1 FROM {table} WHERE {misshapen} LIMIT 1").fetchone()
-        except sqlite3.Error:
-            return
-        if found:
-            raise StoreError(f"{path}: a row of its {table} is damaged ({type(e).__name__}: {e}); load the "
-                             "dumps into a new store") from None
-
-
-def check_pages(conn: sqlite3.Connection, path: str, e: sqlite3.DatabaseError) -> None:
-    """Raise StoreError naming ``path`` if SQLite finds its pages damaged: what ``e`` ("database
-    disk image is malformed") came from. Looked for only then: the check reads every page."""
-    if isinstance(e, sqlite3.OperationalError):  # locked, full, interrupted: not damage
-        return
-    try:
-        found = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-    except sqlite3.DatabaseError as again:
-        found = str(again)
-    if found != "ok":
-        where = found.splitlines()[-1]  # ("*** in database main ***" first)
-        raise StoreError(f"{path}: the store is damaged ({e}: {where}); load the dumps into a new store") from None
 
 
 # -- opening and creating -------------------------------------------------------------------
