@@ -104,15 +104,16 @@ def hold(path: str) -> int | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise StoreError(f"{path}: the store was deleted as this command opened it (by ccaudit clean?)") from None
+        fd = None
     except OSError:
         return None
-    with contextlib.suppress(OSError):  # a file system without locks (ENOLCK) still takes the load
-        _mark(fd, fcntl.F_RDLCK, wait=True)  # waits only while a clean deletes it
-    if os.fstat(fd).st_nlink == 0:
+    if fd is not None:
+        with contextlib.suppress(OSError):  # a file system without locks (ENOLCK) still takes the load
+            _mark(fd, fcntl.F_RDLCK, wait=True)  # waits only while a clean deletes it
+        if os.fstat(fd).st_nlink:
+            return fd
         os.close(fd)
-        raise StoreError(f"{path}: the store was deleted as this command opened it (by ccaudit clean?)")
-    return fd
+    raise StoreError(f"{path}: the store was deleted as this command opened it (by ccaudit clean?)")
 
 
 @contextlib.contextmanager
