@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 
 NUMBERS_CACHED = 10_000  # keys or details remembered per table, then forgotten (attackers can make millions)
 CACHED_TEXT = 2**20  # or fewer, once their text is this many characters (an attacker's emails can be megabytes)
+_FOUND_AT_ONCE = 999  # values bound in one lookup: SQLite before 3.32 takes no more
 PENDING = 5_000  # (day, key) counts held before they are written to the store
 
 # No connection id is bound as '': sqlite3 looks for an adapter for None, which costs more than nullif.
@@ -279,7 +281,7 @@ class Store:
             cache = self._cache[table] = _Remembered()
         values = [tuple(v) for v in values]
         numbers = list(map(cache.numbers.get, values))
-        missed = list(dict.fromkeys(v for v, n in zip(values, numbers) if n is None))
+        missed = sorted(set(v for v, n in zip(values, numbers) if n is None))
         if not missed:
             return numbers  # type: ignore[return-value]
         new = self._numbered(table, columns, missed)
@@ -287,21 +289,31 @@ class Store:
         return [new[v] if n is None else n for v, n in zip(values, numbers)]
 
     def _numbered(self, table: str, columns: tuple[str, ...], values: list[tuple]) -> dict[tuple, int]:
-        """The numbers of distinct ``values``, the new ones added in one statement. If all
-        were new (a sign-in attack has a new email a record), they were numbered in order
-        after the largest number; else the new ones are read back, the others looked up."""
-        find, add, largest, after = _number_sql(table, columns)
+        """The numbers of distinct sorted ``values``, the missing ones added. Each is
+        probed in the table's unique index, which in a store of months outgrows the page
+        cache: probes in index order read each of its pages once, not once a value, and a
+        value is looked up before it is added (most of a load's are stored already), by
+        a few hundred in one statement."""
+        find, count = _find_sql(table, columns), _FOUND_AT_ONCE // (len(columns) + 1)
+        numbers: dict[tuple, int] = {}
+        for start in range(0, len(values), count):
+            part = values[start:start + count]
+            bound = list(itertools.chain.from_iterable((i, *v) for i, v in enumerate(part)))
+            numbers.update((part[i], n) for i, n in self.conn.execute(find(len(part)), bound))
+        missing = [v for v in values if v not in numbers]
+        return numbers | self._added(table, columns, missing) if missing else numbers
+
+    def _added(self, table: str, columns: tuple[str, ...], values: list[tuple]) -> dict[tuple, int]:
+        """Add ``values``, which the table lacks, in one statement: their numbers follow
+        its largest (a sign-in attack has a new email a record, so nothing is read back),
+        unless the numbers are not contiguous, and then they are read back."""
+        add, largest, after = _number_sql(table, columns)
         conn = self.conn
-        last, changes = conn.execute(largest).fetchone()[0], conn.total_changes
+        last = conn.execute(largest).fetchone()[0]
         conn.executemany(add, values)
-        added = conn.total_changes - changes
-        if added == len(values) and conn.execute(largest).fetchone()[0] == last + added:
-            return dict(zip(values, range(last + 1, last + added + 1)))
-        numbers = {} if not added else {tuple(row[:-1]): row[-1] for row in conn.execute(after, [last])}
-        for value in values:
-            if value not in numbers:
-                numbers[value] = conn.execute(find, value).fetchone()[0]
-        return numbers
+        if conn.execute(largest).fetchone()[0] == last + len(values):
+            return dict(zip(values, range(last + 1, last + len(values) + 1)))
+        return {tuple(row[:-1]): row[-1] for row in conn.execute(after, [last])}
 
     @contextlib.contextmanager
     def _writing(self, adding: str = "events") -> Iterator[None]:
@@ -352,12 +364,26 @@ class Store:
 
 
 @functools.cache
-def _number_sql(table: str, columns: tuple[str, ...]) -> tuple[str, str, str, str]:
-    """The statements that number rows of ``keys`` or ``details``: the lookup of one, its
-    insert if it is new, the largest number, and the rows numbered after a given one."""
+def _find_sql(table: str, columns: tuple[str, ...]) -> Callable[[int], str]:
+    """The statement that finds the numbers of ``n`` rows of ``keys`` or ``details``,
+    each bound as its position and its values, in the order given (CROSS JOIN keeps it)."""
     named = ", ".join(columns)
-    return (f"SELECT rowid FROM {table} WHERE {' AND '.join(f'{c} = ?' for c in columns)}",
-            f"INSERT INTO {table} ({named}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT ({named}) DO NOTHING",
+    each = f"({', '.join('?' * (len(columns) + 1))})"
+    on = " AND ".join(f"t.{c} = v.{c}" for c in columns)
+
+    @functools.lru_cache(maxsize=4)
+    def find(n: int) -> str:
+        return (f"WITH v (i, {named}) AS (VALUES {', '.join([each] * n)})"
+                f" SELECT v.i, t.rowid FROM v CROSS JOIN {table} t ON {on}")
+    return find
+
+
+@functools.cache
+def _number_sql(table: str, columns: tuple[str, ...]) -> tuple[str, str, str]:
+    """The statements that add rows to ``keys`` or ``details``: the insert, the largest
+    number, and the rows numbered after a given one."""
+    named = ", ".join(columns)
+    return (f"INSERT INTO {table} ({named}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT ({named}) DO NOTHING",
             f"SELECT coalesce(max(rowid), 0) FROM {table}",
             f"SELECT {named}, rowid FROM {table} WHERE rowid > ?")
 

@@ -8,6 +8,7 @@ small dumps written here.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -313,7 +314,8 @@ class CountedCalls:
 @pytest.mark.parametrize("known", [0, 150])  # all new (numbered in order), or some stored before (looked up)
 def test_new_keys_and_details_are_numbered_together_not_one_by_one(tmp_path, known):
     # A sign-in attack: every failure a new email, so a new key and a new detail. They are
-    # added in one statement a batch, not looked up and added with two statements each.
+    # looked up by many in one statement, and the new ones added in one statement a batch:
+    # not looked up and added with a statement or two each.
     path = str(tmp_path / "s.db")
     at = "2024-05-06T10:00:00Z"
     emails = [f"u{i}@x" for i in range(300)]
@@ -325,7 +327,7 @@ def test_new_keys_and_details_are_numbered_together_not_one_by_one(tmp_path, kno
     try:
         store.conn = CountedCalls(store.conn)
         load_dumps([write_jsonl(tmp_path, [signin(at, e, "FAILURE") for e in emails], "b.jsonl")], store, workers=0)
-        numbering = [sql for sql in store.conn.executed if "FROM keys" in sql or "FROM details" in sql]
+        numbering = [sql for sql in store.conn.executed if re.search(r"\b(keys|details)\b", sql)]
         store.conn = store.conn.conn
         assert_consistent(store)
         totals = dict(store.db.execute("SELECT key, sum(n) FROM counts JOIN keys USING (kid, section)"
@@ -335,10 +337,7 @@ def test_new_keys_and_details_are_numbered_together_not_one_by_one(tmp_path, kno
         store.close()
     assert totals == {e: 2 if i < known else 1 for i, e in enumerate(emails)}
     assert kids == list(range(kids[0], kids[0] + len(emails)))  # each email numbered once
-    # the load's largest key (at its start and its flush), then per table: its largest
-    # number, and then that the new ones follow it, or the new ones read back and each
-    # value stored before looked up
-    assert len(numbering) == 2 + 2 * (2 + known)
+    assert len(numbering) < len(emails) / 10  # one by one would be one or two a value
 
 
 # -- read errors ----------------------------------------------------------------------
