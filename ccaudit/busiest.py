@@ -95,7 +95,8 @@ class Busiest:
             key, body, args = self._section(section, lo, hi, start, end)
             keys, events = self.conn.execute(f"SELECT count(*), total(c.n) {body}", args).fetchone()
             with spilling():
-                rows = self.conn.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, c.hours {body}"
+                hours = daycounts.packed_sql("hours")
+                rows = self.conn.execute(f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {hours} {body}"
                                          " ORDER BY 3 DESC, 1 LIMIT ?", [*args, n]).fetchall()
             return keys, int(events), [(r[0], *cells.stored_hours(iter([r]))) for r in rows]
         pairs = self._pairs(section, starts, end, lo, hi) if one_row else None

@@ -140,8 +140,9 @@ class Selection(Busiest):
 
     def _filtered_quarters(self, date_of: Callable[[int], object]) -> Iterator[tuple[int, int, int, int]]:
         where, args = self._window("day", whole_days=True)
-        rows = self.conn.execute(f"SELECT day, first_us, last_us, hours, offset_hours, quarters"
-                                 f" FROM {'method_counts' if self.by_method else 'counts'}{where}", args)
+        hours, offset = daycounts.packed_sql("hours"), daycounts.packed_sql("offset_hours")
+        rows = self.conn.execute(f"SELECT day, first_us, last_us, {hours}, {offset}, quarters"
+                                 f" FROM {'method_counts' if self.by_method else 'counts'} c{where}", args)
         lo = -(2**62) if self.first is None else self.first
         hi = 2**62 if self.last is None else self.last
         for day, group in itertools.groupby(rows, key=KEY):
@@ -230,8 +231,8 @@ class Selection(Busiest):
         if hours is None:
             return "c.quarters", cells.Places(starts, end, lo, hi).cells
         if self._whole_utc_day(starts, end, lo, hi):
-            return "c.hours", cells.stored_hours
-        return f"c.{hours.packed}, c.quarters", hours.cells
+            return daycounts.packed_sql("hours"), cells.stored_hours
+        return f"{daycounts.packed_sql(hours.packed)}, c.quarters", hours.cells
 
     def _whole_utc_day(self, starts: list[int], end: int, lo: int, hi: int) -> bool:
         """Whether the day is a whole UTC day of whole hours, not cut by the window: its
@@ -272,7 +273,7 @@ class Selection(Busiest):
             return f"{key}, {columns} FROM {table} {t}{source}"
 
         def cut(t: str) -> str:  # the row's hours in the report day
-            return f"substr({t}.{pairs.packed}, :start_{t}, :length_{t})"
+            return f"substr({daycounts.packed_sql(pairs.packed, t)}, :start_{t}, :length_{t})"
 
         def joined(a: str, b: str) -> str:  # both days' hours in the day as one blob (||: text, cast back)
             return f"CAST(ifnull({a}, zeroblob(:length_a)) || ifnull({b}, zeroblob(:length_b)) AS BLOB)"

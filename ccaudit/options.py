@@ -109,6 +109,8 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
             check_counts(store.conn, store.path, e)
             raise
         except sqlite3.DatabaseError as e:  # which store is damaged (a diff reads two), if it is this one
+            if "user-defined function" in str(e):  # daycounts.register's, on a misshapen row
+                check_counts(store.conn, store.path, e)
             check_pages(store.conn, store.path, e)
             raise
         finally:

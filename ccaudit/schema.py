@@ -6,7 +6,8 @@ named below), then the columns of the section's detail table that ``all_events``
 """
 from __future__ import annotations
 
-LAYOUT_VERSION = 8  # PRAGMA user_version of the store layout in TABLES
+LAYOUT_VERSION = 9  # PRAGMA user_version of the store layout in TABLES
+READ_AS_IS = 8  # layout 9, but every counts row keeps its hours (daycounts.SPARSE): read as it is
 MAX_RECORD = 16 * 2**20  # bytes; no real record comes near this, every input shape refuses more
 QUARTER = 900  # the finest bucket reports need: every zone's offset is whole quarter hours
 DAY = 86_400  # a row of counts is one UTC day of one key

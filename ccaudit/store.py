@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -42,6 +41,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from . import daycounts, upgrade
 from .errors import NoSpace, StoreError, out_of_space
 from .lean import hidden
+from .numbering import Numbering
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .stage import Stage, Staged, tally, unpack
 from .storefile import (
@@ -54,15 +54,13 @@ from .storefile import (
     looks_like_sqlite,
     needs_creating,
     patiently,
+    stamp,
     wait_for_writers,
 )
 
 if TYPE_CHECKING:
     import sqlite_utils
 
-NUMBERS_CACHED = 10_000  # keys or details remembered per table, then forgotten (attackers can make millions)
-CACHED_TEXT = 2**20  # or fewer, once their text is this many characters (an attacker's emails can be megabytes)
-_FOUND_AT_ONCE = 999  # values bound in one lookup: SQLite before 3.32 takes no more
 PENDING = 5_000  # (day, key) counts held before they are written to the store
 
 # No connection id is bound as '': sqlite3 looks for an adapter for None, which costs more than nullif.
@@ -125,7 +123,7 @@ class Store:
             hint = "" if looks_like_sqlite(path) or not os.path.isfile(path) else \
                 "; if it is a dump, it is read as an input (ccaudit report FILE, or ccaudit load FILE --db STORE)"
             raise StoreError(f"{path}: not a usable ccaudit store ({e}){hint}") from None
-        self._cache: dict[str, _Remembered] = {}  # table -> its values' numbers, see _numbers
+        self._numbers = Numbering(conn)
         self._pending: dict[tuple[int, str, int], dict[int, list]] = {}  # (day, section, kid) -> counts, see _add
         self._pending_methods: dict[tuple[int, str], dict[int, list]] = {}  # (day, method) -> the same
         self._uncounted: int | None = None  # keys numbered above this have no counts row yet, see _flush
@@ -185,8 +183,8 @@ class Store:
         de-duplication, measured several times slower (benchmarks/test_bench_store.py).
         """
         conn = self.conn
-        kids = self._numbers("keys", KEY_COLUMNS, staged.keys)
-        dids = self._numbers("details", DETAIL_COLUMNS, staged.details)
+        kids = self._numbers.of("keys", KEY_COLUMNS, staged.keys)
+        dids = self._numbers.of("details", DETAIL_COLUMNS, staged.details)
         # A packed id as a bytearray: sqlite3 binds it as it is, but looks for an adapter for bytes.
         events = [(h, i if i.__class__ is str else bytearray(i), us, kids[k], None if d is None else dids[d], c)
                   for h, i, us, k, d, c in staged.events]
@@ -270,50 +268,8 @@ class Store:
             self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
             for batch in _chunks(rows, 10_000):
                 keys = [(r[3], r[4], r[1], r[2]) for r in batch]
-                kids = self._numbers("keys", KEY_COLUMNS, keys)
+                kids = self._numbers.of("keys", KEY_COLUMNS, keys)
                 self._add([(r[0], kid, *r[5:]) for r, kid in zip(batch, kids)], dict(zip(kids, keys)))
-
-    def _numbers(self, table: str, columns: tuple[str, ...], values: list) -> list[int]:
-        """The store's number for each of ``values`` (rows of ``table``), adding new ones;
-        those not remembered are numbered together (``_numbered``)."""
-        cache = self._cache.get(table)
-        if cache is None:
-            cache = self._cache[table] = _Remembered()
-        values = [tuple(v) for v in values]
-        numbers = list(map(cache.numbers.get, values))
-        missed = sorted(set(v for v, n in zip(values, numbers) if n is None))
-        if not missed:
-            return numbers  # type: ignore[return-value]
-        new = self._numbered(table, columns, missed)
-        cache.add(new)
-        return [new[v] if n is None else n for v, n in zip(values, numbers)]
-
-    def _numbered(self, table: str, columns: tuple[str, ...], values: list[tuple]) -> dict[tuple, int]:
-        """The numbers of distinct sorted ``values``, the missing ones added. Each is
-        probed in the table's unique index, which in a store of months outgrows the page
-        cache: probes in index order read each of its pages once, not once a value, and a
-        value is looked up before it is added (most of a load's are stored already), by
-        a few hundred in one statement."""
-        find, count = _find_sql(table, columns), _FOUND_AT_ONCE // (len(columns) + 1)
-        numbers: dict[tuple, int] = {}
-        for start in range(0, len(values), count):
-            part = values[start:start + count]
-            bound = list(itertools.chain.from_iterable((i, *v) for i, v in enumerate(part)))
-            numbers.update((part[i], n) for i, n in self.conn.execute(find(len(part)), bound))
-        missing = [v for v in values if v not in numbers]
-        return numbers | self._added(table, columns, missing) if missing else numbers
-
-    def _added(self, table: str, columns: tuple[str, ...], values: list[tuple]) -> dict[tuple, int]:
-        """Add ``values``, which the table lacks, in one statement: their numbers follow
-        its largest (a sign-in attack has a new email a record, so nothing is read back),
-        unless the numbers are not contiguous, and then they are read back."""
-        add, largest, after = _number_sql(table, columns)
-        conn = self.conn
-        last = conn.execute(largest).fetchone()[0]
-        conn.executemany(add, values)
-        if conn.execute(largest).fetchone()[0] == last + len(values):
-            return dict(zip(values, range(last + 1, last + len(values) + 1)))
-        return {tuple(row[:-1]): row[-1] for row in conn.execute(after, [last])}
 
     @contextlib.contextmanager
     def _writing(self, adding: str = "events") -> Iterator[None]:
@@ -327,11 +283,12 @@ class Store:
                         self._notify = None  # said once: two loads at once take turns
                 self._uncounted = self._last_key()  # another process may have added keys meanwhile
                 self.refuse_mixing(adding)
+                stamp(conn)
                 yield
                 self._flush()
                 patiently(conn, "COMMIT")  # it waits for readers to end their snapshots
         except BaseException as e:
-            self._cache.clear()
+            self._numbers.forget()
             self._pending.clear()
             self._pending_methods.clear()
             if not isinstance(e, sqlite3.OperationalError):
@@ -361,50 +318,6 @@ class Store:
 
     def event_count(self) -> int:
         return self.conn.execute("SELECT coalesce(sum(n), 0) FROM quarters").fetchone()[0]
-
-
-@functools.cache
-def _find_sql(table: str, columns: tuple[str, ...]) -> Callable[[int], str]:
-    """The statement that finds the numbers of ``n`` rows of ``keys`` or ``details``,
-    each bound as its position and its values, in the order given (CROSS JOIN keeps it)."""
-    named = ", ".join(columns)
-    each = f"({', '.join('?' * (len(columns) + 1))})"
-    on = " AND ".join(f"t.{c} = v.{c}" for c in columns)
-
-    @functools.lru_cache(maxsize=4)
-    def find(n: int) -> str:
-        return (f"WITH v (i, {named}) AS (VALUES {', '.join([each] * n)})"
-                f" SELECT v.i, t.rowid FROM v CROSS JOIN {table} t ON {on}")
-    return find
-
-
-@functools.cache
-def _number_sql(table: str, columns: tuple[str, ...]) -> tuple[str, str, str]:
-    """The statements that add rows to ``keys`` or ``details``: the insert, the largest
-    number, and the rows numbered after a given one."""
-    named = ", ".join(columns)
-    return (f"INSERT INTO {table} ({named}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT ({named}) DO NOTHING",
-            f"SELECT coalesce(max(rowid), 0) FROM {table}",
-            f"SELECT {named}, rowid FROM {table} WHERE rowid > ?")
-
-
-class _Remembered:
-    """A table's numbers of values (key or detail tuples of text), all forgotten once they
-    would pass NUMBERS_CACHED values or CACHED_TEXT characters: an attacker can make
-    millions of keys, or thousands of keys of megabytes. A bench week's 6,075 details are
-    300,000 characters."""
-
-    def __init__(self):
-        self.numbers: dict[tuple, int] = {}
-        self.text = 0
-
-    def add(self, new: dict[tuple, int]) -> None:
-        text = sum(len(s) for value in new for s in value if s)
-        if len(self.numbers) + len(new) > NUMBERS_CACHED or self.text + text > CACHED_TEXT:
-            self.numbers, self.text = {}, 0
-        if len(new) <= NUMBERS_CACHED and text <= CACHED_TEXT:
-            self.numbers.update(new)
-            self.text += text
 
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:

@@ -19,9 +19,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from . import daycounts
 from .errors import StoreError
 from .files import FILE_MODE
-from .schema import LAYOUT_VERSION, TABLES, VIEWS
+from .schema import LAYOUT_VERSION, READ_AS_IS, TABLES, VIEWS
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
 CACHE_KIB = 8_000  # each connection's page cache
@@ -170,6 +171,7 @@ def connect(path: str, readonly: bool) -> sqlite3.Connection:
     else:
         conn = sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT)
         conn.isolation_level = "IMMEDIATE"  # take the write lock first: two writers never deadlock
+    daycounts.register(conn)
     return conn
 
 
@@ -181,7 +183,9 @@ def _hot_journal(path: str) -> bool:
 def reader(path: str) -> sqlite3.Connection:
     """A read-only connection that never waits for a lock: a forked child's, reading the
     snapshot that its parent's read transaction holds (halves.py)."""
-    return cached(sqlite3.connect(_read_only(path), uri=True, timeout=0))
+    conn = sqlite3.connect(_read_only(path), uri=True, timeout=0)
+    daycounts.register(conn)
+    return cached(conn)
 
 
 def cached(conn: sqlite3.Connection) -> sqlite3.Connection:
@@ -276,12 +280,19 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
     if version > LAYOUT_VERSION:
         raise StoreError(f"{path}: a store of a newer ccaudit (layout {version}, this one reads up to "
                          f"{LAYOUT_VERSION}); read it with the newer ccaudit that made it")
-    if version != LAYOUT_VERSION:
+    if version not in (LAYOUT_VERSION, READ_AS_IS):
         raise StoreError(f"{path}: a store of another ccaudit version (layout {version}, this one "
                          f"reads {LAYOUT_VERSION}); load the dumps into a new store")
     missing = set(TABLES) - existing
     if missing:  # damaged, or edited by hand: every query would fail on it
         raise StoreError(f"{path}: not a whole ccaudit store (no table {', '.join(sorted(missing))})")
+
+
+def stamp(conn: sqlite3.Connection) -> None:
+    """Mark a store of layout READ_AS_IS as this layout, in the write transaction that may
+    add rows which that layout's ccaudit cannot read."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] == READ_AS_IS:
+        conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
 
 
 def create_tables(conn: sqlite3.Connection) -> None:

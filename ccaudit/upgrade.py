@@ -6,7 +6,9 @@ reads a day of a key in one row. Layout 6 adds ``method_counts``, the same per (
 method), summed from ``counts``. Layout 7 keys ``counts`` by (day, section, key), with a
 copy of each key's section, so that a report reads one section's rows of a day. Layout 8
 adds to both the hours that start 15, 30 and 45 minutes past the UTC hour, worked out
-from the quarter hours. Nothing else changed, so an old store is brought forward in one
+from the quarter hours. Layout 9 lets a row of few quarter hours keep no hours: a store
+of layout 8 is read as it is, and marked 9 by the first write (``storefile.stamp``); the
+rows brought forward here keep theirs. Nothing else changed, so an old store is brought forward in one
 write transaction: a crash or a full disk leaves it as it was. Older layouts kept times to the second and cannot be
 brought forward (storefile says so).
 """
@@ -126,7 +128,7 @@ def _day_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
                             " ORDER BY kid, quarter", (day, day + DAY))  # a key at a time: a day may hold millions
         for kid, group in itertools.groupby(rows, key=lambda r: r[0]):
             quarters = {(q - day) // QUARTER: [n, first, last] for _, q, n, first, last in group}
-            yield (day, kid, *daycounts.pack(day, quarters))
+            yield (day, kid, *daycounts.dense(day, quarters))  # hours and all: offset hours are added to them
         day = days.execute("SELECT min(quarter) FROM counts WHERE quarter >= ?", (day + DAY,)).fetchone()[0]
 
 

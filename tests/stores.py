@@ -71,8 +71,11 @@ def quarter_counts(db, table: str = "counts") -> list[tuple]:
             per_hour[(quarter - day) // 3600] += c
             for minutes, counts in per_offset_hour.items():
                 counts[(quarter - day + 3600 - minutes * 60) // 3600] += c
-        assert list(struct.unpack("<24I", hours)) == per_hour
-        assert list(struct.unpack("<75I", offset_hours)) == [c for m in (15, 30, 45) for c in per_offset_hour[m]]
+        if hours == offset_hours == b"":  # made from the quarters as the row is read
+            assert len(quarters) <= 4
+        else:
+            assert list(struct.unpack("<24I", hours)) == per_hour
+            assert list(struct.unpack("<75I", offset_hours)) == [c for m in (15, 30, 45) for c in per_offset_hour[m]]
         assert (n, first, last) == (sum(c for _, c, *_ in quarters), quarters[0][2], quarters[-1][3])
         out += [(quarter, kid, *c) for quarter, *c in quarters]
     return out

@@ -1047,8 +1047,8 @@ def test_a_days_events_per_quarter_are_found_from_its_hours_and_offset_hours(eve
     day = 1_709_856_000  # 2024-03-08
     packed = [daycounts.pack(day, {q: [n, (day + q * 900) * 10**6, (day + q * 900) * 10**6 + QUARTER_US - 1]
                                    for q, n in events.items()}) for _ in range(rows)]
-    hours = daycounts.hours([p[3] for p in packed], [0] * 24)
-    offset = daycounts.hours([p[4] for p in packed], [0] * 75, 75)
+    hours = daycounts.hours([p[3] or daycounts.utc_hours(p[5]) for p in packed], [0] * 24)  # a sparse row's, as read
+    offset = daycounts.hours([p[4] or daycounts.offset_hours(p[5]) for p in packed], [0] * 75, 75)
     assert daycounts.quarter_counts(hours, offset) == [rows * events.get(q, 0) for q in range(96)]
 
 

@@ -28,6 +28,7 @@ import textwrap
 import pytest
 
 from benchmarks import rss
+from ccaudit.schema import LAYOUT_VERSION
 
 MiB = 2**20
 pytestmark = pytest.mark.skipif(not rss.available(), reason="needs /proc (Linux)")
@@ -392,5 +393,5 @@ def test_bringing_an_old_store_forward_does_not_grow_with_its_methods(memory_run
 def _upgrade_peak(ccaudit_exe, db) -> int:
     """The peak RSS of the first command to open an old store, which brings it forward."""
     r = rss.run_sampled([ccaudit_exe, "summary", "--db", str(db)], interval=0.02, timeout=300)
-    assert r.returncode == 0 and "bringing it to layout 8" in r.stderr, r.stderr
+    assert r.returncode == 0 and f"bringing it to layout {LAYOUT_VERSION}" in r.stderr, r.stderr
     return r.peak

@@ -191,7 +191,7 @@ def test_names_forgotten_by_the_cache_are_numbered_as_before(tmp_path, monkeypat
     # many, or their text is too long (attackers' emails can be megabytes); it then looks
     # them up again. Long and short emails recurring over many batches must number and
     # count as with the cache kept whole, and the cache must stay within its bound.
-    import ccaudit.store as store_module
+    import ccaudit.numbering as store_module
 
     emails = [f"user{i}" + "x" * (i % 3 * 100) + "@example.com" for i in range(60)]
     who = [emails[i // 3 % 3] if i % 3 == 0 else emails[3 + i * 7 % 57] for i in range(600)]  # a third of them hot
@@ -266,6 +266,30 @@ def test_counts_of_loads_later_in_the_same_quarter_later_and_earlier_in_the_day(
     quarters = [(q - day) // 900 for q, *_ in store.db.execute(RECOUNT)]
     got = {(q - day) // 900: c for q, _, c, *_ in sorted(quarter_counts(store.db))}
     assert got == {40: 4, 50: 2, 12: 1, 95: 1} and sorted(quarters) == sorted(got)
+
+
+def test_a_row_keeps_its_hours_once_it_has_more_than_four_quarter_hours(store, tmp_path):
+    # A (day, key) row of at most four quarter hours keeps no hours (they are made from its
+    # quarters as it is read): most rows of a store of many principals are that small. Loads
+    # of one event each, 20 minutes apart, grow one row past four; every report of it, in
+    # UTC and in a zone off the whole hour (read from the offset hours), counts what the
+    # events say at every step. Hand counts.
+    from zoneinfo import ZoneInfo
+    times = ["10:00", "10:20", "10:40", "11:00", "11:20", "11:40"]  # quarters 40, 41, 42, 44, 45, 46
+    utc = [{"10": 1}, {"10": 2}, {"10": 3}, {"10": 3, "11": 1}, {"10": 3, "11": 2}, {"10": 3, "11": 3}]
+    kolkata = [{"15": 1}, {"15": 2}, {"15": 2, "16": 1}, {"15": 2, "16": 2}, {"15": 2, "16": 3},
+               {"15": 2, "16": 3, "17": 1}]  # +05:30: 15:30, 15:50, 16:10, 16:30, 16:50, 17:10
+    for n, t in enumerate(times):
+        load_dumps([write_jsonl(tmp_path, [rec(n, time=f"2024-05-06T{t}:00Z")], f"{n}.jsonl")], store, workers=0)
+        assert_consistent(store)
+        lengths = store.db.execute("SELECT length(hours), length(offset_hours), length(quarters) / 16 FROM counts"
+                                   " UNION ALL SELECT length(hours), length(offset_hours), length(quarters) / 16"
+                                   " FROM method_counts").fetchall()
+        assert lengths == [(0, 0, n + 1) if n < 4 else (96, 300, n + 1)] * 2
+        for zone, want in (("UTC", utc[n]), ("Asia/Kolkata", kolkata[n])):
+            (day,) = build(store, ZoneInfo(zone)).in_memory().days
+            (row,) = (row for section in day.sections.values() for row in section.rows)  # all_events' GetUsers
+            assert {h: c for h, c in zip(day.hour_labels, row.hours) if c} == want, (zone, n)
 
 
 def test_counts_of_keys_another_process_added_between_two_loads_are_added_to(tmp_path):
@@ -409,9 +433,9 @@ def test_refuses_a_directory(tmp_path):
 
 
 @pytest.mark.parametrize(("version", "message"), [
-    (3, r"another ccaudit version \(layout 3, this one reads 8\); load the dumps into a new store"),
+    (3, r"another ccaudit version \(layout 3, this one reads 9\); load the dumps into a new store"),
     # was: load anew
-    (99, r"a newer ccaudit \(layout 99, this one reads up to 8\); read it with the newer ccaudit that made it"),
+    (99, r"a newer ccaudit \(layout 99, this one reads up to 9\); read it with the newer ccaudit that made it"),
 ])
 def test_store_of_another_layout_is_refused(tmp_path, version, message):
     path = tmp_path / "old.db"

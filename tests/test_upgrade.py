@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import struct
 
 import pytest
 from click.testing import CliRunner
 
 from ccaudit.cli import cli
 from ccaudit.errors import StoreError
+from ccaudit.schema import LAYOUT_VERSION
 from ccaudit.store import Store
 from tests.stores import RECOUNT, assert_consistent, store_state
 
@@ -47,26 +49,56 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+def dense_hours(blob: bytes) -> bytes:
+    """The hours (24 little-endian uint32) of a counts row's quarters, which every row kept
+    before layout 9."""
+    hours = [0] * 24
+    for i, n, _, _ in struct.iter_unpack("<4I", blob):
+        hours[i // 4] += n
+    return struct.pack("<24I", *hours)
+
+
+def dense_offset_hours(blob: bytes) -> bytes:
+    """The offset hours (3 x 25 little-endian uint32: from 15, 30 and 45 minutes past the
+    UTC hour) of a counts row's quarters, which every row of layout 8 kept."""
+    offset = [0] * 75
+    for i, n, _, _ in struct.iter_unpack("<4I", blob):
+        for o in (1, 2, 3):
+            offset[25 * (o - 1) + (i - o) // 4 + 1] += n
+    return struct.pack("<75I", *offset)
+
+
 def as_layout(path, version: int) -> None:
     conn = sqlite3.connect(path)
+    conn.create_function("dense_hours", 1, dense_hours)
+    conn.create_function("dense_offset_hours", 1, dense_offset_hours)
     with conn:
-        conn.execute("ALTER TABLE counts RENAME TO new_counts")
-        conn.execute("ALTER TABLE method_counts RENAME TO new_method_counts")
-        if version == 4:
-            conn.execute(LAYOUT_4_COUNTS)
-            conn.execute(f"INSERT INTO counts {RECOUNT}")
-        else:
-            conn.execute(LAYOUT_7_COUNTS if version == 7 else LAYOUT_6_COUNTS)
-            key = "section, kid" if version == 7 else "kid"
-            conn.execute(f"INSERT INTO counts SELECT day, {key}, n, first_us, last_us, hours, quarters FROM new_counts")
-        if version >= 6:
-            conn.execute(LAYOUT_7_METHOD_COUNTS)
-            conn.execute("INSERT INTO method_counts SELECT day, method, n, first_us, last_us, hours, quarters"
-                         " FROM new_method_counts")
-        conn.execute("DROP TABLE new_counts")
-        conn.execute("DROP TABLE new_method_counts")
+        for table in ("counts", "method_counts"):  # every row with its hours
+            conn.execute(f"UPDATE {table} SET hours = dense_hours(quarters),"
+                         " offset_hours = dense_offset_hours(quarters) WHERE length(hours) = 0")
+        if version < 8:
+            without_offset_hours(conn, version)
         conn.execute(f"PRAGMA user_version = {version}")
     conn.close()
+
+
+def without_offset_hours(conn: sqlite3.Connection, version: int) -> None:
+    """The counts of layouts 4 to 7: without offset hours, and for 4 to 6 without their section."""
+    conn.execute("ALTER TABLE counts RENAME TO new_counts")
+    conn.execute("ALTER TABLE method_counts RENAME TO new_method_counts")
+    if version == 4:
+        conn.execute(LAYOUT_4_COUNTS)
+        conn.execute(f"INSERT INTO counts {RECOUNT}")
+    else:
+        conn.execute(LAYOUT_7_COUNTS if version == 7 else LAYOUT_6_COUNTS)
+        key = "section, kid" if version == 7 else "kid"
+        conn.execute(f"INSERT INTO counts SELECT day, {key}, n, first_us, last_us, hours, quarters FROM new_counts")
+    if version >= 6:
+        conn.execute(LAYOUT_7_METHOD_COUNTS)
+        conn.execute("INSERT INTO method_counts SELECT day, method, n, first_us, last_us, hours, quarters"
+                     " FROM new_method_counts")
+    conn.execute("DROP TABLE new_counts")
+    conn.execute("DROP TABLE new_method_counts")
 
 
 @pytest.fixture(params=[4, 5, 6, 7])
@@ -85,12 +117,12 @@ def test_an_old_store_reports_as_if_loaded_by_this_version(stores):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     first = run("summary", "--db", old)
     assert first.exit_code == 0
-    assert f"a store of layout {version}; bringing it to layout 8 (once)" in first.stderr
+    assert f"a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)" in first.stderr
     assert run("summary", "--db", new).stdout == first.stdout
     for args in REPORTS:
         assert run("report", "--db", old, *args).stdout == run("report", "--db", new, *args).stdout, args
     with sqlite3.connect(old) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 8
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LAYOUT_VERSION
     assert "layout" not in run("summary", "--db", old).stderr  # once
     store = Store(old, readonly=True)
     try:
@@ -111,6 +143,38 @@ def test_an_upgraded_store_takes_more_dumps(stores, fixtures_dir):
     finally:
         new.close()
         old.close()
+
+
+def test_a_layout_8_store_is_read_as_it_is_and_marked_9_by_its_next_load(tmp_path, fixtures_dir):
+    # Layout 8 kept every row's hours. This version reads them as they are, without an
+    # upgrade (a store on read-only media stays readable); a load may then add rows without
+    # hours, which layout 8's ccaudit would misread, so it marks the store as layout 9.
+    dumps = [str(fixtures_dir / name) for name in ("sample-cli.txt", "sample-week2.jsonl")]
+    new, old = str(tmp_path / "new.db"), str(tmp_path / "old.db")
+    assert run("load", dumps[0], "--db", new, "-q").exit_code == 0
+    shutil.copy(new, old)
+    as_layout(old, 8)
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("SELECT count(*) FROM counts WHERE length(hours) = 0").fetchone()[0] == 0
+    first = run("summary", "--db", old)
+    assert "layout" not in first.stderr and first.stdout == run("summary", "--db", new).stdout
+    for args in REPORTS:
+        assert run("report", "--db", old, *args).stdout == run("report", "--db", new, *args).stdout, args
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 8  # reading changed nothing
+    for path in (new, old):
+        assert run("load", dumps[1], "--db", path, "-q").exit_code == 0
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 9
+    for args in REPORTS:
+        assert run("report", "--db", old, *args).stdout == run("report", "--db", new, *args).stdout, args
+    new_store, old_store = Store(new, readonly=True), Store(old, readonly=True)
+    try:
+        assert_consistent(old_store)
+        assert store_state(old_store) == store_state(new_store)
+    finally:
+        new_store.close()
+        old_store.close()
 
 
 def test_an_old_store_with_a_view_of_the_users_own_on_its_counts_is_brought_forward(stores):
@@ -149,7 +213,7 @@ def test_an_old_store_on_read_only_media_is_refused_in_one_line(stores, monkeypa
         return conn
 
     monkeypatch.setattr(sqlite3, "connect", read_only)
-    with pytest.raises(StoreError, match=f"a store of layout {version}, which .* bring to layout 8 once, with write"):
+    with pytest.raises(StoreError, match=f"layout {version}, which .* to layout {LAYOUT_VERSION} once, with write"):
         Store(old, readonly=True)
     with sqlite3.connect(old) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == version  # left as it was
@@ -170,9 +234,9 @@ def test_an_old_store_with_a_damaged_counts_row_is_one_error(tmp_path, fixtures_
     r = CliRunner().invoke(cli, ["summary", "--db", old])
     assert r.exit_code == 2, r.output
     notice, error = r.stderr.splitlines()
-    assert notice.endswith(f"a store of layout {version}; bringing it to layout 8 (once)")
+    assert notice.endswith(f"a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)")
     assert error.startswith(f"ccaudit: error: {old}: a store of layout {version} with a damaged row of counts (")
-    assert error.endswith("it cannot be brought to layout 8: load the dumps into a new store")
+    assert error.endswith(f"it cannot be brought to layout {LAYOUT_VERSION}: load the dumps into a new store")
     with sqlite3.connect(old) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == version  # left as it was
 
@@ -208,5 +272,6 @@ def test_a_layout_4_store_without_quarters_is_refused_before_anything_is_written
     r = CliRunner().invoke(cli, ["summary", "--db", old])
     assert r.exit_code == 2
     assert r.stderr.splitlines()[-1] == (f"ccaudit: error: {old}: a store of layout 4 without its table quarters; "
-                                         "it cannot be brought to layout 8: load the dumps into a new store")
+                                         f"it cannot be brought to layout {LAYOUT_VERSION}: load the dumps into a "
+                                         "new store")
     assert open(old, "rb").read() == before

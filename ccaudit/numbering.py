@@ -1,0 +1,115 @@
+"""The store's numbers of keys and details, the text that events refer to by number.
+
+A load's main process numbers each batch's keys and details (``Numbering.of``): those it
+remembers at once, the others looked up in the table's unique index, the missing ones
+added. In a store of months those indexes outgrow the page cache (18 and 40 MB of 64 KiB
+pages at 10M events of 5,000 principals), so the lookups go in index order, a few hundred
+in one statement: each index page is then read once a batch, not once a value.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import sqlite3
+from collections.abc import Callable
+
+NUMBERS_CACHED = 10_000  # keys or details remembered per table, then forgotten (attackers can make millions)
+CACHED_TEXT = 2**20  # or fewer, once their text is this many characters (an attacker's emails can be megabytes)
+FOUND_AT_ONCE = 999  # values bound in one lookup: SQLite before 3.32 takes no more
+
+
+class Numbering:
+    """The numbers of the rows of ``keys`` and ``details`` on ``conn``, in a write
+    transaction; ``forget`` them when it is rolled back."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self._remembered: dict[str, _Remembered] = {}  # table -> its values' numbers
+
+    def forget(self) -> None:
+        """Forget every number: those given out in a transaction rolled back are no more."""
+        self._remembered.clear()
+
+    def of(self, table: str, columns: tuple[str, ...], values: list) -> list[int]:
+        """The store's number for each of ``values`` (rows of ``table``), adding new ones."""
+        remembered = self._remembered.get(table)
+        if remembered is None:
+            remembered = self._remembered[table] = _Remembered()
+        values = [tuple(v) for v in values]
+        numbers = list(map(remembered.numbers.get, values))
+        missed = sorted(set(v for v, n in zip(values, numbers) if n is None))
+        if not missed:
+            return numbers  # type: ignore[return-value]
+        found = self._found(table, columns, missed)
+        new = [v for v in missed if v not in found]
+        if new:
+            found.update(self._added(table, columns, new))
+        remembered.add(found)
+        return [found[v] if n is None else n for v, n in zip(values, numbers)]
+
+    def _found(self, table: str, columns: tuple[str, ...], values: list[tuple]) -> dict[tuple, int]:
+        """The numbers of those of the sorted ``values`` that are stored (most of a load's
+        are), looked up a few hundred at a time, in order."""
+        find, count = _find_sql(table, columns), FOUND_AT_ONCE // (len(columns) + 1)
+        found: dict[tuple, int] = {}
+        for start in range(0, len(values), count):
+            part = values[start:start + count]
+            bound = list(itertools.chain.from_iterable((i, *v) for i, v in enumerate(part)))
+            found.update((part[i], n) for i, n in self.conn.execute(find(len(part)), bound))
+        return found
+
+    def _added(self, table: str, columns: tuple[str, ...], values: list[tuple]) -> dict[tuple, int]:
+        """Add ``values``, which the table lacks, in one statement: their numbers follow
+        its largest (a sign-in attack has a new email a record, so nothing is read back),
+        unless the numbers are not contiguous, and then they are read back."""
+        add, largest, after = _number_sql(table, columns)
+        conn = self.conn
+        last = conn.execute(largest).fetchone()[0]
+        conn.executemany(add, values)
+        if conn.execute(largest).fetchone()[0] == last + len(values):
+            return dict(zip(values, range(last + 1, last + len(values) + 1)))
+        return {tuple(row[:-1]): row[-1] for row in conn.execute(after, [last])}
+
+
+@functools.cache
+def _find_sql(table: str, columns: tuple[str, ...]) -> Callable[[int], str]:
+    """The statement that finds the numbers of ``n`` rows of ``keys`` or ``details``,
+    each bound as its position and its values, in the order given (CROSS JOIN keeps it)."""
+    named = ", ".join(columns)
+    each = f"({', '.join('?' * (len(columns) + 1))})"
+    on = " AND ".join(f"t.{c} = v.{c}" for c in columns)
+
+    @functools.lru_cache(maxsize=4)
+    def find(n: int) -> str:
+        return (f"WITH v (i, {named}) AS (VALUES {', '.join([each] * n)})"
+                f" SELECT v.i, t.rowid FROM v CROSS JOIN {table} t ON {on}")
+    return find
+
+
+@functools.cache
+def _number_sql(table: str, columns: tuple[str, ...]) -> tuple[str, str, str]:
+    """The statements that add rows to ``keys`` or ``details``: the insert, the largest
+    number, and the rows numbered after a given one."""
+    named = ", ".join(columns)
+    return (f"INSERT INTO {table} ({named}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT ({named}) DO NOTHING",
+            f"SELECT coalesce(max(rowid), 0) FROM {table}",
+            f"SELECT {named}, rowid FROM {table} WHERE rowid > ?")
+
+
+class _Remembered:
+    """A table's numbers of values (key or detail tuples of text), all forgotten once they
+    would pass NUMBERS_CACHED values or CACHED_TEXT characters: an attacker can make
+    millions of keys, or thousands of keys of megabytes. A bench week's 6,075 details are
+    300,000 characters."""
+
+    def __init__(self):
+        self.numbers: dict[tuple, int] = {}
+        self.text = 0
+
+    def add(self, new: dict[tuple, int]) -> None:
+        text = sum(len(s) for value in new for s in value if s)
+        if len(self.numbers) + len(new) > NUMBERS_CACHED or self.text + text > CACHED_TEXT:
+            self.numbers, self.text = {}, 0
+        if len(new) <= NUMBERS_CACHED and text <= CACHED_TEXT:
+            self.numbers.update(new)
+            self.text += text
