@@ -140,9 +140,8 @@ class Selection(Busiest):
 
     def _filtered_quarters(self, date_of: Callable[[int], object]) -> Iterator[tuple[int, int, int, int]]:
         where, args = self._window("day", whole_days=True)
-        hours, offset = daycounts.packed_sql("hours"), daycounts.packed_sql("offset_hours")
-        rows = self.conn.execute(f"SELECT day, first_us, last_us, {hours}, {offset}, quarters"
-                                 f" FROM {'method_counts' if self.by_method else 'counts'} c{where}", args)
+        rows = self.conn.execute(f"SELECT day, first_us, last_us, hours, offset_hours, quarters"  # as stored: DaySum
+                                 f" FROM {'method_counts' if self.by_method else 'counts'}{where}", args)
         lo = -(2**62) if self.first is None else self.first
         hi = 2**62 if self.last is None else self.last
         for day, group in itertools.groupby(rows, key=KEY):

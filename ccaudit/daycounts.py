@@ -160,20 +160,28 @@ class DaySum:
     of each part of the day between ``cuts`` (quarters of the day where a report's date or
     window starts), without going over each row's quarters in Python: a ``--principal``
     report sums hundreds of thousands. The counts come from the rows' hours and offset
-    hours, summed in C (``quarter_counts``); the times from each row's first and last,
-    or, for a row across a cut, a search of its quarters."""
+    hours, summed in C (``quarter_counts``), and the quarters of a row that keeps no hours
+    (SPARSE); the times from each row's first and last, or, for a row across a cut, a
+    search of its quarters."""
 
     def __init__(self, day: int, cuts: list[int]):
         self.day, self.bounds = day, [0, *cuts, _QUARTERS]
         self.edges = [(day + b * QUARTER) * US for b in self.bounds]
         self.hours, self.offset = [0] * 24, [0] * (25 * OFFSETS)
+        self.sparse = [0] * _QUARTERS  # the events of each quarter in rows that keep no hours
         self.ends = [[2**63, -1] for _ in self.bounds[1:]]  # [first, last] of each part
 
     def add(self, rows: list[tuple]) -> None:
-        """Add rows of (first µs, last µs, hours, offset hours, quarters): at most a few
-        thousand at a time (the caller bounds the memory)."""
-        self.hours = hours([r[2] for r in rows], self.hours)
-        self.offset = hours([r[3] for r in rows], self.offset, 25 * OFFSETS)
+        """Add rows of (first µs, last µs, hours, offset hours, quarters) as stored: at
+        most a few thousand at a time (the caller bounds the memory)."""
+        self.hours = hours([r[2] for r in rows if r[2]], self.hours)
+        self.offset = hours([r[3] for r in rows if r[3]], self.offset, 25 * OFFSETS)
+        sparse = self.sparse
+        for r in rows:
+            if not r[2]:
+                a = _array(r[4])
+                for i, n in zip(a[0::4], a[1::4]):
+                    sparse[i] += n
         if len(self.ends) == 1:  # the whole day: each row's own first and last
             ends = self.ends[0]
             ends[0] = min(ends[0], min(map(_FIRST, rows)))
@@ -192,7 +200,7 @@ class DaySum:
     def quarters(self) -> Iterator[tuple[int, int, int, int]]:
         """(quarter of the day, events, first µs, last µs) of each quarter with events, in
         order; first and last are those of the quarter's part of the day."""
-        counts = quarter_counts(self.hours, self.offset)
+        counts = list(map(operator.add, quarter_counts(self.hours, self.offset), self.sparse))
         for (first, last), low, high in zip(self.ends, self.bounds, self.bounds[1:]):
             for i in range(low, high):
                 if counts[i]:
