@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import itertools
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Iterator
 
 NUMBERS_CACHED = 10_000  # keys or details remembered per table, then forgotten (attackers can make millions)
 CACHED_TEXT = 2**20  # or fewer, once their text is this many characters (an attacker's emails can be megabytes)
 FOUND_AT_ONCE = 999  # values bound in one lookup: SQLite before 3.32 takes no more
+FOUND_TEXT = 2**20  # characters bound in one lookup, at most (and one value): SQLite keeps a copy of them
 
 
 class Numbering:
@@ -49,13 +50,17 @@ class Numbering:
 
     def _found(self, table: str, columns: tuple[str, ...], values: list[tuple]) -> dict[tuple, int]:
         """The numbers of those of the sorted ``values`` that are stored (most of a load's
-        are), looked up a few hundred at a time, in order."""
-        find, count = _find_sql(table, columns), FOUND_AT_ONCE // (len(columns) + 1)
+        are), looked up a few hundred at a time, in order. A statement keeps a copy of its
+        bound text until it is run again, and sqlite3 keeps a statement per SQL text: so
+        every lookup is of ``count`` values, the last padded with empty ones, and of at most
+        FOUND_TEXT characters (an attacker's names can be megabytes)."""
+        count = FOUND_AT_ONCE // (len(columns) + 1)
+        find, padding = _find_sql(table, columns, count), ("",) * len(columns)
         found: dict[tuple, int] = {}
-        for start in range(0, len(values), count):
-            part = values[start:start + count]
-            bound = list(itertools.chain.from_iterable((i, *v) for i, v in enumerate(part)))
-            found.update((part[i], n) for i, n in self.conn.execute(find(len(part)), bound))
+        for part in _parts(values, count):
+            bound = [*itertools.chain.from_iterable((i, *v) for i, v in enumerate(part)),
+                     *itertools.chain.from_iterable((-1, *padding) for _ in range(count - len(part)))]
+            found.update((part[i], n) for i, n in self.conn.execute(find, bound) if i >= 0)
         return found
 
     def _added(self, table: str, columns: tuple[str, ...], values: list[tuple]) -> dict[tuple, int]:
@@ -71,19 +76,28 @@ class Numbering:
         return {tuple(row[:-1]): row[-1] for row in conn.execute(after, [last])}
 
 
+def _parts(values: list[tuple], count: int) -> Iterator[list[tuple]]:
+    """``values`` in order, ``count`` at a time, or fewer once they pass FOUND_TEXT characters."""
+    part, text = [], 0
+    for value in values:
+        part.append(value)
+        text += sum(map(len, value))
+        if len(part) == count or text >= FOUND_TEXT:
+            yield part
+            part, text = [], 0
+    if part:
+        yield part
+
+
 @functools.cache
-def _find_sql(table: str, columns: tuple[str, ...]) -> Callable[[int], str]:
+def _find_sql(table: str, columns: tuple[str, ...], n: int) -> str:
     """The statement that finds the numbers of ``n`` rows of ``keys`` or ``details``,
     each bound as its position and its values, in the order given (CROSS JOIN keeps it)."""
     named = ", ".join(columns)
     each = f"({', '.join('?' * (len(columns) + 1))})"
     on = " AND ".join(f"t.{c} = v.{c}" for c in columns)
-
-    @functools.lru_cache(maxsize=4)
-    def find(n: int) -> str:
-        return (f"WITH v (i, {named}) AS (VALUES {', '.join([each] * n)})"
-                f" SELECT v.i, t.rowid FROM v CROSS JOIN {table} t ON {on}")
-    return find
+    return (f"WITH v (i, {named}) AS (VALUES {', '.join([each] * n)})"
+            f" SELECT v.i, t.rowid FROM v CROSS JOIN {table} t ON {on}")
 
 
 @functools.cache
