@@ -46,30 +46,22 @@ _FIRST, _LAST = operator.itemgetter(0), operator.itemgetter(1)
 _SLOTS = [tuple(25 * (o - 1) + (i - o) // 4 + 1 for o in range(1, OFFSETS + 1)) for i in range(DAY // QUARTER)]
 
 
-def pack(day: int, quarters: dict[int, list]) -> tuple[int, int, int, bytes, bytes, bytes]:
+def pack(day: int, quarters: dict[int, list], keep_hours: bool = False) -> tuple[int, int, int, bytes, bytes, bytes]:
     """(n, first µs, last µs, hours, offset hours, quarters) of ``quarters``: quarter of
-    the day -> [n, first µs, last µs]. The hours are empty for SPARSE quarters or fewer."""
-    packed = dense(day, quarters)
-    return packed if len(quarters) > SPARSE else (*packed[:3], b"", b"", packed[5])
-
-
-def dense(day: int, quarters: dict[int, list]) -> tuple[int, int, int, bytes, bytes, bytes]:
-    """``pack``, with the hours of a row of any size."""
-    hours, offset, flat = array("I", bytes(96)), array("I", bytes(300)), array("I")
-    start, n = day * US, 0
+    the day -> [n, first µs, last µs]. The hours are empty for SPARSE quarters or fewer,
+    unless ``keep_hours``; else made from the packed quarters as a read makes them."""
+    flat, start, n = array("I"), day * US, 0
     order = sorted(quarters)
     for i in order:
         count, first, last = quarters[i]
-        hours[i >> 2] += count
-        a, b, c = _SLOTS[i]
-        offset[a] += count
-        offset[b] += count
-        offset[c] += count
         n += count
         base = start + i * QUARTER_US
         flat.extend((i, count, first - base, last - base))
     first, last = quarters[order[0]][1], quarters[order[-1]][2]  # the quarters follow each other in time
-    return n, first, last, _bytes(hours), _bytes(offset), _bytes(flat)
+    blob = _bytes(flat)
+    if len(order) <= SPARSE and not keep_hours:
+        return n, first, last, b"", b"", blob
+    return n, first, last, utc_hours(blob), offset_hours(blob), blob  # type: ignore[return-value]
 
 
 def added(day: int, quarters: dict[int, list], stored: tuple | None) -> tuple[int, int, int, bytes, bytes, bytes]:
@@ -86,7 +78,7 @@ def added(day: int, quarters: dict[int, list], stored: tuple | None) -> tuple[in
     if not hours or int.from_bytes(blob[-16:-12], "little") >= min(quarters):
         add(quarters, day, blob)
         return pack(day, quarters)
-    more = dense(day, quarters)
+    more = pack(day, quarters, keep_hours=True)
     return n + more[0], first, more[2], _summed(hours, more[3]), _summed(offset, more[4]), blob + more[5]
 
 

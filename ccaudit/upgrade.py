@@ -128,7 +128,7 @@ def _day_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
                             " ORDER BY kid, quarter", (day, day + DAY))  # a key at a time: a day may hold millions
         for kid, group in itertools.groupby(rows, key=lambda r: r[0]):
             quarters = {(q - day) // QUARTER: [n, first, last] for _, q, n, first, last in group}
-            yield (day, kid, *daycounts.dense(day, quarters))  # hours and all: offset hours are added to them
+            yield (day, kid, *daycounts.pack(day, quarters, keep_hours=True))  # offset hours added later
         day = days.execute("SELECT min(quarter) FROM counts WHERE quarter >= ?", (day + DAY,)).fetchone()[0]
 
 
