@@ -14,6 +14,7 @@ import os
 import signal
 import sqlite3
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from typing import NoReturn
@@ -54,15 +55,52 @@ class Terminated(BaseException):
         self.signum = signum
 
 
+_signalled: list[BaseException] = []  # what a signal raised: see _stops_through_sql
+
+
 def terminate(signum: int, frame: object) -> None:
-    raise Terminated(signum)
+    _signalled.append(Terminated(signum))
+    raise _signalled[-1]
+
+
+def interrupt(signum: int, frame: object) -> None:  # see _stops_through_sql
+    """Ctrl-C, as Python's own handler, but kept: see _stops_through_sql."""
+    _signalled.append(KeyboardInterrupt())
+    raise _signalled[-1]
+
+
+def signalled() -> bool:
+    """Whether Ctrl-C or SIGTERM has stopped this command."""
+    return bool(_signalled)
+
+
+@contextlib.contextmanager
+def _stops_through_sql() -> Iterator[None]:
+    """A signal's exception raised in a Python function that SQLite called (reports make
+    a row's hours so) reaches here as sqlite3's OperationalError: raised again as it was.
+    Ctrl-C's handler is Python's own, but kept, for the command only (SIG_IGN stays)."""
+    own = threading.current_thread() is threading.main_thread() and \
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler  # only the main thread sets handlers
+    if own:
+        signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    except sqlite3.Error:
+        if _signalled:
+            raise _signalled[-1] from None
+        raise
+    finally:
+        if own:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextlib.contextmanager
 def boundary(ctx: click.Context) -> Iterator[None]:
     """The one error boundary: core errors become one stderr line and an exit code."""
+    _signalled.clear()  # a command run before in this process (tests) was stopped
     try:
-        yield
+        with _stops_through_sql():
+            yield
     except CcauditError as e:
         click.echo(f"ccaudit: error: {printable(str(e))}", err=True)
         ctx.exit(e.exit_code)

@@ -13,7 +13,7 @@ from .schema import DETAIL_COLUMNS, HOUR_US, KEY_COLUMNS, LAST_TIME, US
 _WHOLE = ("typeof(n) != 'integer' OR typeof(first_us) != 'integer' OR typeof(last_us) != 'integer'"
           " OR n NOT BETWEEN 1 AND 1e15 OR first_us > last_us")  # no load makes 0, a negative, or 2**63 - 1
 _BLOBS = ("typeof(hours) != 'blob' OR typeof(offset_hours) != 'blob' OR typeof(quarters) != 'blob'"
-          " OR length(quarters) % 16 != 0 OR length(quarters) = 0"
+          " OR misshapen_quarters(quarters)"  # daycounts.misshapen
           " OR NOT (length(hours) = 96 AND length(offset_hours) = 300"  # or none, for a row of few quarters
           f" OR length(hours) + length(offset_hours) = 0 AND length(quarters) <= {16 * SPARSE})")
 

@@ -50,15 +50,15 @@ def pack(day: int, quarters: dict[int, list], keep_hours: bool = False) -> tuple
     """(n, first µs, last µs, hours, offset hours, quarters) of ``quarters``: quarter of
     the day -> [n, first µs, last µs]. The hours are empty for SPARSE quarters or fewer,
     unless ``keep_hours``; else made from the packed quarters as a read makes them."""
-    flat, start, n = array("I"), day * US, 0
+    packed, start, n = array("I"), day * US, 0
     order = sorted(quarters)
     for i in order:
         count, first, last = quarters[i]
         n += count
         base = start + i * QUARTER_US
-        flat.extend((i, count, first - base, last - base))
+        packed.extend((i, count, first - base, last - base))
     first, last = quarters[order[0]][1], quarters[order[-1]][2]  # the quarters follow each other in time
-    blob = _bytes(flat)
+    blob = _bytes(packed)
     if len(order) <= SPARSE and not keep_hours:
         return n, first, last, b"", b"", blob
     return n, first, last, utc_hours(blob), offset_hours(blob), blob  # type: ignore[return-value]
@@ -85,20 +85,55 @@ def added(day: int, quarters: dict[int, list], stored: tuple | None) -> tuple[in
 def packed_sql(column: str, t: str = "c") -> str:
     """The SQL of the ``hours`` or ``offset_hours`` of alias ``t``'s row: as stored, or
     made from its quarters if it keeps none."""
-    return f"CASE WHEN length({t}.{column}) THEN {t}.{column} ELSE dense_{column}({t}.quarters) END"
+    return (f"CASE WHEN length({t}.hours) = 96 AND length({t}.offset_hours) = 300 THEN {t}.{column}"
+            f" ELSE dense_{column}({t}.hours, {t}.offset_hours, {t}.quarters) END")
 
 
 def register(conn) -> None:
-    """Add the SQL functions of ``packed_sql`` to ``conn``."""
-    conn.create_function("dense_hours", 1, utc_hours, deterministic=True)
-    conn.create_function("dense_offset_hours", 1, offset_hours, deterministic=True)
+    """Add the SQL functions of ``packed_sql`` to ``conn``, and ``misshapen_quarters``."""
+    conn.create_function("dense_hours", 3, kept(functools.partial(_dense, utc_hours)), deterministic=True)
+    conn.create_function("dense_offset_hours", 3, kept(functools.partial(_dense, offset_hours)),
+                         deterministic=True)
+    conn.create_function("misshapen_quarters", 1, kept(misshapen), deterministic=True)
+
+
+def _dense(make: Callable[[bytes], bytes], hours: bytes, offset: bytes, blob: bytes | None) -> bytes | None:
+    """``make``'s hours of a row that keeps none. A row that keeps some, but not both of
+    the right size (``packed_sql`` takes those as they are), is damaged."""
+    if hours or offset:
+        raise ValueError(f"hours of {len(hours)} and {len(offset)} bytes")
+    return make(blob)
+
+
+_raised: list[BaseException] = []  # see kept
+
+
+def kept(function: Callable, raised: list[BaseException] = _raised) -> Callable:
+    """``function``, for SQL, keeping what it raises in ``raised``: sqlite3 turns it into
+    an OperationalError, even Ctrl-C or SIGTERM's exception (``raised_in_sql``)."""
+    def call(*args):
+        try:
+            return function(*args)
+        except BaseException as e:
+            raised[:] = [e]
+            raise
+    return call
+
+
+def raised_in_sql() -> BaseException | None:
+    """What a SQL function of ``register`` raised last, forgotten once told: a statement
+    that failed with "user-defined function raised exception", or with another error
+    (an OverflowError is "string or blob too big"), failed because of it."""
+    e = _raised[-1] if _raised else None
+    _raised.clear()
+    return e
 
 
 def utc_hours(blob: bytes | None) -> bytes | None:
     """The ``hours`` of a ``quarters`` blob (None for None: a report's edge rows have none)."""
     if blob is None:
         return None
-    a, hours = _array(blob), array("I", bytes(96))
+    a, hours = _entries(blob), array("I", bytes(96))
     for j in range(0, len(a), 4):
         hours[a[j] >> 2] += a[j + 1]
     return _bytes(hours)
@@ -108,11 +143,31 @@ def offset_hours(blob: bytes | None) -> bytes | None:
     """The ``offset_hours`` of a ``quarters`` blob (None for None)."""
     if blob is None:
         return None
-    a, offset = _array(blob), array("I", bytes(300))
+    a, offset = _entries(blob), array("I", bytes(300))
     for j in range(0, len(a), 4):
         for slot in _SLOTS[a[j]]:
             offset[slot] += a[j + 1]
     return _bytes(offset)
+
+
+def misshapen(blob: bytes) -> bool:
+    """Whether a ``quarters`` blob holds what no load makes: no entry, quarters out of
+    order or past the day's last, an empty one, times outside it, or more events in an
+    hour than ``hours`` holds (edited by hand, or made so to break a reader)."""
+    if not isinstance(blob, bytes) or not blob or len(blob) % 16:
+        return True
+    a = _array(blob)
+    order = a[0::4]
+    if any(map(operator.ge, order, order[1:])) or order[-1] >= _QUARTERS or 0 in a[1::4]:
+        return True
+    if any(map(operator.gt, a[2::4], a[3::4])) or max(a[3::4]) >= QUARTER_US:
+        return True
+    try:
+        utc_hours(blob)
+        offset_hours(blob)
+    except OverflowError:
+        return True
+    return False
 
 
 def _summed(a: bytes, b: bytes) -> bytes:
@@ -140,9 +195,11 @@ def hours(blobs: list[bytes], sums: list[int] | None = None, width: int = 24) ->
     summed in C (a method's row in ``all_events`` sums the rows of all its keys), added
     to ``sums`` if given. The caller bounds the memory: it passes at most a few thousand
     blobs at a time."""
-    if len(blobs) == 1 and sums is None:
-        return _array(blobs[0]).tolist()
     a = _array(b"".join(blobs))
+    if len(a) != width * len(blobs):  # no load makes it: a row edited by hand
+        raise ValueError(f"{len(blobs)} rows of hours of {len(a) * 4} bytes in all")
+    if len(blobs) == 1 and sums is None:
+        return a.tolist()
     summed = [sum(a[i::width]) for i in range(width)]
     return summed if sums is None else list(map(operator.add, sums, summed))
 
@@ -167,11 +224,11 @@ class DaySum:
         """Add rows of (first µs, last µs, hours, offset hours, quarters) as stored: at
         most a few thousand at a time (the caller bounds the memory)."""
         self.hours = hours([r[2] for r in rows if r[2]], self.hours)
-        self.offset = hours([r[3] for r in rows if r[3]], self.offset, 25 * OFFSETS)
+        self.offset = hours([r[3] for r in rows if r[2]], self.offset, 25 * OFFSETS)
         sparse = self.sparse
         for r in rows:
             if not r[2]:
-                a = _array(r[4])
+                a = _entries(r[4])
                 for i, n in zip(a[0::4], a[1::4]):
                     sparse[i] += n
         if len(self.ends) == 1:  # the whole day: each row's own first and last
@@ -212,7 +269,7 @@ def quarter_counts(hours: list[int], offset: list[int]) -> list[int]:
 
 def entries(day: int, blob: bytes) -> Iterator[tuple[int, int, int, int]]:
     """(quarter start in epoch s, n, first µs, last µs) of each quarter of a ``quarters`` blob."""
-    a = _array(blob)
+    a = _entries(blob)
     for j in range(0, len(a), 4):
         quarter = day + a[j] * QUARTER
         base = quarter * US
@@ -231,6 +288,13 @@ def total(blob: bytes) -> int:
 
 def flat(blob: bytes) -> array:
     """A ``quarters`` blob as one array: quarter of the day, n, first, last, quarter, ..."""
+    return _entries(blob)
+
+
+def _entries(blob: bytes) -> array:
+    """``flat``: a blob without an entry is damaged, as its row would count nothing."""
+    if not blob:
+        raise ValueError("a row without quarter hours")
     return _array(blob)
 
 

@@ -20,6 +20,8 @@ from datetime import datetime, timedelta, timezone, tzinfo
 import click
 from click.core import ParameterSource
 
+from . import daycounts
+from .boundary import signalled
 from .clock import EPOCH
 from .damage import check_counts, check_pages
 from .errors import ExitCode, InputError
@@ -109,8 +111,9 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
             check_counts(store.conn, store.path, e)
             raise
         except sqlite3.DatabaseError as e:  # which store is damaged (a diff reads two), if it is this one
-            if "user-defined function" in str(e):  # daycounts.register's, on a misshapen row
-                check_counts(store.conn, store.path, e)
+            raised = daycounts.raised_in_sql()  # by a function daycounts.register added, on a misshapen row
+            if not signalled() and (raised is not None or "user-defined function" in str(e)):  # or its argument
+                check_counts(store.conn, store.path, raised or e)
             check_pages(store.conn, store.path, e)
             raise
         finally:

@@ -54,7 +54,8 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version in PREVIOUS:  # else: done meanwhile
                 _refuse_partial(conn, path, version)
-                conn.create_function("offset_hours", 1, _kept(daycounts.offset_hours, raised), deterministic=True)
+                conn.create_function("offset_hours", 1, daycounts.kept(daycounts.offset_hours, raised),
+                                     deterministic=True)
                 if version == 4:
                     _regroup(conn)
                 if version in (4, 5):
@@ -85,17 +86,6 @@ def _damaged(path: str, version: object, e: BaseException) -> NoReturn:
     raise StoreError(f"{path}: a store of layout {version} with a damaged row of counts ({type(e).__name__}: "
                      f"{e}); it cannot be brought to layout {LAYOUT_VERSION}: load the dumps into a new store"
                      ) from None
-
-
-def _kept(function: Callable, raised: list[BaseException]) -> Callable:
-    """``function``, for SQL, keeping what it raises in ``raised``."""
-    def call(*args):
-        try:
-            return function(*args)
-        except BaseException as e:
-            raised.append(e)
-            raise
-    return call
 
 
 def _refuse_partial(conn: sqlite3.Connection, path: str, version: int) -> None:

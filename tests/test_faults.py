@@ -737,3 +737,35 @@ def test_sigkill_leftovers_are_removed_by_the_next_load(cc, dumps, tmp_path):
     check_report(lr.json(), Expected(big), "the live report")
     assert not left & after, f"the dead process's folders remain after a load: {sorted(left & after)}"
     assert ccaudit_dirs(cc.tmpdir) == [], f"left in TMPDIR at the end: {ccaudit_dirs(cc.tmpdir)}"
+
+
+ENTRY_SCRIPT_SIGNALLED_IN_SQL = """\
+import os, signal, sys
+from ccaudit import daycounts
+real, signum = daycounts.utc_hours, getattr(signal, sys.argv.pop(1))
+def signalled(blob):  # the signal as SQLite calls Python to make a row's hours
+    os.kill(os.getpid(), signum)
+    return real(blob)
+daycounts.utc_hours = signalled
+from ccaudit.__main__ import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize(("signame", "want"), [("SIGINT", (130, "ccaudit: interrupted\n")),
+                                               ("SIGTERM", (143, "ccaudit: stopped by SIGTERM\n"))])
+def test_a_signal_while_sqlite_runs_ccaudits_python_stops_the_command(tmp_path, sample_cli, signame, want):
+    """A report makes the hours of a row of few quarter hours in a Python function that
+    SQLite calls; sqlite3 turns what it raises into an OperationalError, so Ctrl-C and
+    SIGTERM there were "a store could not be read: user-defined function raised
+    exception", exit 2."""
+    db = tmp_path / "audit.db"
+    subprocess.run([sys.executable, "-m", "ccaudit", "load", sample_cli, "--db", db, "-q"], check=True, timeout=60)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM counts WHERE length(hours) = 0").fetchone()[0] > 0
+    conn.close()
+    script = tmp_path / "ccaudit"
+    script.write_text(ENTRY_SCRIPT_SIGNALLED_IN_SQL)
+    r = subprocess.run([sys.executable, script, signame, "report", "--db", db], capture_output=True, text=True,
+                       timeout=60, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert (r.returncode, r.stderr) == want

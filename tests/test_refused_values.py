@@ -114,6 +114,35 @@ def test_a_row_of_the_other_tables_reports_read_of_the_wrong_shape(invoke, tmp_p
     refused(invoke(*[a.format(tmp=tmp_path) for a in args], "--db", db), f"{db}: a row of its {table} is damaged (")
 
 
+_SPARSE_ROW = "(day, section, kid) = (SELECT day, section, kid FROM counts WHERE length(hours) = 0 LIMIT 1)"
+_QUARTER_96 = "x'60000000010000000000000000000000'"  # quarter 96 of a day of 96
+_TWO_FULL_QUARTERS = "x'00000000ffffffff000000000000000001000000ffffffff0000000000000000'"
+
+
+@pytest.mark.parametrize("edit, args", [
+    (f"quarters = {_QUARTER_96}", ["report"]),
+    (f"quarters = {_QUARTER_96}", ["report", "--principal", "*"]),
+    (f"quarters = {_QUARTER_96}", ["check", "--max", "*:*=1/h"]),
+    (f"quarters = {_TWO_FULL_QUARTERS}", ["report"]),
+    (f"quarters = {_TWO_FULL_QUARTERS}", ["check", "--max", "*:*=1/h"]),
+    ("quarters = x''", ["report", "--format", "csv"]),
+    ("quarters = x''", ["report", "--principal", "*"]),
+    ("hours = x'0100000002000000'", ["report", "--format", "csv"]),
+    ("hours = x'0100000002000000'", ["report", "--principal", "*"]),
+    ("hours = zeroblob(96)", ["report", "--format", "json"]),
+])
+def test_a_row_that_keeps_no_hours_edited(invoke, tmp_path, sample_cli, edit, args):
+    """Layout 9's rows of few quarter hours, edited: quarters past the day's last or more
+    events in an hour than an hours blob holds were exit 70 or a line naming no store;
+    no quarters, or hours of a wrong size, were reports of wrong counts, exit 0."""
+    db = str(tmp_path / "audit.db")
+    assert invoke("load", str(sample_cli), "--db", db, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute(f"UPDATE counts SET {edit} WHERE {_SPARSE_ROW}").rowcount == 1
+    conn.close()
+    refused(invoke(*args, "--db", db), f"{db}: a row of its counts is damaged (")
+
+
 def test_a_value_error_with_whole_counts_is_still_a_bug(store, monkeypatch):
     from click.testing import CliRunner
 
