@@ -91,18 +91,24 @@ def packed_sql(column: str, t: str = "c") -> str:
 
 def register(conn) -> None:
     """Add the SQL functions of ``packed_sql`` to ``conn``, and ``misshapen_quarters``."""
-    conn.create_function("dense_hours", 3, kept(functools.partial(_dense, utc_hours)), deterministic=True)
-    conn.create_function("dense_offset_hours", 3, kept(functools.partial(_dense, offset_hours)),
-                         deterministic=True)
+    conn.create_function("dense_hours", 3, _dense(utc_hours), deterministic=True)
+    conn.create_function("dense_offset_hours", 3, _dense(offset_hours), deterministic=True)
     conn.create_function("misshapen_quarters", 1, kept(misshapen), deterministic=True)
 
 
-def _dense(make: Callable[[bytes], bytes], hours: bytes, offset: bytes, blob: bytes | None) -> bytes | None:
-    """``make``'s hours of a row that keeps none. A row that keeps some, but not both of
-    the right size (``packed_sql`` takes those as they are), is damaged."""
-    if hours or offset:
-        raise ValueError(f"hours of {len(hours)} and {len(offset)} bytes")
-    return make(blob)
+def _dense(make: Callable[[bytes], bytes]) -> Callable:
+    """``make``'s hours of a row that keeps none, for SQL, as ``kept`` (a frame less: a
+    report makes one a row). A row that keeps some, but not both of the right size
+    (``packed_sql`` takes those as they are), is damaged."""
+    def dense(hours: bytes, offset: bytes, blob: bytes | None) -> bytes | None:
+        try:
+            if hours or offset:
+                raise ValueError(f"hours of {len(hours)} and {len(offset)} bytes")
+            return make(blob)
+        except BaseException as e:
+            _raised[:] = [e]
+            raise
+    return dense
 
 
 _raised: list[BaseException] = []  # see kept
