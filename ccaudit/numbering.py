@@ -67,13 +67,13 @@ class Numbering:
         """Add ``values``, which the table lacks, in one statement: their numbers follow
         its largest (a sign-in attack has a new email a record, so nothing is read back),
         unless the numbers are not contiguous, and then they are read back."""
-        add, largest, after = _number_sql(table, columns)
+        add, largest = _number_sql(table, columns)
         conn = self.conn
         last = conn.execute(largest).fetchone()[0]
         conn.executemany(add, values)
         if conn.execute(largest).fetchone()[0] == last + len(values):
             return dict(zip(values, range(last + 1, last + len(values) + 1)))
-        return {tuple(row[:-1]): row[-1] for row in conn.execute(after, [last])}
+        return self._found(table, columns, values)  # SQLite numbers below the largest once it is 2**63 - 1
 
 
 def _parts(values: list[tuple], count: int) -> Iterator[list[tuple]]:
@@ -97,17 +97,15 @@ def _find_sql(table: str, columns: tuple[str, ...], n: int) -> str:
     each = f"({', '.join('?' * (len(columns) + 1))})"
     on = " AND ".join(f"t.{c} = v.{c}" for c in columns)
     return (f"WITH v (i, {named}) AS (VALUES {', '.join([each] * n)})"
-            f" SELECT v.i, t.rowid FROM v CROSS JOIN {table} t ON {on}")
+            f" SELECT v.i, t.rowid FROM v CROSS JOIN {table} t ON {on} WHERE v.i >= 0")  # padding probes nothing
 
 
 @functools.cache
-def _number_sql(table: str, columns: tuple[str, ...]) -> tuple[str, str, str]:
-    """The statements that add rows to ``keys`` or ``details``: the insert, the largest
-    number, and the rows numbered after a given one."""
+def _number_sql(table: str, columns: tuple[str, ...]) -> tuple[str, str]:
+    """The statements that add rows to ``keys`` or ``details``: the insert, and the largest number."""
     named = ", ".join(columns)
     return (f"INSERT INTO {table} ({named}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT ({named}) DO NOTHING",
-            f"SELECT coalesce(max(rowid), 0) FROM {table}",
-            f"SELECT {named}, rowid FROM {table} WHERE rowid > ?")
+            f"SELECT coalesce(max(rowid), 0) FROM {table}")
 
 
 class _Remembered:
@@ -122,8 +120,9 @@ class _Remembered:
 
     def add(self, new: dict[tuple, int]) -> None:
         text = sum(len(s) for value in new for s in value if s)
+        if len(new) > NUMBERS_CACHED or text > CACHED_TEXT:  # not remembered: what is stays
+            return
         if len(self.numbers) + len(new) > NUMBERS_CACHED or self.text + text > CACHED_TEXT:
             self.numbers, self.text = {}, 0
-        if len(new) <= NUMBERS_CACHED and text <= CACHED_TEXT:
-            self.numbers.update(new)
-            self.text += text
+        self.numbers.update(new)
+        self.text += text
