@@ -63,7 +63,7 @@ def terminate(signum: int, frame: object) -> None:
     raise _signalled[-1]
 
 
-def interrupt(signum: int, frame: object) -> None:  # see _stops_through_sql
+def interrupt(signum: int, frame: object) -> None:
     """Ctrl-C, as Python's own handler, but kept: see _stops_through_sql."""
     _signalled.append(KeyboardInterrupt())
     raise _signalled[-1]

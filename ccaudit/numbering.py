@@ -66,7 +66,7 @@ class Numbering:
     def _added(self, table: str, columns: tuple[str, ...], values: list[tuple]) -> dict[tuple, int]:
         """Add ``values``, which the table lacks, in one statement: their numbers follow
         its largest (a sign-in attack has a new email a record, so nothing is read back),
-        unless the numbers are not contiguous, and then they are read back."""
+        unless the numbers are not contiguous, and then they are looked up."""
         add, largest = _number_sql(table, columns)
         conn = self.conn
         last = conn.execute(largest).fetchone()[0]
