@@ -265,10 +265,13 @@ _PRINCIPAL_PATHS = (
 
 
 def shown_principal(p: Any) -> str:
-    """The principal as reports show it: string or object form, without ``User:``."""
+    """The principal as reports show it: string or object form, without ``User:``; any
+    other value as its JSON text (two numbers as principals are two principals)."""
     if p.__class__ is str:
         shown = p[5:] if p.startswith("User:") else p
         return shown or "(unknown)"
+    if p is not None and not isinstance(p, dict):
+        return _text(p)
     if isinstance(p, dict):
         for path in _PRINCIPAL_PATHS:
             v: Any = p

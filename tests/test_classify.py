@@ -72,6 +72,7 @@ def only_key(tmp_path, section, record) -> str:
     ("User:User:x", {"status": "SUCCESS"}, "User:x"),  # one leading User: removed, no more
     ("Group:g-1", {"status": "SUCCESS"}, "Group:g-1"),
     ({"confluentServiceAccount": {"resourceId": "sa-obj"}}, {"status": "SUCCESS"}, "sa-obj"),
+    (424242, {"status": "FAILURE"}, "424242 (FAILURE)"),  # a number, as its digits
 ])
 def test_kafka_authentication_key(tmp_path, principal, result, key):
     keys = keys_of(tmp_path, kafka_auth(principal=principal, result=result))
@@ -186,6 +187,12 @@ def test_all_events_key_is_the_method(tmp_path):
     ({"email": True}, "true"),
     ({"confluentUser": {"resourceId": 12345}}, "12345"),
     ({"confluentUser": {"resourceId": {"a": 1}}}, '{"a":1}'),
+    (121, "121"),
+    (12345678901234567890123, "12345678901234567890123"),
+    (1.5, "1.5"),
+    (False, "false"),
+    (["sa-1"], '["sa-1"]'),
+    (None, "(unknown)"),
 ])
 def test_shown_principal(principal, shown):
     assert shown_principal(principal) == shown
@@ -199,6 +206,12 @@ def test_shown_principal(principal, shown):
 ])
 def test_object_principal_in_mds_key(tmp_path, principal, shown):
     assert only_key(tmp_path, "mds_authorize", mds_authorize(T, principal, "Read")) == f"{shown}-Read"
+
+
+def test_principals_given_as_numbers_stay_apart(tmp_path):
+    keys = keys_of(tmp_path, kafka_auth(principal=121), kafka_auth(principal=122),
+                   kafka_auth(principal=122), kafka_auth(principal="User:121"))
+    assert keys["kafka_authentication"] == {"121": 2, "122": 2}
 
 
 def test_keys_are_never_truncated(tmp_path):
