@@ -13,8 +13,7 @@ signin_success         SignIn whose outcome is SUCCESS      email
 all_events             every record                         data.methodName
 =====================  ===================================  =========================================
 
-Records are decoded straight into the small ``Record`` struct below: msgspec then skips
-every field ccaudit does not use, which is most of each record and most of the decode time.
+Its input is a ``decoding.Record``: the fields ccaudit reads, and no others.
 """
 from __future__ import annotations
 
@@ -22,182 +21,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
+from .decoding import Data, Malformed, Record, RequestMeta, Result, json_text
 from .schema import HOUR_US, LAST_TIME, US
-
-OptStr = str | None  # a runtime alias: msgspec reads it
-
-
-class _Meta(msgspec.Struct, gc=False):
-    identifier: OptStr = None
-
-
-class _AuthN(msgspec.Struct, gc=False):
-    principal: Any = None  # a string or an object
-    principalResourceId: OptStr = None
-    result: OptStr = None
-    metadata: _Meta | None = None
-
-
-class _AuthZ(msgspec.Struct, gc=False):
-    granted: Any = None
-    operation: OptStr = None
-    resourceType: OptStr = None
-    resourceName: OptStr = None
-    patternType: OptStr = None
-
-
-class _RequestMeta(msgspec.Struct, gc=False):
-    clientAddress: Any = None
-    client_address: OptStr = None
-    connection_id: Any = None  # a number beyond 2**53, or a string
-    connectionId: Any = None
-
-
-class _ResultData(msgspec.Struct, gc=False):
-    errors: Any = None
-
-
-class _Result(msgspec.Struct, gc=False):
-    status: OptStr = None
-    data: _ResultData | None = None
-
-
-class _Data(msgspec.Struct, gc=False):
-    methodName: OptStr = None
-    authenticationInfo: _AuthN | None = None
-    authorizationInfo: _AuthZ | None = None
-    requestMetadata: _RequestMeta | None = None
-    result: _Result | None = None
-
-
-class Record(msgspec.Struct, gc=False):
-    """The fields of a CloudEvents audit record that ccaudit reads.
-
-    Not tracked by the garbage collector (JSON cannot make cycles): a million tracked
-    structs a second would set off a collection every few hundred records.
-    """
-
-    id: OptStr = None
-    time: OptStr = None
-    data: _Data | None = None
-
-
-class Malformed(Exception):
-    """A record that is valid JSON but not a usable audit record; ``why`` says what it lacks."""
-
-    def __init__(self, why: str):
-        super().__init__(why)
-        self.why = why
-
-
-_decoder = msgspec.json.Decoder(Record)
-_any_decoder = msgspec.json.Decoder()
-_syntax = msgspec.json.Decoder(msgspec.Raw).decode
-decode_struct = _decoder.decode  # strict: a ValidationError for odd shapes (then use ``decode``)
-
-
-def decode_lenient(raw: bytes) -> Record:
-    """Valid JSON of an unexpected shape somewhere (say, ``"result": []``), after the
-    strict decoder refused it: keep what fits rather than reject the record."""
-    return from_object(_any_decoder.decode(raw))
-
-
-def decode(raw: bytes) -> Record:
-    """Decode one JSON object; raise ``msgspec.DecodeError`` if it is not one, and
-    ``UnicodeDecodeError`` if it is not UTF-8 (msgspec skips the fields it does not read
-    without checking them). ``ingest.line_rows`` has this inline, for speed."""
-    if not raw.isascii():
-        raw.decode()
-    try:
-        return decode_struct(raw)
-    except msgspec.ValidationError:
-        return decode_lenient(raw)
-
-
-def check_syntax(raw: bytes) -> None:
-    """Raise msgspec.DecodeError unless ``raw`` is one whole JSON value by its syntax alone:
-    a lone surrogate escape and a number beyond a float, which decoding refuses, pass
-    (every ``\\ud..`` is read as ``\\u0..``, which leaves the syntax as it was)."""
-    _syntax(raw.replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0"))
-
-
-def lone_surrogate(raw: bytes) -> bool:
-    """Is ``raw`` whole JSON but for escaping half a UTF-16 pair? msgspec's words for it
-    vary ("truncated" for a high half near the end): the syntax checked without them tells."""
-    if b"\\ud" not in raw and b"\\uD" not in raw:
-        return False
-    try:
-        check_syntax(raw)
-    except (msgspec.DecodeError, RecursionError):
-        return False
-    return True
-
-
-def decode_failure(e: Exception, raw: bytes = b"") -> str:
-    """Why a line or piece (``raw``) failed to decode, in the words of the malformed list.
-
-    msgspec raises one DecodeError type for every syntax problem; only its message tells
-    a record cut short from text after one, so this is the one place that reads it.
-    """
-    if isinstance(e, UnicodeDecodeError):
-        return "invalid UTF-8"
-    if isinstance(e, RecursionError):
-        return "JSON nested too deep"
-    text = str(e).lower()
-    if "out of range" in text:  # a number beyond a float, such as 1e999 (valid JSON syntax)
-        return "number out of range"
-    if isinstance(e, msgspec.ValidationError):
-        return "not a JSON object"
-    if lone_surrogate(raw):  # a \u escape of half a UTF-16 pair: text that is not Unicode
-        return "invalid Unicode escape"
-    if "truncated" in text:
-        return "JSON cut short"
-    if "trailing" in text:
-        return "text after the JSON object" + lone_cr(raw)
-    return "not valid JSON"
-
-
-_LONE_CR = re.compile(rb"}[ \t]*\r[ \t\r]*{")  # records apart by a CR, blank lines or spaces too
-
-
-def lone_cr(raw: bytes) -> str:
-    """A hint for a file whose lines end in a CR alone (an old Mac's): read as one line."""
-    return "; its lines end in a CR alone (convert it: tr '\\r' '\\n' < FILE)" if _LONE_CR.search(raw[:1 << 16]) else ""
-
-
-def from_object(obj: Any) -> Record:
-    """Build a Record from already-decoded JSON (the ijson path), tolerating odd shapes."""
-    if not isinstance(obj, dict):
-        raise msgspec.ValidationError("not a JSON object")
-    try:
-        return msgspec.convert(obj, Record)
-    except msgspec.ValidationError:
-        return _lenient(obj, Record)
-
-
-def _lenient(obj: dict, cls: type) -> Any:
-    """Fill ``cls`` from ``obj``: numbers where text is expected become text, and
-    values of any other unexpected shape are dropped."""
-    values = {}
-    for f in msgspec.structs.fields(cls):
-        value = obj.get(f.encode_name)
-        sub = _struct_type(f.type)
-        if sub is not None:
-            value = _lenient(value, sub) if isinstance(value, dict) else None
-        elif f.type == OptStr and not isinstance(value, str):
-            value = _text(value) if isinstance(value, (int, float)) else None
-        values[f.name] = value
-    return cls(**values)
-
-
-def _struct_type(tp: Any) -> type | None:
-    for t in getattr(tp, "__args__", (tp,)):
-        if isinstance(t, type) and issubclass(t, msgspec.Struct):
-            return t
-    return None
-
 
 # -- time ---------------------------------------------------------------------------
 
@@ -271,49 +96,36 @@ def shown_principal(p: Any) -> str:
         shown = p[5:] if p.startswith("User:") else p
         return shown or "(unknown)"
     if p is not None and not isinstance(p, dict):
-        return _text(p)
+        return json_text(p)
     if isinstance(p, dict):
         for path in _PRINCIPAL_PATHS:
             v: Any = p
             for part in path:
                 v = v.get(part) if isinstance(v, dict) else None
-            v = _text(v)
+            v = json_text(v)
             if v:
                 return v[5:] if v.startswith("User:") and len(v) > 5 else v
     return "(unknown)"
 
 
-def _text(v: Any) -> str:
-    """Any JSON value as text for the store ('' when absent; numbers keep every digit)."""
-    if v is None:
-        return ""
-    if v.__class__ is str:
-        return v
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return str(v)
-    return msgspec.json.encode(v).decode()
-
-
-def _first_error(result: _Result | None) -> tuple[str, str]:
+def _first_error(result: Result | None) -> tuple[str, str]:
     """(status, detail) of the first ``result.data.errors`` entry that has a status."""
     errors = result.data.errors if result and result.data else None
     if isinstance(errors, list):
         for e in errors:
             if isinstance(e, dict) and e.get("status") not in (None, ""):
-                return _text(e["status"]), _text(e.get("detail"))
+                return json_text(e["status"]), json_text(e.get("detail"))
     return "", ""
 
 
-def _client_ip(meta: _RequestMeta | None) -> str:
+def _client_ip(meta: RequestMeta | None) -> str:
     if meta is None:
         return ""
     addrs = meta.clientAddress
     if isinstance(addrs, list):
         for a in addrs:
             if isinstance(a, dict) and a.get("ip"):
-                return _text(a["ip"])
+                return json_text(a["ip"])
     return (meta.client_address or "").lstrip("/")
 
 
@@ -350,14 +162,14 @@ def classify(rec: Record) -> tuple:
     return ts // HOUR_US, id_, ts, time, method, principal, "", ""
 
 
-def _auth(event: tuple, data: _Data) -> tuple:
+def _auth(event: tuple, data: Data) -> tuple:
     """The row of a kafka.Authentication or mds.Authorize ``event`` (its first six columns)."""
     hour, id_, ts, time, method, principal = event
     authn, authz, result, meta = data.authenticationInfo, data.authorizationInfo, data.result, data.requestMetadata
     status = result.status or "" if result is not None else ""
     if authz is not None:
         operation, granted = authz.operation or "", authz.granted
-        granted = "true" if granted is True else _text(granted)
+        granted = "true" if granted is True else json_text(granted)
         rtype, rname, pattern = authz.resourceType or "", authz.resourceName or "", authz.patternType or ""
     else:
         operation = granted = rtype = rname = pattern = ""
@@ -366,7 +178,7 @@ def _auth(event: tuple, data: _Data) -> tuple:
     else:
         section = "kafka_authentication"
         key = principal if not status or status == "SUCCESS" else f"{principal} ({status})"
-    conn = _text(meta.connection_id if meta.connection_id is not None else meta.connectionId) if meta else ""
+    conn = json_text(meta.connection_id if meta.connection_id is not None else meta.connectionId) if meta else ""
     if authn is not None:
         ident = authn.metadata.identifier or "" if authn.metadata is not None else ""
         resource_id = authn.principalResourceId or ""
@@ -376,14 +188,14 @@ def _auth(event: tuple, data: _Data) -> tuple:
             ident, resource_id, conn, status, granted, operation, rtype, rname, pattern)
 
 
-def _signin(event: tuple, data: _Data) -> tuple:
+def _signin(event: tuple, data: Data) -> tuple:
     """The row of a SignIn ``event`` (its first six columns)."""
     principal = event[5]
     authn, result = data.authenticationInfo, data.result
     status = result.status or "" if result is not None else ""
     outcome = authn.result if authn is not None and authn.result is not None else status
     p = authn.principal if authn is not None else None
-    email = _text(p.get("email")) if isinstance(p, dict) else ""
+    email = json_text(p.get("email")) if isinstance(p, dict) else ""
     who = email or principal
     if outcome != "FAILURE" and outcome != "SUCCESS":
         return event + ("", "")

@@ -28,7 +28,8 @@ from typing import BinaryIO
 
 import msgspec
 
-from .classify import Malformed, classify, decode, decode_failure, decode_lenient, decode_struct, lone_cr
+from .classify import classify
+from .decoding import Malformed, decode_lenient, decode_record, decode_refused, decode_struct, lone_cr
 from .errors import READ_ERRORS, InputError
 from .jsondoc import json_rows
 from .schema import MAX_RECORD
@@ -306,8 +307,11 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
             except (msgspec.DecodeError, ValueError, RecursionError) as e:
                 row = _keyed(line)
                 if row is None:
-                    stats.bad(label, lineno, decode_failure(e, line))
-                    continue
+                    try:
+                        row = classify(decode_refused(line, e))
+                    except Malformed as why:
+                        stats.bad(label, lineno, why.why)
+                        continue
             stats.records_read += 1
             yield row
     finally:
@@ -332,8 +336,8 @@ def _keyed(line: bytes) -> tuple | None:
     if not record:
         return None
     try:
-        return classify(decode(record))
-    except (Malformed, msgspec.DecodeError, ValueError, RecursionError):
+        return classify(decode_record(record))
+    except Malformed:
         return None
 
 

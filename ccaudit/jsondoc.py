@@ -24,15 +24,8 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from .classify import (
-    Malformed,
-    Record,
-    check_syntax,
-    classify,
-    decode,
-    decode_failure,
-    from_object,
-)
+from .classify import classify
+from .decoding import Malformed, Record, check_syntax, decode, decode_refused, from_object
 from .errors import READ_ERRORS
 from .nesting import Guard, Refused, TooDeep, TooLarge
 from .schema import MAX_RECORD
@@ -271,7 +264,10 @@ def _trouble(piece: bytes, e: Exception) -> Any:
             check_syntax(piece)
         except (msgspec.DecodeError, RecursionError) as syntax:
             return _cause(syntax)
-        return Malformed(decode_failure(e, piece))
+        try:
+            return decode_refused(piece, e)
+        except Malformed as why:
+            return why
     return cause
 
 

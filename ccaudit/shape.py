@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 import msgspec
 
-from .classify import check_syntax
+from .decoding import check_syntax
 from .errors import READ_ERRORS
 from .schema import MAX_RECORD
 from .streams import BUFFER, Broken, Joined

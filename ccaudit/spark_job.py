@@ -26,7 +26,8 @@ import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
-from ccaudit.classify import classify, decode
+from ccaudit.classify import classify
+from ccaudit.decoding import decode
 from ccaudit.errors import InputError
 from ccaudit.ingest import BUFFER, Dump, line_rows, note_if_failed, read_rows
 from ccaudit.schema import HOUR, ID, KEY, METHOD, PRINCIPAL, SECTION, TS

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 
 import pytest
 
@@ -208,6 +209,35 @@ def test_object_principal_in_mds_key(tmp_path, principal, shown):
     assert only_key(tmp_path, "mds_authorize", mds_authorize(T, principal, "Read")) == f"{shown}-Read"
 
 
+@pytest.mark.parametrize("record, keys", [
+    (kafka_auth(result={"status": ["UNAUTHENTICATED"]}), {"kafka_authentication": 'sa-1 (["UNAUTHENTICATED"])'}),
+    (kafka_auth(result={"status": {"code": 401}}), {"kafka_authentication": 'sa-1 ({"code":401})'}),
+    (kafka_auth(result="UNAUTHENTICATED"), {"kafka_authentication": "sa-1 (UNAUTHENTICATED)"}),
+    (mds_authorize(T, "User:u-1", ["DeleteKafkaCluster"]), {"mds_authorize": 'u-1-["DeleteKafkaCluster"]'}),
+    (signin(T, "eve@example.com", {"value": "FAILURE"}, result={"status": "SUCCESS"}), {}),  # no sign-in section
+    (signin(T, "eve@example.com", "FAILURE", result={"status": "FAILURE", "data": {"errors": [{"status": [401]}]}}),
+     {"signin_failure": "eve@example.com ([401])"}),
+])
+def test_a_value_of_another_shape_where_text_is_expected_is_its_json_text(tmp_path, record, keys):
+    # was: dropped, so a failed authentication counted as a success, an operation as "(none)"
+    got = keys_of(tmp_path, record)
+    assert got == {**{section: {key: 1} for section, key in keys.items()},
+                   "all_events": {record["data"]["methodName"]: 1}}
+
+
+def test_a_number_beyond_a_float_where_ccaudit_reads_text_is_kept_as_its_text(tmp_path):
+    # was: the record was malformed ("number out of range")
+    rec = mds_authorize(T, "User:u-1", "Read", requestMetadata={"connection_id": "V"})
+    p = tmp_path / "d.jsonl"
+    p.write_bytes(json.dumps(rec).encode().replace(b'"V"', b"-1e999") + b"\n")
+    store = Store(str(tmp_path / "s.db"))
+    try:
+        assert load_dumps([p], store, workers=0).malformed == 0
+        assert store.conn.execute("SELECT connection_id FROM auth_events").fetchall() == [("-1e999",)]
+    finally:
+        store.close()
+
+
 def test_principals_given_as_numbers_stay_apart(tmp_path):
     keys = keys_of(tmp_path, kafka_auth(principal=121), kafka_auth(principal=122),
                    kafka_auth(principal=122), kafka_auth(principal="User:121"))
@@ -358,9 +388,10 @@ def test_events_are_bucketed_by_utc_date_and_hour(tmp_path):
 
 def test_big_numbers_and_odd_shapes_do_not_break_a_record(tmp_path):
     # connection_id beyond 2**53, result as a list, principal a number: still one good record
+    # (a result that is not an object is shown as its status: it is not a success)
     rec = kafka_auth(T, "User:sa-1", requestMetadata={"connection_id": 171234567890100042123})
     rec2 = kafka_auth(T, "User:sa-2", result=[1, 2])
     rec3 = request(T, "GetUsers", 12345)
     keys = keys_of(tmp_path, rec, rec2, rec3)
-    assert keys["kafka_authentication"] == {"sa-1": 1, "sa-2": 1}
+    assert keys["kafka_authentication"] == {"sa-1": 1, "sa-2 ([1,2])": 1}
     assert keys["all_events"] == {"kafka.Authentication": 2, "GetUsers": 1}

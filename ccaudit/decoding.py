@@ -1,0 +1,250 @@
+"""JSON bytes to a ``Record``, the struct of the fields of an audit record that ccaudit
+reads, and the reason when they are not one.
+
+Records are decoded straight into that small struct: msgspec then skips every field
+ccaudit does not use, which is most of each record and most of the decode time. Odd
+shapes (a number or an array where text is expected) take a slower path that keeps what
+they say as text rather than drop it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import msgspec
+
+OptStr = str | None  # a runtime alias: msgspec reads it
+
+
+class _Meta(msgspec.Struct, gc=False):
+    identifier: OptStr = None
+
+
+class _AuthN(msgspec.Struct, gc=False):
+    principal: Any = None  # a string or an object
+    principalResourceId: OptStr = None
+    result: OptStr = None
+    metadata: _Meta | None = None
+
+
+class _AuthZ(msgspec.Struct, gc=False):
+    granted: Any = None
+    operation: OptStr = None
+    resourceType: OptStr = None
+    resourceName: OptStr = None
+    patternType: OptStr = None
+
+
+class RequestMeta(msgspec.Struct, gc=False):
+    clientAddress: Any = None
+    client_address: OptStr = None
+    connection_id: Any = None  # a number beyond 2**53, or a string
+    connectionId: Any = None
+
+
+class _ResultData(msgspec.Struct, gc=False):
+    errors: Any = None
+
+
+class Result(msgspec.Struct, gc=False):
+    status: OptStr = None
+    data: _ResultData | None = None
+
+
+class Data(msgspec.Struct, gc=False):
+    methodName: OptStr = None
+    authenticationInfo: _AuthN | None = None
+    authorizationInfo: _AuthZ | None = None
+    requestMetadata: RequestMeta | None = None
+    result: Result | None = None
+
+
+class Record(msgspec.Struct, gc=False):
+    """The fields of a CloudEvents audit record that ccaudit reads.
+
+    Not tracked by the garbage collector (JSON cannot make cycles): a million tracked
+    structs a second would set off a collection every few hundred records.
+    """
+
+    id: OptStr = None
+    time: OptStr = None
+    data: Data | None = None
+
+
+class Malformed(Exception):
+    """A record that is valid JSON but not a usable audit record; ``why`` says what it lacks."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+
+
+_decoder = msgspec.json.Decoder(Record)
+_any_decoder = msgspec.json.Decoder()
+_syntax = msgspec.json.Decoder(msgspec.Raw).decode
+decode_struct = _decoder.decode  # strict: a ValidationError for odd shapes (then use ``decode``)
+
+
+def decode_lenient(raw: bytes) -> Record:
+    """Valid JSON of an unexpected shape somewhere (say, ``"result": []``), after the
+    strict decoder refused it: keep what fits rather than reject the record."""
+    return from_object(_any_decoder.decode(raw))
+
+
+def decode(raw: bytes) -> Record:
+    """Decode one JSON object; raise ``msgspec.DecodeError`` if it is not one, and
+    ``UnicodeDecodeError`` if it is not UTF-8 (msgspec skips the fields it does not read
+    without checking them). ``ingest.line_rows`` has this inline, for speed."""
+    if not raw.isascii():
+        raw.decode()
+    try:
+        return decode_struct(raw)
+    except msgspec.ValidationError:
+        return decode_lenient(raw)
+
+
+def decode_record(raw: bytes) -> Record:
+    """``decode``, raising ``Malformed`` alone (``decode_refused``)."""
+    try:
+        return decode(raw)
+    except (msgspec.DecodeError, ValueError, RecursionError) as e:
+        return decode_refused(raw, e)
+
+
+def decode_refused(raw: bytes, e: Exception) -> Record:
+    """The record in ``raw`` after msgspec refused it (``e``), if only for a value it
+    refuses wherever it is, a lone surrogate escape (``"\\ud800"``) or a number beyond a
+    float (``1e999``): either matters only in a field ccaudit reads, so that a free-text
+    field of a failed sign-in cannot hide it. Numbers are then kept as their text; a field
+    ccaudit reads with half a UTF-16 pair in it makes the record ``Malformed``, as does
+    any other failure."""
+    why = decode_failure(e, raw)
+    if why != "invalid Unicode escape" and why != "number out of range":
+        raise Malformed(why)
+    try:
+        record = from_object(json.loads(raw.decode(), parse_int=_whole, parse_float=_finite,
+                                        parse_constant=_no_constant))
+        msgspec.json.encode(record)  # every text read is Unicode
+    except UnicodeEncodeError:
+        raise Malformed("invalid Unicode escape") from None
+    except (ValueError, RecursionError):  # NaN, or not an object (ValidationError), or deep
+        raise Malformed(why) from None
+    return record
+
+
+def _whole(digits: str) -> int | str:
+    try:
+        return int(digits)
+    except ValueError:  # past sys.get_int_max_str_digits()
+        return digits
+
+
+def _finite(text: str) -> float | str:
+    number = float(text)
+    return number if math.isfinite(number) else text
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def check_syntax(raw: bytes) -> None:
+    """Raise msgspec.DecodeError unless ``raw`` is one whole JSON value by its syntax alone:
+    a lone surrogate escape and a number beyond a float, which decoding refuses, pass
+    (every ``\\ud..`` is read as ``\\u0..``, which leaves the syntax as it was)."""
+    _syntax(raw.replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0"))
+
+
+def lone_surrogate(raw: bytes) -> bool:
+    """Is ``raw`` whole JSON but for escaping half a UTF-16 pair? msgspec's words for it
+    vary ("truncated" for a high half near the end): the syntax checked without them tells."""
+    if b"\\ud" not in raw and b"\\uD" not in raw:
+        return False
+    try:
+        check_syntax(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    return True
+
+
+def decode_failure(e: Exception, raw: bytes = b"") -> str:
+    """Why a line or piece (``raw``) failed to decode, in the words of the malformed list.
+
+    msgspec raises one DecodeError type for every syntax problem; only its message tells
+    a record cut short from text after one, so this is the one place that reads it.
+    """
+    if isinstance(e, UnicodeDecodeError):
+        return "invalid UTF-8"
+    if isinstance(e, RecursionError):
+        return "JSON nested too deep"
+    text = str(e).lower()
+    if "out of range" in text:  # a number beyond a float, such as 1e999 (valid JSON syntax)
+        return "number out of range"
+    if isinstance(e, msgspec.ValidationError):
+        return "not a JSON object"
+    if lone_surrogate(raw):  # a \u escape of half a UTF-16 pair: text that is not Unicode
+        return "invalid Unicode escape"
+    if "truncated" in text:
+        return "JSON cut short"
+    if "trailing" in text:
+        return "text after the JSON object" + lone_cr(raw)
+    return "not valid JSON"
+
+
+_LONE_CR = re.compile(rb"}[ \t]*\r[ \t\r]*{")  # records apart by a CR, blank lines or spaces too
+
+
+def lone_cr(raw: bytes) -> str:
+    """A hint for a file whose lines end in a CR alone (an old Mac's): read as one line."""
+    return "; its lines end in a CR alone (convert it: tr '\\r' '\\n' < FILE)" if _LONE_CR.search(raw[:1 << 16]) else ""
+
+
+def from_object(obj: Any) -> Record:
+    """Build a Record from already-decoded JSON (the ijson path), tolerating odd shapes."""
+    if not isinstance(obj, dict):
+        raise msgspec.ValidationError("not a JSON object")
+    try:
+        return msgspec.convert(obj, Record)
+    except msgspec.ValidationError:
+        return _lenient(obj, Record)
+
+
+def _lenient(obj: dict, cls: type) -> Any:
+    """Fill ``cls`` from ``obj``: any value where text is expected becomes its JSON text
+    (a status of ``["UNAUTHENTICATED"]`` is no success), and so does a ``result`` that is
+    not an object, as its status; other objects of another shape are dropped."""
+    values = {}
+    for f in msgspec.structs.fields(cls):
+        value = obj.get(f.encode_name)
+        sub = _struct_type(f.type)
+        if sub is not None:
+            if isinstance(value, dict):
+                value = _lenient(value, sub)
+            else:
+                value = Result(status=json_text(value)) if sub is Result and value is not None else None
+        elif f.type == OptStr and not isinstance(value, str):
+            value = None if value is None else json_text(value)
+        values[f.name] = value
+    return cls(**values)
+
+
+def _struct_type(tp: Any) -> type | None:
+    for t in getattr(tp, "__args__", (tp,)):
+        if isinstance(t, type) and issubclass(t, msgspec.Struct):
+            return t
+    return None
+
+
+def json_text(v: Any) -> str:
+    """Any JSON value as text for the store ('' when absent; numbers keep every digit)."""
+    if v is None:
+        return ""
+    if v.__class__ is str:
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return msgspec.json.encode(v).decode()
