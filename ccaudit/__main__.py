@@ -24,7 +24,8 @@ def main() -> None:
 
 
 def _interrupted() -> None:
-    sys.stderr.write("ccaudit: interrupted\n")
+    if sys.stderr is not None:  # closed with 2>&-
+        sys.stderr.write("ccaudit: interrupted\n")
     sys.exit(130)
 
 

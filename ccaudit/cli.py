@@ -30,7 +30,7 @@ from .options import (
     format_option,
     options,
 )
-from .progress import redraw
+from .progress import on_terminal, redraw
 from .report import Filters, build
 from .storefile import looks_like_sqlite
 from .text import printable
@@ -115,7 +115,7 @@ def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str 
     name: the report would destroy what it reads."""
     from .output import a_report_file
 
-    read = [p for p in (db_path, *dumps) if p and p != "-"]
+    read = [("/dev/stdin" if p == "-" else p) for p in (db_path, *dumps) if p]  # the file behind stdin, if any
     journals = [os.path.realpath(db_path) + end for end in ("-journal", "-wal", "-shm")] if db_path else []
     if out_file and any(same_file(out_file, p) for p in read + journals):  # SQLite deletes a journal it opens
         raise click.BadParameter(f"{out_file} is the store, its journal or an input; give another file",
@@ -261,7 +261,7 @@ def download(config_path, out_path, state_path, topic, compress, timeout, insecu
     """
     from . import download as downloader
 
-    show = not quiet and sys.stderr.isatty()
+    show = on_terminal(quiet)
     progress = (lambda p: redraw(sys.stderr, p.line())) if show else None
     result = downloader.download(config_path, out_path, state_path=state_path, topic=topic, compress=compress,
                                  timeout=timeout, insecure_config=insecure_config, progress=progress)

@@ -26,7 +26,7 @@ from .clock import EPOCH
 from .damage import check_counts, check_pages
 from .errors import ExitCode, InputError
 from .files import check_parent, make_temp_dir, remove_stale_temp_dirs
-from .progress import Progress
+from .progress import Progress, on_terminal
 from .report import Filters, Report
 from .schema import SECTIONS
 from .stats import LoadStats
@@ -201,7 +201,7 @@ def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
     """Load with progress on a terminal, then the malformed places and the load line."""
     from .load import load_dumps  # reading, parsing and workers: only commands given dumps need them
 
-    progress = None if quiet or not sys.stderr.isatty() else Progress(sys.stderr)
+    progress = Progress(sys.stderr) if on_terminal(quiet) else None
     try:
         stats = load_dumps(dumps, store, progress=progress)
     finally:  # an error's or Ctrl-C's line is then a line of its own

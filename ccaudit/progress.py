@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import TextIO
 
@@ -33,6 +34,12 @@ class Progress:
     def done(self) -> None:
         if self.shown:
             redraw(self.stream, "")
+
+
+def on_terminal(quiet: bool) -> bool:
+    """Is progress to be shown: not ``-q``, and stderr a terminal (not closed with ``2>&-``,
+    which leaves Python no ``sys.stderr``)?"""
+    return not quiet and sys.stderr is not None and sys.stderr.isatty()
 
 
 def redraw(stream: TextIO, line: str) -> None:

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 
@@ -73,6 +74,19 @@ def test_output_naming_the_store_its_journal_or_an_input_is_refused(invoke, tmp_
     assert (db.read_bytes(), dump.read_bytes()) == before
     if target.startswith("s.db-"):
         assert not (tmp_path / target).exists()
+
+
+@pytest.mark.parametrize("out", ["dump.txt", "/dev/stdin"])
+def test_output_naming_the_file_behind_standard_input_is_refused(ccaudit_exe, tmp_path, sample_cli, out):
+    # was: `report - -o dump.txt < dump.txt` replaced the dump with its report, exit 0
+    # (and `-o /dev/stdin` added the report to it)
+    dump = tmp_path / "dump.txt"
+    dump.write_bytes(sample_cli.read_bytes())
+    with open(dump, "rb") as stdin:
+        result = subprocess.run([ccaudit_exe, "report", "-", "-o", out, "-q"], stdin=stdin, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == ExitCode.USAGE and "the store, its journal or an input" in result.stderr
+    assert dump.read_bytes() == sample_cli.read_bytes()
 
 
 def test_output_naming_another_store_is_refused(invoke, tmp_path, sample_cli):
@@ -593,3 +607,14 @@ def test_standard_output_is_utf8_whatever_the_locale(ccaudit_exe, tmp_path, fmt)
         runs[encoding] = done.stdout
     assert runs["latin-1"] == runs["ascii"] == runs["utf-8"]
     assert "jos\u00e9@x.com".encode() in runs["utf-8"]
+
+
+@pytest.mark.parametrize("command", [["load", "--db", "s.db"], ["report", "--db", "s.db", "-o", "r.txt"]])
+def test_a_closed_standard_error_does_not_stop_a_load(ccaudit_exe, tmp_path, sample_cli, command):
+    # was: exit 70 (sys.stderr is None, asked whether it is a terminal) and nothing loaded
+    result = subprocess.run([ccaudit_exe, command[0], sample_cli, *command[1:]], cwd=tmp_path, timeout=60,
+                            stdout=subprocess.DEVNULL, preexec_fn=lambda: os.close(2))
+    assert result.returncode == 0
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (13,)
+    assert command[0] == "load" or (tmp_path / "r.txt").read_text().startswith("Audit Summary for 13 events")
