@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 from .errors import InputError, NoSpace
-from .ingest import BUFFER, Dump, fewer_collections, note_if_failed, read_rows, sniff
+from .ingest import BUFFER, Dump, FewerCollections, note_if_failed, read_rows, sniff
 from .parallel import CHUNK, default_workers, load_parallel
 from .stats import LoadStats
 from .store import Store
@@ -37,7 +37,7 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
         dump = Dump(path)
         before = stats.records_read, stats.noise_lines, stats.malformed
         try:
-            with fewer_collections():
+            with FewerCollections():
                 _load_one(dump, store, stats, progress, workers, chunk)
         except InputError as e:
             stats.fail(dump.label, str(e))

@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 
 from .errors import InputError, out_of_space
-from .ingest import BOM, MAX_LINE, Dump, fewer_collections, iter_lines, json_rows, line_rows, until_broken
+from .ingest import BOM, MAX_LINE, Dump, FewerCollections, iter_lines, json_rows, line_rows, until_broken
 from .stage import Stage
 from .stats import LoadStats
 
@@ -167,7 +167,7 @@ def main() -> None:
     _signals()
     out = sys.stdout.buffer
     try:
-        with fewer_collections():
+        with FewerCollections():
             for line in sys.stdin.buffer:
                 _answer_task(unwire(line, Task), out)
     except BrokenPipeError:  # the main process has gone (Ctrl-C is ignored here: see _signals)

@@ -769,3 +769,29 @@ def test_a_signal_while_sqlite_runs_ccaudits_python_stops_the_command(tmp_path, 
     r = subprocess.run([sys.executable, script, signame, "report", "--db", db], capture_output=True, text=True,
                        timeout=60, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert (r.returncode, r.stderr) == want
+
+
+ENTRY_SCRIPT_SIGNALLED_AS_A_LOAD_ENDS = """\
+import contextlib, os, signal, sys
+from ccaudit import cli, ingest
+fired = []
+def at_exit(frame, event, arg):  # Ctrl-C as the load's `with` of fewer collections ends, once
+    me = frame.f_locals.get("self") if event == "call" and frame.f_code.co_name == "__exit__" else None
+    if me is not None and not fired and (me.__class__.__name__ == "FewerCollections" or (
+            frame.f_code is contextlib._GeneratorContextManager.__exit__.__code__
+            and me.gen.__name__ == "fewer_collections")):
+        fired.append(1)
+        os.kill(os.getpid(), signal.SIGINT)
+sys.settrace(at_exit)
+cli.cli()  # as a program calling the CLI in-process does
+"""
+
+
+def test_ctrl_c_as_a_load_ends_prints_no_traceback(tmp_path, sample_cli):
+    # was: the collector's context, a generator, stayed suspended and was closed at exit,
+    # after gc was gone: "Exception ignored in: <generator object fewer_collections>", a traceback
+    script = tmp_path / "embedding.py"  # (named ccaudit, the traceback did not show)
+    script.write_text(ENTRY_SCRIPT_SIGNALLED_AS_A_LOAD_ENDS)
+    r = subprocess.run([sys.executable, script, "load", sample_cli, "--db", tmp_path / "s.db", "-q"],
+                       capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr) == (130, "ccaudit: interrupted\n")

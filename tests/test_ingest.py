@@ -771,7 +771,7 @@ def test_a_load_collects_garbage_less_often_but_still_frees_cycles():
         pass
 
     before = gc.get_threshold()
-    with ingest_module.fewer_collections():
+    with ingest_module.FewerCollections():
         assert gc.get_threshold()[0] == ingest_module.COLLECT_EVERY > before[0]
         node = Node()
         node.me = node
@@ -787,7 +787,7 @@ def test_objects_a_program_froze_stay_frozen_after_a_load():
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
-        with ingest_module.fewer_collections():
+        with ingest_module.FewerCollections():
             pass
         assert gc.get_freeze_count() >= frozen > 0
     finally:
