@@ -349,6 +349,8 @@ class _Worker:
                 [sys.executable, "-m", "ccaudit.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 env=dict(os.environ, PYTHONPATH=path),
             )
+        except OSError as e:  # too many open files or processes (ulimit), Python not executable
+            raise CcauditError(f"cannot start a parse worker ({sys.executable}): {e.strerror or e}") from None
         finally:
             restore_signals(mask)
 

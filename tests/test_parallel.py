@@ -16,6 +16,7 @@ import threading
 
 import pytest
 
+from ccaudit.errors import CcauditError
 from ccaudit.load import load_dumps
 from ccaudit.parallel import _background
 from ccaudit.store import Store
@@ -580,3 +581,16 @@ def test_a_file_name_or_tmpdir_that_is_not_utf8_loads_with_workers(tmp_path, mon
     store = Store(str(tmp_path / "s.db"))
     stats = load_dumps([latin], store, workers=2, chunk=4096)
     assert (stats.records_read, stats.inserted, stats.failed) == (300, 300, {})
+
+
+def test_a_parse_worker_that_cannot_start_is_a_one_line_error(tmp_path, sample_cli, monkeypatch):
+    # was: an internal error, exit 70 ("OSError: [Errno 24] Too many open files" under ulimit -n 12)
+    not_python = tmp_path / "python"
+    not_python.write_text("")  # not executable: starting it is a PermissionError, as EMFILE is an OSError
+    monkeypatch.setattr(sys, "executable", str(not_python))
+    s = Store(str(tmp_path / "s.db"))
+    try:
+        with pytest.raises(CcauditError, match=r"^cannot start a parse worker \(.*python\): Permission denied$"):
+            load_dumps([str(sample_cli)], s, workers=2)
+    finally:
+        s.close()
