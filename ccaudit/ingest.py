@@ -216,7 +216,8 @@ def iter_lines(stream: BinaryIO, end: int | None = None) -> Iterator[bytes]:
     read = getattr(stream, "read1", stream.read)  # one read at a time: a stream that is
     carry: list[bytes] = []                       # cut short still gives what came before
     carried, overlong = 0, False  # carry's length; the rest of an overlong line is being skipped
-    while block := _read_or_flush(read, carry):
+    broke: list[BaseException] = []
+    while block := _read_or_flush(read, carry, broke):
         lines = block.split(b"\n")
         last = lines.pop()
         if overlong:
@@ -257,13 +258,17 @@ def iter_lines(stream: BinaryIO, end: int | None = None) -> Iterator[bytes]:
         yield b"".join(carry)
 
 
-def _read_or_flush(read, carry: list[bytes]) -> bytes:
+def _read_or_flush(read, carry: list[bytes], broke: list[BaseException]) -> bytes:
     """The next block; if the stream breaks, hand on the partial line before it first,
-    so that it is counted (as a record cut in half) like any other line."""
+    so that it is counted like any other line, and raise the break at the next call
+    (gzip raises it once, then reads as if the stream had ended)."""
+    if broke:
+        raise broke.pop()
     try:
         return read(BUFFER)
-    except READ_ERRORS:
+    except READ_ERRORS as e:
         if carry:
+            broke.append(e)
             return b"\n"
         raise
 

@@ -711,6 +711,14 @@ def test_truncated_gzip_keeps_the_records_before_the_cut(tmp_path, sample_cli):
     assert stats.failed == {}
 
 
+@pytest.mark.parametrize("after", [b"\x1f\x8b\x08\x00\x00", b"XY"])
+def test_a_gzip_break_after_a_last_line_without_its_newline_is_reported(tmp_path, after):
+    # was: the break flushed the line, and gzip then read as if the stream had ended: no @end
+    p = write(tmp_path, "cut.gz", gzip.compress(line(1) + line(2).rstrip(b"\n")) + after)
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed_lines == [f"{p}@end"]
+
+
 def test_truncated_gzip_with_nothing_decodable(tmp_path, sample_cli):
     p = write(tmp_path, "cut.gz", gzip.compress(sample_cli.read_bytes())[:12])
     stats, rows = ingest(p)
