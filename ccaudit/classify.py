@@ -95,16 +95,15 @@ def shown_principal(p: Any) -> str:
     if p.__class__ is str:
         shown = p[5:] if p.startswith("User:") else p
         return shown or "(unknown)"
-    if p is not None and not isinstance(p, dict):
-        return json_text(p)
-    if isinstance(p, dict):
-        for path in _PRINCIPAL_PATHS:
-            v: Any = p
-            for part in path:
-                v = v.get(part) if isinstance(v, dict) else None
-            v = json_text(v)
-            if v:
-                return v[5:] if v.startswith("User:") and len(v) > 5 else v
+    if not isinstance(p, dict):
+        return json_text(p) or "(unknown)"  # None is ''
+    for path in _PRINCIPAL_PATHS:
+        v: Any = p
+        for part in path:
+            v = v.get(part) if isinstance(v, dict) else None
+        v = json_text(v)
+        if v:
+            return v[5:] if v.startswith("User:") and len(v) > 5 else v
     return "(unknown)"
 
 
