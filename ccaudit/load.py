@@ -6,6 +6,7 @@ Small inputs and stdin are parsed here, batch by batch; large ones go to parse w
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 
@@ -52,6 +53,32 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
 def _load_one(dump: Dump, store: Store, stats: LoadStats, progress: Progress | None,
               workers: int | None, chunk: int | None) -> None:
     shape, stream = sniff(dump.open())
+    watched = _watch(dump)
+    try:
+        _load_shape(dump, shape, stream, store, stats, progress, workers, chunk)
+        size = os.fstat(watched).st_size if watched is not None else dump.size
+    finally:
+        if watched is not None:
+            os.close(watched)
+    if size != dump.size:
+        stats.bad(dump.label, "@end", f"the file changed size while it was read ({dump.size} bytes, then {size}): "
+                                      "load it again once it has stopped changing")
+
+
+def _watch(dump: Dump) -> int | None:
+    """The file as opened, to tell its size once read: a dump still being written, or
+    truncated meanwhile, was loaded in part without a word (workers read the byte ranges
+    of its size at the start)."""
+    if dump.size is None:
+        return None
+    try:
+        return os.dup(dump.fileno())
+    except OSError:  # out of descriptors: the load itself says so, if it matters
+        return None
+
+
+def _load_shape(dump: Dump, shape: str, stream, store: Store, stats: LoadStats, progress: Progress | None,
+                workers: int | None, chunk: int | None) -> None:
     n = _workers_for(dump, shape, workers)
     tell = _teller(dump, stats, progress)
     if n:

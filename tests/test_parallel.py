@@ -20,7 +20,7 @@ from ccaudit.errors import CcauditError
 from ccaudit.load import load_dumps
 from ccaudit.parallel import _background
 from ccaudit.store import Store
-from tests.records import REQUEST, json_lines, numbered, record, signin
+from tests.records import REQUEST, json_lines, numbered, record, signin, write_jsonl
 from tests.stores import assert_consistent, load_counts, store_state
 
 rec = numbered("id-", type=REQUEST, principal="User:u-1")  # a console request, id "id-<n>"
@@ -594,3 +594,43 @@ def test_a_parse_worker_that_cannot_start_is_a_one_line_error(tmp_path, sample_c
             load_dumps([str(sample_cli)], s, workers=2)
     finally:
         s.close()
+
+
+# -- a file that changes while it is read -------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("change", ["truncated", "appended to"])
+def test_a_file_that_changes_size_while_it_is_read_is_reported(tmp_path, workers, change):
+    # 30,000 records: the first batch (10,000) or the first range ends before the change
+    path = tmp_path / "dump.jsonl"
+    path.write_bytes(json_lines(rec(n) for n in range(30_000)))
+    size = path.stat().st_size
+    more = json_lines(rec(n) for n in range(30_000, 30_010))
+    sizes = []
+
+    def progress(label, done, total, records):
+        if not sizes:
+            if change == "truncated":
+                os.truncate(path, size // 2)
+            else:
+                with open(path, "ab") as f:
+                    f.write(more)
+            sizes.append(path.stat().st_size)
+
+    s = Store(str(tmp_path / "s.db"))
+    try:
+        stats = load_dumps([str(path)], s, workers=workers, chunk=1 << 20, progress=progress)
+    finally:
+        s.close()
+    assert sizes and stats.problem_lines()[-1] == (
+        f"{path}@end: the file changed size while it was read ({size} bytes, then {sizes[0]}): "
+        "load it again once it has stopped changing")
+    if change == "truncated":
+        assert stats.records_read < 30_000
+
+
+def test_a_file_that_keeps_its_size_while_it_is_read_has_no_problem(tmp_path):
+    path = write_jsonl(tmp_path, [rec(n) for n in range(3)])
+    stats, _ = _load(tmp_path, [path], "s")
+    assert (stats.records_read, stats.problem_lines()) == (3, [])
