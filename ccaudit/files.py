@@ -212,7 +212,10 @@ def check_dir(path: str) -> bool:
 
 
 def check_parent(path: str, what: str) -> None:
-    """Refuse a file path whose folder does not exist, as ``cp`` and ``sqlite3`` do."""
+    """Refuse a file path whose folder does not exist, as ``cp`` and ``sqlite3`` do, or
+    that names a folder (``new/``): either failed only as the file was written, after a load."""
+    if os.path.basename(path) in ("", ".", ".."):
+        raise CcauditError(f"{path}: cannot create {what}: that is a folder's name, not a file's")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise CcauditError(f"{path}: cannot create {what}: no folder {parent}")

@@ -61,6 +61,17 @@ def test_an_out_folder_that_cannot_be_made_is_refused_before_the_load(invoke, tm
     assert "loaded" not in result.stderr and not db.exists()
 
 
+@pytest.mark.parametrize("out", ["new/", "new/.", "a-file/"])
+def test_output_named_as_a_folder_is_refused_before_the_load(invoke, tmp_path, sample_cli, out):
+    # was: "new/: cannot write: Not a directory", after loading the dumps
+    (tmp_path / "a-file").write_text("kept")
+    db = tmp_path / "s.db"
+    result = invoke("report", sample_cli, "--db", db, "-o", f"{tmp_path}/{out}")
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert result.stderr == f"ccaudit: error: {tmp_path}/{out}: cannot create the report: that is a folder's name, not a file's\n"
+    assert not db.exists() and not (tmp_path / "new").exists() and (tmp_path / "a-file").read_text() == "kept"
+
+
 @pytest.mark.parametrize("target", ["s.db", "dump.txt", "s.db-journal", "s.db-wal"])
 def test_output_naming_the_store_its_journal_or_an_input_is_refused(invoke, tmp_path, sample_cli, target):
     """A report written as the store's journal was deleted by the next command that opened
