@@ -62,8 +62,9 @@ def deletable(path: str) -> bool:
     with _unheld(path):  # asked before anything is deleted, and again as it is
         pass
     # a killed load's journal, which a read-only look cannot see past; or its store's creation's
-    if _roll_back_if_crashed(path) and os.path.getsize(path) == 0:  # (killed before it committed)
-        return True
+    _roll_back_if_crashed(path)
+    if os.path.isfile(path) and os.path.getsize(path) == 0:  # a creation stopped before it committed
+        return True  # (or as it began, before a journal): nothing in it to lose
     if not is_store(path):
         raise StoreError(f"{path}: not a ccaudit store; nothing deleted")
     return True
@@ -275,6 +276,9 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
     if path == ":memory:" and not existing:
         return
     if "all_events" not in existing:
+        if os.path.getsize(path) == 0:  # as a load stopped in create() leaves it, or touch
+            raise StoreError(f"{path}: an empty file, not yet a store (a load into it stopped as it began?); "
+                             f"loading a dump makes it one: ccaudit load DUMP --db {path}")
         raise StoreError(f"{path}: not a ccaudit store")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > LAYOUT_VERSION:
