@@ -2,8 +2,9 @@
 
 A report folder is always one consistent report: each run lists what it wrote in the
 folder's manifest (``.ccaudit-manifest``) and removes what the previous run listed and
-this one did not write (a day outside a narrower window, say). ``clean`` deletes only
-files a manifest lists, so it can never take a project tree with it.
+this one did not write (a day outside a narrower window, say); one that fails part way
+(a full disk) leaves no summary, and says so. ``clean`` deletes only files a manifest
+lists, so it can never take a project tree with it.
 """
 from __future__ import annotations
 
@@ -70,19 +71,31 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
                            "wrote (its manifest does not list it); move it, or give another folder")
     _list(out_dir, itertools.chain(written, (n for n in old if n not in written)))  # claimed before they are
     # made: a report stopped half way (Ctrl-C) leaves a folder that the next report, or clean, empties
-    if fmt == "html":
-        write_own(os.path.join(out_dir, "report.html"), render_whole(report, fmt, stats, raw=True))
-    else:
-        for sid in sids:
-            make_dir(os.path.join(out_dir, sid))  # here, not by two processes at once
-        halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, out_dir))
-    write_own(os.path.join(out_dir, summary), summary_chunks(report, "text" if fmt == "html" else fmt))
+    _remove(out_dir, [name for name in old if name.startswith("summary.")])  # see _incomplete
+    try:
+        if fmt == "html":
+            write_own(os.path.join(out_dir, "report.html"), render_whole(report, fmt, stats, raw=True))
+        else:
+            for sid in sids:
+                make_dir(os.path.join(out_dir, sid))  # here, not by two processes at once
+            halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, out_dir))
+        write_own(os.path.join(out_dir, summary), summary_chunks(report, "text" if fmt == "html" else fmt))
+    except CcauditError as e:
+        raise _incomplete(e, out_dir, bool(old)) from None
     _list(out_dir, written)
     left, why = _remove(out_dir, sorted(name for name in set(old) if name not in written))
     if left:  # listed still, so that the next report or clean removes them
         _list(out_dir, itertools.chain(written, left))
         raise CcauditError(f"{out_dir}: the report is written, but {plural(len(left), 'file')} of the earlier "
                            f"one could not be removed ({why}); its manifest still lists them")
+
+
+def _incomplete(e: CcauditError, out_dir: str, rewritten: bool) -> CcauditError:
+    """A folder whose writing failed (a full disk) holds part of the report, beside the
+    files of the one it rewrote, each whole: it says so, and has no summary, which is
+    written last and was removed first, so that no earlier summary passes for this one."""
+    earlier = ", and files of the earlier one," if rewritten else ""
+    return CcauditError(f"{e}; {out_dir} holds part of the report{earlier} and no summary: write it again")
 
 
 def _unlisted(out_dir: str, sids: list[str], written: Iterable[str], old: list[str]) -> str | None:

@@ -51,7 +51,7 @@ from tests.faults import (
     mount_unavailable,
     wait_for,
 )
-from tests.records import request, signin, write_jsonl
+from tests.records import kafka_auth, request, signin, write_jsonl
 
 pytestmark = pytest.mark.faults
 
@@ -373,6 +373,31 @@ def test_full_filesystem_under_the_store(cc, dumps, tmp_path):
     assert loaded_new(again.stderr) == want.events - new, again.stderr
     cc.check_store(db, want, "after the full disk and a second load")
     print(f"committed before the disk was full: {new:,} of {want.events:,}")
+
+
+def test_a_report_folder_rewritten_on_a_full_disk_says_it_is_incomplete_and_has_no_summary(cc, tmp_path):
+    """A report folder of two days rewritten under a file size limit that the first day's new
+    file fits and the second day's does not. Was: exit 2 naming the file, and the earlier
+    report's summary left beside a mix of new and old days, as if it described them."""
+    db, out = tmp_path / "s.db", tmp_path / "r"
+    small = [request("2024-05-06T10:00:00Z", principal=f"User:u-{n}") for n in range(3)]
+    big = [kafka_auth("2024-05-07T10:00:00Z", principal=f"User:sa-{n}") for n in range(100)]
+    assert cc.run("report", write_jsonl(tmp_path, small + big), "--db", db, "--out", out, "-q").returncode == 0
+    first, second = out / "2024-05-06.txt", out / "2024-05-07.txt"
+    old_first, old_second = first.read_bytes(), second.read_bytes()
+    more = [request("2024-05-06T11:00:00Z")]
+    assert cc.run("load", write_jsonl(tmp_path, more, "more.jsonl"), "--db", db, "-q").returncode == 0
+    limit = len(first.read_bytes()) + 1000
+    assert len(old_second) > limit
+    r = cc.run("report", "--db", db, "--out", out, "-q", preexec_fn=fsize_limit(limit))
+    assert r.returncode == 2, str(r)
+    assert r.stderr == (f"ccaudit: error: {out}/kafka_authentication/2024-05-07.txt: cannot write: File too large; {out} holds part of the report, "
+                        "and files of the earlier one, and no summary: write it again\n")
+    new_first = first.read_bytes()
+    assert new_first != old_first and second.read_bytes() == old_second
+    assert not (out / "summary.txt").exists()
+    again = cc.run("report", "--db", db, "--out", out, "-q")
+    assert again.returncode == 0 and (out / "summary.txt").exists() and first.read_bytes() == new_first
 
 
 def test_full_tmpdir_under_a_gzip_input(cc, dumps, tmp_path):
