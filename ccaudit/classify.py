@@ -21,7 +21,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from .decoding import Data, Malformed, Record, RequestMeta, Result, json_text
+from .decoding import PRINCIPAL_PATHS, Data, Malformed, Record, RequestMeta, Result, json_text
 from .schema import HOUR_US, LAST_TIME, US
 
 # -- time ---------------------------------------------------------------------------
@@ -80,14 +80,6 @@ def _parse_time_slow(text: Any) -> int | None:
 
 # -- keys ---------------------------------------------------------------------------
 
-_PRINCIPAL_PATHS = (
-    ("confluentUser", "resourceId"),
-    ("confluentServiceAccount", "resourceId"),
-    ("externalAccount", "subject"),
-    ("identityPool", "resourceId"),
-    ("email",),
-)
-
 
 def shown_principal(p: Any) -> str:
     """The principal as reports show it: string or object form, without ``User:``; any
@@ -97,7 +89,7 @@ def shown_principal(p: Any) -> str:
         return shown or "(unknown)"
     if not isinstance(p, dict):
         return json_text(p) or "(unknown)"  # None is ''
-    for path in _PRINCIPAL_PATHS:
+    for path in PRINCIPAL_PATHS:
         v: Any = p
         for part in path:
             v = v.get(part) if isinstance(v, dict) else None

@@ -81,6 +81,25 @@ class Malformed(Exception):
         self.why = why
 
 
+PRINCIPAL_PATHS = (  # where a principal object holds its name, in this order
+    ("confluentUser", "resourceId"),
+    ("confluentServiceAccount", "resourceId"),
+    ("externalAccount", "subject"),
+    ("identityPool", "resourceId"),
+    ("email",),
+)
+SPARSE = 1 << 16  # bytes: a record this long holds too few values to matter
+MAX_VALUES = 50_000  # at about 70 bytes each once decoded: 3.5 MB
+
+
+def crowded(raw: bytes) -> bool:
+    """Could ``raw`` hold more than MAX_VALUES values, which decoding as Python objects
+    would take 30 times its size for? Counted where values can start, strings included:
+    a record of long text only takes the careful way (``crowded.py``)."""
+    return len(raw) > SPARSE and (
+        raw.count(b",") + raw.count(b":") + raw.count(b"[") + raw.count(b"{") > MAX_VALUES)
+
+
 _decoder = msgspec.json.Decoder(Record)
 _any_decoder = msgspec.json.Decoder()
 _syntax = msgspec.json.Decoder(msgspec.Raw).decode
@@ -99,6 +118,10 @@ def decode(raw: bytes) -> Record:
     without checking them). ``ingest.line_rows`` has this inline, for speed."""
     if not raw.isascii():
         raw.decode()
+    if len(raw) > SPARSE and crowded(raw):
+        from .crowded import decode_crowded
+
+        return decode_crowded(raw)
     try:
         return decode_struct(raw)
     except msgspec.ValidationError:
@@ -124,6 +147,10 @@ def decode_refused(raw: bytes, e: Exception) -> Record:
     if why != "invalid Unicode escape" and why != "number out of range":
         raise Malformed(why)
     try:
+        if crowded(raw):
+            from .crowded import decode_crowded
+
+            return decode_crowded(raw)
         record = from_object(json.loads(raw.decode(), parse_int=_whole, parse_float=_finite,
                                         parse_constant=_no_constant))
         msgspec.json.encode(record)  # every text read is Unicode

@@ -28,7 +28,7 @@ from typing import BinaryIO
 import msgspec
 
 from .classify import classify
-from .decoding import Malformed, decode_lenient, decode_record, decode_refused, decode_struct, lone_cr
+from .decoding import SPARSE, Malformed, decode, decode_lenient, decode_record, decode_refused, decode_struct, lone_cr
 from .errors import READ_ERRORS, InputError
 from .jsondoc import json_rows
 from .schema import MAX_RECORD
@@ -298,12 +298,15 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                     continue
                 line = unprefixed
             try:
-                if not line.isascii():  # classify.decode, inline: it runs for every line
-                    line.decode()
-                try:
-                    record = decode_struct(line)  # the common case, without a Python call around it
-                except msgspec.ValidationError:
-                    record = decode_lenient(line)
+                if len(line) > SPARSE:  # a long line may be crowded
+                    record = decode(line)
+                else:  # decoding.decode, inline: it runs for every line
+                    if not line.isascii():
+                        line.decode()
+                    try:
+                        record = decode_struct(line)  # the common case, without a Python call around it
+                    except msgspec.ValidationError:
+                        record = decode_lenient(line)
                 row = classify(record)
             except Malformed as e:
                 stats.bad(label, lineno, e.why)

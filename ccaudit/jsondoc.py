@@ -25,7 +25,8 @@ from typing import Any, BinaryIO
 import msgspec
 
 from .classify import classify
-from .decoding import Malformed, Record, check_syntax, decode, decode_refused, from_object
+from .crowded import kept_items
+from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_refused, from_object
 from .errors import READ_ERRORS
 from .nesting import Guard, Refused, TooDeep, TooLarge
 from .schema import MAX_RECORD
@@ -240,7 +241,11 @@ def _other(piece: bytes) -> Any:
     """None if ``piece`` is one whole JSON value (an array item that is not a record),
     else what _trouble says."""
     try:
-        _any(piece)
+        if crowded(piece):  # its syntax alone: decoded, it could take 30 times its size
+            piece.decode()
+            check_syntax(piece)
+        else:
+            _any(piece)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
         return _trouble(piece, e)
     return None
@@ -303,7 +308,7 @@ def _ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: 
     import ijson  # only odd documents need it
 
     counted = _Guarded(stream, Guard(base=1 if array else 0, max_item=MAX_RECORD))
-    items = ijson.items(counted, "item" if array else "", multiple_values=not array, use_float=True)
+    items = kept_items(ijson.basic_parse(counted, multiple_values=not array, use_float=True), array)
     try:
         yield from _rows(map(_from_object, items), label, stats, n)
     except (ijson.JSONError, UnicodeDecodeError, TooDeep, TooLarge) as e:

@@ -391,8 +391,9 @@ def test_a_report_folder_rewritten_on_a_full_disk_says_it_is_incomplete_and_has_
     assert len(old_second) > limit
     r = cc.run("report", "--db", db, "--out", out, "-q", preexec_fn=fsize_limit(limit))
     assert r.returncode == 2, str(r)
-    assert r.stderr == (f"ccaudit: error: {out}/kafka_authentication/2024-05-07.txt: cannot write: File too large; {out} holds part of the report, "
-                        "and files of the earlier one, and no summary: write it again\n")
+    assert r.stderr == (f"ccaudit: error: {out}/kafka_authentication/2024-05-07.txt: cannot write: File too large; "
+                        f"{out} holds part of the report, and files of the earlier one, and no summary: "
+                        "write it again\n")
     new_first = first.read_bytes()
     assert new_first != old_first and second.read_bytes() == old_second
     assert not (out / "summary.txt").exists()

@@ -21,6 +21,8 @@ That test takes about a minute, so `make test` skips it: it runs with ``--run-me
 from __future__ import annotations
 
 import importlib.util
+import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -395,3 +397,31 @@ def _upgrade_peak(ccaudit_exe, db) -> int:
     r = rss.run_sampled([ccaudit_exe, "summary", "--db", str(db)], interval=0.02, timeout=300)
     assert r.returncode == 0 and f"bringing it to layout {LAYOUT_VERSION}" in r.stderr, r.stderr
     return r.peak
+
+
+CROWDED_BOUND = 128 * MiB  # one process; measured 56-81 MiB, and 406-436 MiB when the record was decoded whole
+
+
+@pytest.mark.parametrize("case", ["client addresses", "odd shape", "array", "surrogate"])
+def test_a_record_crowded_with_millions_of_values_loads_in_bounded_memory(memory_run_asked, tmp_path, ccaudit_exe,
+                                                                           case):
+    # a failed sign-in of 15 MB whose clientAddress is 5 million empty objects, as a line, as
+    # an array's item, beside a result that is a string (an odd shape: the lenient decode), or
+    # beside half a UTF-16 pair in a field ccaudit does not read (Python's decode): each was
+    # decoded whole, at 30 times its size. It must load as the same record without the crowd.
+    from tests.records import signin
+
+    rec = signin("2024-05-07T10:00:00Z", "eve@example.com", "FAILURE", id="c1",
+                 result="UNAUTHENTICATED" if case == "odd shape" else {"status": "UNAUTHENTICATED"},
+                 requestMetadata={"clientAddress": "CROWD"})
+    line = json.dumps(rec).encode().replace(b'"CROWD"', b"[" + b"{}," * 5_000_000 + b'{"ip": "10.0.0.7"}]')
+    if case == "surrogate":
+        line = line.replace(b'"id": "c1"', b'"note": "\\ud800", "id": "c1"')
+    dump = tmp_path / "crowded.json"
+    dump.write_bytes(b"[" + line + b"]" if case == "array" else line + b"\n")
+    db = tmp_path / "s.db"
+    r = _load(ccaudit_exe, dump, db)
+    assert "loaded 1 record: 1 new" in r.stderr, r.stderr
+    assert r.peak <= CROWDED_BOUND, f"{r.peak / MiB:.1f} MiB"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT client_ip FROM signin_failures").fetchall() == [("10.0.0.7",)]

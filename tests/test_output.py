@@ -68,7 +68,8 @@ def test_output_named_as_a_folder_is_refused_before_the_load(invoke, tmp_path, s
     db = tmp_path / "s.db"
     result = invoke("report", sample_cli, "--db", db, "-o", f"{tmp_path}/{out}")
     assert result.exit_code == ExitCode.USAGE, result.stderr
-    assert result.stderr == f"ccaudit: error: {tmp_path}/{out}: cannot create the report: that is a folder's name, not a file's\n"
+    assert result.stderr == (f"ccaudit: error: {tmp_path}/{out}: cannot create the report: "
+                             "that is a folder's name, not a file's\n")
     assert not db.exists() and not (tmp_path / "new").exists() and (tmp_path / "a-file").read_text() == "kept"
 
 
