@@ -21,7 +21,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from .decoding import PRINCIPAL_PATHS, Data, Malformed, Record, RequestMeta, Result, json_text
+from .decoding import PRINCIPAL_PATHS, Data, Malformed, Record, RequestMeta, Result, has_ip, has_status, json_text
 from .schema import HOUR_US, LAST_TIME, US
 
 # -- time ---------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def _first_error(result: Result | None) -> tuple[str, str]:
     errors = result.data.errors if result and result.data else None
     if isinstance(errors, list):
         for e in errors:
-            if isinstance(e, dict) and e.get("status") not in (None, ""):
+            if isinstance(e, dict) and has_status(e):
                 return json_text(e["status"]), json_text(e.get("detail"))
     return "", ""
 
@@ -115,7 +115,7 @@ def _client_ip(meta: RequestMeta | None) -> str:
     addrs = meta.clientAddress
     if isinstance(addrs, list):
         for a in addrs:
-            if isinstance(a, dict) and a.get("ip"):
+            if isinstance(a, dict) and has_ip(a):
                 return json_text(a["ip"])
     return (meta.client_address or "").lstrip("/")
 

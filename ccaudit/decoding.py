@@ -8,12 +8,15 @@ they say as text rather than drop it.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
 from typing import Any
 
 import msgspec
+
+from .pruned import TEXT, First, kept
 
 OptStr = str | None  # a runtime alias: msgspec reads it
 
@@ -93,11 +96,34 @@ MAX_VALUES = 50_000  # at about 70 bytes each once decoded: 3.5 MB
 
 
 def crowded(raw: bytes) -> bool:
-    """Could ``raw`` hold more than MAX_VALUES values, which decoding as Python objects
-    would take 30 times its size for? Counted where values can start, strings included:
-    a record of long text only takes the careful way (``crowded.py``)."""
+    """Could ``raw`` hold more than MAX_VALUES values? msgspec skips the fields ccaudit
+    does not read, but a list in one it reads (``clientAddress``), an object principal,
+    and the whole of a record of an odd shape, are decoded as Python objects: a record of
+    15 MB made of ``[{},{},...]`` took 400 MiB. Counted where values can start, strings
+    included: a record of long text only takes the slower way (``decode_crowded``)."""
     return len(raw) > SPARSE and (
         raw.count(b",") + raw.count(b":") + raw.count(b"[") + raw.count(b"{") > MAX_VALUES)
+
+
+def decode_crowded(raw: bytes) -> Record:
+    """The Record in ``raw``, a ``crowded`` record, read from ijson's events keeping only
+    what ``classify`` looks at (READ): the same Record as a whole decode, but that a number
+    beyond a float in a field ccaudit reads is kept as ijson's text of it (``1E+999``).
+    Raise as ``decode_record`` does; ``raw`` is known to be UTF-8."""
+    import ijson
+
+    check_syntax(raw)  # msgspec's words for what is not whole JSON, without making objects
+    surrogate = b"\\ud" in raw or b"\\uD" in raw  # only Python's parser keeps half a pair
+    parse = ijson.get_backend("python").basic_parse if surrogate else ijson.basic_parse
+    try:
+        record = from_object(kept(parse(io.BytesIO(raw), use_float=False), READ))
+        if surrogate:
+            msgspec.json.encode(record)  # every text read is Unicode
+    except UnicodeEncodeError:
+        raise Malformed("invalid Unicode escape") from None
+    except ijson.JSONError as e:  # what msgspec takes and ijson does not: none is known
+        raise Malformed(f"not valid JSON ({e})") from None
+    return record
 
 
 _decoder = msgspec.json.Decoder(Record)
@@ -119,8 +145,6 @@ def decode(raw: bytes) -> Record:
     if not raw.isascii():
         raw.decode()
     if len(raw) > SPARSE and crowded(raw):
-        from .crowded import decode_crowded
-
         return decode_crowded(raw)
     try:
         return decode_struct(raw)
@@ -148,8 +172,6 @@ def decode_refused(raw: bytes, e: Exception) -> Record:
         raise Malformed(why)
     try:
         if crowded(raw):
-            from .crowded import decode_crowded
-
             return decode_crowded(raw)
         record = from_object(json.loads(raw.decode(), parse_int=_whole, parse_float=_finite,
                                         parse_constant=_no_constant))
@@ -275,3 +297,43 @@ def json_text(v: Any) -> str:
     if isinstance(v, (int, float)):
         return str(v)
     return msgspec.json.encode(v).decode()
+
+
+# -- what classify reads, for decode_crowded ------------------------------------------
+
+def _read(cls: type) -> dict:
+    """What ``classify`` reads of an object decoded as the struct ``cls`` (pruned.py):
+    its fields, by their names in JSON, and of each what is read."""
+    fields = {}
+    for f in msgspec.structs.fields(cls):
+        sub = _struct_type(f.type)
+        fields[f.encode_name] = _read(sub) if sub else _READ_OF_ANY.get(f.encode_name, TEXT)
+    return fields
+
+
+def _principal() -> dict:
+    read: dict = {}
+    for path in PRINCIPAL_PATHS:
+        at = read
+        for part in path[:-1]:
+            at = at.setdefault(part, {})
+        at[path[-1]] = TEXT
+    return read
+
+
+def has_ip(address: dict) -> bool:
+    """Is this the item of ``clientAddress`` that classify takes the address of (the first such)?"""
+    return bool(address.get("ip"))
+
+
+def has_status(error: dict) -> bool:
+    """Is this the item of ``result.data.errors`` that classify takes (the first such)?"""
+    return error.get("status") not in (None, "")
+
+
+_READ_OF_ANY = {  # the fields of type Any: a principal object, and lists of which classify takes one item
+    "principal": _principal(),
+    "clientAddress": First({"ip": TEXT}, has_ip),
+    "errors": First({"status": TEXT, "detail": TEXT}, has_status),
+}
+READ = _read(Record)

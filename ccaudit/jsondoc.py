@@ -25,10 +25,10 @@ from typing import Any, BinaryIO
 import msgspec
 
 from .classify import classify
-from .crowded import kept_items
-from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_refused, from_object
+from .decoding import READ, Malformed, Record, check_syntax, crowded, decode, decode_refused, from_object
 from .errors import READ_ERRORS
 from .nesting import Guard, Refused, TooDeep, TooLarge
+from .pruned import kept_items
 from .schema import MAX_RECORD
 from .stats import LoadStats
 from .streams import Broken, Joined
@@ -308,7 +308,7 @@ def _ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: 
     import ijson  # only odd documents need it
 
     counted = _Guarded(stream, Guard(base=1 if array else 0, max_item=MAX_RECORD))
-    items = kept_items(ijson.basic_parse(counted, multiple_values=not array, use_float=True), array)
+    items = kept_items(ijson.basic_parse(counted, multiple_values=not array, use_float=True), READ, array)
     try:
         yield from _rows(map(_from_object, items), label, stats, n)
     except (ijson.JSONError, UnicodeDecodeError, TooDeep, TooLarge) as e:

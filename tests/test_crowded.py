@@ -1,4 +1,4 @@
-"""Records crowded with values (crowded.py) give the row the whole decode gives them.
+"""Records crowded with values (``decoding.decode_crowded``, ``pruned.py``) give the row the whole decode gives them.
 
 The expected row is the one the same record gets without the crowd: the crowd is put where
 ccaudit reads nothing (a field of its own), or in a list of which ccaudit takes one item
@@ -15,8 +15,16 @@ import msgspec
 import pytest
 
 from ccaudit.classify import classify
-from ccaudit.crowded import decode_crowded
-from ccaudit.decoding import MAX_VALUES, Malformed, crowded, decode, decode_lenient, decode_record, decode_struct
+from ccaudit.decoding import (
+    MAX_VALUES,
+    Malformed,
+    crowded,
+    decode,
+    decode_crowded,
+    decode_lenient,
+    decode_record,
+    decode_struct,
+)
 from ccaudit.jsondoc import _ijson_rows
 from ccaudit.stats import LoadStats
 from tests.records import confluent_user, kafka_auth, mds_authorize, record, request, signin
