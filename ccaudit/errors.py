@@ -26,6 +26,13 @@ def out_of_space(e: BaseException) -> bool:
     return isinstance(e, sqlite3.OperationalError) and ("full" in str(e) or "disk I/O" in str(e))
 
 
+def cannot_roll_back(e: sqlite3.Error) -> bool:
+    """Did SQLite find a killed writer's journal it may not roll back, for want of write
+    access to its folder (SQLITE_READONLY_ROLLBACK; Python 3.10 names no error)?"""
+    name = getattr(e, "sqlite_errorname", None)
+    return name == "SQLITE_READONLY_ROLLBACK" if name else "readonly" in str(e)
+
+
 class ExitCode(IntEnum):
     OK = 0
     CHECK_FAILED = 1  # `check` found a breach, or --strict found bad input

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import daycounts
-from .errors import StoreError
+from .errors import StoreError, cannot_roll_back
 from .files import FILE_MODE
 from .schema import LAYOUT_VERSION, READ_AS_IS, TABLES, VIEWS
 
@@ -218,17 +218,20 @@ def file_id(path: str) -> tuple[int, int] | None:
 def _roll_back_if_crashed(path: str) -> bool:
     """A load killed in a transaction leaves a journal that a read-only connection
     cannot roll back: the first read-write reader does it (SQLite does this on any read;
-    a journal that a running load still holds is not touched). Read-only media keep it,
-    and the store then cannot be read until a load with write access opens it. Whether
-    there was a journal."""
+    a journal that a running load still holds is not touched). One who may not write the
+    folder cannot either: StoreError. Whether there was a journal."""
     if not _hot_journal(path):
         return False
-    with contextlib.suppress(sqlite3.Error, OSError):  # locked: a live writer's journal, not hot
-        conn = sqlite3.connect(uri(path), uri=True, timeout=0.1)
-        try:
+    try:
+        with contextlib.closing(sqlite3.connect(uri(path), uri=True, timeout=0.1)) as conn:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        finally:
-            conn.close()
+    except sqlite3.Error as e:  # locked: a live writer's journal, not hot
+        if cannot_roll_back(e):
+            journal = os.path.realpath(path) + "-journal"
+            raise StoreError(f"{path}: a load into it was stopped part way, and its journal ({journal}) must be "
+                             f"rolled back first, by a user who may write {os.path.dirname(journal)}") from None
+    except OSError:
+        pass
     return True
 
 
@@ -247,8 +250,8 @@ def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str]
     try:
         patiently(conn, sql)
     except sqlite3.OperationalError as e:  # the writer waited for was killed mid-commit, and left
-        if "readonly" not in str(e) or not _roll_back_if_crashed(path):  # a journal a read-only
-            raise  # connection cannot roll back (SQLITE_READONLY_ROLLBACK)
+        if not cannot_roll_back(e) or not _roll_back_if_crashed(path):  # a journal a read-only
+            raise  # connection cannot roll back
         conn.execute(sql).fetchall()
     return True
 

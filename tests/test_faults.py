@@ -570,6 +570,55 @@ def test_read_only_store_refuses_a_load(cc, dumps, ro_store):
     assert re.search(r"read.?only|permission|cannot write|not writable", line, re.I), line
 
 
+def _crashed_store(cc, folder: Path, dump: Path) -> Path:
+    """A store of ``dump`` with the journal a load killed in a write transaction leaves."""
+    db, live = folder / "s.db", folder / "live.db"
+    assert cc.run("load", dump, "--db", db, "-q").returncode == 0
+    shutil.copy(db, live)
+    conn = sqlite3.connect(live, isolation_level=None)
+    conn.execute("PRAGMA cache_size = 1")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("CREATE TABLE filler (x)")
+    conn.executemany("INSERT INTO filler VALUES (?)", ((b"x" * 4000,) for _ in range(200)))
+    shutil.copy(live, db)
+    shutil.copy(f"{live}-journal", f"{db}-journal")
+    conn.execute("ROLLBACK")
+    conn.close()
+    live.unlink()
+    return db
+
+
+@pytest.mark.parametrize("command", [("report",), ("summary",), ("load", "{dump}"), ("clean", "--yes")])
+def test_a_killed_loads_journal_that_cannot_be_rolled_back_is_named_with_what_to_do(cc, tmp_path, sample_cli,
+                                                                                      command):
+    """The store and its journal on a tmpfs remounted read-only (or, for a user not root, in a
+    folder made 0555). Was: "not a usable ccaudit store (attempt to write a readonly
+    database)" from reads and loads, and "not a ccaudit store; nothing deleted" from clean."""
+    folder, mountable = tmp_path / "ro", mount_unavailable() is None
+    if mountable:
+        cc.tmpfs(folder, "16m")
+    elif os.geteuid() != 0:
+        folder.mkdir()
+    else:
+        pytest.skip(f"root, who writes any folder, and {mount_unavailable()}")
+    db = _crashed_store(cc, folder, sample_cli)
+    if mountable:
+        cc.remount(folder, "ro")
+    else:
+        folder.chmod(0o555)
+    try:
+        r = cc.run(*[a.format(dump=sample_cli) for a in command], "--db", db)
+    finally:
+        if mountable:
+            cc.remount(folder, "rw")
+        else:
+            folder.chmod(0o755)
+    assert r.returncode == 2, str(r)
+    assert r.lines()[-1] == (f"ccaudit: error: {db}: a load into it was stopped part way, and its journal "
+                             f"({db}-journal) must be rolled back first, by a user who may write {folder}")
+    assert cc.run("summary", "--db", db).returncode == 0 and not Path(f"{db}-journal").exists()
+
+
 # -- 6. leftovers ----------------------------------------------------------------------------
 
 def _wait_for_workers(p, tmpdir: Path) -> None:
