@@ -356,4 +356,3 @@ def test_a_load_into_a_store_deleted_under_it_says_so(tmp_path, sample_cli, repl
         store.close()
     assert str(e.value) == (f"{db}: the store was deleted or replaced while this command wrote it; what it "
                             "loaded went with it")
-
