@@ -107,22 +107,29 @@ def crowded(raw: bytes) -> bool:
 
 def decode_crowded(raw: bytes) -> Record:
     """The Record in ``raw``, a ``crowded`` record, read from ijson's events keeping only
-    what ``classify`` looks at (READ): the same Record as a whole decode, but that a number
-    beyond a float in a field ccaudit reads is kept as ijson's text of it (``1E+999``).
-    Raise as ``decode_record`` does; ``raw`` is known to be UTF-8."""
+    what ``classify`` looks at (READ): the Record a whole decode gives, but for values no
+    real record holds, in parts of the record classify does not read: a lone surrogate
+    escape counts only where it is read, a key given twice in a value read as text is
+    kept twice, a number beyond a float is kept as ijson's text of it (``1E+999``), and
+    one of more than 4,300 digits makes the record malformed. Raise as ``decode_record``
+    does; ``raw`` is known to be UTF-8."""
     import ijson
 
     check_syntax(raw)  # msgspec's words for what is not whole JSON, without making objects
     surrogate = b"\\ud" in raw or b"\\uD" in raw  # only Python's parser keeps half a pair
-    parse = ijson.get_backend("python").basic_parse if surrogate else ijson.basic_parse
     try:
-        record = from_object(kept(parse(io.BytesIO(raw), use_float=False), READ))
-        if surrogate:
+        try:  # ijson's C parser, where it can: whole numbers past 64 bits stop it (and, as
+            if surrogate:  # Decimals, past 4,300 digits they crashed it), so Python's takes those
+                raise ijson.JSONError("a lone surrogate escape, maybe")
+            record = from_object(kept(ijson.basic_parse(io.BytesIO(raw), use_float=True), READ))
+        except ijson.JSONError:
+            python = ijson.get_backend("python").basic_parse
+            record = from_object(kept(python(io.BytesIO(raw), use_float=False), READ))
             msgspec.json.encode(record)  # every text read is Unicode
     except UnicodeEncodeError:
         raise Malformed("invalid Unicode escape") from None
-    except ijson.JSONError as e:  # what msgspec takes and ijson does not: none is known
-        raise Malformed(f"not valid JSON ({e})") from None
+    except ijson.JSONError:  # a number of over 4,300 digits (Python's limit to read one)
+        raise Malformed("number out of range") from None
     return record
 
 

@@ -256,6 +256,8 @@ def _decoded(piece: bytes, decoder: Callable[[bytes], Any]) -> Any:
         return decoder(piece)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
         return _trouble(piece, e)
+    except Malformed as why:  # whole, but refused (a crowded record: decoding.decode_crowded)
+        return why
 
 
 def _trouble(piece: bytes, e: Exception) -> Any:

@@ -5,7 +5,9 @@ What is read is told by a spec: TEXT for a value read whole, a dict for an objec
 which only those keys are read (each with its own spec), ``First`` for a list of which
 only one item is read. A container read as TEXT is kept as its JSON text, as
 ``decoding.json_text`` writes it, or as itself if it is empty (which reads as false).
-``decoding.decode_crowded`` builds its records so.
+``decoding.decode_crowded`` builds its records so, and ``jsondoc`` those it reads with
+ijson. Unlike a whole decode, a key given twice in a container read as text is kept
+twice there (``{"a":1,"a":2}``, not ``{"a":2}``): only hand-made records have one.
 """
 from __future__ import annotations
 

@@ -62,9 +62,8 @@ def deletable(path: str) -> bool:
     with _unheld(path):  # asked before anything is deleted, and again as it is
         pass
     # a killed load's journal, which a read-only look cannot see past; or its store's creation's
-    _roll_back_if_crashed(path)
-    if os.path.isfile(path) and os.path.getsize(path) == 0:  # a creation stopped before it committed
-        return True  # (or as it began, before a journal): nothing in it to lose
+    if _roll_back_if_crashed(path) and os.path.getsize(path) == 0:  # (killed before it committed)
+        return True
     if not is_store(path):
         raise StoreError(f"{path}: not a ccaudit store; nothing deleted")
     return True
@@ -226,10 +225,10 @@ def _roll_back_if_crashed(path: str) -> bool:
         with contextlib.closing(sqlite3.connect(uri(path), uri=True, timeout=0.1)) as conn:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as e:  # locked: a live writer's journal, not hot
-        if cannot_roll_back(e):
-            journal = os.path.realpath(path) + "-journal"
+        journal = os.path.realpath(path) + "-journal"  # (rolled back, it cannot be deleted: SQLITE_IOERR_DELETE)
+        if cannot_roll_back(e) or "locked" not in str(e) and not os.access(os.path.dirname(journal), os.W_OK):
             raise StoreError(f"{path}: a load into it was stopped part way, and its journal ({journal}) must be "
-                             f"rolled back first, by a user who may write {os.path.dirname(journal)}") from None
+                             f"rolled back first, by a user who may write both and their folder") from None
     except OSError:
         pass
     return True

@@ -25,7 +25,7 @@ from ccaudit.decoding import (
     decode_record,
     decode_struct,
 )
-from ccaudit.jsondoc import _ijson_rows
+from ccaudit.jsondoc import _ijson_rows, json_rows
 from ccaudit.stats import LoadStats
 from tests.records import confluent_user, kafka_auth, mds_authorize, record, request, signin
 
@@ -159,3 +159,25 @@ def test_the_careful_way_reads_crowded_records_as_the_fast_way_does(array):
     rows = list(_ijson_rows(io.BufferedReader(io.BytesIO(doc)), 0, "f", stats, array, 0))
     assert rows == [classify(decode(t)) for t in texts] and stats.malformed == 0
     assert "10.1.1.1" in rows[2]
+
+
+@pytest.mark.parametrize("after", [b"", b',"y":1.5', b',"e":"\\ud83d\\ude00"'])
+def test_a_crowded_record_with_a_number_of_thousands_of_digits_is_malformed_not_a_crash(after):
+    # ijson's C parser gave such a number as a Decimal past Python's 4,300-digit limit: a
+    # SystemError, or, with a fraction after it, a segmentation fault that ended the load
+    raw = _padded(b'{"id":"a","time":"' + T.encode() + b'","data":{"methodName":"X"},"x":' + b"1" * 4301 + after + b"}")
+    with pytest.raises(Malformed, match="number out of range"):
+        decode_record(raw)
+    big = _padded(_text(kafka_auth(id="n1")).replace(b'"id"', b'"n":123456789012345678901234567890,"id"'))
+    assert classify(decode(big)) == classify(decode(_text(kafka_auth(id="n1"))))
+
+
+@pytest.mark.parametrize("array", [True, False])
+def test_a_crowded_item_that_is_malformed_is_one_malformed_item(array):
+    # was: its Malformed escaped json_rows, and the rest of the document was not read
+    ok = _text(request(id="b"))
+    bad = _padded(_text(request(id="x")).replace(b'"x"', b'"\\ud800"'))
+    doc = b"[" + b",".join([ok, bad, ok]) + b"]" if array else b"\n".join([ok, bad, ok])
+    stats = LoadStats()
+    rows = list(json_rows(io.BytesIO(doc), "f", stats, array))
+    assert len(rows) == 2 and stats.problem_lines() == ["f:item 2: invalid Unicode escape"]

@@ -592,8 +592,9 @@ def _crashed_store(cc, folder: Path, dump: Path) -> Path:
 def test_a_killed_loads_journal_that_cannot_be_rolled_back_is_named_with_what_to_do(cc, tmp_path, sample_cli,
                                                                                       command):
     """The store and its journal on a tmpfs remounted read-only (or, for a user not root, in a
-    folder made 0555). Was: "not a usable ccaudit store (attempt to write a readonly
-    database)" from reads and loads, and "not a ccaudit store; nothing deleted" from clean."""
+    folder made 0555, where SQLite rolls the store back but cannot delete the journal). Was:
+    "not a usable ccaudit store (attempt to write a readonly database)" from reads and loads,
+    and "not a ccaudit store; nothing deleted" from clean."""
     folder, mountable = tmp_path / "ro", mount_unavailable() is None
     if mountable:
         cc.tmpfs(folder, "16m")
@@ -615,7 +616,7 @@ def test_a_killed_loads_journal_that_cannot_be_rolled_back_is_named_with_what_to
             folder.chmod(0o755)
     assert r.returncode == 2, str(r)
     assert r.lines()[-1] == (f"ccaudit: error: {db}: a load into it was stopped part way, and its journal "
-                             f"({db}-journal) must be rolled back first, by a user who may write {folder}")
+                             f"({db}-journal) must be rolled back first, by a user who may write both and their folder")
     assert cc.run("summary", "--db", db).returncode == 0 and not Path(f"{db}-journal").exists()
 
 
