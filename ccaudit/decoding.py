@@ -8,10 +8,12 @@ they say as text rather than drop it.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -116,16 +118,16 @@ def decode_crowded(raw: bytes) -> Record:
     import ijson
 
     check_syntax(raw)  # msgspec's words for what is not whole JSON, without making objects
-    surrogate = b"\\ud" in raw or b"\\uD" in raw  # only Python's parser keeps half a pair
+
+    def read(parse: Callable, use_float: bool) -> Record:
+        return from_object(kept(parse(io.BytesIO(raw), use_float=use_float), READ))
+
+    if b"\\ud" not in raw and b"\\uD" not in raw:  # ijson's C parser reads half a pair as "?"
+        with contextlib.suppress(ijson.JSONError):  # whole numbers past 64 bits stop it (and,
+            return read(ijson.basic_parse, True)  # as Decimals, past 4,300 digits they crashed it)
     try:
-        try:  # ijson's C parser, where it can: whole numbers past 64 bits stop it (and, as
-            if surrogate:  # Decimals, past 4,300 digits they crashed it), so Python's takes those
-                raise ijson.JSONError("a lone surrogate escape, maybe")
-            record = from_object(kept(ijson.basic_parse(io.BytesIO(raw), use_float=True), READ))
-        except ijson.JSONError:
-            python = ijson.get_backend("python").basic_parse
-            record = from_object(kept(python(io.BytesIO(raw), use_float=False), READ))
-            msgspec.json.encode(record)  # every text read is Unicode
+        record = read(ijson.get_backend("python").basic_parse, False)
+        msgspec.json.encode(record)  # every text read is Unicode
     except UnicodeEncodeError:
         raise Malformed("invalid Unicode escape") from None
     except ijson.JSONError:  # a number of over 4,300 digits (Python's limit to read one)
