@@ -10,6 +10,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 
 import click
 
@@ -85,6 +86,8 @@ def cli():
     Start with:  ccaudit report DUMP -o report.html
     Then:        ccaudit COMMAND --help
     """
+    if threading.current_thread() is not threading.main_thread():
+        return  # a program calling ccaudit from a thread keeps its own handlers; Python allows no others
     for signum in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
             signal.signal(signum, terminate)

@@ -71,7 +71,10 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
                            "wrote (its manifest does not list it); move it, or give another folder")
     _list(out_dir, itertools.chain(written, (n for n in old if n not in written)))  # claimed before they are
     # made: a report stopped half way (Ctrl-C) leaves a folder that the next report, or clean, empties
-    _remove(out_dir, [name for name in old if name.startswith("summary.")])  # see _incomplete
+    left, why = _remove(out_dir, [name for name in old if name.startswith("summary.")])  # see _incomplete
+    if left:
+        raise CcauditError(f"{why}: the earlier report's summary could not be removed, so nothing of this one "
+                           "was written")
     try:
         if fmt == "html":
             write_own(os.path.join(out_dir, "report.html"), render_whole(report, fmt, stats, raw=True))

@@ -279,8 +279,9 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
         return
     if "all_events" not in existing:
         if os.path.getsize(path) == 0:  # as a load stopped in create() leaves it, or touch
+            real = os.path.realpath(path) if os.path.islink(path) else path  # load makes no store through a link
             raise StoreError(f"{path}: an empty file, not yet a store (a load into it stopped as it began?); "
-                             f"loading a dump makes it one: ccaudit load DUMP --db {path}")
+                             f"loading a dump makes it one: ccaudit load DUMP --db {real}")
         raise StoreError(f"{path}: not a ccaudit store")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > LAYOUT_VERSION:

@@ -220,6 +220,17 @@ def test_an_empty_file_as_a_store_is_read_as_no_store_yet(invoke, tmp_path, samp
     assert result.exit_code == 2 and "not a ccaudit store; nothing deleted" in result.stderr and db.exists()
 
 
+def test_a_link_to_an_empty_file_as_a_store_names_the_path_a_load_takes(invoke, tmp_path, sample_cli):
+    # was: advised `ccaudit load DUMP --db LINK`, which load refuses (it makes no store through a link)
+    (tmp_path / "s.db").touch()
+    link = tmp_path / "link.db"
+    link.symlink_to(tmp_path / "s.db")
+    result = invoke("summary", "--db", link)
+    assert result.exit_code == 2 and result.stderr.endswith(f"ccaudit load DUMP --db {tmp_path / 's.db'}\n")
+    assert invoke("load", sample_cli, "--db", tmp_path / "s.db", "-q").exit_code == 0
+    assert invoke("summary", "--db", link).exit_code == 0
+
+
 def test_clean_deletes_a_store_whose_creation_was_killed(invoke, tmp_path):
     # what a kill during the first commit leaves: the file partly written, and a hot journal that
     # undoes it to nothing (copied here from a transaction still open)

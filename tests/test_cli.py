@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -652,6 +653,17 @@ def test_python_dash_m(tmp_path, sample_cli):
     proc = subprocess.run([sys.executable, "-m", "ccaudit", "summary", "--db", str(tmp_path / "none.db")],
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_a_program_may_run_the_cli_from_a_thread(invoke, tmp_path, sample_cli, expected_sample, report_cells):
+    # signal handlers may be set only from the main thread: it was exit 70, "internal error"
+    results = []
+    worker = threading.Thread(target=lambda: results.append(
+        invoke("report", sample_cli, "--db", tmp_path / "a.db", "--format", "json", "--quiet")))
+    worker.start()
+    worker.join()
+    assert results[0].exit_code == 0, results[0].stderr
+    assert report_cells(json.loads(results[0].stdout)) == expected_sample["cells"]
 
 
 # -- the library without click ----------------------------------------------------------------

@@ -261,6 +261,24 @@ def test_an_earlier_report_file_that_cannot_be_removed_stays_listed(invoke, tmp_
     assert "2024-05-09.txt" not in files_in(out)
 
 
+def test_an_earlier_summary_that_cannot_be_removed_stops_the_report_before_it_writes(invoke, tmp_path, sample_cli,
+                                                                                     monkeypatch):
+    # was: every day rewritten, then "holds part of the report ... and no summary" beside the earlier summary
+    out = tmp_path / "reports"
+    invoke("report", sample_cli, "--out", out, "-q", "--until", "2024-05-06")
+    before = {name: (out / name).read_bytes() for name in files_in(out) if name != ".ccaudit-manifest"}
+    with monkeypatch.context() as m:
+        refuse_removing(m, "summary.txt")
+        result = invoke("report", sample_cli, "--out", out, "-q")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"ccaudit: error: {out}/summary.txt: Permission denied: the earlier report's summary could not be removed, "
+        "so nothing of this one was written")
+    assert {name: (out / name).read_bytes() for name in files_in(out) if name != ".ccaudit-manifest"} == before
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    assert "2024-05-09.txt" in files_in(out)
+
+
 def test_a_report_file_that_clean_cannot_delete_stays_listed(invoke, tmp_path, sample_cli, monkeypatch):
     # was: an internal error (exit 70), the manifest gone with half the files
     out = tmp_path / "reports"
