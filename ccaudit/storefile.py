@@ -29,13 +29,19 @@ CACHE_KIB = 8_000  # each connection's page cache
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
+EVERY_LAYOUT = {"all_events", "auth_events", "signin_failures", "signin_successes"}  # tables, then views
+
+
 def is_store(path: str) -> bool:
-    """Does ``path`` hold an SQLite file with ccaudit's tables (of any layout)? Opens it read-only."""
-    if not looks_like_sqlite(path):
-        return False
+    """Did a ccaudit make ``path``, of any layout: a version, and the old tool's four tables
+    (views since layout 4)? Another program's file with a table ``all_events`` did not."""
     try:
         with _peek(path) as conn:
-            return "all_events" in _tables(conn)
+            return conn.execute("PRAGMA user_version").fetchone()[0] > 0 and EVERY_LAYOUT <= _tables(conn)
+    except sqlite3.OperationalError as e:
+        if "locked" not in str(e):
+            return False
+        raise StoreError(f"{path}: locked by another program writing it; nothing deleted") from None
     except sqlite3.DatabaseError:
         return False
 
@@ -342,14 +348,9 @@ def _read_only(path: str) -> str:
     return f"{Path(path).resolve().as_uri()}?mode=ro"  # (not ``uri``: ":memory:?mode=ro" would be a file)
 
 
-@contextlib.contextmanager
-def _peek(path: str) -> Iterator[sqlite3.Connection]:
+def _peek(path: str) -> contextlib.closing[sqlite3.Connection]:
     """A short read-only look at an SQLite file, closed afterwards."""
-    conn = sqlite3.connect(_read_only(path), uri=True)
-    try:
-        yield conn
-    finally:
-        conn.close()
+    return contextlib.closing(sqlite3.connect(_read_only(path), uri=True))
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:

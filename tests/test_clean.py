@@ -49,6 +49,55 @@ def test_clean_refuses_an_sqlite_file_of_something_else(invoke, tmp_path):
     conn.close()
 
 
+OLD_TOOLS_TABLES = ("all_events", "auth_events", "signin_failures", "signin_successes")
+
+
+@pytest.mark.parametrize("sql", [
+    ["CREATE TABLE all_events (id, payload)", "INSERT INTO all_events VALUES (1, 'important')"],
+    ["CREATE TABLE events_raw (id, v)", "CREATE VIEW all_events AS SELECT * FROM events_raw"],
+    [f"CREATE TABLE {t} (id)" for t in OLD_TOOLS_TABLES],  # the old tool's own tables, and no version
+    ["CREATE TABLE all_events (id)", "PRAGMA user_version = 9"],
+], ids=["a-table-of-that-name", "a-view-of-that-name", "the-old-tools-tables", "a-version-and-one-table"])
+def test_clean_refuses_another_programs_file_with_a_table_called_all_events(invoke, tmp_path, sql):
+    # was: "deleted" (exit 0): a table or view called all_events was all clean looked for
+    db = tmp_path / "myapp.db"
+    with sqlite3.connect(db) as conn:
+        for statement in sql:
+            conn.execute(statement)
+    conn.close()
+    result = invoke("clean", "--db", db, "--yes")
+    assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {db}: not a ccaudit store; nothing deleted\n")
+    assert db.exists()
+
+
+def test_clean_deletes_a_store_of_the_first_layouts(invoke, tmp_path):
+    # layouts 1 to 3: the old tool's four tables, and a version; reads refuse them, clean does not
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        for table in OLD_TOOLS_TABLES:
+            conn.execute(f"CREATE TABLE {table} (id)")
+        conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    assert invoke("summary", "--db", db).exit_code == 2
+    assert invoke("clean", "--db", db, "--yes").exit_code == 0 and not db.exists()
+
+
+def test_clean_of_a_store_another_program_has_locked_says_so(invoke, tmp_path, sample_cli):
+    # was: "not a ccaudit store"
+    db = tmp_path / "s.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("PRAGMA busy_timeout = 0")
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        result = invoke("clean", "--db", db, "--yes")
+    finally:
+        other.close()
+    assert (result.exit_code, result.stderr) == (
+        2, f"ccaudit: error: {db}: locked by another program writing it; nothing deleted\n")
+    assert db.exists()
+
+
 def test_clean_refuses_a_file_that_is_not_sqlite(invoke, tmp_path):
     db = tmp_path / "notes.db"
     db.write_text("my notes\n")
