@@ -72,3 +72,28 @@ def check_pages(conn: sqlite3.Connection, path: str, e: sqlite3.DatabaseError) -
     if found != "ok":
         where = found.splitlines()[-1]  # ("*** in database main ***" first)
         raise StoreError(f"{path}: the store is damaged ({e}: {where}); load the dumps into a new store") from None
+
+
+_TEXT = {"keys": KEY_COLUMNS, "details": DETAIL_COLUMNS, "method_counts": ("method",),
+         "events": ("id", "connection_id")}
+
+
+def check_text(conn: sqlite3.Connection, path: str, e: sqlite3.Error) -> None:
+    """Raise StoreError naming ``path`` if a text column holds bytes that are not UTF-8:
+    SQLite keeps what it was given, and sqlite3 cannot decode it (``e``). Looked for only
+    then: the check reads the tables' text."""
+    if "Could not decode to UTF-8" not in str(e):
+        return
+    factory, conn.text_factory = conn.text_factory, bytes
+    try:
+        for table, columns in _TEXT.items():
+            for row in conn.execute(f"SELECT {', '.join(columns)} FROM {table}"):
+                try:
+                    b"\n".join(v for v in row if v.__class__ is bytes).decode()  # a newline ends any partial character
+                except UnicodeDecodeError:
+                    raise StoreError(f"{path}: a row of its {table} holds text that is not UTF-8; load the dumps "
+                                     "into a new store") from None
+    except sqlite3.Error:
+        return
+    finally:
+        conn.text_factory = factory

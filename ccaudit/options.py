@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import math
 import os
 import re
@@ -23,7 +24,7 @@ from click.core import ParameterSource
 from . import daycounts
 from .boundary import signalled
 from .clock import EPOCH
-from .damage import check_counts, check_pages
+from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
 from .files import check_parent, make_temp_dir, remove_stale_temp_dirs
 from .progress import Progress, on_terminal
@@ -107,13 +108,16 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
                       readonly=readonly and tmp is None, notify=tell)
         try:
             yield store
-        except (ValueError, TypeError, IndexError, OverflowError, AttributeError) as e:  # a misshapen row, or a bug
-            check_counts(store.conn, store.path, e)
+        except (ValueError, TypeError, IndexError, OverflowError, AttributeError, OSError) as e:  # a misshapen row,
+            if not isinstance(e, OSError) or e.errno == errno.EOVERFLOW:  # a time the C library cannot place, or a bug
+                check_counts(store.conn, store.path, e)
             raise
         except sqlite3.DatabaseError as e:  # which store is damaged (a diff reads two), if it is this one
             raised = daycounts.raised_in_sql()  # by a function daycounts.register added, on a misshapen row
-            if not signalled() and (raised is not None or "user-defined function" in str(e)):  # or its argument
+            if not signalled() and (raised is not None or "user-defined function" in str(e)  # or its argument,
+                                    or isinstance(e, sqlite3.IntegrityError)):  # or a NULL a column was edited to take
                 check_counts(store.conn, store.path, raised or e)
+            check_text(store.conn, store.path, e)
             check_pages(store.conn, store.path, e)
             raise
         finally:

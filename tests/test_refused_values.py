@@ -98,6 +98,9 @@ _SECTION_KEY = "kid = (SELECT min(kid) FROM keys WHERE section != '')"  # a key 
     ("quarters", "quarter = 253402300800 WHERE quarter = (SELECT max(quarter) FROM quarters)", ["summary"]),
     ("quarters", "quarter = 253402300800 WHERE quarter = (SELECT max(quarter) FROM quarters)", ["methods"]),
     ("quarters", "n = 9223372036854775807", ["summary"]),
+    # a time the C library cannot place (OSError EOVERFLOW: exit 70)
+    ("quarters", "quarter = 9223372036854775807 WHERE quarter = (SELECT max(quarter) FROM quarters)", ["summary"]),
+    ("quarters", "quarter = 9223372036854775807 WHERE quarter = (SELECT max(quarter) FROM quarters)", ["report"]),
     ("counts", f"quarters = x'' WHERE {_SECTION_KEY}", ["report", "--stats", "--tz", "America/St_Johns"]),
     ("counts", "day = 4611686018427387904 WHERE (day, kid) = (SELECT day, kid FROM counts LIMIT 1)", ["methods"]),
     ("events", f"hour = 9223372036854775807 WHERE {_FIRST_EVENT}", ["export", "--out", "{tmp}/parquet"]),
@@ -141,6 +144,45 @@ def test_a_row_that_keeps_no_hours_edited(invoke, tmp_path, sample_cli, edit, ar
         assert conn.execute(f"UPDATE counts SET {edit} WHERE {_SPARSE_ROW}").rowcount == 1
     conn.close()
     refused(invoke(*args, "--db", db), f"{db}: a row of its counts is damaged (")
+
+
+_NOT_UTF8_KEY = ("keys", f"key = CAST(x'ff00fe' AS TEXT) || kid WHERE {_SECTION_KEY}")
+
+
+@pytest.mark.parametrize("table, edit, args", [
+    (*_NOT_UTF8_KEY, ["report"]),
+    (*_NOT_UTF8_KEY, ["diff", "{good}"]),
+    (*_NOT_UTF8_KEY, ["export", "--out", "{tmp}/parquet"]),
+    ("keys", "principal = CAST(x'c3' AS TEXT) WHERE kid = 1", ["export", "--out", "{tmp}/parquet"]),
+    ("details", "operation = CAST(x'e282' AS TEXT) WHERE did = 1", ["export", "--out", "{tmp}/parquet"]),
+])
+def test_text_that_is_not_utf8_names_the_store_and_its_table(invoke, tmp_path, fixtures_dir, table, edit, args):
+    # was: "a store could not be read: Could not decode to UTF-8 column 'key' ...": which store, of a diff's two?
+    good, db = str(tmp_path / "good.db"), str(tmp_path / "audit.db")
+    for path in (good, db):
+        assert invoke("load", fixtures_dir / "sample-week2.jsonl", "--db", path, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute(f"UPDATE {table} SET {edit}").rowcount == 1
+    conn.close()
+    args = [a.format(good=good, tmp=tmp_path) for a in args]
+    refused(invoke(*args, db) if args[0] == "diff" else invoke(*args, "--db", db),
+            f"{db}: a row of its {table} holds text that is not UTF-8; load the dumps into a new store")
+
+
+def test_a_null_in_a_column_edited_to_take_one_names_the_store(invoke, tmp_path, fixtures_dir):
+    # was: "a store could not be read: NOT NULL constraint failed: t.b", naming neither store of the diff
+    good, db = str(tmp_path / "good.db"), str(tmp_path / "audit.db")
+    for path in (good, db):
+        assert invoke("load", fixtures_dir / "sample-week2.jsonl", "--db", path, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = replace(sql, 'n INTEGER NOT NULL', 'n INTEGER')"
+                     " WHERE name = 'counts'")
+    conn.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE counts SET n = NULL")
+    conn.close()
+    refused(invoke("diff", good, db), f"{db}: a row of its counts is damaged (IntegrityError: ")
 
 
 def test_a_value_error_with_whole_counts_is_still_a_bug(store, monkeypatch):
