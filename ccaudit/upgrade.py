@@ -96,6 +96,14 @@ def _refuse_partial(conn: sqlite3.Connection, path: str, version: int) -> None:
     if missing:
         raise StoreError(f"{path}: a store of layout {version} without its table {missing[0]}; it cannot be "
                          f"brought to layout {LAYOUT_VERSION}: load the dumps into a new store")
+    columns = {name for _, name, *_ in conn.execute("PRAGMA table_info(counts)")}
+    if columns & {"offset_hours", *_NOT_IN[version]} or _IN[version] not in columns:  # a version edited by hand
+        raise StoreError(f"{path}: marked layout {version}, but its counts are not that layout's; it cannot be "
+                         f"brought to layout {LAYOUT_VERSION}: load the dumps into a new store")
+
+
+_IN = {4: "quarter", 5: "day", 6: "day", 7: "section"}  # a column of counts in the layout
+_NOT_IN = {4: ("day",), 5: ("section",), 6: ("section",), 7: ()}  # and columns of later ones
 
 
 def _regroup(conn: sqlite3.Connection) -> None:

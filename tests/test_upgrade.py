@@ -22,6 +22,7 @@ from ccaudit.cli import cli
 from ccaudit.errors import StoreError
 from ccaudit.schema import LAYOUT_VERSION
 from ccaudit.store import Store
+from ccaudit.upgrade import PREVIOUS
 from tests.stores import RECOUNT, assert_consistent, store_state
 
 LAYOUT_4_COUNTS = ("CREATE TABLE counts (quarter INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
@@ -275,3 +276,22 @@ def test_a_layout_4_store_without_quarters_is_refused_before_anything_is_written
                                          f"it cannot be brought to layout {LAYOUT_VERSION}: load the dumps into a "
                                          "new store")
     assert open(old, "rb").read() == before
+
+
+@pytest.mark.parametrize("version", PREVIOUS)
+def test_a_store_of_this_layout_marked_an_earlier_one_is_refused_before_anything_is_written(tmp_path, fixtures_dir,
+                                                                                            version):
+    # was: "brought forward" in place, its counts recounted as the earlier layout's, and then
+    # every report refused it as damaged while loads went on adding to it
+    db = str(tmp_path / "s.db")
+    assert run("load", str(fixtures_dir / "sample-cli.txt"), "--db", db, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {version}")
+    conn.close()
+    before = open(db, "rb").read()
+    r = CliRunner().invoke(cli, ["summary", "--db", db])
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[-1] == (f"ccaudit: error: {db}: marked layout {version}, but its counts are not that "
+                                         f"layout's; it cannot be brought to layout {LAYOUT_VERSION}: load the dumps "
+                                         "into a new store")
+    assert open(db, "rb").read() == before
