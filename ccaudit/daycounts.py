@@ -50,6 +50,14 @@ def pack(day: int, quarters: dict[int, list], keep_hours: bool = False) -> tuple
     """(n, first µs, last µs, hours, offset hours, quarters) of ``quarters``: quarter of
     the day -> [n, first µs, last µs]. The hours are empty for SPARSE quarters or fewer,
     unless ``keep_hours``; else made from the packed quarters as a read makes them."""
+    n, first, last, blob = _packed(day, quarters)
+    if len(quarters) <= SPARSE and not keep_hours:
+        return n, first, last, b"", b"", blob
+    return n, first, last, utc_hours(blob), offset_hours(blob), blob  # type: ignore[return-value]
+
+
+def _packed(day: int, quarters: dict[int, list]) -> tuple[int, int, int, bytes]:
+    """(n, first µs, last µs, quarters blob) of ``quarters``."""
     packed, start, n = array("I"), day * US, 0
     order = sorted(quarters)
     for i in order:
@@ -57,11 +65,7 @@ def pack(day: int, quarters: dict[int, list], keep_hours: bool = False) -> tuple
         n += count
         base = start + i * QUARTER_US
         packed.extend((i, count, first - base, last - base))
-    first, last = quarters[order[0]][1], quarters[order[-1]][2]  # the quarters follow each other in time
-    blob = _bytes(packed)
-    if len(order) <= SPARSE and not keep_hours:
-        return n, first, last, b"", b"", blob
-    return n, first, last, utc_hours(blob), offset_hours(blob), blob  # type: ignore[return-value]
+    return n, quarters[order[0]][1], quarters[order[-1]][2], _bytes(packed)  # the quarters follow each other in time
 
 
 def added(day: int, quarters: dict[int, list], stored: tuple | None) -> tuple[int, int, int, bytes, bytes, bytes]:
@@ -69,17 +73,34 @@ def added(day: int, quarters: dict[int, list], stored: tuple | None) -> tuple[in
     hours, quarters) row.
 
     A load runs forward in time, so the new quarters nearly always follow the stored
-    ones, and the packed bytes of a row with its hours are joined as they are instead of
-    unpacked and repacked.
+    ones: the packed bytes are then joined as they are, and a row's hours added to,
+    instead of unpacked and made again.
     """
     if stored is None:
         return pack(day, quarters)
-    n, first, last, hours, offset, blob = stored
-    if not hours or int.from_bytes(blob[-16:-12], "little") >= min(quarters):
+    n, first, _, hours, offset, blob = stored
+    if int.from_bytes(blob[-16:-12], "little") >= min(quarters):
         add(quarters, day, blob)
         return pack(day, quarters)
-    more = pack(day, quarters, keep_hours=True)
-    return n + more[0], first, more[2], _summed(hours, more[3]), _summed(offset, more[4]), blob + more[5]
+    more, _, last, more_blob = _packed(day, quarters)
+    blob += more_blob
+    if hours:
+        hours, offset = _plus(hours, offset, quarters)
+    elif len(blob) > 16 * SPARSE:
+        hours, offset = utc_hours(blob), offset_hours(blob)
+    return n + more, first, last, hours, offset, blob
+
+
+def _plus(hours: bytes, offset: bytes, quarters: dict[int, list]) -> tuple[bytes, bytes]:
+    """``hours`` and ``offset`` hours blobs with the events of ``quarters`` added."""
+    hours_array, offset_array = _array(hours), _array(offset)
+    if len(hours_array) != 24 or len(offset_array) != 25 * OFFSETS:
+        raise ValueError(f"hours of {len(hours)} and {len(offset)} bytes")
+    for i, (count, _, _) in quarters.items():
+        hours_array[i >> 2] += count
+        for slot in _SLOTS[i]:
+            offset_array[slot] += count
+    return _bytes(hours_array), _bytes(offset_array)
 
 
 def packed_sql(column: str, t: str = "c") -> str:
@@ -174,10 +195,6 @@ def misshapen(blob: bytes) -> bool:
     except OverflowError:
         return True
     return False
-
-
-def _summed(a: bytes, b: bytes) -> bytes:
-    return _bytes(array("I", map(int.__add__, _array(a), _array(b))))
 
 
 def add(quarters: dict[int, list], day: int, blob: bytes) -> None:
