@@ -14,6 +14,18 @@ from enum import IntEnum
 
 # What reading a damaged or cut compressed stream raises.
 READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
+# What gzip, bz2 and xz say of data that fails a checksum, or holds what no compressor writes
+_DAMAGED = ("CRC check failed", "Incorrect length of data produced", "Invalid data stream", "Corrupt input data")
+
+
+def broken_stream(e: BaseException) -> tuple[str, bool]:
+    """Why reading an input broke, as a malformed entry at its end says it, and whether
+    its data is damaged: records read from it before the check failed may then hold
+    wrong values (gzip checks a member at its end, bzip2 a block after handing it on)."""
+    if isinstance(e, zlib.error) or any(m in str(e) for m in _DAMAGED):
+        return (f"the compressed data is damaged ({e}): records read from it may hold wrong values; "
+                "load a good copy into a new store"), True
+    return f"input ends early ({e})", False
 
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

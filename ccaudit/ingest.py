@@ -29,7 +29,7 @@ import msgspec
 
 from .classify import classify
 from .decoding import SPARSE, Malformed, decode, decode_lenient, decode_record, decode_refused, decode_struct, lone_cr
-from .errors import READ_ERRORS, InputError
+from .errors import READ_ERRORS, InputError, broken_stream
 from .jsondoc import json_rows
 from .schema import MAX_RECORD
 from .shape import sniff
@@ -40,9 +40,9 @@ MAX_LINE = MAX_RECORD  # longer lines are malformed
 COLLECT_EVERY = 20_000  # allocations between two garbage collections during a load (Python: 700)
 
 _MAGIC = (
-    (b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
-    (b"BZh", lambda f: io.BufferedReader(Decompressed(f, bz2.BZ2Decompressor), BUFFER)),
-    (b"\xfd7zXZ\x00", lambda f: io.BufferedReader(Decompressed(f, lzma.LZMADecompressor), BUFFER)),
+    (b"\x1f\x8b", lambda f, _: gzip.GzipFile(fileobj=f, mode="rb")),
+    (b"BZh", lambda f, magic: io.BufferedReader(Decompressed(f, bz2.BZ2Decompressor, magic), BUFFER)),
+    (b"\xfd7zXZ\x00", lambda f, magic: io.BufferedReader(Decompressed(f, lzma.LZMADecompressor, magic), BUFFER)),
 )
 _UNSUPPORTED = ((b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
@@ -83,7 +83,7 @@ class Dump:
         for magic, opener in _MAGIC:
             if head.startswith(magic):
                 self.compressed = True
-                stream = opener(stream)  # already buffered; a second buffer would lose the last good
+                stream = opener(stream, magic)  # already buffered; a second buffer would lose the last good
                 break  # bytes of a stream that is cut short
         else:
             for magic, name in _UNSUPPORTED:
@@ -191,7 +191,7 @@ def until_broken(rows: Iterator[tuple], label: str, stats: LoadStats) -> Iterato
     try:
         yield from rows
     except READ_ERRORS as e:
-        stats.bad(label, "@end", f"input ends early ({e})")
+        stats.cut_short(label, "@end", *broken_stream(e))
 
 
 def note_if_failed(label: str, stats: LoadStats, before: tuple[int, int, int]) -> None:

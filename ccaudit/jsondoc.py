@@ -53,8 +53,8 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> It
     items = _Items(stream, array)
     n = yield from _rows(items, label, stats, 0)
     if items.stopped:
-        stats.bad(label, f"@byte {items.rest_at}", f"{items.stopped}; stopped reading, "
-                  f"{_drain(items.rest)} bytes left unread")
+        stats.cut_short(label, f"@byte {items.rest_at}", f"{items.stopped}; stopped reading, "
+                        f"{_drain(items.rest)} bytes left unread")
     elif items.rest is not None:
         yield from _ijson_rows(items.rest, items.rest_at, label, stats, array, n, items.rest_head)
 
@@ -318,7 +318,7 @@ def _ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: 
         first = _syntax_error_at(head) if isinstance(e, ijson.JSONError) else None
         where = end if first is None else min(end, at + first)
         left = end - where + counted.dropped + _drain(stream)
-        stats.bad(label, f"@byte {where}", f"{_ijson_reason(e)}; stopped reading, {left} bytes left unread")
+        stats.cut_short(label, f"@byte {where}", f"{_ijson_reason(e)}; stopped reading, {left} bytes left unread")
 
 
 def _syntax_error_at(head: bytes) -> int | None:

@@ -61,8 +61,8 @@ def _load_one(dump: Dump, store: Store, stats: LoadStats, progress: Progress | N
         if watched is not None:
             os.close(watched)
     if size != dump.size:
-        stats.bad(dump.label, "@end", f"the file changed size while it was read ({dump.size} bytes, then {size}): "
-                                      "load it again once it has stopped changing")
+        stats.cut_short(dump.label, "@end", f"the file changed size while it was read ({dump.size} bytes, then "
+                                            f"{size}): load it again once it has stopped changing")
 
 
 def _watch(dump: Dump) -> int | None:

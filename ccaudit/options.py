@@ -221,7 +221,9 @@ def tell_loaded(stats: LoadStats, quiet: bool) -> None:
     if not quiet:
         for line in malformed_lines(stats):
             tell(line)
-    for message in [*stats.failed.values(), *filter(None, [stats.stopped])]:
+        for line in [cut for cut in stats.cut_lines() if cut not in stats.damaged.values()]:  # (those: errors)
+            tell(f"read in part: {line}")  # each, however many malformed lines came first
+    for message in [*stats.damaged.values(), *stats.failed.values(), *filter(None, [stats.stopped])]:
         tell(f"error: {message}")
     tell(stats.summary_line())
 
@@ -236,7 +238,8 @@ def echo_stats(stats: LoadStats, fmt: str) -> None:
 
 def malformed_lines(stats: LoadStats) -> list[str]:
     """The first malformed places, for stderr, and where the rest are listed."""
-    lines = [f"malformed: {problem}" for problem in stats.problem_lines()[:SHOWN_PROBLEMS]]
+    cut = stats.cut_lines()  # each told after these
+    lines = [f"malformed: {problem}" for problem in stats.problem_lines() if problem not in cut][:SHOWN_PROBLEMS]
     if stats.malformed > SHOWN_PROBLEMS:
         lines.append(f"{stats.malformed:,} malformed in all; {SHOWN_PROBLEMS} shown here, the first "
                      f"{min(stats.malformed, len(stats.problems))} in the JSON output of load (malformed_lines) "
@@ -250,7 +253,7 @@ def load_all(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats | N
     if not dumps:
         return None
     stats = load(dumps, store, quiet)
-    if stats.failed or stats.stopped:
+    if stats.input_error:
         sys.exit(ExitCode.USAGE)
     return stats
 
@@ -258,7 +261,7 @@ def load_all(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats | N
 def exit_code(stats: LoadStats | None, strict: bool) -> int:
     if stats is None:
         return ExitCode.OK
-    if stats.failed or stats.stopped:
+    if stats.input_error:
         return ExitCode.USAGE
     if strict and stats.malformed:
         return ExitCode.CHECK_FAILED

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from .errors import READ_ERRORS, CcauditError, InputError, NoSpace, out_of_space, temp_full
+from .errors import READ_ERRORS, CcauditError, InputError, NoSpace, broken_stream, out_of_space, temp_full
 from .files import block_stops, make_temp_dir, restore_signals
 from .ingest import MAX_LINE, Dump
 from .stats import LoadStats
@@ -133,7 +133,7 @@ def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], mer
         tasks = _ranges(dump, tmp, chunk, held)
     merger.merge(_answers(merger.readable(tasks), pool, merger))
     if merger.ended_early:
-        merger.stats.bad(dump.label, "@end", merger.ended_early)
+        merger.stats.cut_short(dump.label, "@end", *merger.ended_early.args)
 
 
 def _answers(tasks: Iterator[Task], pool: list[_Worker], merger: _Merger) -> Iterator[Answer]:
@@ -167,7 +167,7 @@ def _spill(stream: BinaryIO, tmp: str, chunk: int) -> Iterator[Task]:
         except (*READ_ERRORS, ValueError) as e:
             if os.path.getsize(path):
                 yield Task(path=path, stage=stage, delete=True)
-            raise EndsEarly(f"input ends early ({e})") from None
+            raise EndsEarly(*broken_stream(e)) from None
         if not size:
             os.remove(path)
             return
@@ -278,7 +278,7 @@ class _Merger:
         self.lines = 0  # line number reached: turns a stage's line numbers into the input's
         self.full: NoSpace | None = None  # TMPDIR filled up: what was parsed is merged, then this is raised
         self.refused = False  # a worker found TMPDIR full: the answers after its task are not taken
-        self.ended_early: str | None = None  # why a compressed input or pipe broke
+        self.ended_early: EndsEarly | None = None  # why a compressed input or pipe broke
 
     def merge(self, answers: Iterator[Answer]) -> None:
         for first in answers:
@@ -293,7 +293,7 @@ class _Merger:
         try:
             yield from tasks
         except EndsEarly as e:
-            self.ended_early = str(e)
+            self.ended_early = e
         except NoSpace as e:
             self.full = e
 

@@ -28,12 +28,29 @@ class LoadStats:
     problems: list = field(default_factory=list)  # (label, position, why) of the first few
     stopped: str | None = None  # why the load stopped before the end (a full disk)
     failed: dict = field(default_factory=dict)  # input label -> the error line saying why it gave nothing
+    cut: list = field(default_factory=list)  # (label, position, why) of every input read only in part
+    damaged: dict = field(default_factory=dict)  # input label -> the error line saying its data fails a check
 
     def bad(self, label: str, position: int | str, why: str) -> None:
         """Count a malformed line (or item, or byte position) and remember the first ones."""
         self.malformed += 1
         if len(self.problems) < MAX_LISTED:
             self.problems.append((label, position, why))
+
+    def cut_short(self, label: str, position: str, why: str, damaged: bool = False) -> None:
+        """An input read only in part: a stream cut short, a syntax error that stops a
+        document, a file that changed size. A malformed entry, but always told, whatever
+        came before it. Damaged data (a checksum that fails) is an input error: what was
+        read of it may hold wrong values."""
+        self.bad(label, position, why)
+        self.cut.append((label, position, why))
+        if damaged:
+            self.damaged.setdefault(label, f"{where(label, position)}: {why}")
+
+    @property
+    def input_error(self) -> bool:
+        """An input gave nothing or damaged data, or the load stopped (exit 2)."""
+        return bool(self.failed or self.damaged or self.stopped)
 
     def add_part(self, label: str, offset: int, records: int, noise: int, malformed: int, problems) -> None:
         """Count a part of an input read elsewhere (a worker's byte range, a Spark block),
@@ -64,6 +81,9 @@ class LoadStats:
     def problem_lines(self) -> list[str]:
         return [f"{where(label, pos)}: {why}" for label, pos, why in self.problems]
 
+    def cut_lines(self) -> list[str]:
+        return [f"{where(label, pos)}: {why}" for label, pos, why in self.cut]
+
     def as_dict(self) -> dict:
         return {
             "records_read": self.records_read,
@@ -73,7 +93,9 @@ class LoadStats:
             "malformed": self.malformed,
             "malformed_lines": self.malformed_lines,
         } | ({"not_stored": self.not_stored} if self.stopped else {}) \
-          | ({"unusable_inputs": list(self.failed.values())} if self.failed else {})
+          | ({"unusable_inputs": list(self.failed.values())} if self.failed else {}) \
+          | ({"inputs_cut_short": self.cut_lines()} if self.cut else {}) \
+          | ({"damaged_inputs": list(self.damaged.values())} if self.damaged else {})
 
     def summary_line(self) -> str:
         """One line for stderr; lists the first SHOWN malformed places and unusable inputs."""
@@ -83,6 +105,12 @@ class LoadStats:
                 f"{self.malformed:,} malformed")
         if self.problems:
             line += _first(self.malformed_lines, self.malformed)
+        cut = [(label, pos) for label, pos, _ in self.cut if label not in self.damaged]  # those say so below
+        if cut:
+            places = [where(label, pos) for label, pos in cut]
+            line += f"; {plural(len({c[0] for c in cut}), 'input')} read in part" + _first(places, len(places))
+        if self.damaged:  # each has its error line above this one
+            line += f"; {plural(len(self.damaged), 'input')} damaged" + _first(list(self.damaged), len(self.damaged))
         if self.failed:  # each has its error line above this one
             line += f"; {plural(len(self.failed), 'input')} unusable" + _first(list(self.failed), len(self.failed))
         return line

@@ -67,8 +67,8 @@ class Decompressed(io.RawIOBase):
     they are an error (``OSError`` or ``LZMAError``), as for gzip; zero bytes there are
     padding (xz's, and a tape's), as gzip takes them."""
 
-    def __init__(self, raw: BinaryIO, decompressor: Callable[[], Any]):
-        self.raw, self.new = raw, decompressor
+    def __init__(self, raw: BinaryIO, decompressor: Callable[[], Any], magic: bytes):
+        self.raw, self.new, self.magic = raw, decompressor, magic
         self.d = decompressor()
 
     def readable(self) -> bool:
@@ -81,6 +81,8 @@ class Decompressed(io.RawIOBase):
                 data = self._next_stream()
                 if data is None:
                     return 0
+                if not (data.startswith(self.magic) or self.magic.startswith(data)):  # not "Invalid data stream",
+                    raise OSError("bytes after the last compressed stream that start no other")  # which is damage
                 self.d = self.new()
             elif self.d.needs_input:
                 data = self.raw.read(BLOCK)

@@ -410,11 +410,18 @@ def _bad_inputs(tmp_path: Path, sample_cli: Path) -> dict:
     made["unparseable-time"].write_bytes(b'{"id":"x","time":"06/05/2024","data":{"methodName":"A"}}\n')
     made["zstd"] = tmp_path / "d.zst"
     made["zstd"].write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 32)
+    made["damaged-gzip"] = tmp_path / "flipped.gz"
+    made["damaged-gzip"].write_bytes(_flipped(gzip.compress(sample_cli.read_bytes(), 0)))
     return made
 
 
+def _flipped(data: bytes) -> bytes:
+    """``data`` with a bit of its middle byte flipped: gzip's stored data, which only its CRC tells."""
+    return data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 0x04]) + data[len(data) // 2 + 1:]
+
+
 BAD = ["missing", "directory", "only-noise", "only-malformed", "truncated-gzip", "binary", "invalid-utf8",
-       "records-without-id", "unparseable-time", "zstd"]
+       "records-without-id", "unparseable-time", "zstd", "damaged-gzip"]
 
 
 @pytest.mark.parametrize("kind", BAD)
@@ -455,6 +462,30 @@ def test_unusable_inputs_are_named_in_the_load_line_and_its_json(invoke, tmp_pat
     assert stderr_lines(result)[-1].endswith(f"; 2 inputs unusable ({bad[0]}, {bad[1]})")
     unusable = json.loads(result.stdout)["unusable_inputs"]
     assert [line.split(": ")[0] for line in unusable] == [str(p) for p in bad]
+
+
+def test_a_damaged_compressed_input_is_named_in_the_load_line_and_its_json(invoke, tmp_path, sample_cli):
+    # was: "input ends early (CRC check failed ...)" among the malformed places, exit 0
+    bad = _bad_inputs(tmp_path, sample_cli)["damaged-gzip"]
+    result = invoke("load", sample_cli, bad, "--db", tmp_path / "s.db", "-q", "--format", "json")
+    assert result.exit_code == 2
+    error = [line for line in stderr_lines(result) if line.startswith("ccaudit: error: ")]
+    assert len(error) == 1 and error[0].startswith(f"ccaudit: error: {bad}@end: the compressed data is damaged (CRC")
+    assert stderr_lines(result)[-1].endswith(f"; 1 input damaged ({bad})")
+    assert json.loads(result.stdout)["damaged_inputs"] == [error[0].removeprefix("ccaudit: error: ")]
+
+
+def test_an_input_read_in_part_is_told_however_many_malformed_lines_came_first(invoke, tmp_path, sample_cli):
+    # was: the first 10 malformed lines, "14 malformed in all", and not a word of the file cut in half
+    data = b"".join(b"garbage %d\n" % n for n in range(12)) + sample_cli.read_bytes() * 50
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(gzip.compress(data)[:-40])
+    result = invoke("load", cut, "--db", tmp_path / "s.db", "--format", "json")
+    assert result.exit_code == 0
+    told = [line for line in stderr_lines(result)[:-1] if "@end" in line]
+    assert len(told) == 1 and told[0].startswith(f"ccaudit: read in part: {cut}@end: input ends early (")
+    assert stderr_lines(result)[-1].endswith(f"; 1 input read in part ({cut}@end)")
+    assert json.loads(result.stdout)["inputs_cut_short"] == [told[0].removeprefix("ccaudit: read in part: ")]
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory"])

@@ -819,7 +819,34 @@ def test_what_follows_the_last_compressed_stream_is_reported_not_dropped(tmp_pat
     stats = load_dumps([str(p)], Store(str(tmp_path / "s.db")), workers=workers, chunk=4096)
     assert stats.records_read == 50
     assert [where for where in stats.malformed_lines] == [f"{p}@end"]
-    assert stats.problem_lines()[0].startswith(f"{p}@end: input ends early (")
+    assert stats.problem_lines() == [f"{p}@end: input ends early (bytes after the last compressed stream that start "
+                                     "no other)"]
+    assert stats.cut_lines() == stats.problem_lines() and stats.damaged == {}  # the records read are as written
+
+
+def _flipped(kind: str, data: bytes) -> bytes:
+    """``data`` compressed, with one bit flipped two thirds in: gzip's stored (level 0) data,
+    so that the flip changes a record and only the member's CRC tells."""
+    packed = bytearray(gzip.compress(data, 0) if kind == "gz" else _COMPRESS[kind](data))
+    packed[len(packed) * 2 // 3] ^= 0x04
+    return bytes(packed)
+
+
+@pytest.mark.parametrize("kind", ["gz", *_COMPRESS])
+@pytest.mark.parametrize("workers", [0, 2])
+def test_compressed_data_that_fails_its_check_is_a_damaged_input_not_one_cut_short(tmp_path, kind, workers):
+    # gzip checks a member's CRC at its end, bzip2 a block after handing it on: the records
+    # read before may hold wrong values (a flipped bit stored an id that never was, and made
+    # real ones duplicates), and it was "input ends early", exit 0
+    from ccaudit.load import load_dumps
+    from ccaudit.store import Store
+
+    p = write(tmp_path, f"d.{kind}", _flipped(kind, b"".join(line(i) for i in range(3000))))
+    stats = load_dumps([str(p)], Store(str(tmp_path / "s.db")), workers=workers, chunk=1 << 16)
+    assert list(stats.damaged) == [str(p)] and stats.input_error
+    assert stats.damaged[str(p)].startswith(f"{p}@end: the compressed data is damaged (")
+    assert stats.damaged[str(p)].endswith("): records read from it may hold wrong values; load a good copy into a "
+                                          "new store")
 
 
 @pytest.mark.parametrize("kind", _COMPRESS)

@@ -460,6 +460,7 @@ def test_damaged_gzip_keeps_what_was_read(tmp_path, workers):
         stats = load_dumps([str(p)], store, workers=workers, chunk=1 << 16)
         assert stats.failed == {} and 15000 < stats.inserted <= 20000
         assert any("@end" in line for line in stats.problem_lines())
+        assert list(stats.damaged) == [str(p)]  # what was read may hold wrong values: an input error
     finally:
         store.close()
 
