@@ -19,6 +19,7 @@ _ESCAPE = re.compile(rb"\\.", re.S)
 _NOT_TOKENS = bytes(range(256)).translate(None, b'[]{}"\\')  # every byte but quotes, brackets, backslash
 _BRACKET = re.compile(rb"[\[\]{}]")
 _STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
+_NOT_IN_A_NUMBER = [bytes([b]) for b in b',:[]{}" \t\r\n']  # where an item outside strings and brackets ends
 
 
 class Refused(Exception):
@@ -82,7 +83,7 @@ class Guard:
             self.depth = depths[-1]
             if min(depths) <= self.base:
                 self.item_from = self.offset  # an item ended in this block: a new one began after
-        self._check_size(len(data))
+        self._check_size(data)
 
     def _scan_exact(self, data: bytes) -> None:
         pos = 0
@@ -98,14 +99,17 @@ class Guard:
             if self.depth <= self.base:  # a string item begins
                 self.item_from = self.offset + quote
             self.in_string, pos = True, quote + 1
-        self._check_size(len(data))
+        self._check_size(data)
 
-    def _check_size(self, size: int) -> None:
-        """After a block of ``size`` bytes: is the current item past the limit?"""
-        end = self.offset + size
+    def _check_size(self, data: bytes) -> None:
+        """After a block: is the current item past the limit? Outside strings and
+        brackets an item is a number (or true, false, null), which ends at the last byte
+        that no number holds: it goes on past the block's end from there."""
+        end = self.offset + len(data)
         if not self._inside():
-            self.item_from = end
-        elif end - self.item_from > self.max_item:
+            last = max(map(data.rfind, _NOT_IN_A_NUMBER))
+            self.item_from = end if last == len(data) - 1 else self.item_from if last < 0 else self.offset + last + 1
+        if end - self.item_from > self.max_item:
             raise TooLarge(max(0, self.item_from + self.max_item - self.offset))
 
     def _inside(self) -> bool:

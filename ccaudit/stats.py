@@ -58,7 +58,10 @@ class LoadStats:
         self.records_read += records
         self.noise_lines += noise
         for pos, why in problems:
-            self.bad(label, offset + pos if isinstance(pos, int) else pos, why)
+            if isinstance(pos, int):
+                self.bad(label, offset + pos, why)
+            else:  # "@byte N" or "@end" where the part stopped being read, or ":item N"
+                (self.cut_short if pos.startswith("@") else self.bad)(label, pos, why)
         self.malformed += malformed - len(problems)
 
     def add_merged(self, merged: tuple[int, int]) -> None:

@@ -546,6 +546,24 @@ def test_a_record_bigger_than_max_record_is_refused(monkeypatch, block):
         assert "an item larger than 2000 bytes; stopped reading" in stats.problems[0][2]
 
 
+@pytest.mark.parametrize("array", [True, False])
+@pytest.mark.parametrize("block", [7, 1 << 20])
+def test_a_number_item_bigger_than_max_record_is_refused_where_it_passes_the_limit(monkeypatch, block, array):
+    # a bare number between items was never an item to the guard: ijson took it whole,
+    # in memory and time that grew with it (120 MB: 145 s, 217 MB), and said "invalid
+    # JSON; stopped reading, 0 bytes left unread" with the records after it unread
+    monkeypatch.setattr(jsondoc, "MAX_RECORD", 2000)
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    first, last = json.dumps(rec(1)).encode(), json.dumps(rec(3)).encode()
+    number = b"1" * 5000
+    text = b"[" + first + b",\n" + number + b",\n" + last + b"]" if array else first + b"\n" + number + b"\n" + last
+    rows, stats = fast(text, array)
+    assert ids(rows) == ["rec-1"] and stats.malformed == 1
+    start = text.index(number)
+    assert stats.problems == [("f", f"@byte {start + 2000}", "an item larger than 2000 bytes; stopped reading, "
+                                                             f"{len(text) - start - 2000} bytes left unread")]
+
+
 def test_the_buffer_stays_one_record_plus_one_block(monkeypatch):
     monkeypatch.setattr(jsondoc, "BLOCK", 1000)
     most = []

@@ -46,6 +46,7 @@ def _same_both_ways(tmp_path, paths, chunk=2000):
     assert par.malformed_lines == seq.malformed_lines
     assert par.problem_lines() == seq.problem_lines()
     assert par.failed == seq.failed
+    assert (par.cut_lines(), par.damaged) == (seq.cut_lines(), seq.damaged)  # a worker's "@byte N" was a line's
     assert par_state == seq_state
     return seq, seq_state
 
@@ -81,6 +82,8 @@ def test_parallel_array_broken_in_the_middle(tmp_path):
     p.write_text(text, encoding="utf-8")
     stats, _ = _same_both_ways(tmp_path, [str(p)])
     assert (stats.inserted, stats.malformed) == (30, 1)
+    assert stats.cut_lines() == [f"{p}@byte {text.index('{broken') + 1}: invalid JSON; stopped reading, "
+                                 f"{len(text) - text.index('{broken') - 1} bytes left unread"]
 
 
 def test_parallel_several_inputs_with_duplicates_across_them(tmp_path, sample_cli, fixtures_dir):
