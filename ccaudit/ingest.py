@@ -143,9 +143,10 @@ def text(stream: BinaryIO, label: str) -> BinaryIO:
         head, stream = first_bytes(stream, 8)
     except READ_ERRORS as e:  # the read proper reports it: a gzip stream cut in its header reads as empty after
         return Broken(e)  # type: ignore[return-value]
-    if head.startswith(_UTF16) or _utf16_without_bom(head):
-        raise InputError(f"{label}: UTF-16 text (as Windows PowerShell's > writes it); convert it to UTF-8 "
-                         "first: iconv -f UTF-16 -t UTF-8")
+    wide = _wide(head)
+    if wide:
+        raise InputError(f"{label}: {wide} text (as Windows PowerShell's > writes UTF-16); convert it to UTF-8 "
+                         f"first: iconv -f {wide} -t UTF-8")
     return without_bom(stream)
 
 
@@ -160,10 +161,23 @@ def without_bom(stream: BinaryIO) -> BinaryIO:
     return stream
 
 
-def _utf16_without_bom(head: bytes) -> bool:
-    """ASCII as UTF-16 (a NUL before or after every character), as a tool writes it without the
-    mark: UTF-8 text has no NUL, and JSON's first characters are ASCII."""
-    return len(head) == 8 and any(head[i::2] == bytes(4) and all(head[1 - i::2]) for i in (0, 1))
+def _wide(head: bytes) -> str | None:
+    """"UTF-16" or "UTF-32" if the input's first 8 bytes are ASCII as either, with a
+    byte-order mark or without: NULs around every character (UTF-8 text has no NUL, and
+    JSON's first characters are ASCII). A mark alone is not enough: 0xFF 0xFE could begin a
+    UTF-8 file whose first line is damaged."""
+    if head.startswith((b"\xff\xfe\0\0", b"\0\0\xfe\xff")) or _ascii_every(head, 4):
+        return "UTF-32"
+    return "UTF-16" if _ascii_every(head[2:] if head.startswith(_UTF16) else head, 2) else None
+
+
+def _ascii_every(text: bytes, width: int) -> bool:
+    """``text`` is whole characters of ``width`` bytes, each an ASCII byte and NULs (after
+    it, little-endian, or before it, big-endian)."""
+    if not text or len(text) % width:
+        return False
+    return any(all(text[i::width]) and not any(b for j, b in enumerate(text) if j % width != i)
+               for i in (0, width - 1))
 
 
 def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None, shape: str = "") -> Iterator[tuple]:

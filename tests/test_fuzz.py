@@ -78,18 +78,18 @@ SLOW_DATA = [HealthCheck.too_slow]
 
 BOM = b"\xef\xbb\xbf"
 COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")  # gzip, bzip2, xz: decompressed
-REFUSED = (b"\x28\xb5\x2f\xfd", b"PK\x03\x04", b"\xff\xfe", b"\xfe\xff")  # zstd, zip, UTF-16: an InputError
+REFUSED = (b"\x28\xb5\x2f\xfd", b"PK\x03\x04")  # zstd, zip: an InputError
 
 
 def shape_of(data: bytes) -> str:
     """How ``ingest`` reads a small input, by the rules in its docstring: by magic bytes
-    'compressed' or 'refused' (UTF-16 by its mark, or by four ASCII characters as
-    UTF-16); then, after one leading BOM, the first non-blank line decides:
+    'compressed' or 'refused' (and ASCII as UTF-16 or UTF-32, after its mark if any);
+    then, after one leading BOM, the first non-blank line decides:
     ``[`` an 'array', unless that line cannot begin JSON, or is whole JSON with more lines
     after it; ``{`` alone on a line (a newline after it) 'objects'; else 'lines'."""
     if data.startswith(COMPRESSED):
         return "compressed"
-    if data.startswith(REFUSED) or _ascii_as_utf16(data[:8]):
+    if data.startswith(REFUSED) or _ascii_as_wide(data[:8]):
         return "refused"
     body = unbom(data).lstrip()
     if body.startswith(b"["):
@@ -114,10 +114,17 @@ def _json_status(line: bytes) -> str:
     return "whole"
 
 
-def _ascii_as_utf16(head: bytes) -> bool:
-    """Four characters as UTF-16 without its mark: a NUL after (or before) each of four others."""
-    pairs = [head[i:i + 2] for i in range(0, 8, 2)]
-    return len(head) == 8 and (all(a and not b for a, b in pairs) or all(b and not a for a, b in pairs))
+def _ascii_as_wide(head: bytes) -> bool:
+    """A UTF-32 mark, or characters as UTF-16 (after its mark, if any) or UTF-32: one byte
+    each, with NULs after (or before) it to fill its width."""
+    if head.startswith((b"\xff\xfe\0\0", b"\0\0\xfe\xff")):
+        return True
+    for width, body in ((2, head[2:] if head.startswith((b"\xff\xfe", b"\xfe\xff")) else head), (4, head)):
+        chars = [body[i:i + width] for i in range(0, len(body), width)]
+        if body and len(body) % width == 0 and (all(c[0] and c[1:] == bytes(width - 1) for c in chars)
+                                                or all(c[-1] and c[:-1] == bytes(width - 1) for c in chars)):
+            return True
+    return False
 
 
 def unbom(data: bytes) -> bytes:

@@ -873,6 +873,8 @@ def test_a_compressed_stream_cut_short_keeps_what_came_before(tmp_path, kind):
     ("utf-16", "", False), ("utf-16-be", "\ufeff", False), ("utf-16-le", "\ufeff", False),
     # were read line by line, each "not valid JSON": without the mark, or gzip'd
     ("utf-16-le", "", False), ("utf-16-be", "", False), ("utf-16", "", True), ("utf-16-le", "", True),
+    # were called UTF-16, with a conversion from it that makes garbage
+    ("utf-32", "", False), ("utf-32-le", "", False), ("utf-32-be", "", False), ("utf-32-be", "\ufeff", True),
 ])
 def test_utf16_text_is_refused_with_how_to_convert_it(tmp_path, encoding, mark, packed):
     # PowerShell's > writes UTF-16 with a byte-order mark: every line was "not valid JSON",
@@ -881,8 +883,15 @@ def test_utf16_text_is_refused_with_how_to_convert_it(tmp_path, encoding, mark, 
     p = write(tmp_path, "d.jsonl", gzip.compress(data) if packed else data)
     with pytest.raises(InputError) as refused:
         Dump(str(p)).open()
-    assert str(refused.value) == (f"{p}: UTF-16 text (as Windows PowerShell's > writes it); convert it to UTF-8 "
-                                  "first: iconv -f UTF-16 -t UTF-8")
+    wide = "UTF-32" if "32" in encoding else "UTF-16"
+    assert str(refused.value) == (f"{p}: {wide} text (as Windows PowerShell's > writes UTF-16); convert it to UTF-8 "
+                                  f"first: iconv -f {wide} -t UTF-8")
+
+
+def test_a_utf16_mark_before_utf8_records_is_a_damaged_first_line_not_utf16(tmp_path):
+    # was: the whole file refused as UTF-16 for its first two bytes
+    stats, rows = ingest(write(tmp_path, "d.jsonl", b"\xff\xfe" + line(1) + line(2) + line(3)))
+    assert ids(rows)[-2:] == ["rec-2", "rec-3"] and stats.failed == {}  # the first line's fate is the line rules'
 
 
 @pytest.mark.parametrize("pack, split", [
