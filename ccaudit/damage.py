@@ -13,7 +13,7 @@ from .schema import DETAIL_COLUMNS, HOUR_US, KEY_COLUMNS, LAST_TIME, US
 _WHOLE = ("typeof(n) != 'integer' OR typeof(first_us) != 'integer' OR typeof(last_us) != 'integer'"
           " OR n NOT BETWEEN 1 AND 1e15 OR first_us > last_us")  # no load makes 0, a negative, or 2**63 - 1
 _BLOBS = ("typeof(hours) != 'blob' OR typeof(offset_hours) != 'blob' OR typeof(quarters) != 'blob'"
-          " OR misshapen_quarters(quarters)"  # daycounts.misshapen
+          " OR misshapen_quarters(quarters, n)"  # daycounts.misshapen
           " OR NOT (length(hours) = 96 AND length(offset_hours) = 300"  # or none, for a row of few quarters
           f" OR length(hours) + length(offset_hours) = 0 AND length(quarters) <= {16 * SPARSE})")
 
@@ -87,9 +87,10 @@ def check_text(conn: sqlite3.Connection, path: str, e: sqlite3.Error) -> None:
     factory, conn.text_factory = conn.text_factory, bytes
     try:
         for table, columns in _TEXT.items():
-            for row in conn.execute(f"SELECT {', '.join(columns)} FROM {table}"):
+            texts = ", ".join(f"CASE WHEN typeof({c}) = 'text' THEN {c} END" for c in columns)  # not a blob id
+            for row in conn.execute(f"SELECT {texts} FROM {table}"):
                 try:
-                    b"\n".join(v for v in row if v.__class__ is bytes).decode()  # a newline ends any partial character
+                    b"\n".join(v for v in row if v is not None).decode()  # a newline ends any partial character
                 except UnicodeDecodeError:
                     raise StoreError(f"{path}: a row of its {table} holds text that is not UTF-8; load the dumps "
                                      "into a new store") from None

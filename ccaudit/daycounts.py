@@ -82,6 +82,8 @@ def added(day: int, quarters: dict[int, list], stored: tuple | None) -> tuple[in
     if int.from_bytes(blob[-16:-12], "little") >= min(quarters):
         add(quarters, day, blob)
         return pack(day, quarters)
+    if not blob or len(blob) % 16 or not hours and n != sum(_array(blob)[1::4]):  # joined, it would be kept
+        raise ValueError(f"a row of {n} events whose quarters are {len(blob)} bytes")  # (edited by hand)
     more, _, last, more_blob = _packed(day, quarters)
     blob += more_blob
     if hours:
@@ -114,7 +116,7 @@ def register(conn) -> None:
     """Add the SQL functions of ``packed_sql`` to ``conn``, and ``misshapen_quarters``."""
     conn.create_function("dense_hours", 3, _dense(utc_hours), deterministic=True)
     conn.create_function("dense_offset_hours", 3, _dense(offset_hours), deterministic=True)
-    conn.create_function("misshapen_quarters", 1, kept(misshapen), deterministic=True)
+    conn.create_function("misshapen_quarters", 2, kept(misshapen), deterministic=True)
 
 
 def _dense(make: Callable[[bytes], bytes]) -> Callable:
@@ -177,13 +179,16 @@ def offset_hours(blob: bytes | None) -> bytes | None:
     return _bytes(offset)
 
 
-def misshapen(blob: bytes) -> bool:
-    """Whether a ``quarters`` blob holds what no load makes: no entry, quarters out of
-    order or past the day's last, an empty one, times outside it, or more events in an
-    hour than ``hours`` holds (edited by hand, or made so to break a reader)."""
+def misshapen(blob: bytes, n: int) -> bool:
+    """Whether a ``quarters`` blob of a row of ``n`` events holds what no load makes: no
+    entry, quarters out of order or past the day's last, an empty one, times outside it,
+    more events in an hour than ``hours`` holds, or other than ``n`` in all (edited by
+    hand, or made so to break a reader)."""
     if not isinstance(blob, bytes) or not blob or len(blob) % 16:
         return True
     a = _array(blob)
+    if sum(a[1::4]) != n:
+        return True
     order = a[0::4]
     if any(map(operator.ge, order, order[1:])) or order[-1] >= _QUARTERS or 0 in a[1::4]:
         return True

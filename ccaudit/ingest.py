@@ -209,9 +209,10 @@ def until_broken(rows: Iterator[tuple], label: str, stats: LoadStats) -> Iterato
 
 
 def note_if_failed(label: str, stats: LoadStats, before: tuple[int, int, int]) -> None:
-    """An input with content but not one record is an input error."""
+    """An input with content but not one record is an input error (a damaged one is one already)."""
     read, noise, malformed = before
-    if stats.records_read == read and (stats.noise_lines > noise or stats.malformed > malformed):
+    if stats.records_read == read and (stats.noise_lines > noise or stats.malformed > malformed) \
+            and label not in stats.damaged:
         stats.fail(label, f"{label}: no audit record could be read")
 
 

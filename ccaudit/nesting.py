@@ -19,7 +19,7 @@ _ESCAPE = re.compile(rb"\\.", re.S)
 _NOT_TOKENS = bytes(range(256)).translate(None, b'[]{}"\\')  # every byte but quotes, brackets, backslash
 _BRACKET = re.compile(rb"[\[\]{}]")
 _STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
-_NOT_IN_A_NUMBER = [bytes([b]) for b in b',:[]{}" \t\r\n']  # where an item outside strings and brackets ends
+_SCALAR = b"0123456789+-.eEtruefalsn"  # the bytes of an item outside strings and brackets
 
 
 class Refused(Exception):
@@ -67,6 +67,7 @@ class Guard:
     def _scan_fast(self, data: bytes) -> None:
         """Escapes dropped, then only quotes and brackets kept: quotes now alternate
         strictly, so splitting at them leaves what is outside strings at even places."""
+        scalar = not self._inside()
         pos = self._string_end(data, 0) if self.in_string else 0
         rest = data[pos:]
         if b"\\" in rest:
@@ -83,10 +84,10 @@ class Guard:
             self.depth = depths[-1]
             if min(depths) <= self.base:
                 self.item_from = self.offset  # an item ended in this block: a new one began after
-        self._check_size(data)
+        self._check_size(data, scalar)
 
     def _scan_exact(self, data: bytes) -> None:
-        pos = 0
+        pos, scalar = 0, not self._inside()
         while pos < len(data):
             if self.in_string:
                 pos = self._string_end(data, pos)
@@ -99,16 +100,20 @@ class Guard:
             if self.depth <= self.base:  # a string item begins
                 self.item_from = self.offset + quote
             self.in_string, pos = True, quote + 1
-        self._check_size(data)
+        self._check_size(data, scalar)
 
-    def _check_size(self, data: bytes) -> None:
-        """After a block: is the current item past the limit? Outside strings and
-        brackets an item is a number (or true, false, null), which ends at the last byte
-        that no number holds: it goes on past the block's end from there."""
+    def _check_size(self, data: bytes, scalar: bool) -> None:
+        """After a block: is the current item past the limit? Outside strings and brackets
+        an item is a number (or true, false, null): ``scalar`` if the block began in one.
+        One that reaches the block's end began after its last other byte; one that ended in
+        the block made way for an item that began in it, at its start or later."""
         end = self.offset + len(data)
         if not self._inside():
-            last = max(map(data.rfind, _NOT_IN_A_NUMBER))
-            self.item_from = end if last == len(data) - 1 else self.item_from if last < 0 else self.offset + last + 1
+            tail = len(data) - len(data.rstrip(_SCALAR))
+            if tail < len(data) or not scalar:
+                self.item_from = end - tail
+        elif scalar and data.strip(_SCALAR):
+            self.item_from = max(self.item_from, self.offset)
         if end - self.item_from > self.max_item:
             raise TooLarge(max(0, self.item_from + self.max_item - self.offset))
 

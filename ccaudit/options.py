@@ -115,7 +115,8 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
         except sqlite3.DatabaseError as e:  # which store is damaged (a diff reads two), if it is this one
             raised = daycounts.raised_in_sql()  # by a function daycounts.register added, on a misshapen row
             if not signalled() and (raised is not None or "user-defined function" in str(e)  # or its argument,
-                                    or isinstance(e, sqlite3.IntegrityError)):  # or a NULL a column was edited to take
+                                    or isinstance(e, sqlite3.IntegrityError)  # a NULL a column was edited to take,
+                                    or "Could not decode" in str(e)):  # text where a blob belongs
                 check_counts(store.conn, store.path, raised or e)
             check_text(store.conn, store.path, e)
             check_pages(store.conn, store.path, e)
@@ -221,8 +222,8 @@ def tell_loaded(stats: LoadStats, quiet: bool) -> None:
     if not quiet:
         for line in malformed_lines(stats):
             tell(line)
-        for line in [cut for cut in stats.cut_lines() if cut not in stats.damaged.values()]:  # (those: errors)
-            tell(f"read in part: {line}")  # each, however many malformed lines came first
+        for line in stats.cut_lines():  # each, however many malformed lines came first
+            tell(f"read in part: {line}")
     for message in [*stats.damaged.values(), *stats.failed.values(), *filter(None, [stats.stopped])]:
         tell(f"error: {message}")
     tell(stats.summary_line())
@@ -238,8 +239,7 @@ def echo_stats(stats: LoadStats, fmt: str) -> None:
 
 def malformed_lines(stats: LoadStats) -> list[str]:
     """The first malformed places, for stderr, and where the rest are listed."""
-    cut = stats.cut_lines()  # each told after these
-    lines = [f"malformed: {problem}" for problem in stats.problem_lines() if problem not in cut][:SHOWN_PROBLEMS]
+    lines = [f"malformed: {problem}" for problem in stats.problem_lines(but_cut=True)[:SHOWN_PROBLEMS]]
     if stats.malformed > SHOWN_PROBLEMS:
         lines.append(f"{stats.malformed:,} malformed in all; {SHOWN_PROBLEMS} shown here, the first "
                      f"{min(stats.malformed, len(stats.problems))} in the JSON output of load (malformed_lines) "

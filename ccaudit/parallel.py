@@ -318,7 +318,7 @@ class _Merger:
 
     def _count(self, answer: Answer, task: Task) -> None:
         self.stats.add_part(self.dump.label, self.lines, answer.offered, answer.noise, answer.malformed,
-                            answer.problems)
+                            answer.problems, answer.cut)
         self.lines += answer.lines if answer.last else 0
         if task.end is not None:
             self.dump.position = min(task.end, self.dump.size or 0)

@@ -79,9 +79,9 @@ class Blocks:
 
 
 def summary(stats: LoadStats, failed: str | None = None) -> tuple:
-    """What a block read: (lines, records, noise, malformed, first problems, failure)."""
-    problems = [(pos, why) for _, pos, why in stats.problems]
-    return stats.lines, stats.records_read, stats.noise_lines, stats.malformed, problems, failed
+    """What a block read: (lines, records, noise, malformed, first problems, where it
+    stopped being read, failure)."""
+    return stats.lines, stats.records_read, stats.noise_lines, stats.malformed, *stats.part(), failed
 
 
 class _Out:
@@ -169,8 +169,8 @@ def load_stats(labels: list[str], blocks: dict) -> LoadStats:
     for rank, label in enumerate(labels):
         before = stats.records_read, stats.noise_lines, stats.malformed
         offset = 0
-        for _, (lines, records, noise, malformed, problems, failed) in sorted(by_file[rank], key=lambda b: b[0]):
-            stats.add_part(label, offset, records, noise, malformed, problems)
+        for _, (lines, records, noise, malformed, problems, cut, failed) in sorted(by_file[rank], key=lambda b: b[0]):
+            stats.add_part(label, offset, records, noise, malformed, problems, cut)
             offset += lines
             if failed:
                 stats.fail(label, failed)

@@ -28,8 +28,7 @@ class LoadStats:
     problems: list = field(default_factory=list)  # (label, position, why) of the first few
     stopped: str | None = None  # why the load stopped before the end (a full disk)
     failed: dict = field(default_factory=dict)  # input label -> the error line saying why it gave nothing
-    cut: list = field(default_factory=list)  # (label, position, why) of every input read only in part
-    damaged: dict = field(default_factory=dict)  # input label -> the error line saying its data fails a check
+    cut: list = field(default_factory=list)  # (label, position, why, damaged) of every input read only in part
 
     def bad(self, label: str, position: int | str, why: str) -> None:
         """Count a malformed line (or item, or byte position) and remember the first ones."""
@@ -43,26 +42,36 @@ class LoadStats:
         came before it. Damaged data (a checksum that fails) is an input error: what was
         read of it may hold wrong values."""
         self.bad(label, position, why)
-        self.cut.append((label, position, why))
-        if damaged:
-            self.damaged.setdefault(label, f"{where(label, position)}: {why}")
+        self.cut.append((label, position, why, damaged))
+
+    @property
+    def damaged(self) -> dict[str, str]:
+        """Input label -> the error line saying its data fails a check."""
+        return {label: f"{where(label, pos)}: {why}" for label, pos, why, damaged in reversed(self.cut) if damaged}
 
     @property
     def input_error(self) -> bool:
         """An input gave nothing or damaged data, or the load stopped (exit 2)."""
         return bool(self.failed or self.damaged or self.stopped)
 
-    def add_part(self, label: str, offset: int, records: int, noise: int, malformed: int, problems) -> None:
+    def add_part(self, label: str, offset: int, records: int, noise: int, malformed: int, problems,
+                 cut=()) -> None:
         """Count a part of an input read elsewhere (a worker's byte range, a Spark block),
-        whose ``problems`` are numbered from its first line, the input's ``offset + 1``."""
+        whose first ``problems`` (position, why) are numbered from its first line, the
+        input's ``offset + 1``, and ``cut`` (position, why, damaged) says where it stopped."""
         self.records_read += records
         self.noise_lines += noise
-        for pos, why in problems:
-            if isinstance(pos, int):
-                self.bad(label, offset + pos, why)
-            else:  # "@byte N" or "@end" where the part stopped being read, or ":item N"
-                (self.cut_short if pos.startswith("@") else self.bad)(label, pos, why)
-        self.malformed += malformed - len(problems)
+        listed = [(pos, why) for pos, why in problems if not str(pos).startswith("@")]  # those are in ``cut``
+        for pos, why in listed:
+            self.bad(label, offset + pos if isinstance(pos, int) else pos, why)
+        for pos, why, damaged in cut:
+            self.cut_short(label, pos, why, damaged)
+        self.malformed += malformed - len(listed) - len(cut)
+
+    def part(self, listed: int = 0, cut: int = 0) -> tuple[list, list]:
+        """(problems, cut) to hand on for ``add_part``: those after the first ``listed``
+        problems and ``cut`` places the part began with."""
+        return [(pos, why) for _, pos, why in self.problems[listed:]], [entry[1:] for entry in self.cut[cut:]]
 
     def add_merged(self, merged: tuple[int, int]) -> None:
         """Count what a merge into the store did: (inserted, duplicates)."""
@@ -81,11 +90,14 @@ class LoadStats:
     def malformed_lines(self) -> list[str]:
         return [where(label, pos) for label, pos, _ in self.problems]
 
-    def problem_lines(self) -> list[str]:
-        return [f"{where(label, pos)}: {why}" for label, pos, why in self.problems]
+    def problem_lines(self, but_cut: bool = False) -> list[str]:
+        """The malformed places kept; ``but_cut``: without where inputs stopped being read."""
+        cut = {entry[:3] for entry in self.cut} if but_cut else set()
+        return [f"{where(label, pos)}: {why}" for label, pos, why in self.problems if (label, pos, why) not in cut]
 
     def cut_lines(self) -> list[str]:
-        return [f"{where(label, pos)}: {why}" for label, pos, why in self.cut]
+        """Where inputs were read only in part, but those damaged (``damaged``)."""
+        return [f"{where(label, pos)}: {why}" for label, pos, why, damaged in self.cut if not damaged]
 
     def as_dict(self) -> dict:
         return {
@@ -108,7 +120,7 @@ class LoadStats:
                 f"{self.malformed:,} malformed")
         if self.problems:
             line += _first(self.malformed_lines, self.malformed)
-        cut = [(label, pos) for label, pos, _ in self.cut if label not in self.damaged]  # those say so below
+        cut = [(label, pos) for label, pos, _, damaged in self.cut if not damaged]  # those say so below
         if cut:
             places = [where(label, pos) for label, pos in cut]
             line += f"; {plural(len({c[0] for c in cut}), 'input')} read in part" + _first(places, len(places))

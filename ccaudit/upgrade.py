@@ -97,13 +97,18 @@ def _refuse_partial(conn: sqlite3.Connection, path: str, version: int) -> None:
         raise StoreError(f"{path}: a store of layout {version} without its table {missing[0]}; it cannot be "
                          f"brought to layout {LAYOUT_VERSION}: load the dumps into a new store")
     columns = {name for _, name, *_ in conn.execute("PRAGMA table_info(counts)")}
-    if columns & {"offset_hours", *_NOT_IN[version]} or _IN[version] not in columns:  # a version edited by hand
-        raise StoreError(f"{path}: marked layout {version}, but its counts are not that layout's; it cannot be "
-                         f"brought to layout {LAYOUT_VERSION}: load the dumps into a new store")
+    column, later, methods = _LAYOUTS[version]
+    if column not in columns or columns & {"offset_hours", *later} or ("method_counts" in have) != methods:
+        raise StoreError(f"{path}: marked layout {version}, but its tables are not that layout's; it cannot be "
+                         f"brought to layout {LAYOUT_VERSION}: load the dumps into a new store")  # edited by hand
 
 
-_IN = {4: "quarter", 5: "day", 6: "day", 7: "section"}  # a column of counts in the layout
-_NOT_IN = {4: ("day",), 5: ("section",), 6: ("section",), 7: ()}  # and columns of later ones
+_LAYOUTS = {  # layout -> a column of its counts, columns of later layouts' counts, whether it has method_counts
+    4: ("quarter", ("day",), False),
+    5: ("day", ("section",), False),
+    6: ("day", ("section",), True),
+    7: ("section", (), True),
+}
 
 
 def _regroup(conn: sqlite3.Connection) -> None:

@@ -62,6 +62,7 @@ class Answer(msgspec.Struct, tag=True):
     noise: int
     malformed: int
     problems: list[tuple[int | str, str]]
+    cut: list[tuple[str, str, bool]]  # where the input stopped being read, every one (LoadStats.cut)
 
 
 class Failure(msgspec.Struct, tag=True):
@@ -121,7 +122,7 @@ def _check_identity(fd: int, task: Task) -> None:
 
 def _parts(stage: str, rows, stats: LoadStats) -> Iterator[Answer]:
     for part in range(sys.maxsize):
-        before = (stats.records_read, stats.noise_lines, stats.malformed, len(stats.problems))
+        before = (stats.records_read, stats.noise_lines, stats.malformed, len(stats.problems), len(stats.cut))
         path = f"{stage}-{part}"
         last = _fill(path, rows)
         yield _answer(path, stats, before, last)
@@ -145,12 +146,12 @@ def _fill(path: str, rows: Iterator[tuple]) -> bool:
 
 
 def _answer(path: str, stats: LoadStats, before: tuple, last: bool) -> Answer:
-    """What this stage file added to the counts (``before``: records, noise, malformed and
-    problems listed when it began)."""
-    read, noise, malformed, listed = before
+    """What this stage file added to the counts (``before``: records, noise, malformed,
+    problems listed and places cut when it began)."""
+    read, noise, malformed, listed, cut = before
+    problems, cuts = stats.part(listed, cut)
     return Answer(stage=path, last=last, lines=stats.lines, offered=stats.records_read - read,
-                  noise=stats.noise_lines - noise, malformed=stats.malformed - malformed,
-                  problems=[(pos, why) for _, pos, why in stats.problems[listed:]])
+                  noise=stats.noise_lines - noise, malformed=stats.malformed - malformed, problems=problems, cut=cuts)
 
 
 def _skip_partial_line(f, start: int, end: int | None) -> None:

@@ -37,6 +37,9 @@ def feed(data: bytes, base: int = 1, max_item: int = 1000, block: int = 7) -> st
     (b'[{"a":"\\\\' + b"x" * 500 + b'"},' * 20 + b"{}]", "ok"),  # many items, each small
     (b"[" + b'"abc",' * 2000 + b'"x"]', "ok"),
     (b"[" + b"12345," * 2000 + b"1]", "ok"),
+    (b"[1, " + b"1" * 5000 + b"]", "TooLarge"),  # a number was no item: ijson took one of 120 MB whole
+    (b"[" + b"1" * 999 + b", " + b"1" * 999 + b", true, null]", "ok"),
+    (b"[1, " + b"1" * 700 + b', "' + b"a" * 700 + b'", ' + b"2" * 700 + b", [" + b"3," * 300 + b"3]]", "ok"),
 ])
 def test_the_guard(text, verdict, block):
     assert feed(text, block=block) == verdict

@@ -86,6 +86,18 @@ def test_parallel_array_broken_in_the_middle(tmp_path):
                                  f"{len(text) - text.index('{broken') - 1} bytes left unread"]
 
 
+def test_a_document_stopped_after_more_malformed_items_than_are_listed_is_still_told(tmp_path):
+    # a worker handed on the problems listed (the first 100) only: the stop came after, and went unsaid
+    items = [json.dumps(rec(i)) for i in range(50)] + ['{"id": 1}'] * 150 + [json.dumps(rec(i)) for i in range(50, 60)]
+    text = "[" + ",\n".join(items) + ",\n }garbage]"
+    p = tmp_path / "d.json"
+    p.write_text(text, encoding="utf-8")
+    stats, _ = _same_both_ways(tmp_path, [str(p)])
+    assert (stats.inserted, stats.malformed) == (60, 151)
+    assert stats.cut_lines() == [f"{p}@byte {text.index(' }garbage') + 1}: invalid JSON; stopped reading, "
+                                 f"{len(text) - text.index(' }garbage') - 1} bytes left unread"]
+
+
 def test_parallel_several_inputs_with_duplicates_across_them(tmp_path, sample_cli, fixtures_dir):
     paths = [str(sample_cli), str(fixtures_dir / "sample-prefixes.txt"), str(sample_cli)]
     stats, _ = _same_both_ways(tmp_path, paths)

@@ -58,6 +58,10 @@ def test_a_store_name_too_long_for_the_file_system(invoke, tmp_path, sample_cli)
     ("counts", "offset_hours = x'00000000'", ["report", "--tz", "Asia/Kolkata"]),
     ("counts", "offset_hours = x'00000000'", ["report", "--tz", "America/St_Johns", "--top", "1"]),
     ("counts", "hours = x'0000'", ["load", "{later}"]),  # adds to a stored row
+    # a row that keeps no hours, added to: was joined as it was, the damage kept for good
+    ("counts", "quarters = x''", ["load", "{later}"]),
+    ("counts", "quarters = substr(quarters, 1, 15)", ["load", "{later}"]),
+    ("counts", "n = 999", ["load", "{later}"]),
 ])
 def test_a_counts_row_of_the_wrong_shape(invoke, tmp_path, table, edit, args):
     # a store edited by hand (or made to break a reader): was an internal error, exit 70
@@ -167,6 +171,23 @@ def test_text_that_is_not_utf8_names_the_store_and_its_table(invoke, tmp_path, f
     args = [a.format(good=good, tmp=tmp_path) for a in args]
     refused(invoke(*args, db) if args[0] == "diff" else invoke(*args, "--db", db),
             f"{db}: a row of its {table} holds text that is not UTF-8; load the dumps into a new store")
+
+
+@pytest.mark.parametrize("ids", [("e1", "e2"), ("b0000000-0000-4000-8000-000000000001",
+                                                 "b0000000-0000-4000-8000-000000000002")])
+def test_text_that_is_not_utf8_in_a_blob_column_names_its_table(invoke, tmp_path, ids):
+    # was: "a row of its events holds text that is not UTF-8" (a UUID id is kept as 16
+    # bytes, which were read as text), or, of other ids, a line naming no store
+    from tests.records import signin, write_jsonl
+
+    db = str(tmp_path / "audit.db")
+    first = write_jsonl(tmp_path, [signin("2024-05-06T10:00:00Z", "a@example.com", id=ids[0])], "first.jsonl")
+    later = write_jsonl(tmp_path, [signin("2024-05-06T11:00:00Z", "a@example.com", id=ids[1])], "later.jsonl")
+    assert invoke("load", first, "--db", db, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE counts SET quarters = CAST(x'c8ff0000' AS TEXT)")
+    conn.close()
+    refused(invoke("load", later, "--db", db, "-q"), f"{db}: a row of its counts is damaged (")
 
 
 def test_a_null_in_a_column_edited_to_take_one_names_the_store(invoke, tmp_path, fixtures_dir):

@@ -291,7 +291,24 @@ def test_a_store_of_this_layout_marked_an_earlier_one_is_refused_before_anything
     before = open(db, "rb").read()
     r = CliRunner().invoke(cli, ["summary", "--db", db])
     assert r.exit_code == 2
-    assert r.stderr.splitlines()[-1] == (f"ccaudit: error: {db}: marked layout {version}, but its counts are not that "
+    assert r.stderr.splitlines()[-1] == (f"ccaudit: error: {db}: marked layout {version}, but its tables are not that "
                                          f"layout's; it cannot be brought to layout {LAYOUT_VERSION}: load the dumps "
                                          "into a new store")
     assert open(db, "rb").read() == before
+
+
+@pytest.mark.parametrize("made, marked", [(5, 6), (6, 5)])
+def test_an_old_store_marked_another_old_layout_is_refused_before_anything_is_written(tmp_path, fixtures_dir, made,
+                                                                                       marked):
+    # their counts have the same columns: was "it could not (table method_counts already exists)" or
+    # "(no such table: method_counts)", as if the store could not be written
+    old = str(tmp_path / "old.db")
+    assert run("load", str(fixtures_dir / "sample-cli.txt"), "--db", old, "-q").exit_code == 0
+    as_layout(old, made)
+    with sqlite3.connect(old) as conn:
+        conn.execute(f"PRAGMA user_version = {marked}")
+    conn.close()
+    before = open(old, "rb").read()
+    r = CliRunner().invoke(cli, ["summary", "--db", old])
+    assert r.exit_code == 2 and f"marked layout {marked}, but its tables are not that layout's" in r.stderr
+    assert open(old, "rb").read() == before
