@@ -162,3 +162,21 @@ def test_a_failed_run_removes_the_store_it_made(here, monkeypatch):
     monkeypatch.setattr(spark, "run", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("Spark failed")))
     result = CliRunner().invoke(cli, ["spark", "archive.jsonl", "--db", "s.db"])
     assert result.exit_code == 70 and not Path("s.db").exists(), result.stderr
+
+
+def test_a_damaged_file_read_by_a_spark_task_is_a_damaged_input_on_the_driver(tmp_path, sample_cli):
+    # a block's summary carried its first problems only, as (position, why): the driver took
+    # a checksum that failed for a stream cut short, and the load exited 0
+    from ccaudit.ingest import Dump, read_rows
+    from ccaudit.spark_job import load_stats, summary
+    from ccaudit.stats import LoadStats
+
+    packed = bytearray(gzip.compress(sample_cli.read_bytes() * 20, 0))
+    packed[len(packed) // 2] ^= 0x04  # in gzip's stored data: only its CRC tells
+    damaged = tmp_path / "d.gz"
+    damaged.write_bytes(packed)
+    task = LoadStats()  # what a task that reads the whole file counts
+    rows = list(read_rows(Dump(str(damaged)), task))
+    stats = load_stats([str(damaged)], {(0, 0): summary(task)})
+    assert rows and list(stats.damaged) == [str(damaged)] and stats.input_error
+    assert (stats.records_read, stats.malformed) == (task.records_read, task.malformed)
