@@ -19,6 +19,7 @@ import pytest
 from ccaudit.errors import CcauditError
 from ccaudit.load import load_dumps
 from ccaudit.parallel import _background
+from ccaudit.stats import LoadStats
 from ccaudit.store import Store
 from tests.records import REQUEST, json_lines, numbered, record, signin, write_jsonl
 from tests.stores import assert_consistent, load_counts, store_state
@@ -76,26 +77,27 @@ def test_parallel_every_shape(tmp_path, fixtures_dir, name, malformed):
     assert load_counts(stats) == (14, 13, 1, 0, malformed)
 
 
-def test_parallel_array_broken_in_the_middle(tmp_path):
-    text = "[" + ",\n".join(json.dumps(rec(i)) for i in range(30)) + ",\n{broken\n" + json.dumps(rec(99)) + "]"
-    p = tmp_path / "broken.json"
+def _stopped_at(tmp_path, text: str, stop: str) -> LoadStats:
+    """Load the JSON array ``text`` both ways; it must stop one byte into ``stop``, and say so."""
+    p = tmp_path / "d.json"
     p.write_text(text, encoding="utf-8")
     stats, _ = _same_both_ways(tmp_path, [str(p)])
+    at = text.index(stop) + 1
+    assert stats.cut_lines() == [f"{p}@byte {at}: invalid JSON; stopped reading, {len(text) - at} bytes left unread"]
+    return stats
+
+
+def test_parallel_array_broken_in_the_middle(tmp_path):
+    text = "[" + ",\n".join(json.dumps(rec(i)) for i in range(30)) + ",\n{broken\n" + json.dumps(rec(99)) + "]"
+    stats = _stopped_at(tmp_path, text, "{broken")
     assert (stats.inserted, stats.malformed) == (30, 1)
-    assert stats.cut_lines() == [f"{p}@byte {text.index('{broken') + 1}: invalid JSON; stopped reading, "
-                                 f"{len(text) - text.index('{broken') - 1} bytes left unread"]
 
 
 def test_a_document_stopped_after_more_malformed_items_than_are_listed_is_still_told(tmp_path):
     # a worker handed on the problems listed (the first 100) only: the stop came after, and went unsaid
     items = [json.dumps(rec(i)) for i in range(50)] + ['{"id": 1}'] * 150 + [json.dumps(rec(i)) for i in range(50, 60)]
-    text = "[" + ",\n".join(items) + ",\n }garbage]"
-    p = tmp_path / "d.json"
-    p.write_text(text, encoding="utf-8")
-    stats, _ = _same_both_ways(tmp_path, [str(p)])
+    stats = _stopped_at(tmp_path, "[" + ",\n".join(items) + ",\n }garbage]", " }garbage")
     assert (stats.inserted, stats.malformed) == (60, 151)
-    assert stats.cut_lines() == [f"{p}@byte {text.index(' }garbage') + 1}: invalid JSON; stopped reading, "
-                                 f"{len(text) - text.index(' }garbage') - 1} bytes left unread"]
 
 
 def test_parallel_several_inputs_with_duplicates_across_them(tmp_path, sample_cli, fixtures_dir):

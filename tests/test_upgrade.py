@@ -261,21 +261,35 @@ def test_ctrl_c_while_an_old_stores_rows_are_recounted_is_an_interrupt(tmp_path,
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 7  # left as it was
 
 
+def refused_as_it_was(path: str, *edits: str) -> str:
+    """The store at ``path`` with ``edits`` made to it, then read: exit 2, and not a byte
+    of it changed. The error line."""
+    with sqlite3.connect(path) as conn:
+        for sql in edits:
+            conn.execute(sql)
+    conn.close()
+    before = open(path, "rb").read()
+    r = CliRunner().invoke(cli, ["summary", "--db", path])
+    assert r.exit_code == 2 and open(path, "rb").read() == before
+    return r.stderr.splitlines()[-1]
+
+
+def loaded(tmp_path, fixtures_dir, layout: int | None = None) -> str:
+    """A store of sample-cli.txt, of ``layout`` if given."""
+    path = str(tmp_path / "s.db")
+    assert run("load", str(fixtures_dir / "sample-cli.txt"), "--db", path, "-q").exit_code == 0
+    if layout:
+        as_layout(path, layout)
+    return path
+
+
 def test_a_layout_4_store_without_quarters_is_refused_before_anything_is_written(tmp_path, fixtures_dir):
     # layout 4's first version had no quarters table: it was stamped layout 8, then refused by
     # every ccaudit, old and new ("not a whole ccaudit store (no table quarters)")
-    old = str(tmp_path / "old.db")
-    assert run("load", str(fixtures_dir / "sample-cli.txt"), "--db", old, "-q").exit_code == 0
-    as_layout(old, 4)
-    with sqlite3.connect(old) as conn:
-        conn.execute("DROP TABLE quarters")
-    before = open(old, "rb").read()
-    r = CliRunner().invoke(cli, ["summary", "--db", old])
-    assert r.exit_code == 2
-    assert r.stderr.splitlines()[-1] == (f"ccaudit: error: {old}: a store of layout 4 without its table quarters; "
-                                         f"it cannot be brought to layout {LAYOUT_VERSION}: load the dumps into a "
-                                         "new store")
-    assert open(old, "rb").read() == before
+    old = loaded(tmp_path, fixtures_dir, 4)
+    assert refused_as_it_was(old, "DROP TABLE quarters") == (
+        f"ccaudit: error: {old}: a store of layout 4 without its table quarters; it cannot be brought to layout "
+        f"{LAYOUT_VERSION}: load the dumps into a new store")
 
 
 @pytest.mark.parametrize("version", PREVIOUS)
@@ -283,18 +297,10 @@ def test_a_store_of_this_layout_marked_an_earlier_one_is_refused_before_anything
                                                                                             version):
     # was: "brought forward" in place, its counts recounted as the earlier layout's, and then
     # every report refused it as damaged while loads went on adding to it
-    db = str(tmp_path / "s.db")
-    assert run("load", str(fixtures_dir / "sample-cli.txt"), "--db", db, "-q").exit_code == 0
-    with sqlite3.connect(db) as conn:
-        conn.execute(f"PRAGMA user_version = {version}")
-    conn.close()
-    before = open(db, "rb").read()
-    r = CliRunner().invoke(cli, ["summary", "--db", db])
-    assert r.exit_code == 2
-    assert r.stderr.splitlines()[-1] == (f"ccaudit: error: {db}: marked layout {version}, but its tables are not that "
-                                         f"layout's; it cannot be brought to layout {LAYOUT_VERSION}: load the dumps "
-                                         "into a new store")
-    assert open(db, "rb").read() == before
+    db = loaded(tmp_path, fixtures_dir)
+    assert refused_as_it_was(db, f"PRAGMA user_version = {version}") == (
+        f"ccaudit: error: {db}: marked layout {version}, but its tables are not that layout's; it cannot be brought "
+        f"to layout {LAYOUT_VERSION}: load the dumps into a new store")
 
 
 @pytest.mark.parametrize("made, marked", [(5, 6), (6, 5)])
@@ -302,13 +308,6 @@ def test_an_old_store_marked_another_old_layout_is_refused_before_anything_is_wr
                                                                                        marked):
     # their counts have the same columns: was "it could not (table method_counts already exists)" or
     # "(no such table: method_counts)", as if the store could not be written
-    old = str(tmp_path / "old.db")
-    assert run("load", str(fixtures_dir / "sample-cli.txt"), "--db", old, "-q").exit_code == 0
-    as_layout(old, made)
-    with sqlite3.connect(old) as conn:
-        conn.execute(f"PRAGMA user_version = {marked}")
-    conn.close()
-    before = open(old, "rb").read()
-    r = CliRunner().invoke(cli, ["summary", "--db", old])
-    assert r.exit_code == 2 and f"marked layout {marked}, but its tables are not that layout's" in r.stderr
-    assert open(old, "rb").read() == before
+    old = loaded(tmp_path, fixtures_dir, made)
+    assert f"marked layout {marked}, but its tables are not that layout's" in refused_as_it_was(
+        old, f"PRAGMA user_version = {marked}")
