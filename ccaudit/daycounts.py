@@ -82,7 +82,7 @@ def added(day: int, quarters: dict[int, list], stored: tuple | None) -> tuple[in
     if int.from_bytes(blob[-16:-12], "little") >= min(quarters):
         add(quarters, day, blob)
         return pack(day, quarters)
-    if not blob or len(blob) % 16 or not hours and n != sum(_array(blob)[1::4]):  # joined, it would be kept
+    if not blob or len(blob) % 16 or n != sum(_array(blob)[1::4]):  # joined, it would be kept
         raise ValueError(f"a row of {n} events whose quarters are {len(blob)} bytes")  # (edited by hand)
     more, _, last, more_blob = _packed(day, quarters)
     blob += more_blob

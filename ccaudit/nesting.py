@@ -67,8 +67,10 @@ class Guard:
     def _scan_fast(self, data: bytes) -> None:
         """Escapes dropped, then only quotes and brackets kept: quotes now alternate
         strictly, so splitting at them leaves what is outside strings at even places."""
-        scalar = not self._inside()
-        pos = self._string_end(data, 0) if self.in_string else 0
+        scalar, string = not self._inside(), self.in_string
+        pos = self._string_end(data, 0) if string else 0
+        if string and not self.in_string and self.depth <= self.base:
+            self.item_from = self.offset  # a string item ended in this block: the next one began in it
         rest = data[pos:]
         if b"\\" in rest:
             rest = _ESCAPE.sub(b"", rest)  # a lone backslash can only be left at the very end

@@ -47,7 +47,11 @@ class LoadStats:
     @property
     def damaged(self) -> dict[str, str]:
         """Input label -> the error line saying its data fails a check."""
-        return {label: f"{where(label, pos)}: {why}" for label, pos, why, damaged in reversed(self.cut) if damaged}
+        found: dict[str, str] = {}
+        for label, pos, why, damaged in self.cut:
+            if damaged:
+                found.setdefault(label, f"{where(label, pos)}: {why}")
+        return found
 
     @property
     def input_error(self) -> bool:

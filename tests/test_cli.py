@@ -475,6 +475,16 @@ def test_a_damaged_compressed_input_is_named_in_the_load_line_and_its_json(invok
     assert json.loads(result.stdout)["damaged_inputs"] == [error[0].removeprefix("ccaudit: error: ")]
 
 
+def test_damaged_inputs_are_named_in_the_order_given(invoke, tmp_path, sample_cli):
+    # were named last first
+    bad = [tmp_path / f"{name}.gz" for name in "ab"]
+    for path in bad:
+        path.write_bytes(_flipped(gzip.compress(sample_cli.read_bytes(), 0)))
+    result = invoke("load", *bad, "--db", tmp_path / "s.db", "-q", "--format", "json")
+    assert result.exit_code == 2 and stderr_lines(result)[-1].endswith(f"; 2 inputs damaged ({bad[0]}, {bad[1]})")
+    assert [line.split("@")[0] for line in json.loads(result.stdout)["damaged_inputs"]] == list(map(str, bad))
+
+
 def test_an_input_read_in_part_is_told_however_many_malformed_lines_came_first(invoke, tmp_path, sample_cli):
     # was: the first 10 malformed lines, "14 malformed in all", and not a word of the file cut in half
     data = b"".join(b"garbage %d\n" % n for n in range(12)) + sample_cli.read_bytes() * 50

@@ -40,6 +40,7 @@ def feed(data: bytes, base: int = 1, max_item: int = 1000, block: int = 7) -> st
     (b"[1, " + b"1" * 5000 + b"]", "TooLarge"),  # a number was no item: ijson took one of 120 MB whole
     (b"[" + b"1" * 999 + b", " + b"1" * 999 + b", true, null]", "ok"),
     (b"[1, " + b"1" * 700 + b', "' + b"a" * 700 + b'", ' + b"2" * 700 + b", [" + b"3," * 300 + b"3]]", "ok"),
+    (b'["' + b"a" * 900 + b'", "' + b"b" * 900 + b'", 1, "' + b"c" * 900 + b'"]', "ok"),  # strings one after another
 ])
 def test_the_guard(text, verdict, block):
     assert feed(text, block=block) == verdict

@@ -62,19 +62,21 @@ def test_a_store_name_too_long_for_the_file_system(invoke, tmp_path, sample_cli)
     ("counts", "quarters = x''", ["load", "{later}"]),
     ("counts", "quarters = substr(quarters, 1, 15)", ["load", "{later}"]),
     ("counts", "n = 999", ["load", "{later}"]),
+    ("counts", "n = 999", ["load", "{dense}"]),  # a row that keeps its hours
 ])
 def test_a_counts_row_of_the_wrong_shape(invoke, tmp_path, table, edit, args):
     # a store edited by hand (or made to break a reader): was an internal error, exit 70
     from tests.records import signin, write_jsonl
 
     db = str(tmp_path / "audit.db")
-    first = write_jsonl(tmp_path, [signin("2024-05-06T10:00:00Z", "a@example.com", id="e1")], "first.jsonl")
-    later = write_jsonl(tmp_path, [signin("2024-05-06T11:00:00Z", "a@example.com", id="e2")], "later.jsonl")
-    assert invoke("load", first, "--db", db, "-q").exit_code == 0
+    hours = range(6) if args[-1] == "{dense}" else (10,)  # six quarter hours: a row that keeps its hours
+    first = [signin(f"2024-05-06T{h:02}:00:00Z", "a@example.com", id=f"e{h}") for h in hours]
+    later = write_jsonl(tmp_path, [signin("2024-05-06T11:00:00Z", "a@example.com", id="later")], "later.jsonl")
+    assert invoke("load", write_jsonl(tmp_path, first, "first.jsonl"), "--db", db, "-q").exit_code == 0
     with sqlite3.connect(db) as conn:
         conn.execute(f"UPDATE {table} SET {edit}")
     conn.close()
-    refused(invoke(*[a.format(later=later) for a in args], "--db", db, "-q"),
+    refused(invoke(*[a.format(later=later, dense=later) for a in args], "--db", db, "-q"),
             f"{db}: a row of its {table} is damaged (")
 
 
