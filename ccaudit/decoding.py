@@ -215,16 +215,19 @@ def check_syntax(raw: bytes) -> None:
     _syntax(raw.replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0"))
 
 
-def lone_surrogate(raw: bytes) -> bool:
-    """Is ``raw`` whole JSON but for escaping half a UTF-16 pair? msgspec's words for it
-    vary ("truncated" for a high half near the end): the syntax checked without them tells."""
-    if b"\\ud" not in raw and b"\\uD" not in raw:
-        return False
+def whole_json(raw: bytes) -> bool:
+    """Is ``raw`` one whole JSON value, by its syntax alone (``check_syntax``)?"""
     try:
         check_syntax(raw)
     except (msgspec.DecodeError, RecursionError):
         return False
     return True
+
+
+def lone_surrogate(raw: bytes) -> bool:
+    """Is ``raw`` whole JSON but for escaping half a UTF-16 pair? msgspec's words for it
+    vary ("truncated" for a high half near the end): the syntax checked without them tells."""
+    return (b"\\ud" in raw or b"\\uD" in raw) and whole_json(raw)
 
 
 def decode_failure(e: Exception, raw: bytes = b"") -> str:

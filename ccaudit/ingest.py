@@ -28,7 +28,17 @@ from typing import BinaryIO
 import msgspec
 
 from .classify import classify
-from .decoding import SPARSE, Malformed, decode, decode_lenient, decode_record, decode_refused, decode_struct, lone_cr
+from .decoding import (
+    SPARSE,
+    Malformed,
+    decode,
+    decode_lenient,
+    decode_record,
+    decode_refused,
+    decode_struct,
+    lone_cr,
+    whole_json,
+)
 from .errors import READ_ERRORS, InputError, broken_stream
 from .jsondoc import json_rows
 from .schema import MAX_RECORD
@@ -303,6 +313,9 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
             if first != b"{":  # noise, a prefix, or garbage
                 if first == b"%":
                     stats.noise_lines += 1
+                    continue
+                if first == b"[" and whole_json(line):  # not a prefix ("[INFO] {...}"): its records are not read
+                    stats.bad(label, lineno, "a JSON array, not a JSON object")
                     continue
                 unprefixed = _unprefixed(line)
                 if unprefixed is None:

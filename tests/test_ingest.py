@@ -614,6 +614,15 @@ def test_lines_that_end_in_a_cr_alone_are_named_as_such(tmp_path, monkeypatch, c
     assert stats.problem_lines() == [f"{p}:1: {said}; its lines end in a CR alone (convert it: tr '\\r' '\\n' < FILE)"]
 
 
+def test_a_line_that_is_a_json_array_is_named_so_and_a_bracketed_prefix_is_still_a_prefix(tmp_path):
+    # was "text after the JSON object": its "[" was taken for a prefix like "[INFO] "
+    array = b"[" + line(1).strip() + b"," + line(2).strip() + b"]\n"
+    p = write(tmp_path, "d.jsonl", array + b"[INFO] " + line(3) + b"[1, 2]\n" + line(4))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-3", "rec-4"]
+    assert stats.problem_lines() == [f"{p}:{n}: a JSON array, not a JSON object" for n in (1, 3)]
+
+
 @pytest.mark.parametrize("head", [b" ", b"x", b"% ", b"12 "])
 def test_a_line_longer_than_the_limit_is_malformed_whatever_it_starts_with(tmp_path, monkeypatch, head):
     # its first MAX_LINE + 1 bytes decided: blanks made it noise (the record after them was
