@@ -127,8 +127,8 @@ class Selection(Busiest):
         where, args = self._window("quarter")
         if self.filtered:
             rows = self._filtered_quarters(date_of)
-        else:  # the sums the store keeps
-            rows = self.conn.execute(f"SELECT quarter, n, first_us, last_us FROM quarters{where}", args)
+        else:  # the sums the store keeps (a count below 1 was edited in: a summary would show it)
+            rows = map(_counted, self.conn.execute(f"SELECT quarter, n, first_us, last_us FROM quarters{where}", args))
         if not self.has_edges:
             yield from rows
             return
@@ -376,3 +376,7 @@ def _edges(since: int | None, until: int | None) -> list[tuple[int, int]]:
     return [(a, b) for a, b in parts if a < b]
 
 
+def _counted(row: tuple) -> tuple:
+    if not row[1] >= 1:
+        raise ValueError(f"a quarter hour of {row[1]} events")
+    return row

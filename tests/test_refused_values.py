@@ -104,6 +104,8 @@ _SECTION_KEY = "kid = (SELECT min(kid) FROM keys WHERE section != '')"  # a key 
     ("quarters", "quarter = 253402300800 WHERE quarter = (SELECT max(quarter) FROM quarters)", ["summary"]),
     ("quarters", "quarter = 253402300800 WHERE quarter = (SELECT max(quarter) FROM quarters)", ["methods"]),
     ("quarters", "n = 9223372036854775807", ["summary"]),
+    ("quarters", "n = -1000", ["summary"]),  # was "Audit Summary for -19,000 events", exit 0
+    ("quarters", "n = 0 WHERE quarter = (SELECT max(quarter) FROM quarters)", ["report", "--format", "json"]),
     # a time the C library cannot place (OSError EOVERFLOW: exit 70)
     ("quarters", "quarter = 9223372036854775807 WHERE quarter = (SELECT max(quarter) FROM quarters)", ["summary"]),
     ("quarters", "quarter = 9223372036854775807 WHERE quarter = (SELECT max(quarter) FROM quarters)", ["report"]),
