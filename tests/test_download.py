@@ -751,6 +751,25 @@ def test_a_record_with_line_breaks_keeps_every_value_as_written(tmp_path, props,
         b'{"id":"a","n":1e400,"m":12345678901234567890.5,"s":"x \\" y\\n","k":1,"k":2}\n'
 
 
+@pytest.mark.parametrize("shape", ["one long string", "a million short tokens"])
+def test_a_long_record_with_line_breaks_is_made_one_line_in_memory_of_its_size(tmp_path, props, monkeypatch, shape):
+    # was a regular expression that kept state a character: 1,121 MB for a string of 8 MB
+    import tracemalloc
+
+    body = b'"' + b"B" * 4_000_000 + b'"' if shape == "one long string" else b",\n".join([b'"a"'] * 1_000_000)
+    value = b'{"id": "long",\n "time": "2024-05-06T10:00:00Z", "data": {"methodName": "m", "x": [' + body + b"]}}"
+    use_fake(monkeypatch, FakeSource({0: (0, [value])}))
+    tracemalloc.start()
+    try:
+        dl.download(props, tmp_path / "out.jsonl")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    written = (tmp_path / "out.jsonl").read_bytes()
+    assert written.count(b"\n") == 1 and json.loads(written) == json.loads(value)
+    assert peak < 8 * len(value), f"{peak:,} bytes for a record of {len(value):,}"  # json.loads' objects, the line
+
+
 @pytest.mark.parametrize("timestamp_ms", [253402300800000, -62135596800001])  # 10000-01-01, just before 0001
 def test_a_kafka_timestamp_outside_years_1_to_9999_is_ignored(tmp_path, props, monkeypatch, timestamp_ms):
     # was: OverflowError: date value out of range, exit 70
