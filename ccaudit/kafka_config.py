@@ -20,7 +20,6 @@ ENV_CREDENTIALS = {"sasl.username": "CCAUDIT_API_KEY", "sasl.password": "CCAUDIT
 # Keys a Confluent Cloud client.properties may hold that are not librdkafka settings.
 _FOREIGN_PREFIXES = ("schema.registry.", "basic.auth.")
 _FOREIGN_KEYS = {"client.dns.lookup", "sasl.jaas.config"}
-_SECRET_KEY = re.compile(r"password|secret|jaas|user\.info|token", re.I)
 _SETTING_NAME = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*")
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -131,11 +130,23 @@ def _check_properties(props: dict, path) -> None:
 
 
 def secret_values(conf: dict) -> list[str]:
-    """What ``scrub_secrets`` masks: the values of secret-looking settings and the API key
-    (``sasl.username``), and any name that is not a setting's (lowercase, dotted): a line
-    ``KEY:SECRET`` is a setting named after the API key, and librdkafka quotes its name."""
-    values = [v for k, v in conf.items() if (_SECRET_KEY.search(k) or k == "sasl.username") and len(str(v)) >= 4]
-    return values + [k for k in conf if not _SETTING_NAME.fullmatch(k) and len(k) >= 4]
+    """What ``scrub_secrets`` masks: every value but the broker list and the words of a
+    setting's vocabulary (a secret pasted on the wrong line, or one inside another setting,
+    ``sasl.oauthbearer.config``'s ``clientSecret=…``, is masked too), each word of them as
+    well (librdkafka quotes a value from where it fails), and any name that is not a
+    setting's (lowercase, dotted): a line ``KEY:SECRET`` is a setting named after the API
+    key, and librdkafka quotes its name."""
+    values = [str(v) for k, v in conf.items() if not (k == "bootstrap.servers" and _BROKERS.fullmatch(str(v))
+                                                       or str(v).lower() in _VOCABULARY or str(v).isdigit())]
+    words = [w for v in values for w in _WORDS.split(v)]
+    names = [k for k in conf if not _SETTING_NAME.fullmatch(k)]
+    return sorted({s for s in values + words + names if len(s) >= 4}, key=len, reverse=True)  # a word after its value
+
+
+_BROKERS = re.compile(r"(?:[\w.-]+:\d+,?\s*)+")  # host:port, ...
+_VOCABULARY = {"true", "false", "plaintext", "ssl", "sasl_ssl", "sasl_plaintext", "plain", "scram-sha-256",
+               "scram-sha-512", "oauthbearer", "gssapi", "oidc", "https", "earliest", "latest", "none", "default"}
+_WORDS = re.compile(r"[\s=,;:'\"]+")
 
 
 def scrub_secrets(text: str, secrets: list[str]) -> str:

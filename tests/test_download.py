@@ -729,6 +729,19 @@ def test_an_api_key_written_as_a_setting_name_is_not_echoed(tmp_path):
     assert "***" in str(caught.value)
 
 
+@pytest.mark.parametrize("lines", [
+    # librdkafka quotes the value from where it fails: a secret in another setting was printed
+    "security.protocol=SASL_PLAINTEXT\nsasl.mechanisms=OAUTHBEARER\nenable.sasl.oauthbearer.unsecure.jwt=true\n"
+    "sasl.oauthbearer.config=principal=me clientSecret=Zq9SECRETxyzzy-77\n",
+    "security.protocol=SASL_PLAINTEXT\nsasl.mechanisms=Zq9SECRETxyzzy-77\n",  # pasted on the wrong line
+])
+def test_a_secret_in_any_setting_is_masked_in_librdkafkas_messages(tmp_path, cluster, topic, mock_props, lines):
+    path = write_props(tmp_path / "client.properties", mock_props.read_text() + lines)
+    with pytest.raises(CcauditError) as caught:
+        dl.download(path, tmp_path / "out.jsonl", topic=topic, timeout=5)
+    assert "Zq9SECRET" not in str(caught.value) and "***" in str(caught.value)
+
+
 # --- values, timestamps and the summary line ------------------------------------------------
 
 def test_a_value_nested_too_deep_is_written_as_it_is(tmp_path, props, monkeypatch):
