@@ -64,16 +64,16 @@ def _read_private(path, insecure: bool) -> str:
 def _parse_properties(text: str, path) -> dict:
     """Java .properties: # and ! comments, key=value / key: value, \\ continuations."""
     props: dict[str, str] = {}
-    lines = text.removeprefix("\ufeff").splitlines()  # a byte-order mark, as Windows editors write
+    lines = re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff"))  # a byte-order mark, as Windows editors write
     i = 0
     while i < len(lines):
         lineno, line = i + 1, lines[i].lstrip()
         i += 1
         if not line or line[0] in "#!":
             continue
-        while _continues(line) and i < len(lines):
-            line, i = line[:-1] + lines[i].lstrip(), i + 1
-        match = re.match(r"((?:[^=:\\\s]|\\.)+)\s*[=:]\s*(.*)$", line)
+        while _continues(line):  # (at the file's end, its backslash goes too)
+            line, i = line[:-1] + (lines[i].lstrip() if i < len(lines) else ""), i + 1
+        match = re.match(r"((?:[^=:\\\s]|\\.)+)(?:\s*[=:]\s*|\s+)(.*)$", line)  # key=value, key: value, key value
         key = _unescape(match.group(1)) if match else ""
         if not _KEY.match(key):  # never echo the line: it may be a secret
             raise InputError(f"{path}:{lineno}: expected 'key=value' (a librdkafka property)")

@@ -143,6 +143,15 @@ def test_a_byte_order_mark_before_the_first_setting_is_skipped(tmp_path):
     assert load_properties(path)["bootstrap.servers"] == "b:9092"
 
 
+def test_properties_are_read_as_java_reads_them(tmp_path):
+    # were: a comment cut in two at a U+2028 (str.splitlines), its second half "expected
+    # 'key=value'"; a backslash at the file's end kept in the secret; "key value" refused
+    body = ("# Schl\u00fcssel \u2028 copied from a wiki\nbootstrap.servers=b:9092\nclient.id ccaudit-test\n"
+            "sasl.password=abc\\")
+    props = load_properties(write_props(tmp_path / "c.properties", body))
+    assert props == {"bootstrap.servers": "b:9092", "client.id": "ccaudit-test", "sasl.password": "abc"}
+
+
 def test_missing_properties_file(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
         load_properties(tmp_path / "nope.properties")
