@@ -36,9 +36,21 @@ def load_properties(path, insecure: bool = False) -> dict:
     _take_jaas_credentials(props)
     for key, env in ENV_CREDENTIALS.items():
         if os.environ.get(env):
-            props[key] = os.environ[env]
+            props[key] = _from_environment(env)
     _check_properties(props, path)
     return props
+
+
+def _from_environment(name: str) -> str:
+    """A credential from the environment, refused as the file's would be, naming the variable."""
+    value = os.environ[name]
+    if "{{" in value:
+        raise InputError(f"{name} still holds a {{{{ placeholder }}}} from the template")
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # bytes that are not UTF-8, as Python holds them (surrogateescape)
+        raise InputError(f"{name} is not UTF-8 text") from None
+    return value
 
 
 def _read_private(path, insecure: bool) -> str:

@@ -152,6 +152,19 @@ def test_properties_are_read_as_java_reads_them(tmp_path):
     assert props == {"bootstrap.servers": "b:9092", "client.id": "ccaudit-test", "sasl.password": "abc"}
 
 
+@pytest.mark.parametrize("value, message", [
+    ("{{ API_SECRET }}", "CCAUDIT_API_SECRET still holds a {{ placeholder }} from the template"),
+    (os.fsdecode(b"\xffsecret"), "CCAUDIT_API_SECRET is not UTF-8 text"),
+])
+def test_a_credential_from_the_environment_is_refused_by_its_name(tmp_path, monkeypatch, value, message):
+    # were: "c.properties: sasl.password still holds a {{ placeholder }}", and "bad Kafka
+    # setting: ... sasl.username and sasl.password must be set" (both were)
+    monkeypatch.setenv("CCAUDIT_API_SECRET", value)
+    with pytest.raises(InputError) as e:
+        load_properties(write_props(tmp_path / "c.properties", "bootstrap.servers=b:9092\n"))
+    assert str(e.value) == message
+
+
 def test_missing_properties_file(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
         load_properties(tmp_path / "nope.properties")
