@@ -65,17 +65,21 @@ class LoadStats:
         input's ``offset + 1``, and ``cut`` (position, why, damaged) says where it stopped."""
         self.records_read += records
         self.noise_lines += noise
-        listed = [(pos, why) for pos, why in problems if not str(pos).startswith("@")]  # those are in ``cut``
-        for pos, why in listed:
+        for pos, why in problems:
             self.bad(label, offset + pos if isinstance(pos, int) else pos, why)
         for pos, why, damaged in cut:
             self.cut_short(label, pos, why, damaged)
-        self.malformed += malformed - len(listed) - len(cut)
+        self.malformed += malformed - len(problems) - len(cut)
 
     def part(self, listed: int = 0, cut: int = 0) -> tuple[list, list]:
         """(problems, cut) to hand on for ``add_part``: those after the first ``listed``
-        problems and ``cut`` places the part began with."""
-        return [(pos, why) for _, pos, why in self.problems[listed:]], [entry[1:] for entry in self.cut[cut:]]
+        problems (but the places cut, handed on whole) and ``cut`` places the part began with."""
+        return [entry[1:] for entry in self._uncut(self.problems[listed:])], [entry[1:] for entry in self.cut[cut:]]
+
+    def _uncut(self, problems: list) -> list:
+        """``problems`` but the places where an input stopped being read (``cut``)."""
+        cut = {entry[:3] for entry in self.cut}
+        return [entry for entry in problems if entry not in cut]
 
     def add_merged(self, merged: tuple[int, int]) -> None:
         """Count what a merge into the store did: (inserted, duplicates)."""
@@ -96,8 +100,8 @@ class LoadStats:
 
     def problem_lines(self, but_cut: bool = False) -> list[str]:
         """The malformed places kept; ``but_cut``: without where inputs stopped being read."""
-        cut = {entry[:3] for entry in self.cut} if but_cut else set()
-        return [f"{where(label, pos)}: {why}" for label, pos, why in self.problems if (label, pos, why) not in cut]
+        return [f"{where(label, pos)}: {why}" for label, pos, why in (self._uncut(self.problems) if but_cut
+                                                                          else self.problems)]
 
     def cut_lines(self) -> list[str]:
         """Where inputs were read only in part, but those damaged (``damaged``)."""
