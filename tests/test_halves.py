@@ -124,15 +124,22 @@ def test_two_processes_write_the_bytes_one_writes(store_path, children, fmt, var
     assert two == one
 
 
-def test_the_two_processes_write_the_days_in_date_order_each_as_fast_as_it_can(store_path):
+def test_the_two_processes_write_the_days_in_date_order_each_as_fast_as_it_can(store_path, tmp_path):
     store = Store(store_path, readonly=True)
     report = build(store)
     days = list(report.timeline())
     parent = os.getpid()
 
+    started = tmp_path / "parent-started"
+
     def part(day):  # this process is the slower one: the child takes more days
         if os.getpid() == parent:
+            started.touch()
             time.sleep(0.02)
+        else:  # but not all of them: a parent kept off the CPU past the fork took none (a busy machine)
+            deadline = time.monotonic() + 10
+            while not started.exists() and time.monotonic() < deadline:
+                time.sleep(0.001)
         return [f"{getattr(day, 'date', 'gap')} {os.getpid()}\n"]
 
     with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
