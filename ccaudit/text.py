@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from unicodedata import category, east_asian_width, is_normalized
+from unicodedata import bidirectional, category, east_asian_width, is_normalized
 
 PIECE = 1 << 16  # characters a report's output is passed up in; a line at a time cost a Python frame a level
 
@@ -95,9 +95,28 @@ def _fitting(chars: Iterable[str], width: int) -> list[str]:
 
 
 def fill(text: str, width: int, right: bool = False) -> str:
-    """``text`` padded with spaces to ``width`` columns (``str.ljust`` counts characters)."""
+    """``text`` padded with spaces to ``width`` columns (``str.ljust`` counts characters),
+    between left-to-right marks if it holds right-to-left letters (``ltr_cell``)."""
     pad = " " * (width - columns(text))
+    if not text.isascii():
+        text = ltr_cell(text)
     return pad + text if right else text + pad
+
+
+LRM = "\u200e"  # the left-to-right mark: shows as nothing
+# Every right-to-left letter (bidirectional class R or AL) is in these blocks, but for U+200F, a
+# format character that ``printable`` escapes (tests/test_text.py checks the whole of Unicode)
+_RTL_BLOCKS = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\U00010800-\U00010fff\U0001e800-\U0001efff]")
+
+
+def ltr_cell(text: str) -> str:
+    """``text`` between left-to-right marks if it holds a right-to-left letter. A viewer
+    that applies Unicode's bidirectional rules (a browser showing a .txt, most editors,
+    some terminals) would otherwise lay out the spaces and counts after a Hebrew or Arabic
+    key, and a count before one, right to left with it: hour 01's count under hour 16."""
+    if any(bidirectional(m[0]) in ("R", "AL") for m in _RTL_BLOCKS.finditer(text)):
+        return LRM + text + LRM
+    return text
 
 
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\|`[]"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"})

@@ -3,10 +3,15 @@ whatever was typed. Every format must show them as inert text, and no key may bl
 the size of a report."""
 from __future__ import annotations
 
+import sys
+from unicodedata import bidirectional
+
 import pytest
+from bidi import get_display
 
 from ccaudit.render import KEY_WIDTH
-from tests.records import signin, write_jsonl
+from ccaudit.text import _RTL_BLOCKS, ltr_cell
+from tests.records import request, signin, write_jsonl
 
 
 def signins(tmp_path, emails: list[str], name: str = "signins.jsonl") -> str:
@@ -255,3 +260,42 @@ def test_html_shows_the_start_of_a_huge_key_and_says_so(invoke, tmp_path):
         assert huge in {row[2] for row in csv.reader(io.StringIO(table))}
     finally:
         csv.field_size_limit(limit)
+
+
+def _right_to_left(text: str) -> bool:
+    return any(bidirectional(c) in ("R", "AL") for c in text)
+
+
+def _laid_out_in_place(line: str) -> bool:
+    """Whether a viewer that applies Unicode's bidirectional rules (python-bidi's) leaves
+    every character but the right-to-left letters where it is in ``line``."""
+    def letters_masked(text: str) -> str:
+        return "".join("R" if _right_to_left(c) else c for c in text)
+    return letters_masked(get_display(line, base_dir="L")) == letters_masked(line)
+
+
+HEBREW, ARABIC = "\u05d0\u05d1\u05d2@x.com", "\u0645\u0631\u062d\u0628\u0627"
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_right_to_left_keys_leave_the_counts_in_their_columns(invoke, tmp_path, fmt):
+    # a viewer that applies the bidirectional rules (a browser showing the .txt) laid out the
+    # spaces and counts after a Hebrew or Arabic key right to left: hour 01's count under hour 16
+    dump = write_jsonl(tmp_path, [signin(f"2024-05-07T{h}:00:00Z", email) for h, email in
+                                  [("01", HEBREW), ("09", HEBREW), ("01", ARABIC), ("02", "sa-normal")]])
+    out = invoke("report", dump, "--format", fmt, "--section", "signin_success", "-q").stdout
+    rows = [line for line in out.splitlines() if _right_to_left(line)]
+    assert len(rows) == 2 and all(map(_laid_out_in_place, rows)), rows
+
+
+def test_right_to_left_names_leave_the_other_columns_of_a_table_in_place(invoke, tmp_path):
+    dump = write_jsonl(tmp_path, [request(method=ARABIC), request(method="GetUsers")])
+    out = invoke("methods", dump, "-q").stdout
+    rows = [line for line in out.splitlines() if _right_to_left(line)]
+    assert len(rows) == 1 and _laid_out_in_place(rows[0]), rows
+
+
+def test_every_right_to_left_letter_is_in_the_blocks_searched():
+    outside = [c for c in map(chr, range(sys.maxunicode + 1)) if _right_to_left(c) and not _RTL_BLOCKS.match(c)]
+    assert outside == ["\u200f"]  # the right-to-left mark, a format character, shown escaped
+    assert ltr_cell("\\u200f") == "\\u200f" and ltr_cell("\u00e9\u4e2d") == "\u00e9\u4e2d"

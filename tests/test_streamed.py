@@ -14,6 +14,7 @@ from tabulate import tabulate
 from ccaudit import streamed
 from ccaudit.errors import CcauditError, NoSpace, spilling
 from ccaudit.jsontext import dumps
+from ccaudit.text import LRM
 
 # tabulate strips whitespace around a cell; ccaudit's tables show keys as they are. And it
 # counts characters (without wcwidth), so only characters of one column each: wide and
@@ -31,7 +32,8 @@ def test_tables_are_laid_out_as_tabulate_lays_them_out(table):
     align = ["right" if r else "left" for r in right]
     for fmt, markdown in (("simple", False), ("pipe", True)):
         want = tabulate(rows, head, tablefmt=fmt, colalign=align, disable_numparse=True) + "\n"
-        assert "".join(streamed.table_lines(head, right, lambda: iter(rows), markdown)) == want
+        laid_out = "".join(streamed.table_lines(head, right, lambda: iter(rows), markdown))
+        assert laid_out.replace(LRM, "") == want  # right-to-left cells between marks (test_hostile_keys.py)
 
 
 def test_wide_and_combining_characters_take_the_columns_a_terminal_gives_them():
