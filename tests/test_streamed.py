@@ -19,7 +19,7 @@ from ccaudit.text import LRM
 # tabulate strips whitespace around a cell; ccaudit's tables show keys as they are. And it
 # counts characters (without wcwidth), so only characters of one column each: wide and
 # combining ones have a test of their own
-_cell = st.text(st.characters(blacklist_categories=("Zs", "Cc", "Cs", "Zl", "Zp", "Mn", "Me"))
+_cell = st.text(st.characters(blacklist_categories=("Zs", "Cc", "Cs", "Zl", "Zp", "Mn", "Me"), blacklist_characters=LRM)
                 .filter(lambda c: east_asian_width(c) not in "WF"), min_size=1, max_size=12)
 
 
