@@ -99,8 +99,8 @@ def run(task: Task) -> Iterator[Answer]:
             _check_identity(f.fileno(), task)
             if task.start:
                 _skip_partial_line(f, task.start, task.end)
-            elif f.peek(3)[:3] == BOM:  # a file: its first read holds the mark whole (without_bom
-                f.read(3)  # would hand on another stream, with no tell(), for one of 1 or 2 bytes)
+            elif not task.delete and f.peek(3)[:3] == BOM:  # the file's own mark: a spilled chunk's input
+                f.read(3)  # was read past it already. peek, not without_bom: that hands on a stream with no tell()
             yield from _parts(task.stage, line_rows(iter_lines(f, task.end), "", stats), stats)
         if task.delete:
             os.remove(task.path)
