@@ -70,17 +70,21 @@ def _shape(head: bytes | bytearray, eof: bool) -> str:
 
 
 def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool) -> str:
-    """An array, begun on the first line (``[`` alone, ``[{...},``) or whole on it, with
-    nothing after (``more``: lines after it that are not blank). A first line that cannot
-    begin JSON ("[INFO] started"), or a whole JSON value with lines after it ("[1, 2]", a
-    nesting bomb), is a line of JSON Lines: a download's first message need not be a
-    record, and read as an array, that one line cost every record after it."""
+    """An array, begun on the first line (``[`` alone, ``[{...},``), or whole on it, or
+    broken on it after an object began (``[{...},]``, ``jq -c`` output damaged), with
+    nothing after (``more``: lines after it that are not blank): read as an array, the
+    records before the break are kept. A first line that cannot begin JSON ("[INFO]
+    started", "[1, 2 x]"), or such a line with lines after it ("[1, 2]", a nesting bomb),
+    is a line of JSON Lines: a download's first message need not be a record, and read as
+    an array, that one line cost every record after it."""
     try:  # a read may end inside a number or a literal (`-`, `1.`, `1e`, `tr`): what is left is whole
         check_syntax(first if ended else first.rstrip(b"0123456789+-.eEtrufalsn"))
     except msgspec.DecodeError as e:
-        if "truncated" not in str(e).lower():
+        why = str(e).lower()
+        if "truncated" in why:
+            return "array" if ended or eof else ""  # a line not seen to its end may yet close the value
+        if first[1:].lstrip(b" \t\r")[:1] != b"{" or "trailing characters" in why:
             return "lines"
-        return "array" if ended or eof else ""  # a line not seen to its end may yet close the value
     except RecursionError:
         pass  # whole or not: what follows tells
     return "lines" if more else "array" if eof else ""

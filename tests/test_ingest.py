@@ -172,6 +172,26 @@ def test_json_lines_whose_first_line_is_not_an_array_begun_are_read_as_lines(tmp
     assert stats.malformed_lines == [f"{p}:1"]
 
 
+@pytest.mark.parametrize("broken", [b",]", b",\x00", b",\xef\xbb\xbf" + json.dumps(rec(3)).encode() + b"]",
+                                    b" " + json.dumps(rec(3)).encode() + b"]"])
+@pytest.mark.parametrize("after", [b"", b"\n"])
+def test_an_array_on_one_line_broken_after_its_records_keeps_them(tmp_path, broken, after):
+    # was: read as JSON Lines (a syntax error other than the end), so the one line was one
+    # malformed line, "text after the JSON object", every record lost (exit 2)
+    items = b"[" + b",".join(json.dumps(rec(n)).encode() for n in (1, 2))
+    p = write(tmp_path, "a.json", items + broken + after)
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert [line.split(": ", 1)[0] for line in stats.problem_lines()] == [f"{p}@byte {len(items) + 1}"]
+
+
+def test_a_first_line_broken_after_a_record_then_lines_is_json_lines(tmp_path):
+    # records after it are not read as the rest of an array that the first line broke off
+    p = write(tmp_path, "d.jsonl", b'[{"a": 1},]\n' + line(1) + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed_lines == [f"{p}:1"]
+
+
 @pytest.mark.parametrize("text", [b"[\n\n  ]", b"[{\n", b"[\n\n  {", b"[ \t{\n", b"[1, {\n", b'[{"a": "b\n'])
 def test_a_document_begun_on_the_first_line_is_an_array(text):
     for eof in (True, False):
