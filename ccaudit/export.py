@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from . import daycounts
 from .errors import CcauditError, MissingExtra, NoSpace, out_of_space, spilling
-from .files import DIR_MODE, FILE_MODE, make_dir, pid_alive, write_own
+from .files import DIR_MODE, FILE_MODE, pid_alive, write_own, writing_into
 from .lean import hidden
 from .schema import DAY, EVENT_TABLES, HOUR_US, US, VIEWS
 from .schema import TABLES as STORE_TABLES
@@ -121,6 +121,13 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
     tables = [t for t in TABLES if t in asked]
     out_dir = os.path.normpath(out_dir)
     _refuse_replacing(store.path, out_dir)
+    if os.path.lexists(out_dir) and not os.path.islink(out_dir) and not os.path.isdir(out_dir):
+        raise CcauditError(f"{out_dir}: is a file, not a folder")
+    with writing_into(out_dir):
+        return _export(store, out_dir, tables)
+
+
+def _export(store: Store, out_dir: str, tables: list[str]) -> Export:
     previous = prepare(out_dir)
     snapshot(store.conn)  # every table from one; a day's counts sorted by key spill to TMPDIR
     result = Export(skipped=tuple(t for t in tables if t != "counts") if store.counts_only() else ())
@@ -142,11 +149,8 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
 # -- the folder --------------------------------------------------------------------------
 
 def prepare(out_dir: str) -> list[str]:
-    """Make ``out_dir`` if missing, refuse it if it is neither empty nor an export, and
-    remove what a killed export left in it. The tables a previous export listed."""
-    if os.path.lexists(out_dir) and not os.path.islink(out_dir) and not os.path.isdir(out_dir):
-        raise CcauditError(f"{out_dir}: is a file, not a folder")
-    make_dir(out_dir)
+    """Refuse ``out_dir`` if it is neither empty nor an export, and remove what a killed
+    export left in it. The tables a previous export listed."""
     try:
         entries = os.listdir(out_dir)
     except OSError as e:

@@ -16,12 +16,14 @@ import re
 import shutil
 import signal
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from typing import IO, TextIO
 
 from .errors import CcauditError, InputError, out_of_space, temp_full
+from .text import printable
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
 STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what stops ccaudit, see cli.py
@@ -192,8 +194,35 @@ def make_dir(path: str) -> None:
         return
     try:
         os.mkdir(path, DIR_MODE)
+    except FileExistsError:  # made meanwhile, by another ccaudit writing into it
+        check_dir(path)
     except OSError as e:
         raise CcauditError(f"{path}: cannot create: {e.strerror}") from None
+
+
+@contextlib.contextmanager
+def writing_into(folder: str) -> Iterator[None]:
+    """Make ``folder`` if missing (``make_dir``) and hold it against other ccaudit runs
+    writing into it (a report's ``--out``, an export, ``clean``), waiting for one that
+    does: two reports at once each removed the other's files as the earlier report's,
+    and left a summary of days whose files were gone. A lock on the folder itself
+    (``flock``), so nothing is added to it, and the lock goes with the process."""
+    make_dir(folder)
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as e:
+        raise CcauditError(f"{folder}: cannot open: {e.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with contextlib.suppress(OSError, ValueError):  # stderr closed: wait all the same
+                print(f"ccaudit: {printable(folder)}: another ccaudit is writing into it; waiting for it to end",
+                      file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def check_dir(path: str) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from . import halves
 from .dates import Days
 from .errors import CcauditError
-from .files import make_dir, same_file, takes_utf8, write_atomic, write_own, write_pieces
+from .files import make_dir, same_file, takes_utf8, write_atomic, write_own, write_pieces, writing_into
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
@@ -58,7 +58,11 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     folder gets DIR/report.html plus the summary.
     """
     out_dir = os.path.normpath(out_dir)  # "reports/" is "reports", a link to a folder included
-    make_dir(out_dir)
+    with writing_into(out_dir):
+        _write_dir(report, fmt, out_dir, stats)
+
+
+def _write_dir(report: Report, fmt: str, out_dir: str, stats: bool) -> None:
     old = read_manifest(out_dir)
     days = report.days[:1] if isinstance(report.days, Days) else report.days  # build()'s: the same sections
     sids = list(dict.fromkeys(sid for day in days for sid in day.sections))
@@ -244,6 +248,11 @@ def clean_dir(out_dir: str) -> Iterator[str]:
         yield f"no report folder at {out_dir}"
         return
     check_report_dir(out_dir)
+    with writing_into(out_dir):
+        yield from _clean_dir(out_dir)
+
+
+def _clean_dir(out_dir: str) -> Iterator[str]:
     left, why = _remove(out_dir, read_manifest(out_dir))
     if left:  # the manifest lists what is left (or, unwritable, all it did): clean again finishes
         with contextlib.suppress(CcauditError):

@@ -229,3 +229,20 @@ def test_a_file_system_without_locks_still_takes_the_file(tmp_path, unswept, mon
     monkeypatch.setattr(fcntl, "flock", no_locks)
     files.write_atomic(str(tmp_path / "report.txt"), "report\n")
     assert (tmp_path / "report.txt").read_text() == "report\n"
+
+
+def test_a_folder_made_by_another_run_between_the_check_and_the_mkdir_is_used(tmp_path, monkeypatch):
+    # was "cannot create: File exists", when two reports made the same new folder at once
+    folder, checked = tmp_path / "reports", []
+    real = files.check_dir
+
+    def made_meanwhile(path):
+        if not checked:
+            checked.append(path)
+            os.mkdir(path)  # by the other run, after this one found it missing
+            return False
+        return real(path)
+
+    monkeypatch.setattr(files, "check_dir", made_meanwhile)
+    files.make_dir(str(folder))
+    assert folder.is_dir() and checked

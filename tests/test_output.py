@@ -7,6 +7,7 @@ would execute, a report written through a planted link.
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
@@ -648,3 +649,29 @@ def test_a_closed_standard_error_does_not_stop_a_load(ccaudit_exe, tmp_path, sam
     with sqlite3.connect(tmp_path / "s.db") as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (13,)
     assert command[0] == "load" or (tmp_path / "r.txt").read_text().startswith("Audit Summary for 13 events")
+
+
+@pytest.mark.parametrize("command", [["report", "SAMPLE", "--out", "OUT"], ["clean", "--out", "OUT", "--yes"],
+                                     ["export", "--db", "STORE", "--out", "OUT"]], ids=["report", "clean", "export"])
+def test_a_run_writing_into_a_folder_waits_for_another_writing_into_it(tmp_path, sample_cli, ccaudit_exe, command):
+    # two reports into one folder at once each removed the other's files as the earlier
+    # report's: both exited 0, and the summary listed days whose files were gone
+    if command[0] == "export":
+        pytest.importorskip("pyarrow")
+    store, out = tmp_path / "s.db", tmp_path / ("exported" if command[0] == "export" else "reports")
+    subprocess.run([ccaudit_exe, "report", sample_cli, "--db", store, "-q",
+                    *(["--out", out] if command[0] == "clean" else [])], check=True, capture_output=True)
+    out.mkdir(exist_ok=True)
+    before = sorted(os.listdir(out))
+    held = os.open(out, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # as another ccaudit writing into it holds it
+    args = [{"SAMPLE": sample_cli, "OUT": out, "STORE": store}.get(a, a) for a in command]
+    proc = subprocess.Popen([ccaudit_exe, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        said = iter(proc.stderr.readline, "")
+        assert any("another ccaudit is writing into it; waiting for it to end" in line for line in said)
+        assert sorted(os.listdir(out)) == before  # nothing written or removed while it waits
+    finally:
+        os.close(held)
+    assert proc.wait(60) == 0
+    assert not out.exists() or sorted(os.listdir(out)) != before  # clean removes the folder it empties
