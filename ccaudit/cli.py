@@ -237,7 +237,7 @@ def summary(extra, db_path, fmt, tz):
 @cli.command(short_help="Fetch the audit-log topic into a dump file.")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="client.properties of the audit-log cluster (chmod 600).")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), callback=opt.not_empty,
               help="File to write, one record per line; it appears only when complete (- for standard "
                    "output; it, a pipe or a device such as /dev/stdout, is written to as the records come).")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False), callback=opt.not_empty,

@@ -373,6 +373,14 @@ def test_an_empty_state_name_is_refused(tmp_path, props):
     assert r.exit_code == 2 and "'--state': needs a name (it is empty)" in r.stderr
 
 
+def test_an_empty_out_name_is_refused_before_anything_is_fetched(props, monkeypatch):
+    # was: the whole topic fetched, then "cannot write : No such file or directory"
+    fetched = []
+    monkeypatch.setattr(dl, "download", lambda *a, **k: fetched.append(a))
+    r = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", ""])
+    assert r.exit_code == 2 and "'--out': needs a name (it is empty)" in r.stderr and not fetched
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_a_state_file_that_is_a_pipe_or_too_large_is_refused(tmp_path, props, monkeypatch):
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
