@@ -129,8 +129,6 @@ def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_sin
         a_paths, b_paths = (stores_or_dumps[0],), (stores_or_dumps[1],)
     if not a_paths or not b_paths:
         raise click.UsageError("give A and B: two stores or dumps, or --a FILE and --b FILE")
-    if list(a_paths).count("-") + list(b_paths).count("-") > 1:
-        raise click.UsageError("stdin (-) can be read only once")
     zone = opt.zone(tz)
     window_a = opt.filters(zone, a_since, a_until, sections=sections, prefix="--a-")
     window_b = opt.filters(zone, b_since, b_until, sections=sections, prefix="--b-")

@@ -187,13 +187,13 @@ def existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:
 
 
 def check_inputs(dumps: tuple[str, ...]) -> None:
-    """Refuse, before loading anything, inputs that are missing or cannot be read: a
-    report without them would look complete and be wrong."""
+    """Refuse, before loading anything, inputs that are missing or cannot be read (a report
+    without them would look complete and be wrong), and stdin given twice."""
     from .ingest import check_readable
 
-    for path in dumps:
-        if path == "-":
-            continue
+    if dumps.count("-") > 1:  # the second read nothing, and the load line counted it as read
+        raise click.UsageError("stdin (-) can be read only once")
+    for path in (p for p in dumps if p != "-"):
         check_readable(path)
         if looks_like_sqlite(path):  # read as a dump, every line of it would be malformed
             hint = f"a store is given with --db {path}"

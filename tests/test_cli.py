@@ -121,13 +121,15 @@ def test_stdin_compressed(invoke, fixtures_dir, expected_sample, report_cells):
     assert report_cells(doc) == expected_sample["cells"]
 
 
-def test_stdin_named_twice(invoke, sample_cli):
-    # stdin can be read once: either a usage error or the second "-" reads nothing,
-    # never an internal error (the invoke fixture fails on one)
-    result = invoke("report", "-", "-", "--format", "json", "-q", input=sample_cli.read_bytes())
-    assert result.exit_code in (0, 2), result.stderr
-    if result.exit_code == 0:
-        assert json.loads(result.stdout)["summary"]["events"] == 13
+@pytest.mark.parametrize("command", [["report", "-", "-"], ["load", "-", "-", "--db", "DB"], ["methods", "-", "-"],
+                                     ["diff", "-", "-"], ["diff", "--a", "-", "--b", "-"]])
+def test_stdin_named_twice_is_refused_as_diff_refused_it(invoke, tmp_path, sample_cli, command):
+    # report and load took the second "-" as read, reading nothing: exit 0, the load line
+    # counting two inputs
+    args = [str(tmp_path / "s.db") if a == "DB" else a for a in command]
+    result = invoke(*args, "-q", input=sample_cli.read_bytes())
+    assert (result.exit_code, result.stderr) == (2, "ccaudit: error: stdin (-) can be read only once\n")
+    assert not (tmp_path / "s.db").exists()
 
 
 def test_stdin_and_a_file(invoke, tmp_path, sample_cli):
