@@ -228,8 +228,8 @@ def _write_table(store: Store, out_dir: str, table: str) -> Exported:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, OSError):
             if out_of_space(e):
-                raise NoSpace(f"{out_dir}: cannot write {table}: no space left ({e}); the previous export "
-                              "of it is kept") from None
+                kept = "; the previous export of it is kept" if os.path.isdir(os.path.join(out_dir, table)) else ""
+                raise NoSpace(f"{out_dir}: cannot write {table}: no space left ({e}){kept}") from None
             raise CcauditError(f"{out_dir}: cannot write {table}: {e.strerror or e}") from None
         raise
 

@@ -355,8 +355,12 @@ def test_a_failed_table_leaves_the_previous_export(sample, generated, tmp_path, 
     monkeypatch.setattr(exporter, "_write_day", failing)
     result = ccaudit("export", "--db", generated_db, "--out", out)
     assert result.exit_code == 2 and "no space left" in result.stderr
+    assert result.stderr.rstrip().endswith("; the previous export of it is kept")
     assert exported_totals(out) == before
     assert not [p for p in out.iterdir() if p.name.startswith(exporter.TEMP_PREFIX)]
+    # a first export into the folder: there was none to keep (it said there was)
+    result = ccaudit("export", "--db", generated_db, "--out", tmp_path / "new")
+    assert result.exit_code == 2 and "no space left" in result.stderr and "previous" not in result.stderr
 
 
 def test_an_earlier_table_that_cannot_be_removed_is_an_error_and_stays_listed(sample, tmp_path, monkeypatch):
