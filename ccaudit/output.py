@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from . import halves
 from .dates import Days
 from .errors import CcauditError
-from .files import make_dir, same_file, takes_utf8, write_atomic, write_own, write_pieces, writing_into
+from .files import check_dir, make_dir, same_file, takes_utf8, write_atomic, write_own, write_pieces, writing_into
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
@@ -69,6 +69,8 @@ def _write_dir(report: Report, fmt: str, out_dir: str, stats: bool) -> None:
     summary = "summary.txt" if fmt == "html" else f"summary.{EXTENSIONS[fmt]}"
     written = (_Written(report.days, fmt, sids, summary) if isinstance(report.days, Days)
                else _listed(report.days, fmt, summary))
+    for sid in sids if fmt != "html" else ():  # a link or a file in a section folder's place: refused before
+        check_dir(os.path.join(out_dir, sid))  # anything is claimed or written
     stray = _unlisted(out_dir, sids, written, old)
     if stray:
         raise CcauditError(f"{os.path.join(out_dir, stray)}: a file of the report's name that no earlier report "

@@ -547,6 +547,18 @@ def test_a_planted_manifest_cannot_delete_outside_the_folder(invoke, tmp_path, s
     assert (victim / "2024-05-06.txt").read_text() == "precious"
 
 
+def test_a_section_folder_that_is_a_link_is_refused_before_anything_is_written(invoke, tmp_path, sample_cli):
+    # was refused after the manifest was written, saying the folder held part of the report
+    out, elsewhere = tmp_path / "rep", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "kafka_authentication").symlink_to(elsewhere)
+    result = invoke("report", sample_cli, "--out", out, "-q")
+    said = f"ccaudit: error: {out}/kafka_authentication: is a symbolic link; give the real folder"
+    assert result.exit_code == 2 and result.stderr.splitlines()[-1] == said
+    assert sorted(p.name for p in out.iterdir()) == ["kafka_authentication"] and not list(elsewhere.iterdir())
+
+
 @pytest.mark.parametrize("entry", ["../victim.txt", "/etc/passwd", "notes.txt", "sub/x.txt"])
 def test_a_manifest_may_list_only_report_files(invoke, tmp_path, sample_cli, entry):
     out = tmp_path / "rep"
