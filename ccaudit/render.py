@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple, Protocol
 
@@ -29,6 +30,7 @@ ROW_LABEL = {
     "all_events": "Method",
 }
 KEY_WIDTH = streamed.WIDEST  # the key column widens up to this many terminal columns
+_SPACES = re.compile("  +")
 
 
 # -- summary --------------------------------------------------------------------------
@@ -104,8 +106,8 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
     for r in rows:  # (str methods: an f-string's nested widths are parsed again for each row)
         empty = False
         key = printable(r.key)
-        if columns(key) > width:
-            yield key + "\n"
+        if columns(key) > width:  # its runs of spaces escaped: it could otherwise hold a row of its own making
+            yield (_SPACES.sub(lambda m: "\\x20" * len(m[0]), key) if "  " in key else key) + "\n"
             key = ""
         line = fill(key, width) + "".join(cells_of(r.hours)) + " " + str(r.total).rjust(total_w)
         if stats:

@@ -103,6 +103,17 @@ def test_one_huge_key_does_not_pad_every_row_of_any_table(invoke, tmp_path, args
     assert huge in result.stdout and len(result.stdout) < len(huge) + 100_000
 
 
+def test_a_key_on_a_line_of_its_own_cannot_pass_for_a_row(invoke, tmp_path):
+    # a key over KEY_WIDTH columns that held "sa-admin", spaces and counts laid out as a row
+    # showed a principal sa-admin with an event at hour 03, above the real row's counts
+    cells = ["-"] * 24
+    cells[3] = "1"
+    forged = "sa-admin" + " " * 92 + "".join(f"  {c:>2}" for c in cells) + "   1"
+    out = invoke("report", signins(tmp_path, [forged, "sa-other"]), "--section", "signin_success", "-q").stdout
+    own = next(line for line in out.splitlines() if line.startswith("sa-admin"))
+    assert "  " not in own and own.replace(r"\x20", " ") == forged
+
+
 def test_the_key_column_widens_up_to_its_cap(invoke, tmp_path):
     key = "k" * (KEY_WIDTH - 12) + "@example.com"
     out = invoke("report", signins(tmp_path, [key]), "--section", "signin_success", "-q").stdout
