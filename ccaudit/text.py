@@ -67,12 +67,20 @@ MEASURED = 400  # characters of text whose columns are counted; a longer one is 
 def columns(text: str) -> int:
     """The terminal columns that ``text`` (as ``printable`` leaves it) takes, so that names in
     Chinese, or with an accent typed as a combining mark, keep a table's columns in line: an
-    East Asian wide or full-width character takes two, a combining mark none. A text of more
-    than MEASURED characters counts its characters: it is wider than any column is padded to,
-    and measuring megabytes would take seconds."""
+    East Asian wide or full-width character takes two; a combining mark, a Hangul vowel or
+    final jamo (which join the syllable before), and a skin tone after a wide character (an
+    emoji's) none, as terminals and the wcwidth library show them. A text of more than
+    MEASURED characters counts its characters: it is wider than any column is padded to, and
+    measuring megabytes would take seconds."""
     if text.isascii() or len(text) > MEASURED:
         return len(text)
-    return sum(0 if category(c) in ("Mn", "Me") else 2 if east_asian_width(c) in "WF" else 1 for c in text)
+    width, wide = 0, False
+    for c in text:
+        joins = category(c) in ("Mn", "Me") or "\u1160" <= c <= "\u11ff" or "\ud7b0" <= c <= "\ud7ff" or (
+            wide and "\U0001f3fb" <= c <= "\U0001f3ff")
+        wide = east_asian_width(c) in "WF"
+        width += 0 if joins else 2 if wide else 1
+    return width
 
 
 def cut(text: str, width: int, keep_end: bool = False) -> str:

@@ -8,6 +8,7 @@ from unicodedata import bidirectional
 
 import pytest
 from bidi import get_display
+from wcwidth import wcswidth
 
 from ccaudit.render import KEY_WIDTH
 from ccaudit.text import _RTL_BLOCKS, ltr_cell
@@ -310,3 +311,14 @@ def test_every_right_to_left_letter_is_in_the_blocks_searched():
     outside = [c for c in map(chr, range(sys.maxunicode + 1)) if _right_to_left(c) and not _RTL_BLOCKS.match(c)]
     assert outside == ["\u200f"]  # the right-to-left mark, a format character, shown escaped
     assert ltr_cell("\\u200f") == "\\u200f" and ltr_cell("\u00e9\u4e2d") == "\u00e9\u4e2d"
+
+
+def test_keys_of_emoji_and_old_hangul_keep_the_columns_in_line(invoke, tmp_path):
+    # a thumbs-up with a skin tone counted four columns, and a Hangul initial and old vowel
+    # three, where terminals (and wcwidth) show two: their rows' counts a column or two off
+    keys = ["x\U0001f44d\U0001f3fdy", "x\U0001f44dy", "x\u1100\u1176y", "\u65e5\u672c", "e\u0301t\u00e9", "plain"]
+    dump = write_jsonl(tmp_path, [signin(f"2024-05-07T{h:02}:00:00Z", k) for h, k in enumerate(keys)])
+    for fmt in ("text", "markdown"):
+        out = invoke("report", dump, "--format", fmt, "--section", "signin_success", "-q").stdout
+        rows = [line for line in out.splitlines() if line.lstrip("| ").startswith(("x", "e", "p", "\u65e5"))]
+        assert len(rows) == len(keys) and len({wcswidth(line) for line in rows}) == 1, rows

@@ -7,6 +7,7 @@ import sqlite3
 from unicodedata import east_asian_width
 
 import pytest
+import tabulate as tabulate_module
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tabulate import tabulate
@@ -16,11 +17,12 @@ from ccaudit.errors import CcauditError, NoSpace, spilling
 from ccaudit.jsontext import dumps
 from ccaudit.text import LRM
 
-# tabulate strips whitespace around a cell; ccaudit's tables show keys as they are. And it
-# counts characters (without wcwidth), so only characters of one column each: wide and
-# combining ones have a test of their own
+# tabulate strips whitespace around a cell; ccaudit's tables show keys as they are. And it is
+# made to count characters (not wcwidth's columns, which differ from a terminal's for some
+# marks), so only characters of one column each: wide and combining ones have tests of their own
 _cell = st.text(st.characters(blacklist_categories=("Zs", "Cc", "Cs", "Zl", "Zp", "Mn", "Me"), blacklist_characters=LRM)
-                .filter(lambda c: east_asian_width(c) not in "WF"), min_size=1, max_size=12)
+                .filter(lambda c: east_asian_width(c) not in "WF" and not "\u1160" <= c <= "\u11ff"
+                        and not "\ud7b0" <= c <= "\ud7ff"), min_size=1, max_size=12)  # (jamo that join: none)
 
 
 @settings(max_examples=200, deadline=None)
@@ -30,6 +32,7 @@ _cell = st.text(st.characters(blacklist_categories=("Zs", "Cc", "Cs", "Zl", "Zp"
 def test_tables_are_laid_out_as_tabulate_lays_them_out(table):
     head, right, rows = table
     align = ["right" if r else "left" for r in right]
+    tabulate_module.WIDE_CHARS_MODE = False
     for fmt, markdown in (("simple", False), ("pipe", True)):
         want = tabulate(rows, head, tablefmt=fmt, colalign=align, disable_numparse=True) + "\n"
         laid_out = "".join(streamed.table_lines(head, right, lambda: iter(rows), markdown))
