@@ -198,7 +198,9 @@ class Selection(Busiest):
             with spilling():  # summed here, before the first row
                 rows = self.conn.execute(f"SELECT {key}, sum(c.n) {body} GROUP BY 1", args)
             for row in rows:  # noqa: UP028 (``yield from`` would close the cursor when an unfinished
-                yield row  # generator is collected: after the store, if an error ended the run)
+                if row[1].__class__ is not int:  # generator is collected: after the store, if an error ended
+                    raise TypeError(f"a sum of counts is {row[1]!r}")  # the run); SQLite sums text as 0.0
+                yield row
         hours = list(range(0, DAY, 3600))
         for day in sorted(set(ends)):
             yield from ((k, sum(c)) for k, c, _ in self.columns(section, [day + h for h in hours], day + DAY))
