@@ -63,8 +63,8 @@ def check_counts(conn: sqlite3.Connection, path: str, e: Exception) -> None:
 def check_pages(conn: sqlite3.Connection, path: str, e: sqlite3.DatabaseError) -> None:
     """Raise StoreError naming ``path`` if SQLite finds its pages damaged: what ``e`` ("database
     disk image is malformed") came from. Looked for only then: the check reads every page."""
-    if isinstance(e, sqlite3.OperationalError):  # locked, full, interrupted: not damage
-        return
+    if isinstance(e, sqlite3.OperationalError) and "Could not decode" not in str(e):  # locked, full,
+        return  # interrupted: not damage; a text not UTF-8 may be a page's bytes garbled
     try:
         found = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
     except sqlite3.DatabaseError as again:

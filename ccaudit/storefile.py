@@ -33,8 +33,7 @@ EVERY_LAYOUT = {"all_events", "auth_events", "signin_failures", "signin_successe
 
 
 def is_store(path: str) -> bool:
-    """Did a ccaudit make ``path``, of any layout: a version, and the old tool's four tables
-    (views since layout 4)? Another program's file with a table ``all_events`` did not."""
+    """Did a ccaudit make ``path``: a layout version, and the old tool's four tables or views?"""
     try:
         with _peek(path) as conn:
             return conn.execute("PRAGMA user_version").fetchone()[0] > 0 and EVERY_LAYOUT <= _tables(conn)
@@ -195,9 +194,8 @@ def reader(path: str) -> sqlite3.Connection:
 
 
 def cached(conn: sqlite3.Connection) -> sqlite3.Connection:
-    """``conn`` with a page cache of 8 MB. SQLite's default, 2 MB, is 31 of the store's
-    64 KiB pages: a large report's second process (halves.py), which had it, read each
-    counts page of an html page in a zone about six times over."""
+    """``conn`` with a page cache of 8 MB. With SQLite's 2 MB (31 of the store's pages), a large
+    report's second process (halves.py) read each counts page of a zone's html six times."""
     conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     return conn
 
@@ -299,11 +297,14 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
     missing = set(TABLES) - existing
     if missing:  # damaged, or edited by hand: every query would fail on it
         raise StoreError(f"{path}: not a whole ccaudit store (no table {', '.join(sorted(missing))})")
+    trigger = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchone()
+    if trigger:  # ccaudit makes none: a store from elsewhere could drop or change rows as a load adds them
+        raise StoreError(f"{path}: holds a trigger ({trigger[0]}), which ccaudit does not make; load the dumps "
+                         "into a new store")
 
 
 def stamp(conn: sqlite3.Connection) -> None:
-    """Mark a store of layout READ_AS_IS as this layout, in the write transaction that may
-    add rows which that layout's ccaudit cannot read."""
+    """Mark a store of layout READ_AS_IS as this layout, as rows its ccaudit cannot read are added."""
     if conn.execute("PRAGMA user_version").fetchone()[0] == READ_AS_IS:
         conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
 

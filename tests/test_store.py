@@ -793,6 +793,39 @@ def test_a_damaged_page_names_the_store_it_is_in(invoke, tmp_path, sample_cli, f
         assert r.stderr.endswith("); load the dumps into a new store\n") and r.stderr.count("\n") == 1
 
 
+def test_a_damaged_page_of_text_names_the_store_it_is_in(invoke, tmp_path):
+    # bytes garbled in a page of keys: sqlite3 could not decode a key ("Could not decode to
+    # UTF-8"), and the store was not checked for damage: "a store could not be read: ..."
+    dump = write_jsonl(tmp_path, [signin(T, f"user-{i:04}@example.com", id=f"e{i}") for i in range(300)])
+    db = str(tmp_path / "s.db")
+    assert invoke("load", dump, "--db", db, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'keys'").fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(db, "r+b") as f:  # among the cells, which fill the end of the page: 300 keys of about 60 bytes
+        f.seek((root - 1) * size + size - 10_536)
+        garbled = bytes(b ^ 255 for b in f.read(64))
+        f.seek(-64, os.SEEK_CUR)
+        f.write(garbled)
+    r = invoke("report", "--db", db)
+    assert r.exit_code == 2 and r.stderr.startswith(f"ccaudit: error: {db}: the store is damaged (Could not decode")
+
+
+def test_a_store_with_a_trigger_is_refused(invoke, tmp_path, sample_cli):
+    # a store from elsewhere with a trigger that emptied events as a load added them: the
+    # load said it had added them, and every report after it was of nothing
+    db = str(tmp_path / "s.db")
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TRIGGER gone AFTER INSERT ON events BEGIN DELETE FROM events; END")
+    conn.close()
+    for args in (["load", sample_cli, "--db", db, "-q"], ["report", "--db", db, "-q"], ["summary", "--db", db]):
+        r = invoke(*args)
+        assert (r.exit_code, r.stderr) == (2, f"ccaudit: error: {db}: holds a trigger (gone), which ccaudit does not "
+                                              "make; load the dumps into a new store\n")
+
+
 def test_a_store_named_like_a_uri_is_the_file_of_that_name(invoke, tmp_path, sample_cli, monkeypatch):
     # SQLite reads a name that starts with "file:" as a URI: the load wrote x.db (not
     # owner-only), said it had loaded, and every later read of file:x.db was "not a ccaudit store"
