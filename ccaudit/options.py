@@ -218,12 +218,12 @@ def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
 
 def tell_loaded(stats: LoadStats, quiet: bool) -> None:
     """What a load says on stderr: its first malformed places (unless ``quiet``), the inputs
-    it could not read or why it stopped, and the load line."""
-    if not quiet:
-        for line in malformed_lines(stats):
-            tell(line)
-        for line in stats.cut_lines():  # each, however many malformed lines came first
-            tell(f"read in part: {line}")
+    read in part (each, however many malformed lines came first), not read, or why it stopped,
+    and the load line."""
+    for line in [] if quiet else malformed_lines(stats):
+        tell(line)
+    for line in stats.cut_lines():  # -q too: what to do about one (load a whole copy) is said there
+        tell(f"read in part: {line}")
     for message in [*stats.damaged.values(), *stats.failed.values(), *filter(None, [stats.stopped])]:
         tell(f"error: {message}")
     tell(stats.summary_line())

@@ -487,12 +487,14 @@ def test_damaged_inputs_are_named_in_the_order_given(invoke, tmp_path, sample_cl
     assert [line.split("@")[0] for line in json.loads(result.stdout)["damaged_inputs"]] == list(map(str, bad))
 
 
-def test_an_input_read_in_part_is_told_however_many_malformed_lines_came_first(invoke, tmp_path, sample_cli):
-    # was: the first 10 malformed lines, "14 malformed in all", and not a word of the file cut in half
+@pytest.mark.parametrize("quiet", [[], ["-q"]])
+def test_an_input_read_in_part_is_told_however_many_malformed_lines_came_first(invoke, tmp_path, sample_cli, quiet):
+    # was: the first 10 malformed lines, "14 malformed in all", and not a word of the file cut in
+    # half; and -q, which hides the malformed lines, hid it too
     data = b"".join(b"garbage %d\n" % n for n in range(12)) + sample_cli.read_bytes() * 50
     cut = tmp_path / "cut.gz"
     cut.write_bytes(gzip.compress(data)[:-40])
-    result = invoke("load", cut, "--db", tmp_path / "s.db", "--format", "json")
+    result = invoke("load", cut, "--db", tmp_path / "s.db", "--format", "json", *quiet)
     assert result.exit_code == 0
     told = [line for line in stderr_lines(result)[:-1] if "@end" in line]
     assert len(told) == 1 and told[0].startswith(f"ccaudit: read in part: {cut}@end: input ends early (")
