@@ -100,8 +100,9 @@ REPORT_OPTIONS = options(
                       "exists; files of an earlier report there are replaced); stdout gets the summary."),
     click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False),
                  help="Write the whole report to this file instead of stdout (its folder must exist; - is "
-                      "stdout); without --format, its extension (.html .json .md .csv .txt) picks the format, "
-                      "another is text, and one of another format (.xlsx .pdf .db) is refused."),
+                      "stdout); without --format, its extension (.html .htm .json .md .markdown .csv .txt "
+                      ".text) picks the format, another is text, and one of another format (.xlsx .pdf .db) is "
+                      "refused."),
     TZ, WINDOW,
     click.option("--principal", metavar="GLOB", help="Only events of principals matching GLOB, e.g. 'sa-*'."),
     click.option("--method", metavar="GLOB", help="Only events whose methodName matches GLOB."),
