@@ -342,7 +342,7 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
     INPUTS are paths, globs or Hadoop URIs (s3a://bucket/audit/2024/*/*.jsonl.gz; quote
     globs). Spark reads and de-duplicates; the store gets per-quarter-hour counts, which
     report, summary, check and diff read (events themselves stay in the archive). Needs
-    the extra: pip install 'ccaudit[spark]', and Java 17 or newer.
+    the extra: pip install '.[spark]' in a clone, and Java 17 or newer.
 
     \b
     Examples:

@@ -23,7 +23,7 @@ def export_command(db_path, out_dir, tables):
     event) and counts (events per UTC quarter hour and key). Times are UTC timestamps
     (microseconds), n an integer, other columns text. A later export into the same
     folder replaces the earlier one as a whole. Needs the extra: pip install
-    'ccaudit[parquet]'.
+    '.[parquet]' in a clone.
 
     \b
     Examples:
