@@ -56,6 +56,7 @@ _MAGIC = (
 )
 _UNSUPPORTED = ((b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
+_POWERSHELL = " (as Windows PowerShell's > writes it)"
 _UTF16 = (b"\xff\xfe", b"\xfe\xff")  # its byte-order marks: every line would be malformed
 
 
@@ -155,7 +156,7 @@ def text(stream: BinaryIO, label: str) -> BinaryIO:
         return Broken(e)  # type: ignore[return-value]
     wide = _wide(head)
     if wide:
-        raise InputError(f"{label}: {wide} text (as Windows PowerShell's > writes UTF-16); convert it to UTF-8 "
+        raise InputError(f"{label}: {wide} text{_POWERSHELL if wide == 'UTF-16' else ''}; convert it to UTF-8 "
                          f"first: iconv -f {wide} -t UTF-8")
     return without_bom(stream)
 

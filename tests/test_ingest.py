@@ -916,9 +916,8 @@ def test_utf16_text_is_refused_with_how_to_convert_it(tmp_path, encoding, mark, 
     p = write(tmp_path, "d.jsonl", gzip.compress(data) if packed else data)
     with pytest.raises(InputError) as refused:
         Dump(str(p)).open()
-    wide = "UTF-32" if "32" in encoding else "UTF-16"
-    assert str(refused.value) == (f"{p}: {wide} text (as Windows PowerShell's > writes UTF-16); convert it to UTF-8 "
-                                  f"first: iconv -f {wide} -t UTF-8")
+    wide, how = ("UTF-32", "") if "32" in encoding else ("UTF-16", " (as Windows PowerShell's > writes it)")
+    assert str(refused.value) == f"{p}: {wide} text{how}; convert it to UTF-8 first: iconv -f {wide} -t UTF-8"
 
 
 def test_a_utf16_mark_before_utf8_records_is_a_damaged_first_line_not_utf16(tmp_path):
