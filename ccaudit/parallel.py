@@ -17,16 +17,16 @@ temporary disk stay flat.
 """
 from __future__ import annotations
 
-import itertools
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from .ahead import Ahead, background
 from .errors import READ_ERRORS, CcauditError, InputError, NoSpace, broken_stream, out_of_space, temp_full
 from .files import block_stops, make_temp_dir, restore_signals
 from .ingest import MAX_LINE, Dump
@@ -42,7 +42,6 @@ AHEAD = 8  # tasks in flight beyond two per worker, so that workers keep busy du
 # pending counts hold until the commit).
 COMMIT_RECORDS = 64_000
 COMMIT_BYTES = 8 * 2**20
-TOGETHER = 20_000  # records of stage files merged together at most (each file's are held meanwhile)
 
 
 class EndsEarly(Exception):
@@ -128,7 +127,7 @@ def _clean_up(dump: Dump, stream: BinaryIO, pool: list[_Worker], tmp: str | None
 def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], merger: _Merger, chunk: int,
                 held: _Held) -> None:
     if dump.compressed or dump.size is None:  # stdin, a pipe: only this process can read it
-        tasks = background(_spill(stream, tmp, chunk))
+        tasks = _background(_spill(stream, tmp, chunk))
     else:
         dump.close(stream)
         tasks = _ranges(dump, tmp, chunk, held)
@@ -240,6 +239,35 @@ def _no_space(path: str, e: OSError) -> Exception:
     return CcauditError(f"{path}: cannot write a temporary file: {e.strerror}")
 
 
+def _background(items: Iterator[Task]) -> Iterator[Task]:
+    """Run a generator in a thread, a couple of items ahead of the consumer; the thread
+    stops when the consumer does, even half-way (after an error)."""
+    q: queue.Queue = queue.Queue(maxsize=2)
+    done, stop = object(), threading.Event()
+
+    def run() -> None:
+        block_stops()  # so Ctrl-C goes to the main thread, where block_stops can hold it off
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+
+    threading.Thread(target=run, daemon=True).start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while not q.empty():  # unblock a producer waiting to put
+            q.get_nowait()
+
+
 class _Merger:
     """Counts the workers' answers and merges their stage files into the store, in input
     order, each as soon as it is received: a transaction takes COMMIT_RECORDS records (or
@@ -253,11 +281,8 @@ class _Merger:
         self.ended_early: EndsEarly | None = None  # why a compressed input or pipe broke
 
     def merge(self, answers: Iterator[Answer]) -> None:
-        """Merge the answers' stage files, received in a thread meanwhile (``Ahead``): so
-        the files that came while one was merged are there to merge together."""
-        with Ahead(answers, AHEAD) as received:
-            for first in received:
-                self.stats.add_merged(self.store.merge_files(_group(first, received)))
+        for first in answers:
+            self.stats.add_merged(self.store.merge_files(_group(first, answers)))
         if self.full:
             raise self.full
 
@@ -299,25 +324,15 @@ class _Merger:
             self.dump.position = min(task.end, self.dump.size or 0)
 
 
-def _group(first: Answer, more: Ahead) -> Iterator[list[str]]:
-    """The stage files of one transaction, until they hold COMMIT_RECORDS records or
-    COMMIT_BYTES bytes, in groups merged together (``Store.merge_files``): ``first``'s
-    file with those already received, up to TOGETHER records, then the next to come with
-    those received by then, and so on. A merge that falls behind the workers (appending
-    to a store of months, whose names it looks up in indexes larger than its page cache)
-    so takes more files at once, and reads the indexes less often."""
+def _group(first: Answer, more: Iterator[Answer]) -> Iterator[str]:
+    """The stage files of one transaction: ``first``'s, then those of ``more`` as they come,
+    until they hold COMMIT_RECORDS records or COMMIT_BYTES bytes."""
     answer: Answer | None = first
     records = size = 0
     while answer is not None:
-        group, together = [], 0
-        for each in itertools.chain([answer], more.ready()):
-            group.append(each.stage)
-            together += each.offered
-            records += each.offered
-            size += os.path.getsize(each.stage)
-            if together >= TOGETHER or records >= COMMIT_RECORDS or size >= COMMIT_BYTES:
-                break
-        yield group
+        records += answer.offered
+        size += os.path.getsize(answer.stage)
+        yield answer.stage
         if records >= COMMIT_RECORDS or size >= COMMIT_BYTES:
             return
         answer = next(more, None)

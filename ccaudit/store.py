@@ -158,35 +158,22 @@ class Store:
                 merged = self.merge(stage.staged())
             yield merged
 
-    def merge_files(self, groups: Iterable[list[str]]) -> Merged:
+    def merge_files(self, stages: Iterable[str]) -> Merged:
         """Merge stage files written by parse workers, in order, in one transaction (each
-        commit rewrites the key and counts pages it touched, so fewer is cheaper). Each
-        group of files is merged as soon as ``groups`` gives it, and deleted then; the keys
-        and details of a group are numbered together (``_numbered``)."""
+        commit rewrites the key and counts pages it touched, so fewer is cheaper). Each file
+        is merged as soon as ``stages`` gives it, and deleted then."""
         total = Merged(0, 0)
         with self._writing():
-            for paths in groups:
+            for path in stages:
                 try:
-                    staged = [unpack(_read(path)) for path in paths]
-                    numbered = self._numbered(staged) if len(staged) > 1 else None
-                    for each in staged:
-                        total += self.merge(each, numbered)
+                    with open(path, "rb") as f:
+                        total += self.merge(unpack(f.read()))
                 finally:
-                    for path in paths:
-                        with contextlib.suppress(FileNotFoundError):
-                            os.remove(path)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(path)
         return total
 
-    def _numbered(self, staged: list[Staged]) -> tuple[dict, dict]:
-        """The store's numbers of the keys and details of several stage files, looked up
-        together: in a store of months, the indexes of names outgrow the page cache, and
-        each lookup reads about every page of them (see numbering.py)."""
-        keys = list(dict.fromkeys(k for s in staged for k in map(tuple, s.keys)))
-        details = list(dict.fromkeys(d for s in staged for d in map(tuple, s.details)))
-        return (dict(zip(keys, self._numbers.of("keys", KEY_COLUMNS, keys))),
-                dict(zip(details, self._numbers.of("details", DETAIL_COLUMNS, details))))
-
-    def merge(self, staged: Staged, numbered: tuple[dict, dict] | None = None) -> Merged:
+    def merge(self, staged: Staged) -> Merged:
         """Add the staged events the store lacks, and their counts (inside a transaction).
 
         Duplicates are rare, so the events are inserted as they are: the insert fails on
@@ -196,12 +183,8 @@ class Store:
         de-duplication, measured several times slower (benchmarks/test_bench_store.py).
         """
         conn = self.conn
-        if numbered is None:
-            kids = self._numbers.of("keys", KEY_COLUMNS, staged.keys)
-            dids = self._numbers.of("details", DETAIL_COLUMNS, staged.details)
-        else:  # a stage's names, of several numbered at once (``numbered``)
-            kids = list(map(numbered[0].__getitem__, map(tuple, staged.keys)))
-            dids = list(map(numbered[1].__getitem__, map(tuple, staged.details)))
+        kids = self._numbers.of("keys", KEY_COLUMNS, staged.keys)
+        dids = self._numbers.of("details", DETAIL_COLUMNS, staged.details)
         # A packed id as a bytearray: sqlite3 binds it as it is, but looks for an adapter for bytes.
         events = [(h, i if i.__class__ is str else bytearray(i), us, kids[k], None if d is None else dids[d], c)
                   for h, i, us, k, d, c in staged.events]
@@ -335,11 +318,6 @@ class Store:
 
     def event_count(self) -> int:
         return self.conn.execute("SELECT coalesce(sum(n), 0) FROM quarters").fetchone()[0]
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:

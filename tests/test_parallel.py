@@ -13,13 +13,12 @@ import json
 import os
 import sys
 import threading
-import time
 
 import pytest
 
-from ccaudit.ahead import background
 from ccaudit.errors import CcauditError
 from ccaudit.load import load_dumps
+from ccaudit.parallel import _background
 from ccaudit.stats import LoadStats
 from ccaudit.store import Store
 from tests.records import REQUEST, json_lines, numbered, record, signin, write_jsonl
@@ -277,7 +276,7 @@ def test_the_decompressing_thread_stops_when_the_load_does():
             yield {"path": "x"}
 
     before = threading.active_count()
-    items = background(endless())
+    items = _background(endless())
     next(items)
     items.close()
     for _ in range(100):
@@ -393,14 +392,14 @@ def test_a_transaction_merges_stage_files_up_to_a_number_of_records_or_bytes(tmp
     store = Store(str(tmp_path / "s.db"))
     real, groups = store.merge_files, []
 
-    def merge(together):
-        together, sizes = list(together), []
-        for stage in (stage for group in together for stage in group):
+    def merge(stages):
+        stages, sizes = list(stages), []
+        for stage in stages:
             with open(stage, "rb") as f:
                 data = f.read()
             sizes.append(len(unpack(data).events) if limit == "COMMIT_RECORDS" else len(data))
         groups.append(sizes)
-        return real(together)
+        return real(stages)
 
     monkeypatch.setattr(store, "merge_files", merge)
     try:
@@ -415,7 +414,7 @@ def test_a_transaction_merges_stage_files_up_to_a_number_of_records_or_bytes(tmp
 
 def test_each_stage_file_is_merged_as_soon_as_it_is_received(tmp_path, monkeypatch):
     # The workers parse on while a transaction is written: a stage file is merged when its
-    # answer comes (with those that came meanwhile), not once the transaction's last file has come.
+    # answer comes, not once the transaction's last file has come.
     import ccaudit.parallel as parallel
 
     path = tmp_path / "dump.jsonl"
@@ -428,9 +427,9 @@ def test_each_stage_file_is_merged_as_soon_as_it_is_received(tmp_path, monkeypat
         events.append("received")
         return answer
 
-    def merged(staged, numbered=None):
+    def merged(staged):
         events.append("merged")
-        return merge(staged, numbered)
+        return merge(staged)
 
     monkeypatch.setattr(parallel._Worker, "receive", received)
     monkeypatch.setattr(store, "merge", merged)
@@ -438,35 +437,8 @@ def test_each_stage_file_is_merged_as_soon_as_it_is_received(tmp_path, monkeypat
         stats = load_dumps([str(path)], store, workers=2, chunk=16 * 1024)
     finally:
         store.close()
-    assert stats.inserted == 3000 and events.count("merged") == events.count("received") > 5  # one transaction
-    assert events.index("merged") < len(events) - 1 - events[::-1].index("received")
-
-
-def test_stage_files_that_came_while_one_was_merged_are_merged_with_their_names_looked_up_at_once(tmp_path,
-                                                                                                 monkeypatch):
-    # appending to a store of months, the merge falls behind the workers; each file's lookup
-    # of its names read about every page of the names' indexes, larger than the page cache
-    path = tmp_path / "dump.jsonl"
-    path.write_bytes(json_lines(rec(i) for i in range(3000)))
-    store = Store(str(tmp_path / "s.db"))
-    merge, numbered, lookups = store.merge, store._numbered, []
-
-    def slow(staged, together=None):
-        time.sleep(0.05)  # the workers get ahead
-        return merge(staged, together)
-
-    def numbered_at_once(staged):
-        lookups.append(len(staged))
-        return numbered(staged)
-
-    monkeypatch.setattr(store, "merge", slow)
-    monkeypatch.setattr(store, "_numbered", numbered_at_once)
-    try:
-        stats = load_dumps([str(path)], store, workers=2, chunk=16 * 1024)
-        assert_consistent(store)
-    finally:
-        store.close()
-    assert stats.inserted == 3000 and max(lookups) > 1
+    assert stats.inserted == 3000 and events.count("merged") > 5
+    assert events == ["received", "merged"] * (len(events) // 2)
 
 
 def test_a_full_tmpdir_while_spilling_still_merges_the_chunks_spilled_before(tmp_path, monkeypatch):
@@ -508,10 +480,10 @@ def test_a_full_store_disk_during_a_merge_stops_the_load_for_that_reason(tmp_pat
     store = Store(str(tmp_path / "s.db"))
     real, calls = store.merge_files, []
 
-    def merge_then_fill(groups):
-        groups = list(groups)
-        calls.append(len(groups))
-        merged = real(groups)  # removes the stage files, as a failed merge does
+    def merge_then_fill(stages):
+        stages = list(stages)
+        calls.append(len(stages))
+        merged = real(stages)  # removes the stage files, as a failed merge does
         if len(calls) == 1:
             raise NoSpace(f"{store.path}: cannot write the store: no space left")
         return merged
@@ -549,12 +521,13 @@ def test_the_task_thread_leaves_ctrl_c_to_the_main_thread():
     # this thread while the main one held it off (files.block_stops) was handled at once
     import signal
 
+    from ccaudit import parallel
     from ccaudit.files import STOPPING
 
     def masks():
         yield signal.pthread_sigmask(signal.SIG_BLOCK, set())
 
-    assert STOPPING <= set(next(background(masks())))
+    assert STOPPING <= set(next(parallel._background(masks())))
 
 
 # -- the file the workers read is the one this process opened -----------------------------
