@@ -41,6 +41,7 @@ from .download_files import (
     save_state,
 )
 from .errors import CcauditError
+from .files import block_stops, restore_signals
 from .kafka_config import load_properties
 from .kafka_source import EARLIEST, KafkaSource, Message
 from .text import plural
@@ -153,21 +154,27 @@ def download(
         refuse_to_replace(out_path)
         check_state_folder(state_path)
     result = DownloadResult(out_path=str(out_path), topic=topic, compressed=compress)
+    held: list = []  # the signal mask while the output is put in place and the state saved
     try:
         kept = ", state file unchanged" if state_path else ""  # said of a run that fails
-        _run(_connect(conf, topic, str(config_path)), saved, deadline, (out_path, compress, kept), progress, result)
+        _run(_connect(conf, topic, str(config_path)), saved, deadline, (out_path, compress, kept), progress, result,
+             held if state_path else None)
         if state_path:
             _save(state_path, topic, bootstrap, result)
     finally:
         if progress:  # erases the progress line, whatever ends the run
             progress(DownloadProgress(result.records, result.bytes, {}, 0.0, done=True))
+        restore_signals(held[0] if held else None)  # a Ctrl-C meanwhile stops the run now
     result.elapsed = time.monotonic() - started
     return result
 
 
-def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadResult) -> None:
+def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadResult, held: list | None) -> None:
     """Snapshot the ends, then fetch up to them into the output (path, compress, and what
-    a failure says of the state file)."""
+    a failure says of the state file). With ``held``, Ctrl-C, SIGTERM and SIGHUP are held
+    off (their mask put in it) once every record is fetched: a stop after the output was
+    put in place but before the state was saved left both, and the next run fetched every
+    record again."""
     path, compress, kept = out
     try:
         with _saying_what_is_left(path, result, kept):
@@ -175,6 +182,8 @@ def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadRe
         with output(path, compress, "; nothing written" + kept, until=deadline.at) as f, \
                 _saying_what_is_left(path, result, kept):
             _fetch(source, bounds, f, deadline, progress, result)
+            if held is not None:
+                held.append(block_stops())
     finally:
         source.close()
 

@@ -411,6 +411,28 @@ def test_a_state_file_that_cannot_be_written_is_found_before_the_download(tmp_pa
     assert source.position == {} and not (tmp_path / "out.jsonl").exists()
 
 
+def test_a_ctrl_c_as_the_output_is_put_in_place_waits_for_the_state(tmp_path, props, monkeypatch):
+    # was: the whole output kept, the old state, exit 130: the next run fetched every record again
+    import signal
+
+    state, out = tmp_path / "state.json", tmp_path / "out.jsonl"
+    real_replacing = dlf.replacing
+
+    @contextlib.contextmanager
+    def stopped_as_it_ends(path, **kw):
+        with real_replacing(path, **kw) as f:
+            yield f
+        if str(path) == str(out):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, as the output appears
+
+    monkeypatch.setattr(dlf, "replacing", stopped_as_it_ends)
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    with pytest.raises(KeyboardInterrupt):
+        dl.download(props, out, state_path=state)
+    assert out.read_bytes() == audit_message(1) + b"\n"
+    assert json.loads(state.read_text())["offsets"] == {"0": 1}  # the next run goes on after it
+
+
 def test_a_state_that_cannot_be_saved_leaves_the_complete_output_and_says_so(tmp_path, props, monkeypatch):
     # was: "disk full while writing state.json; nothing written; the output is complete, ..."
     state, out = tmp_path / "state.json", tmp_path / "out.jsonl"
