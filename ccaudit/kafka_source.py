@@ -26,6 +26,7 @@ _FORCED = {
     "auto.offset.reset": "error",  # never skip records silently
 }
 _DEFAULTS = {"group.id": "ccaudit-download", "client.id": "ccaudit"}
+ASK_FOR = 4.0  # seconds one librdkafka call may wait at most: it holds off Ctrl-C while it waits
 EARLIEST = -2  # librdkafka's OFFSET_BEGINNING: a partition's earliest offset, found by the consumer
 
 _kafka_log = logging.getLogger("ccaudit.kafka")
@@ -76,7 +77,7 @@ class KafkaSource:
                 meta = self._consumer.list_topics(self.topic, timeout=max(0.1, min(wait, until - time.monotonic())))
                 break
             except self._ck.KafkaException:
-                wait = min(2 * wait, 4.0)
+                wait = min(2 * wait, ASK_FOR)
                 self._consumer.poll(0)  # serves error_cb: tells auth failure from no answer
                 self._raise_fatal()
                 if time.monotonic() >= until:
@@ -103,20 +104,23 @@ class KafkaSource:
         return sorted(meta.partitions)
 
     def get_watermark_offsets(self, partition: int, timeout: float) -> tuple[int, int]:
-        """(earliest offset still kept, offset after the last record)."""
+        """(earliest offset still kept, offset after the last record), asked ASK_FOR seconds
+        at a time until ``timeout``."""
         tp = self._ck.TopicPartition(self.topic, partition)
         until, marks = time.monotonic() + timeout, None
         while True:
             try:
-                marks = self._consumer.get_watermark_offsets(tp, timeout=max(0.1, until - time.monotonic()),
-                                                             cached=False)
+                marks = self._consumer.get_watermark_offsets(
+                    tp, timeout=max(0.1, min(ASK_FOR, until - time.monotonic())), cached=False)
                 why = "no answer"
-                break
-            except self._ck.KafkaException as e:  # asked again while a leader moves (NOT_LEADER)
-                why = self._text(e)
-                if e.args[0].code() not in self._moving_codes() or time.monotonic() >= until:
+                if marks is not None or time.monotonic() >= until:
                     break
-                time.sleep(0.1)
+            except self._ck.KafkaException as e:  # asked again while a leader moves (NOT_LEADER), or after
+                why, code = self._text(e), e.args[0].code()  # ASK_FOR seconds without an answer
+                timed_out = code == self._ck.KafkaError._TIMED_OUT
+                if not timed_out and code not in self._moving_codes() or time.monotonic() >= until:
+                    break
+                time.sleep(0 if timed_out else 0.1)
         if marks is None:
             self._raise_fatal()
             raise CcauditError(f"cannot read the offsets of {self.topic} partition {partition}: {why}")

@@ -105,6 +105,13 @@ class ControlledCluster:
         self._lib.rd_kafka_mock_push_request_errors_array(self._mc, api_key, len(errors),
                                                           (ctypes.c_int * len(errors))(*errors))
 
+    def slow_next(self, api_key: int, count: int, ms: int) -> None:
+        """Each broker answers its next ``count`` requests of ``api_key`` only after ``ms``."""
+        push = self._lib.rd_kafka_mock_broker_push_request_error_rtts  # variadic: (error, rtt) pairs
+        for b in self.brokers:
+            push(ctypes.c_void_p(self._mc), ctypes.c_int32(b), ctypes.c_int16(api_key), ctypes.c_size_t(count),
+                 *[ctypes.c_int(v) for _ in range(count) for v in (0, ms)])
+
     def close(self) -> None:
         self._lib.rd_kafka_mock_cluster_destroy(self._mc)
         self._lib.rd_kafka_destroy(self._rk)

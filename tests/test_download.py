@@ -22,7 +22,7 @@ from ccaudit import download_files as dlf
 from ccaudit.cli import cli
 from ccaudit.errors import CcauditError, InputError, MissingExtra
 from ccaudit.kafka_config import load_properties
-from ccaudit.kafka_source import EARLIEST, Message
+from ccaudit.kafka_source import ASK_FOR, EARLIEST, Message
 from tests.records import audit_message
 
 PASSWORD = "s3cr3t-Pa55w0rd-never-shown"
@@ -984,6 +984,30 @@ def test_offset_queries_answered_wrongly_again_and_again_lose_no_record(tmp_path
     assert (result.records, result.lost_to_retention) == (3, 0)
     assert lines_of(tmp_path / "1.jsonl") == Counter(audit_message(i, topic) for i in range(2, 5))
     assert json.loads(state.read_text())["offsets"] == {"0": 5}
+
+
+def test_ctrl_c_stops_a_run_while_a_broker_is_slow_to_give_the_offsets(tmp_path, controlled, topic):
+    # was held off for the whole answer, up to 30 s a partition: one librdkafka call that long
+    import signal
+    import threading
+
+    controlled.create_topic(topic, 1)
+    controlled.produce(topic, [audit_message(1, topic)])
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n")
+    controlled.slow_next(LIST_OFFSETS, 20, 25_000)
+    threading.Timer(2, os.kill, (os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        dl.download(props, tmp_path / "out.jsonl", topic=topic, timeout=100)
+    assert time.monotonic() - started < 2 + ASK_FOR + 2 and not (tmp_path / "out.jsonl").exists()
+
+
+def test_an_offset_query_unanswered_for_longer_than_one_ask_is_asked_again(tmp_path, controlled, topic):
+    controlled.create_topic(topic, 1)
+    controlled.produce(topic, [audit_message(1, topic)])
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n")
+    controlled.slow_next(LIST_OFFSETS, 1, int(ASK_FOR * 1000) + 1500)
+    assert dl.download(props, tmp_path / "out.jsonl", topic=topic, timeout=60).records == 1
 
 
 def test_a_broker_that_answers_in_over_a_second_is_heard(tmp_path, controlled, topic):
