@@ -28,6 +28,7 @@ from .text import printable
 FILE_MODE, DIR_MODE = 0o600, 0o700
 STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what stops ccaudit, see cli.py
 PART_MARK = ".ccaudit-"  # in a half-written file's name: .NAME.ccaudit-RANDOM.part
+PART_NAME = 40  # characters of NAME kept there: a name of 255 bytes, the most, would make one too long
 _swept: set[str] = set()  # folders whose dead half-written files are gone
 
 
@@ -56,7 +57,7 @@ def replacing(path: str, binary: bool = False, durable: bool = False) -> Iterato
     _remove_dead_parts(folder)
     mask = block_stops()  # Ctrl-C between creating the file and the try below would leave it
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}{PART_MARK}", suffix=".part",
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)[:PART_NAME]}{PART_MARK}", suffix=".part",
                                    dir=folder)  # O_EXCL
     except BaseException:
         restore_signals(mask)

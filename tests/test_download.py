@@ -433,6 +433,15 @@ def test_a_ctrl_c_as_the_output_is_put_in_place_waits_for_the_state(tmp_path, pr
     assert json.loads(state.read_text())["offsets"] == {"0": 1}  # the next run goes on after it
 
 
+def test_an_output_and_a_state_of_long_names_are_written(tmp_path, props, monkeypatch):
+    # were refused after the whole download: their temporary names, ".NAME.ccaudit-RANDOM.part",
+    # were past the 255 bytes a name may have ("the state was not saved (... File name too long)")
+    out, state = tmp_path / ("o" * 240), tmp_path / ("s" * 240)
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    assert dl.download(props, out, state_path=state).records == 1
+    assert out.read_bytes() == audit_message(1) + b"\n" and json.loads(state.read_text())["offsets"] == {"0": 1}
+
+
 def test_a_state_that_cannot_be_saved_leaves_the_complete_output_and_says_so(tmp_path, props, monkeypatch):
     # was: "disk full while writing state.json; nothing written; the output is complete, ..."
     state, out = tmp_path / "state.json", tmp_path / "out.jsonl"
