@@ -20,9 +20,10 @@ How a run works, and why:
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -41,7 +42,7 @@ from .download_files import (
     save_state,
 )
 from .errors import CcauditError
-from .files import block_stops, restore_signals
+from .files import block_stops, restore_signals, writing_into
 from .kafka_config import load_properties
 from .kafka_source import EARLIEST, KafkaSource, Message
 from .text import plural
@@ -148,16 +149,26 @@ def download(
     check_out(out_path, config_path, state_path)  # before anything opens a descriptor: see check_out
     deadline = _Deadline(timeout)
     conf = load_properties(config_path, insecure=insecure_config)
+    if state_path:
+        check_state_folder(state_path)
+    # Runs that chain on one state file take turns: two at once each fetched every record after it
+    with writing_into(os.path.dirname(os.path.abspath(state_path))) if state_path else nullcontext():
+        return _download((conf, str(config_path)), out_path, state_path, topic, compress, deadline, progress, started)
+
+
+def _download(config: tuple[dict, str], out_path, state_path, topic: str, compress: bool, deadline: _Deadline,
+              progress, started: float) -> DownloadResult:
+    """``download`` once the inputs are checked (``config``: the settings, and their file's name)."""
+    conf, config_path = config
     bootstrap = conf["bootstrap.servers"]
     saved = load_state(state_path, topic, bootstrap) if state_path else {}
     if state_path:
         refuse_to_replace(out_path)
-        check_state_folder(state_path)
     result = DownloadResult(out_path=str(out_path), topic=topic, compressed=compress)
     held: list = []  # the signal mask while the output is put in place and the state saved
     try:
         kept = ", state file unchanged" if state_path else ""  # said of a run that fails
-        _run(_connect(conf, topic, str(config_path)), saved, deadline, (out_path, compress, kept), progress, result,
+        _run(_connect(conf, topic, config_path), saved, deadline, (out_path, compress, kept), progress, result,
              held if state_path else None)
         if state_path:
             _save(state_path, topic, bootstrap, result)

@@ -436,6 +436,29 @@ def test_a_ctrl_c_as_the_output_is_put_in_place_waits_for_the_state(tmp_path, pr
     assert json.loads(state.read_text())["offsets"] == {"0": 1}  # the next run goes on after it
 
 
+def test_runs_that_chain_on_one_state_file_take_turns(tmp_path, props, monkeypatch, capfd):
+    # two at once (cron runs that overlap) each read the state before the other saved it, and
+    # each wrote every record after it: the chain held them twice
+    import fcntl
+    import threading
+
+    state = tmp_path / "state" / "state.json"
+    state.parent.mkdir()
+    save_state(state, {0: 0})
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    held = os.open(state.parent, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # as another run chaining on it holds it
+    run = threading.Thread(target=dl.download, args=(props, tmp_path / "2.jsonl"), kwargs={"state_path": state})
+    run.start()
+    run.join(1.0)
+    assert run.is_alive() and not (tmp_path / "2.jsonl").exists()
+    assert "another ccaudit is writing into it; waiting for it to end" in capfd.readouterr().err
+    save_state(state, {0: 1})  # what the other run saved
+    os.close(held)
+    run.join(10)
+    assert not run.is_alive() and (tmp_path / "2.jsonl").read_bytes() == b""  # it went on after the other's
+
+
 def test_an_output_and_a_state_of_long_names_are_written(tmp_path, props, monkeypatch):
     # were refused after the whole download: their temporary names, ".NAME.ccaudit-RANDOM.part",
     # were past the 255 bytes a name may have ("the state was not saved (... File name too long)")
