@@ -328,7 +328,7 @@ def _show(progress, result, bounds, position, started) -> None:
 
 
 def _write(out, msg: Message, result: DownloadResult) -> None:
-    if not msg.value:  # tombstone or empty: not an audit record
+    if not msg.value or msg.value.isspace():  # tombstone, empty or blank (a load skips it): not a record
         result.skipped += 1
         return
     try:

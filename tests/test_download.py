@@ -892,11 +892,13 @@ def test_the_summary_says_record_and_partition_in_the_singular(tmp_path, props, 
 
 
 def test_the_summary_counts_the_empty_messages_skipped(tmp_path, props, monkeypatch):
-    # was: "wrote 2 records" of 4 messages, the tombstone and the empty value unmentioned
-    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1), None, b"", audit_message(2)])}))
+    # was: "wrote 2 records" of 4 messages, the tombstone and the empty value unmentioned; and a
+    # value of spaces was written as a record, which a load counts as a blank line
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1), None, b"", b" \t\r\n ", audit_message(2)])}))
     result = dl.download(props, tmp_path / "out.jsonl")
-    assert (result.records, result.skipped) == (2, 2)
-    assert result.summary_line().endswith(" (2 empty messages skipped)")
+    assert (result.records, result.skipped) == (2, 3)
+    assert result.summary_line().endswith(" (3 empty messages skipped)")
+    assert (tmp_path / "out.jsonl").read_bytes() == audit_message(1) + b"\n" + audit_message(2) + b"\n"
 
 
 # --- what --out may name ----------------------------------------------------------------------
