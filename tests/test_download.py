@@ -459,6 +459,15 @@ def test_runs_that_chain_on_one_state_file_take_turns(tmp_path, props, monkeypat
     assert not run.is_alive() and (tmp_path / "2.jsonl").read_bytes() == b""  # it went on after the other's
 
 
+def test_a_state_in_a_folder_behind_a_link_is_used(tmp_path, props, monkeypatch):
+    # was refused ("is a symbolic link; give the real folder") by the lock that makes runs take turns
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    assert dl.download(props, tmp_path / "out.jsonl", state_path=tmp_path / "link" / "state.json").records == 1
+    assert json.loads((tmp_path / "real" / "state.json").read_text())["offsets"] == {"0": 1}
+
+
 def test_an_output_and_a_state_of_long_names_are_written(tmp_path, props, monkeypatch):
     # were refused after the whole download: their temporary names, ".NAME.ccaudit-RANDOM.part",
     # were past the 255 bytes a name may have ("the state was not saved (... File name too long)")
