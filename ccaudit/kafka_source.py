@@ -104,20 +104,23 @@ class KafkaSource:
         return sorted(meta.partitions)
 
     def get_watermark_offsets(self, partition: int, timeout: float) -> tuple[int, int]:
-        """(earliest offset still kept, offset after the last record), asked ASK_FOR seconds
-        at a time until ``timeout``."""
+        """(earliest offset still kept, offset after the last record), asked until ``timeout``:
+        ASK_FOR seconds at first, each ask twice as long as the one before (a late answer is
+        dropped, so a broker slower than one ask is heard by a longer one)."""
         tp = self._ck.TopicPartition(self.topic, partition)
-        until, marks = time.monotonic() + timeout, None
+        until, marks, ask = time.monotonic() + timeout, None, ASK_FOR
         while True:
             try:
                 marks = self._consumer.get_watermark_offsets(
-                    tp, timeout=max(0.1, min(ASK_FOR, until - time.monotonic())), cached=False)
+                    tp, timeout=max(0.1, min(ask, until - time.monotonic())), cached=False)
+                ask *= 2
                 why = "no answer"
                 if marks is not None or time.monotonic() >= until:
                     break
             except self._ck.KafkaException as e:  # asked again while a leader moves (NOT_LEADER), or after
                 why, code = self._text(e), e.args[0].code()  # ASK_FOR seconds without an answer
                 timed_out = code == self._ck.KafkaError._TIMED_OUT
+                ask *= 2 if timed_out else 1
                 if not timed_out and code not in self._moving_codes() or time.monotonic() >= until:
                     break
                 time.sleep(0 if timed_out else 0.1)
