@@ -208,22 +208,37 @@ def writing_into(folder: str) -> Iterator[None]:
     does: two reports at once each removed the other's files as the earlier report's,
     and left a summary of days whose files were gone. A lock on the folder itself
     (``flock``), so nothing is added to it, and the lock goes with the process."""
-    make_dir(folder)
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError as e:
-        raise CcauditError(f"{folder}: cannot open: {e.strerror}") from None
-    try:
+    said = False
+    while True:
+        make_dir(folder)
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError as e:
+            raise CcauditError(f"{folder}: cannot open: {e.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            with contextlib.suppress(OSError, ValueError):  # stderr closed: wait all the same
-                print(f"ccaudit: {printable(folder)}: another ccaudit is writing into it; waiting for it to end",
-                      file=sys.stderr, flush=True)
+            if not said:
+                with contextlib.suppress(OSError, ValueError):  # stderr closed: wait all the same
+                    print(f"ccaudit: {printable(folder)}: another ccaudit is writing into it; waiting for it to end",
+                          file=sys.stderr, flush=True)
+                said = True
             fcntl.flock(fd, fcntl.LOCK_EX)
+        if _same_folder(fd, folder):
+            break
+        os.close(fd)  # removed meanwhile (clean --out): the folder of that name now is another
+    try:
         yield
     finally:
         os.close(fd)
+
+
+def _same_folder(fd: int, folder: str) -> bool:
+    try:
+        held, named = os.fstat(fd), os.stat(folder)
+    except OSError:
+        return False
+    return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
 
 
 def check_dir(path: str) -> bool:

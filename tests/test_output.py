@@ -687,3 +687,21 @@ def test_a_run_writing_into_a_folder_waits_for_another_writing_into_it(tmp_path,
         os.close(held)
     assert proc.wait(60) == 0
     assert not out.exists() or sorted(os.listdir(out)) != before  # clean removes the folder it empties
+
+
+def test_a_run_that_waited_for_a_folder_removed_meanwhile_writes_into_the_folder_of_that_name(tmp_path, sample_cli,
+                                                                                             ccaudit_exe):
+    # was "R/kafka_authentication: cannot create the folder: no folder R": the lock it got was
+    # that of the folder clean --out removed, and a run that came meanwhile could write beside it
+    out = tmp_path / "reports"
+    out.mkdir()
+    held = os.open(out, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # as a clean --out that removes it holds it
+    proc = subprocess.Popen([ccaudit_exe, "report", sample_cli, "--out", out, "-q"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert any("waiting for it to end" in line for line in iter(proc.stderr.readline, ""))
+        out.rmdir()
+    finally:
+        os.close(held)
+    assert proc.wait(60) == 0 and (out / "summary.txt").exists()
