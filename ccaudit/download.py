@@ -42,7 +42,7 @@ from .download_files import (
     save_state,
 )
 from .errors import CcauditError
-from .files import block_stops, restore_signals, writing_into
+from .files import block_stops, drop_stops, restore_signals, writing_into
 from .kafka_config import load_properties
 from .kafka_source import EARLIEST, KafkaSource, Message
 from .text import plural
@@ -172,6 +172,8 @@ def _download(config: tuple[dict, str], out_path, state_path, topic: str, compre
              held if state_path else None)
         if state_path:
             _save(state_path, topic, bootstrap, result)
+        if held:
+            drop_stops()  # done: a stop that came meanwhile came with nothing left to stop
     finally:
         if progress:  # erases the progress line, whatever ends the run
             progress(DownloadProgress(result.records, result.bytes, {}, 0.0, done=True))
@@ -193,8 +195,10 @@ def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadRe
         with output(path, compress, "; nothing written" + kept, until=deadline.at) as f, \
                 _saying_what_is_left(path, result, kept):
             _fetch(source, bounds, f, deadline, progress, result)
-            if held is not None:
-                held.append(block_stops())
+            if held is not None and not is_stream(path):
+                held.append(block_stops())  # before the file is put in place
+        if held is not None and not held:  # a stream, once flushed: a reader that stalls cannot hold off a stop
+            held.append(block_stops())
     finally:
         source.close()
 

@@ -115,6 +115,14 @@ def block_stops() -> set | None:
     return signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING) if hasattr(signal, "pthread_sigmask") else None
 
 
+def drop_stops() -> None:
+    """Take the stop signals that came while ``block_stops`` held them off, so that they
+    stop nothing (the stretch they came in finished what there was to do)."""
+    if hasattr(signal, "sigtimedwait"):
+        while STOPPING & signal.sigpending():
+            signal.sigtimedwait(STOPPING, 0)
+
+
 def restore_signals(mask: set | None) -> None:
     """Unblock what ``block_stops`` blocked: a signal that came meanwhile arrives now."""
     if mask is not None:

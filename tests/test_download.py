@@ -412,7 +412,8 @@ def test_a_state_file_that_cannot_be_written_is_found_before_the_download(tmp_pa
 
 
 def test_a_ctrl_c_as_the_output_is_put_in_place_waits_for_the_state(tmp_path, props, monkeypatch):
-    # was: the whole output kept, the old state, exit 130: the next run fetched every record again
+    # was: the whole output kept, the old state, exit 130: the next run fetched every record again.
+    # Held off, it came once the run was done (the state saved too, exit 143): it now stops nothing
     import signal
     import threading
 
@@ -430,8 +431,7 @@ def test_a_ctrl_c_as_the_output_is_put_in_place_waits_for_the_state(tmp_path, pr
 
     monkeypatch.setattr(dlf, "replacing", stopped_as_it_ends)
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
-    with pytest.raises(KeyboardInterrupt):
-        dl.download(props, out, state_path=state)
+    assert dl.download(props, out, state_path=state).records == 1  # then it came with nothing left to stop
     assert out.read_bytes() == audit_message(1) + b"\n"
     assert json.loads(state.read_text())["offsets"] == {"0": 1}  # the next run goes on after it
 
@@ -457,6 +457,29 @@ def test_runs_that_chain_on_one_state_file_take_turns(tmp_path, props, monkeypat
     os.close(held)
     run.join(10)
     assert not run.is_alive() and (tmp_path / "2.jsonl").read_bytes() == b""  # it went on after the other's
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_stops_are_held_off_as_a_file_is_put_in_place_not_while_a_stream_is_flushed(tmp_path, props, monkeypatch,
+                                                                                     stream):
+    # a stream's last writes (gzip's trailer, the flush) to a reader that stalls made the run
+    # deaf to Ctrl-C and SIGTERM for as long as it stalled
+    import io
+    import signal
+
+    masks = []
+
+    @contextlib.contextmanager
+    def ending(path, compress, undone, until):
+        yield io.BytesIO()
+        masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, set()))  # as it is closed, or put in place
+
+    monkeypatch.setattr(dl, "output", ending)
+    monkeypatch.setattr(dl, "is_stream", lambda path: stream)
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    dl.download(props, tmp_path / "out.jsonl", state_path=tmp_path / "state.json")
+    assert (signal.SIGINT in masks[0]) is not stream and signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK,
+                                                                                                       set())
 
 
 def test_a_state_in_a_folder_behind_a_link_is_used(tmp_path, props, monkeypatch):
