@@ -71,8 +71,8 @@ def _shape(head: bytes | bytearray, eof: bool) -> str:
 
 def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool) -> str:
     """An array, begun on the first line (``[`` alone, ``[{...},``), or whole on it, or
-    broken on it after an object began (``[{...},]``, ``jq -c`` output damaged), with
-    nothing after (``more``: lines after it that are not blank): read as an array, the
+    broken on it after an object began (``[{...},]``, or ``[{...}]`` then NUL padding:
+    ``jq -c`` output damaged), with nothing after (``more``: lines after it that are not blank): read as an array, the
     records before the break are kept. A first line that cannot begin JSON ("[INFO]
     started", "[1, 2 x]"), or such a line with lines after it ("[1, 2]", a nesting bomb),
     is a line of JSON Lines: a download's first message need not be a record, and read as
@@ -83,7 +83,7 @@ def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool) -> str:
         why = str(e).lower()
         if "truncated" in why:
             return "array" if ended or eof else ""  # a line not seen to its end may yet close the value
-        if first[1:].lstrip(b" \t\r")[:1] != b"{" or "trailing characters" in why:
+        if first[1:].lstrip(b" \t\r")[:1] != b"{":
             return "lines"
     except RecursionError:
         pass  # whole or not: what follows tells

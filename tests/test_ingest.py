@@ -172,17 +172,19 @@ def test_json_lines_whose_first_line_is_not_an_array_begun_are_read_as_lines(tmp
     assert stats.malformed_lines == [f"{p}:1"]
 
 
-@pytest.mark.parametrize("broken", [b",]", b",\x00", b",\xef\xbb\xbf" + json.dumps(rec(3)).encode() + b"]",
-                                    b" " + json.dumps(rec(3)).encode() + b"]"])
+@pytest.mark.parametrize("broken, at", [(b",]", 1), (b",\x00", 1),
+                                        (b",\xef\xbb\xbf" + json.dumps(rec(3)).encode() + b"]", 1),
+                                        (b" " + json.dumps(rec(3)).encode() + b"]", 1),
+                                        (b"]" + b"\x00" * 4096, 1), (b"] x", 2)])  # NUL padding, text after it
 @pytest.mark.parametrize("after", [b"", b"\n"])
-def test_an_array_on_one_line_broken_after_its_records_keeps_them(tmp_path, broken, after):
+def test_an_array_on_one_line_broken_after_its_records_keeps_them(tmp_path, broken, at, after):
     # was: read as JSON Lines (a syntax error other than the end), so the one line was one
     # malformed line, "text after the JSON object", every record lost (exit 2)
     items = b"[" + b",".join(json.dumps(rec(n)).encode() for n in (1, 2))
     p = write(tmp_path, "a.json", items + broken + after)
     stats, rows = ingest(p)
     assert ids(rows) == ["rec-1", "rec-2"]
-    assert [line.split(": ", 1)[0] for line in stats.problem_lines()] == [f"{p}@byte {len(items) + 1}"]
+    assert [line.split(": ", 1)[0] for line in stats.problem_lines()] == [f"{p}@byte {len(items) + at}"]
 
 
 def test_a_first_line_broken_after_a_record_then_lines_is_json_lines(tmp_path):
