@@ -152,7 +152,8 @@ def download(
     if state_path:
         check_state_folder(state_path)
     # Runs that chain on one state file take turns: two at once each fetched every record after it
-    with writing_into(os.path.dirname(os.path.realpath(state_path))) if state_path else nullcontext():
+    with (writing_into(os.path.dirname(os.path.realpath(state_path)), deadline.at,
+                       f"timed out after {timeout:g}s (--timeout)") if state_path else nullcontext()):
         return _download((conf, str(config_path)), out_path, state_path, topic, compress, deadline, progress, started)
 
 

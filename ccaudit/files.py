@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import fcntl
+import math
 import os
 import re
 import shutil
@@ -210,12 +211,13 @@ def make_dir(path: str) -> None:
 
 
 @contextlib.contextmanager
-def writing_into(folder: str) -> Iterator[None]:
+def writing_into(folder: str, until: float = math.inf, why: str = "") -> Iterator[None]:
     """Make ``folder`` if missing (``make_dir``) and hold it against other ccaudit runs
     writing into it (a report's ``--out``, an export, ``clean``), waiting for one that
     does: two reports at once each removed the other's files as the earlier report's,
     and left a summary of days whose files were gone. A lock on the folder itself
-    (``flock``), so nothing is added to it, and the lock goes with the process."""
+    (``flock``), so nothing is added to it, and the lock goes with the process. Not past
+    ``until`` (monotonic): then CcauditError, ``why`` saying what stopped it."""
     said = False
     while True:
         make_dir(folder)
@@ -231,7 +233,7 @@ def writing_into(folder: str) -> Iterator[None]:
                     print(f"ccaudit: {printable(folder)}: another ccaudit is writing into it; waiting for it to end",
                           file=sys.stderr, flush=True)
                 said = True
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            _wait_for(fd, folder, until, why)
         if _same_folder(fd, folder):
             break
         os.close(fd)  # removed meanwhile (clean --out): the folder of that name now is another
@@ -239,6 +241,18 @@ def writing_into(folder: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _wait_for(fd: int, folder: str, until: float, why: str) -> None:
+    while True:
+        time.sleep(min(0.1, max(0.0, until - time.monotonic())))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= until:
+                os.close(fd)
+                raise CcauditError(f"{why} waiting for another ccaudit writing into {folder}") from None
 
 
 def _same_folder(fd: int, folder: str) -> bool:

@@ -482,6 +482,23 @@ def test_stops_are_held_off_as_a_file_is_put_in_place_not_while_a_stream_is_flus
                                                                                                        set())
 
 
+def test_the_wait_for_another_run_on_the_state_is_within_the_timeout(tmp_path, props, monkeypatch):
+    # was: waited as long as the other run took, then "timed out ... before reaching the end of the topic"
+    import fcntl
+
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    held = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # another run chaining on the state, for longer than --timeout
+    started = time.monotonic()
+    try:
+        with pytest.raises(CcauditError) as caught:
+            dl.download(props, tmp_path / "out.jsonl", state_path=tmp_path / "state.json", timeout=1)
+    finally:
+        os.close(held)
+    assert str(caught.value) == f"timed out after 1s (--timeout) waiting for another ccaudit writing into {tmp_path}"
+    assert time.monotonic() - started < 3 and not (tmp_path / "out.jsonl").exists()
+
+
 def test_a_state_in_a_folder_behind_a_link_is_used(tmp_path, props, monkeypatch):
     # was refused ("is a symbolic link; give the real folder") by the lock that makes runs take turns
     (tmp_path / "real").mkdir()
