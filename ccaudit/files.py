@@ -234,6 +234,8 @@ def writing_into(folder: str, until: float = math.inf, why: str = "") -> Iterato
                           file=sys.stderr, flush=True)
                 said = True
             _wait_for(fd, folder, until, why)
+        except OSError:  # a file system without locks (ENOLCK): written without one
+            pass
         if _same_folder(fd, folder):
             break
         os.close(fd)  # removed meanwhile (clean --out): the folder of that name now is another
@@ -244,15 +246,20 @@ def writing_into(folder: str, until: float = math.inf, why: str = "") -> Iterato
 
 
 def _wait_for(fd: int, folder: str, until: float, why: str) -> None:
-    while True:
-        time.sleep(min(0.1, max(0.0, until - time.monotonic())))
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= until:
-                os.close(fd)
-                raise CcauditError(f"{why} waiting for another ccaudit writing into {folder}") from None
+    """Take the lock on ``fd`` once the other run lets it go; a turn of 0.1 s at a time, so
+    that Ctrl-C is heard. ``fd`` is closed if it is not taken."""
+    try:
+        while True:
+            time.sleep(min(0.1, max(0.0, until - time.monotonic())))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= until:
+                    raise CcauditError(f"{why} waiting for another ccaudit writing into {folder}") from None
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _same_folder(fd: int, folder: str) -> bool:

@@ -246,3 +246,16 @@ def test_a_folder_made_by_another_run_between_the_check_and_the_mkdir_is_used(tm
     monkeypatch.setattr(files, "check_dir", made_meanwhile)
     files.make_dir(str(folder))
     assert folder.is_dir() and checked
+
+
+def test_a_folder_on_a_file_system_without_locks_is_written_into(tmp_path, monkeypatch):
+    # flock there fails with ENOLCK: would have been an internal error (exit 70) for a report's --out
+    import errno
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(files.fcntl, "flock", no_locks)
+    with files.writing_into(str(tmp_path / "reports")):
+        (tmp_path / "reports" / "summary.txt").write_text("x")
+    assert (tmp_path / "reports" / "summary.txt").exists()
