@@ -1081,10 +1081,14 @@ def test_ctrl_c_stops_a_run_while_a_broker_is_slow_to_give_the_offsets(tmp_path,
     controlled.produce(topic, [audit_message(1, topic)])
     props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n")
     controlled.slow_next(LIST_OFFSETS, 20, 25_000)
-    threading.Timer(2, os.kill, (os.getpid(), signal.SIGINT)).start()
+    ctrl_c = threading.Timer(2, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    ctrl_c.start()
     started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        dl.download(props, tmp_path / "out.jsonl", topic=topic, timeout=100)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            dl.download(props, tmp_path / "out.jsonl", topic=topic, timeout=100)
+    finally:
+        ctrl_c.cancel()  # never a stray Ctrl-C in a later test
     assert time.monotonic() - started < 2 + ASK_FOR + 2 and not (tmp_path / "out.jsonl").exists()
 
 
