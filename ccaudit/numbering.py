@@ -1,22 +1,36 @@
 """The store's numbers of keys and details, the text that events refer to by number.
 
 A load's main process numbers each batch's keys and details (``Numbering.of``): those it
-remembers at once, the others looked up in the table's unique index, the missing ones
-added. In a store of months those indexes outgrow the page cache (18 and 40 MB of 64 KiB
-pages at 10M events of 5,000 principals), so the lookups go in index order, a few hundred
-in one statement: each index page is then read once a batch, not once a value.
+remembers at once, the others looked up by their ``digest``, the missing ones added. The
+unique index is of the digest, 16 bytes, not of the text: an index of a detail's 13 columns
+is as large as the table, and in a store of months the two text indexes outgrew the page
+cache (18 and 40 MB at 10M events of 5,000 principals), so that an append read most of
+them again for every batch of names. The lookups go in index order, a few hundred in one
+statement: each index page is then read once a batch, not once a value.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
+import operator
 import sqlite3
 from collections.abc import Iterator
 
 NUMBERS_CACHED = 10_000  # keys or details remembered per table, then forgotten (attackers can make millions)
 CACHED_TEXT = 2**20  # or fewer, once their text is this many characters (an attacker's emails can be megabytes)
-FOUND_AT_ONCE = 999  # values bound in one lookup: SQLite before 3.32 takes no more
-FOUND_TEXT = 2**20  # characters bound in one lookup, at most (and one value): SQLite keeps a copy of them
+AT_ONCE = 249  # rows looked up in one statement: SQLite before 3.32 binds at most 999 values, 4 a row here
+
+
+def digest(value: tuple[str, ...]) -> bytes:
+    """What stands for a key's or a detail's text (a tuple of its columns) in its table's
+    unique index: BLAKE2b of the columns joined by NULs, and, if a column holds a NUL, of
+    their lengths too, so that no two values share the text hashed. UTF-8 and the hash are
+    the same in every Python (``repr`` is not: what it escapes follows the Unicode tables)."""
+    joined = "\0".join(value)
+    if joined.count("\0") >= len(value):
+        joined += "\0" + " ".join(map(str, map(len, value)))
+    return hashlib.blake2b(joined.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 class Numbering:
@@ -32,79 +46,73 @@ class Numbering:
         self._remembered.clear()
 
     def of(self, table: str, columns: tuple[str, ...], values: list) -> list[int]:
-        """The store's number for each of ``values`` (rows of ``table``), adding new ones."""
+        """The store's number for each of ``values`` (rows of ``table``), adding new ones,
+        in the order of their text."""
         remembered = self._remembered.get(table)
         if remembered is None:
             remembered = self._remembered[table] = _Remembered()
         values = [tuple(v) for v in values]
         numbers = list(map(remembered.numbers.get, values))
-        missed = sorted(set(v for v, n in zip(values, numbers) if n is None))
-        if not missed:
+        digests = {v: digest(v) for v, n in zip(values, numbers) if n is None}
+        if not digests:
             return numbers  # type: ignore[return-value]
-        found = self._found(table, columns, missed)
-        new = [v for v in missed if v not in found]
+        found = self._found(table, digests)
+        new = sorted(v for v in digests if v not in found)
         if new:
-            found.update(self._added(table, columns, new))
+            found.update(self._added(table, columns, new, digests))
         remembered.add(found)
         return [found[v] if n is None else n for v, n in zip(values, numbers)]
 
-    def _found(self, table: str, columns: tuple[str, ...], values: list[tuple]) -> dict[tuple, int]:
-        """The numbers of those of the sorted ``values`` that are stored (most of a load's
-        are), looked up a few hundred at a time, in order. A statement keeps a copy of its
-        bound text until it is run again, and sqlite3 keeps a statement per SQL text: so
-        every lookup is of ``count`` values, the last padded with empty ones, and of at most
-        FOUND_TEXT characters (an attacker's names can be megabytes)."""
-        count = FOUND_AT_ONCE // (len(columns) + 1)
-        find, padding = _find_sql(table, columns, count), ("",) * len(columns)
-        found: dict[tuple, int] = {}
-        for part in _parts(values, count):
-            bound = [*itertools.chain.from_iterable((i, *v) for i, v in enumerate(part)),
-                     *itertools.chain.from_iterable((-1, *padding) for _ in range(count - len(part)))]
-            found.update((part[i], n) for i, n in self.conn.execute(find, bound) if i >= 0)
-        return found
+    def _found(self, table: str, digests: dict[tuple, bytes]) -> dict[tuple, int]:
+        """The numbers of those of ``digests``' values that are stored (most of a load's
+        are), looked up in the order of the digests' index."""
+        ordered = sorted(digests.items(), key=operator.itemgetter(1))
+        return {value: n for value, (n,) in looked_up(self.conn, _find_sql(table), ordered, (b"",))}
 
-    def _added(self, table: str, columns: tuple[str, ...], values: list[tuple]) -> dict[tuple, int]:
-        """Add ``values``, which the table lacks, in one statement: their numbers follow
-        its largest (a sign-in attack has a new email a record, so nothing is read back),
-        unless the numbers are not contiguous, and then they are looked up."""
+    def _added(self, table: str, columns: tuple[str, ...], values: list[tuple],
+               digests: dict[tuple, bytes]) -> dict[tuple, int]:
+        """Add ``values``, which the table lacks (looked up in this write transaction), in
+        one statement: their numbers follow its largest (a sign-in attack has a new email a
+        record, so nothing is read back), unless the numbers are not contiguous, and then
+        they are looked up."""
         add, largest = _number_sql(table, columns)
         conn = self.conn
         last = conn.execute(largest).fetchone()[0]
-        conn.executemany(add, values)
+        conn.executemany(add, [(*v, digests[v]) for v in values])
         if conn.execute(largest).fetchone()[0] == last + len(values):
             return dict(zip(values, range(last + 1, last + len(values) + 1)))
-        return self._found(table, columns, values)  # SQLite numbers below the largest once it is 2**63 - 1
+        return self._found(table, {v: digests[v] for v in values})  # SQLite numbers below the largest at 2**63 - 1
 
 
-def _parts(values: list[tuple], count: int) -> Iterator[list[tuple]]:
-    """``values`` in order, ``count`` at a time, or fewer once they pass FOUND_TEXT characters."""
-    part, text = [], 0
-    for value in values:
-        part.append(value)
-        text += sum(map(len, value))
-        if len(part) == count or text >= FOUND_TEXT:
-            yield part
-            part, text = [], 0
-    if part:
-        yield part
+def looked_up(conn: sqlite3.Connection, sql: str, keys: list[tuple], padding: tuple) -> Iterator[tuple]:
+    """(item, the rest of its row) for each (item, *key) of ``keys`` that ``sql`` finds.
+    ``sql`` (see ``values_sql``) binds AT_ONCE (position, *key) rows, in order; the last
+    statement is padded with position -1 and ``padding``, which probes nothing. Every
+    statement binds as many: sqlite3 keeps a statement per SQL text."""
+    for start in range(0, len(keys), AT_ONCE):
+        part = keys[start:start + AT_ONCE]
+        bound = [*itertools.chain.from_iterable((i, *key) for i, (_, *key) in enumerate(part)),
+                 *(-1, *padding) * (AT_ONCE - len(part))]
+        for i, *row in conn.execute(sql, bound):
+            yield part[i][0], row
+
+
+def values_sql(columns: tuple[str, ...], select: str) -> str:
+    """``select`` (FROM v CROSS JOIN its table, so that SQLite probes in the order given)
+    with ``v``, AT_ONCE rows of (i, *columns) bound, those of i = -1 left out."""
+    each = f"({', '.join('?' * (len(columns) + 1))})"
+    return f"WITH v (i, {', '.join(columns)}) AS (VALUES {', '.join([each] * AT_ONCE)}) {select} AND v.i >= 0"
 
 
 @functools.cache
-def _find_sql(table: str, columns: tuple[str, ...], n: int) -> str:
-    """The statement that finds the numbers of ``n`` rows of ``keys`` or ``details``,
-    each bound as its position and its values, in the order given (CROSS JOIN keeps it)."""
-    named = ", ".join(columns)
-    each = f"({', '.join('?' * (len(columns) + 1))})"
-    on = " AND ".join(f"t.{c} = v.{c}" for c in columns)
-    return (f"WITH v (i, {named}) AS (VALUES {', '.join([each] * n)})"
-            f" SELECT v.i, t.rowid FROM v CROSS JOIN {table} t ON {on} WHERE v.i >= 0")  # padding probes nothing
+def _find_sql(table: str) -> str:
+    return values_sql(("digest",), f"SELECT v.i, t.rowid FROM v CROSS JOIN {table} t ON t.digest = v.digest")
 
 
 @functools.cache
 def _number_sql(table: str, columns: tuple[str, ...]) -> tuple[str, str]:
     """The statements that add rows to ``keys`` or ``details``: the insert, and the largest number."""
-    named = ", ".join(columns)
-    return (f"INSERT INTO {table} ({named}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT ({named}) DO NOTHING",
+    return (f"INSERT INTO {table} ({', '.join(columns)}, digest) VALUES ({', '.join('?' * (len(columns) + 1))})",
             f"SELECT coalesce(max(rowid), 0) FROM {table}")
 
 

@@ -6,8 +6,8 @@ named below), then the columns of the section's detail table that ``all_events``
 """
 from __future__ import annotations
 
-LAYOUT_VERSION = 9  # PRAGMA user_version of the store layout in TABLES
-READ_AS_IS = 8  # layout 9, but every counts row keeps its hours (daycounts.SPARSE): read as it is
+LAYOUT_VERSION = 10  # PRAGMA user_version of the store layout in TABLES
+READ_AS_IS = (8, 9)  # read as they are; a load brings them to this layout first (upgrade.py)
 MAX_RECORD = 16 * 2**20  # bytes; no real record comes near this, every input shape refuses more
 QUARTER = 900  # the finest bucket reports need: every zone's offset is whole quarter hours
 DAY = 86_400  # a row of counts is one UTC day of one key
@@ -49,7 +49,8 @@ ROW_COLUMNS = {  # section of the row ('' for none but all_events) -> its column
 # One B-tree per event: ``events`` is keyed by its identity (hour, id) WITHOUT ROWID, and
 # holds numbers only, but for the connection id. Everything that repeats (section, key,
 # method and principal; the details of an auth or sign-in event) is kept once, in ``keys``
-# and ``details``, and referenced by number. ``counts`` is what reports read: events per
+# and ``details``, and referenced by number; each is unique by the ``digest`` of its
+# text (numbering.py). ``counts`` is what reports read: events per
 # UTC day and key, with the day's hours (on the UTC hour, and 15, 30 and 45 minutes past
 # it, for zones off the whole hour) and quarter hours packed (daycounts.py), keyed
 # by (day, section, key) so that a section of a report day reads its own rows without
@@ -77,9 +78,9 @@ def _text_columns(columns: tuple[str, ...]) -> str:
 
 TABLES = {  # name -> its CREATE statement
     "keys": f"CREATE TABLE keys (kid INTEGER PRIMARY KEY, {_text_columns(KEY_COLUMNS)},"
-            f" UNIQUE ({', '.join(KEY_COLUMNS)}))",
+            " digest BLOB NOT NULL UNIQUE)",
     "details": f"CREATE TABLE details (did INTEGER PRIMARY KEY, {_text_columns(DETAIL_COLUMNS)},"
-               f" UNIQUE ({', '.join(DETAIL_COLUMNS)}))",
+               " digest BLOB NOT NULL UNIQUE)",
     "events": "CREATE TABLE events (hour INTEGER NOT NULL, id NOT NULL, us INTEGER NOT NULL,"
               " kid INTEGER NOT NULL, did INTEGER, connection_id TEXT, PRIMARY KEY (hour, id)) WITHOUT ROWID",
     "counts": "CREATE TABLE counts (day INTEGER NOT NULL, section TEXT NOT NULL, kid INTEGER NOT NULL,"

@@ -291,7 +291,7 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
     if version > LAYOUT_VERSION:
         raise StoreError(f"{path}: a store of a newer ccaudit (layout {version}, this one reads up to "
                          f"{LAYOUT_VERSION}); read it with the newer ccaudit that made it")
-    if version not in (LAYOUT_VERSION, READ_AS_IS):
+    if version not in (LAYOUT_VERSION, *READ_AS_IS):
         raise StoreError(f"{path}: a store of another ccaudit version (layout {version}, this one "
                          f"reads {LAYOUT_VERSION}); load the dumps into a new store")
     missing = set(TABLES) - existing
@@ -301,12 +301,6 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
     if trigger:  # ccaudit makes none: a store from elsewhere could drop or change rows as a load adds them
         raise StoreError(f"{path}: holds a trigger ({trigger[0]}), which ccaudit does not make; load the dumps "
                          "into a new store")
-
-
-def stamp(conn: sqlite3.Connection) -> None:
-    """Mark a store of layout READ_AS_IS as this layout, as rows its ccaudit cannot read are added."""
-    if conn.execute("PRAGMA user_version").fetchone()[0] == READ_AS_IS:
-        conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
 
 
 def create_tables(conn: sqlite3.Connection) -> None:

@@ -6,10 +6,12 @@ reads a day of a key in one row. Layout 6 adds ``method_counts``, the same per (
 method), summed from ``counts``. Layout 7 keys ``counts`` by (day, section, key), with a
 copy of each key's section, so that a report reads one section's rows of a day. Layout 8
 adds to both the hours that start 15, 30 and 45 minutes past the UTC hour, worked out
-from the quarter hours. Layout 9 lets a row of few quarter hours keep no hours: a store
-of layout 8 is read as it is, and marked 9 by the first write (``storefile.stamp``); the
-rows brought forward here keep theirs. Nothing else changed, so an old store is brought forward in one
-write transaction: a crash or a full disk leaves it as it was. Older layouts kept times to the second and cannot be
+from the quarter hours. Layout 9 lets a row of few quarter hours keep no hours (the rows
+brought forward here keep theirs). Layout 10 makes ``keys`` and ``details`` unique by the
+digest of their text (``numbering.digest``), not by an index of the text itself. Reports
+read layouts 8 and 9 as they are (a store on read-only media stays readable); a load
+brings them forward first. Each step is one write transaction: a crash or a full disk
+leaves the store as it was. Older layouts kept times to the second and cannot be
 brought forward (storefile says so).
 """
 from __future__ import annotations
@@ -21,18 +23,20 @@ from typing import NoReturn
 
 from . import daycounts
 from .errors import StoreError, out_of_space
-from .schema import DAY, LAYOUT_VERSION, QUARTER, TABLES
+from .numbering import digest
+from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, LAYOUT_VERSION, QUARTER, READ_AS_IS, TABLES
 from .storefile import BUSY_WAIT, patiently, uri
 
-PREVIOUS = (4, 5, 6, 7)  # the layouts brought to this one
+PREVIOUS = (4, 5, 6, 7)  # the layouts brought to this one before they are read (and READ_AS_IS before a load)
 LAYOUT_5_COUNTS = ("CREATE TABLE counts_new (day INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
                    " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hours BLOB NOT NULL,"
                    " quarters BLOB NOT NULL, PRIMARY KEY (day, kid)) WITHOUT ROWID")
 
 
-def needed(conn: sqlite3.Connection) -> bool:
-    """Is the store open on ``conn`` of an earlier layout that can be brought forward?"""
-    if conn.execute("PRAGMA user_version").fetchone()[0] not in PREVIOUS:
+def needed(conn: sqlite3.Connection, readonly: bool) -> bool:
+    """Is the store open on ``conn`` of an earlier layout that must be brought forward,
+    to be read or (not ``readonly``) written?"""
+    if conn.execute("PRAGMA user_version").fetchone()[0] not in (PREVIOUS if readonly else PREVIOUS + READ_AS_IS):
         return False
     return conn.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('all_events', 'counts')").fetchone()[0] == 2
 
@@ -52,20 +56,11 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
                 notify(f"{path}: a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)")
             patiently(conn, "BEGIN IMMEDIATE")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version in PREVIOUS:  # else: done meanwhile
+            if version in PREVIOUS:
                 _refuse_partial(conn, path, version)
-                conn.create_function("offset_hours", 1, daycounts.kept(daycounts.offset_hours, raised),
-                                     deterministic=True)
-                if version == 4:
-                    _regroup(conn)
-                if version in (4, 5):
-                    _count_methods(conn)
-                else:
-                    _recount(conn, "method_counts", "c.method", "method_counts c")
-                if version == 7:
-                    _recount(conn, "counts", "c.section, c.kid", "counts c")
-                else:  # keyed by (day, kid): the section is the key's
-                    _recount(conn, "counts", "k.section, c.kid", "counts c JOIN keys k USING (kid)")
+                _count_again(conn, version, raised)
+            if version in PREVIOUS + READ_AS_IS:  # else: done meanwhile
+                _digest_names(conn, raised)
                 conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
             conn.execute("COMMIT")
         finally:
@@ -101,6 +96,34 @@ def _refuse_partial(conn: sqlite3.Connection, path: str, version: int) -> None:
     if column not in columns or columns & {"offset_hours", *later} or ("method_counts" in have) != methods:
         raise StoreError(f"{path}: marked layout {version}, but its tables are not that layout's; it cannot be "
                          f"brought to layout {LAYOUT_VERSION}: load the dumps into a new store")  # edited by hand
+
+
+def _count_again(conn: sqlite3.Connection, version: int, raised: list[BaseException]) -> None:
+    """The counts and method_counts of layout ``version`` (4 to 7) as this layout's."""
+    conn.create_function("offset_hours", 1, daycounts.kept(daycounts.offset_hours, raised), deterministic=True)
+    if version == 4:
+        _regroup(conn)
+    if version in (4, 5):
+        _count_methods(conn)
+    else:
+        _recount(conn, "method_counts", "c.method", "method_counts c")
+    if version == 7:
+        _recount(conn, "counts", "c.section, c.kid", "counts c")
+    else:  # keyed by (day, kid): the section is the key's
+        _recount(conn, "counts", "k.section, c.kid", "counts c JOIN keys k USING (kid)")
+
+
+def _digest_names(conn: sqlite3.Connection, raised: list[BaseException]) -> None:
+    """``keys`` and ``details`` made anew, each row with the digest of its text and the
+    same number (events and counts refer to it)."""
+    conn.create_function("digest", -1, daycounts.kept(lambda *text: digest(tuple(map(str, text))), raised),
+                         deterministic=True)
+    for table, columns in (("keys", KEY_COLUMNS), ("details", DETAIL_COLUMNS)):
+        named = ", ".join(columns)
+        conn.execute(TABLES[table].replace(f"TABLE {table}", "TABLE named", 1))
+        conn.execute(f"INSERT INTO named SELECT rowid, {named}, digest({named}) FROM {table} ORDER BY rowid")
+        conn.execute(f"DROP TABLE {table}")
+        conn.execute(f"ALTER TABLE named RENAME TO {table}")
 
 
 _LAYOUTS = {  # layout -> a column of its counts, columns of later layouts' counts, whether it has method_counts

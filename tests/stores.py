@@ -85,6 +85,10 @@ def assert_consistent(store) -> None:
     db = store.db
     counts = sorted(quarter_counts(db))
     assert not db.execute("SELECT * FROM counts c JOIN keys k USING (kid) WHERE c.section != k.section").fetchall()
+    for table in ("keys", "details"):  # each text once: unique by digest, which must be the text's
+        text = [c[1] for c in db.execute(f"PRAGMA table_info({table})")][1:5 if table == "keys" else 14]
+        assert db.execute(f"SELECT count(*) FROM (SELECT DISTINCT {', '.join(text)} FROM {table})").fetchone() == \
+            db.execute(f"SELECT count(*) FROM {table}").fetchone(), table
     assert counts == sorted(db.execute(RECOUNT).fetchall())
     assert sorted(quarter_counts(db, "method_counts")) == sorted(db.execute(METHOD_RECOUNT).fetchall())
     for table, sections in DETAIL_SECTIONS.items():

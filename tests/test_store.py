@@ -374,7 +374,7 @@ def test_a_lookup_of_few_names_does_not_probe_for_its_padding(tmp_path):
     # A lookup binds a fixed number of values, the last padded with '' rows: each padding
     # row was a probe of the unique index at its leftmost entries, and a stored name of
     # megabytes there was read whole for each (a load of 100,000 records took 41 s, not 3).
-    from ccaudit.numbering import Numbering
+    from ccaudit.numbering import Numbering, digest
     from ccaudit.schema import KEY_COLUMNS
 
     store = Store(str(tmp_path / "s.db"))
@@ -384,7 +384,7 @@ def test_a_lookup_of_few_names_does_not_probe_for_its_padding(tmp_path):
             numbers.of("keys", KEY_COLUMNS, [("a" * 2_000_000, "", "", ""), ("b", "", "", "")])
         store.conn.execute("PRAGMA cache_size = 2")  # pages read again are read from the file
         before = _reads()
-        found = numbers._found("keys", KEY_COLUMNS, [("b", "", "", "")])
+        found = numbers._found("keys", {("b", "", "", ""): digest(("b", "", "", ""))})
         reads = _reads() - before
     finally:
         store.close()
@@ -409,7 +409,8 @@ def test_a_store_whose_largest_key_number_is_the_largest_sqlite_takes(tmp_path, 
     fresh = str(tmp_path / "fresh.db")
     store = Store(path)
     with store.conn:
-        store.conn.execute("INSERT INTO keys (kid, method, principal, section, key) VALUES (?, 'x', 'x', '', 'x')",
+        store.conn.execute("INSERT INTO keys (kid, method, principal, section, key, digest)"
+                           " VALUES (?, 'x', 'x', '', 'x', x'00')",
                            [2**63 - 1])
     load_dumps([str(sample_cli)], store, workers=0)
     want = Store(fresh)
@@ -494,9 +495,9 @@ def test_refuses_a_directory(tmp_path):
 
 
 @pytest.mark.parametrize(("version", "message"), [
-    (3, r"another ccaudit version \(layout 3, this one reads 9\); load the dumps into a new store"),
+    (3, r"another ccaudit version \(layout 3, this one reads 10\); load the dumps into a new store"),
     # was: load anew
-    (99, r"a newer ccaudit \(layout 99, this one reads up to 9\); read it with the newer ccaudit that made it"),
+    (99, r"a newer ccaudit \(layout 99, this one reads up to 10\); read it with the newer ccaudit that made it"),
 ])
 def test_store_of_another_layout_is_refused(tmp_path, version, message):
     path = tmp_path / "old.db"
@@ -803,8 +804,9 @@ def test_a_damaged_page_of_text_names_the_store_it_is_in(invoke, tmp_path):
         root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'keys'").fetchone()[0]
         size = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
-    with open(db, "r+b") as f:  # among the cells, which fill the end of the page: 300 keys of about 60 bytes
-        f.seek((root - 1) * size + size - 10_536)
+    with open(db, "r+b") as f:  # a key's text (after its principal), its digest and the next cell's start
+        f.seek((root - 1) * size)
+        f.seek((root - 1) * size + f.read(size).rindex(b"user-0150@example.com"))
         garbled = bytes(b ^ 255 for b in f.read(64))
         f.seek(-64, os.SEEK_CUR)
         f.write(garbled)
@@ -907,3 +909,22 @@ def test_a_load_stopped_by_a_full_disk_says_how_many_records_it_did_not_store(tm
     assert stats["not_stored"] > 0
     assert stats["records_read"] == stats["inserted"] + stats["duplicates"] + stats["not_stored"]
     assert f", {stats['not_stored']:,} not stored (the load stopped); skipped" in proc.stderr
+
+
+def test_names_that_join_to_the_same_text_are_numbered_apart(tmp_path):
+    # keys and details are unique by a digest of their columns joined by NULs: a column that
+    # holds a NUL could join to another name's text, and the two would share a number
+    from ccaudit.numbering import Numbering
+    from ccaudit.schema import KEY_COLUMNS
+
+    names = [("m", "a\0", "", "b"), ("m", "a", "\0", "b"), ("m", "a", "", "\0b"), ("m", "a\0\0", "", "b")]
+    store = Store(str(tmp_path / "s.db"))
+    try:
+        with store.conn:
+            first = Numbering(store.conn).of("keys", KEY_COLUMNS, names)
+        again = Numbering(store.conn).of("keys", KEY_COLUMNS, names[::-1])  # looked up, not remembered
+        stored = store.conn.execute("SELECT method, principal, section, key FROM keys ORDER BY kid").fetchall()
+    finally:
+        store.close()
+    assert len(set(first)) == 4 and again == first[::-1]
+    assert sorted(stored) == sorted(names)

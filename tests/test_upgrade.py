@@ -2,14 +2,18 @@
 key, no method_counts), 6 (counts keyed by day and key, without their section) or 7
 (without offset hours) is brought to this layout the first time ccaudit opens it, and
 then reports exactly what a store loaded by this version from the same dumps reports.
+A store of layout 8 or 9 (keys and details unique by their text) is read as it is, and
+brought to this layout by the first load into it.
 
-The old stores are made here as those versions made them: this version's events, keys
-and details (unchanged since); for layout 4, ``counts`` the recount of the events per
-(quarter, key); for layouts 5 to 7, this version's counts and method_counts without
-their offset hours, for 5 and 6 without their section, and for 5 without method_counts.
+The old stores are made here as those versions made them: this version's events;
+its keys and details without their digests, unique by their text; for layout 4,
+``counts`` the recount of the events per (quarter, key); for layouts 5 to 7, this
+version's counts and method_counts without their offset hours, for 5 and 6 without
+their section, and for 5 without method_counts; up to layout 8, every row with its hours.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -36,6 +40,17 @@ LAYOUT_7_COUNTS = ("CREATE TABLE counts (day INTEGER NOT NULL, section TEXT NOT 
 LAYOUT_7_METHOD_COUNTS = ("CREATE TABLE method_counts (day INTEGER NOT NULL, method TEXT NOT NULL, n INTEGER NOT NULL,"
                           " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hours BLOB NOT NULL,"
                           " quarters BLOB NOT NULL, PRIMARY KEY (day, method)) WITHOUT ROWID")
+LAYOUT_9_NAMES = {
+    "keys": "CREATE TABLE keys (kid INTEGER PRIMARY KEY, method TEXT NOT NULL, principal TEXT NOT NULL,"
+            " section TEXT NOT NULL, key TEXT NOT NULL, UNIQUE (method, principal, section, key))",
+    "details": "CREATE TABLE details (did INTEGER PRIMARY KEY, identifier TEXT NOT NULL,"
+               " principal_resource_id TEXT NOT NULL, status TEXT NOT NULL, granted TEXT NOT NULL,"
+               " operation TEXT NOT NULL, resource_type TEXT NOT NULL, resource_name TEXT NOT NULL,"
+               " pattern_type TEXT NOT NULL, email TEXT NOT NULL, outcome TEXT NOT NULL, client_ip TEXT NOT NULL,"
+               " error_status TEXT NOT NULL, error_detail TEXT NOT NULL, UNIQUE (identifier, principal_resource_id,"
+               " status, granted, operation, resource_type, resource_name, pattern_type, email, outcome,"
+               " client_ip, error_status, error_detail))",
+}
 REPORTS = [
     (),
     ("--tz", "Asia/Kathmandu", "--stats"),
@@ -73,14 +88,34 @@ def as_layout(path, version: int) -> None:
     conn = sqlite3.connect(path)
     conn.create_function("dense_hours", 1, dense_hours)
     conn.create_function("dense_offset_hours", 1, dense_offset_hours)
+    conn.execute("PRAGMA legacy_alter_table = ON")  # the views name keys and details
     with conn:
+        without_digests(conn)
         for table in ("counts", "method_counts"):  # every row with its hours
             conn.execute(f"UPDATE {table} SET hours = dense_hours(quarters),"
-                         " offset_hours = dense_offset_hours(quarters) WHERE length(hours) = 0")
+                         " offset_hours = dense_offset_hours(quarters) WHERE length(hours) = 0 AND ?", (version < 9,))
         if version < 8:
             without_offset_hours(conn, version)
         conn.execute(f"PRAGMA user_version = {version}")
     conn.close()
+
+
+def without_digests(conn: sqlite3.Connection) -> None:
+    """The keys and details of layouts 4 to 9: the same numbers and text, unique by the text."""
+    for table, sql in LAYOUT_9_NAMES.items():
+        conn.execute(f"ALTER TABLE {table} RENAME TO new_{table}")
+        conn.execute(sql)
+        text = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
+        conn.execute(f"INSERT INTO {table} SELECT {', '.join(text)} FROM new_{table}")
+        conn.execute(f"DROP TABLE new_{table}")
+
+
+def digests(path) -> list[tuple]:
+    """Each key's and detail's digest, and what it must be: BLAKE2b (16 bytes) of its text
+    (the columns joined by NULs, none of which holds one here)."""
+    with sqlite3.connect(path) as conn:
+        rows = [r for table in ("keys", "details") for r in conn.execute(f"SELECT * FROM {table}")]
+    return [(r[-1], hashlib.blake2b("\0".join(r[1:-1]).encode(), digest_size=16).digest()) for r in rows]
 
 
 def without_offset_hours(conn: sqlite3.Connection, version: int) -> None:
@@ -146,27 +181,34 @@ def test_an_upgraded_store_takes_more_dumps(stores, fixtures_dir):
         old.close()
 
 
-def test_a_layout_8_store_is_read_as_it_is_and_marked_9_by_its_next_load(tmp_path, fixtures_dir):
-    # Layout 8 kept every row's hours. This version reads them as they are, without an
-    # upgrade (a store on read-only media stays readable); a load may then add rows without
-    # hours, which layout 8's ccaudit would misread, so it marks the store as layout 9.
+@pytest.mark.parametrize("version", [8, 9])
+def test_a_layout_8_or_9_store_is_read_as_it_is_and_brought_forward_by_its_next_load(tmp_path, fixtures_dir,
+                                                                                      version):
+    # Layout 8 kept every row's hours; up to 9, keys and details were unique by their text.
+    # This version reads them as they are, without an upgrade (a store on read-only media
+    # stays readable); a load needs the digests, and may add rows without hours, which
+    # layout 8's ccaudit would misread.
     dumps = [str(fixtures_dir / name) for name in ("sample-cli.txt", "sample-week2.jsonl")]
     new, old = str(tmp_path / "new.db"), str(tmp_path / "old.db")
     assert run("load", dumps[0], "--db", new, "-q").exit_code == 0
     shutil.copy(new, old)
-    as_layout(old, 8)
+    as_layout(old, version)
     with sqlite3.connect(old) as conn:
-        assert conn.execute("SELECT count(*) FROM counts WHERE length(hours) = 0").fetchone()[0] == 0
+        sparse = conn.execute("SELECT count(*) FROM counts WHERE length(hours) = 0").fetchone()[0]
+    assert (sparse == 0) == (version == 8)
     first = run("summary", "--db", old)
     assert "layout" not in first.stderr and first.stdout == run("summary", "--db", new).stdout
     for args in REPORTS:
         assert run("report", "--db", old, *args).stdout == run("report", "--db", new, *args).stdout, args
     with sqlite3.connect(old) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 8  # reading changed nothing
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == version  # reading changed nothing
     for path in (new, old):
-        assert run("load", dumps[1], "--db", path, "-q").exit_code == 0
+        loaded = run("load", dumps[1], "--db", path, "-q")
+        assert loaded.exit_code == 0
+    assert f"a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)" in loaded.stderr
     with sqlite3.connect(old) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 9
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LAYOUT_VERSION
+    assert digests(old) and all(stored == made for stored, made in digests(old))
     for args in REPORTS:
         assert run("report", "--db", old, *args).stdout == run("report", "--db", new, *args).stdout, args
     new_store, old_store = Store(new, readonly=True), Store(old, readonly=True)
