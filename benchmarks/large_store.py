@@ -1,7 +1,7 @@
 """Reports, filters and appends against a large store (default 10,000,000 events).
 
-usage: python -m benchmarks.large_store [--events N] [--runs R] [--whole-runs R] [--timeout S] [--no-day]
-                                        [--no-append] [--build-only] [--ccaudit CMD]
+usage: python -m benchmarks.large_store [--events N] [--crowd] [--runs R] [--whole-runs R] [--timeout S]
+                                        [--no-day] [--no-whole] [--no-append] [--build-only] [--ccaudit CMD]
 
 Measures the targets of the store layout (docs/performance.md):
 
@@ -20,7 +20,11 @@ The store (``bench-data/store-<N>-<layout>.db``, the layout a fingerprint of the
 creates, so a changed layout gets a new store) is built once and reused while it is there: N/1M
 gzip'd JSON Lines weeks of the generator (1,000,000 records each, seeds 101, 102, ...,
 consecutive weeks from 2024-01-01), loaded with one ``ccaudit load`` call. The weeks are kept
-in bench-data/ (about 80 MB each) and shared between sizes. Every command runs ``--runs``
+in bench-data/ (about 80 MB each) and shared between sizes (benchmarks/large_data.py). With
+``--crowd`` the weeks and the appended day are the generator's ``--crowd`` ones (a large
+organization: 5,000 principals acting Zipf-weighted, about 190 methods, thousands of topics,
+groups and client addresses, so the store has many keys and details), in files and a store of
+their own (``gen-crowd-...``, ``store-crowd-<N>-<layout>.db``). Every command runs ``--runs``
 times, round-robin, under benchmarks/rss.py, with its output in a file (``-o``) or a folder
 (``--out``); a run must exit 0. The append test loads the same day into a fresh copy of the
 store (the copy is not timed) and into an empty store, alternately.
@@ -28,30 +32,32 @@ store (the copy is not timed) and into an empty store, alternately.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import resource
 import shlex
 import shutil
-import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from benchmarks import rss
 from benchmarks.compare import DATA, ROOT, default_ccaudit, load_counts, machine, warm
+from benchmarks.large_data import (
+    FIRST_WEEK,
+    day_job,
+    ensure_generated,
+    ensure_store,
+    iso,
+    log,
+    store_stats,
+    truth_events,
+    week_plan,
+)
 
-WEEK_RECORDS = 1_000_000
-FIRST_WEEK = datetime(2024, 1, 1, tzinfo=timezone.utc)  # a Monday
-WEEK_SEED = 101  # week i has seed WEEK_SEED + i
-DAY_RECORDS = 150_000
-DAY_SEED = 9001
 TIME_LIMIT = 1.0  # s, per report
 MEMORY_LIMIT = 100 * 2**20  # bytes, per report (process tree)
 BYTES_LIMIT = 150  # per event
@@ -67,132 +73,6 @@ def sampled(argv: list[str], timeout: float) -> tuple[rss.Sampled, float]:
     r = rss.run_sampled(argv, interval=0.02, timeout=timeout, cwd=ROOT)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def iso(t: datetime) -> str:
-    """RFC 3339 in UTC, with the fraction only when there is one."""
-    s = t.strftime("%Y-%m-%dT%H:%M:%S")
-    if t.microsecond:
-        s += (".%06d" % t.microsecond).rstrip("0")
-    return s + "Z"
-
-
-# -- the data --------------------------------------------------------------------------------
-
-def generated(records: int, seed: int, start: datetime, days: int) -> Path:
-    return DATA / ("gen-%d-seed%d-%s-%dd.jsonl.gz" % (records, seed, start.strftime("%Y%m%d"), days))
-
-
-def ensure_generated(jobs: list[tuple[int, int, datetime, int]], parallel: int = 2) -> list[Path]:
-    """Generate the gzip'd JSON Lines dumps that are missing, ``parallel`` at a time (each in
-    its own ``python -m benchmarks.generate``, written under a temporary name and renamed)."""
-    DATA.mkdir(parents=True, exist_ok=True)
-    paths = [generated(*job) for job in jobs]
-    todo = [(job, p) for job, p in zip(jobs, paths) if not (p.exists() and Path(str(p) + ".truth.json").exists())]
-    running: list[tuple[subprocess.Popen, Path, Path, float]] = []
-
-    def finish(proc, part, path, t0):
-        if proc.wait():
-            sys.exit("large_store: generating %s failed (exit %d)" % (path, proc.returncode))
-        os.replace(str(part) + ".truth.json", str(path) + ".truth.json")
-        os.replace(part, path)
-        log("  generated %s in %.0f s" % (path.name, time.perf_counter() - t0))
-
-    for (records, seed, start, days), path in todo:
-        while len(running) >= parallel:
-            finish(*running.pop(0))
-        part = path.with_name(path.name.replace(".jsonl.gz", ".part-%d.jsonl.gz" % os.getpid()))
-        log("generating %s (%s records, %d day(s) from %s, seed %d) ..." % (
-            path.name, f"{records:,}", days, start.date(), seed))
-        cmd = [sys.executable, "-m", "benchmarks.generate", str(records), str(part), "--format", "jsonl",
-               "--gzip", "--seed", str(seed), "--start", iso(start), "--days", str(days)]
-        running.append((subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL), part, path, time.perf_counter()))
-    for job in running:
-        finish(*job)
-    return paths
-
-
-def truth_events(path: Path) -> int:
-    with open(str(path) + ".truth.json", encoding="utf-8") as f:
-        return json.load(f)["summary"]["events"]
-
-
-def week_plan(events: int) -> tuple[int, int]:
-    """(weeks, records per week) for a store of ``events``."""
-    weeks = max(1, round(events / WEEK_RECORDS))
-    return weeks, events // weeks
-
-
-def schema_of(path: Path) -> str:
-    """A fingerprint of a store's layout: its user_version and the SQL of its tables, views
-    and indexes."""
-    conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        sql = [r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")]
-    finally:
-        conn.close()
-    return hashlib.sha1(json.dumps([version, sql]).encode()).hexdigest()[:10]
-
-
-def current_schema(cc: list[str]) -> str:
-    """The fingerprint of the layout this ccaudit creates: it loads a small fixture into a new
-    store. A store cached under another layout is not reused (ccaudit's layout may change
-    while the store is kept)."""
-    with tempfile.TemporaryDirectory(prefix="ccaudit-schema-") as d:
-        db = Path(d, "s.db")
-        p = subprocess.run([*cc, "load", str(ROOT / "fixtures" / "sample-array.json.gz"), "--db", str(db), "-q"],
-                           capture_output=True, text=True)
-        if p.returncode or not db.exists():
-            sys.exit("large_store: ccaudit cannot load a fixture (exit %d):\n%s" % (p.returncode, p.stderr[-2000:]))
-        return schema_of(db)
-
-
-def ensure_store(events: int, cc: list[str]) -> tuple[Path, list[Path], float | None]:
-    """bench-data/store-<events>-<layout fingerprint>.db, built if missing: (path, the weeks,
-    seconds the load took or None if it was there)."""
-    weeks, per_week = week_plan(events)
-    dumps = ensure_generated([(per_week, WEEK_SEED + i, FIRST_WEEK + timedelta(weeks=i), 7) for i in range(weeks)])
-    store = DATA / ("store-%d-%s.db" % (events, current_schema(cc)))
-    if store.exists():
-        return store, dumps, None
-    part = store.with_name("%s.part-%d" % (store.name, os.getpid()))
-    for p in (part, Path(str(part) + "-journal")):
-        if p.exists():
-            p.unlink()
-    log("loading %d week(s) into %s ..." % (weeks, store))
-    t0 = time.perf_counter()
-    p = subprocess.run([*cc, "load", *map(str, dumps), "--db", str(part), "-q"], capture_output=True, text=True)
-    took = time.perf_counter() - t0
-    if p.returncode:
-        part.unlink(missing_ok=True)
-        sys.exit("large_store: loading the store failed (exit %d):\n%s" % (p.returncode, p.stderr[-2000:]))
-    log("  %s" % p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "  loaded")
-    log("  in %.0f s" % took)
-    os.replace(part, store)
-    return store, dumps, took
-
-
-def store_stats(store: Path) -> dict:
-    """events, file size, and bytes per table (if SQLite has dbstat) of a store."""
-    conn = sqlite3.connect("file:%s?mode=ro" % store, uri=True)
-    try:
-        events = conn.execute("SELECT coalesce(sum(n), 0) FROM counts").fetchone()[0]
-        rows = {t: conn.execute("SELECT count(*) FROM %s" % t).fetchone()[0] for t in ("keys", "details", "counts")}
-        first, last = conn.execute("SELECT min(first_us), max(last_us) FROM counts").fetchone()
-        try:
-            tables = dict(conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"))
-        except sqlite3.OperationalError:  # no dbstat in this SQLite
-            tables = {}
-    finally:
-        conn.close()
-    return {"events": events, "size": store.stat().st_size, "rows": rows, "tables": tables,
-            "first": datetime.fromtimestamp(first / 1e6, timezone.utc) if first is not None else None,
-            "last": datetime.fromtimestamp(last / 1e6, timezone.utc) if last is not None else None}
 
 
 # -- the commands ----------------------------------------------------------------------------
@@ -327,11 +207,10 @@ def table(rows: list[Command]) -> list[str]:
 
 # -- appends ---------------------------------------------------------------------------------
 
-def append_test(cc: list[str], store: Path, last: datetime, runs: int, tmp: Path) -> dict:
-    """Load one generated day into a fresh copy of ``store`` and into an empty store,
-    alternately (which goes first alternates too): seconds and peaks of each."""
-    start = datetime(last.year, last.month, last.day, tzinfo=timezone.utc) + timedelta(days=1)
-    day = ensure_generated([(DAY_RECORDS, DAY_SEED, start, 1)])[0]
+def append_test(cc: list[str], store: Path, last: datetime, runs: int, tmp: Path, crowd: bool = False) -> dict:
+    """Load one generated day (a crowd day with ``crowd``) into a fresh copy of ``store`` and
+    into an empty store, alternately (which goes first alternates too): seconds and peaks of each."""
+    day = ensure_generated([day_job(last)], crowd=crowd)[0]
     want = truth_events(day)
     warm(day)
     result: dict = {"day": day, "events": want, "big": [], "empty": []}
@@ -364,6 +243,8 @@ def append_test(cc: list[str], store: Path, last: datetime, runs: int, tmp: Path
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.large_store", description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=10_000_000, help="events in the store (default %(default)s)")
+    ap.add_argument("--crowd", action="store_true", help="the store of the generator's --crowd weeks (many "
+                    "principals, keys and details), and a crowd day appended")
     ap.add_argument("--runs", type=int, default=3, help="runs of each command (default %(default)s)")
     ap.add_argument("--whole-runs", type=int, help="runs of each whole-store command (default: --runs); at 10M "
                     "events a report of the whole store takes 2-7 s")
@@ -386,7 +267,7 @@ def main(argv=None):
                     "every command compiles them first (about 0.05 s a command here; make bench-compare compiles "
                     "them once)")
 
-    store, dumps, took = ensure_store(a.events, cc)
+    store, dumps, took = ensure_store(a.events, cc, a.crowd)
     st = store_stats(store)
     if a.build_only:
         print("%s: %s events, %.1f bytes/event" % (store, f"{st['events']:,}", st["size"] / st["events"]))
@@ -401,7 +282,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="ccaudit-large-", dir=DATA) as tmp:
         if plan:
             run_commands(plan, a.timeout, Path(tmp))
-        appended = append_test(cc, store, st["last"], a.runs, Path(tmp)) if a.append else None
+        appended = append_test(cc, store, st["last"], a.runs, Path(tmp), a.crowd) if a.append else None
 
     print()
     for line in head:

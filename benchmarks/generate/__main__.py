@@ -27,6 +27,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--noise", action="store_true", help="noise and malformed lines (cli/jsonl only)")
     ap.add_argument("--cut-last", action="store_true", help="end with a record cut in half")
     ap.add_argument("--gap-days", default="", help="comma-separated day indexes (0-based) with no events")
+    ap.add_argument("--crowd", action="store_true",
+                    help="a large organization: 3,000 service accounts and 2,000 users acting Zipf-weighted, "
+                         "about 190 methods, 4,000 topics, 1,500 groups, 23,000 client addresses")
     return ap
 
 
@@ -37,7 +40,7 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     try:
         truth = generate(a.n, a.file, a.format, a.compression, a.seed, a.start, a.days, a.dups,
-                         a.noise, a.cut_last, gaps)
+                         a.noise, a.cut_last, gaps, crowd=a.crowd)
     except ValueError as e:
         ap.error(str(e))
     elapsed = time.perf_counter() - t0

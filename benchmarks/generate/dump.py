@@ -11,6 +11,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 
+from .crowd_records import crowd_records
 from .noise import Noise
 from .plan import PARTITIONS, Plan
 from .records import Records
@@ -28,8 +29,9 @@ FIRST_TIME = "2024-01-01T00:00:00Z"  # the time of noise written before the firs
 
 
 def generate(n, path, fmt="cli", compression=None, seed=0, start="2024-05-06T00:00:00Z", days=7,
-             dups=0.0, noise=False, cut_last=False, gap_days=(), truth_path=None):
-    """Write the dump and its truth; return the truth dict (plus ``_bytes``: uncompressed size)."""
+             dups=0.0, noise=False, cut_last=False, gap_days=(), truth_path=None, crowd=False):
+    """Write the dump and its truth; return the truth dict (plus ``_bytes``: uncompressed size).
+    ``crowd``: the many principals of a large organization (crowd.py) instead of the default world."""
     if fmt not in FORMATS:
         raise ValueError("format must be one of %s" % ", ".join(FORMATS))
     if noise and fmt not in LINE_FORMATS:
@@ -40,7 +42,7 @@ def generate(n, path, fmt="cli", compression=None, seed=0, start="2024-05-06T00:
     if len(set(gap_days)) >= days:
         raise ValueError("every day is a gap day")
     out = DumpWriter(path, fmt, compression)
-    dump = Dump(out, n, seed, start_s, days, set(gap_days), noise, ndups=int(round(dups * n)))
+    dump = Dump(out, n, seed, start_s, days, set(gap_days), noise, ndups=int(round(dups * n)), crowd=crowd)
     truth = dump.write(cut_last)
     write_truth(truth, truth_path or (str(path) + ".truth.json"))
     truth["_bytes"] = out.bytes
@@ -118,13 +120,16 @@ class Dump:
     """The records of one dump and the truth counted as they are made."""
 
     def __init__(self, out: DumpWriter, n: int, seed: int, start: int, days: int, gap_days: set[int], noise: bool,
-                 ndups: int):
+                 ndups: int, crowd: bool = False):
         self.out = out
         rnd = self.rnd = random.Random(seed)
         self.random = rnd.random
-        world = World.create(rnd)
-        draw = Draw(rnd)
-        records = Records(world, compile_templates(world.org), draw)
+        if crowd:
+            world, records, draw = crowd_records(rnd)
+        else:
+            world = World.create(rnd)
+            draw = Draw(rnd)
+            records = Records(world, compile_templates(world.org), draw)
         self.mix = records.mix()
         self.burst = records.kafka_auth("burst")
         self.noise = Noise(records.mds("user"), draw.uuid4, world.metrics_sa)
