@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from . import daycounts, upgrade
 from .errors import NoSpace, StoreError, out_of_space
 from .lean import hidden
-from .numbering import Numbering, looked_up, values_sql
+from .numbering import AT_ONCE, Numbering, looked_up, values_sql
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .stage import Stage, Staged, tally, unpack
 from .storefile import (
@@ -234,17 +234,19 @@ class Store:
         pending, self._pending = self._pending, {}
         methods, self._pending_methods = self._pending_methods, {}
         uncounted = self._uncounted
-        counted = [(k, *k) for k in sorted(pending) if uncounted is None or k[-1] <= uncounted]
-        self._write(_PUT_COUNTS, pending, dict(looked_up(self.conn, _GET_COUNTS, counted, (0, "", 0))))
-        self._write(_PUT_METHOD_COUNTS, methods,
+        for part in _chunks(sorted(pending.items()), AT_ONCE):  # not every stored row at once: 700 bytes each
+            counted = [(k, *k) for k, _ in part if uncounted is None or k[-1] <= uncounted]
+            self._write(_PUT_COUNTS, part, dict(looked_up(self.conn, _GET_COUNTS, counted, (0, "", 0))))
+        self._write(_PUT_METHOD_COUNTS, sorted(methods.items()),
                     {k: self.conn.execute(_GET_METHOD_COUNTS, k).fetchone() for k in methods})
         if uncounted is not None:
             self._uncounted = self._last_key()
 
-    def _write(self, put: str, pending: dict[tuple, dict[int, list]], stored: dict[tuple, tuple | None]) -> None:
-        """Add each pending row to its ``stored`` one, if any."""
+    def _write(self, put: str, pending: list[tuple[tuple, dict[int, list]]], stored: dict[tuple, tuple | None]
+               ) -> None:
+        """Add each pending (key, quarters) row to its ``stored`` one, if any."""
         self.conn.executemany(put, [(*key, *daycounts.added(key[0], quarters, stored.get(key)))
-                                    for key, quarters in sorted(pending.items())])
+                                    for key, quarters in pending])
 
     def refuse_mixing(self, adding: str) -> None:
         """Counts without events (``ccaudit spark``) cannot tell which events they hold, so
