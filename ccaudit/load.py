@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 
@@ -131,3 +132,32 @@ def _batches(rows: Iterator[tuple], read: Counted, tell: Callable[[int], None] |
             batch, start = [], read.given
     if batch:
         yield batch
+
+
+def read_twice(paths: Iterable[str]) -> str | None:
+    """Why ``paths`` cannot be read, if two of them are one stream (stdin, a pipe, a FIFO,
+    a terminal): a stream is read once, and its second name would read nothing, which the
+    load line would count as read. Files given twice are read twice (their events are
+    duplicates); a path that cannot be opened is left to the read to report."""
+    paths = list(paths)
+    seen: dict[object, int] = {}
+    for i, path in enumerate(paths):
+        for key in _stream(path):
+            first = paths[seen.setdefault(key, i)]
+            if seen[key] == i:
+                continue
+            if first == path == "-":
+                return "stdin (-) can be read only once"
+            first, path = ("stdin (-)" if p == "-" else p for p in (first, path))
+            return f"{first} and {path} are one stream, which can be read only once"
+    return None
+
+
+def _stream(path: str) -> list[object]:
+    """What the stream ``path`` names is known by: its device and inode, and for stdin '-'."""
+    try:
+        st = os.fstat(0) if path == "-" else os.stat(path)
+    except OSError:
+        return ["-"] if path == "-" else []
+    named = [] if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) else [(st.st_dev, st.st_ino)]
+    return ["-", *named] if path == "-" else named

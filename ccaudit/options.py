@@ -1,8 +1,6 @@
 """What the commands share: their common options, and the steps between the command
-line and the core (opening a store, loading with messages, reading time windows).
-
-Click stays here and in ``cli.py``; the core never imports it.
-"""
+line and the core (opening a store, loading with messages, reading time windows). Click
+stays here and in ``cli.py``; the core never imports it."""
 from __future__ import annotations
 
 import contextlib
@@ -188,11 +186,12 @@ def existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:
 
 def check_inputs(dumps: tuple[str, ...]) -> None:
     """Refuse, before loading anything, inputs that are missing or cannot be read (a report
-    without them would look complete and be wrong), and stdin given twice."""
+    without them would look complete and be wrong), and a stream given twice."""
     from .ingest import check_readable
+    from .load import read_twice
 
-    if dumps.count("-") > 1:  # the second read nothing, and the load line counted it as read
-        raise click.UsageError("stdin (-) can be read only once")
+    if twice := read_twice(dumps):
+        raise click.UsageError(twice)
     for path in (p for p in dumps if p != "-"):
         check_readable(path)
         if looks_like_sqlite(path):  # read as a dump, every line of it would be malformed

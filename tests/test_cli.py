@@ -811,3 +811,20 @@ def test_sqlites_in_memory_name_is_refused_as_a_store(invoke, sample_cli, tmp_pa
     assert r.stderr == ("ccaudit: error: Invalid value for '--db': :memory: is SQLite's name for a database that "
                         "is not kept; name a file (./:memory: for one called that)\n")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_stream_named_twice_is_refused(tmp_path, sample_cli):
+    # `load - /dev/stdin` read the pipe twice, the second name reading nothing: exit 0, a load
+    # line of two inputs; a FIFO named twice did the same
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    cases = [(["-", "/dev/stdin"], "stdin (-) and /dev/stdin"), ([str(fifo), str(fifo)], f"{fifo} and {fifo}")]
+    for inputs, named in cases:
+        r = subprocess.run([sys.executable, "-m", "ccaudit", "load", *inputs, "--db", str(tmp_path / "s.db")],
+                           input=sample_cli.read_bytes(), capture_output=True, timeout=60)
+        assert (r.returncode, r.stderr.decode()) == (2, f"ccaudit: error: {named} are one stream, which can be "
+                                                        "read only once\n")
+        assert not (tmp_path / "s.db").exists()
+    twice = subprocess.run([sys.executable, "-m", "ccaudit", "report", str(sample_cli), str(sample_cli), "-q"],
+                           capture_output=True, timeout=60)  # a file twice is read twice: its events are copies
+    assert twice.returncode == 0 and b"loaded 28 records: 13 new, 15 duplicates;" in twice.stderr  # 14 records, 1 copy
