@@ -65,7 +65,7 @@ LAST_TIME = 32503680000 * US  # 3000-01-01: times from 1970 up to this are belie
 HOUR_US = 3600 * US
 QUARTER_US = QUARTER * US
 
-# in the order they follow each other in a row; '' for none (UNIQUE treats NULLs as distinct)
+# in the order they follow each other in a row; '' for none (the digest of a row is of its text)
 KEY_COLUMNS = ("method", "principal", "section", "key")
 DETAIL_COLUMNS = ("identifier", "principal_resource_id", "status", "granted", "operation", "resource_type",
                   "resource_name", "pattern_type", "email", "outcome", "client_ip", "error_status",

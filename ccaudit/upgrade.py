@@ -52,14 +52,14 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
             # counts it reads are dropped just before
             conn.execute("PRAGMA legacy_alter_table = ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if notify:
-                notify(f"{path}: a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)")
-            patiently(conn, "BEGIN IMMEDIATE")
+            patiently(conn, "BEGIN IMMEDIATE")  # a store that cannot be written is refused before the notice
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version in PREVIOUS:
-                _refuse_partial(conn, path, version)
-                _count_again(conn, version, raised)
-            if version in PREVIOUS + READ_AS_IS:  # else: done meanwhile
+            if version in PREVIOUS + READ_AS_IS:  # else: done meanwhile, by another process
+                if notify:
+                    notify(f"{path}: a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)")
+                if version in PREVIOUS:
+                    _refuse_partial(conn, path, version)
+                    _count_again(conn, version, raised)
                 _digest_names(conn, raised)
                 conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
             conn.execute("COMMIT")
@@ -115,15 +115,23 @@ def _count_again(conn: sqlite3.Connection, version: int, raised: list[BaseExcept
 
 def _digest_names(conn: sqlite3.Connection, raised: list[BaseException]) -> None:
     """``keys`` and ``details`` made anew, each row with the digest of its text and the
-    same number (events and counts refer to it)."""
-    conn.create_function("digest", -1, daycounts.kept(lambda *text: digest(tuple(map(str, text))), raised),
-                         deterministic=True)
+    same number (events and counts refer to it). The text is read as bytes: sqlite3 cannot
+    pass text that is not UTF-8 (a store edited by hand) to Python, and the store would be
+    refused by every command; such bytes get a digest of their own."""
+    conn.create_function("digest", -1, daycounts.kept(_digest_of_bytes, raised), deterministic=True)
     for table, columns in (("keys", KEY_COLUMNS), ("details", DETAIL_COLUMNS)):
         named = ", ".join(columns)
         conn.execute(TABLES[table].replace(f"TABLE {table}", "TABLE named", 1))
-        conn.execute(f"INSERT INTO named SELECT rowid, {named}, digest({named}) FROM {table} ORDER BY rowid")
+        as_bytes = ", ".join(f"CAST({c} AS BLOB)" for c in columns)
+        conn.execute(f"INSERT INTO named SELECT rowid, {named}, digest({as_bytes}) FROM {table} ORDER BY rowid")
         conn.execute(f"DROP TABLE {table}")
         conn.execute(f"ALTER TABLE named RENAME TO {table}")
+
+
+def _digest_of_bytes(*text: bytes) -> bytes:
+    """The digest of a row's text given as bytes (UTF-8 as a load's text; other bytes kept
+    as lone surrogates, which no load's text holds)."""
+    return digest(tuple(b.decode("utf-8", "surrogateescape") for b in text))
 
 
 _LAYOUTS = {  # layout -> a column of its counts, columns of later layouts' counts, whether it has method_counts

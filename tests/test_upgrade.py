@@ -353,3 +353,52 @@ def test_an_old_store_marked_another_old_layout_is_refused_before_anything_is_wr
     old = loaded(tmp_path, fixtures_dir, made)
     assert f"marked layout {marked}, but its tables are not that layout's" in refused_as_it_was(
         old, f"PRAGMA user_version = {marked}")
+
+
+def test_an_upgrade_done_meanwhile_by_another_process_is_not_announced(tmp_path, fixtures_dir):
+    # the notice came before the write lock: a load that had waited for another's upgrade
+    # said "a store of layout 10; bringing it to layout 10 (once)"
+    from ccaudit.upgrade import upgrade
+
+    db = loaded(tmp_path, fixtures_dir)
+    before = open(db, "rb").read()
+    told: list[str] = []
+    upgrade(db, told.append)
+    assert told == [] and open(db, "rb").read() == before
+
+
+@pytest.mark.parametrize("version", [7, 9])
+def test_an_old_store_with_text_that_is_not_utf8_is_brought_forward(tmp_path, fixtures_dir, version):
+    # sqlite3 cannot pass such text (a store edited by hand) to the digest function: every
+    # command refused such a layout-7 store, and every load such a layout-9 one, "with write
+    # access; it could not (user-defined function raised exception)"
+    old = loaded(tmp_path, fixtures_dir, version)
+    with sqlite3.connect(old) as conn:
+        conn.execute("UPDATE details SET email = CAST(x'c328' AS TEXT) WHERE did = (SELECT max(did) FROM details)")
+    conn.close()
+    r = CliRunner().invoke(cli, ["load", str(fixtures_dir / "sample-week2.jsonl"), "--db", old, "-q"])
+    assert r.exit_code == 0, r.output
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LAYOUT_VERSION
+        assert conn.execute("SELECT count(*) FROM details WHERE CAST(email AS BLOB) = x'c328'").fetchone()[0] == 1
+    conn.close()
+
+
+def test_a_load_into_an_old_store_on_read_only_media_is_refused_in_one_line(tmp_path, fixtures_dir, monkeypatch):
+    # it said it was bringing the store to this layout, then that it could not
+    old = loaded(tmp_path, fixtures_dir, 9)
+    before = open(old, "rb").read()
+    real = sqlite3.connect
+
+    def read_only(path, *args, **kwargs):  # every connection that may write: as on a read-only mount
+        conn = real(path, *args, **kwargs)
+        if "mode=ro" not in path:
+            conn.execute("PRAGMA query_only = 1")
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)
+    r = CliRunner().invoke(cli, ["load", str(fixtures_dir / "sample-week2.jsonl"), "--db", old, "-q"])
+    assert r.exit_code == 2 and r.stderr == (
+        f"ccaudit: error: {old}: a store of layout 9, which this ccaudit must bring to layout {LAYOUT_VERSION} "
+        "once, with write access; it could not (attempt to write a readonly database)\n")
+    assert open(old, "rb").read() == before
