@@ -28,10 +28,11 @@ from .world import (
     UPPER,
     Draw,
     World,
+    places,
     random_id,
+    rare_principals,
     service_account_principal,
     user_principal,
-    uuid4,
 )
 
 USERS = 2000
@@ -117,10 +118,7 @@ class Crowd:
 
     @classmethod
     def create(cls, rnd: random.Random) -> Crowd:
-        org = uuid4(rnd)
-        envs = ["env-" + random_id(rnd, 5) for _ in range(12)]
-        clusters = ["lkc-" + random_id(rnd, 5) for _ in range(40)]
-        registries = ["lsrc-" + random_id(rnd, 5) for _ in range(8)]
+        org, envs, clusters, registries = places(rnd, 12, 40, 8)
         users = _users(rnd)
         sas = _unique(rnd, lambda: "sa-" + random_id(rnd, 6), SERVICE_ACCOUNTS)
         all_keys = iter(_unique(rnd, lambda: random_id(rnd, 16, UPPER), 3 * SERVICE_ACCOUNTS + 1))
@@ -130,13 +128,7 @@ class Crowd:
         oauth = [(str(n), uid) for n, (uid, _) in zip(rnd.sample(range(100000, 1000000), OAUTH_CLIENTS),
                                                         rnd.sample(users, OAUTH_CLIENTS))]
         pool = "pool-" + random_id(rnd, 4)
-        rare = [
-            ('{"externalAccount":{"namespace":[{"type":"idp","id":"confluent.cloud"}],"subject":"bob.builder"}}',
-             "bob.builder"),
-            ('{"identityPool":{"resourceId":"%s"}}' % pool, pool),
-            ('{"confluentUser":{"resourceId":"User:%s"}}' % users[3][0], users[3][0]),
-            ('{"confluentServiceAccount":{"resourceId":"User:%s"}}' % sas[4], sas[4]),
-        ]
+        rare = rare_principals(pool, users, sas)
         # the ranks: users and service accounts (but the metrics and burst ones) shuffled together
         people = [(True, u) for u in users] + [(False, sa) for sa in sas[2:]]
         rnd.shuffle(people)

@@ -25,7 +25,7 @@ from .crowd_methods import (
     cloud_methods,
     compile_crowd_templates,
 )
-from .records import CLOUD_METHODS, SIGNIN_SUCCESSES, Builder, Mix, Records, Variant, _oauth_client
+from .records import CLOUD_METHODS, Builder, Mix, Records, Variant
 from .world import ALNUM, INTERNAL, INTERNAL_OPS, REGIONS, UPPER, World, service_account_principal
 
 # (name, relative weight); the default kinds, the families of methods each one variant
@@ -137,12 +137,7 @@ class CrowdRecords(Records):
             sa = sa_pick()
             return sa, sa, pick(sa_keys[sa])
 
-        who = {  # (principal, principalResourceId, identifier); the principal is the row key
-            "burst": lambda: (w.burst_sa, w.burst_sa, w.burst_key),
-            "ok": service_account,
-            "noresult": service_account,
-            "oauth": lambda: _oauth_client(pick(w.oauth)),
-        }[kind]
+        who = self.kafka_principal(kind, service_account)
 
         def build(rid, ts):
             principal, prid, ident = who()
@@ -240,30 +235,4 @@ class CrowdRecords(Records):
                                       "client": pick(CLIENT_IDS), "swname": swname, "swversion": swversion,
                                       "raw_conn": draw.conn(), "ip": draw.ip()}
             return line, method, None, None
-        return build
-
-    def ipfilter(self) -> Builder:
-        draw, user = self.draw, self.user
-        template = self.templates["ipfilter"]
-
-        def build(rid, ts):
-            uid, _ = user()
-            line = template % {"id": rid, "time": ts, "raw_principal": '{"confluentUser":{"resourceId":"%s"}}' % uid,
-                               "target": uid, "reqhex": draw.reqhex(), "ip": draw.ip()}
-            return line, "ip-filter.Authorize", None, None
-        return build
-
-    # -- SignIn ---------------------------------------------------------------------------------
-    def signin(self, kind: str) -> Builder:
-        """The default's sign-ins (and their outcomes), by the crowd's users."""
-        draw, user = self.draw, self.user
-        template = self.templates["signin"]
-        outcome = self._signin_success if kind in SIGNIN_SUCCESSES else self._signin_failure
-
-        def build(rid, ts):
-            uid, email = user()
-            authinfo, result, section, key = outcome(kind, uid, email)
-            line = template % {"id": rid, "time": ts, "target": uid, "raw_authinfo": authinfo, "raw_result": result,
-                               "reqhex": draw.reqhex(), "ip": draw.ip()}
-            return line, "SignIn", section, key
         return build

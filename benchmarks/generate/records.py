@@ -109,6 +109,7 @@ class Records:
 
     def __init__(self, world: World, templates: dict[str, str], draw: Draw):
         self.world, self.templates, self.draw = world, templates, draw
+        self.user = lambda: draw.pick(world.users)  # (user id, email) of whoever signs in or is filtered
 
     def mix(self) -> Mix:
         return Mix([Variant(name, weight, self.builder(name)) for name, weight in MIX])
@@ -164,12 +165,7 @@ class Records:
             sa = pick(other_sas)
             return sa, sa, w.api_keys[sa]
 
-        who = {  # (principal, principalResourceId, identifier); the principal is the row key
-            "burst": lambda: (w.burst_sa, w.burst_sa, w.burst_key),
-            "ok": service_account,
-            "noresult": service_account,
-            "oauth": lambda: _oauth_client(pick(w.oauth)),
-        }[kind]
+        who = self.kafka_principal(kind, service_account)
 
         def build(rid, ts):
             principal, prid, ident = who()
@@ -178,6 +174,13 @@ class Records:
                                "prid": prid, "ident": ident, "raw_conn": conn(), "ip": ip()}
             return line, "kafka.Authentication", "kafka_authentication", principal
         return build
+
+    def kafka_principal(self, kind: str, service_account: Callable[[], tuple]) -> Callable[[], tuple]:
+        """Who authenticates in a kafka_auth record of ``kind``: (principal,
+        principalResourceId, identifier); the principal is the row key."""
+        w, pick = self.world, self.draw.pick
+        return {"burst": lambda: (w.burst_sa, w.burst_sa, w.burst_key), "ok": service_account,
+                "noresult": service_account, "oauth": lambda: _oauth_client(pick(w.oauth))}[kind]
 
     def kafka_auth_failure(self) -> Builder:
         w, draw = self.world, self.draw
@@ -239,11 +242,11 @@ class Records:
         return build
 
     def ipfilter(self) -> Builder:
-        w, draw = self.world, self.draw
+        draw, user = self.draw, self.user
         template = self.templates["ipfilter"]
 
         def build(rid, ts):
-            uid, _ = draw.pick(w.users)
+            uid, _ = user()
             line = template % {"id": rid, "time": ts, "raw_principal": '{"confluentUser":{"resourceId":"%s"}}' % uid,
                                "target": uid, "reqhex": draw.reqhex(), "ip": draw.ip()}
             return line, "ip-filter.Authorize", None, None
@@ -251,12 +254,12 @@ class Records:
 
     # -- SignIn ---------------------------------------------------------------------------------
     def signin(self, kind: str) -> Builder:
-        w, draw = self.world, self.draw
+        draw, user = self.draw, self.user
         template = self.templates["signin"]
         outcome = self._signin_success if kind in SIGNIN_SUCCESSES else self._signin_failure
 
         def build(rid, ts):
-            uid, email = draw.pick(w.users)
+            uid, email = user()
             authinfo, result, section, key = outcome(kind, uid, email)
             line = template % {"id": rid, "time": ts, "target": uid, "raw_authinfo": authinfo, "raw_result": result,
                                "reqhex": draw.reqhex(), "ip": draw.ip()}

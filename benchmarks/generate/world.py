@@ -57,6 +57,25 @@ def uuid4(rnd: random.Random) -> str:
     return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
 
 
+def places(rnd: random.Random, envs: int, clusters: int, registries: int) -> tuple:
+    """An organization's id and its environments, clusters and schema registries, drawn in that order."""
+    return (uuid4(rnd), ["env-" + random_id(rnd, 5) for _ in range(envs)],
+            ["lkc-" + random_id(rnd, 5) for _ in range(clusters)],
+            ["lsrc-" + random_id(rnd, 5) for _ in range(registries)])
+
+
+def rare_principals(pool: str, users: list[tuple[str, str]], sas: list[str]) -> list[tuple[str, str]]:
+    """The odd principals of cloud events (JSON fragment, row key): an external account, an
+    identity pool, and a user and a service account whose ids carry a ``User:`` prefix."""
+    return [
+        ('{"externalAccount":{"namespace":[{"type":"idp","id":"confluent.cloud"}],"subject":"bob.builder"}}',
+         "bob.builder"),
+        ('{"identityPool":{"resourceId":"%s"}}' % pool, pool),
+        ('{"confluentUser":{"resourceId":"User:%s"}}' % users[3][0], users[3][0]),
+        ('{"confluentServiceAccount":{"resourceId":"User:%s"}}' % sas[4], sas[4]),
+    ]
+
+
 def json_string(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)
 
@@ -101,10 +120,7 @@ class World:
 
     @classmethod
     def create(cls, rnd: random.Random) -> World:
-        org = uuid4(rnd)
-        envs = ["env-" + random_id(rnd, 5) for _ in range(3)]
-        clusters = ["lkc-" + random_id(rnd, 5) for _ in range(4)]
-        registries = ["lsrc-" + random_id(rnd, 5) for _ in range(2)]
+        org, envs, clusters, registries = places(rnd, 3, 4, 2)
         users = _users(rnd)
         sas = ["sa-" + random_id(rnd, 6) for _ in range(SERVICE_ACCOUNTS)]
         burst_key = random_id(rnd, 16, UPPER)
@@ -113,13 +129,7 @@ class World:
         objects = [(user_principal(uid, email), email) for uid, email in users]
         objects += [(service_account_principal(sa), sa) for sa in sas]
         pool = "pool-" + random_id(rnd, 4)
-        rare = [
-            ('{"externalAccount":{"namespace":[{"type":"idp","id":"confluent.cloud"}],"subject":"bob.builder"}}',
-             "bob.builder"),
-            ('{"identityPool":{"resourceId":"%s"}}' % pool, pool),
-            ('{"confluentUser":{"resourceId":"User:%s"}}' % users[3][0], users[3][0]),
-            ('{"confluentServiceAccount":{"resourceId":"User:%s"}}' % sas[4], sas[4]),
-        ]
+        rare = rare_principals(pool, users, sas)
         return cls(org, envs, clusters, registries, users, sas, burst_key, api_keys, oauth, objects, rare)
 
 
