@@ -8,7 +8,7 @@ BENCH_RECORDS ?= $(or $(CCAUDIT_BENCH_RECORDS),1000000)
 LARGE_STORE_EVENTS ?= 10000000
 FUZZ_SECONDS ?= 300
 
-.PHONY: demo test test-memory test-spark lint bench bench-compare bench-attack bench-spark html-check golden screenshot fuzz clean
+.PHONY: demo test test-memory test-spark lint bench bench-compare bench-crowd bench-attack bench-spark html-check golden screenshot fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ bench-compare: $(STAMP)  ## ccaudit vs DuckDB on the same generated dump, side b
 	$(BIN)/python -m compileall -q ccaudit
 	$(BIN)/python -m benchmarks.compare --generate $(BENCH_RECORDS) --runs 3
 	$(BIN)/python -m benchmarks.large_store --events $(LARGE_STORE_EVENTS)
+
+bench-crowd: $(STAMP)  ## a large organization's 10M-event store (the generator's --crowd): size, reports, appends
+	$(BIN)/python -m compileall -q ccaudit
+	$(BIN)/python -m benchmarks.large_store --crowd --events $(LARGE_STORE_EVENTS)
 
 bench-attack: $(STAMP)  ## a sign-in attack's day (a new email a record): load, html and text, timed
 	$(BIN)/python -m compileall -q ccaudit
