@@ -140,12 +140,12 @@ def read_twice(paths: Iterable[str]) -> str | None:
     load line would count as read. Files given twice are read twice (their events are
     duplicates); a path that cannot be opened is left to the read to report."""
     paths = list(paths)
-    seen: dict[object, int] = {}
+    seen: dict[object, int] = {}  # what a stream is known by -> the first path that named it
     for i, path in enumerate(paths):
         for key in _stream(path):
-            first = paths[seen.setdefault(key, i)]
-            if seen[key] == i:
+            if seen.setdefault(key, i) == i:
                 continue
+            first = paths[seen[key]]
             if first == path == "-":
                 return "stdin (-) can be read only once"
             first, path = ("stdin (-)" if p == "-" else p for p in (first, path))

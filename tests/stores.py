@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import struct
 
+from ccaudit.schema import DETAIL_COLUMNS, KEY_COLUMNS
+
 LOAD_KEYS = ("records_read", "inserted", "duplicates", "noise_lines", "malformed")
 EVENT_TABLES = ("all_events", "auth_events", "signin_failures", "signin_successes")
 
@@ -85,8 +87,7 @@ def assert_consistent(store) -> None:
     db = store.db
     counts = sorted(quarter_counts(db))
     assert not db.execute("SELECT * FROM counts c JOIN keys k USING (kid) WHERE c.section != k.section").fetchall()
-    for table in ("keys", "details"):  # each text once: unique by digest, which must be the text's
-        text = [c[1] for c in db.execute(f"PRAGMA table_info({table})")][1:5 if table == "keys" else 14]
+    for table, text in (("keys", KEY_COLUMNS), ("details", DETAIL_COLUMNS)):  # each text once: unique by digest
         assert db.execute(f"SELECT count(*) FROM (SELECT DISTINCT {', '.join(text)} FROM {table})").fetchone() == \
             db.execute(f"SELECT count(*) FROM {table}").fetchone(), table
     assert counts == sorted(db.execute(RECOUNT).fetchall())
