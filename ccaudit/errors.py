@@ -2,15 +2,23 @@
 
 Core modules never print or exit; they raise these with a message written for
 the user. The command line (``cli.py``, with ``options.py``) turns them into exit codes.
+
+sqlite3 is not imported here: parse workers use this module and never SQLite (1 MiB each).
 """
+from __future__ import annotations
+
 import contextlib
 import errno
 import lzma
 import os
-import sqlite3
+import sys
 import zlib
 from collections.abc import Iterator
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
 
 # What reading a damaged or cut compressed stream raises.
 READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
@@ -35,7 +43,8 @@ def out_of_space(e: BaseException) -> bool:
     """Did a write fail for want of space (a full disk, a quota, a file size limit)?"""
     if isinstance(e, OSError):
         return e.errno in _FULL
-    return isinstance(e, sqlite3.OperationalError) and ("full" in str(e) or "disk I/O" in str(e))
+    sqlite = sys.modules.get("sqlite3")  # a process that never imported it has none of its errors
+    return sqlite is not None and isinstance(e, sqlite.OperationalError) and ("full" in str(e) or "disk I/O" in str(e))
 
 
 def cannot_roll_back(e: sqlite3.Error) -> bool:
@@ -86,6 +95,8 @@ def spilling() -> Iterator[None]:
     report's day of 100,000 keys, a diff of as many), a filter's keys. ccaudit keeps them on
     disk (``temp_store = FILE``; in memory they grew with the data), so a full temporary
     folder is a user's error, naming the folder, not a bug."""
+    import sqlite3  # imported already by whoever runs SQL
+
     try:
         yield
     except sqlite3.OperationalError as e:

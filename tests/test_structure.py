@@ -1,8 +1,11 @@
 """The package's shape: no import cycles, a bottom layer that imports nothing above it,
-click only in the command-line modules, and modules short enough to read in one sitting."""
+click only in the command-line modules, modules short enough to read in one sitting, and
+no library loaded by a process of a load that does not use it (each costs every load memory)."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +99,22 @@ def test_no_private_names_cross_modules():
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
                 assert not private, f"ccaudit/{name}.py imports {private} from .{node.module}"
+
+
+def loaded_by(modules: str) -> set[str]:
+    """The modules a new Python holds once it has imported ``modules`` (comma-separated)."""
+    run = subprocess.run([sys.executable, "-c", f"import sys, {modules}; print(*sys.modules)"],
+                         capture_output=True, text=True, check=True, cwd=PACKAGE.parent)
+    return set(run.stdout.split())
+
+
+def test_parse_workers_load_no_sqlite():
+    """A parse worker writes no SQL: sqlite3 and its library would be 1 MiB of each."""
+    assert "sqlite3" not in loaded_by("ccaudit.worker")
+
+
+def test_a_load_loads_no_openssl():
+    """The digests of names are CPython's own BLAKE2b: hashlib would first load OpenSSL's
+    libcrypto, 3.7 MiB of a load's main process."""
+    pytest.importorskip("_blake2")
+    assert "_hashlib" not in loaded_by("ccaudit.cli, ccaudit.load, ccaudit.parallel")
