@@ -2,33 +2,31 @@
 ``text``), so the readers, the store and the command line can all share it."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .text import plural
 
 MAX_LISTED = 100  # malformed positions kept for the report
 SHOWN = 5  # of them, in the load line
 
 
-@dataclass
 class LoadStats:
     """What a load read, kept, and skipped. ``records_read = inserted + duplicates``, but
     for a load stopped by a full disk, whose last transaction's records are ``not_stored``.
 
     Positions are ``(label, position, why)``: an int position is a line number
     (``file:12``), a str one says what it is (``file@byte 40``, ``file:item 3``).
+    A plain class: a dataclass would bring ``inspect`` into every parse worker (1 MiB each).
     """
 
-    records_read: int = 0
-    inserted: int = 0
-    duplicates: int = 0
-    noise_lines: int = 0
-    malformed: int = 0
-    lines: int = 0  # line number reached (line-mode inputs)
-    problems: list = field(default_factory=list)  # (label, position, why) of the first few
-    stopped: str | None = None  # why the load stopped before the end (a full disk)
-    failed: dict = field(default_factory=dict)  # input label -> the error line saying why it gave nothing
-    cut: list = field(default_factory=list)  # (label, position, why, damaged) of every input read only in part
+    def __init__(self):
+        self.records_read = self.inserted = self.duplicates = self.noise_lines = self.malformed = 0
+        self.lines = 0  # line number reached (line-mode inputs)
+        self.problems: list = []  # (label, position, why) of the first few
+        self.stopped: str | None = None  # why the load stopped before the end (a full disk)
+        self.failed: dict = {}  # input label -> the error line saying why it gave nothing
+        self.cut: list = []  # (label, position, why, damaged) of every input read only in part
+
+    def __repr__(self) -> str:
+        return f"LoadStats({', '.join(f'{name}={value!r}' for name, value in vars(self).items())})"
 
     def bad(self, label: str, position: int | str, why: str) -> None:
         """Count a malformed line (or item, or byte position) and remember the first ones."""
