@@ -2,6 +2,7 @@
 starting (importing its modules) exits 130 like anywhere else, without a traceback."""
 import codecs
 import io
+import os
 import signal
 import sys
 
@@ -20,6 +21,7 @@ def main() -> None:
     if signal.getsignal(signal.SIGINT) is interrupted_while_starting:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # from here the commands catch it
     _utf8_stdout()
+    _messages_that_may_fail()
     cli(prog_name="ccaudit")
 
 
@@ -34,6 +36,32 @@ def _utf8_stdout() -> None:
     page says it is, and a CI job comparing bytes must not depend on LANG."""
     if isinstance(sys.stdout, io.TextIOWrapper) and codecs.lookup(sys.stdout.encoding).name != "utf-8":
         sys.stdout.reconfigure(encoding="utf-8")
+
+
+class _Messages(io.RawIOBase):
+    """Standard error, where a write that fails (a full disk) is dropped, as coreutils drop
+    theirs: there is nowhere else to say it, and a report, or a check's exit status, must
+    not hang on a warning. A reader that went away (EPIPE) still stops the command."""
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 2
+
+    def write(self, data) -> int:  # type: ignore[override]
+        try:
+            return os.write(2, data)
+        except BrokenPipeError:
+            raise
+        except OSError:
+            return len(data)
+
+
+def _messages_that_may_fail() -> None:
+    if isinstance(sys.stderr, io.TextIOWrapper):  # not when closed with 2>&- (None)
+        sys.stderr = io.TextIOWrapper(io.BufferedWriter(_Messages()), encoding=sys.stderr.encoding,
+                                      errors=sys.stderr.errors, line_buffering=True)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,9 @@ class Progress:
 
 def on_terminal(quiet: bool) -> bool:
     """Is progress to be shown: not ``-q``, and stderr a terminal (not closed with ``2>&-``,
-    which leaves Python no ``sys.stderr``)?"""
-    return not quiet and sys.stderr is not None and sys.stderr.isatty()
+    which leaves Python no ``sys.stderr``) that can clear a line (not ``TERM=dumb``: an
+    editor's shell, a CI log)?"""
+    return not quiet and sys.stderr is not None and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
 
 
 def redraw(stream: TextIO, line: str) -> None:

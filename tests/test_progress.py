@@ -9,7 +9,7 @@ import termios
 
 import pytest
 
-from ccaudit.progress import Progress, redraw
+from ccaudit.progress import Progress, on_terminal, redraw
 from ccaudit.text import columns
 
 
@@ -82,3 +82,13 @@ def test_a_load_stopped_by_ctrl_c_or_an_error_erases_its_line(terminal, monkeypa
     with pytest.raises(stop):
         options.load(("dump.jsonl",), None, quiet=False)
     assert sent().endswith("/s\r\x1b[K")
+
+
+def test_no_progress_on_a_dumb_terminal(terminal, monkeypatch):
+    """TERM=dumb cannot clear a line: the redrawn line would show as ``^[[K`` over and over."""
+    stream, _ = terminal(80)
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setenv("TERM", "xterm")
+    assert on_terminal(quiet=False) and not on_terminal(quiet=True)
+    monkeypatch.setenv("TERM", "dumb")
+    assert not on_terminal(quiet=False)
