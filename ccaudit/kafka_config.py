@@ -62,8 +62,8 @@ def _read_private(path, insecure: bool) -> str:
             raise InputError(f"{path}: too large to be a client.properties file")
         if os.name == "posix" and st.st_mode & 0o077 and not insecure:
             raise InputError(
-                f"{path} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}) and "
-                f"holds the API secret: run 'chmod 600 {path}' (or pass --insecure-config)"
+                f"{path} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}): a client.properties "
+                f"must be private, as it may hold the API secret: run 'chmod 600 {path}' (or pass --insecure-config)"
             )
         with open(path, "rb") as f:
             return f.read().decode("utf-8")

@@ -92,8 +92,9 @@ def test_env_vars_supply_and_override_credentials(tmp_path, monkeypatch):
 
 def test_rejects_properties_readable_by_others(tmp_path):
     path = write_props(tmp_path / "c.properties", "bootstrap.servers=b:9092\n", mode=0o644)
-    with pytest.raises(InputError, match=r"chmod 600 .*--insecure-config"):
+    with pytest.raises(InputError, match=r"chmod 600 .*--insecure-config") as e:
         load_properties(path)
+    assert "may hold the API secret" in str(e.value)  # it holds none: it said it did
     assert load_properties(path, insecure=True)["bootstrap.servers"] == "b:9092"
 
 
