@@ -41,7 +41,9 @@ def _utf8_stdout() -> None:
 class _Messages(io.RawIOBase):
     """Standard error, where a write that fails (a full disk) is dropped, as coreutils drop
     theirs: there is nowhere else to say it, and a report, or a check's exit status, must
-    not hang on a warning. A reader that went away (EPIPE) still stops the command."""
+    not hang on a warning. A reader that went away (EPIPE) still stops the command. Not
+    buffered: a signal's exception raised as a write returns would make a buffer write it
+    again."""
 
     def writable(self) -> bool:
         return True
@@ -50,18 +52,21 @@ class _Messages(io.RawIOBase):
         return 2
 
     def write(self, data) -> int:  # type: ignore[override]
+        left = memoryview(data)
         try:
-            return os.write(2, data)
+            while left:
+                left = left[os.write(2, left):]
         except BrokenPipeError:
             raise
         except OSError:
-            return len(data)
+            pass
+        return len(data)
 
 
 def _messages_that_may_fail() -> None:
     if isinstance(sys.stderr, io.TextIOWrapper):  # not when closed with 2>&- (None)
-        sys.stderr = io.TextIOWrapper(io.BufferedWriter(_Messages()), encoding=sys.stderr.encoding,
-                                      errors=sys.stderr.errors, line_buffering=True)
+        sys.stderr = io.TextIOWrapper(_Messages(), encoding=sys.stderr.encoding,  # type: ignore[arg-type]
+                                      errors=sys.stderr.errors, write_through=True)
 
 
 if __name__ == "__main__":

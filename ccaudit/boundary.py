@@ -77,15 +77,16 @@ def signalled() -> bool:
 @contextlib.contextmanager
 def _stops_through_sql() -> Iterator[None]:
     """A signal's exception raised in a Python function that SQLite called (reports make
-    a row's hours so) reaches here as sqlite3's OperationalError: raised again as it was.
-    Ctrl-C's handler is Python's own, but kept, for the command only (SIG_IGN stays)."""
+    a row's hours so) reaches here as sqlite3's OperationalError, or as the error the core
+    made of it (an upgrade's "could not"): raised again as it was. Ctrl-C's handler is
+    Python's own, but kept, for the command only (SIG_IGN stays)."""
     own = threading.current_thread() is threading.main_thread() and \
         signal.getsignal(signal.SIGINT) is signal.default_int_handler  # only the main thread sets handlers
     if own:
         signal.signal(signal.SIGINT, interrupt)
     try:
         yield
-    except sqlite3.Error:
+    except (sqlite3.Error, CcauditError):
         if _signalled:
             raise _signalled[-1] from None
         raise

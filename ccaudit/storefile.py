@@ -297,8 +297,13 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
     missing = set(TABLES) - existing
     if missing:  # damaged, or edited by hand: every query would fail on it
         raise StoreError(f"{path}: not a whole ccaudit store (no table {', '.join(sorted(missing))})")
+    refuse_triggers(conn, path)
+
+
+def refuse_triggers(conn: sqlite3.Connection, path: str) -> None:
+    """ccaudit makes none: a store from elsewhere could drop or change rows as a load adds them."""
     trigger = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchone()
-    if trigger:  # ccaudit makes none: a store from elsewhere could drop or change rows as a load adds them
+    if trigger:
         raise StoreError(f"{path}: holds a trigger ({trigger[0]}), which ccaudit does not make; load the dumps "
                          "into a new store")
 

@@ -25,10 +25,10 @@ from . import daycounts
 from .errors import StoreError, out_of_space
 from .numbering import digest
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, LAYOUT_VERSION, QUARTER, READ_AS_IS, TABLES
-from .storefile import BUSY_WAIT, patiently, uri
+from .storefile import BUSY_WAIT, patiently, refuse_triggers, uri
 
 PREVIOUS = (4, 5, 6, 7)  # the layouts brought to this one before they are read (and READ_AS_IS before a load)
-LAYOUT_5_COUNTS = ("CREATE TABLE counts_new (day INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
+LAYOUT_5_COUNTS = ("CREATE TABLE counts (day INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
                    " first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, hours BLOB NOT NULL,"
                    " quarters BLOB NOT NULL, PRIMARY KEY (day, kid)) WITHOUT ROWID")
 
@@ -52,10 +52,12 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
             # counts it reads are dropped just before
             conn.execute("PRAGMA legacy_alter_table = ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            patiently(conn, "BEGIN IMMEDIATE")  # a store that cannot be written is refused before the notice
+            patiently(conn, "BEGIN IMMEDIATE")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version in PREVIOUS + READ_AS_IS:  # else: done meanwhile, by another process
-                if notify:
+                refuse_triggers(conn, path)  # before anything changes: a trigger of keys would go with the table
+                conn.execute(f"PRAGMA user_version = {version}")  # a first write, before the notice: read-only
+                if notify:  # media (whose lock is taken all the same) refuse it here
                     notify(f"{path}: a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)")
                 if version in PREVIOUS:
                     _refuse_partial(conn, path, version)
@@ -120,12 +122,24 @@ def _digest_names(conn: sqlite3.Connection, raised: list[BaseException]) -> None
     refused by every command; such bytes get a digest of their own."""
     conn.create_function("digest", -1, daycounts.kept(_digest_of_bytes, raised), deterministic=True)
     for table, columns in (("keys", KEY_COLUMNS), ("details", DETAIL_COLUMNS)):
-        named = ", ".join(columns)
-        conn.execute(TABLES[table].replace(f"TABLE {table}", "TABLE named", 1))
+        new, named = _new_table(conn, table, TABLES[table]), ", ".join(columns)
         as_bytes = ", ".join(f"CAST({c} AS BLOB)" for c in columns)
-        conn.execute(f"INSERT INTO named SELECT rowid, {named}, digest({as_bytes}) FROM {table} ORDER BY rowid")
-        conn.execute(f"DROP TABLE {table}")
-        conn.execute(f"ALTER TABLE named RENAME TO {table}")
+        conn.execute(f"INSERT INTO {new} SELECT rowid, {named}, digest({as_bytes}) FROM {table} ORDER BY rowid")
+        _in_place(conn, new, table)
+
+
+def _new_table(conn: sqlite3.Connection, table: str, create: str) -> str:
+    """``table`` made anew by ``create``, empty, under a name the store does not hold (a
+    table of one's own may have any name; SQLite's names ignore case). Its name."""
+    taken = {name.lower() for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    new = next(name for i in itertools.count() if (name := f"{table}_new{i or ''}") not in taken)
+    conn.execute(create.replace(f"TABLE {table}", f"TABLE {new}", 1))
+    return new
+
+
+def _in_place(conn: sqlite3.Connection, new: str, table: str) -> None:
+    conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"ALTER TABLE {new} RENAME TO {table}")
 
 
 def _digest_of_bytes(*text: bytes) -> bytes:
@@ -144,11 +158,10 @@ _LAYOUTS = {  # layout -> a column of its counts, columns of later layouts' coun
 
 def _regroup(conn: sqlite3.Connection) -> None:
     """Layout 4's counts per quarter hour as layout 5's per day."""
-    conn.execute(LAYOUT_5_COUNTS)
-    conn.executemany("INSERT INTO counts_new (day, kid, n, first_us, last_us, hours, quarters)"
+    new = _new_table(conn, "counts", LAYOUT_5_COUNTS)
+    conn.executemany(f"INSERT INTO {new} (day, kid, n, first_us, last_us, hours, quarters)"
                      " VALUES (?, ?, ?, ?, ?, ?, ?)", (r[:6] + r[7:] for r in _day_rows(conn)))  # but offset hours
-    conn.execute("DROP TABLE counts")
-    conn.execute("ALTER TABLE counts_new RENAME TO counts")
+    _in_place(conn, new, "counts")
 
 
 def _day_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
@@ -169,11 +182,10 @@ def _day_rows(conn: sqlite3.Connection) -> Iterator[tuple]:
 def _recount(conn: sqlite3.Connection, table: str, key: str, source: str) -> None:
     """``table`` (counts or method_counts) made anew from ``source``, of an earlier
     layout: with ``key`` after the day, and the offset hours of each row's quarter hours."""
-    conn.execute(TABLES[table].replace(f"TABLE {table}", "TABLE recounted", 1))
-    conn.execute(f"INSERT INTO recounted SELECT c.day, {key}, c.n, c.first_us, c.last_us, c.hours,"
+    new = _new_table(conn, table, TABLES[table])
+    conn.execute(f"INSERT INTO {new} SELECT c.day, {key}, c.n, c.first_us, c.last_us, c.hours,"
                  f" offset_hours(c.quarters), c.quarters FROM {source} ORDER BY 1, 2, 3")
-    conn.execute(f"DROP TABLE {table}")
-    conn.execute(f"ALTER TABLE recounted RENAME TO {table}")
+    _in_place(conn, new, table)
 
 
 def _count_methods(conn: sqlite3.Connection) -> None:

@@ -16,12 +16,17 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import sqlite3
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from ccaudit import upgrade
 from ccaudit.cli import cli
 from ccaudit.errors import StoreError
 from ccaudit.schema import LAYOUT_VERSION
@@ -401,4 +406,79 @@ def test_a_load_into_an_old_store_on_read_only_media_is_refused_in_one_line(tmp_
     assert r.exit_code == 2 and r.stderr == (
         f"ccaudit: error: {old}: a store of layout 9, which this ccaudit must bring to layout {LAYOUT_VERSION} "
         "once, with write access; it could not (attempt to write a readonly database)\n")
+    assert open(old, "rb").read() == before
+
+
+def test_an_old_store_on_a_read_only_mount_is_refused_in_one_line(tmp_path, fixtures_dir, monkeypatch):
+    # SQLite takes the write lock of a file it could open only for reading (it writes
+    # nothing): the notice said the store was being brought forward, then that it could not
+    old = loaded(tmp_path, fixtures_dir, 9)
+    before = open(old, "rb").read()
+    monkeypatch.setattr(upgrade, "uri", lambda path: f"{Path(path).resolve().as_uri()}?mode=ro")
+    r = CliRunner().invoke(cli, ["load", str(fixtures_dir / "sample-week2.jsonl"), "--db", old])
+    assert r.exit_code == 2 and r.stderr == (
+        f"ccaudit: error: {old}: a store of layout 9, which this ccaudit must bring to layout {LAYOUT_VERSION} "
+        "once, with write access; it could not (attempt to write a readonly database)\n")
+    assert open(old, "rb").read() == before
+
+
+@pytest.mark.parametrize("layout, name", [(9, "named"), (9, "NAMED"), (7, "recounted"), (4, "counts_new")])
+def test_a_table_of_ones_own_named_as_an_upgrade_names_its_new_tables(tmp_path, fixtures_dir, layout, name):
+    # was: "could not (table named already exists)" on every load, for good
+    old = loaded(tmp_path, fixtures_dir, layout)
+    with sqlite3.connect(old) as conn:
+        conn.execute(f"CREATE TABLE {name} (mine TEXT)")
+        conn.execute(f"INSERT INTO {name} VALUES ('kept')")
+    conn.close()
+    assert run("load", str(fixtures_dir / "sample-week2.jsonl"), "--db", old, "-q").exit_code == 0
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LAYOUT_VERSION
+        assert conn.execute(f"SELECT * FROM {name}").fetchall() == [("kept",)]
+    conn.close()
+
+
+@pytest.mark.parametrize("table", ["events", "keys"])
+def test_an_old_store_with_a_trigger_is_refused_before_it_is_brought_forward(tmp_path, fixtures_dir, table):
+    # was: on events, brought to this layout (which its own ccaudit then refused), then refused;
+    # on keys, the trigger dropped with the old table without a word, and the load went on
+    old = loaded(tmp_path, fixtures_dir, 9)
+    with sqlite3.connect(old) as conn:
+        conn.execute(f"CREATE TRIGGER mine AFTER INSERT ON {table} BEGIN SELECT 1; END")
+    conn.close()
+    before = open(old, "rb").read()
+    r = CliRunner().invoke(cli, ["load", str(fixtures_dir / "sample-week2.jsonl"), "--db", old, "-q"])
+    assert r.exit_code == 2 and r.stderr == (f"ccaudit: error: {old}: holds a trigger (mine), which ccaudit does not "
+                                             "make; load the dumps into a new store\n")
+    assert open(old, "rb").read() == before
+
+
+ENTRY_SCRIPT_SIGNALLED_IN_AN_UPGRADE = """\
+import os, signal, sys
+from ccaudit import daycounts
+real, signum = daycounts.kept, getattr(signal, sys.argv.pop(1))
+def kept(function, raised=daycounts._raised):  # the signal comes as SQLite calls Python, before kept's own try
+    inner = real(function, raised)
+    def call(*args):
+        os.kill(os.getpid(), signum)
+        return inner(*args)
+    return call
+daycounts.kept = kept
+from ccaudit.__main__ import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize(("signame", "want"), [("SIGINT", (130, "ccaudit: interrupted\n")),
+                                               ("SIGTERM", (143, "ccaudit: stopped by SIGTERM\n"))])
+def test_a_signal_while_a_store_is_brought_forward_stops_the_command(tmp_path, fixtures_dir, signame, want):
+    # was: "a store of layout 9, which this ccaudit must bring to layout 10 once, with write
+    # access; it could not (user-defined function raised exception)", exit 2
+    old = loaded(tmp_path, fixtures_dir, 9)
+    before = open(old, "rb").read()
+    script = tmp_path / "ccaudit"
+    script.write_text(ENTRY_SCRIPT_SIGNALLED_IN_AN_UPGRADE)
+    r = subprocess.run([sys.executable, script, signame, "load", fixtures_dir / "sample-week2.jsonl", "--db", old,
+                        "-q"], capture_output=True, text=True, timeout=60,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert (r.returncode, r.stderr.splitlines()[-1] + "\n") == want, r.stderr
     assert open(old, "rb").read() == before
