@@ -15,6 +15,8 @@ from .streams import BUFFER, Broken, Joined
 
 MAX_LINE = MAX_RECORD  # read ahead at most this far for the first line's end
 _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
+_MORE = re.compile(rb"[^\s\x00]")  # after the first line: more than blanks and NUL padding
+_BROKE_AT = re.compile(r"\(byte (\d+)\)")  # where msgspec says a value's syntax broke
 
 
 def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
@@ -63,7 +65,7 @@ def _shape(head: bytes | bytearray, eof: bool) -> str:
     ended = end >= 0
     end = end if ended else len(head)
     if head[start:start + 1] == b"[":
-        return _array_or_lines(bytes(head[start:end]), _NON_BLANK.search(head, end) is not None, ended, eof)
+        return _array_or_lines(bytes(head[start:end]), _MORE.search(head, end) is not None, ended, eof)
     if head[start:start + 1] != b"{" or _NON_BLANK.search(head, start + 1, end):
         return "lines"
     return "objects" if ended else "lines" if eof else ""
@@ -83,8 +85,18 @@ def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool) -> str:
         why = str(e).lower()
         if "truncated" in why:
             return "array" if ended or eof else ""  # a line not seen to its end may yet close the value
-        if first[1:].lstrip(b" \t\r")[:1] != b"{":
+        if not _object_began(first, why):
             return "lines"
     except RecursionError:
         pass  # whole or not: what follows tells
     return "lines" if more else "array" if eof else ""
+
+
+def _object_began(first: bytes, why: str) -> bool:
+    """Did an object begin on ``first`` before its syntax broke (``why``: msgspec's words)?
+    Its first item need not be one: a topic's tombstone is ``null``. Without a place in
+    ``why``, only a first item counts."""
+    broke = _BROKE_AT.search(why)
+    if broke:
+        return b"{" in first[1:int(broke.group(1))]
+    return first[1:].lstrip(b" \t\r")[:1] == b"{"

@@ -187,6 +187,26 @@ def test_an_array_on_one_line_broken_after_its_records_keeps_them(tmp_path, brok
     assert [line.split(": ", 1)[0] for line in stats.problem_lines()] == [f"{p}@byte {len(items) + at}"]
 
 
+@pytest.mark.parametrize("first", [b"null", b'"x"', b"1", b"[]"])
+@pytest.mark.parametrize("broken", [b"]\x00\x00\x00\x00", b",]", b"] trailing"])
+def test_an_array_on_one_line_whose_first_item_is_no_object_keeps_its_records(tmp_path, first, broken):
+    # was: read as JSON Lines unless the first item was an object (a tombstone, null, first
+    # in a topic's dump): one malformed line, every record lost, exit 2
+    items = b"[" + b",".join([first, *(json.dumps(rec(n)).encode() for n in (1, 2))])
+    p = write(tmp_path, "a.json", items + broken + b"\n")
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"] and len(stats.problem_lines()) == 2  # the first item, the break
+    assert stats.problem_lines()[1].startswith(f"{p}@byte ")
+
+
+def test_a_whole_array_on_one_line_then_nul_padding_is_an_array(tmp_path):
+    # jq -c ends its line: the NULs after it were taken for more lines, so JSON Lines, and
+    # the array one malformed line
+    items = b"[" + b",".join(json.dumps(rec(n)).encode() for n in (1, 2)) + b"]\n"
+    stats, rows = ingest(write(tmp_path, "a.json", items + b"\x00" * 4096))
+    assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed == 1
+
+
 def test_a_first_line_broken_after_a_record_then_lines_is_json_lines(tmp_path):
     # records after it are not read as the rest of an array that the first line broke off
     p = write(tmp_path, "d.jsonl", b'[{"a": 1},]\n' + line(1) + line(2))
