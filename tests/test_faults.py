@@ -755,7 +755,7 @@ ENTRY_SCRIPT_MAKING_A_CLASS = """\
 import dataclasses, os, signal, sys
 import ccaudit
 real = dataclasses.Field.__set_name__
-def interrupted(field, owner, name):  # Ctrl-C as a dataclass of ccaudit.stats is being made
+def interrupted(field, owner, name):  # Ctrl-C as the first dataclass field of ccaudit is made
     dataclasses.Field.__set_name__ = real
     os.kill(os.getpid(), signal.SIGINT)
     real(field, owner, name)
