@@ -2,7 +2,6 @@
 starting (importing its modules) exits 130 like anywhere else, without a traceback."""
 import codecs
 import io
-import os
 import signal
 import sys
 
@@ -21,7 +20,6 @@ def main() -> None:
     if signal.getsignal(signal.SIGINT) is interrupted_while_starting:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # from here the commands catch it
     _utf8_stdout()
-    _messages_that_may_fail()
     cli(prog_name="ccaudit")
 
 
@@ -36,37 +34,6 @@ def _utf8_stdout() -> None:
     page says it is, and a CI job comparing bytes must not depend on LANG."""
     if isinstance(sys.stdout, io.TextIOWrapper) and codecs.lookup(sys.stdout.encoding).name != "utf-8":
         sys.stdout.reconfigure(encoding="utf-8")
-
-
-class _Messages(io.RawIOBase):
-    """Standard error, where a write that fails (a full disk) is dropped, as coreutils drop
-    theirs: there is nowhere else to say it, and a report, or a check's exit status, must
-    not hang on a warning. A reader that went away (EPIPE) still stops the command. Not
-    buffered: a signal's exception raised as a write returns would make a buffer write it
-    again."""
-
-    def writable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return 2
-
-    def write(self, data) -> int:  # type: ignore[override]
-        left = memoryview(data)
-        try:
-            while left:
-                left = left[os.write(2, left):]
-        except BrokenPipeError:
-            raise
-        except OSError:
-            pass
-        return len(data)
-
-
-def _messages_that_may_fail() -> None:
-    if isinstance(sys.stderr, io.TextIOWrapper):  # not when closed with 2>&- (None)
-        sys.stderr = io.TextIOWrapper(_Messages(), encoding=sys.stderr.encoding,  # type: ignore[arg-type]
-                                      errors=sys.stderr.errors, write_through=True)
 
 
 if __name__ == "__main__":

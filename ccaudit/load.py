@@ -5,6 +5,7 @@ Small inputs and stdin are parsed here, batch by batch; large ones go to parse w
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
@@ -87,8 +88,9 @@ def _load_shape(dump: Dump, shape: str, stream, store: Store, stats: LoadStats, 
     else:
         counted = Counted(stream)
         rows = read_rows(dump, stats, io.BufferedReader(counted, BUFFER), shape)  # type: ignore[arg-type]
-        for merged in store.load(_batches(rows, counted, tell)):
-            stats.add_merged(merged)
+        with contextlib.closing(rows):  # now, if a signal stops the load: at exit, its module would be gone
+            for merged in store.load(_batches(rows, counted, tell)):
+                stats.add_merged(merged)
     if progress:
         progress(dump.label, dump.size or dump.tell(), dump.size, stats.records_read)
 

@@ -53,7 +53,6 @@ from .storefile import (
     hold,
     looks_like_sqlite,
     needs_creating,
-    patiently,
     wait_for_writers,
 )
 
@@ -277,16 +276,22 @@ class Store:
         """One write transaction; a full disk rolls it back and is NoSpace, naming the store.
         Numbers given out in a transaction rolled back are forgotten."""
         conn = self.conn
+        waits = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         try:
             with conn:
                 if not conn.in_transaction:  # a SAVEPOINT must not start (and end) its own
                     if wait_for_writers(conn, self.path, self._notify, "BEGIN IMMEDIATE"):
                         self._notify = None  # said once: two loads at once take turns
+                # Pages that outgrow the cache are written before the commit, which takes every
+                # reader gone: SQLite would wait for that in C, deaf to Ctrl-C (a report paged by
+                # less held a load for hours). Without a wait, a page it cannot write stays in memory.
+                conn.execute("PRAGMA busy_timeout = 0")
                 self._uncounted = self._last_key()  # another process may have added keys meanwhile
                 self.refuse_mixing(adding)
                 yield
                 self._flush()
-                patiently(conn, "COMMIT")  # it waits for readers to end their snapshots
+                if wait_for_writers(conn, self.path, self._notify, "COMMIT", "another process is reading the store"):
+                    self._notify = None  # the commit waits for readers to end their snapshots
         except BaseException as e:
             self._numbers.forget()
             self._pending.clear()
@@ -303,6 +308,7 @@ class Store:
             raise
         finally:
             self._uncounted = None
+            conn.execute(f"PRAGMA busy_timeout = {waits}")
 
     def _full(self, e: sqlite3.Error, kept: str = "; everything loaded before is kept") -> str:
         if self.durable:

@@ -239,9 +239,10 @@ def _roll_back_if_crashed(path: str) -> bool:
 
 
 def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str], None] | None,
-                     sql: str = "SELECT count(*) FROM sqlite_master") -> bool:
-    """Run ``sql`` (by default, a first read); if another process's lock stops it, say so,
-    then wait for the lock and run it. Whether it waited."""
+                     sql: str = "SELECT count(*) FROM sqlite_master", who: str = "another process is writing the store"
+                     ) -> bool:
+    """Run ``sql`` (by default, a first read); if another process's lock stops it, say so
+    (``who`` holds it), then wait for the lock and run it. Whether it waited."""
     try:
         patiently(conn, sql, BUSY_POLL)
         return False
@@ -249,7 +250,7 @@ def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str]
         if "locked" not in str(e):
             raise
         if notify:
-            notify(f"{path}: another process is writing the store; waiting for it")
+            notify(f"{path}: {who}; waiting for it")
     try:
         patiently(conn, sql)
     except sqlite3.OperationalError as e:  # the writer waited for was killed mid-commit, and left

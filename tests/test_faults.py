@@ -41,6 +41,7 @@ from tests.faults import (
     Ccaudit,
     Expected,
     MiB,
+    Proc,
     ccaudit_dirs,
     check_consistent,
     check_per_day,
@@ -727,6 +728,47 @@ def test_ctrl_c_while_waiting_for_another_processs_lock_stops_the_command(cc, du
         other.close()
     assert r.returncode == 130 and r.lines()[-1] == "ccaudit: interrupted", str(r)
     assert cc.run("summary", "--db", db, "--format", "json").json()["events"] == dumps["tiny"].events
+
+
+ENTRY_SCRIPT_SMALL_CACHE = """\
+import sys
+from ccaudit import storefile
+storefile.CACHE_KIB = 256  # four pages: a transaction's pages outgrow it, and are written before the commit
+from ccaudit.__main__ import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("dump", ["big", "a"])  # by parse workers, and in one process
+@pytest.mark.parametrize("stop", [None, signal.SIGTERM])
+def test_a_load_whose_pages_outgrow_the_cache_while_a_report_reads(cc, dumps, tmp_path, dump, stop):
+    """SQLite writes out the pages its cache cannot hold before the commit, and for that
+    waited for every reader, in C: a report paged by `less` held a load there without a
+    word, and SIGTERM was seen only once the report ended. The load now keeps those pages,
+    says it waits for the reader at its commit, and a signal stops it there."""
+    db = tmp_path / "s.db"
+    assert cc.run("load", dumps["tiny"].path, "--db", db, "-q").returncode == 0
+    script = tmp_path / "ccaudit"
+    script.write_text(ENTRY_SCRIPT_SMALL_CACHE)
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("BEGIN")
+        other.execute("SELECT count(*) FROM events").fetchall()
+        p = Proc(sys.executable, [script, "load", dumps[dump].path, "--db", db], cc.env())
+        time.sleep(3)  # the load alone takes half a second
+        assert p.running()
+        if stop:
+            p.signal(stop)
+            r = p.finish(10)
+    finally:
+        other.close()
+    if stop:
+        assert (r.returncode, r.lines()[-1]) == (143, "ccaudit: stopped by SIGTERM"), str(r)
+        assert cc.run("summary", "--db", db, "--format", "json").json()["events"] == dumps["tiny"].events
+        return
+    r = p.finish(60)
+    assert r.returncode == 0 and f"ccaudit: {db}: another process is reading the store; waiting for it" in r.lines()
+    check_report(cc.run("report", "--db", db, "--format", "json").json(), Expected(dumps["tiny"], dumps[dump]))
 
 
 ENTRY_SCRIPT = """\
