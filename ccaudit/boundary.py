@@ -103,13 +103,13 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         with _stops_through_sql():
             yield
     except CcauditError as e:
-        click.echo(f"ccaudit: error: {printable(str(e))}", err=True)
+        say(f"ccaudit: error: {printable(str(e))}")
         ctx.exit(e.exit_code)
     except KeyboardInterrupt:
-        click.echo("ccaudit: interrupted", err=True)
+        say("ccaudit: interrupted")
         ctx.exit(ExitCode.INTERRUPTED)
     except Terminated as e:
-        click.echo(f"ccaudit: stopped by {signal.Signals(e.signum).name}", err=True)
+        say(f"ccaudit: stopped by {signal.Signals(e.signum).name}")
         ctx.exit(128 + e.signum)
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as cat does
         _discard_stdout()
@@ -118,20 +118,20 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         if e.errno not in OUTPUT_FAILED:
             _internal_error(ctx, e)
         _discard_stdout()  # what is left of it could not be written either
-        click.echo(f"ccaudit: error: cannot write to standard output: {e.strerror or e}", err=True)
+        say(f"ccaudit: error: cannot write to standard output: {e.strerror or e}")
         ctx.exit(ExitCode.USAGE)
     except UnicodeEncodeError as e:  # the core writes files as UTF-8: what is left is standard output's encoding
         _discard_stdout()
-        click.echo(f"ccaudit: error: standard output's encoding ({e.encoding}) cannot write "
-                   f"{e.object[e.start:e.end]!a}: use a UTF-8 locale (PYTHONIOENCODING=utf-8) or -o FILE", err=True)
+        say(f"ccaudit: error: standard output's encoding ({e.encoding}) cannot write "
+            f"{e.object[e.start:e.end]!a}: use a UTF-8 locale (PYTHONIOENCODING=utf-8) or -o FILE")
         ctx.exit(ExitCode.USAGE)
     except sqlite3.DatabaseError as e:  # the core names the store where it can; a damaged page shows later
-        click.echo(f"ccaudit: error: a store could not be read: {printable(str(e))}", err=True)
+        say(f"ccaudit: error: a store could not be read: {printable(str(e))}")
         ctx.exit(ExitCode.USAGE)
     except _HELP:  # `ccaudit` alone: the help, not an error line
         raise
     except click.ClickException as e:  # one line, as every error; printable: it may quote a typed file name
-        click.echo(f"ccaudit: error: {printable(e.format_message())}", err=True)
+        say(f"ccaudit: error: {printable(e.format_message())}")
         ctx.exit(e.exit_code)
     except (click.exceptions.Exit, click.Abort):
         raise
@@ -144,8 +144,21 @@ def _internal_error(ctx: click.Context, e: Exception) -> NoReturn:
     if os.environ.get("CCAUDIT_DEBUG"):
         traceback.print_exc()
     why = printable(str(e))
-    click.echo(f"ccaudit: internal error: {type(e).__name__}: {why} (set CCAUDIT_DEBUG=1 for a traceback)", err=True)
+    say(f"ccaudit: internal error: {type(e).__name__}: {why} (set CCAUDIT_DEBUG=1 for a traceback)")
     ctx.exit(ExitCode.INTERNAL)
+
+
+def say(line: str = "", nl: bool = True) -> None:
+    """``line`` on stderr. If stderr cannot take it (a full disk), it and the rest go to
+    /dev/null, as coreutils' messages go nowhere then: a report is still written, and a
+    check still exits by its rules (the failed write was taken for standard output's, or
+    lost sys.stderr, exit 1). A reader that went away (EPIPE) still stops the command."""
+    try:
+        click.echo(line, err=True, nl=nl)
+    except BrokenPipeError:
+        raise
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # what is left in sys.stderr's buffer too
 
 
 def _discard_stdout() -> None:

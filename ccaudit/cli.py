@@ -16,7 +16,7 @@ import click
 
 from . import __version__
 from . import options as opt
-from .boundary import EXIT_CODES, ClosedOutput, boundary, terminate
+from .boundary import EXIT_CODES, ClosedOutput, boundary, say, terminate
 from .cli_analysis import check, diff, methods
 from .cli_export import export_command
 from .errors import CcauditError, ExitCode
@@ -46,13 +46,13 @@ def confirmed(question: str) -> bool:
     """y or yes; anything else, or the end of input, declines. Not ``click.confirm``,
     which turns Ctrl-C into a declining Abort (exit 1) rather than an interrupt (130)."""
     try:  # a Ctrl-C just after the question is written, before the read, ends its line too
-        click.echo(f"{question} [y/N]: ", nl=False, err=True)
+        say(f"{question} [y/N]: ", nl=False)
         answer = sys.stdin.readline()
     except KeyboardInterrupt:
-        click.echo(err=True)  # the interrupt's line starts on a line of its own
+        say()  # the interrupt's line starts on a line of its own
         raise
     if not answer.endswith("\n"):
-        click.echo(err=True)
+        say()
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -313,7 +313,7 @@ def clean(extra, db_path, out_dir, yes):
         check_report_dir(out_dir)
     targets = [t for t in (db_path, out_dir) if t]
     if not yes and interactive() and not confirmed(f"Delete {printable(' and '.join(targets))}?"):
-        click.echo("ccaudit: nothing deleted", err=True)
+        say("ccaudit: nothing deleted")
         sys.exit(ExitCode.CHECK_FAILED)
     if db_path:
         if found:

@@ -9,6 +9,7 @@ import sys
 import click
 
 from . import options as opt
+from .boundary import say
 from .errors import ExitCode
 from .options import LOADING, SECTION, TZ, WINDOW, db_option, format_option
 from .report import Filters, build
@@ -63,7 +64,7 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
         loaded = opt.load_all(dumps, store, quiet)
         rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
         if not rep.days:
-            click.echo("ccaudit: warning: no events to check", err=True)
+            say("ccaudit: warning: no events to check")
         with contextlib.closing(checks.Breaches(rep, rules)) as breaches:
             sys.stdout.writelines(checks.render(breaches, rules, rep, fmt))
     sys.exit(opt.worst(opt.exit_code(loaded, strict), ExitCode.CHECK_FAILED if breaches.count else ExitCode.OK))
@@ -79,7 +80,7 @@ def _source(name: str, paths: tuple[str, ...], quiet: bool):
         raise click.UsageError(f"{name}: give one store, or dump files, not both ({stores[0]})")
     with opt.open_store(stores[0] if stores else None, readonly=bool(stores)) as store:
         if not stores and not quiet:
-            click.echo(f"ccaudit: loading {name}", err=True)
+            say(f"ccaudit: loading {name}")
         yield store, opt.load_all(() if stores else paths, store, quiet)
 
 

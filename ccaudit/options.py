@@ -20,7 +20,7 @@ import click
 from click.core import ParameterSource
 
 from . import daycounts
-from .boundary import signalled
+from .boundary import say, signalled
 from .clock import EPOCH
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
@@ -165,7 +165,7 @@ def _near_miss(ext: str) -> str:
 
 def tell(message: str) -> None:
     """One line on stderr; file names and keys in it come from others, so made printable."""
-    click.echo(f"ccaudit: {printable(message)}", err=True)
+    say(f"ccaudit: {printable(message)}")
 
 
 def tell_unmatched(report: Report, f: Filters) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import struct
 import sys
 import termios
@@ -23,12 +24,21 @@ def terminal():
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, width, 0, 0))
         stream = open(slave, "w", encoding="utf-8")  # noqa: SIM115  (closed below)
         opened.append((master, stream))
-        return stream, lambda: os.read(master, 65536).decode()
+        return stream, lambda: received(master)
 
     yield make
     for master, stream in opened:
         stream.close()
         os.close(master)
+
+
+def received(master: int) -> str:
+    """What the terminal was sent: the kernel hands a pseudo-terminal's bytes on in its own
+    time, so a read may come before the last write's bytes (seen once in CI)."""
+    sent = b""
+    while select.select([master], [], [], 0.2)[0]:
+        sent += os.read(master, 65536)
+    return sent.decode()
 
 
 def drawn(sent: str) -> str:

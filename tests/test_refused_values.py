@@ -42,6 +42,24 @@ def test_standard_output_on_a_full_disk(store, sample_cli, args):
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_standard_error_on_a_full_disk_loses_the_messages_not_the_work(sample_cli, tmp_path):
+    """Its load line and malformed lines cannot be written: the report still is, and a
+    check still exits by its rules (it exited 1, a breach, with nothing written)."""
+    def run(*args):
+        with open("/dev/full", "w") as full:
+            return subprocess.run([sys.executable, "-m", "ccaudit", *args], stdout=subprocess.PIPE, stderr=full,
+                                  text=True, timeout=60, check=False)
+
+    out = tmp_path / "report.txt"
+    assert run("report", str(sample_cli), "-o", str(out)).returncode == 0
+    assert out.read_text(encoding="utf-8").startswith("Audit Summary for 13 events")
+    check = run("check", str(sample_cli), "--max", "*:*=100000/h")
+    assert (check.returncode, check.stdout.split(":")[0]) == (0, "OK")
+    assert run("check", str(sample_cli), "--max", "*:*=1/h").returncode == 1
+    assert run("check", str(sample_cli), "--max", "nonsense").returncode == 2
+
+
 def test_a_principal_glob_longer_than_sqlite_takes(invoke, store):
     refused(invoke("report", "--db", store, "--principal", "a" * 50_001), "at most 50,000 bytes")
     assert invoke("report", "--db", store, "--principal", "a" * 50_000).exit_code == 0
