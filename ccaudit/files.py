@@ -310,6 +310,9 @@ def temp_root() -> str:
 def make_temp_dir() -> str:
     """A private folder in TMPDIR that says which process made it (its id, in which
     process namespace), so that a later run can tell those of killed processes apart."""
+    named = os.environ.get("TMPDIR")
+    if named and not os.path.isdir(named):  # a mistyped one (a big disk meant) was passed over for /tmp
+        raise CcauditError(f"{named}: no such folder, given as TMPDIR; set TMPDIR to a folder ccaudit may write in")
     path = None
     try:
         path = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=temp_root())

@@ -56,11 +56,12 @@ def db_option(help: str, required: bool = False) -> Decorator:
 
 
 def _named(ctx, param, value: str | None) -> str | None:
-    """``--db ""`` (an unset variable in a cron line) and ``--db :memory:`` are refused:
-    either way a load went into a store that was not kept, and said it had loaded."""
-    if not_empty(ctx, param, value) == ":memory:":  # a load into it would say what it loaded, and keep nothing
-        raise click.BadParameter(":memory: is SQLite's name for a database that is not kept; name a file "
-                                 "(./:memory: for one called that)")
+    """``--db ""`` (an unset variable in a cron line), ``--db :memory:`` and ``--db -`` are
+    refused: a load went into a store that was not kept, and said it had loaded, or into ./-."""
+    value = not_empty(ctx, param, value)
+    if value in (":memory:", "-"):  # a load into it said what it loaded and kept nothing, or made a file named -
+        what = "SQLite's name for a database that is not kept" if value == ":memory:" else "standard input or output"
+        raise click.BadParameter(f"{value} is {what}; name a file (./{value} for one called that)")
     return value
 
 

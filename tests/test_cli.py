@@ -801,6 +801,16 @@ def test_an_empty_store_name_is_refused(invoke, sample_cli, tmp_path, monkeypatc
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("command", ["load", "report", "summary"])
+def test_standard_input_is_refused_as_a_store(invoke, sample_cli, tmp_path, monkeypatch, command):
+    """- is standard input or output everywhere else: load made a store named '-'."""
+    monkeypatch.chdir(tmp_path)
+    r = invoke(command, str(sample_cli), "--db", "-")
+    assert r.exit_code == 2 and os.listdir(tmp_path) == []
+    assert r.stderr == ("ccaudit: error: Invalid value for '--db': - is standard input or output; name a file "
+                        "(./- for one called that)\n")
+
+
 @pytest.mark.parametrize("command", ["load", "report", "summary", "check", "methods", "clean", "export", "spark"])
 def test_sqlites_in_memory_name_is_refused_as_a_store(invoke, sample_cli, tmp_path, monkeypatch, command):
     """--db :memory: is SQLite's name for a database that is not kept: load said "loaded 14

@@ -53,6 +53,15 @@ def test_a_temporary_folder_that_cannot_be_made_is_one_error_naming_tmpdir(tmpdi
         files.make_temp_dir()
 
 
+def test_a_tmpdir_that_is_no_folder_is_one_error_naming_it(tmp_path, monkeypatch):
+    # was: passed over for /tmp without a word (a mistyped TMPDIR, meant to name a big disk)
+    missing = tmp_path / "no-such-folder"
+    monkeypatch.setenv("TMPDIR", str(missing))
+    with pytest.raises(CcauditError, match=f"^{re.escape(str(missing))}: no such folder, given as TMPDIR; "):
+        files.make_temp_dir()
+    assert not missing.exists()
+
+
 @pytest.mark.parametrize("name, owner", [
     ("ccaudit-2024-05-06", None),  # a user's own folder that happens to look like ours
     (f"{files.TEMP_PREFIX}1-x", None),  # no owner file
