@@ -45,6 +45,8 @@ def check_out(out_path, config_path, state_path) -> None:
     for path, option in ((state_path, "--state"), (config_path, "--config")):
         if path and same_file(out, str(path)):
             raise InputError(f"--out {out_path} is the {option} file: write the records to another file")
+    if not is_stream(out_path):  # found before the download, not once the client has connected
+        check_parent(out, "the output")
 
 
 def refuse_to_replace(out_path) -> None:

@@ -412,6 +412,14 @@ def test_a_state_file_that_cannot_be_written_is_found_before_the_download(tmp_pa
     assert source.position == {} and not (tmp_path / "out.jsonl").exists()
 
 
+def test_an_output_in_a_missing_folder_is_found_before_the_download(tmp_path, props, monkeypatch):
+    # was: found only once the Kafka client had connected and read
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    with pytest.raises(CcauditError, match="cannot create the output: no folder"):
+        dl.download(props, tmp_path / "missing" / "out.jsonl")
+    assert source.position == {}
+
+
 def test_a_ctrl_c_as_the_output_is_put_in_place_waits_for_the_state(tmp_path, props, monkeypatch):
     # was: the whole output kept, the old state, exit 130: the next run fetched every record again.
     # Held off, it came once the run was done (the state saved too, exit 143): it now stops nothing
