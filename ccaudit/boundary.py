@@ -112,16 +112,16 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         say(f"ccaudit: stopped by {signal.Signals(e.signum).name}")
         ctx.exit(128 + e.signum)
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as cat does
-        _discard_stdout()
+        _discard(sys.stdout.fileno())
         ctx.exit(ExitCode.BROKEN_PIPE)
     except OSError as e:  # the core names every file it writes; what is left is standard output
         if e.errno not in OUTPUT_FAILED:
             _internal_error(ctx, e)
-        _discard_stdout()  # what is left of it could not be written either
+        _discard(sys.stdout.fileno())  # what is left of it could not be written either
         say(f"ccaudit: error: cannot write to standard output: {e.strerror or e}")
         ctx.exit(ExitCode.USAGE)
     except UnicodeEncodeError as e:  # the core writes files as UTF-8: what is left is standard output's encoding
-        _discard_stdout()
+        _discard(sys.stdout.fileno())
         say(f"ccaudit: error: standard output's encoding ({e.encoding}) cannot write "
             f"{e.object[e.start:e.end]!a}: use a UTF-8 locale (PYTHONIOENCODING=utf-8) or -o FILE")
         ctx.exit(ExitCode.USAGE)
@@ -158,10 +158,10 @@ def say(line: str = "", nl: bool = True) -> None:
     except BrokenPipeError:
         raise
     except OSError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # what is left in sys.stderr's buffer too
+        _discard(2)  # what is left in sys.stderr's buffer too
 
 
-def _discard_stdout() -> None:
-    """Point standard output at /dev/null, so that the flush at exit neither fails nor
-    writes what is left."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+def _discard(fd: int) -> None:
+    """Point standard output or error (``fd``) at /dev/null, so that the flush at exit
+    neither fails nor writes what is left."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)

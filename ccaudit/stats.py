@@ -14,7 +14,7 @@ class LoadStats:
 
     Positions are ``(label, position, why)``: an int position is a line number
     (``file:12``), a str one says what it is (``file@byte 40``, ``file:item 3``).
-    A plain class: a dataclass would bring ``inspect`` into every parse worker (1 MiB each).
+    A plain class: a dataclass would bring ``inspect`` into every parse worker (0.7 MiB each).
     """
 
     def __init__(self):
