@@ -27,7 +27,7 @@ from .errors import CcauditError, spilling
 from .files import read_small
 from .report import Day, Report, Row
 from .schema import SECTIONS
-from .text import plural, printable
+from .text import plural, printable, table_cell
 
 try:
     import tomllib
@@ -221,8 +221,8 @@ def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str) -> I
 
 
 def _text(breaches: Breaches, rules: list[Rule], report: Report) -> Iterator[str]:
-    """One verdict line (grep-able OK/BREACH), then a table of breaches; keys and rules go
-    through ``printable`` because the records choose them."""
+    """One verdict line (grep-able OK/BREACH), then a table of breaches; keys go through
+    ``table_cell`` because the records choose them, rules through ``printable``."""
     days = f"{plural(report.span_days, 'day')} from {report.span[0]}" if report.days else "no events"
     zone = "" if report.tz == "UTC" else f" ({report.tz})"
     scope = f"checked {plural(len(rules), 'rule')} against {plural(report.events, 'event')}, {days}{zone}"
@@ -234,7 +234,7 @@ def _text(breaches: Breaches, rules: list[Rule], report: Report) -> Iterator[str
 
     def cells() -> Iterator[tuple[str, ...]]:
         for b in breaches:
-            yield (b.section, printable(b.key), b.day, b.hour or "-", str(b.count), f"{b.limit}/{b.per[0]}",
+            yield (b.section, table_cell(b.key), b.day, b.hour or "-", str(b.count), f"{b.limit}/{b.per[0]}",
                    printable(b.rule))
 
     yield from streamed.table_lines(("Section", "Key", "Day", "Hour", "Count", "Limit", "Rule"),

@@ -15,7 +15,7 @@ from .csvtext import csv_chunks
 from .errors import spilling
 from .report import Report
 from .schema import SECTIONS
-from .text import md_text, plural, printable
+from .text import md_text, plural, printable, table_cell
 
 STATUSES = ("new", "vanished", "changed", "same")
 FIELDS = ("section", "key", "count_a", "count_b", "change", "status")
@@ -128,7 +128,7 @@ def render(comparison: Comparison, a: Report, b: Report, fmt: str, labels: tuple
     yield f"{_heading(sa)}\n{_heading(sb)}\n{tally}\n"
     if shown:
         yield "\n"
-        yield from _table(rows, printable, markdown=False)
+        yield from _table(rows, table_cell, markdown=False)
 
 
 def _side(report: Report, label: str) -> dict:

@@ -18,7 +18,7 @@ from . import streamed
 from .csvtext import csv_chunks
 from .errors import spilling
 from .report import Report
-from .text import plural, printable
+from .text import plural, table_cell
 
 AUTHN, AUTHZ, SIGNIN, MGMT, READ = "authentication", "authorization", "sign-in", "management", "read-only"
 FAMILIES = (AUTHN, AUTHZ, SIGNIN, MGMT, READ)
@@ -127,7 +127,7 @@ def render(methods: MethodCounts, fmt: str) -> Iterator[str]:
 
 
 def _text(methods: MethodCounts) -> Iterator[str]:
-    """A table of methods; names go through ``printable`` because the records choose them."""
+    """A table of methods; names go through ``table_cell`` because the records choose them."""
     count, events = methods.size()
     if not count:
         yield "(no events)\n"
@@ -135,7 +135,7 @@ def _text(methods: MethodCounts) -> Iterator[str]:
 
     def cells() -> Iterator[tuple[str, ...]]:
         for m in methods:
-            yield printable(m.method), str(m.count), m.family, m.meaning or "(not in the catalogue)"
+            yield table_cell(m.method), str(m.count), m.family, m.meaning or "(not in the catalogue)"
 
     yield from streamed.table_lines(HEAD, RIGHT, cells)
     yield f"{plural(count, 'method')}, {plural(events, 'event')}\n"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
-import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple, Protocol
 
@@ -20,7 +19,7 @@ from . import streamed
 from .csvtext import csv_chunks, csv_text, safe_cell
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, json_pieces
 from .report import Day, Gap, Report, Row, Section, busiest_cell, read_twice
-from .text import CountText, columns, fill, hour_ranges, in_pieces, md_text, plural, printable, repeats_hour, to_second
+from .text import CountText, columns, fill, hour_ranges, in_pieces, md_text, plural, repeats_hour, table_cell, to_second
 
 ROW_LABEL = {
     "kafka_authentication": "Principal",
@@ -30,7 +29,6 @@ ROW_LABEL = {
     "all_events": "Method",
 }
 KEY_WIDTH = streamed.WIDEST  # the key column widens up to this many terminal columns
-_SPACES = re.compile("  +")
 
 
 # -- summary --------------------------------------------------------------------------
@@ -78,7 +76,7 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
     label = ROW_LABEL[section.id]
     width, busiest, most = max(30, len(label) + 3), 0, 0
     for r in rows:  # one pass to size the columns, one to write
-        if width < (n := columns(printable(r.key))) <= KEY_WIDTH:
+        if width < (n := columns(table_cell(r.key))) <= KEY_WIDTH:
             width = n
         if stats:
             r.stats()  # worked out here: the peak count it finds is the largest count
@@ -105,9 +103,9 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
     cells_of = functools.partial(map, text_of.__getitem__)
     for r in rows:  # (str methods: an f-string's nested widths are parsed again for each row)
         empty = False
-        key = printable(r.key)
-        if columns(key) > width:  # its runs of spaces escaped: it could otherwise hold a row of its own making
-            yield (_SPACES.sub(lambda m: "\\x20" * len(m[0]), key) if "  " in key else key) + "\n"
+        key = table_cell(r.key)
+        if columns(key) > width:
+            yield key + "\n"
             key = ""
         line = fill(key, width) + "".join(cells_of(r.hours)) + " " + str(r.total).rjust(total_w)
         if stats:

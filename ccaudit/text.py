@@ -49,6 +49,17 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
+_SPACES = re.compile("  +")
+
+
+def table_cell(text: str) -> str:
+    """``text`` as ``printable`` shows it, with its runs of spaces escaped (``\\x20\\x20``):
+    two spaces part the columns of a text table, so a key holding them could pass for cells
+    of its own."""
+    text = printable(text)
+    return _SPACES.sub(lambda m: "\\x20" * len(m[0]), text) if "  " in text else text
+
+
 def _composes(ch: str) -> bool:
     """Whether NFC may change ``ch``: a mark that composes with what precedes it, a Hangul
     vowel or final jamo (``\\u1100\\u1161`` is ``가``), or one that NFC replaces (U+212B,

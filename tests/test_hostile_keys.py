@@ -115,6 +115,24 @@ def test_a_key_on_a_line_of_its_own_cannot_pass_for_a_row(invoke, tmp_path):
     assert "  " not in own and own.replace(r"\x20", " ") == forged
 
 
+@pytest.mark.parametrize("args", [
+    ["report", "{dump}", "--section", "signin_success"],
+    ["report", "{dump}", "--section", "all_events"],
+    ["check", "{dump}", "--max", "signin_success:*=0/h"],
+    ["diff", "{dump}", "{small}"],
+    ["methods", "{dump}"],
+], ids=["report", "report of methods", "check", "diff", "methods"])
+def test_a_key_in_a_text_table_cannot_hold_cells_of_its_own(invoke, tmp_path, args):
+    # was: a key within the column's width kept its runs of spaces, so an email or a method
+    # "sa-admin", spaces and "9999" showed counts beside its own
+    forged = "sa-admin    9999    9999"
+    dump = write_jsonl(tmp_path, [signin("2024-05-07T05:00:00Z", forged), request(method=forged)], "forged.jsonl")
+    small = signins(tmp_path, ["alice@example.com"], "small.jsonl")
+    out = invoke(*[a.format(dump=dump, small=small) for a in args], "-q").stdout
+    escaped = forged.replace(" ", r"\x20")
+    assert escaped in out and "sa-admin " not in out and " 9999" not in out
+
+
 def test_the_key_column_widens_up_to_its_cap(invoke, tmp_path):
     key = "k" * (KEY_WIDTH - 12) + "@example.com"
     out = invoke("report", signins(tmp_path, [key]), "--section", "signin_success", "-q").stdout
