@@ -200,11 +200,17 @@ def _glob(text: str) -> str:
     return printable(text) if text else "''"
 
 
+_CYCLE = timedelta(days=146_097)  # 400 Gregorian years: the calendar repeats after them
+_LAST, _FIRST = 253_402_300_800_000_000, -62_135_596_800_000_000  # datetime's range, in µs from 1970
+
+
 def _utc(us: int) -> str:
-    try:
-        return (EPOCH + timedelta(microseconds=us)).isoformat().replace("+00:00", "Z")
-    except OverflowError:  # a local 9999-12-31T23:59 west of UTC is in the year 10000 there
-        return f"{us:,} µs from 1970-01-01T00:00:00Z"
+    """The instant ``us`` as ISO 8601 in UTC. A local 9999-12-31T23:59 west of UTC is in the
+    year 10000 there, and 0001-01-01T00:00 east of it in the year 0, which ``datetime``
+    cannot hold: such an instant is written from one 400 years nearer."""
+    cycles = (us >= _LAST) - (us < _FIRST)
+    t = EPOCH + (timedelta(microseconds=us) - cycles * _CYCLE)
+    return f"{t.year + 400 * cycles:04}{t.isoformat()[4:]}".replace("+00:00", "Z")
 
 
 def _day(d: date, totals: tuple | None, clock: Clock, selection: Selection, f: Filters) -> Day:

@@ -1191,6 +1191,9 @@ def test_a_time_that_is_not_one_is_answered_with_examples(invoke, sample_cli):
                                               "and day"),
     # was "principal  ; method\x20": the sentence's space escaped, the principal's not
     (["--principal", " ", "--method", ""], "no event matches principal \\x20; method ''"),
+    # was "from 253,402,315,200,000,000 µs from 1970-01-01T00:00:00Z"
+    (["--since", "9999-12-31T23:00-05:00"], "no event matches from 10000-01-01T04:00:00Z"),
+    (["--until", "0001-01-01T00:00+14:00"], "no event matches before 0000-12-31T10:00:00Z"),
 ])
 def test_filters_that_match_nothing_say_so(invoke, sample_cli, args, said):
     # was: "Audit Summary for 0 events", exit 0, and not a word on stderr
