@@ -68,7 +68,11 @@ def _composes(ch: str) -> bool:
 
 
 def _escaped(ch: str) -> str:
+    """``ch`` as a Python escape; a byte that is not UTF-8 in a file name or an argument
+    (which Python reads as a surrogate from U+DC80 to U+DCFF) as that byte: ``\\xff``."""
     o = ord(ch)
+    if 0xdc80 <= o <= 0xdcff:
+        o -= 0xdc00
     return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
 
 

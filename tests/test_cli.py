@@ -512,6 +512,15 @@ def test_missing_input_stops_before_loading_anything(invoke, tmp_path, sample_cl
     assert not db.exists()
 
 
+def test_a_byte_that_is_not_utf8_in_a_name_is_shown_as_that_byte(invoke, tmp_path, sample_cli):
+    # was "nope\\udcff.json" and "principal \\udcff": Python's name for the byte, not the byte
+    missing = os.fsdecode(bytes(tmp_path / "nope") + b"\xff.json")
+    result = invoke("report", missing, "-q")
+    assert result.exit_code == 2 and stderr_lines(result) == [f"ccaudit: error: {tmp_path}/nope\\xff.json: no such file"]
+    result = invoke("report", sample_cli, "--principal", os.fsdecode(b"\xe9*"), "-q")
+    assert "ccaudit: warning: no event matches principal \\xe9*" in stderr_lines(result)
+
+
 def test_10mb_single_line(invoke, tmp_path):
     p = tmp_path / "big.txt"
     p.write_bytes(json_line(rec(1)) + b"{" + b"x" * (10 * 2**20) + b"\n" + json_line(rec(2)))
