@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from .html_assets import CSP, CSS, JS
 from .render import ROW_LABEL, Layout, SectionPeaks, layout_chunks
 from .report import Day, Gap, Report, Row, Rows, Section
-from .text import CountText, hour_ranges, in_pieces, plural, printable, repeats_hour, shown_as_is, to_second
+from .text import CountText, hour_ranges, in_pieces, plural, printable, repeats_hour, shown_as_is, table_cell, to_second
 
 LEVELS = 9
 
@@ -281,7 +281,8 @@ def _cell(label: str, levels: CountText, n: int) -> str:
 def _row(row: Row, columns: list[CountText], stats: bool) -> str:
     """A table row; each of its cells made once per column and count in a section (its
     ``columns``): a section has few distinct counts, and most rows repeat them."""
-    key = _e(row.key if len(row.key) <= MAX_KEY else row.key[:MAX_KEY] + "…")
+    # a page shows a run of spaces as one, so they are escaped as in a text table
+    key = _e(table_cell(row.key if len(row.key) <= MAX_KEY else row.key[:MAX_KEY] + "…"))
     first, last, peak, count = row.stats()
     facts = f"{first}{last}{peak}{count}"
     if _e(facts) != facts:  # a program's row may hold any text; times and hour labels need no escaping

@@ -516,7 +516,8 @@ def test_a_byte_that_is_not_utf8_in_a_name_is_shown_as_that_byte(invoke, tmp_pat
     # was "nope\\udcff.json" and "principal \\udcff": Python's name for the byte, not the byte
     missing = os.fsdecode(bytes(tmp_path / "nope") + b"\xff.json")
     result = invoke("report", missing, "-q")
-    assert result.exit_code == 2 and stderr_lines(result) == [f"ccaudit: error: {tmp_path}/nope\\xff.json: no such file"]
+    assert result.exit_code == 2
+    assert stderr_lines(result) == [f"ccaudit: error: {tmp_path}/nope\\xff.json: no such file"]
     result = invoke("report", sample_cli, "--principal", os.fsdecode(b"\xe9*"), "-q")
     assert "ccaudit: warning: no event matches principal \\xe9*" in stderr_lines(result)
 

@@ -3,6 +3,7 @@ whatever was typed. Every format must show them as inert text, and no key may bl
 the size of a report."""
 from __future__ import annotations
 
+import re
 import sys
 from unicodedata import bidirectional
 
@@ -131,6 +132,14 @@ def test_a_key_in_a_text_table_cannot_hold_cells_of_its_own(invoke, tmp_path, ar
     out = invoke(*[a.format(dump=dump, small=small) for a in args], "-q").stdout
     escaped = forged.replace(" ", r"\x20")
     assert escaped in out and "sa-admin " not in out and " 9999" not in out
+
+
+def test_keys_that_differ_in_their_runs_of_spaces_differ_on_a_page(invoke, tmp_path):
+    # was: "a b" and "a  b" both shown as "a b", since a browser shows a run of spaces as one
+    dump = signins(tmp_path, ["ana lee@x.com", "ana  lee@x.com"])
+    out = invoke("report", dump, "--format", "html", "--section", "signin_success", "-q").stdout
+    shown = [" ".join(k.split()) for k in re.findall(r'<th class="k" scope="row"[^>]*>([^<]*)</th>', out)]
+    assert sorted(shown) == ["ana lee@x.com", r"ana\x20\x20lee@x.com"]
 
 
 def test_the_key_column_widens_up_to_its_cap(invoke, tmp_path):
