@@ -154,8 +154,9 @@ def md_text(text: str) -> str:
     HTML, character references or code (``[x](javascript:...)`` stays text), and no bare
     URL made a link (``https\\://``, ``www\\.``: a report is trusted, an attacker's address in
     it should not be one click away). Emphasis is left alone: it changes how a key looks,
-    never what it does; so is an email, which renderers link as the mail address it is."""
-    text = printable(text)
+    never what it does; so is an email, which renderers link as the mail address it is.
+    Runs of spaces are escaped as in a text table: rendered, they show as one."""
+    text = table_cell(text)
     if _MARKDOWN_FOUND(text):
         text = text.translate(_MARKDOWN)
     return _AUTOLINK.sub(_unlinked, text)

@@ -134,12 +134,16 @@ def test_a_key_in_a_text_table_cannot_hold_cells_of_its_own(invoke, tmp_path, ar
     assert escaped in out and "sa-admin " not in out and " 9999" not in out
 
 
-def test_keys_that_differ_in_their_runs_of_spaces_differ_on_a_page(invoke, tmp_path):
-    # was: "a b" and "a  b" both shown as "a b", since a browser shows a run of spaces as one
+@pytest.mark.parametrize("fmt, key_cell, escaped", [
+    ("html", r'<th class="k" scope="row"[^>]*>([^<]*)</th>', r"ana\x20\x20lee@x.com"),
+    ("markdown", r"^\| (ana[^|]*?) +\|", r"ana\\x20\\x20lee@x.com"),  # markdown's escape of a backslash
+])
+def test_keys_that_differ_in_their_runs_of_spaces_differ_on_a_page(invoke, tmp_path, fmt, key_cell, escaped):
+    # was: "a b" and "a  b" both shown as "a b", since a page shows a run of spaces as one
     dump = signins(tmp_path, ["ana lee@x.com", "ana  lee@x.com"])
-    out = invoke("report", dump, "--format", "html", "--section", "signin_success", "-q").stdout
-    shown = [" ".join(k.split()) for k in re.findall(r'<th class="k" scope="row"[^>]*>([^<]*)</th>', out)]
-    assert sorted(shown) == ["ana lee@x.com", r"ana\x20\x20lee@x.com"]
+    out = invoke("report", dump, "--format", fmt, "--section", "signin_success", "-q").stdout
+    shown = [" ".join(k.split()) for k in re.findall(key_cell, out, re.M)]
+    assert sorted(shown) == ["ana lee@x.com", escaped]
 
 
 def test_the_key_column_widens_up_to_its_cap(invoke, tmp_path):
