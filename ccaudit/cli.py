@@ -1,7 +1,7 @@
 """The ccaudit command line: parse options, call the core (boundary.py maps its errors to exit codes).
 
 Commands are listed in the order a user meets them. Shared options and the steps between
-click and the core live in ``options.py``.
+click and the core live in ``options.py``, the time options in ``time_options.py``.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import threading
 
 import click
 
-from . import __version__
+from . import __version__, time_options
 from . import options as opt
 from .boundary import EXIT_CODES, ClosedOutput, boundary, say, terminate
 from .cli_analysis import check, diff, methods
@@ -95,7 +95,7 @@ def cli():
 
 REPORT_OPTIONS = options(
     format_option(FORMATS, "Output format; html is one self-contained page."),
-    click.option("--out", "out_dir", type=click.Path(file_okay=False),
+    click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.named,
                  help="Write one file per day and per section into this folder (created if its parent "
                       "exists; files of an earlier report there are replaced); stdout gets the summary."),
     click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False),
@@ -159,7 +159,8 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     from .output import write_report
 
     if not dumps and not db_path:
-        raise click.UsageError("give one or more DUMP files, or --db with a store to report from")
+        raise click.UsageError("give one or more DUMP files (- for standard input), or --db with a store to "
+                               "report from")
     if out_dir == "" or out_file == "":
         raise click.UsageError("--out and -o need a name")
     if out_dir and out_file:
@@ -173,8 +174,8 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     if out_dir:
         check_dir(out_dir)
     opt.check_inputs(dumps)
-    zone = opt.zone(tz)
-    filters = opt.filters(zone, since, until, principal, method, sections, top)
+    zone = time_options.zone(tz)
+    filters = time_options.filters(zone, since, until, principal, method, sections, top)
     with opt.open_store(db_path, readonly=not dumps) as store:
         loaded = opt.load_all(dumps, store, quiet)
         rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
@@ -231,7 +232,7 @@ def summary(extra, db_path, fmt, tz):
         raise click.UsageError("give --db STORE (a store made by report or load); for a dump use: ccaudit report DUMP")
     opt.existing_store((), db_path)
     with opt.open_store(db_path, readonly=True) as store:
-        rep = build(store, opt.zone(tz), Filters(sections=("all_events",)))  # the days' totals are enough
+        rep = build(store, time_options.zone(tz), Filters(sections=("all_events",)))  # the days' totals are enough
         write_pieces(sys.stdout, summary_chunks(rep, fmt))
 
 
@@ -281,7 +282,7 @@ for command in (check, diff, methods):
 @cli.command(short_help="Delete a store and a report folder.")
 @click.argument("extra", nargs=-1, metavar="")
 @db_option("The store to delete (refused if the file is not a ccaudit store).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.not_empty,
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.named,
               help="The report folder whose files to delete (those its manifest lists).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask (never asked when stdin is not a terminal).")
 def clean(extra, db_path, out_dir, yes):

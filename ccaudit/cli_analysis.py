@@ -9,6 +9,7 @@ import sys
 import click
 
 from . import options as opt
+from . import time_options
 from .boundary import say
 from .errors import ExitCode
 from .options import LOADING, SECTION, TZ, WINDOW, db_option, format_option
@@ -48,7 +49,7 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
     from . import check as checks
 
     if not dumps and not db_path:
-        raise click.UsageError("give one or more DUMP files, or --db with a store to check")
+        raise click.UsageError("give one or more DUMP files (- for standard input), or --db with a store to check")
     opt.existing_store(dumps, db_path)
     opt.check_inputs(dumps)
     rules = [checks.parse_rule(r) for r in max_rules]
@@ -57,9 +58,9 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
     if not rules:
         raise click.UsageError("give at least one --max RULE or a --rules FILE")
     rules = list(dict.fromkeys(rules))  # a rule given twice (--max and --rules) is checked once
-    zone = opt.zone(tz)
+    zone = time_options.zone(tz)
     sections = tuple(sorted({s for r in rules for s in r.sections()}))
-    filters = opt.filters(zone, since, until, sections=sections)
+    filters = time_options.filters(zone, since, until, sections=sections)
     with opt.open_store(db_path, readonly=not dumps) as store:
         loaded = opt.load_all(dumps, store, quiet)
         rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
@@ -130,9 +131,9 @@ def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_sin
         a_paths, b_paths = (stores_or_dumps[0],), (stores_or_dumps[1],)
     if not a_paths or not b_paths:
         raise click.UsageError("give A and B: two stores or dumps, or --a FILE and --b FILE")
-    zone = opt.zone(tz)
-    window_a = opt.filters(zone, a_since, a_until, sections=sections, prefix="--a-")
-    window_b = opt.filters(zone, b_since, b_until, sections=sections, prefix="--b-")
+    zone = time_options.zone(tz)
+    window_a = time_options.filters(zone, a_since, a_until, sections=sections, prefix="--a-")
+    window_b = time_options.filters(zone, b_since, b_until, sections=sections, prefix="--b-")
     opt.check_inputs(tuple(p for p in (*a_paths, *b_paths) if not looks_like_sqlite(p)))  # stores are opened
     with contextlib.ExitStack() as stack:
         store_a, load_a = stack.enter_context(_source("A" if a_paths != b_paths else "A and B", a_paths, quiet))
@@ -168,7 +169,7 @@ def methods(dumps, db_path, fmt, strict, quiet):
     from . import methods as catalogue
 
     if not dumps and not db_path:
-        raise click.UsageError("give one or more DUMP files, or --db with a store")
+        raise click.UsageError("give one or more DUMP files (- for standard input), or --db with a store")
     opt.existing_store(dumps, db_path)
     opt.check_inputs(dumps)
     with opt.open_store(db_path, readonly=not dumps) as store:

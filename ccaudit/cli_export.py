@@ -11,7 +11,7 @@ from .options import db_option
 
 @click.command("export", short_help="Write a store's tables as Parquet, one folder per day.")
 @db_option("The store to export (nothing is added to it).", required=True)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), callback=opt.named,
               help="Folder for the Parquet files, <table>/day=<date>/part-0.parquet (created if its parent "
                    "exists); refused if it is neither empty nor an earlier export, which is replaced.")
 @click.option("--table", "tables", multiple=True, type=click.Choice(TABLES),

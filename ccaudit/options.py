@@ -1,6 +1,6 @@
 """What the commands share: their common options, and the steps between the command
-line and the core (opening a store, loading with messages, reading time windows). Click
-stays here and in ``cli.py``; the core never imports it."""
+line and the core (opening a store, loading with messages). Click stays here, in
+``time_options.py`` and in the ``cli`` modules; the core never imports it."""
 from __future__ import annotations
 
 import contextlib
@@ -14,14 +14,12 @@ import shutil
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone, tzinfo
 
 import click
 from click.core import ParameterSource
 
 from . import daycounts
 from .boundary import say, signalled
-from .clock import EPOCH
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
 from .files import check_parent, make_temp_dir, remove_stale_temp_dirs
@@ -37,7 +35,6 @@ SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists 
 FORMATS = ["text", "json", "markdown", "csv", "html"]
 DUMPS = click.Path(allow_dash=True, readable=False)  # check_inputs says, in one line, what cannot be read
 TOP = click.IntRange(min=1, max=2**63 - 1)  # --top: what SQLite can bind (a larger N keeps every row anyway)
-MAX_GLOB = 50_000  # bytes of a --principal glob (what SQLite's GLOB took, when it matched them)
 Decorator = Callable[[Callable], Callable]
 
 
@@ -52,16 +49,18 @@ def options(*decorators: Decorator) -> Decorator:
 
 def db_option(help: str, required: bool = False) -> Decorator:
     return click.option("--db", "db_path", type=click.Path(dir_okay=False), required=required, help=help,
-                        callback=_named)
+                        callback=named)
 
 
-def _named(ctx, param, value: str | None) -> str | None:
-    """``--db ""`` (an unset variable in a cron line), ``--db :memory:`` and ``--db -`` are
-    refused: a load went into a store that was not kept, and said it had loaded, or into ./-."""
+def named(ctx, param, value: str | None) -> str | None:
+    """A store or folder named ``""`` (an unset variable in a cron line), ``:memory:`` or ``-``
+    is refused: a load went into a store that was not kept, and said it had loaded, or into
+    ./-; a report folder went into ./-, after which ``-o -`` was refused as a folder."""
     value = not_empty(ctx, param, value)
-    if value in (":memory:", "-"):  # a load into it said what it loaded and kept nothing, or made a file named -
+    if value in (":memory:", "-"):
         what = "SQLite's name for a database that is not kept" if value == ":memory:" else "standard input or output"
-        raise click.BadParameter(f"{value} is {what}; name a file (./{value} for one called that)")
+        kind = "a file" if param.type.file_okay else "a folder"
+        raise click.BadParameter(f"{value} is {what}; name {kind} (./{value} for one called that)")
     return value
 
 
@@ -129,7 +128,7 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
 
 FORMAT_OF = {".html": "html", ".htm": "html", ".json": "json", ".md": "markdown", ".markdown": "markdown",
              ".csv": "csv", ".txt": "text", ".text": "text"}
-COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
+COMPRESSED = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd", ".zip": "gzip"}  # and a tool
 # Formats a report is not: the file would hold text under their name. Another extension
 # (report.2024-05-06, report.log) is text, as a name without one, unless it is a near miss.
 OTHER_FORMATS = frozenset(".xlsx .xls .ods .numbers .pdf .doc .docx .odt .rtf .jsonl .ndjson .xml .yaml .yml .tsv "
@@ -140,9 +139,10 @@ def format_of(out_file: str, fmt: str) -> str:
     """The format -o's extension names (".json" alone too), unless --format was given. A
     compressed file's extension is refused: the report would be written uncompressed."""
     name = os.path.basename(out_file).lower()
-    if name.endswith(COMPRESSED):
+    if name.endswith(tuple(COMPRESSED)):
+        tool = COMPRESSED[os.path.splitext(name)[1] or name]  # (.gz alone has no extension to Python)
         raise click.BadParameter(f"{out_file}: ccaudit does not compress a report; write it to stdout and pipe "
-                                 "it through gzip, or drop the extension", param_hint="-o")
+                                 f"it through {tool}, or drop the extension", param_hint="-o")
     if click.get_current_context().get_parameter_source("fmt") is not ParameterSource.DEFAULT:
         return fmt
     ext = os.path.splitext(name)[1] or (name if name in FORMAT_OF else "")
@@ -278,123 +278,3 @@ def a_number(ctx: click.Context, param: click.Parameter, value: float) -> float:
     if math.isnan(value):
         raise click.BadParameter("not a number", ctx=ctx, param=param)
     return value
-
-
-# -- time ------------------------------------------------------------------------------------
-
-def zone(name: str) -> tzinfo:
-    if name.upper() in ("UTC", "Z"):
-        return timezone.utc
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones (America), too long a name
-        raise click.BadParameter(f"unknown time zone {name!r}{_zone_hint(name)}", param_hint="--tz") from None
-
-
-def _zone_hint(name: str) -> str:
-    """The IANA names closest to a misspelt one; a name like Europe/Zurich for an offset or
-    an abbreviation, which mean different things on different dates."""
-    import difflib
-    from zoneinfo import available_timezones
-
-    offset = _OFFSET.fullmatch(name.strip())
-    if offset:  # difflib offered Etc/GMT+2 for GMT+2, which is UTC-2
-        return _fixed(*offset.groups())
-    names = sorted(z for z in available_timezones() if "/" in z)  # not EST or CET for CEST
-    spelt = {(z if "/" in name else z.rsplit("/", 1)[1]).lower(): z for z in names}  # Kolkata: Asia/Kolkata
-    close = difflib.get_close_matches(name.lower().replace(" ", "_"), list(spelt), n=3, cutoff=0.8)
-    if close:
-        return " (did you mean " + " or ".join(spelt[c] for c in close) + "?)"
-    return f"{_IANA} (an offset or an abbreviation is not one)"
-
-
-_IANA = "; give an IANA name such as Europe/Zurich or Asia/Kolkata"
-_OFFSET = re.compile(r"(?i)(etc/)?(gmt|utc)?\s*([+-])\s*([0-9]{1,2})(?::?([0-9]{2}))?")
-
-
-def _fixed(etc: str | None, name: str | None, sign: str, hours: str, minutes: str | None) -> str:
-    """What to give for a fixed offset: an Etc/GMT zone, whose sign is the reverse of UTC's,
-    unless an Etc/GMT name was typed (etc/gmt-5, Etc/GMT+02): its sign is then as meant. One
-    with minutes (Etc/GMT+2:00) could be either, and gets the rule, not a zone."""
-    h, m = int(hours), int(minutes or 0)
-    if not h and not m:
-        return " (did you mean UTC?)"
-    if etc and (name or "").lower() == "gmt" and minutes is None and h <= (14 if sign == "-" else 12):
-        return f" (did you mean Etc/GMT{sign}{h}?)"
-    if m or h > (14 if sign == "+" else 12) or etc and minutes is not None:
-        return f"{_IANA} (an offset is not one; Etc/GMT zones, whole hours, take its sign reversed: Etc/GMT-2 is UTC+2)"
-    posix = f"Etc/GMT{'-' if sign == '+' else '+'}{h}"
-    return f"{_IANA} (an offset is not one; for a fixed UTC{sign}{h}, give {posix}: its sign is reversed)"
-
-
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}")  # 2024-05-06 or 20240506
-_HH, _MM = "[01][0-9]|2[0-3]", "[0-5][0-9]"
-_TIME = re.compile(rf"([0-9]{{4}})-([0-9]{{2}})-([0-9]{{2}})[Tt ]({_HH}):({_MM})(?::({_MM}|60)(?:[.,]([0-9]+))?)?"
-                   rf"([Zz]|[+-](?:{_HH}):?(?:{_MM}))?")  # a colon in the offset, or none: date +%z prints +0200
-
-
-def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
-    """Epoch microseconds for a date (local midnight; the next one if ``end``) or an RFC 3339
-    time (seconds optional; without an offset, in ``tz``), read by these patterns, not by
-    ``fromisoformat``, which takes week dates and reads commas by the Python version.
-    Exact to the microsecond: integer arithmetic, no float timestamp; digits past the
-    microsecond are dropped, as they are from events' times, so an event's own time as a
-    bound is in the window from it and out of the one up to it. A leap second (:60) is the
-    last microsecond of its minute, as an event's."""
-    if text is None:
-        return None
-    try:
-        if _DATE.fullmatch(text):
-            digits = text.replace("-", "")
-            day = datetime(int(digits[:4]), int(digits[4:6]), int(digits[6:]), tzinfo=tz)
-            if end and day.date() == day.date().max:  # its next midnight is past what datetime holds
-                return None  # and past every event (they end in 3000): no end
-            return _since_epoch(day + timedelta(days=1 if end else 0))
-        if m := _TIME.fullmatch(text):
-            *ymdhm, second, fraction, offset = m.groups()
-            second, fraction = int(second or 0), fraction or ""
-            t = datetime(*map(int, ymdhm), min(second, 59), int(fraction[:6].ljust(6, "0")), tzinfo=_offset(offset, tz))
-            if not offset and _skipped(t, tz):  # was read as an hour later, silently
-                raise click.BadParameter(f"{text!r} is not a time in {tz}: its clocks skipped it; give an offset",
-                                         param_hint=option)
-            return _since_epoch(t.replace(microsecond=999_999) if second == 60 else t)
-    except (ValueError, OverflowError, OSError):
-        pass
-    raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time (e.g. 2024-05-06, 2024-05-06T10:30Z, "
-                             "2024-05-06T10:30:00+02:00)", param_hint=option)
-
-
-def _skipped(t: datetime, tz: tzinfo) -> bool:
-    """Whether local time ``t`` never was in ``tz`` (the clocks jumped over it)."""
-    try:
-        return t.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None) != t.replace(tzinfo=None)
-    except OverflowError:  # at an end of the calendar: nothing to skip there
-        return False
-
-
-def _offset(text: str | None, tz: tzinfo) -> tzinfo:
-    if not text:
-        return tz
-    if text in "Zz":
-        return timezone.utc
-    minutes = int(text[1:3]) * 60 + int(text[-2:])
-    return timezone(timedelta(minutes=-minutes if text[0] == "-" else minutes))
-
-
-def _since_epoch(t: datetime) -> int:
-    return (t - EPOCH) // timedelta(microseconds=1)
-
-
-def filters(tz: tzinfo, since: str | None, until: str | None, principal: str | None = None,
-            method: str | None = None, sections: tuple[str, ...] = (), top: int | None = None,
-            prefix: str = "--") -> Filters:
-    """Filters from the options; a window that ends before it starts is a usage error."""
-    if principal is not None and len(principal.encode("utf-8", "surrogatepass")) > MAX_GLOB:
-        raise click.BadParameter(f"a pattern of at most {MAX_GLOB:,} bytes", param_hint=f"{prefix}principal")
-    f = Filters(since=instant(since, tz, False, f"{prefix}since"), until=instant(until, tz, True, f"{prefix}until"),
-                principal=principal, method=method, sections=tuple(sections), top=top)
-    if f.since is not None and f.until is not None and f.since >= f.until:
-        raise click.UsageError(f"{prefix}since {since} is not before {prefix}until {until}: the window is empty")
-    return f

@@ -56,11 +56,12 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version in PREVIOUS + READ_AS_IS:  # else: done meanwhile, by another process
                 refuse_triggers(conn, path)  # before anything changes: a trigger of keys would go with the table
+                if version in PREVIOUS:  # and before the notice, which would announce an upgrade then refused
+                    _refuse_partial(conn, path, version)
                 conn.execute(f"PRAGMA user_version = {version}")  # a first write, before the notice: read-only
                 if notify:  # media (whose lock is taken all the same) refuse it here
                     notify(f"{path}: a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)")
                 if version in PREVIOUS:
-                    _refuse_partial(conn, path, version)
                     _count_again(conn, version, raised)
                 _digest_names(conn, raised)
                 conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")

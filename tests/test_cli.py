@@ -833,6 +833,27 @@ def test_sqlites_in_memory_name_is_refused_as_a_store(invoke, sample_cli, tmp_pa
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("command", ["report", "check", "methods"])
+def test_no_dump_and_no_store_says_how_to_read_standard_input(invoke, sample_cli, command):
+    # was "give one or more DUMP files, or --db ...", to a dump piped in without its "-"
+    r = invoke(command, input=sample_cli.read_bytes())
+    assert r.exit_code == 2 and "give one or more DUMP files (- for standard input), or --db" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["report", "{dump}", "--out", "-", "-q"], ["clean", "--out", "-", "--yes"],
+                                  ["export", "--db", "{db}", "--out", "-"]])
+def test_standard_output_is_refused_as_a_folder(invoke, sample_cli, tmp_path, monkeypatch, args):
+    # was: report --out - wrote a folder ./-, after which -o - was refused as "a directory"
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    r = invoke(*[a.format(dump=sample_cli, db=db) for a in args])
+    assert r.exit_code == 2
+    assert r.stderr == ("ccaudit: error: Invalid value for '--out': - is standard input or output; name a folder "
+                        "(./- for one called that)\n")
+    assert os.listdir(tmp_path) == ["s.db"]
+
+
 def test_a_stream_named_twice_is_refused(tmp_path, sample_cli):
     # `load - /dev/stdin` read the pipe twice, the second name reading nothing: exit 0, a load
     # line of two inputs; a FIFO named twice did the same

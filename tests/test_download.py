@@ -766,9 +766,13 @@ def test_refuses_to_replace_the_previous_runs_output(tmp_path, props, monkeypatc
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
     out, state = tmp_path / "out.jsonl", tmp_path / "state.json"
     dl.download(props, out, state_path=state)
-    with pytest.raises(InputError, match="already exists .* new file"):
+    with pytest.raises(InputError, match=r"already exists .* new file, e.g. audit-\$\(date \+%FT%H%M%S\).jsonl$"):
         dl.download(props, out, state_path=state)
     assert out.read_bytes() == audit_message(1) + b"\n"
+    gz = tmp_path / "out.jsonl.gz"  # was told to name it audit-$(date +%F).jsonl: today's, as it was
+    dl.download(props, gz, state_path=tmp_path / "gz.state", compress=True)
+    with pytest.raises(InputError, match=r"\(date \+%FT%H%M%S\).jsonl.gz$"):
+        dl.download(props, gz, state_path=tmp_path / "gz.state", compress=True)
     assert dl.download(props, out).records == 1  # without --state every run is a full dump
 
 

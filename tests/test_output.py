@@ -211,11 +211,14 @@ def test_output_without_an_extension_or_by_a_long_one(invoke, tmp_path, sample_c
     assert (tmp_path / name).read_text().startswith(starts)
 
 
-@pytest.mark.parametrize("name", ["r.md.gz", "r.json.xz", "r.txt.bz2", "r.csv.zst", "r.zip"])
-def test_output_to_a_compressed_name_is_refused(invoke, tmp_path, sample_cli, name):
-    # was: written uncompressed under a name that says it is compressed
+@pytest.mark.parametrize("name, tool", [("r.md.gz", "gzip"), ("r.json.xz", "xz"), ("r.txt.bz2", "bzip2"),
+                                        ("r.csv.zst", "zstd"), ("r.zip", "gzip"), (".gz", "gzip")])
+def test_output_to_a_compressed_name_is_refused(invoke, tmp_path, sample_cli, name, tool):
+    # was: written uncompressed under a name that says it is compressed; then told to pipe it
+    # through gzip whatever the name asked for
     result = invoke("report", sample_cli, "-o", tmp_path / name, "-q")
     assert result.exit_code == ExitCode.USAGE and "does not compress a report" in result.stderr
+    assert f"pipe it through {tool}," in result.stderr
     assert not (tmp_path / name).exists()
 
 

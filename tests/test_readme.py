@@ -49,7 +49,7 @@ CCAUDIT = BIN / "ccaudit"
 FIXTURES = ROOT / "fixtures"
 PREDECESSOR = "https://github.com/markteehan/analyze_cc_audit_logs"
 
-MARKERS = ("# needs a Kafka cluster", "# needs Confluent Cloud", "# needs Apache Spark")
+MARKERS = ("# needs a Kafka cluster", "# needs Confluent Cloud", "# needs Apache Spark", "# reads the store spark made")
 
 # Lines of the README's blocks that are not run, and why.
 SETUP = {

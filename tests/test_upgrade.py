@@ -309,8 +309,8 @@ def test_ctrl_c_while_an_old_stores_rows_are_recounted_is_an_interrupt(tmp_path,
 
 
 def refused_as_it_was(path: str, *edits: str) -> str:
-    """The store at ``path`` with ``edits`` made to it, then read: exit 2, and not a byte
-    of it changed. The error line."""
+    """The store at ``path`` with ``edits`` made to it, then read: exit 2, not a byte of it
+    changed, and one line said (an upgrade announced, then refused, was two). That line."""
     with sqlite3.connect(path) as conn:
         for sql in edits:
             conn.execute(sql)
@@ -318,7 +318,8 @@ def refused_as_it_was(path: str, *edits: str) -> str:
     before = open(path, "rb").read()
     r = CliRunner().invoke(cli, ["summary", "--db", path])
     assert r.exit_code == 2 and open(path, "rb").read() == before
-    return r.stderr.splitlines()[-1]
+    [line] = r.stderr.splitlines()
+    return line
 
 
 def loaded(tmp_path, fixtures_dir, layout: int | None = None) -> str:
