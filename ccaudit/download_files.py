@@ -55,10 +55,9 @@ def refuse_to_replace(out_path) -> None:
     if str(out_path) == STDOUT:
         return
     if not is_device(str(out_path)) and os.path.isfile(out_path) and os.path.getsize(out_path):
-        raise InputError(
-            f"{out_path} already exists and the state file resumes after its records: "
-            "write each run to a new file, e.g. audit-$(date +%F).jsonl"
-        )
+        ext = ".jsonl.gz" if str(out_path).endswith(".gz") else ".jsonl"  # a day's name, run twice that day, was told
+        raise InputError(f"{out_path} already exists and the state file resumes after its records: "  # to use it
+                         f"write each run to a new file, e.g. audit-$(date +%FT%H%M%S){ext}")
 
 
 def check_state_folder(state_path) -> None:

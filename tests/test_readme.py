@@ -29,6 +29,7 @@ import json
 import lzma
 import os
 import re
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -216,12 +217,12 @@ def run(command: str, cwd: Path, timeout: float = 60) -> Ran:
     return Ran(command, cwd, p.returncode, p.stdout, p.stderr)
 
 
-def stand_in(command: str, cwd: Path) -> None:
+def stand_in(command: str, cwd: Path, variables: str = "") -> None:
     """Write the file a marked (not run) command would have written, so the next commands run."""
     target = re.search(r"--out\s+((?:\$\([^)]*\)|\S)+)", command) or re.search(r">\s*(\S+)", command)
     if not target:
         return
-    name = subprocess.run(["bash", "-c", f"printf %s {target[1]}"], env=ENV, capture_output=True,
+    name = subprocess.run(["bash", "-c", f"{variables}printf %s {target[1]}"], env=ENV, capture_output=True,
                           text=True, check=True).stdout
     if command.startswith("confluent kafka topic consume"):
         data = (FIXTURES / "sample-cli.txt").read_bytes()      # what the CLI prints
@@ -258,17 +259,27 @@ def sh_template(base: Path) -> Path:
     return tpl
 
 
+ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(?:\$\([^)]*\)|\S)+")  # a line that only sets a variable
+
+
 def run_sh_block(block: Block, template: Path, into: Path) -> list[tuple[Ran | None, str]]:
+    """Each command of the block in turn; a variable one sets (``out=audit-$(date ...)``) is
+    worked out once, and set as that value for the commands after it."""
     shutil.copytree(template, into)
     results: list[tuple[Ran | None, str]] = []
+    variables = ""
     for command in sh_commands(block.text):
         if command in SETUP:
             results.append((None, f"not run: {SETUP[command]}"))
         elif marker(command):
-            stand_in(command, into)
+            stand_in(command, into, variables)
             results.append((None, f"not run ({marker(command)[2:]}); its output stood in for"))
         else:
-            results.append((run(command, into), ""))
+            ran = run(variables + command, into)
+            if (assigned := ASSIGNMENT.fullmatch(command)) and ran.returncode == 0:
+                value = run(f'{variables}{command}; printf %s "${assigned[1]}"', into).stdout
+                variables += f"{assigned[1]}={shlex.quote(value)}; "
+            results.append((ran, ""))
     return results
 
 
