@@ -14,10 +14,10 @@ of the store.
 
 The folder is marked (``.ccaudit-export``, listing the tables it holds), as report folders
 are by their manifest (``output.py``): a folder neither empty nor marked is refused, and a
-later export into a marked one replaces the previous export as a whole. Each table is
-written into a temporary folder beside its own and renamed into place, so a crash leaves
-each table either whole or as before; the temporary folders a crash leaves are removed by
-the next export. Needs pyarrow (the ``parquet`` extra), imported only when exporting.
+later export into a marked one replaces the previous export as a whole. Every table is
+written into a temporary folder beside its own, and all are renamed into place once all
+are written, so a crash leaves the previous export as it was; the temporary folders a
+crash leaves are removed by the next export. Needs pyarrow (the ``parquet`` extra), imported only when exporting.
 """
 from __future__ import annotations
 
@@ -128,20 +128,30 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
 
 
 def _export(store: Store, out_dir: str, tables: list[str]) -> Export:
+    """Every table written into a temporary folder first, then all put in place together:
+    replaced one by one as each was written, a failure at the third table left the first
+    two of this export beside the rest of the previous one."""
     previous = prepare(out_dir)
     snapshot(store.conn)  # every table from one; a day's counts sorted by key spill to TMPDIR
     result = Export(skipped=tuple(t for t in tables if t != "counts") if store.counts_only() else ())
     written = [t for t in tables if t not in result.skipped]
     write_own(os.path.join(out_dir, MARKER), _marker(previous + written))  # claimed before it is made
-    for table in written:
-        result.tables.append(_write_table(store, out_dir, table))
-    for table in previous:
-        if table not in written:
+    made: dict[str, str] = {}
+    try:
+        for table in written:
+            done, made[table] = _write_table(store, out_dir, table, bool(previous))
+            result.tables.append(done)
+        for table in dict.fromkeys(written + previous):  # renames only, from here
+            new = made.pop(table, None)
             try:
-                _replace(out_dir, table, None)
+                _replace(out_dir, table, new)
             except OSError as e:
+                done = "replaced" if new else "removed"
                 raise CcauditError(f"{out_dir}: the tables are written, but the earlier export's {table} could not "
-                                   f"be removed: {e.strerror}; {MARKER} still lists it") from None
+                                   f"be {done}: {e.strerror}; {MARKER} still lists it") from None
+    finally:
+        for tmp in made.values():  # not put in place
+            shutil.rmtree(tmp, ignore_errors=True)
     write_own(os.path.join(out_dir, MARKER), _marker(written))
     return result
 
@@ -161,7 +171,9 @@ def prepare(out_dir: str) -> list[str]:
     for name in entries:
         m = re.fullmatch(re.escape(TEMP_PREFIX) + r"(\d+)-.*", name)
         path = os.path.join(out_dir, name)
-        if m and not pid_alive(int(m[1])) and os.path.isdir(path) and not os.path.islink(path):
+        # this process's own id: a killed run's, whose id was the same (pid 1, in a container)
+        if m and (int(m[1]) == os.getpid() or not pid_alive(int(m[1]))) and os.path.isdir(path) \
+                and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
     return previous
 
@@ -213,23 +225,22 @@ def _replace(out_dir: str, table: str, new: str | None) -> None:
 
 # -- one table -----------------------------------------------------------------------------
 
-def _write_table(store: Store, out_dir: str, table: str) -> Exported:
-    """Write ``table`` day by day into a temporary folder, then put it in place of the
-    previous export's; on any failure the temporary folder goes and the previous stays."""
+def _write_table(store: Store, out_dir: str, table: str, kept: bool) -> tuple[Exported, str]:
+    """Write ``table`` day by day into a temporary folder: what it wrote, and the folder. On
+    any failure the folder goes (``kept``: the folder then holds the previous export as it was)."""
     tmp = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-{table}-", dir=out_dir)  # 0700
     try:
         done = Exported(table)
         for day, batches in _days(store, table):
             done.files += _write_day(os.path.join(tmp, f"day={day.isoformat()}"), batches, done)
             done.days += 1
-        _replace(out_dir, table, tmp)
-        return done
+        return done, tmp
     except BaseException as e:  # Ctrl-C and SIGTERM too: no half table left behind
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, OSError):
             if out_of_space(e):
-                kept = "; the previous export of it is kept" if os.path.isdir(os.path.join(out_dir, table)) else ""
-                raise NoSpace(f"{out_dir}: cannot write {table}: no space left ({e}){kept}") from None
+                kept_said = "; the previous export is kept as it was" if kept else ""
+                raise NoSpace(f"{out_dir}: cannot write {table}: no space left ({e}){kept_said}") from None
             raise CcauditError(f"{out_dir}: cannot write {table}: {e.strerror or e}") from None
         raise
 

@@ -339,24 +339,32 @@ def test_a_planted_marker_cannot_lead_out_of_the_folder(invoke, sample, tmp_path
     assert result.exit_code == 2 and "not an exported table" in result.stderr
 
 
-def test_a_failed_table_leaves_the_previous_export(sample, generated, tmp_path, monkeypatch):
+def files_of(out) -> dict:
+    """Every file under ``out``, by path, with its bytes."""
+    return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("failing_table", ["auth_events", "counts"])
+def test_a_failed_table_leaves_the_previous_export(sample, generated, tmp_path, monkeypatch, failing_table):
+    # was: the tables written before the failing one replaced the previous export's, which
+    # then held tables of two stores (the marker listing them all)
     sample_db, _ = sample
     generated_db, *_ = generated
     out = tmp_path / "out"
     export(sample_db, out)
-    before = exported_totals(out)
+    before = files_of(out)
     write_day = exporter._write_day
 
     def failing(folder, batches, done):
-        if done.table == "counts" and done.days == 1:
+        if done.table == failing_table and done.days == 1:
             raise OSError(28, "No space left on device")
         return write_day(folder, batches, done)
 
     monkeypatch.setattr(exporter, "_write_day", failing)
     result = ccaudit("export", "--db", generated_db, "--out", out)
     assert result.exit_code == 2 and "no space left" in result.stderr
-    assert result.stderr.rstrip().endswith("; the previous export of it is kept")
-    assert exported_totals(out) == before
+    assert result.stderr.rstrip().endswith("; the previous export is kept as it was")
+    assert files_of(out) == before
     assert not [p for p in out.iterdir() if p.name.startswith(exporter.TEMP_PREFIX)]
     # a first export into the folder: there was none to keep (it said there was)
     result = ccaudit("export", "--db", generated_db, "--out", tmp_path / "new")
@@ -391,10 +399,18 @@ def test_a_killed_exports_temporary_folders_go(sample, tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     stale = out / f"{exporter.TEMP_PREFIX}{dead.stdout.strip()}-counts-x"
     (stale / "day=2024-05-06").mkdir(parents=True)
-    mine = out / f"{exporter.TEMP_PREFIX}{os.getpid()}-counts-y"  # a live process's: not touched
-    mine.mkdir()
-    export(db, out)
-    assert not stale.exists() and mine.is_dir()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        theirs = out / f"{exporter.TEMP_PREFIX}{live.pid}-counts-y"  # a live process's: not touched
+        theirs.mkdir()
+        # this process's id: a killed run's whose id was the same (pid 1 in a container); was kept for good
+        same_id = out / f"{exporter.TEMP_PREFIX}{os.getpid()}-counts-z"
+        same_id.mkdir()
+        export(db, out)
+        assert not stale.exists() and theirs.is_dir() and not same_id.exists()
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_a_day_can_span_several_files(sample, tmp_path, monkeypatch):
@@ -535,13 +551,13 @@ def test_the_export_reads_one_snapshot(sample, tmp_path, monkeypatch, ccaudit_ex
     loader = []
     write_table = exporter._write_table
 
-    def load_meanwhile(store, out_dir, table):
+    def load_meanwhile(store, out_dir, table, kept):
         if table == "auth_events":
             loader.append(subprocess.Popen([ccaudit_exe, "load", later, "--db", str(db), "-q"],
                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
             with pytest.raises(subprocess.TimeoutExpired):
                 loader[0].wait(timeout=2)  # it waits for the export's read transaction
-        return write_table(store, out_dir, table)
+        return write_table(store, out_dir, table, kept)
 
     monkeypatch.setattr(exporter, "_write_table", load_meanwhile)
     store = Store(str(db), readonly=True)
