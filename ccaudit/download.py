@@ -149,7 +149,8 @@ def download(
     check_out(out_path, config_path, state_path)  # before anything opens a descriptor: see check_out
     deadline = _Deadline(timeout)
     conf = load_properties(config_path, insecure=insecure_config)
-    if state_path:
+    if state_path:  # a link is written through: its own folder was locked and the link replaced by a file
+        state_path = os.path.realpath(state_path)
         check_state_folder(state_path)
     # Runs that chain on one state file take turns: two at once each fetched every record after it
     with (writing_into(os.path.dirname(os.path.realpath(state_path)), deadline.at,
@@ -258,7 +259,11 @@ def _snapshot(source, saved: dict, deadline: _Deadline, result: DownloadResult) 
     leader moves can give the end for it. Records are counted lost to retention only when
     the fetch itself finds them gone (see ``_fetch``)."""
     bounds = {}
-    for p in source.list_topics(deadline.left(CONNECT_TIMEOUT)):
+    partitions = source.list_topics(deadline.left(CONNECT_TIMEOUT))
+    if gone := sorted(set(saved) - set(partitions)):  # Kafka never removes a partition: was dropped silently
+        raise CcauditError(f"the state file has partition {gone[0]}, which the topic does not: was the topic "
+                           "recreated? (delete the state file to start over)")
+    for p in partitions:
         low, high = source.get_watermark_offsets(p, deadline.left(CONNECT_TIMEOUT))
         start = saved.get(p, EARLIEST)
         if start > high:

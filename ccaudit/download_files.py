@@ -2,8 +2,9 @@
 records come), and its state file, where the next run starts.
 
 The output appears under its name only when complete (a hidden temporary file beside it,
-fsync'd, then renamed), and the state is saved only after that, so that a chain of runs
-yields every record exactly once, whatever happens in between.
+fsync'd, renamed, and its folder fsync'd), and the state is saved only after that, so that
+a chain of runs yields every record at least once whatever happens in between, and once
+unless the run is killed between the two renames (``load`` drops the copies).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 
 from .errors import CcauditError, InputError, out_of_space
 from .files import check_parent, closed_descriptor, is_device, read_small, replacing, same_file
@@ -87,13 +88,24 @@ def output(path, compress: bool, undone: str = "; nothing written", until: float
         return
     try:
         with replacing(str(path), binary=True, durable=True) as raw:
-            if not compress:
+            if compress:
+                with gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) as out:  # its trailer written on success
+                    yield out
+            else:
                 yield raw
-                return
-            with gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) as out:  # its trailer written on success
-                yield out
     except OSError as e:
         raise CcauditError(_write_error(path, e) + undone) from None
+    _sync_folder(os.path.dirname(os.path.abspath(str(path))))  # the new name: the state, saved next, must not
+    # outlive it (with the output and the state on two file systems, a crash could keep only the state)
+
+
+def _sync_folder(folder: str) -> None:
+    with suppress(OSError):  # a file system that cannot sync a folder
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @contextmanager
@@ -149,7 +161,9 @@ def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
         state = json.loads(read_small(str(path), MAX_STATE))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
+    except OSError as e:  # a name too long, a loop of links, no permission: said as such
+        raise InputError(f"{path}: cannot read the state file: {e.strerror or e}") from None
+    except (ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
         raise InputError(f"{path}: not a readable ccaudit download state file") from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise InputError(f"{path}: not a ccaudit download state file")

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -314,6 +315,8 @@ def test_disk_full_leaves_no_file(tmp_path, props, monkeypatch, full):
     ("other-topic", "fake:9092", {0: 0}, "state of topic other-topic"),
     (dl.DEFAULT_TOPIC, "other:9092", {0: 0}, "another cluster"),
     (dl.DEFAULT_TOPIC, "FAKE:9092", {0: 9}, "topic recreated"),
+    # was: partition 7 dropped from the state without a word
+    (dl.DEFAULT_TOPIC, "fake:9092", {0: 0, 7: 3}, "has partition 7, which the topic does not: was the topic recreated"),
 ])
 def test_state_of_another_topic_cluster_or_past_the_end_is_refused(tmp_path, props, monkeypatch,
                                                                    topic, bootstrap, offsets, message):
@@ -323,6 +326,53 @@ def test_state_of_another_topic_cluster_or_past_the_end_is_refused(tmp_path, pro
     with pytest.raises(CcauditError, match=message):
         dl.download(props, tmp_path / "out.jsonl", state_path=state)
     assert state.read_bytes() == before and not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_state_file_that_is_a_link_is_written_through(tmp_path, props, monkeypatch):
+    # was: read through the link, then the link replaced by a file, so the state file it
+    # named stayed behind and its next run fetched the records again
+    (tmp_path / "var").mkdir()
+    real, link = tmp_path / "var" / "audit.state", tmp_path / "st.json"
+    save_state(real, {0: 1})
+    link.symlink_to("var/audit.state")
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(i) for i in range(3)])}))
+    assert dl.download(props, tmp_path / "out.jsonl", state_path=link).records == 2
+    assert link.is_symlink() and json.loads(real.read_text())["offsets"] == {"0": 3}
+
+
+def test_a_state_file_that_is_a_link_into_a_missing_folder_is_refused(tmp_path, props, monkeypatch):
+    # was: every record fetched again as if there were no state, the folder made, the link replaced
+    link = tmp_path / "st.json"
+    link.symlink_to("nowhere/audit.state")
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    with pytest.raises(CcauditError, match="nowhere"):
+        dl.download(props, tmp_path / "out.jsonl", state_path=link)
+    assert link.is_symlink() and not (tmp_path / "nowhere").exists() and not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_state_file_that_cannot_be_read_says_why(tmp_path, props, monkeypatch):
+    # was "not a readable ccaudit download state file", of a loop of links
+    loop = tmp_path / "loop.state"
+    loop.symlink_to("loop.state")
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    with pytest.raises(CcauditError, match="cannot read the state file: Too many levels of symbolic links"):
+        dl.download(props, tmp_path / "out.jsonl", state_path=loop)
+
+
+def test_the_outputs_name_is_synced_before_the_state_is_saved(tmp_path, props, monkeypatch):
+    # was: the output's data synced and renamed, but not its folder: a crash could keep the
+    # state, saved next, and lose the output's name
+    synced = []
+    fsync = os.fsync
+
+    def noting(fd):
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else os.readlink(f"/proc/self/fd/{fd}"))
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", noting)
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    dl.download(props, tmp_path / "out.jsonl", state_path=tmp_path / "state.json")
+    assert [s if s == "folder" else "file" for s in synced] == ["file", "folder", "file", "folder"]
 
 
 def test_ctrl_c_exits_130_and_keeps_nothing(tmp_path, props, monkeypatch):
