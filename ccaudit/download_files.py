@@ -48,6 +48,10 @@ def check_out(out_path, config_path, state_path) -> None:
             raise InputError(f"--out {out_path} is the {option} file: write the records to another file")
     if not is_stream(out_path):  # found before the download, not once the client has connected
         check_parent(out, "the output")
+        with suppress(OSError, ValueError):  # a name longer than its file system takes: was found at the end
+            if len(os.fsencode(os.path.basename(out))) > os.pathconf(os.path.dirname(os.path.abspath(out)) or "/",
+                                                                     "PC_NAME_MAX"):
+                raise InputError(f"--out {out_path}: the file name is longer than its folder's file system takes")
 
 
 def refuse_to_replace(out_path) -> None:

@@ -350,6 +350,14 @@ def test_a_state_file_that_is_a_link_into_a_missing_folder_is_refused(tmp_path, 
     assert link.is_symlink() and not (tmp_path / "nowhere").exists() and not (tmp_path / "out.jsonl").exists()
 
 
+def test_an_output_name_too_long_is_refused_before_connecting(tmp_path, props, monkeypatch):
+    # was: the whole download, then "cannot write ...: File name too long; nothing written"
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    with pytest.raises(InputError, match="file name is longer than its folder's file system takes"):
+        dl.download(props, tmp_path / ("a" * 300 + ".jsonl"))
+    assert source.position == {}
+
+
 def test_a_state_file_that_cannot_be_read_says_why(tmp_path, props, monkeypatch):
     # was "not a readable ccaudit download state file", of a loop of links
     loop = tmp_path / "loop.state"
