@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -351,12 +352,13 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
       ccaudit spark 's3a://bucket/audit/2024/*/*.jsonl.gz' --db audit.db --master yarn
     """
     from .spark import check_inputs, require, run
+    from .spark_inputs import is_uri
     from .storefile import delete_store
 
     if "-" in inputs:
         raise click.UsageError("ccaudit spark reads files, not stdin: for stdin use ccaudit load - --db STORE")
     require()
-    check_inputs(inputs, db_path)  # before the store is made: a refused run leaves none
+    check_inputs(inputs, db_path, parquet_dir)  # before the store is made: a refused run leaves none
     made = not os.path.lexists(db_path)
     try:
         with opt.open_store(db_path) as store:
@@ -365,6 +367,8 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
         if made:  # nothing was written, and a store made for this run is not left behind, unless
             with contextlib.suppress(CcauditError, OSError):  # another command filled it meanwhile
                 delete_store(db_path, unused=True)
+        if parquet_dir and not is_uri(parquet_dir):  # nor its --parquet folder (it did not exist): a re-run
+            shutil.rmtree(parquet_dir, ignore_errors=True)  # was refused for it
         raise
     opt.tell_loaded(stats, quiet)  # the lines load prints
     opt.echo_stats(stats, fmt)

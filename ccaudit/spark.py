@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from functools import partial, reduce
 
 from .boundary import Terminated
-from .errors import CcauditError, MissingExtra
+from .errors import CcauditError, InputError, MissingExtra
 from .files import STOPPING, make_temp_dir
 from .schema import QUARTER
 from .stats import LoadStats
@@ -368,10 +368,13 @@ def _refuse_existing(spark, folder: str) -> None:
         raise CcauditError(f"{folder}: already exists; --parquet needs a new folder")
 
 
-def check_inputs(inputs, store_path: str) -> None:
-    """Refuse a bad local input now, before Spark starts (or a store is made for it)."""
+def check_inputs(inputs, store_path: str, parquet: str | None = None) -> None:
+    """Refuse a bad local input, or a local --parquet folder that exists, now, before Spark
+    starts (or a store is made for it)."""
     from .spark_inputs import is_uri, local_files, no_files
 
+    if parquet and os.path.lexists(parquet):  # was found after seconds of starting Spark
+        raise InputError(f"{parquet}: already exists; --parquet needs a new folder")
     local = [arg for arg in inputs if not is_uri(arg)]
     found = [f for arg in local for f in local_files(arg, store_path)]
     if not found and len(local) == len(inputs):

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.generate import generate
-from ccaudit.errors import InputError
+from ccaudit.errors import CcauditError, InputError
 from ccaudit.ingest import Dump, note_if_failed, read_rows
 from ccaudit.schema import HOUR, ID, KEY, METHOD, PRINCIPAL, SECTION, TS
 from ccaudit.stats import LoadStats
@@ -542,6 +542,34 @@ def test_parquet_by_day_owner_only(spark, tmp_path):
         assert mode & 0o077 == 0, f"{p} is {oct(mode)}"
     with pytest.raises(Exception, match="already exists"):
         aggregate(spark, [str(ROOT / "fixtures/sample-cli.txt")], parquet=str(out))
+
+
+@needs_spark
+def test_an_existing_parquet_folder_is_refused_before_spark_starts(invoke, tmp_path, monkeypatch):
+    # was refused after seconds of starting Spark, once a store had been made for the run
+    import ccaudit.spark
+
+    monkeypatch.setattr(ccaudit.spark, "session", lambda *a: pytest.fail("Spark started"))
+    (tmp_path / "p").mkdir()
+    result = invoke("spark", ROOT / "fixtures/sample-cli.txt", "--db", tmp_path / "s.db", "--parquet", tmp_path / "p")
+    assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {tmp_path}/p: already exists; --parquet needs "
+                                                    "a new folder\n")
+    assert not (tmp_path / "s.db").exists()
+
+
+@needs_spark
+def test_a_run_that_fails_after_writing_its_parquet_folder_leaves_none(spark, invoke, tmp_path, monkeypatch):
+    # was: the folder left complete (with _SUCCESS) beside a run that failed, and a re-run refused for it
+    from ccaudit.store import Store
+
+    def refused(store, rows):
+        raise CcauditError(f"{store.path}: already holds events or counts")
+
+    monkeypatch.setattr(Store, "add_counts", refused)
+    out = tmp_path / "p"
+    result = invoke("spark", ROOT / "fixtures/sample-cli.txt", "--db", tmp_path / "s.db", "--parquet", out)
+    assert result.exit_code == 2 and "already holds events or counts" in result.stderr
+    assert not out.exists() and not (tmp_path / "s.db").exists()
 
 
 @needs_spark
