@@ -462,19 +462,22 @@ def test_a_store_named_as_a_table_folder_is_refused(sample, tmp_path):
 def test_batches_are_bounded_by_the_bytes_of_their_text():
     # was: 2,000 rows a fetch and 50,000 a row group whatever their size: a day of 4,000
     # keys of 25,000 characters took 654-704 MiB to export
-    class Cursor:
-        def __init__(self, rows):
-            self.rows = rows
+    small = [("k", 1, None)] * 5_000
+    assert [len(b) for b in exporter._batches(iter(small))] == [2000, 2000, 1000]
+    large = [("x" * 2**20, 1, None)] * 9  # 1 MiB keys: two to a batch
+    assert [len(b) for b in exporter._batches(iter(large))] == [2, 2, 2, 2, 1]
 
-        def fetchmany(self, n):
-            taken, self.rows = self.rows[:n], self.rows[n:]
-            return taken
 
-    small = [("k", 1)] * 5_000
-    assert [len(b) for b in exporter._batches(Cursor(small))] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2000,
-                                                                   953]
-    large = [("x" * 2**20, 1)] * 9  # 1 MiB keys: two to a batch
-    assert [len(b) for b in exporter._batches(Cursor(large))] == [1, 2, 2, 2, 2]
+@pytest.mark.parametrize("order", ["every 8th small", "small, then large"])
+def test_no_order_of_rows_makes_a_batch_of_more_text(order):
+    # was: each fetch sized from every 8th row of the fetch before, so rows that were small
+    # there and 32 KiB elsewhere made fetches of 2,000 such rows (621 MB to export 4,100
+    # events); and any fetch after 2,000 small rows was of 2,000 rows, whatever they held
+    big, tiny = ("e" * 32, 1, "p" * 2**15), ("e" * 32, 1, "p")
+    rows = [tiny if i % 8 == 0 else big for i in range(8_000)] if order == "every 8th small" else \
+        [tiny] * 4_000 + [big] * 4_000
+    for batch in exporter._batches(iter(rows)):
+        assert sum(len(v) for row in batch for v in row if type(v) is str) < exporter.BATCH_BYTES + 2**15 + 32
     quarters = daycounts.pack(0, {q: [1, q * 900 * 10**6, q * 900 * 10**6] for q in range(96)})[5]
     rows = [[(0, quarters, "section", "y" * 2**16, "m", "p")]] * 3  # 96 quarters of a 64 KiB key a row
     assert [len(b) for b in exporter._quarters(iter(rows))] == [96, 96, 96]
