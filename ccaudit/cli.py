@@ -351,8 +351,8 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
       ccaudit spark 'archive/2024-*.jsonl.gz' --db audit.db
       ccaudit spark 's3a://bucket/audit/2024/*/*.jsonl.gz' --db audit.db --master yarn
     """
-    from .spark import check_inputs, require, run
-    from .spark_inputs import is_uri
+    from .spark import require, run
+    from .spark_inputs import check_inputs, is_uri
     from .storefile import delete_store
 
     if "-" in inputs:

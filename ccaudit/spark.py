@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from functools import partial, reduce
 
 from .boundary import Terminated
-from .errors import CcauditError, InputError, MissingExtra
+from .errors import CcauditError, MissingExtra
 from .files import STOPPING, make_temp_dir
 from .schema import QUARTER
 from .stats import LoadStats
@@ -59,10 +59,6 @@ def require() -> None:
     warnings.filterwarnings("ignore", message=".*does not yet fully support pandas", category=FutureWarning)
 
 
-def _debug() -> bool:
-    return bool(os.environ.get("CCAUDIT_DEBUG"))
-
-
 @contextlib.contextmanager
 def spark_errors() -> Iterator[None]:
     """Spark's failures as one line: its exceptions carry JVM and Python tracebacks. After
@@ -76,7 +72,7 @@ def spark_errors() -> Iterator[None]:
     except Exception as e:
         if _stopped:
             raise (KeyboardInterrupt() if _stopped[0] == signal.SIGINT else Terminated(_stopped[0])) from None
-        if _debug() or not isinstance(e, (ConnectionError, PySparkException, Py4JError)):
+        if os.environ.get("CCAUDIT_DEBUG") or not isinstance(e, (ConnectionError, PySparkException, Py4JError)):
             raise
         raise CcauditError(_spark_message(e)) from None
 
@@ -90,11 +86,23 @@ def _spark_message(e: Exception) -> str:
     lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
     if lines[0].startswith("An exception was thrown from the Python worker"):
         return f"spark: {lines[-1][:500]}"
-    if lines[0].startswith("An error occurred while calling") and len(lines) > 1 and lines[1].startswith(":"):
+    text = lines[0]
+    if text.startswith("An error occurred while calling") and len(lines) > 1 and lines[1].startswith(":"):
         java = lines[1].lstrip(": ")
         named = _JAVA_CLASS.match(java)
-        return f"spark: {java[named.end():] if named else java}"[:509]
-    return f"spark: {lines[0][:500]}"
+        text = java[named.end():] if named else java
+    root = _root_cause(e)  # "[TASK_WRITE_FAILED] Task failed while writing rows" said nothing of why
+    return f"spark: {text[:500]}{f' ({root[:200]})' if root and root not in text else ''}"
+
+
+def _root_cause(e: Exception) -> str:
+    """The message of the last Java exception in ``e``'s causes ("No space left on device")."""
+    cause = getattr(e, "_origin", None) or getattr(e, "java_exception", None)
+    with contextlib.suppress(Exception):  # none, or the JVM is gone
+        while cause.getCause() is not None:
+            cause = cause.getCause()
+        return str(cause.getMessage() or "")
+    return ""
 
 
 class _Jvm:
@@ -119,7 +127,7 @@ class _Jvm:
                    SPARK_SUBMIT_OPTS=options.strip(), SPARK_LOCAL_DIRS=self.scratch)  # it wins over spark.local.dir
         command = [os.path.join(_find_spark_home(), "bin", "spark-submit"),
                    *shlex.split(os.environ.get("PYSPARK_SUBMIT_ARGS", "pyspark-shell"))]
-        quiet = {} if _debug() else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        quiet = {} if os.environ.get("CCAUDIT_DEBUG") else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         with _holding_stops():  # a signal between the start and the assignment would lose the process
             self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, env=env, umask=0o077,
                                          start_new_session=True, **quiet)
@@ -173,6 +181,7 @@ def _noting_stops(jvm: _Jvm | None) -> Iterator:
     def note(signum: int, frame) -> None:
         _stopped.append(signum)
         if jvm is not None:
+            _quiet_accumulators()
             jvm.send()
         else:  # spark-submit's JVM: only its jobs are ours to stop
             _cancel_jobs()
@@ -197,6 +206,15 @@ def _noting_stops(jvm: _Jvm | None) -> Iterator:
         _stopped.clear()
 
 
+def _quiet_accumulators() -> None:
+    """pyspark's thread that takes the accumulators' updates reads from the JVM: once that is
+    killed, it printed the traceback of its EOFError between dashed lines."""
+    from pyspark import SparkContext
+
+    if server := getattr(SparkContext._active_spark_context, "_accumulatorServer", None):
+        server.handle_error = lambda *request: None
+
+
 def _cancel_jobs() -> None:
     from pyspark import SparkContext
 
@@ -219,7 +237,7 @@ def session(master: str | None = None, ui: bool = False) -> Iterator:
     if active is not None:
         yield active
         return
-    if not _debug() and not logging.getLogger().handlers:  # py4j logs tracebacks through the root logger
+    if not os.environ.get("CCAUDIT_DEBUG") and not logging.getLogger().handlers:  # py4j logs tracebacks there
         logging.getLogger().addHandler(logging.NullHandler())
     scratch = None if "PYSPARK_GATEWAY_PORT" in os.environ else make_temp_dir()
     jvm = _Jvm(scratch) if scratch else None
@@ -368,23 +386,12 @@ def _refuse_existing(spark, folder: str) -> None:
         raise CcauditError(f"{folder}: already exists; --parquet needs a new folder")
 
 
-def check_inputs(inputs, store_path: str, parquet: str | None = None) -> None:
-    """Refuse a bad local input, or a local --parquet folder that exists, now, before Spark
-    starts (or a store is made for it)."""
-    from .spark_inputs import is_uri, local_files, no_files
-
-    if parquet and os.path.lexists(parquet):  # was found after seconds of starting Spark
-        raise InputError(f"{parquet}: already exists; --parquet needs a new folder")
-    local = [arg for arg in inputs if not is_uri(arg)]
-    found = [f for arg in local for f in local_files(arg, store_path)]
-    if not found and len(local) == len(inputs):
-        raise no_files(inputs)
-
-
 def run(inputs, store, master: str | None = None, parquet: str | None = None) -> LoadStats:
     """``ccaudit spark``: aggregate with Spark, then add the counts to ``store``, which
     must hold nothing yet (counts without events cannot be told apart from what it has)."""
     store.refuse_mixing("counts")  # before minutes of Spark; and again as the counts are written
+    from .spark_inputs import check_inputs
+
     check_inputs(inputs, store.path)
     with session(master) as spark:
         rows, stats = aggregate(spark, inputs, parquet, store.path)

@@ -237,3 +237,14 @@ def all_listed(files: list[Source], listed: Iterable[str]) -> None:
         if file.size and file_key(file.uri) not in keys:
             raise InputError(f"{file.label}: Spark would skip this file (it ignores names that start with '_' or "
                              "'.'); rename it, or load it with ccaudit load")
+
+
+def check_inputs(inputs, store_path: str, parquet: str | None = None) -> None:
+    """Refuse a bad local input, or a local --parquet folder that exists, now, before Spark
+    starts (or a store is made for it)."""
+    if parquet and os.path.lexists(parquet):  # was found after seconds of starting Spark
+        raise InputError(f"{parquet}: already exists; --parquet needs a new folder")
+    local = [arg for arg in inputs if not is_uri(arg)]
+    found = [f for arg in local for f in local_files(arg, store_path)]
+    if not found and len(local) == len(inputs):
+        raise no_files(inputs)

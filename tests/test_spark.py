@@ -544,6 +544,66 @@ def test_parquet_by_day_owner_only(spark, tmp_path):
         aggregate(spark, [str(ROOT / "fixtures/sample-cli.txt")], parquet=str(out))
 
 
+class _Java:
+    """A Java exception as py4j hands it over: a message and a cause."""
+
+    def __init__(self, message, cause=None):
+        self.message, self.cause = message, cause
+
+    def getMessage(self):
+        return self.message
+
+    def getCause(self):
+        return self.cause
+
+
+def test_a_spark_failure_says_its_root_cause():
+    # was "spark: [TASK_WRITE_FAILED] Task failed while writing rows to file:/x/p. SQLSTATE: 58030",
+    # of a full disk, which only the last cause said
+    from ccaudit.spark import _spark_message
+
+    failed = Exception("[TASK_WRITE_FAILED] Task failed while writing rows to file:/x/p. SQLSTATE: 58030")
+    failed._origin = _Java("Task failed", _Java("Job aborted", _Java("No space left on device")))
+    assert _spark_message(failed) == ("spark: [TASK_WRITE_FAILED] Task failed while writing rows to file:/x/p. "
+                                      "SQLSTATE: 58030 (No space left on device)")
+    said = Exception("An error occurred while calling o1.x.\n: java.io.IOException: No space left on device")
+    said.java_exception = _Java("No space left on device")
+    assert _spark_message(said) == "spark: No space left on device"  # said once
+    assert _spark_message(Exception("plain")) == "spark: plain"
+
+
+@needs_spark
+def test_a_stop_quiets_the_thread_that_reads_accumulators_from_the_jvm(spark, capfd):
+    # was: SIGTERM late in a run showed pyspark's traceback of that thread's EOFError, between
+    # dashed lines, once the JVM it read from was killed
+    from pyspark import SparkContext
+
+    from ccaudit.spark import _noting_stops
+
+    class Stopped(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stopped
+
+    class Jvm:
+        def send(self, signum=None):
+            pass
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(Stopped), _noting_stops(Jvm()):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    try:
+        raise EOFError  # what the thread meets once the JVM is gone
+    except EOFError:
+        SparkContext._active_spark_context._accumulatorServer.handle_error(None, ("127.0.0.1", 0))
+    assert "Exception occurred" not in capfd.readouterr().err
+
+
 @needs_spark
 def test_an_existing_parquet_folder_is_refused_before_spark_starts(invoke, tmp_path, monkeypatch):
     # was refused after seconds of starting Spark, once a store had been made for the run
