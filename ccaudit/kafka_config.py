@@ -54,10 +54,12 @@ def _from_environment(name: str) -> str:
 
 
 def _read_private(path, insecure: bool) -> str:
+    """The file's text; a pipe's too (``--config <(pass show kafka)``, which keeps the secret
+    off the disk), of at most 1 MiB, as a pipe has no size to check first."""
     try:
         st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"{path}: not a regular file")
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISFIFO(st.st_mode):
+            raise InputError(f"{path}: not a regular file or a pipe")
         if st.st_size > 1 << 20:
             raise InputError(f"{path}: too large to be a client.properties file")
         if os.name == "posix" and st.st_mode & 0o077 and not insecure:
@@ -66,7 +68,10 @@ def _read_private(path, insecure: bool) -> str:
                 f"must be private, as it may hold the API secret: run 'chmod 600 {path}' (or pass --insecure-config)"
             )
         with open(path, "rb") as f:
-            return f.read().decode("utf-8")
+            data = f.read((1 << 20) + 1)
+        if len(data) > 1 << 20:
+            raise InputError(f"{path}: too large to be a client.properties file")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a text client.properties file") from None
     except OSError as e:

@@ -440,6 +440,36 @@ def test_an_empty_out_name_is_refused_before_anything_is_fetched(props, monkeypa
     assert r.exit_code == 2 and "'--out': needs a name (it is empty)" in r.stderr and not fetched
 
 
+@contextlib.contextmanager
+def _piped(data: bytes):
+    """A pipe's name, as ``<(...)`` gives one (/proc/self/fd/N), with ``data`` written into it."""
+    import threading
+
+    read, write = os.pipe()
+
+    def fill():
+        with contextlib.suppress(BrokenPipeError), open(write, "wb") as f:
+            f.write(data)
+
+    writer = threading.Thread(target=fill, daemon=True)
+    writer.start()
+    try:
+        yield f"/proc/self/fd/{read}"
+    finally:
+        os.close(read)  # a writer still writing gets a broken pipe
+        writer.join(timeout=10)
+
+
+def test_properties_from_a_pipe_are_read(tmp_path):
+    # `--config <(pass show kafka)` keeps the secret off the disk: was "not a regular file"
+    with _piped(b"bootstrap.servers=fake:9092\nsasl.username=KEY\n") as name:
+        assert load_properties(name)["bootstrap.servers"] == "fake:9092"
+    with _piped(b"#" * (1 << 21)) as name, pytest.raises(InputError, match="too large to be a client.properties"):
+        load_properties(name)
+    with pytest.raises(InputError, match="/dev/zero: not a regular file or a pipe"):
+        load_properties("/dev/zero")
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_a_state_file_that_is_a_pipe_or_too_large_is_refused(tmp_path, props, monkeypatch):
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
