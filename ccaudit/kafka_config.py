@@ -132,7 +132,7 @@ def _take_jaas_credentials(props: dict) -> None:
 
 
 def _check_properties(props: dict, path) -> None:
-    if not props.get("bootstrap.servers"):
+    if not props.get("bootstrap.servers", "").replace(",", "").strip():  # "," waited 30 s for no broker
         raise InputError(f"{path}: missing bootstrap.servers")
     mechanism = props.get("sasl.mechanisms", props.get("sasl.mechanism", "GSSAPI")).upper()
     uses_password = props.get("security.protocol", "").upper().startswith("SASL") and (
@@ -160,7 +160,7 @@ def secret_values(conf: dict) -> list[str]:
     return sorted({s for s in values + words + names if len(s) >= 4}, key=len, reverse=True)  # a word after its value
 
 
-_BROKERS = re.compile(r"(?:[\w.-]+:\d+,?\s*)+")  # host:port, ...
+_BROKERS = re.compile(r"(?:(?:[\w.-]+|\[[0-9A-Fa-f:.]+\]):\d+,?\s*)+")  # host:port, [::1]:port, ...
 _VOCABULARY = {"true", "false", "plaintext", "ssl", "sasl_ssl", "sasl_plaintext", "plain", "scram-sha-256",
                "scram-sha-512", "oauthbearer", "gssapi", "oidc", "https", "earliest", "latest", "none", "default"}
 _WORDS = re.compile(r"[\s=,;:'\"]+")

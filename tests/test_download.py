@@ -99,8 +99,17 @@ def test_rejects_properties_readable_by_others(tmp_path):
     assert load_properties(path, insecure=True)["bootstrap.servers"] == "b:9092"
 
 
+def test_a_broker_list_is_not_masked_as_a_secret_and_a_secret_in_it_is():
+    # was: [::1]:9092 masked in the client's messages, as if it were a secret
+    from ccaudit.kafka_config import secret_values
+
+    assert secret_values({"bootstrap.servers": "[::1]:9092, broker-1.example.com:9092"}) == []
+    assert PASSWORD in secret_values({"bootstrap.servers": PASSWORD})
+
+
 @pytest.mark.parametrize("body, message", [
     ("security.protocol=PLAINTEXT\n", "missing bootstrap.servers"),
+    ("bootstrap.servers= , \n", "missing bootstrap.servers"),  # was: accepted, then 30 s to "No brokers configured"
     ("bootstrap.servers=b:9092\nsecurity.protocol=SASL_SSL\nsasl.mechanisms=PLAIN\nsasl.username=K\n",
      "missing sasl.password .*CCAUDIT_API_SECRET"),
     (f"bootstrap.servers=b:9092\n{PASSWORD}\n", r":2: expected 'key=value'"),
