@@ -145,9 +145,9 @@ def _export(store: Store, out_dir: str, tables: list[str]) -> Export:
             try:
                 _replace(out_dir, table, new)
             except OSError as e:
-                done = "replaced" if new else "removed"
+                undone = "replaced" if new else "removed"
                 raise CcauditError(f"{out_dir}: the tables are written, but the earlier export's {table} could not "
-                                   f"be {done}: {e.strerror}; {MARKER} still lists it") from None
+                                   f"be {undone}: {e.strerror}; {MARKER} still lists it") from None
     finally:
         for tmp in made.values():  # not put in place
             shutil.rmtree(tmp, ignore_errors=True)
