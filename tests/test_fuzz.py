@@ -58,7 +58,7 @@ from ccaudit.report import Day, Report, Row, Section, build
 from ccaudit.schema import SECTIONS
 from ccaudit.stats import MAX_LISTED, LoadStats
 from ccaudit.store import Store
-from ccaudit.text import md_text, printable
+from ccaudit.text import md_text, printable, table_cell
 
 UTC = timezone.utc
 FORMATS = ("text", "markdown", "csv", "json")
@@ -94,24 +94,31 @@ def shape_of(data: bytes) -> str:
         return "refused"
     body = unbom(data).lstrip()
     if body.startswith(b"["):
-        first, _, rest = body.partition(b"\n")
-        status = _json_status(first)
-        return "lines" if status == "no" or status == "whole" and rest.strip() else "array"
+        first, ended, rest = body.partition(b"\n")
+        # a line the input ends in is judged without a number or literal it ends in: a read
+        # that has not seen the line's end may have stopped inside one (`1e`, `tr`)
+        status = _json_status(first if ended else first.rstrip(b"0123456789+-.eEtrufalsn"))
+        more = rest.strip(b" \t\n\r\x0b\x0c\x00")  # lines after it, but blank ones and NUL padding
+        return "lines" if status == "no" or status in ("whole", "broken") and more else "array"
     first = body.split(b"\n", 1)
     return "objects" if len(first) == 2 and first[0].strip() == b"{" else "lines"
 
 
 def _json_status(line: bytes) -> str:
     """'whole' JSON (or nested too deep to tell: then what follows tells, as for a whole
-    value), 'begun' (an error only where it ends), or 'no'."""
+    value), 'begun' (an error only where it ends), 'broken' after an object began (``[{"a":1},
+    x``: an array damaged, if no line follows), or 'no'. Bytes that are not UTF-8 are judged
+    as any character."""
+    text = line.decode("utf-8", "replace")
     try:
-        json.loads(line)
+        json.loads(text)
     except RecursionError:
         return "whole"
     except json.JSONDecodeError as e:
-        return "begun" if e.pos >= len(line.rstrip()) or e.msg.startswith("Unterminated string") else "no"
-    except ValueError:  # not UTF-8
-        return "no"
+        ended = not e.msg.startswith("Invalid control character") and (  # a tab in a string: not JSON
+            e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated string"))
+        broke = e.pos + (e.msg == "Extra data")  # where msgspec says it broke: after the first extra character
+        return "begun" if ended else "broken" if "{" in text[1:broke] else "no"
     return "whole"
 
 
@@ -665,12 +672,12 @@ def check_html(page: str, report: Report) -> None:
     assert set(parsed.tags) <= HTML_TAGS, set(parsed.tags) - HTML_TAGS
     assert parsed.attrs <= HTML_ATTRS, parsed.attrs - HTML_ATTRS
     assert (parsed.tags["script"], parsed.tags["style"], parsed.tags["meta"]) == (1, 1, 4)
-    shown = [printable(k) for k in keys_of(report)]
+    shown = [table_cell(k) for k in keys_of(report)]
     assert parsed.keys == shown
     assert [t.split("\n")[0] for t in parsed.titles] == shown
     for key in keys_of(report):  # the five characters never appear raw where a key is
         if any(c in key for c in "<>&\"'"):
-            assert f">{printable(key)}</th>" not in page
+            assert f">{table_cell(key)}</th>" not in page
 
 
 def check_renderers(report: Report) -> None:
@@ -680,10 +687,10 @@ def check_renderers(report: Report) -> None:
         text = render_report(report, "text", stats)
         only_printable(text, "text")
         for key in keys:
-            assert printable(key) in text
+            assert table_cell(key) in text
         shown = check_markdown(render_report(report, "markdown", stats))
         plain = list(zip(shown, keys))
-        assert len(shown) == len(keys) and all(md == printable(key).strip() for md, key in plain)
+        assert len(shown) == len(keys) and all(md == table_cell(key).strip() for md, key in plain)
         doc = check_json(render_report(report, "json", stats))
         assert [r["key"] for d in doc["days"] for s in d["sections"].values() for r in s["rows"]] == keys
         page = render_html(report, stats)
@@ -691,7 +698,7 @@ def check_renderers(report: Report) -> None:
             check_html(page, report)
         else:  # the same cells without the statistics columns: the cheap checks
             only_printable(page, "html")
-            assert all(f">{html.escape(printable(k))}</th>" in page for k in keys)
+            assert all(f">{html.escape(table_cell(k))}</th>" in page for k in keys)
     assert check_csv(render_report(report, "csv")) == [csv_cell(k) for k in keys]
     for fmt in FORMATS:
         summary = render_summary(report, fmt)
