@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import shutil
 import signal
 import sys
 import threading
@@ -352,7 +351,7 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
       ccaudit spark 's3a://bucket/audit/2024/*/*.jsonl.gz' --db audit.db --master yarn
     """
     from .spark import require, run
-    from .spark_inputs import check_inputs, is_uri
+    from .spark_inputs import check_inputs
     from .storefile import delete_store
 
     if "-" in inputs:
@@ -367,8 +366,6 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
         if made:  # nothing was written, and a store made for this run is not left behind, unless
             with contextlib.suppress(CcauditError, OSError):  # another command filled it meanwhile
                 delete_store(db_path, unused=True)
-        if parquet_dir and not is_uri(parquet_dir):  # nor its --parquet folder (it did not exist): a re-run
-            shutil.rmtree(parquet_dir, ignore_errors=True)  # was refused for it
         raise
     opt.tell_loaded(stats, quiet)  # the lines load prints
     opt.echo_stats(stats, fmt)

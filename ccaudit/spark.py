@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -39,11 +38,11 @@ from .boundary import Terminated
 from .errors import CcauditError, MissingExtra
 from .files import STOPPING, make_temp_dir
 from .schema import QUARTER
+from .spark_failures import spark_message
 from .stats import LoadStats
 
 INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'ccaudit[spark]' (in a clone: pip install '.[spark]')"
 NO_JAVA = "could not start Spark (it needs Java 17 or newer: java on PATH, or JAVA_HOME)"
-_JAVA_CLASS = re.compile(r"(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*: ")  # "org.apache.spark.SparkException: "
 _stopped: list[int] = []  # the stopping signals that came while Spark ran, see _noting_stops
 
 
@@ -74,35 +73,7 @@ def spark_errors() -> Iterator[None]:
             raise (KeyboardInterrupt() if _stopped[0] == signal.SIGINT else Terminated(_stopped[0])) from None
         if os.environ.get("CCAUDIT_DEBUG") or not isinstance(e, (ConnectionError, PySparkException, Py4JError)):
             raise
-        raise CcauditError(_spark_message(e)) from None
-
-
-def _spark_message(e: Exception) -> str:
-    """One line of a Spark failure: the Java exception's own message rather than py4j's
-    "An error occurred while calling ...", a Python worker's last line."""
-    if isinstance(e, ConnectionError):  # the JVM went away (out of memory, killed)
-        return (f"spark: lost the connection to Spark's JVM ({e.strerror or e}); did it run out of memory? "
-                "(CCAUDIT_DEBUG=1 shows its output)")
-    lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
-    if lines[0].startswith("An exception was thrown from the Python worker"):
-        return f"spark: {lines[-1][:500]}"
-    text = lines[0]
-    if text.startswith("An error occurred while calling") and len(lines) > 1 and lines[1].startswith(":"):
-        java = lines[1].lstrip(": ")
-        named = _JAVA_CLASS.match(java)
-        text = java[named.end():] if named else java
-    root = _root_cause(e)  # "[TASK_WRITE_FAILED] Task failed while writing rows" said nothing of why
-    return f"spark: {text[:500]}{f' ({root[:200]})' if root and root not in text else ''}"
-
-
-def _root_cause(e: Exception) -> str:
-    """The message of the last Java exception in ``e``'s causes ("No space left on device")."""
-    cause = getattr(e, "_origin", None) or getattr(e, "java_exception", None)
-    with contextlib.suppress(Exception):  # none, or the JVM is gone
-        while cause.getCause() is not None:
-            cause = cause.getCause()
-        return str(cause.getMessage() or "")
-    return ""
+        raise CcauditError(spark_message(e)) from None
 
 
 class _Jvm:
@@ -371,8 +342,13 @@ def _aggregate(spark, files: list, parquet: str | None) -> tuple[list[tuple], Lo
     table = counts.toArrow()
     rows = list(zip(*(table.column(c).to_pylist() for c in (*keys, "n", "first_us", "last_us"))))
     if parquet:
-        day = F.date_format(F.timestamp_seconds("quarter"), "yyyy-MM-dd")
-        counts.withColumn("day", day).write.partitionBy("day").parquet(parquet)
+        _refuse_existing(spark, parquet)  # again: one made meanwhile (by another run) is not this run's
+        try:
+            counts.withColumn("day", F.date_format(F.timestamp_seconds("quarter"), "yyyy-MM-dd")).write \
+                .partitionBy("day").parquet(parquet)
+        except BaseException:
+            remove_parquet(parquet)
+            raise
         counts.unpersist()
     stats = load_stats([s.label for s in files], blocks.value)
     stats.inserted = sum(r[5] for r in rows)
@@ -386,6 +362,15 @@ def _refuse_existing(spark, folder: str) -> None:
         raise CcauditError(f"{folder}: already exists; --parquet needs a new folder")
 
 
+def remove_parquet(folder: str) -> None:
+    """Remove the --parquet folder this run wrote, of a run that failed: left, it looked
+    complete, and a run again was refused for it. One behind a URI is left to its owner."""
+    from .spark_inputs import is_uri
+
+    if not is_uri(folder):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run(inputs, store, master: str | None = None, parquet: str | None = None) -> LoadStats:
     """``ccaudit spark``: aggregate with Spark, then add the counts to ``store``, which
     must hold nothing yet (counts without events cannot be told apart from what it has)."""
@@ -395,5 +380,10 @@ def run(inputs, store, master: str | None = None, parquet: str | None = None) ->
     check_inputs(inputs, store.path)
     with session(master) as spark:
         rows, stats = aggregate(spark, inputs, parquet, store.path)
-    store.add_counts(rows)
+    try:
+        store.add_counts(rows)
+    except BaseException:
+        if parquet:
+            remove_parquet(parquet)
+        raise
     return stats

@@ -560,16 +560,16 @@ class _Java:
 def test_a_spark_failure_says_its_root_cause():
     # was "spark: [TASK_WRITE_FAILED] Task failed while writing rows to file:/x/p. SQLSTATE: 58030",
     # of a full disk, which only the last cause said
-    from ccaudit.spark import _spark_message
+    from ccaudit.spark_failures import spark_message
 
     failed = Exception("[TASK_WRITE_FAILED] Task failed while writing rows to file:/x/p. SQLSTATE: 58030")
     failed._origin = _Java("Task failed", _Java("Job aborted", _Java("No space left on device")))
-    assert _spark_message(failed) == ("spark: [TASK_WRITE_FAILED] Task failed while writing rows to file:/x/p. "
+    assert spark_message(failed) == ("spark: [TASK_WRITE_FAILED] Task failed while writing rows to file:/x/p. "
                                       "SQLSTATE: 58030 (No space left on device)")
     said = Exception("An error occurred while calling o1.x.\n: java.io.IOException: No space left on device")
     said.java_exception = _Java("No space left on device")
-    assert _spark_message(said) == "spark: No space left on device"  # said once
-    assert _spark_message(Exception("plain")) == "spark: plain"
+    assert spark_message(said) == "spark: No space left on device"  # said once
+    assert spark_message(Exception("plain")) == "spark: plain"
 
 
 @needs_spark
@@ -630,6 +630,25 @@ def test_a_run_that_fails_after_writing_its_parquet_folder_leaves_none(spark, in
     result = invoke("spark", ROOT / "fixtures/sample-cli.txt", "--db", tmp_path / "s.db", "--parquet", out)
     assert result.exit_code == 2 and "already holds events or counts" in result.stderr
     assert not out.exists() and not (tmp_path / "s.db").exists()
+
+
+@needs_spark
+def test_a_parquet_folder_made_by_another_meanwhile_is_left_alone(spark, invoke, tmp_path, monkeypatch):
+    # was: refused as existing, then deleted as if this run had made it, with what it held
+    import ccaudit.spark_inputs
+
+    out = tmp_path / "p"
+    checked = ccaudit.spark_inputs.check_inputs
+
+    def then_made(*args):
+        checked(*args)
+        out.mkdir(exist_ok=True)  # (run checks the inputs again)
+        (out / "important.txt").write_text("kept")
+
+    monkeypatch.setattr(ccaudit.spark_inputs, "check_inputs", then_made)
+    result = invoke("spark", ROOT / "fixtures/sample-cli.txt", "--db", tmp_path / "s.db", "--parquet", out)
+    assert result.exit_code == 2 and "already exists" in result.stderr
+    assert (out / "important.txt").read_text() == "kept"
 
 
 @needs_spark
