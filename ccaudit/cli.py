@@ -297,7 +297,7 @@ def clean(extra, db_path, out_dir, yes):
       ccaudit clean --db audit.db --out reports/ --yes
     """
     from .output import check_report_dir, clean_dir
-    from .storefile import deletable, delete_store
+    from .storedelete import deletable, delete_store
 
     if extra:  # never a file named alone: the option says which kind of thing is deleted
         x = extra[0]
@@ -352,7 +352,7 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
     """
     from .spark import require, run
     from .spark_inputs import check_inputs
-    from .storefile import delete_store
+    from .storedelete import delete_store
 
     if "-" in inputs:
         raise click.UsageError("ccaudit spark reads files, not stdin: for stdin use ccaudit load - --db STORE")

@@ -53,6 +53,7 @@ from .storefile import (
     hold,
     looks_like_sqlite,
     needs_creating,
+    sqlite_or_unborn,
     wait_for_writers,
 )
 
@@ -85,6 +86,9 @@ class Merged(NamedTuple):
         return Merged(self.inserted + other[0], self.duplicates + other[1])
 
 
+_A_DUMP = "; if it is a dump, it is read as an input (ccaudit report FILE, or ccaudit load FILE --db STORE)"
+
+
 class Store:
     """A ccaudit SQLite file, open: load rows, read counts. ``readonly`` for reading
     commands; ``notify`` hears once if another process's lock makes it wait."""
@@ -98,6 +102,9 @@ class Store:
             raise StoreError(f"{path}: is a directory, not a store")
         if path != ":memory:" and os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the open
             raise StoreError(f"{path}: is not a regular file, not a store")
+        if path != ":memory:" and os.path.isfile(path) and not sqlite_or_unborn(path):
+            # refused before SQLite opens it: it wrote a journal planted beside it into it
+            raise StoreError(f"{path}: not a usable ccaudit store (file is not a database){_A_DUMP}")
         conn, self._held = None, None
         try:
             if not readonly and path != ":memory:" and needs_creating(path):
@@ -119,8 +126,7 @@ class Store:
                 raise
             if out_of_space(e):  # creating it, or rolling back a killed load's journal
                 raise NoSpace(self._full(e, kept="")) from None
-            hint = "" if looks_like_sqlite(path) or not os.path.isfile(path) else \
-                "; if it is a dump, it is read as an input (ccaudit report FILE, or ccaudit load FILE --db STORE)"
+            hint = "" if looks_like_sqlite(path) or not os.path.isfile(path) else _A_DUMP
             raise StoreError(f"{path}: not a usable ccaudit store ({e}){hint}") from None
         self._numbers = Numbering(conn)
         self._pending: dict[tuple[int, str, int], dict[int, list]] = {}  # (day, section, kid) -> counts, see _add

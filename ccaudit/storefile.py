@@ -35,7 +35,7 @@ EVERY_LAYOUT = {"all_events", "auth_events", "signin_failures", "signin_successe
 def is_store(path: str) -> bool:
     """Did a ccaudit make ``path``: a layout version, and the old tool's four tables or views?"""
     try:
-        with _peek(path) as conn:
+        with peek(path) as conn:
             return conn.execute("PRAGMA user_version").fetchone()[0] > 0 and EVERY_LAYOUT <= _tables(conn)
     except sqlite3.OperationalError as e:
         if "locked" not in str(e):
@@ -53,52 +53,6 @@ def looks_like_sqlite(path: str) -> bool:
         with open(path, "rb") as f:
             return f.read(16) == SQLITE_MAGIC
     except OSError:
-        return False
-
-
-def deletable(path: str) -> bool:
-    """Whether there is a store at ``path`` to delete; StoreError if what is there is not
-    one. A link is refused, not followed: it could lead anywhere."""
-    if not os.path.lexists(path):
-        return False
-    if os.path.islink(path):
-        raise StoreError(f"{path}: a symbolic link, which clean does not follow; give the store's own path "
-                         f"({os.path.realpath(path)}); nothing deleted")
-    with _unheld(path):  # asked before anything is deleted, and again as it is
-        pass
-    # a killed load's journal, which a read-only look cannot see past; or its store's creation's
-    if _roll_back_if_crashed(path) and os.path.getsize(path) == 0:  # (killed before it committed)
-        return True
-    if not is_store(path):
-        raise StoreError(f"{path}: not a ccaudit store; nothing deleted")
-    return True
-
-
-def delete_store(path: str, unused: bool = False) -> bool:
-    """Delete the store at ``path`` (found ``deletable``) and its journal files, unless a
-    command writing it holds it (``hold``); with ``unused``, only if it holds no rows: a
-    store made for a run that failed, which another command may have filled meanwhile.
-    Whether it was deleted."""
-    with _unheld(path):
-        if unused and not _unused(path):
-            return False
-        for name in (path, path + "-journal", path + "-wal", path + "-shm"):
-            try:
-                os.remove(name)
-            except FileNotFoundError:
-                pass
-            except OSError as e:  # read-only media, an immutable file
-                raise StoreError(f"{name}: cannot delete it: {e.strerror}") from None
-    return True
-
-
-def _unused(path: str) -> bool:
-    """No events, counts or keys in the store (an unreadable one is not known to be unused)."""
-    try:
-        with _peek(path) as conn:
-            return not conn.execute("SELECT EXISTS (SELECT 1 FROM keys) OR EXISTS (SELECT 1 FROM quarters)"
-                                    " OR EXISTS (SELECT 1 FROM method_counts)").fetchone()[0]
-    except sqlite3.Error:
         return False
 
 
@@ -123,7 +77,7 @@ def hold(path: str) -> int | None:
 
 
 @contextlib.contextmanager
-def _unheld(path: str) -> Iterator[None]:
+def unheld(path: str) -> Iterator[None]:
     """Hold ``path`` alone while it is deleted; StoreError if a command writing it holds it."""
     flags = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
     try:
@@ -171,7 +125,7 @@ BUSY_POLL = 0.2  # seconds of each turn of that wait (see patiently)
 
 def connect(path: str, readonly: bool) -> sqlite3.Connection:
     if readonly:
-        _roll_back_if_crashed(path)
+        roll_back_if_crashed(path)
         conn = sqlite3.connect(_read_only(path), uri=True, timeout=BUSY_WAIT)
     else:
         conn = sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT)
@@ -181,8 +135,22 @@ def connect(path: str, readonly: bool) -> sqlite3.Connection:
 
 
 def _hot_journal(path: str) -> bool:
-    """A journal beside the store, where SQLite keeps it: beside the file a link leads to."""
-    return os.path.exists(os.path.realpath(path) + "-journal")
+    """A journal beside the store, where SQLite keeps it: beside the file a link leads to.
+    Only beside an SQLite file (or one a killed creation left): SQLite writes what a
+    journal holds into the file beside it, and one planted beside a user's notes made them
+    an SQLite file (which clean then deleted as a store)."""
+    real = os.path.realpath(path)
+    return os.path.exists(real + "-journal") and sqlite_or_unborn(real)
+
+
+def sqlite_or_unborn(path: str) -> bool:
+    """An SQLite file, or an empty one, or one whose creation was killed before its first
+    page was written (zeros where SQLite's header goes): one SQLite may open and roll back."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) in (SQLITE_MAGIC, bytes(16), b"")
+    except OSError:
+        return True  # what SQLite then says of it is said
 
 
 def reader(path: str) -> sqlite3.Connection:
@@ -218,7 +186,7 @@ def file_id(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _roll_back_if_crashed(path: str) -> bool:
+def roll_back_if_crashed(path: str) -> bool:
     """A load killed in a transaction leaves a journal that a read-only connection
     cannot roll back: the first read-write reader does it (SQLite does this on any read;
     a journal that a running load still holds is not touched). One who may not write the
@@ -254,7 +222,7 @@ def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str]
     try:
         patiently(conn, sql)
     except sqlite3.OperationalError as e:  # the writer waited for was killed mid-commit, and left
-        if not cannot_roll_back(e) or not _roll_back_if_crashed(path):  # a journal a read-only
+        if not cannot_roll_back(e) or not roll_back_if_crashed(path):  # a journal a read-only
             raise  # connection cannot roll back
         conn.execute(sql).fetchall()
     return True
@@ -323,13 +291,13 @@ def needs_creating(path: str) -> bool:
     (an empty file, or an SQLite file with nothing of ccaudit's in it but empty tables)."""
     if not os.path.exists(path):
         return True
-    _roll_back_if_crashed(path)  # a creation killed while it committed: undo it first
+    roll_back_if_crashed(path)  # a creation killed while it committed: undo it first
     if os.path.getsize(path) == 0:
         return True
     if not looks_like_sqlite(path):
         return False
     try:
-        with _peek(path) as conn:
+        with peek(path) as conn:
             tables = _tables(conn)
             if conn.execute("PRAGMA user_version").fetchone()[0] != 0 or not tables <= set(TABLES) | set(VIEWS):
                 return False
@@ -349,7 +317,7 @@ def _read_only(path: str) -> str:
     return f"{Path(path).resolve().as_uri()}?mode=ro"  # (not ``uri``: ":memory:?mode=ro" would be a file)
 
 
-def _peek(path: str) -> contextlib.closing[sqlite3.Connection]:
+def peek(path: str) -> contextlib.closing[sqlite3.Connection]:
     """A short read-only look at an SQLite file, closed afterwards."""
     return contextlib.closing(sqlite3.connect(_read_only(path), uri=True))
 

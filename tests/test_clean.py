@@ -254,6 +254,32 @@ def test_clean_deletes_a_store_a_killed_load_left_with_its_journal(invoke, tmp_p
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("command", [("summary", "--db"), ("clean", "--yes", "--db"), ("report", "--db"),
+                                     ("load", "{dump}", "--db"), ("diff", "{store}")])
+def test_a_journal_planted_beside_a_users_file_is_not_written_into_it(invoke, tmp_path, sample_cli, command):
+    # was: SQLite rolled the journal back into the user's notes, which became an SQLite file
+    # ("the store is damaged"), and clean --db then deleted them as a store
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.test_store import KILLED_WRITER
+
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(db)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "holding\n"
+    writer.kill()
+    writer.wait()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Dear diary\n" * 9000)
+    shutil.copy(f"{db}-journal", f"{notes}-journal")
+    journal = (tmp_path / "notes.txt-journal").read_bytes()
+    result = invoke(*[a.format(dump=sample_cli, store=db) for a in command], notes)
+    assert result.exit_code == 2, result.stderr
+    assert notes.read_text() == "Dear diary\n" * 9000 and (tmp_path / "notes.txt-journal").read_bytes() == journal
+
+
 @pytest.mark.parametrize("command", [("report",), ("summary",), ("check", "--max", "*:*=1/h")])
 def test_an_empty_file_as_a_store_is_read_as_no_store_yet(invoke, tmp_path, sample_cli, command):
     # what SIGTERM leaves when it stops a load as it makes a new store: the file made, nothing

@@ -1,0 +1,55 @@
+"""Deleting a store: ``clean --db``, and the store a failed ``ccaudit spark`` made. What is
+deleted must be a ccaudit store that no command is writing."""
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from .errors import StoreError
+from .storefile import is_store, peek, roll_back_if_crashed, unheld
+
+
+def deletable(path: str) -> bool:
+    """Whether there is a store at ``path`` to delete; StoreError if what is there is not
+    one. A link is refused, not followed: it could lead anywhere."""
+    if not os.path.lexists(path):
+        return False
+    if os.path.islink(path):
+        raise StoreError(f"{path}: a symbolic link, which clean does not follow; give the store's own path "
+                         f"({os.path.realpath(path)}); nothing deleted")
+    with unheld(path):  # asked before anything is deleted, and again as it is
+        pass
+    # a killed load's journal, which a read-only look cannot see past; or its store's creation's
+    if roll_back_if_crashed(path) and os.path.getsize(path) == 0:  # (killed before it committed)
+        return True
+    if not is_store(path):
+        raise StoreError(f"{path}: not a ccaudit store; nothing deleted")
+    return True
+
+
+def delete_store(path: str, unused: bool = False) -> bool:
+    """Delete the store at ``path`` (found ``deletable``) and its journal files, unless a
+    command writing it holds it (``hold``); with ``unused``, only if it holds no rows: a
+    store made for a run that failed, which another command may have filled meanwhile.
+    Whether it was deleted."""
+    with unheld(path):
+        if unused and not _unused(path):
+            return False
+        for name in (path, path + "-journal", path + "-wal", path + "-shm"):
+            try:
+                os.remove(name)
+            except FileNotFoundError:
+                pass
+            except OSError as e:  # read-only media, an immutable file
+                raise StoreError(f"{name}: cannot delete it: {e.strerror}") from None
+    return True
+
+
+def _unused(path: str) -> bool:
+    """No events, counts or keys in the store (an unreadable one is not known to be unused)."""
+    try:
+        with peek(path) as conn:
+            return not conn.execute("SELECT EXISTS (SELECT 1 FROM keys) OR EXISTS (SELECT 1 FROM quarters)"
+                                    " OR EXISTS (SELECT 1 FROM method_counts)").fetchone()[0]
+    except sqlite3.Error:
+        return False
