@@ -134,6 +134,10 @@ def _export(store: Store, out_dir: str, tables: list[str]) -> Export:
     snapshot(store.conn)  # every table from one; a day's counts sorted by key spill to TMPDIR
     result = Export(skipped=tuple(t for t in tables if t != "counts") if store.counts_only() else ())
     written = [t for t in tables if t not in result.skipped]
+    for table in written:  # a user's own folder or file of a table's name: was replaced without a word
+        if table not in previous and os.path.lexists(os.path.join(out_dir, table)):
+            raise CcauditError(f"{os.path.join(out_dir, table)}: not written by an earlier export ({MARKER} does "
+                               "not list it), so it is not replaced; move it, or give another folder")
     write_own(os.path.join(out_dir, MARKER), _marker(previous + written))  # claimed before it is made
     made: dict[str, str] = {}
     try:

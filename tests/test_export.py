@@ -330,6 +330,19 @@ def test_a_second_export_replaces_the_first_as_a_whole(sample, generated, tmp_pa
     assert not [p for p in out.iterdir() if p.name.startswith(exporter.TEMP_PREFIX)]
 
 
+def test_a_tables_name_the_marker_does_not_list_is_not_replaced(invoke, sample, tmp_path):
+    # was: a folder and a file of the user's, named as tables, deleted by the next export
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out, "--table", "counts")
+    (out / "all_events").mkdir()
+    (out / "all_events" / "notes.txt").write_text("notes")
+    result = invoke("export", "--db", db, "--out", out)
+    assert result.exit_code == 2 and f"{out}/all_events: not written by an earlier export" in result.stderr
+    assert (out / "all_events" / "notes.txt").read_text() == "notes"
+    assert exporter.read_marker(str(out)) == ["counts"]
+
+
 def test_a_planted_marker_cannot_lead_out_of_the_folder(invoke, sample, tmp_path):
     db, _ = sample
     out = tmp_path / "out"
