@@ -30,6 +30,7 @@ FILE_MODE, DIR_MODE = 0o600, 0o700
 STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what stops ccaudit, see cli.py
 PART_MARK = ".ccaudit-"  # in a half-written file's name: .NAME.ccaudit-RANDOM.part
 PART_NAME = 40  # characters of NAME kept there: a name of 255 bytes, the most, would make one too long
+_PART = re.compile(rf"(?s)\..{{0,{PART_NAME}}}{re.escape(PART_MARK)}[a-z0-9_]{{8}}\.part")  # (not a.ccaudit-b.part)
 _swept: set[str] = set()  # folders whose dead half-written files are gone
 
 
@@ -87,7 +88,7 @@ def _remove_dead_parts(folder: str) -> None:
     _swept.add(folder)
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
-            if PART_MARK in entry.name and entry.name.endswith(".part") and _dead_part(entry.path):
+            if _PART.fullmatch(entry.name) and _dead_part(entry.path):
                 with contextlib.suppress(OSError):
                     os.remove(entry.path)
 

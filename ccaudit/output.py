@@ -188,14 +188,22 @@ def read_manifest(out_dir: str) -> list[str]:
     planted too: it may list only names of the shapes ccaudit writes, nothing that could
     lead out of the folder."""
     path = os.path.join(out_dir, MANIFEST)
-    if not os.path.isfile(path) or os.path.islink(path):
+    if not _has_manifest(out_dir):
         return []
+    if os.lstat(path).st_uid != os.geteuid():  # planted where another may write (a sticky folder)
+        raise CcauditError(f"{path}: written by another user; not touched")
     with open(path, encoding="utf-8", errors="replace") as f:
         names = [line.rstrip("\n") for line in f if line.strip() and not line.startswith("#")]
     for name in names:
         if not _REPORT_FILE.fullmatch(name):
             raise CcauditError(f"{path}: lists {name!r}, which is not a report file; not touched")
     return names
+
+
+def _has_manifest(out_dir: str) -> bool:
+    """A manifest, itself: a link named so (to anything) made a folder pass for a report's."""
+    path = os.path.join(out_dir, MANIFEST)
+    return os.path.isfile(path) and not os.path.islink(path)
 
 
 _REPORT_FILE = re.compile(r"(?:(?:%s)/)?(?:\d{4}-\d{2}-\d{2}|summary)\.(?:txt|md|csv|json)|report\.html"
@@ -281,6 +289,6 @@ def check_report_dir(out_dir: str) -> None:
     out_dir = os.path.normpath(out_dir)
     if os.path.islink(out_dir) or not os.path.isdir(out_dir):
         raise CcauditError(f"{out_dir}: not a report folder (a link or not a folder); nothing deleted")
-    if not os.path.isfile(os.path.join(out_dir, MANIFEST)):
+    if not _has_manifest(out_dir):
         raise CcauditError(f"{out_dir}: not a report folder written by ccaudit (no {MANIFEST}); nothing deleted")
     read_manifest(out_dir)

@@ -116,6 +116,30 @@ def test_clean_refuses_a_dir_that_is_not_a_report_dir(invoke, tmp_path, sample_c
     assert (out / "cat.jpg").exists()
 
 
+def test_clean_refuses_a_folder_whose_manifest_is_a_link(invoke, tmp_path):
+    # was: taken for a report folder, and the link deleted with it
+    out = tmp_path / "ml"
+    out.mkdir()
+    (tmp_path / "elsewhere").write_text("summary.txt\n")
+    (out / ".ccaudit-manifest").symlink_to(tmp_path / "elsewhere")
+    result = invoke("clean", "--out", out, "--yes")
+    assert result.exit_code == 2 and "not a report folder written by ccaudit" in result.stderr
+    assert (out / ".ccaudit-manifest").is_symlink()
+
+
+@pytest.mark.parametrize("command", [("clean", "--yes"), ("report", "{dump}", "-q")])
+def test_a_manifest_written_by_another_user_is_not_followed(invoke, tmp_path, sample_cli, monkeypatch, command):
+    # was: in a shared sticky folder, a manifest planted by another user listing the caller's
+    # own files: clean deleted them
+    out = tmp_path / "shared"
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    monkeypatch.setattr(os, "geteuid", lambda: os.stat(out / ".ccaudit-manifest").st_uid + 1)
+    result = invoke(*[a.format(dump=sample_cli) for a in command], "--out", out)
+    assert result.exit_code == 2 and ".ccaudit-manifest: written by another user; not touched" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
 def test_clean_does_not_delete_a_non_store_whose_name_has_a_hash(invoke, tmp_path, sample_cli):
     store = tmp_path / "s.db"
     invoke("load", sample_cli, "--db", store, "-q")

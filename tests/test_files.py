@@ -215,17 +215,19 @@ def test_half_written_files_of_live_or_recent_writers_and_others_files_stay(tmp_
     import fcntl
 
     dead = tmp_path / killed_while_writing(tmp_path / "a.jsonl")
-    live = tmp_path / ".b.jsonl.ccaudit-x1y2.part"  # its writer is still running
+    live = tmp_path / ".b.jsonl.ccaudit-x1y2z3w4.part"  # its writer is still running
     live.write_text("x")
     recent = tmp_path / killed_while_writing(tmp_path / "c.jsonl")  # killed a moment ago: maybe not yet locked
     foreign = tmp_path / ".d.jsonl.x1y2.part"  # not ccaudit's
-    foreign.write_text("x")
-    for p in (dead, live, foreign):
+    users = tmp_path / "thesis.ccaudit-notes.part"  # a user's own, with ccaudit's mark in its name: was removed
+    for p in (foreign, users):
+        p.write_text("x")
+    for p in (dead, live, foreign, users):
         aged(p)
     with open(live) as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         files.write_atomic(str(tmp_path / "report.txt"), "report\n")
-    assert sorted(os.listdir(tmp_path)) == sorted([live.name, recent.name, foreign.name, "report.txt"])
+    assert sorted(os.listdir(tmp_path)) == sorted([live.name, recent.name, foreign.name, users.name, "report.txt"])
 
 
 def test_a_file_system_without_locks_still_takes_the_file(tmp_path, unswept, monkeypatch):
