@@ -150,6 +150,7 @@ class Breaches:
 
     def __init__(self, report: Report, rules: list[Rule]):
         self.rules = rules
+        self._matched: set[int] = set()
         self.conn = streamed.database()
         self.conn.execute("CREATE TABLE b (day TEXT, col INTEGER, rank INTEGER, key BLOB, rule INTEGER,"
                           " section TEXT, hour TEXT, count INTEGER)")
@@ -158,11 +159,14 @@ class Breaches:
                 self.conn.executemany("INSERT INTO b VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._found(report))
             self.count = self.conn.execute("SELECT count(*) FROM b").fetchone()[0]
             self.rules_breached = len({rules[i].text for i, in self.conn.execute("SELECT DISTINCT rule FROM b")})
+        # a glob that matched no key (a typo, or User:sa-1 for sa-1) passed as if nothing were over its limit
+        self.unmatched = [r.text for i, r in enumerate(rules) if i not in self._matched]
 
     def _found(self, report: Report) -> Iterator[tuple]:
         order = {sid: i for i, sid in enumerate(SECTIONS)}
         for ri, rule in enumerate(self.rules):
             for day, sid, row in _rows(report, rule):
+                self._matched.add(ri)
                 for col, hour, count in _cells(rule, day, row):
                     if count > rule.max:
                         yield day.date, col, order[sid], streamed.text(row.key), ri, sid, hour, count
@@ -214,7 +218,7 @@ def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str) -> I
     yield from streamed.json_chunks({
         "ok": not breaches.count,
         "breaches": [],
-        "rules": [{"rule": r.text, **asdict(r)} for r in rules],
+        "rules": [{"rule": r.text, **asdict(r), "matched_a_key": r.text not in breaches.unmatched} for r in rules],
         "checked": {"events": report.events, "days": report.span_days, "first_day": first, "last_day": last,
                     "tz": report.tz},
     }, "breaches", map(asdict, breaches))

@@ -60,6 +60,7 @@ class Cli(click.Group):
     """Commands in a user's order, parsed and run within the error boundary."""
 
     ORDER = ("report", "load", "spark", "summary", "download", "check", "diff", "methods", "export", "clean")
+    command_class = opt.Command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """In the order a user needs them (those not in ORDER last)."""

@@ -19,27 +19,28 @@ from .storefile import looks_like_sqlite
 DB_HELP = "Store to read (and to add the DUMPS to, if any). Without it, a temporary store is used."
 
 
-@click.command(short_help="Exit 1 if a key is busier than a limit (for CI).")
+@click.command(cls=opt.Command, short_help="Exit 1 if a key is busier than a limit (for CI).")
 @click.argument("dumps", nargs=-1, type=opt.DUMPS)
 @db_option(DB_HELP)
 @click.option("--max", "max_rules", multiple=True, metavar="RULE",
               help="SECTION:KEYGLOB=N/h or =N/d: at most N events per key per hour or per day "
                    "(SECTION may be *). Repeatable.")
-@click.option("--rules", "rules_file", type=click.Path(dir_okay=False),
-              help="TOML file of [[rule]] tables: section, key, max, per = \"hour\"|\"day\".")
+@click.option("--rules", "rules_files", type=click.Path(dir_okay=False), multiple=True,
+              help="TOML file of [[rule]] tables: section, key, max, per = \"hour\"|\"day\". Repeatable.")
 @format_option(["text", "json"])
 @TZ
 @WINDOW
 @LOADING
-def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, quiet):
+def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict, quiet):
     """Exit 1 if any key is busier than a limit, for CI and cron.
 
     Every row of the section whose key matches the glob is checked on its own: each hour
     column against a per-hour limit, each day's total against a per-day limit. Each breach
     is printed (section, key, day, hour, count, limit, rule).
 
-    Exit codes: 0 no breach; 1 a breach (or --strict and malformed input);
-    2 a bad rule, an unreadable input or another usage error.
+    Exit codes: 0 no breach; 1 a breach (or --strict and malformed input, no
+    events, or a rule that matched no key); 2 a bad rule, an unreadable input or
+    another usage error.
 
     \b
     Examples:
@@ -53,7 +54,7 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
     opt.existing_store(dumps, db_path)
     opt.check_inputs(dumps)
     rules = [checks.parse_rule(r) for r in max_rules]
-    if rules_file:
+    for rules_file in rules_files:
         rules += checks.load_rules_file(rules_file)
     if not rules:
         raise click.UsageError("give at least one --max RULE or a --rules FILE")
@@ -67,8 +68,13 @@ def check(dumps, db_path, max_rules, rules_file, fmt, tz, since, until, strict, 
         if not rep.days:
             say("ccaudit: warning: no events to check")
         with contextlib.closing(checks.Breaches(rep, rules)) as breaches:
+            for rule in breaches.unmatched if rep.days else ():
+                opt.tell(f"warning: rule {rule} matched no key (keys are matched as reports show them: sa-1, not "
+                         "User:sa-1)")
             sys.stdout.writelines(checks.render(breaches, rules, rep, fmt))
-    sys.exit(opt.worst(opt.exit_code(loaded, strict), ExitCode.CHECK_FAILED if breaches.count else ExitCode.OK))
+    unsure = strict and (not rep.days or breaches.unmatched)  # what was asked could not be checked
+    failed = breaches.count or unsure
+    sys.exit(opt.worst(opt.exit_code(loaded, strict), ExitCode.CHECK_FAILED if failed else ExitCode.OK))
 
 
 @contextlib.contextmanager
@@ -90,7 +96,7 @@ def _label(name: str, paths: tuple[str, ...], since: str | None, until: str | No
     return f"{name} = {', '.join(paths)}" + (f" ({window})" if window else "")
 
 
-@click.command(short_help="Compare two stores or dumps, key by key.")
+@click.command(cls=opt.Command, short_help="Compare two stores or dumps, key by key.")
 @click.argument("stores_or_dumps", nargs=-1, metavar="[A B]", type=opt.DUMPS)
 @click.option("--a", "a_paths", multiple=True, type=opt.DUMPS,
               help="A dump (repeatable) or one store for side A, instead of the A argument.")
@@ -149,7 +155,7 @@ def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_sin
     sys.exit(opt.worst(opt.exit_code(load_a, strict), opt.exit_code(load_b, strict)))
 
 
-@click.command(short_help="Every methodName seen, busiest first, with its meaning.")
+@click.command(cls=opt.Command, short_help="Every methodName seen, busiest first, with its meaning.")
 @click.argument("dumps", nargs=-1, type=opt.DUMPS)
 @db_option(DB_HELP)
 @format_option(["text", "json", "csv"])

@@ -9,7 +9,7 @@ from .export import TABLES
 from .options import db_option
 
 
-@click.command("export", short_help="Write a store's tables as Parquet, one folder per day.")
+@click.command("export", cls=opt.Command, short_help="Write a store's tables as Parquet, one folder per day.")
 @db_option("The store to export (nothing is added to it).", required=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), callback=opt.named,
               help="Folder for the Parquet files, <table>/day=<date>/part-0.parquet (created if its parent "

@@ -38,6 +38,18 @@ TOP = click.IntRange(min=1, max=2**63 - 1)  # --top: what SQLite can bind (a lar
 Decorator = Callable[[Callable], Callable]
 
 
+class Command(click.Command):
+    """A command that refuses an option of one value given twice: click keeps the last, so
+    ``check --rules a.toml --rules b.toml`` checked b alone, and passed."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+        once = [p for p in order if isinstance(p, click.Option) and not (p.multiple or p.count or p.is_flag)]
+        if twice := next((p for p in once if once.count(p) > 1), None):
+            raise click.UsageError(f"{twice.opts[-1]} is given {once.count(twice)} times; it takes one value", ctx)
+        return super().parse_args(ctx, args)
+
+
 def options(*decorators: Decorator) -> Decorator:
     """Several click options as one decorator, in the order given (as --help lists them)."""
     def apply(f: Callable) -> Callable:

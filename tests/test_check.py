@@ -246,6 +246,43 @@ def test_missing_or_empty_store(invoke, tmp_path):
     invoke("load", "-q", write_jsonl(tmp_path, [kafka_auth("2024-05-06T07:00:00Z")]), "--db", empty)
     nothing = invoke("check", "--db", empty, "--max", "*:*=0/h", "--since", "2030-01-01")
     assert nothing.exit_code == 0 and "no events to check" in nothing.stderr
+    # for CI: what was asked could not be checked (was exit 0 with --strict too)
+    assert invoke("check", "--db", empty, "--max", "*:*=0/h", "--since", "2030-01-01", "--strict").exit_code == 1
+
+
+def test_a_rule_that_matches_no_key_is_said_and_fails_a_strict_check(invoke, sample_cli, tmp_path):
+    # was: exit 0 and not a word, for a typo or a principal typed as the records spell it
+    db = tmp_path / "a.db"
+    assert invoke("load", "-q", sample_cli, "--db", db).exit_code == 0
+    rules = ["--max", "kafka_authentication:User:sa-q1w2e3=0/h", "--max", "kafka_authentication:sa-*=5/h"]
+    result = invoke("check", "--db", db, *rules, "--format", "json")
+    assert result.exit_code == 0
+    assert result.stderr == ("ccaudit: warning: rule kafka_authentication:User:sa-q1w2e3=0/h matched no key (keys "
+                             "are matched as reports show them: sa-1, not User:sa-1)\n")
+    assert [r["matched_a_key"] for r in json.loads(result.stdout)["rules"]] == [False, True]
+    assert invoke("check", "--db", db, *rules, "--strict").exit_code == 1
+    assert invoke("check", "--db", db, "--max", "kafka_authentication:sa-*=5/h", "--strict").exit_code == 0
+
+
+def test_rules_files_add_up(invoke, sample_cli, tmp_path):
+    # was: the last --rules alone checked (click keeps the last value), and a breach of the first passed
+    first, second = tmp_path / "r1.toml", tmp_path / "r2.toml"
+    first.write_text('[[rule]]\nsection = "kafka_authentication"\nmax = 1\n', encoding="utf-8")
+    second.write_text('[[rule]]\nsection = "signin_success"\nmax = 100\n', encoding="utf-8")
+    result = invoke("check", "-q", sample_cli, "--rules", first, "--rules", second, "--format", "json")
+    assert result.exit_code == 1
+    assert [r["rule"] for r in json.loads(result.stdout)["rules"]] == ["kafka_authentication:*=1/h",
+                                                                       "signin_success:*=100/h"]
+
+
+@pytest.mark.parametrize("args", [["check", "--db", "a.db", "--db", "b.db", "--max", "*:*=1/h"],
+                                  ["report", "{dump}", "--format", "json", "--format", "csv"],
+                                  ["diff", "{dump}", "{dump}", "--a-since", "2024-05-06", "--a-since", "2024-05-07"],
+                                  ["export", "--db", "a.db", "--out", "x", "--out", "y"]])
+def test_an_option_of_one_value_given_twice_is_refused(invoke, sample_cli, args):
+    # was: the last one kept without a word (check --db a --db b checked b alone)
+    result = invoke(*[a.format(dump=sample_cli) for a in args])
+    assert result.exit_code == 2 and "is given 2 times; it takes one value" in result.stderr
 
 
 def test_check_from_store_with_since(invoke, sample_cli, tmp_path):
