@@ -4,6 +4,7 @@ error boundary they share."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 
 import click
@@ -80,7 +81,7 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
 @contextlib.contextmanager
 def _source(name: str, paths: tuple[str, ...], quiet: bool):
     """(store, LoadStats or None) of one side of a diff: its store, or its dumps loaded."""
-    stores = [p for p in paths if looks_like_sqlite(p)]
+    stores = [p for p in paths if looks_like_sqlite(p) or _empty_store(p)]
     if len(stores) > 1:
         raise click.UsageError(f"{name}: give one store, not {len(stores)} ({', '.join(stores)})")
     if stores and len(paths) > 1:
@@ -89,6 +90,13 @@ def _source(name: str, paths: tuple[str, ...], quiet: bool):
         if not stores and not quiet:
             say(f"ccaudit: loading {name}")
         yield store, opt.load_all(() if stores else paths, store, quiet)
+
+
+def _empty_store(path: str) -> bool:
+    """An empty file named as a store (a load into it stopped as it began): read as an empty
+    dump, every key was "vanished", and the diff exited 0."""
+    return path.lower().endswith((".db", ".sqlite", ".sqlite3")) and os.path.isfile(path) \
+        and not os.path.getsize(path)
 
 
 def _label(name: str, paths: tuple[str, ...], since: str | None, until: str | None) -> str:

@@ -266,3 +266,12 @@ def test_golden(invoke, at_root, golden, fmt, ext):
     result = invoke("diff", "-q", SAMPLE, WEEK2, "--all", "--format", fmt)
     assert result.exit_code == 0
     golden(f"diff--sample-cli--sample-week2.{ext}", result.stdout)
+
+
+def test_an_empty_file_named_as_a_store_is_not_read_as_an_empty_dump(invoke, sample_cli, tmp_path):
+    # was: every key "vanished", exit 0, as if B were a dump of no records
+    db, zero = tmp_path / "a.db", tmp_path / "zero.db"
+    assert invoke("load", "-q", sample_cli, "--db", db).exit_code == 0
+    zero.write_bytes(b"")
+    result = invoke("diff", db, zero)
+    assert result.exit_code == 2 and f"{zero}: an empty file, not yet a store" in result.stderr
