@@ -172,6 +172,8 @@ def is_device(path: str) -> bool:
         return False
     if stat.S_ISLNK(st.st_mode):
         return bool(_DESCRIPTOR.fullmatch(os.path.abspath(path)))
+    if stat.S_ISFIFO(st.st_mode) and st.st_uid != os.geteuid():  # another's, planted: they would read it
+        return False
     return not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
 
 

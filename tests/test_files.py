@@ -100,6 +100,16 @@ def test_a_pipe_is_written_to_not_replaced(tmp_path):
     assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
+def test_another_users_pipe_is_replaced_not_written_to(tmp_path, monkeypatch):
+    # was: a pipe planted in a shared folder under the report's name got the report, and the
+    # one who planted it read every email in it
+    fifo = tmp_path / "leak.txt"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(os, "geteuid", lambda: fifo.stat().st_uid + 1)
+    files.write_atomic(str(fifo), "the report\n")  # no reader: it would have waited for one
+    assert not stat.S_ISFIFO(fifo.lstat().st_mode) and fifo.read_text() == "the report\n"
+
+
 def test_a_link_in_proc_to_a_file_is_written_through_and_appended(tmp_path):
     # /proc/self/fd/N (as /dev/stdout when standard output goes to a file) leads to a
     # regular file: it was taken for a file to replace, which failed here, and replaced
