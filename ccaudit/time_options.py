@@ -16,6 +16,8 @@ MAX_GLOB = 50_000  # bytes of a --principal glob (what SQLite's GLOB took, when 
 def zone(name: str) -> tzinfo:
     if name.upper() in ("UTC", "Z"):
         return timezone.utc
+    if name.lower() in ("localtime", "posixrules", "factory"):  # this machine's, which a change of it changes
+        raise click.BadParameter(f"{name!r} is this machine's zone, not a named one{_IANA}", param_hint="--tz")
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:

@@ -328,6 +328,14 @@ def test_unknown_zone_is_a_usage_error(tmp_path, name):
     assert "unknown time zone" in result.stderr
 
 
+@pytest.mark.parametrize("name", ["localtime", "posixrules", "Factory"])
+def test_this_machines_zone_is_refused(tmp_path, name):
+    # was: taken, so a change of the machine's /etc/localtime changed what a report or check said
+    result = CliRunner().invoke(cli, ["report", "-q", write_jsonl(tmp_path, [kafka_auth("2024-05-06T07:00:00Z")]),
+                                      "--tz", name])
+    assert result.exit_code == 2 and f"{name!r} is this machine's zone, not a named one" in result.stderr
+
+
 # -- since / until ---------------------------------------------------------------------
 
 @pytest.fixture
