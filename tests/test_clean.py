@@ -259,8 +259,8 @@ def test_ctrl_c_at_cleans_question_is_an_interrupt(ccaudit_exe, tmp_path, sample
     assert db.exists()
 
 
-def test_clean_deletes_a_store_a_killed_load_left_with_its_journal(invoke, tmp_path, sample_cli):
-    # was: "not a ccaudit store; nothing deleted" until a reading command rolled the journal back
+def killed_while_writing(invoke, tmp_path, sample_cli):
+    """A store of the sample, and the journal a writer killed in its transaction left beside it."""
     import subprocess
     import sys
 
@@ -273,6 +273,12 @@ def test_clean_deletes_a_store_a_killed_load_left_with_its_journal(invoke, tmp_p
     writer.kill()
     writer.wait()
     assert os.path.exists(f"{db}-journal")
+    return db
+
+
+def test_clean_deletes_a_store_a_killed_load_left_with_its_journal(invoke, tmp_path, sample_cli):
+    # was: "not a ccaudit store; nothing deleted" until a reading command rolled the journal back
+    db = killed_while_writing(invoke, tmp_path, sample_cli)
     result = invoke("clean", "--db", db, "--yes")
     assert result.exit_code == 0, result.stderr
     assert os.listdir(tmp_path) == []
@@ -284,17 +290,8 @@ def test_a_journal_planted_beside_a_users_file_is_not_written_into_it(invoke, tm
     # was: SQLite rolled the journal back into the user's notes, which became an SQLite file
     # ("the store is damaged"), and clean --db then deleted them as a store
     import shutil
-    import subprocess
-    import sys
 
-    from tests.test_store import KILLED_WRITER
-
-    db = tmp_path / "s.db"
-    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
-    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(db)], stdout=subprocess.PIPE, text=True)
-    assert writer.stdout.readline() == "holding\n"
-    writer.kill()
-    writer.wait()
+    db = killed_while_writing(invoke, tmp_path, sample_cli)
     notes = tmp_path / "notes.txt"
     notes.write_text("Dear diary\n" * 9000)
     shutil.copy(f"{db}-journal", f"{notes}-journal")
