@@ -105,10 +105,15 @@ def load_rules_file(path: str) -> list[Rule]:
     """The ``[[rule]]`` tables of a TOML file; anything else in it is refused, so that a
     misspelt table does not silently check nothing."""
     try:
-        doc = tomllib.loads(read_small(path, MAX_RULES_FILE).decode("utf-8-sig"))  # a BOM, from an editor
+        data = read_small(path, MAX_RULES_FILE)
+        text = data.decode("utf-8-sig")  # a BOM, from an editor
+        doc = tomllib.loads(text)
     except OSError as e:
         raise RuleError(f"{path}: cannot read: {e.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise RuleError(f"{path}:{line}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
         raise RuleError(f"{path}: not valid TOML: {e}") from None
     except ValueError:  # int() refuses more than 4,300 digits
         raise RuleError(f"{path}: not valid TOML: a number of too many digits") from None
@@ -122,7 +127,14 @@ def load_rules_file(path: str) -> list[Rule]:
         raise RuleError(f"{path}: 'rule' must be an array of tables: [[rule]]")
     if not tables:  # checking nothing would pass
         raise RuleError(f"{path}: no rules; a rule is a [[rule]] table")
-    return [_rule_from_table(t, f"{path}: rule {i}") for i, t in enumerate(tables, 1)]
+    lines = [n for n, line in enumerate(text.splitlines(), 1) if _RULE_TABLE.match(line)]
+    if len(lines) != len(tables):  # rule = [{...}], or a header TOML reads otherwise: numbered, not placed
+        lines = [0] * len(tables)
+    return [_rule_from_table(t, f"{path}:{n}: rule {i}" if n else f"{path}: rule {i}")
+            for i, (t, n) in enumerate(zip(tables, lines), 1)]
+
+
+_RULE_TABLE = re.compile(r"\s*\[\[\s*rule\s*\]\]")  # where a [[rule]] table begins
 
 
 def _rule_from_table(t: dict, where: str) -> Rule:

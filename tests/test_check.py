@@ -116,6 +116,18 @@ def test_bad_rules_file(tmp_path, body, says):
     assert says in str(e.value)
 
 
+@pytest.mark.parametrize("body, says", [
+    # was "rule 2", the sixth line of the file
+    (b'[[rule]]\nmax = 1\n\n\n\n[[rule]]\nsection = "all_events"\nmax = "3"\n', "bad.toml:6: rule 2: 'max' must be"),
+    (b'[[rule]]\nmax = 1\nkey = "\xff"\n', "bad.toml:3: not UTF-8 text"),  # was "position 19", in bytes
+])
+def test_a_bad_rule_is_named_by_its_line(tmp_path, body, says):
+    path = tmp_path / "bad.toml"
+    path.write_bytes(body)
+    with pytest.raises(RuleError, match=says):
+        load_rules_file(str(path))
+
+
 def test_a_rules_file_may_start_with_a_byte_order_mark(tmp_path):
     # as editors on Windows write it: was "Invalid statement (at line 1, column 1)"
     path = tmp_path / "limits.toml"
