@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 
@@ -224,26 +225,47 @@ def a_report_file(out_dir: str, paths: Iterable[str]) -> str | None:
 def _remove(out_dir: str, names: Iterable[str]) -> tuple[list[str], str]:
     """Remove listed report files (never a link's target) and section folders left empty.
     What could not be removed (a folder made read-only) is not an internal error: the names
-    left, and why the first of them was."""
-    folders, left, why = set(), [], ""
-    for name in names:
-        path = os.path.join(out_dir, name)
-        if os.path.islink(os.path.dirname(path)):
-            continue  # a section folder replaced by a link: what it leads to is not ours
-        try:
-            if os.path.islink(path) or os.path.isfile(path):
-                os.remove(path)
-        except OSError as e:
-            left.append(name)
-            why = why or f"{path}: {e.strerror}"
-        folders.add(os.path.dirname(path))
-    for folder in sorted(folders, reverse=True):
-        if folder != out_dir and os.path.isdir(folder) and not os.path.islink(folder) and not os.listdir(folder):
+    left, and why the first of them was. Each folder is opened once, never through a link,
+    and its files removed by name in it: by path, a section folder swapped for a link
+    between a check and a removal (by another user who may write the folder) led elsewhere."""
+    left, why = [], ""
+    with contextlib.ExitStack() as opened:
+        folders: dict[str, int | None] = {"": opened.enter_context(_folder(out_dir))}
+        for name in names:
+            sid, _, base = name.rpartition("/")
+            if sid not in folders:
+                try:
+                    folders[sid] = opened.enter_context(_folder(sid, folders[""]))
+                except OSError:  # missing, or replaced by a link: what it leads to is not ours
+                    folders[sid] = None
+            if (fd := folders[sid]) is None:
+                continue
             try:
-                os.rmdir(folder)
+                mode = os.stat(base, dir_fd=fd, follow_symlinks=False).st_mode
+                if stat.S_ISREG(mode) or stat.S_ISLNK(mode):  # a link itself, never what it leads to
+                    os.unlink(base, dir_fd=fd)
+            except FileNotFoundError:
+                pass
             except OSError as e:
-                why = why or f"{folder}: {e.strerror}"
+                left.append(name)
+                why = why or f"{os.path.join(out_dir, name)}: {e.strerror}"
+        for sid, fd in folders.items():
+            if sid and fd is not None and not os.listdir(fd):  # left empty
+                try:
+                    os.rmdir(sid, dir_fd=folders[""])
+                except OSError as e:
+                    why = why or f"{os.path.join(out_dir, sid)}: {e.strerror}"
     return left, why
+
+
+@contextlib.contextmanager
+def _folder(name: str, parent: int | None = None) -> Iterator[int]:
+    """A descriptor of the folder ``name`` (in ``parent``'s), which must not be a link."""
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _list(out_dir: str, names: Iterable[str]) -> None:

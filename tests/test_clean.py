@@ -140,6 +140,34 @@ def test_a_manifest_written_by_another_user_is_not_followed(invoke, tmp_path, sa
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
 
+def test_a_section_folder_swapped_for_a_link_mid_clean_leads_nowhere(invoke, tmp_path, sample_cli, monkeypatch):
+    # was: files removed by path, so a section folder swapped for a link to another folder
+    # between the check and the removal (by one who may write the report folder) had the
+    # other folder's files of the same names deleted
+    out, victim = tmp_path / "reports", tmp_path / "private"
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    victim.mkdir()
+    for day in ("2024-05-06", "2024-05-07", "2024-05-08", "2024-05-09"):
+        (victim / f"{day}.txt").write_text("mine")
+    real = {"remove": os.remove, "unlink": os.unlink}
+    swapped = []
+
+    def swapping_first(which):
+        def remove(path, *args, **kwargs):
+            if not swapped and "all_events" in str(path) + str(kwargs):
+                os.rename(out / "all_events", tmp_path / "moved")
+                (out / "all_events").symlink_to(victim)
+                swapped.append(path)
+            return real[which](path, *args, **kwargs)
+        return remove
+
+    monkeypatch.setattr(os, "remove", swapping_first("remove"))
+    monkeypatch.setattr(os, "unlink", swapping_first("unlink"))
+    invoke("clean", "--out", out, "--yes")
+    assert sorted(p.name for p in victim.iterdir()) == ["2024-05-06.txt", "2024-05-07.txt", "2024-05-08.txt",
+                                                       "2024-05-09.txt"]
+
+
 def test_clean_does_not_delete_a_non_store_whose_name_has_a_hash(invoke, tmp_path, sample_cli):
     store = tmp_path / "s.db"
     invoke("load", sample_cli, "--db", store, "-q")

@@ -236,9 +236,9 @@ def test_a_narrower_report_replaces_the_folder(invoke, tmp_path, sample_cli):
 
 
 def refuse_removing(monkeypatch, name: str) -> None:
-    """os.remove of a file called ``name`` fails as in a folder made read-only (which root,
-    who may run the tests, could still write to)."""
-    remove = os.remove
+    """os.unlink (os.remove) of a file called ``name`` fails as in a folder made read-only
+    (which root, who may run the tests, could still write to)."""
+    remove = os.unlink
 
     def refusing(path, *args, **kwargs):
         if os.path.basename(path) == name:
@@ -246,6 +246,7 @@ def refuse_removing(monkeypatch, name: str) -> None:
         return remove(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "remove", refusing)
+    monkeypatch.setattr(os, "unlink", refusing)
 
 
 def test_an_earlier_report_file_that_cannot_be_removed_stays_listed(invoke, tmp_path, sample_cli, monkeypatch):
