@@ -267,7 +267,7 @@ def test_a_damaged_store(invoke, store):
 
 
 @pytest.mark.parametrize("text, words", [
-    (b'[[rule]]\nkey = "\xff"\nmax = 1\n', "not valid TOML"),  # not UTF-8
+    (b'[[rule]]\nkey = "\xff"\nmax = 1\n', "rules.toml:2: not UTF-8 text"),  # not UTF-8
     (b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
     (b"[[rule]]\nmax = " + b"9" * 4301 + b"\n", "not valid TOML: a number of too many digits"),  # was: Python's
     # hint to call sys.set_int_max_str_digits()
