@@ -16,6 +16,7 @@ Days and hours are those of the report, so in a zone with daylight saving time a
 """
 from __future__ import annotations
 
+import codecs
 import contextlib
 import fnmatch
 import re
@@ -111,7 +112,7 @@ def load_rules_file(path: str) -> list[Rule]:
     except OSError as e:
         raise RuleError(f"{path}: cannot read: {e.strerror}") from None
     except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
+        line = data[:e.start + 3 * data.startswith(codecs.BOM_UTF8)].count(b"\n") + 1
         raise RuleError(f"{path}:{line}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
         raise RuleError(f"{path}: not valid TOML: {e}") from None
@@ -127,7 +128,7 @@ def load_rules_file(path: str) -> list[Rule]:
         raise RuleError(f"{path}: 'rule' must be an array of tables: [[rule]]")
     if not tables:  # checking nothing would pass
         raise RuleError(f"{path}: no rules; a rule is a [[rule]] table")
-    lines = [n for n, line in enumerate(text.splitlines(), 1) if _RULE_TABLE.match(line)]
+    lines = [n for n, line in enumerate(text.split("\n"), 1) if _RULE_TABLE.match(line)]  # TOML's lines, not U+2028's
     if len(lines) != len(tables):  # rule = [{...}], or a header TOML reads otherwise: numbered, not placed
         lines = [0] * len(tables)
     return [_rule_from_table(t, f"{path}:{n}: rule {i}" if n else f"{path}: rule {i}")
@@ -220,15 +221,24 @@ def _cells(rule: Rule, day: Day, row: Row) -> list[tuple[int, str | None, int]]:
 
 # -- output ---------------------------------------------------------------------------
 
-def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str) -> Iterator[str]:
+def unchecked(breaches: Breaches, report: Report) -> str:
+    """What the check could not look at ('' if nothing): no events, or rules that matched
+    no key (which ``--strict`` fails)."""
+    if not report.days:
+        return "no events"
+    return f"{plural(len(breaches.unmatched), 'rule')} matched no key" if breaches.unmatched else ""
+
+
+def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str, strict: bool = False) -> Iterator[str]:
     """Text for people, or JSON for a CI job, which also says what was checked: an empty
-    list of breaches alone cannot tell "fine" from "nothing looked at"."""
+    list of breaches alone cannot tell "fine" from "nothing looked at". With ``strict``,
+    what could not be checked fails (``unchecked``): the verdict says so, not OK."""
     if fmt != "json":
-        yield from _text(breaches, rules, report)
+        yield from _text(breaches, rules, report, strict)
         return
     first, last = report.span
     yield from streamed.json_chunks({
-        "ok": not breaches.count,
+        "ok": not breaches.count and not (strict and unchecked(breaches, report)),
         "breaches": [],
         "rules": [{"rule": r.text, **asdict(r), "matched_a_key": r.text not in breaches.unmatched} for r in rules],
         "checked": {"events": report.events, "days": report.span_days, "first_day": first, "last_day": last,
@@ -236,14 +246,15 @@ def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str) -> I
     }, "breaches", map(asdict, breaches))
 
 
-def _text(breaches: Breaches, rules: list[Rule], report: Report) -> Iterator[str]:
+def _text(breaches: Breaches, rules: list[Rule], report: Report, strict: bool) -> Iterator[str]:
     """One verdict line (grep-able OK/BREACH), then a table of breaches; keys go through
     ``table_cell`` because the records choose them, rules through ``printable``."""
     days = f"{plural(report.span_days, 'day')} from {report.span[0]}" if report.days else "no events"
     zone = "" if report.tz == "UTC" else f" ({report.tz})"
     scope = f"checked {plural(len(rules), 'rule')} against {plural(report.events, 'event')}, {days}{zone}"
     if not breaches.count:
-        yield f"OK: no breaches; {scope}\n"
+        why = strict and unchecked(breaches, report)
+        yield f"FAIL: no breaches, but {why} (--strict); {scope}\n" if why else f"OK: no breaches; {scope}\n"
         return
     yield (f"BREACH: {plural(breaches.count, 'breach', 'breaches')} of {plural(breaches.rules_breached, 'rule')};"
            f" {scope}\n")

@@ -258,11 +258,12 @@ def download(config_path, out_path, state_path, topic, compress, timeout, insecu
 
     Needs the extra: pip install '.[download]' in a clone. The API key and secret come from
     --config or from CCAUDIT_API_KEY / CCAUDIT_API_SECRET. With --state each run starts
-    where the last one ended, so a chain of runs yields every record exactly once.
+    where the last one ended, so a chain of runs yields every record once (a run killed
+    between putting its file in place and saving the state leaves copies, which load drops).
 
     \b
     Example:
-      ccaudit download --config audit.properties --state audit.state --out audit-$(date +%F).jsonl
+      ccaudit download --config audit.properties --state audit.state --out audit-$(date +%FT%H%M%S).jsonl
       ccaudit report audit-*.jsonl
     """
     from . import download as downloader

@@ -72,9 +72,8 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
             for rule in breaches.unmatched if rep.days else ():
                 opt.tell(f"warning: rule {rule} matched no key (keys are matched as reports show them: sa-1, not "
                          "User:sa-1)")
-            sys.stdout.writelines(checks.render(breaches, rules, rep, fmt))
-    unsure = strict and (not rep.days or breaches.unmatched)  # what was asked could not be checked
-    failed = breaches.count or unsure
+            sys.stdout.writelines(checks.render(breaches, rules, rep, fmt, strict))
+    failed = breaches.count or strict and checks.unchecked(breaches, rep)  # what was asked could not be checked
     sys.exit(opt.worst(opt.exit_code(loaded, strict), ExitCode.CHECK_FAILED if failed else ExitCode.OK))
 
 

@@ -12,7 +12,7 @@ How a run works, and why:
   needs no consumer-group write access.
 * The output appears under its final name only when complete, and the state
   file is updated only after that (``download_files.py``), so a chain of runs
-  yields every record exactly once whatever happens in between.
+  yields every record once (twice only if a run is killed between the two renames).
 * All Kafka calls go through ``kafka_source.KafkaSource``, a small adapter in
   plain Python types, so tests can drive the loop with a fake (retention gaps,
   auth errors).

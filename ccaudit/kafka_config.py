@@ -67,7 +67,9 @@ def _read_private(path, insecure: bool) -> str:
                 f"{path} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}): a client.properties "
                 f"must be private, as it may hold the API secret: run 'chmod 600 {path}' (or pass --insecure-config)"
             )
-        with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe nobody writes is empty, not waited for
+        os.set_blocking(fd, True)
+        with open(fd, "rb") as f:
             data = f.read((1 << 20) + 1)
         if len(data) > 1 << 20:
             raise InputError(f"{path}: too large to be a client.properties file")

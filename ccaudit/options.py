@@ -69,9 +69,9 @@ def named(ctx, param, value: str | None) -> str | None:
     is refused: a load went into a store that was not kept, and said it had loaded, or into
     ./-; a report folder went into ./-, after which ``-o -`` was refused as a folder."""
     value = not_empty(ctx, param, value)
-    if value in (":memory:", "-"):
+    kind = "a file" if param.type.file_okay else "a folder"
+    if value == "-" or value == ":memory:" and kind == "a file":  # (a folder may be called :memory:)
         what = "SQLite's name for a database that is not kept" if value == ":memory:" else "standard input or output"
-        kind = "a file" if param.type.file_okay else "a folder"
         raise click.BadParameter(f"{value} is {what}; name {kind} (./{value} for one called that)")
     return value
 
@@ -140,7 +140,7 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
 
 FORMAT_OF = {".html": "html", ".htm": "html", ".json": "json", ".md": "markdown", ".markdown": "markdown",
              ".csv": "csv", ".txt": "text", ".text": "text"}
-COMPRESSED = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd", ".zip": "gzip"}  # and a tool
+COMPRESSED = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}  # and a tool
 # Formats a report is not: the file would hold text under their name. Another extension
 # (report.2024-05-06, report.log) is text, as a name without one, unless it is a near miss.
 OTHER_FORMATS = frozenset(".xlsx .xls .ods .numbers .pdf .doc .docx .odt .rtf .jsonl .ndjson .xml .yaml .yml .tsv "
@@ -151,8 +151,7 @@ def format_of(out_file: str, fmt: str) -> str:
     """The format -o's extension names (".json" alone too), unless --format was given. A
     compressed file's extension is refused: the report would be written uncompressed."""
     name = os.path.basename(out_file).lower()
-    if name.endswith(tuple(COMPRESSED)):
-        tool = COMPRESSED[os.path.splitext(name)[1] or name]  # (.gz alone has no extension to Python)
+    if tool := next((t for ext, t in COMPRESSED.items() if name.endswith(ext)), None):
         raise click.BadParameter(f"{out_file}: ccaudit does not compress a report; write it to stdout and pipe "
                                  f"it through {tool}, or drop the extension", param_hint="-o")
     if click.get_current_context().get_parameter_source("fmt") is not ParameterSource.DEFAULT:

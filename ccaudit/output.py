@@ -9,6 +9,7 @@ lists, so it can never take a project tree with it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import re
@@ -230,17 +231,24 @@ def _remove(out_dir: str, names: Iterable[str]) -> tuple[list[str], str]:
     between a check and a removal (by another user who may write the folder) led elsewhere."""
     left, why = [], ""
     with contextlib.ExitStack() as opened:
-        folders: dict[str, int | None] = {"": opened.enter_context(_folder(out_dir))}
+        try:
+            folders: dict[str, int | OSError | None] = {"": opened.enter_context(_folder(out_dir))}
+        except OSError as e:  # one that cannot be read (mode 300)
+            return list(names), f"{out_dir}: {e.strerror}"
         for name in names:
             sid, _, base = name.rpartition("/")
             if sid not in folders:
                 try:
                     folders[sid] = opened.enter_context(_folder(sid, folders[""]))
-                except OSError:  # missing, or replaced by a link: what it leads to is not ours
+                except (FileNotFoundError, NotADirectoryError):  # gone, or something else now
                     folders[sid] = None
+                except OSError as e:  # ELOOP: a link, whose target is not ours; else it cannot be read
+                    folders[sid] = None if e.errno == errno.ELOOP else e
             if (fd := folders[sid]) is None:
                 continue
             try:
+                if isinstance(fd, OSError):
+                    raise fd
                 mode = os.stat(base, dir_fd=fd, follow_symlinks=False).st_mode
                 if stat.S_ISREG(mode) or stat.S_ISLNK(mode):  # a link itself, never what it leads to
                     os.unlink(base, dir_fd=fd)
@@ -250,11 +258,12 @@ def _remove(out_dir: str, names: Iterable[str]) -> tuple[list[str], str]:
                 left.append(name)
                 why = why or f"{os.path.join(out_dir, name)}: {e.strerror}"
         for sid, fd in folders.items():
-            if sid and fd is not None and not os.listdir(fd):  # left empty
+            if sid and isinstance(fd, int):
                 try:
-                    os.rmdir(sid, dir_fd=folders[""])
+                    os.rmdir(sid, dir_fd=folders[""])  # if it was left empty
                 except OSError as e:
-                    why = why or f"{os.path.join(out_dir, sid)}: {e.strerror}"
+                    if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                        why = why or f"{os.path.join(out_dir, sid)}: {e.strerror}"
     return left, why
 
 

@@ -120,6 +120,8 @@ def test_bad_rules_file(tmp_path, body, says):
     # was "rule 2", the sixth line of the file
     (b'[[rule]]\nmax = 1\n\n\n\n[[rule]]\nsection = "all_events"\nmax = "3"\n', "bad.toml:6: rule 2: 'max' must be"),
     (b'[[rule]]\nmax = 1\nkey = "\xff"\n', "bad.toml:3: not UTF-8 text"),  # was "position 19", in bytes
+    (b'\xef\xbb\xbfa = 1\n\xff = 2\n', "bad.toml:2: not UTF-8 text"),  # after a BOM
+    ("# a \u2028 b\n[[rule]]\nmax = -1\n".encode(), "bad.toml:2: rule 1"),  # U+2028 ends no TOML line
 ])
 def test_a_bad_rule_is_named_by_its_line(tmp_path, body, says):
     path = tmp_path / "bad.toml"
@@ -272,7 +274,9 @@ def test_a_rule_that_matches_no_key_is_said_and_fails_a_strict_check(invoke, sam
     assert result.stderr == ("ccaudit: warning: rule kafka_authentication:User:sa-q1w2e3=0/h matched no key (keys "
                              "are matched as reports show them: sa-1, not User:sa-1)\n")
     assert [r["matched_a_key"] for r in json.loads(result.stdout)["rules"]] == [False, True]
-    assert invoke("check", "--db", db, *rules, "--strict").exit_code == 1
+    strict = invoke("check", "--db", db, *rules, "--strict")
+    assert strict.exit_code == 1 and strict.stdout.startswith("FAIL: no breaches, but 1 rule matched no key (--strict)")
+    assert json.loads(invoke("check", "--db", db, *rules, "--strict", "--format", "json").stdout)["ok"] is False
     assert invoke("check", "--db", db, "--max", "kafka_authentication:sa-*=5/h", "--strict").exit_code == 0
 
 

@@ -168,6 +168,26 @@ def test_a_section_folder_swapped_for_a_link_mid_clean_leads_nowhere(invoke, tmp
                                                        "2024-05-09.txt"]
 
 
+def test_a_section_folder_clean_cannot_open_stays_listed(invoke, tmp_path, sample_cli, monkeypatch):
+    # was: skipped as if it were a link, its files dropped from the manifest (exit 0), and
+    # the folder then refused by clean as no report's
+    out = tmp_path / "reports"
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    opening = os.open
+
+    def refusing(path, *args, **kwargs):
+        if path == "all_events" and kwargs.get("dir_fd") is not None:
+            raise PermissionError(13, "Permission denied")  # as for a folder made unreadable (root reads any)
+        return opening(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing)
+    result = invoke("clean", "--out", out, "--yes")
+    assert result.exit_code == 2 and f"{out}/all_events/2024-05-06.txt: Permission denied" in result.stderr
+    monkeypatch.setattr(os, "open", opening)
+    assert "all_events/2024-05-06.txt" in (out / ".ccaudit-manifest").read_text()
+    assert invoke("clean", "--out", out, "--yes").exit_code == 0 and not out.exists()
+
+
 def test_clean_does_not_delete_a_non_store_whose_name_has_a_hash(invoke, tmp_path, sample_cli):
     store = tmp_path / "s.db"
     invoke("load", sample_cli, "--db", store, "-q")

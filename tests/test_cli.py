@@ -854,6 +854,13 @@ def test_standard_output_is_refused_as_a_folder(invoke, sample_cli, tmp_path, mo
     assert os.listdir(tmp_path) == ["s.db"]
 
 
+def test_a_folder_may_be_called_memory(invoke, sample_cli, tmp_path, monkeypatch):
+    # SQLite's name is refused for a store, not for a report folder (it was, once -o - was)
+    monkeypatch.chdir(tmp_path)
+    assert invoke("report", sample_cli, "--out", ":memory:", "-q").exit_code == 0
+    assert (tmp_path / ":memory:" / "summary.txt").exists()
+
+
 def test_a_stream_named_twice_is_refused(tmp_path, sample_cli):
     # `load - /dev/stdin` read the pipe twice, the second name reading nothing: exit 0, a load
     # line of two inputs; a FIFO named twice did the same

@@ -465,6 +465,15 @@ def _piped(data: bytes):
         writer.join(timeout=10)
 
 
+def test_properties_from_a_pipe_nobody_writes_are_refused_at_once(tmp_path):
+    # was: open() waited for a writer for ever, --timeout or not (a cron job hung)
+    fifo = tmp_path / "client.properties"
+    os.mkfifo(fifo, 0o600)
+    code = f"from ccaudit.kafka_config import load_properties; load_properties({str(fifo)!r})"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "missing bootstrap.servers" in r.stderr
+
+
 def test_properties_from_a_pipe_are_read(tmp_path):
     # `--config <(pass show kafka)` keeps the secret off the disk: was "not a regular file"
     with _piped(b"bootstrap.servers=fake:9092\nsasl.username=KEY\n") as name:

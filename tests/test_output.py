@@ -212,7 +212,8 @@ def test_output_without_an_extension_or_by_a_long_one(invoke, tmp_path, sample_c
 
 
 @pytest.mark.parametrize("name, tool", [("r.md.gz", "gzip"), ("r.json.xz", "xz"), ("r.txt.bz2", "bzip2"),
-                                        ("r.csv.zst", "zstd"), ("r.zip", "gzip"), (".gz", "gzip")])
+                                        ("r.csv.zst", "zstd"), ("r.zip", "zip"), (".gz", "gzip"),
+                                        ("..gz", "gzip")])  # was an internal error (KeyError)
 def test_output_to_a_compressed_name_is_refused(invoke, tmp_path, sample_cli, name, tool):
     # was: written uncompressed under a name that says it is compressed; then told to pipe it
     # through gzip whatever the name asked for
