@@ -27,6 +27,7 @@ from .schema import LAYOUT_VERSION, READ_AS_IS, TABLES, VIEWS
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
 CACHE_KIB = 8_000  # each connection's page cache
 SQLITE_MAGIC = b"SQLite format 3\x00"
+JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # a rollback journal's first bytes
 
 
 EVERY_LAYOUT = {"all_events", "auth_events", "signin_failures", "signin_successes"}  # tables, then views
@@ -138,9 +139,16 @@ def _hot_journal(path: str) -> bool:
     """A journal beside the store, where SQLite keeps it: beside the file a link leads to.
     Only beside an SQLite file (or one a killed creation left): SQLite writes what a
     journal holds into the file beside it, and one planted beside a user's notes made them
-    an SQLite file (which clean then deleted as a store)."""
+    an SQLite file (which clean then deleted as a store). And only a journal by its header,
+    as SQLite reads one: beside an empty file, a user's own file of that name was deleted
+    with it as the journal of a killed creation."""
     real = os.path.realpath(path)
-    return os.path.exists(real + "-journal") and sqlite_or_unborn(real)
+    try:
+        with open(real + "-journal", "rb") as f:
+            journal = f.read(8) == JOURNAL_MAGIC
+    except OSError:
+        return False
+    return journal and sqlite_or_unborn(real)
 
 
 def sqlite_or_unborn(path: str) -> bool:

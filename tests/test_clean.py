@@ -349,6 +349,15 @@ def test_a_journal_planted_beside_a_users_file_is_not_written_into_it(invoke, tm
     assert notes.read_text() == "Dear diary\n" * 9000 and (tmp_path / "notes.txt-journal").read_bytes() == journal
 
 
+def test_an_empty_file_beside_a_file_that_is_no_journal_is_not_deleted(invoke, tmp_path):
+    # was: both deleted, the user's "empty-journal" taken for the journal of a killed creation
+    (tmp_path / "empty").write_bytes(b"")
+    (tmp_path / "empty-journal").write_text("user data\n")
+    result = invoke("clean", "--db", tmp_path / "empty", "--yes")
+    assert result.exit_code == 2 and "not a ccaudit store; nothing deleted" in result.stderr
+    assert sorted(os.listdir(tmp_path)) == ["empty", "empty-journal"]
+
+
 @pytest.mark.parametrize("command", [("report",), ("summary",), ("check", "--max", "*:*=1/h")])
 def test_an_empty_file_as_a_store_is_read_as_no_store_yet(invoke, tmp_path, sample_cli, command):
     # what SIGTERM leaves when it stops a load as it makes a new store: the file made, nothing
