@@ -60,8 +60,6 @@ def _read_private(path, insecure: bool) -> str:
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode) and not stat.S_ISFIFO(st.st_mode):
             raise InputError(f"{path}: not a regular file or a pipe")
-        if st.st_size > 1 << 20:
-            raise InputError(f"{path}: too large to be a client.properties file")
         if os.name == "posix" and st.st_mode & 0o077 and not insecure:
             raise InputError(
                 f"{path} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}): a client.properties "

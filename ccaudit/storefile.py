@@ -48,13 +48,16 @@ def is_store(path: str) -> bool:
 
 def looks_like_sqlite(path: str) -> bool:
     """An SQLite file by its first bytes (a ccaudit store, or a mistake the Store names)."""
-    if path == "-" or not os.path.isfile(path):
-        return False
+    return path != "-" and os.path.isfile(path) and _head(path) == SQLITE_MAGIC
+
+
+def _head(path: str) -> bytes | None:
+    """The first 16 bytes of ``path``, where SQLite writes its header (None: unreadable)."""
     try:
         with open(path, "rb") as f:
-            return f.read(16) == SQLITE_MAGIC
+            return f.read(16)
     except OSError:
-        return False
+        return None
 
 
 def hold(path: str) -> int | None:
@@ -153,12 +156,9 @@ def _hot_journal(path: str) -> bool:
 
 def sqlite_or_unborn(path: str) -> bool:
     """An SQLite file, or an empty one, or one whose creation was killed before its first
-    page was written (zeros where SQLite's header goes): one SQLite may open and roll back."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(16) in (SQLITE_MAGIC, bytes(16), b"")
-    except OSError:
-        return True  # what SQLite then says of it is said
+    page was written (zeros where SQLite's header goes): one SQLite may open and roll back.
+    One that cannot be read is left to SQLite, whose words are then said."""
+    return _head(path) in (SQLITE_MAGIC, bytes(16), b"", None)
 
 
 def reader(path: str) -> sqlite3.Connection:
