@@ -31,8 +31,7 @@ def day_json(day: Day) -> dict:
         "sections": {s.id: {"title": s.title, "rows": RowsToWrite(s.rows)}
                      for s in day.sections.values()},
         "hour_labels": day.hour_labels,
-        "coverage": {"first_event": day.first_event, "last_event": day.last_event,
-                     "empty_hours": day.empty_hours},
+        "coverage": day.coverage(),
     }
 
 

@@ -18,7 +18,7 @@ from typing import NamedTuple, Protocol
 from . import streamed
 from .csvtext import csv_chunks, csv_text, safe_cell
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, json_pieces
-from .report import Day, Gap, Report, Row, Section, busiest_cell, read_twice
+from .report import Coverage, Day, Gap, Report, Row, Section, busiest_cell, read_twice
 from .text import CountText, columns, fill, hour_ranges, in_pieces, md_text, plural, repeats_hour, table_cell, to_second
 
 ROW_LABEL = {
@@ -349,8 +349,9 @@ def render_summary(report: Report, fmt: str) -> str:
 
 def summary_chunks(report: Report, fmt: str) -> Iterator[str]:
     """The summary in ``fmt``, in pieces."""
-    if fmt == "json":
-        return itertools.chain(json_pieces(report.summary(made=True), 0), ["\n"])
+    if fmt == "json":  # with what the text shows beside each date
+        doc = {**report.summary(made=True), "coverage": Coverage(report.days)}
+        return itertools.chain(json_pieces(doc, 0), ["\n"])
     return {"csv": summary_csv, "markdown": summary_markdown}.get(fmt, summary_text)(report)
 
 

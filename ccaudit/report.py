@@ -11,7 +11,7 @@ import contextlib
 import functools
 import operator
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from typing import TYPE_CHECKING
@@ -62,6 +62,10 @@ class Day:
     first_event: str | None = None
     last_event: str | None = None
     empty_hours: list[str] = field(default_factory=list)
+
+    def coverage(self) -> dict:
+        """What hours the day's events cover, as its JSON and the summary's give it."""
+        return {"first_event": self.first_event, "last_event": self.last_event, "empty_hours": self.empty_hours}
 
 
 @dataclass
@@ -146,6 +150,36 @@ class Report:
     def span(self) -> tuple[str | None, str | None]:
         """First and last date, (None, None) for no days: every summary of a report names them."""
         return (self.days[0].date, self.days[-1].date) if self.days else (None, None)
+
+
+class Coverage(Mapping):
+    """Each day's ``Day.coverage`` by date, made as it is read: a summary names every
+    date, and a store can hold 200,000."""
+
+    def __init__(self, days: Sequence[Day]):
+        self.days = days
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+    def __iter__(self) -> Iterator[str]:
+        return (day.date for day in self.days)
+
+    def __getitem__(self, iso: str) -> dict:
+        for day in self.days:
+            if day.date == iso:
+                return day.coverage()
+        raise KeyError(iso)
+
+    def items(self) -> ItemsView[str, dict]:
+        return _DaysCoverage(self)
+
+
+class _DaysCoverage(ItemsView):
+    """Coverage's items, each day made once rather than looked up by date."""
+
+    def __iter__(self) -> Iterator[tuple[str, dict]]:
+        return ((day.date, day.coverage()) for day in self._mapping.days)
 
 
 def _gap_json(g: Gap) -> dict:

@@ -197,6 +197,16 @@ def test_summary_json(invoke, tmp_path, sample_cli, expected_sample):
     invoke("load", sample_cli, "--db", db, "-q")
     doc = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)
     assert doc["events"] == 13 and doc["per_day"] == expected_sample["per_day"]
+    # what the text shows beside each date (conftest's hand count): first and last event, empty hours
+    hours = [f"{h:02d}" for h in range(24)]
+    assert doc["coverage"] == {
+        "2024-05-06": {"first_event": "2024-05-06T07:08:09.123000Z", "last_event": "2024-05-06T23:59:59.999999Z",
+                       "empty_hours": [h for h in hours if h not in ("07", "08", "09", "23")]},
+        "2024-05-07": {"first_event": "2024-05-07T00:00:00Z", "last_event": "2024-05-07T05:50:00.123456Z",
+                       "empty_hours": [h for h in hours if h not in ("00", "05")]},
+        "2024-05-08": {"first_event": None, "last_event": None, "empty_hours": hours},
+        "2024-05-09": {"first_event": "2024-05-09T12:00:00Z", "last_event": "2024-05-09T12:00:00Z",
+                       "empty_hours": [h for h in hours if h != "12"]}}
 
 
 def test_summary_of_a_missing_store(invoke, tmp_path):
