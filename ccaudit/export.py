@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 
 from . import daycounts
 from .errors import CcauditError, MissingExtra, NoSpace, out_of_space, spilling
-from .files import DIR_MODE, FILE_MODE, pid_alive, write_own, writing_into
+from .files import DIR_MODE, FILE_MODE, write_own, writing_into
 from .lean import hidden
 from .schema import DAY, EVENT_TABLES, HOUR_US, US, VIEWS
 from .schema import TABLES as STORE_TABLES
 from .store import Store
 from .storefile import snapshot
+from .tempdirs import pid_alive
 from .text import plural
 
 TABLES = (*EVENT_TABLES, "counts")  # in the order they are written

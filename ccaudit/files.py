@@ -14,7 +14,6 @@ import fcntl
 import math
 import os
 import re
-import shutil
 import signal
 import stat
 import sys
@@ -23,7 +22,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import IO, TextIO
 
-from .errors import CcauditError, InputError, out_of_space, temp_full
+from .errors import CcauditError, InputError
 from .text import printable
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
@@ -296,80 +295,6 @@ def check_parent(path: str, what: str) -> None:
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise CcauditError(f"{path}: cannot create {what}: no folder {parent}")
-
-
-TEMP_PREFIX = "ccaudit-tmp-"
-OWNER = ".ccaudit-owner"  # in each temporary folder: who made it
-
-
-def temp_root() -> str:
-    """TMPDIR (if it is a folder), where SQLite writes its temporary files too. Python's
-    ``tempfile`` would go on to /tmp when TMPDIR is full or not writable, silently: the
-    user's choice of a folder with room, or a full one named in the error, would be lost."""
-    folder = os.environ.get("TMPDIR")
-    return folder if folder and os.path.isdir(folder) else tempfile.gettempdir()
-
-
-def make_temp_dir() -> str:
-    """A private folder in TMPDIR that says which process made it (its id, in which
-    process namespace), so that a later run can tell those of killed processes apart."""
-    named = os.environ.get("TMPDIR")
-    if named and not os.path.isdir(named):  # a mistyped one (a big disk meant) was passed over for /tmp
-        raise CcauditError(f"{named}: no such folder, given as TMPDIR; set TMPDIR to a folder ccaudit may write in")
-    path = None
-    try:
-        path = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=temp_root())
-        with open(os.path.join(path, OWNER), "w", encoding="ascii") as f:
-            f.write(f"{os.getpid()} {_pid_namespace()}\n")
-    except BaseException as e:  # Ctrl-C, or a full disk: the caller never gets the folder to remove
-        if path is not None:
-            shutil.rmtree(path, ignore_errors=True)
-        if isinstance(e, OSError):  # not standard output's, which the boundary takes an OSError for
-            folder = temp_root()
-            if out_of_space(e):
-                raise temp_full(folder) from None
-            raise CcauditError(f"{folder}: cannot make a temporary folder: {e.strerror or e} "
-                               "(set TMPDIR to a folder ccaudit may write in)") from None
-        raise
-    return path
-
-
-def remove_stale_temp_dirs() -> None:
-    """Remove TMPDIR folders of ccaudit processes that no longer exist (killed with
-    SIGKILL, which no cleanup can catch): stage files, spilled chunks, temporary stores.
-    Only folders with ccaudit's owner file, of this user, from this process namespace (a
-    TMPDIR shared between containers holds other namespaces' live folders)."""
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(temp_root()):
-            if (entry.name.startswith(TEMP_PREFIX) and entry.is_dir(follow_symlinks=False)
-                    and entry.stat(follow_symlinks=False).st_uid == os.getuid() and _is_stale(entry.path)):
-                shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def _is_stale(folder: str) -> bool:
-    try:
-        with open(os.path.join(folder, OWNER), encoding="ascii") as f:
-            pid, namespace = f.read().split()
-    except (OSError, ValueError):
-        return False
-    return namespace == _pid_namespace() and pid.isdigit() and not pid_alive(int(pid))
-
-
-def _pid_namespace() -> str:
-    try:
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return "-"
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):  # OverflowError: no process has such a pid
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 _STANDARD = {"stdin": 0, "stdout": 1, "stderr": 2}

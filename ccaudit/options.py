@@ -22,13 +22,14 @@ from . import daycounts
 from .boundary import say, signalled
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
-from .files import check_parent, make_temp_dir, remove_stale_temp_dirs
+from .files import check_parent
 from .progress import Progress, on_terminal
 from .report import Filters, Report
 from .schema import SECTIONS
 from .stats import LoadStats
 from .store import Store
 from .storefile import looks_like_sqlite
+from .tempdirs import make_temp_dir, remove_stale_temp_dirs
 from .text import printable
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100

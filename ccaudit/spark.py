@@ -36,10 +36,11 @@ from functools import partial, reduce
 
 from .boundary import Terminated
 from .errors import CcauditError, MissingExtra
-from .files import STOPPING, make_temp_dir
+from .files import STOPPING
 from .schema import QUARTER
 from .spark_failures import spark_message
 from .stats import LoadStats
+from .tempdirs import make_temp_dir
 
 INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'ccaudit[spark]' (in a clone: pip install '.[spark]')"
 NO_JAVA = "could not start Spark (it needs Java 17 or newer: java on PATH, or JAVA_HOME)"

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from ccaudit import files
+from ccaudit import files, tempdirs
 from ccaudit.errors import CcauditError
 
 
@@ -35,11 +35,11 @@ def dead_pid() -> int:
 
 
 def test_the_folders_of_killed_runs_are_removed(tmpdir_env):
-    mine = files.make_temp_dir()
-    killed = tmpdir_env / f"{files.TEMP_PREFIX}{dead_pid()}-abc"
+    mine = tempdirs.make_temp_dir()
+    killed = tmpdir_env / f"{tempdirs.TEMP_PREFIX}{dead_pid()}-abc"
     killed.mkdir()
-    (killed / files.OWNER).write_text(f"{dead_pid()} {files._pid_namespace()}\n")
-    files.remove_stale_temp_dirs()
+    (killed / tempdirs.OWNER).write_text(f"{dead_pid()} {tempdirs._pid_namespace()}\n")
+    tempdirs.remove_stale_temp_dirs()
     assert os.path.isdir(mine) and not killed.exists()
 
 
@@ -47,10 +47,10 @@ def test_a_temporary_folder_that_cannot_be_made_is_one_error_naming_tmpdir(tmpdi
     # an OSError would reach the boundary, which takes it for standard output's
     def refused(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr(files.tempfile, "mkdtemp", refused)
+    monkeypatch.setattr(tempdirs.tempfile, "mkdtemp", refused)
     with pytest.raises(CcauditError, match=f"^{re.escape(str(tmpdir_env))}: cannot make a temporary folder: "
                                           "Permission denied .set TMPDIR"):
-        files.make_temp_dir()
+        tempdirs.make_temp_dir()
 
 
 def test_a_tmpdir_that_is_no_folder_is_one_error_naming_it(tmp_path, monkeypatch):
@@ -58,22 +58,22 @@ def test_a_tmpdir_that_is_no_folder_is_one_error_naming_it(tmp_path, monkeypatch
     missing = tmp_path / "no-such-folder"
     monkeypatch.setenv("TMPDIR", str(missing))
     with pytest.raises(CcauditError, match=f"^{re.escape(str(missing))}: no such folder, given as TMPDIR; "):
-        files.make_temp_dir()
+        tempdirs.make_temp_dir()
     assert not missing.exists()
 
 
 @pytest.mark.parametrize("name, owner", [
     ("ccaudit-2024-05-06", None),  # a user's own folder that happens to look like ours
-    (f"{files.TEMP_PREFIX}1-x", None),  # no owner file
-    (f"{files.TEMP_PREFIX}2-x", "{pid} pid:[1]"),  # another pid namespace (a shared TMPDIR)
+    (f"{tempdirs.TEMP_PREFIX}1-x", None),  # no owner file
+    (f"{tempdirs.TEMP_PREFIX}2-x", "{pid} pid:[1]"),  # another pid namespace (a shared TMPDIR)
 ])
 def test_other_folders_in_tmpdir_are_left_alone(tmpdir_env, name, owner):
     folder = tmpdir_env / name
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
     if owner:
-        (folder / files.OWNER).write_text(owner.format(pid=dead_pid()) + "\n")
-    files.remove_stale_temp_dirs()
+        (folder / tempdirs.OWNER).write_text(owner.format(pid=dead_pid()) + "\n")
+    tempdirs.remove_stale_temp_dirs()
     assert (folder / "notes.txt").read_text() == "mine"
 
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from ccaudit.errors import ExitCode
-from ccaudit.files import pid_alive
+from ccaudit.tempdirs import pid_alive
 
 pytestmark = pytest.mark.usefixtures("at_root")
 

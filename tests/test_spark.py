@@ -411,8 +411,8 @@ def test_a_document_after_more_than_256_kib_of_blank_lines_is_read_as_one(same_a
 
 @needs_spark
 def test_sparks_scratch_files_are_private_and_in_tmpdir(spark):
-    from ccaudit.files import temp_root
     from ccaudit.spark import aggregate
+    from ccaudit.tempdirs import temp_root
 
     aggregate(spark, [str(ROOT / "fixtures/sample-cli.txt")])  # shuffle files now exist until the session ends
     scratch = Path(spark.sparkContext.getConf().get("spark.local.dir") or "/nowhere")
