@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
 
 from .errors import CcauditError, InputError, out_of_space
-from .files import check_parent, closed_descriptor, is_device, read_small, replacing, same_file
+from .files import check_parent, closed_descriptor, folder_of, is_device, read_small, replacing, same_file
 
 STATE_FORMAT = "ccaudit-download-state/1"
 MAX_STATE = 1 << 20  # bytes: a topic has at most thousands of partitions
@@ -49,8 +49,7 @@ def check_out(out_path, config_path, state_path) -> None:
     if not is_stream(out_path):  # found before the download, not once the client has connected
         check_parent(out, "the output")
         with suppress(OSError, ValueError):  # a name longer than its file system takes: was found at the end
-            if len(os.fsencode(os.path.basename(out))) > os.pathconf(os.path.dirname(os.path.abspath(out)) or "/",
-                                                                     "PC_NAME_MAX"):
+            if len(os.fsencode(os.path.basename(out))) > os.pathconf(folder_of(out), "PC_NAME_MAX"):
                 raise InputError(f"--out {out_path}: the file name is longer than its folder's file system takes")
 
 
@@ -69,7 +68,7 @@ def check_state_folder(state_path) -> None:
     """Find out before the download, not after it, that the state cannot be saved."""
     check_parent(str(state_path), "the state file")
     try:
-        fd, probe = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(state_path)), prefix=".ccaudit-")
+        fd, probe = tempfile.mkstemp(dir=os.path.realpath(folder_of(str(state_path))), prefix=".ccaudit-")
     except OSError as e:
         raise CcauditError(f"{state_path}: cannot write the state file there: {e.strerror}") from None
     os.close(fd)
@@ -99,7 +98,7 @@ def output(path, compress: bool, undone: str = "; nothing written", until: float
                 yield raw
     except OSError as e:
         raise CcauditError(_write_error(path, e) + undone) from None
-    _sync_folder(os.path.dirname(os.path.abspath(str(path))))  # the new name: the state, saved next, must not
+    _sync_folder(folder_of(str(path)))  # the new name: the state, saved next, must not
     # outlive it (with the output and the state on two file systems, a crash could keep only the state)
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from . import daycounts
 from .errors import CcauditError, MissingExtra, NoSpace, out_of_space, spilling
-from .files import DIR_MODE, FILE_MODE, write_own, writing_into
+from .files import DIR_MODE, FILE_MODE, unslashed, write_own, writing_into
 from .lean import hidden
 from .schema import DAY, EVENT_TABLES, HOUR_US, US, VIEWS
 from .schema import TABLES as STORE_TABLES
@@ -119,7 +119,7 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
     if asked - set(TABLES):
         raise CcauditError(f"no table {sorted(asked - set(TABLES))[0]!r} to export; the tables are {', '.join(TABLES)}")
     tables = [t for t in TABLES if t in asked]
-    out_dir = os.path.normpath(out_dir)
+    out_dir = unslashed(out_dir)
     _refuse_replacing(store.path, out_dir)
     if os.path.lexists(out_dir) and not os.path.islink(out_dir) and not os.path.isdir(out_dir):
         raise CcauditError(f"{out_dir}: is a file, not a folder")
@@ -213,7 +213,7 @@ def _replace(out_dir: str, table: str, new: str | None) -> None:
     target = os.path.join(out_dir, table)
     trash = None
     if os.path.lexists(target):
-        trash = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=out_dir)
+        trash = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=os.path.realpath(out_dir))
         os.rename(target, os.path.join(trash, table))
     if new:
         try:
@@ -232,7 +232,7 @@ def _replace(out_dir: str, table: str, new: str | None) -> None:
 def _write_table(store: Store, out_dir: str, table: str, kept: bool) -> tuple[Exported, str]:
     """Write ``table`` day by day into a temporary folder: what it wrote, and the folder. On
     any failure the folder goes (``kept``: the folder then holds the previous export as it was)."""
-    tmp = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-{table}-", dir=out_dir)  # 0700
+    tmp = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-{table}-", dir=os.path.realpath(out_dir))  # 0700
     try:
         done = Exported(table)
         for day, batches in _days(store, table):

@@ -54,12 +54,12 @@ def replacing(path: str, binary: bool = False, durable: bool = False) -> Iterato
     block completes, and is removed if it does not, on Ctrl-C and SIGTERM too: no half file
     is left beside the target. ``durable``: synced to disk before the rename. An OSError
     is raised as it is, for the caller to name the file in its own words."""
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = folder_of(path)
     _remove_dead_parts(folder)
     mask = block_stops()  # Ctrl-C between creating the file and the try below would leave it
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)[:PART_NAME]}{PART_MARK}", suffix=".part",
-                                   dir=folder)  # O_EXCL
+                                   dir=os.path.realpath(folder))  # O_EXCL; see unslashed
     except BaseException:
         restore_signals(mask)
         raise
@@ -199,9 +199,22 @@ def read_small(path: str, limit: int) -> bytes:
     return data
 
 
+def unslashed(path: str) -> str:
+    """``path`` without trailing slashes: "reports/" is the link "reports", if it is one,
+    not the folder it leads to. Not ``normpath`` (nor ``abspath``, nor ``tempfile``'s
+    ``dir``, which is made one): to the system, "link/.." is the parent of the link's
+    target, not "." as its text says."""
+    return path.rstrip("/") or path[:1]
+
+
+def folder_of(path: str) -> str:
+    """The folder the file ``path`` is in, as the system reads the path (see ``unslashed``)."""
+    return os.path.dirname(path) or "."
+
+
 def make_dir(path: str) -> None:
     """Create the folder ``path`` (0700) if it is missing (see ``check_dir``)."""
-    path = os.path.normpath(path)
+    path = unslashed(path)
     if check_dir(path):
         return
     try:
@@ -276,7 +289,7 @@ def check_dir(path: str) -> bool:
     """Whether the folder ``path`` exists; refuse one ``make_dir`` could neither use nor
     make: a link, something else of that name, or a missing parent, as for ``mkdir`` (a
     typo should not grow a tree). Checked before a load too, which the report would follow."""
-    path = os.path.normpath(path)
+    path = unslashed(path)
     if os.path.islink(path):
         raise CcauditError(f"{path}: is a symbolic link; give the real folder")
     if os.path.isdir(path):
@@ -292,7 +305,7 @@ def check_parent(path: str, what: str) -> None:
     that names a folder (``new/``): either failed only as the file was written, after a load."""
     if os.path.basename(path) in ("", ".", ".."):
         raise CcauditError(f"{path}: cannot create {what}: that is a folder's name, not a file's")
-    parent = os.path.dirname(os.path.abspath(path))
+    parent = folder_of(path)
     if not os.path.isdir(parent):
         raise CcauditError(f"{path}: cannot create {what}: no folder {parent}")
 

@@ -20,7 +20,17 @@ from collections.abc import Iterable, Iterator
 from . import halves
 from .dates import Days
 from .errors import CcauditError
-from .files import check_dir, make_dir, same_file, takes_utf8, write_atomic, write_own, write_pieces, writing_into
+from .files import (
+    check_dir,
+    make_dir,
+    same_file,
+    takes_utf8,
+    unslashed,
+    write_atomic,
+    write_own,
+    write_pieces,
+    writing_into,
+)
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
@@ -59,7 +69,7 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     For html the day and section pages would repeat the single-page report, so the
     folder gets DIR/report.html plus the summary.
     """
-    out_dir = os.path.normpath(out_dir)  # "reports/" is "reports", a link to a folder included
+    out_dir = unslashed(out_dir)
     with writing_into(out_dir):
         _write_dir(report, fmt, out_dir, stats)
 
@@ -284,7 +294,7 @@ def _list(out_dir: str, names: Iterable[str]) -> None:
 def clean_dir(out_dir: str) -> Iterator[str]:
     """Delete the files a report folder's manifest lists, then the folder if it is empty.
     Everything is checked before anything is deleted; links are never followed."""
-    out_dir = os.path.normpath(out_dir)
+    out_dir = unslashed(out_dir)
     if not os.path.lexists(out_dir):
         yield f"no report folder at {out_dir}"
         return
@@ -317,7 +327,7 @@ def _clean_dir(out_dir: str) -> Iterator[str]:
 
 def check_report_dir(out_dir: str) -> None:
     """Refuse a folder that is not a report folder ccaudit wrote (no manifest), or a link."""
-    out_dir = os.path.normpath(out_dir)
+    out_dir = unslashed(out_dir)
     if os.path.islink(out_dir) or not os.path.isdir(out_dir):
         raise CcauditError(f"{out_dir}: not a report folder (a link or not a folder); nothing deleted")
     if not _has_manifest(out_dir):

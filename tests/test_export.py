@@ -281,6 +281,18 @@ def test_layout_and_owner_only_modes(sample):
         "day=2024-05-06", "day=2024-05-07", "day=2024-05-09", "day=2024-05-13", "day=2024-05-14"]
 
 
+def test_an_out_folder_through_a_link_and_dotdot_is_the_one_the_system_names(sample, tmp_path, monkeypatch):
+    # link/.. is the parent of the link's target; was "." by its text (./out was written)
+    db, first = sample
+    (tmp_path / "elsewhere" / "sub").mkdir(parents=True)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    os.symlink(tmp_path / "elsewhere" / "sub", "link")
+    export(db, "link/../out")
+    assert not (tmp_path / "work" / "out").exists()
+    assert exported_totals(tmp_path / "elsewhere" / "out") == exported_totals(first)
+
+
 def test_a_non_empty_folder_of_something_else_is_refused(invoke, sample, tmp_path):
     db, _ = sample
     out = tmp_path / "out"

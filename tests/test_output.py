@@ -33,6 +33,25 @@ def test_out_and_output_together_are_a_usage_error(invoke, tmp_path, sample_cli)
     assert not (tmp_path / "r").exists() and not (tmp_path / "r.txt").exists()
 
 
+@pytest.mark.parametrize("trailing", ["", "/"])
+def test_an_out_folder_through_a_link_and_dotdot_is_the_one_the_system_names(invoke, tmp_path, sample_cli,
+                                                                             monkeypatch, trailing):
+    # link/.. is the parent of the link's target, as for mkdir and ls; was taken as "." by
+    # its text, so the report went into ./reports and clean --out looked there
+    (tmp_path / "elsewhere" / "sub").mkdir(parents=True)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    os.symlink(tmp_path / "elsewhere" / "sub", "link")
+    out = "link/../reports" + trailing
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    assert (tmp_path / "elsewhere" / "reports" / "summary.txt").is_file()
+    assert not (tmp_path / "work" / "reports").exists()
+    result = invoke("clean", "--out", out, "--yes")
+    assert result.exit_code == 0 and not (tmp_path / "elsewhere" / "reports").exists()
+    assert invoke("report", sample_cli, "-o", "link/../report.txt", "-q").exit_code == 0
+    assert (tmp_path / "elsewhere" / "report.txt").is_file() and not (tmp_path / "work" / "report.txt").exists()
+
+
 def test_output_into_a_missing_folder_is_refused(invoke, tmp_path, sample_cli):
     result = invoke("report", sample_cli, "-o", tmp_path / "nonexistent" / "x.txt", "-q")
     assert result.exit_code == ExitCode.USAGE and "no folder" in result.stderr
