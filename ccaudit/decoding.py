@@ -183,13 +183,27 @@ def decode_refused(raw: bytes, e: Exception) -> Record:
         if crowded(raw):
             return decode_crowded(raw)
         record = from_object(json.loads(raw.decode(), parse_int=_whole, parse_float=_finite,
-                                        parse_constant=_no_constant))
+                                        parse_constant=_no_constant, object_pairs_hook=_unicode_keys))
         msgspec.json.encode(record)  # every text read is Unicode
     except UnicodeEncodeError:
         raise Malformed("invalid Unicode escape") from None
     except (ValueError, RecursionError):  # NaN, or not an object (ValidationError), or deep
         raise Malformed(why) from None
     return record
+
+
+def _unicode_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """An object without its keys of half a UTF-16 pair: no field ccaudit reads is one, and
+    msgspec refuses the whole record for such a key, read or not."""
+    return dict(pairs) if all(k.isascii() for k, _ in pairs) else {k: v for k, v in pairs if _encodes(k)}
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _whole(digits: str) -> int | str:

@@ -575,6 +575,17 @@ def test_a_value_msgspec_refuses_in_a_field_ccaudit_does_not_read_keeps_the_reco
     assert ids(rows) == ["rec-1", "rec-bad", "rec-2"] and stats.problems == []
 
 
+@pytest.mark.parametrize("where", [b'{"\\ud800x":1,', b'{"\\ud800x":{"\\udcff":[]},',
+                                   b'{"note":{"\\ud83d":"\\ud800"},'])
+def test_a_key_msgspec_refuses_in_an_object_ccaudit_reads_keeps_the_record(tmp_path, where):
+    # was: malformed ("invalid Unicode escape"): a key is never a field ccaudit reads
+    for at in (b"{", b'"data":{'):
+        bad = line("bad").replace(at, at[:-1] + where, 1)
+        p = write(tmp_path, "d.txt", line(1) + bad + line(2))
+        stats, rows = ingest(p)
+        assert ids(rows) == ["rec-1", "rec-bad", "rec-2"] and stats.problems == [], (at, bad)
+
+
 @pytest.mark.parametrize("kind", ["no-id", "no-time", "unparseable-time", "no-method", "invalid-utf8"])
 def test_file_of_only_one_malformed_record_is_an_input_error(tmp_path, kind):
     p = write(tmp_path, "d.txt", MALFORMED[kind])
