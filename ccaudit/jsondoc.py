@@ -9,6 +9,9 @@ the piece then decodes as cut short and grows to the next place. A piece that st
 where an item starts and decodes is that whole item: no proper prefix of a JSON object
 or array is valid JSON.
 
+Between objects, a line of a consume command's noise (``% Headers: ...``) is counted and
+skipped, as in a file of lines.
+
 A syntax error or a record cut in half -- anything the fast way cannot decode -- hands
 the rest of the input to ijson, which reports where it stopped (it cannot step over a
 syntax error either). ijson alone decodes about five times slower. An item whose syntax
@@ -37,6 +40,7 @@ BLOCK = 1 << 20
 MAX_TRIES = 64  # places tried inside one item (each a decode from its start) before ijson takes over
 _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"), False: re.compile(rb"\}\s*\{")}  # array, objects
 _COMMA = re.compile(rb"\s*,\s*")
+_NOISE = (b"%", b"Headers:")  # what starts a noise line between objects, as in a file of lines
 _SPACE = re.compile(rb"\s*")
 _any = msgspec.json.Decoder().decode
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
@@ -50,7 +54,7 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> It
     position, with the number of bytes left unread. That includes anything after the
     array ends: a dump is one array, or a stream of objects, not a mixture.
     """
-    items = _Items(stream, array)
+    items = _Items(stream, array, stats)
     n = yield from _rows(items, label, stats, 0)
     if items.stopped:
         stats.cut_short(label, f"@byte {items.rest_at}", f"{items.stopped}; stopped reading, "
@@ -98,8 +102,8 @@ class _Items:
     compressed file) ends the buffer; the error is raised again after what came before.
     """
 
-    def __init__(self, stream: BinaryIO, array: bool):
-        self.stream, self.array = stream, array
+    def __init__(self, stream: BinaryIO, array: bool, stats: LoadStats):
+        self.stream, self.array, self.stats = stream, array, stats
         self.read = getattr(stream, "read1", stream.read)
         self.buf, self.base, self.eof = b"", 0, False  # base: input position of buf[0]
         self.broken: BaseException | None = None
@@ -127,6 +131,9 @@ class _Items:
                 if self.broken:
                     raise self.broken
                 return
+            elif (first == b"%" or first == b"H") and not self.array and (past := self._past_noise(start)) is not None:
+                start = past
+                continue
             elif first:  # a value between objects that is not one
                 start, item, after = self._to_its_end(start, _other)
             elif self.array:  # no end of the array
@@ -202,6 +209,19 @@ class _Items:
             self.wrong = True  # the item is kept as decoded here: ijson would decode it anew, by its own rules
             return item, close if comma is None else comma.end()
         return item, comma.end()
+
+    def _past_noise(self, start: int) -> int | None:
+        """Where the line at ``start`` ends if it is noise (``% Headers: ...`` after each
+        record of a consume command's dump, ``Headers: ...``), counted as such; else None."""
+        while len(self.buf) - start < len(_NOISE[1]) and not self.eof:
+            start -= self._more(start)
+        if not self.buf.startswith(_NOISE, start):
+            return None
+        self.stats.noise_lines += 1
+        while (end := self.buf.find(b"\n", start)) < 0 and not self.eof:
+            start = len(self.buf)  # a long one is not kept
+            start -= self._more(start)
+        return len(self.buf) if end < 0 else end + 1
 
     def _more(self, keep: int) -> int:
         """Read the next block, keeping the buffer from ``keep`` on; how far it moved."""

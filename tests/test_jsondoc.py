@@ -294,6 +294,27 @@ def test_a_value_between_objects_that_is_not_one_is_one_malformed_item(monkeypat
         assert stats.problems == [("f", ":item 2", "not a JSON object"), ("f", ":item 4", "invalid Unicode escape")]
 
 
+@pytest.mark.parametrize("block", [1, 2, 7, 64, 1 << 20])
+def test_noise_lines_between_objects_are_counted_and_skipped(monkeypatch, block):
+    # a consume command's dump of pretty-printed records: was read up to the first
+    # "% Headers:" line, every record after it lost ("read in part")
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    header = b'% Headers: [content-type="application/cloudevents+json; charset=UTF-8"]'
+    records = [json.dumps(r, indent=2).encode() for r in TRICKY]
+    text = b"\n".join([records[0], header, records[1], b"% Error: broker down", b"", header,
+                       records[2], b"Headers: x", records[3] + b"  " + header, records[4], header])
+    rows, stats = fast(text, False)
+    assert ids(rows) == [r["id"] for r in TRICKY]
+    assert stats.problems == [] and stats.noise_lines == 6 and stats.records_read == 5
+
+
+def test_noise_line_at_the_end_without_its_newline(monkeypatch):
+    for block in (3, 1 << 20):
+        monkeypatch.setattr(jsondoc, "BLOCK", block)
+        rows, stats = fast(json.dumps(rec(1), indent=2).encode() + b"\n% Headers: [" + b"x" * 100, False)
+        assert ids(rows) == ["rec-1"] and stats.problems == [] and stats.noise_lines == 1
+
+
 @pytest.mark.parametrize("item, good", [
     (b"0", True), (b"[]", True), (b'""', True), (b"false", True), (b"null", True),
     (b"[1, {\"a\": [2, 3]}, 4]", True), (b'"a, b"', True),
