@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bz2
 import errno
-import gc
 import gzip
 import io
 import lzma
@@ -47,7 +46,6 @@ from .stats import LoadStats
 from .streams import BUFFER, Broken, Decompressed, first_bytes
 
 MAX_LINE = MAX_RECORD  # longer lines are malformed
-COLLECT_EVERY = 20_000  # allocations between two garbage collections during a load (Python: 700)
 
 _MAGIC = (
     (b"\x1f\x8b", lambda f, _: gzip.GzipFile(fileobj=f, mode="rb")),
@@ -375,26 +373,3 @@ def _keyed(line: bytes) -> tuple | None:
         return classify(decode_record(record))
     except Malformed:
         return None
-
-
-class FewerCollections:
-    """Python's cycle collector run every COLLECT_EVERY allocations, not 700, and the
-    objects made before (modules, click) frozen out of its sweeps.
-
-    A load makes and frees millions of small tuples and none of them is in a cycle: at the
-    default the collector took 11 % of the main process's CPU and 5 % of a worker's. It
-    still runs, so a cycle made meanwhile is still freed. A program that froze objects of
-    its own keeps them frozen. A class, not a generator: a Ctrl-C as the ``with`` ends
-    left the generator suspended, and its clean-up then ran at exit, after ``gc`` was gone,
-    printing a traceback.
-    """
-
-    def __enter__(self) -> None:
-        self.before, self.frozen = gc.get_threshold(), gc.get_freeze_count()
-        gc.freeze()
-        gc.set_threshold(COLLECT_EVERY, *self.before[1:])
-
-    def __exit__(self, *exc: object) -> None:
-        gc.set_threshold(*self.before)
-        if not self.frozen:
-            gc.unfreeze()

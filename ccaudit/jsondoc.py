@@ -20,18 +20,15 @@ the array's end is reported where it starts, both without ijson.
 """
 from __future__ import annotations
 
-import io
 import re
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import msgspec
 
-from .classify import classify
-from .decoding import READ, Malformed, Record, check_syntax, crowded, decode, decode_refused, from_object
+from .careful import drain, ijson_rows, item_rows
+from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_refused
 from .errors import READ_ERRORS
-from .nesting import Guard, Refused, TooDeep, TooLarge
-from .pruned import kept_items
 from .schema import MAX_RECORD
 from .stats import LoadStats
 from .streams import Broken, Joined
@@ -44,7 +41,6 @@ _NOISE = (b"%", b"Headers:")  # what starts a noise line between objects, as in 
 _SPACE = re.compile(rb"\s*")
 _any = msgspec.json.Decoder().decode
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
-_AT_BYTE = re.compile(r"\(byte (\d+)\)")
 
 
 def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> Iterator[tuple]:
@@ -55,36 +51,12 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> It
     array ends: a dump is one array, or a stream of objects, not a mixture.
     """
     items = _Items(stream, array, stats)
-    n = yield from _rows(items, label, stats, 0)
+    n = yield from item_rows(items, label, stats, 0)
     if items.stopped:
         stats.cut_short(label, f"@byte {items.rest_at}", f"{items.stopped}; stopped reading, "
-                        f"{_drain(items.rest)} bytes left unread")
+                        f"{drain(items.rest)} bytes left unread")
     elif items.rest is not None:
-        yield from _ijson_rows(items.rest, items.rest_at, label, stats, array, n, items.rest_head)
-
-
-def _rows(records: Iterable[Record | Malformed | None], label: str, stats: LoadStats,
-          n: int) -> Generator[tuple, None, int]:
-    """Rows for ``records`` (None: an item that is not an object; Malformed: one that is
-    whole JSON but not a usable one), numbered after ``n`` (for the malformed ones);
-    returns the last number."""
-    for record in records:
-        n += 1
-        try:
-            if record is None:
-                raise Malformed("not a JSON object")
-            if record.__class__ is Malformed:
-                raise record
-            row = classify(record)
-        except Malformed as e:
-            stats.bad(label, f":item {n}", e.why)
-            continue
-        except (ValueError, RecursionError):
-            stats.bad(label, f":item {n}", "not a JSON object")
-            continue
-        stats.records_read += 1
-        yield row
-    return n
+        yield from ijson_rows(items.rest, items.rest_at, label, stats, array, n, items.rest_head)
 
 
 _CUT, _BAD, _DEEP = object(), object(), object()  # a piece cut short / not an item / nested too deep
@@ -319,96 +291,3 @@ class _Ends:
 
     def __init__(self, at: int):
         self.at = at
-
-
-# -- ijson: the careful way ------------------------------------------------------------
-
-def _ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: bool, n: int,
-                head: bytes = b"") -> Iterator[tuple]:
-    """Rows for the items of ``stream`` (whose first byte is at input position ``at``, and
-    whose first bytes are ``head``), numbered after ``n``."""
-    import ijson  # only odd documents need it
-
-    counted = _Guarded(stream, Guard(base=1 if array else 0, max_item=MAX_RECORD))
-    items = kept_items(ijson.basic_parse(counted, multiple_values=not array, use_float=True), READ, array)
-    try:
-        yield from _rows(map(_from_object, items), label, stats, n)
-    except (ijson.JSONError, UnicodeDecodeError, TooDeep, TooLarge) as e:
-        end = at + counted.consumed  # where ijson's last read ended: the trouble is in that read
-        first = _syntax_error_at(head) if isinstance(e, ijson.JSONError) else None
-        where = end if first is None else min(end, at + first)
-        left = end - where + counted.dropped + _drain(stream)
-        stats.cut_short(label, f"@byte {where}", f"{_ijson_reason(e)}; stopped reading, {left} bytes left unread")
-
-
-def _syntax_error_at(head: bytes) -> int | None:
-    """Where in ``head`` msgspec finds a syntax error, if it finds one before ``head`` ends
-    (in the first value: objects one after another are "trailing" to it)."""
-    try:
-        check_syntax(head)
-    except msgspec.DecodeError as e:
-        at = _AT_BYTE.search(str(e))
-        return int(at[1]) if at and "trailing" not in str(e) else None
-    except RecursionError:
-        pass
-    return None
-
-
-def _from_object(obj: Any) -> Record | None:
-    try:
-        return from_object(obj)
-    except (ValueError, RecursionError):  # msgspec.ValidationError is a ValueError
-        return None
-
-
-class _Guarded(io.RawIOBase):
-    """Hands ``stream`` to ijson through ``guard`` (nesting.py), counting the bytes taken
-    (to say where it stopped)."""
-
-    def __init__(self, stream: BinaryIO, guard: Guard):
-        self._stream, self._guard = stream, guard
-        self._refused: Refused | None = None
-        self.consumed = self.dropped = 0  # bytes handed to ijson / read but held back
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:  # type: ignore[override]
-        # The guard checks an item's size where a read ends: no read may hold a whole
-        # item over the limit (a no-op at the real limit, far above ijson's reads).
-        if self._refused:
-            raise self._refused
-        size = min(len(buf), self._guard.max_item)
-        data = getattr(self._stream, "read1", self._stream.read)(size)
-        try:
-            self._guard.feed(data)
-        except Refused as e:  # hand on what comes before, so the items it ends are read
-            self._refused, self.dropped, data = e, len(data) - e.at, data[:e.at]
-            if not data:
-                raise
-        n = len(data)
-        buf[:n] = data
-        self.consumed += n
-        return n
-
-
-def _ijson_reason(e: Exception) -> str:
-    text = str(e)
-    if isinstance(e, UnicodeDecodeError):
-        return "invalid UTF-8"
-    if isinstance(e, TooDeep):
-        return "JSON nested too deep"
-    if isinstance(e, TooLarge):
-        return f"an item larger than {MAX_RECORD} bytes"
-    if "premature EOF" in text or "Incomplete JSON" in text:
-        return "JSON cut short"
-    if "trailing garbage" in text or "Additional data" in text:
-        return "text after the JSON array"
-    return "invalid JSON"
-
-
-def _drain(stream) -> int:
-    left = 0
-    while chunk := stream.read(BLOCK):
-        left += len(chunk)
-    return left

@@ -12,8 +12,9 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 
+from .collector import FewerCollections
 from .errors import InputError, NoSpace
-from .ingest import BUFFER, Dump, FewerCollections, note_if_failed, read_rows, sniff
+from .ingest import BUFFER, Dump, note_if_failed, read_rows, sniff
 from .parallel import CHUNK, default_workers, load_parallel
 from .stats import LoadStats
 from .store import Store

@@ -28,8 +28,9 @@ from typing import Any
 
 import msgspec
 
+from .collector import FewerCollections
 from .errors import InputError, out_of_space
-from .ingest import BOM, MAX_LINE, Dump, FewerCollections, iter_lines, json_rows, line_rows, until_broken
+from .ingest import BOM, MAX_LINE, Dump, iter_lines, json_rows, line_rows, until_broken
 from .stage import Stage
 from .stats import LoadStats
 

@@ -14,6 +14,7 @@ import json
 import msgspec
 import pytest
 
+from ccaudit.careful import ijson_rows
 from ccaudit.classify import classify
 from ccaudit.decoding import (
     MAX_VALUES,
@@ -25,7 +26,7 @@ from ccaudit.decoding import (
     decode_record,
     decode_struct,
 )
-from ccaudit.jsondoc import _ijson_rows, json_rows
+from ccaudit.jsondoc import json_rows
 from ccaudit.stats import LoadStats
 from tests.records import confluent_user, kafka_auth, mds_authorize, record, request, signin
 
@@ -156,7 +157,7 @@ def test_the_careful_way_reads_crowded_records_as_the_fast_way_does(array):
     texts = [_text(r) for r in recs]
     doc = b"[" + b",".join(texts) + b"]" if array else b"\n".join(texts)
     stats = LoadStats()
-    rows = list(_ijson_rows(io.BufferedReader(io.BytesIO(doc)), 0, "f", stats, array, 0))
+    rows = list(ijson_rows(io.BufferedReader(io.BytesIO(doc)), 0, "f", stats, array, 0))
     assert rows == [classify(decode(t)) for t in texts] and stats.malformed == 0
     assert "10.1.1.1" in rows[2]
 

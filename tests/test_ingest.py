@@ -26,6 +26,7 @@ import pytest
 
 import ccaudit.ingest as ingest_module
 import ccaudit.shape as shape_module
+from ccaudit import collector
 from ccaudit.errors import InputError
 from ccaudit.ingest import MAX_LINE, Dump, iter_lines, note_if_failed, read_rows, sniff
 from ccaudit.schema import ROW_COLUMNS, SECTION
@@ -841,13 +842,13 @@ def test_a_load_collects_garbage_less_often_but_still_frees_cycles():
         pass
 
     before = gc.get_threshold()
-    with ingest_module.FewerCollections():
-        assert gc.get_threshold()[0] == ingest_module.COLLECT_EVERY > before[0]
+    with collector.FewerCollections():
+        assert gc.get_threshold()[0] == collector.COLLECT_EVERY > before[0]
         node = Node()
         node.me = node
         freed = weakref.ref(node)
         del node
-        kept = [[] for _ in range(2 * ingest_module.COLLECT_EVERY)]  # enough new objects for a sweep
+        kept = [[] for _ in range(2 * collector.COLLECT_EVERY)]  # enough new objects for a sweep
         assert freed() is None
         del kept
     assert gc.get_threshold() == before
@@ -857,7 +858,7 @@ def test_objects_a_program_froze_stay_frozen_after_a_load():
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
-        with ingest_module.FewerCollections():
+        with collector.FewerCollections():
             pass
         assert gc.get_freeze_count() >= frozen > 0
     finally:

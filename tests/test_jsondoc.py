@@ -18,7 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ccaudit import careful as careful_module
 from ccaudit import jsondoc
+from ccaudit.careful import ijson_rows
 from ccaudit.ingest import Dump, read_rows, until_broken
 from ccaudit.stats import LoadStats
 from tests.records import T, numbered
@@ -33,7 +35,7 @@ def fast(text: bytes, array: bool) -> tuple[list, LoadStats]:
 
 def careful(text: bytes, array: bool) -> tuple[list, LoadStats]:
     stats = LoadStats()
-    return list(jsondoc._ijson_rows(io.BufferedReader(io.BytesIO(text)), 0, "f", stats, array, 0)), stats
+    return list(ijson_rows(io.BufferedReader(io.BytesIO(text)), 0, "f", stats, array, 0)), stats
 
 
 def ids(rows) -> list[str]:
@@ -93,7 +95,7 @@ def test_every_record_whatever_the_blocks(monkeypatch, shape, block):
 def test_the_fast_way_takes_a_well_formed_document_alone(monkeypatch):
     def never(*args):
         raise AssertionError("ijson was used")
-    monkeypatch.setattr(jsondoc, "_ijson_rows", never)
+    monkeypatch.setattr(jsondoc, "ijson_rows", never)
     for text, array in SHAPES.values():
         assert len(fast(text, array)[0]) == len(TRICKY)
 
@@ -248,6 +250,7 @@ def test_text_after_the_array_is_reported_where_it_starts_with_the_bytes_left(mo
 def test_text_after_the_array_longer_than_an_item_may_be_is_still_reported_where_it_starts(monkeypatch):
     # was: past the limit without a separator, the rest went to ijson (64 KiB read blocks)
     monkeypatch.setattr(jsondoc, "MAX_RECORD", 1000)
+    monkeypatch.setattr(careful_module, "MAX_RECORD", 1000)
     monkeypatch.setattr(jsondoc, "BLOCK", 64)
     head = as_array([rec(1), rec(2)]) + b"\n"
     rows, stats = fast(head + b"x" * 5000, True)
@@ -263,7 +266,7 @@ def test_a_record_with_very_many_inner_places_is_read_the_fast_way_and_so_is_the
     # value msgspec refuses, losing every later record
     def never(*args):
         raise AssertionError("ijson was used")
-    monkeypatch.setattr(jsondoc, "_ijson_rows", never)
+    monkeypatch.setattr(jsondoc, "ijson_rows", never)
     many = json.dumps(rec(2, items=[{"n": i} for i in range(jsondoc.MAX_TRIES + 10)]), indent=1).encode()
     big = json.dumps(rec(3, requestMetadata={"connection_id": 2**64 - 1})).encode()
     bad = json.dumps(rec(4, requestMetadata={"connection_id": "V"})).encode().replace(b'"V"', b'"\\udcff"')
@@ -283,7 +286,7 @@ def test_a_value_between_objects_that_is_not_one_is_one_malformed_item(monkeypat
     # was: ijson read on from it, and stopped at the first value msgspec refuses
     def never(*args):
         raise AssertionError("ijson was used")
-    monkeypatch.setattr(jsondoc, "_ijson_rows", never)
+    monkeypatch.setattr(jsondoc, "ijson_rows", never)
     bad = json.dumps(rec(3, requestMetadata={"connection_id": "V"})).encode().replace(b'"V"', b'"\\udcff"')
     text = b"\n".join([json.dumps(rec(1), indent=2).encode(), value, json.dumps(rec(2)).encode(), bad,
                        json.dumps(rec(4)).encode()])
@@ -425,7 +428,7 @@ def test_the_last_whole_record_before_a_break_is_kept(name, chunk):
     st = LoadStats()
     got = ids(until_broken(jsondoc.json_rows(_Breaks(text, chunk), "f", st, array), "f", st))
     ref = LoadStats()
-    want = ids(until_broken(jsondoc._ijson_rows(_Breaks(text, chunk), 0, "f", ref, array, 0), "f", ref))
+    want = ids(until_broken(ijson_rows(_Breaks(text, chunk), 0, "f", ref, array, 0), "f", ref))
     assert want == ["rec-1", "rec-2", "rec-3"]
     assert got == want
     assert (st.records_read, st.malformed) == (ref.records_read, ref.malformed)
@@ -559,6 +562,7 @@ def test_escapes_and_separators_inside_strings(monkeypatch, block, indent):
 def test_a_record_bigger_than_max_record_is_refused(monkeypatch, block):
     # One size limit for a record in every input shape: lines refuse more, so do documents.
     monkeypatch.setattr(jsondoc, "MAX_RECORD", 2000)
+    monkeypatch.setattr(careful_module, "MAX_RECORD", 2000)
     monkeypatch.setattr(jsondoc, "BLOCK", block)
     records = [rec(1), rec(2, big="y" * 5000), rec(3)]
     for text, array in ((as_array(records, indent=1), True), (as_objects(records, indent=1), False)):
@@ -574,6 +578,7 @@ def test_a_number_item_bigger_than_max_record_is_refused_where_it_passes_the_lim
     # in memory and time that grew with it (120 MB: 145 s, 217 MB), and said "invalid
     # JSON; stopped reading, 0 bytes left unread" with the records after it unread
     monkeypatch.setattr(jsondoc, "MAX_RECORD", 2000)
+    monkeypatch.setattr(careful_module, "MAX_RECORD", 2000)
     monkeypatch.setattr(jsondoc, "BLOCK", block)
     first, last = json.dumps(rec(1)).encode(), json.dumps(rec(3)).encode()
     number = b"1" * 5000

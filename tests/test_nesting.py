@@ -74,9 +74,11 @@ def test_deep_nesting_is_one_malformed_entry(tmp_path, tail):
 
 
 def test_an_item_over_the_record_limit_is_refused(tmp_path, monkeypatch):
+    import ccaudit.careful as careful
     import ccaudit.jsondoc as jsondoc
 
     monkeypatch.setattr(jsondoc, "MAX_RECORD", 100_000)
+    monkeypatch.setattr(careful, "MAX_RECORD", 100_000)
     path = tmp_path / "big.json"
     path.write_bytes(odd_first(json.dumps(record(2, big="z" * 300_000)).encode()))
     ids, stats = read(path)
