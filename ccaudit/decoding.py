@@ -222,6 +222,16 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+def quoted_record(raw: bytes) -> bytes | None:
+    """The text of a record that ``raw``, a JSON string, holds (a sink connector's
+    StringConverter writes each record so), or None."""
+    try:
+        text = msgspec.json.decode(raw)
+        return text.strip().encode() if isinstance(text, str) and text.lstrip()[:1] == "{" else None
+    except (msgspec.DecodeError, UnicodeEncodeError):
+        return None
+
+
 def check_syntax(raw: bytes) -> None:
     """Raise msgspec.DecodeError unless ``raw`` is one whole JSON value by its syntax alone:
     a lone surrogate escape and a number beyond a float, which decoding refuses, pass

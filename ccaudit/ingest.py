@@ -36,6 +36,7 @@ from .decoding import (
     decode_refused,
     decode_struct,
     lone_cr,
+    quoted_record,
     whole_json,
 )
 from .errors import READ_ERRORS, InputError, broken_stream
@@ -353,11 +354,13 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
 
 
 def _unprefixed(line: bytes) -> bytes | None:
-    """The record part of a line that does not start with ``{``: None for noise,
-    b'' for a line with no record in it."""
+    """The record part of a line that does not start with ``{`` (or of one that is a JSON
+    string holding a record): None for noise, b'' for a line with no record in it."""
     s = line.strip()
     if not s or s[:1] == b"%" or s.startswith(b"Headers:"):
         return None
+    if s[:1] == b'"' and (inner := quoted_record(s)):
+        return inner
     i = s.find(b"{")
     return s[i:] if i >= 0 else b""
 

@@ -587,6 +587,17 @@ def test_a_key_msgspec_refuses_in_an_object_ccaudit_reads_keeps_the_record(tmp_p
         assert ids(rows) == ["rec-1", "rec-bad", "rec-2"] and stats.problems == [], (at, bad)
 
 
+def test_a_record_written_as_a_json_string_is_read(tmp_path):
+    # a sink connector's StringConverter writes each record as a JSON string: every line was
+    # malformed ("not valid JSON"); a string that holds no record still is
+    quoted = json.dumps(line("q").decode().strip()).encode() + b"\n"
+    keyed = b'{"k": 1}\t' + json.dumps(line("k").decode().strip()).encode() + b"\n"
+    p = write(tmp_path, "d.txt", line(1) + quoted + keyed + b'"just text"\n' + b'"{broken"\n' + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-q", "rec-k", "rec-2"]
+    assert [(n, why) for _, n, why in stats.problems] == [(4, "not a JSON object"), (5, "not valid JSON")]
+
+
 @pytest.mark.parametrize("kind", ["no-id", "no-time", "unparseable-time", "no-method", "invalid-utf8"])
 def test_file_of_only_one_malformed_record_is_an_input_error(tmp_path, kind):
     p = write(tmp_path, "d.txt", MALFORMED[kind])
