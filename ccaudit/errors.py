@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
 # What gzip, bz2 and xz say of data that fails a checksum, or holds what no compressor writes
 _DAMAGED = ("CRC check failed", "Incorrect length of data produced", "Invalid data stream", "Corrupt input data")
+NO_STREAM = "bytes after a compressed stream that start no other"  # streams.Decompressed's words; gzip's below
+_NO_GZIP = "Not a gzipped file"
 
 
 def broken_stream(e: BaseException) -> tuple[str, bool]:
@@ -33,6 +35,8 @@ def broken_stream(e: BaseException) -> tuple[str, bool]:
     if isinstance(e, zlib.error) or any(m in str(e) for m in _DAMAGED):
         return (f"the compressed data is damaged ({e}): records read from it may hold wrong values; "
                 "load a good copy into a new store"), True
+    if str(e) == NO_STREAM or str(e).startswith(_NO_GZIP):  # not the end: what follows is not read
+        return f"{NO_STREAM}: the rest is not read", False
     return f"input ends early ({e})", False
 
 

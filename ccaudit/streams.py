@@ -5,6 +5,8 @@ import io
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from .errors import NO_STREAM
+
 BLOCK = 1 << 16  # compressed bytes read at a time
 BUFFER = 1 << 18  # bytes per read of a dump: big enough to amortise, small enough to keep workers lean
 
@@ -82,7 +84,7 @@ class Decompressed(io.RawIOBase):
                 if data is None:
                     return 0
                 if not (data.startswith(self.magic) or self.magic.startswith(data)):  # not "Invalid data stream",
-                    raise OSError("bytes after the last compressed stream that start no other")  # which is damage
+                    raise OSError(NO_STREAM)  # which is damage
                 self.d = self.new()
             elif self.d.needs_input:
                 data = self.raw.read(BLOCK)
