@@ -46,6 +46,7 @@ from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .stage import Stage, Staged, tally, unpack
 from .storefile import (
     cached,
+    check_journal,
     check_layout,
     connect,
     create,
@@ -89,6 +90,16 @@ class Merged(NamedTuple):
 _A_DUMP = "; if it is a dump, it is read as an input (ccaudit report FILE, or ccaudit load FILE --db STORE)"
 
 
+def _check_folder(path: str) -> None:
+    """A store written keeps its journal in its folder: in one the user may not write,
+    the load failed as it committed, and a journal a killed load had left there (whose
+    file it could write) stayed hot, so that the store could no longer be read."""
+    folder = os.path.dirname(os.path.realpath(path))
+    if os.path.exists(path) and not os.access(folder, os.W_OK):
+        raise StoreError(f"{path}: cannot load into it: its folder {folder} is read-only for you, and a load "
+                         "keeps its journal there")
+
+
 class Store:
     """A ccaudit SQLite file, open: load rows, read counts. ``readonly`` for reading
     commands; ``notify`` hears once if another process's lock makes it wait."""
@@ -102,13 +113,17 @@ class Store:
             raise StoreError(f"{path}: is a directory, not a store")
         if path != ":memory:" and os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the open
             raise StoreError(f"{path}: is not a regular file, not a store")
+        if path != ":memory:":
+            check_journal(path)
         if path != ":memory:" and os.path.isfile(path) and not sqlite_or_unborn(path):
             # refused before SQLite opens it: it wrote a journal planted beside it into it
             raise StoreError(f"{path}: not a usable ccaudit store (file is not a database){_A_DUMP}")
         conn, self._held = None, None
         try:
-            if not readonly and path != ":memory:" and needs_creating(path):
-                create(path)
+            if not readonly and path != ":memory:":
+                if needs_creating(path):  # (a killed load's journal is rolled back first, or named)
+                    create(path)
+                _check_folder(path)
             conn = connect(path, readonly)
             self.conn = conn
             self._held = None if readonly or path == ":memory:" else hold(path)

@@ -6,7 +6,7 @@ import os
 import sqlite3
 
 from .errors import StoreError
-from .storefile import is_store, peek, roll_back_if_crashed, unheld
+from .storefile import check_journal, is_store, peek, roll_back_if_crashed, unheld
 
 
 def deletable(path: str) -> bool:
@@ -17,6 +17,9 @@ def deletable(path: str) -> bool:
     if os.path.islink(path):
         raise StoreError(f"{path}: a symbolic link, which clean does not follow; give the store's own path "
                          f"({os.path.realpath(path)}); nothing deleted")
+    if not os.path.isfile(path):  # a FIFO: SQLite's open of it waited for ever
+        raise StoreError(f"{path}: is not a regular file, not a store; nothing deleted")
+    check_journal(path)
     with unheld(path):  # asked before anything is deleted, and again as it is
         pass
     # a killed load's journal, which a read-only look cannot see past; or its store's creation's

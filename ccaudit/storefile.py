@@ -14,6 +14,7 @@ import errno
 import fcntl
 import os
 import sqlite3
+import stat
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -147,11 +148,29 @@ def _hot_journal(path: str) -> bool:
     with it as the journal of a killed creation."""
     real = os.path.realpath(path)
     try:
-        with open(real + "-journal", "rb") as f:
-            journal = f.read(8) == JOURNAL_MAGIC
+        fd = os.open(real + "-journal", os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)  # a FIFO: no wait
     except OSError:
         return False
+    try:
+        journal = stat.S_ISREG(os.fstat(fd).st_mode) and os.read(fd, 8) == JOURNAL_MAGIC
+    finally:
+        os.close(fd)
     return journal and sqlite_or_unborn(real)
+
+
+def check_journal(path: str) -> None:
+    """Refuse a store whose journal's name is taken by something SQLite cannot use: every
+    command waited for ever on a FIFO there (which anyone who may write the folder, /tmp
+    say, can make), and a folder or link made SQLite's errors blame the disk or the store."""
+    journal = os.path.realpath(path) + "-journal"
+    try:
+        mode = os.lstat(journal).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a file"
+        raise StoreError(f"{path}: {journal}, where SQLite keeps the store's journal, is {kind}; remove it "
+                         "(a load makes its own)")
 
 
 def sqlite_or_unborn(path: str) -> bool:
@@ -265,6 +284,8 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
                              f"loading a dump makes it one: ccaudit load DUMP --db {real}")
         raise StoreError(f"{path}: not a ccaudit store")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == 0:  # every layout has its number: the old scripts' tables, say
+        raise StoreError(f"{path}: not a ccaudit store")
     if version > LAYOUT_VERSION:
         raise StoreError(f"{path}: a store of a newer ccaudit (layout {version}, this one reads up to "
                          f"{LAYOUT_VERSION}); read it with the newer ccaudit that made it")
@@ -295,8 +316,9 @@ def create_tables(conn: sqlite3.Connection) -> None:
 
 
 def needs_creating(path: str) -> bool:
-    """No store at ``path`` yet, or one a crash left without its tables or any event
-    (an empty file, or an SQLite file with nothing of ccaudit's in it but empty tables)."""
+    """No store at ``path`` yet, or one a crash left as it was made (an empty file, or an
+    SQLite file of no tables): a store is made in one transaction, so an SQLite file
+    with tables but no layout version is another program's, whatever their names."""
     if not os.path.exists(path):
         return True
     roll_back_if_crashed(path)  # a creation killed while it committed: undo it first
@@ -306,10 +328,7 @@ def needs_creating(path: str) -> bool:
         return False
     try:
         with peek(path) as conn:
-            tables = _tables(conn)
-            if conn.execute("PRAGMA user_version").fetchone()[0] != 0 or not tables <= set(TABLES) | set(VIEWS):
-                return False
-            return all(conn.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0] == 0 for t in tables)
+            return conn.execute("PRAGMA user_version").fetchone()[0] == 0 and not _tables(conn)
     except sqlite3.DatabaseError:
         return False
 
@@ -332,13 +351,7 @@ def peek(path: str) -> contextlib.closing[sqlite3.Connection]:
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
     """Names of the tables and views (``all_events`` is a table in old layouts, a view now)."""
-    return {name for _, name in _made(conn)}
-
-
-def _made(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-    """(type, name) of each table and view, the views first."""
-    return conn.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view')"
-                        " ORDER BY type = 'table'").fetchall()
+    return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
 
 
 def create(path: str) -> None:
@@ -368,8 +381,6 @@ def create(path: str) -> None:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only
         patiently(conn, "BEGIN IMMEDIATE")  # another load creating it
         if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # else: made meanwhile
-            for kind, name in _made(conn):  # only ccaudit's, and empty: checked by needs_creating
-                conn.execute(f"DROP {kind} [{name}]")
             create_tables(conn)
         conn.execute("COMMIT")
     finally:

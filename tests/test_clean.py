@@ -522,3 +522,56 @@ def test_a_load_into_a_store_deleted_under_it_says_so(tmp_path, sample_cli, repl
         store.close()
     assert str(e.value) == (f"{db}: the store was deleted or replaced while this command wrote it; what it "
                             "loaded went with it")
+
+
+@pytest.mark.parametrize("command", [("summary", "--db"), ("clean", "--yes", "--db"), ("report", "--db"),
+                                     ("load", "{dump}", "-q", "--db")])
+def test_a_fifo_beside_a_store_as_its_journal_stalls_nothing(run_ccaudit, invoke, tmp_path, sample_cli, command):
+    # was: every command on the store waited for ever for someone to write into the FIFO,
+    # which anyone who may write the store's folder (/tmp) could plant
+    db = tmp_path / "s.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    os.mkfifo(f"{db}-journal")
+    result = run_ccaudit(*[a.format(dump=sample_cli) for a in command], db, timeout=30)
+    assert result.returncode in (0, 2) and "Traceback" not in result.stderr
+    assert result.returncode == 0 or len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_clean_of_a_fifo_is_refused_and_does_not_wait(run_ccaudit, tmp_path):
+    # was: clean waited for ever in SQLite's open of the FIFO (load and summary refused it)
+    os.mkfifo(tmp_path / "f.db")
+    result = run_ccaudit("clean", "--db", tmp_path / "f.db", "--yes", timeout=30)
+    assert result.returncode == 2 and "not a regular file" in result.stderr and (tmp_path / "f.db").exists()
+
+
+@pytest.mark.parametrize("sql", ["CREATE TABLE events(a); CREATE TABLE keys(b); CREATE TABLE counts(c)",
+                                 "CREATE TABLE keys(b)", "CREATE TABLE events(y); CREATE VIEW all_events AS "
+                                                         "SELECT * FROM events"])
+def test_another_programs_file_with_empty_tables_of_ccaudits_names_is_not_made_a_store(invoke, tmp_path,
+                                                                                       sample_cli, sql):
+    # was: load dropped its tables and made it a store, as if a crash had left them (a store
+    # is made in one transaction: no crash of this version leaves tables without a layout)
+    other = tmp_path / "o.db"
+    conn = sqlite3.connect(other)
+    conn.executescript(sql)
+    conn.close()
+    before = other.read_bytes()
+    result = invoke("load", sample_cli, "--db", other, "-q")
+    assert result.exit_code == 2 and "not a ccaudit store" in result.stderr
+    assert other.read_bytes() == before
+
+
+def test_a_load_into_a_store_in_a_folder_one_may_not_write_is_refused_before_it_writes(invoke, tmp_path,
+                                                                                       sample_cli, monkeypatch):
+    # was: "no space left, or an I/O error" once it had written the store in place beside a
+    # journal left by a killed load, which stayed hot: the store could no longer be read
+    db = tmp_path / "s.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    (tmp_path / "s.db-journal").write_bytes(bytes(512))  # a killed load's, its header not yet written
+    before = db.read_bytes()
+    may = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: mode != os.W_OK and may(p, mode, **kw)
+                        if os.path.realpath(p) == str(tmp_path) else may(p, mode, **kw))
+    result = invoke("load", sample_cli, "--db", db, "-q")
+    assert result.exit_code == 2 and f"its folder {tmp_path} is read-only for you" in result.stderr
+    assert db.read_bytes() == before and invoke("summary", "--db", db).exit_code == 0

@@ -528,22 +528,6 @@ def test_a_refused_store_is_closed(tmp_path, monkeypatch, content):
             conn.execute("SELECT 1")
 
 
-
-def test_a_store_left_with_empty_tables_and_a_view_is_made_again(tmp_path, sample_cli):
-    # a file holding some of the store's tables and views, all empty and of no layout (a
-    # creation cut short outside a transaction): they are dropped and made again
-    path = tmp_path / "half.db"
-    conn = sqlite3.connect(path)
-    conn.executescript("CREATE TABLE keys (x); CREATE TABLE events (y);"
-                       "CREATE VIEW all_events AS SELECT * FROM events;")
-    conn.close()
-    s = Store(str(path))
-    try:
-        assert load_dumps([str(sample_cli)], s, workers=0).inserted == 13 and s.event_count() == 13
-        assert s.conn.execute("PRAGMA user_version").fetchone()[0] == LAYOUT_VERSION
-    finally:
-        s.close()
-
 # -- kinds of store --------------------------------------------------------------------
 
 def test_in_memory_store(sample_cli):
