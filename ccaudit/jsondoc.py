@@ -10,10 +10,11 @@ where an item starts and decodes is that whole item: no proper prefix of a JSON 
 or array is valid JSON.
 
 Between objects, a line of a consume command's noise (``% Headers: ...``) is counted and
-skipped, as in a file of lines.
+skipped, as in a file of lines; and what the fast way cannot decode (a record cut in half)
+is one malformed item, reading going on at the next line that starts with ``{``.
 
-A syntax error or a record cut in half -- anything the fast way cannot decode -- hands
-the rest of the input to ijson, which reports where it stopped (it cannot step over a
+In an array, a syntax error or a record cut in half -- anything the fast way cannot
+decode -- hands the rest of the input to ijson, which reports where it stopped (it cannot step over a
 syntax error either). ijson alone decodes about five times slower. An item whose syntax
 is whole but whose text or number msgspec refuses is one malformed item, and text after
 the array's end is reported where it starts, both without ijson.
@@ -27,7 +28,7 @@ from typing import Any, BinaryIO
 import msgspec
 
 from .careful import drain, ijson_rows, item_rows
-from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_refused
+from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_failure, decode_refused
 from .errors import READ_ERRORS
 from .schema import MAX_RECORD
 from .stats import LoadStats
@@ -46,9 +47,10 @@ _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words
 def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> Iterator[tuple]:
     """Rows for the records of a JSON array (``array``) or of concatenated objects.
 
-    A syntax error cannot be stepped over: it is one malformed entry at its byte
-    position, with the number of bytes left unread. That includes anything after the
-    array ends: a dump is one array, or a stream of objects, not a mixture.
+    In an array, a syntax error cannot be stepped over: it is one malformed entry at its
+    byte position, with the number of bytes left unread. That includes anything after the
+    array ends: a dump is one array, or a stream of objects, not a mixture. Between
+    objects, reading goes on at the next line that starts with ``{``, if there is one.
     """
     items = _Items(stream, array, stats)
     n = yield from item_rows(items, label, stats, 0)
@@ -114,6 +116,12 @@ class _Items:
                 raise self.broken
             else:
                 return
+            if item is _BAD and not self.array:  # in objects, go on at the next that starts a line
+                start, after, why = self._next_object(start)
+                if after is not None:
+                    yield Malformed(why)
+                    start = after
+                    continue
             if item is _BAD or item is _DEEP:
                 self.stopped = "JSON nested too deep" if item is _DEEP else ""
                 break
@@ -181,6 +189,26 @@ class _Items:
             self.wrong = True  # the item is kept as decoded here: ijson would decode it anew, by its own rules
             return item, close if comma is None else comma.end()
         return item, comma.end()
+
+    def _next_object(self, start: int) -> tuple[int, int | None, str]:
+        """(start, where the next line that starts with ``{`` within MAX_RECORD bytes
+        begins, why the piece before it is not an object): a record cut in half, or a line
+        of text, between pretty-printed objects. ``start`` moves if the buffer is refilled;
+        None: no such line, and reading stops there as in an array."""
+        pos = start + 1
+        while (at := self.buf.find(b"\n{", pos, start + MAX_RECORD + 1)) < 0:
+            if self.eof or len(self.buf) - start > MAX_RECORD:
+                return start, None, ""
+            pos = max(start + 1, len(self.buf) - 1)
+            moved = self._more(start)
+            start, pos = start - moved, pos - moved
+        piece = self.buf[start:at].rstrip()
+        try:
+            msgspec.json.decode(piece)
+            why = "not a JSON object"  # (a whole value that is no object is read as one)
+        except (msgspec.DecodeError, RecursionError) as e:
+            why = decode_failure(e, piece)
+        return start, at + 1, why
 
     def _past_noise(self, start: int) -> int | None:
         """Where the line at ``start`` ends if it is noise (``% Headers: ...`` after each

@@ -318,6 +318,25 @@ def test_noise_line_at_the_end_without_its_newline(monkeypatch):
         assert ids(rows) == ["rec-1"] and stats.problems == [] and stats.noise_lines == 1
 
 
+@pytest.mark.parametrize("block", [1, 7, 64, 1 << 20])
+def test_after_a_broken_object_reading_goes_on_at_the_next_line_that_starts_one(monkeypatch, block):
+    # was: everything after a record cut in half (or a line of text) was left unread
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    pretty = [json.dumps(rec(n), indent=2).encode() for n in (1, 2, 3, 4)]
+    cut = pretty[1][:len(pretty[1]) // 2]
+    text = b"\n".join([pretty[0], cut, pretty[2], b"Processed a total of 4 messages", pretty[3]]) + b"\n"
+    rows, stats = fast(text, False)
+    assert ids(rows) == ["rec-1", "rec-3", "rec-4"]
+    assert stats.problems == [("f", ":item 2", "JSON cut short"), ("f", ":item 4", "not valid JSON")]
+    assert stats.cut == []
+
+
+def test_a_broken_object_with_no_object_line_after_it_still_ends_the_file(monkeypatch):
+    text = json.dumps(rec(1), indent=2).encode() + b"\n{\n  \"id\": \"rec-2\",\n  oops\n}\n  {\"id\": 3}\n"
+    rows, stats = fast(text, False)
+    assert ids(rows) == ["rec-1"] and len(stats.problems) == 1 and "bytes left unread" in stats.problems[0][2]
+
+
 @pytest.mark.parametrize("item, good", [
     (b"0", True), (b"[]", True), (b'""', True), (b"false", True), (b"null", True),
     (b"[1, {\"a\": [2, 3]}, 4]", True), (b'"a, b"', True),
@@ -523,7 +542,6 @@ def test_whitespace_variants(monkeypatch, block, ws):
 @pytest.mark.parametrize("block", [1, 5, 1 << 20])
 @pytest.mark.parametrize("text, array", [
     (b"\xef\xbb\xbf" + as_array(TRICKY), True),
-    (b"\xef\xbb\xbf" + as_objects(TRICKY), False),
     (b"[]", True), (b"[ ]", True),
     (as_array(TRICKY) + b"\n]", True),
     (as_array(TRICKY) + b"\n[1]", True),
@@ -533,12 +551,24 @@ def test_whitespace_variants(monkeypatch, block, ws):
     (as_objects(TRICKY, indent=2) + b"\ngarbage", False),
     (as_objects(TRICKY, indent=2) + b"\n[1, 2]", False),
     (as_objects(TRICKY, indent=2) + b"\n{", False),
-    (as_objects(TRICKY, sep=",\n"), False),
     (as_array(TRICKY, sep=""), True),
 ])
 def test_odd_ends_and_starts(monkeypatch, block, text, array):
     monkeypatch.setattr(jsondoc, "BLOCK", block)
     same_as_careful(text, array)
+
+
+@pytest.mark.parametrize("block", [1, 5, 1 << 20])
+@pytest.mark.parametrize("text, lost, bad", [
+    (b"\xef\xbb\xbf" + as_objects(TRICKY), 1, [1]),  # (ingest drops a BOM before the reader)
+    (as_objects(TRICKY, sep=",\n"), 0, [2, 4, 6, 8]),  # each comma a piece of no object
+])
+def test_odd_objects_are_stepped_over_where_ijson_stops(monkeypatch, block, text, lost, bad):
+    # ijson, and the fast way before, read up to the first of them
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    rows, stats = fast(text, False)
+    assert ids(rows) == [r["id"] for r in TRICKY[lost:]]
+    assert stats.problems == [("f", f":item {n}", "not valid JSON") for n in bad] and stats.cut == []
 
 
 ESCAPES = [
