@@ -222,11 +222,15 @@ def _cells(rule: Rule, day: Day, row: Row) -> list[tuple[int, str | None, int]]:
 # -- output ---------------------------------------------------------------------------
 
 def unchecked(breaches: Breaches, report: Report) -> str:
-    """What the check could not look at ('' if nothing): no events, or rules that matched
-    no key (which ``--strict`` fails)."""
+    """What the check could not look at ('' if nothing): a load killed part way, no events,
+    or rules that matched no key (which ``--strict`` fails)."""
+    said = [f"the store holds part of {plural(len(report.unfinished), 'load')} that did not end"] \
+        if report.unfinished else []
     if not report.days:
-        return "no events"
-    return f"{plural(len(breaches.unmatched), 'rule')} matched no key" if breaches.unmatched else ""
+        said.append("no events")
+    elif breaches.unmatched:
+        said.append(f"{plural(len(breaches.unmatched), 'rule')} matched no key")
+    return ", and ".join(said)
 
 
 def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str, strict: bool = False) -> Iterator[str]:

@@ -40,8 +40,8 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
     is printed (section, key, day, hour, count, limit, rule).
 
     Exit codes: 0 no breach; 1 a breach (or --strict and malformed input, no
-    events, or a rule that matched no key); 2 a bad rule, an unreadable input or
-    another usage error.
+    events, a rule that matched no key, or part of a load that did not end); 2 a bad
+    rule, an unreadable input or another usage error.
 
     \b
     Examples:

@@ -36,8 +36,13 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
 
     ``workers``: parse processes for large line-oriented files (None: automatic, 0: none).
     """
-    stats = LoadStats()
-    for path in paths:
+    stats, inputs = LoadStats(), [str(p) for p in paths]
+    try:  # a temporary store goes with its command: no reader will ask how its load ended
+        note = store.begin_load(inputs) if store.durable else None
+    except NoSpace as e:
+        stats.stopped = str(e)
+        return stats
+    for path in inputs:
         dump = Dump(path)
         before = stats.records_read, stats.noise_lines, stats.malformed
         try:
@@ -50,6 +55,11 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
             stats.stopped = str(e)
             break
         note_if_failed(dump.label, stats, before)
+    if note is not None and not stats.stopped:
+        try:
+            store.end_load(note, inputs)
+        except NoSpace as e:
+            stats.stopped = str(e)
     return stats
 
 

@@ -117,6 +117,8 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
     try:
         store = Store(db_path or os.path.join(str(tmp), "store.db"), durable=tmp is None,
                       readonly=readonly and tmp is None, notify=tell)
+        if readonly:
+            tell_unfinished(store)
         try:
             yield store
         except (ValueError, TypeError, IndexError, OverflowError, AttributeError, OSError) as e:  # a misshapen row,
@@ -179,6 +181,15 @@ def _near_miss(ext: str) -> str:
 def tell(message: str) -> None:
     """One line on stderr; file names and keys in it come from others, so made printable."""
     say(f"ccaudit: {printable(message)}")
+
+
+def tell_unfinished(store: Store) -> None:
+    """A warning for each load into the store killed part way: a report would look whole."""
+    for load in store.unfinished:
+        inputs = load["inputs"]
+        named = (inputs[0] + (f" and {len(inputs) - 1} more" if len(inputs) > 1 else "")) if inputs else "dumps"
+        tell(f"warning: {store.path}: a load of {named}, begun {load['began']}, did not end (killed, or stopped "
+             "by a full disk): the store holds part of its records; load the same dumps again to complete it")
 
 
 def tell_unmatched(report: Report, f: Filters) -> None:

@@ -76,6 +76,7 @@ class Report:
     gaps: Sequence[Gap] = field(default_factory=list)  # a list, or Gaps
     selection: Selection | None = None  # what the rows are read through, None once they are in memory
     selected: tuple[str, ...] = ()  # the filters, said in words ("principal sa-*"), for a page read later
+    unfinished: list[dict] = field(default_factory=list)  # loads killed part way (Store.unfinished)
 
     def timeline(self) -> Sequence[Day | Gap]:
         """The days and the gaps between them, in date order, each day made when it is
@@ -120,6 +121,8 @@ class Report:
             s["tz"] = self.tz
         if self.load is not None:
             s["load"] = self.load
+        if self.unfinished:
+            s["unfinished_loads"] = self.unfinished
         return s
 
     def in_memory(self) -> Report:
@@ -213,7 +216,7 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: 
     shown, gaps = dates_shown(totals.dates, clock)
     days = Days(lambda d: _day(date.fromordinal(d), totals.get(d), clock, selection, f), shown, totals)
     return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load,
-                  gaps=gaps, selection=selection, selected=_in_words(f))
+                  gaps=gaps, selection=selection, selected=_in_words(f), unfinished=store.unfinished)
 
 
 def _in_words(f: Filters) -> tuple[str, ...]:

@@ -19,7 +19,9 @@ tables are in ``schema.TABLES``:
                ``--method`` filter reads, without a day's thousands of keys.
 * ``quarters`` events per quarter hour, all keys together: the days' totals, read by
                every report without a filter.
-* ``meta``     ``counts_only`` = 1 for a store built by ``ccaudit spark``, which has counts
+* ``meta``     ``unfinished_load PID-RANDOM`` = {"began": ..., "inputs": [...]} while a load
+               runs, and after one killed (``begin_load``).
+               ``counts_only`` = 1 for a store built by ``ccaudit spark``, which has counts
                but no events.
 
 Views named as the tables of earlier layouts (``all_events``, ``auth_events``,
@@ -38,7 +40,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import daycounts, upgrade
+from . import daycounts, loadnotes, upgrade
 from .errors import NoSpace, StoreError, out_of_space
 from .lean import hidden
 from .numbering import AT_ONCE, Numbering, looked_up, values_sql
@@ -46,17 +48,18 @@ from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .stage import Stage, Staged, tally, unpack
 from .storefile import (
     cached,
+    check_folder,
     check_journal,
     check_layout,
     connect,
     create,
     create_tables,
-    hold,
     looks_like_sqlite,
     needs_creating,
     sqlite_or_unborn,
     wait_for_writers,
 )
+from .storelock import hold
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -90,16 +93,6 @@ class Merged(NamedTuple):
 _A_DUMP = "; if it is a dump, it is read as an input (ccaudit report FILE, or ccaudit load FILE --db STORE)"
 
 
-def _check_folder(path: str) -> None:
-    """A store written keeps its journal in its folder: in one the user may not write,
-    the load failed as it committed, and a journal a killed load had left there (whose
-    file it could write) stayed hot, so that the store could no longer be read."""
-    folder = os.path.dirname(os.path.realpath(path))
-    if os.path.exists(path) and not os.access(folder, os.W_OK):
-        raise StoreError(f"{path}: cannot load into it: its folder {folder} is read-only for you, and a load "
-                         "keeps its journal there")
-
-
 class Store:
     """A ccaudit SQLite file, open: load rows, read counts. ``readonly`` for reading
     commands; ``notify`` hears once if another process's lock makes it wait."""
@@ -123,7 +116,7 @@ class Store:
             if not readonly and path != ":memory:":
                 if needs_creating(path):  # (a killed load's journal is rolled back first, or named)
                     create(path)
-                _check_folder(path)
+                check_folder(path)
             conn = connect(path, readonly)
             self.conn = conn
             self._held = None if readonly or path == ":memory:" else hold(path)
@@ -132,6 +125,7 @@ class Store:
             if path != ":memory:" and upgrade.needed(conn, readonly):
                 upgrade.upgrade(path, notify)
             check_layout(conn, path)
+            self.unfinished = loadnotes.unfinished(conn, path) if readonly and path != ":memory:" else []
             if path == ":memory:":
                 create_tables(conn)
         except (sqlite3.DatabaseError, StoreError) as e:
@@ -336,6 +330,22 @@ class Store:
             return f"{self.path}: cannot write the store: no space left, or an I/O error ({e}){kept}"
         return (f"{os.path.dirname(self.path)}: no space left for the temporary store, or an I/O error ({e}) "
                 "(set TMPDIR to a folder with room, or keep a store elsewhere with --db)")
+
+    def begin_load(self, inputs: list[str]) -> str:
+        """Note in the store that a load of ``inputs`` has begun, until ``end_load``: one
+        killed, or stopped by a full disk, leaves part of its records, a report of which
+        would look whole (``unfinished``). The note's name."""
+        name, value = loadnotes.begun(inputs)
+        with self._writing():
+            self.conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (name, value))
+        return name
+
+    def end_load(self, name: str, inputs: list[str]) -> None:
+        """The load noted as ``name`` has ended whole: its note goes, and so do those of
+        loads of no other inputs, which it has completed."""
+        with self._writing():
+            done = loadnotes.completed(self.conn.execute(loadnotes.NOTES).fetchall(), name, inputs)
+            self.conn.executemany("DELETE FROM meta WHERE name = ?", [(note,) for note in done])
 
     # -- reading --------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ import os
 import sqlite3
 
 from .errors import StoreError
-from .storefile import check_journal, is_store, peek, roll_back_if_crashed, unheld
+from .storefile import check_journal, is_store, peek, roll_back_if_crashed
+from .storelock import unheld
 
 
 def deletable(path: str) -> bool:

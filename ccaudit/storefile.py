@@ -10,14 +10,11 @@ or a crash while it is made, leave a whole store or an empty one a later run rec
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import sqlite3
 import stat
-import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from . import daycounts
@@ -61,67 +58,6 @@ def _head(path: str) -> bytes | None:
         return None
 
 
-def hold(path: str) -> int | None:
-    """A descriptor holding a shared lock (``_mark``) on the store while a command writes it,
-    so that ``delete_store`` refuses it: SQLite goes on writing a deleted file, and the load
-    would end with its data gone. Close it only after the store's connection: closing any
-    descriptor of a file drops the process's POSIX locks on it, which are SQLite's."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        fd = None
-    except OSError:
-        return None
-    if fd is not None:
-        with contextlib.suppress(OSError):  # a file system without locks (ENOLCK) still takes the load
-            _mark(fd, fcntl.F_RDLCK, wait=True)  # waits only while a clean deletes it
-        if os.fstat(fd).st_nlink:
-            return fd
-        os.close(fd)
-    raise StoreError(f"{path}: the store was deleted as this command opened it (by ccaudit clean?)")
-
-
-@contextlib.contextmanager
-def unheld(path: str) -> Iterator[None]:
-    """Hold ``path`` alone while it is deleted; StoreError if a command writing it holds it."""
-    flags = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
-    try:
-        fd = os.open(path, os.O_RDWR | flags)  # a lock for one's self alone needs write access
-    except OSError:
-        try:
-            fd = os.open(path, os.O_RDONLY | flags)
-        except OSError:
-            yield  # gone, or not ours to open: deleting it says why
-            return
-    try:
-        _mark(fd, fcntl.F_WRLCK, wait=False)
-    except OSError as e:
-        if e.errno in (errno.EAGAIN, errno.EACCES):
-            os.close(fd)
-            raise StoreError(f"{path}: a ccaudit command is writing this store now; nothing deleted (run clean "
-                             "when it ends)") from None
-        # else a file system without locks, or a file we may not write, so no load of ours writes it
-    try:
-        yield
-    finally:
-        os.close(fd)
-
-
-MARK = 1 << 40  # the byte whose lock says a command writes the store; SQLite's are from 1 GiB to 1 GiB + 512
-
-
-def _mark(fd: int, kind: int, wait: bool) -> None:
-    """Lock the byte MARK of the file, as the descriptor's own (an open file description lock,
-    Linux 3.15). ``flock`` would do where it is its own kind of lock; but on NFS and SMB it is a
-    POSIX lock, which belongs to the process, and SQLite's first unlock of the whole file drops
-    it. Elsewhere (not Linux) ``flock``."""
-    if not hasattr(fcntl, "F_OFD_SETLK"):
-        fcntl.flock(fd, (fcntl.LOCK_SH if kind == fcntl.F_RDLCK else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
-        return
-    flock = struct.pack("hhqqi4x", kind, os.SEEK_SET, MARK, 1, 0)  # struct flock: type, whence, start, len, pid
-    fcntl.fcntl(fd, fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK, flock)
-
-
 # -- opening and creating -------------------------------------------------------------------
 
 BUSY_WAIT = 24 * 3600  # seconds a reader or writer waits for another process's lock
@@ -156,6 +92,16 @@ def _hot_journal(path: str) -> bool:
     finally:
         os.close(fd)
     return journal and sqlite_or_unborn(real)
+
+
+def check_folder(path: str) -> None:
+    """A store written keeps its journal in its folder: in one the user may not write,
+    the load failed as it committed, and a journal a killed load had left there (whose
+    file it could write) stayed hot, so that the store could no longer be read."""
+    folder = os.path.dirname(os.path.realpath(path))
+    if os.path.exists(path) and not os.access(folder, os.W_OK):
+        raise StoreError(f"{path}: cannot load into it: its folder {folder} is read-only for you, and a load "
+                         "keeps its journal there")
 
 
 def check_journal(path: str) -> None:

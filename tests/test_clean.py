@@ -446,7 +446,7 @@ def test_a_loads_hold_on_its_store_outlasts_sqlites_own_unlocks(tmp_path, sample
 
     from ccaudit.load import load_dumps
     from ccaudit.store import Store
-    from ccaudit.storefile import MARK
+    from ccaudit.storelock import MARK
 
     db = tmp_path / "s.db"
     store = Store(str(db))

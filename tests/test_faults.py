@@ -177,6 +177,8 @@ def _kill_chain(cc, big, db: Path, kills: list[tuple[int, float | str]]) -> list
             problems.append(f"after a kill {where}: more than the truth: {_not_above(doc['per_day'], want)}")
         if doc["events"] < committed:
             problems.append(f"after a kill {where}: {doc['events']} events, {committed} before")
+        if doc["events"] and doc["events"] < want.events and not doc.get("unfinished_loads"):
+            problems.append(f"after a kill {where}: {doc['events']} of {want.events} events, and no unfinished load")
         committed, readable = doc["events"], True
         log.append(f"{where}: killed={killed}, journal={in_transaction}, {committed:,} events committed")
     try:
@@ -185,6 +187,8 @@ def _kill_chain(cc, big, db: Path, kills: list[tuple[int, float | str]]) -> list
         assert final.json()["inserted"] == want.events - committed, \
             f"the load after the kills: new {final.json()['inserted']}, want {want.events - committed}"
         cc.check_store(db, want, f"after {len(kills)} kills and a full load")
+        s, doc = _summary(cc, db)  # the full load completed the killed ones: no warning left
+        assert "unfinished_loads" not in doc and "did not end" not in s.stderr, f"after the full load: {s}"
     except AssertionError as e:
         problems.insert(0, str(e))
     assert not problems, "\n".join(problems) + "\nthe kills:\n" + "\n".join(log)
@@ -210,7 +214,8 @@ def _stat(path: Path) -> tuple[int, int] | None:
 
 def _wait_for_transaction(p, journal: Path, nth: int) -> None:
     """Until the load's ``nth`` write transaction has begun (its rollback journal exists). The
-    workers start once the store is open, so the journals after that are the merges'."""
+    workers start once the store is open and the load noted in it (Store.begin_load), so the
+    journals after that are the merges', then the note's removal."""
     wait_for(lambda: len(p.group_alive()) >= 2 or not p.running(), 60, poll=0.002)
     for i in range(nth):
         if i:

@@ -22,7 +22,6 @@ from ccaudit.counts import Selection
 from ccaudit.errors import StoreError
 from ccaudit.load import load_dumps
 from ccaudit.report import build
-from ccaudit.schema import LAYOUT_VERSION
 from ccaudit.store import Store
 from tests.records import ABSENT, REQUEST, T, json_lines, numbered, record, signin, write_jsonl
 from tests.stores import LOAD_KEYS, RECOUNT, assert_consistent, load_counts, quarter_counts, store_state

@@ -1,0 +1,93 @@
+"""Which commands hold a store: one writing it holds a lock on a byte of the file, so that
+``clean`` does not delete it under them, and readers can tell a load's note in the store
+from that of a load that was killed (``writer_holds``)."""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import struct
+from collections.abc import Iterator
+
+from .errors import StoreError
+
+
+def hold(path: str) -> int | None:
+    """A descriptor holding a shared lock (``_mark``) on the store while a command writes it,
+    so that ``delete_store`` refuses it: SQLite goes on writing a deleted file, and the load
+    would end with its data gone. Close it only after the store's connection: closing any
+    descriptor of a file drops the process's POSIX locks on it, which are SQLite's."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        fd = None
+    except OSError:
+        return None
+    if fd is not None:
+        with contextlib.suppress(OSError):  # a file system without locks (ENOLCK) still takes the load
+            _mark(fd, fcntl.F_RDLCK, wait=True)  # waits only while a clean deletes it
+        if os.fstat(fd).st_nlink:
+            return fd
+        os.close(fd)
+    raise StoreError(f"{path}: the store was deleted as this command opened it (by ccaudit clean?)")
+
+
+@contextlib.contextmanager
+def unheld(path: str) -> Iterator[None]:
+    """Hold ``path`` alone while it is deleted; StoreError if a command writing it holds it."""
+    flags = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(path, os.O_RDWR | flags)  # a lock for one's self alone needs write access
+    except OSError:
+        try:
+            fd = os.open(path, os.O_RDONLY | flags)
+        except OSError:
+            yield  # gone, or not ours to open: deleting it says why
+            return
+    try:
+        _mark(fd, fcntl.F_WRLCK, wait=False)
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EACCES):
+            os.close(fd)
+            raise StoreError(f"{path}: a ccaudit command is writing this store now; nothing deleted (run clean "
+                             "when it ends)") from None
+        # else a file system without locks, or a file we may not write, so no load of ours writes it
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+MARK = 1 << 40  # the byte whose lock says a command writes the store; SQLite's are from 1 GiB to 1 GiB + 512
+_FLOCK = "hhqqi4x"  # struct flock: type, whence, start, len, pid
+
+
+def writer_holds(fd: int) -> bool:
+    """Does a command writing the store (``hold``) hold it now? ``fd``: the store opened to
+    ask, and closed only once no transaction of this process is open on it (closing any
+    descriptor of a file drops the process's POSIX locks on it, which are SQLite's)."""
+    try:
+        if not hasattr(fcntl, "F_OFD_GETLK"):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        asked = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, MARK, 1, 0)
+        return struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_OFD_GETLK, asked))[0] != fcntl.F_UNLCK
+    except OSError:  # a file system without locks: no load of ours writes it
+        return False
+
+
+def _mark(fd: int, kind: int, wait: bool) -> None:
+    """Lock the byte MARK of the file, as the descriptor's own (an open file description lock,
+    Linux 3.15). ``flock`` would do where it is its own kind of lock; but on NFS and SMB it is a
+    POSIX lock, which belongs to the process, and SQLite's first unlock of the whole file drops
+    it. Elsewhere (not Linux) ``flock``."""
+    if not hasattr(fcntl, "F_OFD_SETLK"):
+        fcntl.flock(fd, (fcntl.LOCK_SH if kind == fcntl.F_RDLCK else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
+        return
+    flock = struct.pack(_FLOCK, kind, os.SEEK_SET, MARK, 1, 0)
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK, flock)
