@@ -200,11 +200,15 @@ def read_small(path: str, limit: int) -> bytes:
 
 
 def unslashed(path: str) -> str:
-    """``path`` without trailing slashes: "reports/" is the link "reports", if it is one,
-    not the folder it leads to. Not ``normpath`` (nor ``abspath``, nor ``tempfile``'s
-    ``dir``, which is made one): to the system, "link/.." is the parent of the link's
-    target, not "." as its text says."""
-    return path.rstrip("/") or path[:1]
+    """``path`` without trailing slashes and "/." ends: "reports/" and "reports/." are the
+    link "reports", if it is one, not the folder it leads to. Not ``normpath`` (nor
+    ``abspath``, nor ``tempfile``'s ``dir``, which is made one): to the system, "link/.."
+    is the parent of the link's target, not "." as its text says."""
+    while True:
+        path = path.rstrip("/") or path[:1]
+        if not path.endswith("/.") or path == "/.":
+            return "/" if path == "/." else path
+        path = path[:-2] or "/"
 
 
 def folder_of(path: str) -> str:

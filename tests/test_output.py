@@ -52,6 +52,20 @@ def test_an_out_folder_through_a_link_and_dotdot_is_the_one_the_system_names(inv
     assert (tmp_path / "elsewhere" / "report.txt").is_file() and not (tmp_path / "work" / "report.txt").exists()
 
 
+@pytest.mark.parametrize("end", ["/.", "/./"])
+def test_an_out_folder_named_with_a_dot_at_its_end_is_that_folder(invoke, tmp_path, sample_cli, monkeypatch, end):
+    # "reports/." is "reports": a link there is refused, as "reports" and "reports/" are, and a
+    # missing one is made (both broke when paths stopped being normalised as text)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", "linkdir")
+    result = invoke("report", sample_cli, "--out", "linkdir" + end, "-q")
+    assert result.exit_code == 2 and "is a symbolic link" in result.stderr and not os.listdir("elsewhere")
+    assert invoke("report", sample_cli, "--out", "new" + end, "-q").exit_code == 0
+    assert (tmp_path / "new" / "summary.txt").is_file()
+    assert invoke("clean", "--out", "new" + end, "--yes").exit_code == 0 and not (tmp_path / "new").exists()
+
+
 def test_output_into_a_missing_folder_is_refused(invoke, tmp_path, sample_cli):
     result = invoke("report", sample_cli, "-o", tmp_path / "nonexistent" / "x.txt", "-q")
     assert result.exit_code == ExitCode.USAGE and "no folder" in result.stderr
