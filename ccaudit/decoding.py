@@ -182,8 +182,8 @@ def decode_refused(raw: bytes, e: Exception) -> Record:
     try:
         if crowded(raw):
             return decode_crowded(raw)
-        record = from_object(json.loads(raw.decode(), parse_int=_whole, parse_float=_finite,
-                                        parse_constant=_no_constant, object_pairs_hook=_unicode_keys))
+        obj = json.loads(raw.decode(), parse_int=_whole, parse_float=_finite, parse_constant=_no_constant)
+        record = from_object(_unicode_keys(obj, Record) if isinstance(obj, dict) else obj)
         msgspec.json.encode(record)  # every text read is Unicode
     except UnicodeEncodeError:
         raise Malformed("invalid Unicode escape") from None
@@ -192,10 +192,17 @@ def decode_refused(raw: bytes, e: Exception) -> Record:
     return record
 
 
-def _unicode_keys(pairs: list[tuple[str, Any]]) -> dict:
-    """An object without its keys of half a UTF-16 pair: no field ccaudit reads is one, and
-    msgspec refuses the whole record for such a key, read or not."""
-    return dict(pairs) if all(k.isascii() for k, _ in pairs) else {k: v for k, v in pairs if _encodes(k)}
+def _unicode_keys(obj: dict, cls: type) -> dict:
+    """``obj``, read as ``cls``, without its keys of half a UTF-16 pair, which msgspec
+    refuses the record for, read or not: no field ccaudit reads is one. Only at the levels
+    read field by field: a value read as its JSON text (a principal that is an object)
+    keeps them, and is refused for them."""
+    kept = obj if all(k.isascii() for k in obj) else {k: v for k, v in obj.items() if _encodes(k)}
+    for f in msgspec.structs.fields(cls):
+        sub, value = _struct_type(f.type), kept.get(f.encode_name)
+        if sub is not None and isinstance(value, dict):
+            kept = {**kept, f.encode_name: _unicode_keys(value, sub)}
+    return kept
 
 
 def _encodes(text: str) -> bool:

@@ -587,6 +587,16 @@ def test_a_key_msgspec_refuses_in_an_object_ccaudit_reads_keeps_the_record(tmp_p
         assert ids(rows) == ["rec-1", "rec-bad", "rec-2"] and stats.problems == [], (at, bad)
 
 
+def test_a_key_of_half_a_utf16_pair_inside_a_value_read_as_its_text_is_refused(tmp_path):
+    # a principal that is a list of objects is read as its JSON text: with the key dropped,
+    # it became another principal's text ('[{"x": 1}]'), counted with it
+    bad = line("bad").replace(b'{"email":"ubad@example.com"}', b'[{"x":1,"\\ud800":2}]')
+    assert bad != line("bad")
+    p = write(tmp_path, "d.txt", line(1) + bad + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"] and stats.problems == [(str(p), 2, "invalid Unicode escape")]
+
+
 def test_a_record_written_as_a_json_string_is_read(tmp_path):
     # a sink connector's StringConverter writes each record as a JSON string: every line was
     # malformed ("not valid JSON"); a string that holds no record still is
