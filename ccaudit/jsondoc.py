@@ -31,6 +31,7 @@ from .careful import drain, ijson_rows, item_rows
 from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_failure, decode_refused
 from .errors import READ_ERRORS
 from .schema import MAX_RECORD
+from .shape import NOISE
 from .stats import LoadStats
 from .streams import Broken, Joined
 
@@ -38,7 +39,6 @@ BLOCK = 1 << 20
 MAX_TRIES = 64  # places tried inside one item (each a decode from its start) before ijson takes over
 _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"), False: re.compile(rb"\}\s*\{")}  # array, objects
 _COMMA = re.compile(rb"\s*,\s*")
-_NOISE = (b"%", b"Headers:")  # what starts a noise line between objects, as in a file of lines
 _SPACE = re.compile(rb"\s*")
 _any = msgspec.json.Decoder().decode
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
@@ -213,9 +213,9 @@ class _Items:
     def _past_noise(self, start: int) -> int | None:
         """Where the line at ``start`` ends if it is noise (``% Headers: ...`` after each
         record of a consume command's dump, ``Headers: ...``), counted as such; else None."""
-        while len(self.buf) - start < len(_NOISE[1]) and not self.eof:
+        while len(self.buf) - start < len(NOISE[1]) and not self.eof:
             start -= self._more(start)
-        if not self.buf.startswith(_NOISE, start):
+        if not self.buf.startswith(NOISE, start):
             return None
         self.stats.noise_lines += 1
         while (end := self.buf.find(b"\n", start)) < 0 and not self.eof:

@@ -17,10 +17,11 @@ MAX_LINE = MAX_RECORD  # read ahead at most this far for the first line's end
 _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _MORE = re.compile(rb"[^\s\x00]")  # after the first line: more than blanks and NUL padding
 _BROKE_AT = re.compile(r"\(byte (\d+)\)")  # where msgspec says a value's syntax broke
+NOISE = (b"%", b"Headers:")  # what starts a line of a consume command's noise (% Headers: ...)
 
 
 def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
-    """'array', 'objects' or 'lines', from the first non-blank line, and the stream to read
+    """'array', 'objects' or 'lines', from the first line neither blank nor noise, and the stream to read
     the input from: ``stream`` itself, or, when what it had buffered did not show that line
     whole (a pipe that gave one byte first, a gzip stream after 8 KiB of blank lines), the
     bytes read ahead to find it followed by the rest. Reads ahead at most MAX_LINE bytes."""
@@ -50,17 +51,29 @@ def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
 
 
 def _first_line_ended(head: bytes | bytearray) -> bool:
-    found = _NON_BLANK.search(head)
-    return found is not None and head.find(b"\n", found.start()) >= 0
+    start = _first_line(head)
+    return start is not None and head.find(b"\n", start) >= 0
+
+
+def _first_line(head: bytes | bytearray) -> int | None:
+    """Where the first line that is neither blank nor noise starts (None: not in ``head``): a
+    dump of pretty-printed records can begin with the noise that follows each of them."""
+    pos = 0
+    while (found := _NON_BLANK.search(head, pos)) is not None:
+        if not head.startswith(NOISE, found.start()):
+            return found.start()
+        pos = head.find(b"\n", found.start()) + 1
+        if not pos:
+            return None
+    return None
 
 
 def _shape(head: bytes | bytearray, eof: bool) -> str:
-    """The shape ``head`` shows, or '' if it cannot tell before the first non-blank line ends.
+    """The shape ``head`` shows, or '' if it cannot tell before that line ends.
     Read by position, not copied: ``head`` may be a first line of MAX_LINE bytes."""
-    found = _NON_BLANK.search(head)
-    if found is None:
+    start = _first_line(head)
+    if start is None:
         return "lines" if eof else ""
-    start = found.start()
     end = head.find(b"\n", start)
     ended = end >= 0
     end = end if ended else len(head)

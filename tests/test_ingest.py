@@ -597,6 +597,16 @@ def test_a_key_of_half_a_utf16_pair_inside_a_value_read_as_its_text_is_refused(t
     assert ids(rows) == ["rec-1", "rec-2"] and stats.problems == [(str(p), 2, "invalid Unicode escape")]
 
 
+@pytest.mark.parametrize("first, noise", [(b"% Headers: [a=b]\n", 2), (b"\n% Error: x\n\nHeaders: y\n", 3)])
+def test_pretty_objects_after_noise_lines_are_read_as_objects(tmp_path, first, noise):
+    # was: read as lines (the first line that is not blank told the shape), each line malformed
+    records = [json.dumps(json.loads(line(n)), indent=2).encode() for n in (1, 2)]
+    p = write(tmp_path, "d.txt", first + records[0] + b"\n% Headers: [a=b]\n" + records[1] + b"\n")
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"] and stats.problems == []
+    assert stats.noise_lines == noise  # (blank lines between objects are not lines of their own)
+
+
 def test_a_record_written_as_a_json_string_is_read(tmp_path):
     # a sink connector's StringConverter writes each record as a JSON string: every line was
     # malformed ("not valid JSON"); a string that holds no record still is
