@@ -359,9 +359,9 @@ def _unprefixed(line: bytes) -> bytes | None:
     s = line.strip()
     if not s or s[:1] == b"%" or s.startswith(b"Headers:"):
         return None
-    if s[:1] == b'"' and (inner := quoted_record(s)):
-        return inner
     i = s.find(b"{")
+    if i >= 0 and s[i - 1:i] == b'"' and (inner := quoted_record(s[i - 1:])):  # a prefix, or none
+        return inner
     return s[i:] if i >= 0 else b""
 
 

@@ -1,4 +1,4 @@
-"""The shape of a dump, from its first non-blank line: one JSON array, pretty-printed or
+"""The shape of a dump, from its first line neither blank nor noise: one JSON array, pretty-printed or
 concatenated objects, or lines (see ``ingest``)."""
 from __future__ import annotations
 

@@ -114,7 +114,8 @@ def check_journal(path: str) -> None:
     except OSError:
         return
     if not stat.S_ISREG(mode):
-        kind = "a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a file"
+        kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode)
+                else "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "not a regular file")
         raise StoreError(f"{path}: {journal}, where SQLite keeps the store's journal, is {kind}; remove it "
                          "(a load makes its own)")
 
@@ -230,8 +231,6 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
                              f"loading a dump makes it one: ccaudit load DUMP --db {real}")
         raise StoreError(f"{path}: not a ccaudit store")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version == 0:  # every layout has its number: the old scripts' tables, say
-        raise StoreError(f"{path}: not a ccaudit store")
     if version > LAYOUT_VERSION:
         raise StoreError(f"{path}: a store of a newer ccaudit (layout {version}, this one reads up to "
                          f"{LAYOUT_VERSION}); read it with the newer ccaudit that made it")

@@ -612,10 +612,11 @@ def test_a_record_written_as_a_json_string_is_read(tmp_path):
     # malformed ("not valid JSON"); a string that holds no record still is
     quoted = json.dumps(line("q").decode().strip()).encode() + b"\n"
     keyed = b'{"k": 1}\t' + json.dumps(line("k").decode().strip()).encode() + b"\n"
-    p = write(tmp_path, "d.txt", line(1) + quoted + keyed + b'"just text"\n' + b'"{broken"\n' + line(2))
+    offset = b"Partition:0 Offset:1\t" + json.dumps(line("o").decode().strip()).encode() + b"\n"
+    p = write(tmp_path, "d.txt", line(1) + quoted + keyed + offset + b'"just text"\n' + b'"{broken"\n' + line(2))
     stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "rec-q", "rec-k", "rec-2"]
-    assert [(n, why) for _, n, why in stats.problems] == [(4, "not a JSON object"), (5, "not valid JSON")]
+    assert ids(rows) == ["rec-1", "rec-q", "rec-k", "rec-o", "rec-2"]
+    assert [(n, why) for _, n, why in stats.problems] == [(5, "not a JSON object"), (6, "not valid JSON")]
 
 
 @pytest.mark.parametrize("kind", ["no-id", "no-time", "unparseable-time", "no-method", "invalid-utf8"])
