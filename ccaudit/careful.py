@@ -61,7 +61,7 @@ def ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: b
         first = _syntax_error_at(head) if isinstance(e, ijson.JSONError) else None
         where = end if first is None else min(end, at + first)
         left = end - where + counted.dropped + drain(stream)
-        stats.cut_short(label, f"@byte {where}", f"{_ijson_reason(e)}; stopped reading, {left} bytes left unread")
+        stats.cut_short(label, f"@byte {where}", f"{_ijson_reason(e)}; stopped reading, {unread(left)}")
 
 
 def _syntax_error_at(head: bytes) -> int | None:
@@ -128,6 +128,11 @@ def _ijson_reason(e: Exception) -> str:
     if "trailing garbage" in text or "Additional data" in text:
         return "text after the JSON array"
     return "invalid JSON"
+
+
+def unread(n: int) -> str:
+    """How much of a document a stop left unread: digits alone, for a reader to take."""
+    return f"{n} byte{'' if n == 1 else 's'} left unread"
 
 
 def drain(stream) -> int:

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from .careful import drain, ijson_rows, item_rows
+from .careful import drain, ijson_rows, item_rows, unread
 from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_failure, decode_refused
 from .errors import READ_ERRORS
 from .schema import MAX_RECORD
@@ -40,6 +40,7 @@ MAX_TRIES = 64  # places tried inside one item (each a decode from its start) be
 _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"), False: re.compile(rb"\}\s*\{")}  # array, objects
 _COMMA = re.compile(rb"\s*,\s*")
 _SPACE = re.compile(rb"\s*")
+_PADDING = re.compile(rb"[\s\x00]*")  # after an array's end: zero bytes too, as after a compressed stream
 _any = msgspec.json.Decoder().decode
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
 
@@ -56,7 +57,7 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> It
     n = yield from item_rows(items, label, stats, 0)
     if items.stopped:
         stats.cut_short(label, f"@byte {items.rest_at}", f"{items.stopped}; stopped reading, "
-                        f"{drain(items.rest)} bytes left unread")
+                        f"{unread(drain(items.rest))}")
     elif items.rest is not None:
         yield from ijson_rows(items.rest, items.rest_at, label, stats, array, n, items.rest_head)
 
@@ -98,7 +99,7 @@ class _Items:
             elif self.array and first not in (b"]", b""):
                 start, item, after = self._item_at(start, _COMMA, _other)
             elif first == b"]" and self.array:
-                start = self._skip_space(start + 1)
+                start = self._skip_space(start + 1, _PADDING)
                 if start < len(self.buf):
                     self.stopped = "text after the JSON array"
                     break
@@ -235,9 +236,9 @@ class _Items:
         self.buf, self.base = self.buf[keep:] + block, self.base + keep
         return keep
 
-    def _skip_space(self, i: int) -> int:
+    def _skip_space(self, i: int, space: re.Pattern = _SPACE) -> int:
         while True:
-            i = _SPACE.match(self.buf, i).end()  # type: ignore[union-attr]
+            i = space.match(self.buf, i).end()  # type: ignore[union-attr]
             if i < len(self.buf) or self.eof:
                 return i
             i -= self._more(i)

@@ -176,7 +176,7 @@ def test_json_lines_whose_first_line_is_not_an_array_begun_are_read_as_lines(tmp
 @pytest.mark.parametrize("broken, at", [(b",]", 1), (b",\x00", 1),
                                         (b",\xef\xbb\xbf" + json.dumps(rec(3)).encode() + b"]", 1),
                                         (b" " + json.dumps(rec(3)).encode() + b"]", 1),
-                                        (b"]" + b"\x00" * 4096, 1), (b"] x", 2)])  # NUL padding, text after it
+                                        (b"] x", 2)])  # text after it
 @pytest.mark.parametrize("after", [b"", b"\n"])
 def test_an_array_on_one_line_broken_after_its_records_keeps_them(tmp_path, broken, at, after):
     # was: read as JSON Lines (a syntax error other than the end), so the one line was one
@@ -189,23 +189,23 @@ def test_an_array_on_one_line_broken_after_its_records_keeps_them(tmp_path, brok
 
 
 @pytest.mark.parametrize("first", [b"null", b'"x"', b"1", b"[]"])
-@pytest.mark.parametrize("broken", [b"]\x00\x00\x00\x00", b",]", b"] trailing"])
-def test_an_array_on_one_line_whose_first_item_is_no_object_keeps_its_records(tmp_path, first, broken):
+@pytest.mark.parametrize("broken, problems", [(b"]\x00\x00\x00\x00", 1), (b",]", 2), (b"] trailing", 2)])
+def test_an_array_on_one_line_whose_first_item_is_no_object_keeps_its_records(tmp_path, first, broken, problems):
     # was: read as JSON Lines unless the first item was an object (a tombstone, null, first
     # in a topic's dump): one malformed line, every record lost, exit 2
     items = b"[" + b",".join([first, *(json.dumps(rec(n)).encode() for n in (1, 2))])
     p = write(tmp_path, "a.json", items + broken + b"\n")
     stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "rec-2"] and len(stats.problem_lines()) == 2  # the first item, the break
-    assert stats.problem_lines()[1].startswith(f"{p}@byte ")
+    assert ids(rows) == ["rec-1", "rec-2"] and len(stats.problem_lines()) == problems  # the first item, the
+    assert problems == 1 or stats.problem_lines()[1].startswith(f"{p}@byte ")  # break (NULs are padding)
 
 
 def test_a_whole_array_on_one_line_then_nul_padding_is_an_array(tmp_path):
     # jq -c ends its line: the NULs after it were taken for more lines, so JSON Lines, and
-    # the array one malformed line
+    # the array one malformed line; then they were text after the array, read in part
     items = b"[" + b",".join(json.dumps(rec(n)).encode() for n in (1, 2)) + b"]\n"
     stats, rows = ingest(write(tmp_path, "a.json", items + b"\x00" * 4096))
-    assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed == 1
+    assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed == 0 and stats.cut == []
 
 
 def test_a_first_line_broken_after_a_record_then_lines_is_json_lines(tmp_path):

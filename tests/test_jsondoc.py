@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from ccaudit import careful as careful_module
 from ccaudit import jsondoc
-from ccaudit.careful import ijson_rows
+from ccaudit.careful import ijson_rows, unread
 from ccaudit.ingest import Dump, read_rows, until_broken
 from ccaudit.stats import LoadStats
 from tests.records import T, numbered
@@ -154,7 +154,7 @@ def test_a_whole_item_before_a_syntax_error_is_read_as_the_fast_way_reads_it(mon
     wrong = text.rindex(b"]") if text.endswith((b",\n]\n", b",\n]")) else text.index(b"\n{")
     wrong += text[wrong:wrong + 1] == b"\n"
     assert [(pos, why) for _, pos, why in stats.problems] == [
-        *malformed, (f"@byte {wrong}", f"invalid JSON; stopped reading, {len(text) - wrong} bytes left unread")]
+        *malformed, (f"@byte {wrong}", f"invalid JSON; stopped reading, {unread(len(text) - wrong)}")]
 
 
 def test_item_numbers_and_byte_positions_continue_after_the_fast_way():
@@ -244,7 +244,19 @@ def test_text_after_the_array_is_reported_where_it_starts_with_the_bytes_left(mo
         assert ids(rows) == ["rec-1"]
         at = len(head) + len(after) - len(after.lstrip())
         assert stats.problems == [("f", f"@byte {at}", f"text after the JSON array; stopped reading, "
-                                                       f"{len(head + after) - at} bytes left unread")]
+                                                       f"{unread(len(head + after) - at)}")]
+
+
+@pytest.mark.parametrize("after", [b"\0" * 9, b"\n\0\0\0\0\n\0\0\n", b" \0\n" * 1000])
+def test_zero_bytes_after_the_array_are_padding(monkeypatch, after):
+    # as after a compressed stream; was "text after the JSON array", the input read in part
+    for block in (3, 1 << 20):
+        monkeypatch.setattr(jsondoc, "BLOCK", block)
+        rows, stats = fast(as_array([rec(1), rec(2)]) + after, True)
+        assert ids(rows) == ["rec-1", "rec-2"] and stats.problems == [] and stats.cut == []
+    rows, stats = fast(as_array([rec(1)]) + b"\0\0x", True)  # but not what follows them
+    at = len(as_array([rec(1)])) + 2
+    assert stats.problems == [("f", f"@byte {at}", "text after the JSON array; stopped reading, 1 byte left unread")]
 
 
 def test_text_after_the_array_longer_than_an_item_may_be_is_still_reported_where_it_starts(monkeypatch):
