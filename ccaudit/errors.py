@@ -26,6 +26,7 @@ READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
 _DAMAGED = ("CRC check failed", "Incorrect length of data produced", "Invalid data stream", "Corrupt input data")
 NO_STREAM = "bytes after a compressed stream that start no other"  # streams.Decompressed's words; gzip's below
 _NO_GZIP = "Not a gzipped file"
+CUT = "the compressed stream ends before its end marker"  # streams.Decompressed's words, and gzip's EOFError's
 
 
 def broken_stream(e: BaseException) -> tuple[str, bool]:
@@ -37,7 +38,7 @@ def broken_stream(e: BaseException) -> tuple[str, bool]:
                 "load a good copy into a new store"), True
     if str(e) == NO_STREAM or str(e).startswith(_NO_GZIP):  # not the end: what follows is not read
         return f"{NO_STREAM}: the rest is not read", False
-    return f"input ends early ({e})", False
+    return f"input ends early ({CUT if isinstance(e, EOFError) else e})", False
 
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

@@ -5,7 +5,7 @@ import io
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from .errors import NO_STREAM
+from .errors import CUT, NO_STREAM
 
 BLOCK = 1 << 16  # compressed bytes read at a time
 BUFFER = 1 << 18  # bytes per read of a dump: big enough to amortise, small enough to keep workers lean
@@ -89,7 +89,7 @@ class Decompressed(io.RawIOBase):
             elif self.d.needs_input:
                 data = self.raw.read(BLOCK)
                 if not data:
-                    raise EOFError("the compressed stream ends before its end marker")
+                    raise EOFError(CUT)
             else:
                 data = b""
             out = self.d.decompress(data, len(buf))
