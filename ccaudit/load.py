@@ -12,6 +12,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 
+from . import loadnotes
 from .collector import FewerCollections
 from .errors import InputError, NoSpace
 from .ingest import BUFFER, Dump, note_if_failed, read_rows, sniff
@@ -42,6 +43,7 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
     except NoSpace as e:
         stats.stopped = str(e)
         return stats
+    whole: set[str] = set()  # the inputs read to their end, as files (loadnotes.identity)
     for path in inputs:
         dump = Dump(path)
         before = stats.records_read, stats.noise_lines, stats.malformed
@@ -55,9 +57,12 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
             stats.stopped = str(e)
             break
         note_if_failed(dump.label, stats, before)
+        if dump.label not in stats.failed and dump.label not in stats.damaged and \
+                all(label != dump.label for label, *_ in stats.cut):
+            whole.add(loadnotes.identity(path))
     if note is not None and not stats.stopped:
         try:
-            store.end_load(note, inputs)
+            store.end_load(note, whole)
         except NoSpace as e:
             stats.stopped = str(e)
     return stats

@@ -12,26 +12,40 @@ from datetime import datetime, timezone
 from .storelock import writer_holds
 
 PREFIX = "unfinished_load "  # + the loading process's id and a random part
-NOTES = f"SELECT name, value FROM meta WHERE substr(name, 1, {len(PREFIX)}) = '{PREFIX}'"
+WHERE = f"substr(name, 1, {len(PREFIX)}) = '{PREFIX}'"  # a note's row of meta
+NOTES = f"SELECT name, value FROM meta WHERE {WHERE}"
 
 
 def begun(inputs: list[str]) -> tuple[str, str]:
-    """(name, value) of the note of a load of ``inputs`` beginning now."""
+    """(name, value) of the note of a load of ``inputs`` beginning now: the inputs as given,
+    for people, and as files (``identity``), to tell when a later load has completed it."""
     began = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return f"{PREFIX}{os.getpid()}-{os.urandom(4).hex()}", json.dumps({"began": began, "inputs": inputs})
+    return (f"{PREFIX}{os.getpid()}-{os.urandom(4).hex()}",
+            json.dumps({"began": began, "inputs": inputs, "files": [identity(i) for i in inputs]}))
 
 
-def completed(notes: Iterable[tuple[str, str]], name: str, inputs: list[str]) -> list[str]:
-    """The notes a load (``name``) of ``inputs`` that ended whole removes: its own, and those
-    of loads of no other inputs, which it has completed."""
-    whole = set(inputs)
-    return [note for note, value in notes if note == name or set(_read(value)["inputs"]) <= whole]
+def identity(path: str) -> str:
+    """An input as a file, whatever it was called (``d.txt``, ``./d.txt``, a link to it);
+    ``-`` for a stream (stdin, a pipe), which only another stream can be taken for."""
+    return os.path.realpath(path) if path != "-" and os.path.isfile(path) else "-"
+
+
+def completed(notes: Iterable[tuple[str, str]], name: str, whole: set[str]) -> list[str]:
+    """The notes a load (``name``) that read the files ``whole`` (``identity``) to their
+    end removes: its own, and those of loads of no other files, which it has completed."""
+    done = []
+    for note, value in notes:
+        files = _read(value)["files"]
+        if note == name or files and set(files) <= whole:
+            done.append(note)
+    return done
 
 
 def unfinished(conn: sqlite3.Connection, path: str) -> list[dict]:
-    """Loads noted as begun and never ended, each {"began", "inputs"}; none while a command
-    writes the store, whose own load it may be. The lock is asked about inside the
-    transaction that reads the notes, which no load can commit during."""
+    """Loads noted as begun and never ended, each {"began", "inputs", "running"}:
+    ``running`` while a command writes the store, whose own load it may be. The lock is
+    asked about inside the transaction that reads the notes, which no load can commit
+    during."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:  # gone meanwhile: its reading says so
@@ -40,7 +54,8 @@ def unfinished(conn: sqlite3.Connection, path: str) -> list[dict]:
         with conn:
             conn.execute("BEGIN")
             notes = conn.execute(NOTES).fetchall()
-            return [] if not notes or writer_holds(fd) else [_read(value) for _, value in notes]
+            running = bool(notes) and writer_holds(fd)
+            return [{**_read(value), "running": running} for _, value in notes]
     except sqlite3.DatabaseError:  # a layout without meta, or damage, which reading the store names
         return []
     finally:
@@ -51,7 +66,7 @@ def _read(value: object) -> dict:
     """A note, as ``begun`` wrote it (or as little of it as a hand-edited store keeps)."""
     try:
         note = json.loads(value)  # type: ignore[arg-type]
-        began, inputs = str(note["began"]), [str(i) for i in note["inputs"]]
-    except (TypeError, ValueError, KeyError):
-        return {"began": "?", "inputs": []}
-    return {"began": began, "inputs": inputs}
+        began, inputs, files = str(note["began"]), [str(i) for i in note["inputs"]], [str(f) for f in note["files"]]
+    except (TypeError, ValueError, KeyError, RecursionError):
+        return {"began": "?", "inputs": [], "files": []}
+    return {"began": began, "inputs": inputs, "files": files}

@@ -188,8 +188,13 @@ def tell_unfinished(store: Store) -> None:
     for load in store.unfinished:
         inputs = load["inputs"]
         named = (inputs[0] + (f" and {len(inputs) - 1} more" if len(inputs) > 1 else "")) if inputs else "dumps"
-        tell(f"warning: {store.path}: a load of {named}, begun {load['began']}, did not end (killed, or stopped "
-             "by a full disk): the store holds part of its records; load the same dumps again to complete it")
+        if load["running"]:  # or killed, while another command writes the store
+            tell(f"warning: {store.path}: a load of {named}, begun {load['began']}, has not ended (it may be "
+                 "running now): the store may hold part of its records")
+        else:
+            tell(f"warning: {store.path}: a load of {named}, begun {load['began']}, did not end (killed, or "
+                 "stopped by a full disk): the store holds part of its records; load the same dumps again to "
+                 "complete it")
 
 
 def tell_unmatched(report: Report, f: Filters) -> None:
@@ -236,6 +241,8 @@ def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
         if progress:
             progress.done()
     tell_loaded(stats, quiet)
+    store.written()
+    tell_unfinished(store)
     return stats
 
 

@@ -145,6 +145,14 @@ class Store:
         cached(conn)
         conn.execute("PRAGMA temp_store = MEMORY")  # a load's statement journals; counts.py spills reports' sorts
 
+    def written(self) -> None:
+        """This command writes no more into the store: let it go, as a reader would hold it,
+        and read the loads that did not end (a report after a load shows them too)."""
+        if self._held is not None:  # between transactions: SQLite holds no lock to drop
+            os.close(self._held)
+            self._held = None
+        self.unfinished = loadnotes.unfinished(self.conn, self.path) if self.durable else []
+
     def close(self) -> None:
         self.conn.close()
         if self._held is not None:  # after the connection: see storefile.hold
@@ -281,6 +289,8 @@ class Store:
         method, principal, n, first µs, last µs). The store then holds counts only."""
         with self._writing(adding="counts"):
             self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
+            self.conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}")  # a load that left no event:
+            # no load can complete it in a store of counts
             for batch in _chunks(rows, 10_000):
                 keys = [(r[3], r[4], r[1], r[2]) for r in batch]
                 kids = self._numbers.of("keys", KEY_COLUMNS, keys)
@@ -340,11 +350,11 @@ class Store:
             self.conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (name, value))
         return name
 
-    def end_load(self, name: str, inputs: list[str]) -> None:
-        """The load noted as ``name`` has ended whole: its note goes, and so do those of
-        loads of no other inputs, which it has completed."""
+    def end_load(self, name: str, whole: set[str]) -> None:
+        """The load noted as ``name`` has ended, having read the files ``whole`` to their end
+        (``loadnotes.identity``): its note goes, and so do those it has completed."""
         with self._writing():
-            done = loadnotes.completed(self.conn.execute(loadnotes.NOTES).fetchall(), name, inputs)
+            done = loadnotes.completed(self.conn.execute(loadnotes.NOTES).fetchall(), name, whole)
             self.conn.executemany("DELETE FROM meta WHERE name = ?", [(note,) for note in done])
 
     # -- reading --------------------------------------------------------------------

@@ -46,18 +46,46 @@ def test_check_strict_fails_on_a_load_that_did_not_end(invoke, tmp_path, sample_
     assert result.exit_code == 1
     assert "FAIL: no breaches, but the store holds part of 1 load that did not end (--strict)" in result.stdout
     doc = json.loads(invoke("check", "--db", db, "--max", "*:*=1000/h", "--strict", "--format", "json").stdout)
-    assert doc["ok"] is False
+    assert doc["ok"] is False and [load["inputs"] for load in doc["checked"]["unfinished_loads"]] == [[str(WEEK2)]]
 
 
-def test_loading_the_same_dumps_again_clears_it_and_other_dumps_do_not(invoke, tmp_path, sample_cli):
+def test_loading_the_same_dumps_again_clears_it_and_other_dumps_do_not(invoke, tmp_path, sample_cli, monkeypatch):
     db = tmp_path / "s.db"
     assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
     killed_after_a_commit(db, WEEK2)
-    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0  # not the dump that was cut short
+    result = invoke("load", sample_cli, "--db", db, "-q")  # not the dump that was cut short: it says so
+    assert result.exit_code == 0 and "did not end" in result.stderr
     assert "did not end" in invoke("summary", "--db", db).stderr
-    assert invoke("load", WEEK2, sample_cli, "--db", db, "-q").exit_code == 0
+    (tmp_path / "elsewhere").mkdir()  # a file of the same name elsewhere is another dump
+    (tmp_path / "elsewhere" / WEEK2.name).write_bytes(WEEK2.read_bytes()[:300])
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert invoke("load", WEEK2.name, "--db", db, "-q").exit_code in (0, 2)
+    assert "did not end" in invoke("summary", "--db", db).stderr
+    monkeypatch.chdir(WEEK2.parent)  # the same file, named otherwise
+    assert invoke("load", f"./{WEEK2.name}", sample_cli, "--db", db, "-q").exit_code == 0
     result = invoke("summary", "--db", db, "--format", "json")
     assert "did not end" not in result.stderr and "unfinished_loads" not in json.loads(result.stdout)
+
+
+def test_a_load_that_could_not_read_the_dump_whole_does_not_complete_it(invoke, tmp_path, sample_cli):
+    # was: a reload of the dump that failed (unreadable, cut short) cleared the note
+    db, cut = tmp_path / "s.db", tmp_path / "cut.jsonl"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    cut.write_bytes(b"garbage\n")
+    killed_after_a_commit(db, cut)
+    assert invoke("load", cut, "--db", db, "-q").exit_code == 2  # no record in it
+    assert "did not end" in invoke("summary", "--db", db).stderr
+
+
+def test_a_report_after_a_load_says_an_earlier_load_did_not_end(invoke, tmp_path, sample_cli):
+    # was: a command that loads and then reports held the store as a writer, and said nothing
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    killed_after_a_commit(db, WEEK2)
+    result = invoke("report", sample_cli, "--db", db, "-q", "--format", "json")
+    assert result.exit_code == 0 and "did not end" in result.stderr
+    assert [load["inputs"] for load in json.loads(result.stdout)["summary"]["unfinished_loads"]] == [[str(WEEK2)]]
+    assert invoke("check", sample_cli, "--db", db, "-q", "--max", "*:*=1000/h", "--strict").exit_code == 1
 
 
 def test_a_load_that_ends_leaves_no_note(invoke, tmp_path, sample_cli):
@@ -67,14 +95,15 @@ def test_a_load_that_ends_leaves_no_note(invoke, tmp_path, sample_cli):
     assert result.exit_code == 0 and result.stderr == ""
 
 
-def test_a_load_running_now_is_not_taken_for_one_that_did_not_end(invoke, tmp_path, sample_cli):
+def test_a_load_running_now_is_said_to_be_one_that_may_be_running(invoke, tmp_path, sample_cli):
     db = tmp_path / "s.db"
     assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
     writer = Store(str(db))  # holds the store as a load does, between its transactions
     try:
         writer.begin_load([str(WEEK2)])
         result = invoke("summary", "--db", db)
-        assert result.exit_code == 0 and result.stderr == ""
+        assert result.exit_code == 0 and "has not ended (it may be running now)" in result.stderr
+        assert "did not end" not in result.stderr
     finally:
         writer.close()
     assert "did not end" in invoke("summary", "--db", db).stderr  # once it is gone, it did not end
@@ -85,5 +114,35 @@ def test_a_temporary_store_notes_no_load(tmp_path, sample_cli):
     try:
         load_dumps([str(sample_cli)], s, workers=0)
         assert s.conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 0
+    finally:
+        s.close()
+
+
+def test_a_note_of_any_shape_is_read_without_an_error(invoke, tmp_path, sample_cli):
+    # a hand-edited store: was an internal error (RecursionError) from every command
+    import sqlite3
+
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO meta VALUES ('unfinished_load 1-x', ?)", ("[" * 100_000,))
+    result = invoke("summary", "--db", db)
+    assert result.exit_code == 0 and "a load of dumps, begun ?, did not end" in result.stderr
+
+
+def test_counts_made_elsewhere_drop_the_note_of_a_load_that_left_no_event(tmp_path):
+    # ccaudit spark into a store a load was killed in before it loaded anything: the note
+    # could never be completed (a store of counts takes no load)
+    db = tmp_path / "s.db"
+    killed_after_a_commit(db, WEEK2)
+    s = Store(str(db))
+    try:
+        quarter = 1_714_953_600  # its start in epoch seconds; the times in µs
+        s.add_counts([(quarter, "", "", "GetUsers", "u-1", 1, quarter * 10**6, quarter * 10**6)])
+    finally:
+        s.close()
+    s = Store(str(db), readonly=True)
+    try:
+        assert s.unfinished == [] and s.counts_only()
     finally:
         s.close()
