@@ -41,11 +41,11 @@ def completed(notes: Iterable[tuple[str, str]], name: str, whole: set[str]) -> l
     return done
 
 
-def unfinished(conn: sqlite3.Connection, path: str) -> list[dict]:
+def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None) -> list[dict]:
     """Loads noted as begun and never ended, each {"began", "inputs", "running"}:
     ``running`` while a command writes the store, whose own load it may be. The lock is
     asked about inside the transaction that reads the notes, which no load can commit
-    during."""
+    during. ``own``: this command's load's note, which its own words tell of."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:  # gone meanwhile: its reading says so
@@ -53,7 +53,7 @@ def unfinished(conn: sqlite3.Connection, path: str) -> list[dict]:
     try:
         with conn:
             conn.execute("BEGIN")
-            notes = conn.execute(NOTES).fetchall()
+            notes = [(name, value) for name, value in conn.execute(NOTES) if name != own]
             running = bool(notes) and writer_holds(fd)
             return [{**_read(value), "running": running} for _, value in notes]
     except sqlite3.DatabaseError:  # a layout without meta, or damage, which reading the store names

@@ -111,7 +111,7 @@ class Store:
         if path != ":memory:" and os.path.isfile(path) and not sqlite_or_unborn(path):
             # refused before SQLite opens it: it wrote a journal planted beside it into it
             raise StoreError(f"{path}: not a usable ccaudit store (file is not a database){_A_DUMP}")
-        conn, self._held = None, None
+        conn, self._held, self._note = None, None, None
         try:
             if not readonly and path != ":memory:":
                 if needs_creating(path):  # (a killed load's journal is rolled back first, or named)
@@ -151,7 +151,7 @@ class Store:
         if self._held is not None:  # between transactions: SQLite holds no lock to drop
             os.close(self._held)
             self._held = None
-        self.unfinished = loadnotes.unfinished(self.conn, self.path) if self.durable else []
+        self.unfinished = loadnotes.unfinished(self.conn, self.path, self._note) if self.durable else []
 
     def close(self) -> None:
         self.conn.close()
@@ -348,6 +348,7 @@ class Store:
         name, value = loadnotes.begun(inputs)
         with self._writing():
             self.conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (name, value))
+        self._note = name
         return name
 
     def end_load(self, name: str, whole: set[str]) -> None:
