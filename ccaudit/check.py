@@ -224,7 +224,7 @@ def _cells(rule: Rule, day: Day, row: Row) -> list[tuple[int, str | None, int]]:
 def unchecked(breaches: Breaches, report: Report) -> str:
     """What the check could not look at ('' if nothing): a load killed part way, no events,
     or rules that matched no key (which ``--strict`` fails)."""
-    said = [f"the store holds part of {plural(len(report.unfinished), 'load')} that did not end"] \
+    said = [f"the store holds part of {plural(len(report.unfinished), 'unfinished load')}"] \
         if report.unfinished else []
     if not report.days:
         said.append("no events")

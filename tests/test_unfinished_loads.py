@@ -44,7 +44,7 @@ def test_check_strict_fails_on_a_load_that_did_not_end(invoke, tmp_path, sample_
     assert invoke("check", "--db", db, "--max", "*:*=1000/h").exit_code == 0
     result = invoke("check", "--db", db, "--max", "*:*=1000/h", "--strict")
     assert result.exit_code == 1
-    assert "FAIL: no breaches, but the store holds part of 1 load that did not end (--strict)" in result.stdout
+    assert "FAIL: no breaches, but the store holds part of 1 unfinished load (--strict)" in result.stdout
     doc = json.loads(invoke("check", "--db", db, "--max", "*:*=1000/h", "--strict", "--format", "json").stdout)
     assert doc["ok"] is False and [load["inputs"] for load in doc["checked"]["unfinished_loads"]] == [[str(WEEK2)]]
 
