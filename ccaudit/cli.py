@@ -34,7 +34,7 @@ from .options import (
 from .progress import on_terminal, redraw
 from .report import Filters, build
 from .storefile import looks_like_sqlite
-from .text import printable
+from .text import plural, printable
 
 
 def interactive() -> bool:
@@ -286,8 +286,10 @@ for command in (check, diff, methods):
 @db_option("The store to delete (refused if the file is not a ccaudit store).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.named,
               help="The report folder whose files to delete (those its manifest lists).")
+@click.option("--unfinished", is_flag=True, help="With --db: delete only the store's notes of loads that did not "
+              "end, whose dumps are gone (and the warnings they give), not the store.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask (never asked when stdin is not a terminal).")
-def clean(extra, db_path, out_dir, yes):
+def clean(extra, db_path, out_dir, unfinished, yes):
     """Delete the --db store, the report files of an --out folder, or both.
 
     Everything is checked before anything is deleted: a file that is not a ccaudit
@@ -299,7 +301,7 @@ def clean(extra, db_path, out_dir, yes):
       ccaudit clean --db audit.db --out reports/ --yes
     """
     from .output import check_report_dir, clean_dir
-    from .storedelete import deletable, delete_store
+    from .storedelete import deletable, delete_store, forget_unfinished
 
     if extra:  # never a file named alone: the option says which kind of thing is deleted
         x = extra[0]
@@ -311,6 +313,14 @@ def clean(extra, db_path, out_dir, yes):
         raise click.UsageError(f"clean takes what to delete as an option: ccaudit clean {hint}")
     if not db_path and not out_dir:
         raise click.UsageError("give --db STORE, --out DIR or both")
+    if unfinished:
+        if not db_path or out_dir:
+            raise click.UsageError("--unfinished goes with --db STORE alone (the store is kept)")
+        if not yes and interactive() and not confirmed(f"Forget the unfinished loads of {printable(db_path)}?"):
+            say("ccaudit: nothing deleted")
+            sys.exit(ExitCode.CHECK_FAILED)
+        opt.tell(f"{db_path}: forgot {plural(forget_unfinished(db_path), 'unfinished load')} (the store is kept)")
+        return
     found = bool(db_path) and deletable(db_path)  # checked before anything is deleted
     if out_dir and os.path.lexists(out_dir):
         check_report_dir(out_dir)

@@ -194,7 +194,7 @@ def tell_unfinished(store: Store) -> None:
         else:
             tell(f"warning: {store.path}: a load of {named}, begun {load['began']}, did not end (killed, or "
                  "stopped by a full disk): the store holds part of its records; load the same dumps again to "
-                 "complete it")
+                 f"complete it (if they are gone: ccaudit clean --db {shlex.quote(store.path)} --unfinished)")
 
 
 def tell_unmatched(report: Report, f: Filters) -> None:

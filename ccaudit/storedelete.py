@@ -1,12 +1,15 @@
-"""Deleting a store: ``clean --db``, and the store a failed ``ccaudit spark`` made. What is
-deleted must be a ccaudit store that no command is writing."""
+"""Deleting a store: ``clean --db``, and the store a failed ``ccaudit spark`` made; or only
+its notes of loads that did not end (``clean --db --unfinished``). What is deleted must be a
+ccaudit store's, and no command may be writing the store."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 
+from . import loadnotes
 from .errors import StoreError
-from .storefile import check_journal, is_store, peek, roll_back_if_crashed
+from .storefile import BUSY_WAIT, check_journal, is_store, peek, roll_back_if_crashed, uri
 from .storelock import unheld
 
 
@@ -57,3 +60,19 @@ def _unused(path: str) -> bool:
                                     " OR EXISTS (SELECT 1 FROM method_counts)").fetchone()[0]
     except sqlite3.Error:
         return False
+
+
+def forget_unfinished(path: str) -> int:
+    """Delete the store's notes of loads that did not end (``loadnotes``), whose dumps cannot
+    be loaded again (deleted since): their warnings, and ``check --strict``'s failure, would
+    stay for good. How many there were. Refused while a command writes the store, and no
+    command starts to meanwhile (``unheld``): a running load's note must stay."""
+    if not os.path.isfile(path):
+        raise StoreError(f"{path}: is not a regular file, not a store; nothing deleted")
+    check_journal(path)
+    roll_back_if_crashed(path)
+    if not is_store(path):
+        raise StoreError(f"{path}: not a ccaudit store; nothing deleted")
+    with unheld(path), contextlib.closing(sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT)) as conn:
+        with conn:
+            return conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}").rowcount

@@ -32,7 +32,8 @@ def test_reading_commands_say_a_load_did_not_end(invoke, tmp_path, sample_cli):
         told = [line for line in result.stderr.splitlines() if "did not end" in line]
         assert len(told) == 1, (command, result.stderr)  # (diff reads one store once, for both sides)
         assert told[0].startswith(f"ccaudit: warning: {db}: a load of {WEEK2}, begun ")
-        assert told[0].endswith("load the same dumps again to complete it")
+        assert told[0].endswith(f"load the same dumps again to complete it (if they are gone: ccaudit clean --db "
+                                f"{db} --unfinished)")
     doc = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)
     assert [load["inputs"] for load in doc["unfinished_loads"]] == [[str(WEEK2)]]
 
@@ -146,3 +147,32 @@ def test_counts_made_elsewhere_drop_the_note_of_a_load_that_left_no_event(tmp_pa
         assert s.unfinished == [] and s.counts_only()
     finally:
         s.close()
+
+
+def test_clean_unfinished_forgets_the_notes_and_keeps_the_store(invoke, tmp_path, sample_cli):
+    # a dump deleted since its load was killed: its warning, and check --strict's failure,
+    # stayed for good
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    killed_after_a_commit(db, WEEK2)
+    before = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)
+    assert before["unfinished_loads"]
+    result = invoke("clean", "--db", db, "--unfinished", "--yes")
+    assert result.exit_code == 0 and f"{db}: forgot 1 unfinished load (the store is kept)" in result.stderr
+    after = invoke("summary", "--db", db, "--format", "json")
+    assert after.stderr == "" and json.loads(after.stdout) == {k: v for k, v in before.items()
+                                                               if k != "unfinished_loads"}
+    assert invoke("check", "--db", db, "--max", "*:*=1000/h", "--strict").exit_code == 0
+
+
+def test_clean_unfinished_is_refused_while_a_command_writes_the_store(invoke, tmp_path, sample_cli):
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    writer = Store(str(db))
+    try:
+        writer.begin_load([str(WEEK2)])
+        result = invoke("clean", "--db", db, "--unfinished", "--yes")
+        assert result.exit_code == 2 and "a ccaudit command is writing this store now" in result.stderr
+    finally:
+        writer.close()
+    assert invoke("clean", "--unfinished", "--out", tmp_path / "r", "--yes").exit_code == 2
