@@ -21,11 +21,17 @@ def killed_after_a_commit(db, dump) -> None:
         s.close()
 
 
-def test_reading_commands_say_a_load_did_not_end(invoke, tmp_path, sample_cli):
-    # was: a report of the part a killed load had committed looked whole, exit 0
+def a_store_and_a_killed_load(invoke, tmp_path, sample_cli):
+    """A store of the sample, and the note of a load of WEEK2 killed after its first commit."""
     db = tmp_path / "s.db"
     assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
     killed_after_a_commit(db, WEEK2)
+    return db
+
+
+def test_reading_commands_say_a_load_did_not_end(invoke, tmp_path, sample_cli):
+    # was: a report of the part a killed load had committed looked whole, exit 0
+    db = a_store_and_a_killed_load(invoke, tmp_path, sample_cli)
     for command in (["summary", "--db", db], ["report", "--db", db], ["methods", "--db", db], ["diff", db, db]):
         result = invoke(*command)
         assert result.exit_code == 0, result.stderr
@@ -39,9 +45,7 @@ def test_reading_commands_say_a_load_did_not_end(invoke, tmp_path, sample_cli):
 
 
 def test_check_strict_fails_on_a_load_that_did_not_end(invoke, tmp_path, sample_cli):
-    db = tmp_path / "s.db"
-    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
-    killed_after_a_commit(db, WEEK2)
+    db = a_store_and_a_killed_load(invoke, tmp_path, sample_cli)
     assert invoke("check", "--db", db, "--max", "*:*=1000/h").exit_code == 0
     result = invoke("check", "--db", db, "--max", "*:*=1000/h", "--strict")
     assert result.exit_code == 1
@@ -51,9 +55,7 @@ def test_check_strict_fails_on_a_load_that_did_not_end(invoke, tmp_path, sample_
 
 
 def test_loading_the_same_dumps_again_clears_it_and_other_dumps_do_not(invoke, tmp_path, sample_cli, monkeypatch):
-    db = tmp_path / "s.db"
-    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
-    killed_after_a_commit(db, WEEK2)
+    db = a_store_and_a_killed_load(invoke, tmp_path, sample_cli)
     result = invoke("load", sample_cli, "--db", db, "-q")  # not the dump that was cut short: it says so
     assert result.exit_code == 0 and "did not end" in result.stderr
     assert "did not end" in invoke("summary", "--db", db).stderr
@@ -80,9 +82,7 @@ def test_a_load_that_could_not_read_the_dump_whole_does_not_complete_it(invoke, 
 
 def test_a_report_after_a_load_says_an_earlier_load_did_not_end(invoke, tmp_path, sample_cli):
     # was: a command that loads and then reports held the store as a writer, and said nothing
-    db = tmp_path / "s.db"
-    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
-    killed_after_a_commit(db, WEEK2)
+    db = a_store_and_a_killed_load(invoke, tmp_path, sample_cli)
     result = invoke("report", sample_cli, "--db", db, "-q", "--format", "json")
     assert result.exit_code == 0 and "did not end" in result.stderr
     assert [load["inputs"] for load in json.loads(result.stdout)["summary"]["unfinished_loads"]] == [[str(WEEK2)]]
@@ -152,9 +152,7 @@ def test_counts_made_elsewhere_drop_the_note_of_a_load_that_left_no_event(tmp_pa
 def test_clean_unfinished_forgets_the_notes_and_keeps_the_store(invoke, tmp_path, sample_cli):
     # a dump deleted since its load was killed: its warning, and check --strict's failure,
     # stayed for good
-    db = tmp_path / "s.db"
-    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
-    killed_after_a_commit(db, WEEK2)
+    db = a_store_and_a_killed_load(invoke, tmp_path, sample_cli)
     before = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)
     assert before["unfinished_loads"]
     result = invoke("clean", "--db", db, "--unfinished", "--yes")
