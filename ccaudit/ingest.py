@@ -42,7 +42,7 @@ from .decoding import (
 from .errors import READ_ERRORS, InputError, broken_stream
 from .jsondoc import json_rows
 from .schema import MAX_RECORD
-from .shape import sniff
+from .shape import NOISE, sniff
 from .stats import LoadStats
 from .streams import BUFFER, Broken, Decompressed, first_bytes
 
@@ -357,7 +357,7 @@ def _unprefixed(line: bytes) -> bytes | None:
     """The record part of a line that does not start with ``{`` (or of one that is a JSON
     string holding a record): None for noise, b'' for a line with no record in it."""
     s = line.strip()
-    if not s or s[:1] == b"%" or s.startswith(b"Headers:"):
+    if not s or s.startswith(NOISE):
         return None
     i = s.find(b"{")
     if i >= 0 and s[i - 1:i] == b'"' and (inner := quoted_record(s[i - 1:])):  # a prefix, or none

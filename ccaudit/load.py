@@ -57,8 +57,7 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
             stats.stopped = str(e)
             break
         note_if_failed(dump.label, stats, before)
-        if dump.label not in stats.failed and dump.label not in stats.damaged and \
-                all(label != dump.label for label, *_ in stats.cut):
+        if stats.read_whole(dump.label):
             whole.add(loadnotes.identity(path))
     if note is not None and not stats.stopped:
         try:

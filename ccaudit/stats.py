@@ -51,6 +51,10 @@ class LoadStats:
                 found.setdefault(label, f"{where(label, pos)}: {why}")
         return found
 
+    def read_whole(self, label: str) -> bool:
+        """Was the input ``label`` read to its end: usable, and neither cut short nor damaged?"""
+        return label not in self.failed and all(cut[0] != label for cut in self.cut)
+
     @property
     def input_error(self) -> bool:
         """An input gave nothing or damaged data, or the load stopped (exit 2)."""

@@ -67,12 +67,8 @@ def forget_unfinished(path: str) -> int:
     be loaded again (deleted since): their warnings, and ``check --strict``'s failure, would
     stay for good. How many there were. Refused while a command writes the store, and no
     command starts to meanwhile (``unheld``): a running load's note must stay."""
-    if not os.path.isfile(path):
-        raise StoreError(f"{path}: is not a regular file, not a store; nothing deleted")
-    check_journal(path)
-    roll_back_if_crashed(path)
-    if not is_store(path):
-        raise StoreError(f"{path}: not a ccaudit store; nothing deleted")
+    if not deletable(path) or not is_store(path):  # (or an empty file a killed creation left: no notes)
+        raise StoreError(f"{path}: no ccaudit store there; nothing deleted")
     with unheld(path), contextlib.closing(sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT)) as conn:
         with conn:
             return conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}").rowcount

@@ -99,7 +99,7 @@ def check_folder(path: str) -> None:
     the load failed as it committed, and a journal a killed load had left there (whose
     file it could write) stayed hot, so that the store could no longer be read."""
     folder = os.path.dirname(os.path.realpath(path))
-    if os.path.exists(path) and not os.access(folder, os.W_OK):
+    if not os.access(folder, os.W_OK):
         raise StoreError(f"{path}: cannot load into it: its folder {folder} is read-only for you, and a load "
                          "keeps its journal there")
 
