@@ -20,7 +20,8 @@ from .boundary import EXIT_CODES, ClosedOutput, boundary, say, terminate
 from .cli_analysis import check, diff, methods
 from .cli_export import export_command
 from .errors import CcauditError, ExitCode
-from .files import check_dir, check_parent, closed_descriptor, same_file
+from .files import closed_descriptor, same_file
+from .folders import check_dir, check_parent
 from .options import (
     FORMATS,
     LOADING,

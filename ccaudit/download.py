@@ -42,9 +42,10 @@ from .download_files import (
     save_state,
 )
 from .errors import CcauditError
-from .files import block_stops, drop_stops, restore_signals, writing_into
+from .folders import writing_into
 from .kafka_config import load_properties
 from .kafka_source import EARLIEST, KafkaSource, Message
+from .stops import block_stops, drop_stops, restore_signals
 from .text import plural
 
 DEFAULT_TOPIC = "confluent-audit-log-events"

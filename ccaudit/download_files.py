@@ -21,7 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
 
 from .errors import CcauditError, InputError, out_of_space
-from .files import check_parent, closed_descriptor, folder_of, is_device, read_small, replacing, same_file
+from .files import closed_descriptor, is_device, read_small, replacing, same_file
+from .folders import check_parent, folder_of
 
 STATE_FORMAT = "ccaudit-download-state/1"
 MAX_STATE = 1 << 20  # bytes: a topic has at most thousands of partitions

@@ -27,15 +27,14 @@ import functools
 import itertools
 import os
 import re
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from . import daycounts
 from .errors import CcauditError, MissingExtra, NoSpace, out_of_space, spilling
-from .files import DIR_MODE, FILE_MODE, unslashed, write_own, writing_into
+from .files import write_own
+from .folders import DIR_MODE, Folder, unslashed, writing_into
 from .lean import hidden
 from .schema import DAY, EVENT_TABLES, HOUR_US, US, VIEWS
 from .schema import TABLES as STORE_TABLES
@@ -123,62 +122,63 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
     _refuse_replacing(store.path, out_dir)
     if os.path.lexists(out_dir) and not os.path.islink(out_dir) and not os.path.isdir(out_dir):
         raise CcauditError(f"{out_dir}: is a file, not a folder")
-    with writing_into(out_dir):
-        return _export(store, out_dir, tables)
+    with writing_into(out_dir) as folder:
+        return _export(store, folder, tables)
 
 
-def _export(store: Store, out_dir: str, tables: list[str]) -> Export:
+def _export(store: Store, folder: Folder, tables: list[str]) -> Export:
     """Every table written into a temporary folder first, then all put in place together:
     replaced one by one as each was written, a failure at the third table left the first
-    two of this export beside the rest of the previous one."""
-    previous = prepare(out_dir)
+    two of this export beside the rest of the previous one. All of it in the folder held,
+    by name (folders.py)."""
+    previous = prepare(folder)
     snapshot(store.conn)  # every table from one; a day's counts sorted by key spill to TMPDIR
     result = Export(skipped=tuple(t for t in tables if t != "counts") if store.counts_only() else ())
     written = [t for t in tables if t not in result.skipped]
     for table in written:  # a user's own folder or file of a table's name: was replaced without a word
-        if table not in previous and os.path.lexists(os.path.join(out_dir, table)):
-            raise CcauditError(f"{os.path.join(out_dir, table)}: not written by an earlier export ({MARKER} does "
+        if table not in previous and folder.mode(table) is not None:
+            raise CcauditError(f"{folder.join(table)}: not written by an earlier export ({MARKER} does "
                                "not list it), so it is not replaced; move it, or give another folder")
-    write_own(os.path.join(out_dir, MARKER), _marker(previous + written))  # claimed before it is made
+    write_own(folder, MARKER, _marker(previous + written))  # claimed before it is made
     made: dict[str, str] = {}
     try:
         for table in written:
-            done, made[table] = _write_table(store, out_dir, table, bool(previous))
+            done, made[table] = _write_table(store, folder, table, bool(previous))
             result.tables.append(done)
         for table in dict.fromkeys(written + previous):  # renames only, from here
             new = made.pop(table, None)
             try:
-                _replace(out_dir, table, new)
+                _replace(folder, table, new)
             except OSError as e:
                 undone = "replaced" if new else "removed"
-                raise CcauditError(f"{out_dir}: the tables are written, but the earlier export's {table} could not "
+                raise CcauditError(f"{folder.path}: the tables are written, but the earlier export's {table} could not "
                                    f"be {undone}: {e.strerror}; {MARKER} still lists it") from None
     finally:
         for tmp in made.values():  # not put in place
-            shutil.rmtree(tmp, ignore_errors=True)
-    write_own(os.path.join(out_dir, MARKER), _marker(written))
+            folder.remove_tree(tmp)
+    write_own(folder, MARKER, _marker(written))
     return result
 
 
 # -- the folder --------------------------------------------------------------------------
 
-def prepare(out_dir: str) -> list[str]:
-    """Refuse ``out_dir`` if it is neither empty nor an export, and remove what a killed
+def prepare(folder: Folder) -> list[str]:
+    """Refuse ``folder`` if it is neither empty nor an export, and remove what a killed
     export left in it. The tables a previous export listed."""
     try:
-        entries = os.listdir(out_dir)
+        with folder.listing() as listed:
+            entries = [entry.name for entry in listed]
     except OSError as e:
-        raise CcauditError(f"{out_dir}: cannot read: {e.strerror}") from None
+        raise CcauditError(f"{folder.path}: cannot read: {e.strerror}") from None
     if entries and MARKER not in entries:
-        raise CcauditError(f"{out_dir}: not empty and not a ccaudit export (no {MARKER}); give a new or empty folder")
-    previous = read_marker(out_dir) if entries else []
+        raise CcauditError(f"{folder.path}: not empty and not a ccaudit export (no {MARKER}); "
+                           "give a new or empty folder")
+    previous = read_marker(folder) if entries else []
     for name in entries:
         m = re.fullmatch(re.escape(TEMP_PREFIX) + r"(\d+)-.*", name)
-        path = os.path.join(out_dir, name)
         # this process's own id: a killed run's, whose id was the same (pid 1, in a container)
-        if m and (int(m[1]) == os.getpid() or not pid_alive(int(m[1]))) and os.path.isdir(path) \
-                and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
+        if m and (int(m[1]) == os.getpid() or not pid_alive(int(m[1]))):
+            folder.remove_tree(name)
     return previous
 
 
@@ -191,12 +191,12 @@ def _refuse_replacing(store_path: str, out_dir: str) -> None:
                            "replaces; move it, or give another folder")
 
 
-def read_marker(out_dir: str) -> list[str]:
+def read_marker(folder: Folder) -> list[str]:
     """The tables the marker lists. A marker can be planted: it may name tables only."""
-    path = os.path.join(out_dir, MARKER)
-    if os.path.islink(path) or not os.path.isfile(path):
+    path = folder.join(MARKER)
+    if not folder.has_file(MARKER):
         raise CcauditError(f"{path}: not a file ccaudit wrote (a link or a folder); nothing written")
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with folder.open(MARKER, errors="replace") as f:
         names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
     for name in names:
         if name not in TABLES:
@@ -208,39 +208,43 @@ def _marker(tables: list[str]) -> str:
     return _MARKER_HEAD + "".join(f"{t}\n" for t in dict.fromkeys(tables))
 
 
-def _replace(out_dir: str, table: str, new: str | None) -> None:
+def _replace(folder: Folder, table: str, new: str | None) -> None:
     """Put the folder ``new`` (or nothing) where ``table``'s folder is, and remove the old one."""
-    target = os.path.join(out_dir, table)
     trash = None
-    if os.path.lexists(target):
-        trash = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=os.path.realpath(out_dir))
-        os.rename(target, os.path.join(trash, table))
+    if folder.mode(table) is not None:
+        trash = folder.make_temp(f"{TEMP_PREFIX}{os.getpid()}-")
+        with folder.child(trash) as bin:
+            os.rename(table, table, src_dir_fd=folder.fd, dst_dir_fd=bin.fd)
     if new:
         try:
-            os.rename(new, target)
+            os.rename(new, table, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
         except BaseException:
             if trash:
-                os.rename(os.path.join(trash, table), target)  # the previous one stays
-                os.rmdir(trash)
+                with folder.child(trash) as bin:
+                    os.rename(table, table, src_dir_fd=bin.fd, dst_dir_fd=folder.fd)  # the previous one stays
+                os.rmdir(trash, dir_fd=folder.fd)
             raise
     if trash:
-        shutil.rmtree(trash, ignore_errors=True)
+        folder.remove_tree(trash)
 
 
 # -- one table -----------------------------------------------------------------------------
 
-def _write_table(store: Store, out_dir: str, table: str, kept: bool) -> tuple[Exported, str]:
-    """Write ``table`` day by day into a temporary folder: what it wrote, and the folder. On
-    any failure the folder goes (``kept``: the folder then holds the previous export as it was)."""
-    tmp = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-{table}-", dir=os.path.realpath(out_dir))  # 0700
+def _write_table(store: Store, folder: Folder, table: str, kept: bool) -> tuple[Exported, str]:
+    """Write ``table`` day by day into a temporary folder: what it wrote, and the folder's
+    name. On any failure the folder goes (``kept``: the folder then holds the previous
+    export as it was)."""
+    out_dir = folder.path
+    tmp = folder.make_temp(f"{TEMP_PREFIX}{os.getpid()}-{table}-")
     try:
         done = Exported(table)
-        for day, batches in _days(store, table):
-            done.files += _write_day(os.path.join(tmp, f"day={day.isoformat()}"), batches, done)
-            done.days += 1
+        with folder.child(tmp) as held:
+            for day, batches in _days(store, table):
+                done.files += _write_day(held, f"day={day.isoformat()}", batches, done)
+                done.days += 1
         return done, tmp
     except BaseException as e:  # Ctrl-C and SIGTERM too: no half table left behind
-        shutil.rmtree(tmp, ignore_errors=True)
+        folder.remove_tree(tmp)
         if isinstance(e, OSError):
             if out_of_space(e):
                 kept_said = "; the previous export is kept as it was" if kept else ""
@@ -332,18 +336,19 @@ def columns(table: str) -> tuple[str, ...]:
     return tuple(d[0] for d in found if d[0] not in ("hour", "us"))
 
 
-def _write_day(folder: str, batches: Iterator[list[tuple]], done: Exported) -> int:
-    """Write a day's batches as part-0.parquet (part-1 after ROWS_PER_FILE rows, ...), in
-    row groups of ROW_GROUP rows; the number of files. Arrow's memory comes from malloc,
-    which gives back what a row group used (its default pool keeps it)."""
+def _write_day(table: Folder, name: str, batches: Iterator[list[tuple]], done: Exported) -> int:
+    """Write a day's batches into ``table``'s new folder ``name`` as part-0.parquet (part-1
+    after ROWS_PER_FILE rows, ...), in row groups of ROW_GROUP rows; the number of files.
+    Arrow's memory comes from malloc, which gives back what a row group used (its default
+    pool keeps it)."""
     pa, pq = _pyarrow()
     pool = pa.system_memory_pool()
     schema = pa.schema([(c, _arrow_type(pa, c)) for c in columns(done.table)])
     rows_type = pa.struct(list(schema))
     dictionary = [c for c in schema.names if c not in UNIQUE]
-    os.mkdir(folder, DIR_MODE)
+    os.mkdir(name, DIR_MODE, dir_fd=table.fd)
     writer, pending, rows_pending, bytes_pending, rows_in_file, files = None, [], 0, 0, 0, 0
-    try:
+    with table.child(name) as day, contextlib.ExitStack() as part:
         for batch in itertools.chain(batches, [None]):  # None: the end of the day
             if batch:
                 rows = pa.array(batch, type=rows_type, memory_pool=pool)
@@ -352,19 +357,15 @@ def _write_day(folder: str, batches: Iterator[list[tuple]], done: Exported) -> i
                 bytes_pending += rows.nbytes
             if pending and (batch is None or rows_pending >= ROW_GROUP or bytes_pending >= ROW_GROUP_BYTES):
                 if writer is None or rows_in_file >= ROWS_PER_FILE:
-                    if writer is not None:
-                        writer.close()
-                    path = os.path.join(folder, f"part-{files}.parquet")
-                    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))  # owner-only
-                    writer = pq.ParquetWriter(path, schema, use_dictionary=dictionary, memory_pool=pool)
+                    part.close()  # the file before: its writer, then the file
+                    sink = part.enter_context(os.fdopen(day.create(f"part-{files}.parquet"), "wb"))
+                    writer = pq.ParquetWriter(sink, schema, use_dictionary=dictionary, memory_pool=pool)
+                    part.callback(writer.close)
                     rows_in_file, files = 0, files + 1
                 writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=rows_pending)
                 rows_in_file += rows_pending
                 done.rows += rows_pending
                 pending, rows_pending, bytes_pending = [], 0, 0
-    finally:
-        if writer is not None:
-            writer.close()
     return files
 
 

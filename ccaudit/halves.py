@@ -36,9 +36,9 @@ import time
 from collections.abc import Callable, Iterator
 
 from . import storefile
-from .files import block_stops, restore_signals
 from .render import Layout, Scale
 from .report import Day, Gap, Report, Rows
+from .stops import block_stops, restore_signals
 from .tempdirs import temp_root
 
 MIN_EVENTS = 2_000_000  # a smaller report takes a fraction of a second: a second process saves little

@@ -22,7 +22,7 @@ from . import daycounts
 from .boundary import say, signalled
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
-from .files import check_parent
+from .folders import check_parent
 from .progress import Progress, on_terminal
 from .report import Filters, Report
 from .schema import SECTIONS

@@ -20,17 +20,8 @@ from collections.abc import Iterable, Iterator
 from . import halves
 from .dates import Days
 from .errors import CcauditError
-from .files import (
-    check_dir,
-    make_dir,
-    same_file,
-    takes_utf8,
-    unslashed,
-    write_atomic,
-    write_own,
-    write_pieces,
-    writing_into,
-)
+from .files import same_file, takes_utf8, write_atomic, write_own, write_pieces
+from .folders import Folder, held, unslashed, writing_into
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
@@ -69,45 +60,46 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
     For html the day and section pages would repeat the single-page report, so the
     folder gets DIR/report.html plus the summary.
     """
-    out_dir = unslashed(out_dir)
-    with writing_into(out_dir):
-        _write_dir(report, fmt, out_dir, stats)
+    with writing_into(unslashed(out_dir)) as folder:
+        _write_dir(report, fmt, folder, stats)
 
 
-def _write_dir(report: Report, fmt: str, out_dir: str, stats: bool) -> None:
-    old = read_manifest(out_dir)
+def _write_dir(report: Report, fmt: str, folder: Folder, stats: bool) -> None:
+    """Written in the folder held (and its section folders, each held once made): a folder
+    of the report's name swapped for a link meanwhile leads nowhere (folders.py)."""
+    old = read_manifest(folder)
     days = report.days[:1] if isinstance(report.days, Days) else report.days  # build()'s: the same sections
     sids = list(dict.fromkeys(sid for day in days for sid in day.sections))
     summary = "summary.txt" if fmt == "html" else f"summary.{EXTENSIONS[fmt]}"
     written = (_Written(report.days, fmt, sids, summary) if isinstance(report.days, Days)
                else _listed(report.days, fmt, summary))
     for sid in sids if fmt != "html" else ():  # a link or a file in a section folder's place: refused before
-        check_dir(os.path.join(out_dir, sid))  # anything is claimed or written
-    stray = _unlisted(out_dir, sids, written, old)
+        folder.check_child(sid)  # anything is claimed or written
+    stray = _unlisted(folder, sids, written, old)
     if stray:
-        raise CcauditError(f"{os.path.join(out_dir, stray)}: a file of the report's name that no earlier report "
+        raise CcauditError(f"{folder.join(stray)}: a file of the report's name that no earlier report "
                            "wrote (its manifest does not list it); move it, or give another folder")
-    _list(out_dir, itertools.chain(written, (n for n in old if n not in written)))  # claimed before they are
+    _list(folder, itertools.chain(written, (n for n in old if n not in written)))  # claimed before they are
     # made: a report stopped half way (Ctrl-C) leaves a folder that the next report, or clean, empties
-    left, why = _remove(out_dir, [name for name in old if name.startswith("summary.")])  # see _incomplete
+    left, why = _remove(folder, [name for name in old if name.startswith("summary.")])  # see _incomplete
     if left:
         raise CcauditError(f"{why}: the earlier report's summary could not be removed, so nothing of this one "
                            "was written")
     try:
         if fmt == "html":
-            write_own(os.path.join(out_dir, "report.html"), render_whole(report, fmt, stats, raw=True))
+            write_own(folder, "report.html", render_whole(report, fmt, stats, raw=True))
         else:
-            for sid in sids:
-                make_dir(os.path.join(out_dir, sid))  # here, not by two processes at once
-            halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, out_dir))
-        write_own(os.path.join(out_dir, summary), summary_chunks(report, "text" if fmt == "html" else fmt))
+            with contextlib.ExitStack() as made:  # here, not by two processes at once
+                sections = {sid: made.enter_context(folder.child(sid, make=True)) for sid in sids}
+                halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, folder, sections))
+        write_own(folder, summary, summary_chunks(report, "text" if fmt == "html" else fmt))
     except CcauditError as e:
-        raise _incomplete(e, out_dir, bool(old)) from None
-    _list(out_dir, written)
-    left, why = _remove(out_dir, sorted(name for name in set(old) if name not in written))
+        raise _incomplete(e, folder.path, bool(old)) from None
+    _list(folder, written)
+    left, why = _remove(folder, sorted(name for name in set(old) if name not in written))
     if left:  # listed still, so that the next report or clean removes them
-        _list(out_dir, itertools.chain(written, left))
-        raise CcauditError(f"{out_dir}: the report is written, but {plural(len(left), 'file')} of the earlier "
+        _list(folder, itertools.chain(written, left))
+        raise CcauditError(f"{folder.path}: the report is written, but {plural(len(left), 'file')} of the earlier "
                            f"one could not be removed ({why}); its manifest still lists them")
 
 
@@ -119,19 +111,20 @@ def _incomplete(e: CcauditError, out_dir: str, rewritten: bool) -> CcauditError:
     return CcauditError(f"{e}; {out_dir} holds part of the report{earlier} and no summary: write it again")
 
 
-def _unlisted(out_dir: str, sids: list[str], written: Iterable[str], old: list[str]) -> str | None:
+def _unlisted(folder: Folder, sids: list[str], written: Iterable[str], old: list[str]) -> str | None:
     """A file in the folder that the report would write over and that no earlier report's
     manifest lists: someone's own, which "other files are left alone" promises to keep.
     Read from the folder, not from the report's names (a report can have a million)."""
     listed = set(old)
-    for folder in ["", *sids]:
-        try:
-            entries = os.scandir(os.path.join(out_dir, folder))
-        except OSError:  # a section folder not made yet
-            continue
-        with entries:
+    for sid in ["", *sids]:
+        with contextlib.ExitStack() as opened:
+            try:
+                here = opened.enter_context(folder.child(sid)) if sid else folder
+                entries = opened.enter_context(here.listing())
+            except (OSError, CcauditError):  # a section folder not made yet
+                continue
             for entry in entries:
-                name = f"{folder}/{entry.name}" if folder else entry.name
+                name = f"{sid}/{entry.name}" if sid else entry.name
                 if name in written and name not in listed:
                     return name
     return None
@@ -175,47 +168,41 @@ def _day_names(day: Day, fmt: str) -> list[str]:
     return [os.path.join(sid, f"{day.date}.{ext}") for sid in day.sections] + [f"{day.date}.{ext}"]
 
 
-def _write_day(day: Day, fmt: str, stats: bool, out_dir: str) -> None:
-    *names, whole = [os.path.join(out_dir, name) for name in _day_names(day, fmt)]
-    for path, section in zip(names, day.sections.values()):
-        write_own(path, section_chunks(day, section, fmt, stats))
-    write_own(whole, _day_text(day, fmt, stats, names))
+def _write_day(day: Day, fmt: str, stats: bool, folder: Folder, sections: dict[str, Folder]) -> None:
+    name = f"{day.date}.{EXTENSIONS[fmt]}"
+    for sid, section in day.sections.items():
+        write_own(sections[sid], name, section_chunks(day, section, fmt, stats))
+    write_own(folder, name, _day_text(day, fmt, stats, [sections[sid] for sid in day.sections], name))
 
 
-def _day_text(day: Day, fmt: str, stats: bool, written: list[str]) -> Iterator[str]:
+def _day_text(day: Day, fmt: str, stats: bool, written: list[Folder], name: str) -> Iterator[str]:
     """A day's file. In text and markdown it is the files of its sections, just written,
-    joined: rendering every row a second time would double the cost of a report folder
-    (but a section written through to a device or pipe is rendered again)."""
-    if fmt not in ("text", "markdown") or not all(os.path.isfile(p) for p in written):
+    joined: rendering every row a second time would double the cost of a report folder."""
+    if fmt not in ("text", "markdown") or not all(section.has_file(name) for section in written):
         yield from day_chunks(day, fmt, stats)
         return
     yield day_head(day, fmt)
-    for path in written:
-        with open(path, encoding="utf-8") as f:
+    for section in written:
+        with section.open(name) as f:
             yield from iter(lambda: f.read(2**20), "")
 
 
-def read_manifest(out_dir: str) -> list[str]:
-    """The files a previous report listed in ``out_dir`` ([] if none). A manifest can be
+def read_manifest(folder: Folder) -> list[str]:
+    """The files a previous report listed in ``folder`` ([] if none). A manifest can be
     planted too: it may list only names of the shapes ccaudit writes, nothing that could
-    lead out of the folder."""
-    path = os.path.join(out_dir, MANIFEST)
-    if not _has_manifest(out_dir):
+    lead out of the folder. A link named so (to anything) is none: it made a folder pass
+    for a report's."""
+    path = folder.join(MANIFEST)
+    if not folder.has_file(MANIFEST):
         return []
-    if os.lstat(path).st_uid != os.geteuid():  # planted where another may write (a sticky folder)
-        raise CcauditError(f"{path}: written by another user; not touched")
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with folder.open(MANIFEST, errors="replace") as f:
+        if os.fstat(f.fileno()).st_uid != os.geteuid():  # planted where another may write (a sticky folder)
+            raise CcauditError(f"{path}: written by another user; not touched")
         names = [line.rstrip("\n") for line in f if line.strip() and not line.startswith("#")]
     for name in names:
         if not _REPORT_FILE.fullmatch(name):
             raise CcauditError(f"{path}: lists {name!r}, which is not a report file; not touched")
     return names
-
-
-def _has_manifest(out_dir: str) -> bool:
-    """A manifest, itself: a link named so (to anything) made a folder pass for a report's."""
-    path = os.path.join(out_dir, MANIFEST)
-    return os.path.isfile(path) and not os.path.islink(path)
 
 
 _REPORT_FILE = re.compile(r"(?:(?:%s)/)?(?:\d{4}-\d{2}-\d{2}|summary)\.(?:txt|md|csv|json)|report\.html"
@@ -233,7 +220,7 @@ def a_report_file(out_dir: str, paths: Iterable[str]) -> str | None:
     return None
 
 
-def _remove(out_dir: str, names: Iterable[str]) -> tuple[list[str], str]:
+def _remove(folder: Folder, names: Iterable[str]) -> tuple[list[str], str]:
     """Remove listed report files (never a link's target) and section folders left empty.
     What could not be removed (a folder made read-only) is not an internal error: the names
     left, and why the first of them was. Each folder is opened once, never through a link,
@@ -241,10 +228,7 @@ def _remove(out_dir: str, names: Iterable[str]) -> tuple[list[str], str]:
     between a check and a removal (by another user who may write the folder) led elsewhere."""
     left, why = [], ""
     with contextlib.ExitStack() as opened:
-        try:
-            folders: dict[str, int | OSError | None] = {"": opened.enter_context(_folder(out_dir))}
-        except OSError as e:  # one that cannot be read (mode 300)
-            return list(names), f"{out_dir}: {e.strerror}"
+        folders: dict[str, int | OSError | None] = {"": folder.fd}
         for name in names:
             sid, _, base = name.rpartition("/")
             if sid not in folders:
@@ -266,19 +250,19 @@ def _remove(out_dir: str, names: Iterable[str]) -> tuple[list[str], str]:
                 pass
             except OSError as e:
                 left.append(name)
-                why = why or f"{os.path.join(out_dir, name)}: {e.strerror}"
+                why = why or f"{folder.join(name)}: {e.strerror}"
         for sid, fd in folders.items():
             if sid and isinstance(fd, int):
                 try:
-                    os.rmdir(sid, dir_fd=folders[""])  # if it was left empty
+                    os.rmdir(sid, dir_fd=folder.fd)  # if it was left empty
                 except OSError as e:
                     if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
-                        why = why or f"{os.path.join(out_dir, sid)}: {e.strerror}"
+                        why = why or f"{folder.join(sid)}: {e.strerror}"
     return left, why
 
 
 @contextlib.contextmanager
-def _folder(name: str, parent: int | None = None) -> Iterator[int]:
+def _folder(name: str, parent: int) -> Iterator[int]:
     """A descriptor of the folder ``name`` (in ``parent``'s), which must not be a link."""
     fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
     try:
@@ -287,8 +271,8 @@ def _folder(name: str, parent: int | None = None) -> Iterator[int]:
         os.close(fd)
 
 
-def _list(out_dir: str, names: Iterable[str]) -> None:
-    write_own(os.path.join(out_dir, MANIFEST), itertools.chain([_MANIFEST_HEAD], (f"{n}\n" for n in names)))
+def _list(folder: Folder, names: Iterable[str]) -> None:
+    write_own(folder, MANIFEST, itertools.chain([_MANIFEST_HEAD], (f"{n}\n" for n in names)))
 
 
 def clean_dir(out_dir: str) -> Iterator[str]:
@@ -299,23 +283,24 @@ def clean_dir(out_dir: str) -> Iterator[str]:
         yield f"no report folder at {out_dir}"
         return
     check_report_dir(out_dir)
-    with writing_into(out_dir):
-        yield from _clean_dir(out_dir)
+    with writing_into(out_dir) as folder:
+        yield from _clean_dir(folder)
 
 
-def _clean_dir(out_dir: str) -> Iterator[str]:
-    left, why = _remove(out_dir, read_manifest(out_dir))
+def _clean_dir(folder: Folder) -> Iterator[str]:
+    out_dir = folder.path
+    left, why = _remove(folder, read_manifest(folder))
     if left:  # the manifest lists what is left (or, unwritable, all it did): clean again finishes
         with contextlib.suppress(CcauditError):
-            _list(out_dir, left)
+            _list(folder, left)
         raise CcauditError(f"{out_dir}: {plural(len(left), 'report file')} could not be deleted ({why}); "
                            "its manifest lists them")
-    _, why = _remove(out_dir, [MANIFEST])
+    _, why = _remove(folder, [MANIFEST])
     if why:
         raise CcauditError(f"{out_dir}: the report files are deleted, but not its manifest ({why})")
     if os.path.basename(out_dir) in (".", "..") or same_file(out_dir, "."):  # never remove the folder one is in
         yield f"deleted the report files in {out_dir} (the folder itself is kept)"
-    elif not os.listdir(out_dir):
+    elif _empty(folder):
         try:
             os.rmdir(out_dir)
         except OSError as e:
@@ -325,11 +310,17 @@ def _clean_dir(out_dir: str) -> Iterator[str]:
         yield f"deleted the report files in {out_dir} (other files were left there)"
 
 
+def _empty(folder: Folder) -> bool:
+    with folder.listing() as entries:
+        return next(entries, None) is None
+
+
 def check_report_dir(out_dir: str) -> None:
     """Refuse a folder that is not a report folder ccaudit wrote (no manifest), or a link."""
     out_dir = unslashed(out_dir)
     if os.path.islink(out_dir) or not os.path.isdir(out_dir):
         raise CcauditError(f"{out_dir}: not a report folder (a link or not a folder); nothing deleted")
-    if not _has_manifest(out_dir):
-        raise CcauditError(f"{out_dir}: not a report folder written by ccaudit (no {MANIFEST}); nothing deleted")
-    read_manifest(out_dir)
+    with held(out_dir) as folder:
+        if not folder.has_file(MANIFEST):
+            raise CcauditError(f"{out_dir}: not a report folder written by ccaudit (no {MANIFEST}); nothing deleted")
+        read_manifest(folder)

@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from .errors import READ_ERRORS, CcauditError, InputError, NoSpace, broken_stream, out_of_space, temp_full
-from .files import block_stops, restore_signals
 from .ingest import MAX_LINE, Dump
 from .stats import LoadStats
+from .stops import block_stops, restore_signals
 from .store import Store
 from .tempdirs import make_temp_dir
 from .worker import Answer, Failure, Reply, Task, unwire, wire

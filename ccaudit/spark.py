@@ -36,10 +36,10 @@ from functools import partial, reduce
 
 from .boundary import Terminated
 from .errors import CcauditError, MissingExtra
-from .files import STOPPING
 from .schema import QUARTER
 from .spark_failures import spark_message
 from .stats import LoadStats
+from .stops import STOPPING
 from .tempdirs import make_temp_dir
 
 INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'ccaudit[spark]' (in a clone: pip install '.[spark]')"
@@ -232,7 +232,7 @@ def session(master: str | None = None, ui: bool = False) -> Iterator:
 @contextlib.contextmanager
 def _holding_stops() -> Iterator[None]:
     """Hold Ctrl-C, SIGTERM and SIGHUP off a stretch that must not be left half done, then
-    let the first that came act. By handlers, not by a mask (``files.block_stops``): a mask
+    let the first that came act. By handlers, not by a mask (``stops.block_stops``): a mask
     is one thread's, and a signal to the process goes to a thread that does not block it,
     such as pyspark's, then on to this one all the same."""
     if threading.current_thread() is not threading.main_thread():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import daycounts
 from .errors import StoreError, cannot_roll_back
-from .files import FILE_MODE
+from .folders import FILE_MODE
 from .schema import LAYOUT_VERSION, READ_AS_IS, TABLES, VIEWS
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)

@@ -31,7 +31,7 @@ def make_temp_dir() -> str:
     path = None
     try:
         path = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=os.path.realpath(temp_root()))  # see
-        # files.unslashed
+        # folders.unslashed
         with open(os.path.join(path, OWNER), "w", encoding="ascii") as f:
             f.write(f"{os.getpid()} {_pid_namespace()}\n")
     except BaseException as e:  # Ctrl-C, or a full disk: the caller never gets the folder to remove

@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from ccaudit import daycounts
 from ccaudit import export as exporter
 from ccaudit.cli import cli
+from ccaudit.folders import held
 from ccaudit.store import Store
 from tests.conftest import EXPECTED_SAMPLE, FIXTURES, ROOT, check_streams
 from tests.records import signin, write_jsonl
@@ -34,6 +35,12 @@ from tests.stores import quarters_of
 EVENT_TABLES = ("all_events", "auth_events", "signin_failures", "signin_successes")
 TABLES = (*EVENT_TABLES, "counts")
 EPOCH = dt.datetime(1970, 1, 1)
+
+
+def marker_of(out) -> list[str]:
+    """The tables the export folder ``out``'s marker lists."""
+    with held(str(out)) as folder:
+        return exporter.read_marker(folder)
 
 
 def ccaudit(*args):
@@ -338,7 +345,7 @@ def test_a_second_export_replaces_the_first_as_a_whole(sample, generated, tmp_pa
     export(sample_db, out, "--table", "counts", "--table", "signin_failures", "--table", "counts")
     assert sorted(p.name for p in out.iterdir()) == sorted([exporter.MARKER, "README.txt", "counts",
                                                             "signin_failures"])
-    assert exporter.read_marker(str(out)) == ["signin_failures", "counts"]
+    assert marker_of(out) == ["signin_failures", "counts"]
     assert not [p for p in out.iterdir() if p.name.startswith(exporter.TEMP_PREFIX)]
 
 
@@ -352,7 +359,7 @@ def test_a_tables_name_the_marker_does_not_list_is_not_replaced(invoke, sample, 
     result = invoke("export", "--db", db, "--out", out)
     assert result.exit_code == 2 and f"{out}/all_events: not written by an earlier export" in result.stderr
     assert (out / "all_events" / "notes.txt").read_text() == "notes"
-    assert exporter.read_marker(str(out)) == ["counts"]
+    assert marker_of(out) == ["counts"]
 
 
 def test_a_planted_marker_cannot_lead_out_of_the_folder(invoke, sample, tmp_path):
@@ -380,10 +387,10 @@ def test_a_failed_table_leaves_the_previous_export(sample, generated, tmp_path, 
     before = files_of(out)
     write_day = exporter._write_day
 
-    def failing(folder, batches, done):
+    def failing(table, name, batches, done):
         if done.table == failing_table and done.days == 1:
             raise OSError(28, "No space left on device")
-        return write_day(folder, batches, done)
+        return write_day(table, name, batches, done)
 
     monkeypatch.setattr(exporter, "_write_day", failing)
     result = ccaudit("export", "--db", generated_db, "--out", out)
@@ -414,7 +421,7 @@ def test_an_earlier_table_that_cannot_be_removed_is_an_error_and_stays_listed(sa
     assert result.stderr == (f"ccaudit: error: {out}: the tables are written, but the earlier export's "
                              f"signin_failures could not be removed: Permission denied; {exporter.MARKER} still "
                              "lists it\n")
-    assert "signin_failures" in exporter.read_marker(str(out)) and (out / "signin_failures").is_dir()
+    assert "signin_failures" in marker_of(out) and (out / "signin_failures").is_dir()
 
 
 def test_a_killed_exports_temporary_folders_go(sample, tmp_path):
@@ -453,6 +460,28 @@ def test_a_day_can_span_several_files(sample, tmp_path, monkeypatch):
     assert sorted(duck(f"SELECT * EXCLUDE (day) FROM {parquet(small, 'all_events')}"), key=repr) == \
         sorted(duck(f"SELECT * EXCLUDE (day) FROM {parquet(out, 'all_events')}"), key=repr)
 
+
+
+def test_a_table_folder_swapped_for_a_link_mid_export_leads_nowhere(sample, tmp_path, monkeypatch):
+    # was: a table's temporary folder written by path, so one swapped for a link (by another
+    # user who may write the export folder) took the rest of its days wherever the link led
+    db, _ = sample
+    out, victim = tmp_path / "out", tmp_path / "theirs"
+    victim.mkdir()
+    write_day, calls = exporter._write_day, []
+
+    def swapping_second(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            (tmp,) = [p for p in out.iterdir() if p.name.startswith(exporter.TEMP_PREFIX)]
+            os.rename(tmp, tmp_path / "moved")
+            tmp.symlink_to(victim)
+        return write_day(*args)
+
+    monkeypatch.setattr(exporter, "_write_day", swapping_second)
+    ccaudit("export", "--db", db, "--out", out, "--table", "all_events")
+    assert list(victim.iterdir()) == []
+    assert len(list((tmp_path / "moved").iterdir())) == len(calls)  # every day, in the folder held
 
 @pytest.mark.parametrize("where", ["counts", "all_events/day=2024-05-06", ".ccaudit-export-1-x", "."])
 def test_a_store_in_a_folder_the_export_replaces_is_refused(sample, tmp_path, where):

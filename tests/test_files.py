@@ -1,4 +1,4 @@
-"""files.py: writing files whole, never through links or over devices, and the temporary
+"""files.py and folders.py: writing files whole, never through links or over devices, and the temporary
 folders of killed runs removed without touching anyone else's."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from ccaudit import files, tempdirs
+from ccaudit import files, folders, tempdirs
 from ccaudit.errors import CcauditError
 
 
@@ -159,20 +159,20 @@ def test_a_reader_of_dev_stdout_that_goes_away_exits_141(sample_cli):
 
 def test_a_missing_parent_is_refused(tmp_path):
     with pytest.raises(CcauditError, match="no folder"):
-        files.make_dir(str(tmp_path / "typo" / "reports"))
+        folders.make_dir(str(tmp_path / "typo" / "reports"))
 
 
 def test_ctrl_c_just_after_the_temporary_file_is_made_leaves_no_file(tmp_path, monkeypatch):
-    # Ctrl-C arrives the moment mkstemp has made the file, before write_atomic's try: it
+    # Ctrl-C arrives the moment the temporary file is made, before write_atomic's try: it
     # must wait until it is in the try, which removes the file on the way out
-    made = tempfile.mkstemp
+    made = folders.Folder.create
 
     def interrupted(*args, **kwargs):
         found = made(*args, **kwargs)
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Python's handler raises KeyboardInterrupt
         return found
 
-    monkeypatch.setattr(files.tempfile, "mkstemp", interrupted)
+    monkeypatch.setattr(folders.Folder, "create", interrupted)
     with pytest.raises(KeyboardInterrupt):
         files.write_atomic(str(tmp_path / "r.txt"), "the report\n")
     assert os.listdir(tmp_path) == []
@@ -196,7 +196,7 @@ def test_only_a_utf8_writer_takes_bytes(tmp_path, encoding, takes):
 
 @pytest.fixture
 def unswept(monkeypatch):
-    monkeypatch.setattr(files, "_swept", set(), raising=False)
+    monkeypatch.setattr(folders, "_swept", set())
 
 
 def killed_while_writing(path) -> str:
@@ -255,7 +255,7 @@ def test_a_file_system_without_locks_still_takes_the_file(tmp_path, unswept, mon
 def test_a_folder_made_by_another_run_between_the_check_and_the_mkdir_is_used(tmp_path, monkeypatch):
     # was "cannot create: File exists", when two reports made the same new folder at once
     folder, checked = tmp_path / "reports", []
-    real = files.check_dir
+    real = folders.check_dir
 
     def made_meanwhile(path):
         if not checked:
@@ -264,8 +264,8 @@ def test_a_folder_made_by_another_run_between_the_check_and_the_mkdir_is_used(tm
             return False
         return real(path)
 
-    monkeypatch.setattr(files, "check_dir", made_meanwhile)
-    files.make_dir(str(folder))
+    monkeypatch.setattr(folders, "check_dir", made_meanwhile)
+    folders.make_dir(str(folder))
     assert folder.is_dir() and checked
 
 
@@ -276,7 +276,7 @@ def test_a_folder_on_a_file_system_without_locks_is_written_into(tmp_path, monke
     def no_locks(fd, operation):
         raise OSError(errno.ENOLCK, "No locks available")
 
-    monkeypatch.setattr(files.fcntl, "flock", no_locks)
-    with files.writing_into(str(tmp_path / "reports")):
+    monkeypatch.setattr(folders.fcntl, "flock", no_locks)
+    with folders.writing_into(str(tmp_path / "reports")):
         (tmp_path / "reports" / "summary.txt").write_text("x")
     assert (tmp_path / "reports" / "summary.txt").exists()

@@ -597,6 +597,41 @@ def test_a_section_folder_that_is_a_link_is_refused_before_anything_is_written(i
     assert sorted(p.name for p in out.iterdir()) == ["kafka_authentication"] and not list(elsewhere.iterdir())
 
 
+
+def swap_for_link(folder, victim, moved) -> None:
+    """What another user who may write ``folder``'s parent does: the folder moved away,
+    and a link to a folder of theirs put in its place."""
+    os.rename(folder, moved)
+    folder.symlink_to(victim)
+
+
+@pytest.mark.parametrize("swapped", [".", "kafka_authentication"])
+def test_a_folder_swapped_for_a_link_mid_report_leads_nowhere(invoke, tmp_path, sample_cli, monkeypatch, swapped):
+    # was: files written by path, so a section folder swapped for a link (by another user who
+    # may write the report folder: mode 0777) took the rest of its day files wherever the
+    # link led; the report folder itself, swapped, failed the report
+    import ccaudit.output
+
+    out, victim = tmp_path / "shared" / "reports", tmp_path / "theirs"
+    out.parent.mkdir()
+    victim.mkdir()
+    section_chunks, calls = ccaudit.output.section_chunks, []
+
+    def swapping_first(*args, **kwargs):
+        if not calls:
+            swap_for_link((out / swapped).resolve(), victim, tmp_path / "moved")
+        calls.append(args)
+        return section_chunks(*args, **kwargs)
+
+    monkeypatch.setattr(ccaudit.output, "section_chunks", swapping_first)
+    result = invoke("report", sample_cli, "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert list(victim.iterdir()) == []
+    held = files_in(tmp_path / "moved")  # the folder written into: the one checked
+    if swapped != ".":
+        held = {f"{swapped}/{name}" for name in held} | files_in(out)
+    assert {f"{swapped}/2024-05-09.txt".lstrip("./"), "2024-05-09.txt", "summary.txt"} <= held
+
 @pytest.mark.parametrize("entry", ["../victim.txt", "/etc/passwd", "notes.txt", "sub/x.txt"])
 def test_a_manifest_may_list_only_report_files(invoke, tmp_path, sample_cli, entry):
     out = tmp_path / "rep"

@@ -518,11 +518,11 @@ def test_a_task_sent_to_a_killed_worker_is_one_error_not_a_reader_gone():
 
 def test_the_task_thread_leaves_ctrl_c_to_the_main_thread():
     # a process-directed signal goes to any thread that does not block it: one arriving in
-    # this thread while the main one held it off (files.block_stops) was handled at once
+    # this thread while the main one held it off (stops.block_stops) was handled at once
     import signal
 
     from ccaudit import parallel
-    from ccaudit.files import STOPPING
+    from ccaudit.stops import STOPPING
 
     def masks():
         yield signal.pthread_sigmask(signal.SIG_BLOCK, set())

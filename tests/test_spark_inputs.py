@@ -84,7 +84,7 @@ def test_a_file_that_cannot_be_read_is_an_input_error(here, make, arg, said):
 
 def test_a_stop_that_comes_while_stops_are_held_acts_after_the_stretch():
     """A signal to the process may go to any thread that does not block it (pyspark runs
-    several): a mask on the main thread, as ``files.block_stops`` sets, did not hold it
+    several): a mask on the main thread, as ``stops.block_stops`` sets, did not hold it
     off, and a second Ctrl-C cut the scratch folder's removal short."""
     from ccaudit.spark import _holding_stops
 

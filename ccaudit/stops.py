@@ -1,0 +1,27 @@
+"""The signals that stop ccaudit (Ctrl-C, SIGTERM, SIGHUP), held off across a stretch of
+code that must not be left half done: a temporary file made but not yet in the ``try``
+that removes it, a worker started but not yet known to the pool."""
+from __future__ import annotations
+
+import signal
+
+STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what stops ccaudit, see cli.py
+
+
+def block_stops() -> set | None:
+    """Block the signals that stop ccaudit until ``restore_signals``."""
+    return signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING) if hasattr(signal, "pthread_sigmask") else None
+
+
+def drop_stops() -> None:
+    """Take the stop signals that came while ``block_stops`` held them off, so that they
+    stop nothing (the stretch they came in finished what there was to do)."""
+    if hasattr(signal, "sigtimedwait"):
+        while STOPPING & signal.sigpending():
+            signal.sigtimedwait(STOPPING, 0)
+
+
+def restore_signals(mask: set | None) -> None:
+    """Unblock what ``block_stops`` blocked: a signal that came meanwhile arrives now."""
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
