@@ -19,6 +19,7 @@ How a run works, and why:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -343,7 +344,7 @@ def _write(out, msg: Message, result: DownloadResult) -> None:
         result.skipped += 1
         return
     try:
-        record = json.loads(msg.value)
+        record = json.loads(msg.value.decode("utf-8"))  # from bytes, json would take UTF-16 as well
     except (ValueError, RecursionError):  # RecursionError: nested thousands deep; the load counts it malformed
         record = None
     line = _one_line(msg.value, record)
@@ -357,19 +358,22 @@ def _write(out, msg: Message, result: DownloadResult) -> None:
 
 
 def _one_line(value: bytes, record) -> bytes:
-    """The value as-is, unless a line break in it would split the record. In JSON a line
-    break is whitespace between tokens, so the whitespace outside strings goes (msgspec's
-    formatter, in C: a regular expression took 135 bytes of memory a byte of a long
-    string), and every value keeps its text: re-serialised, 1e400 became Infinity, not
-    JSON. Else (not JSON, or nested too deep for the formatter) the breaks are escaped."""
-    if b"\n" not in value and b"\r" not in value:
-        return value + b"\n"
-    if record is not None:
-        try:
+    """A record (a JSON object, or a JSON string holding one, as Kafka Connect's
+    StringConverter writes them) as it came, on one line. In JSON a line break is
+    whitespace between tokens, so the whitespace outside strings goes (msgspec's formatter,
+    in C: a regular expression took 135 bytes of memory a byte of a long string), and every
+    value keeps its text: re-serialised, 1e400 became Infinity, not JSON.
+
+    Any other value is written as a JSON string of its text (bytes that are not UTF-8 as
+    ``\\udcXX``): the load counts it malformed. As it came, it could change how the whole
+    file is read: "[1," or gzip's magic bytes on the first line made the file an array or
+    a gzip stream, and one starting with "%" was a line of the consume command's noise."""
+    if isinstance(record, (dict, str)):
+        if b"\n" not in value and b"\r" not in value:
+            return value + b"\n"
+        with contextlib.suppress(msgspec.DecodeError, RecursionError):  # nested too deep for the formatter
             return msgspec.json.format(value, indent=-1) + b"\n"
-        except (msgspec.DecodeError, RecursionError):  # Python's json takes raw line breaks in strings
-            pass
-    return value.replace(b"\r", b"\\r").replace(b"\n", b"\\n") + b"\n"
+    return json.dumps(value.decode("utf-8", "surrogateescape")).encode() + b"\n"
 
 
 def _record_time(record, timestamp_ms) -> datetime | None:

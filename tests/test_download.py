@@ -264,13 +264,27 @@ def test_record_lines_and_time_window(tmp_path, props, monkeypatch):
     result = dl.download(props, tmp_path / "out.jsonl")
     lines = (tmp_path / "out.jsonl").read_bytes().split(b"\n")
     assert lines == [audit_message(0), b'{"id":"p","time":"2024-05-06T09:00:00.123456789Z","data":{}}',
-                     b"not json\\nsecond line", b"{broken json", b'{"id":"no-time"}', b""]
+                     b'"not json\\nsecond line"', b'"{broken json"', b'{"id":"no-time"}', b""]
     assert result.records == 5
     # the earliest `time`, and the Kafka timestamp (10:00 UTC) for records without one
     assert dl._iso(result.first_time) == "2024-05-06T09:00:00.123Z"
     assert dl._iso(result.last_time) == "2024-05-06T10:00:00Z"
     assert "covering 2024-05-06T09:00:00.123Z to 2024-05-06T10:00:00Z" in result.summary_line()
 
+
+@pytest.mark.parametrize("first", [b"[1,", b"[1, 2]", b"\x1f\x8b\x08\x00junk", b"BZh91AY&SY\x00", b"% Headers: []",
+                                   '{"id": "x"}'.encode("utf-16"), '{"id": "x"}'.encode("utf-16-le"),
+                                   b'\xef\xbb\xbf{"id": "x"}'])
+def test_a_value_that_is_no_record_first_in_the_topic_leaves_the_rest_readable(tmp_path, props, monkeypatch, first):
+    # was written as it came: "[1," first made the file a JSON array (4 of 5 records lost, exit 0),
+    # magic bytes a compressed stream and UTF-16 text refused it whole, "%" was the consume
+    # command's noise (not counted as malformed)
+    use_fake(monkeypatch, FakeSource({0: (0, [first, *(audit_message(i) for i in range(5))])}))
+    dl.download(props, tmp_path / "out.jsonl")
+    report = CliRunner().invoke(cli, ["report", str(tmp_path / "out.jsonl"), "--format", "json"])
+    assert report.exit_code == 0, report.output
+    load = json.loads(report.stdout)["summary"]["load"]
+    assert (load["inserted"], load["malformed"]) == (5, 1)
 
 def test_failure_mid_run_leaves_no_file_and_keeps_state(tmp_path, props, monkeypatch):
     state = tmp_path / "state.json"
@@ -812,7 +826,7 @@ def test_fetches_every_partition_exactly_once_and_report_reads_it(tmp_path, clus
     cluster.produce(topic, values)
     out = tmp_path / "out.jsonl"
     result = dl.download(mock_props, out, state_path=tmp_path / "state.json", topic=topic, timeout=20)
-    expected = Counter(values[:40] + [audit_message(99, topic), b"not json"])
+    expected = Counter(values[:40] + [audit_message(99, topic), b'"not json"'])
     assert lines_of(out) == expected
     assert (result.records, result.partitions, result.lost_to_retention) == (42, 4, 0)
     assert dl._iso(result.first_time) == "2024-05-06T10:00:00Z"
@@ -1000,8 +1014,8 @@ def test_a_value_nested_too_deep_is_written_as_it_is(tmp_path, props, monkeypatc
     deep, deep_pretty = b"[" * 1000 + b"]" * 1000, b"[" * 100_000 + b"\n" + b"]" * 100_000
     use_fake(monkeypatch, FakeSource({0: (0, [deep, deep_pretty, audit_message(1)])}))
     result = dl.download(props, tmp_path / "out.jsonl")
-    assert (tmp_path / "out.jsonl").read_bytes().split(b"\n") == [
-        deep, b"[" * 100_000 + b"\\n" + b"]" * 100_000, audit_message(1), b""]
+    assert (tmp_path / "out.jsonl").read_bytes().split(b"\n") == [  # not records: as JSON strings
+        b'"' + deep + b'"', b'"' + b"[" * 100_000 + b"\\n" + b"]" * 100_000 + b'"', audit_message(1), b""]
     assert result.records == 3
 
 
