@@ -23,6 +23,7 @@ from contextlib import contextmanager, nullcontext, suppress
 from .errors import CcauditError, InputError, out_of_space
 from .files import closed_descriptor, is_device, read_small, replacing, same_file
 from .folders import check_parent, folder_of
+from .storefile import looks_like_sqlite
 
 STATE_FORMAT = "ccaudit-download-state/1"
 MAX_STATE = 1 << 20  # bytes: a topic has at most thousands of partitions
@@ -36,7 +37,7 @@ def out_name(out_path) -> str:
 
 def check_out(out_path, config_path, state_path) -> None:
     """Refuse an output that would destroy an input (the records would overwrite the secret of
-    --config, or be replaced by the state that points past them), or that names a descriptor
+    --config, or be replaced by the state that points past them) or a store, or that names a descriptor
     that is not open: the Kafka client would take that number for its own pipe, and the
     records would vanish into it. So this runs before anything opens a descriptor."""
     out = "/dev/stdout" if str(out_path) == STDOUT else str(out_path)
@@ -47,6 +48,9 @@ def check_out(out_path, config_path, state_path) -> None:
     for path, option in ((state_path, "--state"), (config_path, "--config")):
         if path and same_file(out, str(path)):
             raise InputError(f"--out {out_path} is the {option} file: write the records to another file")
+    if looks_like_sqlite(out):  # --out audit.db for --db audit.db: the store, lost
+        raise InputError(f"--out {out_path} is an SQLite file (a store?), which the download would replace: "
+                         "write the records to another file")
     if not is_stream(out_path):  # found before the download, not once the client has connected
         check_parent(out, "the output")
         with suppress(OSError, ValueError):  # a name longer than its file system takes: was found at the end

@@ -286,6 +286,17 @@ def test_a_value_that_is_no_record_first_in_the_topic_leaves_the_rest_readable(t
     load = json.loads(report.stdout)["summary"]["load"]
     assert (load["inserted"], load["malformed"]) == (5, 1)
 
+def test_a_store_given_as_the_output_is_refused(tmp_path, props, monkeypatch, sample_cli):
+    # was replaced by the records without a word, as `report -o` refuses to
+    store = tmp_path / "audit.db"
+    loaded = CliRunner().invoke(cli, ["load", str(sample_cli), "--db", str(store), "-q"])
+    assert loaded.exit_code == 0, (loaded.output, loaded.exception)
+    before = store.read_bytes()
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    with pytest.raises(InputError, match=r"is an SQLite file \(a store\?\), which the download would replace"):
+        dl.download(props, store)
+    assert store.read_bytes() == before
+
 def test_failure_mid_run_leaves_no_file_and_keeps_state(tmp_path, props, monkeypatch):
     state = tmp_path / "state.json"
     before = save_state(state, {0: 0})
