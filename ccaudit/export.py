@@ -38,6 +38,7 @@ from .folders import DIR_MODE, Folder, unslashed, writing_into
 from .lean import hidden
 from .schema import DAY, EVENT_TABLES, HOUR_US, US, VIEWS
 from .schema import TABLES as STORE_TABLES
+from .stops import block_stops, drop_stops, restore_signals
 from .store import Store
 from .storefile import snapshot
 from .tempdirs import pid_alive
@@ -141,22 +142,29 @@ def _export(store: Store, folder: Folder, tables: list[str]) -> Export:
                                "not list it), so it is not replaced; move it, or give another folder")
     write_own(folder, MARKER, _marker(previous + written))  # claimed before it is made
     made: dict[str, str] = {}
+    replaced: list[str] = []  # the earlier export's tables, out of the way
     try:
         for table in written:
             done, made[table] = _write_table(store, folder, table, bool(previous))
             result.tables.append(done)
-        for table in dict.fromkeys(written + previous):  # renames only, from here
-            new = made.pop(table, None)
-            try:
-                _replace(folder, table, new)
-            except OSError as e:
-                undone = "replaced" if new else "removed"
-                raise CcauditError(f"{folder.path}: the tables are written, but the earlier export's {table} could not "
-                                   f"be {undone}: {e.strerror}; {MARKER} still lists it") from None
+        mask = block_stops()  # renames only, from here: stopped among them, a table was missing, others mixed
+        try:
+            for table in dict.fromkeys(written + previous):
+                new = made.pop(table, None)
+                try:
+                    old = _replace(folder, table, new)
+                except OSError as e:
+                    undone = "replaced" if new else "removed"
+                    raise CcauditError(f"{folder.path}: the tables are written, but the earlier export's {table} "
+                                       f"could not be {undone}: {e.strerror}; {MARKER} still lists it") from None
+                replaced += [old] if old else []
+            write_own(folder, MARKER, _marker(written))
+            drop_stops()  # done: a stop that came meanwhile came with nothing left to stop
+        finally:
+            restore_signals(mask)
     finally:
-        for tmp in made.values():  # not put in place
+        for tmp in [*made.values(), *replaced]:  # not put in place; put out of the way
             folder.remove_tree(tmp)
-    write_own(folder, MARKER, _marker(written))
     return result
 
 
@@ -208,8 +216,9 @@ def _marker(tables: list[str]) -> str:
     return _MARKER_HEAD + "".join(f"{t}\n" for t in dict.fromkeys(tables))
 
 
-def _replace(folder: Folder, table: str, new: str | None) -> None:
-    """Put the folder ``new`` (or nothing) where ``table``'s folder is, and remove the old one."""
+def _replace(folder: Folder, table: str, new: str | None) -> str | None:
+    """Put the folder ``new`` (or nothing) where ``table``'s folder is: the name of the
+    folder that now holds the old one, for the caller to remove."""
     trash = None
     if folder.mode(table) is not None:
         trash = folder.make_temp(f"{TEMP_PREFIX}{os.getpid()}-")
@@ -224,8 +233,7 @@ def _replace(folder: Folder, table: str, new: str | None) -> None:
                     os.rename(table, table, src_dir_fd=bin.fd, dst_dir_fd=folder.fd)  # the previous one stays
                 os.rmdir(trash, dir_fd=folder.fd)
             raise
-    if trash:
-        folder.remove_tree(trash)
+    return trash
 
 
 # -- one table -----------------------------------------------------------------------------
@@ -234,9 +242,9 @@ def _write_table(store: Store, folder: Folder, table: str, kept: bool) -> tuple[
     """Write ``table`` day by day into a temporary folder: what it wrote, and the folder's
     name. On any failure the folder goes (``kept``: the folder then holds the previous
     export as it was)."""
-    out_dir = folder.path
-    tmp = folder.make_temp(f"{TEMP_PREFIX}{os.getpid()}-{table}-")
+    out_dir, tmp = folder.path, None
     try:
+        tmp = folder.make_temp(f"{TEMP_PREFIX}{os.getpid()}-{table}-")
         done = Exported(table)
         with folder.child(tmp) as held:
             for day, batches in _days(store, table):
@@ -244,7 +252,8 @@ def _write_table(store: Store, folder: Folder, table: str, kept: bool) -> tuple[
                 done.days += 1
         return done, tmp
     except BaseException as e:  # Ctrl-C and SIGTERM too: no half table left behind
-        folder.remove_tree(tmp)
+        if tmp:
+            folder.remove_tree(tmp)
         if isinstance(e, OSError):
             if out_of_space(e):
                 kept_said = "; the previous export is kept as it was" if kept else ""

@@ -403,6 +403,50 @@ def test_a_failed_table_leaves_the_previous_export(sample, generated, tmp_path, 
     assert result.exit_code == 2 and "no space left" in result.stderr and "previous" not in result.stderr
 
 
+def test_a_stop_while_the_tables_are_put_in_place_leaves_the_new_export_whole(sample, generated, tmp_path,
+                                                                              monkeypatch):
+    # was: Ctrl-C or SIGTERM between two renames left a table missing (the marker listing
+    # it), others of the earlier export, and temporary folders
+    import signal
+    import threading
+
+    sample_db, _ = sample
+    generated_db, generated_out, _ = generated
+    out = tmp_path / "out"
+    export(sample_db, out)
+    replace, calls = exporter._replace, []
+
+    def stopped_at_the_second(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Python's handler: KeyboardInterrupt
+        return replace(*args)
+
+    monkeypatch.setattr(exporter, "_replace", stopped_at_the_second)
+    store = Store(str(generated_db), readonly=True)
+    try:
+        exporter.export(store, str(out))
+    finally:
+        store.close()
+    assert exported_totals(out) == exported_totals(generated_out)
+    assert sorted(p.name for p in out.iterdir()) == sorted([exporter.MARKER, *exporter.TABLES])
+
+
+def test_a_full_disk_as_a_tables_folder_is_made_names_the_export(sample, tmp_path, monkeypatch):
+    # was "cannot write to standard output: No space left on device": the folder was made
+    # outside the try that names the export
+    from ccaudit.folders import Folder
+
+    db, _ = sample
+
+    def full(self, prefix):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Folder, "make_temp", full)
+    result = ccaudit("export", "--db", db, "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"ccaudit: error: {tmp_path / 'out'}: cannot write all_events: no space left")
+
 def test_an_earlier_table_that_cannot_be_removed_is_an_error_and_stays_listed(sample, tmp_path, monkeypatch):
     # was: an internal error (exit 70)
     db, _ = sample
