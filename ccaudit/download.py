@@ -19,12 +19,12 @@ How a run works, and why:
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -42,14 +42,15 @@ from .download_files import (
     refuse_to_replace,
     save_state,
 )
-from .errors import CcauditError
+from .errors import CcauditError, InputError
 from .folders import writing_into
 from .kafka_config import load_properties
 from .kafka_source import EARLIEST, KafkaSource, Message
 from .stops import block_stops, drop_stops, restore_signals
-from .text import plural
+from .text import plural, printable
 
 DEFAULT_TOPIC = "confluent-audit-log-events"
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka takes as a topic's name
 CONNECT_TIMEOUT = 30.0  # a typo'd or firewalled bootstrap should not wait out --timeout
 STALL = 30.0  # nothing received this long, brokers unreachable: Kafka went away, do not wait out --timeout
 BATCH = 1000
@@ -148,6 +149,9 @@ def download(
     leaving nothing under ``out_path`` and the state file untouched.
     """
     started = time.monotonic()
+    if not _TOPIC.fullmatch(topic):  # the client raised on a name it cannot encode, taken for standard output's
+        raise InputError(f"--topic {printable(topic)!r}: not a Kafka topic's name (at most 249 letters, digits, "
+                         "'.', '_' and '-')")
     check_out(out_path, config_path, state_path)  # before anything opens a descriptor: see check_out
     deadline = _Deadline(timeout)
     conf = load_properties(config_path, insecure=insecure_config)
@@ -371,7 +375,7 @@ def _one_line(value: bytes, record) -> bytes:
     if isinstance(record, (dict, str)):
         if b"\n" not in value and b"\r" not in value:
             return value + b"\n"
-        with contextlib.suppress(msgspec.DecodeError, RecursionError):  # nested too deep for the formatter
+        with suppress(msgspec.DecodeError, RecursionError):  # nested too deep for the formatter
             return msgspec.json.format(value, indent=-1) + b"\n"
     return json.dumps(value.decode("utf-8", "surrogateescape")).encode() + b"\n"
 

@@ -297,6 +297,14 @@ def test_a_store_given_as_the_output_is_refused(tmp_path, props, monkeypatch, sa
         dl.download(props, store)
     assert store.read_bytes() == before
 
+@pytest.mark.parametrize("topic", ["\udcff", "a b", "", "x" * 250, "../x"])
+def test_a_topic_name_kafka_does_not_take_is_refused(tmp_path, props, topic):
+    # was, for a name of bytes that are not UTF-8, "standard output's encoding (utf-8) cannot
+    # write '\udcff'": the client's own error, taken for the output's
+    with pytest.raises(InputError, match="not a Kafka topic's name"):
+        dl.download(props, tmp_path / "out.jsonl", topic=topic)
+    assert not (tmp_path / "out.jsonl").exists()
+
 def test_failure_mid_run_leaves_no_file_and_keeps_state(tmp_path, props, monkeypatch):
     state = tmp_path / "state.json"
     before = save_state(state, {0: 0})

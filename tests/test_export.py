@@ -403,6 +403,15 @@ def test_a_failed_table_leaves_the_previous_export(sample, generated, tmp_path, 
     assert result.exit_code == 2 and "no space left" in result.stderr and "previous" not in result.stderr
 
 
+def test_a_folder_whose_name_is_not_utf8_takes_the_export(sample, tmp_path, ccaudit_exe):
+    # was "standard output's encoding (utf-8) cannot write '\udcff'": pyarrow took the path as text
+    db, out = sample
+    odd = os.path.join(os.fsencode(tmp_path), b"ex\xff")
+    done = subprocess.run([ccaudit_exe, "export", "--db", str(db), "--out", odd], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    os.rename(odd, tmp_path / "renamed")  # for DuckDB, which takes paths as UTF-8
+    assert exported_totals(tmp_path / "renamed") == exported_totals(out)
+
 def test_a_stop_while_the_tables_are_put_in_place_leaves_the_new_export_whole(sample, generated, tmp_path,
                                                                               monkeypatch):
     # was: Ctrl-C or SIGTERM between two renames left a table missing (the marker listing
