@@ -96,11 +96,8 @@ def output(path, compress: bool, undone: str = "; nothing written", until: float
         return
     try:
         with replacing(str(path), binary=True, durable=True) as raw:
-            if compress:
-                with gzip.GzipFile(os.path.basename(str(path)), "wb", 6, raw) as out:  # its trailer written on success
-                    yield out
-            else:
-                yield raw
+            with _gzip_on(raw, os.path.basename(str(path))) if compress else nullcontext(raw) as out:
+                yield out
     except OSError as e:
         raise CcauditError(_write_error(path, e) + undone) from None
     _sync_folder(folder_of(str(path)))  # the new name: the state, saved next, must not
@@ -120,17 +117,28 @@ def _sync_folder(folder: str) -> None:
 def _through(path, compress: bool, until: float, undone: str) -> Iterator:
     try:
         with _appending(path, until, undone) as raw:
-            if compress:
-                name = "" if str(path) == STDOUT else os.path.basename(str(path))
-                with gzip.GzipFile(name, "wb", 6, raw) as out:
-                    yield out
-            else:
-                yield raw
+            name = "" if str(path) == STDOUT else os.path.basename(str(path))
+            with _gzip_on(raw, name) if compress else nullcontext(raw) as out:
+                yield out
             raw.flush()
     except BrokenPipeError:  # its reader went away (--out /dev/stdout | head): as for standard output
         raise
     except OSError as e:
         raise CcauditError(_write_error(out_name(path), e)) from None  # what the reader got, it keeps
+
+
+@contextmanager
+def _gzip_on(raw, name: str) -> Iterator[gzip.GzipFile]:
+    """A gzip stream into ``raw`` whose end (its trailer) is written only if the block
+    completes: a run that failed or was stopped wrote it, so that what a reader had got
+    (``--out - --gzip | ccaudit load -``) passed for the whole stream, not one cut short."""
+    out = gzip.GzipFile(name, "wb", 6, raw)
+    try:
+        yield out
+    except BaseException:
+        out.fileobj = None  # its close writes nothing more
+        raise
+    out.close()
 
 
 def _appending(path, until: float, undone: str):

@@ -702,6 +702,32 @@ def test_a_pipe_at_out_is_written_to_not_replaced(tmp_path, props, monkeypatch, 
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_gzip_stream_of_a_run_that_fails_is_left_cut_short(tmp_path, props, monkeypatch):
+    # was ended (gzip's trailer written) on the way out: what the reader had got passed for
+    # the whole stream, and `ccaudit load -` took a failed run's records for all of them
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    source = FakeSource({0: (0, [audit_message(i) for i in range(3)])})
+    consume = source.consume
+
+    def records_then_failure(num, timeout):
+        source.fail_on_consume = CcauditError("the cluster went away")
+        return [m for m in consume(num, timeout) if not m.eof]
+
+    source.consume = records_then_failure
+    use_fake(monkeypatch, source)
+    with pytest.raises(CcauditError, match="the cluster went away"):
+        dl.download(props, fifo, compress=True)
+    reader.join(timeout=10)
+    with pytest.raises(EOFError):
+        gzip.decompress(got[0])
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_a_pipe_at_out_that_nobody_reads_times_out(tmp_path, props, monkeypatch):
     # was: open() waited for a reader for ever, --timeout or not
     fifo = tmp_path / "pipe"
