@@ -153,17 +153,24 @@ def secret_values(conf: dict) -> list[str]:
     well (librdkafka quotes a value from where it fails), and any name that is not a
     setting's (lowercase, dotted): a line ``KEY:SECRET`` is a setting named after the API
     key, and librdkafka quotes its name."""
-    values = [str(v) for k, v in conf.items() if not (k == "bootstrap.servers" and _BROKERS.fullmatch(str(v))
-                                                       or str(v).lower() in _VOCABULARY or str(v).isdigit())]
-    words = [w for v in values for w in _WORDS.split(v)]
+    values = [str(v) for k, v in conf.items() if k in ENV_CREDENTIALS or not (  # the key and secret: whatever they are
+        k == "bootstrap.servers" and _BROKERS.fullmatch(str(v)) or _plain(str(v)))]
+    words = [w for v in values for w in _WORDS.split(v) if not _plain(w)]
     names = [k for k in conf if not _SETTING_NAME.fullmatch(k)]
     return sorted({s for s in values + words + names if len(s) >= 4}, key=len, reverse=True)  # a word after its value
 
 
-_BROKERS = re.compile(r"(?:(?:[\w.-]+|\[[0-9A-Fa-f:.]+\]):\d+,?\s*)+")  # host:port, [::1]:port, ...
+_BROKERS = re.compile(r"(?:(?:\w+://)?(?:[\w.-]+|\[[0-9A-Fa-f:.]+\]):\d+,?\s*)+")  # [SASL_SSL://]host:port, [::1]:port
 _VOCABULARY = {"true", "false", "plaintext", "ssl", "sasl_ssl", "sasl_plaintext", "plain", "scram-sha-256",
-               "scram-sha-512", "oauthbearer", "gssapi", "oidc", "https", "earliest", "latest", "none", "default"}
+               "scram-sha-512", "oauthbearer", "gssapi", "oidc", "https", "earliest", "latest", "none", "default",
+               "required", "requisite", "sufficient", "optional", "username", "password"}  # and sasl.jaas.config's
 _WORDS = re.compile(r"[\s=,;:'\"]+")
+
+
+def _plain(text: str) -> bool:
+    """A word of the settings' own vocabulary, a number (a port), or a JAAS login module's
+    class: masked, "Invalid username or password" read "Invalid *** or ***"."""
+    return text.lower() in _VOCABULARY or text.isdigit() or text.endswith("LoginModule")
 
 
 def scrub_secrets(text: str, secrets: list[str]) -> str:

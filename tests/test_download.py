@@ -107,6 +107,21 @@ def test_a_broker_list_is_not_masked_as_a_secret_and_a_secret_in_it_is():
     assert PASSWORD in secret_values({"bootstrap.servers": PASSWORD})
 
 
+
+def test_the_words_of_a_java_login_line_are_not_masked_and_its_secrets_are(tmp_path):
+    # was "Invalid *** or ***" for librdkafka's "Invalid username or password", and the
+    # broker's port masked wherever it appeared
+    from ccaudit.kafka_config import scrub_secrets, secret_values
+
+    body = ("bootstrap.servers=SASL_SSL://b.example.com:9092\nsecurity.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n"
+            "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f"username='KEY1' password='{PASSWORD}';\n")
+    secrets = secret_values(load_properties(write_props(tmp_path / "j.properties", body)))
+    said = "SASL authentication error: Invalid username or password (b.example.com:9092 required)"
+    assert scrub_secrets(said, secrets) == said
+    assert scrub_secrets(f"KEY1 {PASSWORD} '{PASSWORD}';", secrets) == "*** *** '***';"
+    assert "password" in secret_values({"sasl.username": "1234", "sasl.password": "password"})  # however plain
+
 @pytest.mark.parametrize("body, message", [
     ("security.protocol=PLAINTEXT\n", "missing bootstrap.servers"),
     ("bootstrap.servers= , \n", "missing bootstrap.servers"),  # was: accepted, then 30 s to "No brokers configured"
