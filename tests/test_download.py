@@ -618,11 +618,13 @@ def test_runs_that_chain_on_one_state_file_take_turns(tmp_path, props, monkeypat
     assert not run.is_alive() and (tmp_path / "2.jsonl").read_bytes() == b""  # it went on after the other's
 
 
+@pytest.mark.parametrize("state", [True, False])
 @pytest.mark.parametrize("stream", [True, False])
 def test_stops_are_held_off_as_a_file_is_put_in_place_not_while_a_stream_is_flushed(tmp_path, props, monkeypatch,
-                                                                                     stream):
+                                                                                     stream, state):
     # a stream's last writes (gzip's trailer, the flush) to a reader that stalls made the run
-    # deaf to Ctrl-C and SIGTERM for as long as it stalled
+    # deaf to Ctrl-C and SIGTERM for as long as it stalled; without a state, a stop as the
+    # file was put in place exited 130, saying nothing was written, and left the whole file
     import io
     import signal
 
@@ -636,7 +638,7 @@ def test_stops_are_held_off_as_a_file_is_put_in_place_not_while_a_stream_is_flus
     monkeypatch.setattr(dl, "output", ending)
     monkeypatch.setattr(dl, "is_stream", lambda path: stream)
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
-    dl.download(props, tmp_path / "out.jsonl", state_path=tmp_path / "state.json")
+    dl.download(props, tmp_path / "out.jsonl", state_path=tmp_path / "state.json" if state else None)
     assert (signal.SIGINT in masks[0]) is not stream and signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK,
                                                                                                        set())
 
