@@ -19,16 +19,13 @@ How a run works, and why:
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-
-import msgspec
 
 from .classify import LAST_TIME, parse_time
 from .clock import EPOCH
@@ -39,6 +36,7 @@ from .download_files import (
     load_state,
     out_name,
     output,
+    record_line,
     refuse_to_replace,
     save_state,
 )
@@ -346,11 +344,7 @@ def _write(out, msg: Message, result: DownloadResult) -> None:
     if not msg.value or msg.value.isspace():  # tombstone, empty or blank (a load skips it): not a record
         result.skipped += 1
         return
-    try:
-        record = json.loads(msg.value.decode("utf-8"))  # from bytes, json would take UTF-16 as well
-    except (ValueError, RecursionError):  # RecursionError: nested thousands deep; the load counts it malformed
-        record = None
-    line = _one_line(msg.value, record)
+    line, record = record_line(msg.value)
     out.write(line)
     result.records += 1
     result.bytes += len(line)
@@ -358,25 +352,6 @@ def _write(out, msg: Message, result: DownloadResult) -> None:
     if when:
         result.first_time = min(result.first_time or when, when)
         result.last_time = max(result.last_time or when, when)
-
-
-def _one_line(value: bytes, record) -> bytes:
-    """A record (a JSON object, or a JSON string holding one, as Kafka Connect's
-    StringConverter writes them) as it came, on one line. In JSON a line break is
-    whitespace between tokens, so the whitespace outside strings goes (msgspec's formatter,
-    in C: a regular expression took 135 bytes of memory a byte of a long string), and every
-    value keeps its text: re-serialised, 1e400 became Infinity, not JSON.
-
-    Any other value is written as a JSON string of its text (bytes that are not UTF-8 as
-    ``\\udcXX``): the load counts it malformed. As it came, it could change how the whole
-    file is read: "[1," or gzip's magic bytes on the first line made the file an array or
-    a gzip stream, and one starting with "%" was a line of the consume command's noise."""
-    if isinstance(record, (dict, str)):
-        if b"\n" not in value and b"\r" not in value:
-            return value + b"\n"
-        with suppress(msgspec.DecodeError, RecursionError):  # nested too deep for the formatter
-            return msgspec.json.format(value, indent=-1) + b"\n"
-    return json.dumps(value.decode("utf-8", "surrogateescape")).encode() + b"\n"
 
 
 def _record_time(record, timestamp_ms) -> datetime | None:

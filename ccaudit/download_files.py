@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
 
+import msgspec
+
 from .errors import CcauditError, InputError, out_of_space
 from .files import closed_descriptor, is_device, read_small, replacing, same_file
 from .folders import check_parent, folder_of
@@ -78,6 +80,31 @@ def check_state_folder(state_path) -> None:
         raise CcauditError(f"{state_path}: cannot write the state file there: {e.strerror}") from None
     os.close(fd)
     os.remove(probe)
+
+
+def record_line(value: bytes) -> tuple[bytes, object]:
+    """The line a Kafka value is written as, and the JSON it holds (None: none).
+
+    A record (a JSON object, or a JSON string holding one, as Kafka Connect's
+    StringConverter writes them) as it came, on one line. In JSON a line break is
+    whitespace between tokens, so the whitespace outside strings goes (msgspec's formatter,
+    in C: a regular expression took 135 bytes of memory a byte of a long string), and every
+    value keeps its text: re-serialised, 1e400 became Infinity, not JSON.
+
+    Any other value is written as a JSON string of its text (bytes that are not UTF-8 as
+    ``\\udcXX``): the load counts it malformed. As it came, it could change how the whole
+    file is read: "[1," or gzip's magic bytes on the first line made the file an array or
+    a gzip stream, and one starting with "%" was a line of the consume command's noise."""
+    try:
+        record = json.loads(value.decode("utf-8"))  # from bytes, json would take UTF-16 as well
+    except (ValueError, RecursionError):  # RecursionError: nested thousands deep; the load counts it malformed
+        record = None
+    if isinstance(record, (dict, str)):
+        if b"\n" not in value and b"\r" not in value:
+            return value + b"\n", record
+        with suppress(msgspec.DecodeError, RecursionError):  # nested too deep for the formatter
+            return msgspec.json.format(value, indent=-1) + b"\n", record
+    return json.dumps(value.decode("utf-8", "surrogateescape")).encode() + b"\n", record
 
 
 def is_stream(path) -> bool:
