@@ -698,18 +698,25 @@ def test_a_state_that_cannot_be_saved_leaves_the_complete_output_and_says_so(tmp
     assert out.read_bytes() == audit_message(1) + b"\n" and state.read_bytes() == before
 
 
+def read_fifo(tmp_path, after: float = 0.0):
+    """A FIFO, and a thread that reads it whole (from ``after`` seconds on): (the FIFO, the
+    thread, [what it read])."""
+    import threading
+
+    fifo, got = tmp_path / "pipe", []
+    os.mkfifo(fifo)
+    reader = threading.Timer(after, lambda: got.append(fifo.read_bytes()))
+    reader.daemon = True
+    reader.start()
+    return fifo, reader, got
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 @pytest.mark.parametrize("compress", [False, True])
 def test_a_pipe_at_out_is_written_to_not_replaced(tmp_path, props, monkeypatch, compress):
     # `--out` a FIFO (or /dev/stdout): the records go to its reader; it was replaced by a
     # regular file, and its reader waited for ever
-    import threading
-
-    fifo, state = tmp_path / "pipe", tmp_path / "state.json"
-    os.mkfifo(fifo)
-    got = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
-    reader.start()
+    (fifo, reader, got), state = read_fifo(tmp_path), tmp_path / "state.json"
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(i) for i in range(3)])}))
     result = dl.download(props, fifo, state_path=state, compress=compress)
     reader.join(timeout=10)
@@ -722,13 +729,7 @@ def test_a_pipe_at_out_is_written_to_not_replaced(tmp_path, props, monkeypatch, 
 def test_a_gzip_stream_of_a_run_that_fails_is_left_cut_short(tmp_path, props, monkeypatch):
     # was ended (gzip's trailer written) on the way out: what the reader had got passed for
     # the whole stream, and `ccaudit load -` took a failed run's records for all of them
-    import threading
-
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    got = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
-    reader.start()
+    fifo, reader, got = read_fifo(tmp_path)
     source = FakeSource({0: (0, [audit_message(i) for i in range(3)])})
     consume = source.consume
 
@@ -743,6 +744,7 @@ def test_a_gzip_stream_of_a_run_that_fails_is_left_cut_short(tmp_path, props, mo
     reader.join(timeout=10)
     with pytest.raises(EOFError):
         gzip.decompress(got[0])
+
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_a_pipe_at_out_that_nobody_reads_times_out(tmp_path, props, monkeypatch):
@@ -762,13 +764,7 @@ def test_a_pipe_at_out_that_nobody_reads_times_out(tmp_path, props, monkeypatch)
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_a_pipe_at_out_whose_reader_comes_late_gets_every_record(tmp_path, props, monkeypatch):
-    import threading
-
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    got = []
-    reader = threading.Timer(0.3, lambda: got.append(fifo.read_bytes()))
-    reader.start()
+    fifo, reader, got = read_fifo(tmp_path, after=0.3)
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(i) for i in range(3)])}))
     assert dl.download(props, fifo, timeout=10).records == 3
     reader.join(timeout=10)
@@ -778,13 +774,7 @@ def test_a_pipe_at_out_whose_reader_comes_late_gets_every_record(tmp_path, props
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_a_run_that_fails_after_writing_to_a_pipe_says_how_many_records_it_had(tmp_path, props, monkeypatch):
     # was "...; nothing written, state file unchanged", of records a `| ccaudit load -` had loaded
-    import threading
-
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    got = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
-    reader.start()
+    fifo, reader, got = read_fifo(tmp_path)
     source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(i) for i in range(3)])}))
     first = [Message(0, i, audit_message(i), source.timestamp_ms) for i in range(2)]
     source.consume = lambda num, timeout: (first.copy(), first.clear())[0] or time.sleep(timeout) or []

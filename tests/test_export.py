@@ -37,6 +37,15 @@ TABLES = (*EVENT_TABLES, "counts")
 EPOCH = dt.datetime(1970, 1, 1)
 
 
+def export_here(db, out) -> None:
+    """``exporter.export`` of the store ``db``, in this process (its functions patched)."""
+    store = Store(str(db), readonly=True)
+    try:
+        exporter.export(store, str(out))
+    finally:
+        store.close()
+
+
 def marker_of(out) -> list[str]:
     """The tables the export folder ``out``'s marker lists."""
     with held(str(out)) as folder:
@@ -432,11 +441,7 @@ def test_a_stop_while_the_tables_are_put_in_place_leaves_the_new_export_whole(sa
         return replace(*args)
 
     monkeypatch.setattr(exporter, "_replace", stopped_at_the_second)
-    store = Store(str(generated_db), readonly=True)
-    try:
-        exporter.export(store, str(out))
-    finally:
-        store.close()
+    export_here(generated_db, out)
     assert exported_totals(out) == exported_totals(generated_out)
     assert sorted(p.name for p in out.iterdir()) == sorted([exporter.MARKER, *exporter.TABLES])
 
@@ -670,11 +675,7 @@ def test_the_export_reads_one_snapshot(sample, tmp_path, monkeypatch, ccaudit_ex
         return write_table(store, out_dir, table, kept)
 
     monkeypatch.setattr(exporter, "_write_table", load_meanwhile)
-    store = Store(str(db), readonly=True)
-    try:
-        exporter.export(store, str(out))
-    finally:
-        store.close()
+    export_here(db, out)
     _, err = loader[0].communicate(timeout=60)
     assert loader[0].returncode == 0, err
     assert exported_totals(out) == exported_totals(sample[1])  # nothing of 2024-05-20
