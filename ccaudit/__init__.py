@@ -8,7 +8,7 @@ The library API, usable without the command line::
     report = build(store)
     store.db["keys"].count  # the store as a sqlite-utils Database, for queries of your own
 
-Names are imported on first use, so that ``python -m ccaudit.worker`` stays small.
+Names are imported on first use, so that a parse worker (``ccaudit.worker``) stays small.
 """
 import _signal  # built in and already loaded, unlike `signal`: no import for Ctrl-C to land in
 import importlib

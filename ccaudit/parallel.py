@@ -340,14 +340,14 @@ def _group(first: Answer, more: Iterator[Answer]) -> Iterator[str]:
 
 
 class _Worker:
-    """One ``python -m ccaudit.worker`` process, talked to over pipes."""
+    """One parse worker process (``ccaudit.worker``), talked to over pipes."""
 
     def __init__(self):
         path = os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))
         mask = block_stops()  # until the worker has imported: Ctrl-C (or `timeout`) signals the whole process
         try:  # group, and this process stops its workers; signalled too, they printed tracebacks (worker._signals)
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ccaudit.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                [sys.executable, "-c", _RUN_WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 env=dict(os.environ, PYTHONPATH=path),
             )
         except OSError as e:  # too many open files or processes (ulimit), Python not executable
@@ -379,6 +379,11 @@ class _Worker:
             self.proc.kill()
             self.proc.wait()
         self.proc.stdout.close()  # type: ignore[union-attr]
+
+
+# Not `python -m`, which puts the current folder first on the path: a json.py there (in a
+# dump's folder) was imported by the workers, and their tracebacks reached the user.
+_RUN_WORKER = "import sys\nif sys.path[:1] == ['']: del sys.path[0]\nfrom ccaudit.worker import main\nmain()"
 
 
 def _package_root() -> str:

@@ -1,4 +1,4 @@
-"""A parse worker, run as ``python -m ccaudit.worker`` by ``parallel.py``.
+"""A parse worker, a process of its own that ``parallel.py`` starts (``main``).
 
 It reads one ``Task`` per stdin line and answers each stage file it fills with one
 ``Answer`` line (``last`` on a task's final answer), or one ``Failure``. Messages are

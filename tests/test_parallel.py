@@ -610,6 +610,17 @@ def test_a_file_name_or_tmpdir_that_is_not_utf8_loads_with_workers(tmp_path, mon
     assert (stats.records_read, stats.inserted, stats.failed) == (300, 300, {})
 
 
+def test_a_parse_worker_does_not_import_the_current_folders_modules(tmp_path, sample_cli, monkeypatch):
+    # was `python -m ccaudit.worker`, which imported a json.py of the folder a load ran in:
+    # each worker printed its traceback, then "a parse worker stopped unexpectedly"
+    (tmp_path / "json.py").write_text("raise ImportError('not the json module')\n")
+    monkeypatch.chdir(tmp_path)
+    s = Store(str(tmp_path / "s.db"))
+    try:
+        assert load_dumps([str(sample_cli)], s, workers=2).inserted == 13
+    finally:
+        s.close()
+
 def test_a_parse_worker_that_cannot_start_is_a_one_line_error(tmp_path, sample_cli, monkeypatch):
     # was: an internal error, exit 70 ("OSError: [Errno 24] Too many open files" under ulimit -n 12)
     not_python = tmp_path / "python"
