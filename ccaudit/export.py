@@ -204,8 +204,11 @@ def read_marker(folder: Folder) -> list[str]:
     path = folder.join(MARKER)
     if not folder.has_file(MARKER):
         raise CcauditError(f"{path}: not a file ccaudit wrote (a link or a folder); nothing written")
-    with folder.open(MARKER, errors="replace") as f:
-        names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    try:
+        with folder.open(MARKER, errors="replace") as f:
+            names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    except OSError as e:  # made unreadable (mode 000): was an internal error
+        raise CcauditError(f"{path}: cannot read: {e.strerror}; nothing written") from None
     for name in names:
         if name not in TABLES:
             raise CcauditError(f"{path}: lists {name!r}, which is not an exported table; nothing written")

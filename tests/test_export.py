@@ -421,6 +421,27 @@ def test_a_folder_whose_name_is_not_utf8_takes_the_export(sample, tmp_path, ccau
     os.rename(odd, tmp_path / "renamed")  # for DuckDB, which takes paths as UTF-8
     assert exported_totals(tmp_path / "renamed") == exported_totals(out)
 
+def test_a_marker_that_cannot_be_read_is_one_line(sample, tmp_path, monkeypatch):
+    # was an internal error (exit 70) for a marker made unreadable (mode 000)
+    from ccaudit.folders import Folder
+
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out, "--table", "counts")
+    opening = Folder.open
+
+    def refused(self, name, *args, **kwargs):
+        if name == exporter.MARKER:
+            raise PermissionError(13, "Permission denied")  # root reads any file: as for another user
+        return opening(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(Folder, "open", refused)
+    result = ccaudit("export", "--db", db, "--out", out, "--table", "counts")
+    assert result.exit_code == 2
+    said = f"ccaudit: error: {out}/{exporter.MARKER}: cannot read: Permission denied; nothing written\n"
+    assert result.stderr == said
+
+
 def test_a_stop_while_the_tables_are_put_in_place_leaves_the_new_export_whole(sample, generated, tmp_path,
                                                                               monkeypatch):
     # was: Ctrl-C or SIGTERM between two renames left a table missing (the marker listing

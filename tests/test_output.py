@@ -598,6 +598,27 @@ def test_a_section_folder_that_is_a_link_is_refused_before_anything_is_written(i
 
 
 
+@pytest.mark.parametrize("command", ["report", "clean"])
+def test_a_manifest_that_cannot_be_read_is_one_line(invoke, tmp_path, sample_cli, monkeypatch, command):
+    # was an internal error (exit 70) for a manifest made unreadable (mode 000)
+    from ccaudit.folders import Folder
+
+    out = tmp_path / "reports"
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    opening = Folder.open
+
+    def refused(self, name, *args, **kwargs):
+        if name == ".ccaudit-manifest":
+            raise PermissionError(13, "Permission denied")  # root reads any file: as for another user
+        return opening(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(Folder, "open", refused)
+    result = invoke(*(["report", sample_cli, "-q"] if command == "report" else ["clean", "--yes"]), "--out", out)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (f"ccaudit: error: {out}/.ccaudit-manifest: cannot read: "
+                                              "Permission denied; not touched")
+
+
 def swap_for_link(folder, victim, moved) -> None:
     """What another user who may write ``folder``'s parent does: the folder moved away,
     and a link to a folder of theirs put in its place."""
