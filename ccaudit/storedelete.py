@@ -9,7 +9,7 @@ import sqlite3
 
 from . import loadnotes
 from .errors import StoreError
-from .storefile import BUSY_WAIT, check_journal, is_store, peek, roll_back_if_crashed, uri
+from .storefile import BUSY_WAIT, check_journal, check_layout, is_store, peek, roll_back_if_crashed, uri
 from .storelock import unheld
 
 
@@ -70,5 +70,9 @@ def forget_unfinished(path: str) -> int:
     if not deletable(path) or not is_store(path):  # (or an empty file a killed creation left: no notes)
         raise StoreError(f"{path}: no ccaudit store there; nothing deleted")
     with unheld(path), contextlib.closing(sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT)) as conn:
-        with conn:
-            return conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}").rowcount
+        check_layout(conn, path)  # a newer ccaudit's store was written to, an older one's was "could not be read"
+        try:
+            with conn:
+                return conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}").rowcount
+        except sqlite3.Error as e:  # read-only (the file, its folder, the medium), a full disk
+            raise StoreError(f"{path}: cannot forget its unfinished loads: {e}") from None

@@ -4,6 +4,9 @@ kills real loads at many points; here a load's note is left as a kill leaves it.
 from __future__ import annotations
 
 import json
+import sqlite3
+
+import pytest
 
 from ccaudit.load import load_dumps
 from ccaudit.store import Store
@@ -162,6 +165,20 @@ def test_clean_unfinished_forgets_the_notes_and_keeps_the_store(invoke, tmp_path
                                                                if k != "unfinished_loads"}
     assert invoke("check", "--db", db, "--max", "*:*=1000/h", "--strict").exit_code == 0
 
+
+
+@pytest.mark.parametrize("layout, said", [(11, "a store of a newer ccaudit (layout 11"),
+                                          (3, "a store of another ccaudit version (layout 3")])
+def test_clean_unfinished_refuses_a_store_of_another_layout(invoke, tmp_path, sample_cli, layout, said):
+    # was: a newer ccaudit's store written to ("forgot 0 unfinished loads", exit 0), and an
+    # older one's "a store could not be read: no such table: meta", naming no file
+    db = a_store_and_a_killed_load(invoke, tmp_path, sample_cli)
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {layout}")
+    before = db.read_bytes()
+    result = invoke("clean", "--db", db, "--unfinished", "--yes")
+    assert result.exit_code == 2 and result.stderr.startswith(f"ccaudit: error: {db}: {said}")
+    assert db.read_bytes() == before
 
 def test_clean_unfinished_is_refused_while_a_command_writes_the_store(invoke, tmp_path, sample_cli):
     db = tmp_path / "s.db"
