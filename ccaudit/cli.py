@@ -20,7 +20,7 @@ from .boundary import EXIT_CODES, ClosedOutput, boundary, say, terminate
 from .cli_analysis import check, diff, methods
 from .cli_export import export_command
 from .errors import CcauditError, ExitCode
-from .files import closed_descriptor, same_file
+from .files import closed_descriptor, present, same_file
 from .folders import check_dir, check_parent
 from .options import (
     FORMATS,
@@ -323,7 +323,7 @@ def clean(extra, db_path, out_dir, unfinished, yes):
         opt.tell(f"{db_path}: forgot {plural(forget_unfinished(db_path), 'unfinished load')} (the store is kept)")
         return
     found = bool(db_path) and deletable(db_path)  # checked before anything is deleted
-    if out_dir and os.path.lexists(out_dir):
+    if out_dir and present(out_dir):
         check_report_dir(out_dir)
     targets = [t for t in (db_path, out_dir) if t]
     if not yes and interactive() and not confirmed(f"Delete {printable(' and '.join(targets))}?"):

@@ -142,6 +142,19 @@ def closed_descriptor(path: str) -> int | None:
     return None
 
 
+def present(path: str, follow: bool = False) -> bool:
+    """Whether anything is at ``path`` (with ``follow``, at the end of its links). A path
+    that cannot be searched (a folder of mode 0600 on the way) is an InputError, as for
+    ``rm``: ``os.path.lexists`` says no, and a store there was called missing."""
+    try:
+        os.stat(path, follow_symlinks=follow)
+        return True
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in it
+        return False
+    except OSError as e:
+        raise InputError(f"{path}: cannot reach it: {e.strerror}") from None
+
+
 def same_file(a: str, b: str) -> bool:
     """Do two paths name the same file (through links, hard links, ``./``), or would
     they, once created?"""

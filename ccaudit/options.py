@@ -22,6 +22,7 @@ from . import daycounts
 from .boundary import say, signalled
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
+from .files import present
 from .folders import check_parent
 from .progress import Progress, on_terminal
 from .report import Filters, Report
@@ -209,7 +210,7 @@ def tell_unmatched(report: Report, f: Filters) -> None:
 
 def existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:
     """Without dumps, --db must name an existing store: a mistyped path would pass as empty."""
-    if not dumps and db_path and not os.path.exists(db_path):
+    if not dumps and db_path and not present(db_path, follow=True):
         raise click.BadParameter(f"{db_path}: no such store", param_hint="--db")
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from . import halves
 from .dates import Days
 from .errors import CcauditError
-from .files import same_file, takes_utf8, write_atomic, write_own, write_pieces
+from .files import present, same_file, takes_utf8, write_atomic, write_own, write_pieces
 from .folders import Folder, held, unslashed, writing_into
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
@@ -282,7 +282,7 @@ def clean_dir(out_dir: str) -> Iterator[str]:
     """Delete the files a report folder's manifest lists, then the folder if it is empty.
     Everything is checked before anything is deleted; links are never followed."""
     out_dir = unslashed(out_dir)
-    if not os.path.lexists(out_dir):
+    if not present(out_dir):
         yield f"no report folder at {out_dir}"
         return
     check_report_dir(out_dir)

@@ -9,6 +9,7 @@ import sqlite3
 
 from . import loadnotes
 from .errors import StoreError
+from .files import present
 from .storefile import BUSY_WAIT, check_journal, check_layout, is_store, peek, roll_back_if_crashed, uri
 from .storelock import unheld
 
@@ -16,7 +17,7 @@ from .storelock import unheld
 def deletable(path: str) -> bool:
     """Whether there is a store at ``path`` to delete; StoreError if what is there is not
     one. A link is refused, not followed: it could lead anywhere."""
-    if not os.path.lexists(path):
+    if not present(path):
         return False
     if os.path.islink(path):
         raise StoreError(f"{path}: a symbolic link, which clean does not follow; give the store's own path "

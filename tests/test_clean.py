@@ -576,3 +576,28 @@ def test_a_load_into_a_store_in_a_folder_one_may_not_write_is_refused_before_it_
     result = invoke("load", sample_cli, "--db", db, "-q")
     assert result.exit_code == 2 and f"its folder {tmp_path} is read-only for you" in result.stderr
     assert db.read_bytes() == before and invoke("summary", "--db", db).exit_code == 0
+
+
+@pytest.mark.parametrize("command", [["clean", "--db", "{db}", "--yes"], ["clean", "--out", "{out}", "--yes"],
+                                     ["summary", "--db", "{db}"]])
+def test_a_store_or_folder_behind_a_folder_that_cannot_be_searched_is_not_called_missing(invoke, tmp_path, sample_cli,
+                                                                                        monkeypatch, command):
+    # was "no store at v/s.db" (exit 0, the store still there), "no report folder at ...",
+    # and "no such store": os.path.lexists says no to what it may not look at
+    v = tmp_path / "v"
+    db, out = v / "s.db", v / "reports"
+    v.mkdir()
+    assert invoke("report", sample_cli, "--db", db, "--out", out, "-q").exit_code == 0
+    stat = os.stat
+
+    def unsearchable(path, *args, **kwargs):  # as for a folder of mode 0600 (root may search any)
+        if str(path).startswith(f"{v}/"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", unsearchable)
+    result = invoke(*[a.format(db=db, out=out) for a in command])
+    named = db if "--db" in command else out
+    assert result.exit_code == 2 and f"{named}: cannot reach it: Permission denied" in result.stderr
+    monkeypatch.undo()
+    assert db.exists() and out.exists()
