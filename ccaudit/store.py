@@ -50,6 +50,7 @@ from .storefile import (
     cached,
     check_folder,
     check_journal,
+    check_journal_name,
     check_layout,
     connect,
     create,
@@ -114,6 +115,7 @@ class Store:
         conn, self._held, self._note = None, None, None
         try:
             if not readonly and path != ":memory:":
+                check_journal_name(path)
                 if needs_creating(path):  # (a killed load's journal is rolled back first, or named)
                     create(path)
                 check_folder(path)

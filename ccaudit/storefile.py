@@ -10,6 +10,7 @@ or a crash while it is made, leave a whole store or an empty one a later run rec
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import stat
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from . import daycounts
 from .errors import StoreError, cannot_roll_back
-from .folders import FILE_MODE
+from .folders import FILE_MODE, folder_of
 from .schema import LAYOUT_VERSION, READ_AS_IS, TABLES, VIEWS
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
@@ -102,6 +103,20 @@ def check_folder(path: str) -> None:
     if not os.access(folder, os.W_OK):
         raise StoreError(f"{path}: cannot load into it: its folder {folder} is read-only for you, and a load "
                          "keeps its journal there")
+
+
+def check_journal_name(path: str) -> None:
+    """Refuse to write a store whose journal's name its file system would not take (a name
+    of 248 bytes or more): SQLite failed only as it wrote, after making an empty file, and
+    called the store unusable."""
+    journal = os.path.basename(os.path.realpath(path)) + "-journal"
+    most = math.inf
+    with contextlib.suppress(OSError, ValueError):
+        most = os.pathconf(folder_of(os.path.realpath(path)), "PC_NAME_MAX")
+    if len(os.fsencode(journal)) > most:
+        raise StoreError(f"{path}: a name too long to write the store: SQLite keeps its journal beside it, "
+                         f"as {journal[:20]}…-journal, which is over the {most} bytes a name may have here; "
+                         "give a shorter name")
 
 
 def check_journal(path: str) -> None:

@@ -911,3 +911,12 @@ def test_names_that_join_to_the_same_text_are_numbered_apart(tmp_path):
         store.close()
     assert len(set(first)) == 4 and again == first[::-1]
     assert sorted(stored) == sorted(names)
+
+
+def test_a_store_name_too_long_for_its_journal_is_refused_before_anything_is_made(invoke, tmp_path, sample_cli):
+    # was "not a usable ccaudit store (unable to open database file)", after an empty file
+    # was made that clean then refused to delete: SQLite's NAME-journal was over 255 bytes
+    db = tmp_path / ("j" * 250 + ".db")
+    result = invoke("load", sample_cli, "--db", db, "-q")
+    assert result.exit_code == 2 and "a name too long to write the store" in result.stderr
+    assert list(tmp_path.iterdir()) == []
