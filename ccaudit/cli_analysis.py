@@ -49,11 +49,14 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
       ccaudit check --db audit.db --since 2024-05-06 --rules limits.toml --format json
     """
     from . import check as checks
+    from .load import read_twice
 
     if not dumps and not db_path:
         raise click.UsageError("give one or more DUMP files (- for standard input), or --db with a store to check")
     opt.existing_store(dumps, db_path)
     opt.check_inputs(dumps)
+    if twice := read_twice((*rules_files, *dumps)):  # --rules /dev/stdin and -: the dump was read empty, "OK"
+        raise click.UsageError(twice)
     rules = [checks.parse_rule(r) for r in max_rules]
     for rules_file in rules_files:
         rules += checks.load_rules_file(rules_file)

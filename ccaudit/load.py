@@ -171,10 +171,15 @@ def read_twice(paths: Iterable[str]) -> str | None:
 
 
 def _stream(path: str) -> list[object]:
-    """What the stream ``path`` names is known by: its device and inode, and for stdin '-'."""
+    """What the stream ``path`` names is known by: its device and inode, and for stdin (``-``,
+    ``/dev/stdin``: a file sent to it is read from where the other name left it) '-'."""
+    stdin = path == "-" or os.path.abspath(path) in _STDIN
     try:
         st = os.fstat(0) if path == "-" else os.stat(path)
     except OSError:
-        return ["-"] if path == "-" else []
+        return ["-"] if stdin else []
     named = [] if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) else [(st.st_dev, st.st_ino)]
-    return ["-", *named] if path == "-" else named
+    return ["-", *named] if stdin else named
+
+
+_STDIN = {"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "/proc/thread-self/fd/0"}

@@ -430,3 +430,17 @@ def test_a_rule_given_twice_is_checked_once(invoke, tmp_path):
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0] == ("BREACH: 1 breach of 1 rule; checked 1 rule against 2 events, "
                                              "1 day from 2024-05-01")
+
+
+@pytest.mark.parametrize("sent", ["pipe", "file"])
+def test_rules_and_a_dump_both_from_stdin_are_refused(tmp_path, ccaudit_exe, sent):
+    # was "OK", exit 0: the rules took standard input, and the dump (-) was read empty
+    import subprocess
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nsection = "*"\nkey = "*"\nmax = 1\nper = "hour"\n')
+    with open(rules, "rb") as f:
+        result = subprocess.run([ccaudit_exe, "check", "-", "--rules", "/dev/stdin"], capture_output=True, text=True,
+                                **({"input": rules.read_text()} if sent == "pipe" else {"stdin": f}))
+    assert result.returncode == 2
+    assert "/dev/stdin and stdin (-) are one stream, which can be read only once" in result.stderr
