@@ -125,6 +125,9 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         say(f"ccaudit: error: standard output's encoding ({e.encoding}) cannot write "
             f"{e.object[e.start:e.end]!a}: use a UTF-8 locale (PYTHONIOENCODING=utf-8) or -o FILE")
         ctx.exit(ExitCode.USAGE)
+    except MemoryError:  # a limit of the machine's (ulimit -v, a container's): was "internal error: MemoryError:"
+        say("ccaudit: error: out of memory (is the process's memory limited, ulimit -v?)")
+        ctx.exit(ExitCode.USAGE)
     except sqlite3.DatabaseError as e:  # the core names the store where it can; a damaged page shows later
         say(f"ccaudit: error: a store could not be read: {printable(str(e))}")
         ctx.exit(ExitCode.USAGE)

@@ -886,3 +886,16 @@ def test_a_stream_named_twice_is_refused(tmp_path, sample_cli):
     twice = subprocess.run([sys.executable, "-m", "ccaudit", "report", str(sample_cli), str(sample_cli), "-q"],
                            capture_output=True, timeout=60)  # a file twice is read twice: its events are copies
     assert twice.returncode == 0 and b"loaded 28 records: 13 new, 15 duplicates;" in twice.stderr  # 14 records, 1 copy
+
+
+def test_running_out_of_memory_is_one_line(invoke, tmp_path, sample_cli, monkeypatch):
+    # under ulimit -v, was "internal error: MemoryError:" (exit 70), as for a bug
+    import ccaudit.options
+
+    def exhausted(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(ccaudit.options, "existing_store", exhausted)
+    result = invoke("report", sample_cli)
+    assert result.exit_code == 2
+    assert result.stderr == "ccaudit: error: out of memory (is the process's memory limited, ulimit -v?)\n"
