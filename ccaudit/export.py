@@ -225,15 +225,15 @@ def _replace(folder: Folder, table: str, new: str | None) -> str | None:
     trash = None
     if folder.mode(table) is not None:
         trash = folder.make_temp(f"{TEMP_PREFIX}{os.getpid()}-")
-        with folder.child(trash) as bin:
-            os.rename(table, table, src_dir_fd=folder.fd, dst_dir_fd=bin.fd)
+        with folder.child(trash) as aside:
+            os.rename(table, table, src_dir_fd=folder.fd, dst_dir_fd=aside.fd)
     if new:
         try:
             os.rename(new, table, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
         except BaseException:
             if trash:
-                with folder.child(trash) as bin:
-                    os.rename(table, table, src_dir_fd=bin.fd, dst_dir_fd=folder.fd)  # the previous one stays
+                with folder.child(trash) as aside:
+                    os.rename(table, table, src_dir_fd=aside.fd, dst_dir_fd=folder.fd)  # the previous one stays
                 os.rmdir(trash, dir_fd=folder.fd)
             raise
     return trash
