@@ -164,6 +164,22 @@ def _report():
     return Report([day1, day2])
 
 
+def test_the_report_is_read_once_whatever_the_number_of_rules():
+    # was read once a rule (each day's rows made again from the store): 50 rules took 2.8 s
+    # of a 2M-event store, and 4,000 rules 15 s of 3,000 events
+    class Days(list):
+        reads = 0
+
+        def __iter__(self):
+            Days.reads += 1
+            return super().__iter__()
+
+    rep = _report()
+    rep.days = Days(rep.days)
+    rules = [Rule("kafka_authentication", f"sa-{i}", 5, "hour") for i in range(50)]
+    assert [b.key for b in evaluate(rep, rules)] == ["sa-1", "sa-2"]  # 6 and 7 at 04:00
+    assert Days.reads == 1
+
 def test_limit_is_inclusive():
     rep = _report()
     # sa-1: 5, 6, 5 -> only the 6 is over 5; sa-2: 7 is over 5
