@@ -18,6 +18,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import IO
 
 from benchmarks.compare import DATA, ROOT
 
@@ -52,11 +53,14 @@ def ensure_generated(jobs: list[tuple[int, int, datetime, int]], parallel: int =
     DATA.mkdir(parents=True, exist_ok=True)
     paths = [generated(*job, crowd=crowd) for job in jobs]
     todo = [(job, p) for job, p in zip(jobs, paths) if not (p.exists() and Path(str(p) + ".truth.json").exists())]
-    running: list[tuple[subprocess.Popen, Path, Path, float]] = []
+    running: list[tuple[subprocess.Popen, IO[bytes], Path, Path, float]] = []
 
-    def finish(proc, part, path, t0):
-        if proc.wait():
-            sys.exit("large_store: generating %s failed (exit %d)" % (path, proc.returncode))
+    def finish(proc, said, part, path, t0):
+        with said:  # what the generator said, shown if it failed
+            if proc.wait():
+                said.seek(0)
+                sys.exit("large_store: generating %s failed (exit %d):\n%s"
+                         % (path, proc.returncode, said.read().decode(errors="replace")[-2000:]))
         os.replace(str(part) + ".truth.json", str(path) + ".truth.json")
         os.replace(part, path)
         log("  generated %s in %.0f s" % (path.name, time.perf_counter() - t0))
@@ -71,7 +75,8 @@ def ensure_generated(jobs: list[tuple[int, int, datetime, int]], parallel: int =
                "--gzip", "--seed", str(seed), "--start", iso(start), "--days", str(days)]
         if crowd:
             cmd.append("--crowd")
-        running.append((subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL), part, path, time.perf_counter()))
+        said = tempfile.TemporaryFile()
+        running.append((subprocess.Popen(cmd, cwd=ROOT, stderr=said), said, part, path, time.perf_counter()))
     for job in running:
         finish(*job)
     return paths

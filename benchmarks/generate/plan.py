@@ -37,7 +37,7 @@ class Plan:
     @classmethod
     def make(cls, rnd: random.Random, n: int, start: int, days: int, gap_days: set[int], variants: int,
              noise: bool) -> Plan:
-        bursts = _burst_hours(rnd, [d for d in range(days) if d not in gap_days])
+        bursts = _burst_hours(rnd, [d for d in range(days) if d not in gap_days], days)
         per_burst = min(BURST_CAP, int(BURST_SHARE * n / len(bursts))) if bursts else 0
         n_background = n - per_burst * len(bursts)
         background = largest_remainder(_hour_weights(rnd, days, gap_days), n_background)
@@ -54,12 +54,14 @@ class Plan:
         return plan
 
 
-def _burst_hours(rnd: random.Random, active_days: list[int]) -> list[int]:
-    """4 to 8 consecutive hours on each of two active days."""
+def _burst_hours(rnd: random.Random, active_days: list[int], days: int) -> list[int]:
+    """4 to 8 consecutive hours from some hour of each of two active days, within the
+    ``days``: one begun late on the last day ran past its end, and its records were never
+    written (the dump's count then failed its own check)."""
     hours = []
     for day in sorted(rnd.sample(active_days, min(2, len(active_days)))):
         first = rnd.randrange(0, 19)
-        hours += [day * 24 + h for h in range(first, first + rnd.randint(4, 8))]
+        hours += [day * 24 + h for h in range(first, first + rnd.randint(4, 8)) if day * 24 + h < days * 24]
     return hours
 
 
