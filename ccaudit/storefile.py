@@ -113,7 +113,8 @@ def check_journal_name(path: str) -> None:
     most = math.inf
     with contextlib.suppress(OSError, ValueError):
         most = os.pathconf(folder_of(os.path.realpath(path)), "PC_NAME_MAX")
-    if len(os.fsencode(journal)) > most:
+    size = len(os.fsencode(journal))
+    if size > most >= size - len("-journal"):  # (a name too long itself is said as the store is made)
         raise StoreError(f"{path}: a name too long to write the store: SQLite keeps its journal beside it, "
                          f"as {journal[:20]}…-journal, which is over the {most} bytes a name may have here; "
                          "give a shorter name")
