@@ -147,7 +147,8 @@ def download(
     leaving nothing under ``out_path`` and the state file untouched.
     """
     started = time.monotonic()
-    if not _TOPIC.fullmatch(topic):  # the client raised on a name it cannot encode, taken for standard output's
+    # a name Kafka would not take: the client's error for one it could not encode was taken for standard output's
+    if not _TOPIC.fullmatch(topic) or topic in (".", ".."):
         raise InputError(f"--topic {printable(topic)!r}: not a Kafka topic's name (at most 249 letters, digits, "
                          "'.', '_' and '-')")
     check_out(out_path, config_path, state_path)  # before anything opens a descriptor: see check_out
@@ -174,7 +175,8 @@ def _download(config: tuple[dict, str], out_path, state_path, topic: str, compre
     held: list = []  # the signal mask while the output is put in place and the state saved
     try:
         kept = ", state file unchanged" if state_path else ""  # said of a run that fails
-        _run(_connect(conf, topic, config_path), saved, deadline, (out_path, compress, kept), progress, result, held)
+        _run(_connect(conf, topic, config_path), saved, deadline, (out_path, compress, kept), progress, result,
+             held if state_path else None)
         if state_path:
             _save(state_path, topic, bootstrap, result)
         if held:
@@ -187,12 +189,13 @@ def _download(config: tuple[dict, str], out_path, state_path, topic: str, compre
     return result
 
 
-def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadResult, held: list) -> None:
+def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadResult, held: list | None) -> None:
     """Snapshot the ends, then fetch up to them into the output (path, compress, and what
-    a failure says of the state file). Ctrl-C, SIGTERM and SIGHUP are held off (their mask
-    put in ``held``) once every record is fetched: a stop after the output was put in place
-    but before the state was saved left both, and the next run fetched every record again;
-    without a state, the run said it wrote nothing (exit 130) and left the whole file."""
+    a failure says of the state file). With ``held``, Ctrl-C, SIGTERM and SIGHUP are held
+    off (their mask put in it) once every record is fetched: a stop after the output was
+    put in place but before the state was saved left both, and the next run fetched every
+    record again. (Without a state, a stop then may leave the whole file and say it wrote
+    nothing: held off, a Kafka client slow to close would make the run deaf to them.)"""
     path, compress, kept = out
     try:
         with _saying_what_is_left(path, result, kept):
@@ -200,9 +203,9 @@ def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadRe
         with output(path, compress, "; nothing written" + kept, until=deadline.at) as f, \
                 _saying_what_is_left(path, result, kept):
             _fetch(source, bounds, f, deadline, progress, result)
-            if not is_stream(path):
+            if held is not None and not is_stream(path):
                 held.append(block_stops())  # before the file is put in place
-        if not held:  # a stream, once flushed: a reader that stalls cannot hold off a stop
+        if held is not None and not held:  # a stream, once flushed: a reader that stalls cannot hold off a stop
             held.append(block_stops())
     finally:
         source.close()

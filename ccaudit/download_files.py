@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import gzip
+import io
 import json
 import math
 import os
@@ -96,7 +97,7 @@ def record_line(value: bytes) -> tuple[bytes, object]:
     file is read: "[1," or gzip's magic bytes on the first line made the file an array or
     a gzip stream, and one starting with "%" was a line of the consume command's noise."""
     try:
-        record = json.loads(value.decode("utf-8"))  # from bytes, json would take UTF-16 as well
+        record = json.loads(value.decode("utf-8-sig"))  # from bytes, json would take UTF-16 as well
     except (ValueError, RecursionError):  # RecursionError: nested thousands deep; the load counts it malformed
         record = None
     if isinstance(record, (dict, str)):
@@ -163,7 +164,9 @@ def _gzip_on(raw, name: str) -> Iterator[gzip.GzipFile]:
     try:
         yield out
     except BaseException:
-        out.fileobj = None  # its close writes nothing more
+        out.fileobj = io.BytesIO()  # what it holds, and its end, go nowhere (its close writes through a buffer)
+        with suppress(Exception):
+            out.close()
         raise
     out.close()
 

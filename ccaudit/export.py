@@ -150,13 +150,14 @@ def _export(store: Store, folder: Folder, tables: list[str]) -> Export:
         mask = block_stops()  # renames only, from here: stopped among them, a table was missing, others mixed
         try:
             for table in dict.fromkeys(written + previous):
-                new = made.pop(table, None)
+                new = made.get(table)
                 try:
                     old = _replace(folder, table, new)
                 except OSError as e:
                     undone = "replaced" if new else "removed"
                     raise CcauditError(f"{folder.path}: the tables are written, but the earlier export's {table} "
                                        f"could not be {undone}: {e.strerror}; {MARKER} still lists it") from None
+                made.pop(table, None)  # in place: no longer this export's to remove
                 replaced += [old] if old else []
             write_own(folder, MARKER, _marker(written))
             drop_stops()  # done: a stop that came meanwhile came with nothing left to stop

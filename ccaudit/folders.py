@@ -47,21 +47,23 @@ class Folder:
         return os.path.join(self.path, name)
 
     def mode(self, name: str) -> int | None:
-        """The mode of ``name`` itself (a link's, not its target's), or None if there is none."""
+        """The mode of ``name`` itself (a link's, not its target's), or None if there is none.
+        CcauditError if the folder cannot be searched (mode 0600): was an internal error."""
         try:
             return os.stat(name, dir_fd=self.fd, follow_symlinks=False).st_mode
         except FileNotFoundError:
             return None
+        except OSError as e:
+            raise CcauditError(f"{self.join(name)}: cannot reach it: {e.strerror}") from None
 
     def has_file(self, name: str) -> bool:
         """Whether ``name`` is a file, itself: not a link to one."""
-        with contextlib.suppress(OSError):
-            return stat.S_ISREG(self.mode(name) or 0)
-        return False
+        return stat.S_ISREG(self.mode(name) or 0)
 
     def open(self, name: str, errors: str = "strict") -> IO[str]:
-        """``name``, a file of this folder (never through a link), to read as UTF-8."""
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
+        """``name``, a file of this folder (never through a link), to read as UTF-8. Not
+        waiting for a writer, should a pipe be put in its place meanwhile."""
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=self.fd)
         return os.fdopen(fd, encoding="utf-8", errors=errors)
 
     @contextlib.contextmanager

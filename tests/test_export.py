@@ -482,6 +482,24 @@ def test_a_full_disk_as_a_tables_folder_is_made_names_the_export(sample, tmp_pat
     assert result.exit_code == 2
     assert result.stderr.startswith(f"ccaudit: error: {tmp_path / 'out'}: cannot write all_events: no space left")
 
+def test_a_table_that_cannot_be_put_in_place_leaves_no_temporary_folder(sample, tmp_path, monkeypatch):
+    # was: the new table's folder, taken from those to remove before it was put in place, left behind
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out, "--table", "counts")
+    rename = os.rename
+
+    def refusing(src, dst, *args, **kwargs):
+        if dst == "counts" and str(src).startswith(exporter.TEMP_PREFIX):
+            raise PermissionError(13, "Permission denied")
+        return rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", refusing)
+    result = ccaudit("export", "--db", db, "--out", out, "--table", "counts")
+    assert result.exit_code == 2 and "the earlier export's counts could not be replaced" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [exporter.MARKER, "counts"]
+
+
 def test_an_earlier_table_that_cannot_be_removed_is_an_error_and_stays_listed(sample, tmp_path, monkeypatch):
     # was: an internal error (exit 70)
     db, _ = sample
@@ -558,7 +576,7 @@ def test_a_table_folder_swapped_for_a_link_mid_export_leads_nowhere(sample, tmp_
         return write_day(*args)
 
     monkeypatch.setattr(exporter, "_write_day", swapping_second)
-    ccaudit("export", "--db", db, "--out", out, "--table", "all_events")
+    assert ccaudit("export", "--db", db, "--out", out, "--table", "all_events").exit_code == 0
     assert list(victim.iterdir()) == []
     assert len(list((tmp_path / "moved").iterdir())) == len(calls)  # every day, in the folder held
 

@@ -619,6 +619,25 @@ def test_a_manifest_that_cannot_be_read_is_one_line(invoke, tmp_path, sample_cli
                                               "Permission denied; not touched")
 
 
+def test_a_report_folder_that_cannot_be_searched_is_one_line(invoke, tmp_path, sample_cli, monkeypatch):
+    # a folder of mode 0600 (read, no search): was an internal error (exit 70) naming no
+    # path, as its section folders were looked for in it
+    out = tmp_path / "reports"
+    out.mkdir()
+    stat_of = os.stat
+
+    def unsearchable(path, *args, dir_fd=None, **kwargs):  # as for mode 0600 (root may search any folder)
+        if dir_fd is not None:
+            raise PermissionError(13, "Permission denied", path)
+        return stat_of(path, *args, dir_fd=dir_fd, **kwargs)
+
+    monkeypatch.setattr(os, "stat", unsearchable)
+    result = invoke("report", sample_cli, "--out", out, "-q")
+    assert result.exit_code == 2
+    said = f"ccaudit: error: {out}/.ccaudit-manifest: cannot reach it: Permission denied"
+    assert result.stderr.splitlines()[-1] == said
+
+
 def swap_for_link(folder, victim, moved) -> None:
     """What another user who may write ``folder``'s parent does: the folder moved away,
     and a link to a folder of theirs put in its place."""
