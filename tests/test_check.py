@@ -15,6 +15,7 @@ from tests.records import kafka_auth, signin, write_jsonl
 
 # -- parsing ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("text, rule", [
     ("kafka_authentication:*=3600/h", Rule("kafka_authentication", "*", 3600, "hour")),
     ("signin_failure:*=5/h", Rule("signin_failure", "*", 5, "hour")),
@@ -144,6 +145,7 @@ def test_missing_rules_file(tmp_path):
 
 # -- evaluation on hand-built reports ------------------------------------------------------
 
+
 def _row(key, hours):
     return Row(key, hours, sum(hours), "", "", "", 0)
 
@@ -179,6 +181,7 @@ def test_the_report_is_read_once_whatever_the_number_of_rules():
     rules = [Rule("kafka_authentication", f"sa-{i}", 5, "hour") for i in range(50)]
     assert [b.key for b in evaluate(rep, rules)] == ["sa-1", "sa-2"]  # 6 and 7 at 04:00
     assert Days.reads == 1
+
 
 def test_limit_is_inclusive():
     rep = _report()
@@ -240,6 +243,7 @@ def test_printable():
 
 
 # -- the command ------------------------------------------------------------------------
+
 
 def test_exit_codes(invoke, sample_cli):
     # sample: sa-q1w2e3 has 2 events in hour 07 of 2024-05-06, the busiest kafka hour

@@ -48,6 +48,7 @@ rec = numbered("cli-", time="2024-05-10T10:00:00Z")  # {"id": "cli-<n>", "time":
 
 # -- stdout and stderr ------------------------------------------------------------------
 
+
 def test_report_stdout_is_the_report_and_stderr_the_summary(invoke, sample_cli):
     result = invoke("report", sample_cli)
     assert result.exit_code == 0
@@ -77,6 +78,7 @@ def test_report_json_holds_the_hand_counts(invoke, sample_cli, expected_sample, 
 
 
 # -- every input shape ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["sample-array.json.gz", "sample-pretty.json.bz2", "sample.jsonl.xz",
                                   "sample-prefixes.txt"])
@@ -141,6 +143,7 @@ def test_stdin_and_a_file(invoke, tmp_path, sample_cli):
 
 
 # -- the store across runs ----------------------------------------------------------------
+
 
 def test_loading_twice_adds_nothing(invoke, tmp_path, sample_cli):
     db = tmp_path / "audit.db"
@@ -318,6 +321,7 @@ def test_clean_of_a_file_named_alone_says_which_option_takes_it(invoke, tmp_path
 
 # -- --out DIR ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt, ext", [("text", "txt"), ("markdown", "md"), ("csv", "csv"), ("json", "json")])
 def test_out_dir(invoke, tmp_path, sample_cli, section_ids, expected_sample, fmt, ext):
     out = tmp_path / "reports"
@@ -375,6 +379,7 @@ def test_out_dir_json_files_parse(invoke, tmp_path, sample_cli):
 
 
 # -- exit codes ------------------------------------------------------------------------------
+
 
 def test_strict_exits_1_after_loading_the_good_records(invoke, tmp_path, sample_cli):
     db = tmp_path / "audit.db"
@@ -689,6 +694,7 @@ def test_every_format_works(invoke, sample_cli):
 
 # -- the installed executable --------------------------------------------------------------
 
+
 def test_installed_executable_report_matches_golden(run_ccaudit, root, golden):
     proc = run_ccaudit("report", "fixtures/sample-cli.txt", cwd=root)
     assert proc.returncode == 0
@@ -733,6 +739,7 @@ def test_a_program_may_run_the_cli_from_a_thread(invoke, tmp_path, sample_cli, e
 
 # -- the library without click ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("module", ["ccaudit.ingest", "ccaudit.classify", "ccaudit.report", "ccaudit.render",
                                     "ccaudit.store"])
 def test_library_imports_without_click(module, root):
@@ -759,6 +766,7 @@ def test_commands_on_a_store_do_not_import_sqlite_utils(tmp_path, sample_cli, ro
     proc = subprocess.run([sys.executable, "-c", code, str(sample_cli), str(db)], capture_output=True, text=True,
                           check=False, cwd=root, timeout=60)
     assert proc.stdout.split() == ["False", "True"], proc.stderr
+
 
 def test_ingest_and_classify_work_without_click(root, sample_cli):
     code = (

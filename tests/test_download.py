@@ -122,6 +122,7 @@ def test_the_words_of_a_java_login_line_are_not_masked_and_its_secrets_are(tmp_p
     assert scrub_secrets(f"KEY1 {PASSWORD} '{PASSWORD}';", secrets) == "*** *** '***';"
     assert "password" in secret_values({"sasl.username": "1234", "sasl.password": "password"})  # however plain
 
+
 @pytest.mark.parametrize("body, message", [
     ("security.protocol=PLAINTEXT\n", "missing bootstrap.servers"),
     ("bootstrap.servers= , \n", "missing bootstrap.servers"),  # was: accepted, then 30 s to "No brokers configured"
@@ -311,6 +312,7 @@ def test_a_value_that_is_no_record_first_in_the_topic_leaves_the_rest_readable(t
     load = json.loads(report.stdout)["summary"]["load"]
     assert (load["inserted"], load["malformed"]) == (5, 1)
 
+
 def test_a_store_given_as_the_output_is_refused(tmp_path, props, monkeypatch, sample_cli):
     # was replaced by the records without a word, as `report -o` refuses to
     store = tmp_path / "audit.db"
@@ -322,6 +324,7 @@ def test_a_store_given_as_the_output_is_refused(tmp_path, props, monkeypatch, sa
         dl.download(props, store)
     assert store.read_bytes() == before
 
+
 @pytest.mark.parametrize("topic", ["\udcff", "a b", "", "x" * 250, "../x", ".", ".."])
 def test_a_topic_name_kafka_does_not_take_is_refused(tmp_path, props, topic):
     # was, for a name of bytes that are not UTF-8, "standard output's encoding (utf-8) cannot
@@ -329,6 +332,7 @@ def test_a_topic_name_kafka_does_not_take_is_refused(tmp_path, props, topic):
     with pytest.raises(InputError, match="not a Kafka topic's name"):
         dl.download(props, tmp_path / "out.jsonl", topic=topic)
     assert not (tmp_path / "out.jsonl").exists()
+
 
 def test_failure_mid_run_leaves_no_file_and_keeps_state(tmp_path, props, monkeypatch):
     state = tmp_path / "state.json"
@@ -830,6 +834,7 @@ def test_the_summary_line_escapes_control_characters_in_the_file_name(tmp_path, 
 
 # --- without the extra --------------------------------------------------------------------
 
+
 def test_missing_confluent_kafka_gives_the_install_hint(tmp_path, props, monkeypatch):
     monkeypatch.setitem(sys.modules, "confluent_kafka", None)
     with pytest.raises(MissingExtra, match=r"pip install 'ccaudit\[download\]'"):
@@ -849,6 +854,7 @@ def test_module_imports_without_confluent_kafka_or_click():
 
 
 # --- against the mock cluster ------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def cluster():
@@ -1069,6 +1075,7 @@ def test_a_secret_in_any_setting_is_masked_in_librdkafkas_messages(tmp_path, clu
 
 # --- values, timestamps and the summary line ------------------------------------------------
 
+
 def test_a_value_nested_too_deep_is_written_as_it_is(tmp_path, props, monkeypatch):
     # was: RecursionError, exit 70, no file, and every later --state run stopped there
     deep, deep_pretty = b"[" * 1000 + b"]" * 1000, b"[" * 100_000 + b"\n" + b"]" * 100_000
@@ -1141,6 +1148,7 @@ def test_the_summary_counts_the_empty_messages_skipped(tmp_path, props, monkeypa
 
 # --- what --out may name ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("exists", [True, False])
 def test_out_naming_the_state_file_is_refused(tmp_path, props, monkeypatch, exists):
     # was: the records written, then replaced by the state that points past them
@@ -1198,6 +1206,7 @@ def test_out_naming_a_descriptor_that_is_not_open_is_refused_before_connecting(t
 
 # --- the progress line -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("failure", [CcauditError("authentication failed: bad key"), KeyboardInterrupt()])
 def test_the_progress_line_is_erased_before_an_error(tmp_path, props, monkeypatch, failure):
     # was: "…0 records/sccaudit: error: …" on one line
@@ -1211,6 +1220,7 @@ def test_the_progress_line_is_erased_before_an_error(tmp_path, props, monkeypatc
 
 
 # --- a cluster that goes away --------------------------------------------------------------------
+
 
 @pytest.fixture
 def controlled():
@@ -1328,6 +1338,7 @@ def test_brokers_that_go_away_mid_run_fail_it_after_the_stall_not_the_timeout(tm
 
 
 # --- standard output, in a real process --------------------------------------------------------
+
 
 def ccaudit_in_sh(script: str, *args, cwd):
     """``sh -c script`` with $0 this Python and "$@" the arguments, ccaudit importable from here."""

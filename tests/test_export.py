@@ -46,6 +46,19 @@ def export_here(db, out) -> None:
         store.close()
 
 
+def refuse(monkeypatch, owner, name: str, when) -> None:
+    """``owner.name`` raising PermissionError where ``when(*its arguments)`` holds: root may
+    read and rename anything, so a test plays another user's file or a read-only folder."""
+    real = getattr(owner, name)
+
+    def refusing(*args, **kwargs):
+        if when(*args):
+            raise PermissionError(13, "Permission denied")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, refusing)
+
+
 def marker_of(out) -> list[str]:
     """The tables the export folder ``out``'s marker lists."""
     with held(str(out)) as folder:
@@ -107,6 +120,7 @@ def exported_totals(out) -> dict:
 
 # -- stores ------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
     """(store, export folder) of sample-cli.txt and sample-week2.jsonl (days apart)."""
@@ -134,6 +148,7 @@ def generated(tmp_path_factory):
 
 
 # -- the counts give the report's numbers ---------------------------------------------------------
+
 
 def test_counts_give_the_hand_counts_of_sample_cli(sample):
     _, out = sample
@@ -181,6 +196,7 @@ def test_counts_files_do_not_depend_on_the_order_keys_were_loaded(tmp_path):
 
 
 # -- the event tables are the store's views -------------------------------------------------------
+
 
 @pytest.mark.parametrize("which", ["sample", "generated"])
 def test_events_per_table_and_day_are_the_stores(which, request):
@@ -259,6 +275,7 @@ def test_one_auth_event_field_by_field(sample):
 
 # -- the docs' query -------------------------------------------------------------------------------
 
+
 def docs_query() -> str:
     """The DuckDB example of the export's documentation (docs/export.md, or the README)."""
     for path in (ROOT / "docs" / "export.md", ROOT / "README.md"):
@@ -280,6 +297,7 @@ def test_the_documented_duckdb_query_gives_the_report(sample, monkeypatch):
 
 
 # -- the folder ------------------------------------------------------------------------------------
+
 
 def test_layout_and_owner_only_modes(sample):
     _, out = sample
@@ -421,6 +439,7 @@ def test_a_folder_whose_name_is_not_utf8_takes_the_export(sample, tmp_path, ccau
     os.rename(odd, tmp_path / "renamed")  # for DuckDB, which takes paths as UTF-8
     assert exported_totals(tmp_path / "renamed") == exported_totals(out)
 
+
 def test_a_marker_that_cannot_be_read_is_one_line(sample, tmp_path, monkeypatch):
     # was an internal error (exit 70) for a marker made unreadable (mode 000)
     from ccaudit.folders import Folder
@@ -428,14 +447,7 @@ def test_a_marker_that_cannot_be_read_is_one_line(sample, tmp_path, monkeypatch)
     db, _ = sample
     out = tmp_path / "out"
     export(db, out, "--table", "counts")
-    opening = Folder.open
-
-    def refused(self, name, *args, **kwargs):
-        if name == exporter.MARKER:
-            raise PermissionError(13, "Permission denied")  # root reads any file: as for another user
-        return opening(self, name, *args, **kwargs)
-
-    monkeypatch.setattr(Folder, "open", refused)
+    refuse(monkeypatch, Folder, "open", lambda folder, name, *_: name == exporter.MARKER)
     result = ccaudit("export", "--db", db, "--out", out, "--table", "counts")
     assert result.exit_code == 2
     said = f"ccaudit: error: {out}/{exporter.MARKER}: cannot read: Permission denied; nothing written\n"
@@ -482,19 +494,13 @@ def test_a_full_disk_as_a_tables_folder_is_made_names_the_export(sample, tmp_pat
     assert result.exit_code == 2
     assert result.stderr.startswith(f"ccaudit: error: {tmp_path / 'out'}: cannot write all_events: no space left")
 
+
 def test_a_table_that_cannot_be_put_in_place_leaves_no_temporary_folder(sample, tmp_path, monkeypatch):
     # was: the new table's folder, taken from those to remove before it was put in place, left behind
     db, _ = sample
     out = tmp_path / "out"
     export(db, out, "--table", "counts")
-    rename = os.rename
-
-    def refusing(src, dst, *args, **kwargs):
-        if dst == "counts" and str(src).startswith(exporter.TEMP_PREFIX):
-            raise PermissionError(13, "Permission denied")
-        return rename(src, dst, *args, **kwargs)
-
-    monkeypatch.setattr(os, "rename", refusing)
+    refuse(monkeypatch, os, "rename", lambda src, dst, *_: dst == "counts" and src.startswith(exporter.TEMP_PREFIX))
     result = ccaudit("export", "--db", db, "--out", out, "--table", "counts")
     assert result.exit_code == 2 and "the earlier export's counts could not be replaced" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == [exporter.MARKER, "counts"]
@@ -505,14 +511,7 @@ def test_an_earlier_table_that_cannot_be_removed_is_an_error_and_stays_listed(sa
     db, _ = sample
     out = tmp_path / "out"
     export(db, out)
-    rename = os.rename
-
-    def refusing(src, dst, *args, **kwargs):
-        if os.path.basename(src) == "signin_failures":
-            raise PermissionError(13, "Permission denied")
-        return rename(src, dst, *args, **kwargs)
-
-    monkeypatch.setattr(os, "rename", refusing)
+    refuse(monkeypatch, os, "rename", lambda src, *_: os.path.basename(src) == "signin_failures")
     result = ccaudit("export", "--db", db, "--out", out, "--table", "counts")
     assert result.exit_code == 2, result.output
     assert result.stderr == (f"ccaudit: error: {out}: the tables are written, but the earlier export's "
@@ -580,6 +579,7 @@ def test_a_table_folder_swapped_for_a_link_mid_export_leads_nowhere(sample, tmp_
     assert list(victim.iterdir()) == []
     assert len(list((tmp_path / "moved").iterdir())) == len(calls)  # every day, in the folder held
 
+
 @pytest.mark.parametrize("where", ["counts", "all_events/day=2024-05-06", ".ccaudit-export-1-x", "."])
 def test_a_store_in_a_folder_the_export_replaces_is_refused(sample, tmp_path, where):
     # was: exit 0, and the store deleted with the table folder it was moved into
@@ -635,6 +635,7 @@ def test_no_order_of_rows_makes_a_batch_of_more_text(order):
 
 
 # -- the command -----------------------------------------------------------------------------------
+
 
 def test_without_pyarrow_export_says_what_to_install(invoke, sample, tmp_path, monkeypatch):
     db, _ = sample

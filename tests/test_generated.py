@@ -68,6 +68,7 @@ def make_dump(tmp_path, name):
 # Reference reader: the contract rules, written plainly (slow; fine for a few thousand records)
 # ---------------------------------------------------------------------------------------------
 
+
 def _open_text(path):
     p = str(path)
     opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(os.path.splitext(p)[1], open)
@@ -266,6 +267,7 @@ def test_generator_is_deterministic(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # ccaudit against the truth
 # ---------------------------------------------------------------------------------------------
+
 
 def _ccaudit_available():
     try:

@@ -27,6 +27,7 @@ def files_in(folder) -> set[str]:
 
 # -- contradictory or dangerous destinations ------------------------------------------------
 
+
 def test_out_and_output_together_are_a_usage_error(invoke, tmp_path, sample_cli):
     result = invoke("report", sample_cli, "--out", tmp_path / "r", "-o", tmp_path / "r.txt")
     assert result.exit_code == ExitCode.USAGE and "not both" in result.stderr
@@ -258,6 +259,7 @@ def test_output_to_a_compressed_name_is_refused(invoke, tmp_path, sample_cli, na
 
 # -- a report folder is one report -----------------------------------------------------------
 
+
 def test_a_narrower_report_replaces_the_folder(invoke, tmp_path, sample_cli):
     out = tmp_path / "reports"
     invoke("report", sample_cli, "--out", out, "-q")
@@ -458,6 +460,7 @@ def test_a_failed_write_leaves_the_previous_report(invoke, tmp_path, sample_cli,
 
 # -- clean -----------------------------------------------------------------------------------
 
+
 def test_clean_refuses_a_folder_without_a_manifest_and_deletes_nothing(invoke, tmp_path, sample_cli):
     db, project = tmp_path / "s.db", tmp_path / "project"
     invoke("load", sample_cli, "--db", db, "-q")
@@ -496,6 +499,7 @@ def test_declining_clean_exits_1_and_deletes_nothing(invoke, tmp_path, sample_cl
 
 # -- CSV -------------------------------------------------------------------------------------
 
+
 def test_csv_on_stdout_is_one_table(invoke, sample_cli, expected_sample):
     out = invoke("report", sample_cli, "--format", "csv", "-q").stdout
     rows = list(csv.reader(io.StringIO(out)))
@@ -529,6 +533,7 @@ def _json(text: str) -> str:
 
 
 # -- errors ----------------------------------------------------------------------------------
+
 
 def test_an_internal_error_has_its_own_exit_code(sample_cli, monkeypatch):
     from click.testing import CliRunner
@@ -671,6 +676,7 @@ def test_a_folder_swapped_for_a_link_mid_report_leads_nowhere(invoke, tmp_path, 
     if swapped != ".":
         held = {f"{swapped}/{name}" for name in held} | files_in(out)
     assert {f"{swapped}/2024-05-09.txt".lstrip("./"), "2024-05-09.txt", "summary.txt"} <= held
+
 
 @pytest.mark.parametrize("entry", ["../victim.txt", "/etc/passwd", "notes.txt", "sub/x.txt"])
 def test_a_manifest_may_list_only_report_files(invoke, tmp_path, sample_cli, entry):

@@ -242,6 +242,7 @@ def test_parallel_stdin_gzip(tmp_path, sample_cli, monkeypatch):
 
 # -- a second load, a named pipe, stopping early ------------------------------------------
 
+
 def test_parallel_second_load_adds_nothing(tmp_path, sample_cli):
     s = Store(str(tmp_path / "p.db"))
     try:
@@ -287,6 +288,7 @@ def test_the_decompressing_thread_stops_when_the_load_does():
 
 
 # -- bounded work on hostile shapes ----------------------------------------------------------
+
 
 def test_a_range_never_reads_past_its_end_for_its_first_line(tmp_path):
     # In a file without newlines every range would otherwise read to the end of the file:
@@ -532,6 +534,7 @@ def test_the_task_thread_leaves_ctrl_c_to_the_main_thread():
 
 # -- the file the workers read is the one this process opened -----------------------------
 
+
 def _renamed_over_once_opened(monkeypatch, path, other):
     """``other`` renamed over ``path`` just after the load opened it, before any worker did
     (a dump rotated into place by a download, a log rotation)."""
@@ -620,6 +623,7 @@ def test_a_parse_worker_does_not_import_the_current_folders_modules(tmp_path, sa
         assert load_dumps([str(sample_cli)], s, workers=2).inserted == 13
     finally:
         s.close()
+
 
 def test_a_parse_worker_that_cannot_start_is_a_one_line_error(tmp_path, sample_cli, monkeypatch):
     # was: an internal error, exit 70 ("OSError: [Errno 24] Too many open files" under ulimit -n 12)

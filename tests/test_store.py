@@ -77,6 +77,7 @@ def mixed(base: int, time=T) -> list[dict]:
 
 # -- the sample ---------------------------------------------------------------------------
 
+
 def test_load_sample(store, sample_cli, expected_sample):
     stats = load_dumps([str(sample_cli)], store, workers=0)
     want = expected_sample["load"]
@@ -137,6 +138,7 @@ def test_dedup_across_dumps_in_one_load(store, sample_cli, fixtures_dir, variant
 
 
 # -- de-duplication and counts -----------------------------------------------------------
+
 
 def test_first_copy_wins(store, tmp_path):
     first = rec(1, method="FirstMethod")
@@ -426,6 +428,7 @@ def test_a_store_whose_largest_key_number_is_the_largest_sqlite_takes(tmp_path, 
 
 # -- read errors ----------------------------------------------------------------------
 
+
 def test_load_errors_are_collected_not_raised(store, tmp_path, sample_cli):
     noise = tmp_path / "noise.txt"
     noise.write_bytes(b"% Headers: x\n\n")
@@ -466,6 +469,7 @@ def test_damaged_gzip_keeps_what_was_read(tmp_path, workers):
 
 
 # -- what is not a store ----------------------------------------------------------------
+
 
 def test_refuses_an_sqlite_file_of_something_else(tmp_path):
     path = tmp_path / "other.db"
@@ -528,6 +532,7 @@ def test_a_refused_store_is_closed(tmp_path, monkeypatch, content):
 
 
 # -- kinds of store --------------------------------------------------------------------
+
 
 def test_in_memory_store(sample_cli):
     s = Store(":memory:")

@@ -180,6 +180,7 @@ def test_clean_unfinished_refuses_a_store_of_another_layout(invoke, tmp_path, sa
     assert result.exit_code == 2 and result.stderr.startswith(f"ccaudit: error: {db}: {said}")
     assert db.read_bytes() == before
 
+
 def test_clean_unfinished_is_refused_while_a_command_writes_the_store(invoke, tmp_path, sample_cli):
     db = tmp_path / "s.db"
     assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
