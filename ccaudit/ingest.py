@@ -131,9 +131,14 @@ class Dump:
             raise InputError(f"{self.path}: cannot read: {e.strerror}") from None
 
 
+EMPTY_NAME = "an input's name is empty (an unset variable?): name a file, or - for standard input"
+
+
 def check_readable(path: str, label: str | None = None) -> None:
     """Refuse, before loading anything, a file that is missing or cannot be read (named
     ``label`` in the error): a report without it would look complete and be wrong."""
+    if not path:  # was ": no such file"
+        raise InputError(EMPTY_NAME)
     label = label or path
     try:
         os.stat(path)

@@ -86,6 +86,13 @@ def not_empty(ctx, param, value: str | None) -> str | None:
     return value
 
 
+def none_empty(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
+    """``not_empty`` of each value of an option given many times (``--rules A --rules B``)."""
+    for value in values:
+        not_empty(ctx, param, value)
+    return values
+
+
 def format_option(choices: list[str], help: str = "Output format.") -> Decorator:
     return click.option("-f", "--format", "fmt", type=click.Choice(choices), default="text", show_default=True,
                         help=help)

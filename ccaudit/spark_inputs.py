@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from .errors import READ_ERRORS, InputError
 from .files import same_file
-from .ingest import BUFFER, Dump, check_readable, sniff
+from .ingest import BUFFER, EMPTY_NAME, Dump, check_readable, sniff
 from .spark_job import file_key
 from .storefile import SQLITE_MAGIC, looks_like_sqlite
 from .streams import first_bytes
@@ -101,6 +101,8 @@ def local_files(arg: str, store: str | None = None) -> list[Found]:
     not match ``.x``, as a shell's), named as a shell would have passed them; not the
     ``store`` being written, which may be in an archive's folder. Only regular files that
     are not SQLite: Spark opens each again by name, which a pipe's would not give again."""
+    if not arg:  # was ": no such file"
+        raise InputError(EMPTY_NAME)
     literal = os.path.lexists(arg)  # a name with glob characters (day[1].jsonl) is taken as it is
     matches = [arg] if literal else sorted({m for p in braces(arg) for m in glob.glob(p.replace("[^", "[!"))})
     if not matches:

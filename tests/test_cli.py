@@ -907,3 +907,14 @@ def test_running_out_of_memory_is_one_line(invoke, tmp_path, sample_cli, monkeyp
     result = invoke("report", sample_cli)
     assert result.exit_code == 2
     assert result.stderr == "ccaudit: error: out of memory (is the process's memory limited, ulimit -v?)\n"
+
+
+@pytest.mark.parametrize("args", [["load", "", "--db", "{db}"], ["report", "{dump}", ""], ["diff", "{db}", ""],
+                                  ["check", "--db", "{db}", "--rules", ""]])
+def test_an_empty_name_is_refused_as_empty(invoke, tmp_path, sample_cli, args):
+    # an unset variable in a cron line: was ": no such file" or ": cannot read: No such file or directory"
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    result = invoke(*[a.format(db=db, dump=sample_cli) for a in args])
+    assert result.exit_code == 2, result.stderr
+    assert "empty" in result.stderr.splitlines()[-1] and ": no such file" not in result.stderr

@@ -180,3 +180,9 @@ def test_a_damaged_file_read_by_a_spark_task_is_a_damaged_input_on_the_driver(tm
     stats = load_stats([str(damaged)], {(0, 0): summary(task)})
     assert rows and list(stats.damaged) == [str(damaged)] and stats.input_error
     assert (stats.records_read, stats.malformed) == (task.records_read, task.malformed)
+
+
+def test_an_empty_name_is_refused_as_empty():
+    # an unset variable in a cron line: was ": no such file"
+    with pytest.raises(InputError, match="name is empty"):
+        local_files("")
