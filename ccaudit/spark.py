@@ -290,6 +290,9 @@ def _forget_gateway() -> None:
 
     SparkContext._gateway = SparkContext._jvm = SparkContext._active_spark_context = None
     SparkSession._instantiatedSession = SparkSession._activeSession = None
+    # its connections to that JVM log as they are collected, which may be as the interpreter
+    # ends, once logging has been torn down: "Exception ignored in ... __del__", a traceback
+    logging.getLogger("py4j.clientserver").disabled = not os.environ.get("CCAUDIT_DEBUG")
 
 
 def aggregate(spark, inputs, parquet: str | None = None, store: str | None = None) -> tuple[list[tuple], LoadStats]:
