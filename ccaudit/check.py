@@ -183,8 +183,9 @@ class Breaches:
                     for sid in SECTIONS}
         for day in report.days:
             for sid, section in day.sections.items():
-                for row in section.rows if limiting[sid] else ():
-                    for ri, rule in limiting[sid]:
+                rules = limiting[sid]
+                for row in section.rows if rules else ():
+                    for ri, rule in rules:
                         if not fnmatch.fnmatchcase(row.key, rule.key):
                             continue
                         self._matched.add(ri)

@@ -115,26 +115,23 @@ def read_small(path: str, limit: int) -> bytes:
     return data
 
 
-
-
-
-
-
-
-
-
 _STANDARD = {"stdin": 0, "stdout": 1, "stderr": 2}
 _FD_PATH = re.compile(r"/dev/(stdin|stdout|stderr)|/dev/fd/([0-9]+)|/proc/(?:self|thread-self)/fd/([0-9]+)")
 
 
-def closed_descriptor(path: str) -> int | None:
-    """The descriptor that ``path`` names (/dev/stdout, /dev/fd/3, /proc/self/fd/3) if it
-    is not open: the next file opened (SQLite's store, the Kafka client's pipe) would take
-    its number, and what was written there would go into that file, or nowhere."""
+def descriptor_of(path: str) -> int | None:
+    """The descriptor that ``path`` names (/dev/stdout, /dev/fd/3, /proc/self/fd/3), if any."""
     m = _FD_PATH.fullmatch(os.path.abspath(path))
-    if not m:
+    return None if not m else _STANDARD[m[1]] if m[1] else int(m[2] or m[3])
+
+
+def closed_descriptor(path: str) -> int | None:
+    """The descriptor that ``path`` names if it is not open: the next file opened (SQLite's
+    store, the Kafka client's pipe) would take its number, and what was written there
+    would go into that file, or nowhere."""
+    fd = descriptor_of(path)
+    if fd is None:
         return None
-    fd = _STANDARD[m[1]] if m[1] else int(m[2] or m[3])
     try:
         os.fstat(fd)
     except OSError:

@@ -155,8 +155,7 @@ class Folder:
         """Remove the folder ``name`` and all it holds, never through a link. What cannot be
         removed is left (as ``shutil.rmtree(ignore_errors=True)``)."""
         with contextlib.suppress(OSError):
-            with _closing(os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                  dir_fd=self.fd)) as fd:
+            with inside(self.fd, name) as fd:
                 inner = Folder(fd, self.join(name))
                 with inner.listing() as entries:
                     held = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
@@ -185,6 +184,14 @@ def held(path: str, label: str | None = None) -> Iterator[Folder]:
     held; ``label`` names it in messages, if not ``path``. An OSError is raised as it is."""
     with _closing(os.open(path, _WHERE)) as fd:
         yield Folder(fd, path if label is None else label)
+
+
+@contextlib.contextmanager
+def inside(parent: int, name: str) -> Iterator[int]:
+    """A descriptor of the folder ``name`` in the folder ``parent``, to list and to remove
+    from; never a link (ELOOP or ENOTDIR: an OSError raised as it is)."""
+    with _closing(os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)) as fd:
+        yield fd
 
 
 @contextlib.contextmanager

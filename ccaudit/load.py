@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from . import loadnotes
 from .collector import FewerCollections
 from .errors import InputError, NoSpace
+from .files import descriptor_of
 from .ingest import BUFFER, Dump, note_if_failed, read_rows, sniff
 from .parallel import CHUNK, default_workers, load_parallel
 from .stats import LoadStats
@@ -173,13 +174,10 @@ def read_twice(paths: Iterable[str]) -> str | None:
 def _stream(path: str) -> list[object]:
     """What the stream ``path`` names is known by: its device and inode, and for stdin (``-``,
     ``/dev/stdin``: a file sent to it is read from where the other name left it) '-'."""
-    stdin = path == "-" or os.path.abspath(path) in _STDIN
+    stdin = path == "-" or descriptor_of(path) == 0
     try:
         st = os.fstat(0) if path == "-" else os.stat(path)
     except OSError:
         return ["-"] if stdin else []
     named = [] if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) else [(st.st_dev, st.st_ino)]
     return ["-", *named] if stdin else named
-
-
-_STDIN = {"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "/proc/thread-self/fd/0"}

@@ -21,7 +21,7 @@ from . import halves
 from .dates import Days
 from .errors import CcauditError
 from .files import present, same_file, takes_utf8, write_atomic, write_own, write_pieces
-from .folders import Folder, held, unslashed, writing_into
+from .folders import Folder, held, inside, unslashed, writing_into
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
@@ -236,7 +236,7 @@ def _remove(folder: Folder, names: Iterable[str]) -> tuple[list[str], str]:
             sid, _, base = name.rpartition("/")
             if sid not in folders:
                 try:
-                    folders[sid] = opened.enter_context(_folder(sid, folders[""]))
+                    folders[sid] = opened.enter_context(inside(folder.fd, sid))
                 except (FileNotFoundError, NotADirectoryError):  # gone, or something else now
                     folders[sid] = None
                 except OSError as e:  # ELOOP: a link, whose target is not ours; else it cannot be read
@@ -262,16 +262,6 @@ def _remove(folder: Folder, names: Iterable[str]) -> tuple[list[str], str]:
                     if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
                         why = why or f"{folder.join(sid)}: {e.strerror}"
     return left, why
-
-
-@contextlib.contextmanager
-def _folder(name: str, parent: int) -> Iterator[int]:
-    """A descriptor of the folder ``name`` (in ``parent``'s), which must not be a link."""
-    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
 
 
 def _list(folder: Folder, names: Iterable[str]) -> None:

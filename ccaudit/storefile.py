@@ -109,10 +109,11 @@ def check_journal_name(path: str) -> None:
     """Refuse to write a store whose journal's name its file system would not take (a name
     of 248 bytes or more): SQLite failed only as it wrote, after making an empty file, and
     called the store unusable."""
-    journal = os.path.basename(os.path.realpath(path)) + "-journal"
+    real = os.path.realpath(path)
+    journal = os.path.basename(real) + "-journal"
     most = math.inf
     with contextlib.suppress(OSError, ValueError):
-        most = os.pathconf(folder_of(os.path.realpath(path)), "PC_NAME_MAX")
+        most = os.pathconf(folder_of(real), "PC_NAME_MAX")
     size = len(os.fsencode(journal))
     if size > most >= size - len("-journal"):  # (a name too long itself is said as the store is made)
         raise StoreError(f"{path}: a name too long to write the store: SQLite keeps its journal beside it, "
