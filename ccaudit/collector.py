@@ -1,9 +1,9 @@
-"""Python's cycle collector during a load (see ``FewerCollections``)."""
+"""Python's cycle collector during a load or a report (see ``FewerCollections``)."""
 from __future__ import annotations
 
 import gc
 
-COLLECT_EVERY = 20_000  # allocations between two garbage collections during a load (Python: 700)
+COLLECT_EVERY = 20_000  # allocations between two garbage collections during a load or report (Python: 700)
 
 
 class FewerCollections:

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from . import halves
+from .collector import FewerCollections
 from .dates import Days
 from .errors import CcauditError
 from .files import present, same_file, takes_utf8, write_atomic, write_own, write_pieces
@@ -33,7 +34,14 @@ _MANIFEST_HEAD = "# files written by ccaudit report --out; ccaudit clean deletes
 
 def write_report(report: Report, fmt: str, out_dir: str | None = None, out_file: str | None = None,
                  stats: bool = False) -> None:
-    """Render ``report``: into ``out_dir`` (stdout gets the summary), ``out_file``, or stdout."""
+    """Render ``report``: into ``out_dir`` (stdout gets the summary), ``out_file``, or stdout.
+    A report makes and frees a few objects a row, and holds thousands of rows to size its
+    columns: at Python's default the cycle collector took 5-8 % of a whole-store report."""
+    with FewerCollections():
+        _write_report(report, fmt, out_dir, out_file, stats)
+
+
+def _write_report(report: Report, fmt: str, out_dir: str | None, out_file: str | None, stats: bool) -> None:
     if out_dir:
         write_dir(report, fmt, out_dir, stats)
         write_pieces(sys.stdout, summary_chunks(report, "text" if fmt == "html" else fmt))

@@ -216,7 +216,7 @@ def _csv_lines(day: Day, sections, labels: list[str]) -> Iterator[str]:
             hours = ",".join(map(digits.__getitem__, r.hours if same else _spread(r.hours, day.hour_labels, labels)))
             first, last, peak, count = r.stats()
             yield (f"{head}{safe_cell(r.key)},{hours},{digits[r.total]},{safe_cell(first)},"
-                   f"{safe_cell(last)},{safe_cell(peak)},{safe_cell(count)}\n")
+                   f"{safe_cell(last)},{safe_cell(peak)},{digits[count]}\n")
 
 
 def _all_labels(days: list[Day]) -> list[str]:

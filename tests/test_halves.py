@@ -6,6 +6,7 @@ split; the expected text is the same report written by one process."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import shutil
@@ -24,7 +25,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from ccaudit import halves, storefile
+from ccaudit import collector, halves, output, storefile
 from ccaudit.cli import cli
 from ccaudit.load import load_dumps
 from ccaudit.output import render_whole, write_dir, write_report
@@ -620,3 +621,21 @@ def test_an_html_pages_shading_scale_is_measured_by_both_processes_each_over_hal
     (later,) = children
     half = later.count // 2
     assert measured == ([half, later.count - half] if fails else [half])
+
+
+def test_a_report_runs_the_cycle_collector_less_often_and_restores_it(store_path, monkeypatch):
+    seen, before = [], gc.get_threshold()
+    real = output.render_whole
+
+    def render(*args, **kwargs):
+        seen.append(gc.get_threshold()[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(output, "render_whole", render)
+    store = Store(store_path, readonly=True)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            write_report(build(store), "text")
+    finally:
+        store.close()
+    assert seen == [collector.COLLECT_EVERY] and gc.get_threshold() == before
