@@ -200,7 +200,7 @@ def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadRe
     try:
         with _saying_what_is_left(path, result, kept):
             bounds = _snapshot(source, saved, deadline, result)
-        with output(path, compress, "; nothing written" + kept, until=deadline.at) as f, \
+        with output(path, compress, "; nothing written" + kept, until=deadline.at, kept=kept) as f, \
                 _saying_what_is_left(path, result, kept):
             _fetch(source, bounds, f, deadline, progress, result)
             if held is not None and not is_stream(path):

@@ -114,12 +114,15 @@ def is_stream(path) -> bool:
 
 
 @contextmanager
-def output(path, compress: bool, undone: str = "; nothing written", until: float = math.inf) -> Iterator:
+def output(path, compress: bool, undone: str = "; nothing written", until: float = math.inf,
+           kept: str = "") -> Iterator:
     """A binary file that appears at ``path`` only if the block completes; a device or a
     pipe there (``/dev/stdout``, a FIFO), or standard output (``-``), is written to as the
-    records come, not replaced. A FIFO's reader is waited for until ``until`` (monotonic)."""
+    records come, not replaced. A FIFO's reader is waited for until ``until`` (monotonic).
+    A failure says ``undone`` after it, or ``kept`` if it is in writing to a stream (which
+    may have had some records)."""
     if is_stream(path):
-        with _through(path, compress, until, undone) as out:
+        with _through(path, compress, until, undone, kept) as out:
             yield out
         return
     try:
@@ -142,7 +145,7 @@ def _sync_folder(folder: str) -> None:
 
 
 @contextmanager
-def _through(path, compress: bool, until: float, undone: str) -> Iterator:
+def _through(path, compress: bool, until: float, undone: str, kept: str) -> Iterator:
     try:
         with _appending(path, until, undone) as raw:
             name = "" if str(path) == STDOUT else os.path.basename(str(path))
@@ -152,7 +155,7 @@ def _through(path, compress: bool, until: float, undone: str) -> Iterator:
     except BrokenPipeError:  # its reader went away (--out /dev/stdout | head): as for standard output
         raise
     except OSError as e:
-        raise CcauditError(_write_error(out_name(path), e)) from None  # what the reader got, it keeps
+        raise CcauditError(_write_error(out_name(path), e) + kept) from None  # what the reader got, it keeps
 
 
 @contextmanager
