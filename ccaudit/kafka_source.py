@@ -149,7 +149,7 @@ class KafkaSource:
                 out.append(Message(m.partition(), m.offset(), eof=True))
             elif err.code() in (self._ck.KafkaError._AUTO_OFFSET_RESET, self._ck.KafkaError.OFFSET_OUT_OF_RANGE):
                 out.append(Message(m.partition(), m.offset(), gone=True))
-            elif err.fatal() or err.code() in self._fatal_codes():
+            elif self._is_fatal(err):
                 raise CcauditError(f"Kafka error on partition {m.partition()}: {self._text(err)}")
             # anything else is transient: librdkafka retries, --timeout bounds it
         self._raise_fatal()
@@ -175,9 +175,15 @@ class KafkaSource:
         except Exception:  # closing must not hide the error that got us here
             pass
 
-    def _fatal_codes(self) -> set:
+    def _is_fatal(self, err) -> bool:
+        """Whether retrying cannot fix ``err``: a bad key or secret, TLS, no right to read the
+        topic, or a broker's answer larger than ``receive.message.max.bytes`` takes (a record
+        larger than the client's limits: librdkafka asks again for ever, and the run timed out
+        saying only that)."""
         e = self._ck.KafkaError
-        return {e._AUTHENTICATION, e.SASL_AUTHENTICATION_FAILED, e._SSL, e.TOPIC_AUTHORIZATION_FAILED}
+        return err.fatal() or err.code() in {e._AUTHENTICATION, e.SASL_AUTHENTICATION_FAILED, e._SSL,
+                                             e.TOPIC_AUTHORIZATION_FAILED} \
+            or err.code() == e._BAD_MSG and "receive.message.max.bytes" in err.str()
 
     def _moving_codes(self) -> set:
         """Errors a broker answers while a partition's leader moves: asking again fixes them."""
@@ -188,7 +194,7 @@ class KafkaSource:
     def _raise_fatal(self) -> None:
         """Fail fast on errors retrying cannot fix (bad key/secret, TLS, lost offsets)."""
         for err in self._errors:
-            if err.fatal() or err.code() in self._fatal_codes():
+            if self._is_fatal(err):
                 kind = "authentication failed" if "AUTHENTICATION" in err.name() else "Kafka error"
                 raise CcauditError(f"{kind}: {self._text(err)}")
         del self._errors[:-1]  # keep the last one for the "cannot reach" message

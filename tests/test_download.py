@@ -943,6 +943,22 @@ def test_records_after_the_snapshot_go_to_the_next_run(tmp_path, cluster, topic,
     assert "nothing new" in third.summary_line()
 
 
+def test_a_record_larger_than_the_clients_limits_fails_the_run_saying_which_limit(tmp_path, cluster, topic):
+    # was: librdkafka asked again for ever, and the run said only "timed out after 20s (--timeout)
+    # before reaching the end of the topic"
+    cluster.produce(topic, [audit_message(1, topic), audit_message(2, topic) + b" " * 600_000], partition=0)
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={cluster.bootstrap}\n"
+                        "message.max.bytes=100000\nfetch.max.bytes=100000\nreceive.message.max.bytes=200000\n")
+    started = time.monotonic()
+    with pytest.raises(CcauditError) as caught:
+        dl.download(props, tmp_path / "out.jsonl", state_path=tmp_path / "state.json", topic=topic, timeout=20)
+    assert time.monotonic() - started < 15
+    said = str(caught.value)
+    assert said.startswith("Kafka error") and "increase receive.message.max.bytes" in said
+    assert said.endswith("; nothing written, state file unchanged") and "\n" not in said
+    assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "state.json").exists()
+
+
 def test_retention_gap_on_the_wire(tmp_path, cluster, topic, mock_props):
     # The mock keeps about 5 MiB per partition, dropping the oldest records: retention in small.
     state = tmp_path / "state.json"
