@@ -222,10 +222,13 @@ def _cells(rule: Rule, day: Day, row: Row) -> list[tuple[int, str | None, int]]:
 # -- output ---------------------------------------------------------------------------
 
 def unchecked(breaches: Breaches, report: Report) -> str:
-    """What the check could not look at ('' if nothing): a load killed part way, no events,
-    or rules that matched no key (which ``--strict`` fails)."""
+    """What the check could not look at ('' if nothing): a load killed part way, malformed
+    records of the dumps it loaded, no events, or rules that matched no key (which
+    ``--strict`` fails)."""
     said = [f"the store holds part of {plural(len(report.unfinished), 'unfinished load')}"] \
         if report.unfinished else []
+    if malformed := (report.load or {}).get("malformed"):
+        said.append(f"the input had {plural(malformed, 'malformed record')}")
     if not report.days:
         said.append("no events")
     elif breaches.unmatched:

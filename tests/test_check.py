@@ -263,8 +263,15 @@ def test_exit_codes(invoke, sample_cli):
 
 
 def test_strict_and_unreadable_inputs(invoke, sample_cli, tmp_path):
-    # the sample has 6 malformed lines: --strict makes a clean check fail
-    assert invoke("check", "-q", sample_cli, "--max", "*:*=100/h", "--strict").exit_code == 1
+    # the sample has 6 malformed lines: --strict makes a clean check fail, and its verdict says
+    # so (was: "OK: no breaches" and "ok": true, with exit 1)
+    strict = invoke("check", "-q", sample_cli, "--max", "*:*=100/h", "--strict")
+    assert strict.exit_code == 1
+    assert strict.stdout.startswith("FAIL: no breaches, but the input had 6 malformed records (--strict); ")
+    as_json = invoke("check", "-q", sample_cli, "--max", "*:*=100/h", "--strict", "--format", "json")
+    assert as_json.exit_code == 1 and json.loads(as_json.stdout)["ok"] is False
+    lenient = invoke("check", "-q", sample_cli, "--max", "*:*=100/h")
+    assert lenient.exit_code == 0 and lenient.stdout.startswith("OK: no breaches; ")
     # an unreadable input is an error (2) and nothing is checked: a check without it would look complete
     missing = invoke("check", "-q", sample_cli, tmp_path / "missing.json", "--max", "*:*=0/h")
     assert missing.exit_code == 2
