@@ -258,6 +258,17 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
     if missing:  # damaged, or edited by hand: every query would fail on it
         raise StoreError(f"{path}: not a whole ccaudit store (no table {', '.join(sorted(missing))})")
     refuse_triggers(conn, path)
+    refuse_stand_ins(conn, path)
+
+
+def refuse_stand_ins(conn: sqlite3.Connection, path: str) -> None:
+    """A view or a virtual table where ccaudit keeps a table: a store from elsewhere could
+    run any query it likes when ccaudit reads it (one that never ends, deaf to Ctrl-C)."""
+    names = ", ".join("?" * len(TABLES))
+    odd = conn.execute(f"SELECT name FROM sqlite_master WHERE name IN ({names}) AND (type != 'table'"
+                       " OR sql NOT LIKE 'CREATE TABLE %') ORDER BY name", list(TABLES)).fetchone()
+    if odd:
+        raise StoreError(f"{path}: its {odd[0]} is not a table, as ccaudit makes it; load the dumps into a new store")
 
 
 def refuse_triggers(conn: sqlite3.Connection, path: str) -> None:

@@ -25,7 +25,7 @@ from . import daycounts
 from .errors import StoreError, out_of_space
 from .numbering import digest
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, LAYOUT_VERSION, QUARTER, READ_AS_IS, TABLES
-from .storefile import BUSY_WAIT, patiently, refuse_triggers, uri
+from .storefile import BUSY_WAIT, patiently, refuse_stand_ins, refuse_triggers, uri
 
 PREVIOUS = (4, 5, 6, 7)  # the layouts brought to this one before they are read (and READ_AS_IS before a load)
 LAYOUT_5_COUNTS = ("CREATE TABLE counts (day INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"
@@ -56,6 +56,7 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version in PREVIOUS + READ_AS_IS:  # else: done meanwhile, by another process
                 refuse_triggers(conn, path)  # before anything changes: a trigger of keys would go with the table
+                refuse_stand_ins(conn, path)
                 if version in PREVIOUS:  # and before the notice, which would announce an upgrade then refused
                     _refuse_partial(conn, path, version)
                 conn.execute(f"PRAGMA user_version = {version}")  # a first write, before the notice: read-only

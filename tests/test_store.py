@@ -816,6 +816,27 @@ def test_a_store_with_a_trigger_is_refused(invoke, tmp_path, sample_cli):
                                               "make; load the dumps into a new store\n")
 
 
+@pytest.mark.parametrize("table, stand_in", [
+    ("quarters", "CREATE VIEW quarters AS SELECT * FROM old UNION ALL SELECT * FROM old"),
+    ("counts", "CREATE VIEW counts AS SELECT * FROM old UNION ALL SELECT * FROM old"),
+    ("keys", "CREATE VIRTUAL TABLE keys USING fts4(kid, section, key)"),
+])
+def test_a_store_with_a_view_or_virtual_table_for_a_table_is_refused(invoke, tmp_path, sample_cli, table, stand_in):
+    # a store from elsewhere whose table is a view runs the view's query as ccaudit reads it:
+    # one that never ends (a recursive WITH) ran for ever, at full CPU, deaf to Ctrl-C and
+    # SIGTERM; this one counted every event twice, or was "could not be read"
+    db = str(tmp_path / "s.db")
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"ALTER TABLE {table} RENAME TO old")
+        conn.execute(stand_in)
+    conn.close()
+    for args in (["load", sample_cli, "--db", db, "-q"], ["report", "--db", db, "-q"], ["summary", "--db", db]):
+        r = invoke(*args)
+        assert (r.exit_code, r.stderr) == (2, f"ccaudit: error: {db}: its {table} is not a table, as ccaudit makes "
+                                              "it; load the dumps into a new store\n")
+
+
 def test_a_store_named_like_a_uri_is_the_file_of_that_name(invoke, tmp_path, sample_cli, monkeypatch):
     # SQLite reads a name that starts with "file:" as a URI: the load wrote x.db (not
     # owner-only), said it had loaded, and every later read of file:x.db was "not a ccaudit store"

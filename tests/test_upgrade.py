@@ -453,6 +453,19 @@ def test_an_old_store_with_a_trigger_is_refused_before_it_is_brought_forward(tmp
     assert open(old, "rb").read() == before
 
 
+def test_an_old_store_with_a_view_for_a_table_is_refused_before_it_is_brought_forward(tmp_path, fixtures_dir):
+    old = loaded(tmp_path, fixtures_dir, 9)
+    with sqlite3.connect(old) as conn:
+        conn.execute("ALTER TABLE quarters RENAME TO old")
+        conn.execute("CREATE VIEW quarters AS SELECT * FROM old")
+    conn.close()
+    before = open(old, "rb").read()
+    r = CliRunner().invoke(cli, ["load", str(fixtures_dir / "sample-week2.jsonl"), "--db", old, "-q"])
+    assert r.exit_code == 2 and r.stderr == (f"ccaudit: error: {old}: its quarters is not a table, as ccaudit makes "
+                                             "it; load the dumps into a new store\n")
+    assert open(old, "rb").read() == before
+
+
 ENTRY_SCRIPT_SIGNALLED_IN_AN_UPGRADE = """\
 import os, signal, sys
 from ccaudit import daycounts
