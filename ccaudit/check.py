@@ -20,7 +20,7 @@ import codecs
 import contextlib
 import fnmatch
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 from . import streamed
@@ -179,14 +179,15 @@ class Breaches:
         """The report read once, each row against every rule of its section: read once a
         rule, 50 rules took 2.8 s of a 2M-event store, and 4,000 rules 15 s of 3,000 events."""
         order = {sid: i for i, sid in enumerate(SECTIONS)}
-        limiting = {sid: [(ri, rule) for ri, rule in enumerate(self.rules) if sid in rule.sections()]
-                    for sid in SECTIONS}
+        globs = [_glob(rule.key) for rule in self.rules]  # once each: fnmatch keeps 32,768, and compiled
+        limiting = {sid: [(ri, rule, globs[ri]) for ri, rule in enumerate(self.rules) if sid in rule.sections()]
+                    for sid in SECTIONS}  # each again for every row past them (36,000 rules: 1.7 s -> 24 s)
         for day in report.days:
             for sid, section in day.sections.items():
                 rules = limiting[sid]
                 for row in section.rows if rules else ():
-                    for ri, rule in rules:
-                        if not fnmatch.fnmatchcase(row.key, rule.key):
+                    for ri, rule, matches in rules:
+                        if not matches(row.key):
                             continue
                         self._matched.add(ri)
                         for col, hour, count in _cells(rule, day, row):
@@ -203,6 +204,11 @@ class Breaches:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _glob(pattern: str) -> Callable[[str], object]:
+    """What ``fnmatch.fnmatchcase(key, pattern)`` tells, compiled once."""
+    return re.compile(fnmatch.translate(pattern)).match
 
 
 def evaluate(report: Report, rules: list[Rule]) -> list[Breach]:

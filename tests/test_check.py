@@ -3,6 +3,8 @@ and golden text/json output for fixtures/sample-cli.txt (breaches worked out by 
 event list in conftest.py)."""
 from __future__ import annotations
 
+import fnmatch
+import functools
 import json
 
 import pytest
@@ -181,6 +183,25 @@ def test_the_report_is_read_once_whatever_the_number_of_rules():
     rules = [Rule("kafka_authentication", f"sa-{i}", 5, "hour") for i in range(50)]
     assert [b.key for b in evaluate(rep, rules)] == ["sa-1", "sa-2"]  # 6 and 7 at 04:00
     assert Days.reads == 1
+
+
+def test_each_rules_glob_is_compiled_once_however_many_rules(monkeypatch):
+    # fnmatch keeps 32,768 compiled globs: past that, each was compiled again for every row
+    # (36,000 rules on a 32-event store: 24 s, against 1.7 s for 30,000). Its cache cut to 2
+    # stands for that many.
+    translated = []
+    translate = fnmatch.translate
+
+    def counted(pattern):
+        translated.append(pattern)
+        return translate(pattern)
+
+    monkeypatch.setattr(fnmatch, "translate", counted)
+    small = functools.lru_cache(maxsize=2)(fnmatch._compile_pattern.__wrapped__)
+    monkeypatch.setattr(fnmatch, "_compile_pattern", small)
+    rules = [Rule("kafka_authentication", f"sa-{i}", 5, "hour") for i in range(1, 6)]
+    assert [b.key for b in evaluate(_report(), rules)] == ["sa-1", "sa-2"]
+    assert sorted(p for p in translated if p.startswith("sa-")) == [f"sa-{i}" for i in range(1, 6)]
 
 
 def test_limit_is_inclusive():
