@@ -21,7 +21,7 @@ from click.core import ParameterSource
 from . import daycounts
 from .boundary import say, signalled
 from .damage import check_counts, check_pages, check_text
-from .errors import ExitCode, InputError
+from .errors import ExitCode, InputError, StoreError
 from .files import present
 from .folders import check_parent
 from .progress import Progress, on_terminal
@@ -137,10 +137,14 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
             raised = daycounts.raised_in_sql()  # by a function daycounts.register added, on a misshapen row
             if not signalled() and (raised is not None or "user-defined function" in str(e)  # or its argument,
                                     or isinstance(e, sqlite3.IntegrityError)  # a NULL a column was edited to take,
-                                    or "Could not decode" in str(e)):  # text where a blob belongs
+                                    or "Could not decode" in str(e)  # text where a blob belongs,
+                                    or "integer overflow" in str(e)):  # a count no load makes, summed
                 check_counts(store.conn, store.path, raised or e)
             check_text(store.conn, store.path, e)
             check_pages(store.conn, store.path, e)
+            if str(e).startswith(("no such column", "no such table")):  # a table edited by hand
+                raise StoreError(f"{store.path}: not a whole ccaudit store ({e}); load the dumps into a new "
+                                 "store") from None
             raise
         finally:
             store.close()

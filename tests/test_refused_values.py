@@ -244,6 +244,27 @@ def test_a_null_in_a_column_edited_to_take_one_names_the_store(invoke, tmp_path,
     refused(invoke("diff", good, db), f"{db}: a row of its counts is damaged (")
 
 
+@pytest.mark.parametrize("edit, args, said", [
+    ("UPDATE counts SET n = 4611686018427387904", ["diff", "{good}"], "a row of its counts is damaged ("),
+    ("UPDATE method_counts SET n = 9223372036854775807", ["methods"], "a row of its method_counts is damaged ("),
+    ("ALTER TABLE keys RENAME COLUMN key TO k2", ["diff", "{good}"],
+     "not a whole ccaudit store (no such column: k.key); load the dumps into a new store"),
+    ("ALTER TABLE counts DROP COLUMN offset_hours", ["report"],
+     "not a whole ccaudit store (no such column: offset_hours); load the dumps into a new store"),
+])
+def test_a_sum_past_64_bits_or_a_column_edited_away_names_the_store(invoke, tmp_path, fixtures_dir, edit, args, said):
+    # was: "a store could not be read: integer overflow" (or "no such column: k.key"), naming
+    # neither store of a diff
+    good, db = str(tmp_path / "good.db"), str(tmp_path / "audit.db")
+    for path in (good, db):
+        assert invoke("load", fixtures_dir / "sample-week2.jsonl", "--db", path, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute(edit)
+    conn.close()
+    args = [a.format(good=good) for a in args]
+    refused(invoke(*args, db) if args[0] == "diff" else invoke(*args, "--db", db), f"{db}: {said}")
+
+
 def test_a_value_error_with_whole_counts_is_still_a_bug(store, monkeypatch):
     from click.testing import CliRunner
 
