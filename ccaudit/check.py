@@ -103,10 +103,10 @@ def _checked(rule: Rule, where: str) -> Rule:
 
 
 def load_rules_file(path: str) -> list[Rule]:
-    """The ``[[rule]]`` tables of a TOML file; anything else in it is refused, so that a
-    misspelt table does not silently check nothing."""
+    """The ``[[rule]]`` tables of a TOML file (``-``: standard input); anything else in it
+    is refused, so that a misspelt table does not silently check nothing."""
     try:
-        data = read_small(path, MAX_RULES_FILE)
+        data = read_small(path, MAX_RULES_FILE, stdin_as_dash=True)
         text = data.decode("utf-8-sig")  # a BOM, from an editor
         doc = tomllib.loads(text)
     except OSError as e:

@@ -27,7 +27,8 @@ DB_HELP = "Store to read (and to add the DUMPS to, if any). Without it, a tempor
               help="SECTION:KEYGLOB=N/h or =N/d: at most N events per key per hour or per day "
                    "(SECTION may be *). Repeatable.")
 @click.option("--rules", "rules_files", type=click.Path(dir_okay=False), multiple=True, callback=opt.none_empty,
-              help="TOML file of [[rule]] tables: section, key, max, per = \"hour\"|\"day\". Repeatable.")
+              help="TOML file of [[rule]] tables: section, key, max, per = \"hour\"|\"day\" (- for standard input). "
+                   "Repeatable.")
 @format_option(["text", "json"])
 @TZ
 @WINDOW

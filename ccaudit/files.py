@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterable, Iterator
 from typing import IO, TextIO
 
@@ -104,11 +105,11 @@ def _write_through(path: str, pieces: Iterable[str | bytes]) -> None:
         raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
 
 
-def read_small(path: str, limit: int) -> bytes:
+def read_small(path: str, limit: int, stdin_as_dash: bool = False) -> bytes:
     """The bytes of ``path``, a settings file typed by hand, of at most ``limit`` bytes: a
-    file, or a pipe (``--rules <(...)``), but /dev/zero never ends. Raises OSError if it
-    cannot be opened or read."""
-    with open(path, "rb") as f:
+    file, or a pipe (``--rules <(...)``), but /dev/zero never ends; with ``stdin_as_dash``,
+    ``-`` is standard input. Raises OSError if it cannot be opened or read."""
+    with open(path, "rb") if path != "-" or not stdin_as_dash else contextlib.nullcontext(sys.stdin.buffer) as f:
         data = f.read(limit + 1)
     if len(data) > limit:
         raise InputError(f"{path}: larger than {limit:,} bytes")

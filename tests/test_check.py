@@ -339,6 +339,16 @@ def test_rules_files_add_up(invoke, sample_cli, tmp_path):
                                                                        "signin_success:*=100/h"]
 
 
+def test_rules_from_standard_input(invoke, sample_cli):
+    # was: "-: cannot read: No such file or directory", exit 2
+    result = invoke("check", "-q", sample_cli, "--rules", "-", "--format", "json",
+                    input='[[rule]]\nsection = "kafka_authentication"\nmax = 1\n')
+    assert result.exit_code == 1
+    assert [r["rule"] for r in json.loads(result.stdout)["rules"]] == ["kafka_authentication:*=1/h"]
+    bad = invoke("check", "-q", sample_cli, "--rules", "-", input="max = ")
+    assert bad.exit_code == 2 and bad.stderr.startswith("ccaudit: error: -: not valid TOML")
+
+
 @pytest.mark.parametrize("args", [["check", "--db", "a.db", "--db", "b.db", "--max", "*:*=1/h"],
                                   ["report", "{dump}", "--format", "json", "--format", "csv"],
                                   ["diff", "{dump}", "{dump}", "--a-since", "2024-05-06", "--a-since", "2024-05-07"],
