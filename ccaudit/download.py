@@ -30,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 from .classify import LAST_TIME, parse_time
 from .clock import EPOCH
 from .download_files import (
+    StreamNotWritten,
     check_out,
     check_state_folder,
     is_stream,
@@ -198,13 +199,12 @@ def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadRe
     nothing: held off, a Kafka client slow to close would make the run deaf to them.)"""
     path, compress, kept = out
     try:
-        with _saying_what_is_left(path, result, kept):
+        with _saying_what_is_left(path, result, kept):  # of a failure to fetch, or to write (the file put in place)
             bounds = _snapshot(source, saved, deadline, result)
-        with output(path, compress, "; nothing written" + kept, until=deadline.at, kept=kept) as f, \
-                _saying_what_is_left(path, result, kept):
-            _fetch(source, bounds, f, deadline, progress, result)
-            if held is not None and not is_stream(path):
-                held.append(block_stops())  # before the file is put in place
+            with output(path, compress, until=deadline.at) as f:
+                _fetch(source, bounds, f, deadline, progress, result)
+                if held is not None and not is_stream(path):
+                    held.append(block_stops())  # before the file is put in place
         if held is not None and not held:  # a stream, once flushed: a reader that stalls cannot hold off a stop
             held.append(block_stops())
     finally:
@@ -213,13 +213,16 @@ def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadRe
 
 @contextmanager
 def _saying_what_is_left(out_path, result: DownloadResult, kept: str) -> Iterator[None]:
-    """A run that fails while fetching says what it leaves behind: a file appears only when
-    complete, but a pipe or standard output has already had the records written so far."""
+    """A run that fails while fetching or writing says what it leaves behind: a file appears
+    only when complete, but a pipe or standard output has already had the records written
+    so far (at most: a failed write's buffer held the last of them)."""
     try:
         yield
     except CcauditError as e:
+        some, where = plural(result.records, "record"), out_name(out_path)
         written = "nothing written" if not result.records or not is_stream(out_path) else \
-            f"{plural(result.records, 'record')} already written to {out_name(out_path)}"
+            f"at most {some} written to {where}" if isinstance(e, StreamNotWritten) else \
+            f"{some} already written to {where}"
         raise CcauditError(f"{e}; {written}{kept}") from None
 
 

@@ -113,16 +113,19 @@ def is_stream(path) -> bool:
     return str(path) == STDOUT or is_device(str(path))
 
 
+class StreamNotWritten(CcauditError):
+    """A write to a stream failed: of the records written to it before, those its buffer
+    held did not reach it."""
+
+
 @contextmanager
-def output(path, compress: bool, undone: str = "; nothing written", until: float = math.inf,
-           kept: str = "") -> Iterator:
+def output(path, compress: bool, until: float = math.inf) -> Iterator:
     """A binary file that appears at ``path`` only if the block completes; a device or a
     pipe there (``/dev/stdout``, a FIFO), or standard output (``-``), is written to as the
     records come, not replaced. A FIFO's reader is waited for until ``until`` (monotonic).
-    A failure says ``undone`` after it, or ``kept`` if it is in writing to a stream (which
-    may have had some records)."""
+    A failure is one line naming the output; what it leaves behind, the caller says."""
     if is_stream(path):
-        with _through(path, compress, until, undone, kept) as out:
+        with _through(path, compress, until) as out:
             yield out
         return
     try:
@@ -130,7 +133,7 @@ def output(path, compress: bool, undone: str = "; nothing written", until: float
             with _gzip_on(raw, os.path.basename(str(path))) if compress else nullcontext(raw) as out:
                 yield out
     except OSError as e:
-        raise CcauditError(_write_error(path, e) + undone) from None
+        raise CcauditError(_write_error(path, e)) from None
     _sync_folder(folder_of(str(path)))  # the new name: the state, saved next, must not
     # outlive it (with the output and the state on two file systems, a crash could keep only the state)
 
@@ -145,9 +148,9 @@ def _sync_folder(folder: str) -> None:
 
 
 @contextmanager
-def _through(path, compress: bool, until: float, undone: str, kept: str) -> Iterator:
+def _through(path, compress: bool, until: float) -> Iterator:
     try:
-        with _appending(path, until, undone) as raw:
+        with _appending(path, until) as raw:
             name = "" if str(path) == STDOUT else os.path.basename(str(path))
             with _gzip_on(raw, name) if compress else nullcontext(raw) as out:
                 yield out
@@ -155,7 +158,7 @@ def _through(path, compress: bool, until: float, undone: str, kept: str) -> Iter
     except BrokenPipeError:  # its reader went away (--out /dev/stdout | head): as for standard output
         raise
     except OSError as e:
-        raise CcauditError(_write_error(out_name(path), e) + kept) from None  # what the reader got, it keeps
+        raise StreamNotWritten(_write_error(out_name(path), e)) from None  # what the reader got, it keeps
 
 
 @contextmanager
@@ -174,7 +177,7 @@ def _gzip_on(raw, name: str) -> Iterator[gzip.GzipFile]:
     out.close()
 
 
-def _appending(path, until: float, undone: str):
+def _appending(path, until: float):
     """Standard output's binary stream (left open), or the file appended to: see
     files._write_through."""
     if str(path) == STDOUT:
@@ -189,7 +192,7 @@ def _appending(path, until: float, undone: str):
             if e.errno != errno.ENXIO:  # ENXIO: no reader yet
                 raise
             if time.monotonic() >= until:
-                raise CcauditError(f"timed out (--timeout) waiting for a reader of {path}{undone}") from None
+                raise CcauditError(f"timed out (--timeout) waiting for a reader of {path}") from None
             time.sleep(0.05)
         else:
             os.set_blocking(fd, True)
@@ -244,7 +247,7 @@ def save_state(path, topic: str, bootstrap: str, offsets: dict[int, int], saved_
         "offsets": {str(p): o for p, o in sorted(offsets.items())},
         "saved_at": saved_at,
     }
-    with output(path, compress=False, undone="") as f:
+    with output(path, compress=False) as f:
         f.write(json.dumps(state, indent=2).encode() + b"\n")
 
 

@@ -643,7 +643,7 @@ def test_stops_are_held_off_as_a_file_is_put_in_place_not_while_a_stream_is_flus
     masks = []
 
     @contextlib.contextmanager
-    def ending(path, compress, undone, until, kept):
+    def ending(path, compress, until):
         yield io.BytesIO()
         masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, set()))  # as it is closed, or put in place
 
@@ -814,14 +814,17 @@ def test_a_reader_of_out_that_goes_away_is_a_broken_pipe_and_the_state_stays(tmp
 
 
 @pytest.mark.parametrize("compress", [False, True])
-def test_a_stream_that_cannot_be_written_says_the_state_is_unchanged(tmp_path, props, monkeypatch, compress):
-    # was: "disk full while writing /dev/full", not saying what became of the state
+def test_a_stream_that_cannot_be_written_says_what_it_may_have_had_and_the_state_is_unchanged(
+        tmp_path, props, monkeypatch, compress):
+    # was: "disk full while writing /dev/full", not saying what became of the records or the
+    # state; the records were all written to its buffer, which the write failed to empty
     state = tmp_path / "state.json"
     before = save_state(state, {0: 0})
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(i) for i in range(3)])}))
     with pytest.raises(CcauditError) as caught:
         dl.download(props, "/dev/full", state_path=state, compress=compress)
-    assert str(caught.value) == "disk full while writing /dev/full, state file unchanged"
+    assert str(caught.value) == ("disk full while writing /dev/full; at most 3 records written to /dev/full, "
+                                 "state file unchanged")
     assert state.read_bytes() == before
 
 
