@@ -109,6 +109,8 @@ def read_small(path: str, limit: int, stdin_as_dash: bool = False) -> bytes:
     """The bytes of ``path``, a settings file typed by hand, of at most ``limit`` bytes: a
     file, or a pipe (``--rules <(...)``), but /dev/zero never ends; with ``stdin_as_dash``,
     ``-`` is standard input. Raises OSError if it cannot be opened or read."""
+    if path == "-" and stdin_as_dash and sys.stdin is None:  # closed: <&-
+        raise InputError("-: standard input is closed")
     with open(path, "rb") if path != "-" or not stdin_as_dash else contextlib.nullcontext(sys.stdin.buffer) as f:
         data = f.read(limit + 1)
     if len(data) > limit:

@@ -405,8 +405,10 @@ def test_standard_output_closed_by_the_caller(store, command):
     assert "ccaudit: error: cannot write to standard output: Bad file descriptor" in proc.stderr
 
 
-def test_standard_input_closed_by_the_caller(store):
-    proc = subprocess.run([sys.executable, "-m", "ccaudit", "load", "-", "--db", store], stdin=None,
+@pytest.mark.parametrize("command", [["load", "-", "--db", "{db}"], ["check", "--db", "{db}", "--rules", "-"]])
+def test_standard_input_closed_by_the_caller(store, command):
+    # check --rules -: was "internal error: AttributeError", exit 70
+    proc = subprocess.run([sys.executable, "-m", "ccaudit", *(a.format(db=store) for a in command)], stdin=None,
                           capture_output=True, text=True, timeout=60, check=False, preexec_fn=lambda: os.close(0))
     assert proc.returncode == 2, proc.stderr
     assert "-: standard input is closed" in proc.stderr and "internal error" not in proc.stderr
