@@ -250,12 +250,14 @@ def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str, stri
         yield from _text(breaches, rules, report, strict)
         return
     first, last = report.span
+    malformed = (report.load or {}).get("malformed")
     yield from streamed.json_chunks({
         "ok": not breaches.count and not (strict and unchecked(breaches, report)),
         "breaches": [],
         "rules": [{"rule": r.text, **asdict(r), "matched_a_key": r.text not in breaches.unmatched} for r in rules],
         "checked": {"events": report.events, "days": report.span_days, "first_day": first, "last_day": last,
-                    "tz": report.tz, **({"unfinished_loads": report.unfinished} if report.unfinished else {})},
+                    "tz": report.tz, **({"malformed": malformed} if malformed else {}),
+                    **({"unfinished_loads": report.unfinished} if report.unfinished else {})},
     }, "breaches", map(asdict, breaches))
 
 

@@ -291,6 +291,7 @@ def test_strict_and_unreadable_inputs(invoke, sample_cli, tmp_path):
     assert strict.stdout.startswith("FAIL: no breaches, but the input had 6 malformed records (--strict); ")
     as_json = invoke("check", "-q", sample_cli, "--max", "*:*=100/h", "--strict", "--format", "json")
     assert as_json.exit_code == 1 and json.loads(as_json.stdout)["ok"] is False
+    assert json.loads(as_json.stdout)["checked"]["malformed"] == 6  # why, for a CI job reading it
     lenient = invoke("check", "-q", sample_cli, "--max", "*:*=100/h")
     assert lenient.exit_code == 0 and lenient.stdout.startswith("OK: no breaches; ")
     # an unreadable input is an error (2) and nothing is checked: a check without it would look complete
@@ -459,7 +460,7 @@ def test_sample_breaches_by_hand(invoke, at_root):
     assert [(b["section"], b["key"], b["day"], b["hour"], b["count"], b["limit"]) for b in doc["breaches"]] \
         == SAMPLE_BREACHES
     assert doc["checked"] == {"events": 13, "days": 4, "first_day": "2024-05-06", "last_day": "2024-05-09",
-                              "tz": "UTC"}
+                              "tz": "UTC", "malformed": 6}
 
 
 def test_golden_text(invoke, at_root, golden):
