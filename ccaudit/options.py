@@ -21,7 +21,7 @@ from click.core import ParameterSource
 from . import daycounts
 from .boundary import say, signalled
 from .damage import check_counts, check_pages, check_text
-from .errors import ExitCode, InputError, StoreError
+from .errors import ExitCode, InputError
 from .files import present
 from .folders import check_parent
 from .progress import Progress, on_terminal
@@ -142,9 +142,6 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
                 check_counts(store.conn, store.path, raised or e)
             check_text(store.conn, store.path, e)
             check_pages(store.conn, store.path, e)
-            if str(e).startswith(("no such column", "no such table")):  # a table edited by hand
-                raise StoreError(f"{store.path}: not a whole ccaudit store ({e}); load the dumps into a new "
-                                 "store") from None
             raise
         finally:
             store.close()

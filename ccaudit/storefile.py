@@ -10,6 +10,7 @@ or a crash while it is made, leave a whole store or an empty one a later run rec
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sqlite3
@@ -259,6 +260,21 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
         raise StoreError(f"{path}: not a whole ccaudit store (no table {', '.join(sorted(missing))})")
     refuse_triggers(conn, path)
     refuse_stand_ins(conn, path)
+    for table, columns in _columns().items():  # a column dropped or renamed by hand: a query failed, naming no store
+        have = {c for _, c, *_ in conn.execute(f"PRAGMA table_info({table})")}
+        lacking = [c for c in columns if c not in have and not (c == "digest" and version in READ_AS_IS)]
+        if lacking:
+            raise StoreError(f"{path}: not a whole ccaudit store (its {table} has no column {lacking[0]}); load "
+                             "the dumps into a new store")
+
+
+@functools.cache
+def _columns() -> dict[str, list[str]]:
+    """Each table's columns, as ``create_tables`` makes them."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        for sql in TABLES.values():
+            conn.execute(sql)
+        return {t: [c for _, c, *_ in conn.execute(f"PRAGMA table_info({t})")] for t in TABLES}
 
 
 def refuse_stand_ins(conn: sqlite3.Connection, path: str) -> None:

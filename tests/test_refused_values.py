@@ -244,13 +244,18 @@ def test_a_null_in_a_column_edited_to_take_one_names_the_store(invoke, tmp_path,
     refused(invoke("diff", good, db), f"{db}: a row of its counts is damaged (")
 
 
+_NOT_WHOLE = "not a whole ccaudit store (its {} has no column {}); load the dumps into a new store"
+
+
 @pytest.mark.parametrize("edit, args, said", [
-    ("UPDATE counts SET n = 4611686018427387904", ["diff", "{good}"], "a row of its counts is damaged ("),
-    ("UPDATE method_counts SET n = 9223372036854775807", ["methods"], "a row of its method_counts is damaged ("),
-    ("ALTER TABLE keys RENAME COLUMN key TO k2", ["diff", "{good}"],
-     "not a whole ccaudit store (no such column: k.key); load the dumps into a new store"),
-    ("ALTER TABLE counts DROP COLUMN offset_hours", ["report"],
-     "not a whole ccaudit store (no such column: offset_hours); load the dumps into a new store"),
+    ("UPDATE counts SET n = 4611686018427387904", ["diff", "{good}", "{db}"], "a row of its counts is damaged ("),
+    ("UPDATE counts SET n = 4611686018427387904", ["diff", "{db}", "{good}"], "a row of its counts is damaged ("),
+    ("UPDATE method_counts SET n = 9223372036854775807", ["methods", "--db", "{db}"],
+     "a row of its method_counts is damaged ("),
+    ("ALTER TABLE keys RENAME COLUMN key TO k2", ["diff", "{good}", "{db}"], _NOT_WHOLE.format("keys", "key")),
+    ("ALTER TABLE keys RENAME COLUMN key TO k2", ["diff", "{db}", "{good}"], _NOT_WHOLE.format("keys", "key")),
+    ("ALTER TABLE counts DROP COLUMN offset_hours", ["report", "--db", "{db}"],
+     _NOT_WHOLE.format("counts", "offset_hours")),
 ])
 def test_a_sum_past_64_bits_or_a_column_edited_away_names_the_store(invoke, tmp_path, fixtures_dir, edit, args, said):
     # was: "a store could not be read: integer overflow" (or "no such column: k.key"), naming
@@ -261,8 +266,7 @@ def test_a_sum_past_64_bits_or_a_column_edited_away_names_the_store(invoke, tmp_
     with sqlite3.connect(db) as conn:
         conn.execute(edit)
     conn.close()
-    args = [a.format(good=good) for a in args]
-    refused(invoke(*args, db) if args[0] == "diff" else invoke(*args, "--db", db), f"{db}: {said}")
+    refused(invoke(*(a.format(good=good, db=db) for a in args)), f"{db}: {said}")
 
 
 def test_a_value_error_with_whole_counts_is_still_a_bug(store, monkeypatch):
