@@ -8,19 +8,20 @@ COLLECT_EVERY = 20_000  # allocations between two garbage collections during a l
 
 class FewerCollections:
     """Python's cycle collector run every COLLECT_EVERY allocations, not 700, and the
-    objects made before (modules, click) frozen out of its sweeps.
+    objects made before (modules, click) frozen out of its sweeps, unless the program
+    froze objects of its own: those it keeps frozen, and nothing more is.
 
     A load makes and frees millions of small tuples and none of them is in a cycle: at the
     default the collector took 11 % of the main process's CPU and 5 % of a worker's. It
-    still runs, so a cycle made meanwhile is still freed. A program that froze objects of
-    its own keeps them frozen. A class, not a generator: a Ctrl-C as the ``with`` ends
+    still runs, so a cycle made meanwhile is still freed. A class, not a generator: a Ctrl-C as the ``with`` ends
     left the generator suspended, and its clean-up then ran at exit, after ``gc`` was gone,
     printing a traceback.
     """
 
     def __enter__(self) -> None:
         self.before, self.frozen = gc.get_threshold(), gc.get_freeze_count()
-        gc.freeze()
+        if not self.frozen:  # else what it froze would stay frozen for good (only all can be unfrozen)
+            gc.freeze()
         gc.set_threshold(COLLECT_EVERY, *self.before[1:])
 
     def __exit__(self, *exc: object) -> None:

@@ -897,6 +897,25 @@ def test_objects_a_program_froze_stay_frozen_after_a_load():
         gc.unfreeze()
 
 
+def test_a_cycle_of_a_program_that_froze_objects_is_freed_after_a_load_or_report():
+    # was: frozen with everything alive as the load or report began, and never freed (a
+    # program that froze its objects before forking lost 1 MB a report)
+    class Node:
+        pass
+
+    gc.freeze()
+    try:
+        node = Node()
+        node.me = node
+        freed = weakref.ref(node)
+        with collector.FewerCollections():
+            del node
+        gc.collect()
+        assert freed() is None
+    finally:
+        gc.unfreeze()
+
+
 _COMPRESS = {"bz2": lambda data: bz2.compress(data, 1), "xz": lzma.compress, "gz": gzip.compress}  # bz2: 100 kB blocks
 
 
