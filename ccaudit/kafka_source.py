@@ -182,8 +182,10 @@ class KafkaSource:
         saying only that)."""
         e = self._ck.KafkaError
         return err.fatal() or err.code() in {e._AUTHENTICATION, e.SASL_AUTHENTICATION_FAILED, e._SSL,
-                                             e.TOPIC_AUTHORIZATION_FAILED} \
-            or err.code() == e._BAD_MSG and "receive.message.max.bytes" in err.str()
+                                             e.TOPIC_AUTHORIZATION_FAILED} or self._too_large(err)
+
+    def _too_large(self, err) -> bool:
+        return err.code() == self._ck.KafkaError._BAD_MSG and "receive.message.max.bytes" in err.str()
 
     def _moving_codes(self) -> set:
         """Errors a broker answers while a partition's leader moves: asking again fixes them."""
@@ -194,6 +196,9 @@ class KafkaSource:
     def _raise_fatal(self) -> None:
         """Fail fast on errors retrying cannot fix (bad key/secret, TLS, lost offsets)."""
         for err in self._errors:
+            if self._too_large(err) and "in state UP)" not in err.str():  # its first answer: not Kafka's
+                raise CcauditError(f"cannot reach Kafka at {self._bootstrap}: the server there does not answer as "
+                                   f"Kafka does ({self._text(err)})")
             if self._is_fatal(err):
                 kind = "authentication failed" if "AUTHENTICATION" in err.name() else "Kafka error"
                 raise CcauditError(f"{kind}: {self._text(err)}")

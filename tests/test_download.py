@@ -1022,6 +1022,36 @@ def test_unreachable_broker_fails_within_the_timeout(tmp_path):
     assert not (tmp_path / "out.jsonl").exists() and leftovers(tmp_path) == []
 
 
+def test_a_server_that_is_not_kafka_is_said_to_be_so_at_once(tmp_path):
+    # an HTTP server at bootstrap.servers: its "HTTP" read as a Kafka answer's size (1.2 GB)
+    # was "Kafka error: ... increase receive.message.max.bytes", a record too large
+    pytest.importorskip("confluent_kafka", reason="confluent-kafka cannot be installed here")
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer():
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    port = server.getsockname()[1]
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers=127.0.0.1:{port}\n")
+    try:
+        started = time.monotonic()
+        with pytest.raises(CcauditError) as caught:
+            dl.download(props, tmp_path / "out.jsonl", timeout=20)
+    finally:
+        server.close()
+    assert time.monotonic() - started < 15
+    assert str(caught.value).startswith(f"cannot reach Kafka at 127.0.0.1:{port}: the server there does not "
+                                        "answer as Kafka does (")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 def test_authentication_failure_on_the_wire_is_fast(tmp_path, cluster):
     # The mock broker has no SASL, so the client's SASL handshake fails like a bad key would.
     props = write_props(tmp_path / "c.properties",
