@@ -13,9 +13,9 @@ class FewerCollections:
 
     A load makes and frees millions of small tuples and none of them is in a cycle: at the
     default the collector took 11 % of the main process's CPU and 5 % of a worker's. It
-    still runs, so a cycle made meanwhile is still freed. A class, not a generator: a Ctrl-C as the ``with`` ends
-    left the generator suspended, and its clean-up then ran at exit, after ``gc`` was gone,
-    printing a traceback.
+    still runs, so a cycle made meanwhile is still freed. A class, not a generator: a
+    Ctrl-C as the ``with`` ends left the generator suspended, and its clean-up then ran at
+    exit, after ``gc`` was gone, printing a traceback.
     """
 
     def __enter__(self) -> None:

@@ -194,7 +194,8 @@ class KafkaSource:
                 e.FENCED_LEADER_EPOCH, e.UNKNOWN_LEADER_EPOCH, e.OFFSET_NOT_AVAILABLE}
 
     def _raise_fatal(self) -> None:
-        """Fail fast on errors retrying cannot fix (bad key/secret, TLS, lost offsets)."""
+        """Fail fast on errors retrying cannot fix (bad key/secret, TLS, lost offsets, a
+        record too large for the client's limits, a server that is not Kafka)."""
         for err in self._errors:
             if self._too_large(err) and "in state UP)" not in err.str():  # its first answer: not Kafka's
                 raise CcauditError(f"cannot reach Kafka at {self._bootstrap}: the server there does not answer as "

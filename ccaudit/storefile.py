@@ -260,7 +260,13 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
         raise StoreError(f"{path}: not a whole ccaudit store (no table {', '.join(sorted(missing))})")
     refuse_triggers(conn, path)
     refuse_stand_ins(conn, path)
-    for table, columns in _columns().items():  # a column dropped or renamed by hand: a query failed, naming no store
+    _refuse_missing_columns(conn, path, version)
+
+
+def _refuse_missing_columns(conn: sqlite3.Connection, path: str, version: int) -> None:
+    """A column dropped or renamed by hand: a query failed on it, naming neither store of a
+    diff (layouts 8 and 9 have no digests of names)."""
+    for table, columns in _columns().items():
         have = {c for _, c, *_ in conn.execute(f"PRAGMA table_info({table})")}
         lacking = [c for c in columns if c not in have and not (c == "digest" and version in READ_AS_IS)]
         if lacking:
