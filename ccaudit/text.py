@@ -150,7 +150,7 @@ _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\|`[]"} | {"<": "&lt;", ">": "
 _MARKDOWN_FOUND = re.compile(r"[\\|`\[\]<>&]").search  # translate looks up every character: most keys have none
 
 
-_AUTOLINK = re.compile(r"://|(?i:\bwww)\.")  # what GitHub's markdown makes a link of, bare
+_AUTOLINK = re.compile(r"://|(?i:www)\.")  # what GitHub's markdown makes a link of, bare (after _ too)
 
 
 def md_text(text: str) -> str:

@@ -23,13 +23,16 @@ def signins(tmp_path, emails: list[str], name: str = "signins.jsonl") -> str:
 
 def test_markdown_keys_cannot_make_links_or_html(invoke, tmp_path):
     dump = signins(tmp_path, ["[x](javascript:alert(1))", "![i](http://t/p.png)", "<img src=x>", "a|b",
-                              "https://evil.example/login?reset=1", "www.evil.example"])
+                              "https://evil.example/login?reset=1", "www.evil.example", "_www.evil.example",
+                              "alice_WWW.evil.example/reset"])
     out = invoke("report", dump, "--format", "markdown", "--section", "signin_success", "-q").stdout
     assert r"\[x\](javascript:alert(1))" in out and r"!\[i\](http\://t/p.png)" in out
     assert "&lt;img src=x&gt;" in out and r"a\|b" in out
     assert "[x](" not in out and "<img" not in out
     # bare addresses, which GitHub's markdown makes links of: was left as they are
     assert r"https\://evil.example/login?reset=1" in out and r"www\.evil.example" in out
+    # after "_", a word character, too (GitHub links it): was left as it is
+    assert r"_www\.evil.example" in out and r"alice_WWW\.evil.example/reset" in out
     assert "://" not in out.replace("\\://", "")
 
 
