@@ -152,7 +152,10 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
 
 FORMAT_OF = {".html": "html", ".htm": "html", ".json": "json", ".md": "markdown", ".markdown": "markdown",
              ".csv": "csv", ".txt": "text", ".text": "text"}
-COMPRESSED = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}  # and a tool
+COMPRESSED = {  # a compressed file's extension, and a tool that makes it
+    ".gz": "gzip", ".tgz": "gzip", ".z": "compress", ".bz2": "bzip2", ".tbz": "bzip2", ".tbz2": "bzip2", ".xz": "xz",
+    ".txz": "xz", ".lzma": "xz", ".lz": "lzip", ".lz4": "lz4", ".lzo": "lzop", ".zst": "zstd", ".zstd": "zstd",
+    ".tzst": "zstd", ".br": "brotli", ".sz": "snzip", ".zip": "zip", ".7z": "7z", ".rar": "rar"}
 # Formats a report is not: the file would hold text under their name. Another extension
 # (report.2024-05-06, report.log) is text, as a name without one, unless it is a near miss.
 OTHER_FORMATS = frozenset(".xlsx .xls .ods .numbers .pdf .doc .docx .odt .rtf .jsonl .ndjson .xml .yaml .yml .tsv "

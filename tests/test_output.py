@@ -247,7 +247,11 @@ def test_output_without_an_extension_or_by_a_long_one(invoke, tmp_path, sample_c
 
 @pytest.mark.parametrize("name, tool", [("r.md.gz", "gzip"), ("r.json.xz", "xz"), ("r.txt.bz2", "bzip2"),
                                         ("r.csv.zst", "zstd"), ("r.zip", "zip"), (".gz", "gzip"),
-                                        ("..gz", "gzip")])  # was an internal error (KeyError)
+                                        ("..gz", "gzip"),  # was an internal error (KeyError)
+                                        # were written as plain text under their names
+                                        ("r.tgz", "gzip"), ("r.txz", "xz"), ("r.tbz2", "bzip2"), ("r.lzma", "xz"),
+                                        ("r.lz4", "lz4"), ("r.lz", "lzip"), ("r.zstd", "zstd"), ("r.br", "brotli"),
+                                        ("r.7z", "7z"), ("R.Z", "compress"), ("r.rar", "rar")])
 def test_output_to_a_compressed_name_is_refused(invoke, tmp_path, sample_cli, name, tool):
     # was: written uncompressed under a name that says it is compressed; then told to pipe it
     # through gzip whatever the name asked for
