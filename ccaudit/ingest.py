@@ -360,11 +360,15 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
 
 def _unprefixed(line: bytes) -> bytes | None:
     """The record part of a line that does not start with ``{`` (or of one that is a JSON
-    string holding a record): None for noise, b'' for a line with no record in it."""
+    string holding a record): None for noise, b'' for a line with no record in it. Zero
+    bytes before the record are not a prefix: they may have overwritten a record and the
+    line's end before this one."""
     s = line.strip()
     if not s or s.startswith(NOISE):
         return None
     i = s.find(b"{")
+    if b"\0" in s[:i]:
+        return b""
     if i >= 0 and s[i - 1:i] == b'"' and (inner := quoted_record(s[i - 1:])):  # a prefix, or none
         return inner
     return s[i:] if i >= 0 else b""

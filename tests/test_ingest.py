@@ -505,6 +505,9 @@ MALFORMED = {
     "garbage": b"not json at all\n",
     "binary": bytes(range(256)).replace(b"\n", b"") + b"\n",
     "nul-bytes": b"\x00\x00\x00\x00\n",
+    # zero bytes over a record and its line's end, then the next record: was read as a prefix
+    # of it, and the record they overwrote went without a word
+    "nul-bytes-then-a-record": b"\x00" * 40 + line("bad"),
     "trailing-text": line("bad").rstrip(b"\n") + b" trailing\n",
     "two-objects": line("bad").rstrip(b"\n") + line("bad2"),
     "java-map-tostring": b"{datacontenttype=application/json, data={methodName=GetUsers}, id=x}\n",
