@@ -89,6 +89,8 @@ class _Items:
 
     def __iter__(self) -> Iterator[Record | None]:
         start = self._skip_space(0)
+        while self.array and self.buf[start:start + 1] in (b"%", b"H") and (past := self._past_noise(start)):
+            start = self._skip_space(past)  # noise before the array, which told the shape apart past it
         if self.array and self.buf[start:start + 1] == b"[":
             self.opened, start = True, start + 1
         while self.opened or not self.array:

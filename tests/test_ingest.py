@@ -208,6 +208,16 @@ def test_a_whole_array_on_one_line_then_nul_padding_is_an_array(tmp_path):
     assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed == 0 and stats.cut == []
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_an_array_after_noise_lines_is_read(tmp_path, compress):
+    # was: "read in part: a.json@byte 0: invalid JSON", then "no audit record could be read", exit 2
+    items = b"[\n" + b",\n".join(json.dumps(rec(n)).encode() for n in (1, 2, 3)) + b"\n]\n"
+    data = b'% Headers: [content-type="application/json"]\n' + items
+    stats, rows = ingest(write(tmp_path, "a.json.gz" if compress else "a.json", gzip.compress(data) if compress
+                               else data))
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.problems == [] and stats.noise_lines == 1
+
+
 def test_a_first_line_broken_after_a_record_then_lines_is_json_lines(tmp_path):
     # records after it are not read as the rest of an array that the first line broke off
     p = write(tmp_path, "d.jsonl", b'[{"a": 1},]\n' + line(1) + line(2))

@@ -323,6 +323,17 @@ def test_noise_lines_between_objects_are_counted_and_skipped(monkeypatch, block)
     assert stats.problems == [] and stats.noise_lines == 6 and stats.records_read == 5
 
 
+@pytest.mark.parametrize("block", [1, 2, 7, 64, 1 << 20])
+def test_noise_lines_before_an_array_are_counted_and_skipped(monkeypatch, block):
+    # was: "read in part: f@byte 0: invalid JSON", every record lost
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    text = b'% Headers: [content-type="application/json"]\nHeaders: x\n\n[\n' + b",\n".join(
+        json.dumps(r).encode() for r in TRICKY) + b"\n]\n"
+    rows, stats = fast(text, True)
+    assert ids(rows) == [r["id"] for r in TRICKY]
+    assert stats.problems == [] and stats.noise_lines == 2 and stats.records_read == 5
+
+
 def test_noise_line_at_the_end_without_its_newline(monkeypatch):
     for block in (3, 1 << 20):
         monkeypatch.setattr(jsondoc, "BLOCK", block)
