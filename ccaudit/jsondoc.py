@@ -37,8 +37,15 @@ from .streams import Broken, Joined
 
 BLOCK = 1 << 20
 MAX_TRIES = 64  # places tried inside one item (each a decode from its start) before ijson takes over
-_BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"), False: re.compile(rb"\}\s*\{")}  # array, objects
+# What may come between two items, from the first's "}" to the second's "{" (array, objects).
+# Between objects, also a noise line, or any line after a "}" that begins its own (a pretty
+# object's end): the match then ends on a space before it, for the noise to be counted or
+# the line to be read as what it is. Without them, each object of a consume command's dump
+# of pretty ones was read up to the end of the input or the record limit: 4,000 took 5 s.
+_BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"),
+            False: re.compile(rb"\}\s*\{|\}[ \t\r]*\n\s*(?=%|Headers:)|(?<=\n)\}[ \t\r]*\n")}
 _COMMA = re.compile(rb"\s*,\s*")
+_VALUE_STARTS = b'{["-0123456789tfn'  # what a JSON value begins with
 _SPACE = re.compile(rb"\s*")
 _PADDING = re.compile(rb"[\s\x00]*")  # after an array's end: zero bytes too, as after a compressed stream
 _any = msgspec.json.Decoder().decode
@@ -111,6 +118,8 @@ class _Items:
             elif (first == b"%" or first == b"H") and not self.array and (past := self._past_noise(start)) is not None:
                 start = past
                 continue
+            elif first and not self.array and first not in _VALUE_STARTS:  # a line of text between objects:
+                item = _BAD  # not read up to the record limit for a value it cannot begin (20,000: 2 minutes)
             elif first:  # a value between objects that is not one
                 start, item, after = self._to_its_end(start, _other)
             elif self.array:  # no end of the array
