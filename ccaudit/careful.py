@@ -66,12 +66,13 @@ def ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: b
 
 def _syntax_error_at(head: bytes) -> int | None:
     """Where in ``head`` msgspec finds a syntax error, if it finds one before ``head`` ends
-    (in the first value: objects one after another are "trailing" to it)."""
+    (in the first value: objects one after another are "trailing characters" to it, but a
+    trailing comma is the error)."""
     try:
         check_syntax(head)
     except msgspec.DecodeError as e:
         at = _AT_BYTE.search(str(e))
-        return int(at[1]) if at and "trailing" not in str(e) else None
+        return int(at[1]) if at and "trailing characters" not in str(e) else None
     except RecursionError:
         pass
     return None

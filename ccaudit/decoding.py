@@ -280,6 +280,8 @@ def decode_failure(e: Exception, raw: bytes = b"") -> str:
         return "invalid Unicode escape"
     if "truncated" in text:
         return "JSON cut short"
+    if "trailing comma" in text:
+        return "not valid JSON (a comma before a closing bracket)"
     if "trailing" in text:
         return "text after the JSON object" + lone_cr(raw)
     return "not valid JSON"

@@ -259,6 +259,38 @@ def test_zero_bytes_after_the_array_are_padding(monkeypatch, after):
     assert stats.problems == [("f", f"@byte {at}", "text after the JSON array; stopped reading, 1 byte left unread")]
 
 
+@pytest.mark.parametrize("array, broken, read", [(True, 1, ["rec-1"]), (False, 2, ["rec-1", "rec-2"])])
+def test_a_trailing_comma_in_an_item_is_reported_where_it_is(array, broken, read):
+    # was "@byte <the input's size>: invalid JSON; stopped reading, 0 bytes left unread", the
+    # items after it unread and unsaid: msgspec's "trailing comma" was taken for text after a value
+    items = [json.dumps(rec(n), indent=None if array else 2).encode() for n in (1, 2, 3)]
+    items[broken] = items[broken][:-1] + b",}"
+    text = b"[" + b",".join(items) + b"]\n" if array else b"\n".join(items) + b"\n"
+    rows, stats = fast(text, array)
+    at = text.index(b",}") + 1
+    assert ids(rows) == read
+    said = f"invalid JSON; stopped reading, {len(text) - at} bytes left unread"
+    assert stats.problems == [("f", f"@byte {at}", said)]
+
+
+def test_a_trailing_comma_between_objects_is_said_to_be_one():
+    items = [json.dumps(rec(n), indent=2).encode() for n in (1, 2, 3)]
+    items[1] = items[1][:-1] + b",}"
+    rows, stats = fast(b"\n".join(items) + b"\n", False)
+    assert ids(rows) == ["rec-1", "rec-3"]
+    # was "text after the JSON object"
+    assert stats.problems == [("f", ":item 2", "not valid JSON (a comma before a closing bracket)")]
+
+
+def test_a_trailing_comma_on_a_line_is_no_text_after_the_object():
+    # was "text after the JSON object", with nothing after it
+    from ccaudit.ingest import line_rows
+
+    stats = LoadStats()
+    rows = list(line_rows([json.dumps(rec(1)).encode()[:-1] + b",}\n"], "f", stats))
+    assert rows == [] and stats.problems == [("f", 1, "not valid JSON (a comma before a closing bracket)")]
+
+
 def test_text_after_the_array_longer_than_an_item_may_be_is_still_reported_where_it_starts(monkeypatch):
     # was: past the limit without a separator, the rest went to ijson (64 KiB read blocks)
     monkeypatch.setattr(jsondoc, "MAX_RECORD", 1000)
