@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 # What reading a damaged or cut compressed stream raises.
 READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
 # What gzip, bz2 and xz say of data that fails a checksum, or holds what no compressor writes
-_DAMAGED = ("CRC check failed", "Incorrect length of data produced", "Invalid data stream", "Corrupt input data")
+_DAMAGED = ("CRC check failed", "Incorrect length of data produced", "Invalid data stream", "Corrupt input data",
+            "Unknown compression method")  # gzip: a later member's header, a bit flipped
 NO_STREAM = "bytes after a compressed stream that start no other"  # streams.Decompressed's words; gzip's below
 _NO_GZIP = "Not a gzipped file"
 CUT = "the compressed stream ends before its end marker"  # streams.Decompressed's words, and gzip's EOFError's

@@ -980,6 +980,17 @@ def test_compressed_data_that_fails_its_check_is_a_damaged_input_not_one_cut_sho
                                           "new store")
 
 
+def test_a_gzip_member_whose_header_has_a_bit_flipped_is_a_damaged_input(tmp_path):
+    # was "input ends early (Unknown compression method)", exit 0, the member's records unsaid
+    member = gzip.compress(b"".join(line(i) for i in range(5)), mtime=0)
+    flipped = bytearray(member)
+    flipped[2] ^= 1  # the compression method
+    stats, rows = ingest(write(tmp_path, "d.gz", member + bytes(flipped)))
+    assert len(rows) == 5 and stats.input_error
+    assert list(stats.damaged.values())[0].startswith(f"{tmp_path / 'd.gz'}@end: the compressed data is damaged "
+                                                      "(Unknown compression method)")
+
+
 @pytest.mark.parametrize("kind", _COMPRESS)
 def test_compressed_streams_one_after_another_and_zero_padding_read_whole(tmp_path, kind):
     # several streams (a split archive concatenated) read on; zeros after one are padding
