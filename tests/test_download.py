@@ -1028,16 +1028,20 @@ def test_a_server_that_is_not_kafka_is_said_to_be_so_at_once(tmp_path):
     pytest.importorskip("confluent_kafka", reason="confluent-kafka cannot be installed here")
     import threading
 
-    server = socket.create_server(("127.0.0.1", 0))
+    server, done = socket.create_server(("127.0.0.1", 0)), threading.Event()
+    server.settimeout(0.1)
 
-    def answer():
-        with contextlib.suppress(OSError):
-            while True:
+    def answer():  # until done: a thread left behind keeps later reports to one process (halves.py)
+        while not done.is_set():
+            with contextlib.suppress(OSError):
                 conn, _ = server.accept()
-                conn.recv(4096)
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                with conn:
+                    conn.settimeout(1)
+                    conn.recv(4096)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 
-    threading.Thread(target=answer, daemon=True).start()
+    answering = threading.Thread(target=answer, daemon=True)
+    answering.start()
     port = server.getsockname()[1]
     props = write_props(tmp_path / "c.properties", f"bootstrap.servers=127.0.0.1:{port}\n")
     try:
@@ -1045,7 +1049,10 @@ def test_a_server_that_is_not_kafka_is_said_to_be_so_at_once(tmp_path):
         with pytest.raises(CcauditError) as caught:
             dl.download(props, tmp_path / "out.jsonl", timeout=20)
     finally:
+        done.set()
+        answering.join(5)
         server.close()
+    assert not answering.is_alive()
     assert time.monotonic() - started < 15
     assert str(caught.value).startswith(f"cannot reach Kafka at 127.0.0.1:{port}: the server there does not "
                                         "answer as Kafka does (")

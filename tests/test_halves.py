@@ -53,7 +53,9 @@ def children(monkeypatch) -> list:
     """Every _Later made, to ask whether its child wrote days. The two take turns at first,
     so that each writes some of these small days: this process takes the first day, the
     child waits for that before it takes the last, and this process waits for that before
-    it takes its second (each for 2 s at most: a child may fail)."""
+    it takes its second (each for 2 s at most: a child may fail). A thread left running by
+    an earlier test keeps every report to one process (halves._worth): said here, by name."""
+    assert threading.active_count() == 1, f"a thread left running: {threading.enumerate()}"
     made, real = [], halves._Later
     first, last = real.first, real._last
 
