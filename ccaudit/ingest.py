@@ -327,7 +327,7 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                     stats.noise_lines += 1
                     continue
                 if not unprefixed:
-                    stats.bad(label, lineno, "not a JSON object")
+                    stats.bad(label, lineno, _ZEROS if b"\0" in line and b"{" in line else "not a JSON object")
                     continue
                 line = unprefixed
             try:
@@ -356,6 +356,9 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
             yield row
     finally:
         stats.lines = lineno
+
+
+_ZEROS = "zero bytes before the record, where they may have overwritten another"
 
 
 def _unprefixed(line: bytes) -> bytes | None:

@@ -38,14 +38,16 @@ from .streams import Broken, Joined
 BLOCK = 1 << 20
 MAX_TRIES = 64  # places tried inside one item (each a decode from its start) before ijson takes over
 # What may come between two items, from the first's "}" to the second's "{" (array, objects).
-# Between objects, also a noise line, or any line after a "}" that begins its own (a pretty
-# object's end): the match then ends on a space before it, for the noise to be counted or
-# the line to be read as what it is. Without them, each object of a consume command's dump
-# of pretty ones was read up to the end of the input or the record limit: 4,000 took 5 s.
+# Between objects, also a noise line, or a line after a "}" that begins its own (a pretty
+# object's end) and that no JSON goes on with (not "}", "]" or ","; indent=0 puts an inner
+# object's "}" at a line's start too): the match then ends on a space before that line, for
+# the noise to be counted or the line to be read as what it is. Without them, each object of
+# a consume command's dump of pretty ones was read up to the end of the input or the record
+# limit: 4,000 took 5 s.
 _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"),
-            False: re.compile(rb"\}\s*\{|\}[ \t\r]*\n\s*(?=%|Headers:)|(?<=\n)\}[ \t\r]*\n")}
+            False: re.compile(rb"\}\s*\{|\}[ \t\r]*\n\s*(?=%|Headers:)|(?<=\n)\}[ \t\r]*\n(?=\s*[^\s\]},])")}
 _COMMA = re.compile(rb"\s*,\s*")
-_VALUE_STARTS = b'{["-0123456789tfn'  # what a JSON value begins with
+_NOISE_LOOK = max(map(len, NOISE))  # bytes read ahead to tell a noise line
 _SPACE = re.compile(rb"\s*")
 _PADDING = re.compile(rb"[\s\x00]*")  # after an array's end: zero bytes too, as after a compressed stream
 _any = msgspec.json.Decoder().decode
@@ -95,20 +97,18 @@ class _Items:
         self.wrong = False  # an item is whole, but what follows it is not a separator: stop there
 
     def __iter__(self) -> Iterator[Record | None]:
-        start = self._skip_space(0)
-        while self.array and self.buf[start:start + 1] in (b"%", b"H") and (past := self._past_noise(start)):
-            start = self._skip_space(past)  # noise before the array, which told the shape apart past it
+        start = self._past_noises(0)  # before an array too: the shape was told apart past them
         if self.array and self.buf[start:start + 1] == b"[":
             self.opened, start = True, start + 1
         while self.opened or not self.array:
-            start = self._skip_space(start)
+            start = self._skip_space(start, ahead=_NOISE_LOOK)
             first = self.buf[start:start + 1]
             if first == b"{":
                 start, item, after = self._item_at(start, _BETWEEN[self.array], _record)
             elif self.array and first not in (b"]", b""):
                 start, item, after = self._item_at(start, _COMMA, _other)
             elif first == b"]" and self.array:
-                start = self._skip_space(start + 1, _PADDING)
+                start = self._past_noises(start + 1, _PADDING)  # noise after it too, as between objects
                 if start < len(self.buf):
                     self.stopped = "text after the JSON array"
                     break
@@ -118,10 +118,8 @@ class _Items:
             elif (first == b"%" or first == b"H") and not self.array and (past := self._past_noise(start)) is not None:
                 start = past
                 continue
-            elif first and not self.array and first not in _VALUE_STARTS:  # a line of text between objects:
-                item = _BAD  # not read up to the record limit for a value it cannot begin (20,000: 2 minutes)
             elif first:  # a value between objects that is not one
-                start, item, after = self._to_its_end(start, _other)
+                start, item, after = self._on_its_line(start)
             elif self.array:  # no end of the array
                 break
             elif self.broken:
@@ -222,11 +220,30 @@ class _Items:
             why = decode_failure(e, piece)
         return start, at + 1, why
 
+    def _on_its_line(self, start: int) -> tuple:
+        """_to_its_end's answer for a value between objects, decoded from its line first: a
+        line of text was read up to the record limit for each (20,000 of them: 2 minutes).
+        Only a value the line does not hold whole (a pretty array) reads on."""
+        while (end := self.buf.find(b"\n", start)) < 0 and not self.eof and len(self.buf) - start <= MAX_RECORD:
+            start -= self._more(start)
+        if end >= 0:
+            item, after = self._take(start, end, _other)
+            if item is not _CUT:
+                return start, item, end if after is None else after
+        return self._to_its_end(start, _other)
+
+    def _past_noises(self, start: int, space: re.Pattern = _SPACE) -> int:
+        """Past ``space`` and the noise lines at ``start``, each counted."""
+        start = self._skip_space(start, space, _NOISE_LOOK)
+        while self.buf[start:start + 1] in (b"%", b"H") and (past := self._past_noise(start)) is not None:
+            start = self._skip_space(past, space, _NOISE_LOOK)
+        return start
+
     def _past_noise(self, start: int) -> int | None:
         """Where the line at ``start`` ends if it is noise (``% Headers: ...`` after each
-        record of a consume command's dump, ``Headers: ...``), counted as such; else None."""
-        while len(self.buf) - start < len(NOISE[1]) and not self.eof:
-            start -= self._more(start)
+        record of a consume command's dump, ``Headers: ...``), counted as such; else None.
+        The caller has read far enough ahead to tell (``_skip_space``'s ``ahead``): a read
+        here would move the buffer under its ``start``."""
         if not self.buf.startswith(NOISE, start):
             return None
         self.stats.noise_lines += 1
@@ -247,10 +264,11 @@ class _Items:
         self.buf, self.base = self.buf[keep:] + block, self.base + keep
         return keep
 
-    def _skip_space(self, i: int, space: re.Pattern = _SPACE) -> int:
+    def _skip_space(self, i: int, space: re.Pattern = _SPACE, ahead: int = 1) -> int:
+        """Past ``space`` from ``i``, with ``ahead`` bytes after it read (unless the input ends)."""
         while True:
             i = space.match(self.buf, i).end()  # type: ignore[union-attr]
-            if i < len(self.buf) or self.eof:
+            if len(self.buf) - i >= ahead or self.eof:
                 return i
             i -= self._more(i)
 

@@ -545,6 +545,14 @@ MALFORMED = {
 }
 
 
+def test_zero_bytes_before_a_record_say_what_they_may_have_done(tmp_path):
+    p = write(tmp_path, "d.txt", line(1) + MALFORMED["nul-bytes-then-a-record"] + b"\0" * 9 + b"\n" + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert [why for _, _, why in stats.problems] == [
+        "zero bytes before the record, where they may have overwritten another", "not a JSON object"]
+
+
 @pytest.mark.parametrize("kind", list(MALFORMED))
 def test_malformed_line_is_counted_and_reading_goes_on(tmp_path, kind):
     p = write(tmp_path, "d.txt", line(1) + MALFORMED[kind] + line(2))
