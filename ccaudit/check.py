@@ -235,13 +235,18 @@ def unchecked(breaches: Breaches, report: Report) -> str:
     ``--strict`` fails)."""
     said = [f"the store holds part of {plural(len(report.unfinished), 'unfinished load')}"] \
         if report.unfinished else []
-    if malformed := (report.load or {}).get("malformed"):
+    if malformed := _malformed(report):
         said.append(f"the input had {plural(malformed, 'malformed record')}")
     if not report.days:
         said.append("no events")
     elif breaches.unmatched:
         said.append(f"{plural(len(breaches.unmatched), 'rule')} matched no key")
     return ", and ".join(said)
+
+
+def _malformed(report: Report) -> int:
+    """The malformed records of the dumps the check loaded (0 if it loaded none)."""
+    return (report.load or {}).get("malformed", 0)
 
 
 def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str, strict: bool = False) -> Iterator[str]:
@@ -252,7 +257,7 @@ def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str, stri
         yield from _text(breaches, rules, report, strict)
         return
     first, last = report.span
-    malformed = (report.load or {}).get("malformed")
+    malformed = _malformed(report)
     yield from streamed.json_chunks({
         "ok": not breaches.count and not (strict and unchecked(breaches, report)),
         "breaches": [],

@@ -370,11 +370,11 @@ def _unprefixed(line: bytes) -> bytes | None:
     if not s or s.startswith(NOISE):
         return None
     i = s.find(b"{")
-    if b"\0" in s[:i]:
+    if i < 0 or b"\0" in s[:i]:
         return b""
-    if i >= 0 and s[i - 1:i] == b'"' and (inner := quoted_record(s[i - 1:])):  # a prefix, or none
+    if s[i - 1:i] == b'"' and (inner := quoted_record(s[i - 1:])):  # a prefix, or none
         return inner
-    return s[i:] if i >= 0 else b""
+    return s[i:]
 
 
 def _keyed(line: bytes) -> tuple | None:

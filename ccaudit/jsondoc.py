@@ -101,7 +101,7 @@ class _Items:
         if self.array and self.buf[start:start + 1] == b"[":
             self.opened, start = True, start + 1
         while self.opened or not self.array:
-            start = self._skip_space(start, ahead=_NOISE_LOOK)
+            start = self._skip_space(start, ahead=_NOISE_LOOK) if self.array else self._past_noises(start)
             first = self.buf[start:start + 1]
             if first == b"{":
                 start, item, after = self._item_at(start, _BETWEEN[self.array], _record)
@@ -115,9 +115,6 @@ class _Items:
                 if self.broken:
                     raise self.broken
                 return
-            elif (first == b"%" or first == b"H") and not self.array and (past := self._past_noise(start)) is not None:
-                start = past
-                continue
             elif first:  # a value between objects that is not one
                 start, item, after = self._on_its_line(start)
             elif self.array:  # no end of the array
