@@ -204,18 +204,14 @@ class _Items:
         None: no such line, and reading stops there as in an array."""
         pos = start + 1
         while (at := self.buf.find(b"\n{", pos, start + MAX_RECORD + 1)) < 0:
+            if self.eof and b"\n" not in self.buf[start:].rstrip():  # the last line: nothing after it
+                return start, len(self.buf), _failure(self.buf[start:].rstrip())
             if self.eof or len(self.buf) - start > MAX_RECORD:
                 return start, None, ""
             pos = max(start + 1, len(self.buf) - 1)
             moved = self._more(start)
             start, pos = start - moved, pos - moved
-        piece = self.buf[start:at].rstrip()
-        try:
-            msgspec.json.decode(piece)
-            why = "not a JSON object"  # (a whole value that is no object is read as one)
-        except (msgspec.DecodeError, RecursionError) as e:
-            why = decode_failure(e, piece)
-        return start, at + 1, why
+        return start, at + 1, _failure(self.buf[start:at].rstrip())
 
     def _on_its_line(self, start: int) -> tuple:
         """_to_its_end's answer for a value between objects, decoded from its line first: a
@@ -277,6 +273,15 @@ class _Items:
         self.rest = Joined(self.rest_head, after)
         self.rest_at = self.base + start - len(head)
         self.buf = b""
+
+
+def _failure(piece: bytes) -> str:
+    """Why ``piece``, a line or lines between objects, is not a record."""
+    try:
+        msgspec.json.decode(piece)
+        return "not a JSON object"  # (a whole value that is no object is read as one)
+    except (msgspec.DecodeError, RecursionError) as e:
+        return decode_failure(e, piece)
 
 
 def _record(piece: bytes) -> Any:

@@ -422,6 +422,19 @@ def test_after_a_broken_object_reading_goes_on_at_the_next_line_that_starts_one(
     assert stats.cut == []
 
 
+@pytest.mark.parametrize("block", [1, 5, 1 << 20])
+@pytest.mark.parametrize("last", [b"garbage", b"nothing to see", b"Processed a total of 3 messages", b"{"])
+def test_a_line_of_text_after_the_last_pretty_object_is_malformed_where_it_is(monkeypatch, block, last):
+    # was: "read in part: f@byte N: invalid JSON; stopped reading", as if the input had been
+    # cut short there; a line of text before another object was a malformed item, as now
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    for end in (b"", b"\n", b"\n\n"):
+        rows, stats = fast(as_objects(TRICKY[:3], indent=2) + b"\n" + last + end, False)
+        assert ids(rows) == [r["id"] for r in TRICKY[:3]] and stats.cut == []
+        assert [(where, why) for _, where, why in stats.problems] == [
+            (":item 4", "JSON cut short" if last == b"{" else "not valid JSON")]
+
+
 def test_a_broken_object_with_no_object_line_after_it_still_ends_the_file(monkeypatch):
     text = json.dumps(rec(1), indent=2).encode() + b"\n{\n  \"id\": \"rec-2\",\n  oops\n}\n  {\"id\": 3}\n"
     rows, stats = fast(text, False)
@@ -639,7 +652,6 @@ def test_whitespace_variants(monkeypatch, block, ws):
     (as_array(TRICKY)[:-1] + b"\n, ]", True),
     (as_array(TRICKY) + b", {}", True),
     (as_objects(TRICKY, indent=2) + b"\n \n", False),
-    (as_objects(TRICKY, indent=2) + b"\ngarbage", False),
     (as_objects(TRICKY, indent=2) + b"\n[1, 2]", False),
     (as_objects(TRICKY, indent=2) + b"\n{", False),
     (as_array(TRICKY, sep=""), True),
