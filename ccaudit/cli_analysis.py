@@ -16,6 +16,7 @@ from .errors import ExitCode
 from .options import LOADING, SECTION, TZ, WINDOW, db_option, format_option
 from .report import Filters, build
 from .storefile import looks_like_sqlite
+from .text import file_name
 
 DB_HELP = "Store to read (and to add the DUMPS to, if any). Without it, a temporary store is used."
 
@@ -104,7 +105,7 @@ def _empty_store(path: str) -> bool:
 
 def _label(name: str, paths: tuple[str, ...], since: str | None, until: str | None) -> str:
     window = " ".join(w for w in (since and f"from {since}", until and f"until {until}") if w)
-    return f"{name} = {', '.join(paths)}" + (f" ({window})" if window else "")
+    return f"{name} = {', '.join(map(file_name, paths))}" + (f" ({window})" if window else "")
 
 
 @click.command(cls=opt.Command, short_help="Compare two stores or dumps, key by key.")

@@ -45,6 +45,7 @@ from .schema import MAX_RECORD
 from .shape import NOISE, sniff
 from .stats import LoadStats
 from .streams import BUFFER, Broken, Decompressed, first_bytes
+from .text import file_name
 
 MAX_LINE = MAX_RECORD  # longer lines are malformed
 
@@ -64,7 +65,7 @@ class Dump:
 
     def __init__(self, path: str):
         self.path = path
-        self.label = "<stdin>" if path == "-" else path
+        self.label = "<stdin>" if path == "-" else file_name(path)
         self.size = os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
         self.compressed = False
         self.position = 0  # raw bytes read, when someone else (a worker) reads them

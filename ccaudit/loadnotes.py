@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from .storelock import writer_holds
+from .text import file_name
 
 PREFIX = "unfinished_load "  # + the loading process's id and a random part
 WHERE = f"substr(name, 1, {len(PREFIX)}) = '{PREFIX}'"  # a note's row of meta
@@ -21,7 +22,8 @@ def begun(inputs: list[str]) -> tuple[str, str]:
     for people, and as files (``identity``), to tell when a later load has completed it."""
     began = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     return (f"{PREFIX}{os.getpid()}-{os.urandom(4).hex()}",
-            json.dumps({"began": began, "inputs": inputs, "files": [identity(i) for i in inputs]}))
+            json.dumps({"began": began, "inputs": [file_name(i) for i in inputs],
+                        "files": [identity(i) for i in inputs]}))
 
 
 def identity(path: str) -> str:

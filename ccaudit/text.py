@@ -56,6 +56,14 @@ def printable(text: str) -> str:
 _SPACES = re.compile("  +")
 
 
+def file_name(path: str) -> str:
+    """``path`` as text that JSON can hold: a byte that is not UTF-8 (which Python reads as a
+    surrogate from U+DC80 to U+DCFF) becomes ``\\xff``, as ``printable`` shows it. JSON would
+    have carried it as a lone surrogate escape, which strict readers refuse."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
+        if not path.isascii() else path
+
+
 def table_cell(text: str) -> str:
     """``text`` as ``printable`` shows it, with its runs of spaces escaped (``\\x20\\x20``):
     two spaces part the columns of a text table, so a key holding them could pass for cells

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from ccaudit.store import Store
 from tests.records import json_line, json_lines, numbered
 
 SUMMARY_FIRST = "Audit Summary for 13 events spanning 4 days from 2024-05-06"
@@ -535,6 +536,25 @@ def test_a_byte_that_is_not_utf8_in_a_name_is_shown_as_that_byte(invoke, tmp_pat
     assert stderr_lines(result) == [f"ccaudit: error: {tmp_path}/nope\\xff.json: no such file"]
     result = invoke("report", sample_cli, "--principal", os.fsdecode(b"\xe9*"), "-q")
     assert "ccaudit: warning: no event matches principal \\xe9*" in stderr_lines(result)
+
+
+def test_a_byte_that_is_not_utf8_in_a_name_is_that_byte_in_json_too(invoke, tmp_path, sample_cli):
+    # was "bad\udcff.txt:31": a lone surrogate escape, which strict JSON readers refuse
+    odd = os.fsdecode(bytes(tmp_path) + b"/bad\xff.txt")
+    shutil.copy(sample_cli, odd)
+    shown = f"{tmp_path}/bad\\xff.txt"
+    db = os.fsdecode(bytes(tmp_path) + b"/s\xfe.db")
+    for command in (["load", odd, "--db", db], ["report", odd]):
+        doc = json.loads(invoke(*command, "--format", "json", "-q").stdout)
+        lines = doc["malformed_lines"] if command[0] == "load" else doc["summary"]["load"]["malformed_lines"]
+        assert lines == [f"{shown}:{n}" for n in range(31, 37)]
+    doc = json.loads(invoke("diff", odd, db, "--format", "json").stdout)
+    assert [side["label"] for side in (doc["a"], doc["b"])] == [f"A = {shown}", f"B = {tmp_path}/s\\xfe.db"]
+    store = Store(db)
+    store.begin_load([odd])  # as a load killed part way leaves it
+    store.close()
+    doc = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)
+    assert [load["inputs"] for load in doc["unfinished_loads"]] == [[shown]]
 
 
 def test_10mb_single_line(invoke, tmp_path):
