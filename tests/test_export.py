@@ -185,7 +185,10 @@ def test_counts_rows_are_the_stores(generated):
 def test_counts_files_do_not_depend_on_the_order_keys_were_loaded(tmp_path):
     # was: rows in key-number order, which follows the load: two stores of the same records,
     # loaded in opposite orders, exported different bytes
-    records = [signin(f"2024-05-07T05:0{i}:00Z", email) for i, email in enumerate(["a@x.com", "b@x.com", "c@x.com"])]
+    # (and keys alike in their first exporter.SORTED characters, which are sorted by their digest after them)
+    alike = ["a" * exporter.SORTED + f"{n}@x.com" for n in range(3)]
+    records = [signin(f"2024-05-07T05:0{i}:00Z", email)
+               for i, email in enumerate(["a@x.com", "b@x.com", "c@x.com", *alike])]
     files = []
     for name, order in (("ab", records), ("ba", records[::-1])):
         assert ccaudit("load", write_jsonl(tmp_path, order, f"{name}.jsonl"), "--db", tmp_path / f"{name}.db",
@@ -193,6 +196,31 @@ def test_counts_files_do_not_depend_on_the_order_keys_were_loaded(tmp_path):
         export(tmp_path / f"{name}.db", tmp_path / name, "--table", "counts")
         files.append([p.read_bytes() for p in sorted((tmp_path / name / "counts").rglob("*.parquet"))])
     assert files[0] == files[1] and len(files[0]) == 1
+
+
+def export_peak_mib(tmp_path, keys: int) -> int:
+    """Peak memory of a counts export of a day of ``keys`` keys of 2 MiB, in a process of its own."""
+    with open(tmp_path / f"{keys}.jsonl", "w") as f:
+        for i in range(keys):
+            f.write(json.dumps(signin(f"2024-05-07T{i % 24:02d}:00:00Z", f"{i}@x.com" + "p" * 2**21)) + "\n")
+    db, out = tmp_path / f"{keys}.db", tmp_path / f"out{keys}"
+    assert ccaudit("load", tmp_path / f"{keys}.jsonl", "--db", db, "-q").exit_code == 0
+    code = ("import re, sys; from ccaudit.cli import cli; from click.testing import CliRunner;"
+            "r = CliRunner().invoke(cli, ['export', '--db', sys.argv[1], '--out', sys.argv[2], '--table', 'counts']);"
+            "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1];"
+            "print(r.exit_code, int(hwm) // 1024)")
+    proc = subprocess.run([sys.executable, "-c", code, str(db), str(out)], capture_output=True, text=True,
+                          timeout=300, check=False)
+    exit_code, peak_mib = map(int, proc.stdout.split())
+    assert exit_code == 0 and pq.read_table(out / "counts").num_rows == keys
+    return peak_mib
+
+
+def test_memory_stays_flat_for_a_day_of_long_keys(tmp_path):
+    # was: the day's counts rows sorted with their text, and SQLite's merge of the sort's
+    # spilled runs held a row of each: 40 keys of 3 MiB took 480 MiB, 80 took 890 MB
+    few, many = export_peak_mib(tmp_path, 8), export_peak_mib(tmp_path, 32)
+    assert many - few < 24, (few, many)  # 24 more keys hold 96 MiB of text (key and principal)
 
 
 # -- the event tables are the store's views -------------------------------------------------------
