@@ -16,8 +16,13 @@ MAX_GLOB = 50_000  # bytes of a --principal glob (what SQLite's GLOB took, when 
 def zone(name: str) -> tzinfo:
     if name.upper() in ("UTC", "Z"):
         return timezone.utc
-    if name.lower() in ("localtime", "posixrules", "factory"):  # this machine's, which a change of it changes
+    if name.lower() in ("localtime", "posixrules"):  # this machine's, which a change of it changes
         raise click.BadParameter(f"{name!r} is this machine's zone, not a named one{_IANA}", param_hint="--tz")
+    if name.lower() == "factory":
+        raise click.BadParameter(f"{name!r} is a placeholder with no place's time{_IANA}", param_hint="--tz")
+    if name.lower().startswith("right/"):  # Python's zones skip the leap seconds, and every change came 27 s early
+        raise click.BadParameter(f"{name!r} counts leap seconds, which UTC times do not; give {name[6:]!r}",
+                                 param_hint="--tz")
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:

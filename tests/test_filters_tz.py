@@ -328,12 +328,26 @@ def test_unknown_zone_is_a_usage_error(tmp_path, name):
     assert "unknown time zone" in result.stderr
 
 
-@pytest.mark.parametrize("name", ["localtime", "posixrules", "Factory"])
-def test_this_machines_zone_is_refused(tmp_path, name):
+@pytest.mark.parametrize("name, why", [
+    ("localtime", "is this machine's zone, not a named one"), ("posixrules", "is this machine's zone, not a named one"),
+    # was: "'Factory' is this machine's zone"
+    ("Factory", "is a placeholder with no place's time"),
+    # was: taken, and Python's zone data skips their leap seconds: Zurich's clocks went forward
+    # 27 s early, and an event at 01:00:10 UTC showed at 02:00:10, a time that did not exist
+    ("right/Europe/Zurich", "counts leap seconds, which UTC times do not; give 'Europe/Zurich'"),
+    ("RIGHT/UTC", "counts leap seconds, which UTC times do not; give 'UTC'")])
+def test_a_zone_that_is_not_a_places_is_refused(tmp_path, name, why):
     # was: taken, so a change of the machine's /etc/localtime changed what a report or check said
     result = CliRunner().invoke(cli, ["report", "-q", write_jsonl(tmp_path, [kafka_auth("2024-05-06T07:00:00Z")]),
                                       "--tz", name])
-    assert result.exit_code == 2 and f"{name!r} is this machine's zone, not a named one" in result.stderr
+    assert result.exit_code == 2 and f"{name!r} {why}" in result.stderr
+
+
+def test_a_posix_zone_is_its_place(tmp_path):
+    dump = write_jsonl(tmp_path, [kafka_auth("2024-03-31T01:00:10Z")])
+    runs = [CliRunner().invoke(cli, ["report", "-q", dump, "--tz", name]).stdout.replace(name, "ZONE")
+            for name in ("Europe/Zurich", "posix/Europe/Zurich")]
+    assert "2024-03-31:(1 event)  03:00:10 .. 03:00:10" in runs[0] and runs[0] == runs[1]
 
 
 # -- since / until ---------------------------------------------------------------------
