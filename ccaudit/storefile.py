@@ -134,8 +134,26 @@ def check_journal(path: str) -> None:
     if not stat.S_ISREG(mode):
         kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode)
                 else "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "not a regular file")
-        raise StoreError(f"{path}: {journal}, where SQLite keeps the store's journal, is {kind}; remove it "
-                         "(a load makes its own)")
+    elif not _journal_or_unwritten(journal):
+        kind = "a file that is not a journal"
+    else:
+        return
+    raise StoreError(f"{path}: {journal}, where SQLite keeps the store's journal, is {kind}; remove it "
+                     "(a load makes its own)")
+
+
+def _journal_or_unwritten(journal: str) -> bool:
+    """Whether SQLite wrote the file: a journal's magic, or, until a transaction syncs it,
+    zeros. Another file there (a user's notes) SQLite took for a journal to roll back: a
+    reading command called the store unusable, and a load deleted the file."""
+    with contextlib.suppress(OSError):
+        fd = os.open(journal, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            head = os.read(fd, 8)
+        finally:
+            os.close(fd)
+        return head[:1] in (b"", b"\0") or head == JOURNAL_MAGIC
+    return True
 
 
 def sqlite_or_unborn(path: str) -> bool:

@@ -349,12 +349,37 @@ def test_a_journal_planted_beside_a_users_file_is_not_written_into_it(invoke, tm
     assert notes.read_text() == "Dear diary\n" * 9000 and (tmp_path / "notes.txt-journal").read_bytes() == journal
 
 
+@pytest.mark.parametrize("command", [("summary", "--db"), ("methods", "--db"), ("clean", "--yes", "--db"),
+                                     ("report", "--db"), ("load", "{dump}", "--db")])
+def test_a_users_file_as_a_stores_journal_is_named_and_kept(invoke, tmp_path, sample_cli, command):
+    # was: "not a usable ccaudit store (attempt to write a readonly database)" from reading
+    # commands, "not a ccaudit store" from clean, and a load deleted the file (SQLite took it
+    # for a journal to roll back)
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    (tmp_path / "s.db-journal").write_text("my notes\n")
+    result = invoke(*[a.format(dump=sample_cli) for a in command], db)
+    assert result.exit_code == 2 and result.stderr == (
+        f"ccaudit: error: {db}: {db}-journal, where SQLite keeps the store's journal, is a file that is not a "
+        "journal; remove it (a load makes its own)\n")
+    assert (tmp_path / "s.db-journal").read_text() == "my notes\n"
+
+
+def test_a_journal_sqlite_has_not_synced_yet_is_no_users_file(invoke, tmp_path, sample_cli):
+    # a transaction's journal begins with zeros until SQLite syncs it: a load's, as another command opens the store
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    (tmp_path / "s.db-journal").write_bytes(bytes(28) + b"pages")
+    assert invoke("summary", "--db", db).exit_code == 0
+
+
 def test_an_empty_file_beside_a_file_that_is_no_journal_is_not_deleted(invoke, tmp_path):
     # was: both deleted, the user's "empty-journal" taken for the journal of a killed creation
     (tmp_path / "empty").write_bytes(b"")
     (tmp_path / "empty-journal").write_text("user data\n")
     result = invoke("clean", "--db", tmp_path / "empty", "--yes")
-    assert result.exit_code == 2 and "not a ccaudit store; nothing deleted" in result.stderr
+    assert result.exit_code == 2 and "empty-journal, where SQLite keeps the store's journal, is a file that is not a " \
+        "journal" in result.stderr
     assert sorted(os.listdir(tmp_path)) == ["empty", "empty-journal"]
 
 
