@@ -285,6 +285,9 @@ def clean_dir(out_dir: str) -> Iterator[str]:
         return
     check_report_dir(out_dir)
     with writing_into(out_dir) as folder:
+        if not folder.has_file(MANIFEST) and _empty(folder):  # a clean before left it (it could not remove it)
+            yield f"no report files in {out_dir} (an empty folder, kept)"
+            return
         yield from _clean_dir(folder)
 
 
@@ -304,8 +307,9 @@ def _clean_dir(folder: Folder) -> Iterator[str]:
     elif _empty(folder):
         try:
             os.rmdir(out_dir)
-        except OSError as e:
-            raise CcauditError(f"{out_dir}: the report files are deleted, but not the folder: {e.strerror}") from None
+        except OSError as e:  # its parent read-only to us, a mount point: the clean is done all the same
+            yield f"deleted the report files in {out_dir} (the folder itself is kept: {e.strerror})"
+            return
         yield f"deleted {out_dir}"
     else:
         yield f"deleted the report files in {out_dir} (other files were left there)"
@@ -322,6 +326,6 @@ def check_report_dir(out_dir: str) -> None:
     if os.path.islink(out_dir) or not os.path.isdir(out_dir):
         raise CcauditError(f"{out_dir}: not a report folder (a link or not a folder); nothing deleted")
     with held(out_dir) as folder:
-        if not folder.has_file(MANIFEST):
+        if not folder.has_file(MANIFEST) and not _empty(folder):
             raise CcauditError(f"{out_dir}: not a report folder written by ccaudit (no {MANIFEST}); nothing deleted")
         read_manifest(folder)

@@ -3,6 +3,7 @@ ccaudit wrote there), and refuses anything else: files that are not ccaudit stor
 folders that are not ccaudit report folders are left as they were."""
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 
@@ -250,6 +251,29 @@ def test_clean_of_the_folder_one_is_in_deletes_its_report_files_and_keeps_it(inv
     assert (result.exit_code, result.stderr) == (0, "ccaudit: deleted the report files in . (the folder itself "
                                                     "is kept)\n")
     assert out.is_dir() and not list(out.iterdir())
+
+
+def test_a_folder_that_cannot_be_removed_is_kept_and_the_clean_is_done(invoke, tmp_path, sample_cli, monkeypatch):
+    # was: every file deleted, then exit 2 ("the report files are deleted, but not the folder:
+    # Permission denied"), and every clean after it exit 2 ("no .ccaudit-manifest"): a folder
+    # made by an admin under one the user may not write, or a mount point, failed `clean && report`
+    out = tmp_path / "reports"
+    invoke("report", sample_cli, "--db", tmp_path / "s.db", "--out", out, "-q")
+
+    rmdir = os.rmdir
+
+    def refused(path, *args, **kwargs):
+        if str(path) == str(out):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return rmdir(path, *args, **kwargs)
+    monkeypatch.setattr("os.rmdir", refused)
+    result = invoke("clean", "--out", out)
+    assert (result.exit_code, result.stderr) == (0, f"ccaudit: deleted the report files in {out} (the folder itself "
+                                                    "is kept: Permission denied)\n")
+    assert out.is_dir() and not list(out.iterdir())
+    result = invoke("clean", "--out", out)
+    assert (result.exit_code, result.stderr) == (0, f"ccaudit: no report files in {out} (an empty folder, kept)\n")
+    assert invoke("report", sample_cli, "--db", tmp_path / "s.db", "--out", out, "-q").exit_code == 0
 
 
 @pytest.mark.parametrize("named", ["{out}", "../reports"])
