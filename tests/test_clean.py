@@ -253,6 +253,16 @@ def test_clean_of_the_folder_one_is_in_deletes_its_report_files_and_keeps_it(inv
     assert out.is_dir() and not list(out.iterdir())
 
 
+def test_a_store_named_with_a_slash_after_it_is_refused(invoke, tmp_path, sample_cli):
+    # was: "no store at s.db/", exit 0, and the store was kept
+    db = tmp_path / "s.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    result = invoke("clean", "--db", f"{db}/", "--yes")
+    assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {db}/: a folder's name (it ends in /), not a "
+                                                    "store's; nothing deleted\n")
+    assert db.exists()
+
+
 def test_a_folder_that_cannot_be_removed_is_kept_and_the_clean_is_done(invoke, tmp_path, sample_cli, monkeypatch):
     # was: every file deleted, then exit 2 ("the report files are deleted, but not the folder:
     # Permission denied"), and every clean after it exit 2 ("no .ccaudit-manifest"): a folder
