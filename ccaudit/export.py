@@ -42,7 +42,7 @@ from .stops import block_stops, drop_stops, restore_signals
 from .store import Store
 from .storefile import snapshot
 from .tempdirs import pid_alive
-from .text import plural
+from .text import plural, quoted
 
 TABLES = (*EVENT_TABLES, "counts")  # in the order they are written
 MARKER = ".ccaudit-export"
@@ -218,7 +218,7 @@ def read_marker(folder: Folder) -> list[str]:
         raise CcauditError(f"{path}: cannot read: {e.strerror}; nothing written") from None
     for name in names:
         if name not in TABLES:
-            raise CcauditError(f"{path}: lists {name!r}, which is not an exported table; nothing written")
+            raise CcauditError(f"{path}: lists {quoted(name)}, which is not an exported table; nothing written")
     return list(dict.fromkeys(names))
 
 

@@ -26,7 +26,7 @@ from .folders import Folder, held, inside, unslashed, writing_into
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
-from .text import plural
+from .text import plural, quoted
 
 MANIFEST = ".ccaudit-manifest"
 _MANIFEST_HEAD = "# files written by ccaudit report --out; ccaudit clean deletes these\n"
@@ -212,7 +212,7 @@ def read_manifest(folder: Folder) -> list[str]:
         raise CcauditError(f"{path}: cannot read: {e.strerror}; not touched") from None
     for name in names:
         if not _REPORT_FILE.fullmatch(name):
-            raise CcauditError(f"{path}: lists {name!r}, which is not a report file; not touched")
+            raise CcauditError(f"{path}: lists {quoted(name)}, which is not a report file; not touched")
     return names
 
 

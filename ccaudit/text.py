@@ -119,6 +119,13 @@ def cut(text: str, width: int, keep_end: bool = False) -> str:
     return "".join(_fitting(text, width))
 
 
+def quoted(text: str, width: int = 60) -> str:
+    """``text`` printable, in quotes, cut to ``width`` columns: a line of a file planted in a
+    folder can be megabytes of anything (an SQLite file's header and pages)."""
+    shown = printable(text)
+    return f"'{shown}'" if columns(shown) <= width else f"'{cut(shown, width - 3)}...'"
+
+
 def _fitting(chars: Iterable[str], width: int) -> list[str]:
     kept, used = [], 0
     for ch in chars:

@@ -423,7 +423,13 @@ def test_a_planted_marker_cannot_lead_out_of_the_folder(invoke, sample, tmp_path
     out.mkdir()
     (out / exporter.MARKER).write_text("../../home\n")
     result = invoke("export", "--db", db, "--out", out)
-    assert result.exit_code == 2 and "not an exported table" in result.stderr
+    assert result.exit_code == 2 and "lists '../../home', which is not an exported table" in result.stderr
+    # was: the whole line, repr'd: a store named as the marker gave its SQLite header and pages
+    (out / exporter.MARKER).write_bytes(b"SQLite format 3\x00" + b"\x1b[31m" * 10_000 + b"\n")
+    result = invoke("export", "--db", db, "--out", out)
+    assert result.exit_code == 2 and result.stderr == (f"ccaudit: error: {out}/.ccaudit-export: lists 'SQLite format "
+                                                       "3\\x00\\x1b[31m\\x1b[31m\\x1b[31m\\x1b[31m\\x1b[3...', "
+                                                       "which is not an exported table; nothing written\n")
 
 
 def files_of(out) -> dict:
