@@ -10,6 +10,7 @@ by the length of each item's ``bulk`` (a row's key, which can be megabytes long)
 """
 from __future__ import annotations
 
+import contextlib
 import marshal
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sized
@@ -39,7 +40,8 @@ class Spool:
 
     def close(self) -> None:
         if self.file is not None:
-            self.file.close()
+            with contextlib.suppress(OSError):  # its flush of what a full TMPDIR did not take, raised again
+                self.file.close()
 
     def _filling(self) -> Iterator:
         items, batch, held, batched, bulk = [], [], 0, 0, self.bulk  # (a C getter: no Python call a row)
@@ -97,4 +99,5 @@ class SpoolFile:
 
     def close(self) -> None:
         if self.file is not None:
-            self.file.close()
+            with contextlib.suppress(OSError):  # its flush of what a full TMPDIR did not take, raised again
+                self.file.close()

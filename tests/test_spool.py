@@ -3,6 +3,7 @@ the rest from a temporary file."""
 from __future__ import annotations
 
 import errno
+import io
 import itertools
 
 import pytest
@@ -104,6 +105,37 @@ def test_a_file_that_cannot_be_written_is_dropped_and_the_source_read_again(smal
     assert list(s) == [(i, [i] * 3) for i in range(23)]
     assert source.readings == 3
     assert [(f.writes, f.closed) for f in opened] == [(2, True)]  # tried once, and let go
+
+
+@pytest.mark.parametrize("room", [0, 100, 5000, 40_000])
+def test_a_full_folder_whose_file_holds_unwritten_bytes_is_dropped_too(small, monkeypatch, room):
+    # was: the buffered file's close, in the fallback, flushed what the disk had refused and
+    # raised ENOSPC again: text and markdown reports failed, blaming their output's disk
+    class Full(io.RawIOBase):  # a disk with ``room`` bytes left
+        def __init__(self):
+            self.left = room
+
+        def writable(self):
+            return True
+
+        def readable(self):
+            return True
+
+        def seekable(self):
+            return True
+
+        def write(self, data):
+            if not self.left:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            n = min(len(data), self.left)
+            self.left -= n
+            return n
+
+    monkeypatch.setattr(spool.tempfile, "TemporaryFile", lambda *args, **kwargs: io.BufferedRandom(Full()))
+    source = Source(23)
+    s = spool_of(source)
+    assert list(s) == [(i, [i] * 3) for i in range(23)] and s.gave_up and s.file is None
+    assert list(s) == [(i, [i] * 3) for i in range(23)] and source.readings == 2
 
 
 def test_the_file_is_made_in_sqlites_temporary_folder(small, monkeypatch, tmp_path):
