@@ -115,6 +115,10 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         _discard(sys.stdout.fileno())
         ctx.exit(ExitCode.BROKEN_PIPE)
     except OSError as e:  # the core names every file it writes; what is left is standard output
+        if isinstance(e, FileNotFoundError) and _folder_gone():
+            say("ccaudit: error: the current folder was deleted, so a name relative to it leads nowhere: cd to "
+                "a folder that exists, or give full paths")
+            ctx.exit(ExitCode.USAGE)
         if e.errno not in OUTPUT_FAILED:
             _internal_error(ctx, e)
         _discard(sys.stdout.fileno())  # what is left of it could not be written either
@@ -140,6 +144,16 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         raise
     except Exception as e:
         _internal_error(ctx, e)
+
+
+def _folder_gone() -> bool:
+    """Whether the current folder was deleted (a shell left in it): every relative name
+    then fails, in os.path.abspath too, wherever the core makes one."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def _internal_error(ctx: click.Context, e: Exception) -> NoReturn:

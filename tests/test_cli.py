@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -555,6 +556,21 @@ def test_a_byte_that_is_not_utf8_in_a_name_is_that_byte_in_json_too(invoke, tmp_
     store.close()
     doc = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)
     assert [load["inputs"] for load in doc["unfinished_loads"]] == [[shown]]
+
+
+@pytest.mark.parametrize("command", [["load", "{dump}", "--db", "rel.db", "-q"],
+                                     ["report", "{dump}", "-o", "r.txt", "-q"], ["report", "rel.txt", "-q"],
+                                     ["diff", "a.db", "b.db"]])
+def test_a_relative_name_in_a_deleted_folder_is_one_line(ccaudit_exe, tmp_path, sample_cli, command):
+    # was: "internal error: FileNotFoundError: [Errno 2] No such file or directory", exit 70
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    args = " ".join(shlex.quote(a.format(dump=sample_cli)) for a in command)
+    proc = subprocess.run(["sh", "-c", f"cd {gone} && rmdir {gone} && exec {ccaudit_exe} {args}"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert (proc.returncode, proc.stderr) == (2, "ccaudit: error: the current folder was deleted, so a name "
+                                                 "relative to it leads nowhere: cd to a folder that exists, or give "
+                                                 "full paths\n")
 
 
 def test_10mb_single_line(invoke, tmp_path):
