@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
+from .numbering import blake2b
 from .storelock import writer_holds
 from .text import file_name
 
@@ -26,19 +27,36 @@ def begun(inputs: list[str]) -> tuple[str, str]:
                         "files": [identity(i) for i in inputs]}))
 
 
+HEAD = 1 << 16  # bytes of a file that tell it from another written under its name
+
+
 def identity(path: str) -> str:
-    """An input as a file, whatever it was called (``d.txt``, ``./d.txt``, a link to it);
-    ``-`` for a stream (stdin, a pipe), which only another stream can be taken for."""
-    return os.path.realpath(path) if path != "-" and os.path.isfile(path) else "-"
+    """An input as a file, whatever it was called (``d.txt``, ``./d.txt``, a link to it),
+    and a digest of its first HEAD bytes: a new dump written under a killed load's file
+    name (a daily cron job's) is another dump, and took its note away. ``-`` for a stream
+    (stdin, a pipe), which nothing tells from another."""
+    if path == "-" or not os.path.isfile(path):
+        return STREAM
+    real = os.path.realpath(path)
+    try:
+        with open(real, "rb") as f:
+            head = f.read(HEAD)
+    except OSError:  # unreadable: the load says so, and completes nothing
+        return real
+    return f"{real}\0{blake2b(head, digest_size=16).hexdigest()}"
+
+
+STREAM = "-"
 
 
 def completed(notes: Iterable[tuple[str, str]], name: str, whole: set[str]) -> list[str]:
     """The notes a load (``name``) that read the files ``whole`` (``identity``) to their
-    end removes: its own, and those of loads of no other files, which it has completed."""
+    end removes: its own, and those of loads of no other files, which it has completed.
+    No stream completes another load: any load from stdin took the note of any killed one."""
     done = []
     for note, value in notes:
         files = _read(value)["files"]
-        if note == name or files and set(files) <= whole:
+        if note == name or files and STREAM not in files and set(files) <= whole:
             done.append(note)
     return done
 
@@ -57,11 +75,16 @@ def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None) -> l
             conn.execute("BEGIN")
             notes = [(name, value) for name, value in conn.execute(NOTES) if name != own]
             running = bool(notes) and writer_holds(fd)
-            return [{**_read(value), "running": running} for _, value in notes]
+            return [{**_shown(_read(value)), "running": running} for _, value in notes]
     except sqlite3.DatabaseError:  # a layout without meta, or damage, which reading the store names
         return []
     finally:
         os.close(fd)  # after the transaction: see writer_holds
+
+
+def _shown(note: dict) -> dict:
+    """A note with its files' paths, without the digests that tell them from other files."""
+    return {**note, "files": [f.split("\0")[0] for f in note["files"]]}
 
 
 def _read(value: object) -> dict:

@@ -24,6 +24,7 @@ from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
 from .files import present
 from .folders import check_parent
+from .loadnotes import STREAM
 from .progress import Progress, on_terminal
 from .report import Filters, Report
 from .schema import SECTIONS
@@ -204,9 +205,12 @@ def tell_unfinished(store: Store) -> None:
             tell(f"warning: {store.path}: a load of {named}, begun {load['began']}, has not ended (it may be "
                  "running now): the store may hold part of its records")
         else:
+            forget = f"ccaudit clean --db {shlex.quote(store.path)} --unfinished"
+            then = (f"once its records are loaded again (nothing tells one stream from another), {forget}"
+                    if STREAM in load["files"] else f"load the same dumps again to complete it (if they are gone: "
+                                                   f"{forget})")
             tell(f"warning: {store.path}: a load of {named}, begun {load['began']}, did not end (killed, or "
-                 "stopped by a full disk): the store holds part of its records; load the same dumps again to "
-                 f"complete it (if they are gone: ccaudit clean --db {shlex.quote(store.path)} --unfinished)")
+                 f"stopped by a full disk): the store holds part of its records; {then}")
 
 
 def tell_unmatched(report: Report, f: Filters) -> None:
