@@ -49,6 +49,7 @@ _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"),
 _COMMA = re.compile(rb"\s*,\s*")
 _NOISE_LOOK = max(map(len, NOISE))  # bytes read ahead to tell a noise line
 _SPACE = re.compile(rb"\s*")
+_SPACE_OR_MARK = re.compile(rb"(?:\s|\xef\xbb\xbf)*")  # between objects: `cat` of files PowerShell wrote, a BOM each
 _PADDING = re.compile(rb"[\s\x00]*")  # after an array's end: zero bytes too, as after a compressed stream
 _any = msgspec.json.Decoder().decode
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
@@ -101,7 +102,10 @@ class _Items:
         if self.array and self.buf[start:start + 1] == b"[":
             self.opened, start = True, start + 1
         while self.opened or not self.array:
-            start = self._skip_space(start, ahead=_NOISE_LOOK) if self.array else self._past_noises(start)
+            if self.array:
+                start = self._skip_space(start, ahead=_NOISE_LOOK)
+            else:
+                start = self._past_noises(start, _SPACE_OR_MARK)
             first = self.buf[start:start + 1]
             if first == b"{":
                 start, item, after = self._item_at(start, _BETWEEN[self.array], _record)
