@@ -25,8 +25,8 @@ _AT_BYTE = re.compile(r"\(byte (\d+)\)")
 def item_rows(records: Iterable[Record | Malformed | None], label: str, stats: LoadStats,
               n: int) -> Generator[tuple, None, int]:
     """Rows for ``records`` (None: an item that is not an object; Malformed: one that is
-    whole JSON but not a usable one), numbered after ``n`` (for the malformed ones);
-    returns the last number."""
+    whole JSON but not a usable one; a tuple: a row read as a line is), numbered after
+    ``n`` (for the malformed ones); returns the last number."""
     for record in records:
         n += 1
         try:
@@ -34,7 +34,7 @@ def item_rows(records: Iterable[Record | Malformed | None], label: str, stats: L
                 raise Malformed("not a JSON object")
             if record.__class__ is Malformed:
                 raise record
-            row = classify(record)
+            row = record if record.__class__ is tuple else classify(record)
         except Malformed as e:
             stats.bad(label, f":item {n}", e.why)
             continue

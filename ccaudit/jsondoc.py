@@ -128,9 +128,9 @@ class _Items:
             else:
                 return
             if item is _BAD and not self.array:  # in objects, go on at the next that starts a line
-                start, after, why = self._next_object(start)
+                start, after = self._next_object(start)
                 if after is not None:
-                    yield Malformed(why)
+                    yield from self._salvaged(self.buf[start:after])
                     start = after
                     continue
             if item is _BAD or item is _DEEP:
@@ -201,21 +201,36 @@ class _Items:
             return item, close if comma is None else comma.end()
         return item, comma.end()
 
-    def _next_object(self, start: int) -> tuple[int, int | None, str]:
+    def _next_object(self, start: int) -> tuple[int, int | None]:
         """(start, where the next line that starts with ``{`` within MAX_RECORD bytes
-        begins, why the piece before it is not an object): a record cut in half, or a line
-        of text, between pretty-printed objects. ``start`` moves if the buffer is refilled;
-        None: no such line, and reading stops there as in an array."""
+        begins, or the input's end after a last line): the piece before it is no object (a
+        record cut in half, a line of text, lines a consume command prefixed). ``start``
+        moves if the buffer is refilled; None: no such line, and reading stops there as in
+        an array."""
         pos = start + 1
         while (at := self.buf.find(b"\n{", pos, start + MAX_RECORD + 1)) < 0:
             if self.eof and b"\n" not in self.buf[start:].rstrip():  # the last line: nothing after it
-                return start, len(self.buf), _failure(self.buf[start:].rstrip())
+                return start, len(self.buf)
             if self.eof or len(self.buf) - start > MAX_RECORD:
-                return start, None, ""
+                return start, None
             pos = max(start + 1, len(self.buf) - 1)
             moved = self._more(start)
             start, pos = start - moved, pos - moved
-        return start, at + 1, _failure(self.buf[start:at].rstrip())
+        return start, at + 1
+
+    def _salvaged(self, piece: bytes) -> Iterator[tuple | Malformed]:
+        """The rows of the lines of ``piece``, which is no object, read as line mode reads
+        lines, and its noise lines counted; if any other line is left (a record cut in
+        half), one Malformed item for them, saying why they are no object. After a stray
+        message on the first line, a consume command's dump (its records on lines of their
+        own, prefixed or indented) was one malformed item: 900 records, exit 0."""
+        from .ingest import line_rows  # (ingest imports this module)
+
+        lines, read = [line for line in piece.split(b"\n") if line.strip()], LoadStats()
+        yield from line_rows(lines, "", read)
+        self.stats.noise_lines += read.noise_lines
+        if read.malformed:
+            yield Malformed(_failure(b"\n".join(lines[n - 1] for _, n, _ in read.problems)))
 
     def _on_its_line(self, start: int) -> tuple:
         """_to_its_end's answer for a value between objects, decoded from its line first: a

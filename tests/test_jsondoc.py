@@ -435,6 +435,31 @@ def test_a_line_of_text_after_the_last_pretty_object_is_malformed_where_it_is(mo
             (":item 4", "JSON cut short" if last == b"{" else "not valid JSON")]
 
 
+@pytest.mark.parametrize("block", [7, 1 << 20])
+def test_the_lines_of_a_piece_that_is_no_object_are_read_as_lines(monkeypatch, block):
+    # was: after a stray pretty message first, every prefixed record up to the next line
+    # starting with "{" was one malformed item ("not valid JSON"), its noise lines uncounted:
+    # 900 records lost, exit 0
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    compact = [json.dumps(rec(n)).encode() for n in range(1, 7)]
+    text = b"".join([b'{\n  "hello": "world"\n}\n% Headers: [x]\n',
+                     *(b"Partition:0 Offset:%d\t" % n + r + b"\n% Headers: [x]\n" for n, r in enumerate(compact[:3])),
+                     b"  " + compact[3] + b"\n% Headers: [x]\n",  # indented
+                     compact[4] + b"\n% Headers: [x]\n", json.dumps(rec(6), indent=2).encode() + b"\n"])
+    rows, stats = fast(text, False)
+    assert ids(rows) == [f"rec-{n}" for n in range(1, 7)]
+    assert (stats.problems, stats.noise_lines, stats.cut) == ([("f", ":item 1", "no id")], 6, [])
+
+
+def test_a_record_cut_in_half_is_one_malformed_item_and_the_noise_after_it_is_counted():
+    # was: the noise line after the cut record went with it, uncounted
+    pretty = [json.dumps(rec(n), indent=2).encode() for n in (1, 2, 3)]
+    text = b"".join(p + b"\n% Headers: [x]\n" for p in (pretty[0], pretty[1][:len(pretty[1]) // 2], pretty[2]))
+    rows, stats = fast(text, False)
+    assert ids(rows) == ["rec-1", "rec-3"] and stats.noise_lines == 3
+    assert stats.problems == [("f", ":item 2", "JSON cut short")]
+
+
 @pytest.mark.parametrize("block", [1, 5, 1 << 20])
 def test_pretty_files_each_with_a_byte_order_mark_read_as_one(monkeypatch, block):
     # was: the second file's first record lost, "not valid JSON" (cat of files PowerShell wrote)
