@@ -48,6 +48,7 @@ _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"),
             False: re.compile(rb"\}\s*\{|\}[ \t\r]*\n\s*(?=%|Headers:)|(?<=\n)\}[ \t\r]*\n(?=\s*[^\s\]},])")}
 _COMMA = re.compile(rb"\s*,\s*")
 _NOISE_LOOK = max(map(len, NOISE))  # bytes read ahead to tell a noise line
+_NOISE_FIRST = {n[:1] for n in NOISE}
 _SPACE = re.compile(rb"\s*")
 _SPACE_OR_MARK = re.compile(rb"(?:\s|\xef\xbb\xbf)*")  # between objects: `cat` of files PowerShell wrote, a BOM each
 _PADDING = re.compile(rb"[\s\x00]*")  # after an array's end: zero bytes too, as after a compressed stream
@@ -247,7 +248,7 @@ class _Items:
     def _past_noises(self, start: int, space: re.Pattern = _SPACE) -> int:
         """Past ``space`` and the noise lines at ``start``, each counted."""
         start = self._skip_space(start, space, _NOISE_LOOK)
-        while self.buf[start:start + 1] in (b"%", b"H") and (past := self._past_noise(start)) is not None:
+        while self.buf[start:start + 1] in _NOISE_FIRST and (past := self._past_noise(start)) is not None:
             start = self._skip_space(past, space, _NOISE_LOOK)
         return start
 

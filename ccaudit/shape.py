@@ -17,7 +17,9 @@ MAX_LINE = MAX_RECORD  # read ahead at most this far for the first line's end
 _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _MORE = re.compile(rb"[^\s\x00]")  # after the first line: more than blanks and NUL padding
 _BROKE_AT = re.compile(r"\(byte (\d+)\)")  # where msgspec says a value's syntax broke
-NOISE = (b"%", b"Headers:")  # what starts a line of a consume command's noise (% Headers: ...)
+# What starts a line of a consume command's noise: "% Headers: ...", and its stderr when that
+# was redirected into the dump too ("Starting Kafka Consumer. Use Ctrl-C to exit.")
+NOISE = (b"%", b"Headers:", b"Starting Kafka Consumer", b"Stopping Consumer")
 
 
 def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:

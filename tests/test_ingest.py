@@ -441,6 +441,9 @@ NOISE = {
     "kafka-error": b'% Error: KafkaError{code=_TRANSPORT,val=-195,str="Disconnected"}\n',
     "percent": b"% Reached end of topic confluent-audit-log-events [0] at offset 42\n",
     "headers-no-percent": b'Headers: [content-type="application/cloudevents+json"]\n',
+    # the consume command's stderr, redirected into the dump too: was malformed, "not a JSON object"
+    "consumer-starting": b"Starting Kafka Consumer. Use Ctrl-C to exit.\n",
+    "consumer-stopping": b"Stopping Consumer.\n",
 }
 
 
@@ -618,7 +621,8 @@ def test_a_key_of_half_a_utf16_pair_inside_a_value_read_as_its_text_is_refused(t
     assert ids(rows) == ["rec-1", "rec-2"] and stats.problems == [(str(p), 2, "invalid Unicode escape")]
 
 
-@pytest.mark.parametrize("first, noise", [(b"% Headers: [a=b]\n", 2), (b"\n% Error: x\n\nHeaders: y\n", 3)])
+@pytest.mark.parametrize("first, noise", [(b"% Headers: [a=b]\n", 2), (b"\n% Error: x\n\nHeaders: y\n", 3),
+                                          (b"Starting Kafka Consumer. Use Ctrl-C to exit.\n", 2)])
 def test_pretty_objects_after_noise_lines_are_read_as_objects(tmp_path, first, noise):
     # was: read as lines (the first line that is not blank told the shape), each line malformed
     records = [json.dumps(json.loads(line(n)), indent=2).encode() for n in (1, 2)]
