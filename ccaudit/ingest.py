@@ -156,14 +156,19 @@ def text(stream: BinaryIO, label: str) -> BinaryIO:
     """``stream`` past a UTF-8 byte-order mark; UTF-16, with its mark or without, is refused
     (InputError): every line of it would be malformed."""
     try:
-        head, stream = first_bytes(stream, 8)
+        head, stream = first_bytes(stream, _TAR_AT + len(_TAR))
     except READ_ERRORS as e:  # the read proper reports it: a gzip stream cut in its header reads as empty after
         return Broken(e)  # type: ignore[return-value]
     wide = _wide(head)
     if wide:
         raise InputError(f"{label}: {wide} text{_POWERSHELL if wide == 'UTF-16' else ''}; convert it to UTF-8 "
                          f"first: iconv -f {wide} -t UTF-8")
+    if head[_TAR_AT:] == _TAR:  # its header's zero bytes hid its first record: "zero bytes before the record"
+        raise InputError(f"{label}: a tar archive; extract its dumps first (tar -xf), and give them")
     return without_bom(stream)
+
+
+_TAR, _TAR_AT = b"ustar", 257  # a tar header's magic, and where it is
 
 
 def without_bom(stream: BinaryIO) -> BinaryIO:

@@ -17,6 +17,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 from pathlib import Path
@@ -431,6 +432,11 @@ def _bad_inputs(tmp_path: Path, sample_cli: Path) -> dict:
     made["zstd"].write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 32)
     made["damaged-gzip"] = tmp_path / "flipped.gz"
     made["damaged-gzip"].write_bytes(_flipped(gzip.compress(sample_cli.read_bytes(), 0)))
+    made["tar"] = tmp_path / "dumps.tar"
+    with tarfile.open(made["tar"], "w") as tar:
+        tar.add(sample_cli, "sample-cli.txt")
+    made["tar-gz"] = tmp_path / "dumps.tgz"
+    made["tar-gz"].write_bytes(gzip.compress(made["tar"].read_bytes()))
     return made
 
 
@@ -440,7 +446,16 @@ def _flipped(data: bytes) -> bytes:
 
 
 BAD = ["missing", "directory", "only-noise", "only-malformed", "truncated-gzip", "binary", "invalid-utf8",
-       "records-without-id", "unparseable-time", "zstd", "damaged-gzip"]
+       "records-without-id", "unparseable-time", "zstd", "damaged-gzip", "tar", "tar-gz"]
+
+
+@pytest.mark.parametrize("kind", ["tar", "tar-gz"])
+def test_a_tar_archive_says_to_extract_it(invoke, tmp_path, sample_cli, kind):
+    # was: its first record lost behind its header ("zero bytes before the record"), the rest loaded
+    path = _bad_inputs(tmp_path, sample_cli)[kind]
+    result = invoke("load", path, "--db", tmp_path / "s.db", "-q")
+    assert result.exit_code == 2 and stderr_lines(result)[0] == (
+        f"ccaudit: error: {path}: a tar archive; extract its dumps first (tar -xf), and give them")
 
 
 @pytest.mark.parametrize("kind", BAD)
