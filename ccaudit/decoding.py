@@ -150,7 +150,7 @@ def decode_lenient(raw: bytes) -> Record:
 def decode(raw: bytes) -> Record:
     """Decode one JSON object; raise ``msgspec.DecodeError`` if it is not one, and
     ``UnicodeDecodeError`` if it is not UTF-8 (msgspec skips the fields it does not read
-    without checking them). ``ingest.line_rows`` has this inline, for speed."""
+    without checking them). ``lines.line_rows`` has this inline, for speed."""
     if not raw.isascii():
         raw.decode()
     if len(raw) > SPARSE and crowded(raw):

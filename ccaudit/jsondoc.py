@@ -30,6 +30,7 @@ import msgspec
 from .careful import drain, ijson_rows, item_rows, unread
 from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_failure, decode_refused
 from .errors import READ_ERRORS
+from .lines import line_rows
 from .schema import MAX_RECORD
 from .shape import NOISE
 from .stats import LoadStats
@@ -225,8 +226,6 @@ class _Items:
         half), one Malformed item for them, saying why they are no object. After a stray
         message on the first line, a consume command's dump (its records on lines of their
         own, prefixed or indented) was one malformed item: 900 records, exit 0."""
-        from .ingest import line_rows  # (ingest imports this module)
-
         lines, read = [line for line in piece.split(b"\n") if line.strip()], LoadStats()
         yield from line_rows(lines, "", read)
         self.stats.noise_lines += read.noise_lines

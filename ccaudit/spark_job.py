@@ -5,7 +5,7 @@ Two routes (``spark_inputs`` picks one per file from its first bytes):
 
 * ``line_events``: plain line-mode files, split across tasks by Spark's text reader.
   Each task sees whole lines of byte ranges ("blocks") of files, in order, and runs
-  ``ingest.line_rows`` over each block. Line numbers are relative to the block; the
+  ``lines.line_rows`` over each block. Line numbers are relative to the block; the
   driver turns them into ``file:line`` from the blocks' line counts.
 * ``whole_events``: everything else (gzip, bzip2, xz, JSON arrays, pretty-printed
   objects): one task reads the whole file and runs ``ingest.read_rows`` on it, which

@@ -57,7 +57,7 @@ import tempfile
 import atheris
 
 with atheris.instrument_imports(include=["ccaudit"]):
-    from ccaudit import ingest, jsondoc, worker
+    from ccaudit import ingest, jsondoc, lines, worker
     from ccaudit.classify import LAST_TIME
     from ccaudit.errors import InputError
     from ccaudit.ingest import Dump, iter_lines, line_rows, read_rows, without_bom
@@ -91,7 +91,7 @@ def settings_from(head: bytes, size: int = 0) -> None:
     limit = LINE_LIMITS[head[1] % len(LINE_LIMITS)] if len(head) > 1 else REAL["MAX_LINE"]
     ingest.BUFFER = block
     jsondoc.BLOCK = block if block != REAL["BUFFER"] else REAL["BLOCK"]
-    ingest.MAX_LINE = worker.MAX_LINE = limit
+    ingest.MAX_LINE = lines.MAX_LINE = worker.MAX_LINE = limit
 
 
 def line_count(data: bytes) -> int:

@@ -25,6 +25,7 @@ import zlib
 import pytest
 
 import ccaudit.ingest as ingest_module
+import ccaudit.lines as lines_module
 import ccaudit.shape as shape_module
 from ccaudit import collector
 from ccaudit.errors import InputError
@@ -719,6 +720,7 @@ def test_line_longer_than_the_limit_is_malformed_and_skipped_whole(tmp_path):
 def test_lines_that_end_in_a_cr_alone_are_named_as_such(tmp_path, monkeypatch, count, said, between):
     # was "text after the JSON object" (or "line longer than") alone: nothing said why
     monkeypatch.setattr(ingest_module, "MAX_LINE", 1000)
+    monkeypatch.setattr(lines_module, "MAX_LINE", 1000)
     p = write(tmp_path, "mac.txt", b"".join(line(i) for i in range(count)).replace(b"\n", between))
     stats, rows = ingest(p)
     assert ids(rows) == []
@@ -739,6 +741,7 @@ def test_a_line_longer_than_the_limit_is_malformed_whatever_it_starts_with(tmp_p
     # its first MAX_LINE + 1 bytes decided: blanks made it noise (the record after them was
     # dropped, and --strict passed), anything else "not a JSON object"
     monkeypatch.setattr(ingest_module, "MAX_LINE", 1000)
+    monkeypatch.setattr(lines_module, "MAX_LINE", 1000)
     p = write(tmp_path, "huge.txt", line(1) + head * 1200 + line(3) + line(2))
     stats, rows = ingest(p)
     assert ids(rows) == ["rec-1", "rec-2"]

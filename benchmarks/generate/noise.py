@@ -23,7 +23,7 @@ TEXT = {
     "starting": "Starting Kafka Consumer. Use Ctrl-C to exit.",
     "brace": "{broken",
 }
-NOT_MALFORMED = ("error", "rdkafka", "blank", "spaces", "headers")  # skipped as noise lines
+NOT_MALFORMED = ("error", "rdkafka", "blank", "spaces", "headers", "starting")  # skipped as noise lines
 JAVA_MAP = ("{datacontenttype=application/json, data={serviceName=crn://confluent.cloud/, "
             "methodName=mds.Authorize, authenticationInfo={principal=User:%s}, authorizationInfo="
             "{granted=true, operation=AccessMetrics}}, id=%s, source=crn://confluent.cloud/, "
