@@ -53,10 +53,12 @@ def completed(notes: Iterable[tuple[str, str]], name: str, whole: set[str]) -> l
     """The notes a load (``name``) that read the files ``whole`` (``identity``) to their
     end removes: its own, and those of loads of no other files, which it has completed.
     No stream completes another load: any load from stdin took the note of any killed one."""
+    paths = {f.split("\0")[0] for f in whole}  # a note of an earlier version holds the paths alone
     done = []
     for note, value in notes:
         files = _read(value)["files"]
-        if note == name or files and STREAM not in files and set(files) <= whole:
+        if note == name or files and STREAM not in files and all(
+                f in whole if "\0" in f else f in paths for f in files):
             done.append(note)
     return done
 
@@ -84,7 +86,7 @@ def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None) -> l
 
 def _shown(note: dict) -> dict:
     """A note with its files' paths, without the digests that tell them from other files."""
-    return {**note, "files": [f.split("\0")[0] for f in note["files"]]}
+    return {**note, "files": [file_name(f.split("\0")[0]) for f in note["files"]]}
 
 
 def _read(value: object) -> dict:

@@ -570,7 +570,7 @@ def test_a_byte_that_is_not_utf8_in_a_name_is_that_byte_in_json_too(invoke, tmp_
     store.begin_load([odd])  # as a load killed part way leaves it
     store.close()
     doc = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)
-    assert [load["inputs"] for load in doc["unfinished_loads"]] == [[shown]]
+    assert [(load["inputs"], load["files"]) for load in doc["unfinished_loads"]] == [([shown], [shown])]
 
 
 @pytest.mark.parametrize("command", [["load", "{dump}", "--db", "rel.db", "-q"],

@@ -222,3 +222,18 @@ def test_no_stream_completes_a_killed_load_of_a_stream(invoke, tmp_path, sample_
         f"another), ccaudit clean --db {db} --unfinished")
     assert invoke("clean", "--db", db, "--unfinished", "--yes").exit_code == 0
     assert invoke("summary", "--db", db).stderr == ""
+
+
+def test_a_note_of_an_earlier_version_is_completed_by_the_same_file(invoke, tmp_path, sample_cli):
+    # its files are paths alone (a note now holds a digest of each file's start too): a first
+    # version of the digests never completed it, though the warning said to load them again
+    import sqlite3
+
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO meta VALUES ('unfinished_load 1-x', ?)",
+                     (json.dumps({"began": "2024-05-13T06:00:00Z", "inputs": [str(WEEK2)], "files": [str(WEEK2)]}),))
+    assert "did not end" in invoke("summary", "--db", db).stderr
+    assert invoke("load", WEEK2, "--db", db, "-q").exit_code == 0
+    assert invoke("summary", "--db", db).stderr == ""
