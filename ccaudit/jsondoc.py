@@ -205,17 +205,22 @@ class _Items:
         return item, comma.end()
 
     def _next_object(self, start: int) -> tuple[int, int | None]:
-        """(start, where the next line that starts with ``{`` within MAX_RECORD bytes
-        begins, or the input's end after a last line): the piece before it is no object (a
-        record cut in half, a line of text, lines a consume command prefixed). ``start``
-        moves if the buffer is refilled; None: no such line, and reading stops there as in
-        an array."""
-        pos = start + 1
+        """(start, where the next line that starts with ``{`` begins): the piece before it
+        is no object (a record cut in half, a line of text, lines a consume command
+        prefixed). With no such line within MAX_RECORD bytes, the piece ends at the last
+        line that fits; with none before the input's end, it is the rest. But a piece that
+        starts as a record does not end so: it is one over the limit, or one the input's end
+        cut short (None: reading stops there, and the input is read in part).
+        ``start`` moves if the buffer is refilled."""
+        pos, cut = start + 1, self.buf[start:start + 1] == b"{"
         while (at := _at(_OBJECT_LINE.search(self.buf, pos, start + MAX_RECORD + 1))) < 0:
-            if self.eof and b"\n" not in self.buf[start:].rstrip():  # the last line: nothing after it
+            if self.eof and not (cut and b"\n" in self.buf[start:].rstrip()):  # lines to the end
                 return start, len(self.buf)
-            if self.eof or len(self.buf) - start > MAX_RECORD:
+            if self.eof:  # a record the input's end cut short: read in part
                 return start, None
+            if len(self.buf) - start > MAX_RECORD:  # lines up to the limit, then on from there
+                end = -1 if cut else self.buf.rfind(b"\n", start + 1, start + MAX_RECORD)
+                return (start, end + 1) if end > start else (start, None)  # (a record over the limit: refused)
             pos = max(start + 1, len(self.buf) - 4)  # a line that starts "\n", a BOM, "{" may span two blocks
             moved = self._more(start)
             start, pos = start - moved, pos - moved

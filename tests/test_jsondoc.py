@@ -451,6 +451,28 @@ def test_the_lines_of_a_piece_that_is_no_object_are_read_as_lines(monkeypatch, b
     assert (stats.problems, stats.noise_lines, stats.cut) == ([("f", ":item 1", "no id")], 6, [])
 
 
+@pytest.mark.parametrize("block", [7, 1 << 20])
+def test_prefixed_records_after_a_stray_message_are_read_to_the_end_and_past_the_record_limit(monkeypatch, block):
+    # was: with no line starting with "{" within the record limit after them, reading
+    # stopped at the first ("read in part"), every record after it lost, exit 2
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    monkeypatch.setattr(jsondoc, "MAX_RECORD", 2000)
+    compact = [json.dumps(rec(n)).encode() for n in range(1, 121)]
+    text = b'{\n  "hello": "world"\n}\n' + b"".join(b"Partition:0 Offset:%d\t" % n + r + b"\n% Headers: [x]\n"
+                                                    for n, r in enumerate(compact))
+    rows, stats = fast(text, False)
+    assert ids(rows) == [f"rec-{n}" for n in range(1, 121)] and len(text) > 5 * 2000
+    assert (stats.problems, stats.noise_lines, stats.cut) == ([("f", ":item 1", "no id")], 120, [])
+
+
+def test_lines_of_text_after_the_last_pretty_object_are_read_as_lines():
+    # was: "read in part", as if the input had been cut short there
+    text = as_objects(TRICKY[:2], indent=2) + b"\nProcessed a total of 2 messages\nStopping Consumer.\n"
+    rows, stats = fast(text, False)
+    assert ids(rows) == [r["id"] for r in TRICKY[:2]] and stats.cut == [] and stats.noise_lines == 1
+    assert stats.problems == [("f", ":item 3", "not valid JSON")]
+
+
 def test_a_record_cut_in_half_is_one_malformed_item_and_the_noise_after_it_is_counted():
     # was: the noise line after the cut record went with it, uncounted
     pretty = [json.dumps(rec(n), indent=2).encode() for n in (1, 2, 3)]
