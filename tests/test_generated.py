@@ -189,7 +189,7 @@ def reference_report(path):
         if lines and lines[-1] == "":
             lines.pop()
         for ln in lines:
-            if not ln.strip() or ln.startswith("%") or ln.startswith("Headers:"):
+            if not ln.strip() or ln.startswith(("%", "Headers:", "Starting Kafka Consumer", "Stopping Consumer")):
                 noise += 1
                 continue
             j = ln.find("{")
