@@ -79,6 +79,7 @@ class MethodCounts:
     a dict and laid out whole took 400-600 MiB."""
 
     def __init__(self, report: Report):
+        self.unfinished = report.unfinished  # loads into the store that did not end
         self.conn = streamed.database()
         self.conn.execute("CREATE TABLE m (method BLOB PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
         sql = "INSERT INTO m VALUES (?, ?) ON CONFLICT (method) DO UPDATE SET n = n + excluded.n"
@@ -117,6 +118,8 @@ def render(methods: MethodCounts, fmt: str) -> Iterator[str]:
     script can tell an uncatalogued method from one with an empty meaning."""
     if fmt == "json":
         doc = {"methods": [], "total": methods.size()[1]}
+        if methods.unfinished:  # as summaries carry them
+            doc["unfinished_loads"] = methods.unfinished
         yield from streamed.json_chunks(doc, "methods", ({"method": m.method, "count": m.count, "family": m.family,
                                                           "meaning": m.meaning or None, "known": m.known}
                                                          for m in methods))

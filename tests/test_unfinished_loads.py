@@ -45,6 +45,8 @@ def test_reading_commands_say_a_load_did_not_end(invoke, tmp_path, sample_cli):
                                 f"{db} --unfinished)")
     doc = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)
     assert [load["inputs"] for load in doc["unfinished_loads"]] == [[str(WEEK2)]]
+    doc = json.loads(invoke("methods", "--db", db, "--format", "json").stdout)  # was: not in it
+    assert [load["inputs"] for load in doc["unfinished_loads"]] == [[str(WEEK2)]]
 
 
 def test_check_strict_fails_on_a_load_that_did_not_end(invoke, tmp_path, sample_cli):
