@@ -45,7 +45,8 @@ def delete_store(path: str, unused: bool = False) -> bool:
     with unheld(path):
         if unused and not _unused(path):
             return False
-        for name in (path, path + "-journal", path + "-wal", path + "-shm"):
+        wal = (path + "-wal", path + "-shm") if _in_wal_mode(path) else ()  # else not SQLite's files for it
+        for name in (path, path + "-journal", *wal):
             try:
                 os.remove(name)
             except FileNotFoundError:
@@ -53,6 +54,17 @@ def delete_store(path: str, unused: bool = False) -> bool:
             except OSError as e:  # read-only media, an immutable file
                 raise StoreError(f"{name}: cannot delete it: {e.strerror}") from None
     return True
+
+
+def _in_wal_mode(path: str) -> bool:
+    """Whether the store's header says it keeps a write-ahead log (``STORE-wal``, and its
+    index ``STORE-shm``): ccaudit never does, but another program may have set it. Files of
+    those names beside a store that does not were deleted unread: anyone's."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(20)[18:19] == b"\x02"  # the file format's write version: 2 for WAL
+    except OSError:
+        return False
 
 
 def _unused(path: str) -> bool:

@@ -253,6 +253,21 @@ def test_clean_of_the_folder_one_is_in_deletes_its_report_files_and_keeps_it(inv
     assert out.is_dir() and not list(out.iterdir())
 
 
+def test_wal_files_are_deleted_only_with_a_store_in_wal_mode(invoke, tmp_path, sample_cli):
+    # was: STORE-wal and STORE-shm deleted unread, whoever's they were
+    db = tmp_path / "s.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    for name in ("s.db-wal", "s.db-shm"):
+        (tmp_path / name).write_text("user data\n")
+    assert invoke("clean", "--db", db, "--yes").exit_code == 0
+    assert sorted(os.listdir(tmp_path)) == ["s.db-shm", "s.db-wal"]
+    invoke("load", sample_cli, "--db", db, "-q")
+    with sqlite3.connect(db) as conn:  # another program's setting: the log and its index are the store's
+        conn.execute("PRAGMA journal_mode = WAL")
+    assert invoke("clean", "--db", db, "--yes").exit_code == 0
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_store_named_with_a_slash_after_it_is_refused(invoke, tmp_path, sample_cli):
     # was: "no store at s.db/", exit 0, and the store was kept
     db = tmp_path / "s.db"
