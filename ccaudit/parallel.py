@@ -73,12 +73,19 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
             merger.merge(merger.received(pool[0], task))
         else:
             _load_lines(dump, stream, tmp, pool, merger, chunk, held)
-    except BaseException:  # an error, Ctrl-C: the tasks queued are not wanted
+    except BaseException as e:  # an error, Ctrl-C: the tasks queued are not wanted
         for worker in pool:
             worker.proc.kill()
+        if isinstance(e, WorkerStopped):  # (killed, or out of memory): it named no input
+            raise CcauditError(f"{dump.label}: {e}; what was loaded before it is kept: load the input again "
+                               "to complete it") from None
         raise
     finally:
         _clean_up(dump, stream, pool, tmp, held)
+
+
+class WorkerStopped(CcauditError):
+    """A parse worker that ended before its answer."""
 
 
 class _Held:
@@ -360,12 +367,12 @@ class _Worker:
             self.proc.stdin.write(wire(task))  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
         except BrokenPipeError:  # not standard output's reader (exit 141): a worker killed
-            raise CcauditError(f"a parse worker stopped unexpectedly (exit code {self.proc.wait()})") from None
+            raise WorkerStopped(f"a parse worker stopped unexpectedly (exit code {self.proc.wait()})") from None
 
     def receive(self) -> Reply:
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
         if not line:
-            raise CcauditError(f"a parse worker stopped unexpectedly (exit code {self.proc.wait()})")
+            raise WorkerStopped(f"a parse worker stopped unexpectedly (exit code {self.proc.wait()})")
         return unwire(line, Reply)
 
     def close(self) -> None:

@@ -498,6 +498,38 @@ def test_a_full_store_disk_during_a_merge_stops_the_load_for_that_reason(tmp_pat
         store.close()
 
 
+def test_a_worker_killed_mid_load_names_the_input_and_what_is_kept(tmp_path, monkeypatch):
+    # was "a parse worker stopped unexpectedly (exit code -9)": no input named, nothing said of the store
+    from ccaudit import parallel
+
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(json_lines(record(f"r-{i}") for i in range(10_000)))  # tasks after the kill: it is seen
+    real, answers = parallel._Worker.receive, []
+
+    def receive(worker):
+        answers.append(1)
+        if len(answers) == 5:
+            worker.proc.kill()  # as the kernel's out-of-memory killer does
+            worker.proc.wait()
+        return real(worker)
+    monkeypatch.setattr(parallel._Worker, "receive", receive)
+    monkeypatch.setattr(parallel, "COMMIT_RECORDS", 10)
+    store = Store(str(tmp_path / "s.db"))
+    try:
+        with pytest.raises(CcauditError) as e:
+            load_dumps([str(path)], store, workers=2, chunk=20_000)
+        assert str(e.value) == (f"{path}: a parse worker stopped unexpectedly (exit code -9); what was loaded "
+                                "before it is kept: load the input again to complete it")
+        assert 0 < store.event_count() < 10_000
+    finally:
+        store.close()
+    again = Store(str(tmp_path / "s.db"), readonly=True)
+    try:
+        assert [load["inputs"] for load in again.unfinished] == [[str(path)]]
+    finally:
+        again.close()
+
+
 def test_a_task_sent_to_a_killed_worker_is_one_error_not_a_reader_gone():
     # `kill` of a worker: the next task sent to it met a closed pipe, a BrokenPipeError,
     # which the command line takes for standard output's reader gone (exit 141, nothing said)
