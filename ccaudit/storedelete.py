@@ -18,8 +18,9 @@ def deletable(path: str) -> bool:
     """Whether there is a store at ``path`` to delete; StoreError if what is there is not
     one. A link is refused, not followed: it could lead anywhere."""
     if not present(path):
-        if path.endswith("/") and present(path.rstrip("/")):  # was "no store at s.db/", exit 0, the store kept
-            raise StoreError(f"{path}: a folder's name (it ends in /), not a store's; nothing deleted")
+        if (own := os.path.normpath(path)) != path and present(own):  # was "no store at s.db/", exit 0, the store kept
+            raise StoreError(f"{path}: no store by that name (a folder's), but {own} is one: give its own name; "
+                             "nothing deleted")
         return False
     if os.path.islink(path):
         raise StoreError(f"{path}: a symbolic link, which clean does not follow; give the store's own path "

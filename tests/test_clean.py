@@ -272,9 +272,10 @@ def test_a_store_named_with_a_slash_after_it_is_refused(invoke, tmp_path, sample
     # was: "no store at s.db/", exit 0, and the store was kept
     db = tmp_path / "s.db"
     invoke("load", sample_cli, "--db", db, "-q")
-    result = invoke("clean", "--db", f"{db}/", "--yes")
-    assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {db}/: a folder's name (it ends in /), not a "
-                                                    "store's; nothing deleted\n")
+    for named in (f"{db}/", f"{db}/.", f"{db}//"):
+        result = invoke("clean", "--db", named, "--yes")
+        assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {named}: no store by that name (a folder's), "
+                                                        f"but {db} is one: give its own name; nothing deleted\n")
     assert db.exists()
 
 
