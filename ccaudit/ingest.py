@@ -51,6 +51,7 @@ class Dump:
         self.label = "<stdin>" if path == "-" else file_name(path)
         self.size = os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
         self.compressed = False
+        self.mark = 0  # the bytes of a byte-order mark skipped: positions in a JSON document count them
         self.position = 0  # raw bytes read, when someone else (a worker) reads them
         self._raw: BinaryIO | None = None
 
@@ -85,7 +86,8 @@ class Dump:
                     self.close(raw)
                     raise InputError(f"{self.label}: {name}-compressed input is not supported; decompress it first")
         try:
-            return text(stream, self.label)
+            stream, self.mark = text(stream, self.label)
+            return stream
         except InputError:
             self.close(raw)
             raise
@@ -135,20 +137,20 @@ def check_readable(path: str, label: str | None = None) -> None:
         raise InputError(f"{label}: cannot read: permission denied")
 
 
-def text(stream: BinaryIO, label: str) -> BinaryIO:
-    """``stream`` past a UTF-8 byte-order mark; UTF-16, with its mark or without, is refused
-    (InputError): every line of it would be malformed."""
+def text(stream: BinaryIO, label: str) -> tuple[BinaryIO, int]:
+    """``stream`` past a UTF-8 byte-order mark, and the bytes of the mark; UTF-16, with its
+    mark or without, is refused (InputError): every line of it would be malformed."""
     try:
         head, stream = first_bytes(stream, 8)
     except READ_ERRORS as e:  # the read proper reports it: a gzip stream cut in its header reads as empty after
-        return Broken(e)  # type: ignore[return-value]
+        return Broken(e), 0  # type: ignore[return-value]
     wide = _wide(head)
     if wide:
         raise InputError(f"{label}: {wide} text{_POWERSHELL if wide == 'UTF-16' else ''}; convert it to UTF-8 "
                          f"first: iconv -f {wide} -t UTF-8")
     if _tar(stream):  # its header's zero bytes hid its first record: "zero bytes before the record"
         raise InputError(f"{label}: a tar archive; extract its dumps first (tar -xf), and give them")
-    return without_bom(stream)
+    return without_bom(stream), len(BOM) if head.startswith(BOM) else 0
 
 
 _TAR, _TAR_AT = b"ustar", 257  # a tar header's magic, and where it is
@@ -203,7 +205,7 @@ def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None, shap
         if shape == "lines":
             rows = line_rows(iter_lines(stream), dump.label, stats)
         else:
-            rows = json_rows(stream, dump.label, stats, array=shape == "array")
+            rows = json_rows(stream, dump.label, stats, array=shape == "array", at=dump.mark)
         yield from until_broken(rows, dump.label, stats)
     finally:
         dump.close(stream)

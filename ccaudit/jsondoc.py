@@ -58,15 +58,16 @@ _any = msgspec.json.Decoder().decode
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
 
 
-def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool) -> Iterator[tuple]:
-    """Rows for the records of a JSON array (``array``) or of concatenated objects.
+def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool, at: int = 0) -> Iterator[tuple]:
+    """Rows for the records of a JSON array (``array``) or of concatenated objects, whose
+    first byte is at input position ``at`` (after a byte-order mark).
 
     In an array, a syntax error cannot be stepped over: it is one malformed entry at its
     byte position, with the number of bytes left unread. That includes anything after the
     array ends: a dump is one array, or a stream of objects, not a mixture. Between
     objects, reading goes on at the next line that starts with ``{``, if there is one.
     """
-    items = _Items(stream, array, stats)
+    items = _Items(stream, array, stats, at)
     n = yield from item_rows(items, label, stats, 0)
     if items.stopped:
         stats.cut_short(label, f"@byte {items.rest_at}", f"{items.stopped}; stopped reading, "
@@ -90,10 +91,10 @@ class _Items:
     compressed file) ends the buffer; the error is raised again after what came before.
     """
 
-    def __init__(self, stream: BinaryIO, array: bool, stats: LoadStats):
+    def __init__(self, stream: BinaryIO, array: bool, stats: LoadStats, at: int = 0):
         self.stream, self.array, self.stats = stream, array, stats
         self.read = getattr(stream, "read1", stream.read)
-        self.buf, self.base, self.eof = b"", 0, False  # base: input position of buf[0]
+        self.buf, self.base, self.eof = b"", at, False  # base: input position of buf[0]
         self.broken: BaseException | None = None
         self.opened = False  # the array's "[" was read
         self.rest: BinaryIO | None = None

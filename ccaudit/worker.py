@@ -109,7 +109,7 @@ def run(task: Task) -> Iterator[Answer]:
         dump = Dump(task.path)
         stream = dump.open()
         _check_identity(dump.fileno(), task)
-        rows = until_broken(json_rows(stream, "", stats, array=task.shape == "array"), "", stats)
+        rows = until_broken(json_rows(stream, "", stats, array=task.shape == "array", at=dump.mark), "", stats)
         yield from _parts(task.stage, rows, stats)
 
 

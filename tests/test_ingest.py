@@ -1097,3 +1097,16 @@ def test_after_a_whole_first_line_the_blank_lines_are_not_read_again(monkeypatch
     text = b"[1, 2]" + b"\n" * 1600 + line(1)
     found, stream = sniff(io.BufferedReader(_Trickle(text[:3], text[3:]), 16))
     assert found == "lines" and stream.read() == text and len(calls) <= 3
+
+
+@pytest.mark.parametrize("compress", [lambda b: b, gzip.compress], ids=["plain", "gzip"])
+@pytest.mark.parametrize("array", [True, False])
+def test_a_byte_position_counts_the_byte_order_mark(tmp_path, compress, array):
+    # was: 3 bytes short, counted from after the mark
+    pretty = [json.dumps(json.loads(line(n)), indent=2).encode() for n in (1, 2)]
+    cut = pretty[1][:len(pretty[1]) // 2]  # (a record cut short at the end: reading stops there)
+    data = BOM + (b"[\n" + pretty[0] + b",\ngarbage,\n" + pretty[1] + b"\n]\n" if array else
+                  pretty[0] + b"\n" + cut)
+    stats, rows = ingest(write(tmp_path, "d.json", compress(data)))
+    at = data.find(b"garbage") if array else len(data)  # (where ijson found it cut short: the end)
+    assert ids(rows) == ["rec-1"] and [position for _, position, _, _ in stats.cut] == [f"@byte {at}"]
