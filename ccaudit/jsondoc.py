@@ -28,9 +28,9 @@ from typing import Any, BinaryIO
 import msgspec
 
 from .careful import drain, ijson_rows, item_rows, unread
-from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_failure, decode_refused
+from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_refused
 from .errors import READ_ERRORS
-from .lines import line_rows
+from .lines import piece_rows
 from .schema import MAX_RECORD
 from .shape import NOISE
 from .stats import LoadStats
@@ -134,7 +134,7 @@ class _Items:
             if item is _BAD and not self.array:  # in objects, go on at the next that starts a line
                 start, after = self._next_object(start)
                 if after is not None:
-                    yield from self._salvaged(self.buf[start:after])
+                    yield from piece_rows(self.buf[start:after], self.stats)
                     start = after
                     continue
             if item is _BAD or item is _DEEP:
@@ -227,19 +227,6 @@ class _Items:
             start, pos = start - moved, pos - moved
         return start, at + 1
 
-    def _salvaged(self, piece: bytes) -> Iterator[tuple | Malformed]:
-        """The rows of the lines of ``piece``, which is no object, read as line mode reads
-        lines, and its noise lines counted; if any other line is left (a record cut in
-        half), one Malformed item for them, saying why they are no object. After a stray
-        message on the first line, a consume command's dump (its records on lines of their
-        own, prefixed or indented) was one malformed item: 900 records, exit 0."""
-        read = LoadStats()
-        yield from line_rows(_lines(piece), "", read)
-        self.stats.noise_lines += read.noise_lines
-        if read.malformed:
-            bad = {n for _, n, _ in read.problems}
-            yield Malformed(_failure(b"\n".join(line for n, line in enumerate(_lines(piece), 1) if n in bad)))
-
     def _on_its_line(self, start: int) -> tuple:
         """_to_its_end's answer for a value between objects, decoded from its line first: a
         line of text was read up to the record limit for each (20,000 of them: 2 minutes).
@@ -304,27 +291,6 @@ class _Items:
 
 def _at(m: re.Match | None) -> int:
     return -1 if m is None else m.start()
-
-
-def _lines(piece: bytes) -> Iterator[bytes]:
-    """The lines of ``piece`` that are not blank, one at a time: a piece can be 16 MiB of
-    short lines, and a list of them took 25 times that."""
-    start = 0
-    while start < len(piece):
-        end = piece.find(b"\n", start)
-        end = len(piece) if end < 0 else end
-        if not piece[start:end].isspace() and end > start:
-            yield piece[start:end]
-        start = end + 1
-
-
-def _failure(piece: bytes) -> str:
-    """Why ``piece``, a line or lines between objects, is not a record."""
-    try:
-        msgspec.json.decode(piece)
-        return "not a JSON object"  # (a whole value that is no object is read as one)
-    except (msgspec.DecodeError, RecursionError) as e:
-        return decode_failure(e, piece)
 
 
 def _record(piece: bytes) -> Any:

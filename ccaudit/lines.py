@@ -1,6 +1,7 @@
 """Line mode: one record per line, each decoded and classified on its own (the hot path of
 a load), with the consume command's noise lines and prefixes. ``ingest`` cuts the lines;
-``jsondoc`` reads a piece between pretty objects that is no object this way too."""
+``jsondoc`` reads a piece between pretty objects that is no object this way too
+(``piece_rows``)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -12,6 +13,7 @@ from .decoding import (
     SPARSE,
     Malformed,
     decode,
+    decode_failure,
     decode_lenient,
     decode_record,
     decode_refused,
@@ -112,3 +114,65 @@ def _keyed(line: bytes) -> tuple | None:
         return classify(decode_record(record))
     except Malformed:
         return None
+
+
+def piece_rows(piece: bytes, stats: LoadStats) -> Iterator[tuple | Malformed]:
+    """The rows of the lines of ``piece``, between pretty objects and no object itself, read
+    as line mode reads lines, its noise lines counted in ``stats``; each run of other lines
+    (a record cut in half, text) is one Malformed item in its place, saying why it is no
+    object. After a stray message on the first line, a consume command's dump (its records
+    on lines of their own, prefixed or indented) was one malformed item: 900 records, exit 0."""
+    read, bad = LoadStats(), _Run()
+    for line in _lines(piece):
+        malformed = read.malformed
+        rows = list(line_rows((line,), "", read))
+        if read.malformed > malformed:
+            bad.add(line)
+            continue
+        yield from bad.ended()
+        yield from rows
+    stats.noise_lines += read.noise_lines
+    yield from bad.ended()
+
+
+class _Run:
+    """Lines in a row that are neither a record nor noise: the first HELD bytes of them
+    are kept to say why (a run can be 16 MiB of short lines)."""
+
+    HELD = 1 << 16
+
+    def __init__(self):
+        self.lines: list[bytes] = []
+        self.held = 0
+
+    def add(self, line: bytes) -> None:
+        if self.held < self.HELD or not self.lines:
+            self.lines.append(line)
+            self.held += len(line)
+
+    def ended(self) -> Iterator[Malformed]:
+        """The run's one Malformed item, if it has lines; it starts anew."""
+        if self.lines:
+            yield Malformed(_failure(b"\n".join(self.lines)))
+            self.lines, self.held = [], 0
+
+
+def _lines(piece: bytes) -> Iterator[bytes]:
+    """The lines of ``piece`` that are not blank, one at a time: a piece can be 16 MiB of
+    short lines, and a list of them took 25 times that."""
+    start = 0
+    while start < len(piece):
+        end = piece.find(b"\n", start)
+        end = len(piece) if end < 0 else end
+        if not piece[start:end].isspace() and end > start:
+            yield piece[start:end]
+        start = end + 1
+
+
+def _failure(piece: bytes) -> str:
+    """Why ``piece``, a line or lines between objects, is not a record."""
+    try:
+        msgspec.json.decode(piece)
+        return "not a JSON object"  # (a whole value that is no object is read as one)
+    except (msgspec.DecodeError, RecursionError) as e:
+        return decode_failure(e, piece)

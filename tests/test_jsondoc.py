@@ -473,6 +473,17 @@ def test_lines_of_text_after_the_last_pretty_object_are_read_as_lines():
     assert stats.problems == [("f", ":item 3", "not valid JSON")]
 
 
+def test_each_run_of_bad_lines_is_a_malformed_item_in_its_place():
+    # was: one item for a piece's bad lines, numbered after the records that followed them
+    pretty = [json.dumps(rec(n), indent=2).encode() for n in (1, 2, 5)]
+    text = b"\n".join([pretty[0], pretty[1], b"garbage", b"P\t" + json.dumps(rec(3)).encode(), b"more garbage",
+                       b"P\t" + json.dumps(rec(4)).encode(), b'{"hello": 1}', pretty[2]]) + b"\n"
+    rows, stats = fast(text, False)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3", "rec-4", "rec-5"]
+    assert stats.problems == [("f", ":item 3", "not valid JSON"), ("f", ":item 5", "not valid JSON"),
+                              ("f", ":item 7", "no id")]
+
+
 def test_a_record_cut_in_half_is_one_malformed_item_and_the_noise_after_it_is_counted():
     # was: the noise line after the cut record went with it, uncounted
     pretty = [json.dumps(rec(n), indent=2).encode() for n in (1, 2, 3)]
