@@ -50,7 +50,7 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
         before = stats.records_read, stats.noise_lines, stats.malformed
         try:
             with FewerCollections():
-                _load_one(dump, store, stats, progress, workers, chunk)
+                read = _load_one(dump, store, stats, progress, workers, chunk)
         except InputError as e:
             stats.fail(dump.label, str(e))
             continue
@@ -59,7 +59,7 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
             break
         note_if_failed(dump.label, stats, before)
         if stats.read_whole(dump.label):
-            whole.add(loadnotes.identity(path))
+            whole.add(read)
     if note is not None and not stats.stopped:
         try:
             store.end_load(note, whole)
@@ -69,18 +69,21 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
 
 
 def _load_one(dump: Dump, store: Store, stats: LoadStats, progress: Progress | None,
-              workers: int | None, chunk: int | None) -> None:
+              workers: int | None, chunk: int | None) -> str:
+    """Load ``dump``; the file it read, as ``loadnotes.identity`` names it."""
     shape, stream = sniff(dump.open())
     watched = _watch(dump)
     try:
         _load_shape(dump, shape, stream, store, stats, progress, workers, chunk)
         size = os.fstat(watched).st_size if watched is not None else dump.size
+        read = loadnotes.identity(dump.path, watched) if watched is not None else loadnotes.STREAM
     finally:
         if watched is not None:
             os.close(watched)
     if size != dump.size:
         stats.cut_short(dump.label, "@end", f"the file changed size while it was read ({dump.size} bytes, then "
                                             f"{size}): load it again once it has stopped changing")
+    return read
 
 
 def _watch(dump: Dump) -> int | None:

@@ -30,17 +30,21 @@ def begun(inputs: list[str]) -> tuple[str, str]:
 HEAD = 1 << 16  # bytes of a file that tell it from another written under its name
 
 
-def identity(path: str) -> str:
+def identity(path: str, fd: int | None = None) -> str:
     """An input as a file, whatever it was called (``d.txt``, ``./d.txt``, a link to it),
-    and a digest of its first HEAD bytes: a new dump written under a killed load's file
-    name (a daily cron job's) is another dump, and took its note away. ``-`` for a stream
-    (stdin, a pipe), which nothing tells from another."""
+    and a digest of its first HEAD bytes (read from ``fd``, the file a load read, if given:
+    another may have been renamed over it since): a new dump written under a killed load's
+    file name (a daily cron job's) is another dump, and took its note away. ``-`` for a
+    stream (stdin, a pipe), which nothing tells from another."""
     if path == "-" or not os.path.isfile(path):
         return STREAM
     real = os.path.realpath(path)
     try:
-        with open(real, "rb") as f:
-            head = f.read(HEAD)
+        if fd is not None:
+            head = os.pread(fd, HEAD, 0)
+        else:
+            with open(real, "rb") as f:
+                head = f.read(HEAD)
     except OSError:  # unreadable: the load says so, and completes nothing
         return real
     return f"{real}\0{blake2b(head, digest_size=16).hexdigest()}"

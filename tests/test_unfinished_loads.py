@@ -4,6 +4,7 @@ kills real loads at many points; here a load's note is left as a kill leaves it.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 import pytest
@@ -239,3 +240,31 @@ def test_a_note_of_an_earlier_version_is_completed_by_the_same_file(invoke, tmp_
     assert "did not end" in invoke("summary", "--db", db).stderr
     assert invoke("load", WEEK2, "--db", db, "-q").exit_code == 0
     assert invoke("summary", "--db", db).stderr == ""
+
+
+def test_a_dump_renamed_over_the_one_loaded_does_not_complete_its_note(tmp_path, sample_cli, monkeypatch):
+    # was: the file's start was read again by its name as the load ended: a killed load's
+    # dump, renamed over the one just loaded, was taken as loaded
+    from ccaudit import load as load_module
+
+    db, path, again = tmp_path / "s.db", tmp_path / "dump.jsonl", tmp_path / "again.jsonl"
+    path.write_bytes(WEEK2.read_bytes())
+    killed_after_a_commit(db, path)
+    again.write_bytes(WEEK2.read_bytes())
+    path.write_bytes(sample_cli.read_bytes())
+    real = load_module._load_shape
+
+    def renamed_after(*args, **kwargs):
+        real(*args, **kwargs)
+        os.replace(again, path)
+    monkeypatch.setattr(load_module, "_load_shape", renamed_after)
+    store = Store(str(db))
+    try:
+        load_dumps([str(path)], store, workers=0)
+    finally:
+        store.close()
+    store = Store(str(db), readonly=True)
+    try:
+        assert [load["inputs"] for load in store.unfinished] == [[str(path)]]
+    finally:
+        store.close()
