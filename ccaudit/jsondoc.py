@@ -65,7 +65,8 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool, at: i
     In an array, a syntax error cannot be stepped over: it is one malformed entry at its
     byte position, with the number of bytes left unread. That includes anything after the
     array ends: a dump is one array, or a stream of objects, not a mixture. Between
-    objects, reading goes on at the next line that starts with ``{``, if there is one.
+    objects, what is no object is read as lines are (``lines.piece_rows``), up to the next
+    line that starts with ``{``.
     """
     items = _Items(stream, array, stats, at)
     n = yield from item_rows(items, label, stats, 0)
