@@ -43,7 +43,7 @@ from .download_files import (
 )
 from .errors import CcauditError, InputError
 from .folders import writing_into
-from .kafka_config import load_properties
+from .kafka_config import load_properties, scrub_secrets, secret_values
 from .kafka_source import EARLIEST, KafkaSource, Message
 from .stops import block_stops, drop_stops, restore_signals
 from .text import plural, printable
@@ -168,7 +168,7 @@ def _download(config: tuple[dict, str], out_path, state_path, topic: str, compre
               progress, started: float) -> DownloadResult:
     """``download`` once the inputs are checked (``config``: the settings, and their file's name)."""
     conf, config_path = config
-    bootstrap = conf["bootstrap.servers"]
+    bootstrap = scrub_secrets(conf["bootstrap.servers"], secret_values(conf))  # a secret pasted on its line
     saved = load_state(state_path, topic, bootstrap) if state_path else {}
     if state_path:
         refuse_to_replace(out_path)
@@ -366,9 +366,11 @@ def _record_time(record, timestamp_ms) -> datetime | None:
     us = parse_time(text)
     if us is not None and 0 <= us < LAST_TIME:
         return EPOCH + timedelta(microseconds=us)
+    if timestamp_ms is None or timestamp_ms < 0:  # -1: Kafka's "no timestamp" (was "covering 1969-12-31...")
+        return None
     try:
-        return None if timestamp_ms is None else EPOCH + timedelta(milliseconds=timestamp_ms)
-    except OverflowError:  # before year 1 or after 9999: a producer's bogus clock, not a time
+        return EPOCH + timedelta(milliseconds=timestamp_ms)
+    except OverflowError:  # after 9999: a producer's bogus clock, not a time
         return None
 
 

@@ -52,8 +52,8 @@ class KafkaSource:
         """``origin`` names the properties file the settings came from, in errors."""
         self._ck = ck = _import_confluent_kafka()
         self.topic = topic
-        self._bootstrap = conf["bootstrap.servers"]
         self._secrets = secret_values(conf)
+        self._bootstrap = scrub_secrets(conf["bootstrap.servers"], self._secrets)  # a secret pasted on its line
         self._errors: list = []
         self._unreachable = ""  # why the brokers cannot be reached, since the last message
         settings = {k: v for k, v in conf.items() if not is_foreign_setting(k)}
@@ -215,6 +215,8 @@ class KafkaSource:
 def _import_confluent_kafka():
     try:
         import confluent_kafka
+        import confluent_kafka.admin  # noqa: F401  (list_topics imports it lazily, as a broker first answers: a
+        # Ctrl-C then became an ImportError, "internal error", exit 70)
     except ImportError:
         raise MissingExtra(INSTALL_HINT) from None
     return confluent_kafka

@@ -962,6 +962,34 @@ def test_a_record_larger_than_the_clients_limits_fails_the_run_saying_which_limi
     assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "state.json").exists()
 
 
+def test_the_module_list_topics_imports_is_imported_before_any_wait():
+    # was: confluent_kafka.admin imported by list_topics as a broker first answered; a Ctrl-C
+    # then became an ImportError: "internal error", exit 70
+    pytest.importorskip("confluent_kafka")
+    code = ("import sys; from ccaudit.kafka_source import _import_confluent_kafka; _import_confluent_kafka();"
+            "print('confluent_kafka.admin' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout == "True\n"
+
+
+def test_a_secret_on_the_broker_line_is_masked_in_messages_and_the_state(tmp_path, cluster, topic):
+    # was: ccaudit's own lines ("cannot reach Kafka at ...", "topic ... not found at ...") and
+    # the state file gave the broker line as it was, a secret pasted into it too
+    cluster.produce(topic, [audit_message(i, topic) for i in range(4)])
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={cluster.bootstrap},{PASSWORD}\n")
+    state = tmp_path / "state.json"
+    assert dl.download(props, tmp_path / "1.jsonl", state_path=state, topic=topic, timeout=20).records == 4
+    assert PASSWORD not in state.read_text() and json.loads(state.read_text())["offsets"]
+    assert dl.download(props, tmp_path / "2.jsonl", state_path=state, topic=topic, timeout=20).records == 0
+    with pytest.raises(CcauditError) as caught:
+        dl.download(props, tmp_path / "3.jsonl", topic=topic + "-none", timeout=20)
+    assert "not found at" in str(caught.value) and PASSWORD not in str(caught.value)
+    unreachable = write_props(tmp_path / "u.properties", f"bootstrap.servers=127.0.0.1:1,{PASSWORD}\n")
+    with pytest.raises(CcauditError) as caught:
+        dl.download(unreachable, tmp_path / "4.jsonl", topic=topic, timeout=2)
+    assert "cannot reach Kafka at" in str(caught.value) and PASSWORD not in str(caught.value)
+
+
 def test_retention_gap_on_the_wire(tmp_path, cluster, topic, mock_props):
     # The mock keeps about 5 MiB per partition, dropping the oldest records: retention in small.
     state = tmp_path / "state.json"
@@ -1183,9 +1211,10 @@ def test_a_long_record_with_line_breaks_is_made_one_line_in_memory_of_its_size(t
     assert peak < 8 * len(value), f"{peak:,} bytes for a record of {len(value):,}"  # json.loads' objects, the line
 
 
-@pytest.mark.parametrize("timestamp_ms", [253402300800000, -62135596800001])  # 10000-01-01, just before 0001
-def test_a_kafka_timestamp_outside_years_1_to_9999_is_ignored(tmp_path, props, monkeypatch, timestamp_ms):
-    # was: OverflowError: date value out of range, exit 70
+@pytest.mark.parametrize("timestamp_ms", [253402300800000, -62135596800001, -1])  # 10000-01-01, before 0001
+def test_a_kafka_timestamp_outside_years_1970_to_9999_is_ignored(tmp_path, props, monkeypatch, timestamp_ms):
+    # was: OverflowError: date value out of range, exit 70; and -1, Kafka's "no timestamp",
+    # made the window "covering 1969-12-31T23:59:59.999Z to ..."
     use_fake(monkeypatch, FakeSource({0: (0, [b'{"id":"no-time"}'])}, timestamp_ms=timestamp_ms))
     result = dl.download(props, tmp_path / "out.jsonl")
     assert result.records == 1 and result.first_time is None
