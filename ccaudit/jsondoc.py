@@ -153,9 +153,9 @@ class _Items:
         pos, tries = start, 0
         brace = between is not _COMMA  # the "}" a record separator starts with is the record's
         while tries < MAX_TRIES:
-            m = between.search(self.buf, pos)
+            m = between.search(self.buf, pos, start + MAX_RECORD)  # beyond it, _to_its_end decodes up to it
             if m is None:
-                if self.eof or len(self.buf) - start > MAX_RECORD:
+                if self.eof or len(self.buf) - start >= MAX_RECORD:
                     break
                 moved = self._more(start)
                 start, pos = start - moved, pos - moved
@@ -214,19 +214,26 @@ class _Items:
         starts as a record does not end so: it is one over the limit, or one the input's end
         cut short (None: reading stops there, and the input is read in part).
         ``start`` moves if the buffer is refilled."""
-        pos, cut = start + 1, self.buf[start:start + 1] == b"{"
+        pos = start + 1
         while (at := _at(_OBJECT_LINE.search(self.buf, pos, start + MAX_RECORD + 1))) < 0:
-            if self.eof and not (cut and b"\n" in self.buf[start:].rstrip()):  # lines to the end
+            if self.eof and not (self._pretty(start) and b"\n" in self.buf[start:].rstrip()):  # lines to the end
                 return start, len(self.buf)
             if self.eof:  # a record the input's end cut short: read in part
                 return start, None
             if len(self.buf) - start > MAX_RECORD:  # lines up to the limit, then on from there
-                end = -1 if cut else self.buf.rfind(b"\n", start + 1, start + MAX_RECORD)
+                end = -1 if self._pretty(start) else self.buf.rfind(b"\n", start + 1, start + MAX_RECORD)
                 return (start, end + 1) if end > start else (start, None)  # (a record over the limit: refused)
             pos = max(start + 1, len(self.buf) - 4)  # a line that starts "\n", a BOM, "{" may span two blocks
             moved = self._more(start)
             start, pos = start - moved, pos - moved
         return start, at + 1
+
+    def _pretty(self, start: int) -> bool:
+        """Whether the piece at ``start`` begins as a pretty-printed record, "{" alone on
+        its line: it is then one record, cut short or over the limit, not lines to read (a
+        line "{...}" that is no record was taken for one, and the records after it lost)."""
+        end = self.buf.find(b"\n", start)
+        return self.buf[start:end if end >= 0 else len(self.buf)].strip() == b"{"
 
     def _on_its_line(self, start: int) -> tuple:
         """_to_its_end's answer for a value between objects, decoded from its line first: a

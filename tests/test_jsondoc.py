@@ -465,6 +465,32 @@ def test_prefixed_records_after_a_stray_message_are_read_to_the_end_and_past_the
     assert (stats.problems, stats.noise_lines, stats.cut) == ([("f", ":item 1", "no id")], 120, [])
 
 
+@pytest.mark.parametrize("block", [7, 1 << 20])
+@pytest.mark.parametrize("bad", [b'{"hello": world}', b'{"id": 1, "time": "x"'])
+def test_a_bad_line_starting_with_a_brace_is_a_line_not_a_record_cut_short(monkeypatch, block, bad):
+    # was: taken for a record cut short ("read in part"), and the records on lines after it lost
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    prefixed = [b"Partition:0 Offset:%d\t" % n + json.dumps(rec(n)).encode() + b"\n% Headers: [x]\n" for n in (2, 3)]
+    rows, stats = fast(json.dumps(rec(1), indent=2).encode() + b"\n" + bad + b"\n" + b"".join(prefixed), False)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.cut == [] and stats.noise_lines == 2
+    assert [position for _, position, _ in stats.problems] == [":item 2"]
+
+
+@pytest.mark.parametrize("block", [7, 512, 1 << 20])
+def test_records_after_a_compact_one_are_read_whatever_the_read_block(monkeypatch, block):
+    # was: with the next separator past the record limit in the buffer, a compact record
+    # on its line was refused as over the limit, and every record after it lost, as read
+    # blocks fell (2 of 19 at 512 bytes, all at 7)
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    monkeypatch.setattr(jsondoc, "MAX_RECORD", 1500)
+    monkeypatch.setattr(careful_module, "MAX_RECORD", 1500)
+    compact = [json.dumps(rec(n)).encode() for n in range(2, 19)]
+    text = b"\n".join([json.dumps(rec(1), indent=2).encode(), b"garbage", compact[0],
+                       *(b"P:0\t" + c for c in compact[1:]), json.dumps(rec(19), indent=2).encode()]) + b"\n"
+    rows, stats = fast(text, False)
+    assert ids(rows) == [f"rec-{n}" for n in range(1, 20)] and stats.cut == []
+
+
 def test_lines_of_text_after_the_last_pretty_object_are_read_as_lines():
     # was: "read in part", as if the input had been cut short there
     text = as_objects(TRICKY[:2], indent=2) + b"\nProcessed a total of 2 messages\nStopping Consumer.\n"
