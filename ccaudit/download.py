@@ -43,7 +43,7 @@ from .download_files import (
 )
 from .errors import CcauditError, InputError
 from .folders import writing_into
-from .kafka_config import load_properties, scrub_secrets, secret_values
+from .kafka_config import kept_brokers, load_properties
 from .kafka_source import EARLIEST, KafkaSource, Message
 from .stops import block_stops, drop_stops, restore_signals
 from .text import plural, printable
@@ -168,7 +168,7 @@ def _download(config: tuple[dict, str], out_path, state_path, topic: str, compre
               progress, started: float) -> DownloadResult:
     """``download`` once the inputs are checked (``config``: the settings, and their file's name)."""
     conf, config_path = config
-    bootstrap = scrub_secrets(conf["bootstrap.servers"], secret_values(conf))  # a secret pasted on its line
+    bootstrap = kept_brokers(conf)
     saved = load_state(state_path, topic, bootstrap) if state_path else {}
     if state_path:
         refuse_to_replace(out_path)

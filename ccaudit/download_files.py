@@ -26,6 +26,7 @@ import msgspec
 from .errors import CcauditError, InputError, out_of_space
 from .files import closed_descriptor, is_device, read_small, replacing, same_file
 from .folders import check_parent, folder_of
+from .kafka_config import shown_brokers
 from .storefile import looks_like_sqlite
 
 STATE_FORMAT = "ccaudit-download-state/1"
@@ -224,7 +225,8 @@ def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
     if not isinstance(state.get("bootstrap.servers", ""), str):
         raise InputError(f"{path}: its bootstrap.servers is not text, as a ccaudit download state file's is")
     if _servers(state.get("bootstrap.servers", "")) != _servers(bootstrap):
-        raise InputError(f"{path} is the state of another cluster ({state.get('bootstrap.servers')})")
+        kept = shown_brokers(state.get("bootstrap.servers", ""))
+        raise InputError(f"{path} is the state of another cluster ({kept})")
     offsets = state.get("offsets")
     if not isinstance(offsets, dict) or not all(_whole(p) and type(o) is int for p, o in offsets.items()):
         raise InputError(f"{path}: offsets are missing or not whole numbers")

@@ -9,6 +9,7 @@ quotes a value, and ``scrub_secrets`` masks secrets in librdkafka's own messages
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
@@ -160,7 +161,22 @@ def secret_values(conf: dict) -> list[str]:
     return sorted({s for s in values + words + names if len(s) >= 4}, key=len, reverse=True)  # a word after its value
 
 
-_BROKERS = re.compile(r"(?:(?:\w+://)?(?:[\w.-]+|\[[0-9A-Fa-f:.]+\]):\d+,?\s*)+")  # [SASL_SSL://]host:port, [::1]:port
+# [SASL_SSL://]host:port, [::1]:port, or a host with a dot and no port (librdkafka's 9092)
+_BROKERS = re.compile(r"(?:(?:\w+://)?(?:[\w.-]+:\d+|[\w-]+(?:\.[\w-]+)+|\[[0-9A-Fa-f:.]+\](?::\d+)?),?\s*)+")
+
+
+def shown_brokers(line: str) -> str:
+    """A broker line as ccaudit's messages give it: as it is if it holds only brokers,
+    else masked (a secret pasted on it: it was printed whole)."""
+    return line if _BROKERS.fullmatch(line) else "***"
+
+
+def kept_brokers(conf: dict) -> str:
+    """The broker line as a state file keeps it, to tell its cluster: as it is if it holds
+    only brokers, else a digest of it, which tells one such line from another and shows
+    nothing of a secret pasted on it."""
+    line = str(conf["bootstrap.servers"])
+    return line if _BROKERS.fullmatch(line) else "blake2b:" + hashlib.blake2b(line.encode(), digest_size=16).hexdigest()
 _VOCABULARY = {"true", "false", "plaintext", "ssl", "sasl_ssl", "sasl_plaintext", "plain", "scram-sha-256",
                "scram-sha-512", "oauthbearer", "gssapi", "oidc", "https", "earliest", "latest", "none", "default",
                "required", "requisite", "sufficient", "optional", "username", "password"}  # and sasl.jaas.config's

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from .errors import CcauditError, InputError, MissingExtra
-from .kafka_config import is_foreign_setting, scrub_secrets, secret_values
+from .kafka_config import is_foreign_setting, scrub_secrets, secret_values, shown_brokers
 
 INSTALL_HINT = ("ccaudit download needs confluent-kafka: pip install 'ccaudit[download]' "
                 "(in a clone: pip install '.[download]')")
@@ -53,7 +53,7 @@ class KafkaSource:
         self._ck = ck = _import_confluent_kafka()
         self.topic = topic
         self._secrets = secret_values(conf)
-        self._bootstrap = scrub_secrets(conf["bootstrap.servers"], self._secrets)  # a secret pasted on its line
+        self._bootstrap = shown_brokers(str(conf["bootstrap.servers"]))
         self._errors: list = []
         self._unreachable = ""  # why the brokers cannot be reached, since the last message
         settings = {k: v for k, v in conf.items() if not is_foreign_setting(k)}

@@ -962,6 +962,25 @@ def test_a_record_larger_than_the_clients_limits_fails_the_run_saying_which_limi
     assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "state.json").exists()
 
 
+@pytest.mark.parametrize("line", ["kafka1.corp.example:9092,audit-kafka.example.com:9092",
+                                  "pkc-abc12.eu-west-1.aws.confluent.cloud", "SASL_SSL://[::1]:9092, b.example:9093"])
+def test_a_broker_list_is_kept_and_shown_as_it_is(tmp_path, monkeypatch, line):
+    # a first masking of the broker line changed hosts that hold another setting's value
+    # (client.id=audit: "***-kafka.example.com"), and masked a host without a port whole:
+    # its state then matched any cluster's
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={line}\nclient.id=audit\n"
+                        "sasl.kerberos.service.name=kafka\n")
+    source = FakeSource({0: (0, [audit_message(1)])})
+    seen = []
+    monkeypatch.setattr(dl, "_connect", lambda conf, *rest: seen.append(conf["bootstrap.servers"]) or source)
+    state = tmp_path / "state.json"
+    dl.download(props, tmp_path / "out.jsonl", state_path=state)
+    assert json.loads(state.read_text())["bootstrap.servers"] == line and seen == [line]
+    other = write_props(tmp_path / "o.properties", "bootstrap.servers=other.example.com:9092\n")
+    with pytest.raises(InputError, match=re.escape(f"is the state of another cluster ({line})")):
+        dl.download(other, tmp_path / "out2.jsonl", state_path=state)
+
+
 def test_the_module_list_topics_imports_is_imported_before_any_wait():
     # was: confluent_kafka.admin imported by list_topics as a broker first answered; a Ctrl-C
     # then became an ImportError: "internal error", exit 70
@@ -980,6 +999,7 @@ def test_a_secret_on_the_broker_line_is_masked_in_messages_and_the_state(tmp_pat
     state = tmp_path / "state.json"
     assert dl.download(props, tmp_path / "1.jsonl", state_path=state, topic=topic, timeout=20).records == 4
     assert PASSWORD not in state.read_text() and json.loads(state.read_text())["offsets"]
+    assert json.loads(state.read_text())["bootstrap.servers"].startswith("blake2b:")  # tells the cluster still
     assert dl.download(props, tmp_path / "2.jsonl", state_path=state, topic=topic, timeout=20).records == 0
     with pytest.raises(CcauditError) as caught:
         dl.download(props, tmp_path / "3.jsonl", topic=topic + "-none", timeout=20)
