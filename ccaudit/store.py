@@ -45,12 +45,10 @@ from .errors import NoSpace, StoreError, out_of_space
 from .lean import hidden
 from .numbering import AT_ONCE, Numbering, looked_up, values_sql
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
+from .sidefiles import check_folder, check_journal_name, check_side_files
 from .stage import Stage, Staged, tally, unpack
 from .storefile import (
     cached,
-    check_folder,
-    check_journal,
-    check_journal_name,
     check_layout,
     connect,
     create,
@@ -108,7 +106,7 @@ class Store:
         if path != ":memory:" and os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the open
             raise StoreError(f"{path}: is not a regular file, not a store")
         if path != ":memory:":
-            check_journal(path)
+            check_side_files(path)
         if path != ":memory:" and os.path.isfile(path) and not sqlite_or_unborn(path):
             # refused before SQLite opens it: it wrote a journal planted beside it into it
             raise StoreError(f"{path}: not a usable ccaudit store (file is not a database){_A_DUMP}")

@@ -10,7 +10,8 @@ import sqlite3
 from . import loadnotes
 from .errors import StoreError
 from .files import present
-from .storefile import BUSY_WAIT, check_journal, check_layout, is_store, peek, roll_back_if_crashed, uri
+from .sidefiles import check_side_files, in_wal_mode
+from .storefile import BUSY_WAIT, check_layout, is_store, peek, roll_back_if_crashed, uri
 from .storelock import unheld
 
 
@@ -27,7 +28,7 @@ def deletable(path: str) -> bool:
                          f"({os.path.realpath(path)}); nothing deleted")
     if not os.path.isfile(path):  # a FIFO: SQLite's open of it waited for ever
         raise StoreError(f"{path}: is not a regular file, not a store; nothing deleted")
-    check_journal(path)
+    check_side_files(path)
     with unheld(path):  # asked before anything is deleted, and again as it is
         pass
     # a killed load's journal, which a read-only look cannot see past; or its store's creation's
@@ -46,7 +47,7 @@ def delete_store(path: str, unused: bool = False) -> bool:
     with unheld(path):
         if unused and not _unused(path):
             return False
-        wal = (path + "-wal", path + "-shm") if _in_wal_mode(path) else ()  # else not SQLite's files for it
+        wal = (path + "-wal", path + "-shm") if in_wal_mode(path) else ()  # else not SQLite's files for it
         for name in (path, path + "-journal", *wal):
             try:
                 os.remove(name)
@@ -55,17 +56,6 @@ def delete_store(path: str, unused: bool = False) -> bool:
             except OSError as e:  # read-only media, an immutable file
                 raise StoreError(f"{name}: cannot delete it: {e.strerror}") from None
     return True
-
-
-def _in_wal_mode(path: str) -> bool:
-    """Whether the store's header says it keeps a write-ahead log (``STORE-wal``, and its
-    index ``STORE-shm``): ccaudit never does, but another program may have set it. Files of
-    those names beside a store that does not were deleted unread: anyone's."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(20)[18:19] == b"\x02"  # the file format's write version: 2 for WAL
-    except OSError:
-        return False
 
 
 def _unused(path: str) -> bool:

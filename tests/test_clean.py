@@ -253,17 +253,33 @@ def test_clean_of_the_folder_one_is_in_deletes_its_report_files_and_keeps_it(inv
     assert out.is_dir() and not list(out.iterdir())
 
 
-def test_wal_files_are_deleted_only_with_a_store_in_wal_mode(invoke, tmp_path, sample_cli):
-    # was: STORE-wal and STORE-shm deleted unread, whoever's they were
+@pytest.mark.parametrize("command", [("clean", "--yes", "--db"), ("summary", "--db"), ("report", "--db"),
+                                     ("load", "{dump}", "-q", "--db")])
+def test_a_users_file_as_a_write_ahead_log_is_named_and_kept(invoke, tmp_path, sample_cli, command):
+    # was: SQLite opened the store as one keeping a log, since a file of that name was there
+    # (readers made STORE-shm beside it); a load deleted the file, and clean did unread
     db = tmp_path / "s.db"
     invoke("load", sample_cli, "--db", db, "-q")
-    for name in ("s.db-wal", "s.db-shm"):
-        (tmp_path / name).write_text("user data\n")
-    assert invoke("clean", "--db", db, "--yes").exit_code == 0
-    assert sorted(os.listdir(tmp_path)) == ["s.db-shm", "s.db-wal"]
+    (tmp_path / "s.db-wal").write_text("user data\n")
+    result = invoke(*[a.format(dump=sample_cli) for a in command], db)
+    assert result.exit_code == 2 and result.stderr == (
+        f"ccaudit: error: {db}: {db}-wal, where SQLite would keep a write-ahead log, is there though the store "
+        "keeps none; remove it\n")
+    assert sorted(os.listdir(tmp_path)) == ["s.db", "s.db-wal"] and (tmp_path / "s.db-wal").read_text() == "user data\n"
+
+
+def test_a_store_another_program_set_to_keep_a_write_ahead_log_is_read_and_deleted_with_it(invoke, tmp_path,
+                                                                                            sample_cli):
+    db = tmp_path / "s.db"
     invoke("load", sample_cli, "--db", db, "-q")
-    with sqlite3.connect(db) as conn:  # another program's setting: the log and its index are the store's
-        conn.execute("PRAGMA journal_mode = WAL")
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("DELETE FROM meta WHERE 0")
+    assert (tmp_path / "s.db-wal").exists()  # held open: the log stays
+    try:
+        assert invoke("summary", "--db", db).exit_code == 0
+    finally:
+        conn.close()
     assert invoke("clean", "--db", db, "--yes").exit_code == 0
     assert os.listdir(tmp_path) == []
 

@@ -1,0 +1,101 @@
+"""The files SQLite keeps beside a store, which anyone who may write its folder can plant
+under their names: its rollback journal, and a write-ahead log if another program set the
+store to keep one (ccaudit never does). What SQLite did not write there is refused as the
+store is opened: SQLite would wait on it, blame the store, or delete it."""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import stat
+
+from .errors import StoreError
+from .folders import folder_of
+
+JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # a rollback journal's first bytes
+
+
+def check_folder(path: str) -> None:
+    """A store written keeps its journal in its folder: in one the user may not write,
+    the load failed as it committed, and a journal a killed load had left there (whose
+    file it could write) stayed hot, so that the store could no longer be read."""
+    folder = os.path.dirname(os.path.realpath(path))
+    if not os.access(folder, os.W_OK):
+        raise StoreError(f"{path}: cannot load into it: its folder {folder} is read-only for you, and a load "
+                         "keeps its journal there")
+
+
+def check_journal_name(path: str) -> None:
+    """Refuse to write a store whose journal's name its file system would not take (a name
+    of 248 bytes or more): SQLite failed only as it wrote, after making an empty file, and
+    called the store unusable."""
+    real = os.path.realpath(path)
+    journal = os.path.basename(real) + "-journal"
+    most = math.inf
+    with contextlib.suppress(OSError, ValueError):
+        most = os.pathconf(folder_of(real), "PC_NAME_MAX")
+    size = len(os.fsencode(journal))
+    if size > most >= size - len("-journal"):  # (a name too long itself is said as the store is made)
+        raise StoreError(f"{path}: a name too long to write the store: SQLite keeps its journal beside it, "
+                         f"as {journal[:20]}…-journal, which is over the {most} bytes a name may have here; "
+                         "give a shorter name")
+
+
+def check_side_files(path: str) -> None:
+    """Refuse a store beside which something SQLite did not write takes the name of its
+    journal or of a write-ahead log."""
+    check_journal(path)
+    check_wal(path)
+
+
+def check_journal(path: str) -> None:
+    """Refuse a store whose journal's name is taken by something SQLite cannot use: every
+    command waited for ever on a FIFO there (which anyone who may write the folder, /tmp
+    say, can make), and a folder or link made SQLite's errors blame the disk or the store."""
+    journal = os.path.realpath(path) + "-journal"
+    try:
+        mode = os.lstat(journal).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode)
+                else "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "not a regular file")
+    elif not _journal_or_unwritten(journal):
+        kind = "a file that is not a journal"
+    else:
+        return
+    raise StoreError(f"{path}: {journal}, where SQLite keeps the store's journal, is {kind}; remove it "
+                     "(a load makes its own)")
+
+
+def _journal_or_unwritten(journal: str) -> bool:
+    """Whether SQLite wrote the file: a journal's magic, or, until a transaction syncs it,
+    zeros. Another file there (a user's notes) SQLite took for a journal to roll back: a
+    reading command called the store unusable, and a load deleted the file."""
+    with contextlib.suppress(OSError):
+        fd = os.open(journal, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            head = os.read(fd, 8)
+        finally:
+            os.close(fd)
+        return head[:1] in (b"", b"\0") or head == JOURNAL_MAGIC
+    return True
+
+
+def check_wal(path: str) -> None:
+    """Refuse a write-ahead log beside a store that keeps none: SQLite opens any store with
+    one beside it as keeping one, and a load deleted a user's file of that name."""
+    wal = os.path.realpath(path) + "-wal"
+    if os.path.lexists(wal) and not in_wal_mode(path):
+        raise StoreError(f"{path}: {wal}, where SQLite would keep a write-ahead log, is there though the store "
+                         "keeps none; remove it")
+
+
+def in_wal_mode(path: str) -> bool:
+    """Whether the store's header says it keeps a write-ahead log (``STORE-wal``, and its
+    index ``STORE-shm``): another program's setting."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(20)[18:19] == b"\x02"  # the file format's write version: 2 for WAL
+    except OSError:
+        return False
