@@ -12,8 +12,9 @@ def spark_message(e: Exception) -> str:
     """One line of a Spark failure: the Java exception's own message rather than py4j's
     "An error occurred while calling ...", a Python worker's last line."""
     if isinstance(e, ConnectionError):  # the JVM went away (out of memory, killed)
-        return (f"spark: lost the connection to Spark's JVM ({e.strerror or e}); did it run out of memory? "
-                "(CCAUDIT_DEBUG=1 shows its output)")
+        return (f"spark: lost the connection to Spark's JVM ({e.strerror or e}); did it run out of memory? A "
+                "compressed file is read whole, in the JVM's heap (1 GiB unless given more: "
+                "PYSPARK_SUBMIT_ARGS='--driver-memory 4g pyspark-shell'); CCAUDIT_DEBUG=1 shows its output")
     lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
     if lines[0].startswith("An exception was thrown from the Python worker"):
         return f"spark: {lines[-1][:500]}"

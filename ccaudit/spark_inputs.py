@@ -24,6 +24,7 @@ from .ingest import BUFFER, EMPTY_NAME, Dump, check_readable, sniff
 from .spark_job import file_key
 from .storefile import SQLITE_MAGIC, looks_like_sqlite
 from .streams import first_bytes
+from .text import file_name
 
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")  # s3a://, hdfs://, file:/; not audit-T10:00.jsonl
 _GLOB = re.compile(r"[*?\[{]")
@@ -117,7 +118,7 @@ def local_files(arg: str, store: str | None = None) -> list[Found]:
                 continue
             check_readable(path, label)
             _check_file(path, label)
-            out.append(Found("file:" + os.path.realpath(path), label, os.path.getsize(path), None, path))
+            out.append(Found("file:" + os.path.realpath(path), file_name(label), os.path.getsize(path), None, path))
     return out
 
 
@@ -244,6 +245,8 @@ def all_listed(files: list[Source], listed: Iterable[str]) -> None:
 def check_inputs(inputs, store_path: str, parquet: str | None = None) -> None:
     """Refuse a bad local input, or a local --parquet folder that exists, now, before Spark
     starts (or a store is made for it)."""
+    if parquet == "":  # was no Parquet, and not a word
+        raise InputError("--parquet: the folder's name is empty (an unset variable?): name a new folder")
     if parquet and os.path.lexists(parquet):  # was found after seconds of starting Spark
         raise InputError(f"{parquet}: already exists; --parquet needs a new folder")
     local = [arg for arg in inputs if not is_uri(arg)]

@@ -604,6 +604,28 @@ def test_a_stop_quiets_the_thread_that_reads_accumulators_from_the_jvm(spark, ca
     assert "Exception occurred" not in capfd.readouterr().err
 
 
+def test_a_files_name_that_is_not_utf8_is_labelled_as_its_byte(tmp_path):
+    # was "caf\udce9.jsonl:6" in the JSON of the load: a lone surrogate, which strict readers refuse
+    from ccaudit.spark_inputs import local_files
+
+    odd = os.fsdecode(bytes(tmp_path) + b"/caf\xe9.jsonl")
+    with open(odd, "wb") as f:
+        f.write(r.json_lines([r.record("a")]))
+    assert [found.label for found in local_files(odd, str(tmp_path / "s.db"))] == [f"{tmp_path}/caf\\xe9.jsonl"]
+
+
+@needs_spark
+def test_an_empty_parquet_name_is_refused_before_spark_starts(invoke, tmp_path, monkeypatch):
+    # was: no Parquet written, and not a word
+    import ccaudit.spark
+
+    monkeypatch.setattr(ccaudit.spark, "session", lambda *a: pytest.fail("Spark started"))
+    result = invoke("spark", ROOT / "fixtures/sample-cli.txt", "--db", tmp_path / "s.db", "--parquet", "")
+    assert (result.exit_code, result.stderr) == (2, "ccaudit: error: --parquet: the folder's name is empty (an unset "
+                                                    "variable?): name a new folder\n")
+    assert not (tmp_path / "s.db").exists()
+
+
 @needs_spark
 def test_an_existing_parquet_folder_is_refused_before_spark_starts(invoke, tmp_path, monkeypatch):
     # was refused after seconds of starting Spark, once a store had been made for the run
