@@ -122,16 +122,16 @@ def piece_rows(piece: bytes, stats: LoadStats) -> Iterator[tuple | Malformed]:
     (a record cut in half, text) is one Malformed item in its place, saying why it is no
     object. After a stray message on the first line, a consume command's dump (its records
     on lines of their own, prefixed or indented) was one malformed item: 900 records, exit 0."""
-    read, bad = LoadStats(), _Run()
+    bad = _Run()
     for line in _lines(piece):
-        malformed = read.malformed
+        read = LoadStats()
         rows = list(line_rows((line,), "", read))
-        if read.malformed > malformed:
-            bad.add(line)
+        if read.malformed:
+            bad.add(line, read.problems[0][2])
             continue
+        stats.noise_lines += read.noise_lines
         yield from bad.ended()
         yield from rows
-    stats.noise_lines += read.noise_lines
     yield from bad.ended()
 
 
@@ -143,17 +143,23 @@ class _Run:
 
     def __init__(self):
         self.lines: list[bytes] = []
-        self.held = 0
+        self.held, self.why = 0, ""
 
-    def add(self, line: bytes) -> None:
+    def add(self, line: bytes, why: str) -> None:
+        """Add ``line``, which line mode refused for ``why``."""
+        if not self.lines:
+            self.why = why
         if self.held < self.HELD or not self.lines:
             self.lines.append(line)
             self.held += len(line)
 
     def ended(self) -> Iterator[Malformed]:
-        """The run's one Malformed item, if it has lines; it starts anew."""
+        """The run's one Malformed item, if it has lines; it starts anew. A run of one line
+        that holds JSON says what line mode says of it ("no id" after a prefix, not "not
+        valid JSON"); of text, and of lines, what msgspec says of them together."""
         if self.lines:
-            yield Malformed(_failure(b"\n".join(self.lines)))
+            one = len(self.lines) == 1 and self.why != "not a JSON object"
+            yield Malformed(self.why if one else _failure(b"\n".join(self.lines)))
             self.lines, self.held = [], 0
 
 

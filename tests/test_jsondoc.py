@@ -510,6 +510,13 @@ def test_each_run_of_bad_lines_is_a_malformed_item_in_its_place():
                               ("f", ":item 7", "no id")]
 
 
+def test_a_line_that_is_an_object_but_no_record_says_why_as_line_mode_does():
+    # was "not a JSON object", for an object without an id
+    lines = [b"P\t" + json.dumps(rec(2)).encode(), b'P\t{"hello": 1}', b"P\t" + json.dumps(rec(3)).encode()]
+    rows, stats = fast(json.dumps(rec(1), indent=2).encode() + b"\n" + b"\n".join(lines) + b"\n", False)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.problems == [("f", ":item 3", "no id")]
+
+
 def test_a_record_cut_in_half_is_one_malformed_item_and_the_noise_after_it_is_counted():
     # was: the noise line after the cut record went with it, uncounted
     pretty = [json.dumps(rec(n), indent=2).encode() for n in (1, 2, 3)]
