@@ -60,8 +60,13 @@ def file_name(path: str) -> str:
     """``path`` as text that JSON can hold: a byte that is not UTF-8 (which Python reads as a
     surrogate from U+DC80 to U+DCFF) becomes ``\\xff``, as ``printable`` shows it. JSON would
     have carried it as a lone surrogate escape, which strict readers refuse."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
-        if not path.isascii() else path
+    if path.isascii():
+        return path
+    try:
+        raw = path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no byte stands for: a program's own text
+        raw = path.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def table_cell(text: str) -> str:

@@ -588,6 +588,14 @@ def test_a_relative_name_in_a_deleted_folder_is_one_line(ccaudit_exe, tmp_path, 
                                                  "full paths\n")
 
 
+def test_a_name_of_any_text_is_a_file_name():
+    from ccaudit.text import file_name
+
+    assert file_name("caf\u00e9 \U0001f600") == "caf\u00e9 \U0001f600"
+    assert file_name(os.fsdecode(b"a\xffb")) == "a\\xffb"
+    assert file_name("a\ud800b") == "a\\xed\\xa0\\x80b"  # was UnicodeEncodeError, from a program's own name
+
+
 def test_10mb_single_line(invoke, tmp_path):
     p = tmp_path / "big.txt"
     p.write_bytes(json_line(rec(1)) + b"{" + b"x" * (10 * 2**20) + b"\n" + json_line(rec(2)))
