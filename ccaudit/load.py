@@ -81,8 +81,7 @@ def _load_one(dump: Dump, store: Store, stats: LoadStats, progress: Progress | N
         if watched is not None:
             os.close(watched)
     if size != dump.size:
-        stats.cut_short(dump.label, "@end", f"the file changed size while it was read ({dump.size} bytes, then "
-                                            f"{size}): load it again once it has stopped changing")
+        stats.changed_size(dump.label, dump.size, size)
     return read
 
 

@@ -315,7 +315,7 @@ def _aggregate(spark, files: list, parquet: str | None) -> tuple[list[tuple], Lo
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
-    from .spark_inputs import all_listed
+    from .spark_inputs import all_listed, note_changed_sizes
     from .spark_job import EVENTS, Blocks, file_key, line_events, load_stats, whole_events
 
     if parquet:
@@ -355,6 +355,7 @@ def _aggregate(spark, files: list, parquet: str | None) -> tuple[list[tuple], Lo
             raise
         counts.unpersist()
     stats = load_stats([s.label for s in files], blocks.value)
+    note_changed_sizes(files, stats)
     stats.inserted = sum(r[5] for r in rows)
     stats.duplicates = stats.records_read - stats.inserted
     return rows, stats

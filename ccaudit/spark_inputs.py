@@ -8,6 +8,7 @@ each file is handed to Spark as a link named by its rank; URIs are listed throug
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import io
 import os
@@ -22,6 +23,7 @@ from .errors import READ_ERRORS, InputError
 from .files import same_file
 from .ingest import BUFFER, EMPTY_NAME, Dump, check_readable, sniff
 from .spark_job import file_key
+from .stats import LoadStats
 from .storefile import SQLITE_MAGIC, looks_like_sqlite
 from .streams import first_bytes
 from .text import file_name
@@ -42,6 +44,7 @@ class Source:
     label: str
     size: int
     lines: bool = True  # plain line-mode: split across tasks; else read whole
+    local: str | None = None  # a local file's own path: its size is looked at again once read
 
 
 class Found(NamedTuple):
@@ -87,8 +90,18 @@ def sources(spark, inputs: Iterable[str], links: str | None, store: str | None =
             raise InputError(f"{file.label}: {file.size:,} bytes, read whole (compressed, or one JSON document), "
                              "over Spark's limit of 2 GiB for such a file; split it, or load it with ccaudit load")
         out.append(Source(_GLOB_CHARS.sub(r"\\\1", path.toString()), path.toUri().toString(), file.label,
-                          file.size, lines))
+                          file.size, lines, file.path if file.fs is None else None))
     return out
+
+
+def note_changed_sizes(files: list[Source], stats: LoadStats) -> None:
+    """Say, of each local file of ``files`` whose size is not what it was as it was listed
+    (a dump still being written), that it was read in part: the records appended while
+    Spark read it were left out without a word."""
+    for file in files:
+        with contextlib.suppress(OSError):  # removed meanwhile: Spark's reading said so
+            if file.local and (now := os.path.getsize(file.local)) != file.size:
+                stats.changed_size(file.label, file.size, now)
 
 
 def no_files(inputs: Iterable[str]) -> InputError:

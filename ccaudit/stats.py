@@ -34,6 +34,12 @@ class LoadStats:
         if len(self.problems) < MAX_LISTED:
             self.problems.append((label, position, why))
 
+    def changed_size(self, label: str, size: int, now: int) -> None:
+        """A file that grew or shrank while it was read (a dump still being written): what
+        was read of it is kept, and loading it again adds just what is new."""
+        self.cut_short(label, "@end", f"the file changed size while it was read ({size} bytes, then {now}): load "
+                                      "it again once it has stopped changing")
+
     def cut_short(self, label: str, position: str, why: str, damaged: bool = False) -> None:
         """An input read only in part: a stream cut short, a syntax error that stops a
         document, a file that changed size. A malformed entry, but always told, whatever

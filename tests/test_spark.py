@@ -615,6 +615,28 @@ def test_a_files_name_that_is_not_utf8_is_labelled_as_its_byte(tmp_path):
 
 
 @needs_spark
+def test_a_file_that_grows_while_spark_reads_it_is_read_in_part(spark, tmp_path, monkeypatch):
+    # was: the records appended meanwhile left out without a word, exit 0 (load says so)
+    import ccaudit.spark_job
+    from ccaudit.spark import aggregate
+
+    dump = tmp_path / "d.jsonl"
+    dump.write_bytes(r.json_lines([r.record(f"a-{i}") for i in range(20)]))
+    size = dump.stat().st_size
+    real = ccaudit.spark_job.load_stats
+
+    def appended_meanwhile(*args):
+        with open(dump, "ab") as f:
+            f.write(r.json_lines([r.record("late")]))
+        return real(*args)
+    monkeypatch.setattr(ccaudit.spark_job, "load_stats", appended_meanwhile)
+    counts, stats = aggregate(spark, [str(dump)])
+    assert stats.records_read == 20 and stats.cut == [(str(dump), "@end", (
+        f"the file changed size while it was read ({size} bytes, then {dump.stat().st_size}): load it again once "
+        "it has stopped changing"), False)]
+
+
+@needs_spark
 def test_an_empty_parquet_name_is_refused_before_spark_starts(invoke, tmp_path, monkeypatch):
     # was: no Parquet written, and not a word
     import ccaudit.spark
