@@ -120,6 +120,7 @@ def local_files(arg: str, store: str | None = None) -> list[Found]:
     literal = os.path.lexists(arg)  # a name with glob characters (day[1].jsonl) is taken as it is
     matches = [arg] if literal else sorted({m for p in braces(arg) for m in glob.glob(p.replace("[^", "[!"))})
     if not matches:
+        check_readable(arg)  # one in a folder that cannot be searched: was "no such file"
         raise InputError(f"{arg}: no such file")
     out = []
     for match in matches:
@@ -176,6 +177,7 @@ def hadoop_files(jvm, conf, arg: str) -> list[Found]:
     fs = path.getFileSystem(conf)
     matches = fs.globStatus(path)
     if not matches:
+        check_readable(arg)  # one in a folder that cannot be searched: was "no such file"
         raise InputError(f"{arg}: no such file")
     out = []
     for status in sorted(matches, key=lambda s: s.getPath().toString()):

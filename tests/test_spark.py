@@ -636,6 +636,26 @@ def test_a_file_that_grows_while_spark_reads_it_is_read_in_part(spark, tmp_path,
         "it has stopped changing"), False)]
 
 
+def test_a_file_in_a_folder_that_cannot_be_searched_is_said_to_be_unreadable(tmp_path, monkeypatch):
+    # was "no such file": the name, not found, was taken for a glob that matched nothing
+    # (root searches any folder: the refusal is played by os.stat and os.lstat)
+    from ccaudit.spark_inputs import local_files
+
+    (tmp_path / "closed").mkdir()
+    (tmp_path / "closed" / "d.jsonl").write_bytes(r.json_lines([r.record("a")]))
+    for name in ("stat", "lstat"):
+        real = getattr(os, name)
+
+        def refused(path, *args, real=real, **kwargs):
+            if "closed/" in os.fsdecode(path):
+                raise PermissionError(13, "Permission denied", path)
+            return real(path, *args, **kwargs)
+        monkeypatch.setattr(os, name, refused)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=r"^closed/d.jsonl: cannot read: Permission denied$"):
+        local_files("closed/d.jsonl")
+
+
 @needs_spark
 def test_an_empty_parquet_name_is_refused_before_spark_starts(invoke, tmp_path, monkeypatch):
     # was: no Parquet written, and not a word
