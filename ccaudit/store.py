@@ -92,6 +92,8 @@ class Merged(NamedTuple):
 _A_DUMP = "; if it is a dump, it is read as an input (ccaudit report FILE, or ccaudit load FILE --db STORE)"
 
 
+_KEPT = "; everything loaded before is kept"  # said of a full disk by a load, which commits as it goes
+
 class Store:
     """A ccaudit SQLite file, open: load rows, read counts. ``readonly`` for reading
     commands; ``notify`` hears once if another process's lock makes it wait."""
@@ -134,7 +136,7 @@ class Store:
             if isinstance(e, StoreError):
                 raise
             if out_of_space(e):  # creating it, or rolling back a killed load's journal
-                raise NoSpace(self._full(e, kept="")) from None
+                raise NoSpace(self._full(e)) from None
             hint = "" if looks_like_sqlite(path) or not os.path.isfile(path) else _A_DUMP
             raise StoreError(f"{path}: not a usable ccaudit store ({e}){hint}") from None
         self._numbers = Numbering(conn)
@@ -326,8 +328,8 @@ class Store:
             if self._held is not None and os.fstat(self._held).st_nlink == 0:  # rm, or a rename over it
                 raise StoreError(f"{self.path}: the store was deleted or replaced while this command wrote it; what it "
                                  "loaded went with it") from None
-            if out_of_space(e):
-                raise NoSpace(self._full(e)) from None
+            if out_of_space(e):  # counts are written in one transaction: nothing of them is kept
+                raise NoSpace(self._full(e, kept="" if adding == "counts" else _KEPT)) from None
             if "readonly" in str(e):
                 raise StoreError(f"{self.path}: the store is read-only here; cannot load into it") from None
             raise
@@ -335,7 +337,7 @@ class Store:
             self._uncounted = None
             conn.execute(f"PRAGMA busy_timeout = {waits}")
 
-    def _full(self, e: sqlite3.Error, kept: str = "; everything loaded before is kept") -> str:
+    def _full(self, e: sqlite3.Error, kept: str = "") -> str:
         if self.durable:
             return f"{self.path}: cannot write the store: no space left, or an I/O error ({e}){kept}"
         return (f"{os.path.dirname(self.path)}: no space left for the temporary store, or an I/O error ({e}) "

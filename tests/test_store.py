@@ -946,3 +946,28 @@ def test_a_store_name_too_long_for_its_journal_is_refused_before_anything_is_mad
     result = invoke("load", sample_cli, "--db", db, "-q")
     assert result.exit_code == 2 and "a name too long to write the store" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("adding", ["events", "counts"])
+def test_a_full_disk_says_what_is_kept_only_of_a_load(tmp_path, sample_cli, monkeypatch, adding):
+    # was "...; everything loaded before is kept" of ccaudit spark's counts too, which are
+    # written in one transaction (and the store made for the run deleted)
+    import sqlite3
+
+    from ccaudit.errors import NoSpace
+
+    store = Store(str(tmp_path / "s.db"))
+
+    def full():
+        raise sqlite3.OperationalError("database or disk is full")
+    monkeypatch.setattr(store, "_flush", full)
+    try:
+        with pytest.raises(NoSpace) as e:
+            if adding == "counts":
+                store.add_counts([(1714989600, "all_events", "GetUsers", "GetUsers", "u", 1, 0, 0)])
+            else:
+                store.merge_files([])
+    finally:
+        store.close()
+    said = f"{tmp_path}/s.db: cannot write the store: no space left, or an I/O error (database or disk is full)"
+    assert str(e.value) == said + ("; everything loaded before is kept" if adding == "events" else "")
