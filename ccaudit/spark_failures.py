@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import re
 
+from .tempdirs import temp_root
+
 _JAVA_CLASS = re.compile(r"(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*: ")  # "org.apache.spark.SparkException: "
 
 
@@ -24,7 +26,10 @@ def spark_message(e: Exception) -> str:
         named = _JAVA_CLASS.match(java)
         text = java[named.end():] if named else java
     root = _root_cause(e)  # "[TASK_WRITE_FAILED] Task failed while writing rows" said nothing of why
-    return f"spark: {text[:500]}{f' ({root[:200]})' if root and root not in text else ''}"
+    said = f"spark: {text[:500]}{f' ({root[:200]})' if root and root not in text else ''}"
+    if "No space left on device" in text + root:  # was that alone, of a full TMPDIR
+        said += f"; a disk is full: TMPDIR ({temp_root()}), which holds Spark's scratch files, or the one written"
+    return said
 
 
 def _root_cause(e: Exception) -> str:

@@ -557,18 +557,21 @@ class _Java:
         return self.cause
 
 
-def test_a_spark_failure_says_its_root_cause():
+def test_a_spark_failure_says_its_root_cause(tmp_path, monkeypatch):
     # was "spark: [TASK_WRITE_FAILED] Task failed while writing rows to file:/x/p. SQLSTATE: 58030",
-    # of a full disk, which only the last cause said
+    # of a full disk, which only the last cause said; and then nothing of TMPDIR, where a
+    # full disk was most often (Spark's scratch files)
     from ccaudit.spark_failures import spark_message
 
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    full = f"; a disk is full: TMPDIR ({tmp_path}), which holds Spark's scratch files, or the one written"
     failed = Exception("[TASK_WRITE_FAILED] Task failed while writing rows to file:/x/p. SQLSTATE: 58030")
     failed._origin = _Java("Task failed", _Java("Job aborted", _Java("No space left on device")))
     assert spark_message(failed) == ("spark: [TASK_WRITE_FAILED] Task failed while writing rows to file:/x/p. "
-                                      "SQLSTATE: 58030 (No space left on device)")
+                                      "SQLSTATE: 58030 (No space left on device)" + full)
     said = Exception("An error occurred while calling o1.x.\n: java.io.IOException: No space left on device")
     said.java_exception = _Java("No space left on device")
-    assert spark_message(said) == "spark: No space left on device"  # said once
+    assert spark_message(said) == "spark: No space left on device" + full  # said once
     assert spark_message(Exception("plain")) == "spark: plain"
 
 
