@@ -216,6 +216,7 @@ def session(master: str | None = None, ui: bool = False) -> Iterator:
     try:
         with _noting_stops(jvm) as note_again, spark_errors():
             spark = _start(jvm, master, ui, scratch)
+            _quiet_accumulators()  # a JVM gone (out of memory, a signal) printed that thread's traceback
             note_again()
             try:
                 yield spark

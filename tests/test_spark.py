@@ -576,6 +576,19 @@ def test_a_spark_failure_says_its_root_cause(tmp_path, monkeypatch):
 
 
 @needs_spark
+def test_the_thread_that_reads_accumulators_says_nothing_of_a_jvm_gone(spark, capfd):
+    # was: a JVM gone out of memory printed that thread's EOFError traceback, 20 lines, before
+    # ccaudit's one line (only a stop quieted it, below)
+    from pyspark import SparkContext
+
+    try:
+        raise EOFError  # what the thread meets once the JVM is gone
+    except EOFError:
+        SparkContext._active_spark_context._accumulatorServer.handle_error(None, ("127.0.0.1", 0))
+    assert capfd.readouterr().err == ""
+
+
+@needs_spark
 def test_a_stop_quiets_the_thread_that_reads_accumulators_from_the_jvm(spark, capfd):
     # was: SIGTERM late in a run showed pyspark's traceback of that thread's EOFError, between
     # dashed lines, once the JVM it read from was killed
