@@ -50,6 +50,11 @@ def identity(path: str, fd: int | None = None) -> str:
     return f"{real}\0{blake2b(head, digest_size=16).hexdigest()}"
 
 
+def _path(identity: str) -> str:
+    """The file's path of an ``identity`` (all of one an earlier version noted)."""
+    return identity.split("\0")[0]
+
+
 STREAM = "-"
 
 
@@ -57,7 +62,7 @@ def completed(notes: Iterable[tuple[str, str]], name: str, whole: set[str]) -> l
     """The notes a load (``name``) that read the files ``whole`` (``identity``) to their
     end removes: its own, and those of loads of no other files, which it has completed.
     No stream completes another load: any load from stdin took the note of any killed one."""
-    paths = {f.split("\0")[0] for f in whole}  # a note of an earlier version holds the paths alone
+    paths = set(map(_path, whole))  # a note of an earlier version holds the paths alone
     done = []
     for note, value in notes:
         files = _read(value)["files"]
@@ -90,7 +95,7 @@ def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None) -> l
 
 def _shown(note: dict) -> dict:
     """A note with its files' paths, without the digests that tell them from other files."""
-    return {**note, "files": [file_name(f.split("\0")[0]) for f in note["files"]]}
+    return {**note, "files": [file_name(_path(f)) for f in note["files"]]}
 
 
 def _read(value: object) -> dict:
