@@ -36,7 +36,8 @@ def item_rows(records: Iterable[Record | Malformed | None], label: str, stats: L
                 raise record
             row = record if record.__class__ is tuple else classify(record)
         except Malformed as e:
-            stats.bad(label, f":item {n}", e.why)
+            n -= bool(e.place)  # a syntax error between items, or in place of some: no item of its own
+            stats.bad(label, e.place or f":item {n}", e.why)
             continue
         except (ValueError, RecursionError):
             stats.bad(label, f":item {n}", "not a JSON object")

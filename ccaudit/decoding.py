@@ -79,11 +79,12 @@ class Record(msgspec.Struct, gc=False):
 
 
 class Malformed(Exception):
-    """A record that is valid JSON but not a usable audit record; ``why`` says what it lacks."""
+    """A record that is valid JSON but not a usable audit record; ``why`` says what it lacks.
+    ``place``, if given, says where it is (``@byte N``) when its item number would not."""
 
-    def __init__(self, why: str):
+    def __init__(self, why: str, place: str = ""):
         super().__init__(why)
-        self.why = why
+        self.why, self.place = why, place
 
 
 PRINCIPAL_PATHS = (  # where a principal object holds its name, in this order

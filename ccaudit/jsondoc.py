@@ -1,5 +1,5 @@
-"""Records of a JSON document: one array of records, or objects one after another
-(pretty-printed or not), in constant memory.
+"""Records of a JSON document: arrays of records (one, or one after another: `cat` of two
+dumps), or objects one after another (pretty-printed or not), in constant memory.
 
 The fast way cuts the text where one item can end and the next begin (``}``, ``,``,
 ``{`` in an array; ``}``, ``{`` between objects; any whitespace around them; a ``,`` after
@@ -13,11 +13,15 @@ Between objects, a line of a consume command's noise (``% Headers: ...``) is cou
 skipped, as in a file of lines; and what the fast way cannot decode (a record cut in half)
 is one malformed item, reading going on at the next line that starts with ``{``.
 
-In an array, a syntax error or a record cut in half -- anything the fast way cannot
-decode -- hands the rest of the input to ijson, which reports where it stopped (it cannot step over a
-syntax error either). ijson alone decodes about five times slower. An item whose syntax
-is whole but whose text or number msgspec refuses is one malformed item, and text after
-the array's end is reported where it starts, both without ijson.
+In an array, a syntax error is one malformed entry, and reading goes on at the next
+record within the record limit (``_resumed``): an object after a ``,`` or ``[`` that has an
+id, a time and data, which no inner object of a record has. Two whole items with no comma
+between them are an entry too, and both are read. Where no record follows (a record cut
+short by the input's end, a broken part over the limit), the rest of the input goes to
+ijson, which reports where it stops (it cannot step over a syntax error either; alone, it
+decodes about five times slower). An item whose syntax is whole but whose text or number
+msgspec refuses is one malformed item, and text after the array's end is reported where
+it starts, both without ijson.
 """
 from __future__ import annotations
 
@@ -25,12 +29,11 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-import msgspec
-
 from .careful import drain, ijson_rows, item_rows, unread
-from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_refused
+from .decoding import Malformed, Record
 from .errors import READ_ERRORS
 from .lines import piece_rows
+from .pieces import BAD, CUT, DEEP, Ends, other_piece, record_at, record_piece, syntax_error_at
 from .schema import MAX_RECORD
 from .shape import NOISE
 from .stats import LoadStats
@@ -48,23 +51,23 @@ MAX_TRIES = 64  # places tried inside one item (each a decode from its start) be
 _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"),
             False: re.compile(rb"\}\s*\{|\}[ \t\r]*\n\s*(?=%|Headers:)|(?<=\n)\}[ \t\r]*\n(?=\s*[^\s\]},])")}
 _COMMA = re.compile(rb"\s*,\s*")
+_RESUME = re.compile(rb"[,\[]\s*\{")  # where an array's next record may begin, after a syntax error
 _OBJECT_LINE = re.compile(rb"\n(?:\xef\xbb\xbf)?\{")  # a line an object starts (a file's BOM first: cat)
 _NOISE_LOOK = max(map(len, NOISE))  # bytes read ahead to tell a noise line
 _NOISE_FIRST = {n[:1] for n in NOISE}
 _SPACE = re.compile(rb"\s*")
 _SPACE_OR_MARK = re.compile(rb"(?:\s|\xef\xbb\xbf)*")  # between objects: `cat` of files PowerShell wrote, a BOM each
 _PADDING = re.compile(rb"[\s\x00]*")  # after an array's end: zero bytes too, as after a compressed stream
-_any = msgspec.json.Decoder().decode
-_TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
 
 
 def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool, at: int = 0) -> Iterator[tuple]:
     """Rows for the records of a JSON array (``array``) or of concatenated objects, whose
     first byte is at input position ``at`` (after a byte-order mark).
 
-    In an array, a syntax error cannot be stepped over: it is one malformed entry at its
-    byte position, with the number of bytes left unread. That includes anything after the
-    array ends: a dump is one array, or a stream of objects, not a mixture. Between
+    In an array, a syntax error is one malformed entry at its byte position, saying where
+    reading went on, or, with no record after it, how many bytes were left unread. Text
+    after the arrays end that begins no other array stops reading too: a dump is arrays, or
+    a stream of objects, not a mixture. Between
     objects, what is no object is read as lines are (``lines.piece_rows``), up to the next
     line that starts with ``{``.
     """
@@ -75,9 +78,6 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool, at: i
                         f"{unread(drain(items.rest))}")
     elif items.rest is not None:
         yield from ijson_rows(items.rest, items.rest_at, label, stats, array, n, items.rest_head)
-
-
-_CUT, _BAD, _DEEP = object(), object(), object()  # a piece cut short / not an item / nested too deep
 
 
 class _Items:
@@ -112,12 +112,18 @@ class _Items:
             else:
                 start = self._past_noises(start, _SPACE_OR_MARK)
             first = self.buf[start:start + 1]
+            if self.wrong and first != b"]":  # a whole item, then no comma: an error, the item after it read
+                self.wrong = False
+                yield Malformed("invalid JSON: no comma before this item", f"@byte {self.base + start}")
             if first == b"{":
-                start, item, after = self._item_at(start, _BETWEEN[self.array], _record)
+                start, item, after = self._item_at(start, _BETWEEN[self.array], record_piece)
             elif self.array and first not in (b"]", b""):
-                start, item, after = self._item_at(start, _COMMA, _other)
+                start, item, after = self._item_at(start, _COMMA, other_piece)
             elif first == b"]" and self.array:
                 start = self._past_noises(start + 1, _PADDING)  # noise after it too, as between objects
+                if self.buf[start:start + 1] == b"[":  # another array: `cat` of two dumps
+                    start += 1
+                    continue
                 if start < len(self.buf):
                     self.stopped = "text after the JSON array"
                     break
@@ -132,24 +138,29 @@ class _Items:
                 raise self.broken
             else:
                 return
-            if item is _BAD and not self.array:  # in objects, go on at the next that starts a line
+            if item is BAD and not self.array:  # in objects, go on at the next that starts a line
                 start, after = self._next_object(start)
                 if after is not None:
                     yield from piece_rows(self.buf[start:after], self.stats)
                     start = after
                     continue
-            if item is _BAD or item is _DEEP:
-                self.stopped = "JSON nested too deep" if item is _DEEP else ""
+            if item is BAD and self.array:  # in an array, go on at the next record near it
+                start, found = self._resumed(start)
+                if found:
+                    skipped, item, after = found
+                    yield skipped
+            if item is BAD or item is DEEP:
+                self.stopped = "JSON nested too deep" if item is DEEP else ""
                 break
             yield item
             start = after
-            if self.wrong:
+            if self.wrong and self.buf[start:start + 1] == b"]":  # "[..., ]"
                 self.stopped = "invalid JSON"
                 break
         self._leave(start, bracket=not self.stopped)
 
     def _item_at(self, start: int, between: re.Pattern, read_one: Callable[[bytes], Any]) -> tuple:
-        """(start, item or _BAD/_DEEP, start of what follows) for the item at ``start``."""
+        """(start, item or BAD/DEEP, start of what follows) for the item at ``start``."""
         pos, tries = start, 0
         brace = between is not _COMMA  # the "}" a record separator starts with is the record's
         while tries < MAX_TRIES:
@@ -161,7 +172,7 @@ class _Items:
                 start, pos = start - moved, pos - moved
                 continue
             item, after = self._take(start, m.start() + brace, read_one)
-            if item is not _CUT:
+            if item is not CUT:
                 return start, item, after if after is not None else m.end() - brace
             pos, tries = m.end(), tries + 1
         return self._to_its_end(start, read_one)
@@ -174,12 +185,12 @@ class _Items:
             end = min(len(self.buf), start + MAX_RECORD)
             item, after = self._take(start, end, read_one)
             done = self.eof or len(self.buf) - start > MAX_RECORD
-            if item is _DEEP or item is _BAD and done:  # (the buffer may end in "1e": "invalid number")
+            if item is DEEP or item is BAD and done:  # (the buffer may end in "1e": "invalid number")
                 return start, item, 0
-            if item is not _CUT and item is not _BAD and (after is not None or self.eof):
+            if item is not CUT and item is not BAD and (after is not None or self.eof):
                 return start, item, end if after is None else after
             if done:
-                return start, _BAD, 0
+                return start, BAD, 0
             start -= self._more(start)
 
     def _take(self, start: int, end: int, read_one: Callable[[bytes], Any]) -> tuple:
@@ -187,14 +198,14 @@ class _Items:
         array item that is not an object comes next), (that item, where the next starts).
         A piece over the record limit is left to ijson, whose guard refuses it."""
         if end - start > MAX_RECORD:
-            return _BAD, 0
+            return BAD, 0
         item = read_one(self.buf[start:end])
-        if item.__class__ is not _Ends:
+        if item.__class__ is not Ends:
             return item, None
         end = start + item.at - 1  # msgspec counts the first trailing byte in
         item = read_one(self.buf[start:end])
-        if item is _CUT or item.__class__ is _Ends:
-            return _BAD, 0
+        if item is CUT or item.__class__ is Ends:
+            return BAD, 0
         if not self.array:
             return item, end
         close = _SPACE.match(self.buf, end).end()  # type: ignore[union-attr]
@@ -228,6 +239,29 @@ class _Items:
             start, pos = start - moved, pos - moved
         return start, at + 1
 
+    def _resumed(self, start: int) -> tuple[int, tuple | None]:
+        """(start, (a Malformed item for the bytes skipped, record, where what follows it
+        starts)) after a syntax error in an array at ``start``, if a record begins within
+        MAX_RECORD bytes: an object after a "," or "[", with an id, a time and data (no inner
+        object has all three), then a "," or the "]". Else (start, None): reading stops."""
+        pos = start + 1
+        while True:
+            m = _RESUME.search(self.buf, pos, start + MAX_RECORD)
+            found = record_at(self.buf, m.end() - 1, self.eof) if m else CUT
+            if found is not CUT and found is not None:
+                break
+            if found is None:
+                pos = m.end()  # type: ignore[union-attr]
+                continue
+            if self.eof or len(self.buf) - start >= MAX_RECORD:
+                return start, None
+            pos = m.start() if m else max(self.buf.rfind(b",", pos), self.buf.rfind(b"[", pos), pos)
+            moved = self._more(start)
+            start, pos = start - moved, pos - moved
+        at = self.base + start + syntax_error_at(self.buf[start:m.start()])  # type: ignore[union-attr]
+        resumed = f"invalid JSON; read on at the next record, byte {self.base + m.end() - 1}"  # type: ignore[union-attr]
+        return start, (Malformed(resumed, f"@byte {at}"), *found)
+
     def _pretty(self, start: int) -> bool:
         """Whether the piece at ``start`` begins as a pretty-printed record, "{" alone on
         its line: it is then one record, cut short or over the limit, not lines to read (a
@@ -242,10 +276,10 @@ class _Items:
         while (end := self.buf.find(b"\n", start)) < 0 and not self.eof and len(self.buf) - start <= MAX_RECORD:
             start -= self._more(start)
         if end >= 0:
-            item, after = self._take(start, end, _other)
-            if item is not _CUT:
+            item, after = self._take(start, end, other_piece)
+            if item is not CUT:
                 return start, item, end if after is None else after
-        return self._to_its_end(start, _other)
+        return self._to_its_end(start, other_piece)
 
     def _past_noises(self, start: int, space: re.Pattern = _SPACE) -> int:
         """Past ``space`` and the noise lines at ``start``, each counted."""
@@ -299,72 +333,3 @@ class _Items:
 
 def _at(m: re.Match | None) -> int:
     return -1 if m is None else m.start()
-
-
-def _record(piece: bytes) -> Any:
-    """``piece`` as a Record if it is one whole JSON object, else _CUT, _BAD or _DEEP."""
-    return _decoded(piece, decode)
-
-
-def _other(piece: bytes) -> Any:
-    """None if ``piece`` is one whole JSON value (an array item that is not a record),
-    else what _trouble says."""
-    try:
-        if crowded(piece):  # its syntax alone: decoded, it could take 30 times its size
-            piece.decode()
-            check_syntax(piece)
-        else:
-            _any(piece)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
-        return _trouble(piece, e)
-    return None
-
-
-def _decoded(piece: bytes, decoder: Callable[[bytes], Any]) -> Any:
-    try:
-        return decoder(piece)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
-        return _trouble(piece, e)
-    except Malformed as why:  # whole, but refused (a crowded record: decoding.decode_crowded)
-        return why
-
-
-def _trouble(piece: bytes, e: Exception) -> Any:
-    """What a decode error says about ``piece`` (see _cause); but a piece whose syntax is
-    whole, refused for a value in it (invalid UTF-8, a lone surrogate escape, 1e999), is
-    one malformed item, as a line is: one such email must hide no later record."""
-    cause = _cause(e)
-    surrogate = b"\\ud" in piece or b"\\uD" in piece  # msgspec may call a lone one "truncated"
-    if cause is _BAD and not isinstance(e, RecursionError) or cause is _CUT and surrogate:
-        try:
-            check_syntax(piece)
-        except (msgspec.DecodeError, RecursionError) as syntax:
-            return _cause(syntax)
-        try:
-            return decode_refused(piece, e)
-        except Malformed as why:
-            return why
-    return cause
-
-
-def _cause(e: Exception) -> Any:
-    """What a decode error says about a piece: _CUT (it goes on), _Ends (an item ends
-    inside it, something else follows), _DEEP or _BAD."""
-    if isinstance(e, RecursionError):
-        return _DEEP
-    if not isinstance(e, msgspec.DecodeError):
-        return _BAD
-    if "truncated" in str(e):
-        return _CUT
-    trailing = _TRAILING.search(str(e))
-    return _Ends(int(trailing[1])) if trailing else _BAD
-
-
-class _Ends:
-    """Where, in a piece, something follows the item that starts it (one past the first
-    byte of it, as msgspec reports it)."""
-
-    __slots__ = ("at",)
-
-    def __init__(self, at: int):
-        self.at = at

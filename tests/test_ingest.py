@@ -174,18 +174,18 @@ def test_json_lines_whose_first_line_is_not_an_array_begun_are_read_as_lines(tmp
     assert stats.malformed_lines == [f"{p}:1"]
 
 
-@pytest.mark.parametrize("broken, at", [(b",]", 1), (b",\x00", 1),
-                                        (b",\xef\xbb\xbf" + json.dumps(rec(3)).encode() + b"]", 1),
-                                        (b" " + json.dumps(rec(3)).encode() + b"]", 1),
-                                        (b"] x", 2)])  # text after it
+@pytest.mark.parametrize("broken, at, read", [(b",]", 1, 2), (b",\x00", 1, 2),
+                                              (b",\xef\xbb\xbf" + json.dumps(rec(3)).encode() + b"]", 1, 2),
+                                              (b" " + json.dumps(rec(3)).encode() + b"]", 1, 3),  # no comma
+                                              (b"] x", 2, 2)])  # text after it
 @pytest.mark.parametrize("after", [b"", b"\n"])
-def test_an_array_on_one_line_broken_after_its_records_keeps_them(tmp_path, broken, at, after):
+def test_an_array_on_one_line_broken_after_its_records_keeps_them(tmp_path, broken, at, read, after):
     # was: read as JSON Lines (a syntax error other than the end), so the one line was one
     # malformed line, "text after the JSON object", every record lost (exit 2)
     items = b"[" + b",".join(json.dumps(rec(n)).encode() for n in (1, 2))
     p = write(tmp_path, "a.json", items + broken + after)
     stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "rec-2"]
+    assert ids(rows) == [f"rec-{n}" for n in range(1, read + 1)]
     assert [line.split(": ", 1)[0] for line in stats.problem_lines()] == [f"{p}@byte {len(items) + at}"]
 
 
@@ -355,14 +355,15 @@ def test_json_array_items_that_are_not_records(tmp_path):
     assert [m.rsplit("item ", 1)[-1] for m in stats.malformed_lines] == ["1", "3", "4"]
 
 
-def test_json_array_broken_in_the_middle_keeps_what_came_before(tmp_path):
+def test_json_array_broken_in_the_middle_keeps_what_came_before_and_after(tmp_path):
+    # was: every record after the syntax error unread ("N bytes left unread", exit 0)
     text = "[" + json.dumps(rec(1)) + ",\n" + json.dumps(rec(2)) + ",\n{garbage here},\n" + json.dumps(rec(3)) + "]"
     p = write(tmp_path, "a.json", text.encode())
     stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "rec-2"]  # ijson cannot step over a syntax error
-    assert stats.malformed == 1
-    assert re.fullmatch(re.escape(str(p)) + r"@byte \d+", stats.malformed_lines[0])
-    assert "unread" in stats.problems[0][2]
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
+    assert stats.malformed == 1 and stats.cut == []
+    assert stats.problem_lines() == [f"{p}@byte {text.index('garbage')}: invalid JSON; read on at the next record, "
+                                     f"byte {text.index(json.dumps(rec(3)))}"]
 
 
 def test_records_after_a_json_array_are_reported_not_dropped(tmp_path):
@@ -1109,4 +1110,5 @@ def test_a_byte_position_counts_the_byte_order_mark(tmp_path, compress, array):
                   pretty[0] + b"\n" + cut)
     stats, rows = ingest(write(tmp_path, "d.json", compress(data)))
     at = data.find(b"garbage") if array else len(data)  # (where ijson found it cut short: the end)
-    assert ids(rows) == ["rec-1"] and [position for _, position, _, _ in stats.cut] == [f"@byte {at}"]
+    assert ids(rows) == ["rec-1", "rec-2"][:1 + array]  # (in an array, read on past the garbage)
+    assert [position for _, position, _ in stats.problems] == [f"@byte {at}"]

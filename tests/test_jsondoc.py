@@ -105,9 +105,8 @@ def test_the_fast_way_takes_a_well_formed_document_alone(monkeypatch):
     (as_array([rec(1), 5, rec(2), "x", rec(3)]), True, [1, 2, 3], ["not a JSON object"] * 2),
     # a record without an id, the fast way
     (as_array([rec(1), {"time": T, "data": {"methodName": "A"}}, rec(2)]), True, [1, 2], ["no id"]),
-    # a syntax error: what came before is kept, then one entry for the rest
-    (as_array([rec(1), rec(2)])[:-1] + b",{broken}, " + json.dumps(rec(3)).encode() + b"]", True, [1, 2],
-     ["invalid JSON"]),
+    # a syntax error with no record after it: what came before is kept, then one entry for the rest
+    (as_array([rec(1), rec(2)])[:-1] + b",{broken}, 5]", True, [1, 2], ["invalid JSON"]),
     # cut in half
     (as_array([rec(1), rec(2)])[:-30], True, [1], ["JSON cut short"]),
     (as_objects([rec(1), rec(2)], indent=2)[:-30], False, [1], ["JSON cut short"]),
@@ -135,8 +134,8 @@ def test_odd_documents_end_as_ijson_says(monkeypatch, text, array, good, reasons
     # a trailing comma after a record with a number ijson cannot hold (it was lost: neither
     # read nor malformed, the error at the end with 0 bytes left)
     (b'[\n' + json.dumps(rec(1)).encode() + b',\n' + json.dumps(rec(2, size=2**64)).encode() + b',\n]\n', [1, 2], []),
-    # a missing comma after one (the file held no record at all)
-    (b'[' + json.dumps(rec(1, size=2**63)).encode() + b'\n' + json.dumps(rec(2)).encode() + b']', [1], []),
+    # a missing comma after one (the file held no record at all; then only the first)
+    (b'[' + json.dumps(rec(1, size=2**63)).encode() + b'\n' + json.dumps(rec(2)).encode() + b']', [1, 2], []),
     # a lone surrogate escape before a trailing comma (ijson loaded it as "?"), in a field
     # ccaudit reads, then in one it does not
     (b'[' + json.dumps(rec(1)).encode() + b',\n' + json.dumps(rec(2, method="x")).encode().replace(b'"x"', b'"\\ud800"')
@@ -151,10 +150,12 @@ def test_a_whole_item_before_a_syntax_error_is_read_as_the_fast_way_reads_it(mon
     monkeypatch.setattr(jsondoc, "BLOCK", block)
     rows, stats = fast(text, True)
     assert ids(rows) == [f"rec-{i}" for i in good]
-    wrong = text.rindex(b"]") if text.endswith((b",\n]\n", b",\n]")) else text.index(b"\n{")
-    wrong += text[wrong:wrong + 1] == b"\n"
-    assert [(pos, why) for _, pos, why in stats.problems] == [
-        *malformed, (f"@byte {wrong}", f"invalid JSON; stopped reading, {unread(len(text) - wrong)}")]
+    if text.endswith((b",\n]\n", b",\n]")):
+        wrong = text.rindex(b"]")
+        said = (f"@byte {wrong}", f"invalid JSON; stopped reading, {unread(len(text) - wrong)}")
+    else:
+        said = (f"@byte {text.index(json.dumps(rec(2)).encode())}", "invalid JSON: no comma before this item")
+    assert [(pos, why) for _, pos, why in stats.problems] == [*malformed, said]
 
 
 def test_item_numbers_and_byte_positions_continue_after_the_fast_way():
@@ -234,7 +235,7 @@ def test_an_escaped_backslash_before_u_is_plain_text_not_a_surrogate():
     assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed == 0
 
 
-@pytest.mark.parametrize("after", [b"\n" + as_array([rec(2), rec(3)]), b" x", b"\n\n]", b",", b"\n" + b"{}" * 5000])
+@pytest.mark.parametrize("after", [b"\n" + json.dumps(rec(2)).encode(), b" x", b"\n\n]", b",", b"\n" + b"{}" * 5000])
 def test_text_after_the_array_is_reported_where_it_starts_with_the_bytes_left(monkeypatch, after):
     # was: the position where ijson's last 64 KiB read ended, and the bytes after that
     head = as_array([rec(1)]) + b"\n"
@@ -259,7 +260,7 @@ def test_zero_bytes_after_the_array_are_padding(monkeypatch, after):
     assert stats.problems == [("f", f"@byte {at}", "text after the JSON array; stopped reading, 1 byte left unread")]
 
 
-@pytest.mark.parametrize("array, broken, read", [(True, 1, ["rec-1"]), (False, 2, ["rec-1", "rec-2"])])
+@pytest.mark.parametrize("array, broken, read", [(True, 1, ["rec-1", "rec-3"]), (False, 2, ["rec-1", "rec-2"])])
 def test_a_trailing_comma_in_an_item_is_reported_where_it_is(array, broken, read):
     # was "@byte <the input's size>: invalid JSON; stopped reading, 0 bytes left unread", the
     # items after it unread and unsaid: msgspec's "trailing comma" was taken for text after a value
@@ -270,6 +271,8 @@ def test_a_trailing_comma_in_an_item_is_reported_where_it_is(array, broken, read
     at = text.index(b",}") + 1
     assert ids(rows) == read
     said = f"invalid JSON; stopped reading, {len(text) - at} bytes left unread"
+    if array:  # reading goes on at the next record
+        said = f"invalid JSON; read on at the next record, byte {text.index(items[2])}"
     assert stats.problems == [("f", f"@byte {at}", said)]
 
 
@@ -379,7 +382,7 @@ def test_pretty_objects_with_a_line_between_each_are_read_a_piece_of_their_size_
     # with "H" that a read block ended in lost every record after it
     monkeypatch.setattr(jsondoc, "BLOCK", block)
     pieces = []
-    for name in ("_record", "_other"):
+    for name in ("record_piece", "other_piece"):
         real = getattr(jsondoc, name)
         monkeypatch.setattr(jsondoc, name, lambda piece, real=real: pieces.append(len(piece)) or real(piece))
     records = [json.dumps(rec(i, note={"nested": {"x": [1, 2]}}), indent=2).encode() for i in range(300)]
@@ -394,8 +397,8 @@ def test_pretty_objects_of_indent_0_are_decoded_once_each(monkeypatch):
     # an inner object's "}" begins its line too: taken for where a record may end, each of a
     # record's hundred was a decode from its start (5,000 records: 10 s, against 0.3 s)
     decoded = []
-    real = jsondoc._record
-    monkeypatch.setattr(jsondoc, "_record", lambda piece: decoded.append(piece) or real(piece))
+    real = jsondoc.record_piece
+    monkeypatch.setattr(jsondoc, "record_piece", lambda piece: decoded.append(piece) or real(piece))
     records = [json.dumps(rec(i, clientAddress=[{"ip": {"v4": f"10.0.0.{k}"}} for k in range(100)]), indent=0)
                for i in range(50)]
     rows, stats = fast("\n".join(records).encode() + b"\n", False)
@@ -569,11 +572,11 @@ def test_a_broken_object_with_no_object_line_after_it_still_ends_the_file(monkey
 @pytest.mark.parametrize("item, good", [
     (b"0", True), (b"[]", True), (b'""', True), (b"false", True), (b"null", True),
     (b"[1, {\"a\": [2, 3]}, 4]", True), (b'"a, b"', True),
-    (b"5 6", False), (b"[1, 2", False), (b"tru", False),
+    (b"[1, 2", False),  # (the record after it is in it, and the array never ends)
 ])
 def test_array_items_that_are_not_objects(item, good):
-    # a whole value is one malformed item and reading goes on the fast way; anything
-    # else is a syntax error (ijson says which, and reading stops there)
+    # a whole value is one malformed item and reading goes on the fast way; an item that
+    # swallows the rest is a syntax error (ijson says which, and reading stops there)
     text = b"[" + json.dumps(rec(1)).encode() + b", " + item + b", " + json.dumps(rec(2)).encode() + b"]"
     rows, stats = fast(text, True)
     ref_rows, ref = careful(text, True)
@@ -583,6 +586,22 @@ def test_array_items_that_are_not_objects(item, good):
         assert stats.problems == [("f", ":item 2", "not a JSON object")]
     else:
         assert [why.split(";")[0] for *_, why in stats.problems] == [why.split(";")[0] for *_, why in ref.problems]
+
+
+def test_array_items_of_bad_syntax_are_told_and_the_record_after_them_read():
+    # was: reading stopped at them ("N bytes left unread"), the record after them lost
+    def read(item):
+        text = b"[" + json.dumps(rec(1)).encode() + b", " + item + b", " + json.dumps(rec(2)).encode() + b"]"
+        rows, stats = fast(text, True)
+        assert ids(rows) == ["rec-1", "rec-2"] and stats.cut == []
+        return text.index(item), [(pos, why) for _, pos, why in stats.problems]
+
+    at, problems = read(b"5 6")  # two items, no comma between them
+    assert problems == [(":item 2", "not a JSON object"),
+                        (f"@byte {at + 2}", "invalid JSON: no comma before this item"),
+                        (":item 3", "not a JSON object")]
+    at, problems = read(b"tru")  # no item: reading goes on at the "{" after its ", "
+    assert problems == [(f"@byte {at}", f"invalid JSON; read on at the next record, byte {at + 5}")]
 
 
 # -- a field of an odd shape, then a cut or a syntax error (crashed) -------------------
@@ -613,17 +632,23 @@ def test_odd_shape_before_a_cut_does_not_crash_in_objects_mode():
 @pytest.mark.parametrize("error, bad", [(b"{broken}", 1), (b'{"b": }', 6), (b'{"a": 1} {"b": 2}', 9),
                                         (b"{\"a\": tru}", 7)])  # (msgspec finds "tru" wrong at the "r")
 @pytest.mark.parametrize("block", [3, 1 << 20])
-def test_a_syntax_error_is_reported_at_its_byte_with_every_byte_after_it_unread(monkeypatch, error, bad, block):
-    # was: the end of ijson's 64 KiB read, and the bytes after that read as the ones unread
+def test_a_syntax_error_is_reported_at_its_byte_and_reading_goes_on_at_the_next_record(monkeypatch, error, bad,
+                                                                                        block):
+    # was: the end of ijson's 64 KiB read, and the bytes after that read as the ones unread;
+    # then: at its byte, but every record after it unread
     monkeypatch.setattr(jsondoc, "BLOCK", block)
     head = as_array([rec(1), rec(2)])[:-1] + b",\n"
     text = head + error + b",\n" + as_array([rec(i) for i in range(3, 2000)])[1:]
     rows, stats = fast(text, True)
-    assert ids(rows) == ["rec-1", "rec-2"]
+    assert ids(rows) == [f"rec-{i}" for i in range(1, 2000)] and stats.cut == []
     at = len(head) + bad
-    before = [("f", ":item 3", "no id")] if error.startswith(b'{"a": 1}') else []  # a whole item, then the error
-    assert stats.problems == before + [("f", f"@byte {at}", f"invalid JSON; stopped reading, "
-                                                            f"{len(text) - at} bytes left unread")]
+    if error.startswith(b'{"a": 1}'):  # two whole items, no comma between them
+        assert stats.problems == [("f", ":item 3", "no id"),
+                                  ("f", f"@byte {at}", "invalid JSON: no comma before this item"),
+                                  ("f", ":item 4", "no id")]
+    else:
+        assert stats.problems == [("f", f"@byte {at}", "invalid JSON; read on at the next record, "
+                                                       f"byte {len(head + error) + 2}")]
 
 
 @pytest.mark.parametrize("field", ["id", "time", "methodName"])
@@ -773,13 +798,11 @@ def test_whitespace_variants(monkeypatch, block, ws):
     (b"\xef\xbb\xbf" + as_array(TRICKY), True),
     (b"[]", True), (b"[ ]", True),
     (as_array(TRICKY) + b"\n]", True),
-    (as_array(TRICKY) + b"\n[1]", True),
     (as_array(TRICKY)[:-1] + b"\n, ]", True),
     (as_array(TRICKY) + b", {}", True),
     (as_objects(TRICKY, indent=2) + b"\n \n", False),
     (as_objects(TRICKY, indent=2) + b"\n[1, 2]", False),
     (as_objects(TRICKY, indent=2) + b"\n{", False),
-    (as_array(TRICKY, sep=""), True),
 ])
 def test_odd_ends_and_starts(monkeypatch, block, text, array):
     monkeypatch.setattr(jsondoc, "BLOCK", block)
@@ -954,3 +977,85 @@ def test_every_shape_of_the_same_records_gives_the_same_rows_and_reasons(records
                 rows = list(jsondoc.json_rows(stream, "f", stats, array))
             assert (shape, ids(rows)) == (shape, want_ids)
             assert (shape, [why for _, _, why in stats.problems]) == (shape, want_reasons)
+
+
+# -- arrays one after another; a syntax error in an array read past ----------------------
+
+@pytest.mark.parametrize("block", [1, 3, 7, 64, 1 << 20])
+@pytest.mark.parametrize("between", [b"", b"\n", b" \r\n\t", b"\n[]\n"])
+def test_arrays_one_after_another_are_read_as_one(monkeypatch, block, between):
+    # `cat day1.json day2.json`: was "text after the JSON array; stopped reading", the
+    # second array's records unread
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    first, second = as_array(TRICKY[:2], indent=2), as_array(TRICKY[2:])
+    rows, stats = fast(first + between + second + b"\n", True)
+    assert ids(rows) == [r["id"] for r in TRICKY] and stats.problems == []
+    rows, stats = fast(first + between + b"[1]" + second, True)  # an item that is no object, told as any
+    assert ids(rows) == [r["id"] for r in TRICKY] and stats.problems == [("f", ":item 3", "not a JSON object")]
+
+
+def test_what_follows_arrays_that_is_no_array_still_stops_reading():
+    text = as_array([rec(1)]) + as_array([rec(2)]) + b"\n" + json.dumps(rec(3)).encode()
+    rows, stats = fast(text, True)
+    at = text.index(json.dumps(rec(3)).encode())
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert stats.problems == [("f", f"@byte {at}", f"text after the JSON array; stopped reading, "
+                                                   f"{unread(len(text) - at)}")]
+
+
+@pytest.mark.parametrize("block", [1, 5, 1 << 20])
+def test_records_with_no_comma_between_them_are_read_each_told(monkeypatch, block):
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    text = as_array(TRICKY, sep="")
+    rows, stats = fast(text, True)
+    assert ids(rows) == [r["id"] for r in TRICKY]
+    starts = [text.index(json.dumps(r, ensure_ascii=False).encode()) for r in TRICKY[1:]]
+    assert stats.problems == [("f", f"@byte {at}", "invalid JSON: no comma before this item") for at in starts]
+
+
+@pytest.mark.parametrize("block", [1, 3, 7, 64, 1 << 20])
+@pytest.mark.parametrize("indent", [None, 2])
+def test_a_broken_record_is_read_past_to_the_next_record_not_to_an_inner_object(monkeypatch, block, indent):
+    # TRICKY's records hold lists of objects ("[{", ", {") and "}, {" in a string: each is a
+    # place a record could begin, and none is a record
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    text = as_array(TRICKY + [rec(6)], indent=indent)
+    broken = text.replace(b'"id": "rec-1"', b'"id": rec-1"', 1)
+    rows, stats = fast(broken, True)
+    assert ids(rows) == [r["id"] for r in TRICKY[1:]] + ["rec-6"] and stats.cut == []
+    at = broken.index(b"rec-1")
+    second = broken.rindex(b"{", 0, broken.index(b'"id": "rec-2"'))
+    assert stats.problems == [("f", f"@byte {at}", f"invalid JSON; read on at the next record, byte {second}")]
+
+
+@pytest.mark.parametrize("block", [7, 1 << 20])
+def test_a_broken_part_longer_than_the_record_limit_still_stops_reading(monkeypatch, block):
+    monkeypatch.setattr(jsondoc, "MAX_RECORD", 2000)
+    monkeypatch.setattr(careful_module, "MAX_RECORD", 2000)
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    near = b"[" + json.dumps(rec(1)).encode() + b", {broken" + b" x" * 900 + b"}, " + json.dumps(rec(2)).encode() + b"]"
+    rows, stats = fast(near, True)
+    assert ids(rows) == ["rec-1", "rec-2"] and stats.cut == []
+    far = near.replace(b" x" * 900, b" x" * 1100)
+    rows, stats = fast(far, True)
+    at = far.index(b"broken")
+    assert ids(rows) == ["rec-1"]
+    assert stats.problems == [("f", f"@byte {at}", f"invalid JSON; stopped reading, {unread(len(far) - at)}")]
+
+
+def test_a_broken_part_keeps_the_buffer_to_one_record_plus_one_block(monkeypatch):
+    monkeypatch.setattr(jsondoc, "MAX_RECORD", 5000)
+    monkeypatch.setattr(jsondoc, "BLOCK", 1000)
+    most = []
+    real = jsondoc._Items._more
+
+    def more(self, keep):
+        moved = real(self, keep)
+        most.append(len(self.buf))
+        return moved
+    monkeypatch.setattr(jsondoc._Items, "_more", more)
+    broken = b"{broken, " + b'{"a": 1}, ' * 400  # (4,000 bytes of places a record could begin, none)
+    text = b"[" + b",".join([json.dumps(rec(1)).encode(), broken] * 50 + [json.dumps(rec(2)).encode()]) + b"]"
+    rows, stats = fast(text, True)
+    assert ids(rows) == ["rec-1"] * 50 + ["rec-2"] and stats.malformed == 50 and stats.cut == []
+    assert max(most) <= 5000 + 2 * 1000
