@@ -206,6 +206,9 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
                              f"loading a dump makes it one: ccaudit load DUMP --db {real}")
         raise StoreError(f"{path}: not a ccaudit store")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version < 1:  # tables of ccaudit's names without a layout: another program's (clean says so too)
+        raise StoreError(f"{path}: not a ccaudit store (its tables have ccaudit's names, but it has no layout "
+                         "version)")
     if version > LAYOUT_VERSION:
         raise StoreError(f"{path}: a store of a newer ccaudit (layout {version}, this one reads up to "
                          f"{LAYOUT_VERSION}); read it with the newer ccaudit that made it")

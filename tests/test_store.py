@@ -499,6 +499,9 @@ def test_refuses_a_directory(tmp_path):
 
 @pytest.mark.parametrize(("version", "message"), [
     (3, r"another ccaudit version \(layout 3, this one reads 10\); load the dumps into a new store"),
+    # was "another ccaudit version (layout 0", where clean said "not a ccaudit store"
+    (0, r"not a ccaudit store \(its tables have ccaudit's names, but it has no layout version\)"),
+    (-1, r"not a ccaudit store \(its tables have ccaudit's names, but it has no layout version\)"),
     # was: load anew
     (99, r"a newer ccaudit \(layout 99, this one reads up to 10\); read it with the newer ccaudit that made it"),
 ])
