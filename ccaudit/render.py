@@ -177,7 +177,7 @@ def summary_markdown(report: Report) -> Iterator[str]:
 def _summary_markdown_line(d: Day | Gap) -> str:
     if isinstance(d, Gap):
         return f"| {d.first} … {d.last} | 0 | | | {d.line()} |\n"
-    empty = hour_ranges(d.empty_hours, d.hour_labels) if d.events else ""
+    empty = hour_ranges(d.empty_hours, d.hour_labels) if d.events else "all"  # (blank read as "none")
     return f"| {d.date} | {d.events} | {d.first_event or ''} | {d.last_event or ''} | {empty} |\n"
 
 
