@@ -27,7 +27,8 @@ def make_temp_dir() -> str:
     process namespace), so that a later run can tell those of killed processes apart."""
     named = os.environ.get("TMPDIR")
     if named and not os.path.isdir(named):  # a mistyped one (a big disk meant) was passed over for /tmp
-        raise CcauditError(f"{named}: no such folder, given as TMPDIR; set TMPDIR to a folder ccaudit may write in")
+        what = "not a folder" if os.path.lexists(named) else "no such folder"
+        raise CcauditError(f"{named}: {what}, given as TMPDIR; set TMPDIR to a folder ccaudit may write in")
     path = None
     try:
         path = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=os.path.realpath(temp_root()))  # see

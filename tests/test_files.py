@@ -60,6 +60,11 @@ def test_a_tmpdir_that_is_no_folder_is_one_error_naming_it(tmp_path, monkeypatch
     with pytest.raises(CcauditError, match=f"^{re.escape(str(missing))}: no such folder, given as TMPDIR; "):
         tempdirs.make_temp_dir()
     assert not missing.exists()
+    a_file = tmp_path / "dump.txt"  # was "no such folder" too
+    a_file.write_text("x")
+    monkeypatch.setenv("TMPDIR", str(a_file))
+    with pytest.raises(CcauditError, match=f"^{re.escape(str(a_file))}: not a folder, given as TMPDIR; "):
+        tempdirs.make_temp_dir()
 
 
 @pytest.mark.parametrize("name, owner", [
