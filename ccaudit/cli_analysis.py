@@ -79,7 +79,7 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
                          "User:sa-1)")
             sys.stdout.writelines(checks.render(breaches, rules, rep, fmt, strict))
     failed = breaches.count or strict and checks.unchecked(breaches, rep)  # what was asked could not be checked
-    sys.exit(opt.worst(opt.exit_code(loaded, strict), ExitCode.CHECK_FAILED if failed else ExitCode.OK))
+    sys.exit(opt.worst(opt.exit_code(loaded, strict, told=True), ExitCode.CHECK_FAILED if failed else ExitCode.OK))
 
 
 @contextlib.contextmanager
@@ -118,10 +118,10 @@ def _label(name: str, paths: tuple[str, ...], since: str | None, until: str | No
 @SECTION
 @click.option("--top", type=opt.TOP, help="Keep the N largest changes per section.")
 @click.option("--all", "show_same", is_flag=True, help="Also list keys whose count did not change.")
-@click.option("--a-since", help="Only A's events at or after this date or time.")
-@click.option("--a-until", help="Only A's events before this time (a date includes that day).")
-@click.option("--b-since", help="Only B's events at or after this date or time.")
-@click.option("--b-until", help="Only B's events before this time (a date includes that day).")
+@click.option("--a-since", metavar="WHEN", help="Only A's events at or after this date or time.")
+@click.option("--a-until", metavar="WHEN", help="Only A's events before this time (a date includes that day).")
+@click.option("--b-since", metavar="WHEN", help="Only B's events at or after this date or time.")
+@click.option("--b-until", metavar="WHEN", help="Only B's events before this time (a date includes that day).")
 @TZ
 @LOADING
 def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_since, a_until, b_since, b_until,

@@ -99,7 +99,7 @@ def format_option(choices: list[str], help: str = "Output format.") -> Decorator
                         help=help)
 
 
-TZ = click.option("--tz", default="UTC", show_default=True,
+TZ = click.option("--tz", default="UTC", show_default=True, metavar="ZONE",
                   help="Time zone for days and hours, e.g. Europe/Zurich (an IANA name).")
 WINDOW = options(
     click.option("--since", metavar="WHEN", help="Only events at or after WHEN: a date or an RFC 3339 time."),
@@ -108,7 +108,7 @@ WINDOW = options(
 SECTION = click.option("--section", "sections", multiple=True, type=click.Choice(list(SECTIONS)),
                        help="Only this section (repeatable).")
 LOADING = options(
-    click.option("--strict", is_flag=True, help="Exit 1 if any input line is malformed."),
+    click.option("--strict", is_flag=True, help="Exit 1 if any input line is malformed (check: see Exit codes)."),
     click.option("-q", "--quiet", is_flag=True, help="No progress or per-line warnings on stderr."),
 )
 
@@ -304,12 +304,17 @@ def load_all(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats | N
     return stats
 
 
-def exit_code(stats: LoadStats | None, strict: bool) -> int:
+def exit_code(stats: LoadStats | None, strict: bool, told: bool = False) -> int:
+    """The exit code a load gives; a failure --strict makes of it is said on stderr, unless
+    the command says why it failed itself (``told``: check's FAIL line)."""
     if stats is None:
         return ExitCode.OK
     if stats.input_error:
         return ExitCode.USAGE
     if strict and stats.malformed:
+        if not told:  # (the load line alone did not say why the exit was 1)
+            say(f"ccaudit: --strict: the input had {stats.malformed} malformed "
+                f"{'entry' if stats.malformed == 1 else 'entries'}; exit 1")
         return ExitCode.CHECK_FAILED
     return ExitCode.OK
 

@@ -388,7 +388,9 @@ def test_strict_exits_1_after_loading_the_good_records(invoke, tmp_path, sample_
     db = tmp_path / "audit.db"
     result = invoke("load", sample_cli, "--db", db, "--strict", "-q")
     assert result.exit_code == 1
-    assert stderr_lines(result)[-1].startswith(f"ccaudit: {LOAD_LINE}")
+    assert stderr_lines(result)[-2].startswith(f"ccaudit: {LOAD_LINE}")
+    assert stderr_lines(result)[-1] == "ccaudit: --strict: the input had 6 malformed entries; exit 1"  # (nothing
+    # said why the exit was 1: the load line is the same without --strict)
     again = invoke("load", sample_cli, "--db", db, "--format", "json", "-q")
     assert json.loads(again.stdout)["inserted"] == 0  # all 13 were kept by the strict run
 
@@ -397,6 +399,10 @@ def test_strict_report_exits_1_but_prints_the_report(invoke, sample_cli):
     result = invoke("report", sample_cli, "--strict", "-q")
     assert result.exit_code == 1
     assert result.stdout.startswith(SUMMARY_FIRST)
+    assert stderr_lines(result)[-1] == "ccaudit: --strict: the input had 6 malformed entries; exit 1"
+    check = invoke("check", sample_cli, "--max", "kafka_authentication:*=1000/h", "--strict", "-q")
+    assert check.exit_code == 1 and "--strict" not in check.stderr  # its FAIL line says why, on stdout
+    assert "6 malformed records (--strict)" in check.stdout
 
 
 def test_strict_with_clean_input_exits_0(invoke, fixtures_dir):
