@@ -786,3 +786,22 @@ def test_the_zones_whose_clocks_changed_off_a_quarter_hour_are_those_the_readme_
     text = " ".join(section("Filters").split())
     listed = text[text.index("Since 1970"):text.index("Their times are still")]
     assert found == set(re.findall(r"\b[A-Z][A-Za-z_]+/[A-Z][A-Za-z_]+\b", listed))
+
+
+def test_the_python_example_runs_and_gives_the_rows_the_command_gives(tmp_path):
+    """The README's library example, on the fixture the Quick start uses: its rows are the
+    report's JSON rows for the same zone and principal."""
+    (example,) = [b for b in blocks("python") if "load_dumps" in b.text]
+    shutil.copy(FIXTURES / "sample-cli.txt", tmp_path / "dump.txt")
+    ran = subprocess.run([BIN / "python", "-c", example.text], cwd=tmp_path, env=ENV, capture_output=True,
+                         text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    printed = ran.stdout.splitlines()
+    assert printed[0].split()[:3] == ["13", "1", "6"]  # new, duplicate, malformed: the load line's
+    rows = [line.split(" ", 4) for line in printed[1:] if re.match(r"\d{4}-\d\d-\d\d ", line)]
+    command = run("ccaudit report dump.txt --tz Europe/Zurich --principal 'sa-*' --format json -q", tmp_path)
+    expected = [[day["date"], sid, row["key"], str(row["total"]), str(row["hours"])]
+                for day in json.loads(command.stdout)["days"] for sid, section in day["sections"].items()
+                for row in section["rows"]]
+    assert rows == expected and len(rows) >= 2
+    assert "| sa-" in ran.stdout  # the markdown report
