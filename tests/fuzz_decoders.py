@@ -114,8 +114,8 @@ def lines_of_ranges(data: bytes, cuts: list[int]) -> list[bytes]:
         f = io.BufferedReader(io.BytesIO(data))
         if start:
             worker._skip_partial_line(f, start, end)
-        else:
-            without_bom(f)
+        elif f.peek(3)[:3] == b"\xef\xbb\xbf":  # as worker.run: without_bom may hand on another stream
+            f.read(3)
         lines += iter_lines(f, end)
     return lines
 
