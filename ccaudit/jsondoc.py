@@ -16,8 +16,9 @@ is one malformed item, reading going on at the next line that starts with ``{``.
 In an array, a syntax error is one malformed entry, and reading goes on at the next
 record within the record limit (``_resumed``): an object after a ``,`` or ``[`` that has an
 id, a time and data, which no inner object of a record has. Two whole items with no comma
-between them are an entry too, and both are read. Where no record follows (a record cut
-short by the input's end, a broken part over the limit), the rest of the input goes to
+between them are an entry too, and both are read; so is a comma before the array's end.
+Where no record follows (a record cut short by the input's end, a broken part over the
+limit), the rest of the input goes to
 ijson, which reports where it stops (it cannot step over a syntax error either; alone, it
 decodes about five times slower). An item whose syntax is whole but whose text or number
 msgspec refuses is one malformed item, and text after the array's end is reported where
@@ -154,9 +155,10 @@ class _Items:
                 break
             yield item
             start = after
-            if self.wrong and self.buf[start:start + 1] == b"]":  # "[..., ]"
-                self.stopped = "invalid JSON"
-                break
+            if self.wrong and self.buf[start:start + 1] == b"]":  # "[..., ]": an error, but nothing lost
+                self.wrong = False
+                comma = self.base + self.buf.rfind(b",", 0, start)
+                yield Malformed("invalid JSON: a comma before the array's end", f"@byte {comma}")
         self._leave(start, bracket=not self.stopped)
 
     def _item_at(self, start: int, between: re.Pattern, read_one: Callable[[bytes], Any]) -> tuple:

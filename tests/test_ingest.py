@@ -174,7 +174,7 @@ def test_json_lines_whose_first_line_is_not_an_array_begun_are_read_as_lines(tmp
     assert stats.malformed_lines == [f"{p}:1"]
 
 
-@pytest.mark.parametrize("broken, at, read", [(b",]", 1, 2), (b",\x00", 1, 2),
+@pytest.mark.parametrize("broken, at, read", [(b",]", 0, 2), (b",\x00", 1, 2),  # (the comma; was the "]")
                                               (b",\xef\xbb\xbf" + json.dumps(rec(3)).encode() + b"]", 1, 2),
                                               (b" " + json.dumps(rec(3)).encode() + b"]", 1, 3),  # no comma
                                               (b"] x", 2, 2)])  # text after it
