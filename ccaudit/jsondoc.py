@@ -18,11 +18,10 @@ record within the record limit (``_resumed``): an object after a ``,`` or ``[`` 
 id, a time and data, which no inner object of a record has. Two whole items with no comma
 between them are an entry too, and both are read; so is a comma before the array's end.
 Where no record follows (a record cut short by the input's end, a broken part over the
-limit), the rest of the input goes to
-ijson, which reports where it stops (it cannot step over a syntax error either; alone, it
-decodes about five times slower). An item whose syntax is whole but whose text or number
-msgspec refuses is one malformed item, and text after the array's end is reported where
-it starts, both without ijson.
+limit), the rest of the input goes to ijson, which reports where it stops (it cannot step
+over a syntax error either; alone, it decodes about five times slower). An item whose
+syntax is whole but whose text or number msgspec refuses is one malformed item, and text
+after the array's end is reported where it starts, both without ijson.
 """
 from __future__ import annotations
 
