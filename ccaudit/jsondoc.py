@@ -14,8 +14,8 @@ skipped, as in a file of lines; and what the fast way cannot decode (a record cu
 is one malformed item, reading going on at the next line that starts with ``{``.
 
 In an array, a syntax error is one malformed entry, and reading goes on at the next
-record within the record limit (``_resumed``): an object after a ``,`` or ``[`` that has an
-id, a time and data, which no inner object of a record has. Two whole items with no comma
+record within the record limit (``_resumed``): an object with an id, a time and data where
+the array's items are, not inside another record. Two whole items with no comma
 between them are an entry too, and both are read; so is a comma before the array's end.
 Where no record follows (a record cut short by the input's end, a broken part over the
 limit), the rest of the input goes to ijson, which reports where it stops (it cannot step
@@ -33,7 +33,7 @@ from .careful import drain, ijson_rows, item_rows, unread
 from .decoding import Malformed, Record
 from .errors import READ_ERRORS
 from .lines import piece_rows
-from .pieces import BAD, CUT, DEEP, Ends, other_piece, record_at, record_piece, syntax_error_at
+from .pieces import BAD, CUT, DEEP, Depth, Ends, error_at, other_piece, record_at, record_piece
 from .schema import MAX_RECORD
 from .shape import NOISE
 from .stats import LoadStats
@@ -51,13 +51,13 @@ MAX_TRIES = 64  # places tried inside one item (each a decode from its start) be
 _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"),
             False: re.compile(rb"\}\s*\{|\}[ \t\r]*\n\s*(?=%|Headers:)|(?<=\n)\}[ \t\r]*\n(?=\s*[^\s\]},])")}
 _COMMA = re.compile(rb"\s*,\s*")
-_RESUME = re.compile(rb"[,\[]\s*\{")  # where an array's next record may begin, after a syntax error
 _OBJECT_LINE = re.compile(rb"\n(?:\xef\xbb\xbf)?\{")  # a line an object starts (a file's BOM first: cat)
 _NOISE_LOOK = max(map(len, NOISE))  # bytes read ahead to tell a noise line
 _NOISE_FIRST = {n[:1] for n in NOISE}
 _SPACE = re.compile(rb"\s*")
 _SPACE_OR_MARK = re.compile(rb"(?:\s|\xef\xbb\xbf)*")  # between objects: `cat` of files PowerShell wrote, a BOM each
-_PADDING = re.compile(rb"[\s\x00]*")  # after an array's end: zero bytes too, as after a compressed stream
+_PADDING = re.compile(rb"(?:[\s\x00]|\xef\xbb\xbf)*")  # after an array's end: zero bytes (as after a compressed
+# stream), and byte-order marks (`cat` of files PowerShell wrote, each an array)
 
 
 def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool, at: int = 0) -> Iterator[tuple]:
@@ -111,10 +111,10 @@ class _Items:
                 start = self._skip_space(start, ahead=_NOISE_LOOK)
             else:
                 start = self._past_noises(start, _SPACE_OR_MARK)
-            first = self.buf[start:start + 1]
-            if self.wrong and first != b"]":  # a whole item, then no comma: an error, the item after it read
-                self.wrong = False
-                yield Malformed("invalid JSON: no comma before this item", f"@byte {self.base + start}")
+            first, missing = self.buf[start:start + 1], None
+            if self.wrong and first != b"]":  # a whole item, then no comma: an error; what follows is read
+                self.wrong, missing = False, Malformed("invalid JSON: no comma before this item",
+                                                       f"@byte {self.base + start}")
             if first == b"{":
                 start, item, after = self._item_at(start, _BETWEEN[self.array], record_piece)
             elif self.array and first not in (b"]", b""):
@@ -146,12 +146,14 @@ class _Items:
                     continue
             if item is BAD and self.array:  # in an array, go on at the next record near it
                 start, found = self._resumed(start)
-                if found:
-                    skipped, item, after = found
-                    yield skipped
+                if found:  # (its entry stands for a missing comma too)
+                    missing, item, end = found
+                    after = self._after(end)
             if item is BAD or item is DEEP:
                 self.stopped = "JSON nested too deep" if item is DEEP else ""
                 break
+            if missing:
+                yield missing
             yield item
             start = after
             if self.wrong and self.buf[start:start + 1] == b"]":  # "[..., ]": an error, but nothing lost
@@ -207,16 +209,20 @@ class _Items:
         item = read_one(self.buf[start:end])
         if item is CUT or item.__class__ is Ends:
             return BAD, 0
-        if not self.array:
-            return item, end
+        return item, self._after(end) if self.array else end
+
+    def _after(self, end: int) -> int:
+        """Where what follows an array's item that ends at ``end`` starts: past its comma, or
+        at the "]". ``wrong`` is set if no comma comes first, or one comes before the "]"
+        (the item is kept as decoded here: ijson would decode it anew, by its own rules)."""
         close = _SPACE.match(self.buf, end).end()  # type: ignore[union-attr]
         if self.buf[close:close + 1] == b"]":  # the array ends: what follows it is checked then
-            return item, close
+            return close
         comma = _COMMA.match(self.buf, end)
         if comma is None or self.buf[comma.end():comma.end() + 1] == b"]":  # none, or "[..., ]"
-            self.wrong = True  # the item is kept as decoded here: ijson would decode it anew, by its own rules
-            return item, close if comma is None else comma.end()
-        return item, comma.end()
+            self.wrong = True
+            return close if comma is None else comma.end()
+        return comma.end()
 
     def _next_object(self, start: int) -> tuple[int, int | None]:
         """(start, where the next line that starts with ``{`` begins): the piece before it
@@ -241,27 +247,65 @@ class _Items:
         return start, at + 1
 
     def _resumed(self, start: int) -> tuple[int, tuple | None]:
-        """(start, (a Malformed item for the bytes skipped, record, where what follows it
-        starts)) after a syntax error in an array at ``start``, if a record begins within
-        MAX_RECORD bytes: an object after a "," or "[", with an id, a time and data (no inner
-        object has all three), then a "," or the "]". Else (start, None): reading stops."""
-        pos = start + 1
+        """After a syntax error in an array at ``start`` (an item, or what stands where one
+        should), (start, (a Malformed entry for it, the next record, where that ends)) if
+        one ends within MAX_RECORD bytes of ``start``; else (start, None): reading stops.
+
+        The next record is an object with an id, a time and data, where the array's items
+        begin: at bracket depth 0 from ``start``, outside strings (one inside a record is
+        deeper, whatever its fields), the depth counted from the error on both as written
+        and as if a quote were lost there (``Depth.other``); or, for a broken item whose
+        brackets are left open (a record cut short), after a "," or "[", and followed by a
+        "," or by a "]" that ends the array (an object in a list inside a record is
+        followed by more of that record)."""
+        error = error_at(self.buf, start)
+        counts, pos = [Depth()], start
         while True:
-            m = _RESUME.search(self.buf, pos, start + MAX_RECORD)
-            found = record_at(self.buf, m.end() - 1, self.eof) if m else CUT
-            if found is not CUT and found is not None:
-                break
-            if found is None:
-                pos = m.end()  # type: ignore[union-attr]
-                continue
+            limit = min(len(self.buf), start + MAX_RECORD)
+            brace = self.buf.find(b"{", pos, limit)
+            if brace >= 0:
+                self._count(counts, pos, brace, error)
+                pos, found = brace, self._record_at(brace, start, limit, counts)
+                if found is not None and found is not CUT:
+                    break
+                if found is None:
+                    self._count(counts, brace, brace + 1, error)
+                    pos += 1
+                    continue
             if self.eof or len(self.buf) - start >= MAX_RECORD:
                 return start, None
-            pos = m.start() if m else max(self.buf.rfind(b",", pos), self.buf.rfind(b"[", pos), pos)
+            if brace < 0:
+                self._count(counts, pos, len(self.buf), error)
+                pos = len(self.buf)
             moved = self._more(start)
-            start, pos = start - moved, pos - moved
-        at = self.base + start + syntax_error_at(self.buf[start:m.start()])  # type: ignore[union-attr]
-        resumed = f"invalid JSON; read on at the next record, byte {self.base + m.end() - 1}"  # type: ignore[union-attr]
-        return start, (Malformed(resumed, f"@byte {at}"), *found)
+            start, pos, error = start - moved, pos - moved, error - moved
+        said = f"invalid JSON; read on at the next record, byte {self.base + brace}"
+        return start, (Malformed(said, f"@byte {self.base + error}"), *found)
+
+    def _record_at(self, brace: int, start: int, limit: int, counts: list[Depth]) -> Any:
+        """``_resumed``'s test of the "{" at ``brace``: (record, where it ends), None or CUT."""
+        outside = any(d.outside() for d in counts)
+        if brace == start or not outside and self.buf[max(start, brace - 64):brace].rstrip()[-1:] not in (b",", b"["):
+            return None  # (at ``start``: the broken item itself, or one over the limit)
+        found = record_at(self.buf, brace, limit, not self.eof and limit == len(self.buf))
+        if outside or found is None or found is CUT:
+            return found
+        close = _SPACE.match(self.buf, found[1]).end()  # type: ignore[union-attr]
+        if self.buf[close:close + 1] == b",":
+            return found
+        end = _PADDING.match(self.buf, close + 1).end() if self.buf[close:close + 1] == b"]" else -1
+        if end == len(self.buf) and not self.eof:
+            return CUT
+        return found if end == len(self.buf) or self.buf[end:end + 1] == b"[" else None
+
+    def _count(self, counts: list[Depth], start: int, end: int, error: int) -> None:
+        """Feed ``buf[start:end]`` to the depth counts, the second begun at ``error``."""
+        if start <= error < end and len(counts) == 1:
+            counts[0].feed(self.buf, start, error)
+            counts.append(counts[0].other())
+            start = error
+        for depth in counts:
+            depth.feed(self.buf, start, end)
 
     def _pretty(self, start: int) -> bool:
         """Whether the piece at ``start`` begins as a pretty-printed record, "{" alone on

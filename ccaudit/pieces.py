@@ -18,7 +18,8 @@ _any = msgspec.json.Decoder().decode
 _syntax = msgspec.json.Decoder(msgspec.Raw).decode
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
 _AT_BYTE = re.compile(r"\(byte (\d+)\)")
-_FOLLOWS = re.compile(rb"\s*,\s*|\s*(?=\])")  # what follows an array's item: a comma, or its end
+_OUTSIDE = re.compile(rb'["\[\]{}]')  # outside strings: a string's start, or a bracket
+_INSIDE = re.compile(rb'["\\\n]')  # inside one: its end, an escape, or a line's end (no string holds one)
 
 
 def record_piece(piece: bytes) -> Any:
@@ -40,35 +41,88 @@ def other_piece(piece: bytes) -> Any:
     return None
 
 
-def record_at(buf: bytes, start: int, eof: bool) -> Any:
-    """(record, where what follows it starts) if an audit record begins at ``start`` in
-    ``buf``, an array's text: an object with an id, a time and data (no inner object of
-    one has all three), then a "," or the "]". None if none does; CUT if ``buf`` ends
-    first and more may come (not ``eof``). The object is found in place: a copy of the
-    rest of the buffer for each place tried would cost its length each time."""
+class _Fields(msgspec.Struct):
+    """What a record has at its top level, its values unread (msgspec skips them in C)."""
+
+    id: msgspec.Raw = msgspec.Raw()
+    time: msgspec.Raw = msgspec.Raw()
+    data: msgspec.Raw = msgspec.Raw()
+
+
+_fields = msgspec.json.Decoder(_Fields).decode
+
+
+def record_at(buf: bytes, start: int, end: int, more: bool) -> Any:
+    """(record, where it ends) if an audit record (an object with an id, a time and data)
+    begins at ``start`` in ``buf`` and ends before ``end``; None if none does; CUT if
+    ``end`` comes first and ``more`` may come, inside a number too (``-``, ``1.``: msgspec
+    says "invalid" of those, at the end). Found in place: a copy of the buffer's rest for
+    each place tried would cost its length each time; and an object without the three
+    fields is refused before it is decoded (one crowded with values decodes slowly)."""
+    view = memoryview(buf)[start:end]
+    try:
+        _syntax(view)
+        return CUT if more else None  # (what follows it is not in sight)
+    except (msgspec.DecodeError, RecursionError) as e:
+        said = str(e)
+        if (trailing := _TRAILING.search(said)) is None:
+            at = _AT_BYTE.search(said)
+            cut = "truncated" in said or at is not None and int(at[1]) >= len(view)
+            return CUT if cut and more else None
+        size = int(trailing[1]) - 1
+    try:
+        fields = _fields(view[:size])
+    except (msgspec.DecodeError, RecursionError):  # (an object of another shape)
+        return None
+    if any(len(raw) in (0, 4) and bytes(raw) in (b"", b"null") for raw in (fields.id, fields.time, fields.data)):
+        return None
+    item = record_piece(buf[start:start + size])
+    return (item, start + size) if item.__class__ is Record else None
+
+
+class Depth:
+    """The bracket depth of text fed in order, outside strings: where, after a syntax
+    error in an array, the array's own items begin (depth 0 from the broken item's start).
+    An object inside a record is deeper, whatever its fields. A string cannot hold a line
+    end, so one ends any string the count thought it was in (a quote lost before it)."""
+
+    def __init__(self, level: int = 0, in_string: bool = False):
+        self.level, self.in_string, self.escaped = level, in_string, False
+
+    def other(self) -> Depth:
+        """The count as it would be had a quote been lost or added here: where a syntax
+        error is, its cause may be a quote (``"id": rec-1"``), and the count in one
+        of the two is right from there on."""
+        return Depth(self.level, not self.in_string)
+
+    def outside(self) -> bool:
+        """Between the array's items (where a record may begin)?"""
+        return self.level == 0 and not self.in_string
+
+    def feed(self, buf: bytes, start: int, end: int) -> None:
+        """Take ``buf[start:end]``, which follows what was fed before."""
+        if self.escaped and start < end:  # an escape's backslash ended the text fed before
+            start, self.escaped = start + 1, False
+        while (m := (_INSIDE if self.in_string else _OUTSIDE).search(buf, start, end)) is not None:
+            token, start = m[0], m.end()
+            if token == b'"' or token == b"\n":
+                self.in_string = token == b'"' and not self.in_string
+            elif token == b"\\":
+                if start == end:
+                    self.escaped = True
+                start += 1
+            else:
+                self.level += 1 if token in b"[{" else -1
+
+
+def error_at(buf: bytes, start: int) -> int:
+    """Where, after ``start``, the syntax of ``buf`` breaks, as msgspec says (``start`` if
+    it does not say)."""
     try:
         _syntax(memoryview(buf)[start:])
-        return None if eof else CUT
     except (msgspec.DecodeError, RecursionError) as e:
-        if "truncated" in str(e):
-            return None if eof else CUT
-        if (trailing := _TRAILING.search(str(e))) is None:
-            return None
-        end = start + int(trailing[1]) - 1
-    item = record_piece(buf[start:end])
-    follows = _FOLLOWS.match(buf, end)
-    if item.__class__ is not Record or None in (item.id, item.time, item.data) or not follows:
-        return None
-    return item, follows.end()
-
-
-def syntax_error_at(piece: bytes) -> int:
-    """Where in ``piece`` its syntax breaks, as msgspec says (0 if it does not say)."""
-    try:
-        check_syntax(piece)
-    except (msgspec.DecodeError, RecursionError) as e:
-        return int(at[1]) if (at := _AT_BYTE.search(str(e))) else 0
-    return 0
+        return start + int(at[1]) if (at := _AT_BYTE.search(str(e))) else start
+    return start
 
 
 def _decoded(piece: bytes, decoder: Callable[[bytes], Any]) -> Any:

@@ -16,6 +16,7 @@ from .streams import BUFFER, Broken, Joined
 MAX_LINE = MAX_RECORD  # read ahead at most this far for the first line's end
 _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _MORE = re.compile(rb"[^\s\x00]")  # after the first line: more than blanks and NUL padding
+_ARRAY_NEXT = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]]|\n)")  # another array of records begins
 _BROKE_AT = re.compile(r"\(byte (\d+)\)")  # where msgspec says a value's syntax broke
 # What starts a line of a consume command's noise: "% Headers: ...", and its stderr when that
 # was redirected into the dump too ("Starting Kafka Consumer. Use Ctrl-C to exit.")
@@ -34,7 +35,7 @@ def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
     shape = _shape(head, eof=False)
     if shape:
         return shape, stream
-    read, ahead, broken, began, whole = getattr(stream, "read1", stream.read), bytearray(), None, False, False
+    read, ahead, broken, began, whole = getattr(stream, "read1", stream.read), bytearray(), None, False, 0
     while not shape:
         try:
             block = read(BUFFER)
@@ -42,19 +43,28 @@ def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
             block, broken = b"", e
         ahead += block
         eof = not block or len(ahead) > MAX_LINE
-        if whole:  # the first line is one whole value: what follows it tells
-            shape = "lines" if block.strip() else "array" if eof else ""
+        if whole:  # the first line is one whole value: what follows it tells (another array: `cat`)
+            shape = _after_whole(ahead, whole, eof) if block.strip() else "array" if eof else ""
         elif eof or not began or b"\n" in block:  # else the first line goes on: no answer yet
             shape = _shape(ahead, eof)
-            whole = not shape and _first_line_ended(ahead)
+            whole = 0 if shape else _first_line_end(ahead)
         began = began or bool(block.strip())
     rest = Broken(broken) if broken else stream
     return shape, io.BufferedReader(Joined(ahead, rest), BUFFER)  # type: ignore[arg-type]
 
 
-def _first_line_ended(head: bytes | bytearray) -> bool:
+def _first_line_end(head: bytes | bytearray) -> int:
+    """Where the first line neither blank nor noise ends (0 if it does not, in ``head``)."""
     start = _first_line(head)
-    return start is not None and head.find(b"\n", start) >= 0
+    return 0 if start is None else head.find(b"\n", start) + 1
+
+
+def _after_whole(ahead: bytearray, end: int, eof: bool) -> str:
+    """After a first line that is one whole value (ending at ``end``), what follows: another
+    array (`cat` of two `jq -c` dumps), lines, or '' if the read ends in what could begin one."""
+    if _ARRAY_NEXT.match(ahead, end):
+        return "array"
+    return "" if not eof and _ARRAY_NEXT.match(ahead[end:] + b"{") else "lines"
 
 
 def _first_line(head: bytes | bytearray) -> int | None:
@@ -80,7 +90,12 @@ def _shape(head: bytes | bytearray, eof: bool) -> str:
     ended = end >= 0
     end = end if ended else len(head)
     if head[start:start + 1] == b"[":
-        return _array_or_lines(bytes(head[start:end]), _MORE.search(head, end) is not None, ended, eof)
+        if ended and _ARRAY_NEXT.match(head, end):  # arrays one after another (`cat` of `jq -c` dumps)
+            return _array_or_lines(bytes(head[start:end]), False, True, True)
+        more = _MORE.search(head, end) is not None
+        if ended and more and not eof and _ARRAY_NEXT.match(head[end:] + b"{"):  # (a "[" the read ends after)
+            return ""
+        return _array_or_lines(bytes(head[start:end]), more, ended, eof)
     if head[start:start + 1] != b"{" or _NON_BLANK.search(head, start + 1, end):
         return "lines"
     return "objects" if ended else "lines" if eof else ""

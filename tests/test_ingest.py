@@ -175,7 +175,7 @@ def test_json_lines_whose_first_line_is_not_an_array_begun_are_read_as_lines(tmp
 
 
 @pytest.mark.parametrize("broken, at, read", [(b",]", 0, 2), (b",\x00", 1, 2),  # (the comma; was the "]")
-                                              (b",\xef\xbb\xbf" + json.dumps(rec(3)).encode() + b"]", 1, 2),
+                                              (b",\xef\xbb\xbf" + json.dumps(rec(3)).encode() + b"]", 1, 3),
                                               (b" " + json.dumps(rec(3)).encode() + b"]", 1, 3),  # no comma
                                               (b"] x", 2, 2)])  # text after it
 @pytest.mark.parametrize("after", [b"", b"\n"])
@@ -1112,3 +1112,20 @@ def test_a_byte_position_counts_the_byte_order_mark(tmp_path, compress, array):
     at = data.find(b"garbage") if array else len(data)  # (where ijson found it cut short: the end)
     assert ids(rows) == ["rec-1", "rec-2"][:1 + array]  # (in an array, read on past the garbage)
     assert [position for _, position, _ in stats.problems] == [f"@byte {at}"]
+
+
+@pytest.mark.parametrize("between", [b"\n", b"\n\n", b"\r\n", b"\n\xef\xbb\xbf"])
+def test_arrays_of_jq_c_one_after_another_are_read_as_arrays(tmp_path, between):
+    # `cat a.json b.json` of `jq -c` dumps, each a line: was JSON Lines, each line "a JSON
+    # array, not a JSON object", 0 records, exit 2
+    first = b"[" + b",".join(json.dumps(rec(n)).encode() for n in (1, 2)) + b"]"
+    p = write(tmp_path, "a.json", first + between + b"[" + json.dumps(rec(3)).encode() + b"]\n")
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.problems == []
+
+
+def test_a_whole_first_line_then_lines_that_begin_no_array_is_still_json_lines(tmp_path):
+    for first in (b"[1, 2]", b"[INFO] started"):
+        p = write(tmp_path, "a.json", first + b"\n[INFO] more\n" + line(1) + line(2))
+        stats, rows = ingest(p)
+        assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed == 2

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from ccaudit import careful as careful_module
 from ccaudit import jsondoc
+from ccaudit import pieces as jsondoc_pieces
 from ccaudit.careful import ijson_rows, unread
 from ccaudit.ingest import Dump, read_rows, until_broken
 from ccaudit.stats import LoadStats
@@ -600,7 +601,8 @@ def test_array_items_of_bad_syntax_are_told_and_the_record_after_them_read():
                         (f"@byte {at + 2}", "invalid JSON: no comma before this item"),
                         (":item 3", "not a JSON object")]
     at, problems = read(b"tru")  # no item: reading goes on at the "{" after its ", "
-    assert problems == [(f"@byte {at}", f"invalid JSON; read on at the next record, byte {at + 5}")]
+    assert problems == [(f"@byte {at + 1}", f"invalid JSON; read on at the next record, byte {at + 5}")]  # (msgspec
+    # checks "tru" against "true" from its second byte)
 
 
 # -- a field of an odd shape, then a cut or a syntax error (crashed) -------------------
@@ -1067,3 +1069,64 @@ def test_a_comma_before_an_arrays_end_is_told_and_the_array_after_it_read(monkey
     rows, stats = fast(first + as_array(TRICKY[2:]), True)
     assert ids(rows) == [r["id"] for r in TRICKY] and stats.cut == []
     assert stats.problems == [("f", f"@byte {first.rindex(b',')}", "invalid JSON: a comma before the array's end")]
+
+
+# -- reading past a syntax error: what a review of it broke --------------------------------
+
+EMBEDDED = {"id": "emb-1", "time": T, "data": {"methodName": "Inner"}}  # record-shaped, inside a record
+
+
+def _compact(*items) -> bytes:
+    return b"[" + b",".join(i if isinstance(i, bytes) else json.dumps(i).encode() for i in items) + b"]"
+
+
+@pytest.mark.parametrize("block", [1, 7, 1 << 20])
+@pytest.mark.parametrize("text, read, entries", [
+    # a record-shaped object in a list inside the broken record: was loaded, and the list's
+    # "]" taken for the array's end ("text after the JSON array"), rec-3 and rec-4 lost
+    (_compact(rec(1), json.dumps(rec(2, events=[EMBEDDED])).replace('"rec-2",', '"rec-2", "x": tru,').encode(),
+              rec(3), rec(4)), [1, 3, 4], 1),
+    (_compact(b"tru", b"[" + json.dumps(EMBEDDED).encode() + b"]", rec(2)), [2], 1),
+    # a "{" right after the separator where the error is: was skipped, its record lost
+    (_compact(rec(1), b"", rec(2), rec(3)), [1, 2, 3], 1),
+    (b"[," + _compact(rec(1), rec(2))[1:], [1, 2], 1),
+    (_compact(rec(1)) + b"\n[," + _compact(rec(2))[1:], [1, 2], 1),
+    (_compact(rec(1), b" ,\n" + json.dumps(rec(2)).encode()), [1, 2], 1),
+    # garbage in place of a comma: was two entries, and the record after it lost
+    (_compact(rec(1)).replace(b"}]", b"}x" + json.dumps(rec(2)).encode() + b"," + json.dumps(rec(3)).encode() + b"]"),
+     [1, 2, 3], 1),
+    (_compact(rec(1)).replace(b"}]", b"}:" + json.dumps(rec(2)).encode() + b"]"), [1, 2], 1),
+    # a record read after the error, then no comma: was "stopped reading"
+    (_compact(b"{bad}", rec(1)).replace(b"}]", b"} " + json.dumps(rec(2)).encode() + b"]"), [1, 2], 2),
+    # a byte-order mark before a second array: was "text after the JSON array"
+    (_compact(rec(1)) + b"\n\xef\xbb\xbf" + _compact(rec(2)), [1, 2], 0),
+])
+def test_reading_past_a_syntax_error_finds_the_arrays_own_next_record(monkeypatch, block, text, read, entries):
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    rows, stats = fast(text, True)
+    assert ids(rows) == [f"rec-{n}" for n in read] and stats.cut == []
+    assert stats.malformed == entries
+
+
+@pytest.mark.parametrize("number", [b"-12345", b"1.25", b"-1.5e3", b"true", b"null"])
+def test_a_record_after_an_error_is_found_whatever_read_ends_inside_its_numbers(monkeypatch, number):
+    # a read that ended inside a number ("-", "1.") made msgspec say "invalid", not "cut
+    # short": the record was passed over, and loading the file lost it or not by its offset
+    text = _compact(rec(1), b"{broken}", json.dumps(rec(2, num=0)).replace('"num": 0', '"num": ' + number.decode())
+                    .encode(), rec(3))
+    for block in range(1, 40):
+        monkeypatch.setattr(jsondoc, "BLOCK", block)
+        rows, stats = fast(text, True)
+        assert ids(rows) == ["rec-1", "rec-2", "rec-3"], block
+
+
+def test_objects_inside_a_broken_record_are_not_decoded_one_by_one(monkeypatch):
+    # each was decoded as a record could be, in Python for a crowded one: a broken item of
+    # 1 MiB nested 300 deep took 26 s
+    decoded = []
+    real = jsondoc_pieces.record_piece
+    monkeypatch.setattr(jsondoc_pieces, "record_piece", lambda piece: decoded.append(piece) or real(piece))
+    inner = {"a": [{"b": k, "c": [{"d": 1}, {"e": 2}]} for k in range(2000)]}
+    text = _compact(rec(1), json.dumps(rec(2, inner=inner)).replace('"rec-2",', '"rec-2" x').encode(), rec(3))
+    rows, stats = fast(text, True)
+    assert ids(rows) == ["rec-1", "rec-3"] and len(decoded) <= 2
