@@ -37,7 +37,7 @@ from functools import partial, reduce
 from .boundary import Terminated
 from .errors import CcauditError, MissingExtra
 from .schema import QUARTER
-from .spark_failures import spark_message
+from .spark_failures import spark_message, unread_input
 from .stats import LoadStats
 from .stops import STOPPING
 from .tempdirs import make_temp_dir
@@ -60,10 +60,11 @@ def require() -> None:
 
 
 @contextlib.contextmanager
-def spark_errors() -> Iterator[None]:
+def spark_errors(files: list | None = None) -> Iterator[None]:
     """Spark's failures as one line: its exceptions carry JVM and Python tracebacks. After
     Ctrl-C or SIGTERM whatever fails is the interruption's doing (pyspark turns it into a
-    cancelled job, the killed JVM into a lost connection), so the run ends as interrupted."""
+    cancelled job, the killed JVM into a lost connection), so the run ends as interrupted.
+    A failure to read one of ``files`` (``spark_inputs.Source``) names that file."""
     from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
 
@@ -74,7 +75,7 @@ def spark_errors() -> Iterator[None]:
             raise (KeyboardInterrupt() if _stopped[0] == signal.SIGINT else Terminated(_stopped[0])) from None
         if os.environ.get("CCAUDIT_DEBUG") or not isinstance(e, (ConnectionError, PySparkException, Py4JError)):
             raise
-        raise CcauditError(spark_message(e)) from None
+        raise (unread_input(e, files or []) or CcauditError(spark_message(e))) from None
 
 
 class _Jvm:
@@ -291,9 +292,10 @@ def _forget_gateway() -> None:
 
     SparkContext._gateway = SparkContext._jvm = SparkContext._active_spark_context = None
     SparkSession._instantiatedSession = SparkSession._activeSession = None
-    # its connections to that JVM log as they are collected, which may be as the interpreter
-    # ends, once logging has been torn down: "Exception ignored in ... __del__", a traceback
-    logging.getLogger("py4j.clientserver").disabled = not os.environ.get("CCAUDIT_DEBUG")
+    # its connections to that JVM log as they are collected (close() and quiet_close), maybe as
+    # the interpreter ends, logging torn down: "Exception ignored in ... __del__", a traceback
+    for name in ("py4j.clientserver", "py4j.java_gateway"):
+        logging.getLogger(name).disabled = not os.environ.get("CCAUDIT_DEBUG")
 
 
 def aggregate(spark, inputs, parquet: str | None = None, store: str | None = None) -> tuple[list[tuple], LoadStats]:
@@ -304,9 +306,11 @@ def aggregate(spark, inputs, parquet: str | None = None, store: str | None = Non
     from .spark_inputs import sources
 
     links = make_temp_dir() if spark.sparkContext.master.startswith("local") else None  # executors see our files
+    files: list = []  # a failure to read one names it, not the link Spark was given
     try:
-        with spark_errors():
-            return _aggregate(spark, sources(spark, inputs, links, store), parquet)
+        with spark_errors(files):
+            files += sources(spark, inputs, links, store)
+            return _aggregate(spark, files, parquet)
     finally:
         if links:
             shutil.rmtree(links, ignore_errors=True)

@@ -3,8 +3,11 @@ cause that matters (a full disk) is often the last of a chain."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+from collections.abc import Iterable, Iterator
 
+from .errors import InputError
 from .tempdirs import temp_root
 
 _JAVA_CLASS = re.compile(r"(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*: ")  # "org.apache.spark.SparkException: "
@@ -32,11 +35,47 @@ def spark_message(e: Exception) -> str:
     return said
 
 
-def _root_cause(e: Exception) -> str:
-    """The message of the last Java exception in ``e``'s causes ("No space left on device")."""
+def _causes(e: Exception) -> Iterator:
+    """The Java exception behind ``e``, then its causes, as far as the JVM still answers."""
     cause = getattr(e, "_origin", None) or getattr(e, "java_exception", None)
     with contextlib.suppress(Exception):  # none, or the JVM is gone
-        while cause.getCause() is not None:
+        while cause is not None:
+            yield cause
             cause = cause.getCause()
-        return str(cause.getMessage() or "")
+
+
+def _root_cause(e: Exception) -> str:
+    """The message of the last Java exception in ``e``'s causes ("No space left on device")."""
+    causes = list(_causes(e))
+    with contextlib.suppress(Exception):  # the JVM is gone
+        return str(causes[-1].getMessage() or "") if causes else ""
     return ""
+
+
+_UNREAD = ("FAILED_READ_FILE", "PATH_NOT_FOUND")  # a task's reading, the listing of a binaryFile read
+_GONE = ("FAILED_READ_FILE.FILE_NOT_EXIST", "PATH_NOT_FOUND")
+
+
+def unread_input(e: Exception, files: Iterable) -> InputError | None:
+    """An input Spark failed to read, named as ccaudit names it (``Source.label``), or
+    None. Spark names the path it was given: in local mode a link named by the file's
+    rank (``file:///tmp/ccaudit-tmp-1-x/0``), which tells the user nothing. A file
+    removed, cut short ("Cannot seek after EOF") or replaced while Spark read it."""
+    from .spark_job import file_key
+
+    by_uri = {file_key(f.uri): f for f in files}
+    for cause in _causes(e):
+        with contextlib.suppress(Exception):  # not a SparkThrowable, or no path
+            condition = str(cause.getCondition() or "")
+            file = by_uri.get(file_key(str(cause.getMessageParameters().get("path"))))
+            if file is None or not condition.startswith(_UNREAD):
+                continue
+            if condition in _GONE:
+                return InputError(f"{file.label}: no such file (removed while Spark read it)")
+            said = f"{file.label}: Spark could not read it ({_root_cause(e)[:200] or condition})"
+            with contextlib.suppress(OSError):  # removed since: the size says nothing more
+                if file.local and (now := os.path.getsize(file.local)) != file.size:
+                    said += (f"; the file changed size while it was read ({file.size} bytes, then {now}): load it "
+                             "again once it has stopped changing")
+            return InputError(said)
+    return None

@@ -545,16 +545,74 @@ def test_parquet_by_day_owner_only(spark, tmp_path):
 
 
 class _Java:
-    """A Java exception as py4j hands it over: a message and a cause."""
+    """A Java exception as py4j hands it over: a message and a cause; a SparkThrowable's
+    condition and message parameters."""
 
-    def __init__(self, message, cause=None):
-        self.message, self.cause = message, cause
+    def __init__(self, message, cause=None, condition=None, **parameters):
+        self.message, self.cause, self.condition, self.parameters = message, cause, condition, parameters
 
     def getMessage(self):
         return self.message
 
     def getCause(self):
         return self.cause
+
+    def getCondition(self):
+        return self.condition
+
+    def getMessageParameters(self):
+        return self.parameters
+
+
+def test_a_file_spark_could_not_read_is_named_as_given_not_as_its_link(tmp_path):
+    # was "spark: Exception thrown in awaitResult: (Cannot seek after EOF)", of a file cut
+    # short as Spark read it, and "(File file:/tmp/ccaudit-tmp-1-x/0 does not exist)", the
+    # link Spark was given, of one removed
+    from ccaudit.spark_failures import unread_input
+    from ccaudit.spark_inputs import Source
+
+    dump = tmp_path / "d.jsonl"
+    dump.write_bytes(b"x" * 10)
+    link = "file:///tmp/ccaudit-tmp-1-x/1"
+    files = [Source("file:/tmp/ccaudit-tmp-1-x/0", "file:///tmp/ccaudit-tmp-1-x/0", "a.jsonl", 5, local="/a"),
+             Source("file:/tmp/ccaudit-tmp-1-x/1", link, "d.jsonl", 30, local=str(dump))]
+
+    def failed(condition, root):
+        e = Exception("An error occurred while calling o140.getResult.")
+        e.java_exception = _Java("Exception thrown in awaitResult: ", _Java(
+            f"[{condition}] Encountered error while reading file {link}.", _Java(root), condition, path=link))
+        return e
+    cut = unread_input(failed("FAILED_READ_FILE.NO_HINT", "Cannot seek after EOF"), files)
+    assert isinstance(cut, InputError) and str(cut) == (
+        "d.jsonl: Spark could not read it (Cannot seek after EOF); the file changed size while it was read "
+        "(30 bytes, then 10): load it again once it has stopped changing")
+    gone = unread_input(failed("FAILED_READ_FILE.FILE_NOT_EXIST", "File file:/tmp/ccaudit-tmp-1-x/1 does not exist"),
+                        files)
+    assert str(gone) == "d.jsonl: no such file (removed while Spark read it)"
+    assert unread_input(failed("FAILED_READ_FILE.NO_HINT", "x"), files[:1]) is None  # not an input: Spark's words
+    assert unread_input(Exception("plain"), files) is None
+
+
+@needs_spark
+@pytest.mark.parametrize(("change", "said"), [
+    ("truncate", "d.jsonl: Spark could not read it (Cannot seek after EOF); the file changed size while it was "
+                 "read ({size} bytes, then 100): load it again once it has stopped changing"),
+    ("remove", "d.jsonl: no such file (removed while Spark read it)")])
+def test_a_file_cut_short_or_removed_as_spark_reads_it_is_named(spark, tmp_path, monkeypatch, change, said):
+    import ccaudit.spark_inputs
+    from ccaudit.spark import aggregate
+
+    monkeypatch.chdir(tmp_path)
+    generate(2_000, "d.jsonl", "jsonl", None, seed=7)  # several 64 KiB blocks
+    size, real = os.path.getsize("d.jsonl"), ccaudit.spark_inputs.all_listed
+
+    def changed_once_planned(files, listed):  # Spark has planned its blocks, no task has run
+        real(files, listed)
+        os.truncate("d.jsonl", 100) if change == "truncate" else os.remove("d.jsonl")
+    monkeypatch.setattr(ccaudit.spark_inputs, "all_listed", changed_once_planned)
+    with pytest.raises(InputError) as e:
+        aggregate(spark, ["d.jsonl"])
+    assert str(e.value) == said.format(size=size)
 
 
 def test_a_spark_failure_says_its_root_cause(tmp_path, monkeypatch):
@@ -573,6 +631,41 @@ def test_a_spark_failure_says_its_root_cause(tmp_path, monkeypatch):
     said.java_exception = _Java("No space left on device")
     assert spark_message(said) == "spark: No space left on device" + full  # said once
     assert spark_message(Exception("plain")) == "spark: plain"
+
+
+class _Gone:
+    """A socket, and its stream, to a JVM that was killed."""
+
+    def close(self):
+        raise OSError("gone")
+
+    def shutdown(self, how):
+        raise OSError("gone")
+
+
+def test_a_connection_to_a_killed_jvm_closes_quietly_as_the_interpreter_ends(monkeypatch):
+    # was, at random after SIGTERM or Ctrl-C: "Exception ignored in: <function
+    # ClientServerConnection.__del__ ...>", py4j's quiet_close logging through
+    # py4j.java_gateway once logging was torn down ("'NoneType' object is not callable")
+    import logging
+
+    pytest.importorskip("pyspark")
+    from py4j.clientserver import ClientServerConnection
+
+    from ccaudit.spark import _forget_gateway
+
+    monkeypatch.delenv("CCAUDIT_DEBUG", raising=False)
+    _forget_gateway()
+    conn = ClientServerConnection.__new__(ClientServerConnection)
+    conn.socket, conn.stream, conn.initiated_from_client, conn.python_server = _Gone(), _Gone(), True, None
+    for name in ("py4j.clientserver", "py4j.java_gateway"):
+        logging.getLogger(name)._cache.clear()
+    lock = "_acquireLock" if hasattr(logging, "_acquireLock") else "_lock"  # Python 3.13: a lock object
+    held, logging.__dict__[lock] = logging.__dict__[lock], None  # as the interpreter ends
+    try:
+        conn.close()  # what its __del__ does
+    finally:
+        logging.__dict__[lock] = held
 
 
 @needs_spark
