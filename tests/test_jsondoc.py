@@ -871,9 +871,9 @@ def test_a_number_item_bigger_than_max_record_is_refused_where_it_passes_the_lim
                                                              f"{len(text) - start - 2000} bytes left unread")]
 
 
-def test_the_buffer_stays_one_record_plus_one_block(monkeypatch):
-    monkeypatch.setattr(jsondoc, "BLOCK", 1000)
-    most = []
+def buffer_sizes(monkeypatch) -> list[int]:
+    """The reader's buffer's size after each read, as the reading goes."""
+    most: list[int] = []
     real = jsondoc._Items._more
 
     def more(self, keep):
@@ -881,6 +881,12 @@ def test_the_buffer_stays_one_record_plus_one_block(monkeypatch):
         most.append(len(self.buf))
         return moved
     monkeypatch.setattr(jsondoc._Items, "_more", more)
+    return most
+
+
+def test_the_buffer_stays_one_record_plus_one_block(monkeypatch):
+    monkeypatch.setattr(jsondoc, "BLOCK", 1000)
+    most = buffer_sizes(monkeypatch)
     records = [rec(i, pad="z" * (i % 7 * 300)) for i in range(300)]
     size = max(len(json.dumps(r)) for r in records)
     for text, array in ((as_array(records, indent=1), True), (as_objects(records), False)):
@@ -1046,14 +1052,7 @@ def test_a_broken_part_longer_than_the_record_limit_still_stops_reading(monkeypa
 def test_a_broken_part_keeps_the_buffer_to_one_record_plus_one_block(monkeypatch):
     monkeypatch.setattr(jsondoc, "MAX_RECORD", 5000)
     monkeypatch.setattr(jsondoc, "BLOCK", 1000)
-    most = []
-    real = jsondoc._Items._more
-
-    def more(self, keep):
-        moved = real(self, keep)
-        most.append(len(self.buf))
-        return moved
-    monkeypatch.setattr(jsondoc._Items, "_more", more)
+    most = buffer_sizes(monkeypatch)
     broken = b"{broken, " + b'{"a": 1}, ' * 400  # (4,000 bytes of places a record could begin, none)
     text = b"[" + b",".join([json.dumps(rec(1)).encode(), broken] * 50 + [json.dumps(rec(2)).encode()]) + b"]"
     rows, stats = fast(text, True)
