@@ -280,12 +280,13 @@ class _Items:
             moved = self._more(start)
             start, pos, error = start - moved, pos - moved, error - moved
         said = f"invalid JSON; read on at the next record, byte {self.base + brace}"
-        return start, (Malformed(said, f"@byte {self.base + error}"), *found)
+        at = error if error < brace else start  # (msgspec read on past it, into what the record's list held)
+        return start, (Malformed(said, f"@byte {self.base + at}"), *found)
 
     def _record_at(self, brace: int, start: int, limit: int, counts: list[Depth]) -> Any:
         """``_resumed``'s test of the "{" at ``brace``: (record, where it ends), None or CUT."""
         outside = any(d.outside() for d in counts)
-        if brace == start or not outside and self.buf[max(start, brace - 64):brace].rstrip()[-1:] not in (b",", b"["):
+        if brace == start or not outside and self.buf[max(start, brace - 4096):brace].rstrip()[-1:] not in (b",", b"["):
             return None  # (at ``start``: the broken item itself, or one over the limit)
         found = record_at(self.buf, brace, limit, not self.eof and limit == len(self.buf))
         if outside or found is None or found is CUT:

@@ -1129,3 +1129,21 @@ def test_objects_inside_a_broken_record_are_not_decoded_one_by_one(monkeypatch):
     text = _compact(rec(1), json.dumps(rec(2, inner=inner)).replace('"rec-2",', '"rec-2" x').encode(), rec(3))
     rows, stats = fast(text, True)
     assert ids(rows) == ["rec-1", "rec-3"] and len(decoded) <= 2
+
+
+def test_an_entry_is_never_placed_after_the_record_reading_went_on_at():
+    # msgspec reads on past the record (it is in a list of the broken one, open) to where
+    # the list's brackets fail: the entry said "@byte N" of a byte after the record read
+    broken = b'{"id": "rec-2", "data": {"l": [1, ' + json.dumps(rec(3)).encode()  # its "]" then the array's
+    text = _compact(rec(1), broken) + b"\n" + _compact(rec(4))
+    rows, stats = fast(text, True)
+    assert ids(rows) == ["rec-1", "rec-3", "rec-4"]
+    (_, at, why), = stats.problems
+    assert at == f"@byte {text.index(broken)}" and why.endswith(f"byte {text.index(json.dumps(rec(3)).encode())}")
+
+
+def test_a_record_after_a_comma_and_a_long_run_of_spaces_is_found():
+    # the comma was looked for in the 64 bytes before the "{" only
+    broken = b'{"id": "rec-2", "data": {"l": [1,' + b" " * 1000 + json.dumps(rec(3)).encode()
+    rows, stats = fast(_compact(rec(1), broken, rec(4)), True)
+    assert ids(rows) == ["rec-1", "rec-3", "rec-4"] and stats.malformed == 1
