@@ -651,10 +651,18 @@ def test_a_connection_to_a_killed_jvm_closes_quietly_as_the_interpreter_ends(mon
 
     pytest.importorskip("pyspark")
     from py4j.clientserver import ClientServerConnection
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
 
     from ccaudit.spark import _forget_gateway
 
     monkeypatch.delenv("CCAUDIT_DEBUG", raising=False)
+    for owner, names in ((SparkContext, ("_gateway", "_jvm", "_active_spark_context")),
+                         (SparkSession, ("_instantiatedSession", "_activeSession"))):
+        for name in names:  # the session the other tests share is put back afterwards
+            monkeypatch.setattr(owner, name, getattr(owner, name))
+    for name in ("py4j.clientserver", "py4j.java_gateway"):
+        monkeypatch.setattr(logging.getLogger(name), "disabled", logging.getLogger(name).disabled)
     _forget_gateway()
     conn = ClientServerConnection.__new__(ClientServerConnection)
     conn.socket, conn.stream, conn.initiated_from_client, conn.python_server = _Gone(), _Gone(), True, None
