@@ -90,12 +90,14 @@ def _shape(head: bytes | bytearray, eof: bool) -> str:
     ended = end >= 0
     end = end if ended else len(head)
     if head[start:start + 1] == b"[":
+        first = bytes(head[start:end])
         if ended and _ARRAY_NEXT.match(head, end):  # arrays one after another (`cat` of `jq -c` dumps)
-            return _array_or_lines(bytes(head[start:end]), False, True, True)
+            return _array_or_lines(first, False, True, True)
         more = _MORE.search(head, end) is not None
-        if ended and more and not eof and _ARRAY_NEXT.match(head[end:] + b"{"):  # (a "[" the read ends after)
+        if ended and more and not eof and _ARRAY_NEXT.match(head[end:] + b"{") and \
+                _array_or_lines(first, False, True, True) == "array":  # (a "[" the read ends after)
             return ""
-        return _array_or_lines(bytes(head[start:end]), more, ended, eof)
+        return _array_or_lines(first, more, ended, eof)
     if head[start:start + 1] != b"{" or _NON_BLANK.search(head, start + 1, end):
         return "lines"
     return "objects" if ended else "lines" if eof else ""

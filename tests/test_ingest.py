@@ -1129,3 +1129,11 @@ def test_a_whole_first_line_then_lines_that_begin_no_array_is_still_json_lines(t
         p = write(tmp_path, "a.json", first + b"\n[INFO] more\n" + line(1) + line(2))
         stats, rows = ingest(p)
         assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed == 2
+
+
+def test_a_line_that_begins_no_json_then_an_array_split_between_reads_is_json_lines(monkeypatch):
+    # a read that ended just after the second line's "[" left the first line unchecked
+    monkeypatch.setattr(shape_module, "BUFFER", 16)
+    text = b"[INFO] started\n[" + line(1)[:-1] + b"]\n"
+    found, _ = sniff(io.BufferedReader(_Trickle(text[:16], text[16:]), 16))
+    assert found == "lines"
