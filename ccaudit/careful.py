@@ -5,21 +5,19 @@ keep a deep or huge item from costing memory. Also the rows of either way's item
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any, BinaryIO
 
 import msgspec
 
 from .classify import classify
-from .decoding import READ, Malformed, Record, check_syntax, from_object
+from .decoding import READ, Malformed, Record, check_syntax, error_byte, from_object
 from .nesting import Guard, Refused, TooDeep, TooLarge
 from .pruned import kept_items
 from .schema import MAX_RECORD
 from .stats import LoadStats
 
 BLOCK = 1 << 20
-_AT_BYTE = re.compile(r"\(byte (\d+)\)")
 
 
 def item_rows(records: Iterable[Record | Malformed | None], label: str, stats: LoadStats,
@@ -72,8 +70,7 @@ def _syntax_error_at(head: bytes) -> int | None:
     try:
         check_syntax(head)
     except msgspec.DecodeError as e:
-        at = _AT_BYTE.search(str(e))
-        return int(at[1]) if at and "trailing characters" not in str(e) else None
+        return error_byte(str(e)) if "trailing characters" not in str(e) else None
     except RecursionError:
         pass
     return None

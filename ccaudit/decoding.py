@@ -138,7 +138,8 @@ def decode_crowded(raw: bytes) -> Record:
 
 _decoder = msgspec.json.Decoder(Record)
 _any_decoder = msgspec.json.Decoder()
-_syntax = msgspec.json.Decoder(msgspec.Raw).decode
+syntax = msgspec.json.Decoder(msgspec.Raw).decode  # a value's syntax alone (in place, for a memoryview)
+_ERROR_BYTE = re.compile(r"\(byte (\d+)\)")  # where msgspec says a value's syntax broke
 decode_struct = _decoder.decode  # strict: a ValidationError for odd shapes (then use ``decode``)
 
 
@@ -244,7 +245,12 @@ def check_syntax(raw: bytes) -> None:
     """Raise msgspec.DecodeError unless ``raw`` is one whole JSON value by its syntax alone:
     a lone surrogate escape and a number beyond a float, which decoding refuses, pass
     (every ``\\ud..`` is read as ``\\u0..``, which leaves the syntax as it was)."""
-    _syntax(raw.replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0"))
+    syntax(raw.replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0"))
+
+
+def error_byte(said: str) -> int | None:
+    """The byte a msgspec error message (``said``) places the trouble at, if it does."""
+    return int(at[1]) if (at := _ERROR_BYTE.search(said)) else None
 
 
 def whole_json(raw: bytes) -> bool:

@@ -66,7 +66,7 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool, at: i
 
     In an array, a syntax error is one malformed entry at its byte position, saying where
     reading went on, or, with no record after it, how many bytes were left unread. Text
-    after the arrays end that begins no other array stops reading too: a dump is arrays, or
+    after the arrays' end that begins no other array stops reading too: a dump is arrays, or
     a stream of objects, not a mixture. Between
     objects, what is no object is read as lines are (``lines.piece_rows``), up to the next
     line that starts with ``{``.

@@ -11,13 +11,11 @@ from typing import Any
 
 import msgspec
 
-from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_refused
+from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_refused, error_byte, syntax
 
 CUT, BAD, DEEP = object(), object(), object()  # a piece cut short / not an item / nested too deep
 _any = msgspec.json.Decoder().decode
-_syntax = msgspec.json.Decoder(msgspec.Raw).decode
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
-_AT_BYTE = re.compile(r"\(byte (\d+)\)")
 _OUTSIDE = re.compile(rb'["\[\]{}]')  # outside strings: a string's start, or a bracket
 _INSIDE = re.compile(rb'["\\\n]')  # inside one: its end, an escape, or a line's end (no string holds one)
 
@@ -61,13 +59,13 @@ def record_at(buf: bytes, start: int, end: int, more: bool) -> Any:
     fields is refused before it is decoded (one crowded with values decodes slowly)."""
     view = memoryview(buf)[start:end]
     try:
-        _syntax(view)
+        syntax(view)
         return CUT if more else None  # (what follows it is not in sight)
     except (msgspec.DecodeError, RecursionError) as e:
         said = str(e)
         if (trailing := _TRAILING.search(said)) is None:
-            at = _AT_BYTE.search(said)
-            cut = "truncated" in said or at is not None and int(at[1]) >= len(view)
+            at = error_byte(said)
+            cut = "truncated" in said or at is not None and at >= len(view)
             return CUT if cut and more else None
         size = int(trailing[1]) - 1
     try:
@@ -84,7 +82,10 @@ class Depth:
     """The bracket depth of text fed in order, outside strings: where, after a syntax
     error in an array, the array's own items begin (depth 0 from the broken item's start).
     An object inside a record is deeper, whatever its fields. A string cannot hold a line
-    end, so one ends any string the count thought it was in (a quote lost before it)."""
+    end, so one ends any string the count thought it was in (a quote lost before it).
+    ``nesting.Guard`` counts the same in front of ijson, but it refuses nesting past 64
+    levels and watches items' sizes; this count is asked at each place a record may
+    begin, and forks (``other``)."""
 
     def __init__(self, level: int = 0, in_string: bool = False):
         self.level, self.in_string, self.escaped = level, in_string, False
@@ -119,9 +120,9 @@ def error_at(buf: bytes, start: int) -> int:
     """Where, after ``start``, the syntax of ``buf`` breaks, as msgspec says (``start`` if
     it does not say)."""
     try:
-        _syntax(memoryview(buf)[start:])
+        syntax(memoryview(buf)[start:])
     except (msgspec.DecodeError, RecursionError) as e:
-        return start + int(at[1]) if (at := _AT_BYTE.search(str(e))) else start
+        return start + (error_byte(str(e)) or 0)
     return start
 
 

@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 import msgspec
 
-from .decoding import check_syntax
+from .decoding import check_syntax, error_byte
 from .errors import READ_ERRORS
 from .schema import MAX_RECORD
 from .streams import BUFFER, Broken, Joined
@@ -17,7 +17,6 @@ MAX_LINE = MAX_RECORD  # read ahead at most this far for the first line's end
 _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _MORE = re.compile(rb"[^\s\x00]")  # after the first line: more than blanks and NUL padding
 _ARRAY_NEXT = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]]|\n)")  # another array of records begins
-_BROKE_AT = re.compile(r"\(byte (\d+)\)")  # where msgspec says a value's syntax broke
 # What starts a line of a consume command's noise: "% Headers: ...", and its stderr when that
 # was redirected into the dump too ("Starting Kafka Consumer. Use Ctrl-C to exit.")
 NOISE = (b"%", b"Headers:", b"Starting Kafka Consumer", b"Stopping Consumer")
@@ -128,7 +127,7 @@ def _object_began(first: bytes, why: str) -> bool:
     """Did an object begin on ``first`` before its syntax broke (``why``: msgspec's words)?
     Its first item need not be one: a topic's tombstone is ``null``. Without a place in
     ``why``, only a first item counts."""
-    broke = _BROKE_AT.search(why)
-    if broke:
-        return b"{" in first[1:int(broke.group(1))]
+    broke = error_byte(why)
+    if broke is not None:
+        return b"{" in first[1:broke]
     return first[1:].lstrip(b" \t\r")[:1] == b"{"
