@@ -13,7 +13,7 @@ from . import options as opt
 from . import time_options
 from .boundary import say
 from .errors import ExitCode
-from .options import LOADING, SECTION, TZ, WINDOW, db_option, format_option
+from .options import LOADING, SECTION, TZ, WINDOW, db_option, format_option, tz_option
 from .report import Filters, build
 from .storefile import looks_like_sqlite
 from .text import file_name
@@ -122,7 +122,7 @@ def _label(name: str, paths: tuple[str, ...], since: str | None, until: str | No
 @click.option("--a-until", metavar="WHEN", help="Only A's events before this time (a date includes that day).")
 @click.option("--b-since", metavar="WHEN", help="Only B's events at or after this date or time.")
 @click.option("--b-until", metavar="WHEN", help="Only B's events before this time (a date includes that day).")
-@TZ
+@tz_option("the dates and times of --a-since, --a-until, --b-since and --b-until")
 @LOADING
 def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_since, a_until, b_since, b_until,
          tz, strict, quiet):

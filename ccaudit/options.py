@@ -99,8 +99,12 @@ def format_option(choices: list[str], help: str = "Output format.") -> Decorator
                         help=help)
 
 
-TZ = click.option("--tz", default="UTC", show_default=True, metavar="ZONE",
-                  help="Time zone for days and hours, e.g. Europe/Zurich (an IANA name).")
+def tz_option(what: str = "days and hours") -> Decorator:
+    return click.option("--tz", default="UTC", show_default=True, metavar="ZONE",
+                        help=f"Time zone for {what}, e.g. Europe/Zurich (an IANA name).")
+
+
+TZ = tz_option()
 WINDOW = options(
     click.option("--since", metavar="WHEN", help="Only events at or after WHEN: a date or an RFC 3339 time."),
     click.option("--until", metavar="WHEN", help="Only events before WHEN (a date includes that whole day)."),

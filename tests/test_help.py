@@ -54,6 +54,12 @@ def test_stats_help_names_every_format_it_changes():
     assert all(fmt in stats for fmt in ("text", "markdown", "html"))
 
 
+def test_diff_tz_help_names_what_the_zone_changes():
+    # diff's output has no days nor hours; the zone only reads its windows' dates
+    tz = next(p.help for p in cli.commands["diff"].params if p.name == "tz")
+    assert "hours" not in tz and all(option in tz for option in ("--a-since", "--a-until", "--b-since", "--b-until"))
+
+
 def test_summary_of_a_dump_suggests_report(invoke, sample_cli):
     result = invoke("summary", sample_cli)
     assert result.exit_code == 2 and f"ccaudit report {sample_cli}" in result.stderr
