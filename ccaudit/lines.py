@@ -42,7 +42,7 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                 continue
             first = line[:1]
             if first != b"{":  # noise, a prefix, or garbage
-                if first == b"%":
+                if first == b"%" and line[1:2] == b" ":  # "% Headers: ...", every other line of a dump
                     stats.noise_lines += 1
                     continue
                 if first == b"[" and whole_json(line):  # not a prefix ("[INFO] {...}"): its records are not read
@@ -93,7 +93,7 @@ def _unprefixed(line: bytes) -> bytes | None:
     bytes before the record are not a prefix: they may have overwritten a record and the
     line's end before this one."""
     s = line.strip()
-    if not s or s.startswith(NOISE):
+    if not s or s == b"%" or s.startswith(NOISE):
         return None
     i = s.find(b"{")
     if i < 0 or b"\0" in s[:i]:

@@ -18,8 +18,10 @@ _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _MORE = re.compile(rb"[^\s\x00]")  # after the first line: more than blanks and NUL padding
 _ARRAY_NEXT = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]]|\n)")  # another array of records begins
 # What starts a line of a consume command's noise: "% Headers: ...", and its stderr when that
-# was redirected into the dump too ("Starting Kafka Consumer. Use Ctrl-C to exit.")
-NOISE = (b"%", b"Headers:", b"Starting Kafka Consumer", b"Stopping Consumer")
+# was redirected into the dump too ("Starting Kafka Consumer. Use Ctrl-C to exit.", librdkafka's
+# "%4|1715000000.123|FAIL|..."), and "%" alone. Not any "%": it may begin a key (--print-key).
+NOISE = (b"% ", b"Headers:", b"Starting Kafka Consumer", b"Stopping Consumer", b"%\n", b"%\r",
+         *(b"%%%d|" % n for n in range(8)))
 
 
 def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:

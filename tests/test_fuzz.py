@@ -85,7 +85,7 @@ REFUSED = (b"\x28\xb5\x2f\xfd", b"PK\x03\x04")  # zstd, zip: an InputError
 def shape_of(data: bytes) -> str:
     """How ``ingest`` reads a small input, by the rules in its docstring: by magic bytes
     'compressed' or 'refused' (and ASCII as UTF-16 or UTF-32, after its mark if any);
-    then, after one leading BOM, the first line neither blank nor noise (``%``, ``Headers:``) decides:
+    then, after one leading BOM, the first line neither blank nor noise (``% ``, ``%`` alone, ``Headers:``) decides:
     ``[`` an 'array', unless that line cannot begin JSON, or is whole JSON with more lines
     after it; ``{`` alone on a line (a newline after it) 'objects'; else 'lines'."""
     if data.startswith(COMPRESSED):
@@ -93,7 +93,7 @@ def shape_of(data: bytes) -> str:
     if data.startswith(REFUSED) or _ascii_as_wide(data[:8]):
         return "refused"
     body = unbom(data).lstrip()
-    while body.startswith((b"%", b"Headers:")) and b"\n" in body:
+    while body.startswith((b"% ", b"%\n", b"%\r", b"Headers:")) and b"\n" in body:
         body = body.split(b"\n", 1)[1].lstrip()
     if body.startswith(b"["):
         first, ended, rest = body.partition(b"\n")

@@ -442,6 +442,8 @@ NOISE = {
     "headers": b'% Headers: [content-type="application/cloudevents+json; charset=UTF-8"]\n',
     "kafka-error": b'% Error: KafkaError{code=_TRANSPORT,val=-195,str="Disconnected"}\n',
     "percent": b"% Reached end of topic confluent-audit-log-events [0] at offset 42\n",
+    "indented-percent": b"  % Headers: []\n",
+    "librdkafka-log": b"%4|1715000000.123|OFFSET|rdkafka#consumer-1| [thrd:main]: {x} reset\n",
     "headers-no-percent": b'Headers: [content-type="application/cloudevents+json"]\n',
     # the consume command's stderr, redirected into the dump too: was malformed, "not a JSON object"
     "consumer-starting": b"Starting Kafka Consumer. Use Ctrl-C to exit.\n",
@@ -486,6 +488,9 @@ PREFIXES = {
     "json-key": b'{"tenant": "x"}\t',
     "key-with-brace": b"key{1}\t",
     "json-key-and-offset": b'{"k": 1}\tPartition:0 Offset:7\t',
+    # a key that starts with "%": its record was counted as a noise line
+    "percent-key": b"%k1\t",
+    "percent-json-key": b'%{"k": 1}\t',
 }
 
 
@@ -495,6 +500,20 @@ def test_prefix_is_stripped(tmp_path, kind):
     stats, rows = ingest(p)
     assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
     assert (stats.noise_lines, stats.malformed) == (0, 0)
+
+
+def test_a_key_starting_with_percent_between_pretty_objects_is_read(tmp_path):
+    # between objects too, "%k1<TAB>{record}" was skipped as a noise line
+    pretty = [json.dumps(json.loads(line(n)), indent=2).encode() + b"\n" for n in (1, 3)]
+    p = write(tmp_path, "d.json", pretty[0] + b"% Headers: []\n%k1\t" + line(2) + pretty[1])
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and (stats.noise_lines, stats.malformed) == (1, 0)
+
+
+def test_a_percent_line_that_is_no_noise_nor_record_is_malformed(tmp_path):
+    p = write(tmp_path, "d.txt", line(1) + b"%oops\n" + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed_lines == [f"{p}:2"]
 
 
 def test_a_record_with_a_tab_between_its_tokens_after_a_prefix_is_read_whole(tmp_path):
