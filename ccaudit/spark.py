@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial, reduce
 
 from .boundary import Terminated
@@ -160,10 +160,10 @@ def _noting_stops(jvm: _Jvm | None) -> Iterator:
             _cancel_jobs()
         before[signum](signum, frame)
 
-    def install() -> None:
+    def install() -> None:  # SIG_IGN stays (nohup, cmd &): pyspark's handler stopped the run
         for s, handler in before.items():
-            if callable(handler):
-                signal.signal(s, note)
+            if handler is not None:
+                signal.signal(s, note if callable(handler) else handler)
 
     install()
     if pausing:
@@ -216,9 +216,8 @@ def session(master: str | None = None, ui: bool = False) -> Iterator:
     jvm = _Jvm(scratch) if scratch else None
     try:
         with _noting_stops(jvm) as note_again, spark_errors():
-            spark = _start(jvm, master, ui, scratch)
+            spark = _start(jvm, master, ui, scratch, note_again)
             _quiet_accumulators()  # a JVM gone (out of memory, a signal) printed that thread's traceback
-            note_again()
             try:
                 yield spark
             finally:
@@ -254,7 +253,7 @@ def _holding_stops() -> Iterator[None]:
             signal.raise_signal(came[0])
 
 
-def _start(jvm: _Jvm | None, master: str | None, ui: bool, scratch: str | None):
+def _start(jvm: _Jvm | None, master: str | None, ui: bool, scratch: str | None, note_again: Callable[[], None]):
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession
@@ -273,6 +272,7 @@ def _start(jvm: _Jvm | None, master: str | None, ui: bool, scratch: str | None):
     conf.set("spark.sql.session.timeZone", "UTC")
     conf.setIfMissing("spark.hadoop.fs.permissions.umask-mode", "077")  # Parquet files 0600, folders 0700
     sc = SparkContext(conf=conf, gateway=gateway)
+    note_again()  # at once: SparkContext ends by putting in its own SIGINT handler
     sc.setLogLevel("ERROR")
     return SparkSession(sc)
 

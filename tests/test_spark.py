@@ -492,6 +492,26 @@ def test_a_stopped_run_exits_as_stopped_and_leaves_nothing(ccaudit_exe, big_dump
 
 
 @needs_spark
+def test_a_run_started_with_ctrl_c_ignored_goes_on_through_ctrl_c(ccaudit_exe, big_dump, tmp_path):
+    """Started in the background of a script (cmd &) or under nohup, a run ignores Ctrl-C:
+    pyspark's SparkContext put in a handler that stopped it."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "CCAUDIT_DEBUG"} | {"TMPDIR": str(tmp)}
+    proc = subprocess.Popen([ccaudit_exe, "spark", big_dump, "--db", str(tmp_path / "s.db"), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        for sign in ("java", "pyspark.daemon"):  # as Spark starts, and once its context is made
+            wait_until(lambda: proc.poll() is not None or any(sign in c for c in processes_with(str(tmp))))
+            os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and err.decode().startswith("ccaudit: loaded "), err
+
+
+@needs_spark
 def test_ctrl_z_stops_sparks_jvm_with_the_run_and_fg_goes_on(ccaudit_exe, big_dump, tmp_path):
     """The JVM runs in its own session, which the terminal's Ctrl-Z does not reach: it
     worked on while ccaudit was stopped."""
@@ -719,6 +739,21 @@ def test_a_stop_quiets_the_thread_that_reads_accumulators_from_the_jvm(spark, ca
     except EOFError:
         SparkContext._active_spark_context._accumulatorServer.handle_error(None, ("127.0.0.1", 0))
     assert "Exception occurred" not in capfd.readouterr().err
+
+
+def test_an_ignored_ctrl_c_stays_ignored_once_spark_has_started():
+    # was: started with SIGINT ignored (cmd &, in a script), pyspark's SparkContext put in a
+    # handler of its own, and a Ctrl-C meant for the foreground stopped the run
+    from ccaudit.spark import _noting_stops
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _noting_stops(None) as note_again:
+            signal.signal(signal.SIGINT, lambda signum, frame: None)  # what SparkContext does
+            note_again()
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_a_files_name_that_is_not_utf8_is_labelled_as_its_byte(tmp_path):
