@@ -6,6 +6,7 @@ import signal
 import sys
 
 from . import interrupted_while_starting
+from .stops import Program
 
 
 def main() -> None:
@@ -20,6 +21,7 @@ def main() -> None:
     if signal.getsignal(signal.SIGINT) is interrupted_while_starting:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # from here the commands catch it
     _utf8_stdout()
+    Program.ends_with_command = True
     cli(prog_name="ccaudit")
 
 

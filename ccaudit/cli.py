@@ -34,6 +34,7 @@ from .options import (
 )
 from .progress import on_terminal, redraw
 from .report import Filters, build
+from .stops import Program
 from .storefile import looks_like_sqlite
 from .text import plural, printable
 
@@ -272,7 +273,8 @@ def download(config_path, out_path, state_path, topic, compress, timeout, insecu
     show = on_terminal(quiet)
     progress = (lambda p: redraw(sys.stderr, p.line())) if show else None
     result = downloader.download(config_path, out_path, state_path=state_path, topic=topic, compress=compress,
-                                 timeout=timeout, insecure_config=insecure_config, progress=progress)
+                                 timeout=timeout, insecure_config=insecure_config, progress=progress,
+                                 exits_after=Program.ends_with_command)
     if show:
         redraw(sys.stderr, "")
     opt.tell(result.summary_line())

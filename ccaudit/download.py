@@ -139,13 +139,17 @@ def download(
     timeout: float = 300.0,
     insecure_config: bool = False,
     progress: Callable[[DownloadProgress], None] | None = None,
+    exits_after: bool = False,
 ) -> DownloadResult:
     """Write every record of ``topic`` up to its current end to ``out_path``.
 
     Starts after the offsets in ``state_path`` (if given and present) and saves
     the new ones there once the output is in place. ``out_path`` ``-`` is standard
     output. Raises ``CcauditError`` (one-line, secret-free message) on any failure,
-    leaving nothing under ``out_path`` and the state file untouched.
+    leaving nothing under ``out_path`` and the state file untouched. ``exits_after``:
+    the caller only reports and exits, so once the state is saved, Ctrl-C, SIGTERM and
+    SIGHUP stay held off for good (a stop then made a complete run exit 130, and
+    ``download && load`` skip the load of records the state had moved past).
     """
     started = time.monotonic()
     # a name Kafka would not take: the client's error for one it could not encode was taken for standard output's
@@ -161,11 +165,12 @@ def download(
     # Runs that chain on one state file take turns: two at once each fetched every record after it
     with (writing_into(os.path.dirname(os.path.realpath(state_path)), deadline.at,
                        f"timed out after {timeout:g}s (--timeout)") if state_path else nullcontext()):
-        return _download((conf, str(config_path)), out_path, state_path, topic, compress, deadline, progress, started)
+        return _download((conf, str(config_path)), out_path, state_path, topic, compress, deadline, progress, started,
+                         exits_after)
 
 
 def _download(config: tuple[dict, str], out_path, state_path, topic: str, compress: bool, deadline: _Deadline,
-              progress, started: float) -> DownloadResult:
+              progress, started: float, exits_after: bool) -> DownloadResult:
     """``download`` once the inputs are checked (``config``: the settings, and their file's name)."""
     conf, config_path = config
     bootstrap = kept_brokers(conf)
@@ -182,6 +187,8 @@ def _download(config: tuple[dict, str], out_path, state_path, topic: str, compre
             _save(state_path, topic, bootstrap, result)
         if held:
             drop_stops()  # done: a stop that came meanwhile came with nothing left to stop
+            if exits_after:
+                held.clear()  # nor will one that comes later: the mask stays
     finally:
         if progress:  # erases the progress line, whatever ends the run
             progress(DownloadProgress(result.records, result.bytes, {}, 0.0, done=True))

@@ -25,3 +25,10 @@ def restore_signals(mask: set | None) -> None:
     """Unblock what ``block_stops`` blocked: a signal that came meanwhile arrives now."""
     if mask is not None:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+class Program:
+    """Whether this process is the ccaudit program (``__main__.main`` says so), which ends
+    when its command does, rather than a caller's (tests, a notebook), which goes on."""
+
+    ends_with_command = False

@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -919,6 +920,26 @@ def test_fetches_every_partition_exactly_once_and_report_reads_it(tmp_path, clus
     summary = json.loads(report.stdout)["summary"]
     assert summary["events"] == 41
     assert (summary["load"]["inserted"], summary["load"]["malformed"]) == (41, 1)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_once_the_state_is_saved_leaves_the_run_complete(tmp_path, cluster, topic, mock_props, ccaudit_exe,
+                                                                 signum):
+    # was exit 143 or 130 (or killed by it) once the summary was out: `download && load`
+    # skipped the load of records the state had moved past
+    cluster.produce(topic, [audit_message(i, topic) for i in range(5)])
+    out, state = tmp_path / "out.jsonl", tmp_path / "state.json"
+    proc = subprocess.Popen([ccaudit_exe, "download", "--config", str(mock_props), "--topic", topic, "--out", str(out),
+                             "--state", str(state), "--timeout", "60", "-q"], stderr=subprocess.PIPE)
+    try:
+        said = proc.stderr.readline()  # the summary: the output is in place and the state saved
+        proc.send_signal(signum)  # as the program ends
+        said += proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (proc.returncode, said.decode()[:22], len(lines_of(out))) == (0, "ccaudit: wrote 5 recor", 5)
+    assert sum(json.loads(state.read_text())["offsets"].values()) == 5
 
 
 def test_records_after_the_snapshot_go_to_the_next_run(tmp_path, cluster, topic, mock_props):
