@@ -190,10 +190,12 @@ def _plain(text: str) -> bool:
 
 
 def scrub_secrets(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret replaced by ***: librdkafka may quote settings."""
+    """``text`` with every secret replaced by ***: librdkafka may quote settings, and cuts
+    a long one short at its message's end, which may then end in a secret's first part."""
     for s in secrets:
         text = text.replace(s, "***")
-    return text
+    cut = max((k for s in secrets for k in range(min(len(s), len(text)), 3, -1) if text.endswith(s[:k])), default=0)
+    return text[:len(text) - cut] + "***" if cut else text
 
 
 def is_foreign_setting(key: str) -> bool:

@@ -1140,6 +1140,18 @@ def test_authentication_failure_on_the_wire_is_fast(tmp_path, cluster):
     assert PASSWORD not in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("value", ["x" * 220 + " " + PASSWORD, "ab" * 350])
+def test_a_secret_librdkafka_cuts_short_in_its_message_is_masked(tmp_path, cluster, value):
+    # librdkafka quotes about 240 characters of a value it refuses: the part of a secret
+    # before its cut matched no masked value nor word, and was shown
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={cluster.bootstrap}\n"
+                                                   f"security.protocol={value}\n")
+    with pytest.raises(InputError, match="bad Kafka setting") as e:
+        dl.download(props, tmp_path / "out.jsonl", timeout=20)
+    secret = value.split()[-1]
+    assert not any(secret[i:i + 8] in str(e.value) for i in range(len(secret) - 7)), str(e.value)
+
+
 def test_bad_librdkafka_setting_is_an_input_error(tmp_path, cluster):
     props = write_props(tmp_path / "c.properties", f"bootstrap.servers={cluster.bootstrap}\nno.such.setting=1\n")
     with pytest.raises(InputError, match="no.such.setting"):

@@ -503,7 +503,7 @@ def test_a_run_started_with_ctrl_c_ignored_goes_on_through_ctrl_c(ccaudit_exe, b
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         for sign in ("java", "pyspark.daemon"):  # as Spark starts, and once its context is made
-            wait_until(lambda: proc.poll() is not None or any(sign in c for c in processes_with(str(tmp))))
+            wait_until(lambda sign=sign: proc.poll() is not None or any(sign in c for c in processes_with(str(tmp))))
             os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=300)
     finally:
