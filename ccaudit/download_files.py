@@ -222,17 +222,22 @@ def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
         raise InputError(f"{path}: not a ccaudit download state file")
     if state.get("topic") != topic:
         raise InputError(f"{path} is the state of topic {state.get('topic')}, not {topic}")
-    if not isinstance(state.get("bootstrap.servers", ""), str):
+    if "bootstrap.servers" not in state:  # was "the state of another cluster (***)"
+        raise InputError(f"{path}: no bootstrap.servers, which a ccaudit download state file has")
+    if not isinstance(state["bootstrap.servers"], str):
         raise InputError(f"{path}: its bootstrap.servers is not text, as a ccaudit download state file's is")
-    if _servers(state.get("bootstrap.servers", "")) != _servers(bootstrap):
-        kept = shown_brokers(state.get("bootstrap.servers", ""))
+    if _servers(state["bootstrap.servers"]) != _servers(bootstrap):
+        kept = shown_brokers(state["bootstrap.servers"])
         raise InputError(f"{path} is the state of another cluster ({kept})")
     offsets = state.get("offsets")
     if not isinstance(offsets, dict) or not all(_whole(p) and type(o) is int for p, o in offsets.items()):
         raise InputError(f"{path}: offsets are missing or not whole numbers")
     if any(not 0 <= o < 2**63 for o in offsets.values()):
         raise InputError(f"{path}: an offset is out of range (0 to 2**63 - 1)")
-    return {int(p): o for p, o in offsets.items()}
+    saved = {int(p): o for p, o in offsets.items()}
+    if len(saved) < len(offsets):  # "0" and "00": the last one won
+        raise InputError(f"{path}: a partition is listed twice in its offsets")
+    return saved
 
 
 def _whole(text: str) -> bool:

@@ -472,6 +472,7 @@ def test_ctrl_c_exits_130_and_keeps_nothing(tmp_path, props, monkeypatch):
     ('{"0": 9223372036854775808}', "out of range"),
     ('{"0": -1}', "out of range"),
     ('[1, 2]', "not whole numbers"),
+    ('{"0": 5, "00": 3}', "a partition is listed twice"),  # the last one won
 ])
 def test_a_state_file_offset_that_is_not_a_whole_number_is_refused(tmp_path, props, monkeypatch, offsets,
                                                                    message):
@@ -491,6 +492,15 @@ def test_a_state_file_whose_servers_are_not_text_is_refused(tmp_path, props, mon
     state.write_text(save_state(state, {0: 0}).decode().replace('"fake:9092"', servers))
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
     with pytest.raises(InputError, match="its bootstrap.servers is not text"):
+        dl.download(props, tmp_path / "out.jsonl", state_path=state)
+
+
+def test_a_state_file_without_servers_is_refused_saying_so(tmp_path, props, monkeypatch):
+    # was "the state of another cluster (***)"
+    state = tmp_path / "state.json"
+    state.write_text(save_state(state, {0: 0}).decode().replace('"bootstrap.servers"', '"servers"'))
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    with pytest.raises(InputError, match="no bootstrap.servers, which a ccaudit download state file has"):
         dl.download(props, tmp_path / "out.jsonl", state_path=state)
 
 
