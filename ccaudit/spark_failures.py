@@ -32,6 +32,9 @@ def spark_message(e: Exception) -> str:
     said = f"spark: {text[:500]}{f' ({root[:200]})' if root and root not in text else ''}"
     if "No space left on device" in text + root:  # was that alone, of a full TMPDIR
         said += f"; a disk is full: TMPDIR ({temp_root()}), which holds Spark's scratch files, or the one written"
+    if "Relative path in absolute URI" in text:  # a glob's folder holds a name with a colon (any file's)
+        said += ("; Hadoop cannot list a folder that holds a name with a ':' in it: move that file, or name the "
+                 "inputs without a glob")
     return said
 
 

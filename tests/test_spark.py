@@ -653,6 +653,17 @@ def test_a_spark_failure_says_its_root_cause(tmp_path, monkeypatch):
     assert spark_message(Exception("plain")) == "spark: plain"
 
 
+def test_a_glob_hadoop_cannot_list_says_why():
+    # was "java.net.URISyntaxException: Relative path in absolute URI: b:c.txt" alone, of
+    # file:///d/*.jsonl where d also held a file named b:c.txt
+    from ccaudit.spark_failures import spark_message
+
+    said = spark_message(Exception("An error occurred while calling o1.x.\n: java.lang.IllegalArgumentException: "
+                                   "java.net.URISyntaxException: Relative path in absolute URI: b:c.txt"))
+    assert said.endswith("Relative path in absolute URI: b:c.txt; Hadoop cannot list a folder that holds a name "
+                         "with a ':' in it: move that file, or name the inputs without a glob")
+
+
 class _Gone:
     """A socket, and its stream, to a JVM that was killed."""
 
