@@ -14,10 +14,8 @@ load summaries reach the driver:
    the first copy in input order wins, as in a local load.
 4. Counts per (UTC quarter hour, section, key, method, principal): n, first and last µs.
 
-The JVM is started here (``_Jvm``), not by pyspark, so that ccaudit owns it: it runs in
-its own session with umask 077 and a private scratch folder in TMPDIR, and it is killed,
-with its Python workers, however the run ends.
-"""
+The JVM is started here (``_Jvm``), not by pyspark, so that ccaudit owns it: its own session,
+umask 077, a private scratch folder in TMPDIR, killed with its Python workers however the run ends."""
 from __future__ import annotations
 
 import contextlib
@@ -30,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from functools import partial, reduce
@@ -73,8 +72,10 @@ def spark_errors(files: list | None = None) -> Iterator[None]:
     except Exception as e:
         if _stopped:
             raise (KeyboardInterrupt() if _stopped[0] == signal.SIGINT else Terminated(_stopped[0])) from None
-        if os.environ.get("CCAUDIT_DEBUG") or not isinstance(e, (ConnectionError, PySparkException, Py4JError)):
+        if not isinstance(e, (ConnectionError, PySparkException, Py4JError)):
             raise
+        if os.environ.get("CCAUDIT_DEBUG"):  # now: once the JVM is killed, the exception's text cannot be read
+            traceback.print_exc()
         raise (unread_input(e, files or []) or CcauditError(spark_message(e))) from None
 
 

@@ -653,6 +653,21 @@ def test_a_spark_failure_says_its_root_cause(tmp_path, monkeypatch):
     assert spark_message(Exception("plain")) == "spark: plain"
 
 
+def test_a_spark_failure_under_ccaudit_debug_shows_its_traceback_while_the_jvm_can_say_it(monkeypatch, capsys):
+    # was raised on: its text, read from the JVM once the JVM was killed, was
+    # "Py4JJavaError: <exception str() failed>", exit 70
+    pytest.importorskip("pyspark")
+    from py4j.protocol import Py4JError
+
+    from ccaudit.spark import spark_errors
+
+    monkeypatch.setenv("CCAUDIT_DEBUG", "1")
+    with pytest.raises(CcauditError, match="^spark: the JVM's own words$"), spark_errors():
+        raise Py4JError("the JVM's own words")
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback") and err.rstrip().endswith("Py4JError: the JVM's own words")
+
+
 def test_a_glob_hadoop_cannot_list_says_why():
     # was "java.net.URISyntaxException: Relative path in absolute URI: b:c.txt" alone, of
     # file:///d/*.jsonl where d also held a file named b:c.txt
