@@ -27,7 +27,7 @@ from typing import BinaryIO
 from .errors import READ_ERRORS, InputError, broken_stream
 from .jsondoc import json_rows
 from .lines import MAX_LINE, line_rows
-from .shape import sniff
+from .shape import BOM, sniff
 from .stats import LoadStats
 from .streams import BUFFER, Broken, Decompressed, first_bytes
 from .text import file_name
@@ -38,7 +38,6 @@ _MAGIC = (
     (b"\xfd7zXZ\x00", lambda f, magic: io.BufferedReader(Decompressed(f, lzma.LZMADecompressor, magic), BUFFER)),
 )
 _UNSUPPORTED = ((b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
-BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
 _POWERSHELL = " (as Windows PowerShell's > writes it)"
 _UTF16 = (b"\xff\xfe", b"\xfe\xff")  # its byte-order marks: every line would be malformed
 

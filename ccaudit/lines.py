@@ -23,7 +23,7 @@ from .decoding import (
     whole_json,
 )
 from .schema import MAX_RECORD
-from .shape import NOISE
+from .shape import BOM, NOISE
 from .stats import LoadStats
 
 MAX_LINE = MAX_RECORD  # longer lines are malformed
@@ -91,8 +91,11 @@ def _unprefixed(line: bytes) -> bytes | None:
     """The record part of a line that does not start with ``{`` (or of one that is a JSON
     string holding a record): None for noise, b'' for a line with no record in it. Zero
     bytes before the record are not a prefix: they may have overwritten a record and the
-    line's end before this one."""
+    line's end before this one. After a byte-order mark (`cat` of two files that began with
+    one), a line is judged as the first line of its file is."""
     s = line.strip()
+    if s.startswith(BOM):
+        s = s[len(BOM):].lstrip()
     if not s or s == b"%" or s.startswith(NOISE):
         return None
     i = s.find(b"{")

@@ -14,6 +14,7 @@ from .schema import MAX_RECORD
 from .streams import BUFFER, Broken, Joined
 
 MAX_LINE = MAX_RECORD  # read ahead at most this far for the first line's end
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
 _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _MORE = re.compile(rb"[^\s\x00]")  # after the first line: more than blanks and NUL padding
 _ARRAY_NEXT = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]]|\n)")  # another array of records begins

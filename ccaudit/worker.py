@@ -30,7 +30,8 @@ import msgspec
 
 from .collector import FewerCollections
 from .errors import InputError, out_of_space
-from .ingest import BOM, MAX_LINE, Dump, iter_lines, json_rows, line_rows, until_broken
+from .ingest import MAX_LINE, Dump, iter_lines, json_rows, line_rows, until_broken
+from .shape import BOM
 from .stage import Stage
 from .stats import LoadStats
 

@@ -444,6 +444,8 @@ NOISE = {
     "percent": b"% Reached end of topic confluent-audit-log-events [0] at offset 42\n",
     "indented-percent": b"  % Headers: []\n",
     "librdkafka-log": b"%4|1715000000.123|OFFSET|rdkafka#consumer-1| [thrd:main]: {x} reset\n",
+    # a second file's byte-order mark (cat of two), then its noise: was malformed
+    "noise-after-a-mark": b"\xef\xbb\xbf% Headers: [x=y]\n",
     "headers-no-percent": b'Headers: [content-type="application/cloudevents+json"]\n',
     # the consume command's stderr, redirected into the dump too: was malformed, "not a JSON object"
     "consumer-starting": b"Starting Kafka Consumer. Use Ctrl-C to exit.\n",
