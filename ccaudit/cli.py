@@ -123,8 +123,7 @@ def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str 
     from .output import a_report_file
 
     read = [("/dev/stdin" if p == "-" else p) for p in (db_path, *dumps) if p]  # the file behind stdin, if any
-    journals = [os.path.realpath(db_path) + end for end in ("-journal", "-wal", "-shm")] if db_path else []
-    if out_file and any(same_file(out_file, p) for p in read + journals):  # SQLite deletes a journal it opens
+    if out_file and any(same_file(out_file, p) for p in read + opt.journals(db_path)):
         raise click.BadParameter(f"{out_file} is the store, its journal or an input; give another file",
                                  param_hint="-o")
     if out_file and looks_like_sqlite(out_file):  # -o audit.db, for --db audit.db: the store, lost
@@ -133,6 +132,7 @@ def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str 
     if out_file and (fd := closed_descriptor(out_file)) is not None:  # SQLite would open the store there
         raise click.BadParameter(f"{out_file}: descriptor {fd} is not open (closed with {fd}>&-?), so the report "
                                  "would go nowhere", param_hint="-o")
+    opt.refuse_journal_folder(out_dir, db_path)
     if out_dir and (found := a_report_file(out_dir, read)):
         raise click.BadParameter(f"{found} is the store or an input, named as a report file in {out_dir}; give "
                                  "another folder", param_hint="--out")
@@ -304,7 +304,7 @@ def clean(extra, db_path, out_dir, unfinished, yes):
       ccaudit clean --db audit.db --out reports/ --yes
     """
     from .output import check_report_dir, clean_dir
-    from .storedelete import deletable, delete_store, forget_unfinished
+    from .storedelete import deletable, delete_store, fingerprint, forget_unfinished
 
     if extra:  # never a file named alone: the option says which kind of thing is deleted
         x = extra[0]
@@ -325,6 +325,7 @@ def clean(extra, db_path, out_dir, unfinished, yes):
         opt.tell(f"{db_path}: forgot {plural(forget_unfinished(db_path), 'unfinished load')} (the store is kept)")
         return
     found = bool(db_path) and deletable(db_path)  # checked before anything is deleted
+    asked = found and fingerprint(db_path)  # the question may wait while the file is replaced
     if out_dir and present(out_dir):
         check_report_dir(out_dir)
     targets = [t for t in (db_path, out_dir) if t]
@@ -333,7 +334,7 @@ def clean(extra, db_path, out_dir, unfinished, yes):
         sys.exit(ExitCode.CHECK_FAILED)
     if db_path:
         if found:
-            delete_store(db_path)
+            delete_store(db_path, asked=asked)
         opt.tell(f"deleted {db_path}" if found else f"no store at {db_path}")
     for line in clean_dir(out_dir) if out_dir else ():
         opt.tell(line)

@@ -36,6 +36,7 @@ def export_command(db_path, out_dir, tables):
     if db_path == "" or out_dir == "":
         raise click.UsageError("--db and --out need a name")
     opt.existing_store((), db_path)
+    opt.refuse_journal_folder(out_dir, db_path)
     with opt.open_store(db_path, readonly=True) as store:
         result = exporter.export(store, out_dir, tables or TABLES)
     if result.skipped:

@@ -36,7 +36,7 @@ from .errors import CcauditError, MissingExtra, NoSpace, out_of_space, spilling
 from .files import write_own
 from .folders import DIR_MODE, Folder, unslashed, writing_into
 from .lean import hidden
-from .schema import DAY, EVENT_TABLES, HOUR_US, US, VIEWS
+from .schema import DAY, EVENT_TABLES, HOUR_US, READ_AS_IS, US, VIEWS
 from .schema import TABLES as STORE_TABLES
 from .stops import block_stops, drop_stops, restore_signals
 from .store import Store
@@ -64,8 +64,8 @@ TIMES = ("time", "quarter", "first_seen", "last_seen")  # timestamp columns, fro
 SORTED = 1000
 COUNTS_ORDER = ("SELECT c.day, c.section, c.kid FROM counts c JOIN keys k USING (kid) WHERE c.day >= ? AND c.day < ?"
                 " ORDER BY c.day, c.section, " + ", ".join(f"substr(k.{c}, 1, {SORTED})" for c in
-                                                           ("key", "method", "principal")) + ", k.digest")
-COUNTS_ROW = ("SELECT c.day, c.quarters, nullif(c.section, '') AS section, nullif(k.key, '') AS key, k.method,"
+                                                           ("key", "method", "principal")) + ", k.{rest}")
+COUNTS_ROW = ("SELECT c.day, c.n, c.quarters, nullif(c.section, '') AS section, nullif(k.key, '') AS key, k.method,"
               " k.principal FROM counts c JOIN keys k USING (kid) WHERE c.day = ? AND c.section = ? AND c.kid = ?")
 
 
@@ -125,6 +125,9 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
     if asked - set(TABLES):
         raise CcauditError(f"no table {sorted(asked - set(TABLES))[0]!r} to export; the tables are {', '.join(TABLES)}")
     tables = [t for t in TABLES if t in asked]
+    if "counts" not in tables and store.counts_only():  # was an earlier export removed, and nothing written
+        raise CcauditError(f"{store.path} holds counts only (made by ccaudit spark): no events to export for "
+                           f"{', '.join(tables)}; nothing written")
     out_dir = unslashed(out_dir)
     _refuse_replacing(store.path, out_dir)
     if os.path.lexists(out_dir) and not os.path.islink(out_dir) and not os.path.isdir(out_dir):
@@ -211,11 +214,7 @@ def read_marker(folder: Folder) -> list[str]:
     path = folder.join(MARKER)
     if not folder.has_file(MARKER):
         raise CcauditError(f"{path}: not a file ccaudit wrote (a link or a folder); nothing written")
-    try:
-        with folder.open(MARKER, errors="replace") as f:
-            names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
-    except OSError as e:  # made unreadable (mode 000): was an internal error
-        raise CcauditError(f"{path}: cannot read: {e.strerror}; nothing written") from None
+    names = [line.strip() for line in folder.own_lines(MARKER, "nothing written")]  # (planted: its tables removed)
     for name in names:
         if name not in TABLES:
             raise CcauditError(f"{path}: lists {quoted(name)}, which is not an exported table; nothing written")
@@ -278,7 +277,8 @@ def _days(store: Store, table: str) -> Iterator[tuple[dt.date, Iterator[list[tup
     (epoch seconds) for counts. The next day with rows is looked up by the key too, so two
     days centuries apart take two queries, not one for each day between."""
     if table == "counts":
-        source, key, per_day, sql = "counts", "day", DAY, COUNTS_ORDER
+        digests = store.conn.execute("PRAGMA user_version").fetchone()[0] not in READ_AS_IS  # 8, 9: none
+        source, key, per_day, sql = "counts", "day", DAY, COUNTS_ORDER.format(rest="digest" if digests else "kid")
     else:
         source, key, per_day, sql = "events", "hour", DAY * US // HOUR_US, event_sql(table)
     following = f"SELECT min({key}) FROM {source} WHERE {key} >= ?"
@@ -315,11 +315,14 @@ def _batches(cursor) -> Iterator[list[tuple]]:
 
 
 def _quarters(batches: Iterator[list[tuple]]) -> Iterator[list[tuple]]:
-    """Counts rows (a UTC day of a key) as the exported rows, one per quarter hour."""
+    """Counts rows (a UTC day of a key) as the exported rows, one per quarter hour. A row no load
+    makes raises ValueError (``options.open_store`` names the store): was exported outside its day."""
     rows: list[tuple] = []
     held = 0  # their text, each row's once (rows of one key share it, but Arrow copies it for each)
     for batch in batches:
-        for day, blob, *text in batch:
+        for day, n, blob, *text in batch:
+            if daycounts.misshapen(blob, n):
+                raise ValueError("a counts row's quarter hours are misshapen")
             more = [(quarter * US, *text, n, first, last) for quarter, n, first, last in daycounts.entries(day, blob)]
             rows += more
             held += len(more) * sum(len(t) for t in text if t)

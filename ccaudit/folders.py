@@ -66,6 +66,18 @@ class Folder:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=self.fd)
         return os.fdopen(fd, encoding="utf-8", errors=errors)
 
+    def own_lines(self, name: str, untouched: str) -> list[str]:
+        """The lines of the file ``name`` but blank ones and comments (#), if this user wrote it:
+        a list of what to replace can be planted where another user may write (a sticky
+        folder). Refused otherwise, the message ending in ``untouched``."""
+        try:
+            with self.open(name, errors="replace") as f:
+                if os.fstat(f.fileno()).st_uid != os.geteuid():
+                    raise CcauditError(f"{self.join(name)}: written by another user; {untouched}")
+                return [line.rstrip("\n") for line in f if line.strip() and not line.startswith("#")]
+        except OSError as e:  # made unreadable (mode 000): was an internal error
+            raise CcauditError(f"{self.join(name)}: cannot read: {e.strerror}; {untouched}") from None
+
     @contextlib.contextmanager
     def listing(self) -> Iterator[Iterator[os.DirEntry]]:
         """The folder's entries (``scandir``). An OSError is raised as it is."""

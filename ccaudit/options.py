@@ -22,7 +22,7 @@ from . import daycounts
 from .boundary import say, signalled
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
-from .files import present
+from .files import present, same_file
 from .folders import check_parent
 from .loadnotes import STREAM
 from .progress import Progress, on_terminal
@@ -231,6 +231,18 @@ def existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:
     """Without dumps, --db must name an existing store: a mistyped path would pass as empty."""
     if not dumps and db_path and not present(db_path, follow=True):
         raise click.BadParameter(f"{db_path}: no such store", param_hint="--db")
+
+
+def journals(db_path: str | None) -> list[str]:
+    """Where SQLite keeps the store's journals (it deletes one it opens)."""
+    return [os.path.realpath(db_path) + end for end in ("-journal", "-wal", "-shm")] if db_path else []
+
+
+def refuse_journal_folder(out_dir: str | None, db_path: str | None) -> None:
+    """--out made a folder there, and every command on the store then refused it."""
+    if out_dir and any(same_file(out_dir, journal) for journal in journals(db_path)):
+        raise click.BadParameter(f"{out_dir} is where SQLite keeps the store's journal; give another folder",
+                                 param_hint="--out")
 
 
 def check_inputs(dumps: tuple[str, ...]) -> None:

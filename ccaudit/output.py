@@ -203,13 +203,7 @@ def read_manifest(folder: Folder) -> list[str]:
     path = folder.join(MANIFEST)
     if not folder.has_file(MANIFEST):
         return []
-    try:
-        with folder.open(MANIFEST, errors="replace") as f:
-            if os.fstat(f.fileno()).st_uid != os.geteuid():  # planted where another may write (a sticky folder)
-                raise CcauditError(f"{path}: written by another user; not touched")
-            names = [line.rstrip("\n") for line in f if line.strip() and not line.startswith("#")]
-    except OSError as e:  # made unreadable (mode 000): was an internal error
-        raise CcauditError(f"{path}: cannot read: {e.strerror}; not touched") from None
+    names = folder.own_lines(MANIFEST, "not touched")
     for name in names:
         if not _REPORT_FILE.fullmatch(name):
             raise CcauditError(f"{path}: lists {quoted(name)}, which is not a report file; not touched")

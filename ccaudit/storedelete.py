@@ -39,14 +39,23 @@ def deletable(path: str) -> bool:
     return True
 
 
-def delete_store(path: str, unused: bool = False) -> bool:
+def fingerprint(path: str) -> tuple[int, ...]:
+    """Which file ``path`` is, and as what: its device, inode, size and change time."""
+    st = os.lstat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def delete_store(path: str, unused: bool = False, asked: tuple[int, ...] | None = None) -> bool:
     """Delete the store at ``path`` (found ``deletable``) and its journal files, unless a
     command writing it holds it (``hold``); with ``unused``, only if it holds no rows: a
-    store made for a run that failed, which another command may have filled meanwhile.
-    Whether it was deleted."""
+    store made for a run that failed, which another command may have filled meanwhile;
+    with ``asked``, only if it is still the file of that ``fingerprint`` (a question waited
+    while it was replaced: a text file put there was deleted). Whether it was deleted."""
     with unheld(path):
         if unused and not _unused(path):
             return False
+        if asked and (not present(path) or fingerprint(path) != asked):
+            raise StoreError(f"{path}: changed while the question waited; nothing deleted")
         wal = (path + "-wal", path + "-shm") if in_wal_mode(path) else ()  # else not SQLite's files for it
         for name in (path, path + "-journal", *wal):
             try:
@@ -78,6 +87,8 @@ def forget_unfinished(path: str) -> int:
     with unheld(path), contextlib.closing(sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT)) as conn:
         check_layout(conn, path)  # a newer ccaudit's store was written to, an older one's was "could not be read"
         try:
+            if not conn.execute(f"SELECT EXISTS (SELECT 1 FROM meta WHERE {loadnotes.WHERE})").fetchone()[0]:
+                return 0  # nothing to write: on read-only media, was "attempt to write a readonly database"
             with conn:
                 return conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}").rowcount
         except sqlite3.Error as e:  # read-only (the file, its folder, the medium), a full disk

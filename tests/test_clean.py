@@ -349,6 +349,18 @@ def test_the_end_of_input_at_cleans_question_declines(invoke, tmp_path, sample_c
     assert db.exists()
 
 
+def test_a_store_replaced_while_cleans_question_waits_is_not_deleted(invoke, tmp_path, sample_cli, monkeypatch):
+    # was "deleted s.db", exit 0: the text file put in the store's place was deleted
+    db, out = tmp_path / "s.db", tmp_path / "reports"
+    invoke("report", sample_cli, "--db", db, "--out", out, "-q")
+    monkeypatch.setattr("ccaudit.cli.interactive", lambda: True)
+    monkeypatch.setattr("ccaudit.cli.confirmed", lambda question: db.write_text("my notes\n") or True)
+    result = invoke("clean", "--db", db, "--out", out)
+    assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {db}: changed while the question waited; "
+                                                    "nothing deleted\n")
+    assert db.read_text() == "my notes\n" and (out / ".ccaudit-manifest").exists()
+
+
 def test_ctrl_c_at_cleans_question_is_an_interrupt(ccaudit_exe, tmp_path, sample_cli, invoke):
     # was click's "Aborted!" and exit 1, the code of a declined question
     import os

@@ -198,6 +198,32 @@ def test_counts_files_do_not_depend_on_the_order_keys_were_loaded(tmp_path):
     assert files[0] == files[1] and len(files[0]) == 1
 
 
+@pytest.mark.parametrize("layout", [8, 9])
+def test_a_store_of_an_earlier_layout_read_as_it_is_exports_the_same_counts(sample, tmp_path, layout):
+    # was "a store could not be read: no such column: k.digest" (layouts 8 and 9 have none)
+    from tests.test_upgrade import as_layout
+
+    db, out = sample
+    old = tmp_path / "old.db"
+    old.write_bytes(db.read_bytes())
+    as_layout(old, layout)
+    export(old, tmp_path / "out", "--table", "counts")
+    assert exported_totals(tmp_path / "out") == exported_totals(out)
+
+
+def test_a_damaged_counts_row_is_named_not_exported_outside_its_day(tmp_path):
+    # was exit 0: a quarter hour 200 of a 96-quarter day, written as a time two days on
+    db = tmp_path / "audit.db"
+    assert ccaudit("load", FIXTURES / "sample-cli.txt", "--db", db, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        day, kid, blob = conn.execute("SELECT day, kid, quarters FROM counts LIMIT 1").fetchone()
+        conn.execute("UPDATE counts SET quarters = ? WHERE day = ? AND kid = ?",
+                     ((200).to_bytes(4, "little") + blob[4:], day, kid))
+    conn.close()
+    result = ccaudit("export", "--db", db, "--out", tmp_path / "out", "--table", "counts")
+    assert result.exit_code == 2 and result.stderr.startswith(f"ccaudit: error: {db}: a row of its counts is damaged")
+
+
 def export_peak_mib(tmp_path, keys: int) -> int:
     """Peak memory of a counts export of a day of ``keys`` keys of 2 MiB, in a process of its own."""
     with open(tmp_path / f"{keys}.jsonl", "w") as f:
@@ -432,6 +458,31 @@ def test_a_planted_marker_cannot_lead_out_of_the_folder(invoke, sample, tmp_path
                                                        "which is not an exported table; nothing written\n")
 
 
+def test_a_marker_written_by_another_user_is_not_followed(invoke, sample, tmp_path, monkeypatch):
+    # was: in a shared sticky folder, a marker planted by another user listing "counts" had
+    # the caller's own folder of that name removed as an earlier table
+    db, _ = sample
+    out = tmp_path / "shared"
+    (out / "counts").mkdir(parents=True)
+    (out / "counts" / "mine.txt").write_text("mine")
+    (out / exporter.MARKER).write_text("counts\n")
+    monkeypatch.setattr(os, "geteuid", lambda: os.stat(out / exporter.MARKER).st_uid + 1)
+    result = invoke("export", "--db", db, "--out", out, "--table", "all_events")
+    assert result.exit_code == 2 and f"{out}/.ccaudit-export: written by another user; nothing written" in result.stderr
+    assert (out / "counts" / "mine.txt").read_text() == "mine" and not (out / "all_events").exists()
+
+
+@pytest.mark.parametrize("command", ["export", "report"])
+@pytest.mark.parametrize("end", ["-journal", "-wal", "-shm"])
+def test_an_out_folder_where_sqlite_keeps_the_stores_journal_is_refused(invoke, sample, tmp_path, command, end):
+    # was made, and every later command on the store refused it ("... is a folder; remove it")
+    db = tmp_path / "audit.db"
+    db.write_bytes(sample[0].read_bytes())
+    result = invoke(command, "--db", db, "--out", f"{db}{end}")
+    assert result.exit_code == 2 and f"{db}{end} is where SQLite keeps the store's journal" in result.stderr
+    assert not os.path.lexists(f"{db}{end}") and invoke("summary", "--db", db).exit_code == 0
+
+
 def files_of(out) -> dict:
     """Every file under ``out``, by path, with its bytes."""
     return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
@@ -664,7 +715,7 @@ def test_no_order_of_rows_makes_a_batch_of_more_text(order):
     for batch in exporter._batches(iter(rows)):
         assert sum(len(v) for row in batch for v in row if type(v) is str) < exporter.BATCH_BYTES + 2**15 + 32
     quarters = daycounts.pack(0, {q: [1, q * 900 * 10**6, q * 900 * 10**6] for q in range(96)})[5]
-    rows = [[(0, quarters, "section", "y" * 2**16, "m", "p")]] * 3  # 96 quarters of a 64 KiB key a row
+    rows = [[(0, 96, quarters, "section", "y" * 2**16, "m", "p")]] * 3  # 96 quarters of a 64 KiB key a row
     assert [len(b) for b in exporter._quarters(iter(rows))] == [96, 96, 96]
 
 
@@ -721,6 +772,13 @@ def test_a_counts_only_store_exports_its_counts(tmp_path):
                     quarter * 10**6 + 1, quarter * 10**6 + 899_999_999),
                    ("2024-05-07", quarter + 900, None, None, "CreateAPIKey", "u-1", 2, (quarter + 900) * 10**6,
                     (quarter + 900) * 10**6 + 7)]
+    # asked only for tables it has no rows of: was exit 0, "exported nothing", the export removed
+    before = files_of(out)
+    result = ccaudit("export", "--db", db, "--out", out, "--table", "all_events", "--table", "auth_events")
+    assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {db} holds counts only (made by ccaudit "
+                                                    "spark): no events to export for all_events, auth_events; "
+                                                    "nothing written\n")
+    assert files_of(out) == before
 
 
 def test_an_empty_store_exports_nothing(tmp_path):

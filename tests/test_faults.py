@@ -567,6 +567,12 @@ def test_read_only_store_can_be_read(cc, dumps, ro_store, tmp_path, command):
         check_report(json.loads(out.read_text(encoding="utf-8")), want, "report -o")
 
 
+def test_forgetting_no_unfinished_loads_of_a_read_only_store_writes_nothing(cc, ro_store):
+    # was "cannot forget its unfinished loads: attempt to write a readonly database", exit 2
+    r = cc.run("clean", "--db", ro_store, "--unfinished", "--yes")
+    assert (r.returncode, r.lines()) == (0, [f"ccaudit: {ro_store}: forgot 0 unfinished loads (the store is kept)"])
+
+
 def test_read_only_store_refuses_a_load(cc, dumps, ro_store):
     r = cc.run("load", dumps["tiny"].path, "--db", ro_store, "-q")
     assert r.returncode == 2, str(r)
