@@ -112,7 +112,7 @@ class Busiest:
             top = heapq.nsmallest(n, totals((-sum(c), k, c, t) for k, c, t in self.columns(section, starts, end)))
             return counted[0], counted[1], [r[1:] for r in top]
         total = daycounts.total
-        whole = self._rows_in(section, pairs, WHOLE * n + 1) <= WHOLE * n
+        whole = self._rows_in(section, pairs, min(WHOLE * n + 1, 2**63 - 1)) <= WHOLE * n  # (SQLite's largest)
         sql, args = self._paired(section, pairs, totals=not whole)
         top = heapq.nsmallest(n, totals((-total(row[-1]), row[0], row) for row in self.conn.execute(sql, args)))
         if not whole:  # the winners' rows, read by number

@@ -113,10 +113,10 @@ def render(comparison: Comparison, a: Report, b: Report, fmt: str, labels: tuple
     if fmt == "csv":
         yield from csv_chunks(FIELDS, ([r.section, r.key, r.count_a, r.count_b, r.change, r.status] for r in rows()))
         return
-    tally = (f"{counts['changed']} changed, {counts['new']} new, {counts['vanished']} vanished, "
-             f"{counts['same']} same")
+    tally = (f"{counts['changed']:,} changed, {counts['new']:,} new, {counts['vanished']:,} vanished, "
+             f"{counts['same']:,} same")  # grouped, as the sides' lines above it
     if shown != sum(counts.values()):
-        tally += f"; {shown} shown"
+        tally += f"; {shown:,} shown"
         if counts["same"] and not same:
             tally += " (--all adds the same ones)"
     if fmt == "markdown":

@@ -49,6 +49,18 @@ def test_diff_reports_sums_days_and_sorts():
                                   DiffRow("all_events", "X", 1, 1, 0, "same")]
 
 
+def test_the_tally_groups_its_thousands_as_the_sides_lines_do():
+    # was "1000 new; 1 shown" below "1,000 events"
+    import contextlib
+
+    from ccaudit.diff import Comparison, render
+
+    a, b = _report({"2024-05-06": {}}), _report({"2024-05-06": {"all_events": {f"M{i}": 1 for i in range(1000)}}})
+    with contextlib.closing(Comparison(a, b)) as comparison:
+        text = "".join(render(comparison, a, b, "text", top=1))
+    assert "0 changed, 1,000 new, 0 vanished, 0 same; 1 shown" in text
+
+
 def test_ties_go_by_section_order_then_key():
     a = _report({"2024-05-06": {"all_events": {"b": 1, "A": 1}, "signin_success": {"z": 1},
                                 "kafka_authentication": {"y": 1}}})

@@ -626,6 +626,15 @@ def test_top_keeps_busiest_rows(tmp_path):
     assert CliRunner().invoke(cli, ["report", "-q", path, "--top", "0"]).exit_code == 2
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])
+def test_the_largest_top_keeps_every_row(tmp_path, zone):
+    # was, in a zone whose day spans two UTC days: "internal error: OverflowError", exit 70
+    path = write_jsonl(tmp_path, [kafka_auth("2024-05-06T05:30:00Z", "User:sa-1"),
+                                  kafka_auth("2024-05-06T09:00:00Z", "User:sa-2")])
+    d = report_json(path, "--tz", zone, "--top", str(2**63 - 1))["days"][0]
+    assert [r["key"] for r in d["sections"]["kafka_authentication"]["rows"]] == ["sa-1", "sa-2"]
+
+
 # -- row statistics --------------------------------------------------------------------
 
 def test_row_stats(tmp_path):
