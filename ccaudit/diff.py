@@ -134,7 +134,7 @@ def render(comparison: Comparison, a: Report, b: Report, fmt: str, labels: tuple
 def _side(report: Report, label: str) -> dict:
     """What one side covered, so a reader can tell two periods apart (or see one is empty)."""
     first, last = report.span
-    return {"label": label, "events": report.events, "first_day": first, "last_day": last}
+    return {"label": label, "events": report.events, "first_day": first, "last_day": last, "tz": report.tz}
 
 
 def _heading(side: dict) -> str:
@@ -143,7 +143,8 @@ def _heading(side: dict) -> str:
     if not side["events"]:
         return f"{label}: no events"
     first, last = side["first_day"], side["last_day"]
-    return f"{label}: {plural(side['events'], 'event')}, {first if first == last else f'{first}..{last}'}"
+    zone = "" if side["tz"] == "UTC" else f" ({side['tz']})"  # the days are its
+    return f"{label}: {plural(side['events'], 'event')}, {first if first == last else f'{first}..{last}'}{zone}"
 
 
 def _table(rows: Callable[[], Iterator[DiffRow]], escape: Callable[[str], str], markdown: bool) -> Iterator[str]:

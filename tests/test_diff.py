@@ -157,7 +157,8 @@ def test_two_dumps(invoke, at_root):
     assert _rows(result.stdout) == EXPECTED
     assert doc["counts"] == {"new": 4, "vanished": 5, "changed": 5, "same": 4}
     assert doc["shown"] == 14
-    assert doc["a"] == {"label": f"A = {SAMPLE}", "events": 13, "first_day": "2024-05-06", "last_day": "2024-05-09"}
+    assert doc["a"] == {"label": f"A = {SAMPLE}", "events": 13, "first_day": "2024-05-06", "last_day": "2024-05-09",
+                        "tz": "UTC"}
     assert doc["b"]["events"] == 19 and doc["b"]["first_day"] == "2024-05-13"
     every = invoke("diff", "-q", SAMPLE, WEEK2, "--format", "json", "--all")
     assert _rows(every.stdout) == EXPECTED + UNCHANGED
@@ -186,6 +187,15 @@ def test_sets_of_dumps(invoke, at_root):
     assert ("all_events", "SignIn", 11, 7, -4, "changed") in rows
     assert all(r[4] <= 0 for r in rows)
     assert sum(-r[4] for r in rows if r[0] == "all_events") == 13
+
+
+def test_each_side_says_the_zone_of_its_days(invoke, at_root):
+    # was not said: the sides' first and last days are the zone's (week 2's last event,
+    # 2024-05-14T23:00Z, is on the 15th in Kolkata), their counts the same in any zone
+    text = invoke("diff", "-q", SAMPLE, WEEK2, "--tz", "Asia/Kolkata").stdout.splitlines()
+    assert text[1] == "B = fixtures/sample-week2.jsonl: 19 events, 2024-05-13..2024-05-15 (Asia/Kolkata)"
+    doc = json.loads(invoke("diff", "-q", SAMPLE, WEEK2, "--tz", "Asia/Kolkata", "--format", "json").stdout)
+    assert (doc["a"]["tz"], doc["b"]["tz"], doc["b"]["last_day"]) == ("Asia/Kolkata", "Asia/Kolkata", "2024-05-15")
 
 
 def test_one_store_two_windows(invoke, at_root, tmp_path):
