@@ -74,7 +74,7 @@ def spark_errors(files: list | None = None) -> Iterator[None]:
             raise (KeyboardInterrupt() if _stopped[0] == signal.SIGINT else Terminated(_stopped[0])) from None
         if not isinstance(e, (ConnectionError, PySparkException, Py4JError)):
             raise
-        if os.environ.get("CCAUDIT_DEBUG"):  # now: once the JVM is killed, the exception's text cannot be read
+        if os.environ.get("CCAUDIT_DEBUG"):  # while the JVM lives: py4j reads the exception's text from it
             traceback.print_exc()
         raise (unread_input(e, files or []) or CcauditError(spark_message(e))) from None
 
