@@ -334,6 +334,7 @@ def create(path: str) -> None:
     conn = sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT, isolation_level=None)
     try:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only
+        conn.execute("PRAGMA temp_store = MEMORY")  # its statement journals: a full TMPDIR was the store's "disk full"
         patiently(conn, "BEGIN IMMEDIATE")  # another load creating it
         if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # else: made meanwhile
             create_tables(conn)

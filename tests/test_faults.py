@@ -432,6 +432,25 @@ def test_full_tmpdir_under_a_gzip_input(cc, dumps, tmp_path):
     cc.check_store(db, want, "after the full TMPDIR and a second load")
 
 
+def test_full_tmpdir_as_a_store_is_created_is_not_the_stores_disk(cc, dumps, tmp_path):
+    """A new store on a disk with room, TMPDIR full to its last byte: was "new.db: cannot write
+    the store: no space left" (the creation's statement journal went to TMPDIR), leaving an
+    empty file. A small load needs no room in TMPDIR."""
+    why = mount_unavailable()
+    if why:
+        pytest.skip(f"a full TMPDIR needs a small filesystem: {why}")
+    small = cc.tmpfs(tmp_path / "small-tmp", "1m")
+    with open(small / "fill", "wb") as f:
+        with contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+    db = tmp_path / "new.db"
+    r = cc.run("load", dumps["a"].path, "--db", db, "-q", tmpdir=small)
+    assert r.returncode == 0, str(r)
+    cc.check_store(db, Expected(dumps["a"]), "a store made while TMPDIR was full")
+
+
 def test_full_tmpdir_under_a_temporary_store(cc, dumps, tmp_path):
     """A report without --db loads into a temporary store in TMPDIR, here a 1 MiB tmpfs: the
     error names TMPDIR's folder as that of a temporary store (not a store whose loads are
