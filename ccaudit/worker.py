@@ -14,6 +14,10 @@ NAMES keys and details: a dump of a new key a record (a sign-in attack) then sta
 of 1,000 records, not 5,000, so the worker and the main process hold a fifth as many
 names.
 
+A worker writes at most UNMERGED stage files that the main process has not merged yet (it
+deletes each as it merges it): a JSON document is one task, and while a reader held the
+store's commit off, its stage files piled up in TMPDIR with the input's size.
+
 It imports only what parsing needs, so each worker stays small.
 """
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
@@ -38,6 +43,8 @@ from .stats import LoadStats
 BATCH = 500  # rows classified and staged at a time
 PART = 5_000  # records per stage file
 NAMES = 2_000  # keys and details numbered in one stage file (a bench file has about 1,100)
+UNMERGED = 16  # stage files not yet merged, at most (a task of lines is 4 MiB: fewer)
+_PARENT: list[int] = []  # the main process, once main() runs: gone, a worker waiting on it ends
 
 
 class Task(msgspec.Struct, frozen=True):
@@ -124,12 +131,21 @@ def _check_identity(fd: int, task: Task) -> None:
 
 def _parts(stage: str, rows, stats: LoadStats) -> Iterator[Answer]:
     for part in range(sys.maxsize):
+        _until_merged(f"{stage}-{part - UNMERGED}")
         before = (stats.records_read, stats.noise_lines, stats.malformed, len(stats.problems), len(stats.cut))
         path = f"{stage}-{part}"
         last = _fill(path, rows)
         yield _answer(path, stats, before, last)
         if last:
             return
+
+
+def _until_merged(path: str) -> None:
+    """Wait while the stage file ``path`` is there: the main process has not merged it."""
+    while os.path.exists(path):
+        if _PARENT and os.getppid() != _PARENT[0]:
+            os._exit(1)
+        time.sleep(0.01)
 
 
 def _fill(path: str, rows: Iterator[tuple]) -> bool:
@@ -168,6 +184,7 @@ def _skip_partial_line(f, start: int, end: int | None) -> None:
 
 def main() -> None:
     _signals()
+    _PARENT.append(os.getppid())
     out = sys.stdout.buffer
     try:
         with FewerCollections():

@@ -709,3 +709,30 @@ def test_a_file_that_keeps_its_size_while_it_is_read_has_no_problem(tmp_path):
     path = write_jsonl(tmp_path, [rec(n) for n in range(3)])
     stats, _ = _load(tmp_path, [path], "s")
     assert (stats.records_read, stats.problem_lines()) == (3, [])
+
+
+def test_a_worker_writes_at_most_unmerged_stage_files_the_main_process_has_not_merged(tmp_path, monkeypatch):
+    # was: a JSON document, one task, staged its whole input while a reader held the store's
+    # commit off: 19 stage files (7.2 MB) for 150,000 records, a full TMPDIR for more
+    import time
+
+    from ccaudit import worker
+    from ccaudit.lines import line_rows
+
+    monkeypatch.setattr(worker, "UNMERGED", 3, raising=False)
+    monkeypatch.setattr(worker, "PART", 10)
+    stats = LoadStats()
+    lines = json_lines([signin("2024-05-07T05:00:00Z", "u@x.com", id=f"e{i}") for i in range(100)]).splitlines()
+    rows = line_rows(lines, "", stats)
+    answers: list = []
+    thread = threading.Thread(target=lambda: answers.extend(worker._parts(str(tmp_path / "part"), rows, stats)),
+                              daemon=True)
+    thread.start()
+    merged = 0
+    while thread.is_alive() or merged < len(answers):
+        time.sleep(0.1)
+        assert len(os.listdir(tmp_path)) <= 3  # written, not merged
+        if merged < len(answers):
+            os.remove(answers[merged].stage)  # merged, as the main process does
+            merged += 1
+    assert [a.offered for a in answers] == [10] * 10 + [0] and answers[-1].last
