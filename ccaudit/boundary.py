@@ -22,6 +22,7 @@ from typing import NoReturn
 import click
 
 from .errors import CcauditError, ExitCode
+from .stops import Terminated
 from .text import printable
 
 EXIT_CODES = """Exit codes: 0 ok; 1 a check failed, --strict found malformed input, or clean was
@@ -45,14 +46,6 @@ class ClosedOutput(io.TextIOBase):
 
     def write(self, text: str) -> int:
         raise OSError(errno.EBADF, os.strerror(errno.EBADF))
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so temporary files and folders go."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
 
 
 _signalled: list[BaseException] = []  # what a signal raised: see _stops_through_sql
@@ -105,11 +98,11 @@ def boundary(ctx: click.Context) -> Iterator[None]:
     except CcauditError as e:
         say(f"ccaudit: error: {printable(str(e))}")
         ctx.exit(e.exit_code)
-    except KeyboardInterrupt:
-        say("ccaudit: interrupted")
+    except KeyboardInterrupt as e:
+        say(f"ccaudit: interrupted{_noted(e)}")
         ctx.exit(ExitCode.INTERRUPTED)
     except Terminated as e:
-        say(f"ccaudit: stopped by {signal.Signals(e.signum).name}")
+        say(f"ccaudit: stopped by {signal.Signals(e.signum).name}{_noted(e)}")
         ctx.exit(128 + e.signum)
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as cat does
         _discard(sys.stdout.fileno())
@@ -144,6 +137,11 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         raise
     except Exception as e:
         _internal_error(ctx, e)
+
+
+def _noted(e: BaseException) -> str:
+    """What the core noted on a stop it passed on (a download: the records a pipe already had)."""
+    return "".join(f"; {printable(note)}" for note in getattr(e, "__notes__", ()))
 
 
 def _folder_gone() -> bool:

@@ -45,7 +45,7 @@ from .errors import CcauditError, InputError
 from .folders import writing_into
 from .kafka_config import kept_brokers, load_properties
 from .kafka_source import EARLIEST, KafkaSource, Message
-from .stops import block_stops, drop_stops, restore_signals
+from .stops import Terminated, block_stops, drop_stops, restore_signals
 from .text import plural, printable
 
 DEFAULT_TOPIC = "confluent-audit-log-events"
@@ -231,6 +231,10 @@ def _saying_what_is_left(out_path, result: DownloadResult, kept: str) -> Iterato
             f"at most {some} written to {where}" if isinstance(e, StreamNotWritten) else \
             f"{some} already written to {where}"
         raise CcauditError(f"{e}; {written}{kept}") from None
+    except (KeyboardInterrupt, Terminated) as e:  # a stop: the command's line says what a stream already had
+        if result.records and is_stream(out_path):
+            e.add_note(f"{plural(result.records, 'record')} already written to {out_name(out_path)}{kept}")
+        raise
 
 
 def _save(state_path, topic: str, bootstrap: str, result: DownloadResult) -> None:

@@ -33,12 +33,11 @@ import warnings
 from collections.abc import Callable, Iterator
 from functools import partial, reduce
 
-from .boundary import Terminated
 from .errors import CcauditError, MissingExtra
 from .schema import QUARTER
 from .spark_failures import spark_message, unread_input
 from .stats import LoadStats
-from .stops import STOPPING
+from .stops import STOPPING, Terminated
 from .tempdirs import make_temp_dir
 
 INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'ccaudit[spark]' (in a clone: pip install '.[spark]')"

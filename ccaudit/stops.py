@@ -32,3 +32,11 @@ class Program:
     when its command does, rather than a caller's (tests, a notebook), which goes on."""
 
     ends_with_command = False
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so temporary files and folders go."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

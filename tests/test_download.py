@@ -462,6 +462,25 @@ def test_ctrl_c_exits_130_and_keeps_nothing(tmp_path, props, monkeypatch):
     assert state.read_bytes() == before
 
 
+def test_ctrl_c_of_a_run_to_a_stream_says_what_it_already_had(tmp_path, props, monkeypatch):
+    # was "ccaudit: interrupted" alone, where a failure says it
+    source = FakeSource({0: (0, [audit_message(i) for i in range(3)])})
+    consume = source.consume
+
+    def records_then_ctrl_c(num, timeout):  # two of the three, then Ctrl-C
+        records = [m for m in consume(num, timeout) if not m.eof][:2]
+        source.fail_on_consume = KeyboardInterrupt()
+        return records
+
+    source.consume = records_then_ctrl_c
+    use_fake(monkeypatch, source)
+    result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", "-", "--state",
+                                      str(tmp_path / "s.json")])
+    assert (result.exit_code, result.stderr) == (130, "ccaudit: interrupted; 2 records already written to standard "
+                                                      "output, state file unchanged\n")
+    assert result.stdout_bytes == b"".join(audit_message(i) + b"\n" for i in range(2))
+
+
 @pytest.mark.parametrize("offsets, message", [
     ('{"0": 1e400}', "not whole numbers"),  # was: OverflowError, an internal error
     ('{"0": true}', "not whole numbers"),  # was: offset 1
