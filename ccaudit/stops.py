@@ -1,6 +1,8 @@
 """The signals that stop ccaudit (Ctrl-C, SIGTERM, SIGHUP), held off across a stretch of
 code that must not be left half done: a temporary file made but not yet in the ``try``
-that removes it, a worker started but not yet known to the pool."""
+that removes it, a worker started but not yet known to the pool. Also what SIGTERM and
+SIGHUP raise (``Terminated``), and whether a stop can still come after the command
+(``Program``). Imports nothing of ccaudit's, nor click: the downloader uses it."""
 from __future__ import annotations
 
 import signal
