@@ -225,22 +225,39 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
 
 def _refuse_missing_columns(conn: sqlite3.Connection, path: str, version: int) -> None:
     """A column dropped or renamed by hand: a query failed on it, naming neither store of a
-    diff (layouts 8 and 9 have no digests of names)."""
-    for table, columns in _columns().items():
-        have = {c for _, c, *_ in conn.execute(f"PRAGMA table_info({table})")}
+    diff (layouts 8 and 9 have no digests of names). A table made again without its key: a
+    load of a dump already in it added every record again, and counts rows twice were summed
+    twice. A collation: ccaudit declares none, and one merged keys a diff tells apart."""
+    for table, (columns, key) in _columns().items():
+        info = conn.execute(f"PRAGMA table_info({table})").fetchall()
+        have = {c for _, c, *_ in info}
         lacking = [c for c in columns if c not in have and not (c == "digest" and version in READ_AS_IS)]
         if lacking:
             raise StoreError(f"{path}: not a whole ccaudit store (its {table} has no column {lacking[0]}); load "
                              "the dumps into a new store")
+        if _key(info) != key:
+            raise StoreError(f"{path}: its {table} is not keyed as ccaudit keys it (made again by hand?); load the "
+                             "dumps into a new store")
+    collated = conn.execute("SELECT name FROM sqlite_master WHERE name IN (" + ", ".join("?" * len(TABLES))
+                            + ") AND sql LIKE '%COLLATE%' ORDER BY name", list(TABLES)).fetchone()
+    if collated:
+        raise StoreError(f"{path}: its {collated[0]} declares a collation, which ccaudit does not; load the dumps "
+                         "into a new store")
 
 
 @functools.cache
-def _columns() -> dict[str, list[str]]:
-    """Each table's columns, as ``create_tables`` makes them."""
+def _columns() -> dict[str, tuple[list[str], list[str]]]:
+    """Each table's columns and primary key, as ``create_tables`` makes them."""
     with contextlib.closing(sqlite3.connect(":memory:")) as conn:
         for sql in TABLES.values():
             conn.execute(sql)
-        return {t: [c for _, c, *_ in conn.execute(f"PRAGMA table_info({t})")] for t in TABLES}
+        infos = {t: conn.execute(f"PRAGMA table_info({t})").fetchall() for t in TABLES}
+    return {t: ([r[1] for r in info], _key(info)) for t, info in infos.items()}
+
+
+def _key(info: list[tuple]) -> list[str]:
+    """The primary key's columns, in its order, from ``PRAGMA table_info``'s rows."""
+    return [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5]]
 
 
 def refuse_stand_ins(conn: sqlite3.Connection, path: str) -> None:

@@ -269,6 +269,30 @@ def test_a_sum_past_64_bits_or_a_column_edited_away_names_the_store(invoke, tmp_
     refused(invoke(*(a.format(good=good, db=db) for a in args)), f"{db}: {said}")
 
 
+_REMADE = ("ALTER TABLE {0} RENAME TO old; CREATE TABLE {0} AS SELECT * FROM old; DROP TABLE old;"
+           " INSERT INTO {0} SELECT * FROM {0}")  # made again without its key, each row twice
+
+
+@pytest.mark.parametrize("edit, args, said", [
+    (_REMADE.format("counts"), ["report", "--db", "{db}", "--format", "csv"],
+     "its counts is not keyed as ccaudit keys it"),  # was: every count doubled, exit 0
+    (_REMADE.format("events"), ["load", "{dump}", "--db", "{db}"],
+     "its events is not keyed as ccaudit keys it"),  # was: "19 new, 0 duplicates", every event twice
+    ("PRAGMA writable_schema = ON; UPDATE sqlite_master SET sql = replace(sql, 'key TEXT NOT NULL',"
+     " 'key TEXT NOT NULL COLLATE NOCASE') WHERE name = 'keys'", ["diff", "{good}", "{db}"],
+     "its keys declares a collation"),  # was: SA-1 and sa-1 one key in a diff
+])
+def test_a_table_made_again_by_hand_is_refused(invoke, tmp_path, fixtures_dir, edit, args, said):
+    good, db, dump = str(tmp_path / "good.db"), str(tmp_path / "audit.db"), fixtures_dir / "sample-week2.jsonl"
+    for path in (good, db):
+        assert invoke("load", dump, "--db", path, "-q").exit_code == 0
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA legacy_alter_table = ON")  # the views name the tables
+    conn.executescript(edit)
+    conn.close()
+    refused(invoke(*(a.format(good=good, db=db, dump=dump) for a in args)), f"{db}: {said}")
+
+
 def test_a_value_error_with_whole_counts_is_still_a_bug(store, monkeypatch):
     from click.testing import CliRunner
 
