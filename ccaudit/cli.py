@@ -34,6 +34,7 @@ from .options import (
 )
 from .progress import on_terminal, redraw
 from .report import Filters, build
+from .sidefiles import side_names
 from .stops import Program
 from .storefile import looks_like_sqlite
 from .text import plural, printable
@@ -123,7 +124,8 @@ def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str 
     from .output import a_report_file
 
     read = [("/dev/stdin" if p == "-" else p) for p in (db_path, *dumps) if p]  # the file behind stdin, if any
-    if out_file and any(same_file(out_file, p) for p in read + opt.journals(db_path)):
+    journals = side_names(db_path) if db_path else []
+    if out_file and any(same_file(out_file, p) for p in read + journals):  # SQLite deletes a journal it opens
         raise click.BadParameter(f"{out_file} is the store, its journal or an input; give another file",
                                  param_hint="-o")
     if out_file and looks_like_sqlite(out_file):  # -o audit.db, for --db audit.db: the store, lost

@@ -28,6 +28,7 @@ from .loadnotes import STREAM
 from .progress import Progress, on_terminal
 from .report import Filters, Report
 from .schema import SECTIONS
+from .sidefiles import side_names
 from .stats import LoadStats
 from .store import Store
 from .storefile import looks_like_sqlite
@@ -233,14 +234,9 @@ def existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:
         raise click.BadParameter(f"{db_path}: no such store", param_hint="--db")
 
 
-def journals(db_path: str | None) -> list[str]:
-    """Where SQLite keeps the store's journals (it deletes one it opens)."""
-    return [os.path.realpath(db_path) + end for end in ("-journal", "-wal", "-shm")] if db_path else []
-
-
 def refuse_journal_folder(out_dir: str | None, db_path: str | None) -> None:
     """--out made a folder there, and every command on the store then refused it."""
-    if out_dir and any(same_file(out_dir, journal) for journal in journals(db_path)):
+    if out_dir and db_path and any(same_file(out_dir, journal) for journal in side_names(db_path)):
         raise click.BadParameter(f"{out_dir} is where SQLite keeps the store's journal; give another folder",
                                  param_hint="--out")
 

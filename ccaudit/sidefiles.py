@@ -15,6 +15,11 @@ from .folders import folder_of
 JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # a rollback journal's first bytes
 
 
+def side_names(path: str) -> list[str]:
+    """Where SQLite keeps the store's journals, beside the file a link leads to."""
+    return [os.path.realpath(path) + end for end in ("-journal", "-wal", "-shm")]
+
+
 def check_folder(path: str) -> None:
     """A store written keeps its journal in its folder: in one the user may not write,
     the load failed as it committed, and a journal a killed load had left there (whose
