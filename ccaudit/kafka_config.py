@@ -95,13 +95,19 @@ def _parse_properties(text: str, path) -> dict:
         key = _unescape(match.group(1)) if match else ""
         if not _KEY.match(key):  # never echo the line: it may be a secret
             raise InputError(f"{path}:{lineno}: expected 'key=value' (a librdkafka property)")
-        value = _unescape(match.group(2)).rstrip()
+        value = _unescape(_unpadded(match.group(2)))
         if _LONE_SURROGATE.search(value):  # never echo the value: it may be a secret
             raise InputError(f"{path}:{lineno}: a \\u escape that is half of a character")
         if "\0" in value:  # librdkafka reads it as the value's end: an empty group.id aborted the process
             raise InputError(f"{path}:{lineno}: a NUL character in the value")
         props[key] = value
     return props
+
+
+def _unpadded(raw: str) -> str:
+    """The value without its trailing blanks, except one that a backslash keeps (``pass\\ ``)."""
+    kept = raw.rstrip()
+    return raw[: len(kept) + 1] if len(kept) < len(raw) and _continues(kept) else kept
 
 
 def _continues(line: str) -> bool:

@@ -180,6 +180,13 @@ def test_properties_are_read_as_java_reads_them(tmp_path):
     assert props == {"bootstrap.servers": "b:9092", "client.id": "ccaudit-test", "sasl.password": "abc"}
 
 
+def test_a_trailing_space_kept_by_a_backslash_stays_in_the_value(tmp_path):
+    # was: "pa ss\\ " read as "pa ss" (the escaped space stripped with the unescaped ones)
+    body = "bootstrap.servers=b:9092  \nsasl.password=pa ss\\ \t \nsasl.username=key\\\\ \n"
+    props = load_properties(write_props(tmp_path / "c.properties", body))
+    assert props == {"bootstrap.servers": "b:9092", "sasl.password": "pa ss ", "sasl.username": "key\\"}
+
+
 @pytest.mark.parametrize("value, message", [
     ("{{ API_SECRET }}", "CCAUDIT_API_SECRET still holds a {{ placeholder }} from the template"),
     (os.fsdecode(b"\xffsecret"), "CCAUDIT_API_SECRET is not UTF-8 text"),
