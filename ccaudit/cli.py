@@ -20,8 +20,8 @@ from .boundary import EXIT_CODES, ClosedOutput, boundary, say, terminate
 from .cli_analysis import check, diff, methods
 from .cli_export import export_command
 from .errors import CcauditError, ExitCode
-from .files import closed_descriptor, present, same_file
-from .folders import check_dir, check_parent
+from .files import closed_descriptor, is_device, present, same_file
+from .folders import check_dir, check_parent, check_writable, folder_of, unslashed
 from .options import (
     FORMATS,
     LOADING,
@@ -140,6 +140,17 @@ def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str 
                                  "another folder", param_hint="--out")
 
 
+def _check_output(out_file: str | None, out_dir: str | None) -> None:
+    """Find out before a load, not after it, that the report could not be written."""
+    if out_file and not is_device(out_file):
+        check_parent(out_file, "the report")
+        check_writable(folder_of(out_file), out_file, "the report")
+    elif out_dir:
+        check_writable(out_dir if check_dir(out_dir) else folder_of(unslashed(out_dir)), out_dir, "the report")
+    elif not out_file:
+        opt.refuse_closed_output("the report", ": give -o FILE or --out DIR")
+
+
 @cli.command(short_help="Load dumps and print hourly crosstabs per day.")
 @click.argument("dumps", nargs=-1, type=opt.DUMPS)
 @db_option("Store to add the dumps to and report from (kept; created if missing). "
@@ -173,11 +184,9 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     out_file = None if out_file == "-" else out_file  # as a Unix tool reads it, not a file named -
     opt.existing_store(dumps, db_path)
     _refuse_overwriting(out_file, out_dir, db_path, dumps)
+    _check_output(out_file, out_dir)
     if out_file:
-        check_parent(out_file, "the report")
         fmt = opt.format_of(out_file, fmt)
-    if out_dir:
-        check_dir(out_dir)
     opt.check_inputs(dumps)
     zone = time_options.zone(tz)
     filters = time_options.filters(zone, since, until, principal, method, sections, top)

@@ -152,6 +152,7 @@ def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_sin
     zone = time_options.zone(tz)
     window_a = time_options.filters(zone, a_since, a_until, sections=sections, prefix="--a-")
     window_b = time_options.filters(zone, b_since, b_until, sections=sections, prefix="--b-")
+    opt.refuse_closed_output("the comparison")
     opt.check_inputs(tuple(p for p in (*a_paths, *b_paths) if not looks_like_sqlite(p)))  # stores are opened
     with contextlib.ExitStack() as stack:
         store_a, load_a = stack.enter_context(_source("A" if a_paths != b_paths else "A and B", a_paths, quiet))
@@ -189,6 +190,7 @@ def methods(dumps, db_path, fmt, strict, quiet):
     if not dumps and not db_path:
         raise click.UsageError("give one or more DUMP files (- for standard input), or --db with a store")
     opt.existing_store(dumps, db_path)
+    opt.refuse_closed_output("the list")
     opt.check_inputs(dumps)
     with opt.open_store(db_path, readonly=not dumps) as store:
         loaded = opt.load_all(dumps, store, quiet)

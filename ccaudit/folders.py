@@ -352,6 +352,13 @@ def check_dir(path: str) -> bool:
     return False
 
 
+def check_writable(folder: str, path: str, what: str) -> None:
+    """Refuse a folder this user cannot add files to (``path`` is written there through a
+    new name: see files.py), before a load rather than after it."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CcauditError(f"{path}: cannot write {what}: cannot add files to {folder} (permission denied or read-only)")
+
+
 def check_parent(path: str, what: str) -> None:
     """Refuse a file path whose folder does not exist, as ``cp`` and ``sqlite3`` do, or
     that names a folder (``new/``): either failed only as the file was written, after a load."""

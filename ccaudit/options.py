@@ -19,7 +19,7 @@ import click
 from click.core import ParameterSource
 
 from . import daycounts
-from .boundary import say, signalled
+from .boundary import ClosedOutput, say, signalled
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
 from .files import present, same_file
@@ -239,6 +239,12 @@ def refuse_journal_folder(out_dir: str | None, db_path: str | None) -> None:
     if out_dir and db_path and any(same_file(out_dir, journal) for journal in side_names(db_path)):
         raise click.BadParameter(f"{out_dir} is where SQLite keeps the store's journal; give another folder",
                                  param_hint="--out")
+
+
+def refuse_closed_output(what: str, instead: str = "") -> None:
+    """Before a load, not after it: standard output closed with ``>&-`` takes no report."""
+    if isinstance(sys.stdout, ClosedOutput):
+        raise click.UsageError(f"standard output is closed (>&-?), so {what} would go nowhere{instead}")
 
 
 def check_inputs(dumps: tuple[str, ...]) -> None:

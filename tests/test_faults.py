@@ -407,6 +407,19 @@ def test_a_report_folder_rewritten_on_a_full_disk_says_it_is_incomplete_and_has_
     assert again.returncode == 0 and (out / "summary.txt").exists() and first.read_bytes() == new_first
 
 
+@pytest.mark.parametrize("out", [["-o", "ro/r.txt"], ["--out", "ro/reports"], ["--out", "ro"]])
+def test_a_report_into_a_read_only_folder_is_refused_before_the_load(cc, dumps, tmp_path, out):
+    # was: the whole load ran, then "ro/r.txt: cannot write: Read-only file system", exit 2
+    why = mount_unavailable()
+    if why:
+        pytest.skip(f"a read-only folder for root needs a read-only mount: {why}")
+    cc.remount(cc.tmpfs(tmp_path / "ro", "1m"), "ro")
+    r = cc.run("report", dumps["tiny"].path, *(str(tmp_path / o) if o.startswith("ro") else o for o in out))
+    assert r.returncode == 2, str(r)
+    assert r.lines() == [f"ccaudit: error: {tmp_path / out[1]}: cannot write the report: cannot add files to "
+                         f"{tmp_path / 'ro'} (permission denied or read-only)"]
+
+
 def test_full_tmpdir_under_a_gzip_input(cc, dumps, tmp_path):
     """TMPDIR on a 1 MiB tmpfs, a gzip input of 3 MiB (its decompressed chunks spill there): the
     error names TMPDIR, not the input; nothing left there; with room the load is exact."""

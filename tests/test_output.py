@@ -159,6 +159,21 @@ def test_output_to_a_closed_standard_output_is_refused(ccaudit_exe, tmp_path, sa
                                   "nowhere\n"), result.stderr
 
 
+@pytest.mark.parametrize("command, said", [
+    (["report"], "the report would go nowhere: give -o FILE or --out DIR"),
+    (["diff", "--a", "{dump}", "--b"], "the comparison would go nowhere"),
+    (["methods"], "the list would go nowhere"),
+])
+def test_standard_output_closed_is_refused_before_the_load(ccaudit_exe, sample_cli, command, said):
+    # was: the whole load ran, then "cannot write to standard output", exit 2
+    args = [str(sample_cli) if a == "{dump}" else a for a in command] + [str(sample_cli)]
+    result = subprocess.run([ccaudit_exe, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, timeout=60, preexec_fn=lambda: os.close(1))
+    assert result.returncode == ExitCode.USAGE
+    assert result.stderr.endswith(f"standard output is closed (>&-?), so {said}\n"), result.stderr
+    assert "loaded" not in result.stderr
+
+
 def test_an_empty_window_is_a_usage_error(invoke, sample_cli):
     result = invoke("report", sample_cli, "--since", "2024-05-08", "--until", "2024-05-07")
     assert result.exit_code == ExitCode.USAGE and "is not before" in result.stderr
