@@ -1,6 +1,6 @@
 """Download the audit-log topic to a file, exactly up to its end, resumably.
 
-An optional extra (``pip install 'ccaudit[download]'``): confluent_kafka is
+An optional extra (``pip install '.[download]'``): confluent_kafka is
 imported only when a download starts, so the rest of ccaudit never needs it.
 
 How a run works, and why:

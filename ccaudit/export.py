@@ -47,7 +47,7 @@ from .text import plural, quoted
 TABLES = (*EVENT_TABLES, "counts")  # in the order they are written
 MARKER = ".ccaudit-export"
 _MARKER_HEAD = "# tables written by ccaudit export; a later export into this folder replaces them\n"
-INSTALL_HINT = "ccaudit export needs pyarrow: pip install 'ccaudit[parquet]' (in a clone: pip install '.[parquet]')"
+INSTALL_HINT = "ccaudit export needs pyarrow: pip install 'pyarrow>=14' (in ccaudit's clone: pip install '.[parquet]')"
 TEMP_PREFIX = ".ccaudit-export-"  # + pid: a table being written, or one being replaced
 BATCH = 2_000  # rows per fetch and RecordBatch: as Python objects, rows cost the most memory
 BATCH_BYTES = 2 * 2**20  # and at most about this much of their text: a key can be 16 MiB (an attacker's)

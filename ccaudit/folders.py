@@ -356,7 +356,8 @@ def check_writable(folder: str, path: str, what: str) -> None:
     """Refuse a folder this user cannot add files to (``path`` is written there through a
     new name: see files.py), before a load rather than after it."""
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise CcauditError(f"{path}: cannot write {what}: cannot add files to {folder} (permission denied or read-only)")
+        raise CcauditError(f"{path}: cannot write {what}: cannot add files to {folder} "
+                           "(permission denied or read-only)")
 
 
 def check_parent(path: str, what: str) -> None:

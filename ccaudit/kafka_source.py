@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from .errors import CcauditError, InputError, MissingExtra
 from .kafka_config import is_foreign_setting, scrub_secrets, secret_values, shown_brokers
 
-INSTALL_HINT = ("ccaudit download needs confluent-kafka: pip install 'ccaudit[download]' "
-                "(in a clone: pip install '.[download]')")
+INSTALL_HINT = ("ccaudit download needs confluent-kafka: pip install 'confluent-kafka>=2.3' "
+                "(in ccaudit's clone: pip install '.[download]')")
 
 # Settings the downloader's correctness depends on; the properties file cannot change them.
 _FORCED = {

@@ -40,7 +40,7 @@ from .stats import LoadStats
 from .stops import STOPPING, Terminated
 from .tempdirs import make_temp_dir
 
-INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'ccaudit[spark]' (in a clone: pip install '.[spark]')"
+INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'pyspark[sql]>=4' (in ccaudit's clone: pip install '.[spark]')"
 NO_JAVA = "could not start Spark (it needs Java 17 or newer: java on PATH, or JAVA_HOME)"
 _stopped: list[int] = []  # the stopping signals that came while Spark ran, see _noting_stops
 

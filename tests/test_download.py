@@ -893,7 +893,7 @@ def test_missing_confluent_kafka_gives_the_install_hint(tmp_path, props, monkeyp
         dl.download(props, tmp_path / "out.jsonl")
     result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
-    assert result.stderr.strip().count("\n") == 0 and "pip install 'ccaudit[download]'" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "pip install 'confluent-kafka>=2.3'" in result.stderr
     assert "Traceback" not in result.output
 
 

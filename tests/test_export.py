@@ -728,7 +728,7 @@ def test_without_pyarrow_export_says_what_to_install(invoke, sample, tmp_path, m
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     result = invoke("export", "--db", db, "--out", tmp_path / "out")
     assert result.exit_code == 2
-    assert "pip install 'ccaudit[parquet]'" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert "pip install 'pyarrow>=14'" in result.stderr and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
 

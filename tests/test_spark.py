@@ -945,6 +945,6 @@ def test_without_pyspark_the_command_says_what_to_install(invoke, tmp_path, monk
     monkeypatch.setitem(__import__("sys").modules, "pyspark", None)
     result = invoke("spark", str(ROOT / "fixtures/sample-cli.txt"), "--db", tmp_path / "s.db")
     assert result.exit_code == 2
-    assert result.stderr == ("ccaudit: error: ccaudit spark needs pyspark: pip install 'ccaudit[spark]' (in a clone: "
-                             "pip install '.[spark]')\n")
+    assert result.stderr == ("ccaudit: error: ccaudit spark needs pyspark: pip install 'pyspark[sql]>=4' (in "
+                             "ccaudit's clone: pip install '.[spark]')\n")
     assert not (tmp_path / "s.db").exists()  # refused before anything is created
