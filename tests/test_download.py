@@ -889,7 +889,8 @@ def test_the_summary_line_escapes_control_characters_in_the_file_name(tmp_path, 
 
 def test_missing_confluent_kafka_gives_the_install_hint(tmp_path, props, monkeypatch):
     monkeypatch.setitem(sys.modules, "confluent_kafka", None)
-    with pytest.raises(MissingExtra, match=r"pip install 'confluent-kafka>=2.3' \(in ccaudit's clone: pip install '\.\[download\]'\)"):
+    hint = r"pip install 'confluent-kafka>=2.3' \(in ccaudit's clone: pip install '\.\[download\]'\)"
+    with pytest.raises(MissingExtra, match=hint):
         dl.download(props, tmp_path / "out.jsonl")
     result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
