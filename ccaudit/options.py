@@ -214,8 +214,8 @@ def tell_unfinished(store: Store) -> None:
             then = (f"once its records are loaded again (nothing tells one stream from another), {forget}"
                     if STREAM in load["files"] else f"load the same dumps again to complete it (if they are gone: "
                                                    f"{forget})")
-            tell(f"warning: {store.path}: a load of {named}, begun {load['began']}, did not end (killed, or "
-                 f"stopped by a full disk): the store holds part of its records; {then}")
+            tell(f"warning: {store.path}: a load of {named}, begun {load['began']}, did not end (interrupted, killed, "
+                 f"or stopped by a full disk): the store holds part of its records; {then}")
 
 
 def tell_unmatched(report: Report, f: Filters) -> None:

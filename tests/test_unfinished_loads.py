@@ -42,6 +42,7 @@ def test_reading_commands_say_a_load_did_not_end(invoke, tmp_path, sample_cli):
         told = [line for line in result.stderr.splitlines() if "did not end" in line]
         assert len(told) == 1, (command, result.stderr)  # (diff reads one store once, for both sides)
         assert told[0].startswith(f"ccaudit: warning: {db}: a load of {WEEK2}, begun ")
+        assert "did not end (interrupted, killed, or stopped by a full disk)" in told[0]  # was: no "interrupted"
         assert told[0].endswith(f"load the same dumps again to complete it (if they are gone: ccaudit clean --db "
                                 f"{db} --unfinished)")
     doc = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)
