@@ -20,7 +20,7 @@ MAX_EMPTY_RUN = 7  # empty days listed one by one; a longer run is one line
 @dataclass
 class Gap:
     """A run of more than MAX_EMPTY_RUN days without events, one line in the summary,
-    text, markdown and html (``summary.gaps`` in JSON; CSV lists only days): output
+    text, markdown, html and the summary's CSV (``summary.gaps`` in JSON): output
     follows the days that have events, never the span (two records a thousand years
     apart must not make a million-line report)."""
 

@@ -29,6 +29,7 @@ ROW_LABEL = {
     "all_events": "Method",
 }
 KEY_WIDTH = streamed.WIDEST  # the key column widens up to this many terminal columns
+_HOURS = " ".join(f"{h:02d}" for h in range(24))  # a gap's empty hours in the summary's CSV
 
 
 # -- summary --------------------------------------------------------------------------
@@ -237,9 +238,11 @@ def _spread(hours: list[int], have: list[str], labels: list[str]) -> list:
 
 
 def summary_csv(report: Report) -> Iterator[str]:
-    return csv_chunks(["date", "events", "first_event", "last_event", "empty_hours"],
-                      ([d.date, d.events, d.first_event or "", d.last_event or "", " ".join(d.empty_hours)]
-                       for d in report.days))
+    """A gap is one row, dated as an ISO 8601 interval (``2024-05-08/2024-05-22``), every hour empty."""
+    return csv_chunks(["date", "events", "first_event", "last_event", "empty_hours"], (
+        [f"{d.first}/{d.last}", 0, "", "", _HOURS] if isinstance(d, Gap) else
+        [d.date, d.events, d.first_event or "", d.last_event or "", " ".join(d.empty_hours)]
+        for d in report.timeline()))
 
 
 # -- json -----------------------------------------------------------------------------

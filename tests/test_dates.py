@@ -85,6 +85,18 @@ def test_the_json_summary_is_the_days_and_gaps_in_full(store):
         "gaps": [{"from": g.first, "to": g.last, "days": g.days} for g in gaps]}
 
 
+def test_the_csv_summary_has_a_row_for_each_day_and_for_each_gap(store):
+    # was: a gap's dates had no row at all, though a shorter run's each had one
+    per_day, gaps = _truth()
+    lines = "".join(summary_chunks(build(store), "csv")).splitlines()
+    rows = {line.split(",")[0]: line.split(",")[1:] for line in lines[1:]}
+    every_hour = " ".join(f"{h:02d}" for h in range(24))
+    assert lines[0] == "date,events,first_event,last_event,empty_hours"
+    assert {d: int(r[0]) for d, r in rows.items()} == {**per_day, **{f"{g.first}/{g.last}": 0 for g in gaps}}
+    assert rows["2001-03-13/2001-03-20"] == ["0", "", "", every_hour]
+    assert [d[:10] for d in rows] == sorted(d[:10] for d in rows)  # in date order, gaps among the days
+
+
 class _Read(Mapping):
     """A mapping that is not a dict, as dates.PerDay is."""
 
