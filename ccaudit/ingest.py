@@ -30,7 +30,7 @@ from .lines import MAX_LINE, line_rows
 from .shape import BOM, sniff
 from .stats import LoadStats
 from .streams import BUFFER, Broken, Decompressed, first_bytes
-from .text import file_name
+from .text import file_name, plural
 
 _MAGIC = (
     (b"\x1f\x8b", lambda f, _: gzip.GzipFile(fileobj=f, mode="rb")),
@@ -224,7 +224,9 @@ def note_if_failed(label: str, stats: LoadStats, before: tuple[int, int, int]) -
     read, noise, malformed = before
     if stats.records_read == read and (stats.noise_lines > noise or stats.malformed > malformed) \
             and label not in stats.damaged:
-        stats.fail(label, f"{label}: no audit record could be read")
+        only = "" if stats.malformed > malformed else \
+            f": only noise ({plural(stats.noise_lines - noise, 'line')}, blank or the consume command's own)"
+        stats.fail(label, f"{label}: no audit record could be read{only}")
 
 
 def iter_lines(stream: BinaryIO, end: int | None = None) -> Iterator[bytes]:

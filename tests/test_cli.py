@@ -493,6 +493,16 @@ def test_bad_input_does_not_stop_the_others_loading(invoke, tmp_path, sample_cli
     assert json.loads(invoke("summary", "--db", db, "--format", "json").stdout)["events"] == 13
 
 
+def test_an_input_of_only_noise_is_said_to_be_noise(invoke, tmp_path, sample_cli):
+    # was: "no audit record could be read" alone, as for one of garbage
+    made = _bad_inputs(tmp_path, sample_cli)
+    result = invoke("load", made["only-noise"], made["only-malformed"], "--db", tmp_path / "s.db", "-q")
+    errors = [line for line in stderr_lines(result) if ": error: " in line]
+    assert errors == [f"ccaudit: error: {made['only-noise']}: no audit record could be read: only noise (4 lines, "
+                      "blank or the consume command's own)",
+                      f"ccaudit: error: {made['only-malformed']}: no audit record could be read"]
+
+
 def test_unusable_inputs_are_named_in_the_load_line_and_its_json(invoke, tmp_path, sample_cli):
     # was: "loaded 14 records: ...; skipped ... 6 malformed (...)", and JSON without a word of them
     made = _bad_inputs(tmp_path, sample_cli)
