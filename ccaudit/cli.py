@@ -326,7 +326,8 @@ def clean(extra, db_path, out_dir, unfinished, yes):
                 f"--db {x} (a store) or --out {x} (a report folder)")
         raise click.UsageError(f"clean takes what to delete as an option: ccaudit clean {hint}")
     if not db_path and not out_dir:
-        raise click.UsageError("give --db STORE, --out DIR or both")
+        raise click.UsageError("--unfinished goes with --db STORE" if unfinished else
+                               "give --db STORE, --out DIR or both")
     if unfinished:
         if not db_path or out_dir:
             raise click.UsageError("--unfinished goes with --db STORE alone (the store is kept)")

@@ -113,7 +113,7 @@ WINDOW = options(
 SECTION = click.option("--section", "sections", multiple=True, type=click.Choice(list(SECTIONS)),
                        help="Only this section (repeatable).")
 LOADING = options(
-    click.option("--strict", is_flag=True, help="Exit 1 if any input line is malformed (check: see Exit codes)."),
+    click.option("--strict", is_flag=True, help="Exit 1 if any input line is malformed."),
     click.option("-q", "--quiet", is_flag=True, help="No progress or per-line warnings on stderr."),
 )
 

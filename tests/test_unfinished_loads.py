@@ -171,6 +171,12 @@ def test_clean_unfinished_forgets_the_notes_and_keeps_the_store(invoke, tmp_path
 
 
 
+def test_clean_unfinished_without_a_store_asks_for_one(invoke):
+    # was: "give --db STORE, --out DIR or both", though --out cannot go with --unfinished
+    result = invoke("clean", "--unfinished")
+    assert result.exit_code == 2 and result.stderr.endswith("--unfinished goes with --db STORE\n"), result.stderr
+
+
 @pytest.mark.parametrize("layout, said", [(11, "a store of a newer ccaudit (layout 11"),
                                           (3, "a store of another ccaudit version (layout 3")])
 def test_clean_unfinished_refuses_a_store_of_another_layout(invoke, tmp_path, sample_cli, layout, said):
