@@ -178,7 +178,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
         raise click.UsageError("give one or more DUMP files (- for standard input), or --db with a store to "
                                "report from")
     if out_dir == "" or out_file == "":
-        raise click.UsageError("--out and -o need a name")
+        raise click.UsageError(f"{'-o' if out_file == '' else '--out'} needs a name")
     if out_dir and out_file:
         raise click.UsageError("give --out DIR (a folder of files) or -o FILE (one file), not both")
     out_file = None if out_file == "-" else out_file  # as a Unix tool reads it, not a file named -

@@ -211,6 +211,13 @@ def test_a_report_folder_may_hold_an_input_under_another_name(invoke, tmp_path, 
     assert dump.read_bytes() == sample_cli.read_bytes() and (out / "2024-05-06.txt").exists()
 
 
+@pytest.mark.parametrize("option", ["-o", "--out"])
+def test_an_empty_output_name_names_its_option(invoke, sample_cli, option):
+    # was: "--out and -o need a name" for either
+    result = invoke("report", sample_cli, option, "")
+    assert result.exit_code == 2 and result.stderr.endswith(f"{option} needs a name\n"), result.stderr
+
+
 def test_output_to_a_dash_is_standard_output(invoke, tmp_path, sample_cli, monkeypatch):
     # was: a file named "-"
     monkeypatch.chdir(tmp_path)
