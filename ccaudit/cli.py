@@ -102,7 +102,7 @@ REPORT_OPTIONS = options(
     click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.named,
                  help="Write one file per day and per section into this folder (created if its parent "
                       "exists; files of an earlier report there are replaced); stdout gets the summary."),
-    click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False),
+    click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False), callback=opt.not_empty,
                  help="Write the whole report to this file instead of stdout (its folder must exist; - is "
                       "stdout); without --format, its extension (.html .htm .json .md .markdown .csv .txt "
                       ".text) picks the format, another is text, and one of another format (.xlsx .pdf .db) is "
@@ -177,8 +177,6 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     if not dumps and not db_path:
         raise click.UsageError("give one or more DUMP files (- for standard input), or --db with a store to "
                                "report from")
-    if out_dir == "" or out_file == "":
-        raise click.UsageError(f"{'-o' if out_file == '' else '--out'} needs a name")
     if out_dir and out_file:
         raise click.UsageError("give --out DIR (a folder of files) or -o FILE (one file), not both")
     out_file = None if out_file == "-" else out_file  # as a Unix tool reads it, not a file named -

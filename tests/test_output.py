@@ -213,9 +213,10 @@ def test_a_report_folder_may_hold_an_input_under_another_name(invoke, tmp_path, 
 
 @pytest.mark.parametrize("option", ["-o", "--out"])
 def test_an_empty_output_name_names_its_option(invoke, sample_cli, option):
-    # was: "--out and -o need a name" for either
+    # was: "--out and -o need a name" for -o
     result = invoke("report", sample_cli, option, "")
-    assert result.exit_code == 2 and result.stderr.endswith(f"{option} needs a name\n"), result.stderr
+    assert result.exit_code == 2 and f"'{option}'" in result.stderr, result.stderr
+    assert result.stderr.endswith(": needs a name (it is empty)\n"), result.stderr
 
 
 def test_output_to_a_dash_is_standard_output(invoke, tmp_path, sample_cli, monkeypatch):
