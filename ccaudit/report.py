@@ -14,7 +14,7 @@ from array import array
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from .clock import EPOCH, UTC, Clock
 from .counts import Selection
@@ -36,6 +36,7 @@ class Row:
     last_seen: str
     peak_hour: str
     peak_count: int
+    OWN_TIMES: ClassVar[bool] = False  # a program's Row may hold any text: only a stored row's times are ccaudit's
 
     def stats(self) -> tuple[str, str, str, int]:
         """(first seen, last seen, peak hour, peak count)."""
@@ -342,6 +343,7 @@ class _StoredRow(Row):
     ask, and they were half the cost of a row."""
 
     __slots__ = ("_seen", "_labels", "_clock", "_stats")
+    OWN_TIMES = True
 
     def __init__(self, key: str, hours: list[int], times: Times, labels: list[str], clock: Clock):
         self.key, self.hours, self.total = key, hours, sum(hours)

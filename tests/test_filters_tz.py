@@ -115,6 +115,20 @@ def test_times_are_written_as_datetime_isoformat_writes_them(us, zone):
     assert clock.iso(us) == t.isoformat().replace("+00:00", "Z")  # from the cache
 
 
+@given(us=st.integers(0, 32_503_680_000 * 10**6 - 1),  # the times a record may have: 1970 to 2999
+       zone=st.sampled_from(["UTC", "Asia/Kolkata", "America/St_Johns", "America/New_York", "Pacific/Chatham",
+                             "Europe/Amsterdam", "Pacific/Kiritimati", "Africa/Monrovia"]))
+@example(us=0, zone="America/New_York")  # 1969-12-31 locally
+@example(us=1_727_533_800 * 10**6, zone="Pacific/Chatham")  # 2024-09-29 02:45+12:45, clocks on to 03:45+13:45
+def test_a_time_or_an_hour_label_is_a_csv_cell_as_it_is(us, zone):
+    # the CSV writes a row's first and last seen and its peak's label without escaping them
+    from ccaudit.csvtext import safe_cell
+    clock = Clock(ZoneInfo(zone))
+    assert safe_cell(clock.iso(us)) == clock.iso(us)
+    d = datetime.fromtimestamp(us // 10**6, ZoneInfo(zone)).date()
+    assert all(safe_cell(label) == label for label in clock.columns(d)[1])
+
+
 @settings(max_examples=300, deadline=None)
 @given(start=st.integers(-2_208_988_800, 4_102_444_800), steps=st.lists(st.integers(-3 * 86400, 86400), max_size=40),
        zone=st.sampled_from(["UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "Pacific/Chatham",
