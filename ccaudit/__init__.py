@@ -30,8 +30,8 @@ if os.path.basename(sys.argv[0] if sys.argv else "") == "ccaudit" and \
 __version__ = "0.1.0"
 
 _API = {
-    "LoadStats": "stats", "load_dumps": "load", "Filters": "report", "Report": "report",
-    "build": "report", "Store": "store",
+    "LoadStats": "stats", "load_dumps": "load", "Filters": "filters", "Report": "report",
+    "build": "report", "Store": "store", "render_report": "output",
 }
 __all__ = [*_API, "__version__"]
 

@@ -21,6 +21,7 @@ from .cli_analysis import check, diff, methods
 from .cli_export import export_command
 from .errors import CcauditError, ExitCode
 from .files import closed_descriptor, is_device, present, same_file
+from .filters import Filters
 from .folders import check_dir, check_parent, check_writable, folder_of, unslashed
 from .options import (
     FORMATS,
@@ -33,7 +34,7 @@ from .options import (
     options,
 )
 from .progress import on_terminal, redraw
-from .report import Filters, build
+from .report import build
 from .sidefiles import side_names
 from .stops import Program
 from .storefile import looks_like_sqlite

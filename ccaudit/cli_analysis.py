@@ -13,8 +13,9 @@ from . import options as opt
 from . import time_options
 from .boundary import say
 from .errors import ExitCode
+from .filters import Filters
 from .options import LOADING, SECTION, TZ, WINDOW, db_option, format_option, tz_option
-from .report import Filters, build
+from .report import build
 from .storefile import looks_like_sqlite
 from .text import file_name
 

@@ -24,6 +24,7 @@ is closed): a report read while a load commits is one committed state, never a m
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import fnmatch
 import functools
@@ -77,6 +78,13 @@ class Selection(Busiest):
         other = copy.copy(self)
         other._begin(conn)
         return other
+
+    def end(self) -> None:
+        """End the snapshot (a load into the store waits while it is held); nothing of the
+        selection can be read after it. The commands' snapshots end with their process."""
+        with contextlib.suppress(sqlite3.ProgrammingError):  # the store closed already
+            if self.conn.in_transaction:
+                self.conn.rollback()
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         self.conn = conn

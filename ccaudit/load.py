@@ -36,9 +36,15 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
     load (``stopped``): what was merged before it stays, and loading again later adds
     exactly the rest.
 
-    ``workers``: parse processes for large line-oriented files (None: automatic, 0: none).
+    ``workers``: parse processes for large line-oriented files (None: automatic, 0: none);
+    ``chunk``: bytes of a file a worker parses at a time (None: automatic). Arguments no
+    command would pass (a path alone, not in a list; stdin twice) raise TypeError or ValueError.
     """
-    stats, inputs = LoadStats(), [str(p) for p in paths]
+    inputs = _paths(paths)
+    for name, value in (("workers", workers), ("chunk", chunk)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < (name == "chunk")):
+            raise ValueError(f"load_dumps: {name} is None or an int of at least {int(name == 'chunk')}, not {value!r}")
+    stats = LoadStats()
     try:  # a temporary store goes with its command: no reader will ask how its load ended
         note = store.begin_load(inputs) if store.durable else None
     except NoSpace as e:
@@ -152,6 +158,19 @@ def _batches(rows: Iterator[tuple], read: Counted, tell: Callable[[int], None] |
             batch, start = [], read.given
     if batch:
         yield batch
+
+
+def _paths(paths: Iterable[str]) -> list[str]:
+    """``paths`` as the list of names they are: one name alone would be read a character
+    at a time, and a stream named twice read empty the second time."""
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        raise TypeError(f"load_dumps takes a list of paths, not one path alone: [{str(paths)!r}]")
+    inputs = [os.fspath(p) if isinstance(p, os.PathLike) else p for p in paths]
+    if not all(isinstance(p, str) for p in inputs):
+        raise TypeError("load_dumps takes paths as str or os.PathLike")
+    if twice := read_twice(inputs):
+        raise ValueError(f"load_dumps: {twice}")
+    return inputs
 
 
 def read_twice(paths: Iterable[str]) -> str | None:

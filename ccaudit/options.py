@@ -23,10 +23,11 @@ from .boundary import ClosedOutput, say, signalled
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
 from .files import present, same_file
+from .filters import Filters
 from .folders import check_parent
 from .loadnotes import STREAM
 from .progress import Progress, on_terminal
-from .report import Filters, Report
+from .report import Report
 from .schema import SECTIONS
 from .sidefiles import side_names
 from .stats import LoadStats

@@ -23,7 +23,7 @@ from .dates import Days
 from .errors import CcauditError
 from .files import present, same_file, takes_utf8, write_atomic, write_own, write_pieces
 from .folders import Folder, held, inside, unslashed, writing_into
-from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
+from .render import EXTENSIONS, day_chunks, day_head, report_chunks, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
 from .text import plural, quoted
@@ -59,6 +59,18 @@ def render_whole(report: Report, fmt: str, stats: bool, raw: bool = False) -> It
 
         return halves.chunks(report, html_layout(report, stats), raw)
     return halves.chunks(report, report_layout(report, fmt, stats), raw)
+
+
+def render_report(report: Report, fmt: str, stats: bool = False) -> str:
+    """The whole report in ``fmt`` (text, markdown, csv, json or html) as one string, made
+    in this process: a program's way (the commands write theirs in pieces, write_report)."""
+    if fmt not in EXTENSIONS:
+        raise ValueError(f"no report format {fmt!r}; the formats are {', '.join(EXTENSIONS)}")
+    if fmt == "html":
+        from .html import render_html
+
+        return render_html(report, stats)
+    return "".join(report_chunks(report, fmt, stats))
 
 
 def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> None:

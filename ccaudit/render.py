@@ -5,7 +5,8 @@ Every renderer is a pure function of a report; ``report_chunks``, ``day_chunks``
 ``section_chunks`` and ``summary_chunks`` write in pieces (a day can hold hundreds of
 thousands of rows, read from the store as they are written; a store, 200,000 dates, each a
 line of the summary), ``render_summary``, ``render_day`` and ``render_section`` return a
-string; each picks the format by name.
+string; each picks the format by name. A whole report as a string, html too, is
+``output.render_report``.
 """
 from __future__ import annotations
 
@@ -265,11 +266,6 @@ def _json_layout(report: Report) -> Layout:
 
 
 # -- dispatch -------------------------------------------------------------------------
-
-def render_report(report: Report, fmt: str, stats: bool = False) -> str:
-    """The whole report as one string (the CLI writes it in pieces: output.write_report)."""
-    return "".join(report_chunks(report, fmt, stats))
-
 
 class Layout(NamedTuple):
     """A whole report as its head, a part for each day or gap of ``report.timeline()``,

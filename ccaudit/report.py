@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 from .clock import EPOCH, UTC, Clock
 from .counts import Selection
 from .dates import Days, Gap, Made, PerDay, Totals, dates_shown
+from .filters import FIRST_US, LAST_US, Filters, check_zone
 from .schema import SECTIONS
 from .spool import Spool
 from .text import plural, printable
@@ -78,6 +79,18 @@ class Report:
     selection: Selection | None = None  # what the rows are read through, None once they are in memory
     selected: tuple[str, ...] = ()  # the filters, said in words ("principal sa-*"), for a page read later
     unfinished: list[dict] = field(default_factory=list)  # loads killed part way (Store.unfinished)
+
+    def close(self) -> None:
+        """End the snapshot the report's rows are read from: until then a load into the
+        store by another connection waits. Its rows cannot be read after."""
+        if self.selection is not None:
+            self.selection.end()
+
+    def __enter__(self) -> Report:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def timeline(self) -> Sequence[Day | Gap]:
         """The days and the gaps between them, in date order, each day made when it is
@@ -190,23 +203,14 @@ def _gap_json(g: Gap) -> dict:
     return {"from": g.first, "to": g.last, "days": g.days}
 
 
-@dataclass
-class Filters:
-    """What to keep: ``since``/``until`` are epoch microseconds, the rest globs or section ids."""
-
-    since: int | None = None
-    until: int | None = None
-    principal: str | None = None
-    method: str | None = None
-    sections: tuple[str, ...] = ()
-    top: int | None = None
-
-
 def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: dict | None = None) -> Report:
     """Every day from the first to the last day with events (runs of more than
     dates.MAX_EMPTY_RUN empty days become gaps), with its totals; each section's rows are read
     from the store when they are iterated (``Rows``), so the store must stay open while
     the report is used."""
+    check_zone(tz)
+    if filters is not None and not isinstance(filters, Filters):
+        raise TypeError(f"filters is a ccaudit.Filters, not {type(filters).__name__}")
     f = filters or Filters()
     clock = Clock(tz)
     selection = Selection(store, f.since, f.until, f.principal, f.method)
@@ -239,14 +243,13 @@ def _glob(text: str) -> str:
 
 
 _CYCLE = timedelta(days=146_097)  # 400 Gregorian years: the calendar repeats after them
-_LAST, _FIRST = 253_402_300_800_000_000, -62_135_596_800_000_000  # datetime's range, in µs from 1970
 
 
 def _utc(us: int) -> str:
     """The instant ``us`` as ISO 8601 in UTC. A local 9999-12-31T23:59 west of UTC is in the
     year 10000 there, and 0001-01-01T00:00 east of it in the year 0, which ``datetime``
     cannot hold: such an instant is written from one 400 years nearer."""
-    cycles = (us >= _LAST) - (us < _FIRST)
+    cycles = (us >= LAST_US) - (us < FIRST_US)
     t = EPOCH + (timedelta(microseconds=us) - cycles * _CYCLE)
     return f"{t.year + 400 * cycles:04}{t.isoformat()[4:]}".replace("+00:00", "Z")
 

@@ -121,13 +121,14 @@ class Store:
                 check_folder(path)
             conn = connect(path, readonly)
             self.conn = conn
+            noted = [] if readonly or path == ":memory:" else loadnotes.unfinished(conn, path)  # before its own hold
             self._held = None if readonly or path == ":memory:" else hold(path)
             if wait_for_writers(conn, path, notify):
                 self._notify = None  # said once
             if path != ":memory:" and upgrade.needed(conn, readonly):
                 upgrade.upgrade(path, notify)
             check_layout(conn, path)
-            self.unfinished = loadnotes.unfinished(conn, path) if readonly and path != ":memory:" else []
+            self.unfinished = loadnotes.unfinished(conn, path) if readonly and path != ":memory:" else noted
             if path == ":memory:":
                 create_tables(conn)
         except (sqlite3.DatabaseError, StoreError) as e:
@@ -154,6 +155,12 @@ class Store:
             os.close(self._held)
             self._held = None
         self.unfinished = loadnotes.unfinished(self.conn, self.path, self._note) if self.durable else []
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.conn.close()

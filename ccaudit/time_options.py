@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 import click
 
 from .clock import EPOCH
-from .report import Filters
+from .filters import Filters
 
 MAX_GLOB = 50_000  # bytes of a --principal glob (what SQLite's GLOB took, when it matched them)
 
@@ -131,8 +131,7 @@ def filters(tz: tzinfo, since: str | None, until: str | None, principal: str | N
     """Filters from the options; a window that ends before it starts is a usage error."""
     if principal is not None and len(principal.encode("utf-8", "surrogatepass")) > MAX_GLOB:
         raise click.BadParameter(f"a pattern of at most {MAX_GLOB:,} bytes", param_hint=f"{prefix}principal")
-    f = Filters(since=instant(since, tz, False, f"{prefix}since"), until=instant(until, tz, True, f"{prefix}until"),
-                principal=principal, method=method, sections=tuple(sections), top=top)
-    if f.since is not None and f.until is not None and f.since >= f.until:
+    start, end = instant(since, tz, False, f"{prefix}since"), instant(until, tz, True, f"{prefix}until")
+    if start is not None and end is not None and start >= end:
         raise click.UsageError(f"{prefix}since {since} is not before {prefix}until {until}: the window is empty")
-    return f
+    return Filters(since=start, until=end, principal=principal, method=method, sections=tuple(sections), top=top)

@@ -53,7 +53,8 @@ from ccaudit.html import render_html
 from ccaudit.ingest import Dump, iter_lines, line_rows, read_rows, without_bom
 from ccaudit.jsondoc import json_rows
 from ccaudit.load import load_dumps
-from ccaudit.render import render_day, render_report, render_section, render_summary
+from ccaudit.output import render_report
+from ccaudit.render import render_day, render_section, render_summary
 from ccaudit.report import Day, Report, Row, Section, build
 from ccaudit.schema import SECTIONS
 from ccaudit.stats import MAX_LISTED, LoadStats

@@ -430,7 +430,9 @@ def test_standard_output_closed_by_the_caller(store, command):
                           stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60, check=False,
                           preexec_fn=lambda: os.close(1))
     assert proc.returncode == 2, proc.stderr
-    assert "ccaudit: error: cannot write to standard output: Bad file descriptor" in proc.stderr
+    said = "standard output is closed (>&-?)" if command[0] == "report" else \
+        "cannot write to standard output: Bad file descriptor"  # report finds out before it reads anything
+    assert f"ccaudit: error: {said}" in proc.stderr
 
 
 @pytest.mark.parametrize("command", [["load", "-", "--db", "{db}"], ["check", "--db", "{db}", "--rules", "-"]])

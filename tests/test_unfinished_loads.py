@@ -10,6 +10,7 @@ import sqlite3
 import pytest
 
 from ccaudit.load import load_dumps
+from ccaudit.report import build
 from ccaudit.store import Store
 from tests.conftest import FIXTURES
 
@@ -49,6 +50,15 @@ def test_reading_commands_say_a_load_did_not_end(invoke, tmp_path, sample_cli):
     assert [load["inputs"] for load in doc["unfinished_loads"]] == [[str(WEEK2)]]
     doc = json.loads(invoke("methods", "--db", db, "--format", "json").stdout)  # was: not in it
     assert [load["inputs"] for load in doc["unfinished_loads"]] == [[str(WEEK2)]]
+
+
+def test_a_store_opened_to_load_into_knows_the_loads_that_did_not_end(invoke, tmp_path, sample_cli):
+    # was: only a store opened read-only listed them, so a program's report of one it loads into looked whole
+    db = a_store_and_a_killed_load(invoke, tmp_path, sample_cli)
+    with Store(str(db)) as store:
+        assert [load["inputs"] for load in store.unfinished] == [[str(WEEK2)]]
+        assert [load["inputs"] for load in build(store).unfinished] == [[str(WEEK2)]]
+        assert store.unfinished[0]["running"] is False  # its own hold is not another's load
 
 
 def test_check_strict_fails_on_a_load_that_did_not_end(invoke, tmp_path, sample_cli):

@@ -1,0 +1,55 @@
+"""What a report keeps (``Filters``), checked as it is made: a program passes what the
+commands' options would have refused, and a report of it was empty or wrong without a word
+(a window that ends before it starts, an unknown section, ``top=0``, a time as text)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta, timezone, tzinfo
+
+from .schema import SECTIONS
+
+FIRST_US, LAST_US = -62_135_596_800_000_000, 253_402_300_800_000_000  # datetime's range, in µs from 1970
+_SLACK = 2 * 86_400 * 10**6  # a local date of year 1 or 9999 may be in year 0 or 10000 in UTC
+
+
+@dataclass
+class Filters:
+    """What to keep: ``since``/``until`` are epoch microseconds (``since <= t < until``),
+    ``principal`` and ``method`` fnmatch globs, ``sections`` section ids, ``top`` the busiest
+    rows of each section and day. A value of the wrong kind is a TypeError, one no command
+    would take a ValueError."""
+
+    since: int | None = None
+    until: int | None = None
+    principal: str | None = None
+    method: str | None = None
+    sections: tuple[str, ...] = ()
+    top: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, kind in (("since", int), ("until", int), ("top", int), ("principal", str), ("method", str)):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise TypeError(f"Filters.{name} is {kind.__name__} or None, not {type(value).__name__}"
+                                + (" (epoch microseconds)" if name in ("since", "until") else ""))
+        if isinstance(self.sections, str) or not all(isinstance(s, str) for s in self.sections):
+            raise TypeError("Filters.sections is a tuple of section ids, such as ('all_events',)")
+        self.sections = tuple(self.sections)
+        if unknown := [s for s in self.sections if s not in SECTIONS]:
+            raise ValueError(f"Filters.sections: no section {unknown[0]!r}; the sections are {', '.join(SECTIONS)}")
+        if any(t is not None and not FIRST_US - _SLACK <= t <= LAST_US + _SLACK for t in (self.since, self.until)):
+            raise ValueError("Filters.since and until are epoch microseconds from year 1 to 9999")
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError("Filters: the window is empty (since is not before until)")
+        if self.top is not None and self.top < 1:
+            raise ValueError("Filters.top keeps at least 1 row")
+
+
+def check_zone(tz: object) -> None:
+    """A report's zone is a tzinfo whose offsets are whole quarter hours (or a zone's,
+    whose history the README tells): counts are kept per UTC quarter hour, and a fixed
+    offset of +00:07 would put every event in another hour, and some on another date."""
+    if not isinstance(tz, tzinfo):
+        raise TypeError(f"tz is a tzinfo, such as zoneinfo.ZoneInfo('Europe/Zurich'), not {type(tz).__name__}")
+    if isinstance(tz, timezone) and tz.utcoffset(None) % timedelta(minutes=15):
+        raise ValueError(f"tz {tz}: counts are kept per quarter hour, so an offset must be whole quarter hours")

@@ -1,0 +1,109 @@
+"""ccaudit as a library (the README's "From Python"): what a program passes that no command
+would is refused at once, as Python's own functions refuse it, rather than making a report
+that is empty or wrong without a word; a report's snapshot ends when the program says so."""
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ccaudit import Filters, Store, build, load_dumps, render_report
+from ccaudit.html import render_html
+from tests.records import kafka_auth, write_jsonl
+
+
+@pytest.fixture
+def store(tmp_path, sample_cli):
+    with Store(str(tmp_path / "audit.db")) as s:
+        load_dumps([str(sample_cli)], s)
+        yield s
+
+
+@pytest.mark.parametrize("given, error, said", [
+    ({"since": "2024-05-06"}, TypeError, "Filters.since is int or None, not str (epoch microseconds)"),
+    ({"until": 1.5}, TypeError, "Filters.until is int or None, not float"),
+    ({"top": "5"}, TypeError, "Filters.top is int or None, not str"),
+    ({"principal": 5}, TypeError, "Filters.principal is str or None, not int"),
+    ({"sections": "all_events"}, TypeError, "Filters.sections is a tuple of section ids"),
+    ({"sections": ("nope",)}, ValueError, "Filters.sections: no section 'nope'"),
+    ({"since": 10, "until": 10}, ValueError, "the window is empty"),
+    ({"since": 10**30}, ValueError, "epoch microseconds from year 1 to 9999"),
+    ({"top": 0}, ValueError, "Filters.top keeps at least 1 row"),
+])
+def test_filters_no_command_would_pass_are_refused(given, error, said):
+    # were: an empty report (since >= until, an unknown section, top=0), every row (top=-1),
+    # sections matched as a substring, or a TypeError deep in the report
+    with pytest.raises(error) as e:
+        Filters(**given)
+    assert said in str(e.value)
+
+
+def test_filters_take_a_list_of_sections():
+    assert Filters(sections=["all_events"]).sections == ("all_events",)
+
+
+@pytest.mark.parametrize("tz, error", [("Europe/Zurich", TypeError), (None, TypeError),
+                                       (timezone(timedelta(minutes=7)), ValueError)])
+def test_a_zone_that_cannot_place_the_counts_is_refused(store, tz, error):
+    # were: a TypeError from datetime, "(None)" in the title, and events of +00:07 in the hour before
+    with pytest.raises(error):
+        build(store, tz=tz)
+
+
+def test_a_fixed_offset_of_whole_quarter_hours_is_a_zone(store):
+    fixed = json.loads(render_report(build(store, tz=timezone(timedelta(hours=5, minutes=30))), "json"))
+    named = json.loads(render_report(build(store, tz=ZoneInfo("Asia/Kolkata")), "json"))
+    assert fixed["days"] == named["days"] and len(fixed["days"]) == 4
+
+
+def test_filters_of_another_kind_are_refused(store):
+    with pytest.raises(TypeError):
+        build(store, filters={"principal": "sa-*"})
+
+
+def test_every_format_is_rendered_and_no_other(store, tmp_path, ccaudit_exe):
+    # was: "html" (and any name) gave the text report
+    report = build(store)
+    assert render_report(report, "html") == render_html(report)
+    cli = subprocess.run([ccaudit_exe, "report", "--db", store.path, "--format", "html"], capture_output=True,
+                         text=True, timeout=60)
+    assert render_report(report, "html") == cli.stdout
+    with pytest.raises(ValueError, match="no report format 'xml'"):
+        render_report(report, "xml")
+
+
+def test_a_closed_report_lets_another_process_load(store, tmp_path, ccaudit_exe):
+    # was: the report's snapshot lasted until the store was closed; a load elsewhere waited for it
+    other = write_jsonl(tmp_path, [kafka_auth("2024-05-10T10:00:00Z", "User:sa-9", id="late-1")])
+    with build(store) as report:
+        render_report(report, "text")
+        assert store.conn.in_transaction
+    assert not store.conn.in_transaction
+    loaded = subprocess.run([ccaudit_exe, "load", other, "--db", store.path, "-q"], capture_output=True, text=True,
+                            timeout=60)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "another process is reading" not in loaded.stderr
+    assert "sa-9" in render_report(build(store), "text")
+
+
+@pytest.mark.parametrize("paths, error, said", [
+    ("dump.txt", TypeError, "a list of paths, not one path alone"),
+    ([b"dump.txt"], TypeError, "paths as str or os.PathLike"),
+    (["-", "-"], ValueError, "stdin (-) can be read only once"),
+])
+def test_paths_no_command_would_pass_are_refused(store, paths, error, said):
+    # was: "dump.txt" read as the files d, u, m, p...; stdin's second name read empty
+    with pytest.raises(error) as e:
+        load_dumps(paths, store)
+    assert said in str(e.value)
+
+
+@pytest.mark.parametrize("given", [{"workers": -1}, {"workers": "2"}, {"chunk": 0}, {"chunk": -5}])
+def test_a_load_with_workers_or_chunks_no_load_could_have_is_refused(store, sample_cli, given):
+    # were: ZeroDivisionError (and an unfinished load noted), TypeError, and 0 records read
+    with pytest.raises(ValueError):
+        load_dumps([str(sample_cli)], store, **given)
+    assert store.unfinished == []
