@@ -27,9 +27,11 @@ Only this module packs and unpacks them.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import itertools
 import operator
+import sqlite3
 import sys
 from array import array
 from collections.abc import Callable, Iterator
@@ -147,6 +149,19 @@ def kept(function: Callable, raised: list[BaseException] = _raised) -> Callable:
             raised[:] = [e]
             raise
     return call
+
+
+@contextlib.contextmanager
+def stops_through_sql() -> Iterator[None]:
+    """Ctrl-C (or another stop, no Exception) in a function of ``register`` reaches the
+    reader as sqlite3's OperationalError, which ``except Exception`` takes: raised again as
+    itself, for a program's reports as for the commands' (boundary.py)."""
+    try:
+        yield
+    except sqlite3.OperationalError:
+        if _raised and not isinstance(_raised[-1], Exception):
+            raise _raised.pop() from None
+        raise
 
 
 def raised_in_sql() -> BaseException | None:

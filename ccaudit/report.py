@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 from .clock import EPOCH, UTC, Clock
 from .counts import Selection
 from .dates import Days, Gap, Made, PerDay, Totals, dates_shown
+from .daycounts import stops_through_sql
 from .filters import FIRST_US, LAST_US, Filters, check_zone
 from .schema import SECTIONS
 from .spool import Spool
@@ -285,25 +286,31 @@ class Rows:
     def ranked(self, n: int) -> tuple[int, int, list[Row]]:
         """(keys, events, the ``n`` busiest rows, ties by key): a section's size, and what
         ``--top`` and an html page show of it, without making the other rows."""
-        keys, events, top = self.selection.busiest(self.section, self.starts, self.end, n)
+        with stops_through_sql():
+            keys, events, top = self.selection.busiest(self.section, self.starts, self.end, n)
         return keys, events, [_StoredRow(*r, self.labels, self.clock) for r in top]
 
     def cells(self) -> Iterator[tuple[str, list[int]]]:
         """(key, events per column) of each row, read without making the rows."""
         if self.top is not None:
             return ((r.key, r.hours) for r in self)
-        return ((k, c) for k, c, _ in self.selection.columns(self.section, self.starts, self.end))
+        return ((k, c) for k, c, _ in self._columns())
 
     def busiest_cell(self, floor: int = 0) -> int:
         """The largest count in any cell, or ``floor`` if none is larger: from the busiest
         keys' stored counts where they can tell, without making rows."""
-        found = None if self.top is not None else \
-            self.selection.busiest_cell(self.section, self.starts, self.end, floor)
+        with stops_through_sql():
+            found = None if self.top is not None else \
+                self.selection.busiest_cell(self.section, self.starts, self.end, floor)
         return max(floor, max((max(c, default=0) for _, c in self.cells()), default=0)) if found is None else found
 
     def _read(self) -> Iterator[Row]:
-        for key, hours, times in self.selection.columns(self.section, self.starts, self.end):
+        for key, hours, times in self._columns():
             yield _StoredRow(key, hours, times, self.labels, self.clock)
+
+    def _columns(self) -> Iterator[tuple[str, list[int], Times]]:
+        with stops_through_sql():
+            yield from self.selection.columns(self.section, self.starts, self.end)
 
 
 def cells(rows: Iterable[Row]) -> Iterator[tuple[str, list[int]]]:

@@ -107,3 +107,20 @@ def test_a_load_with_workers_or_chunks_no_load_could_have_is_refused(store, samp
     with pytest.raises(ValueError):
         load_dumps([str(sample_cli)], store, **given)
     assert store.unfinished == []
+
+
+@pytest.mark.parametrize("top", [None, 1])
+def test_ctrl_c_in_a_function_sqlite_calls_reaches_the_program_as_itself(store, monkeypatch, top):
+    # was: sqlite3.OperationalError "user-defined function raised exception", which a
+    # program's `except Exception` took (5 of 25 timed Ctrl-Cs of a report)
+    from ccaudit import daycounts
+
+    def stopped(blob):
+        raise KeyboardInterrupt
+
+    with build(store, filters=Filters(top=top)) as report:
+        monkeypatch.setattr(daycounts, "_entries", stopped)  # a row that keeps no hours makes them with it
+        with pytest.raises(KeyboardInterrupt):
+            for day in report.days:
+                for section in day.sections.values():
+                    list(section.rows)
