@@ -148,8 +148,9 @@ def _check_output(out_file: str | None, out_dir: str | None) -> None:
         check_writable(folder_of(out_file), out_file, "the report")
     elif out_dir:
         check_writable(out_dir if check_dir(out_dir) else folder_of(unslashed(out_dir)), out_dir, "the report")
-    elif not out_file:
-        opt.refuse_closed_output("the report", ": give -o FILE or --out DIR")
+    if not out_file:  # --out writes the summary there
+        opt.refuse_closed_output("the report's summary" if out_dir else "the report",
+                                 " (>/dev/null drops it)" if out_dir else ": give -o FILE")
 
 
 @cli.command(short_help="Load dumps and print hourly crosstabs per day.")

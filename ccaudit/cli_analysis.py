@@ -34,7 +34,8 @@ DB_HELP = "Store to read (and to add the DUMPS to, if any). Without it, a tempor
 @format_option(["text", "json"])
 @TZ
 @WINDOW
-@LOADING
+@opt.loading("Exit 1 on malformed input too, and on no events, a rule that matched no key, or part of a load "
+             "that did not end.")
 def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict, quiet):
     """Exit 1 if any key is busier than a limit, for CI and cron.
 

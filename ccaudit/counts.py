@@ -24,7 +24,6 @@ is closed): a report read while a load commits is one committed state, never a m
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import fnmatch
 import functools
@@ -32,7 +31,7 @@ import itertools
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from . import cells, daycounts, storefile
 from .busiest import KEY, Busiest, rows_of
@@ -50,6 +49,15 @@ _names = itertools.count()  # temp tables per selection: diff reads two windows 
 # 250,000 parameters, by build.
 _DAYS = (f"WITH RECURSIVE d(day) AS (SELECT ? UNION ALL SELECT day + {DAY} FROM d WHERE day + {DAY} < ?)"
          " SELECT day FROM d")
+
+
+class _Ended:
+    """An ended selection's connection: reading on would mix two states of the store."""
+
+    in_transaction = False
+
+    def execute(self, *args: object) -> NoReturn:
+        raise ValueError("the report is closed (Report.close): its rows can no longer be read")
 
 
 class Selection(Busiest):
@@ -80,15 +88,15 @@ class Selection(Busiest):
         return other
 
     def end(self) -> None:
-        """End the snapshot (a load into the store waits while it is held); nothing of the
-        selection can be read after it. The commands' snapshots end with their process."""
-        with contextlib.suppress(sqlite3.ProgrammingError):  # the store closed already
-            if self.conn.in_transaction:
-                self.conn.rollback()
+        """Leave the snapshot, which the connection's last selection ends (a load into the
+        store waits while it is held); nothing of this one can be read after."""
+        if not isinstance(self.conn, _Ended):
+            storefile.end_snapshot(self.conn, self._shared)
+            self.conn = _Ended()
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        storefile.snapshot(conn)
+        self._shared = storefile.snapshot(conn)
         n = next(_names)
         self.wanted, self.methods, self.edges = f"temp.wanted_{n}", f"temp.methods_{n}", f"temp.edges_{n}"
         self.busy, self._made_busy = f"temp.busy_{n}", False

@@ -156,6 +156,7 @@ def stops_through_sql() -> Iterator[None]:
     """Ctrl-C (or another stop, no Exception) in a function of ``register`` reaches the
     reader as sqlite3's OperationalError, which ``except Exception`` takes: raised again as
     itself, for a program's reports as for the commands' (boundary.py)."""
+    _raised.clear()  # (one of a statement read before, outside, is not this one's)
     try:
         yield
     except sqlite3.OperationalError:

@@ -32,6 +32,8 @@ class Filters:
             if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
                 raise TypeError(f"Filters.{name} is {kind.__name__} or None, not {type(value).__name__}"
                                 + (" (epoch microseconds)" if name in ("since", "until") else ""))
+        if self.sections is None:  # every section, as ()
+            self.sections = ()
         if isinstance(self.sections, str) or not all(isinstance(s, str) for s in self.sections):
             raise TypeError("Filters.sections is a tuple of section ids, such as ('all_events',)")
         self.sections = tuple(self.sections)
@@ -41,8 +43,8 @@ class Filters:
             raise ValueError("Filters.since and until are epoch microseconds from year 1 to 9999")
         if self.since is not None and self.until is not None and self.since >= self.until:
             raise ValueError("Filters: the window is empty (since is not before until)")
-        if self.top is not None and self.top < 1:
-            raise ValueError("Filters.top keeps at least 1 row")
+        if self.top is not None and not 1 <= self.top < 2**63:
+            raise ValueError("Filters.top keeps from 1 to 2**63 - 1 rows")
 
 
 def check_zone(tz: object) -> None:

@@ -71,6 +71,7 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
             store.end_load(note, whole)
         except NoSpace as e:
             stats.stopped = str(e)
+    store.read_unfinished()  # (this load may have ended another's)
     return stats
 
 

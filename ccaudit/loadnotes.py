@@ -72,13 +72,14 @@ def completed(notes: Iterable[tuple[str, str]], name: str, whole: set[str]) -> l
     return done
 
 
-def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None) -> list[dict]:
+def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None, held: int | None = None) -> list[dict]:
     """Loads noted as begun and never ended, each {"began", "inputs", "running"}:
     ``running`` while a command writes the store, whose own load it may be. The lock is
     asked about inside the transaction that reads the notes, which no load can commit
-    during. ``own``: this command's load's note, which its own words tell of."""
+    during. ``own``: this command's load's note, which its own words tell of; ``held``:
+    its own hold (``storelock.hold``), through which only others' holds are seen."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        fd = held if held is not None else os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:  # gone meanwhile: its reading says so
         return []
     try:
@@ -90,7 +91,8 @@ def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None) -> l
     except sqlite3.DatabaseError:  # a layout without meta, or damage, which reading the store names
         return []
     finally:
-        os.close(fd)  # after the transaction: see writer_holds
+        if held is None:
+            os.close(fd)  # after the transaction: see writer_holds
 
 
 def _shown(note: dict) -> dict:

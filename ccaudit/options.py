@@ -113,10 +113,13 @@ WINDOW = options(
 )
 SECTION = click.option("--section", "sections", multiple=True, type=click.Choice(list(SECTIONS)),
                        help="Only this section (repeatable).")
-LOADING = options(
-    click.option("--strict", is_flag=True, help="Exit 1 if any input line is malformed."),
-    click.option("-q", "--quiet", is_flag=True, help="No progress or per-line warnings on stderr."),
-)
+def loading(strict: str = "Exit 1 if any input line is malformed.") -> Decorator:
+    """--strict (what it fails on) and --quiet, of every command that loads dumps."""
+    return options(click.option("--strict", is_flag=True, help=strict),
+                   click.option("-q", "--quiet", is_flag=True, help="No progress or per-line warnings on stderr."))
+
+
+LOADING = loading()
 
 
 # -- stores and loading --------------------------------------------------------------------

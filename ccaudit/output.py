@@ -17,13 +17,13 @@ import stat
 import sys
 from collections.abc import Iterable, Iterator
 
-from . import halves
+from . import halves, render
 from .collector import FewerCollections
 from .dates import Days
 from .errors import CcauditError
 from .files import present, same_file, takes_utf8, write_atomic, write_own, write_pieces
 from .folders import Folder, held, inside, unslashed, writing_into
-from .render import EXTENSIONS, day_chunks, day_head, report_chunks, report_layout, section_chunks, summary_chunks
+from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
 from .text import plural, quoted
@@ -70,7 +70,7 @@ def render_report(report: Report, fmt: str, stats: bool = False) -> str:
         from .html import render_html
 
         return render_html(report, stats)
-    return "".join(report_chunks(report, fmt, stats))
+    return render.render_report(report, fmt, stats)
 
 
 def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> None:

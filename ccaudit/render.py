@@ -5,8 +5,7 @@ Every renderer is a pure function of a report; ``report_chunks``, ``day_chunks``
 ``section_chunks`` and ``summary_chunks`` write in pieces (a day can hold hundreds of
 thousands of rows, read from the store as they are written; a store, 200,000 dates, each a
 line of the summary), ``render_summary``, ``render_day`` and ``render_section`` return a
-string; each picks the format by name. A whole report as a string, html too, is
-``output.render_report``.
+string; each picks the format by name (html too: ``output.render_report``).
 """
 from __future__ import annotations
 
@@ -36,8 +35,7 @@ _HOURS = " ".join(f"{h:02d}" for h in range(24))  # a gap's empty hours in the s
 # -- summary --------------------------------------------------------------------------
 
 def summary_text(report: Report) -> Iterator[str]:
-    """The summary's title, then a line for each day or gap, in pieces: a store can hold
-    200,000 dates."""
+    """The summary's title, then a line for each day or gap, in pieces (200,000 dates)."""
     yield _summary_title(report) + "\n"
     yield from in_pieces((day.line() if isinstance(day, Gap) else
                           f"{day.date}:({plural(day.events, 'event')}){_coverage(day)}") + "\n"
@@ -207,10 +205,9 @@ def _csv_table(header: list[str] | None, day: Day, sections, labels: list[str]) 
 
 
 def _csv_lines(day: Day, sections, labels: list[str]) -> Iterator[str]:
-    """A CSV line a row, as ``csv.writer`` writes it: its text cells escaped (``safe_cell``),
-    its counts' text made once (the ``csv`` module took a third of a report's time). A stored
-    row's times and peak label are ccaudit's own, a digit first, no comma, quote or space:
-    checking them took a fifth of a zone's report."""
+    """A CSV line a row, as ``csv.writer`` writes it: text cells escaped (``safe_cell``), counts'
+    text made once (``csv`` took a third of a report). A stored row's times and peak label are
+    ccaudit's own, a digit first, no comma, quote or space: checking them took a fifth."""
     same, digits = labels == day.hour_labels, CountText(str)
     for section in sections:
         head = f"{safe_cell(day.date)},{safe_cell(section.id)},"
@@ -328,6 +325,13 @@ def _part(day: Day | Gap, fmt: str, stats: bool) -> Iterator[str]:
         yield f"## {day.line()}\n\n" if fmt == "markdown" else f"{day.line()}\n\n"
     else:
         yield from day_chunks(day, fmt, stats)
+
+
+def render_report(report: Report, fmt: str, stats: bool = False) -> str:
+    """A whole report in a format but html (``ccaudit.render_report`` writes html too)."""
+    if fmt not in EXTENSIONS or fmt == "html":
+        raise ValueError(f"no report format {fmt!r} here: ccaudit.render_report writes html too")
+    return "".join(report_chunks(report, fmt, stats))
 
 
 def layout_chunks(report: Report, layout: Layout) -> Iterator[str]:

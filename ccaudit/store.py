@@ -121,14 +121,13 @@ class Store:
                 check_folder(path)
             conn = connect(path, readonly)
             self.conn = conn
-            noted = [] if readonly or path == ":memory:" else loadnotes.unfinished(conn, path)  # before its own hold
             self._held = None if readonly or path == ":memory:" else hold(path)
             if wait_for_writers(conn, path, notify):
                 self._notify = None  # said once
             if path != ":memory:" and upgrade.needed(conn, readonly):
                 upgrade.upgrade(path, notify)
             check_layout(conn, path)
-            self.unfinished = loadnotes.unfinished(conn, path) if readonly and path != ":memory:" else noted
+            self.unfinished = [] if path == ":memory:" else loadnotes.unfinished(conn, path, held=self._held)
             if path == ":memory:":
                 create_tables(conn)
         except (sqlite3.DatabaseError, StoreError) as e:
@@ -154,7 +153,11 @@ class Store:
         if self._held is not None:  # between transactions: SQLite holds no lock to drop
             os.close(self._held)
             self._held = None
-        self.unfinished = loadnotes.unfinished(self.conn, self.path, self._note) if self.durable else []
+        self.read_unfinished()
+
+    def read_unfinished(self) -> None:
+        """The loads into the store that did not end, read again: a load may have ended one."""
+        self.unfinished = loadnotes.unfinished(self.conn, self.path, self._note, self._held) if self.durable else []
 
     def __enter__(self) -> Store:
         return self

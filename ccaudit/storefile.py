@@ -117,13 +117,31 @@ def cached(conn: sqlite3.Connection) -> sqlite3.Connection:
     return conn
 
 
-def snapshot(conn: sqlite3.Connection) -> None:
+def snapshot(conn: sqlite3.Connection) -> list[int]:
     """One snapshot for every query a reader makes (a load committing meanwhile waits until
-    the store is closed), its large sorts spilled to TMPDIR (``errors.spilling``): in memory
-    they grew with the data."""
+    the last reader ends it: ``end_snapshot``), its large sorts spilled to TMPDIR
+    (``errors.spilling``): in memory they grew with the data. Gives the count of readers
+    that share it, to give back to ``end_snapshot``."""
     if not conn.in_transaction:
         conn.execute("PRAGMA temp_store = FILE")
         conn.execute("BEGIN")
+        _SHARED[id(conn)] = [0]  # (a connection closed with readers left had its id's count)
+    shared = _SHARED.setdefault(id(conn), [0])
+    shared[0] += 1
+    return shared
+
+
+def end_snapshot(conn: sqlite3.Connection, shared: list[int]) -> None:
+    """One reader of ``conn``'s snapshot is done: the last ends it."""
+    shared[0] -= 1
+    if shared[0] <= 0:
+        _SHARED.pop(id(conn), None)
+        with contextlib.suppress(sqlite3.ProgrammingError):  # the store closed already
+            if conn.in_transaction:
+                conn.rollback()
+
+
+_SHARED: dict[int, list[int]] = {}  # id(connection) -> the readers of its snapshot
 
 
 def file_id(path: str) -> tuple[int, int] | None:

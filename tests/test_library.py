@@ -31,7 +31,8 @@ def store(tmp_path, sample_cli):
     ({"sections": ("nope",)}, ValueError, "Filters.sections: no section 'nope'"),
     ({"since": 10, "until": 10}, ValueError, "the window is empty"),
     ({"since": 10**30}, ValueError, "epoch microseconds from year 1 to 9999"),
-    ({"top": 0}, ValueError, "Filters.top keeps at least 1 row"),
+    ({"top": 0}, ValueError, "Filters.top keeps from 1 to 2**63 - 1 rows"),
+    ({"top": 2**63}, ValueError, "Filters.top keeps from 1 to 2**63 - 1 rows"),
 ])
 def test_filters_no_command_would_pass_are_refused(given, error, said):
     # were: an empty report (since >= until, an unknown section, top=0), every row (top=-1),
@@ -41,8 +42,9 @@ def test_filters_no_command_would_pass_are_refused(given, error, said):
     assert said in str(e.value)
 
 
-def test_filters_take_a_list_of_sections():
+def test_filters_take_a_list_of_sections_or_none_for_all():
     assert Filters(sections=["all_events"]).sections == ("all_events",)
+    assert Filters(sections=None).sections == ()  # was: a TypeError of iterating None
 
 
 @pytest.mark.parametrize("tz, error", [("Europe/Zurich", TypeError), (None, TypeError),
@@ -124,3 +126,41 @@ def test_ctrl_c_in_a_function_sqlite_calls_reaches_the_program_as_itself(store, 
             for day in report.days:
                 for section in day.sections.values():
                     list(section.rows)
+
+
+def test_closing_one_report_leaves_another_of_the_store_readable(store):
+    # was: closing one rolled back the snapshot of both, and with it the other's filter tables
+    # ("no such table: temp.wanted_1")
+    first = build(store, filters=Filters(principal="sa-*"))
+    second = build(store, filters=Filters(principal="sa-*"))
+    first.close()
+    assert store.conn.in_transaction
+    assert "sa-q1w2e3" in render_report(second, "text")
+    second.close()
+    assert not store.conn.in_transaction
+
+
+def test_a_closed_report_cannot_be_read(store):
+    # was: read on, outside any snapshot: rows of a later load beside the day totals of the first
+    report = build(store)
+    report.close()
+    with pytest.raises(ValueError, match=r"the report is closed \(Report.close\)"):
+        render_report(report, "text")
+
+
+def test_a_load_that_ends_another_loads_unfinished_load_is_seen_to(tmp_path, sample_cli):
+    # was: store.unfinished was read when the store opened, and named the load after this one ended it
+    db = str(tmp_path / "u.db")
+    with Store(db) as killed:
+        killed.begin_load([str(sample_cli)])  # a load that never ends
+    with Store(db) as store:
+        assert [load["inputs"] for load in store.unfinished] == [[str(sample_cli)]]
+        load_dumps([str(sample_cli)], store)
+        assert store.unfinished == [] and build(store).unfinished == []
+
+
+def test_render_of_the_render_module_refuses_html_and_names_the_one_that_writes_it(store):
+    from ccaudit import render
+    assert render.render_report(build(store), "csv") == render_report(build(store), "csv")
+    with pytest.raises(ValueError, match="ccaudit.render_report writes html too"):
+        render.render_report(build(store), "html")

@@ -160,13 +160,15 @@ def test_output_to_a_closed_standard_output_is_refused(ccaudit_exe, tmp_path, sa
 
 
 @pytest.mark.parametrize("command, said", [
-    (["report"], "the report would go nowhere: give -o FILE or --out DIR"),
+    (["report"], "the report would go nowhere: give -o FILE"),
+    (["report", "--out", "{dir}"], "the report's summary would go nowhere (>/dev/null drops it)"),
     (["diff", "--a", "{dump}", "--b"], "the comparison would go nowhere"),
     (["methods"], "the list would go nowhere"),
 ])
-def test_standard_output_closed_is_refused_before_the_load(ccaudit_exe, sample_cli, command, said):
+def test_standard_output_closed_is_refused_before_the_load(ccaudit_exe, tmp_path, sample_cli, command, said):
     # was: the whole load ran, then "cannot write to standard output", exit 2
-    args = [str(sample_cli) if a == "{dump}" else a for a in command] + [str(sample_cli)]
+    named = {"{dump}": str(sample_cli), "{dir}": str(tmp_path / "reports")}
+    args = [named.get(a, a) for a in command] + [str(sample_cli)]
     result = subprocess.run([ccaudit_exe, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, timeout=60, preexec_fn=lambda: os.close(1))
     assert result.returncode == ExitCode.USAGE
