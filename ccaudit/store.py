@@ -156,8 +156,10 @@ class Store:
         self.read_unfinished()
 
     def read_unfinished(self) -> None:
-        """The loads into the store that did not end, read again: a load may have ended one."""
-        self.unfinished = loadnotes.unfinished(self.conn, self.path, self._note, self._held) if self.durable else []
+        """The loads into the store that did not end, read again: a load may have ended one
+        (not while a report holds a snapshot, which reading them would end)."""
+        if not self.conn.in_transaction:
+            self.unfinished = loadnotes.unfinished(self.conn, self.path, self._note, self._held) if self.durable else []
 
     def __enter__(self) -> Store:
         return self

@@ -134,8 +134,8 @@ def snapshot(conn: sqlite3.Connection) -> list[int]:
 def end_snapshot(conn: sqlite3.Connection, shared: list[int]) -> None:
     """One reader of ``conn``'s snapshot is done: the last ends it."""
     shared[0] -= 1
-    if shared[0] <= 0:
-        _SHARED.pop(id(conn), None)
+    if shared[0] <= 0 and _SHARED.get(id(conn)) is shared:  # (not if that snapshot ended already)
+        del _SHARED[id(conn)]
         with contextlib.suppress(sqlite3.ProgrammingError):  # the store closed already
             if conn.in_transaction:
                 conn.rollback()

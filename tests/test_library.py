@@ -164,3 +164,16 @@ def test_render_of_the_render_module_refuses_html_and_names_the_one_that_writes_
     assert render.render_report(build(store), "csv") == render_report(build(store), "csv")
     with pytest.raises(ValueError, match="ccaudit.render_report writes html too"):
         render.render_report(build(store), "html")
+
+
+def test_closing_a_report_whose_snapshot_a_load_ended_leaves_the_next_ones(store, tmp_path):
+    # a load through the same Store commits, which ends the first report's snapshot; the
+    # second report has its own, which closing the first must not end
+    first = build(store)
+    load_dumps([str(write_jsonl(tmp_path, [kafka_auth("2024-05-10T10:00:00Z", "User:sa-9", id="late-2")]))], store)
+    second = build(store, filters=Filters(principal="sa-*"))
+    first.close()
+    assert store.conn.in_transaction
+    assert "sa-9" in render_report(second, "text")
+    second.close()
+    assert not store.conn.in_transaction
