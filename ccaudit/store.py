@@ -148,12 +148,11 @@ class Store:
         conn.execute("PRAGMA temp_store = MEMORY")  # a load's statement journals; counts.py spills reports' sorts
 
     def written(self) -> None:
-        """This command writes no more into the store: let it go, as a reader would hold it,
-        and read the loads that did not end (a report after a load shows them too)."""
+        """This command writes no more into the store: let it go, as a reader would hold it
+        (the loads that did not end were read as its load ended: ``read_unfinished``)."""
         if self._held is not None:  # between transactions: SQLite holds no lock to drop
             os.close(self._held)
             self._held = None
-        self.read_unfinished()
 
     def read_unfinished(self) -> None:
         """The loads into the store that did not end, read again: a load may have ended one

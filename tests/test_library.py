@@ -132,10 +132,15 @@ def test_closing_one_report_leaves_another_of_the_store_readable(store):
     # was: closing one rolled back the snapshot of both, and with it the other's filter tables
     # ("no such table: temp.wanted_1")
     first = build(store, filters=Filters(principal="sa-*"))
-    second = build(store, filters=Filters(principal="sa-*"))
+    _first_closed_second_read(store, first, build(store, filters=Filters(principal="sa-*")), "sa-q1w2e3")
+
+
+def _first_closed_second_read(store, first, second, key: str) -> None:
+    """Closing ``first`` keeps the snapshot ``second`` reads, whose rows show ``key``; closing
+    ``second`` then ends it."""
     first.close()
     assert store.conn.in_transaction
-    assert "sa-q1w2e3" in render_report(second, "text")
+    assert key in render_report(second, "text")
     second.close()
     assert not store.conn.in_transaction
 
@@ -171,9 +176,4 @@ def test_closing_a_report_whose_snapshot_a_load_ended_leaves_the_next_ones(store
     # second report has its own, which closing the first must not end
     first = build(store)
     load_dumps([str(write_jsonl(tmp_path, [kafka_auth("2024-05-10T10:00:00Z", "User:sa-9", id="late-2")]))], store)
-    second = build(store, filters=Filters(principal="sa-*"))
-    first.close()
-    assert store.conn.in_transaction
-    assert "sa-9" in render_report(second, "text")
-    second.close()
-    assert not store.conn.in_transaction
+    _first_closed_second_read(store, first, build(store, filters=Filters(principal="sa-*")), "sa-9")
