@@ -190,13 +190,16 @@ def _unlinked(m: re.Match) -> str:
     return "\\://" if m[0] == "://" else m[0][:-1] + "\\."
 
 
-FORMULA_START = ("=", "+", "-", "@")  # TAB and CR, the other two, are escaped first
+# TAB and CR, the other two formula starts, are escaped first; a leading quote, the mark
+# itself, is marked too, so that taking one quote off a cell that has one gives its text back
+FORMULA_START = ("=", "+", "-", "@", "'")
 
 
 def spreadsheet_cell(value: object) -> object:
     """A CSV cell a spreadsheet shows as text: control characters escaped as in the text
     format (so no cell starts with TAB or CR), then a leading ``'`` before what it would
-    run as a formula (``=``, ``+``, ``-``, ``@`` first). Numbers stay numbers."""
+    run as a formula (``=``, ``+``, ``-``, ``@`` first) or what starts with ``'``. Numbers
+    stay numbers."""
     if not isinstance(value, str):
         return value
     value = printable(value)

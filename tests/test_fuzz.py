@@ -617,8 +617,9 @@ def check_csv(text: str) -> list[str]:
 
 
 def csv_cell(key: str) -> str:
+    """The key as a CSV cell: the formula mark before a formula, and before a mark."""
     shown = printable(key)
-    return "'" + shown if shown.startswith(FORMULA) else shown
+    return "'" + shown if shown.startswith((*FORMULA, "'")) else shown
 
 
 def check_json(text: str) -> dict:

@@ -555,6 +555,22 @@ def test_csv_cells_never_run_as_formulas(invoke, tmp_path):
     assert "\x07" not in out and "\t" not in out
 
 
+def test_csv_keys_that_differ_only_by_a_leading_quote_stay_two(invoke, tmp_path):
+    """The quote put before a formula's start is itself doubled at the start of a key, so
+    that a reader can take one off again: ``'=x`` typed at a sign-in is not the ``=x`` of
+    another row."""
+    dump = tmp_path / "quotes.jsonl"
+    emails = ["=x", "'=x", "-1", "'-1", "''@a", "'plain", "plain"]
+    dump.write_text("".join(
+        '{"id":"%d","time":"2024-05-07T05:00:00Z","data":{"methodName":"SignIn",'
+        '"authenticationInfo":{"result":"SUCCESS","principal":{"email":%s}}}}\n' % (i, _json(e))
+        for i, e in enumerate(emails)))
+    out = invoke("report", dump, "--format", "csv", "--section", "signin_success", "-q").stdout
+    keys = [r[2] for r in csv.reader(io.StringIO(out))][1:]
+    assert sorted(keys) == sorted(["'=x", "''=x", "'-1", "''-1", "'''@a", "''plain", "plain"])
+    assert sorted(k[1:] if k.startswith("'") else k for k in keys) == sorted(emails)
+
+
 def _json(text: str) -> str:
     import json
 
