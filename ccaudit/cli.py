@@ -42,8 +42,8 @@ from .text import plural, printable
 
 
 def interactive() -> bool:
-    """May ccaudit ask? Only a person at a terminal can answer."""
-    return sys.stdin.isatty()
+    """May ccaudit ask? Only a person at a terminal can answer (none with it closed: <&-)."""
+    return sys.stdin is not None and sys.stdin.isatty()
 
 
 def confirmed(question: str) -> bool:
@@ -334,7 +334,8 @@ def clean(extra, db_path, out_dir, unfinished, yes):
         if not yes and interactive() and not confirmed(f"Forget the unfinished loads of {printable(db_path)}?"):
             say("ccaudit: nothing deleted")
             sys.exit(ExitCode.CHECK_FAILED)
-        opt.tell(f"{db_path}: forgot {plural(forget_unfinished(db_path), 'unfinished load')} (the store is kept)")
+        forgot = forget_unfinished(db_path, opt.tell)
+        opt.tell(f"{db_path}: forgot {plural(forgot, 'unfinished load')} (the store is kept)")
         return
     found = bool(db_path) and deletable(db_path)  # checked before anything is deleted
     asked = found and fingerprint(db_path)  # the question may wait while the file is replaced

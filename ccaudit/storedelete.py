@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from collections.abc import Callable
 
-from . import loadnotes
+from . import loadnotes, upgrade
 from .errors import StoreError
 from .files import present
 from .sidefiles import check_side_files, in_wal_mode
@@ -77,14 +78,17 @@ def _unused(path: str) -> bool:
         return False
 
 
-def forget_unfinished(path: str) -> int:
+def forget_unfinished(path: str, notify: Callable[[str], None] | None = None) -> int:
     """Delete the store's notes of loads that did not end (``loadnotes``), whose dumps cannot
     be loaded again (deleted since): their warnings, and ``check --strict``'s failure, would
     stay for good. How many there were. Refused while a command writes the store, and no
-    command starts to meanwhile (``unheld``): a running load's note must stay."""
+    command starts to meanwhile (``unheld``): a running load's note must stay. A store of
+    an earlier layout is brought forward first, as any command's opening of it does."""
     if not deletable(path) or not is_store(path):  # (or an empty file a killed creation left: no notes)
         raise StoreError(f"{path}: no ccaudit store there; nothing deleted")
     with unheld(path), contextlib.closing(sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT)) as conn:
+        if upgrade.needed(conn, readonly=True):
+            upgrade.upgrade(path, notify)
         check_layout(conn, path)  # a newer ccaudit's store was written to, an older one's was "could not be read"
         try:
             if not conn.execute(f"SELECT EXISTS (SELECT 1 FROM meta WHERE {loadnotes.WHERE})").fetchone()[0]:

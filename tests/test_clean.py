@@ -703,3 +703,17 @@ def test_a_store_or_folder_behind_a_folder_that_cannot_be_searched_is_not_called
     assert result.exit_code == 2 and f"{named}: cannot reach it: Permission denied" in result.stderr
     monkeypatch.undo()
     assert db.exists() and out.exists()
+
+
+@pytest.mark.parametrize("only_notes", [False, True])
+def test_clean_with_standard_input_closed_asks_nothing(invoke, tmp_path, sample_cli, ccaudit_exe, only_notes):
+    # was: "internal error: AttributeError: 'NoneType' object has no attribute 'isatty'", exit 70
+    import subprocess
+
+    db = tmp_path / "audit.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    args = [ccaudit_exe, "clean", "--db", str(db), *(["--unfinished"] if only_notes else [])]
+    done = subprocess.run(args, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=lambda: os.close(0))
+    assert done.returncode == 0 and "error" not in done.stderr, done.stderr
+    assert db.exists() == only_notes

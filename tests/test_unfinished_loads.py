@@ -11,6 +11,7 @@ import pytest
 
 from ccaudit.load import load_dumps
 from ccaudit.report import build
+from ccaudit.schema import LAYOUT_VERSION
 from ccaudit.store import Store
 from tests.conftest import FIXTURES
 
@@ -199,6 +200,22 @@ def test_clean_unfinished_refuses_a_store_of_another_layout(invoke, tmp_path, sa
     result = invoke("clean", "--db", db, "--unfinished", "--yes")
     assert result.exit_code == 2 and result.stderr.startswith(f"ccaudit: error: {db}: {said}")
     assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("layout", [5, 7])
+def test_clean_unfinished_brings_a_store_of_an_earlier_layout_forward_first(invoke, tmp_path, sample_cli, layout):
+    # was: "a store of another ccaudit version (layout 5, this one reads 10); load the dumps
+    # into a new store", though any other command brings it forward
+    from tests.test_upgrade import as_layout
+
+    db = a_store_and_a_killed_load(invoke, tmp_path, sample_cli)
+    as_layout(db, layout)
+    result = invoke("clean", "--db", db, "--unfinished", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert f"bringing it to layout {LAYOUT_VERSION} (once)" in result.stderr
+    assert f"{db}: forgot 1 unfinished load (the store is kept)" in result.stderr
+    summary = invoke("summary", "--db", db, "--format", "json")
+    assert summary.stderr == "" and "unfinished_loads" not in json.loads(summary.stdout)
 
 
 def test_clean_unfinished_is_refused_while_a_command_writes_the_store(invoke, tmp_path, sample_cli):
