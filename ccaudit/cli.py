@@ -23,16 +23,7 @@ from .errors import CcauditError, ExitCode
 from .files import closed_descriptor, is_device, present, same_file
 from .filters import Filters
 from .folders import check_dir, check_parent, check_writable, folder_of, unslashed
-from .options import (
-    FORMATS,
-    LOADING,
-    SECTION,
-    TZ,
-    WINDOW,
-    db_option,
-    format_option,
-    options,
-)
+from .options import FORMATS, LOADING, SECTION, TZ, WINDOW, db_option, format_option, options
 from .progress import on_terminal, redraw
 from .report import build
 from .sidefiles import side_names
@@ -58,6 +49,13 @@ def confirmed(question: str) -> bool:
     if not answer.endswith("\n"):
         say()
     return answer.strip().lower() in ("y", "yes")
+
+
+def _go_on_if(agreed: bool) -> None:
+    """A question declined ends the command, exit 1."""
+    if not agreed:
+        say("ccaudit: nothing deleted")
+        sys.exit(ExitCode.CHECK_FAILED)
 
 
 class Cli(click.Group):
@@ -331,9 +329,7 @@ def clean(extra, db_path, out_dir, unfinished, yes):
     if unfinished:
         if not db_path or out_dir:
             raise click.UsageError("--unfinished goes with --db STORE alone (the store is kept)")
-        if not yes and interactive() and not confirmed(f"Forget the unfinished loads of {printable(db_path)}?"):
-            say("ccaudit: nothing deleted")
-            sys.exit(ExitCode.CHECK_FAILED)
+        _go_on_if(yes or not interactive() or confirmed(f"Forget the unfinished loads of {printable(db_path)}?"))
         forgot = forget_unfinished(db_path, opt.tell)
         opt.tell(f"{db_path}: forgot {plural(forgot, 'unfinished load')} (the store is kept)")
         return
@@ -342,9 +338,7 @@ def clean(extra, db_path, out_dir, unfinished, yes):
     if out_dir and present(out_dir):
         check_report_dir(out_dir)
     targets = [t for t in (db_path, out_dir) if t]
-    if not yes and interactive() and not confirmed(f"Delete {printable(' and '.join(targets))}?"):
-        say("ccaudit: nothing deleted")
-        sys.exit(ExitCode.CHECK_FAILED)
+    _go_on_if(yes or not interactive() or confirmed(f"Delete {printable(' and '.join(targets))}?"))
     if db_path:
         if found:
             delete_store(db_path, asked=asked)
