@@ -214,6 +214,8 @@ def load(dumps, db_path, fmt, strict, quiet):
         raise click.UsageError(f"{store} is a store: give it as --db, after the dumps: ccaudit load {rest} --db "
                                f"{shlex.quote(store)}" if store else
                                "give --db STORE, the store to add the dumps to (ccaudit report DUMP keeps none)")
+    if fmt == "json":
+        opt.refuse_closed_output("the load summary")
     opt.check_inputs(dumps)
     with opt.open_store(db_path) as store:
         stats = opt.load(dumps, store, quiet)

@@ -58,6 +58,7 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
     if not dumps and not db_path:
         raise click.UsageError("give one or more DUMP files (- for standard input), or --db with a store to check")
     opt.existing_store(dumps, db_path)
+    opt.refuse_closed_output("the check's results")
     opt.check_inputs(dumps)
     if twice := read_twice((*rules_files, *dumps)):  # --rules /dev/stdin and -: the dump was read empty, "OK"
         raise click.UsageError(twice)

@@ -164,16 +164,18 @@ def test_output_to_a_closed_standard_output_is_refused(ccaudit_exe, tmp_path, sa
     (["report", "--out", "{dir}"], "the report's summary would go nowhere (>/dev/null drops it)"),
     (["diff", "--a", "{dump}", "--b"], "the comparison would go nowhere"),
     (["methods"], "the list would go nowhere"),
+    (["load", "--db", "{db}", "-f", "json"], "the load summary would go nowhere"),
+    (["check", "--db", "{db}", "--max", "*:*=0/h"], "the check's results would go nowhere"),
 ])
 def test_standard_output_closed_is_refused_before_the_load(ccaudit_exe, tmp_path, sample_cli, command, said):
     # was: the whole load ran, then "cannot write to standard output", exit 2
-    named = {"{dump}": str(sample_cli), "{dir}": str(tmp_path / "reports")}
+    named = {"{dump}": str(sample_cli), "{dir}": str(tmp_path / "reports"), "{db}": str(tmp_path / "s.db")}
     args = [named.get(a, a) for a in command] + [str(sample_cli)]
     result = subprocess.run([ccaudit_exe, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, timeout=60, preexec_fn=lambda: os.close(1))
     assert result.returncode == ExitCode.USAGE
     assert result.stderr.endswith(f"standard output is closed (>&-?), so {said}\n"), result.stderr
-    assert "loaded" not in result.stderr
+    assert "loaded" not in result.stderr and not (tmp_path / "s.db").exists()
 
 
 def test_an_empty_window_is_a_usage_error(invoke, sample_cli):
