@@ -147,7 +147,8 @@ def text(stream: BinaryIO, label: str) -> tuple[BinaryIO, int]:
     if wide:
         raise InputError(f"{label}: {wide} text{_POWERSHELL if wide == 'UTF-16' else ''}; convert it to UTF-8 "
                          f"first: iconv -f {wide} -t UTF-8")
-    if _tar(stream):  # its header's zero bytes hid its first record: "zero bytes before the record"
+    stream, tar = _tar(stream)
+    if tar:  # its header's zero bytes hid its first record: "zero bytes before the record"
         raise InputError(f"{label}: a tar archive; extract its dumps first (tar -xf), and give them")
     return without_bom(stream), len(BOM) if head.startswith(BOM) else 0
 
@@ -155,10 +156,18 @@ def text(stream: BinaryIO, label: str) -> tuple[BinaryIO, int]:
 _TAR, _TAR_AT = b"ustar", 257  # a tar header's magic, and where it is
 
 
-def _tar(stream: BinaryIO) -> bool:
-    """Whether what ``stream`` has buffered shows a tar header. No read for it: a small
-    compressed input cut short broke in that read, before its records were read."""
-    return stream.peek(1)[_TAR_AT:_TAR_AT + len(_TAR)] == _TAR  # type: ignore[attr-defined]
+def _tar(stream: BinaryIO) -> tuple[BinaryIO, bool]:
+    """``stream``, and whether it starts with a tar header. Read for only where what is
+    buffered is too short to show one and holds a zero byte (no record can): a small
+    compressed input cut short broke in that read, before its records were read, and a
+    pipe's first read may hold a header's first 100 bytes alone."""
+    head = stream.peek(1)  # type: ignore[attr-defined]
+    if len(head) < _TAR_AT + len(_TAR) and b"\0" in head:
+        try:
+            head, stream = first_bytes(stream, _TAR_AT + len(_TAR))
+        except READ_ERRORS as e:  # the read proper reports it
+            return Broken(e), False  # type: ignore[return-value]
+    return stream, head[_TAR_AT:_TAR_AT + len(_TAR)] == _TAR
 
 
 def without_bom(stream: BinaryIO) -> BinaryIO:

@@ -20,6 +20,7 @@ import sys
 import tarfile
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -462,6 +463,26 @@ def test_a_tar_archive_says_to_extract_it(invoke, tmp_path, sample_cli, kind):
     result = invoke("load", path, "--db", tmp_path / "s.db", "-q")
     assert result.exit_code == 2 and stderr_lines(result)[0] == (
         f"ccaudit: error: {path}: a tar archive; extract its dumps first (tar -xf), and give them")
+
+
+@pytest.mark.parametrize("kind", ["tar", "tar-gz"])
+def test_a_tar_archive_piped_in_short_reads_says_to_extract_it(ccaudit_exe, tmp_path, sample_cli, kind):
+    # was: its header's first 100 bytes alone in the pipe's first read, so no tar was seen:
+    # its first record lost ("zero bytes before the record"), the rest loaded, exit 0
+    data = _bad_inputs(tmp_path, sample_cli)[kind].read_bytes()
+    proc = subprocess.Popen([ccaudit_exe, "load", "-", "--db", str(tmp_path / "s.db"), "-q"], stdin=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdin.write(data[:100])
+    proc.stdin.flush()
+    time.sleep(0.5)
+    try:
+        proc.stdin.write(data[100:])
+        proc.stdin.close()
+    except BrokenPipeError:  # refused before the rest was read
+        pass
+    assert proc.wait(timeout=60) == 2
+    assert proc.stderr.read().decode().splitlines()[0] == (
+        "ccaudit: error: <stdin>: a tar archive; extract its dumps first (tar -xf), and give them")
 
 
 @pytest.mark.parametrize("kind", BAD)
