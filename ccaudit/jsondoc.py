@@ -337,14 +337,20 @@ class _Items:
     def _past_noise(self, start: int) -> int | None:
         """Where the line at ``start`` ends if it is noise (``% Headers: ...`` after each
         record of a consume command's dump, ``Headers: ...``), counted as such; else None.
+        Noise with a record after it ends where the record begins: its line end was lost.
         The caller has read far enough ahead to tell (``_skip_space``'s ``ahead``): a read
         here would move the buffer under its ``start``."""
         if not self.buf.startswith(NOISE, start):
             return None
-        self.stats.noise_lines += 1
-        while (end := self.buf.find(b"\n", start)) < 0 and not self.eof:
-            start = len(self.buf)  # a long one is not kept
+        while True:
+            end = self.buf.find(b"\n", start)
+            if (glued := self.buf.find(b'{"', start, len(self.buf) if end < 0 else end)) >= 0:
+                return glued
+            if end >= 0 or self.eof:
+                break
+            start = len(self.buf) - 1  # a long one is not kept, but for a byte that may start '{"'
             start -= self._more(start)
+        self.stats.noise_lines += 1
         return len(self.buf) if end < 0 else end + 1
 
     def _more(self, keep: int) -> int:

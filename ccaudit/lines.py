@@ -42,7 +42,7 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                 continue
             first = line[:1]
             if first != b"{":  # noise, a prefix, or garbage
-                if first == b"%" and line[1:2] == b" ":  # "% Headers: ...", every other line of a dump
+                if first == b"%" and line[1:2] == b" " and b'{"' not in line:  # "% Headers: ...", every other line
                     stats.noise_lines += 1
                     continue
                 if first == b"[" and whole_json(line):  # not a prefix ("[INFO] {...}"): its records are not read
@@ -92,12 +92,16 @@ def _unprefixed(line: bytes) -> bytes | None:
     string holding a record): None for noise, b'' for a line with no record in it. Zero
     bytes before the record are not a prefix: they may have overwritten a record and the
     line's end before this one. After a byte-order mark (`cat` of two files that began with
-    one), a line is judged as the first line of its file is."""
+    one), a line is judged as the first line of its file is. Noise with a record after it is
+    that record: the noise's line end was lost (stderr written into the dump as a record was)."""
     s = line.strip()
     if s.startswith(BOM):
         s = s[len(BOM):].lstrip()
-    if not s or s == b"%" or s.startswith(NOISE):
+    if not s or s == b"%":
         return None
+    if s.startswith(NOISE):
+        i = s.find(b'{"')
+        return None if i < 0 else s[i:]
     i = s.find(b"{")
     if i < 0 or b"\0" in s[:i]:
         return b""

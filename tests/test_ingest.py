@@ -461,6 +461,33 @@ def test_noise_line_is_skipped(tmp_path, kind):
     assert (stats.noise_lines, stats.malformed, stats.lines) == (1, 0, 3)
 
 
+GLUED = [k for k, v in NOISE.items() if v.strip() and k != "noise-after-a-mark"]
+
+
+@pytest.mark.parametrize("kind", GLUED)
+def test_a_record_after_noise_on_its_line_is_read(tmp_path, kind):
+    # the noise's line end lost (the command's stderr written into the dump as it wrote a
+    # record, a --print-key key "Headers:..."): was one more noise line, the record gone unsaid
+    p = write(tmp_path, "d.txt", line(1) + NOISE[kind].rstrip(b"\r\n") + line(2) + line(3))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
+    assert (stats.noise_lines, stats.malformed, stats.lines) == (0, 0, 3)
+
+
+@pytest.mark.parametrize("kind", ["headers", "consumer-starting"])
+def test_a_record_after_noise_between_pretty_objects_is_read(tmp_path, kind):
+    pretty = [json.dumps(json.loads(line(n)), indent=2).encode() + b"\n" for n in (1, 3)]
+    p = write(tmp_path, "d.json", pretty[0] + NOISE[kind].rstrip(b"\n") + line(2) + pretty[1])
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.malformed == 0
+
+
+def test_noise_holding_other_braces_is_noise(tmp_path):
+    p = write(tmp_path, "d.txt", line(1) + b'% Headers: [x="{a}"] {not a record}\n' + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"] and (stats.noise_lines, stats.malformed) == (1, 0)
+
+
 def test_only_noise_is_an_input_error(tmp_path):
     p = write(tmp_path, "n.txt", b"".join(NOISE.values()))
     stats, rows = ingest(p)
