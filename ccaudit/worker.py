@@ -104,13 +104,16 @@ def run(task: Task) -> Iterator[Answer]:
     failures, each with its own key, is 40,000)."""
     stats = LoadStats()
     if task.shape == "lines":
+        end = task.end
         with open(task.path, "rb", buffering=1 << 20) as f:
             _check_identity(f.fileno(), task)
             if task.start:
                 _skip_partial_line(f, task.start, task.end)
             elif not task.delete and f.peek(3)[:3] == BOM:  # the file's own mark: a spilled chunk's input
                 f.read(3)  # was read past it already. peek, not without_bom: that hands on a stream with no tell()
-            yield from _parts(task.stage, line_rows(iter_lines(f, task.end), "", stats), stats)
+                if end is not None:  # the first line is this range's, however short (a later one skips it)
+                    end = max(end, len(BOM) + 1)
+            yield from _parts(task.stage, line_rows(iter_lines(f, end), "", stats), stats)
         if task.delete:
             os.remove(task.path)
     else:

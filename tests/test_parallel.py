@@ -69,6 +69,15 @@ def test_parallel_sample_cli_any_chunk(tmp_path, sample_cli, chunk):
     assert load_counts(stats) == (14, 13, 1, 16, 6)
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 5])
+def test_parallel_ranges_within_a_byte_order_mark(tmp_path, sample_cli, chunk):
+    # was: the first line lost, each malformed line named one line late, at 1-3 bytes a range
+    p = tmp_path / "marked.txt"
+    p.write_bytes(b"\xef\xbb\xbf" + sample_cli.read_bytes()[:1500])
+    stats, _ = _same_both_ways(tmp_path, [str(p)], chunk=chunk)
+    assert stats.records_read > 0
+
+
 @pytest.mark.parametrize("name, malformed", [("sample-array.json.gz", 0), ("sample-pretty.json.bz2", 0),
                                              ("sample.jsonl.xz", 0), ("sample-prefixes.txt", 0),
                                              ("sample-cut.json", 1)])
