@@ -96,6 +96,17 @@ def check_wal(path: str) -> None:
                          "keeps none; remove it")
 
 
+def wal_unreadable(path: str) -> str | None:
+    """Why SQLite cannot open the store, if it keeps a write-ahead log and its folder is
+    read-only for this user: to read one, SQLite makes its index (``STORE-shm``) beside it."""
+    real = os.path.realpath(path)
+    if not in_wal_mode(path) or os.path.exists(real + "-shm") or os.access(folder_of(real), os.W_OK | os.X_OK):
+        return None
+    return (f"{path}: a store that keeps a write-ahead log (another program's setting), in a folder you cannot "
+            f"write: SQLite reads it only by making {os.path.basename(real)}-shm beside it; copy it to a folder "
+            f"you can write, or have its owner end the log: sqlite3 {path} 'PRAGMA journal_mode = DELETE'")
+
+
 def in_wal_mode(path: str) -> bool:
     """Whether the store's header says it keeps a write-ahead log (``STORE-wal``, and its
     index ``STORE-shm``): another program's setting."""

@@ -45,7 +45,7 @@ from .errors import NoSpace, StoreError, out_of_space
 from .lean import hidden
 from .numbering import AT_ONCE, Numbering, looked_up, values_sql
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
-from .sidefiles import check_folder, check_journal_name, check_side_files
+from .sidefiles import check_folder, check_journal_name, check_side_files, wal_unreadable
 from .stage import Stage, Staged, tally, unpack
 from .storefile import (
     cached,
@@ -137,6 +137,8 @@ class Store:
                 raise
             if out_of_space(e):  # creating it, or rolling back a killed load's journal
                 raise NoSpace(self._full(e)) from None
+            if why := wal_unreadable(path):
+                raise StoreError(why) from None
             hint = "" if looks_like_sqlite(path) or not os.path.isfile(path) else _A_DUMP
             raise StoreError(f"{path}: not a usable ccaudit store ({e}){hint}") from None
         self._numbers = Numbering(conn)

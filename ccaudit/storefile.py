@@ -22,7 +22,7 @@ from . import daycounts
 from .errors import StoreError, cannot_roll_back
 from .folders import FILE_MODE
 from .schema import LAYOUT_VERSION, READ_AS_IS, TABLES, VIEWS
-from .sidefiles import JOURNAL_MAGIC
+from .sidefiles import JOURNAL_MAGIC, wal_unreadable
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
 CACHE_KIB = 8_000  # each connection's page cache
@@ -37,11 +37,11 @@ def is_store(path: str) -> bool:
     try:
         with peek(path) as conn:
             return conn.execute("PRAGMA user_version").fetchone()[0] > 0 and EVERY_LAYOUT <= _tables(conn)
-    except sqlite3.OperationalError as e:
-        if "locked" not in str(e):
-            return False
-        raise StoreError(f"{path}: locked by another program writing it; nothing deleted") from None
-    except sqlite3.DatabaseError:
+    except sqlite3.DatabaseError as e:
+        if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+            raise StoreError(f"{path}: locked by another program writing it; nothing deleted") from None
+        if why := wal_unreadable(path):
+            raise StoreError(f"{why}; nothing deleted") from None
         return False
 
 

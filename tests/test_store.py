@@ -974,3 +974,41 @@ def test_a_full_disk_says_what_is_kept_only_of_a_load(tmp_path, sample_cli, monk
         store.close()
     said = f"{tmp_path}/s.db: cannot write the store: no space left, or an I/O error (database or disk is full)"
     assert str(e.value) == said + ("; everything loaded before is kept" if adding == "events" else "")
+
+
+def _as_a_user(command: list[str]) -> list[str]:
+    """``command`` with file permissions in force: as root, without the capabilities that
+    pass over them (setpriv), else skipped."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return command
+    if not shutil.which("setpriv"):
+        pytest.skip("root without setpriv: a read-only folder is not read-only")
+    return ["setpriv", "--inh-caps=-all", "--bounding-set=-all", *command]
+
+
+@pytest.mark.parametrize("command", [["summary"], ["clean", "--unfinished", "--yes"], ["clean", "--yes"]])
+def test_a_write_ahead_log_store_in_a_read_only_folder_is_refused_saying_why(tmp_path, fixtures_dir, ccaudit_exe,
+                                                                            command):
+    # was: "not a usable ccaudit store (attempt to write a readonly database)", or clean's "not
+    # a ccaudit store": SQLite reads a store that keeps a write-ahead log by making STORE-shm
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "w.db"
+    assert subprocess.run([ccaudit_exe, "load", str(fixtures_dir / "sample-week2.jsonl"), "--db", str(db), "-q"],
+                          capture_output=True, check=False).returncode == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    before = db.read_bytes()
+    folder.chmod(0o555)
+    try:
+        done = subprocess.run(_as_a_user([ccaudit_exe, command[0], "--db", str(db), *command[1:]]),
+                              capture_output=True, text=True, check=False)
+    finally:
+        folder.chmod(0o755)
+    assert done.returncode == 2
+    assert (f"{db}: a store that keeps a write-ahead log (another program's setting), in a folder you cannot "
+            f"write: SQLite reads it only by making w.db-shm beside it") in done.stderr, done.stderr
+    assert db.read_bytes() == before
