@@ -25,7 +25,6 @@ is closed): a report read while a load commits is one committed state, never a m
 from __future__ import annotations
 
 import copy
-import fnmatch
 import functools
 import itertools
 import os
@@ -37,6 +36,7 @@ from . import cells, daycounts, storefile
 from .busiest import KEY, Busiest, rows_of
 from .errors import StoreError, spilling
 from .schema import DAY, HOUR_US, QUARTER, QUARTER_US, US
+from .text import glob
 
 if TYPE_CHECKING:
     from .store import Store
@@ -111,11 +111,11 @@ class Selection(Busiest):
         self.conn.execute(f"CREATE TABLE {self.wanted} (kid INTEGER PRIMARY KEY)")
         self.conn.execute(f"CREATE TABLE {self.methods} (method TEXT PRIMARY KEY)")
         methods: set[str] = set()
+        by_principal, by_method = (glob(g) if g is not None else None for g in (principal, method))
 
         def kept() -> Iterator[tuple[int]]:  # fnmatch, as every glob of ccaudit: [!a] is "not a"
             for kid, p, m in keys:
-                if (principal is None or fnmatch.fnmatchcase(p, principal)) and (
-                        method is None or fnmatch.fnmatchcase(m, method)):
+                if (by_principal is None or by_principal(p)) and (by_method is None or by_method(m)):
                     methods.add(m)
                     yield (kid,)
 

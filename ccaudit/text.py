@@ -6,6 +6,7 @@ whatever was typed): every renderer passes them through one of these functions.
 """
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable, Iterable, Iterator
 from unicodedata import bidirectional, category, east_asian_width, is_normalized
@@ -51,6 +52,16 @@ def printable(text: str) -> str:
         out[0] = _escaped(text[0])
     out += [_escaped(" ")] * (len(text) - lead - len(body))
     return "".join(out)
+
+
+def glob(pattern: str) -> Callable[[str], object]:
+    """What ``fnmatch.fnmatchcase(name, pattern)`` tells, compiled once; a pattern with a
+    backslash also matches a name as reports show it (``trail\\x20`` for ``"trail "``):
+    a key copied from a report is what a filter takes."""
+    match = re.compile(fnmatch.translate(pattern)).match
+    if "\\" not in pattern:  # a name's escapes all hold one
+        return match
+    return lambda name: match(name) or match(printable(name))
 
 
 _SPACES = re.compile("  +")

@@ -329,6 +329,15 @@ def test_a_rule_that_matches_no_key_is_said_and_fails_a_strict_check(invoke, sam
     assert invoke("check", "--db", db, "--max", "kafka_authentication:sa-*=5/h", "--strict").exit_code == 0
 
 
+def test_a_rule_copied_from_a_report_matches_the_key_it_shows(invoke, tmp_path):
+    # was: "matched no key" for a key with a space at its end, which reports show as trail\x20
+    dump = write_jsonl(tmp_path, [kafka_auth("2024-05-06T07:00:00Z", "User:trail "),
+                                  kafka_auth("2024-05-06T07:10:00Z", "User:trail ")])
+    result = invoke("check", dump, "--max", "kafka_authentication:trail\\x20=1/h", "--format", "json")
+    assert result.exit_code == 1 and "matched no key" not in result.stderr
+    assert [b["key"] for b in json.loads(result.stdout)["breaches"]] == ["trail "]
+
+
 def test_rules_files_add_up(invoke, sample_cli, tmp_path):
     # was: the last --rules alone checked (click keeps the last value), and a breach of the first passed
     first, second = tmp_path / "r1.toml", tmp_path / "r2.toml"

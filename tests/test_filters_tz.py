@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from ccaudit import busiest, cells, report
 from ccaudit.cli import cli
 from ccaudit.clock import Clock
+from ccaudit.text import printable
 from tests.records import confluent_user, kafka_auth, mds_authorize, record, request, signin, write_jsonl
 
 
@@ -569,6 +570,24 @@ def test_principal_and_method_globs_read_brackets_the_same_way(mixed):
         "mds_authorize": ["u-1-Read"]}  # "^" is a character like any other, as in --method
     assert sorted(keys(report_json(mixed, "--method", "[!k]*", "--section", "all_events"))["all_events"]) == [
         "CreateAPIKey", "GetKafkaClusters", "SignIn", "mds.Authorize"]
+
+
+def test_a_glob_copied_from_a_report_matches_the_principal_and_method_it_shows(tmp_path):
+    # was: "no event matches principal trail\x20", where the report showed trail\x20 (its
+    # stored text is "trail "): a key copied from a report is what a filter takes
+    path = write_jsonl(tmp_path, [
+        kafka_auth("2024-05-06T07:00:00Z", "User:trail "),
+        kafka_auth("2024-05-06T07:10:00Z", "User:nl\nx"),
+        kafka_auth("2024-05-06T07:20:00Z", "User:zw\u200balice"),
+        kafka_auth("2024-05-06T07:30:00Z", "User:plain"),
+        kafka_auth("2024-05-06T07:40:00Z", "User:back\\x20slash"),
+    ])
+    shown = {"trail\\x20": ["trail\\x20"], "nl\\x0ax": ["nl\\x0ax"], "zw\\u200b*": ["zw\\u200balice"],
+             "*\\x20": ["trail\\x20"], "back\\x20slash": ["back\\x20slash"], "trail ": ["trail\\x20"],
+             "plain": ["plain"]}
+    for pattern, want in shown.items():
+        doc = report_json(path, "--principal", pattern, "--section", "kafka_authentication")
+        assert [printable(k) for k in keys(doc).get("kafka_authentication", [])] == want, pattern
 
 
 def test_a_principal_glob_of_bytes_not_utf8_matches_nothing(mixed):
