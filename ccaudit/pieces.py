@@ -11,7 +11,18 @@ from typing import Any
 
 import msgspec
 
-from .decoding import Malformed, Record, check_syntax, crowded, decode, decode_refused, error_byte, syntax
+from .decoding import (
+    Malformed,
+    Record,
+    check_syntax,
+    crowded,
+    decode,
+    decode_failure,
+    decode_refused,
+    error_byte,
+    quoted_record,
+    syntax,
+)
 
 CUT, BAD, DEEP = object(), object(), object()  # a piece cut short / not an item / nested too deep
 _any = msgspec.json.Decoder().decode
@@ -27,7 +38,8 @@ def record_piece(piece: bytes) -> Any:
 
 def other_piece(piece: bytes) -> Any:
     """None if ``piece`` is one whole JSON value (an array item that is not a record),
-    else what _trouble says."""
+    else what _trouble says; but a string holding a record (a sink connector's
+    StringConverter writes each so) is that record, as a line of one is."""
     try:
         if crowded(piece):  # its syntax alone: decoded, it could take 30 times its size
             piece.decode()
@@ -36,7 +48,14 @@ def other_piece(piece: bytes) -> Any:
             _any(piece)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
         return _trouble(piece, e)
-    return None
+    if piece[:1] != b'"' or (inner := quoted_record(piece)) is None:
+        return None
+    try:
+        return decode(inner)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
+        return Malformed(decode_failure(e, inner))
+    except Malformed as why:
+        return why
 
 
 class _Fields(msgspec.Struct):

@@ -694,6 +694,17 @@ def test_a_record_written_as_a_json_string_is_read(tmp_path):
     assert [(n, why) for _, n, why in stats.problems] == [(5, "not a JSON object"), (6, "not valid JSON")]
 
 
+def test_a_record_written_as_a_json_string_is_read_in_an_array_too(tmp_path):
+    # was: each such item "not a JSON object", though the same strings one a line are read
+    quoted = json.dumps(line("q").decode().strip()).encode()
+    items = [line(1).strip(), quoted, b'"just text"', b'"{broken"', line(2).strip()]
+    p = write(tmp_path, "d.json", b"[" + b",\n".join(items) + b"]\n")
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-q", "rec-2"]
+    assert [(n, why) for _, n, why in stats.problems] == [(":item 3", "not a JSON object"),
+                                                          (":item 4", "not valid JSON")]
+
+
 @pytest.mark.parametrize("kind", ["no-id", "no-time", "unparseable-time", "no-method", "invalid-utf8"])
 def test_file_of_only_one_malformed_record_is_an_input_error(tmp_path, kind):
     p = write(tmp_path, "d.txt", MALFORMED[kind])
