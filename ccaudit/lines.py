@@ -42,7 +42,9 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                 continue
             first = line[:1]
             if first != b"{":  # noise, a prefix, or garbage
-                if first == b"%" and line[1:2] == b" " and b'{"' not in line:  # "% Headers: ...", every other line
+                # "% Headers: ...", every other line of a dump; one that ends in "}" (or "}\r") may have a
+                # record after its noise (its line end lost): _unprefixed looks (a search here cost 0.2 µs)
+                if first == b"%" and line[1:2] == b" " and line[-1] != 125 != line[-2]:
                     stats.noise_lines += 1
                     continue
                 if first == b"[" and whole_json(line):  # not a prefix ("[INFO] {...}"): its records are not read

@@ -474,6 +474,13 @@ def test_a_record_after_noise_on_its_line_is_read(tmp_path, kind):
     assert (stats.noise_lines, stats.malformed, stats.lines) == (0, 0, 3)
 
 
+def test_a_record_after_noise_on_a_crlf_line_is_read(tmp_path):
+    glued = NOISE["headers"].rstrip(b"\r\n") + line(2).rstrip(b"\n") + b"\r\n"
+    p = write(tmp_path, "d.txt", line(1) + glued + NOISE["headers"].rstrip(b"\n") + b"\r\n" + line(3))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and (stats.noise_lines, stats.malformed) == (1, 0)
+
+
 @pytest.mark.parametrize("kind", ["headers", "consumer-starting"])
 def test_a_record_after_noise_between_pretty_objects_is_read(tmp_path, kind):
     pretty = [json.dumps(json.loads(line(n)), indent=2).encode() + b"\n" for n in (1, 3)]
