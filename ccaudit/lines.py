@@ -102,7 +102,7 @@ def _unprefixed(line: bytes) -> bytes | None:
     if not s or s == b"%":
         return None
     if s.startswith(NOISE):
-        i = s.find(b'{"')
+        i = s.find(b'{"') if s.endswith(b"}") else -1
         return None if i < 0 else s[i:]
     i = s.find(b"{")
     if i < 0 or b"\0" in s[:i]:

@@ -490,9 +490,11 @@ def test_a_record_after_noise_between_pretty_objects_is_read(tmp_path, kind):
 
 
 def test_noise_holding_other_braces_is_noise(tmp_path):
-    p = write(tmp_path, "d.txt", line(1) + b'% Headers: [x="{a}"] {not a record}\n' + line(2))
+    noise = [b'% Headers: [x="{a}"] {not a record}\n', b'% Headers: [x={"a": 1}]\n', b'Headers: [x={"a": 1}]\n',
+             b'% Error: KafkaError{code=_TRANSPORT,val=-195,str="Disconnected"}\n']
+    p = write(tmp_path, "d.txt", line(1) + b"".join(noise) + line(2))
     stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "rec-2"] and (stats.noise_lines, stats.malformed) == (1, 0)
+    assert ids(rows) == ["rec-1", "rec-2"] and (stats.noise_lines, stats.malformed) == (4, 0)
 
 
 def test_only_noise_is_an_input_error(tmp_path):
