@@ -543,15 +543,20 @@ def test_csv_on_stdout_is_one_table(invoke, sample_cli, expected_sample):
     assert per_day == {d: n for d, n in expected_sample["per_day"].items() if n}
 
 
-def test_csv_cells_never_run_as_formulas(invoke, tmp_path):
-    dump = tmp_path / "evil.jsonl"
-    emails = ["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "bell\x07"]
+def _signin_keys_in_csv(invoke, tmp_path, emails: list[str]) -> tuple[list[str], str]:
+    """The key cells of a CSV report of one successful sign-in by each of ``emails``, and the report."""
+    dump = tmp_path / "signins.jsonl"
     dump.write_text("".join(
         '{"id":"%d","time":"2024-05-07T05:00:00Z","data":{"methodName":"SignIn",'
         '"authenticationInfo":{"result":"SUCCESS","principal":{"email":%s}}}}\n' % (i, _json(e))
         for i, e in enumerate(emails)))
     out = invoke("report", dump, "--format", "csv", "--section", "signin_success", "-q").stdout
-    keys = [r[2] for r in csv.reader(io.StringIO(out))][1:]
+    return [r[2] for r in csv.reader(io.StringIO(out))][1:], out
+
+
+def test_csv_cells_never_run_as_formulas(invoke, tmp_path):
+    emails = ["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "bell\x07"]
+    keys, out = _signin_keys_in_csv(invoke, tmp_path, emails)
     assert sorted(keys) == sorted(["'=HYPERLINK(\"http://x\")", "'+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1)",
                                    "\\x09x", "bell\\x07"])
     assert "\x07" not in out and "\t" not in out
@@ -561,14 +566,8 @@ def test_csv_keys_that_differ_only_by_a_leading_quote_stay_two(invoke, tmp_path)
     """The quote put before a formula's start is itself doubled at the start of a key, so
     that a reader can take one off again: ``'=x`` typed at a sign-in is not the ``=x`` of
     another row."""
-    dump = tmp_path / "quotes.jsonl"
     emails = ["=x", "'=x", "-1", "'-1", "''@a", "'plain", "plain"]
-    dump.write_text("".join(
-        '{"id":"%d","time":"2024-05-07T05:00:00Z","data":{"methodName":"SignIn",'
-        '"authenticationInfo":{"result":"SUCCESS","principal":{"email":%s}}}}\n' % (i, _json(e))
-        for i, e in enumerate(emails)))
-    out = invoke("report", dump, "--format", "csv", "--section", "signin_success", "-q").stdout
-    keys = [r[2] for r in csv.reader(io.StringIO(out))][1:]
+    keys, _ = _signin_keys_in_csv(invoke, tmp_path, emails)
     assert sorted(keys) == sorted(["'=x", "''=x", "'-1", "''-1", "'''@a", "''plain", "plain"])
     assert sorted(k[1:] if k.startswith("'") else k for k in keys) == sorted(emails)
 
