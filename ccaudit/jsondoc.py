@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 from .careful import drain, ijson_rows, item_rows, unread
 from .decoding import Malformed, Record
 from .errors import READ_ERRORS
-from .lines import piece_rows
+from .lines import piece_rows, record_after_noise
 from .pieces import BAD, CUT, DEEP, Depth, Ends, error_at, other_piece, record_at, record_piece
 from .schema import MAX_RECORD
 from .shape import NOISE
@@ -337,20 +337,24 @@ class _Items:
     def _past_noise(self, start: int) -> int | None:
         """Where the line at ``start`` ends if it is noise (``% Headers: ...`` after each
         record of a consume command's dump, ``Headers: ...``), counted as such; else None.
-        Noise with a record after it ends where the record begins: its line end was lost.
+        Noise with a record after it ends where the record begins: its line end was lost
+        (``record_after_noise``; a line that ends in "{" is a pretty-printed record's first).
         The caller has read far enough ahead to tell (``_skip_space``'s ``ahead``): a read
         here would move the buffer under its ``start``."""
         if not self.buf.startswith(NOISE, start):
             return None
-        while True:
-            end = self.buf.find(b"\n", start)
-            if (glued := self.buf.find(b'{"', start, len(self.buf) if end < 0 else end)) >= 0:
-                return glued
-            if end >= 0 or self.eof:
-                break
-            start = len(self.buf) - 1  # a long one is not kept, but for a byte that may start '{"'
-            start -= self._more(start)
+        while (end := self.buf.find(b"\n", start)) < 0 and not self.eof and len(self.buf) - start <= MAX_RECORD:
+            start -= self._more(start)  # the line whole, up to a record's size: a record may follow its noise
+        line = self.buf[start:end if end >= 0 else len(self.buf)].rstrip()
+        if line.endswith(b"{"):  # a pretty-printed record's first line
+            return start + len(line) - 1
+        if (glued := record_after_noise(line)) is not None:
+            return start + glued
         self.stats.noise_lines += 1
+        while end < 0 and not self.eof:  # a longer one is not kept
+            start = len(self.buf)
+            start -= self._more(start)
+            end = self.buf.find(b"\n", start)
         return len(self.buf) if end < 0 else end + 1
 
     def _more(self, keep: int) -> int:

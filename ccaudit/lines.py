@@ -102,14 +102,36 @@ def _unprefixed(line: bytes) -> bytes | None:
     if not s or s == b"%":
         return None
     if s.startswith(NOISE):
-        i = s.find(b'{"') if s.endswith(b"}") else -1
-        return None if i < 0 else s[i:]
+        i = record_after_noise(s)
+        return None if i is None else s[i:]
     i = s.find(b"{")
     if i < 0 or b"\0" in s[:i]:
         return b""
     if s[i - 1:i] == b'"' and (inner := quoted_record(s[i - 1:])):  # a prefix, or none
         return inner
     return s[i:]
+
+
+GLUED_TRIES = 8  # braces of a noise line tried as a record's start: one of many braces costs no more
+
+
+def record_after_noise(text: bytes) -> int | None:
+    """Where in a noise line's ``text`` a record begins that runs whole to its end (the
+    noise's line end was lost: stderr written into the dump as a record was, or a key that
+    starts ``Headers:``); None if none does: the line is noise, though it may hold JSON
+    (an error's body, a header's value, which --full-header prints as it is)."""
+    if not text.rstrip().endswith(b"}"):
+        return None
+    i = text.find(b"{")
+    for _ in range(GLUED_TRIES):
+        if i < 0:
+            return None
+        try:
+            classify(decode_record(text[i:]))
+            return i
+        except Malformed:
+            i = text.find(b"{", i + 1)
+    return None
 
 
 def _keyed(line: bytes) -> tuple | None:

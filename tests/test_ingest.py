@@ -489,12 +489,43 @@ def test_a_record_after_noise_between_pretty_objects_is_read(tmp_path, kind):
     assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.malformed == 0
 
 
-def test_noise_holding_other_braces_is_noise(tmp_path):
-    noise = [b'% Headers: [x="{a}"] {not a record}\n', b'% Headers: [x={"a": 1}]\n', b'Headers: [x={"a": 1}]\n',
-             b'% Error: KafkaError{code=_TRANSPORT,val=-195,str="Disconnected"}\n']
-    p = write(tmp_path, "d.txt", line(1) + b"".join(noise) + line(2))
+NOISE_WITH_JSON = [  # a consume command's own lines that hold JSON, but no record: noise as they were
+    b'% Headers: [x="{a}"] {not a record}\n', b'% Headers: [x={"a": 1}]\n', b'Headers: [x={"a": 1}]\n',
+    b'% Error: KafkaError{code=_TRANSPORT,val=-195,str="Disconnected"}\n',
+    b'% Headers: [content-type="application/json" x-meta="{"k":"v"}"]\n',  # --full-header prints values raw
+    b'% Error: schema registry said {"error_code":40403,"message":"Schema not found"}\n',
+    b'%3|1715000000.123|FAIL|rdkafka#consumer-1| {"x":1} failed: {"y": {"z": 2}}\n',
+]
+
+
+def test_noise_holding_json_that_is_no_record_is_noise(tmp_path):
+    # was, for a moment: a --full-header line with a JSON value malformed ("text after the JSON object")
+    p = write(tmp_path, "d.txt", line(1) + b"".join(NOISE_WITH_JSON) + line(2))
     stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "rec-2"] and (stats.noise_lines, stats.malformed) == (4, 0)
+    assert ids(rows) == ["rec-1", "rec-2"] and (stats.noise_lines, stats.malformed) == (len(NOISE_WITH_JSON), 0)
+
+
+def test_noise_holding_json_between_pretty_objects_is_noise(tmp_path):
+    pretty = [json.dumps(json.loads(line(n)), indent=2).encode() + b"\n" for n in (1, 2)]
+    p = write(tmp_path, "d.json", pretty[0] + b"".join(NOISE_WITH_JSON) + pretty[1])
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"] and (stats.noise_lines, stats.malformed) == (len(NOISE_WITH_JSON), 0)
+
+
+def test_a_record_after_noise_holding_json_is_read(tmp_path):
+    # the first '{"' is the header's value, or the record's own nested object when it starts '{ "'
+    spaced = b'{ "id": "rec-s", "time": "2024-05-06T11:00:00Z", "data": {"methodName": "GetUsers"}}\n'
+    glued = [NOISE_WITH_JSON[4].rstrip(b"\n") + line(2), b"% Headers: [a=b]" + spaced]
+    p = write(tmp_path, "d.txt", line(1) + b"".join(glued) + line(3))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-s", "rec-3"] and (stats.noise_lines, stats.malformed) == (0, 0)
+
+
+def test_a_pretty_record_after_noise_on_its_first_line_is_read(tmp_path):
+    pretty = [json.dumps(json.loads(line(n)), indent=2).encode() + b"\n" for n in (1, 2, 3)]
+    p = write(tmp_path, "d.json", pretty[0] + b"% Headers: [a=b]" + pretty[1] + pretty[2])
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and (stats.noise_lines, stats.malformed) == (0, 0)
 
 
 def test_only_noise_is_an_input_error(tmp_path):
