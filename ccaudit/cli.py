@@ -381,6 +381,8 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
 
     if "-" in inputs:
         raise click.UsageError("ccaudit spark reads files, not stdin: for stdin use ccaudit load - --db STORE")
+    if fmt == "json":
+        opt.refuse_closed_output("the load summary")
     require()
     check_inputs(inputs, db_path, parquet_dir)  # before the store is made: a refused run leaves none
     made = not os.path.lexists(db_path)

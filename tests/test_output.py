@@ -165,6 +165,7 @@ def test_output_to_a_closed_standard_output_is_refused(ccaudit_exe, tmp_path, sa
     (["diff", "--a", "{dump}", "--b"], "the comparison would go nowhere"),
     (["methods"], "the list would go nowhere"),
     (["load", "--db", "{db}", "-f", "json"], "the load summary would go nowhere"),
+    (["spark", "--db", "{db}", "-f", "json"], "the load summary would go nowhere"),  # before Spark starts
     (["check", "--db", "{db}", "--max", "*:*=0/h"], "the check's results would go nowhere"),
 ])
 def test_standard_output_closed_is_refused_before_the_load(ccaudit_exe, tmp_path, sample_cli, command, said):
