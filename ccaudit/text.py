@@ -55,13 +55,17 @@ def printable(text: str) -> str:
 
 
 def glob(pattern: str) -> Callable[[str], object]:
-    """What ``fnmatch.fnmatchcase(name, pattern)`` tells, compiled once; a pattern with a
-    backslash also matches a name as reports show it (``trail\\x20`` for ``"trail "``):
-    a key copied from a report is what a filter takes."""
+    """What ``fnmatch.fnmatchcase(name, pattern)`` tells, compiled once; a pattern with an
+    escape of the reports' (``\\x20``, ``\\u200b``) also matches a name as they show it
+    (``trail\\x20`` for ``"trail "``, ``a\\x20\\x20b`` as a text table shows ``"a  b"``):
+    a key copied from a report is what a filter takes. Another backslash is itself."""
     match = re.compile(fnmatch.translate(pattern)).match
-    if "\\" not in pattern:  # a name's escapes all hold one
+    if not _ESCAPE.search(pattern):
         return match
-    return lambda name: match(name) or match(printable(name))
+    return lambda name: match(name) or match(printable(name)) or match(table_cell(name))
+
+
+_ESCAPE = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")  # as _escaped writes them
 
 
 _SPACES = re.compile("  +")

@@ -581,10 +581,13 @@ def test_a_glob_copied_from_a_report_matches_the_principal_and_method_it_shows(t
         kafka_auth("2024-05-06T07:20:00Z", "User:zw\u200balice"),
         kafka_auth("2024-05-06T07:30:00Z", "User:plain"),
         kafka_auth("2024-05-06T07:40:00Z", "User:back\\x20slash"),
+        kafka_auth("2024-05-06T07:50:00Z", "User:two  spaces"),
+        kafka_auth("2024-05-06T07:55:00Z", "User:CORP\\alice"),
     ])
     shown = {"trail\\x20": ["trail\\x20"], "nl\\x0ax": ["nl\\x0ax"], "zw\\u200b*": ["zw\\u200balice"],
              "*\\x20": ["trail\\x20"], "back\\x20slash": ["back\\x20slash"], "trail ": ["trail\\x20"],
-             "plain": ["plain"]}
+             "plain": ["plain"], "two\\x20\\x20spaces": ["two  spaces"],  # as a text table shows it
+             "*\\*": ["CORP\\alice", "back\\x20slash"]}  # no escape in it: a backslash is itself
     for pattern, want in shown.items():
         doc = report_json(path, "--principal", pattern, "--section", "kafka_authentication")
         assert [printable(k) for k in keys(doc).get("kafka_authentication", [])] == want, pattern
