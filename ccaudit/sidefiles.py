@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shlex
 import stat
 
 from .errors import StoreError
@@ -104,7 +105,7 @@ def wal_unreadable(path: str) -> str | None:
         return None
     return (f"{path}: a store that keeps a write-ahead log (another program's setting), in a folder you cannot "
             f"write: SQLite reads it only by making {os.path.basename(real)}-shm beside it; copy it to a folder "
-            f"you can write, or have its owner end the log: sqlite3 {path} 'PRAGMA journal_mode = DELETE'")
+            f"you can write, or have its owner end the log: sqlite3 {shlex.quote(path)} 'PRAGMA journal_mode = DELETE'")
 
 
 def in_wal_mode(path: str) -> bool:
