@@ -158,11 +158,11 @@ _TAR, _TAR_AT = b"ustar", 257  # a tar header's magic, and where it is
 
 def _tar(stream: BinaryIO) -> tuple[BinaryIO, bool]:
     """``stream``, and whether it starts with a tar header. Read for only where what is
-    buffered is too short to show one and holds a zero byte (no record can) or no whole
-    line: a small compressed input cut short broke in that read, before its records were
-    read, and a pipe's first read may hold a header's first bytes alone."""
+    buffered is too short to show one and holds a zero byte (no record can): a small
+    compressed input cut short broke in that read, before its records were read, and a
+    pipe's first read may hold a header's first bytes alone (tar writes 512 at once)."""
     head = stream.peek(1)  # type: ignore[attr-defined]
-    if len(head) < _TAR_AT + len(_TAR) and (b"\0" in head or b"\n" not in head):
+    if len(head) < _TAR_AT + len(_TAR) and b"\0" in head:
         try:
             head, stream = first_bytes(stream, _TAR_AT + len(_TAR))
         except READ_ERRORS as e:  # the read proper reports it
