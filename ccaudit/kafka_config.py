@@ -130,12 +130,13 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _take_jaas_credentials(props: dict) -> None:
-    """Accept the Java variant of the file: credentials inside sasl.jaas.config."""
+    """Accept the Java variant of the file: credentials inside sasl.jaas.config, quoted as
+    Java reads them (a backslash keeps the character after it: ``"ab\\"cd"`` is ``ab"cd``)."""
     jaas = props.get("sasl.jaas.config", "")
     for key, name in (("sasl.username", "username"), ("sasl.password", "password")):
-        m = re.search(rf"\b{name}\s*=\s*(['\"])(.*?)\1", jaas)
+        m = re.search(rf"\b{name}\s*=\s*(['\"])((?:\\.|(?!\1)[^\\])*)\1", jaas)
         if m:
-            props.setdefault(key, m.group(2))
+            props.setdefault(key, re.sub(r"\\(.)", r"\1", m.group(2)))
 
 
 def _check_properties(props: dict, path) -> None:
@@ -197,11 +198,13 @@ def _plain(text: str) -> bool:
 
 def scrub_secrets(text: str, secrets: list[str]) -> str:
     """``text`` with every secret replaced by ***: librdkafka may quote settings, and cuts
-    a long one short at its message's end, which may then end in a secret's first part."""
+    a long one short at its message's end, which may then end in a secret's first part
+    (and half a character, decoded as U+FFFD)."""
     for s in secrets:
         text = text.replace(s, "***")
-    cut = max((k for s in secrets for k in range(min(len(s), len(text)), 3, -1) if text.endswith(s[:k])), default=0)
-    return text[:len(text) - cut] + "***" if cut else text
+    body = text.rstrip("\ufffd")
+    cut = max((k for s in secrets for k in range(min(len(s), len(body)), 3, -1) if body.endswith(s[:k])), default=0)
+    return body[:len(body) - cut] + "***" if cut else text
 
 
 def is_foreign_setting(key: str) -> bool:

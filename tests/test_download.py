@@ -82,6 +82,17 @@ def test_java_variant_credentials_come_from_jaas(tmp_path):
     assert (props["sasl.username"], props["sasl.password"]) == ("KEY1", PASSWORD)
 
 
+@pytest.mark.parametrize("written, meant", [('"ab\\\\"cd"', 'ab"cd'), ("'it\\\\'s'", "it's"),
+                                            ('"back\\\\\\\\slash"', "back\\slash")])
+def test_jaas_credentials_keep_their_escaped_quotes(tmp_path, written, meant):
+    # was: password="ab\"cd" (as Java reads it, ab"cd) read as ab\ : a wrong credential
+    body = ("bootstrap.servers=b:9092\nsecurity.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n"
+            "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f"username='KEY1' password={written};\n")
+    props = load_properties(write_props(tmp_path / "j.properties", body))
+    assert (props["sasl.username"], props["sasl.password"]) == ("KEY1", meant)
+
+
 def test_env_vars_supply_and_override_credentials(tmp_path, monkeypatch):
     path = write_props(tmp_path / "c.properties",
                        "bootstrap.servers=b:9092\nsecurity.protocol=SASL_SSL\nsasl.mechanisms=PLAIN\n"
@@ -1177,7 +1188,8 @@ def test_authentication_failure_on_the_wire_is_fast(tmp_path, cluster):
     assert PASSWORD not in str(e.value) and "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("value", ["x" * 220 + " " + PASSWORD, "ab" * 350])
+@pytest.mark.parametrize("value", ["x" * 220 + " " + PASSWORD, "ab" * 350,
+                                   "Z" + "ü" * 150 + "TAIL"])  # cut inside a character: was shown, 119 of them
 def test_a_secret_librdkafka_cuts_short_in_its_message_is_masked(tmp_path, cluster, value):
     # librdkafka quotes about 240 characters of a value it refuses: the part of a secret
     # before its cut matched no masked value nor word, and was shown
