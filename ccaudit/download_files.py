@@ -28,6 +28,7 @@ from .files import closed_descriptor, is_device, read_small, replacing, same_fil
 from .folders import check_parent, folder_of
 from .kafka_config import shown_brokers
 from .storefile import looks_like_sqlite
+from .text import printable
 
 STATE_FORMAT = "ccaudit-download-state/1"
 MAX_STATE = 1 << 20  # bytes: a topic has at most thousands of partitions
@@ -218,10 +219,14 @@ def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
         raise InputError(f"{path}: cannot read the state file: {e.strerror or e}") from None
     except (ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
         raise InputError(f"{path}: not a readable ccaudit download state file") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+    form = state.get("format") if isinstance(state, dict) else None
+    if isinstance(form, str) and form.startswith(STATE_FORMAT[:-1]) and form != STATE_FORMAT:
+        raise InputError(f"{path}: written by a newer ccaudit ({printable(form)}); run that version, or give "
+                         "another --state file")
+    if form != STATE_FORMAT:
         raise InputError(f"{path}: not a ccaudit download state file")
     if state.get("topic") != topic:
-        raise InputError(f"{path} is the state of topic {state.get('topic')}, not {topic}")
+        raise InputError(f"{path} is the state of topic {printable(str(state.get('topic')))}, not {topic}")
     if "bootstrap.servers" not in state:  # was "the state of another cluster (***)"
         raise InputError(f"{path}: no bootstrap.servers, which a ccaudit download state file has")
     if not isinstance(state["bootstrap.servers"], str):

@@ -418,6 +418,25 @@ def test_state_of_another_topic_cluster_or_past_the_end_is_refused(tmp_path, pro
     assert state.read_bytes() == before and not (tmp_path / "out.jsonl").exists()
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("format", "ccaudit-download-state/2", "written by a newer ccaudit (ccaudit-download-state/2)"),
+    ("topic", "evil\n\x1b[2Jtopic", "is the state of topic evil\\x0a\\x1b[2Jtopic, not"),  # one line, inert
+])
+def test_a_state_file_of_a_newer_version_or_an_odd_topic_is_said_so(tmp_path, props, monkeypatch, field, value,
+                                                                     message):
+    # was: a newer version's "not a ccaudit download state file" (so a user might delete it and
+    # fetch everything again), and the topic's text as it was, across lines
+    state = tmp_path / "state.json"
+    save_state(state, {0: 0})
+    doc = json.loads(state.read_text())
+    doc[field] = value
+    state.write_text(json.dumps(doc))
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    with pytest.raises(CcauditError) as e:
+        dl.download(props, tmp_path / "out.jsonl", state_path=state)
+    assert message in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
 def test_a_state_file_that_is_a_link_is_written_through(tmp_path, props, monkeypatch):
     # was: read through the link, then the link replaced by a file, so the state file it
     # named stayed behind and its next run fetched the records again
