@@ -220,8 +220,9 @@ def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
     except (ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
         raise InputError(f"{path}: not a readable ccaudit download state file") from None
     form = state.get("format") if isinstance(state, dict) else None
-    if isinstance(form, str) and form.startswith(STATE_FORMAT[:-1]) and form != STATE_FORMAT:
-        raise InputError(f"{path}: written by a newer ccaudit ({printable(form)}); run that version, or give "
+    if isinstance(form, str) and form.startswith(STATE_FORMAT[:-1]) and form[len(STATE_FORMAT) - 1:].isdigit() \
+            and int(form[len(STATE_FORMAT) - 1:]) > int(STATE_FORMAT[-1]):
+        raise InputError(f"{path}: written by a newer ccaudit ({printable(form[:40])}); run that version, or give "
                          "another --state file")
     if form != STATE_FORMAT:
         raise InputError(f"{path}: not a ccaudit download state file")

@@ -131,12 +131,21 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _take_jaas_credentials(props: dict) -> None:
     """Accept the Java variant of the file: credentials inside sasl.jaas.config, quoted as
-    Java reads them (a backslash keeps the character after it: ``"ab\\"cd"`` is ``ab"cd``)."""
+    Java's StreamTokenizer reads them (``"ab\\"cd"`` is ``ab"cd``, ``\\t`` a TAB)."""
     jaas = props.get("sasl.jaas.config", "")
     for key, name in (("sasl.username", "username"), ("sasl.password", "password")):
         m = re.search(rf"\b{name}\s*=\s*(['\"])((?:\\.|(?!\1)[^\\])*)\1", jaas)
         if m:
-            props.setdefault(key, re.sub(r"\\(.)", r"\1", m.group(2)))
+            props.setdefault(key, _JAVA_ESCAPE.sub(_unescaped, m.group(2)))
+
+
+_JAVA_ESCAPE = re.compile(r"\\([0-3][0-7]{0,2}|[4-7][0-7]?|.)", re.DOTALL)
+_JAVA_LETTERS = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _unescaped(m: re.Match) -> str:
+    code = m[1]
+    return chr(int(code, 8)) if code[0] in "01234567" else _JAVA_LETTERS.get(code, code)
 
 
 def _check_properties(props: dict, path) -> None:

@@ -42,9 +42,10 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                 continue
             first = line[:1]
             if first != b"{":  # noise, a prefix, or garbage
-                # "% Headers: ...", every other line of a dump; one that ends in "}" (or "}\r") may have a
-                # record after its noise (its line end lost): _unprefixed looks (a search here cost 0.2 µs)
-                if first == b"%" and line[1:2] == b" " and line[-1] != 125 != line[-2]:
+                # "% Headers: ...", every other line of a dump; a long one, or one that ends in "}" (or "}\r"),
+                # may have a record after its noise (its line end lost): _unprefixed looks (a search here
+                # cost 0.2 µs a line)
+                if first == b"%" and line[1:2] == b" " and len(line) < NOISE_SHORT and line[-1] != 125 != line[-2]:
                     stats.noise_lines += 1
                     continue
                 if first == b"[" and whole_json(line):  # not a prefix ("[INFO] {...}"): its records are not read
@@ -113,25 +114,30 @@ def _unprefixed(line: bytes) -> bytes | None:
 
 
 GLUED_TRIES = 8  # braces of a noise line tried as a record's start: one of many braces costs no more
+NOISE_SHORT = 256  # bytes: a "% " line shorter than this, not ending in "}", is noise without a look
 
 
 def record_after_noise(text: bytes) -> int | None:
-    """Where in a noise line's ``text`` a record begins that runs whole to its end (the
-    noise's line end was lost: stderr written into the dump as a record was, or a key that
-    starts ``Headers:``); None if none does: the line is noise, though it may hold JSON
-    (an error's body, a header's value, which --full-header prints as it is)."""
-    if not text.rstrip().endswith(b"}"):
+    """Where in a noise line's ``text`` a record begins (the noise's line end was lost:
+    stderr written into the dump as a record was, or a key that starts ``Headers:``): at a
+    ``{`` a whole record runs from to the line's end, with no ``"id"`` before it; else, to
+    be read as malformed, where a damaged one begins (the ``{`` before the first ``"id"``).
+    None: the line is noise, though it may hold JSON (an error's body, a header's value,
+    which --full-header prints as it is)."""
+    first_id = text.find(b'"id"')
+    if first_id < 0:
         return None
-    i = text.find(b"{")
+    i = text.find(b"{") if text.rstrip().endswith(b"}") else -1
     for _ in range(GLUED_TRIES):
-        if i < 0:
-            return None
+        if i < 0 or i > first_id:
+            break
         try:
             classify(decode_record(text[i:]))
             return i
         except Malformed:
             i = text.find(b"{", i + 1)
-    return None
+    damaged = text.rfind(b"{", 0, first_id)
+    return None if damaged < 0 else damaged
 
 
 def _keyed(line: bytes) -> tuple | None:

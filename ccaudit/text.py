@@ -62,7 +62,12 @@ def glob(pattern: str) -> Callable[[str], object]:
     match = re.compile(fnmatch.translate(pattern)).match
     if not _ESCAPE.search(pattern):
         return match
-    return lambda name: match(name) or match(printable(name)) or match(table_cell(name))
+
+    def matches(name: str) -> object:
+        return match(name) or (shown := printable(name)) is not name and match(shown) or \
+            "  " in shown and match(_spaced(shown))
+
+    return matches
 
 
 _ESCAPE = re.compile(r"\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")  # as _escaped writes them
@@ -88,8 +93,12 @@ def table_cell(text: str) -> str:
     """``text`` as ``printable`` shows it, with its runs of spaces escaped (``\\x20\\x20``):
     two spaces part the columns of a text table, so a key holding them could pass for cells
     of its own."""
-    text = printable(text)
-    return _SPACES.sub(lambda m: "\\x20" * len(m[0]), text) if "  " in text else text
+    return _spaced(printable(text))
+
+
+def _spaced(shown: str) -> str:
+    """``shown`` (printable) with its runs of spaces escaped."""
+    return _SPACES.sub(lambda m: "\\x20" * len(m[0]), shown) if "  " in shown else shown
 
 
 def _composes(ch: str) -> bool:

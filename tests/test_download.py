@@ -83,7 +83,8 @@ def test_java_variant_credentials_come_from_jaas(tmp_path):
 
 
 @pytest.mark.parametrize("written, meant", [('"ab\\\\"cd"', 'ab"cd'), ("'it\\\\'s'", "it's"),
-                                            ('"back\\\\\\\\slash"', "back\\slash")])
+                                            ('"back\\\\\\\\slash"', "back\\slash"), ('"a\\\\101b"', "aAb"),
+                                            ('"new\\\\nline"', "new\nline")])  # as Java's StreamTokenizer
 def test_jaas_credentials_keep_their_escaped_quotes(tmp_path, written, meant):
     # was: password="ab\"cd" (as Java reads it, ab"cd) read as ab\ : a wrong credential
     body = ("bootstrap.servers=b:9092\nsecurity.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n"
@@ -420,6 +421,7 @@ def test_state_of_another_topic_cluster_or_past_the_end_is_refused(tmp_path, pro
 
 @pytest.mark.parametrize("field, value, message", [
     ("format", "ccaudit-download-state/2", "written by a newer ccaudit (ccaudit-download-state/2)"),
+    ("format", "ccaudit-download-state/0", "not a ccaudit download state file"),
     ("topic", "evil\n\x1b[2Jtopic", "is the state of topic evil\\x0a\\x1b[2Jtopic, not"),  # one line, inert
 ])
 def test_a_state_file_of_a_newer_version_or_an_odd_topic_is_said_so(tmp_path, props, monkeypatch, field, value,

@@ -521,6 +521,46 @@ def test_a_record_after_noise_holding_json_is_read(tmp_path):
     assert ids(rows) == ["rec-1", "rec-2", "rec-s", "rec-3"] and (stats.noise_lines, stats.malformed) == (0, 0)
 
 
+R = b'{"id":"r%d","time":"2024-05-06T10:00:00Z","data":{"methodName":"M"}}'
+DAMAGED_AFTER_NOISE = [  # each a malformed line: a record after noise that is no whole one
+    b"% Headers: [a=b]" + R[:50] + R % 7,  # cut, then a whole one: the cut one is not lost unsaid
+    b'% Headers: [a=b]{"id":"r8","data":{"methodName":"M"}}',  # no time
+    b"% Headers: [a=b]" + (R % 5).replace(b'"M"', b'"M","x":"%s"' % (b"y" * 300))[:300],  # cut, a long line
+]
+
+
+def test_a_damaged_record_after_noise_is_malformed(tmp_path):
+    # was, for a moment: each of these a noise line, the record gone without a word
+    p = write(tmp_path, "d.txt", line(1) + b"".join(d + b"\n" for d in DAMAGED_AFTER_NOISE) + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"]
+    assert (stats.noise_lines, stats.malformed) == (0, len(DAMAGED_AFTER_NOISE))
+
+
+def test_a_record_after_many_braces_of_noise_is_read(tmp_path):
+    noise = b'% Error: {"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":1}}}}}}}} '
+    p = write(tmp_path, "d.txt", line(1) + noise + R % 9 + b"\n" + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "r9", "rec-2"] and (stats.noise_lines, stats.malformed) == (0, 0)
+
+
+def test_noise_ending_in_a_brace_before_pretty_objects_is_noise(tmp_path):
+    # was, for a moment: "JSON cut short", the "{" of an error's text taken for a record's
+    pretty = [json.dumps(json.loads(line(n)), indent=2).encode() + b"\n" for n in (1, 2, 3)]
+    p = write(tmp_path, "d.json", pretty[0] + b"% Error: Broker: Unknown topic {\n" + pretty[1] + pretty[2])
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and (stats.noise_lines, stats.malformed) == (1, 0)
+
+
+def test_a_pretty_dump_whose_first_record_follows_noise_on_its_line_is_read(tmp_path):
+    # was: read as lines, every line of every record malformed
+    pretty = [json.dumps(json.loads(line(n)), indent=2).encode() + b"\n" for n in (1, 2)]
+    p = write(tmp_path, "d.json", b"Starting Kafka Consumer. Use Ctrl-C to exit." + pretty[0] + b"% Headers: []\n"
+              + pretty[1])
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"] and (stats.noise_lines, stats.malformed) == (1, 0)
+
+
 def test_a_pretty_record_after_noise_on_its_first_line_is_read(tmp_path):
     pretty = [json.dumps(json.loads(line(n)), indent=2).encode() + b"\n" for n in (1, 2, 3)]
     p = write(tmp_path, "d.json", pretty[0] + b"% Headers: [a=b]" + pretty[1] + pretty[2])
