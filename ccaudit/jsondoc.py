@@ -32,10 +32,10 @@ from typing import Any, BinaryIO
 from .careful import drain, ijson_rows, item_rows, unread
 from .decoding import Malformed, Record
 from .errors import READ_ERRORS
-from .lines import piece_rows, record_after_noise
+from .lines import piece_rows
 from .pieces import BAD, CUT, DEEP, Depth, Ends, error_at, other_piece, record_at, record_piece
 from .schema import MAX_RECORD
-from .shape import NOISE, pretty_start
+from .shape import NOISE
 from .stats import LoadStats
 from .streams import Broken, Joined
 
@@ -337,22 +337,14 @@ class _Items:
     def _past_noise(self, start: int) -> int | None:
         """Where the line at ``start`` ends if it is noise (``% Headers: ...`` after each
         record of a consume command's dump, ``Headers: ...``), counted as such; else None.
-        Noise with a record after it ends where the record begins: its line end was lost
-        (``record_after_noise``, ``shape.pretty_start``). The line is read whole for that,
-        up to a record's size: a position returned is in the buffer as it is then."""
+        The caller has read far enough ahead to tell (``_skip_space``'s ``ahead``): a read
+        here would move the buffer under its ``start``."""
         if not self.buf.startswith(NOISE, start):
             return None
-        while (end := self.buf.find(b"\n", start)) < 0 and not self.eof and len(self.buf) - start <= MAX_RECORD:
-            start -= self._more(start)  # the line whole, up to a record's size: a record may follow its noise
-        if end >= 0 and (brace := pretty_start(self.buf, start, end)) is not None:
-            return brace
-        if (glued := record_after_noise(self.buf[start:end if end >= 0 else len(self.buf)])) is not None:
-            return start + glued
         self.stats.noise_lines += 1
-        while end < 0 and not self.eof:  # a longer one is not kept
-            start = len(self.buf)
+        while (end := self.buf.find(b"\n", start)) < 0 and not self.eof:
+            start = len(self.buf)  # a long one is not kept
             start -= self._more(start)
-            end = self.buf.find(b"\n", start)
         return len(self.buf) if end < 0 else end + 1
 
     def _more(self, keep: int) -> int:

@@ -18,6 +18,7 @@ from .decoding import (
     decode_record,
     decode_refused,
     decode_struct,
+    error_byte,
     lone_cr,
     quoted_record,
     whole_json,
@@ -42,10 +43,9 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                 continue
             first = line[:1]
             if first != b"{":  # noise, a prefix, or garbage
-                # "% Headers: ...", every other line of a dump; a long one, or one that ends in "}" (or "}\r"),
-                # may have a record after its noise (its line end lost): _unprefixed looks (a search here
-                # cost 0.2 µs a line)
-                if first == b"%" and line[1:2] == b" " and len(line) < NOISE_SHORT and line[-1] != 125 != line[-2]:
+                # "% Headers: ...", every other line of a dump; one that ends in "}" (or "}\r") may have a
+                # record after its noise (its line end lost): _unprefixed looks (a search here cost 0.2 µs)
+                if first == b"%" and line[1:2] == b" " and line[-1] != 125 and (line[-1] != 13 or line[-2] != 125):
                     stats.noise_lines += 1
                     continue
                 if first == b"[" and whole_json(line):  # not a prefix ("[INFO] {...}"): its records are not read
@@ -113,31 +113,37 @@ def _unprefixed(line: bytes) -> bytes | None:
     return s[i:]
 
 
-GLUED_TRIES = 8  # braces of a noise line tried as a record's start: one of many braces costs no more
-NOISE_SHORT = 256  # bytes: a "% " line shorter than this, not ending in "}", is noise without a look
+GLUED_TRIES = 64  # braces of a noise line tried as a record's start (a try costs about 3 µs)
 
 
 def record_after_noise(text: bytes) -> int | None:
-    """Where in a noise line's ``text`` a record begins (the noise's line end was lost:
-    stderr written into the dump as a record was, or a key that starts ``Headers:``): at a
-    ``{`` a whole record runs from to the line's end, with no ``"id"`` before it; else, to
-    be read as malformed, where a damaged one begins (the ``{`` before the first ``"id"``).
-    None: the line is noise, though it may hold JSON (an error's body, a header's value,
-    which --full-header prints as it is)."""
+    """Where in a noise line's ``text`` (stripped) its record begins, if it ends in ``}``
+    and holds ``"id"``: the noise's line end was lost (stderr written into the dump as a
+    record was, or a key that starts ``Headers:``). At the ``{`` a whole record runs from
+    to the end, with no ``"id"`` before it; else at the first ``{``, to be read as
+    malformed (a damaged record). None: the line is noise, though it may hold JSON (an
+    error's body, a header's value, which --full-header prints as it is)."""
     first_id = text.find(b'"id"')
-    if first_id < 0:
+    if first_id < 0 or not text.endswith(b"}"):
         return None
-    i = text.find(b"{") if text.rstrip().endswith(b"}") else -1
-    for _ in range(GLUED_TRIES):
-        if i < 0 or i > first_id:
-            break
+    view, i, read, tries = memoryview(text), text.find(b"{"), 0, 0
+    while 0 <= i < first_id and read <= 2 * len(text) and tries < GLUED_TRIES:  # a hostile line is no slower
+        tries += 1
+        try:
+            msgspec.json.decode(view[i:])
+        except (msgspec.DecodeError, RecursionError) as e:  # (a value's extent found without a copy of the rest)
+            said, at = str(e), error_byte(str(e))
+            if "trailing characters" in said and at:
+                i = text.find(b"{", i + at - 1)  # past a whole value: its braces are its own
+            else:
+                i, read = text.find(b"{", i + 1), read + (at or len(text) - i)
+            continue
         try:
             classify(decode_record(text[i:]))
             return i
         except Malformed:
-            i = text.find(b"{", i + 1)
-    damaged = text.rfind(b"{", 0, first_id)
-    return None if damaged < 0 else damaged
+            break
+    return text.find(b"{")
 
 
 def _keyed(line: bytes) -> tuple | None:

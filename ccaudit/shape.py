@@ -71,8 +71,7 @@ def _after_whole(ahead: bytearray, end: int, eof: bool) -> str:
 
 def _first_line(head: bytes | bytearray) -> int | None:
     """Where the first line that is neither blank nor noise starts (None: not in ``head``): a
-    dump of pretty-printed records can begin with the noise that follows each of them, and
-    its first record may begin on a noise line (``pretty_start``)."""
+    dump of pretty-printed records can begin with the noise that follows each of them."""
     pos = 0
     while (found := _NON_BLANK.search(head, pos)) is not None:
         if not head.startswith(NOISE, found.start()):
@@ -80,19 +79,7 @@ def _first_line(head: bytes | bytearray) -> int | None:
         pos = head.find(b"\n", found.start()) + 1
         if not pos:
             return None
-        if (brace := pretty_start(head, found.start(), pos - 1)) is not None:
-            return brace
     return None
-
-
-def pretty_start(buf: bytes | bytearray, start: int, end: int) -> int | None:
-    """Where a pretty-printed record begins on the noise line ``buf[start:end]`` (its line
-    end lost): at the ``{`` that ends it, if the next line begins a member (``"id": ...``)."""
-    line = buf[start:end].rstrip()
-    after = _NON_BLANK.search(buf, end)
-    if not line.endswith(b"{") or after is None or buf[after.start():after.start() + 1] != b'"':
-        return None
-    return start + len(line) - 1
 
 
 def _shape(head: bytes | bytearray, eof: bool) -> str:
