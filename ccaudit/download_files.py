@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from .storefile import looks_like_sqlite
 from .text import printable
 
 STATE_FORMAT = "ccaudit-download-state/1"
+_LATER_FORMAT = re.compile(r"ccaudit-download-state/([0-9]{1,9})")  # a newer ccaudit's (ASCII digits: not ²)
 MAX_STATE = 1 << 20  # bytes: a topic has at most thousands of partitions
 STDOUT = "-"  # --out -: standard output, as -o - elsewhere in ccaudit
 
@@ -220,8 +222,7 @@ def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
     except (ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
         raise InputError(f"{path}: not a readable ccaudit download state file") from None
     form = state.get("format") if isinstance(state, dict) else None
-    if isinstance(form, str) and form.startswith(STATE_FORMAT[:-1]) and form[len(STATE_FORMAT) - 1:].isdigit() \
-            and int(form[len(STATE_FORMAT) - 1:]) > int(STATE_FORMAT[-1]):
+    if isinstance(form, str) and (later := _LATER_FORMAT.fullmatch(form)) and int(later[1]) > int(STATE_FORMAT[-1]):
         raise InputError(f"{path}: written by a newer ccaudit ({printable(form[:40])}); run that version, or give "
                          "another --state file")
     if form != STATE_FORMAT:

@@ -422,6 +422,8 @@ def test_state_of_another_topic_cluster_or_past_the_end_is_refused(tmp_path, pro
 @pytest.mark.parametrize("field, value, message", [
     ("format", "ccaudit-download-state/2", "written by a newer ccaudit (ccaudit-download-state/2)"),
     ("format", "ccaudit-download-state/0", "not a ccaudit download state file"),
+    ("format", "ccaudit-download-state/\u00b2", "not a ccaudit download state file"),  # was an internal error
+    ("format", "ccaudit-download-state/" + "9" * 5000, "not a ccaudit download state file"),
     ("topic", "evil\n\x1b[2Jtopic", "is the state of topic evil\\x0a\\x1b[2Jtopic, not"),  # one line, inert
 ])
 def test_a_state_file_of_a_newer_version_or_an_odd_topic_is_said_so(tmp_path, props, monkeypatch, field, value,
