@@ -38,6 +38,7 @@ def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
     if shape:
         return shape, stream
     read, ahead, broken, began, whole = getattr(stream, "read1", stream.read), bytearray(), None, False, 0
+    noise = 0  # where the noise lines read so far end: each is looked at once, however many there are
     while not shape:
         try:
             block = read(BUFFER)
@@ -48,17 +49,28 @@ def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
         if whole:  # the first line is one whole value: what follows it tells (another array: `cat`)
             shape = _after_whole(ahead, whole, eof) if block.strip() else "array" if eof else ""
         elif eof or not began or b"\n" in block:  # else the first line goes on: no answer yet
-            shape = _shape(ahead, eof)
-            whole = 0 if shape else _first_line_end(ahead)
+            noise = _past_noise_lines(ahead, noise)
+            shape = _shape(ahead, eof, noise)
+            whole = 0 if shape else _first_line_end(ahead, noise)
         began = began or bool(block.strip())
     rest = Broken(broken) if broken else stream
     return shape, io.BufferedReader(Joined(ahead, rest), BUFFER)  # type: ignore[arg-type]
 
 
-def _first_line_end(head: bytes | bytearray) -> int:
-    """Where the first line neither blank nor noise ends (0 if it does not, in ``head``)."""
-    start = _first_line(head)
+def _first_line_end(head: bytes | bytearray, pos: int = 0) -> int:
+    """Where the first line neither blank nor noise (from ``pos``) ends (0 if it does not, in ``head``)."""
+    start = _first_line(head, pos)
     return 0 if start is None else head.find(b"\n", start) + 1
+
+
+def _past_noise_lines(head: bytes | bytearray, pos: int) -> int:
+    """Where the whole noise lines (and blank ones) from ``pos`` on end."""
+    while (found := _NON_BLANK.search(head, pos)) is not None and head.startswith(NOISE, found.start()):
+        end = head.find(b"\n", found.start())
+        if end < 0:
+            break
+        pos = end + 1
+    return pos
 
 
 def _after_whole(ahead: bytearray, end: int, eof: bool) -> str:
@@ -69,10 +81,10 @@ def _after_whole(ahead: bytearray, end: int, eof: bool) -> str:
     return "" if not eof and _ARRAY_NEXT.match(ahead[end:] + b"{") else "lines"
 
 
-def _first_line(head: bytes | bytearray) -> int | None:
-    """Where the first line that is neither blank nor noise starts (None: not in ``head``): a
-    dump of pretty-printed records can begin with the noise that follows each of them."""
-    pos = 0
+def _first_line(head: bytes | bytearray, pos: int = 0) -> int | None:
+    """Where the first line that is neither blank nor noise starts, from ``pos`` (None: not
+    in ``head``): a dump of pretty-printed records can begin with the noise that follows
+    each of them."""
     while (found := _NON_BLANK.search(head, pos)) is not None:
         if not head.startswith(NOISE, found.start()):
             return found.start()
@@ -82,10 +94,11 @@ def _first_line(head: bytes | bytearray) -> int | None:
     return None
 
 
-def _shape(head: bytes | bytearray, eof: bool) -> str:
-    """The shape ``head`` shows, or '' if it cannot tell before that line ends.
-    Read by position, not copied: ``head`` may be a first line of MAX_LINE bytes."""
-    start = _first_line(head)
+def _shape(head: bytes | bytearray, eof: bool, pos: int = 0) -> str:
+    """The shape ``head`` shows (its noise lines ending at ``pos`` or later), or '' if it
+    cannot tell before that line ends. Read by position, not copied: ``head`` may be a first
+    line of MAX_LINE bytes."""
+    start = _first_line(head, pos)
     if start is None:
         return "lines" if eof else ""
     end = head.find(b"\n", start)
