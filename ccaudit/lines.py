@@ -21,6 +21,7 @@ from .decoding import (
     error_byte,
     lone_cr,
     quoted_record,
+    syntax,
     whole_json,
 )
 from .schema import MAX_RECORD
@@ -43,9 +44,10 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                 continue
             first = line[:1]
             if first != b"{":  # noise, a prefix, or garbage
-                # "% Headers: ...", every other line of a dump; one that ends in "}" (or "}\r") may have a
-                # record after its noise (its line end lost): _unprefixed looks (a search here cost 0.2 µs)
-                if first == b"%" and line[1:2] == b" " and line[-1] != 125 and (line[-1] != 13 or line[-2] != 125):
+                # "% Headers: ...", every other line of a dump; one that ends in "}" (before any blanks) may
+                # have a record after its noise (its line end lost): _unprefixed looks (a search here cost 0.2 µs)
+                if first == b"%" and line[1:2] == b" " and (line[-1] != 125 if line[-1] > 32 else
+                                                             line.rstrip()[-1:] != b"}"):
                     stats.noise_lines += 1
                     continue
                 if first == b"[" and whole_json(line):  # not a prefix ("[INFO] {...}"): its records are not read
@@ -119,31 +121,35 @@ GLUED_TRIES = 64  # braces of a noise line tried as a record's start (a try cost
 def record_after_noise(text: bytes) -> int | None:
     """Where in a noise line's ``text`` (stripped) its record begins, if it ends in ``}``
     and holds ``"id"``: the noise's line end was lost (stderr written into the dump as a
-    record was, or a key that starts ``Headers:``). At the ``{`` a whole record runs from
-    to the end, with no ``"id"`` before it; else at the first ``{``, to be read as
-    malformed (a damaged record). None: the line is noise, though it may hold JSON (an
-    error's body, a header's value, which --full-header prints as it is)."""
-    first_id = text.find(b'"id"')
-    if first_id < 0 or not text.endswith(b"}"):
+    record was, or a key that starts ``Headers:``). At the first ``{`` a whole record runs
+    from to the end; else at the line's first ``{``, to be read as malformed (a damaged
+    record). None: the line is noise, though it may hold JSON (an error's body, a header's
+    value, which --full-header prints as it is)."""
+    last_id = text.rfind(b'"id"')  # a record's own "id" is after its "{"
+    if last_id < 0 or not text.endswith(b"}"):
         return None
-    view, i, read, tries = memoryview(text), text.find(b"{"), 0, 0
-    while 0 <= i < first_id and read <= 2 * len(text) and tries < GLUED_TRIES:  # a hostile line is no slower
+    first = text.find(b"{")
+    view, i, read, tries, damaged = memoryview(text), first, 0, 0, False
+    while 0 <= i < last_id and read <= 2 * len(text) and tries < GLUED_TRIES:  # a hostile line is no slower
         tries += 1
         try:
-            msgspec.json.decode(view[i:])
-        except (msgspec.DecodeError, RecursionError) as e:  # (a value's extent found without a copy of the rest)
+            syntax(view[i:])  # a value's extent, in place: nothing is built, the rest is not copied
+        except (msgspec.DecodeError, RecursionError) as e:
             said, at = str(e), error_byte(str(e))
             if "trailing characters" in said and at:
                 i = text.find(b"{", i + at - 1)  # past a whole value: its braces are its own
-            else:
-                i, read = text.find(b"{", i + 1), read + (at or len(text) - i)
-            continue
-        try:
+                continue
+            read += at or len(text) - i
+            if at:  # broken at a byte: no record runs from here, and one cut short may have begun here
+                damaged = damaged or text.find(b'"id"', i, i + at) >= 0
+                i = text.find(b"{", i + 1)
+                continue
+        try:  # whole, or refused for a value in it (a lone surrogate), as a line of it alone would be
             classify(decode_record(text[i:]))
-            return i
+            return first if damaged else i  # a record after a damaged one: the line is malformed
         except Malformed:
-            break
-    return text.find(b"{")
+            i = text.find(b"{", i + 1)
+    return first
 
 
 def _keyed(line: bytes) -> tuple | None:

@@ -540,6 +540,22 @@ def test_a_record_after_many_braces_of_noise_is_read(tmp_path):
     assert ids(rows) == ["r0", "r1", "r2", "rec-2"] and (stats.noise_lines, stats.malformed) == (0, 0)
 
 
+def test_a_record_after_noise_is_read_whatever_precedes_or_follows_it(tmp_path):
+    # each was, for a moment, noise or malformed: blanks after it, a value msgspec refuses but a
+    # line of it alone is read with (1e999), an "id" in the noise's own JSON before it
+    rec = b'{"data":{"methodName":"M","x":%s},"id":"r%d","time":"2024-05-06T10:00:00Z"}'
+    glued = [b"% Headers: [a=b]" + rec % (b"1", 0) + b" \t",
+             b"% Headers: [a={}]" + rec % (b"1e999", 1),
+             b'% Headers: [meta={"id":"1"}]' + rec % (b"2", 2),
+             b'% Error: field "id" {bad} ' + rec % (b"3", 3)]
+    p = write(tmp_path, "d.txt", line(1) + b"".join(g + b"\n" for g in glued) + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "r0", "r1", "r2", "r3", "rec-2"] and (stats.noise_lines, stats.malformed) == (0, 0)
+    crlf = write(tmp_path, "c.txt", line(1) + glued[0] + b"\r\n" + NOISE["headers"].rstrip(b"\n") + b" \r\n")
+    stats, rows = ingest(crlf)
+    assert ids(rows) == ["rec-1", "r0"] and (stats.noise_lines, stats.malformed) == (1, 0)
+
+
 def test_noise_ending_in_a_brace_before_pretty_objects_is_noise(tmp_path):
     # was, for a moment: "JSON cut short", the "{" of an error's text taken for a record's
     pretty = [json.dumps(json.loads(line(n)), indent=2).encode() + b"\n" for n in (1, 2, 3)]
