@@ -121,35 +121,41 @@ GLUED_TRIES = 64  # braces of a noise line tried as a record's start (a try cost
 def record_after_noise(text: bytes) -> int | None:
     """Where in a noise line's ``text`` (stripped) its record begins, if it ends in ``}``
     and holds ``"id"``: the noise's line end was lost (stderr written into the dump as a
-    record was, or a key that starts ``Headers:``). At the first ``{`` a whole record runs
-    from to the end; else at the line's first ``{``, to be read as malformed (a damaged
-    record). None: the line is noise, though it may hold JSON (an error's body, a header's
-    value, which --full-header prints as it is)."""
-    last_id = text.rfind(b'"id"')  # a record's own "id" is after its "{"
-    if last_id < 0 or not text.endswith(b"}"):
+    record was, or a key that starts ``Headers:``). At the ``{`` a whole value runs from
+    to the end, past whole values that are no record (a header's JSON); else at the line's
+    first ``{``, to be read as malformed: a damaged record, or a record and more, which
+    are malformed without the noise too. None: the line is noise, though it may hold JSON
+    (an error's body, a header's value, which --full-header prints as it is)."""
+    last_id, first = text.rfind(b'"id"'), text.find(b"{")
+    if last_id < 0 or first < 0 or not text.endswith(b"}"):
         return None
-    first = text.find(b"{")
-    view, i, read, tries, damaged = memoryview(text), first, 0, 0, False
+    scan = text.replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0")  # a lone surrogate is the record's to refuse
+    view, i, reach, read, tries = memoryview(scan), first, 0, 0, 0
     while 0 <= i < last_id and read <= 2 * len(text) and tries < GLUED_TRIES:  # a hostile line is no slower
         tries += 1
         try:
             syntax(view[i:])  # a value's extent, in place: nothing is built, the rest is not copied
         except (msgspec.DecodeError, RecursionError) as e:
             said, at = str(e), error_byte(str(e))
-            if "trailing characters" in said and at:
-                i = text.find(b"{", i + at - 1)  # past a whole value: its braces are its own
-                continue
-            read += at or len(text) - i
-            if at:  # broken at a byte: no record runs from here, and one cut short may have begun here
-                damaged = damaged or text.find(b'"id"', i, i + at) >= 0
+            if "trailing characters" in said and at:  # a whole value, then more
+                if _a_record(text[i:i + at - 1]):
+                    return first
+                i = text.find(b"{", i + at - 1)  # past it: its braces are its own
+            else:  # broken: how far it ran tells whether a record that follows was cut into
+                read += at or len(text) - i
+                reach = max(reach, i + at if at else len(text))
                 i = text.find(b"{", i + 1)
-                continue
-        try:  # whole, or refused for a value in it (a lone surrogate), as a line of it alone would be
-            classify(decode_record(text[i:]))
-            return first if damaged else i  # a record after a damaged one: the line is malformed
-        except Malformed:
-            i = text.find(b"{", i + 1)
+            continue
+        return first if reach >= i else i  # (a broken value's offending byte is where a record it ran into begins)
     return first
+
+
+def _a_record(raw: bytes) -> bool:
+    try:
+        classify(decode_record(raw))
+        return True
+    except Malformed:
+        return False
 
 
 def _keyed(line: bytes) -> tuple | None:

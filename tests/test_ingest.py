@@ -518,6 +518,9 @@ R = b'{"id":"r%d","time":"2024-05-06T10:00:00Z","data":{"methodName":"M"}}'
 DAMAGED_AFTER_NOISE = [  # each a malformed line: a record after noise that is no whole one
     b"% Headers: [a=b]" + R[:50] + R % 7,  # cut, then a whole one: the cut one is not lost unsaid
     b'% Headers: [a=b]{"id":"r8","data":{"methodName":"M"}}',  # no time
+    b"% Headers: []" + R % 1 + b" " + R % 2,  # two records: as malformed as without the noise
+    b'% Headers: []{"id":"r0","data":' + R % 3,  # cut where it ran to the end of the line
+    b'% Headers: []{"data":{"methodName":"M"},"ti' + R % 4,  # cut before its "id"
     b'% Error: {"a": 1} {"data":{"methodName":"M"} "id":"r11","time":"2024-05-06T10:00:00Z"}',  # a comma lost
 ]
 
@@ -547,13 +550,22 @@ def test_a_record_after_noise_is_read_whatever_precedes_or_follows_it(tmp_path):
     glued = [b"% Headers: [a=b]" + rec % (b"1", 0) + b" \t",
              b"% Headers: [a={}]" + rec % (b"1e999", 1),
              b'% Headers: [meta={"id":"1"}]' + rec % (b"2", 2),
-             b'% Error: field "id" {bad} ' + rec % (b"3", 3)]
+             b'% Error: field "id" {bad} ' + rec % (b"3", 3),
+             b'% Error: KafkaError{code=_TRANSPORT,str="x"}' + rec % (b'"\\ud800 x"', 4),  # as alone: read
+             b'% Headers: [k={"id":"\\ud800"}]' + rec % (b"5", 5)]
     p = write(tmp_path, "d.txt", line(1) + b"".join(g + b"\n" for g in glued) + line(2))
     stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "r0", "r1", "r2", "r3", "rec-2"] and (stats.noise_lines, stats.malformed) == (0, 0)
+    assert ids(rows) == ["rec-1", "r0", "r1", "r2", "r3", "r4", "r5", "rec-2"]
+    assert (stats.noise_lines, stats.malformed) == (0, 0)
     crlf = write(tmp_path, "c.txt", line(1) + glued[0] + b"\r\n" + NOISE["headers"].rstrip(b"\n") + b" \r\n")
     stats, rows = ingest(crlf)
     assert ids(rows) == ["rec-1", "r0"] and (stats.noise_lines, stats.malformed) == (1, 0)
+
+
+def test_noise_with_an_id_but_no_brace_is_noise(tmp_path):
+    p = write(tmp_path, "d.txt", line(1) + b'% Error: "id" }\n' + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"] and (stats.noise_lines, stats.malformed) == (1, 0)
 
 
 def test_noise_ending_in_a_brace_before_pretty_objects_is_noise(tmp_path):
