@@ -18,10 +18,8 @@ from .decoding import (
     decode_record,
     decode_refused,
     decode_struct,
-    error_byte,
     lone_cr,
     quoted_record,
-    syntax,
     whole_json,
 )
 from .schema import MAX_RECORD
@@ -57,6 +55,9 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
                 if unprefixed is None:
                     stats.noise_lines += 1
                     continue
+                if unprefixed is GLUED:
+                    stats.bad(label, lineno, GLUED_WHY)
+                    continue
                 if not unprefixed:
                     stats.bad(label, lineno, _ZEROS if b"\0" in line and b"{" in line else "not a JSON object")
                     continue
@@ -90,6 +91,11 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
 
 
 _ZEROS = "zero bytes before the record, where they may have overwritten another"
+# a noise line that ends in "}" and holds "id": stderr written into the dump as a record was (its line end
+# lost), or a --print-key key starting "Headers:". Named, not read: where its record begins, if it is whole,
+# only a search of every brace could tell, and a damaged one must not go unsaid
+GLUED = bytearray()  # (empty, as _unprefixed's "no record", but told apart by identity)
+GLUED_WHY = "the consume command's own text, then what may be a record (its line end lost?): not read"
 
 
 def _unprefixed(line: bytes) -> bytes | None:
@@ -97,65 +103,21 @@ def _unprefixed(line: bytes) -> bytes | None:
     string holding a record): None for noise, b'' for a line with no record in it. Zero
     bytes before the record are not a prefix: they may have overwritten a record and the
     line's end before this one. After a byte-order mark (`cat` of two files that began with
-    one), a line is judged as the first line of its file is. Noise with a record after it is
-    that record: the noise's line end was lost (stderr written into the dump as a record was)."""
+    one), a line is judged as the first line of its file is. Noise that ends as a record
+    does is GLUED: a record may follow it, its line end lost."""
     s = line.strip()
     if s.startswith(BOM):
         s = s[len(BOM):].lstrip()
     if not s or s == b"%":
         return None
     if s.startswith(NOISE):
-        i = record_after_noise(s)
-        return None if i is None else s[i:]
+        return GLUED if s.endswith(b"}") and b'"id"' in s else None
     i = s.find(b"{")
     if i < 0 or b"\0" in s[:i]:
         return b""
     if s[i - 1:i] == b'"' and (inner := quoted_record(s[i - 1:])):  # a prefix, or none
         return inner
     return s[i:]
-
-
-GLUED_TRIES = 64  # braces of a noise line tried as a record's start (a try costs about 3 µs)
-
-
-def record_after_noise(text: bytes) -> int | None:
-    """Where in a noise line's ``text`` (stripped) its record begins, if it ends in ``}``
-    and holds ``"id"``: the noise's line end was lost (stderr written into the dump as a
-    record was, or a key that starts ``Headers:``). At the ``{`` a whole value runs from
-    to the end, past whole values that are no record (a header's JSON); else at the line's
-    first ``{``, to be read as malformed: a damaged record, or a record and more, which
-    are malformed without the noise too. None: the line is noise, though it may hold JSON
-    (an error's body, a header's value, which --full-header prints as it is)."""
-    last_id, first = text.rfind(b'"id"'), text.find(b"{")
-    if last_id < 0 or first < 0 or not text.endswith(b"}"):
-        return None
-    scan = text.replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0")  # a lone surrogate is the record's to refuse
-    view, i, reach, read, tries = memoryview(scan), first, 0, 0, 0
-    while 0 <= i < last_id and read <= 2 * len(text) and tries < GLUED_TRIES:  # a hostile line is no slower
-        tries += 1
-        try:
-            syntax(view[i:])  # a value's extent, in place: nothing is built, the rest is not copied
-        except (msgspec.DecodeError, RecursionError) as e:
-            said, at = str(e), error_byte(str(e))
-            if "trailing characters" in said and at:  # a whole value, then more
-                if _a_record(text[i:i + at - 1]):
-                    return first
-                i = text.find(b"{", i + at - 1)  # past it: its braces are its own
-            else:  # broken: how far it ran tells whether a record that follows was cut into
-                read += at or len(text) - i
-                reach = max(reach, i + at if at else len(text))
-                i = text.find(b"{", i + 1)
-            continue
-        return first if reach >= i else i  # (a broken value's offending byte is where a record it ran into begins)
-    return first
-
-
-def _a_record(raw: bytes) -> bool:
-    try:
-        classify(decode_record(raw))
-        return True
-    except Malformed:
-        return False
 
 
 def _keyed(line: bytes) -> tuple | None:

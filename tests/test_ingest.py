@@ -461,24 +461,31 @@ def test_noise_line_is_skipped(tmp_path, kind):
     assert (stats.noise_lines, stats.malformed, stats.lines) == (1, 0, 3)
 
 
-GLUED = [k for k, v in NOISE.items() if v.strip() and k != "noise-after-a-mark"]
+R = b'{"data":{"methodName":"M"},"id":"r%d","time":"2024-05-06T10:00:00Z"}'  # as Confluent orders them
+GLUED_LINES = {  # the consume command's own text, then (maybe) a record: named as malformed, not read
+    **{kind: NOISE[kind].rstrip(b"\r\n") + R % 0 for kind in NOISE if NOISE[kind].strip()
+       and kind != "noise-after-a-mark"},
+    "blanks-after": b"% Headers: [a=b]" + R % 0 + b" \t",
+    "crlf": b"% Headers: [a=b]" + R % 0 + b"\r",
+    "after-a-json-header": b'% Headers: [meta={"id":"1"}]' + R % 0,
+    "after-many-braces": b'% Error: {"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":1}}}}}}}} ' + R % 0,
+    "two": b"% Headers: []" + R % 1 + b" " + R % 2,
+    "cut-then-whole": b"% Headers: [a=b]" + (R % 6)[:50] + R % 7,
+    "a-colon-lost": b'% Headers: []{"id":"r0","time" "2024-05-06T10:00:00Z","data":{"methodName":"M"}} ' + R % 2,
+    "no-time": b'% Headers: [a=b]{"id":"r8","data":{"methodName":"M"}}',
+    "an-error-body-with-an-id": b'% Error: 403 Forbidden: {"errors":[{"id":"7b0b","status":"403"}]}',
+    "an-id-and-no-brace": b'% Error: "id" }',
+}
 
 
-@pytest.mark.parametrize("kind", GLUED)
-def test_a_record_after_noise_on_its_line_is_read(tmp_path, kind):
-    # the noise's line end lost (the command's stderr written into the dump as it wrote a
-    # record, a --print-key key "Headers:..."): was one more noise line, the record gone unsaid
-    p = write(tmp_path, "d.txt", line(1) + NOISE[kind].rstrip(b"\r\n") + line(2) + line(3))
+@pytest.mark.parametrize("kind", list(GLUED_LINES))
+def test_noise_that_ends_as_a_record_does_is_named_not_counted_as_noise(tmp_path, kind):
+    # its line end lost (stderr written into the dump as a record was, a --print-key key
+    # starting "Headers:"): was one more noise line, a record gone without a word
+    p = write(tmp_path, "d.txt", line(1) + GLUED_LINES[kind] + b"\n" + line(2))
     stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
-    assert (stats.noise_lines, stats.malformed, stats.lines) == (0, 0, 3)
-
-
-def test_a_record_after_noise_on_a_crlf_line_is_read(tmp_path):
-    glued = NOISE["headers"].rstrip(b"\r\n") + line(2).rstrip(b"\n") + b"\r\n"
-    p = write(tmp_path, "d.txt", line(1) + glued + NOISE["headers"].rstrip(b"\n") + b"\r\n" + line(3))
-    stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and (stats.noise_lines, stats.malformed) == (1, 0)
+    assert ids(rows) == ["rec-1", "rec-2"] and (stats.noise_lines, stats.malformed, stats.lines) == (0, 1, 3)
+    assert stats.problems[0][1:] == (2, lines_module.GLUED_WHY)
 
 
 NOISE_WITH_JSON = [  # a consume command's own lines that hold JSON, but no record: noise as they were
@@ -503,69 +510,6 @@ def test_noise_holding_json_between_pretty_objects_is_noise(tmp_path):
     p = write(tmp_path, "d.json", pretty[0] + b"".join(NOISE_WITH_JSON) + pretty[1])
     stats, rows = ingest(p)
     assert ids(rows) == ["rec-1", "rec-2"] and (stats.noise_lines, stats.malformed) == (len(NOISE_WITH_JSON), 0)
-
-
-def test_a_record_after_noise_holding_json_is_read(tmp_path):
-    # the first '{"' is the header's value, or the record's own nested object when it starts '{ "'
-    spaced = b'{ "id": "rec-s", "time": "2024-05-06T11:00:00Z", "data": {"methodName": "GetUsers"}}\n'
-    glued = [NOISE_WITH_JSON[4].rstrip(b"\n") + line(2), b"% Headers: [a=b]" + spaced]
-    p = write(tmp_path, "d.txt", line(1) + b"".join(glued) + line(3))
-    stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "rec-2", "rec-s", "rec-3"] and (stats.noise_lines, stats.malformed) == (0, 0)
-
-
-R = b'{"id":"r%d","time":"2024-05-06T10:00:00Z","data":{"methodName":"M"}}'
-DAMAGED_AFTER_NOISE = [  # each a malformed line: a record after noise that is no whole one
-    b"% Headers: [a=b]" + R[:50] + R % 7,  # cut, then a whole one: the cut one is not lost unsaid
-    b'% Headers: [a=b]{"id":"r8","data":{"methodName":"M"}}',  # no time
-    b"% Headers: []" + R % 1 + b" " + R % 2,  # two records: as malformed as without the noise
-    b'% Headers: []{"id":"r0","data":' + R % 3,  # cut where it ran to the end of the line
-    b'% Headers: []{"data":{"methodName":"M"},"ti' + R % 4,  # cut before its "id"
-    b'% Error: {"a": 1} {"data":{"methodName":"M"} "id":"r11","time":"2024-05-06T10:00:00Z"}',  # a comma lost
-]
-
-
-def test_a_damaged_record_after_noise_is_malformed(tmp_path):
-    # was, for a moment: each of these a noise line, the record gone without a word
-    p = write(tmp_path, "d.txt", line(1) + b"".join(d + b"\n" for d in DAMAGED_AFTER_NOISE) + line(2))
-    stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "rec-2"]
-    assert (stats.noise_lines, stats.malformed) == (0, len(DAMAGED_AFTER_NOISE))
-
-
-def test_a_record_after_many_braces_of_noise_is_read(tmp_path):
-    # its "data" before its "id", as Confluent writes them: was, for a moment, malformed
-    noises = [b'% Error: {"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":1}}}}}}}} ',
-              b"% Error: KafkaError{a}{b}{c}{d}{e}{f}{g}{h}{i} ", b"% Headers: " + b"{}" * 50]
-    records = [b'{"data":{"methodName":"M"},"id":"r%d","time":"2024-05-06T10:00:00Z"}' % n for n in range(3)]
-    p = write(tmp_path, "d.txt", b"".join(n + r + b"\n" for n, r in zip(noises, records)) + line(2))
-    stats, rows = ingest(p)
-    assert ids(rows) == ["r0", "r1", "r2", "rec-2"] and (stats.noise_lines, stats.malformed) == (0, 0)
-
-
-def test_a_record_after_noise_is_read_whatever_precedes_or_follows_it(tmp_path):
-    # each was, for a moment, noise or malformed: blanks after it, a value msgspec refuses but a
-    # line of it alone is read with (1e999), an "id" in the noise's own JSON before it
-    rec = b'{"data":{"methodName":"M","x":%s},"id":"r%d","time":"2024-05-06T10:00:00Z"}'
-    glued = [b"% Headers: [a=b]" + rec % (b"1", 0) + b" \t",
-             b"% Headers: [a={}]" + rec % (b"1e999", 1),
-             b'% Headers: [meta={"id":"1"}]' + rec % (b"2", 2),
-             b'% Error: field "id" {bad} ' + rec % (b"3", 3),
-             b'% Error: KafkaError{code=_TRANSPORT,str="x"}' + rec % (b'"\\ud800 x"', 4),  # as alone: read
-             b'% Headers: [k={"id":"\\ud800"}]' + rec % (b"5", 5)]
-    p = write(tmp_path, "d.txt", line(1) + b"".join(g + b"\n" for g in glued) + line(2))
-    stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "r0", "r1", "r2", "r3", "r4", "r5", "rec-2"]
-    assert (stats.noise_lines, stats.malformed) == (0, 0)
-    crlf = write(tmp_path, "c.txt", line(1) + glued[0] + b"\r\n" + NOISE["headers"].rstrip(b"\n") + b" \r\n")
-    stats, rows = ingest(crlf)
-    assert ids(rows) == ["rec-1", "r0"] and (stats.noise_lines, stats.malformed) == (1, 0)
-
-
-def test_noise_with_an_id_but_no_brace_is_noise(tmp_path):
-    p = write(tmp_path, "d.txt", line(1) + b'% Error: "id" }\n' + line(2))
-    stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "rec-2"] and (stats.noise_lines, stats.malformed) == (1, 0)
 
 
 def test_noise_ending_in_a_brace_before_pretty_objects_is_noise(tmp_path):
