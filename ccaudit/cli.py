@@ -214,8 +214,7 @@ def load(dumps, db_path, fmt, strict, quiet):
         raise click.UsageError(f"{store} is a store: give it as --db, after the dumps: ccaudit load {rest} --db "
                                f"{shlex.quote(store)}" if store else
                                "give --db STORE, the store to add the dumps to (ccaudit report DUMP keeps none)")
-    if fmt == "json":
-        opt.refuse_closed_output("the load summary")
+    opt.refuse_closed_summary(fmt)
     opt.check_inputs(dumps)
     with opt.open_store(db_path) as store:
         stats = opt.load(dumps, store, quiet)
@@ -381,8 +380,7 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
 
     if "-" in inputs:
         raise click.UsageError("ccaudit spark reads files, not stdin: for stdin use ccaudit load - --db STORE")
-    if fmt == "json":
-        opt.refuse_closed_output("the load summary")
+    opt.refuse_closed_summary(fmt)
     require()
     check_inputs(inputs, db_path, parquet_dir)  # before the store is made: a refused run leaves none
     made = not os.path.lexists(db_path)

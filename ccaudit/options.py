@@ -251,6 +251,12 @@ def refuse_closed_output(what: str, instead: str = "") -> None:
         raise click.UsageError(f"standard output is closed (>&-?), so {what} would go nowhere{instead}")
 
 
+def refuse_closed_summary(fmt: str) -> None:
+    """``refuse_closed_output`` for a load's summary, which only ``-f json`` writes there."""
+    if fmt == "json":
+        refuse_closed_output("the load summary")
+
+
 def check_inputs(dumps: tuple[str, ...]) -> None:
     """Refuse, before loading anything, inputs that are missing or cannot be read (a report
     without them would look complete and be wrong), and a stream given twice."""
