@@ -41,7 +41,7 @@ from .download_files import (
     refuse_to_replace,
     save_state,
 )
-from .errors import CcauditError, InputError
+from .errors import CcauditError, InputError, add_note
 from .folders import writing_into
 from .kafka_config import kept_brokers, load_properties
 from .kafka_source import EARLIEST, KafkaSource, Message
@@ -233,7 +233,7 @@ def _saying_what_is_left(out_path, result: DownloadResult, kept: str) -> Iterato
         raise CcauditError(f"{e}; {written}{kept}") from None
     except (KeyboardInterrupt, Terminated) as e:  # a stop: the command's line says what a stream already had
         if result.records and is_stream(out_path):
-            e.add_note(f"{plural(result.records, 'record')} already written to {out_name(out_path)}{kept}")
+            add_note(e, f"{plural(result.records, 'record')} already written to {out_name(out_path)}{kept}")
         raise
 
 

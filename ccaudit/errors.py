@@ -60,6 +60,12 @@ def cannot_roll_back(e: sqlite3.Error) -> bool:
     return name == "SQLITE_READONLY_ROLLBACK" if name else "readonly" in str(e)
 
 
+def add_note(e: BaseException, note: str) -> None:
+    """``e.add_note(note)``, on Python 3.10 too (which lacks it): the error boundary says
+    each of ``e.__notes__`` after its line."""
+    e.__notes__ = [*getattr(e, "__notes__", ()), note]
+
+
 class ExitCode(IntEnum):
     OK = 0
     CHECK_FAILED = 1  # `check` found a breach, or --strict found bad input

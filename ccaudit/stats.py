@@ -116,6 +116,8 @@ class LoadStats:
         return [f"{where(label, pos)}: {why}" for label, pos, why, damaged in self.cut if not damaged]
 
     def as_dict(self) -> dict:
+        """The load's figures for JSON output: every list is there, empty or not, so that
+        a program can read any of them without a test (only a stopped load has not_stored)."""
         return {
             "records_read": self.records_read,
             "inserted": self.inserted,
@@ -123,10 +125,11 @@ class LoadStats:
             "noise_lines": self.noise_lines,
             "malformed": self.malformed,
             "malformed_lines": self.malformed_lines,
-        } | ({"not_stored": self.not_stored} if self.stopped else {}) \
-          | ({"unusable_inputs": list(self.failed.values())} if self.failed else {}) \
-          | ({"inputs_cut_short": self.cut_lines()} if self.cut else {}) \
-          | ({"damaged_inputs": list(self.damaged.values())} if self.damaged else {})
+        } | ({"not_stored": self.not_stored} if self.stopped else {}) | {
+            "unusable_inputs": list(self.failed.values()),
+            "inputs_cut_short": self.cut_lines(),
+            "damaged_inputs": list(self.damaged.values()),
+        }
 
     def summary_line(self) -> str:
         """One line for stderr; lists the first SHOWN malformed places and unusable inputs."""
