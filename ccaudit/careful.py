@@ -60,7 +60,7 @@ def ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: b
         first = _syntax_error_at(head) if isinstance(e, ijson.JSONError) else None
         where = end if first is None else min(end, at + first)
         left = end - where + counted.dropped + drain(stream)
-        stats.cut_short(label, f"@byte {where}", f"{_ijson_reason(e)}; stopped reading, {unread(left)}")
+        stats.cut_short(label, f"@byte {where}", _ijson_reason(e) + stopped(left))
 
 
 def _syntax_error_at(head: bytes) -> int | None:
@@ -129,9 +129,11 @@ def _ijson_reason(e: Exception) -> str:
     return "invalid JSON"
 
 
-def unread(n: int) -> str:
-    """How much of a document a stop left unread: digits alone, for a reader to take."""
-    return f"{n} byte{'' if n == 1 else 's'} left unread"
+def stopped(unread: int) -> str:
+    """What follows why a document stopped being read: how much of it was left unread (in
+    digits alone, for a reader to take), if any ("stopped reading, 0 bytes left unread"
+    read as if nothing had been read)."""
+    return f"; stopped reading, {unread} byte{'' if unread == 1 else 's'} left unread" if unread else ""
 
 
 def drain(stream) -> int:

@@ -101,11 +101,11 @@ REPORT_OPTIONS = options(
     click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.named,
                  help="Write one file per day and per section into this folder (created if its parent "
                       "exists; files of an earlier report there are replaced); stdout gets the summary."),
-    click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False), callback=opt.not_empty,
+    click.option("-o", "--output", "out_file", type=click.Path(), callback=opt.a_report_file,
                  help="Write the whole report to this file instead of stdout (its folder must exist; - is "
                       "stdout); without --format, its extension (.html .htm .json .md .markdown .csv .txt "
-                      ".text) picks the format, another is text, and one of another format (.xlsx .pdf .db) is "
-                      "refused."),
+                      ".text) picks the format, another is text; one of another format (.xlsx .pdf .db), a mistyped one "
+                      "(.josn) and a compressed one (.gz) are refused."),
     TZ, WINDOW,
     click.option("--principal", metavar="GLOB", help="Only events of principals matching GLOB, e.g. 'sa-*'."),
     click.option("--method", metavar="GLOB", help="Only events whose methodName matches GLOB."),
@@ -244,6 +244,7 @@ def summary(extra, db_path, fmt, tz):
     if not db_path:
         raise click.UsageError("give --db STORE (a store made by report or load); for a dump use: ccaudit report DUMP")
     opt.existing_store((), db_path)
+    opt.refuse_closed_output("the summary")
     with opt.open_store(db_path, readonly=True) as store:
         rep = build(store, time_options.zone(tz), Filters(sections=("all_events",)))  # the days' totals are enough
         write_pieces(sys.stdout, summary_chunks(rep, fmt))
@@ -294,7 +295,7 @@ for command in (check, diff, methods):
     cli.add_command(command)
 
 
-@cli.command(short_help="Delete a store and a report folder.")
+@cli.command(short_help="Delete a store, a report folder's files, or both.")
 @click.argument("extra", nargs=-1, metavar="")
 @db_option("The store to delete (refused if the file is not a ccaudit store).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.named,
@@ -366,7 +367,7 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
 
     INPUTS are paths, globs or Hadoop URIs (s3a://bucket/audit/2024/*/*.jsonl.gz; quote
     globs). Spark reads and de-duplicates; the store gets per-quarter-hour counts, which
-    report, summary, check and diff read (events themselves stay in the archive). Needs
+    report, summary, check, diff, methods and export read (events themselves stay in the archive). Needs
     the extra: pip install '.[spark]' in a clone, and Java 17 or newer.
 
     \b

@@ -27,7 +27,7 @@ DB_HELP = "Store to read (and to add the DUMPS to, if any). Without it, a tempor
 @db_option(DB_HELP)
 @click.option("--max", "max_rules", multiple=True, metavar="RULE",
               help="SECTION:KEYGLOB=N/h or =N/d: at most N events per key per hour or per day "
-                   "(SECTION may be *). Repeatable.")
+                   "(SECTION may be * or a glob). Repeatable.")
 @click.option("--rules", "rules_files", type=click.Path(dir_okay=False), multiple=True, callback=opt.none_empty,
               help="TOML file of [[rule]] tables: section, key, max, per = \"hour\"|\"day\" (- for standard input). "
                    "Repeatable.")

@@ -156,7 +156,7 @@ def download(
     if not _TOPIC.fullmatch(topic) or topic in (".", ".."):
         raise InputError(f"--topic {printable(topic)!r}: not a Kafka topic's name (at most 249 letters, digits, "
                          "'.', '_' and '-')")
-    check_out(out_path, config_path, state_path)  # before anything opens a descriptor: see check_out
+    check_out(out_path, config_path, state_path, compress)  # before anything opens a descriptor: see check_out
     deadline = _Deadline(timeout)
     conf = load_properties(config_path, insecure=insecure_config)
     if state_path:  # a link is written through: its own folder was locked and the link replaced by a file

@@ -42,11 +42,12 @@ def out_name(out_path) -> str:
     return "standard output" if str(out_path) == STDOUT else str(out_path)
 
 
-def check_out(out_path, config_path, state_path) -> None:
+def check_out(out_path, config_path, state_path, compress: bool = False) -> None:
     """Refuse an output that would destroy an input (the records would overwrite the secret of
     --config, or be replaced by the state that points past them) or a store, or that names a descriptor
     that is not open: the Kafka client would take that number for its own pipe, and the
-    records would vanish into it. So this runs before anything opens a descriptor."""
+    records would vanish into it. So this runs before anything opens a descriptor. A file
+    is named as what it will hold: gzip data under .jsonl misled every tool but ccaudit."""
     out = "/dev/stdout" if str(out_path) == STDOUT else str(out_path)
     fd = closed_descriptor(out)
     if fd is not None:
@@ -59,6 +60,9 @@ def check_out(out_path, config_path, state_path) -> None:
         raise InputError(f"--out {out_path} is an SQLite file (a store?), which the download would replace: "
                          "write the records to another file")
     if not is_stream(out_path):  # found before the download, not once the client has connected
+        if compress != out.lower().endswith(".gz"):
+            raise InputError(f"--out {out_path}: " + ("--gzip writes gzip data: name the file ....gz" if compress else
+                                                      "a .gz name without --gzip: add --gzip, or drop .gz"))
         check_parent(out, "the output")
         with suppress(OSError, ValueError):  # a name longer than its file system takes: was found at the end
             if len(os.fsencode(os.path.basename(out))) > os.pathconf(folder_of(out), "PC_NAME_MAX"):

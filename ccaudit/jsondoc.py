@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from .careful import drain, ijson_rows, item_rows, unread
+from .careful import drain, ijson_rows, item_rows, stopped
 from .decoding import Malformed, Record
 from .errors import READ_ERRORS
 from .lines import piece_rows
@@ -74,8 +74,7 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool, at: i
     items = _Items(stream, array, stats, at)
     n = yield from item_rows(items, label, stats, 0)
     if items.stopped:
-        stats.cut_short(label, f"@byte {items.rest_at}", f"{items.stopped}; stopped reading, "
-                        f"{unread(drain(items.rest))}")
+        stats.cut_short(label, f"@byte {items.rest_at}", items.stopped + stopped(drain(items.rest)))
     elif items.rest is not None:
         yield from ijson_rows(items.rest, items.rest_at, label, stats, array, n, items.rest_head)
 

@@ -39,7 +39,15 @@ from .text import printable
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
 FORMATS = ["text", "json", "markdown", "csv", "html"]
 DUMPS = click.Path(allow_dash=True, readable=False)  # check_inputs says, in one line, what cannot be read
-TOP = click.IntRange(min=1, max=2**63 - 1)  # --top: what SQLite can bind (a larger N keeps every row anyway)
+class _Top(click.IntRange):
+    """--top's N: at most what SQLite can bind (a larger N keeps every row anyway), which
+    the help does not show."""
+
+    def _describe_range(self) -> str:
+        return "x>=1"
+
+
+TOP = _Top(min=1, max=2**63 - 1)
 Decorator = Callable[[Callable], Callable]
 
 
@@ -89,6 +97,14 @@ def not_empty(ctx, param, value: str | None) -> str | None:
     return value
 
 
+def a_report_file(ctx, param, value: str | None) -> str | None:
+    """``-o``'s file, refused with a pointer to ``--out`` if it is a folder (click's own
+    refusal, "File 'reports/' is a directory", left the user to find the option)."""
+    if not_empty(ctx, param, value) not in (None, "-") and os.path.isdir(value):
+        raise click.BadParameter(f"{value} is a folder: name a file, or write a file per day into it with --out")
+    return value
+
+
 def none_empty(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
     """``not_empty`` of each value of an option given many times (``--rules A --rules B``)."""
     for value in values:
@@ -97,7 +113,7 @@ def none_empty(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def format_option(choices: list[str], help: str = "Output format.") -> Decorator:
-    return click.option("-f", "--format", "fmt", type=click.Choice(choices), default="text", show_default=True,
+    return click.option("-f", "--format", "fmt", type=click.Choice(choices, case_sensitive=False), default="text", show_default=True,
                         help=help)
 
 
@@ -208,7 +224,7 @@ def tell(message: str) -> None:
 def tell_unfinished(store: Store) -> None:
     """A warning for each load into the store killed part way: a report would look whole."""
     for load in store.unfinished:
-        inputs = load["inputs"]
+        inputs = ["standard input" if i == "-" else i for i in load["inputs"]]  # (a file named - is ./-)
         named = (inputs[0] + (f" and {len(inputs) - 1} more" if len(inputs) > 1 else "")) if inputs else "dumps"
         if load["running"]:  # or killed, while another command writes the store
             tell(f"warning: {store.path}: a load of {named}, begun {load['began']}, has not ended (it may be "

@@ -788,6 +788,31 @@ def test_every_format_works(invoke, sample_cli):
         assert "13" in result.stdout, fmt
 
 
+def test_a_format_in_capitals_is_the_format(invoke, sample_cli):
+    # was: "--format JSON" refused (exit 2), while "-o r.JSON" was taken for JSON
+    upper, lower = (invoke("report", sample_cli, "--format", f, "-q") for f in ("JSON", "json"))
+    assert upper.exit_code == 0 and upper.stdout == lower.stdout
+    assert json.loads(upper.stdout)["summary"]["events"] == 13
+
+
+def test_a_folder_as_the_output_file_points_to_out(invoke, sample_cli, tmp_path):
+    # was click's "File 'reports/' is a directory.", which left the user to find --out
+    result = invoke("report", sample_cli, "-q", "-o", f"{tmp_path}/")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (f"ccaudit: error: Invalid value for '-o' / '--output': {tmp_path}/ is a folder: name a "
+                             "file, or write a file per day into it with --out\n")
+
+
+def test_top_in_the_help_is_at_least_one():
+    # was "[1<=x<=9223372036854775807]": what SQLite can bind, of no use to a reader
+    from click.testing import CliRunner
+
+    from ccaudit.cli import cli
+
+    shown = CliRunner().invoke(cli, ["report", "--help"]).stdout
+    assert "[x>=1]" in shown and "9223372036854775807" not in shown
+
+
 # -- the installed executable --------------------------------------------------------------
 
 

@@ -1397,6 +1397,22 @@ def test_out_naming_the_config_file_is_refused(tmp_path, props, monkeypatch):
     assert source.position == {} and props.read_bytes() == before
 
 
+@pytest.mark.parametrize("name, compress, said", [
+    ("out.jsonl", True, "--gzip writes gzip data: name the file ....gz"),
+    ("out.JSONL.GZ", False, "a .gz name without --gzip: add --gzip, or drop .gz"),
+])
+def test_a_file_is_named_as_what_it_holds(tmp_path, props, monkeypatch, name, compress, said):
+    # was: gzip data written under .jsonl (every tool but ccaudit takes it for text), JSON Lines under .gz
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", str(tmp_path / name)]
+                                + ["--gzip"] * compress)
+    assert result.exit_code == 2 and not (tmp_path / name).exists()
+    assert result.stderr == f"ccaudit: error: --out {tmp_path / name}: {said}\n"
+    assert not source.position  # refused before it assigned a partition
+    ok = tmp_path / ("ok.jsonl.gz" if compress else "ok.jsonl")
+    assert dl.download(props, ok, compress=compress).records == 1
+
+
 @pytest.mark.parametrize("compress", [False, True])
 def test_out_dash_is_standard_output(tmp_path, props, monkeypatch, compress):
     # was: a file named "-"

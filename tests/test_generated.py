@@ -104,7 +104,7 @@ def _parse_time(s):
     if not isinstance(s, str):
         return None
     try:
-        t = dt.datetime.fromisoformat(s)
+        t = dt.datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith("Z") else s)  # (Python 3.10 takes no Z)
     except ValueError:
         return None
     if t.tzinfo is None:

@@ -102,7 +102,7 @@ def written(path: str, fmt: str = "text", min_events: int = ALWAYS, stats: bool 
 
 
 def us(iso: str) -> int:
-    return int(datetime.fromisoformat(iso).timestamp() * 10**6)
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 10**6)  # (Python 3.10 takes no Z)
 
 
 VARIANTS = {

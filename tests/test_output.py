@@ -159,6 +159,16 @@ def test_output_to_a_closed_standard_output_is_refused(ccaudit_exe, tmp_path, sa
                                   "nowhere\n"), result.stderr
 
 
+def test_a_summary_to_a_closed_standard_output_says_so_as_other_commands_do(ccaudit_exe, tmp_path, sample_cli):
+    # was: "cannot write to standard output: Bad file descriptor"
+    db = tmp_path / "s.db"
+    subprocess.run([ccaudit_exe, "load", "-q", "--db", db, sample_cli], check=True, timeout=60)
+    result = subprocess.run([ccaudit_exe, "summary", "--db", db], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, timeout=60, preexec_fn=lambda: os.close(1))
+    assert result.returncode == ExitCode.USAGE
+    assert result.stderr == "ccaudit: error: standard output is closed (>&-?), so the summary would go nowhere\n"
+
+
 @pytest.mark.parametrize("command, said", [
     (["report"], "the report would go nowhere: give -o FILE"),
     (["report", "--out", "{dir}"], "the report's summary would go nowhere (>/dev/null drops it)"),

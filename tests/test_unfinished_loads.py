@@ -302,3 +302,13 @@ def test_a_dump_renamed_over_the_one_loaded_does_not_complete_its_note(tmp_path,
         assert [load["inputs"] for load in store.unfinished] == [[str(path)]]
     finally:
         store.close()
+
+
+def test_a_killed_load_of_standard_input_is_named_so(invoke, tmp_path, sample_cli):
+    # was: "a load of -, begun ..."
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    killed_after_a_commit(db, "-")
+    told = [line for line in invoke("summary", "--db", db).stderr.splitlines() if "did not end" in line]
+    assert len(told) == 1 and told[0].startswith(f"ccaudit: warning: {db}: a load of standard input, begun ")
+    assert "once its records are loaded again (nothing tells one stream from another)" in told[0]
