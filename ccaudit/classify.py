@@ -78,6 +78,15 @@ def _parse_time_slow(text: Any) -> int | None:
     return base + second * US + (int(fraction[:6].ljust(6, "0")) if fraction else 0)
 
 
+_LONG_FRACTION = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d\.\d{10}", re.ASCII).match
+
+
+def _unparseable(time: Any) -> str:
+    """Why a record's time was refused: a tenth fraction digit alone looks like a time."""
+    return "unparseable time (more than 9 fraction digits)" if isinstance(time, str) and _LONG_FRACTION(time) \
+        else "unparseable time"
+
+
 # -- keys ---------------------------------------------------------------------------
 
 
@@ -137,7 +146,7 @@ def classify(rec: Record) -> tuple:
     method = data.methodName
     ts = parse_time(time)
     if ts is None:
-        raise Malformed("no time" if time is None else "unparseable time")
+        raise Malformed("no time" if time is None else _unparseable(time))
     if not 0 <= ts < LAST_TIME:
         raise Malformed("time out of range")
     authn = data.authenticationInfo

@@ -104,8 +104,8 @@ REPORT_OPTIONS = options(
     click.option("-o", "--output", "out_file", type=click.Path(), callback=opt.a_report_file,
                  help="Write the whole report to this file instead of stdout (its folder must exist; - is "
                       "stdout); without --format, its extension (.html .htm .json .md .markdown .csv .txt "
-                      ".text) picks the format, another is text; one of another format (.xlsx .pdf .db), a mistyped one "
-                      "(.josn) and a compressed one (.gz) are refused."),
+                      ".text) picks the format, another is text; one of another format (.xlsx .pdf .db), a "
+                      "mistyped one (.josn) and a compressed one (.gz) are refused."),
     TZ, WINDOW,
     click.option("--principal", metavar="GLOB", help="Only events of principals matching GLOB, e.g. 'sa-*'."),
     click.option("--method", metavar="GLOB", help="Only events whose methodName matches GLOB."),

@@ -113,8 +113,8 @@ def none_empty(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def format_option(choices: list[str], help: str = "Output format.") -> Decorator:
-    return click.option("-f", "--format", "fmt", type=click.Choice(choices, case_sensitive=False), default="text", show_default=True,
-                        help=help)
+    return click.option("-f", "--format", "fmt", type=click.Choice(choices, case_sensitive=False), default="text",
+                        show_default=True, help=help)
 
 
 def tz_option(what: str = "days and hours") -> Decorator:

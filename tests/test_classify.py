@@ -347,6 +347,20 @@ def test_unparseable_time_after_a_cached_minute():
     assert parse_time("2024-05-06T10:00:0xZ") is None
 
 
+@pytest.mark.parametrize("time, why", [("2024-05-06T10:00:30.1234567891Z", " (more than 9 fraction digits)"),
+                                       ("2024-05-06T10:00:30.123456789Z", None), ("2024-05-06T10:00:30.Z", "")])
+def test_a_time_of_ten_fraction_digits_is_said_to_be_one(tmp_path, time, why):
+    # was: "unparseable time" alone, while the same time as --since is taken (its digits past the µs dropped)
+    rec = numbered("id-", principal="User:u-1")
+    path = write_jsonl(tmp_path, [rec(1, T), rec(2, time)], "d.jsonl")
+    store = Store(":memory:")
+    try:
+        stats = load_dumps([path], store, workers=0)
+        assert stats.problem_lines() == ([] if why is None else [f"{path}:2: unparseable time{why}"])
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("time", ["2024-05-06T10:00:\u0663\u0660Z",  # Arabic-Indic "30"
                                   "2024-05-06T10:00:30.\u0665Z"])
 def test_time_with_non_ascii_digits_is_unparseable(tmp_path, time):
