@@ -104,7 +104,14 @@ def _read(value: object) -> dict:
     """A note, as ``begun`` wrote it (or as little of it as a hand-edited store keeps)."""
     try:
         note = json.loads(value)  # type: ignore[arg-type]
-        began, inputs, files = str(note["began"]), [str(i) for i in note["inputs"]], [str(f) for f in note["files"]]
+        began, inputs = str(note["began"]), [str(i) for i in note["inputs"]]
+        files = [str(f) for f in note["files"]] if "files" in note else _files_of(inputs)
     except (TypeError, ValueError, KeyError, RecursionError):
         return {"began": "?", "inputs": [], "files": []}
     return {"began": began, "inputs": inputs, "files": files}
+
+
+def _files_of(inputs: list[str]) -> list[str]:
+    """The files of a note of the first versions that kept notes, which held the inputs as
+    given alone (read as from here: a reload of them completes it)."""
+    return [STREAM if i == STREAM else os.path.realpath(i) for i in inputs]

@@ -276,6 +276,27 @@ def test_a_note_of_an_earlier_version_is_completed_by_the_same_file(invoke, tmp_
     assert invoke("summary", "--db", db).stderr == ""
 
 
+@pytest.mark.parametrize("named", ["as given", "relative"])
+def test_a_note_of_the_first_versions_that_kept_notes_is_shown_and_completed(invoke, tmp_path, sample_cli,
+                                                                           monkeypatch, named):
+    # it has no "files", only the inputs as given: it was shown as "a load of dumps, begun ?",
+    # and no load completed it
+    import sqlite3
+
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    monkeypatch.chdir(WEEK2.parent)
+    given = str(WEEK2) if named == "as given" else WEEK2.name
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO meta VALUES ('unfinished_load 1-x', ?)",
+                     (json.dumps({"began": "2024-05-13T06:00:00Z", "inputs": [given]}),))
+    told = [line for line in invoke("summary", "--db", db).stderr.splitlines() if "did not end" in line]
+    assert len(told) == 1 and told[0].startswith(f"ccaudit: warning: {db}: a load of {given}, begun "
+                                                 "2024-05-13T06:00:00Z, did not end")
+    assert invoke("load", str(WEEK2), "--db", db, "-q").exit_code == 0
+    assert invoke("summary", "--db", db).stderr == ""
+
+
 def test_a_dump_renamed_over_the_one_loaded_does_not_complete_its_note(tmp_path, sample_cli, monkeypatch):
     # was: the file's start was read again by its name as the load ended: a killed load's
     # dump, renamed over the one just loaded, was taken as loaded
