@@ -112,7 +112,7 @@ VARIANTS = {
     "principal": {"filters": Filters(principal="sa-*")},
     "method": {"filters": Filters(method="mds.*")},
     # a window cutting quarter hours: the child counts the cut quarters' events itself
-    "window": {"filters": Filters(since=us("2024-05-06T07:07:13.5+00:00"), until=us("2024-05-14T13:41:02+00:00"))},
+    "window": {"filters": Filters(since=us("2024-05-06T07:07:13.500+00:00"), until=us("2024-05-14T13:41:02+00:00"))},
     "top": {"filters": Filters(top=2, sections=("kafka_authentication", "all_events"))},
 }
 
