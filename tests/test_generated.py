@@ -14,6 +14,7 @@ import gzip
 import json
 import lzma
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,11 +101,16 @@ def _principal_shown(p):
     return "(unknown)"
 
 
+_FRACTION = re.compile(r"(?<=:\d\d)[.,](\d+)")
+
+
 def _parse_time(s):
     if not isinstance(s, str):
         return None
+    # as Python 3.11 reads them on 3.10 too, which takes no Z and fractions of 3 or 6 digits only
+    s = _FRACTION.sub(lambda m: "." + m[1][:6].ljust(6, "0"), s[:-1] + "+00:00" if s.endswith("Z") else s, count=1)
     try:
-        t = dt.datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith("Z") else s)  # (Python 3.10 takes no Z)
+        t = dt.datetime.fromisoformat(s)
     except ValueError:
         return None
     if t.tzinfo is None:

@@ -108,6 +108,7 @@ def loaded_by(modules: str) -> set[str]:
     return set(run.stdout.split())
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="msgspec imports typing_extensions, and it inspect, on 3.10")
 def test_parse_workers_load_no_sqlite_nor_inspect():
     """A parse worker writes no SQL, and keeps no dataclass: sqlite3 and its library would
     be 1 MiB of each, and ``inspect`` (which dataclasses import) 0.7 MiB."""
