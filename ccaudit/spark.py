@@ -14,20 +14,17 @@ load summaries reach the driver:
    the first copy in input order wins, as in a local load.
 4. Counts per (UTC quarter hour, section, key, method, principal): n, first and last µs.
 
-The JVM is started here (``_Jvm``), not by pyspark, so that ccaudit owns it: its own session,
+The JVM is started by ``spark_jvm.Jvm``, not by pyspark, so that ccaudit owns it: its own session,
 umask 077, a private scratch folder in TMPDIR, killed with its Python workers however the run ends."""
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-import shlex
 import shutil
 import signal
-import subprocess
 import sys
 import threading
-import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
@@ -36,12 +33,12 @@ from functools import partial, reduce
 from .errors import CcauditError, MissingExtra
 from .schema import QUARTER
 from .spark_failures import spark_message, unread_input
+from .spark_jvm import Jvm, holding_stops
 from .stats import LoadStats
 from .stops import STOPPING, Terminated
 from .tempdirs import make_temp_dir
 
 INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'pyspark[sql]>=4' (in ccaudit's clone: pip install '.[spark]')"
-NO_JAVA = "could not start Spark (it needs Java 17 or newer: java on PATH, or JAVA_HOME)"
 _stopped: list[int] = []  # the stopping signals that came while Spark ran, see _noting_stops
 
 
@@ -78,65 +75,8 @@ def spark_errors(files: list | None = None) -> Iterator[None]:
         raise (unread_input(e, files or []) or CcauditError(spark_message(e))) from None
 
 
-class _Jvm:
-    """Spark's JVM, started as pyspark's ``launch_gateway`` would, but owned here: pyspark
-    loses its process when Ctrl-C comes while it starts, and leaves it running. This one
-    runs in its own session (Ctrl-C at the terminal is ccaudit's to handle), with umask 077
-    (Spark's scratch files hold event rows) and ``java.io.tmpdir`` in ``scratch``; ``send``
-    stops it at once, and its Python daemon and workers exit as its pipe to them closes."""
-
-    def __init__(self, scratch: str):
-        self.scratch, self.proc = scratch, None
-
-    def start(self):
-        """The py4j gateway to a new JVM."""
-        from pyspark.find_spark_home import _find_spark_home
-        from pyspark.java_gateway import launch_gateway
-        from pyspark.serializers import UTF8Deserializer, read_int
-
-        info = os.path.join(self.scratch, "gateway")
-        options = f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} -Djava.io.tmpdir={shlex.quote(self.scratch)}"
-        env = dict(os.environ, SPARK_CONNECT_MODE="0", _PYSPARK_DRIVER_CONN_INFO_PATH=info,
-                   SPARK_SUBMIT_OPTS=options.strip(), SPARK_LOCAL_DIRS=self.scratch)  # it wins over spark.local.dir
-        command = [os.path.join(_find_spark_home(), "bin", "spark-submit"),
-                   *shlex.split(os.environ.get("PYSPARK_SUBMIT_ARGS", "pyspark-shell"))]
-        quiet = {} if os.environ.get("CCAUDIT_DEBUG") else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        with _holding_stops():  # a signal between the start and the assignment would lose the process
-            self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, env=env, umask=0o077,
-                                         start_new_session=True, **quiet)
-        while self.proc.poll() is None and not os.path.isfile(info):
-            time.sleep(0.05)
-        if not os.path.isfile(info):  # no Java, or one too old: its output says which (CCAUDIT_DEBUG=1)
-            raise CcauditError(f"{NO_JAVA}: its launcher exited with status {self.proc.returncode} "
-                               "(CCAUDIT_DEBUG=1 shows why)")
-        with open(info, "rb") as f:
-            port, secret = read_int(f), UTF8Deserializer().loads(f)
-        os.environ.update(PYSPARK_GATEWAY_PORT=str(port), PYSPARK_GATEWAY_SECRET=secret)
-        try:
-            gateway = launch_gateway()  # connects to a running JVM, as under spark-submit
-        finally:
-            del os.environ["PYSPARK_GATEWAY_PORT"], os.environ["PYSPARK_GATEWAY_SECRET"]
-        gateway.proc = self.proc
-        return gateway
-
-    def send(self, signum: int = signal.SIGKILL) -> None:
-        """Signal the JVM's process group; by default kill it (its Python daemon leaves
-        it, and exits when the JVM's pipe to it closes). Until the JVM is reaped, its id
-        cannot be another's."""
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(OSError):
-                os.killpg(self.proc.pid, signum)
-
-    def reap(self) -> None:
-        self.send()
-        if self.proc is not None:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-            self.proc.wait()
-
-
 @contextlib.contextmanager
-def _noting_stops(jvm: _Jvm | None) -> Iterator:
+def _noting_stops(jvm: Jvm | None) -> Iterator:
     """Note Ctrl-C, SIGTERM and SIGHUP (see spark_errors) and kill our JVM at once, so that
     nothing waits for Spark; the handler that was there then raises as usual. Ctrl-Z stops
     our JVM with us, as its own session does not get the terminal's signals. Yields the
@@ -200,7 +140,7 @@ def _cancel_jobs() -> None:
 def session(master: str | None = None, ui: bool = False) -> Iterator:
     """A SparkSession for the block. An active session is reused (tests, notebooks); under
     spark-submit its JVM, --master and settings apply, and ``master`` wins. Otherwise a JVM
-    of our own (``_Jvm``), killed afterwards, with its scratch folder. Without a master,
+    of our own (``Jvm``), killed afterwards, with its scratch folder. Without a master,
     ``local[*]``. In local mode the JVM's console chatter and the workers' stderr go to
     /dev/null (``CCAUDIT_DEBUG=1`` keeps them); errors still come back."""
     require()
@@ -213,7 +153,7 @@ def session(master: str | None = None, ui: bool = False) -> Iterator:
     if not os.environ.get("CCAUDIT_DEBUG") and not logging.getLogger().handlers:  # py4j logs tracebacks there
         logging.getLogger().addHandler(logging.NullHandler())
     scratch = None if "PYSPARK_GATEWAY_PORT" in os.environ else make_temp_dir()
-    jvm = _Jvm(scratch) if scratch else None
+    jvm = Jvm(scratch) if scratch else None
     try:
         with _noting_stops(jvm) as note_again, spark_errors():
             spark = _start(jvm, master, ui, scratch, note_again)
@@ -224,36 +164,13 @@ def session(master: str | None = None, ui: bool = False) -> Iterator:
                 _stop(spark)
     finally:
         if jvm is not None:
-            with _holding_stops():  # a second Ctrl-C would leave the scratch folder
+            with holding_stops():  # a second Ctrl-C would leave the scratch folder
                 jvm.reap()
                 _forget_gateway()
                 shutil.rmtree(scratch, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _holding_stops() -> Iterator[None]:
-    """Hold Ctrl-C, SIGTERM and SIGHUP off a stretch that must not be left half done, then
-    let the first that came act. By handlers, not by a mask (``stops.block_stops``): a mask
-    is one thread's, and a signal to the process goes to a thread that does not block it,
-    such as pyspark's, then on to this one all the same."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    came: list[int] = []
-    before = {s: signal.signal(s, lambda signum, frame: came.append(signum)) for s in STOPPING}
-    try:
-        yield
-    finally:
-        for s, handler in before.items():
-            if handler is not None:
-                signal.signal(s, handler)
-        if came and callable(before[came[0]]):
-            before[came[0]](came[0], None)
-        elif came and before[came[0]] == signal.SIG_DFL:
-            signal.raise_signal(came[0])
-
-
-def _start(jvm: _Jvm | None, master: str | None, ui: bool, scratch: str | None, note_again: Callable[[], None]):
+def _start(jvm: Jvm | None, master: str | None, ui: bool, scratch: str | None, note_again: Callable[[], None]):
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession

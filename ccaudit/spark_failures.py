@@ -18,7 +18,8 @@ def spark_message(e: Exception) -> str:
     "An error occurred while calling ...", a Python worker's last line."""
     if isinstance(e, ConnectionError):  # the JVM went away (out of memory, killed)
         return (f"spark: lost the connection to Spark's JVM ({e.strerror or e}); did it run out of memory? A "
-                "compressed file is read whole, in the JVM's heap (1 GiB unless given more: "
+                "compressed file, and a line (one of 120 MiB is too long), is read whole, in the JVM's heap "
+                "(1 GiB unless given more: "
                 "PYSPARK_SUBMIT_ARGS='--driver-memory 4g pyspark-shell'); CCAUDIT_DEBUG=1 shows its output")
     lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
     if lines[0].startswith("An exception was thrown from the Python worker"):

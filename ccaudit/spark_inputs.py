@@ -118,7 +118,8 @@ def local_files(arg: str, store: str | None = None) -> list[Found]:
     if not arg:  # was ": no such file"
         raise InputError(EMPTY_NAME)
     literal = os.path.lexists(arg)  # a name with glob characters (day[1].jsonl) is taken as it is
-    matches = [arg] if literal else sorted({m for p in braces(arg) for m in glob.glob(p.replace("[^", "[!"))})
+    matches = [arg] if literal else sorted({m for p in braces(arg) for m in glob.glob(p.replace("[^", "[!"))},
+                                           key=os.fsencode)
     if not matches:
         check_readable(arg)  # one in a folder that cannot be searched: was "no such file"
         raise InputError(f"{arg}: no such file")
@@ -150,7 +151,8 @@ def not_a_dump(label: str) -> InputError:
 
 def _folder(folder: str) -> list[str]:
     try:
-        names = sorted(e.name for e in os.scandir(folder) if not e.is_dir() and not e.name.startswith(("_", ".")))
+        names = sorted((e.name for e in os.scandir(folder) if not e.is_dir() and not e.name.startswith(("_", "."))),
+                       key=os.fsencode)  # by its bytes, as a shell's glob: not by the surrogates of bytes not UTF-8
     except OSError as e:
         raise InputError(f"{folder}: cannot read: {e.strerror}") from None
     return [os.path.join(folder, name) for name in names]

@@ -512,6 +512,22 @@ def test_a_run_started_with_ctrl_c_ignored_goes_on_through_ctrl_c(ccaudit_exe, b
 
 
 @needs_spark
+def test_a_run_in_the_c_locale_reads_names_that_are_not_ascii(ccaudit_exe, sample_cli, tmp_path):
+    """LC_ALL=C: Java named files in ASCII, so a TMPDIR with an é was "tmp??" to the JVM, and
+    the run waited for ever for the gateway's file in it."""
+    tmp, data = tmp_path / "tmp-\u00e9", tmp_path / "donn\u00e9es"
+    tmp.mkdir()
+    data.mkdir()
+    (data / "caf\u00e9.txt").write_bytes(sample_cli.read_bytes())
+    env = {k: v for k, v in os.environ.items() if k not in ("CCAUDIT_DEBUG", "LANG", "LC_CTYPE")}
+    run = subprocess.run([ccaudit_exe, "spark", str(data), "--db", str(tmp_path / "s.db"), "-q"], capture_output=True,
+                         env=env | {"LC_ALL": "C", "TMPDIR": str(tmp)}, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.decode().startswith("ccaudit: loaded 14 records: 13 new, 1 duplicate; skipped 16 noise lines")
+    assert list(tmp.iterdir()) == []
+
+
+@needs_spark
 def test_ctrl_z_stops_sparks_jvm_with_the_run_and_fg_goes_on(ccaudit_exe, big_dump, tmp_path):
     """The JVM runs in its own session, which the terminal's Ctrl-Z does not reach: it
     worked on while ccaudit was stopped."""

@@ -54,6 +54,17 @@ def test_a_glob_or_folder_keeps_the_prefix_typed_and_a_folder_its_own_files(here
     assert [f.label for f in local_files("data/{b,sub/c}.jsonl")] == ["data/b.jsonl", "data/sub/c.jsonl"]
 
 
+def test_a_folders_and_a_globs_files_come_in_the_order_of_their_bytes(here):
+    # was: by Python's text, in which a byte that is no UTF-8 (\x80, a surrogate) came after
+    # \u4e2d (e4 b8 ad): another copy of a record repeated in both won than with ccaudit load
+    os.makedirs("data")
+    names = [b"data/\x80.jsonl", "data/\u4e2d.jsonl".encode(), b"data/a.jsonl"]
+    for name in names:
+        Path(os.fsdecode(name)).write_text("x\n")
+    for listed in (local_files("data"), local_files("data/*.jsonl")):
+        assert [os.fsencode(os.path.relpath(f.path)) for f in listed] == sorted(names)
+
+
 def test_a_link_to_nothing_in_a_folder_is_refused_not_passed_over(here):
     # was: the folder's other files read, exit 0, and the link's dump missing from the store
     os.makedirs("data")
@@ -86,7 +97,7 @@ def test_a_stop_that_comes_while_stops_are_held_acts_after_the_stretch():
     """A signal to the process may go to any thread that does not block it (pyspark runs
     several): a mask on the main thread, as ``stops.block_stops`` sets, did not hold it
     off, and a second Ctrl-C cut the scratch folder's removal short."""
-    from ccaudit.spark import _holding_stops
+    from ccaudit.spark_jvm import holding_stops
 
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
@@ -94,7 +105,7 @@ def test_a_stop_that_comes_while_stops_are_held_acts_after_the_stretch():
     done = []
     try:
         with pytest.raises(KeyboardInterrupt):
-            with _holding_stops():
+            with holding_stops():
                 signal.pthread_kill(other.ident, signal.SIGINT)  # as the kernel may pick that thread
                 time.sleep(0.2)  # the main thread runs Python's handlers meanwhile
                 done.append("the stretch")
