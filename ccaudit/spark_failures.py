@@ -29,10 +29,12 @@ def spark_message(e: Exception) -> str:
         java = lines[1].lstrip(": ")
         named = _JAVA_CLASS.match(java)
         text = java[named.end():] if named else java
-    root = _root_cause(e)  # "[TASK_WRITE_FAILED] Task failed while writing rows" said nothing of why
-    said = f"spark: {text[:500]}{f' ({root[:200]})' if root and root not in text else ''}"
+    root = _root_cause(e).strip().split("\n")[0]  # "[TASK_WRITE_FAILED] Task failed while writing rows" said
+    said = f"spark: {text[:500]}{f' ({root[:200]})' if root and root not in text else ''}"  # nothing of why
     if "No space left on device" in text + root:  # was that alone, of a full TMPDIR
         said += f"; a disk is full: TMPDIR ({temp_root()}), which holds Spark's scratch files, or the one written"
+    if "stopped SparkContext" in text:  # its stack of Java calls in the root cause, and no why
+        said += "; Spark stopped as it started: can it reach the --master given? (CCAUDIT_DEBUG=1 shows its log)"
     if "Relative path in absolute URI" in text:  # a glob's folder holds a name with a colon (any file's)
         said += ("; Hadoop cannot list a folder that holds a name with a ':' in it: move that file, or name the "
                  "inputs without a glob")

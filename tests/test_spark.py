@@ -528,6 +528,18 @@ def test_a_run_in_the_c_locale_reads_names_that_are_not_ascii(ccaudit_exe, sampl
 
 
 @needs_spark
+def test_master_yarn_without_the_clusters_settings_is_refused_at_once(ccaudit_exe, sample_cli, tmp_path):
+    # was: no word for 5 minutes and more (spark-submit's own check was not made: ccaudit sets the master)
+    env = {k: v for k, v in os.environ.items() if k not in ("HADOOP_CONF_DIR", "YARN_CONF_DIR")}
+    run = subprocess.run([ccaudit_exe, "spark", sample_cli, "--db", str(tmp_path / "s.db"), "--master", "yarn"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert (run.returncode, run.stderr) == (2, "ccaudit: error: --master yarn needs HADOOP_CONF_DIR or YARN_CONF_DIR, "
+                                               "the cluster's settings (without them, YARN's client looks for its "
+                                               "manager at 0.0.0.0:8032 for minutes, saying nothing)\n")
+    assert not (tmp_path / "s.db").exists()
+
+
+@needs_spark
 def test_ctrl_z_stops_sparks_jvm_with_the_run_and_fg_goes_on(ccaudit_exe, big_dump, tmp_path):
     """The JVM runs in its own session, which the terminal's Ctrl-Z does not reach: it
     worked on while ccaudit was stopped."""
@@ -682,6 +694,22 @@ def test_a_spark_failure_under_ccaudit_debug_shows_its_traceback_while_the_jvm_c
         raise Py4JError("the JVM's own words")
     err = capsys.readouterr().err
     assert err.startswith("Traceback") and err.rstrip().endswith("Py4JError: the JVM's own words")
+
+
+def test_a_master_out_of_reach_is_said_without_javas_calls():
+    # was "spark: Cannot call methods on a stopped SparkContext. (Cannot call methods on a stopped
+    # SparkContext.\x0aThis stopped SparkContext was created at:\x0a\x0aorg.apache.spark.api.java.Jav...)"
+    from ccaudit.spark_failures import spark_message
+
+    stopped = "Cannot call methods on a stopped SparkContext."
+    failed = Exception(f"An error occurred while calling o1.x.\n: java.lang.IllegalStateException: {stopped}\n"
+                       "This stopped SparkContext was created at:\n\norg.apache.spark.api.java.JavaSparkContext.<init>")
+    failed.java_exception = _Java(f"{stopped}\nThis stopped SparkContext was created at:\n\norg.apache.spark.api")
+    assert spark_message(failed) == (f"spark: {stopped}; Spark stopped as it started: can it reach the --master "
+                                     "given? (CCAUDIT_DEBUG=1 shows its log)")
+    failed.java_exception = _Java("the first line\nand then more")
+    assert spark_message(failed) == (f"spark: {stopped} (the first line); Spark stopped as it started: can it "
+                                     "reach the --master given? (CCAUDIT_DEBUG=1 shows its log)")
 
 
 def test_a_glob_hadoop_cannot_list_says_why():
