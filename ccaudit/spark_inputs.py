@@ -192,7 +192,21 @@ def hadoop_files(jvm, conf, arg: str) -> list[Found]:
         single = not _GLOB.search(arg) and not status.isDirectory()
         for s, p in ((s, fs.makeQualified(s.getPath())) for s in files):
             out.append(Found(file_key(p.toUri().toString()), arg if single else p.toString(), s.getLen(), fs, p))
+    if arg.startswith("file:"):
+        _all_named(arg, len(out))
     return out
+
+
+def _all_named(uri: str, listed: int) -> None:
+    """Hadoop leaves out, without a word, the files of a ``file:`` folder or glob whose
+    names are bytes that are not UTF-8 (Java cannot name them): counted here as a local
+    input's files are, they would be more than it ``listed``."""
+    path, here = re.sub(r"^file:(//(?=/))?", "", uri), 0  # file:///x and file:/x; not file://host/x
+    with contextlib.suppress(InputError, OSError):  # what Hadoop's listing says of it stands
+        here = len(local_files(path))
+    if here > listed:
+        raise InputError(f"{uri}: Hadoop cannot name {here - listed} of its files (bytes that are not UTF-8?): give "
+                         "them as local paths, without file:, or rename them")
 
 
 class HadoopStream(io.RawIOBase):

@@ -528,6 +528,22 @@ def test_a_run_in_the_c_locale_reads_names_that_are_not_ascii(ccaudit_exe, sampl
 
 
 @needs_spark
+@pytest.mark.parametrize("given", ["file://{folder}/", "file://{folder}/*.jsonl", "file:{folder}"])
+def test_a_file_uri_whose_files_hadoop_cannot_name_is_refused(ccaudit_exe, sample_cli, tmp_path, given):
+    # was: exit 0, the records of \xff.jsonl left out without a word (Hadoop's listing drops its name)
+    folder = tmp_path / "u8"
+    folder.mkdir()
+    for name in (b"ok.jsonl", b"\xff.jsonl"):
+        (folder / os.fsdecode(name)).write_bytes(sample_cli.read_bytes())
+    uri = given.format(folder=folder)
+    run = subprocess.run([ccaudit_exe, "spark", uri, "--db", str(tmp_path / "s.db")], capture_output=True, text=True,
+                         timeout=300)
+    assert (run.returncode, run.stderr) == (2, f"ccaudit: error: {uri}: Hadoop cannot name 1 of its files (bytes "
+                                               "that are not UTF-8?): give them as local paths, without file:, or "
+                                               "rename them\n")
+
+
+@needs_spark
 def test_master_yarn_without_the_clusters_settings_is_refused_at_once(ccaudit_exe, sample_cli, tmp_path):
     # was: no word for 5 minutes and more (spark-submit's own check was not made: ccaudit sets the master)
     env = {k: v for k, v in os.environ.items() if k not in ("HADOOP_CONF_DIR", "YARN_CONF_DIR")}
