@@ -78,13 +78,15 @@ def _parse_time_slow(text: Any) -> int | None:
     return base + second * US + (int(fraction[:6].ljust(6, "0")) if fraction else 0)
 
 
-_LONG_FRACTION = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d\.\d{10}", re.ASCII).match
+_PAST_NINE = re.compile(r"(?<=:\d\d\.\d{9})\d+", re.ASCII)  # fraction digits past the ninth
 
 
 def _unparseable(time: Any) -> str:
-    """Why a record's time was refused: a tenth fraction digit alone looks like a time."""
-    return "unparseable time (more than 9 fraction digits)" if isinstance(time, str) and _LONG_FRACTION(time) \
-        else "unparseable time"
+    """Why a record's time was refused, when a time it would be but for its tenth and
+    later fraction digits (as --since takes it) tells more than "unparseable"."""
+    if isinstance(time, str) and parse_time(_PAST_NINE.sub("", time, count=1)) is not None:
+        return "unparseable time (more than 9 fraction digits)"
+    return "unparseable time"
 
 
 # -- keys ---------------------------------------------------------------------------

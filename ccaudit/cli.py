@@ -260,7 +260,7 @@ def summary(extra, db_path, fmt, tz):
               help="JSON offsets file: start after the last run, update it when done.")
 @click.option("--topic", default="confluent-audit-log-events", show_default=True,
               help="The topic to fetch (the audit log's own, unless you mirror it).")
-@click.option("--gzip", "compress", is_flag=True, help="Compress the output with gzip.")
+@click.option("--gzip", "compress", is_flag=True, help="Compress the output with gzip (a file's name ends in .gz).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), callback=opt.a_number, default=300,
               show_default=True,
               help="Give up after this many seconds (exit 2, no file written; a pipe keeps what it got).")

@@ -61,7 +61,8 @@ def check_out(out_path, config_path, state_path, compress: bool = False) -> None
                          "write the records to another file")
     if not is_stream(out_path):  # found before the download, not once the client has connected
         if compress != out.lower().endswith(".gz"):
-            raise InputError(f"--out {out_path}: " + ("--gzip writes gzip data: name the file ....gz" if compress else
+            raise InputError(f"--out {out_path}: " + ("--gzip writes gzip data: end the file's name in .gz "
+                                                      "(audit.jsonl.gz)" if compress else
                                                       "a .gz name without --gzip: add --gzip, or drop .gz"))
         check_parent(out, "the output")
         with suppress(OSError, ValueError):  # a name longer than its file system takes: was found at the end
@@ -75,9 +76,9 @@ def refuse_to_replace(out_path) -> None:
     if str(out_path) == STDOUT:
         return
     if not is_device(str(out_path)) and os.path.isfile(out_path) and os.path.getsize(out_path):
-        ext = ".jsonl.gz" if str(out_path).endswith(".gz") else ".jsonl"  # a day's name, run twice that day, was told
+        ext = ".jsonl.gz" if str(out_path).lower().endswith(".gz") else ".jsonl"  # (as check_out asks) a day's name,
         raise InputError(f"{out_path} already exists and the state file resumes after its records: "  # to use it
-                         f"write each run to a new file, e.g. audit-$(date +%FT%H%M%S){ext}")
+                         f"write each run to a new file, e.g. audit-$(date +%FT%H%M%S){ext}")  # run twice, was told
 
 
 def check_state_folder(state_path) -> None:

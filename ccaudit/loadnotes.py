@@ -113,5 +113,8 @@ def _read(value: object) -> dict:
 
 def _files_of(inputs: list[str]) -> list[str]:
     """The files of a note of the first versions that kept notes, which held the inputs as
-    given alone (read as from here: a reload of them completes it)."""
-    return [STREAM if i == STREAM else os.path.realpath(i) for i in inputs]
+    given alone: a file named by its full path is that file (a reload of it completes the
+    note); any other input is as a stream, which no load completes (a relative name was
+    relative to a folder no longer known, and /dev/stdin is no file)."""
+    return [os.path.realpath(i) if os.path.isabs(i) and os.path.isfile(i) and not i.startswith("/dev/") else STREAM
+            for i in inputs]

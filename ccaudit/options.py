@@ -40,14 +40,13 @@ SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists 
 FORMATS = ["text", "json", "markdown", "csv", "html"]
 DUMPS = click.Path(allow_dash=True, readable=False)  # check_inputs says, in one line, what cannot be read
 class _Top(click.IntRange):
-    """--top's N: at most what SQLite can bind (a larger N keeps every row anyway), which
-    the help does not show."""
+    """--top's N, made at most what SQLite can bind: a larger N keeps every row anyway."""
 
-    def _describe_range(self) -> str:
-        return "x>=1"
+    def convert(self, value, param, ctx) -> int:
+        return min(super().convert(value, param, ctx), 2**63 - 1)
 
 
-TOP = _Top(min=1, max=2**63 - 1)
+TOP = _Top(min=1)
 Decorator = Callable[[Callable], Callable]
 
 

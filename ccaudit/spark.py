@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from functools import partial, reduce
 
-from .errors import CcauditError, InputError, MissingExtra
+from .errors import CcauditError, MissingExtra
 from .schema import QUARTER
 from .spark_failures import spark_message, unread_input
 from .spark_jvm import Jvm, holding_stops
@@ -175,9 +175,6 @@ def _start(jvm: Jvm | None, master: str | None, ui: bool, scratch: str | None, n
     from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession
 
-    if master == "yarn" and not (os.environ.get("HADOOP_CONF_DIR") or os.environ.get("YARN_CONF_DIR")):
-        raise InputError("--master yarn needs HADOOP_CONF_DIR or YARN_CONF_DIR, the cluster's settings (without "
-                         "them, YARN's client looks for its manager at 0.0.0.0:8032 for minutes, saying nothing)")
     gateway = jvm.start() if jvm else launch_gateway()
     conf = SparkConf(_jvm=gateway.jvm)
     if master or not conf.contains("spark.master"):

@@ -34,7 +34,7 @@ def spark_message(e: Exception) -> str:
     if "No space left on device" in text + root:  # was that alone, of a full TMPDIR
         said += f"; a disk is full: TMPDIR ({temp_root()}), which holds Spark's scratch files, or the one written"
     if "stopped SparkContext" in text:  # its stack of Java calls in the root cause, and no why
-        said += "; Spark stopped as it started: can it reach the --master given? (CCAUDIT_DEBUG=1 shows its log)"
+        said += "; Spark stopped: can it reach its master (--master, or spark-submit's)? CCAUDIT_DEBUG=1 shows why"
     if "Relative path in absolute URI" in text:  # a glob's folder holds a name with a colon (any file's)
         said += ("; Hadoop cannot list a folder that holds a name with a ':' in it: move that file, or name the "
                  "inputs without a glob")

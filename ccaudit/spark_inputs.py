@@ -117,24 +117,28 @@ def local_files(arg: str, store: str | None = None) -> list[Found]:
     are not SQLite: Spark opens each again by name, which a pipe's would not give again."""
     if not arg:  # was ": no such file"
         raise InputError(EMPTY_NAME)
+    out = []
+    for label in _named(arg):
+        path = os.path.join(os.getcwd(), label)  # not normalised: a link's '..' is the system's to follow
+        if store and same_file(path, store):
+            if label == arg:  # named itself, not found in a folder or by a glob
+                raise InputError(f"{arg}: is also given as the store this run writes (--db)")
+            continue
+        check_readable(path, label)
+        _check_file(path, label)
+        out.append(Found("file:" + os.path.realpath(path), file_name(label), os.path.getsize(path), None, path))
+    return out
+
+
+def _named(arg: str) -> list[str]:
+    """The names of a local input's files, as a shell would pass them, none checked yet."""
     literal = os.path.lexists(arg)  # a name with glob characters (day[1].jsonl) is taken as it is
     matches = [arg] if literal else sorted({m for p in braces(arg) for m in glob.glob(p.replace("[^", "[!"))},
                                            key=os.fsencode)
     if not matches:
         check_readable(arg)  # one in a folder that cannot be searched: was "no such file"
         raise InputError(f"{arg}: no such file")
-    out = []
-    for match in matches:
-        for label in _folder(match) if os.path.isdir(match) else [match]:
-            path = os.path.join(os.getcwd(), label)  # not normalised: a link's '..' is the system's to follow
-            if store and same_file(path, store):
-                if label == arg:  # named itself, not found in a folder or by a glob
-                    raise InputError(f"{arg}: is also given as the store this run writes (--db)")
-                continue
-            check_readable(path, label)
-            _check_file(path, label)
-            out.append(Found("file:" + os.path.realpath(path), file_name(label), os.path.getsize(path), None, path))
-    return out
+    return [name for match in matches for name in (_folder(match) if os.path.isdir(match) else [match])]
 
 
 def _check_file(path: str, label: str) -> None:
@@ -193,20 +197,28 @@ def hadoop_files(jvm, conf, arg: str) -> list[Found]:
         for s, p in ((s, fs.makeQualified(s.getPath())) for s in files):
             out.append(Found(file_key(p.toUri().toString()), arg if single else p.toString(), s.getLen(), fs, p))
     if arg.startswith("file:"):
-        _all_named(arg, len(out))
+        _all_named(arg)
     return out
 
 
-def _all_named(uri: str, listed: int) -> None:
+def _all_named(uri: str) -> None:
     """Hadoop leaves out, without a word, the files of a ``file:`` folder or glob whose
-    names are bytes that are not UTF-8 (Java cannot name them): counted here as a local
-    input's files are, they would be more than it ``listed``."""
-    path, here = re.sub(r"^file:(//(?=/))?", "", uri), 0  # file:///x and file:/x; not file://host/x
-    with contextlib.suppress(InputError, OSError):  # what Hadoop's listing says of it stands
-        here = len(local_files(path))
-    if here > listed:
-        raise InputError(f"{uri}: Hadoop cannot name {here - listed} of its files (bytes that are not UTF-8?): give "
-                         "them as local paths, without file:, or rename them")
+    names are bytes that are not UTF-8 (Java cannot name them): listed here as a local
+    input's files are, none may be one."""
+    path, unnamed = re.sub(r"^file:(//(?=/))?", "", uri), 0  # file:///x and file:/x; not file://host/x
+    with contextlib.suppress(InputError):  # what Hadoop's listing says of it stands
+        unnamed = sum(not _utf8(name) for name in _named(path))
+    if unnamed:
+        raise InputError(f"{uri}: Hadoop cannot name {unnamed} of its files (bytes that are not UTF-8): give them as "
+                         "local paths, without file:, or rename them")
+
+
+def _utf8(name: str) -> bool:
+    try:
+        os.fsencode(name).decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class HadoopStream(io.RawIOBase):

@@ -2,7 +2,9 @@
 own session, umask 077, a private scratch folder, killed however the run ends."""
 from __future__ import annotations
 
+import codecs
 import contextlib
+import locale
 import os
 import shlex
 import signal
@@ -18,11 +20,21 @@ NO_JAVA = "could not start Spark (it needs Java 17 or newer: java on PATH, or JA
 
 
 def _utf8_names() -> dict:
-    """Java names files in its locale's encoding, ASCII in the C locale (in which Python reads
-    them as UTF-8): a scratch folder or an input named with an é became "?", and the JVM's
-    gateway file was waited for in vain."""
-    lc = os.environ.get("LC_ALL") or os.environ.get("LC_CTYPE") or os.environ.get("LANG") or "C"
-    return {"LC_ALL": "C.UTF-8"} if lc in ("C", "POSIX") else {}
+    """Java names files in its locale's encoding: ASCII in the C locale, and in one that is
+    not installed (in both, Python reads names as UTF-8), so a scratch folder or an input
+    named with an é became "?", and the JVM's gateway file was waited for in vain. The
+    locale in effect tells, and the first UTF-8 one this system has is given instead."""
+    if codecs.lookup(locale.nl_langinfo(locale.CODESET)).name != "ascii":
+        return {}
+    before = locale.setlocale(locale.LC_CTYPE)
+    for name in ("C.UTF-8", "C.utf8", "en_US.UTF-8"):
+        try:
+            locale.setlocale(locale.LC_CTYPE, name)
+        except locale.Error:
+            continue
+        locale.setlocale(locale.LC_CTYPE, before)
+        return {"LC_ALL": name}
+    return {}
 
 
 class Jvm:

@@ -348,7 +348,11 @@ def test_unparseable_time_after_a_cached_minute():
 
 
 @pytest.mark.parametrize("time, why", [("2024-05-06T10:00:30.1234567891Z", " (more than 9 fraction digits)"),
-                                       ("2024-05-06T10:00:30.123456789Z", None), ("2024-05-06T10:00:30.Z", "")])
+                                       ("2024-05-06T10:00:30.1234567891234+05:30", " (more than 9 fraction digits)"),
+                                       ("2024-05-06T10:00:30.123456789Z", None), ("2024-05-06T10:00:30.Z", ""),
+                                       ("2024-13-06T10:00:30.1234567891Z", ""),  # not for a time wrong otherwise
+                                       ("2024-05-06T10:00:30.1234567891", ""),
+                                       ("2024-05-06T10:00:30.1234567891Zx", "")])
 def test_a_time_of_ten_fraction_digits_is_said_to_be_one(tmp_path, time, why):
     # was: "unparseable time" alone, while the same time as --since is taken (its digits past the µs dropped)
     rec = numbered("id-", principal="User:u-1")

@@ -813,6 +813,14 @@ def test_top_in_the_help_is_at_least_one():
     assert "[x>=1]" in shown and "9223372036854775807" not in shown
 
 
+def test_top_larger_than_sqlite_takes_keeps_every_row(invoke, sample_cli):
+    # was refused, as "not in the range x>=1" once the help no longer showed SQLite's bound
+    every = invoke("report", sample_cli, "-q", "--format", "json", "--top", "1000").stdout  # (13 events)
+    assert invoke("report", sample_cli, "-q", "--format", "json", "--top", str(2**64)).stdout == every
+    zero = invoke("report", sample_cli, "-q", "--top", "0")
+    assert zero.exit_code == 2 and "0 is not in the range x>=1" in zero.stderr
+
+
 # -- the installed executable --------------------------------------------------------------
 
 

@@ -1126,6 +1126,10 @@ def test_refuses_to_replace_the_previous_runs_output(tmp_path, props, monkeypatc
     dl.download(props, gz, state_path=tmp_path / "gz.state", compress=True)
     with pytest.raises(InputError, match=r"\(date \+%FT%H%M%S\).jsonl.gz$"):
         dl.download(props, gz, state_path=tmp_path / "gz.state", compress=True)
+    upper = tmp_path / "OUT.JSONL.GZ"  # was told to name the next one .jsonl, which --gzip refuses
+    dl.download(props, upper, state_path=tmp_path / "upper.state", compress=True)
+    with pytest.raises(InputError, match=r"\(date \+%FT%H%M%S\).jsonl.gz$"):
+        dl.download(props, upper, state_path=tmp_path / "upper.state", compress=True)
     assert dl.download(props, out).records == 1  # without --state every run is a full dump
 
 
@@ -1398,7 +1402,7 @@ def test_out_naming_the_config_file_is_refused(tmp_path, props, monkeypatch):
 
 
 @pytest.mark.parametrize("name, compress, said", [
-    ("out.jsonl", True, "--gzip writes gzip data: name the file ....gz"),
+    ("out.jsonl", True, "--gzip writes gzip data: end the file's name in .gz (audit.jsonl.gz)"),
     ("out.JSONL.GZ", False, "a .gz name without --gzip: add --gzip, or drop .gz"),
 ])
 def test_a_file_is_named_as_what_it_holds(tmp_path, props, monkeypatch, name, compress, said):

@@ -276,25 +276,44 @@ def test_a_note_of_an_earlier_version_is_completed_by_the_same_file(invoke, tmp_
     assert invoke("summary", "--db", db).stderr == ""
 
 
-@pytest.mark.parametrize("named", ["as given", "relative"])
-def test_a_note_of_the_first_versions_that_kept_notes_is_shown_and_completed(invoke, tmp_path, sample_cli,
-                                                                           monkeypatch, named):
-    # it has no "files", only the inputs as given: it was shown as "a load of dumps, begun ?",
-    # and no load completed it
+def first_versions_note(db, inputs: list[str]) -> None:
+    """The note of a killed load as the first versions that kept notes wrote it: no files."""
     import sqlite3
 
-    db = tmp_path / "s.db"
-    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
-    monkeypatch.chdir(WEEK2.parent)
-    given = str(WEEK2) if named == "as given" else WEEK2.name
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO meta VALUES ('unfinished_load 1-x', ?)",
-                     (json.dumps({"began": "2024-05-13T06:00:00Z", "inputs": [given]}),))
+                     (json.dumps({"began": "2024-05-13T06:00:00Z", "inputs": inputs}),))
+
+
+def test_a_note_of_the_first_versions_that_kept_notes_is_shown_and_completed(invoke, tmp_path, sample_cli):
+    # it has no "files", only the inputs as given: it was shown as "a load of dumps, begun ?",
+    # and no load completed it
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    first_versions_note(db, [str(WEEK2)])
     told = [line for line in invoke("summary", "--db", db).stderr.splitlines() if "did not end" in line]
-    assert len(told) == 1 and told[0].startswith(f"ccaudit: warning: {db}: a load of {given}, begun "
+    assert len(told) == 1 and told[0].startswith(f"ccaudit: warning: {db}: a load of {WEEK2}, begun "
                                                  "2024-05-13T06:00:00Z, did not end")
+    assert told[0].endswith("load the same dumps again to complete it (if they are gone: ccaudit clean --db "
+                            f"{db} --unfinished)")
     assert invoke("load", str(WEEK2), "--db", db, "-q").exit_code == 0
     assert invoke("summary", "--db", db).stderr == ""
+
+
+@pytest.mark.parametrize("given", ["sample-week2.jsonl", "/dev/stdin"])
+def test_a_first_versions_note_of_a_relative_name_or_a_stream_is_not_completed_by_a_file(invoke, tmp_path,
+                                                                                          sample_cli, monkeypatch,
+                                                                                          given):
+    # a relative name was relative to the killed load's folder, which the note does not say:
+    # another folder's file of that name is not its dump
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    first_versions_note(db, [given])
+    monkeypatch.chdir(WEEK2.parent)
+    assert invoke("load", WEEK2.name, "--db", db, "-q").exit_code == 0
+    told = [line for line in invoke("summary", "--db", db).stderr.splitlines() if "did not end" in line]
+    assert len(told) == 1 and told[0].startswith(f"ccaudit: warning: {db}: a load of {given}, begun ")
+    assert "once its records are loaded again (nothing tells one stream from another)" in told[0]
 
 
 def test_a_dump_renamed_over_the_one_loaded_does_not_complete_its_note(tmp_path, sample_cli, monkeypatch):
