@@ -18,7 +18,9 @@ import sys
 
 def interrupted_while_starting(signum, frame) -> None:
     """Ctrl-C before ``__main__.main`` can catch it (the command's script is importing
-    ccaudit): nothing is made yet, so say so and go, rather than print a traceback."""
+    ccaudit): nothing is made yet, so say so and go, rather than print a traceback. A second
+    Ctrl-C (``timeout``'s, a user's) is ignored: it ran this handler again inside this one."""
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
     os.write(2, b"ccaudit: interrupted\n")
     os._exit(130)
 

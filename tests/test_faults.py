@@ -836,6 +836,29 @@ def test_ctrl_c_while_the_command_imports_ccaudit(tmp_path, inherited, want):
     assert (r.returncode, r.stderr) == want
 
 
+ENTRY_SCRIPT_INTERRUPTED_TWICE = """\
+import os, signal, sys
+import ccaudit
+real, sent = os.write, []
+def write(fd, data):  # a second Ctrl-C (timeout's, or the user's) just as the first is said
+    n = real(fd, data)
+    if not sent:
+        sent.append(1)
+        signal.raise_signal(signal.SIGINT)
+    return n
+os.write = write
+signal.raise_signal(signal.SIGINT)
+"""
+
+
+def test_ctrl_c_twice_while_the_command_imports_ccaudit_is_said_once(tmp_path):
+    # was "ccaudit: interrupted" twice: the second ran the handler again inside the first
+    script = tmp_path / "ccaudit"
+    script.write_text(ENTRY_SCRIPT_INTERRUPTED_TWICE)
+    r = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr) == (130, "ccaudit: interrupted\n")
+
+
 ENTRY_SCRIPT_MAKING_A_CLASS = """\
 import dataclasses, os, signal, sys
 import ccaudit
