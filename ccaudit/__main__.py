@@ -26,6 +26,7 @@ def main() -> None:
 
 
 def _interrupted() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C as this is said was a traceback
     if sys.stderr is not None:  # closed with 2>&-
         sys.stderr.write("ccaudit: interrupted\n")
     sys.exit(130)

@@ -873,6 +873,31 @@ sys.exit(main())
 """
 
 
+TWICE = """\
+class Twice:  # a second Ctrl-C just as the first is said
+    def __init__(self, stream):
+        self.stream, self.sent = stream, False
+    def write(self, text):
+        n = self.stream.write(text)
+        self.stream.flush()
+        if not self.sent:
+            self.sent = True
+            signal.raise_signal(signal.SIGINT)
+        return n
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+sys.stderr = Twice(sys.stderr)
+"""
+
+
+def test_ctrl_c_twice_while_python_m_imports_a_class_is_one_line(tmp_path):
+    # was the line, then a traceback: the second Ctrl-C raised in the first's message
+    script = tmp_path / "python-m-ccaudit"
+    script.write_text(ENTRY_SCRIPT_MAKING_A_CLASS.replace("from ccaudit.__main__", TWICE + "from ccaudit.__main__"))
+    r = subprocess.run([sys.executable, script, "--version"], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr) == (130, "ccaudit: interrupted\n")
+
+
 @pytest.mark.parametrize("entry", ["ccaudit", "python -m"])
 def test_ctrl_c_while_the_command_imports_a_class_is_one_line(tmp_path, entry):
     """Python 3.11 wraps an exception raised while a class is made in a RuntimeError ("Error
