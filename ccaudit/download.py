@@ -176,7 +176,7 @@ def _download(config: tuple[dict, str], out_path, state_path, topic: str, compre
     bootstrap = kept_brokers(conf)
     saved = load_state(state_path, topic, bootstrap) if state_path else {}
     if state_path:
-        refuse_to_replace(out_path)
+        refuse_to_replace(out_path, compress)
     result = DownloadResult(out_path=str(out_path), topic=topic, compressed=compress)
     held: list = []  # the signal mask while the output is put in place and the state saved
     try:

@@ -70,13 +70,13 @@ def check_out(out_path, config_path, state_path, compress: bool = False) -> None
                 raise InputError(f"--out {out_path}: the file name is longer than its folder's file system takes")
 
 
-def refuse_to_replace(out_path) -> None:
+def refuse_to_replace(out_path, compress: bool = False) -> None:
     """The state moves past what a previous output holds, so replacing it would lose records
     (a pipe or device, /dev/stdout sent to a file, is written to: appended)."""
     if str(out_path) == STDOUT:
         return
     if not is_device(str(out_path)) and os.path.isfile(out_path) and os.path.getsize(out_path):
-        ext = ".jsonl.gz" if str(out_path).lower().endswith(".gz") else ".jsonl"  # (as check_out asks) a day's name,
+        ext = ".jsonl.gz" if compress else ".jsonl"  # the name check_out asks for; a day's name,
         raise InputError(f"{out_path} already exists and the state file resumes after its records: "  # to use it
                          f"write each run to a new file, e.g. audit-$(date +%FT%H%M%S){ext}")  # run twice, was told
 
