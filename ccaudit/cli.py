@@ -126,17 +126,17 @@ def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str 
     journals = side_names(db_path) if db_path else []
     if out_file and any(same_file(out_file, p) for p in read + journals):  # SQLite deletes a journal it opens
         raise click.BadParameter(f"{out_file} is the store, its journal or an input; give another file",
-                                 param_hint="-o")
+                                 param_hint=["-o", "--output"])
     if out_file and looks_like_sqlite(out_file):  # -o audit.db, for --db audit.db: the store, lost
         raise click.BadParameter(f"{out_file} is an SQLite file (a store?), which the report would replace; give "
-                                 f"another file, or --db {out_file} to report from it", param_hint="-o")
+                                 f"another file, or --db {out_file} to report from it", param_hint=["-o", "--output"])
     if out_file and (fd := closed_descriptor(out_file)) is not None:  # SQLite would open the store there
         raise click.BadParameter(f"{out_file}: descriptor {fd} is not open (closed with {fd}>&-?), so the report "
-                                 "would go nowhere", param_hint="-o")
+                                 "would go nowhere", param_hint=["-o", "--output"])
     opt.refuse_journal_folder(out_dir, db_path)
     if out_dir and (found := a_report_file(out_dir, read)):
         raise click.BadParameter(f"{found} is the store or an input, named as a report file in {out_dir}; give "
-                                 "another folder", param_hint="--out")
+                                 "another folder", param_hint=["--out"])
 
 
 def _check_output(out_file: str | None, out_dir: str | None) -> None:

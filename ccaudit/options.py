@@ -193,7 +193,7 @@ def format_of(out_file: str, fmt: str) -> str:
     name = os.path.basename(out_file).lower()
     if tool := next((t for ext, t in COMPRESSED.items() if name.endswith(ext)), None):
         raise click.BadParameter(f"{out_file}: ccaudit does not compress a report; write it to stdout and pipe "
-                                 f"it through {tool}, or drop the extension", param_hint="-o")
+                                 f"it through {tool}, or drop the extension", param_hint=["-o", "--output"])
     if click.get_current_context().get_parameter_source("fmt") is not ParameterSource.DEFAULT:
         return fmt
     ext = os.path.splitext(name)[1] or (name if name in FORMAT_OF else "")
@@ -202,7 +202,7 @@ def format_of(out_file: str, fmt: str) -> str:
         store = f" (a store is given with --db {out_file})" if ext in (".db", ".sqlite", ".sqlite3") else ""
         typo = f" (did you mean {meant}?)" if meant else ""
         raise click.BadParameter(f"{out_file}: {ext} names no report format{typo}; give --format, or a name "
-                                 f"ending .html, .json, .md, .csv or .txt{store}", param_hint="-o")
+                                 f"ending .html, .json, .md, .csv or .txt{store}", param_hint=["-o", "--output"])
     return FORMAT_OF.get(ext, fmt)
 
 
@@ -250,14 +250,14 @@ def tell_unmatched(report: Report, f: Filters) -> None:
 def existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:
     """Without dumps, --db must name an existing store: a mistyped path would pass as empty."""
     if not dumps and db_path and not present(db_path, follow=True):
-        raise click.BadParameter(f"{db_path}: no such store", param_hint="--db")
+        raise click.BadParameter(f"{db_path}: no such store", param_hint=["--db"])
 
 
 def refuse_journal_folder(out_dir: str | None, db_path: str | None) -> None:
     """--out made a folder there, and every command on the store then refused it."""
     if out_dir and db_path and any(same_file(out_dir, journal) for journal in side_names(db_path)):
         raise click.BadParameter(f"{out_dir} is where SQLite keeps the store's journal; give another folder",
-                                 param_hint="--out")
+                                 param_hint=["--out"])
 
 
 def refuse_closed_output(what: str, instead: str = "") -> None:

@@ -17,18 +17,18 @@ def zone(name: str) -> tzinfo:
     if name.upper() in ("UTC", "Z"):
         return timezone.utc
     if name.lower() in ("localtime", "posixrules"):  # this machine's, which a change of it changes
-        raise click.BadParameter(f"{name!r} is this machine's zone, not a named one{_IANA}", param_hint="--tz")
+        raise click.BadParameter(f"{name!r} is this machine's zone, not a named one{_IANA}", param_hint=["--tz"])
     if name.lower() == "factory":
-        raise click.BadParameter(f"{name!r} is a placeholder with no place's time{_IANA}", param_hint="--tz")
+        raise click.BadParameter(f"{name!r} is a placeholder with no place's time{_IANA}", param_hint=["--tz"])
     if name.lower().startswith("right/"):  # Python's zones skip the leap seconds, and every change came 27 s early
         raise click.BadParameter(f"{name!r} counts leap seconds, which UTC times do not; give {name[6:]!r}",
-                                 param_hint="--tz")
+                                 param_hint=["--tz"])
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones (America), too long a name
-        raise click.BadParameter(f"unknown time zone {name!r}{_zone_hint(name)}", param_hint="--tz") from None
+        raise click.BadParameter(f"unknown time zone {name!r}{_zone_hint(name)}", param_hint=["--tz"]) from None
 
 
 def _zone_hint(name: str) -> str:
@@ -96,12 +96,12 @@ def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
             t = datetime(*map(int, ymdhm), min(second, 59), int(fraction[:6].ljust(6, "0")), tzinfo=_offset(offset, tz))
             if not offset and _skipped(t, tz):  # was read as an hour later, silently
                 raise click.BadParameter(f"{text!r} is not a time in {tz}: its clocks skipped it; give an offset",
-                                         param_hint=option)
+                                         param_hint=[option])
             return _since_epoch(t.replace(microsecond=999_999) if second == 60 else t)
     except (ValueError, OverflowError, OSError):
         pass
     raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time (e.g. 2024-05-06, 2024-05-06T10:30Z, "
-                             "2024-05-06T10:30:00+02:00)", param_hint=option)
+                             "2024-05-06T10:30:00+02:00)", param_hint=[option])
 
 
 def _skipped(t: datetime, tz: tzinfo) -> bool:
@@ -130,7 +130,7 @@ def filters(tz: tzinfo, since: str | None, until: str | None, principal: str | N
             prefix: str = "--") -> Filters:
     """Filters from the options; a window that ends before it starts is a usage error."""
     if principal is not None and len(principal.encode("utf-8", "surrogatepass")) > MAX_GLOB:
-        raise click.BadParameter(f"a pattern of at most {MAX_GLOB:,} bytes", param_hint=f"{prefix}principal")
+        raise click.BadParameter(f"a pattern of at most {MAX_GLOB:,} bytes", param_hint=[f"{prefix}principal"])
     start, end = instant(since, tz, False, f"{prefix}since"), instant(until, tz, True, f"{prefix}until")
     if start is not None and end is not None and start >= end:
         raise click.UsageError(f"{prefix}since {since} is not before {prefix}until {until}: the window is empty")

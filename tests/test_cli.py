@@ -1047,3 +1047,18 @@ def test_an_empty_name_is_refused_as_empty(invoke, tmp_path, sample_cli, args):
     result = invoke(*[a.format(db=db, dump=sample_cli) for a in args])
     assert result.exit_code == 2, result.stderr
     assert "empty" in result.stderr.splitlines()[-1] and ": no such file" not in result.stderr
+
+
+@pytest.mark.parametrize("args, named", [
+    (["report", "{dump}", "--tz", "Factory"], "'--tz'"),
+    (["report", "{dump}", "--since", "yesterday"], "'--since'"),
+    (["report", "{dump}", "--until", "2024-13-01"], "'--until'"),
+    (["report", "{dump}", "--principal", "x" * 50_001], "'--principal'"),
+    (["report", "{dump}", "-o", "{dump}"], "'-o' / '--output'"),
+    (["report", "{dump}", "-o", "r.xlsx"], "'-o' / '--output'"),
+])
+def test_an_option_we_refuse_is_named_as_click_names_it(invoke, sample_cli, tmp_path, monkeypatch, args, named):
+    # was "Invalid value for --tz:" beside click's own "Invalid value for '--section':"
+    monkeypatch.chdir(tmp_path)
+    r = invoke(*[a.format(dump=sample_cli) for a in args], "-q")
+    assert r.exit_code == 2 and r.stderr.startswith(f"ccaudit: error: Invalid value for {named}: "), r.stderr

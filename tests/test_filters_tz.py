@@ -1234,7 +1234,7 @@ def test_a_mistyped_etc_zone_is_answered_with_it_as_typed(invoke, sample_cli, na
     # was a general "(an offset is not one ...)" naming no zone: an Etc name's sign is already reversed
     result = invoke("report", sample_cli, "--tz", name, "-q")
     assert (result.exit_code, result.stderr) == (
-        2, f"ccaudit: error: Invalid value for --tz: unknown time zone {name!r} (did you mean {meant}?)\n")
+        2, f"ccaudit: error: Invalid value for '--tz': unknown time zone {name!r} (did you mean {meant}?)\n")
 
 
 @pytest.mark.parametrize("name", ["Etc/GMT+2:00", "etc/gmt-05:00"])
