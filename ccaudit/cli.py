@@ -299,7 +299,7 @@ for command in (check, diff, methods):
 @click.argument("extra", nargs=-1, metavar="")
 @db_option("The store to delete (refused if the file is not a ccaudit store).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.named,
-              help="The report folder whose files to delete (those its manifest lists).")
+              help="The report folder whose files to delete (those its manifest lists), or an export folder.")
 @click.option("--unfinished", is_flag=True, help="With --db: delete only the store's notes of loads that did not "
               "end, whose dumps are gone (and the warnings they give), not the store.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask (never asked when stdin is not a terminal).")
@@ -307,7 +307,7 @@ def clean(extra, db_path, out_dir, unfinished, yes):
     """Delete the --db store, the report files of an --out folder, or both.
 
     Everything is checked before anything is deleted: a file that is not a ccaudit
-    store, or a folder without ccaudit's manifest, is refused. Declining the question
+    store, or a folder without ccaudit's manifest (or export marker), is refused. Declining the question
     exits 1.
 
     \b

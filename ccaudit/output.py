@@ -15,9 +15,9 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
-from . import halves, render
+from . import export, halves, render
 from .collector import FewerCollections
 from .dates import Days
 from .errors import CcauditError
@@ -283,42 +283,62 @@ def _list(folder: Folder, names: Iterable[str]) -> None:
 
 
 def clean_dir(out_dir: str) -> Iterator[str]:
-    """Delete the files a report folder's manifest lists, then the folder if it is empty.
-    Everything is checked before anything is deleted; links are never followed."""
+    """Delete the files a report folder's manifest lists (or the tables an export folder's
+    marker lists), then the folder if it is empty. Everything is checked before anything is
+    deleted; links are never followed."""
     out_dir = unslashed(out_dir)
     if not present(out_dir):
         yield f"no report folder at {out_dir}"
         return
     check_report_dir(out_dir)
     with writing_into(out_dir) as folder:
-        if not folder.has_file(MANIFEST) and _empty(folder):  # a clean before left it (it could not remove it)
+        if folder.has_file(MANIFEST):
+            yield from _clean_dir(folder, _remove_report, "report files")
+        elif folder.has_file(export.MARKER):
+            yield from _clean_dir(folder, _remove_export, "exported tables")
+        else:  # a clean before left it (it could not remove it)
             yield f"no report files in {out_dir} (an empty folder, kept)"
-            return
-        yield from _clean_dir(folder)
 
 
-def _clean_dir(folder: Folder) -> Iterator[str]:
-    out_dir = folder.path
+def _remove_report(folder: Folder) -> None:
     left, why = _remove(folder, read_manifest(folder))
     if left:  # the manifest lists what is left (or, unwritable, all it did): clean again finishes
         with contextlib.suppress(CcauditError):
             _list(folder, left)
-        raise CcauditError(f"{out_dir}: {plural(len(left), 'report file')} could not be deleted ({why}); "
+        raise CcauditError(f"{folder.path}: {plural(len(left), 'report file')} could not be deleted ({why}); "
                            "its manifest lists them")
     _, why = _remove(folder, [MANIFEST])
     if why:
-        raise CcauditError(f"{out_dir}: the report files are deleted, but not its manifest ({why})")
+        raise CcauditError(f"{folder.path}: the report files are deleted, but not its manifest ({why})")
+
+
+def _remove_export(folder: Folder) -> None:
+    """An export's tables are its to replace whole (``export.py``): so they are removed whole."""
+    tables = export.prepare(folder)  # and what a killed export left
+    for table in tables:
+        folder.remove_tree(table)
+    if left := [t for t in tables if folder.mode(t) is not None]:
+        raise CcauditError(f"{folder.path}: {plural(len(left), 'exported table')} could not be deleted "
+                           f"({', '.join(left)}); {export.MARKER} lists them")
+    _, why = _remove(folder, [export.MARKER])
+    if why:
+        raise CcauditError(f"{folder.path}: the exported tables are deleted, but not {export.MARKER} ({why})")
+
+
+def _clean_dir(folder: Folder, remove: Callable[[Folder], None], what: str) -> Iterator[str]:
+    out_dir = folder.path
+    remove(folder)
     if os.path.basename(out_dir) in (".", "..") or same_file(out_dir, "."):  # never remove the folder one is in
-        yield f"deleted the report files in {out_dir} (the folder itself is kept)"
+        yield f"deleted the {what} in {out_dir} (the folder itself is kept)"
     elif _empty(folder):
         try:
             os.rmdir(out_dir)
         except OSError as e:  # its parent read-only to us, a mount point: the clean is done all the same
-            yield f"deleted the report files in {out_dir} (the folder itself is kept: {e.strerror})"
+            yield f"deleted the {what} in {out_dir} (the folder itself is kept: {e.strerror})"
             return
         yield f"deleted {out_dir}"
     else:
-        yield f"deleted the report files in {out_dir} (other files were left there)"
+        yield f"deleted the {what} in {out_dir} (other files were left there)"
 
 
 def _empty(folder: Folder) -> bool:
@@ -327,11 +347,16 @@ def _empty(folder: Folder) -> bool:
 
 
 def check_report_dir(out_dir: str) -> None:
-    """Refuse a folder that is not a report folder ccaudit wrote (no manifest), or a link."""
+    """Refuse a folder that is neither a report folder nor an export that ccaudit wrote (no
+    manifest, no marker), or a link."""
     out_dir = unslashed(out_dir)
     if os.path.islink(out_dir) or not os.path.isdir(out_dir):
         raise CcauditError(f"{out_dir}: not a report folder (a link or not a folder); nothing deleted")
     with held(out_dir) as folder:
-        if not folder.has_file(MANIFEST) and not _empty(folder):
-            raise CcauditError(f"{out_dir}: not a report folder written by ccaudit (no {MANIFEST}); nothing deleted")
-        read_manifest(folder)
+        if folder.has_file(MANIFEST):
+            read_manifest(folder)
+        elif folder.has_file(export.MARKER):
+            export.read_marker(folder)
+        elif not _empty(folder):
+            raise CcauditError(f"{out_dir}: not a report folder written by ccaudit (no {MANIFEST}), nor an "
+                               f"export (no {export.MARKER}); nothing deleted")

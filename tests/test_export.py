@@ -854,3 +854,47 @@ def test_days_centuries_apart_take_a_query_each_not_one_per_day_between(tmp_path
     export(db, out)
     assert sorted(p.name for p in (out / "signin_failures").iterdir()) == ["day=1970-01-02", "day=2999-12-30"]
     assert len(statements) < 200  # a query a day between would be 376,196 for each table
+
+
+def test_clean_deletes_an_export_folder(sample, tmp_path):
+    # was: "not a report folder written by ccaudit (no .ccaudit-manifest)": no command removed an export
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / f"{exporter.TEMP_PREFIX}{dead.stdout.strip()}-counts-x" / "day=2024-05-06").mkdir(parents=True)
+    result = ccaudit("clean", "--out", out, "--yes")
+    assert (result.exit_code, result.stderr) == (0, f"ccaudit: deleted {out}\n")
+    assert not out.exists() and db.exists()
+
+
+def test_clean_of_an_export_leaves_the_users_own_files(sample, tmp_path):
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out, "--table", "counts", "--table", "signin_failures")
+    (out / "notes.txt").write_text("mine")
+    result = ccaudit("clean", "--out", out)
+    assert (result.exit_code, result.stderr) == (
+        0, f"ccaudit: deleted the exported tables in {out} (other files were left there)\n")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_clean_refuses_an_export_whose_marker_names_no_table(sample, tmp_path):
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out)
+    (out / exporter.MARKER).write_text("counts\n../../home\n")
+    result = ccaudit("clean", "--out", out, "--yes")
+    assert result.exit_code == 2 and "lists '../../home', which is not an exported table" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted([exporter.MARKER, *TABLES])
+
+
+def test_an_exported_table_clean_cannot_delete_stays_listed(sample, tmp_path, monkeypatch):
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out)
+    refuse(monkeypatch, os, "rmdir", lambda name, *_, **__: name == "counts")
+    result = ccaudit("clean", "--out", out, "--yes")
+    assert (result.exit_code, result.stderr) == (
+        2, f"ccaudit: error: {out}: 1 exported table could not be deleted (counts); {exporter.MARKER} lists them\n")
+    assert marker_of(out) == list(TABLES) and sorted(p.name for p in out.iterdir()) == [exporter.MARKER, "counts"]
