@@ -53,7 +53,7 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
       ccaudit check --db audit.db --since 2024-05-06 --rules limits.toml --format json
     """
     from . import check as checks
-    from .load import read_twice
+    from .files import read_twice
 
     if not dumps and not db_path:
         raise click.UsageError("give one or more DUMP files (- for standard input), or --db with a store to check")

@@ -8,14 +8,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 
 from . import loadnotes
 from .collector import FewerCollections
 from .errors import InputError, NoSpace
-from .files import descriptor_of
+from .files import read_twice
 from .ingest import BUFFER, Dump, note_if_failed, read_rows, sniff
 from .parallel import CHUNK, default_workers, load_parallel
 from .stats import LoadStats
@@ -172,34 +171,3 @@ def _paths(paths: Iterable[str]) -> list[str]:
     if twice := read_twice(inputs):
         raise ValueError(f"load_dumps: {twice}")
     return inputs
-
-
-def read_twice(paths: Iterable[str]) -> str | None:
-    """Why ``paths`` cannot be read, if two of them are one stream (stdin, a pipe, a FIFO,
-    a terminal): a stream is read once, and its second name would read nothing, which the
-    load line would count as read. Files given twice are read twice (their events are
-    duplicates); a path that cannot be opened is left to the read to report."""
-    paths = list(paths)
-    seen: dict[object, int] = {}  # what a stream is known by -> the first path that named it
-    for i, path in enumerate(paths):
-        for key in _stream(path):
-            if seen.setdefault(key, i) == i:
-                continue
-            first = paths[seen[key]]
-            if first == path == "-":
-                return "stdin (-) can be read only once"
-            first, path = ("stdin (-)" if p == "-" else p for p in (first, path))
-            return f"{first} and {path} are one stream, which can be read only once"
-    return None
-
-
-def _stream(path: str) -> list[object]:
-    """What the stream ``path`` names is known by: its device and inode, and for stdin (``-``,
-    ``/dev/stdin``: a file sent to it is read from where the other name left it) '-'."""
-    stdin = path == "-" or descriptor_of(path) == 0
-    try:
-        st = os.fstat(0) if path == "-" else os.stat(path)
-    except OSError:
-        return ["-"] if stdin else []
-    named = [] if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) else [(st.st_dev, st.st_ino)]
-    return ["-", *named] if stdin else named
