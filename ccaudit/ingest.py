@@ -85,7 +85,7 @@ class Dump:
                     self.close(raw)
                     raise InputError(f"{self.label}: {name}-compressed input is not supported; decompress it first")
         try:
-            stream, self.mark = text(stream, self.label)
+            stream, self.mark = text(stream, self.label, self.compressed)
             return stream
         except InputError:
             self.close(raw)
@@ -136,7 +136,7 @@ def check_readable(path: str, label: str | None = None) -> None:
         raise InputError(f"{label}: cannot read: permission denied")
 
 
-def text(stream: BinaryIO, label: str) -> tuple[BinaryIO, int]:
+def text(stream: BinaryIO, label: str, compressed: bool = False) -> tuple[BinaryIO, int]:
     """``stream`` past a UTF-8 byte-order mark, and the bytes of the mark; UTF-16, with its
     mark or without, is refused (InputError): every line of it would be malformed."""
     try:
@@ -147,7 +147,7 @@ def text(stream: BinaryIO, label: str) -> tuple[BinaryIO, int]:
     if wide:
         raise InputError(f"{label}: {wide} text{_POWERSHELL if wide == 'UTF-16' else ''}; convert it to UTF-8 "
                          f"first: iconv -f {wide} -t UTF-8")
-    stream, tar = _tar(stream)
+    stream, tar = _tar(stream, compressed)
     if tar:  # its header's zero bytes hid its first record: "zero bytes before the record"
         raise InputError(f"{label}: a tar archive; extract its dumps first (tar -xf), and give them")
     return without_bom(stream), len(BOM) if head.startswith(BOM) else 0
@@ -156,13 +156,14 @@ def text(stream: BinaryIO, label: str) -> tuple[BinaryIO, int]:
 _TAR, _TAR_AT = b"ustar", 257  # a tar header's magic, and where it is
 
 
-def _tar(stream: BinaryIO) -> tuple[BinaryIO, bool]:
+def _tar(stream: BinaryIO, compressed: bool) -> tuple[BinaryIO, bool]:
     """``stream``, and whether it starts with a tar header. Read for only where what is
-    buffered is too short to show one and holds a zero byte (no record can): a small
-    compressed input cut short broke in that read, before its records were read, and a
-    pipe's first read may hold a header's first bytes alone (tar writes 512 at once)."""
+    buffered is too short to show one and holds a zero byte (no record can), or, read as
+    it is, no whole line (which the read waits for anyway): a small compressed input cut
+    short broke in that read, before its records were read, and a pipe's first read may
+    hold a header's first bytes alone (tar writes 512 at once; the name comes first)."""
     head = stream.peek(1)  # type: ignore[attr-defined]
-    if len(head) < _TAR_AT + len(_TAR) and b"\0" in head:
+    if len(head) < _TAR_AT + len(_TAR) and (b"\0" in head or not compressed and b"\n" not in head):
         try:
             head, stream = first_bytes(stream, _TAR_AT + len(_TAR))
         except READ_ERRORS as e:  # the read proper reports it

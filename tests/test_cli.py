@@ -465,10 +465,11 @@ def test_a_tar_archive_says_to_extract_it(invoke, tmp_path, sample_cli, kind):
         f"ccaudit: error: {path}: a tar archive; extract its dumps first (tar -xf), and give them")
 
 
-@pytest.mark.parametrize("kind, first", [("tar", 100), ("tar-gz", 100)])
+@pytest.mark.parametrize("kind, first", [("tar", 100), ("tar-gz", 100), ("tar", 5)])
 def test_a_tar_archive_piped_in_short_reads_says_to_extract_it(ccaudit_exe, tmp_path, sample_cli, kind, first):
     # was: its header's first 100 bytes alone in the pipe's first read, so no tar was seen:
-    # its first record lost ("zero bytes before the record"), the rest loaded, exit 0
+    # its first record lost ("zero bytes before the record"), the rest loaded, exit 0; and its
+    # name's first 5 bytes alone (no zero byte yet: taken for the start of a line)
     data = _bad_inputs(tmp_path, sample_cli)[kind].read_bytes()
     proc = subprocess.Popen([ccaudit_exe, "load", "-", "--db", str(tmp_path / "s.db"), "-q"], stdin=subprocess.PIPE,
                             stderr=subprocess.PIPE)
