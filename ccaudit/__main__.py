@@ -7,6 +7,7 @@ import sys
 
 from . import interrupted_while_starting
 from .stops import Program
+from .streams import made_blocking
 
 
 def main() -> None:
@@ -20,6 +21,8 @@ def main() -> None:
         _interrupted()
     if signal.getsignal(signal.SIGINT) is interrupted_while_starting:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # from here the commands catch it
+    for stream in (sys.stdin, sys.stdout, sys.stderr):  # as long as ccaudit runs
+        made_blocking(stream)
     _utf8_stdout()
     Program.ends_with_command = True
     cli(prog_name="ccaudit")

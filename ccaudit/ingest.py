@@ -15,6 +15,7 @@ counted with its ``file:line`` and reading goes on.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import errno
 import gzip
 import io
@@ -29,7 +30,7 @@ from .jsondoc import json_rows
 from .lines import MAX_LINE, line_rows
 from .shape import BOM, sniff
 from .stats import LoadStats
-from .streams import BUFFER, Broken, Decompressed, first_bytes
+from .streams import BUFFER, Broken, Decompressed, first_bytes, made_blocking
 from .text import file_name, plural
 
 _MAGIC = (
@@ -53,6 +54,7 @@ class Dump:
         self.mark = 0  # the bytes of a byte-order mark skipped: positions in a JSON document count them
         self.position = 0  # raw bytes read, when someone else (a worker) reads them
         self._raw: BinaryIO | None = None
+        self._unblocked: int | None = None  # stdin's descriptor, made blocking to be read
 
     def tell(self) -> int:
         """Raw (compressed) bytes read so far."""
@@ -97,7 +99,10 @@ class Dump:
             if self._raw is not None:
                 self._raw.close()
         elif self._raw is not None:
-            self._raw.detach()  # our buffer on stdin goes; stdin itself stays open
+            self._raw.detach()  # our buffer on stdin goes; stdin itself stays open, as it was
+            if self._unblocked is not None:
+                with contextlib.suppress(OSError):
+                    os.set_blocking(self._unblocked, False)
         self._raw = None
 
     def _open_raw(self) -> BinaryIO:
@@ -105,6 +110,7 @@ class Dump:
             if sys.stdin is None:
                 raise InputError("-: standard input is closed")
             stdin = sys.stdin.buffer
+            self._unblocked = made_blocking(stdin)
             return io.BufferedReader(getattr(stdin, "raw", stdin), buffer_size=BUFFER)  # type: ignore[arg-type]
         if os.path.isdir(self.path):
             raise InputError(f"{self.path}: is a directory")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -116,3 +117,18 @@ def first_bytes(stream: BinaryIO, n: int) -> tuple[bytes, BinaryIO]:
         return head, stream
     head = stream.read(n)
     return head, io.BufferedReader(Joined(head, stream), BUFFER)  # type: ignore[return-value, arg-type]
+
+
+def made_blocking(stream: object) -> int | None:
+    """The descriptor of ``stream`` if it was non-blocking and is now blocking (for the
+    caller to give back): a parent (a CI runner written for Node, say) can hand a
+    non-blocking pipe, whose reads give None before data comes, which a read took for the
+    input's end (a dump loaded as empty, exit 0), and whose writes drop what does not fit."""
+    try:
+        fd = stream.fileno()  # type: ignore[attr-defined]
+        if os.get_blocking(fd):
+            return None
+        os.set_blocking(fd, True)
+        return fd
+    except (AttributeError, OSError, ValueError):  # no descriptor (a program's own stream), or closed
+        return None
