@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
+from . import storelock
 from .numbering import blake2b
 from .storelock import writer_holds
 from .text import file_name
@@ -92,7 +93,7 @@ def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None, held
         return []
     finally:
         if held is None:
-            os.close(fd)  # after the transaction: see writer_holds
+            storelock.close(fd)  # after the transaction: see writer_holds
 
 
 def _shown(note: dict) -> dict:

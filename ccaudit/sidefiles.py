@@ -12,6 +12,7 @@ import stat
 
 from .errors import StoreError
 from .folders import folder_of
+from .storelock import read_head
 
 JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # a rollback journal's first bytes
 
@@ -111,8 +112,4 @@ def wal_unreadable(path: str) -> str | None:
 def in_wal_mode(path: str) -> bool:
     """Whether the store's header says it keeps a write-ahead log (``STORE-wal``, and its
     index ``STORE-shm``): another program's setting."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(20)[18:19] == b"\x02"  # the file format's write version: 2 for WAL
-    except OSError:
-        return False
+    return (read_head(path, 20) or b"")[18:19] == b"\x02"  # the file format's write version: 2 for WAL

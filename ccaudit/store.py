@@ -40,7 +40,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import daycounts, loadnotes, upgrade
+from . import daycounts, loadnotes, storelock, upgrade
 from .errors import NoSpace, StoreError, out_of_space
 from .lean import hidden
 from .numbering import AT_ONCE, Numbering, looked_up, values_sql
@@ -112,7 +112,7 @@ class Store:
         if path != ":memory:" and os.path.isfile(path) and not sqlite_or_unborn(path):
             # refused before SQLite opens it: it wrote a journal planted beside it into it
             raise StoreError(f"{path}: not a usable ccaudit store (file is not a database){_A_DUMP}")
-        conn, self._held, self._note = None, None, None
+        conn, self._held, self._note, self._inode = None, None, None, None
         try:
             if not readonly and path != ":memory:":
                 check_journal_name(path)
@@ -121,6 +121,7 @@ class Store:
                 check_folder(path)
             conn = connect(path, readonly)
             self.conn = conn
+            self._inode = None if path == ":memory:" else storelock.opened(path)
             self._held = None if readonly or path == ":memory:" else hold(path)
             if wait_for_writers(conn, path, notify):
                 self._notify = None  # said once
@@ -153,7 +154,7 @@ class Store:
         """This command writes no more into the store: let it go, as a reader would hold it
         (the loads that did not end were read as its load ended: ``read_unfinished``)."""
         if self._held is not None:  # between transactions: SQLite holds no lock to drop
-            os.close(self._held)
+            storelock.close(self._held)
             self._held = None
 
     def read_unfinished(self) -> None:
@@ -170,9 +171,8 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
-        if self._held is not None:  # after the connection: see storefile.hold
-            os.close(self._held)
-            self._held = None
+        storelock.released(self._inode, self._held)  # after the connection: see storelock.hold
+        self._inode = self._held = None
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:

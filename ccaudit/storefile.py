@@ -23,6 +23,7 @@ from .errors import StoreError, cannot_roll_back
 from .folders import FILE_MODE
 from .schema import LAYOUT_VERSION, READ_AS_IS, TABLES, VIEWS
 from .sidefiles import JOURNAL_MAGIC, wal_unreadable
+from .storelock import read_head
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
 CACHE_KIB = 8_000  # each connection's page cache
@@ -52,11 +53,7 @@ def looks_like_sqlite(path: str) -> bool:
 
 def _head(path: str) -> bytes | None:
     """The first 16 bytes of ``path``, where SQLite writes its header (None: unreadable)."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(16)
-    except OSError:
-        return None
+    return read_head(path, 16)
 
 
 # -- opening and creating -------------------------------------------------------------------

@@ -1,6 +1,14 @@
 """Which commands hold a store: one writing it holds a lock on a byte of the file, so that
 ``clean`` does not delete it under them, and readers can tell a load's note in the store
-from that of a load that was killed (``writer_holds``)."""
+from that of a load that was killed (``writer_holds``).
+
+Closing any descriptor of a file drops every POSIX lock the process holds on it, which are
+SQLite's. A second ``Store`` of the file in one process (a program's thread, say) read its
+header, held it and let go, and so dropped the first one's locks: another process's commit
+went through under a report's snapshot, or was lost to a load's transaction. SQLite keeps
+its own descriptors open until the last connection to the file closes; ccaudit closes its
+own the same way (``close``): while a Store of the process has the file open (``opened``),
+a descriptor of it is parked, and closed with the last Store (``released``)."""
 from __future__ import annotations
 
 import contextlib
@@ -8,6 +16,7 @@ import errno
 import fcntl
 import os
 import struct
+import threading
 from collections.abc import Iterator
 
 from .errors import StoreError
@@ -91,3 +100,74 @@ def _mark(fd: int, kind: int, wait: bool) -> None:
         return
     flock = struct.pack(_FLOCK, kind, os.SEEK_SET, MARK, 1, 0)
     fcntl.fcntl(fd, fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK, flock)
+
+
+_LOCK = threading.Lock()
+_OPEN: dict[tuple[int, int], int] = {}  # (device, inode) -> the Stores of this process open on it
+_PARKED: dict[tuple[int, int], list[int]] = {}  # -> descriptors of it whose close waits for the last
+
+
+def _inode(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def opened(path: str) -> tuple[int, int] | None:
+    """Count a Store of ``path`` as open on it, until ``released``."""
+    try:
+        key = _inode(os.stat(path))
+    except OSError:
+        return None
+    with _LOCK:
+        _OPEN[key] = _OPEN.get(key, 0) + 1
+    return key
+
+
+def released(key: tuple[int, int] | None, fd: int | None = None) -> None:
+    """A Store of the file ``key`` is closed (its connection first), and with it ``fd``."""
+    with _LOCK:
+        if key is not None and _OPEN.get(key, 0) > 1:
+            _OPEN[key] -= 1
+            if fd is not None:
+                _park(key, fd)
+            return
+        _OPEN.pop(key, None)  # type: ignore[arg-type]
+        for parked in [*_PARKED.pop(key, []), *([] if fd is None else [fd])]:  # type: ignore[arg-type]
+            with contextlib.suppress(OSError):
+                os.close(parked)
+
+
+def close(fd: int) -> None:
+    """Close a descriptor of a store file, or park it while a Store of it is open."""
+    try:
+        key = _inode(os.fstat(fd))
+    except OSError:
+        key = None
+    with _LOCK:
+        if key in _OPEN:
+            _park(key, fd)  # type: ignore[arg-type]
+            return
+    os.close(fd)
+
+
+def _park(key: tuple[int, int], fd: int) -> None:
+    """Keep ``fd`` open, but no longer holding the store (``hold``): clean may delete it."""
+    with contextlib.suppress(OSError):
+        if hasattr(fcntl, "F_OFD_SETLK"):
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(_FLOCK, fcntl.F_UNLCK, os.SEEK_SET, MARK, 1, 0))
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    _PARKED.setdefault(key, []).append(fd)
+
+
+def read_head(path: str, size: int) -> bytes | None:
+    """The first ``size`` bytes of ``path`` (None: unreadable), its descriptor closed by ``close``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        return os.pread(fd, size, 0)
+    except OSError:
+        return None
+    finally:
+        close(fd)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from datetime import timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -177,3 +178,39 @@ def test_closing_a_report_whose_snapshot_a_load_ended_leaves_the_next_ones(store
     first = build(store)
     load_dumps([str(write_jsonl(tmp_path, [kafka_auth("2024-05-10T10:00:00Z", "User:sa-9", id="late-2")]))], store)
     _first_closed_second_read(store, first, build(store, filters=Filters(principal="sa-*")), "sa-9")
+
+
+def _commit_from_another_process(db) -> str:
+    """What another process's write of the store says, waiting for no lock."""
+    code = ("import sqlite3, sys\n"
+            "conn = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n"
+            "try:\n"
+            "    conn.execute('BEGIN IMMEDIATE')\n"
+            "    conn.execute(\"INSERT INTO meta VALUES ('intruder', '1')\")\n"
+            "    conn.execute('COMMIT')\n"
+            "    print('committed')\n"
+            "except sqlite3.OperationalError as e:\n"
+            "    print(e)\n")
+    return subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, check=True,
+                          timeout=60).stdout.strip()
+
+
+@pytest.mark.parametrize("second", ["read-only", "writable"])
+def test_a_second_store_of_the_file_leaves_the_first_ones_snapshot_held(store, second):
+    # was: opening and closing it closed descriptors of the file, which dropped the
+    # process's POSIX locks (SQLite's): another process committed under the first's report
+    with build(store):
+        Store(store.path, readonly=second == "read-only").close()
+        assert _commit_from_another_process(store.path) == "database is locked"
+    assert _commit_from_another_process(store.path) == "committed"
+
+
+def test_a_second_store_of_the_file_leaves_the_first_ones_write_held(store):
+    # was: another process's commit went through inside the first's transaction, then lost
+    with store.conn:
+        store.conn.execute("BEGIN IMMEDIATE")
+        store.conn.execute("INSERT INTO meta VALUES ('mine', '1')")
+        with Store(store.path, readonly=True) as other:
+            assert other.unfinished == []
+        assert _commit_from_another_process(store.path) == "database is locked"
+    assert _commit_from_another_process(store.path) == "committed"
