@@ -23,7 +23,7 @@ import operator
 from collections.abc import Callable, Iterator
 
 from . import daycounts
-from .schema import DAY, QUARTER, US
+from .schema import DAY, QUARTER, QUARTER_US, US
 
 _QUARTERS = DAY // QUARTER  # in a UTC day
 SUMMED = 4096  # hours blobs summed at once: a method of 100,000 keys must not hold them all
@@ -226,3 +226,17 @@ class Places:
         """The part of UTC day ``day`` in [lo, hi) (``_part``), and the column of each of
         its quarters."""
         return *_part(day, self.lo, self.hi), [self.column.get(day + i * QUARTER, -1) for i in range(DAY // QUARTER)]
+
+
+def cut_quarters(since: int | None, until: int | None) -> list[tuple[int, int]]:
+    """The parts of quarter hours that the window [since, until) cuts: [start, end) in µs."""
+    parts = []
+    if since is not None and since % QUARTER_US:
+        end = (since // QUARTER_US + 1) * QUARTER_US
+        parts.append((since, end if until is None else min(end, until)))
+    if until is not None and until % QUARTER_US:
+        start = until // QUARTER_US * QUARTER_US
+        start = start if since is None else max(start, since)
+        if not parts or start >= parts[0][1]:  # else since's part reaches until already
+            parts.append((start, until))
+    return [(a, b) for a, b in parts if a < b]

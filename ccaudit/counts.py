@@ -54,10 +54,14 @@ _DAYS = (f"WITH RECURSIVE d(day) AS (SELECT ? UNION ALL SELECT day + {DAY} FROM 
 class _Ended:
     """An ended selection's connection: reading on would mix two states of the store."""
 
-    in_transaction = False
+    def __init__(self, why: str = "Report.close"):
+        self.why, self.in_transaction = why, False
 
     def execute(self, *args: object) -> NoReturn:
-        raise ValueError("the report is closed (Report.close): its rows can no longer be read")
+        raise ValueError(f"the report is closed ({self.why}): its rows can no longer be read")
+
+
+_WRITTEN = _Ended("a load through its Store ended its snapshot; build it again")
 
 
 class Selection(Busiest):
@@ -73,7 +77,7 @@ class Selection(Busiest):
         self.last = None if until is None else until // QUARTER_US * QUARTER  # ... up to
         self.filtered = principal is not None or method is not None
         self.by_method = principal is None  # all_events, and a --method filter's totals, read method_counts
-        self.parts = _edges(since, until)
+        self.parts = cells.cut_quarters(since, until)
         if self.parts and store.counts_only():
             raise StoreError(f"{store.path}: holds counts only (made by ccaudit spark): a time window must "
                              "start and end on a quarter hour (:00, :15, :30 or :45)")
@@ -90,21 +94,30 @@ class Selection(Busiest):
     def end(self) -> None:
         """Leave the snapshot, which the connection's last selection ends (a load into the
         store waits while it is held); nothing of this one can be read after."""
-        if not isinstance(self.conn, _Ended):
-            storefile.end_snapshot(self.conn, self._shared)
-            self.conn = _Ended()
+        if not isinstance(self._conn, _Ended):
+            storefile.end_snapshot(self._conn, self._shared)
+            self._conn = _Ended()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The snapshot's connection, until it ends: by ``end``, or by a write through it."""
+        return self._conn if self._shared[0] >= 0 else _WRITTEN  # type: ignore[return-value]
 
     def _begin(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+        self._conn = conn
         self._shared = storefile.snapshot(conn)
         n = next(_names)
         self.wanted, self.methods, self.edges = f"temp.wanted_{n}", f"temp.methods_{n}", f"temp.edges_{n}"
         self.busy, self._made_busy = f"temp.busy_{n}", False
-        with spilling():
-            if self.filtered:
-                self._keep(self.principal, self.method)
-            if self.parts:
-                self._count_edges(self.parts)
+        try:
+            with spilling():
+                if self.filtered:
+                    self._keep(self.principal, self.method)
+                if self.parts:
+                    self._count_edges(self.parts)
+        except BaseException:  # Ctrl-C, a damaged row: held on, it kept every load waiting
+            self.end()
+            raise
 
     def _keep(self, principal: str | None, method: str | None) -> None:
         keys = self.conn.execute("SELECT kid, principal, method FROM keys")
@@ -378,20 +391,6 @@ class Selection(Busiest):
             clauses.append(f"method IN (SELECT method FROM {self.methods})" if self.by_method
                            else f"kid IN (SELECT kid FROM {self.wanted})")
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
-
-
-def _edges(since: int | None, until: int | None) -> list[tuple[int, int]]:
-    """The parts of quarter hours that the window [since, until) cuts: [start, end) in µs."""
-    parts = []
-    if since is not None and since % QUARTER_US:
-        end = (since // QUARTER_US + 1) * QUARTER_US
-        parts.append((since, end if until is None else min(end, until)))
-    if until is not None and until % QUARTER_US:
-        start = until // QUARTER_US * QUARTER_US
-        start = start if since is None else max(start, since)
-        if not parts or start >= parts[0][1]:  # else since's part reaches until already
-            parts.append((start, until))
-    return [(a, b) for a, b in parts if a < b]
 
 
 def _counted(row: tuple) -> tuple:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta, timezone, tzinfo
 
+from .clock import EPOCH
 from .schema import SECTIONS
+from .text import plural, printable
 
 FIRST_US, LAST_US = -62_135_596_800_000_000, 253_402_300_800_000_000  # datetime's range, in µs from 1970
 _SLACK = 2 * 86_400 * 10**6  # a local date of year 1 or 9999 may be in year 0 or 10000 in UTC
@@ -55,3 +57,33 @@ def check_zone(tz: object) -> None:
         raise TypeError(f"tz is a tzinfo, such as zoneinfo.ZoneInfo('Europe/Zurich'), not {type(tz).__name__}")
     if isinstance(tz, timezone) and tz.utcoffset(None) % timedelta(minutes=15):
         raise ValueError(f"tz {tz}: counts are kept per quarter hour, so an offset must be whole quarter hours")
+
+
+def in_words(f: Filters) -> tuple[str, ...]:
+    """Each filter of ``f`` as a reader of the report would say it; window bounds in UTC,
+    which holds any of them (a zone's clock ends before 9999-12-31T23:59Z)."""
+    said = [f"principal {_glob(f.principal)}" if f.principal is not None else "",
+            f"method {_glob(f.method)}" if f.method is not None else "",
+            "sections " + ", ".join(t for s, t in SECTIONS.items() if s in f.sections) if f.sections else "",
+            f"from {_utc(f.since)}" if f.since is not None else "",
+            f"before {_utc(f.until)}" if f.until is not None else "",
+            f"the {plural(f.top, 'busiest key')} of each section and day" if f.top is not None else ""]
+    return tuple(filter(None, said))
+
+
+def _glob(text: str) -> str:
+    """A glob made printable on its own, where its spaces are its own: in a sentence,
+    those at its ends would pass for the sentence's (an empty one is ``''``)."""
+    return printable(text) if text else "''"
+
+
+_CYCLE = timedelta(days=146_097)  # 400 Gregorian years: the calendar repeats after them
+
+
+def _utc(us: int) -> str:
+    """The instant ``us`` as ISO 8601 in UTC. A local 9999-12-31T23:59 west of UTC is in the
+    year 10000 there, and 0001-01-01T00:00 east of it in the year 0, which ``datetime``
+    cannot hold: such an instant is written from one 400 years nearer."""
+    cycles = (us >= LAST_US) - (us < FIRST_US)
+    t = EPOCH + (timedelta(microseconds=us) - cycles * _CYCLE)
+    return f"{t.year + 400 * cycles:04}{t.isoformat()[4:]}".replace("+00:00", "Z")

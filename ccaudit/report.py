@@ -13,17 +13,16 @@ import operator
 from array import array
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta, tzinfo
+from datetime import date, tzinfo
 from typing import TYPE_CHECKING, ClassVar
 
-from .clock import EPOCH, UTC, Clock
+from .clock import UTC, Clock
 from .counts import Selection
 from .dates import Days, Gap, Made, PerDay, Totals, dates_shown
 from .daycounts import stops_through_sql
-from .filters import FIRST_US, LAST_US, Filters, check_zone
+from .filters import Filters, check_zone, in_words
 from .schema import SECTIONS
 from .spool import Spool
-from .text import plural, printable
 
 if TYPE_CHECKING:
     from .cells import Times
@@ -147,6 +146,7 @@ class Report:
         for day in self.days:
             for section in day.sections.values():
                 section.rows = list(section.rows)
+        self.close()
         self.selection = None
         return self
 
@@ -216,43 +216,17 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: 
     clock = Clock(tz)
     selection = Selection(store, f.since, f.until, f.principal, f.method)
     totals = Totals()
-    for quarter, n, first, last in selection.quarters(lambda q: clock.place(q)[0]):
-        d, col = clock.place(quarter)
-        totals.add(d.toordinal(), n, first, last, col)
-    shown, gaps = dates_shown(totals.dates, clock)
+    try:
+        for quarter, n, first, last in selection.quarters(lambda q: clock.place(q)[0]):
+            d, col = clock.place(quarter)
+            totals.add(d.toordinal(), n, first, last, col)
+        shown, gaps = dates_shown(totals.dates, clock)
+    except BaseException:  # Ctrl-C, a damaged row: the snapshot, held on, kept every load waiting
+        selection.end()
+        raise
     days = Days(lambda d: _day(date.fromordinal(d), totals.get(d), clock, selection, f), shown, totals)
     return Report(days=days, tz=getattr(tz, "key", None) or str(tz) if tz is not UTC else "UTC", load=load,
-                  gaps=gaps, selection=selection, selected=_in_words(f), unfinished=store.unfinished)
-
-
-def _in_words(f: Filters) -> tuple[str, ...]:
-    """Each filter of ``f`` as a reader of the report would say it; window bounds in UTC,
-    which holds any of them (a zone's clock ends before 9999-12-31T23:59Z)."""
-    said = [f"principal {_glob(f.principal)}" if f.principal is not None else "",
-            f"method {_glob(f.method)}" if f.method is not None else "",
-            "sections " + ", ".join(t for s, t in SECTIONS.items() if s in f.sections) if f.sections else "",
-            f"from {_utc(f.since)}" if f.since is not None else "",
-            f"before {_utc(f.until)}" if f.until is not None else "",
-            f"the {plural(f.top, 'busiest key')} of each section and day" if f.top is not None else ""]
-    return tuple(filter(None, said))
-
-
-def _glob(text: str) -> str:
-    """A glob made printable on its own, where its spaces are its own: in a sentence,
-    those at its ends would pass for the sentence's (an empty one is ``''``)."""
-    return printable(text) if text else "''"
-
-
-_CYCLE = timedelta(days=146_097)  # 400 Gregorian years: the calendar repeats after them
-
-
-def _utc(us: int) -> str:
-    """The instant ``us`` as ISO 8601 in UTC. A local 9999-12-31T23:59 west of UTC is in the
-    year 10000 there, and 0001-01-01T00:00 east of it in the year 0, which ``datetime``
-    cannot hold: such an instant is written from one 400 years nearer."""
-    cycles = (us >= LAST_US) - (us < FIRST_US)
-    t = EPOCH + (timedelta(microseconds=us) - cycles * _CYCLE)
-    return f"{t.year + 400 * cycles:04}{t.isoformat()[4:]}".replace("+00:00", "Z")
+                  gaps=gaps, selection=selection, selected=in_words(f), unfinished=store.unfinished)
 
 
 def _day(d: date, totals: tuple | None, clock: Clock, selection: Selection, f: Filters) -> Day:

@@ -53,6 +53,7 @@ from .storefile import (
     connect,
     create,
     create_tables,
+    end_readers,
     looks_like_sqlite,
     needs_creating,
     sqlite_or_unborn,
@@ -316,6 +317,7 @@ class Store:
         """One write transaction; a full disk rolls it back and is NoSpace, naming the store.
         Numbers given out in a transaction rolled back are forgotten."""
         conn = self.conn
+        end_readers(conn)  # a report of this Store: it would read on from both states
         waits = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         try:
             with conn:

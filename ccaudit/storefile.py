@@ -141,6 +141,16 @@ def end_snapshot(conn: sqlite3.Connection, shared: list[int]) -> None:
 _SHARED: dict[int, list[int]] = {}  # id(connection) -> the readers of its snapshot
 
 
+def end_readers(conn: sqlite3.Connection) -> None:
+    """A write through ``conn`` is to begin: end its readers' snapshot, and tell them (their
+    count goes below 0). Committed with the write, it let a report read on from both states."""
+    shared = _SHARED.pop(id(conn), None)
+    if shared is not None:
+        shared[0] = -(2**62)
+        if conn.in_transaction:
+            conn.rollback()
+
+
 def file_id(path: str) -> tuple[int, int] | None:
     """(device, inode) of the file at ``path``: whether it is still the file once opened."""
     try:
