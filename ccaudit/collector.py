@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 
 COLLECT_EVERY = 20_000  # allocations between two garbage collections during a load or report (Python: 700)
 
@@ -18,13 +19,27 @@ class FewerCollections:
     exit, after ``gc`` was gone, printing a traceback.
     """
 
+    _lock = threading.Lock()
+    _depth = 0  # loads and reports of the process's threads in one: the first saves, the last restores
+    _before: tuple = ()
+    _frozen = 0
+
     def __enter__(self) -> None:
-        self.before, self.frozen = gc.get_threshold(), gc.get_freeze_count()
-        if not self.frozen:  # else what it froze would stay frozen for good (only all can be unfrozen)
-            gc.freeze()
-        gc.set_threshold(COLLECT_EVERY, *self.before[1:])
+        cls = FewerCollections
+        with cls._lock:
+            if not cls._depth:
+                cls._before, cls._frozen = gc.get_threshold(), gc.get_freeze_count()
+                if not cls._frozen:  # else what it froze would stay frozen for good (only all can be unfrozen)
+                    gc.freeze()
+                gc.set_threshold(COLLECT_EVERY, *cls._before[1:])
+            cls._depth += 1
 
     def __exit__(self, *exc: object) -> None:
-        gc.set_threshold(*self.before)
-        if not self.frozen:
-            gc.unfreeze()
+        cls = FewerCollections
+        with cls._lock:
+            cls._depth -= 1
+            if not cls._depth:
+                gc.set_threshold(*cls._before)
+                if not cls._frozen:
+                    gc.unfreeze()
+                cls._before = ()  # kept, a program's gc.freeze() froze it: the next load freed it

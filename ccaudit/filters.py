@@ -3,6 +3,7 @@ commands' options would have refused, and a report of it was empty or wrong with
 (a window that ends before it starts, an unknown section, ``top=0``, a time as text)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta, timezone, tzinfo
 
@@ -36,9 +37,10 @@ class Filters:
                                 + (" (epoch microseconds)" if name in ("since", "until") else ""))
         if self.sections is None:  # every section, as ()
             self.sections = ()
-        if isinstance(self.sections, str) or not all(isinstance(s, str) for s in self.sections):
+        if not isinstance(self.sections, str) and isinstance(self.sections, Iterable):
+            self.sections = tuple(self.sections)  # before it is checked: a generator is read once
+        if not isinstance(self.sections, tuple) or not all(isinstance(s, str) for s in self.sections):
             raise TypeError("Filters.sections is a tuple of section ids, such as ('all_events',)")
-        self.sections = tuple(self.sections)
         if unknown := [s for s in self.sections if s not in SECTIONS]:
             raise ValueError(f"Filters.sections: no section {unknown[0]!r}; the sections are {', '.join(SECTIONS)}")
         if any(t is not None and not FIRST_US - _SLACK <= t <= LAST_US + _SLACK for t in (self.since, self.until)):

@@ -24,6 +24,7 @@ from .streams import Counted
 BATCH = 10_000
 BATCH_BYTES = 8 * 2**20
 PARALLEL_MIN_BYTES = 16 * 2**20  # below this, starting workers costs more than it saves
+MAX_WORKERS = 64  # parse processes a program may ask for: each is a Python of about 40 MiB
 
 Progress = Callable[[str, int, int | None, int], None]  # label, bytes done, total, records
 
@@ -35,14 +36,17 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
     load (``stopped``): what was merged before it stays, and loading again later adds
     exactly the rest.
 
-    ``workers``: parse processes for large line-oriented files (None: automatic, 0: none);
+    ``workers``: parse processes for large line-oriented files (None: automatic, 0: none;
+    at most MAX_WORKERS);
     ``chunk``: bytes of a file a worker parses at a time (None: automatic). Arguments no
     command would pass (a path alone, not in a list; stdin twice) raise TypeError or ValueError.
     """
     inputs = _paths(paths)
-    for name, value in (("workers", workers), ("chunk", chunk)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < (name == "chunk")):
-            raise ValueError(f"load_dumps: {name} is None or an int of at least {int(name == 'chunk')}, not {value!r}")
+    for name, value, lo, hi in (("workers", workers, 0, MAX_WORKERS), ("chunk", chunk, 1, 2**62)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise TypeError(f"load_dumps: {name} is None or an int, not {type(value).__name__}")
+        if value is not None and not lo <= value <= hi:  # a million workers ran the machine out of memory
+            raise ValueError(f"load_dumps: {name} is None or an int from {lo} to {hi:,}, not {value!r}")
     stats = LoadStats()
     try:  # a temporary store goes with its command: no reader will ask how its load ended
         note = store.begin_load(inputs) if store.durable else None

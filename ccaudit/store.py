@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from . import daycounts, loadnotes, storelock, upgrade
 from .errors import NoSpace, StoreError, out_of_space
-from .lean import hidden
 from .numbering import AT_ONCE, Numbering, looked_up, values_sql
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .sidefiles import check_folder, check_journal_name, check_side_files, wal_unreadable
@@ -179,9 +178,11 @@ class Store:
     def db(self) -> sqlite_utils.Database:
         """The store as a sqlite-utils Database, for programs that query it
         (``store.db["counts"].rows_where(...)``). ccaudit itself uses ``conn``: importing
-        sqlite-utils costs a report a tenth of a second."""
-        with hidden("pandas", "numpy"):  # see lean.py: 100 MiB per command for types never stored
-            import sqlite_utils
+        sqlite-utils costs a report a tenth of a second. It is imported as it is, with numpy
+        and pandas if they are installed: hidden, the program's own sqlite-utils took none of
+        their types."""
+        import sqlite_utils
+
         return sqlite_utils.Database(self.conn)
 
     # -- loading --------------------------------------------------------------------

@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import weakref
 import zlib
@@ -1052,6 +1053,30 @@ def test_a_cycle_of_a_program_that_froze_objects_is_freed_after_a_load_or_report
         assert freed() is None
     finally:
         gc.unfreeze()
+
+
+def test_loads_in_two_threads_leave_the_collector_as_it_was():
+    # was: each saved and restored the settings on its own: the second to start saved the
+    # first's, and restored them for good (threshold 20,000 after both had ended)
+    before, first_in, second_in, first_out = gc.get_threshold(), threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with collector.FewerCollections():
+            first_in.set()
+            second_in.wait(10)
+        first_out.set()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_in.wait(10)
+    with collector.FewerCollections():
+        second_in.set()
+        first_out.wait(10)
+        assert gc.get_threshold()[0] == collector.COLLECT_EVERY  # the second still runs
+    thread.join()
+    assert gc.get_threshold() == before
+    del thread, first
+    gc.collect()  # what the thread left, freed now: not frozen by a later test, then freed under it
 
 
 _COMPRESS = {"bz2": lambda data: bz2.compress(data, 1), "xz": lzma.compress, "gz": gzip.compress}  # bz2: 100 kB blocks

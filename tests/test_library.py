@@ -104,7 +104,7 @@ def test_paths_no_command_would_pass_are_refused(store, paths, error, said):
     assert said in str(e.value)
 
 
-@pytest.mark.parametrize("given", [{"workers": -1}, {"workers": "2"}, {"chunk": 0}, {"chunk": -5}])
+@pytest.mark.parametrize("given", [{"workers": -1}, {"chunk": 0}, {"chunk": -5}])
 def test_a_load_with_workers_or_chunks_no_load_could_have_is_refused(store, sample_cli, given):
     # were: ZeroDivisionError (and an unfinished load noted), TypeError, and 0 records read
     with pytest.raises(ValueError):
@@ -247,3 +247,32 @@ def test_a_report_whose_snapshot_a_load_through_its_store_ended_cannot_be_read(s
         render_report(report, "text")
     report.close()
     assert "sa-9" in render_report(build(store), "text")
+
+
+def test_store_db_leaves_sqlite_utils_as_the_program_would_have_it(tmp_path, root):
+    # was: imported with numpy and pandas hidden, so the program's own sqlite-utils could
+    # store no numpy value for the rest of its run (KeyError: <class 'numpy.float32'>)
+    pytest.importorskip("numpy")
+    code = ("import sys\n"
+            "from ccaudit import Store\n"
+            "Store(sys.argv[1]).db\n"
+            "import numpy, sqlite_utils\n"
+            "sqlite_utils.Database(memory=True)['t'].insert({'x': numpy.float32(1.5)})\n"
+            "print('stored')\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.db")], capture_output=True, text=True,
+                          cwd=root, timeout=60, check=False)
+    assert proc.stdout == "stored\n", proc.stderr
+
+
+def test_sections_given_as_a_generator_are_kept():
+    # was: read up by the check of their type, so () was kept: every section
+    assert Filters(sections=(s for s in ["signin_failure"])).sections == ("signin_failure",)
+    with pytest.raises(TypeError, match="Filters.sections is a tuple of section ids"):
+        Filters(sections=5)
+
+
+@pytest.mark.parametrize("workers, error", [(65, ValueError), (True, TypeError), ("2", TypeError)])
+def test_workers_no_machine_could_start_are_refused(store, sample_cli, workers, error):
+    # was: workers=10**6 started processes until the machine ran out of memory (65 started 65)
+    with pytest.raises(error, match="load_dumps: workers is None or an int"):
+        load_dumps([str(sample_cli)], store, workers=workers)
