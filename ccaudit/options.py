@@ -185,6 +185,7 @@ COMPRESSED = {  # a compressed file's extension, and a tool that makes it
 # (report.2024-05-06, report.log) is text, as a name without one, unless it is a near miss.
 OTHER_FORMATS = frozenset(".xlsx .xls .ods .numbers .pdf .doc .docx .odt .rtf .jsonl .ndjson .xml .yaml .yml .tsv "
                           ".parquet .png .svg .jpg .jpeg .gif .db .sqlite .sqlite3".split())
+ASIDE = frozenset(".tmp .temp .part .new .old .bak .sav .save .orig".split())  # a file in the making or kept: no typo
 
 
 def format_of(out_file: str, fmt: str) -> str:
@@ -197,7 +198,7 @@ def format_of(out_file: str, fmt: str) -> str:
     if click.get_current_context().get_parameter_source("fmt") is not ParameterSource.DEFAULT:
         return fmt
     ext = os.path.splitext(name)[1] or (name if name in FORMAT_OF else "")
-    meant = "" if ext in FORMAT_OF or ext in OTHER_FORMATS else _near_miss(ext)
+    meant = "" if ext in FORMAT_OF or ext in OTHER_FORMATS or ext in ASIDE else _near_miss(ext)
     if ext in OTHER_FORMATS or meant:  # report.xlsx, audit.db, report.josn: not what the user will get
         store = f" (a store is given with --db {out_file})" if ext in (".db", ".sqlite", ".sqlite3") else ""
         typo = f" (did you mean {meant}?)" if meant else ""

@@ -268,7 +268,8 @@ def test_output_to_a_mistyped_formats_extension_is_refused(invoke, tmp_path, sam
     assert not (tmp_path / name).exists()
 
 
-@pytest.mark.parametrize("name", ["report.2024-05-13", "audit-v1.2", "report.log", "r.out", "r.bak", "r.old"])
+@pytest.mark.parametrize("name", ["report.2024-05-13", "audit-v1.2", "report.log", "r.out", "r.bak", "r.old",
+                                  "r.tmp", "r.sav"])  # were refused: "did you mean .htm?" (".csv?"), for -o "$f.tmp"
 def test_output_to_a_name_whose_dot_is_not_a_formats_is_text(invoke, tmp_path, sample_cli, name):
     # was refused (".2024-05-13 names no report format"): -o report.$(date +%F) in a crontab
     result = invoke("report", sample_cli, "-o", tmp_path / name, "-q")
