@@ -1081,3 +1081,14 @@ def test_an_option_we_refuse_is_named_as_click_names_it(invoke, sample_cli, tmp_
     monkeypatch.chdir(tmp_path)
     r = invoke(*[a.format(dump=sample_cli) for a in args], "-q")
     assert r.exit_code == 2 and r.stderr.startswith(f"ccaudit: error: Invalid value for {named}: "), r.stderr
+
+
+@pytest.mark.parametrize("content, code", [(b"", 0), (b"[]\n", 0), (b"[\n]\n", 0), (b"\n", 2),
+                                           (b"Starting Kafka Consumer. Use Ctrl-C to exit.\nStopping Consumer.\n", 2)])
+def test_an_input_of_no_record_is_an_error_only_with_content_that_is_not_an_empty_array(invoke, tmp_path, content,
+                                                                                         code):
+    # as README says: `jq -s` makes [] of an empty dump; blank or noise lines alone are an error
+    dump = tmp_path / "dump.json"
+    dump.write_bytes(content)
+    result = invoke("load", dump, "--db", tmp_path / "s.db")
+    assert result.exit_code == code and "loaded 0 records" in result.stderr, result.stderr
