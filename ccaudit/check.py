@@ -258,8 +258,7 @@ def render(breaches: Breaches, rules: list[Rule], report: Report, fmt: str, stri
         "breaches": [],
         "rules": [{"rule": r.text, **asdict(r), "matched_a_key": r.text not in breaches.unmatched} for r in rules],
         "checked": {"events": report.events, "days": report.span_days, "first_day": first, "last_day": last,
-                    "tz": report.tz, **({"malformed": malformed} if malformed else {}),
-                    **({"unfinished_loads": report.unfinished} if report.unfinished else {})},
+                    "tz": report.tz, "malformed": malformed, "unfinished_loads": report.unfinished},
     }, "breaches", map(asdict, breaches))
 
 

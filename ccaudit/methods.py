@@ -117,9 +117,7 @@ def render(methods: MethodCounts, fmt: str) -> Iterator[str]:
     """Text, csv or json, in pieces; json says ``known`` and gives a null meaning, so a
     script can tell an uncatalogued method from one with an empty meaning."""
     if fmt == "json":
-        doc = {"methods": [], "total": methods.size()[1]}
-        if methods.unfinished:  # as summaries carry them
-            doc["unfinished_loads"] = methods.unfinished
+        doc = {"methods": [], "total": methods.size()[1], "unfinished_loads": methods.unfinished}  # as summaries
         yield from streamed.json_chunks(doc, "methods", ({"method": m.method, "count": m.count, "family": m.family,
                                                           "meaning": m.meaning or None, "known": m.known}
                                                          for m in methods))

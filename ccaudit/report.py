@@ -128,15 +128,11 @@ class Report:
             "last_day": self.days[-1].date if self.days else None,
             "per_day": self.per_day() if made else dict(self.per_day()),
         }
-        if self.gaps:
-            gaps = Made(_gap_json, self.gaps)
-            s["gaps"] = gaps if made else list(gaps)
-        if self.tz != "UTC":
-            s["tz"] = self.tz
+        gaps = Made(_gap_json, self.gaps)  # each key in every report, empty or not: a script reads them
+        s["gaps"] = gaps if made else list(gaps)
+        s["tz"], s["unfinished_loads"] = self.tz, self.unfinished
         if self.load is not None:
             s["load"] = self.load
-        if self.unfinished:
-            s["unfinished_loads"] = self.unfinished
         return s
 
     def in_memory(self) -> Report:

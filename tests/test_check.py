@@ -469,7 +469,7 @@ def test_sample_breaches_by_hand(invoke, at_root):
     assert [(b["section"], b["key"], b["day"], b["hour"], b["count"], b["limit"]) for b in doc["breaches"]] \
         == SAMPLE_BREACHES
     assert doc["checked"] == {"events": 13, "days": 4, "first_day": "2024-05-06", "last_day": "2024-05-09",
-                              "tz": "UTC", "malformed": 6}
+                              "tz": "UTC", "malformed": 6, "unfinished_loads": []}
 
 
 def test_golden_text(invoke, at_root, golden):
@@ -487,7 +487,7 @@ def test_days_checked_are_the_span_across_a_gap_of_weeks(invoke, tmp_path):
     assert text.stdout == "OK: no breaches; checked 1 rule against 2 events, 11 days from 2024-05-01\n"
     doc = json.loads(invoke("check", "-q", path, "--max", "kafka_authentication:*=5/h", "-f", "json").stdout)
     assert doc["checked"] == {"events": 2, "days": 11, "first_day": "2024-05-01", "last_day": "2024-05-11",
-                              "tz": "UTC"}
+                              "tz": "UTC", "malformed": 0, "unfinished_loads": []}
 
 
 def test_a_rule_given_twice_is_checked_once(invoke, tmp_path):

@@ -61,7 +61,7 @@ def test_utc_is_the_default_with_24_hours(tmp_path):
     d = doc["days"][0]
     assert d["hour_labels"] == H24
     assert hours_of(d, "kafka_authentication", "sa-1") == {"07": 1, "23": 1}
-    assert "tz" not in doc["summary"]
+    assert doc["summary"]["tz"] == "UTC"
 
 
 @pytest.mark.parametrize("summed", [3, 5, 4096])
