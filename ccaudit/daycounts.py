@@ -31,6 +31,7 @@ import contextlib
 import functools
 import itertools
 import operator
+import signal
 import sqlite3
 import sys
 from array import array
@@ -159,10 +160,15 @@ def stops_through_sql() -> Iterator[None]:
     _raised.clear()  # (one of a statement read before, outside, is not this one's)
     try:
         yield
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError as e:
         if _raised and not isinstance(_raised[-1], Exception):
             raise _raised.pop() from None
+        if not _raised and str(e) == _UNKEPT and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            raise KeyboardInterrupt from None  # Python's handler ran as a function was entered, before its try
         raise
+
+
+_UNKEPT = "user-defined function raised exception"  # what sqlite3 says of any exception of a function
 
 
 def raised_in_sql() -> BaseException | None:

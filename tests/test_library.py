@@ -129,6 +129,24 @@ def test_ctrl_c_in_a_function_sqlite_calls_reaches_the_program_as_itself(store, 
                     list(section.rows)
 
 
+@pytest.mark.parametrize("top", [None, 1])
+def test_ctrl_c_as_a_function_sqlite_calls_is_entered_reaches_the_program_as_itself(store, monkeypatch, top):
+    # was OperationalError (7 of 30 timed Ctrl-Cs): Python runs the handler as the function
+    # is entered, before its try could keep what it raised
+    from ccaudit import daycounts
+
+    def stopped(*args):
+        raise KeyboardInterrupt
+
+    with build(store, filters=Filters(top=top)) as report:
+        monkeypatch.setattr(daycounts, "_dense", lambda make: stopped)
+        daycounts.register(store.conn)  # as if the signal came as the function was entered
+        with pytest.raises(KeyboardInterrupt):
+            for day in report.days:
+                for section in day.sections.values():
+                    list(section.rows)
+
+
 def test_closing_one_report_leaves_another_of_the_store_readable(store):
     # was: closing one rolled back the snapshot of both, and with it the other's filter tables
     # ("no such table: temp.wanted_1")
