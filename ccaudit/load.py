@@ -47,12 +47,24 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
             raise TypeError(f"load_dumps: {name} is None or an int, not {type(value).__name__}")
         if value is not None and not lo <= value <= hi:  # a million workers ran the machine out of memory
             raise ValueError(f"load_dumps: {name} is None or an int from {lo} to {hi:,}, not {value!r}")
+    if progress is not None and not callable(progress):  # was a TypeError once the load was done
+        raise TypeError(f"load_dumps: progress is None or a callable, not {type(progress).__name__}")
     stats = LoadStats()
     try:  # a temporary store goes with its command: no reader will ask how its load ended
         note = store.begin_load(inputs) if store.durable else None
     except NoSpace as e:
         stats.stopped = str(e)
         return stats
+    try:
+        _load_all(inputs, store, stats, note, progress, workers, chunk)
+    except BaseException:  # Ctrl-C, a program's progress that raised: the load did not end, and says so
+        store.load_failed()
+        raise
+    return stats
+
+
+def _load_all(inputs: list[str], store: Store, stats: LoadStats, note: str | None, progress: Progress | None,
+              workers: int | None, chunk: int | None) -> None:
     whole: set[str] = set()  # the inputs read to their end, as files (loadnotes.identity)
     for path in inputs:
         dump = Dump(path)
@@ -75,7 +87,6 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
         except NoSpace as e:
             stats.stopped = str(e)
     store.read_unfinished()  # (this load may have ended another's)
-    return stats
 
 
 def _load_one(dump: Dump, store: Store, stats: LoadStats, progress: Progress | None,

@@ -96,6 +96,11 @@ def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None, held
             storelock.close(fd)  # after the transaction: see writer_holds
 
 
+def shown(value: str) -> dict:
+    """The note ``value`` of a load that did not end, as ``unfinished`` gives it."""
+    return {**_shown(_read(value)), "running": False}
+
+
 def _shown(note: dict) -> dict:
     """A note with its files' paths, without the digests that tell them from other files."""
     return {**note, "files": [file_name(_path(f)) for f in note["files"]]}

@@ -281,11 +281,9 @@ class Store:
         if uncounted is not None:
             self._uncounted = self._last_key()
 
-    def _write(self, put: str, pending: list[tuple[tuple, dict[int, list]]], stored: dict[tuple, tuple | None]
-               ) -> None:
+    def _write(self, put: str, pending: list[tuple[tuple, dict[int, list]]], stored: dict[tuple, tuple | None]):
         """Add each pending (key, quarters) row to its ``stored`` one, if any."""
-        self.conn.executemany(put, [(*key, *daycounts.added(key[0], quarters, stored.get(key)))
-                                    for key, quarters in pending])
+        self.conn.executemany(put, [(*key, *daycounts.added(key[0], q, stored.get(key))) for key, q in pending])
 
     def refuse_mixing(self, adding: str) -> None:
         """Counts without events (``ccaudit spark``) cannot tell which events they hold, so
@@ -360,14 +358,19 @@ class Store:
                 "(set TMPDIR to a folder with room, or keep a store elsewhere with --db)")
 
     def begin_load(self, inputs: list[str]) -> str:
-        """Note in the store that a load of ``inputs`` has begun, until ``end_load``: one
-        killed, or stopped by a full disk, leaves part of its records, a report of which
-        would look whole (``unfinished``). The note's name."""
+        """Note in the store that a load of ``inputs`` has begun, until ``end_load``: one killed, or stopped by
+        a full disk, leaves part of its records, a report of which would look whole (``unfinished``)."""
         name, value = loadnotes.begun(inputs)
         with self._writing():
             self.conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (name, value))
-        self._note = name
+        self._note, self._begun = name, value
         return name
+
+    def load_failed(self) -> None:
+        """This Store's load raised (Ctrl-C, a program's callback): one more that did not end,
+        told without reading the store (its lock may be another's by now)."""
+        if self._note is not None:
+            self.unfinished, self._note = [*self.unfinished, loadnotes.shown(self._begun)], None
 
     def end_load(self, name: str, whole: set[str]) -> None:
         """The load noted as ``name`` has ended, having read the files ``whole`` to their end

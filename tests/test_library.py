@@ -294,3 +294,23 @@ def test_workers_no_machine_could_start_are_refused(store, sample_cli, workers, 
     # was: workers=10**6 started processes until the machine ran out of memory (65 started 65)
     with pytest.raises(error, match="load_dumps: workers is None or an int"):
         load_dumps([str(sample_cli)], store, workers=workers)
+
+
+def test_a_progress_that_is_not_callable_is_refused_before_the_load(store, sample_cli):
+    # was: the whole load done, then "TypeError: 'int' object is not callable", its note left
+    with pytest.raises(TypeError, match="load_dumps: progress is None or a callable, not int"):
+        load_dumps([str(sample_cli)], store, progress=5)
+    assert store.unfinished == []
+
+
+def test_a_load_that_raised_is_one_of_its_stores_unfinished_loads(store, tmp_path):
+    # was: its own Store listed none (a new Store of the file listed it)
+    dump = write_jsonl(tmp_path, [kafka_auth("2024-05-10T10:00:00Z", "User:sa-9", id="late-4")])
+
+    def stopped(*told):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        load_dumps([dump], store, progress=stopped)
+    with Store(store.path, readonly=True) as other:
+        assert [u["inputs"] for u in store.unfinished] == [u["inputs"] for u in other.unfinished] == [[dump]]
