@@ -5,7 +5,6 @@ import io
 import signal
 import sys
 
-from . import interrupted_while_starting
 from .stops import Program
 from .streams import made_blocking
 
@@ -19,8 +18,6 @@ def main() -> None:
         if not isinstance(e.__cause__, KeyboardInterrupt):
             raise
         _interrupted()
-    if signal.getsignal(signal.SIGINT) is interrupted_while_starting:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here the commands catch it
     for stream in (sys.stdin, sys.stdout, sys.stderr):  # as long as ccaudit runs
         made_blocking(stream)
     _utf8_stdout()

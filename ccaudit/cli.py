@@ -14,7 +14,7 @@ import threading
 
 import click
 
-from . import __version__, time_options
+from . import __version__, interrupted_while_starting, time_options
 from . import options as opt
 from .boundary import EXIT_CODES, ClosedOutput, boundary, say, terminate
 from .cli_analysis import check, diff, methods
@@ -73,6 +73,8 @@ class Cli(click.Group):
         if sys.stdout is None:
             sys.stdout = ClosedOutput()
         with boundary(ctx):
+            if signal.getsignal(signal.SIGINT) is interrupted_while_starting:  # from here the boundary catches it:
+                signal.signal(signal.SIGINT, signal.default_int_handler)  # before, click's "Aborted!" (exit 1)
             return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):

@@ -859,6 +859,28 @@ def test_ctrl_c_twice_while_the_command_imports_ccaudit_is_said_once(tmp_path):
     assert (r.returncode, r.stderr) == (130, "ccaudit: interrupted\n")
 
 
+ENTRY_SCRIPT_INTERRUPTED_AS_CLICK_STARTS = """\
+import os, signal, sys
+import click
+real = click.Command.make_context
+def interrupted(*args, **kwargs):  # Ctrl-C as click makes the command's context, before it parses
+    os.kill(os.getpid(), signal.SIGINT)
+    return real(*args, **kwargs)
+click.Command.make_context = interrupted
+from ccaudit.__main__ import main
+sys.argv[1:] = ["summary", "--db", "none.db"]
+sys.exit(main())
+"""
+
+
+def test_ctrl_c_as_click_starts_is_one_line_and_exit_130(tmp_path):
+    # was "Aborted!", exit 1: click's own catch, before the command's boundary was there
+    script = tmp_path / "ccaudit"
+    script.write_text(ENTRY_SCRIPT_INTERRUPTED_AS_CLICK_STARTS)
+    r = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert (r.returncode, r.stderr) == (130, "ccaudit: interrupted\n")
+
+
 ENTRY_SCRIPT_MAKING_A_CLASS = """\
 import dataclasses, os, signal, sys
 import ccaudit
