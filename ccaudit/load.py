@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 from . import loadnotes
+from .arguments import of_kind
 from .collector import FewerCollections
 from .errors import InputError, NoSpace
 from .files import read_twice
@@ -41,6 +42,7 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
     ``chunk``: bytes of a file a worker parses at a time (None: automatic). Arguments no
     command would pass (a path alone, not in a list; stdin twice) raise TypeError or ValueError.
     """
+    of_kind(store, Store, "load_dumps")
     inputs = _paths(paths)
     for name, value, lo, hi in (("workers", workers, 0, MAX_WORKERS), ("chunk", chunk, 1, 2**62)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):

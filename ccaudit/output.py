@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 
 from . import export, halves, render
+from .arguments import of_kind
 from .collector import FewerCollections
 from .dates import Days
 from .errors import CcauditError
@@ -64,8 +65,11 @@ def render_whole(report: Report, fmt: str, stats: bool, raw: bool = False) -> It
 def render_report(report: Report, fmt: str, stats: bool = False) -> str:
     """The whole report in ``fmt`` (text, markdown, csv, json or html) as one string, made
     in this process: a program's way (the commands write theirs in pieces, write_report)."""
+    of_kind(report, Report, "render_report")
     if fmt not in EXTENSIONS:
         raise ValueError(f"no report format {fmt!r}; the formats are {', '.join(EXTENSIONS)}")
+    if not isinstance(stats, bool):
+        raise TypeError(f"render_report: stats is True or False, not {type(stats).__name__}")
     if fmt == "html":
         from .html import render_html
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, tzinfo
 from typing import TYPE_CHECKING, ClassVar
 
+from .arguments import of_kind
 from .clock import UTC, Clock
 from .counts import Selection
 from .dates import Days, Gap, Made, PerDay, Totals, dates_shown
@@ -205,6 +206,9 @@ def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: 
     dates.MAX_EMPTY_RUN empty days become gaps), with its totals; each section's rows are read
     from the store when they are iterated (``Rows``), so the store must stay open while
     the report is used."""
+    from .store import Store
+
+    of_kind(store, Store, "build")
     check_zone(tz)
     if filters is not None and not isinstance(filters, Filters):
         raise TypeError(f"filters is a ccaudit.Filters, not {type(filters).__name__}")

@@ -48,6 +48,15 @@ def check_journal_name(path: str) -> None:
                          "give a shorter name")
 
 
+def check_files(path: str) -> None:
+    """Refuse a store that is no file, or beside which its journal's or log's name is taken."""
+    if os.path.isdir(path):
+        raise StoreError(f"{path}: is a directory, not a store")
+    if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the open
+        raise StoreError(f"{path}: is not a regular file, not a store")
+    check_side_files(path)
+
+
 def check_side_files(path: str) -> None:
     """Refuse a store beside which something SQLite did not write takes the name of its
     journal or of a write-ahead log."""

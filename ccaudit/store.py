@@ -41,10 +41,11 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from . import daycounts, loadnotes, storelock, upgrade
+from .arguments import store_path
 from .errors import NoSpace, StoreError, out_of_space
 from .numbering import AT_ONCE, Numbering, looked_up, values_sql
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
-from .sidefiles import check_folder, check_journal_name, check_side_files, wal_unreadable
+from .sidefiles import check_files, check_folder, check_journal_name, wal_unreadable
 from .stage import Stage, Staged, tally, unpack
 from .storefile import (
     cached,
@@ -98,17 +99,14 @@ class Store:
     """A ccaudit SQLite file, open: load rows, read counts. ``readonly`` for reading
     commands; ``notify`` hears once if another process's lock makes it wait."""
 
-    def __init__(self, path: str, durable: bool = True, readonly: bool = False,
+    def __init__(self, path: str | os.PathLike, durable: bool = True, readonly: bool = False,
                  notify: Callable[[str], None] | None = None):
-        """``durable=False`` for a store that is thrown away after the command: it skips
-        the fsync of every commit (a crash of the machine could corrupt it, not lose data)."""
-        self.path, self.durable, self.readonly, self._notify = path, durable, readonly, notify
-        if path != ":memory:" and os.path.isdir(path):
-            raise StoreError(f"{path}: is a directory, not a store")
-        if path != ":memory:" and os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the open
-            raise StoreError(f"{path}: is not a regular file, not a store")
+        """``durable=False`` for a store thrown away after the command: it skips the fsync of every
+        commit (a crash of the machine could corrupt it, not lose data)."""
+        self.path = path = store_path(path, durable, readonly, notify)
+        self.durable, self.readonly, self._notify = durable, readonly, notify
         if path != ":memory:":
-            check_side_files(path)
+            check_files(path)
         if path != ":memory:" and os.path.isfile(path) and not sqlite_or_unborn(path):
             # refused before SQLite opens it: it wrote a journal planted beside it into it
             raise StoreError(f"{path}: not a usable ccaudit store (file is not a database){_A_DUMP}")
@@ -153,9 +151,8 @@ class Store:
     def written(self) -> None:
         """This command writes no more into the store: let it go, as a reader would hold it
         (the loads that did not end were read as its load ended: ``read_unfinished``)."""
-        if self._held is not None:  # between transactions: SQLite holds no lock to drop
-            storelock.close(self._held)
-            self._held = None
+        storelock.close(self._held)  # between transactions: SQLite holds no lock to drop
+        self._held = None
 
     def read_unfinished(self) -> None:
         """The loads into the store that did not end, read again: a load may have ended one

@@ -136,8 +136,10 @@ def released(key: tuple[int, int] | None, fd: int | None = None) -> None:
                 os.close(parked)
 
 
-def close(fd: int) -> None:
+def close(fd: int | None) -> None:
     """Close a descriptor of a store file, or park it while a Store of it is open."""
+    if fd is None:
+        return
     try:
         key = _inode(os.fstat(fd))
     except OSError:

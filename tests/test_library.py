@@ -314,3 +314,30 @@ def test_a_load_that_raised_is_one_of_its_stores_unfinished_loads(store, tmp_pat
         load_dumps([dump], store, progress=stopped)
     with Store(store.path, readonly=True) as other:
         assert [u["inputs"] for u in store.unfinished] == [u["inputs"] for u in other.unfinished] == [[dump]]
+
+
+@pytest.mark.parametrize("call, error, said", [
+    (lambda s, d: load_dumps([d], str(s.path)), TypeError, "load_dumps takes a ccaudit.Store, not str"),
+    (lambda s, d: build(str(s.path)), TypeError, "build takes a ccaudit.Store, not str"),
+    (lambda s, d: render_report(None, "text"), TypeError, "render_report takes a ccaudit.Report, not NoneType"),
+    (lambda s, d: render_report(build(s), "text", stats="no"), TypeError, "render_report: stats is True or False"),
+    (lambda s, d: Store(str(s.path).encode()), TypeError, "Store takes a path as str or os.PathLike, not bytes"),
+    (lambda s, d: Store(5), TypeError, "Store takes a path as str or os.PathLike, not int"),
+    (lambda s, d: Store(""), ValueError, "Store: the path is empty"),
+    (lambda s, d: Store(s.path, durable="no"), TypeError, "Store: durable is True or False, not str"),
+    (lambda s, d: Store(s.path, readonly=1), TypeError, "Store: readonly is True or False, not int"),
+    (lambda s, d: Store(s.path, notify=5), TypeError, "Store: notify is None or a callable, not int"),
+])
+def test_arguments_of_the_wrong_kind_are_refused_at_once(store, sample_cli, call, error, said):
+    # were AttributeError deep inside, "can't concat str to bytes", ": cannot create the store",
+    # or taken as they came ("no" is true; 5 called as the first wait began)
+    with pytest.raises(error) as e:
+        call(store, str(sample_cli))
+    assert said in str(e.value)
+
+
+def test_a_store_named_by_a_path_object_is_that_store(store):
+    from pathlib import Path
+
+    with Store(Path(store.path), readonly=True) as again:
+        assert again.path == store.path and "sa-" in render_report(build(again), "text")

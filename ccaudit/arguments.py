@@ -1,0 +1,31 @@
+"""What the library's public names refuse at once, as Python's own functions do: an argument
+no command would pass (a store's name as bytes, its path where a Store belongs, a flag as
+text) failed later and deep inside, as an AttributeError or in SQLite's words, or was taken
+for something else ("no" is true)."""
+from __future__ import annotations
+
+import os
+
+
+def store_path(path: object, durable: object, readonly: object, notify: object) -> str:
+    """``Store``'s path as text, once its arguments are found to be of the right kinds."""
+    try:
+        path = os.fspath(path)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"Store takes a path as str or os.PathLike, not {type(path).__name__}") from None
+    if not isinstance(path, str):
+        raise TypeError("Store takes a path as str or os.PathLike, not bytes")
+    if not path:
+        raise ValueError("Store: the path is empty")
+    for name, value in (("durable", durable), ("readonly", readonly)):
+        if not isinstance(value, bool):
+            raise TypeError(f"Store: {name} is True or False, not {type(value).__name__}")
+    if notify is not None and not callable(notify):
+        raise TypeError(f"Store: notify is None or a callable, not {type(notify).__name__}")
+    return path
+
+
+def of_kind(value: object, kind: type, where: str) -> None:
+    """``value`` is a ``kind`` (a Store, a Report), or a TypeError names ``where`` it went."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{where} takes a ccaudit.{kind.__name__}, not {type(value).__name__}")
