@@ -80,7 +80,7 @@ def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None, held
     during. ``own``: this command's load's note, which its own words tell of; ``held``:
     its own hold (``storelock.hold``), through which only others' holds are seen."""
     try:
-        fd = held if held is not None else os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        fd = held if held is not None else storelock.descriptor(path)
     except OSError:  # gone meanwhile: its reading says so
         return []
     try:

@@ -14,7 +14,7 @@ import functools
 import itertools
 import operator
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 try:  # CPython's own BLAKE2b, which hashlib hands out too; hashlib first loads OpenSSL's
     from _blake2 import blake2b  # libcrypto, 3.7 MiB more in a load's main process
@@ -138,3 +138,15 @@ class _Remembered:
             self.numbers, self.text = {}, 0
         self.numbers.update(new)
         self.text += text
+
+
+def chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+    """``rows`` in lists of ``size``, the last of what is left."""
+    batch: list[tuple] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

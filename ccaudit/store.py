@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from . import daycounts, loadnotes, storelock, upgrade
 from .arguments import store_path
 from .errors import NoSpace, StoreError, out_of_space
-from .numbering import AT_ONCE, Numbering, looked_up, values_sql
+from .numbering import AT_ONCE, Numbering, chunks, looked_up, values_sql
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .sidefiles import check_files, check_folder, check_journal_name, wal_unreadable
 from .stage import Stage, Staged, tally, unpack
@@ -129,10 +129,10 @@ class Store:
             self.unfinished = [] if path == ":memory:" else loadnotes.unfinished(conn, path, held=self._held)
             if path == ":memory:":
                 create_tables(conn)
-        except (sqlite3.DatabaseError, StoreError) as e:
+        except BaseException as e:  # Ctrl-C too: the file's descriptors go with the connection
             if conn is not None:
                 self.close()
-            if isinstance(e, StoreError):
+            if not isinstance(e, sqlite3.DatabaseError):
                 raise
             if out_of_space(e):  # creating it, or rolling back a killed load's journal
                 raise NoSpace(self._full(e)) from None
@@ -270,7 +270,7 @@ class Store:
         pending, self._pending = self._pending, {}
         methods, self._pending_methods = self._pending_methods, {}
         uncounted = self._uncounted
-        for part in _chunks(sorted(pending.items()), AT_ONCE):  # not every stored row at once: 700 bytes each
+        for part in chunks(sorted(pending.items()), AT_ONCE):  # not every stored row at once: 700 bytes each
             counted = [(k, *k) for k, _ in part if uncounted is None or k[-1] <= uncounted]
             self._write(_PUT_COUNTS, part, dict(looked_up(self.conn, _GET_COUNTS, counted, (0, "", 0))))
         self._write(_PUT_METHOD_COUNTS, sorted(methods.items()),
@@ -303,7 +303,7 @@ class Store:
             self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
             self.conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}")  # a load that left no event:
             # no load can complete it in a store of counts
-            for batch in _chunks(rows, 10_000):
+            for batch in chunks(rows, 10_000):
                 keys = [(r[3], r[4], r[1], r[2]) for r in batch]
                 kids = self._numbers.of("keys", KEY_COLUMNS, keys)
                 self._add([(r[0], kid, *r[5:]) for r, kid in zip(batch, kids)], dict(zip(kids, keys)))
@@ -375,6 +375,7 @@ class Store:
         with self._writing():
             done = loadnotes.completed(self.conn.execute(loadnotes.NOTES).fetchall(), name, whole)
             self.conn.executemany("DELETE FROM meta WHERE name = ?", [(note,) for note in done])
+        self._note = None  # ended: a stop after this is not the load's (load_failed)
 
     # -- reading --------------------------------------------------------------------
 
@@ -384,14 +385,3 @@ class Store:
 
     def event_count(self) -> int:
         return self.conn.execute("SELECT coalesce(sum(n), 0) FROM quarters").fetchone()[0]
-
-
-def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
-    batch: list[tuple] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -5,10 +5,11 @@ from that of a load that was killed (``writer_holds``).
 Closing any descriptor of a file drops every POSIX lock the process holds on it, which are
 SQLite's. A second ``Store`` of the file in one process (a program's thread, say) read its
 header, held it and let go, and so dropped the first one's locks: another process's commit
-went through under a report's snapshot, or was lost to a load's transaction. SQLite keeps
-its own descriptors open until the last connection to the file closes; ccaudit closes its
-own the same way (``close``): while a Store of the process has the file open (``opened``),
-a descriptor of it is parked, and closed with the last Store (``released``)."""
+went through under a report's snapshot, or was lost to a load's transaction. SQLite defers
+closing its own descriptors while it may hold locks; ccaudit does so with its own
+(``close``): while a Store of the process has the file open (``opened``), a descriptor of it
+is parked, to be taken again by the next that needs one (``descriptor``: so they never pile
+up), and closed with the last Store (``released``)."""
 from __future__ import annotations
 
 import contextlib
@@ -28,7 +29,7 @@ def hold(path: str) -> int | None:
     would end with its data gone. Close it only after the store's connection: closing any
     descriptor of a file drops the process's POSIX locks on it, which are SQLite's."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = descriptor(path)
     except FileNotFoundError:
         fd = None
     except OSError:
@@ -38,7 +39,7 @@ def hold(path: str) -> int | None:
             _mark(fd, fcntl.F_RDLCK, wait=True)  # waits only while a clean deletes it
         if os.fstat(fd).st_nlink:
             return fd
-        os.close(fd)
+        close(fd)
     raise StoreError(f"{path}: the store was deleted as this command opened it (by ccaudit clean?)")
 
 
@@ -136,6 +137,15 @@ def released(key: tuple[int, int] | None, fd: int | None = None) -> None:
                 os.close(parked)
 
 
+def descriptor(path: str) -> int:
+    """A read-only descriptor of ``path``: one parked for its file if there is one, else a new
+    one (OSError if it cannot be opened). Give it back with ``close``."""
+    with _LOCK:
+        if spare := _PARKED.get(_inode(os.stat(path))):
+            return spare.pop()
+    return os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # (a FIFO: no wait)
+
+
 def close(fd: int | None) -> None:
     """Close a descriptor of a store file, or park it while a Store of it is open."""
     if fd is None:
@@ -144,11 +154,11 @@ def close(fd: int | None) -> None:
         key = _inode(os.fstat(fd))
     except OSError:
         key = None
-    with _LOCK:
+    with _LOCK:  # (and closed under it: a Store opened meanwhile is counted first)
         if key in _OPEN:
             _park(key, fd)  # type: ignore[arg-type]
-            return
-    os.close(fd)
+        else:
+            os.close(fd)
 
 
 def _park(key: tuple[int, int], fd: int) -> None:
@@ -164,7 +174,7 @@ def _park(key: tuple[int, int], fd: int) -> None:
 def read_head(path: str, size: int) -> bytes | None:
     """The first ``size`` bytes of ``path`` (None: unreadable), its descriptor closed by ``close``."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        fd = descriptor(path)
     except OSError:
         return None
     try:
