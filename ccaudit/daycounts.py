@@ -27,17 +27,15 @@ Only this module packs and unpacks them.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import functools
 import itertools
 import operator
-import signal
-import sqlite3
 import sys
 from array import array
 from collections.abc import Callable, Iterator
 
 from .schema import DAY, QUARTER, QUARTER_US, US
+from .sqlraised import here, kept
 
 _SWAP = sys.byteorder == "big"  # stored little-endian, whatever the machine
 
@@ -132,52 +130,9 @@ def _dense(make: Callable[[bytes], bytes]) -> Callable:
                 raise ValueError(f"hours of {len(hours)} and {len(offset)} bytes")
             return make(blob)
         except BaseException as e:
-            _raised[:] = [e]
+            here()[:] = [e]
             raise
     return dense
-
-
-_raised: list[BaseException] = []  # see kept
-
-
-def kept(function: Callable, raised: list[BaseException] = _raised) -> Callable:
-    """``function``, for SQL, keeping what it raises in ``raised``: sqlite3 turns it into
-    an OperationalError, even Ctrl-C or SIGTERM's exception (``raised_in_sql``)."""
-    def call(*args):
-        try:
-            return function(*args)
-        except BaseException as e:
-            raised[:] = [e]
-            raise
-    return call
-
-
-@contextlib.contextmanager
-def stops_through_sql() -> Iterator[None]:
-    """Ctrl-C (or another stop, no Exception) in a function of ``register`` reaches the
-    reader as sqlite3's OperationalError, which ``except Exception`` takes: raised again as
-    itself, for a program's reports as for the commands' (boundary.py)."""
-    _raised.clear()  # (one of a statement read before, outside, is not this one's)
-    try:
-        yield
-    except sqlite3.OperationalError as e:
-        if _raised and not isinstance(_raised[-1], Exception):
-            raise _raised.pop() from None
-        if not _raised and str(e) == _UNKEPT and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            raise KeyboardInterrupt from None  # Python's handler ran as a function was entered, before its try
-        raise
-
-
-_UNKEPT = "user-defined function raised exception"  # what sqlite3 says of any exception of a function
-
-
-def raised_in_sql() -> BaseException | None:
-    """What a SQL function of ``register`` raised last, forgotten once told: a statement
-    that failed with "user-defined function raised exception", or with another error
-    (an OverflowError is "string or blob too big"), failed because of it."""
-    e = _raised[-1] if _raised else None
-    _raised.clear()
-    return e
 
 
 def utc_hours(blob: bytes | None) -> bytes | None:

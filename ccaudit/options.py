@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import click
 from click.core import ParameterSource
 
-from . import daycounts
+from . import sqlraised
 from .boundary import ClosedOutput, say, signalled
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
@@ -159,7 +159,7 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
                 check_counts(store.conn, store.path, e)
             raise
         except sqlite3.DatabaseError as e:  # which store is damaged (a diff reads two), if it is this one
-            raised = daycounts.raised_in_sql()  # by a function daycounts.register added, on a misshapen row
+            raised = sqlraised.raised_in_sql()  # by a function daycounts.register added, on a misshapen row
             if not signalled() and (raised is not None or "user-defined function" in str(e)  # or its argument,
                                     or isinstance(e, sqlite3.IntegrityError)  # a NULL a column was edited to take,
                                     or "Could not decode" in str(e)  # text where a blob belongs,
@@ -198,6 +198,8 @@ def format_of(out_file: str, fmt: str) -> str:
     if click.get_current_context().get_parameter_source("fmt") is not ParameterSource.DEFAULT:
         return fmt
     ext = os.path.splitext(name)[1] or (name if name in FORMAT_OF else "")
+    if ext in ASIDE:  # report.json.tmp, to be renamed report.json: its format is the name's before
+        ext = os.path.splitext(name[:-len(ext)])[1] or ext
     meant = "" if ext in FORMAT_OF or ext in OTHER_FORMATS or ext in ASIDE else _near_miss(ext)
     if ext in OTHER_FORMATS or meant:  # report.xlsx, audit.db, report.josn: not what the user will get
         store = f" (a store is given with --db {out_file})" if ext in (".db", ".sqlite", ".sqlite3") else ""

@@ -20,10 +20,10 @@ from .arguments import of_kind
 from .clock import UTC, Clock
 from .counts import Selection
 from .dates import Days, Gap, Made, PerDay, Totals, dates_shown
-from .daycounts import stops_through_sql
 from .filters import Filters, check_zone, in_words
 from .schema import SECTIONS
 from .spool import Spool
+from .sqlraised import stops_through_sql
 
 if TYPE_CHECKING:
     from .cells import Times

@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from typing import NoReturn
 
-from . import daycounts
+from . import daycounts, sqlraised
 from .errors import StoreError, out_of_space
 from .numbering import digest
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, LAYOUT_VERSION, QUARTER, READ_AS_IS, TABLES
@@ -104,7 +104,7 @@ def _refuse_partial(conn: sqlite3.Connection, path: str, version: int) -> None:
 
 def _count_again(conn: sqlite3.Connection, version: int, raised: list[BaseException]) -> None:
     """The counts and method_counts of layout ``version`` (4 to 7) as this layout's."""
-    conn.create_function("offset_hours", 1, daycounts.kept(daycounts.offset_hours, raised), deterministic=True)
+    conn.create_function("offset_hours", 1, sqlraised.kept(daycounts.offset_hours, raised), deterministic=True)
     if version == 4:
         _regroup(conn)
     if version in (4, 5):
@@ -122,7 +122,7 @@ def _digest_names(conn: sqlite3.Connection, raised: list[BaseException]) -> None
     same number (events and counts refer to it). The text is read as bytes: sqlite3 cannot
     pass text that is not UTF-8 (a store edited by hand) to Python, and the store would be
     refused by every command; such bytes get a digest of their own."""
-    conn.create_function("digest", -1, daycounts.kept(_digest_of_bytes, raised), deterministic=True)
+    conn.create_function("digest", -1, sqlraised.kept(_digest_of_bytes, raised), deterministic=True)
     for table, columns in (("keys", KEY_COLUMNS), ("details", DETAIL_COLUMNS)):
         new, named = _new_table(conn, table, TABLES[table]), ", ".join(columns)
         as_bytes = ", ".join(f"CAST({c} AS BLOB)" for c in columns)

@@ -464,15 +464,15 @@ def test_an_old_store_with_a_trigger_or_a_view_is_refused_before_it_is_brought_f
 
 ENTRY_SCRIPT_SIGNALLED_IN_AN_UPGRADE = """\
 import os, signal, sys
-from ccaudit import daycounts
-real, signum = daycounts.kept, getattr(signal, sys.argv.pop(1))
-def kept(function, raised=daycounts._raised):  # the signal comes as SQLite calls Python, before kept's own try
+from ccaudit import sqlraised
+real, signum = sqlraised.kept, getattr(signal, sys.argv.pop(1))
+def kept(function, raised=None):  # the signal comes as SQLite calls Python, before kept's own try
     inner = real(function, raised)
     def call(*args):
         os.kill(os.getpid(), signum)
         return inner(*args)
     return call
-daycounts.kept = kept
+sqlraised.kept = kept
 from ccaudit.__main__ import main
 sys.exit(main())
 """
