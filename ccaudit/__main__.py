@@ -1,7 +1,10 @@
 """The ``ccaudit`` command and ``python -m ccaudit``. Ctrl-C while ccaudit is still
 starting (importing its modules) exits 130 like anywhere else, without a traceback."""
+import atexit
 import codecs
+import contextlib
 import io
+import os
 import signal
 import sys
 
@@ -18,8 +21,8 @@ def main() -> None:
         if not isinstance(e.__cause__, KeyboardInterrupt):
             raise
         _interrupted()
-    for stream in (sys.stdin, sys.stdout, sys.stderr):  # as long as ccaudit runs
-        made_blocking(stream)
+    if unblocked := [fd for fd in map(made_blocking, (sys.stdin, sys.stdout, sys.stderr)) if fd is not None]:
+        atexit.register(_give_back, unblocked)
     _utf8_stdout()
     Program.ends_with_command = True
     cli(prog_name="ccaudit")
@@ -30,6 +33,18 @@ def _interrupted() -> None:
     if sys.stderr is not None:  # closed with 2>&-
         sys.stderr.write("ccaudit: interrupted\n")
     sys.exit(130)
+
+
+def _give_back(fds: list[int]) -> None:
+    """Streams made blocking for the run, non-blocking again as the parent left them (the
+    flag is the parent's too: one that reads until EAGAIN would wait for ever); after the
+    last of the output, which Python writes only after this."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # Python's own flush, next, says it as it would have
+            stream.flush()
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.set_blocking(fd, False)
 
 
 def _utf8_stdout() -> None:

@@ -54,3 +54,22 @@ def test_the_library_reads_a_nonblocking_stdin_whole_and_leaves_it_as_it_was(tmp
     time.sleep(PAUSE)
     out, err = proc.communicate(sample_cli.read_bytes(), timeout=60)
     assert out.split() == [b"13", b"False"], err
+
+
+def test_the_streams_are_given_back_non_blocking_as_the_parent_left_them(ccaudit_exe, tmp_path, sample_cli):
+    # was: left blocking after the run; the flag is the parent's too (one that reads until
+    # EAGAIN, as Node does, would wait for ever)
+    db = tmp_path / "s.db"
+    subprocess.run([ccaudit_exe, "load", str(sample_cli), "--db", str(db), "-q"], check=True, timeout=60,
+                   stderr=subprocess.DEVNULL)
+    read_end, write_end = os.pipe()
+    try:
+        for fd in (read_end, write_end):
+            os.set_blocking(fd, False)
+        subprocess.run([ccaudit_exe, "summary", "--db", str(db)], stdin=read_end, stdout=write_end, timeout=60,
+                       check=True)
+        assert not os.get_blocking(read_end) and not os.get_blocking(write_end)
+        assert os.read(read_end, 1 << 16).startswith(b"Audit Summary")
+    finally:
+        os.close(read_end)
+        os.close(write_end)
