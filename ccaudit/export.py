@@ -209,15 +209,15 @@ def _refuse_replacing(store_path: str, out_dir: str) -> None:
                            "replaces; move it, or give another folder")
 
 
-def read_marker(folder: Folder) -> list[str]:
+def read_marker(folder: Folder, done: str = "nothing written") -> list[str]:
     """The tables the marker lists. A marker can be planted: it may name tables only."""
     path = folder.join(MARKER)
     if not folder.has_file(MARKER):
-        raise CcauditError(f"{path}: not a file ccaudit wrote (a link or a folder); nothing written")
-    names = [line.strip() for line in folder.own_lines(MARKER, "nothing written")]  # (planted: its tables removed)
+        raise CcauditError(f"{path}: not a file ccaudit wrote (a link or a folder); {done}")
+    names = [line.strip() for line in folder.own_lines(MARKER, done)]  # (planted: its tables removed)
     for name in names:
         if name not in TABLES:
-            raise CcauditError(f"{path}: lists {quoted(name)}, which is not an exported table; nothing written")
+            raise CcauditError(f"{path}: lists {quoted(name)}, which is not an exported table; {done}")
     return list(dict.fromkeys(names))
 
 

@@ -1,9 +1,9 @@
 """Importing a package without the heavy ones it would pull in on its own.
 
-sqlite-utils imports pandas and numpy, and pyarrow numpy (and pandas on its first
-conversion), whenever they are installed, which the spark extra does: about 100 MiB and a
-third of a second for types ccaudit never uses. ``hidden`` makes their import fail while
-such a package loads; each copes with them missing.
+pyarrow imports numpy (and pandas on its first conversion) whenever they are installed,
+which the spark extra does: about 100 MiB and a third of a second for types ccaudit's
+export never uses. ``hidden`` makes their import fail while such a package loads; it copes
+with them missing. (``Store.db`` imports sqlite-utils as it is: the program asked for it.)
 """
 from __future__ import annotations
 

@@ -360,7 +360,10 @@ def check_report_dir(out_dir: str) -> None:
         if folder.has_file(MANIFEST):
             read_manifest(folder)
         elif folder.has_file(export.MARKER):
-            export.read_marker(folder)
+            for table in export.read_marker(folder, "nothing deleted"):  # each a folder, or gone: else clean
+                if (mode := folder.mode(table)) is not None and not stat.S_ISDIR(mode):  # stopped half way
+                    raise CcauditError(f"{folder.join(table)}: not a folder an export wrote (a link or a file); "
+                                       "nothing deleted")
         elif not _empty(folder):
             raise CcauditError(f"{out_dir}: not a report folder written by ccaudit (no {MANIFEST}), nor an "
                                f"export (no {export.MARKER}); nothing deleted")

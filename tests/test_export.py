@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -898,3 +899,32 @@ def test_an_exported_table_clean_cannot_delete_stays_listed(sample, tmp_path, mo
     assert (result.exit_code, result.stderr) == (
         2, f"ccaudit: error: {out}: 1 exported table could not be deleted (counts); {exporter.MARKER} lists them\n")
     assert marker_of(out) == list(TABLES) and sorted(p.name for p in out.iterdir()) == [exporter.MARKER, "counts"]
+
+
+@pytest.mark.parametrize("swap", ["link", "file"])
+def test_clean_refuses_an_export_whose_table_is_no_folder_before_deleting_any(sample, tmp_path, swap):
+    # was: four tables deleted, then "1 exported table could not be deleted (counts)", for good
+    db, _ = sample
+    out, victim = tmp_path / "out", tmp_path / "victim"
+    export(db, out)
+    victim.mkdir()
+    (victim / "mine").write_text("mine")
+    shutil.rmtree(out / "counts")
+    if swap == "link":
+        (out / "counts").symlink_to(victim)
+    else:
+        (out / "counts").write_text("mine")
+    result = ccaudit("clean", "--out", out, "--yes")
+    assert (result.exit_code, result.stderr) == (
+        2, f"ccaudit: error: {out}/counts: not a folder an export wrote (a link or a file); nothing deleted\n")
+    assert sorted(p.name for p in out.iterdir()) == sorted([exporter.MARKER, *TABLES])
+    assert (victim / "mine").read_text() == "mine"
+
+
+def test_clean_says_nothing_is_deleted_of_an_export_whose_marker_names_no_table(sample, tmp_path):
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out)
+    (out / exporter.MARKER).write_text("bogus\n")
+    result = ccaudit("clean", "--out", out, "--yes")
+    assert result.exit_code == 2 and result.stderr.endswith("which is not an exported table; nothing deleted\n")

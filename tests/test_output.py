@@ -277,6 +277,13 @@ def test_output_to_a_name_whose_dot_is_not_a_formats_is_text(invoke, tmp_path, s
     assert (tmp_path / name).read_text() == invoke("report", sample_cli, "-q").stdout
 
 
+@pytest.mark.parametrize("name, starts", [("r.json.tmp", "{"), ("r.html.part", "<!DOCTYPE html>"), ("r.tmp", "Audit")])
+def test_output_to_a_name_set_aside_takes_the_format_of_the_name_before(invoke, tmp_path, sample_cli, name, starts):
+    # -o "$f.tmp" && mv "$f.tmp" "$f": r.json.tmp was written as text, then renamed r.json
+    assert invoke("report", sample_cli, "-o", tmp_path / name, "-q").exit_code == 0
+    assert (tmp_path / name).read_text().startswith(starts)
+
+
 @pytest.mark.parametrize("name, starts", [("report", "Audit Summary"), ("r.markdown", "# Audit Summary"),
                                           ("r.text", "Audit Summary")])
 def test_output_without_an_extension_or_by_a_long_one(invoke, tmp_path, sample_cli, name, starts):
