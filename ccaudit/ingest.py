@@ -109,9 +109,12 @@ class Dump:
         if self.path == "-":
             if sys.stdin is None:
                 raise InputError("-: standard input is closed")
-            stdin = sys.stdin.buffer
+            if (stdin := getattr(sys.stdin, "buffer", None)) is None:  # a program's own text stream (a StringIO)
+                raise InputError("-: standard input is not a file (sys.stdin has no binary buffer to read)")
             self._unblocked = made_blocking(stdin)
             return io.BufferedReader(getattr(stdin, "raw", stdin), buffer_size=BUFFER)  # type: ignore[arg-type]
+        if not self.path:
+            raise InputError(EMPTY_NAME)
         if os.path.isdir(self.path):
             raise InputError(f"{self.path}: is a directory")
         try:

@@ -107,6 +107,8 @@ class Store:
         self.durable, self.readonly, self._notify = durable, readonly, notify
         if path != ":memory:":
             check_files(path)
+        if readonly and path != ":memory:" and not os.path.lexists(path):  # was SQLite's "unable to open ..."
+            raise StoreError(f"{path}: no such store")
         if path != ":memory:" and os.path.isfile(path) and not sqlite_or_unborn(path):
             # refused before SQLite opens it: it wrote a journal planted beside it into it
             raise StoreError(f"{path}: not a usable ccaudit store (file is not a database){_A_DUMP}")

@@ -417,3 +417,19 @@ def test_a_stop_after_the_load_ended_does_not_make_it_unfinished(store, tmp_path
     with pytest.raises(KeyboardInterrupt):
         load_dumps([dump], store)
     assert store.unfinished == []
+
+
+def test_inputs_and_stores_a_program_names_wrongly_are_said_in_ccaudits_words(store, tmp_path, monkeypatch):
+    # were ": no such file", an AttributeError ('_io.StringIO' object has no attribute 'buffer'),
+    # and SQLite's "not a usable ccaudit store (unable to open database file)"
+    import io
+
+    from ccaudit.errors import StoreError
+
+    stats = load_dumps([""], store)
+    assert stats.failed and "an input's name is empty" in str(stats.failed)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("{}\n"))
+    stats = load_dumps(["-"], store)
+    assert stats.failed and "standard input is not a file" in str(stats.failed)
+    with pytest.raises(StoreError, match=r"missing\.db: no such store$"):
+        Store(str(tmp_path / "missing.db"), readonly=True)
