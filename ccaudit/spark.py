@@ -52,6 +52,9 @@ def require() -> None:
         raise MissingExtra(INSTALL_HINT) from None
     # pyspark checks pandas' version on import and warns about pandas 3; only Arrow is used here
     warnings.filterwarnings("ignore", message=".*does not yet fully support pandas", category=FutureWarning)
+    # a stop (Ctrl-C to the process group) as the context starts kills the JVM before pyspark's own
+    # clean-up stops it: the run says it was stopped, in one line, and the JVM is gone as it should be
+    warnings.filterwarnings("ignore", message="Unable to cleanly shutdown Spark JVM", category=RuntimeWarning)
 
 
 @contextlib.contextmanager

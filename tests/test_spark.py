@@ -1004,3 +1004,19 @@ def test_without_pyspark_the_command_says_what_to_install(invoke, tmp_path, monk
     assert result.stderr == ("ccaudit: error: ccaudit spark needs pyspark: pip install 'pyspark[sql]>=4' (in "
                              "ccaudit's clone: pip install '.[spark]')\n")
     assert not (tmp_path / "s.db").exists()  # refused before anything is created
+
+
+def test_pysparks_warning_of_a_jvm_a_stop_killed_is_not_said(monkeypatch):
+    # was a flaky two-line RuntimeWarning before "ccaudit: interrupted": Ctrl-C to the process
+    # group as the context started killed the JVM before pyspark's clean-up stopped it
+    import warnings
+
+    pytest.importorskip("pyspark")
+    from ccaudit import spark
+
+    monkeypatch.setattr(warnings, "filters", list(warnings.filters))  # this test's filters go with it
+    spark.require()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.warn("Unable to cleanly shutdown Spark JVM process. It is possible that the process has "
+                      "crashed, been killed or may also be in a zombie state.", RuntimeWarning, stacklevel=1)
+    assert said == []
