@@ -17,12 +17,17 @@ def store_path(path: object, durable: object, readonly: object, notify: object) 
         raise TypeError("Store takes a path as str or os.PathLike, not bytes")
     if not path:
         raise ValueError("Store: the path is empty")
-    for name, value in (("durable", durable), ("readonly", readonly)):
-        if not isinstance(value, bool):
-            raise TypeError(f"Store: {name} is True or False, not {type(value).__name__}")
+    flag(durable, "Store: durable")
+    flag(readonly, "Store: readonly")
     if notify is not None and not callable(notify):
         raise TypeError(f"Store: notify is None or a callable, not {type(notify).__name__}")
     return path
+
+
+def flag(value: object, name: str) -> None:
+    """``value`` is True or False (a text "no" is true), or a TypeError names it ``name``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} is True or False, not {type(value).__name__}")
 
 
 def of_kind(value: object, kind: type, where: str) -> None:

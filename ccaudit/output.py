@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 
 from . import export, halves, render
-from .arguments import of_kind
+from .arguments import flag, of_kind
 from .collector import FewerCollections
 from .dates import Days
 from .errors import CcauditError
@@ -68,8 +68,7 @@ def render_report(report: Report, fmt: str, stats: bool = False) -> str:
     of_kind(report, Report, "render_report")
     if fmt not in EXTENSIONS:
         raise ValueError(f"no report format {fmt!r}; the formats are {', '.join(EXTENSIONS)}")
-    if not isinstance(stats, bool):
-        raise TypeError(f"render_report: stats is True or False, not {type(stats).__name__}")
+    flag(stats, "render_report: stats")
     if fmt == "html":
         from .html import render_html
 

@@ -48,12 +48,7 @@ def is_store(path: str) -> bool:
 
 def looks_like_sqlite(path: str) -> bool:
     """An SQLite file by its first bytes (a ccaudit store, or a mistake the Store names)."""
-    return path != "-" and os.path.isfile(path) and _head(path) == SQLITE_MAGIC
-
-
-def _head(path: str) -> bytes | None:
-    """The first 16 bytes of ``path``, where SQLite writes its header (None: unreadable)."""
-    return read_head(path, 16)
+    return path != "-" and os.path.isfile(path) and read_head(path, 16) == SQLITE_MAGIC
 
 
 # -- opening and creating -------------------------------------------------------------------
@@ -96,7 +91,7 @@ def sqlite_or_unborn(path: str) -> bool:
     """An SQLite file, or an empty one, or one whose creation was killed before its first
     page was written (zeros where SQLite's header goes): one SQLite may open and roll back.
     One that cannot be read is left to SQLite, whose words are then said."""
-    return _head(path) in (SQLITE_MAGIC, bytes(16), b"", None)
+    return read_head(path, 16) in (SQLITE_MAGIC, bytes(16), b"", None)
 
 
 def reader(path: str) -> sqlite3.Connection:
