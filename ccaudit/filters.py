@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta, timezone, tzinfo
+from datetime import timedelta, tzinfo
 
 from .clock import EPOCH
 from .schema import SECTIONS
@@ -57,8 +57,19 @@ def check_zone(tz: object) -> None:
     offset of +00:07 would put every event in another hour, and some on another date."""
     if not isinstance(tz, tzinfo):
         raise TypeError(f"tz is a tzinfo, such as zoneinfo.ZoneInfo('Europe/Zurich'), not {type(tz).__name__}")
-    if isinstance(tz, timezone) and tz.utcoffset(None) % timedelta(minutes=15):
+    offset = _fixed_offset(tz)
+    if offset is not None and offset % timedelta(minutes=15):
         raise ValueError(f"tz {tz}: counts are kept per quarter hour, so an offset must be whole quarter hours")
+
+
+def _fixed_offset(tz: tzinfo) -> timedelta | None:
+    """The offset of a zone that has one at every instant (``timezone``, dateutil's
+    ``tzoffset``, pytz's ``FixedOffset``: they answer ``utcoffset(None)``), else None."""
+    try:
+        offset = tz.utcoffset(None)
+    except Exception:  # a zone that needs an instant to answer
+        return None
+    return offset if isinstance(offset, timedelta) else None
 
 
 def in_words(f: Filters) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import timedelta, timezone
+from datetime import timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -48,8 +48,20 @@ def test_filters_take_a_list_of_sections_or_none_for_all():
     assert Filters(sections=None).sections == ()  # was: a TypeError of iterating None
 
 
+class _SevenMinutesEast(tzinfo):  # a fixed offset of another library's kind, such as dateutil's tzoffset
+    def utcoffset(self, dt):
+        return timedelta(minutes=7)
+
+    def dst(self, dt):
+        return timedelta(0)
+
+    def tzname(self, dt):
+        return "+00:07"
+
+
 @pytest.mark.parametrize("tz, error", [("Europe/Zurich", TypeError), (None, TypeError),
-                                       (timezone(timedelta(minutes=7)), ValueError)])
+                                       (timezone(timedelta(minutes=7)), ValueError),
+                                       (_SevenMinutesEast(), ValueError)])
 def test_a_zone_that_cannot_place_the_counts_is_refused(store, tz, error):
     # were: a TypeError from datetime, "(None)" in the title, and events of +00:07 in the hour before
     with pytest.raises(error):
