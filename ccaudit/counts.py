@@ -30,7 +30,7 @@ import itertools
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, TypeVar
 
 from . import cells, daycounts, storefile
 from .busiest import KEY, Busiest, rows_of
@@ -41,6 +41,7 @@ from .text import glob
 if TYPE_CHECKING:
     from .store import Store
 
+T = TypeVar("T")
 _names = itertools.count()  # temp tables per selection: diff reads two windows of one store
 
 
@@ -49,19 +50,6 @@ _names = itertools.count()  # temp tables per selection: diff reads two windows 
 # 250,000 parameters, by build.
 _DAYS = (f"WITH RECURSIVE d(day) AS (SELECT ? UNION ALL SELECT day + {DAY} FROM d WHERE day + {DAY} < ?)"
          " SELECT day FROM d")
-
-
-class _Ended:
-    """An ended selection's connection: reading on would mix two states of the store."""
-
-    def __init__(self, why: str = "Report.close"):
-        self.why, self.in_transaction = why, False
-
-    def execute(self, *args: object) -> NoReturn:
-        raise ValueError(f"the report is closed ({self.why}): its rows can no longer be read")
-
-
-_WRITTEN = _Ended("a load through its Store ended its snapshot; build it again")
 
 
 class Selection(Busiest):
@@ -94,14 +82,23 @@ class Selection(Busiest):
     def end(self) -> None:
         """Leave the snapshot, which the connection's last selection ends (a load into the
         store waits while it is held); nothing of this one can be read after."""
-        if not isinstance(self._conn, _Ended):
+        if not isinstance(self._conn, storefile.Ended):
             storefile.end_snapshot(self._conn, self._shared)
-            self._conn = _Ended()
+            self._conn = storefile.Ended()
 
     @property
     def conn(self) -> sqlite3.Connection:
         """The snapshot's connection, until it ends: by ``end``, or by a write through it."""
-        return self._conn if self._shared[0] >= 0 else _WRITTEN  # type: ignore[return-value]
+        return self._conn if self._shared[0] >= 0 else storefile.WRITTEN  # type: ignore[return-value]
+
+    def _held(self, items: Iterator[T]) -> Iterator[T]:
+        """``items``, read through the snapshot, until it ends: read on, they would be rows
+        of after a load beside the days of before it."""
+        conn, shared = self._conn, self._shared
+        for item in items:
+            if self._conn is not conn or shared[0] < 0:
+                self.conn.execute("")  # raises the ended snapshot's ValueError
+            yield item
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -207,7 +204,7 @@ class Selection(Busiest):
             sql = f"SELECT {key}, c.day, c.n, c.first_us, c.last_us, {packed} {body} ORDER BY 1, 2"
         with spilling():  # the sort is done here, before the first row
             rows = self.conn.execute(sql, args)
-        for k, group in itertools.groupby(rows, key=KEY):
+        for k, group in self._held(itertools.groupby(rows, key=KEY)):
             hours, times = cells_of(group)
             if times is not None:
                 yield k, hours, times
@@ -226,7 +223,7 @@ class Selection(Busiest):
             key, body, args = self._section(section, lo, hi, lo, hi)
             with spilling():  # summed here, before the first row
                 rows = self.conn.execute(f"SELECT {key}, sum(c.n) {body} GROUP BY 1", args)
-            for row in rows:  # noqa: UP028 (``yield from`` would close the cursor when an unfinished
+            for row in self._held(rows):  # (``yield from`` would close the cursor when an unfinished
                 if row[1].__class__ is not int:  # generator is collected: after the store, if an error ended
                     raise TypeError(f"a sum of counts is {row[1]!r}")  # the run); SQLite sums text as 0.0
                 yield row

@@ -17,6 +17,7 @@ import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from . import daycounts
 from .errors import StoreError, cannot_roll_back
@@ -144,6 +145,19 @@ def end_readers(conn: sqlite3.Connection) -> None:
         shared[0] = -(2**62)
         if conn.in_transaction:
             conn.rollback()
+
+
+class Ended:
+    """An ended reader's connection: reading on would mix two states of the store."""
+
+    def __init__(self, why: str = "Report.close"):
+        self.why, self.in_transaction = why, False
+
+    def execute(self, *args: object) -> NoReturn:
+        raise ValueError(f"the report is closed ({self.why}): its rows can no longer be read")
+
+
+WRITTEN = Ended("a load through its Store ended its snapshot; build it again")
 
 
 def file_id(path: str) -> tuple[int, int] | None:

@@ -184,6 +184,34 @@ def test_a_closed_report_cannot_be_read(store):
         render_report(report, "text")
 
 
+def _rows_begun(report):
+    """An iterator of a section's rows that has given one of two or more."""
+    for day in report.days:
+        for section in day.sections.values():
+            if sum(1 for _ in section.rows) > 1:
+                rows = iter(section.rows)
+                next(rows)
+                return rows
+    raise AssertionError("no section has two rows")
+
+
+def test_rows_begun_before_a_report_is_closed_are_not_read_on(store):
+    # was: read on, outside the snapshot, after report.close()
+    report = build(store)
+    rows = _rows_begun(report)
+    report.close()
+    with pytest.raises(ValueError, match=r"the report is closed \(Report.close\)"):
+        next(rows)
+
+
+def test_rows_begun_before_a_load_through_the_store_are_not_read_on(store, tmp_path):
+    # was: read on, rows of after the load beside those of before it
+    rows = _rows_begun(build(store))
+    load_dumps([str(write_jsonl(tmp_path, [kafka_auth("2024-05-06T10:00:00Z", "User:sa-9", id="late-4")]))], store)
+    with pytest.raises(ValueError, match=r"the report is closed \(a load through its Store ended its snapshot"):
+        next(rows)
+
+
 def test_a_load_that_ends_another_loads_unfinished_load_is_seen_to(tmp_path, sample_cli):
     # was: store.unfinished was read when the store opened, and named the load after this one ended it
     db = str(tmp_path / "u.db")
