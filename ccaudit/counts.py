@@ -32,7 +32,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
-from . import cells, daycounts, storefile
+from . import cells, damage, daycounts, storefile
 from .busiest import KEY, Busiest, rows_of
 from .errors import StoreError, spilling
 from .schema import DAY, HOUR_US, QUARTER, QUARTER_US, US
@@ -108,6 +108,7 @@ class Selection(Busiest):
         self.busy, self._made_busy = f"temp.busy_{n}", False
         try:
             with spilling():
+                damage.keyed_by_numbers(conn, self.parts)
                 if self.filtered:
                     self._keep(self.principal, self.method)
                 if self.parts:
@@ -136,9 +137,10 @@ class Selection(Busiest):
         self.conn.execute(f"CREATE TABLE {self.edges} (quarter INTEGER, kid INTEGER, n INTEGER, first_us INTEGER,"
                           " last_us INTEGER)")
         kept = f" AND kid IN (SELECT kid FROM {self.wanted})" if self.filtered else ""
+        within = damage.or_misshapen("us >= ? AND us < ?", "us")
         for start, end in parts:
             self.conn.execute(f"INSERT INTO {self.edges} SELECT us / {QUARTER_US} * {QUARTER}, kid, count(*), min(us),"
-                              f" max(us) FROM events WHERE hour = ? AND us >= ? AND us < ?{kept} GROUP BY kid",
+                              f" max(us) FROM events WHERE hour = ? AND {within}{kept} GROUP BY kid",
                               [start // HOUR_US, start, end])
 
     # -- reading --------------------------------------------------------------------
@@ -293,7 +295,8 @@ class Selection(Busiest):
         table, ident = rows_of(section)
 
         def on(t: str, day: str, events: str) -> str:  # the rows of alias t of a day, with events in the report day
-            return f"{t}.day = :{day}" + ("" if by_method else f" AND {t}.section = :section") + f" AND {t}.{events}"
+            return f"{t}.day = :{day}" + ("" if by_method else f" AND {t}.section = :section") \
+                + f" AND {damage.or_misshapen(f'{t}.{events}', f'{t}.first_us', f'{t}.last_us')}"
 
         def read(t: str, columns: str) -> str:  # the key, then ``columns``
             key, source = (f"{t}.method", "") if by_method else ("k.key", f" JOIN keys k ON k.kid = {t}.kid")
@@ -347,7 +350,8 @@ class Selection(Busiest):
         principal."""
         window, cut = [lo - lo % DAY, hi], [start, end] if self.has_edges else []
         counted = "n, first_us, last_us, hours, offset_hours, quarters"
-        within = " AND last_us >= ? AND first_us < ?"  # a row with no event in [lo, hi) is not read (nor sorted)
+        # a row with no event in [lo, hi) is not read (nor sorted)
+        within = " AND " + damage.or_misshapen("last_us >= ? AND first_us < ?", "first_us", "last_us")
         window_us = [lo * US, hi * US]
         if section == "all_events" and self.by_method:
             kept = self._kept("method", True)

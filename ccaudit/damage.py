@@ -98,3 +98,20 @@ def check_text(conn: sqlite3.Connection, path: str, e: sqlite3.Error) -> None:
         return
     finally:
         conn.text_factory = factory
+
+
+def keyed_by_numbers(conn: sqlite3.Connection, edges: list) -> None:
+    """Raise TypeError if the tables' keys hold a day (an hour of events, read at a cut
+    ``edges``) that is not a number (edited by hand): a read of a range of them never meets
+    it, and its row would be left out unsaid. Text sorts after every number: one seek."""
+    for table, column in [("counts", "day"), ("method_counts", "day")] + [("events", "hour")] * bool(edges):
+        last = conn.execute(f"SELECT max({column}) FROM {table}").fetchone()[0]
+        if last is not None and last.__class__ is not int:
+            raise TypeError(f"a {column} of {table} is {last!r}")
+
+
+def or_misshapen(condition: str, *times: str) -> str:
+    """``condition``, or any of the columns ``times`` of another type than a load writes
+    (text, NULL: edited by hand): such a row is read, and fails as it is read, instead of
+    being left out of the report unsaid."""
+    return f"({condition}" + "".join(f" OR typeof({c}) != 'integer'" for c in times) + ")"

@@ -330,6 +330,8 @@ class _StoredRow(Row):
     OWN_TIMES = True
 
     def __init__(self, key: str, hours: list[int], times: Times, labels: list[str], clock: Clock):
+        if key.__class__ is not str:  # a key edited by hand (CSV would write its repr)
+            raise TypeError(f"a row's key is {key!r}")
         self.key, self.hours, self.total = key, hours, sum(hours)
         self._seen: Times | tuple[int, int] = times  # (first µs, last µs) once asked for
         self._labels, self._clock, self._stats = labels, clock, None
