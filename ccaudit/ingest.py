@@ -30,7 +30,7 @@ from .jsondoc import json_rows
 from .lines import MAX_LINE, line_rows
 from .shape import BOM, sniff
 from .stats import LoadStats
-from .streams import BUFFER, Broken, Decompressed, first_bytes, made_blocking
+from .streams import BUFFER, SQLITE_MAGIC, Broken, Decompressed, first_bytes, made_blocking
 from .text import file_name, plural
 
 _MAGIC = (
@@ -72,7 +72,7 @@ class Dump:
         raw = self._open_raw()
         self._raw = stream = raw
         try:
-            head, stream = first_bytes(raw, 8)
+            head, stream = first_bytes(raw, len(SQLITE_MAGIC))
         except OSError as e:
             self.close(raw)
             raise InputError(f"{self.label}: cannot read: {e.strerror}") from None
@@ -86,6 +86,9 @@ class Dump:
                 if head.startswith(magic):
                     self.close(raw)
                     raise InputError(f"{self.label}: {name}-compressed input is not supported; decompress it first")
+            if head == SQLITE_MAGIC:  # on standard input (a file's is refused before the load)
+                self.close(raw)
+                raise InputError(f"{self.label}: is an SQLite file, not a dump (a store is given with --db)")
         try:
             stream, self.mark = text(stream, self.label, self.compressed)
             return stream

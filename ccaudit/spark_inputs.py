@@ -24,8 +24,8 @@ from .files import same_file
 from .ingest import BUFFER, EMPTY_NAME, Dump, check_readable, sniff
 from .spark_job import file_key
 from .stats import LoadStats
-from .storefile import SQLITE_MAGIC, looks_like_sqlite
-from .streams import first_bytes
+from .storefile import looks_like_sqlite
+from .streams import SQLITE_MAGIC, first_bytes
 from .text import file_name
 
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")  # s3a://, hdfs://, file:/; not audit-T10:00.jsonl

@@ -25,10 +25,10 @@ from .folders import FILE_MODE
 from .schema import LAYOUT_VERSION, READ_AS_IS, TABLES, VIEWS
 from .sidefiles import JOURNAL_MAGIC, wal_unreadable
 from .storelock import read_head
+from .streams import SQLITE_MAGIC
 
 PAGE_SIZE = 65536  # large pages: a bulk load touches fewer of them (measured ~10 % faster)
 CACHE_KIB = 8_000  # each connection's page cache
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 EVERY_LAYOUT = {"all_events", "auth_events", "signin_failures", "signin_successes"}  # tables, then views

@@ -9,6 +9,7 @@ from typing import Any, BinaryIO
 from .errors import CUT, NO_STREAM
 
 BLOCK = 1 << 16  # compressed bytes read at a time
+SQLITE_MAGIC = b"SQLite format 3\x00"  # an SQLite file's first bytes: a store given as a dump
 BUFFER = 1 << 18  # bytes per read of a dump: big enough to amortise, small enough to keep workers lean
 
 

@@ -267,6 +267,21 @@ def test_a_store_given_as_a_dump_is_named_not_read(invoke, tmp_path, sample_cli,
 
 
 @pytest.mark.parametrize("command", ["report", "load"])
+def test_a_store_on_standard_input_is_said_to_be_one(tmp_path, sample_cli, ccaudit_exe, command):
+    # was: its pages read as a dump, 55 malformed lines, then "no audit record could be read"
+    db = tmp_path / "audit.db"
+    assert subprocess.run([ccaudit_exe, "load", sample_cli, "--db", db, "-q"], timeout=60).returncode == 0
+    with open(db, "rb") as stdin:
+        result = subprocess.run([ccaudit_exe, command, "-", *(["--db", tmp_path / "new.db"] if command == "load"
+                                                             else [])], stdin=stdin, capture_output=True, text=True,
+                                timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[0] == ("ccaudit: error: <stdin>: is an SQLite file, not a dump "
+                                             "(a store is given with --db)")
+    assert "malformed:" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["report", "load"])
 def test_two_stores_given_as_dumps_are_pointed_to_diff(invoke, sample_cli, tmp_path, command):
     # was: "(a store is given with --db a.db)", when two stores side by side are a diff
     a, b = tmp_path / "a.db", tmp_path / "my b.db"
