@@ -19,11 +19,12 @@ How a run works, and why:
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -44,7 +45,7 @@ from .download_files import (
 from .errors import CcauditError, InputError, add_note
 from .folders import writing_into
 from .kafka_config import kept_brokers, load_properties
-from .kafka_source import EARLIEST, KafkaSource, Message
+from .kafka_source import EARLIEST, Deadline, KafkaSource, Message
 from .stops import Terminated, block_stops, drop_stops, restore_signals
 from .text import plural, printable
 
@@ -157,7 +158,7 @@ def download(
         raise InputError(f"--topic {printable(topic)!r}: not a Kafka topic's name (at most 249 letters, digits, "
                          "'.', '_' and '-')")
     check_out(out_path, config_path, state_path, compress)  # before anything opens a descriptor: see check_out
-    deadline = _Deadline(timeout)
+    deadline = Deadline(timeout)
     conf = load_properties(config_path, insecure=insecure_config)
     if state_path:  # a link is written through: its own folder was locked and the link replaced by a file
         state_path = os.path.realpath(state_path)
@@ -169,7 +170,7 @@ def download(
                          exits_after)
 
 
-def _download(config: tuple[dict, str], out_path, state_path, topic: str, compress: bool, deadline: _Deadline,
+def _download(config: tuple[dict, str], out_path, state_path, topic: str, compress: bool, deadline: Deadline,
               progress, started: float, exits_after: bool) -> DownloadResult:
     """``download`` once the inputs are checked (``config``: the settings, and their file's name)."""
     conf, config_path = config
@@ -254,24 +255,7 @@ def _connect(conf: dict, topic: str, origin: str) -> KafkaSource:
 # --- the run ---------------------------------------------------------------
 
 
-class _Deadline:
-    """--timeout for the whole run, handed out as per-call timeouts."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.at = time.monotonic() + seconds
-
-    def left(self, cap: float | None = None) -> float:
-        left = self.at - time.monotonic()
-        if left <= 0:
-            raise CcauditError(
-                f"timed out after {self.seconds:g}s (--timeout) before reaching the end "
-                "of the topic"
-            )
-        return min(left, cap) if cap else left
-
-
-def _snapshot(source, saved: dict, deadline: _Deadline, result: DownloadResult) -> dict:
+def _snapshot(source, saved: dict, deadline: Deadline, result: DownloadResult) -> dict:
     """Per partition, where to start (the saved offset, else the earliest the broker still
     has), where to stop (the end now), and the earliest offset as answered (for the lag).
 
@@ -279,12 +263,14 @@ def _snapshot(source, saved: dict, deadline: _Deadline, result: DownloadResult) 
     leader moves can give the end for it. Records are counted lost to retention only when
     the fetch itself finds them gone (see ``_fetch``)."""
     bounds = {}
-    partitions = source.list_topics(deadline.left(CONNECT_TIMEOUT))
+    with deadline.owning():
+        partitions = source.list_topics(deadline.left(CONNECT_TIMEOUT))
     if gone := sorted(set(saved) - set(partitions)):  # Kafka never removes a partition: was dropped silently
         raise CcauditError(f"the state file has partition {gone[0]}, which the topic does not: was the topic "
                            "recreated? (delete the state file to start over)")
     for p in partitions:
-        low, high = source.get_watermark_offsets(p, deadline.left(CONNECT_TIMEOUT))
+        with deadline.owning():
+            low, high = source.get_watermark_offsets(p, deadline.left(CONNECT_TIMEOUT))
         start = saved.get(p, EARLIEST)
         if start > high:
             raise CcauditError(
@@ -296,7 +282,7 @@ def _snapshot(source, saved: dict, deadline: _Deadline, result: DownloadResult) 
     return bounds
 
 
-def _fetch(source, bounds: dict, out, deadline: _Deadline, progress, result: DownloadResult):
+def _fetch(source, bounds: dict, out, deadline: Deadline, progress, result: DownloadResult):
     """Consume every partition up to its snapshot end; later records are left alone. A
     partition whose next records the broker no longer has (retention deleted them, before
     or during the run) is read on from its earliest record, and the gap counted lost."""
@@ -372,7 +358,11 @@ def _write(out, msg: Message, result: DownloadResult) -> None:
 
 
 def _record_time(record, timestamp_ms) -> datetime | None:
-    """The record's own RFC 3339 ``time`` field, else the Kafka timestamp."""
+    """The record's own RFC 3339 ``time`` field (of the object a JSON string holds, too),
+    else the Kafka timestamp."""
+    if isinstance(record, str):
+        with suppress(ValueError, RecursionError):
+            record = json.loads(record)
     text = record.get("time") if isinstance(record, dict) else None
     us = parse_time(text)
     if us is not None and 0 <= us < LAST_TIME:

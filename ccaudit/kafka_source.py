@@ -8,8 +8,10 @@ turned into a one-line ``CcauditError`` with the API secret scrubbed out.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import CcauditError, InputError, MissingExtra
@@ -226,3 +228,28 @@ def _timestamp(m) -> int | None:
     """The message's Kafka timestamp in ms, or None when the broker has none."""
     kind, ms = m.timestamp()
     return ms if kind else None  # kind 0: TIMESTAMP_NOT_AVAILABLE
+
+
+class Deadline:
+    """--timeout for the whole run, handed out as per-call timeouts."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def left(self, cap: float | None = None) -> float:
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise CcauditError(f"timed out after {self.seconds:g}s (--timeout) before reaching the end of the topic")
+        return min(left, cap) if cap else left
+
+    @contextlib.contextmanager
+    def owning(self) -> Iterator[None]:
+        """A call that fails once the run's time is up says so first: the time left cut it
+        short (alone, "cannot read the offsets: Timed out" blamed a slow broker on Kafka)."""
+        try:
+            yield
+        except CcauditError as e:
+            if self.at - time.monotonic() <= 0:
+                raise CcauditError(f"timed out after {self.seconds:g}s (--timeout): {e}") from None
+            raise

@@ -308,6 +308,14 @@ def test_record_lines_and_time_window(tmp_path, props, monkeypatch):
     assert "covering 2024-05-06T09:00:00.123Z to 2024-05-06T10:00:00Z" in result.summary_line()
 
 
+def test_the_time_window_reads_the_time_of_a_record_held_in_a_json_string(tmp_path, props, monkeypatch):
+    # was: the Kafka timestamp (10:00), as for a value of no record
+    held = json.dumps(json.dumps({"id": "s", "time": "2024-05-06T08:00:00Z", "data": {}})).encode()
+    use_fake(monkeypatch, FakeSource({0: (0, [held])}))
+    result = dl.download(props, tmp_path / "out.jsonl")
+    assert "covering 2024-05-06T08:00:00Z to 2024-05-06T08:00:00Z" in result.summary_line()
+
+
 def test_a_record_after_a_byte_order_mark_is_kept(tmp_path, props, monkeypatch):
     # was made a JSON string (malformed) when values that are no record were: the load
     # reads a record after a byte-order mark, on any line
@@ -1542,6 +1550,18 @@ def test_offsets_a_broker_answers_after_longer_than_one_ask_are_heard(tmp_path, 
     props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n")
     controlled.slow_next(LIST_OFFSETS, slow, int(ASK_FOR * 1000) + 1000)
     assert dl.download(props, tmp_path / "out.jsonl", topic=topic, timeout=60).records == 1
+
+
+def test_a_timeout_that_runs_out_while_the_offsets_are_asked_for_is_said_as_the_timeout(tmp_path, controlled, topic):
+    # was "cannot read the offsets of ... partition 0: ... Timed out", as if Kafka had failed
+    controlled.create_topic(topic, 1)
+    controlled.produce(topic, [audit_message(1, topic)])
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n")
+    controlled.slow_next(LIST_OFFSETS, 5, 5_000)
+    with pytest.raises(CcauditError) as caught:
+        dl.download(props, tmp_path / "out.jsonl", topic=topic, timeout=2)
+    assert str(caught.value).startswith("timed out after 2s (--timeout)")
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 def test_a_broker_that_answers_in_over_a_second_is_heard(tmp_path, controlled, topic):
