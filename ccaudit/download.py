@@ -19,26 +19,25 @@ How a run works, and why:
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from .classify import LAST_TIME, parse_time
-from .clock import EPOCH
 from .download_files import (
     StreamNotWritten,
     check_out,
     check_state_folder,
+    fingerprint,
     is_stream,
     load_state,
     out_name,
     output,
     record_line,
+    record_time,
     refuse_to_replace,
     save_state,
 )
@@ -102,6 +101,7 @@ class DownloadResult:
     skipped: int = 0  # tombstones and empty values: not audit records, not written
     compressed: bool = False  # (--gzip) bytes counts the records before compression
     offsets: dict[int, int] = field(default_factory=dict)  # next offset per partition
+    seen: dict[int, list] = field(default_factory=dict)  # each partition's last record read (its fingerprint)
     elapsed: float = 0.0
 
     def summary_line(self) -> str:
@@ -175,10 +175,10 @@ def _download(config: tuple[dict, str], out_path, state_path, topic: str, compre
     """``download`` once the inputs are checked (``config``: the settings, and their file's name)."""
     conf, config_path = config
     bootstrap = kept_brokers(conf)
-    saved = load_state(state_path, topic, bootstrap) if state_path else {}
+    saved, seen = load_state(state_path, topic, bootstrap) if state_path else ({}, {})
     if state_path:
         refuse_to_replace(out_path, compress)
-    result = DownloadResult(out_path=str(out_path), topic=topic, compressed=compress)
+    result = DownloadResult(out_path=str(out_path), topic=topic, compressed=compress, seen=seen)
     held: list = []  # the signal mask while the output is put in place and the state saved
     try:
         kept = ", state file unchanged" if state_path else ""  # said of a run that fails
@@ -209,6 +209,7 @@ def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadRe
     try:
         with _saying_what_is_left(path, result, kept):  # of a failure to fetch, or to write (the file put in place)
             bounds = _snapshot(source, saved, deadline, result)
+            _check_same_topic(source, bounds, result.seen, deadline)
             with output(path, compress, until=deadline.at) as f:
                 _fetch(source, bounds, f, deadline, progress, result)
                 if held is not None and not is_stream(path):
@@ -240,7 +241,7 @@ def _saying_what_is_left(out_path, result: DownloadResult, kept: str) -> Iterato
 
 def _save(state_path, topic: str, bootstrap: str, result: DownloadResult) -> None:
     try:
-        save_state(state_path, topic, bootstrap, result.offsets, _iso(datetime.now(timezone.utc)))
+        save_state(state_path, topic, bootstrap, result.offsets, _iso(datetime.now(timezone.utc)), result.seen)
     except CcauditError as e:
         raise CcauditError(f"the download is complete in {out_name(result.out_path)}, but the state was not "
                            f"saved ({e}), so the next run will fetch its records again") from None
@@ -290,6 +291,7 @@ def _fetch(source, bounds: dict, out, deadline: Deadline, progress, result: Down
     position = {p: start for p, (start, _, _) in bounds.items()}
     pending = {p for p in bounds if position[p] < ends[p]}
     restarted: set[int] = set()
+    last: dict[int, Message] = {}  # each partition's last record read
     if pending:
         source.assign({p: position[p] for p in pending})
     started = shown = heard = time.monotonic()
@@ -317,6 +319,7 @@ def _fetch(source, bounds: dict, out, deadline: Deadline, progress, result: Down
             if not msg.eof and position[p] <= msg.offset < ends[p]:
                 _write(out, msg, result)
                 position[p] = msg.offset + 1
+                last[p] = msg
             if position[p] >= ends[p] or (msg.eof and msg.offset >= ends[p]):
                 position[p] = ends[p]  # skips offsets without records (control batches)
                 pending.discard(p)
@@ -325,6 +328,30 @@ def _fetch(source, bounds: dict, out, deadline: Deadline, progress, result: Down
             _show(progress, result, bounds, position, started)
     _show(progress, result, bounds, position, started)
     result.offsets = position
+    result.seen.update((p, fingerprint(m.offset, m.timestamp_ms, m.value)) for p, m in last.items())
+
+
+def _check_same_topic(source, bounds: dict, seen: dict[int, list], deadline: Deadline) -> None:
+    """Read again each partition's last record that the state saw (if still kept, and still
+    the one before where the run starts), and fail if another is there: a topic deleted
+    and made again has records at those offsets that the run would skip."""
+    wanted = {p: f[0] for p, f in seen.items() if p in bounds and bounds[p][2] <= f[0] < bounds[p][0] <= bounds[p][1]}
+    if wanted:
+        source.assign(dict(wanted))
+    heard = time.monotonic()
+    while wanted:
+        batch = source.consume(BATCH, deadline.left(POLL))
+        if batch:
+            heard = time.monotonic()
+        else:
+            _check_stall(source, heard)
+        for msg in batch:
+            p = msg.partition
+            if p in wanted and not (msg.eof or msg.gone) and msg.offset == wanted[p] \
+                    and fingerprint(msg.offset, msg.timestamp_ms, msg.value) != seen[p]:
+                raise CcauditError(f"partition {p} holds another record at offset {msg.offset} than the last run "
+                                   "read: was the topic recreated? (delete the state file to start over)")
+            wanted.pop(p, None)  # (gone, or a control record there: it cannot tell)
 
 
 def _check_stall(source, heard: float) -> None:
@@ -351,28 +378,10 @@ def _write(out, msg: Message, result: DownloadResult) -> None:
     out.write(line)
     result.records += 1
     result.bytes += len(line)
-    when = _record_time(record, msg.timestamp_ms)
+    when = record_time(record, msg.timestamp_ms)
     if when:
         result.first_time = min(result.first_time or when, when)
         result.last_time = max(result.last_time or when, when)
-
-
-def _record_time(record, timestamp_ms) -> datetime | None:
-    """The record's own RFC 3339 ``time`` field (of the object a JSON string holds, too),
-    else the Kafka timestamp."""
-    if isinstance(record, str):
-        with suppress(ValueError, RecursionError):
-            record = json.loads(record)
-    text = record.get("time") if isinstance(record, dict) else None
-    us = parse_time(text)
-    if us is not None and 0 <= us < LAST_TIME:
-        return EPOCH + timedelta(microseconds=us)
-    if timestamp_ms is None or timestamp_ms < 0:  # -1: Kafka's "no timestamp" (was "covering 1969-12-31...")
-        return None
-    try:
-        return EPOCH + timedelta(milliseconds=timestamp_ms)
-    except OverflowError:  # after 9999: a producer's bogus clock, not a time
-        return None
 
 
 def _iso(when: datetime) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import gzip
+import hashlib
 import io
 import json
 import math
@@ -21,9 +22,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
+from datetime import datetime, timedelta
 
 import msgspec
 
+from .classify import LAST_TIME, parse_time
+from .clock import EPOCH
 from .errors import CcauditError, InputError, out_of_space
 from .files import closed_descriptor, is_device, read_small, replacing, same_file
 from .folders import check_parent, folder_of
@@ -115,6 +119,24 @@ def record_line(value: bytes) -> tuple[bytes, object]:
         with suppress(msgspec.DecodeError, RecursionError):  # nested too deep for the formatter
             return msgspec.json.format(value, indent=-1) + b"\n", record
     return json.dumps(value.decode("utf-8", "surrogateescape")).encode() + b"\n", record
+
+
+def record_time(record, timestamp_ms) -> datetime | None:
+    """The record's own RFC 3339 ``time`` field (of the object a JSON string holds, too),
+    else the Kafka timestamp."""
+    if isinstance(record, str):
+        with suppress(ValueError, RecursionError):
+            record = json.loads(record)
+    text = record.get("time") if isinstance(record, dict) else None
+    us = parse_time(text)
+    if us is not None and 0 <= us < LAST_TIME:
+        return EPOCH + timedelta(microseconds=us)
+    if timestamp_ms is None or timestamp_ms < 0:  # -1: Kafka's "no timestamp" (was "covering 1969-12-31...")
+        return None
+    try:
+        return EPOCH + timedelta(milliseconds=timestamp_ms)
+    except OverflowError:  # after 9999: a producer's bogus clock, not a time
+        return None
 
 
 def is_stream(path) -> bool:
@@ -214,14 +236,15 @@ def _write_error(path, e: OSError) -> str:
     return f"cannot write {path}: {e.strerror}"
 
 
-def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
-    """Saved next offsets per partition; {} if the file does not exist yet."""
+def load_state(path, topic: str, bootstrap: str) -> tuple[dict[int, int], dict[int, list]]:
+    """Saved next offsets per partition, and each partition's last record read (``seen``:
+    [offset, Kafka timestamp, digest]); both {} if the file does not exist yet."""
     if os.path.exists(path) and not os.path.isfile(path):  # it is replaced when saved: a pipe would not be
         raise InputError(f"{path}: not a regular file")
     try:
         state = json.loads(read_small(str(path), MAX_STATE))
     except FileNotFoundError:
-        return {}
+        return {}, {}
     except OSError as e:  # a name too long, a loop of links, no permission: said as such
         raise InputError(f"{path}: cannot read the state file: {e.strerror or e}") from None
     except (ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
@@ -249,7 +272,23 @@ def load_state(path, topic: str, bootstrap: str) -> dict[int, int]:
     saved = {int(p): o for p, o in offsets.items()}
     if len(saved) < len(offsets):  # "0" and "00": the last one won
         raise InputError(f"{path}: a partition is listed twice in its offsets")
-    return saved
+    seen = state.get("last_records", {})  # (a state of an earlier ccaudit has none)
+    if not isinstance(seen, dict) or not all(_whole(p) and int(p) in saved and _fingerprint(f)
+                                             for p, f in seen.items()):
+        raise InputError(f"{path}: its last_records are not a partition's [offset, timestamp, digest] each")
+    return saved, {int(p): f for p, f in seen.items()}
+
+
+def _fingerprint(f: object) -> bool:
+    """[offset, Kafka timestamp or null, 16 hex digits], as ``fingerprint`` makes it."""
+    return isinstance(f, list) and len(f) == 3 and type(f[0]) is int and (f[1] is None or type(f[1]) is int) \
+        and isinstance(f[2], str) and re.fullmatch("[0-9a-f]{16}", f[2]) is not None
+
+
+def fingerprint(offset: int, timestamp_ms: int | None, value: bytes | None) -> list:
+    """What tells a partition's record from another at its offset: a topic deleted and
+    made again numbers its records from 0 again, and a state's offsets would skip them."""
+    return [offset, timestamp_ms, hashlib.blake2b(value or b"", digest_size=8).hexdigest()]
 
 
 def _whole(text: str) -> bool:
@@ -257,13 +296,16 @@ def _whole(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) < 10
 
 
-def save_state(path, topic: str, bootstrap: str, offsets: dict[int, int], saved_at: str) -> None:
-    """Write the state atomically; it holds no secrets, only where to resume."""
+def save_state(path, topic: str, bootstrap: str, offsets: dict[int, int], saved_at: str,
+               seen: dict[int, list] | None = None) -> None:
+    """Write the state atomically; it holds no secrets, only where to resume (and a digest
+    of the record before, to tell that the topic is the same)."""
     state = {
         "format": STATE_FORMAT,
         "topic": topic,
         "bootstrap.servers": bootstrap,
         "offsets": {str(p): o for p, o in sorted(offsets.items())},
+        "last_records": {str(p): f for p, f in sorted((seen or {}).items())},
         "saved_at": saved_at,
     }
     with output(path, compress=False) as f:

@@ -80,6 +80,10 @@ class ControlledCluster:
         if self._lib.rd_kafka_mock_topic_create(self._mc, topic.encode(), partitions, 1):
             raise RuntimeError(f"mock cluster did not create {topic}")
 
+    def delete_topic(self, topic: str) -> None:
+        if self._lib.rd_kafka_mock_topic_delete(self._mc, topic.encode()):
+            raise RuntimeError(f"mock cluster did not delete {topic}")
+
     def produce(self, topic: str, values, partition: int = 0) -> None:
         """One request per value, so that a fetch cannot take them all at once."""
         from confluent_kafka import Producer
@@ -134,6 +138,7 @@ def _librdkafka():
         ("rd_kafka_mock_cluster_destroy", None, [vp]),
         ("rd_kafka_mock_cluster_bootstraps", ctypes.c_char_p, [vp]),
         ("rd_kafka_mock_topic_create", cint, [vp, ctypes.c_char_p, cint, cint]),
+        ("rd_kafka_mock_topic_delete", cint, [vp, ctypes.c_char_p]),
         ("rd_kafka_mock_broker_set_down", cint, [vp, i32]),
         ("rd_kafka_mock_broker_set_rtt", cint, [vp, i32, cint]),
         ("rd_kafka_mock_push_request_errors_array", None, [vp, ctypes.c_int16, ctypes.c_size_t,

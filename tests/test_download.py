@@ -1564,6 +1564,54 @@ def test_a_timeout_that_runs_out_while_the_offsets_are_asked_for_is_said_as_the_
     assert not (tmp_path / "out.jsonl").exists()
 
 
+def test_a_topic_deleted_and_made_again_is_told_from_the_one_the_state_read(tmp_path, controlled, topic):
+    # was: the new topic's first records, at offsets the state had passed, skipped unsaid (exit 0)
+    controlled.create_topic(topic, 2)
+    for p in (0, 1):
+        controlled.produce(topic, [audit_message(i, topic) for i in range(3)], partition=p)
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n")
+    state = tmp_path / "state.json"
+    assert dl.download(props, tmp_path / "1.jsonl", state_path=state, topic=topic, timeout=30).records == 6
+    controlled.produce(topic, [audit_message(i, topic) for i in range(3, 5)], partition=1)
+    assert dl.download(props, tmp_path / "2.jsonl", state_path=state, topic=topic, timeout=30).records == 2
+    assert sorted(json.loads(state.read_text())["last_records"]) == ["0", "1"]
+    before = state.read_bytes()
+    controlled.delete_topic(topic)
+    controlled.create_topic(topic, 2)
+    for p in (0, 1):
+        controlled.produce(topic, [audit_message(i, topic) for i in range(10, 16)], partition=p)
+    with pytest.raises(CcauditError, match=r"partition (0|1) holds another record at offset (2|4) than the last run read: "
+                                           r"was the topic recreated\? \(delete the state file to start over\)"):
+        dl.download(props, tmp_path / "3.jsonl", state_path=state, topic=topic, timeout=30)
+    assert state.read_bytes() == before and not (tmp_path / "3.jsonl").exists()
+    state.unlink()
+    assert dl.download(props, tmp_path / "3.jsonl", state_path=state, topic=topic, timeout=30).records == 12
+
+
+def test_a_state_without_the_last_records_an_earlier_ccaudit_wrote_is_read_on(tmp_path, props, monkeypatch):
+    state = tmp_path / "state.json"
+    save_state(state, {0: 1})
+    assert "last_records" in json.loads(state.read_text())
+    written = json.loads(state.read_text())
+    del written["last_records"]
+    state.write_text(json.dumps(written))
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(i) for i in range(3)])}))
+    assert dl.download(props, tmp_path / "out.jsonl", state_path=state).records == 2
+    assert json.loads(state.read_text())["last_records"]["0"][0] == 2
+
+
+@pytest.mark.parametrize("last", [[], {"0": [1, None]}, {"0": [1, None, "xyz"]}, {"1": [0, None, "0" * 16]},
+                                  {"0": ["1", None, "0" * 16]}, {"0": [1, 1.5, "0" * 16]}])
+def test_a_state_whose_last_records_are_misshapen_is_refused(tmp_path, props, last):
+    state = tmp_path / "state.json"
+    save_state(state, {0: 2})
+    written = json.loads(state.read_text())
+    written["last_records"] = last
+    state.write_text(json.dumps(written))
+    with pytest.raises(InputError, match="its last_records are not a partition's"):
+        dl.download(props, tmp_path / "out.jsonl", state_path=state)
+
+
 def test_a_broker_that_answers_in_over_a_second_is_heard(tmp_path, controlled, topic):
     # was "cannot reach Kafka at ... within 30s": each 1 s try asked again, and no answer came in time
     controlled.create_topic(topic, 1)
