@@ -242,9 +242,11 @@ def load_state(path, topic: str, bootstrap: str) -> tuple[dict[int, int], dict[i
     if os.path.exists(path) and not os.path.isfile(path):  # it is replaced when saved: a pipe would not be
         raise InputError(f"{path}: not a regular file")
     try:
-        state = json.loads(read_small(str(path), MAX_STATE))
+        state = json.loads(read_small(str(path), MAX_STATE), object_pairs_hook=_once_each)
     except FileNotFoundError:
         return {}, {}
+    except _Twice as e:
+        raise InputError(f"{path}: {e.args[0]!r} is listed twice in it") from None
     except OSError as e:  # a name too long, a loop of links, no permission: said as such
         raise InputError(f"{path}: cannot read the state file: {e.strerror or e}") from None
     except (ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
@@ -289,6 +291,19 @@ def fingerprint(offset: int, timestamp_ms: int | None, value: bytes | None) -> l
     """What tells a partition's record from another at its offset: a topic deleted and
     made again numbers its records from 0 again, and a state's offsets would skip them."""
     return [offset, timestamp_ms, hashlib.blake2b(value or b"", digest_size=8).hexdigest()]
+
+
+class _Twice(Exception):
+    """A key of a JSON object given twice (json keeps the last: a partition's offset could be either)."""
+
+
+def _once_each(pairs: list[tuple[str, object]]) -> dict:
+    keys: set[str] = set()
+    for key, _ in pairs:
+        if key in keys:
+            raise _Twice(key)
+        keys.add(key)
+    return dict(pairs)
 
 
 def _whole(text: str) -> bool:

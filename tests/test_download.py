@@ -541,6 +541,7 @@ def test_ctrl_c_of_a_run_to_a_stream_says_what_it_already_had(tmp_path, props, m
     ('{"0": -1}', "out of range"),
     ('[1, 2]', "not whole numbers"),
     ('{"0": 5, "00": 3}', "a partition is listed twice"),  # the last one won
+    ('{"0": 5, "0": 3}', "'0' is listed twice in it"),  # the last one won
 ])
 def test_a_state_file_offset_that_is_not_a_whole_number_is_refused(tmp_path, props, monkeypatch, offsets,
                                                                    message):
@@ -1580,8 +1581,8 @@ def test_a_topic_deleted_and_made_again_is_told_from_the_one_the_state_read(tmp_
     controlled.create_topic(topic, 2)
     for p in (0, 1):
         controlled.produce(topic, [audit_message(i, topic) for i in range(10, 16)], partition=p)
-    with pytest.raises(CcauditError, match=r"partition (0|1) holds another record at offset (2|4) than the last run read: "
-                                           r"was the topic recreated\? \(delete the state file to start over\)"):
+    with pytest.raises(CcauditError, match=r"partition (0|1) holds another record at offset (2|4) than the last run "
+                                           r"read: was the topic recreated\? \(delete the state file to start over\)"):
         dl.download(props, tmp_path / "3.jsonl", state_path=state, topic=topic, timeout=30)
     assert state.read_bytes() == before and not (tmp_path / "3.jsonl").exists()
     state.unlink()
