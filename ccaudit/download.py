@@ -294,15 +294,11 @@ def _fetch(source, bounds: dict, out, deadline: Deadline, progress, result: Down
     last: dict[int, Message] = {}  # each partition's last record read
     if pending:
         source.assign({p: position[p] for p in pending})
-    started = shown = heard = time.monotonic()
+    started = shown = time.monotonic()
     _show(progress, result, bounds, position, started)
+    batches = _batches(source, deadline)
     while pending:
-        batch = source.consume(BATCH, deadline.left(POLL))
-        if batch:
-            heard = time.monotonic()
-        else:
-            _check_stall(source, heard)
-        for msg in batch:
+        for msg in next(batches):
             p = msg.partition
             if p not in pending:
                 continue
@@ -338,20 +334,27 @@ def _check_same_topic(source, bounds: dict, seen: dict[int, list], deadline: Dea
     wanted = {p: f[0] for p, f in seen.items() if p in bounds and bounds[p][2] <= f[0] < bounds[p][0] <= bounds[p][1]}
     if wanted:
         source.assign(dict(wanted))
-    heard = time.monotonic()
+    batches = _batches(source, deadline)
     while wanted:
-        batch = source.consume(BATCH, deadline.left(POLL))
-        if batch:
-            heard = time.monotonic()
-        else:
-            _check_stall(source, heard)
-        for msg in batch:
+        for msg in next(batches):
             p = msg.partition
             if p in wanted and not (msg.eof or msg.gone) and msg.offset == wanted[p] \
                     and fingerprint(msg.offset, msg.timestamp_ms, msg.value) != seen[p]:
                 raise CcauditError(f"partition {p} holds another record at offset {msg.offset} than the last run "
                                    "read: was the topic recreated? (delete the state file to start over)")
             wanted.pop(p, None)  # (gone, or a control record there: it cannot tell)
+
+
+def _batches(source, deadline: Deadline) -> Iterator[list[Message]]:
+    """Each ``consume``'s messages, for as long as asked for; failing if Kafka went away (``_check_stall``)."""
+    heard = time.monotonic()
+    while True:
+        batch = source.consume(BATCH, deadline.left(POLL))
+        if batch:
+            heard = time.monotonic()
+        else:
+            _check_stall(source, heard)
+        yield batch
 
 
 def _check_stall(source, heard: float) -> None:
