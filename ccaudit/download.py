@@ -264,14 +264,14 @@ def _snapshot(source, saved: dict, deadline: Deadline, result: DownloadResult) -
     leader moves can give the end for it. Records are counted lost to retention only when
     the fetch itself finds them gone (see ``_fetch``)."""
     bounds = {}
-    with deadline.owning():
-        partitions = source.list_topics(deadline.left(CONNECT_TIMEOUT))
+    with deadline.owning(CONNECT_TIMEOUT) as wait:
+        partitions = source.list_topics(wait)
     if gone := sorted(set(saved) - set(partitions)):  # Kafka never removes a partition: was dropped silently
         raise CcauditError(f"the state file has partition {gone[0]}, which the topic does not: was the topic "
                            "recreated? (delete the state file to start over)")
     for p in partitions:
-        with deadline.owning():
-            low, high = source.get_watermark_offsets(p, deadline.left(CONNECT_TIMEOUT))
+        with deadline.owning(CONNECT_TIMEOUT) as wait:
+            low, high = source.get_watermark_offsets(p, wait)
         start = saved.get(p, EARLIEST)
         if start > high:
             raise CcauditError(

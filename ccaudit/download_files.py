@@ -278,6 +278,8 @@ def load_state(path, topic: str, bootstrap: str) -> tuple[dict[int, int], dict[i
     if not isinstance(seen, dict) or not all(_whole(p) and int(p) in saved and _fingerprint(f)
                                              for p, f in seen.items()):
         raise InputError(f"{path}: its last_records are not a partition's [offset, timestamp, digest] each")
+    if len({int(p) for p in seen}) < len(seen):
+        raise InputError(f"{path}: a partition is listed twice in its last_records")
     return saved, {int(p): f for p, f in seen.items()}
 
 

@@ -244,11 +244,13 @@ class Deadline:
         return min(left, cap) if cap else left
 
     @contextlib.contextmanager
-    def owning(self) -> Iterator[None]:
-        """A call that fails once the run's time is up says so first: the time left cut it
-        short (alone, "cannot read the offsets: Timed out" blamed a slow broker on Kafka)."""
+    def owning(self, cap: float) -> Iterator[float]:
+        """The time a call may take (``left``); if it fails once the run's time is up, it
+        says so first: the time cut it short ("cannot read the offsets: Timed out" alone
+        blamed a slow broker on Kafka)."""
+        wait = self.left(cap)
         try:
-            yield
+            yield wait
         except CcauditError as e:
             if self.at - time.monotonic() <= 0:
                 raise CcauditError(f"timed out after {self.seconds:g}s (--timeout): {e}") from None

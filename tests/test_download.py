@@ -1561,8 +1561,18 @@ def test_a_timeout_that_runs_out_while_the_offsets_are_asked_for_is_said_as_the_
     controlled.slow_next(LIST_OFFSETS, 5, 5_000)
     with pytest.raises(CcauditError) as caught:
         dl.download(props, tmp_path / "out.jsonl", topic=topic, timeout=2)
-    assert str(caught.value).startswith("timed out after 2s (--timeout)")
-    assert not (tmp_path / "out.jsonl").exists()
+    assert str(caught.value).startswith("timed out after 2s (--timeout): cannot read the offsets of ")
+    assert str(caught.value).count("timed out after") == 1 and not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_timeout_that_runs_out_between_two_calls_is_said_once(tmp_path, props, monkeypatch):
+    # was "timed out after 1s (--timeout): timed out after 1s (--timeout) before reaching the end of the topic"
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)]), 1: (0, [audit_message(2)])}))
+    answer = source.get_watermark_offsets
+    source.get_watermark_offsets = lambda p, timeout: time.sleep(1.2) or answer(p, timeout)
+    with pytest.raises(CcauditError) as caught:
+        dl.download(props, tmp_path / "out.jsonl", timeout=1)
+    assert str(caught.value) == "timed out after 1s (--timeout) before reaching the end of the topic; nothing written"
 
 
 def test_a_topic_deleted_and_made_again_is_told_from_the_one_the_state_read(tmp_path, controlled, topic):
@@ -1601,16 +1611,48 @@ def test_a_state_without_the_last_records_an_earlier_ccaudit_wrote_is_read_on(tm
     assert json.loads(state.read_text())["last_records"]["0"][0] == 2
 
 
-@pytest.mark.parametrize("last", [[], {"0": [1, None]}, {"0": [1, None, "xyz"]}, {"1": [0, None, "0" * 16]},
-                                  {"0": ["1", None, "0" * 16]}, {"0": [1, 1.5, "0" * 16]}])
-def test_a_state_whose_last_records_are_misshapen_is_refused(tmp_path, props, last):
+@pytest.mark.parametrize("last, said", [
+    ([], "its last_records are not a partition's"),
+    ({"0": [1, None]}, "its last_records are not a partition's"),
+    ({"0": [1, None, "xyz"]}, "its last_records are not a partition's"),
+    ({"1": [0, None, "0" * 16]}, "its last_records are not a partition's"),  # a partition without an offset
+    ({"0": ["1", None, "0" * 16]}, "its last_records are not a partition's"),
+    ({"0": [1, 1.5, "0" * 16]}, "its last_records are not a partition's"),
+    ({"0": [1, None, "0" * 16], "00": [0, None, "0" * 16]}, "a partition is listed twice in its last_records"),
+])
+def test_a_state_whose_last_records_are_misshapen_is_refused(tmp_path, props, last, said):
     state = tmp_path / "state.json"
     save_state(state, {0: 2})
     written = json.loads(state.read_text())
     written["last_records"] = last
     state.write_text(json.dumps(written))
-    with pytest.raises(InputError, match="its last_records are not a partition's"):
+    with pytest.raises(InputError, match=said):
         dl.download(props, tmp_path / "out.jsonl", state_path=state)
+
+
+def _state_that_saw(path, offset, value, timestamp_ms=1714989600000):
+    """A state whose partition 0 goes on after ``offset``, where it read ``value``."""
+    dlf.save_state(path, dl.DEFAULT_TOPIC, "fake:9092", {0: offset + 1}, "2024-05-06T10:00:00Z",
+                   {0: dlf.fingerprint(offset, timestamp_ms, value)})
+
+
+def test_the_record_a_state_read_is_read_again_and_another_fails_the_run(tmp_path, props, monkeypatch):
+    state = tmp_path / "state.json"
+    _state_that_saw(state, 1, audit_message(1))
+    use_fake(monkeypatch, FakeSource({0: (0, [audit_message(i) for i in range(4)])}))
+    assert dl.download(props, tmp_path / "1.jsonl", state_path=state).records == 2  # the same: read on
+    _state_that_saw(state, 1, audit_message(9))
+    with pytest.raises(CcauditError, match="partition 0 holds another record at offset 1 than the last run read"):
+        dl.download(props, tmp_path / "2.jsonl", state_path=state)
+
+
+@pytest.mark.parametrize("low", [2, 3])  # the record read gone by retention; the run starting after it too
+def test_a_state_whose_record_retention_deleted_is_read_on_unchecked(tmp_path, props, monkeypatch, low):
+    state = tmp_path / "state.json"
+    _state_that_saw(state, 1, audit_message(9))
+    use_fake(monkeypatch, FakeSource({0: (low, [audit_message(i) for i in range(low, 5)])}))
+    result = dl.download(props, tmp_path / "out.jsonl", state_path=state)
+    assert result.records == 5 - low and result.lost_to_retention == low - 2
 
 
 def test_a_broker_that_answers_in_over_a_second_is_heard(tmp_path, controlled, topic):
