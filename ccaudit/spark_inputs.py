@@ -80,6 +80,7 @@ def sources(spark, inputs: Iterable[str], links: str | None, store: str | None =
     for rank, (file, lines) in enumerate(zip(found.values(), routes)):
         path = file.path
         if file.fs is None:
+            path = os.path.realpath(path)  # /dev/stdin, /dev/fd/3: the JVM's own would be another file
             if links:
                 os.symlink(path, link := os.path.join(links, str(rank)))
                 path = link

@@ -359,6 +359,16 @@ def test_a_pipe_an_sqlite_file_or_a_folder_of_nothing_is_refused_before_spark_st
 
 
 @needs_spark
+@pytest.mark.parametrize("name", ["/dev/stdin", "/dev/fd/0"])
+def test_an_input_named_by_a_descriptor_is_the_file_it_leads_to(run_ccaudit, tmp_path, name):
+    # was: the JVM's own standard input read for it, a store of 0 events, exit 0
+    with open(ROOT / "fixtures/sample-cli.txt", "rb") as stdin:
+        result = run_ccaudit("spark", name, "--db", tmp_path / "s.db", "-q", stdin=stdin, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "loaded 14 records: 13 new, 1 duplicate" in result.stderr
+
+
+@needs_spark
 def test_a_file_read_whole_over_2_gib_is_refused_with_its_cause(spark, tmp_path):
     # was: Spark's job failed on it, and the message gave no cause
     from ccaudit.spark_inputs import sources
