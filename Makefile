@@ -11,7 +11,9 @@ FUZZ_SECONDS ?= 300
 .PHONY: demo test test-memory test-spark lint bench bench-compare bench-crowd bench-attack bench-spark html-check golden screenshot fuzz clean
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@# A .venv made by hand (the README's quick start) is used as it is: made again by another
+	@# Python, it would mix two versions.
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e . --group dev
 	@# The download extra is optional: its tests skip (with the reason) if it cannot be installed.

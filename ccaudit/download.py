@@ -44,7 +44,7 @@ from .download_files import (
 from .errors import CcauditError, InputError, add_note
 from .folders import writing_into
 from .kafka_config import kept_brokers, load_properties
-from .kafka_source import EARLIEST, Deadline, KafkaSource, Message
+from .kafka_source import EARLIEST, Deadline, KafkaSource, Message, require_confluent_kafka
 from .stops import Terminated, block_stops, drop_stops, restore_signals
 from .text import plural, printable
 
@@ -79,11 +79,8 @@ class DownloadProgress:
             return ""
         top = sorted(((n, p) for p, n in self.lag.items() if n), reverse=True)[:3]
         parts = ", ".join(f"p{p} {n:,}" for n, p in top)
-        return (
-            f"{self.records:,} records, {_size(self.bytes)}, "
-            f"lag {sum(self.lag.values()):,}{f' ({parts})' if parts else ''}, "
-            f"{self.rate:,.0f} records/s"
-        )
+        return (f"{self.records:,} records, {_size(self.bytes)}, lag {sum(self.lag.values()):,}"
+                f"{f' ({parts})' if parts else ''}, {self.rate:,.0f} records/s")
 
 
 @dataclass
@@ -111,12 +108,10 @@ class DownloadResult:
             window = "no time window (no record has a time)"
         else:
             window = "no time window (nothing new)"
-        line = (
-            f"wrote {plural(self.records, 'record')} ({_size(self.bytes)}{' before gzip' if self.compressed else ''})"
-            f" from "
-            f"{plural(self.partitions, 'partition')} of {self.topic} to {out_name(self.out_path)}, "
-            f"{window}, in {self.elapsed:.1f}s"
-        )
+        gzip = " before gzip" if self.compressed else ""
+        line = (f"wrote {plural(self.records, 'record')} ({_size(self.bytes)}{gzip}) from "
+                f"{plural(self.partitions, 'partition')} of {self.topic} to {out_name(self.out_path)}, "
+                f"{window}, in {self.elapsed:.1f}s")
         if self.skipped:
             line += f" ({plural(self.skipped, 'empty message')} skipped)"
         if self.lost_to_retention:
@@ -159,7 +154,11 @@ def download(
                          "'.', '_' and '-')")
     check_out(out_path, config_path, state_path, compress)  # before anything opens a descriptor: see check_out
     deadline = Deadline(timeout)
-    conf = load_properties(config_path, insecure=insecure_config)
+    try:
+        conf = load_properties(config_path, insecure=insecure_config)
+    except InputError:  # said after what must come first: without the extra, no properties file helps
+        require_confluent_kafka()
+        raise
     if state_path:  # a link is written through: its own folder was locked and the link replaced by a file
         state_path = os.path.realpath(state_path)
         check_state_folder(state_path)

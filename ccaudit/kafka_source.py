@@ -9,6 +9,7 @@ turned into a one-line ``CcauditError`` with the API secret scrubbed out.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import time
 from collections.abc import Iterator
@@ -212,6 +213,12 @@ class KafkaSource:
             err = err.args[0]
         text = err.str() if hasattr(err, "str") else str(err)
         return scrub_secrets(text, self._secrets)
+
+
+def require_confluent_kafka() -> None:
+    """Raise MissingExtra if confluent-kafka is not installed (found, not imported: a second)."""
+    if importlib.util.find_spec("confluent_kafka") is None:
+        raise MissingExtra(INSTALL_HINT)
 
 
 def _import_confluent_kafka():

@@ -941,6 +941,16 @@ def test_missing_confluent_kafka_gives_the_install_hint(tmp_path, props, monkeyp
     assert "Traceback" not in result.output
 
 
+def test_missing_confluent_kafka_is_said_before_a_properties_file_it_would_refuse(tmp_path, monkeypatch):
+    # was "run chmod 600 ...", and the missing extra said only once that was done
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)
+    props = tmp_path / "c.properties"
+    props.write_text("bootstrap.servers=fake:9092\n")
+    props.chmod(0o644)
+    with pytest.raises(MissingExtra, match="ccaudit download needs confluent-kafka"):
+        dl.download(props, tmp_path / "out.jsonl")
+
+
 def test_module_imports_without_confluent_kafka_or_click():
     # A bare parent package: only the download modules' own imports count.
     code = ("import sys, types; sys.modules['confluent_kafka'] = None; sys.modules['click'] = None; "
