@@ -246,8 +246,11 @@ def tell_unmatched(report: Report, f: Filters) -> None:
     if report.events or (f.principal, f.method, f.since, f.until) == (None,) * 4:
         return
     prefixed = f.principal is not None and re.match(r"[A-Za-z]+:", f.principal)
+    email = f.principal is not None and "@" in f.principal
     tell("warning: no event matches " + "; ".join(report.selected)
-         + (" (a principal is shown and matched without its type, e.g. sa-1 for User:sa-1)" if prefixed else ""))
+         + (" (a principal is shown and matched without its type, e.g. sa-1 for User:sa-1)" if prefixed else "")
+         + (" (a sign-in's principal is its user, e.g. u-abc123, where the record names one, not the email its "
+            "row shows)" if email else ""))
 
 
 def existing_store(dumps: tuple[str, ...], db_path: str | None) -> None:

@@ -1254,6 +1254,10 @@ def test_a_time_that_is_not_one_is_answered_with_examples(invoke, sample_cli):
     (["--principal", "User:sa-q1w2e3"], "no event matches principal User:sa-q1w2e3 (a principal is shown and matched "
                                         "without its type, e.g. sa-1 for User:sa-1)"),
     (["--since", "2025-01-01"], "no event matches from 2025-01-01T00:00:00Z"),
+    # was no hint: alice's successful sign-ins show her email, their principal is u-abc123
+    (["--principal", "alice@example.com"], "no event matches principal alice@example.com (a sign-in's principal is "
+                                           "its user, e.g. u-abc123, where the record names one, not the email its "
+                                           "row shows)"),
     (["--method", "nothing.*", "--top", "3"], "no event matches method nothing.*; the 3 busiest keys of each section "
                                               "and day"),
     # was "principal  ; method\x20": the sentence's space escaped, the principal's not
