@@ -126,7 +126,8 @@ def _load_panel(load: dict | None) -> str:
     for key, label in _LOAD_LABELS.items():
         if key in load:
             bad = ' class="bad"' if key == "malformed" and load[key] else ""
-            out.append(f"<tr{bad}><th>{label}</th><td>{_e(load[key])}</td></tr>")
+            value = load[key]
+            out.append(f"<tr{bad}><th>{label}</th><td>{_e(f'{value:,}' if type(value) is int else value)}</td></tr>")
     for key, value in load.items():  # anything newer than this renderer, shown as it is
         if key not in _LOAD_LABELS and key != "malformed_lines" and not isinstance(value, (list, dict)):
             out.append(f"<tr><th>{_e(key.replace('_', ' ').capitalize())}</th><td>{_e(value)}</td></tr>")

@@ -172,6 +172,16 @@ def test_load_summary(sample_html):
     assert [li.text() for li in load.all("li")] == [f"fixtures/sample-cli.txt:{n}" for n in range(31, 37)]
 
 
+def test_load_summary_counts_have_the_load_lines_separators(tmp_path, invoke):
+    # was "1234" in the page where the load line said 1,234
+    from tests.records import kafka_auth, write_jsonl
+
+    dump = write_jsonl(tmp_path, [kafka_auth("2024-05-06T10:00:00Z", id=f"e{i}") for i in range(1234)])
+    page = invoke("report", dump, "--format", "html", "-q").stdout
+    load = parse(page).root.one("section", id="load")
+    assert {tr.one("th").text(): tr.one("td").text() for tr in load.all("tr")}["Records read"] == "1,234"
+
+
 def test_coverage(sample_html):
     tree = parse(sample_html)
     rows = tree.root.one("section", id="coverage").one("tbody").all("tr")
