@@ -23,6 +23,7 @@ import click
 
 from .errors import CcauditError, ExitCode
 from .stops import Terminated
+from .streams import discard
 from .text import printable
 
 EXIT_CODES = """Exit codes: 0 ok; 1 a check failed, --strict found malformed input, or clean was
@@ -105,7 +106,7 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         say(f"ccaudit: stopped by {signal.Signals(e.signum).name}{_noted(e)}")
         ctx.exit(128 + e.signum)
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as cat does
-        _discard(sys.stdout.fileno())
+        discard(sys.stdout.fileno())
         ctx.exit(ExitCode.BROKEN_PIPE)
     except OSError as e:  # the core names every file it writes; what is left is standard output
         if isinstance(e, FileNotFoundError) and _folder_gone():
@@ -114,11 +115,11 @@ def boundary(ctx: click.Context) -> Iterator[None]:
             ctx.exit(ExitCode.USAGE)
         if e.errno not in OUTPUT_FAILED:
             _internal_error(ctx, e)
-        _discard(sys.stdout.fileno())  # what is left of it could not be written either
+        discard(sys.stdout.fileno())  # what is left of it could not be written either
         say(f"ccaudit: error: cannot write to standard output: {e.strerror or e}")
         ctx.exit(ExitCode.USAGE)
     except UnicodeEncodeError as e:  # the core writes files as UTF-8: what is left is standard output's encoding
-        _discard(sys.stdout.fileno())
+        discard(sys.stdout.fileno())
         say(f"ccaudit: error: standard output's encoding ({e.encoding}) cannot write "
             f"{e.object[e.start:e.end]!a}: use a UTF-8 locale (PYTHONIOENCODING=utf-8) or -o FILE")
         ctx.exit(ExitCode.USAGE)
@@ -173,10 +174,6 @@ def say(line: str = "", nl: bool = True) -> None:
     except BrokenPipeError:
         raise
     except OSError:
-        _discard(2)  # what is left in sys.stderr's buffer too
+        discard(2)  # what is left in sys.stderr's buffer too
 
 
-def _discard(fd: int) -> None:
-    """Point standard output or error (``fd``) at /dev/null, so that the flush at exit
-    neither fails nor writes what is left."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)

@@ -6,6 +6,7 @@ import sys
 import time
 from typing import TextIO
 
+from .streams import discard
 from .text import columns, cut, printable
 
 WIDTH = 80  # columns when the terminal does not say
@@ -47,8 +48,12 @@ def redraw(stream: TextIO, line: str) -> None:
     """``line`` in place of the one the cursor is on, cut to the terminal's width: a line
     that wraps left a row behind at every redraw, as ``\\x1b[K`` clears only the last."""
     line = cut(line, width(stream) - 1)
-    stream.write(f"\r\x1b[K{line}")
-    stream.flush()
+    try:
+        stream.write(f"\r\x1b[K{line}")
+        stream.flush()
+    except OSError:  # the terminal went away (EIO: a dropped ssh session whose SIGHUP is ignored):
+        if stream is sys.stderr:  # the run goes on unseen, as boundary.say's lines then do
+            discard(2)
 
 
 def width(stream: TextIO) -> int:

@@ -133,3 +133,9 @@ def made_blocking(stream: object) -> int | None:
         return fd
     except (AttributeError, OSError, ValueError):  # no descriptor (a program's own stream), or closed
         return None
+
+
+def discard(fd: int) -> None:
+    """Point standard output or error (``fd``) at /dev/null, so that the flush at exit
+    neither fails nor writes what is left."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)

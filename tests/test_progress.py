@@ -102,3 +102,24 @@ def test_no_progress_on_a_dumb_terminal(terminal, monkeypatch):
     assert on_terminal(quiet=False) and not on_terminal(quiet=True)
     monkeypatch.setenv("TERM", "dumb")
     assert not on_terminal(quiet=False)
+
+
+def test_a_load_whose_terminal_went_away_ends_whole(tmp_path, ccaudit_exe):
+    # was exit 2 ("cannot write to standard output") and a load left part way: the next
+    # redraw on a terminal that is gone (a dropped ssh session, its SIGHUP ignored) failed, EIO
+    import subprocess
+
+    dump = tmp_path / "big.jsonl"
+    assert subprocess.run([sys.executable, "-m", "benchmarks.generate", "60000", str(dump), "--format", "jsonl",
+                           "--seed", "3"], capture_output=True, timeout=120).returncode == 0
+    master, slave = os.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "TERM"}
+    proc = subprocess.Popen([ccaudit_exe, "load", str(dump), "--db", str(tmp_path / "s.db")], stderr=slave,
+                            stdout=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    assert select.select([master], [], [], 60)[0] and os.read(master, 1 << 16)  # the progress line, drawn
+    os.close(master)  # the terminal goes away: its next redraw, or the line's erasing, fails with EIO
+    assert proc.wait(timeout=120) == 0
+    check = subprocess.run([ccaudit_exe, "summary", "--db", str(tmp_path / "s.db"), "--format", "json"],
+                           capture_output=True, text=True, timeout=60)
+    assert check.stderr == "" and '"events": 60000' in check.stdout.replace(" ", "").replace('":', '": ')
