@@ -29,7 +29,7 @@ import msgspec
 from .classify import LAST_TIME, parse_time
 from .clock import EPOCH
 from .errors import CcauditError, InputError, out_of_space
-from .files import closed_descriptor, is_device, read_small, replacing, same_file
+from .files import closed_descriptor, descriptor_of, is_device, read_small, replacing, same_file, write_on
 from .folders import check_parent, folder_of
 from .kafka_config import shown_brokers
 from .storefile import looks_like_sqlite
@@ -214,8 +214,8 @@ def _appending(path, until: float):
     if str(path) == STDOUT:
         sys.stdout.flush()
         return nullcontext(sys.stdout.buffer)
-    if not stat.S_ISFIFO(os.stat(path).st_mode):
-        return open(path, "ab")
+    if descriptor_of(str(path)) is not None or not stat.S_ISFIFO(os.stat(path).st_mode):
+        return write_on(str(path), binary=True)
     while True:  # opening a FIFO waits for a reader, for ever: --timeout bounds the wait
         try:
             fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)

@@ -97,12 +97,25 @@ def _write_through(path: str, pieces: Iterable[str | bytes]) -> None:
     """Appended, not truncated: what ``/dev/stdout`` leads to may be a file that the shell
     opened to append (``>> log``), or one that already holds what was written before."""
     try:
-        with open(path, "a", encoding="utf-8") as f:
+        with write_on(path) as f:
             write_pieces(f, pieces)
     except BrokenPipeError:  # its reader went away (-o /dev/stdout | head): as for standard output
         raise
     except OSError as e:
         raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
+
+
+def write_on(path: str, binary: bool = False) -> IO:
+    """``path`` opened to write on: a descriptor's name (/dev/stdout, /dev/fd/3) through
+    that descriptor, from where it is, as ``-`` is written (opened again, in a file the
+    shell then writes more to, ``{ ...; echo end; } > log``, the shell wrote over it);
+    another name appended to."""
+    fd = descriptor_of(path)
+    if fd is not None:
+        if fd == 1:
+            sys.stdout.flush()
+        return open(os.dup(fd), "wb" if binary else "w", encoding=None if binary else "utf-8")
+    return open(path, "ab" if binary else "a", encoding=None if binary else "utf-8")
 
 
 def read_small(path: str, limit: int, stdin_as_dash: bool = False) -> bytes:

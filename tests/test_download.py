@@ -1012,6 +1012,18 @@ def test_fetches_every_partition_exactly_once_and_report_reads_it(tmp_path, clus
     assert (summary["load"]["inserted"], summary["load"]["malformed"]) == (41, 1)
 
 
+def test_out_to_standard_output_in_a_file_the_shell_writes_on_keeps_its_place(tmp_path, cluster, topic, mock_props,
+                                                                                ccaudit_exe):
+    # was: /dev/stdout opened again, and the shell's next line written over the first records
+    cluster.produce(topic, [audit_message(i, topic) for i in range(3)])
+    log = tmp_path / "log.txt"
+    script = '{ echo header; "$0" download --config "$1" --topic "$2" --out /dev/stdout -q; echo footer; } > "$3"'
+    subprocess.run(["bash", "-c", script, ccaudit_exe, mock_props, topic, log], check=True, timeout=60)
+    lines = log.read_bytes().splitlines()
+    assert lines[0] == b"header" and lines[-1] == b"footer"
+    assert sorted(lines[1:-1]) == sorted(audit_message(i, topic) for i in range(3))
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_once_the_state_is_saved_leaves_the_run_complete(tmp_path, cluster, topic, mock_props, ccaudit_exe,
                                                                  signum):

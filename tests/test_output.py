@@ -147,6 +147,17 @@ def test_output_naming_another_store_is_refused(invoke, tmp_path, sample_cli):
     assert "--db " in result.stderr and other.read_bytes() == before
 
 
+@pytest.mark.parametrize("name", ["-", "/dev/stdout", "/dev/fd/1"])
+def test_output_to_standard_output_in_a_file_the_shell_writes_on_keeps_its_place(ccaudit_exe, tmp_path, sample_cli,
+                                                                                  name):
+    # was: /dev/stdout opened again, and the shell's next line written over the report's start
+    log = tmp_path / "log.txt"
+    script = '{ echo header; "$0" report "$1" --format csv -q -o "$2"; echo footer; } > "$3"'
+    subprocess.run(["bash", "-c", script, ccaudit_exe, sample_cli, name, log], check=True, timeout=60)
+    lines = log.read_text().splitlines()
+    assert lines[0] == "header" and lines[1].startswith("date,section,key,00,") and lines[-1] == "footer"
+
+
 @pytest.mark.parametrize("name", ["/dev/stdout", "/proc/self/fd/1", "/dev/fd/1"])
 def test_output_to_a_closed_standard_output_is_refused(ccaudit_exe, tmp_path, sample_cli, name):
     """With descriptor 1 closed (`>&-`), SQLite opened the store there, put /dev/null in
