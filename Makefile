@@ -12,8 +12,8 @@ FUZZ_SECONDS ?= 300
 
 $(STAMP): pyproject.toml
 	@# A .venv made by hand (the README's quick start) is used as it is: made again by another
-	@# Python, it would mix two versions.
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# Python, it would mix two versions. One whose Python no longer runs is made anew.
+	$(BIN)/python -c '' 2>/dev/null || $(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e . --group dev
 	@# The download extra is optional: its tests skip (with the reason) if it cannot be installed.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import os
 import signal
@@ -16,7 +17,7 @@ import sqlite3
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 import click
@@ -78,6 +79,8 @@ def _stops_through_sql() -> Iterator[None]:
         signal.getsignal(signal.SIGINT) is signal.default_int_handler  # only the main thread sets handlers
     if own:
         signal.signal(signal.SIGINT, interrupt)
+    hook = sys.unraisablehook
+    sys.unraisablehook = functools.partial(_sent_again, hook)
     try:
         yield
     except (sqlite3.Error, CcauditError):
@@ -85,8 +88,24 @@ def _stops_through_sql() -> Iterator[None]:
             raise _signalled[-1] from None
         raise
     finally:
+        sys.unraisablehook = hook
         if own:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _sent_again(hook: Callable, unraisable: object) -> None:
+    """A signal's exception raised where Python cannot raise it (a weak reference's
+    callback, as an import's lock is freed; a ``__del__``) was printed as ignored, with its
+    traceback, and the command went on as if never stopped. It is sent again instead, a
+    moment later, by another thread: sent from here, its handler ran here, ignored again."""
+    e = unraisable.exc_value  # type: ignore[attr-defined]  (sys.UnraisableHookArgs)
+    if any(e is stop for stop in _signalled):
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        later = threading.Timer(0.05, signal.pthread_kill, (threading.main_thread().ident, signum))
+        later.daemon = True  # (a command that ends meanwhile has ended)
+        later.start()
+    else:  # anything else, to the hook there was (Python's: the traceback)
+        hook(unraisable)
 
 
 @contextlib.contextmanager

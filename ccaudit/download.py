@@ -41,10 +41,10 @@ from .download_files import (
     refuse_to_replace,
     save_state,
 )
-from .errors import CcauditError, InputError, add_note
+from .errors import CcauditError, InputError, MissingExtra, add_note
 from .folders import writing_into
 from .kafka_config import kept_brokers, load_properties
-from .kafka_source import EARLIEST, Deadline, KafkaSource, Message, require_confluent_kafka
+from .kafka_source import EARLIEST, INSTALL_HINT, Deadline, KafkaSource, Message, confluent_kafka_installed
 from .stops import Terminated, block_stops, drop_stops, restore_signals
 from .text import plural, printable
 
@@ -157,7 +157,8 @@ def download(
     try:
         conf = load_properties(config_path, insecure=insecure_config)
     except InputError:  # said after what must come first: without the extra, no properties file helps
-        require_confluent_kafka()
+        if not confluent_kafka_installed():
+            raise MissingExtra(INSTALL_HINT) from None
         raise
     if state_path:  # a link is written through: its own folder was locked and the link replaced by a file
         state_path = os.path.realpath(state_path)

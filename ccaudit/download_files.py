@@ -209,8 +209,8 @@ def _gzip_on(raw, name: str) -> Iterator[gzip.GzipFile]:
 
 
 def _appending(path, until: float):
-    """Standard output's binary stream (left open), or the file appended to: see
-    files._write_through."""
+    """Standard output's binary stream (left open), or the file or descriptor written on
+    (``files.write_on``)."""
     if str(path) == STDOUT:
         sys.stdout.flush()
         return nullcontext(sys.stdout.buffer)

@@ -94,8 +94,8 @@ def is_device(path: str) -> bool:
 
 
 def _write_through(path: str, pieces: Iterable[str | bytes]) -> None:
-    """Appended, not truncated: what ``/dev/stdout`` leads to may be a file that the shell
-    opened to append (``>> log``), or one that already holds what was written before."""
+    """Written on, not truncated (``write_on``): what ``/dev/stdout`` leads to may be a file
+    that the shell opened to append (``>> log``), or one that already holds what was written before."""
     try:
         with write_on(path) as f:
             write_pieces(f, pieces)
@@ -105,17 +105,32 @@ def _write_through(path: str, pieces: Iterable[str | bytes]) -> None:
         raise CcauditError(f"{path}: cannot write: {e.strerror}") from None
 
 
-def write_on(path: str, binary: bool = False) -> IO:
+@contextlib.contextmanager
+def write_on(path: str, binary: bool = False) -> Iterator[IO]:
     """``path`` opened to write on: a descriptor's name (/dev/stdout, /dev/fd/3) through
     that descriptor, from where it is, as ``-`` is written (opened again, in a file the
-    shell then writes more to, ``{ ...; echo end; } > log``, the shell wrote over it);
+    shell then writes more to, ``{ ...; echo end; } > log``, the shell wrote over it), and
+    blocking while it is written (a parent's non-blocking pipe failed a write once full);
     another name appended to."""
+    mode, encoding = ("b", None) if binary else ("", "utf-8")
     fd = descriptor_of(path)
-    if fd is not None:
-        if fd == 1:
-            sys.stdout.flush()
-        return open(os.dup(fd), "wb" if binary else "w", encoding=None if binary else "utf-8")
-    return open(path, "ab" if binary else "a", encoding=None if binary else "utf-8")
+    if fd is None:
+        with open(path, "a" + mode, encoding=encoding) as f:
+            yield f
+        return
+    if fd == 1 and sys.stdout is not None:
+        sys.stdout.flush()
+    dup = os.dup(fd)
+    unblocked = not os.get_blocking(dup)
+    if unblocked:  # (the flag is the open file's: the descriptor it was passed as shares it)
+        os.set_blocking(dup, True)
+    try:
+        with open(dup, "w" + mode, encoding=encoding) as f:
+            yield f
+    finally:
+        if unblocked:
+            with contextlib.suppress(OSError):
+                os.set_blocking(fd, False)
 
 
 def read_small(path: str, limit: int, stdin_as_dash: bool = False) -> bytes:

@@ -51,9 +51,14 @@ def redraw(stream: TextIO, line: str) -> None:
     try:
         stream.write(f"\r\x1b[K{line}")
         stream.flush()
+    except BrokenPipeError:  # its reader went away: as for any message
+        raise
+    except BlockingIOError:  # a terminal another program made non-blocking, full for now: this redraw goes
+        pass
     except OSError:  # the terminal went away (EIO: a dropped ssh session whose SIGHUP is ignored):
-        if stream is sys.stderr:  # the run goes on unseen, as boundary.say's lines then do
-            discard(2)
+        if stream is not sys.stderr or stream.fileno() != 2:  # the run goes on unseen, as
+            raise  # boundary.say's lines then do; a program's own stream is the program's
+        discard(2)
 
 
 def width(stream: TextIO) -> int:

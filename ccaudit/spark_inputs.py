@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .errors import READ_ERRORS, InputError
-from .files import same_file
+from .files import descriptor_of, same_file
 from .ingest import BUFFER, EMPTY_NAME, Dump, check_readable, sniff
 from .spark_job import file_key
 from .stats import LoadStats
@@ -80,7 +80,8 @@ def sources(spark, inputs: Iterable[str], links: str | None, store: str | None =
     for rank, (file, lines) in enumerate(zip(found.values(), routes)):
         path = file.path
         if file.fs is None:
-            path = os.path.realpath(path)  # /dev/stdin, /dev/fd/3: the JVM's own would be another file
+            if descriptor_of(path) is not None:  # /dev/stdin, /dev/fd/3: the JVM's own is another file
+                path = os.path.realpath(path)
             if links:
                 os.symlink(path, link := os.path.join(links, str(rank)))
                 path = link

@@ -741,6 +741,28 @@ def test_ctrl_c_at_the_terminal_stops_a_load_in_one_line_and_leaves_nothing(cc, 
     assert interrupted >= 6, f"only {interrupted} of 12 loads were still running when interrupted"
 
 
+def test_ctrl_c_raised_where_python_cannot_raise_it_still_stops_the_command(root):
+    # was "Exception ignored in: <function _get_module_lock.<locals>.cb ...> KeyboardInterrupt",
+    # a traceback, and the load went on to its end (exit 0): Ctrl-C came as an import's lock was freed
+    code = """if True:
+        import signal, time, weakref
+        from ccaudit.boundary import _stops_through_sql
+        class Held:
+            pass
+        try:
+            with _stops_through_sql():
+                held = Held()
+                ref = weakref.ref(held, lambda _: signal.raise_signal(signal.SIGINT))
+                del held  # its callback runs, and Ctrl-C's exception is raised in it
+                time.sleep(5)
+                print("went on")
+        except KeyboardInterrupt:
+            print("stopped")
+        """
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert (result.stdout, result.stderr) == ("stopped\n", "")
+
+
 WAITS = {  # what another process holds, and the command that waits for it
     "a reader for a load's write": ("BEGIN EXCLUSIVE", "summary"),
     "a load for another load's write": ("BEGIN IMMEDIATE", "load"),

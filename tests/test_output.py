@@ -14,6 +14,8 @@ import os
 import sqlite3
 import stat
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -156,6 +158,26 @@ def test_output_to_standard_output_in_a_file_the_shell_writes_on_keeps_its_place
     subprocess.run(["bash", "-c", script, ccaudit_exe, sample_cli, name, log], check=True, timeout=60)
     lines = log.read_text().splitlines()
     assert lines[0] == "header" and lines[1].startswith("date,section,key,00,") and lines[-1] == "footer"
+
+
+def test_output_to_a_descriptor_passed_non_blocking_waits_for_its_reader(ccaudit_exe, tmp_path):
+    # was "cannot write: write could not complete without blocking", exit 2, once the pipe was full
+    dump = tmp_path / "d.jsonl"
+    subprocess.run([sys.executable, "-m", "benchmarks.generate", "5000", str(dump), "--format", "jsonl", "--days", "3",
+                    "--seed", "5"], check=True, capture_output=True, timeout=120)
+    whole = subprocess.run([ccaudit_exe, "report", dump, "--format", "json", "-q"], capture_output=True,
+                           timeout=120).stdout
+    assert len(whole) > 1 << 17  # more than a pipe holds
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    proc = subprocess.Popen([ccaudit_exe, "report", dump, "--format", "json", "-q", "-o", f"/dev/fd/{w}"],
+                            pass_fds=(w,), stderr=subprocess.PIPE)
+    os.close(w)
+    time.sleep(1)  # a slow reader: the pipe fills
+    with os.fdopen(r, "rb") as reader:
+        got = reader.read()
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    assert got == whole
 
 
 @pytest.mark.parametrize("name", ["/dev/stdout", "/proc/self/fd/1", "/dev/fd/1"])
