@@ -75,12 +75,13 @@ def _stops_through_sql() -> Iterator[None]:
     a row's hours so) reaches here as sqlite3's OperationalError, or as the error the core
     made of it (an upgrade's "could not"): raised again as it was. Ctrl-C's handler is
     Python's own, but kept, for the command only (SIG_IGN stays)."""
-    own = threading.current_thread() is threading.main_thread() and \
-        signal.getsignal(signal.SIGINT) is signal.default_int_handler  # only the main thread sets handlers
+    main = threading.current_thread() is threading.main_thread()  # only the main thread sets handlers
+    own = main and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     if own:
         signal.signal(signal.SIGINT, interrupt)
     hook = sys.unraisablehook
-    sys.unraisablehook = functools.partial(_sent_again, hook)
+    if main:
+        sys.unraisablehook = functools.partial(_sent_again, hook)
     try:
         yield
     except (sqlite3.Error, CcauditError):
@@ -88,7 +89,8 @@ def _stops_through_sql() -> Iterator[None]:
             raise _signalled[-1] from None
         raise
     finally:
-        sys.unraisablehook = hook
+        if main:
+            sys.unraisablehook = hook
         if own:
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
