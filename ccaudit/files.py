@@ -19,6 +19,7 @@ from typing import IO, TextIO
 
 from .errors import CcauditError, InputError
 from .folders import Folder, folder_of, held
+from .streams import made_blocking
 
 
 def write_atomic(path: str, text: str | Iterable[str | bytes], devices: bool = True) -> None:
@@ -120,17 +121,14 @@ def write_on(path: str, binary: bool = False) -> Iterator[IO]:
         return
     if fd == 1 and sys.stdout is not None:
         sys.stdout.flush()
-    dup = os.dup(fd)
-    unblocked = not os.get_blocking(dup)
-    if unblocked:  # (the flag is the open file's: the descriptor it was passed as shares it)
-        os.set_blocking(dup, True)
-    try:
-        with open(dup, "w" + mode, encoding=encoding) as f:
+    with open(os.dup(fd), "w" + mode, encoding=encoding) as f:
+        unblocked = made_blocking(f)  # (the flag is the open file's: the descriptor passed shares it)
+        try:
             yield f
-    finally:
-        if unblocked:
-            with contextlib.suppress(OSError):
-                os.set_blocking(fd, False)
+        finally:
+            if unblocked is not None:
+                with contextlib.suppress(OSError):
+                    os.set_blocking(fd, False)
 
 
 def read_small(path: str, limit: int, stdin_as_dash: bool = False) -> bytes:
