@@ -14,12 +14,12 @@ import threading
 
 import click
 
-from . import __version__, interrupted_while_starting, time_options
+from . import __version__, asking, interrupted_while_starting, time_options
 from . import options as opt
-from .boundary import EXIT_CODES, ClosedOutput, boundary, say, terminate
+from .boundary import EXIT_CODES, ClosedOutput, boundary, terminate
 from .cli_analysis import check, diff, methods
 from .cli_export import export_command
-from .errors import CcauditError, ExitCode
+from .errors import CcauditError
 from .files import closed_descriptor, is_device, present, same_file
 from .filters import Filters
 from .folders import check_dir, check_parent, check_writable, folder_of, unslashed
@@ -30,32 +30,6 @@ from .sidefiles import side_names
 from .stops import Program
 from .storefile import looks_like_sqlite
 from .text import plural, printable
-
-
-def interactive() -> bool:
-    """May ccaudit ask? Only a person at a terminal can answer (none with it closed: <&-)."""
-    return sys.stdin is not None and sys.stdin.isatty()
-
-
-def confirmed(question: str) -> bool:
-    """y or yes; anything else, or the end of input, declines. Not ``click.confirm``,
-    which turns Ctrl-C into a declining Abort (exit 1) rather than an interrupt (130)."""
-    try:  # a Ctrl-C just after the question is written, before the read, ends its line too
-        say(f"{question} [y/N]: ", nl=False)
-        answer = sys.stdin.readline()
-    except KeyboardInterrupt:
-        say()  # the interrupt's line starts on a line of its own
-        raise
-    if not answer.endswith("\n"):
-        say()
-    return answer.strip().lower() in ("y", "yes")
-
-
-def _go_on_if(agreed: bool) -> None:
-    """A question declined ends the command, exit 1."""
-    if not agreed:
-        say("ccaudit: nothing deleted")
-        sys.exit(ExitCode.CHECK_FAILED)
 
 
 class Cli(click.Group):
@@ -76,6 +50,15 @@ class Cli(click.Group):
             if signal.getsignal(signal.SIGINT) is interrupted_while_starting:  # from here the boundary catches it:
                 signal.signal(signal.SIGINT, signal.default_int_handler)  # before, click's "Aborted!" (exit 1)
             return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        """A dump or store named where the command goes (``ccaudit dump.json``) is told
+        the command that reads it."""
+        name = args[0] if args else ""
+        if name not in self.commands and (name == "-" or os.path.isfile(name)):
+            usage = f"--db {shlex.quote(name)}" if looks_like_sqlite(name) else shlex.quote(name)
+            ctx.fail(f"No such command {name!r}. To report on it: ccaudit report {usage}")
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
         with boundary(ctx):
@@ -333,7 +316,7 @@ def clean(extra, db_path, out_dir, unfinished, yes):
     if unfinished:
         if not db_path or out_dir:
             raise click.UsageError("--unfinished goes with --db STORE alone (the store is kept)")
-        _go_on_if(yes or not interactive() or confirmed(f"Forget the unfinished loads of {printable(db_path)}?"))
+        asking.go_on_if_agreed(f"Forget the unfinished loads of {printable(db_path)}?", yes)
         forgot = forget_unfinished(db_path, opt.tell)
         opt.tell(f"{db_path}: forgot {plural(forgot, 'unfinished load')} (the store is kept)")
         return
@@ -342,7 +325,7 @@ def clean(extra, db_path, out_dir, unfinished, yes):
     if out_dir and present(out_dir):
         check_report_dir(out_dir)
     targets = [t for t in (db_path, out_dir) if t]
-    _go_on_if(yes or not interactive() or confirmed(f"Delete {printable(' and '.join(targets))}?"))
+    asking.go_on_if_agreed(f"Delete {printable(' and '.join(targets))}?", yes)
     if db_path:
         if found:
             delete_store(db_path, asked=asked)

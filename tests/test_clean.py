@@ -343,7 +343,7 @@ def test_clean_with_an_empty_out_is_refused_and_deletes_nothing(invoke, tmp_path
 def test_the_end_of_input_at_cleans_question_declines(invoke, tmp_path, sample_cli, monkeypatch):
     db = tmp_path / "s.db"
     invoke("load", sample_cli, "--db", db, "-q")
-    monkeypatch.setattr("ccaudit.cli.interactive", lambda: True)
+    monkeypatch.setattr("ccaudit.asking.interactive", lambda: True)
     result = invoke("clean", "--db", db, input="")
     assert (result.exit_code, result.stderr) == (1, f"Delete {db}? [y/N]: \nccaudit: nothing deleted\n")
     assert db.exists()
@@ -353,8 +353,8 @@ def test_a_store_replaced_while_cleans_question_waits_is_not_deleted(invoke, tmp
     # was "deleted s.db", exit 0: the text file put in the store's place was deleted
     db, out = tmp_path / "s.db", tmp_path / "reports"
     invoke("report", sample_cli, "--db", db, "--out", out, "-q")
-    monkeypatch.setattr("ccaudit.cli.interactive", lambda: True)
-    monkeypatch.setattr("ccaudit.cli.confirmed", lambda question: db.write_text("my notes\n") or True)
+    monkeypatch.setattr("ccaudit.asking.interactive", lambda: True)
+    monkeypatch.setattr("ccaudit.asking.confirmed", lambda question: db.write_text("my notes\n") or True)
     result = invoke("clean", "--db", db, "--out", out)
     assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {db}: changed while the question waited; "
                                                     "nothing deleted\n")

@@ -65,6 +65,17 @@ def test_summary_of_a_dump_suggests_report(invoke, sample_cli):
     assert result.exit_code == 2 and f"ccaudit report {sample_cli}" in result.stderr
 
 
+def test_a_dump_named_as_the_command_is_told_report(invoke, sample_cli, tmp_path):
+    # was "No such command '…sample-cli.txt'." alone, the first thing a newcomer may type
+    result = invoke(str(sample_cli))
+    assert (result.exit_code, result.stderr) == (
+        2, f"ccaudit: error: No such command {str(sample_cli)!r}. To report on it: ccaudit report {sample_cli}\n")
+    db = tmp_path / "it's.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    assert invoke(str(db)).stderr.endswith(f"To report on it: ccaudit report --db '{tmp_path}/it'\"'\"'s.db'\n")
+    assert invoke(str(tmp_path)).stderr == f"ccaudit: error: No such command {str(tmp_path)!r}.\n"  # a folder
+
+
 def test_version(invoke):
     from ccaudit import __version__
 

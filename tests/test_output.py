@@ -574,7 +574,7 @@ def test_clean_deletes_only_what_the_manifest_lists(invoke, tmp_path, sample_cli
 def test_declining_clean_exits_1_and_deletes_nothing(invoke, tmp_path, sample_cli, monkeypatch):
     db = tmp_path / "s.db"
     invoke("load", sample_cli, "--db", db, "-q")
-    monkeypatch.setattr("ccaudit.cli.interactive", lambda: True)
+    monkeypatch.setattr("ccaudit.asking.interactive", lambda: True)
     result = invoke("clean", "--db", db, input="n\n")
     assert result.exit_code == ExitCode.CHECK_FAILED and "nothing deleted" in result.stderr
     assert db.exists()
