@@ -20,7 +20,7 @@ from .boundary import EXIT_CODES, ClosedOutput, boundary, terminate
 from .cli_analysis import check, diff, methods
 from .cli_export import export_command
 from .errors import CcauditError
-from .files import closed_descriptor, is_device, present, same_file
+from .files import is_device, present, same_file, unwritable_descriptor
 from .filters import Filters
 from .folders import check_dir, check_parent, check_writable, folder_of, unslashed
 from .options import FORMATS, LOADING, SECTION, TZ, WINDOW, db_option, format_option, options
@@ -115,9 +115,8 @@ def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str 
     if out_file and looks_like_sqlite(out_file):  # -o audit.db, for --db audit.db: the store, lost
         raise click.BadParameter(f"{out_file} is an SQLite file (a store?), which the report would replace; give "
                                  f"another file, or --db {out_file} to report from it", param_hint=["-o", "--output"])
-    if out_file and (fd := closed_descriptor(out_file)) is not None:  # SQLite would open the store there
-        raise click.BadParameter(f"{out_file}: descriptor {fd} is not open (closed with {fd}>&-?), so the report "
-                                 "would go nowhere", param_hint=["-o", "--output"])
+    if out_file and (why := unwritable_descriptor(out_file, "the report")):  # SQLite would open the store there
+        raise click.BadParameter(f"{out_file}: {why}", param_hint=["-o", "--output"])
     opt.refuse_journal_folder(out_dir, db_path)
     if out_dir and (found := a_report_file(out_dir, read)):
         raise click.BadParameter(f"{found} is the store or an input, named as a report file in {out_dir}; give "

@@ -29,7 +29,7 @@ import msgspec
 from .classify import LAST_TIME, parse_time
 from .clock import EPOCH
 from .errors import CcauditError, InputError, out_of_space
-from .files import closed_descriptor, descriptor_of, is_device, read_small, replacing, same_file, write_on
+from .files import descriptor_of, is_device, read_small, replacing, same_file, unwritable_descriptor, write_on
 from .folders import check_parent, folder_of
 from .kafka_config import shown_brokers
 from .storefile import looks_like_sqlite
@@ -53,10 +53,8 @@ def check_out(out_path, config_path, state_path, compress: bool = False) -> None
     records would vanish into it. So this runs before anything opens a descriptor. A file
     is named as what it will hold: gzip data under .jsonl misled every tool but ccaudit."""
     out = "/dev/stdout" if str(out_path) == STDOUT else str(out_path)
-    fd = closed_descriptor(out)
-    if fd is not None:
-        raise InputError(f"--out {out_path}: descriptor {fd} is not open (closed with {fd}>&-?), "
-                         "so the records would go nowhere")
+    if why := unwritable_descriptor(out, "the records"):
+        raise InputError(f"--out {out_path}: {why}")
     for path, option in ((state_path, "--state"), (config_path, "--config")):
         if path and same_file(out, str(path)):
             raise InputError(f"--out {out_path} is the {option} file: write the records to another file")

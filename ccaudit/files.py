@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import fcntl
 import os
 import re
 import stat
@@ -154,17 +155,20 @@ def descriptor_of(path: str) -> int | None:
     return None if not m else _STANDARD[m[1]] if m[1] else int(m[2] or m[3])
 
 
-def closed_descriptor(path: str) -> int | None:
-    """The descriptor that ``path`` names if it is not open: the next file opened (SQLite's
-    store, the Kafka client's pipe) would take its number, and what was written there
-    would go into that file, or nowhere."""
+def unwritable_descriptor(path: str, what: str) -> str | None:
+    """Why the descriptor that ``path`` names cannot take ``what`` (the report, the
+    records), found before anything is made or loaded: it is not open, and the next file
+    opened (SQLite's store, the Kafka client's pipe) would take its number, so ``what``
+    would go into that file, or nowhere; or it is open only for reading (``< file``)."""
     fd = descriptor_of(path)
     if fd is None:
         return None
     try:
-        os.fstat(fd)
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
     except OSError:
-        return fd
+        return f"descriptor {fd} is not open (closed with {fd}>&-?), so {what} would go nowhere"
+    if flags & os.O_ACCMODE == os.O_RDONLY:
+        return f"descriptor {fd} is open only for reading (<), so {what} cannot be written there"
     return None
 
 

@@ -1745,3 +1745,14 @@ def test_out_to_a_closed_standard_output_is_refused(tmp_path, cluster, topic, mo
     assert run.stderr.decode() == (f"ccaudit: error: --out {out}: descriptor 1 is not open (closed with 1>&-?), "
                                    "so the records would go nowhere\n")
     assert sorted(os.listdir(tmp_path)) == ["client.properties"]
+
+
+def test_out_to_a_descriptor_open_only_for_reading_is_refused(tmp_path, cluster, topic, mock_props):
+    # `--out /dev/fd/3 3<file`: was found only when the first batch was written
+    cluster.produce(topic, [audit_message(i, topic) for i in range(3)])
+    run = ccaudit_in_sh('exec "$0" -m ccaudit download --config "$1" --out /dev/fd/3 --state s.json --topic "$2" '
+                        '--timeout 20 3<"$1"', str(mock_props), topic, cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.decode() == ("ccaudit: error: --out /dev/fd/3: descriptor 3 is open only for reading (<), "
+                                   "so the records cannot be written there\n")
+    assert sorted(os.listdir(tmp_path)) == ["client.properties"]

@@ -192,6 +192,22 @@ def test_output_to_a_closed_standard_output_is_refused(ccaudit_exe, tmp_path, sa
                                   "nowhere\n"), result.stderr
 
 
+@pytest.mark.parametrize("name", ["/dev/stdin", "/dev/fd/0"])
+def test_output_to_a_descriptor_open_only_for_reading_is_refused_before_the_load(ccaudit_exe, tmp_path, sample_cli,
+                                                                                  name):
+    # `-o /dev/stdin < file`: was refused with "cannot write: Bad file descriptor" once the load and
+    # the report were done, and their work lost
+    given = tmp_path / "given.txt"
+    given.write_text("mine\n")
+    with open(given) as stdin:
+        result = subprocess.run([ccaudit_exe, "report", sample_cli, "-o", name], stdin=stdin,
+                                capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (
+        ExitCode.USAGE, f"ccaudit: error: Invalid value for '-o' / '--output': {name}: descriptor 0 is open only "
+                        "for reading (<), so the report cannot be written there\n")
+    assert given.read_text() == "mine\n"
+
+
 def test_a_summary_to_a_closed_standard_output_says_so_as_other_commands_do(ccaudit_exe, tmp_path, sample_cli):
     # was: "cannot write to standard output: Bad file descriptor"
     db = tmp_path / "s.db"
