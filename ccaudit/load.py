@@ -52,16 +52,17 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
     if progress is not None and not callable(progress):  # was a TypeError once the load was done
         raise TypeError(f"load_dumps: progress is None or a callable, not {type(progress).__name__}")
     stats = LoadStats()
-    try:  # a temporary store goes with its command: no reader will ask how its load ended
-        note = store.begin_load(inputs) if store.durable else None
-    except NoSpace as e:
-        stats.stopped = str(e)
-        return stats
-    try:
-        _load_all(inputs, store, stats, note, progress, workers, chunk)
-    except BaseException:  # Ctrl-C, a program's progress that raised: the load did not end, and says so
-        store.load_failed()
-        raise
+    with store.holding():  # from the load's note to its end
+        try:  # a temporary store goes with its command: no reader will ask how its load ended
+            note = store.begin_load(inputs) if store.durable else None
+        except NoSpace as e:
+            stats.stopped = str(e)
+            return stats
+        try:
+            _load_all(inputs, store, stats, note, progress, workers, chunk)
+        except BaseException:  # Ctrl-C, a program's progress that raised: the load did not end, and says so
+            store.load_failed()
+            raise
     return stats
 
 

@@ -307,7 +307,6 @@ def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
         if progress:
             progress.done()
     tell_loaded(stats, quiet)
-    store.written()
     tell_unfinished(store)
     return stats
 

@@ -308,12 +308,13 @@ def run(inputs, store, master: str | None = None, parquet: str | None = None) ->
     from .spark_inputs import check_inputs
 
     check_inputs(inputs, store.path)
-    with session(master) as spark:
-        rows, stats = aggregate(spark, inputs, parquet, store.path)
-    try:
-        store.add_counts(rows)
-    except BaseException:
-        if parquet:
-            remove_parquet(parquet)
-        raise
+    with store.holding():  # held through Spark's minutes, as a load is: clean refuses it meanwhile
+        with session(master) as spark:
+            rows, stats = aggregate(spark, inputs, parquet, store.path)
+        try:
+            store.add_counts(rows)
+        except BaseException:
+            if parquet:
+                remove_parquet(parquet)
+            raise
     return stats

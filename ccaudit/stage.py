@@ -35,6 +35,16 @@ class Staged(NamedTuple):
     offered: int
 
 
+class Merged(NamedTuple):
+    """What a merge did: events new to the store, and copies of stored ones."""
+
+    inserted: int
+    duplicates: int
+
+    def __add__(self, other: tuple) -> Merged:  # type: ignore[override]
+        return Merged(self.inserted + other[0], self.duplicates + other[1])
+
+
 class Stage:
     """Collects rows from ``classify`` into a ``Staged`` batch. Details are numbered by
     the row's own slice of them (auth, sign-in success and failure slices differ in

@@ -38,7 +38,7 @@ import functools
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from . import daycounts, loadnotes, storelock, upgrade
 from .arguments import store_path
@@ -46,7 +46,7 @@ from .errors import NoSpace, StoreError, out_of_space
 from .numbering import AT_ONCE, Numbering, chunks, looked_up, values_sql
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .sidefiles import check_files, check_folder, check_journal_name, wal_unreadable
-from .stage import Stage, Staged, tally, unpack
+from .stage import Merged, Stage, Staged, tally, unpack
 from .storefile import (
     cached,
     check_layout,
@@ -78,16 +78,6 @@ _PUT_METHOD_COUNTS = f"INSERT OR REPLACE INTO method_counts (day, method, {_COUN
 _GET_METHOD_COUNTS = f"SELECT {_COUNTED} FROM method_counts WHERE day = ? AND method = ?"
 _UPSERT_QUARTER = "INSERT INTO quarters (quarter, n, first_us, last_us) VALUES (?, ?, ?, ?)" \
                   " ON CONFLICT (quarter) DO UPDATE" + _ADD
-
-
-class Merged(NamedTuple):
-    """What a merge did: events new to the store, and copies of stored ones."""
-
-    inserted: int
-    duplicates: int
-
-    def __add__(self, other: tuple) -> Merged:  # type: ignore[override]
-        return Merged(self.inserted + other[0], self.duplicates + other[1])
 
 
 _A_DUMP = "; if it is a dump, it is read as an input (ccaudit report FILE, or ccaudit load FILE --db STORE)"
@@ -122,7 +112,7 @@ class Store:
             conn = connect(path, readonly)
             self.conn = conn
             self._inode = None if path == ":memory:" else storelock.opened(path)
-            self._held = None if readonly or path == ":memory:" else hold(path)
+            self._held = None if readonly or path == ":memory:" else hold(path, self._inode)
             if wait_for_writers(conn, path, notify):
                 self._notify = None  # said once
             if path != ":memory:" and upgrade.needed(conn, readonly):
@@ -149,9 +139,23 @@ class Store:
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
         cached(conn)
         conn.execute("PRAGMA temp_store = MEMORY")  # a load's statement journals; counts.py spills reports' sorts
+        self.written()  # made and brought up to date: held again only to write (``holding``)
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold the store (``storelock.hold``) while this Store writes it (a load from its note
+        to its end), not for its life: a program's Store that only read passed for a load running."""
+        if self._held is not None or self.readonly or self.path == ":memory:":
+            yield
+            return
+        self._held = hold(self.path, self._inode)
+        try:
+            yield
+        finally:
+            self.written()
 
     def written(self) -> None:
-        """This command writes no more into the store: let it go, as a reader would hold it
+        """This Store writes no more for now: let the store go, as a reader would hold it
         (the loads that did not end were read as its load ended: ``read_unfinished``)."""
         storelock.close(self._held)  # between transactions: SQLite holds no lock to drop
         self._held = None
@@ -314,6 +318,11 @@ class Store:
     def _writing(self, adding: str = "events") -> Iterator[None]:
         """One write transaction; a full disk rolls it back and is NoSpace, naming the store.
         Numbers given out in a transaction rolled back are forgotten."""
+        with self.holding(), self._transaction(adding):
+            yield
+
+    @contextlib.contextmanager
+    def _transaction(self, adding: str) -> Iterator[None]:
         conn = self.conn
         end_readers(conn)  # a report of this Store: it would read on from both states
         waits = conn.execute("PRAGMA busy_timeout").fetchone()[0]

@@ -23,11 +23,12 @@ from collections.abc import Iterator
 from .errors import StoreError
 
 
-def hold(path: str) -> int | None:
+def hold(path: str, key: tuple[int, int] | None) -> int | None:
     """A descriptor holding a shared lock (``_mark``) on the store while a command writes it,
     so that ``delete_store`` refuses it: SQLite goes on writing a deleted file, and the load
-    would end with its data gone. Close it only after the store's connection: closing any
-    descriptor of a file drops the process's POSIX locks on it, which are SQLite's."""
+    would end with its data gone. ``key``: the file the command opened (``opened``), which
+    must still be there. Close it with ``close``: closing any descriptor of a file drops the
+    process's POSIX locks on it, which are SQLite's."""
     try:
         fd = descriptor(path)
     except FileNotFoundError:
@@ -37,10 +38,10 @@ def hold(path: str) -> int | None:
     if fd is not None:
         with contextlib.suppress(OSError):  # a file system without locks (ENOLCK) still takes the load
             _mark(fd, fcntl.F_RDLCK, wait=True)  # waits only while a clean deletes it
-        if os.fstat(fd).st_nlink:
+        if os.fstat(fd).st_nlink and key_of(fd) == key:
             return fd
         close(fd)
-    raise StoreError(f"{path}: the store was deleted as this command opened it (by ccaudit clean?)")
+    raise StoreError(f"{path}: the store was deleted or replaced since this command opened it (by ccaudit clean?)")
 
 
 @contextlib.contextmanager
@@ -112,6 +113,14 @@ def _inode(st: os.stat_result) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
+def key_of(fd: int) -> tuple[int, int] | None:
+    """The (device, inode) of an open descriptor's file."""
+    try:
+        return _inode(os.fstat(fd))
+    except OSError:
+        return None
+
+
 def opened(path: str) -> tuple[int, int] | None:
     """Count a Store of ``path`` as open on it, until ``released``."""
     try:
@@ -150,10 +159,7 @@ def close(fd: int | None) -> None:
     """Close a descriptor of a store file, or park it while a Store of it is open."""
     if fd is None:
         return
-    try:
-        key = _inode(os.fstat(fd))
-    except OSError:
-        key = None
+    key = key_of(fd)
     with _LOCK:  # (and closed under it: a Store opened meanwhile is counted first)
         if key in _OPEN:
             _park(key, fd)  # type: ignore[arg-type]

@@ -513,11 +513,8 @@ def test_clean_refuses_a_store_a_load_is_writing(invoke, tmp_path, sample_cli):
 
     db, out = tmp_path / "s.db", tmp_path / "reports"
     assert invoke("report", sample_cli, "--db", db, "--out", out, "-q").exit_code == 0
-    store = Store(str(db))  # what a load holds from its start to its end
-    try:
+    with Store(str(db)) as store, store.holding():  # what a load holds from its start to its end
         result = invoke("clean", "--db", db, "--out", out, "--yes")
-    finally:
-        store.close()
     assert (result.exit_code, result.stderr) == (
         2, f"ccaudit: error: {db}: a ccaudit command is writing this store now; nothing deleted (run clean "
            "when it ends)\n")
@@ -552,8 +549,7 @@ def test_a_loads_hold_on_its_store_outlasts_sqlites_own_unlocks(tmp_path, sample
     from ccaudit.storelock import MARK
 
     db = tmp_path / "s.db"
-    store = Store(str(db))
-    try:
+    with Store(str(db)) as store, store.holding():  # as a load holds it, from its note to its end
         load_dumps([str(sample_cli)], store, workers=0)
         other = subprocess.run([sys.executable, "-c", f"""if True:
             import fcntl, os
@@ -563,9 +559,28 @@ def test_a_loads_hold_on_its_store_outlasts_sqlites_own_unlocks(tmp_path, sample
                 print("locked")
             except OSError:
                 print("refused")"""], capture_output=True, text=True, check=True)
-    finally:
-        store.close()
     assert other.stdout == "refused\n"
+
+
+def test_clean_deletes_a_store_that_a_program_has_open_but_does_not_write(invoke, tmp_path, sample_cli):
+    # was refused ("a ccaudit command is writing this store now") for as long as the Store
+    # was open, and its readers were told that a load killed before "may be running now"
+    from ccaudit.errors import StoreError
+    from ccaudit.load import load_dumps
+    from ccaudit.store import Store
+
+    db = tmp_path / "s.db"
+    with Store(str(db)) as idle:
+        load_dumps([str(sample_cli)], idle)
+        idle.begin_load(["a killed load"])  # its note, left as a killed load leaves it
+        with Store(str(db), readonly=True) as reader:
+            assert [u["running"] for u in reader.unfinished] == [False]
+        assert invoke("clean", "--db", db, "--yes").exit_code == 0
+        with pytest.raises(StoreError, match="the store was deleted or replaced since this command opened it"):
+            load_dumps([str(sample_cli)], idle)  # not loaded into the deleted file, and lost
+        Store(str(db)).close()  # another store made in its place
+        with pytest.raises(StoreError, match="the store was deleted or replaced since this command opened it"):
+            load_dumps([str(sample_cli)], idle)
 
 
 def test_a_store_deleted_as_a_load_opens_it_is_named_so(tmp_path, sample_cli, monkeypatch):
@@ -586,7 +601,8 @@ def test_a_store_deleted_as_a_load_opens_it_is_named_so(tmp_path, sample_cli, mo
     monkeypatch.setattr(store_module, "connect", deleted_once_open)
     with pytest.raises(StoreError) as refused:
         Store(str(db))
-    assert str(refused.value) == f"{db}: the store was deleted as this command opened it (by ccaudit clean?)"
+    assert str(refused.value) == (f"{db}: the store was deleted or replaced since this command opened it (by "
+                                  "ccaudit clean?)")
 
 
 def test_clean_deletes_a_store_that_is_being_read(invoke, tmp_path, sample_cli):
@@ -612,8 +628,7 @@ def test_a_load_into_a_store_deleted_under_it_says_so(tmp_path, sample_cli, repl
     from ccaudit.store import Store
 
     db = tmp_path / "s.db"
-    store = Store(str(db))
-    try:
+    with Store(str(db)) as store, store.holding():  # as a load holds it, from its note to its end
         if replaced:
             Store(str(tmp_path / "other.db")).close()
             os.replace(tmp_path / "other.db", db)
@@ -621,8 +636,6 @@ def test_a_load_into_a_store_deleted_under_it_says_so(tmp_path, sample_cli, repl
             os.remove(db)
         with pytest.raises(StoreError) as e:
             load_dumps([str(sample_cli)], store)
-    finally:
-        store.close()
     assert str(e.value) == (f"{db}: the store was deleted or replaced while this command wrote it; what it "
                             "loaded went with it")
 

@@ -117,14 +117,11 @@ def test_a_load_that_ends_leaves_no_note(invoke, tmp_path, sample_cli):
 def test_a_load_running_now_is_said_to_be_one_that_may_be_running(invoke, tmp_path, sample_cli):
     db = tmp_path / "s.db"
     assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
-    writer = Store(str(db))  # holds the store as a load does, between its transactions
-    try:
+    with Store(str(db)) as writer, writer.holding():  # held as a load holds it, between its transactions
         writer.begin_load([str(WEEK2)])
         result = invoke("summary", "--db", db)
         assert result.exit_code == 0 and "has not ended (it may be running now)" in result.stderr
         assert "did not end" not in result.stderr
-    finally:
-        writer.close()
     assert "did not end" in invoke("summary", "--db", db).stderr  # once it is gone, it did not end
 
 
@@ -220,13 +217,10 @@ def test_clean_unfinished_brings_a_store_of_an_earlier_layout_forward_first(invo
 def test_clean_unfinished_is_refused_while_a_command_writes_the_store(invoke, tmp_path, sample_cli):
     db = tmp_path / "s.db"
     assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
-    writer = Store(str(db))
-    try:
+    with Store(str(db)) as writer, writer.holding():
         writer.begin_load([str(WEEK2)])
         result = invoke("clean", "--db", db, "--unfinished", "--yes")
         assert result.exit_code == 2 and "a ccaudit command is writing this store now" in result.stderr
-    finally:
-        writer.close()
     assert invoke("clean", "--unfinished", "--out", tmp_path / "r", "--yes").exit_code == 2
 
 
