@@ -21,6 +21,7 @@ from .parallel import CHUNK, default_workers, load_parallel
 from .stats import LoadStats
 from .store import Store
 from .streams import Counted
+from .tempdirs import check_temp_root
 
 BATCH = 10_000
 BATCH_BYTES = 8 * 2**20
@@ -51,6 +52,7 @@ def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None 
             raise ValueError(f"load_dumps: {name} is None or an int from {lo} to {hi:,}, not {value!r}")
     if progress is not None and not callable(progress):  # was a TypeError once the load was done
         raise TypeError(f"load_dumps: progress is None or a callable, not {type(progress).__name__}")
+    check_temp_root()  # before the load's note: refused later, it passed for a load that did not end
     stats = LoadStats()
     with store.holding():  # from the load's note to its end
         try:  # a temporary store goes with its command: no reader will ask how its load ended
@@ -183,6 +185,8 @@ def _paths(paths: Iterable[str]) -> list[str]:
     at a time, and a stream named twice read empty the second time."""
     if isinstance(paths, (str, bytes, os.PathLike)):
         raise TypeError(f"load_dumps takes a list of paths, not one path alone: [{str(paths)!r}]")
+    if isinstance(paths, io.IOBase):  # its lines were read as paths
+        raise TypeError("load_dumps takes a list of paths, not an open file (give [its name], or ['-'] for stdin)")
     inputs = [os.fspath(p) if isinstance(p, os.PathLike) else p for p in paths]
     if not all(isinstance(p, str) for p in inputs):
         raise TypeError("load_dumps takes paths as str or os.PathLike")

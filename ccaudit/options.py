@@ -33,7 +33,7 @@ from .sidefiles import side_names
 from .stats import LoadStats
 from .store import Store
 from .storefile import looks_like_sqlite
-from .tempdirs import make_temp_dir, remove_stale_temp_dirs
+from .tempdirs import check_temp_root, make_temp_dir, remove_stale_temp_dirs
 from .text import printable
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
@@ -145,6 +145,8 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
     temporary one removed afterwards."""
     if db_path:
         check_parent(db_path, "the store")
+        if not readonly:  # before the store is made for a load that cannot run
+            check_temp_root()
     remove_stale_temp_dirs()
     tmp = None if db_path else make_temp_dir()
     try:

@@ -22,13 +22,30 @@ def temp_root() -> str:
     return folder if folder and os.path.isdir(folder) else tempfile.gettempdir()
 
 
+def check_temp_root() -> None:
+    """TMPDIR is a folder ccaudit may write in, found before a load begins: a load refused
+    when it first needed a folder had made its store and noted itself in it, and the note
+    then failed ``check --strict`` as a load that did not end."""
+    _named_folder()
+    folder = temp_root()
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CcauditError(f"{folder}: cannot make a temporary folder: it is not writable here (set TMPDIR to a "
+                           "folder ccaudit may write in)")
+
+
+def _named_folder() -> None:
+    """A TMPDIR that is no folder (a mistyped one, a big disk meant) is refused, not passed
+    over for /tmp."""
+    named = os.environ.get("TMPDIR")
+    if named and not os.path.isdir(named):
+        what = "not a folder" if os.path.lexists(named) else "no such folder"
+        raise CcauditError(f"{named}: {what}, given as TMPDIR; set TMPDIR to a folder ccaudit may write in")
+
+
 def make_temp_dir() -> str:
     """A private folder in TMPDIR that says which process made it (its id, in which
     process namespace), so that a later run can tell those of killed processes apart."""
-    named = os.environ.get("TMPDIR")
-    if named and not os.path.isdir(named):  # a mistyped one (a big disk meant) was passed over for /tmp
-        what = "not a folder" if os.path.lexists(named) else "no such folder"
-        raise CcauditError(f"{named}: {what}, given as TMPDIR; set TMPDIR to a folder ccaudit may write in")
+    _named_folder()
     path = None
     try:
         path = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=os.path.realpath(temp_root()))  # see

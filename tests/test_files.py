@@ -67,6 +67,32 @@ def test_a_tmpdir_that_is_no_folder_is_one_error_naming_it(tmp_path, monkeypatch
         tempdirs.make_temp_dir()
 
 
+@pytest.mark.parametrize("made", [False, True])
+def test_a_load_refused_for_its_tmpdir_leaves_no_store_and_no_note(invoke, tmp_path, sample_cli, monkeypatch, made):
+    # was: the store made (if missing) and the load noted in it before the refusal, which
+    # every read then called a load that did not end, and check --strict failed on
+    from ccaudit.load import load_dumps
+    from ccaudit.store import Store
+
+    db = tmp_path / "s.db"
+    if made:
+        assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    monkeypatch.setenv("TMPDIR", str(a_file))
+    result = invoke("load", sample_cli, "--db", db, "-q")
+    assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {a_file}: not a folder, given as TMPDIR; set "
+                                                    "TMPDIR to a folder ccaudit may write in\n")
+    assert db.exists() == made
+    if made:
+        with Store(str(db)) as store:
+            with pytest.raises(CcauditError, match="not a folder, given as TMPDIR"):
+                load_dumps([str(sample_cli)], store, workers=0)
+            assert store.unfinished == []
+        monkeypatch.delenv("TMPDIR")
+        assert invoke("check", "--db", db, "--max", "*:*=1000/h", "--strict").exit_code == 0
+
+
 @pytest.mark.parametrize("name, owner", [
     ("ccaudit-2024-05-06", None),  # a user's own folder that happens to look like ours
     (f"{tempdirs.TEMP_PREFIX}1-x", None),  # no owner file

@@ -3,6 +3,7 @@ would is refused at once, as Python's own functions refuse it, rather than makin
 that is empty or wrong without a word; a report's snapshot ends when the program says so."""
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -359,6 +360,8 @@ def test_a_load_that_raised_is_one_of_its_stores_unfinished_loads(store, tmp_pat
 @pytest.mark.parametrize("call, error, said", [
     (lambda s, d: load_dumps([d], str(s.path)), TypeError, "load_dumps takes a ccaudit.Store, not str"),
     (lambda s, d: build(str(s.path)), TypeError, "build takes a ccaudit.Store, not str"),
+    # an open file: its lines were taken for paths, "no such file" each
+    (lambda s, d: load_dumps(io.StringIO(d), s), TypeError, "load_dumps takes a list of paths, not an open file"),
     (lambda s, d: render_report(None, "text"), TypeError, "render_report takes a ccaudit.Report, not NoneType"),
     (lambda s, d: render_report(build(s), "text", stats="no"), TypeError, "render_report: stats is True or False"),
     (lambda s, d: Store(str(s.path).encode()), TypeError, "Store takes a path as str or os.PathLike, not bytes"),
