@@ -34,3 +34,5 @@ def of_kind(value: object, kind: type, where: str) -> None:
     """``value`` is a ``kind`` (a Store, a Report), or a TypeError names ``where`` it went."""
     if not isinstance(value, kind):
         raise TypeError(f"{where} takes a ccaudit.{kind.__name__}, not {type(value).__name__}")
+    if getattr(value, "closed", False):  # was SQLite's "Cannot operate on a closed database"
+        raise ValueError(f"{where}: the {kind.__name__} is closed")

@@ -48,6 +48,7 @@ from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .sidefiles import check_files, check_folder, check_journal_name, wal_unreadable
 from .stage import Merged, Stage, Staged, tally, unpack
 from .storefile import (
+    CLOSED,
     cached,
     check_layout,
     connect,
@@ -88,6 +89,8 @@ _KEPT = "; everything loaded before is kept"  # said of a full disk by a load, w
 class Store:
     """A ccaudit SQLite file, open: load rows, read counts. ``readonly`` for reading
     commands; ``notify`` hears once if another process's lock makes it wait."""
+
+    closed = False
 
     def __init__(self, path: str | os.PathLike, durable: bool = True, readonly: bool = False,
                  notify: Callable[[str], None] | None = None):
@@ -173,23 +176,22 @@ class Store:
         self.close()
 
     def close(self) -> None:
+        end_readers(self.conn, CLOSED)  # its reports' rows: ValueError, as a closed report's
         self.conn.close()
+        self.closed = True
         storelock.released(self._inode, self._held)  # after the connection: see storelock.hold
         self._inode = self._held = None
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:
-        """The store as a sqlite-utils Database, for programs that query it
-        (``store.db["counts"].rows_where(...)``). ccaudit itself uses ``conn``: importing
-        sqlite-utils costs a report a tenth of a second. It is imported as it is, with numpy
-        and pandas if they are installed: hidden, the program's own sqlite-utils took none of
-        their types."""
+        """The store as a sqlite-utils Database, for programs' queries (``store.db["counts"]``).
+        ccaudit uses ``conn``: importing sqlite-utils costs a report a tenth of a second. Imported
+        as it is (numpy and pandas hidden, a program's sqlite-utils took none of their types)."""
         import sqlite_utils
 
         return sqlite_utils.Database(self.conn)
 
     # -- loading --------------------------------------------------------------------
-
     def load(self, batches: Iterable[list[tuple]]) -> Iterator[Merged]:
         """Stage and merge batches of rows in this process (the single-process path);
         yields what each batch added."""

@@ -113,13 +113,13 @@ def cached(conn: sqlite3.Connection) -> sqlite3.Connection:
 def snapshot(conn: sqlite3.Connection) -> list[int]:
     """One snapshot for every query a reader makes (a load committing meanwhile waits until
     the last reader ends it: ``end_snapshot``), its large sorts spilled to TMPDIR
-    (``errors.spilling``): in memory they grew with the data. Gives the count of readers
-    that share it, to give back to ``end_snapshot``."""
+    (``errors.spilling``): in memory they grew with the data. Gives [the count of readers
+    that share it, to give back to ``end_snapshot``; what ended it, if ``end_readers`` did]."""
     if not conn.in_transaction:
         conn.execute("PRAGMA temp_store = FILE")
         conn.execute("BEGIN")
-        _SHARED[id(conn)] = [0]  # (a connection closed with readers left had its id's count)
-    shared = _SHARED.setdefault(id(conn), [0])
+        _SHARED[id(conn)] = [0, None]  # (a connection closed with readers left had its id's count)
+    shared = _SHARED.setdefault(id(conn), [0, None])
     shared[0] += 1
     return shared
 
@@ -137,12 +137,13 @@ def end_snapshot(conn: sqlite3.Connection, shared: list[int]) -> None:
 _SHARED: dict[int, list[int]] = {}  # id(connection) -> the readers of its snapshot
 
 
-def end_readers(conn: sqlite3.Connection) -> None:
-    """A write through ``conn`` is to begin: end its readers' snapshot, and tell them (their
-    count goes below 0). Committed with the write, it let a report read on from both states."""
+def end_readers(conn: sqlite3.Connection, why: Ended | None = None) -> None:
+    """A write through ``conn`` is to begin, or it is to close: end its readers' snapshot,
+    and tell them (their count goes below 0, and ``why``, WRITTEN by default, is what they
+    read through). Committed with the write, it let a report read on from both states."""
     shared = _SHARED.pop(id(conn), None)
     if shared is not None:
-        shared[0] = -(2**62)
+        shared[0], shared[1] = -(2**62), why or WRITTEN
         if conn.in_transaction:
             conn.rollback()
 
@@ -158,6 +159,7 @@ class Ended:
 
 
 WRITTEN = Ended("a load through its Store ended its snapshot; build it again")
+CLOSED = Ended("its Store was closed")
 
 
 def file_id(path: str) -> tuple[int, int] | None:

@@ -213,6 +213,21 @@ def test_rows_begun_before_a_load_through_the_store_are_not_read_on(store, tmp_p
         next(rows)
 
 
+def test_a_closed_stores_reports_and_calls_are_refused_as_a_closed_reports_are(tmp_path, sample_cli):
+    # were sqlite3.ProgrammingError ("Cannot operate on a closed database"), where the README
+    # promises a ValueError for a report's rows that can no longer be read
+    store = Store(str(tmp_path / "c.db"))
+    load_dumps([str(sample_cli)], store)
+    report, begun = build(store), _rows_begun(build(store))
+    store.close()
+    for read in (lambda: render_report(report, "text"), lambda: next(begun)):
+        with pytest.raises(ValueError, match=r"the report is closed \(its Store was closed\)"):
+            read()
+    for call, where in ((lambda: build(store), "build"), (lambda: load_dumps([str(sample_cli)], store), "load_dumps")):
+        with pytest.raises(ValueError, match=f"^{where}: the Store is closed$"):
+            call()
+
+
 def test_a_load_that_ends_another_loads_unfinished_load_is_seen_to(tmp_path, sample_cli):
     # was: store.unfinished was read when the store opened, and named the load after this one ended it
     db = str(tmp_path / "u.db")
