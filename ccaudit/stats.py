@@ -2,7 +2,7 @@
 ``text``), so the readers, the store and the command line can all share it."""
 from __future__ import annotations
 
-from .text import plural
+from .text import plural, printable
 
 MAX_LISTED = 100  # malformed positions kept for the report
 SHOWN = 5  # of them, in the load line
@@ -99,8 +99,9 @@ class LoadStats:
         return self.records_read - self.inserted - self.duplicates
 
     def fail(self, label: str, message: str) -> None:
-        """An input gave nothing: it could not be read, or held no record at all."""
-        self.failed.setdefault(label, message)
+        """An input gave nothing: it could not be read, or held no record at all (``message``
+        made one printable line, as the commands print it)."""
+        self.failed.setdefault(label, printable(message))
 
     @property
     def malformed_lines(self) -> list[str]:
@@ -151,10 +152,11 @@ class LoadStats:
 
 
 def _first(places: list[str], total: int) -> str:
-    """' (a, b, ...)': the first SHOWN of ``total`` places."""
-    return " (" + ", ".join(places[:SHOWN]) + ("" if total <= SHOWN else ", ...") + ")"
+    """' (a, b, ...)': the first SHOWN of ``total`` places (printable: inputs' names)."""
+    return " (" + ", ".join(map(printable, places[:SHOWN])) + ("" if total <= SHOWN else ", ...") + ")"
 
 
 def where(label: str, position: int | str) -> str:
-    """``file:12`` for a line number, ``file@byte 40`` or ``file:item 3`` otherwise."""
-    return f"{label}:{position}" if isinstance(position, int) else f"{label}{position}"
+    """``file:12`` for a line number, ``file@byte 40`` or ``file:item 3`` otherwise; the
+    file's name printable (a newline in it broke the one line that a program shows)."""
+    return f"{printable(label)}:{position}" if isinstance(position, int) else f"{printable(label)}{position}"

@@ -228,6 +228,19 @@ def test_a_closed_stores_reports_and_calls_are_refused_as_a_closed_reports_are(t
             call()
 
 
+def test_a_loads_lines_name_a_file_with_a_newline_as_the_commands_print_it(store, tmp_path, sample_cli):
+    # were 'a\nb: no such file', and a summary line broken in two by the name
+    import shutil
+
+    named = tmp_path / "x\ny.txt"
+    shutil.copy(sample_cli, named)
+    stats = load_dumps(["a\nb", str(named)], store)
+    assert stats.failed == {"a\nb": "a\\x0ab: no such file"}
+    shown = str(named).replace("\n", "\\x0a")
+    assert stats.problem_lines()[0] == f"{shown}:31: not a JSON object"
+    assert "\n" not in stats.summary_line() and stats.summary_line().endswith("; 1 input unusable (a\\x0ab)")
+
+
 def test_a_load_that_ends_another_loads_unfinished_load_is_seen_to(tmp_path, sample_cli):
     # was: store.unfinished was read when the store opened, and named the load after this one ended it
     db = str(tmp_path / "u.db")
