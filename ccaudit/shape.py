@@ -74,11 +74,31 @@ def _past_noise_lines(head: bytes | bytearray, pos: int) -> int:
 
 
 def _after_whole(ahead: bytearray, end: int, eof: bool) -> str:
-    """After a first line that is one whole value (ending at ``end``), what follows: another
-    array (`cat` of two `jq -c` dumps), lines, or '' if the read ends in what could begin one."""
-    if _ARRAY_NEXT.match(ahead, end):
+    """After a first line that is one whole value (ending at ``end``), what follows its noise
+    lines: another array (`cat` of two `jq -c` dumps), lines, nothing (the array), or '' if
+    the read ends in what could begin one."""
+    pos = _after_noise(ahead, end, eof)
+    if pos is None:
+        return ""
+    if _ARRAY_NEXT.match(ahead, pos):
         return "array"
-    return "" if not eof and _ARRAY_NEXT.match(ahead[end:] + b"{") else "lines"
+    if _MORE.search(ahead, pos) is None:
+        return "array" if eof else ""
+    return "" if not eof and _ARRAY_NEXT.match(ahead[pos:] + b"{") else "lines"
+
+
+def _after_noise(head: bytes | bytearray, end: int, eof: bool) -> int | None:
+    """Where what follows the line ending at ``end`` begins, past noise lines and blank ones
+    (a one-line array and the consume command's "% Headers:" line after it were read as two
+    malformed lines); None if the read ends in a line that may yet be noise."""
+    pos = _past_noise_lines(head, end)
+    found = _NON_BLANK.search(head, pos)
+    if found is None or head.find(b"\n", found.start()) >= 0:
+        return pos
+    if eof:  # the last line, noise without its newline, or not
+        return len(head) if head.startswith(NOISE, found.start()) else pos
+    tip = bytes(head[found.start():found.start() + 32])
+    return None if any(n.startswith(tip) or tip.startswith(n) for n in NOISE) else pos
 
 
 def _first_line(head: bytes | bytearray, pos: int = 0) -> int | None:
@@ -106,10 +126,13 @@ def _shape(head: bytes | bytearray, eof: bool, pos: int = 0) -> str:
     end = end if ended else len(head)
     if head[start:start + 1] == b"[":
         first = bytes(head[start:end])
-        if ended and _ARRAY_NEXT.match(head, end):  # arrays one after another (`cat` of `jq -c` dumps)
+        after = _after_noise(head, end, eof) if ended else end
+        if after is None:
+            return ""
+        if ended and _ARRAY_NEXT.match(head, after):  # arrays one after another (`cat` of `jq -c` dumps)
             return _array_or_lines(first, False, True, True)
-        more = _MORE.search(head, end) is not None
-        if ended and more and not eof and _ARRAY_NEXT.match(head[end:] + b"{") and \
+        more = _MORE.search(head, after) is not None
+        if ended and more and not eof and _ARRAY_NEXT.match(head[after:] + b"{") and \
                 _array_or_lines(first, False, True, True) == "array":  # (a "[" the read ends after)
             return ""
         return _array_or_lines(first, more, ended, eof)

@@ -1258,6 +1258,31 @@ def test_arrays_of_jq_c_one_after_another_are_read_as_arrays(tmp_path, between):
     assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.problems == []
 
 
+@pytest.mark.parametrize("after", [b"Stopping Consumer.\n", b'% Headers: [content-type="x"]\n', b"\n%\n\n"])
+@pytest.mark.parametrize("again", [False, True])
+def test_a_one_line_array_then_noise_lines_is_an_array(tmp_path, after, again):
+    # was JSON Lines: the array one malformed line ("a JSON array, not a JSON object"), its
+    # records lost, exit 2; a consume command's arrays, a "% Headers:" line after each, likewise
+    first = b"[" + b",".join(json.dumps(rec(n)).encode() for n in (1, 2)) + b"]\n"
+    p = write(tmp_path, "a.json", first + after + (b"[" + json.dumps(rec(3)).encode() + b"]\n" + after) * again)
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"][:2 + again] and stats.malformed == 0
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, lambda b: b], ids=["gzip", "plain"])
+def test_a_one_line_array_longer_than_a_read_then_a_noise_line_is_an_array(tmp_path, compress):
+    first = json.dumps([{**rec(1), "note": "x" * 300_000}, rec(2)]).encode() + b"\n"
+    stats, rows = ingest(write(tmp_path, "a.json", compress(first + b"Stopping Consumer.\n")))
+    assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed == 0 and stats.noise_lines == 1
+
+
+def test_a_one_line_array_then_a_noise_line_a_read_ends_in_waits_for_that_line():
+    text = b"[{}]\n% Head"
+    assert shape_module._shape(text, False) == ""  # "% Head" may end as a noise line or as another
+    assert shape_module._shape(text, True) == "array"
+    assert shape_module._shape(b"[{}]\nStopping Consumer.\n" + line(1), False) == "lines"  # records follow
+
+
 def test_a_whole_first_line_then_lines_that_begin_no_array_is_still_json_lines(tmp_path):
     for first in (b"[1, 2]", b"[INFO] started"):
         p = write(tmp_path, "a.json", first + b"\n[INFO] more\n" + line(1) + line(2))
