@@ -50,7 +50,6 @@ from .stage import Merged, Stage, Staged, tally, unpack
 from .storefile import (
     CLOSED,
     cached,
-    check_layout,
     connect,
     create,
     create_tables,
@@ -61,6 +60,7 @@ from .storefile import (
     wait_for_writers,
 )
 from .storelock import hold
+from .storeshape import check_layout
 
 if TYPE_CHECKING:
     import sqlite_utils

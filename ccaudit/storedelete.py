@@ -12,8 +12,9 @@ from . import loadnotes, upgrade
 from .errors import StoreError
 from .files import present
 from .sidefiles import check_side_files, in_wal_mode
-from .storefile import BUSY_WAIT, check_layout, is_store, peek, roll_back_if_crashed, uri
+from .storefile import BUSY_WAIT, is_store, peek, roll_back_if_crashed, uri
 from .storelock import unheld
+from .storeshape import check_layout
 
 
 def deletable(path: str) -> bool:

@@ -10,7 +10,6 @@ or a crash while it is made, leave a whole store or an empty one a later run rec
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sqlite3
 import stat
@@ -22,7 +21,7 @@ from typing import NoReturn
 from . import daycounts
 from .errors import StoreError, cannot_roll_back
 from .folders import FILE_MODE
-from .schema import LAYOUT_VERSION, READ_AS_IS, TABLES, VIEWS
+from .schema import LAYOUT_VERSION, TABLES, VIEWS
 from .sidefiles import JOURNAL_MAGIC, wal_unreadable
 from .storelock import read_head
 from .streams import SQLITE_MAGIC
@@ -38,7 +37,7 @@ def is_store(path: str) -> bool:
     """Did a ccaudit make ``path``: a layout version, and the old tool's four tables or views?"""
     try:
         with peek(path) as conn:
-            return conn.execute("PRAGMA user_version").fetchone()[0] > 0 and EVERY_LAYOUT <= _tables(conn)
+            return conn.execute("PRAGMA user_version").fetchone()[0] > 0 and EVERY_LAYOUT <= tables(conn)
     except sqlite3.DatabaseError as e:
         if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
             raise StoreError(f"{path}: locked by another program writing it; nothing deleted") from None
@@ -231,89 +230,6 @@ def patiently(conn: sqlite3.Connection, sql: str, seconds: float = BUSY_WAIT) ->
         conn.execute(f"PRAGMA busy_timeout = {kept}")
 
 
-def check_layout(conn: sqlite3.Connection, path: str) -> None:
-    existing = _tables(conn)
-    if path == ":memory:" and not existing:
-        return
-    if "all_events" not in existing:
-        if os.path.getsize(path) == 0:  # as a load stopped in create() leaves it, or touch
-            real = os.path.realpath(path) if os.path.islink(path) else path  # load makes no store through a link
-            raise StoreError(f"{path}: an empty file, not yet a store (a load into it stopped as it began?); "
-                             f"loading a dump makes it one: ccaudit load DUMP --db {real}")
-        raise StoreError(f"{path}: not a ccaudit store")
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version < 1:  # tables of ccaudit's names without a layout: another program's (clean says so too)
-        raise StoreError(f"{path}: not a ccaudit store (its tables have ccaudit's names, but it has no layout "
-                         "version)")
-    if version > LAYOUT_VERSION:
-        raise StoreError(f"{path}: a store of a newer ccaudit (layout {version}, this one reads up to "
-                         f"{LAYOUT_VERSION}); read it with the newer ccaudit that made it")
-    if version not in (LAYOUT_VERSION, *READ_AS_IS):
-        raise StoreError(f"{path}: a store of another ccaudit version (layout {version}, this one "
-                         f"reads {LAYOUT_VERSION}); load the dumps into a new store")
-    missing = set(TABLES) - existing
-    if missing:  # damaged, or edited by hand: every query would fail on it
-        raise StoreError(f"{path}: not a whole ccaudit store (no table {', '.join(sorted(missing))})")
-    refuse_triggers(conn, path)
-    refuse_stand_ins(conn, path)
-    _refuse_missing_columns(conn, path, version)
-
-
-def _refuse_missing_columns(conn: sqlite3.Connection, path: str, version: int) -> None:
-    """A column dropped or renamed by hand: a query failed on it, naming neither store of a
-    diff (layouts 8 and 9 have no digests of names). A table made again without its key: a
-    load of a dump already in it added every record again, and counts rows twice were summed
-    twice. A collation: ccaudit declares none, and one merged keys a diff tells apart."""
-    for table, (columns, key) in _columns().items():
-        info = conn.execute(f"PRAGMA table_info({table})").fetchall()
-        have = {c for _, c, *_ in info}
-        lacking = [c for c in columns if c not in have and not (c == "digest" and version in READ_AS_IS)]
-        if lacking:
-            raise StoreError(f"{path}: not a whole ccaudit store (its {table} has no column {lacking[0]}); load "
-                             "the dumps into a new store")
-        if _key(info) != key:
-            raise StoreError(f"{path}: its {table} is not keyed as ccaudit keys it (made again by hand?); load the "
-                             "dumps into a new store")
-    collated = conn.execute("SELECT name FROM sqlite_master WHERE name IN (" + ", ".join("?" * len(TABLES))
-                            + ") AND sql LIKE '%COLLATE%' ORDER BY name", list(TABLES)).fetchone()
-    if collated:
-        raise StoreError(f"{path}: its {collated[0]} declares a collation, which ccaudit does not; load the dumps "
-                         "into a new store")
-
-
-@functools.cache
-def _columns() -> dict[str, tuple[list[str], list[str]]]:
-    """Each table's columns and primary key, as ``create_tables`` makes them."""
-    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
-        for sql in TABLES.values():
-            conn.execute(sql)
-        infos = {t: conn.execute(f"PRAGMA table_info({t})").fetchall() for t in TABLES}
-    return {t: ([r[1] for r in info], _key(info)) for t, info in infos.items()}
-
-
-def _key(info: list[tuple]) -> list[str]:
-    """The primary key's columns, in its order, from ``PRAGMA table_info``'s rows."""
-    return [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5]]
-
-
-def refuse_stand_ins(conn: sqlite3.Connection, path: str) -> None:
-    """A view or a virtual table where ccaudit keeps a table: a store from elsewhere could
-    run any query it likes when ccaudit reads it (one that never ends, deaf to Ctrl-C)."""
-    names = ", ".join("?" * len(TABLES))
-    odd = conn.execute(f"SELECT name FROM sqlite_master WHERE name IN ({names}) AND (type != 'table'"
-                       " OR sql NOT LIKE 'CREATE TABLE %') ORDER BY name", list(TABLES)).fetchone()
-    if odd:
-        raise StoreError(f"{path}: its {odd[0]} is not a table, as ccaudit makes it; load the dumps into a new store")
-
-
-def refuse_triggers(conn: sqlite3.Connection, path: str) -> None:
-    """ccaudit makes none: a store from elsewhere could drop or change rows as a load adds them."""
-    trigger = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchone()
-    if trigger:
-        raise StoreError(f"{path}: holds a trigger ({trigger[0]}), which ccaudit does not make; load the dumps "
-                         "into a new store")
-
-
 def create_tables(conn: sqlite3.Connection) -> None:
     """The tables, the views and the layout version (raw DDL: see schema.TABLES)."""
     for sql in TABLES.values():
@@ -336,7 +252,7 @@ def needs_creating(path: str) -> bool:
         return False
     try:
         with peek(path) as conn:
-            return conn.execute("PRAGMA user_version").fetchone()[0] == 0 and not _tables(conn)
+            return conn.execute("PRAGMA user_version").fetchone()[0] == 0 and not tables(conn)
     except sqlite3.DatabaseError:
         return False
 
@@ -357,7 +273,7 @@ def peek(path: str) -> contextlib.closing[sqlite3.Connection]:
     return contextlib.closing(sqlite3.connect(_read_only(path), uri=True))
 
 
-def _tables(conn: sqlite3.Connection) -> set[str]:
+def tables(conn: sqlite3.Connection) -> set[str]:
     """Names of the tables and views (``all_events`` is a table in old layouts, a view now)."""
     return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
 

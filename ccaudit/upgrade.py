@@ -25,7 +25,8 @@ from . import daycounts, sqlraised
 from .errors import StoreError, out_of_space
 from .numbering import digest
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, LAYOUT_VERSION, QUARTER, READ_AS_IS, TABLES
-from .storefile import BUSY_WAIT, patiently, refuse_stand_ins, refuse_triggers, uri
+from .storefile import BUSY_WAIT, patiently, uri
+from .storeshape import refuse_stand_ins, refuse_triggers
 
 PREVIOUS = (4, 5, 6, 7)  # the layouts brought to this one before they are read (and READ_AS_IS before a load)
 LAYOUT_5_COUNTS = ("CREATE TABLE counts (day INTEGER NOT NULL, kid INTEGER NOT NULL, n INTEGER NOT NULL,"

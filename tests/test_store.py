@@ -668,6 +668,22 @@ def test_a_store_missing_a_table_is_refused_in_one_line(tmp_path):
         Store(path, readonly=True)
 
 
+@pytest.mark.parametrize("cut", [1, 32_768, 65_000])
+def test_a_store_cut_inside_its_last_page_is_refused_as_damaged(invoke, tmp_path, sample_cli, cut):
+    # was read as if whole: summary and report exit 0, and a load into it counted records
+    # it already held as new (a copy of a store that stopped part way)
+    whole, db = tmp_path / "whole.db", tmp_path / "cut.db"
+    assert invoke("load", sample_cli, "--db", whole, "-q").exit_code == 0
+    size = whole.stat().st_size
+    db.write_bytes(whole.read_bytes()[:size - cut])
+    said = (f"ccaudit: error: {db}: the store is damaged: cut short ({size - cut:,} bytes of {size:,}); copy it "
+            "again, or load the dumps into a new store\n")
+    for command in (["summary"], ["report"], ["load", sample_cli, "-q"]):
+        result = invoke(*command, "--db", db)
+        assert (result.exit_code, result.stderr) == (2, said), command
+    assert invoke("summary", "--db", whole).exit_code == 0
+
+
 @pytest.mark.parametrize("offset", [0, 5 * 3600, 19_800], ids=["UTC", "New York", "Kolkata"])
 def test_a_section_of_a_day_reads_its_own_rows_not_the_other_sections(tmp_path, offset):
     # one mds_authorize key among 3,000 sign-in failure keys, on both UTC days a zone's day
