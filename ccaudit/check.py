@@ -28,7 +28,7 @@ from .errors import CcauditError, spilling
 from .files import read_small
 from .report import Day, Report, Row
 from .schema import SECTIONS
-from .text import glob, plural, printable, table_cell
+from .text import glob, plural, printable, quoted, table_cell
 
 try:
     import tomllib
@@ -79,21 +79,21 @@ def parse_rule(text: str) -> Rule:
     since a --max value is typed by hand."""
     m = _RULE.match(text.strip())
     if not m:
-        raise RuleError(f"bad rule {text!r}: expected SECTION:KEYGLOB=N/h or SECTION:KEYGLOB=N/d, "
+        raise RuleError(f"bad rule {quoted(text)}: expected SECTION:KEYGLOB=N/h or SECTION:KEYGLOB=N/d, "
                         "e.g. 'signin_failure:*=5/h'")
     per = PER.get(m["per"].lower())
     if per is None:
-        raise RuleError(f"bad rule {text!r}: the limit must be per hour (/h) or per day (/d), not /{m['per']}")
+        raise RuleError(f"bad rule {quoted(text)}: the limit must be per hour (/h) or per day (/d), not /{m['per']}")
     digits = m["max"].lstrip("0") or "0"
     if len(digits) > 19:  # int() refuses more than 4,300 digits; 2**63 - 1 has 19
-        raise RuleError(f"bad rule {text!r}: the limit is too large")
-    return _checked(Rule(m["section"].strip(), m["key"].lstrip(), int(digits), per), repr(text))
+        raise RuleError(f"bad rule {quoted(text)}: the limit is too large")
+    return _checked(Rule(m["section"].strip(), m["key"].lstrip(), int(digits), per), quoted(text))
 
 
 def _checked(rule: Rule, where: str) -> Rule:
     """A rule that can never match is a typo, not a pass: refuse it."""
     if not rule.sections():
-        raise RuleError(f"bad rule {where}: no section {rule.section!r}; sections are "
+        raise RuleError(f"bad rule {where}: no section {quoted(rule.section)}; sections are "
                         + ", ".join(SECTIONS) + " (or *)")
     if not rule.key:
         raise RuleError(f"bad rule {where}: empty key glob (use * for every key)")
@@ -122,7 +122,7 @@ def load_rules_file(path: str) -> list[Rule]:
         raise RuleError(f"{path}: not valid TOML: nested too deeply") from None
     extra = set(doc) - {"rule"}
     if extra:
-        raise RuleError(f"{path}: unknown top-level key {sorted(extra)[0]!r}; rules are [[rule]] tables")
+        raise RuleError(f"{path}: unknown top-level key {quoted(sorted(extra)[0])}; rules are [[rule]] tables")
     tables = doc.get("rule", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise RuleError(f"{path}: 'rule' must be an array of tables: [[rule]]")
@@ -142,7 +142,7 @@ def _rule_from_table(t: dict, where: str) -> Rule:
     """TOML gives typed values, so each field is checked for its type as well as its value."""
     unknown = set(t) - _RULE_FIELDS
     if unknown:
-        raise RuleError(f"bad rule {where}: unknown field {sorted(unknown)[0]!r} "
+        raise RuleError(f"bad rule {where}: unknown field {quoted(sorted(unknown)[0])} "
                         "(fields: section, key, max, per)")
     limit = t.get("max")
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:

@@ -29,7 +29,7 @@ from .report import build
 from .sidefiles import side_names
 from .stops import Program
 from .storefile import looks_like_sqlite
-from .text import plural, printable
+from .text import plural, printable, quoted
 
 
 class Cli(click.Group):
@@ -57,8 +57,12 @@ class Cli(click.Group):
         name = args[0] if args else ""
         if name not in self.commands and (name == "-" or os.path.isfile(name)):
             usage = f"--db {shlex.quote(name)}" if looks_like_sqlite(name) else shlex.quote(name)
-            ctx.fail(f"No such command {name!r}. To report on it: ccaudit report {usage}")
-        return super().resolve_command(ctx, args)
+            ctx.fail(f"No such command {quoted(name)}. To report on it: ccaudit report {usage}")
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as e:  # click's repr wrote a byte not UTF-8 as \udcff
+            e.message = e.message.replace(repr(name), quoted(name))
+            raise
 
     def invoke(self, ctx: click.Context):
         with boundary(ctx):

@@ -33,7 +33,7 @@ from .files import descriptor_of, is_device, read_small, replacing, same_file, u
 from .folders import check_parent, folder_of
 from .kafka_config import shown_brokers
 from .storefile import looks_like_sqlite
-from .text import printable
+from .text import printable, quoted
 
 STATE_FORMAT = "ccaudit-download-state/1"
 _LATER_FORMAT = re.compile(r"ccaudit-download-state/([0-9]{1,9})")  # a newer ccaudit's (ASCII digits: not ²)
@@ -244,7 +244,7 @@ def load_state(path, topic: str, bootstrap: str) -> tuple[dict[int, int], dict[i
     except FileNotFoundError:
         return {}, {}
     except _Twice as e:
-        raise InputError(f"{path}: {e.args[0]!r} is listed twice in it") from None
+        raise InputError(f"{path}: {quoted(e.args[0])} is listed twice in it") from None
     except OSError as e:  # a name too long, a loop of links, no permission: said as such
         raise InputError(f"{path}: cannot read the state file: {e.strerror or e}") from None
     except (ValueError, RecursionError):  # RecursionError: brackets nested thousands deep

@@ -123,7 +123,8 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
     require()
     asked = set(tables)
     if asked - set(TABLES):
-        raise CcauditError(f"no table {sorted(asked - set(TABLES))[0]!r} to export; the tables are {', '.join(TABLES)}")
+        unknown = quoted(sorted(asked - set(TABLES))[0])
+        raise CcauditError(f"no table {unknown} to export; the tables are {', '.join(TABLES)}")
     tables = [t for t in TABLES if t in asked]
     if "counts" not in tables and store.counts_only():  # was an earlier export removed, and nothing written
         raise CcauditError(f"{store.path} holds counts only (made by ccaudit spark): no events to export for "
@@ -217,7 +218,7 @@ def read_marker(folder: Folder, done: str = "nothing written") -> list[str]:
     names = [line.strip() for line in folder.own_lines(MARKER, done)]  # (planted: its tables removed)
     for name in names:
         if name not in TABLES:
-            raise CcauditError(f"{path}: lists {quoted(name)}, which is not an exported table; {done}")
+            raise CcauditError(f"{path}: lists {quoted(name, 60)}, which is not an exported table; {done}")
     return list(dict.fromkeys(names))
 
 

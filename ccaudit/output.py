@@ -221,7 +221,7 @@ def read_manifest(folder: Folder) -> list[str]:
     names = folder.own_lines(MANIFEST, "not touched")
     for name in names:
         if not _REPORT_FILE.fullmatch(name):
-            raise CcauditError(f"{path}: lists {quoted(name)}, which is not a report file; not touched")
+            raise CcauditError(f"{path}: lists {quoted(name, 60)}, which is not a report file; not touched")
     return names
 
 

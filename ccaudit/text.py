@@ -148,11 +148,12 @@ def cut(text: str, width: int, keep_end: bool = False) -> str:
     return "".join(_fitting(text, width))
 
 
-def quoted(text: str, width: int = 60) -> str:
-    """``text`` printable, in quotes, cut to ``width`` columns: a line of a file planted in a
-    folder can be megabytes of anything (an SQLite file's header and pages)."""
+def quoted(text: str, width: int | None = None) -> str:
+    """``text`` printable, in quotes, for a message (a byte of a typed value that is not UTF-8
+    shows as ``\\xff``: ``repr`` wrote ``\\udcff``); cut to ``width`` columns if given: a
+    line of a file planted in a folder can be megabytes of anything (an SQLite file's pages)."""
     shown = printable(text)
-    return f"'{shown}'" if columns(shown) <= width else f"'{cut(shown, width - 3)}...'"
+    return f"'{shown}'" if width is None or columns(shown) <= width else f"'{cut(shown, width - 3)}...'"
 
 
 def _fitting(chars: Iterable[str], width: int) -> list[str]:

@@ -9,6 +9,7 @@ import click
 
 from .clock import EPOCH
 from .filters import Filters
+from .text import quoted
 
 MAX_GLOB = 50_000  # bytes of a --principal glob (what SQLite's GLOB took, when it matched them)
 
@@ -17,18 +18,18 @@ def zone(name: str) -> tzinfo:
     if name.upper() in ("UTC", "Z"):
         return timezone.utc
     if name.lower() in ("localtime", "posixrules"):  # this machine's, which a change of it changes
-        raise click.BadParameter(f"{name!r} is this machine's zone, not a named one{_IANA}", param_hint=["--tz"])
+        raise click.BadParameter(f"{quoted(name)} is this machine's zone, not a named one{_IANA}", param_hint=["--tz"])
     if name.lower() == "factory":
-        raise click.BadParameter(f"{name!r} is a placeholder with no place's time{_IANA}", param_hint=["--tz"])
+        raise click.BadParameter(f"{quoted(name)} is a placeholder with no place's time{_IANA}", param_hint=["--tz"])
     if name.lower().startswith("right/"):  # Python's zones skip the leap seconds, and every change came 27 s early
-        raise click.BadParameter(f"{name!r} counts leap seconds, which UTC times do not; give {name[6:]!r}",
+        raise click.BadParameter(f"{quoted(name)} counts leap seconds, which UTC times do not; give {quoted(name[6:])}",
                                  param_hint=["--tz"])
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones (America), too long a name
-        raise click.BadParameter(f"unknown time zone {name!r}{_zone_hint(name)}", param_hint=["--tz"]) from None
+        raise click.BadParameter(f"unknown time zone {quoted(name)}{_zone_hint(name)}", param_hint=["--tz"]) from None
 
 
 def _zone_hint(name: str) -> str:
@@ -95,12 +96,12 @@ def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
             second, fraction = int(second or 0), fraction or ""
             t = datetime(*map(int, ymdhm), min(second, 59), int(fraction[:6].ljust(6, "0")), tzinfo=_offset(offset, tz))
             if not offset and _skipped(t, tz):  # was read as an hour later, silently
-                raise click.BadParameter(f"{text!r} is not a time in {tz}: its clocks skipped it; give an offset",
+                raise click.BadParameter(f"{quoted(text)} is not a time in {tz}: its clocks skipped it; give an offset",
                                          param_hint=[option])
             return _since_epoch(t.replace(microsecond=999_999) if second == 60 else t)
     except (ValueError, OverflowError, OSError):
         pass
-    raise click.BadParameter(f"{text!r} is not a date or RFC 3339 time (e.g. 2024-05-06, 2024-05-06T10:30Z, "
+    raise click.BadParameter(f"{quoted(text)} is not a date or RFC 3339 time (e.g. 2024-05-06, 2024-05-06T10:30Z, "
                              "2024-05-06T10:30:00+02:00)", param_hint=[option])
 
 

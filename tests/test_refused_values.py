@@ -528,3 +528,16 @@ def test_standard_output_of_an_ascii_locale_gets_utf8(tmp_path, command):
                           env={**os.environ, "PYTHONIOENCODING": "ascii"}, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "kafka.\u00dcnicode" in proc.stdout.decode("utf-8")
+
+
+@pytest.mark.parametrize("args, said", [
+    (["check", "{dump}", "-q", "--max", "nope\udcff:*=1/h"], "bad rule 'nope\\xff:*=1/h': no section 'nope\\xff'"),
+    (["check", "{dump}", "-q", "--max", "*:*=1/h", "--tz", "\udcff"], "unknown time zone '\\xff'"),
+    (["report", "{dump}", "-q", "--since", "x\udcff"], "'x\\xff' is not a date"),
+    (["x\udcff"], "No such command 'x\\xff'."),
+])
+def test_a_typed_value_of_a_byte_not_utf8_shows_it_as_the_other_messages_do(invoke, sample_cli, args, said):
+    # was '\udcff', Python's stand-in for the byte, where the README promises \xff
+    result = invoke(*[a.format(dump=sample_cli) for a in args])
+    refused(result, said)
+    assert "\\udc" not in result.stderr
