@@ -67,7 +67,8 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
         rules += checks.load_rules_file(rules_file)
     if not rules:
         raise click.UsageError("give at least one --max RULE or a --rules FILE")
-    rules = list(dict.fromkeys(rules))  # a rule given twice (--max and --rules) is checked once
+    rules = list({r.text: r for r in reversed(rules)}.values())[::-1]  # a rule given twice (--max and --rules,
+    # its key's space at an end as itself or as a report shows it) is checked once
     zone = time_options.zone(tz)
     sections = tuple(sorted({s for r in rules for s in r.sections()}))
     filters = time_options.filters(zone, since, until, sections=sections)

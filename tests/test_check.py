@@ -500,6 +500,18 @@ def test_a_rule_given_twice_is_checked_once(invoke, tmp_path):
                                              "1 day from 2024-05-01")
 
 
+def test_a_rules_files_key_with_a_space_at_an_end_is_named_as_a_report_shows_it(invoke, tmp_path):
+    # was shown as "kafka_authentication:trail =0/d", which pasted into --max matches no key (the
+    # space is cut), and checked apart from the same rule typed as trail\x20: two rows of one breach
+    path = write_jsonl(tmp_path, [kafka_auth("2024-05-01T10:00:00Z", "User:trail ")])
+    rules = tmp_path / "r.toml"
+    rules.write_text('[[rule]]\nsection = "kafka_authentication"\nkey = "trail "\nmax = 0\nper = "day"\n')
+    result = invoke("check", "-q", path, "--rules", rules, "--max", "kafka_authentication:trail\\x20=0/d",
+                    "--format", "json")
+    assert result.exit_code == 1
+    assert [b["rule"] for b in json.loads(result.stdout)["breaches"]] == ["kafka_authentication:trail\\x20=0/d"]
+
+
 @pytest.mark.parametrize("sent", ["pipe", "file"])
 def test_rules_and_a_dump_both_from_stdin_are_refused(tmp_path, ccaudit_exe, sent):
     # was "OK", exit 0: the rules took standard input, and the dump (-) was read empty
