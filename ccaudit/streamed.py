@@ -41,12 +41,16 @@ def table_lines(head: Sequence[str], right: Sequence[bool], rows: Callable[[], I
     """The rows (``rows()`` gives them afresh for each pass) as one table laid out as
     tabulate's "simple" format, or its "pipe" format for markdown; ``right`` says which
     columns are aligned right. Columns widen up to WIDEST only: padding every row to one
-    long key (a record's choice) would make the table rows times that key's size."""
+    long key (a record's choice) would make the table rows times that key's size; in text, a
+    wider cell has a line of its own above its row, as a report's key has."""
     widths = [len(h) + 2 for h in head]  # tabulate's minimum padding of a header
     for cells in rows():
         widths = [max(w, min(columns(c), WIDEST)) for w, c in zip(widths, cells)]
 
     def line(cells: Sequence[str]) -> str:
+        if not markdown and any(columns(c) > w for c, w in zip(cells, widths)):  # a line of its own above the
+            own = "".join(f"{c}\n" for c, w in zip(cells, widths) if columns(c) > w)  # row, as a report's long key
+            return own + line([c if columns(c) <= w else "" for c, w in zip(cells, widths)])
         padded = list(map(fill, cells, widths, right))
         return f"| {' | '.join(padded)} |\n" if markdown else "  ".join(padded).rstrip() + "\n"
 

@@ -108,6 +108,18 @@ def test_unknown_and_hostile_methods(invoke, tmp_path):
     assert "Evil\\x1b[2J\\u202eMethod" in text and "(not in the catalogue)" in text
 
 
+def test_a_method_wider_than_its_column_has_a_line_of_its_own_above_its_row(invoke, tmp_path):
+    # its row's counts were pushed 20 columns to the right of the others', in methods, check and diff
+    long = "Get" + "a" * 117
+    path = write_jsonl(tmp_path, [request("2024-05-06T10:00:00Z", long), request("2024-05-06T10:01:00Z")])
+    commands = ((["methods"], "1"), (["check", "--max", "all_events:*=0/h"], "10"), (["diff", "/dev/null"], "0"))
+    for args, count in commands:
+        lines = invoke(*args, "-q", path).stdout.splitlines()
+        below = lines[lines.index(long) + 1]  # the long name alone, then its row without it
+        short = next(line for line in lines if "GetUsers" in line)
+        assert below.index(f" {count} ") == short.index(f" {count} ") > 100, (args, lines)  # in line with the others
+
+
 def test_methods_usage(invoke, tmp_path):
     assert invoke("methods").exit_code == 2
     assert invoke("methods", "-q", tmp_path / "missing.json").exit_code == 2
