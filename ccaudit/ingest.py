@@ -39,6 +39,7 @@ _MAGIC = (
     (b"\xfd7zXZ\x00", lambda f, magic: io.BufferedReader(Decompressed(f, lzma.LZMADecompressor, magic), BUFFER)),
 )
 _UNSUPPORTED = ((b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
+_PACKED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), *_UNSUPPORTED)  # by name
 _POWERSHELL = " (as Windows PowerShell's > writes it)"
 _UTF16 = (b"\xff\xfe", b"\xfe\xff")  # its byte-order marks: every line would be malformed
 
@@ -159,6 +160,14 @@ def text(stream: BinaryIO, label: str, compressed: bool = False) -> tuple[Binary
     if wide:
         raise InputError(f"{label}: {wide} text{_POWERSHELL if wide == 'UTF-16' else ''}; convert it to UTF-8 "
                          f"first: iconv -f {wide} -t UTF-8")
+    inner = head[len(BOM):] if head.startswith(BOM) else head
+    packed = next((name for magic, name in _PACKED if inner.startswith(magic)), None)
+    if packed and compressed:  # was hundreds of malformed binary lines, then "no audit record could be read"
+        raise InputError(f"{label}: compressed twice (what it holds is {packed} data again); decompress it once "
+                         "and give what that makes")
+    if packed and inner is not head:
+        raise InputError(f"{label}: {packed} data after a UTF-8 byte-order mark (a text tool's?); drop the mark's "
+                         f"3 bytes first: tail -c +4")
     stream, tar = _tar(stream, compressed)
     if tar:  # its header's zero bytes hid its first record: "zero bytes before the record"
         raise InputError(f"{label}: a tar archive; extract its dumps first (tar -xf), and give them")

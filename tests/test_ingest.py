@@ -923,6 +923,24 @@ def test_unsupported_compression_says_so(tmp_path, magic, name):
         Dump(str(write(tmp_path, "d.bin", magic))).open()
 
 
+@pytest.mark.parametrize("outer", [gzip.compress, bz2.compress, lzma.compress], ids=["gzip", "bzip2", "xz"])
+@pytest.mark.parametrize("inner, name", [(gzip.compress, "gzip"), (lzma.compress, "xz"),
+                                         (lambda b: b"\x28\xb5\x2f\xfd" + b"\0" * 20, "zstd")])
+def test_data_compressed_twice_says_so(tmp_path, outer, inner, name):
+    # was hundreds of malformed binary lines, then "no audit record could be read"
+    p = write(tmp_path, "d.gz", outer(inner(line(1) + line(2))))
+    with pytest.raises(InputError) as refused:
+        Dump(str(p)).open()
+    assert str(refused.value) == (f"{p}: compressed twice (what it holds is {name} data again); decompress it once "
+                                  "and give what that makes")
+
+
+def test_compressed_data_after_a_byte_order_mark_says_so(tmp_path):
+    p = write(tmp_path, "d.txt", BOM + gzip.compress(line(1)))
+    with pytest.raises(InputError, match="gzip data after a UTF-8 byte-order mark .* tail -c \\+4$"):
+        Dump(str(p)).open()
+
+
 def _flushed_gzip(first: bytes, rest: bytes, keep_of_rest: int) -> bytes:
     """A gzip stream whose first part is fully decodable (a full flush after it) and
     whose second part is cut after ``keep_of_rest`` compressed bytes, with no trailer."""
