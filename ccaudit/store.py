@@ -198,7 +198,7 @@ class Store:
         for batch in batches:
             stage = Stage()
             stage.add(batch)
-            with self._writing():
+            with self.writing():
                 merged = self.merge(stage.staged())
             yield merged
 
@@ -207,7 +207,7 @@ class Store:
         commit rewrites the key and counts pages it touched, so fewer is cheaper). Each file
         is merged as soon as ``stages`` gives it, and deleted then."""
         total = Merged(0, 0)
-        with self._writing():
+        with self.writing():
             for path in stages:
                 try:
                     with open(path, "rb") as f:
@@ -272,9 +272,9 @@ class Store:
         method to ``method_counts``. The stored rows are read a few hundred in a statement
         (one a statement was a fifth of what an append to a store of many principals cost
         more than a load into an empty one). A key numbered after ``_uncounted`` (the last
-        key when ``_writing`` took the write lock, or at its last flush) has none to read:
+        key when ``writing`` took the write lock, or at its last flush) has none to read:
         a dump of new keys (a sign-in attack) would otherwise look up a row per key for
-        nothing. Outside ``_writing`` (None) every row is looked up."""
+        nothing. Outside ``writing`` (None) every row is looked up."""
         pending, self._pending = self._pending, {}
         methods, self._pending_methods = self._pending_methods, {}
         uncounted = self._uncounted
@@ -307,7 +307,7 @@ class Store:
     def add_counts(self, rows: Iterable[tuple]) -> None:
         """Add counts made elsewhere (``ccaudit spark``): (quarter start, section, key,
         method, principal, n, first µs, last µs). The store then holds counts only."""
-        with self._writing(adding="counts"):
+        with self.writing(adding="counts"):
             self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
             self.conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}")  # a load that left no event:
             # no load can complete it in a store of counts
@@ -317,7 +317,7 @@ class Store:
                 self._add([(r[0], kid, *r[5:]) for r, kid in zip(batch, kids)], dict(zip(kids, keys)))
 
     @contextlib.contextmanager
-    def _writing(self, adding: str = "events") -> Iterator[None]:
+    def writing(self, adding: str = "events") -> Iterator[None]:
         """One write transaction; a full disk rolls it back and is NoSpace, naming the store.
         Numbers given out in a transaction rolled back are forgotten."""
         with self.holding(), self._transaction(adding):
@@ -371,7 +371,7 @@ class Store:
         """Note in the store that a load of ``inputs`` has begun, until ``end_load``: one killed, or stopped by
         a full disk, leaves part of its records, a report of which would look whole (``unfinished``)."""
         name, value = loadnotes.begun(inputs)
-        with self._writing():
+        with self.writing():
             self.conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (name, value))
         self._note, self._begun = name, value
         return name
@@ -385,7 +385,7 @@ class Store:
     def end_load(self, name: str, whole: set[str]) -> None:
         """The load noted as ``name`` has ended, having read the files ``whole`` to their end
         (``loadnotes.identity``): its note goes, and so do those it has completed."""
-        with self._writing():
+        with self.writing():
             done = loadnotes.completed(self.conn.execute(loadnotes.NOTES).fetchall(), name, whole)
             self.conn.executemany("DELETE FROM meta WHERE name = ?", [(note,) for note in done])
         self._note = None  # ended: a stop after this is not the load's (load_failed)

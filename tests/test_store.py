@@ -186,6 +186,37 @@ def test_many_batches(store, tmp_path):
     assert store.event_count() == 12_000
 
 
+def test_small_inputs_are_merged_in_one_transaction_not_one_each(store, tmp_path, monkeypatch):
+    # each input committed on its own: three syncs a file, 2,000 files of a record 30 s
+    from ccaudit import load, parallel
+
+    began = []
+    writing = Store.writing
+    monkeypatch.setattr(Store, "writing", lambda self, *a, **k: began.append(1) or writing(self, *a, **k))
+    monkeypatch.setattr(load, "COMMIT_RECORDS", 40)  # and a transaction ends once it holds this many
+    paths = [write_jsonl(tmp_path, [rec(3 * n + i) for i in range(3)], f"{n}.jsonl") for n in range(30)]
+    stats = load_dumps(paths + paths[:2], store, workers=0)
+    assert (stats.inserted, stats.duplicates) == (90, 6) and store.event_count() == 90
+    assert len(began) == 5  # the load's note, its end, and transactions of 42, 42 and 12 records (3 a batch)
+    assert parallel.COMMIT_RECORDS == 64_000
+
+
+def test_a_load_stopped_between_small_inputs_rolls_back_what_it_had_not_committed(store, tmp_path):
+    paths = [write_jsonl(tmp_path, [rec(100 + n)], f"{n}.jsonl") for n in range(3)]
+
+    def stopped(label, done, total, records):
+        if records == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        load_dumps(paths, store, workers=0, progress=stopped)
+    assert store.event_count() == 0  # its open transaction rolled back, and the store let go:
+    with Store(store.path) as other:  # another can load into it at once
+        other.conn.execute("PRAGMA busy_timeout = 0")
+        assert load_dumps(paths, other, workers=0).inserted == 3
+    assert [u["inputs"] for u in store.unfinished] == [[str(p) for p in paths]]
+
+
 @pytest.mark.parametrize("limit", ["NUMBERS_CACHED", "CACHED_TEXT"])
 def test_names_forgotten_by_the_cache_are_numbered_as_before(tmp_path, monkeypatch, limit):
     # The main process forgets the key and detail numbers it remembers once there are too
