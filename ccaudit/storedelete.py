@@ -26,6 +26,9 @@ def deletable(path: str) -> bool:
                              "nothing deleted")
         return False
     if os.path.islink(path):
+        if not os.path.exists(path):  # (realpath gives a loop's own name)
+            raise StoreError(f"{path}: a symbolic link to no file (or one that loops), which clean does not "
+                             "follow; nothing deleted")
         raise StoreError(f"{path}: a symbolic link, which clean does not follow; give the store's own path "
                          f"({os.path.realpath(path)}); nothing deleted")
     if not os.path.isfile(path):  # a FIFO: SQLite's open of it waited for ever

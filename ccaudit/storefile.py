@@ -283,8 +283,9 @@ def create(path: str) -> None:
     so two processes creating the store at once see all of it or none, and a crash
     leaves nothing a later run cannot recover (see needs_creating). Owner-only, and never
     made through a link (one could lead anywhere)."""
-    if os.path.islink(path):
-        raise StoreError(f"{path}: is a symbolic link to no store; give the store's real path")
+    if os.path.islink(path):  # (an empty file: a store made through a link could be made anywhere)
+        real = f": give its real path ({os.path.realpath(path)})" if os.path.exists(path) else ""
+        raise StoreError(f"{path}: is a symbolic link to no store yet, and ccaudit makes none through a link{real}")
     made = False
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, FILE_MODE))

@@ -225,6 +225,26 @@ def test_clean_names_a_link_to_a_store_as_a_link(invoke, tmp_path, sample_cli):
     assert db.exists() and link.is_symlink()
 
 
+def test_clean_names_a_link_that_loops_as_one_that_leads_nowhere(invoke, tmp_path):
+    # was "give the store's own path (…/loop1.db)": realpath of a loop is the link itself
+    (tmp_path / "loop1.db").symlink_to(tmp_path / "loop2.db")
+    (tmp_path / "loop2.db").symlink_to(tmp_path / "loop1.db")
+    result = invoke("clean", "--db", tmp_path / "loop1.db", "--yes")
+    assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {tmp_path}/loop1.db: a symbolic link to no "
+                                                    "file (or one that loops), which clean does not follow; nothing "
+                                                    "deleted\n")
+
+
+def test_a_load_through_a_link_to_an_empty_file_names_the_file(invoke, tmp_path, sample_cli):
+    # was "is a symbolic link to no store; give the store's real path", which summary called "an empty file"
+    (tmp_path / "empty.db").touch()
+    (tmp_path / "audit.db").symlink_to(tmp_path / "empty.db")
+    result = invoke("load", sample_cli, "--db", tmp_path / "audit.db", "-q")
+    assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {tmp_path}/audit.db: is a symbolic link to no "
+                                                    "store yet, and ccaudit makes none through a link: give its real "
+                                                    f"path ({tmp_path}/empty.db)\n")
+
+
 def test_clean_of_a_store_that_cannot_be_deleted_is_one_error(invoke, tmp_path, sample_cli, monkeypatch):
     # read-only media: was an internal error (exit 70), OSError: Read-only file system
     import errno
