@@ -136,3 +136,18 @@ def test_nothing_python_3_10_lacks(name):
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     newer = used & NEWER_THAN_3_10 | names & BUILTINS_NEWER_THAN_3_10
     assert not newer, f"ccaudit/{name}.py uses {sorted(newer)}"
+
+
+def test_a_type_checker_sees_every_name_of_the_library_api():
+    # the names are imported on first use (module __getattr__), which a checker reads as Any:
+    # `load_dumps("dump.txt", 5)` passed; py.typed says the annotations are meant to be read
+    import ccaudit
+    from ccaudit.check import tomllib
+
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    checked = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    exported = {a.name for n in checked.body for a in n.names if a.asname == a.name}  # "as": exported
+    assert exported == set(ccaudit._API)
+    assert (PACKAGE / "py.typed").exists()
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["ccaudit"]
