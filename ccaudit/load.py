@@ -33,7 +33,7 @@ MAX_WORKERS = 64  # parse processes a program may ask for: each is a Python of a
 Progress = Callable[[str, int, int | None, int], None]  # label, bytes done, total, records
 
 
-def load_dumps(paths: Iterable[str], store: Store, *, progress: Progress | None = None,
+def load_dumps(paths: Iterable[str | os.PathLike[str]], store: Store, *, progress: Progress | None = None,
                workers: int | None = None, chunk: int | None = None) -> LoadStats:
     """Load every input into ``store``. Inputs that cannot be read are noted in the
     stats (``failed``), not raised, so the others still load. A full disk stops the
@@ -231,7 +231,7 @@ def _batches(rows: Iterator[tuple], read: Counted, tell: Callable[[int], None] |
         yield batch
 
 
-def _paths(paths: Iterable[str]) -> list[str]:
+def _paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     """``paths`` as the list of names they are: one name alone would be read a character
     at a time, and a stream named twice read empty the second time."""
     if isinstance(paths, (str, bytes, os.PathLike)):
