@@ -87,8 +87,9 @@ class Carried:
     def merge(self, batch: list[tuple]) -> Merged:
         """Merge ``batch``: what the transaction added, if this committed it, else nothing yet."""
         if self._open is None:
-            self._open, self.merged = contextlib.ExitStack(), Merged(0, 0)
-            self._open.enter_context(self.store.writing())
+            opened = contextlib.ExitStack()
+            opened.enter_context(self.store.writing())  # (if it cannot begin, none is open)
+            self._open, self.merged = opened, Merged(0, 0)
         stage = Stage()
         stage.add(batch)
         try:
