@@ -67,8 +67,10 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
         rules += checks.load_rules_file(rules_file)
     if not rules:
         raise click.UsageError("give at least one --max RULE or a --rules FILE")
-    rules = list({r.text: r for r in reversed(rules)}.values())[::-1]  # a rule given twice (--max and --rules,
-    # its key's space at an end as itself or as a report shows it) is checked once
+    once: dict[str, checks.Rule] = {}  # a rule given twice (--max and --rules, its key's space at an end as
+    for r in rules:  # itself or as reports show it) is checked once, where it was first given
+        once.setdefault(r.text, r)
+    rules = list(once.values())
     zone = time_options.zone(tz)
     sections = tuple(sorted({s for r in rules for s in r.sections()}))
     filters = time_options.filters(zone, since, until, sections=sections)

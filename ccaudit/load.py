@@ -84,8 +84,10 @@ class Carried:
         self.store, self.merged = store, Merged(0, 0)
         self._open: contextlib.ExitStack | None = None
 
-    def merge(self, batch: list[tuple]) -> Merged:
-        """Merge ``batch``: what the transaction added, if this committed it, else nothing yet."""
+    def merge(self, batch: list[tuple], carry: bool = True) -> Merged:
+        """Merge ``batch``: what the transaction added, if this committed it, else nothing yet.
+        Not ``carry``: committed at once (a stream's: its next read may wait for minutes,
+        and the store's write lock, and what was read, with it)."""
         if self._open is None:
             opened = contextlib.ExitStack()
             opened.enter_context(self.store.writing())  # (if it cannot begin, none is open)
@@ -97,7 +99,7 @@ class Carried:
         except BaseException:
             self.roll_back()
             raise
-        return self.commit() if sum(self.merged) >= COMMIT_RECORDS else Merged(0, 0)
+        return self.commit() if sum(self.merged) >= COMMIT_RECORDS or not carry else Merged(0, 0)
 
     def commit(self) -> Merged:
         """Commit the transaction, if one is open: what it added."""
@@ -178,15 +180,16 @@ def _load_shape(dump: Dump, shape: str, stream, carried: Carried, stats: LoadSta
                 workers: int | None, chunk: int | None) -> None:
     n = _workers_for(dump, shape, workers)
     tell = _teller(dump, stats, progress)
+    if n or dump.size is None:  # the workers' merges make transactions of their own; a stream may wait
+        stats.add_merged(carried.commit())
     if n:
-        stats.add_merged(carried.commit())  # the workers' merges make transactions of their own
         load_parallel(dump, stream, carried.store, stats, shape=shape, workers=n, chunk=chunk or CHUNK, progress=tell)
     else:
         counted = Counted(stream)
         rows = read_rows(dump, stats, io.BufferedReader(counted, BUFFER), shape)  # type: ignore[arg-type]
         with contextlib.closing(rows):  # now, if a signal stops the load: at exit, its module would be gone
             for batch in _batches(rows, counted, tell):
-                stats.add_merged(carried.merge(batch))
+                stats.add_merged(carried.merge(batch, carry=dump.size is not None))
     if progress:
         progress(dump.label, dump.size or dump.tell(), dump.size, stats.records_read)
 

@@ -84,7 +84,7 @@ _UPSERT_QUARTER = "INSERT INTO quarters (quarter, n, first_us, last_us) VALUES (
 _A_DUMP = "; if it is a dump, it is read as an input (ccaudit report FILE, or ccaudit load FILE --db STORE)"
 
 
-_KEPT = "; everything loaded before is kept"  # said of a full disk by a load, which commits as it goes
+_KEPT = "; what the load had committed is kept"  # of a full disk, by a load, which commits every 64,000 records
 
 class Store:
     """A ccaudit SQLite file, open: load rows, read counts. ``readonly`` for reading
@@ -97,6 +97,7 @@ class Store:
         """``durable=False`` for a store thrown away after the command: it skips the fsync of every
         commit (a crash of the machine could corrupt it, not lose data)."""
         self.path = path = store_path(path, durable, readonly, notify)
+        self._file = path if path == ":memory:" else os.path.abspath(path)  # as opened, whatever chdir comes
         self.durable, self.readonly, self._notify = durable, readonly, notify
         if path != ":memory:":
             check_files(path)
@@ -151,23 +152,22 @@ class Store:
         if self._held is not None or self.readonly or self.path == ":memory:":
             yield
             return
-        self._held = hold(self.path, self._inode)
+        self._held = hold(self._file, self._inode)
         try:
             yield
         finally:
             self.written()
 
     def written(self) -> None:
-        """This Store writes no more for now: let the store go, as a reader would hold it
-        (the loads that did not end were read as its load ended: ``read_unfinished``)."""
+        """This Store writes no more for now: let the store go, as a reader would hold it."""
         storelock.close(self._held)  # between transactions: SQLite holds no lock to drop
         self._held = None
 
     def read_unfinished(self) -> None:
         """The loads into the store that did not end, read again: a load may have ended one
         (not while a report holds a snapshot, which reading them would end)."""
-        if not self.conn.in_transaction:
-            self.unfinished = loadnotes.unfinished(self.conn, self.path, self._note, self._held) if self.durable else []
+        if self.durable and not self.conn.in_transaction:  # (a throwaway store has no notes)
+            self.unfinished = loadnotes.unfinished(self.conn, self._file, self._note, self._held)
 
     def __enter__(self) -> Store:
         return self

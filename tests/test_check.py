@@ -498,6 +498,10 @@ def test_a_rule_given_twice_is_checked_once(invoke, tmp_path):
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0] == ("BREACH: 1 breach of 1 rule; checked 1 rule against 2 events, "
                                              "1 day from 2024-05-01")
+    result = invoke("check", "-q", path, "--max", "kafka_authentication:*=1/h", "--max", "all_events:*=9/d",
+                    "--max", "kafka_authentication:*=1/h", "--format", "json")
+    assert [r["rule"] for r in json.loads(result.stdout)["rules"]] == ["kafka_authentication:*=1/h",
+                                                                      "all_events:*=9/d"]  # where first given
 
 
 def test_a_rules_files_key_with_a_space_at_an_end_is_named_as_a_report_shows_it(invoke, tmp_path):

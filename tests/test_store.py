@@ -217,6 +217,51 @@ def test_a_load_stopped_between_small_inputs_rolls_back_what_it_had_not_committe
     assert [u["inputs"] for u in store.unfinished] == [[str(p) for p in paths]]
 
 
+def test_a_streams_batches_are_committed_as_they_come_not_carried(store, tmp_path):
+    # a pipe's next read may wait for minutes (download --out - | ccaudit load -): carried, its
+    # records stayed uncommitted and the store's write lock taken, another load waiting for it
+    import threading
+
+    fifo, done = tmp_path / "in.fifo", threading.Event()
+    os.mkfifo(fifo)
+
+    def produce():
+        with open(fifo, "wb") as f:
+            f.write(json_lines(rec(i) for i in range(10_500)))
+            f.flush()
+            done.wait(60)
+
+    def load():
+        with Store(store.path) as own:  # (a Store is its thread's)
+            load_dumps([str(fifo)], own, workers=0)
+
+    threading.Thread(target=produce, daemon=True).start()
+    loading = threading.Thread(target=load, daemon=True)
+    loading.start()
+    try:
+        with sqlite3.connect(f"file:{store.path}?mode=ro", uri=True, timeout=0) as reader:
+            deadline = time.monotonic() + 30
+            while reader.execute("SELECT count(*) FROM events").fetchone()[0] < 10_000:  # its first batch
+                assert time.monotonic() < deadline, "the stream's first batch was not committed"
+                time.sleep(0.05)
+    finally:
+        done.set()
+    loading.join(60)
+    assert store.event_count() == 10_500
+
+
+def test_a_store_named_by_a_relative_path_loads_after_a_chdir(tmp_path, sample_cli, monkeypatch):
+    # was "s.db: the store was deleted or replaced since this command opened it": the hold,
+    # taken again to load, looked for the name in the new folder
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    with Store("s.db") as store:
+        monkeypatch.chdir(tmp_path / "b")
+        assert load_dumps([str(sample_cli)], store).inserted == 13
+    assert not (tmp_path / "b" / "s.db").exists()
+
+
 @pytest.mark.parametrize("limit", ["NUMBERS_CACHED", "CACHED_TEXT"])
 def test_names_forgotten_by_the_cache_are_numbered_as_before(tmp_path, monkeypatch, limit):
     # The main process forgets the key and detail numbers it remembers once there are too
@@ -1020,7 +1065,7 @@ def test_a_full_disk_says_what_is_kept_only_of_a_load(tmp_path, sample_cli, monk
     finally:
         store.close()
     said = f"{tmp_path}/s.db: cannot write the store: no space left, or an I/O error (database or disk is full)"
-    assert str(e.value) == said + ("; everything loaded before is kept" if adding == "events" else "")
+    assert str(e.value) == said + ("; what the load had committed is kept" if adding == "events" else "")
 
 
 def _as_a_user(command: list[str]) -> list[str]:
