@@ -46,10 +46,15 @@ def _refuse_cut_short(conn: sqlite3.Connection, path: str) -> None:
     """A store shorter than its pages (a copy that stopped part way) was read as if its last
     pages were there: reports counted, and loads stored, without a word."""
     pages, size = conn.execute("SELECT * FROM pragma_page_count, pragma_page_size").fetchone()
-    if path != ":memory:" and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # (a WAL holds pages)
-        if (have := os.path.getsize(path)) < pages * size:
-            raise StoreError(f"{path}: the store is damaged: cut short ({have:,} bytes of {pages * size:,}); "
-                             "copy it again, or load the dumps into a new store")
+    if path == ":memory:" or conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":  # (a WAL holds pages)
+        return
+    try:
+        have = os.path.getsize(path)
+    except OSError:  # gone meanwhile (clean): reading it says so
+        return
+    if have < pages * size:
+        raise StoreError(f"{path}: the store is damaged: cut short ({have:,} bytes of {pages * size:,}); "
+                         "copy it again, or load the dumps into a new store")
 
 
 def _refuse_missing_columns(conn: sqlite3.Connection, path: str, version: int) -> None:

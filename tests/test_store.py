@@ -760,6 +760,20 @@ def test_a_store_cut_inside_its_last_page_is_refused_as_damaged(invoke, tmp_path
     assert invoke("summary", "--db", whole).exit_code == 0
 
 
+def test_a_store_deleted_as_its_length_is_asked_is_not_an_oserror(tmp_path, sample_cli, monkeypatch):
+    # an OSError reaching the command line is taken for standard output's (exit 2, "cannot write")
+    path = str(tmp_path / "s.db")
+    with Store(path) as store:
+        load_dumps([str(sample_cli)], store)
+
+    def gone(name):
+        raise FileNotFoundError(2, "No such file or directory", name)
+
+    monkeypatch.setattr("ccaudit.storeshape.os.path.getsize", gone)
+    with Store(path, readonly=True) as store:  # the file it opened reads on
+        assert store.event_count() == 13
+
+
 @pytest.mark.parametrize("offset", [0, 5 * 3600, 19_800], ids=["UTC", "New York", "Kolkata"])
 def test_a_section_of_a_day_reads_its_own_rows_not_the_other_sections(tmp_path, offset):
     # one mds_authorize key among 3,000 sign-in failure keys, on both UTC days a zone's day
