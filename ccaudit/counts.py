@@ -89,7 +89,7 @@ class Selection(Busiest):
     @property
     def conn(self) -> sqlite3.Connection:
         """The snapshot's connection, until it ends: by ``end``, or by a write through it."""
-        return self._conn if self._shared[0] >= 0 else self._shared[1]
+        return self._conn if self._shared[0] >= 0 else self._shared[1]  # type: ignore[return-value]
 
     def _held(self, items: Iterator[T]) -> Iterator[T]:
         """``items``, read through the snapshot, until it ends: read on, they would be rows

@@ -109,7 +109,7 @@ def cached(conn: sqlite3.Connection) -> sqlite3.Connection:
     return conn
 
 
-def snapshot(conn: sqlite3.Connection) -> list[int]:
+def snapshot(conn: sqlite3.Connection) -> list:
     """One snapshot for every query a reader makes (a load committing meanwhile waits until
     the last reader ends it: ``end_snapshot``), its large sorts spilled to TMPDIR
     (``errors.spilling``): in memory they grew with the data. Gives [the count of readers
@@ -123,7 +123,7 @@ def snapshot(conn: sqlite3.Connection) -> list[int]:
     return shared
 
 
-def end_snapshot(conn: sqlite3.Connection, shared: list[int]) -> None:
+def end_snapshot(conn: sqlite3.Connection, shared: list) -> None:
     """One reader of ``conn``'s snapshot is done: the last ends it."""
     shared[0] -= 1
     if shared[0] <= 0 and _SHARED.get(id(conn)) is shared:  # (not if that snapshot ended already)
@@ -133,7 +133,7 @@ def end_snapshot(conn: sqlite3.Connection, shared: list[int]) -> None:
                 conn.rollback()
 
 
-_SHARED: dict[int, list[int]] = {}  # id(connection) -> the readers of its snapshot
+_SHARED: dict[int, list] = {}  # id(connection) -> the readers of its snapshot
 
 
 def end_readers(conn: sqlite3.Connection, why: Ended | None = None) -> None:
