@@ -61,7 +61,7 @@ class Cli(click.Group):
         try:
             return super().resolve_command(ctx, args)
         except click.UsageError as e:  # click's repr wrote a byte not UTF-8 as \udcff
-            raise click.UsageError(e.message.replace(repr(name), quoted(name)), e.ctx) from None
+            raise click.UsageError(e.format_message().replace(repr(name), quoted(name)), e.ctx) from None
 
     def invoke(self, ctx: click.Context):
         with boundary(ctx):

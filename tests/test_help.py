@@ -74,6 +74,7 @@ def test_a_dump_named_as_the_command_is_told_report(invoke, sample_cli, tmp_path
     invoke("load", sample_cli, "--db", db, "-q")
     assert invoke(str(db)).stderr.endswith(f"To report on it: ccaudit report --db '{tmp_path}/it'\"'\"'s.db'\n")
     assert invoke(str(tmp_path)).stderr == f"ccaudit: error: No such command {str(tmp_path)!r}.\n"  # a folder
+    assert "(Did you mean one of: 'export', 'report'?)" in invoke("reprot").stderr  # click's own hint stays
 
 
 def test_version(invoke):
