@@ -22,7 +22,7 @@ import io
 import lzma
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from .errors import READ_ERRORS, InputError, broken_stream
@@ -30,7 +30,7 @@ from .jsondoc import json_rows
 from .lines import MAX_LINE, line_rows
 from .shape import BOM, sniff
 from .stats import LoadStats
-from .streams import BUFFER, SQLITE_MAGIC, Broken, Decompressed, first_bytes, made_blocking
+from .streams import BUFFER, SQLITE_MAGIC, Broken, Decompressed, Waiting, first_bytes, made_blocking
 from .text import file_name, plural
 
 _MAGIC = (
@@ -56,6 +56,12 @@ class Dump:
         self.position = 0  # raw bytes read, when someone else (a worker) reads them
         self._raw: BinaryIO | None = None
         self._unblocked: int | None = None  # stdin's descriptor, made blocking to be read
+        self._waiting: Waiting | None = None  # a stream's reads, which may pause
+
+    def on_idle(self, idle: Callable[[], object]) -> None:
+        """Call ``idle()`` whenever a stream's next read has waited IDLE seconds (``Waiting``)."""
+        if self._waiting is not None:
+            self._waiting.idle = idle
 
     def tell(self) -> int:
         """Raw (compressed) bytes read so far."""
@@ -116,12 +122,16 @@ class Dump:
             if (stdin := getattr(sys.stdin, "buffer", None)) is None:  # a program's own text stream (a StringIO)
                 raise InputError("-: standard input is not a file (sys.stdin has no binary buffer to read)")
             self._unblocked = made_blocking(stdin)
-            return io.BufferedReader(getattr(stdin, "raw", stdin), buffer_size=BUFFER)  # type: ignore[arg-type]
+            self._waiting = Waiting(getattr(stdin, "raw", stdin), owned=False)
+            return io.BufferedReader(self._waiting, buffer_size=BUFFER)  # type: ignore[arg-type]
         if not self.path:
             raise InputError(EMPTY_NAME)
         if os.path.isdir(self.path):
             raise InputError(f"{self.path}: is a directory")
         try:
+            if self.size is None:  # a FIFO, a device: a stream, which may pause
+                self._waiting = Waiting(io.FileIO(self.path, "rb"), owned=True)
+                return io.BufferedReader(self._waiting, buffer_size=BUFFER)  # type: ignore[arg-type]
             return open(self.path, "rb", buffering=BUFFER)
         except FileNotFoundError:
             raise InputError(f"{self.path}: no such file") from None

@@ -151,6 +151,8 @@ def _load_all(inputs: list[str], carried: Carried, stats: LoadStats, note: str |
 def _load_one(dump: Dump, carried: Carried, stats: LoadStats, progress: Progress | None,
               workers: int | None, chunk: int | None) -> str:
     """Load ``dump``; the file it read, as ``loadnotes.identity`` names it."""
+    if dump.size is None:  # a stream: opening it (a FIFO) and its first read may wait for its producer
+        stats.add_merged(carried.commit())
     shape, stream = sniff(dump.open())
     watched = _watch(dump)
     try:
@@ -181,16 +183,23 @@ def _load_shape(dump: Dump, shape: str, stream, carried: Carried, stats: LoadSta
                 workers: int | None, chunk: int | None) -> None:
     n = _workers_for(dump, shape, workers)
     tell = _teller(dump, stats, progress)
-    if n or dump.size is None:  # the workers' merges make transactions of their own; a stream may wait
-        stats.add_merged(carried.commit())
     if n:
+        stats.add_merged(carried.commit())  # the workers' merges make transactions of their own
         load_parallel(dump, stream, carried.store, stats, shape=shape, workers=n, chunk=chunk or CHUNK, progress=tell)
     else:
-        counted = Counted(stream)
+        counted, batch = Counted(stream), []
         rows = read_rows(dump, stats, io.BufferedReader(counted, BUFFER), shape)  # type: ignore[arg-type]
+        stream_of = dump.size is None
+
+        def idle() -> None:  # the stream paused: what it gave so far is committed, not held while it waits
+            if batch:
+                stats.add_merged(carried.merge(batch[:], carry=False))
+                batch.clear()
+
+        dump.on_idle(idle)
         with contextlib.closing(rows):  # now, if a signal stops the load: at exit, its module would be gone
-            for batch in _batches(rows, counted, tell):
-                stats.add_merged(carried.merge(batch, carry=dump.size is not None))
+            for rows_of_batch in _batches(rows, counted, tell, batch):
+                stats.add_merged(carried.merge(rows_of_batch, carry=not stream_of))
     if progress:
         progress(dump.label, dump.size or dump.tell(), dump.size, stats.records_read)
 
@@ -220,20 +229,24 @@ def _teller(dump: Dump, stats: LoadStats, progress: Progress | None) -> Callable
     return tell
 
 
-def _batches(rows: Iterator[tuple], read: Counted, tell: Callable[[int], None] | None) -> Iterator[list[tuple]]:
+def _batches(rows: Iterator[tuple], read: Counted, tell: Callable[[int], None] | None,
+             batch: list[tuple]) -> Iterator[list[tuple]]:
     """``rows`` BATCH at a time, or fewer once they come from BATCH_BYTES of input: a
-    record of a long name is a row of one, and 10,000 of them held gigabytes."""
-    batch: list[tuple] = []
+    record of a long name is a row of one, and 10,000 of them held gigabytes. Each is
+    gathered in ``batch``, which a stream's ``idle`` may empty meanwhile."""
     start = read.given
     for row in rows:
         batch.append(row)
         if len(batch) >= BATCH or read.given - start >= BATCH_BYTES:
-            yield batch
+            full = batch[:]
+            batch.clear()
+            yield full
             if tell:
-                tell(len(batch))
-            batch, start = [], read.given
+                tell(len(full))
+            start = read.given
     if batch:
-        yield batch
+        yield batch[:]
+        batch.clear()
 
 
 def _paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import select
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -48,6 +49,41 @@ class Joined(io.RawIOBase):
             data = getattr(self.stream, "read1", self.stream.read)(len(buf))
         buf[:len(data)] = data
         return len(data)
+
+
+class Waiting(io.RawIOBase):
+    """A stream's raw reads (stdin, a FIFO), ``idle()`` called before one once nothing has
+    come for IDLE seconds: a load then commits the records read so far, which it held, and
+    the store's write lock with them, for as long as the producer paused (a consume
+    command waiting for new messages, stopped at last with Ctrl-C, which lost them)."""
+
+    IDLE = 0.5  # seconds: a pipe emptied for a moment by a fast reader is not idle
+
+    def __init__(self, raw: BinaryIO, owned: bool):
+        super().__init__()
+        self.raw, self.owned = raw, owned  # owned: closed with this one (a FIFO's, not stdin's)
+        self.idle: Callable[[], object] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def close(self) -> None:
+        if self.owned and not self.closed:
+            self.raw.close()
+        super().close()
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        if self.idle is not None:
+            try:
+                ready = select.select([self.raw], [], [], self.IDLE)[0]
+            except (OSError, ValueError):  # no descriptor to wait on (a program's own stream)
+                ready = True
+            if not ready:
+                self.idle()
+        return self.raw.readinto(buf)
 
 
 class Counted(Joined):

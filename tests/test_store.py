@@ -7,11 +7,13 @@ small dumps written here.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from collections import Counter
@@ -217,37 +219,61 @@ def test_a_load_stopped_between_small_inputs_rolls_back_what_it_had_not_committe
     assert [u["inputs"] for u in store.unfinished] == [[str(p) for p in paths]]
 
 
-def test_a_streams_batches_are_committed_as_they_come_not_carried(store, tmp_path):
-    # a pipe's next read may wait for minutes (download --out - | ccaudit load -): carried, its
-    # records stayed uncommitted and the store's write lock taken, another load waiting for it
-    import threading
+def _seen(path: str, wanted: int, what: str) -> None:
+    """Wait (30 s at most) until another connection sees ``wanted`` events committed."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0)) as reader:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(sqlite3.OperationalError):  # (a commit under way)
+                if reader.execute("SELECT count(*) FROM events").fetchone()[0] >= wanted:
+                    return
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
 
+
+def _loading(path: str, inputs: list[str]) -> threading.Thread:
+    def load():
+        with Store(path) as own:  # (a Store is its thread's)
+            load_dumps(inputs, own, workers=0)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_what_a_stream_gave_is_committed_while_it_pauses(store, tmp_path):
+    # a pipe's producer may pause for minutes (a consume command waiting for new messages,
+    # stopped at last with Ctrl-C): its records were held, uncommitted, until 10,000 had come,
+    # and lost with the stop; carried over it, the store's write lock was held too
     fifo, done = tmp_path / "in.fifo", threading.Event()
     os.mkfifo(fifo)
 
     def produce():
         with open(fifo, "wb") as f:
-            f.write(json_lines(rec(i) for i in range(10_500)))
+            f.write(json_lines(rec(i) for i in range(3_000)))
             f.flush()
             done.wait(60)
 
-    def load():
-        with Store(store.path) as own:  # (a Store is its thread's)
-            load_dumps([str(fifo)], own, workers=0)
-
     threading.Thread(target=produce, daemon=True).start()
-    loading = threading.Thread(target=load, daemon=True)
-    loading.start()
+    loading = _loading(store.path, [str(fifo)])
     try:
-        with sqlite3.connect(f"file:{store.path}?mode=ro", uri=True, timeout=0) as reader:
-            deadline = time.monotonic() + 30
-            while reader.execute("SELECT count(*) FROM events").fetchone()[0] < 10_000:  # its first batch
-                assert time.monotonic() < deadline, "the stream's first batch was not committed"
-                time.sleep(0.05)
+        _seen(store.path, 3_000, "what the stream gave was not committed while it paused")
     finally:
         done.set()
     loading.join(60)
-    assert store.event_count() == 10_500
+    assert store.event_count() == 3_000
+
+
+def test_files_loaded_before_a_stream_are_committed_before_it_is_opened(store, tmp_path):
+    # opening a FIFO waits for its writer: the files' transaction, carried, held the lock meanwhile
+    fifo, path = tmp_path / "in.fifo", write_jsonl(tmp_path, [rec(i) for i in range(500)])
+    os.mkfifo(fifo)
+    loading = _loading(store.path, [path, str(fifo)])
+    _seen(store.path, 500, "the files before the stream were not committed before it was opened")
+    with open(fifo, "wb") as f:
+        f.write(json_lines(rec(i) for i in range(500, 700)))
+    loading.join(60)
+    assert store.event_count() == 700
 
 
 def test_a_store_named_by_a_relative_path_loads_after_a_chdir(tmp_path, sample_cli, monkeypatch):
