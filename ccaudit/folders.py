@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import math
 import os
 import random
@@ -214,31 +215,36 @@ def _closing(fd: int) -> Iterator[int]:
         os.close(fd)
 
 
-def _remove_dead_parts(folder: Folder) -> None:
+def _remove_dead_parts(folder: Folder, young: bool = False) -> None:
     """Remove the half-written files of ccaudit processes killed in the folder (SIGKILL, the
-    OOM killer, a reboot: no cleanup runs), once a process: a download's can be a gigabyte."""
+    OOM killer, a reboot: no cleanup runs), once a process: a download's can be a gigabyte.
+    ``young``: those made within the minute too (one so new may not hold its lock yet), for
+    ``clean``, which holds the folder against other runs (``writing_into``)."""
     with contextlib.suppress(OSError):
         st = os.fstat(folder.fd)
-        if (st.st_dev, st.st_ino) in _swept:
+        if (st.st_dev, st.st_ino) in _swept and not young:
             return
         _swept.add((st.st_dev, st.st_ino))
         with folder.listing() as entries:
             names = [entry.name for entry in entries if _PART.fullmatch(entry.name)]
         for name in names:
-            if _dead_part(folder.fd, name):
+            if _dead_part(folder.fd, name, 0 if young else 60):
                 with contextlib.suppress(OSError):
                     os.unlink(name, dir_fd=folder.fd)
 
 
-def _dead_part(folder: int, name: str) -> bool:
-    """Ours (this user's regular file), a minute old, and no process holds its lock."""
+remove_dead_parts = functools.partial(_remove_dead_parts, young=True)
+
+
+def _dead_part(folder: int, name: str, age: float) -> bool:
+    """Ours (this user's regular file), ``age`` seconds old, and no process holds its lock."""
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
     except OSError:
         return False
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or time.time() - st.st_mtime < 60:
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or time.time() - st.st_mtime < age:
             return False
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True

@@ -23,7 +23,7 @@ from .collector import FewerCollections
 from .dates import Days
 from .errors import CcauditError
 from .files import present, same_file, takes_utf8, write_atomic, write_own, write_pieces
-from .folders import Folder, held, inside, unslashed, writing_into
+from .folders import Folder, held, inside, remove_dead_parts, unslashed, writing_into
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
@@ -118,10 +118,9 @@ def _write_dir(report: Report, fmt: str, folder: Folder, stats: bool) -> None:
         write_own(folder, summary, summary_chunks(report, "text" if fmt == "html" else fmt))
     except CcauditError as e:
         raise _incomplete(e, folder.path, bool(old)) from None
-    _list(folder, written)
     left, why = _remove(folder, sorted(name for name in set(old) if name not in written))
+    _list(folder, itertools.chain(written, left))  # after: a stop while they were removed left them listed
     if left:  # listed still, so that the next report or clean removes them
-        _list(folder, itertools.chain(written, left))
         raise CcauditError(f"{folder.path}: the report is written, but {plural(len(left), 'file')} of the earlier "
                            f"one could not be removed ({why}); its manifest still lists them")
 
@@ -304,7 +303,11 @@ def clean_dir(out_dir: str) -> Iterator[str]:
 
 
 def _remove_report(folder: Folder) -> None:
-    left, why = _remove(folder, read_manifest(folder))
+    listed = read_manifest(folder)
+    for sid in ["", *sorted({name.rpartition("/")[0] for name in listed} - {""})]:  # what a killed report left
+        with contextlib.suppress(CcauditError), (folder.child(sid) if sid else contextlib.nullcontext(folder)) as f:
+            remove_dead_parts(f)
+    left, why = _remove(folder, listed)
     if left:  # the manifest lists what is left (or, unwritable, all it did): clean again finishes
         with contextlib.suppress(CcauditError):
             _list(folder, left)

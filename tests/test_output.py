@@ -463,6 +463,41 @@ def test_a_report_stopped_half_way_leaves_a_folder_clean_empties(invoke, tmp_pat
     assert not out.exists()
 
 
+def test_a_report_stopped_as_it_removes_the_earlier_ones_files_leaves_them_listed(invoke, tmp_path, sample_cli,
+                                                                                    monkeypatch):
+    # the manifest was rewritten without them first: left unlisted, the next report into the
+    # folder refused their names ("no earlier report wrote"), and clean left them behind
+    out = tmp_path / "reports"
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    remove = os.unlink
+
+    def stopped(path, *args, **kwargs):
+        if str(path).startswith("2024-05-06"):
+            raise KeyboardInterrupt
+        return remove(path, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "unlink", stopped)
+        assert invoke("report", sample_cli, "--out", out, "-q", "--since", "2024-05-07").exit_code == 130
+    assert "2024-05-06.txt" in files_in(out)
+    assert set((out / ".ccaudit-manifest").read_text().splitlines()[1:]) >= files_in(out) - {".ccaudit-manifest"}
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    assert invoke("clean", "--out", out).exit_code == 0 and not out.exists()
+
+
+def test_clean_removes_what_a_killed_report_half_wrote(invoke, tmp_path, sample_cli):
+    # a report killed (SIGKILL, the OOM killer) as it wrote a file leaves its part: clean kept
+    # it and the folder ("other files were left there"), though no run of ours was writing
+    from ccaudit.folders import PART_MARK
+
+    out = tmp_path / "reports"
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    for part in (out / f".summary.txt{PART_MARK}abcd1234.part", out / f"all_events/.x.txt{PART_MARK}efgh5678.part"):
+        part.write_text("half a report")
+    assert invoke("clean", "--out", out).exit_code == 0
+    assert not out.exists()
+
+
 def test_a_report_of_fewer_sections_or_another_format_replaces_the_folder(invoke, tmp_path, sample_cli):
     # the files written are looked up by their shape, section and date (a folder can hold
     # a million: their names are never listed in memory)
