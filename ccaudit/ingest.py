@@ -30,7 +30,7 @@ from .jsondoc import json_rows
 from .lines import MAX_LINE, line_rows
 from .shape import BOM, sniff
 from .stats import LoadStats
-from .streams import BUFFER, SQLITE_MAGIC, Broken, Decompressed, Waiting, first_bytes, made_blocking
+from .streams import BUFFER, SQLITE_MAGIC, Broken, Decompressed, Prompt, Waiting, first_bytes, made_blocking
 from .text import file_name, plural
 
 _MAGIC = (
@@ -86,6 +86,8 @@ class Dump:
         for magic, opener in _MAGIC:
             if head.startswith(magic):
                 self.compressed = True
+                if self.size is None:  # a stream: its bytes decompressed as they come
+                    stream = Prompt(stream)  # type: ignore[assignment]
                 stream = opener(stream, magic)  # already buffered; a second buffer would lose the last good
                 break  # bytes of a stream that is cut short
         else:

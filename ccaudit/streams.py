@@ -70,6 +70,9 @@ class Waiting(io.RawIOBase):
     def fileno(self) -> int:
         return self.raw.fileno()
 
+    def tell(self) -> int:  # stdin from a file: where the load is, for its progress
+        return self.raw.tell()
+
     def close(self) -> None:
         if self.owned and not self.closed:
             self.raw.close()
@@ -84,6 +87,24 @@ class Waiting(io.RawIOBase):
             if not ready:
                 self.idle()
         return self.raw.readinto(buf)
+
+
+class Prompt(io.RawIOBase):
+    """``stream``'s bytes as they come: a read gives what one read of the stream gives, as
+    ``read1`` does, where a decompressor's read of 8 KiB waited for all of it, and a
+    stream's records that had come waited with them for its producer (``Waiting``)."""
+
+    def __init__(self, stream: BinaryIO):
+        super().__init__()
+        self.stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        data = self.stream.read1(len(buf))  # type: ignore[attr-defined]
+        buf[:len(data)] = data
+        return len(data)
 
 
 class Counted(Joined):

@@ -123,3 +123,20 @@ def test_a_load_whose_terminal_went_away_ends_whole(tmp_path, ccaudit_exe):
     check = subprocess.run([ccaudit_exe, "summary", "--db", str(tmp_path / "s.db"), "--format", "json"],
                            capture_output=True, text=True, timeout=60)
     assert check.stderr == "" and '"events": 60000' in check.stdout.replace(" ", "").replace('":', '": ')
+
+
+def test_a_load_of_stdin_from_a_file_tells_how_far_it_has_read(tmp_path, monkeypatch):
+    # `load - < dump`: its reads, watched for pauses (streams.Waiting), said 0 bytes read
+    import io
+    import sys
+
+    from ccaudit.load import load_dumps
+    from ccaudit.store import Store
+    from tests.records import kafka_auth, write_jsonl
+
+    dump = write_jsonl(tmp_path, [kafka_auth(f"2024-05-06T10:{i % 60:02d}:00Z", id=f"e{i}") for i in range(12_000)])
+    told = []
+    with open(dump, "rb") as f, Store(str(tmp_path / "s.db")) as store:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(f))
+        load_dumps(["-"], store, progress=lambda label, done, total, records: told.append((done, records)))
+    assert any(0 < done < os.path.getsize(dump) for done, records in told if records == 10_000), told
