@@ -14,16 +14,6 @@ import _signal  # built in and already loaded, unlike `signal`: no import for Ct
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # what a type checker sees of the names imported on first use (py.typed): "as" exports them
-    from .filters import Filters as Filters
-    from .load import load_dumps as load_dumps
-    from .output import render_report as render_report
-    from .report import Report as Report
-    from .report import build as build
-    from .stats import LoadStats as LoadStats
-    from .store import Store as Store
 
 
 def interrupted_while_starting(signum, frame) -> None:
@@ -40,6 +30,16 @@ if os.path.basename(sys.argv[0] if sys.argv else "") == "ccaudit" and \
     _signal.signal(_signal.SIGINT, interrupted_while_starting)
 
 __version__ = "0.1.0"
+
+TYPE_CHECKING = False  # True to a type checker, which reads it by its name: importing typing slowed every start
+if TYPE_CHECKING:  # what a checker sees of the names imported on first use (py.typed): "as" exports them
+    from .filters import Filters as Filters
+    from .load import load_dumps as load_dumps
+    from .output import render_report as render_report
+    from .report import Report as Report
+    from .report import build as build
+    from .stats import LoadStats as LoadStats
+    from .store import Store as Store
 
 _API = {
     "LoadStats": "stats", "load_dumps": "load", "Filters": "filters", "Report": "report",

@@ -115,6 +115,12 @@ def test_parse_workers_load_no_sqlite_nor_inspect():
     assert not {"sqlite3", "inspect"} & loaded_by("ccaudit.worker")
 
 
+def test_the_package_imports_nothing_before_ctrl_c_is_handled():
+    # `from typing import TYPE_CHECKING` at the top of ccaudit/__init__.py: a Ctrl-C while typing
+    # was imported, before the handler of a starting command was set, printed a traceback
+    assert not {"typing", "ccaudit.cli", "click"} & loaded_by("ccaudit")
+
+
 def test_a_load_loads_no_openssl():
     """The digests of names are CPython's own BLAKE2b: hashlib would first load OpenSSL's
     libcrypto, 3.7 MiB of a load's main process."""
