@@ -17,6 +17,7 @@ import threading
 import time
 import zlib
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -241,49 +242,44 @@ def _loading(path: str, inputs: list[str]) -> threading.Thread:
     return thread
 
 
+def _paused(store_path: str, fifo: Path, first: bytes, rest: bytes, seen: int, what: str) -> None:
+    """Load a FIFO whose producer writes ``first``, then pauses until ``seen`` events are
+    committed (``what`` fails the test if they are not), then writes ``rest`` and ends."""
+    done = threading.Event()
+    os.mkfifo(fifo)
+
+    def produce():
+        with open(fifo, "wb") as f:
+            f.write(first)
+            f.flush()
+            done.wait(60)
+            f.write(rest)
+
+    threading.Thread(target=produce, daemon=True).start()
+    loading = _loading(store_path, [str(fifo)])
+    try:
+        _seen(store_path, seen, what)
+    finally:
+        done.set()
+    loading.join(60)
+
+
 def test_what_a_stream_gave_is_committed_while_it_pauses(store, tmp_path):
     # a pipe's producer may pause for minutes (a consume command waiting for new messages,
     # stopped at last with Ctrl-C): its records were held, uncommitted, until 10,000 had come,
     # and lost with the stop; carried over it, the store's write lock was held too
-    fifo, done = tmp_path / "in.fifo", threading.Event()
-    os.mkfifo(fifo)
-
-    def produce():
-        with open(fifo, "wb") as f:
-            f.write(json_lines(rec(i) for i in range(3_000)))
-            f.flush()
-            done.wait(60)
-
-    threading.Thread(target=produce, daemon=True).start()
-    loading = _loading(store.path, [str(fifo)])
-    try:
-        _seen(store.path, 3_000, "what the stream gave was not committed while it paused")
-    finally:
-        done.set()
-    loading.join(60)
+    _paused(store.path, tmp_path / "in.fifo", json_lines(rec(i) for i in range(3_000)), b"", 3_000,
+            "what the stream gave was not committed while it paused")
     assert store.event_count() == 3_000
 
 
 def test_what_a_gzipd_stream_gave_is_committed_while_it_pauses_as_far_as_it_is_decoded(store, tmp_path):
-    # gzip read 8 KiB of its input at a time, waiting for all of it: nothing was committed
-    fifo, done = tmp_path / "in.fifo", threading.Event()
-    os.mkfifo(fifo)
+    # gzip read 8 KiB of its input at a time, waiting for all of it: nothing was committed. (Python's
+    # gzip reads on before it hands on the last of what it holds: not all 100 are committed)
     z = zlib.compressobj(6, zlib.DEFLATED, 31)
-
-    def produce():
-        with open(fifo, "wb") as f:
-            f.write(z.compress(json_lines(rec(i) for i in range(100))) + z.flush(zlib.Z_SYNC_FLUSH))
-            f.flush()
-            done.wait(60)
-            f.write(z.flush())
-
-    threading.Thread(target=produce, daemon=True).start()
-    loading = _loading(store.path, [str(fifo)])
-    try:  # (Python's gzip reads on before it hands on the last of what it holds: not all 100)
-        _seen(store.path, 40, "nothing of the gzip'd stream was committed while it paused")
-    finally:
-        done.set()
-    loading.join(60)
+    first = z.compress(json_lines(rec(i) for i in range(100))) + z.flush(zlib.Z_SYNC_FLUSH)
+    _paused(store.path, tmp_path / "in.fifo", first, z.flush(), 40,
+            "nothing of the gzip'd stream was committed while it paused")
     assert store.event_count() == 100
 
 
