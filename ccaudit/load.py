@@ -187,21 +187,27 @@ def _load_shape(dump: Dump, shape: str, stream, carried: Carried, stats: LoadSta
         stats.add_merged(carried.commit())  # the workers' merges make transactions of their own
         load_parallel(dump, stream, carried.store, stats, shape=shape, workers=n, chunk=chunk or CHUNK, progress=tell)
     else:
-        counted, batch = Counted(stream), []
-        rows = read_rows(dump, stats, io.BufferedReader(counted, BUFFER), shape)  # type: ignore[arg-type]
-        stream_of = dump.size is None
-
-        def idle() -> None:  # the stream paused: what it gave so far is committed, not held while it waits
-            if batch:
-                stats.add_merged(carried.merge(batch[:], carry=False))
-                batch.clear()
-
-        dump.on_idle(idle)
-        with contextlib.closing(rows):  # now, if a signal stops the load: at exit, its module would be gone
-            for rows_of_batch in _batches(rows, counted, tell, batch):
-                stats.add_merged(carried.merge(rows_of_batch, carry=not stream_of))
+        _load_here(dump, shape, stream, carried, stats, tell)
     if progress:
         progress(dump.label, dump.size or dump.tell(), dump.size, stats.records_read)
+
+
+def _load_here(dump: Dump, shape: str, stream, carried: Carried, stats: LoadStats,
+               tell: Callable[[int], None] | None) -> None:
+    """Parse ``dump`` in this process, batch by batch. A stream's batches are committed as
+    they come, not carried, and so is what it gave so far whenever it pauses (``idle``)."""
+    counted, batch, a_stream = Counted(stream), [], dump.size is None
+    rows = read_rows(dump, stats, io.BufferedReader(counted, BUFFER), shape)  # type: ignore[arg-type]
+
+    def idle() -> None:
+        if batch:
+            stats.add_merged(carried.merge(batch[:], carry=False))
+            batch.clear()
+
+    dump.on_idle(idle)
+    with contextlib.closing(rows):  # now, if a signal stops the load: at exit, its module would be gone
+        for full in _batches(rows, counted, tell, batch):
+            stats.add_merged(carried.merge(full, carry=not a_stream))
 
 
 def _workers_for(dump: Dump, shape: str, workers: int | None) -> int:
