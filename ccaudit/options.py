@@ -239,7 +239,7 @@ def tell_unfinished(store: Store) -> None:
                     if STREAM in load["files"] else f"load the same dumps again to complete it (if they are gone: "
                                                    f"{forget})")
             tell(f"warning: {store.path}: a load of {named}, begun {load['began']}, did not end (interrupted, killed, "
-                 f"or stopped by a full disk): the store holds part of its records; {then}")
+                 f"or stopped by a full disk): the store may hold only part of its records; {then}")
 
 
 def tell_unmatched(report: Report, f: Filters) -> None:

@@ -248,7 +248,7 @@ def test_no_stream_completes_a_killed_load_of_a_stream(invoke, tmp_path, sample_
     assert invoke("load", "-", "--db", db, "-q", input=WEEK2.read_bytes()).exit_code == 0
     told = [line for line in invoke("summary", "--db", db).stderr.splitlines() if "did not end" in line]
     assert len(told) == 1 and told[0].endswith(
-        "the store holds part of its records; once its records are loaded again (nothing tells one stream from "
+        "the store may hold only part of its records; once its records are loaded again (nothing tells one stream from "
         f"another), ccaudit clean --db {db} --unfinished")
     assert invoke("clean", "--db", db, "--unfinished", "--yes").exit_code == 0
     assert invoke("summary", "--db", db).stderr == ""
