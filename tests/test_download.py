@@ -634,8 +634,18 @@ def test_a_state_file_that_is_a_pipe_or_too_large_is_refused(tmp_path, props, mo
     with pytest.raises(InputError, match="not a regular file"):
         dl.download(props, tmp_path / "out.jsonl", state_path=fifo)
     large.write_text(" " * dlf.MAX_STATE + "{}")
-    with pytest.raises(InputError, match="larger than 1,048,576 bytes"):
+    with pytest.raises(InputError, match="larger than 16,777,216 bytes"):
         dl.download(props, tmp_path / "out.jsonl", state_path=large)
+
+
+def test_the_state_of_a_topic_of_twenty_thousand_partitions_is_read_back(tmp_path):
+    # was: its 2.1 MB passed the 1 MiB a state file could be, so the next run refused the state it had saved
+    state = tmp_path / "state.json"
+    offsets = {p: 10**12 + p for p in range(20_000)}
+    seen = {p: dlf.fingerprint(o - 1, 1_722_000_000_000, b"record %d" % p) for p, o in offsets.items()}
+    dlf.save_state(state, "confluent-audit-log-events", "b:9092", offsets, "2024-08-16T00:00:00Z", seen)
+    assert state.stat().st_size > 2 << 20
+    assert dlf.load_state(state, "confluent-audit-log-events", "b:9092") == (offsets, seen)
 
 
 def test_a_state_file_nested_too_deep_is_refused(tmp_path, props, monkeypatch):
