@@ -9,8 +9,11 @@ from collections.abc import Iterable, Iterator
 
 from .errors import InputError
 from .tempdirs import temp_root
+from .text import printable
 
 _JAVA_CLASS = re.compile(r"(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*: ")  # "org.apache.spark.SparkException: "
+_USER = re.compile(r"//[^/@]*@")  # a master URL's user and password, not to be shown
+STARTING = "starting Spark at master "  # the note that a failure came as Spark started
 
 
 def spark_message(e: Exception) -> str:
@@ -33,12 +36,20 @@ def spark_message(e: Exception) -> str:
     said = f"spark: {text[:500]}{f' ({root[:200]})' if root and root not in text else ''}"  # nothing of why
     if "No space left on device" in text + root:  # was that alone, of a full TMPDIR
         said += f"; a disk is full: TMPDIR ({temp_root()}), which holds Spark's scratch files, or the one written"
+    if (master := _master(e)) and master not in said:  # a failure to start that does not say where
+        said = f"spark: cannot start at master {master}: {said[7:]}"
     if "stopped SparkContext" in text:  # its stack of Java calls in the root cause, and no why
         said += "; Spark stopped: can it reach its master (--master, or spark-submit's)? CCAUDIT_DEBUG=1 shows why"
     if "Relative path in absolute URI" in text:  # a glob's folder holds a name with a colon (any file's)
         said += ("; Hadoop cannot list a folder that holds a name with a ':' in it: move that file, or name the "
                  "inputs without a glob")
     return said
+
+
+def _master(e: Exception) -> str:
+    """The master Spark failed to start at (``spark._start`` notes it), without a password."""
+    notes = [n for n in getattr(e, "__notes__", ()) if n.startswith(STARTING)]
+    return printable(_USER.sub("//", notes[0][len(STARTING):]))[:200] if notes else ""
 
 
 def _causes(e: Exception) -> Iterator:

@@ -586,7 +586,11 @@ def test_ctrl_z_stops_sparks_jvm_with_the_run_and_fg_goes_on(ccaudit_exe, big_du
 
 @needs_spark
 @pytest.mark.parametrize(("master", "why"), [("bogus://x", "Could not parse Master URL: 'bogus://x'"),
-                                             ("local[0]", "Asked to run locally with 0 threads")])
+                                             ("local[0]", "cannot start at master local[0]: Asked to run locally "
+                                                          "with 0 threads"),
+                                             # was "An error has occurred. (Connection refused)" alone
+                                             ("k8s://https://user:secret@127.0.0.1:1", "cannot start at master "
+                                              "k8s://https://127.0.0.1:1: An error has occurred. (Connection refused)")])
 def test_a_bad_master_says_sparks_reason(run_ccaudit, tmp_path, master, why):
     result = run_ccaudit("spark", ROOT / "fixtures/sample-cli.txt", "--db", tmp_path / "s.db", "--master", master,
                          timeout=120)
@@ -732,6 +736,17 @@ def test_a_master_out_of_reach_is_said_without_javas_calls():
     assert spark_message(failed) == f"spark: {stopped}{hint}"
     failed.java_exception = _Java("the first line\nand then more")
     assert spark_message(failed) == f"spark: {stopped} (the first line){hint}"
+
+
+def test_a_failure_to_start_names_the_master_without_its_password():
+    from ccaudit.spark_failures import STARTING, spark_message
+
+    failed = Exception("An error occurred while calling None.x.\n: io.fabric8.Client: An error has occurred.")
+    failed.add_note(f"{STARTING}k8s://https://user:secret@host:6443")
+    assert spark_message(failed) == "spark: cannot start at master k8s://https://host:6443: An error has occurred."
+    failed = Exception("Could not parse Master URL: 'bogus://x'")
+    failed.add_note(f"{STARTING}bogus://x")
+    assert spark_message(failed) == "spark: Could not parse Master URL: 'bogus://x'"  # said where already
 
 
 def test_a_glob_hadoop_cannot_list_says_why():
