@@ -350,12 +350,23 @@ def test_unknown_zone_is_a_usage_error(tmp_path, name):
     # was: taken, and Python's zone data skips their leap seconds: Zurich's clocks went forward
     # 27 s early, and an event at 01:00:10 UTC showed at 02:00:10, a time that did not exist
     ("right/Europe/Zurich", "counts leap seconds, which UTC times do not; give 'Europe/Zurich'"),
-    ("RIGHT/UTC", "counts leap seconds, which UTC times do not; give 'UTC'")])
+    ("RIGHT/UTC", "counts leap seconds, which UTC times do not; give 'UTC'"),
+    # was: taken as UTC-05:00 all year, an hour off New York's clocks from March to November
+    ("EST", "is UTC-05:00 all year, not the clocks of New York in summer: give America/New_York, or America/Panama "
+            "for UTC-05:00 all year"),
+    ("MST", "is UTC-07:00 all year, not the clocks of Denver in summer: give America/Denver, or America/Phoenix "
+            "for UTC-07:00 all year")])
 def test_a_zone_that_is_not_a_places_is_refused(tmp_path, name, why):
     # was: taken, so a change of the machine's /etc/localtime changed what a report or check said
     result = CliRunner().invoke(cli, ["report", "-q", write_jsonl(tmp_path, [kafka_auth("2024-05-06T07:00:00Z")]),
                                       "--tz", name])
     assert result.exit_code == 2 and f"{name!r} {why}" in result.stderr
+
+
+def test_hawaiis_zone_named_as_it_is_said_is_taken(tmp_path):  # its clocks never change: HST is always right
+    result = CliRunner().invoke(cli, ["report", "-q", write_jsonl(tmp_path, [kafka_auth("2024-07-06T07:00:00Z")]),
+                                      "--tz", "HST"])
+    assert result.exit_code == 0 and "2024-07-05:(1 event)  21:00:00 .. 21:00:00" in result.stdout
 
 
 def test_a_posix_zone_is_its_place(tmp_path):
