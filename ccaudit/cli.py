@@ -111,10 +111,12 @@ def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str 
     from .output import a_report_file
 
     read = [("/dev/stdin" if p == "-" else p) for p in (db_path, *dumps) if p]  # the file behind stdin, if any
-    journals = side_names(db_path) if db_path else []
-    if out_file and any(same_file(out_file, p) for p in read + journals):  # SQLite deletes a journal it opens
-        raise click.BadParameter(f"{out_file} is the store, its journal or an input; give another file",
-                                 param_hint=["-o", "--output"])
+    named = [(p, "an input") for p in read[bool(db_path):]]
+    if db_path:
+        named += [(db_path, "the store"), *((p, "the store's journal") for p in side_names(db_path))]
+    for path, what in named if out_file else ():  # SQLite deletes a journal it opens
+        if same_file(out_file, path):
+            raise click.BadParameter(f"{out_file} is {what}; give another file", param_hint=["-o", "--output"])
     if out_file and looks_like_sqlite(out_file):  # -o audit.db, for --db audit.db: the store, lost
         raise click.BadParameter(f"{out_file} is an SQLite file (a store?), which the report would replace; give "
                                  f"another file, or --db {out_file} to report from it", param_hint=["-o", "--output"])
@@ -159,7 +161,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
       ccaudit report week1.json.gz week2.json.gz --db audit.db --out reports/
       ccaudit report --db audit.db --format json --tz Europe/Zurich --top 10
     """
-    from .output import write_report
+    from .output import check_report_folder, write_report
 
     if not dumps and not db_path:
         raise click.UsageError("give one or more DUMP files (- for standard input), or --db with a store to "
@@ -172,6 +174,8 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     _check_output(out_file, out_dir)
     if out_file:
         fmt = opt.format_of(out_file, fmt)
+    elif out_dir:
+        check_report_folder(out_dir, fmt)
     opt.check_inputs(dumps)
     zone = time_options.zone(tz)
     filters = time_options.filters(zone, since, until, principal, method, sections, top)

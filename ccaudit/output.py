@@ -93,15 +93,14 @@ def _write_dir(report: Report, fmt: str, folder: Folder, stats: bool) -> None:
     old = read_manifest(folder)
     days = report.days[:1] if isinstance(report.days, Days) else report.days  # build()'s: the same sections
     sids = list(dict.fromkeys(sid for day in days for sid in day.sections))
-    summary = "summary.txt" if fmt == "html" else f"summary.{EXTENSIONS[fmt]}"
+    summary = _summary_of(fmt)
     written = (_Written(report.days, fmt, sids, summary) if isinstance(report.days, Days)
                else _listed(report.days, fmt, summary))
     for sid in sids if fmt != "html" else ():  # a link or a file in a section folder's place: refused before
         folder.check_child(sid)  # anything is claimed or written
     stray = _unlisted(folder, sids, written, old)
     if stray:
-        raise CcauditError(f"{folder.join(stray)}: a file of the report's name that no earlier report "
-                           "wrote (its manifest does not list it); move it, or give another folder")
+        raise _stray(folder, stray)
     _list(folder, itertools.chain(written, (n for n in old if n not in written)))  # claimed before they are
     # made: a report stopped half way (Ctrl-C) leaves a folder that the next report, or clean, empties
     left, why = _remove(folder, [name for name in old if name.startswith("summary.")])  # see _incomplete
@@ -123,6 +122,30 @@ def _write_dir(report: Report, fmt: str, folder: Folder, stats: bool) -> None:
     if left:  # listed still, so that the next report or clean removes them
         raise CcauditError(f"{folder.path}: the report is written, but {plural(len(left), 'file')} of the earlier "
                            f"one could not be removed ({why}); its manifest still lists them")
+
+
+def check_report_folder(out_dir: str, fmt: str) -> None:
+    """Before a load: a folder whose manifest ccaudit could not have written, or that holds
+    a file it did not list under the name of the summary (or html's page), which every
+    report writes, is refused now rather than once the dumps are loaded. (A day's file
+    that no manifest lists is found as the report is written: which days it has, only the
+    load tells.)"""
+    if not os.path.isdir(out_dir) or not os.access(out_dir, os.R_OK | os.X_OK):  # to be made, or unreadable:
+        return  # (a link or a file was refused before) said as the report is written
+    with held(unslashed(out_dir)) as folder:
+        old = read_manifest(folder)
+        for name in (_summary_of(fmt), "report.html") if fmt == "html" else (_summary_of(fmt),):
+            if name not in old and folder.mode(name) is not None:
+                raise _stray(folder, name)
+
+
+def _summary_of(fmt: str) -> str:
+    return "summary.txt" if fmt == "html" else f"summary.{EXTENSIONS[fmt]}"
+
+
+def _stray(folder: Folder, name: str) -> CcauditError:
+    return CcauditError(f"{folder.join(name)}: a file of the report's name that no earlier report wrote (its "
+                        "manifest does not list it); move it, or give another folder")
 
 
 def _incomplete(e: CcauditError, out_dir: str, rewritten: bool) -> CcauditError:

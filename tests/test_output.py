@@ -110,8 +110,10 @@ def test_output_named_as_a_folder_is_refused_before_the_load(invoke, tmp_path, s
     assert not db.exists() and not (tmp_path / "new").exists() and (tmp_path / "a-file").read_text() == "kept"
 
 
-@pytest.mark.parametrize("target", ["s.db", "dump.txt", "s.db-journal", "s.db-wal"])
-def test_output_naming_the_store_its_journal_or_an_input_is_refused(invoke, tmp_path, sample_cli, target):
+@pytest.mark.parametrize(("target", "what"), [("s.db", "the store"), ("dump.txt", "an input"),
+                                            ("s.db-journal", "the store's journal"),
+                                            ("s.db-wal", "the store's journal")])
+def test_output_naming_the_store_its_journal_or_an_input_is_refused(invoke, tmp_path, sample_cli, target, what):
     """A report written as the store's journal was deleted by the next command that opened
     the store (SQLite takes a journal it finds for its own), silently."""
     db, dump = tmp_path / "s.db", tmp_path / "dump.txt"
@@ -119,7 +121,8 @@ def test_output_naming_the_store_its_journal_or_an_input_is_refused(invoke, tmp_
     assert invoke("load", dump, "--db", db, "-q").exit_code == 0
     before = (db.read_bytes(), dump.read_bytes())
     result = invoke("report", dump, "--db", db, "-o", tmp_path / target, "-q")
-    assert result.exit_code == ExitCode.USAGE and "the store, its journal or an input" in result.stderr
+    assert result.exit_code == ExitCode.USAGE and f"{target} is {what}; give another file" in result.stderr  # was
+    # "is the store, its journal or an input": which one, the user had to work out
     assert (db.read_bytes(), dump.read_bytes()) == before
     if target.startswith("s.db-"):
         assert not (tmp_path / target).exists()
@@ -134,7 +137,7 @@ def test_output_naming_the_file_behind_standard_input_is_refused(ccaudit_exe, tm
     with open(dump, "rb") as stdin:
         result = subprocess.run([ccaudit_exe, "report", "-", "-o", out, "-q"], stdin=stdin, cwd=tmp_path,
                                 capture_output=True, text=True, timeout=60)
-    assert result.returncode == ExitCode.USAGE and "the store, its journal or an input" in result.stderr
+    assert result.returncode == ExitCode.USAGE and f"{out} is an input; give another file" in result.stderr
     assert dump.read_bytes() == sample_cli.read_bytes()
 
 
@@ -567,6 +570,23 @@ def test_a_file_of_a_report_files_name_that_no_manifest_lists_is_left_alone(invo
     result = invoke("report", sample_cli, "--out", out, "-q")
     assert result.exit_code == ExitCode.USAGE and "no earlier report wrote" in result.stderr
     assert (out / name).read_text() == "mine" and not (out / ".ccaudit-manifest").exists()
+
+
+@pytest.mark.parametrize(("fmt", "name", "manifest", "why"), [
+    ("text", "summary.txt", "", "no earlier report wrote"), ("csv", "summary.csv", "", "no earlier report wrote"),
+    ("html", "report.html", "", "no earlier report wrote"),
+    ("text", "notes.txt", "../notes.txt\n", "lists '../notes.txt', which is not a report file")])
+def test_a_report_folder_that_would_be_refused_is_refused_before_the_load(invoke, tmp_path, sample_cli, fmt, name,
+                                                                          manifest, why):
+    # was: refused once the dumps were loaded (the store given with --db then held them)
+    out, store = tmp_path / "reports", tmp_path / "audit.db"
+    out.mkdir()
+    (out / name).write_text("mine")
+    if manifest:
+        (out / ".ccaudit-manifest").write_text(manifest)
+    result = invoke("report", sample_cli, "--db", store, "--out", out, "--format", fmt)
+    assert result.exit_code == ExitCode.USAGE and why in result.stderr and "loaded" not in result.stderr
+    assert not store.exists() and (out / name).read_text() == "mine"
 
 
 def test_report_files_are_owner_only(invoke, tmp_path, sample_cli):

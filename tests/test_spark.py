@@ -589,8 +589,9 @@ def test_ctrl_z_stops_sparks_jvm_with_the_run_and_fg_goes_on(ccaudit_exe, big_du
                                              ("local[0]", "cannot start at master local[0]: Asked to run locally "
                                                           "with 0 threads"),
                                              # was "An error has occurred. (Connection refused)" alone
-                                             ("k8s://https://user:secret@127.0.0.1:1", "cannot start at master "
-                                              "k8s://https://127.0.0.1:1: An error has occurred. (Connection refused)")])
+                                             ("k8s://https://user:secret@127.0.0.1:1",
+                                              "cannot start at master k8s://https://127.0.0.1:1: "
+                                              "An error has occurred. (Connection refused)")])
 def test_a_bad_master_says_sparks_reason(run_ccaudit, tmp_path, master, why):
     result = run_ccaudit("spark", ROOT / "fixtures/sample-cli.txt", "--db", tmp_path / "s.db", "--master", master,
                          timeout=120)
