@@ -19,6 +19,7 @@ import click
 from click.core import ParameterSource
 
 from . import sqlraised
+from .asking import interactive
 from .boundary import ClosedOutput, say, signalled
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
@@ -303,6 +304,8 @@ def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
     from .load import load_dumps  # reading, parsing and workers: only commands given dumps need them
 
     progress = Progress(sys.stderr) if on_terminal(quiet) else None
+    if "-" in dumps and not quiet and interactive():  # else it waits without a word, as if stuck
+        say("ccaudit: reading a dump from the terminal: paste or type it, then Ctrl-D")
     try:
         stats = load_dumps(dumps, store, progress=progress)
     finally:  # an error's or Ctrl-C's line is then a line of its own

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from ccaudit.store import Store
-from tests.records import json_line, json_lines, numbered
+from tests.records import json_line, json_lines, kafka_auth, numbered
 
 SUMMARY_FIRST = "Audit Summary for 13 events spanning 4 days from 2024-05-06"
 LOAD_LINE = "loaded 14 records: 13 new, 1 duplicate; skipped 16 noise lines, 6 malformed"
@@ -1106,3 +1106,25 @@ def test_an_input_of_no_record_is_an_error_only_with_content_that_is_not_an_empt
     dump.write_bytes(content)
     result = invoke("load", dump, "--db", tmp_path / "s.db")
     assert result.exit_code == code and "loaded 0 records" in result.stderr, result.stderr
+
+
+def test_a_dump_read_from_the_terminal_is_asked_for(ccaudit_exe, tmp_path):
+    # was: `ccaudit report -` at a terminal waited without a word, as if stuck
+    import pty
+    import select
+
+    leader, terminal = pty.openpty()
+    proc = subprocess.Popen([ccaudit_exe, "report", "-"], stdin=terminal, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=tmp_path)
+    os.close(terminal)
+    try:
+        said, deadline = b"", time.monotonic() + 30
+        while not said.endswith(b"\n") and select.select([proc.stderr], [], [], deadline - time.monotonic())[0]:
+            said += os.read(proc.stderr.fileno(), 200)
+        assert said == b"ccaudit: reading a dump from the terminal: paste or type it, then Ctrl-D\n"
+        os.write(leader, json.dumps(kafka_auth("2024-05-06T07:00:00Z")).encode() + b"\n\x04")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        os.close(leader)
+    assert proc.returncode == 0 and b"2024-05-06:(1 event)" in out and err.startswith(b"ccaudit: loaded 1 record")
