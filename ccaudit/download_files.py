@@ -8,6 +8,7 @@ unless the run is killed between the two renames (``load`` drops the copies).
 """
 from __future__ import annotations
 
+import codecs
 import errno
 import gzip
 import hashlib
@@ -115,7 +116,7 @@ def record_line(value: bytes) -> tuple[bytes, object]:
         if b"\n" not in value and b"\r" not in value:
             return value + b"\n", record
         with suppress(msgspec.DecodeError, RecursionError):  # nested too deep for the formatter
-            return msgspec.json.format(value, indent=-1) + b"\n", record
+            return msgspec.json.format(value.removeprefix(codecs.BOM_UTF8), indent=-1) + b"\n", record  # it refuses one
     return json.dumps(value.decode("utf-8", "surrogateescape")).encode() + b"\n", record
 
 

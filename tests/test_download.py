@@ -319,11 +319,14 @@ def test_the_time_window_reads_the_time_of_a_record_held_in_a_json_string(tmp_pa
 def test_a_record_after_a_byte_order_mark_is_kept(tmp_path, props, monkeypatch):
     # was made a JSON string (malformed) when values that are no record were: the load
     # reads a record after a byte-order mark, on any line
-    use_fake(monkeypatch, FakeSource({0: (0, [b"\xef\xbb\xbf" + audit_message(i) for i in range(3)])}))
+    # (and one of several lines, put on one, became a JSON string: the formatter refused the mark)
+    pretty = json.dumps(json.loads(audit_message(3)), indent=2).encode()
+    values = [b"\xef\xbb\xbf" + audit_message(i) for i in range(3)] + [b"\xef\xbb\xbf" + pretty]
+    use_fake(monkeypatch, FakeSource({0: (0, values)}))
     dl.download(props, tmp_path / "out.jsonl")
     report = CliRunner().invoke(cli, ["report", str(tmp_path / "out.jsonl"), "--format", "json"])
     load = json.loads(report.stdout)["summary"]["load"]
-    assert report.exit_code == 0 and (load["inserted"], load["malformed"]) == (3, 0)
+    assert report.exit_code == 0 and (load["inserted"], load["malformed"]) == (4, 0)
 
 
 @pytest.mark.parametrize("first", [b"[1,", b"[1, 2]", b"\x1f\x8b\x08\x00junk", b"BZh91AY&SY\x00", b"% Headers: []",
