@@ -182,8 +182,7 @@ def _download(config: tuple[dict, str], out_path, state_path, topic: str, compre
     held: list = []  # the signal mask while the output is put in place and the state saved
     try:
         kept = ", state file unchanged" if state_path else ""  # said of a run that fails
-        _run(_connect(conf, topic, config_path), saved, deadline, (out_path, compress, kept), progress, result,
-             held if state_path else None)
+        _run(_connect(conf, topic, config_path), saved, deadline, (out_path, compress, kept), progress, result, held)
         if state_path:
             _save(state_path, topic, bootstrap, result)
         if held:
@@ -198,13 +197,12 @@ def _download(config: tuple[dict, str], out_path, state_path, topic: str, compre
     return result
 
 
-def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadResult, held: list | None) -> None:
+def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadResult, held: list) -> None:
     """Snapshot the ends, then fetch up to them into the output (path, compress, and what
-    a failure says of the state file). With ``held``, Ctrl-C, SIGTERM and SIGHUP are held
-    off (their mask put in it) once every record is fetched: a stop after the output was
-    put in place but before the state was saved left both, and the next run fetched every
-    record again. (Without a state, a stop then may leave the whole file and say it wrote
-    nothing: held off, a Kafka client slow to close would make the run deaf to them.)"""
+    a failure says of the state file). Ctrl-C, SIGTERM and SIGHUP are then held off (their
+    mask put in ``held``) once every record is fetched: a stop after the output was put in
+    place but before the state was saved left both, and the next run fetched every record
+    again; without a state, a stop then left the whole file and exit 130."""
     path, compress, kept = out
     try:
         with _saying_what_is_left(path, result, kept):  # of a failure to fetch, or to write (the file put in place)
@@ -212,9 +210,9 @@ def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadRe
             _check_same_topic(source, bounds, result.seen, deadline)
             with output(path, compress, until=deadline.at) as f:
                 _fetch(source, bounds, f, deadline, progress, result)
-                if held is not None and not is_stream(path):
+                if not is_stream(path):
                     held.append(block_stops())  # before the file is put in place
-        if held is not None and not held:  # a stream, once flushed: a reader that stalls cannot hold off a stop
+        if not held:  # a stream, once flushed: a reader that stalls cannot hold off a stop
             held.append(block_stops())
     finally:
         source.close()
