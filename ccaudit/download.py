@@ -205,7 +205,7 @@ def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadRe
     again; without a state, a stop then left the whole file and exit 130."""
     path, compress, kept = out
     try:
-        with _saying_what_is_left(path, result, kept):  # of a failure to fetch, or to write (the file put in place)
+        with _saying_what_is_left(path, compress, result, kept):  # of a failure to fetch, or to write
             bounds = _snapshot(source, saved, deadline, result)
             _check_same_topic(source, bounds, result.seen, deadline)
             with output(path, compress, until=deadline.at) as f:
@@ -219,21 +219,24 @@ def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadRe
 
 
 @contextmanager
-def _saying_what_is_left(out_path, result: DownloadResult, kept: str) -> Iterator[None]:
+def _saying_what_is_left(out_path, compressed: bool, result: DownloadResult, kept: str) -> Iterator[None]:
     """A run that fails while fetching or writing says what it leaves behind: a file appears
     only when complete, but a pipe or standard output has already had the records written
-    so far (at most: a failed write's buffer held the last of them)."""
+    so far (at most: a failed write's buffer held the last of them, and gzip's the last it
+    had not compressed yet, which a stream that ends half way never gets)."""
+    def written(at_most: bool) -> str:
+        some = plural(result.records, "record")
+        return f"{f'at most {some}' if at_most else f'{some} already'} written to {out_name(out_path)}{kept}"
+
     try:
         yield
     except CcauditError as e:
-        some, where = plural(result.records, "record"), out_name(out_path)
-        written = "nothing written" if not result.records or not is_stream(out_path) else \
-            f"at most {some} written to {where}" if isinstance(e, StreamNotWritten) else \
-            f"{some} already written to {where}"
-        raise CcauditError(f"{e}; {written}{kept}") from None
+        if not result.records or not is_stream(out_path):
+            raise CcauditError(f"{e}; nothing written{kept}") from None
+        raise CcauditError(f"{e}; {written(compressed or isinstance(e, StreamNotWritten))}") from None
     except (KeyboardInterrupt, Terminated) as e:  # a stop: the command's line says what a stream already had
         if result.records and is_stream(out_path):
-            add_note(e, f"{plural(result.records, 'record')} already written to {out_name(out_path)}{kept}")
+            add_note(e, written(compressed))
         raise
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from collections import Counter
 
 import click.testing
@@ -514,8 +515,10 @@ def test_ctrl_c_exits_130_and_keeps_nothing(tmp_path, props, monkeypatch):
     assert state.read_bytes() == before
 
 
-def test_ctrl_c_of_a_run_to_a_stream_says_what_it_already_had(tmp_path, props, monkeypatch):
-    # was "ccaudit: interrupted" alone, where a failure says it
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_ctrl_c_of_a_run_to_a_stream_says_what_it_already_had(tmp_path, props, monkeypatch, gzipped):
+    # was "ccaudit: interrupted" alone, where a failure says it; and of gzip'd records, all of
+    # them, where the records gzip had not compressed yet never came
     source = FakeSource({0: (0, [audit_message(i) for i in range(3)])})
     consume = source.consume
 
@@ -527,10 +530,14 @@ def test_ctrl_c_of_a_run_to_a_stream_says_what_it_already_had(tmp_path, props, m
     source.consume = records_then_ctrl_c
     use_fake(monkeypatch, source)
     result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", "-", "--state",
-                                      str(tmp_path / "s.json")])
-    assert (result.exit_code, result.stderr) == (130, "ccaudit: interrupted; 2 records already written to standard "
+                                      str(tmp_path / "s.json"), *(["--gzip"] if gzipped else [])])
+    some = "at most 2 records" if gzipped else "2 records already"
+    assert (result.exit_code, result.stderr) == (130, f"ccaudit: interrupted; {some} written to standard "
                                                       "output, state file unchanged\n")
-    assert result.stdout_bytes == b"".join(audit_message(i) + b"\n" for i in range(2))
+    if not gzipped:
+        assert result.stdout_bytes == b"".join(audit_message(i) + b"\n" for i in range(2))
+    else:  # what gzip had compressed of them, or none
+        assert len(zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(result.stdout_bytes).splitlines()) <= 2
 
 
 @pytest.mark.parametrize("offsets, message", [
