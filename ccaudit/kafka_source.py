@@ -194,7 +194,8 @@ class KafkaSource:
         """Errors a broker answers while a partition's leader moves: asking again fixes them."""
         e = self._ck.KafkaError
         return {e.NOT_LEADER_FOR_PARTITION, e.LEADER_NOT_AVAILABLE, e.KAFKA_STORAGE_ERROR, e.REQUEST_TIMED_OUT,
-                e.FENCED_LEADER_EPOCH, e.UNKNOWN_LEADER_EPOCH, e.OFFSET_NOT_AVAILABLE}
+                e.FENCED_LEADER_EPOCH, e.UNKNOWN_LEADER_EPOCH, e.OFFSET_NOT_AVAILABLE,
+                e._UNKNOWN_PARTITION}  # the client's own word for a partition listed without a leader
 
     def _raise_fatal(self) -> None:
         """Fail fast on errors retrying cannot fix (bad key/secret, TLS, lost offsets, a

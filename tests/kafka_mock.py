@@ -99,6 +99,11 @@ class ControlledCluster:
         for b in self.brokers:
             self._lib.rd_kafka_mock_broker_set_rtt(self._mc, b, ms)
 
+    def set_leader(self, topic: str, partition: int, broker: int) -> None:
+        """Make ``broker`` the partition's leader; -1: none (it is listed, but has no leader)."""
+        if self._lib.rd_kafka_mock_partition_set_leader(self._mc, topic.encode(), partition, broker):
+            raise RuntimeError(f"mock cluster did not set the leader of {topic} partition {partition}")
+
     def set_down(self) -> None:
         """Every broker closes its connections and refuses new ones."""
         for b in self.brokers:
@@ -141,6 +146,7 @@ def _librdkafka():
         ("rd_kafka_mock_topic_delete", cint, [vp, ctypes.c_char_p]),
         ("rd_kafka_mock_broker_set_down", cint, [vp, i32]),
         ("rd_kafka_mock_broker_set_rtt", cint, [vp, i32, cint]),
+        ("rd_kafka_mock_partition_set_leader", cint, [vp, ctypes.c_char_p, i32, i32]),
         ("rd_kafka_mock_push_request_errors_array", None, [vp, ctypes.c_int16, ctypes.c_size_t,
                                                            ctypes.POINTER(cint)]),
     ]:

@@ -1551,6 +1551,24 @@ def test_a_retriable_error_to_an_offset_query_loses_no_record(tmp_path, controll
     assert json.loads(state.read_text())["offsets"] == {str(p): 8 for p in range(4)}
 
 
+def test_a_partition_without_a_leader_for_a_while_is_waited_for(tmp_path, controlled, topic):
+    # was: "cannot read the offsets of ... partition 1: ... Local: Unknown partition" at once, exit 2
+    import threading
+
+    controlled.create_topic(topic, 2)
+    for p in range(2):
+        controlled.produce(topic, [audit_message(10 * p + i, topic) for i in range(3)], partition=p)
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n")
+    controlled.set_leader(topic, 1, -1)  # as while its broker is replaced
+    back = threading.Timer(2, controlled.set_leader, (topic, 1, 2))
+    back.start()
+    try:
+        result = dl.download(props, tmp_path / "out.jsonl", topic=topic, timeout=30)
+    finally:
+        back.join()
+    assert result.records == 6 and len(lines_of(tmp_path / "out.jsonl")) == 6
+
+
 def test_offset_queries_answered_wrongly_again_and_again_lose_no_record(tmp_path, controlled, topic):
     # was: the earliest offset answered as the end twice, so 3 records were skipped for good
     # with a false "deleted by retention" warning (exit 0); only the fetch now says what is gone
