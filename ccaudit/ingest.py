@@ -129,7 +129,7 @@ class Dump:
         if not self.path:
             raise InputError(EMPTY_NAME)
         if os.path.isdir(self.path):
-            raise InputError(f"{self.path}: is a directory")
+            raise InputError(is_a_folder(self.path))
         try:
             if self.size is None:  # a FIFO, a device: a stream, which may pause
                 self._waiting = Waiting(io.FileIO(self.path, "rb"), owned=True)
@@ -144,6 +144,10 @@ class Dump:
 EMPTY_NAME = "an input's name is empty (an unset variable?): name a file, or - for standard input"
 
 
+def is_a_folder(path: str) -> str:
+    return f"{path}: is a directory; give the dumps in it ({path.rstrip('/')}/*)"
+
+
 def check_readable(path: str, label: str | None = None) -> None:
     """Refuse, before loading anything, a file that is missing or cannot be read (named
     ``label`` in the error): a report without it would look complete and be wrong."""
@@ -156,7 +160,7 @@ def check_readable(path: str, label: str | None = None) -> None:
         raise InputError(f"{label}: no such file" if e.errno == errno.ENOENT else
                          f"{label}: cannot read: {e.strerror}") from None
     if os.path.isdir(path):
-        raise InputError(f"{label}: is a directory")
+        raise InputError(is_a_folder(label))
     if not os.access(path, os.R_OK):
         raise InputError(f"{label}: cannot read: permission denied")
 

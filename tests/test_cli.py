@@ -592,7 +592,7 @@ def test_missing_input_stops_before_loading_anything(invoke, tmp_path, sample_cl
     db = tmp_path / "s.db"
     result = invoke("load", sample_cli, path, "--db", db, "-q")
     assert result.exit_code == 2 and stderr_lines(result) == [f"ccaudit: error: {path}: " + (
-        "no such file" if kind == "missing" else "is a directory")]
+        "no such file" if kind == "missing" else f"is a directory; give the dumps in it ({path}/*)")]  # was: no hint
     assert not db.exists()
 
 
