@@ -341,7 +341,8 @@ def malformed_lines(stats: LoadStats) -> list[str]:
     """The first malformed places, for stderr, and where the rest are listed."""
     lines = [f"malformed: {problem}" for problem in stats.problem_lines(but_cut=True)[:SHOWN_PROBLEMS]]
     if stats.malformed > SHOWN_PROBLEMS:
-        lines.append(f"{stats.malformed:,} malformed in all; {SHOWN_PROBLEMS} shown here, the first "
+        listed = "all" if stats.malformed <= len(stats.problems) else "the first"  # was "the first 20" of 20
+        lines.append(f"{stats.malformed:,} malformed in all; {SHOWN_PROBLEMS} shown here, {listed} "
                      f"{min(stats.malformed, len(stats.problems))} in the JSON output of load (malformed_lines) "
                      f"and report (summary.load.malformed_lines)")
     return lines

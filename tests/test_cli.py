@@ -1128,3 +1128,12 @@ def test_a_dump_read_from_the_terminal_is_asked_for(ccaudit_exe, tmp_path):
         proc.kill()
         os.close(leader)
     assert proc.returncode == 0 and b"2024-05-06:(1 event)" in out and err.startswith(b"ccaudit: loaded 1 record")
+
+
+@pytest.mark.parametrize(("bad", "listed"), [(20, "all 20"), (130, "the first 100")])
+def test_the_malformed_lines_beyond_those_shown_are_said_to_be_listed_in_json(invoke, tmp_path, bad, listed):
+    # was "the first 20" of 20: as if more were left out
+    dump = tmp_path / "dump.jsonl"
+    dump.write_bytes(json_line(kafka_auth()) + b"".join(b"garbage %d\n" % n for n in range(bad)))
+    result = invoke("load", dump, "--db", tmp_path / "s.db")
+    assert f"ccaudit: {bad} malformed in all; 10 shown here, {listed} in the JSON output of load" in result.stderr
