@@ -285,13 +285,23 @@ def decode_failure(e: Exception, raw: bytes = b"") -> str:
         return "not a JSON object"
     if lone_surrogate(raw):  # a \u escape of half a UTF-16 pair: text that is not Unicode
         return "invalid Unicode escape"
-    if "truncated" in text:
+    if "truncated" in text or raw.endswith(b"\r") and _cut_short(raw.rstrip(b"\r")):  # CRLF: the CR is no JSON
         return "JSON cut short"
     if "trailing comma" in text:
         return "not valid JSON (a comma before a closing bracket)"
     if "trailing" in text:
         return "text after the JSON object" + lone_cr(raw)
     return "not valid JSON"
+
+
+def _cut_short(raw: bytes) -> bool:
+    try:
+        msgspec.json.decode(raw)
+    except msgspec.DecodeError as e:
+        return "truncated" in str(e).lower()
+    except (ValueError, RecursionError):
+        pass
+    return False
 
 
 _LONE_CR = re.compile(rb"}[ \t]*\r[ \t\r]*{")  # records apart by a CR, blank lines or spaces too

@@ -100,6 +100,15 @@ def test_sample_cli_malformed_reasons(sample_cli):
     assert "after" in reasons[34] or "trailing" in reasons[34]  # JSON + trailing text
 
 
+@pytest.mark.parametrize("end", [b"\n", b"\r\n"])
+def test_a_line_cut_short_is_said_so_with_either_line_end(tmp_path, end):
+    # was "not valid JSON" with CRLF: the CR, inside the string cut short, is no JSON
+    dump = tmp_path / "dump.jsonl"
+    dump.write_bytes(b'{"id":"a","time":"2024-05-06T07:00:00Z","data":{"methodName":"kafka.Auth' + end)
+    stats, _ = ingest(dump)
+    assert [why for _, _, why in stats.problems] == ["JSON cut short"]
+
+
 def test_sample_cli_first_lines(sample_cli):
     _stats, rows = ingest(sample_cli)
     first = rows[0]
