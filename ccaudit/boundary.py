@@ -25,7 +25,7 @@ import click
 from .errors import CcauditError, ExitCode
 from .stops import Terminated
 from .streams import discard
-from .text import printable
+from .text import printable, quoted
 
 EXIT_CODES = """Exit codes: 0 ok; 1 a check failed, --strict found malformed input, or clean was
 declined; 2 usage or input error (missing or unreadable file, nothing parseable);
@@ -153,12 +153,23 @@ def boundary(ctx: click.Context) -> Iterator[None]:
     except _HELP:  # `ccaudit` alone: the help, not an error line
         raise
     except click.ClickException as e:  # one line, as every error; printable: it may quote a typed file name
-        say(f"ccaudit: error: {printable(e.format_message())}")
+        say(f"ccaudit: error: {printable(_where_to_look(e))}")
         ctx.exit(e.exit_code)
     except (click.exceptions.Exit, click.Abort):
         raise
     except Exception as e:
         _internal_error(ctx, e)
+
+
+def _where_to_look(e: click.ClickException) -> str:
+    """The error's message; after an argument missing or an option unknown, with the help
+    that click's usage block (left out: an error is one line) would have pointed to."""
+    said, command = e.format_message(), getattr(e, "ctx", None)
+    if isinstance(e, click.NoSuchOption):  # click's repr wrote a byte not UTF-8 as \udcff
+        said = said.replace(repr(e.option_name), quoted(e.option_name))
+    if not isinstance(e, (click.MissingParameter, click.NoSuchOption)) or command is None:
+        return said
+    return f"{said.rstrip('.')}; see ccaudit{'' if command.parent is None else ' ' + command.info_name} -h"
 
 
 def _noted(e: BaseException) -> str:

@@ -1137,3 +1137,14 @@ def test_the_malformed_lines_beyond_those_shown_are_said_to_be_listed_in_json(in
     dump.write_bytes(json_line(kafka_auth()) + b"".join(b"garbage %d\n" % n for n in range(bad)))
     result = invoke("load", dump, "--db", tmp_path / "s.db")
     assert f"ccaudit: {bad} malformed in all; 10 shown here, {listed} in the JSON output of load" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["load"], "Missing argument 'DUMPS...'; see ccaudit load -h"),
+    (["summary", "--since", "2024-05-06"], "No such option '--since'; see ccaudit summary -h"),
+    (["--bogus"], "No such option '--bogus'; see ccaudit -h"),
+    (["report", "x", "--no-\udcff"], "No such option '--no-\\xff'; see ccaudit report -h")])  # was \udcff, as repr
+def test_an_argument_missing_or_an_option_unknown_points_to_the_help(invoke, args, said):
+    # was click's message alone: its usage block, which points to the help, is left out (one line)
+    result = invoke(*args)
+    assert result.exit_code == 2 and stderr_lines(result) == [f"ccaudit: error: {said}"]
