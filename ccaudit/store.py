@@ -10,7 +10,7 @@ tables are in ``schema.TABLES``:
                the table, so an event costs one B-tree entry, not a row plus an index entry.
 * ``keys``     each distinct (section, key, method, principal), numbered.
 * ``details``  each distinct set of auth or sign-in details, numbered.
-* ``counts``   events per (UTC day, key number): the day's total, first and last time,
+* ``counts``   events per (UTC day, section, key number): the day's total, first and last time,
                and its hours and quarter hours packed (``daycounts.py``), kept up to date
                on load. Reports, filters and zones read only this (and ``keys``); a window
                that starts or ends inside a quarter hour reads that quarter's events,
