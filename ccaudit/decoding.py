@@ -297,10 +297,8 @@ def decode_failure(e: Exception, raw: bytes = b"") -> str:
 def _cut_short(raw: bytes) -> bool:
     try:
         msgspec.json.decode(raw)
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, ValueError, RecursionError) as e:
         return "truncated" in str(e).lower()
-    except (ValueError, RecursionError):
-        pass
     return False
 
 

@@ -202,7 +202,7 @@ def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadRe
     a failure says of the state file). Ctrl-C, SIGTERM and SIGHUP are then held off (their
     mask put in ``held``) once every record is fetched: a stop after the output was put in
     place but before the state was saved left both, and the next run fetched every record
-    again; without a state, a stop then left the whole file and exit 130."""
+    again; without one, the whole file and exit 130."""
     path, compress, kept = out
     try:
         with _saying_what_is_left(path, compress, result, kept):  # of a failure to fetch, or to write
@@ -221,9 +221,8 @@ def _run(source, saved: dict, deadline, out: tuple, progress, result: DownloadRe
 @contextmanager
 def _saying_what_is_left(out_path, compressed: bool, result: DownloadResult, kept: str) -> Iterator[None]:
     """A run that fails while fetching or writing says what it leaves behind: a file appears
-    only when complete, but a pipe or standard output has already had the records written
-    so far (at most: a failed write's buffer held the last of them, and gzip's the last it
-    had not compressed yet, which a stream that ends half way never gets)."""
+    only when complete, but a stream has had the records written so far (at most: a failed
+    write's buffer held the last of them, gzip those it had not compressed yet)."""
     def written(at_most: bool) -> str:
         some = plural(result.records, "record")
         return f"{f'at most {some}' if at_most else f'{some} already'} written to {out_name(out_path)}{kept}"

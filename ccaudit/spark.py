@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from functools import partial, reduce
 
-from .errors import CcauditError, MissingExtra
+from .errors import CcauditError, MissingExtra, add_note
 from .schema import QUARTER
 from .spark_failures import STARTING, spark_message, unread_input
 from .spark_jvm import Jvm, holding_stops
@@ -194,7 +194,7 @@ def _start(jvm: Jvm | None, master: str | None, ui: bool, scratch: str | None, n
     try:
         sc = SparkContext(conf=conf, gateway=gateway)
     except Exception as e:  # k8s:// out of reach said only "An error has occurred. (Connection refused)"
-        e.add_note(f"{STARTING}{conf.get('spark.master')}")
+        add_note(e, f"{STARTING}{conf.get('spark.master')}")
         raise
     note_again()  # at once: SparkContext ends by putting in its own SIGINT handler
     sc.setLogLevel("ERROR")

@@ -740,13 +740,14 @@ def test_a_master_out_of_reach_is_said_without_javas_calls():
 
 
 def test_a_failure_to_start_names_the_master_without_its_password():
+    from ccaudit.errors import add_note
     from ccaudit.spark_failures import STARTING, spark_message
 
     failed = Exception("An error occurred while calling None.x.\n: io.fabric8.Client: An error has occurred.")
-    failed.add_note(f"{STARTING}k8s://https://user:secret@host:6443")
+    add_note(failed, f"{STARTING}k8s://https://user:secret@host:6443")
     assert spark_message(failed) == "spark: cannot start at master k8s://https://host:6443: An error has occurred."
     failed = Exception("Could not parse Master URL: 'bogus://x'")
-    failed.add_note(f"{STARTING}bogus://x")
+    add_note(failed, f"{STARTING}bogus://x")
     assert spark_message(failed) == "spark: Could not parse Master URL: 'bogus://x'"  # said where already
 
 
