@@ -431,3 +431,20 @@ def test_a_record_crowded_with_millions_of_values_loads_in_bounded_memory(memory
     assert r.peak <= CROWDED_BOUND, f"{r.peak / MiB:.1f} MiB"
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT client_ip FROM signin_failures").fetchall() == [("10.0.0.7",)]
+
+
+def test_a_crowded_line_that_is_not_json_with_a_crlf_end_is_told_in_bounded_memory(memory_run_asked, tmp_path,
+                                                                                     ccaudit_exe):
+    # whether it was cut short was found by decoding it once more, whole: 421 MB, against 54 MB
+    # with an LF end
+    from tests.records import signin
+
+    rec = signin("2024-05-07T10:00:00Z", "eve@example.com", "FAILURE", requestMetadata={"clientAddress": "CROWD"})
+    line = json.dumps(rec).encode().replace(b'"CROWD"', b"[" + b"{}," * 5_000_000 + b"{}], x")
+    dump = tmp_path / "crowded.jsonl"
+    dump.write_bytes(json.dumps(signin("2024-05-07T10:00:00Z", "bob@example.com", "FAILURE")).encode() + b"\r\n"
+                     + line + b"\r\n")
+    r = rss.run_sampled([ccaudit_exe, "load", str(dump), "--db", str(tmp_path / "s.db")], interval=0.02, timeout=180)
+    assert r.returncode == 0 and "loaded 1 record: 1 new" in r.stderr, r.stderr
+    assert "crowded.jsonl:2: not valid JSON" in r.stderr, r.stderr
+    assert r.peak <= CROWDED_BOUND, f"{r.peak / MiB:.1f} MiB"
