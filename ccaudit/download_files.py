@@ -256,7 +256,7 @@ def load_state(path, topic: str, bootstrap: str) -> tuple[dict[int, int], dict[i
                          "another --state file")
     if form != STATE_FORMAT:
         raise InputError(f"{path}: not a ccaudit download state file")
-    if "topic" not in state:  # was "is the state of topic None"
+    if not isinstance(state.get("topic"), str):  # was "is the state of topic None"
         raise InputError(f"{path}: no topic, which a ccaudit download state file has")
     if state.get("topic") != topic:
         raise InputError(f"{path} is the state of topic {printable(str(state.get('topic')))}, not {topic}")

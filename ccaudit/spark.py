@@ -32,7 +32,7 @@ from functools import partial, reduce
 
 from .errors import CcauditError, MissingExtra, add_note
 from .schema import QUARTER
-from .spark_failures import STARTING, spark_message, unread_input
+from .spark_failures import STARTING, spark_message, unread_input, without_password
 from .spark_jvm import Jvm, holding_stops
 from .stats import LoadStats
 from .stops import STOPPING, Terminated
@@ -191,10 +191,11 @@ def _start(jvm: Jvm | None, master: str | None, ui: bool, scratch: str | None, n
     conf.set("spark.ui.showConsoleProgress", "false")
     conf.set("spark.sql.session.timeZone", "UTC")
     conf.setIfMissing("spark.hadoop.fs.permissions.umask-mode", "077")  # Parquet files 0600, folders 0700
+    at = without_password(conf.get("spark.master"))  # (read now: the JVM may be gone after a failure)
     try:
         sc = SparkContext(conf=conf, gateway=gateway)
     except Exception as e:  # k8s:// out of reach said only "An error has occurred. (Connection refused)"
-        add_note(e, f"{STARTING}{conf.get('spark.master')}")
+        add_note(e, STARTING + at)  # (CCAUDIT_DEBUG prints it with the traceback)
         raise
     note_again()  # at once: SparkContext ends by putting in its own SIGINT handler
     sc.setLogLevel("ERROR")

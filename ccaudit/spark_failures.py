@@ -12,7 +12,7 @@ from .tempdirs import temp_root
 from .text import printable
 
 _JAVA_CLASS = re.compile(r"(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*: ")  # "org.apache.spark.SparkException: "
-_USER = re.compile(r"//[^/@]*@")  # a master URL's user and password, not to be shown
+_USER = re.compile(r"//[^/]*@")  # a URL's user and password (to its last @), not to be shown
 STARTING = "starting Spark at master "  # the note that a failure came as Spark started
 
 
@@ -36,6 +36,7 @@ def spark_message(e: Exception) -> str:
     said = f"spark: {text[:500]}{f' ({root[:200]})' if root and root not in text else ''}"  # nothing of why
     if "No space left on device" in text + root:  # was that alone, of a full TMPDIR
         said += f"; a disk is full: TMPDIR ({temp_root()}), which holds Spark's scratch files, or the one written"
+    said = without_password(said)  # Spark's "Could not parse Master URL: 'bogus://user:pw@x'"
     if (master := _master(e)) and master not in said:  # a failure to start that does not say where
         said = f"spark: cannot start at master {master}: {said[7:]}"
     if "stopped SparkContext" in text:  # its stack of Java calls in the root cause, and no why
@@ -46,10 +47,14 @@ def spark_message(e: Exception) -> str:
     return said
 
 
+def without_password(text: str) -> str:
+    return _USER.sub("//", text)
+
+
 def _master(e: Exception) -> str:
-    """The master Spark failed to start at (``spark._start`` notes it), without a password."""
+    """The master Spark failed to start at, as ``spark._start`` notes it (without a password)."""
     notes = [n for n in getattr(e, "__notes__", ()) if n.startswith(STARTING)]
-    return printable(_USER.sub("//", notes[0][len(STARTING):]))[:200] if notes else ""
+    return printable(notes[0][len(STARTING):])[:200] if notes else ""
 
 
 def _causes(e: Exception) -> Iterator:

@@ -438,6 +438,7 @@ def test_state_of_another_topic_cluster_or_past_the_end_is_refused(tmp_path, pro
     ("format", "ccaudit-download-state/" + "9" * 5000, "not a ccaudit download state file"),
     ("topic", "evil\n\x1b[2Jtopic", "is the state of topic evil\\x0a\\x1b[2Jtopic, not"),  # one line, inert
     ("topic", None, "state.json: no topic, which a ccaudit download state file has"),  # was "of topic None"
+    ("topic", "null", "state.json: no topic, which a ccaudit download state file has"),
 ])
 def test_a_state_file_of_a_newer_version_or_an_odd_topic_is_said_so(tmp_path, props, monkeypatch, field, value,
                                                                      message):
@@ -446,7 +447,7 @@ def test_a_state_file_of_a_newer_version_or_an_odd_topic_is_said_so(tmp_path, pr
     state = tmp_path / "state.json"
     save_state(state, {0: 0})
     doc = json.loads(state.read_text())
-    doc[field] = value
+    doc[field] = None if value == "null" else value
     if value is None:
         del doc[field]
     state.write_text(json.dumps(doc))

@@ -586,6 +586,7 @@ def test_ctrl_z_stops_sparks_jvm_with_the_run_and_fg_goes_on(ccaudit_exe, big_du
 
 @needs_spark
 @pytest.mark.parametrize(("master", "why"), [("bogus://x", "Could not parse Master URL: 'bogus://x'"),
+                                             ("bogus://u:p@ss@x", "Could not parse Master URL: 'bogus://x'"),
                                              ("local[0]", "cannot start at master local[0]: Asked to run locally "
                                                           "with 0 threads"),
                                              # was "An error has occurred. (Connection refused)" alone
@@ -741,14 +742,15 @@ def test_a_master_out_of_reach_is_said_without_javas_calls():
 
 def test_a_failure_to_start_names_the_master_without_its_password():
     from ccaudit.errors import add_note
-    from ccaudit.spark_failures import STARTING, spark_message
+    from ccaudit.spark_failures import STARTING, spark_message, without_password
 
     failed = Exception("An error occurred while calling None.x.\n: io.fabric8.Client: An error has occurred.")
-    add_note(failed, f"{STARTING}k8s://https://user:secret@host:6443")
+    add_note(failed, f"{STARTING}k8s://https://host:6443")  # as spark._start notes it
     assert spark_message(failed) == "spark: cannot start at master k8s://https://host:6443: An error has occurred."
-    failed = Exception("Could not parse Master URL: 'bogus://x'")
+    failed = Exception("Could not parse Master URL: 'bogus://user:p@ss@x'")  # was shown with the password
     add_note(failed, f"{STARTING}bogus://x")
     assert spark_message(failed) == "spark: Could not parse Master URL: 'bogus://x'"  # said where already
+    assert without_password("k8s://https://u:p@ss@h:6443/x@y") == "k8s://https://h:6443/x@y"  # was ...//ss@h...
 
 
 def test_a_glob_hadoop_cannot_list_says_why():
