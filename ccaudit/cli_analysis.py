@@ -159,6 +159,8 @@ def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_sin
     window_a = time_options.filters(zone, a_since, a_until, sections=sections, prefix="--a-")
     window_b = time_options.filters(zone, b_since, b_until, sections=sections, prefix="--b-")
     opt.refuse_closed_output("the comparison")
+    if folder := next((p for p in (*a_paths, *b_paths) if os.path.isdir(p)), None):  # (not check_inputs' DIR/*)
+        raise click.UsageError(f"{folder}: is a directory; give each dump in it with --a FILE or --b FILE")
     opt.check_inputs(tuple(p for p in (*a_paths, *b_paths) if not looks_like_sqlite(p)))  # stores are opened
     with contextlib.ExitStack() as stack:
         store_a, load_a = stack.enter_context(_source("A" if a_paths != b_paths else "A and B", a_paths, quiet))

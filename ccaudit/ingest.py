@@ -21,6 +21,7 @@ import gzip
 import io
 import lzma
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -145,7 +146,8 @@ EMPTY_NAME = "an input's name is empty (an unset variable?): name a file, or - f
 
 
 def is_a_folder(path: str) -> str:
-    return f"{path}: is a directory; give the dumps in it ({path.rstrip('/')}/*)"
+    folder = path.rstrip("/")
+    return f"{path}: is a directory; give the dumps in it ({shlex.quote(folder) if folder else ''}/*)"
 
 
 def check_readable(path: str, label: str | None = None) -> None:

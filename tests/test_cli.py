@@ -1148,3 +1148,16 @@ def test_an_argument_missing_or_an_option_unknown_points_to_the_help(invoke, arg
     # was click's message alone: its usage block, which points to the help, is left out (one line)
     result = invoke(*args)
     assert result.exit_code == 2 and stderr_lines(result) == [f"ccaudit: error: {said}"]
+
+
+@pytest.mark.parametrize(("folder", "glob"), [("my dumps", "'my dumps'/*"), ("d/", "d/*")])
+def test_a_folder_given_as_a_dump_is_told_how_to_give_its_dumps(invoke, tmp_path, monkeypatch, folder, glob):
+    # the glob, pasted, must name the folder's files: was "my dumps/*", two words
+    monkeypatch.chdir(tmp_path)
+    os.mkdir(folder)
+    result = invoke("report", folder)
+    assert result.exit_code == 2 and stderr_lines(result) == [
+        f"ccaudit: error: {folder}: is a directory; give the dumps in it ({glob})"]
+    result = invoke("diff", folder, folder)  # two sides, each of them one argument: not a glob
+    assert result.exit_code == 2 and stderr_lines(result) == [
+        f"ccaudit: error: {folder}: is a directory; give each dump in it with --a FILE or --b FILE"]
