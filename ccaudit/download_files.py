@@ -38,7 +38,7 @@ from .text import printable, quoted
 
 STATE_FORMAT = "ccaudit-download-state/1"
 _LATER_FORMAT = re.compile(r"ccaudit-download-state/([0-9]{1,9})")  # a newer ccaudit's (ASCII digits: not ²)
-MAX_STATE = 16 << 20  # bytes: 107 a partition as saved, and a cluster has at most some 100,000
+MAX_STATE = 16 << 20  # bytes: 110-130 a partition as saved, and a cluster has at most some 100,000
 STDOUT = "-"  # --out -: standard output, as -o - elsewhere in ccaudit
 
 

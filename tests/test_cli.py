@@ -1119,8 +1119,10 @@ def test_a_dump_read_from_the_terminal_is_asked_for(ccaudit_exe, tmp_path):
     os.close(terminal)
     try:
         said, deadline = b"", time.monotonic() + 30
-        while not said.endswith(b"\n") and select.select([proc.stderr], [], [], deadline - time.monotonic())[0]:
-            said += os.read(proc.stderr.fileno(), 200)
+        while not said.endswith(b"\n") and select.select([proc.stderr], [], [], max(0, deadline - time.monotonic()))[0]:
+            if not (more := os.read(proc.stderr.fileno(), 200)):  # it ended
+                break
+            said += more
         assert said == b"ccaudit: reading a dump from the terminal: paste or type it, then Ctrl-D\n"
         os.write(leader, json.dumps(kafka_auth("2024-05-06T07:00:00Z")).encode() + b"\n\x04")
         out, err = proc.communicate(timeout=60)
