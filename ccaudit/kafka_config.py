@@ -38,6 +38,7 @@ def load_properties(path, insecure: bool = False) -> dict:
     for key, env in ENV_CREDENTIALS.items():
         if os.environ.get(env):
             props[key] = _from_environment(env)
+            props.lines.pop(key, None)
     _check_properties(props, path)
     return props
 
@@ -79,9 +80,23 @@ def _read_private(path, insecure: bool) -> str:
         raise InputError(f"cannot read {path}: {e.strerror}") from None
 
 
-def _parse_properties(text: str, path) -> dict:
+class Properties(dict):
+    """The settings of a properties file, and the line each was on (``lines``), to name it
+    when the Kafka client refuses one."""
+
+    lines: dict[str, int]
+
+
+def line_of(conf: dict, said: str) -> str:
+    """':N', the line of the setting a client's message names in quotes (No such configuration
+    property: "foo.bar"), if the properties file gave it; else ''."""
+    lines = getattr(conf, "lines", {})
+    return next((f":{n}" for key, n in lines.items() if f'"{key}"' in said), "")
+
+
+def _parse_properties(text: str, path) -> Properties:
     """Java .properties: # and ! comments, key=value / key: value, \\ continuations."""
-    props: dict[str, str] = {}
+    props, props.lines = Properties(), {}
     lines = re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff"))  # a byte-order mark, as Windows editors write
     i = 0
     while i < len(lines):
@@ -100,7 +115,7 @@ def _parse_properties(text: str, path) -> dict:
             raise InputError(f"{path}:{lineno}: a \\u escape that is half of a character")
         if "\0" in value:  # librdkafka reads it as the value's end: an empty group.id aborted the process
             raise InputError(f"{path}:{lineno}: a NUL character in the value")
-        props[key] = value
+        props[key], props.lines[key] = value, lineno
     return props
 
 

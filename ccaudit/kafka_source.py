@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import CcauditError, InputError, MissingExtra
-from .kafka_config import is_foreign_setting, scrub_secrets, secret_values, shown_brokers
+from .kafka_config import is_foreign_setting, line_of, scrub_secrets, secret_values, shown_brokers
 
 INSTALL_HINT = ("ccaudit download needs confluent-kafka: pip install 'confluent-kafka>=2.3' "
                 "(in ccaudit's clone: pip install '.[download]')")
@@ -67,7 +67,8 @@ class KafkaSource:
         try:
             self._consumer = ck.Consumer(settings)
         except Exception as e:  # the binding's own checks raise anything (default.topic.config=x: AttributeError)
-            raise InputError(f"{origin}: bad Kafka setting: {self._text(e)}") from None
+            said = self._text(e)
+            raise InputError(f"{origin}{line_of(conf, said)}: bad Kafka setting: {said}") from None
 
     def list_topics(self, timeout: float) -> list[int]:
         """Partitions of the topic; waits up to ``timeout`` for a broker to answer. Each try

@@ -1285,9 +1285,11 @@ def test_a_secret_librdkafka_cuts_short_in_its_message_is_masked(tmp_path, clust
     assert not any(secret[i:i + 8] in str(e.value) for i in range(len(secret) - 7)), str(e.value)
 
 
-def test_bad_librdkafka_setting_is_an_input_error(tmp_path, cluster):
-    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={cluster.bootstrap}\nno.such.setting=1\n")
-    with pytest.raises(InputError, match="no.such.setting"):
+def test_bad_librdkafka_setting_is_an_input_error_naming_its_line(tmp_path, cluster):
+    # was "c.properties: bad Kafka setting: ...", the line left to be found
+    props = write_props(tmp_path / "c.properties", f"# mine\nbootstrap.servers={cluster.bootstrap}\n\n"
+                                                   "no.such.setting=1\n")
+    with pytest.raises(InputError, match=f"^{re.escape(str(props))}:4: bad Kafka setting: .*no.such.setting"):
         dl.download(props, tmp_path / "out.jsonl", timeout=10)
 
 
