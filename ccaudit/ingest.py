@@ -164,7 +164,7 @@ def check_readable(path: str, label: str | None = None) -> None:
     if os.path.isdir(path):
         raise InputError(is_a_folder(label))
     if not os.access(path, os.R_OK):
-        raise InputError(f"{label}: cannot read: permission denied")
+        raise InputError(f"{label}: cannot read: Permission denied")
 
 
 def text(stream: BinaryIO, label: str, compressed: bool = False) -> tuple[BinaryIO, int]:

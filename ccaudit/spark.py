@@ -30,7 +30,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from functools import partial, reduce
 
-from .errors import CcauditError, MissingExtra, add_note
+from . import storelock
+from .errors import CcauditError, MissingExtra, StoreError, add_note
 from .schema import QUARTER
 from .spark_failures import STARTING, spark_message, unread_input, without_password
 from .spark_jvm import Jvm, holding_stops
@@ -306,10 +307,26 @@ def remove_parquet(folder: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _refuse_another_writer(path: str) -> None:
+    """A load or a Spark run writing the store now: the counts of this run's minutes of Spark
+    would be refused once made, as the store would hold the other's by then."""
+    try:
+        fd = storelock.descriptor(path)
+    except OSError:  # not made yet (or :memory:): nobody writes it
+        return
+    try:
+        if storelock.writer_holds(fd):
+            raise StoreError(f"{path}: another ccaudit is writing it; ccaudit spark writes counts into a new store "
+                             "of its own: give another")
+    finally:
+        storelock.close(fd)
+
+
 def run(inputs, store, master: str | None = None, parquet: str | None = None) -> LoadStats:
     """``ccaudit spark``: aggregate with Spark, then add the counts to ``store``, which
     must hold nothing yet (counts without events cannot be told apart from what it has)."""
     store.refuse_mixing("counts")  # before minutes of Spark; and again as the counts are written
+    _refuse_another_writer(store.path)
     from .spark_inputs import check_inputs
 
     check_inputs(inputs, store.path)

@@ -692,7 +692,7 @@ def test_unreadable_file_chmod_000(tmp_path, sample_cli, run_ccaudit):
             both = run_ccaudit("report", p, sample_cli, "-q")
         finally:
             p.chmod(0o600)
-        assert proc.returncode == 2 and proc.stderr == f"ccaudit: error: {p}: cannot read: permission denied\n"
+        assert proc.returncode == 2 and proc.stderr == f"ccaudit: error: {p}: cannot read: Permission denied\n"
         assert both.returncode == 2
         return
     # root reads a chmod 000 file anyway: run ccaudit as "nobody" instead, if it can run so
@@ -712,7 +712,7 @@ def test_unreadable_file_chmod_000(tmp_path, sample_cli, run_ccaudit):
             pytest.skip("running as root and ccaudit does not run as nobody here")
         proc = run_ccaudit("load", p, "--db", work / "s.db", **kw)
         # one line of ccaudit's own (was: click's usage error, four lines)
-        assert proc.returncode == 2 and proc.stderr == f"ccaudit: error: {p}: cannot read: permission denied\n"
+        assert proc.returncode == 2 and proc.stderr == f"ccaudit: error: {p}: cannot read: Permission denied\n"
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -728,7 +728,7 @@ def test_an_input_the_user_may_not_read_is_one_line_of_ccaudit(invoke, tmp_path,
     real = os.access
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: str(path) != str(p) and real(path, mode, **kw))
     result = invoke(*[a.format(p=p, db=tmp_path / "s.db") for a in command])
-    assert result.exit_code == 2 and result.stderr == f"ccaudit: error: {p}: cannot read: permission denied\n"
+    assert result.exit_code == 2 and result.stderr == f"ccaudit: error: {p}: cannot read: Permission denied\n"
 
 
 def test_a_link_that_loops_is_named_as_such_not_as_missing(invoke, tmp_path):

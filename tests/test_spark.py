@@ -740,6 +740,18 @@ def test_a_master_out_of_reach_is_said_without_javas_calls():
     assert spark_message(failed) == f"spark: {stopped} (the first line){hint}"
 
 
+def test_a_store_another_command_writes_is_refused_before_spark_starts(tmp_path):
+    # was refused only once Spark's minutes were spent and the counts were written
+    from ccaudit.errors import StoreError
+    from ccaudit.spark import run
+    from ccaudit.store import Store
+
+    db = tmp_path / "s.db"
+    with Store(db) as writing, writing.holding():  # a load or another spark run, under way
+        with Store(db) as store, pytest.raises(StoreError, match="another ccaudit is writing it; ccaudit spark"):
+            run([str(ROOT / "fixtures/sample-cli.txt")], store, master="bogus://never-reached")
+
+
 def test_a_failure_to_start_names_the_master_without_its_password():
     from ccaudit.errors import add_note
     from ccaudit.spark_failures import STARTING, spark_message, without_password
