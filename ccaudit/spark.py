@@ -279,8 +279,8 @@ def _aggregate(spark, files: list, parquet: str | None) -> tuple[list[tuple], Lo
     if parquet:
         _refuse_existing(spark, parquet)  # again: one made meanwhile (by another run) is not this run's
         try:
-            counts.withColumn("day", F.date_format(F.timestamp_seconds("quarter"), "yyyy-MM-dd")).write \
-                .partitionBy("day").parquet(parquet)
+            counts.withColumn("day", F.date_format(F.timestamp_seconds("quarter"), "yyyy-MM-dd")) \
+                .repartition("day").write.partitionBy("day").parquet(parquet)  # a file a day, not a task's each
         except BaseException:
             remove_parquet(parquet)
             raise

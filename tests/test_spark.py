@@ -611,6 +611,9 @@ def test_parquet_by_day_owner_only(spark, tmp_path):
     counts, _ = aggregate(spark, [str(ROOT / "fixtures/sample-cli.txt")], parquet=str(out))
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [
         "day=2024-05-06", "day=2024-05-07", "day=2024-05-09"]
+    # a file a day: was one for each of Spark's tasks with rows of the day, 13 files for 13 rows
+    assert sorted(p.parent.name for p in out.glob("day=*/*.parquet")) == [
+        "day=2024-05-06", "day=2024-05-07", "day=2024-05-09"]
     table = pq.read_table(out)
     names = ["quarter", "section", "key", "method", "principal", "n", "first_us", "last_us"]
     assert sorted(zip(*(table.column(c).to_pylist() for c in names))) == sorted(counts)
