@@ -33,6 +33,8 @@ def spark_message(e: Exception) -> str:
         named = _JAVA_CLASS.match(java)
         text = java[named.end():] if named else java
     root = _root_cause(e).strip().split("\n")[0]  # "[TASK_WRITE_FAILED] Task failed while writing rows" said
+    if text.endswith(":") and root:  # a wrapper of nothing of its own ("Exception thrown in awaitResult:")
+        text, root = root, ""
     said = f"spark: {text[:500]}{f' ({root[:200]})' if root and root not in text else ''}"  # nothing of why
     if "No space left on device" in text + root:  # was that alone, of a full TMPDIR
         said += f"; a disk is full: TMPDIR ({temp_root()}), which holds Spark's scratch files, or the one written"

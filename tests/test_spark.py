@@ -710,6 +710,10 @@ def test_a_spark_failure_says_its_root_cause(tmp_path, monkeypatch):
     said = Exception("An error occurred while calling o1.x.\n: java.io.IOException: No space left on device")
     said.java_exception = _Java("No space left on device")
     assert spark_message(said) == "spark: No space left on device" + full  # said once
+    wrapped = Exception("An error occurred while calling o1.x.\n: org.apache.spark.SparkException: Exception thrown "
+                        "in awaitResult:")  # was "spark: Exception thrown in awaitResult: (No space left on device)"
+    wrapped.java_exception = _Java("Exception thrown in awaitResult:", _Java("No space left on device"))
+    assert spark_message(wrapped) == "spark: No space left on device" + full
     assert spark_message(Exception("plain")) == "spark: plain"
 
 
