@@ -187,16 +187,17 @@ class _Items:
         return self._to_its_end(start, read_one)
 
     def _ended_near(self, start: int, read_one: Callable[[bytes], Any]) -> tuple:
-        """(item, where what follows starts) of an item that ends within _LOOK bytes of
-        ``start``, decoded in windows four times larger each (a record is a few KiB: one of
-        _LOOK cost more than the record), else (None, None)."""
-        size = _NEAR
-        while True:
-            end = min(len(self.buf), start + size)
-            item, after = self._take(start, end, read_one)
-            if item is not CUT or end == len(self.buf) or size >= _LOOK:
-                return (item, after) if after is not None and item is not BAD else (None, None)
+        """(item, where what follows starts) of an item that ends within _LOOK bytes of ``start``,
+        decoded in windows four times larger each (one of _LOOK cost more than a record), else (None, None)."""
+        size, wrong = _NEAR, self.wrong
+        while (taken := self._take(start, end := min(len(self.buf), start + size), read_one))[0] is CUT \
+                and end < len(self.buf) and size < _LOOK:
             size *= 4
+        item, after = taken
+        if after is None or item is BAD or not self.eof and not self.buf[after:].strip(b" \t\r\n,"):
+            self.wrong = wrong  # what follows it is not read yet (",]" cut after its comma): not an answer
+            return None, None
+        return item, after
 
     def _to_its_end(self, start: int, read_one: Callable[[bytes], Any]) -> tuple:
         """_item_at's answer for an item whose end no separator showed: the last one, one

@@ -1176,3 +1176,24 @@ def test_objects_that_no_separator_ends_are_read_in_time_linear_in_the_input(mon
     rows, stats = fast(text, array=False)
     assert len(rows) == 2001 == stats.records_read
     assert searches.bytes < 2001 * 8192  # a few KiB an object at most (was the rest of the input: 180 MB)
+
+
+def test_a_comma_before_the_arrays_end_read_apart_from_it_is_told():
+    # was not told once items were decoded to find their end: the read ended after the ",", and
+    # what followed it was taken as read (--strict then passed the input)
+    class InTwo(io.RawIOBase):
+        def __init__(self, parts):
+            self.parts = list(parts)
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            part = self.parts.pop(0) if self.parts else b""
+            b[:len(part)] = part
+            return len(part)
+
+    stats = LoadStats()
+    text = b"[" + json.dumps(rec(1)).encode() + b","
+    rows = list(jsondoc.json_rows(io.BufferedReader(InTwo([text, b"]"])), "f", stats, True))
+    assert len(rows) == 1 and [why for _, _, why in stats.problems] == ["invalid JSON: a comma before the array's end"]
