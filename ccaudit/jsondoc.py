@@ -56,7 +56,7 @@ _COMMA = re.compile(rb"\s*,\s*")
 _OBJECT_LINE = re.compile(rb"\n(?:\xef\xbb\xbf)?\{")  # a line an object starts (a file's BOM first: cat)
 _NOISE_LOOK = max(map(len, NOISE))  # bytes read ahead to tell a noise line
 _NOISE_FIRST = {n[:1] for n in NOISE}
-_SPACE = re.compile(rb"\s*")
+_SPACE, _SPACE_COMMAS = re.compile(rb"\s*"), re.compile(rb"[\s,]*")
 _SPACE_OR_MARK = re.compile(rb"(?:\s|\xef\xbb\xbf)*")  # between objects: `cat` of files PowerShell wrote, a BOM each
 _PADDING = re.compile(rb"(?:[\s\x00]|\xef\xbb\xbf)*")  # after an array's end: zero bytes (as after a compressed
 # stream), and byte-order marks (`cat` of files PowerShell wrote, each an array)
@@ -194,7 +194,7 @@ class _Items:
                 and end < len(self.buf) and size < _LOOK:
             size *= 4
         item, after = taken
-        if after is None or item is BAD or not self.eof and not self.buf[after:].strip(b" \t\r\n,"):
+        if after is None or item is BAD or not self.eof and _SPACE_COMMAS.match(self.buf, after).end() == len(self.buf):
             self.wrong = wrong  # what follows it is not read yet (",]" cut after its comma): not an answer
             return None, None
         return item, after
