@@ -41,8 +41,8 @@ from .streams import Broken, Joined
 
 BLOCK = 1 << 20
 MAX_TRIES = 64  # places tried inside one item (each a decode from its start) before ijson takes over
-_NEAR = 1 << 12  # bytes searched for a separator before an item is decoded to find its end: a record is a
-_LOOK = 1 << 16  # few KiB, and a search's alternatives cost 7 ns a byte; beyond _LOOK, the whole search
+_NEAR = 1 << 12  # bytes searched for an item's separator before it is decoded to find its end (a few KiB)
+_LOOK = 1 << 16  # the largest window decoded so; past it, the whole search (its alternatives: 7 ns a byte)
 # What may come between two items, from the first's "}" to the second's "{" (array, objects).
 # Between objects, also a noise line, or a line after a "}" that begins its own (a pretty
 # object's end) and that no JSON goes on with (not "}", "]" or ","; indent=0 puts an inner

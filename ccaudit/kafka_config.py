@@ -84,7 +84,9 @@ class Properties(dict):
     """The settings of a properties file, and the line each was on (``lines``), to name it
     when the Kafka client refuses one."""
 
-    lines: dict[str, int]
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: dict[str, int] = {}
 
 
 def line_of(conf: dict, said: str) -> str:
@@ -96,7 +98,7 @@ def line_of(conf: dict, said: str) -> str:
 
 def _parse_properties(text: str, path) -> Properties:
     """Java .properties: # and ! comments, key=value / key: value, \\ continuations."""
-    props, props.lines = Properties(), {}
+    props = Properties()
     lines = re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff"))  # a byte-order mark, as Windows editors write
     i = 0
     while i < len(lines):

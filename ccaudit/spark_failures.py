@@ -40,7 +40,7 @@ def spark_message(e: Exception) -> str:
         said += f"; a disk is full: TMPDIR ({temp_root()}), which holds Spark's scratch files, or the one written"
     said = without_password(said)  # Spark's "Could not parse Master URL: 'bogus://user:pw@x'"
     if (master := _master(e)) and master not in said:  # a failure to start that does not say where
-        said = f"spark: cannot start at master {master}: {said[7:]}"
+        said = f"spark: cannot start at master {master}: {said.removeprefix('spark: ')}"
     if "stopped SparkContext" in text:  # its stack of Java calls in the root cause, and no why
         said += "; Spark stopped: can it reach its master (--master, or spark-submit's)? CCAUDIT_DEBUG=1 shows why"
     if "Relative path in absolute URI" in text:  # a glob's folder holds a name with a colon (any file's)

@@ -25,9 +25,9 @@ def zone(name: str) -> tzinfo:
         raise click.BadParameter(f"{quoted(name)} counts leap seconds, which UTC times do not; give {quoted(name[6:])}",
                                  param_hint=["--tz"])
     if name.upper() in _ALL_YEAR:  # a zone of that name, but summer's clocks of the places that say it are not
-        offset, seasons, all_year = _ALL_YEAR[name.upper()]
-        raise click.BadParameter(f"{quoted(name)} is {offset} all year, not the clocks of {seasons[0]} in summer: "
-                                 f"give {seasons[1]}, or {all_year} for {offset} all year", param_hint=["--tz"])
+        offset, city, zone_of_city, all_year = _ALL_YEAR[name.upper()]
+        raise click.BadParameter(f"{quoted(name)} is {offset} all year, not the clocks of {city} in summer: "
+                                 f"give {zone_of_city}, or {all_year} for {offset} all year", param_hint=["--tz"])
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
@@ -54,8 +54,8 @@ def _zone_hint(name: str) -> str:
 
 
 _IANA = "; give an IANA name such as Europe/Zurich or Asia/Kolkata"
-_ALL_YEAR = {"EST": ("UTC-05:00", ("New York", "America/New_York"), "America/Panama"),
-             "MST": ("UTC-07:00", ("Denver", "America/Denver"), "America/Phoenix")}
+_ALL_YEAR = {"EST": ("UTC-05:00", "New York", "America/New_York", "America/Panama"),
+             "MST": ("UTC-07:00", "Denver", "America/Denver", "America/Phoenix")}
 _OFFSET = re.compile(r"(?i)(etc/)?(gmt|utc)?\s*([+-])\s*([0-9]{1,2})(?::?([0-9]{2}))?")
 
 
