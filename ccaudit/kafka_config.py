@@ -23,6 +23,8 @@ _FOREIGN_PREFIXES = ("schema.registry.", "basic.auth.")
 _FOREIGN_KEYS = {"client.dns.lookup", "sasl.jaas.config"}
 _SETTING_NAME = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*")
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
+# Settings confluent-kafka takes as Python objects (a map, a function), which no text can be.
+_OBJECT_SETTINGS = {"default.topic.config", "error_cb", "logger", "oauth_cb", "on_commit", "stats_cb", "throttle_cb"}
 
 
 def load_properties(path, insecure: bool = False) -> dict:
@@ -176,6 +178,10 @@ def _check_properties(props: dict, path) -> None:
         if uses_password and not props.get(key):
             raise InputError(f"{path}: missing {key} (set it in the file or in {env})")
     for key, value in props.items():
+        if key in _OBJECT_SETTINGS:
+            where = line_of(props, '"%s"' % key)
+            raise InputError(f"{path}{where}: {key} cannot be set in a properties file "
+                             "(the Python client takes a Python object there)")
         if "{{" in value and not is_foreign_setting(key):
             raise InputError(f"{path}: {key} still holds a {{{{ placeholder }}}} from the template")
 

@@ -1304,12 +1304,13 @@ def test_an_empty_group_id_is_the_default_one(tmp_path, cluster, topic, blank, r
     assert len(out.read_text().splitlines()) == 3
 
 
-def test_a_setting_confluent_kafka_cannot_take_is_an_input_error(tmp_path, cluster):
-    # was exit 70: AttributeError: 'str' object has no attribute 'keys'
-    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={cluster.bootstrap}\n"
-                                                   "default.topic.config=foo\n")
-    # the message named no file: "bad Kafka setting in the properties file: ..."
-    with pytest.raises(InputError, match=f"^{re.escape(str(props))}: bad Kafka setting: "):
+@pytest.mark.parametrize("key", ["default.topic.config", "stats_cb", "logger"])
+def test_a_setting_confluent_kafka_cannot_take_is_an_input_error(tmp_path, cluster, key):
+    # was exit 70: AttributeError: 'str' object has no attribute 'keys'; then
+    # "bad Kafka setting: 'str' object has no attribute 'keys'", naming no line or setting
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={cluster.bootstrap}\n{key}=foo\n")
+    said = f"{props}:2: {key} cannot be set in a properties file (the Python client takes a Python object there)"
+    with pytest.raises(InputError, match=f"^{re.escape(said)}$"):
         dl.download(props, tmp_path / "out.jsonl", timeout=10)
 
 
