@@ -25,8 +25,20 @@ def interrupted_while_starting(signum, frame) -> None:
     os._exit(130)
 
 
-if os.path.basename(sys.argv[0] if sys.argv else "") == "ccaudit" and \
-        _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:  # SIG_IGN (nohup, cmd &) stays
+def _runs_the_command() -> bool:
+    """Whether this program is the ``ccaudit`` script pip writes (or one that runs the
+    command as it does), not a program of that name using ccaudit as a library: there a
+    Ctrl-C must reach the program's own ``finally`` and ``except``."""
+    if os.path.basename(sys.argv[0] if sys.argv else "") != "ccaudit":
+        return False
+    try:
+        with open(sys.modules["__main__"].__file__, "rb") as script:
+            return b"from ccaudit.__main__ import main" in script.read(4096)
+    except (AttributeError, KeyError, OSError, TypeError):
+        return False
+
+
+if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler and _runs_the_command():  # SIG_IGN stays
     _signal.signal(_signal.SIGINT, interrupted_while_starting)
 
 __version__ = "0.1.0"

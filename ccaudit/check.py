@@ -163,6 +163,8 @@ class Breaches:
     and rule."""
 
     def __init__(self, report: Report, rules: list[Rule]):
+        if any(not isinstance(r, Rule) for r in rules):  # a rule's text: parse_rule makes one
+            raise TypeError("check takes rules as ccaudit.check.Rule (parse_rule makes one of a text)")
         self.rules = rules
         self._matched: set[int] = set()
         self.conn = streamed.database()

@@ -9,18 +9,18 @@ A ``Selection`` answers two questions, each with one query that reads only ``cou
   key's events per hour column with its first and last time, so a report streams a day
   of 300,000 keys row by row (SQLite sorts them, spilling to disk, within that day). A
   row of ``counts`` is one UTC day of one key (keyed by day, section, key), which
-  ``cells.py`` sums into the day's columns. The all-events
-  section reads a row per day and method from ``method_counts`` (a day has thousands of
-  keys but tens of methods), unless a ``--principal`` filter picks keys.
+  ``cells.py`` sums into the day's columns. The all-events section reads a row per day
+  and method from ``method_counts`` (a day has thousands of keys but tens of methods),
+  unless a ``--principal`` filter picks keys.
 
-Filters become temporary tables of the key numbers and methods they keep (``--principal``
-and ``--method`` are fnmatch patterns, as every glob of ccaudit, matched in Python). A window that starts or ends
+Filters become temporary tables of the key numbers and methods they keep (``--principal`` and
+``--method`` are fnmatch patterns, as every glob of ccaudit, matched in Python). A window that starts or ends
 inside a quarter hour counts that quarter's events, in a temporary table of their counts:
 the events' key (hour first) finds them directly. Temporary tables live in the connection's
 own temp database, which SQLite allows on a store opened read-only.
 
-Every query of a selection reads one snapshot (a read transaction, held until the store
-is closed): a report read while a load commits is one committed state, never a mix.
+Every query of a selection reads one snapshot (a read transaction, held until the report
+is closed or dropped): a report read while a load commits is one committed state.
 """
 from __future__ import annotations
 
@@ -83,6 +83,7 @@ class Selection(Busiest):
         """Leave the snapshot, which the connection's last selection ends (a load into the
         store waits while it is held); nothing of this one can be read after."""
         if not isinstance(self._conn, storefile.Ended):
+            self._ending.detach()
             storefile.end_snapshot(self._conn, self._shared)
             self._conn = storefile.Ended()
 
@@ -103,6 +104,7 @@ class Selection(Busiest):
     def _begin(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._shared = storefile.snapshot(conn)
+        self._ending = storefile.ending_when_dropped(self, conn, self._shared)
         n = next(_names)
         self.wanted, self.methods, self.edges = f"temp.wanted_{n}", f"temp.methods_{n}", f"temp.edges_{n}"
         self.busy, self._made_busy = f"temp.busy_{n}", False
@@ -134,8 +136,7 @@ class Selection(Busiest):
         self.conn.executemany(f"INSERT INTO {self.methods} VALUES (?)", ((m,) for m in methods))
 
     def _count_edges(self, parts: list[tuple[int, int]]) -> None:
-        self.conn.execute(f"CREATE TABLE {self.edges} (quarter INTEGER, kid INTEGER, n INTEGER, first_us INTEGER,"
-                          " last_us INTEGER)")
+        self.conn.execute(f"CREATE TABLE {self.edges} (quarter INT, kid INT, n INT, first_us INT, last_us INT)")
         kept = f" AND kid IN (SELECT kid FROM {self.wanted})" if self.filtered else ""
         within = damage.or_misshapen("us >= ? AND us < ?", "us")
         for start, end in parts:
@@ -170,8 +171,7 @@ class Selection(Busiest):
         where, args = self._window("day", whole_days=True)
         rows = self.conn.execute(f"SELECT day, first_us, last_us, hours, offset_hours, quarters"  # as stored: DaySum
                                  f" FROM {'method_counts' if self.by_method else 'counts'}{where}", args)
-        lo = -(2**62) if self.first is None else self.first
-        hi = 2**62 if self.last is None else self.last
+        lo, hi = -(2**62) if self.first is None else self.first, 2**62 if self.last is None else self.last
         for day, group in itertools.groupby(rows, key=KEY):
             starts = [day + i * QUARTER for i in range(DAY // QUARTER)]
             cuts = [i for i in range(1, len(starts)) if starts[i] in (lo, hi)]

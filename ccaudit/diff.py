@@ -90,6 +90,8 @@ def _kept(top: int | None, same: bool) -> str:
 def diff_reports(a: Report, b: Report, top: int | None = None, same: bool = True) -> list[DiffRow]:
     """Every (section, key) of either report with its counts in A and B, largest change
     first since that is what one looks for (see ``Comparison``, which does not hold them)."""
+    if top is not None and not 1 <= top < 2**63:  # as Filters.top: 0 or less was no row at all
+        raise ValueError("diff_reports: top keeps from 1 to 2**63 - 1 rows")
     with contextlib.closing(Comparison(a, b)) as comparison:
         return list(comparison.rows(top, same))
 

@@ -9,15 +9,13 @@ for counts); a day without rows has no folder.
 
 Memory stays bounded whatever the store holds: each table is read a UTC day at a time,
 along the key (hour first for events, day first for counts), in batches of ``BATCH``
-rows, written in row groups of ``ROW_GROUP`` rows. The whole export reads one snapshot
-of the store.
-
-The folder is marked (``.ccaudit-export``, listing the tables it holds), as report folders
-are by their manifest (``output.py``): a folder neither empty nor marked is refused, and a
-later export into a marked one replaces the previous export as a whole. Every table is
-written into a temporary folder beside its own, and all are renamed into place once all
-are written, so a crash leaves the previous export as it was; the temporary folders a
-crash leaves are removed by the next export. Needs pyarrow (the ``parquet`` extra), imported only when exporting.
+rows, written in row groups of ``ROW_GROUP`` rows, all from one snapshot of the store.
+The folder is marked (``.ccaudit-export``, listing its tables), as report folders are by
+their manifest (``output.py``): a folder neither empty nor marked is refused, and a later
+export into a marked one replaces the previous export as a whole. Every table is written
+into a temporary folder beside its own, and all are renamed into place once all are
+written, so a crash leaves the previous export as it was (and the next export removes
+the temporary folders). Needs pyarrow (the ``parquet`` extra), imported only to export.
 """
 from __future__ import annotations
 
@@ -32,15 +30,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from . import daycounts
+from .arguments import of_kind
 from .errors import CcauditError, MissingExtra, NoSpace, out_of_space, spilling
 from .files import write_own
 from .folders import DIR_MODE, Folder, unslashed, writing_into
 from .lean import hidden
 from .schema import DAY, EVENT_TABLES, HOUR_US, READ_AS_IS, US, VIEWS
 from .schema import TABLES as STORE_TABLES
-from .stops import block_stops, drop_stops, restore_signals
+from .stops import Program, block_stops, drop_stops, restore_signals
 from .store import Store
-from .storefile import snapshot
+from .storefile import one_snapshot
 from .tempdirs import pid_alive
 from .text import plural, quoted
 
@@ -85,14 +84,14 @@ def require(lean: bool = False) -> None:
 
 
 def _pyarrow():
-    """pyarrow and pyarrow.parquet. With numpy, pyarrow imports pandas too, if installed, on
-    its first conversion of Python objects, only to ask whether they are pandas objects,
-    which rows never are: that first look is made here with pandas hidden. pyarrow
-    remembers the answer; what needs pandas (to_pandas) still imports it."""
+    """pyarrow and pyarrow.parquet. With numpy, pyarrow imports pandas (if installed) on its
+    first conversion, to ask whether rows are pandas objects, which they never are: in the
+    ccaudit program that look is made here with pandas hidden, and pyarrow remembers it
+    (a caller's process, which may convert pandas objects later, is left alone)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with hidden("pandas"):
+    with hidden("pandas") if Program.ends_with_command else contextlib.nullcontext():
         pa.array([])
     return pa, pq
 
@@ -120,20 +119,22 @@ class Export:
 def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export:
     """Write ``tables`` of ``store`` under ``out_dir`` (created 0700 if missing; refused if
     it is neither empty nor a previous export, whose tables this export replaces)."""
+    of_kind(store, Store, "export")
+    if isinstance(tables, str):  # its letters were taken for tables' names
+        raise TypeError("export: tables is a list of tables' names, not str")
     require()
     asked = set(tables)
-    if asked - set(TABLES):
-        unknown = quoted(sorted(asked - set(TABLES))[0])
-        raise CcauditError(f"no table {unknown} to export; the tables are {', '.join(TABLES)}")
+    if unknown := sorted(asked - set(TABLES)):
+        raise CcauditError(f"no table {quoted(unknown[0])} to export; the tables are {', '.join(TABLES)}")
     tables = [t for t in TABLES if t in asked]
     if "counts" not in tables and store.counts_only():  # was an earlier export removed, and nothing written
         raise CcauditError(f"{store.path} holds counts only (made by ccaudit spark): no events to export for "
                            f"{', '.join(tables)}; nothing written")
-    out_dir = unslashed(out_dir)
+    out_dir = unslashed(os.fspath(out_dir))
     _refuse_replacing(store.path, out_dir)
     if os.path.lexists(out_dir) and not os.path.islink(out_dir) and not os.path.isdir(out_dir):
         raise CcauditError(f"{out_dir}: is a file, not a folder")
-    with writing_into(out_dir) as folder:
+    with writing_into(out_dir) as folder, one_snapshot(store.conn):  # every table from one
         return _export(store, folder, tables)
 
 
@@ -143,7 +144,6 @@ def _export(store: Store, folder: Folder, tables: list[str]) -> Export:
     two of this export beside the rest of the previous one. All of it in the folder held,
     by name (folders.py)."""
     previous = prepare(folder)
-    snapshot(store.conn)  # every table from one; a day's counts sorted by key spill to TMPDIR
     result = Export(skipped=tuple(t for t in tables if t != "counts") if store.counts_only() else ())
     written = [t for t in tables if t not in result.skipped]
     for table in written:  # a user's own folder or file of a table's name: was replaced without a word

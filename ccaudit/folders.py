@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, TypeVar
 
 from .errors import CcauditError
-from .stops import block_stops, restore_signals
+from .stops import Program, block_stops, restore_signals
 from .text import printable
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
@@ -261,8 +261,9 @@ def writing_into(folder: str, until: float = math.inf, why: str = "") -> Iterato
     does: two reports at once each removed the other's files as the earlier report's,
     and left a summary of days whose files were gone. A lock on the folder itself
     (``flock``), so nothing is added to it, and the lock goes with the process. Not past
-    ``until`` (monotonic): then CcauditError, ``why`` saying what stopped it."""
-    said = False
+    ``until`` (monotonic): then CcauditError, ``why`` saying what stopped it. The wait is
+    told on stderr by the ccaudit program only: a caller's is its own to tell."""
+    said = not Program.ends_with_command
     while True:
         make_dir(folder)
         try:

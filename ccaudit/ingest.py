@@ -120,7 +120,7 @@ class Dump:
 
     def _open_raw(self) -> BinaryIO:
         if self.path == "-":
-            if sys.stdin is None:
+            if sys.stdin is None or getattr(sys.stdin, "closed", False):  # 0<&-, or a program closed it
                 raise InputError("-: standard input is closed")
             if (stdin := getattr(sys.stdin, "buffer", None)) is None:  # a program's own text stream (a StringIO)
                 raise InputError("-: standard input is not a file (sys.stdin has no binary buffer to read)")

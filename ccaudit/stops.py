@@ -17,8 +17,9 @@ def block_stops() -> set | None:
 
 def drop_stops() -> None:
     """Take the stop signals that came while ``block_stops`` held them off, so that they
-    stop nothing (the stretch they came in finished what there was to do)."""
-    if hasattr(signal, "sigtimedwait"):
+    stop nothing (the stretch they came in finished what there was to do). Only in the
+    ccaudit program: a caller's process goes on, and its own handlers are owed them."""
+    if Program.ends_with_command and hasattr(signal, "sigtimedwait"):
         while STOPPING & signal.sigpending():
             signal.sigtimedwait(STOPPING, 0)
 

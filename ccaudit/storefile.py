@@ -13,8 +13,10 @@ import contextlib
 import os
 import sqlite3
 import stat
+import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -134,6 +136,31 @@ def end_snapshot(conn: sqlite3.Connection, shared: list) -> None:
 
 
 _SHARED: dict[int, list] = {}  # id(connection) -> the readers of its snapshot
+
+
+def ending_when_dropped(reader: object, conn: sqlite3.Connection, shared: list) -> weakref.finalize:
+    """``end_snapshot`` for a ``reader`` dropped without ending its share (a report never
+    closed kept every later load waiting); ``detach`` it when the reader ends it. Only in
+    the process and thread that began it: a forked child's copy, or a collection run by
+    another thread, must not touch the connection."""
+    ending = weakref.finalize(reader, _end_owned, conn, shared, (os.getpid(), threading.get_ident()))
+    ending.atexit = False
+    return ending
+
+
+def _end_owned(conn: sqlite3.Connection, shared: list, owner: tuple[int, int]) -> None:
+    if (os.getpid(), threading.get_ident()) == owner:
+        end_snapshot(conn, shared)
+
+
+@contextlib.contextmanager
+def one_snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """``snapshot`` for the length of a block (left held, it kept the store's loads waiting)."""
+    shared = snapshot(conn)
+    try:
+        yield
+    finally:
+        end_snapshot(conn, shared)
 
 
 def end_readers(conn: sqlite3.Connection, why: Ended | None = None) -> None:

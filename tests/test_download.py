@@ -26,6 +26,7 @@ from ccaudit.cli import cli
 from ccaudit.errors import CcauditError, InputError, MissingExtra
 from ccaudit.kafka_config import load_properties
 from ccaudit.kafka_source import ASK_FOR, EARLIEST, Message
+from ccaudit.stops import Program
 from tests.records import audit_message
 
 PASSWORD = "s3cr3t-Pa55w0rd-never-shown"
@@ -688,12 +689,14 @@ def test_an_output_in_a_missing_folder_is_found_before_the_download(tmp_path, pr
     assert source.position == {}
 
 
-def test_a_ctrl_c_as_the_output_is_put_in_place_waits_for_the_state(tmp_path, props, monkeypatch):
+@pytest.mark.parametrize("program", [True, False], ids=["ccaudit", "a caller's"])
+def test_a_ctrl_c_as_the_output_is_put_in_place_waits_for_the_state(tmp_path, props, monkeypatch, program):
     # was: the whole output kept, the old state, exit 130: the next run fetched every record again.
-    # Held off, it came once the run was done (the state saved too, exit 143): it now stops nothing
-    import signal
+    # Held off, it came once the run was done (the state saved too, exit 143): in the ccaudit
+    # program it now stops nothing; a caller's program gets it once the state is saved
     import threading
 
+    monkeypatch.setattr(Program, "ends_with_command", program)
     state, out = tmp_path / "state.json", tmp_path / "out.jsonl"
     real_replacing = dlf.replacing
 
@@ -708,7 +711,8 @@ def test_a_ctrl_c_as_the_output_is_put_in_place_waits_for_the_state(tmp_path, pr
 
     monkeypatch.setattr(dlf, "replacing", stopped_as_it_ends)
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
-    assert dl.download(props, out, state_path=state).records == 1  # then it came with nothing left to stop
+    with contextlib.nullcontext() if program else pytest.raises(KeyboardInterrupt):
+        assert dl.download(props, out, state_path=state).records == 1  # then it came with nothing left to stop
     assert out.read_bytes() == audit_message(1) + b"\n"
     assert json.loads(state.read_text())["offsets"] == {"0": 1}  # the next run goes on after it
 
@@ -723,6 +727,7 @@ def test_runs_that_chain_on_one_state_file_take_turns(tmp_path, props, monkeypat
     state.parent.mkdir()
     save_state(state, {0: 0})
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    monkeypatch.setattr(Program, "ends_with_command", True)  # the ccaudit program, which tells its wait
     held = os.open(state.parent, os.O_RDONLY)
     fcntl.flock(held, fcntl.LOCK_EX)  # as another run chaining on it holds it
     run = threading.Thread(target=dl.download, args=(props, tmp_path / "2.jsonl"), kwargs={"state_path": state})

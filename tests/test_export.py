@@ -8,15 +8,19 @@ row, every field, times to the microsecond, NULL as null), in the partition of t
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
@@ -540,13 +544,13 @@ def test_a_marker_that_cannot_be_read_is_one_line(sample, tmp_path, monkeypatch)
     assert result.stderr == said
 
 
+@pytest.mark.parametrize("program", [True, False], ids=["ccaudit", "a caller's"])
 def test_a_stop_while_the_tables_are_put_in_place_leaves_the_new_export_whole(sample, generated, tmp_path,
-                                                                              monkeypatch):
+                                                                              monkeypatch, program):
     # was: Ctrl-C or SIGTERM between two renames left a table missing (the marker listing
-    # it), others of the earlier export, and temporary folders
-    import signal
-    import threading
-
+    # it), others of the earlier export, and temporary folders. The ccaudit program then
+    # ends as done; a caller's program gets its Ctrl-C once the export is whole
+    monkeypatch.setattr(exporter.Program, "ends_with_command", program)
     sample_db, _ = sample
     generated_db, generated_out, _ = generated
     out = tmp_path / "out"
@@ -560,7 +564,8 @@ def test_a_stop_while_the_tables_are_put_in_place_leaves_the_new_export_whole(sa
         return replace(*args)
 
     monkeypatch.setattr(exporter, "_replace", stopped_at_the_second)
-    export_here(generated_db, out)
+    with contextlib.nullcontext() if program else pytest.raises(KeyboardInterrupt):
+        export_here(generated_db, out)
     assert exported_totals(out) == exported_totals(generated_out)
     assert sorted(p.name for p in out.iterdir()) == sorted([exporter.MARKER, *exporter.TABLES])
 
@@ -720,6 +725,64 @@ def test_no_order_of_rows_makes_a_batch_of_more_text(order):
     assert [len(b) for b in exporter._quarters(iter(rows))] == [96, 96, 96]
 
 
+# -- from a program --------------------------------------------------------------------------------
+
+
+def test_an_export_from_a_program_lets_the_next_write_into_the_store_go_at_once(sample, tmp_path):
+    # was: the export's snapshot held until the Store closed: another process's load waited for it
+    db = tmp_path / "audit.db"
+    shutil.copy(sample[0], db)
+    with Store(str(db)) as store:
+        exporter.export(store, str(tmp_path / "out"))
+        assert not store.conn.in_transaction
+        other = sqlite3.connect(db, timeout=0, isolation_level=None)
+        try:
+            other.execute("CREATE TABLE written (x)")  # "database is locked" while a reader holds on
+        finally:
+            other.close()
+
+
+def test_an_export_from_a_program_leaves_pyarrow_seeing_pandas(sample, tmp_path):
+    # was: pyarrow told pandas was missing for the rest of the process: a pandas Series raised ArrowInvalid
+    pytest.importorskip("pandas")
+    program = (f"from ccaudit import Store, export\nwith Store({str(sample[0])!r}) as s: "
+               f"export.export(s, {str(tmp_path / 'out')!r})\n"
+               "import pandas, pyarrow\nprint(pyarrow.array(pandas.Series([1, None], dtype='Int64')).type)")
+    ran = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, "int64\n", "")
+
+
+def test_an_export_from_a_program_waits_for_another_writer_of_the_folder_without_a_word(sample, tmp_path, capfd):
+    # was "ccaudit: ...: another ccaudit is writing into it; waiting for it to end" on the program's stderr
+    out = tmp_path / "out"
+    out.mkdir()
+    held = os.open(out, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # as another ccaudit writing into it holds it
+    threading.Timer(0.5, os.close, [held]).start()
+    export_here(sample[0], out)
+    assert capfd.readouterr() == ("", "")
+    assert marker_of(out) == list(TABLES)
+
+
+def test_a_programs_signal_during_an_export_reaches_its_handler(sample, tmp_path, monkeypatch):
+    # was: taken and dropped with the export's own stops (sigtimedwait): the program's handler never ran
+    heard: list[int] = []
+    real = exporter._replace
+
+    def signalled(*args):
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGHUP)  # held off until the renames end
+        return real(*args)
+
+    monkeypatch.setattr(exporter, "_replace", signalled)
+    before = signal.signal(signal.SIGHUP, lambda signum, frame: heard.append(signum))
+    try:
+        export_here(sample[0], tmp_path / "out")
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    assert heard and set(heard) == {signal.SIGHUP}
+    assert marker_of(tmp_path / "out") == list(TABLES)
+
+
 # -- the command -----------------------------------------------------------------------------------
 
 
@@ -818,7 +881,8 @@ def test_the_export_reads_one_snapshot(sample, tmp_path, monkeypatch, ccaudit_ex
 def test_the_command_loads_neither_numpy_nor_pandas(sample, tmp_path):
     # pyarrow imports them whenever they are installed (the spark extra brings them): 95 MiB
     db, out = sample
-    code = ("import sys; from ccaudit.cli import cli; cli(sys.argv[1:], standalone_mode=False); "
+    code = ("import sys; from ccaudit.stops import Program; Program.ends_with_command = True; "  # as main() says
+            "from ccaudit.cli import cli; cli(sys.argv[1:], standalone_mode=False); "
             "print(sorted(m for m in ('numpy', 'pandas') if m in sys.modules))")
     ran = subprocess.run([sys.executable, "-c", code, "export", "--db", str(db), "--out", str(tmp_path / "out")],
                          capture_output=True, text=True, timeout=120, cwd=ROOT)

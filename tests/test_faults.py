@@ -859,6 +859,26 @@ def test_ctrl_c_while_the_command_imports_ccaudit(tmp_path, inherited, want):
     assert (r.returncode, r.stderr) == want
 
 
+LIBRARY_PROGRAM = """\
+import signal
+import ccaudit  # a program of its own, named ccaudit too, that uses the library
+try:
+    signal.raise_signal(signal.SIGINT)
+except KeyboardInterrupt:
+    print("caught")
+finally:
+    print("finally")
+"""
+
+
+def test_ctrl_c_in_a_program_named_ccaudit_that_uses_the_library_reaches_the_program(tmp_path):
+    # was "ccaudit: interrupted", exit 130, at once: the program's except and finally never ran
+    script = tmp_path / "ccaudit"
+    script.write_text(LIBRARY_PROGRAM)
+    r = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "caught\nfinally\n", "")
+
+
 ENTRY_SCRIPT_INTERRUPTED_TWICE = """\
 import os, signal, sys
 import ccaudit
@@ -871,6 +891,7 @@ def write(fd, data):  # a second Ctrl-C (timeout's, or the user's) just as the f
     return n
 os.write = write
 signal.raise_signal(signal.SIGINT)
+from ccaudit.__main__ import main  # the command's script, as pip writes it, goes on so
 """
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ccaudit import Filters, Store, build, load_dumps, render_report
+from ccaudit import Filters, Store, build, check, diff, export, load_dumps, render_report
 from ccaudit.html import render_html
 from tests.records import kafka_auth, write_jsonl
 
@@ -312,6 +312,25 @@ def test_a_report_read_into_memory_lets_the_store_go(store):
         assert "sa-" in render_report(report, "text")
 
 
+@pytest.mark.parametrize("filters", [None, Filters(principal="sa-*", since=1_714_953_601_000_000)])
+def test_a_report_dropped_unclosed_lets_the_store_go(store, filters):
+    # was: its snapshot held until the Store closed: every later load into the store waited
+    report = build(store, filters=filters)
+    assert "sa-" in render_report(report, "text")
+    del report
+    assert not store.conn.in_transaction
+    assert _commit_from_another_process(store.path) == "committed"
+
+
+def test_a_dropped_report_leaves_the_snapshot_of_one_still_open(store):
+    kept, dropped = build(store), build(store)
+    del dropped
+    assert store.conn.in_transaction
+    assert "sa-" in render_report(kept, "text")
+    kept.close()
+    assert not store.conn.in_transaction
+
+
 @pytest.mark.parametrize("filters, where", [(None, "clock.Clock.place"),
                                             (Filters(principal="sa-*"), "counts.Selection._keep"),
                                             (Filters(since=1_714_953_601_000_000), "counts.Selection._count_edges")])
@@ -398,6 +417,13 @@ def test_a_load_that_raised_is_one_of_its_stores_unfinished_loads(store, tmp_pat
     (lambda s, d: Store(s.path, durable="no"), TypeError, "Store: durable is True or False, not str"),
     (lambda s, d: Store(s.path, readonly=1), TypeError, "Store: readonly is True or False, not int"),
     (lambda s, d: Store(s.path, notify=5), TypeError, "Store: notify is None or a callable, not int"),
+    # were AttributeErrors ('str' object has no attribute 'path', ... 'key'), "no table 'c' to export",
+    # and a list of no rows
+    (lambda s, d: export.export(str(s.path), "out"), TypeError, "export takes a ccaudit.Store, not str"),
+    (lambda s, d: export.export(s, "out", tables="counts"), TypeError, "export: tables is a list of tables' names"),
+    (lambda s, d: check.evaluate(build(s), ["kafka_authentication:*=0/h"]), TypeError,
+     "check takes rules as ccaudit.check.Rule (parse_rule makes one of a text)"),
+    (lambda s, d: diff.diff_reports(build(s), build(s), top=0), ValueError, "diff_reports: top keeps from 1"),
 ])
 def test_arguments_of_the_wrong_kind_are_refused_at_once(store, sample_cli, call, error, said):
     # were AttributeError deep inside, "can't concat str to bytes", ": cannot create the store",
@@ -405,6 +431,12 @@ def test_arguments_of_the_wrong_kind_are_refused_at_once(store, sample_cli, call
     with pytest.raises(error) as e:
         call(store, str(sample_cli))
     assert said in str(e.value)
+
+
+def test_an_export_folder_named_by_a_path_object_is_that_folder(store, tmp_path):
+    # was AttributeError: 'PosixPath' object has no attribute 'rstrip'
+    assert export.export(store, tmp_path / "out").summary_line("out").startswith("exported all_events 13 rows (3 days)")
+    assert (tmp_path / "out" / export.MARKER).is_file()
 
 
 def test_a_store_named_by_a_path_object_is_that_store(store):
@@ -487,6 +519,17 @@ def test_a_stop_after_the_load_ended_does_not_make_it_unfinished(store, tmp_path
     monkeypatch.setattr(Store, "read_unfinished", lambda self: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         load_dumps([dump], store)
+    assert store.unfinished == []
+
+
+def test_a_standard_input_the_program_closed_is_said_closed_and_leaves_no_unfinished_load(store, tmp_path,
+                                                                                          monkeypatch, sample_cli):
+    # was ValueError: I/O operation on closed file, and the load noted as one that did not end
+    stdin = open(sample_cli)  # noqa: SIM115
+    stdin.close()
+    monkeypatch.setattr(sys, "stdin", stdin)
+    stats = load_dumps(["-"], store)
+    assert stats.failed == {"<stdin>": "-: standard input is closed"}
     assert store.unfinished == []
 
 
