@@ -115,11 +115,13 @@ def snapshot(conn: sqlite3.Connection) -> list:
     """One snapshot for every query a reader makes (a load committing meanwhile waits until
     the last reader ends it: ``end_snapshot``), its large sorts spilled to TMPDIR
     (``errors.spilling``): in memory they grew with the data. Gives [the count of readers
-    that share it, to give back to ``end_snapshot``; what ended it, if ``end_readers`` did]."""
+    that share it, to give back to ``end_snapshot``; what ended it, if ``end_readers`` did;
+    the file and thread it holds, for ``_refuse_waiting_for_this_thread``]."""
     if not conn.in_transaction:
         conn.execute("PRAGMA temp_store = FILE")
         conn.execute("BEGIN")
-        _SHARED[id(conn)] = [0, None]  # (a connection closed with readers left had its id's count)
+        where = file_id(conn.execute("PRAGMA database_list").fetchone()[2]), threading.get_ident()
+        _SHARED[id(conn)] = [0, None, where]  # (a connection closed with readers left had its id's count)
     shared = _SHARED.setdefault(id(conn), [0, None])
     shared[0] += 1
     return shared
@@ -136,6 +138,7 @@ def end_snapshot(conn: sqlite3.Connection, shared: list) -> None:
 
 
 _SHARED: dict[int, list] = {}  # id(connection) -> the readers of its snapshot
+FIRST_READ = "SELECT count(*) FROM sqlite_master"
 
 
 def ending_when_dropped(reader: object, conn: sqlite3.Connection, shared: list) -> weakref.finalize:
@@ -218,10 +221,12 @@ def roll_back_if_crashed(path: str) -> bool:
 
 
 def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str], None] | None,
-                     sql: str = "SELECT count(*) FROM sqlite_master", who: str = "another process is writing the store"
+                     sql: str = FIRST_READ, who: str = "another process is writing the store"
                      ) -> bool:
     """Run ``sql`` (by default, a first read); if another process's lock stops it, say so
     (``who`` holds it), then wait for the lock and run it. Whether it waited."""
+    if sql != FIRST_READ:
+        _refuse_waiting_for_this_thread(conn, path)
     try:
         patiently(conn, sql, BUSY_POLL)
         return False
@@ -237,6 +242,16 @@ def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str]
             raise  # connection cannot roll back
         conn.execute(sql).fetchall()
     return True
+
+
+def _refuse_waiting_for_this_thread(conn: sqlite3.Connection, path: str) -> None:
+    """A write would wait, at its commit, for a report that another connection of this
+    thread reads the store through (another ``Store`` of the file): for ever, as that
+    report cannot end while its thread waits."""
+    here = file_id(path), threading.get_ident()
+    if here[0] is not None and any(key != id(conn) and shared[2:] == [here] for key, shared in _SHARED.items()):
+        raise StoreError(f"{path}: a report of another Store of the file, in this thread, holds the store, and a "
+                         "load would wait for it for ever; close the report first (or load through its Store)")
 
 
 def patiently(conn: sqlite3.Connection, sql: str, seconds: float = BUSY_WAIT) -> list:

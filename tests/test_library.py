@@ -303,6 +303,32 @@ def test_a_second_store_of_the_file_leaves_the_first_ones_write_held(store):
     assert _commit_from_another_process(store.path) == "committed"
 
 
+SELF_WAIT = """\
+import sys
+from ccaudit import Store, build, load_dumps
+from ccaudit.errors import StoreError
+with Store(sys.argv[1]) as store, Store(sys.argv[1]) as other, build(store):
+    try:
+        load_dumps([sys.argv[2]], other)
+    except StoreError as e:
+        print(e)
+    print(other.unfinished)
+with Store(sys.argv[1]) as other:
+    print(load_dumps([sys.argv[2]], other).inserted)
+"""
+
+
+def test_a_load_that_would_wait_for_a_report_of_its_own_thread_is_refused_at_once(store, tmp_path):
+    # was: it waited up to a day: the report, of another Store of the file, could not end meanwhile
+    dump = write_jsonl(tmp_path, [kafka_auth("2024-05-10T10:00:00Z", "User:sa-9", id="late-5")])
+    ran = subprocess.run([sys.executable, "-c", SELF_WAIT, str(store.path), str(dump)], capture_output=True,
+                         text=True, timeout=60)
+    assert (ran.returncode, ran.stderr) == (0, "")
+    assert ran.stdout.splitlines() == [
+        f"{store.path}: a report of another Store of the file, in this thread, holds the store, and a load would "
+        "wait for it for ever; close the report first (or load through its Store)", "[]", "1"]
+
+
 def test_a_report_read_into_memory_lets_the_store_go(store):
     # was: in_memory() dropped the selection without ending it: every later load waited
     with build(store) as report:
