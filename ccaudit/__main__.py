@@ -49,9 +49,19 @@ def _give_back(fds: list[int]) -> None:
 
 def _utf8_stdout() -> None:
     """Reports are UTF-8 on stdout as in files, whatever the locale: JSON must be, the html
-    page says it is, and a CI job comparing bytes must not depend on LANG."""
-    if isinstance(sys.stdout, io.TextIOWrapper) and codecs.lookup(sys.stdout.encoding).name != "utf-8":
-        sys.stdout.reconfigure(encoding="utf-8")
+    page says it is, and a CI job comparing bytes must not depend on LANG. And buffered,
+    even under PYTHONUNBUFFERED (python -u): there the text layer writes to the file itself,
+    and takes a short write (the disk filled, or a file size limit came) for a whole one,
+    dropping the rest without a word; a buffer writes the rest, and that write raises."""
+    out = sys.stdout
+    if not isinstance(out, io.TextIOWrapper):
+        return
+    if isinstance(out.buffer, io.RawIOBase):
+        line_buffering, errors = out.line_buffering, out.errors
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(out.detach()), encoding="utf-8", errors=errors,
+                                      line_buffering=line_buffering)
+    elif codecs.lookup(out.encoding).name != "utf-8":
+        out.reconfigure(encoding="utf-8")
 
 
 if __name__ == "__main__":

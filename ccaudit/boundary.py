@@ -116,7 +116,12 @@ def boundary(ctx: click.Context) -> Iterator[None]:
     _signalled.clear()  # a command run before in this process (tests) was stopped
     try:
         with _stops_through_sql():
-            yield
+            try:
+                yield
+            except (click.exceptions.Exit, SystemExit):  # the command's own exit code, once its output is out
+                _written_out()
+                raise
+            _written_out()
     except CcauditError as e:
         say(f"ccaudit: error: {printable(str(e))}")
         ctx.exit(e.exit_code)
@@ -159,6 +164,14 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         raise
     except Exception as e:
         _internal_error(ctx, e)
+
+
+def _written_out() -> None:
+    """What is left in standard output's buffer, written where a failure can still be said
+    (a full disk, a reader gone before it, ``| true``): at exit, Python said "Exception
+    ignored" and exited 120."""
+    if sys.stdout is not None:
+        sys.stdout.flush()
 
 
 def _where_to_look(e: click.ClickException) -> str:

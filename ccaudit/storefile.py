@@ -120,7 +120,8 @@ def snapshot(conn: sqlite3.Connection) -> list:
     if not conn.in_transaction:
         conn.execute("PRAGMA temp_store = FILE")
         conn.execute("BEGIN")
-        where = file_id(conn.execute("PRAGMA database_list").fetchone()[2]), threading.get_ident()
+        name = conn.execute("SELECT CAST(file AS BLOB) FROM pragma_database_list WHERE seq = 0").fetchone()[0]
+        where = file_id(name), threading.get_ident()  # (the name as bytes: it may not be UTF-8)
         _SHARED[id(conn)] = [0, None, where]  # (a connection closed with readers left had its id's count)
     shared = _SHARED.setdefault(id(conn), [0, None])
     shared[0] += 1
@@ -191,7 +192,7 @@ WRITTEN = Ended("a load through its Store ended its snapshot; build it again")
 CLOSED = Ended("its Store was closed")
 
 
-def file_id(path: str) -> tuple[int, int] | None:
+def file_id(path: str | bytes) -> tuple[int, int] | None:
     """(device, inode) of the file at ``path``: whether it is still the file once opened."""
     try:
         st = os.stat(path)

@@ -15,6 +15,7 @@ import pytest
 
 from ccaudit.errors import ExitCode
 from ccaudit.tempdirs import pid_alive
+from tests.faults import fsize_limit
 
 pytestmark = pytest.mark.usefixtures("at_root")
 
@@ -513,6 +514,36 @@ def test_a_reader_gone_before_version_or_help_is_a_broken_pipe(command):
         os.close(write)
     assert proc.returncode == ExitCode.BROKEN_PIPE, proc.stderr
     assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("command", [["summary", "--db", "{db}"], ["check", "--db", "{db}", "--max", "*:*=1/h"],
+                                     ["methods", "--db", "{db}"], ["diff", "{db}", "{db}"]])
+@pytest.mark.parametrize("unbuffered", ["", "1"], ids=["buffered", "PYTHONUNBUFFERED"])
+def test_a_reader_gone_before_a_short_output_is_a_broken_pipe(store, command, unbuffered):
+    # `ccaudit summary --db S | true`: an output shorter than stdout's buffer was written at exit:
+    # "Exception ignored in: <_io.TextIOWrapper name='<stdout>'> BrokenPipeError", exit 120
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ccaudit", *(a.format(db=store) for a in command)], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=60, check=False,
+                              env={**os.environ, "PYTHONUNBUFFERED": unbuffered})
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (ExitCode.BROKEN_PIPE, "")
+
+
+@pytest.mark.parametrize("unbuffered", ["", "1"], ids=["buffered", "PYTHONUNBUFFERED"])
+@pytest.mark.parametrize("command", [["report", "--db", "{db}"], ["summary", "--db", "{db}"],
+                                     ["diff", "{db}", "{db}", "--all", "--format", "csv"]])
+def test_standard_output_cut_short_by_a_file_size_limit_is_an_error(store, tmp_path, command, unbuffered):
+    # PYTHONUNBUFFERED=1: the write cut short was taken for a whole one: exit 0, the rest lost without a word
+    with open(tmp_path / "out.txt", "w") as out:
+        proc = subprocess.run([sys.executable, "-m", "ccaudit", *(a.format(db=store) for a in command)], stdout=out,
+                              stderr=subprocess.PIPE, text=True, timeout=60, check=False, preexec_fn=fsize_limit(100),
+                              env={**os.environ, "PYTHONUNBUFFERED": unbuffered})
+    assert (proc.returncode, proc.stderr) == (2, "ccaudit: error: cannot write to standard output: File too large\n")
+    assert (tmp_path / "out.txt").stat().st_size == 100
 
 
 @pytest.mark.parametrize("command", [["methods"], ["report", "--format", "json"], ["report"],
