@@ -23,7 +23,7 @@ from typing import NoReturn
 import click
 
 from .errors import CcauditError, ExitCode
-from .stops import Terminated
+from .stops import STOPPING, Program, Terminated
 from .streams import discard
 from .text import printable, quoted
 
@@ -115,13 +115,17 @@ def boundary(ctx: click.Context) -> Iterator[None]:
     """The one error boundary: core errors become one stderr line and an exit code."""
     _signalled.clear()  # a command run before in this process (tests) was stopped
     try:
-        with _stops_through_sql():
-            try:
-                yield
-            except (click.exceptions.Exit, SystemExit):  # the command's own exit code, once its output is out
+        try:
+            with _stops_through_sql():
+                try:
+                    yield
+                except (click.exceptions.Exit, SystemExit):  # the command's own exit code, once its output is out
+                    _written_out()
+                    raise
                 _written_out()
-                raise
-            _written_out()
+        except BaseException:
+            _deaf_to_stops()
+            raise
     except CcauditError as e:
         say(f"ccaudit: error: {printable(str(e))}")
         ctx.exit(e.exit_code)
@@ -164,6 +168,15 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         raise
     except Exception as e:
         _internal_error(ctx, e)
+
+
+def _deaf_to_stops() -> None:
+    """The ccaudit program is ending (stopped, failed, or done with an exit code): a Ctrl-C
+    or SIGTERM as that is said or as Python shuts down (``timeout``'s second, a user's) was
+    a traceback, or click's "Aborted!" (exit 1). Not in a caller's process (tests)."""
+    if Program.ends_with_command and threading.current_thread() is threading.main_thread():
+        for signum in STOPPING:
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def _written_out() -> None:

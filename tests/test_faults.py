@@ -1070,3 +1070,38 @@ def test_ctrl_c_as_a_load_ends_prints_no_traceback(tmp_path, sample_cli):
     r = subprocess.run([sys.executable, script, "load", sample_cli, "--db", tmp_path / "s.db", "-q"],
                        capture_output=True, text=True, timeout=60)
     assert (r.returncode, r.stderr) == (130, "ccaudit: interrupted\n")
+
+
+STOPPED_TWICE = """\
+import signal, sys
+from ccaudit import boundary, options
+from ccaudit.__main__ import main
+from ccaudit.errors import CcauditError
+signum, sent, real_say, what = getattr(signal, sys.argv[1]), [], boundary.say, sys.argv[3]
+def say(line="", nl=True):
+    if not sent:  # the second stop (timeout's, or the user's), as the first is said
+        sent.append(1)
+        signal.raise_signal(signum)
+    return real_say(line, nl)
+boundary.say = say
+def first(*args, **kwargs):  # as the command runs: a stop, or an error
+    if what == "error":
+        raise CcauditError("the store is no good")
+    signal.raise_signal(signum)
+options.open_store = first
+sys.argv[1:] = ["summary", "--db", sys.argv[2]]
+main()
+"""
+
+
+@pytest.mark.parametrize("signame, first, want", [
+    ("SIGINT", "stop", (130, "ccaudit: interrupted\n")), ("SIGTERM", "stop", (143, "ccaudit: stopped by SIGTERM\n")),
+    ("SIGINT", "error", (2, "ccaudit: error: the store is no good\n")),
+    ("SIGTERM", "error", (2, "ccaudit: error: the store is no good\n"))])
+def test_a_stop_as_the_command_says_how_it_ended_is_ignored(tmp_path, sample_cli, signame, first, want):
+    # was click's "Aborted!", exit 1 (Ctrl-C), or a traceback of Terminated (SIGTERM)
+    script, db = tmp_path / "stopped.py", tmp_path / "s.db"
+    script.write_text(STOPPED_TWICE)
+    subprocess.run([sys.executable, "-m", "ccaudit", "load", sample_cli, "--db", db, "-q"], check=True, timeout=60)
+    r = subprocess.run([sys.executable, script, signame, db, first], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr) == want
