@@ -120,8 +120,8 @@ class Dump:
 
     def _open_raw(self) -> BinaryIO:
         if self.path == "-":
-            if sys.stdin is None or getattr(sys.stdin, "closed", False):  # 0<&-, or a program closed it
-                raise InputError("-: standard input is closed")
+            if _stdin_closed():
+                raise InputError(STDIN_CLOSED)
             if (stdin := getattr(sys.stdin, "buffer", None)) is None:  # a program's own text stream (a StringIO)
                 raise InputError("-: standard input is not a file (sys.stdin has no binary buffer to read)")
             self._unblocked = made_blocking(stdin)
@@ -143,6 +143,7 @@ class Dump:
 
 
 EMPTY_NAME = "an input's name is empty (an unset variable?): name a file, or - for standard input"
+STDIN_CLOSED = "-: standard input is closed"
 
 
 def is_a_folder(path: str) -> str:
@@ -155,6 +156,10 @@ def check_readable(path: str, label: str | None = None) -> None:
     ``label`` in the error): a report without it would look complete and be wrong."""
     if not path:  # was ": no such file"
         raise InputError(EMPTY_NAME)
+    if path == "-":
+        if _stdin_closed():  # (an empty store was made first)
+            raise InputError(STDIN_CLOSED)
+        return
     label = label or path
     try:
         os.stat(path)
@@ -165,6 +170,11 @@ def check_readable(path: str, label: str | None = None) -> None:
         raise InputError(is_a_folder(label))
     if not os.access(path, os.R_OK):
         raise InputError(f"{label}: cannot read: Permission denied")
+
+
+def _stdin_closed() -> bool:
+    """Standard input closed: by the caller (``<&-``, no sys.stdin at all), or by a program."""
+    return sys.stdin is None or getattr(sys.stdin, "closed", False)
 
 
 def text(stream: BinaryIO, label: str, compressed: bool = False) -> tuple[BinaryIO, int]:

@@ -290,9 +290,9 @@ def check_inputs(dumps: tuple[str, ...]) -> None:
 
     if twice := read_twice(dumps):
         raise click.UsageError(twice)
-    for path in (p for p in dumps if p != "-"):
+    for path in dumps:
         check_readable(path)
-        if looks_like_sqlite(path):  # read as a dump, every line of it would be malformed
+        if path != "-" and looks_like_sqlite(path):  # read as a dump, every line of it would be malformed
             hint = f"a store is given with --db {path}"
             if len(dumps) == 2 and all(map(looks_like_sqlite, dumps)):
                 hint = f"two stores are compared with: ccaudit diff {' '.join(map(shlex.quote, dumps))}"

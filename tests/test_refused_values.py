@@ -502,6 +502,16 @@ def test_standard_input_closed_by_the_caller(store, command):
     assert "-: standard input is closed" in proc.stderr and "internal error" not in proc.stderr
 
 
+@pytest.mark.parametrize("command", [["load", "-"], ["report", "-"]])
+def test_standard_input_closed_by_the_caller_is_refused_before_a_store_is_made(tmp_path, command):
+    # was: refused after an empty store was made, which the next command took for one of no events
+    db = tmp_path / "new.db"
+    proc = subprocess.run([sys.executable, "-m", "ccaudit", *command, "--db", db], stdin=None, capture_output=True,
+                          text=True, timeout=60, check=False, preexec_fn=lambda: os.close(0))
+    assert (proc.returncode, proc.stderr) == (2, "ccaudit: error: -: standard input is closed\n")
+    assert sorted(os.listdir(tmp_path)) == []
+
+
 @pytest.mark.parametrize("command", [["--version"], ["--help"], ["report", "--help"]])
 def test_a_reader_gone_before_version_or_help_is_a_broken_pipe(command):
     # `ccaudit --version | true`, the reader gone before the line is written: 141, as for a report
