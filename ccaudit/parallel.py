@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -33,14 +34,13 @@ from .stats import LoadStats
 from .stops import block_stops, restore_signals
 from .store import Store
 from .tempdirs import make_temp_dir
-from .worker import Answer, Failure, Reply, Task, unwire, wire
+from .worker import PACKAGE_ROOT, RUN, Answer, Failure, Reply, Task, unwire, wire
 
 CHUNK = 4 * 2**20  # input bytes per task: bounds the memory of a worker
 AHEAD = 8  # tasks in flight beyond two per worker, so that workers keep busy during a merge
-# A transaction merges stage files until they hold COMMIT_RECORDS records (each commit rewrites
-# the counts rows it touched: 16 commits for a million bench records; the pending counts hold an
-# entry a record at most until then) or COMMIT_BYTES bytes (long records, whose method names the
-# pending counts hold until the commit).
+# A transaction merges stage files until they hold COMMIT_RECORDS records (each commit rewrites the
+# counts rows it touched: 16 commits for a million bench records; the pending counts hold an entry a
+# record at most until then) or COMMIT_BYTES bytes (long records, whose names they hold till then).
 COMMIT_RECORDS = 64_000
 COMMIT_BYTES = 8 * 2**20
 
@@ -75,7 +75,7 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
             _load_lines(dump, stream, tmp, pool, merger, chunk, held)
     except BaseException as e:  # an error, Ctrl-C: the tasks queued are not wanted
         for worker in pool:
-            worker.proc.kill()
+            worker.kill()
         if isinstance(e, WorkerStopped):  # (killed, or out of memory): it named no input
             raise CcauditError(f"{dump.label}: {e}; what was loaded before it is kept: load the input again "
                                "to complete it") from None
@@ -350,11 +350,11 @@ class _Worker:
     """One parse worker process (``ccaudit.worker``), talked to over pipes."""
 
     def __init__(self):
-        path = os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))
+        path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
         mask = block_stops()  # until the worker has imported: Ctrl-C (or `timeout`) signals the whole process
         try:  # group, and this process stops its workers; signalled too, they printed tracebacks (worker._signals)
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", _RUN_WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                [sys.executable, "-c", RUN], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 env=dict(os.environ, PYTHONPATH=path),
             )
         except OSError as e:  # too many open files or processes (ulimit), Python not executable
@@ -383,15 +383,14 @@ class _Worker:
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self.kill()
+            try:
+                self.proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:  # Popen's lock left held: reaped by its pid, as Popen would
+                self.proc.returncode = os.waitstatus_to_exitcode(os.waitpid(self.proc.pid, 0)[1])
         self.proc.stdout.close()  # type: ignore[union-attr]
 
-
-# Not `python -m`, which puts the current folder first on the path: a json.py there (in a
-# dump's folder) was imported by the workers, and their tracebacks reached the user.
-_RUN_WORKER = "import sys\nif sys.path[:1] == ['']: del sys.path[0]\nfrom ccaudit.worker import main\nmain()"
-
-
-def _package_root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    def kill(self) -> None:
+        """SIGKILL by pid: Popen.kill, cut by a second Ctrl-C, left a lock its wait() waits for."""
+        if self.proc.returncode is None:  # (once reaped, the pid may be another process's)
+            os.kill(self.proc.pid, signal.SIGKILL)

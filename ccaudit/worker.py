@@ -45,6 +45,10 @@ PART = 5_000  # records per stage file
 NAMES = 2_000  # keys and details numbered in one stage file (a bench file has about 1,100)
 UNMERGED = 16  # stage files not yet merged, at most (a task of lines is 4 MiB: fewer)
 _PARENT: list[int] = []  # the main process, once main() runs: gone, a worker waiting on it ends
+# How the main process starts a worker. Not `python -m`, which puts the current folder first on
+# the path: a json.py there (in a dump's folder) was imported, and its tracebacks reached the user.
+RUN = "import sys\nif sys.path[:1] == ['']: del sys.path[0]\nfrom ccaudit.worker import main\nmain()"
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # on the worker's PYTHONPATH
 
 
 class Task(msgspec.Struct, frozen=True):

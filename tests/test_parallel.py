@@ -745,3 +745,18 @@ def test_a_worker_writes_at_most_unmerged_stage_files_the_main_process_has_not_m
             os.remove(answers[merged].stage)  # merged, as the main process does
             merged += 1
     assert [a.offered for a in answers] == [10] * 10 + [0] and answers[-1].last
+
+
+def test_a_worker_whose_popen_lock_a_second_ctrl_c_left_held_is_still_reaped():
+    # was: Popen.wait() waited for that lock for ever, with Ctrl-C held off: the load hung until SIGKILL
+    from ccaudit.parallel import _Worker
+
+    worker = _Worker()
+    worker.proc._waitpid_lock.acquire()  # as a KeyboardInterrupt between Popen's acquire and its try leaves it
+    closing = threading.Thread(target=worker.close, daemon=True)
+    closing.start()
+    closing.join(30)
+    assert not closing.is_alive()
+    assert worker.proc.returncode is not None
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left
+        os.waitpid(worker.proc.pid, os.WNOHANG)
