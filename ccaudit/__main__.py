@@ -57,9 +57,9 @@ def _utf8_stdout() -> None:
     if not isinstance(out, io.TextIOWrapper):
         return
     if isinstance(out.buffer, io.RawIOBase):
-        line_buffering, errors = out.line_buffering, out.errors
+        errors, terminal = out.errors, out.isatty()  # at a terminal, a line at a time, as without -u
         sys.stdout = io.TextIOWrapper(io.BufferedWriter(out.detach()), encoding="utf-8", errors=errors,
-                                      line_buffering=line_buffering)
+                                      line_buffering=terminal)
     elif codecs.lookup(out.encoding).name != "utf-8":
         out.reconfigure(encoding="utf-8")
 

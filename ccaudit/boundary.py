@@ -130,9 +130,11 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         say(f"ccaudit: error: {printable(str(e))}")
         ctx.exit(e.exit_code)
     except KeyboardInterrupt as e:
+        _drop_output()
         say(f"ccaudit: interrupted{_noted(e)}")
         ctx.exit(ExitCode.INTERRUPTED)
     except Terminated as e:
+        _drop_output()
         say(f"ccaudit: stopped by {signal.Signals(e.signum).name}{_noted(e)}")
         ctx.exit(128 + e.signum)
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as cat does
@@ -177,6 +179,15 @@ def _deaf_to_stops() -> None:
     if Program.ends_with_command and threading.current_thread() is threading.main_thread():
         for signum in STOPPING:
             signal.signal(signum, signal.SIG_IGN)
+
+
+def _drop_output() -> None:
+    """Stopped: what is left of standard output goes nowhere, in the ccaudit program. Flushed
+    at exit into a pipe that its reader had stopped reading (a pager), it held the stopped
+    command there for as long, deaf to further stops, then said "Exception ignored"."""
+    if Program.ends_with_command and sys.stdout is not None:
+        with contextlib.suppress(OSError, ValueError):
+            discard(sys.stdout.fileno())
 
 
 def _written_out() -> None:

@@ -17,6 +17,7 @@ temporary disk stay flat.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -387,10 +388,12 @@ class _Worker:
             try:
                 self.proc.wait(timeout=1)
             except subprocess.TimeoutExpired:  # Popen's lock left held: reaped by its pid, as Popen would
-                self.proc.returncode = os.waitstatus_to_exitcode(os.waitpid(self.proc.pid, 0)[1])
+                with contextlib.suppress(ChildProcessError):  # (reaped already: SIGCHLD ignored)
+                    self.proc.returncode = os.waitstatus_to_exitcode(os.waitpid(self.proc.pid, 0)[1])
         self.proc.stdout.close()  # type: ignore[union-attr]
 
     def kill(self) -> None:
         """SIGKILL by pid: Popen.kill, cut by a second Ctrl-C, left a lock its wait() waits for."""
-        if self.proc.returncode is None:  # (once reaped, the pid may be another process's)
-            os.kill(self.proc.pid, signal.SIGKILL)
+        if self.proc.poll() is None:  # (once reaped, by Popen or as SIGCHLD is ignored, the pid may be another's)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)

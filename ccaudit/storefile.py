@@ -123,7 +123,8 @@ def snapshot(conn: sqlite3.Connection) -> list:
         name = conn.execute("SELECT CAST(file AS BLOB) FROM pragma_database_list WHERE seq = 0").fetchone()[0]
         where = file_id(name), threading.get_ident()  # (the name as bytes: it may not be UTF-8)
         _SHARED[id(conn)] = [0, None, where]  # (a connection closed with readers left had its id's count)
-    shared = _SHARED.setdefault(id(conn), [0, None])
+    if (shared := _SHARED.get(id(conn))) is None:  # a program's own transaction: read in it, never ended here
+        return [1, None]
     shared[0] += 1
     return shared
 
@@ -226,14 +227,14 @@ def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str]
                      ) -> bool:
     """Run ``sql`` (by default, a first read); if another process's lock stops it, say so
     (``who`` holds it), then wait for the lock and run it. Whether it waited."""
-    if sql != FIRST_READ:
-        _refuse_waiting_for_this_thread(conn, path)
     try:
         patiently(conn, sql, BUSY_POLL)
         return False
     except sqlite3.OperationalError as e:
         if "locked" not in str(e):
             raise
+        if sql != FIRST_READ:
+            _refuse_waiting_for_this_thread(conn, path)
         if notify:
             notify(f"{path}: {who}; waiting for it")
     try:
@@ -246,9 +247,9 @@ def wait_for_writers(conn: sqlite3.Connection, path: str, notify: Callable[[str]
 
 
 def _refuse_waiting_for_this_thread(conn: sqlite3.Connection, path: str) -> None:
-    """A write would wait, at its commit, for a report that another connection of this
-    thread reads the store through (another ``Store`` of the file): for ever, as that
-    report cannot end while its thread waits."""
+    """A write that must wait (at its commit, in a rollback journal) while a report of this
+    thread reads the store through another connection (another ``Store`` of the file) would
+    wait for ever: that report cannot end while its thread waits."""
     here = file_id(path), threading.get_ident()
     if here[0] is not None and any(key != id(conn) and shared[2:] == [here] for key, shared in _SHARED.items()):
         raise StoreError(f"{path}: a report of another Store of the file, in this thread, holds the store, and a "

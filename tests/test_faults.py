@@ -1105,3 +1105,33 @@ def test_a_stop_as_the_command_says_how_it_ended_is_ignored(tmp_path, sample_cli
     subprocess.run([sys.executable, "-m", "ccaudit", "load", sample_cli, "--db", db, "-q"], check=True, timeout=60)
     r = subprocess.run([sys.executable, script, signame, db, first], capture_output=True, text=True, timeout=60)
     assert (r.returncode, r.stderr) == want
+
+
+@pytest.mark.parametrize("unbuffered", ["", "1"], ids=["buffered", "PYTHONUNBUFFERED"])
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_while_the_outputs_reader_reads_nothing_ends_the_command(tmp_path, sample_cli, unbuffered, signum,
+                                                                          code):
+    # was: the output's rest was flushed again at exit into the full pipe: the stopped command stayed
+    # until its reader went (a pager left open), deaf to more stops
+    db = tmp_path / "s.db"
+    subprocess.run([sys.executable, "-m", "ccaudit", "load", sample_cli, "--db", db, "-q"], check=True, timeout=60)
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    with contextlib.suppress(BlockingIOError):
+        while True:  # a reader that reads nothing: its pipe is full
+            os.write(write, b"x" * 4096)
+    os.set_blocking(write, True)
+    proc = subprocess.Popen([sys.executable, "-m", "ccaudit", "summary", "--db", db], stdout=write,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": unbuffered})
+    os.close(write)
+    try:
+        time.sleep(1.5)  # the summary is written, into the full pipe
+        proc.send_signal(signum)
+        returncode = proc.wait(timeout=20)
+        said = proc.stderr.read().decode()
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+        os.close(read)
+    assert (returncode, said) == (code, "ccaudit: interrupted\n" if code == 130 else "ccaudit: stopped by SIGTERM\n")

@@ -329,6 +329,29 @@ def test_a_load_that_would_wait_for_a_report_of_its_own_thread_is_refused_at_onc
         "wait for it for ever; close the report first (or load through its Store)", "[]", "1"]
 
 
+def test_a_load_beside_a_report_of_its_own_thread_goes_at_once_in_a_wal_store(store, tmp_path):
+    # the refusal above, made before the write met a lock, refused a store in WAL mode, whose
+    # readers never hold a commit back
+    import sqlite3
+
+    dump = write_jsonl(tmp_path, [kafka_auth("2024-05-10T10:00:00Z", "User:sa-9", id="late-6")])
+    conn = sqlite3.connect(store.path)
+    assert conn.execute("PRAGMA journal_mode = WAL").fetchone() == ("wal",)
+    conn.close()
+    with build(store), Store(store.path) as other:
+        assert load_dumps([dump], other).inserted == 1
+
+
+def test_an_export_or_a_report_leaves_a_programs_own_transaction_open(store, tmp_path):
+    # was: rolled back as the export (or the report) ended: the program's row was gone
+    store.conn.execute("INSERT INTO meta VALUES ('mine', '1')")
+    export.export(store, tmp_path / "out")
+    build(store).close()
+    assert store.conn.in_transaction
+    store.conn.commit()
+    assert store.conn.execute("SELECT value FROM meta WHERE name = 'mine'").fetchone() == ("1",)
+
+
 def test_a_report_read_into_memory_lets_the_store_go(store):
     # was: in_memory() dropped the selection without ending it: every later load waited
     with build(store) as report:

@@ -760,3 +760,24 @@ def test_a_worker_whose_popen_lock_a_second_ctrl_c_left_held_is_still_reaped():
     assert worker.proc.returncode is not None
     with pytest.raises(ChildProcessError):  # reaped: no zombie left
         os.waitpid(worker.proc.pid, os.WNOHANG)
+
+
+def test_a_worker_reaped_as_sigchld_is_ignored_is_killed_and_closed_without_a_word():
+    # was ProcessLookupError (exit 70) from a kill by pid: the system had reaped the worker
+    import signal
+    import time
+
+    from ccaudit.parallel import _Worker
+
+    before = signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # as a supervisor's, which exec passes on
+    try:
+        worker = _Worker()
+        os.kill(worker.proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{worker.proc.pid}") and time.monotonic() < deadline:
+            time.sleep(0.01)  # gone, and reaped by the system
+        worker.kill()
+        worker.close()
+    finally:
+        signal.signal(signal.SIGCHLD, before)
+    assert worker.proc.returncode is not None
