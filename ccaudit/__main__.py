@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 
+from .errors import OUT_OF_MEMORY, memory_failed, pin_max_digits
 from .stops import Program
 from .streams import made_blocking
 
@@ -21,18 +22,27 @@ def main() -> None:
         if not isinstance(e.__cause__, KeyboardInterrupt):
             raise
         _interrupted()
+    except (MemoryError, ImportError) as e:  # a memory limit (ulimit -v) met by the imports: was a traceback, exit 1
+        if not memory_failed(e):
+            raise
+        _said_and_gone(f"ccaudit: error: {OUT_OF_MEMORY}\n", 2)
     if unblocked := [fd for fd in map(made_blocking, (sys.stdin, sys.stdout, sys.stderr)) if fd is not None]:
         atexit.register(_give_back, unblocked)
     _utf8_stdout()
+    pin_max_digits()
     Program.ends_with_command = True
     cli(prog_name="ccaudit")
 
 
 def _interrupted() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C as this is said was a traceback
+    _said_and_gone("ccaudit: interrupted\n", 130)
+
+
+def _said_and_gone(line: str, code: int) -> None:
     if sys.stderr is not None:  # closed with 2>&-
-        sys.stderr.write("ccaudit: interrupted\n")
-    sys.exit(130)
+        sys.stderr.write(line)
+    sys.exit(code)
 
 
 def _give_back(fds: list[int]) -> None:

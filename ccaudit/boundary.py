@@ -22,7 +22,7 @@ from typing import NoReturn
 
 import click
 
-from .errors import CcauditError, ExitCode
+from .errors import OUT_OF_MEMORY, CcauditError, ExitCode
 from .stops import STOPPING, Program, Terminated
 from .streams import discard
 from .text import printable, quoted
@@ -156,7 +156,7 @@ def boundary(ctx: click.Context) -> Iterator[None]:
             f"{e.object[e.start:e.end]!a}: use a UTF-8 locale (PYTHONIOENCODING=utf-8) or -o FILE")
         ctx.exit(ExitCode.USAGE)
     except MemoryError:  # a limit of the machine's (ulimit -v, a container's): was "internal error: MemoryError:"
-        say("ccaudit: error: out of memory (is the process's memory limited, ulimit -v?)")
+        say(f"ccaudit: error: {OUT_OF_MEMORY}")
         ctx.exit(ExitCode.USAGE)
     except sqlite3.DatabaseError as e:  # the core names the store where it can; a damaged page shows later
         say(f"ccaudit: error: a store could not be read: {printable(str(e))}")

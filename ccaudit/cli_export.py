@@ -31,8 +31,9 @@ def export_command(db_path, out_dir, tables):
       ccaudit export --db audit.db --out audit-parquet --table counts
     """
     from . import export as exporter
+    from .lean import require_arrow
 
-    exporter.require(lean=True)  # a process of its own
+    require_arrow(lean=True)  # a process of its own
     if db_path == "" or out_dir == "":
         raise click.UsageError("--db and --out need a name")
     opt.existing_store((), db_path)

@@ -45,6 +45,25 @@ def broken_stream(e: BaseException) -> tuple[str, bool]:
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+OUT_OF_MEMORY = "out of memory (is the process's memory limited, ulimit -v?)"
+MAX_DIGITS = 4300  # the most digits of a number a record may hold (Python's default limit to read one)
+
+
+def pin_max_digits() -> None:
+    """The ccaudit program's processes read numbers of up to MAX_DIGITS digits whatever
+    PYTHONINTMAXSTRDIGITS says: which records are malformed must not follow the caller's setting."""
+    if hasattr(sys, "set_int_max_str_digits"):  # (Python 3.10's first releases have no limit)
+        sys.set_int_max_str_digits(MAX_DIGITS)
+
+
+def memory_failed(e: BaseException) -> bool:
+    """Whether ``e`` is the machine's memory limit: a MemoryError, or a library whose code
+    could not be mapped in (an ImportError, "failed to map segment from shared object")."""
+    said = str(e).lower()
+    return isinstance(e, MemoryError) or isinstance(e, ImportError) and (
+        "failed to map segment" in said or "cannot allocate memory" in said)
+
+
 def out_of_space(e: BaseException) -> bool:
     """Did a write fail for want of space (a full disk, a quota, a file size limit)?"""
     if isinstance(e, OSError):

@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 
 from . import daycounts
 from .arguments import of_kind
-from .errors import CcauditError, MissingExtra, NoSpace, out_of_space, spilling
+from .errors import CcauditError, NoSpace, out_of_space, spilling
 from .files import write_own
 from .folders import DIR_MODE, Folder, unslashed, writing_into
-from .lean import hidden
+from .lean import arrow, require_arrow
 from .schema import DAY, EVENT_TABLES, HOUR_US, READ_AS_IS, US, VIEWS
 from .schema import TABLES as STORE_TABLES
-from .stops import Program, block_stops, drop_stops, restore_signals
+from .stops import block_stops, drop_stops, restore_signals
 from .store import Store
 from .storefile import one_snapshot
 from .tempdirs import pid_alive
@@ -46,7 +46,6 @@ from .text import plural, quoted
 TABLES = (*EVENT_TABLES, "counts")  # in the order they are written
 MARKER = ".ccaudit-export"
 _MARKER_HEAD = "# tables written by ccaudit export; a later export into this folder replaces them\n"
-INSTALL_HINT = "ccaudit export needs pyarrow: pip install 'pyarrow>=14' (in ccaudit's clone: pip install '.[parquet]')"
 TEMP_PREFIX = ".ccaudit-export-"  # + pid: a table being written, or one being replaced
 BATCH = 2_000  # rows per fetch and RecordBatch: as Python objects, rows cost the most memory
 BATCH_BYTES = 2 * 2**20  # and at most about this much of their text: a key can be 16 MiB (an attacker's)
@@ -66,34 +65,6 @@ COUNTS_ORDER = ("SELECT c.day, c.section, c.kid FROM counts c JOIN keys k USING 
                                                            ("key", "method", "principal")) + ", k.{rest}")
 COUNTS_ROW = ("SELECT c.day, c.n, c.quarters, nullif(c.section, '') AS section, nullif(k.key, '') AS key, k.method,"
               " k.principal FROM counts c JOIN keys k USING (kid) WHERE c.day = ? AND c.section = ? AND c.kid = ?")
-
-
-def require(lean: bool = False) -> None:
-    """Import pyarrow, or say what to install. ``lean`` for a process of its own (the
-    command line): pyarrow then loads without numpy and pandas, which it imports whenever
-    they are installed (45 MiB, and 50 more on its first conversion), though an export
-    needs neither; they stay missing to pyarrow for the rest of the process."""
-    try:
-        with hidden("numpy", "pandas") if lean else contextlib.nullcontext():
-            import pyarrow  # noqa: F401
-            import pyarrow.parquet  # noqa: F401
-    except ImportError:
-        if not lean:
-            raise MissingExtra(INSTALL_HINT) from None
-        require()  # a pyarrow that needs numpy
-
-
-def _pyarrow():
-    """pyarrow and pyarrow.parquet. With numpy, pyarrow imports pandas (if installed) on its
-    first conversion, to ask whether rows are pandas objects, which they never are: in the
-    ccaudit program that look is made here with pandas hidden, and pyarrow remembers it
-    (a caller's process, which may convert pandas objects later, is left alone)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    with hidden("pandas") if Program.ends_with_command else contextlib.nullcontext():
-        pa.array([])
-    return pa, pq
 
 
 @dataclass
@@ -122,7 +93,7 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
     of_kind(store, Store, "export")
     if isinstance(tables, str):  # its letters were taken for tables' names
         raise TypeError("export: tables is a list of tables' names, not str")
-    require()
+    require_arrow()
     asked = set(tables)
     if unknown := sorted(asked - set(TABLES)):
         raise CcauditError(f"no table {quoted(unknown[0])} to export; the tables are {', '.join(TABLES)}")
@@ -366,7 +337,7 @@ def _write_day(table: Folder, name: str, batches: Iterator[list[tuple]], done: E
     after ROWS_PER_FILE rows, ...), in row groups of ROW_GROUP rows; the number of files.
     Arrow's memory comes from malloc, which gives back what a row group used (its default
     pool keeps it)."""
-    pa, pq = _pyarrow()
+    pa, pq = arrow()
     pool = pa.system_memory_pool()
     schema = pa.schema([(c, _arrow_type(pa, c)) for c in columns(done.table)])
     rows_type = pa.struct(list(schema))

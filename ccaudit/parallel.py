@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
+from .ahead import ahead
 from .errors import READ_ERRORS, CcauditError, InputError, NoSpace, broken_stream, out_of_space, temp_full
 from .ingest import MAX_LINE, Dump
 from .stats import LoadStats
@@ -136,7 +135,7 @@ def _clean_up(dump: Dump, stream: BinaryIO, pool: list[_Worker], tmp: str | None
 def _load_lines(dump: Dump, stream: BinaryIO, tmp: str, pool: list[_Worker], merger: _Merger, chunk: int,
                 held: _Held) -> None:
     if dump.compressed or dump.size is None:  # stdin, a pipe: only this process can read it
-        tasks = _background(_spill(stream, tmp, chunk))
+        tasks = ahead(_spill(stream, tmp, chunk))
     else:
         dump.close(stream)
         tasks = _ranges(dump, tmp, chunk, held)
@@ -246,35 +245,6 @@ def _no_space(path: str, e: OSError) -> Exception:
     if out_of_space(e):
         return temp_full(os.path.dirname(path))
     return CcauditError(f"{path}: cannot write a temporary file: {e.strerror}")
-
-
-def _background(items: Iterator[Task]) -> Iterator[Task]:
-    """Run a generator in a thread, a couple of items ahead of the consumer; the thread
-    stops when the consumer does, even half-way (after an error)."""
-    q: queue.Queue = queue.Queue(maxsize=2)
-    done, stop = object(), threading.Event()
-
-    def run() -> None:
-        block_stops()  # so Ctrl-C goes to the main thread, where block_stops can hold it off
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                q.put(item)
-            q.put(done)
-        except BaseException as e:  # handed to the consumer
-            q.put(e)
-
-    threading.Thread(target=run, daemon=True).start()
-    try:
-        while (item := q.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while not q.empty():  # unblock a producer waiting to put
-            q.get_nowait()
 
 
 class _Merger:

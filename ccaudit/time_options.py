@@ -40,12 +40,15 @@ def _zone_hint(name: str) -> str:
     """The IANA names closest to a misspelt one; a name like Europe/Zurich for an offset or
     an abbreviation, which mean different things on different dates."""
     import difflib
+    import warnings
     from zoneinfo import available_timezones
 
     offset = _OFFSET.fullmatch(name.strip())
     if offset:  # difflib offered Etc/GMT+2 for GMT+2, which is UTC-2
         return _fixed(*offset.groups())
-    names = sorted(z for z in available_timezones() if "/" in z)  # not EST or CET for CEST
+    with warnings.catch_warnings():  # its own open() without an encoding (-X warn_default_encoding)
+        warnings.simplefilter("ignore")
+        names = sorted(z for z in available_timezones() if "/" in z)  # not EST or CET for CEST
     spelt = {(z if "/" in name else z.rsplit("/", 1)[1]).lower(): z for z in names}  # Kolkata: Asia/Kolkata
     close = difflib.get_close_matches(name.lower().replace(" ", "_"), list(spelt), n=3, cutoff=0.8)
     if close:

@@ -34,7 +34,7 @@ from typing import Any
 import msgspec
 
 from .collector import FewerCollections
-from .errors import InputError, out_of_space
+from .errors import InputError, out_of_space, pin_max_digits
 from .ingest import MAX_LINE, Dump, iter_lines, json_rows, line_rows, until_broken
 from .shape import BOM
 from .stage import Stage
@@ -191,6 +191,7 @@ def _skip_partial_line(f, start: int, end: int | None) -> None:
 
 def main() -> None:
     _signals()
+    pin_max_digits()
     _PARENT.append(os.getppid())
     out = sys.stdout.buffer
     try:

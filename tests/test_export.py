@@ -32,6 +32,7 @@ from ccaudit import daycounts
 from ccaudit import export as exporter
 from ccaudit.cli import cli
 from ccaudit.folders import held
+from ccaudit.stops import Program
 from ccaudit.store import Store
 from tests.conftest import EXPECTED_SAMPLE, FIXTURES, ROOT, check_streams
 from tests.records import signin, write_jsonl
@@ -550,7 +551,7 @@ def test_a_stop_while_the_tables_are_put_in_place_leaves_the_new_export_whole(sa
     # was: Ctrl-C or SIGTERM between two renames left a table missing (the marker listing
     # it), others of the earlier export, and temporary folders. The ccaudit program then
     # ends as done; a caller's program gets its Ctrl-C once the export is whole
-    monkeypatch.setattr(exporter.Program, "ends_with_command", program)
+    monkeypatch.setattr(Program, "ends_with_command", program)
     sample_db, _ = sample
     generated_db, generated_out, _ = generated
     out = tmp_path / "out"

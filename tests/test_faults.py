@@ -1135,3 +1135,61 @@ def test_a_stop_while_the_outputs_reader_reads_nothing_ends_the_command(tmp_path
         proc.stderr.close()
         os.close(read)
     assert (returncode, said) == (code, "ccaudit: interrupted\n" if code == 130 else "ccaudit: stopped by SIGTERM\n")
+
+
+OUT_OF_MEMORY_AS_IT_STARTS = """\
+import sys
+class Refused:  # as `ulimit -v` refuses the memory of an import
+    def find_spec(self, name, path, target=None):
+        if name == "ccaudit.cli":
+            raise MemoryError if sys.argv[1] == "memory" else ImportError(
+                "libx.so: failed to map segment from shared object")
+sys.meta_path.insert(0, Refused())
+from ccaudit.__main__ import main
+sys.argv[1:] = ["--version"]
+main()
+"""
+
+
+@pytest.mark.parametrize("how", ["memory", "mapping"])
+def test_memory_that_runs_out_as_ccaudit_starts_is_one_line(tmp_path, how):
+    # was a traceback of MemoryError (or ImportError), exit 1: the imports ran outside the boundary
+    script = tmp_path / "starting.py"
+    script.write_text(OUT_OF_MEMORY_AS_IT_STARTS)
+    r = subprocess.run([sys.executable, script, how], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr) == (2, "ccaudit: error: out of memory (is the process's memory limited, "
+                                           "ulimit -v?)\n")
+
+
+def test_pyarrow_that_cannot_be_mapped_in_is_out_of_memory_not_missing(monkeypatch):
+    # was "ccaudit export needs pyarrow: pip install 'pyarrow>=14'", pyarrow being installed
+    from ccaudit import lean
+    from ccaudit.errors import CcauditError, MissingExtra
+
+    class Refused:
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] == "pyarrow":
+                raise ImportError("libarrow.so: failed to map segment from shared object")
+
+    for name in [m for m in sys.modules if m.split(".")[0] == "pyarrow"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [Refused(), *sys.meta_path])
+    with pytest.raises(CcauditError, match=r"^out of memory \(is the process's memory limited, ulimit -v\?\)$") as e:
+        lean.require_arrow(lean=True)
+    assert not isinstance(e.value, MissingExtra)
+
+
+@pytest.mark.parametrize("digits, setting", [(1_000, "640"), (5_000, "0")])
+def test_which_records_are_malformed_does_not_follow_pythonintmaxstrdigits(tmp_path, digits, setting):
+    # was: a number of 1,000 digits malformed under PYTHONINTMAXSTRDIGITS=640, one of 5,000 loaded under 0
+    from tests.records import kafka_auth
+
+    rec = json.dumps({**kafka_auth("2024-05-06T10:00:00Z", "User:sa-1", id="big-1"), "crowd": [{}] * 40_000})
+    dump = tmp_path / "dump.jsonl"
+    good = json.dumps(kafka_auth("2024-05-06T11:00:00Z", "User:sa-2", id="small-1"))
+    dump.write_text(rec[:-1] + f', "n": {"9" * digits}}}\n{good}\n', encoding="utf-8")  # over 64 KiB: read slowly
+    r = subprocess.run([sys.executable, "-m", "ccaudit", "load", dump, "--db", tmp_path / "s.db", "--format", "json",
+                        "-q"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONINTMAXSTRDIGITS": setting})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["malformed"] == (0 if digits <= 4300 else 1)

@@ -349,7 +349,7 @@ def test_a_load_from_standard_input_of_long_names_holds_a_bounded_text(memory_ru
 
 
 EXPORT_GROWTH_BOUND = 25 * MiB  # 20k -> 1M events: a day is read in batches, whatever its size
-EXPORT_IMPORTS = "import ccaudit.cli; from ccaudit import export; export.require(lean=True)"  # as the command does
+EXPORT_IMPORTS = "import ccaudit.cli; from ccaudit import export, lean; lean.require_arrow(lean=True)"  # as the command
 EXPORT_BOUND = 150 * MiB  # the bound for a 10M-event store (measured: 127 MiB at 1M, and at 10M)
 
 

@@ -16,9 +16,9 @@ import threading
 
 import pytest
 
+from ccaudit.ahead import ahead
 from ccaudit.errors import CcauditError
 from ccaudit.load import load_dumps
-from ccaudit.parallel import _background
 from ccaudit.stats import LoadStats
 from ccaudit.store import Store
 from tests.records import REQUEST, json_lines, numbered, record, signin, write_jsonl
@@ -287,7 +287,7 @@ def test_the_decompressing_thread_stops_when_the_load_does():
             yield {"path": "x"}
 
     before = threading.active_count()
-    items = _background(endless())
+    items = ahead(endless())
     next(items)
     items.close()
     for _ in range(100):
@@ -565,13 +565,12 @@ def test_the_task_thread_leaves_ctrl_c_to_the_main_thread():
     # this thread while the main one held it off (stops.block_stops) was handled at once
     import signal
 
-    from ccaudit import parallel
     from ccaudit.stops import STOPPING
 
     def masks():
         yield signal.pthread_sigmask(signal.SIG_BLOCK, set())
 
-    assert STOPPING <= set(next(parallel._background(masks())))
+    assert STOPPING <= set(next(ahead(masks())))
 
 
 # -- the file the workers read is the one this process opened -----------------------------
@@ -781,3 +780,13 @@ def test_a_worker_reaped_as_sigchld_is_ignored_is_killed_and_closed_without_a_wo
     finally:
         signal.signal(signal.SIGCHLD, before)
     assert worker.proc.returncode is not None
+
+
+def test_a_thread_the_system_cannot_start_is_said_in_one_line(monkeypatch):
+    # was "internal error: RuntimeError: can't start new thread", exit 70 (ulimit -v or -u)
+    def refused(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    with pytest.raises(CcauditError, match=r"^cannot start a thread to read the input: can't start new thread \("):
+        next(ahead(iter([1])))

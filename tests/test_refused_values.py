@@ -582,3 +582,12 @@ def test_a_typed_value_of_a_byte_not_utf8_shows_it_as_the_other_messages_do(invo
     result = invoke(*[a.format(dump=sample_cli) for a in args])
     refused(result, said)
     assert "\\udc" not in result.stderr
+
+
+def test_an_unknown_zone_under_warnings_as_errors_is_one_line(sample_cli):
+    # was "internal error: EncodingWarning", exit 70: zoneinfo's own open() without an encoding
+    proc = subprocess.run([sys.executable, "-X", "warn_default_encoding", "-W", "error", "-m", "ccaudit", "report",
+                           str(sample_cli), "--tz", "Not/AZone", "-q"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr == ("ccaudit: error: Invalid value for '--tz': unknown time zone 'Not/AZone'; give an IANA "
+                           "name such as Europe/Zurich or Asia/Kolkata (an offset or an abbreviation is not one)\n")
