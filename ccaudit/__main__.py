@@ -30,6 +30,7 @@ def main() -> None:
         atexit.register(_give_back, unblocked)
     _utf8_stdout()
     pin_max_digits()
+    os.umask(os.umask(0o077) & 0o077)  # owner-only modes as made: a umask of 277 made report folders 0500, unwritable
     Program.ends_with_command = True
     cli(prog_name="ccaudit")
 

@@ -95,8 +95,10 @@ REPORT_OPTIONS = options(
                       ".text) picks the format, another is text; one of another format (.xlsx .pdf .db), a "
                       "mistyped one (.josn) and a compressed one (.gz) are refused."),
     TZ, WINDOW,
-    click.option("--principal", metavar="GLOB", help="Only events of principals matching GLOB, e.g. 'sa-*'."),
-    click.option("--method", metavar="GLOB", help="Only events whose methodName matches GLOB."),
+    click.option("--principal", metavar="GLOB", callback=opt.typed_text,
+                 help="Only events of principals matching GLOB, e.g. 'sa-*'."),
+    click.option("--method", metavar="GLOB", callback=opt.typed_text,
+                 help="Only events whose methodName matches GLOB."),
     SECTION,
     click.option("--top", type=opt.TOP, help="Keep the N busiest rows per section and day."),
     click.option("--stats", is_flag=True, help="Add first seen, last seen and peak hour columns (text, "

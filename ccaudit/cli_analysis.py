@@ -25,7 +25,7 @@ DB_HELP = "Store to read (and to add the DUMPS to, if any). Without it, a tempor
 @click.command(cls=opt.Command, short_help="Exit 1 if a key is busier than a limit (for CI).")
 @click.argument("dumps", nargs=-1, type=opt.DUMPS)
 @db_option(DB_HELP)
-@click.option("--max", "max_rules", multiple=True, metavar="RULE",
+@click.option("--max", "max_rules", multiple=True, metavar="RULE", callback=opt.typed_text,
               help="SECTION:KEYGLOB=N/h or =N/d: at most N events per key per hour or per day "
                    "(SECTION may be * or a glob). Repeatable.")
 @click.option("--rules", "rules_files", type=click.Path(dir_okay=False), multiple=True, callback=opt.none_empty,

@@ -15,6 +15,7 @@ import re
 import stat
 
 from .errors import InputError
+from .text import typed
 
 ENV_CREDENTIALS = {"sasl.username": "CCAUDIT_API_KEY", "sasl.password": "CCAUDIT_API_SECRET"}
 
@@ -47,7 +48,7 @@ def load_properties(path, insecure: bool = False) -> dict:
 
 def _from_environment(name: str) -> str:
     """A credential from the environment, refused as the file's would be, naming the variable."""
-    value = os.environ[name]
+    value = typed(os.environ[name])
     if "{{" in value:
         raise InputError(f"{name} still holds a {{{{ placeholder }}}} from the template")
     try:

@@ -35,7 +35,7 @@ from .stats import LoadStats
 from .store import Store
 from .storefile import looks_like_sqlite
 from .tempdirs import check_temp_root, make_temp_dir, remove_stale_temp_dirs
-from .text import printable
+from .text import printable, typed
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
 FORMATS = ["text", "json", "markdown", "csv", "html"]
@@ -103,6 +103,13 @@ def a_report_file(ctx, param, value: str | None) -> str | None:
     if not_empty(ctx, param, value) not in (None, "-") and os.path.isdir(value):
         raise click.BadParameter(f"{value} is a folder: name a file, or write a file per day into it with --out")
     return value
+
+
+def typed_text(ctx, param, value: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+    """A glob or a rule (once or many times) as typed: ``text.typed``."""
+    if isinstance(value, tuple):
+        return tuple(map(typed, value))
+    return None if value is None else typed(value)
 
 
 def none_empty(ctx, param, values: tuple[str, ...]) -> tuple[str, ...]:

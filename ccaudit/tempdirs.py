@@ -4,6 +4,7 @@ later run can remove those of killed processes (SIGKILL leaves them; no cleanup 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -55,12 +56,15 @@ def make_temp_dir() -> str:
     except BaseException as e:  # Ctrl-C, or a full disk: the caller never gets the folder to remove
         if path is not None:
             shutil.rmtree(path, ignore_errors=True)
+            with contextlib.suppress(OSError):  # rmtree needs descriptors: with none left (ulimit -n), it stayed
+                os.rmdir(path)
         if isinstance(e, OSError):  # not standard output's, which the boundary takes an OSError for
             folder = temp_root()
             if out_of_space(e):
                 raise temp_full(folder) from None
-            raise CcauditError(f"{folder}: cannot make a temporary folder: {e.strerror or e} "
-                               "(set TMPDIR to a folder ccaudit may write in)") from None
+            hint = "raise ulimit -n" if e.errno in (errno.EMFILE, errno.ENFILE) else \
+                "set TMPDIR to a folder ccaudit may write in"
+            raise CcauditError(f"{folder}: cannot make a temporary folder: {e.strerror or e} ({hint})") from None
         raise
     return path
 

@@ -7,6 +7,7 @@ whatever was typed): every renderer passes them through one of these functions.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from unicodedata import bidirectional, category, east_asian_width, is_normalized
@@ -87,6 +88,19 @@ def file_name(path: str) -> str:
     except UnicodeEncodeError:  # a surrogate no byte stands for: a program's own text
         raw = path.encode("utf-8", "surrogatepass")
     return raw.decode("utf-8", "backslashreplace")
+
+
+def typed(text: str) -> str:
+    """Text from the command line or the environment as the UTF-8 typed, whatever the locale:
+    Python reads them in the locale's encoding (ASCII with ``LC_ALL=C PYTHONUTF8=0``), each
+    byte beyond it a surrogate that no key holds (a glob of ``用户*`` matched nothing).
+    Bytes that are not UTF-8 stay as Python read them."""
+    if text.isascii():
+        return text
+    try:
+        return os.fsencode(text).decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        return text
 
 
 def table_cell(text: str) -> str:

@@ -790,3 +790,21 @@ def test_a_thread_the_system_cannot_start_is_said_in_one_line(monkeypatch):
     monkeypatch.setattr(threading.Thread, "start", refused)
     with pytest.raises(CcauditError, match=r"^cannot start a thread to read the input: can't start new thread \("):
         next(ahead(iter([1])))
+
+
+def test_a_temporary_folder_made_as_descriptors_run_out_is_removed_and_the_limit_named(tmp_path, monkeypatch):
+    # was left for good (rmtree needs descriptors too, and it has no owner file for a later run to
+    # go by), and the message said to set TMPDIR
+    import errno
+
+    from ccaudit import tempdirs
+
+    def no_descriptor(*args, **kwargs):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempdirs, "open", no_descriptor, raising=False)
+    monkeypatch.setattr(tempdirs.shutil, "rmtree", lambda *args, **kwargs: None)  # it fails as open does
+    with pytest.raises(CcauditError, match=r"cannot make a temporary folder: Too many open files \(raise ulimit -n\)$"):
+        tempdirs.make_temp_dir()
+    assert list(tmp_path.iterdir()) == []

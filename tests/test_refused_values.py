@@ -591,3 +591,48 @@ def test_an_unknown_zone_under_warnings_as_errors_is_one_line(sample_cli):
     assert proc.returncode == 2
     assert proc.stderr == ("ccaudit: error: Invalid value for '--tz': unknown time zone 'Not/AZone'; give an IANA "
                            "name such as Europe/Zurich or Asia/Kolkata (an offset or an abbreviation is not one)\n")
+
+
+ASCII_LOCALE = {**{k: v for k, v in os.environ.items() if not k.startswith("LC_")}, "LC_ALL": "C", "LANG": "C",
+                "PYTHONUTF8": "0", "PYTHONIOENCODING": "utf-8"}
+
+
+def test_globs_and_rules_typed_in_an_ascii_locale_are_the_utf8_typed(tmp_path):
+    # was: read as bytes no key holds (LC_ALL=C PYTHONUTF8=0): the rule matched nothing and check
+    # passed ("OK: no breaches"), and --principal reported no event
+    from tests.records import kafka_auth, write_jsonl
+
+    dump = write_jsonl(tmp_path, [kafka_auth("2024-05-06T10:00:00Z", "User:用户甲", id=f"u-{i}") for i in range(2)])
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "ccaudit", *args, "-q"], capture_output=True, timeout=60,
+                              env=ASCII_LOCALE)
+
+    check = run("check", dump, "--max", "*:用户*=1/d")
+    assert check.returncode == 1 and check.stdout.startswith(b"BREACH"), check
+    report = run("report", dump, "--principal", "用户*", "--format", "json")
+    assert json.loads(report.stdout)["summary"]["events"] == 2
+
+
+def test_a_secret_from_the_environment_in_an_ascii_locale_is_the_utf8_given(tmp_path):
+    # was refused: "CCAUDIT_API_SECRET is not UTF-8 text"
+    props = tmp_path / "c.properties"
+    props.write_text("bootstrap.servers=localhost:9092\n")
+    props.chmod(0o600)
+    code = ("import sys; from ccaudit.kafka_config import load_properties; "
+            "print(load_properties(sys.argv[1])['sasl.password'] == 'p\\u00e4ssw\\u00f6rd-\\u5bc6')")
+    ran = subprocess.run([sys.executable, "-c", code, props], capture_output=True, text=True, timeout=60,
+                         env={**ASCII_LOCALE, "CCAUDIT_API_SECRET": "pässwörd-密"})
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, "True\n", "")
+
+
+def test_a_umask_that_takes_the_owners_own_write_leaves_the_modes_owner_only(tmp_path, sample_cli):
+    # umask 277: report folders were made 0500 and files 0400, which the next run could not replace
+    out = tmp_path / "reports"
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-m", "ccaudit", "report", sample_cli, "--out", out, "-q"],
+                              capture_output=True, text=True, timeout=60, preexec_fn=lambda: os.umask(0o277))
+        assert proc.returncode == 0, proc.stderr
+    assert oct(out.stat().st_mode & 0o777) == "0o700"
+    assert {oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_file()} == {"0o600"}
+    assert {oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_dir()} <= {"0o700"}
