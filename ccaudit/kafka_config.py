@@ -180,7 +180,7 @@ def _check_properties(props: dict, path) -> None:
             raise InputError(f"{path}: missing {key} (set it in the file or in {env})")
     for key, value in props.items():
         if key in _OBJECT_SETTINGS:
-            where = line_of(props, '"%s"' % key)
+            where = line_of(props, f'"{key}"')  # as a client's message names it
             raise InputError(f"{path}{where}: {key} cannot be set in a properties file "
                              "(the Python client takes a Python object there)")
         if "{{" in value and not is_foreign_setting(key):

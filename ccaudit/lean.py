@@ -9,6 +9,7 @@ with them missing. ``require_arrow`` and ``arrow`` import pyarrow so for the com
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.abc
 import sys
 from collections.abc import Iterator
@@ -56,11 +57,13 @@ def require_arrow(lean: bool = False) -> None:
         require_arrow()  # a pyarrow that needs numpy
 
 
+@functools.cache
 def arrow():
-    """pyarrow and pyarrow.parquet. With numpy, pyarrow imports pandas (if installed) on its
-    first conversion, to ask whether rows are pandas objects, which they never are: in the
-    ccaudit program that look is made here with pandas hidden, and pyarrow remembers it
-    (a caller's process, which may convert pandas objects later, is left alone)."""
+    """pyarrow and pyarrow.parquet, looked at once (an export asks each day). With numpy,
+    pyarrow imports pandas (if installed) on its first conversion, to ask whether rows are
+    pandas objects, which they never are: in the ccaudit program that look is made here
+    with pandas hidden, and pyarrow remembers it (a caller's process, which may convert
+    pandas objects later, is left alone)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
