@@ -68,15 +68,15 @@ class Cli(click.Group):
             return super().invoke(ctx)
 
 
-@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
-@click.version_option(__version__, prog_name="ccaudit")
-def cli():
-    """Per-day, per-hour reports of who did what, from Confluent Cloud audit-log dumps.
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES, help="""
+    Per-day, per-hour reports of who did what, from Confluent Cloud audit-log dumps.
 
     \b
     Start with:  ccaudit report DUMP -o report.html
     Then:        ccaudit COMMAND --help
-    """
+    """)
+@click.version_option(__version__, prog_name="ccaudit")
+def cli():
     if threading.current_thread() is not threading.main_thread():
         return  # a program calling ccaudit from a thread keeps its own handlers; Python allows no others
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -142,15 +142,8 @@ def _check_output(out_file: str | None, out_dir: str | None) -> None:
                                  " (>/dev/null drops it)" if out_dir else ": give -o FILE")
 
 
-@cli.command(short_help="Load dumps and print hourly crosstabs per day.")
-@click.argument("dumps", nargs=-1, type=opt.DUMPS)
-@db_option("Store to add the dumps to and report from (kept; created if missing). "
-           "Without it, a temporary store is used and removed.")
-@REPORT_OPTIONS
-@LOADING
-def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, method, sections,
-           top, stats, strict, quiet):
-    """Load DUMPS (if any) and print every day's hourly crosstabs.
+@cli.command(short_help="Load dumps and print hourly crosstabs per day.", help="""
+    Load DUMPS (if any) and print every day's hourly crosstabs.
 
     Without --db the dumps go into a temporary store; with --db they are added to that
     store and the whole store is reported. With no DUMPS, --db is required. If an input
@@ -162,7 +155,14 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
       ccaudit report dump.json --section kafka_authentication --top 5
       ccaudit report week1.json.gz week2.json.gz --db audit.db --out reports/
       ccaudit report --db audit.db --format json --tz Europe/Zurich --top 10
-    """
+    """)
+@click.argument("dumps", nargs=-1, type=opt.DUMPS)
+@db_option("Store to add the dumps to and report from (kept; created if missing). "
+           "Without it, a temporary store is used and removed.")
+@REPORT_OPTIONS
+@LOADING
+def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, method, sections,
+           top, stats, strict, quiet):
     from .output import check_report_folder, write_report
 
     if not dumps and not db_path:
@@ -189,18 +189,18 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     sys.exit(opt.exit_code(loaded, strict))
 
 
-@cli.command(short_help="Add dumps to a store, without a report.")
+@cli.command(short_help="Add dumps to a store, without a report.", help="""
+    Load DUMPS into the --db store (nothing twice), and print the load summary.
+
+    \b
+    Example:
+      ccaudit load dump-monday.json dump-tuesday.json.gz --db audit.db
+    """)
 @click.argument("dumps", nargs=-1, required=True, type=opt.DUMPS)
 @db_option("Store to add the dumps to (required; created if missing; an event already there is not added again).")
 @format_option(["text", "json"], "Format of the load summary on stdout (text prints none).")
 @LOADING
 def load(dumps, db_path, fmt, strict, quiet):
-    """Load DUMPS into the --db store (nothing twice), and print the load summary.
-
-    \b
-    Example:
-      ccaudit load dump-monday.json dump-tuesday.json.gz --db audit.db
-    """
     if not db_path:
         store = next((d for d in dumps if looks_like_sqlite(d)), None)
         rest = " ".join(shlex.quote(d) for d in dumps if d != store) or "DUMP..."
@@ -215,18 +215,18 @@ def load(dumps, db_path, fmt, strict, quiet):
     sys.exit(opt.exit_code(stats, strict))
 
 
-@cli.command(short_help="Events per day in a store, and the hours each covers.")
+@cli.command(short_help="Events per day in a store, and the hours each covers.", help="""
+    Print event counts per day (and the hours each day covers) from the --db store.
+
+    \b
+    Example:
+      ccaudit summary --db audit.db
+    """)
 @click.argument("extra", nargs=-1, metavar="")
 @db_option("The store to summarise (required; nothing is added to it).")
 @format_option(["text", "json", "markdown", "csv"])
 @TZ
 def summary(extra, db_path, fmt, tz):
-    """Print event counts per day (and the hours each day covers) from the --db store.
-
-    \b
-    Example:
-      ccaudit summary --db audit.db
-    """
     from .files import write_pieces
     from .render import summary_chunks
 
@@ -243,7 +243,19 @@ def summary(extra, db_path, fmt, tz):
         write_pieces(sys.stdout, summary_chunks(rep, fmt))
 
 
-@cli.command(short_help="Fetch the audit-log topic into a dump file.")
+@cli.command(short_help="Fetch the audit-log topic into a dump file.", help="""
+    Fetch the audit-log topic up to its current end into --out, then stop.
+
+    Needs the extra: pip install '.[download]' in a clone. The API key and secret come from
+    --config or from CCAUDIT_API_KEY / CCAUDIT_API_SECRET. With --state each run starts
+    where the last one ended, so a chain of runs yields every record once (a run killed
+    between putting its file in place and saving the state leaves copies, which load drops).
+
+    \b
+    Example:
+      ccaudit download --config audit.properties --state audit.state --out audit-$(date +%FT%H%M%S).jsonl
+      ccaudit report audit-*.jsonl
+    """)
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="client.properties of the audit-log cluster (chmod 600).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), callback=opt.not_empty,
@@ -260,18 +272,6 @@ def summary(extra, db_path, fmt, tz):
 @click.option("--insecure-config", is_flag=True, help="Accept a --config file other users can read.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 def download(config_path, out_path, state_path, topic, compress, timeout, insecure_config, quiet):
-    """Fetch the audit-log topic up to its current end into --out, then stop.
-
-    Needs the extra: pip install '.[download]' in a clone. The API key and secret come from
-    --config or from CCAUDIT_API_KEY / CCAUDIT_API_SECRET. With --state each run starts
-    where the last one ended, so a chain of runs yields every record once (a run killed
-    between putting its file in place and saving the state leaves copies, which load drops).
-
-    \b
-    Example:
-      ccaudit download --config audit.properties --state audit.state --out audit-$(date +%FT%H%M%S).jsonl
-      ccaudit report audit-*.jsonl
-    """
     from . import download as downloader
 
     show = on_terminal(quiet)
@@ -288,16 +288,8 @@ for command in (check, diff, methods):
     cli.add_command(command)
 
 
-@cli.command(short_help="Delete a store, a report folder's files, or both.")
-@click.argument("extra", nargs=-1, metavar="")
-@db_option("The store to delete (refused if the file is not a ccaudit store).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.named,
-              help="The report folder whose files to delete (those its manifest lists), or an export folder.")
-@click.option("--unfinished", is_flag=True, help="With --db: delete only the store's notes of loads that did not "
-              "end, whose dumps are gone (and the warnings they give), not the store.")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask (never asked when stdin is not a terminal).")
-def clean(extra, db_path, out_dir, unfinished, yes):
-    """Delete the --db store, the report files of an --out folder, or both.
+@cli.command(short_help="Delete a store, a report folder's files, or both.", help="""
+    Delete the --db store, the report files of an --out folder, or both.
 
     Everything is checked before anything is deleted: a file that is not a ccaudit
     store, or a folder without ccaudit's manifest (or export marker), is refused. Declining the question
@@ -306,7 +298,15 @@ def clean(extra, db_path, out_dir, unfinished, yes):
     \b
     Example:
       ccaudit clean --db audit.db --out reports/ --yes
-    """
+    """)
+@click.argument("extra", nargs=-1, metavar="")
+@db_option("The store to delete (refused if the file is not a ccaudit store).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.named,
+              help="The report folder whose files to delete (those its manifest lists), or an export folder.")
+@click.option("--unfinished", is_flag=True, help="With --db: delete only the store's notes of loads that did not "
+              "end, whose dumps are gone (and the warnings they give), not the store.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask (never asked when stdin is not a terminal).")
+def clean(extra, db_path, out_dir, unfinished, yes):
     from .output import check_report_dir, clean_dir
     from .storedelete import deletable, delete_store, fingerprint, forget_unfinished
 
@@ -345,18 +345,8 @@ def clean(extra, db_path, out_dir, unfinished, yes):
 cli.add_command(export_command)
 
 
-@cli.command("spark", short_help="Load archived dumps with Apache Spark into a store.")
-@click.argument("inputs", nargs=-1, required=True)
-@db_option("New store to write the counts to (created if missing; refused if it already holds events).",
-           required=True)
-@click.option("--master", metavar="URL", help="Spark master, e.g. local[4] or yarn (default: spark-submit's, "
-                                              "else local[*], every core here).")
-@click.option("--parquet", "parquet_dir", metavar="DIR", help="Also write the counts as Parquet, partitioned by "
-                                                              "day, into this new folder (a path or Hadoop URI).")
-@format_option(["text", "json"], "Format of the load summary on stdout (text prints none).")
-@LOADING
-def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
-    """Read INPUTS with Apache Spark, by ccaudit's rules, into the --db store as counts.
+@cli.command("spark", short_help="Load archived dumps with Apache Spark into a store.", help="""
+    Read INPUTS with Apache Spark, by ccaudit's rules, into the --db store as counts.
 
     INPUTS are paths, globs or Hadoop URIs (s3a://bucket/audit/2024/*/*.jsonl.gz; quote
     globs). Spark reads and de-duplicates; the store gets per-quarter-hour counts, which
@@ -367,7 +357,17 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
     Examples:
       ccaudit spark 'archive/2024-*.jsonl.gz' --db audit.db
       ccaudit spark 's3a://bucket/audit/2024/*/*.jsonl.gz' --db audit.db --master yarn
-    """
+    """)
+@click.argument("inputs", nargs=-1, required=True)
+@db_option("New store to write the counts to (created if missing; refused if it already holds events).",
+           required=True)
+@click.option("--master", metavar="URL", help="Spark master, e.g. local[4] or yarn (default: spark-submit's, "
+                                              "else local[*], every core here).")
+@click.option("--parquet", "parquet_dir", metavar="DIR", help="Also write the counts as Parquet, partitioned by "
+                                                              "day, into this new folder (a path or Hadoop URI).")
+@format_option(["text", "json"], "Format of the load summary on stdout (text prints none).")
+@LOADING
+def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
     from .spark import require, run
     from .spark_inputs import check_inputs
     from .storedelete import delete_store

@@ -22,7 +22,22 @@ from .text import file_name
 DB_HELP = "Store to read (and to add the DUMPS to, if any). Without it, a temporary store is used."
 
 
-@click.command(cls=opt.Command, short_help="Exit 1 if a key is busier than a limit (for CI).")
+@click.command(cls=opt.Command, short_help="Exit 1 if a key is busier than a limit (for CI).", help="""
+    Exit 1 if any key is busier than a limit, for CI and cron.
+
+    Every row of the section whose key matches the glob is checked on its own: each hour
+    column against a per-hour limit, each day's total against a per-day limit. Each breach
+    is printed (section, key, day, hour, count, limit, rule).
+
+    Exit codes: 0 no breach; 1 a breach (or --strict and malformed input, no
+    events, a rule that matched no key, or part of a load that did not end); 2 a bad
+    rule, an unreadable input or another usage error.
+
+    \b
+    Examples:
+      ccaudit check dump.json --max 'kafka_authentication:*=3600/h' --max 'signin_failure:*=5/h'
+      ccaudit check --db audit.db --since 2024-05-06 --rules limits.toml --format json
+    """)
 @click.argument("dumps", nargs=-1, type=opt.DUMPS)
 @db_option(DB_HELP)
 @click.option("--max", "max_rules", multiple=True, metavar="RULE", callback=opt.typed_text,
@@ -37,21 +52,6 @@ DB_HELP = "Store to read (and to add the DUMPS to, if any). Without it, a tempor
 @opt.loading("Exit 1 on malformed input too, and on no events, a rule that matched no key, or part of a load "
              "that did not end.")
 def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict, quiet):
-    """Exit 1 if any key is busier than a limit, for CI and cron.
-
-    Every row of the section whose key matches the glob is checked on its own: each hour
-    column against a per-hour limit, each day's total against a per-day limit. Each breach
-    is printed (section, key, day, hour, count, limit, rule).
-
-    Exit codes: 0 no breach; 1 a breach (or --strict and malformed input, no
-    events, a rule that matched no key, or part of a load that did not end); 2 a bad
-    rule, an unreadable input or another usage error.
-
-    \b
-    Examples:
-      ccaudit check dump.json --max 'kafka_authentication:*=3600/h' --max 'signin_failure:*=5/h'
-      ccaudit check --db audit.db --since 2024-05-06 --rules limits.toml --format json
-    """
     from . import check as checks
     from .files import read_twice
 
@@ -114,7 +114,20 @@ def _label(name: str, paths: tuple[str, ...], since: str | None, until: str | No
     return f"{name} = {', '.join(map(file_name, paths))}" + (f" ({window})" if window else "")
 
 
-@click.command(cls=opt.Command, short_help="Compare two stores or dumps, key by key.")
+@click.command(cls=opt.Command, short_help="Compare two stores or dumps, key by key.", help="""
+    Compare A with B per section and key: counts, change, new and vanished keys.
+
+    A and B are each a ccaudit store (SQLite file) or a dump file; for several dumps per
+    side use --a FILE --b FILE (repeatable) instead. Counts are totals over each side's
+    whole period; the largest changes come first. The same store can be both sides, each
+    with its own window (--a-since/--a-until, --b-since/--b-until).
+
+    \b
+    Examples:
+      ccaudit diff last-week.db this-week.db
+      ccaudit diff --a mon.json --a tue.json --b mon2.json --b tue2.json --format markdown
+      ccaudit diff audit.db audit.db --a-until 2024-05-12 --b-since 2024-05-13 --top 10
+    """)
 @click.argument("stores_or_dumps", nargs=-1, metavar="[A B]", type=opt.DUMPS)
 @click.option("--a", "a_paths", multiple=True, type=opt.DUMPS,
               help="A dump (repeatable) or one store for side A, instead of the A argument.")
@@ -132,19 +145,6 @@ def _label(name: str, paths: tuple[str, ...], since: str | None, until: str | No
 @LOADING
 def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_since, a_until, b_since, b_until,
          tz, strict, quiet):
-    """Compare A with B per section and key: counts, change, new and vanished keys.
-
-    A and B are each a ccaudit store (SQLite file) or a dump file; for several dumps per
-    side use --a FILE --b FILE (repeatable) instead. Counts are totals over each side's
-    whole period; the largest changes come first. The same store can be both sides, each
-    with its own window (--a-since/--a-until, --b-since/--b-until).
-
-    \b
-    Examples:
-      ccaudit diff last-week.db this-week.db
-      ccaudit diff --a mon.json --a tue.json --b mon2.json --b tue2.json --format markdown
-      ccaudit diff audit.db audit.db --a-until 2024-05-12 --b-since 2024-05-13 --top 10
-    """
     from . import diff as differ
 
     if stores_or_dumps and (a_paths or b_paths):
@@ -176,13 +176,8 @@ def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_sin
     sys.exit(opt.worst(opt.exit_code(load_a, strict), opt.exit_code(load_b, strict)))
 
 
-@click.command(cls=opt.Command, short_help="Every methodName seen, busiest first, with its meaning.")
-@click.argument("dumps", nargs=-1, type=opt.DUMPS)
-@db_option(DB_HELP)
-@format_option(["text", "json", "csv"])
-@LOADING
-def methods(dumps, db_path, fmt, strict, quiet):
-    """List every methodName seen, busiest first, with its family and meaning.
+@click.command(cls=opt.Command, short_help="Every methodName seen, busiest first, with its meaning.", help="""
+    List every methodName seen, busiest first, with its family and meaning.
 
     Families: authentication, authorization, sign-in, management, read-only. Methods not in
     the catalogue get a family from their name (Get*/List*/... read-only, *.Authorize
@@ -192,7 +187,12 @@ def methods(dumps, db_path, fmt, strict, quiet):
     Examples:
       ccaudit methods dump.json
       ccaudit methods --db audit.db --format csv
-    """
+    """)
+@click.argument("dumps", nargs=-1, type=opt.DUMPS)
+@db_option(DB_HELP)
+@format_option(["text", "json", "csv"])
+@LOADING
+def methods(dumps, db_path, fmt, strict, quiet):
     from . import methods as catalogue
 
     if not dumps and not db_path:

@@ -9,15 +9,8 @@ from .export import TABLES
 from .options import db_option
 
 
-@click.command("export", cls=opt.Command, short_help="Write a store's tables as Parquet, one folder per day.")
-@db_option("The store to export (nothing is added to it).", required=True)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), callback=opt.named,
-              help="Folder for the Parquet files, <table>/day=<date>/part-0.parquet (created if its parent "
-                   "exists); refused if it is neither empty nor an earlier export, which is replaced.")
-@click.option("--table", "tables", multiple=True, type=click.Choice(TABLES),
-              help="Only this table (repeatable; default: all five).")
-def export_command(db_path, out_dir, tables):
-    """Write the --db store's tables as Parquet into --out, Hive-partitioned by UTC day.
+@click.command("export", cls=opt.Command, short_help="Write a store's tables as Parquet, one folder per day.", help="""
+    Write the --db store's tables as Parquet into --out, Hive-partitioned by UTC day.
 
     Tables: all_events, auth_events, signin_failures, signin_successes (one row per
     event) and counts (events per UTC quarter hour and key). Times are UTC timestamps
@@ -29,7 +22,14 @@ def export_command(db_path, out_dir, tables):
     Examples:
       ccaudit export --db audit.db --out audit-parquet
       ccaudit export --db audit.db --out audit-parquet --table counts
-    """
+    """)
+@db_option("The store to export (nothing is added to it).", required=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), callback=opt.named,
+              help="Folder for the Parquet files, <table>/day=<date>/part-0.parquet (created if its parent "
+                   "exists); refused if it is neither empty nor an earlier export, which is replaced.")
+@click.option("--table", "tables", multiple=True, type=click.Choice(TABLES),
+              help="Only this table (repeatable; default: all five).")
+def export_command(db_path, out_dir, tables):
     from . import export as exporter
     from .lean import require_arrow
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import click
 import pytest
@@ -95,3 +96,14 @@ def test_completion_offers_section_ids(ccaudit_exe):
                COMP_CWORD="3")
     out = subprocess.run([ccaudit_exe], env=env, capture_output=True, text=True, check=False, timeout=60).stdout
     assert "signin_failure" in out and "signin_success" in out and "mds_authorize" not in out
+
+
+@pytest.mark.parametrize("name", ["", *COMMANDS])
+def test_help_is_whole_when_python_drops_docstrings(name):
+    # PYTHONOPTIMIZE=2 (or python -OO) drops docstrings, and with them every command's help
+    def helped(*flags):
+        env = {**os.environ, "COLUMNS": "100", "PYTHONOPTIMIZE": "0"}
+        return subprocess.run([sys.executable, *flags, "-m", "ccaudit", *name.split(), "--help"], env=env,
+                              capture_output=True, text=True, check=True).stdout
+    plain = helped()
+    assert helped("-OO") == plain and plain.split("Options:")[0].count("\n") > 2
