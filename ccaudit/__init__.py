@@ -32,7 +32,7 @@ def _runs_the_command() -> bool:
     if os.path.basename(sys.argv[0] if sys.argv else "") != "ccaudit":
         return False
     try:
-        with open(sys.modules["__main__"].__file__, "rb") as script:
+        with open(sys.modules["__main__"].__file__, "rb") as script:  # type: ignore[arg-type]  # None: TypeError
             return b"from ccaudit.__main__ import main" in script.read(4096)
     except (AttributeError, KeyError, OSError, TypeError):
         return False

@@ -10,7 +10,7 @@ import os
 def store_path(path: object, durable: object, readonly: object, notify: object) -> str:
     """``Store``'s path as text, once its arguments are found to be of the right kinds."""
     try:
-        path = os.fspath(path)  # type: ignore[arg-type]
+        path = os.fspath(path)  # type: ignore[call-overload]  # any object: its TypeError is the answer
     except TypeError:
         raise TypeError(f"Store takes a path as str or os.PathLike, not {type(path).__name__}") from None
     if not isinstance(path, str):

@@ -95,12 +95,12 @@ def _stops_through_sql() -> Iterator[None]:
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _sent_again(hook: Callable, unraisable: object) -> None:
+def _sent_again(hook: Callable, unraisable: sys.UnraisableHookArgs) -> None:
     """A signal's exception raised where Python cannot raise it (a weak reference's
     callback, as an import's lock is freed; a ``__del__``) was printed as ignored, with its
     traceback, and the command went on as if never stopped. It is sent again instead, a
     moment later, by another thread: sent from here, its handler ran here, ignored again."""
-    e = unraisable.exc_value  # type: ignore[attr-defined]  (sys.UnraisableHookArgs)
+    e = unraisable.exc_value
     if any(e is stop for stop in _signalled):
         signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
         later = threading.Timer(0.05, signal.pthread_kill, (threading.main_thread().ident, signum))

@@ -14,10 +14,15 @@ import heapq
 import itertools
 import operator
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from . import cells, daycounts
 from .errors import spilling
 from .schema import DAY
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable
 
 BUSY = 1_000  # keys that may pass a busiest cell's floor, read by number; more: all keys' sums are read
 WHOLE = 12  # a zone's day of at most WHOLE * n rows keeps its n busiest keys' rows as the sums are read;
@@ -36,6 +41,26 @@ def rows_of(section: str) -> tuple[str, str]:
 class Busiest:
     """The busiest keys and cells of a ``counts.Selection``'s day."""
 
+    if TYPE_CHECKING:  # what it reads of the Selection it is part of, for mypy (declared only, never run)
+        by_method: bool
+        busy: str
+        _made_busy: bool
+
+        @property
+        def conn(self) -> sqlite3.Connection: ...
+        def columns(self, section: str, starts: list[int], end: int) -> Iterator[tuple[str, list[int], cells.Times]]:
+            ...
+        def _one_row(self, section: str) -> bool: ...
+        def _cut(self, start: int, end: int) -> tuple[int, int]: ...
+        def _within_days(self, starts: list[int], end: int) -> bool: ...
+        def _whole_utc_day(self, starts: list[int], end: int, lo: int, hi: int) -> bool: ...
+        def _pairs(self, section: str, starts: list[int], end: int, lo: int, hi: int) -> cells.Pairs | None: ...
+        def _paired(self, section: str, pairs: cells.Pairs, busy: bool = False,
+                    totals: bool = False) -> tuple[str, dict]: ...
+        def _section(self, section: str, lo: int, hi: int, start: int, end: int) -> tuple[str, str, list]: ...
+        def _reader(self, starts: list[int], end: int, lo: int, hi: int) -> tuple[str, Callable]: ...
+        def _kept(self, column: str, by_method: bool) -> str: ...
+
     def busiest_cell(self, section: str, starts: list[int], end: int, floor: int = 0) -> int | None:
         """The largest count of any cell of ``columns(section, starts, end)``, or ``floor``
         (the largest of the days before) if none is larger: from the busiest keys only,
@@ -51,6 +76,7 @@ class Busiest:
         if section == "all_events" and not self.by_method:
             return None
         start = starts[0]
+        args: list | dict  # a query's parameters: by name in the query of Pairs rows
         lo, hi = self._cut(start, end)
         one_row = self._one_row(section)
         within = one_row and self._within_days(starts, end)
@@ -61,7 +87,7 @@ class Busiest:
             return max(floor, max(map(max, found), default=0))
         key, body, args = self._section(section, lo, hi, start, end)
         packed, cells_of = self._reader(starts, end, lo, hi)
-        group = "c.kid" if one_row and section != "all_events" else key  # a key is one number
+        group: Any = "c.kid" if one_row and section != "all_events" else key  # a key is one number
         read = f"SELECT {key} AS key, c.day, c.n, c.first_us, c.last_us, {packed}, {group} AS grp"
         if within:
             sql, args = f"SELECT *, n FROM ({read} {body}) WHERE n > ? ORDER BY n DESC", [*args, floor]
@@ -80,7 +106,8 @@ class Busiest:
             top = max(top, *cells_of(group)[0])
         return top
 
-    def busiest(self, section: str, starts: list[int], end: int, n: int) -> tuple[int, int, list[tuple]]:
+    def busiest(self, section: str, starts: list[int], end: int,
+                n: int) -> tuple[int, int, list[tuple[str, list[int], cells.Times]]]:
         """(keys, events, rows) of ``columns(section, starts, end)``: how many keys have
         events in the day, their events, and the ``n`` busiest of their rows, ties by key,
         busiest first. Where a key is one stored row, its day's events are known before
@@ -89,6 +116,7 @@ class Busiest:
         order, keeping the ``n`` busiest keys' rows (of a day of many keys, their numbers,
         and reads those rows again: see WHOLE). Any other day makes every row once."""
         start = starts[0]
+        args: list | dict  # a query's parameters: by name in the query of Pairs rows
         lo, hi = self._cut(start, end)
         one_row = self._one_row(section)
         if one_row and self._whole_utc_day(starts, end, lo, hi):

@@ -20,7 +20,7 @@ from .stats import LoadStats
 BLOCK = 1 << 20
 
 
-def item_rows(records: Iterable[Record | Malformed | None], label: str, stats: LoadStats,
+def item_rows(records: Iterable[Record | Malformed | tuple | None], label: str, stats: LoadStats,
               n: int) -> Generator[tuple, None, int]:
     """Rows for ``records`` (None: an item that is not an object; Malformed: one that is
     whole JSON but not a usable one; a tuple: a row read as a line is), numbered after
@@ -32,7 +32,7 @@ def item_rows(records: Iterable[Record | Malformed | None], label: str, stats: L
                 raise Malformed("not a JSON object")
             if record.__class__ is Malformed:
                 raise record
-            row = record if record.__class__ is tuple else classify(record)
+            row = record if record.__class__ is tuple else classify(record)  # type: ignore[arg-type]  # narrowed above
         except Malformed as e:
             n -= bool(e.place)  # a syntax error between items, or in place of some: no item of its own
             stats.bad(label, e.place or f":item {n}", e.why)

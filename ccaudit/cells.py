@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import functools
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from . import daycounts
 from .schema import DAY, QUARTER, QUARTER_US, US
@@ -135,7 +135,7 @@ class Pairs:
         self.slices = (4 * h0 + 1, 4 * w0, 4 * h1 + 1, 4 * w1)  # substr(blob, start, length) of each day
         self.shared = w0 if c0 + w0 > c1 else 0  # the column across UTC midnight, of a zone off the whole hour
 
-    def cells(self, rows: Iterator[tuple]) -> tuple[list[int], Times]:
+    def cells(self, rows: Iterable[tuple]) -> tuple[list[int], Times]:
         """(events per column, times) of a key's rows: after the key, the quarters of each
         UTC day (NULL for a day without a row), then both days' hours cut to the day, as
         one blob (zeros for a day without a row). A key has one row, or one per number if

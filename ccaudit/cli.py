@@ -117,7 +117,7 @@ def _refuse_overwriting(out_file: str | None, out_dir: str | None, db_path: str 
     if db_path:
         named += [(db_path, "the store"), *((p, "the store's journal") for p in side_names(db_path))]
     for path, what in named if out_file else ():  # SQLite deletes a journal it opens
-        if same_file(out_file, path):
+        if same_file(out_file, path):  # type: ignore[arg-type]  # the loop runs only with out_file
             raise click.BadParameter(f"{out_file} is {what}; give another file", param_hint=["-o", "--output"])
     if out_file and looks_like_sqlite(out_file):  # -o audit.db, for --db audit.db: the store, lost
         raise click.BadParameter(f"{out_file} is an SQLite file (a store?), which the report would replace; give "

@@ -44,10 +44,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 _names = itertools.count()  # temp tables per selection: diff reads two windows of one store
 
-
-# Each day (epoch seconds) from the first ? up to the second: a diff's window can span
-# 376,000 days (two records, of 1970 and 2999), and SQLite takes at most 32,766 or
-# 250,000 parameters, by build.
+# Each day (epoch seconds) from the first ? up to the second: a diff's window can span 376,000 days (two records, of
+# 1970 and 2999), and SQLite takes at most 32,766 or 250,000 parameters, by build.
 _DAYS = (f"WITH RECURSIVE d(day) AS (SELECT ? UNION ALL SELECT day + {DAY} FROM d WHERE day + {DAY} < ?)"
          " SELECT day FROM d")
 
@@ -85,7 +83,7 @@ class Selection(Busiest):
         if not isinstance(self._conn, storefile.Ended):
             self._ending.detach()
             storefile.end_snapshot(self._conn, self._shared)
-            self._conn = storefile.Ended()
+            self._conn: sqlite3.Connection | storefile.Ended = storefile.Ended()
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -196,6 +194,7 @@ class Selection(Busiest):
         start = starts[0]
         lo, hi = self._cut(start, end)
         pairs = self._pairs(section, starts, end, lo, hi)
+        args: list | dict  # a query's parameters: by name in the query of Pairs rows
         if pairs:
             sql, args = self._paired(section, pairs)
             sql += " ORDER BY 1"
@@ -362,6 +361,7 @@ class Selection(Busiest):
         kept = self._kept("kid", False)
         edges = (f" UNION ALL SELECT *, NULL, NULL, NULL FROM {self.edges} WHERE quarter >= ? AND quarter < ?"
                  if cut else "")
+        args: list  # numbers, and the section's name
         if section == "all_events":  # every section's rows of the days, keyed by method
             rows, key, where, args = "day >= ? AND day < ?", "k.method", "", window + window_us + cut
         else:  # each day's part of the section's rows (counts is keyed by day, section, kid): no scan

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from .text import FORMULA_START, PIECE, shown_as_is, spreadsheet_cell
 
@@ -16,7 +16,7 @@ def csv_text(header: list, rows) -> str:
     return "".join(csv_chunks(header, rows))
 
 
-def csv_chunks(header: list | None, rows) -> Iterator[str]:
+def csv_chunks(header: Sequence | None, rows) -> Iterator[str]:
     """``csv_text`` in pieces of about PIECE characters (without a header line for None)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")

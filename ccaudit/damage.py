@@ -46,7 +46,7 @@ _MISSHAPEN = {  # table -> what makes one of its rows unreadable
 }
 
 
-def check_counts(conn: sqlite3.Connection, path: str, e: Exception) -> None:
+def check_counts(conn: sqlite3.Connection, path: str, e: BaseException) -> None:
     """Raise StoreError if a row of the counts or events is misshapen (edited by hand, or
     made so): what ``e``, raised while rows were read, came from, rather than a bug of
     ccaudit. Looked for only then: a scan of the tables would cost every report of a large store."""

@@ -57,7 +57,7 @@ class Totals:
         events[i] += n
         firsts[i], lasts[i], busy[i] = min(firsts[i], first), max(lasts[i], last), busy[i] | 1 << column
 
-    def get(self, d: int) -> tuple[int, int, int, int] | None:
+    def get(self, d: int) -> tuple[int, ...] | None:
         """(events, first µs, last µs, columns with events as bits) of date ordinal ``d``."""
         i = bisect.bisect_left(self.dates, d)
         return tuple(a[i] for a in self._sums) if i < len(self.dates) and self.dates[i] == d else None
@@ -82,7 +82,7 @@ class Made(Sequence):
     time it is asked for and not kept: a report's days and their sections are made as
     they are written, so a store of 200,000 dates never holds 200,000 days."""
 
-    def __init__(self, make: Callable[[int], Any], keys: Sequence[int]):
+    def __init__(self, make: Callable[[Any], Any], keys: Sequence[Any]):
         self.make, self.keys = make, keys
 
     def __len__(self) -> int:
@@ -116,7 +116,7 @@ class Days(Made):
                 j += 1
             yield date.fromordinal(d).isoformat(), events[j] if j < len(dates) and dates[j] == d else 0
 
-    def index(self, iso: str) -> int | None:
+    def index(self, iso: str) -> int | None:  # type: ignore[override]  # a date's place, not Sequence.index
         """Where the day of date ``iso`` is, or None."""
         try:
             d = date.fromisoformat(iso).toordinal()
@@ -156,11 +156,15 @@ class PerDay(Mapping):
 class _DatedEvents(ItemsView):
     """PerDay's items, read in one pass rather than each looked up by date."""
 
+    _mapping: PerDay
+
     def __iter__(self) -> Iterator[tuple[str, int]]:
         return self._mapping.days.dated_events()
 
 
 class _Events(ValuesView):
+    _mapping: PerDay
+
     def __iter__(self) -> Iterator[int]:
         return (n for _, n in self._mapping.days.dated_events())
 

@@ -120,7 +120,7 @@ def register(conn) -> None:
     conn.create_function("misshapen_quarters", 2, kept(misshapen), deterministic=True)
 
 
-def _dense(make: Callable[[bytes], bytes]) -> Callable:
+def _dense(make: Callable[[bytes | None], bytes | None]) -> Callable:
     """``make``'s hours of a row that keeps none, for SQL, as ``kept`` (a frame less: a
     report makes one a row). A row that keeps some, but not both of the right size
     (``packed_sql`` takes those as they are), is damaged."""

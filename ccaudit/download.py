@@ -103,7 +103,7 @@ class DownloadResult:
 
     def summary_line(self) -> str:
         if self.first_time:
-            window = f"covering {_iso(self.first_time)} to {_iso(self.last_time)}"
+            window = f"covering {_iso(self.first_time)} to {_iso(self.last_time)}"  # type: ignore[arg-type]  # both set
         elif self.records:  # none has a `time`, nor a Kafka timestamp a date can hold
             window = "no time window (no record has a time)"
         else:
@@ -392,7 +392,7 @@ def _iso(when: datetime) -> str:
     return when.astimezone(timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z")
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"

@@ -258,7 +258,7 @@ def _days(store: Store, table: str) -> Iterator[tuple[dt.date, Iterator[list[tup
     while start is not None:
         n = start // per_day
         with spilling():
-            cursor = store.conn.execute(sql, (n * per_day, (n + 1) * per_day))
+            cursor: Iterator[tuple] = store.conn.execute(sql, (n * per_day, (n + 1) * per_day))
         if table == "counts":
             cursor = (store.conn.execute(COUNTS_ROW, place).fetchone() for place in cursor)
         batches = _batches(cursor)

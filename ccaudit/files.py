@@ -42,7 +42,7 @@ def write_own(folder: Folder, name: str, text: str | Iterable[str | bytes]) -> N
     by ``folders.writing_into``): whatever is found there is replaced, never written through."""
     try:
         with folder.replacing(name) as f:
-            write_pieces(f, [text] if isinstance(text, str) else text)
+            write_pieces(f, [text] if isinstance(text, str) else text)  # type: ignore[arg-type]  # text: a TextIO
     except OSError as e:
         raise CcauditError(f"{folder.join(name)}: cannot write: {e.strerror}") from None
 
@@ -100,7 +100,7 @@ def _write_through(path: str, pieces: Iterable[str | bytes]) -> None:
     that the shell opened to append (``>> log``), or one that already holds what was written before."""
     try:
         with write_on(path) as f:
-            write_pieces(f, pieces)
+            write_pieces(f, pieces)  # type: ignore[arg-type]  # opened as text: a TextIO
     except BrokenPipeError:  # its reader went away (-o /dev/stdout | head): as for standard output
         raise
     except OSError as e:
@@ -221,5 +221,5 @@ def _stream(path: str) -> list[object]:
         st = os.fstat(0) if path == "-" else os.stat(path)
     except OSError:
         return ["-"] if stdin else []
-    named = [] if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) else [(st.st_dev, st.st_ino)]
+    named: list[object] = [] if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) else [(st.st_dev, st.st_ino)]
     return ["-", *named] if stdin else named

@@ -33,13 +33,17 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from . import storefile
 from .render import Layout, Scale
 from .report import Day, Gap, Report, Rows
 from .stops import block_stops, restore_signals
 from .tempdirs import temp_root
+
+if TYPE_CHECKING:
+    from .counts import Selection
 
 MIN_EVENTS = 2_000_000  # a smaller report takes a fraction of a second: a second process saves little
 STALLED = 120  # s in which a child takes no day and writes nothing: stuck, so this process writes its days
@@ -65,7 +69,7 @@ def chunks(report: Report, layout: Layout, raw: bool = False) -> Iterator[str | 
         yield layout.tail
 
 
-def each(report: Report, days: list[Day], write: Callable[[Day], object]) -> None:
+def each(report: Report, days: Sequence[Day], write: Callable[[Day], object]) -> None:
     """``write(day)`` for each of ``days`` (a report folder's files), some in a child
     process if the report is large enough to gain from one."""
     with _shared(report, days, lambda take, later: [write(days[i]) for i in iter(take, None)]) as later:
@@ -74,7 +78,7 @@ def each(report: Report, days: list[Day], write: Callable[[Day], object]) -> Non
 
 
 @contextlib.contextmanager
-def _shared(report: Report, days: list, work: Callable) -> Iterator[_Later | None]:
+def _shared(report: Report, days: Sequence, work: Callable) -> Iterator[_Later | None]:
     """A child doing ``work`` on the days it takes, if the report is worth one; stopped
     and reaped on the way out, whatever happened."""
     later = _Later(report, days, work) if _worth(report) else None
@@ -96,16 +100,16 @@ def _days_here(later: _Later | None, count: int) -> Iterator[int]:
         yield from range(later.meeting, count)
 
 
-def _write_parts(layout: Layout, days: list[Day | Gap], take: Callable[[], int | None], later: _Later) -> None:
+def _write_parts(layout: Layout, days: Sequence[Day | Gap], take: Callable[[], int | None], later: _Later) -> None:
     """In the child: each day it takes, from the last, into the file; where each one is."""
     if layout.scale:
         later.share(layout.scale, days)
     with open(later.file.fileno(), "w", encoding=ENCODING, errors=ERRORS, closefd=False) as out:
         for i in iter(take, None):
-            start = out.buffer.tell()
+            start = out.buffer.tell()  # type: ignore[attr-defined]  # a BufferedWriter's
             out.writelines(layout.part(days[i]))
             out.flush()
-            later.wrote(i, start, out.buffer.tell())
+            later.wrote(i, start, out.buffer.tell())  # type: ignore[attr-defined]  # a BufferedWriter's
 
 
 def _worth(report: Report) -> bool:
@@ -138,7 +142,7 @@ class _Later:
     two: the next day from the front and from the back, and where each of the child's
     days is in the file, in an anonymous shared map; the file's lock guards the first two."""
 
-    def __init__(self, report: Report, days: list, work: Callable[[Callable[[], int | None], _Later], object]):
+    def __init__(self, report: Report, days: Sequence, work: Callable[[Callable[[], int | None], _Later], object]):
         self.pid, self.written, self.meeting, self.alone, self.count = 0, False, 0, True, len(days)
         self.shared = mmap.mmap(-1, 16 * (1 + len(days)) + 2 * SCALE)
         struct.pack_into("qq", self.shared, 0, 0, len(days))
@@ -184,7 +188,7 @@ class _Later:
             if not self.alone:
                 fcntl.lockf(self.file.fileno(), fcntl.LOCK_UN)
 
-    def share(self, scale: Scale, days: list) -> None:
+    def share(self, scale: Scale, days: Sequence) -> None:
         """Measure ``scale`` over this process's half of the days (the child's is the later
         half), post it in the shared map, and use it with the other's: the other's measured
         here instead if it failed or ended before posting it (a parent that ends takes its
@@ -303,7 +307,7 @@ def _work(report: Report, work: Callable[[], object], mask: set | None, parent: 
         restore_signals(mask)
         if os.getppid() != parent:
             return
-        selection = report.selection  # type: ignore[union-attr]
+        selection: Selection = report.selection  # type: ignore[assignment]  # not None: _worth checked
         conn = storefile.reader(selection.path)
         if selection.file_id != storefile.file_id(selection.path):
             return  # another file put in its place since the report was built

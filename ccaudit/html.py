@@ -284,6 +284,7 @@ def _row(row: Row, columns: list[CountText], stats: bool) -> str:
     ``columns``): a section has few distinct counts, and most rows repeat them."""
     # a page shows a run of spaces as one, so they are escaped as in a text table
     key = _e(table_cell(row.key if len(row.key) <= MAX_KEY else row.key[:MAX_KEY] + "…"))
+    count: int | str  # escaped as text below, if need be
     first, last, peak, count = row.stats()
     facts = f"{first}{last}{peak}{count}"
     if _e(facts) != facts:  # a program's row may hold any text; times and hour labels need no escaping

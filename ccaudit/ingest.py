@@ -23,7 +23,7 @@ import lzma
 import os
 import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import BinaryIO
 
 from .errors import READ_ERRORS, InputError, broken_stream
@@ -89,8 +89,8 @@ class Dump:
                 self.compressed = True
                 if self.size is None:  # a stream: its bytes decompressed as they come
                     stream = Prompt(stream)  # type: ignore[assignment]
-                stream = opener(stream, magic)  # already buffered; a second buffer would lose the last good
-                break  # bytes of a stream that is cut short
+                stream = opener(stream, magic)  # type: ignore[assignment]  # binary, buffered already; a second
+                break  # buffer would lose the last good bytes of a stream that is cut short
         else:
             for magic, name in _UNSUPPORTED:
                 if head.startswith(magic):
@@ -112,7 +112,7 @@ class Dump:
             if self._raw is not None:
                 self._raw.close()
         elif self._raw is not None:
-            self._raw.detach()  # our buffer on stdin goes; stdin itself stays open, as it was
+            self._raw.detach()  # type: ignore[attr-defined]  # our buffer on stdin goes; stdin stays open, as it was
             if self._unblocked is not None:
                 with contextlib.suppress(OSError):
                     os.set_blocking(self._unblocked, False)
@@ -250,7 +250,8 @@ def _ascii_every(text: bytes, width: int) -> bool:
                for i in (0, width - 1))
 
 
-def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None, shape: str = "") -> Iterator[tuple]:
+def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None,
+              shape: str = "") -> Generator[tuple, None, None]:
     """Yield a store row for every good record of one input, counting the rest in ``stats``
     (``stream`` and ``shape``: what ``sniff`` gave, when the caller has looked already).
 

@@ -44,12 +44,10 @@ MAX_TRIES = 64  # places tried inside one item (each a decode from its start) be
 _NEAR = 1 << 12  # bytes searched for an item's separator before it is decoded to find its end (a few KiB)
 _LOOK = 1 << 16  # the largest window decoded so; past it, the whole search (its alternatives: 7 ns a byte)
 # What may come between two items, from the first's "}" to the second's "{" (array, objects).
-# Between objects, also a noise line, or a line after a "}" that begins its own (a pretty
-# object's end) and that no JSON goes on with (not "}", "]" or ","; indent=0 puts an inner
-# object's "}" at a line's start too): the match then ends on a space before that line, for
-# the noise to be counted or the line to be read as what it is. Without them, each object of
-# a consume command's dump of pretty ones was read up to the end of the input or the record
-# limit: 4,000 took 5 s.
+# Between objects, also a noise line, or a line after a "}" that begins its own (a pretty object's end) and that no JSON
+# goes on with (not "}", "]" or ","; indent=0 puts an inner object's "}" at a line's start too): the match then ends on
+# a space before that line, for the noise to be counted or the line to be read as what it is. Without them, each object
+# of a consume command's dump of pretty ones was read up to the end of the input or the record limit: 4,000 took 5 s.
 _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"),
             False: re.compile(rb"\}\s*\{|\}[ \t\r]*\n\s*(?=%|Headers:)|(?<=\n)\}[ \t\r]*\n(?=\s*[^\s\]},])")}
 _COMMA = re.compile(rb"\s*,\s*")
@@ -103,7 +101,7 @@ class _Items:
         self.rest_at, self.rest_head, self.stopped = 0, b"", ""
         self.wrong = False  # an item is whole, but what follows it is not a separator: stop there
 
-    def __iter__(self) -> Iterator[Record | None]:
+    def __iter__(self) -> Iterator[Record | Malformed | tuple | None]:
         start = self._past_noises(0)  # before an array too: the shape was told apart past them
         if self.array and self.buf[start:start + 1] == b"[":
             self.opened, start = True, start + 1
@@ -194,7 +192,8 @@ class _Items:
                 and end < len(self.buf) and size < _LOOK:
             size *= 4
         item, after = taken
-        if after is None or item is BAD or not self.eof and _SPACE_COMMAS.match(self.buf, after).end() == len(self.buf):
+        if after is None or item is BAD or not self.eof and \
+                _SPACE_COMMAS.match(self.buf, after).end() == len(self.buf):  # type: ignore[union-attr]  # never None
             self.wrong = wrong  # what follows it is not read yet (",]" cut after its comma): not an answer
             return None, None
         return item, after
@@ -313,7 +312,8 @@ class _Items:
         close = _SPACE.match(self.buf, found[1]).end()  # type: ignore[union-attr]
         if self.buf[close:close + 1] == b",":
             return found
-        end = _PADDING.match(self.buf, close + 1).end() if self.buf[close:close + 1] == b"]" else -1
+        end = (_PADDING.match(self.buf, close + 1).end()  # type: ignore[union-attr]  # (matches anywhere)
+               if self.buf[close:close + 1] == b"]" else -1)
         if end == len(self.buf) and not self.eof:
             return CUT
         return found if end == len(self.buf) or self.buf[end:end + 1] == b"[" else None
@@ -391,7 +391,7 @@ class _Items:
         head = b"[" if bracket and self.array and self.opened else b""
         after: Any = Broken(self.broken) if self.broken else self.stream
         self.rest_head = head + self.buf[start:]
-        self.rest = Joined(self.rest_head, after)
+        self.rest = Joined(self.rest_head, after)  # type: ignore[assignment]  # read as a BinaryIO is
         self.rest_at = self.base + start - len(head)
         self.buf = b""
 

@@ -115,7 +115,7 @@ def _parse_properties(text: str, path) -> Properties:
         key = _unescape(match.group(1)) if match else ""
         if not _KEY.match(key):  # never echo the line: it may be a secret
             raise InputError(f"{path}:{lineno}: expected 'key=value' (a librdkafka property)")
-        value = _unescape(_unpadded(match.group(2)))
+        value = _unescape(_unpadded(match.group(2)))  # type: ignore[union-attr]  # no match: refused above
         if _LONE_SURROGATE.search(value):  # never echo the value: it may be a secret
             raise InputError(f"{path}:{lineno}: a \\u escape that is half of a character")
         if "\0" in value:  # librdkafka reads it as the value's end: an empty group.id aborted the process

@@ -34,6 +34,7 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int 
 
     Line numbers start after ``lineno``; ``stats.lines`` ends as the last line number.
     """
+    row: tuple | None  # None: no row found by _keyed
     try:  # a stream that breaks (until_broken) still leaves the line count
         for line in lines:
             lineno += 1
@@ -111,7 +112,7 @@ def _unprefixed(line: bytes) -> bytes | None:
     if not s or s == b"%":
         return None
     if s.startswith(NOISE):
-        return GLUED if s.endswith(b"}") and b'"id"' in s else None
+        return GLUED if s.endswith(b"}") and b'"id"' in s else None  # type: ignore[return-value]  # told by identity
     i = s.find(b"{")
     if i < 0 or b"\0" in s[:i]:
         return b""

@@ -163,7 +163,7 @@ def _load_one(dump: Dump, carried: Carried, stats: LoadStats, progress: Progress
         if watched is not None:
             os.close(watched)
     if size != dump.size:
-        stats.changed_size(dump.label, dump.size, size)
+        stats.changed_size(dump.label, dump.size, size)  # type: ignore[arg-type]  # unequal: both are sizes
     return read
 
 
@@ -196,6 +196,7 @@ def _load_here(dump: Dump, shape: str, stream, carried: Carried, stats: LoadStat
                tell: Callable[[int], None] | None) -> None:
     """Parse ``dump`` in this process, batch by batch. A stream's batches are committed as
     they come, not carried, and so is what it gave so far whenever it pauses (``idle``)."""
+    batch: list[tuple]  # rows read, not merged yet
     counted, batch, a_stream = Counted(stream), [], dump.size is None
     rows = read_rows(dump, stats, io.BufferedReader(counted, BUFFER), shape)  # type: ignore[arg-type]
 

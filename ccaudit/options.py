@@ -100,7 +100,7 @@ def not_empty(ctx, param, value: str | None) -> str | None:
 def a_report_file(ctx, param, value: str | None) -> str | None:
     """``-o``'s file, refused with a pointer to ``--out`` if it is a folder (click's own
     refusal, "File 'reports/' is a directory", left the user to find the option)."""
-    if not_empty(ctx, param, value) not in (None, "-") and os.path.isdir(value):
+    if not_empty(ctx, param, value) not in (None, "-") and os.path.isdir(value):  # type: ignore[arg-type]  # not None
         raise click.BadParameter(f"{value} is a folder: name a file, or write a file per day into it with --out")
     return value
 

@@ -15,7 +15,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from . import export, halves, render
 from .arguments import flag, of_kind
@@ -201,7 +201,7 @@ class _Written:
                                         and self.days.index(d) is not None)
 
 
-def _listed(days: list[Day], fmt: str, summary: str) -> dict[str, None]:
+def _listed(days: Sequence[Day], fmt: str, summary: str) -> dict[str, None]:
     """The files a report folder of days in a list gets, in order (a dict, to look them up)."""
     names = [] if fmt == "html" else [name for day in days for name in _day_names(day, fmt)]
     return dict.fromkeys(["report.html"] * (fmt == "html") + names + [summary])

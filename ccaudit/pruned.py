@@ -66,7 +66,7 @@ def _value(events: Events, event: str, value: Any, spec: Any) -> Any:
 
 
 def _object(events: Events, fields: dict) -> dict:
-    obj = {}
+    obj: dict = {}
     for event, key in events:
         if event == "end_map":
             return obj
@@ -94,7 +94,7 @@ def _first(events: Events, first: First) -> list:
 
 
 def _skip(events: Events, event: str) -> None:
-    depth = event == "start_map" or event == "start_array"
+    depth: int = event == "start_map" or event == "start_array"
     while depth:
         event, _ = next(events)
         if event == "start_map" or event == "start_array":

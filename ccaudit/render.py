@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
 from . import streamed
@@ -219,7 +219,7 @@ def _csv_lines(day: Day, sections, labels: list[str]) -> Iterator[str]:
             yield f"{head}{safe_cell(r.key)},{hours},{digits[r.total]},{first},{last},{peak},{digits[count]}\n"
 
 
-def _all_labels(days: list[Day]) -> list[str]:
+def _all_labels(days: Sequence[Day]) -> list[str]:
     """Every hour label of ``days`` in clock order (``02+2`` before ``02+1`` before ``02``);
     without days, a day's 24 hours: a report with no events has the usual columns."""
     if not days:
@@ -278,19 +278,19 @@ class Scale(Protocol):
     """A measure over all the days that every day's part needs before it is written: found
     by one process, or by two that each ``measure`` half the days and ``use`` both halves."""
 
-    def measure(self, days: list[Day | Gap]) -> dict[str, int]: ...
-
+    def measure(self, days: Sequence[Day | Gap]) -> dict[str, int]: ...
     def use(self, *found: dict[str, int]) -> None: ...
 
 
 class SectionPeaks:
     """A Scale: each section's busiest cell over all the days, the top of an html page's
     shading scale. A large page measures it in two processes, each over half the days."""
+    peaks: dict[str, int] | None  # found, or None until measured (``found``)
 
     def __init__(self, report: Report):
         self.report, self.peaks = report, None
 
-    def measure(self, days: list[Day | Gap]) -> dict[str, int]:
+    def measure(self, days: Sequence[Day | Gap]) -> dict[str, int]:
         peaks: dict[str, int] = {}
         for day in days:
             if isinstance(day, Gap):
@@ -305,7 +305,7 @@ class SectionPeaks:
     def found(self) -> dict[str, int]:
         if self.peaks is None:
             self.use(self.measure(self.report.days))
-        return self.peaks
+        return self.peaks  # type: ignore[return-value]  # use() has set it
 
 
 def report_layout(report: Report, fmt: str, stats: bool = False) -> Layout:

@@ -193,6 +193,8 @@ class Coverage(Mapping):
 class _DaysCoverage(ItemsView):
     """Coverage's items, each day made once rather than looked up by date."""
 
+    _mapping: Coverage
+
     def __iter__(self) -> Iterator[tuple[str, dict]]:
         return ((day.date, day.coverage()) for day in self._mapping.days)
 
@@ -328,8 +330,9 @@ class _StoredRow(Row):
 
     __slots__ = ("_seen", "_labels", "_clock", "_stats")
     OWN_TIMES = True
+    _stats: tuple[str, str, str, int] | None  # (first seen, last seen, peak hour, peak count), once worked out
 
-    def __init__(self, key: str, hours: list[int], times: Times, labels: list[str], clock: Clock):
+    def __init__(self, key: str, hours: list[int], times: Times | tuple[int, int], labels: list[str], clock: Clock):
         if key.__class__ is not str:  # a key edited by hand (CSV would write its repr)
             raise TypeError(f"a row's key is {key!r}")
         self.key, self.hours, self.total = key, hours, sum(hours)

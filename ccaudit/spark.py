@@ -29,6 +29,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from functools import partial, reduce
+from typing import Any
 
 from . import storelock
 from .errors import CcauditError, MissingExtra, StoreError, add_note
@@ -86,14 +87,14 @@ def _noting_stops(jvm: Jvm | None) -> Iterator:
     our JVM with us, as its own session does not get the terminal's signals. Yields the
     function that puts the note back (pyspark's SparkContext sets a SIGINT handler)."""
     main = threading.current_thread() is threading.main_thread()
-    before = {s: signal.getsignal(s) for s in STOPPING} if main else {}
+    before: dict[int, Any] = {s: signal.getsignal(s) for s in STOPPING} if main else {}
     pausing = main and jvm is not None and signal.getsignal(signal.SIGTSTP) == signal.SIG_DFL
     _stopped.clear()
 
     def pause(signum: int, frame) -> None:
-        jvm.send(signal.SIGSTOP)
+        jvm.send(signal.SIGSTOP)  # type: ignore[union-attr]  # installed only with a JVM (pausing)
         os.kill(os.getpid(), signal.SIGSTOP)  # not SIGTSTP, which the system drops for an orphaned group
-        jvm.send(signal.SIGCONT)  # continued (fg, bg)
+        jvm.send(signal.SIGCONT)  # type: ignore[union-attr]  # continued (fg, bg)
 
     def note(signum: int, frame) -> None:
         _stopped.append(signum)
@@ -171,7 +172,7 @@ def session(master: str | None = None, ui: bool = False) -> Iterator:
             with holding_stops():  # a second Ctrl-C would leave the scratch folder
                 jvm.reap()
                 _forget_gateway()
-                shutil.rmtree(scratch, ignore_errors=True)
+                shutil.rmtree(scratch, ignore_errors=True)  # type: ignore[arg-type]  # a JVM's: made with it
 
 
 def _start(jvm: Jvm | None, master: str | None, ui: bool, scratch: str | None, note_again: Callable[[], None]):

@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .errors import READ_ERRORS, InputError
 from .files import descriptor_of, same_file
@@ -54,7 +54,7 @@ class Found(NamedTuple):
     label: str
     size: int
     fs: object
-    path: object  # a local path, or a Hadoop Path
+    path: Any  # a local path, or a Hadoop Path
 
 
 def is_uri(arg: str) -> bool:

@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from .errors import CcauditError
 from .stops import STOPPING
@@ -105,7 +106,7 @@ def holding_stops() -> Iterator[None]:
         yield
         return
     came: list[int] = []
-    before = {s: signal.signal(s, lambda signum, frame: came.append(signum)) for s in STOPPING}
+    before: dict[int, Any] = {s: signal.signal(s, lambda signum, frame: came.append(signum)) for s in STOPPING}
     try:
         yield
     finally:

@@ -14,7 +14,7 @@ import contextlib
 import marshal
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sized
-from typing import IO
+from typing import IO, Any
 
 from .errors import sqlite_tempdir
 
@@ -26,7 +26,7 @@ class Spool:
     IN_MEMORY, IN_MEMORY_WEIGHT = 5_000, 16 * 2**20  # an ordinary section is held whole: no file, no packing
     BATCH, BATCH_WEIGHT = 1_000, 2**20
 
-    def __init__(self, source: Iterable, pack: Callable[[object], tuple], unpack: Callable[[tuple], object],
+    def __init__(self, source: Iterable, pack: Callable[[Any], tuple], unpack: Callable[[tuple], object],
                  bulk: Callable[[object], Sized]):
         self.source, self.pack, self.unpack, self.bulk = source, pack, unpack, bulk
         self.items: list | None = None  # the first IN_MEMORY, once a reading has ended
@@ -44,6 +44,7 @@ class Spool:
                 self.file.close()
 
     def _filling(self) -> Iterator:
+        items: list  # the first IN_MEMORY, held
         items, batch, held, batched, bulk = [], [], 0, 0, self.bulk  # (a C getter: no Python call a row)
         count, weight = self.IN_MEMORY, self.IN_MEMORY_WEIGHT  # locals: read a row at a time
         file: SpoolFile | None = SpoolFile()

@@ -80,9 +80,7 @@ _GET_METHOD_COUNTS = f"SELECT {_COUNTED} FROM method_counts WHERE day = ? AND me
 _UPSERT_QUARTER = "INSERT INTO quarters (quarter, n, first_us, last_us) VALUES (?, ?, ?, ?)" \
                   " ON CONFLICT (quarter) DO UPDATE" + _ADD
 
-
 _A_DUMP = "; if it is a dump, it is read as an input (ccaudit report FILE, or ccaudit load FILE --db STORE)"
-
 
 _KEPT = "; what the load had committed is kept"  # of a full disk, by a load, which commits every 64,000 records
 
@@ -91,6 +89,7 @@ class Store:
     commands; ``notify`` hears once if another process's lock makes it wait."""
 
     closed = False
+    _note: str | None  # the meta row of a load begun here, until it ends (begin_load)
 
     def __init__(self, path: str | os.PathLike, durable: bool = True, readonly: bool = False,
                  notify: Callable[[str], None] | None = None):
@@ -252,6 +251,7 @@ class Store:
         ``counts`` and (day, method) rows of ``method_counts`` when the transaction ends
         (``_flush``): a load's batches touch the same rows again and again, and each write
         of a row rewrites its packed quarters."""
+        totals: dict[int, list]  # quarter -> [n, first, last]
         pending, methods, totals = self._pending, self._pending_methods, {}
         for quarter, kid, n, first, last in counts:
             day = quarter - quarter % DAY

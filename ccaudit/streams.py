@@ -43,7 +43,7 @@ class Joined(io.RawIOBase):
 
     def readinto(self, buf) -> int:  # type: ignore[override]
         if self.at < len(self.head):
-            data = self.head[self.at:self.at + len(buf)]
+            data: memoryview | bytes = self.head[self.at:self.at + len(buf)]
             self.at += len(data)
         else:
             data = getattr(self.stream, "read1", self.stream.read)(len(buf))
@@ -59,7 +59,7 @@ class Waiting(io.RawIOBase):
 
     IDLE = 0.5  # seconds: a pipe emptied for a moment by a fast reader is not idle
 
-    def __init__(self, raw: BinaryIO, owned: bool):
+    def __init__(self, raw: io.RawIOBase, owned: bool):
         super().__init__()
         self.raw, self.owned = raw, owned  # owned: closed with this one (a FIFO's, not stdin's)
         self.idle: Callable[[], object] | None = None
@@ -81,7 +81,7 @@ class Waiting(io.RawIOBase):
     def readinto(self, buf) -> int:  # type: ignore[override]
         if self.idle is not None:
             try:
-                ready = select.select([self.raw], [], [], self.IDLE)[0]
+                ready: list | bool = select.select([self.raw], [], [], self.IDLE)[0]
             except (OSError, ValueError):  # no descriptor to wait on (a program's own stream)
                 ready = True
             if not ready:

@@ -270,11 +270,11 @@ class CountText(dict):
 
     LIMIT = 10_000
 
-    def __init__(self, make: Callable[[int], str]):
+    def __init__(self, make: Callable[..., str | int]):  # make(n); ...: mypy's view of a lambda n, w=w
         super().__init__()
         self.make = make
 
-    def __missing__(self, n: int) -> str:
+    def __missing__(self, n: int) -> str | int:
         text = self.make(n)
         if len(self) < self.LIMIT:
             self[n] = text

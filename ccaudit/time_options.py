@@ -103,7 +103,8 @@ def instant(text: str | None, tz: tzinfo, end: bool, option: str) -> int | None:
         if m := _TIME.fullmatch(text):
             *ymdhm, second, fraction, offset = m.groups()
             second, fraction = int(second or 0), fraction or ""
-            t = datetime(*map(int, ymdhm), min(second, 59), int(fraction[:6].ljust(6, "0")), tzinfo=_offset(offset, tz))
+            t = datetime(*map(int, ymdhm), min(second, 59),  # type: ignore[arg-type, call-arg, misc]  # five ints
+                         int(fraction[:6].ljust(6, "0")), tzinfo=_offset(offset, tz))
             if not offset and _skipped(t, tz):  # was read as an hour later, silently
                 raise click.BadParameter(f"{quoted(text)} is not a time in {tz}: its clocks skipped it; give an offset",
                                          param_hint=[option])

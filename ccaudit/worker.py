@@ -22,6 +22,7 @@ It imports only what parsing needs, so each worker stays small.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -109,7 +110,8 @@ def run(task: Task) -> Iterator[Answer]:
     stats = LoadStats()
     if task.shape == "lines":
         end = task.end
-        with open(task.path, "rb", buffering=1 << 20) as f:
+        f: io.BufferedReader  # what open gives, buffered: it has peek()
+        with open(task.path, "rb", buffering=1 << 20) as f:  # type: ignore[assignment]  # (typeshed: BinaryIO)
             _check_identity(f.fileno(), task)
             if task.start:
                 _skip_partial_line(f, task.start, task.end)
