@@ -10,6 +10,8 @@ import msgspec
 
 from .decoding import check_syntax, error_byte
 from .errors import READ_ERRORS
+from .nesting import MAX_DEPTH
+from .pieces import Depth
 from .schema import MAX_RECORD
 from .streams import BUFFER, Broken, Joined
 
@@ -153,13 +155,23 @@ def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool) -> str:
         check_syntax(first if ended else first.rstrip(b"0123456789+-.eEtrufalsn"))
     except msgspec.DecodeError as e:
         why = str(e).lower()
-        if "truncated" in why:
+        if "truncated" not in why:
+            if not _object_began(first, why):
+                return "lines"
+        elif not _bomb(first):  # (a bomb decodes as cut short where Python gives C a deeper stack: 3.12+)
             return "array" if ended or eof else ""  # a line not seen to its end may yet close the value
-        if not _object_began(first, why):
-            return "lines"
     except RecursionError:
-        pass  # whole or not: what follows tells
+        pass  # a nesting bomb, whole or not: what follows tells
     return "lines" if more else "array" if eof else ""
+
+
+def _bomb(first: bytes) -> bool:
+    """Does ``first`` end nested deeper than an array of records can begin?"""
+    if first.count(b"[") + first.count(b"{") <= MAX_DEPTH:
+        return False
+    depth = Depth()
+    depth.feed(first, 0, len(first))
+    return depth.level > MAX_DEPTH
 
 
 def _object_began(first: bytes, why: str) -> bool:

@@ -174,7 +174,8 @@ def test_the_shape_does_not_depend_on_how_a_pipe_delivers_the_first_bytes(text, 
 
 
 @pytest.mark.parametrize("first", [b"[not json", b"[INFO] consumer started", b"[1, 2 x]", b"[\"a\" \"b\"]",
-                                   b"[1, 2]", b"[" * 1000 + b"]" * 1000, b"[" * 5000])
+                                   b"[1, 2]", b"[" * 1000 + b"]" * 1000, b"[" * 5000,
+                                   b"[" * 100, b"[{\"a\": " * 100])
 def test_json_lines_whose_first_line_is_not_an_array_begun_are_read_as_lines(tmp_path, first):
     # a download's first message that is not a record ("[INFO] ...") made the whole file an
     # array: one syntax error, every record after it unread (exit 2)
