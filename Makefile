@@ -39,8 +39,9 @@ test-memory: $(STAMP)  ## the memory-growth test (about a minute; skipped by `ma
 test-spark: $(SPARK_STAMP)  ## ccaudit spark's tests, Spark in local mode (Java 17+; a few minutes)
 	CCAUDIT_SPARK_TESTS=1 $(BIN)/pytest -q tests/test_spark.py
 
-lint: $(STAMP)  ## ruff over the package, tests and benchmarks
+lint: $(STAMP)  ## ruff over the package, tests and benchmarks; mypy over the package
 	$(BIN)/ruff check ccaudit tests benchmarks
+	$(BIN)/mypy
 
 bench: $(STAMP)  ## pytest-benchmark on generated dumps (BENCH_RECORDS, default 1M)
 	@# Byte-compiled as pip compiles an installed package (an editable one is not, and with

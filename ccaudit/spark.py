@@ -184,7 +184,8 @@ def _start(jvm: Jvm | None, master: str | None, ui: bool, scratch: str | None, n
     conf = SparkConf(_jvm=gateway.jvm)
     if master or not conf.contains("spark.master"):
         conf.setMaster(master or "local[*]")
-    if conf.get("spark.master").startswith("local"):
+    url = conf.get("spark.master") or ""  # (set above)
+    if url.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers need this ccaudit
         conf.setIfMissing("spark.ui.enabled", str(ui).lower())
     if scratch:
@@ -193,7 +194,7 @@ def _start(jvm: Jvm | None, master: str | None, ui: bool, scratch: str | None, n
     conf.set("spark.ui.showConsoleProgress", "false")
     conf.set("spark.sql.session.timeZone", "UTC")
     conf.setIfMissing("spark.hadoop.fs.permissions.umask-mode", "077")  # Parquet files 0600, folders 0700
-    at = without_password(conf.get("spark.master"))  # (read now: the JVM may be gone after a failure)
+    at = without_password(url)  # (read now: the JVM may be gone after a failure)
     try:
         sc = SparkContext(conf=conf, gateway=gateway)
     except Exception as e:  # k8s:// out of reach said only "An error has occurred. (Connection refused)"
