@@ -313,8 +313,9 @@ def _read_only(path: str) -> str:
 
 
 def peek(path: str) -> contextlib.closing[sqlite3.Connection]:
-    """A short read-only look at an SQLite file, closed afterwards."""
-    return contextlib.closing(sqlite3.connect(_read_only(path), uri=True))
+    """A short read-only look at an SQLite file, closed afterwards. Another program's lock
+    is waited for a turn (BUSY_POLL), not sqlite3's 5 s, silent and deaf to Ctrl-C."""
+    return contextlib.closing(sqlite3.connect(_read_only(path), uri=True, timeout=BUSY_POLL))
 
 
 def tables(conn: sqlite3.Connection) -> set[str]:

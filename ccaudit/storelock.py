@@ -57,17 +57,46 @@ def unheld(path: str) -> Iterator[None]:
             yield  # gone, or not ours to open: deleting it says why
             return
     try:
-        _mark(fd, fcntl.F_WRLCK, wait=False)
-    except OSError as e:
-        if e.errno in (errno.EAGAIN, errno.EACCES):
-            os.close(fd)
-            raise StoreError(f"{path}: a ccaudit command is writing this store now; nothing deleted (run clean "
-                             "when it ends)") from None
-        # else a file system without locks, or a file we may not write, so no load of ours writes it
-    try:
+        try:
+            _mark(fd, fcntl.F_WRLCK, wait=False)
+        except OSError as e:  # held; or a file system without locks, or a file opened read-only (EBADF)
+            if e.errno in (errno.EAGAIN, errno.EACCES) or writer_holds(fd):  # (another user's load)
+                raise StoreError(f"{path}: a ccaudit command is writing this store now; nothing deleted (run "
+                                 "clean when it ends)") from None
+        if sqlite_writes(path, fd):
+            raise StoreError(f"{path}: locked by another program writing it; nothing deleted")
         yield
     finally:
         os.close(fd)
+
+
+RESERVED = 0x40000001  # SQLite's lock byte that a write transaction holds (a rollback journal's)
+WAL_WRITE = 120  # in a WAL store's -shm file, the byte of its writer's lock
+
+
+def sqlite_writes(path: str, fd: int) -> bool:
+    """Does another process hold SQLite's write lock on the store at ``path`` (open as
+    ``fd``): another program's open write transaction, which SQLite's own reads let through
+    (a store deleted under it takes what it writes)."""
+    if _locked(fd, RESERVED):
+        return True
+    try:
+        shm = os.open(path + "-shm", os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return _locked(shm, WAL_WRITE)
+    finally:
+        os.close(shm)  # (this process holds no lock of it: no Store of the file is open)
+
+
+def _locked(fd: int, byte: int) -> bool:
+    """Does another process hold a POSIX lock on ``byte`` of ``fd``'s file?"""
+    try:
+        asked = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, byte, 1, 0)
+        return struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, asked))[0] != fcntl.F_UNLCK
+    except OSError:  # a file system without locks
+        return False
 
 
 MARK = 1 << 40  # the byte whose lock says a command writes the store; SQLite's are from 1 GiB to 1 GiB + 512

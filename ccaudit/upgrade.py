@@ -25,7 +25,7 @@ from . import daycounts, sqlraised
 from .errors import StoreError, out_of_space
 from .numbering import digest
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, LAYOUT_VERSION, QUARTER, READ_AS_IS, TABLES
-from .storefile import BUSY_WAIT, patiently, uri
+from .storefile import BUSY_WAIT, patiently, uri, wait_for_writers
 from .storeshape import refuse_stand_ins, refuse_triggers
 
 PREVIOUS = (4, 5, 6, 7)  # the layouts brought to this one before they are read (and READ_AS_IS before a load)
@@ -52,8 +52,9 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
             # a rename checks every view; one of the user's own on counts would refuse it, as the
             # counts it reads are dropped just before
             conn.execute("PRAGMA legacy_alter_table = ON")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            patiently(conn, "BEGIN IMMEDIATE")
+            version = patiently(conn, "PRAGMA user_version")[0][0]
+            wait_for_writers(conn, path, notify, "BEGIN IMMEDIATE")
+            conn.execute("PRAGMA busy_timeout = 0")  # pages that outgrow the cache wait for no reader (Store)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version in PREVIOUS + READ_AS_IS:  # else: done meanwhile, by another process
                 refuse_triggers(conn, path)  # before anything changes: a trigger of keys would go with the table
@@ -67,7 +68,7 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
                     _count_again(conn, version, raised)
                 _digest_names(conn, raised)
                 conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
-            conn.execute("COMMIT")
+            wait_for_writers(conn, path, notify, "COMMIT", "another process is reading the store")
         finally:
             conn.close()  # without COMMIT, closing rolls back
     except sqlite3.Error as e:

@@ -750,3 +750,58 @@ def test_clean_with_standard_input_closed_asks_nothing(invoke, tmp_path, sample_
                           preexec_fn=lambda: os.close(0))
     assert done.returncode == 0 and "error" not in done.stderr, done.stderr
     assert db.exists() == only_notes
+
+
+def test_clean_by_a_user_who_may_not_write_the_store_refuses_it_while_a_load_writes_it(tmp_path, sample_cli,
+                                                                                      monkeypatch):
+    # was deleted: the lock that asks for the store alone needs a descriptor open to write, and
+    # the read-only one of a user who may delete it (their folder) but not write it failed to
+    # take it (EBADF), which was read as a file system without locks
+    from ccaudit import storelock
+    from ccaudit.errors import StoreError
+    from ccaudit.load import load_dumps
+    from ccaudit.store import Store
+    from ccaudit.storedelete import delete_store
+
+    db = tmp_path / "s.db"
+    opened = os.open
+
+    def read_only(path, flags, *args, **kw):
+        if str(path) == str(db) and flags & os.O_RDWR:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return opened(path, flags, *args, **kw)
+
+    with Store(str(db)) as store, store.holding():
+        load_dumps([str(sample_cli)], store, workers=0)
+        monkeypatch.setattr(storelock.os, "open", read_only)
+        with pytest.raises(StoreError, match="a ccaudit command is writing this store now; nothing deleted"):
+            delete_store(str(db))
+    assert db.exists()
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_clean_refuses_a_store_another_program_is_writing(tmp_path, sample_cli, ccaudit_exe, journal):
+    # was deleted: an open write transaction (SQLite's RESERVED lock, or a WAL store's write
+    # lock) lets reads through, so the store passed for one no program writes
+    import subprocess
+    import sys
+
+    db = tmp_path / "s.db"
+    assert subprocess.run([ccaudit_exe, "load", str(sample_cli), "--db", str(db), "-q"]).returncode == 0
+    writer = subprocess.Popen([sys.executable, "-c", f"""if True:
+        import sqlite3, sys
+        conn = sqlite3.connect({str(db)!r}, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = {journal}")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO meta VALUES ('theirs', 'x')")
+        print("writing", flush=True)
+        sys.stdin.read()"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "writing\n"
+        clean = subprocess.run([ccaudit_exe, "clean", "--db", str(db), "--yes"], capture_output=True, text=True,
+                               timeout=60)
+    finally:
+        writer.communicate("")
+    assert (clean.returncode, clean.stderr) == (
+        2, f"ccaudit: error: {db}: locked by another program writing it; nothing deleted\n")
+    assert db.exists()

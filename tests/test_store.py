@@ -1163,3 +1163,30 @@ def test_a_write_ahead_log_store_in_a_read_only_folder_is_refused_saying_why(tmp
     assert (f"{db}: a store that keeps a write-ahead log (another program's setting), in a folder you cannot "
             f"write: SQLite reads it only by making w.db-shm beside it") in done.stderr, done.stderr
     assert db.read_bytes() == before
+
+
+def test_a_load_held_up_by_another_programs_exclusive_lock_says_so_at_once(tmp_path, sample_cli, ccaudit_exe):
+    # was: the look at whether the store was made yet waited sqlite3's 5 s first, without a word
+    # and deaf to Ctrl-C, before the load said it waited
+    import select
+    import subprocess
+    import time
+
+    path = str(tmp_path / "s.db")
+    Store(path).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another program, writing its commit
+    try:
+        started = time.monotonic()
+        load = subprocess.Popen([ccaudit_exe, "load", str(sample_cli), "--db", path, "-q"], stderr=subprocess.PIPE)
+        said = b""
+        while b"waiting for it" not in said and time.monotonic() - started < 30:
+            if select.select([load.stderr], [], [], 0.2)[0]:
+                said += os.read(load.stderr.fileno(), 4096)
+        waited = time.monotonic() - started
+        load.terminate()
+        load.communicate(timeout=10)
+    finally:
+        other.close()
+    assert said.decode() == f"ccaudit: {path}: another process is writing the store; waiting for it\n"
+    assert waited < 3 and load.returncode == 143

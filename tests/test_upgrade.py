@@ -492,3 +492,58 @@ def test_a_signal_while_a_store_is_brought_forward_stops_the_command(tmp_path, f
                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert (r.returncode, r.stderr.splitlines()[-1] + "\n") == want, r.stderr
     assert open(old, "rb").read() == before
+
+
+def _said_then_stopped(args: list, words: str) -> tuple[int, str]:
+    """Run ccaudit with ``args`` until its stderr says ``words``, then SIGTERM it: (its exit
+    code, all it said)."""
+    import select
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "ccaudit", *map(str, args)], stderr=subprocess.PIPE)
+    said, deadline = b"", time.monotonic() + 30
+    while words.encode() not in said and time.monotonic() < deadline and proc.poll() is None:
+        if select.select([proc.stderr], [], [], 0.2)[0]:
+            said += os.read(proc.stderr.fileno(), 4096)
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.communicate(timeout=10)[1]
+    return proc.returncode, (said + rest).decode()
+
+
+@pytest.mark.parametrize("command", [["load", "sample-week2.jsonl"], ["clean", "--unfinished", "--yes"]])
+def test_a_store_brought_forward_while_another_process_reads_it_says_so_and_stops_on_sigterm(
+        tmp_path, fixtures_dir, command):
+    # was: the commit waited for the reader inside SQLite, without a word, and SIGTERM or
+    # Ctrl-C was seen only once the reader ended (a report paged by less: hours)
+    old = loaded(tmp_path, fixtures_dir)
+    with Store(old) as store:  # a load's note, left as a killed load leaves it
+        store.begin_load(["a killed load"])
+    as_layout(old, 9)
+    before = open(old, "rb").read()
+    reader = sqlite3.connect(old, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM meta").fetchall()
+        args = [fixtures_dir / a if a.endswith(".jsonl") else a for a in command]
+        code, said = _said_then_stopped([args[0], "--db", old, *args[1:]], "waiting for it")
+    finally:
+        reader.close()
+    assert code == 143 and f"ccaudit: {old}: another process is reading the store; waiting for it" in said, said
+    assert ("bringing it to layout 10 (once)" in said) == (command[0] == "load")  # (clean reads layout 9 as it is)
+    assert open(old, "rb").read() == before
+
+
+def test_unfinished_loads_forgotten_while_another_process_reads_say_so_and_stop_on_sigterm(tmp_path, sample_cli):
+    db = tmp_path / "s.db"
+    with Store(str(db)) as store:
+        store.begin_load(["a killed load"])
+    reader = sqlite3.connect(db, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM meta").fetchall()
+        code, said = _said_then_stopped(["clean", "--db", db, "--unfinished", "--yes"], "waiting for it")
+    finally:
+        reader.close()
+    assert code == 143 and f"ccaudit: {db}: another process is reading the store; waiting for it" in said, said
+    with Store(str(db), readonly=True) as store:
+        assert len(store.unfinished) == 1
