@@ -136,7 +136,8 @@ def render(comparison: Comparison, a: Report, b: Report, fmt: str, labels: tuple
 def _side(report: Report, label: str) -> dict:
     """What one side covered, so a reader can tell two periods apart (or see one is empty)."""
     first, last = report.span
-    return {"label": label, "events": report.events, "first_day": first, "last_day": last, "tz": report.tz}
+    return {"label": label, "events": report.events, "first_day": first, "last_day": last, "tz": report.tz,
+            "unfinished_loads": report.unfinished}
 
 
 def _heading(side: dict) -> str:

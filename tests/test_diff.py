@@ -158,7 +158,7 @@ def test_two_dumps(invoke, at_root):
     assert doc["counts"] == {"new": 4, "vanished": 5, "changed": 5, "same": 4}
     assert doc["shown"] == 14
     assert doc["a"] == {"label": f"A = {SAMPLE}", "events": 13, "first_day": "2024-05-06", "last_day": "2024-05-09",
-                        "tz": "UTC"}
+                        "tz": "UTC", "unfinished_loads": []}
     assert doc["b"]["events"] == 19 and doc["b"]["first_day"] == "2024-05-13"
     every = invoke("diff", "-q", SAMPLE, WEEK2, "--format", "json", "--all")
     assert _rows(every.stdout) == EXPECTED + UNCHANGED
@@ -297,3 +297,16 @@ def test_an_empty_file_named_as_a_store_is_not_read_as_an_empty_dump(invoke, sam
     zero.write_bytes(b"")
     result = invoke("diff", db, zero)
     assert result.exit_code == 2 and f"{zero}: an empty file, not yet a store" in result.stderr
+
+
+def test_a_side_that_holds_part_of_a_load_says_so_in_json(invoke, at_root, tmp_path):
+    # was only on stderr: the JSON of a diff against a store a killed load left looked whole
+    from ccaudit.store import Store
+
+    db = tmp_path / "a.db"
+    assert invoke("load", "-q", SAMPLE, "--db", db).exit_code == 0
+    with Store(str(db)) as store:
+        store.begin_load(["killed.txt"])  # its note, as a killed load leaves it
+    doc = json.loads(invoke("diff", "-q", db, WEEK2, "--format", "json").stdout)
+    assert [u["inputs"] for u in doc["a"]["unfinished_loads"]] == [["killed.txt"]]
+    assert doc["b"]["unfinished_loads"] == []
