@@ -1197,3 +1197,30 @@ def test_a_comma_before_the_arrays_end_read_apart_from_it_is_told():
     text = b"[" + json.dumps(rec(1)).encode() + b","
     rows = list(jsondoc.json_rows(io.BufferedReader(InTwo([text, b"]"])), "f", stats, True))
     assert len(rows) == 1 and [why for _, _, why in stats.problems] == ["invalid JSON: a comma before the array's end"]
+
+
+@pytest.mark.parametrize("shape", ["objects", "array"])
+def test_a_long_run_of_blank_lines_between_records_is_read_in_flat_memory(tmp_path, shape):
+    # was 2 GiB for 16 MiB of blank lines: the patterns of what may come between objects or
+    # after an array kept state for each byte they matched (a run a byte-order mark ends is
+    # buffered whole, so every blank byte of it was matched at once)
+    import subprocess
+    import sys
+
+    blank = b"\n" * (8 << 20)
+    if shape == "objects":
+        text = json.dumps(rec(1), indent=2).encode() + blank + b"\xef\xbb\xbf" + json.dumps(rec(2), indent=2).encode()
+    else:
+        text = b"[" + json.dumps(rec(1)).encode() + b",\n{x,\n" + json.dumps(rec(2)).encode() + b"]" + blank  # (read on
+        # past a syntax error: the record found there is followed by the array's end, and what follows that)
+    p = tmp_path / "d.json"
+    p.write_bytes(text)
+    code = f"""if True:
+        import resource
+        from ccaudit.ingest import Dump, read_rows
+        from ccaudit.stats import LoadStats
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rows = list(read_rows(Dump({str(p)!r}), LoadStats()))
+        print(len(rows), (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0]) == 2 and int(out[1]) < 64, out  # records, MiB grown
