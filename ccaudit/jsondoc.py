@@ -1,26 +1,24 @@
-"""Records of a JSON document: arrays of records (one, or one after another: `cat` of two
-dumps), or objects one after another (pretty-printed or not), in constant memory.
+"""Records of a JSON document: arrays of records (one, or one after another: `cat` of two dumps), or
+objects one after another (pretty-printed or not), in constant memory.
 
-The fast way cuts the text where one item can end and the next begin (``}``, ``,``,
-``{`` in an array; ``}``, ``{`` between objects; any whitespace around them; a ``,`` after
-an array item that is not an object) and decodes each piece with msgspec, as the line path
-does. Such a place can also lie inside an item (an array of objects in it, or a string);
-the piece then decodes as cut short and grows to the next place. A piece that starts
-where an item starts and decodes is that whole item: no proper prefix of a JSON object
-or array is valid JSON.
+The fast way cuts the text where one item can end and the next begin (``}``, ``,``, ``{`` in an
+array; ``}``, ``{`` between objects; any whitespace around them; a ``,`` after an array item that is
+not an object) and decodes each piece with msgspec, as the line path does. Such a place can also lie
+inside an item (an array of objects in it, or a string); the piece then decodes as cut short and
+grows to the next place. A piece that starts where an item starts and decodes is that whole item: no
+proper prefix of a JSON object or array is valid JSON.
 
-Between objects, a line of a consume command's noise (``% Headers: ...``) is counted and
-skipped, as in a file of lines; and what the fast way cannot decode (a record cut in half)
-is one malformed item, reading going on at the next line that starts with ``{``.
+Between objects, a line of a consume command's noise (``% Headers: ...``) is counted and skipped, as
+in a file of lines; and what the fast way cannot decode (a record cut in half) is one malformed
+item, reading going on at the next line that starts with ``{``.
 
-In an array, a syntax error is one malformed entry, and reading goes on at the next
-record within the record limit (``_resumed``): an object with an id, a time and data where
-the array's items are, not inside another record. Two whole items with no comma
-between them are an entry too, and both are read; so is a comma before the array's end.
-Where no record follows (a record cut short by the input's end, a broken part over the
-limit), the rest of the input goes to ijson, which reports where it stops (it cannot step
-over a syntax error either; alone, it decodes about five times slower). An item whose
-syntax is whole but whose text or number msgspec refuses is one malformed item, and text
+In an array, a syntax error is one malformed entry, and reading goes on at the next record within
+the record limit (``_resumed``): an object with an id, a time and data where the array's items are,
+not inside another record. Two whole items with no comma between them are an entry too, and both are
+read; so is a comma before the array's end. Where no record follows (a record cut short by the
+input's end, a broken part over the limit), the rest of the input goes to ijson, which reports where
+it stops (it cannot step over a syntax error either; alone, it decodes about five times slower). An
+item whose syntax is whole but whose text or number msgspec refuses is one malformed item, and text
 after the array's end is reported where it starts, both without ijson.
 """
 from __future__ import annotations
@@ -39,15 +37,14 @@ from .shape import NOISE
 from .stats import LoadStats
 from .streams import Broken, Joined
 
-BLOCK = 1 << 20
-MAX_TRIES = 64  # places tried inside one item (each a decode from its start) before ijson takes over
+BLOCK, MAX_TRIES = 1 << 20, 64  # bytes read at a time; places tried inside one item (each decoded from its start)
 _NEAR = 1 << 12  # bytes searched for an item's separator before it is decoded to find its end (a few KiB)
 _LOOK = 1 << 16  # the largest window decoded so; past it, the whole search (its alternatives: 7 ns a byte)
-# What may come between two items, from the first's "}" to the second's "{" (array, objects).
-# Between objects, also a noise line, or a line after a "}" that begins its own (a pretty object's end) and that no JSON
-# goes on with (not "}", "]" or ","; indent=0 puts an inner object's "}" at a line's start too): the match then ends on
-# a space before that line, for the noise to be counted or the line to be read as what it is. Without them, each object
-# of a consume command's dump of pretty ones was read up to the end of the input or the record limit: 4,000 took 5 s.
+# What may come between two items, from the first's "}" to the second's "{" (array, objects). Between objects, also a
+# noise line, or a line after a "}" that begins its own (a pretty object's end) and that no JSON goes on with (not "}",
+# "]" or ","; indent=0 puts an inner object's "}" at a line's start too): the match then ends on a space before that
+# line, for the noise to be counted or the line to be read as what it is. Without them, each pretty object of a consume
+# command's dump would be read to the input's end or the limit (4,000: 5 s).
 _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"),
             False: re.compile(rb"\}\s*\{|\}[ \t\r]*\n\s*(?=%|Headers:)|(?<=\n)\}[ \t\r]*\n(?=\s*[^\s\]},])")}
 _COMMA = re.compile(rb"\s*,\s*")
@@ -186,12 +183,15 @@ class _Items:
 
     def _ended_near(self, start: int, read_one: Callable[[bytes], Any]) -> tuple:
         """(item, where what follows starts) of an item that ends within _LOOK bytes of ``start``,
-        decoded in windows four times larger each (one of _LOOK cost more than a record), else (None, None)."""
+        decoded in windows four times larger each (one of _LOOK cost more than a record), else (None, None);
+        BAD for one broken inside them, whatever follows (searched on to the record limit, 40,000 "{x" took 46 s)."""
         size, wrong = _NEAR, self.wrong
         while (taken := self._take(start, end := min(len(self.buf), start + size), read_one))[0] is CUT \
                 and end < len(self.buf) and size < _LOOK:
             size *= 4
         item, after = taken
+        if item is BAD and start < error_at(self.buf, start) < end - 1:
+            return BAD, 0
         if after is None or item is BAD or not self.eof and \
                 _SPACE_COMMAS.match(self.buf, after).end() == len(self.buf):  # type: ignore[union-attr]  # never None
             self.wrong = wrong  # what follows it is not read yet (",]" cut after its comma): not an answer

@@ -1224,3 +1224,21 @@ def test_a_long_run_of_blank_lines_between_records_is_read_in_flat_memory(tmp_pa
         print(len(rows), (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)"""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert int(out[0]) == 2 and int(out[1]) < 64, out  # records, MiB grown
+
+
+@pytest.mark.parametrize("array", [False, True])
+def test_a_broken_item_is_not_searched_on_to_the_record_limit(monkeypatch, array):
+    # was: an item whose syntax breaks in its first bytes ("{x"), with no separator near, was
+    # decoded again from its start up to 16 MiB ahead: time grew with the square of the
+    # number of such items (40,000 three-byte lines between two records, 577 bytes of gzip: 46 s)
+    decoded: list[int] = []
+    real = jsondoc.record_piece
+    monkeypatch.setattr(jsondoc, "record_piece", lambda piece: decoded.append(len(piece)) or real(piece))
+    last = json.dumps(rec(2, note="n" * 100_000)).encode()  # no separator in it, nor after it
+    if array:
+        text = b"[" + b"".join(json.dumps(rec(i)).encode() + b", 1,\n{x,\n" for i in range(3, 53)) + last + b"]"
+    else:
+        text = json.dumps(rec(1), indent=2).encode() + b"\n" + b"{x\n" * 50 + last + b"\n"
+    rows, stats = fast(text, array)
+    assert len(rows) == (51 if array else 2) and stats.malformed == (100 if array else 50)  # (each 1 and {x)
+    assert len([n for n in decoded if n > jsondoc._LOOK]) <= 1  # the last record, read whole once
