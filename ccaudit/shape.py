@@ -49,7 +49,8 @@ def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
         ahead += block
         eof = not block or len(ahead) > MAX_LINE
         if whole:  # the first line is one whole value: what follows it tells (another array: `cat`)
-            shape = _after_whole(ahead, whole, eof) if block.strip() else "array" if eof else ""
+            noise = _past_noise_lines(ahead, max(noise, whole))  # (from the first line's end, each block)
+            shape = _after_whole(ahead, noise, eof) if block.strip() else "array" if eof else ""
         elif eof or not began or b"\n" in block:  # else the first line goes on: no answer yet
             noise = _past_noise_lines(ahead, noise)
             shape = _shape(ahead, eof, noise)
@@ -76,7 +77,7 @@ def _past_noise_lines(head: bytes | bytearray, pos: int) -> int:
 
 
 def _after_whole(ahead: bytearray, end: int, eof: bool) -> str:
-    """After a first line that is one whole value (ending at ``end``), what follows its noise
+    """After a first line that is one whole value (ending at ``end``, or noise lines after it), what follows its noise
     lines: another array (`cat` of two `jq -c` dumps), lines, nothing (the array), or '' if
     the read ends in what could begin one."""
     pos = _after_noise(ahead, end, eof)

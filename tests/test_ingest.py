@@ -1324,3 +1324,24 @@ def test_a_line_that_begins_no_json_then_an_array_split_between_reads_is_json_li
     text = b"[INFO] started\n[" + line(1)[:-1] + b"]\n"
     found, _ = sniff(io.BufferedReader(_Trickle(text[:16], text[16:]), 16))
     assert found == "lines"
+
+
+def test_noise_lines_after_a_one_line_array_are_each_looked_at_once(monkeypatch):
+    # was: each block read ahead looked at every noise line after the first line again, from
+    # its end on: 8 MiB of "% x" lines after a one-line array took 13 s to tell the shape
+    from ccaudit import shape
+
+    looked: list[int] = []
+
+    class Counted:
+        def search(self, head, pos, *args):
+            looked.append(pos)
+            return real.search(head, pos, *args)
+
+    real = shape._NON_BLANK
+    monkeypatch.setattr(shape, "_NON_BLANK", Counted())
+    lines = 1 << 18  # 1 MiB of them: four blocks
+    data = b"[" + line(1).strip() + b"]\n" + b"% x\n" * lines + b"[" + line(2).strip() + b"]\n"
+    found, stream = sniff(io.BufferedReader(io.BytesIO(data), 1 << 18))
+    assert found == "array" and stream.read() == data
+    assert len(looked) < 1.5 * lines
