@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from .html_assets import CSP, CSS, JS
 from .render import ROW_LABEL, Layout, SectionPeaks, layout_chunks
 from .report import Day, Gap, Report, Row, Rows, Section
-from .text import CountText, hour_ranges, in_pieces, plural, printable, repeats_hour, shown_as_is, table_cell, to_second
+from .text import Cached, hour_ranges, in_pieces, plural, printable, repeats_hour, shown_as_is, table_cell, to_second
 
 LEVELS = 9
 
@@ -235,8 +235,8 @@ def _section(day: Day, section: Section, peak: int, stats: bool) -> str:
     out.append('<div class="scroll"><table class="heat">')
     out.append("<thead><tr>" + "".join(cols) + "</tr></thead>")
     out.append("<tbody>")
-    levels = CountText(lambda n: _level(n, peak))
-    columns = [CountText(functools.partial(_cell, _e(h), levels)) for h in day.hour_labels]
+    levels = Cached(lambda n: _level(n, peak))
+    columns = [Cached(functools.partial(_cell, _e(h), levels)) for h in day.hour_labels]
     for row in shown:
         out.append(_row(row, columns, stats))
     out += ["</tbody></table></div>"]
@@ -273,13 +273,13 @@ def _shown(rows: Iterable[Row]) -> tuple[int, int, list[Row]]:
     return keys, events, shown
 
 
-def _cell(label: str, levels: CountText, n: int) -> str:
+def _cell(label: str, levels: Cached, n: int) -> str:
     """The cell of count ``n`` in the column of ``label`` (escaped): its shade, its hour
     and count as its title, and its count."""
     return f'<td class="l{levels[n]}" title="hour {label}: {n}">{n}</td>' if n else "<td></td>"
 
 
-def _row(row: Row, columns: list[CountText], stats: bool) -> str:
+def _row(row: Row, columns: list[Cached], stats: bool) -> str:
     """A table row; each of its cells made once per column and count in a section (its
     ``columns``): a section has few distinct counts, and most rows repeat them."""
     # a page shows a run of spaces as one, so they are escaped as in a text table

@@ -19,7 +19,7 @@ from . import streamed
 from .csvtext import csv_chunks, csv_text, safe_cell
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, json_pieces
 from .report import Coverage, Day, Gap, Report, Row, Section, busiest_cell, read_twice
-from .text import CountText, columns, fill, hour_ranges, in_pieces, md_text, plural, repeats_hour, table_cell, to_second
+from .text import Cached, columns, fill, hour_ranges, in_pieces, md_text, plural, repeats_hour, table_cell, to_second
 
 ROW_LABEL = {
     "kafka_authentication": "Principal",
@@ -99,7 +99,7 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
     under = f"{label:_<{width - 3}}" + " " * 7 + "_" * (len(rule) - width - 4)
     yield f"{rule}\n{section.title.center(len(rule)).rstrip()}\n{head}\n{under}\n"
     empty = True
-    text_of = CountText(lambda n: f" {n or '-':>{cell}}")
+    text_of = Cached(lambda n: f" {n or '-':>{cell}}")
     cells_of = functools.partial(map, text_of.__getitem__)
     for r in rows:  # (str methods: an f-string's nested widths are parsed again for each row)
         empty = False
@@ -131,7 +131,7 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
     if stats:
         headers += ["First seen", "Last seen", "Peak hour", "Peak count"]
 
-    text_of = CountText(lambda n: str(n or "-"))
+    text_of = Cached(lambda n: str(n or "-"))
 
     def stat_cells(r: Row) -> tuple[str, ...]:
         if not stats:
@@ -150,8 +150,8 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
     widths = [max(len(h) + 2, w) for h, w in zip(headers, content)]  # tabulate pads a header by 2 at least
     end = 1 + len(day.hour_labels)
     key_w, hour_w, total_w, stat_w = widths[0], widths[1:end], widths[end], widths[end + 1:]
-    padded: dict[int, CountText] = {}  # a count's cell, padded, made once per width (columns share widths)
-    hour_cells = [padded.setdefault(w, CountText(lambda n, w=w: text_of[n].rjust(w))) for w in hour_w]
+    padded: dict[int, Cached] = {}  # a count's cell, padded, made once per width (columns share widths)
+    hour_cells = [padded.setdefault(w, Cached(lambda n, w=w: text_of[n].rjust(w))) for w in hour_w]
     yield f"### {day.date} — {section.title}\n\n"
     lines = 0
     for r in rows:
@@ -208,7 +208,7 @@ def _csv_lines(day: Day, sections, labels: list[str]) -> Iterator[str]:
     """A CSV line a row, as ``csv.writer`` writes it: text cells escaped (``safe_cell``), counts'
     text made once (``csv`` took a third of a report). A stored row's times and peak label are
     ccaudit's own, a digit first, no comma, quote or space: checking them took a fifth."""
-    same, digits = labels == day.hour_labels, CountText(str)
+    same, digits = labels == day.hour_labels, Cached(str)
     for section in sections:
         head = f"{safe_cell(day.date)},{safe_cell(section.id)},"
         for r in section.rows:

@@ -42,17 +42,14 @@ def printable(text: str) -> str:
     (a key that is the text ``\\x1b`` looks like one with an ESC; JSON tells them apart)."""
     if shown_as_is(text):
         return text
-    composed = text.isascii() or is_normalized("NFC", text)
+    shown = _SHOWN if text.isascii() or is_normalized("NFC", text) else _SHOWN_DECOMPOSED
     body = text.strip(" ")
     lead = len(text) - len(text.lstrip(" "))
-    out = [_escaped(" ")] * lead
-    for ch in body:
-        out.append(ch if ch.isprintable() and not _HIDDEN.match(ch) and (composed or not _composes(ch))
-                   else _escaped(ch))
     if not lead and category(text[0])[0] == "M":
-        out[0] = _escaped(text[0])
-    out += [_escaped(" ")] * (len(text) - lead - len(body))
-    return "".join(out)
+        body = _escaped(body[0]) + body[1:].translate(shown)
+    else:
+        body = body.translate(shown)
+    return _escaped(" ") * lead + body + _escaped(" ") * (len(text) - lead - len(text.strip(" ")))
 
 
 def glob(pattern: str) -> Callable[[str], object]:
@@ -263,10 +260,10 @@ def hour_ranges(empty: list[str], labels: list[str]) -> str:
     return ", ".join(labels[r[0]] if len(r) == 1 else f"{labels[r[0]]}-{labels[r[-1]]}" for r in runs)
 
 
-class CountText(dict):
-    """``make(n)`` for each n, made once: a report writes the same few thousand counts
-    over and over, and formatting 24 numbers a row was a third of a text report's time.
-    Up to LIMIT are kept."""
+class Cached(dict):
+    """``make(n)`` for each n, made once, up to LIMIT of them: a count's text (a report writes
+    the same few thousand counts over and over, and formatting 24 numbers a row was a third
+    of a text report's time), or a character's escape (a table for ``str.translate``)."""
 
     LIMIT = 10_000
 
@@ -279,6 +276,12 @@ class CountText(dict):
         if len(self) < self.LIMIT:
             self[n] = text
         return text
+
+
+# ``printable``'s tables for ``str.translate``, which keeps no object a character: a list of
+# them took 60 bytes each (a key of 16 million DEL characters, 1 GiB)
+_SHOWN = Cached(lambda o: chr(o) if chr(o).isprintable() and not _HIDDEN.match(chr(o)) else _escaped(chr(o)))
+_SHOWN_DECOMPOSED = Cached(lambda o: _SHOWN[o] if not _composes(chr(o)) else _escaped(chr(o)))
 
 
 def in_pieces(texts: Iterable[str]) -> Iterator[str]:

@@ -356,3 +356,23 @@ def test_keys_of_emoji_and_old_hangul_keep_the_columns_in_line(invoke, tmp_path)
         out = invoke("report", dump, "--format", fmt, "--section", "signin_success", "-q").stdout
         rows = [line for line in out.splitlines() if line.lstrip("| ").startswith(("x", "e", "p", "\u65e5"))]
         assert len(rows) == len(keys) and len({wcswidth(line) for line in rows}) == 1, rows
+
+
+@pytest.mark.parametrize("shown", ["printable", "json"])
+def test_a_long_key_of_characters_shown_escaped_takes_memory_of_its_own_size(shown):
+    # was a list of one string a character (60 bytes each), or a substitution's pieces (80 bytes
+    # each): one record whose key was 16 million DEL characters made a report of 1.2 GiB
+    import tracemalloc
+
+    from ccaudit import jsontext, text
+
+    key = "\x7f\u0085" * 500_000
+    show = text.printable if shown == "printable" else lambda k: jsontext.to_json(k, 1)
+    tracemalloc.start()
+    try:
+        out = show(key)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.count("\\x7f" if shown == "printable" else "\\u007f") == 500_000
+    assert peak < 4 * len(out) + (1 << 20)  # the text made, and a copy or two

@@ -228,14 +228,14 @@ def test_a_json_row_is_written_as_json_dumps_would_indent_it(key, hours, depth, 
     # same, escapes included, as json.dumps(indent=2) of the row's data at that depth
     from ccaudit import jsontext
     from ccaudit.report import Row
-    from ccaudit.text import CountText
+    from ccaudit.text import Cached
 
     row = Row(key, hours, sum(hours), seen, seen[::-1], "07+1", max(hours, default=0))
     data = {"key": key, "hours": hours, "total": sum(hours), "first_seen": seen, "last_seen": seen[::-1],
             "peak_hour": "07+1", "peak_count": max(hours, default=0)}
-    for limit in (CountText.LIMIT, 2):  # the counts' text remembered, or past the limit
-        with mock.patch.object(CountText, "LIMIT", limit):
-            text = jsontext._row_text(row, depth, CountText(str).__getitem__)
+    for limit in (Cached.LIMIT, 2):  # the counts' text remembered, or past the limit
+        with mock.patch.object(Cached, "LIMIT", limit):
+            text = jsontext._row_text(row, depth, Cached(str).__getitem__)
         assert text == jsontext.to_json(data, depth)
         assert json.loads(text) == data
 
@@ -248,13 +248,13 @@ def test_a_text_row_shows_each_count_and_a_dash_for_none(hours):
     # the digit 0 (10, 100, ...) come out whole, each in a column of its own, remembered or not
     from ccaudit import render
     from ccaudit.report import Day, Row, Section
-    from ccaudit.text import CountText
+    from ccaudit.text import Cached
 
     labels = [f"{h:02d}" for h in range(24)]
     section = Section("kafka_authentication", "Kafka Authentication",
                       [Row("sa-1", hours, sum(hours), "", "", "00", max(hours))] * 2)
-    for limit in (CountText.LIMIT, 2):
-        with mock.patch.object(CountText, "LIMIT", limit):
+    for limit in (Cached.LIMIT, 2):
+        with mock.patch.object(Cached, "LIMIT", limit):
             text = "".join(render.section_text_lines(Day("2024-05-06", sum(hours), labels, {}), section))
         lines = text.splitlines(keepends=True)
         assert lines[-2] == lines[-3]
