@@ -68,7 +68,8 @@ REAL = {"BUFFER": ingest.BUFFER, "BLOCK": jsondoc.BLOCK, "MAX_LINE": ingest.MAX_
 BLOCKS = (REAL["BUFFER"], 1, 3, 7, 16, 64, 4096)
 LINE_LIMITS = (REAL["MAX_LINE"], 24, 64, 200)
 REFUSED = ("-compressed input is not supported", "a tar archive; extract", "; convert it to UTF-8",  # zstd, zip,
-           "is an SQLite file, not a dump")  # UTF-16; a store given as a dump
+           "is an SQLite file, not a dump", "drop the mark's 3 bytes first")  # UTF-16; a store; a BOM, then a
+# compressed stream
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
 
