@@ -118,6 +118,7 @@ def lines_of_ranges(data: bytes, cuts: list[int]) -> list[bytes]:
             worker._skip_partial_line(f, start, end)
         elif f.peek(3)[:3] == b"\xef\xbb\xbf":  # as worker.run: without_bom may hand on another stream
             f.read(3)
+            end = max(end, 4)  # (the first line is this range's, however short)
         lines += iter_lines(f, end)
     return lines
 
