@@ -113,6 +113,8 @@ def lines_of_ranges(data: bytes, cuts: list[int]) -> list[bytes]:
     lines: list[bytes] = []
     bounds = [0, *cuts, len(data) + 1]
     for start, end in zip(bounds, bounds[1:]):
+        if start == end:  # (no worker is given an empty range)
+            continue
         f = io.BufferedReader(io.BytesIO(data))
         if start:
             worker._skip_partial_line(f, start, end)
