@@ -31,7 +31,7 @@ from .careful import drain, ijson_rows, item_rows, stopped
 from .decoding import Malformed, Record
 from .errors import READ_ERRORS
 from .lines import piece_rows
-from .pieces import BAD, CUT, DEEP, Depth, Ends, error_at, other_piece, record_at, record_piece
+from .pieces import BAD, CUT, DEEP, Depth, Ends, broken_inside, error_at, other_piece, record_at, record_piece
 from .schema import MAX_RECORD
 from .shape import NOISE
 from .stats import LoadStats
@@ -190,7 +190,7 @@ class _Items:
                 and end < len(self.buf) and size < _LOOK:
             size *= 4
         item, after = taken
-        if item is BAD and start < error_at(self.buf, start) < end - 1:
+        if item is BAD and broken_inside(self.buf[start:end]):
             return BAD, 0
         if after is None or item is BAD or not self.eof and \
                 _SPACE_COMMAS.match(self.buf, after).end() == len(self.buf):  # type: ignore[union-attr]  # never None

@@ -145,6 +145,18 @@ def error_at(buf: bytes, start: int) -> int:
     return start
 
 
+def broken_inside(piece: bytes) -> bool:
+    """Does ``piece`` break before its last byte by its syntax alone (``check_syntax``: a lone
+    surrogate escape passes), whatever follows it? Text cut short says no place, and a number
+    or a word cut at the end breaks there."""
+    try:
+        check_syntax(piece)
+    except (msgspec.DecodeError, RecursionError) as e:
+        at = error_byte(said := str(e))
+        return at is not None and at < len(piece) - 1 and "trailing" not in said
+    return False
+
+
 def _decoded(piece: bytes, decoder: Callable[[bytes], Any]) -> Any:
     try:
         return decoder(piece)

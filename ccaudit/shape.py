@@ -10,8 +10,7 @@ import msgspec
 
 from .decoding import check_syntax, error_byte
 from .errors import READ_ERRORS
-from .nesting import MAX_DEPTH
-from .pieces import Depth
+from .nesting import Guard, TooDeep
 from .schema import MAX_RECORD
 from .streams import BUFFER, Broken, Joined
 
@@ -167,12 +166,13 @@ def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool) -> str:
 
 
 def _bomb(first: bytes) -> bool:
-    """Does ``first`` end nested deeper than an array of records can begin?"""
-    if first.count(b"[") + first.count(b"{") <= MAX_DEPTH:
-        return False
-    depth = Depth()
-    depth.feed(first, 0, len(first))
-    return depth.level > MAX_DEPTH
+    """Does ``first`` nest deeper than an array of records can (``nesting.Guard``, counting in C:
+    a one-line array of 16 MiB took 6 s counted bracket by bracket)?"""
+    try:
+        Guard(0, len(first) + 1).feed(first)
+    except TooDeep:
+        return True
+    return False
 
 
 def _object_began(first: bytes, why: str) -> bool:

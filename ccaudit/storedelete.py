@@ -17,9 +17,10 @@ from .storelock import unheld
 from .storeshape import check_layout
 
 
-def deletable(path: str) -> bool:
-    """Whether there is a store at ``path`` to delete; StoreError if what is there is not
-    one. A link is refused, not followed: it could lead anywhere."""
+def deletable(path: str, deleting: bool = True) -> bool:
+    """Whether there is a store at ``path`` to delete (or, not ``deleting``, to write while
+    other programs wait their turns); StoreError if what is there is not one. A link is
+    refused, not followed: it could lead anywhere."""
     if not present(path):
         if (own := os.path.normpath(path)) != path and present(own):  # was "no store at s.db/", exit 0, the store kept
             raise StoreError(f"{path}: no store by that name (a folder's), but {own} is one: give its own name; "
@@ -34,7 +35,7 @@ def deletable(path: str) -> bool:
     if not os.path.isfile(path):  # a FIFO: SQLite's open of it waited for ever
         raise StoreError(f"{path}: is not a regular file, not a store; nothing deleted")
     check_side_files(path)
-    with unheld(path):  # asked before anything is deleted, and again as it is
+    with unheld(path, deleting):  # asked before anything is deleted, and again as it is
         pass
     # a killed load's journal, which a read-only look cannot see past; or its store's creation's
     if roll_back_if_crashed(path) and os.path.getsize(path) == 0:  # (killed before it committed)
@@ -88,9 +89,10 @@ def forget_unfinished(path: str, notify: Callable[[str], None] | None = None) ->
     stay for good. How many there were. Refused while a command writes the store, and no
     command starts to meanwhile (``unheld``): a running load's note must stay. A store of
     an earlier layout is brought forward first, as any command's opening of it does."""
-    if not deletable(path) or not is_store(path):  # (or an empty file a killed creation left: no notes)
+    if not deletable(path, deleting=False) or not is_store(path):  # (or an empty file a killed creation left)
         raise StoreError(f"{path}: no ccaudit store there; nothing deleted")
-    with unheld(path), contextlib.closing(sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT)) as conn:
+    with unheld(path, deleting=False), \
+            contextlib.closing(sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT)) as conn:
         if upgrade.needed(conn, readonly=True):
             upgrade.upgrade(path, notify)
         check_layout(conn, path)  # a newer ccaudit's store was written to, an older one's was "could not be read"

@@ -17,6 +17,7 @@ import errno
 import fcntl
 import os
 import struct
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -45,8 +46,9 @@ def hold(path: str, key: tuple[int, int] | None) -> int | None:
 
 
 @contextlib.contextmanager
-def unheld(path: str) -> Iterator[None]:
-    """Hold ``path`` alone while it is deleted; StoreError if a command writing it holds it."""
+def unheld(path: str, deleting: bool = True) -> Iterator[None]:
+    """Hold ``path`` alone while it is deleted; StoreError if a command writing it holds it,
+    or (``deleting``) another program's write transaction: a write that waits its turn does not."""
     flags = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
     try:
         fd = os.open(path, os.O_RDWR | flags)  # a lock for one's self alone needs write access
@@ -63,7 +65,7 @@ def unheld(path: str) -> Iterator[None]:
             if e.errno in (errno.EAGAIN, errno.EACCES) or writer_holds(fd):  # (another user's load)
                 raise StoreError(f"{path}: a ccaudit command is writing this store now; nothing deleted (run "
                                  "clean when it ends)") from None
-        if sqlite_writes(path, fd):
+        if deleting and sqlite_writes(path, fd):
             raise StoreError(f"{path}: locked by another program writing it; nothing deleted")
         yield
     finally:
@@ -91,7 +93,10 @@ def sqlite_writes(path: str, fd: int) -> bool:
 
 
 def _locked(fd: int, byte: int) -> bool:
-    """Does another process hold a POSIX lock on ``byte`` of ``fd``'s file?"""
+    """Does another process hold a POSIX lock on ``byte`` of ``fd``'s file? (Linux's ``struct
+    flock``; elsewhere not known.)"""
+    if not sys.platform.startswith("linux"):
+        return False
     try:
         asked = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, byte, 1, 0)
         return struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, asked))[0] != fcntl.F_UNLCK

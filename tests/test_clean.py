@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import sys
 
 import pytest
 
@@ -779,6 +780,7 @@ def test_clean_by_a_user_who_may_not_write_the_store_refuses_it_while_a_load_wri
     assert db.exists()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SQLite's locks are looked at on Linux")
 @pytest.mark.parametrize("journal", ["delete", "wal"])
 def test_clean_refuses_a_store_another_program_is_writing(tmp_path, sample_cli, ccaudit_exe, journal):
     # was deleted: an open write transaction (SQLite's RESERVED lock, or a WAL store's write
@@ -805,3 +807,33 @@ def test_clean_refuses_a_store_another_program_is_writing(tmp_path, sample_cli, 
     assert (clean.returncode, clean.stderr) == (
         2, f"ccaudit: error: {db}: locked by another program writing it; nothing deleted\n")
     assert db.exists()
+
+
+def test_unfinished_loads_are_forgotten_once_another_programs_write_ends(tmp_path, sample_cli, ccaudit_exe):
+    # forgetting writes the store, as a load does: it waits its turn behind another program's
+    # write, where deleting the store is refused
+    import subprocess
+    import sys
+
+    from ccaudit.store import Store
+
+    db = tmp_path / "s.db"
+    with Store(str(db)) as store:
+        store.begin_load(["a killed load"])  # its note, as a killed load leaves it
+    writer = subprocess.Popen([sys.executable, "-c", f"""if True:
+        import sqlite3, time
+        conn = sqlite3.connect({str(db)!r}, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO meta VALUES ('theirs', 'x')")
+        print("writing", flush=True)
+        time.sleep(2)
+        conn.execute("COMMIT")"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "writing\n"
+        clean = subprocess.run([ccaudit_exe, "clean", "--db", str(db), "--unfinished", "--yes"], capture_output=True,
+                               text=True, timeout=60)
+    finally:
+        writer.wait(10)
+    assert clean.returncode == 0, clean.stderr
+    assert clean.stderr.splitlines() == [f"ccaudit: {db}: another process is writing the store; waiting for it",
+                                         f"ccaudit: {db}: forgot 1 unfinished load (the store is kept)"]

@@ -1345,3 +1345,16 @@ def test_noise_lines_after_a_one_line_array_are_each_looked_at_once(monkeypatch)
     found, stream = sniff(io.BufferedReader(io.BytesIO(data), 1 << 18))
     assert found == "array" and stream.read() == data
     assert len(looked) < 1.5 * lines
+
+
+def test_a_one_line_array_over_the_read_ahead_is_told_an_array_without_counting_its_brackets_one_by_one(
+        monkeypatch):
+    # was 6 s: whether its first line was a nesting bomb was asked bracket by bracket in Python
+    # (pieces.Depth) over the 16 MiB read ahead
+    from ccaudit import pieces
+
+    monkeypatch.setattr(pieces.Depth, "feed", lambda *a: pytest.fail("counted bracket by bracket"))
+    one = json.dumps({"id": "e", "time": "2024-05-06T10:00:00Z", "data": {"methodName": "m"}}).encode()
+    data = b"[" + b",".join([one] * (MAX_LINE // len(one) + 10)) + b"]\n"
+    found, stream = sniff(io.BufferedReader(io.BytesIO(data), 1 << 18))
+    assert found == "array" and stream.read() == data

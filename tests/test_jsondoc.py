@@ -1242,3 +1242,21 @@ def test_a_broken_item_is_not_searched_on_to_the_record_limit(monkeypatch, array
     rows, stats = fast(text, array)
     assert len(rows) == (51 if array else 2) and stats.malformed == (100 if array else 50)  # (each 1 and {x)
     assert len([n for n in decoded if n > jsondoc._LOOK]) <= 1  # the last record, read whole once
+
+
+@pytest.mark.parametrize("array", [False, True])
+@pytest.mark.parametrize("window", [1 << 12, 1 << 14, 1 << 16])
+@pytest.mark.parametrize("number", ["-5", "1.5", "1e5", "1e+5"])
+def test_a_record_whose_look_ahead_ends_inside_a_number_after_a_lone_surrogate_is_read(array, window, number):
+    # was lost: the look for an item's end in windows of 4, 16 and 64 KiB found the window's
+    # text broken (a number cut at its end), and the strict check of the rest, refusing the
+    # lone surrogate escape in a field ccaudit does not read, placed the break inside it
+    head = '{"id": "rec-1", "time": "%s", "data": {"methodName": "GetUsers", "note": "\\udc00", "pad": "' % T
+    cut = len(number) // 2 or 1  # the window ends inside the number
+    pad = "x" * (window - len(head) - len('", "n": ') - cut)
+    first = (head + pad + '", "n": ' + number + "}}").encode()
+    assert first[window - 1:window + 1] == number[cut - 1:cut + 1].encode()
+    second = json.dumps(rec(2)).encode()
+    text = b"[" + first + b",\n" + second + b"]" if array else first + b"\n" + second + b"\n"
+    rows, stats = fast(text, array)
+    assert [r[1] for r in rows] == ["rec-1", "rec-2"] and stats.malformed == 0, stats
