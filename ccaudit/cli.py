@@ -181,7 +181,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     opt.check_inputs(dumps)
     zone = time_options.zone(tz)
     filters = time_options.filters(zone, since, until, principal, method, sections, top)
-    with opt.open_store(db_path, readonly=not dumps) as store:
+    with opt.open_store(db_path, readonly=not dumps, loading=dumps) as store:
         loaded = opt.load_all(dumps, store, quiet)
         rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
         opt.tell_unmatched(rep, filters)
@@ -209,7 +209,7 @@ def load(dumps, db_path, fmt, strict, quiet):
                                "give --db STORE, the store to add the dumps to (ccaudit report DUMP keeps none)")
     opt.refuse_closed_summary(fmt)
     opt.check_inputs(dumps)
-    with opt.open_store(db_path) as store:
+    with opt.open_store(db_path, loading=dumps) as store:
         stats = opt.load(dumps, store, quiet)
     opt.echo_stats(stats, fmt)
     sys.exit(opt.exit_code(stats, strict))

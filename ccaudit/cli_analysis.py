@@ -74,7 +74,7 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
     zone = time_options.zone(tz)
     sections = tuple(sorted({s for r in rules for s in r.sections()}))
     filters = time_options.filters(zone, since, until, sections=sections)
-    with opt.open_store(db_path, readonly=not dumps) as store:
+    with opt.open_store(db_path, readonly=not dumps, loading=dumps) as store:
         loaded = opt.load_all(dumps, store, quiet)
         rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
         if not rep.days:
@@ -200,7 +200,7 @@ def methods(dumps, db_path, fmt, strict, quiet):
     opt.existing_store(dumps, db_path)
     opt.refuse_closed_output("the list")
     opt.check_inputs(dumps)
-    with opt.open_store(db_path, readonly=not dumps) as store:
+    with opt.open_store(db_path, readonly=not dumps, loading=dumps) as store:
         loaded = opt.load_all(dumps, store, quiet)
         rep = build(store, filters=Filters(sections=("all_events",)))
         with contextlib.closing(catalogue.MethodCounts(rep)) as counted:

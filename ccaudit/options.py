@@ -13,7 +13,7 @@ import shlex
 import shutil
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import click
 from click.core import ParameterSource
@@ -148,9 +148,9 @@ LOADING = loading()
 # -- stores and loading --------------------------------------------------------------------
 
 @contextlib.contextmanager
-def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
+def open_store(db_path: str | None, readonly: bool = False, loading: Sequence[str] = ()) -> Iterator[Store]:
     """The named store (read-only if ``readonly``: nothing is loaded into it), or a
-    temporary one removed afterwards."""
+    temporary one removed afterwards; ``loading``: the dumps to be loaded into it."""
     if db_path:
         check_parent(db_path, "the store")
         if not readonly:  # before the store is made for a load that cannot run
@@ -159,7 +159,7 @@ def open_store(db_path: str | None, readonly: bool = False) -> Iterator[Store]:
     tmp = None if db_path else make_temp_dir()
     try:
         store = Store(db_path or os.path.join(str(tmp), "store.db"), durable=tmp is None,
-                      readonly=readonly and tmp is None, notify=tell)
+                      readonly=readonly and tmp is None, notify=tell, loading=loading)
         if readonly:
             tell_unfinished(store)
         try:

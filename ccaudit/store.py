@@ -1,8 +1,7 @@
 """The SQLite store: every event once, de-duplicated, and the counts reports read.
 
-The store owns its SQL for loading: merging staged batches into it. ``counts.py`` reads
-the counts back for reports.
-``storefile.py`` owns its file: recognising, creating, opening and deleting a store. The
+The store owns its SQL for loading: merging staged batches into it. ``counts.py`` reads the counts back
+for reports. ``storefile.py`` owns its file: recognising, creating, opening and deleting a store. The
 tables are in ``schema.TABLES``:
 
 * ``events``   one row per event: (hour, id) its identity and key, its time in epoch µs,
@@ -19,17 +18,14 @@ tables are in ``schema.TABLES``:
                ``--method`` filter reads, without a day's thousands of keys.
 * ``quarters`` events per quarter hour, all keys together: the days' totals, read by
                every report without a filter.
-* ``meta``     ``unfinished_load PID-RANDOM`` = {"began": ..., "inputs": [...]} while a load
-               runs, and after one killed (``begin_load``).
-               ``counts_only`` = 1 for a store built by ``ccaudit spark``, which has counts
-               but no events.
+* ``meta``     ``unfinished_load PID-RANDOM`` = {"began": ..., "inputs": [...]} while a load runs, and
+               after one killed (``begin_load``); ``counts_only`` = 1 for ``ccaudit spark``'s counts.
 
-Views named as the tables of earlier layouts (``all_events``, ``auth_events``,
-``signin_failures``, ``signin_successes``) show the events with their text. An event's
-identity is its ``id`` within the UTC hour of its time: keying on the hour first makes
-inserts land at the end of the key (dumps are nearly time-ordered); a random-UUID key, or
-even (day, id), cost the load about a third more once it outgrows the page cache. A copy
-of an event always has the same time, so it is still a duplicate.
+Views named as the tables of earlier layouts (``all_events``, ``auth_events``, ``signin_failures``,
+``signin_successes``) show the events with their text. An event's identity is its ``id`` within the UTC
+hour of its time: keying on the hour first makes inserts land at the end of the key (dumps are nearly
+time-ordered); a random-UUID key, or even (day, id), cost the load about a third more once it outgrows
+the page cache. A copy of an event always has the same time, so it is still a duplicate.
 """
 from __future__ import annotations
 
@@ -37,7 +33,7 @@ import contextlib
 import functools
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from . import daycounts, loadnotes, storelock, upgrade
@@ -92,9 +88,10 @@ class Store:
     _note: str | None  # the meta row of a load begun here, until it ends (begin_load)
 
     def __init__(self, path: str | os.PathLike, durable: bool = True, readonly: bool = False,
-                 notify: Callable[[str], None] | None = None):
+                 notify: Callable[[str], None] | None = None, loading: Sequence[str] = ()):
         """``durable=False`` for a store thrown away after the command: it skips the fsync of every
-        commit (a crash of the machine could corrupt it, not lose data)."""
+        commit (a crash of the machine could corrupt it, not lose data). ``loading``: the inputs of
+        the load it is opened for, whose note a store made here holds from its making (``begin_load``)."""
         self.path = path = store_path(path, durable, readonly, notify)
         self._file = path if path == ":memory:" else os.path.abspath(path)  # as opened, whatever chdir comes
         self.durable, self.readonly, self._notify = durable, readonly, notify
@@ -105,12 +102,13 @@ class Store:
         if path != ":memory:" and os.path.isfile(path) and not sqlite_or_unborn(path):
             # refused before SQLite opens it: it wrote a journal planted beside it into it
             raise StoreError(f"{path}: not a usable ccaudit store (file is not a database){_A_DUMP}")
-        conn, self._held, self._note, self._inode = None, None, None, None
+        conn, self._held, self._note, self._inode, self._made = None, None, None, None, None
         try:
             if not readonly and path != ":memory:":
                 check_journal_name(path)
                 if needs_creating(path):  # (a killed load's journal is rolled back first, or named)
-                    create(path)
+                    made = loadnotes.begun(list(map(os.fspath, loading))) if loading and durable else None
+                    self._made = made if create(path, made) else None
                 check_folder(path)
             conn = connect(path, readonly)
             self.conn = conn
@@ -121,7 +119,8 @@ class Store:
             if path != ":memory:" and upgrade.needed(conn, readonly):
                 upgrade.upgrade(path, notify)
             check_layout(conn, path)
-            self.unfinished = [] if path == ":memory:" else loadnotes.unfinished(conn, path, held=self._held)
+            self.unfinished = [] if path == ":memory:" else loadnotes.unfinished(
+                conn, path, self._made and self._made[0], self._held)
             if path == ":memory:":
                 create_tables(conn)
         except BaseException as e:  # Ctrl-C too: the file's descriptors go with the connection
@@ -371,9 +370,10 @@ class Store:
         """Note in the store that a load of ``inputs`` has begun, until ``end_load``: one killed, or stopped by
         a full disk, leaves part of its records, a report of which would look whole (``unfinished``)."""
         name, value = loadnotes.begun(inputs)
-        with self.writing():
+        with self.writing():  # in place of the note the store was made with, if it was (a kill between them
+            self.conn.execute("DELETE FROM meta WHERE name = ?", (self._made and self._made[0],))  # left it empty)
             self.conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (name, value))
-        self._note, self._begun = name, value
+        self._note, self._begun, self._made = name, value, None
         return name
 
     def load_failed(self) -> None:

@@ -323,11 +323,12 @@ def tables(conn: sqlite3.Connection) -> set[str]:
     return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
 
 
-def create(path: str) -> None:
+def create(path: str, note: tuple[str, str] | None = None) -> bool:
     """Make the store's tables in one write transaction: DDL is transactional in SQLite,
     so two processes creating the store at once see all of it or none, and a crash
     leaves nothing a later run cannot recover (see needs_creating). Owner-only, and never
-    made through a link (one could lead anywhere)."""
+    made through a link (one could lead anywhere). ``note``: the (name, value) row of
+    ``meta`` of the load the store is made for, made with it; whether it was."""
     if os.path.islink(path):  # (an empty file: a store made through a link could be made anywhere)
         real = f": give its real path ({os.path.realpath(path)})" if os.path.exists(path) else ""
         raise StoreError(f"{path}: is a symbolic link to no store yet, and ccaudit makes none through a link{real}")
@@ -351,8 +352,12 @@ def create(path: str) -> None:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only
         conn.execute("PRAGMA temp_store = MEMORY")  # its statement journals: a full TMPDIR was the store's "disk full"
         patiently(conn, "BEGIN IMMEDIATE")  # another load creating it
-        if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # else: made meanwhile
+        made = conn.execute("PRAGMA user_version").fetchone()[0] == 0  # else: made meanwhile
+        if made:
             create_tables(conn)
+            if note:
+                conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", note)
         conn.execute("COMMIT")
     finally:
         conn.close()
+    return made and note is not None

@@ -345,3 +345,36 @@ def test_a_killed_load_of_standard_input_is_named_so(invoke, tmp_path, sample_cl
     told = [line for line in invoke("summary", "--db", db).stderr.splitlines() if "did not end" in line]
     assert len(told) == 1 and told[0].startswith(f"ccaudit: warning: {db}: a load of standard input, begun ")
     assert "once its records are loaded again (nothing tells one stream from another)" in told[0]
+
+
+KILLED_ONCE_THE_STORE_IS_MADE = """\
+import os, sys
+from ccaudit import load
+load.load_dumps = lambda *args, **kw: os._exit(137)  # a kill between the store's making and the load's note
+from ccaudit.__main__ import main
+sys.exit(main())
+"""
+
+
+def test_a_load_killed_once_its_new_store_is_made_is_said_not_to_have_ended(invoke, tmp_path, sample_cli):
+    # was an empty store that read as whole: 0 events, exit 0, no warning (15 kills in 40 fell there)
+    import subprocess
+    import sys
+
+    db, script = tmp_path / "s.db", tmp_path / "ccaudit"
+    script.write_text(KILLED_ONCE_THE_STORE_IS_MADE)
+    killed = subprocess.run([sys.executable, script, "load", sample_cli, "--db", db, "-q"], capture_output=True)
+    assert killed.returncode == 137 and db.exists()
+    summary = invoke("summary", "--db", db)
+    assert summary.exit_code == 0 and f"a load of {sample_cli}" in summary.stderr and "did not end" in summary.stderr
+    assert invoke("check", "--db", db, "--max", "signin_failure:*=100/h", "--strict").exit_code == 1
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0  # the same load completes it
+    assert "did not end" not in invoke("summary", "--db", db).stderr
+
+
+def test_a_load_into_a_new_store_leaves_no_note_behind(invoke, tmp_path, sample_cli):
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM meta WHERE name LIKE 'unfinished_load %'").fetchone()[0] == 0
+    assert invoke("summary", "--db", db).stderr == ""
