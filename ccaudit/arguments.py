@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 
-def store_path(path: object, durable: object, readonly: object, notify: object) -> str:
+def store_path(path: object, durable: object, readonly: object, notify: object, loading: object = ()) -> str:
     """``Store``'s path as text, once its arguments are found to be of the right kinds."""
     try:
         path = os.fspath(path)  # type: ignore[call-overload]  # any object: its TypeError is the answer
@@ -21,6 +21,8 @@ def store_path(path: object, durable: object, readonly: object, notify: object) 
     flag(readonly, "Store: readonly")
     if notify is not None and not callable(notify):
         raise TypeError(f"Store: notify is None or a callable, not {type(notify).__name__}")
+    if not isinstance(loading, (list, tuple)):  # (a path alone would be its characters)
+        raise TypeError(f"Store: loading is a list of inputs, not {type(loading).__name__}")
     return path
 
 

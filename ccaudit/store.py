@@ -92,7 +92,7 @@ class Store:
         """``durable=False`` for a store thrown away after the command: it skips the fsync of every
         commit (a crash of the machine could corrupt it, not lose data). ``loading``: the inputs of
         the load it is opened for, whose note a store made here holds from its making (``begin_load``)."""
-        self.path = path = store_path(path, durable, readonly, notify)
+        self.path = path = store_path(path, durable, readonly, notify, loading)
         self._file = path if path == ":memory:" else os.path.abspath(path)  # as opened, whatever chdir comes
         self.durable, self.readonly, self._notify = durable, readonly, notify
         if path != ":memory:":
