@@ -21,8 +21,9 @@ def store_path(path: object, durable: object, readonly: object, notify: object, 
     flag(readonly, "Store: readonly")
     if notify is not None and not callable(notify):
         raise TypeError(f"Store: notify is None or a callable, not {type(notify).__name__}")
-    if not isinstance(loading, (list, tuple)):  # (a path alone would be its characters)
-        raise TypeError(f"Store: loading is a list of inputs, not {type(loading).__name__}")
+    if not isinstance(loading, (list, tuple)) or not all(  # (a path alone would be its characters)
+            isinstance(i, str) or isinstance(i, os.PathLike) and isinstance(os.fspath(i), str) for i in loading):
+        raise TypeError("Store: loading is a list of paths (str or os.PathLike)")
     return path
 
 

@@ -141,16 +141,18 @@ class Store:
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
         cached(conn)
         conn.execute("PRAGMA temp_store = MEMORY")  # a load's statement journals; counts.py spills reports' sorts
-        self.written()  # made and brought up to date: held again only to write (``holding``)
+        if self._made is None:  # else held on to its load's ``holding``: a note of a load held is one running
+            self.written()  # made and brought up to date: held again only to write (``holding``)
 
     @contextlib.contextmanager
     def holding(self) -> Iterator[None]:
         """Hold the store (``storelock.hold``) while this Store writes it (a load from its note
         to its end), not for its life: a program's Store that only read passed for a load running."""
-        if self._held is not None or self.readonly or self.path == ":memory:":
+        if self._held is not None and self._made is None or self.readonly or self.path == ":memory:":
             yield
             return
-        self._held = hold(self._file, self._inode)
+        if self._held is None:  # (else held since the store was made for this load)
+            self._held = hold(self._file, self._inode)
         try:
             yield
         finally:
@@ -191,8 +193,7 @@ class Store:
 
     # -- loading --------------------------------------------------------------------
     def load(self, batches: Iterable[list[tuple]]) -> Iterator[Merged]:
-        """Stage and merge batches of rows in this process (the single-process path);
-        yields what each batch added."""
+        """Stage and merge batches of rows in this process (the single-process path), yielding what each adds."""
         for batch in batches:
             stage = Stage()
             stage.add(batch)
@@ -201,9 +202,8 @@ class Store:
             yield merged
 
     def merge_files(self, stages: Iterable[str]) -> Merged:
-        """Merge stage files written by parse workers, in order, in one transaction (each
-        commit rewrites the key and counts pages it touched, so fewer is cheaper). Each file
-        is merged as soon as ``stages`` gives it, and deleted then."""
+        """Merge stage files written by parse workers, in order, in one transaction (each commit rewrites
+        the key and counts pages it touched: fewer is cheaper), each as soon as ``stages`` gives it, then deleted."""
         total = Merged(0, 0)
         with self.writing():
             for path in stages:
@@ -369,11 +369,11 @@ class Store:
     def begin_load(self, inputs: list[str]) -> str:
         """Note in the store that a load of ``inputs`` has begun, until ``end_load``: one killed, or stopped by
         a full disk, leaves part of its records, a report of which would look whole (``unfinished``)."""
-        name, value = loadnotes.begun(inputs)
+        (name, value), made, self._made = loadnotes.begun(inputs), self._made, None
         with self.writing():  # in place of the note the store was made with, if it was (a kill between them
-            self.conn.execute("DELETE FROM meta WHERE name = ?", (self._made and self._made[0],))  # left it empty)
+            self.conn.execute("DELETE FROM meta WHERE name = ?", (made and made[0],))  # left it empty)
             self.conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (name, value))
-        self._note, self._begun, self._made = name, value, None
+        self._note, self._begun = name, value
         return name
 
     def load_failed(self) -> None:

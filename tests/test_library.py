@@ -466,7 +466,8 @@ def test_a_load_that_raised_is_one_of_its_stores_unfinished_loads(store, tmp_pat
     (lambda s, d: Store(s.path, durable="no"), TypeError, "Store: durable is True or False, not str"),
     (lambda s, d: Store(s.path, readonly=1), TypeError, "Store: readonly is True or False, not int"),
     (lambda s, d: Store(s.path, notify=5), TypeError, "Store: notify is None or a callable, not int"),
-    (lambda s, d: Store(s.path, loading=d), TypeError, "Store: loading is a list of inputs, not str"),
+    (lambda s, d: Store(s.path, loading=d), TypeError, "Store: loading is a list of paths (str or os.PathLike)"),
+    (lambda s, d: Store(s.path, loading=[1]), TypeError, "Store: loading is a list of paths (str or os.PathLike)"),
     # were AttributeErrors ('str' object has no attribute 'path', ... 'key'), "no table 'c' to export",
     # and a list of no rows
     (lambda s, d: export.export(str(s.path), "out"), TypeError, "export takes a ccaudit.Store, not str"),

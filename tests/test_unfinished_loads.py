@@ -9,6 +9,7 @@ import sqlite3
 
 import pytest
 
+from ccaudit import storelock
 from ccaudit.load import load_dumps
 from ccaudit.report import build
 from ccaudit.schema import LAYOUT_VERSION
@@ -378,3 +379,16 @@ def test_a_load_into_a_new_store_leaves_no_note_behind(invoke, tmp_path, sample_
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM meta WHERE name LIKE 'unfinished_load %'").fetchone()[0] == 0
     assert invoke("summary", "--db", db).stderr == ""
+
+
+def test_a_store_made_for_a_load_is_held_until_the_load_begins(tmp_path, sample_cli):
+    # was let go as it was made: a read before the load began said the load, running, did not end
+    db = str(tmp_path / "s.db")
+    with Store(db, loading=[str(sample_cli)]) as store:
+        with Store(db, readonly=True) as reader:
+            assert [u["running"] for u in reader.unfinished] == [True]
+        load_dumps([str(sample_cli)], store, workers=0)
+        with Store(db, readonly=True) as reader:
+            assert reader.unfinished == []
+        with storelock.unheld(db):  # let go once the load ended, as any load's store is
+            pass
