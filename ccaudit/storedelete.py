@@ -12,7 +12,7 @@ from . import loadnotes, upgrade
 from .errors import StoreError
 from .files import present
 from .sidefiles import check_side_files, in_wal_mode
-from .storefile import BUSY_WAIT, is_store, peek, roll_back_if_crashed, uri, wait_for_writers
+from .storefile import BUSY_WAIT, is_store, peek, roll_back_if_crashed, uri, write_transaction
 from .storelock import unheld
 from .storeshape import check_layout
 
@@ -99,15 +99,8 @@ def forget_unfinished(path: str, notify: Callable[[str], None] | None = None) ->
         try:
             if not conn.execute(f"SELECT EXISTS (SELECT 1 FROM meta WHERE {loadnotes.WHERE})").fetchone()[0]:
                 return 0  # nothing to write: on read-only media, was "attempt to write a readonly database"
-            conn.isolation_level = None  # each wait a turn at a time (patiently), told, and stopped by Ctrl-C
-            wait_for_writers(conn, path, notify, "BEGIN IMMEDIATE")
-            conn.execute("PRAGMA busy_timeout = 0")  # pages that outgrow the cache wait for no reader (Store)
-            try:
-                forgotten = conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}").rowcount
-                wait_for_writers(conn, path, notify, "COMMIT", "another process is reading the store")
-            finally:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            return forgotten
+            conn.isolation_level = None  # its transaction is write_transaction's
+            with write_transaction(conn, path, notify):
+                return conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}").rowcount
         except sqlite3.Error as e:  # read-only (the file, its folder, the medium), a full disk
             raise StoreError(f"{path}: cannot forget its unfinished loads: {e}") from None

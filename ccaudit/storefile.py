@@ -256,6 +256,23 @@ def _refuse_waiting_for_this_thread(conn: sqlite3.Connection, path: str) -> None
                          "load would wait for it for ever; close the report first (or load through its Store)")
 
 
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection, path: str, notify: Callable[[str], None] | None) -> Iterator[None]:
+    """A write transaction on ``conn`` (in autocommit mode), committed if its block ends, rolled
+    back if it raises. Its waits, for another process's write lock and at the commit for readers,
+    are told and stopped by a signal (``wait_for_writers``); pages that outgrow the cache meanwhile
+    wait for no reader (SQLite would, in C: a report paged by ``less`` held it for hours)."""
+    wait_for_writers(conn, path, notify, "BEGIN IMMEDIATE")
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        yield
+        wait_for_writers(conn, path, notify, "COMMIT", "another process is reading the store")
+    finally:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # (the error that left it is the one to tell)
+                conn.execute("ROLLBACK")
+
+
 def patiently(conn: sqlite3.Connection, sql: str, seconds: float = BUSY_WAIT) -> list:
     """``sql``'s rows, waiting up to ``seconds`` for other processes' locks, a turn of
     BUSY_POLL at a time: SQLite's own wait sleeps in C, where a Ctrl-C is not seen until

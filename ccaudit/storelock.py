@@ -92,14 +92,14 @@ def sqlite_writes(path: str, fd: int) -> bool:
         os.close(shm)  # (this process holds no lock of it: no Store of the file is open)
 
 
-def _locked(fd: int, byte: int) -> bool:
-    """Does another process hold a POSIX lock on ``byte`` of ``fd``'s file? (Linux's ``struct
-    flock``; elsewhere not known.)"""
+def _locked(fd: int, byte: int, ask: int = fcntl.F_GETLK) -> bool:
+    """Does another process (``F_GETLK``), or another descriptor's lock (``F_OFD_GETLK``),
+    hold ``byte`` of ``fd``'s file? (Linux's ``struct flock``; elsewhere not known.)"""
     if not sys.platform.startswith("linux"):
         return False
     try:
         asked = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, byte, 1, 0)
-        return struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, asked))[0] != fcntl.F_UNLCK
+        return struct.unpack(_FLOCK, fcntl.fcntl(fd, ask, asked))[0] != fcntl.F_UNLCK
     except OSError:  # a file system without locks
         return False
 
@@ -112,18 +112,16 @@ def writer_holds(fd: int) -> bool:
     """Does a command writing the store (``hold``) hold it now? ``fd``: the store opened to
     ask, and closed only once no transaction of this process is open on it (closing any
     descriptor of a file drops the process's POSIX locks on it, which are SQLite's)."""
+    if hasattr(fcntl, "F_OFD_GETLK"):
+        return _locked(fd, MARK, fcntl.F_OFD_GETLK)
     try:
-        if not hasattr(fcntl, "F_OFD_GETLK"):
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return False
-        asked = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, MARK, 1, 0)
-        return struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_OFD_GETLK, asked))[0] != fcntl.F_UNLCK
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
     except OSError:  # a file system without locks: no load of ours writes it
-        return False
+        pass
+    return False
 
 
 def _mark(fd: int, kind: int, wait: bool) -> None:

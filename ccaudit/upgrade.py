@@ -16,6 +16,7 @@ brought forward (storefile says so).
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from . import daycounts, sqlraised
 from .errors import StoreError, out_of_space
 from .numbering import digest
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, LAYOUT_VERSION, QUARTER, READ_AS_IS, TABLES
-from .storefile import BUSY_WAIT, patiently, uri, wait_for_writers
+from .storefile import BUSY_WAIT, patiently, uri, write_transaction
 from .storeshape import refuse_stand_ins, refuse_triggers
 
 PREVIOUS = (4, 5, 6, 7)  # the layouts brought to this one before they are read (and READ_AS_IS before a load)
@@ -48,29 +49,14 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
     raised: list[BaseException] = []  # by Python called from SQL, which makes any of them an sqlite3.Error
     try:
         conn = sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT, isolation_level=None)
-        try:
+        with contextlib.closing(conn):
             # a rename checks every view; one of the user's own on counts would refuse it, as the
             # counts it reads are dropped just before
             conn.execute("PRAGMA legacy_alter_table = ON")
             version = patiently(conn, "PRAGMA user_version")[0][0]
-            wait_for_writers(conn, path, notify, "BEGIN IMMEDIATE")
-            conn.execute("PRAGMA busy_timeout = 0")  # pages that outgrow the cache wait for no reader (Store)
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version in PREVIOUS + READ_AS_IS:  # else: done meanwhile, by another process
-                refuse_triggers(conn, path)  # before anything changes: a trigger of keys would go with the table
-                refuse_stand_ins(conn, path)
-                if version in PREVIOUS:  # and before the notice, which would announce an upgrade then refused
-                    _refuse_partial(conn, path, version)
-                conn.execute(f"PRAGMA user_version = {version}")  # a first write, before the notice: read-only
-                if notify:  # media (whose lock is taken all the same) refuse it here
-                    notify(f"{path}: a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)")
-                if version in PREVIOUS:
-                    _count_again(conn, version, raised)
-                _digest_names(conn, raised)
-                conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
-            wait_for_writers(conn, path, notify, "COMMIT", "another process is reading the store")
-        finally:
-            conn.close()  # without COMMIT, closing rolls back
+            with write_transaction(conn, path, notify):
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                _bring_forward(conn, path, version, notify, raised)
     except sqlite3.Error as e:
         if raised and not isinstance(raised[0], Exception):  # Ctrl-C or SIGTERM while a row was recounted
             raise raised[0] from None
@@ -81,6 +67,24 @@ def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
                          f"{LAYOUT_VERSION} once, with write access; it could not ({why})") from None
     except (ValueError, TypeError, IndexError, OverflowError) as e:  # layouts 4 and 5's blobs, unpacked here
         _damaged(path, version, e)
+
+
+def _bring_forward(conn: sqlite3.Connection, path: str, version: int, notify: Callable[[str], None] | None,
+                   raised: list[BaseException]) -> None:
+    """Bring the store, of layout ``version``, to this one, in the write transaction open on ``conn``."""
+    if version not in PREVIOUS + READ_AS_IS:  # done meanwhile, by another process
+        return
+    refuse_triggers(conn, path)  # before anything changes: a trigger of keys would go with the table
+    refuse_stand_ins(conn, path)
+    if version in PREVIOUS:  # and before the notice, which would announce an upgrade then refused
+        _refuse_partial(conn, path, version)
+    conn.execute(f"PRAGMA user_version = {version}")  # a first write, before the notice: read-only
+    if notify:  # media (whose lock is taken all the same) refuse it here
+        notify(f"{path}: a store of layout {version}; bringing it to layout {LAYOUT_VERSION} (once)")
+    if version in PREVIOUS:
+        _count_again(conn, version, raised)
+    _digest_names(conn, raised)
+    conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
 
 
 def _damaged(path: str, version: object, e: BaseException) -> NoReturn:
