@@ -23,6 +23,7 @@ import operator
 from collections.abc import Iterable, Iterator
 
 from .html_assets import CSP, CSS, JS
+from .loadnotes import warning
 from .render import ROW_LABEL, Layout, SectionPeaks, layout_chunks
 from .report import Day, Gap, Report, Row, Rows, Section
 from .text import Cached, hour_ranges, in_pieces, plural, printable, repeats_hour, shown_as_is, table_cell, to_second
@@ -77,6 +78,7 @@ def html_layout(report: Report, stats: bool = False) -> Layout:
         "<h1>Confluent Cloud audit report</h1>",
         f'<p class="lede">{_e(lede)}</p>',
         *([f'<p class="muted">Selected: {_e("; ".join(report.selected))}.</p>'] if report.selected else []),
+        *([f"<p><strong>{_e(warned)}</strong></p>"] if (warned := warning(report.unfinished)) else []),
         "</header>",
         '<div class="panels">',
         _load_panel(report.load),

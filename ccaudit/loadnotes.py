@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from . import storelock
 from .numbering import blake2b
 from .storelock import writer_holds
-from .text import file_name
+from .text import file_name, plural, printable
 
 PREFIX = "unfinished_load "  # + the loading process's id and a random part
 WHERE = f"substr(name, 1, {len(PREFIX)}) = '{PREFIX}'"  # a note's row of meta
@@ -94,6 +94,21 @@ def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None, held
     finally:
         if held is None:
             storelock.close(fd)  # after the transaction: see writer_holds
+
+
+def dumps_of(load: dict) -> str:
+    """A load's dumps in a few words: the first, and how many more."""
+    inputs = ["standard input" if i == "-" else i for i in load["inputs"]]  # (a file named - is ./-)
+    return (inputs[0] + (f" and {len(inputs) - 1} more" if len(inputs) > 1 else "")) if inputs else "dumps"
+
+
+def warning(loads: list[dict]) -> str:
+    """What a report file says of its store's loads that did not end ('' if none): read
+    later, without the warnings on stderr, it would pass for a whole report. Printable, as
+    names from others are."""
+    said = "; ".join(f"{dumps_of(load)}, begun {load['began']}" for load in loads)
+    return printable(f"Incomplete: the store holds part of {plural(len(loads), 'load')} that did not end "
+                     f"({said}): counts may be short") if loads else ""
 
 
 def shown(value: str) -> dict:

@@ -26,7 +26,7 @@ from .errors import ExitCode, InputError
 from .files import present, read_twice, same_file
 from .filters import Filters
 from .folders import check_parent
-from .loadnotes import STREAM
+from .loadnotes import STREAM, dumps_of
 from .progress import Progress, on_terminal
 from .report import Report
 from .schema import SECTIONS
@@ -236,17 +236,16 @@ def tell(message: str) -> None:
 def tell_unfinished(store: Store) -> None:
     """A warning for each load into the store killed part way: a report would look whole."""
     for load in store.unfinished:
-        inputs = ["standard input" if i == "-" else i for i in load["inputs"]]  # (a file named - is ./-)
-        named = (inputs[0] + (f" and {len(inputs) - 1} more" if len(inputs) > 1 else "")) if inputs else "dumps"
+        what = f"{store.path}: a load of {dumps_of(load)}, begun {load['began']}"
         if load["running"]:  # or killed, while another command writes the store
-            tell(f"warning: {store.path}: a load of {named}, begun {load['began']}, has not ended (it may be "
+            tell(f"warning: {what}, has not ended (it may be "
                  "running now): the store may hold part of its records")
         else:
             forget = f"ccaudit clean --db {shlex.quote(store.path)} --unfinished"
             then = (f"once its records are loaded again (nothing tells one stream from another), {forget}"
                     if STREAM in load["files"] else f"load the same dumps again to complete it (if they are gone: "
                                                    f"{forget})")
-            tell(f"warning: {store.path}: a load of {named}, begun {load['began']}, did not end (interrupted, killed, "
+            tell(f"warning: {what}, did not end (interrupted, killed, "
                  f"or stopped by a full disk): the store may hold only part of its records; {then}")
 
 

@@ -392,3 +392,33 @@ def test_a_store_made_for_a_load_is_held_until_the_load_begins(tmp_path, sample_
             assert reader.unfinished == []
         with storelock.unheld(db):  # let go once the load ended, as any load's store is
             pass
+
+
+def test_report_files_say_the_store_holds_part_of_a_load_that_did_not_end(invoke, tmp_path, sample_cli):
+    # was: only stderr and JSON said so, and a report folder read later passed for a whole report
+    db = a_store_and_a_killed_load(invoke, tmp_path, sample_cli)
+    began = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)["unfinished_loads"][0]["began"]
+    said = f"Incomplete: the store holds part of 1 load that did not end ({WEEK2}, begun {began}): counts may be short"
+    for fmt, name, shown, line in [("text", "summary.txt", said, 1), ("markdown", "summary.md", f"**{said}**", 2),
+                                   ("html", "report.html", f"<p><strong>{said}</strong></p>", None)]:
+        out = tmp_path / fmt
+        result = invoke("report", "--db", db, "--format", fmt, "--out", out)
+        assert result.exit_code == 0, result.stderr
+        assert shown in (out / name).read_text().splitlines(), fmt
+        if line is not None:  # the summary on stdout too (html's is text)
+            assert result.stdout.splitlines()[line] == shown, fmt
+    whole = tmp_path / "whole.db"
+    assert invoke("load", sample_cli, "--db", whole, "-q").exit_code == 0
+    for fmt in ("text", "markdown", "html"):
+        assert "Incomplete" not in invoke("report", "--db", whole, "--format", fmt).stdout
+
+
+def test_the_loads_a_report_file_names_are_printable(tmp_path, sample_cli):
+    from ccaudit.render import render_summary
+    db = tmp_path / "s.db"
+    with Store(str(db)) as store:
+        load_dumps([str(sample_cli)], store, workers=0)
+    killed_after_a_commit(db, tmp_path / "a\x1b[2Jb.json")
+    with Store(str(db), readonly=True) as store:
+        text = render_summary(build(store), "text")
+    assert "a\\x1b[2Jb.json, begun " in text.splitlines()[1] and "\x1b" not in text
