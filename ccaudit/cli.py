@@ -379,8 +379,8 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
     check_inputs(inputs, db_path, parquet_dir)  # before the store is made: a refused run leaves none
     made = not os.path.lexists(db_path)
     try:
-        with opt.open_store(db_path) as store:
-            stats = run(inputs, store, master=master, parquet=parquet_dir)
+        with opt.open_store(db_path, loading=inputs) as store:  # a kill leaves it noted, not empty and whole
+            stats = run(inputs, store, master=master, parquet=parquet_dir, made=made)
     except BaseException:  # refused once Spark had read them (a URI's files), failed or stopped:
         if made:  # nothing was written, and a store made for this run is not left behind, unless
             with contextlib.suppress(CcauditError, OSError):  # another command filled it meanwhile

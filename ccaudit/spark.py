@@ -324,11 +324,13 @@ def _refuse_another_writer(path: str) -> None:
         storelock.close(fd)
 
 
-def run(inputs, store, master: str | None = None, parquet: str | None = None) -> LoadStats:
+def run(inputs, store, master: str | None = None, parquet: str | None = None, made: bool = False) -> LoadStats:
     """``ccaudit spark``: aggregate with Spark, then add the counts to ``store``, which
-    must hold nothing yet (counts without events cannot be told apart from what it has)."""
+    must hold nothing yet (counts without events cannot be told apart from what it has).
+    ``made``: the store was made for this run (``Store(loading=inputs)``), held since."""
     store.refuse_mixing("counts")  # before minutes of Spark; and again as the counts are written
-    _refuse_another_writer(store.path)
+    if not made:  # (else its own hold would pass for another's)
+        _refuse_another_writer(store.path)
     from .spark_inputs import check_inputs
 
     check_inputs(inputs, store.path)

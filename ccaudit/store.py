@@ -308,8 +308,8 @@ class Store:
         method, principal, n, first µs, last µs). The store then holds counts only."""
         with self.writing(adding="counts"):
             self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
-            self.conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}")  # a load that left no event:
-            # no load can complete it in a store of counts
+            self.conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}")  # a load that left no event (or this
+            self._made = None  # run's store's own note): no load can complete it in a store of counts
             for batch in chunks(rows, 10_000):
                 keys = [(r[3], r[4], r[1], r[2]) for r in batch]
                 kids = self._numbers.of("keys", KEY_COLUMNS, keys)

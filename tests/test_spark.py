@@ -1068,3 +1068,29 @@ def test_pysparks_warning_of_a_jvm_a_stop_killed_is_not_said(monkeypatch):
         warnings.warn("Unable to cleanly shutdown Spark JVM process. It is possible that the process has "
                       "crashed, been killed or may also be in a zombie state.", RuntimeWarning, stacklevel=1)
     assert said == []
+
+
+def test_a_store_made_for_a_run_that_was_killed_says_the_run_did_not_end(ccaudit_exe, tmp_path):
+    # was: the empty store a kill left read as a whole one of 0 events, without a warning
+    from ccaudit.spark import run
+    from ccaudit.store import Store
+
+    db, dump = tmp_path / "s.db", str(ROOT / "fixtures/sample-cli.txt")
+    killed = ("import contextlib, os, signal, sys; import ccaudit.spark as s; s.require = lambda: None\n"
+              "kill = lambda master=None: iter([os.kill(os.getpid(), signal.SIGKILL)])\n"
+              "s.session = contextlib.contextmanager(kill)\n"
+              "from ccaudit.cli import cli; sys.argv[0] = 'ccaudit'; cli()")
+    python = Path(ccaudit_exe).with_name("python")
+    ran = subprocess.run([python, "-c", killed, "spark", dump, "--db", db], capture_output=True, text=True)
+    assert ran.returncode == -signal.SIGKILL, ran.stderr
+    said = subprocess.run([ccaudit_exe, "summary", "--db", db], capture_output=True, text=True)
+    assert said.returncode == 0 and f"a load of {dump}, begun " in said.stderr and "did not end" in said.stderr
+    with Store(str(db)) as store:  # a run again, one that ends, writes counts and forgets the note
+        rows, stats = reference([dump])
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("ccaudit.spark.session", contextlib.contextmanager(lambda master=None: iter([None])))
+            mp.setattr("ccaudit.spark.aggregate", lambda *args: (rows, stats))
+            run([dump], store)
+    said = subprocess.run([ccaudit_exe, "summary", "--db", db], capture_output=True, text=True)
+    assert (said.returncode, said.stderr) == (0, "")
+    assert said.stdout.startswith(f"Audit Summary for {stats.inserted} events")
