@@ -109,17 +109,11 @@ def run(task: Task) -> Iterator[Answer]:
     failures, each with its own key, is 40,000)."""
     stats = LoadStats()
     if task.shape == "lines":
-        end = task.end
         f: io.BufferedReader  # what open gives, buffered: it has peek()
         with open(task.path, "rb", buffering=1 << 20) as f:  # type: ignore[assignment]  # (typeshed: BinaryIO)
             _check_identity(f.fileno(), task)
-            if task.start:
-                _skip_partial_line(f, task.start, task.end)
-            elif not task.delete and f.peek(3)[:3] == BOM:  # the file's own mark: a spilled chunk's input
-                f.read(3)  # was read past it already. peek, not without_bom: that hands on a stream with no tell()
-                if end is not None:  # the first line is this range's, however short (a later one skips it)
-                    end = max(end, len(BOM) + 1)
-            yield from _parts(task.stage, line_rows(iter_lines(f, end), "", stats), stats)
+            lines = range_lines(f, task.start, task.end, marked=not task.delete)  # (a spilled chunk's input was
+            yield from _parts(task.stage, line_rows(lines, "", stats), stats)  # read past its mark already)
         if task.delete:
             os.remove(task.path)
     else:
@@ -179,6 +173,19 @@ def _answer(path: str, stats: LoadStats, before: tuple, last: bool) -> Answer:
     problems, cuts = stats.part(listed, cut)
     return Answer(stage=path, last=last, lines=stats.lines, offered=stats.records_read - read,
                   noise=stats.noise_lines - noise, malformed=stats.malformed - malformed, problems=problems, cut=cuts)
+
+
+def range_lines(f: io.BufferedReader, start: int, end: int | None, marked: bool = True) -> Iterator[bytes]:
+    """The lines of ``f`` that start in the byte range ``start`` to ``end`` (to the end of
+    the file if None), past the file's byte-order mark at 0 if ``marked``. peek, not
+    ``without_bom``: that hands on a stream with no tell()."""
+    if start:
+        _skip_partial_line(f, start, end)
+    elif marked and f.peek(3)[:3] == BOM:
+        f.read(3)
+        if end is not None:  # the first line is this range's, however short (a later one skips it)
+            end = max(end, len(BOM) + 1)
+    return iter_lines(f, end)
 
 
 def _skip_partial_line(f, start: int, end: int | None) -> None:

@@ -30,8 +30,8 @@ An input is three bytes of settings, then the data:
 Each input goes through:
 
 1. the line path: ``line_rows`` over ``iter_lines`` of the bytes;
-2. the line path as parse workers take it: three byte ranges (``worker._skip_partial_line``
-   and ``iter_lines(..., end)``), which must give the lines of the whole, once each;
+2. the line path as parse workers take it: three byte ranges (``worker.range_lines``), which
+   must give the lines of the whole, once each;
 3. the JSON document path: ``json_rows``, as an array and as concatenated objects;
 4. the whole reader: ``Dump.open`` (magic bytes, BOM), ``sniff`` and ``read_rows`` on a
    Dump whose bytes are in memory.
@@ -115,13 +115,7 @@ def lines_of_ranges(data: bytes, cuts: list[int]) -> list[bytes]:
     for start, end in zip(bounds, bounds[1:]):
         if start == end:  # (no worker is given an empty range)
             continue
-        f = io.BufferedReader(io.BytesIO(data))
-        if start:
-            worker._skip_partial_line(f, start, end)
-        elif f.peek(3)[:3] == b"\xef\xbb\xbf":  # as worker.run: without_bom may hand on another stream
-            f.read(3)
-            end = max(end, 4)  # (the first line is this range's, however short)
-        lines += iter_lines(f, end)
+        lines += worker.range_lines(io.BufferedReader(io.BytesIO(data)), start, end)
     return lines
 
 
