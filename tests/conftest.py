@@ -238,6 +238,19 @@ def ccaudit_executable() -> str:
     return found
 
 
+def stderr_until(proc: subprocess.Popen, words: str, seconds: float = 30) -> bytes:
+    """What ``proc`` says on stderr (a pipe) until it has said ``words``, has ended, or
+    ``seconds`` have passed: a command that waits says so, and waits on."""
+    import select
+    import time
+
+    said, deadline = b"", time.monotonic() + seconds
+    while words.encode() not in said and time.monotonic() < deadline and proc.poll() is None:
+        if select.select([proc.stderr], [], [], 0.2)[0]:
+            said += os.read(proc.stderr.fileno(), 4096)  # type: ignore[union-attr]  # a pipe
+    return said
+
+
 @pytest.fixture(scope="session")
 def ccaudit_exe() -> str:
     return ccaudit_executable()

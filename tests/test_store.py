@@ -1168,9 +1168,10 @@ def test_a_write_ahead_log_store_in_a_read_only_folder_is_refused_saying_why(tmp
 def test_a_load_held_up_by_another_programs_exclusive_lock_says_so_at_once(tmp_path, sample_cli, ccaudit_exe):
     # was: the look at whether the store was made yet waited sqlite3's 5 s first, without a word
     # and deaf to Ctrl-C, before the load said it waited
-    import select
     import subprocess
     import time
+
+    from tests.conftest import stderr_until
 
     path = str(tmp_path / "s.db")
     Store(path).close()
@@ -1179,10 +1180,7 @@ def test_a_load_held_up_by_another_programs_exclusive_lock_says_so_at_once(tmp_p
     try:
         started = time.monotonic()
         load = subprocess.Popen([ccaudit_exe, "load", str(sample_cli), "--db", path, "-q"], stderr=subprocess.PIPE)
-        said = b""
-        while b"waiting for it" not in said and time.monotonic() - started < 30:
-            if select.select([load.stderr], [], [], 0.2)[0]:
-                said += os.read(load.stderr.fileno(), 4096)
+        said = stderr_until(load, "waiting for it")
         waited = time.monotonic() - started
         load.terminate()
         load.communicate(timeout=10)

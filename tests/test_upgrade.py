@@ -497,14 +497,10 @@ def test_a_signal_while_a_store_is_brought_forward_stops_the_command(tmp_path, f
 def _said_then_stopped(args: list, words: str) -> tuple[int, str]:
     """Run ccaudit with ``args`` until its stderr says ``words``, then SIGTERM it: (its exit
     code, all it said)."""
-    import select
-    import time
+    from tests.conftest import stderr_until
 
     proc = subprocess.Popen([sys.executable, "-m", "ccaudit", *map(str, args)], stderr=subprocess.PIPE)
-    said, deadline = b"", time.monotonic() + 30
-    while words.encode() not in said and time.monotonic() < deadline and proc.poll() is None:
-        if select.select([proc.stderr], [], [], 0.2)[0]:
-            said += os.read(proc.stderr.fileno(), 4096)
+    said = stderr_until(proc, words)
     proc.send_signal(signal.SIGTERM)
     rest = proc.communicate(timeout=10)[1]
     return proc.returncode, (said + rest).decode()
