@@ -238,15 +238,14 @@ def tell_unfinished(store: Store) -> None:
     for load in store.unfinished:
         what = f"{store.path}: a load of {dumps_of(load)}, begun {load['began']}"
         if load["running"]:  # or killed, while another command writes the store
-            tell(f"warning: {what}, has not ended (it may be "
-                 "running now): the store may hold part of its records")
+            tell(f"warning: {what}, has not ended (it may be running now): the store may hold part of its records")
         else:
             forget = f"ccaudit clean --db {shlex.quote(store.path)} --unfinished"
             then = (f"once its records are loaded again (nothing tells one stream from another), {forget}"
                     if STREAM in load["files"] else f"load the same dumps again to complete it (if they are gone: "
                                                    f"{forget})")
-            tell(f"warning: {what}, did not end (interrupted, killed, "
-                 f"or stopped by a full disk): the store may hold only part of its records; {then}")
+            tell(f"warning: {what}, did not end (interrupted, killed, or stopped by a full disk): the store may hold "
+                 f"only part of its records; {then}")
 
 
 def tell_unmatched(report: Report, f: Filters) -> None:
