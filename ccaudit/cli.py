@@ -380,7 +380,7 @@ def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
     made = not os.path.lexists(db_path)
     try:
         with opt.open_store(db_path, loading=inputs) as store:  # a kill leaves it noted, not empty and whole
-            stats = run(inputs, store, master=master, parquet=parquet_dir, made=made)
+            stats = run(inputs, store, master=master, parquet=parquet_dir)
     except BaseException:  # refused once Spark had read them (a URI's files), failed or stopped:
         if made:  # nothing was written, and a store made for this run is not left behind, unless
             with contextlib.suppress(CcauditError, OSError):  # another command filled it meanwhile

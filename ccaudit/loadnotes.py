@@ -106,8 +106,8 @@ def warning(loads: list[dict]) -> str:
     """What a report file says of its store's loads that did not end ('' if none): read
     later, without the warnings on stderr, it would pass for a whole report. Printable, as
     names from others are."""
-    said = "; ".join(f"{dumps_of(load)}, begun {load['began']}" for load in loads)
-    return printable(f"Incomplete: the store holds part of {plural(len(loads), 'load')} that did not end "
+    said = "; ".join(f"{dumps_of(load)}, begun {load['began']}{', running' * load['running']}" for load in loads)
+    return printable(f"Incomplete: the store holds part of {plural(len(loads), 'load')} that had not ended "
                      f"({said}): counts may be short") if loads else ""
 
 

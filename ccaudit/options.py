@@ -241,9 +241,9 @@ def tell_unfinished(store: Store) -> None:
             tell(f"warning: {what}, has not ended (it may be running now): the store may hold part of its records")
         else:
             forget = f"ccaudit clean --db {shlex.quote(store.path)} --unfinished"
-            then = (f"once its records are loaded again (nothing tells one stream from another), {forget}"
-                    if STREAM in load["files"] else f"load the same dumps again to complete it (if they are gone: "
-                                                   f"{forget})")
+            then = (f"once its records are loaded again (nothing tells one stream, folder or pattern from another), "
+                    f"{forget}" if STREAM in load["files"] else
+                    f"load the same dumps again to complete it (if they are gone: {forget})")
             tell(f"warning: {what}, did not end (interrupted, killed, or stopped by a full disk): the store may hold "
                  f"only part of its records; {then}")
 

@@ -169,7 +169,7 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
 
 def summary_markdown(report: Report) -> Iterator[str]:
     warned = loadnotes.warning(report.unfinished)
-    yield (f"# {_summary_title(report)}\n\n" + (f"**{md_text(warned)}**\n\n" if warned else "")
+    yield (f"# {_summary_title(report)}\n\n" + (f"> {md_text(warned)}\n\n" if warned else "")
            + "| Date | Events | First | Last | Hours without events |\n|---|--:|---|---|---|\n")
     yield from in_pieces(map(_summary_markdown_line, report.timeline()))
     yield "\n"

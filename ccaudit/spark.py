@@ -324,12 +324,11 @@ def _refuse_another_writer(path: str) -> None:
         storelock.close(fd)
 
 
-def run(inputs, store, master: str | None = None, parquet: str | None = None, made: bool = False) -> LoadStats:
+def run(inputs, store, master: str | None = None, parquet: str | None = None) -> LoadStats:
     """``ccaudit spark``: aggregate with Spark, then add the counts to ``store``, which
-    must hold nothing yet (counts without events cannot be told apart from what it has).
-    ``made``: the store was made for this run (``Store(loading=inputs)``), held since."""
+    must hold nothing yet (counts without events cannot be told apart from what it has)."""
     store.refuse_mixing("counts")  # before minutes of Spark; and again as the counts are written
-    if not made:  # (else its own hold would pass for another's)
+    if store.made is None:  # (made for this run, ``Store(loading=inputs)``, it is held since: by none other)
         _refuse_another_writer(store.path)
     from .spark_inputs import check_inputs
 

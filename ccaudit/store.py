@@ -84,7 +84,7 @@ class Store:
     """A ccaudit SQLite file, open: load rows, read counts. ``readonly`` for reading
     commands; ``notify`` hears once if another process's lock makes it wait."""
 
-    closed = False
+    closed, made = False, None  # made: (name, value) of the note a store made here for its load holds, until replaced
     _note: str | None  # the meta row of a load begun here, until it ends (begin_load)
 
     def __init__(self, path: str | os.PathLike, durable: bool = True, readonly: bool = False,
@@ -102,13 +102,13 @@ class Store:
         if path != ":memory:" and os.path.isfile(path) and not sqlite_or_unborn(path):
             # refused before SQLite opens it: it wrote a journal planted beside it into it
             raise StoreError(f"{path}: not a usable ccaudit store (file is not a database){_A_DUMP}")
-        conn, self._held, self._note, self._inode, self._made = None, None, None, None, None
+        conn, self._held, self._note, self._inode, self.made = None, None, None, None, None
         try:
             if not readonly and path != ":memory:":
                 check_journal_name(path)
                 if needs_creating(path):  # (a killed load's journal is rolled back first, or named)
                     made = loadnotes.begun(list(map(os.fspath, loading))) if loading and durable else None
-                    self._made = made if create(path, made) else None
+                    self.made = made if create(path, made) else None
                 check_folder(path)
             conn = connect(path, readonly)
             self.conn = conn
@@ -120,7 +120,7 @@ class Store:
                 upgrade.upgrade(path, notify)
             check_layout(conn, path)
             self.unfinished = [] if path == ":memory:" else loadnotes.unfinished(
-                conn, path, self._made and self._made[0], self._held)
+                conn, path, self.made and self.made[0], self._held)
             if path == ":memory:":
                 create_tables(conn)
         except BaseException as e:  # Ctrl-C too: the file's descriptors go with the connection
@@ -141,14 +141,14 @@ class Store:
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
         cached(conn)
         conn.execute("PRAGMA temp_store = MEMORY")  # a load's statement journals; counts.py spills reports' sorts
-        if self._made is None:  # else held on to its load's ``holding``: a note of a load held is one running
+        if self.made is None:  # else held on to its load's ``holding``: a note of a load held is one running
             self.written()  # made and brought up to date: held again only to write (``holding``)
 
     @contextlib.contextmanager
     def holding(self) -> Iterator[None]:
         """Hold the store (``storelock.hold``) while this Store writes it (a load from its note
         to its end), not for its life: a program's Store that only read passed for a load running."""
-        if self._held is not None and self._made is None or self.readonly or self.path == ":memory:":
+        if self._held is not None and self.made is None or self.readonly or self.path == ":memory:":
             yield
             return
         if self._held is None:  # (else held since the store was made for this load)
@@ -309,7 +309,7 @@ class Store:
         with self.writing(adding="counts"):
             self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
             self.conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}")  # a load that left no event (or this
-            self._made = None  # run's store's own note): no load can complete it in a store of counts
+            self.made = None  # run's store's own note): no load can complete it in a store of counts
             for batch in chunks(rows, 10_000):
                 keys = [(r[3], r[4], r[1], r[2]) for r in batch]
                 kids = self._numbers.of("keys", KEY_COLUMNS, keys)
@@ -369,7 +369,7 @@ class Store:
     def begin_load(self, inputs: list[str]) -> str:
         """Note in the store that a load of ``inputs`` has begun, until ``end_load``: one killed, or stopped by
         a full disk, leaves part of its records, a report of which would look whole (``unfinished``)."""
-        (name, value), made, self._made = loadnotes.begun(inputs), self._made, None
+        (name, value), made, self.made = loadnotes.begun(inputs), self.made, None
         with self.writing():  # in place of the note the store was made with, if it was (a kill between them
             self.conn.execute("DELETE FROM meta WHERE name = ?", (made and made[0],))  # left it empty)
             self.conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", (name, value))

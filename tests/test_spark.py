@@ -1094,3 +1094,19 @@ def test_a_store_made_for_a_run_that_was_killed_says_the_run_did_not_end(ccaudit
     said = subprocess.run([ccaudit_exe, "summary", "--db", db], capture_output=True, text=True)
     assert (said.returncode, said.stderr) == (0, "")
     assert said.stdout.startswith(f"Audit Summary for {stats.inserted} events")
+
+
+@pytest.mark.parametrize("before", ["nothing", "an empty file"])
+def test_a_run_into_a_store_it_makes_is_not_refused_for_its_own_hold(invoke, tmp_path, monkeypatch, before):
+    # was, with an empty file (mktemp's): "another ccaudit is writing it", exit 2, and the file left noted
+    db, dump = tmp_path / "s.db", str(ROOT / "fixtures/sample-cli.txt")
+    if before == "an empty file":
+        db.touch()
+    rows, stats = reference([dump])
+    monkeypatch.setattr("ccaudit.spark.require", lambda: None)
+    monkeypatch.setattr("ccaudit.spark.session", contextlib.contextmanager(lambda master=None: iter([None])))
+    monkeypatch.setattr("ccaudit.spark.aggregate", lambda *args: (rows, stats))
+    result = invoke("spark", dump, "--db", db, "-q")
+    assert result.exit_code == 0, result.stderr
+    said = invoke("summary", "--db", db)
+    assert said.stderr == "" and said.stdout.startswith(f"Audit Summary for {stats.inserted} events")

@@ -249,8 +249,8 @@ def test_no_stream_completes_a_killed_load_of_a_stream(invoke, tmp_path, sample_
     assert invoke("load", "-", "--db", db, "-q", input=WEEK2.read_bytes()).exit_code == 0
     told = [line for line in invoke("summary", "--db", db).stderr.splitlines() if "did not end" in line]
     assert len(told) == 1 and told[0].endswith(
-        "the store may hold only part of its records; once its records are loaded again (nothing tells one stream from "
-        f"another), ccaudit clean --db {db} --unfinished")
+        "the store may hold only part of its records; once its records are loaded again (nothing tells one stream, "
+        f"folder or pattern from another), ccaudit clean --db {db} --unfinished")
     assert invoke("clean", "--db", db, "--unfinished", "--yes").exit_code == 0
     assert invoke("summary", "--db", db).stderr == ""
 
@@ -307,7 +307,7 @@ def test_a_first_versions_note_of_a_relative_name_or_a_stream_is_not_completed_b
     assert invoke("load", WEEK2.name, "--db", db, "-q").exit_code == 0
     told = [line for line in invoke("summary", "--db", db).stderr.splitlines() if "did not end" in line]
     assert len(told) == 1 and told[0].startswith(f"ccaudit: warning: {db}: a load of {given}, begun ")
-    assert "once its records are loaded again (nothing tells one stream from another)" in told[0]
+    assert "once its records are loaded again (nothing tells one stream, folder or pattern from another)" in told[0]
 
 
 def test_a_dump_renamed_over_the_one_loaded_does_not_complete_its_note(tmp_path, sample_cli, monkeypatch):
@@ -345,7 +345,7 @@ def test_a_killed_load_of_standard_input_is_named_so(invoke, tmp_path, sample_cl
     killed_after_a_commit(db, "-")
     told = [line for line in invoke("summary", "--db", db).stderr.splitlines() if "did not end" in line]
     assert len(told) == 1 and told[0].startswith(f"ccaudit: warning: {db}: a load of standard input, begun ")
-    assert "once its records are loaded again (nothing tells one stream from another)" in told[0]
+    assert "once its records are loaded again (nothing tells one stream, folder or pattern from another)" in told[0]
 
 
 KILLED_ONCE_THE_STORE_IS_MADE = """\
@@ -398,8 +398,9 @@ def test_report_files_say_the_store_holds_part_of_a_load_that_did_not_end(invoke
     # was: only stderr and JSON said so, and a report folder read later passed for a whole report
     db = a_store_and_a_killed_load(invoke, tmp_path, sample_cli)
     began = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)["unfinished_loads"][0]["began"]
-    said = f"Incomplete: the store holds part of 1 load that did not end ({WEEK2}, begun {began}): counts may be short"
-    for fmt, name, shown, line in [("text", "summary.txt", said, 1), ("markdown", "summary.md", f"**{said}**", 2),
+    said = (f"Incomplete: the store holds part of 1 load that had not ended ({WEEK2}, begun {began}): "
+            "counts may be short")
+    for fmt, name, shown, line in [("text", "summary.txt", said, 1), ("markdown", "summary.md", f"> {said}", 2),
                                    ("html", "report.html", f"<p><strong>{said}</strong></p>", None)]:
         out = tmp_path / fmt
         result = invoke("report", "--db", db, "--format", fmt, "--out", out)
@@ -422,3 +423,14 @@ def test_the_loads_a_report_file_names_are_printable(tmp_path, sample_cli):
     with Store(str(db), readonly=True) as store:
         text = render_summary(build(store), "text")
     assert "a\\x1b[2Jb.json, begun " in text.splitlines()[1] and "\x1b" not in text
+
+
+def test_a_report_file_says_a_load_may_be_running(invoke, tmp_path, sample_cli):
+    # was: "did not end", for a load running as the report was written
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    with Store(str(db)) as writer, writer.holding():  # held as a load holds it, between its transactions
+        writer.begin_load([str(WEEK2)])
+        line = invoke("report", "--db", db).stdout.splitlines()[1]
+    assert line.startswith(f"Incomplete: the store holds part of 1 load that had not ended ({WEEK2}, begun ")
+    assert line.endswith(", running): counts may be short")
