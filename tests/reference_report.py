@@ -283,3 +283,20 @@ def _rows(section: str, day_events: list, place: list, labels: list, tz, top: in
     if top:  # the busiest, ties in key order (the sort is stable)
         made = sorted(made, key=lambda r: -r["total"])[:top]
     return made
+
+
+def breaches(doc: dict, rules: list[tuple[str, str, int, str]]) -> tuple[list[dict], list[bool]]:
+    """``check``'s breaches of ``rules`` (section glob, key glob, max, "hour" or "day") in a
+    ``report`` of every section, and whether each rule matched a key (README, check)."""
+    found, matched = [], [False] * len(rules)
+    for day in doc["days"]:
+        for section, rows in day["sections"].items():
+            for n, (sections, keys, most, per) in enumerate(rules):
+                for row in (r for r in rows if fnmatchcase(section, sections) and matches(r["key"], keys)):
+                    matched[n] = True
+                    rule = f"{sections}:{keys}={most}/{per[0]}"
+                    over = [(label, c) for label, c in zip(day["hour_labels"], row["hours"]) if c > most] \
+                        if per == "hour" else [(None, row["total"])] * (row["total"] > most)
+                    found += [{"section": section, "key": row["key"], "day": day["date"], "hour": hour, "count": c,
+                               "limit": most, "per": per, "rule": rule} for hour, c in over]
+    return found, matched

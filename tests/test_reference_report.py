@@ -1,12 +1,14 @@
-"""ccaudit's JSON reports against tests/reference_report.py, an independent computation of
-the same report, under random mixes of zone (half-hour and 45-minute offsets, days of 23
-to 26 hours), window (at odd µs, on and off quarter hours, local times the clocks skip or
-repeat), principal and method globs, ``--section``, ``--top`` and ``--stats``: on dumps
-of days when clocks change, and on records made to sit at the edges (a µs either side of a
-quarter hour, an hour, a change of offset; odd principals; copies of an id)."""
+"""ccaudit's JSON reports, and ``check``'s breaches, against tests/reference_report.py, an
+independent computation of the same report, under random mixes of zone (half-hour and
+45-minute offsets, days of 23 to 26 hours), window (at odd µs, on and off quarter hours,
+local times the clocks skip or repeat), principal and method globs, ``--section``,
+``--top`` and ``--stats``: on dumps of days when clocks change, and on records made to sit
+at the edges (a µs either side of a quarter hour, an hour, a change of offset; odd
+principals; copies of an id)."""
 from __future__ import annotations
 
 import json
+import operator
 import random
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -145,8 +147,9 @@ def bound(rng: random.Random, events: list, zone: str, until: bool) -> tuple[str
     return written + (f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}" if offset else "Z"), t
 
 
-def combination(rng: random.Random, events: list) -> tuple[list[str], dict, bool]:
-    """Arguments of a report, the reference's options for it, and whether it is refused."""
+def window(rng: random.Random, events: list) -> tuple[list[str], dict, bool]:
+    """Arguments of a zone and a window, the reference's options for them, and whether
+    they are refused."""
     zone = rng.choice(ZONES)
     args, opts, refused = ["--tz", zone], {"tz_name": zone}, False
     for option, until in (("--since", False), ("--until", True)):
@@ -157,6 +160,12 @@ def combination(rng: random.Random, events: list) -> tuple[list[str], dict, bool
             refused |= t is None
     if not refused and "since" in opts and "until" in opts:  # an empty window
         refused = opts["until"] <= opts["since"]
+    return args, opts, refused
+
+
+def combination(rng: random.Random, events: list) -> tuple[list[str], dict, bool]:
+    """Arguments of a report, the reference's options for it, and whether it is refused."""
+    args, opts, refused = window(rng, events)
     if rng.random() < 0.3:
         p = rng.choice(events)[2]  # a principal of the store, whole or in part
         glob = rng.choice(PRINCIPALS if rng.random() < 0.5 else (p, p[:len(p) // 2 + 1] + "*", f"*{p[-3:]}"))
@@ -201,3 +210,36 @@ def test_reports_equal_an_independent_computation(stores, invoke, name):
             continue
         assert result.exit_code == 0, (args, result.stderr)
         assert compared(json.loads(result.stdout)) == ref.report(events, **opts), args
+
+
+def rules(rng: random.Random, events: list) -> list[tuple[str, str, int, str]]:
+    """A few distinct rules of ``check``: section globs, key globs (a key of the store,
+    whole or in part, or any; written as reports show it: a space at either end is not
+    the rule's), and limits near the store's counts."""
+    made: dict = {}
+    for _ in range(rng.randint(1, 4)):
+        e = rng.choice(events)
+        key = ref.shown(rng.choice(["*", e[4] or e[1], (e[4] or e[1])[:3] + "*", "sa-*", "*@*"]))
+        section = rng.choice(["*", "*", "signin_*", e[3] or "all_events"])
+        per = rng.choice(["hour", "day"])
+        made[section, key] = (section, key, rng.choice([1, 2, 3, 5]) if per == "hour" else rng.choice([3, 10, 50]), per)
+    return list(made.values())
+
+
+@pytest.mark.parametrize("name", ["spring", "autumn", "edges", "samples"])
+def test_checks_equal_an_independent_computation(stores, invoke, name):
+    db, events = stores[name]
+    rng = random.Random(f"check {name}")
+    for _ in range(COMBINATIONS // 2):
+        args, opts, refused = window(rng, events)
+        chosen = rules(rng, events)
+        if refused:  # (as reports are: test_reports_equal_an_independent_computation)
+            continue
+        result = invoke("check", "--db", db, "--format", "json", *args,
+                        *[a for r in chosen for a in ("--max", f"{r[0]}:{r[1]}={r[2]}/{r[3][0]}")])
+        want, matched = ref.breaches(ref.report(events, **opts), chosen)
+        doc = json.loads(result.stdout)
+        assert result.exit_code == (1 if want else 0), (args, chosen, result.stderr)
+        key = operator.itemgetter("section", "key", "day", "rule", "count")  # (hour: None or a label)
+        assert sorted(doc["breaches"], key=key) == sorted(want, key=key), (args, chosen)
+        assert [r["matched_a_key"] for r in doc["rules"]] == matched, (args, chosen)
