@@ -300,3 +300,22 @@ def breaches(doc: dict, rules: list[tuple[str, str, int, str]]) -> tuple[list[di
                     found += [{"section": section, "key": row["key"], "day": day["date"], "hour": hour, "count": c,
                                "limit": most, "per": per, "rule": rule} for hour, c in over]
     return found, matched
+
+
+def totals(doc: dict) -> dict[tuple[str, str], int]:
+    """Events per (section, key) over a ``report``'s days: a side of ``diff``."""
+    summed: dict[tuple[str, str], int] = {}
+    for day in doc["days"]:
+        for section, rows in day["sections"].items():
+            for row in rows:
+                summed[section, row["key"]] = summed.get((section, row["key"]), 0) + row["total"]
+    return summed
+
+
+def diff_rows(a: dict, b: dict) -> list[dict]:
+    """``diff --all``'s rows of two ``totals``, in no order."""
+    status = {(True, False): "vanished", (False, True): "new"}
+    return [{"section": s, "key": k, "count_a": a.get((s, k), 0), "count_b": b.get((s, k), 0),
+             "change": b.get((s, k), 0) - a.get((s, k), 0),
+             "status": status.get(((s, k) in a, (s, k) in b)) or ("same" if a[s, k] == b[s, k] else "changed")}
+            for s, k in set(a) | set(b)]

@@ -1,10 +1,10 @@
-"""ccaudit's JSON reports, and ``check``'s breaches, against tests/reference_report.py, an
-independent computation of the same report, under random mixes of zone (half-hour and
-45-minute offsets, days of 23 to 26 hours), window (at odd µs, on and off quarter hours,
-local times the clocks skip or repeat), principal and method globs, ``--section``,
-``--top`` and ``--stats``: on dumps of days when clocks change, and on records made to sit
-at the edges (a µs either side of a quarter hour, an hour, a change of offset; odd
-principals; copies of an id)."""
+"""ccaudit's JSON reports, ``check``'s breaches and ``diff``'s rows, against
+tests/reference_report.py, an independent computation of the same report, under random
+mixes of zone (half-hour and 45-minute offsets, days of 23 to 26 hours), window (at odd
+µs, on and off quarter hours, local times the clocks skip or repeat), principal and method
+globs, ``--section``, ``--top`` and ``--stats``: on dumps of days when clocks change, and
+on records made to sit at the edges (a µs either side of a quarter hour, an hour, a change
+of offset; odd principals; copies of an id)."""
 from __future__ import annotations
 
 import json
@@ -147,10 +147,10 @@ def bound(rng: random.Random, events: list, zone: str, until: bool) -> tuple[str
     return written + (f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}" if offset else "Z"), t
 
 
-def window(rng: random.Random, events: list) -> tuple[list[str], dict, bool]:
-    """Arguments of a zone and a window, the reference's options for them, and whether
-    they are refused."""
-    zone = rng.choice(ZONES)
+def window(rng: random.Random, events: list, zone: str | None = None) -> tuple[list[str], dict, bool]:
+    """Arguments of a zone (``zone``, or one at random) and a window, the reference's
+    options for them, and whether they are refused."""
+    zone = zone or rng.choice(ZONES)
     args, opts, refused = ["--tz", zone], {"tz_name": zone}, False
     for option, until in (("--since", False), ("--until", True)):
         if rng.random() < 0.5:
@@ -243,3 +243,21 @@ def test_checks_equal_an_independent_computation(stores, invoke, name):
         key = operator.itemgetter("section", "key", "day", "rule", "count")  # (hour: None or a label)
         assert sorted(doc["breaches"], key=key) == sorted(want, key=key), (args, chosen)
         assert [r["matched_a_key"] for r in doc["rules"]] == matched, (args, chosen)
+
+
+@pytest.mark.parametrize("name", ["spring", "autumn", "edges", "samples"])
+def test_diffs_equal_an_independent_computation(stores, invoke, name):
+    db, events = stores[name]
+    rng = random.Random(f"diff {name}")
+    for _ in range(COMBINATIONS // 4):
+        zone = rng.choice(ZONES)  # both sides' windows are read in it
+        (a_args, a_opts, a_refused), (b_args, b_opts, b_refused) = window(rng, events, zone), window(rng, events, zone)
+        if a_refused or b_refused:
+            continue
+        sides = [f"--{side}-{a[2:]}" if a.startswith("--") else a
+                 for side, args in (("a", a_args[2:]), ("b", b_args[2:])) for a in args]  # (past --tz ZONE)
+        result = invoke("diff", db, db, "--tz", zone, "--all", "--format", "json", *sides)
+        assert result.exit_code == 0, (sides, result.stderr)
+        want = ref.diff_rows(ref.totals(ref.report(events, **a_opts)), ref.totals(ref.report(events, **b_opts)))
+        key = operator.itemgetter("section", "key")
+        assert sorted(json.loads(result.stdout)["rows"], key=key) == sorted(want, key=key), (zone, sides)
