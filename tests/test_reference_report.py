@@ -38,15 +38,6 @@ def edge_records(seed: int = 11) -> list[dict]:
                   {"email": "bob@example.com"}, {"identityPool": {"resourceId": "pool-1"}}, "User:trail ", "User:ünï",
                   "None:UNKNOWN_USER", "User:User:x", {}, None]
 
-    def written(ts: int, offset_minutes: int = 0) -> str:
-        t = ref.EPOCH + timedelta(microseconds=ts)
-        if offset_minutes:
-            local = t.astimezone(timezone(timedelta(minutes=offset_minutes)))
-            sign, m = "+" if offset_minutes > 0 else "-", abs(offset_minutes)
-            return local.strftime("%Y-%m-%dT%H:%M:%S") + f".{local.microsecond:06d}{sign}{m // 60:02d}:{m % 60:02d}"
-        fraction = rng.choice(["", f".{t.microsecond:06d}", f".{t.microsecond:06d}{rng.randint(0, 999):03d}"])
-        return t.strftime("%Y-%m-%dT%H:%M:%S") + (fraction or (f".{t.microsecond:06d}" if t.microsecond else "")) + "Z"
-
     def record(ts: int, offset_minutes: int = 0) -> dict:
         method = rng.choice(["kafka.Authentication"] * 3 + ["mds.Authorize"] * 2 + ["SignIn"] * 3 +
                             ["CreateAPIKey", "GetKafkaClusters", "weird method"])
@@ -71,7 +62,8 @@ def edge_records(seed: int = 11) -> list[dict]:
                                  {"data": {"errors": [{"status": ""}, {"status": 429}]}}])
             if result is not None:
                 data["result"] = result
-        return {"id": str(uuid.UUID(int=rng.getrandbits(128))), "time": written(ts, offset_minutes), "data": data}
+        time = written(ts, offset_minutes, rng.choice(["", f"{rng.randint(0, 999):03d}"]))
+        return {"id": str(uuid.UUID(int=rng.getrandbits(128))), "time": time, "data": data}
 
     def at(text: str) -> int:
         return int(datetime.fromisoformat(text).timestamp()) * US
@@ -121,6 +113,16 @@ def stores(tmp_path_factory) -> dict:
     return made
 
 
+def written(ts: int, offset: int = 0, digits: str = "") -> str:
+    """``ts`` (µs) in RFC 3339 at ``offset`` minutes from UTC (``Z`` at 0), with ``digits``
+    after the µs, which a time read drops."""
+    local = (ref.EPOCH + timedelta(microseconds=ts)).astimezone(timezone(timedelta(minutes=offset)))
+    fraction = f".{local.microsecond:06d}{digits}" if local.microsecond or digits else ""
+    sign = "+" if offset >= 0 else "-"
+    zone = f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}" if offset else "Z"
+    return local.strftime("%Y-%m-%dT%H:%M:%S") + fraction + zone
+
+
 def bound(rng: random.Random, events: list, zone: str, until: bool) -> tuple[str, int | None]:
     """A --since or --until as a user may write it, and the µs it means (None: refused, a
     local time the clocks skip)."""
@@ -140,11 +142,7 @@ def bound(rng: random.Random, events: list, zone: str, until: bool) -> tuple[str
          "quarter": ts - ts % ref.QUARTER + rng.choice([0, ref.QUARTER, -1, 1]),
          "hours": ts + rng.randint(-6 * ref.HOUR, 6 * ref.HOUR)}[kind]
     offset = rng.choice([0, 0, 330, -150, 345, 765])
-    local = (ref.EPOCH + timedelta(microseconds=t)).astimezone(timezone(timedelta(minutes=offset)))
-    written = local.strftime("%Y-%m-%dT%H:%M:%S") + (f".{local.microsecond:06d}{rng.randint(0, 999):03d}"
-                                                       if local.microsecond else "")
-    sign = "+" if offset >= 0 else "-"
-    return written + (f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}" if offset else "Z"), t
+    return written(t, offset, f"{rng.randint(0, 999):03d}" if t % US else ""), t
 
 
 def window(rng: random.Random, events: list, zone: str | None = None) -> tuple[list[str], dict, bool]:

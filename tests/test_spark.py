@@ -1070,6 +1070,13 @@ def test_pysparks_warning_of_a_jvm_a_stop_killed_is_not_said(monkeypatch):
     assert said == []
 
 
+def without_spark(monkeypatch, rows: list, stats: LoadStats) -> None:
+    """ccaudit spark as it runs, but for Spark: its session none, its counts ``rows``."""
+    monkeypatch.setattr("ccaudit.spark.require", lambda: None)
+    monkeypatch.setattr("ccaudit.spark.session", contextlib.contextmanager(lambda master=None: iter([None])))
+    monkeypatch.setattr("ccaudit.spark.aggregate", lambda *args: (rows, stats))
+
+
 def test_a_store_made_for_a_run_that_was_killed_says_the_run_did_not_end(ccaudit_exe, tmp_path):
     # was: the empty store a kill left read as a whole one of 0 events, without a warning
     from ccaudit.spark import run
@@ -1088,8 +1095,7 @@ def test_a_store_made_for_a_run_that_was_killed_says_the_run_did_not_end(ccaudit
     with Store(str(db)) as store:  # a run again, one that ends, writes counts and forgets the note
         rows, stats = reference([dump])
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr("ccaudit.spark.session", contextlib.contextmanager(lambda master=None: iter([None])))
-            mp.setattr("ccaudit.spark.aggregate", lambda *args: (rows, stats))
+            without_spark(mp, rows, stats)
             run([dump], store)
     said = subprocess.run([ccaudit_exe, "summary", "--db", db], capture_output=True, text=True)
     assert (said.returncode, said.stderr) == (0, "")
@@ -1103,9 +1109,7 @@ def test_a_run_into_a_store_it_makes_is_not_refused_for_its_own_hold(invoke, tmp
     if before == "an empty file":
         db.touch()
     rows, stats = reference([dump])
-    monkeypatch.setattr("ccaudit.spark.require", lambda: None)
-    monkeypatch.setattr("ccaudit.spark.session", contextlib.contextmanager(lambda master=None: iter([None])))
-    monkeypatch.setattr("ccaudit.spark.aggregate", lambda *args: (rows, stats))
+    without_spark(monkeypatch, rows, stats)
     result = invoke("spark", dump, "--db", db, "-q")
     assert result.exit_code == 0, result.stderr
     said = invoke("summary", "--db", db)
