@@ -74,7 +74,7 @@ class Selection(Busiest):
         """This selection read through ``conn``, another connection to the same store (a
         second process's, see halves.py): the same window and filters, its own tables."""
         other = copy.copy(self)
-        other._begin(conn)
+        other._begin(conn, checked=True)
         return other
 
     def end(self) -> None:
@@ -99,7 +99,7 @@ class Selection(Busiest):
                 self.conn.execute("")  # raises the ended snapshot's ValueError
             yield item
 
-    def _begin(self, conn: sqlite3.Connection) -> None:
+    def _begin(self, conn: sqlite3.Connection, checked: bool = False) -> None:
         self._conn = conn
         self._shared = storefile.snapshot(conn)
         self._ending = storefile.ending_when_dropped(self, conn, self._shared)
@@ -108,7 +108,7 @@ class Selection(Busiest):
         self.busy, self._made_busy = f"temp.busy_{n}", False
         try:
             with spilling():
-                damage.keyed_by_numbers(conn, self.parts)
+                damage.readable(conn, self.path, self.parts, pages=not checked and self._shared[0] == 1)
                 if self.filtered:
                     self._keep(self.principal, self.method)
                 if self.parts:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from . import daycounts
 from .arguments import of_kind
+from .damage import pages_whole
 from .errors import CcauditError, NoSpace, out_of_space, spilling
 from .files import write_own
 from .folders import DIR_MODE, Folder, unslashed, writing_into
@@ -106,6 +107,8 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
     if os.path.lexists(out_dir) and not os.path.islink(out_dir) and not os.path.isdir(out_dir):
         raise CcauditError(f"{out_dir}: is a file, not a folder")
     with writing_into(out_dir) as folder, one_snapshot(store.conn):  # every table from one
+        read = ["keys"] + ["details", "events"] * any(t != "counts" for t in tables) + ["counts"] * ("counts" in tables)
+        pages_whole(store.conn, store.path, tuple(read))  # a damaged page can read short of rows
         return _export(store, folder, tables)
 
 

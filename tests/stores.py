@@ -8,6 +8,9 @@
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
 import struct
 
 from ccaudit.schema import DETAIL_COLUMNS, KEY_COLUMNS
@@ -102,3 +105,18 @@ def assert_consistent(store) -> None:
         columns = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
         empty = " OR ".join(f"{c} = ''" for c in columns)
         assert db.execute(f"SELECT count(*) FROM {table} WHERE {empty}").fetchone()[0] == 0, table
+
+
+def one_cell_fewer(db: str, table: str) -> int:
+    """The root page of ``table`` in ``db`` told in its header it holds one cell fewer: its last
+    row is no longer read, and SQLite reads on without an error. The page's number."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", [table]).fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        assert conn.execute(f"SELECT count(*) FROM dbstat WHERE name = '{table}'").fetchone()[0] == 1  # a leaf
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * size + (100 if root == 1 else 0) + 3)  # the page header's count of cells
+        cells = int.from_bytes(f.read(2), "big")
+        f.seek(-2, os.SEEK_CUR)
+        f.write((cells - 1).to_bytes(2, "big"))
+    return root

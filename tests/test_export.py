@@ -36,7 +36,7 @@ from ccaudit.stops import Program
 from ccaudit.store import Store
 from tests.conftest import EXPECTED_SAMPLE, FIXTURES, ROOT, check_streams
 from tests.records import signin, write_jsonl
-from tests.stores import quarters_of
+from tests.stores import one_cell_fewer, quarters_of
 
 EVENT_TABLES = ("all_events", "auth_events", "signin_failures", "signin_successes")
 TABLES = (*EVENT_TABLES, "counts")
@@ -228,6 +228,20 @@ def test_a_damaged_counts_row_is_named_not_exported_outside_its_day(tmp_path):
     conn.close()
     result = ccaudit("export", "--db", db, "--out", tmp_path / "out", "--table", "counts")
     assert result.exit_code == 2 and result.stderr.startswith(f"ccaudit: error: {db}: a row of its counts is damaged")
+
+
+@pytest.mark.parametrize("table, damaged", [("counts", "counts"), ("counts", "keys"), ("all_events", "events"),
+                                            ("auth_events", "details")])
+def test_a_page_that_reads_short_of_rows_is_damage_not_a_smaller_export(tmp_path, table, damaged):
+    # a page whose header was garbled held fewer rows and read without an error: the export
+    # left its rows out, exit 0
+    db = tmp_path / "audit.db"
+    assert ccaudit("load", FIXTURES / "sample-cli.txt", "--db", db, "-q").exit_code == 0
+    page = one_cell_fewer(str(db), damaged)
+    result = ccaudit("export", "--db", db, "--out", tmp_path / "out", "--table", table)
+    assert (result.exit_code, result.stdout) == (2, "") and not os.listdir(tmp_path / "out")
+    assert result.stderr.startswith(f"ccaudit: error: {db}: the store is damaged (database disk image is malformed: "
+                                    ) and f"page {page}" in result.stderr.lower(), result.stderr
 
 
 def export_peak_mib(tmp_path, keys: int) -> int:

@@ -27,7 +27,7 @@ from ccaudit.load import load_dumps
 from ccaudit.report import build
 from ccaudit.store import Store
 from tests.records import ABSENT, REQUEST, T, json_lines, numbered, record, signin, write_jsonl
-from tests.stores import LOAD_KEYS, RECOUNT, assert_consistent, load_counts, quarter_counts, store_state
+from tests.stores import LOAD_KEYS, RECOUNT, assert_consistent, load_counts, one_cell_fewer, quarter_counts, store_state
 
 rec = numbered("id-", type=REQUEST, principal="User:u-1")  # a console request, id "id-<n>"
 untyped = numbered("id-", principal="User:u-1")  # the same without "type"
@@ -936,6 +936,38 @@ def test_a_damaged_page_names_the_store_it_is_in(invoke, tmp_path, sample_cli, f
         assert r.stderr.endswith("); load the dumps into a new store\n") and r.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize("table", ["keys", "counts", "method_counts", "quarters"])
+def test_a_page_that_reads_short_of_rows_is_damage_not_a_smaller_report(invoke, tmp_path, sample_cli, table):
+    # a page whose header was garbled held fewer rows and read without an error: reports,
+    # check and diff left its rows out, exit 0, and a diff of two copies of one store differed
+    good, bad = str(tmp_path / "good.db"), str(tmp_path / "bad.db")
+    assert invoke("load", sample_cli, "--db", good, "-q").exit_code == 0
+    with open(good, "rb") as f, open(bad, "wb") as g:
+        g.write(f.read())
+    root = one_cell_fewer(bad, table)
+    for args in (["report", "--db", bad], ["report", "--db", bad, "--principal", "*"], ["summary", "--db", bad],
+                 ["methods", "--db", bad], ["diff", good, bad], ["check", "--db", bad, "--max", "all_events:*=1/d"],
+                 ["report", "--db", bad, "--since", "2024-05-06T10:07:00Z"]):
+        r = invoke(*args)
+        assert (r.exit_code, r.stdout) == (2, ""), (args, r.output)
+        assert r.stderr.startswith(f"ccaudit: error: {bad}: the store is damaged (database disk image is malformed: "
+                                   ) and f"page {root}" in r.stderr.lower() and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_a_cut_quarter_hour_whose_events_read_short_is_damage(invoke, tmp_path):
+    # a window cut inside a quarter hour reads its events there: a damaged page of them left
+    # events out of the report unsaid
+    dump = write_jsonl(tmp_path, [signin("2024-05-06T10:05:00Z", f"u{i}@example.com", id=f"e{i}") for i in range(40)])
+    db = str(tmp_path / "s.db")
+    assert invoke("load", dump, "--db", db, "-q").exit_code == 0
+    one_cell_fewer(db, "events")
+    assert invoke("report", "--db", db, "-q").exit_code == 0  # whole quarter hours: the counts only
+    r = invoke("report", "--db", db, "--since", "2024-05-06T10:01:00Z", "-q")
+    assert (r.exit_code, r.stdout) == (2, ""), r.output
+    assert r.stderr == (f"ccaudit: error: {db}: the store is damaged (the quarter hour from 2024-05-06T10:00:00Z "
+                        "holds 39 events, its count 40); load the dumps into a new store\n")
+
+
 def test_a_damaged_page_of_text_names_the_store_it_is_in(invoke, tmp_path):
     # bytes garbled in a page of keys: sqlite3 could not decode a key ("Could not decode to
     # UTF-8"), and the store was not checked for damage: "a store could not be read: ..."
@@ -946,14 +978,15 @@ def test_a_damaged_page_of_text_names_the_store_it_is_in(invoke, tmp_path):
         root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'keys'").fetchone()[0]
         size = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
-    with open(db, "r+b") as f:  # a key's text (after its principal), its digest and the next cell's start
+    with open(db, "r+b") as f:  # a key's text: the page is whole (its cells where they were), the text not UTF-8
         f.seek((root - 1) * size)
         f.seek((root - 1) * size + f.read(size).rindex(b"user-0150@example.com"))
-        garbled = bytes(b ^ 255 for b in f.read(64))
-        f.seek(-64, os.SEEK_CUR)
+        garbled = bytes(b ^ 255 for b in f.read(16))
+        f.seek(-16, os.SEEK_CUR)
         f.write(garbled)
     r = invoke("report", "--db", db)
-    assert r.exit_code == 2 and r.stderr.startswith(f"ccaudit: error: {db}: the store is damaged (Could not decode")
+    assert (r.exit_code, r.stderr) == (2, f"ccaudit: error: {db}: a row of its keys holds text that is not UTF-8; load "
+                                          "the dumps into a new store\n")
 
 
 def test_a_store_with_a_trigger_is_refused(invoke, tmp_path, sample_cli):
