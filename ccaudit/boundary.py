@@ -128,6 +128,7 @@ def boundary(ctx: click.Context) -> Iterator[None]:
             raise
     except CcauditError as e:
         say(f"ccaudit: error: {printable(str(e))}")
+        _flushed_or_dropped()
         ctx.exit(e.exit_code)
     except KeyboardInterrupt as e:
         _drop_output()
@@ -188,6 +189,18 @@ def _drop_output() -> None:
     if Program.ends_with_command and sys.stdout is not None:
         with contextlib.suppress(OSError, ValueError):
             discard(sys.stdout.fileno())
+
+
+def _flushed_or_dropped() -> None:
+    """Failed: what is left in standard output's buffer, written if it can be, as at exit,
+    else dropped. Left there after a write of it failed (``download --out -`` to a full
+    disk), it failed again at exit: Python said "Exception ignored" and exited 120."""
+    if sys.stdout is not None:
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError):
+                discard(sys.stdout.fileno())
 
 
 def _written_out() -> None:

@@ -13,9 +13,8 @@ How a run works, and why:
 * The output appears under its final name only when complete, and the state
   file is updated only after that (``download_files.py``), so a chain of runs
   yields every record once (twice only if a run is killed between the two renames).
-* All Kafka calls go through ``kafka_source.KafkaSource``, a small adapter in
-  plain Python types, so tests can drive the loop with a fake (retention gaps,
-  auth errors).
+* All Kafka calls go through ``kafka_source.KafkaSource``, a small adapter in plain
+  Python types, so tests can drive the loop with a fake (retention gaps, auth errors).
 """
 from __future__ import annotations
 
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .download_files import (
+    STDOUT,
     StreamNotWritten,
     check_out,
     check_state_folder,
@@ -234,8 +234,8 @@ def _saying_what_is_left(out_path, compressed: bool, result: DownloadResult, kep
             raise CcauditError(f"{e}; nothing written{kept}") from None
         raise CcauditError(f"{e}; {written(compressed or isinstance(e, StreamNotWritten))}") from None
     except (KeyboardInterrupt, Terminated) as e:  # a stop: the command's line says what a stream already had
-        if result.records and is_stream(out_path):
-            add_note(e, written(compressed))
+        if result.records and is_stream(out_path):  # (what standard output's buffer held, the command drops)
+            add_note(e, written(compressed or str(out_path) == STDOUT))
         raise
 
 

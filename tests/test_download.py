@@ -536,9 +536,8 @@ def test_ctrl_c_of_a_run_to_a_stream_says_what_it_already_had(tmp_path, props, m
     use_fake(monkeypatch, source)
     result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", "-", "--state",
                                       str(tmp_path / "s.json"), *(["--gzip"] if gzipped else [])])
-    some = "at most 2 records" if gzipped else "2 records already"
-    assert (result.exit_code, result.stderr) == (130, f"ccaudit: interrupted; {some} written to standard "
-                                                      "output, state file unchanged\n")
+    assert (result.exit_code, result.stderr) == (130, "ccaudit: interrupted; at most 2 records written to standard "
+                                                      "output, state file unchanged\n")  # (its buffer is dropped)
     if not gzipped:
         assert result.stdout_bytes == b"".join(audit_message(i) + b"\n" for i in range(2))
     else:  # what gzip had compressed of them, or none
@@ -1784,6 +1783,42 @@ def test_out_dash_pipes_into_load(tmp_path, cluster, topic, mock_props):
     assert json.loads(run.stdout)["inserted"] == 5
     assert not (tmp_path / "-").exists()
     assert b"to standard output" in run.stderr
+
+
+@pytest.mark.parametrize("gzip", ["", "--gzip"])
+def test_out_dash_to_a_full_disk_is_one_line_and_exit_2(tmp_path, cluster, topic, mock_props, gzip):
+    # was exit 120 and Python's "Exception ignored ... OSError: [Errno 28]": the failed write's
+    # bytes were left in standard output's buffer, and failed again at exit
+    cluster.produce(topic, [audit_message(i, topic) for i in range(200)])
+    run = ccaudit_in_sh(f'"$0" -m ccaudit download --config "$1" --out - --topic "$2" -q {gzip} > /dev/full',
+                        str(mock_props), topic, cwd=tmp_path)
+    assert run.returncode == 2 and run.stderr.startswith(b"ccaudit: error: disk full while writing standard output; "
+                                                         b"at most "), run.stderr
+    assert run.stderr.count(b"\n") == 1 and run.stderr.endswith(b" written to standard output\n")
+
+
+def test_ctrl_c_of_out_dash_into_a_pipe_says_at_most_what_the_reader_got(tmp_path, cluster, topic, mock_props):
+    # was "306 records already written to standard output" where the reader got 272: those in
+    # standard output's buffer were dropped as the command stopped
+    cluster.produce(topic, [audit_message(i, topic) for i in range(600)])
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    proc = subprocess.Popen([sys.executable, "-m", "ccaudit", "download", "--config", str(mock_props), "--topic", topic,
+                             "--out", "-", "--timeout", "60", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not proc.stdout.peek(1) and time.monotonic() < deadline:  # the first records are in the pipe, which
+            time.sleep(0.05)  # is then left full: the rest wait in standard output's buffer
+        time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        got, said = proc.stdout.read(), proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    whole = got.count(b"\n")
+    assert proc.returncode == 130 and whole < 600, said
+    told = re.fullmatch(rb"ccaudit: interrupted; at most (\d+) records written to standard output\n", said)
+    assert told and whole <= int(told[1]), said
 
 
 @pytest.mark.parametrize("out", ["/dev/stdout", "-"])
