@@ -202,7 +202,7 @@ def text(stream: BinaryIO, label: str, compressed: bool = False) -> tuple[Binary
     return without_bom(stream), len(BOM) if head.startswith(BOM) else 0
 
 
-_TAR, _TAR_AT = b"ustar", 257  # a tar header's magic, and where it is
+_TAR, _TAR_AT, _TAR_HEADER = b"ustar", 257, 512  # a tar header's magic, where it is, and the header's size
 
 
 def _tar(stream: BinaryIO, compressed: bool) -> tuple[BinaryIO, bool]:
@@ -212,12 +212,25 @@ def _tar(stream: BinaryIO, compressed: bool) -> tuple[BinaryIO, bool]:
     short broke in that read, before its records were read, and a pipe's first read may
     hold a header's first bytes alone (tar writes 512 at once; the name comes first)."""
     head = stream.peek(1)  # type: ignore[attr-defined]
-    if len(head) < _TAR_AT + len(_TAR) and (b"\0" in head or not compressed and b"\n" not in head):
+    if len(head) < _TAR_HEADER and (b"\0" in head or not compressed and b"\n" not in head):
         try:
-            head, stream = first_bytes(stream, _TAR_AT + len(_TAR))
+            head, stream = first_bytes(stream, _TAR_HEADER)
         except READ_ERRORS as e:  # the read proper reports it
             return Broken(e), False  # type: ignore[return-value]
-    return stream, head[_TAR_AT:_TAR_AT + len(_TAR)] == _TAR
+    return stream, _tar_header(head)
+
+
+def _tar_header(head: bytes) -> bool:
+    """Whether ``head`` starts with a tar header: its magic, and its checksum (in octal, of its
+    512 bytes with the checksum's own 8 as spaces). A record can hold the magic where a
+    header has it (a user name that a failed sign-in typed), and was refused as a tar."""
+    if len(head) < _TAR_HEADER or head[_TAR_AT:_TAR_AT + len(_TAR)] != _TAR:
+        return False
+    try:
+        told = int(head[148:156].strip(b" \0"), 8)
+    except ValueError:
+        return False
+    return told == sum(head[:148]) + 8 * ord(" ") + sum(head[156:_TAR_HEADER])
 
 
 def without_bom(stream: BinaryIO) -> BinaryIO:

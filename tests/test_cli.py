@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from ccaudit.store import Store
-from tests.records import json_line, json_lines, kafka_auth, numbered
+from tests.records import T, json_line, json_lines, kafka_auth, numbered, signin
 
 SUMMARY_FIRST = "Audit Summary for 13 events spanning 4 days from 2024-05-06"
 LOAD_LINE = "loaded 14 records: 13 new, 1 duplicate; skipped 16 noise lines, 6 malformed"
@@ -477,6 +477,21 @@ def test_a_tar_archive_says_to_extract_it(invoke, tmp_path, sample_cli, kind):
     result = invoke("load", path, "--db", tmp_path / "s.db", "-q")
     assert result.exit_code == 2 and stderr_lines(result)[0] == (
         f"ccaudit: error: {path}: a tar archive; extract its dumps first (tar -xf), and give them")
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_record_with_a_tar_magic_where_a_header_has_it_is_read(invoke, tmp_path, compressed):
+    # was refused as a tar archive (exit 2, nothing loaded): a failed sign-in's user name,
+    # which whoever signs in types, put "ustar" at byte 257 of the dump
+    first = json.dumps(signin(T, "u@example.com", id="e0"), separators=(",", ":"))
+    at = first.index('"id":"e0"') + len('"id":"e0","name":"')
+    first = first.replace('"id":"e0"', '"id":"e0","name":"' + "x" * (257 - at) + 'ustar"')
+    data = (first + "\n" + json.dumps(signin(T, "v@example.com", id="e1")) + "\n").encode()
+    assert data[257:262] == b"ustar"
+    path = tmp_path / ("d.jsonl.gz" if compressed else "d.jsonl")
+    path.write_bytes(gzip.compress(data) if compressed else data)
+    result = invoke("load", path, "--db", tmp_path / "s.db", "--format", "json", "-q")
+    assert result.exit_code == 0 and json.loads(result.stdout)["inserted"] == 2, result.output
 
 
 @pytest.mark.parametrize("kind, first", [("tar", 100), ("tar-gz", 100), ("tar", 5)])
