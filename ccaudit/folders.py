@@ -25,6 +25,7 @@ from typing import IO, TypeVar
 
 from .errors import CcauditError
 from .stops import Program, block_stops, restore_signals
+from .streams import SQLITE_MAGIC
 from .text import printable
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
@@ -375,3 +376,19 @@ def check_parent(path: str, what: str) -> None:
     parent = folder_of(path)
     if not os.path.isdir(parent):
         raise CcauditError(f"{path}: cannot create {what}: no folder {parent}")
+
+
+def sqlite_at(fd: int, name: str) -> bool:
+    """Whether ``name`` in the folder ``fd`` is an SQLite file (never through a link): a
+    store under a report file's name is neither written over nor deleted, listed or not,
+    as ``-o`` refuses one."""
+    try:
+        f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    except OSError:
+        return False
+    try:
+        return os.read(f, len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError:
+        return False
+    finally:
+        os.close(f)

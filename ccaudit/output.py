@@ -23,7 +23,7 @@ from .collector import FewerCollections
 from .dates import Days
 from .errors import CcauditError
 from .files import present, same_file, takes_utf8, write_atomic, write_own, write_pieces
-from .folders import Folder, held, inside, remove_dead_parts, unslashed, writing_into
+from .folders import Folder, held, inside, remove_dead_parts, sqlite_at, unslashed, writing_into
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
@@ -135,7 +135,7 @@ def check_report_folder(out_dir: str, fmt: str) -> None:
     with held(unslashed(out_dir)) as folder:
         old = read_manifest(folder)
         for name in (_summary_of(fmt), "report.html") if fmt == "html" else (_summary_of(fmt),):
-            if name not in old and folder.mode(name) is not None:
+            if (name not in old or sqlite_at(folder.fd, name)) and folder.mode(name) is not None:
                 raise _stray(folder, name)
 
 
@@ -144,8 +144,9 @@ def _summary_of(fmt: str) -> str:
 
 
 def _stray(folder: Folder, name: str) -> CcauditError:
-    return CcauditError(f"{folder.join(name)}: a file of the report's name that no earlier report wrote (its "
-                        "manifest does not list it); move it, or give another folder")
+    what = ("an SQLite file (a store?) under a report file's name" if sqlite_at(folder.fd, name) else
+            "a file of the report's name that no earlier report wrote (its manifest does not list it)")
+    return CcauditError(f"{folder.join(name)}: {what}; move it, or give another folder")
 
 
 def _incomplete(e: CcauditError, out_dir: str, rewritten: bool) -> CcauditError:
@@ -170,7 +171,7 @@ def _unlisted(folder: Folder, sids: list[str], written: Iterable[str], old: list
                 continue
             for entry in entries:
                 name = f"{sid}/{entry.name}" if sid else entry.name
-                if name in written and name not in listed:
+                if name in written and (name not in listed or sqlite_at(here.fd, entry.name)):
                     return name
     return None
 
@@ -286,6 +287,8 @@ def _remove(folder: Folder, names: Iterable[str]) -> tuple[list[str], str]:
                 if isinstance(fd, OSError):
                     raise fd
                 mode = os.stat(base, dir_fd=fd, follow_symlinks=False).st_mode
+                if stat.S_ISREG(mode) and sqlite_at(fd, base):
+                    raise OSError(errno.EEXIST, "an SQLite file (a store?), not deleted")
                 if stat.S_ISREG(mode) or stat.S_ISLNK(mode):  # a link itself, never what it leads to
                     os.unlink(base, dir_fd=fd)
             except FileNotFoundError:

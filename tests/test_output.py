@@ -572,6 +572,22 @@ def test_a_file_of_a_report_files_name_that_no_manifest_lists_is_left_alone(invo
     assert (out / name).read_text() == "mine" and not (out / ".ccaudit-manifest").exists()
 
 
+@pytest.mark.parametrize("name", ["summary.txt", "2024-05-06.txt", "all_events/2024-05-07.txt"])
+def test_a_store_under_a_listed_report_files_name_is_neither_written_over_nor_deleted(invoke, tmp_path, sample_cli,
+                                                                                     name):
+    # was: a second report wrote over it, and clean --out deleted it (its name was listed),
+    # where -o refuses an SQLite file
+    out = tmp_path / "reports"
+    assert invoke("report", sample_cli, "--out", out, "-q").exit_code == 0
+    (out / name).unlink()
+    assert invoke("load", sample_cli, "--db", out / name, "-q").exit_code == 0
+    store = (out / name).read_bytes()
+    for args in (["report", sample_cli, "--out", out, "-q"], ["clean", "--out", out, "--yes"]):
+        result = invoke(*args)
+        assert result.exit_code == ExitCode.USAGE and "an SQLite file (a store?)" in result.stderr, result.stderr
+        assert (out / name).read_bytes() == store and result.stderr.count("ccaudit: error:") == 1
+
+
 @pytest.mark.parametrize(("fmt", "name", "manifest", "why"), [
     ("text", "summary.txt", "", "no earlier report wrote"), ("csv", "summary.csv", "", "no earlier report wrote"),
     ("html", "report.html", "", "no earlier report wrote"),
