@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from . import streamed
+from . import loadnotes, streamed
 from .errors import CcauditError, spilling
 from .files import read_small
 from .report import Day, Report, Row
@@ -270,13 +270,14 @@ def _text(breaches: Breaches, rules: list[Rule], report: Report, strict: bool) -
     ``table_cell`` because the records choose them, rules through ``printable``."""
     days = f"{plural(report.span_days, 'day')} from {report.span[0]}" if report.days else "no events"
     zone = "" if report.tz == "UTC" else f" ({report.tz})"
-    scope = f"checked {plural(len(rules), 'rule')} against {plural(report.events, 'event')}, {days}{zone}"
+    scope = f"checked {plural(len(rules), 'rule')} against {plural(report.events, 'event')}, {days}{zone}\n"
+    scope += f"{warned}\n" if (warned := loadnotes.warning(report.unfinished)) else ""  # (a CI log keeps stdout)
     if not breaches.count:
         why = strict and unchecked(breaches, report)
-        yield f"FAIL: no breaches, but {why} (--strict); {scope}\n" if why else f"OK: no breaches; {scope}\n"
+        yield f"FAIL: no breaches, but {why} (--strict); {scope}" if why else f"OK: no breaches; {scope}"
         return
     yield (f"BREACH: {plural(breaches.count, 'breach', 'breaches')} of {plural(breaches.rules_breached, 'rule')};"
-           f" {scope}\n")
+           f" {scope}")
 
     def cells() -> Iterator[tuple[str, ...]]:
         for b in breaches:

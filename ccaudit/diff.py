@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
-from . import streamed
+from . import loadnotes, streamed
 from .csvtext import csv_chunks
 from .errors import spilling
 from .report import Report
@@ -121,13 +121,15 @@ def render(comparison: Comparison, a: Report, b: Report, fmt: str, labels: tuple
         tally += f"; {shown:,} shown"
         if counts["same"] and not same:
             tally += " (--all adds the same ones)"
+    warned = [f"{printable(s['label'])}: {w}" for s in (sa, sb) if (w := loadnotes.warning(s["unfinished_loads"]))]
     if fmt == "markdown":
         yield f"# ccaudit diff\n\n- {md_text(_heading(sa))}\n- {md_text(_heading(sb))}\n\n{tally}\n\n"
+        yield "".join(f"> {md_text(w)}\n\n" for w in warned)
         if shown:
             yield from _table(rows, md_text, markdown=True)
             yield "\n"
         return
-    yield f"{_heading(sa)}\n{_heading(sb)}\n{tally}\n"
+    yield f"{_heading(sa)}\n{_heading(sb)}\n{tally}\n" + "".join(f"{w}\n" for w in warned)
     if shown:
         yield "\n"
         yield from _table(rows, table_cell, markdown=False)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 
-from . import streamed
+from . import loadnotes, streamed
 from .csvtext import csv_chunks
 from .errors import spilling
 from .report import Report
@@ -130,6 +130,7 @@ def render(methods: MethodCounts, fmt: str) -> Iterator[str]:
 def _text(methods: MethodCounts) -> Iterator[str]:
     """A table of methods; names go through ``table_cell`` because the records choose them."""
     count, events = methods.size()
+    yield f"{warned}\n" if (warned := loadnotes.warning(methods.unfinished)) else ""
     if not count:
         yield "(no events)\n"
         return

@@ -414,6 +414,26 @@ def test_report_files_say_the_store_holds_part_of_a_load_that_did_not_end(invoke
         assert "Incomplete" not in invoke("report", "--db", whole, "--format", fmt).stdout
 
 
+def test_check_diff_and_methods_say_on_stdout_the_store_holds_part_of_a_load(invoke, tmp_path, sample_cli):
+    # was: "OK: no breaches; checked 1 rule against 14 events", and diff's and methods' tables,
+    # as if of a whole store: only stderr, which a CI job may not keep, and JSON said so
+    db = a_store_and_a_killed_load(invoke, tmp_path, sample_cli)
+    whole = tmp_path / "whole.db"
+    assert invoke("load", sample_cli, "--db", whole, "-q").exit_code == 0
+    began = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)["unfinished_loads"][0]["began"]
+    said = (f"Incomplete: the store holds part of 1 load that had not ended ({WEEK2}, begun {began}): "
+            "counts may be short")
+    for args, line in [(["check", "--db", db, "--max", "all_events:*=1000/d"], 1),
+                       (["check", "--db", db, "--max", "all_events:*=1/d"], 1), (["methods", "--db", db], 0),
+                       (["diff", whole, db], 3), (["diff", db, whole, "--format", "markdown"], 7)]:
+        result = invoke(*args)
+        assert result.exit_code in (0, 1) and "Traceback" not in result.output, (args, result.output)
+        shown = f"{'> ' * (args[-1] == 'markdown')}{'B' if args[1] == whole else 'A'} = {db}: {said}" \
+            if args[0] == "diff" else said
+        assert result.stdout.splitlines()[line] == shown, (args, result.stdout)
+        assert invoke(*[whole if a == db else a for a in args]).stdout.count("Incomplete") == 0
+
+
 def test_the_loads_a_report_file_names_are_printable(tmp_path, sample_cli):
     from ccaudit.render import render_summary
     db = tmp_path / "s.db"
