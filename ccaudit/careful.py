@@ -16,6 +16,7 @@ from .nesting import Guard, Refused, TooDeep, TooLarge
 from .pruned import kept_items
 from .schema import MAX_RECORD
 from .stats import LoadStats
+from .streams import Broken
 
 BLOCK = 1 << 20
 
@@ -61,6 +62,8 @@ def ijson_rows(stream: BinaryIO, at: int, label: str, stats: LoadStats, array: b
         where = end if first is None else min(end, at + first)
         left = end - where + counted.dropped + drain(stream)
         stats.cut_short(label, f"@byte {where}", _ijson_reason(e) + stopped(left))
+    finally:
+        counted.close()
 
 
 def _syntax_error_at(head: bytes) -> int | None:
@@ -94,6 +97,14 @@ class _Guarded(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def close(self) -> None:
+        """Let go of the stream and of a refusal. ijson's parser holds this reader, and the
+        cycle collector cannot see into the parser: a cycle through it (an error raised from
+        ``readinto`` or from the stream holds their frames) was never freed, and each
+        document broken so was kept, buffers and all, until the process ended."""
+        self._refused, self._stream = None, Broken(ValueError("read after close"))  # type: ignore[assignment]
+        super().close()
 
     def readinto(self, buf) -> int:  # type: ignore[override]
         # The guard checks an item's size where a read ends: no read may hold a whole
