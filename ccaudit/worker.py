@@ -35,7 +35,7 @@ from typing import Any
 import msgspec
 
 from .collector import FewerCollections
-from .errors import InputError, out_of_space, pin_max_digits
+from .errors import OUT_OF_MEMORY, InputError, out_of_space, pin_max_digits
 from .ingest import MAX_LINE, Dump, iter_lines, json_rows, line_rows, until_broken
 from .shape import BOM
 from .stage import Stage
@@ -228,7 +228,8 @@ def _answer_task(task: Task, out) -> None:
             out.write(wire(answer))
             out.flush()
     except Exception as e:  # reported by the parent
-        why = str(e) if isinstance(e, InputError) else f"{type(e).__name__}: {e}"
+        why = str(e) if isinstance(e, InputError) else OUT_OF_MEMORY if isinstance(e, MemoryError) else \
+            f"{type(e).__name__}: {e}"  # (a MemoryError says nothing: "MemoryError: ")
         out.write(wire(Failure(why, out_of_space(e), isinstance(e, InputError))))
         out.flush()
 

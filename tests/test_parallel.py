@@ -16,8 +16,9 @@ import threading
 
 import pytest
 
+from ccaudit import worker
 from ccaudit.ahead import ahead
-from ccaudit.errors import CcauditError
+from ccaudit.errors import OUT_OF_MEMORY, CcauditError
 from ccaudit.load import load_dumps
 from ccaudit.stats import LoadStats
 from ccaudit.store import Store
@@ -808,3 +809,17 @@ def test_a_temporary_folder_made_as_descriptors_run_out_is_removed_and_the_limit
     with pytest.raises(CcauditError, match=r"cannot make a temporary folder: Too many open files \(raise ulimit -n\)$"):
         tempdirs.make_temp_dir()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_out_of_memory_says_so(monkeypatch):
+    # was "could not parse: MemoryError: " under a memory limit (ulimit -v): a MemoryError has
+    # no words of its own
+    def out_of_memory(task):
+        raise MemoryError
+        yield
+
+    monkeypatch.setattr(worker, "run", out_of_memory)
+    out = io.BytesIO()
+    worker._answer_task(None, out)
+    answer = worker.unwire(out.getvalue(), worker.Reply)
+    assert answer == worker.Failure(OUT_OF_MEMORY)
