@@ -12,6 +12,7 @@ import errno
 import functools
 import io
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -211,12 +212,20 @@ def _written_out() -> None:
         sys.stdout.flush()
 
 
+_SECRETS = "CCAUDIT_API_KEY and CCAUDIT_API_SECRET"  # (a secret typed as an argument was said, into a cron job's log)
+_SECRET_LIKE = re.compile("pass|secret|key|sasl|token|api|cred", re.IGNORECASE)
+
+
 def _where_to_look(e: click.ClickException) -> str:
     """The error's message; after an argument missing or an option unknown, with the help
     that click's usage block (left out: an error is one line) would have pointed to."""
     said, command = e.format_message(), getattr(e, "ctx", None)
     if isinstance(e, click.NoSuchOption):  # click's repr wrote a byte not UTF-8 as \udcff
         said = said.replace(repr(e.option_name), quoted(e.option_name))
+    secret = said.startswith("Got unexpected extra argument") or _SECRET_LIKE.search(getattr(e, "option_name", ""))
+    if command is not None and command.info_name == "download" and secret:
+        said = said if isinstance(e, click.NoSuchOption) else "download takes no arguments (not shown here)"
+        return f"{said.rstrip('.')}; the API key and secret come from --config or {_SECRETS}, never the command line"
     if not isinstance(e, (click.MissingParameter, click.NoSuchOption)) or command is None:
         return said
     return f"{said.rstrip('.')}; see ccaudit{'' if command.parent is None else ' ' + command.info_name} -h"

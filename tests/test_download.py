@@ -1318,6 +1318,18 @@ def test_a_setting_confluent_kafka_cannot_take_is_an_input_error(tmp_path, clust
         dl.download(props, tmp_path / "out.jsonl", timeout=10)
 
 
+@pytest.mark.parametrize("args, said", [
+    (["--out", "o.jsonl", "SECRETXYZ"], "download takes no arguments (not shown here)"),
+    (["--out", "o.jsonl", "--password=SECRETXYZ"], "No such option '--password'"),
+    (["--out", "o.jsonl", "--sasl.password", "SECRETXYZ"], "No such option '--sasl.password'")])
+def test_a_secret_given_on_the_command_line_is_not_said_and_where_it_belongs_is(tmp_path, args, said):
+    # was "Got unexpected extra argument (SECRETXYZ)": the secret, into the log a cron job keeps
+    result = CliRunner().invoke(cli, ["download", "--config", str(tmp_path / "p.properties"), *args])
+    assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {said}; the API key and secret come from "
+                                                    "--config or CCAUDIT_API_KEY and CCAUDIT_API_SECRET, never the "
+                                                    "command line\n")
+
+
 def test_secret_appears_nowhere(tmp_path, cluster, topic, mock_props, capfd):
     cluster.produce(topic, [audit_message(i, topic) for i in range(4)])
     state, out = tmp_path / "state.json", tmp_path / "out.jsonl"
