@@ -224,7 +224,8 @@ def _where_to_look(e: click.ClickException) -> str:
         said = said.replace(repr(e.option_name), quoted(e.option_name))
     secret = said.startswith("Got unexpected extra argument") or _SECRET_LIKE.search(getattr(e, "option_name", ""))
     if command is not None and command.info_name == "download" and secret:
-        said = said if isinstance(e, click.NoSuchOption) else "download takes no arguments (not shown here)"
+        said = said if isinstance(e, click.NoSuchOption) else "download takes no arguments (not shown here; the " \
+            "output file is --out FILE)"
         return f"{said.rstrip('.')}; the API key and secret come from --config or {_SECRETS}, never the command line"
     if not isinstance(e, (click.MissingParameter, click.NoSuchOption)) or command is None:
         return said

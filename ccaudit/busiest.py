@@ -16,7 +16,7 @@ import operator
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import cells, daycounts
+from . import cells, damage, daycounts
 from .errors import spilling
 from .schema import DAY
 
@@ -42,6 +42,8 @@ class Busiest:
     """The busiest keys and cells of a ``counts.Selection``'s day."""
 
     if TYPE_CHECKING:  # what it reads of the Selection it is part of, for mypy (declared only, never run)
+        path: str
+        _checked: set[str]
         by_method: bool
         busy: str
         _made_busy: bool
@@ -61,6 +63,10 @@ class Busiest:
         def _reader(self, starts: list[int], end: int, lo: int, hi: int) -> tuple[str, Callable]: ...
         def _kept(self, column: str, by_method: bool) -> str: ...
 
+    def _sections_whole(self) -> None:
+        """The pages of what sections are read from, checked before the first read of one."""
+        damage.pages_whole(self.conn, self.path, ("keys", "counts", "method_counts"), self._checked)
+
     def busiest_cell(self, section: str, starts: list[int], end: int, floor: int = 0) -> int | None:
         """The largest count of any cell of ``columns(section, starts, end)``, or ``floor``
         (the largest of the days before) if none is larger: from the busiest keys only,
@@ -78,6 +84,7 @@ class Busiest:
         start = starts[0]
         args: list | dict  # a query's parameters: by name in the query of Pairs rows
         lo, hi = self._cut(start, end)
+        self._sections_whole()
         one_row = self._one_row(section)
         within = one_row and self._within_days(starts, end)
         pairs = self._pairs(section, starts, end, lo, hi) if one_row and floor and not within else None
@@ -118,6 +125,7 @@ class Busiest:
         start = starts[0]
         args: list | dict  # a query's parameters: by name in the query of Pairs rows
         lo, hi = self._cut(start, end)
+        self._sections_whole()
         one_row = self._one_row(section)
         if one_row and self._whole_utc_day(starts, end, lo, hi):
             key, body, args = self._section(section, lo, hi, start, end)

@@ -67,14 +67,15 @@ class Selection(Busiest):
         if self.parts and store.counts_only():
             raise StoreError(f"{store.path}: holds counts only (made by ccaudit spark): a time window must "
                              "start and end on a quarter hour (:00, :15, :30 or :45)")
-        self.has_edges = bool(self.parts)
+        self.has_edges, self._checked = bool(self.parts), set()  # the tables whose pages are checked
         self._begin(store.conn)
 
     def on(self, conn: sqlite3.Connection) -> Selection:
         """This selection read through ``conn``, another connection to the same store (a
         second process's, see halves.py): the same window and filters, its own tables."""
         other = copy.copy(self)
-        other._begin(conn, checked=True)
+        other._checked = set(damage.READ)  # by the first, as it reads the same snapshot
+        other._begin(conn)
         return other
 
     def end(self) -> None:
@@ -99,7 +100,7 @@ class Selection(Busiest):
                 self.conn.execute("")  # raises the ended snapshot's ValueError
             yield item
 
-    def _begin(self, conn: sqlite3.Connection, checked: bool = False) -> None:
+    def _begin(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._shared = storefile.snapshot(conn)
         self._ending = storefile.ending_when_dropped(self, conn, self._shared)
@@ -108,7 +109,8 @@ class Selection(Busiest):
         self.busy, self._made_busy = f"temp.busy_{n}", False
         try:
             with spilling():
-                damage.readable(conn, self.path, self.parts, pages=not checked and self._shared[0] == 1)
+                damage.readable(conn, self.path, self.parts)
+                damage.pages_whole(conn, self.path, ("meta", *("keys",) * self.filtered), self._checked)
                 if self.filtered:
                     self._keep(self.principal, self.method)
                 if self.parts:
@@ -145,17 +147,18 @@ class Selection(Busiest):
     # -- reading --------------------------------------------------------------------
 
     def quarters(self, date_of: Callable[[int], object]) -> Iterator[tuple[int, int, int, int]]:
-        """(quarter start in epoch s, events, first µs, last µs) in time order: from the
-        store's ``quarters``, or with a filter summed from the kept keys' ``counts`` (or
-        methods' ``method_counts``), read in the order of their key, day first: no sort.
-        With a filter, first and last are those of the quarter's part of its UTC day, the
-        day cut where the report's date (``date_of`` a quarter) or the window starts: all
-        that a report day's first and last event need."""
+        """(quarter start in epoch s, events, first µs, last µs) in time order: from the store's
+        ``quarters``, or with a filter summed from the kept keys' ``counts`` (or methods'
+        ``method_counts``), read in the order of their key, day first: no sort. With a filter,
+        first and last are those of the quarter's part of its UTC day, the day cut where the
+        report's date (``date_of`` a quarter) or the window starts: what a report day needs."""
         where, args = self._window("quarter")
         if self.filtered:
             rows = self._filtered_quarters(date_of)
-        else:  # the sums the store keeps (a count below 1 was edited in: a summary would show it)
-            rows = map(_counted, self.conn.execute(f"SELECT quarter, n, first_us, last_us FROM quarters{where}", args))
+        else:  # the sums the store keeps
+            damage.pages_whole(self.conn, self.path, ("quarters",), self._checked)
+            rows = map(damage.counted, self.conn.execute(f"SELECT quarter, n, first_us, last_us FROM quarters{where}",
+                                                         args))
         if not self.has_edges:
             yield from rows
             return
@@ -166,9 +169,9 @@ class Selection(Busiest):
         yield from (e for e in edges if self.first is None or e[0] >= self.first)
 
     def _filtered_quarters(self, date_of: Callable[[int], object]) -> Iterator[tuple[int, int, int, int]]:
-        where, args = self._window("day", whole_days=True)
-        rows = self.conn.execute(f"SELECT day, first_us, last_us, hours, offset_hours, quarters"  # as stored: DaySum
-                                 f" FROM {'method_counts' if self.by_method else 'counts'}{where}", args)
+        where, args, t = *self._window("day", whole_days=True), "method_counts" if self.by_method else "counts"
+        damage.pages_whole(self.conn, self.path, (t,), self._checked)  # the columns below: as DaySum takes them
+        rows = self.conn.execute(f"SELECT day, first_us, last_us, hours, offset_hours, quarters FROM {t}{where}", args)
         lo, hi = -(2**62) if self.first is None else self.first, 2**62 if self.last is None else self.last
         for day, group in itertools.groupby(rows, key=KEY):
             starts = [day + i * QUARTER for i in range(DAY // QUARTER)]
@@ -193,6 +196,7 @@ class Selection(Busiest):
         quarter hours (cells.py)."""
         start = starts[0]
         lo, hi = self._cut(start, end)
+        self._sections_whole()
         pairs = self._pairs(section, starts, end, lo, hi)
         args: list | dict  # a query's parameters: by name in the query of Pairs rows
         if pairs:
@@ -215,6 +219,7 @@ class Selection(Busiest):
         for each part of it (sum them): the whole UTC days summed by SQLite, the UTC day at
         each cut end read as a UTC report reads it."""
         ends = [t // US - t // US % DAY for t in (self.since, self.until) if t is not None and t % (DAY * US)]
+        self._sections_whole()
         span = self.conn.execute("SELECT (SELECT min(day) FROM counts), (SELECT max(day) FROM counts)").fetchone()
         if span[0] is None:
             return
@@ -393,8 +398,3 @@ class Selection(Busiest):
                            else f"kid IN (SELECT kid FROM {self.wanted})")
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
-
-def _counted(row: tuple) -> tuple:
-    if not row[1] >= 1:
-        raise ValueError(f"a quarter hour of {row[1]} events")
-    return row

@@ -108,7 +108,7 @@ def export(store: Store, out_dir: str, tables: Iterable[str] = TABLES) -> Export
         raise CcauditError(f"{out_dir}: is a file, not a folder")
     with writing_into(out_dir) as folder, one_snapshot(store.conn):  # every table from one
         read = ["keys"] + ["details", "events"] * any(t != "counts" for t in tables) + ["counts"] * ("counts" in tables)
-        pages_whole(store.conn, store.path, tuple(read))  # a damaged page can read short of rows
+        pages_whole(store.conn, store.path, tuple(read), set())  # a damaged page can read short of rows
         return _export(store, folder, tables)
 
 

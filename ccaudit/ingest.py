@@ -222,15 +222,17 @@ def _tar(stream: BinaryIO, compressed: bool) -> tuple[BinaryIO, bool]:
 
 def _tar_header(head: bytes) -> bool:
     """Whether ``head`` starts with a tar header: its magic, and its checksum (in octal, of its
-    512 bytes with the checksum's own 8 as spaces). A record can hold the magic where a
-    header has it (a user name that a failed sign-in typed), and was refused as a tar."""
+    512 bytes with the checksum's own 8 as spaces; as unsigned bytes, or signed as old tars
+    wrote it). A record can hold the magic where a header has it (a user name that a failed
+    sign-in typed), and was refused as a tar."""
     if len(head) < _TAR_HEADER or head[_TAR_AT:_TAR_AT + len(_TAR)] != _TAR:
         return False
     try:
         told = int(head[148:156].strip(b" \0"), 8)
     except ValueError:
         return False
-    return told == sum(head[:148]) + 8 * ord(" ") + sum(head[156:_TAR_HEADER])
+    summed = head[:148] + b" " * 8 + head[156:_TAR_HEADER]
+    return told in (sum(summed), sum(summed) - 256 * sum(b > 127 for b in summed))
 
 
 def without_bom(stream: BinaryIO) -> BinaryIO:

@@ -479,6 +479,23 @@ def test_a_tar_archive_says_to_extract_it(invoke, tmp_path, sample_cli, kind):
         f"ccaudit: error: {path}: a tar archive; extract its dumps first (tar -xf), and give them")
 
 
+def test_a_tar_archive_whose_checksum_old_tars_signed_says_to_extract_it(invoke, tmp_path, sample_cli):
+    # a header of a name not ASCII, its checksum summed of signed bytes (old tars): tarfile reads
+    # it, and ccaudit, which took only the unsigned sum, read it as a dump
+    data = sample_cli.read_bytes()
+    info = tarfile.TarInfo("d\u00fcmp-\u00e9.txt")
+    info.size = len(data)
+    header = bytearray(info.tobuf(tarfile.USTAR_FORMAT))
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(b - 256 if b > 127 else b for b in header)
+    path = tmp_path / "d.tar"
+    path.write_bytes(bytes(header) + data + bytes(-len(data) % 512) + bytes(1024))
+    assert tarfile.open(path).getnames() == ["d\u00fcmp-\u00e9.txt"]
+    result = invoke("load", path, "--db", tmp_path / "s.db", "-q")
+    assert result.exit_code == 2 and stderr_lines(result)[0] == (
+        f"ccaudit: error: {path}: a tar archive; extract its dumps first (tar -xf), and give them")
+
+
 @pytest.mark.parametrize("compressed", [False, True])
 def test_a_record_with_a_tar_magic_where_a_header_has_it_is_read(invoke, tmp_path, compressed):
     # was refused as a tar archive (exit 2, nothing loaded): a failed sign-in's user name,

@@ -1319,7 +1319,7 @@ def test_a_setting_confluent_kafka_cannot_take_is_an_input_error(tmp_path, clust
 
 
 @pytest.mark.parametrize("args, said", [
-    (["--out", "o.jsonl", "SECRETXYZ"], "download takes no arguments (not shown here)"),
+    (["--out", "o.jsonl", "SECRETXYZ"], "download takes no arguments (not shown here; the output file is --out FILE)"),
     (["--out", "o.jsonl", "--password=SECRETXYZ"], "No such option '--password'"),
     (["--out", "o.jsonl", "--sasl.password", "SECRETXYZ"], "No such option '--sasl.password'")])
 def test_a_secret_given_on_the_command_line_is_not_said_and_where_it_belongs_is(tmp_path, args, said):
