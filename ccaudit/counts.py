@@ -24,7 +24,6 @@ is closed or dropped): a report read while a load commits is one committed state
 """
 from __future__ import annotations
 
-import copy
 import functools
 import itertools
 import os
@@ -70,13 +69,12 @@ class Selection(Busiest):
         self.has_edges, self._checked = bool(self.parts), set()  # the tables whose pages are checked
         self._begin(store.conn)
 
-    def on(self, conn: sqlite3.Connection) -> Selection:
-        """This selection read through ``conn``, another connection to the same store (a
-        second process's, see halves.py): the same window and filters, its own tables."""
-        other = copy.copy(self)
-        other._checked = set(damage.READ)  # by the first, as it reads the same snapshot
-        other._begin(conn)
-        return other
+    def read_through(self, conn: sqlite3.Connection) -> None:
+        """Read from here on through ``conn``, another connection to the same store (a forked
+        second process's, see halves.py, in its own copy of this object): the same window
+        and filters, temporary tables of its own; the pages checked before are of the
+        snapshot that both read."""
+        self._begin(conn)
 
     def end(self) -> None:
         """Leave the snapshot, which the connection's last selection ends (a load into the
@@ -109,8 +107,9 @@ class Selection(Busiest):
         self.busy, self._made_busy = f"temp.busy_{n}", False
         try:
             with spilling():
+                first = ("meta", *("keys",) * self.filtered, *("quarters",) * bool(self.parts))  # (the cuts' counts)
+                damage.pages_whole(conn, self.path, first, self._checked)
                 damage.readable(conn, self.path, self.parts)
-                damage.pages_whole(conn, self.path, ("meta", *("keys",) * self.filtered), self._checked)
                 if self.filtered:
                     self._keep(self.principal, self.method)
                 if self.parts:

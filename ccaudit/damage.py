@@ -116,18 +116,24 @@ def edges_whole(conn: sqlite3.Connection, path: str, parts: list[tuple[int, int]
     """Raise StoreError naming ``path`` if the events of a window's cut quarter hours
     (``parts``, which a report reads from ``events``) are not as many as the quarter's count:
     rows of a damaged page left out, as ``pages_whole`` finds for the other tables. One
-    hour's events read for each cut; an hour with a time of another type is left for the
-    read to fail on, naming its table."""
+    hour's events read for each cut, which must all have whole times."""
     for start, _ in parts:
         quarter = start // QUARTER_US * QUARTER
         held, odd = conn.execute("SELECT total(typeof(us) = 'integer' AND us BETWEEN ? AND ? - 1),"
                                  " total(typeof(us) != 'integer') FROM events WHERE hour = ?",
                                  [quarter * US, quarter * US + QUARTER_US, start // HOUR_US]).fetchone()
         counted = conn.execute("SELECT coalesce(sum(n), 0) FROM quarters WHERE quarter = ?", [quarter]).fetchone()[0]
-        if held != counted and not odd:
-            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(quarter))
+        if odd:
+            raise StoreError(f"{path}: a row of its events is damaged (a time that is not a whole number of µs, in "
+                             f"the hour from {_iso(start // HOUR_US * 3600)}); load the dumps into a new store")
+        if held != counted:
+            at = _iso(quarter)
             raise StoreError(f"{path}: the store is damaged (the quarter hour from {at} holds {int(held)} events, "
                              f"its count {counted}); load the dumps into a new store")
+
+
+def _iso(t: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 _TEXT = {"keys": KEY_COLUMNS, "details": DETAIL_COLUMNS, "method_counts": ("method",),

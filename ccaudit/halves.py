@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from . import storefile
 from .render import Layout, Scale
-from .report import Day, Gap, Report, Rows
+from .report import Day, Gap, Report
 from .stops import block_stops, restore_signals
 from .tempdirs import temp_root
 
@@ -294,7 +294,8 @@ class _Later:
 
 
 def _work(report: Report, work: Callable[[], object], mask: set | None, parent: int) -> None:
-    """In the child: rebind the report's rows to a connection of its own, do ``work``,
+    """In the child: read the report's selection through a connection of its own (every
+    row a day makes, now or when asked for, reads through that one object), do ``work``,
     then exit, 0 if it is all done. It never returns to the caller's code, nor touches
     its connection or buffers: the signals that raise (Ctrl-C, SIGTERM) stay blocked until
     it is inside the ``try``, or one arriving at once would unwind the parent's stack.
@@ -311,11 +312,7 @@ def _work(report: Report, work: Callable[[], object], mask: set | None, parent: 
         conn = storefile.reader(selection.path)
         if selection.file_id != storefile.file_id(selection.path):
             return  # another file put in its place since the report was built
-        selection = selection.on(conn)
-        for day in report.days:
-            for section in day.sections.values():
-                if isinstance(section.rows, Rows):
-                    section.rows.selection = selection
+        selection.read_through(conn)
         work()
         code = 0
     finally:

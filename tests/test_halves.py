@@ -197,6 +197,29 @@ def test_a_child_that_hangs_is_stopped_and_its_days_written_here(store_path, chi
     assert lines == [f"{getattr(d, 'date', 'gap')} {parent}" for d in days]
 
 
+@pytest.mark.parametrize("variant", ["plain", "principal", "window"])
+def test_the_child_reads_through_a_connection_of_its_own(store_path, children, tmp_path, variant):
+    # was: the days a report makes when asked for kept the parent's selection, so the child
+    # read every row through the parent's connection, copied across the fork (its temporary
+    # tables into the parent's temporary file), and never through its own
+    log = tmp_path / "readers"
+
+    def trace(sql: str) -> None:  # inherited by a child that reads through this connection
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+    with mock.patch.object(halves, "MIN_EVENTS", ALWAYS):
+        store = Store(store_path, readonly=True)
+        try:
+            store.conn.set_trace_callback(trace)
+            text = "".join(render_whole(build(store, **VARIANTS[variant]), "text", False))
+        finally:
+            store.close()
+    assert [both_wrote(later) for later in children] == [True]
+    assert set(log.read_text().split()) == {str(os.getpid())}
+    assert text == written(store_path, "text", NEVER, **VARIANTS[variant])
+
+
 def test_the_childs_connection_caches_as_many_pages_as_the_stores(store_path):
     # SQLite's default cache, 2 MB, is 31 of the store's 64 KiB pages: a zone's html page
     # read each counts page about six times over in the child.

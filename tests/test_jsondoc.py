@@ -1264,6 +1264,7 @@ def test_a_record_whose_look_ahead_ends_inside_a_number_after_a_lone_surrogate_i
 
 
 @pytest.mark.parametrize("data, array", [
+    (b'{"id": "a"}\n' + b'{"a":' * 100_000 + b"1" + b"}" * 100_000, False),  # nested too deep
     (b'{"id": "a"}\n' + b'{"a":' * 100_000 + b"1" + b"}" * 100_000, True),  # text after the array
     (b'[{"id": "a"}, {"b": 1, x}]', True)])  # invalid JSON
 def test_a_document_read_in_part_is_freed_once_read(data, array):

@@ -861,6 +861,7 @@ def test_a_filter_keeping_many_keys_reads_a_day_of_few_without_a_search_per_key(
     starts = list(range(day + 86_400, day + 2 * 86_400, 3600))
 
     def read(selection: Selection) -> int:
+        list(selection.columns("signin_failure", starts, starts[-1] + 3600))  # (its first read checks the pages)
         steps.clear()
         rows = selection.columns("signin_failure", starts, starts[-1] + 3600)
         assert [key for key, *_ in rows] == ["late@example.com"]
@@ -986,6 +987,12 @@ def test_a_time_of_another_type_beside_a_cut_quarter_hour_names_its_table(invoke
     r = invoke("report", "--db", db, "--since", "2024-05-06T10:01:00Z", "-q")
     assert r.exit_code == 2 and r.stderr.startswith(f"ccaudit: error: {db}: a row of its events is damaged ("), \
         r.stderr
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:  # a time with a fraction: was KeyError, exit 70
+        conn.execute("UPDATE events SET us = 1714990800000000.5 WHERE id = 'e1'")
+    r = invoke("report", "--db", db, "--since", "2024-05-06T10:01:00Z", "-q")
+    assert (r.exit_code, r.stderr) == (2, f"ccaudit: error: {db}: a row of its events is damaged (a time that is not "
+                                          "a whole number of µs, in the hour from 2024-05-06T10:00:00Z); load the "
+                                          "dumps into a new store\n")
 
 
 def test_a_damaged_page_of_text_names_the_store_it_is_in(invoke, tmp_path):
