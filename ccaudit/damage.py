@@ -12,8 +12,6 @@ from .daycounts import SPARSE
 from .errors import StoreError
 from .schema import DETAIL_COLUMNS, HOUR_US, KEY_COLUMNS, LAST_TIME, QUARTER, QUARTER_US, US
 
-READ = ("meta", "keys", "counts", "method_counts", "quarters")  # the tables a report reads whole
-
 _WHOLE = ("typeof(n) != 'integer' OR typeof(first_us) != 'integer' OR typeof(last_us) != 'integer'"
           " OR n NOT BETWEEN 1 AND 1e15 OR first_us > last_us")  # no load makes 0, a negative, or 2**63 - 1
 _BLOBS = ("typeof(hours) != 'blob' OR typeof(offset_hours) != 'blob' OR typeof(quarters) != 'blob'"
