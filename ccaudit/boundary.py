@@ -196,12 +196,11 @@ def _flushed_or_dropped() -> None:
     """Failed: what is left in standard output's buffer, written if it can be, as at exit,
     else dropped. Left there after a write of it failed (``download --out -`` to a full
     disk), it failed again at exit: Python said "Exception ignored" and exited 120."""
-    if sys.stdout is not None:
-        try:
-            sys.stdout.flush()
-        except (OSError, ValueError):
-            with contextlib.suppress(OSError, ValueError):
-                discard(sys.stdout.fileno())
+    try:
+        _written_out()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):
+            discard(sys.stdout.fileno())
 
 
 def _written_out() -> None:

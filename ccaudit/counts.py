@@ -109,7 +109,8 @@ class Selection(Busiest):
             with spilling():
                 first = ("meta", *("keys",) * self.filtered, *("quarters",) * bool(self.parts))  # (the cuts' counts)
                 damage.pages_whole(conn, self.path, first, self._checked)
-                damage.readable(conn, self.path, self.parts)
+                damage.keyed_by_numbers(conn, self.parts)
+                damage.edges_whole(conn, self.path, self.parts)
                 if self.filtered:
                     self._keep(self.principal, self.method)
                 if self.parts:

@@ -76,13 +76,6 @@ def check_pages(conn: sqlite3.Connection, path: str, e: sqlite3.DatabaseError) -
         raise StoreError(f"{path}: the store is damaged ({e}: {where}); load the dumps into a new store") from None
 
 
-def readable(conn: sqlite3.Connection, path: str, parts: list[tuple[int, int]]) -> None:
-    """Raise StoreError (or TypeError, for ``check_counts``) if what a report is to read
-    is damaged where a read would not fail: its tables' keys, the events of its cuts."""
-    keyed_by_numbers(conn, parts)
-    edges_whole(conn, path, parts)
-
-
 def pages_whole(conn: sqlite3.Connection, path: str, tables: tuple[str, ...], checked: set[str]) -> None:
     """Raise StoreError naming ``path`` if SQLite finds damaged a page of ``tables`` not yet
     ``checked`` (which it adds them to), before a report first reads them. A page garbled

@@ -232,7 +232,8 @@ def _tar_header(head: bytes) -> bool:
     except ValueError:
         return False
     summed = head[:148] + b" " * 8 + head[156:_TAR_HEADER]
-    return told in (sum(summed), sum(summed) - 256 * sum(b > 127 for b in summed))
+    unsigned = sum(summed)
+    return told in (unsigned, unsigned - 256 * sum(b > 127 for b in summed))
 
 
 def without_bom(stream: BinaryIO) -> BinaryIO:
