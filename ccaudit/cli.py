@@ -203,9 +203,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
 def load(dumps, db_path, fmt, strict, quiet):
     if not db_path:
         store = next((d for d in dumps if looks_like_sqlite(d)), None)
-        rest = " ".join(shlex.quote(d) for d in dumps if d != store) or "DUMP..."
-        raise click.UsageError(f"{store} is a store: give it as --db, after the dumps: ccaudit load {rest} --db "
-                               f"{shlex.quote(store)}" if store else
+        raise click.UsageError(f"{store} is a store: give it as --db: {_load_into(store, dumps)}" if store else
                                "give --db STORE, the store to add the dumps to (ccaudit report DUMP keeps none)")
     opt.refuse_closed_summary(fmt)
     opt.check_inputs(dumps)
@@ -213,6 +211,15 @@ def load(dumps, db_path, fmt, strict, quiet):
         stats = opt.load(dumps, store, quiet)
     opt.echo_stats(stats, fmt)
     sys.exit(opt.exit_code(stats, strict))
+
+
+def _load_into(store: str, dumps: tuple[str, ...]) -> str:
+    """The load command that ``load DUMPS`` meant, ``store`` among them: a "--db" given
+    after "--" dropped, and the dumps after "--" where a name would read as an option."""
+    rest = [shlex.quote(d) for d in dumps if d not in (store, "--db")] or ["DUMP..."]
+    if any(d.startswith("-") for d in rest):
+        return f"ccaudit load --db {shlex.quote(store)} -- {' '.join(rest)}"
+    return f"ccaudit load {' '.join(rest)} --db {shlex.quote(store)}"
 
 
 @cli.command(short_help="Events per day in a store, and the hours each covers.", help="""

@@ -314,12 +314,25 @@ def test_load_without_a_store_says_how_to_give_it(invoke, tmp_path, sample_cli):
     assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
     result = invoke("load", sample_cli, db)
     assert result.exit_code == 2 and stderr_lines(result) == [
-        f"ccaudit: error: {db} is a store: give it as --db, after the dumps: ccaudit load {sample_cli} --db {db}"]
+        f"ccaudit: error: {db} is a store: give it as --db: ccaudit load {sample_cli} --db {db}"]
     result = invoke("load", sample_cli)
     assert result.exit_code == 2 and "give --db STORE" in result.stderr
     # was "give the store as --db audit.db", and load --db audit.db then wants a dump
     result = invoke("load", db)
     assert result.exit_code == 2 and stderr_lines(result)[-1].endswith(f"ccaudit load DUMP... --db {db}")
+
+
+def test_the_load_a_store_among_the_dumps_is_pointed_to_runs(invoke, tmp_path, sample_cli, monkeypatch):
+    # was "ccaudit load in/-dash.txt --db --db s1.db": the "--db" given after "--" kept, and a
+    # name that reads as an option put where it does
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(sample_cli, "-dash.txt")
+    assert invoke("load", sample_cli, "--db", "s1.db", "-q").exit_code == 0
+    result = invoke("load", "--", "-dash.txt", "--db", "s1.db")
+    suggested = stderr_lines(result)[-1].split("give it as --db: ccaudit ")[1]
+    assert result.exit_code == 2 and suggested == "load --db s1.db -- -dash.txt"
+    command, *args = shlex.split(suggested)
+    assert invoke(command, "-q", *args).exit_code == 0
 
 
 def test_clean_of_a_file_named_alone_says_which_option_takes_it(invoke, tmp_path, sample_cli):
