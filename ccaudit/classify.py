@@ -96,17 +96,15 @@ def shown_principal(p: Any) -> str:
     """The principal as reports show it: string or object form, without ``User:``; any
     other value as its JSON text (two numbers as principals are two principals)."""
     if p.__class__ is str:
-        shown = p[5:] if p.startswith("User:") else p
-        return shown or "(unknown)"
+        return p.removeprefix("User:") or "(unknown)"
     if not isinstance(p, dict):
         return json_text(p) or "(unknown)"  # None is ''
     for path in PRINCIPAL_PATHS:
         v: Any = p
         for part in path:
             v = v.get(part) if isinstance(v, dict) else None
-        v = json_text(v)
-        if v:
-            return v[5:] if v.startswith("User:") and len(v) > 5 else v
+        if v := json_text(v).removeprefix("User:"):
+            return v
     return "(unknown)"
 
 

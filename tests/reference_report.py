@@ -70,8 +70,8 @@ def principal_of(p) -> str:
             v = p
             for part in path:
                 v = v.get(part) if isinstance(v, dict) else None
-            if v := text(v):
-                return v[5:] if v.startswith("User:") and len(v) > 5 else v
+            if v := text(v).removeprefix("User:"):
+                return v
         return "(unknown)"
     return text(p) or "(unknown)"
 

@@ -185,6 +185,9 @@ def test_all_events_key_is_the_method(tmp_path):
     ({"somethingNew": {"resourceId": "x"}}, "(unknown)"),
     # odd values are shown as text
     ("User:", "(unknown)"),
+    # an id that is only "User:" is empty, as the string is (was shown as "User:")
+    ({"confluentUser": {"resourceId": "User:"}}, "(unknown)"),
+    ({"confluentUser": {"resourceId": "User:"}, "email": "e@x"}, "e@x"),
     ({"email": True}, "true"),
     ({"confluentUser": {"resourceId": 12345}}, "12345"),
     ({"confluentUser": {"resourceId": {"a": 1}}}, '{"a":1}'),
