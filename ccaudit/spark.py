@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import marshal
 import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import traceback
 import warnings
@@ -33,6 +35,7 @@ from typing import Any
 
 from . import storelock
 from .errors import CcauditError, MissingExtra, StoreError, add_note
+from .numbering import chunks
 from .schema import QUARTER
 from .spark_failures import STARTING, spark_message, unread_input, without_password
 from .spark_jvm import Jvm, holding_stops
@@ -41,6 +44,7 @@ from .stops import STOPPING, Terminated
 from .tempdirs import make_temp_dir
 
 INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'pyspark[sql]>=4' (in ccaudit's clone: pip install '.[spark]')"
+SPOOLED = 10_000  # counts rows written to the spool at a time
 _stopped: list[int] = []  # the stopping signals that came while Spark ran, see _noting_stops
 
 
@@ -73,7 +77,7 @@ def spark_errors(files: list | None = None) -> Iterator[None]:
     except Exception as e:
         if _stopped:
             raise (KeyboardInterrupt() if _stopped[0] == signal.SIGINT else Terminated(_stopped[0])) from None
-        if not isinstance(e, (ConnectionError, PySparkException, Py4JError)):
+        if not isinstance(e, (ConnectionError, EOFError, PySparkException, Py4JError)):  # (EOF: the counts' socket)
             raise
         if os.environ.get("CCAUDIT_DEBUG"):  # while the JVM lives: py4j reads the exception's text from it
             traceback.print_exc()
@@ -226,7 +230,7 @@ def _forget_gateway() -> None:
         logging.getLogger(name).disabled = not os.environ.get("CCAUDIT_DEBUG")
 
 
-def aggregate(spark, inputs, parquet: str | None = None, store: str | None = None) -> tuple[list[tuple], LoadStats]:
+def aggregate(spark, inputs, parquet: str | None = None, store: str | None = None) -> tuple[Iterator[tuple], LoadStats]:
     """Read ``inputs`` with Spark: the counts ``(quarter, section, key, method, principal,
     n, first_us, last_us)`` of the distinct events, and the load summary. With
     ``parquet``, the counts are also written there, partitioned by day. ``store``: the
@@ -244,7 +248,7 @@ def aggregate(spark, inputs, parquet: str | None = None, store: str | None = Non
             shutil.rmtree(links, ignore_errors=True)
 
 
-def _aggregate(spark, files: list, parquet: str | None) -> tuple[list[tuple], LoadStats]:
+def _aggregate(spark, files: list, parquet: str | None) -> tuple[Iterator[tuple], LoadStats]:
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
@@ -276,8 +280,7 @@ def _aggregate(spark, files: list, parquet: str | None) -> tuple[list[tuple], Lo
                                   F.max("ts").alias("last_us")))
     if parquet:
         counts = counts.cache()
-    table = counts.toArrow()
-    rows = list(zip(*(table.column(c).to_pylist() for c in (*keys, "n", "first_us", "last_us"))))
+    rows, inserted = _spooled(counts.select(*keys, "n", "first_us", "last_us"))
     if parquet:
         _refuse_existing(spark, parquet)  # again: one made meanwhile (by another run) is not this run's
         try:
@@ -289,9 +292,40 @@ def _aggregate(spark, files: list, parquet: str | None) -> tuple[list[tuple], Lo
         counts.unpersist()
     stats = load_stats([s.label for s in files], blocks.value)
     note_changed_sizes(files, stats)
-    stats.inserted = sum(r[5] for r in rows)
+    stats.inserted = inserted
     stats.duplicates = stats.records_read - stats.inserted
     return rows, stats
+
+
+def _spooled(counts) -> tuple[Iterator[tuple], int]:
+    """The rows of ``counts``, and the events they count. Taken a partition at a time and
+    kept in a temporary file until the store takes them: collected whole (``toArrow``),
+    400,000 keys took the driver's Python 383 MiB, and a year's counts would fill it."""
+    spool = tempfile.TemporaryFile()  # (no name: gone however the run ends)
+    events = 0
+    try:
+        for batch in chunks(counts.toLocalIterator(), SPOOLED):
+            rows = [tuple(row) for row in batch]
+            events += sum(row[5] for row in rows)
+            marshal.dump(rows, spool)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return _unspooled(spool), events
+
+
+def _unspooled(spool) -> Iterator[tuple]:
+    with spool:
+        while batch := _next_batch(spool):
+            yield from batch
+
+
+def _next_batch(spool) -> list[tuple]:
+    try:
+        return marshal.load(spool)
+    except EOFError:
+        return []
 
 
 def _refuse_existing(spark, folder: str) -> None:

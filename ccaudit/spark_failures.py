@@ -19,8 +19,9 @@ STARTING = "starting Spark at master "  # the note that a failure came as Spark 
 def spark_message(e: Exception) -> str:
     """One line of a Spark failure: the Java exception's own message rather than py4j's
     "An error occurred while calling ...", a Python worker's last line."""
-    if isinstance(e, ConnectionError):  # the JVM went away (out of memory, killed)
-        return (f"spark: lost the connection to Spark's JVM ({e.strerror or e}); did it run out of memory? A "
+    if isinstance(e, (ConnectionError, EOFError)):  # the JVM went away (out of memory, killed)
+        why = getattr(e, "strerror", None) or str(e) or "it closed"
+        return (f"spark: lost the connection to Spark's JVM ({why}); did it run out of memory? A "
                 "compressed file, and a line (one of 120 MiB is too long), is read whole, in the JVM's heap "
                 "(1 GiB unless given more: "
                 "PYSPARK_SUBMIT_ARGS='--driver-memory 4g pyspark-shell'); CCAUDIT_DEBUG=1 shows its output")
