@@ -216,10 +216,11 @@ def load(dumps, db_path, fmt, strict, quiet):
 def _load_into(store: str, dumps: tuple[str, ...]) -> str:
     """The load command that ``load DUMPS`` meant, ``store`` among them: a "--db" given
     after "--" dropped, and the dumps after "--" where a name would read as an option."""
-    rest = [shlex.quote(d) for d in dumps if d not in (store, "--db")] or ["DUMP..."]
+    rest = [d for d in dumps if d not in (store, "--db")]
+    named = " ".join(map(shlex.quote, rest)) or "DUMP..."
     if any(d.startswith("-") for d in rest):
-        return f"ccaudit load --db {shlex.quote(store)} -- {' '.join(rest)}"
-    return f"ccaudit load {' '.join(rest)} --db {shlex.quote(store)}"
+        return f"ccaudit load --db {shlex.quote(store)} -- {named}"
+    return f"ccaudit load {named} --db {shlex.quote(store)}"
 
 
 @cli.command(short_help="Events per day in a store, and the hours each covers.", help="""

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import marshal
 import os
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import traceback
 import warnings
@@ -34,17 +32,16 @@ from functools import partial, reduce
 from typing import Any
 
 from . import storelock
-from .errors import CcauditError, MissingExtra, StoreError, add_note
-from .numbering import chunks
+from .errors import CcauditError, MissingExtra, StoreError, add_note, out_of_space, temp_full
 from .schema import QUARTER
 from .spark_failures import STARTING, spark_message, unread_input, without_password
 from .spark_jvm import Jvm, holding_stops
+from .spool import SpoolFile
 from .stats import LoadStats
 from .stops import STOPPING, Terminated
-from .tempdirs import make_temp_dir
+from .tempdirs import make_temp_dir, temp_root
 
 INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'pyspark[sql]>=4' (in ccaudit's clone: pip install '.[spark]')"
-SPOOLED = 10_000  # counts rows written to the spool at a time
 _stopped: list[int] = []  # the stopping signals that came while Spark ran, see _noting_stops
 
 
@@ -230,7 +227,7 @@ def _forget_gateway() -> None:
         logging.getLogger(name).disabled = not os.environ.get("CCAUDIT_DEBUG")
 
 
-def aggregate(spark, inputs, parquet: str | None = None, store: str | None = None) -> tuple[Iterator[tuple], LoadStats]:
+def aggregate(spark, inputs, parquet: str | None = None, store: str | None = None) -> tuple[SpoolFile, LoadStats]:
     """Read ``inputs`` with Spark: the counts ``(quarter, section, key, method, principal,
     n, first_us, last_us)`` of the distinct events, and the load summary. With
     ``parquet``, the counts are also written there, partitioned by day. ``store``: the
@@ -248,12 +245,12 @@ def aggregate(spark, inputs, parquet: str | None = None, store: str | None = Non
             shutil.rmtree(links, ignore_errors=True)
 
 
-def _aggregate(spark, files: list, parquet: str | None) -> tuple[Iterator[tuple], LoadStats]:
+def _aggregate(spark, files: list, parquet: str | None) -> tuple[SpoolFile, LoadStats]:
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
-    from .spark_inputs import all_listed, note_changed_sizes
-    from .spark_job import EVENTS, Blocks, file_key, line_events, load_stats, whole_events
+    from .spark_inputs import all_listed
+    from .spark_job import EVENTS, Blocks, file_key, line_events, whole_events
 
     if parquet:
         _refuse_existing(spark, parquet)
@@ -281,6 +278,20 @@ def _aggregate(spark, files: list, parquet: str | None) -> tuple[Iterator[tuple]
     if parquet:
         counts = counts.cache()
     rows, inserted = _spooled(counts.select(*keys, "n", "first_us", "last_us"))
+    try:
+        return rows, _finished(spark, counts, files, blocks.value, parquet, inserted)
+    except BaseException:
+        rows.close()
+        raise
+
+
+def _finished(spark, counts, files: list, blocks: dict, parquet: str | None, inserted: int) -> LoadStats:
+    """The counts written to ``parquet`` too, if asked, and the load summary."""
+    from pyspark.sql import functions as F
+
+    from .spark_inputs import note_changed_sizes
+    from .spark_job import load_stats
+
     if parquet:
         _refuse_existing(spark, parquet)  # again: one made meanwhile (by another run) is not this run's
         try:
@@ -290,42 +301,32 @@ def _aggregate(spark, files: list, parquet: str | None) -> tuple[Iterator[tuple]
             remove_parquet(parquet)
             raise
         counts.unpersist()
-    stats = load_stats([s.label for s in files], blocks.value)
+    stats = load_stats([s.label for s in files], blocks)
     note_changed_sizes(files, stats)
     stats.inserted = inserted
     stats.duplicates = stats.records_read - stats.inserted
-    return rows, stats
+    return stats
 
 
-def _spooled(counts) -> tuple[Iterator[tuple], int]:
-    """The rows of ``counts``, and the events they count. Taken a partition at a time and
-    kept in a temporary file until the store takes them: collected whole (``toArrow``),
-    400,000 keys took the driver's Python 383 MiB, and a year's counts would fill it."""
-    spool = tempfile.TemporaryFile()  # (no name: gone however the run ends)
-    events = 0
+def _spooled(counts) -> tuple[SpoolFile, int]:
+    """The rows of ``counts``, and the events they count: taken a partition at a time, in
+    lists that Spark's workers marshal, and kept in a temporary file until the store takes
+    them. Collected whole (``toArrow``), 400,000 keys took the driver's Python 383 MiB."""
+    from .spark_job import PACKED, packed_counts
+
+    spool, events = SpoolFile(temp_root()), 0
     try:
-        for batch in chunks(counts.toLocalIterator(), SPOOLED):
-            rows = [tuple(row) for row in batch]
-            events += sum(row[5] for row in rows)
-            marshal.dump(rows, spool)
-        spool.seek(0)
+        for rows, n in counts.mapInArrow(packed_counts, PACKED).toLocalIterator():
+            try:
+                spool.add(rows)
+            except OSError as e:  # (not Spark's: the boundary would take it for standard output's)
+                raise temp_full(spool.folder) if out_of_space(e) else \
+                    CcauditError(f"{spool.folder}: cannot write a temporary file: {e.strerror}") from None
+            events += n
     except BaseException:
         spool.close()
         raise
-    return _unspooled(spool), events
-
-
-def _unspooled(spool) -> Iterator[tuple]:
-    with spool:
-        while batch := _next_batch(spool):
-            yield from batch
-
-
-def _next_batch(spool) -> list[tuple]:
-    try:
-        return marshal.load(spool)
-    except EOFError:
-        return []
+    return spool, events
 
 
 def _refuse_existing(spark, folder: str) -> None:
@@ -376,4 +377,6 @@ def run(inputs, store, master: str | None = None, parquet: str | None = None) ->
             if parquet:
                 remove_parquet(parquet)
             raise
+        finally:
+            rows.close()
     return stats

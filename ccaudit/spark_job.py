@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import marshal
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
@@ -36,6 +37,7 @@ from ccaudit.stats import LoadStats
 EVENTS = ("hour long, id string, ts long, method string, principal string, section string, key string, "
           "rank int, block long, k long")  # ts in epoch µs; (rank, block, k) orders copies
 BATCH = 8192  # rows per Arrow batch handed back to Spark
+PACKED = "rows binary, events long"  # counts rows, marshalled (packed_counts)
 
 
 def _micros_per_ts() -> int:
@@ -154,6 +156,18 @@ def whole_events(batches: Iterable, files: dict, acc) -> Iterator:
     acc.add(seen)
     if len(out):
         yield out.batch()
+
+
+def packed_counts(batches: Iterable) -> Iterator:
+    """mapInArrow over the counts' rows (``PACKED``): each Arrow batch of them as one
+    marshalled list, with the events it counts. The driver then takes a partition's rows
+    as a few values, and writes them to its spool as they are: a row at a time
+    (``toLocalIterator`` alone) cost it about 10 µs a row, pickled and unpickled."""
+    import pyarrow as pa
+
+    for b in batches:
+        if rows := list(zip(*(c.to_pylist() for c in b.columns))):
+            yield pa.RecordBatch.from_pydict({"rows": [marshal.dumps(rows)], "events": [sum(r[5] for r in rows)]})
 
 
 # -- on the driver: the blocks' summaries ------------------------------------------

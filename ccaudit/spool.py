@@ -70,25 +70,30 @@ class Spool:
 
 
 class SpoolFile:
-    """A spool's temporary file, opened with its first batch."""
+    """A spool's temporary file, opened with its first batch; read back as often as asked.
+    ``ccaudit spark`` keeps its counts in one too (``add``, batches marshalled by Spark)."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: str | None = None) -> None:
+        self.folder = folder or sqlite_tempdir()
         self.file: IO[bytes] | None = None
         self.sizes: list[int] = []  # of each batch, in order
 
     def write(self, batch: list) -> SpoolFile | None:
         """Itself, or None if the batch could not be written (the file is then closed)."""
-        data = marshal.dumps(batch)
         try:
-            if self.file is None:
-                self.file = tempfile.TemporaryFile(prefix="ccaudit-rows-", dir=sqlite_tempdir())
-            self.file.write(data)
-            self.file.flush()  # a full disk is found here, not when the rows are read back
+            self.add(marshal.dumps(batch))
         except OSError:
             self.close()
             return None
-        self.sizes.append(len(data))
         return self
+
+    def add(self, data: bytes) -> None:
+        """Write one marshalled list; an OSError (a full disk) is the caller's."""
+        if self.file is None:
+            self.file = tempfile.TemporaryFile(prefix="ccaudit-rows-", dir=self.folder)
+        self.file.write(data)
+        self.file.flush()  # a full disk is found here, not when the rows are read back
+        self.sizes.append(len(data))
 
     def read(self) -> Iterator:
         """Every packed item, in order; two readings may take turns (a seek a batch)."""
@@ -97,6 +102,8 @@ class SpoolFile:
             self.file.seek(offset)  # type: ignore[union-attr]
             yield from marshal.loads(self.file.read(size))  # type: ignore[union-attr]
             offset += size
+
+    __iter__ = read
 
     def close(self) -> None:
         if self.file is not None:

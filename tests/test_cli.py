@@ -326,13 +326,14 @@ def test_the_load_a_store_among_the_dumps_is_pointed_to_runs(invoke, tmp_path, s
     # was "ccaudit load in/-dash.txt --db --db s1.db": the "--db" given after "--" kept, and a
     # name that reads as an option put where it does
     monkeypatch.chdir(tmp_path)
-    shutil.copy(sample_cli, "-dash.txt")
     assert invoke("load", sample_cli, "--db", "s1.db", "-q").exit_code == 0
-    result = invoke("load", "--", "-dash.txt", "--db", "s1.db")
-    suggested = stderr_lines(result)[-1].split("give it as --db: ccaudit ")[1]
-    assert result.exit_code == 2 and suggested == "load --db s1.db -- -dash.txt"
-    command, *args = shlex.split(suggested)
-    assert invoke(command, "-q", *args).exit_code == 0
+    for name, quoted in (("-dash.txt", "-dash.txt"), ("-a b.txt", "'-a b.txt'")):  # (quoted, it starts "'")
+        shutil.copy(sample_cli, name)
+        result = invoke("load", "--", name, "--db", "s1.db")
+        suggested = stderr_lines(result)[-1].split("give it as --db: ccaudit ")[1]
+        assert result.exit_code == 2 and suggested == f"load --db s1.db -- {quoted}"
+        command, *args = shlex.split(suggested)
+        assert invoke(command, "-q", *args).exit_code == 0
 
 
 def test_clean_of_a_file_named_alone_says_which_option_takes_it(invoke, tmp_path, sample_cli):
