@@ -1159,9 +1159,15 @@ def test_pysparks_warning_of_a_jvm_a_stop_killed_is_not_said(monkeypatch):
 
 def without_spark(monkeypatch, rows: list, stats: LoadStats) -> None:
     """ccaudit spark as it runs, but for Spark: its session none, its counts ``rows``."""
+    import marshal
+
+    from ccaudit.spool import SpoolFile
+
+    spool = SpoolFile()
+    spool.add(marshal.dumps(rows))
     monkeypatch.setattr("ccaudit.spark.require", lambda: None)
     monkeypatch.setattr("ccaudit.spark.session", contextlib.contextmanager(lambda master=None: iter([None])))
-    monkeypatch.setattr("ccaudit.spark.aggregate", lambda *args: (rows, stats))
+    monkeypatch.setattr("ccaudit.spark.aggregate", lambda *args: (spool, stats))
 
 
 def test_a_store_made_for_a_run_that_was_killed_says_the_run_did_not_end(ccaudit_exe, tmp_path):
