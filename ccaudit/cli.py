@@ -215,8 +215,9 @@ def load(dumps, db_path, fmt, strict, quiet):
 
 def _load_into(store: str, dumps: tuple[str, ...]) -> str:
     """The load command that ``load DUMPS`` meant, ``store`` among them: a "--db" given
-    after "--" dropped, and the dumps after "--" where a name would read as an option."""
-    rest = [d for d in dumps if d not in (store, "--db")]
+    after "--" and any other SQLite file dropped, and the dumps after "--" where a name
+    would read as an option."""
+    rest = [d for d in dumps if d != "--db" and not looks_like_sqlite(d)]
     named = " ".join(map(shlex.quote, rest)) or "DUMP..."
     if any(d.startswith("-") for d in rest):
         return f"ccaudit load --db {shlex.quote(store)} -- {named}"

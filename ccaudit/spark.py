@@ -369,14 +369,17 @@ def run(inputs, store, master: str | None = None, parquet: str | None = None) ->
 
     check_inputs(inputs, store.path)
     with store.holding():  # held through Spark's minutes, as a load is: clean refuses it meanwhile
-        with session(master) as spark:
-            rows, stats = aggregate(spark, inputs, parquet, store.path)
+        rows: SpoolFile | None = None
         try:
-            store.add_counts(rows)
-        except BaseException:
-            if parquet:
-                remove_parquet(parquet)
-            raise
+            with session(master) as spark:
+                rows, stats = aggregate(spark, inputs, parquet, store.path)
+            try:
+                store.add_counts(rows)
+            except BaseException:
+                if parquet:
+                    remove_parquet(parquet)
+                raise
         finally:
-            rows.close()
+            if rows is not None:  # (also when stopping Spark failed, or Ctrl-C came meanwhile)
+                rows.close()
     return stats

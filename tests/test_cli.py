@@ -334,6 +334,9 @@ def test_the_load_a_store_among_the_dumps_is_pointed_to_runs(invoke, tmp_path, s
         assert result.exit_code == 2 and suggested == f"load --db s1.db -- {quoted}"
         command, *args = shlex.split(suggested)
         assert invoke(command, "-q", *args).exit_code == 0
+    shutil.copy("s1.db", "s2.db")  # a second store, or the same one named again, is no dump either
+    result = invoke("load", sample_cli, "s1.db", "s2.db", "./s1.db")
+    assert stderr_lines(result)[-1].endswith(f"give it as --db: ccaudit load {sample_cli} --db s1.db")
 
 
 def test_clean_of_a_file_named_alone_says_which_option_takes_it(invoke, tmp_path, sample_cli):

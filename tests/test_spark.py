@@ -90,6 +90,7 @@ def same_as_local(spark, monkeypatch):
             monkeypatch.chdir(cwd)
         rows, stats = aggregate(spark, [str(p) for p in paths])
         counts = list(rows)  # (read from the spool as the store would)
+        rows.close()
         want_counts, want = reference([str(p) for p in paths])
         assert stats.as_dict() == want.as_dict()
         assert stats.problem_lines() == want.problem_lines()
@@ -1157,8 +1158,9 @@ def test_pysparks_warning_of_a_jvm_a_stop_killed_is_not_said(monkeypatch):
     assert said == []
 
 
-def without_spark(monkeypatch, rows: list, stats: LoadStats) -> None:
-    """ccaudit spark as it runs, but for Spark: its session none, its counts ``rows``."""
+def without_spark(monkeypatch, rows: list, stats: LoadStats, session=lambda master=None: iter([None])):
+    """ccaudit spark as it runs, but for Spark: its session none (or ``session``), its
+    counts ``rows``; returns the spool they are handed over in."""
     import marshal
 
     from ccaudit.spool import SpoolFile
@@ -1166,8 +1168,25 @@ def without_spark(monkeypatch, rows: list, stats: LoadStats) -> None:
     spool = SpoolFile()
     spool.add(marshal.dumps(rows))
     monkeypatch.setattr("ccaudit.spark.require", lambda: None)
-    monkeypatch.setattr("ccaudit.spark.session", contextlib.contextmanager(lambda master=None: iter([None])))
+    monkeypatch.setattr("ccaudit.spark.session", contextlib.contextmanager(session))
     monkeypatch.setattr("ccaudit.spark.aggregate", lambda *args: (spool, stats))
+    return spool
+
+
+def test_the_counts_spool_is_closed_when_stopping_spark_is_interrupted(tmp_path, monkeypatch):
+    # was left open: closed only once the store had taken the counts, after Spark's stop
+    from ccaudit.spark import run
+    from ccaudit.store import Store
+
+    def stopped_by_ctrl_c(master=None):
+        yield None
+        raise KeyboardInterrupt  # (as a Ctrl-C while the JVM is stopped and reaped)
+
+    dump = str(ROOT / "fixtures/sample-cli.txt")
+    spool = without_spark(monkeypatch, *reference([dump]), session=stopped_by_ctrl_c)
+    with Store(str(tmp_path / "s.db")) as store, pytest.raises(KeyboardInterrupt):
+        run([dump], store)
+    assert spool.file is not None and spool.file.closed
 
 
 def test_a_store_made_for_a_run_that_was_killed_says_the_run_did_not_end(ccaudit_exe, tmp_path):
