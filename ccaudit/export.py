@@ -26,6 +26,7 @@ import itertools
 import os
 import re
 import sqlite3
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -155,8 +156,9 @@ def _export(store: Store, folder: Folder, tables: list[str]) -> Export:
 
 # -- the folder --------------------------------------------------------------------------
 
-def prepare(folder: Folder) -> list[str]:
-    """Refuse ``folder`` if it is neither empty nor an export, and remove what a killed
+def prepare(folder: Folder, done: str = "nothing written") -> list[str]:
+    """Refuse ``folder`` if it is neither empty nor an export, or if a table of the
+    previous export holds a file no export writes (``_stray``), and remove what a killed
     export left in it. The tables a previous export listed."""
     try:
         with folder.listing() as listed:
@@ -167,12 +169,35 @@ def prepare(folder: Folder) -> list[str]:
         raise CcauditError(f"{folder.path}: not empty and not a ccaudit export (no {MARKER}); "
                            "give a new or empty folder")
     previous = read_marker(folder) if entries else []
+    for table in previous:  # each replaced, or removed, whole: a user's notes in one went with it
+        if stray := _stray(folder, table):
+            raise CcauditError(f"{folder.join(table)}/{stray}: not written by ccaudit export, so {table} is neither "
+                               f"replaced nor deleted; move it out; {done}")
     for name in entries:
         m = re.fullmatch(re.escape(TEMP_PREFIX) + r"(\d+)-.*", name)
         # this process's own id: a killed run's, whose id was the same (pid 1, in a container)
         if m and (int(m[1]) == os.getpid() or not pid_alive(int(m[1]))):
             folder.remove_tree(name)
     return previous
+
+
+def _stray(folder: Folder, table: str) -> str | None:
+    """The first entry of ``table``'s folder that an export does not write (it writes
+    ``day=YYYY-MM-DD/part-N.parquet`` alone), if the folder is there; links not followed."""
+    if not stat.S_ISDIR(folder.mode(table) or 0):  # gone, or a link: replaced as it is, never followed
+        return None
+    with folder.child(table) as days, days.listing() as entries:
+        for day in entries:
+            if not (day.is_dir(follow_symlinks=False) and _DAY.fullmatch(day.name)):
+                return day.name
+            with days.child(day.name) as parts, parts.listing() as files:
+                if stray := next((f.name for f in files if not (f.is_file(follow_symlinks=False)
+                                                               and _PART.fullmatch(f.name))), None):
+                    return f"{day.name}/{stray}"
+    return None
+
+
+_DAY, _PART = re.compile(r"day=\d{4}-\d{2}-\d{2}"), re.compile(r"part-\d+\.parquet")
 
 
 def _refuse_replacing(store_path: str, out_dir: str) -> None:

@@ -90,7 +90,7 @@ def write_dir(report: Report, fmt: str, out_dir: str, stats: bool = False) -> No
 def _write_dir(report: Report, fmt: str, folder: Folder, stats: bool) -> None:
     """Written in the folder held (and its section folders, each held once made): a folder
     of the report's name swapped for a link meanwhile leads nowhere (folders.py)."""
-    old = read_manifest(folder)
+    old = read_manifest(folder, writing=True)
     days = report.days[:1] if isinstance(report.days, Days) else report.days  # build()'s: the same sections
     sids = list(dict.fromkeys(sid for day in days for sid in day.sections))
     summary = _summary_of(fmt)
@@ -133,7 +133,7 @@ def check_report_folder(out_dir: str, fmt: str) -> None:
     if not os.path.isdir(out_dir) or not os.access(out_dir, os.R_OK | os.X_OK):  # to be made, or unreadable:
         return  # (a link or a file was refused before) said as the report is written
     with held(unslashed(out_dir)) as folder:
-        old = read_manifest(folder)
+        old = read_manifest(folder, writing=True)
         for name in (_summary_of(fmt), "report.html") if fmt == "html" else (_summary_of(fmt),):
             if (name not in old or sqlite_at(folder.fd, name)) and folder.mode(name) is not None:
                 raise _stray(folder, name)
@@ -233,11 +233,13 @@ def _day_text(day: Day, fmt: str, stats: bool, written: list[Folder], name: str)
             yield from iter(lambda: f.read(2**20), "")
 
 
-def read_manifest(folder: Folder) -> list[str]:
+def read_manifest(folder: Folder, writing: bool = False) -> list[str]:
     """The files a previous report listed in ``folder`` ([] if none). A manifest can be
     planted too: it may list only names of the shapes ccaudit writes, nothing that could
     lead out of the folder. A link named so (to anything) is none: it made a folder pass
-    for a report's."""
+    for a report's. ``writing`` a report, an export's folder is refused (its sections' folders, its tables')."""
+    if writing and folder.has_file(export.MARKER):
+        raise CcauditError(f"{folder.path}: an export's folder ({export.MARKER}); give the report another folder")
     path = folder.join(MANIFEST)
     if not folder.has_file(MANIFEST):
         return []
@@ -346,7 +348,7 @@ def _remove_report(folder: Folder) -> None:
 
 def _remove_export(folder: Folder) -> None:
     """An export's tables are its to replace whole (``export.py``): so they are removed whole."""
-    tables = export.prepare(folder)  # and what a killed export left
+    tables = export.prepare(folder, "nothing deleted")  # and what a killed export left
     for table in tables:
         folder.remove_tree(table)
     if left := [t for t in tables if folder.mode(t) is not None]:

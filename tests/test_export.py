@@ -959,6 +959,41 @@ def test_clean_of_an_export_leaves_the_users_own_files(sample, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.parametrize("mine, stray", [
+    ("NOTES.md", "NOTES.md"), ("day=2024-05-06/analysis.csv", "day=2024-05-06/analysis.csv"),
+    ("day=2024-05-06/part-0.parquet.bak", "day=2024-05-06/part-0.parquet.bak"),
+    ("day=2024-05-06/sub/part-0.parquet", "day=2024-05-06/sub"), ("day=2024-05-06.txt", "day=2024-05-06.txt")])
+def test_a_users_file_in_an_exported_table_is_neither_replaced_nor_deleted(sample, tmp_path, mine, stray):
+    # was deleted without a word, with its table, by the next export and by clean --out
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out, "--table", "counts")
+    (out / "counts" / mine).parent.mkdir(parents=True, exist_ok=True)
+    (out / "counts" / mine).write_text("mine")
+    for command, done in ((("export", "--db", db), "nothing written"), (("clean", "--yes"), "nothing deleted")):
+        result = ccaudit(*command, "--out", out)
+        assert (result.exit_code, result.stderr) == (2, (
+            f"ccaudit: error: {out}/counts/{stray}: not written by ccaudit export, so counts is neither replaced "
+            f"nor deleted; move it out; {done}\n"))
+        assert (out / "counts" / mine).read_text() == "mine"
+    shutil.move(out / "counts" / stray, tmp_path / "moved")
+    export(db, out, "--table", "counts")  # moved out, the table is the export's again
+    assert ccaudit("clean", "--out", out, "--yes").exit_code == 0 and not out.exists()
+
+
+def test_a_report_is_not_written_into_an_export_folder(sample, tmp_path):
+    # was written among the tables (a report's all_events/ is an export's table), breaking what
+    # reads a table's folder whole; the next export then deleted the report's files
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out)
+    before = sorted(p for p in out.rglob("*"))
+    result = ccaudit("report", "--db", db, "--out", out, "-q")
+    assert (result.exit_code, result.stderr) == (
+        2, f"ccaudit: error: {out}: an export's folder (.ccaudit-export); give the report another folder\n")
+    assert sorted(p for p in out.rglob("*")) == before
+
+
 def test_clean_refuses_an_export_whose_marker_names_no_table(sample, tmp_path):
     # was also "...; nothing written", said by clean
     db, _ = sample
