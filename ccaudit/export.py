@@ -26,7 +26,6 @@ import itertools
 import os
 import re
 import sqlite3
-import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -34,6 +33,7 @@ from . import daycounts
 from .arguments import of_kind
 from .damage import pages_whole
 from .errors import CcauditError, NoSpace, out_of_space, spilling
+from .exportfolder import refuse_strays
 from .files import write_own
 from .folders import DIR_MODE, Folder, unslashed, writing_into
 from .lean import arrow, require_arrow
@@ -134,6 +134,7 @@ def _export(store: Store, folder: Folder, tables: list[str]) -> Export:
             result.tables.append(done)
         mask = block_stops()  # renames only, from here: stopped among them, a table was missing, others mixed
         try:
+            refuse_strays(folder, previous, "nothing replaced")  # again: one put there while the tables were written
             for table in dict.fromkeys(written + previous):
                 new = made.get(table)
                 try:
@@ -169,35 +170,13 @@ def prepare(folder: Folder, done: str = "nothing written") -> list[str]:
         raise CcauditError(f"{folder.path}: not empty and not a ccaudit export (no {MARKER}); "
                            "give a new or empty folder")
     previous = read_marker(folder) if entries else []
-    for table in previous:  # each replaced, or removed, whole: a user's notes in one went with it
-        if stray := _stray(folder, table):
-            raise CcauditError(f"{folder.join(table)}/{stray}: not written by ccaudit export, so {table} is neither "
-                               f"replaced nor deleted; move it out; {done}")
+    refuse_strays(folder, previous, done)
     for name in entries:
         m = re.fullmatch(re.escape(TEMP_PREFIX) + r"(\d+)-.*", name)
         # this process's own id: a killed run's, whose id was the same (pid 1, in a container)
         if m and (int(m[1]) == os.getpid() or not pid_alive(int(m[1]))):
             folder.remove_tree(name)
     return previous
-
-
-def _stray(folder: Folder, table: str) -> str | None:
-    """The first entry of ``table``'s folder that an export does not write (it writes
-    ``day=YYYY-MM-DD/part-N.parquet`` alone), if the folder is there; links not followed."""
-    if not stat.S_ISDIR(folder.mode(table) or 0):  # gone, or a link: replaced as it is, never followed
-        return None
-    with folder.child(table) as days, days.listing() as entries:
-        for day in entries:
-            if not (day.is_dir(follow_symlinks=False) and _DAY.fullmatch(day.name)):
-                return day.name
-            with days.child(day.name) as parts, parts.listing() as files:
-                if stray := next((f.name for f in files if not (f.is_file(follow_symlinks=False)
-                                                               and _PART.fullmatch(f.name))), None):
-                    return f"{day.name}/{stray}"
-    return None
-
-
-_DAY, _PART = re.compile(r"day=\d{4}-\d{2}-\d{2}"), re.compile(r"part-\d+\.parquet")
 
 
 def _refuse_replacing(store_path: str, out_dir: str) -> None:

@@ -238,10 +238,10 @@ def read_manifest(folder: Folder, writing: bool = False) -> list[str]:
     planted too: it may list only names of the shapes ccaudit writes, nothing that could
     lead out of the folder. A link named so (to anything) is none: it made a folder pass
     for a report's. ``writing`` a report, an export's folder is refused (its sections' folders, its tables')."""
+    path, listed = folder.join(MANIFEST), folder.has_file(MANIFEST)
     if writing and folder.has_file(export.MARKER):
         raise CcauditError(f"{folder.path}: an export's folder ({export.MARKER}); give the report another folder")
-    path = folder.join(MANIFEST)
-    if not folder.has_file(MANIFEST):
+    if not listed:
         return []
     names = folder.own_lines(MANIFEST, "not touched")
     for name in names:

@@ -962,7 +962,8 @@ def test_clean_of_an_export_leaves_the_users_own_files(sample, tmp_path):
 @pytest.mark.parametrize("mine, stray", [
     ("NOTES.md", "NOTES.md"), ("day=2024-05-06/analysis.csv", "day=2024-05-06/analysis.csv"),
     ("day=2024-05-06/part-0.parquet.bak", "day=2024-05-06/part-0.parquet.bak"),
-    ("day=2024-05-06/sub/part-0.parquet", "day=2024-05-06/sub"), ("day=2024-05-06.txt", "day=2024-05-06.txt")])
+    ("day=2024-05-06/sub/part-0.parquet", "day=2024-05-06/sub"), ("day=2024-05-06.txt", "day=2024-05-06.txt"),
+    ("day=2024-05-06/part-\u0660.parquet", "day=2024-05-06/part-\u0660.parquet")])  # (not an ASCII digit)
 def test_a_users_file_in_an_exported_table_is_neither_replaced_nor_deleted(sample, tmp_path, mine, stray):
     # was deleted without a word, with its table, by the next export and by clean --out
     db, _ = sample
@@ -979,6 +980,51 @@ def test_a_users_file_in_an_exported_table_is_neither_replaced_nor_deleted(sampl
     shutil.move(out / "counts" / stray, tmp_path / "moved")
     export(db, out, "--table", "counts")  # moved out, the table is the export's again
     assert ccaudit("clean", "--out", out, "--yes").exit_code == 0 and not out.exists()
+
+
+def test_every_stray_file_of_a_table_is_counted_and_one_put_there_while_it_is_written_kept(sample, tmp_path,
+                                                                                             monkeypatch):
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out, "--table", "counts")
+    for junk in (out / "counts" / ".DS_Store", out / "counts" / "day=2024-05-06" / ".DS_Store"):
+        junk.write_text("Finder's")  # was refused one a run: a run for each of a folder's days
+    result = ccaudit("clean", "--out", out, "--yes")
+    assert result.exit_code == 2 and result.stderr.startswith(f"ccaudit: error: {out}/counts/.DS_Store (and 1 other): ")
+    for junk in out.rglob(".DS_Store"):
+        junk.unlink()
+    real = exporter._write_table
+
+    def meanwhile(store, folder, table, kept):  # a user's file, put there as the export runs
+        (out / "counts" / "NOTES.md").write_text("mine")
+        return real(store, folder, table, kept)
+
+    monkeypatch.setattr(exporter, "_write_table", meanwhile)
+    result = ccaudit("export", "--db", db, "--out", out, "--table", "counts")
+    assert result.exit_code == 2 and result.stderr.endswith("move it out; nothing replaced\n"), result.stderr
+    assert (out / "counts" / "NOTES.md").read_text() == "mine" and not list(out.glob(".ccaudit-export-*"))
+
+
+def test_an_exported_table_that_cannot_be_read_is_one_line(sample, tmp_path, monkeypatch):
+    # root reads any folder: what a folder of mode 0 does to others, done to its listing
+    # (was an internal error, exit 70, naming nothing)
+    from ccaudit.folders import Folder
+
+    db, _ = sample
+    out = tmp_path / "out"
+    export(db, out, "--table", "counts")
+    real = Folder.listing
+
+    def refused(self):
+        if self.path.endswith("/counts"):
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Folder, "listing", refused)
+    for command, done in ((("export", "--db", db), "nothing written"), (("clean", "--yes"), "nothing deleted")):
+        result = ccaudit(*command, "--out", out)
+        assert (result.exit_code, result.stderr) == (
+            2, f"ccaudit: error: {out}/counts: cannot read: Permission denied; {done}\n")
 
 
 def test_a_report_is_not_written_into_an_export_folder(sample, tmp_path):

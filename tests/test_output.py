@@ -824,7 +824,7 @@ def test_a_report_folder_that_cannot_be_searched_is_one_line(invoke, tmp_path, s
     monkeypatch.setattr(os, "stat", unsearchable)
     result = invoke("report", sample_cli, "--out", out, "-q")
     assert result.exit_code == 2
-    said = f"ccaudit: error: {out}/.ccaudit-export: cannot reach it: Permission denied"
+    said = f"ccaudit: error: {out}/.ccaudit-manifest: cannot reach it: Permission denied"
     assert result.stderr.splitlines()[-1] == said
 
 
