@@ -314,14 +314,15 @@ def _spooled(counts) -> tuple[SpoolFile, int]:
     them. Collected whole (``toArrow``), 400,000 keys took the driver's Python 383 MiB."""
     from .spark_job import PACKED, packed_counts
 
-    spool, events = SpoolFile(temp_root()), 0
+    folder = temp_root()
+    spool, events = SpoolFile(folder), 0
     try:
         for rows, n in counts.mapInArrow(packed_counts, PACKED).toLocalIterator():
             try:
                 spool.add(rows)
             except OSError as e:  # (not Spark's: the boundary would take it for standard output's)
-                raise temp_full(spool.folder) if out_of_space(e) else \
-                    CcauditError(f"{spool.folder}: cannot write a temporary file: {e.strerror}") from None
+                raise temp_full(folder) if out_of_space(e) else \
+                    CcauditError(f"{folder}: cannot write a temporary file: {e.strerror}") from None
             events += n
     except BaseException:
         spool.close()

@@ -74,7 +74,7 @@ class SpoolFile:
     ``ccaudit spark`` keeps its counts in one too (``add``, batches marshalled by Spark)."""
 
     def __init__(self, folder: str | None = None) -> None:
-        self.folder = folder or sqlite_tempdir()
+        self.folder = folder  # None: SQLite's, looked for only if a batch comes
         self.file: IO[bytes] | None = None
         self.sizes: list[int] = []  # of each batch, in order
 
@@ -90,7 +90,7 @@ class SpoolFile:
     def add(self, data: bytes) -> None:
         """Write one marshalled list; an OSError (a full disk) is the caller's."""
         if self.file is None:
-            self.file = tempfile.TemporaryFile(prefix="ccaudit-rows-", dir=self.folder)
+            self.file = tempfile.TemporaryFile(prefix="ccaudit-rows-", dir=self.folder or sqlite_tempdir())
         self.file.write(data)
         self.file.flush()  # a full disk is found here, not when the rows are read back
         self.sizes.append(len(data))
