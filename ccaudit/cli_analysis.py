@@ -102,6 +102,15 @@ def _source(name: str, paths: tuple[str, ...], quiet: bool):
         yield store, opt.load_all(() if stores else paths, store, quiet)
 
 
+def _same_files(a_paths: tuple[str, ...], b_paths: tuple[str, ...]) -> bool:
+    """Whether both sides name the same files, however spelled (``a.db`` and ``./a.db``)."""
+    def same(a: str, b: str) -> bool:
+        with contextlib.suppress(OSError):
+            return a == b or "-" not in (a, b) and os.path.samefile(a, b)
+        return False
+    return len(a_paths) == len(b_paths) and all(map(same, a_paths, b_paths))
+
+
 def _empty_store(path: str) -> bool:
     """An empty file named as a store (a load into it stopped as it began): read as an empty
     dump, every key was "vanished", and the diff exited 0."""
@@ -163,8 +172,9 @@ def diff(stores_or_dumps, a_paths, b_paths, fmt, sections, top, show_same, a_sin
         raise click.UsageError(f"{folder}: is a directory; give each dump in it with --a FILE or --b FILE")
     opt.check_inputs(tuple(p for p in (*a_paths, *b_paths) if not looks_like_sqlite(p)))  # stores are opened
     with contextlib.ExitStack() as stack:
-        store_a, load_a = stack.enter_context(_source("A" if a_paths != b_paths else "A and B", a_paths, quiet))
-        if a_paths == b_paths:  # one store (or one set of dumps) seen through two windows
+        same = _same_files(a_paths, b_paths)
+        store_a, load_a = stack.enter_context(_source("A and B" if same else "A", a_paths, quiet))
+        if same:  # one store (or one set of dumps) seen through two windows: opened, checked or loaded once
             store_b, load_b = store_a, None
         else:
             store_b, load_b = stack.enter_context(_source("B", b_paths, quiet))

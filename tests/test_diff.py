@@ -220,6 +220,19 @@ def test_one_store_two_windows(invoke, at_root, tmp_path):
     ]
 
 
+def test_one_store_or_dump_named_two_ways_is_read_once(invoke, at_root, tmp_path):
+    # was opened (its pages checked) or loaded once per spelling
+    db = tmp_path / "all.db"
+    invoke("load", "-q", SAMPLE, WEEK2, "--db", db)
+    spelled = invoke("diff", db, tmp_path / "." / "all.db", "--a-until", "2024-05-12", "--b-since", "2024-05-13",
+                     "--format", "json")
+    assert _rows(spelled.stdout) == EXPECTED
+    loads = invoke("diff", "--a", SAMPLE, "--a", WEEK2, "--b", f"./{SAMPLE}", "--b", WEEK2,
+                   "--a-until", "2024-05-12", "--b-since", "2024-05-13", "--format", "json")
+    assert _rows(loads.stdout) == EXPECTED
+    assert [line for line in loads.stderr.splitlines() if "loading" in line] == ["ccaudit: loading A and B"]
+
+
 def test_section_and_top(invoke, at_root):
     result = invoke("diff", "-q", SAMPLE, WEEK2, "--section", "signin_failure", "--section", "signin_success",
                     "--format", "json")
