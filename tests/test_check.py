@@ -64,6 +64,7 @@ def test_rule_text_and_sections():
     ("*:*=" + "9" * 5000 + "/h", "the limit is too large"),
     ("*:*=" + "0" * 5000 + "9223372036854775808/h", "the limit is too large"),
     ("all_events: =5/h", "empty key glob"),
+    ("*:sa-\udcff*=1/h", "not UTF-8 text"),  # the byte 0xff of a --max, as Python holds it: matched no key
 ])
 def test_bad_rules(text, says):
     with pytest.raises(RuleError) as e:
