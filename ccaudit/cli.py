@@ -316,7 +316,7 @@ for command in (check, diff, methods):
               "end, whose dumps are gone (and the warnings they give), not the store.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask (never asked when stdin is not a terminal).")
 def clean(extra, db_path, out_dir, unfinished, yes):
-    from .output import check_report_dir, clean_dir
+    from .cleanfolder import check_report_dir, clean_dir
     from .storedelete import deletable, delete_store, fingerprint, forget_unfinished
 
     if extra:  # never a file named alone: the option says which kind of thing is deleted

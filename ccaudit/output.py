@@ -15,19 +15,20 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
-from . import export, halves, render
+from . import export, halves, loadnotes, render
 from .arguments import flag, of_kind
 from .collector import FewerCollections
 from .dates import Days
 from .errors import CcauditError
-from .files import present, same_file, takes_utf8, write_atomic, write_own, write_pieces
-from .folders import Folder, held, inside, remove_dead_parts, sqlite_at, unslashed, writing_into
+from .files import takes_utf8, write_atomic, write_own, write_pieces
+from .folders import Folder, held, inside, sqlite_at, unslashed, writing_into
+from .jsontext import to_json
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
-from .text import plural, quoted
+from .text import md_text, plural, quoted
 
 MANIFEST = ".ccaudit-manifest"
 _MANIFEST_HEAD = "# files written by ccaudit report --out; ccaudit clean deletes these\n"
@@ -101,9 +102,9 @@ def _write_dir(report: Report, fmt: str, folder: Folder, stats: bool) -> None:
     stray = _unlisted(folder, sids, written, old)
     if stray:
         raise _stray(folder, stray)
-    _list(folder, itertools.chain(written, (n for n in old if n not in written)))  # claimed before they are
+    list_in(folder, itertools.chain(written, (n for n in old if n not in written)))  # claimed before they are
     # made: a report stopped half way (Ctrl-C) leaves a folder that the next report, or clean, empties
-    left, why = _remove(folder, [name for name in old if name.startswith("summary.")])  # see _incomplete
+    left, why = remove_listed(folder, [name for name in old if name.startswith("summary.")])  # see _incomplete
     if left:
         raise CcauditError(f"{why}: the earlier report's summary could not be removed, so nothing of this one "
                            "was written")
@@ -113,12 +114,13 @@ def _write_dir(report: Report, fmt: str, folder: Folder, stats: bool) -> None:
         else:
             with contextlib.ExitStack() as made:  # here, not by two processes at once
                 sections = {sid: made.enter_context(folder.child(sid, make=True)) for sid in sids}
-                halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, folder, sections))
+                loads = report.unfinished
+                halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, folder, sections, loads))
         write_own(folder, summary, summary_chunks(report, "text" if fmt == "html" else fmt))
     except CcauditError as e:
         raise _incomplete(e, folder.path, bool(old)) from None
-    left, why = _remove(folder, sorted(name for name in set(old) if name not in written))
-    _list(folder, itertools.chain(written, left))  # after: a stop while they were removed left them listed
+    left, why = remove_listed(folder, sorted(name for name in set(old) if name not in written))
+    list_in(folder, itertools.chain(written, left))  # after: a stop while they were removed left them listed
     if left:  # listed still, so that the next report or clean removes them
         raise CcauditError(f"{folder.path}: the report is written, but {plural(len(left), 'file')} of the earlier "
                            f"one could not be removed ({why}); its manifest still lists them")
@@ -139,8 +141,8 @@ def check_report_folder(out_dir: str, fmt: str) -> None:
                 raise _stray(folder, name)
 
 
-def _summary_of(fmt: str) -> str:
-    return "summary.txt" if fmt == "html" else f"summary.{EXTENSIONS[fmt]}"
+def _summary_of(fmt: str) -> str:  # (html's folder has a text summary)
+    return f"summary.{EXTENSIONS['text' if fmt == 'html' else fmt]}"
 
 
 def _stray(folder: Folder, name: str) -> CcauditError:
@@ -214,23 +216,47 @@ def _day_names(day: Day, fmt: str) -> list[str]:
     return [os.path.join(sid, f"{day.date}.{ext}") for sid in day.sections] + [f"{day.date}.{ext}"]
 
 
-def _write_day(day: Day, fmt: str, stats: bool, folder: Folder, sections: dict[str, Folder]) -> None:
-    name = f"{day.date}.{EXTENSIONS[fmt]}"
+def _write_day(day: Day, fmt: str, stats: bool, folder: Folder, sections: dict[str, Folder], loads: list) -> None:
+    name, said = f"{day.date}.{EXTENSIONS[fmt]}", len(_head(fmt, loads))
     for sid, section in day.sections.items():
-        write_own(sections[sid], name, section_chunks(day, section, fmt, stats))
-    write_own(folder, name, _day_text(day, fmt, stats, [sections[sid] for sid in day.sections], name))
+        write_own(sections[sid], name, _marked(section_chunks(day, section, fmt, stats), fmt, loads))
+    written = [sections[sid] for sid in day.sections]
+    write_own(folder, name, _marked(_day_text(day, fmt, stats, written, name, said), fmt, loads))
 
 
-def _day_text(day: Day, fmt: str, stats: bool, written: list[Folder], name: str) -> Iterator[str]:
-    """A day's file. In text and markdown it is the files of its sections, just written,
-    joined: rendering every row a second time would double the cost of a report folder."""
+def _day_text(day: Day, fmt: str, stats: bool, written: list[Folder], name: str, said: int) -> Iterator[str]:
+    """A day's file. In text and markdown it is the files of its sections, just written, joined
+    (but their first ``said`` characters, the head it has once): rendering every row a second
+    time would double the cost of a report folder."""
     if fmt not in ("text", "markdown") or not all(section.has_file(name) for section in written):
         yield from day_chunks(day, fmt, stats)
         return
     yield day_head(day, fmt)
     for section in written:
         with section.open(name) as f:
+            f.read(said)
             yield from iter(lambda: f.read(2**20), "")
+
+
+def _head(fmt: str, loads: list[dict]) -> str:
+    """The first line of a report folder's day or section file in text or markdown, of a
+    store that holds part of a load ('' for one that does not)."""
+    warned = loadnotes.warning(loads) if fmt in ("text", "markdown") else ""
+    if not warned:
+        return ""
+    return f"> {md_text(warned)}\n\n" if fmt == "markdown" else f"{warned}\n\n"
+
+
+def _marked(pieces: Iterable[str], fmt: str, loads: list[dict]) -> Iterator[str]:
+    """A report folder's day or section file, which says first that its store holds part of
+    a load: read on its own, it would pass for a whole day. JSON gets ``unfinished_loads`` as
+    the object's first key (json_pieces opens an object with its first piece); CSV has no
+    place for it."""
+    pieces = iter(pieces)
+    if loads and fmt == "json":
+        yield next(pieces).replace("{", '{\n  "unfinished_loads": ' + to_json(loads, 1) + ",", 1)
+    yield _head(fmt, loads)
+    yield from pieces
 
 
 def read_manifest(folder: Folder, writing: bool = False) -> list[str]:
@@ -265,7 +291,7 @@ def a_report_file(out_dir: str, paths: Iterable[str]) -> str | None:
     return None
 
 
-def _remove(folder: Folder, names: Iterable[str]) -> tuple[list[str], str]:
+def remove_listed(folder: Folder, names: Iterable[str]) -> tuple[list[str], str]:
     """Remove listed report files (never a link's target) and section folders left empty.
     What could not be removed (a folder made read-only) is not an internal error: the names
     left, and why the first of them was. Each folder is opened once, never through a link,
@@ -308,92 +334,6 @@ def _remove(folder: Folder, names: Iterable[str]) -> tuple[list[str], str]:
     return left, why
 
 
-def _list(folder: Folder, names: Iterable[str]) -> None:
+def list_in(folder: Folder, names: Iterable[str]) -> None:
+    """Write the folder's manifest: ``names``, its report files."""
     write_own(folder, MANIFEST, itertools.chain([_MANIFEST_HEAD], (f"{n}\n" for n in names)))
-
-
-def clean_dir(out_dir: str) -> Iterator[str]:
-    """Delete the files a report folder's manifest lists (or the tables an export folder's
-    marker lists), then the folder if it is empty. Everything is checked before anything is
-    deleted; links are never followed."""
-    out_dir = unslashed(out_dir)
-    if not present(out_dir):
-        yield f"no report folder at {out_dir}"
-        return
-    check_report_dir(out_dir)
-    with writing_into(out_dir) as folder:
-        if folder.has_file(MANIFEST):
-            yield from _clean_dir(folder, _remove_report, "report files")
-        elif folder.has_file(export.MARKER):
-            yield from _clean_dir(folder, _remove_export, "exported tables")
-        else:  # a clean before left it (it could not remove it)
-            yield f"no report files in {out_dir} (an empty folder, kept)"
-
-
-def _remove_report(folder: Folder) -> None:
-    listed = read_manifest(folder)
-    for sid in ["", *sorted({name.rpartition("/")[0] for name in listed} - {""})]:  # what a killed report left
-        with contextlib.suppress(CcauditError), (folder.child(sid) if sid else contextlib.nullcontext(folder)) as f:
-            remove_dead_parts(f)
-    left, why = _remove(folder, listed)
-    if left:  # the manifest lists what is left (or, unwritable, all it did): clean again finishes
-        with contextlib.suppress(CcauditError):
-            _list(folder, left)
-        raise CcauditError(f"{folder.path}: {plural(len(left), 'report file')} could not be deleted ({why}); "
-                           "its manifest lists them")
-    _, why = _remove(folder, [MANIFEST])
-    if why:
-        raise CcauditError(f"{folder.path}: the report files are deleted, but not its manifest ({why})")
-
-
-def _remove_export(folder: Folder) -> None:
-    """An export's tables are its to replace whole (``export.py``): so they are removed whole."""
-    tables = export.prepare(folder, "nothing deleted")  # and what a killed export left
-    for table in tables:
-        folder.remove_tree(table)
-    if left := [t for t in tables if folder.mode(t) is not None]:
-        raise CcauditError(f"{folder.path}: {plural(len(left), 'exported table')} could not be deleted "
-                           f"({', '.join(left)}); {export.MARKER} lists them")
-    _, why = _remove(folder, [export.MARKER])
-    if why:
-        raise CcauditError(f"{folder.path}: the exported tables are deleted, but not {export.MARKER} ({why})")
-
-
-def _clean_dir(folder: Folder, remove: Callable[[Folder], None], what: str) -> Iterator[str]:
-    out_dir = folder.path
-    remove(folder)
-    if os.path.basename(out_dir) in (".", "..") or same_file(out_dir, "."):  # never remove the folder one is in
-        yield f"deleted the {what} in {out_dir} (the folder itself is kept)"
-    elif _empty(folder):
-        try:
-            os.rmdir(out_dir)
-        except OSError as e:  # its parent read-only to us, a mount point: the clean is done all the same
-            yield f"deleted the {what} in {out_dir} (the folder itself is kept: {e.strerror})"
-            return
-        yield f"deleted {out_dir}"
-    else:
-        yield f"deleted the {what} in {out_dir} (other files were left there)"
-
-
-def _empty(folder: Folder) -> bool:
-    with folder.listing() as entries:
-        return next(entries, None) is None
-
-
-def check_report_dir(out_dir: str) -> None:
-    """Refuse a folder that is neither a report folder nor an export that ccaudit wrote (no
-    manifest, no marker), or a link."""
-    out_dir = unslashed(out_dir)
-    if os.path.islink(out_dir) or not os.path.isdir(out_dir):
-        raise CcauditError(f"{out_dir}: not a report folder (a link or not a folder); nothing deleted")
-    with held(out_dir) as folder:
-        if folder.has_file(MANIFEST):
-            read_manifest(folder)
-        elif folder.has_file(export.MARKER):
-            for table in export.read_marker(folder, "nothing deleted"):  # each a folder, or gone: else clean
-                if (mode := folder.mode(table)) is not None and not stat.S_ISDIR(mode):  # stopped half way
-                    raise CcauditError(f"{folder.join(table)}: not a folder an export wrote (a link or a file); "
-                                       "nothing deleted")
-        elif not _empty(folder):
-            raise CcauditError(f"{out_dir}: not a report folder written by ccaudit (no {MANIFEST}), nor an "
-                               f"export (no {export.MARKER}); nothing deleted")

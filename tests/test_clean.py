@@ -126,6 +126,7 @@ def test_clean_refuses_a_folder_whose_manifest_is_a_link(invoke, tmp_path):
     (out / ".ccaudit-manifest").symlink_to(tmp_path / "elsewhere")
     result = invoke("clean", "--out", out, "--yes")
     assert result.exit_code == 2 and "not a report folder written by ccaudit" in result.stderr
+    assert "(its .ccaudit-manifest is a link or not a file)" in result.stderr  # was: "(no .ccaudit-manifest)"
     assert (out / ".ccaudit-manifest").is_symlink()
 
 

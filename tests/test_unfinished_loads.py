@@ -454,3 +454,27 @@ def test_a_report_file_says_a_load_may_be_running(invoke, tmp_path, sample_cli):
         line = invoke("report", "--db", db).stdout.splitlines()[1]
     assert line.startswith(f"Incomplete: the store holds part of 1 load that had not ended ({WEEK2}, begun ")
     assert line.endswith(", running): counts may be short")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json", "csv"])
+def test_each_file_of_a_report_folder_says_a_load_did_not_end(invoke, tmp_path, sample_cli, fmt):
+    # was: only the summary said so; a day's or a section's file read on its own looked whole
+    db = a_store_and_a_killed_load(invoke, tmp_path, sample_cli)
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert invoke("report", sample_cli, "-q", "--out", whole, "--format", fmt).exit_code == 0
+    assert invoke("report", "--db", db, "--out", part, "--format", fmt).exit_code == 0
+    files = sorted(p.relative_to(whole) for p in whole.rglob("*.*") if p.name[:4] == "2024")
+    assert len(files) == 4 * 5 + 4  # four days, each its five sections' files and its own
+    said = f"Incomplete: the store holds part of 1 load that had not ended ({WEEK2}, begun "
+    for name in files:
+        was, now = (whole / name).read_text(), (part / name).read_text()
+        if fmt == "csv":  # no place for it
+            assert now == was
+        elif fmt == "json":
+            doc = json.loads(now)
+            assert [load["inputs"] for load in doc.pop("unfinished_loads")] == [[str(WEEK2)]]
+            assert doc == json.loads(was) and now.startswith('{\n  "unfinished_loads": [\n    {\n')
+        else:  # its first line, once; then the file as it was
+            head, rest = now.split("\n\n", 1)
+            assert head.startswith(("> " if fmt == "markdown" else "") + said)
+            assert head.endswith("): counts may be short") and rest == was and said not in rest
