@@ -129,13 +129,14 @@ def bench(kind: str, n: int, runs: int, ccaudit: list[str], tmp: Path) -> Iterat
                 best = (wall, cpu, peak, records)
         results[name] = best
         yield line(name, best[3], best[0], best[1], best[2])
-    spark, _ = session("local[*]")
-    aggregate(spark, files)  # warms the workers
     walls = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        _, stats = aggregate(spark, files)
-        walls.append(time.perf_counter() - t0)
+    with session("local[*]") as spark:
+        aggregate(spark, files)[0].close()  # warms the workers
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            spool, stats = aggregate(spark, files)
+            walls.append(time.perf_counter() - t0)
+            spool.close()
     if (stats.inserted, stats.duplicates) != want:
         sys.exit(f"bench-spark: the spark job counted {(stats.inserted, stats.duplicates)}, want {want}")
     yield line("spark job", stats.records_read, min(walls))

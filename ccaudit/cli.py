@@ -181,9 +181,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     opt.check_inputs(dumps)
     zone = time_options.zone(tz)
     filters = time_options.filters(zone, since, until, principal, method, sections, top)
-    with opt.open_store(db_path, readonly=not dumps, loading=dumps) as store:
-        loaded = opt.load_all(dumps, store, quiet)
-        rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
+    with opt.loaded_report(db_path, dumps, quiet, zone, filters) as (loaded, rep):
         opt.tell_unmatched(rep, filters)
         write_report(rep, fmt, out_dir=out_dir, out_file=out_file, stats=stats)
     sys.exit(opt.exit_code(loaded, strict))

@@ -74,9 +74,7 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
     zone = time_options.zone(tz)
     sections = tuple(sorted({s for r in rules for s in r.sections()}))
     filters = time_options.filters(zone, since, until, sections=sections)
-    with opt.open_store(db_path, readonly=not dumps, loading=dumps) as store:
-        loaded = opt.load_all(dumps, store, quiet)
-        rep = build(store, zone, filters, load=loaded.as_dict() if loaded else None)
+    with opt.loaded_report(db_path, dumps, quiet, zone, filters) as (loaded, rep):
         if not rep.days:
             say("ccaudit: warning: no events to check")
         with contextlib.closing(checks.Breaches(rep, rules)) as breaches:
@@ -210,9 +208,7 @@ def methods(dumps, db_path, fmt, strict, quiet):
     opt.existing_store(dumps, db_path)
     opt.refuse_closed_output("the list")
     opt.check_inputs(dumps)
-    with opt.open_store(db_path, readonly=not dumps, loading=dumps) as store:
-        loaded = opt.load_all(dumps, store, quiet)
-        rep = build(store, filters=Filters(sections=("all_events",)))
+    with opt.loaded_report(db_path, dumps, quiet, filters=Filters(sections=("all_events",))) as (loaded, rep):
         with contextlib.closing(catalogue.MethodCounts(rep)) as counted:
             sys.stdout.writelines(catalogue.render(counted, fmt))
     sys.exit(opt.exit_code(loaded, strict))

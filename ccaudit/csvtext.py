@@ -11,17 +11,17 @@ from collections.abc import Iterator, Sequence
 from .text import FORMULA_START, PIECE, shown_as_is, spreadsheet_cell
 
 
-def csv_text(header: list, rows) -> str:
-    """One CSV table as text, every cell safe to open in a spreadsheet."""
-    return "".join(csv_chunks(header, rows))
+def csv_head_line(header: Sequence) -> str:
+    """A CSV table's header line."""
+    return "".join(csv_chunks(header, ()))
 
 
-def csv_chunks(header: Sequence | None, rows) -> Iterator[str]:
-    """``csv_text`` in pieces of about PIECE characters (without a header line for None)."""
+def csv_chunks(header: Sequence, rows) -> Iterator[str]:
+    """A CSV table, its header line first, in pieces of about PIECE characters, every cell
+    safe to open in a spreadsheet."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    if header is not None:
-        w.writerow(header)
+    w.writerow(header)
     for row in rows:
         w.writerow([spreadsheet_cell(c) for c in row])
         if out.tell() >= PIECE:

@@ -159,7 +159,7 @@ def _export(store: Store, folder: Folder, tables: list[str]) -> Export:
 
 def prepare(folder: Folder, done: str = "nothing written") -> list[str]:
     """Refuse ``folder`` if it is neither empty nor an export, or if a table of the
-    previous export holds a file no export writes (``_stray``), and remove what a killed
+    previous export holds a file no export writes (``refuse_strays``), and remove what a killed
     export left in it. The tables a previous export listed."""
     try:
         with folder.listing() as listed:
@@ -169,7 +169,7 @@ def prepare(folder: Folder, done: str = "nothing written") -> list[str]:
     if entries and MARKER not in entries:
         raise CcauditError(f"{folder.path}: not empty and not a ccaudit export (no {MARKER}); "
                            "give a new or empty folder")
-    previous = read_marker(folder) if entries else []
+    previous = read_marker(folder, done) if entries else []
     refuse_strays(folder, previous, done)
     for name in entries:
         m = re.fullmatch(re.escape(TEMP_PREFIX) + r"(\d+)-.*", name)

@@ -23,12 +23,12 @@ from .folders import Folder, folder_of, held
 from .streams import made_blocking
 
 
-def write_atomic(path: str, text: str | Iterable[str | bytes], devices: bool = True) -> None:
+def write_atomic(path: str, text: str | Iterable[str | bytes]) -> None:
     """Replace ``path`` with ``text`` (UTF-8; a string or its pieces, see ``write_pieces``)
-    in one rename. With ``devices``, a device or pipe there (``-o /dev/null``, or a link
+    in one rename. A device or pipe there (``-o /dev/null``, or a link
     in /dev such as ``/dev/stdout``) is written to, not replaced; any other link is
     replaced: one planted in a shared folder could lead to a pipe another user reads."""
-    if devices and is_device(path):
+    if is_device(path):
         return _write_through(path, [text] if isinstance(text, str) else text)
     try:
         with held(folder_of(path), os.path.dirname(path)) as folder:

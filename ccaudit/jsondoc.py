@@ -104,7 +104,7 @@ class _Items:
             self.opened, start = True, start + 1
         while self.opened or not self.array:
             if self.array:
-                start = self._skip_space(start, ahead=_NOISE_LOOK)
+                start = self._skip_space(start)
             else:
                 start = self._past_noises(start, _SPACE_OR_MARK)
             first, missing = self.buf[start:start + 1], None
@@ -348,15 +348,15 @@ class _Items:
 
     def _past_noises(self, start: int, space: re.Pattern = _SPACE) -> int:
         """Past ``space`` and the noise lines at ``start``, each counted."""
-        start = self._skip_space(start, space, _NOISE_LOOK)
+        start = self._skip_space(start, space)
         while self.buf[start:start + 1] in _NOISE_FIRST and (past := self._past_noise(start)) is not None:
-            start = self._skip_space(past, space, _NOISE_LOOK)
+            start = self._skip_space(past, space)
         return start
 
     def _past_noise(self, start: int) -> int | None:
         """Where the line at ``start`` ends if it is noise (``% Headers: ...`` after each
         record of a consume command's dump, ``Headers: ...``), counted as such; else None.
-        The caller has read far enough ahead to tell (``_skip_space``'s ``ahead``): a read
+        The caller has read far enough ahead to tell (``_skip_space``): a read
         here would move the buffer under its ``start``."""
         if not self.buf.startswith(NOISE, start):
             return None
@@ -378,11 +378,11 @@ class _Items:
         self.buf, self.base = self.buf[keep:] + block, self.base + keep
         return keep
 
-    def _skip_space(self, i: int, space: re.Pattern = _SPACE, ahead: int = 1) -> int:
-        """Past ``space`` from ``i``, with ``ahead`` bytes after it read (unless the input ends)."""
+    def _skip_space(self, i: int, space: re.Pattern = _SPACE) -> int:
+        """Past ``space`` from ``i``, with enough read after it to tell a noise line (or the end)."""
         while True:
             i = space.match(self.buf, i).end()  # type: ignore[union-attr]
-            if len(self.buf) - i >= ahead or self.eof:
+            if len(self.buf) - i >= _NOISE_LOOK or self.eof:
                 return i
             i -= self._more(i)
 

@@ -29,11 +29,10 @@ from .stats import LoadStats
 MAX_LINE = MAX_RECORD  # longer lines are malformed
 
 
-def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats, lineno: int = 0) -> Iterator[tuple]:
+def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats) -> Iterator[tuple]:
     """The hot path: one record per line, each decoded and classified on its own.
-
-    Line numbers start after ``lineno``; ``stats.lines`` ends as the last line number.
-    """
+    ``stats.lines`` ends as the last line number."""
+    lineno = 0
     row: tuple | None  # None: no row found by _keyed
     try:  # a stream that breaks (until_broken) still leaves the line count
         for line in lines:

@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from datetime import tzinfo
 
 import click
 from click.core import ParameterSource
@@ -21,6 +22,7 @@ from click.core import ParameterSource
 from . import sqlraised
 from .asking import interactive
 from .boundary import ClosedOutput, say, signalled
+from .clock import UTC
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
 from .files import present, read_twice, same_file
@@ -28,14 +30,14 @@ from .filters import Filters
 from .folders import check_parent
 from .loadnotes import STREAM, dumps_of
 from .progress import Progress, on_terminal
-from .report import Report
+from .report import Report, build
 from .schema import SECTIONS
 from .sidefiles import side_names
 from .stats import LoadStats
 from .store import Store
 from .storefile import looks_like_sqlite
 from .tempdirs import check_temp_root, make_temp_dir, remove_stale_temp_dirs
-from .text import printable, typed
+from .text import plural, printable, typed
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
 FORMATS = ["text", "json", "markdown", "csv", "html"]
@@ -322,9 +324,8 @@ def load(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats:
 
 
 def tell_loaded(stats: LoadStats, quiet: bool) -> None:
-    """What a load says on stderr: its first malformed places (unless ``quiet``), the inputs
-    read in part (each, however many malformed lines came first), not read, or why it stopped,
-    and the load line."""
+    """What a load says on stderr: its first malformed places (unless ``quiet``), the inputs read
+    in part (each, however many malformed lines came first), not read, or why it stopped; its line."""
     for line in [] if quiet else malformed_lines(stats):
         tell(line)
     for line in stats.cut_lines():  # -q too: what to do about one (load a whole copy) is said there
@@ -353,6 +354,15 @@ def malformed_lines(stats: LoadStats) -> list[str]:
     return lines
 
 
+@contextlib.contextmanager
+def loaded_report(db_path: str | None, dumps: tuple[str, ...], quiet: bool, tz: tzinfo = UTC,
+                  filters: Filters | None = None) -> Iterator[tuple[LoadStats | None, Report]]:
+    """The dumps loaded into the store (or a temporary one), and its report: what report, check, methods read."""
+    with open_store(db_path, readonly=not dumps, loading=dumps) as store:
+        loaded = load_all(dumps, store, quiet)
+        yield loaded, build(store, tz, filters, load=loaded.as_dict() if loaded else None)
+
+
 def load_all(dumps: tuple[str, ...], store: Store, quiet: bool) -> LoadStats | None:
     """Load the dumps, if any; exit 2 when one of them gave nothing, before any report
     is written: a report without an input would look complete and be wrong."""
@@ -373,8 +383,7 @@ def exit_code(stats: LoadStats | None, strict: bool, told: bool = False) -> int:
         return ExitCode.USAGE
     if strict and stats.malformed:
         if not told:  # (the load line alone did not say why the exit was 1)
-            say(f"ccaudit: --strict: the input had {stats.malformed} malformed "
-                f"{'entry' if stats.malformed == 1 else 'entries'}; exit 1")
+            tell(f"--strict: the input had {plural(stats.malformed, 'malformed entry', 'malformed entries')}; exit 1")
         return ExitCode.CHECK_FAILED
     return ExitCode.OK
 

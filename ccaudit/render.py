@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
 from . import loadnotes, streamed
-from .csvtext import csv_chunks, csv_text, safe_cell
+from .csvtext import csv_chunks, csv_head_line, safe_cell
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, json_pieces
 from .report import Coverage, Day, Gap, Report, Row, Section, busiest_cell, read_twice
 from .text import Cached, columns, fill, hour_ranges, in_pieces, md_text, plural, repeats_hour, table_cell, to_second
@@ -193,7 +193,7 @@ def _csv_layout(report: Report) -> Layout:
     def part(day: Day | Gap) -> Iterable[str]:
         return () if isinstance(day, Gap) else _csv_table(None, day, day.sections.values(), labels)
 
-    return Layout([csv_text(_csv_header(labels), ())], part, "")
+    return Layout([csv_head_line(_csv_header(labels))], part, "")
 
 
 def _csv_header(labels: list[str]) -> list[str]:
@@ -201,7 +201,7 @@ def _csv_header(labels: list[str]) -> list[str]:
 
 
 def _csv_table(header: list[str] | None, day: Day, sections, labels: list[str]) -> Iterator[str]:
-    head = [] if header is None else [csv_text(header, ())]
+    head = [] if header is None else [csv_head_line(header)]
     return in_pieces(itertools.chain(head, _csv_lines(day, sections, labels)))
 
 

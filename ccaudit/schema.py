@@ -20,13 +20,6 @@ SECTIONS = {  # id -> title, in report order; the ids are part of the interface
     "all_events": "All Audit Events",
 }
 
-SECTION_METHOD = {  # the method each section is limited to (all_events takes every method)
-    "kafka_authentication": "kafka.Authentication",
-    "mds_authorize": "mds.Authorize",
-    "signin_failure": "SignIn",
-    "signin_success": "SignIn",
-}
-
 # -- a classified row ---------------------------------------------------------------------
 
 EVENT_COLUMNS = ("hour", "id", "ts", "time", "method", "principal", "section", "key")
@@ -106,13 +99,11 @@ def _nulls(columns: tuple[str, ...], table: str = "d") -> str:
     return ", ".join(f"nullif({table}.{c}, '') AS {c}" for c in columns)
 
 
-AUTH_VIEW_COLUMNS = ("identifier", "principal_resource_id", "connection_id", "status", "granted", "operation",
-                     "resource_type", "resource_name", "pattern_type")
 VIEWS = {  # the tables of earlier layouts, for queries written against them
     "all_events": f"SELECT e.hour, {_ID} AS id, e.us, {_TIME} AS time, k.method, k.principal,"
                   f" {_nulls(('section', 'key'), 'k')} FROM events e JOIN keys k USING (kid)",
-    "auth_events": f"SELECT {_EVENT}, {_nulls(AUTH_VIEW_COLUMNS[:2])}, e.connection_id,"
-                   f" {_nulls(AUTH_VIEW_COLUMNS[3:])} {_JOINED}"
+    "auth_events": f"SELECT {_EVENT}, {_nulls(AUTH_COLUMNS[:2])}, e.connection_id,"
+                   f" {_nulls(AUTH_COLUMNS[3:])} {_JOINED}"
                    " WHERE k.section IN ('kafka_authentication', 'mds_authorize')",
     "signin_failures": f"SELECT {_EVENT}, {_nulls(DETAIL_COLUMNS[8:11] + ('status',) + DETAIL_COLUMNS[11:])}"
                        f" {_JOINED} WHERE k.section = 'signin_failure'",

@@ -35,7 +35,15 @@ def check_folder(path: str) -> None:
 def check_journal_name(path: str) -> None:
     """Refuse to write a store whose journal's name its file system would not take (a name
     of 248 bytes or more): SQLite failed only as it wrote, after making an empty file, and
-    called the store unusable."""
+    called the store unusable. Or a store of more than one name (hard links: ``ln``, ``cp
+    -al``): the journal is named after one, so a write through another did not see the
+    journal a load killed through the first had left, and the next open of the first rolled
+    that journal back over the later write: the store was destroyed."""
+    with contextlib.suppress(OSError):  # (no file yet)
+        if (names := os.stat(path).st_nlink) > 1:
+            raise StoreError(f"{path}: the store has {names} names (hard links), and SQLite keeps a load's journal "
+                             "beside one only, so that a load through another could destroy it: copy it to a file "
+                             "of its own (cp), and load into that")
     real = os.path.realpath(path)
     journal = os.path.basename(real) + "-journal"
     most = math.inf

@@ -143,7 +143,7 @@ def _cancel_jobs() -> None:
 
 
 @contextlib.contextmanager
-def session(master: str | None = None, ui: bool = False) -> Iterator:
+def session(master: str | None = None) -> Iterator:
     """A SparkSession for the block. An active session is reused (tests, notebooks); under
     spark-submit its JVM, --master and settings apply, and ``master`` wins. Otherwise a JVM
     of our own (``Jvm``), killed afterwards, with its scratch folder. Without a master,
@@ -162,7 +162,7 @@ def session(master: str | None = None, ui: bool = False) -> Iterator:
     jvm = Jvm(scratch) if scratch else None
     try:
         with _noting_stops(jvm) as note_again, spark_errors():
-            spark = _start(jvm, master, ui, scratch, note_again)
+            spark = _start(jvm, master, scratch, note_again)
             _quiet_accumulators()  # a JVM gone (out of memory, a signal) printed that thread's traceback
             try:
                 yield spark
@@ -176,7 +176,7 @@ def session(master: str | None = None, ui: bool = False) -> Iterator:
                 shutil.rmtree(scratch, ignore_errors=True)  # type: ignore[arg-type]  # a JVM's: made with it
 
 
-def _start(jvm: Jvm | None, master: str | None, ui: bool, scratch: str | None, note_again: Callable[[], None]):
+def _start(jvm: Jvm | None, master: str | None, scratch: str | None, note_again: Callable[[], None]):
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession
@@ -188,7 +188,7 @@ def _start(jvm: Jvm | None, master: str | None, ui: bool, scratch: str | None, n
     url = conf.get("spark.master") or ""  # (set above)
     if url.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers need this ccaudit
-        conf.setIfMissing("spark.ui.enabled", str(ui).lower())
+        conf.setIfMissing("spark.ui.enabled", "false")
     if scratch:
         conf.set("spark.local.dir", scratch)  # shuffle and spill files: event rows
     conf.setIfMissing("spark.app.name", "ccaudit")

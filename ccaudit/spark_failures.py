@@ -3,7 +3,6 @@ cause that matters (a full disk) is often the last of a chain."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from collections.abc import Iterable, Iterator
 
@@ -86,6 +85,7 @@ def unread_input(e: Exception, files: Iterable) -> InputError | None:
     None. Spark names the path it was given: in local mode a link named by the file's
     rank (``file:///tmp/ccaudit-tmp-1-x/0``), which tells the user nothing. A file
     removed, cut short ("Cannot seek after EOF") or replaced while Spark read it."""
+    from .spark_inputs import size_changed
     from .spark_job import file_key
 
     by_uri = {file_key(f.uri): f for f in files}
@@ -98,9 +98,8 @@ def unread_input(e: Exception, files: Iterable) -> InputError | None:
             if condition in _GONE:
                 return InputError(f"{file.label}: no such file (removed while Spark read it)")
             said = f"{file.label}: Spark could not read it ({_root_cause(e)[:200] or condition})"
-            with contextlib.suppress(OSError):  # removed since: the size says nothing more
-                if file.local and (now := os.path.getsize(file.local)) != file.size:
-                    said += (f"; the file changed size while it was read ({file.size} bytes, then {now}): load it "
-                             "again once it has stopped changing")
+            if (now := size_changed(file)) is not None:
+                said += (f"; the file changed size while it was read ({file.size} bytes, then {now}): load it "
+                         "again once it has stopped changing")
             return InputError(said)
     return None

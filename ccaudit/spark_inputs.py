@@ -101,9 +101,17 @@ def note_changed_sizes(files: list[Source], stats: LoadStats) -> None:
     (a dump still being written), that it was read in part: the records appended while
     Spark read it were left out without a word."""
     for file in files:
-        with contextlib.suppress(OSError):  # removed meanwhile: Spark's reading said so
-            if file.local and (now := os.path.getsize(file.local)) != file.size:
-                stats.changed_size(file.label, file.size, now)
+        if (now := size_changed(file)) is not None:
+            stats.changed_size(file.label, file.size, now)
+
+
+def size_changed(file: Source) -> int | None:
+    """The size of a local ``file`` now, if it is not what it was as it was listed; None
+    if it is, or if the file is not local or was removed meanwhile (Spark's reading says so)."""
+    with contextlib.suppress(OSError):
+        if file.local and (now := os.path.getsize(file.local)) != file.size:
+            return now
+    return None
 
 
 def no_files(inputs: Iterable[str]) -> InputError:

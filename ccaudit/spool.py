@@ -40,8 +40,7 @@ class Spool:
 
     def close(self) -> None:
         if self.file is not None:
-            with contextlib.suppress(OSError):  # its flush of what a full TMPDIR did not take, raised again
-                self.file.close()
+            self.file.close()
 
     def _filling(self) -> Iterator:
         items: list  # the first IN_MEMORY, held

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from . import loadnotes, upgrade
 from .errors import StoreError
 from .files import present
-from .sidefiles import check_side_files, in_wal_mode
+from .sidefiles import check_journal_name, check_side_files, in_wal_mode
 from .storefile import BUSY_WAIT, is_store, peek, roll_back_if_crashed, uri, write_transaction
 from .storelock import unheld
 from .storeshape import check_layout
@@ -99,6 +99,7 @@ def forget_unfinished(path: str, notify: Callable[[str], None] | None = None) ->
         try:
             if not conn.execute(f"SELECT EXISTS (SELECT 1 FROM meta WHERE {loadnotes.WHERE})").fetchone()[0]:
                 return 0  # nothing to write: on read-only media, was "attempt to write a readonly database"
+            check_journal_name(path)
             conn.isolation_level = None  # its transaction is write_transaction's
             with write_transaction(conn, path, notify):
                 return conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}").rowcount

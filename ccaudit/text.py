@@ -188,7 +188,7 @@ def fill(text: str, width: int, right: bool = False) -> str:
 
 LRM = "\u200e"  # the left-to-right mark: shows as nothing
 # Every right-to-left letter (bidirectional class R or AL) is in these blocks, but for U+200F, a
-# format character that ``printable`` escapes (tests/test_text.py checks the whole of Unicode)
+# format character that ``printable`` escapes (tests/test_hostile_keys.py checks the whole of Unicode)
 _RTL_BLOCKS = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\U00010800-\U00010fff\U0001e800-\U0001efff]")
 
 

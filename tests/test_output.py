@@ -724,11 +724,12 @@ def test_an_internal_error_has_its_own_exit_code(sample_cli, monkeypatch):
     from click.testing import CliRunner
 
     import ccaudit.cli
+    import ccaudit.options
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(ccaudit.cli, "build", broken)
+    monkeypatch.setattr(ccaudit.options, "build", broken)
     result = CliRunner().invoke(ccaudit.cli.cli, ["report", str(sample_cli), "-q"])
     assert result.exit_code == ExitCode.INTERNAL == 70
     assert "internal error: ZeroDivisionError: a bug" in result.stderr

@@ -26,6 +26,7 @@ from ccaudit.errors import StoreError
 from ccaudit.load import load_dumps
 from ccaudit.report import build
 from ccaudit.store import Store
+from tests.conftest import FIXTURES
 from tests.records import ABSENT, REQUEST, T, json_lines, numbered, record, signin, write_jsonl
 from tests.stores import LOAD_KEYS, RECOUNT, assert_consistent, load_counts, one_cell_fewer, quarter_counts, store_state
 
@@ -757,6 +758,30 @@ def test_a_store_reached_through_a_link_is_rolled_back_after_a_crash(tmp_path):
         assert store.event_count() == 50
     finally:
         store.close()
+
+
+def test_a_store_of_two_names_is_not_written(invoke, tmp_path, sample_cli):
+    """SQLite names the journal after the name it opened: a load killed through one name
+    left a journal that a load through a hard link's other name did not see, and the next
+    open of the first rolled it back over that load's pages: the store was destroyed."""
+    first, second, week2 = tmp_path / "a.db", tmp_path / "b.db", FIXTURES / "sample-week2.jsonl"
+    assert invoke("load", "-q", sample_cli, "--db", first).exit_code == 0
+    store = Store(str(first))
+    store.begin_load([str(week2)])  # the note a killed load leaves, for clean --unfinished to forget
+    store.close()
+    os.link(first, second)
+    before = first.read_bytes()
+    for db in (first, second):
+        result = invoke("load", "-q", week2, "--db", db)
+        assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {db}: the store has 2 names (hard links), "
+                                                        "and SQLite keeps a load's journal beside one only, so that a "
+                                                        "load through another could destroy it: copy it to a file of "
+                                                        "its own (cp), and load into that\n")
+    assert invoke("clean", "--db", second, "--unfinished", "--yes").exit_code == 2  # a write too
+    assert invoke("summary", "--db", second).exit_code == 0 and first.read_bytes() == before  # read as ever
+    os.unlink(second)
+    assert invoke("load", "-q", week2, "--db", first).exit_code == 0
+    assert invoke("summary", "--db", first).stderr == ""  # loaded, and the note cleared
 
 
 def test_a_load_that_waits_for_another_writer_says_so_once(tmp_path):
