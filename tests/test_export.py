@@ -31,6 +31,7 @@ from click.testing import CliRunner
 from ccaudit import daycounts
 from ccaudit import export as exporter
 from ccaudit.cli import cli
+from ccaudit.errors import CcauditError
 from ccaudit.folders import held
 from ccaudit.stops import Program
 from ccaudit.store import Store
@@ -1081,3 +1082,13 @@ def test_clean_refuses_an_export_whose_table_is_no_folder_before_deleting_any(sa
         2, f"ccaudit: error: {out}/counts: not a folder an export wrote (a link or a file); nothing deleted\n")
     assert sorted(p.name for p in out.iterdir()) == sorted([exporter.MARKER, *TABLES])
     assert (victim / "mine").read_text() == "mine"
+
+
+def test_a_bad_marker_found_by_prepare_says_what_its_caller_left_undone(tmp_path):
+    # was "nothing written" for clean too, whose marker changed between its check and prepare
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / exporter.MARKER).write_text("../../home\n")
+    with held(str(out)) as folder, pytest.raises(CcauditError) as e:
+        exporter.prepare(folder, "nothing deleted")
+    assert str(e.value).endswith("lists '../../home', which is not an exported table; nothing deleted")
