@@ -18,6 +18,7 @@ MAX_LINE = MAX_RECORD  # read ahead at most this far for the first line's end
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
 _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _MORE = re.compile(rb"[^\s\x00]")  # after the first line: more than blanks and NUL padding
+_PRETTY_NEXT = re.compile(rb"\n\}[ \t\r]*\n\{[ \t\r]*\n")  # a pretty object ends, the next begins: `jq .`'s output
 _ARRAY_NEXT = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]]|\n)")  # another array of records begins
 # What starts a line of a consume command's noise: "% Headers: ...", and its stderr when that
 # was redirected into the dump too ("Starting Kafka Consumer. Use Ctrl-C to exit.", librdkafka's
@@ -138,7 +139,9 @@ def _shape(head: bytes | bytearray, eof: bool, pos: int = 0) -> str:
                 _array_or_lines(first, False, True, True) == "array":  # (a "[" the read ends after)
             return ""
         return _array_or_lines(first, more, ended, eof)
-    if head[start:start + 1] != b"{" or _NON_BLANK.search(head, start + 1, end):
+    if head[start:start + 1] != b"{":  # a piece of a pretty dump cut inside a record (split -b): every record
+        return "objects" if ended and _PRETTY_NEXT.search(head, end) else "lines"  # of it was malformed, as lines
+    if _NON_BLANK.search(head, start + 1, end):
         return "lines"
     return "objects" if ended else "lines" if eof else ""
 

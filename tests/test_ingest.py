@@ -12,6 +12,7 @@ import bz2
 import gc
 import gzip
 import io
+import itertools
 import json
 import lzma
 import re
@@ -427,6 +428,25 @@ def test_pretty_printed_cut_in_half(fixtures_dir):
     assert stats.malformed == 1
     assert re.fullmatch(re.escape(str(p)) + r"@byte \d+", stats.malformed_lines[0])
     assert "cut short" in stats.problems[0][2] or "unread" in stats.problems[0][2]
+
+
+@pytest.mark.parametrize("indent", [2, 4])
+def test_pieces_of_a_pretty_dump_cut_inside_records_keep_each_whole_record(tmp_path, indent):
+    # was: a piece that begins inside a record was read as lines, every line of it malformed,
+    # and every record of it lost ("no audit record could be read"): split -b, a transfer's chunks
+    texts = [json.dumps(rec(i), indent=indent).encode() + b"\n" for i in range(1, 41)]
+    text = b"".join(texts)
+    starts = list(itertools.accumulate(map(len, texts), initial=0))
+    for cut in (1, 17, len(texts[0]) // 2, len(texts[0]) + 5, starts[20] - 3, starts[20] + 40):
+        ends = [0, cut, cut + len(texts[0]) * 3 + 11, len(text)]
+        got = []
+        for n, (a, b) in enumerate(zip(ends, ends[1:])):
+            stats, rows = ingest(write(tmp_path, f"p{n}.json", text[a:b]))
+            got += ids(rows)
+            assert stats.records_read == len(rows) and stats.malformed <= 3, (cut, n, stats.problems)  # the cut ones
+        whole = [f"rec-{i + 1}" for i in range(40) if any(a <= starts[i] and starts[i + 1] <= b
+                                                           for a, b in zip(ends, ends[1:]))]
+        assert got == whole, cut
 
 
 def test_stdin(monkeypatch, sample_cli):
