@@ -153,13 +153,13 @@ def download(
         raise InputError(f"--topic {printable(topic)!r}: not a Kafka topic's name (at most 249 letters, digits, "
                          "'.', '_' and '-')")
     check_out(out_path, config_path, state_path, compress)  # before anything opens a descriptor: see check_out
-    deadline = Deadline(timeout)
     try:
         conf = load_properties(config_path, insecure=insecure_config)
     except InputError:  # said after what must come first: without the extra, no properties file helps
         if not confluent_kafka_installed():
             raise MissingExtra(INSTALL_HINT) from None
         raise
+    deadline = Deadline(timeout)  # from here: a properties file from a pipe (<(pass ...)) may wait on its writer
     if state_path:  # a link is written through: its own folder was locked and the link replaced by a file
         state_path = os.path.realpath(state_path)
         check_state_folder(state_path)

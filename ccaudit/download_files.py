@@ -54,6 +54,8 @@ def check_out(out_path, config_path, state_path, compress: bool = False) -> None
     records would vanish into it. So this runs before anything opens a descriptor. A file
     is named as what it will hold: gzip data under .jsonl misled every tool but ccaudit."""
     out = "/dev/stdout" if str(out_path) == STDOUT else str(out_path)
+    if str(state_path) == STDOUT:  # was written as a file named -, which --out - is not
+        raise InputError("--state -: the state is kept in a file; name one (./- for a file called that)")
     if why := unwritable_descriptor(out, "the records"):
         raise InputError(f"--out {out_path}: {why}")
     for path, option in ((state_path, "--state"), (config_path, "--config")):

@@ -26,6 +26,12 @@ _SETTING_NAME = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*")
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 # Settings confluent-kafka takes as Python objects (a map, a function), which no text can be.
 _OBJECT_SETTINGS = {"default.topic.config", "error_cb", "logger", "oauth_cb", "on_commit", "stats_cb", "throttle_cb"}
+# Settings (or their prefixes) that no Confluent Cloud client.properties holds, and that would
+# change what ccaudit is: a properties file is read as data, not as code to run.
+_REFUSED = {"plugin.library.paths": "it loads a library into ccaudit, which runs its code",
+            "ssl.engine.location": "it loads a library into ccaudit, which runs its code",
+            "internal.termination.signal": "librdkafka would take that signal: Ctrl-C or kill could not stop ccaudit",
+            "test.mock.": "it puts a fake cluster in the real one's place"}
 
 
 def load_properties(path, insecure: bool = False) -> dict:
@@ -183,6 +189,9 @@ def _check_properties(props: dict, path) -> None:
             where = line_of(props, f'"{key}"')  # as a client's message names it
             raise InputError(f"{path}{where}: {key} cannot be set in a properties file "
                              "(the Python client takes a Python object there)")
+        if why := next((why for name, why in _REFUSED.items() if key.startswith(name)), None):
+            where = line_of(props, f'"{key}"')
+            raise InputError(f"{path}{where}: {key} is refused: {why}")
         if "{{" in value and not is_foreign_setting(key):
             raise InputError(f"{path}: {key} still holds a {{{{ placeholder }}}} from the template")
 

@@ -214,7 +214,7 @@ class KafkaSource:
         if isinstance(err, self._ck.KafkaException) and err.args:
             err = err.args[0]
         text = err.str() if hasattr(err, "str") else str(err)
-        return scrub_secrets(text, self._secrets)
+        return scrub_secrets(text.rstrip("\n"), self._secrets)  # (some of librdkafka's end in a newline)
 
 
 def confluent_kafka_installed() -> bool:

@@ -1318,6 +1318,20 @@ def test_a_setting_confluent_kafka_cannot_take_is_an_input_error(tmp_path, clust
         dl.download(props, tmp_path / "out.jsonl", timeout=10)
 
 
+@pytest.mark.parametrize("key, value, why", [
+    ("plugin.library.paths", "/tmp/x.so", "it loads a library into ccaudit, which runs its code"),
+    ("ssl.engine.location", "/tmp/x.so", "it loads a library into ccaudit, which runs its code"),
+    ("internal.termination.signal", "2", "librdkafka would take that signal: Ctrl-C or kill could not stop ccaudit"),
+    ("test.mock.num.brokers", "1", "it puts a fake cluster in the real one's place")])
+def test_a_setting_that_would_change_what_ccaudit_is_is_refused(tmp_path, key, value, why):
+    # was taken: a plugin ran its code (and was given the secret), signal 2 stopped Ctrl-C for
+    # the whole run, and a mock cluster was said to be the real one
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers=127.0.0.1:1\n{key}={value}\n")
+    with pytest.raises(InputError, match=f"^{re.escape(f'{props}:2: {key} is refused: {why}')}$"):
+        dl.download(props, tmp_path / "out.jsonl", timeout=10)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 @pytest.mark.parametrize("args, said", [
     (["--out", "o.jsonl", "SECRETXYZ"], "download takes no arguments (not shown here; the output file is --out FILE)"),
     (["--out", "o.jsonl", "--password=SECRETXYZ"], "No such option '--password'"),
@@ -1855,3 +1869,40 @@ def test_out_to_a_descriptor_open_only_for_reading_is_refused(tmp_path, cluster,
     assert run.stderr.decode() == ("ccaudit: error: --out /dev/fd/3: descriptor 3 is open only for reading (<), "
                                    "so the records cannot be written there\n")
     assert sorted(os.listdir(tmp_path)) == ["client.properties"]
+
+
+def test_the_timeout_counts_from_when_the_properties_are_read(tmp_path, cluster, topic, mock_props):
+    # was: a properties file from a pipe (--config <(pass show ...)) whose writer took longer
+    # than --timeout failed at once, "timed out ... before reaching the end of the topic"
+    import threading
+
+    cluster.produce(topic, [audit_message(i, topic) for i in range(3)])
+    read, write = os.pipe()  # as <(...) gives it: the writer there from the start
+
+    def slow_writer():
+        time.sleep(2.5)
+        with open(write, "wb") as f:
+            f.write(mock_props.read_bytes())
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    try:
+        result = dl.download(f"/dev/fd/{read}", tmp_path / "out.jsonl", topic=topic, timeout=2)
+    finally:
+        writer.join()
+        os.close(read)
+    assert result.records == 3 and len((tmp_path / "out.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_state_named_dash_is_refused(tmp_path, mock_props):
+    # was written as a file named - in the folder one was in, where --out - is standard output
+    with pytest.raises(InputError, match=r"^--state -: the state is kept in a file; name one \(\./- for a file"):
+        dl.download(mock_props, tmp_path / "out.jsonl", state_path="-", timeout=5)
+
+
+def test_a_message_of_librdkafka_ending_in_a_newline_is_one_line(tmp_path):
+    # was "... outside allowed range 1..3600000\n", shown as \x0a at the end of the error line
+    props = write_props(tmp_path / "c.properties", "bootstrap.servers=127.0.0.1:1\nsession.timeout.ms=-1\n")
+    with pytest.raises(InputError) as e:
+        dl.download(props, tmp_path / "out.jsonl", timeout=5)
+    assert str(e.value).endswith('"session.timeout.ms" value -1 is outside allowed range 1..3600000')
