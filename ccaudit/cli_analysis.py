@@ -78,9 +78,9 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
         if not rep.days:
             say("ccaudit: warning: no events to check")
         with contextlib.closing(checks.Breaches(rep, rules)) as breaches:
-            for rule in breaches.unmatched if rep.days else ():
-                opt.tell(f"warning: rule {rule} matched no key (keys are matched as reports show them: sa-1, not "
-                         "User:sa-1)")
+            for rule in breaches.unmatched if rep.days else ():  # the hint for a key typed with its type
+                hint = " (keys are matched as reports show them: sa-1, not User:sa-1)" * (":" in rule.split(":", 1)[1])
+                opt.tell(f"warning: rule {rule} matched no key{hint}")
             sys.stdout.writelines(checks.render(breaches, rules, rep, fmt, strict))
     failed = breaches.count or strict and checks.unchecked(breaches, rep)  # what was asked could not be checked
     sys.exit(opt.worst(opt.exit_code(loaded, strict, told=True), ExitCode.CHECK_FAILED if failed else ExitCode.OK))

@@ -328,6 +328,8 @@ def test_a_rule_that_matches_no_key_is_said_and_fails_a_strict_check(invoke, sam
     assert strict.exit_code == 1 and strict.stdout.startswith("FAIL: no breaches, but 1 rule matched no key (--strict)")
     assert json.loads(invoke("check", "--db", db, *rules, "--strict", "--format", "json").stdout)["ok"] is False
     assert invoke("check", "--db", db, "--max", "kafka_authentication:sa-*=5/h", "--strict").exit_code == 0
+    nobody = invoke("check", "--db", db, "--max", "kafka_authentication:nobody=5/h")  # was: the hint of User:sa-1 too
+    assert nobody.stderr == "ccaudit: warning: rule kafka_authentication:nobody=5/h matched no key\n"
 
 
 def test_a_rule_copied_from_a_report_matches_the_key_it_shows(invoke, tmp_path):
