@@ -19,6 +19,7 @@ BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
 _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _MORE = re.compile(rb"[^\s\x00]")  # after the first line: more than blanks and NUL padding
 _PRETTY_NEXT = re.compile(rb"\n\}[ \t\r]*\n\{[ \t\r]*\n")  # a pretty object ends, the next begins: `jq .`'s output
+PRETTY_LOOK = 1 << 20  # how far after a first line that cannot begin JSON it is looked for
 _ARRAY_NEXT = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]]|\n)")  # another array of records begins
 # What starts a line of a consume command's noise: "% Headers: ...", and its stderr when that
 # was redirected into the dump too ("Starting Kafka Consumer. Use Ctrl-C to exit.", librdkafka's
@@ -39,7 +40,7 @@ def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
     shape = _shape(head, eof=False)
     if shape:
         return shape, stream
-    read, ahead, broken, began, whole = getattr(stream, "read1", stream.read), bytearray(), None, False, 0
+    read, ahead, broken, began, whole, look = getattr(stream, "read1", stream.read), bytearray(), None, False, 0, 0
     noise = 0  # where the noise lines read so far end: each is looked at once, however many there are
     while not shape:
         try:
@@ -51,19 +52,29 @@ def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
         if whole:  # the first line is one whole value: what follows it tells (another array: `cat`)
             noise = _past_noise_lines(ahead, max(noise, whole))  # (from the first line's end, each block)
             shape = _after_whole(ahead, noise, eof) if block.strip() else "array" if eof else ""
-        elif eof or not began or b"\n" in block:  # else the first line goes on: no answer yet
+        elif eof or not began or (len(ahead) >= look if look else b"\n" in block):  # else no answer yet
             noise = _past_noise_lines(ahead, noise)
             shape = _shape(ahead, eof, noise)
-            whole = 0 if shape else _first_line_end(ahead, noise)
+            whole = 0 if shape else _array_line_end(ahead, noise)
+            look = 0 if shape or whole else _pretty_look(ahead, noise)
         began = began or bool(block.strip())
     rest = Broken(broken) if broken else stream
     return shape, io.BufferedReader(Joined(ahead, rest), BUFFER)  # type: ignore[arg-type]
 
 
-def _first_line_end(head: bytes | bytearray, pos: int = 0) -> int:
-    """Where the first line neither blank nor noise (from ``pos``) ends (0 if it does not, in ``head``)."""
+def _array_line_end(head: bytes | bytearray, pos: int = 0) -> int:
+    """Where the first line neither blank nor noise (from ``pos``) ends, if it begins an array
+    (0 if it does not, or does not end in ``head``)."""
     start = _first_line(head, pos)
-    return 0 if start is None else head.find(b"\n", start) + 1
+    return 0 if start is None or head[start:start + 1] != b"[" else head.find(b"\n", start) + 1
+
+
+def _pretty_look(head: bytes | bytearray, pos: int) -> int:
+    """How much to read before a first line that cannot begin JSON is told to begin a piece of
+    pretty objects, or not (``_shape``): read once, not looked through again at each block."""
+    start = _first_line(head, pos)
+    end = -1 if start is None else head.find(b"\n", start)
+    return end + 1 + PRETTY_LOOK if end >= 0 else 0
 
 
 def _past_noise_lines(head: bytes | bytearray, pos: int) -> int:
@@ -140,7 +151,9 @@ def _shape(head: bytes | bytearray, eof: bool, pos: int = 0) -> str:
             return ""
         return _array_or_lines(first, more, ended, eof)
     if head[start:start + 1] != b"{":  # a piece of a pretty dump cut inside a record (split -b): every record
-        return "objects" if ended and _PRETTY_NEXT.search(head, end) else "lines"  # of it was malformed, as lines
+        if ended and _PRETTY_NEXT.search(head, end, end + PRETTY_LOOK):  # of it was malformed, as lines
+            return "objects"
+        return "lines" if eof or ended and len(head) >= end + PRETTY_LOOK else ""  # the same, however it is read
     if _NON_BLANK.search(head, start + 1, end):
         return "lines"
     return "objects" if ended else "lines" if eof else ""

@@ -449,6 +449,20 @@ def test_pieces_of_a_pretty_dump_cut_inside_records_keep_each_whole_record(tmp_p
         assert got == whole, cut
 
 
+def test_a_cut_piece_is_told_the_same_however_it_is_read(monkeypatch):
+    # was: told from what the first read gave: a pipe that gave a few bytes first, or a gzip
+    # stream, made the same piece lines, every line malformed
+    texts = [json.dumps(rec(i), indent=2).encode() + b"\n" for i in range(1, 4)]
+    piece = b"".join(texts)[len(texts[0]) // 2:]
+    far = piece[:piece.index(b"\n") + 1] + b" " * shape_module.PRETTY_LOOK + piece[piece.index(b"\n") + 1:]
+    for size in (16, 1 << 18):
+        monkeypatch.setattr(shape_module, "BUFFER", size)
+        for cut in (3, 40, len(piece)):
+            assert sniff(io.BufferedReader(_Trickle(piece[:cut], piece[cut:]), size))[0] == "objects", (size, cut)
+            found, stream = sniff(io.BufferedReader(_Trickle(far[:cut], far[cut:]), size))  # too far on
+            assert found == "lines" and stream.read() == far
+
+
 def test_stdin(monkeypatch, sample_cli):
     data = sample_cli.read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
