@@ -247,6 +247,7 @@ def summary(extra, db_path, fmt, tz):
     opt.refuse_closed_output("the summary")
     with opt.open_store(db_path, readonly=True) as store:
         rep = build(store, time_options.zone(tz), Filters(sections=("all_events",)))  # the days' totals are enough
+        rep.selected = ()  # (that section is the command's, not a filter to say under the title)
         write_pieces(sys.stdout, summary_chunks(rep, fmt))
 
 

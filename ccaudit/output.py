@@ -17,7 +17,7 @@ import stat
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 
-from . import export, halves, loadnotes, render
+from . import export, halves, render
 from .arguments import flag, of_kind
 from .collector import FewerCollections
 from .dates import Days
@@ -114,8 +114,7 @@ def _write_dir(report: Report, fmt: str, folder: Folder, stats: bool) -> None:
         else:
             with contextlib.ExitStack() as made:  # here, not by two processes at once
                 sections = {sid: made.enter_context(folder.child(sid, make=True)) for sid in sids}
-                loads = report.unfinished
-                halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, folder, sections, loads))
+                halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, folder, sections, report))
         write_own(folder, summary, summary_chunks(report, "text" if fmt == "html" else fmt))
     except CcauditError as e:
         raise _incomplete(e, folder.path, bool(old)) from None
@@ -216,12 +215,12 @@ def _day_names(day: Day, fmt: str) -> list[str]:
     return [os.path.join(sid, f"{day.date}.{ext}") for sid in day.sections] + [f"{day.date}.{ext}"]
 
 
-def _write_day(day: Day, fmt: str, stats: bool, folder: Folder, sections: dict[str, Folder], loads: list) -> None:
-    name, said = f"{day.date}.{EXTENSIONS[fmt]}", len(_head(fmt, loads))
+def _write_day(day: Day, fmt: str, stats: bool, folder: Folder, sections: dict[str, Folder], report: Report) -> None:
+    name, said = f"{day.date}.{EXTENSIONS[fmt]}", len(_head(fmt, report))
     for sid, section in day.sections.items():
-        write_own(sections[sid], name, _marked(section_chunks(day, section, fmt, stats), fmt, loads))
+        write_own(sections[sid], name, _marked(section_chunks(day, section, fmt, stats), fmt, report))
     written = [sections[sid] for sid in day.sections]
-    write_own(folder, name, _marked(_day_text(day, fmt, stats, written, name, said), fmt, loads))
+    write_own(folder, name, _marked(_day_text(day, fmt, stats, written, name, said), fmt, report))
 
 
 def _day_text(day: Day, fmt: str, stats: bool, written: list[Folder], name: str, said: int) -> Iterator[str]:
@@ -238,24 +237,26 @@ def _day_text(day: Day, fmt: str, stats: bool, written: list[Folder], name: str,
             yield from iter(lambda: f.read(2**20), "")
 
 
-def _head(fmt: str, loads: list[dict]) -> str:
-    """The first line of a report folder's day or section file in text or markdown, of a
-    store that holds part of a load ('' for one that does not)."""
-    warned = loadnotes.warning(loads) if fmt in ("text", "markdown") else ""
-    if not warned:
+def _head(fmt: str, report: Report) -> str:
+    """The first lines of a report folder's day or section file in text or markdown: what
+    the summary says under its title (``Report.told``), or ''."""
+    told = report.told() if fmt in ("text", "markdown") else []
+    if not told:
         return ""
-    return f"> {md_text(warned)}\n\n" if fmt == "markdown" else f"{warned}\n\n"
+    return "".join(f"> {md_text(t)}\n\n" if fmt == "markdown" else f"{t}\n" for t in told) + "\n" * (fmt == "text")
 
 
-def _marked(pieces: Iterable[str], fmt: str, loads: list[dict]) -> Iterator[str]:
-    """A report folder's day or section file, which says first that its store holds part of
-    a load: read on its own, it would pass for a whole day. JSON gets ``unfinished_loads`` as
-    the object's first key (json_pieces opens an object with its first piece); CSV has no
-    place for it."""
+def _marked(pieces: Iterable[str], fmt: str, report: Report) -> Iterator[str]:
+    """A report folder's day or section file, which says first what the summary says under
+    its title (its filters, a load that did not end): read on its own, it would pass for a
+    whole day. JSON gets ``selected`` and ``unfinished_loads`` as the object's first keys,
+    if any (json_pieces opens an object with its first piece); CSV has no place for them."""
     pieces = iter(pieces)
-    if loads and fmt == "json":
-        yield next(pieces).replace("{", '{\n  "unfinished_loads": ' + to_json(loads, 1) + ",", 1)
-    yield _head(fmt, loads)
+    told = {"selected": list(report.selected), "unfinished_loads": report.unfinished}
+    if fmt == "json" and any(told.values()):
+        keys = "".join(f'\n  "{key}": {to_json(value, 1)},' for key, value in told.items() if value)
+        yield next(pieces).replace("{", "{" + keys, 1)
+    yield _head(fmt, report)
     yield from pieces
 
 

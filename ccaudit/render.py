@@ -15,7 +15,7 @@ import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
-from . import loadnotes, streamed
+from . import streamed
 from .csvtext import csv_chunks, csv_head_line, safe_cell
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, json_pieces
 from .report import Coverage, Day, Gap, Report, Row, Section, busiest_cell, read_twice
@@ -36,7 +36,7 @@ _HOURS = " ".join(f"{h:02d}" for h in range(24))  # a gap's empty hours in the s
 
 def summary_text(report: Report) -> Iterator[str]:
     """The summary's title, then a line for each day or gap, in pieces (200,000 dates)."""
-    yield _summary_title(report) + "\n" + (f"{warned}\n" if (warned := loadnotes.warning(report.unfinished)) else "")
+    yield _summary_title(report) + "\n" + "".join(f"{told}\n" for told in report.told())
     yield from in_pieces((day.line() if isinstance(day, Gap) else
                           f"{day.date}:({plural(day.events, 'event')}){_coverage(day)}") + "\n"
                          for day in report.timeline())
@@ -168,8 +168,7 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
 
 
 def summary_markdown(report: Report) -> Iterator[str]:
-    warned = loadnotes.warning(report.unfinished)
-    yield (f"# {_summary_title(report)}\n\n" + (f"> {md_text(warned)}\n\n" if warned else "")
+    yield (f"# {_summary_title(report)}\n\n" + "".join(f"> {md_text(told)}\n\n" for told in report.told())
            + "| Date | Events | First | Last | Hours without events |\n|---|--:|---|---|---|\n")
     yield from in_pieces(map(_summary_markdown_line, report.timeline()))
     yield "\n"

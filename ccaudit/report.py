@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, tzinfo
 from typing import TYPE_CHECKING, ClassVar
 
+from . import loadnotes
 from .arguments import of_kind
 from .clock import UTC, Clock
 from .counts import Selection
@@ -119,6 +120,12 @@ class Report:
         the days are made when asked for."""
         return PerDay(self.days) if isinstance(self.days, Days) else {d.date: d.events for d in self.days}
 
+    def told(self) -> list[str]:
+        """What a report file says under its title: the filters, and the loads into the store that
+        had not ended. Read later, without the command that made it, it would pass for a whole report."""
+        selected = "Selected: " + "; ".join(self.selected) if self.selected else ""
+        return [t for t in (selected, loadnotes.warning(self.unfinished)) if t]
+
     def summary(self, made: bool = False) -> dict:
         """The report's totals, a date's events for each day. With ``made``, the days and
         gaps are read as they are written, not held (a store can hold 200,000 dates):
@@ -131,7 +138,7 @@ class Report:
         }
         gaps = Made(_gap_json, self.gaps)  # each key in every report, empty or not: a script reads them
         s["gaps"] = gaps if made else list(gaps)
-        s["tz"], s["unfinished_loads"] = self.tz, self.unfinished
+        s["tz"], s["unfinished_loads"], s["selected"] = self.tz, self.unfinished, list(self.selected)
         if self.load is not None:
             s["load"] = self.load
         return s

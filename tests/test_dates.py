@@ -82,7 +82,8 @@ def test_the_json_summary_is_the_days_and_gaps_in_full(store):
     assert [c["first_event"] is None for c in coverage.values()] == [n == 0 for n in per_day.values()]
     assert doc == json.loads(json.dumps(build(store).summary())) == {
         "events": 18, "first_day": "2001-03-01", "last_day": "2001-04-29", "per_day": per_day,
-        "gaps": [{"from": g.first, "to": g.last, "days": g.days} for g in gaps], "tz": "UTC", "unfinished_loads": []}
+        "gaps": [{"from": g.first, "to": g.last, "days": g.days} for g in gaps], "tz": "UTC", "unfinished_loads": [],
+        "selected": []}
 
 
 def test_the_csv_summary_has_a_row_for_each_day_and_for_each_gap(store):

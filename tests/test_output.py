@@ -1010,3 +1010,27 @@ def test_a_run_that_waited_for_a_folder_removed_meanwhile_writes_into_the_folder
     finally:
         os.close(held)
     assert proc.wait(60) == 0 and (out / "summary.txt").exists()
+
+
+def test_a_filtered_report_says_its_filters_under_its_title_and_in_each_file(invoke, sample_cli, tmp_path):
+    # was: only html said them; a text, markdown or JSON report of --principal 'sa-*' --top 1,
+    # read later, passed for the whole store's ("Audit Summary for 4 events")
+    said = "Selected: principal sa-*; the 1 busiest key of each section and day"
+    args = ("report", sample_cli, "-q", "--principal", "sa-*", "--top", "1")
+    assert invoke(*args).stdout.splitlines()[1] == said
+    assert f"\n\n> {said}\n\n" in invoke(*args, "-f", "markdown").stdout
+    doc = json.loads(invoke(*args, "-f", "json").stdout)
+    assert doc["summary"]["selected"] == ["principal sa-*", "the 1 busiest key of each section and day"]
+    assert json.loads(invoke("report", sample_cli, "-q", "-f", "json").stdout)["summary"]["selected"] == []
+    for fmt, ext in (("text", "txt"), ("markdown", "md"), ("json", "json")):
+        out = tmp_path / fmt
+        assert invoke(*args, "--out", out, "-f", fmt).exit_code == 0
+        for name in ("2024-05-06", "kafka_authentication/2024-05-06"):
+            text = (out / f"{name}.{ext}").read_text()
+            if fmt == "json":
+                assert next(iter(json.loads(text))) == "selected" and text.startswith('{\n  "selected": [\n')
+            else:
+                assert text.startswith(("> " if fmt == "markdown" else "") + said + "\n\n"), (fmt, name)
+    unfiltered = tmp_path / "all"
+    assert invoke("report", sample_cli, "-q", "--out", unfiltered).exit_code == 0
+    assert not (unfiltered / "2024-05-06.txt").read_text().startswith("Selected")
