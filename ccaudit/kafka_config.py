@@ -30,6 +30,8 @@ _OBJECT_SETTINGS = {"default.topic.config", "error_cb", "logger", "oauth_cb", "o
 # change what ccaudit is: a properties file is read as data, not as code to run.
 _REFUSED = {"plugin.library.paths": "it loads a library into ccaudit, which runs its code",
             "ssl.engine.location": "it loads a library into ccaudit, which runs its code",
+            "ssl.providers": "it loads a library into ccaudit, which runs its code",
+            "sasl.kerberos.kinit.cmd": "it is a command that ccaudit would run",
             "internal.termination.signal": "librdkafka would take that signal: Ctrl-C or kill could not stop ccaudit",
             "test.mock.": "it puts a fake cluster in the real one's place"}
 

@@ -26,6 +26,7 @@ from . import daycounts, sqlraised
 from .errors import StoreError, out_of_space
 from .numbering import digest
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, LAYOUT_VERSION, QUARTER, READ_AS_IS, TABLES
+from .sidefiles import check_journal_name
 from .storefile import BUSY_WAIT, patiently, uri, write_transaction
 from .storeshape import refuse_stand_ins, refuse_triggers
 
@@ -44,7 +45,9 @@ def needed(conn: sqlite3.Connection, readonly: bool) -> bool:
 
 
 def upgrade(path: str, notify: Callable[[str], None] | None = None) -> None:
-    """Bring the store at ``path``, of an earlier layout, to this one."""
+    """Bring the store at ``path``, of an earlier layout, to this one (a write, by a reading
+    command too: refused for a store of two names, as a load is)."""
+    check_journal_name(path)
     version = " or ".join(map(str, PREVIOUS))
     raised: list[BaseException] = []  # by Python called from SQL, which makes any of them an sqlite3.Error
     try:

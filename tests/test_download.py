@@ -1321,6 +1321,8 @@ def test_a_setting_confluent_kafka_cannot_take_is_an_input_error(tmp_path, clust
 @pytest.mark.parametrize("key, value, why", [
     ("plugin.library.paths", "/tmp/x.so", "it loads a library into ccaudit, which runs its code"),
     ("ssl.engine.location", "/tmp/x.so", "it loads a library into ccaudit, which runs its code"),
+    ("ssl.providers", "/tmp/x", "it loads a library into ccaudit, which runs its code"),
+    ("sasl.kerberos.kinit.cmd", "touch /tmp/x", "it is a command that ccaudit would run"),
     ("internal.termination.signal", "2", "librdkafka would take that signal: Ctrl-C or kill could not stop ccaudit"),
     ("test.mock.num.brokers", "1", "it puts a fake cluster in the real one's place")])
 def test_a_setting_that_would_change_what_ccaudit_is_is_refused(tmp_path, key, value, why):

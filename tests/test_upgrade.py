@@ -236,6 +236,17 @@ def test_an_old_store_with_a_view_of_the_users_own_on_its_counts_is_brought_forw
         assert conn.execute("SELECT count(*) FROM daily").fetchone()[0] > 0
 
 
+def test_an_old_store_of_two_names_is_not_brought_forward(stores):
+    # was: a read through either name rewrote it, with a journal beside that name alone
+    new, old = stores
+    os.link(old, old + "2")
+    before = open(old, "rb").read()
+    for path in (old, old + "2"):
+        result = run("summary", "--db", path)
+        assert result.exit_code == 2 and f"{path}: the store has 2 names (hard links)" in result.stderr
+    assert open(old, "rb").read() == before
+
+
 def test_an_old_store_named_like_a_uri_is_brought_forward_in_place(stores, monkeypatch):
     # SQLite reads a name that starts with "file:" as a URI: the upgrade opened "w.db"
     # beside it, found no store there, and told the user to start over
