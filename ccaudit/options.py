@@ -26,7 +26,7 @@ from .clock import UTC
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
 from .files import present, read_twice, same_file
-from .filters import Filters
+from .filters import Filters, in_words
 from .folders import check_parent
 from .loadnotes import STREAM, dumps_of
 from .progress import Progress, on_terminal
@@ -257,7 +257,7 @@ def tell_unmatched(report: Report, f: Filters) -> None:
         return
     prefixed = f.principal is not None and re.match(r"[A-Za-z]+:", f.principal)
     email = f.principal is not None and "@" in f.principal
-    tell("warning: no event matches " + "; ".join(report.selected)
+    tell("warning: no event matches " + "; ".join(in_words(Filters(f.since, f.until, f.principal, f.method)))
          + (" (a principal is shown and matched without its type, e.g. sa-1 for User:sa-1)" if prefixed else "")
          + (" (a sign-in's principal is its user, e.g. u-abc123, where the record names one, not the email its "
             "row shows)" if email else ""))
