@@ -28,7 +28,7 @@ from .jsontext import to_json
 from .render import EXTENSIONS, day_chunks, day_head, report_layout, section_chunks, summary_chunks
 from .report import Day, Report
 from .schema import SECTIONS
-from .text import md_text, plural, quoted
+from .text import md_said, plural, quoted
 
 MANIFEST = ".ccaudit-manifest"
 _MANIFEST_HEAD = "# files written by ccaudit report --out; ccaudit clean deletes these\n"
@@ -243,7 +243,7 @@ def _head(fmt: str, report: Report) -> str:
     told = report.told() if fmt in ("text", "markdown") else []
     if not told:
         return ""
-    return "".join(f"> {md_text(t)}\n\n" if fmt == "markdown" else f"{t}\n" for t in told) + "\n" * (fmt == "text")
+    return "".join(f"> {md_said(t)}\n\n" if fmt == "markdown" else f"{t}\n" for t in told) + "\n" * (fmt == "text")
 
 
 def _marked(pieces: Iterable[str], fmt: str, report: Report) -> Iterator[str]:

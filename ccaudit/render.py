@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
 from . import streamed
+from . import text as texts
 from .csvtext import csv_chunks, csv_head_line, safe_cell
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, json_pieces
 from .report import Coverage, Day, Gap, Report, Row, Section, busiest_cell, read_twice
@@ -168,7 +169,7 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
 
 
 def summary_markdown(report: Report) -> Iterator[str]:
-    yield (f"# {_summary_title(report)}\n\n" + "".join(f"> {md_text(told)}\n\n" for told in report.told())
+    yield (f"# {_summary_title(report)}\n\n" + "".join(f"> {texts.md_said(told)}\n\n" for told in report.told())
            + "| Date | Events | First | Last | Hours without events |\n|---|--:|---|---|---|\n")
     yield from in_pieces(map(_summary_markdown_line, report.timeline()))
     yield "\n"

@@ -20,6 +20,7 @@ _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _MORE = re.compile(rb"[^\s\x00]")  # after the first line: more than blanks and NUL padding
 _PRETTY_NEXT = re.compile(rb"\n\}[ \t\r]*\n\{[ \t\r]*\n")  # a pretty object ends, the next begins: `jq .`'s output
 PRETTY_LOOK = 1 << 20  # how far after a first line that cannot begin JSON it is looked for
+CUT_LINE = 1 << 16  # a longer first line is no pretty record's tail: a file of lines, told at once
 _ARRAY_NEXT = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]]|\n)")  # another array of records begins
 # What starts a line of a consume command's noise: "% Headers: ...", and its stderr when that
 # was redirected into the dump too ("Starting Kafka Consumer. Use Ctrl-C to exit.", librdkafka's
@@ -70,11 +71,31 @@ def _array_line_end(head: bytes | bytearray, pos: int = 0) -> int:
 
 
 def _pretty_look(head: bytes | bytearray, pos: int) -> int:
-    """How much to read before a first line that cannot begin JSON is told to begin a piece of
-    pretty objects, or not (``_shape``): read once, not looked through again at each block."""
+    """How much to read before a first line that may be a cut pretty record's tail is told to
+    begin a piece of pretty objects, or not (``_shape``): read once, not looked through again
+    at each block. 0 while that it may be is not known."""
     start = _first_line(head, pos)
     end = -1 if start is None else head.find(b"\n", start)
-    return end + 1 + PRETTY_LOOK if end >= 0 else 0
+    return end + 1 + PRETTY_LOOK if end >= 0 and _cut_tail(head, start, end, True) else 0  # type: ignore[arg-type]
+
+
+def _cut_tail(head: bytes | bytearray, start: int, end: int, ended: bool) -> bool | None:
+    """Whether a first line that cannot begin JSON (``start`` to its newline at ``end``, if
+    ``ended``) may be the tail of a pretty-printed record cut part way: short, no record on it
+    (a ``{`` only at its end), and the next line one of a pretty record's (indented, ``}``,
+    ``]``, or ``{`` alone). None until the next line tells. A consume command's line with a
+    prefix holds its record, and a stray message is followed by a record's line: both are
+    lines at once (a live pipe's records are loaded as they come, not after a megabyte)."""
+    brace = head.find(b"{", start, end)
+    if brace >= 0 and _NON_BLANK.search(head, brace + 1, end) or end - start > CUT_LINE:
+        return False
+    if not ended:
+        return None
+    after = head[end + 1:end + 2]
+    if after != b"{":
+        return None if not after else after in b" \t\r}]"
+    close = head.find(b"\n", end + 1)
+    return None if close < 0 else not _NON_BLANK.search(head, end + 2, close)
 
 
 def _past_noise_lines(head: bytes | bytearray, pos: int) -> int:
@@ -151,9 +172,10 @@ def _shape(head: bytes | bytearray, eof: bool, pos: int = 0) -> str:
             return ""
         return _array_or_lines(first, more, ended, eof)
     if head[start:start + 1] != b"{":  # a piece of a pretty dump cut inside a record (split -b): every record
-        if ended and _PRETTY_NEXT.search(head, end, end + PRETTY_LOOK):  # of it was malformed, as lines
+        tail = _cut_tail(head, start, end, ended)  # of it was malformed, as lines
+        if tail and _PRETTY_NEXT.search(head, end, end + PRETTY_LOOK):
             return "objects"
-        return "lines" if eof or ended and len(head) >= end + PRETTY_LOOK else ""  # the same, however it is read
+        return "lines" if eof or tail is False or tail and len(head) >= end + PRETTY_LOOK else ""  # however it is read
     if _NON_BLANK.search(head, start + 1, end):
         return "lines"
     return "objects" if ended else "lines" if eof else ""

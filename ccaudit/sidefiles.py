@@ -41,9 +41,9 @@ def check_journal_name(path: str) -> None:
     that journal back over the later write: the store was destroyed."""
     with contextlib.suppress(OSError):  # (no file yet)
         if (names := os.stat(path).st_nlink) > 1:
-            raise StoreError(f"{path}: the store has {names} names (hard links), and SQLite keeps a load's journal "
-                             "beside one only, so that a load through another could destroy it: copy it to a file "
-                             "of its own (cp), and load into that")
+            raise StoreError(f"{path}: the store has {names} names (hard links), and SQLite keeps a write's journal "
+                             "beside one only, so that a write through another (a load, or bringing an old store "
+                             "forward) could destroy it: copy it to a file of its own (cp), and use that")
     real = os.path.realpath(path)
     journal = os.path.basename(real) + "-journal"
     most = math.inf

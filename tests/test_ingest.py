@@ -463,6 +463,28 @@ def test_a_cut_piece_is_told_the_same_however_it_is_read(monkeypatch):
             assert found == "lines" and stream.read() == far
 
 
+class _LivePipe(_Trickle):
+    """A pipe whose writer sent ``first`` and is still there: a read after it would wait."""
+
+    def __init__(self, first: bytes):
+        super().__init__(first, b"")
+        self.parts = [first]
+
+    def readinto(self, buf) -> int:
+        if not self.parts:
+            raise AssertionError("read on, where a live pipe would wait for its next record")
+        return super().readinto(buf)
+
+
+@pytest.mark.parametrize("first", [b"Partition:0\tOffset:7\t", b"Warning: an update is available\n"])
+def test_a_live_pipe_whose_first_line_cannot_begin_json_is_lines_at_once(first):
+    # was: waited for a megabyte or the end before its first record was loaded, so a stop
+    # of `confluent kafka topic consume --print-offset ... | ccaudit load -` kept nothing
+    data = first + line(1) + b"\n"
+    found, stream = sniff(io.BufferedReader(_LivePipe(data), 1 << 18))
+    assert found == "lines"
+
+
 def test_stdin(monkeypatch, sample_cli):
     data = sample_cli.read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))

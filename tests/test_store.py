@@ -774,9 +774,10 @@ def test_a_store_of_two_names_is_not_written(invoke, tmp_path, sample_cli):
     for db in (first, second):
         result = invoke("load", "-q", week2, "--db", db)
         assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {db}: the store has 2 names (hard links), "
-                                                        "and SQLite keeps a load's journal beside one only, so that a "
-                                                        "load through another could destroy it: copy it to a file of "
-                                                        "its own (cp), and load into that\n")
+                                                        "and SQLite keeps a write's journal beside one only, so that a "
+                                                        "write through another (a load, or bringing an old store "
+                                                        "forward) could destroy it: copy it to a file of its own (cp), "
+                                                        "and use that\n")
     assert invoke("clean", "--db", second, "--unfinished", "--yes").exit_code == 2  # a write too
     assert invoke("summary", "--db", second).exit_code == 0 and first.read_bytes() == before  # read as ever
     os.unlink(second)
