@@ -95,7 +95,9 @@ def _cut_tail(head: bytes | bytearray, start: int, end: int, ended: bool) -> boo
     if after != b"{":
         return None if not after else after in b" \t\r}]"
     close = head.find(b"\n", end + 1)
-    return None if close < 0 else not _NON_BLANK.search(head, end + 2, close)
+    if _NON_BLANK.search(head, end + 2, close if close >= 0 else len(head)):
+        return False  # a record's line, seen to its first bytes
+    return None if close < 0 else True
 
 
 def _past_noise_lines(head: bytes | bytearray, pos: int) -> int:
