@@ -98,7 +98,7 @@ def _checked(rule: Rule, where: str) -> Rule:
                         + ", ".join(SECTIONS) + " (or *)")
     if not rule.key:
         raise RuleError(f"bad rule {where}: empty key glob (use * for every key)")
-    if not rule.key.encode(errors="replace").decode() == rule.key:  # bytes of a --max that are not UTF-8
+    if rule.key.encode(errors="replace").decode() != rule.key:  # bytes of a --max that are not UTF-8
         raise RuleError(f"bad rule {where}: the key glob is not UTF-8 text, as every key is")
     if rule.max >= 2**63:
         raise RuleError(f"bad rule {where}: the limit is too large")
