@@ -114,7 +114,8 @@ def _write_dir(report: Report, fmt: str, folder: Folder, stats: bool) -> None:
         else:
             with contextlib.ExitStack() as made:  # here, not by two processes at once
                 sections = {sid: made.enter_context(folder.child(sid, make=True)) for sid in sids}
-                halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, folder, sections, report))
+                head = _head(fmt, report)  # (once: a store of 200,000 dates has a million files)
+                halves.each(report, report.days, lambda day: _write_day(day, fmt, stats, folder, sections, head))
         write_own(folder, summary, summary_chunks(report, "text" if fmt == "html" else fmt))
     except CcauditError as e:
         raise _incomplete(e, folder.path, bool(old)) from None
@@ -215,12 +216,12 @@ def _day_names(day: Day, fmt: str) -> list[str]:
     return [os.path.join(sid, f"{day.date}.{ext}") for sid in day.sections] + [f"{day.date}.{ext}"]
 
 
-def _write_day(day: Day, fmt: str, stats: bool, folder: Folder, sections: dict[str, Folder], report: Report) -> None:
-    name, said = f"{day.date}.{EXTENSIONS[fmt]}", len(_head(fmt, report))
+def _write_day(day: Day, fmt: str, stats: bool, folder: Folder, sections: dict[str, Folder], head: str) -> None:
+    name = f"{day.date}.{EXTENSIONS[fmt]}"
     for sid, section in day.sections.items():
-        write_own(sections[sid], name, _marked(section_chunks(day, section, fmt, stats), fmt, report))
+        write_own(sections[sid], name, _marked(section_chunks(day, section, fmt, stats), fmt, head))
     written = [sections[sid] for sid in day.sections]
-    write_own(folder, name, _marked(_day_text(day, fmt, stats, written, name, said), fmt, report))
+    write_own(folder, name, _marked(_day_text(day, fmt, stats, written, name, len(head)), fmt, head))
 
 
 def _day_text(day: Day, fmt: str, stats: bool, written: list[Folder], name: str, said: int) -> Iterator[str]:
@@ -238,25 +239,27 @@ def _day_text(day: Day, fmt: str, stats: bool, written: list[Folder], name: str,
 
 
 def _head(fmt: str, report: Report) -> str:
-    """The first lines of a report folder's day or section file in text or markdown: what
-    the summary says under its title (``Report.told``), or ''."""
-    told = report.told() if fmt in ("text", "markdown") else []
-    if not told:
+    """What a report folder's day and section files say first, as the summary says it under
+    its title (``Report.told``: its filters, a load that did not end): read on its own, such
+    a file would pass for a whole day. In text and markdown, lines; in JSON, the keys
+    ``selected`` and ``unfinished_loads``, if any; '' for none, and in CSV, which has no place."""
+    if fmt == "json":
+        told = {"selected": list(report.selected), "unfinished_loads": report.unfinished}
+        return "".join(f'\n  "{key}": {to_json(value, 1)},' for key, value in told.items() if value)
+    lines = report.told() if fmt in ("text", "markdown") else []
+    if not lines:
         return ""
-    return "".join(f"> {md_said(t)}\n\n" if fmt == "markdown" else f"{t}\n" for t in told) + "\n" * (fmt == "text")
+    return "".join(f"> {md_said(t)}\n\n" if fmt == "markdown" else f"{t}\n" for t in lines) + "\n" * (fmt == "text")
 
 
-def _marked(pieces: Iterable[str], fmt: str, report: Report) -> Iterator[str]:
-    """A report folder's day or section file, which says first what the summary says under
-    its title (its filters, a load that did not end): read on its own, it would pass for a
-    whole day. JSON gets ``selected`` and ``unfinished_loads`` as the object's first keys,
-    if any (json_pieces opens an object with its first piece); CSV has no place for them."""
+def _marked(pieces: Iterable[str], fmt: str, head: str) -> Iterator[str]:
+    """A report folder's file with ``head`` first: in JSON, as the object's first keys
+    (json_pieces opens an object with its first piece)."""
     pieces = iter(pieces)
-    told = {"selected": list(report.selected), "unfinished_loads": report.unfinished}
-    if fmt == "json" and any(told.values()):
-        keys = "".join(f'\n  "{key}": {to_json(value, 1)},' for key, value in told.items() if value)
-        yield next(pieces).replace("{", "{" + keys, 1)
-    yield _head(fmt, report)
+    if fmt == "json" and head:
+        yield next(pieces).replace("{", "{" + head, 1)
+    elif head:
+        yield head
     yield from pieces
 
 
