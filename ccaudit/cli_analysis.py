@@ -17,7 +17,7 @@ from .filters import Filters
 from .options import LOADING, SECTION, TZ, WINDOW, db_option, format_option, tz_option
 from .report import build
 from .storefile import looks_like_sqlite
-from .text import file_name
+from .text import file_name, printable
 
 DB_HELP = "Store to read (and to add the DUMPS to, if any). Without it, a temporary store is used."
 
@@ -78,8 +78,9 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
         if not rep.days:
             say("ccaudit: warning: no events to check")
         with contextlib.closing(checks.Breaches(rep, rules)) as breaches:
-            for rule in breaches.unmatched if rep.days else ():  # the hint for a key typed with its type
-                hint = " (keys are matched as reports show them: sa-1, not User:sa-1)" * (":" in rule.split(":", 1)[1])
+            for rule in breaches.unmatched if rep.days else ():  # the hint for a principal typed as records spell it
+                key = printable(once[rule].key)
+                hint = f" (keys are matched as reports show them: {key[5:]}, not {key})" * key.startswith("User:")
                 opt.tell(f"warning: rule {rule} matched no key{hint}")
             sys.stdout.writelines(checks.render(breaches, rules, rep, fmt, strict))
     failed = breaches.count or strict and checks.unchecked(breaches, rep)  # what was asked could not be checked

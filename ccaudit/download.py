@@ -44,16 +44,21 @@ from .download_files import (
 from .errors import CcauditError, InputError, MissingExtra, add_note
 from .folders import writing_into
 from .kafka_config import kept_brokers, load_properties
-from .kafka_source import EARLIEST, INSTALL_HINT, Deadline, KafkaSource, Message, confluent_kafka_installed
+from .kafka_source import (
+    EARLIEST,
+    INSTALL_HINT,
+    Deadline,
+    KafkaSource,
+    Message,
+    batches,
+    confluent_kafka_installed,
+)
 from .stops import Terminated, block_stops, drop_stops, restore_signals
 from .text import plural, printable
 
 DEFAULT_TOPIC = "confluent-audit-log-events"
-_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka takes as a topic's name
 CONNECT_TIMEOUT = 30.0  # a typo'd or firewalled bootstrap should not wait out --timeout
-STALL = 30.0  # nothing received this long, brokers unreachable: Kafka went away, do not wait out --timeout
-BATCH = 1000
-POLL = 0.25  # consume() waits this long for a full batch; keeps Ctrl-C and progress snappy
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")  # what Kafka takes as a topic's name
 
 
 # --- results ---------------------------------------------------------------
@@ -296,9 +301,9 @@ def _fetch(source, bounds: dict, out, deadline: Deadline, progress, result: Down
         source.assign({p: position[p] for p in pending})
     started = shown = time.monotonic()
     _show(progress, result, bounds, position, started)
-    batches = _batches(source, deadline)
+    fetched = batches(source, deadline)
     while pending:
-        for msg in next(batches):
+        for msg in next(fetched):
             p = msg.partition
             if p not in pending:
                 continue
@@ -334,36 +339,15 @@ def _check_same_topic(source, bounds: dict, seen: dict[int, list], deadline: Dea
     wanted = {p: f[0] for p, f in seen.items() if p in bounds and bounds[p][2] <= f[0] < bounds[p][0] <= bounds[p][1]}
     if wanted:
         source.assign(dict(wanted))
-    batches = _batches(source, deadline)
+    fetched = batches(source, deadline)
     while wanted:
-        for msg in next(batches):
+        for msg in next(fetched):
             p = msg.partition
             if p in wanted and not (msg.eof or msg.gone) and msg.offset == wanted[p] \
                     and fingerprint(msg.offset, msg.timestamp_ms, msg.value) != seen[p]:
                 raise CcauditError(f"partition {p} holds another record at offset {msg.offset} than the last run "
                                    "read: was the topic recreated? (delete the state file to start over)")
             wanted.pop(p, None)  # (gone, or a control record there: it cannot tell)
-
-
-def _batches(source, deadline: Deadline) -> Iterator[list[Message]]:
-    """Each ``consume``'s messages, for as long as asked for; failing if Kafka went away (``_check_stall``)."""
-    heard = time.monotonic()
-    while True:
-        batch = source.consume(BATCH, deadline.left(POLL))
-        if batch:
-            heard = time.monotonic()
-        else:
-            _check_stall(source, heard)
-        yield batch
-
-
-def _check_stall(source, heard: float) -> None:
-    """Fail once nothing came for STALL seconds since ``heard`` and the brokers were reported
-    unreachable: librdkafka reconnects for ever, and --timeout may be half an hour away."""
-    why = source.unreachable()
-    if why and time.monotonic() - heard >= STALL:
-        raise CcauditError(f"Kafka stopped answering: nothing received for {STALL:g}s with records left to "
-                           f"fetch, and the brokers are unreachable ({why})")
 
 
 def _show(progress, result, bounds, position, started) -> None:

@@ -5,6 +5,7 @@ then the first non-blank line decides the shape (``shape.py``):
 
 * ``[``            one JSON array, streamed record by record (``jsondoc``);
 * ``{`` alone      pretty-printed or concatenated objects, the same way;
+* a record's rest  a piece of a pretty dump (``split -b``): its objects, or its array's items;
 * anything else    lines, each handled on its own, so one bad line never hides the next.
 
 Line mode skips CLI noise (blank lines, ``%`` lines such as ``% Headers: [...]``,
@@ -54,6 +55,7 @@ class Dump:
         self.size = os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
         self.compressed = False
         self.mark = 0  # the bytes of a byte-order mark skipped: positions in a JSON document count them
+        self.binary = False  # its first bytes are not text: told if no record can be read
         self.position = 0  # raw bytes read, when someone else (a worker) reads them
         self._raw: BinaryIO | None = None
         self._unblocked: int | None = None  # stdin's descriptor, made blocking to be read
@@ -101,6 +103,7 @@ class Dump:
                 raise InputError(f"{self.label}: is an SQLite file, not a dump (a store is given with --db)")
         try:
             stream, self.mark = text(stream, self.label, self.compressed)
+            self.binary = _not_text(stream)
             return stream
         except InputError:
             self.close(raw)
@@ -280,7 +283,7 @@ def read_rows(dump: Dump, stats: LoadStats, stream: BinaryIO | None = None,
         if shape == "lines":
             rows = line_rows(iter_lines(stream), dump.label, stats)
         else:
-            rows = json_rows(stream, dump.label, stats, array=shape == "array", at=dump.mark)
+            rows = json_rows(stream, dump.label, stats, array=shape != "objects", at=dump.mark, cut=shape == "items")
         yield from until_broken(rows, dump.label, stats)
     finally:
         dump.close(stream)
@@ -295,14 +298,31 @@ def until_broken(rows: Iterator[tuple], label: str, stats: LoadStats) -> Iterato
         stats.cut_short(label, "@end", *broken_stream(e))
 
 
-def note_if_failed(label: str, stats: LoadStats, before: tuple[int, int, int]) -> None:
-    """An input with content but not one record is an input error (a damaged one is one already)."""
+def note_if_failed(label: str, stats: LoadStats, before: tuple[int, int, int], binary: bool = False) -> None:
+    """An input with content but not one record is an input error (a damaged one is one already);
+    ``binary``: its first bytes are not text (``Dump.binary``)."""
     read, noise, malformed = before
     if stats.records_read == read and (stats.noise_lines > noise or stats.malformed > malformed) \
             and label not in stats.damaged:
         only = "" if stats.malformed > malformed else \
             f": only noise ({plural(stats.noise_lines - noise, 'line')}, blank or the consume command's own)"
+        if binary:
+            only = (": its first bytes are not UTF-8 text (a piece of a compressed file without its start, zeros, "
+                    "or another kind of file)")
         stats.fail(label, f"{label}: no audit record could be read{only}")
+
+
+def _not_text(stream: BinaryIO) -> bool:
+    """Are the first 4 KiB of ``stream`` not UTF-8 text (a NUL, or bytes no character is)?"""
+    try:
+        head = stream.peek(4096)[:4096]  # type: ignore[attr-defined]  # (buffered)
+    except READ_ERRORS:
+        return False  # the read proper will report the damage
+    try:
+        head.decode()
+    except UnicodeDecodeError as e:
+        return e.start < len(head) - 3  # (not a character the peek cut)
+    return b"\x00" in head
 
 
 def iter_lines(stream: BinaryIO, end: int | None = None) -> Iterator[bytes]:

@@ -13,13 +13,12 @@ in a file of lines; and what the fast way cannot decode (a record cut in half) i
 item, reading going on at the next line that starts with ``{``.
 
 In an array, a syntax error is one malformed entry, and reading goes on at the next record within
-the record limit (``_resumed``): an object with an id, a time and data where the array's items are,
-not inside another record. Two whole items with no comma between them are an entry too, and both are
-read; so is a comma before the array's end. Where no record follows (a record cut short by the
-input's end, a broken part over the limit), the rest of the input goes to ijson, which reports where
-it stops (it cannot step over a syntax error either; alone, it decodes about five times slower). An
-item whose syntax is whole but whose text or number msgspec refuses is one malformed item, and text
-after the array's end is reported where it starts, both without ijson.
+the record limit (``_resumed``), as it does in a piece of an array that begins inside an item (``cut``).
+Two whole items with no comma between them are an entry too, and both are read; so is a comma before
+the array's end. Where no record follows, the rest of the input goes to ijson, which reports where it
+stops (alone, it decodes about five times slower). An item whose syntax is whole but whose text or
+number msgspec refuses is one malformed item, and text after the array's end is reported where it
+starts, both without ijson (docs/design.md says more).
 """
 from __future__ import annotations
 
@@ -29,7 +28,7 @@ from typing import Any, BinaryIO
 
 from .careful import drain, ijson_rows, item_rows, stopped
 from .decoding import Malformed, Record
-from .errors import READ_ERRORS
+from .docbuffer import SPACE, Buffer
 from .lines import piece_rows
 from .pieces import BAD, CUT, DEEP, Depth, Ends, broken_inside, error_at, other_piece, record_at, record_piece
 from .schema import MAX_RECORD
@@ -47,19 +46,21 @@ _LOOK = 1 << 16  # the largest window decoded so; past it, the whole search (its
 # command's dump would be read to the input's end or the limit (4,000: 5 s).
 _BETWEEN = {True: re.compile(rb"\}\s*,\s*\{"),
             False: re.compile(rb"\}\s*\{|\}[ \t\r]*\n\s*(?=%|Headers:)|(?<=\n)\}[ \t\r]*\n(?=\s*[^\s\]},])")}
-_COMMA = re.compile(rb"\s*,\s*")
+_COMMA, _CUT = re.compile(rb"\s*,\s*"), "begins inside a record (a piece of a dump cut part way)"
+_RECORD_END = re.compile(rb"(?m)^[ \t]*\}")
 _OBJECT_LINE = re.compile(rb"\n(?:\xef\xbb\xbf)?\{")  # a line an object starts (a file's BOM first: cat)
-_NOISE_LOOK, _NOISE_FIRST = max(map(len, NOISE)), {n[:1] for n in NOISE}  # bytes read ahead to tell a noise line
-_SPACE, _SPACE_COMMAS = re.compile(rb"\s*"), re.compile(rb"[\s,]*")
+_SPACE_COMMAS = re.compile(rb"[\s,]*")
 _SPACE_OR_MARK = re.compile(rb"\s*(?:\xef\xbb\xbf\s*)*")  # between objects: `cat` of files PowerShell wrote, a BOM each
 _PADDING = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf[\s\x00]*)*")  # after an array's end: zero bytes (as after a
 # compressed stream), and byte-order marks (`cat` of files PowerShell wrote, each an array). Each a run of one class:
 # a group repeated a byte at a time keeps 120 bytes of state a byte (16 MiB of blank lines took 2 GiB)
 
 
-def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool, at: int = 0) -> Iterator[tuple]:
+def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool, at: int = 0,
+              cut: bool = False) -> Iterator[tuple]:
     """Rows for the records of a JSON array (``array``) or of concatenated objects, whose
-    first byte is at input position ``at`` (after a byte-order mark).
+    first byte is at input position ``at`` (after a byte-order mark); ``cut``: a piece of an
+    array that begins inside one of its items (``split -b``), read on at its next record.
 
     In an array, a syntax error is one malformed entry at its byte position, saying where
     reading went on, or, with no record after it, how many bytes were left unread. Text
@@ -68,7 +69,7 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool, at: i
     objects, what is no object is read as lines are (``lines.piece_rows``), up to the next
     line that starts with ``{``.
     """
-    items = _Items(stream, array, stats, at)
+    items = _Items(stream, array, stats, at, cut)
     n = yield from item_rows(items, label, stats, 0)
     if items.stopped:
         stats.cut_short(label, f"@byte {items.rest_at}", items.stopped + stopped(drain(items.rest)))
@@ -76,47 +77,43 @@ def json_rows(stream: BinaryIO, label: str, stats: LoadStats, array: bool, at: i
         yield from ijson_rows(items.rest, items.rest_at, label, stats, array, n, items.rest_head)
 
 
-class _Items:
+class _Items(Buffer):
     """The records of the input (None for an array item that is not an object), cut as
     the module says, until the first thing the fast way cannot decode: then ``rest`` is
     a stream of the input from there on (after a ``[``, for an array), ``rest_at`` the
     input position of its first byte, and ``stopped`` says why, if no careful reading
     can go on from there: nesting too deep, or text after the array's end.
-
-    Indexes into ``buf`` move when it is refilled: the methods that refill it take the
-    one index that must survive and return it moved. A read that fails (a damaged
-    compressed file) ends the buffer; the error is raised again after what came before.
     """
 
-    def __init__(self, stream: BinaryIO, array: bool, stats: LoadStats, at: int = 0):
-        self.stream, self.array, self.stats = stream, array, stats
-        self.read = getattr(stream, "read1", stream.read)
-        self.buf, self.base, self.eof = b"", at, False  # base: input position of buf[0]
-        self.broken: BaseException | None = None
-        self.opened = False  # the array's "[" was read
+    def __init__(self, stream: BinaryIO, array: bool, stats: LoadStats, at: int = 0, cut: bool = False):
+        super().__init__(stream, stats, at, BLOCK)
+        self.array = array
+        self.opened = self.cut = cut  # the array's "[" was read (or is before the input: a piece begun in an item)
         self.rest: BinaryIO | None = None
         self.rest_at, self.rest_head, self.stopped = 0, b"", ""
         self.wrong = False  # an item is whole, but what follows it is not a separator: stop there
 
     def __iter__(self) -> Iterator[Record | Malformed | tuple | None]:
-        start = self._past_noises(0)  # before an array too: the shape was told apart past them
+        start = self.past_noises(0)  # before an array too: the shape was told apart past them
         if self.array and self.buf[start:start + 1] == b"[":
             self.opened, start = True, start + 1
+        if not self.array:  # no object first: a piece of a pretty dump that begins in a record (``shape._cut_tail``)
+            start = self.past_noises(start, _SPACE_OR_MARK)
+            self.cut = self.buf[start:start + 1] not in (b"{", b"")
         while self.opened or not self.array:
-            if self.array:
-                start = self._skip_space(start)
-            else:
-                start = self._past_noises(start, _SPACE_OR_MARK)
+            start = self.skip_space(start) if self.array else self.past_noises(start, _SPACE_OR_MARK)
             first, missing = self.buf[start:start + 1], None
             if self.wrong and first != b"]":  # a whole item, then no comma: an error; what follows is read
                 self.wrong, missing = False, Malformed("invalid JSON: no comma before this item",
                                                        f"@byte {self.base + start}")
-            if first == b"{":
+            if self.cut:  # the rest of an item the piece began in
+                item: Any = BAD
+            elif first == b"{":
                 start, item, after = self._item_at(start, _BETWEEN[self.array], record_piece)
             elif self.array and first not in (b"]", b""):
                 start, item, after = self._item_at(start, _COMMA, other_piece)
             elif first == b"]" and self.array:
-                start = self._past_noises(start + 1, _PADDING)  # noise after it too, as between objects
+                start = self.past_noises(start + 1, _PADDING)  # noise after it too, as between objects
                 if self.buf[start:start + 1] == b"[":  # another array: `cat` of two dumps
                     start += 1
                     continue
@@ -137,11 +134,11 @@ class _Items:
             if item is BAD and not self.array:  # in objects, go on at the next that starts a line
                 start, after = self._next_object(start)
                 if after is not None:
-                    yield from piece_rows(self.buf[start:after], self.stats)
-                    start = after
+                    yield from self._no_object(start, after)
+                    start, self.cut = after, False
                     continue
             if item is BAD and self.array:  # in an array, go on at the next record near it
-                start, found = self._resumed(start)
+                (start, found), self.cut = self._resumed(start, self.cut), False
                 if found:  # (its entry stands for a missing comma too)
                     missing, item, end = found
                     after = self._after(end)
@@ -172,7 +169,7 @@ class _Items:
             if m is None:
                 if self.eof or len(self.buf) - start >= MAX_RECORD:
                     break
-                moved = self._more(start)
+                moved = self.more(start)
                 start, pos = start - moved, pos - moved
                 continue
             item, after = self._take(start, m.start() + brace, read_one)
@@ -212,7 +209,7 @@ class _Items:
                 return start, item, end if after is None else after
             if done:
                 return start, BAD, 0
-            start -= self._more(start)
+            start -= self.more(start)
 
     def _take(self, start: int, end: int, read_one: Callable[[bytes], Any]) -> tuple:
         """(item, None) for ``buf[start:end]``; or, when an item ends before ``end`` (an
@@ -233,7 +230,7 @@ class _Items:
         """Where what follows an array's item that ends at ``end`` starts: past its comma, or
         at the "]". ``wrong`` is set if no comma comes first, or one comes before the "]"
         (the item is kept as decoded here: ijson would decode it anew, by its own rules)."""
-        close = _SPACE.match(self.buf, end).end()  # type: ignore[union-attr]
+        close = SPACE.match(self.buf, end).end()  # type: ignore[union-attr]
         if self.buf[close:close + 1] == b"]":  # the array ends: what follows it is checked then
             return close
         comma = _COMMA.match(self.buf, end)
@@ -260,14 +257,14 @@ class _Items:
                 end = -1 if self._pretty(start) else self.buf.rfind(b"\n", start + 1, start + MAX_RECORD)
                 return (start, end + 1) if end > start else (start, None)  # (a record over the limit: refused)
             pos = max(start + 1, len(self.buf) - 4)  # a line that starts "\n", a BOM, "{" may span two blocks
-            moved = self._more(start)
+            moved = self.more(start)
             start, pos = start - moved, pos - moved
         return start, at + 1
 
-    def _resumed(self, start: int) -> tuple[int, tuple | None]:
-        """After a syntax error in an array at ``start`` (an item, or what stands where one
-        should), (start, (a Malformed entry for it, the next record, where that ends)) if
-        one ends within MAX_RECORD bytes of ``start``; else (start, None): reading stops.
+    def _resumed(self, start: int, cut: bool = False) -> tuple[int, tuple | None]:
+        """After a syntax error in an array at ``start`` (an item, what stands where one should, or
+        the rest of one the input begins in: ``cut``), (start, (a Malformed entry for it, the next
+        record, where that ends)) if one ends within MAX_RECORD bytes of ``start``; else (start, None).
 
         The next record is an object with an id, a time and data, where the array's items
         begin: at bracket depth 0 from ``start``, outside strings (one inside a record is
@@ -295,10 +292,10 @@ class _Items:
             if brace < 0:
                 self._count(counts, pos, len(self.buf), error)
                 pos = len(self.buf)
-            moved = self._more(start)
+            moved = self.more(start)
             start, pos, error = start - moved, pos - moved, error - moved
-        said = f"invalid JSON; read on at the next record, byte {self.base + brace}"
-        at = error if error < brace else start  # (msgspec read on past it, into what the record's list held)
+        said = f"{_CUT if cut else 'invalid JSON'}; read on at the next record, byte {self.base + brace}"
+        at = error if error < brace and not cut else start  # (msgspec read on past it, into the record's list)
         return start, (Malformed(said, f"@byte {self.base + at}"), *found)
 
     def _record_at(self, brace: int, start: int, limit: int, counts: list[Depth]) -> Any:
@@ -309,7 +306,7 @@ class _Items:
         found = record_at(self.buf, brace, limit, not self.eof and limit == len(self.buf))
         if outside or found is None or found is CUT:
             return found
-        close = _SPACE.match(self.buf, found[1]).end()  # type: ignore[union-attr]
+        close = SPACE.match(self.buf, found[1]).end()  # type: ignore[union-attr]
         if self.buf[close:close + 1] == b",":
             return found
         end = (_PADDING.match(self.buf, close + 1).end()  # type: ignore[union-attr]  # (matches anywhere)
@@ -339,52 +336,22 @@ class _Items:
         line of text was read up to the record limit for each (20,000 of them: 2 minutes).
         Only a value the line does not hold whole (a pretty array) reads on."""
         while (end := self.buf.find(b"\n", start)) < 0 and not self.eof and len(self.buf) - start <= MAX_RECORD:
-            start -= self._more(start)
+            start -= self.more(start)
         if end >= 0:
             item, after = self._take(start, end, other_piece)
             if item is not CUT:
                 return start, item, end if after is None else after
         return self._to_its_end(start, other_piece)
 
-    def _past_noises(self, start: int, space: re.Pattern = _SPACE) -> int:
-        """Past ``space`` and the noise lines at ``start``, each counted."""
-        start = self._skip_space(start, space)
-        while self.buf[start:start + 1] in _NOISE_FIRST and (past := self._past_noise(start)) is not None:
-            start = self._skip_space(past, space)
-        return start
-
-    def _past_noise(self, start: int) -> int | None:
-        """Where the line at ``start`` ends if it is noise (``% Headers: ...`` after each
-        record of a consume command's dump, ``Headers: ...``), counted as such; else None.
-        The caller has read far enough ahead to tell (``_skip_space``): a read
-        here would move the buffer under its ``start``."""
-        if not self.buf.startswith(NOISE, start):
-            return None
-        self.stats.noise_lines += 1
-        while (end := self.buf.find(b"\n", start)) < 0 and not self.eof:
-            start = len(self.buf)  # a long one is not kept
-            start -= self._more(start)
-        return len(self.buf) if end < 0 else end + 1
-
-    def _more(self, keep: int) -> int:
-        """Read the next block, keeping the buffer from ``keep`` on; how far it moved."""
-        try:
-            block = self.read(BLOCK)
-        except READ_ERRORS as e:
-            self.broken, block = e, b""
-        if not block:
-            self.eof = True
-            return 0
-        self.buf, self.base = self.buf[keep:] + block, self.base + keep
-        return keep
-
-    def _skip_space(self, i: int, space: re.Pattern = _SPACE) -> int:
-        """Past ``space`` from ``i``, with enough read after it to tell a noise line (or the end)."""
-        while True:
-            i = space.match(self.buf, i).end()  # type: ignore[union-attr]
-            if len(self.buf) - i >= _NOISE_LOOK or self.eof:
-                return i
-            i -= self._more(i)
+    def _no_object(self, start: int, after: int) -> Iterator[tuple | Malformed]:
+        """The rows of lines between objects that are no object (read as lines are); but the rest
+        of a record a piece of a pretty dump begins in (to a line of its "}") is one entry, its noise lines noise."""
+        if not self.cut or not _RECORD_END.search(self.buf, start, after):  # (a stray message first: lines)
+            yield from piece_rows(self.buf[start:after], self.stats)
+            return
+        lines = self.buf[start:after].splitlines(keepends=True)
+        self.stats.noise_lines += sum(line.lstrip(b" \t").startswith(NOISE) for line in lines)
+        yield Malformed(f"{_CUT}; read on at the next record, byte {self.base + after}", f"@byte {self.base + start}")
 
     def _leave(self, start: int, bracket: bool = True) -> None:
         """Hand the input from ``start`` on to ijson (after a "[", inside an array)."""

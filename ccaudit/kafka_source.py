@@ -2,9 +2,11 @@
 
 This is the only module that touches confluent_kafka, and it imports it only
 when a ``KafkaSource`` is created, so the rest of ccaudit (and ``import
-ccaudit.download``) works without the extra. The downloader makes just six
-calls, so tests can swap in a fake with the same six methods. Every error is
-turned into a one-line ``CcauditError`` with the API secret scrubbed out.
+ccaudit.download``) works without the extra. The downloader makes just eight
+calls, so tests can swap in a fake with the same eight methods. Every error is
+turned into a one-line ``CcauditError`` with the API secret scrubbed out. Here
+too: the stream of ``consume`` batches, which fails once Kafka went away
+(``batches``).
 """
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ _FORCED = {
 _DEFAULTS = {"group.id": "ccaudit-download", "client.id": "ccaudit"}
 ASK_FOR = 4.0  # seconds one librdkafka call may wait at most: it holds off Ctrl-C while it waits
 EARLIEST = -2  # librdkafka's OFFSET_BEGINNING: a partition's earliest offset, found by the consumer
+STALL = 30.0  # nothing received this long: ask whether Kafka went away, do not wait out --timeout
+BATCH = 1000
+POLL = 0.25  # consume() waits this long for a full batch; keeps Ctrl-C and progress snappy
 
 _kafka_log = logging.getLogger("ccaudit.kafka")
 _kafka_log.addHandler(logging.NullHandler())  # librdkafka chatter is not for stderr
@@ -49,7 +54,7 @@ class Message:
 
 
 class KafkaSource:
-    """The seven consumer calls the downloader makes, with errors made readable."""
+    """The eight consumer calls the downloader makes, with errors made readable."""
 
     def __init__(self, conf: dict, topic: str, origin: str):
         """``origin`` names the properties file the settings came from, in errors."""
@@ -90,6 +95,18 @@ class KafkaSource:
                         f"cannot reach Kafka at {self._bootstrap} within {timeout:.0f}s{last}"
                     ) from None
         return self._partitions(meta.topics.get(self.topic))
+
+    def check_topic(self, timeout: float) -> None:
+        """Raise if the topic is gone or may no longer be read, as ``list_topics`` says it; mid-run,
+        so with one metadata request and no ``poll``, which would take a fetched record away. No
+        answer, or another error, is no verdict: the run goes on, and --timeout bounds it."""
+        try:
+            meta = self._consumer.list_topics(self.topic, timeout=timeout).topics.get(self.topic)
+        except self._ck.KafkaException:
+            return
+        codes = (self._ck.KafkaError.UNKNOWN_TOPIC_OR_PART, self._ck.KafkaError.TOPIC_AUTHORIZATION_FAILED)
+        if meta is None or meta.error is not None and meta.error.code() in codes:
+            self._partitions(meta)
 
     def _partitions(self, meta) -> list[int]:
         err = meta.error if meta is not None else None
@@ -215,6 +232,35 @@ class KafkaSource:
             err = err.args[0]
         text = err.str() if hasattr(err, "str") else str(err)
         return scrub_secrets(text.rstrip("\n"), self._secrets)  # (some of librdkafka's end in a newline)
+
+
+def batches(source, deadline: Deadline) -> Iterator[list[Message]]:
+    """Each ``consume``'s messages, for as long as asked for; failing if Kafka went away
+    (``_check_stall``). ``source``: a KafkaSource, or a test's fake."""
+    heard = time.monotonic()
+    while True:
+        batch = source.consume(BATCH, deadline.left(POLL))
+        if any(not m.gone for m in batch):  # records, or a partition's end
+            heard = time.monotonic()
+        else:  # nothing, or records gone only (a deleted topic's partitions say so again and again)
+            heard = _check_stall(source, heard, deadline)
+        yield batch
+
+
+def _check_stall(source, heard: float, deadline: Deadline) -> float:
+    """After STALL seconds with nothing received since ``heard``, fail if the brokers are unreachable
+    (librdkafka reconnects for ever, and --timeout may be half an hour away) or the topic is gone
+    (``consume`` hears of that at the next metadata refresh, minutes on); else when to ask again."""
+    if time.monotonic() - heard < STALL:
+        return heard
+    waited = f"nothing received for {STALL:g}s with records left to fetch"
+    if why := source.unreachable():
+        raise CcauditError(f"Kafka stopped answering: {waited}, and the brokers are unreachable ({why})")
+    try:
+        source.check_topic(deadline.left(ASK_FOR))
+    except CcauditError as e:
+        raise CcauditError(f"{waited}: {e}") from None
+    return time.monotonic()
 
 
 def confluent_kafka_installed() -> bool:

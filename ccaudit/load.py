@@ -133,7 +133,7 @@ def _load_all(inputs: list[str], carried: Carried, stats: LoadStats, note: str |
         except NoSpace as e:
             stats.stopped = str(e)
             break
-        note_if_failed(dump.label, stats, before)
+        note_if_failed(dump.label, stats, before, dump.binary)
         if stats.read_whole(dump.label):
             whole.add(read)
     try:  # the last transaction, committed before the load's end is noted

@@ -241,11 +241,12 @@ def _day_text(day: Day, fmt: str, stats: bool, written: list[Folder], name: str,
 def _head(fmt: str, report: Report) -> str:
     """What a report folder's day and section files say first, as the summary says it under
     its title (``Report.told``: its filters, a load that did not end): read on its own, such
-    a file would pass for a whole day. In text and markdown, lines; in JSON, the keys
-    ``selected`` and ``unfinished_loads``, if any; '' for none, and in CSV, which has no place."""
+    a file would pass for a whole day. In text and markdown, lines ('' for none); in JSON, the keys
+    ``selected`` and ``unfinished_loads``, always, as in the summary (a script reads them without a
+    KeyError); in CSV, which has no place, ''."""
     if fmt == "json":
         told = {"selected": list(report.selected), "unfinished_loads": report.unfinished}
-        return "".join(f'\n  "{key}": {to_json(value, 1)},' for key, value in told.items() if value)
+        return "".join(f'\n  "{key}": {to_json(value, 1)},' for key, value in told.items())
     lines = report.told() if fmt in ("text", "markdown") else []
     if not lines:
         return ""

@@ -1,5 +1,5 @@
 """The shape of a dump, from its first line neither blank nor noise: one JSON array, pretty-printed or
-concatenated objects, or lines (see ``ingest``)."""
+concatenated objects, lines, or the items of a pretty array a piece of it begins in (see ``ingest``)."""
 from __future__ import annotations
 
 import io
@@ -18,7 +18,10 @@ MAX_LINE = MAX_RECORD  # read ahead at most this far for the first line's end
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
 _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _MORE = re.compile(rb"[^\s\x00]")  # after the first line: more than blanks and NUL padding
-_PRETTY_NEXT = re.compile(rb"\n\}[ \t\r]*\n\{[ \t\r]*\n")  # a pretty object ends, the next begins: `jq .`'s output
+_PRETTY_NEXT = re.compile(rb"\n\}[ \t\r]*\n(?:[ \t\r]*\n|(?:% |Headers:)[^\n]*\n)*\{[ \t\r]*\n")  # a pretty object
+# ends, the next begins: `jq .`'s output (noise lines between: a consume command's dump of pretty records)
+_RECORD_ON = re.compile(rb'\{[ \t]*"')  # a record on a line (not an empty object: `"data": {}`)
+_ITEM_NEXT = re.compile(rb"\n([ \t]*)\},[ \t\r]*\n\1\{[ \t\r]*\n")  # and in a pretty array (or a record's list)
 PRETTY_LOOK = 1 << 20  # how far after a first line that cannot begin JSON it is looked for
 CUT_LINE = 1 << 16  # a longer first line is no pretty record's tail: a file of lines, told at once
 _ARRAY_NEXT = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]]|\n)")  # another array of records begins
@@ -30,10 +33,11 @@ NOISE = (b"% ", b"Headers:", b"Starting Kafka Consumer", b"Stopping Consumer", b
 
 
 def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
-    """'array', 'objects' or 'lines', from the first line neither blank nor noise, and the stream to read
-    the input from: ``stream`` itself, or, when what it had buffered did not show that line
-    whole (a pipe that gave one byte first, a gzip stream after 8 KiB of blank lines), the
-    bytes read ahead to find it followed by the rest. Reads ahead at most MAX_LINE bytes."""
+    """'array', 'objects', 'lines' or 'items' (a piece of a pretty array that begins inside an
+    item), from the first line neither blank nor noise, and the stream to read the input
+    from: ``stream`` itself, or, when what it had buffered did not show that line whole (a
+    pipe that gave one byte first, a gzip stream after 8 KiB of blank lines), the bytes
+    read ahead to find it followed by the rest. Reads ahead at most MAX_LINE bytes."""
     try:
         head = stream.peek(BUFFER)  # type: ignore[attr-defined]
     except READ_ERRORS:
@@ -82,12 +86,11 @@ def _pretty_look(head: bytes | bytearray, pos: int) -> int:
 def _cut_tail(head: bytes | bytearray, start: int, end: int, ended: bool) -> bool | None:
     """Whether a first line that cannot begin JSON (``start`` to its newline at ``end``, if
     ``ended``) may be the tail of a pretty-printed record cut part way: short, no record on it
-    (a ``{`` only at its end), and the next line one of a pretty record's (indented, ``}``,
+    (no ``{"``; ``"data": {}`` may end a record), and the next line one of a pretty record's (indented, ``}``,
     ``]``, or ``{`` alone). None until the next line tells. A consume command's line with a
     prefix holds its record, and a stray message is followed by a record's line: both are
     lines at once (a live pipe's records are loaded as they come, not after a megabyte)."""
-    brace = head.find(b"{", start, end)
-    if brace >= 0 and _NON_BLANK.search(head, brace + 1, end) or end - start > CUT_LINE:
+    if _RECORD_ON.search(head, start, end) or end - start > CUT_LINE:
         return False
     if not ended:
         return None
@@ -177,7 +180,10 @@ def _shape(head: bytes | bytearray, eof: bool, pos: int = 0) -> str:
         tail = _cut_tail(head, start, end, ended)  # of it was malformed, as lines
         if tail and _PRETTY_NEXT.search(head, end, end + PRETTY_LOOK):
             return "objects"
-        return "lines" if eof or tail is False or tail and len(head) >= end + PRETTY_LOOK else ""  # however it is read
+        looked = eof or tail and len(head) >= end + PRETTY_LOOK  # (a list in a record is no array's: all is seen)
+        if looked and tail and _ITEM_NEXT.search(head, end, end + PRETTY_LOOK):
+            return "items"  # a piece of a pretty array
+        return "lines" if looked or tail is False else ""  # however it is read
     if _NON_BLANK.search(head, start + 1, end):
         return "lines"
     return "objects" if ended else "lines" if eof else ""

@@ -5,7 +5,7 @@ It reads one ``Task`` per stdin line and answers each stage file it fills with o
 JSON, typed on both sides by the msgspec structs below. Two kinds of task:
 
 * lines: parse the lines that start in a byte range of a file;
-* array/objects: stream a whole JSON array / concatenated-objects input (jsondoc.py):
+* array/objects/items: stream a whole JSON document (jsondoc.py), or a piece of one:
   it cannot start mid-file, but the store can merge one part while the worker parses
   the next.
 
@@ -59,7 +59,7 @@ class Task(msgspec.Struct, frozen=True):
 
     path: str
     stage: str
-    shape: str = "lines"  # or "array", "objects"
+    shape: str = "lines"  # or "array", "objects", "items"
     start: int = 0
     end: int | None = None
     delete: bool = False
@@ -120,7 +120,8 @@ def run(task: Task) -> Iterator[Answer]:
         dump = Dump(task.path)
         stream = dump.open()
         _check_identity(dump.fileno(), task)
-        rows = until_broken(json_rows(stream, "", stats, array=task.shape == "array", at=dump.mark), "", stats)
+        rows = json_rows(stream, "", stats, array=task.shape != "objects", at=dump.mark, cut=task.shape == "items")
+        rows = until_broken(rows, "", stats)
         yield from _parts(task.stage, rows, stats)
 
 

@@ -322,7 +322,7 @@ def test_a_rule_that_matches_no_key_is_said_and_fails_a_strict_check(invoke, sam
     result = invoke("check", "--db", db, *rules, "--format", "json")
     assert result.exit_code == 0
     assert result.stderr == ("ccaudit: warning: rule kafka_authentication:User:sa-q1w2e3=0/h matched no key (keys "
-                             "are matched as reports show them: sa-1, not User:sa-1)\n")
+                             "are matched as reports show them: sa-q1w2e3, not User:sa-q1w2e3)\n")
     assert [r["matched_a_key"] for r in json.loads(result.stdout)["rules"]] == [False, True]
     strict = invoke("check", "--db", db, *rules, "--strict")
     assert strict.exit_code == 1 and strict.stdout.startswith("FAIL: no breaches, but 1 rule matched no key (--strict)")
@@ -330,6 +330,8 @@ def test_a_rule_that_matches_no_key_is_said_and_fails_a_strict_check(invoke, sam
     assert invoke("check", "--db", db, "--max", "kafka_authentication:sa-*=5/h", "--strict").exit_code == 0
     nobody = invoke("check", "--db", db, "--max", "kafka_authentication:nobody=5/h")  # was: the hint of User:sa-1 too
     assert nobody.stderr == "ccaudit: warning: rule kafka_authentication:nobody=5/h matched no key\n"
+    group = invoke("check", "--db", db, "--max", "mds_authorize:Group:ops-*=5/h")  # shown so: no hint to drop it
+    assert group.stderr == "ccaudit: warning: rule mds_authorize:Group:ops-*=5/h matched no key\n"
 
 
 def test_a_rule_copied_from_a_report_matches_the_key_it_shows(invoke, tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 import shlex
 import shutil
 import sqlite3
@@ -586,6 +587,21 @@ def test_an_input_of_only_noise_is_said_to_be_noise(invoke, tmp_path, sample_cli
     assert errors == [f"ccaudit: error: {made['only-noise']}: no audit record could be read: only noise (4 lines, "
                       "blank or the consume command's own)",
                       f"ccaudit: error: {made['only-malformed']}: no audit record could be read"]
+
+
+def test_an_input_of_no_text_is_said_to_be_no_text(invoke, tmp_path, sample_cli):
+    # was: "no audit record could be read" alone, after a malformed line for each newline in it
+    packed = gzip.compress(sample_cli.read_bytes() * 20)
+    pieces = {"second-half.gz": packed[len(packed) // 2:], "zeros.txt": bytes(5000),
+              "random.bin": random.Random(3).randbytes(20_000)}
+    for name, data in pieces.items():
+        (tmp_path / name).write_bytes(data)
+    result = invoke("load", *(tmp_path / name for name in pieces), sample_cli, "--db", tmp_path / "s.db", "-q")
+    assert result.exit_code == 2
+    errors = [line for line in stderr_lines(result) if ": error: " in line]
+    said = ("no audit record could be read: its first bytes are not UTF-8 text (a piece of a compressed file "
+            "without its start, zeros, or another kind of file)")
+    assert errors == [f"ccaudit: error: {tmp_path / name}: {said}" for name in pieces]
 
 
 def test_unusable_inputs_are_named_in_the_load_line_and_its_json(invoke, tmp_path, sample_cli):

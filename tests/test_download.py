@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from ccaudit import download as dl
 from ccaudit import download_files as dlf
+from ccaudit import kafka_source
 from ccaudit.cli import cli
 from ccaudit.errors import CcauditError, InputError, MissingExtra
 from ccaudit.kafka_config import load_properties
@@ -222,7 +223,7 @@ def test_missing_properties_file(tmp_path):
 # --- the loop, on a fake consumer ---------------------------------------------------------
 
 class FakeSource:
-    """The seven calls download() makes, over in-memory partitions {p: (low, [values])}."""
+    """The eight calls download() makes, over in-memory partitions {p: (low, [values])}."""
 
     def __init__(self, partitions, fail_on_consume=None, timestamp_ms=1714989600000):
         self.partitions = partitions
@@ -233,6 +234,9 @@ class FakeSource:
 
     def list_topics(self, timeout):
         return sorted(self.partitions)
+
+    def check_topic(self, timeout):
+        pass
 
     def get_watermark_offsets(self, p, timeout):
         low, values = self.partitions[p]
@@ -1776,7 +1780,7 @@ def test_brokers_that_go_away_mid_run_fail_it_after_the_stall_not_the_timeout(tm
     state = tmp_path / "state.json"
     dlf.save_state(state, topic, controlled.bootstrap, {0: 0, 1: 0}, "2024-05-06T10:00:00Z")
     before = state.read_bytes()
-    monkeypatch.setattr(dl, "STALL", 1.0)
+    monkeypatch.setattr(kafka_source, "STALL", 1.0)
     controlled.set_rtt(100)  # each fetch takes a while: some records are still unread when they go
     down = []
     started = time.monotonic()
@@ -1789,6 +1793,46 @@ def test_brokers_that_go_away_mid_run_fail_it_after_the_stall_not_the_timeout(tm
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "out.jsonl").exists() and leftovers(tmp_path) == []
     assert state.read_bytes() == before
+
+
+def test_a_topic_deleted_mid_run_fails_it_after_the_stall_not_the_timeout(tmp_path, controlled, topic, monkeypatch):
+    # was: waited out the whole --timeout: librdkafka tells consume() nothing of a topic gone
+    # until its next metadata refresh (5 minutes), and the brokers still answer
+    controlled.create_topic(topic, 2)
+    for p in (0, 1):
+        controlled.produce(topic, [audit_message(i, topic) for i in range(30)], partition=p)
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n"
+                                                   "max.partition.fetch.bytes=1000\n")
+    monkeypatch.setattr(kafka_source, "STALL", 1.0)
+    controlled.set_rtt(100)  # each fetch takes a while: some records are still unread when it goes
+    gone: list = []
+    started = time.monotonic()
+    with pytest.raises(CcauditError) as caught:
+        dl.download(props, tmp_path / "out.jsonl", topic=topic, timeout=60,
+                    progress=lambda snapshot: gone or gone.append(controlled.delete_topic(topic)))
+    assert time.monotonic() - started < 20
+    said = str(caught.value)
+    assert said.startswith(f"nothing received for 1s with records left to fetch: topic {topic} not found at "), said
+    assert said.endswith("; nothing written") and "\n" not in said
+    assert not (tmp_path / "out.jsonl").exists() and leftovers(tmp_path) == []
+
+
+def test_a_stall_that_asks_for_the_topic_loses_no_record(tmp_path, controlled, topic, monkeypatch):
+    # was: the stall's metadata request served error callbacks with poll(), which took a fetched
+    # record each time and dropped it: 27 of 40 records written, exit 0
+    controlled.create_topic(topic, 1)
+    controlled.produce(topic, [audit_message(i, topic) for i in range(40)])
+    props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n"
+                                                   "max.partition.fetch.bytes=1000\n")
+    monkeypatch.setattr(kafka_source, "STALL", 0.6)
+    controlled.set_rtt(1300)  # each fetch takes longer than a stall: the topic is asked for between them
+    asked = []
+    real = kafka_source.KafkaSource.check_topic
+    monkeypatch.setattr(kafka_source.KafkaSource, "check_topic", lambda self, t: asked.append(t) or real(self, t))
+    result = dl.download(props, tmp_path / "out.jsonl", topic=topic, timeout=120)
+    assert result.records == 40 and asked
+    assert sorted(json.loads(line)["id"] for line in (tmp_path / "out.jsonl").read_text().splitlines()) == \
+        sorted(json.loads(audit_message(i, topic))["id"] for i in range(40))
 
 
 # --- standard output, in a real process --------------------------------------------------------

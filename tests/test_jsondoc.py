@@ -880,13 +880,13 @@ def test_a_number_item_bigger_than_max_record_is_refused_where_it_passes_the_lim
 def buffer_sizes(monkeypatch) -> list[int]:
     """The reader's buffer's size after each read, as the reading goes."""
     most: list[int] = []
-    real = jsondoc._Items._more
+    real = jsondoc._Items.more
 
     def more(self, keep):
         moved = real(self, keep)
         most.append(len(self.buf))
         return moved
-    monkeypatch.setattr(jsondoc._Items, "_more", more)
+    monkeypatch.setattr(jsondoc._Items, "more", more)
     return most
 
 

@@ -471,9 +471,10 @@ def test_each_file_of_a_report_folder_says_a_load_did_not_end(invoke, tmp_path, 
         if fmt == "csv":  # no place for it
             assert now == was
         elif fmt == "json":
-            doc = json.loads(now)
+            doc, before = json.loads(now), json.loads(was)  # (both keys always there: was, only when not empty)
             assert [load["inputs"] for load in doc.pop("unfinished_loads")] == [[str(WEEK2)]]
-            assert doc == json.loads(was) and now.startswith('{\n  "unfinished_loads": [\n    {\n')
+            assert list(before)[:2] == ["selected", "unfinished_loads"] and before.pop("unfinished_loads") == []
+            assert doc == before and now.startswith('{\n  "selected": [],\n  "unfinished_loads": [\n    {\n')
         else:  # its first line, once; then the file as it was
             head, rest = now.split("\n\n", 1)
             assert head.startswith(("> " if fmt == "markdown" else "") + said)
