@@ -129,9 +129,14 @@ def _export(store: Store, folder: Folder, tables: list[str]) -> Export:
     made: dict[str, str] = {}
     replaced: list[str] = []  # the earlier export's tables, out of the way
     try:
-        for table in written:
-            done, made[table] = _write_table(store, folder, table, bool(previous))
-            result.tables.append(done)
+        try:
+            for table in written:
+                done, made[table] = _write_table(store, folder, table, bool(previous))
+                result.tables.append(done)
+        except BaseException:  # none of this export's tables is in place: the marker lists what is
+            with contextlib.suppress(CcauditError):
+                write_own(folder, MARKER, _marker(previous))
+            raise
         mask = block_stops()  # renames only, from here: stopped among them, a table was missing, others mixed
         try:
             refuse_strays(folder, previous, "nothing replaced")  # again: one put there while the tables were written

@@ -32,7 +32,7 @@ from .docbuffer import SPACE, Buffer
 from .lines import piece_rows
 from .pieces import BAD, CUT, DEEP, Depth, Ends, broken_inside, error_at, other_piece, record_at, record_piece
 from .schema import MAX_RECORD
-from .shape import NOISE
+from .shape import CUT_LINE, NOISE, PRETTY_LOOK, item_start
 from .stats import LoadStats
 from .streams import Broken, Joined
 
@@ -97,6 +97,12 @@ class _Items(Buffer):
         start = self.past_noises(0)  # before an array too: the shape was told apart past them
         if self.array and self.buf[start:start + 1] == b"[":
             self.opened, start = True, start + 1
+        if self.cut:  # a piece of a pretty array: its first whole item is where its items' ends and starts say
+            start, at = self._first_item(start)
+            if at is not None and at >= 0:  # (else on at the next record, ``_resumed``)
+                if at > start:
+                    yield self._cut_entry(start, at)
+                start, self.cut = at, False
         if not self.array:  # no object first: a piece of a pretty dump that begins in a record (``shape._cut_tail``)
             start = self.past_noises(start, _SPACE_OR_MARK)
             self.cut = self.buf[start:start + 1] not in (b"{", b"")
@@ -343,6 +349,14 @@ class _Items(Buffer):
                 return start, item, end if after is None else after
         return self._to_its_end(start, other_piece)
 
+    def _first_item(self, start: int) -> tuple[int, int | None]:
+        """(start, where the first whole item of a piece of a pretty array begins: ``shape.item_start``,
+        over as much of it as the shape was told from; -1 or None if it cannot tell)."""
+        while not self.eof and len(self.buf) - start <= CUT_LINE + PRETTY_LOOK:
+            start -= self.more(start)
+        end = self.buf.find(b"\n", start)
+        return start, item_start(self.buf, start, (end if end >= 0 else len(self.buf)) + PRETTY_LOOK)
+
     def _no_object(self, start: int, after: int) -> Iterator[tuple | Malformed]:
         """The rows of lines between objects that are no object (read as lines are); but the rest
         of a record a piece of a pretty dump begins in (to a line of its "}") is one entry, its noise lines noise."""
@@ -351,7 +365,11 @@ class _Items(Buffer):
             return
         lines = self.buf[start:after].splitlines(keepends=True)
         self.stats.noise_lines += sum(line.lstrip(b" \t").startswith(NOISE) for line in lines)
-        yield Malformed(f"{_CUT}; read on at the next record, byte {self.base + after}", f"@byte {self.base + start}")
+        yield self._cut_entry(start, after)
+
+    def _cut_entry(self, start: int, at: int) -> Malformed:
+        """The entry for the rest of the record a piece begins in, from ``start``, read on at ``at``."""
+        return Malformed(f"{_CUT}; read on at the next record, byte {self.base + at}", f"@byte {self.base + start}")
 
     def _leave(self, start: int, bracket: bool = True) -> None:
         """Hand the input from ``start`` on to ijson (after a "[", inside an array)."""

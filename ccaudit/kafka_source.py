@@ -256,8 +256,9 @@ def _check_stall(source, heard: float, deadline: Deadline) -> float:
     waited = f"nothing received for {STALL:g}s with records left to fetch"
     if why := source.unreachable():
         raise CcauditError(f"Kafka stopped answering: {waited}, and the brokers are unreachable ({why})")
+    wait = deadline.left(ASK_FOR)  # (out of time: says so alone)
     try:
-        source.check_topic(deadline.left(ASK_FOR))
+        source.check_topic(wait)
     except CcauditError as e:
         raise CcauditError(f"{waited}: {e}") from None
     return time.monotonic()

@@ -18,10 +18,11 @@ MAX_LINE = MAX_RECORD  # read ahead at most this far for the first line's end
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
 _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _MORE = re.compile(rb"[^\s\x00]")  # after the first line: more than blanks and NUL padding
-_PRETTY_NEXT = re.compile(rb"\n\}[ \t\r]*\n(?:[ \t\r]*\n|(?:% |Headers:)[^\n]*\n)*\{[ \t\r]*\n")  # a pretty object
+_PRETTY_NEXT = re.compile(rb"(?m)^\}[ \t\r]*\n(?:[ \t\r]*\n|(?:% |Headers:)[^\n]*\n)*\{[ \t\r]*\n")  # a pretty object
 # ends, the next begins: `jq .`'s output (noise lines between: a consume command's dump of pretty records)
-_RECORD_ON = re.compile(rb'\{[ \t]*"')  # a record on a line (not an empty object: `"data": {}`)
-_ITEM_NEXT = re.compile(rb"\n([ \t]*)\},[ \t\r]*\n\1\{[ \t\r]*\n")  # and in a pretty array (or a record's list)
+_RECORD_ON = re.compile(rb'\{[ \t]*"|\t"\{')  # a record on a line, or in a string after a prefix (not `"data": {}`)
+_ITEM_START = re.compile(rb"[ \t]*\{[ \t\r]*\n")  # an item's "{" line
+_ITEM_NEXT = re.compile(rb"(?m)^([ \t]*)\},[ \t\r]*\n\1(\{)[ \t\r]*\n")  # and in a pretty array (or a record's list)
 PRETTY_LOOK = 1 << 20  # how far after a first line that cannot begin JSON it is looked for
 CUT_LINE = 1 << 16  # a longer first line is no pretty record's tail: a file of lines, told at once
 _ARRAY_NEXT = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]]|\n)")  # another array of records begins
@@ -86,16 +87,19 @@ def _pretty_look(head: bytes | bytearray, pos: int) -> int:
 def _cut_tail(head: bytes | bytearray, start: int, end: int, ended: bool) -> bool | None:
     """Whether a first line that cannot begin JSON (``start`` to its newline at ``end``, if
     ``ended``) may be the tail of a pretty-printed record cut part way: short, no record on it
-    (no ``{"``; ``"data": {}`` may end a record), and the next line one of a pretty record's (indented, ``}``,
-    ``]``, or ``{`` alone). None until the next line tells. A consume command's line with a
+    (no ``{"``; ``"data": {}`` may end a record), and the next line one of a pretty record's
+    (indented, ``}``, ``]``, or ``{`` alone; or noise after a ``}`` alone, a consume command's).
+    None until the next line tells. A consume command's line with a
     prefix holds its record, and a stray message is followed by a record's line: both are
     lines at once (a live pipe's records are loaded as they come, not after a megabyte)."""
-    if _RECORD_ON.search(head, start, end) or end - start > CUT_LINE:
+    if _RECORD_ON.search(head, start, end) or head.startswith(b'"{', start) or end - start > CUT_LINE:
         return False
     if not ended:
         return None
     after = head[end + 1:end + 2]
     if after != b"{":
+        if head.startswith(NOISE, end + 1):  # after a record's end (a consume command's), or a message
+            return head[start:end].strip() == b"}"
         return None if not after else after in b" \t\r}]"
     close = head.find(b"\n", end + 1)
     if _NON_BLANK.search(head, end + 2, close if close >= 0 else len(head)):
@@ -177,16 +181,55 @@ def _shape(head: bytes | bytearray, eof: bool, pos: int = 0) -> str:
             return ""
         return _array_or_lines(first, more, ended, eof)
     if head[start:start + 1] != b"{":  # a piece of a pretty dump cut inside a record (split -b): every record
-        tail = _cut_tail(head, start, end, ended)  # of it was malformed, as lines
-        if tail and _PRETTY_NEXT.search(head, end, end + PRETTY_LOOK):
-            return "objects"
-        looked = eof or tail and len(head) >= end + PRETTY_LOOK  # (a list in a record is no array's: all is seen)
-        if looked and tail and _ITEM_NEXT.search(head, end, end + PRETTY_LOOK):
-            return "items"  # a piece of a pretty array
-        return "lines" if looked or tail is False else ""  # however it is read
+        return _piece(head, start, end, eof, _cut_tail(head, start, end, ended))  # of it was malformed, as lines
     if _NON_BLANK.search(head, start + 1, end):
         return "lines"
-    return "objects" if ended else "lines" if eof else ""
+    if not ended:
+        return "lines" if eof else ""
+    indented = head[start - 1:start] in (b" ", b"\t")  # objects, unless a piece begins at an array's item: an
+    shape = _piece(head, start, end, eof or not indented, True)  # indented "{" waits to be told, one at column 0
+    return "objects" if shape == "lines" else shape  # is told from what has come (a live pipe's records load)
+
+
+def _piece(head: bytes | bytearray, start: int, end: int, eof: bool, tail: bool | None) -> str:
+    """The shape of a piece of a pretty dump whose first line (``start`` to ``end``) may begin in a
+    record (``tail``: ``_cut_tail``'s answer): objects if a record's end and the next's start follow
+    within PRETTY_LOOK; the items of an array if they do not and its items' do (``item_start``: all
+    of that seen first, a record's list is no array); else lines, or '' until that is known."""
+    if tail and _PRETTY_NEXT.search(head, head.rfind(b"\n", 0, start) + 1, end + PRETTY_LOOK):
+        return "objects"
+    looked = eof or tail and len(head) >= end + PRETTY_LOOK
+    if looked and tail and item_start(head, start, end + PRETTY_LOOK) is not None:
+        return "items"
+    return "lines" if looked or tail is False else ""  # however it is read
+
+
+def item_start(head: bytes | bytearray, start: int, limit: int) -> int | None:
+    """Where the first whole item of a piece of a pretty array that begins at ``start`` begins (its
+    ``{``), told by items' ends and starts (``},`` then ``{`` at one indent) before ``limit``: the
+    least indented, a record's lists being deeper; -1 if they are at column 0, where a record's are
+    too. None if there are none, or if lines less indented than they are show them to be a list's in
+    a record (of pretty objects, whose fields are so): no array. A piece may begin at an item's "{"
+    or at the end of the one before (``},``, ``,``), its first line's indent cut."""
+    line, first = head.rfind(b"\n", 0, start) + 1, head.find(b"\n", start)
+    first = first if first >= 0 else len(head)
+    found: dict[int, tuple[int, bytes]] = {}
+    for m in _ITEM_NEXT.finditer(head, line, limit):
+        found.setdefault(len(m[1]), (m.start(2), m[1]))
+    if not found:
+        return None
+    indent = min(found)
+    if not indent:  # every level at column 0 (indent=0): the array's items are not told from a record's lists
+        return -1
+    if indent > 1 and re.compile(rb"(?m)^[ \t]{1,%d}[^ \t\r\n]" % (indent - 1)).search(head, first, limit):
+        return None
+    if start - line <= indent and head[start:first].strip() == b"{":
+        return start
+    brace = first + 1 + indent
+    if start - line <= indent and head[start:first].strip() in (b"},", b",") and \
+            _ITEM_START.match(head, first + 1) and head.startswith(found[indent][1] + b"{", first + 1):
+        return brace
+    return found[indent][0]
 
 
 def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool) -> str:

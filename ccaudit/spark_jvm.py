@@ -55,7 +55,8 @@ class Jvm:
         from pyspark.serializers import UTF8Deserializer, read_int
 
         info = os.path.join(self.scratch, "gateway")
-        options = f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} -Djava.io.tmpdir={shlex.quote(self.scratch)}"
+        options = (f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} -Djava.io.tmpdir={shlex.quote(self.scratch)}"
+                   " -XX:-UsePerfData")  # (its counters' file, in /tmp whatever TMPDIR says, outlives a JVM stopped)
         env = dict(os.environ, SPARK_CONNECT_MODE="0", _PYSPARK_DRIVER_CONN_INFO_PATH=info,
                    SPARK_SUBMIT_OPTS=options.strip(), SPARK_LOCAL_DIRS=self.scratch,  # it wins over spark.local.dir
                    **_utf8_names())

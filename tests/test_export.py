@@ -531,9 +531,11 @@ def test_a_failed_table_leaves_the_previous_export(sample, generated, tmp_path, 
     assert result.stderr.rstrip().endswith("; the previous export is kept as it was")
     assert files_of(out) == before
     assert not [p for p in out.iterdir() if p.name.startswith(exporter.TEMP_PREFIX)]
-    # a first export into the folder: there was none to keep (it said there was)
+    # a first export into the folder: there was none to keep (it said there was), and its
+    # marker named every table, as if they were there (was: a folder that passed for an export)
     result = ccaudit("export", "--db", generated_db, "--out", tmp_path / "new")
     assert result.exit_code == 2 and "no space left" in result.stderr and "previous" not in result.stderr
+    assert files_of(tmp_path / "new") == {Path(exporter.MARKER): exporter._MARKER_HEAD.encode()}
 
 
 def test_a_folder_whose_name_is_not_utf8_takes_the_export(sample, tmp_path, ccaudit_exe):

@@ -449,40 +449,66 @@ def test_pieces_of_a_pretty_dump_cut_inside_records_keep_each_whole_record(tmp_p
         assert got == whole, cut
 
 
-@pytest.mark.parametrize("first", [b'    "data": {}', b'  "clusters": {},', b'"x": 1'])
+@pytest.mark.parametrize("first", [b'    "data": {}\n  }\n}', b'  "clusters": {},\n  }\n}', b'"x": 1\n  }\n}', b" }\n}",
+                                   b"}"])
 @pytest.mark.parametrize("noise", [b"", b"% Headers: [content-type=\"application/cloudevents+json\"]\n"])
-def test_a_piece_of_pretty_records_is_read_past_its_cut_start_as_one_entry(tmp_path, first, noise):
+@pytest.mark.parametrize("records", [1, 3])
+def test_a_piece_of_pretty_records_is_read_past_its_cut_start_as_one_entry(tmp_path, first, noise, records):
     # was: a first line holding an empty object, or a consume command's `% Headers:` line after
     # each record, made the piece lines: every line of its records malformed, none loaded
-    # (and a cut start was two entries: "item 1: not a JSON object", "item 2: not valid JSON")
-    pretty = [json.dumps(rec(i), indent=2).encode() + b"\n" + noise for i in range(1, 4)]
-    text = first + b"\n  }\n}\n" + noise + b"".join(pretty)
+    # (and a cut start was two entries: "item 1: not a JSON object", "item 2: not valid JSON");
+    # so did a first line that is a record's last, "}", with only one record after it
+    pretty = [json.dumps(rec(i), indent=2).encode() + b"\n" + noise for i in range(1, records + 1)]
+    text = first + b"\n" + noise + b"".join(pretty)
     stats, rows = ingest(write(tmp_path, "piece.json", text))
-    assert ids(rows) == ["rec-1", "rec-2", "rec-3"]
-    assert stats.noise_lines == 4 * bool(noise)
+    assert ids(rows) == [f"rec-{i}" for i in range(1, records + 1)]
+    assert stats.noise_lines == (records + 1) * bool(noise)
     at = len(first) - len(first.lstrip())
     assert stats.problems == [(str(tmp_path / "piece.json"), f"@byte {at}", "begins inside a record (a piece of a dump "
                                f"cut part way); read on at the next record, byte {text.index(pretty[0])}")]
 
 
+def test_pieces_that_look_like_an_arrays_but_are_not_keep_their_records(tmp_path):
+    # each lost every record in a first version of reading pieces of pretty arrays: a piece of
+    # pretty records that begins at a nested object's "{" then ","; a first line holding JSON
+    # in a string; a piece of an indent=0 array, whose records' lists are at column 0 too
+    whole = [json.dumps(record(f"r{i}", result={"status": "OK"}, x=1), indent=2).encode() + b"\n" for i in (2, 3)]
+    nested = whole[0].replace(b'"r2"', b'"r1"')
+    at_0 = json.dumps([record(f"r{i}", listed=[{"op": "READ"}, {"op": "WRITE"}]) for i in (1, 2, 3)], indent=0)
+    pieces = {"nested": nested[nested.index(b" {\n      \"status"):] + b"".join(whole),
+              "string": b'    "body": "{\\"a\\": 1}"\n  }\n}\n' + b"".join(whole),
+              "indent-0": at_0[at_0.index('"op": "READ"', at_0.index('"r1"')):].encode()}
+    for name, text in pieces.items():
+        stats, rows = ingest(write(tmp_path, f"{name}.json", text))
+        assert ids(rows) == ["r2", "r3"] and stats.malformed <= 2, name
+
+
 @pytest.mark.parametrize("indent", [2, 4, "\t"])
 def test_pieces_of_a_pretty_array_cut_inside_records_keep_each_whole_record(tmp_path, indent):
     # was: a piece of `jq .`'s array after the first began inside a record and was read as
-    # lines, every line malformed and every record of it lost
-    texts = [json.dumps(rec(i), indent=indent).encode() for i in range(1, 41)]
-    text = b"[\n" + b",\n".join(texts) + b"\n]\n"
-    starts = [text.index(t) for t in texts]
-    for cut in (3, 17, len(texts[0]) // 2, len(texts[0]) + 5, starts[20] - 3, starts[20] + 40):
-        ends = [0, cut, cut + len(texts[0]) * 3 + 11, len(text)]
+    # lines, every line malformed and every record of it lost; and one that began at an item's
+    # indented "{" (split -l) was read as objects, which an indented "{" begins none of
+    inner = [{"id": f"inner-{n}", "time": "2024-05-06T10:00:00Z"} for n in range(2)]  # objects in a list in each
+    text = json.dumps([rec(i, listed=inner) for i in range(1, 41)], indent=indent).encode() + b"\n"
+    pad = re.escape(json.dumps([1], indent=indent)[2:-3].encode())  # an item's indent
+    starts = [m.end() - 1 for m in re.finditer(rb"(?m)^" + pad + rb"\{$", text)]  # each item's "{"
+    stops = [m.end() for m in re.finditer(rb"(?m)^" + pad + rb"\}", text)]
+    assert len(starts) == len(stops) == 40
+    inside = text.index(b"inner-1", starts[1]) - 50  # in a record's list, before its second object
+    size = stops[0] - starts[0]
+    for cut in (3, 17, size // 2, starts[1] - 1, starts[1] + 1, stops[1], stops[1] + 1, inside, starts[20] - 3,
+                starts[20] + 40):
+        ends = [0, cut, cut + size * 3 + 11, len(text)]
         got = []
         for n, (a, b) in enumerate(zip(ends, ends[1:])):
             stats, rows = ingest(write(tmp_path, f"p{n}.json", text[a:b]))
             got += ids(rows)
             assert stats.records_read == len(rows) and stats.malformed <= 2, (cut, n, stats.problems)  # the cut ones
-            assert n == 0 or a in starts or "begins inside a record" in stats.problems[0][2], (cut, n, stats.problems)
-        whole = [f"rec-{i + 1}" for i in range(40) if any(a <= starts[i] and starts[i] + len(texts[i]) <= b
-                                                           for a, b in zip(ends, ends[1:]))]
-        assert got == whole, cut
+            whole = n == 0 or text[a:a + 60].lstrip().startswith(b"{\n")
+            assert whole or "begins inside a record" in stats.problems[0][2], (cut, n, stats.problems)
+        pieces = list(zip(ends, ends[1:]))
+        want = [f"rec-{i + 1}" for i in range(40) if any(a <= starts[i] and stops[i] <= b for a, b in pieces)]
+        assert got == want, cut
 
 
 def test_a_cut_piece_is_told_the_same_however_it_is_read(monkeypatch):
@@ -519,6 +545,21 @@ def test_a_live_pipe_whose_first_line_cannot_begin_json_is_lines_at_once(first):
     for data in (first + line(1) + b"\n", first + line(1)[:9]):  # (the record's line, or its first bytes)
         found, stream = sniff(io.BufferedReader(_LivePipe(data), 1 << 18))
         assert found == "lines"
+
+
+@pytest.mark.parametrize("prefix", [b"", b"Partition:0\tOffset:7\t"])
+def test_a_live_pipe_of_records_in_strings_is_lines_at_once(prefix):
+    # was: a record as a JSON string ("{\"id\": ...}", as a StringConverter writes it) was no
+    # record on its line to the shape, which waited for the next line before the first loaded
+    data = prefix + json.dumps(line(1).decode()).encode() + b"\n"
+    assert sniff(io.BufferedReader(_LivePipe(data), 1 << 18))[0] == "lines"
+
+
+def test_a_live_pipe_of_a_message_then_noise_is_lines_at_once():
+    # was (in a first version of reading pieces of pretty dumps): a first line followed by a
+    # noise line waited for a megabyte, as if it were a cut record's last
+    data = b"hello\n% Headers: [content-type=\"application/json\"]\n" + line(1) + b"\n"
+    assert sniff(io.BufferedReader(_LivePipe(data), 1 << 18))[0] == "lines"
 
 
 def test_stdin(monkeypatch, sample_cli):
