@@ -67,10 +67,8 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
         rules += checks.load_rules_file(rules_file)
     if not rules:
         raise click.UsageError("give at least one --max RULE or a --rules FILE")
-    once: dict[str, checks.Rule] = {}  # a rule given twice (--max and --rules, its key's space at an end as
-    for r in rules:  # itself or as reports show it) is checked once, where it was first given
-        once.setdefault(r.text, r)
-    rules = list(once.values())
+    rules = list(dict.fromkeys(rules))  # a rule given twice (--max and --rules) is checked once, where first given
+    by_text = {r.text: r for r in rules}
     zone = time_options.zone(tz)
     sections = tuple(sorted({s for r in rules for s in r.sections()}))
     filters = time_options.filters(zone, since, until, sections=sections)
@@ -79,7 +77,7 @@ def check(dumps, db_path, max_rules, rules_files, fmt, tz, since, until, strict,
             say("ccaudit: warning: no events to check")
         with contextlib.closing(checks.Breaches(rep, rules)) as breaches:
             for rule in breaches.unmatched if rep.days else ():  # the hint for a principal typed as records spell it
-                key = printable(once[rule].key)
+                key = printable(by_text[rule].key)
                 hint = f" (keys are matched as reports show them: {key[5:]}, not {key})" * key.startswith("User:")
                 opt.tell(f"warning: rule {rule} matched no key{hint}")
             sys.stdout.writelines(checks.render(breaches, rules, rep, fmt, strict))

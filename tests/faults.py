@@ -167,8 +167,10 @@ class Result(NamedTuple):
 def python_starting(r: Result) -> bool:
     """Whether Ctrl-C came while Python ran the command's script, before ccaudit's first
     line (docs/design.md, "Ctrl-C"): Python's own traceback, of no ccaudit module, which no
-    ccaudit code can catch."""
-    return r.returncode == -signal.SIGINT and r.stderr.rstrip().endswith("\nKeyboardInterrupt") and \
+    ccaudit code can catch. Landing while Python imports ``site`` (the venv's path hooks),
+    it ends in Python's own ``Fatal Python error: init_import_site``, exit 1."""
+    in_site = r.returncode == 1 and r.stderr.startswith("Fatal Python error: init_import_site")
+    return (r.returncode == -signal.SIGINT or in_site) and r.stderr.rstrip().endswith("\nKeyboardInterrupt") and \
         not re.search(r'ccaudit/\w+\.py"', r.stderr)
 
 

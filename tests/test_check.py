@@ -521,6 +521,24 @@ def test_a_rules_files_key_with_a_space_at_an_end_is_named_as_a_report_shows_it(
     assert [b["rule"] for b in json.loads(result.stdout)["breaches"]] == ["kafka_authentication:trail\\x20=0/d"]
 
 
+def test_rules_of_one_text_that_match_different_keys_are_both_checked(invoke, tmp_path):
+    # was OK, exit 0, "checked 1 rule": 'trail\x20' also matches the text trail\x20 (a report's
+    # escape, typed), which "trail " does not, and was dropped as the same rule given twice
+    path = write_jsonl(tmp_path, [kafka_auth("2024-05-06T10:00:00Z", "User:trail "),
+                                  kafka_auth("2024-05-06T10:00:01Z", "User:trail\\x20"),
+                                  kafka_auth("2024-05-06T10:00:02Z", "User:trail\\x20")])
+    rules = tmp_path / "r.toml"
+    rules.write_text('[[rule]]\nsection = "kafka_authentication"\nkey = "trail "\nmax = 1\nper = "day"\n'
+                     "[[rule]]\nsection = \"kafka_authentication\"\nkey = 'trail\\x20'\nmax = 1\nper = \"day\"\n")
+    result = invoke("check", "-q", path, "--rules", rules, "--format", "json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert [(b["key"], b["count"], b["rule"]) for b in doc["breaches"]] == \
+        [("trail\\x20", 2, "kafka_authentication:trail\\x20=1/d")]  # the text, not the space: once
+    assert [r["key"] for r in doc["rules"]] == ["trail ", "trail\\x20"]
+    assert all(r["matched_a_key"] for r in doc["rules"])
+
+
 @pytest.mark.parametrize("sent", ["pipe", "file"])
 def test_rules_and_a_dump_both_from_stdin_are_refused(tmp_path, ccaudit_exe, sent):
     # was "OK", exit 0: the rules took standard input, and the dump (-) was read empty

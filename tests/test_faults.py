@@ -42,6 +42,7 @@ from tests.faults import (
     Expected,
     MiB,
     Proc,
+    Result,
     ccaudit_dirs,
     check_consistent,
     check_per_day,
@@ -728,7 +729,7 @@ def test_ctrl_c_at_the_terminal_stops_a_load_in_one_line_and_leaves_nothing(cc, 
         if r.returncode == 0:
             continue  # it had finished
         interrupted += 1
-        if r.returncode == -signal.SIGINT and (not r.stderr or python_starting(r)):  # before ccaudit's handler
+        if (r.returncode == -signal.SIGINT and not r.stderr) or python_starting(r):  # before ccaudit's handler
             pass  # was there: nothing made yet
         elif r.returncode != 130 or r.lines() != ["ccaudit: interrupted"]:
             problems.append(f"after {delay:.3f} s: {r}")
@@ -740,6 +741,18 @@ def test_ctrl_c_at_the_terminal_stops_a_load_in_one_line_and_leaves_nothing(cc, 
             cc.tmpdir.mkdir()
     assert not problems, "\n".join(problems)
     assert interrupted >= 6, f"only {interrupted} of 12 loads were still running when interrupted"
+
+
+def test_ctrl_c_while_python_imports_site_is_told_as_python_starting():
+    # was a failed run of the test above under load: the signal landed in the venv's path
+    # hooks, and Python ended with its own fatal error and exit 1, not -SIGINT
+    trace = 'Traceback (most recent call last):\n  File "<frozen site>", line 616, in <module>\nKeyboardInterrupt\n'
+    args = ["ccaudit", "load", "x"]
+    assert python_starting(Result(args, 1, "", "Fatal Python error: init_import_site: Failed to import the "
+                                                "site module\nPython runtime state: initialized\n" + trace))
+    assert python_starting(Result(args, -signal.SIGINT, "", trace))
+    assert not python_starting(Result(args, 1, "", trace))
+    assert not python_starting(Result(args, -signal.SIGINT, "", trace.replace("<frozen site>", "/x/ccaudit/load.py")))
 
 
 def test_ctrl_c_raised_where_python_cannot_raise_it_still_stops_the_command(root):
