@@ -7,6 +7,7 @@ SPARK_STAMP := $(VENV)/.installed-spark
 BENCH_RECORDS ?= $(or $(CCAUDIT_BENCH_RECORDS),1000000)
 LARGE_STORE_EVENTS ?= 10000000
 FUZZ_SECONDS ?= 300
+TEST_PROCESSES ?= 2
 
 .PHONY: demo test test-memory test-spark lint bench bench-compare bench-crowd bench-attack bench-spark html-check golden screenshot fuzz clean
 
@@ -30,10 +31,10 @@ demo: $(STAMP)  ## set up, then the quick start's first reports of a bundled fix
 	$(BIN)/ccaudit report fixtures/sample-cli.txt --out reports/ -q
 	@echo "make demo: wrote report.html (open it in a browser) and reports/; then use .venv/bin/ccaudit"
 
-test: $(STAMP)  ## set up, then run the test suite
-	$(BIN)/pytest -q
+test: $(STAMP)  ## set up, then run the test suite (in TEST_PROCESSES processes, pytest-xdist)
+	$(BIN)/pytest -q -n $(TEST_PROCESSES)
 
-test-memory: $(STAMP)  ## the memory-growth test (about a minute; skipped by `make test`)
+test-memory: $(STAMP)  ## the memory-growth tests (a few minutes; skipped by `make test`)
 	$(BIN)/pytest -q tests/test_memory.py --run-memory
 
 test-spark: $(SPARK_STAMP)  ## ccaudit spark's tests, Spark in local mode (Java 17+; a few minutes)

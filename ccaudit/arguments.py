@@ -17,6 +17,8 @@ def store_path(path: object, durable: object, readonly: object, notify: object, 
         raise TypeError("Store takes a path as str or os.PathLike, not bytes")
     if not path:
         raise ValueError("Store: the path is empty")
+    if path == "-":  # as --db - is: was a store made as ./-
+        raise ValueError("Store: - is standard input or output; name a file (./- for one called that)")
     flag(durable, "Store: durable")
     flag(readonly, "Store: readonly")
     if notify is not None and not callable(notify):

@@ -245,7 +245,7 @@ def unchecked(breaches: Breaches, report: Report) -> str:
     said = [f"the store holds part of {plural(len(report.unfinished), 'unfinished load')}"] \
         if report.unfinished else []
     if malformed := _malformed(report):
-        said.append(f"the input had {plural(malformed, 'malformed record')}")
+        said.append(f"the input had {plural(malformed, 'malformed entry', 'malformed entries')}")
     if not report.days:
         said.append("no events")
     elif breaches.unmatched:
@@ -254,7 +254,7 @@ def unchecked(breaches: Breaches, report: Report) -> str:
 
 
 def _malformed(report: Report) -> int:
-    """The malformed records of the dumps the check loaded (0 if it loaded none)."""
+    """The malformed entries of the dumps the check loaded (0 if it loaded none)."""
     return (report.load or {}).get("malformed", 0)
 
 
@@ -281,7 +281,8 @@ def _text(breaches: Breaches, rules: list[Rule], report: Report, strict: bool) -
     ``table_cell`` because the records choose them, rules through ``printable``."""
     days = f"{plural(report.span_days, 'day')} from {report.span[0]}" if report.days else "no events"
     zone = "" if report.tz == "UTC" else f" ({report.tz})"
-    scope = f"checked {plural(len(rules), 'rule')} against {plural(report.events, 'event')}, {days}{zone}\n"
+    written = len({r.text for r in rules})  # (rules written alike are one)
+    scope = f"checked {plural(written, 'rule')} against {plural(report.events, 'event')}, {days}{zone}\n"
     scope += f"{warned}\n" if (warned := loadnotes.warning(report.unfinished)) else ""  # (a CI log keeps stdout)
     if not breaches.count:
         why = strict and unchecked(breaches, report)

@@ -338,10 +338,11 @@ def clean(extra, db_path, out_dir, unfinished, yes):
         return
     found = bool(db_path) and deletable(db_path)  # checked before anything is deleted
     asked = found and fingerprint(db_path)  # the question may wait while the file is replaced
-    if out_dir and present(out_dir):
+    folder = bool(out_dir) and present(out_dir)
+    if folder:
         check_report_dir(out_dir)
-    targets = [t for t in (db_path, out_dir) if t]
-    asking.go_on_if_agreed(f"Delete {printable(' and '.join(targets))}?", yes)
+    if targets := [t for t, there in ((db_path, found), (out_dir, folder)) if there]:  # was asked of nothing
+        asking.go_on_if_agreed(f"Delete {printable(' and '.join(targets))}?", yes)
     if db_path:
         if found:
             delete_store(db_path, asked=asked)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 from . import loadnotes, streamed
+from .arguments import of_kind
 from .csvtext import csv_chunks
 from .errors import spilling
 from .report import Report
@@ -92,6 +93,8 @@ def diff_reports(a: Report, b: Report, top: int | None = None, same: bool = True
     first since that is what one looks for (see ``Comparison``, which does not hold them)."""
     if top is not None and not 1 <= top < 2**63:  # as Filters.top: 0 or less was no row at all
         raise ValueError("diff_reports: top keeps from 1 to 2**63 - 1 rows")
+    for report in (a, b):  # was AttributeError: 'NoneType' object has no attribute 'days'
+        of_kind(report, Report, "diff_reports")
     with contextlib.closing(Comparison(a, b)) as comparison:
         return list(comparison.rows(top, same))
 

@@ -98,7 +98,7 @@ class Dump:
                 if head.startswith(magic):
                     self.close(raw)
                     raise InputError(f"{self.label}: {name}-compressed input is not supported; decompress it first")
-            if head == SQLITE_MAGIC and self.path and self.size is None:  # a pipe's (a file's is refused before)
+            if head == SQLITE_MAGIC and self.path:  # (the command line refuses a file before: a program's, here)
                 self.close(raw)
                 raise InputError(f"{self.label}: is an SQLite file, not a dump (a store is given with --db)")
         try:

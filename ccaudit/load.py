@@ -6,6 +6,7 @@ Small inputs and stdin are parsed here, batch by batch; large ones go to parse w
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import os
 import sys
@@ -52,8 +53,9 @@ def load_dumps(paths: Iterable[str | os.PathLike[str]], store: Store, *, progres
             raise TypeError(f"load_dumps: {name} is None or an int, not {type(value).__name__}")
         if value is not None and not lo <= value <= hi:  # a million workers ran the machine out of memory
             raise ValueError(f"load_dumps: {name} is None or an int from {lo} to {hi:,}, not {value!r}")
-    if progress is not None and not callable(progress):  # was a TypeError once the load was done
-        raise TypeError(f"load_dumps: progress is None or a callable, not {type(progress).__name__}")
+    if progress is not None and not _takes_four(progress):  # was a TypeError once the load had begun
+        raise TypeError("load_dumps: progress is None or a callable of (label, done, size, records), "
+                        f"not {type(progress).__name__}")
     check_temp_root()  # before the load's note: refused later, it passed for a load that did not end
     stats = LoadStats()
     with store.holding():  # from the load's note to its end
@@ -220,6 +222,19 @@ def _workers_for(dump: Dump, shape: str, workers: int | None) -> int:
         big = (dump.size or 0) * (10 if dump.compressed else 1) >= PARALLEL_MIN_BYTES
         workers = default_workers() if big else 0
     return workers if shape == "lines" else min(workers, 1)
+
+
+def _takes_four(progress: object) -> bool:
+    """Whether ``progress`` can be called with four arguments, as far as its signature tells."""
+    if not callable(progress):
+        return False
+    try:
+        inspect.signature(progress).bind(None, None, None, None)
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (some builtins): let it be
+        pass
+    return True
 
 
 def _teller(dump: Dump, stats: LoadStats, progress: Progress | None) -> Callable[[int], None] | None:

@@ -45,6 +45,9 @@ def is_store(path: str) -> bool:
             raise StoreError(f"{path}: locked by another program writing it; nothing deleted") from None
         if why := wal_unreadable(path):
             raise StoreError(f"{why}; nothing deleted") from None
+        if "malformed" in str(e):  # was "not a ccaudit store", of a store cut short or damaged
+            raise StoreError(f"{path}: a damaged SQLite file ({e}), which clean cannot tell for a ccaudit "
+                             "store; nothing deleted") from None
         return False
 
 

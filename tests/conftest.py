@@ -33,8 +33,8 @@ def pytest_addoption(parser):
         pass
     try:
         parser.addoption("--run-memory", action="store_true", default=False,
-                         help="also run the memory-growth test of tests/test_memory.py (about a minute: "
-                              "three generated dumps of up to 400k records; `make test-memory`)")
+                         help="also run the memory-growth tests of tests/test_memory.py (a few minutes: "
+                              "generated dumps of up to 400k records or keys; `make test-memory`)")
     except ValueError:
         pass
 

@@ -289,7 +289,7 @@ def test_strict_and_unreadable_inputs(invoke, sample_cli, tmp_path):
     # so (was: "OK: no breaches" and "ok": true, with exit 1)
     strict = invoke("check", "-q", sample_cli, "--max", "*:*=100/h", "--strict")
     assert strict.exit_code == 1
-    assert strict.stdout.startswith("FAIL: no breaches, but the input had 6 malformed records (--strict); ")
+    assert strict.stdout.startswith("FAIL: no breaches, but the input had 6 malformed entries (--strict); ")
     as_json = invoke("check", "-q", sample_cli, "--max", "*:*=100/h", "--strict", "--format", "json")
     assert as_json.exit_code == 1 and json.loads(as_json.stdout)["ok"] is False
     assert json.loads(as_json.stdout)["checked"]["malformed"] == 6  # why, for a CI job reading it
@@ -537,6 +537,8 @@ def test_rules_of_one_text_that_match_different_keys_are_both_checked(invoke, tm
         [("trail\\x20", 2, "kafka_authentication:trail\\x20=1/d")]  # the text, not the space: once
     assert [r["key"] for r in doc["rules"]] == ["trail ", "trail\\x20"]
     assert all(r["matched_a_key"] for r in doc["rules"])
+    text = invoke("check", "-q", path, "--rules", rules).stdout
+    assert text.startswith("BREACH: 1 breach of 1 rule; checked 1 rule against 3 events"), text  # written alike
 
 
 @pytest.mark.parametrize("sent", ["pipe", "file"])

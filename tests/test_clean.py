@@ -72,6 +72,20 @@ def test_clean_refuses_another_programs_file_with_a_table_called_all_events(invo
     assert db.exists()
 
 
+def test_clean_names_a_damaged_store_as_damaged(invoke, tmp_path, sample_cli):
+    # was "not a ccaudit store" of the store a load had made, its schema page overwritten
+    db = tmp_path / "s.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    with open(db, "r+b") as f:
+        f.seek(100)
+        f.write(b"\xff" * 60)
+    result = invoke("clean", "--db", db, "--yes")
+    assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {db}: a damaged SQLite file (database disk "
+                                                    "image is malformed), which clean cannot tell for a ccaudit "
+                                                    "store; nothing deleted\n")
+    assert db.exists()
+
+
 def test_clean_deletes_a_store_of_the_first_layouts(invoke, tmp_path):
     # layouts 1 to 3: the old tool's four tables, and a version; reads refuse them, clean does not
     db = tmp_path / "old.db"
@@ -369,6 +383,18 @@ def test_the_end_of_input_at_cleans_question_declines(invoke, tmp_path, sample_c
     result = invoke("clean", "--db", db, input="")
     assert (result.exit_code, result.stderr) == (1, f"Delete {db}? [y/N]: \nccaudit: nothing deleted\n")
     assert db.exists()
+
+
+def test_clean_asks_only_of_what_is_there(invoke, tmp_path, sample_cli, monkeypatch):
+    # was "Delete x.db? [y/N]" of a store not there: n gave exit 1, "clean was declined"
+    monkeypatch.setattr("ccaudit.asking.interactive", lambda: True)
+    result = invoke("clean", "--db", tmp_path / "x.db", "--out", tmp_path / "r", input="")
+    assert (result.exit_code, result.stderr) == (0, f"ccaudit: no store at {tmp_path / 'x.db'}\n"
+                                                    f"ccaudit: no report folder at {tmp_path / 'r'}\n")
+    db = tmp_path / "s.db"
+    invoke("load", sample_cli, "--db", db, "-q")
+    result = invoke("clean", "--db", db, "--out", tmp_path / "r", input="")
+    assert (result.exit_code, result.stderr) == (1, f"Delete {db}? [y/N]: \nccaudit: nothing deleted\n")
 
 
 def test_a_store_replaced_while_cleans_question_waits_is_not_deleted(invoke, tmp_path, sample_cli, monkeypatch):

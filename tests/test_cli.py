@@ -435,7 +435,7 @@ def test_strict_report_exits_1_but_prints_the_report(invoke, sample_cli):
     assert stderr_lines(result)[-1] == "ccaudit: --strict: the input had 6 malformed entries; exit 1"
     check = invoke("check", sample_cli, "--max", "kafka_authentication:*=1000/h", "--strict", "-q")
     assert check.exit_code == 1 and "--strict" not in check.stderr  # its FAIL line says why, on stdout
-    assert "6 malformed records (--strict)" in check.stdout
+    assert "6 malformed entries (--strict)" in check.stdout  # (as the line above says them)
 
 
 def test_strict_with_clean_input_exits_0(invoke, fixtures_dir):

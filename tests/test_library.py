@@ -228,6 +228,16 @@ def test_a_closed_stores_reports_and_calls_are_refused_as_a_closed_reports_are(t
             call()
 
 
+def test_a_store_given_as_a_dump_is_noted_as_one_not_read_as_text(store, tmp_path, sample_cli):
+    # was read as text: 1,244 malformed lines of another store, and "its first bytes are not UTF-8 text"
+    other = tmp_path / "other.db"
+    with Store(other) as s:
+        load_dumps([str(sample_cli)], s)
+    stats = load_dumps([str(other)], store)
+    assert stats.failed == {str(other): f"{other}: is an SQLite file, not a dump (a store is given with --db)"}
+    assert (stats.records_read, stats.malformed) == (0, 0)
+
+
 def test_a_loads_lines_name_a_file_with_a_newline_as_the_commands_print_it(store, tmp_path, sample_cli):
     # were 'a\nb: no such file', and a summary line broken in two by the name
     import shutil
@@ -433,11 +443,18 @@ def test_workers_no_machine_could_start_are_refused(store, sample_cli, workers, 
         load_dumps([str(sample_cli)], store, workers=workers)
 
 
-def test_a_progress_that_is_not_callable_is_refused_before_the_load(store, sample_cli):
-    # was: the whole load done, then "TypeError: 'int' object is not callable", its note left
-    with pytest.raises(TypeError, match="load_dumps: progress is None or a callable, not int"):
-        load_dumps([str(sample_cli)], store, progress=5)
+@pytest.mark.parametrize("progress, kind", [(5, "int"), (lambda done: None, "function")])
+def test_a_progress_that_cannot_take_what_a_load_tells_is_refused_before_the_load(store, sample_cli, progress,
+                                                                                    kind):
+    # was: the whole load done, then "TypeError: 'int' object is not callable", its note left;
+    # and a callable of one argument failed inside the load, "takes 1 positional argument but 4
+    # were given", leaving the store with a load that did not end
+    with pytest.raises(TypeError, match=f"load_dumps: progress is None or a callable of .*, not {kind}"):
+        load_dumps([str(sample_cli)], store, progress=progress)
     assert store.unfinished == []
+    told = []
+    load_dumps([str(sample_cli)], store, progress=lambda *args: told.append(args))  # any that takes four
+    assert told and store.unfinished == []
 
 
 def test_a_load_that_raised_is_one_of_its_stores_unfinished_loads(store, tmp_path):
@@ -463,6 +480,7 @@ def test_a_load_that_raised_is_one_of_its_stores_unfinished_loads(store, tmp_pat
     (lambda s, d: Store(str(s.path).encode()), TypeError, "Store takes a path as str or os.PathLike, not bytes"),
     (lambda s, d: Store(5), TypeError, "Store takes a path as str or os.PathLike, not int"),
     (lambda s, d: Store(""), ValueError, "Store: the path is empty"),
+    (lambda s, d: Store("-"), ValueError, "Store: - is standard input or output"),  # was a store made as ./-
     (lambda s, d: Store(s.path, durable="no"), TypeError, "Store: durable is True or False, not str"),
     (lambda s, d: Store(s.path, readonly=1), TypeError, "Store: readonly is True or False, not int"),
     (lambda s, d: Store(s.path, notify=5), TypeError, "Store: notify is None or a callable, not int"),
@@ -475,10 +493,12 @@ def test_a_load_that_raised_is_one_of_its_stores_unfinished_loads(store, tmp_pat
     (lambda s, d: check.evaluate(build(s), ["kafka_authentication:*=0/h"]), TypeError,
      "check takes rules as ccaudit.check.Rule (parse_rule makes one of a text)"),
     (lambda s, d: diff.diff_reports(build(s), build(s), top=0), ValueError, "diff_reports: top keeps from 1"),
+    (lambda s, d: diff.diff_reports(build(s), None), TypeError, "diff_reports takes a ccaudit.Report, not NoneType"),
 ])
-def test_arguments_of_the_wrong_kind_are_refused_at_once(store, sample_cli, call, error, said):
+def test_arguments_of_the_wrong_kind_are_refused_at_once(store, sample_cli, call, error, said, tmp_path, monkeypatch):
     # were AttributeError deep inside, "can't concat str to bytes", ": cannot create the store",
     # or taken as they came ("no" is true; 5 called as the first wait began)
+    monkeypatch.chdir(tmp_path)  # (a file that should not be made is made here)
     with pytest.raises(error) as e:
         call(store, str(sample_cli))
     assert said in str(e.value)

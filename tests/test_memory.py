@@ -15,7 +15,7 @@ Two comparisons:
 * 200k -> 400k records, both at steady state: peak(400k) <= peak(200k) + 12 MiB. A leak of
   ~60 bytes per record would add 12 MiB here; measured: under 1 MiB.
 
-That test takes about a minute, so `make test` skips it: it runs with ``--run-memory``
+These tests take a few minutes, so `make test` skips them: it runs with ``--run-memory``
 (``make test-memory``). The sampler's own tests are quick and always run.
 """
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _sampled(runs: dict) -> dict:
 @pytest.fixture
 def memory_run_asked(request):
     if not request.config.getoption("--run-memory", default=False):
-        pytest.skip("about a minute of generating and loading dumps: run with --run-memory (make test-memory)")
+        pytest.skip("minutes of generating and loading dumps: run with --run-memory (make test-memory)")
 
 
 def test_load_memory_does_not_grow_with_the_dump(memory_run_asked, tmp_path_factory, root, ccaudit_exe):
