@@ -174,7 +174,9 @@ class Breaches:
         self.rules = rules
         # rules of one text (``"trail "`` and ``trail\x20``, which also matches the text
         # ``trail\x20``) are one rule of the union of their keys: one breach, one verdict
-        self._first = {r.text: i for i, r in reversed(list(enumerate(rules)))}
+        self._first: dict[str, int] = {}  # (in the order given: warnings of unmatched rules follow it)
+        for i, r in enumerate(rules):
+            self._first.setdefault(r.text, i)
         self._matched: set[int] = set()
         self.conn = streamed.database()
         self.conn.execute("CREATE TABLE b (day TEXT, col INTEGER, rank INTEGER, key BLOB, rule INTEGER,"

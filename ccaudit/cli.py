@@ -316,7 +316,7 @@ for command in (check, diff, methods):
 @click.option("-y", "--yes", is_flag=True, help="Do not ask (never asked when stdin is not a terminal).")
 def clean(extra, db_path, out_dir, unfinished, yes):
     from .cleanfolder import check_report_dir, clean_dir
-    from .storedelete import deletable, delete_store, fingerprint, forget_unfinished
+    from .storedelete import check_store_there, deletable, delete_store, fingerprint, forget_unfinished
 
     if extra:  # never a file named alone: the option says which kind of thing is deleted
         x = extra[0]
@@ -332,14 +332,14 @@ def clean(extra, db_path, out_dir, unfinished, yes):
     if unfinished:
         if not db_path or out_dir:
             raise click.UsageError("--unfinished goes with --db STORE alone (the store is kept)")
+        check_store_there(db_path)  # before the question (and again after it)
         asking.go_on_if_agreed(f"Forget the unfinished loads of {printable(db_path)}?", yes)
         forgot = forget_unfinished(db_path, opt.tell)
         opt.tell(f"{db_path}: forgot {plural(forgot, 'unfinished load')} (the store is kept)")
         return
     found = bool(db_path) and deletable(db_path)  # checked before anything is deleted
     asked = found and fingerprint(db_path)  # the question may wait while the file is replaced
-    folder = bool(out_dir) and present(out_dir)
-    if folder:
+    if folder := bool(out_dir) and present(out_dir):
         check_report_dir(out_dir)
     if targets := [t for t, there in ((db_path, found), (out_dir, folder)) if there]:  # was asked of nothing
         asking.go_on_if_agreed(f"Delete {printable(' and '.join(targets))}?", yes)

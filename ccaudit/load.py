@@ -190,7 +190,7 @@ def _load_shape(dump: Dump, shape: str, stream, carried: Carried, stats: LoadSta
         load_parallel(dump, stream, carried.store, stats, shape=shape, workers=n, chunk=chunk or CHUNK, progress=tell)
     else:
         _load_here(dump, shape, stream, carried, stats, tell)
-    if progress:
+    if progress is not None:  # (a program's callable may be false: an empty mapping's)
         progress(dump.label, dump.size or dump.tell(), dump.size, stats.records_read)
 
 
@@ -229,11 +229,13 @@ def _takes_four(progress: object) -> bool:
     if not callable(progress):
         return False
     try:
-        inspect.signature(progress).bind(None, None, None, None)
+        signature = inspect.signature(progress)
+    except Exception:  # none to read (some builtins, a __getattr__ of its own): let it be
+        return True
+    try:
+        signature.bind(None, None, None, None)
     except TypeError:
         return False
-    except ValueError:  # no signature to read (some builtins): let it be
-        pass
     return True
 
 

@@ -83,14 +83,19 @@ def _unused(path: str) -> bool:
         return False
 
 
+def check_store_there(path: str) -> None:
+    """StoreError unless a ccaudit store is at ``path`` (not an empty file a killed creation left)."""
+    if not deletable(path, deleting=False) or not is_store(path):
+        raise StoreError(f"{path}: no ccaudit store there; nothing deleted")
+
+
 def forget_unfinished(path: str, notify: Callable[[str], None] | None = None) -> int:
     """Delete the store's notes of loads that did not end (``loadnotes``), whose dumps cannot
     be loaded again (deleted since): their warnings, and ``check --strict``'s failure, would
     stay for good. How many there were. Refused while a command writes the store, and no
     command starts to meanwhile (``unheld``): a running load's note must stay. A store of
     an earlier layout is brought forward first, as any command's opening of it does."""
-    if not deletable(path, deleting=False) or not is_store(path):  # (or an empty file a killed creation left)
-        raise StoreError(f"{path}: no ccaudit store there; nothing deleted")
+    check_store_there(path)
     with unheld(path, deleting=False), \
             contextlib.closing(sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT)) as conn:
         if upgrade.needed(conn, readonly=True):

@@ -332,6 +332,9 @@ def test_a_rule_that_matches_no_key_is_said_and_fails_a_strict_check(invoke, sam
     assert nobody.stderr == "ccaudit: warning: rule kafka_authentication:nobody=5/h matched no key\n"
     group = invoke("check", "--db", db, "--max", "mds_authorize:Group:ops-*=5/h")  # shown so: no hint to drop it
     assert group.stderr == "ccaudit: warning: rule mds_authorize:Group:ops-*=5/h matched no key\n"
+    several = invoke("check", "--db", db, *[a for k in "abc" for a in ("--max", f"kafka_authentication:zz-{k}=1/h")])
+    assert several.stderr.splitlines() == [f"ccaudit: warning: rule kafka_authentication:zz-{k}=1/h matched no key"
+                                           for k in "abc"]  # in the order given (a review found them reversed)
 
 
 def test_a_rule_copied_from_a_report_matches_the_key_it_shows(invoke, tmp_path):

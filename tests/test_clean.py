@@ -395,6 +395,9 @@ def test_clean_asks_only_of_what_is_there(invoke, tmp_path, sample_cli, monkeypa
     invoke("load", sample_cli, "--db", db, "-q")
     result = invoke("clean", "--db", db, "--out", tmp_path / "r", input="")
     assert (result.exit_code, result.stderr) == (1, f"Delete {db}? [y/N]: \nccaudit: nothing deleted\n")
+    result = invoke("clean", "--db", tmp_path / "x.db", "--unfinished", input="")  # (a review found it asked)
+    assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {tmp_path / 'x.db'}: no ccaudit store "
+                                                    "there; nothing deleted\n")
 
 
 def test_a_store_replaced_while_cleans_question_waits_is_not_deleted(invoke, tmp_path, sample_cli, monkeypatch):
