@@ -19,7 +19,7 @@ from . import streamed
 from . import text as texts
 from .csvtext import csv_chunks, csv_head_line, safe_cell
 from .jsontext import STAT_FIELDS, RowsToWrite, day_json, json_pieces
-from .report import Coverage, Day, Gap, Report, Row, Section, busiest_cell, read_twice
+from .report import Coverage, Day, Gap, Report, Row, Section, busiest_cell, left_out, read_twice
 from .text import Cached, columns, fill, hour_ranges, in_pieces, md_text, plural, repeats_hour, table_cell, to_second
 
 ROW_LABEL = {
@@ -114,7 +114,7 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
             line += (f"  {to_second(first, repeats).ljust(seen)} {to_second(last, repeats).ljust(seen)} "
                      f"{peak.rjust(5)} {str(count).rjust(cell)}")
         yield line + "\n"
-    yield "(no events)\n\n" if empty else "\n"
+    yield "(no events)\n\n" if empty else left_out(section.rows) + "\n"
 
 
 # -- markdown -------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def _markdown_table(day: Day, section: Section, rows: Iterable[Row], stats: bool
         if stats:
             cells += map(str.rjust, stat_cells(r), stat_w)
         yield "| " + " | ".join(cells) + " |\n"
-    yield "\n" if lines else "(no events)\n\n"
+    yield "\n" + ((left_out(section.rows) + "\n").lstrip("\n")) if lines else "(no events)\n\n"
 
 
 def summary_markdown(report: Report) -> Iterator[str]:

@@ -25,6 +25,7 @@ from .filters import Filters, check_zone, in_words
 from .schema import SECTIONS
 from .spool import Spool
 from .sqlraised import stops_through_sql
+from .text import plural
 
 if TYPE_CHECKING:
     from .cells import Times
@@ -252,19 +253,27 @@ def _day(d: date, totals: tuple | None, clock: Clock, selection: Selection, f: F
 
 
 class Rows:
-    """One section's rows of one day, read from the store when they are iterated: in key
-    order, or the ``top`` busiest first. A day of 300,000 keys is never held in memory,
-    only the row being written (so rows have no length: count them while reading). A
-    renderer that goes over them twice (column widths first) reads them ``with
-    read_twice(rows, times)``."""
+    """One section's rows of one day, read from the store when they are iterated: in key order, or
+    the ``top`` busiest first. A day of 300,000 keys is never held in memory, only the row being
+    written (rows have no length). A renderer that goes over them twice reads them ``with read_twice``."""
 
     def __init__(self, selection: Selection, section: str, starts: list[int], end: int, labels: list[str],
                  clock: Clock, top: int | None):
         self.selection, self.section, self.starts, self.end = selection, section, starts, end
-        self.labels, self.clock, self.top = labels, clock, top
+        self.labels, self.clock, self.top, self.shown = labels, clock, top, (0, 0, 0, 0)  # (see left_out)
 
     def __iter__(self) -> Iterator[Row]:
-        return self._read() if self.top is None else iter(self.ranked(self.top)[2])
+        if self.top is None:
+            return self._read()
+        keys, events, top = self.ranked(self.top)
+        self.shown = (keys, events, len(top), sum(r.total for r in top))
+        return iter(top)
+
+    def left_out(self) -> str:
+        """What ``--top`` left out of the rows last read, as a line ('' if nothing)."""
+        keys, events, rows, shown = self.shown
+        return f"(the {rows} busiest of {keys:,} keys shown, {shown:,} of {plural(events, 'event')}: " \
+               f"--top {self.top})\n" if keys > rows else ""
 
     def ranked(self, n: int) -> tuple[int, int, list[Row]]:
         """(keys, events, the ``n`` busiest rows, ties by key): a section's size, and what
@@ -302,6 +311,10 @@ def cells(rows: Iterable[Row]) -> Iterator[tuple[str, list[int]]]:
     if isinstance(rows, Rows):
         return rows.cells()
     return ((r.key, r.hours) for r in rows)
+
+
+def left_out(rows: Iterable[Row]) -> str:  # (a program's rows: all of them)
+    return rows.left_out() if isinstance(rows, Rows) else ""
 
 
 @contextlib.contextmanager

@@ -903,6 +903,20 @@ def test_top_larger_than_sqlite_takes_keeps_every_row(invoke, sample_cli):
     assert zero.exit_code == 2 and "0 is not in the range x>=1" in zero.stderr
 
 
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_top_says_what_it_left_out_under_each_table(invoke, sample_cli, fmt):
+    # was not a word: a --top 1 table of one row read as the whole section (html said it)
+    out = invoke("report", sample_cli, "-q", "--top", "1", "--format", fmt).stdout
+    said = [line for line in out.splitlines() if "busiest of" in line]
+    assert said[:3] == ["(the 1 busiest of 2 keys shown, 2 of 3 events: --top 1)",  # 2024-05-06, hand-counted:
+                        "(the 1 busiest of 3 keys shown, 2 of 4 events: --top 1)",  # sa-q1w2e3 2, UNKNOWN 1; ...
+                        "(the 1 busiest of 2 keys shown, 4 of 7 events: --top 1)"]  # mds.Authorize 4, ...
+    whole = invoke("report", sample_cli, "-q", "--top", "1000", "--format", fmt).stdout
+    assert "busiest of" not in whole  # (nothing left out)
+    if fmt == "markdown":  # a line after a table's last row would be one of its rows: a blank line first
+        assert "|\n\n(the 1 busiest of 2 keys shown" in out
+
+
 # -- the installed executable --------------------------------------------------------------
 
 
