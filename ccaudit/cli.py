@@ -14,7 +14,7 @@ import threading
 
 import click
 
-from . import __version__, asking, interrupted_while_starting, time_options
+from . import __version__, asking, formats, interrupted_while_starting, time_options
 from . import options as opt
 from .boundary import EXIT_CODES, ClosedOutput, boundary, terminate
 from .cli_analysis import check, diff, methods
@@ -23,7 +23,7 @@ from .errors import CcauditError
 from .files import is_device, present, same_file, unwritable_descriptor
 from .filters import Filters
 from .folders import check_dir, check_parent, check_writable, folder_of, unslashed
-from .options import FORMATS, LOADING, SECTION, TZ, WINDOW, db_option, format_option, options
+from .options import LOADING, SECTION, TZ, WINDOW, db_option, options
 from .progress import on_terminal, redraw
 from .report import build
 from .sidefiles import side_names
@@ -85,7 +85,7 @@ def cli():
 
 
 REPORT_OPTIONS = options(
-    format_option(FORMATS, "Output format; html is one self-contained page."),
+    formats.format_option(formats.FORMATS, "Output format; html is one self-contained page."),
     click.option("--out", "out_dir", type=click.Path(file_okay=False), callback=opt.named,
                  help="Write one file per day and per section into this folder (created if its parent "
                       "exists; files of an earlier report there are replaced); stdout gets the summary."),
@@ -175,7 +175,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     _refuse_overwriting(out_file, out_dir, db_path, dumps)
     _check_output(out_file, out_dir)
     if out_file:
-        fmt = opt.format_of(out_file, fmt)
+        fmt = formats.format_of(out_file, fmt)
     elif out_dir:
         check_report_folder(out_dir, fmt)
     opt.check_inputs(dumps)
@@ -196,7 +196,7 @@ def report(dumps, db_path, fmt, out_dir, out_file, tz, since, until, principal, 
     """)
 @click.argument("dumps", nargs=-1, required=True, type=opt.DUMPS)
 @db_option("Store to add the dumps to (required; created if missing; an event already there is not added again).")
-@format_option(["text", "json"], "Format of the load summary on stdout (text prints none).")
+@formats.format_option(["text", "json"], "Format of the load summary on stdout (text prints none).")
 @LOADING
 def load(dumps, db_path, fmt, strict, quiet):
     if not db_path:
@@ -231,7 +231,7 @@ def _load_into(store: str, dumps: tuple[str, ...]) -> str:
     """)
 @click.argument("extra", nargs=-1, metavar="")
 @db_option("The store to summarise (required; nothing is added to it).")
-@format_option(["text", "json", "markdown", "csv"])
+@formats.format_option(["text", "json", "markdown", "csv"])
 @TZ
 def summary(extra, db_path, fmt, tz):
     from .files import write_pieces
@@ -374,7 +374,7 @@ cli.add_command(export_command)
                                               "else local[*], every core here).")
 @click.option("--parquet", "parquet_dir", metavar="DIR", help="Also write the counts as Parquet, partitioned by "
                                                               "day, into this new folder (a path or Hadoop URI).")
-@format_option(["text", "json"], "Format of the load summary on stdout (text prints none).")
+@formats.format_option(["text", "json"], "Format of the load summary on stdout (text prints none).")
 @LOADING
 def spark(inputs, db_path, master, parquet_dir, fmt, strict, quiet):
     from .spark import require, run

@@ -14,7 +14,8 @@ from . import time_options
 from .boundary import say
 from .errors import ExitCode
 from .filters import Filters
-from .options import LOADING, SECTION, TZ, WINDOW, db_option, format_option, tz_option
+from .formats import format_option
+from .options import LOADING, SECTION, TZ, WINDOW, db_option, tz_option
 from .report import build
 from .storefile import looks_like_sqlite
 from .text import file_name, printable

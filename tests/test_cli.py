@@ -860,7 +860,7 @@ def test_usage_errors_exit_2(invoke, tmp_path, sample_cli, monkeypatch, args):
 
 
 def test_every_format_works(invoke, sample_cli):
-    from ccaudit.cli import FORMATS
+    from ccaudit.formats import FORMATS
 
     for fmt in FORMATS:
         result = invoke("report", sample_cli, "--format", fmt, "-q")
@@ -901,6 +901,15 @@ def test_top_larger_than_sqlite_takes_keeps_every_row(invoke, sample_cli):
     assert every["summary"].pop("selected") == ["the 1,000 busiest keys of each section and day"] and most == every
     zero = invoke("report", sample_cli, "-q", "--top", "0")
     assert zero.exit_code == 2 and "0 is not in the range x>=1" in zero.stderr
+
+
+@pytest.mark.parametrize("given, fmt", [("md", "markdown"), ("MD", "markdown"), ("txt", "text"), ("htm", "html")])
+def test_a_formats_file_extension_names_it(invoke, sample_cli, given, fmt):
+    # was "'md' is not one of 'text', 'json', 'markdown', 'csv', 'html'", where -o report.md is markdown
+    report = invoke("report", sample_cli, "-q", "-f", given).stdout
+    assert report == invoke("report", sample_cli, "-q", "-f", fmt).stdout
+    refused = invoke("check", sample_cli, "-q", "-f", "md", "--max", "*:*=1/h")  # (check writes no markdown)
+    assert refused.exit_code == 2 and "'md' is not one of 'text', 'json'" in refused.stderr
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown"])

@@ -12,7 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ccaudit"
 BOTTOM = {"schema", "stats", "text", "errors"}  # the layer every other module may use
-COMMAND_LINE = {"cli", "cli_analysis", "cli_export", "options", "time_options", "boundary"}
+COMMAND_LINE = {"cli", "cli_analysis", "cli_export", "options", "formats", "time_options", "boundary"}
 MAX_LINES = 400
 
 
