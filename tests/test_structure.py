@@ -4,8 +4,10 @@ no library loaded by a process of a load that does not use it (each costs every 
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -217,3 +219,19 @@ def test_every_name_the_design_notes_cite_is_where_they_say():
                 if not found:
                     wrong.append(f"{doc}:{number}: {cited}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_every_process_of_the_suite_collects_the_same_tests():
+    # was: `make test` (pytest-xdist, two processes) stopped before any test, "Different tests
+    # were collected between gw0 and gw1": a parameter's gzip header held the time it was made
+    # (gzip.compress without mtime=0), and the two processes collected a second apart
+    def collected(seed: str) -> list[str]:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                               "tests/"], cwd=PACKAGE.parent, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PYTHONHASHSEED": seed, "CCAUDIT_SPARK_TESTS": "1"})
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return [line for line in proc.stdout.splitlines() if "::" in line]
+
+    first = collected("1")
+    time.sleep(1.1)  # (a time in seconds differs)
+    assert collected("2") == first
