@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,14 @@ def pytest_addoption(parser):
                               "generated dumps of up to 400k records or keys; `make test-memory`)")
     except ValueError:
         pass
+
+
+def pytest_configure(config):
+    # A suite started in the background of a script (`make test &`) or under nohup inherits
+    # Ctrl-C ignored, and so would each ccaudit it starts: the tests that press Ctrl-C would
+    # see a run go on through it, as it rightly does there. They stand for a terminal.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

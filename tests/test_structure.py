@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -235,3 +236,14 @@ def test_every_process_of_the_suite_collects_the_same_tests():
     first = collected("1")
     time.sleep(1.1)  # (a time in seconds differs)
     assert collected("2") == first
+
+
+def test_a_suite_started_with_ctrl_c_ignored_still_presses_it():
+    # was: started as `( make test-spark & )` from a script, the suite passed Ctrl-C ignored on
+    # to each run, which went on through it as a run under nohup should, and three tests failed
+    code = ("import signal, subprocess, sys; import tests.conftest as c; c.pytest_configure(None); "
+            "sys.exit(subprocess.run([sys.executable, '-c', 'import signal, sys; "
+            "sys.exit(signal.getsignal(signal.SIGINT) is not signal.default_int_handler)']).returncode)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True,
+                          timeout=60, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert proc.returncode == 0, proc.stderr
