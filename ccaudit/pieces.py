@@ -28,6 +28,7 @@ CUT, BAD, DEEP = object(), object(), object()  # a piece cut short / not an item
 _any = msgspec.json.Decoder().decode
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")  # msgspec's words for it
 _OUTSIDE = re.compile(rb'["\[\]{}]')  # outside strings: a string's start, or a bracket
+_HALF = re.compile(rb"\\u[dD]")  # an escape of half a UTF-16 pair (or of U+D000-U+DFFF)
 _INSIDE = re.compile(rb'["\\\n]')  # inside one: its end, an escape, or a line's end (no string holds one)
 
 
@@ -76,17 +77,17 @@ def record_at(buf: bytes, start: int, end: int, more: bool) -> Any:
     says "invalid" of those, at the end). Found in place: a copy of the buffer's rest for
     each place tried would cost its length each time; and an object without the three
     fields is refused before it is decoded (one crowded with values decodes slowly)."""
-    view = memoryview(buf)[start:end]
-    try:
-        syntax(view)
+    view: memoryview | bytes = memoryview(buf)[start:end]
+    said = _said(view)
+    if said is not None and _TRAILING.search(said) is None and (half := _half_escaped(buf, start, end, said)) >= 0:
+        view, said = _read_over_halves(buf, start, end, 4 * (half + 64))
+    if said is None:
         return CUT if more else None  # (what follows it is not in sight)
-    except (msgspec.DecodeError, RecursionError) as e:
-        said = str(e)
-        if (trailing := _TRAILING.search(said)) is None:
-            at = error_byte(said)
-            cut = "truncated" in said or at is not None and at >= len(view)
-            return CUT if cut and more else None
-        size = int(trailing[1]) - 1
+    if (trailing := _TRAILING.search(said)) is None:
+        at = error_byte(said)
+        cut = "truncated" in said or at is not None and at >= end - start
+        return CUT if cut and more else None
+    size = int(trailing[1]) - 1
     try:
         fields = _fields(view[:size])
     except (msgspec.DecodeError, RecursionError):  # (an object of another shape)
@@ -95,6 +96,44 @@ def record_at(buf: bytes, start: int, end: int, more: bool) -> Any:
         return None
     item = record_piece(buf[start:start + size])
     return (item, start + size) if item.__class__ is Record else None
+
+
+def _said(view: memoryview | bytes) -> str | None:
+    """msgspec's words for the syntax of ``view``; None if it is one whole value."""
+    try:
+        syntax(view)
+    except (msgspec.DecodeError, RecursionError) as e:
+        return str(e)
+    return None
+
+
+def _half_escaped(buf: bytes, start: int, end: int, said: str) -> int:
+    """Where half a UTF-16 pair is first escaped in ``buf[start:end]``, before the error msgspec
+    ``said`` of it (where its words place it, else anywhere); -1 if nowhere. Records may hold one."""
+    at = error_byte(said)
+    found = _HALF.search(buf, start, end if at is None else min(end, start + at + 1))
+    return -1 if found is None else found.start() - start
+
+
+def _read_over_halves(buf: bytes, start: int, end: int, size: int) -> tuple[bytes, str | None]:
+    """``buf[start:end]`` with each escaped half of a pair read as another escape (as
+    ``check_syntax``: the syntax is as it was), and msgspec's words for it. A copy of ``size``
+    bytes, grown fourfold while the words are of its end: it costs what was read to find one."""
+    while True:
+        window = buf[start:min(end, start + size)].replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0")
+        said = _said(window)
+        if start + size >= end or said is not None and not _of_its_end(said, len(window)):
+            return window, said
+        size *= 4
+
+
+def _of_its_end(said: str, size: int) -> bool:
+    """Are msgspec's words of a text of ``size`` bytes about its end (cut there, perhaps inside
+    a number or a literal), not about what it holds?"""
+    if _TRAILING.search(said):
+        return False
+    at = error_byte(said)
+    return at is None or at >= size - 64
 
 
 class Depth:

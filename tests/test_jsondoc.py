@@ -1263,6 +1263,20 @@ def test_a_record_whose_look_ahead_ends_inside_a_number_after_a_lone_surrogate_i
     assert [r[1] for r in rows] == ["rec-1", "rec-2"] and stats.malformed == 0, stats
 
 
+@pytest.mark.parametrize("block, pad", [(7, 0), (1 << 16, 100_000), (1 << 20, 300_000)])  # (its syntax read
+@pytest.mark.parametrize("layout", ["one line", "an item a line", "pretty"])  # in one window, or growing ones)
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udc00", "\\uD800 and more"])
+def test_a_record_with_a_lone_surrogate_right_after_a_syntax_error_is_read(monkeypatch, block, pad, layout, escape):
+    # was lost without a word: the look for the next record checked its syntax strictly,
+    # which refuses half a UTF-16 pair escaped in a field ccaudit does not read
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    items = [rec(1), rec(2, x="TRU"), rec(3, note="ESCAPE", pad="p" * pad), rec(4)]
+    text = ("[" + (",\n" if layout != "one line" else ",").join(
+        json.dumps(item, indent=2 if layout == "pretty" else None) for item in items) + "]\n")
+    rows, stats = fast(text.replace('"TRU"', "tru").replace("ESCAPE", escape).encode(), True)
+    assert ids(rows) == ["rec-1", "rec-3", "rec-4"] and stats.malformed == 1, stats
+
+
 @pytest.mark.parametrize("data, array", [
     (b'{"id": "a"}\n' + b'{"a":' * 100_000 + b"1" + b"}" * 100_000, False),  # nested too deep
     (b'{"id": "a"}\n' + b'{"a":' * 100_000 + b"1" + b"}" * 100_000, True),  # text after the array
