@@ -856,14 +856,16 @@ def test_unfinished_loads_are_forgotten_once_another_programs_write_ends(tmp_pat
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT INTO meta VALUES ('theirs', 'x')")
         print("writing", flush=True)
-        time.sleep(2)
-        conn.execute("COMMIT")"""], stdout=subprocess.PIPE, text=True)
+        input()  # until clean waits (was: two seconds, which a busy machine's start of Python outlasted)
+        conn.execute("COMMIT")"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert writer.stdout.readline() == "writing\n"
-        clean = subprocess.run([ccaudit_exe, "clean", "--db", str(db), "--unfinished", "--yes"], capture_output=True,
-                               text=True, timeout=60)
+        clean = subprocess.Popen([ccaudit_exe, "clean", "--db", str(db), "--unfinished", "--yes"],
+                                 stderr=subprocess.PIPE, text=True)
+        said = clean.stderr.readline()
     finally:
-        writer.wait(10)
-    assert clean.returncode == 0, clean.stderr
-    assert clean.stderr.splitlines() == [f"ccaudit: {db}: another process is writing the store; waiting for it",
-                                         f"ccaudit: {db}: forgot 1 unfinished load (the store is kept)"]
+        writer.communicate("\n", timeout=10)
+    said += clean.communicate(timeout=60)[1]
+    assert clean.returncode == 0, said
+    assert said.splitlines() == [f"ccaudit: {db}: another process is writing the store; waiting for it",
+                                 f"ccaudit: {db}: forgot 1 unfinished load (the store is kept)"]

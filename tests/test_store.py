@@ -1104,17 +1104,20 @@ def test_a_reader_waiting_on_a_writer_killed_mid_transaction_rolls_back_and_read
                           capture_output=True, check=False).returncode == 0
     before = subprocess.run([ccaudit_exe, "summary", "--db", str(db)], capture_output=True, text=True, check=True)
     writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(db)], stdout=subprocess.PIPE, text=True)
+    stop = threading.Timer(60, writer.kill)  # (should the reader never say it waits)
     try:
         assert writer.stdout.readline() == "holding\n" and os.path.exists(f"{db}-journal")
         reader = subprocess.Popen([ccaudit_exe, "summary", "--db", str(db)], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
-        time.sleep(1)  # it waits for the writer's lock
-    finally:
+        stop.start()
+        said = reader.stderr.readline()  # it waits for the writer's lock, and says so (was: a second's sleep,
+    finally:  # which a busy machine's start of Python outlasted)
+        stop.cancel()
         writer.kill()
         writer.wait()
     out, err = reader.communicate(timeout=60)
-    assert (reader.returncode, out) == (0, before.stdout), err
-    assert "another process is writing the store; waiting for it" in err
+    assert (reader.returncode, out) == (0, before.stdout), said + err
+    assert said == f"ccaudit: {db}: another process is writing the store; waiting for it\n", said + err
 
 
 KILLED_WRITER = """
