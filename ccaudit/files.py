@@ -185,6 +185,16 @@ def present(path: str, follow: bool = False) -> bool:
         raise InputError(f"{path}: cannot reach it: {e.strerror}") from None
 
 
+def stdout_is(path: str) -> bool:
+    """Is standard output the file at ``path`` (``> audit.db``, ``>> dump.json``)? Only a
+    regular file can be one a path names as well; a terminal or a pipe is not."""
+    try:
+        out, named = os.fstat(1), os.stat(path)
+    except (OSError, ValueError):  # closed, or no such file (ValueError: a NUL in the name)
+        return False
+    return stat.S_ISREG(out.st_mode) and (out.st_dev, out.st_ino) == (named.st_dev, named.st_ino)
+
+
 def same_file(a: str, b: str) -> bool:
     """Do two paths name the same file (through links, hard links, ``./``), or would
     they, once created?"""

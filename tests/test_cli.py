@@ -1253,3 +1253,32 @@ def test_a_folder_given_as_a_dump_is_told_how_to_give_its_dumps(invoke, tmp_path
     result = invoke("diff", folder, folder)  # two sides, each of them one argument: not a glob
     assert result.exit_code == 2 and stderr_lines(result) == [
         f"ccaudit: error: {folder}: is a directory; give each dump in it with --a FILE or --b FILE"]
+
+
+@pytest.mark.parametrize("args, onto, mode", [
+    (("report", "{dump}", "--db", "{db}", "-q"), "{db}", "wb"),  # > audit.db, which the shell empties first
+    (("report", "{dump}", "--db", "{db}", "-o", "-", "-q"), "{db}", "ab"),
+    (("load", "{dump}", "--db", "{db}", "-f", "json", "-q"), "{db}", "wb"),
+    (("report", "{dump}", "-q"), "{dump}", "ab"),  # >> dump.txt
+    (("summary", "--db", "{db}"), "{db}", "ab"),
+    (("diff", "{other}", "{db}"), "{db}", "ab"),
+    (("report", "--db", "{db}", "--out", "{tmp}/r"), "{db}-journal", "ab")])
+def test_standard_output_onto_the_store_or_an_input_is_refused(ccaudit_exe, sample_cli, tmp_path, args, onto, mode):
+    # was: exit 0, and the report written into the store it had just loaded ("file is not a
+    # database" ever after), or appended to the dump; only `-o /dev/stdout` was refused
+    names = {"dump": tmp_path / "dump.txt", "db": tmp_path / "s.db", "other": tmp_path / "t.db", "tmp": tmp_path}
+    names["dump"].write_bytes(sample_cli.read_bytes())
+    for db in ("db", "other"):
+        assert subprocess.run([ccaudit_exe, "load", sample_cli, "--db", names[db], "-q"], check=False).returncode == 0
+    target = Path(onto.format(**names))
+    before = target.read_bytes() if mode == "ab" and target.exists() else b""
+    with open(target, mode) as out:
+        proc = subprocess.run([ccaudit_exe, *(a.format(**names) for a in args)], stdout=out,
+                              stderr=subprocess.PIPE, text=True, check=False)
+    what = {"{dump}": "an input", "{db}": "the store"}.get(onto, "the store's journal")
+    assert (proc.returncode, proc.stderr) == (2, f"ccaudit: error: standard output is {what}, {target}; send it "
+                                                 "elsewhere\n")
+    assert target.read_bytes() == before
+    if mode == "ab" and onto != "{dump}":  # (not written into: still a store)
+        summary = subprocess.run([ccaudit_exe, "summary", "--db", names["db"]], capture_output=True, check=False)
+        assert summary.returncode == 0, summary.stderr
