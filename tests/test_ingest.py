@@ -511,6 +511,23 @@ def test_pieces_of_a_pretty_array_cut_inside_records_keep_each_whole_record(tmp_
         assert got == want, cut
 
 
+@pytest.mark.parametrize("fields", ["at column 0", "indented"])
+def test_pieces_of_an_indent_0_array_that_begin_at_an_items_brace_keep_their_first_record(tmp_path, fields):
+    # was: the piece's first record, whole, taken for the rest of one ("begins inside a
+    # record") and lost: at column 0 an item's "{" is not told from a record's lists' by indent
+    items = [json.dumps(record(f"r{i}", listed=[{"op": "READ"}, {"op": "WRITE"}]), indent=0) for i in range(1, 5)]
+    if fields == "indented":  # the items' braces at column 0, what they hold not
+        items = ["\n  ".join(item.split("\n")[:-1]) + "\n}" for item in items]
+    text = "[\n" + ",\n".join(items) + "\n]\n"
+    starts = [text.index(item) for item in items]
+    for n, at in enumerate(starts):
+        stats, rows = ingest(write(tmp_path, "piece.json", text[at:].encode()))
+        assert ids(rows) == [f"r{i}" for i in range(n + 1, 5)] and stats.problems == [], (n, stats.problems)
+    nested = text.index('{\n"op"' if fields == "at column 0" else '{\n  "op"', starts[1])  # a list's "{" in r2
+    stats, rows = ingest(write(tmp_path, "piece.json", text[nested:].encode()))
+    assert ids(rows) == ["r3", "r4"] and "begins inside a record" in stats.problems[0][2], stats.problems
+
+
 def test_a_cut_piece_is_told_the_same_however_it_is_read(monkeypatch):
     # was: told from what the first read gave: a pipe that gave a few bytes first, or a gzip
     # stream, made the same piece lines, every line malformed
