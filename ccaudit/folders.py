@@ -369,13 +369,19 @@ def check_writable(folder: str, path: str, what: str) -> None:
 
 
 def check_parent(path: str, what: str) -> None:
-    """Refuse a file path whose folder does not exist, as ``cp`` and ``sqlite3`` do, or
-    that names a folder (``new/``): either failed only as the file was written, after a load."""
-    if os.path.basename(path) in ("", ".", ".."):
+    """Refuse a file path whose folder does not exist (as ``cp`` and ``sqlite3`` do), that names a folder
+    (``new/``), or whose name its file system cannot take: each failed only as it was written, after a load."""
+    name = os.path.basename(path)
+    if name in ("", ".", ".."):
         raise CcauditError(f"{path}: cannot create {what}: that is a folder's name, not a file's")
     parent = folder_of(path)
     if not os.path.isdir(parent):
         raise CcauditError(f"{path}: cannot create {what}: no folder {parent}")
+    most = math.inf
+    with contextlib.suppress(OSError, ValueError):  # (a file system that does not say)
+        most = os.pathconf(parent, "PC_NAME_MAX")
+    if len(os.fsencode(name)) > most:
+        raise CcauditError(f"{path}: cannot create {what}: its name is over the {most} bytes a name may have here")
 
 
 def sqlite_at(fd: int, name: str) -> bool:

@@ -1282,3 +1282,19 @@ def test_standard_output_onto_the_store_or_an_input_is_refused(ccaudit_exe, samp
     if mode == "ab" and onto != "{dump}":  # (not written into: still a store)
         summary = subprocess.run([ccaudit_exe, "summary", "--db", names["db"]], capture_output=True, check=False)
         assert summary.returncode == 0, summary.stderr
+
+
+@pytest.mark.parametrize("args, what", [
+    (("report", "{dump}", "-o", "{long}.txt"), "the report"),
+    (("report", "{dump}", "--out", "{long}"), "the folder"),
+    (("load", "{dump}", "--db", "{long}.db"), "the store")])
+def test_a_name_longer_than_the_file_system_takes_is_refused_before_the_load(run_ccaudit, sample_cli, tmp_path,
+                                                                             args, what):
+    # was: the whole load, its warnings and its line, then "File name too long" (as download's
+    # --out was before it was checked first)
+    names = {"dump": sample_cli, "long": tmp_path / ("x" * 300)}
+    result = run_ccaudit(*(a.format(**names) for a in args), cwd=tmp_path)
+    target = args[-1].format(**names)
+    assert (result.returncode, result.stderr) == (2, f"ccaudit: error: {target}: cannot create {what}: its name is "
+                                                     "over the 255 bytes a name may have here\n")
+    assert list(tmp_path.iterdir()) == []

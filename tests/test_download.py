@@ -492,7 +492,7 @@ def test_a_state_file_that_is_a_link_to_nothing_is_refused_saying_why(tmp_path, 
 def test_an_output_name_too_long_is_refused_before_connecting(tmp_path, props, monkeypatch):
     # was: the whole download, then "cannot write ...: File name too long; nothing written"
     source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
-    with pytest.raises(InputError, match="file name is longer than its folder's file system takes"):
+    with pytest.raises(CcauditError, match="cannot create the output: its name is over the 255 bytes"):
         dl.download(props, tmp_path / ("a" * 300 + ".jsonl"))
     assert source.position == {}
 
