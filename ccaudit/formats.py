@@ -35,7 +35,7 @@ COMPRESSED = {  # a compressed file's extension, and a tool that makes it
 # Formats a report is not: the file would hold text under their name. Another extension
 # (report.2024-05-06, report.log) is text, as a name without one, unless it is a near miss.
 OTHER_FORMATS = frozenset(".xlsx .xls .ods .numbers .pdf .doc .docx .odt .rtf .jsonl .ndjson .xml .yaml .yml .tsv "
-                          ".parquet .png .svg .jpg .jpeg .gif .db .sqlite .sqlite3".split())
+                          ".parquet .png .svg .jpg .jpeg .gif .tar .db .db3 .sqlite .sqlite3".split())
 ASIDE = frozenset(".tmp .temp .part .new .old .bak .sav .save .orig".split())  # a file in the making or kept: no typo
 
 
@@ -53,7 +53,7 @@ def format_of(out_file: str, fmt: str) -> str:
         ext = os.path.splitext(name[:-len(ext)])[1] or ext
     meant = "" if ext in FORMAT_OF or ext in OTHER_FORMATS or ext in ASIDE else _near_miss(ext)
     if ext in OTHER_FORMATS or meant:  # report.xlsx, audit.db, report.josn: not what the user will get
-        store = f" (a store is given with --db {out_file})" if ext in (".db", ".sqlite", ".sqlite3") else ""
+        store = f" (a store is given with --db {out_file})" if ext in (".db", ".db3", ".sqlite", ".sqlite3") else ""
         typo = f" (did you mean {meant}?)" if meant else ""
         raise click.BadParameter(f"{out_file}: {ext} names no report format{typo}; give --format, or a name "
                                  f"ending .html, .json, .md, .csv or .txt{store}", param_hint=["-o", "--output"])

@@ -301,9 +301,9 @@ def test_output_format_from_an_extension_alone(invoke, tmp_path, sample_cli, nam
     assert (tmp_path / name).read_text().startswith(starts)
 
 
-@pytest.mark.parametrize("name", ["r.xlsx", "r.pdf", "r.jsonl", "new.db", "r.jpeg"])
+@pytest.mark.parametrize("name", ["r.xlsx", "r.pdf", "r.jsonl", "new.db", "r.jpeg", "r.tar", "new.db3"])
 def test_output_to_another_formats_extension_is_refused_without_a_format(invoke, tmp_path, sample_cli, name):
-    # was: written as text under a name that promises a spreadsheet
+    # was: written as text under a name that promises a spreadsheet, an archive (.tar) or a store (.db3)
     result = invoke("report", sample_cli, "-o", tmp_path / name, "-q")
     assert result.exit_code == ExitCode.USAGE and "names no report format; give --format" in result.stderr
     assert not (tmp_path / name).exists()
