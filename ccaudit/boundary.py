@@ -213,12 +213,13 @@ def _written_out() -> None:
 
 _SECRETS = "CCAUDIT_API_KEY and CCAUDIT_API_SECRET"  # (a secret typed as an argument was said, into a cron job's log)
 _SECRET_LIKE = re.compile("pass|secret|key|sasl|token|api|cred", re.IGNORECASE)
+_REPR_BYTE = re.compile(r"(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])")  # repr's \udcff: a byte not UTF-8
 
 
 def _where_to_look(e: click.ClickException) -> str:
     """The error's message; after an argument missing or an option unknown, with the help
     that click's usage block (left out: an error is one line) would have pointed to."""
-    said, command = e.format_message(), getattr(e, "ctx", None)
+    said, command = _REPR_BYTE.sub(r"\1\\x\2", e.format_message()), getattr(e, "ctx", None)  # as printable shows it
     if isinstance(e, click.NoSuchOption):  # click's repr wrote a byte not UTF-8 as \udcff
         said = said.replace(repr(e.option_name), quoted(e.option_name))
     secret = said.startswith("Got unexpected extra argument") or _SECRET_LIKE.search(getattr(e, "option_name", ""))

@@ -1298,3 +1298,11 @@ def test_a_name_longer_than_the_file_system_takes_is_refused_before_the_load(run
     assert (result.returncode, result.stderr) == (2, f"ccaudit: error: {target}: cannot create {what}: its name is "
                                                      "over the 255 bytes a name may have here\n")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [("report", "--section"), ("report", "-f"), ("report", "--top"), ("methods", "-f"),
+                                  ("export", "--table")])
+def test_a_value_with_a_byte_not_utf8_shows_the_byte_in_a_choices_error(run_ccaudit, tmp_path, args):
+    # was 'a\udcff', Python's stand-in for the byte, where every other message shows \xff
+    result = run_ccaudit(*args, os.fsdecode(b"a\xff"), "--db", tmp_path / "s.db")
+    assert result.returncode == 2 and "'a\\xff'" in result.stderr and "udc" not in result.stderr, result.stderr
