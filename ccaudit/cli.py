@@ -264,7 +264,7 @@ def summary(extra, db_path, fmt, tz):
       ccaudit download --config audit.properties --state audit.state --out audit-$(date +%FT%H%M%S).jsonl
       ccaudit report audit-*.jsonl
     """)
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), callback=opt.not_empty,
               help="client.properties of the audit-log cluster (chmod 600).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), callback=opt.not_empty,
               help="File to write, one record per line; it appears only when complete (- for standard "

@@ -1162,7 +1162,8 @@ def test_running_out_of_memory_is_one_line(invoke, tmp_path, sample_cli, monkeyp
 
 
 @pytest.mark.parametrize("args", [["load", "", "--db", "{db}"], ["report", "{dump}", ""], ["diff", "{db}", ""],
-                                  ["check", "--db", "{db}", "--rules", ""]])
+                                  ["check", "--db", "{db}", "--rules", ""],
+                                  ["download", "--config", "", "--out", "{db}.jsonl"]])  # (was "cannot read : ...")
 def test_an_empty_name_is_refused_as_empty(invoke, tmp_path, sample_cli, args):
     # an unset variable in a cron line: was ": no such file" or ": cannot read: No such file or directory"
     db = tmp_path / "s.db"
