@@ -54,7 +54,7 @@ from .kafka_source import (
     confluent_kafka_installed,
 )
 from .stops import Terminated, block_stops, drop_stops, restore_signals
-from .text import plural, printable
+from .text import plural, quoted
 
 DEFAULT_TOPIC = "confluent-audit-log-events"
 CONNECT_TIMEOUT = 30.0  # a typo'd or firewalled bootstrap should not wait out --timeout
@@ -155,7 +155,7 @@ def download(
     started = time.monotonic()
     # a name Kafka would not take: the client's error for one it could not encode was taken for standard output's
     if not _TOPIC.fullmatch(topic) or topic in (".", ".."):
-        raise InputError(f"--topic {printable(topic)!r}: not a Kafka topic's name (at most 249 letters, digits, "
+        raise InputError(f"--topic {quoted(topic)}: not a Kafka topic's name (at most 249 letters, digits, "
                          "'.', '_' and '-')")
     check_out(out_path, config_path, state_path, compress)  # before anything opens a descriptor: see check_out
     try:

@@ -362,12 +362,15 @@ def test_a_store_given_as_the_output_is_refused(tmp_path, props, monkeypatch, sa
     assert store.read_bytes() == before
 
 
-@pytest.mark.parametrize("topic", ["\udcff", "a b", "", "x" * 250, "../x", ".", ".."])
-def test_a_topic_name_kafka_does_not_take_is_refused(tmp_path, props, topic):
+@pytest.mark.parametrize("topic, shown", [("\udcff", "\\xff"), ("a\nb", "a\\x0ab"), ("a b", "a b"), ("", ""),
+                                          ("x" * 250, "x" * 250), ("../x", "../x"), (".", "."), ("..", "..")])
+def test_a_topic_name_kafka_does_not_take_is_refused(tmp_path, props, topic, shown):
     # was, for a name of bytes that are not UTF-8, "standard output's encoding (utf-8) cannot
-    # write '\udcff'": the client's own error, taken for the output's
-    with pytest.raises(InputError, match="not a Kafka topic's name"):
+    # write '\udcff'": the client's own error, taken for the output's; then the name's escapes
+    # shown escaped again ('a\\x0ab\\xff' for a, a line end, b and the byte 0xff)
+    with pytest.raises(InputError) as refused:
         dl.download(props, tmp_path / "out.jsonl", topic=topic)
+    assert str(refused.value).startswith(f"--topic '{shown}': not a Kafka topic's name"), str(refused.value)
     assert not (tmp_path / "out.jsonl").exists()
 
 
