@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import daycounts
-from .errors import StoreError, cannot_roll_back, out_of_space
+from .errors import StoreError, cannot_roll_back
 from .folders import FILE_MODE
 from .schema import LAYOUT_VERSION, TABLES, VIEWS
 from .sidefiles import JOURNAL_MAGIC, wal_unreadable
@@ -352,10 +352,10 @@ def create(path: str, note: tuple[str, str] | None = None) -> bool:
     if os.path.islink(path):  # (an empty file: a store made through a link could be made anywhere)
         real = f": give its real path ({os.path.realpath(path)})" if os.path.exists(path) else ""
         raise StoreError(f"{path}: is a symbolic link to no store yet, and ccaudit makes none through a link{real}")
-    new_file = False
+    made = False
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, FILE_MODE))
-        new_file = True
+        made = True
     except FileExistsError:
         pass
     except OSError as e:  # a name too long, a folder missing or read-only, ...
@@ -364,30 +364,20 @@ def create(path: str, note: tuple[str, str] | None = None) -> bool:
         try:
             os.chmod(path, FILE_MODE)
         except OSError as e:  # another user's file: the store would not be ours to keep private
-            if new_file:  # (or a file system without modes): leave nothing behind
+            if made:  # (or a file system without modes): leave nothing behind
                 os.remove(path)
             raise StoreError(f"{path}: cannot make the store owner-only: {e.strerror}") from None
     conn = sqlite3.connect(uri(path), uri=True, timeout=BUSY_WAIT, isolation_level=None)
     try:
-        return _create_tables_once(conn, note)
-    except sqlite3.OperationalError as e:
-        if new_file and out_of_space(e) and os.path.getsize(path) == 0:  # a full disk: no empty file left behind
-            with contextlib.suppress(OSError):  # (not on a lock's timeout: another load may be making it)
-                os.remove(path)
-        raise
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only
+        conn.execute("PRAGMA temp_store = MEMORY")  # its statement journals: a full TMPDIR was the store's "disk full"
+        patiently(conn, "BEGIN IMMEDIATE")  # another load creating it
+        made = conn.execute("PRAGMA user_version").fetchone()[0] == 0  # else: made meanwhile
+        if made:
+            create_tables(conn)
+            if note:
+                conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", note)
+        conn.execute("COMMIT")
     finally:
         conn.close()
-
-
-def _create_tables_once(conn: sqlite3.Connection, note: tuple[str, str] | None) -> bool:
-    """The tables, unless another load made them meanwhile: whether this one did, with its ``note``."""
-    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # applies to a new file only
-    conn.execute("PRAGMA temp_store = MEMORY")  # its statement journals: a full TMPDIR was the store's "disk full"
-    patiently(conn, "BEGIN IMMEDIATE")  # another load creating it
-    made = conn.execute("PRAGMA user_version").fetchone()[0] == 0  # else: made meanwhile
-    if made:
-        create_tables(conn)
-        if note:
-            conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", note)
-    conn.execute("COMMIT")
     return made and note is not None

@@ -383,17 +383,6 @@ def test_full_filesystem_under_the_store(cc, dumps, tmp_path):
     print(f"committed before the disk was full: {new:,} of {want.events:,}")
 
 
-def test_a_store_that_a_full_disk_stops_as_it_is_made_leaves_no_file(cc, dumps, tmp_path):
-    """Was: exit 2 naming the store, and an empty file of its name left behind. An empty file
-    that was there before (made by touch) stays."""
-    new, touched = tmp_path / "new.db", tmp_path / "touched.db"
-    touched.touch()
-    for db in (new, touched):
-        r = cc.run("load", dumps["tiny"].path, "--db", db, "-q", preexec_fn=fsize_limit(4096))
-        _one_error_naming(r, db, pattern=r"full|space")
-    assert list(tmp_path.glob("new.db*")) == [] and touched.stat().st_size == 0
-
-
 def test_a_report_folder_rewritten_on_a_full_disk_says_it_is_incomplete_and_has_no_summary(cc, tmp_path):
     """A report folder of two days rewritten under a file size limit that the first day's new
     file fits and the second day's does not. Was: exit 2 naming the file, and the earlier
