@@ -219,7 +219,9 @@ _REPR_BYTE = re.compile(r"(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])")  # repr's \
 def _where_to_look(e: click.ClickException) -> str:
     """The error's message; after an argument missing or an option unknown, with the help
     that click's usage block (left out: an error is one line) would have pointed to."""
-    said, command = _REPR_BYTE.sub(r"\1\\x\2", e.format_message()), getattr(e, "ctx", None)  # as printable shows it
+    said, command = e.format_message(), getattr(e, "ctx", None)
+    if isinstance(e, click.BadParameter) and (" is not one of " in said or " is not a valid " in said):
+        said = _REPR_BYTE.sub(r"\1\\x\2", said)  # a choice's or a range's repr of the value: as printable shows it
     if isinstance(e, click.NoSuchOption):  # click's repr wrote a byte not UTF-8 as \udcff
         said = said.replace(repr(e.option_name), quoted(e.option_name))
     secret = said.startswith("Got unexpected extra argument") or _SECRET_LIKE.search(getattr(e, "option_name", ""))

@@ -186,10 +186,10 @@ def present(path: str, follow: bool = False) -> bool:
 
 
 def stdout_is(path: str) -> bool:
-    """Is standard output the file at ``path`` (``> audit.db``, ``>> dump.json``)? Only a
-    regular file can be one a path names as well; a terminal or a pipe is not."""
+    """Is standard output the file at ``path`` (``> audit.db``, ``>> dump.json``; ``-``: the
+    file standard input reads)? Only a regular file can be one a path names as well."""
     try:
-        out, named = os.fstat(1), os.stat(path)
+        out, named = os.fstat(1), os.fstat(0) if path == "-" else os.stat(path)
     except (OSError, ValueError):  # closed, or no such file (ValueError: a NUL in the name)
         return False
     return stat.S_ISREG(out.st_mode) and (out.st_dev, out.st_ino) == (named.st_dev, named.st_ino)

@@ -353,14 +353,15 @@ class _Items(Buffer):
         """(start, where the first whole item of a piece of a pretty array begins: ``shape.item_start``,
         over as much of it as the shape was told from; -1 or None if it cannot tell). Items at column 0
         (-1: a record's lists are there too) begin at the piece's "{" if a whole record does, then a
-        "," or "]": a piece of ``json.dumps(records, indent=0)`` cut by ``split -l``."""
+        "," or the input's last "]": a piece of ``json.dumps(records, indent=0)`` cut by ``split -l``."""
         while not self.eof and len(self.buf) - start <= CUT_LINE + PRETTY_LOOK:
             start -= self.more(start)
         end = self.buf.find(b"\n", start)
         at = item_start(self.buf, start, (end if end >= 0 else len(self.buf)) + PRETTY_LOOK)
         found = record_at(self.buf, start, len(self.buf), False) if at == -1 and self._pretty(start) else None
         after = SPACE.match(self.buf, found[1]).end() if found else 0  # type: ignore[union-attr]
-        return start, start if found and self.buf[after:after + 1] in (b",", b"]") else at
+        ends = self.buf[after:after + 1] == b"]" and self.eof and not self.buf[after + 1:].strip()  # (not a list's)
+        return start, start if found and (self.buf[after:after + 1] == b"," or ends) else at
 
     def _no_object(self, start: int, after: int) -> Iterator[tuple | Malformed]:
         """The rows of lines between objects that are no object (read as lines are); but the rest

@@ -844,6 +844,7 @@ def test_unfinished_loads_are_forgotten_once_another_programs_write_ends(tmp_pat
     # write, where deleting the store is refused
     import subprocess
     import sys
+    import threading
 
     from ccaudit.store import Store
 
@@ -858,12 +859,15 @@ def test_unfinished_loads_are_forgotten_once_another_programs_write_ends(tmp_pat
         print("writing", flush=True)
         input()  # until clean waits (was: two seconds, which a busy machine's start of Python outlasted)
         conn.execute("COMMIT")"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    stop = threading.Timer(60, writer.kill)  # should clean never say it waits: its next words fail the test
     try:
         assert writer.stdout.readline() == "writing\n"
         clean = subprocess.Popen([ccaudit_exe, "clean", "--db", str(db), "--unfinished", "--yes"],
                                  stderr=subprocess.PIPE, text=True)
+        stop.start()
         said = clean.stderr.readline()
     finally:
+        stop.cancel()
         writer.communicate("\n", timeout=10)
     said += clean.communicate(timeout=60)[1]
     assert clean.returncode == 0, said

@@ -1307,3 +1307,20 @@ def test_a_value_with_a_byte_not_utf8_shows_the_byte_in_a_choices_error(run_ccau
     # was 'a\udcff', Python's stand-in for the byte, where every other message shows \xff
     result = run_ccaudit(*args, os.fsdecode(b"a\xff"), "--db", tmp_path / "s.db")
     assert result.returncode == 2 and "'a\\xff'" in result.stderr and "udc" not in result.stderr, result.stderr
+
+
+def test_standard_output_onto_the_file_standard_input_reads_is_refused(ccaudit_exe, sample_cli, tmp_path):
+    # was: exit 0, and `ccaudit report - < d.txt >> d.txt` appended the report to the dump
+    dump = tmp_path / "d.txt"
+    dump.write_bytes(sample_cli.read_bytes())
+    with open(dump, "rb") as stdin, open(dump, "ab") as out:
+        proc = subprocess.run([ccaudit_exe, "report", "-", "-q"], stdin=stdin, stdout=out, stderr=subprocess.PIPE,
+                              text=True, check=False)
+    assert (proc.returncode, proc.stderr) == (2, "ccaudit: error: standard output is an input, -; send it elsewhere\n")
+    assert dump.read_bytes() == sample_cli.read_bytes()
+
+
+def test_a_name_typed_with_a_backslash_is_shown_as_typed(run_ccaudit):
+    # the \xff that a choice's error shows for a byte not UTF-8 is not made of text typed so
+    result = run_ccaudit("x\\udcff")
+    assert result.returncode == 2 and "'x\\udcff'" in result.stderr, result.stderr

@@ -526,6 +526,11 @@ def test_pieces_of_an_indent_0_array_that_begin_at_an_items_brace_keep_their_fir
     nested = text.index('{\n"op"' if fields == "at column 0" else '{\n  "op"', starts[1])  # a list's "{" in r2
     stats, rows = ingest(write(tmp_path, "piece.json", text[nested:].encode()))
     assert ids(rows) == ["r3", "r4"] and "begins inside a record" in stats.problems[0][2], stats.problems
+    # a record-shaped object last in a record's list: its list's "]" is not the array's (was: r3 and r4
+    # lost, "text after the JSON array")
+    shaped = json.dumps([record(f"r{i}", listed=[record(f"in{i}")]) for i in range(1, 4)], indent=0)
+    stats, rows = ingest(write(tmp_path, "piece.json", shaped[shaped.index('{\n"id": "in1"'):].encode()))
+    assert ids(rows) == ["r2", "r3"] and "begins inside a record" in stats.problems[0][2], stats.problems
 
 
 def test_a_cut_piece_is_told_the_same_however_it_is_read(monkeypatch):

@@ -209,7 +209,7 @@ def test_memory_does_not_grow_with_the_number_of_dates(memory_run_asked, tmp_pat
     # sections, when it writes it, keeps each date's totals in 40 bytes, and writes its
     # summary (and html's coverage table and day picker) in pieces; a report folder's
     # 60,000 files are listed without a list of their names. Measured: 21-26 MiB with 200
-    # dates, 28-31 with 10,000 (+6.6 to +8.4). Before, with 20,000 dates: html 105 MiB (its
+    # dates, 28-34 with 10,000 (+6.6 to +8.4). Before, with 20,000 dates: html 105 MiB (its
     # coverage table made as one text, 1.2 KB a date), the folder 53 MiB; every day made
     # first, 139 MiB to summarize; each date's hours found by a scan of 216 quarters.
     # (20,000 dates took three minutes, a third of them the folder's 120,000 files.)

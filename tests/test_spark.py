@@ -1230,3 +1230,16 @@ def test_a_run_into_a_store_it_makes_is_not_refused_for_its_own_hold(invoke, tmp
     assert result.exit_code == 0, result.stderr
     said = invoke("summary", "--db", db)
     assert said.stderr == "" and said.stdout.startswith(f"Audit Summary for {stats.inserted} events")
+
+
+@needs_spark
+def test_standard_output_onto_an_input_is_refused_before_spark_starts(ccaudit_exe, sample_cli, tmp_path):
+    # was: exit 0, the load summary appended to the dump (`spark d.jsonl -f json >> d.jsonl`)
+    dump = tmp_path / "d.txt"
+    dump.write_bytes(sample_cli.read_bytes())
+    with open(dump, "ab") as out:
+        proc = subprocess.run([ccaudit_exe, "spark", str(dump), "--db", str(tmp_path / "s.db"), "-f", "json"],
+                              stdout=out, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    assert (proc.returncode, proc.stderr) == (2, f"ccaudit: error: standard output is an input, {dump}; send it "
+                                                 "elsewhere\n")
+    assert dump.read_bytes() == sample_cli.read_bytes() and not (tmp_path / "s.db").exists()
