@@ -35,7 +35,7 @@ test: $(STAMP)  ## set up, then run the test suite (in TEST_PROCESSES processes,
 	$(BIN)/pytest -q -n $(TEST_PROCESSES)
 
 test-memory: $(STAMP)  ## the memory-growth tests (a few minutes; skipped by `make test`)
-	$(BIN)/pytest -q -n $(TEST_PROCESSES) tests/test_memory.py --run-memory
+	$(BIN)/pytest -q -n $(TEST_PROCESSES) --dist worksteal tests/test_memory.py --run-memory
 
 test-spark: $(SPARK_STAMP)  ## ccaudit spark's tests, Spark in local mode (Java 17+; a few minutes)
 	CCAUDIT_SPARK_TESTS=1 $(BIN)/pytest -q tests/test_spark.py
