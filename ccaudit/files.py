@@ -195,6 +195,14 @@ def stdout_is(path: str) -> bool:
     return stat.S_ISREG(out.st_mode) and (out.st_dev, out.st_ino) == (named.st_dev, named.st_ino)
 
 
+def refuse_stdout_onto(path: str, what: str, *more: tuple[str, str], label: str | None = None) -> None:
+    """Standard output must not be the store or an input (``report DUMP --db audit.db >
+    audit.db``): what a command writes would destroy what it reads, as ``-o`` naming it would."""
+    for name, said in ((path, what), *more):
+        if stdout_is(name):
+            raise InputError(f"standard output is {said}, {label or name}; send it elsewhere")
+
+
 def same_file(a: str, b: str) -> bool:
     """Do two paths name the same file (through links, hard links, ``./``), or would
     they, once created?"""

@@ -23,7 +23,7 @@ from .boundary import ClosedOutput, say, signalled
 from .clock import UTC
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
-from .files import present, read_twice, same_file, stdout_is
+from .files import present, read_twice, refuse_stdout_onto, same_file
 from .filters import Filters, in_words
 from .folders import check_parent
 from .loadnotes import STREAM, dumps_of
@@ -236,14 +236,6 @@ def refuse_closed_summary(fmt: str) -> None:
     """``refuse_closed_output`` for a load's summary, which only ``-f json`` writes there."""
     if fmt == "json":
         refuse_closed_output("the load summary")
-
-
-def refuse_stdout_onto(path: str, what: str, *more: tuple[str, str]) -> None:
-    """Standard output must not be the store or an input (``report DUMP --db audit.db >
-    audit.db``): what a command writes would destroy what it reads, as ``-o`` naming it would."""
-    for name, said in ((path, what), *more):
-        if stdout_is(name):
-            raise click.UsageError(f"standard output is {said}, {name}; send it elsewhere")
 
 
 def check_inputs(dumps: tuple[str, ...]) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .errors import READ_ERRORS, InputError
-from .files import descriptor_of, same_file, stdout_is
+from .files import descriptor_of, refuse_stdout_onto, same_file
 from .ingest import BUFFER, EMPTY_NAME, Dump, check_readable, sniff
 from .spark_job import file_key
 from .stats import LoadStats
@@ -306,5 +306,6 @@ def check_inputs(inputs, store_path: str, parquet: str | None = None) -> None:
     found = [f for arg in local for f in local_files(arg, store_path)]
     if not found and len(local) == len(inputs):
         raise no_files(inputs)
-    if onto := next((f for f in found if f.fs is None and stdout_is(str(f.path))), None):  # (>> dump.jsonl)
-        raise InputError(f"standard output is an input, {onto.label}; send it elsewhere")
+    for f in found:
+        if f.fs is None:  # (>> dump.jsonl)
+            refuse_stdout_onto(str(f.path), "an input", label=f.label)
