@@ -185,22 +185,24 @@ def present(path: str, follow: bool = False) -> bool:
         raise InputError(f"{path}: cannot reach it: {e.strerror}") from None
 
 
-def stdout_is(path: str) -> bool:
-    """Is standard output the file at ``path`` (``> audit.db``, ``>> dump.json``; ``-``: the
-    file standard input reads)? Only a regular file can be one a path names as well."""
+def output_is(fd: int, path: str) -> bool:
+    """Is the output ``fd`` (1, 2) the file at ``path`` (``> audit.db``, ``2>> dump.json``; ``-``:
+    the file standard input reads)? Only a regular file can be one a path names as well."""
     try:
-        out, named = os.fstat(1), os.fstat(0) if path == "-" else os.stat(path)
+        out, named = os.fstat(fd), os.fstat(0) if path == "-" else os.stat(path)
     except (OSError, ValueError):  # closed, or no such file (ValueError: a NUL in the name)
         return False
     return stat.S_ISREG(out.st_mode) and (out.st_dev, out.st_ino) == (named.st_dev, named.st_ino)
 
 
-def refuse_stdout_onto(path: str, what: str, *more: tuple[str, str], label: str | None = None) -> None:
-    """Standard output must not be the store or an input (``report DUMP --db audit.db >
-    audit.db``): what a command writes would destroy what it reads, as ``-o`` naming it would."""
+def refuse_output_onto(path: str, what: str, *more: tuple[str, str], label: str | None = None) -> None:
+    """Standard output and error must not be the store or an input (``report DUMP --db audit.db >
+    audit.db``): what a command writes would destroy what it reads, as ``-o`` naming it would.
+    (Refused on standard error, the refusal goes there too: the exit status tells.)"""
     for name, said in ((path, what), *more):
-        if stdout_is(name):
-            raise InputError(f"standard output is {said}, {label or name}; send it elsewhere")
+        for fd, stream in ((1, "output"), (2, "error")):
+            if output_is(fd, name):
+                raise InputError(f"standard {stream} is {said}, {label or name}; send it elsewhere")
 
 
 def same_file(a: str, b: str) -> bool:

@@ -23,7 +23,7 @@ from .boundary import ClosedOutput, say, signalled
 from .clock import UTC
 from .damage import check_counts, check_pages, check_text
 from .errors import ExitCode, InputError
-from .files import present, read_twice, refuse_stdout_onto, same_file
+from .files import present, read_twice, refuse_output_onto, same_file
 from .filters import Filters, in_words
 from .folders import check_parent
 from .loadnotes import STREAM, dumps_of
@@ -146,7 +146,7 @@ def open_store(db_path: str | None, readonly: bool = False, loading: Sequence[st
     """The named store (read-only if ``readonly``: nothing is loaded into it), or a
     temporary one removed afterwards; ``loading``: the dumps to be loaded into it."""
     if db_path:
-        refuse_stdout_onto(db_path, "the store", *((p, "the store's journal") for p in side_names(db_path)))
+        refuse_output_onto(db_path, "the store", *((p, "the store's journal") for p in side_names(db_path)))
         check_parent(db_path, "the store")
         if not readonly:  # before the store is made for a load that cannot run
             check_temp_root()
@@ -248,7 +248,7 @@ def check_inputs(dumps: tuple[str, ...]) -> None:
     if twice := read_twice(dumps):
         raise click.UsageError(twice)
     for path in dumps:
-        refuse_stdout_onto(path, "an input")
+        refuse_output_onto(path, "an input")
         check_readable(path)
         if path != "-" and looks_like_sqlite(path):  # read as a dump, every line of it would be malformed
             hint = f"a store is given with --db {path}"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .errors import READ_ERRORS, InputError
-from .files import descriptor_of, refuse_stdout_onto, same_file
+from .files import descriptor_of, refuse_output_onto, same_file
 from .ingest import BUFFER, EMPTY_NAME, Dump, check_readable, sniff
 from .spark_job import file_key
 from .stats import LoadStats
@@ -308,4 +308,4 @@ def check_inputs(inputs, store_path: str, parquet: str | None = None) -> None:
         raise no_files(inputs)
     for f in found:
         if f.fs is None:  # (>> dump.jsonl)
-            refuse_stdout_onto(str(f.path), "an input", label=f.label)
+            refuse_output_onto(str(f.path), "an input", label=f.label)

@@ -1285,6 +1285,30 @@ def test_standard_output_onto_the_store_or_an_input_is_refused(ccaudit_exe, samp
         assert summary.returncode == 0, summary.stderr
 
 
+@pytest.mark.parametrize("args, onto, mode", [
+    (("load", "{dump}", "--db", "{db}"), "{db}", "ab"),  # 2>> audit.db
+    (("report", "{dump}", "--db", "{db}", "-o", "{tmp}/r.txt"), "{db}", "wb"),  # 2> audit.db, emptied by the shell
+    (("report", "{dump}", "-o", "{tmp}/r.txt"), "{dump}", "ab")])
+def test_standard_error_onto_the_store_or_an_input_is_refused(ccaudit_exe, sample_cli, tmp_path, args, onto, mode):
+    # was: exit 0, with the load's line and warnings written into the store (with 2>, over its
+    # first page: "file is not a database" ever after) or appended to the dump
+    names = {"dump": tmp_path / "dump.txt", "db": tmp_path / "s.db", "tmp": tmp_path}
+    names["dump"].write_bytes(sample_cli.read_bytes())
+    assert subprocess.run([ccaudit_exe, "load", sample_cli, "--db", names["db"], "-q"], check=False).returncode == 0
+    target = Path(onto.format(**names))
+    before = target.read_bytes() if mode == "ab" else b""
+    with open(target, mode) as err:
+        proc = subprocess.run([ccaudit_exe, *(a.format(**names) for a in args)], stdout=subprocess.PIPE, stderr=err,
+                              check=False)
+    what = "an input" if onto == "{dump}" else "the store"
+    said = f"ccaudit: error: standard error is {what}, {target}; send it elsewhere\n".encode()
+    assert (proc.returncode, proc.stdout, target.read_bytes()) == (2, b"", before + said)
+    assert not (tmp_path / "r.txt").exists()
+    if mode == "ab" and onto == "{db}":  # (the refusal after its last page: still the store it was)
+        summary = subprocess.run([ccaudit_exe, "summary", "--db", names["db"]], capture_output=True, check=False)
+        assert summary.returncode == 0 and b"13 events" in summary.stdout, summary
+
+
 @pytest.mark.parametrize("args, what", [
     (("report", "{dump}", "-o", "{long}.txt"), "the report"),
     (("report", "{dump}", "--out", "{long}"), "the folder"),
