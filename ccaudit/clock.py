@@ -103,6 +103,13 @@ class Clock:
         ]
         return [q for q, _, _ in slots], labels, ends
 
+    def dates_skipped(self, first: date, last: date) -> int:
+        """How many dates between ``first`` and ``last``, two it has, the zone skipped: each one
+        adds a day to its offset (Pacific/Apia's 2011-12-30, -10 to +14 hours), which a change
+        of daylight saving time never comes near."""
+        t0, t1 = (datetime(d.year, d.month, d.day, tzinfo=self.tz).utcoffset() for d in (first, last))
+        return max(0, round((t1 - t0) / timedelta(days=1))) if t0 is not None and t1 is not None else 0
+
     def end(self, d: date) -> int:
         """Where date ``d`` ends: the first hour of the next date that this zone has (one
         that moved across the date line skipped a date: Pacific/Apia has no 2011-12-30)."""

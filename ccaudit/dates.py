@@ -69,8 +69,12 @@ def dates_shown(dates: array, clock: Clock) -> tuple[array, Gaps]:
     shown, gaps = array("q"), Gaps()
     for before, d in zip([None, *dates], dates):
         empty = d - before - 1 if before else 0
-        if empty > MAX_EMPTY_RUN:
-            gaps.append(before + 1, empty)
+        skipped = clock.dates_skipped(date.fromordinal(before), date.fromordinal(d)) if empty > MAX_EMPTY_RUN else 0
+        if empty - skipped > MAX_EMPTY_RUN:
+            ends = (before + 1, d - 1)
+            if skipped:  # (a run's first or last date may be the one skipped)
+                ends = tuple(e + step * (not clock.columns(date.fromordinal(e))[0]) for e, step in zip(ends, (1, -1)))
+            gaps.append(*ends, empty - skipped)
         elif before:
             shown.extend(e for e in range(before + 1, d) if clock.columns(date.fromordinal(e))[0])
         shown.append(d)
@@ -174,10 +178,12 @@ class Gaps(Sequence):
     when asked for: a record on every ninth day for 2,000 years makes 80,000 gaps."""
 
     def __init__(self) -> None:
-        self.firsts, self.lengths = array("q"), array("q")
+        self.firsts, self.lasts, self.lengths = array("q"), array("q"), array("q")
 
-    def append(self, first: int, days: int) -> None:
+    def append(self, first: int, last: int, days: int) -> None:
+        """A gap from date ordinal ``first`` to ``last`` of ``days`` dates (fewer where the zone skipped one)."""
         self.firsts.append(first)
+        self.lasts.append(last)
         self.lengths.append(days)
 
     def __len__(self) -> int:
@@ -186,5 +192,4 @@ class Gaps(Sequence):
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
             return [self[j] for j in range(len(self))[i]]
-        first, days = self.firsts[i], self.lengths[i]
-        return Gap(str(date.fromordinal(first)), str(date.fromordinal(first + days - 1)), days)
+        return Gap(*(str(date.fromordinal(d[i])) for d in (self.firsts, self.lasts)), self.lengths[i])

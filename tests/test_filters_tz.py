@@ -296,6 +296,25 @@ def test_a_date_the_zone_skipped_is_no_day(tmp_path):
     assert "2011-12-30" not in run(path, "--tz", "Pacific/Apia")
 
 
+@pytest.mark.parametrize("times, span, gaps, empty", [
+    # 12-25 and 12-26, then 01-04: between them 8 dates by the calendar, 7 in Apia (no 30th),
+    # so each is listed, as 7 empty days are; the span is 10 dates, not 11
+    (("2011-12-25T22:00:00Z", "2011-12-26T22:00:00Z", "2012-01-03T23:00:00Z"), 10, [],
+     ["2011-12-27", "2011-12-28", "2011-12-29", "2011-12-31", "2012-01-01", "2012-01-02", "2012-01-03"]),
+    (("2011-12-20T22:00:00Z", "2012-01-03T23:00:00Z"), 15, [("2011-12-21", "2012-01-03", 13)], []),
+    (("2011-12-18T22:00:00Z", "2011-12-30T12:00:00Z"), 13, [("2011-12-19", "2011-12-29", 11)], []),  # ends at it
+    (("2011-12-29T12:00:00Z", "2012-01-09T23:00:00Z"), 12, [("2011-12-31", "2012-01-09", 10)], []),  # begins at it
+])
+def test_a_date_the_zone_skipped_is_no_day_of_a_span_or_a_gap(tmp_path, times, span, gaps, empty):
+    # was: "spanning 11 days" and "no events from 2011-12-27 to 2012-01-03, 8 days", counting
+    # Apia's 2011-12-30, which it does not list
+    path = write_jsonl(tmp_path, [kafka_auth(t) for t in times])
+    doc = report_json(path, "--tz", "Pacific/Apia")
+    assert [(g["from"], g["to"], g["days"]) for g in doc["summary"]["gaps"]] == gaps
+    assert [d for d, n in doc["summary"]["per_day"].items() if n == 0] == empty
+    assert f"spanning {span} days " in run(path, "--tz", "Pacific/Apia")
+
+
 def test_new_york_spring_forward_day_has_23_hours(tmp_path):
     # 2024-03-10: at 07:00 UTC (02:00 EST) clocks jump to 03:00 EDT; the day ends at 04:00Z on the 11th.
     path = write_jsonl(tmp_path, [
