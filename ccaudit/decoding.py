@@ -200,19 +200,15 @@ def _unicode_keys(obj: dict, cls: type) -> dict:
     refuses the record for, read or not: no field ccaudit reads is one. Only at the levels
     read field by field: a value read as its JSON text (a principal that is an object)
     keeps them, and is refused for them."""
-    kept = obj if all(k.isascii() for k in obj) else {k: v for k, v in obj.items() if _encodes(k)}
+    kept = obj if all(k.isascii() for k in obj) else {k: v for k, v in obj.items() if _unicode(k)}
     for _, name, _, sub in _fields(cls):
         if sub is not None and isinstance(value := kept.get(name), dict):
             kept = {**kept, name: _unicode_keys(value, sub)}
     return kept
 
 
-def _encodes(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
+def _unicode(text: str) -> bool:
+    return text.encode(errors="replace").decode() == text  # (each half of a pair, made "?", differs)
 
 
 def _whole(digits: str) -> int | str:
@@ -243,9 +239,14 @@ def quoted_record(raw: bytes) -> bytes | None:
 
 def check_syntax(raw: bytes) -> None:
     """Raise msgspec.DecodeError unless ``raw`` is one whole JSON value by its syntax alone:
-    a lone surrogate escape and a number beyond a float, which decoding refuses, pass
-    (every ``\\ud..`` is read as ``\\u0..``, which leaves the syntax as it was)."""
-    syntax(raw.replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0"))
+    a lone surrogate escape and a number beyond a float, which decoding refuses, pass."""
+    syntax(over_halves(raw))
+
+
+def over_halves(raw: bytes) -> bytes:
+    """``raw`` with every ``\\ud..`` read as ``\\u0..``: the syntax as it was, without half a
+    UTF-16 pair, which msgspec refuses wherever it is, to refuse."""
+    return raw.replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0")
 
 
 def error_byte(said: str) -> int | None:

@@ -20,6 +20,7 @@ from .decoding import (
     decode_failure,
     decode_refused,
     error_byte,
+    over_halves,
     quoted_record,
     syntax,
 )
@@ -120,7 +121,7 @@ def _read_over_halves(buf: bytes, start: int, end: int, size: int) -> tuple[byte
     ``check_syntax``: the syntax is as it was), and msgspec's words for it. A copy of ``size``
     bytes, grown fourfold while the words are of its end: it costs what was read to find one."""
     while True:
-        window = buf[start:min(end, start + size)].replace(b"\\ud", b"\\u0").replace(b"\\uD", b"\\u0")
+        window = over_halves(buf[start:min(end, start + size)])
         said = _said(window)
         if start + size >= end or said is not None and not _of_its_end(said, len(window)):
             return window, said
