@@ -30,16 +30,17 @@ _NO_GZIP = "Not a gzipped file"
 CUT = "the compressed stream ends before its end marker"  # streams.Decompressed's words, and gzip's EOFError's
 
 
-def broken_stream(e: BaseException) -> tuple[str, bool]:
-    """Why reading an input broke, as a malformed entry at its end says it, and whether
-    its data is damaged: records read from it before the check failed may then hold
-    wrong values (gzip checks a member at its end, bzip2 a block after handing it on)."""
+def broken_stream(e: BaseException) -> tuple[str, bool, bool]:
+    """Why reading an input broke, as a malformed entry at its end says it; whether its data
+    is damaged: records read from it before the check failed may then hold wrong values
+    (gzip checks a member at its end, bzip2 a block after handing it on); and whether the
+    break is the file's, where a read of it again stops too, not a read error's (EIO)."""
     if isinstance(e, zlib.error) or any(m in str(e) for m in _DAMAGED):
         return (f"the compressed data is damaged ({e}): records read from it may hold wrong values; "
-                "load a good copy into a new store"), True
+                "load a good copy into a new store"), True, True
     if str(e) == NO_STREAM or str(e).startswith(_NO_GZIP):  # not the end: what follows is not read
-        return f"{NO_STREAM}: the rest is not read", False
-    return f"input ends early ({CUT if isinstance(e, EOFError) else e})", False
+        return f"{NO_STREAM}: the rest is not read", False, True
+    return f"input ends early ({CUT if isinstance(e, EOFError) else e})", False, getattr(e, "errno", None) is None
 
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

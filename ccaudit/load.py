@@ -121,14 +121,14 @@ class Carried:
 
 def _load_all(inputs: list[str], carried: Carried, stats: LoadStats, note: str | None, progress: Progress | None,
               workers: int | None, chunk: int | None) -> None:
-    whole: set[str] = set()  # the inputs read to their end, as files (loadnotes.identity)
+    whole: dict[str, int | None] = {}  # the inputs read as far as they go, as files (loadnotes.identity): size read
     store = carried.store
     for path in inputs:
         dump = Dump(path)
         before = stats.records_read, stats.noise_lines, stats.malformed
         try:
             with FewerCollections():
-                read = _load_one(dump, carried, stats, progress, workers, chunk)
+                file, size = _load_one(dump, carried, stats, progress, workers, chunk)
         except InputError as e:
             stats.fail(dump.label, str(e))
             continue
@@ -136,8 +136,8 @@ def _load_all(inputs: list[str], carried: Carried, stats: LoadStats, note: str |
             stats.stopped = str(e)
             break
         note_if_failed(dump.label, stats, before, dump.binary)
-        if stats.read_whole(dump.label):
-            whole.add(read)
+        if stats.read_all_it_holds(dump.label):
+            whole[file] = size
     try:  # the last transaction, committed before the load's end is noted
         stats.add_merged(carried.commit())
     except NoSpace as e:
@@ -151,8 +151,8 @@ def _load_all(inputs: list[str], carried: Carried, stats: LoadStats, note: str |
 
 
 def _load_one(dump: Dump, carried: Carried, stats: LoadStats, progress: Progress | None,
-              workers: int | None, chunk: int | None) -> str:
-    """Load ``dump``; the file it read, as ``loadnotes.identity`` names it."""
+              workers: int | None, chunk: int | None) -> tuple[str, int | None]:
+    """Load ``dump``; the file it read, as ``loadnotes.identity`` names it, and its size then."""
     if dump.size is None:  # a stream: opening it (a FIFO) and its first read may wait for its producer
         stats.add_merged(carried.commit())
     shape, stream = sniff(dump.open())
@@ -166,7 +166,7 @@ def _load_one(dump: Dump, carried: Carried, stats: LoadStats, progress: Progress
             os.close(watched)
     if size != dump.size:
         stats.changed_size(dump.label, dump.size, size)  # type: ignore[arg-type]  # unequal: both are sizes
-    return read
+    return read, size
 
 
 def _watch(dump: Dump) -> int | None:

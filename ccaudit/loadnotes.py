@@ -25,7 +25,15 @@ def begun(inputs: list[str]) -> tuple[str, str]:
     began = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     return (f"{PREFIX}{os.getpid()}-{os.urandom(4).hex()}",
             json.dumps({"began": began, "inputs": [file_name(i) for i in inputs],
-                        "files": [identity(i) for i in inputs]}))
+                        "files": [identity(i) for i in inputs], "sizes": [_size(i) for i in inputs]}))
+
+
+def _size(path: str) -> int | None:
+    """A file's size, which a load that completes a note of it must have read at least."""
+    try:
+        return os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
+    except OSError:
+        return None
 
 
 HEAD = 1 << 16  # bytes of a file that tell it from another written under its name
@@ -59,18 +67,23 @@ def _path(identity: str) -> str:
 STREAM = "-"
 
 
-def completed(notes: Iterable[tuple[str, str]], name: str, whole: set[str]) -> list[str]:
-    """The notes a load (``name``) that read the files ``whole`` (``identity``) to their
-    end removes: its own, and those of loads of no other files, which it has completed.
-    No stream completes another load: any load from stdin took the note of any killed one."""
-    paths = set(map(_path, whole))  # a note of an earlier version holds the paths alone
+def completed(notes: Iterable[tuple[str, str]], name: str, whole: dict[str, int | None]) -> list[str]:
+    """The notes a load (``name``) removes: its own, and those of loads of no other files
+    than those it read as far as they go (``whole``: ``identity`` -> the size it read), each
+    of at least its size when the note was made (a copy cut short since is no longer all
+    of it). No stream completes another load: any load from stdin took the note of any killed one."""
+    paths = {_path(f): size for f, size in whole.items()}  # a note of an earlier version holds the paths alone
     done = []
     for note, value in notes:
-        files = _read(value)["files"]
+        files, sizes = (n := _read(value))["files"], n["sizes"]
         if note == name or files and STREAM not in files and all(
-                f in whole if "\0" in f else f in paths for f in files):
+                _at_least(whole if "\0" in f else paths, f, size) for f, size in zip(files, sizes)):
             done.append(note)
     return done
+
+
+def _at_least(read: dict[str, int | None], file: str, size: int | None) -> bool:
+    return file in read and (size is None or (read[file] or 0) >= size)
 
 
 def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None, held: int | None = None) -> list[dict]:
@@ -127,9 +140,10 @@ def _read(value: object) -> dict:
         note = json.loads(value)  # type: ignore[arg-type]
         began, inputs = str(note["began"]), [str(i) for i in note["inputs"]]
         files = [str(f) for f in note["files"]] if "files" in note else _files_of(inputs)
-    except (TypeError, ValueError, KeyError, RecursionError):
-        return {"began": "?", "inputs": [], "files": []}
-    return {"began": began, "inputs": inputs, "files": files}
+        sizes = [n if type(n) is int else None for n in note.get("sizes", [])]  # (none in an earlier version's)
+    except (TypeError, ValueError, KeyError, RecursionError, AttributeError):
+        return {"began": "?", "inputs": [], "files": [], "sizes": []}
+    return {"began": began, "inputs": inputs, "files": files, "sizes": sizes + [None] * (len(files) - len(sizes))}
 
 
 def _files_of(inputs: list[str]) -> list[str]:

@@ -24,6 +24,7 @@ class LoadStats:
         self.stopped: str | None = None  # why the load stopped before the end (a full disk)
         self.failed: dict = {}  # input label -> the error line saying why it gave nothing
         self.cut: list = []  # (label, position, why, damaged) of every input read only in part
+        self.unsettled: set = set()  # labels of inputs a read of again may read further (cut_short)
 
     def __repr__(self) -> str:
         return f"LoadStats({', '.join(f'{name}={value!r}' for name, value in vars(self).items())})"
@@ -38,15 +39,18 @@ class LoadStats:
         """A file that grew or shrank while it was read (a dump still being written): what
         was read of it is kept, and loading it again adds just what is new."""
         self.cut_short(label, "@end", f"the file changed size while it was read ({size} bytes, then {now}): load "
-                                      "it again once it has stopped changing")
+                                      "it again once it has stopped changing", lasting=False)
 
-    def cut_short(self, label: str, position: str, why: str, damaged: bool = False) -> None:
+    def cut_short(self, label: str, position: str, why: str, damaged: bool = False, lasting: bool = True) -> None:
         """An input read only in part: a stream cut short, a syntax error that stops a
         document, a file that changed size. A malformed entry, but always told, whatever
         came before it. Damaged data (a checksum that fails) is an input error: what was
-        read of it may hold wrong values."""
+        read of it may hold wrong values. Not ``lasting``: the file, read again, may give
+        more (it changed size, a read failed), so this load did not read all it holds."""
         self.bad(label, position, why)
         self.cut.append((label, position, why, damaged))
+        if not lasting:
+            self.unsettled.add(label)
 
     @property
     def damaged(self) -> dict[str, str]:
@@ -57,9 +61,10 @@ class LoadStats:
                 found.setdefault(label, f"{where(label, pos)}: {why}")
         return found
 
-    def read_whole(self, label: str) -> bool:
-        """Was the input ``label`` read to its end: usable, and neither cut short nor damaged?"""
-        return label not in self.failed and all(cut[0] != label for cut in self.cut)
+    def read_all_it_holds(self, label: str) -> bool:
+        """Was the input ``label`` read as far as any read of it goes: usable, and read to its end,
+        or to where its file is cut short or broken, which a read of it again stops at too?"""
+        return label not in self.failed and label not in self.unsettled
 
     @property
     def input_error(self) -> bool:

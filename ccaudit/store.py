@@ -382,9 +382,9 @@ class Store:
         if self._note is not None:
             self.unfinished, self._note = [*self.unfinished, loadnotes.shown(self._begun)], None
 
-    def end_load(self, name: str, whole: set[str]) -> None:
-        """The load noted as ``name`` has ended, having read the files ``whole`` to their end
-        (``loadnotes.identity``): its note goes, and so do those it has completed."""
+    def end_load(self, name: str, whole: dict[str, int | None]) -> None:
+        """The load noted as ``name`` has ended, having read the files ``whole`` as far as they
+        go (``loadnotes.identity``: the size read): its note goes, and so do those it has completed."""
         with self.writing():
             done = loadnotes.completed(self.conn.execute(loadnotes.NOTES).fetchall(), name, whole)
             self.conn.executemany("DELETE FROM meta WHERE name = ?", [(note,) for note in done])

@@ -3,6 +3,8 @@
 kills real loads at many points; here a load's note is left as a kill leaves it.)"""
 from __future__ import annotations
 
+import errno
+import gzip
 import json
 import os
 import sqlite3
@@ -10,9 +12,11 @@ import sqlite3
 import pytest
 
 from ccaudit import storelock
+from ccaudit.errors import broken_stream
 from ccaudit.load import load_dumps
 from ccaudit.report import build
 from ccaudit.schema import LAYOUT_VERSION
+from ccaudit.stats import LoadStats
 from ccaudit.store import Store
 from tests.conftest import FIXTURES
 
@@ -90,13 +94,57 @@ def test_loading_the_same_dumps_again_clears_it_and_other_dumps_do_not(invoke, t
 
 
 def test_a_load_that_could_not_read_the_dump_whole_does_not_complete_it(invoke, tmp_path, sample_cli):
-    # was: a reload of the dump that failed (unreadable, cut short) cleared the note
+    # was: a reload of the dump that failed (no record in it) cleared the note
     db, cut = tmp_path / "s.db", tmp_path / "cut.jsonl"
     assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
     cut.write_bytes(b"garbage\n")
     killed_after_a_commit(db, cut)
     assert invoke("load", cut, "--db", db, "-q").exit_code == 2  # no record in it
     assert "did not end" in invoke("summary", "--db", db).stderr
+
+
+@pytest.mark.parametrize("kind", ["cut", "damaged"])
+def test_a_reload_of_a_dump_cut_short_or_damaged_completes_it(invoke, tmp_path, sample_cli, kind):
+    # was: never, since a cut dump is never read to its end: every later read said the store
+    # was incomplete, and advised the reload that did not complete it (check --strict: exit 1)
+    db, dump = tmp_path / "s.db", tmp_path / "d.jsonl.gz"
+    packed = gzip.compress(WEEK2.read_bytes() * 40)
+    if kind == "cut":
+        dump.write_bytes(packed[:len(packed) * 2 // 3])
+    else:  # its CRC flipped: every record is read, then the check fails
+        dump.write_bytes(packed[:-8] + bytes([packed[-8] ^ 1]) + packed[-7:])
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    killed_after_a_commit(db, dump)
+    result = invoke("load", dump, "--db", db)
+    said = "input ends early" if kind == "cut" else "the compressed data is damaged"
+    assert result.exit_code == (0 if kind == "cut" else 2) and f"{dump}@end: {said}" in result.stderr, result.stderr
+    result = invoke("summary", "--db", db, "--format", "json")
+    assert "did not end" not in result.stderr and json.loads(result.stdout)["unfinished_loads"] == []
+
+
+def test_a_dump_shorter_than_when_the_load_began_does_not_complete_it(invoke, tmp_path, sample_cli):
+    # was: cleared by a copy cut at a line (read to its end, its first 64 KiB as before), which
+    # lacks the records past its end that the killed load may not have reached
+    db, dump = tmp_path / "s.db", tmp_path / "d.jsonl"
+    dump.write_bytes(WEEK2.read_bytes() * 20)
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    killed_after_a_commit(db, dump)
+    dump.write_bytes(WEEK2.read_bytes() * 15)  # (over 64 KiB: the same first bytes)
+    assert invoke("load", dump, "--db", db, "-q").exit_code == 0
+    assert "did not end" in invoke("summary", "--db", db).stderr
+    dump.write_bytes(WEEK2.read_bytes() * 21)  # as long, or longer: all the killed load could read
+    assert invoke("load", dump, "--db", db, "-q").exit_code == 0
+    assert "did not end" not in invoke("summary", "--db", db).stderr
+
+
+def test_a_read_error_or_a_change_of_size_is_a_break_a_read_again_may_not_meet():
+    assert broken_stream(OSError(errno.EIO, "Input/output error"))[2] is False
+    assert broken_stream(EOFError("Compressed file ended before the end-of-stream marker was reached"))[2] is True
+    assert broken_stream(gzip.BadGzipFile("Not a gzipped file (b'xx')"))[2] is True
+    stats = LoadStats()
+    stats.changed_size("grew", 10, 20)
+    stats.cut_short("cut", "@end", "input ends early")
+    assert (stats.read_all_it_holds("grew"), stats.read_all_it_holds("cut")) == (False, True)
 
 
 def test_a_report_after_a_load_says_an_earlier_load_did_not_end(invoke, tmp_path, sample_cli):
