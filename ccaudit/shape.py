@@ -179,7 +179,7 @@ def _shape(head: bytes | bytearray, eof: bool, pos: int = 0) -> str:
         if ended and more and not eof and _ARRAY_NEXT.match(head[after:] + b"{") and \
                 _array_or_lines(first, False, True, True) == "array":  # (a "[" the read ends after)
             return ""
-        return _array_or_lines(first, more, ended, eof)
+        return _array_or_lines(first, more, ended, eof, more and _items_go_on(first, head, after))
     if head[start:start + 1] != b"{":  # a piece of a pretty dump cut inside a record (split -b): every record
         return _piece(head, start, end, eof, _cut_tail(head, start, end, ended))  # of it was malformed, as lines
     if _NON_BLANK.search(head, start + 1, end):
@@ -232,11 +232,12 @@ def item_start(head: bytes | bytearray, start: int, limit: int) -> int | None:
     return found[indent][0]
 
 
-def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool) -> str:
+def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool, items_go_on: bool = False) -> str:
     """An array, begun on the first line (``[`` alone, ``[{...},``), or whole on it, or
     broken on it after an object began (``[{...},]``, or ``[{...}]`` then NUL padding:
-    ``jq -c`` output damaged), with nothing after (``more``: lines after it that are not blank): read as an array, the
-    records before the break are kept. A first line that cannot begin JSON ("[INFO]
+    ``jq -c`` output damaged), with nothing after (``more``: lines after it that are not blank)
+    or its items going on after it one a line (``_items_go_on``): read as an array, the
+    records before and after the break are kept. A first line that cannot begin JSON ("[INFO]
     started", "[1, 2 x]"), or such a line with lines after it ("[1, 2]", a nesting bomb),
     is a line of JSON Lines: a download's first message need not be a record, and read as
     an array, that one line cost every record after it."""
@@ -247,11 +248,31 @@ def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool) -> str:
         if "truncated" not in why:
             if not _object_began(first, why):
                 return "lines"
+            if items_go_on:  # (read as lines, every item after it was "text after the JSON object")
+                return "array"
         elif not _bomb(first):  # (a bomb decodes as cut short where Python gives C a deeper stack: 3.12+)
             return "array" if ended or eof else ""  # a line not seen to its end may yet close the value
     except RecursionError:
         pass  # a nesting bomb, whole or not: what follows tells
     return "lines" if more else "array" if eof else ""
+
+
+def _items_go_on(first: bytes, head: bytes | bytearray, pos: int) -> bool:
+    """Do the items of an array begun on ``first`` go on after it, one a line (``sed`` of JSON
+    Lines into an array): ``first`` ends in ``,``, or the line at ``pos`` is an object and ``,``
+    or ``]``? A line of JSON Lines ends with its object."""
+    if first.rstrip().endswith(b","):
+        return True
+    found = _NON_BLANK.search(head, pos)
+    end = -1 if found is None else head.find(b"\n", found.start())
+    line = bytes(head[found.start():end]).strip() if found is not None and end >= 0 else b""
+    if line[:1] != b"{" or line[-1:] not in (b",", b"]"):
+        return False
+    try:
+        check_syntax(line[:-1])
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    return True
 
 
 def _bomb(first: bytes) -> bool:

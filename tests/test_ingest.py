@@ -238,6 +238,22 @@ def test_a_first_line_broken_after_a_record_then_lines_is_json_lines(tmp_path):
     assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed_lines == [f"{p}:1"]
 
 
+@pytest.mark.parametrize("damage, first", [((b"}", b"}x"), 2), ((b'"rec-1"', b'"rec-1'), 2), ((b"},", b"} x"), 1)],
+                         ids=["x", "quote", "comma"])  # (without its comma, the first item is whole)
+@pytest.mark.parametrize("items", [3, 1])
+def test_an_array_of_an_item_a_line_whose_first_item_is_broken_keeps_the_items_after_it(tmp_path, damage, first,
+                                                                                        items):
+    # `sed '1s/^/[/; $!s/$/,/; $s/$/]/'` of JSON Lines, one byte wrong in its first item: was
+    # read as JSON Lines (the first line broken after an object began, lines after it), so
+    # each item after it was "text after the JSON object": every record lost, exit 2
+    lines = [json.dumps(rec(n)).encode() for n in range(1, items + 2)]
+    text = b"[" + b",\n".join(lines) + b"]\n"
+    p = write(tmp_path, "a.json", text.replace(*damage, 1))
+    stats, rows = ingest(p)
+    assert ids(rows) == [f"rec-{n}" for n in range(first, items + 2)]
+    assert len(stats.problem_lines()) == 1 and stats.problem_lines()[0].startswith(f"{p}@byte "), stats.problem_lines()
+
+
 @pytest.mark.parametrize("text", [b"[\n\n  ]", b"[{\n", b"[\n\n  {", b"[ \t{\n", b"[1, {\n", b'[{"a": "b\n'])
 def test_a_document_begun_on_the_first_line_is_an_array(text):
     for eof in (True, False):
