@@ -62,9 +62,10 @@ class LoadStats:
         return found
 
     def read_all_it_holds(self, label: str) -> bool:
-        """Was the input ``label`` read as far as any read of it goes: usable, and read to its end,
-        or to where its file is cut short or broken, which a read of it again stops at too?"""
-        return label not in self.failed and label not in self.unsettled
+        """Was the input ``label``, once opened, read as far as any read of it goes: to its end (if
+        it held no record, it holds none), or to where its file is cut short or broken, which a
+        read of it again stops at too; not stopped by a change of size or a read error?"""
+        return label not in self.unsettled
 
     @property
     def input_error(self) -> bool:

@@ -24,10 +24,10 @@ WEEK2 = FIXTURES / "sample-week2.jsonl"
 
 
 def killed_after_a_commit(db, dump) -> None:
-    """What a load of ``dump`` killed after its first commit leaves: its note, and no end."""
+    """What a load of ``dump`` (or of a list of dumps) killed after its first commit leaves: its note, and no end."""
     s = Store(str(db))
     try:
-        s.begin_load([str(dump)])
+        s.begin_load(list(map(str, dump if isinstance(dump, list) else [dump])))
     finally:
         s.close()
 
@@ -93,13 +93,14 @@ def test_loading_the_same_dumps_again_clears_it_and_other_dumps_do_not(invoke, t
     assert "did not end" not in result.stderr and json.loads(result.stdout)["unfinished_loads"] == []
 
 
-def test_a_load_that_could_not_read_the_dump_whole_does_not_complete_it(invoke, tmp_path, sample_cli):
-    # was: a reload of the dump that failed (no record in it) cleared the note
+def test_a_load_that_could_not_open_the_dump_does_not_complete_it(invoke, tmp_path, sample_cli):
     db, cut = tmp_path / "s.db", tmp_path / "cut.jsonl"
     assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
-    cut.write_bytes(b"garbage\n")
+    cut.write_bytes(WEEK2.read_bytes())
     killed_after_a_commit(db, cut)
-    assert invoke("load", cut, "--db", db, "-q").exit_code == 2  # no record in it
+    cut.unlink()
+    cut.mkdir()  # (its name, not its file)
+    assert invoke("load", cut, "--db", db, "-q").exit_code == 2
     assert "did not end" in invoke("summary", "--db", db).stderr
 
 
@@ -118,6 +119,19 @@ def test_a_reload_of_a_dump_cut_short_or_damaged_completes_it(invoke, tmp_path, 
     result = invoke("load", dump, "--db", db)
     said = "input ends early" if kind == "cut" else "the compressed data is damaged"
     assert result.exit_code == (0 if kind == "cut" else 2) and f"{dump}@end: {said}" in result.stderr, result.stderr
+    result = invoke("summary", "--db", db, "--format", "json")
+    assert "did not end" not in result.stderr and json.loads(result.stdout)["unfinished_loads"] == []
+
+
+def test_a_reload_of_a_dump_of_no_record_completes_it(invoke, tmp_path, sample_cli):
+    # a consume command's dump of a quiet window (noise lines only), loaded with others: was
+    # never completed (an input of no record is an input error), so the store read as
+    # incomplete for good, every reload advised in vain
+    db, quiet = tmp_path / "s.db", tmp_path / "quiet.txt"
+    quiet.write_bytes(b"% Headers: []\n\n% Reached end of topic\n")
+    killed_after_a_commit(db, [sample_cli, quiet])
+    result = invoke("load", sample_cli, quiet, "--db", db)
+    assert result.exit_code == 2 and f"{quiet}: no audit record could be read" in result.stderr, result.stderr
     result = invoke("summary", "--db", db, "--format", "json")
     assert "did not end" not in result.stderr and json.loads(result.stdout)["unfinished_loads"] == []
 
