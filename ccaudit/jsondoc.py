@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 from .careful import drain, ijson_rows, item_rows, stopped
 from .decoding import Malformed, Record
 from .docbuffer import SPACE, Buffer
-from .lines import piece_rows
+from .lines import piece_rows, record_on_a_line
 from .pieces import BAD, CUT, DEEP, Depth, Ends, broken_inside, error_at, other_piece, record_at, record_piece
 from .schema import MAX_RECORD
 from .shape import CUT_LINE, NOISE, PRETTY_LOOK, item_start
@@ -50,6 +50,7 @@ _COMMA, _CUT = re.compile(rb"\s*,\s*"), "begins inside a record (a piece of a du
 _RECORD_END = re.compile(rb"(?m)^[ \t]*\}")
 _OBJECT_LINE = re.compile(rb"\n(?:\xef\xbb\xbf)?\{")  # a line an object starts (a file's BOM first: cat)
 _SPACE_COMMAS = re.compile(rb"[\s,]*")
+_KEYED = re.compile(rb"[^\t\n]+\t[ \t]*\{[^\n]*\}[ \t\r]*$", re.M)  # a value, a TAB, a record: --print-key's
 _SPACE_OR_MARK = re.compile(rb"\s*(?:\xef\xbb\xbf\s*)*")  # between objects: `cat` of files PowerShell wrote, a BOM each
 _PADDING = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf[\s\x00]*)*")  # after an array's end: zero bytes (as after a
 # compressed stream), and byte-order marks (`cat` of files PowerShell wrote, each an array). Each a run of one class:
@@ -255,12 +256,12 @@ class _Items(Buffer):
         ``start`` moves if the buffer is refilled."""
         pos = start + 1
         while (at := _at(_OBJECT_LINE.search(self.buf, pos, start + MAX_RECORD + 1))) < 0:
-            if self.eof and not (self._pretty(start) and b"\n" in self.buf[start:].rstrip()):  # lines to the end
-                return start, len(self.buf)
-            if self.eof:  # a record the input's end cut short: read in part
-                return start, None
+            if self.eof:  # lines to the end; but a record the input's end cut short (read in part), if none follows
+                one = self._pretty(start) and b"\n" in self.buf[start:].rstrip()
+                return start, None if one and not self._lines(start, len(self.buf)) else len(self.buf)
             if len(self.buf) - start > MAX_RECORD:  # lines up to the limit, then on from there
-                end = -1 if self._pretty(start) else self.buf.rfind(b"\n", start + 1, start + MAX_RECORD)
+                one = self._pretty(start) and not self._lines(start, start + MAX_RECORD)
+                end = -1 if one else self.buf.rfind(b"\n", start + 1, start + MAX_RECORD)
                 return (start, end + 1) if end > start else (start, None)  # (a record over the limit: refused)
             pos = max(start + 1, len(self.buf) - 4)  # a line that starts "\n", a BOM, "{" may span two blocks
             moved = self.more(start)
@@ -337,6 +338,11 @@ class _Items(Buffer):
         end = self.buf.find(b"\n", start)
         return self.buf[start:end if end >= 0 else len(self.buf)].strip() == b"{"
 
+    def _lines(self, start: int, end: int) -> bool:
+        """Are lines after the first of a piece that begins as a pretty record records on lines
+        of their own (``lines.record_on_a_line``): lines, not one record cut short?"""
+        return record_on_a_line(self.buf, self.buf.find(b"\n", start) + 1, end)
+
     def _on_its_line(self, start: int) -> tuple:
         """_to_its_end's answer for a value between objects, decoded from its line first: a
         line of text was read up to the record limit for each (20,000 of them: 2 minutes).
@@ -345,6 +351,8 @@ class _Items(Buffer):
             start -= self.more(start)
         if end >= 0:
             item, after = self._take(start, end, other_piece)
+            if after is not None and _KEYED.match(self.buf, start, end):  # a --print-key key, its record after it
+                return start, BAD, 0  # (so read as lines are: the record, and no entry for its key)
             if item is not CUT:
                 return start, item, end if after is None else after
         return self._to_its_end(start, other_piece)

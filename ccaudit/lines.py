@@ -23,7 +23,7 @@ from .decoding import (
     whole_json,
 )
 from .schema import MAX_RECORD
-from .shape import BOM, NOISE
+from .shape import BOM, NOISE, RECORD_ON
 from .stats import LoadStats
 
 MAX_LINE = MAX_RECORD  # longer lines are malformed
@@ -150,6 +150,19 @@ def piece_rows(piece: bytes, stats: LoadStats) -> Iterator[tuple | Malformed]:
         yield from bad.ended()
         yield from rows
     yield from bad.ended()
+
+
+def record_on_a_line(text: bytes | bytearray, start: int, end: int) -> bool:
+    """Does a line of ``text`` from ``start`` to ``end`` hold a record, as line mode reads one
+    (on its own, prefixed, indented)? Such lines after a pretty record cut short (``cat`` of a
+    pretty dump and a consume command's) make it a piece of lines, not a record's tail."""
+    for m in RECORD_ON.finditer(text, start, end):
+        line_end = text.find(b"\n", m.start(), end)
+        line = bytes(text[text.rfind(b"\n", 0, m.start()) + 1:end if line_end < 0 else line_end])
+        read = LoadStats()
+        if list(line_rows((line,), "", read)) and not read.malformed:
+            return True
+    return False
 
 
 class _Run:

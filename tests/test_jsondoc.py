@@ -475,6 +475,40 @@ def test_prefixed_records_after_a_stray_message_are_read_to_the_end_and_past_the
 
 
 @pytest.mark.parametrize("block", [7, 1 << 20])
+@pytest.mark.parametrize("limit", [None, 2000])
+@pytest.mark.parametrize("cut", [b"{\n", b'{\n  "id": "rec-x",\n'])
+@pytest.mark.parametrize("lead", ["Partition:0 Offset:{n}\t", "  ", "Timestamp: 1715000000000\t", ""])
+def test_records_on_lines_after_a_pretty_record_cut_short_are_read(monkeypatch, block, limit, cut, lead):
+    # `cat` of a pretty dump cut short and a consume command's (prefixed, indented) lines: was
+    # "read in part ... stopped reading", the cut record taken for the input's last, every
+    # record after it lost (exit 2 with none before it); and so past the record limit
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    if limit:
+        monkeypatch.setattr(jsondoc, "MAX_RECORD", limit)
+    count = 3 if limit is None else 40  # (past the limit: lines up to it, then on from there)
+    text = json.dumps(rec(1), indent=2).encode() + b"\n" + cut + b"".join(
+        lead.format(n=n).encode() + json.dumps(rec(n)).encode() + b"\n" for n in range(2, count + 2))
+    if lead == "":  # a line that starts with "{": always read on from there
+        text += json.dumps(rec(count + 2), indent=2).encode() + b"\n"
+    rows, stats = fast(text, False)
+    assert ids(rows) == [f"rec-{n}" for n in range(1, count + 2 + (lead == ""))] and stats.cut == []
+    assert [position for _, position, _ in stats.problems] == [":item 2"]
+
+
+@pytest.mark.parametrize("block", [7, 1 << 20])
+@pytest.mark.parametrize("key", [b"null", b"12", b'"k1"'])
+def test_a_key_and_a_tab_before_a_record_between_objects_is_its_prefix(monkeypatch, block, key):
+    # the consume command's --print-key lines after pretty records: was one "not a JSON
+    # object" entry for each key (a valid JSON value), so --strict failed with nothing lost
+    monkeypatch.setattr(jsondoc, "BLOCK", block)
+    text = json.dumps(rec(1), indent=2).encode() + b"\n" + b"".join(
+        key + b"\t" + json.dumps(rec(n)).encode() + b"\n" for n in (2, 3)) + b"null\n"
+    rows, stats = fast(text, False)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.cut == []
+    assert [(position, why) for _, position, why in stats.problems] == [(":item 4", "not a JSON object")]  # a value
+
+
+@pytest.mark.parametrize("block", [7, 1 << 20])
 @pytest.mark.parametrize("bad", [b'{"hello": world}', b'{"id": 1, "time": "x"'])
 def test_a_bad_line_starting_with_a_brace_is_a_line_not_a_record_cut_short(monkeypatch, block, bad):
     # was: taken for a record cut short ("read in part"), and the records on lines after it lost
