@@ -88,8 +88,8 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
             busiest = m
         if r.total > most:
             most = r.total
-    cell = max(5, len(str(busiest)), *[len(h) for h in labels[1:]])
-    total_w = max(7, len(str(most)))
+    cell = max(5, len(str(busiest)) + 1, *[len(h) for h in labels[1:]])  # two spaces before a count, at least
+    total_w = max(7, len(str(most)) + 1)
     repeats = repeats_hour(day.hour_labels)
     seen = 26 if repeats else 20  # with the offset: 2024-11-03T01:30:00-04:00
     extra = f"  {'First seen':<{seen}} {'Last seen':<{seen}} {'Peak':>5} {'Count':>{cell}}" if stats else ""

@@ -23,6 +23,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ccaudit.render import section_text_lines
+from ccaudit.report import Day, Row, Section
+
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 FORMATS = {"text": "txt", "markdown": "md", "csv": "csv", "json": "json"}
@@ -189,6 +192,22 @@ def parse_text_sections(text: str) -> list[dict]:
         out.append({"date": date, "section": sid, "cells": cells, "rule": rule, "width": width,
                     "keys": keys})
     return out
+
+
+@pytest.mark.parametrize("stats", [False, True])
+@pytest.mark.parametrize("big", [12_345, 123_456, 1_234_567])
+def test_two_spaces_part_every_column_of_a_text_row_whatever_its_counts(stats, big):
+    # was: a count as wide as its column (5 digits in an hour, 7 in a total) had one space
+    # before it ("- 12345"), and a tool splitting the row at two spaces read two cells as one
+    hours = [0] * 24
+    hours[10], hours[11] = big, 1
+    rows = [Row("sa-hot", hours, big + 1, "2024-05-06T10:00:00", "2024-05-06T11:00:00", "10", big),
+            Row("sa-cold", [1] * 24, 24, "2024-05-06T00:00:00", "2024-05-06T23:00:00", "00", 1)]
+    day = Day("2024-05-06", big + 25, HOURS, {})
+    text = "".join(section_text_lines(day, Section("kafka_authentication", "Kafka Authentication", rows), stats))
+    cells = [re.split(r"\s{2,}", line.strip()) for line in text.splitlines() if line.startswith("sa-")]
+    assert [len(c) for c in cells] == [1 + 24 + 1 + 4 * stats] * 2
+    assert (cells[0][11], cells[0][25]) == (str(big), str(big + 1))
 
 
 def test_golden_text_layout_and_hand_counts(expected_sample):
