@@ -88,7 +88,10 @@ def shape_of(data: bytes) -> str:
     'compressed' or 'refused' (and ASCII as UTF-16 or UTF-32, after its mark if any);
     then, after one leading BOM, the first line neither blank nor noise (``% ``, ``%`` alone, ``Headers:``) decides:
     ``[`` an 'array', unless that line cannot begin JSON, or is whole JSON with more lines
-    after it; ``{`` alone on a line (a newline after it) 'objects'; else 'lines'."""
+    after it; ``{`` alone on a line (a newline after it) 'objects'; so does a line that is no
+    JSON's start and holds no record (``{"``; a piece of a pretty dump cut in a record) when
+    the line after it is a pretty record's (indented, a brace alone, noise) and a record's end
+    and the next's start (``}`` and ``{`` alone on their lines) follow; else 'lines'."""
     if data.startswith(COMPRESSED):
         return "compressed"
     if data.startswith(REFUSED) or _ascii_as_wide(data[:8]):
@@ -104,7 +107,14 @@ def shape_of(data: bytes) -> str:
         more = rest.strip(b" \t\n\r\x0b\x0c\x00")  # lines after it, but blank ones and NUL padding
         return "lines" if status == "no" or status in ("whole", "broken") and more else "array"
     first = body.split(b"\n", 1)
-    return "objects" if len(first) == 2 and first[0].strip() == b"{" else "lines"
+    if len(first) == 2 and first[0].strip() == b"{":
+        return "objects"
+    tail = len(first) == 2 and b'{"' not in first[0] and len(first[0]) <= 1 << 16 and \
+        (first[1][:1] in (b" ", b"\t", b"}", b"]", b"{") or first[1].startswith((b"% ", b"Headers:")))
+    return "objects" if tail and _PRETTY_NEXT.search(body, 0, len(first[0]) + (1 << 20)) else "lines"
+
+
+_PRETTY_NEXT = re.compile(rb"(?m)^\}[ \t\r]*\n(?:[ \t\r]*\n|(?:% |Headers:)[^\n]*\n)*\{[ \t\r]*\n")
 
 
 def _json_status(line: bytes) -> str:
@@ -395,6 +405,17 @@ arbitrary = st.one_of(st.binary(max_size=600), soup)
 
 def compressed(data: bytes, how: str) -> bytes:
     return {"gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[how](data)
+
+
+def test_a_first_line_cut_in_a_pretty_record_before_pretty_records_is_objects(tmp_path):
+    # a zero byte over a pretty dump's first "{" (a mutation): the oracle said lines, ccaudit
+    # read a piece of pretty objects (README: a first line that is no JSON's start, ...)
+    pretty = [json.dumps({"id": f"i{n}", "time": "2024-05-05T22:00:00Z", "data": {"methodName": "m"}}, indent=2)
+              for n in (1, 2)]
+    data = ("\0" + "\n".join(pretty) + "\n").encode()
+    (path := tmp_path / "d.txt").write_bytes(data)
+    stats, rows = check_one_input(str(path), data, None)
+    assert shape_of(data) == "objects" and [row[1] for row in rows] == ["i2"] and stats.malformed == 1
 
 
 # -- the pipeline ---------------------------------------------------------------------------
