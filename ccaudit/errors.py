@@ -25,7 +25,7 @@ READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
 # What gzip, bz2 and xz say of data that fails a checksum, or holds what no compressor writes
 _DAMAGED = ("CRC check failed", "Incorrect length of data produced", "Invalid data stream", "Corrupt input data",
             "Unknown compression method")  # gzip: a later member's header, a bit flipped
-NO_STREAM = "bytes after a compressed stream that start no other"  # streams.Decompressed's words; gzip's below
+NO_STREAM = "bytes after a compressed stream that start no other of its kind"  # streams.Decompressed's; gzip's below
 _NO_GZIP = "Not a gzipped file"
 CUT = "the compressed stream ends before its end marker"  # streams.Decompressed's words, and gzip's EOFError's
 

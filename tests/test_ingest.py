@@ -1295,8 +1295,8 @@ def test_what_follows_the_last_compressed_stream_is_reported_not_dropped(tmp_pat
     stats = load_dumps([str(p)], Store(str(tmp_path / "s.db")), workers=workers, chunk=4096)
     assert stats.records_read == 50
     assert [where for where in stats.malformed_lines] == [f"{p}@end"]
-    assert stats.problem_lines() == [f"{p}@end: bytes after a compressed stream that start no other: the rest is "
-                                     "not read"]  # was "input ends early (...)", and gzip's "Not a gzipped file"
+    assert stats.problem_lines() == [f"{p}@end: bytes after a compressed stream that start no other of its kind: the "
+                                     "rest is not read"]  # was "input ends early (...)", and gzip's "Not a gzipped"
     assert stats.cut_lines() == stats.problem_lines() and stats.damaged == {}  # the records read are as written
 
 
