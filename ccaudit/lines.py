@@ -4,6 +4,7 @@ a load), with the consume command's noise lines and prefixes. ``ingest`` cuts th
 (``piece_rows``)."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 import msgspec
@@ -23,7 +24,7 @@ from .decoding import (
     whole_json,
 )
 from .schema import MAX_RECORD
-from .shape import BOM, NOISE, RECORD_ON
+from .shape import BOM, NOISE
 from .stats import LoadStats
 
 MAX_LINE = MAX_RECORD  # longer lines are malformed
@@ -153,16 +154,19 @@ def piece_rows(piece: bytes, stats: LoadStats) -> Iterator[tuple | Malformed]:
 
 
 def record_on_a_line(text: bytes | bytearray, start: int, end: int) -> bool:
-    """Does a line of ``text`` from ``start`` to ``end`` hold a record, as line mode reads one
-    (on its own, prefixed, indented)? Such lines after a pretty record cut short (``cat`` of a
-    pretty dump and a consume command's) make it a piece of lines, not a record's tail."""
-    for m in RECORD_ON.finditer(text, start, end):
-        line_end = text.find(b"\n", m.start(), end)
-        line = bytes(text[text.rfind(b"\n", 0, m.start()) + 1:end if line_end < 0 else line_end])
-        read = LoadStats()
+    """Does a line of ``text`` from ``start`` to ``end`` hold a record after a consume command's
+    prefix (``Partition:0 Offset:12``, a key, a timestamp; then a TAB), as line mode reads one?
+    Such lines after a pretty record cut short (``cat`` of a pretty dump and a consume command's)
+    make it a piece of lines, not a record's tail; an indented line may be a field of that record."""
+    for m in _PREFIXED.finditer(text, start, end):  # (each line tried once: the search goes on at the next)
+        line_end, read = text.find(b"\n", m.start(), end), LoadStats()
+        line = bytes(text[m.start():end if line_end < 0 else line_end])
         if list(line_rows((line,), "", read)) and not read.malformed:
             return True
     return False
+
+
+_PREFIXED = re.compile(rb"(?m)^[^\s{%\"][^\t\n]*\t[ \t]*\{")  # a prefix, a TAB, a record's "{"
 
 
 class _Run:

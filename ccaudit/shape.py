@@ -20,7 +20,7 @@ _NON_BLANK = re.compile(rb"\S")  # what bytes.strip() keeps
 _MORE = re.compile(rb"[^\s\x00]")  # after the first line: more than blanks and NUL padding
 _PRETTY_NEXT = re.compile(rb"(?m)^\}[ \t\r]*\n(?:[ \t\r]*\n|(?:% |Headers:)[^\n]*\n)*\{[ \t\r]*\n")  # a pretty object
 # ends, the next begins: `jq .`'s output (noise lines between: a consume command's dump of pretty records)
-RECORD_ON = re.compile(rb'\{[ \t]*"|\t"\{')  # a record on a line, or in a string after a prefix (not `"data": {}`)
+_RECORD_ON = re.compile(rb'\{[ \t]*"|\t"\{')  # a record on a line, or in a string after a prefix (not `"data": {}`)
 _ITEM_START = re.compile(rb"[ \t]*\{[ \t\r]*\n")  # an item's "{" line
 _ITEM_NEXT = re.compile(rb"(?m)^([ \t]*)\},[ \t\r]*\n\1(\{)[ \t\r]*\n")  # and in a pretty array (or a record's list)
 PRETTY_LOOK = 1 << 20  # how far after a first line that cannot begin JSON it is looked for
@@ -92,7 +92,7 @@ def _cut_tail(head: bytes | bytearray, start: int, end: int, ended: bool) -> boo
     None until the next line tells. A consume command's line with a
     prefix holds its record, and a stray message is followed by a record's line: both are
     lines at once (a live pipe's records are loaded as they come, not after a megabyte)."""
-    if RECORD_ON.search(head, start, end) or head.startswith(b'"{', start) or end - start > CUT_LINE:
+    if _RECORD_ON.search(head, start, end) or head.startswith(b'"{', start) or end - start > CUT_LINE:
         return False
     if not ended:
         return None

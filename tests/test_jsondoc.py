@@ -477,7 +477,7 @@ def test_prefixed_records_after_a_stray_message_are_read_to_the_end_and_past_the
 @pytest.mark.parametrize("block", [7, 1 << 20])
 @pytest.mark.parametrize("limit", [None, 2000])
 @pytest.mark.parametrize("cut", [b"{\n", b'{\n  "id": "rec-x",\n'])
-@pytest.mark.parametrize("lead", ["Partition:0 Offset:{n}\t", "  ", "Timestamp: 1715000000000\t", ""])
+@pytest.mark.parametrize("lead", ["Partition:0 Offset:{n}\t", "null\t", "Timestamp: 1715000000000\t", ""])
 def test_records_on_lines_after_a_pretty_record_cut_short_are_read(monkeypatch, block, limit, cut, lead):
     # `cat` of a pretty dump cut short and a consume command's (prefixed, indented) lines: was
     # "read in part ... stopped reading", the cut record taken for the input's last, every
@@ -493,6 +493,21 @@ def test_records_on_lines_after_a_pretty_record_cut_short_are_read(monkeypatch, 
     rows, stats = fast(text, False)
     assert ids(rows) == [f"rec-{n}" for n in range(1, count + 2 + (lead == ""))] and stats.cut == []
     assert [position for _, position, _ in stats.problems] == [":item 2"]
+
+
+@pytest.mark.parametrize("line", [b'    "copy": {"id": "x", "time": "2024-05-06T10:00:00Z", "data": {"methodName": "m"}}',
+                                  b'  {"id": "x", "time": "2024-05-06T10:00:00Z", "data": {"methodName": "m"}}'])
+def test_a_compact_record_in_a_pretty_record_cut_short_is_not_loaded(line):
+    # a field of the cut record (indented: no consume command's prefix), not a line of lines
+    rows, stats = fast(json.dumps(rec(1), indent=2).encode() + b'\n{\n  "id": "rec-2",\n' + line + b"\n", False)
+    assert ids(rows) == ["rec-1"] and len(stats.cut) == 1  # read in part, as a record cut short is
+
+
+def test_a_pretty_record_cut_short_holding_many_objects_on_a_line_is_read_in_linear_time():
+    # was: each "{" on the line tried as a line of its own: 640 KB took 280 s
+    many = b'  "extra": [' + b",".join([b'{"a": 1}'] * 200_000) + b"],\n"
+    rows, stats = fast(json.dumps(rec(1), indent=2).encode() + b'\n{\n  "id": "rec-2",\n' + many, False)
+    assert ids(rows) == ["rec-1"] and len(stats.cut) == 1
 
 
 @pytest.mark.parametrize("block", [7, 1 << 20])
