@@ -75,7 +75,7 @@ def completed(notes: Iterable[tuple[str, str]], name: str, whole: dict[str, int 
     paths = {_path(f): size for f, size in whole.items()}  # a note of an earlier version holds the paths alone
     done = []
     for note, value in notes:
-        files, sizes = (n := _read(value))["files"], n["sizes"]
+        files, sizes = (n := _read(value))["files"], n.get("sizes", [])
         if note == name or files and STREAM not in files and all(
                 _at_least(whole if "\0" in f else paths, f, size) for f, size in zip(files, sizes)):
             done.append(note)
@@ -130,8 +130,8 @@ def shown(value: str) -> dict:
 
 
 def _shown(note: dict) -> dict:
-    """A note with its files' paths, without the digests that tell them from other files."""
-    return {**note, "files": [file_name(_path(f)) for f in note["files"]]}
+    """A note with its files' paths, without the digests and sizes that tell them from other files."""
+    return {"began": note["began"], "inputs": note["inputs"], "files": [file_name(_path(f)) for f in note["files"]]}
 
 
 def _read(value: object) -> dict:
@@ -140,10 +140,11 @@ def _read(value: object) -> dict:
         note = json.loads(value)  # type: ignore[arg-type]
         began, inputs = str(note["began"]), [str(i) for i in note["inputs"]]
         files = [str(f) for f in note["files"]] if "files" in note else _files_of(inputs)
-        sizes = [n if type(n) is int else None for n in note.get("sizes", [])]  # (none in an earlier version's)
-    except (TypeError, ValueError, KeyError, RecursionError, AttributeError):
-        return {"began": "?", "inputs": [], "files": [], "sizes": []}
-    return {"began": began, "inputs": inputs, "files": files, "sizes": sizes + [None] * (len(files) - len(sizes))}
+    except (TypeError, ValueError, KeyError, RecursionError):
+        return {"began": "?", "inputs": [], "files": []}
+    sizes = note.get("sizes") if isinstance(note.get("sizes"), list) else []  # (none in an earlier version's)
+    return {"began": began, "inputs": inputs, "files": files, "sizes": [
+        n if type(n) is int else None for n in sizes[:len(files)]] + [None] * (len(files) - len(sizes))}
 
 
 def _files_of(inputs: list[str]) -> list[str]:

@@ -76,19 +76,20 @@ class LoadStats:
                  cut=()) -> None:
         """Count a part of an input read elsewhere (a worker's byte range, a Spark block),
         whose first ``problems`` (position, why) are numbered from its first line, the
-        input's ``offset + 1``, and ``cut`` (position, why, damaged) says where it stopped."""
+        input's ``offset + 1``, and ``cut`` (position, why, damaged, lasting) says where it stopped."""
         self.records_read += records
         self.noise_lines += noise
         for pos, why in problems:
             self.bad(label, offset + pos if isinstance(pos, int) else pos, why)
-        for pos, why, damaged in cut:
-            self.cut_short(label, pos, why, damaged)
+        for pos, why, damaged, lasting in cut:
+            self.cut_short(label, pos, why, damaged, lasting)
         self.malformed += malformed - len(problems) - len(cut)
 
     def part(self, listed: int = 0, cut: int = 0) -> tuple[list, list]:
         """(problems, cut) to hand on for ``add_part``: those after the first ``listed``
         problems (but the places cut, handed on whole) and ``cut`` places the part began with."""
-        return [entry[1:] for entry in self._uncut(self.problems[listed:])], [entry[1:] for entry in self.cut[cut:]]
+        return [entry[1:] for entry in self._uncut(self.problems[listed:])], \
+            [(*entry[1:], entry[0] not in self.unsettled) for entry in self.cut[cut:]]
 
     def _uncut(self, problems: list) -> list:
         """``problems`` but the places where an input stopped being read (``cut``)."""

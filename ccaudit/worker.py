@@ -76,7 +76,7 @@ class Answer(msgspec.Struct, tag=True):
     noise: int
     malformed: int
     problems: list[tuple[int | str, str]]
-    cut: list[tuple[str, str, bool]]  # where the input stopped being read, every one (LoadStats.cut)
+    cut: list[tuple[str, str, bool, bool]]  # where the input stopped being read, every one (LoadStats.part)
 
 
 class Failure(msgspec.Struct, tag=True):

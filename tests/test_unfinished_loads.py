@@ -161,6 +161,19 @@ def test_a_read_error_or_a_change_of_size_is_a_break_a_read_again_may_not_meet()
     assert (stats.read_all_it_holds("grew"), stats.read_all_it_holds("cut")) == (False, True)
 
 
+@pytest.mark.parametrize("lasting", [False, True])
+def test_a_read_error_met_in_a_parse_worker_is_one_a_read_again_may_not_meet(lasting):
+    # was: handed to the main process as (position, why, damaged), so an EIO that stopped a
+    # worker's read of a large document completed the note of a killed load of it
+    worker = LoadStats()
+    worker.cut_short("", "@end", "input ends early ([Errno 5] Input/output error)", lasting=lasting)
+    problems, cut = worker.part()
+    main = LoadStats()
+    main.add_part("d.json", 0, 0, 0, 1, problems, cut)
+    assert (main.read_all_it_holds("d.json"), main.cut_lines()) == (lasting, [
+        "d.json@end: input ends early ([Errno 5] Input/output error)"])
+
+
 def test_a_report_after_a_load_says_an_earlier_load_did_not_end(invoke, tmp_path, sample_cli):
     # was: a command that loads and then reports held the store as a writer, and said nothing
     db = a_store_and_a_killed_load(invoke, tmp_path, sample_cli)
@@ -207,6 +220,23 @@ def test_a_note_of_any_shape_is_read_without_an_error(invoke, tmp_path, sample_c
         conn.execute("INSERT INTO meta VALUES ('unfinished_load 1-x', ?)", ("[" * 100_000,))
     result = invoke("summary", "--db", db)
     assert result.exit_code == 0 and "a load of dumps, begun ?, did not end" in result.stderr
+
+
+@pytest.mark.parametrize("sizes", [None, 5, "abc", [], [1], [1, 2, 3], ["x"], {"a": 1}])
+def test_a_note_of_odd_sizes_is_shown_whole_and_completed_by_the_same_file(invoke, tmp_path, sample_cli, sizes):
+    # was: "sizes" not a list made the note unreadable ("a load of dumps, begun ?"), never
+    # completed; and any note's sizes were shown in every JSON output's unfinished_loads
+    db = tmp_path / "s.db"
+    killed_after_a_commit(db, sample_cli)
+    with sqlite3.connect(db) as conn:
+        (name, value), = conn.execute("SELECT name, value FROM meta WHERE name LIKE 'unfinished_load %'")
+        conn.execute("UPDATE meta SET value = ? WHERE name = ?", (json.dumps({**json.loads(value), "sizes": sizes}),
+                                                                   name))
+    loads = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)["unfinished_loads"]
+    assert [sorted(load) for load in loads] == [["began", "files", "inputs", "running"]]
+    assert loads[0]["inputs"] == [str(sample_cli)]
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    assert json.loads(invoke("summary", "--db", db, "--format", "json").stdout)["unfinished_loads"] == []
 
 
 def test_counts_made_elsewhere_drop_the_note_of_a_load_that_left_no_event(tmp_path):
