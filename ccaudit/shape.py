@@ -179,7 +179,7 @@ def _shape(head: bytes | bytearray, eof: bool, pos: int = 0) -> str:
         if ended and more and not eof and _ARRAY_NEXT.match(head[after:] + b"{") and \
                 _array_or_lines(first, False, True, True) == "array":  # (a "[" the read ends after)
             return ""
-        return _array_or_lines(first, more, ended, eof, more and _items_go_on(first, head, after))
+        return _array_or_lines(first, more, ended, eof, more and _items_go_on(head, after))
     if head[start:start + 1] != b"{":  # a piece of a pretty dump cut inside a record (split -b): every record
         return _piece(head, start, end, eof, _cut_tail(head, start, end, ended))  # of it was malformed, as lines
     if _NON_BLANK.search(head, start + 1, end):
@@ -257,12 +257,10 @@ def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool, items_go_o
     return "lines" if more else "array" if eof else ""
 
 
-def _items_go_on(first: bytes, head: bytes | bytearray, pos: int) -> bool:
-    """Do the items of an array begun on ``first`` go on after it, one a line (``sed`` of JSON
-    Lines into an array): ``first`` ends in ``,``, or the line at ``pos`` is an object and ``,``
-    or ``]``? A line of JSON Lines ends with its object."""
-    if first.rstrip().endswith(b","):
-        return True
+def _items_go_on(head: bytes | bytearray, pos: int) -> bool:
+    """Do the items of an array begun on the first line go on after it, one a line (``sed`` of
+    JSON Lines into an array): is the line at ``pos`` an object, then ``,`` or ``]``? A line of
+    JSON Lines ends with its object."""
     found = _NON_BLANK.search(head, pos)
     end = -1 if found is None else head.find(b"\n", found.start())
     line = bytes(head[found.start():end]).strip() if found is not None and end >= 0 else b""

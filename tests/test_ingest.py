@@ -231,6 +231,13 @@ def test_an_array_after_noise_lines_is_read(tmp_path, compress):
     assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.problems == [] and stats.noise_lines == 1
 
 
+def test_a_first_line_broken_after_a_record_and_a_comma_then_lines_is_json_lines(tmp_path):
+    # a message of one's own first, then JSON Lines: its "," does not make the lines an array's items
+    p = write(tmp_path, "d.jsonl", b'[{"level": "warn", "msg": "partial"} retrying,\n' + line(1) + line(2))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed_lines == [f"{p}:1"]
+
+
 def test_a_first_line_broken_after_a_record_then_lines_is_json_lines(tmp_path):
     # records after it are not read as the rest of an array that the first line broke off
     p = write(tmp_path, "d.jsonl", b'[{"a": 1},]\n' + line(1) + line(2))
