@@ -88,10 +88,10 @@ def shape_of(data: bytes) -> str:
     'compressed' or 'refused' (and ASCII as UTF-16 or UTF-32, after its mark if any);
     then, after one leading BOM, the first line neither blank nor noise (``% ``, ``%`` alone, ``Headers:``) decides:
     ``[`` an 'array', unless that line cannot begin JSON, or is whole JSON with more lines
-    after it; ``{`` alone on a line (a newline after it) 'objects'; so does a line that is no
-    JSON's start and holds no record (``{"``; a piece of a pretty dump cut in a record) when
-    the line after it is a pretty record's (indented, a brace alone, noise) and a record's end
-    and the next's start (``}`` and ``{`` alone on their lines) follow; else 'lines'."""
+    after it; ``{`` alone on a line (a newline after it) 'objects'; a line that is no JSON's
+    start, before a pretty record's end and the next's start (``}`` and ``{`` alone on their
+    lines, or an array's ``},`` and ``{``), may be a piece of a pretty dump cut in a record
+    (objects or items) or a line of lines, which its own tests tell: 'piece'; else 'lines'."""
     if data.startswith(COMPRESSED):
         return "compressed"
     if data.startswith(REFUSED) or _ascii_as_wide(data[:8]):
@@ -109,12 +109,10 @@ def shape_of(data: bytes) -> str:
     first = body.split(b"\n", 1)
     if len(first) == 2 and first[0].strip() == b"{":
         return "objects"
-    tail = len(first) == 2 and b'{"' not in first[0] and len(first[0]) <= 1 << 16 and \
-        (first[1][:1] in (b" ", b"\t", b"}", b"]", b"{") or first[1].startswith((b"% ", b"Headers:")))
-    return "objects" if tail and _PRETTY_NEXT.search(body, 0, len(first[0]) + (1 << 20)) else "lines"
+    return "piece" if not body.startswith(b"{") and _PRETTY_NEXT.search(body) else "lines"
 
 
-_PRETTY_NEXT = re.compile(rb"(?m)^\}[ \t\r]*\n(?:[ \t\r]*\n|(?:% |Headers:)[^\n]*\n)*\{[ \t\r]*\n")
+_PRETTY_NEXT = re.compile(rb"(?m)^([ \t]*)\},?[ \t\r]*\n(?:[ \t\r]*\n|(?:% |Headers:)[^\n]*\n)*\1\{[ \t\r]*\n")
 
 
 def _json_status(line: bytes) -> str:
@@ -407,15 +405,21 @@ def compressed(data: bytes, how: str) -> bytes:
     return {"gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[how](data)
 
 
-def test_a_first_line_cut_in_a_pretty_record_before_pretty_records_is_objects(tmp_path):
-    # a zero byte over a pretty dump's first "{" (a mutation): the oracle said lines, ccaudit
-    # read a piece of pretty objects (README: a first line that is no JSON's start, ...)
-    pretty = [json.dumps({"id": f"i{n}", "time": "2024-05-05T22:00:00Z", "data": {"methodName": "m"}}, indent=2)
-              for n in (1, 2)]
-    data = ("\0" + "\n".join(pretty) + "\n").encode()
+_PRETTY = "".join(json.dumps({"id": f"i{n}", "time": "2024-05-05T22:00:00Z", "data": {"methodName": "m"}}, indent=2)
+                  + "\n" for n in (1, 2))
+
+
+@pytest.mark.parametrize("data, ids", [
+    (b"\0" + _PRETTY.encode(), ["i2"]),  # a zero byte over the first "{": a piece (objects)
+    (b"x\n% Headers: a\n" + _PRETTY.encode(), []),  # a line of text: lines
+    (b'  "a": { "b": 1 }\n  "c": 2\n}\n' + _PRETTY.encode(), []),  # a record on its first line: lines
+    (b"  },\n  {\n" + _PRETTY.replace("}\n{", "},\n{").encode(), ["i1", "i2"])])  # a pretty array's piece
+def test_a_first_line_no_json_begins_before_pretty_records_is_left_to_the_piece_tests(tmp_path, data, ids):
+    # the oracle judged such inputs by a loose copy of the piece rules (objects, or lines), and
+    # failed inputs that ccaudit reads rightly; they are told apart in test_ingest and test_jsondoc
     (path := tmp_path / "d.txt").write_bytes(data)
     stats, rows = check_one_input(str(path), data, None)
-    assert shape_of(data) == "objects" and [row[1] for row in rows] == ["i2"] and stats.malformed == 1
+    assert shape_of(data) == "piece" and [row[1] for row in rows] == ids
 
 
 # -- the pipeline ---------------------------------------------------------------------------
