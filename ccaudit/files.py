@@ -198,9 +198,10 @@ def output_is(fd: int, path: str) -> bool:
 def refuse_output_onto(path: str, what: str, *more: tuple[str, str], label: str | None = None) -> None:
     """Standard output and error must not be the store or an input (``report DUMP --db audit.db >
     audit.db``): what a command writes would destroy what it reads, as ``-o`` naming it would.
-    (Refused on standard error, the refusal goes there too: the exit status tells.)"""
+    Refused on standard error, the refusal goes there too (the exit status tells): so not for
+    ``more`` (the journal), which it would make a file SQLite refuses to open the store beside."""
     for name, said in ((path, what), *more):
-        for fd, stream in ((1, "output"), (2, "error")):
+        for fd, stream in ((1, "output"), (2, "error"))[:2 if name == path else 1]:
             if output_is(fd, name):
                 raise InputError(f"standard {stream} is {said}, {label or name}; send it elsewhere")
 

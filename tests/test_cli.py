@@ -1309,6 +1309,18 @@ def test_standard_error_onto_the_store_or_an_input_is_refused(ccaudit_exe, sampl
         assert summary.returncode == 0 and b"13 events" in summary.stdout, summary
 
 
+def test_standard_error_onto_the_stores_journal_is_let_be(ccaudit_exe, sample_cli, tmp_path):
+    # refused, the refusal written into the journal made it one SQLite could not use: every
+    # later command then failed ("not a journal"), where the empty file the shell made is harmless
+    db = tmp_path / "s.db"
+    assert subprocess.run([ccaudit_exe, "load", sample_cli, "--db", db, "-q"], check=False).returncode == 0
+    with open(f"{db}-journal", "wb") as err:
+        assert subprocess.run([ccaudit_exe, "summary", "--db", db], stdout=subprocess.PIPE, stderr=err,
+                              check=False).returncode == 0
+    result = subprocess.run([ccaudit_exe, "summary", "--db", db], capture_output=True, check=False)
+    assert result.returncode == 0 and b"13 events" in result.stdout, result
+
+
 @pytest.mark.parametrize("args, what", [
     (("report", "{dump}", "-o", "{long}.txt"), "the report"),
     (("report", "{dump}", "--out", "{long}"), "the folder"),
