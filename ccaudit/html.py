@@ -134,15 +134,19 @@ def _load_panel(load: dict | None) -> str:
         if key not in _LOAD_LABELS and key != "malformed_lines" and not isinstance(value, (list, dict)):
             out.append(f"<tr><th>{_e(key.replace('_', ' ').capitalize())}</th><td>{_e(value)}</td></tr>")
     out.append("</table>")
-    where = load.get("malformed_lines") or []
-    if where:
-        n = load.get("malformed", len(where))
-        listed = "all listed" if len(where) >= n else f"the first {len(where)} listed"
-        out.append(f"<details open><summary>Malformed input ({listed})</summary>")
-        out.append('<ol class="malformed">' + "".join(f"<li><code>{_e(w)}</code></li>" for w in where) + "</ol>")
-        out.append("</details>")
+    for key, title in _LOAD_LISTS.items():  # (the inputs read in part too: not only those in the first 100)
+        if where := load.get(key) or []:
+            n = load.get("malformed", len(where)) if key == "malformed_lines" else len(where)
+            listed = "all listed" if len(where) >= n else f"the first {len(where)} listed"
+            out.append(f"<details open><summary>{title} ({listed})</summary>")
+            out.append('<ol class="malformed">' + "".join(f"<li><code>{_e(w)}</code></li>" for w in where) + "</ol>")
+            out.append("</details>")
     out.append("</section>")
     return "\n".join(out)
+
+
+_LOAD_LISTS = {"malformed_lines": "Malformed input", "inputs_cut_short": "Inputs read in part",
+               "damaged_inputs": "Damaged inputs", "unusable_inputs": "Unusable inputs"}
 
 
 def _clock(iso: str | None, day: Day) -> str:

@@ -4,6 +4,7 @@ headless Chromium that runs the page's script under its Content Security Policy.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.records import kafka_auth, mds_authorize, request, signin, write_jsonl
+from tests.records import json_lines, kafka_auth, mds_authorize, request, signin, write_jsonl
 
 H24 = [f"{h:02d}" for h in range(24)]
 
@@ -180,6 +181,21 @@ def test_load_summary_counts_have_the_load_lines_separators(tmp_path, invoke):
     page = invoke("report", dump, "--format", "html", "-q").stdout
     load = parse(page).root.one("section", id="load")
     assert {tr.one("th").text(): tr.one("td").text() for tr in load.all("tr")}["Records read"] == "1,234"
+
+
+def test_load_summary_names_an_input_read_in_part_past_the_first_malformed_places(tmp_path, invoke):
+    # was: only the first 100 malformed places, so a cut input after them went unsaid, where
+    # stderr and JSON's inputs_cut_short say it
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"garbage\n" * 150 + json_lines([kafka_auth("2024-05-06T10:00:00Z", id="b1")]))
+    cut = tmp_path / "cut.jsonl.gz"
+    packed = gzip.compress(json_lines(kafka_auth("2024-05-06T11:00:00Z", id=f"c{i}") for i in range(2000)))
+    cut.write_bytes(packed[:len(packed) // 2])
+    load = parse(html_of(invoke, bad, cut, tmp_path=tmp_path)).root.one("section", id="load")
+    summaries = [s.text() for s in load.all("summary")]
+    assert summaries == ["Malformed input (the first 100 listed)", "Inputs read in part (all listed)"]
+    assert [li.text() for li in load.all("li")][100:] == [
+        f"{cut}@end: input ends early (the compressed stream ends before its end marker)"]
 
 
 def test_coverage(sample_html):
