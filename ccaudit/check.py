@@ -54,9 +54,10 @@ class Rule:
 
     @property
     def text(self) -> str:
-        """The rule as one would write it on the command line, to name it in a breach: its
-        key as reports show it (a space at an end as ``\\x20``), which the glob matches too."""
-        return f"{self.section}:{printable(self.key)}={self.max}/{self.per[0]}"
+        """The rule as one would write it on the command line, to name it in a breach: its key
+        as reports show it (a space at an end, and each of a run, as ``\\x20``), which the glob
+        matches too; rules of one text are one rule."""
+        return f"{self.section}:{table_cell(self.key)}={self.max}/{self.per[0]}"
 
     def sections(self) -> list[str]:
         """The section ids the glob covers, in report order: only these need counting."""

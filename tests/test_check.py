@@ -13,7 +13,7 @@ from ccaudit.check import Breach, Rule, RuleError, evaluate, load_rules_file, pa
 from ccaudit.errors import CcauditError
 from ccaudit.report import Day, Report, Row, Section
 from ccaudit.text import printable
-from tests.records import kafka_auth, signin, write_jsonl
+from tests.records import kafka_auth, request, signin, write_jsonl
 
 # -- parsing ----------------------------------------------------------------------------
 
@@ -542,6 +542,18 @@ def test_rules_of_one_text_that_match_different_keys_are_both_checked(invoke, tm
     assert all(r["matched_a_key"] for r in doc["rules"])
     text = invoke("check", "-q", path, "--rules", rules).stdout
     assert text.startswith("BREACH: 1 breach of 1 rule; checked 1 rule against 3 events"), text  # written alike
+
+
+def test_rules_of_a_key_with_a_run_of_spaces_written_alike_are_one(invoke, tmp_path):
+    # was "2 breaches of 2 rules", one breach twice, and a Rule cell of two spaces in a row:
+    # the rule's text escaped a space only at an end, where a table escapes each of a run
+    path = write_jsonl(tmp_path, [request("2024-05-06T10:00:00Z", "a  b")])
+    rules = tmp_path / "r.toml"
+    rules.write_text('[[rule]]\nsection = "all_events"\nkey = "a  b"\nmax = 0\nper = "day"\n')
+    result = invoke("check", "-q", path, "--rules", rules, "--max", "all_events:a\\x20\\x20b=0/d")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("BREACH: 1 breach of 1 rule; checked 1 rule against 1 event"), result.stdout
+    assert result.stdout.splitlines()[-1].endswith("  all_events:a\\x20\\x20b=0/d")
 
 
 @pytest.mark.parametrize("sent", ["pipe", "file"])
