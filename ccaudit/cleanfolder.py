@@ -85,9 +85,10 @@ def _empty(folder: Folder) -> bool:
         return next(entries, None) is None
 
 
-def check_report_dir(out_dir: str) -> None:
+def check_report_dir(out_dir: str) -> bool:
     """Refuse a folder that is neither a report folder nor an export that ccaudit wrote (no
-    manifest, no marker), or a link."""
+    manifest, no marker), or a link; whether it holds anything to delete (an empty one, which a
+    clean that could not remove it left, is kept, and not asked about)."""
     out_dir = unslashed(out_dir)
     if os.path.islink(out_dir) or not os.path.isdir(out_dir):
         raise CcauditError(f"{out_dir}: not a report folder (a link or not a folder); nothing deleted")
@@ -103,3 +104,6 @@ def check_report_dir(out_dir: str) -> None:
             odd = next((name for name in (MANIFEST, export.MARKER) if folder.mode(name) is not None), None)
             why = f"its {odd} is a link or not a file" if odd else f"no {MANIFEST}, nor an export's {export.MARKER}"
             raise CcauditError(f"{out_dir}: not a report folder written by ccaudit ({why}); nothing deleted")
+        else:
+            return False
+    return True

@@ -339,8 +339,7 @@ def clean(extra, db_path, out_dir, unfinished, yes):
         return
     found = bool(db_path) and deletable(db_path)  # checked before anything is deleted
     asked = found and fingerprint(db_path)  # the question may wait while the file is replaced
-    if folder := bool(out_dir) and present(out_dir):
-        check_report_dir(out_dir)
+    folder = bool(out_dir) and present(out_dir) and check_report_dir(out_dir)  # (an empty one: nothing to ask of)
     if targets := [t for t, there in ((db_path, found), (out_dir, folder)) if there]:  # was asked of nothing
         asking.go_on_if_agreed(f"Delete {printable(' and '.join(targets))}?", yes)
     if db_path:

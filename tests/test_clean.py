@@ -398,6 +398,10 @@ def test_clean_asks_only_of_what_is_there(invoke, tmp_path, sample_cli, monkeypa
     result = invoke("clean", "--db", tmp_path / "x.db", "--unfinished", input="")  # (a review found it asked)
     assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {tmp_path / 'x.db'}: no ccaudit store "
                                                     "there; nothing deleted\n")
+    (tmp_path / "empty").mkdir()  # was asked of, then kept: "Delete .../empty? [y/N]"
+    result = invoke("clean", "--out", tmp_path / "empty", input="")
+    assert (result.exit_code, result.stderr) == (0, f"ccaudit: no report files in {tmp_path / 'empty'} (an empty "
+                                                    "folder, kept)\n")
 
 
 def test_a_store_replaced_while_cleans_question_waits_is_not_deleted(invoke, tmp_path, sample_cli, monkeypatch):
