@@ -231,11 +231,23 @@ def test_an_array_after_noise_lines_is_read(tmp_path, compress):
     assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.problems == [] and stats.noise_lines == 1
 
 
-def test_a_first_line_broken_after_a_record_and_a_comma_then_lines_is_json_lines(tmp_path):
+@pytest.mark.parametrize("prefix", [b"", b"Partition:0 Offset:1\t"])
+def test_a_first_line_broken_after_a_record_and_a_comma_then_lines_is_json_lines(tmp_path, prefix):
     # a message of one's own first, then JSON Lines: its "," does not make the lines an array's items
-    p = write(tmp_path, "d.jsonl", b'[{"level": "warn", "msg": "partial"} retrying,\n' + line(1) + line(2))
+    p = write(tmp_path, "d.jsonl", b'[{"level": "warn", "msg": "partial"} retrying,\n' + prefix + line(1) + line(2))
     stats, rows = ingest(p)
     assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed_lines == [f"{p}:1"]
+
+
+@pytest.mark.parametrize("second", [b'{"id": "rec-2", x},', b'{"id": "rec-2", "note": "' + b"x" * 300_000 + b'"},'])
+def test_an_array_of_an_item_a_line_whose_first_two_items_are_broken_or_the_second_long_is_an_array(tmp_path,
+                                                                                                     second):
+    # the first line's "," and a second line that is no line of JSON Lines (broken too, or
+    # longer than was read to tell): was JSON Lines, every record lost (exit 2)
+    rest = b",\n".join(json.dumps(rec(n)).encode() for n in (3, 4))
+    p = write(tmp_path, "a.json", b'[{"id": "rec-1", x},\n' + second + b"\n" + rest + b"]\n")
+    stats, rows = ingest(p)
+    assert ids(rows)[-2:] == ["rec-3", "rec-4"] and stats.problem_lines()[0].startswith(f"{p}@byte ")
 
 
 def test_a_first_line_broken_after_a_record_then_lines_is_json_lines(tmp_path):
