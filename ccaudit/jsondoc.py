@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 from .careful import drain, ijson_rows, item_rows, stopped
 from .decoding import Malformed, Record
 from .docbuffer import SPACE, Buffer
-from .lines import piece_rows, record_on_a_line
+from .lines import keyed, piece_rows, record_on_a_line
 from .pieces import BAD, CUT, DEEP, Depth, Ends, broken_inside, error_at, other_piece, record_at, record_piece
 from .schema import MAX_RECORD
 from .shape import CUT_LINE, NOISE, PRETTY_LOOK, item_start
@@ -50,7 +50,6 @@ _COMMA, _CUT = re.compile(rb"\s*,\s*"), "begins inside a record (a piece of a du
 _RECORD_END = re.compile(rb"(?m)^[ \t]*\}")
 _OBJECT_LINE = re.compile(rb"\n(?:\xef\xbb\xbf)?\{")  # a line an object starts (a file's BOM first: cat)
 _SPACE_COMMAS = re.compile(rb"[\s,]*")
-_KEYED = re.compile(rb"[^\t\n]+\t[ \t]*\{[^\n]*\}[ \t\r]*$", re.M)  # a value, a TAB, a record: --print-key's
 _SPACE_OR_MARK = re.compile(rb"\s*(?:\xef\xbb\xbf\s*)*")  # between objects: `cat` of files PowerShell wrote, a BOM each
 _PADDING = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf[\s\x00]*)*")  # after an array's end: zero bytes (as after a
 # compressed stream), and byte-order marks (`cat` of files PowerShell wrote, each an array). Each a run of one class:
@@ -117,6 +116,8 @@ class _Items(Buffer):
                 item: Any = BAD
             elif first == b"{":
                 start, item, after = self._item_at(start, _BETWEEN[self.array], record_piece)
+                if not self.array and item.__class__ is Record and item.id is None and keyed(self.buf, start):
+                    item = BAD  # a --print-key key that is an object (no record): its line read as lines are
             elif self.array and first not in (b"]", b""):
                 start, item, after = self._item_at(start, _COMMA, other_piece)
             elif first == b"]" and self.array:
@@ -351,7 +352,7 @@ class _Items(Buffer):
             start -= self.more(start)
         if end >= 0:
             item, after = self._take(start, end, other_piece)
-            if after is not None and _KEYED.match(self.buf, start, end):  # a --print-key key, its record after it
+            if after is not None and keyed(self.buf, start):  # a --print-key key, its record after it
                 return start, BAD, 0  # (so read as lines are: the record, and no entry for its key)
             if item is not CUT:
                 return start, item, end if after is None else after

@@ -166,7 +166,17 @@ def record_on_a_line(text: bytes | bytearray, start: int, end: int) -> bool:
     return False
 
 
-_PREFIXED = re.compile(rb"(?m)^[^\s{%\"][^\t\n]*\t[ \t]*\{")  # a prefix, a TAB, a record's "{"
+_PREFIXED = re.compile(rb"(?m)^[^\s{%][^\t\n]*\t[ \t]*\{")  # a prefix, a TAB, a record's "{"
+
+
+def keyed(text: bytes | bytearray, start: int) -> bool:
+    """Is the line at ``start`` a value (a --print-key key: ``null``, ``"k"``, ``{"tenant": "x"}``),
+    a TAB and a record, which line mode reads as that record (``_keyed``)?"""
+    end = text.find(b"\n", start)
+    return _KEYED.match(text, start, end if end >= 0 else len(text)) is not None
+
+
+_KEYED = re.compile(rb"[^\t\n]+\t[ \t]*\{[^\n]*\}[ \t\r]*$", re.M)
 
 
 class _Run:

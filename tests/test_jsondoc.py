@@ -477,7 +477,7 @@ def test_prefixed_records_after_a_stray_message_are_read_to_the_end_and_past_the
 @pytest.mark.parametrize("block", [7, 1 << 20])
 @pytest.mark.parametrize("limit", [None, 2000])
 @pytest.mark.parametrize("cut", [b"{\n", b'{\n  "id": "rec-x",\n'])
-@pytest.mark.parametrize("lead", ["Partition:0 Offset:{n}\t", "null\t", "Timestamp: 1715000000000\t", ""])
+@pytest.mark.parametrize("lead", ["Partition:0 Offset:{n}\t", "null\t", '"k{n}"\t', "Timestamp: 1715000000000\t", ""])
 def test_records_on_lines_after_a_pretty_record_cut_short_are_read(monkeypatch, block, limit, cut, lead):
     # `cat` of a pretty dump cut short and a consume command's (prefixed, indented) lines: was
     # "read in part ... stopped reading", the cut record taken for the input's last, every
@@ -509,11 +509,11 @@ def test_a_pretty_record_cut_short_holding_many_objects_on_a_line_is_read_in_lin
     assert ids(rows) == ["rec-1"] and len(stats.cut) == 1
 
 
-@pytest.mark.parametrize("block", [7, 1 << 20])
-@pytest.mark.parametrize("key", [b"null", b"12", b'"k1"'])
-def test_a_key_and_a_tab_before_a_record_between_objects_is_its_prefix(monkeypatch, block, key):
+@pytest.mark.parametrize("block, key", [*((block, key) for block in (7, 1 << 20) for key in (b"null", b"12", b'"k1"')),
+                                        (1 << 20, b'{"tenant": "x"}')])  # (an object key whose line a read
+def test_a_key_and_a_tab_before_a_record_between_objects_is_its_prefix(monkeypatch, block, key):  # cuts: "no id")
     # the consume command's --print-key lines after pretty records: was one "not a JSON
-    # object" entry for each key (a valid JSON value), so --strict failed with nothing lost
+    # object" (or "no id") entry for each key, a valid JSON value, so --strict failed with nothing lost
     monkeypatch.setattr(jsondoc, "BLOCK", block)
     text = json.dumps(rec(1), indent=2).encode() + b"\n" + b"".join(
         key + b"\t" + json.dumps(rec(n)).encode() + b"\n" for n in (2, 3)) + b"null\n"
