@@ -198,11 +198,14 @@ def output_is(fd: int, path: str) -> bool:
 def refuse_output_onto(path: str, what: str, *more: tuple[str, str], label: str | None = None) -> None:
     """Standard output and error must not be the store or an input (``report DUMP --db audit.db >
     audit.db``): what a command writes would destroy what it reads, as ``-o`` naming it would.
-    Refused on standard error, the refusal goes there too (the exit status tells): so not for
-    ``more`` (the journal), which it would make a file SQLite refuses to open the store beside."""
+    Refused on standard error, the refusal goes there too (the exit status tells); but not into
+    ``more`` (the journal, ``2> audit.db-journal``): a word in it would make it a file SQLite
+    refuses to open the store beside, so standard error is silenced first."""
     for name, said in ((path, what), *more):
-        for fd, stream in ((1, "output"), (2, "error"))[:2 if name == path else 1]:
+        for fd, stream in ((1, "output"), (2, "error")):
             if output_is(fd, name):
+                if fd == 2 and name != path:
+                    os.dup2(os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC), 2)
                 raise InputError(f"standard {stream} is {said}, {label or name}; send it elsewhere")
 
 

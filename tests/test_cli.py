@@ -1309,16 +1309,22 @@ def test_standard_error_onto_the_store_or_an_input_is_refused(ccaudit_exe, sampl
         assert summary.returncode == 0 and b"13 events" in summary.stdout, summary
 
 
-def test_standard_error_onto_the_stores_journal_is_let_be(ccaudit_exe, sample_cli, tmp_path):
-    # refused, the refusal written into the journal made it one SQLite could not use: every
-    # later command then failed ("not a journal"), where the empty file the shell made is harmless
+@pytest.mark.parametrize("mode", ["wb", "ab"])
+def test_standard_error_onto_the_stores_journal_is_refused_without_a_word_in_it(ccaudit_exe, sample_cli, tmp_path,
+                                                                               mode):
+    # a warning (of a killed load, here) written into the journal the shell made failed the
+    # command ("attempt to write a readonly database"), and every later one ("not a journal");
+    # so did the refusal written there
     db = tmp_path / "s.db"
     assert subprocess.run([ccaudit_exe, "load", sample_cli, "--db", db, "-q"], check=False).returncode == 0
-    with open(f"{db}-journal", "wb") as err:
-        assert subprocess.run([ccaudit_exe, "summary", "--db", db], stdout=subprocess.PIPE, stderr=err,
-                              check=False).returncode == 0
-    result = subprocess.run([ccaudit_exe, "summary", "--db", db], capture_output=True, check=False)
-    assert result.returncode == 0 and b"13 events" in result.stdout, result
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO meta VALUES ('unfinished_load 1-x', ?)",
+                     ('{"began": "2024-05-13T06:00:00Z", "inputs": ["d.txt"], "files": ["-"]}',))
+    with open(f"{db}-journal", mode) as err:
+        proc = subprocess.run([ccaudit_exe, "summary", "--db", db], stdout=subprocess.PIPE, stderr=err, check=False)
+    assert (proc.returncode, proc.stdout, Path(f"{db}-journal").read_bytes()) == (2, b"", b"")
+    result = subprocess.run([ccaudit_exe, "summary", "--db", db], capture_output=True, check=False)  # (beside it)
+    assert result.returncode == 0 and b"13 events" in result.stdout and b"did not end" in result.stderr, result
 
 
 @pytest.mark.parametrize("args, what", [
