@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .download_files import (
-    STDOUT,
     StreamNotWritten,
     check_out,
     check_state_folder,
@@ -238,9 +237,9 @@ def _saying_what_is_left(out_path, compressed: bool, result: DownloadResult, kep
         if not result.records or not is_stream(out_path):
             raise CcauditError(f"{e}; nothing written{kept}") from None
         raise CcauditError(f"{e}; {written(compressed or isinstance(e, StreamNotWritten))}") from None
-    except (KeyboardInterrupt, Terminated) as e:  # a stop: the command's line says what a stream already had
-        if result.records and is_stream(out_path):  # (what standard output's buffer held, the command drops)
-            add_note(e, written(compressed or str(out_path) == STDOUT))
+    except (KeyboardInterrupt, Terminated) as e:  # a stop: the command's line says what a stream already had, at most
+        if result.records and is_stream(out_path):  # (a buffer's last records go only to a reader not stopped too)
+            add_note(e, written(True))
         raise
 
 

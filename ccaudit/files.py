@@ -116,20 +116,22 @@ def write_on(path: str, binary: bool = False) -> Iterator[IO]:
     another name appended to."""
     mode, encoding = ("b", None) if binary else ("", "utf-8")
     fd = descriptor_of(path)
-    if fd is None:
-        with open(path, "a" + mode, encoding=encoding) as f:
-            yield f
-        return
     if fd == 1 and sys.stdout is not None:
         sys.stdout.flush()
-    with open(os.dup(fd), "w" + mode, encoding=encoding) as f:
-        unblocked = made_blocking(f)  # (the flag is the open file's: the descriptor passed shares it)
+    f = open(path, "a" + mode, encoding=encoding) if fd is None else open(os.dup(fd), "w" + mode, encoding=encoding)
+    unblocked = None if fd is None else made_blocking(f)  # (the open file's flag: the passed descriptor's)
+    try:
         try:
             yield f
-        finally:
-            if unblocked is not None:
-                with contextlib.suppress(OSError):
-                    os.set_blocking(fd, False)
+        except BaseException:  # (Ctrl-C: its reader, stopped too, made the flush at close a broken pipe, told instead)
+            with contextlib.suppress(OSError):
+                f.close()
+            raise
+        f.close()
+    finally:
+        if unblocked is not None and fd is not None:
+            with contextlib.suppress(OSError):
+                os.set_blocking(fd, False)
 
 
 def read_small(path: str, limit: int, stdin_as_dash: bool = False) -> bytes:

@@ -311,3 +311,25 @@ def test_a_folder_on_a_file_system_without_locks_is_written_into(tmp_path, monke
     with folders.writing_into(str(tmp_path / "reports")):
         (tmp_path / "reports" / "summary.txt").write_text("x")
     assert (tmp_path / "reports" / "summary.txt").exists()
+
+
+@pytest.mark.parametrize("named", ["descriptor", "fifo"])
+def test_an_interrupted_write_into_a_pipe_whose_reader_went_tells_the_interruption(tmp_path, named):
+    # `download --out /dev/stdout | reader`, Ctrl-C to both: the flush as the file closed met a
+    # broken pipe, which replaced the Ctrl-C (exit 141, nothing said, where 130 says what was written)
+    if named == "fifo":
+        os.mkfifo(path := str(tmp_path / "f"))
+        reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        out = None
+    else:
+        reader, out = os.pipe()
+        path = f"/dev/fd/{out}"
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with files.write_on(path, binary=True) as f:
+                f.write(b"x" * 100)  # (buffered: written at close)
+                os.close(reader)
+                raise KeyboardInterrupt
+    finally:
+        if out is not None:
+            os.close(out)
