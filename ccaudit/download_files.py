@@ -108,7 +108,7 @@ def record_line(value: bytes) -> tuple[bytes, object]:
     file is read: "[1," or gzip's magic bytes on the first line made the file an array or
     a gzip stream, and one starting with "%" was a line of the consume command's noise."""
     try:
-        record = json.loads(value.decode("utf-8-sig"))  # from bytes, json would take UTF-16 as well
+        record = json.loads(value.decode("utf-8-sig"), parse_int=_integer)  # from bytes, json would take UTF-16
     except (ValueError, RecursionError):  # RecursionError: nested thousands deep; the load counts it malformed
         record = None
     if isinstance(record, (dict, str)):
@@ -119,12 +119,21 @@ def record_line(value: bytes) -> tuple[bytes, object]:
     return json.dumps(value.decode("utf-8", "surrogateescape")).encode() + b"\n", record
 
 
+def _integer(digits: str) -> int:
+    """A JSON integer, or 0 past Python's limit of digits (4,300): a record holding one is a
+    record still, written as it came, and only its ``time`` is read here."""
+    try:
+        return int(digits)
+    except ValueError:
+        return 0
+
+
 def record_time(record, timestamp_ms) -> datetime | None:
     """The record's own RFC 3339 ``time`` field (of the object a JSON string holds, too),
     else the Kafka timestamp."""
     if isinstance(record, str):
         with suppress(ValueError, RecursionError):
-            record = json.loads(record)
+            record = json.loads(record, parse_int=_integer)
     text = record.get("time") if isinstance(record, dict) else None
     us = parse_time(text)
     if us is not None and 0 <= us < LAST_TIME:

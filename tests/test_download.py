@@ -322,6 +322,18 @@ def test_the_time_window_reads_the_time_of_a_record_held_in_a_json_string(tmp_pa
     assert "covering 2024-05-06T08:00:00Z to 2024-05-06T08:00:00Z" in result.summary_line()
 
 
+@pytest.mark.parametrize("held", [False, True])
+def test_a_record_holding_an_integer_of_more_digits_than_python_reads_is_kept_as_it_came(tmp_path, props, monkeypatch,
+                                                                                        held):
+    # was written as a JSON string of its text, and its time read from Kafka's timestamp (10:00)
+    big = b'{"id": "b", "time": "2024-05-06T08:00:00Z", "n": 1' + b"0" * 5000 + b', "data": {}}'
+    value = json.dumps(big.decode()).encode() if held else big
+    use_fake(monkeypatch, FakeSource({0: (0, [value, b"1" + b"0" * 5000])}))
+    result = dl.download(props, tmp_path / "out.jsonl")
+    assert (tmp_path / "out.jsonl").read_bytes().split(b"\n") == [value, b'"1' + b"0" * 5000 + b'"', b""]
+    assert "covering 2024-05-06T08:00:00Z to 2024-05-06T10:00:00Z" in result.summary_line()  # (the number: Kafka's)
+
+
 def test_a_record_after_a_byte_order_mark_is_kept(tmp_path, props, monkeypatch):
     # was made a JSON string (malformed) when values that are no record were: the load
     # reads a record after a byte-order mark, on any line
