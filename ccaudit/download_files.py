@@ -30,7 +30,16 @@ import msgspec
 from .classify import LAST_TIME, parse_time
 from .clock import EPOCH
 from .errors import CcauditError, InputError, out_of_space
-from .files import descriptor_of, is_device, read_small, replacing, same_file, unwritable_descriptor, write_on
+from .files import (
+    closed_after,
+    descriptor_of,
+    is_device,
+    read_small,
+    replacing,
+    same_file,
+    unwritable_descriptor,
+    write_on,
+)
 from .folders import check_parent, folder_of
 from .kafka_config import shown_brokers
 from .storefile import looks_like_sqlite
@@ -234,7 +243,7 @@ def _appending(path, until: float):
             time.sleep(0.05)
         else:
             os.set_blocking(fd, True)
-            return open(fd, "ab")
+            return closed_after(open(fd, "ab"))
 
 
 def _write_error(path, e: OSError) -> str:

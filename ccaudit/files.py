@@ -121,17 +121,25 @@ def write_on(path: str, binary: bool = False) -> Iterator[IO]:
     f = open(path, "a" + mode, encoding=encoding) if fd is None else open(os.dup(fd), "w" + mode, encoding=encoding)
     unblocked = None if fd is None else made_blocking(f)  # (the open file's flag: the passed descriptor's)
     try:
-        try:
+        with closed_after(f):
             yield f
-        except BaseException:  # (Ctrl-C: its reader, stopped too, made the flush at close a broken pipe, told instead)
-            with contextlib.suppress(OSError):
-                f.close()
-            raise
-        f.close()
     finally:
         if unblocked is not None and fd is not None:
             with contextlib.suppress(OSError):
                 os.set_blocking(fd, False)
+
+
+@contextlib.contextmanager
+def closed_after(f: IO) -> Iterator[IO]:
+    """``f``, closed after the block; if the block raised (Ctrl-C, whose reader, stopped too,
+    made the flush at close a broken pipe), that error is told, not the close's."""
+    try:
+        yield f
+    except BaseException:
+        with contextlib.suppress(OSError):
+            f.close()
+        raise
+    f.close()
 
 
 def read_small(path: str, limit: int, stdin_as_dash: bool = False) -> bytes:
@@ -206,8 +214,10 @@ def refuse_output_onto(path: str, what: str, *more: tuple[str, str], label: str 
     for name, said in ((path, what), *more):
         for fd, stream in ((1, "output"), (2, "error")):
             if output_is(fd, name):
-                if fd == 2 and name != path:
-                    os.dup2(os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC), 2)
+                if any(output_is(2, journal) for journal, _ in more):  # (whatever is refused)
+                    null = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(null, 2)
+                    os.close(null)
                 raise InputError(f"standard {stream} is {said}, {label or name}; send it elsewhere")
 
 

@@ -179,7 +179,7 @@ def _shape(head: bytes | bytearray, eof: bool, pos: int = 0) -> str:
         if ended and more and not eof and _ARRAY_NEXT.match(head[after:] + b"{") and \
                 _array_or_lines(first, False, True, True) == "array":  # (a "[" the read ends after)
             return ""
-        return _array_or_lines(first, more, ended, eof, more and _items_go_on(first, head, after))
+        return _array_or_lines(first, more, ended, eof, more and _items_go_on(first, head, after, eof))
     if head[start:start + 1] != b"{":  # a piece of a pretty dump cut inside a record (split -b): every record
         return _piece(head, start, end, eof, _cut_tail(head, start, end, ended))  # of it was malformed, as lines
     if _NON_BLANK.search(head, start + 1, end):
@@ -257,16 +257,19 @@ def _array_or_lines(first: bytes, more: bool, ended: bool, eof: bool, items_go_o
     return "lines" if more else "array" if eof else ""
 
 
-def _items_go_on(first: bytes, head: bytes | bytearray, pos: int) -> bool:
+def _items_go_on(first: bytes, head: bytes | bytearray, pos: int, eof: bool) -> bool:
     """Do the items of an array begun on ``first`` go on after it, one a line (``sed`` of JSON
     Lines into an array): is the line at ``pos`` an object then ``,`` or ``]``; or, after a
     ``first`` that ends in ``,``, one that starts as an object but is not a line of JSON Lines,
     one whole object (another item broken too, or one longer than was read)?"""
     found = _NON_BLANK.search(head, pos)
-    end = -1 if found is None else head.find(b"\n", found.start())
-    line = bytes(head[found.start():end]).strip() if found is not None and end >= 0 else b""
-    if line[:1] not in (b"{", b""):  # (a prefixed record's line, a message: lines)
+    if found is None or head[found.start():found.start() + 1] != b"{":  # (a prefixed record's line, a message)
         return False
+    end = head.find(b"\n", found.start())
+    end = len(head) if end < 0 and eof else end
+    if _KEYED.search(head, found.start(), end if end >= 0 else len(head)):  # an object key, a TAB, a record: lines
+        return False
+    line = bytes(head[found.start():end]).strip() if end >= 0 else b""
     for value, item in ((line[:-1], line[-1:] in (b",", b"]")), (line, False)):
         try:
             check_syntax(value)
@@ -274,6 +277,9 @@ def _items_go_on(first: bytes, head: bytes | bytearray, pos: int) -> bool:
             continue
         return value[:1] == b"{" and item
     return first.rstrip().endswith(b",")
+
+
+_KEYED = re.compile(rb"\}\t[ \t]*\{")
 
 
 def _bomb(first: bytes) -> bool:

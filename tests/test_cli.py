@@ -1309,9 +1309,9 @@ def test_standard_error_onto_the_store_or_an_input_is_refused(ccaudit_exe, sampl
         assert summary.returncode == 0 and b"13 events" in summary.stdout, summary
 
 
-@pytest.mark.parametrize("mode", ["wb", "ab"])
+@pytest.mark.parametrize("mode, both", [("wb", False), ("ab", False), ("wb", True)])  # both: > j 2>&1
 def test_standard_error_onto_the_stores_journal_is_refused_without_a_word_in_it(ccaudit_exe, sample_cli, tmp_path,
-                                                                               mode):
+                                                                               mode, both):
     # a warning (of a killed load, here) written into the journal the shell made failed the
     # command ("attempt to write a readonly database"), and every later one ("not a journal");
     # so did the refusal written there
@@ -1321,8 +1321,9 @@ def test_standard_error_onto_the_stores_journal_is_refused_without_a_word_in_it(
         conn.execute("INSERT INTO meta VALUES ('unfinished_load 1-x', ?)",
                      ('{"began": "2024-05-13T06:00:00Z", "inputs": ["d.txt"], "files": ["-"]}',))
     with open(f"{db}-journal", mode) as err:
-        proc = subprocess.run([ccaudit_exe, "summary", "--db", db], stdout=subprocess.PIPE, stderr=err, check=False)
-    assert (proc.returncode, proc.stdout, Path(f"{db}-journal").read_bytes()) == (2, b"", b"")
+        proc = subprocess.run([ccaudit_exe, "summary", "--db", db], stdout=err if both else subprocess.PIPE,
+                              stderr=err, check=False)
+    assert (proc.returncode, proc.stdout or b"", Path(f"{db}-journal").read_bytes()) == (2, b"", b"")
     result = subprocess.run([ccaudit_exe, "summary", "--db", db], capture_output=True, check=False)  # (beside it)
     assert result.returncode == 0 and b"13 events" in result.stdout and b"did not end" in result.stderr, result
 

@@ -1884,6 +1884,18 @@ def test_out_dash_to_a_full_disk_is_one_line_and_exit_2(tmp_path, cluster, topic
     assert run.stderr.count(b"\n") == 1 and run.stderr.endswith(b" written to standard output\n")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_ctrl_c_into_a_fifo_whose_reader_it_stopped_too_is_the_interruption(tmp_path):
+    # was BrokenPipeError (exit 141, nothing said): the flush as the FIFO closed met the reader gone
+    os.mkfifo(fifo := tmp_path / "f")
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    with pytest.raises(KeyboardInterrupt):
+        with dlf._appending(fifo, time.monotonic() + 10) as f:
+            f.write(b"x" * 100)  # (buffered: written at close)
+            os.close(reader)
+            raise KeyboardInterrupt
+
+
 @pytest.mark.parametrize("out, named", [("-", b"standard output"), ("/dev/stdout", b"/dev/stdout")])
 def test_ctrl_c_of_out_dash_into_a_pipe_says_at_most_what_the_reader_got(tmp_path, cluster, topic, mock_props, out,
                                                                         named):

@@ -231,12 +231,17 @@ def test_an_array_after_noise_lines_is_read(tmp_path, compress):
     assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.problems == [] and stats.noise_lines == 1
 
 
-@pytest.mark.parametrize("prefix", [b"", b"Partition:0 Offset:1\t"])
-def test_a_first_line_broken_after_a_record_and_a_comma_then_lines_is_json_lines(tmp_path, prefix):
-    # a message of one's own first, then JSON Lines: its "," does not make the lines an array's items
-    p = write(tmp_path, "d.jsonl", b'[{"level": "warn", "msg": "partial"} retrying,\n' + prefix + line(1) + line(2))
+@pytest.mark.parametrize("prefix, end", [(p, e) for p in (b"", b"Partition:0 Offset:1\t", b'{"tenant": "x"}\t')
+                                         for e in (b"\n", b"", b"pad") if p or e == b"\n"])
+def test_a_first_line_broken_after_a_record_and_a_comma_then_lines_is_json_lines(tmp_path, prefix, end):
+    # a message of one's own first, then JSON Lines: its "," does not make the lines an array's items;
+    # nor does a prefixed second line not yet read to its end (the input's last, or longer than a
+    # read); an object on it so is taken for an array's item (its records read on past the break)
+    second = prefix + compact(rec(1, **({"note": "x" * 300_000} if end == b"pad" else {})))
+    p = write(tmp_path, "d.jsonl", b'[{"level": "warn", "msg": "partial"} retrying,\n'
+              + (second.rstrip(b"\n") if end == b"" else second + line(2)))
     stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed_lines == [f"{p}:1"]
+    assert ids(rows) == ["rec-1", "rec-2"][:1 + (end != b"")] and stats.malformed_lines == [f"{p}:1"]
 
 
 @pytest.mark.parametrize("second", [b'{"id": "rec-2", x},', b'{"id": "rec-2", "note": "' + b"x" * 300_000 + b'"},'])
