@@ -75,7 +75,7 @@ def completed(notes: Iterable[tuple[str, str]], name: str, whole: dict[str, int 
     paths = {_path(f): size for f, size in whole.items()}  # a note of an earlier version holds the paths alone
     done = []
     for note, value in notes:
-        files, sizes = (n := _read(value))["files"], n.get("sizes", [])
+        files, sizes = (n := _read(value))["files"], n["sizes"]
         if note == name or files and STREAM not in files and all(
                 _at_least(whole if "\0" in f else paths, f, size) for f, size in zip(files, sizes)):
             done.append(note)
@@ -141,7 +141,7 @@ def _read(value: object) -> dict:
         began, inputs = str(note["began"]), [str(i) for i in note["inputs"]]
         files = [str(f) for f in note["files"]] if "files" in note else _files_of(inputs)
     except (TypeError, ValueError, KeyError, RecursionError):
-        return {"began": "?", "inputs": [], "files": []}
+        return {"began": "?", "inputs": [], "files": [], "sizes": []}
     sizes = note.get("sizes") if isinstance(note.get("sizes"), list) else []  # (none in an earlier version's)
     return {"began": began, "inputs": inputs, "files": files, "sizes": [
         n if type(n) is int else None for n in sizes[:len(files)]] + [None] * (len(files) - len(sizes))}
