@@ -92,7 +92,8 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
     total_w = max(7, len(str(most)) + 1)
     repeats = repeats_hour(day.hour_labels)
     seen = 26 if repeats else 20  # with the offset: 2024-11-03T01:30:00-04:00
-    extra = f"  {'First seen':<{seen}} {'Last seen':<{seen}} {'Peak':>5} {'Count':>{cell}}" if stats else ""
+    peak_w = max(10, cell)
+    extra = f"  {'First seen':<{seen}} {'Last seen':<{seen}} {'Peak hour':>9}  {'Peak count':>{peak_w}}" if stats else ""
     rule = "-" * (width + (cell + 1) * len(labels) + total_w + 1 + len(extra))
     head = (f"{day.date:<{width - 3}}Hour:"
             + "".join(f"{h:>{cell + 1}}" for h in labels)[2:]
@@ -112,7 +113,7 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
         if stats:
             first, last, peak, count = r.stats()
             line += (f"  {to_second(first, repeats).ljust(seen)} {to_second(last, repeats).ljust(seen)} "
-                     f"{peak.rjust(5)} {str(count).rjust(cell)}")
+                     f"{peak.rjust(9)}  {str(count).rjust(peak_w)}")
         yield line + "\n"
     yield "(no events)\n\n" if empty else left_out(section.rows) + "\n"
 

@@ -703,6 +703,22 @@ def test_the_largest_top_keeps_every_row(tmp_path, zone):
 
 # -- row statistics --------------------------------------------------------------------
 
+def test_text_stats_heads_name_each_column_over_its_values(tmp_path):
+    # was "Peak" over the hour and a bare "Count" beside "Total", where markdown says "Peak
+    # hour" and "Peak count"; and a label of Chatham's repeated hour (8 wide) pushed past "Peak"
+    path = write_jsonl(tmp_path, [kafka_auth("2024-04-06T14:10:00Z", "User:sa-1"),
+                                  kafka_auth("2024-04-06T14:05:00Z", "User:sa-1"),
+                                  kafka_auth("2024-04-06T16:00:00Z", "User:sa-1")])
+    text = run(path, "--section", "kafka_authentication", "--stats", "--tz", "Pacific/Chatham")
+    lines = text.splitlines()
+    head = next(x for x in lines if "First seen" in x)
+    row = next(x for x in lines if x.startswith("sa-1 "))
+    assert head.endswith("Peak hour  Peak count")
+    assert row.split()[-2:] == ["02+12:45", "2"]
+    assert len(row) == len(head)  # the count ends under "Peak count"
+    assert row[head.index("Peak hour") + len("Peak hour") - 8:].startswith("02+12:45")  # the hour under its head
+
+
 def test_row_stats(tmp_path):
     path = write_jsonl(tmp_path, [
         kafka_auth("2024-05-06T07:10:00Z", "User:sa-1"),
