@@ -64,3 +64,7 @@ def __getattr__(name: str):
     if name in _API:
         return getattr(importlib.import_module(f".{_API[name]}", __name__), name)
     raise AttributeError(f"module 'ccaudit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})  # the API's names too, though imported on first use

@@ -356,7 +356,7 @@ cli.add_command(export_command)
 @cli.command("spark", short_help="Load archived dumps with Apache Spark into a store.", help="""
     Read INPUTS with Apache Spark, by ccaudit's rules, into the --db store as counts.
 
-    INPUTS are paths, globs or Hadoop URIs (s3a://bucket/audit/2024/*/*.jsonl.gz; quote
+    INPUTS are paths, folders, globs or Hadoop URIs (s3a://bucket/audit/2024/*/*.jsonl.gz; quote
     globs). Spark reads and de-duplicates; the store gets per-quarter-hour counts, which
     report, summary, check, diff, methods and export read (events themselves stay in the archive). Needs
     the extra: pip install '.[spark]' in a clone, and Java 17 or newer.

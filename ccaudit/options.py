@@ -300,8 +300,8 @@ def malformed_lines(stats: LoadStats) -> list[str]:
     if stats.malformed > SHOWN_PROBLEMS:
         listed = "all" if stats.malformed <= len(stats.problems) else "the first"  # was "the first 20" of 20
         lines.append(f"{stats.malformed:,} malformed in all; {SHOWN_PROBLEMS} shown here, {listed} "
-                     f"{min(stats.malformed, len(stats.problems))} in the JSON output of load (malformed_lines) "
-                     f"and report (summary.load.malformed_lines)")
+                     f"{min(stats.malformed, len(stats.problems))} with their reasons in the JSON output of load "
+                     f"(malformed_entries) and report (summary.load.malformed_entries)")
     return lines
 
 

@@ -93,7 +93,7 @@ def _text_table(day: Day, section: Section, rows: Iterable[Row], stats: bool) ->
     repeats = repeats_hour(day.hour_labels)
     seen = 26 if repeats else 20  # with the offset: 2024-11-03T01:30:00-04:00
     peak_w = max(10, cell)
-    extra = f"  {'First seen':<{seen}} {'Last seen':<{seen}} {'Peak hour':>9}  {'Peak count':>{peak_w}}" if stats else ""
+    extra = f"  {'First seen':<{seen}} {'Last seen':<{seen}} Peak hour  {'Peak count':>{peak_w}}" if stats else ""
     rule = "-" * (width + (cell + 1) * len(labels) + total_w + 1 + len(extra))
     head = (f"{day.date:<{width - 3}}Hour:"
             + "".join(f"{h:>{cell + 1}}" for h in labels)[2:]

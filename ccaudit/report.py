@@ -214,18 +214,18 @@ def _gap_json(g: Gap) -> dict:
 def build(store: Store, tz: tzinfo = UTC, filters: Filters | None = None, load: dict | None = None) -> Report:
     """Every day from the first to the last day with events (runs of more than
     dates.MAX_EMPTY_RUN empty days become gaps), with its totals; each section's rows are read
-    from the store when they are iterated (``Rows``), so the store must stay open while
-    the report is used."""
+    from the store when iterated (``Rows``): the store must stay open while the report is used.
+    ``load``: a load's summary (``LoadStats.as_dict()``), shown as the commands show theirs."""
     from .store import Store
 
     of_kind(store, Store, "build")
     check_zone(tz)
     if filters is not None and not isinstance(filters, Filters):
         raise TypeError(f"filters is a ccaudit.Filters, not {type(filters).__name__}")
-    f = filters or Filters()
-    clock = Clock(tz)
+    if load is not None and not isinstance(load, dict):
+        raise TypeError(f"load is a load's summary (LoadStats.as_dict()), not {type(load).__name__}")
+    f, clock, totals = filters or Filters(), Clock(tz), Totals()
     selection = Selection(store, f.since, f.until, f.principal, f.method)
-    totals = Totals()
     try:
         for quarter, n, first, last in selection.quarters(lambda q: clock.place(q)[0]):
             d, col = clock.place(quarter)

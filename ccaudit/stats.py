@@ -133,6 +133,7 @@ class LoadStats:
             "noise_lines": self.noise_lines,
             "malformed": self.malformed,
             "malformed_lines": self.malformed_lines,
+            "malformed_entries": [{"place": where(label, pos), "reason": why} for label, pos, why in self.problems],
         } | ({"not_stored": self.not_stored} if self.stopped else {}) | {
             "unusable_inputs": list(self.failed.values()),
             "inputs_cut_short": self.cut_lines(),

@@ -1228,8 +1228,12 @@ def test_the_malformed_lines_beyond_those_shown_are_said_to_be_listed_in_json(in
     # was "the first 20" of 20: as if more were left out
     dump = tmp_path / "dump.jsonl"
     dump.write_bytes(json_line(kafka_auth()) + b"".join(b"garbage %d\n" % n for n in range(bad)))
-    result = invoke("load", dump, "--db", tmp_path / "s.db")
-    assert f"ccaudit: {bad} malformed in all; 10 shown here, {listed} in the JSON output of load" in result.stderr
+    result = invoke("load", dump, "--db", tmp_path / "s.db", "-f", "json")
+    assert (f"ccaudit: {bad} malformed in all; 10 shown here, {listed} with their reasons in the JSON output of "
+            "load (malformed_entries)") in result.stderr
+    entries = json.loads(result.stdout)["malformed_entries"]  # was places alone: past the 10th, no reason anywhere
+    assert entries[10:12] == [{"place": f"{dump}:12", "reason": "not a JSON object"},
+                              {"place": f"{dump}:13", "reason": "not a JSON object"}]
 
 
 @pytest.mark.parametrize(("args", "said"), [

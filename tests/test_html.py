@@ -170,7 +170,10 @@ def test_load_summary(sample_html):
     # conftest.py: 14 records, 13 new, 1 duplicate, 16 noise lines, 6 malformed (lines 31-36)
     assert table == {"Records read": "14", "Inserted (new)": "13", "Duplicates": "1",
                      "Noise lines skipped": "16", "Malformed": "6"}
-    assert [li.text() for li in load.all("li")] == [f"fixtures/sample-cli.txt:{n}" for n in range(31, 37)]
+    reasons = ["not a JSON object", "no data.methodName", "unparseable time", "text after the JSON object",
+               "not valid JSON", "JSON cut short"]  # the load line's, each with its place (was the place alone)
+    assert [li.text() for li in load.all("li")] == [f"fixtures/sample-cli.txt:{31 + i}: {why}"
+                                                    for i, why in enumerate(reasons)]
 
 
 def test_load_summary_counts_have_the_load_lines_separators(tmp_path, invoke):
@@ -386,7 +389,7 @@ def test_hostile_strings_are_escaped(invoke, tmp_path):
     assert "ctl\\x1b[31m\\u202eevil\\x07" in keys
     assert "\x1b" not in page and "\u202e" not in page and "\x07" not in page
     # the hostile file name in the malformed list is text too
-    assert [li.text() for li in tree.root.one("section", id="load").all("li")] == [f"{bad_name}:2"]
+    assert [li.text() for li in tree.root.one("section", id="load").all("li")] == [f"{bad_name}:2: not valid JSON"]
     # the row statistics title holds the key as text
     titles = [th.attrs["title"].split("\n")[0] for th in tree.root.all("th", scope="row")]
     assert p["attr"] + "@example.com" in titles

@@ -505,6 +505,7 @@ def test_a_load_that_raised_is_one_of_its_stores_unfinished_loads(store, tmp_pat
      "check takes rules as ccaudit.check.Rule (parse_rule makes one of a text)"),
     (lambda s, d: diff.diff_reports(build(s), build(s), top=0), ValueError, "diff_reports: top keeps from 1"),
     (lambda s, d: diff.diff_reports(build(s), None), TypeError, "diff_reports takes a ccaudit.Report, not NoneType"),
+    (lambda s, d: build(s, load=[1]), TypeError, "load is a load's summary (LoadStats.as_dict()), not list"),
 ])
 def test_arguments_of_the_wrong_kind_are_refused_at_once(store, sample_cli, call, error, said, tmp_path, monkeypatch):
     # were AttributeError deep inside, "can't concat str to bytes", ": cannot create the store",
@@ -513,6 +514,12 @@ def test_arguments_of_the_wrong_kind_are_refused_at_once(store, sample_cli, call
     with pytest.raises(error) as e:
         call(store, str(sample_cli))
     assert said in str(e.value)
+
+
+def test_dir_lists_the_api_though_its_names_are_imported_on_first_use():
+    import ccaudit
+
+    assert set(ccaudit.__all__) <= set(dir(ccaudit))  # was none of them: dir() saw only what was imported
 
 
 def test_an_export_folder_named_by_a_path_object_is_that_folder(store, tmp_path):

@@ -617,7 +617,7 @@ def test_load_lines(session):
     ran = session["many malformed"]
     assert ran.returncode == 0, ran.stderr
     assert many in ran.stderr.splitlines()
-    assert "first 100" in many and "summary.load.malformed_lines" in many
+    assert "first 100" in many and "summary.load.malformed_entries" in many
 
 
 def test_exit_codes_table_is_what_ccaudit_does(session):
