@@ -370,6 +370,7 @@ def run(inputs, store, master: str | None = None, parquet: str | None = None) ->
 
     check_inputs(inputs, store.path)
     with store.holding():  # held through Spark's minutes, as a load is: clean refuses it meanwhile
+        store.claim_for_counts()  # and a load begun meanwhile is refused
         rows: SpoolFile | None = None
         try:
             with session(master) as spark:

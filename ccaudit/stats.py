@@ -150,7 +150,7 @@ class LoadStats:
             line += _first(self.malformed_lines, self.malformed)
         cut = [(label, pos) for label, pos, _, damaged in self.cut if not damaged]  # those say so below
         if cut:
-            places = [where(label, pos) for label, pos in cut]
+            places = list(dict.fromkeys(where(label, pos) for label, pos in cut))  # (a file named twice: once)
             line += f"; {plural(len({c[0] for c in cut}), 'input')} read in part" + _first(places, len(places))
         if self.damaged:  # each has its error line above this one
             line += f"; {plural(len(self.damaged), 'input')} damaged" + _first(list(self.damaged), len(self.damaged))

@@ -36,7 +36,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from . import daycounts, loadnotes, storelock, upgrade
+from . import countsonly, daycounts, loadnotes, storelock, upgrade
 from .arguments import store_path
 from .errors import NoSpace, StoreError, out_of_space
 from .numbering import AT_ONCE, Numbering, chunks, looked_up, values_sql
@@ -50,6 +50,7 @@ from .storefile import (
     create,
     create_tables,
     end_readers,
+    file_id,
     looks_like_sqlite,
     needs_creating,
     sqlite_or_unborn,
@@ -290,15 +291,13 @@ class Store:
         self.conn.executemany(put, [(*key, *daycounts.added(key[0], q, stored.get(key))) for key, q in pending])
 
     def refuse_mixing(self, adding: str) -> None:
-        """Counts without events (``ccaudit spark``) cannot tell which events they hold, so
-        events are never added to them, nor counts to anything: either would count an event
-        twice. Checked in the write transaction: another process may have written meanwhile."""
-        if adding == "events" and self.counts_only():
-            raise StoreError(f"{self.path}: holds counts only (made by ccaudit spark), which cannot tell which "
-                             "events they have: load the dumps into a new store, or give them all to ccaudit spark")
-        if adding == "counts" and self.event_count():
-            raise StoreError(f"{self.path}: already holds events or counts; ccaudit spark writes counts without "
-                             "events, so it cannot tell which ones the store has: give a new store")
+        """Events and counts without events (``ccaudit spark``'s) are never in one store."""
+        countsonly.refuse_mixing(self.conn, self.path, adding, self._held)
+
+    def claim_for_counts(self) -> None:
+        """Mark the store as a Spark run's before its minutes of Spark (``countsonly``)."""
+        with self._transaction("counts"):
+            countsonly.claim(self.conn)
 
     def _last_key(self) -> int:
         return self.conn.execute("SELECT coalesce(max(kid), 0) FROM keys").fetchone()[0]
@@ -307,7 +306,7 @@ class Store:
         """Add counts made elsewhere (``ccaudit spark``): (quarter start, section, key,
         method, principal, n, first µs, last µs). The store then holds counts only."""
         with self.writing(adding="counts"):
-            self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('counts_only', 1)")
+            countsonly.claim(self.conn)
             self.conn.execute(f"DELETE FROM meta WHERE {loadnotes.WHERE}")  # a load that left no event (or this
             self.made = None  # run's store's own note): no load can complete it in a store of counts
             for batch in chunks(rows, 10_000):
@@ -348,9 +347,9 @@ class Store:
             self._pending_methods.clear()
             if not isinstance(e, sqlite3.OperationalError):
                 raise
-            if self._held is not None and os.fstat(self._held).st_nlink == 0:  # rm, or a rename over it
-                raise StoreError(f"{self.path}: the store was deleted or replaced while this command wrote it; what it "
-                                 "loaded went with it") from None
+            if self._held is not None and file_id(self._file) != storelock.key_of(self._held):  # rm, mv, mv over it
+                raise StoreError(f"{self.path}: the store was moved, deleted or replaced while this command wrote it; "
+                                 "what it loaded went with the file") from None
             if out_of_space(e):  # counts are written in one transaction: nothing of them is kept
                 raise NoSpace(self._full(e, kept="" if adding == "counts" else _KEPT)) from None
             if "readonly" in str(e):
@@ -394,7 +393,7 @@ class Store:
 
     def counts_only(self) -> bool:
         """Built by ``ccaudit spark``: counts, no events."""
-        return self.conn.execute("SELECT count(*) FROM meta WHERE name = 'counts_only'").fetchone()[0] > 0
+        return countsonly.counts_only(self.conn)
 
     def event_count(self) -> int:
         return self.conn.execute("SELECT coalesce(sum(n), 0) FROM quarters").fetchone()[0]

@@ -674,25 +674,27 @@ def test_clean_deletes_a_store_that_is_being_read(invoke, tmp_path, sample_cli):
     assert not db.exists()
 
 
-@pytest.mark.parametrize("replaced", [False, True])
-def test_a_load_into_a_store_deleted_under_it_says_so(tmp_path, sample_cli, replaced):
+@pytest.mark.parametrize("how", ["deleted", "replaced", "moved"])
+def test_a_load_into_a_store_deleted_under_it_says_so(tmp_path, sample_cli, how):
     # was: "cannot write the store: no space left, or an I/O error (disk I/O error); everything
-    # loaded before is kept", when nothing was
+    # loaded before is kept", when nothing was; and, moved, "the store is read-only here"
     from ccaudit.errors import StoreError
     from ccaudit.load import load_dumps
     from ccaudit.store import Store
 
     db = tmp_path / "s.db"
     with Store(str(db)) as store, store.holding():  # as a load holds it, from its note to its end
-        if replaced:
+        if how == "replaced":
             Store(str(tmp_path / "other.db")).close()
             os.replace(tmp_path / "other.db", db)
+        elif how == "moved":
+            os.rename(db, tmp_path / "moved.db")
         else:
             os.remove(db)
         with pytest.raises(StoreError) as e:
             load_dumps([str(sample_cli)], store)
-    assert str(e.value) == (f"{db}: the store was deleted or replaced while this command wrote it; what it "
-                            "loaded went with it")
+    assert str(e.value) == (f"{db}: the store was moved, deleted or replaced while this command wrote it; what it "
+                            "loaded went with the file")
 
 
 @pytest.mark.parametrize("command", [("summary", "--db"), ("clean", "--yes", "--db"), ("report", "--db"),

@@ -651,6 +651,14 @@ def test_an_input_read_in_part_is_told_however_many_malformed_lines_came_first(i
     assert json.loads(result.stdout)["inputs_cut_short"] == [told[0].removeprefix("ccaudit: read in part: ")]
 
 
+def test_a_file_read_in_part_named_twice_is_one_input_and_one_place_on_the_load_line(invoke, tmp_path, sample_cli):
+    # was "1 input read in part (cut.gz@end, cut.gz@end)"
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(gzip.compress(sample_cli.read_bytes())[:-40])
+    result = invoke("load", cut, cut, "--db", tmp_path / "s.db", "-q")
+    assert result.exit_code == 0 and stderr_lines(result)[-1].endswith(f"; 1 input read in part ({cut}@end)")
+
+
 @pytest.mark.parametrize("kind", ["missing", "directory"])
 def test_missing_input_stops_before_loading_anything(invoke, tmp_path, sample_cli, kind):
     path = _bad_inputs(tmp_path, sample_cli)[kind]

@@ -944,6 +944,25 @@ def test_events_and_counts_without_events_are_never_mixed_in_a_store(invoke, tmp
     store.close()
 
 
+def test_a_load_is_refused_while_spark_writes_the_store_and_takes_it_once_spark_wrote_nothing(
+        run_ccaudit, tmp_path, sample_cli):
+    # was: a load into the store during Spark's minutes went in, and the Spark run then failed
+    # at its end ("already holds events or counts"), its work lost; and a store that a Spark run
+    # of no records (or of unusable inputs) left refused every load as "counts only"
+    db = str(tmp_path / "s.db")
+    with Store(db) as store, store.holding():  # as ccaudit spark holds it, through its minutes of Spark
+        store.claim_for_counts()
+        r = run_ccaudit("load", sample_cli, "--db", db, "-q")
+        assert r.returncode == 2, r.stderr
+        assert f"{db}: ccaudit spark is writing counts into it now" in r.stderr
+    r = run_ccaudit("load", sample_cli, "--db", db, "-q")  # the run ended having written no counts
+    assert r.returncode == 0 and "13 new" in r.stderr, r.stderr
+    with Store(db) as store:
+        assert not store.counts_only() and store.event_count() == 13
+        with pytest.raises(StoreError, match="already holds events or counts"):
+            store.claim_for_counts()  # a Spark run into it now
+
+
 def test_a_damaged_page_names_the_store_it_is_in(invoke, tmp_path, sample_cli, fixtures_dir):
     # "a store could not be read: database disk image is malformed", for either side of a
     # diff: the user could not tell which store was damaged
