@@ -40,11 +40,11 @@ HEAD = 1 << 16  # bytes of a file that tell it from another written under its na
 
 
 def identity(path: str, fd: int | None = None) -> str:
-    """An input as a file, whatever it was called (``d.txt``, ``./d.txt``, a link to it),
-    and a digest of its first HEAD bytes (read from ``fd``, the file a load read, if given:
-    another may have been renamed over it since): a new dump written under a killed load's
-    file name (a daily cron job's) is another dump, and took its note away. ``-`` for a
-    stream (stdin, a pipe), which nothing tells from another."""
+    """An input as a file: its real path, for people, and a digest of its first HEAD bytes
+    (read from ``fd``, the file a load read, if given: another may have been renamed over it
+    since), which ``completed`` matches wherever the file is now: a new dump written under a
+    killed load's file name (a daily cron job's) is another dump, and took its note away.
+    ``-`` for a stream (stdin, a pipe), which nothing tells from another."""
     if path == "-" or not os.path.isfile(path):
         return STREAM
     real = os.path.realpath(path)
@@ -73,13 +73,23 @@ def completed(notes: Iterable[tuple[str, str]], name: str, whole: dict[str, int 
     of at least its size when the note was made (a copy cut short since is no longer all
     of it). No stream completes another load: any load from stdin took the note of any killed one."""
     paths = {_path(f): size for f, size in whole.items()}  # a note of an earlier version holds the paths alone
+    heads: dict[str, int | None] = {}  # (a copy cut short, read beside the whole one, does not hide it)
+    for f, size in whole.items():
+        heads[_head(f)] = max(size or 0, heads.get(_head(f)) or 0)
     done = []
     for note, value in notes:
         files, sizes = (n := _read(value))["files"], n["sizes"]
         if note == name or files and STREAM not in files and all(
-                _at_least(whole if "\0" in f else paths, f, size) for f, size in zip(files, sizes)):
+                _at_least(heads, _head(f), size) if "\0" in f else _at_least(paths, f, size)
+                for f, size in zip(files, sizes)):
             done.append(note)
     return done
+
+
+def _head(identity: str) -> str:
+    """What tells a file from another: the digest of its head, wherever it is now (moved,
+    linked or copied, it holds the same records; a new dump under its name does not)."""
+    return identity.partition("\0")[2]
 
 
 def _at_least(read: dict[str, int | None], file: str, size: int | None) -> bool:

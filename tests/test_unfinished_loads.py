@@ -7,6 +7,7 @@ import errno
 import gzip
 import json
 import os
+import shutil
 import sqlite3
 
 import pytest
@@ -331,6 +332,21 @@ def test_a_new_dump_under_the_killed_loads_file_name_does_not_complete_it(invoke
     today.write_bytes(WEEK2.read_bytes())  # the killed load's dump again
     assert invoke("load", today, "--db", db, "-q").exit_code == 0
     assert invoke("summary", "--db", db).stderr == ""
+
+
+@pytest.mark.parametrize("how", ["moved", "linked", "copied"])
+def test_the_killed_loads_dump_moved_linked_or_copied_completes_it(invoke, tmp_path, how):
+    # was: still "did not end", and check --strict failed for good: the note knew the file by its
+    # path, where its records had not changed (an archive folder, a hard link)
+    db, dump = tmp_path / "s.db", tmp_path / "dump.jsonl"
+    dump.write_bytes(WEEK2.read_bytes())
+    killed_after_a_commit(db, dump)
+    (tmp_path / "archive").mkdir()
+    there = tmp_path / "archive" / "2024-05-13.jsonl"
+    {"moved": os.rename, "linked": os.link, "copied": shutil.copyfile}[how](dump, there)
+    assert invoke("load", there, "--db", db, "-q").exit_code == 0
+    assert invoke("summary", "--db", db).stderr == ""
+    assert invoke("check", "--db", db, "--max", "*:*=1000/h", "--strict").exit_code == 0
 
 
 def test_no_stream_completes_a_killed_load_of_a_stream(invoke, tmp_path, sample_cli):
