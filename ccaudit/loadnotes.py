@@ -98,7 +98,8 @@ def _at_least(read: dict[str, int | None], file: str, size: int | None) -> bool:
 
 def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None, held: int | None = None) -> list[dict]:
     """Loads noted as begun and never ended, each {"began", "inputs", "running"}:
-    ``running`` while a command writes the store, whose own load it may be. The lock is
+    ``running`` while a command writes the store, whose own load it may be, and the note's
+    process is there (a load killed while another writes is not running). The lock is
     asked about inside the transaction that reads the notes, which no load can commit
     during. ``own``: this command's load's note, which its own words tell of; ``held``:
     its own hold (``storelock.hold``), through which only others' holds are seen."""
@@ -110,13 +111,27 @@ def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None, held
         with conn:
             conn.execute("BEGIN")
             notes = [(name, value) for name, value in conn.execute(NOTES) if name != own]
-            running = bool(notes) and writer_holds(fd)
-            return [{**_shown(_read(value)), "running": running} for _, value in notes]
+            held = bool(notes) and writer_holds(fd)
+            return [{**_shown(_read(value)), "running": held and _alive(name)} for name, value in notes]
     except sqlite3.DatabaseError:  # a layout without meta, or damage, which reading the store names
         return []
     finally:
         if held is None:
             storelock.close(fd)  # after the transaction: see writer_holds
+
+
+def _alive(note: str) -> bool:
+    """May the process whose load the note is (its id begins the note's name) still run? One
+    killed cannot, though another load holds the store now. (Another user's: it may.)"""
+    try:
+        pid = int(note[len(PREFIX):].split("-")[0])
+        if pid > 0:
+            os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, OSError):  # a name of another shape; EPERM
+        pass
+    return True
 
 
 def dumps_of(load: dict) -> str:

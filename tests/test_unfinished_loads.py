@@ -9,6 +9,8 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -200,6 +202,27 @@ def test_a_load_running_now_is_said_to_be_one_that_may_be_running(invoke, tmp_pa
         assert result.exit_code == 0 and "has not ended (it may be running now)" in result.stderr
         assert "did not end" not in result.stderr
     assert "did not end" in invoke("summary", "--db", db).stderr  # once it is gone, it did not end
+
+
+def test_a_killed_load_is_not_said_to_be_running_while_another_load_writes(invoke, tmp_path, sample_cli):
+    # was "running" (and "it may be running now", not "load the same dumps again"): every note
+    # was, while any command held the store
+    db = tmp_path / "s.db"
+    assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # the id of a process that has ended
+    killed = (f"unfinished_load {gone}-00000000", json.dumps({"began": "2024-05-13T06:00:00Z",
+                                                              "inputs": [str(WEEK2)], "files": ["-"]}))
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", killed)
+    conn.close()
+    with Store(str(db)) as writer, writer.holding():  # another load, between its transactions
+        writer.begin_load([str(sample_cli)])
+        doc = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)
+        running = {load["inputs"][0]: load["running"] for load in doc["unfinished_loads"]}
+        assert running == {str(WEEK2): False, str(sample_cli): True}
+        told = invoke("summary", "--db", db).stderr
+        assert f"a load of {WEEK2}, begun 2024-05-13T06:00:00Z, did not end" in told
 
 
 def test_a_temporary_store_notes_no_load(tmp_path, sample_cli):
