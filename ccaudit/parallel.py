@@ -34,6 +34,7 @@ from .stats import LoadStats
 from .stops import block_stops, restore_signals
 from .store import Store
 from .tempdirs import make_temp_dir
+from .text import printable
 from .worker import PACKAGE_ROOT, RUN, Answer, Failure, Reply, Task, unwire, wire
 
 CHUNK = 4 * 2**20  # input bytes per task: bounds the memory of a worker
@@ -77,8 +78,8 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
         for worker in pool:
             worker.kill()
         if isinstance(e, WorkerStopped):  # (killed, or out of memory): it named no input
-            raise CcauditError(f"{dump.label}: {e}; what was loaded before it is kept: load the input again "
-                               "to complete it") from None
+            raise CcauditError(f"{dump.label}: {e}; what was loaded before it is kept, and no input after it was "
+                               "read: load the same dumps again, all of them, to complete the load") from None
         raise
     finally:
         _clean_up(dump, stream, pool, tmp, held)
@@ -260,8 +261,13 @@ class _Merger:
         self.ended_early: EndsEarly | None = None  # why a compressed input or pipe broke
 
     def merge(self, answers: Iterator[Answer]) -> None:
-        for first in answers:
-            self.stats.add_merged(self.store.merge_files(_group(first, answers)))
+        try:
+            for first in answers:
+                self.stats.add_merged(self.store.merge_files(_group(first, answers)))
+        except FileNotFoundError as e:  # was an internal error, exit 70
+            raise CcauditError(f"{printable(str(e.filename))}: removed while the load ran (a cleaner of temporary "
+                               "files?); what was loaded before it is kept: load the same dumps again, all of them, "
+                               "to complete the load") from None
         if self.full:
             raise self.full
 

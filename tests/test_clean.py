@@ -516,6 +516,25 @@ def test_an_empty_file_beside_a_file_that_is_no_journal_is_not_deleted(invoke, t
     assert sorted(os.listdir(tmp_path)) == ["empty", "empty-journal"]
 
 
+def test_a_store_a_load_is_making_is_said_to_be_in_the_making(run_ccaudit, tmp_path):
+    # was "an empty file, not yet a store (a load into it stopped as it began?)", read in the
+    # moment between a load's making the file and its tables
+    from ccaudit import storelock
+
+    db = tmp_path / "s.db"
+    db.touch()
+    key = storelock.opened(str(db))
+    held = storelock.hold(str(db), key)  # as the load making it holds it
+    try:
+        result = run_ccaudit("summary", "--db", db)
+        assert result.returncode == 2
+        assert result.stderr == (f"ccaudit: error: {db}: a load is making this store now; read it again once the "
+                                 "load has begun\n")
+    finally:
+        storelock.released(key, held)
+    assert "not yet a store" in run_ccaudit("summary", "--db", db).stderr
+
+
 @pytest.mark.parametrize("command", [("report",), ("summary",), ("check", "--max", "*:*=1/h")])
 def test_an_empty_file_as_a_store_is_read_as_no_store_yet(invoke, tmp_path, sample_cli, command):
     # what SIGTERM leaves when it stops a load as it makes a new store: the file made, nothing

@@ -508,6 +508,34 @@ def test_a_full_store_disk_during_a_merge_stops_the_load_for_that_reason(tmp_pat
     finally:
         store.close()
 
+def test_a_stage_file_removed_from_tmpdir_during_a_load_is_one_error_line(tmp_path, monkeypatch):
+    # was: "internal error: FileNotFoundError", exit 70, as a cleaner of /tmp removed a stage file
+    from ccaudit import parallel
+
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(json_lines(record(f"r-{i}") for i in range(10_000)))
+    real, answers = parallel._Merger.received, []
+
+    def received(merger, worker, task):
+        for answer in real(merger, worker, task):
+            answers.append(answer)
+            if len(answers) == 5:
+                os.remove(answer.stage)
+            yield answer
+    monkeypatch.setattr(parallel._Merger, "received", received)
+    monkeypatch.setattr(parallel, "COMMIT_RECORDS", 10)
+    store = Store(str(tmp_path / "s.db"))
+    try:
+        with pytest.raises(CcauditError) as e:
+            load_dumps([str(path)], store, workers=2, chunk=20_000)
+        assert str(e.value) == (f"{answers[4].stage}: removed while the load ran (a cleaner of temporary files?); "
+                                "what was loaded before it is kept: load the same dumps again, all of them, to "
+                                "complete the load")
+        assert 0 < store.event_count() < 10_000
+    finally:
+        store.close()
+
+
 
 def test_a_worker_killed_mid_load_names_the_input_and_what_is_kept(tmp_path, monkeypatch):
     # was "a parse worker stopped unexpectedly (exit code -9)": no input named, nothing said of the store
@@ -530,7 +558,8 @@ def test_a_worker_killed_mid_load_names_the_input_and_what_is_kept(tmp_path, mon
         with pytest.raises(CcauditError) as e:
             load_dumps([str(path)], store, workers=2, chunk=20_000)
         assert str(e.value) == (f"{path}: a parse worker stopped unexpectedly (exit code -9); what was loaded "
-                                "before it is kept: load the input again to complete it")
+                                "before it is kept, and no input after it was read: load the same dumps again, "
+                                "all of them, to complete the load")  # was "load the input again": one of them
         assert 0 < store.event_count() < 10_000
     finally:
         store.close()
