@@ -73,12 +73,26 @@ def check_out(out_path, config_path, state_path, compress: bool = False) -> None
     if looks_like_sqlite(out):  # --out audit.db for --db audit.db: the store, lost
         raise InputError(f"--out {out_path} is an SQLite file (a store?), which the download would replace: "
                          "write the records to another file")
+    if _is_state(out):  # --out audit.state for --state audit.state: the offsets of a chain of runs, lost
+        raise InputError(f"--out {out_path} is a download's state file (--state), which the download would "
+                         "replace: write the records to another file")
     if not is_stream(out_path):  # found before the download, not once the client has connected
         if compress != out.lower().endswith(".gz"):
             raise InputError(f"--out {out_path}: " + ("--gzip writes gzip data: end the file's name in .gz "
                                                       "(audit.jsonl.gz)" if compress else
                                                       "a .gz name without --gzip: add --gzip, or drop .gz"))
         check_parent(out, "the output")  # (a name too long too: was found at the end)
+
+
+def _is_state(path: str) -> bool:
+    """A state file ``save_state`` wrote, by its first bytes."""
+    try:
+        if not os.path.isfile(path):  # (a FIFO would wait for its writer)
+            return False
+        with open(path, "rb") as f:
+            return f'"format": "{STATE_FORMAT[:-1]}'.encode() in f.read(64)
+    except OSError:
+        return False
 
 
 def refuse_to_replace(out_path, compress: bool = False) -> None:

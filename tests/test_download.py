@@ -1500,6 +1500,19 @@ def test_out_naming_the_state_file_is_refused(tmp_path, props, monkeypatch, exis
     assert (state.read_bytes() == before) if exists else not state.exists()
 
 
+def test_out_naming_a_state_file_without_state_is_refused(tmp_path, props, monkeypatch):
+    # was: --out audit.state typed for --state audit.state replaced the offsets a chain of daily
+    # runs resumes from with records; the next run failed, and only a fetch of all 7 days mended it
+    state = tmp_path / "audit.state"
+    before = save_state(state, {0: 1})
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    result = CliRunner().invoke(cli, ["download", "--config", str(props), "--out", str(state)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"ccaudit: error: --out {state} is a download's state file (--state), which the download "
+                             "would replace: write the records to another file\n")
+    assert source.position == {} and state.read_bytes() == before
+
+
 def test_out_naming_the_config_file_is_refused(tmp_path, props, monkeypatch):
     # was: the client.properties, API secret and all, replaced by the records
     before = props.read_bytes()
