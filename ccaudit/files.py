@@ -169,9 +169,13 @@ def unwritable_descriptor(path: str, what: str) -> str | None:
     """Why the descriptor that ``path`` names cannot take ``what`` (the report, the
     records), found before anything is made or loaded: it is not open, and the next file
     opened (SQLite's store, the Kafka client's pipe) would take its number, so ``what``
-    would go into that file, or nowhere; or it is open only for reading (``< file``)."""
+    would go into that file, or nowhere; or it is open only for reading (``< file``). Or
+    ``path`` is a socket, which no file opens (once the load was done: ENXIO)."""
     fd = descriptor_of(path)
     if fd is None:
+        with contextlib.suppress(OSError, ValueError):
+            if stat.S_ISSOCK(os.lstat(path).st_mode):
+                return f"a socket, which cannot be opened as a file, so {what} cannot be written there"
         return None
     try:
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)

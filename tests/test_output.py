@@ -98,6 +98,20 @@ def test_an_out_folder_that_cannot_be_made_is_refused_before_the_load(invoke, tm
     assert "loaded" not in result.stderr and not db.exists()
 
 
+def test_output_to_a_socket_is_refused_before_the_load(invoke, tmp_path, sample_cli):
+    # was: "sock: cannot write: No such device or address", once the whole load was done
+    import socket
+
+    sock, db = tmp_path / "sock", tmp_path / "s.db"
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(sock))
+        result = invoke("report", sample_cli, "--db", db, "-o", sock)
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert "loaded" not in result.stderr and not db.exists()
+    assert result.stderr.endswith(f"{sock}: a socket, which cannot be opened as a file, so the report cannot be "
+                                  "written there\n")
+
+
 @pytest.mark.parametrize("out", ["new/", "new/.", "a-file/"])
 def test_output_named_as_a_folder_is_refused_before_the_load(invoke, tmp_path, sample_cli, out):
     # was: "new/: cannot write: Not a directory", after loading the dumps
