@@ -7,7 +7,7 @@ import time
 from typing import TextIO
 
 from .streams import discard
-from .text import columns, cut, printable
+from .text import columns, cut, plural, printable
 
 WIDTH = 80  # columns when the terminal does not say
 
@@ -26,7 +26,7 @@ class Progress:
         where = f"{done / 2**20:,.0f} MiB"
         if total:
             where = f"{100 * done / total:3.0f}% of {total / 2**20:,.0f} MiB"
-        tail = f": {where}, {records:,} records, {records / elapsed:,.0f}/s"
+        tail = f": {where}, {plural(records, 'record')}, {records / elapsed:,.0f}/s"
         label = printable(label)  # a file name may hold an escape sequence
         room = width(self.stream) - 1 - columns(tail)
         redraw(self.stream, cut(label, room, keep_end=True) + tail)  # the end of a path names the file

@@ -61,7 +61,7 @@ def test_a_file_name_is_shown_printable(terminal):
     # a name chosen by whoever made the file: its escape sequences went to the terminal as they were
     stream, sent = terminal(200)
     Progress(stream)("dump\x1b]0;owned\x07.jsonl", 1, None, 1)
-    assert drawn(sent()).startswith("dump\\x1b]0;owned\\x07.jsonl: 0 MiB, 1 records, ")
+    assert drawn(sent()).startswith("dump\\x1b]0;owned\\x07.jsonl: 0 MiB, 1 record, ")  # was "1 records"
 
 
 def test_wide_characters_are_counted_in_columns(terminal):
