@@ -25,7 +25,8 @@ def begun(inputs: list[str]) -> tuple[str, str]:
     began = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     return (f"{PREFIX}{os.getpid()}-{os.urandom(4).hex()}",
             json.dumps({"began": began, "inputs": [file_name(i) for i in inputs],
-                        "files": [identity(i) for i in inputs], "sizes": [_size(i) for i in inputs]}))
+                        "files": [identity(i) for i in inputs], "sizes": [_size(i) for i in inputs],
+                        "where": here()}))
 
 
 def _size(path: str) -> int | None:
@@ -73,22 +74,20 @@ def completed(notes: Iterable[tuple[str, str]], name: str, whole: dict[str, int 
     of at least its size when the note was made (a copy cut short since is no longer all
     of it). No stream completes another load: any load from stdin took the note of any killed one."""
     paths = {_path(f): size for f, size in whole.items()}  # a note of an earlier version holds the paths alone
-    heads: dict[str, int | None] = {}  # (a copy cut short, read beside the whole one, does not hide it)
-    for f, size in whole.items():
-        heads[_head(f)] = max(size or 0, heads.get(_head(f)) or 0)
+    moved = {(_head(f), size) for f, size in whole.items() if size is not None}
     done = []
     for note, value in notes:
         files, sizes = (n := _read(value))["files"], n["sizes"]
         if note == name or files and STREAM not in files and all(
-                _at_least(heads, _head(f), size) if "\0" in f else _at_least(paths, f, size)
+                _at_least(whole, f, size) or (_head(f), size) in moved if "\0" in f else _at_least(paths, f, size)
                 for f, size in zip(files, sizes)):
             done.append(note)
     return done
 
 
 def _head(identity: str) -> str:
-    """What tells a file from another: the digest of its head, wherever it is now (moved,
-    linked or copied, it holds the same records; a new dump under its name does not)."""
+    """The digest of a file's head: with its size, what tells the file wherever it is now
+    (moved, linked or copied, it holds the same records; a new dump under its name does not)."""
     return identity.partition("\0")[2]
 
 
@@ -111,8 +110,9 @@ def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None, held
         with conn:
             conn.execute("BEGIN")
             notes = [(name, value) for name, value in conn.execute(NOTES) if name != own]
-            held = bool(notes) and writer_holds(fd)
-            return [{**_shown(_read(value)), "running": held and _alive(name)} for name, value in notes]
+            holds = bool(notes) and writer_holds(fd)
+            return [{**_shown(n := _read(value)), "running": holds and _alive(name, n["where"])}
+                    for name, value in notes]
     except sqlite3.DatabaseError:  # a layout without meta, or damage, which reading the store names
         return []
     finally:
@@ -120,18 +120,32 @@ def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None, held
             storelock.close(fd)  # after the transaction: see writer_holds
 
 
-def _alive(note: str) -> bool:
+def _alive(note: str, where: str | None) -> bool:
     """May the process whose load the note is (its id begins the note's name) still run? One
-    killed cannot, though another load holds the store now. (Another user's: it may.)"""
+    killed cannot, though another load holds the store now. Only a note made ``here`` tells:
+    elsewhere (another container, another machine sharing the store) the id is another's."""
+    if where is None or where != here():
+        return True
     try:
         pid = int(note[len(PREFIX):].split("-")[0])
         if pid > 0:
             os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (ValueError, OSError):  # a name of another shape; EPERM
+    except (ValueError, OSError):  # a name of another shape; EPERM: another user's process
         pass
     return True
+
+
+def here() -> str | None:
+    """This boot of this machine and its process-id namespace, where a note's process id
+    names a process (Linux's; None elsewhere, where no note is known to be of here)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip()
+        return f"{boot}/{os.stat('/proc/self/ns/pid').st_ino}"
+    except (OSError, ValueError):
+        return None
 
 
 def dumps_of(load: dict) -> str:
@@ -166,9 +180,10 @@ def _read(value: object) -> dict:
         began, inputs = str(note["began"]), [str(i) for i in note["inputs"]]
         files = [str(f) for f in note["files"]] if "files" in note else _files_of(inputs)
     except (TypeError, ValueError, KeyError, RecursionError):
-        return {"began": "?", "inputs": [], "files": [], "sizes": []}
+        return {"began": "?", "inputs": [], "files": [], "sizes": [], "where": None}
     sizes = note.get("sizes") if isinstance(note.get("sizes"), list) else []  # (none in an earlier version's)
-    return {"began": began, "inputs": inputs, "files": files, "sizes": [
+    where = note.get("where") if isinstance(note.get("where"), str) else None
+    return {"began": began, "inputs": inputs, "files": files, "where": where, "sizes": [
         n if type(n) is int else None for n in sizes[:len(files)]] + [None] * (len(files) - len(sizes))}
 
 

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from ccaudit import storelock
+from ccaudit import loadnotes, storelock
 from ccaudit.errors import broken_stream
 from ccaudit.load import load_dumps
 from ccaudit.report import build
@@ -22,6 +22,7 @@ from ccaudit.schema import LAYOUT_VERSION
 from ccaudit.stats import LoadStats
 from ccaudit.store import Store
 from tests.conftest import FIXTURES
+from tests.records import json_line, kafka_auth
 
 WEEK2 = FIXTURES / "sample-week2.jsonl"
 
@@ -211,16 +212,18 @@ def test_a_killed_load_is_not_said_to_be_running_while_another_load_writes(invok
     assert invoke("load", sample_cli, "--db", db, "-q").exit_code == 0
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True, check=True).stdout.strip()  # the id of a process that has ended
-    killed = (f"unfinished_load {gone}-00000000", json.dumps({"began": "2024-05-13T06:00:00Z",
-                                                              "inputs": [str(WEEK2)], "files": ["-"]}))
+    note = {"began": "2024-05-13T06:00:00Z", "inputs": [str(WEEK2)], "files": ["-"], "where": loadnotes.here()}
+    killed = (f"unfinished_load {gone}-00000000", json.dumps(note))
+    elsewhere = {**note, "inputs": ["elsewhere.jsonl"], "where": "another-boot/4026531836"}  # another machine's:
+    there = (f"unfinished_load {gone}-00000001", json.dumps(elsewhere))  # its id is not of a process here
     with sqlite3.connect(db) as conn:
-        conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", killed)
+        conn.executemany("INSERT INTO meta (name, value) VALUES (?, ?)", [killed, there])
     conn.close()
     with Store(str(db)) as writer, writer.holding():  # another load, between its transactions
         writer.begin_load([str(sample_cli)])
         doc = json.loads(invoke("summary", "--db", db, "--format", "json").stdout)
         running = {load["inputs"][0]: load["running"] for load in doc["unfinished_loads"]}
-        assert running == {str(WEEK2): False, str(sample_cli): True}
+        assert running == {str(WEEK2): False, str(sample_cli): True, "elsewhere.jsonl": True}
         told = invoke("summary", "--db", db).stderr
         assert f"a load of {WEEK2}, begun 2024-05-13T06:00:00Z, did not end" in told
 
@@ -370,6 +373,19 @@ def test_the_killed_loads_dump_moved_linked_or_copied_completes_it(invoke, tmp_p
     assert invoke("load", there, "--db", db, "-q").exit_code == 0
     assert invoke("summary", "--db", db).stderr == ""
     assert invoke("check", "--db", db, "--max", "*:*=1000/h", "--strict").exit_code == 0
+
+
+def test_another_dump_that_begins_as_the_killed_loads_does_not_complete_it(invoke, tmp_path):
+    # a day's dump and the next day's, both from one start of the topic: their first 64 KiB
+    # are alike, their sizes not. Matched by its head alone, the second took the first's note
+    shared = b"".join(json_line(kafka_auth("2024-05-06T07:00:00Z", id=f"s{i}")) for i in range(1000))
+    db, first, second = tmp_path / "s.db", tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_bytes(shared + b"".join(json_line(kafka_auth("2024-05-07T07:00:00Z", id=f"a{i}")) for i in range(500)))
+    second.write_bytes(shared + b"".join(json_line(kafka_auth("2024-05-08T07:00:00Z", id=f"b{i}")) for i in range(600)))
+    assert len(shared) > loadnotes.HEAD
+    killed_after_a_commit(db, first)
+    assert invoke("load", second, "--db", db, "-q").exit_code == 0
+    assert "did not end" in invoke("summary", "--db", db).stderr
 
 
 def test_no_stream_completes_a_killed_load_of_a_stream(invoke, tmp_path, sample_cli):
