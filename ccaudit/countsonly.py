@@ -32,8 +32,9 @@ def claim(conn: sqlite3.Connection) -> None:
 
 def refuse_mixing(conn: sqlite3.Connection, path: str, adding: str, held: int | None) -> None:
     """Refuse ``adding`` ("events" or "counts") to a store of the other kind, or events to a
-    store a Spark run is writing (``held``: this command's hold on the store, which tells
-    another's). Checked in each write transaction: another process may have written meanwhile."""
+    store a Spark run is writing (``held``: this command's hold on the store, through which
+    the run's is seen: ``storelock.spark_holds``). Checked in each write transaction: another
+    process may have written meanwhile."""
     if adding == "counts":
         if holds_events(conn):
             raise StoreError(f"{path}: already holds events or counts; ccaudit spark writes counts without "
@@ -42,7 +43,7 @@ def refuse_mixing(conn: sqlite3.Connection, path: str, adding: str, held: int | 
         if holds_events(conn):
             raise StoreError(f"{path}: holds counts only (made by ccaudit spark), which cannot tell which "
                              "events they have: load the dumps into a new store, or give them all to ccaudit spark")
-        if held is not None and storelock.writer_holds(held):
+        if held is not None and storelock.spark_holds(held):
             raise StoreError(f"{path}: ccaudit spark is writing counts into it now, and a store holds counts or "
                              "events, never both: load the dumps into another store")
         conn.execute("DELETE FROM meta WHERE name = 'counts_only'")  # a Spark run that wrote none

@@ -147,8 +147,8 @@ def _load_panel(load: dict | None) -> str:
 
 def _with_reasons(load: dict) -> list[str]:
     """Each malformed place with its reason, where the load gave them (a program's own may not)."""
-    if entries := load.get("malformed_entries"):
-        return [f"{e['place']}: {e['reason']}" for e in entries]
+    if entries := load.get("malformed_entries"):  # (a program's own summary may hold anything)
+        return [f"{e.get('place')}: {e.get('reason')}" if isinstance(e, dict) else str(e) for e in entries]
     return load.get("malformed_lines") or []
 
 

@@ -121,7 +121,8 @@ class LoadStats:
 
     def cut_lines(self) -> list[str]:
         """Where inputs were read only in part, but those damaged (``damaged``)."""
-        return [f"{where(label, pos)}: {why}" for label, pos, why, damaged in self.cut if not damaged]
+        return list(dict.fromkeys(f"{where(label, pos)}: {why}" for label, pos, why, damaged in self.cut
+                                  if not damaged))  # (a file named twice, cut at one place: once)
 
     def as_dict(self) -> dict:
         """The load's figures for JSON output: every list is there, empty or not, so that

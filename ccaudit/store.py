@@ -296,6 +296,7 @@ class Store:
 
     def claim_for_counts(self) -> None:
         """Mark the store as a Spark run's before its minutes of Spark (``countsonly``)."""
+        storelock.hold_for_spark(self._held)  # (spark.run holds the store: a load sees the run's hold)
         with self._transaction("counts"):
             countsonly.claim(self.conn)
 

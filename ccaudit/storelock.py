@@ -42,7 +42,8 @@ def hold(path: str, key: tuple[int, int] | None) -> int | None:
         if os.fstat(fd).st_nlink and key_of(fd) == key:
             return fd
         close(fd)
-    raise StoreError(f"{path}: the store was deleted or replaced since this command opened it (by ccaudit clean?)")
+    raise StoreError(f"{path}: the store was moved, deleted or replaced since this command opened it (by ccaudit "
+                     "clean?)")
 
 
 @contextlib.contextmanager
@@ -105,6 +106,7 @@ def _locked(fd: int, byte: int, ask: int = fcntl.F_GETLK) -> bool:
 
 
 MARK = 1 << 40  # the byte whose lock says a command writes the store; SQLite's are from 1 GiB to 1 GiB + 512
+SPARK = MARK + 1  # the byte whose lock says that the command is ccaudit spark
 _FLOCK = "hhqqi4x"  # struct flock: type, whence, start, len, pid
 
 
@@ -124,15 +126,29 @@ def writer_holds(fd: int) -> bool:
     return False
 
 
-def _mark(fd: int, kind: int, wait: bool) -> None:
-    """Lock the byte MARK of the file, as the descriptor's own (an open file description lock,
+def hold_for_spark(fd: int | None) -> None:
+    """Say through ``fd``, a ``hold`` of the store, that a ``ccaudit spark`` run writes it: a
+    load, which would make the run's counts be refused at its end, is refused at once
+    (``spark_holds``; Linux only: elsewhere the run finds it out as its counts are written)."""
+    if fd is not None and hasattr(fcntl, "F_OFD_SETLK"):
+        with contextlib.suppress(OSError):
+            _mark(fd, fcntl.F_RDLCK, wait=False, byte=SPARK)
+
+
+def spark_holds(fd: int) -> bool:
+    """Does a ``ccaudit spark`` run hold the store (``hold_for_spark``)? ``fd``: one's own hold."""
+    return hasattr(fcntl, "F_OFD_GETLK") and _locked(fd, SPARK, fcntl.F_OFD_GETLK)
+
+
+def _mark(fd: int, kind: int, wait: bool, byte: int = MARK) -> None:
+    """Lock ``byte`` of the file, as the descriptor's own (an open file description lock,
     Linux 3.15). ``flock`` would do where it is its own kind of lock; but on NFS and SMB it is a
     POSIX lock, which belongs to the process, and SQLite's first unlock of the whole file drops
-    it. Elsewhere (not Linux) ``flock``."""
+    it. Elsewhere (not Linux) ``flock``, of the whole file."""
     if not hasattr(fcntl, "F_OFD_SETLK"):
         fcntl.flock(fd, (fcntl.LOCK_SH if kind == fcntl.F_RDLCK else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
         return
-    flock = struct.pack(_FLOCK, kind, os.SEEK_SET, MARK, 1, 0)
+    flock = struct.pack(_FLOCK, kind, os.SEEK_SET, byte, 1, 0)
     fcntl.fcntl(fd, fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK, flock)
 
 

@@ -8,7 +8,6 @@ import functools
 import os
 import sqlite3
 
-from . import storelock
 from .errors import StoreError
 from .schema import LAYOUT_VERSION, READ_AS_IS, TABLES
 from .storefile import tables
@@ -19,8 +18,6 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
     if path == ":memory:" and not existing:
         return
     if "all_events" not in existing:
-        if os.path.getsize(path) == 0 and _being_made(path):  # (between its file and its tables: a moment)
-            raise StoreError(f"{path}: a load is making this store now; read it again once the load has begun")
         if os.path.getsize(path) == 0:  # as a load stopped in create() leaves it, or touch
             real = os.path.realpath(path) if os.path.islink(path) else path  # load makes no store through a link
             raise StoreError(f"{path}: an empty file, not yet a store (a load into it stopped as it began?); "
@@ -43,18 +40,6 @@ def check_layout(conn: sqlite3.Connection, path: str) -> None:
     refuse_stand_ins(conn, path)
     _refuse_missing_columns(conn, path, version)
     _refuse_cut_short(conn, path)
-
-
-def _being_made(path: str) -> bool:
-    """Does a load that makes the store hold it (``storelock.hold``) now?"""
-    try:
-        fd = storelock.descriptor(path)
-    except OSError:
-        return False
-    try:
-        return storelock.writer_holds(fd)
-    finally:
-        storelock.close(fd)
 
 
 def _refuse_cut_short(conn: sqlite3.Connection, path: str) -> None:

@@ -516,25 +516,6 @@ def test_an_empty_file_beside_a_file_that_is_no_journal_is_not_deleted(invoke, t
     assert sorted(os.listdir(tmp_path)) == ["empty", "empty-journal"]
 
 
-def test_a_store_a_load_is_making_is_said_to_be_in_the_making(run_ccaudit, tmp_path):
-    # was "an empty file, not yet a store (a load into it stopped as it began?)", read in the
-    # moment between a load's making the file and its tables
-    from ccaudit import storelock
-
-    db = tmp_path / "s.db"
-    db.touch()
-    key = storelock.opened(str(db))
-    held = storelock.hold(str(db), key)  # as the load making it holds it
-    try:
-        result = run_ccaudit("summary", "--db", db)
-        assert result.returncode == 2
-        assert result.stderr == (f"ccaudit: error: {db}: a load is making this store now; read it again once the "
-                                 "load has begun\n")
-    finally:
-        storelock.released(key, held)
-    assert "not yet a store" in run_ccaudit("summary", "--db", db).stderr
-
-
 @pytest.mark.parametrize("command", [("report",), ("summary",), ("check", "--max", "*:*=1/h")])
 def test_an_empty_file_as_a_store_is_read_as_no_store_yet(invoke, tmp_path, sample_cli, command):
     # what SIGTERM leaves when it stops a load as it makes a new store: the file made, nothing
@@ -650,10 +631,13 @@ def test_clean_deletes_a_store_that_a_program_has_open_but_does_not_write(invoke
         with Store(str(db), readonly=True) as reader:
             assert [u["running"] for u in reader.unfinished] == [False]
         assert invoke("clean", "--db", db, "--yes").exit_code == 0
-        with pytest.raises(StoreError, match="the store was deleted or replaced since this command opened it"):
+        with pytest.raises(StoreError, match="the store was moved, deleted or replaced since this command opened it"):
             load_dumps([str(sample_cli)], idle)  # not loaded into the deleted file, and lost
         Store(str(db)).close()  # another store made in its place
-        with pytest.raises(StoreError, match="the store was deleted or replaced since this command opened it"):
+        with pytest.raises(StoreError, match="the store was moved, deleted or replaced since this command opened it"):
+            load_dumps([str(sample_cli)], idle)
+        os.rename(db, tmp_path / "moved.db")  # was "deleted or replaced": it was neither
+        with pytest.raises(StoreError, match="the store was moved, deleted or replaced since this command opened it"):
             load_dumps([str(sample_cli)], idle)
 
 
@@ -675,8 +659,8 @@ def test_a_store_deleted_as_a_load_opens_it_is_named_so(tmp_path, sample_cli, mo
     monkeypatch.setattr(store_module, "connect", deleted_once_open)
     with pytest.raises(StoreError) as refused:
         Store(str(db))
-    assert str(refused.value) == (f"{db}: the store was deleted or replaced since this command opened it (by "
-                                  "ccaudit clean?)")
+    assert str(refused.value) == (f"{db}: the store was moved, deleted or replaced since this command opened it "
+                                  "(by ccaudit clean?)")
 
 
 def test_clean_deletes_a_store_that_is_being_read(invoke, tmp_path, sample_cli):

@@ -655,8 +655,9 @@ def test_a_file_read_in_part_named_twice_is_one_input_and_one_place_on_the_load_
     # was "1 input read in part (cut.gz@end, cut.gz@end)"
     cut = tmp_path / "cut.gz"
     cut.write_bytes(gzip.compress(sample_cli.read_bytes())[:-40])
-    result = invoke("load", cut, cut, "--db", tmp_path / "s.db", "-q")
+    result = invoke("load", cut, cut, "--db", tmp_path / "s.db", "-q", "-f", "json")
     assert result.exit_code == 0 and stderr_lines(result)[-1].endswith(f"; 1 input read in part ({cut}@end)")
+    assert [line.split(":")[0] for line in json.loads(result.stdout)["inputs_cut_short"]] == [f"{cut}@end"]
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory"])

@@ -516,6 +516,13 @@ def test_arguments_of_the_wrong_kind_are_refused_at_once(store, sample_cli, call
     assert said in str(e.value)
 
 
+def test_a_programs_own_load_summary_of_odd_entries_is_rendered(store):
+    # was a KeyError from html's load panel: a program's summary need not be a load's
+    with build(store, load={"malformed": 2, "malformed_entries": [{"place": "d.txt:3"}, "d.txt:4"]}) as report:
+        page = render_report(report, "html")
+    assert "<li><code>d.txt:3: None</code></li><li><code>d.txt:4</code></li>" in page
+
+
 def test_dir_lists_the_api_though_its_names_are_imported_on_first_use():
     import ccaudit
 

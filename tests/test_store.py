@@ -955,7 +955,8 @@ def test_a_load_is_refused_while_spark_writes_the_store_and_takes_it_once_spark_
         r = run_ccaudit("load", sample_cli, "--db", db, "-q")
         assert r.returncode == 2, r.stderr
         assert f"{db}: ccaudit spark is writing counts into it now" in r.stderr
-    r = run_ccaudit("load", sample_cli, "--db", db, "-q")  # the run ended having written no counts
+    with Store(db) as store, store.holding():  # another load, waiting its turn: it is no Spark run
+        r = run_ccaudit("load", sample_cli, "--db", db, "-q")  # the run ended having written no counts
     assert r.returncode == 0 and "13 new" in r.stderr, r.stderr
     with Store(db) as store:
         assert not store.counts_only() and store.event_count() == 13
