@@ -135,7 +135,7 @@ def _load_panel(load: dict | None) -> str:
             out.append(f"<tr><th>{_e(key.replace('_', ' ').capitalize())}</th><td>{_e(value)}</td></tr>")
     out.append("</table>")
     for key, title in _LOAD_LISTS.items():  # (the inputs read in part too: not only those in the first 100)
-        if where := _with_reasons(load) if key == "malformed_lines" else load.get(key) or []:
+        if where := _listed(load, key):
             n = load.get("malformed", len(where)) if key == "malformed_lines" else len(where)
             listed = "all listed" if len(where) >= n else f"the first {len(where)} listed"
             out.append(f"<details open><summary>{title} ({listed})</summary>")
@@ -145,11 +145,14 @@ def _load_panel(load: dict | None) -> str:
     return "\n".join(out)
 
 
-def _with_reasons(load: dict) -> list[str]:
-    """Each malformed place with its reason, where the load gave them (a program's own may not)."""
-    if entries := load.get("malformed_entries"):  # (a program's own summary may hold anything)
+def _listed(load: dict, key: str) -> list[str]:
+    """One of the load's lists, its malformed places each with its reason where the load gave
+    them (a program's own summary, ``build(load=...)``, may hold anything)."""
+    entries = load.get("malformed_entries") if key == "malformed_lines" else None
+    if isinstance(entries, list) and entries:
         return [f"{e.get('place')}: {e.get('reason')}" if isinstance(e, dict) else str(e) for e in entries]
-    return load.get("malformed_lines") or []
+    value = load.get(key) or []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 _LOAD_LISTS = {"malformed_lines": "Malformed input", "inputs_cut_short": "Inputs read in part",

@@ -219,7 +219,7 @@ def _park(key: tuple[int, int], fd: int) -> None:
     """Keep ``fd`` open, but no longer holding the store (``hold``): clean may delete it."""
     with contextlib.suppress(OSError):
         if hasattr(fcntl, "F_OFD_SETLK"):
-            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(_FLOCK, fcntl.F_UNLCK, os.SEEK_SET, MARK, 1, 0))
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(_FLOCK, fcntl.F_UNLCK, os.SEEK_SET, MARK, 2, 0))  # SPARK too
         else:
             fcntl.flock(fd, fcntl.LOCK_UN)
     _PARKED.setdefault(key, []).append(fd)

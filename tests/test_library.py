@@ -521,6 +521,9 @@ def test_a_programs_own_load_summary_of_odd_entries_is_rendered(store):
     with build(store, load={"malformed": 2, "malformed_entries": [{"place": "d.txt:3"}, "d.txt:4"]}) as report:
         page = render_report(report, "html")
     assert "<li><code>d.txt:3: None</code></li><li><code>d.txt:4</code></li>" in page
+    with build(store, load={"malformed_entries": 5, "malformed_lines": 3, "inputs_cut_short": "d.gz"}) as report:
+        page = render_report(report, "html")  # was a TypeError: 'int' object is not iterable
+    assert "<li><code>3</code></li>" in page and "<li><code>d.gz</code></li>" in page
 
 
 def test_dir_lists_the_api_though_its_names_are_imported_on_first_use():

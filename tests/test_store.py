@@ -950,13 +950,16 @@ def test_a_load_is_refused_while_spark_writes_the_store_and_takes_it_once_spark_
     # at its end ("already holds events or counts"), its work lost; and a store that a Spark run
     # of no records (or of unusable inputs) left refused every load as "counts only"
     db = str(tmp_path / "s.db")
-    with Store(db) as store, store.holding():  # as ccaudit spark holds it, through its minutes of Spark
-        store.claim_for_counts()
-        r = run_ccaudit("load", sample_cli, "--db", db, "-q")
-        assert r.returncode == 2, r.stderr
-        assert f"{db}: ccaudit spark is writing counts into it now" in r.stderr
-    with Store(db) as store, store.holding():  # another load, waiting its turn: it is no Spark run
-        r = run_ccaudit("load", sample_cli, "--db", db, "-q")  # the run ended having written no counts
+    with Store(db) as spark_run:
+        with spark_run.holding():  # as ccaudit spark holds it, through its minutes of Spark
+            spark_run.claim_for_counts()
+            r = run_ccaudit("load", sample_cli, "--db", db, "-q")
+            assert r.returncode == 2, r.stderr
+            assert f"{db}: ccaudit spark is writing counts into it now" in r.stderr
+        # the run ended having written no counts; its program keeps the Store open (the run's
+        # lock went with the hold: was kept on the parked descriptor, and refused every load)
+        with Store(db) as store, store.holding():  # another load, waiting its turn: it is no Spark run
+            r = run_ccaudit("load", sample_cli, "--db", db, "-q")
     assert r.returncode == 0 and "13 new" in r.stderr, r.stderr
     with Store(db) as store:
         assert not store.counts_only() and store.event_count() == 13
