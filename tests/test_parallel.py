@@ -508,12 +508,30 @@ def test_a_full_store_disk_during_a_merge_stops_the_load_for_that_reason(tmp_pat
     finally:
         store.close()
 
+
+def _a_load_stopped_mid_way(tmp_path, monkeypatch):
+    """A load of 10,000 records through two workers, a transaction every 10 records, that a
+    test's patch stops part way with a CcauditError: its message, and the dump's path (what
+    was committed before is kept)."""
+    from ccaudit import parallel
+
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(json_lines(record(f"r-{i}") for i in range(10_000)))  # tasks after the stop: it is seen
+    monkeypatch.setattr(parallel, "COMMIT_RECORDS", 10)
+    store = Store(str(tmp_path / "s.db"))
+    try:
+        with pytest.raises(CcauditError) as e:
+            load_dumps([str(path)], store, workers=2, chunk=20_000)
+        assert 0 < store.event_count() < 10_000
+    finally:
+        store.close()
+    return str(e.value), path
+
+
 def test_a_stage_file_removed_from_tmpdir_during_a_load_is_one_error_line(tmp_path, monkeypatch):
     # was: "internal error: FileNotFoundError", exit 70, as a cleaner of /tmp removed a stage file
     from ccaudit import parallel
 
-    path = tmp_path / "d.jsonl"
-    path.write_bytes(json_lines(record(f"r-{i}") for i in range(10_000)))
     real, answers = parallel._Merger.received, []
 
     def received(merger, worker, task):
@@ -523,26 +541,15 @@ def test_a_stage_file_removed_from_tmpdir_during_a_load_is_one_error_line(tmp_pa
                 os.remove(answer.stage)
             yield answer
     monkeypatch.setattr(parallel._Merger, "received", received)
-    monkeypatch.setattr(parallel, "COMMIT_RECORDS", 10)
-    store = Store(str(tmp_path / "s.db"))
-    try:
-        with pytest.raises(CcauditError) as e:
-            load_dumps([str(path)], store, workers=2, chunk=20_000)
-        assert str(e.value) == (f"{answers[4].stage}: removed while the load ran (a cleaner of temporary files?); "
-                                "what was loaded before it is kept: load the same dumps again, all of them, to "
-                                "complete the load")
-        assert 0 < store.event_count() < 10_000
-    finally:
-        store.close()
-
+    said, _ = _a_load_stopped_mid_way(tmp_path, monkeypatch)
+    assert said == (f"{answers[4].stage}: removed while the load ran (a cleaner of temporary files?); what was "
+                    "loaded before it is kept: load the same dumps again, all of them, to complete the load")
 
 
 def test_a_worker_killed_mid_load_names_the_input_and_what_is_kept(tmp_path, monkeypatch):
     # was "a parse worker stopped unexpectedly (exit code -9)": no input named, nothing said of the store
     from ccaudit import parallel
 
-    path = tmp_path / "d.jsonl"
-    path.write_bytes(json_lines(record(f"r-{i}") for i in range(10_000)))  # tasks after the kill: it is seen
     real, answers = parallel._Worker.receive, []
 
     def receive(worker):
@@ -552,17 +559,10 @@ def test_a_worker_killed_mid_load_names_the_input_and_what_is_kept(tmp_path, mon
             worker.proc.wait()
         return real(worker)
     monkeypatch.setattr(parallel._Worker, "receive", receive)
-    monkeypatch.setattr(parallel, "COMMIT_RECORDS", 10)
-    store = Store(str(tmp_path / "s.db"))
-    try:
-        with pytest.raises(CcauditError) as e:
-            load_dumps([str(path)], store, workers=2, chunk=20_000)
-        assert str(e.value) == (f"{path}: a parse worker stopped unexpectedly (exit code -9); what was loaded "
-                                "before it is kept, and no input after it was read: load the same dumps again, "
-                                "all of them, to complete the load")  # was "load the input again": one of them
-        assert 0 < store.event_count() < 10_000
-    finally:
-        store.close()
+    said, path = _a_load_stopped_mid_way(tmp_path, monkeypatch)
+    assert said == (f"{path}: a parse worker stopped unexpectedly (exit code -9); what was loaded before it is "
+                    "kept, and no input after it was read: load the same dumps again, all of them, to complete "
+                    "the load")  # was "load the input again": one of them
     again = Store(str(tmp_path / "s.db"), readonly=True)
     try:
         assert [load["inputs"] for load in again.unfinished] == [[str(path)]]
