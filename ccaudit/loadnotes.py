@@ -70,9 +70,10 @@ STREAM = "-"
 
 def completed(notes: Iterable[tuple[str, str]], name: str, whole: dict[str, int | None]) -> list[str]:
     """The notes a load (``name``) removes: its own, and those of loads of no other files
-    than those it read as far as they go (``whole``: ``identity`` -> the size it read), each
-    of at least its size when the note was made (a copy cut short since is no longer all
-    of it). No stream completes another load: any load from stdin took the note of any killed one."""
+    than those it read as far as they go (``whole``: ``identity`` -> the size it read): each
+    at its path, of at least its size when the note was made (a copy cut short since is no
+    longer all of it; a dump grown since holds all of it), or elsewhere of that very size.
+    No stream completes another load: any load from stdin took the note of any killed one."""
     paths = {_path(f): size for f, size in whole.items()}  # a note of an earlier version holds the paths alone
     moved = {(_head(f), size) for f, size in whole.items() if size is not None}
     done = []
