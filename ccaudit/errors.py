@@ -109,7 +109,12 @@ class StoreError(CcauditError):
     """The SQLite store cannot be opened or is not a ccaudit store."""
 
 
-class NoSpace(CcauditError):
+class Stopped(CcauditError):
+    """A load that cannot go on (a full disk, a parse worker gone): what it merged stays, and
+    its line says how many of the records it read were not stored."""
+
+
+class NoSpace(Stopped):
     """A disk is full, or a file size limit was reached: the store's or TMPDIR's."""
 
 

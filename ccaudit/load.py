@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from . import loadnotes
 from .arguments import of_kind
 from .collector import FewerCollections
-from .errors import InputError, NoSpace
+from .errors import InputError, NoSpace, Stopped
 from .files import read_twice
 from .ingest import BUFFER, Dump, note_if_failed, read_rows, sniff
 from .parallel import CHUNK, COMMIT_RECORDS, default_workers, load_parallel
@@ -37,9 +37,9 @@ Progress = Callable[[str, int, int | None, int], None]  # label, bytes done, tot
 def load_dumps(paths: Iterable[str | os.PathLike[str]], store: Store, *, progress: Progress | None = None,
                workers: int | None = None, chunk: int | None = None) -> LoadStats:
     """Load every input into ``store``. Inputs that cannot be read are noted in the
-    stats (``failed``), not raised, so the others still load. A full disk stops the
-    load (``stopped``): what was merged before it stays, and loading again later adds
-    exactly the rest.
+    stats (``failed``), not raised, so the others still load. A full disk, or a parse
+    worker gone, stops the load (``stopped``): what was merged before it stays, and loading
+    again later adds exactly the rest.
 
     ``workers``: parse processes for large line-oriented files (None: automatic, 0: none;
     at most MAX_WORKERS);
@@ -132,7 +132,7 @@ def _load_all(inputs: list[str], carried: Carried, stats: LoadStats, note: str |
         except InputError as e:
             stats.fail(dump.label, str(e))
             continue
-        except NoSpace as e:
+        except Stopped as e:  # a full disk, a parse worker gone
             stats.stopped = str(e)
             break
         note_if_failed(dump.label, stats, before, dump.binary)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from .ahead import ahead
-from .errors import READ_ERRORS, CcauditError, InputError, NoSpace, broken_stream, out_of_space, temp_full
+from .errors import READ_ERRORS, CcauditError, InputError, NoSpace, Stopped, broken_stream, out_of_space, temp_full
 from .ingest import MAX_LINE, Dump
 from .stats import LoadStats
 from .stops import block_stops, restore_signals
@@ -78,8 +78,8 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
         for worker in pool:
             worker.kill()
         if isinstance(e, WorkerStopped):  # (killed, or out of memory): it named no input
-            raise CcauditError(f"{dump.label}: {e}; what was loaded before it is kept, and no input after it was "
-                               "read: load the same dumps again, all of them, to complete the load") from None
+            raise Stopped(f"{dump.label}: {e}; what was loaded before it is kept, and no input after it was "
+                          "read: load the same dumps again, all of them, to complete the load") from None
         raise
     finally:
         _clean_up(dump, stream, pool, tmp, held)
@@ -265,9 +265,9 @@ class _Merger:
             for first in answers:
                 self.stats.add_merged(self.store.merge_files(_group(first, answers)))
         except FileNotFoundError as e:  # was an internal error, exit 70
-            raise CcauditError(f"{printable(str(e.filename))}: removed while the load ran (a cleaner of temporary "
-                               "files?); what was loaded before it is kept: load the same dumps again, all of them, "
-                               "to complete the load") from None
+            raise Stopped(f"{printable(str(e.filename))}: removed while the load ran (a cleaner of temporary "
+                          "files?); what was loaded before it is kept: load the same dumps again, all of them, to "
+                          "complete the load") from None
         if self.full:
             raise self.full
 
