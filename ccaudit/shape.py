@@ -25,7 +25,8 @@ _ITEM_START = re.compile(rb"[ \t]*\{[ \t\r]*\n")  # an item's "{" line
 _ITEM_NEXT = re.compile(rb"(?m)^([ \t]*)\},[ \t\r]*\n\1(\{)[ \t\r]*\n")  # and in a pretty array (or a record's list)
 PRETTY_LOOK = 1 << 20  # how far after a first line that cannot begin JSON it is looked for
 CUT_LINE = 1 << 16  # a longer first line is no pretty record's tail: a file of lines, told at once
-_ARRAY_NEXT = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]]|\n)")  # another array of records begins
+_ARRAY_NEXT = re.compile(rb'[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]"]|null\b|\n)')  # another array of records
+# begins (its first item a record, one in a string, or a tombstone's null)
 # What starts a line of a consume command's noise: "% Headers: ...", and its stderr when that
 # was redirected into the dump too ("Starting Kafka Consumer. Use Ctrl-C to exit.", librdkafka's
 # "%4|1715000000.123|FAIL|..."), and "%" alone. Not any "%": it may begin a key (--print-key).

@@ -1481,6 +1481,17 @@ def test_arrays_of_jq_c_one_after_another_are_read_as_arrays(tmp_path, between):
     assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.problems == []
 
 
+@pytest.mark.parametrize("first_item", [b"null,", b'"' + json.dumps(rec(4)).replace('"', '\\"').encode() + b'",'])
+def test_a_second_jq_c_array_that_begins_with_a_tombstone_or_a_string_record_is_an_array(tmp_path, first_item):
+    # was JSON Lines: both lines "a JSON array, not a JSON object", the first array's records
+    # lost too, exit 2
+    first = b"[" + b",".join(json.dumps(rec(n)).encode() for n in (1, 2)) + b"]\n"
+    p = write(tmp_path, "a.json", first + b"[" + first_item + json.dumps(rec(3)).encode() + b"]\n")
+    stats, rows = ingest(p)
+    assert sorted(ids(rows)) == ["rec-1", "rec-2", "rec-3"] + (["rec-4"] if first_item != b"null," else [])
+    assert stats.malformed == (first_item == b"null,")  # (the tombstone: an item that is no record)
+
+
 @pytest.mark.parametrize("after", [b"Stopping Consumer.\n", b'% Headers: [content-type="x"]\n', b"\n%\n\n"])
 @pytest.mark.parametrize("again", [False, True])
 def test_a_one_line_array_then_noise_lines_is_an_array(tmp_path, after, again):
