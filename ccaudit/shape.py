@@ -25,8 +25,12 @@ _ITEM_START = re.compile(rb"[ \t]*\{[ \t\r]*\n")  # an item's "{" line
 _ITEM_NEXT = re.compile(rb"(?m)^([ \t]*)\},[ \t\r]*\n\1(\{)[ \t\r]*\n")  # and in a pretty array (or a record's list)
 PRETTY_LOOK = 1 << 20  # how far after a first line that cannot begin JSON it is looked for
 CUT_LINE = 1 << 16  # a longer first line is no pretty record's tail: a file of lines, told at once
-_ARRAY_NEXT = re.compile(rb'[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]"]|null\b|\n)')  # another array of records
-# begins (its first item a record, one in a string, or a tombstone's null)
+_ARRAY_NEXT = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]]|\n)")  # another array of records begins
+_STRINGS_NEXT = re.compile(rb'[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:"|null\b)')  # one whose first item is a
+# record in a string or a tombstone: another only after an array that held records (a JSON Lines file
+# may begin with lines of other arrays, each malformed, and its records follow)
+_NEXT_BEGUN = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:n(?:u(?:l)?)?)?\Z")  # a read that ends in its start
+_HOLDS_RECORD = re.compile(rb'\{[ \t]*"|\{\\"')  # a record, or one in a string
 # What starts a line of a consume command's noise: "% Headers: ...", and its stderr when that
 # was redirected into the dump too ("Starting Kafka Consumer. Use Ctrl-C to exit.", librdkafka's
 # "%4|1715000000.123|FAIL|..."), and "%" alone. Not any "%": it may begin a key (--print-key).
@@ -58,7 +62,7 @@ def sniff(stream: BinaryIO) -> tuple[str, BinaryIO]:
         eof = not block or len(ahead) > MAX_LINE
         if whole:  # the first line is one whole value: what follows it tells (another array: `cat`)
             noise = _past_noise_lines(ahead, max(noise, whole))  # (from the first line's end, each block)
-            shape = _after_whole(ahead, noise, eof) if block.strip() else "array" if eof else ""
+            shape = _after_whole(ahead, whole, noise, eof) if block.strip() else "array" if eof else ""
         elif eof or not began or (len(ahead) >= look if look else b"\n" in block):  # else no answer yet
             noise = _past_noise_lines(ahead, noise)
             shape = _shape(ahead, eof, noise)
@@ -118,18 +122,23 @@ def _past_noise_lines(head: bytes | bytearray, pos: int) -> int:
     return pos
 
 
-def _after_whole(ahead: bytearray, end: int, eof: bool) -> str:
+def _after_whole(ahead: bytearray, whole: int, end: int, eof: bool) -> str:
     """After a first line that is one whole value (ending at ``end``, or noise lines after it), what follows its noise
     lines: another array (`cat` of two `jq -c` dumps), lines, nothing (the array), or '' if
     the read ends in what could begin one."""
     pos = _after_noise(ahead, end, eof)
     if pos is None:
         return ""
-    if _ARRAY_NEXT.match(ahead, pos):
+    if _another_array(ahead, pos, ahead[_first_line(ahead) or 0:whole]):
         return "array"
     if _MORE.search(ahead, pos) is None:
         return "array" if eof else ""
-    return "" if not eof and _ARRAY_NEXT.match(ahead[pos:] + b"{") else "lines"
+    return "" if not eof and _NEXT_BEGUN.match(ahead, pos) else "lines"
+
+
+def _another_array(head: bytes | bytearray, pos: int, first: bytes | bytearray) -> bool:
+    """Does another array begin at ``pos``, after the one-line array ``first`` (`cat` of `jq -c` dumps)?"""
+    return bool(_ARRAY_NEXT.match(head, pos) or _STRINGS_NEXT.match(head, pos) and _HOLDS_RECORD.search(first))
 
 
 def _after_noise(head: bytes | bytearray, end: int, eof: bool) -> int | None:
@@ -174,10 +183,10 @@ def _shape(head: bytes | bytearray, eof: bool, pos: int = 0) -> str:
         after = _after_noise(head, end, eof) if ended else end
         if after is None:
             return ""
-        if ended and _ARRAY_NEXT.match(head, after):  # arrays one after another (`cat` of `jq -c` dumps)
+        if ended and _another_array(head, after, first):  # arrays one after another (`cat` of `jq -c` dumps)
             return _array_or_lines(first, False, True, True)
         more = _MORE.search(head, after) is not None
-        if ended and more and not eof and _ARRAY_NEXT.match(head[after:] + b"{") and \
+        if ended and more and not eof and _NEXT_BEGUN.match(head, after) and \
                 _array_or_lines(first, False, True, True) == "array":  # (a "[" the read ends after)
             return ""
         return _array_or_lines(first, more, ended, eof, more and _items_go_on(first, head, after, eof))

@@ -1482,14 +1482,23 @@ def test_arrays_of_jq_c_one_after_another_are_read_as_arrays(tmp_path, between):
 
 
 @pytest.mark.parametrize("first_item", [b"null,", b'"' + json.dumps(rec(4)).replace('"', '\\"').encode() + b'",'])
-def test_a_second_jq_c_array_that_begins_with_a_tombstone_or_a_string_record_is_an_array(tmp_path, first_item):
+@pytest.mark.parametrize("cut", [None, 0, 1, 2, 3, 4])  # a pipe's first read ends that far into the second line
+def test_a_second_jq_c_array_that_begins_with_a_tombstone_or_a_string_record_is_an_array(first_item, cut):
     # was JSON Lines: both lines "a JSON array, not a JSON object", the first array's records
-    # lost too, exit 2
+    # lost too, exit 2; and through a pipe whose read ended in "[nu", so still
     first = b"[" + b",".join(json.dumps(rec(n)).encode() for n in (1, 2)) + b"]\n"
-    p = write(tmp_path, "a.json", first + b"[" + first_item + json.dumps(rec(3)).encode() + b"]\n")
+    text = first + b"[" + first_item + json.dumps(rec(3)).encode() + b"]\n"
+    at = len(text) if cut is None else len(first) + cut
+    assert sniff(io.BufferedReader(_Trickle(text[:at], text[at:])))[0] == "array"
+
+
+@pytest.mark.parametrize("lines", [b'["a"]\n["b"]\n', b"[null]\n[null]\n", b'["a"]\n[ "b"]\n', b"[1]\n[null]\n"])
+def test_json_lines_that_begin_with_arrays_of_no_record_are_json_lines(tmp_path, lines):
+    # arrays of strings or tombstones after one that held no record: JSON Lines, its first lines
+    # malformed (read as arrays, its records were "text after the JSON array", 0 records, exit 2)
+    p = write(tmp_path, "d.jsonl", lines + b"".join(line(n) for n in (1, 2, 3)))
     stats, rows = ingest(p)
-    assert sorted(ids(rows)) == ["rec-1", "rec-2", "rec-3"] + (["rec-4"] if first_item != b"null," else [])
-    assert stats.malformed == (first_item == b"null,")  # (the tombstone: an item that is no record)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.malformed_lines == [f"{p}:1", f"{p}:2"]
 
 
 @pytest.mark.parametrize("after", [b"Stopping Consumer.\n", b'% Headers: [content-type="x"]\n', b"\n%\n\n"])
