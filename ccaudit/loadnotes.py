@@ -112,7 +112,8 @@ def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None, held
             conn.execute("BEGIN")
             notes = [(name, value) for name, value in conn.execute(NOTES) if name != own]
             holds = bool(notes) and writer_holds(fd)
-            return [{**_shown(n := _read(value)), "running": holds and _alive(name, n["where"])}
+            now = here() if holds else None  # (read once, not for each note)
+            return [{**_shown(n := _read(value)), "running": holds and _alive(name, n["where"], now)}
                     for name, value in notes]
     except sqlite3.DatabaseError:  # a layout without meta, or damage, which reading the store names
         return []
@@ -121,11 +122,12 @@ def unfinished(conn: sqlite3.Connection, path: str, own: str | None = None, held
             storelock.close(fd)  # after the transaction: see writer_holds
 
 
-def _alive(note: str, where: str | None) -> bool:
+def _alive(note: str, where: str | None, now: str | None) -> bool:
     """May the process whose load the note is (its id begins the note's name) still run? One
     killed cannot, though another load holds the store now. Only a note made ``here`` tells:
-    elsewhere (another container, another machine sharing the store) the id is another's."""
-    if where is None or where != here():
+    elsewhere (another container, another machine sharing the store) the id is another's.
+    ``now``: ``here()`` of this process."""
+    if where is None or where != now:
         return True
     try:
         pid = int(note[len(PREFIX):].split("-")[0])

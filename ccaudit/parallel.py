@@ -79,10 +79,13 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
             worker.kill()
         if isinstance(e, WorkerStopped):  # (killed, or out of memory): it named no input
             raise Stopped(f"{dump.label}: {e}; what was loaded before it is kept, and no input after it was "
-                          "read: load the same dumps again, all of them, to complete the load") from None
+                          f"read: {_AGAIN}") from None
         raise
     finally:
         _clean_up(dump, stream, pool, tmp, held)
+
+
+_AGAIN = "load the same dumps again, all of them, to complete the load"  # how a stopped load is completed
 
 
 class WorkerStopped(CcauditError):
@@ -266,8 +269,7 @@ class _Merger:
                 self.stats.add_merged(self.store.merge_files(_group(first, answers)))
         except FileNotFoundError as e:  # was an internal error, exit 70
             raise Stopped(f"{printable(str(e.filename))}: removed while the load ran (a cleaner of temporary "
-                          "files?); what was loaded before it is kept: load the same dumps again, all of them, to "
-                          "complete the load") from None
+                          f"files?); what was loaded before it is kept: {_AGAIN}") from None
         if self.full:
             raise self.full
 

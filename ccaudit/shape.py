@@ -25,11 +25,12 @@ _ITEM_START = re.compile(rb"[ \t]*\{[ \t\r]*\n")  # an item's "{" line
 _ITEM_NEXT = re.compile(rb"(?m)^([ \t]*)\},[ \t\r]*\n\1(\{)[ \t\r]*\n")  # and in a pretty array (or a record's list)
 PRETTY_LOOK = 1 << 20  # how far after a first line that cannot begin JSON it is looked for
 CUT_LINE = 1 << 16  # a longer first line is no pretty record's tail: a file of lines, told at once
-_ARRAY_NEXT = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:[{\]]|\n)")  # another array of records begins
-_STRINGS_NEXT = re.compile(rb'[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:"|null\b)')  # one whose first item is a
+_OPENS = rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*"  # an array's "[" at a line's start, after blanks and a mark
+_ARRAY_NEXT = re.compile(_OPENS + rb"(?:[{\]]|\n)")  # another array of records begins
+_STRINGS_NEXT = re.compile(_OPENS + rb'(?:"|null\b)')  # one whose first item is a
 # record in a string or a tombstone: another only after an array that held records (a JSON Lines file
 # may begin with lines of other arrays, each malformed, and its records follow)
-_NEXT_BEGUN = re.compile(rb"[\s\x00]*(?:\xef\xbb\xbf)?\[[ \t\r]*(?:n(?:u(?:l)?)?)?\Z")  # a read that ends in its start
+_NEXT_BEGUN = re.compile(_OPENS + rb"(?:n(?:u(?:l)?)?)?\Z")  # a read that ends in its start
 _HOLDS_RECORD = re.compile(rb'\{[ \t]*"|\{\\"')  # a record, or one in a string
 # What starts a line of a consume command's noise: "% Headers: ...", and its stderr when that
 # was redirected into the dump too ("Starting Kafka Consumer. Use Ctrl-C to exit.", librdkafka's
