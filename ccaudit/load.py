@@ -29,6 +29,7 @@ from .tempdirs import check_temp_root
 BATCH = 10_000
 BATCH_BYTES = 8 * 2**20
 PARALLEL_MIN_BYTES = 16 * 2**20  # below this, starting workers costs more than it saves
+AGAIN = "load the same dumps again, all of them, to complete the load"  # how a stopped load is completed
 MAX_WORKERS = 64  # parse processes a program may ask for: each is a Python of about 40 MiB
 
 Progress = Callable[[str, int, int | None, int], None]  # label, bytes done, total, records
@@ -133,7 +134,7 @@ def _load_all(inputs: list[str], carried: Carried, stats: LoadStats, note: str |
             stats.fail(dump.label, str(e))
             continue
         except Stopped as e:  # a full disk, a parse worker gone
-            stats.stopped = str(e)
+            stats.stopped = f"{e}; what was loaded before it is kept: {AGAIN}" if e.again and store.durable else str(e)
             break
         note_if_failed(dump.label, stats, before, dump.binary)
         if stats.read_all_it_holds(dump.label):

@@ -78,14 +78,10 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
         for worker in pool:
             worker.kill()
         if isinstance(e, WorkerStopped):  # (killed, or out of memory): it named no input
-            raise Stopped(f"{dump.label}: {e}; what was loaded before it is kept, and no input after it was "
-                          f"read: {_AGAIN}") from None
+            raise Stopped(f"{dump.label}: {e}; no input after it was read", again=True) from None
         raise
     finally:
         _clean_up(dump, stream, pool, tmp, held)
-
-
-_AGAIN = "load the same dumps again, all of them, to complete the load"  # how a stopped load is completed
 
 
 class WorkerStopped(CcauditError):
@@ -269,7 +265,7 @@ class _Merger:
                 self.stats.add_merged(self.store.merge_files(_group(first, answers)))
         except FileNotFoundError as e:  # was an internal error, exit 70
             raise Stopped(f"{printable(str(e.filename))}: removed while the load ran (a cleaner of temporary "
-                          f"files?); what was loaded before it is kept: {_AGAIN}") from None
+                          "files?)", again=True) from None
         if self.full:
             raise self.full
 

@@ -509,7 +509,7 @@ def test_a_full_store_disk_during_a_merge_stops_the_load_for_that_reason(tmp_pat
         store.close()
 
 
-def _a_load_stopped_mid_way(tmp_path, monkeypatch):
+def _a_load_stopped_mid_way(tmp_path, monkeypatch, durable=True):
     """A load of 10,000 records through two workers, a transaction every 10 records, that a
     test's patch stops part way: why it stopped, and the dump's path. What was committed
     before is kept, and the load line says how many records read were not stored (was an
@@ -519,7 +519,7 @@ def _a_load_stopped_mid_way(tmp_path, monkeypatch):
     path = tmp_path / "d.jsonl"
     path.write_bytes(json_lines(record(f"r-{i}") for i in range(10_000)))  # tasks after the stop: it is seen
     monkeypatch.setattr(parallel, "COMMIT_RECORDS", 10)
-    store = Store(str(tmp_path / "s.db"))
+    store = Store(str(tmp_path / "s.db"), durable=durable)
     try:
         stats = load_dumps([str(path)], store, workers=2, chunk=20_000)
         assert 0 < store.event_count() == stats.inserted < 10_000 and stats.input_error
@@ -547,8 +547,7 @@ def test_a_stage_file_removed_from_tmpdir_during_a_load_is_one_error_line(tmp_pa
                     "loaded before it is kept: load the same dumps again, all of them, to complete the load")
 
 
-def test_a_worker_killed_mid_load_names_the_input_and_what_is_kept(tmp_path, monkeypatch):
-    # was "a parse worker stopped unexpectedly (exit code -9)": no input named, nothing said of the store
+def _kill_the_fifth_answers_worker(monkeypatch):
     from ccaudit import parallel
 
     real, answers = parallel._Worker.receive, []
@@ -560,15 +559,28 @@ def test_a_worker_killed_mid_load_names_the_input_and_what_is_kept(tmp_path, mon
             worker.proc.wait()
         return real(worker)
     monkeypatch.setattr(parallel._Worker, "receive", receive)
+
+
+def test_a_worker_killed_mid_load_names_the_input_and_what_is_kept(tmp_path, monkeypatch):
+    # was "a parse worker stopped unexpectedly (exit code -9)": no input named, nothing said of the store
+    _kill_the_fifth_answers_worker(monkeypatch)
     said, path = _a_load_stopped_mid_way(tmp_path, monkeypatch)
-    assert said == (f"{path}: a parse worker stopped unexpectedly (exit code -9); what was loaded before it is "
-                    "kept, and no input after it was read: load the same dumps again, all of them, to complete "
+    assert said == (f"{path}: a parse worker stopped unexpectedly (exit code -9); no input after it was read; "
+                    "what was loaded before it is kept: load the same dumps again, all of them, to complete "
                     "the load")  # was "load the input again": one of them
     again = Store(str(tmp_path / "s.db"), readonly=True)
     try:
         assert [load["inputs"] for load in again.unfinished] == [[str(path)]]
     finally:
         again.close()
+
+
+def test_a_worker_killed_in_a_load_into_a_temporary_store_says_nothing_is_kept(tmp_path, monkeypatch):
+    # `report DUMP` said "what was loaded before it is kept ... load the same dumps again":
+    # its temporary store goes with the command
+    _kill_the_fifth_answers_worker(monkeypatch)
+    said, path = _a_load_stopped_mid_way(tmp_path, monkeypatch, durable=False)
+    assert said == f"{path}: a parse worker stopped unexpectedly (exit code -9); no input after it was read"
 
 
 def test_a_task_sent_to_a_killed_worker_is_one_error_not_a_reader_gone():
