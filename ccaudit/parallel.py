@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from .ahead import ahead
 from .errors import READ_ERRORS, CcauditError, InputError, NoSpace, Stopped, broken_stream, out_of_space, temp_full
-from .ingest import MAX_LINE, Dump
+from .ingest import BUFFER, MAX_LINE, Dump
 from .stats import LoadStats
 from .stops import block_stops, restore_signals
 from .store import Store
@@ -188,7 +188,7 @@ def _copy_lines(stream: BinaryIO, path: str, chunk: int) -> int:
     anyway) and the rest of it skipped: a stream without newlines costs no more disk."""
     size = 0
     with _SpillFile(path) as out:
-        while size < chunk and (block := stream.read1(1 << 20)):  # type: ignore[attr-defined]
+        while size < chunk and (block := stream.read1(BUFFER)):  # type: ignore[attr-defined]
             out.write(block)
             size += len(block)
         tail = 0
