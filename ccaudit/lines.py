@@ -81,7 +81,8 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats) -> Iterator[
                 row = _keyed(line)
                 if row is None:
                     try:
-                        row = classify(decode_refused(line, e))
+                        item = _item(line, e)
+                        row = classify(decode_record(item) if item else decode_refused(line, e))
                     except Malformed as why:
                         stats.bad(label, lineno, why.why)
                         continue
@@ -89,6 +90,14 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats) -> Iterator[
             yield row
     finally:
         stats.lines = lineno
+
+
+def _item(line: bytes, e: Exception) -> bytes | None:
+    """The record of a line that is an array's item, ``{...},``: a piece of an array of JSON
+    Lines (``sed``'s) that ``split -l`` cut from its ``[``. The comma is the array's, not text
+    after the record: read as text after it, every record of the piece but its last was lost."""
+    body = line.rstrip()
+    return body[:-1] if body.endswith(b"},") and decode_failure(e, line).startswith("text after") else None
 
 
 _ZEROS = "zero bytes before the record, where they may have overwritten another"

@@ -278,6 +278,24 @@ def test_an_array_of_an_item_a_line_whose_first_item_is_broken_keeps_the_items_a
     assert len(stats.problem_lines()) == 1 and stats.problem_lines()[0].startswith(f"{p}@byte "), stats.problem_lines()
 
 
+@pytest.mark.parametrize("last", [b"", b"]\n"], ids=["middle", "last"])
+def test_a_piece_of_an_array_of_an_item_a_line_loads_every_item(tmp_path, last):
+    # `split -l` of a `sed`-made array of JSON Lines: a piece after the first has no "[", and
+    # was JSON Lines with every line but its last "text after the JSON object": records lost
+    items = [json.dumps(rec(n)).encode() for n in range(1, 5)]
+    p = write(tmp_path, "piece.json", b"".join(item + b",  \r\n" for item in items[:3]) + items[3] + b"\n" + last)
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3", "rec-4"]
+    assert stats.malformed_lines == ([f"{p}:5"] if last else [])  # the array's "]" is no record
+
+
+@pytest.mark.parametrize("text", [b'{"id": "a"},', b'{"id": "a"}{"id": "b"},', b'{"id": "a",'])
+def test_a_line_of_no_whole_record_then_a_comma_stays_malformed(tmp_path, text):
+    p = write(tmp_path, "d.jsonl", text + b"\n" + line(1))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1"] and stats.malformed_lines == [f"{p}:1"]
+
+
 @pytest.mark.parametrize("text", [b"[\n\n  ]", b"[{\n", b"[\n\n  {", b"[ \t{\n", b"[1, {\n", b'[{"a": "b\n'])
 def test_a_document_begun_on_the_first_line_is_an_array(text):
     for eof in (True, False):
