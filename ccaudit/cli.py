@@ -274,7 +274,7 @@ def summary(extra, db_path, fmt, tz):
 @click.option("--topic", default="confluent-audit-log-events", show_default=True,
               help="The topic to fetch (the audit log's own, unless you mirror it).")
 @click.option("--gzip", "compress", is_flag=True, help="Compress the output with gzip (a file's name ends in .gz).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), callback=opt.a_number, default=300,
+@click.option("--timeout", type=opt.Seconds(), default=300,
               show_default=True,
               help="Give up after this many seconds (exit 2, no file written; a pipe keeps what it got).")
 @click.option("--insecure-config", is_flag=True, help="Accept a --config file other users can read.")

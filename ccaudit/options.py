@@ -344,8 +344,16 @@ def worst(*codes: int) -> int:
     return ExitCode.USAGE if ExitCode.USAGE in codes else max(codes)
 
 
-def a_number(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    """A float option's value, refused if it is NaN (which every range check lets through)."""
-    if math.isnan(value):
-        raise click.BadParameter("not a number", ctx=ctx, param=param)
-    return value
+class Seconds(click.ParamType):
+    """A number of seconds above 0, refused without repeating the value: a secret typed after
+    ``--timeout`` (a word left out of a command line) is never printed."""
+    name = "seconds"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            seconds = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not 0 < seconds < math.inf:  # (NaN too)
+            self.fail("not a number of seconds above 0 (the value is not repeated)", param, ctx)
+        return seconds

@@ -471,12 +471,15 @@ def test_an_export_folder_left_with_an_impossible_pid(invoke, store, tmp_path):
     assert result.exit_code == 0, result.stderr
 
 
-def test_a_timeout_that_is_not_a_number(invoke, tmp_path):
+@pytest.mark.parametrize("value", ["nan", "inf", "-5", "0.0", "Secr3t-Value"])
+def test_a_timeout_that_is_not_a_number_of_seconds_is_refused_without_repeating_it(invoke, tmp_path, value):
+    # was "'Secr3t-Value' is not a valid float range": a secret typed after --timeout was printed
     config = tmp_path / "client.properties"
     config.write_text("bootstrap.servers=localhost:1\n")
     config.chmod(0o600)
-    refused(invoke("download", "--config", str(config), "--out", str(tmp_path / "d.jsonl"), "--timeout", "nan"),
-            "not a number")
+    result = invoke("download", "--config", str(config), "--out", str(tmp_path / "d.jsonl"), "--timeout", value)
+    refused(result, "--timeout': not a number of seconds above 0")
+    assert value not in result.stderr
 
 
 
