@@ -272,7 +272,11 @@ def load_state(path, topic: str, bootstrap: str) -> tuple[dict[int, int], dict[i
     if os.path.exists(path) and not os.path.isfile(path):  # it is replaced when saved: a pipe would not be
         raise InputError(f"{path}: not a regular file")
     try:
-        state = json.loads(read_small(str(path), MAX_STATE), object_pairs_hook=_once_each)
+        text = read_small(str(path), MAX_STATE)
+        if not text.strip():  # `touch`ed, or a copy that failed: not taken for "fetch everything" unasked
+            raise InputError(f"{path}: an empty file, not a ccaudit download state file (remove it, and the next "
+                             "run fetches everything still on the topic)")
+        state = json.loads(text, object_pairs_hook=_once_each)
     except FileNotFoundError:
         return {}, {}
     except _Twice as e:

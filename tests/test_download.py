@@ -691,6 +691,18 @@ def test_a_state_file_nested_too_deep_is_refused(tmp_path, props, monkeypatch):
     assert source.position == {} and not (tmp_path / "out.jsonl").exists()
 
 
+@pytest.mark.parametrize("text", ["", "\n"])
+def test_an_empty_state_file_says_how_to_start_from_the_beginning(tmp_path, props, monkeypatch, text):
+    # was "not a readable ccaudit download state file" of a `touch`ed file: nothing said what to do
+    source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
+    state = tmp_path / "state.json"
+    state.write_text(text)
+    with pytest.raises(InputError, match=r"an empty file, not a ccaudit download state file \(remove it, and the "
+                                         "next run fetches everything still on the topic\\)"):
+        dl.download(props, tmp_path / "out.jsonl", state_path=state)
+    assert source.position == {} and not (tmp_path / "out.jsonl").exists() and state.read_text() == text
+
+
 def test_a_state_file_that_cannot_be_written_is_found_before_the_download(tmp_path, props, monkeypatch):
     # was: the whole topic downloaded first, then "cannot write"
     source = use_fake(monkeypatch, FakeSource({0: (0, [audit_message(1)])}))
