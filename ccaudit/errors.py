@@ -111,8 +111,9 @@ class StoreError(CcauditError):
 
 class Stopped(CcauditError):
     """A load that cannot go on (a full disk, a parse worker gone): what it merged stays, and
-    its line says how many of the records it read were not stored. ``again``: the load must be
-    run again to be complete, which only a kept store is told (a temporary one goes with it)."""
+    its line says how many of the records it read were not stored. ``again``: nothing but the
+    same load run again completes it (a full disk needs room first, and says where), which
+    only a kept store is told (a temporary one goes with it)."""
 
     def __init__(self, message: str, again: bool = False):
         super().__init__(message)

@@ -355,5 +355,5 @@ class Seconds(click.ParamType):
         except (TypeError, ValueError):
             seconds = math.nan
         if not 0 < seconds < math.inf:  # (NaN too)
-            self.fail("not a number of seconds above 0 (the value is not repeated)", param, ctx)
+            self.fail("not a finite number of seconds above 0 (the value is not repeated)", param, ctx)
         return seconds

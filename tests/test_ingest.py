@@ -278,15 +278,28 @@ def test_an_array_of_an_item_a_line_whose_first_item_is_broken_keeps_the_items_a
     assert len(stats.problem_lines()) == 1 and stats.problem_lines()[0].startswith(f"{p}@byte "), stats.problem_lines()
 
 
-@pytest.mark.parametrize("last", [b"", b"]\n"], ids=["middle", "last"])
-def test_a_piece_of_an_array_of_an_item_a_line_loads_every_item(tmp_path, last):
-    # `split -l` of a `sed`-made array of JSON Lines: a piece after the first has no "[", and
-    # was JSON Lines with every line but its last "text after the JSON object": records lost
-    items = [json.dumps(rec(n)).encode() for n in range(1, 5)]
-    p = write(tmp_path, "piece.json", b"".join(item + b",  \r\n" for item in items[:3]) + items[3] + b"\n" + last)
+@pytest.mark.parametrize("crlf", [False, True], ids=["lf", "crlf"])
+@pytest.mark.parametrize("last", [False, True], ids=["middle", "last"])
+def test_a_piece_of_an_array_of_an_item_a_line_loads_every_item(tmp_path, last, crlf):
+    # `split -l` of `sed '1s/^/[/; $!s/$/,/; $s/$/]/'` of JSON Lines: a piece after the first
+    # has no "[", and was JSON Lines with every line but its last "text after the JSON object".
+    # Of CRLF lines, sed puts the comma after the CR
+    items = [json.dumps(rec(n)).encode() + b"\r" * crlf for n in range(1, 5)]
+    ends = [b",", b" ,", b",", b"]" if last else b","]
+    p = write(tmp_path, "piece.json", b"".join(item + end + b"\n" for item, end in zip(items, ends)))
     stats, rows = ingest(p)
-    assert ids(rows) == ["rec-1", "rec-2", "rec-3", "rec-4"]
-    assert stats.malformed_lines == ([f"{p}:5"] if last else [])  # the array's "]" is no record
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3", "rec-4"] and stats.malformed_lines == []
+
+
+@pytest.mark.parametrize("line_of", [lambda r: r, lambda r: b'{"tenant": "x"}\t' + r, lambda r: b"Offset:12 " + r],
+                         ids=["alone", "key", "prefix"])
+def test_a_record_then_a_comma_is_read_whatever_msgspec_says_of_it(tmp_path, line_of):
+    # half a UTF-16 pair in a field ccaudit does not read is "JSON cut short" to msgspec with a
+    # comma after the record, and an object --print-key key went another way
+    records = [json.dumps(rec(1, note="\ud800")).encode(), json.dumps(rec(2, note="\udc00")).encode()]
+    p = write(tmp_path, "piece.json", b"".join(line_of(r) + b",\n" for r in records))
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2"] and stats.malformed_lines == []
 
 
 @pytest.mark.parametrize("text", [b'{"id": "a"},', b'{"id": "a"}{"id": "b"},', b'{"id": "a",'])

@@ -478,7 +478,7 @@ def test_a_timeout_that_is_not_a_number_of_seconds_is_refused_without_repeating_
     config.write_text("bootstrap.servers=localhost:1\n")
     config.chmod(0o600)
     result = invoke("download", "--config", str(config), "--out", str(tmp_path / "d.jsonl"), "--timeout", value)
-    refused(result, "--timeout': not a number of seconds above 0")
+    refused(result, "--timeout': not a finite number of seconds above 0")
     assert value not in result.stderr
 
 
