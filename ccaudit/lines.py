@@ -98,11 +98,14 @@ def _item(line: bytes) -> bytes | None:
     comma is the array's, not text after the record: read as text after it, every record of
     the piece but its last was lost. Told by the syntax alone, not by msgspec's words, which
     differ for a record with half a UTF-16 pair in a field ccaudit does not read."""
-    body = line.rstrip(b" \t\r")
-    if body[-1:] not in (b",", b"]"):
-        return None
-    item = body[:-1].rstrip(b" \t\r")
+    item = _listed(line)
     return item if item[-1:] == b"}" and whole_json(item) else None
+
+
+def _listed(line: bytes) -> bytes:
+    """``line`` without the ``,`` or ``]`` that ends it as an array's item ('' if none does)."""
+    body = line.rstrip(b" \t\r")
+    return body[:-1].rstrip(b" \t\r") if body[-1:] in (b",", b"]") else b""
 
 
 _ZEROS = "zero bytes before the record, where they may have overwritten another"
@@ -130,8 +133,8 @@ def _unprefixed(line: bytes) -> bytes | None:
     i = s.find(b"{")
     if i < 0 or b"\0" in s[:i]:
         return b""
-    if s[i - 1:i] == b'"' and (inner := quoted_record(s[i - 1:])):  # a prefix, or none
-        return inner
+    if s[i - 1:i] == b'"' and (inner := quoted_record(s[i - 1:]) or quoted_record(_listed(s[i - 1:]))):
+        return inner  # (after a prefix, or none; an array's item too, as _item)
     return s[i:]
 
 

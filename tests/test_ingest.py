@@ -291,6 +291,15 @@ def test_a_piece_of_an_array_of_an_item_a_line_loads_every_item(tmp_path, last, 
     assert ids(rows) == ["rec-1", "rec-2", "rec-3", "rec-4"] and stats.malformed_lines == []
 
 
+def test_a_piece_of_an_array_of_records_in_strings_loads_every_item(tmp_path):
+    # as a piece of an array of records (above), of a sink connector's strings: was "not a JSON
+    # object" for each item but the last
+    items = [json.dumps(json.dumps(rec(n))).encode() for n in range(1, 4)]
+    p = write(tmp_path, "piece.json", items[0] + b",\n" + items[1] + b" ,\r\n" + items[2] + b"]\n")
+    stats, rows = ingest(p)
+    assert ids(rows) == ["rec-1", "rec-2", "rec-3"] and stats.malformed_lines == []
+
+
 @pytest.mark.parametrize("line_of", [lambda r: r, lambda r: b'{"tenant": "x"}\t' + r, lambda r: b"Offset:12 " + r],
                          ids=["alone", "key", "prefix"])
 def test_a_record_then_a_comma_is_read_whatever_msgspec_says_of_it(tmp_path, line_of):
