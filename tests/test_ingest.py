@@ -1468,6 +1468,23 @@ def test_stdin_is_read_the_same_however_a_pipe_delivers_its_first_bytes(ccaudit_
     assert "loaded 3 records: 3 new" in err and " 0 malformed" in err
 
 
+def test_a_sed_made_array_with_a_broken_first_item_from_a_pipe_that_gives_its_first_line_first(ccaudit_exe,
+                                                                                                   tmp_path):
+    # a pipe whose first line comes alone is told by that line, as JSON Lines: every item after
+    # the broken one was "text after the JSON object", each record lost; now each is read
+    data = (b"[" + b",\n".join(line(i).rstrip(b"\n") for i in (1, 2, 3, 4)) + b"]\n").replace(b'"rec-1"', b'"rec-1')
+    first = data.index(b"\n") + 1
+    with subprocess.Popen([ccaudit_exe, "load", "-", "--db", str(tmp_path / "s.db")], stdin=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        proc.stdin.write(data[:first])
+        proc.stdin.flush()
+        time.sleep(0.3)
+        proc.stdin.write(data[first:])
+        proc.stdin.close()
+        err = proc.stderr.read().decode()
+    assert "loaded 3 records: 3 new" in err and " 1 malformed (<stdin>:1)" in err, err
+
+
 @pytest.mark.parametrize("cut", [b"-", b"-1.", b"1e", b"tr", b"fals", b"nul"])
 def test_a_first_line_cut_inside_a_number_or_literal_is_not_yet_decided(cut):
     # was "lines" at once: msgspec calls `[{"n": -` malformed, not truncated; a pipe that
