@@ -12,7 +12,9 @@ JSON, typed on both sides by the msgspec structs below. Two kinds of task:
 Either fills a new stage file every PART records, or sooner once the file has numbered
 NAMES keys and details: a dump of a new key a record (a sign-in attack) then stages files
 of 1,000 records, not 5,000, so the worker and the main process hold a fifth as many
-names.
+names. A document's stage file also ends once its records came from STAGE_BYTES of input,
+as a task of lines is (4 MiB): an array of records of 100 KB ids held 5,000 of them, three
+copies, 600 MiB.
 
 A worker writes at most UNMERGED stage files that the main process has not merged yet (it
 deletes each as it merges it): a JSON document is one task, and while a reader held the
@@ -40,10 +42,12 @@ from .ingest import MAX_LINE, Dump, iter_lines, json_rows, line_rows, until_brok
 from .shape import BOM
 from .stage import Stage
 from .stats import LoadStats
+from .streams import BUFFER, Counted
 
 BATCH = 500  # rows classified and staged at a time
 PART = 5_000  # records per stage file
 NAMES = 2_000  # keys and details numbered in one stage file (a bench file has about 1,100)
+STAGE_BYTES = 4 * 2**20  # input bytes a document's stage file is made from, at most (and one record)
 UNMERGED = 16  # stage files not yet merged, at most (a task of lines is 4 MiB: fewer)
 _PARENT: list[int] = []  # the main process, once main() runs: gone, a worker waiting on it ends
 # How the main process starts a worker. Not `python -m`, which puts the current folder first on
@@ -118,11 +122,12 @@ def run(task: Task) -> Iterator[Answer]:
             os.remove(task.path)
     else:
         dump = Dump(task.path)
-        stream = dump.open()
+        read = Counted(dump.open())
         _check_identity(dump.fileno(), task)
-        rows = json_rows(stream, "", stats, array=task.shape != "objects", at=dump.mark, cut=task.shape == "items")
+        rows = json_rows(io.BufferedReader(read, BUFFER), "", stats,  # type: ignore[arg-type]
+                         array=task.shape != "objects", at=dump.mark, cut=task.shape == "items")
         rows = until_broken(rows, "", stats)
-        yield from _parts(task.stage, rows, stats)
+        yield from _parts(task.stage, rows, stats, read)
 
 
 def _check_identity(fd: int, task: Task) -> None:
@@ -133,12 +138,13 @@ def _check_identity(fd: int, task: Task) -> None:
         raise InputError("replaced by another file while it was read; load it again")
 
 
-def _parts(stage: str, rows, stats: LoadStats) -> Iterator[Answer]:
+def _parts(stage: str, rows, stats: LoadStats, read: Counted | None = None) -> Iterator[Answer]:
+    """A stage file's answer at a time; ``read``: a document's input, whose bytes bound each file."""
     for part in range(sys.maxsize):
         _until_merged(f"{stage}-{part - UNMERGED}")
         before = (stats.records_read, stats.noise_lines, stats.malformed, len(stats.problems), len(stats.cut))
         path = f"{stage}-{part}"
-        last = _fill(path, rows)
+        last = _fill(path, rows, read)
         yield _answer(path, stats, before, last)
         if last:
             return
@@ -152,19 +158,31 @@ def _until_merged(path: str) -> None:
         time.sleep(0.01)
 
 
-def _fill(path: str, rows: Iterator[tuple]) -> bool:
-    """Stage up to PART of ``rows``, or fewer once NAMES are numbered, into a new stage file
-    (one packed batch: the store's merge is then an insert of narrow rows); return whether
-    ``rows`` ran out."""
-    stage, ended = Stage(), False
-    while not ended and stage.offered < PART and len(stage.keys) + len(stage.details) < NAMES:
+def _fill(path: str, rows: Iterator[tuple], read: Counted | None = None) -> bool:
+    """Stage up to PART of ``rows``, or fewer once NAMES are numbered or they came from
+    STAGE_BYTES of ``read``, into a new stage file (one packed batch: the store's merge is
+    then an insert of narrow rows); return whether ``rows`` ran out."""
+    stage, ended, full = Stage(), False, list[bool]()
+    if read is not None:
+        rows = _within(rows, read, read.given + STAGE_BYTES, full)
+    while not ended and not full and stage.offered < PART and len(stage.keys) + len(stage.details) < NAMES:
         wanted = min(BATCH, PART - stage.offered)
         batch = list(islice(rows, wanted))
         stage.add(batch)
-        ended = len(batch) < wanted
+        ended = len(batch) < wanted and not full
     with open(path, "xb") as f:
         f.write(stage.pack())
     return ended
+
+
+def _within(rows: Iterator[tuple], read: Counted, end: int, full: list) -> Iterator[tuple]:
+    """``rows`` until the input read reaches ``end`` (then ``full`` is no longer empty): the
+    rest stay in ``rows`` for the next stage file."""
+    for row in rows:
+        yield row
+        if read.given >= end:
+            full.append(True)
+            return
 
 
 def _answer(path: str, stats: LoadStats, before: tuple, last: bool) -> Answer:

@@ -334,6 +334,30 @@ def test_a_load_of_long_names_holds_a_bounded_text(memory_run_asked, tmp_path, c
         assert e.peak - imports <= 100 * MiB, f"export: {e.peak / MiB:.1f} MiB, imports {imports / MiB:.1f}"
 
 
+DOCUMENT_LONG_IDS_BOUND = 100 * MiB  # all processes summed (see below)
+
+
+@pytest.mark.parametrize("shape", ["array", "objects"])
+def test_a_json_document_of_long_ids_loads_in_bounded_memory(memory_run_asked, tmp_path, ccaudit_exe, shape):
+    # a document is one task for one parse worker, whose stage files ended only every 5,000
+    # records: 2,000 records of 60 KB ids, a 120 MB array, took 273 MiB (copies of every id
+    # staged). A stage file now ends after 4 MiB of input: 74 MiB
+    from tests.records import request
+
+    dump = tmp_path / f"long-ids.{shape}.json"
+    with open(dump, "w") as f:
+        f.write("[\n" if shape == "array" else "")
+        for i in range(2_000):
+            text = json.dumps(request(f"2024-05-07T{i % 24:02d}:00:00Z", "GetUsers", id=f"{i}{'x' * 60_000}"),
+                              indent=None if shape == "array" else 2)
+            f.write(text + (",\n" if shape == "array" and i < 1_999 else "\n"))
+        f.write("]\n" if shape == "array" else "")
+    r = _load(ccaudit_exe, dump, tmp_path / "long-ids.db")
+    assert r.max_procs >= 2 and "loaded 2,000 records: 2,000 new" in r.stderr, r.stderr  # a worker parsed it
+    print(f"peak RSS of a load of {shape} of long ids: {r.peak / MiB:.1f} MiB")
+    assert r.peak <= DOCUMENT_LONG_IDS_BOUND, f"{r.peak / MiB:.1f} MiB"
+
+
 STDIN_LONG_NAMES_BOUND = 80 * MiB  # one process; measured 49 MiB, and 136 MiB when 10,000 rows were held
 
 
