@@ -1456,24 +1456,14 @@ def test_stdin_is_read_the_same_however_a_pipe_delivers_its_first_bytes(ccaudit_
     # was: a gzip header whose first byte came alone was read as text, "invalid UTF-8", no
     # record; an xz header needs 6 bytes; a BOM not seen whole made an array lines
     data = pack(b"[" + b",".join(line(i).rstrip(b"\n") for i in (1, 2, 3)) + b"]\n")
-    with subprocess.Popen([ccaudit_exe, "load", "-", "--db", str(tmp_path / "s.db")], stdin=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as proc:
-        proc.stdin.write(data[:split])
-        proc.stdin.flush()
-        time.sleep(0.3)
-        proc.stdin.write(data[split:])
-        proc.stdin.close()
-        err = proc.stderr.read().decode()
-    assert proc.returncode == 0, err
+    code, err = _load_from_a_pausing_pipe(ccaudit_exe, tmp_path, data, split)
+    assert code == 0, err
     assert "loaded 3 records: 3 new" in err and " 0 malformed" in err
 
 
-def test_a_sed_made_array_with_a_broken_first_item_from_a_pipe_that_gives_its_first_line_first(ccaudit_exe,
-                                                                                                   tmp_path):
-    # a pipe whose first line comes alone is told by that line, as JSON Lines: every item after
-    # the broken one was "text after the JSON object", each record lost; now each is read
-    data = (b"[" + b",\n".join(line(i).rstrip(b"\n") for i in (1, 2, 3, 4)) + b"]\n").replace(b'"rec-1"', b'"rec-1')
-    first = data.index(b"\n") + 1
+def _load_from_a_pausing_pipe(ccaudit_exe, tmp_path, data: bytes, first: int) -> tuple[int, str]:
+    """``load -`` of ``data`` from a pipe that gives its ``first`` bytes, then the rest after a
+    pause: the exit code and stderr."""
     with subprocess.Popen([ccaudit_exe, "load", "-", "--db", str(tmp_path / "s.db")], stdin=subprocess.PIPE,
                           stderr=subprocess.PIPE) as proc:
         proc.stdin.write(data[:first])
@@ -1482,6 +1472,15 @@ def test_a_sed_made_array_with_a_broken_first_item_from_a_pipe_that_gives_its_fi
         proc.stdin.write(data[first:])
         proc.stdin.close()
         err = proc.stderr.read().decode()
+    return proc.returncode, err
+
+
+def test_a_sed_made_array_with_a_broken_first_item_from_a_pipe_that_gives_its_first_line_first(ccaudit_exe,
+                                                                                                   tmp_path):
+    # a pipe whose first line comes alone is told by that line, as JSON Lines: every item after
+    # the broken one was "text after the JSON object", each record lost; now each is read
+    data = (b"[" + b",\n".join(line(i).rstrip(b"\n") for i in (1, 2, 3, 4)) + b"]\n").replace(b'"rec-1"', b'"rec-1')
+    _, err = _load_from_a_pausing_pipe(ccaudit_exe, tmp_path, data, data.index(b"\n") + 1)
     assert "loaded 3 records: 3 new" in err and " 1 malformed (<stdin>:1)" in err, err
 
 
