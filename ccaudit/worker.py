@@ -13,8 +13,8 @@ Either fills a new stage file every PART records, or sooner once the file has nu
 NAMES keys and details: a dump of a new key a record (a sign-in attack) then stages files
 of 1,000 records, not 5,000, so the worker and the main process hold a fifth as many
 names. A document's stage file also ends once its records came from STAGE_BYTES of input,
-as a task of lines is (4 MiB): an array of records of 100 KB ids held 5,000 of them, three
-copies, 600 MiB.
+as a task of lines is (4 MiB): an array of 3,000 records of 100 KB ids held them all staged,
+618 MiB in all.
 
 A worker writes at most UNMERGED stage files that the main process has not merged yet (it
 deletes each as it merges it): a JSON document is one task, and while a reader held the
