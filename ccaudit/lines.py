@@ -43,10 +43,10 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats) -> Iterator[
                 continue
             first = line[:1]
             if first != b"{":  # noise, a prefix, or garbage
-                # "% Headers: ...", every other line of a dump; one that ends in "}" (before any blanks) may
+                # "% Headers: ...", every other line of a dump; one that ends in "}" or "," (before any blanks) may
                 # have a record after its noise (its line end lost): _unprefixed looks (a search here cost 0.2 µs)
-                if first == b"%" and line[1:2] == b" " and (line[-1] != 125 if line[-1] > 32 else
-                                                             line.rstrip()[-1:] != b"}"):
+                if first == b"%" and line[1:2] == b" " and (line[-1] != 125 and line[-1] != 44 if line[-1] > 32 else
+                                                             line.rstrip()[-1:] not in (b"}", b",")):
                     stats.noise_lines += 1
                     continue
                 if first == b"[" and whole_json(line):  # not a prefix ("[INFO] {...}"): its records are not read
@@ -129,13 +129,19 @@ def _unprefixed(line: bytes) -> bytes | None:
     if not s or s == b"%":
         return None
     if s.startswith(NOISE):
-        return GLUED if s.endswith(b"}") and b'"id"' in s else None  # type: ignore[return-value]  # told by identity
+        return GLUED if _ends_a_record(s) and b'"id"' in s else None  # type: ignore[return-value]  # told by identity
     i = s.find(b"{")
     if i < 0 or b"\0" in s[:i]:
         return b""
     if s[i - 1:i] == b'"' and (inner := quoted_record(s[i - 1:]) or quoted_record(_listed(s[i - 1:]))):
         return inner  # (after a prefix, or none; an array's item too, as _item)
     return s[i:]
+
+
+def _ends_a_record(s: bytes) -> bool:
+    """Does ``s`` (stripped) end as a record does, or as an array's item (``},``)? Not ``}]``:
+    ``% Headers: [k={"id":1}]`` is a header's value."""
+    return s.endswith(b"}") or s.endswith(b",") and s[:-1].rstrip().endswith(b"}")
 
 
 def _keyed(line: bytes) -> tuple | None:
