@@ -378,6 +378,31 @@ def test_a_range_of_many_records_is_staged_in_parts(tmp_path, monkeypatch):
             assert len(unpack(f.read()).events) == a.offered
 
 
+def test_a_json_document_is_staged_in_parts_of_its_input_bytes(tmp_path, monkeypatch):
+    # A document is one task: its stage files ended only every PART records, whatever their
+    # size (an array of 100 KB ids held them all). Now a part ends once its records came from
+    # STAGE_BYTES of input: 10,000 records of about 400 bytes, a broken item among them, in
+    # parts of about 1 MB (a document is read a MiB at a time), none lost or staged twice
+    import ccaudit.worker as worker
+    from ccaudit.stage import unpack
+
+    monkeypatch.setattr(worker, "STAGE_BYTES", 1_000_000)
+    items = [json.dumps(rec(n, pad="x" * 300)).encode() for n in range(10_000)]
+    items[4_321] = items[4_321][:40]
+    path = tmp_path / "array.json"
+    path.write_bytes(b"[\n" + b",\n".join(items) + b"\n]\n")
+    answers = list(worker.run(worker.Task(str(path), str(tmp_path / "stage"), shape="array")))
+    assert len(answers) >= 4 and [a.last for a in answers] == [False] * (len(answers) - 1) + [True]
+    assert sum(a.offered for a in answers) == 9_999 and sum(a.malformed for a in answers) == 1
+    staged = 0
+    for a in answers:
+        with open(a.stage, "rb") as f:
+            events = unpack(f.read()).events
+        assert len(events) == a.offered <= 3_000  # each part of about 1 MB: 2,600 records, not PART
+        staged += len(events)
+    assert staged == 9_999
+
+
 def test_a_range_of_a_new_key_a_record_is_staged_in_smaller_parts(tmp_path, monkeypatch):
     # A sign-in attack brings a new email a record: a key and a detail to number. A part
     # ends once it has numbered NAMES of them, so a worker and the merge hold that many
