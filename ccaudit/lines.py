@@ -109,7 +109,7 @@ def _listed(line: bytes) -> bytes:
 
 
 _ZEROS = "zero bytes before the record, where they may have overwritten another"
-# a noise line that ends in "}" and holds "id": stderr written into the dump as a record was (its line end
+# a noise line that ends in "}" (or "},") and holds "id": stderr written into the dump as a record was (its line end
 # lost), or a --print-key key starting "Headers:". Named, not read: where its record begins, if it is whole,
 # only a search of every brace could tell, and a damaged one must not go unsaid
 GLUED = bytearray()  # (empty, as _unprefixed's "no record", but told apart by identity)
