@@ -45,7 +45,7 @@ def line_rows(lines: Iterable[bytes], label: str, stats: LoadStats) -> Iterator[
             if first != b"{":  # noise, a prefix, or garbage
                 # "% Headers: ...", every other line of a dump; one that ends in "}" or "," (before any blanks) may
                 # have a record after its noise (its line end lost): _unprefixed looks (a search here cost 0.2 µs)
-                if first == b"%" and line[1:2] == b" " and (line[-1] != 125 and line[-1] != 44 if line[-1] > 32 else
+                if first == b"%" and line[1:2] == b" " and (line[-1] not in b"}," if line[-1] > 32 else
                                                              line.rstrip()[-1:] not in (b"}", b",")):
                     stats.noise_lines += 1
                     continue

@@ -162,26 +162,27 @@ def _fill(path: str, rows: Iterator[tuple], read: Counted | None = None) -> bool
     """Stage up to PART of ``rows``, or fewer once NAMES are numbered or they came from
     STAGE_BYTES of ``read``, into a new stage file (one packed batch: the store's merge is
     then an insert of narrow rows); return whether ``rows`` ran out."""
-    stage, ended, full = Stage(), False, list[bool]()
+    stage, ended, full = Stage(), False, False
+    end = read.given + STAGE_BYTES if read is not None else 0
     if read is not None:
-        rows = _within(rows, read, read.given + STAGE_BYTES, full)
+        rows = _within(rows, read, end)
     while not ended and not full and stage.offered < PART and len(stage.keys) + len(stage.details) < NAMES:
         wanted = min(BATCH, PART - stage.offered)
         batch = list(islice(rows, wanted))
         stage.add(batch)
+        full = read is not None and read.given >= end
         ended = len(batch) < wanted and not full
     with open(path, "xb") as f:
         f.write(stage.pack())
     return ended
 
 
-def _within(rows: Iterator[tuple], read: Counted, end: int, full: list) -> Iterator[tuple]:
-    """``rows`` until the input read reaches ``end`` (then ``full`` is no longer empty): the
-    rest stay in ``rows`` for the next stage file."""
+def _within(rows: Iterator[tuple], read: Counted, end: int) -> Iterator[tuple]:
+    """``rows`` until the input read reaches ``end``: the rest stay in ``rows`` for the next
+    stage file."""
     for row in rows:
         yield row
         if read.given >= end:
-            full.append(True)
             return
 
 
