@@ -658,6 +658,22 @@ def test_parquet_by_day_owner_only(spark, tmp_path):
         aggregate(spark, [str(ROOT / "fixtures/sample-cli.txt")], parquet=str(out))
 
 
+@needs_spark
+def test_parquet_is_written_in_tasks_for_its_data_not_for_every_shuffle_partition(spark, tmp_path):
+    # was 400 tasks and 30 s for a fixture's 3 days: the cached counts kept 200 partitions
+    from ccaudit.spark import aggregate
+
+    tracker = spark.sparkContext.statusTracker()
+    spark.sparkContext.setJobGroup("parquet", "counts written to Parquet")
+    try:
+        aggregate(spark, [str(ROOT / "fixtures/sample-cli.txt")], parquet=str(tmp_path / "counts"))[0].close()
+    finally:
+        spark.sparkContext.setJobGroup("other", "")
+    stages = [tracker.getStageInfo(s) for j in tracker.getJobIdsForGroup("parquet")
+              for s in tracker.getJobInfo(j).stageIds]
+    assert sum(s.numCompletedTasks for s in stages if s) < 60
+
+
 class _Java:
     """A Java exception as py4j hands it over: a message and a cause; a SparkThrowable's
     condition and message parameters."""
