@@ -158,7 +158,11 @@ def session(master: str | None = None) -> Iterator:
         return
     if not os.environ.get("CCAUDIT_DEBUG") and not logging.getLogger().handlers:  # py4j logs tracebacks there
         logging.getLogger().addHandler(logging.NullHandler())
-    scratch = None if "PYSPARK_GATEWAY_PORT" in os.environ else make_temp_dir()
+    own = "PYSPARK_GATEWAY_PORT" not in os.environ
+    if own and "," in temp_root():  # spark.local.dir is a list: its files went to folders named by the parts
+        raise CcauditError(f"{temp_root()}: TMPDIR holds a comma, which Spark takes for a list of folders; set "
+                           "TMPDIR to a folder whose path has none")
+    scratch = make_temp_dir() if own else None
     jvm = Jvm(scratch) if scratch else None
     try:
         with _noting_stops(jvm) as note_again, spark_errors():
