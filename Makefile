@@ -10,6 +10,7 @@ FUZZ_SECONDS ?= 300
 # Three processes on two cores: many tests wait on a subprocess, a pipe or a mock broker, and a
 # third keeps the cores busy meanwhile (the suite took 282 s against 347 s in two).
 TEST_PROCESSES ?= 3
+MEMORY_TEST_PROCESSES ?= 2
 
 .PHONY: demo test test-memory test-spark lint bench bench-compare bench-crowd bench-attack bench-spark html-check golden screenshot fuzz clean
 
@@ -37,7 +38,7 @@ test: $(STAMP)  ## set up, then run the test suite (in TEST_PROCESSES processes,
 	$(BIN)/pytest -q -n $(TEST_PROCESSES)
 
 test-memory: $(STAMP)  ## the memory-growth tests (a few minutes; skipped by `make test`)
-	$(BIN)/pytest -q -n 2 --dist worksteal tests/test_memory.py --run-memory  # (each loads both cores)
+	$(BIN)/pytest -q -n $(MEMORY_TEST_PROCESSES) --dist worksteal tests/test_memory.py --run-memory
 
 test-spark: $(SPARK_STAMP)  ## ccaudit spark's tests, Spark in local mode (Java 17+; a few minutes)
 	CCAUDIT_SPARK_TESTS=1 $(BIN)/pytest -q tests/test_spark.py

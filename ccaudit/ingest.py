@@ -313,18 +313,15 @@ def note_if_failed(label: str, stats: LoadStats, before: tuple[int, int, int], b
 
 
 def _not_text(stream: BinaryIO) -> bool:
+    """Are the first 4 KiB of ``stream`` not UTF-8 text (a NUL, or bytes no character is)?"""
     try:
-        return not_text(stream.peek(4096)[:4096])  # type: ignore[attr-defined]  # (buffered)
+        head = stream.peek(4096)[:4096]  # type: ignore[attr-defined]  # (buffered)
     except READ_ERRORS:
         return False  # the read proper will report the damage
-
-
-def not_text(head: bytes) -> bool:
-    """Are ``head``, an input's first 4 KiB, not UTF-8 text (a NUL, or bytes no character is)?"""
     try:
         head.decode()
     except UnicodeDecodeError as e:
-        return e.start < len(head) - 3  # (not a character the cut at its end split)
+        return e.start < len(head) - 3  # (not a character the peek cut)
     return b"\x00" in head
 
 

@@ -158,11 +158,7 @@ def session(master: str | None = None) -> Iterator:
         return
     if not os.environ.get("CCAUDIT_DEBUG") and not logging.getLogger().handlers:  # py4j logs tracebacks there
         logging.getLogger().addHandler(logging.NullHandler())
-    own = "PYSPARK_GATEWAY_PORT" not in os.environ
-    if own and "," in temp_root():  # spark.local.dir is a list: its files went to folders named by the parts
-        raise CcauditError(f"{temp_root()}: TMPDIR holds a comma, which Spark takes for a list of folders; set "
-                           "TMPDIR to a folder whose path has none")
-    scratch = make_temp_dir() if own else None
+    scratch = None if "PYSPARK_GATEWAY_PORT" in os.environ else _scratch()
     jvm = Jvm(scratch) if scratch else None
     try:
         with _noting_stops(jvm) as note_again, spark_errors():
@@ -178,6 +174,16 @@ def session(master: str | None = None) -> Iterator:
                 jvm.reap()
                 _forget_gateway()
                 shutil.rmtree(scratch, ignore_errors=True)  # type: ignore[arg-type]  # a JVM's: made with it
+
+
+def _scratch() -> str:
+    """A private folder in TMPDIR for Spark's files (spark.local.dir, a list: split at a comma)."""
+    scratch = make_temp_dir()
+    if "," in scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise CcauditError(f"{os.path.dirname(scratch)}: the temporary folder's path holds a comma, which Spark "
+                           "takes for a list of folders; set TMPDIR to a folder whose path has none")
+    return scratch
 
 
 def _start(jvm: Jvm | None, master: str | None, scratch: str | None, note_again: Callable[[], None]):
@@ -308,7 +314,7 @@ def _finished(spark, counts, files: list, blocks: dict, parquet: str | None, ins
             remove_parquet(parquet)
             raise
         counts.unpersist()
-    stats = load_stats([s.label for s in files], blocks)
+    stats = load_stats([s.label for s in files], blocks, [s.binary for s in files])
     note_changed_sizes(files, stats)
     stats.inserted = inserted
     stats.duplicates = stats.records_read - stats.inserted

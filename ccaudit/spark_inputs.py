@@ -44,6 +44,7 @@ class Source:
     label: str
     size: int
     lines: bool = True  # plain line-mode: split across tasks; else read whole
+    binary: bool = False  # its first bytes are not text (``Dump.binary``): told if no record can be read
     local: str | None = None  # a local file's own path: its size is looked at again once read
 
 
@@ -77,7 +78,7 @@ def sources(spark, inputs: Iterable[str], links: str | None, store: str | None =
     with ThreadPoolExecutor(16) as pool:  # remote stores answer slowly, but in parallel
         routes = list(pool.map(lambda f: line_mode(f.fs, f.path, f.label), found.values()))
     out = []
-    for rank, (file, lines) in enumerate(zip(found.values(), routes)):
+    for rank, (file, (lines, binary)) in enumerate(zip(found.values(), routes)):
         path = file.path
         if file.fs is None:
             if descriptor_of(path) is not None:  # /dev/stdin, /dev/fd/3: the JVM's own is another file
@@ -92,7 +93,7 @@ def sources(spark, inputs: Iterable[str], links: str | None, store: str | None =
             raise InputError(f"{file.label}: {file.size:,} bytes, read whole (compressed, or one JSON document), "
                              "over Spark's limit of 2 GiB for such a file; split it, or load it with ccaudit load")
         out.append(Source(_GLOB_CHARS.sub(r"\\\1", path.toString()), path.toUri().toString(), file.label,
-                          file.size, lines, file.path if file.fs is None else None))
+                          file.size, lines, binary, file.path if file.fs is None else None))
     return out
 
 
@@ -262,24 +263,24 @@ class HadoopDump(Dump):
         return io.BufferedReader(HadoopStream(self._fs.open(self._path)), buffer_size=BUFFER)
 
 
-def line_mode(fs, path, label: str) -> bool:
-    """Plain (not compressed) line-mode content, as ccaudit's own opening and ``sniff``
-    see it (reading ahead past blank lines as far as a local load would): a local file
-    (``fs`` None) is opened as a local load opens it, a Hadoop one through ``fs``. An
-    SQLite file (named ``label``) is an InputError."""
+def line_mode(fs, path, label: str) -> tuple[bool, bool]:
+    """(Plain (not compressed) line-mode content, first bytes that are not text), as
+    ccaudit's own opening and ``sniff`` see it (reading ahead past blank lines as far as a
+    local load would): a local file (``fs`` None) is opened as a local load opens it, a
+    Hadoop one through ``fs``. An SQLite file (named ``label``) is an InputError."""
     dump = Dump(path) if fs is None else HadoopDump(fs, path)
     try:
         stream = dump.open()
     except InputError:
-        return False  # zstd, zip: the whole-file route reports it as a local load does
+        return False, False  # zstd, zip: the whole-file route reports it as a local load does
     try:
         try:
             head, stream = first_bytes(stream, len(SQLITE_MAGIC))
         except READ_ERRORS:  # a damaged gzip: the whole-file route reports it as a local load does
-            return False
+            return False, dump.binary
         if head == SQLITE_MAGIC:  # a local file's was refused before Spark started
             raise not_a_dump(label)
-        return not dump.compressed and sniff(stream)[0] == "lines"
+        return not dump.compressed and sniff(stream)[0] == "lines", dump.binary
     finally:
         dump.close(stream)
 

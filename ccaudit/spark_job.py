@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from ccaudit.classify import classify
 from ccaudit.decoding import decode
 from ccaudit.errors import InputError
-from ccaudit.ingest import BUFFER, Dump, line_rows, not_text, note_if_failed, read_rows
+from ccaudit.ingest import BUFFER, Dump, line_rows, note_if_failed, read_rows
 from ccaudit.schema import HOUR, ID, KEY, METHOD, PRINCIPAL, SECTION, TS
 from ccaudit.stats import LoadStats
 
@@ -80,10 +80,10 @@ class Blocks:
         return a
 
 
-def summary(stats: LoadStats, failed: str | None = None, binary: bool = False) -> tuple:
+def summary(stats: LoadStats, failed: str | None = None) -> tuple:
     """What a block read: (lines, records, noise, malformed, first problems, where it
-    stopped being read, failure, whether its file's first bytes are not text)."""
-    return stats.lines, stats.records_read, stats.noise_lines, stats.malformed, *stats.part(), failed, binary
+    stopped being read, failure)."""
+    return stats.lines, stats.records_read, stats.noise_lines, stats.malformed, *stats.part(), failed
 
 
 class _Out:
@@ -125,24 +125,15 @@ def line_events(batches: Iterable, files: dict, acc) -> Iterator:
     out, seen = _Out(), {}
     for (path, block), group in itertools.groupby(rows, key=lambda r: (r[0], r[1])):
         rank, label = files[file_key(path)]
-        stats, head = LoadStats(), bytearray()
-        lines = (r[2] for r in group)
-        for k, row in enumerate(line_rows(_headed(lines, head) if block == 0 else lines, label, stats)):
+        stats = LoadStats()
+        for k, row in enumerate(line_rows((r[2] for r in group), label, stats)):
             out.add(row, rank, block, k)
             if len(out) >= BATCH:
                 yield out.batch()
-        seen[(rank, block)] = summary(stats, binary=not_text(bytes(head[:4096])))
+        seen[(rank, block)] = summary(stats)
     acc.add(seen)
     if len(out):
         yield out.batch()
-
-
-def _headed(lines: Iterable[bytes], head: bytearray) -> Iterator[bytes]:
-    """``lines``, a file's first, with their first 4 KiB gathered in ``head`` (``not_text``)."""
-    for line in lines:
-        if len(head) < 4096:
-            head += line + b"\n"
-        yield line
 
 
 def whole_events(batches: Iterable, files: dict, acc) -> Iterator:
@@ -161,7 +152,7 @@ def whole_events(batches: Iterable, files: dict, acc) -> Iterator:
                         yield out.batch()
             except InputError as e:
                 failed = str(e)
-            seen[(rank, 0)] = summary(stats, failed, dump.binary)
+            seen[(rank, 0)] = summary(stats, failed)
     acc.add(seen)
     if len(out):
         yield out.batch()
@@ -181,22 +172,22 @@ def packed_counts(batches: Iterable) -> Iterator:
 
 # -- on the driver: the blocks' summaries ------------------------------------------
 
-def load_stats(labels: list[str], blocks: dict) -> LoadStats:
+def load_stats(labels: list[str], blocks: dict, binary: list[bool]) -> LoadStats:
     """The load summary of the files (in input order) from their blocks' summaries: line
     numbers made absolute, the first malformed places in file and line order, and an
-    input with content but not one record noted as failed, as a local load does."""
+    input with content but not one record noted as failed, as a local load does
+    (``binary``: each file's first bytes are not text, as its route was told)."""
     by_file: dict[int, list] = defaultdict(list)
     for (rank, block), entry in blocks.items():
         by_file[rank].append((block, entry))
     stats = LoadStats()
     for rank, label in enumerate(labels):
         before = stats.records_read, stats.noise_lines, stats.malformed
-        offset, binary = 0, False
-        for block, (lines, records, noise, malformed, problems, cut, failed, first) in sorted(by_file[rank]):
+        offset = 0
+        for _, (lines, records, noise, malformed, problems, cut, failed) in sorted(by_file[rank], key=lambda b: b[0]):
             stats.add_part(label, offset, records, noise, malformed, problems, cut)
             offset += lines
-            binary |= block == 0 and first
             if failed:
                 stats.fail(label, failed)
-        note_if_failed(label, stats, before, binary)
+        note_if_failed(label, stats, before, binary[rank])
     return stats

@@ -272,18 +272,22 @@ def test_globs_and_folders_name_files_as_a_shell_would(spark, tmp_path, monkeypa
 
 
 @needs_spark
-@needs_spark
 def test_an_input_whose_first_bytes_are_not_text_is_told_so(same_as_local, tmp_path):
     # was "no audit record could be read" alone, without why (a local load says why)
     (tmp_path / "zeros.bin").write_bytes(b"\0" * 10)
     (tmp_path / "zeros.gz").write_bytes(gzip.compress(b"\0" * 10))  # read whole
     (tmp_path / "piece").write_bytes(gzip.compress(b"x" * 100_000)[50:])  # a split gzip's second half
     (tmp_path / "late.jsonl").write_bytes(b"not json\n" * 1_000 + b"\xff\0\n")  # text first: not told
+    nul = bytearray(b"not json\n" * 660)  # Spark's first block of it ends before its 4 KiB do
+    nul[3740] = 0
+    (tmp_path / "nul.jsonl").write_bytes(nul)
+    (tmp_path / "cut.jsonl").write_bytes(b"x\xf0\x9f\x98")  # a character cut at the end: text, not told
     _, stats = same_as_local(sorted(tmp_path.iterdir()))
     told = [f for f in stats.failed.values() if "first bytes are not UTF-8 text" in f]
-    assert (len(stats.failed), len(told)) == (4, 3)
+    assert (len(stats.failed), len(told)) == (6, 4)
 
 
+@needs_spark
 def test_a_file_with_content_but_no_record_fails_and_an_empty_one_does_not(same_as_local, tmp_path):
     (tmp_path / "empty.jsonl").write_bytes(b"")
     (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf")  # no line for Spark's reader: still not skipped
@@ -463,17 +467,19 @@ def test_the_counts_reach_the_driver_a_part_at_a_time(spark, tmp_path):
 # -- Spark's own files and processes ---------------------------------------------------------
 
 @needs_spark
-def test_a_tmpdir_with_a_comma_is_refused_before_spark_starts(run_ccaudit, tmp_path, monkeypatch):
+@pytest.mark.parametrize("tmpdir", ["a,b", "link"])
+def test_a_tmpdir_with_a_comma_is_refused_before_spark_starts(run_ccaudit, tmp_path, monkeypatch, tmpdir):
     # was a run that went on, its scratch files left in "a" and in "b" (relative: in the working folder)
     (tmp_path / "a,b").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "a,b")  # the scratch folder is made in the folder it leads to
     (tmp_path / "work").mkdir()
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "a,b"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / tmpdir))
     result = run_ccaudit("spark", ROOT / "fixtures/sample-cli.txt", "--db", tmp_path / "s.db", cwd=tmp_path / "work",
                          timeout=120)
-    assert (result.returncode, result.stderr) == (2, f"ccaudit: error: {tmp_path}/a,b: TMPDIR holds a comma, which "
-                                                     "Spark takes for a list of folders; set TMPDIR to a folder whose "
-                                                     "path has none\n")
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a,b", "work"]  # no store, no scratch
+    assert (result.returncode, result.stderr) == (2, f"ccaudit: error: {tmp_path}/a,b: the temporary folder's path "
+                                                     "holds a comma, which Spark takes for a list of folders; set "
+                                                     "TMPDIR to a folder whose path has none\n")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a,b", "link", "work"]  # no store, no scratch
 
 
 @needs_spark
