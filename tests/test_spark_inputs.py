@@ -125,7 +125,7 @@ def test_a_damaged_compressed_file_is_routed_whole_not_an_internal_error(here, n
     # was EOFError, zlib.error or OSError out of `ccaudit spark`: "internal error", exit 70; read
     # whole, it is reported as a local load reports it
     Path(name).write_bytes(data)
-    assert line_mode(None, os.path.abspath(name), name) is False
+    assert line_mode(None, os.path.abspath(name), name)[0] is False  # (lines, binary)
 
 
 @pytest.mark.parametrize("stop", [RuntimeError("Spark failed"), KeyboardInterrupt()])
@@ -188,7 +188,7 @@ def test_a_damaged_file_read_by_a_spark_task_is_a_damaged_input_on_the_driver(tm
     damaged.write_bytes(packed)
     task = LoadStats()  # what a task that reads the whole file counts
     rows = list(read_rows(Dump(str(damaged)), task))
-    stats = load_stats([str(damaged)], {(0, 0): summary(task)})
+    stats = load_stats([str(damaged)], {(0, 0): summary(task)}, [False])
     assert rows and list(stats.damaged) == [str(damaged)] and stats.input_error
     assert (stats.records_read, stats.malformed) == (task.records_read, task.malformed)
 
