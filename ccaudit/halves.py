@@ -29,6 +29,7 @@ import json
 import mmap
 import os
 import signal
+import sqlite3
 import struct
 import tempfile
 import threading
@@ -123,6 +124,18 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _shed(conn: sqlite3.Connection) -> None:
+    """Give the system back the page cache's pages and the allocator's free memory before a
+    fork: the child's resident memory counts every page it shares with this process too,
+    so after a load (its cache full, its heap grown) the two counted 97.6 MiB at 2M events,
+    of which 10 were free or cached pages the child never reads."""
+    import ctypes  # here: as in _die_with_parent
+
+    conn.execute("PRAGMA shrink_memory")
+    with contextlib.suppress(OSError, AttributeError):  # malloc_trim is glibc's
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def _stop(signum: int, frame: object) -> None:
     raise SystemExit(1)
 
@@ -151,6 +164,7 @@ class _Later:
         except OSError:  # no room: this process takes every day
             return
         self.parent, pid = os.getpid(), -1
+        _shed(report.selection.conn)  # type: ignore[union-attr]  # (_worth: a selection's)
         mask = block_stops()  # until the child is in _work's try
         try:
             pid = os.fork()
