@@ -33,7 +33,7 @@ from .lines import MAX_LINE, line_rows
 from .shape import BOM, sniff
 from .stats import LoadStats
 from .streams import BUFFER, SQLITE_MAGIC, Broken, Decompressed, Prompt, Waiting, first_bytes, made_blocking
-from .text import file_name, plural
+from .text import input_label, plural
 
 _MAGIC = (
     (b"\x1f\x8b", lambda f, _: gzip.GzipFile(fileobj=f, mode="rb")),
@@ -49,9 +49,8 @@ _UTF16 = (b"\xff\xfe", b"\xfe\xff")  # its byte-order marks: every line would be
 class Dump:
     """One input: a path or ``-``; knows how far its raw bytes have been read (for progress)."""
 
-    def __init__(self, path: str):
-        self.path = path
-        self.label = "<stdin>" if path == "-" else file_name(path)
+    def __init__(self, path: str, label: str | None = None):
+        self.path, self.label = path, label or input_label(path)
         self.size = os.path.getsize(path) if path != "-" and os.path.isfile(path) else None
         self.compressed = False
         self.mark = 0  # the bytes of a byte-order mark skipped: positions in a JSON document count them

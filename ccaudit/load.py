@@ -25,6 +25,7 @@ from .stats import LoadStats
 from .store import Store
 from .streams import Counted
 from .tempdirs import check_temp_root
+from .text import input_label, told_apart
 
 BATCH = 10_000
 BATCH_BYTES = 8 * 2**20
@@ -124,8 +125,8 @@ def _load_all(inputs: list[str], carried: Carried, stats: LoadStats, note: str |
               workers: int | None, chunk: int | None) -> None:
     whole: dict[str, int | None] = {}  # the inputs read as far as they go, as files (loadnotes.identity): size read
     store = carried.store
-    for path in inputs:
-        dump = Dump(path)
+    for path, label in zip(inputs, told_apart(map(input_label, inputs), inputs)):
+        dump = Dump(path, label)
         before = stats.records_read, stats.noise_lines, stats.malformed
         try:
             with FewerCollections():

@@ -26,7 +26,7 @@ from .spark_job import file_key
 from .stats import LoadStats
 from .storefile import looks_like_sqlite
 from .streams import SQLITE_MAGIC, first_bytes
-from .text import file_name
+from .text import file_name, told_apart
 
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")  # s3a://, hdfs://, file:/; not audit-T10:00.jsonl
 _GLOB = re.compile(r"[*?\[{]")
@@ -77,7 +77,7 @@ def sources(spark, inputs: Iterable[str], links: str | None, store: str | None =
         raise no_files(inputs)
     with ThreadPoolExecutor(16) as pool:  # remote stores answer slowly, but in parallel
         routes = list(pool.map(lambda f: line_mode(f.fs, f.path, f.label), found.values()))
-    out = []
+    out, labels = [], told_apart((f.label for f in found.values()), found)
     for rank, (file, (lines, binary)) in enumerate(zip(found.values(), routes)):
         path = file.path
         if file.fs is None:
@@ -92,7 +92,7 @@ def sources(spark, inputs: Iterable[str], links: str | None, store: str | None =
         if not lines and file.size > WHOLE_LIMIT:
             raise InputError(f"{file.label}: {file.size:,} bytes, read whole (compressed, or one JSON document), "
                              "over Spark's limit of 2 GiB for such a file; split it, or load it with ccaudit load")
-        out.append(Source(_GLOB_CHARS.sub(r"\\\1", path.toString()), path.toUri().toString(), file.label,
+        out.append(Source(_GLOB_CHARS.sub(r"\\\1", path.toString()), path.toUri().toString(), labels[rank],
                           file.size, lines, binary, file.path if file.fs is None else None))
     return out
 

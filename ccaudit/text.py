@@ -87,6 +87,26 @@ def file_name(path: str) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
+def input_label(path: str) -> str:
+    """An input as messages name it: ``<stdin>`` for ``-``, else ``file_name``."""
+    return "<stdin>" if path == "-" else file_name(path)
+
+
+def told_apart(labels: Iterable[str], sources: Iterable[object]) -> list[str]:
+    """``labels``, each naming the ``sources`` item beside it, with `` (input N)`` after one
+    that shows as an earlier one of another source does (a byte that is not UTF-8 and its
+    ``\\xff`` typed out, a control character and its escape, ``-`` and a file named
+    ``<stdin>``): a load keeps its inputs' failures by label, and such two were one."""
+    shown: dict[str, object] = {}
+    out = []
+    for n, (label, source) in enumerate(zip(labels, sources), 1):
+        if shown.setdefault(printable(label), source) != source:
+            label = f"{label} (input {n})"
+            shown.setdefault(printable(label), source)
+        out.append(label)
+    return out
+
+
 def typed(text: str) -> str:
     """Text from the command line or the environment as the UTF-8 typed, whatever the locale:
     Python reads them in the locale's encoding (ASCII with ``LC_ALL=C PYTHONUTF8=0``), each

@@ -660,6 +660,31 @@ def test_a_file_read_in_part_named_twice_is_one_input_and_one_place_on_the_load_
     assert [line.split(":")[0] for line in json.loads(result.stdout)["inputs_cut_short"]] == [f"{cut}@end"]
 
 
+def test_inputs_whose_names_show_alike_are_each_counted_and_named_apart(invoke, tmp_path):
+    # was "4 inputs unusable": a byte that is not UTF-8 shows as its escape typed out, and
+    # the two were kept as one (a control character and its escape were shown alike too)
+    names = [os.fsdecode(bytes(tmp_path / "n") + b"\x85.txt"), str(tmp_path / "n\\x85.txt"),
+             str(tmp_path / "e\x1b.txt"), str(tmp_path / "e\\x1b.txt")]
+    for name in names:
+        with open(name, "w") as f:
+            f.write("junk\n")
+    result = invoke("load", *names, "--db", tmp_path / "s.db", "-q", "-f", "json")
+    shown = [f"{tmp_path}/n\\x85.txt", f"{tmp_path}/n\\x85.txt (input 2)", f"{tmp_path}/e\\x1b.txt",
+             f"{tmp_path}/e\\x1b.txt (input 4)"]
+    assert result.exit_code == 2
+    assert stderr_lines(result)[-1].endswith(f"; 4 inputs unusable ({', '.join(shown)})")
+    assert [line.split(": ")[0] for line in json.loads(result.stdout)["unusable_inputs"]] == shown
+
+
+def test_standard_input_and_a_file_named_stdin_are_two_inputs(invoke, tmp_path, monkeypatch):
+    # was "1 input unusable (<stdin>)": the file's error was dropped
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "<stdin>").write_text("junk\n")
+    result = invoke("load", "-", "<stdin>", "--db", "s.db", "-q", input="more junk\n")
+    assert result.exit_code == 2
+    assert stderr_lines(result)[-1].endswith("; 2 inputs unusable (<stdin>, <stdin> (input 2))")
+
+
 @pytest.mark.parametrize("kind", ["missing", "directory"])
 def test_missing_input_stops_before_loading_anything(invoke, tmp_path, sample_cli, kind):
     path = _bad_inputs(tmp_path, sample_cli)[kind]

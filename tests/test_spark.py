@@ -33,6 +33,7 @@ from ccaudit.errors import CcauditError, InputError
 from ccaudit.ingest import Dump, note_if_failed, read_rows
 from ccaudit.schema import HOUR, ID, KEY, METHOD, PRINCIPAL, SECTION, TS
 from ccaudit.stats import LoadStats
+from ccaudit.text import input_label, told_apart
 from tests import records as r
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,8 +53,8 @@ def micros(ts: int) -> int:
 def reference(paths: list[str]) -> tuple[list[tuple], LoadStats]:
     """What a local load of ``paths`` counts, aggregated in plain Python."""
     stats, first = LoadStats(), {}
-    for path in paths:
-        dump = Dump(path)
+    for path, label in zip(paths, told_apart(map(input_label, paths), paths)):
+        dump = Dump(path, label)
         before = stats.records_read, stats.noise_lines, stats.malformed
         try:
             for row in read_rows(dump, stats):
@@ -302,6 +303,17 @@ def test_a_file_with_content_but_no_record_fails_and_an_empty_one_does_not(same_
     assert list(stats.failed) == [str(tmp_path / "noise.txt")]
     counts, stats = same_as_local([tmp_path / "empty.jsonl"])
     assert counts == [] and stats.records_read == 0 and not stats.failed
+
+
+@needs_spark
+def test_inputs_whose_names_show_alike_are_each_counted_and_named_apart(same_as_local, tmp_path):
+    # were one failed input: a byte that is not UTF-8 shows as its escape typed out
+    names = [os.fsdecode(bytes(tmp_path / "n") + b"\x85.txt"), str(tmp_path / "n\\x85.txt")]
+    for name in names:
+        with open(name, "w") as f:
+            f.write("junk\n")
+    _, stats = same_as_local(names)
+    assert list(stats.failed) == [f"{tmp_path}/n\\x85.txt", f"{tmp_path}/n\\x85.txt (input 2)"]
 
 
 # -- names Spark would skip or misread, shapes decided far ahead ---------------------------
