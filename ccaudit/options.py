@@ -22,7 +22,7 @@ from .asking import interactive
 from .boundary import ClosedOutput, say, signalled
 from .clock import UTC
 from .damage import check_counts, check_pages, check_text
-from .errors import ExitCode, InputError
+from .errors import CcauditError, ExitCode, InputError
 from .files import present, read_twice, refuse_output_onto, same_file
 from .filters import Filters, in_words
 from .folders import check_parent
@@ -30,11 +30,11 @@ from .loadnotes import STREAM, dumps_of
 from .progress import Progress, on_terminal
 from .report import Report, build
 from .schema import SECTIONS
-from .sidefiles import side_names
+from .sidefiles import side_names, too_long_for_sqlite
 from .stats import LoadStats
 from .store import Store
 from .storefile import looks_like_sqlite
-from .tempdirs import check_temp_root, make_temp_dir, remove_stale_temp_dirs
+from .tempdirs import check_temp_root, make_temp_dir, remove_stale_temp_dirs, temp_root
 from .text import plural, printable, typed
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
@@ -153,6 +153,9 @@ def open_store(db_path: str | None, readonly: bool = False, loading: Sequence[st
     remove_stale_temp_dirs()
     tmp = None if db_path else make_temp_dir()
     try:
+        if tmp and too_long_for_sqlite(os.path.join(tmp, "store.db")):
+            raise CcauditError(f"{temp_root()}: the temporary folder's path is too long for SQLite to keep a "
+                               "temporary store in it; set TMPDIR to a folder of a shorter path")
         store = Store(db_path or os.path.join(str(tmp), "store.db"), durable=tmp is None,
                       readonly=readonly and tmp is None, notify=tell, loading=loading)
         if readonly:

@@ -1214,6 +1214,38 @@ def test_a_store_name_too_long_for_its_journal_is_refused_before_anything_is_mad
     assert list(tmp_path.iterdir()) == []
 
 
+def _path_of(folder, size: int, end: str = ".db") -> str:
+    """A name in folders under ``folder`` whose full path is ``size`` bytes."""
+    deep = folder / ("d" * 200) / ("e" * 200)
+    deep.mkdir(parents=True)
+    return str(deep / ("s" * (size - len(str(deep)) - 1 - len(end)) + end))
+
+
+def test_a_store_path_too_long_for_sqlite_is_refused_before_anything_is_made(invoke, tmp_path, sample_cli):
+    # was "not a usable ccaudit store (unable to open database file); if it is a dump, ...",
+    # and an empty file left: SQLite takes a full path of 512 bytes, the journal's included
+    fits, over = _path_of(tmp_path / "a", 504), _path_of(tmp_path / "b", 505)
+    assert invoke("load", sample_cli, "--db", fits, "-q").exit_code == 0
+    result = invoke("load", sample_cli, "--db", over, "-q")
+    assert result.exit_code == 2 and result.stderr.splitlines() == [
+        f"ccaudit: error: {over}: a path too long for SQLite, 505 bytes in full, where it takes 504 for a store "
+        "(its journal's is 8 more): give a shorter path"]
+    assert not os.path.lexists(over)
+    assert invoke("report", "--db", over, "-q").exit_code == 2
+
+
+def test_a_temporary_folder_too_deep_for_sqlites_temporary_store_is_named(invoke, tmp_path, sample_cli, monkeypatch):
+    # was "/.../ccaudit-tmp-123-x/store.db: not a usable ccaudit store (...)", a store the user never named
+    temp = _path_of(tmp_path, 480, end="")
+    os.mkdir(temp)
+    monkeypatch.setenv("TMPDIR", temp)
+    result = invoke("report", sample_cli, "-q", "-o", tmp_path / "r.txt")
+    assert result.exit_code == 2 and result.stderr.splitlines() == [
+        f"ccaudit: error: {temp}: the temporary folder's path is too long for SQLite to keep a temporary store "
+        "in it; set TMPDIR to a folder of a shorter path"]
+    assert os.listdir(temp) == [] and not (tmp_path / "r.txt").exists()
+
+
 @pytest.mark.parametrize("adding", ["events", "counts"])
 def test_a_full_disk_says_what_is_kept_only_of_a_load(tmp_path, sample_cli, monkeypatch, adding):
     # was "...; everything loaded before is kept" of ccaudit spark's counts too, which are
