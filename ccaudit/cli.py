@@ -238,8 +238,9 @@ def summary(extra, db_path, fmt, tz):
     from .render import summary_chunks
 
     if extra:
-        hint = (f"for a store: ccaudit summary --db {extra[0]}" if looks_like_sqlite(extra[0])
-                else f"for a dump: ccaudit report {extra[0]}")
+        named = shlex.quote(extra[0])  # (a hint to paste: "my dump.txt" was two names)
+        hint = f"for a store: ccaudit summary --db {named}" if looks_like_sqlite(extra[0]) else \
+            f"for a dump: ccaudit report {named}"
         raise click.UsageError(f"summary reads a store (--db STORE), not dumps; {hint}")
     if not db_path:
         raise click.UsageError("give --db STORE (a store made by report or load); for a dump use: ccaudit report DUMP")
@@ -319,12 +320,12 @@ def clean(extra, db_path, out_dir, unfinished, yes):
     from .storedelete import check_store_there, deletable, delete_store, fingerprint, forget_unfinished
 
     if extra:  # never a file named alone: the option says which kind of thing is deleted
-        x = extra[0]
+        x, q = extra[0], shlex.quote(extra[0])
         if db_path or out_dir:
             raise click.UsageError(f"unexpected argument {x}: clean takes what to delete as options only "
                                    "(--db STORE, --out DIR)")
-        hint = (f"--db {x}" if looks_like_sqlite(x) else f"--out {x}" if os.path.isdir(x) else
-                f"--db {x} (a store) or --out {x} (a report folder)")
+        hint = (f"--db {q}" if looks_like_sqlite(x) else f"--out {q}" if os.path.isdir(x) else
+                f"--db {q} (a store) or --out {q} (a report folder)")
         raise click.UsageError(f"clean takes what to delete as an option: ccaudit clean {hint}")
     if not db_path and not out_dir:
         raise click.UsageError("--unfinished goes with --db STORE" if unfinished else

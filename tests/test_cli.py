@@ -299,6 +299,17 @@ def test_a_dump_given_to_summary_is_pointed_to_report(invoke, sample_cli):
     assert stderr_lines(result)[-1].endswith(f"for a dump: ccaudit report {sample_cli}")
 
 
+@pytest.mark.parametrize("command", ["summary", "clean"])
+def test_a_hint_names_a_name_with_a_space_as_one_word(invoke, tmp_path, sample_cli, monkeypatch, command):
+    # was "ccaudit report my dump.txt": pasted, two names
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my dump.txt").write_bytes(sample_cli.read_bytes())
+    result = invoke(command, "my dump.txt")
+    assert result.exit_code == 2
+    assert stderr_lines(result)[-1].endswith("for a dump: ccaudit report 'my dump.txt'" if command == "summary" else
+                                             "--db 'my dump.txt' (a store) or --out 'my dump.txt' (a report folder)")
+
+
 @pytest.mark.parametrize("command", [["summary"], ["report"], ["load", "{dump}"], ["check", "--max", "*:*=1/h"]])
 def test_a_dump_given_as_the_store_is_pointed_to_the_inputs(invoke, sample_cli, command):
     # was: "not a usable ccaudit store (file is not a database)", and no word of what to do
