@@ -73,7 +73,7 @@ class Folder:
         a list of what to replace can be planted where another user may write (a sticky
         folder). Refused otherwise, the message ending in ``untouched``."""
         try:
-            with self.open(name, errors="replace") as f:
+            with self.open(name, errors="surrogateescape") as f:
                 if os.fstat(f.fileno()).st_uid != os.geteuid():
                     raise CcauditError(f"{self.join(name)}: written by another user; {untouched}")
                 return [line.rstrip("\n") for line in f if line.strip() and not line.startswith("#")]

@@ -619,6 +619,17 @@ def test_a_report_folder_that_would_be_refused_is_refused_before_the_load(invoke
     assert not store.exists() and (out / name).read_text() == "mine"
 
 
+def test_a_manifest_line_that_is_not_utf8_is_shown_with_its_byte(invoke, tmp_path):
+    # was "lists '2024-05-06.txt\ufffd'": the byte replaced, where every other message shows it
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / ".ccaudit-manifest").write_bytes(b"summary.txt\n2024-05-06.txt\xff\n")
+    result = invoke("clean", "--out", out, "--yes")
+    assert result.exit_code == ExitCode.USAGE and result.stderr.splitlines() == [
+        f"ccaudit: error: {out}/.ccaudit-manifest: lists '2024-05-06.txt\\xff', which is not a report file; "
+        "not touched"]
+
+
 def test_report_files_are_owner_only(invoke, tmp_path, sample_cli):
     out = tmp_path / "reports"
     invoke("report", sample_cli, "--out", out, "-q")
