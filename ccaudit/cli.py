@@ -240,7 +240,7 @@ def summary(extra, db_path, fmt, tz):
     if extra:
         named = shlex.quote(extra[0])  # (a hint to paste: "my dump.txt" was two names)
         hint = f"for a store: ccaudit summary --db {named}" if looks_like_sqlite(extra[0]) else \
-            f"for a dump: ccaudit report {named}"
+            f"for a dump: ccaudit report {'-- ' * extra[0].startswith('-')}{named}"
         raise click.UsageError(f"summary reads a store (--db STORE), not dumps; {hint}")
     if not db_path:
         raise click.UsageError("give --db STORE (a store made by report or load); for a dump use: ccaudit report DUMP")

@@ -129,11 +129,11 @@ def _shed(conn: sqlite3.Connection) -> None:
     fork: the child's resident memory counts every page it shares with this process too,
     so after a load (its cache full, its heap grown) the two counted 97.6 MiB at 2M events,
     of which 10 were free or cached pages the child never reads."""
-    import ctypes  # here: as in _die_with_parent
+    with contextlib.suppress(sqlite3.Error, ImportError, OSError, AttributeError):  # only ever saves memory
+        conn.execute("PRAGMA shrink_memory")
+        import ctypes  # (as in _die_with_parent)
 
-    conn.execute("PRAGMA shrink_memory")
-    with contextlib.suppress(OSError, AttributeError):  # malloc_trim is glibc's
-        ctypes.CDLL(None).malloc_trim(0)
+        ctypes.CDLL(None).malloc_trim(0)  # glibc's
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -141,10 +141,11 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def _die_with_parent() -> None:
-    """Have Linux kill this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
-    import ctypes  # here: only a child needs it, and every report imports this module
+    """Have Linux kill this process when its parent dies (prctl PR_SET_PDEATHSIG); without
+    ctypes, ``_last`` still sees the parent gone, at the child's next day."""
+    with contextlib.suppress(ImportError, OSError, AttributeError):
+        import ctypes  # here: only a child needs it, and every report imports this module
 
-    with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
 

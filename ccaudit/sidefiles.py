@@ -58,18 +58,24 @@ def check_journal_name(path: str) -> None:
 
 
 def too_long_for_sqlite(path: str) -> int | None:
-    """The bytes of ``path``'s full path, if its journal's is over the 512 that SQLite's
-    unix VFS takes (``mxPathname``; with links followed, as SQLite follows them, or not,
-    as SQLite before 3.39 did not): SQLite said only "unable to open database file"."""
-    longest = max(len(os.fsencode(p)) for p in (os.path.abspath(path), os.path.realpath(path)))
-    return longest if longest + len("-journal") > SQLITE_PATH else None
+    """The bytes of ``path``'s real path, the one SQLite is given (``storefile.uri``), if its
+    journal's is over the 512 that SQLite's unix VFS takes (``mxPathname``): SQLite said
+    only "unable to open database file"."""
+    size = len(os.fsencode(os.path.realpath(path)))
+    return size if size + len("-journal") > SQLITE_PATH else None
+
+
+def check_length(path: str) -> None:
+    """Refuse a store SQLite cannot open for the length of its path: it was called no store
+    (and, made for a load, left as an empty file)."""
+    if size := too_long_for_sqlite(path):
+        raise StoreError(f"{path}: a path too long for SQLite, {size:,} bytes in full, where it takes "
+                         f"{SQLITE_PATH - len('-journal')} for a store (its journal's is 8 more): give a shorter path")
 
 
 def check_files(path: str) -> None:
     """Refuse a store that is no file, or beside which its journal's or log's name is taken."""
-    if size := too_long_for_sqlite(path):  # the store was called no store, and left as an empty file
-        raise StoreError(f"{path}: a path too long for SQLite, {size:,} bytes in full, where it takes "
-                         f"{SQLITE_PATH - len('-journal')} for a store (its journal's is 8 more): give a shorter path")
+    check_length(path)
     if os.path.isdir(path):
         raise StoreError(f"{path}: is a directory, not a store")
     if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the open

@@ -26,7 +26,7 @@ from .spark_job import file_key
 from .stats import LoadStats
 from .storefile import looks_like_sqlite
 from .streams import SQLITE_MAGIC, first_bytes
-from .text import file_name, told_apart
+from .text import file_name, printable, told_apart
 
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")  # s3a://, hdfs://, file:/; not audit-T10:00.jsonl
 _GLOB = re.compile(r"[*?\[{]")
@@ -137,7 +137,8 @@ def local_files(arg: str, store: str | None = None) -> list[Found]:
             continue
         check_readable(path, label)
         _check_file(path, label)
-        out.append(Found("file:" + os.path.realpath(path), file_name(label), os.path.getsize(path), None, path))
+        out.append(Found("file:" + os.path.realpath(path), printable(file_name(label)), os.path.getsize(path), None,
+                         path))
     return out
 
 
@@ -206,7 +207,8 @@ def hadoop_files(jvm, conf, arg: str) -> list[Found]:
             files = [status]
         single = not _GLOB.search(arg) and not status.isDirectory()
         for s, p in ((s, fs.makeQualified(s.getPath())) for s in files):
-            out.append(Found(file_key(p.toUri().toString()), arg if single else p.toString(), s.getLen(), fs, p))
+            label = printable(arg if single else p.toString())
+            out.append(Found(file_key(p.toUri().toString()), label, s.getLen(), fs, p))
     if arg.startswith("file:"):
         _all_named(arg)
     return out

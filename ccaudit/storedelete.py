@@ -11,7 +11,7 @@ from collections.abc import Callable
 from . import loadnotes, upgrade
 from .errors import StoreError
 from .files import present
-from .sidefiles import check_journal_name, check_side_files, in_wal_mode
+from .sidefiles import check_journal_name, check_length, check_side_files, in_wal_mode
 from .storefile import BUSY_WAIT, is_store, peek, roll_back_if_crashed, uri, write_transaction
 from .storelock import unheld
 from .storeshape import check_layout
@@ -35,6 +35,7 @@ def deletable(path: str, deleting: bool = True) -> bool:
     if not os.path.isfile(path):  # a FIFO: SQLite's open of it waited for ever
         raise StoreError(f"{path}: is not a regular file, not a store; nothing deleted")
     check_side_files(path)
+    check_length(path)  # (SQLite cannot look into it)
     with unheld(path, deleting):  # asked before anything is deleted, and again as it is
         pass
     # a killed load's journal, which a read-only look cannot see past; or its store's creation's

@@ -88,8 +88,10 @@ def file_name(path: str) -> str:
 
 
 def input_label(path: str) -> str:
-    """An input as messages name it: ``<stdin>`` for ``-``, else ``file_name``."""
-    return "<stdin>" if path == "-" else file_name(path)
+    """An input as messages name it: ``<stdin>`` for ``-``, else its ``file_name`` made
+    ``printable`` (which a message printed whole leaves as it is): a space that ended the
+    name was escaped at a message's end only, and unseen before its ``:``."""
+    return "<stdin>" if path == "-" else printable(file_name(path))
 
 
 def told_apart(labels: Iterable[str], sources: Iterable[object]) -> list[str]:
@@ -100,9 +102,8 @@ def told_apart(labels: Iterable[str], sources: Iterable[object]) -> list[str]:
     shown: dict[str, object] = {}
     out = []
     for n, (label, source) in enumerate(zip(labels, sources), 1):
-        if shown.setdefault(printable(label), source) != source:
+        while shown.setdefault(printable(label), source) != source:  # (an earlier name may be "x (input 3)")
             label = f"{label} (input {n})"
-            shown.setdefault(printable(label), source)
         out.append(label)
     return out
 

@@ -310,6 +310,14 @@ def test_a_hint_names_a_name_with_a_space_as_one_word(invoke, tmp_path, sample_c
                                              "--db 'my dump.txt' (a store) or --out 'my dump.txt' (a report folder)")
 
 
+def test_summarys_hint_names_a_dump_that_starts_with_a_dash_after_two(invoke, tmp_path, sample_cli, monkeypatch):
+    # was "ccaudit report -w.txt": pasted, an option
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-w.txt").write_bytes(sample_cli.read_bytes())
+    result = invoke("summary", "--", "-w.txt")
+    assert result.exit_code == 2 and stderr_lines(result)[-1].endswith("for a dump: ccaudit report -- -w.txt")
+
+
 @pytest.mark.parametrize("command", [["summary"], ["report"], ["load", "{dump}"], ["check", "--max", "*:*=1/h"]])
 def test_a_dump_given_as_the_store_is_pointed_to_the_inputs(invoke, sample_cli, command):
     # was: "not a usable ccaudit store (file is not a database)", and no word of what to do
@@ -687,6 +695,19 @@ def test_inputs_whose_names_show_alike_are_each_counted_and_named_apart(invoke, 
     assert [line.split(": ")[0] for line in json.loads(result.stdout)["unusable_inputs"]] == shown
 
 
+def test_a_name_ending_in_a_space_shows_it_escaped_on_its_error_line_too(invoke, tmp_path, monkeypatch):
+    # was "n.txt : no audit record ...": the message was escaped as a whole, at its own ends only,
+    # while the load line said "n.txt\x20"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt ").write_text("junk\n")
+    result = invoke("load", "n.txt ", "--db", "s.db", "-q", "-f", "json")
+    assert result.exit_code == 2 and stderr_lines(result) == [
+        "ccaudit: error: n.txt\\x20: no audit record could be read",
+        "ccaudit: loaded 0 records: 0 new, 0 duplicates; skipped 0 noise lines, 1 malformed (n.txt\\x20:1); "
+        "1 input unusable (n.txt\\x20)"]
+    assert json.loads(result.stdout)["unusable_inputs"] == ["n.txt\\x20: no audit record could be read"]
+
+
 def test_standard_input_and_a_file_named_stdin_are_two_inputs(invoke, tmp_path, monkeypatch):
     # was "1 input unusable (<stdin>)": the file's error was dropped
     monkeypatch.chdir(tmp_path)
@@ -694,6 +715,10 @@ def test_standard_input_and_a_file_named_stdin_are_two_inputs(invoke, tmp_path, 
     result = invoke("load", "-", "<stdin>", "--db", "s.db", "-q", input="more junk\n")
     assert result.exit_code == 2
     assert stderr_lines(result)[-1].endswith("; 2 inputs unusable (<stdin>, <stdin> (input 2))")
+    (tmp_path / "<stdin> (input 3)").write_text("junk\n")  # the name the third would be given
+    result = invoke("load", "<stdin> (input 3)", "-", "<stdin>", "--db", "s.db", "-q", input="more junk\n")
+    assert stderr_lines(result)[-1].endswith(
+        "; 3 inputs unusable (<stdin> (input 3), <stdin>, <stdin> (input 3) (input 3))")
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory"])

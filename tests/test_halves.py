@@ -127,6 +127,14 @@ def test_two_processes_write_the_bytes_one_writes(store_path, children, fmt, var
     assert two == one
 
 
+def test_a_python_without_ctypes_still_writes_a_report_in_two_processes(store_path, children, monkeypatch):
+    # was an internal error (exit 70): giving memory back before the fork only ever saves memory
+    one = written(store_path, "text", NEVER)
+    monkeypatch.setitem(sys.modules, "ctypes", None)  # import ctypes: ImportError
+    assert written(store_path, "text", ALWAYS) == one
+    assert [both_wrote(later) for later in children] == [True]
+
+
 def test_the_two_processes_write_the_days_in_date_order_each_as_fast_as_it_can(store_path, tmp_path):
     store = Store(store_path, readonly=True)
     report = build(store)

@@ -245,7 +245,7 @@ def test_a_loads_lines_name_a_file_with_a_newline_as_the_commands_print_it(store
     named = tmp_path / "x\ny.txt"
     shutil.copy(sample_cli, named)
     stats = load_dumps(["a\nb", str(named)], store)
-    assert stats.failed == {"a\nb": "a\\x0ab: no such file"}
+    assert stats.failed == {"a\\x0ab": "a\\x0ab: no such file"}  # by its name as shown, as every place
     shown = str(named).replace("\n", "\\x0a")
     assert stats.problem_lines()[0] == f"{shown}:31: not a JSON object"
     assert "\n" not in stats.summary_line() and stats.summary_line().endswith("; 1 input unusable (a\\x0ab)")
