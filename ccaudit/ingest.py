@@ -132,7 +132,7 @@ class Dump:
         if not self.path:
             raise InputError(EMPTY_NAME)
         if os.path.isdir(self.path):
-            raise InputError(is_a_folder(self.path))
+            raise InputError(is_a_folder(self.path, self.label))
         try:
             if self.size is None:  # a FIFO, a device: a stream, which may pause
                 self._waiting = Waiting(io.FileIO(self.path, "rb"), owned=True)
@@ -148,9 +148,9 @@ EMPTY_NAME = "an input's name is empty (an unset variable?): name a file, or - f
 STDIN_CLOSED = "-: standard input is closed"
 
 
-def is_a_folder(path: str) -> str:
-    folder = path.rstrip("/")
-    return f"{path}: is a directory; give the dumps in it ({shlex.quote(folder) if folder else ''}/*)"
+def is_a_folder(path: str, label: str | None = None) -> str:
+    folder = path.rstrip("/")  # (the hint is the name as typed, to paste)
+    return f"{label or path}: is a directory; give the dumps in it ({shlex.quote(folder) if folder else ''}/*)"
 
 
 def check_readable(path: str, label: str | None = None) -> None:
@@ -162,14 +162,14 @@ def check_readable(path: str, label: str | None = None) -> None:
         if _stdin_closed():  # (an empty store was made first)
             raise InputError(STDIN_CLOSED)
         return
-    label = label or path
+    label = label or input_label(path)
     try:
         os.stat(path)
     except OSError as e:  # missing, or a link that loops or leads nowhere
         raise InputError(f"{label}: no such file" if e.errno == errno.ENOENT else
                          f"{label}: cannot read: {e.strerror}") from None
     if os.path.isdir(path):
-        raise InputError(is_a_folder(label))
+        raise InputError(is_a_folder(path, label))
     if not os.access(path, os.R_OK):
         raise InputError(f"{label}: cannot read: Permission denied")
 

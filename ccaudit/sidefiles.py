@@ -69,7 +69,7 @@ def check_length(path: str) -> None:
     """Refuse a store SQLite cannot open for the length of its path: it was called no store
     (and, made for a load, left as an empty file)."""
     if size := too_long_for_sqlite(path):
-        raise StoreError(f"{path}: a path too long for SQLite, {size:,} bytes in full, where it takes "
+        raise StoreError(f"{path}: a path too long for SQLite, {size:,} bytes in full (links followed), where it takes "
                          f"{SQLITE_PATH - len('-journal')} for a store (its journal's is 8 more): give a shorter path")
 
 

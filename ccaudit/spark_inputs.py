@@ -13,6 +13,7 @@ import glob
 import io
 import os
 import re
+import shlex
 import stat
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -135,10 +136,10 @@ def local_files(arg: str, store: str | None = None) -> list[Found]:
             if label == arg:  # named itself, not found in a folder or by a glob
                 raise InputError(f"{arg}: is also given as the store this run writes (--db)")
             continue
-        check_readable(path, label)
-        _check_file(path, label)
-        out.append(Found("file:" + os.path.realpath(path), printable(file_name(label)), os.path.getsize(path), None,
-                         path))
+        shown = printable(file_name(label))
+        check_readable(path, shown)
+        _check_file(path, shown, label)
+        out.append(Found("file:" + os.path.realpath(path), shown, os.path.getsize(path), None, path))
     return out
 
 
@@ -153,16 +154,18 @@ def _named(arg: str) -> list[str]:
     return [name for match in matches for name in (_folder(match) if os.path.isdir(match) else [match])]
 
 
-def _check_file(path: str, label: str) -> None:
+def _check_file(path: str, label: str, typed: str) -> None:
     if not stat.S_ISREG(os.stat(path).st_mode):  # read here to sniff it, it would be empty to Spark
         raise InputError(f"{label}: not a regular file (a pipe or a device), which Spark cannot open again by "
                          "name; load it with ccaudit load")
     if looks_like_sqlite(path):  # read as a dump, every line of it would be malformed
-        raise not_a_dump(label)
+        raise not_a_dump(label, typed)
 
 
-def not_a_dump(label: str) -> InputError:
-    return InputError(f"{label}: is an SQLite file, not a dump (a store's reports: ccaudit report --db {label})")
+def not_a_dump(label: str, typed: str) -> InputError:
+    """``typed``: the name to paste into the hint."""
+    return InputError(f"{label}: is an SQLite file, not a dump (a store's reports: ccaudit report --db "
+                      f"{shlex.quote(typed)})")
 
 
 def _folder(folder: str) -> list[str]:
@@ -281,7 +284,7 @@ def line_mode(fs, path, label: str) -> tuple[bool, bool]:
         except READ_ERRORS:  # a damaged gzip: the whole-file route reports it as a local load does
             return False, dump.binary
         if head == SQLITE_MAGIC:  # a local file's was refused before Spark started
-            raise not_a_dump(label)
+            raise not_a_dump(label, label)
         return not dump.compressed and sniff(stream)[0] == "lines", dump.binary
     finally:
         dump.close(stream)

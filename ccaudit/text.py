@@ -89,8 +89,9 @@ def file_name(path: str) -> str:
 
 def input_label(path: str) -> str:
     """An input as messages name it: ``<stdin>`` for ``-``, else its ``file_name`` made
-    ``printable`` (which a message printed whole leaves as it is): a space that ended the
-    name was escaped at a message's end only, and unseen before its ``:``."""
+    ``printable`` (which a message printed whole leaves as it is, but for a combining mark
+    after an escape): a space that ended the name was escaped at a message's end only, and
+    unseen before its ``:``."""
     return "<stdin>" if path == "-" else printable(file_name(path))
 
 
@@ -100,11 +101,14 @@ def told_apart(labels: Iterable[str], sources: Iterable[object]) -> list[str]:
     ``\\xff`` typed out, a control character and its escape, ``-`` and a file named
     ``<stdin>``): a load keeps its inputs' failures by label, and such two were one."""
     shown: dict[str, object] = {}
+    given: dict[object, str] = {}  # a source named twice keeps its first label: one input
     out = []
     for n, (label, source) in enumerate(zip(labels, sources), 1):
-        while shown.setdefault(printable(label), source) != source:  # (an earlier name may be "x (input 3)")
-            label = f"{label} (input {n})"
-        out.append(label)
+        if source not in given:
+            while shown.setdefault(printable(label), source) != source:  # (an earlier name may be "x (input 3)")
+                label = f"{label} (input {n})"
+            given[source] = label
+        out.append(given[source])
     return out
 
 

@@ -293,6 +293,19 @@ def test_two_stores_given_as_dumps_are_pointed_to_diff(invoke, sample_cli, tmp_p
                                     f"with: ccaudit diff {a} '{b}')"]
 
 
+def test_hints_of_a_store_given_as_a_dump_can_be_pasted(invoke, sample_cli, tmp_path, monkeypatch):
+    # were "ccaudit diff -a.db b.db" (pasted: an option) and "--db my s.db" (two words)
+    monkeypatch.chdir(tmp_path)
+    for db in ("-a.db", "b.db", "my s.db"):
+        invoke("load", sample_cli, "--db", f"./{db}", "-q")
+    result = invoke("report", "--", "-a.db", "b.db")
+    assert stderr_lines(result) == ["ccaudit: error: -a.db: is an SQLite file, not a dump (two stores are compared "
+                                    "with: ccaudit diff -- -a.db b.db)"]
+    result = invoke("report", "my s.db")
+    assert stderr_lines(result) == ["ccaudit: error: my s.db: is an SQLite file, not a dump (a store is given with "
+                                    "--db 'my s.db')"]
+
+
 def test_a_dump_given_to_summary_is_pointed_to_report(invoke, sample_cli):
     result = invoke("summary", sample_cli)
     assert result.exit_code == 2
@@ -706,6 +719,27 @@ def test_a_name_ending_in_a_space_shows_it_escaped_on_its_error_line_too(invoke,
         "ccaudit: loaded 0 records: 0 new, 0 duplicates; skipped 0 noise lines, 1 malformed (n.txt\\x20:1); "
         "1 input unusable (n.txt\\x20)"]
     assert json.loads(result.stdout)["unusable_inputs"] == ["n.txt\\x20: no audit record could be read"]
+
+
+def test_a_name_ending_in_a_space_shows_it_escaped_when_refused_before_the_load(invoke, tmp_path, monkeypatch):
+    # was "missing.txt : no such file": refused before the load, the name was the path as given
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dd ").mkdir()
+    for name, said in (("missing.txt ", "missing.txt\\x20: no such file"),
+                       ("dd ", "dd\\x20: is a directory; give the dumps in it ('dd '/*)")):  # (the hint, to paste)
+        result = invoke("load", name, "--db", "s.db", "-q")
+        assert result.exit_code == 2 and stderr_lines(result) == [f"ccaudit: error: {said}"]
+
+
+def test_the_same_file_named_again_after_one_shown_alike_is_one_input(invoke, tmp_path):
+    # was "3 inputs unusable": the file named twice had two labels
+    names = [str(tmp_path / "e\x1b.txt"), str(tmp_path / "e\\x1b.txt"), str(tmp_path / "e\\x1b.txt")]
+    for name in names:
+        with open(name, "w") as f:
+            f.write("junk\n")
+    result = invoke("load", *names, "--db", tmp_path / "s.db", "-q")
+    assert stderr_lines(result)[-1].endswith(
+        f"; 2 inputs unusable ({tmp_path}/e\\x1b.txt, {tmp_path}/e\\x1b.txt (input 2))")
 
 
 def test_standard_input_and_a_file_named_stdin_are_two_inputs(invoke, tmp_path, monkeypatch):

@@ -1228,8 +1228,8 @@ def test_a_store_path_too_long_for_sqlite_is_refused_before_anything_is_made(inv
     assert invoke("load", sample_cli, "--db", fits, "-q").exit_code == 0
     result = invoke("load", sample_cli, "--db", over, "-q")
     assert result.exit_code == 2 and result.stderr.splitlines() == [
-        f"ccaudit: error: {over}: a path too long for SQLite, 505 bytes in full, where it takes 504 for a store "
-        "(its journal's is 8 more): give a shorter path"]
+        f"ccaudit: error: {over}: a path too long for SQLite, 505 bytes in full (links followed), where it takes 504 "
+        "for a store (its journal's is 8 more): give a shorter path"]
     assert not os.path.lexists(over)
     for command in (["report", "--db", over, "-q"], ["clean", "--db", over, "--yes"]):  # (one made elsewhere)
         open(over, "w").close()
