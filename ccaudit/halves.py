@@ -128,7 +128,7 @@ def _shed(conn: sqlite3.Connection) -> None:
     """Give the system back the page cache's pages and the allocator's free memory before a
     fork: the child's resident memory counts every page it shares with this process too,
     so after a load (its cache full, its heap grown) the two counted 97.6 MiB at 2M events,
-    of which 10 were free or cached pages the child never reads."""
+    90.1 once the pages the child never reads were given back."""
     with contextlib.suppress(sqlite3.Error, ImportError, OSError, AttributeError):  # only ever saves memory
         conn.execute("PRAGMA shrink_memory")
         import ctypes  # (as in _die_with_parent)
