@@ -78,7 +78,7 @@ def sources(spark, inputs: Iterable[str], links: str | None, store: str | None =
         raise no_files(inputs)
     with ThreadPoolExecutor(16) as pool:  # remote stores answer slowly, but in parallel
         routes = list(pool.map(lambda f: line_mode(f.fs, f.path, f.label), found.values()))
-    out, labels = [], told_apart((f.label for f in found.values()), found)
+    out, labels = [], list(told_apart((f.label for f in found.values()), found))
     for rank, (file, (lines, binary)) in enumerate(zip(found.values(), routes)):
         path = file.path
         if file.fs is None:

@@ -95,21 +95,23 @@ def input_label(path: str) -> str:
     return "<stdin>" if path == "-" else printable(file_name(path))
 
 
-def told_apart(labels: Iterable[str], sources: Iterable[object]) -> list[str]:
+def told_apart(labels: Iterable[str], sources: Iterable[object]) -> Iterator[str]:
     """``labels``, each naming the ``sources`` item beside it, with `` (input N)`` after one
     that shows as an earlier one of another source does (a byte that is not UTF-8 and its
     ``\\xff`` typed out, a control character and its escape, ``-`` and a file named
     ``<stdin>``): a load keeps its inputs' failures by label, and such two were one."""
-    shown: dict[str, object] = {}
-    given: dict[object, str] = {}  # a source named twice keeps its first label: one input
-    out = []
+    shown: dict[str, object] = {}  # (one entry an input: a load may be given 100,000)
+    renamed: dict[object, str] = {}  # a source given a place keeps it, named again: one input
     for n, (label, source) in enumerate(zip(labels, sources), 1):
-        if source not in given:
-            while shown.setdefault(printable(label), source) != source:  # (an earlier name may be "x (input 3)")
-                label = f"{label} (input {n})"
-            given[source] = label
-        out.append(given[source])
-    return out
+        if source in renamed:
+            yield renamed[source]
+            continue
+        first = label
+        while shown.setdefault(printable(label), source) != source:  # (an earlier name may be "x (input 3)")
+            label = f"{label} (input {n})"
+        if label != first:
+            renamed[source] = label
+        yield label
 
 
 def typed(text: str) -> str:
