@@ -29,7 +29,7 @@ from .report import build
 from .sidefiles import side_names
 from .stops import Program
 from .storefile import looks_like_sqlite
-from .text import plural, printable, quoted
+from .text import operands, plural, printable, quoted
 
 
 class Cli(click.Group):
@@ -215,10 +215,9 @@ def _load_into(store: str, dumps: tuple[str, ...]) -> str:
     """The load command that ``load DUMPS`` meant, ``store`` among them: a "--db" given
     after "--" and any other SQLite file dropped, and the dumps after "--" where a name
     would read as an option."""
-    rest = [d for d in dumps if d != "--db" and not looks_like_sqlite(d)]
-    named = " ".join(map(shlex.quote, rest)) or "DUMP..."
-    if any(d.startswith("-") for d in rest):
-        return f"ccaudit load --db {shlex.quote(store)} -- {named}"
+    named = operands(d for d in dumps if d != "--db" and not looks_like_sqlite(d)) or "DUMP..."
+    if named.startswith("-- "):
+        return f"ccaudit load --db {shlex.quote(store)} {named}"
     return f"ccaudit load {named} --db {shlex.quote(store)}"
 
 
@@ -238,9 +237,8 @@ def summary(extra, db_path, fmt, tz):
     from .render import summary_chunks
 
     if extra:
-        named = shlex.quote(extra[0])  # (a hint to paste: "my dump.txt" was two names)
-        hint = f"for a store: ccaudit summary --db {named}" if looks_like_sqlite(extra[0]) else \
-            f"for a dump: ccaudit report {'-- ' * extra[0].startswith('-')}{named}"
+        hint = f"for a store: ccaudit summary --db {shlex.quote(extra[0])}" if looks_like_sqlite(extra[0]) else \
+            f"for a dump: ccaudit report {operands(extra[:1])}"  # (hints to paste: "my dump.txt" was two names)
         raise click.UsageError(f"summary reads a store (--db STORE), not dumps; {hint}")
     if not db_path:
         raise click.UsageError("give --db STORE (a store made by report or load); for a dump use: ccaudit report DUMP")

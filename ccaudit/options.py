@@ -35,7 +35,7 @@ from .stats import LoadStats
 from .store import Store
 from .storefile import looks_like_sqlite
 from .tempdirs import check_temp_root, make_temp_dir, remove_stale_temp_dirs, temp_root
-from .text import input_label, plural, printable, typed
+from .text import input_label, operands, plural, printable, typed
 
 SHOWN_PROBLEMS = 10  # malformed places listed on stderr; the JSON report lists the first 100
 DUMPS = click.Path(allow_dash=True, readable=False)  # check_inputs says, in one line, what cannot be read
@@ -256,8 +256,7 @@ def check_inputs(dumps: tuple[str, ...]) -> None:
         if path != "-" and looks_like_sqlite(path):  # read as a dump, every line of it would be malformed
             hint = f"a store is given with --db {shlex.quote(path)}"  # (hints to paste: names as typed)
             if len(dumps) == 2 and all(map(looks_like_sqlite, dumps)):
-                ends = "-- " * any(d.startswith("-") for d in dumps)
-                hint = f"two stores are compared with: ccaudit diff {ends}{' '.join(map(shlex.quote, dumps))}"
+                hint = f"two stores are compared with: ccaudit diff {operands(dumps)}"
             raise InputError(f"{input_label(path)}: is an SQLite file, not a dump ({hint})")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import shlex
 from collections.abc import Callable, Iterable, Iterator
 from unicodedata import bidirectional, category, east_asian_width, is_normalized
 
@@ -93,6 +94,14 @@ def input_label(path: str) -> str:
     after an escape): a space that ended the name was escaped at a message's end only, and
     unseen before its ``:``."""
     return "<stdin>" if path == "-" else printable(file_name(path))
+
+
+def operands(names: Iterable[str]) -> str:
+    """``names`` as a hint's command takes them, to paste: quoted as a shell would, and
+    after ``--`` if one starts with ``-`` (else read as an option)."""
+    names = list(names)
+    words = " ".join(map(shlex.quote, names))
+    return f"-- {words}" if any(n.startswith("-") for n in names) else words
 
 
 def told_apart(labels: Iterable[str], sources: Iterable[object]) -> Iterator[str]:
