@@ -60,11 +60,12 @@ _API = {
 __all__ = [*_API, "__version__"]
 
 
-def __getattr__(name: str):
-    if name in _API:
-        return getattr(importlib.import_module(f".{_API[name]}", __name__), name)
-    raise AttributeError(f"module 'ccaudit' has no attribute {name!r}")
+if not TYPE_CHECKING:  # a checker that saw a module __getattr__ would take any name, misspelt too, as Any
 
+    def __getattr__(name: str):
+        if name in _API:
+            return getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        raise AttributeError(f"module 'ccaudit' has no attribute {name!r}")
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})  # the API's names too, though imported on first use
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_API})  # the API's names too, though imported on first use

@@ -5,6 +5,7 @@ for something else ("no" is true)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 
 def store_path(path: object, durable: object, readonly: object, notify: object, loading: object = ()) -> str:
@@ -23,7 +24,7 @@ def store_path(path: object, durable: object, readonly: object, notify: object, 
     flag(readonly, "Store: readonly")
     if notify is not None and not callable(notify):
         raise TypeError(f"Store: notify is None or a callable, not {type(notify).__name__}")
-    if not isinstance(loading, (list, tuple)) or not all(  # (a path alone would be its characters)
+    if not isinstance(loading, Sequence) or isinstance(loading, str) or not all(  # (a path alone: its characters)
             isinstance(i, str) or isinstance(i, os.PathLike) and isinstance(os.fspath(i), str) for i in loading):
         raise TypeError("Store: loading is a list of paths (str or os.PathLike)")
     return path

@@ -120,14 +120,28 @@ class Days(Made):
                 j += 1
             yield date.fromordinal(d).isoformat(), events[j] if j < len(dates) and dates[j] == d else 0
 
-    def index(self, iso: str) -> int | None:  # type: ignore[override]  # a date's place, not Sequence.index
+    def position(self, iso: object) -> int | None:
         """Where the day of date ``iso`` is, or None."""
         try:
-            d = date.fromisoformat(iso).toordinal()
+            d = date.fromisoformat(iso).toordinal()  # type: ignore[arg-type]  # not text: TypeError
         except (TypeError, ValueError):  # not a date: a name such as 2024-02-30
             return None
         i = bisect.bisect_left(self.keys, d)
         return i if i < len(self.keys) and self.keys[i] == d else None
+
+    # A day is made anew each time it is asked for, and no two are equal: Sequence's own
+    # lookups would make every day to find none. These find a day by its date.
+    def index(self, day: Any, start: int = 0, stop: int | None = None) -> int:
+        i = self.position(getattr(day, "date", None))
+        if i is None or i not in range(len(self))[start:stop]:
+            raise ValueError("no day of that date in these days")
+        return i
+
+    def __contains__(self, day: object) -> bool:
+        return self.position(getattr(day, "date", None)) is not None
+
+    def count(self, day: Any) -> int:
+        return int(day in self)
 
 
 class PerDay(Mapping):
@@ -144,7 +158,7 @@ class PerDay(Mapping):
         return (iso for iso, _ in self.days.dated_events())
 
     def __getitem__(self, iso: str) -> int:
-        i = self.days.index(iso)
+        i = self.days.position(iso)
         if i is None:
             raise KeyError(iso)
         found = self.days.totals.get(self.days.keys[i])

@@ -3,7 +3,7 @@ commands' options would have refused, and a report of it was empty or wrong with
 (a window that ends before it starts, an unknown section, ``top=0``, a time as text)."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
 
@@ -26,7 +26,7 @@ class Filters:
     until: int | None = None
     principal: str | None = None
     method: str | None = None
-    sections: tuple[str, ...] = ()
+    sections: Sequence[str] = ()  # any iterable of them, kept as a tuple
     top: int | None = None
 
     def __post_init__(self) -> None:

@@ -201,7 +201,7 @@ class _Written:
         if self.ext == "html":
             return name in ("report.html", self.summary)
         return name == self.summary or (ext == self.ext and (folder == "" or folder in self.sids)
-                                        and self.days.index(d) is not None)
+                                        and self.days.position(d) is not None)
 
 
 def _listed(days: Sequence[Day], fmt: str, summary: str) -> dict[str, None]:

@@ -17,13 +17,13 @@ class LoadStats:
     A plain class: a dataclass would bring ``inspect`` into every parse worker (0.7 MiB each).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.records_read = self.inserted = self.duplicates = self.noise_lines = self.malformed = 0
         self.lines = 0  # line number reached (line-mode inputs)
-        self.problems: list = []  # (label, position, why) of the first few
+        self.problems: list[tuple[str, int | str, str]] = []  # (label, position, why) of the first few
         self.stopped: str | None = None  # why the load stopped before the end (a full disk)
-        self.failed: dict = {}  # input label -> the error line saying why it gave nothing
-        self.cut: list = []  # (label, position, why, damaged) of every input read only in part
+        self.failed: dict[str, str] = {}  # input label -> the error line saying why it gave nothing
+        self.cut: list[tuple[str, str, str, bool]] = []  # (label, position, why, damaged) of inputs read in part
         self.unsettled: set = set()  # labels of inputs a read of again may read further (cut_short)
 
     def __repr__(self) -> str:

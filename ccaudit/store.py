@@ -36,26 +36,13 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from . import countsonly, daycounts, loadnotes, storelock, upgrade
-from .arguments import store_path
+from . import countsonly, daycounts, loadnotes, storefile, storelock, upgrade
+from .arguments import of_kind, store_path
 from .errors import NoSpace, StoreError, out_of_space
 from .numbering import AT_ONCE, Numbering, chunks, looked_up, values_sql
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .sidefiles import check_files, check_folder, check_journal_name, wal_unreadable
 from .stage import Merged, Stage, Staged, tally, unpack
-from .storefile import (
-    CLOSED,
-    cached,
-    connect,
-    create,
-    create_tables,
-    end_readers,
-    file_id,
-    looks_like_sqlite,
-    needs_creating,
-    sqlite_or_unborn,
-    wait_for_writers,
-)
 from .storelock import hold
 from .storeshape import check_layout
 
@@ -89,7 +76,7 @@ class Store:
     _note: str | None  # the meta row of a load begun here, until it ends (begin_load)
 
     def __init__(self, path: str | os.PathLike, durable: bool = True, readonly: bool = False,
-                 notify: Callable[[str], None] | None = None, loading: Sequence[str] = ()):
+                 notify: Callable[[str], None] | None = None, loading: Sequence[str | os.PathLike[str]] = ()):
         """``durable=False`` for a store thrown away after the command: it skips the fsync of every
         commit (a crash of the machine could corrupt it, not lose data). ``loading``: the inputs of
         the load it is opened for, whose note a store made here holds from its making (``begin_load``)."""
@@ -100,22 +87,22 @@ class Store:
             check_files(path)
         if readonly and path != ":memory:" and not os.path.lexists(path):  # was SQLite's "unable to open ..."
             raise StoreError(f"{path}: no such store")
-        if path != ":memory:" and os.path.isfile(path) and not sqlite_or_unborn(path):
+        if path != ":memory:" and os.path.isfile(path) and not storefile.sqlite_or_unborn(path):
             # refused before SQLite opens it: it wrote a journal planted beside it into it
             raise StoreError(f"{path}: not a usable ccaudit store (file is not a database){_A_DUMP}")
         conn, self._held, self._note, self._inode, self.made = None, None, None, None, None
         try:
             if not readonly and path != ":memory:":
                 check_journal_name(path)
-                if needs_creating(path):  # (a killed load's journal is rolled back first, or named)
-                    made = loadnotes.begun(list(map(os.fspath, loading))) if loading and durable else None
-                    self.made = made if create(path, made) else None
+                if storefile.needs_creating(path):  # (a killed load's journal is rolled back first, or named)
+                    made = loadnotes.begun([os.fspath(i) for i in loading]) if loading and durable else None
+                    self.made = made if storefile.create(path, made) else None
                 check_folder(path)
-            conn = connect(path, readonly)
+            conn = storefile.connect(path, readonly)
             self.conn = conn
             self._inode = None if path == ":memory:" else storelock.opened(path)
             self._held = None if readonly or path == ":memory:" else hold(path, self._inode)
-            if wait_for_writers(conn, path, notify):
+            if storefile.wait_for_writers(conn, path, notify):
                 self._notify = None  # said once
             if path != ":memory:" and upgrade.needed(conn, readonly):
                 upgrade.upgrade(path, notify)
@@ -123,7 +110,7 @@ class Store:
             self.unfinished = [] if path == ":memory:" else loadnotes.unfinished(
                 conn, path, self.made and self.made[0], self._held)
             if path == ":memory:":
-                create_tables(conn)
+                storefile.create_tables(conn)
         except BaseException as e:  # Ctrl-C too: the file's descriptors go with the connection
             if conn is not None:
                 self.close()
@@ -133,14 +120,14 @@ class Store:
                 raise NoSpace(self._full(e)) from None
             if why := wal_unreadable(path):
                 raise StoreError(why) from None
-            hint = "" if looks_like_sqlite(path) or not os.path.isfile(path) else _A_DUMP
+            hint = "" if storefile.looks_like_sqlite(path) or not os.path.isfile(path) else _A_DUMP
             raise StoreError(f"{path}: not a usable ccaudit store ({e}){hint}") from None
         self._numbers = Numbering(conn)
         self._pending: dict[tuple[int, str, int], dict[int, list]] = {}  # (day, section, kid) -> counts, see _add
         self._pending_methods: dict[tuple[int, str], dict[int, list]] = {}  # (day, method) -> the same
         self._uncounted: int | None = None  # keys numbered above this have no counts row yet, see _flush
         conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
-        cached(conn)
+        storefile.cached(conn)
         conn.execute("PRAGMA temp_store = MEMORY")  # a load's statement journals; counts.py spills reports' sorts
         if self.made is None:  # else held on to its load's ``holding``: a note of a load held is one running
             self.written()  # made and brought up to date: held again only to write (``holding``)
@@ -171,17 +158,30 @@ class Store:
             self.unfinished = loadnotes.unfinished(self.conn, self._file, self._note, self._held)
 
     def __enter__(self) -> Store:
+        self._open("with")
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
-        end_readers(self.conn, CLOSED)  # its reports' rows: ValueError, as a closed report's
+        storefile.end_readers(self.conn, storefile.CLOSED)  # its reports' rows: ValueError, as a closed report's
         self.conn.close()
         self.closed = True
+        self.__dict__.pop("db", None)  # (its Database would read through the closed connection)
         storelock.released(self._inode, self._held)  # after the connection: see storelock.hold
         self._inode = self._held = None
+
+    def __del__(self) -> None:  # dropped unclosed, it lets its file go, as a dropped sqlite3 connection does
+        if not self.closed and "conn" in self.__dict__:
+            try:
+                self.close()
+            except Exception:  # another thread's connection, or the interpreter ending: as it is
+                pass
+
+    def _open(self, where: str) -> sqlite3.Connection:  # (closed: the ValueError build gives)
+        of_kind(self, Store, where)
+        return self.conn
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:
@@ -190,7 +190,7 @@ class Store:
         as it is (numpy and pandas hidden, a program's sqlite-utils took none of their types)."""
         import sqlite_utils
 
-        return sqlite_utils.Database(self.conn)
+        return sqlite_utils.Database(self._open("Store.db"))
 
     # -- loading --------------------------------------------------------------------
     def load(self, batches: Iterable[list[tuple]]) -> Iterator[Merged]:
@@ -325,12 +325,12 @@ class Store:
     @contextlib.contextmanager
     def _transaction(self, adding: str) -> Iterator[None]:
         conn = self.conn
-        end_readers(conn)  # a report of this Store: it would read on from both states
+        storefile.end_readers(conn)  # a report of this Store: it would read on from both states
         waits = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         try:
             with conn:
                 if not conn.in_transaction:  # a SAVEPOINT must not start (and end) its own
-                    if wait_for_writers(conn, self.path, self._notify, "BEGIN IMMEDIATE"):
+                    if storefile.wait_for_writers(conn, self.path, self._notify, "BEGIN IMMEDIATE"):
                         self._notify = None  # said once: two loads at once take turns
                 # Pages that outgrow the cache are written before the commit, which takes every
                 # reader gone: SQLite would wait for that in C, deaf to Ctrl-C (a report paged by
@@ -340,7 +340,8 @@ class Store:
                 self.refuse_mixing(adding)
                 yield
                 self._flush()
-                if wait_for_writers(conn, self.path, self._notify, "COMMIT", "another process is reading the store"):
+                if storefile.wait_for_writers(conn, self.path, self._notify, "COMMIT",
+                                              "another process is reading the store"):
                     self._notify = None  # the commit waits for readers to end their snapshots
         except BaseException as e:
             self._numbers.forget()
@@ -348,7 +349,7 @@ class Store:
             self._pending_methods.clear()
             if not isinstance(e, sqlite3.OperationalError):
                 raise
-            if self._held is not None and file_id(self._file) != storelock.key_of(self._held):  # rm, mv, mv over it
+            if self._held is not None and storefile.file_id(self._file) != storelock.key_of(self._held):  # rm, mv
                 raise StoreError(f"{self.path}: the store was moved, deleted or replaced while this command wrote it; "
                                  "what it loaded went with the file") from None
             if out_of_space(e):  # counts are written in one transaction: nothing of them is kept
@@ -391,10 +392,9 @@ class Store:
         self._note = None  # ended: a stop after this is not the load's (load_failed)
 
     # -- reading --------------------------------------------------------------------
-
     def counts_only(self) -> bool:
         """Built by ``ccaudit spark``: counts, no events."""
-        return countsonly.counts_only(self.conn)
+        return countsonly.counts_only(self._open("Store.counts_only"))
 
     def event_count(self) -> int:
-        return self.conn.execute("SELECT coalesce(sum(n), 0) FROM quarters").fetchone()[0]
+        return self._open("Store.event_count").execute("SELECT coalesce(sum(n), 0) FROM quarters").fetchone()[0]

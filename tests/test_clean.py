@@ -643,20 +643,20 @@ def test_clean_deletes_a_store_that_a_program_has_open_but_does_not_write(invoke
 
 def test_a_store_deleted_as_a_load_opens_it_is_named_so(tmp_path, sample_cli, monkeypatch):
     # was: "the store is read-only here; cannot load into it", when clean deleted it in that moment
-    from ccaudit import store as store_module
+    from ccaudit import storefile
     from ccaudit.errors import StoreError
     from ccaudit.store import Store
 
     db = tmp_path / "s.db"
     Store(str(db)).close()
-    opened = store_module.connect
+    opened = storefile.connect
 
     def deleted_once_open(path, readonly):
         conn = opened(path, readonly)
         os.remove(path)
         return conn
 
-    monkeypatch.setattr(store_module, "connect", deleted_once_open)
+    monkeypatch.setattr(storefile, "connect", deleted_once_open)
     with pytest.raises(StoreError) as refused:
         Store(str(db))
     assert str(refused.value) == (f"{db}: the store was moved, deleted or replaced since this command opened it "

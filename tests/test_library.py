@@ -3,8 +3,11 @@ would is refused at once, as Python's own functions refuse it, rather than makin
 that is empty or wrong without a word; a report's snapshot ends when the program says so."""
 from __future__ import annotations
 
+import gc
 import io
 import json
+import os
+import sqlite3
 import subprocess
 import sys
 from datetime import timedelta, timezone, tzinfo
@@ -216,16 +219,55 @@ def test_rows_begun_before_a_load_through_the_store_are_not_read_on(store, tmp_p
 def test_a_closed_stores_reports_and_calls_are_refused_as_a_closed_reports_are(tmp_path, sample_cli):
     # were sqlite3.ProgrammingError ("Cannot operate on a closed database"), where the README
     # promises a ValueError for a report's rows that can no longer be read
+    # (store.db, with, event_count and counts_only: the same, not SQLite's words or a with that entered)
     store = Store(str(tmp_path / "c.db"))
     load_dumps([str(sample_cli)], store)
-    report, begun = build(store), _rows_begun(build(store))
+    report, begun, db = build(store), _rows_begun(build(store)), store.db
     store.close()
     for read in (lambda: render_report(report, "text"), lambda: next(begun)):
         with pytest.raises(ValueError, match=r"the report is closed \(its Store was closed\)"):
             read()
-    for call, where in ((lambda: build(store), "build"), (lambda: load_dumps([str(sample_cli)], store), "load_dumps")):
+    calls = {"build": lambda: build(store), "load_dumps": lambda: load_dumps([str(sample_cli)], store),
+             "Store.db": lambda: store.db, "with": lambda: store.__enter__(),
+             "Store.event_count": store.event_count, "Store.counts_only": store.counts_only}
+    for where, call in calls.items():
         with pytest.raises(ValueError, match=f"^{where}: the Store is closed$"):
             call()
+    store.close()  # again: nothing to do
+    with pytest.raises(sqlite3.ProgrammingError):  # a Database a program kept is of the closed connection
+        db.execute("SELECT 1")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc/self/fd")
+def test_stores_dropped_without_close_leave_no_descriptor_open(tmp_path):
+    # was: one descriptor of each store file kept for the life of the process (200 stores: 200)
+    def peek(path):
+        return Store(path).unfinished
+
+    for i in range(3):  # (the first Store's imports open no descriptor after this)
+        peek(str(tmp_path / f"warm{i}.db"))
+    gc.collect()
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(50):
+        peek(str(tmp_path / f"dropped{i}.db"))
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_reports_days_are_found_by_their_dates(store, sample_cli):
+    # was: days.index(day) gave None (a date's place, typed as Sequence.index), and a day taken
+    # from the days was not in them
+    load_dumps([str(sample_cli)], store)
+    with build(store) as report, build(store) as again:
+        days = report.days
+        assert len(days) > 2
+        day = days[1]
+        assert (days.index(day), day in days, days.count(day)) == (1, True, 1)
+        assert days.index(again.days[1]) == 1 and days.index(day, 1 - len(days)) == 1  # its date's; from the end
+        for missing in (lambda: days.index(day, 2), lambda: days.index("2024-05-07"), lambda: days.index(None)):
+            with pytest.raises(ValueError):
+                missing()
+        assert None not in days and days[0].date not in days  # days, not their dates
 
 
 def test_a_store_given_as_a_dump_is_noted_as_one_not_read_as_text(store, tmp_path, sample_cli):
@@ -569,21 +611,19 @@ def test_stores_opened_and_closed_beside_a_kept_one_leave_no_descriptors_behind(
 def test_stores_never_closed_or_stopped_as_they_open_leave_no_descriptors_behind(store, monkeypatch):
     # was: a Store collected unclosed (as the package's docstring shows one), or one stopped
     # by Ctrl-C as it waited for a lock, counted as open for good: every later Store parked more
-    import gc
-
-    from ccaudit import store as store_module
+    from ccaudit import storefile
 
     before = _descriptors_of(store.path)
     for _ in range(50):
         with build(Store(store.path, readonly=True)) as report:
             assert report.events
         gc.collect()
-    real = store_module.wait_for_writers
-    monkeypatch.setattr(store_module, "wait_for_writers", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    real = storefile.wait_for_writers
+    monkeypatch.setattr(storefile, "wait_for_writers", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     for _ in range(50):
         with pytest.raises(KeyboardInterrupt):
             Store(store.path, readonly=True)
-    monkeypatch.setattr(store_module, "wait_for_writers", real)
+    monkeypatch.setattr(storefile, "wait_for_writers", real)
     assert _descriptors_of(store.path) <= before + 2
 
 
