@@ -27,8 +27,12 @@ def interrupted_while_starting(signum, frame) -> None:
 
 def _runs_the_command() -> bool:
     """Whether this program is the ``ccaudit`` script pip writes (or one that runs the
-    command as it does), not a program of that name using ccaudit as a library: there a
-    Ctrl-C must reach the program's own ``finally`` and ``except``."""
+    command as it does), or ``python -m ccaudit``, not a program using ccaudit as a library:
+    there a Ctrl-C must reach the program's own ``finally`` and ``except``."""
+    if sys.argv[:1] == ["-m"]:  # python -m, its module still being found: ccaudit's, or a module that imports it
+        given = getattr(sys, "orig_argv", [])
+        named = next((a[2:] or "".join(given[i + 1:i + 2]) for i, a in enumerate(given) if a.startswith("-m")), "")
+        return named in ("ccaudit", "ccaudit.__main__")
     if os.path.basename(sys.argv[0] if sys.argv else "") != "ccaudit":
         return False
     try:

@@ -19,6 +19,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import NoReturn
 
 import click
@@ -54,15 +55,24 @@ class ClosedOutput(io.TextIOBase):
 _signalled: list[BaseException] = []  # what a signal raised: see _stops_through_sql
 
 
-def terminate(signum: int, frame: object) -> None:
-    _signalled.append(Terminated(signum))
-    raise _signalled[-1]
+def terminate(signum: int, frame: FrameType | None) -> None:
+    _stop(Terminated(signum), signum, frame)
 
 
-def interrupt(signum: int, frame: object) -> None:
+def interrupt(signum: int, frame: FrameType | None) -> None:
     """Ctrl-C, as Python's own handler, but kept: see _stops_through_sql."""
-    _signalled.append(KeyboardInterrupt())
-    raise _signalled[-1]
+    _stop(KeyboardInterrupt(), signum, frame)
+
+
+def _stop(e: BaseException, signum: int, frame: FrameType | None) -> None:
+    """Raise ``e``, and keep it; but not in the import system's own code. Compiling a module
+    (from its source: no bytecode cached) can drop what a handler raised meanwhile: the module
+    was made all the same, and a load under SIGTERM ran to its end. Sent again, a moment later."""
+    if frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+        _send_later(signum)
+        return
+    _signalled.append(e)
+    raise e
 
 
 def signalled() -> bool:
@@ -103,12 +113,17 @@ def _sent_again(hook: Callable, unraisable: sys.UnraisableHookArgs) -> None:
     moment later, by another thread: sent from here, its handler ran here, ignored again."""
     e = unraisable.exc_value
     if any(e is stop for stop in _signalled):
-        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
-        later = threading.Timer(0.05, signal.pthread_kill, (threading.main_thread().ident, signum))
-        later.daemon = True  # (a command that ends meanwhile has ended)
-        later.start()
+        _send_later(e.signum if isinstance(e, Terminated) else signal.SIGINT)
     else:  # anything else, to the hook there was (Python's: the traceback)
         hook(unraisable)
+
+
+def _send_later(signum: int) -> None:
+    """Send ``signum`` to the main thread again in a moment, from another thread: sent from
+    here, its handler would run here again."""
+    later = threading.Timer(0.05, signal.pthread_kill, (threading.main_thread().ident, signum))
+    later.daemon = True  # (a command that ends meanwhile has ended)
+    later.start()
 
 
 @contextlib.contextmanager

@@ -173,11 +173,11 @@ class Store:
         self._inode = self._held = None
 
     def __del__(self) -> None:  # dropped unclosed, it lets its file go, as a dropped sqlite3 connection does
-        if not self.closed and "conn" in self.__dict__:
-            try:
+        try:
+            if not self.closed and "conn" in self.__dict__:
                 self.close()
-            except Exception:  # another thread's connection, or the interpreter ending: as it is
-                pass
+        except Exception:  # another thread's connection, or the interpreter ending: as it is
+            pass
 
     def _open(self, where: str) -> sqlite3.Connection:  # (closed: the ValueError build gives)
         of_kind(self, Store, where)
@@ -185,19 +185,19 @@ class Store:
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:
-        """The store as a sqlite-utils Database, for programs' queries (``store.db["counts"]``).
-        ccaudit uses ``conn``: importing sqlite-utils costs a report a tenth of a second. Imported
-        as it is (numpy and pandas hidden, a program's sqlite-utils took none of their types)."""
+        """The store as a sqlite-utils Database, for programs (``store.db["counts"]``); ccaudit uses ``conn``:
+        importing sqlite-utils costs a report 0.1 s. Imported as is (numpy and pandas hidden: none of their types)."""
         import sqlite_utils
 
-        return sqlite_utils.Database(self._open("Store.db"))
+        db = sqlite_utils.Database(self._open("Store.db"))
+        db.__dict__["store"] = self  # kept open while a program's Database of it is: ``Store(path).db`` too
+        return db
 
     # -- loading --------------------------------------------------------------------
     def load(self, batches: Iterable[list[tuple]]) -> Iterator[Merged]:
         """Stage and merge batches of rows in this process (the single-process path), yielding what each adds."""
         for batch in batches:
-            stage = Stage()
-            stage.add(batch)
+            (stage := Stage()).add(batch)
             with self.writing():
                 merged = self.merge(stage.staged())
             yield merged

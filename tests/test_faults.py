@@ -777,6 +777,31 @@ def test_ctrl_c_raised_where_python_cannot_raise_it_still_stops_the_command(root
     assert (result.stdout, result.stderr) == ("stopped\n", "")
 
 
+@pytest.mark.parametrize("handler", ["terminate", "interrupt"])
+def test_a_stop_that_comes_as_an_import_compiles_a_module_is_raised_once_it_is_made(root, handler):
+    # was: SIGTERM as `from .load import load_dumps` compiled load.py (no bytecode cached) was
+    # dropped by compile(), and the load ran to its end, exit 0 (7 of 40 aimed tries)
+    code = f"""if True:
+        import signal, sys, time
+        from ccaudit import boundary
+        signum = signal.SIGTERM if "{handler}" == "terminate" else signal.SIGINT
+        signal.signal(signum, boundary.{handler})
+        held = {{}}
+        importing = compile("held['frame'] = sys._getframe()", "<frozen importlib._bootstrap>", "exec")
+        exec(importing, {{"held": held, "sys": sys}})
+        try:
+            boundary.{handler}(signum, held["frame"])  # as the import system's own code runs
+            print("not raised there")
+            time.sleep(5)
+            print("went on")
+        except BaseException as e:
+            print("stopped:", type(e).__name__)
+        """
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    stopped = "Terminated" if handler == "terminate" else "KeyboardInterrupt"
+    assert (result.stdout, result.stderr) == (f"not raised there\nstopped: {stopped}\n", "")
+
+
 WAITS = {  # what another process holds, and the command that waits for it
     "a reader for a load's write": ("BEGIN EXCLUSIVE", "summary"),
     "a load for another load's write": ("BEGIN IMMEDIATE", "load"),
@@ -870,6 +895,36 @@ def test_ctrl_c_while_the_command_imports_ccaudit(tmp_path, inherited, want):
     r = subprocess.run([sys.executable, script, "--version"], capture_output=True, text=True, timeout=60,
                        preexec_fn=lambda: signal.signal(signal.SIGINT, inherited))
     assert (r.returncode, r.stderr) == want
+
+
+CTRL_C_AS_PYTHON_M_IMPORTS = """\
+import builtins, os, signal
+real = builtins.__import__
+def imported(name, globals=None, *args, **kwargs):
+    if (globals or {}).get("__name__") == "__main__" and (globals or {}).get("__package__") == "ccaudit":
+        builtins.__import__ = real
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as python -m ccaudit's module imports what main() needs
+    return real(name, globals, *args, **kwargs)
+builtins.__import__ = imported
+"""
+
+
+@pytest.mark.parametrize("module", ["-m", "ccaudit"], ids=["-m ccaudit", "-mccaudit"])
+def test_ctrl_c_while_python_m_ccaudit_imports_is_one_line(tmp_path, module):
+    # was a KeyboardInterrupt traceback from __main__.py's imports: the start-up handler was
+    # set for the ccaudit script alone
+    (tmp_path / "sitecustomize.py").write_text(CTRL_C_AS_PYTHON_M_IMPORTS)
+    args = ["-m", "ccaudit"] if module == "-m" else ["-mccaudit"]
+    r = subprocess.run([sys.executable, *args, "--version"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert (r.returncode, r.stderr) == (130, "ccaudit: interrupted\n")
+
+
+def test_a_program_run_by_python_m_that_imports_ccaudit_keeps_its_ctrl_c(tmp_path):
+    # python -m another module: ccaudit is its library, and the program's except runs
+    (tmp_path / "other.py").write_text(LIBRARY_PROGRAM)
+    r = subprocess.run([sys.executable, "-m", "other"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "caught\nfinally\n", "")
 
 
 LIBRARY_PROGRAM = """\
