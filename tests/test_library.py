@@ -254,6 +254,15 @@ def test_stores_dropped_without_close_leave_no_descriptor_open(tmp_path):
     assert len(os.listdir("/proc/self/fd")) == before
 
 
+def test_a_report_of_a_store_the_program_did_not_keep_reads_on(store, sample_cli):
+    # a Store dropped unclosed is closed as it is collected: not while a report reads through it
+    load_dumps([str(sample_cli)], store)
+    report = build(Store(store.path, readonly=True))
+    gc.collect()
+    assert sum(row.total for day in report.days for row in day.sections["all_events"].rows) == report.events > 0
+    report.close()
+
+
 def test_a_reports_days_are_found_by_their_dates(store, sample_cli):
     # was: days.index(day) gave None (a date's place, typed as Sequence.index), and a day taken
     # from the days was not in them
