@@ -25,14 +25,19 @@ def interrupted_while_starting(signum, frame) -> None:
     os._exit(130)
 
 
+_FLAGS = set("bBdEhiIOPqsSuvVx")  # Python's options that take no value, which may come before m in one word
+
+
 def _runs_the_command() -> bool:
     """Whether this program is the ``ccaudit`` script pip writes (or one that runs the
     command as it does), or ``python -m ccaudit``, not a program using ccaudit as a library:
     there a Ctrl-C must reach the program's own ``finally`` and ``except``."""
     if sys.argv[:1] == ["-m"]:  # python -m, its module still being found: ccaudit's, or a module that imports it
         given = getattr(sys, "orig_argv", [])
-        named = next((a[2:] or "".join(given[i + 1:i + 2]) for i, a in enumerate(given) if a.startswith("-m")), "")
-        return named in ("ccaudit", "ccaudit.__main__")
+        for i, arg in enumerate(given[1:], 1):  # -m, or flags and m: -Bm (the rest, or the next, names the module)
+            if arg[:1] == "-" and arg[1:2] != "-" and "m" in arg and not set(arg[1:arg.index("m")]) - _FLAGS:
+                return (arg[arg.index("m") + 1:] or "".join(given[i + 1:i + 2])) in ("ccaudit", "ccaudit.__main__")
+        return False
     if os.path.basename(sys.argv[0] if sys.argv else "") != "ccaudit":
         return False
     try:

@@ -65,14 +65,24 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _stop(e: BaseException, signum: int, frame: FrameType | None) -> None:
-    """Raise ``e``, and keep it; but not in the import system's own code. Compiling a module
-    (from its source: no bytecode cached) can drop what a handler raised meanwhile: the module
-    was made all the same, and a load under SIGTERM ran to its end. Sent again, a moment later."""
-    if frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+    """Raise ``e``, and keep it; but not as an import compiles a module (from its source: no
+    bytecode cached), where compile() can drop it: the module was made all the same, and a load
+    under SIGTERM ran to its end. Sent again a moment later, when the module is made."""
+    if _compiling(frame):
         _send_later(signum)
         return
     _signalled.append(e)
     raise e
+
+
+def _compiling(frame: FrameType | None) -> bool:
+    """Whether the handler runs in the import system's call of compile(), and there alone: raised
+    anywhere else in an import (waiting for another thread's, say), a stop goes up as it should."""
+    if frame is None or frame.f_back is None:
+        return False
+    caller = frame.f_back
+    return (frame.f_code.co_name == "_call_with_frames_removed" and caller.f_code.co_name == "source_to_code"
+            and caller.f_code.co_filename.startswith("<frozen"))
 
 
 def signalled() -> bool:

@@ -56,7 +56,7 @@ class Selection(Busiest):
     def __init__(self, store: Store, since: int | None = None, until: int | None = None,
                  principal: str | None = None, method: str | None = None):
         self.path, self.principal, self.method = store.path, principal, method
-        self.since, self.until, self._store = since, until, store  # (a Store dropped unclosed lives while read)
+        self.since, self.until = since, until
         self.file_id = storefile.file_id(store.path)  # a second process checks it reads this file
         self.first = None if since is None else -(-since // QUARTER_US) * QUARTER  # whole quarters: from
         self.last = None if until is None else until // QUARTER_US * QUARTER  # ... up to

@@ -3,7 +3,7 @@ commands' options would have refused, and a report of it was empty or wrong with
 (a window that ends before it starts, an unknown section, ``top=0``, a time as text)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
 
@@ -26,7 +26,7 @@ class Filters:
     until: int | None = None
     principal: str | None = None
     method: str | None = None
-    sections: Sequence[str] = ()  # any iterable of them, kept as a tuple
+    sections: list[str] | tuple[str, ...] = ()  # (any iterable but a str is taken, kept as a tuple)
     top: int | None = None
 
     def __post_init__(self) -> None:
@@ -40,7 +40,7 @@ class Filters:
         if not isinstance(self.sections, str) and isinstance(self.sections, Iterable):
             self.sections = tuple(self.sections)  # before it is checked: a generator is read once
         if not isinstance(self.sections, tuple) or not all(isinstance(s, str) for s in self.sections):
-            raise TypeError("Filters.sections is a tuple of section ids, such as ('all_events',)")
+            raise TypeError("Filters.sections is a list or tuple of section ids, such as ['all_events']")
         if unknown := [s for s in self.sections if s not in SECTIONS]:
             raise ValueError(f"Filters.sections: no section {unknown[0]!r}; the sections are {', '.join(SECTIONS)}")
         if any(t is not None and not FIRST_US - _SLACK <= t <= LAST_US + _SLACK for t in (self.since, self.until)):

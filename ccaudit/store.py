@@ -172,13 +172,6 @@ class Store:
         storelock.released(self._inode, self._held)  # after the connection: see storelock.hold
         self._inode = self._held = None
 
-    def __del__(self) -> None:  # dropped unclosed, it lets its file go, as a dropped sqlite3 connection does
-        try:
-            if not self.closed and "conn" in self.__dict__:
-                self.close()
-        except Exception:  # another thread's connection, or the interpreter ending: as it is
-            pass
-
     def _open(self, where: str) -> sqlite3.Connection:  # (closed: the ValueError build gives)
         of_kind(self, Store, where)
         return self.conn
@@ -189,9 +182,7 @@ class Store:
         importing sqlite-utils costs a report 0.1 s. Imported as is (numpy and pandas hidden: none of their types)."""
         import sqlite_utils
 
-        db = sqlite_utils.Database(self._open("Store.db"))
-        db.__dict__["store"] = self  # kept open while a program's Database of it is: ``Store(path).db`` too
-        return db
+        return sqlite_utils.Database(self._open("Store.db"))
 
     # -- loading --------------------------------------------------------------------
     def load(self, batches: Iterable[list[tuple]]) -> Iterator[Merged]:
