@@ -178,8 +178,9 @@ class Store:
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:
-        """The store as a sqlite-utils Database, for programs (``store.db["counts"]``); ccaudit uses ``conn``:
-        importing sqlite-utils costs a report 0.1 s. Imported as is (numpy and pandas hidden: none of their types)."""
+        """The store as a sqlite-utils Database, for programs' queries (``store.db["counts"]``).
+        ccaudit uses ``conn``: importing sqlite-utils costs a report a tenth of a second. Imported
+        as it is (numpy and pandas hidden, a program's sqlite-utils took none of their types)."""
         import sqlite_utils
 
         return sqlite_utils.Database(self._open("Store.db"))
@@ -188,7 +189,8 @@ class Store:
     def load(self, batches: Iterable[list[tuple]]) -> Iterator[Merged]:
         """Stage and merge batches of rows in this process (the single-process path), yielding what each adds."""
         for batch in batches:
-            (stage := Stage()).add(batch)
+            stage = Stage()
+            stage.add(batch)
             with self.writing():
                 merged = self.merge(stage.staged())
             yield merged
@@ -383,6 +385,7 @@ class Store:
         self._note = None  # ended: a stop after this is not the load's (load_failed)
 
     # -- reading --------------------------------------------------------------------
+
     def counts_only(self) -> bool:
         """Built by ``ccaudit spark``: counts, no events."""
         return countsonly.counts_only(self._open("Store.counts_only"))
