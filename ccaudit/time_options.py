@@ -17,23 +17,29 @@ MAX_GLOB = 50_000  # bytes of a --principal glob (what SQLite's GLOB took, when 
 def zone(name: str) -> tzinfo:
     if name.upper() in ("UTC", "Z"):
         return timezone.utc
-    if name.lower() in ("localtime", "posixrules"):  # this machine's, which a change of it changes
-        raise click.BadParameter(f"{quoted(name)} is this machine's zone, not a named one{_IANA}", param_hint=["--tz"])
-    if name.lower() == "factory":
-        raise click.BadParameter(f"{quoted(name)} is a placeholder with no place's time{_IANA}", param_hint=["--tz"])
-    if name.lower().startswith("right/"):  # Python's zones skip the leap seconds, and every change came 27 s early
-        raise click.BadParameter(f"{quoted(name)} counts leap seconds, which UTC times do not; give {quoted(name[6:])}",
-                                 param_hint=["--tz"])
-    if name.upper() in _ALL_YEAR:  # a zone of that name, but summer's clocks of the places that say it are not
-        offset, city, zone_of_city, all_year = _ALL_YEAR[name.upper()]
-        raise click.BadParameter(f"{quoted(name)} is {offset} all year, not the clocks of {city} in summer: "
-                                 f"give {zone_of_city}, or {all_year} for {offset} all year", param_hint=["--tz"])
+    _refuse_unplaced(name[6:] if name[:6].lower() == "posix/" else name, name)  # posix/EST is EST
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones (America), too long a name
         raise click.BadParameter(f"unknown time zone {quoted(name)}{_zone_hint(name)}", param_hint=["--tz"]) from None
+
+
+def _refuse_unplaced(zone: str, name: str) -> None:
+    """Refuse ``zone`` (as ``name``) if it is not the clocks of a place: the machine's own,
+    a placeholder, one counting leap seconds, or a summer-less abbreviation."""
+    if zone.lower() in ("localtime", "posixrules"):  # this machine's, which a change of it changes
+        raise click.BadParameter(f"{quoted(name)} is this machine's zone, not a named one{_IANA}", param_hint=["--tz"])
+    if zone.lower() == "factory":
+        raise click.BadParameter(f"{quoted(name)} is a placeholder with no place's time{_IANA}", param_hint=["--tz"])
+    if zone.lower().startswith("right/"):  # Python's zones skip the leap seconds, and every change came 27 s early
+        raise click.BadParameter(f"{quoted(name)} counts leap seconds, which UTC times do not; give {quoted(zone[6:])}",
+                                 param_hint=["--tz"])
+    if zone.upper() in _ALL_YEAR:  # a zone of that name, but summer's clocks of the places that say it are not
+        offset, city, zone_of_city, all_year = _ALL_YEAR[zone.upper()]
+        raise click.BadParameter(f"{quoted(name)} is {offset} all year, not the clocks of {city} in summer: "
+                                 f"give {zone_of_city}, or {all_year} for {offset} all year", param_hint=["--tz"])
 
 
 def _zone_hint(name: str) -> str:
