@@ -368,8 +368,8 @@ cli.add_command(export_command)
 @click.argument("inputs", nargs=-1, required=True)
 @db_option("New store to write the counts to (created if missing; refused if it already holds events).",
            required=True)
-@click.option("--master", metavar="URL", help="Spark master, e.g. local[4] or yarn (default: spark-submit's, "
-                                              "else local[*], every core here).")
+@click.option("--master", metavar="URL", callback=opt.not_empty,
+              help="Spark master, e.g. local[4] or yarn (default: spark-submit's, else local[*], every core here).")
 @click.option("--parquet", "parquet_dir", metavar="DIR", help="Also write the counts as Parquet, partitioned by "
                                                               "day, into this new folder (a path or Hadoop URI).")
 @formats.format_option(["text", "json"], "Format of the load summary on stdout (text prints none).")

@@ -40,7 +40,7 @@ from .files import (
     unwritable_descriptor,
     write_on,
 )
-from .folders import check_parent, folder_of
+from .folders import check_parent, check_writable, folder_of
 from .kafka_config import shown_brokers
 from .storefile import looks_like_sqlite
 from .text import printable, quoted
@@ -82,6 +82,7 @@ def check_out(out_path, config_path, state_path, compress: bool = False) -> None
                                                       "(audit.jsonl.gz)" if compress else
                                                       "a .gz name without --gzip: add --gzip, or drop .gz"))
         check_parent(out, "the output")  # (a name too long too: was found at the end)
+        check_writable(folder_of(out), str(out_path), "the records")  # was found once the client had connected
 
 
 def _is_state(path: str) -> bool:

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from .errors import READ_ERRORS, InputError
 from .files import descriptor_of, refuse_output_onto, same_file
+from .folders import check_writable
 from .ingest import BUFFER, EMPTY_NAME, Dump, check_readable, sniff
 from .spark_job import file_key
 from .stats import LoadStats
@@ -308,6 +309,8 @@ def check_inputs(inputs, store_path: str, parquet: str | None = None) -> None:
         raise InputError("--parquet: the folder's name is empty (an unset variable?): name a new folder")
     if parquet and os.path.lexists(parquet):  # was found after seconds of starting Spark
         raise InputError(f"{parquet}: already exists; --parquet needs a new folder")
+    if parquet and not is_uri(parquet):  # was found once Spark had read every input
+        check_writable(_made_in(parquet), parquet, "the Parquet files")
     local = [arg for arg in inputs if not is_uri(arg)]
     found = [f for arg in local for f in local_files(arg, store_path)]
     if not found and len(local) == len(inputs):
@@ -315,3 +318,12 @@ def check_inputs(inputs, store_path: str, parquet: str | None = None) -> None:
     for f in found:
         if f.fs is None:  # (>> dump.jsonl)
             refuse_output_onto(str(f.path), "an input", label=f.label)
+
+
+def _made_in(folder: str) -> str:
+    """The folder in which Spark makes ``folder`` and any of its missing parents: the nearest
+    that exists (a file there is no folder, which the check refuses as one it cannot add to)."""
+    parent = os.path.dirname(os.path.abspath(folder))
+    while not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    return parent

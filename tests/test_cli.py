@@ -1185,6 +1185,15 @@ def test_an_empty_store_name_is_refused(invoke, sample_cli, tmp_path, monkeypatc
     assert os.listdir(tmp_path) == []
 
 
+def test_an_empty_spark_master_is_refused(invoke, sample_cli, tmp_path, monkeypatch):
+    # `--master "$MASTER"` with MASTER unset: was taken for no --master, and the job ran on this machine
+    monkeypatch.chdir(tmp_path)
+    r = invoke("spark", str(sample_cli), "--db", "a.db", "--master", "")
+    assert r.exit_code == 2
+    assert r.stderr == "ccaudit: error: Invalid value for '--master': needs a name (it is empty)\n"
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("command", ["load", "report", "summary"])
 def test_standard_input_is_refused_as_a_store(invoke, sample_cli, tmp_path, monkeypatch, command):
     """- is standard input or output everywhere else: load made a store named '-'."""

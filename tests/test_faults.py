@@ -422,6 +422,40 @@ def test_a_report_into_a_read_only_folder_is_refused_before_the_load(cc, dumps, 
                          f"{tmp_path / 'ro'} (permission denied or read-only)"]
 
 
+def test_a_download_into_a_read_only_folder_is_refused_before_it_connects(cc, tmp_path):
+    # was: it connected (here: "cannot reach Kafka at localhost:1"), and a reachable cluster's
+    # records were fetched before the folder was found read-only
+    why = mount_unavailable()
+    if why:
+        pytest.skip(f"a read-only folder for root needs a read-only mount: {why}")
+    cc.remount(cc.tmpfs(tmp_path / "ro", "1m"), "ro")
+    config = tmp_path / "client.properties"
+    config.write_text("bootstrap.servers=localhost:1\nsasl.username=KEY\nsasl.password=SECRET\n")
+    r = cc.run("download", "--config", config, "--out", tmp_path / "ro" / "x.jsonl", "--timeout", "5")
+    assert r.returncode == 2, str(r)
+    assert r.lines() == [f"ccaudit: error: {tmp_path / 'ro' / 'x.jsonl'}: cannot write the records: cannot add "
+                         f"files to {tmp_path / 'ro'} (permission denied or read-only)"]
+
+
+@pytest.mark.parametrize("parquet", ["pq", "missing/pq"])  # Spark makes its missing parents
+def test_spark_parquet_into_a_read_only_folder_is_refused_before_spark_starts(cc, dumps, tmp_path, parquet):
+    # was: Spark read every input, then failed writing: "[TASK_WRITE_FAILED] ... Mkdirs failed"
+    from ccaudit.errors import CcauditError
+    from ccaudit.spark_inputs import check_inputs
+
+    why = mount_unavailable()
+    if why:
+        pytest.skip(f"a read-only folder for root needs a read-only mount: {why}")
+    ro = cc.tmpfs(tmp_path / "ro", "1m")
+    cc.remount(ro, "ro")
+    target = str(ro / parquet)
+    with pytest.raises(CcauditError) as refused:
+        check_inputs([str(dumps["tiny"].path)], str(tmp_path / "a.db"), target)
+    assert str(refused.value) == (f"{target}: cannot write the Parquet files: cannot add files to "
+                                  f"{ro} (permission denied or read-only)")
+    check_inputs([str(dumps["tiny"].path)], str(tmp_path / "a.db"), str(tmp_path / "made" / "in" / "pq"))
+
+
 def test_full_tmpdir_under_a_gzip_input(cc, dumps, tmp_path):
     """TMPDIR on a 1 MiB tmpfs, a gzip input of 3 MiB (its decompressed chunks spill there): the
     error names TMPDIR, not the input; nothing left there; with room the load is exact."""
