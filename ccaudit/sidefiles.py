@@ -18,9 +18,12 @@ JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # a rollback journal's first 
 SQLITE_PATH = 512  # bytes of a full path SQLite takes, a journal's too
 
 
+SIDE_ENDS = ("-journal", "-wal", "-shm")  # what SQLite adds to a store's name for its journal, log and its index
+
+
 def side_names(path: str) -> list[str]:
     """Where SQLite keeps the store's journals, beside the file a link leads to."""
-    return [os.path.realpath(path) + end for end in ("-journal", "-wal", "-shm")]
+    return [os.path.realpath(path) + end for end in SIDE_ENDS]
 
 
 def check_folder(path: str) -> None:
@@ -39,7 +42,12 @@ def check_journal_name(path: str) -> None:
     called the store unusable. Or a store of more than one name (hard links: ``ln``, ``cp
     -al``): the journal is named after one, so a write through another did not see the
     journal a load killed through the first had left, and the next open of the first rolled
-    that journal back over the later write: the store was destroyed."""
+    that journal back over the later write: the store was destroyed. Or a new store under the
+    name SQLite gives another's journal or log (``--db audit.db-journal``): ``audit.db`` was
+    then refused for it, as a file planted there."""
+    if os.path.basename(path).endswith(SIDE_ENDS) and not os.path.lexists(path):
+        raise StoreError(f"{path}: SQLite keeps a store's journal or log under such a name (-journal, -wal, -shm), "
+                         "and a store made there would block the store it is named after: give another name")
     with contextlib.suppress(OSError):  # (no file yet)
         if (names := os.stat(path).st_nlink) > 1:
             raise StoreError(f"{path}: the store has {names} names (hard links), and SQLite keeps a write's journal "

@@ -760,6 +760,18 @@ def test_a_store_reached_through_a_link_is_rolled_back_after_a_crash(tmp_path):
         store.close()
 
 
+@pytest.mark.parametrize("end", ["-journal", "-wal", "-shm"])
+def test_a_new_store_named_as_another_stores_journal_is_refused(invoke, tmp_path, sample_cli, end):
+    # was: made, and every command on a.db was then refused for the file beside it ("not a journal; remove it")
+    assert invoke("load", "-q", sample_cli, "--db", tmp_path / "a.db").exit_code == 0
+    side = tmp_path / f"a.db{end}"
+    result = invoke("load", "-q", sample_cli, "--db", side)
+    assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {side}: SQLite keeps a store's journal or log "
+                                                    "under such a name (-journal, -wal, -shm), and a store made there "
+                                                    "would block the store it is named after: give another name\n")
+    assert not side.exists() and invoke("summary", "--db", tmp_path / "a.db").exit_code == 0
+
+
 def test_a_store_of_two_names_is_not_written(invoke, tmp_path, sample_cli):
     """SQLite names the journal after the name it opened: a load killed through one name
     left a journal that a load through a hard link's other name did not see, and the next
