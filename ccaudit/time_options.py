@@ -11,8 +11,6 @@ from .clock import EPOCH
 from .filters import Filters
 from .text import quoted
 
-MAX_GLOB = 50_000  # bytes of a --principal glob (what SQLite's GLOB took, when it matched them)
-
 
 def zone(name: str) -> tzinfo:
     if name.upper() in ("UTC", "Z"):
@@ -146,8 +144,6 @@ def filters(tz: tzinfo, since: str | None, until: str | None, principal: str | N
             method: str | None = None, sections: tuple[str, ...] = (), top: int | None = None,
             prefix: str = "--") -> Filters:
     """Filters from the options; a window that ends before it starts is a usage error."""
-    if principal is not None and len(principal.encode("utf-8", "surrogatepass")) > MAX_GLOB:
-        raise click.BadParameter(f"a pattern of at most {MAX_GLOB:,} bytes", param_hint=[f"{prefix}principal"])
     start, end = instant(since, tz, False, f"{prefix}since"), instant(until, tz, True, f"{prefix}until")
     if start is not None and end is not None and start >= end:
         raise click.UsageError(f"{prefix}since {since} is not before {prefix}until {until}: the window is empty")
