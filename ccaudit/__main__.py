@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from .errors import OUT_OF_MEMORY, memory_failed, pin_max_digits
+from .errors import OUT_OF_MEMORY, memory_failed, pin_max_digits, too_many_files
 from .stops import Program
 from .streams import made_blocking
 
@@ -26,6 +26,10 @@ def main() -> None:
         if not memory_failed(e):
             raise
         _said_and_gone(f"ccaudit: error: {OUT_OF_MEMORY}\n", 2)
+    except OSError as e:  # a limit of files open (ulimit -n) met by the imports: was a traceback, exit 1
+        if not (said := too_many_files(e)):
+            raise
+        _said_and_gone(f"ccaudit: error: {said}\n", 2)
     if unblocked := [fd for fd in map(made_blocking, (sys.stdin, sys.stdout, sys.stderr)) if fd is not None]:
         atexit.register(_give_back, unblocked)
     _utf8_stdout()

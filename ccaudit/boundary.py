@@ -24,7 +24,7 @@ from typing import NoReturn
 
 import click
 
-from .errors import OUT_OF_MEMORY, CcauditError, ExitCode
+from .errors import OUT_OF_MEMORY, CcauditError, ExitCode, too_many_files
 from .stops import STOPPING, Program, Terminated
 from .streams import discard
 from .text import printable, quoted
@@ -171,6 +171,9 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         if isinstance(e, FileNotFoundError) and _folder_gone():
             say("ccaudit: error: the current folder was deleted, so a name relative to it leads nowhere: cd to "
                 "a folder that exists, or give full paths")
+            ctx.exit(ExitCode.USAGE)
+        if said := too_many_files(e):
+            say(f"ccaudit: error: {said}")
             ctx.exit(ExitCode.USAGE)
         if e.errno not in OUTPUT_FAILED:
             _internal_error(ctx, e)

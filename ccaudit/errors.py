@@ -65,6 +65,19 @@ def memory_failed(e: BaseException) -> bool:
         "failed to map segment" in said or "cannot allocate memory" in said)
 
 
+def too_many_files(e: BaseException) -> str | None:
+    """What to say of ``e`` if it is the limit of files open (``ulimit -n``, or the machine's),
+    met wherever one was opened, an import's too."""
+    if not isinstance(e, OSError) or e.errno not in (errno.EMFILE, errno.ENFILE):
+        return None
+    if e.errno == errno.ENFILE:
+        return "too many files open on this machine: try again when fewer are"
+    import resource
+
+    most = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return f"too many open files for this process's limit of {most:,} (ulimit -n): raise it (1,024 is usual)"
+
+
 def out_of_space(e: BaseException) -> bool:
     """Did a write fail for want of space (a full disk, a quota, a file size limit)?"""
     if isinstance(e, OSError):

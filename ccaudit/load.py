@@ -189,8 +189,8 @@ def _load_shape(dump: Dump, shape: str, stream, carried: Carried, stats: LoadSta
     tell = _teller(dump, stats, progress)
     if n:
         stats.add_merged(carried.commit())  # the workers' merges make transactions of their own
-        load_parallel(dump, stream, carried.store, stats, shape=shape, workers=n, chunk=chunk or CHUNK, progress=tell)
-    else:
+    if not (n and load_parallel(dump, stream, carried.store, stats, shape=shape, workers=n, chunk=chunk or CHUNK,
+                                progress=tell)):
         _load_here(dump, shape, stream, carried, stats, tell)
     if progress is not None:  # (a program's callable may be false: an empty mapping's)
         progress(dump.label, dump.size or dump.tell(), dump.size, stats.records_read)

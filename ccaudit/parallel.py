@@ -55,15 +55,17 @@ def default_workers() -> int:
 
 
 def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, *, shape: str,
-                  workers: int, chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> None:
-    """Load one input through worker processes (one for a JSON array or objects)."""
+                  workers: int, chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> bool:
+    """Load one input through worker processes (one for a JSON array or objects); False,
+    with nothing read, if none can start (too many files or processes open: ``ulimit``)."""
     tmp, pool, held = None, [], _Held(dump)
     try:
         mask = block_stops()  # Ctrl-C comes once the folder and the workers are made and known
         try:
+            pool = _started(workers)
+            if not pool:
+                return False  # (the input is parsed here instead, as a small one is)
             tmp = make_temp_dir()
-            for _ in range(workers):
-                pool.append(_Worker())
         finally:
             restore_signals(mask)
         merger = _Merger(store, stats, dump, progress)
@@ -74,6 +76,7 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
             merger.merge(merger.received(pool[0], task))
         else:
             _load_lines(dump, stream, tmp, pool, merger, chunk, held)
+        return True
     except BaseException as e:  # an error, Ctrl-C: the tasks queued are not wanted
         for worker in pool:
             worker.kill()
@@ -81,7 +84,20 @@ def load_parallel(dump: Dump, stream: BinaryIO, store: Store, stats: LoadStats, 
             raise Stopped(f"{dump.label}: {e}; no input after it was read", again=True) from None
         raise
     finally:
-        _clean_up(dump, stream, pool, tmp, held)
+        if pool:
+            _clean_up(dump, stream, pool, tmp, held)
+        else:
+            held.close()
+
+
+def _started(workers: int) -> list[_Worker]:
+    """As many of ``workers`` parse workers as start: a worker that cannot (too many files or
+    processes open, Python not executable) failed the whole load, which fewer can do."""
+    pool: list[_Worker] = []
+    with contextlib.suppress(OSError):
+        while len(pool) < workers:
+            pool.append(_Worker())
+    return pool
 
 
 class WorkerStopped(CcauditError):
@@ -332,8 +348,6 @@ class _Worker:
                 [sys.executable, "-c", RUN], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 env=dict(os.environ, PYTHONPATH=path),
             )
-        except OSError as e:  # too many open files or processes (ulimit), Python not executable
-            raise CcauditError(f"cannot start a parse worker ({sys.executable}): {e.strerror or e}") from None
         finally:
             restore_signals(mask)
 

@@ -1272,6 +1272,35 @@ def test_memory_that_runs_out_as_ccaudit_starts_is_one_line(tmp_path, how):
                                            "ulimit -v?)\n")
 
 
+FILES_RUN_OUT = """\
+import os, resource, sys
+from ccaudit.__main__ import main
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+taken = []
+try:  # every descriptor the limit allows, then as many given back as asked
+    while True:
+        taken.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+for fd in taken[len(taken) - int(sys.argv[1]):]:
+    os.close(fd)
+sys.argv[1:] = sys.argv[2:]
+main()
+"""
+
+
+@pytest.mark.parametrize("free", [0, 1, 2])  # met by an import as ccaudit starts, by a temporary folder, by a load
+def test_files_that_run_out_are_one_line(tmp_path, sample_cli, free):
+    # was a traceback (free=0: the imports ran outside the boundary), or "internal error: OSError:
+    # [Errno 24] Too many open files", exit 70 (free=2), under a low ulimit -n
+    script = tmp_path / "starting.py"
+    script.write_text(FILES_RUN_OUT)
+    r = subprocess.run([sys.executable, script, str(free), "report", "-q", sample_cli], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("ccaudit: error: "), r.stderr
+    assert "ulimit -n" in r.stderr and "internal" not in r.stderr, r.stderr
+
+
 def test_pyarrow_that_cannot_be_mapped_in_is_out_of_memory_not_missing(monkeypatch):
     # was "ccaudit export needs pyarrow: pip install 'pyarrow>=14'", pyarrow being installed
     from ccaudit import lean
