@@ -64,11 +64,6 @@ def test_standard_error_on_a_full_disk_loses_the_messages_not_the_work(sample_cl
     assert run("check", str(sample_cli), "--max", "nonsense").returncode == 2
 
 
-def test_a_principal_glob_longer_than_sqlite_takes(invoke, store):
-    refused(invoke("report", "--db", store, "--principal", "a" * 50_001), "at most 50,000 bytes")
-    assert invoke("report", "--db", store, "--principal", "a" * 50_000).exit_code == 0
-
-
 def test_a_store_name_too_long_for_the_file_system(invoke, tmp_path, sample_cli):
     refused(invoke("load", str(sample_cli), "--db", str(tmp_path / ("y" * 256)), "-q"), "cannot create the store")
 
