@@ -197,7 +197,8 @@ def _start(jvm: Jvm | None, master: str | None, scratch: str | None, note_again:
         conf.setMaster(master or "local[*]")
     url = conf.get("spark.master") or ""  # (set above)
     if url.startswith("local"):
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers need this ccaudit
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers need this ccaudit,
+        conf.setIfMissing("spark.executorEnv.PYTHONSAFEPATH", "1")  # not one in the current folder (-m put it first)
         conf.setIfMissing("spark.ui.enabled", "false")
     if scratch:
         conf.set("spark.local.dir", scratch)  # shuffle and spill files: event rows

@@ -22,6 +22,7 @@ import signal
 import sqlite3
 import stat
 import subprocess
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -373,6 +374,19 @@ def test_an_input_that_cannot_be_read_is_refused_before_spark_starts(run_ccaudit
     result = run_ccaudit("spark", "broken.jsonl", "--db", "s.db", cwd=tmp_path)
     assert (result.returncode, result.stderr) == (2, "ccaudit: error: broken.jsonl: no such file\n")  # was exit 70
     assert time.monotonic() - started < 5  # Spark takes longer than this to start
+
+
+@needs_spark
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="PYTHONSAFEPATH is Python 3.11's")
+def test_the_workers_import_nothing_from_the_current_folder(run_ccaudit, tmp_path):
+    # was: Spark's Python workers (python -m pyspark.daemon) put the current folder first on their
+    # path, so a clone's own ccaudit/ or a script named msgspec.py there read the records, not ccaudit's:
+    # "spark: ImportError: shadowed msgspec", where load from that folder read them
+    (tmp_path / "msgspec.py").write_text("raise ImportError('shadowed msgspec')\n")
+    result = run_ccaudit("spark", ROOT / "fixtures/sample-cli.txt", "--db", "s.db", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("ccaudit: loaded 14 records: 13 new, 1 duplicate; skipped 16 noise lines, "
+                                    "6 malformed"), result.stderr
 
 
 @needs_spark
