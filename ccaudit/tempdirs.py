@@ -8,6 +8,7 @@ import errno
 import os
 import shutil
 import tempfile
+import time
 
 from .errors import CcauditError, out_of_space, temp_full
 
@@ -56,7 +57,9 @@ def make_temp_dir() -> str:
     except BaseException as e:  # Ctrl-C, or a full disk: the caller never gets the folder to remove
         if path is not None:
             shutil.rmtree(path, ignore_errors=True)
-            with contextlib.suppress(OSError):  # rmtree needs descriptors: with none left (ulimit -n), it stayed
+            with contextlib.suppress(OSError):  # rmtree needs descriptors: with none left (ulimit -n), the folder
+                os.remove(os.path.join(path, OWNER))  # stayed, with an owner file made but not written
+            with contextlib.suppress(OSError):
                 os.rmdir(path)
         if isinstance(e, OSError):  # not standard output's, which the boundary takes an OSError for
             folder = temp_root()
@@ -82,12 +85,30 @@ def remove_stale_temp_dirs() -> None:
 
 
 def _is_stale(folder: str) -> bool:
+    """Whether ``folder``'s process is gone; or its owner file was made but never written
+    (the process failed, or was killed, in between) a minute ago or more."""
+    owner = os.path.join(folder, OWNER)
     try:
-        with open(os.path.join(folder, OWNER), encoding="ascii") as f:
-            pid, namespace = f.read().split()
+        with open(owner, encoding="ascii") as f:
+            said = f.read().split()
     except (OSError, ValueError):
         return False
+    if not said:
+        return _older(owner, UNWRITTEN)
+    if len(said) != 2:
+        return False
+    pid, namespace = said
     return namespace == _pid_namespace() and pid.isdigit() and not pid_alive(int(pid))
+
+
+UNWRITTEN = 60  # seconds after which an empty owner file is one its process never wrote
+
+
+def _older(path: str, seconds: float) -> bool:
+    try:
+        return time.time() - os.stat(path).st_mtime >= seconds
+    except OSError:
+        return False
 
 
 def _pid_namespace() -> str:

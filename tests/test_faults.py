@@ -1293,12 +1293,15 @@ main()
 def test_files_that_run_out_are_one_line(tmp_path, sample_cli, free):
     # was a traceback (free=0: the imports ran outside the boundary), or "internal error: OSError:
     # [Errno 24] Too many open files", exit 70 (free=2), under a low ulimit -n
-    script = tmp_path / "starting.py"
+    # (free=1: the temporary folder was left, its owner file made but not written)
+    script, temp = tmp_path / "starting.py", tmp_path / "tmp"
     script.write_text(FILES_RUN_OUT)
+    temp.mkdir()
     r = subprocess.run([sys.executable, script, str(free), "report", "-q", sample_cli], capture_output=True, text=True,
-                       timeout=60)
+                       timeout=60, env=dict(os.environ, TMPDIR=str(temp)))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("ccaudit: error: "), r.stderr
     assert "ulimit -n" in r.stderr and "internal" not in r.stderr, r.stderr
+    assert os.listdir(temp) == []
 
 
 def test_pyarrow_that_cannot_be_mapped_in_is_out_of_memory_not_missing(monkeypatch):
