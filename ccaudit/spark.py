@@ -40,6 +40,7 @@ from .spool import SpoolFile
 from .stats import LoadStats
 from .stops import STOPPING, Terminated
 from .tempdirs import make_temp_dir, temp_root
+from .worker import PACKAGE_ROOT
 
 INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'pyspark[sql]>=4' (in ccaudit's clone: pip install '.[spark]')"
 _stopped: list[int] = []  # the stopping signals that came while Spark ran, see _noting_stops
@@ -196,9 +197,10 @@ def _start(jvm: Jvm | None, master: str | None, scratch: str | None, note_again:
     if master or not conf.contains("spark.master"):
         conf.setMaster(master or "local[*]")
     url = conf.get("spark.master") or ""  # (set above)
-    if url.startswith("local"):
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers need this ccaudit,
-        conf.setIfMissing("spark.executorEnv.PYTHONSAFEPATH", "1")  # not one in the current folder (-m put it first)
+    if url.startswith("local"):  # the workers need this ccaudit: not one installed elsewhere, nor one in the
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # current folder (their -m put it first)
+        conf.setIfMissing("spark.executorEnv.PYTHONPATH", PACKAGE_ROOT)  # (Spark adds its own, and ours, after it)
+        conf.setIfMissing("spark.executorEnv.PYTHONSAFEPATH", "1")
         conf.setIfMissing("spark.ui.enabled", "false")
     if scratch:
         conf.set("spark.local.dir", scratch)  # shuffle and spill files: event rows

@@ -310,7 +310,9 @@ def check_inputs(inputs, store_path: str, parquet: str | None = None) -> None:
     if parquet and os.path.lexists(parquet):  # was found after seconds of starting Spark
         raise InputError(f"{parquet}: already exists; --parquet needs a new folder")
     if parquet and not is_uri(parquet):  # was found once Spark had read every input
-        check_writable(_made_in(parquet), parquet, "the Parquet files")
+        if not os.path.isdir(made_in := _made_in(parquet)):
+            raise InputError(f"{parquet}: cannot write the Parquet files: {made_in} is not a folder")
+        check_writable(made_in, parquet, "the Parquet files")
     local = [arg for arg in inputs if not is_uri(arg)]
     found = [f for arg in local for f in local_files(arg, store_path)]
     if not found and len(local) == len(inputs):
@@ -321,8 +323,8 @@ def check_inputs(inputs, store_path: str, parquet: str | None = None) -> None:
 
 
 def _made_in(folder: str) -> str:
-    """The folder in which Spark makes ``folder`` and any of its missing parents: the nearest
-    that exists (a file there is no folder, which the check refuses as one it cannot add to)."""
+    """Where Spark makes ``folder`` and any of its missing parents: the nearest that exists
+    (which may be a file)."""
     parent = os.path.dirname(os.path.abspath(folder))
     while not os.path.lexists(parent):
         parent = os.path.dirname(parent)

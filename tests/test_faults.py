@@ -431,6 +431,7 @@ def test_a_download_into_a_read_only_folder_is_refused_before_it_connects(cc, tm
     cc.remount(cc.tmpfs(tmp_path / "ro", "1m"), "ro")
     config = tmp_path / "client.properties"
     config.write_text("bootstrap.servers=localhost:1\nsasl.username=KEY\nsasl.password=SECRET\n")
+    config.chmod(0o600)  # (one others may read is refused for that)
     r = cc.run("download", "--config", config, "--out", tmp_path / "ro" / "x.jsonl", "--timeout", "5")
     assert r.returncode == 2, str(r)
     assert r.lines() == [f"ccaudit: error: {tmp_path / 'ro' / 'x.jsonl'}: cannot write the records: cannot add "
@@ -454,6 +455,22 @@ def test_spark_parquet_into_a_read_only_folder_is_refused_before_spark_starts(cc
     assert str(refused.value) == (f"{target}: cannot write the Parquet files: cannot add files to "
                                   f"{ro} (permission denied or read-only)")
     check_inputs([str(dumps["tiny"].path)], str(tmp_path / "a.db"), str(tmp_path / "made" / "in" / "pq"))
+
+
+@pytest.mark.parametrize("parquet", ["notes.txt/pq", "notes.txt/a/pq"])
+def test_spark_parquet_under_a_file_is_refused_before_spark_starts(dumps, tmp_path, parquet):
+    # was: taken when the file was executable (Spark then failed "Mkdirs failed" once it had read
+    # every input), else "cannot add files to notes.txt", which is no folder
+    from ccaudit.errors import CcauditError
+    from ccaudit.spark_inputs import check_inputs
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    notes.chmod(0o755)
+    target = str(tmp_path / parquet)
+    with pytest.raises(CcauditError) as refused:
+        check_inputs([str(dumps["tiny"].path)], str(tmp_path / "a.db"), target)
+    assert str(refused.value) == f"{target}: cannot write the Parquet files: {notes} is not a folder"
 
 
 def test_full_tmpdir_under_a_gzip_input(cc, dumps, tmp_path):

@@ -18,6 +18,7 @@ import gzip
 import json
 import os
 import pwd
+import shutil
 import signal
 import sqlite3
 import stat
@@ -387,6 +388,23 @@ def test_the_workers_import_nothing_from_the_current_folder(run_ccaudit, tmp_pat
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("ccaudit: loaded 14 records: 13 new, 1 duplicate; skipped 16 noise lines, "
                                     "6 malformed"), result.stderr
+
+
+@needs_spark
+def test_the_workers_run_the_drivers_ccaudit(tmp_path):
+    # was: with the current folder kept off their path, the workers imported the installed ccaudit,
+    # not the one the driver ran (a clone's, by python -m ccaudit in its top folder)
+    copy, marks = tmp_path / "clone", tmp_path / "imported.txt"
+    shutil.copytree(ROOT / "ccaudit", copy / "ccaudit")
+    with open(copy / "ccaudit" / "spark_job.py", "a") as f:  # each process that imports it says so
+        f.write(f"\nimport os as _os\nwith open({str(marks)!r}, 'a') as _f:\n"
+                "    _f.write(f'{_os.getpid()} {__file__}\\n')\n")
+    result = subprocess.run([sys.executable, "-m", "ccaudit", "spark", str(ROOT / "fixtures/sample-cli.txt"), "--db",
+                             str(tmp_path / "s.db"), "-q"], cwd=copy, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    imported = [line.split(" ", 1) for line in marks.read_text().splitlines()]
+    assert len({pid for pid, _ in imported}) >= 2  # the driver and a worker
+    assert {file for _, file in imported} == {str(copy / "ccaudit" / "spark_job.py")}
 
 
 @needs_spark
