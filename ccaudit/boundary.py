@@ -189,7 +189,7 @@ def boundary(ctx: click.Context) -> Iterator[None]:
         say(f"ccaudit: error: {OUT_OF_MEMORY}")
         ctx.exit(ExitCode.USAGE)
     except sqlite3.DatabaseError as e:  # the core names the store where it can; a damaged page shows later
-        say(f"ccaudit: error: a store could not be read: {printable(str(e))}")
+        say(f"ccaudit: error: a store could not be read: {printable(too_many_files(e) or str(e))}")
         ctx.exit(ExitCode.USAGE)
     except _HELP:  # `ccaudit` alone: the help, not an error line
         raise

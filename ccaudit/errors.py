@@ -67,15 +67,31 @@ def memory_failed(e: BaseException) -> bool:
 
 def too_many_files(e: BaseException) -> str | None:
     """What to say of ``e`` if it is the limit of files open (``ulimit -n``, or the machine's),
-    met wherever one was opened, an import's too."""
-    if not isinstance(e, OSError) or e.errno not in (errno.EMFILE, errno.ENFILE):
-        return None
-    if e.errno == errno.ENFILE:
+    met wherever one was opened, an import's too. SQLite says only that it could not open a
+    file: under a limit as low as ccaudit's own needs, that is said beside it."""
+    if isinstance(e, OSError) and e.errno == errno.ENFILE:
         return "too many files open on this machine: try again when fewer are"
     import resource
 
     most = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return f"too many open files for this process's limit of {most:,} (ulimit -n): raise it (1,024 is usual)"
+    if isinstance(e, OSError) and e.errno == errno.EMFILE:
+        return f"too many open files: this process may have {most:,} open (ulimit -n)"
+    if "unable to open" in str(e) and not isinstance(e, OSError) and (most < FILES_NEEDED or _none_left()):
+        return f"{e} (this process may have only {most:,} files open: ulimit -n)"
+    return None
+
+
+FILES_NEEDED = 64  # files open at once that a command may need: a load's store, journal, inputs, workers' pipes
+
+
+def _none_left() -> bool:
+    """Whether this process has no descriptor left to open a file with (asked as soon as one
+    could not be opened, before any is closed)."""
+    try:
+        os.close(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+    except OSError as e:
+        return e.errno == errno.EMFILE
+    return False
 
 
 def out_of_space(e: BaseException) -> bool:

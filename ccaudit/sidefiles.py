@@ -45,9 +45,9 @@ def check_journal_name(path: str) -> None:
     that journal back over the later write: the store was destroyed. Or a new store under the
     name SQLite gives another's journal or log (``--db audit.db-journal``): ``audit.db`` was
     then refused for it, as a file planted there."""
-    if os.path.basename(path).endswith(SIDE_ENDS) and not os.path.lexists(path):
-        raise StoreError(f"{path}: SQLite keeps a store's journal or log under such a name (-journal, -wal, -shm), "
-                         "and a store made there would block the store it is named after: give another name")
+    if (end := next((e for e in SIDE_ENDS if os.path.basename(path).endswith(e)), None)) and not os.path.lexists(path):
+        raise StoreError(f"{path}: SQLite keeps a store's journal or log under such a name (-journal, -wal, -shm): a "
+                         f"store made here would block one named {path[:-len(end)]}; give another name")
     with contextlib.suppress(OSError):  # (no file yet)
         if (names := os.stat(path).st_nlink) > 1:
             raise StoreError(f"{path}: the store has {names} names (hard links), and SQLite keeps a write's journal "

@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import signal
-import sys
 import threading
 import traceback
 import warnings
@@ -35,12 +34,11 @@ from . import storelock
 from .errors import CcauditError, MissingExtra, StoreError, add_note, out_of_space, temp_full
 from .schema import QUARTER
 from .spark_failures import STARTING, spark_message, unread_input, without_password
-from .spark_jvm import Jvm, holding_stops
+from .spark_jvm import Jvm, holding_stops, local_settings
 from .spool import SpoolFile
 from .stats import LoadStats
 from .stops import STOPPING, Terminated
 from .tempdirs import make_temp_dir, temp_root
-from .worker import PACKAGE_ROOT
 
 INSTALL_HINT = "ccaudit spark needs pyspark: pip install 'pyspark[sql]>=4' (in ccaudit's clone: pip install '.[spark]')"
 _stopped: list[int] = []  # the stopping signals that came while Spark ran, see _noting_stops
@@ -197,11 +195,8 @@ def _start(jvm: Jvm | None, master: str | None, scratch: str | None, note_again:
     if master or not conf.contains("spark.master"):
         conf.setMaster(master or "local[*]")
     url = conf.get("spark.master") or ""  # (set above)
-    if url.startswith("local"):  # the workers need this ccaudit: not one installed elsewhere, nor one in the
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # current folder (their -m put it first)
-        conf.setIfMissing("spark.executorEnv.PYTHONPATH", PACKAGE_ROOT)  # (Spark adds its own, and ours, after it)
-        conf.setIfMissing("spark.executorEnv.PYTHONSAFEPATH", "1")
-        conf.setIfMissing("spark.ui.enabled", "false")
+    if url.startswith("local"):
+        local_settings(conf)
     if scratch:
         conf.set("spark.local.dir", scratch)  # shuffle and spill files: event rows
     conf.setIfMissing("spark.app.name", "ccaudit")

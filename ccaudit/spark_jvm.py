@@ -9,6 +9,7 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 
 from .errors import CcauditError
 from .stops import STOPPING
+from .worker import PACKAGE_ROOT
 
 NO_JAVA = "could not start Spark (it needs Java 17 or newer: java on PATH, or JAVA_HOME)"
 
@@ -118,3 +120,13 @@ def holding_stops() -> Iterator[None]:
             before[came[0]](came[0], None)
         elif came and before[came[0]] == signal.SIG_DFL:
             signal.raise_signal(came[0])
+
+
+def local_settings(conf) -> None:
+    """Spark on this machine: its workers run this Python and this ccaudit (not one installed
+    elsewhere, nor one in the current folder, which their ``python -m`` puts first on their
+    path), and no UI."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    conf.setIfMissing("spark.executorEnv.PYTHONPATH", PACKAGE_ROOT)  # (Spark puts its own first, and adds ours after)
+    conf.setIfMissing("spark.executorEnv.PYTHONSAFEPATH", "1")
+    conf.setIfMissing("spark.ui.enabled", "false")

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from . import countsonly, daycounts, loadnotes, storefile, storelock, upgrade
 from .arguments import of_kind, store_path
-from .errors import NoSpace, StoreError, out_of_space
+from .errors import NoSpace, StoreError, out_of_space, too_many_files
 from .numbering import AT_ONCE, Numbering, chunks, looked_up, values_sql
 from .schema import DAY, DETAIL_COLUMNS, KEY_COLUMNS, QUARTER
 from .sidefiles import check_files, check_folder, check_journal_name, wal_unreadable
@@ -112,6 +112,7 @@ class Store:
             if path == ":memory:":
                 storefile.create_tables(conn)
         except BaseException as e:  # Ctrl-C too: the file's descriptors go with the connection
+            said = too_many_files(e)  # (asked before they go)
             if conn is not None:
                 self.close()
             if not isinstance(e, sqlite3.DatabaseError):
@@ -120,6 +121,8 @@ class Store:
                 raise NoSpace(self._full(e)) from None
             if why := wal_unreadable(path):
                 raise StoreError(why) from None
+            if said:
+                raise StoreError(f"{path}: {said}") from None
             hint = "" if storefile.looks_like_sqlite(path) or not os.path.isfile(path) else _A_DUMP
             raise StoreError(f"{path}: not a usable ccaudit store ({e}){hint}") from None
         self._numbers = Numbering(conn)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import daycounts
-from .errors import StoreError, cannot_roll_back
+from .errors import StoreError, cannot_roll_back, too_many_files
 from .folders import FILE_MODE
 from .schema import LAYOUT_VERSION, TABLES, VIEWS
 from .sidefiles import JOURNAL_MAGIC, wal_unreadable
@@ -378,6 +378,10 @@ def create(path: str, note: tuple[str, str] | None = None) -> bool:
             if note:
                 conn.execute("INSERT INTO meta (name, value) VALUES (?, ?)", note)
         conn.execute("COMMIT")
+    except sqlite3.DatabaseError as e:  # (its journal could not be opened: asked before the connection goes)
+        if said := too_many_files(e):
+            raise StoreError(f"{path}: {said}") from None
+        raise
     finally:
         conn.close()
     return made and note is not None

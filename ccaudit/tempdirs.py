@@ -86,7 +86,8 @@ def remove_stale_temp_dirs() -> None:
 
 def _is_stale(folder: str) -> bool:
     """Whether ``folder``'s process is gone; or its owner file was made but never written
-    (the process failed, or was killed, in between) a minute ago or more."""
+    (the process failed, or was killed, in between) a minute ago or more, by a process that
+    its name gives and that is gone."""
     owner = os.path.join(folder, OWNER)
     try:
         with open(owner, encoding="ascii") as f:
@@ -94,7 +95,8 @@ def _is_stale(folder: str) -> bool:
     except (OSError, ValueError):
         return False
     if not said:
-        return _older(owner, UNWRITTEN)
+        named = os.path.basename(folder)[len(TEMP_PREFIX):].split("-", 1)[0]
+        return named.isdigit() and not pid_alive(int(named)) and _older(owner, UNWRITTEN)
     if len(said) != 2:
         return False
     pid, namespace = said

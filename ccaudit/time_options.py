@@ -15,7 +15,7 @@ from .text import quoted
 def zone(name: str) -> tzinfo:
     if name.upper() in ("UTC", "Z"):
         return timezone.utc
-    _refuse_unplaced(name[6:] if name[:6].lower() == "posix/" else name, name)  # posix/EST is EST
+    _refuse_unplaced(_unprefixed(name, "posix/"), name)  # posix/EST is EST
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
@@ -32,12 +32,18 @@ def _refuse_unplaced(zone: str, name: str) -> None:
     if zone.lower() == "factory":
         raise click.BadParameter(f"{quoted(name)} is a placeholder with no place's time{_IANA}", param_hint=["--tz"])
     if zone.lower().startswith("right/"):  # Python's zones skip the leap seconds, and every change came 27 s early
-        raise click.BadParameter(f"{quoted(name)} counts leap seconds, which UTC times do not; give {quoted(zone[6:])}",
+        place = _unprefixed(zone[6:], "posix/")
+        _refuse_unplaced(place, name)  # (right/EST: EST is no place's either)
+        raise click.BadParameter(f"{quoted(name)} counts leap seconds, which UTC times do not; give {quoted(place)}",
                                  param_hint=["--tz"])
     if zone.upper() in _ALL_YEAR:  # a zone of that name, but summer's clocks of the places that say it are not
         offset, city, zone_of_city, all_year = _ALL_YEAR[zone.upper()]
         raise click.BadParameter(f"{quoted(name)} is {offset} all year, not the clocks of {city} in summer: "
                                  f"give {zone_of_city}, or {all_year} for {offset} all year", param_hint=["--tz"])
+
+
+def _unprefixed(name: str, prefix: str) -> str:
+    return name[len(prefix):] if name[:len(prefix)].lower() == prefix else name
 
 
 def _zone_hint(name: str) -> str:

@@ -1307,14 +1307,17 @@ main()
 
 
 @pytest.mark.parametrize("free", [0, 1, 2])  # met by an import as ccaudit starts, by a temporary folder, by a load
-def test_files_that_run_out_are_one_line(tmp_path, sample_cli, free):
+@pytest.mark.parametrize("command", ["report", "load"])
+def test_files_that_run_out_are_one_line(tmp_path, sample_cli, free, command):
     # was a traceback (free=0: the imports ran outside the boundary), or "internal error: OSError:
-    # [Errno 24] Too many open files", exit 70 (free=2), under a low ulimit -n
-    # (free=1: the temporary folder was left, its owner file made but not written)
+    # [Errno 24] Too many open files", exit 70 (report, free=2), under a low ulimit -n; or (load,
+    # free=1) "s.db: not a usable ccaudit store (unable to open database file); if it is a dump, ..."
+    # (report, free=1: the temporary folder was left, its owner file made but not written)
     script, temp = tmp_path / "starting.py", tmp_path / "tmp"
     script.write_text(FILES_RUN_OUT)
     temp.mkdir()
-    r = subprocess.run([sys.executable, script, str(free), "report", "-q", sample_cli], capture_output=True, text=True,
+    args = [command, "-q", sample_cli, *(["--db", tmp_path / "s.db"] if command == "load" else [])]
+    r = subprocess.run([sys.executable, script, str(free), *args], capture_output=True, text=True,
                        timeout=60, env=dict(os.environ, TMPDIR=str(temp)))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("ccaudit: error: "), r.stderr
     assert "ulimit -n" in r.stderr and "internal" not in r.stderr, r.stderr

@@ -47,14 +47,17 @@ def test_the_folders_of_killed_runs_are_removed(tmpdir_env):
 def test_a_folder_whose_owner_was_never_written_is_removed_a_minute_on(tmpdir_env):
     # was: kept for ever (a process that ran out of descriptors between making the owner file
     # and writing it left such folders, and no later run could tell whose they were)
-    old, new = (tmpdir_env / f"{tempdirs.TEMP_PREFIX}{n}-x" for n in (1, 2))
-    for folder in (old, new):
+    old, new, alive = (tmpdir_env / f"{tempdirs.TEMP_PREFIX}{pid}-{n}" for n, pid in
+                       enumerate((dead_pid(), dead_pid(), os.getpid())))
+    made = time.time() - tempdirs.UNWRITTEN - 1
+    for folder in (old, new, alive):
         folder.mkdir()
         (folder / tempdirs.OWNER).write_text("")
-    made = time.time() - tempdirs.UNWRITTEN - 1
-    os.utime(old / tempdirs.OWNER, (made, made))
+        if folder != new:
+            os.utime(folder / tempdirs.OWNER, (made, made))
     tempdirs.remove_stale_temp_dirs()
     assert not old.exists() and new.exists()  # (the newer one may be a process's about to write it)
+    assert alive.exists()  # (its process, named by the folder, runs: held up, say, or the clock set back)
 
 
 def test_a_temporary_folder_that_cannot_be_made_is_one_error_naming_tmpdir(tmpdir_env, monkeypatch):

@@ -767,8 +767,8 @@ def test_a_new_store_named_as_another_stores_journal_is_refused(invoke, tmp_path
     side = tmp_path / f"a.db{end}"
     result = invoke("load", "-q", sample_cli, "--db", side)
     assert (result.exit_code, result.stderr) == (2, f"ccaudit: error: {side}: SQLite keeps a store's journal or log "
-                                                    "under such a name (-journal, -wal, -shm), and a store made there "
-                                                    "would block the store it is named after: give another name\n")
+                                                    "under such a name (-journal, -wal, -shm): a store made here would "
+                                                    f"block one named {tmp_path / 'a.db'}; give another name\n")
     assert not side.exists() and invoke("summary", "--db", tmp_path / "a.db").exit_code == 0
 
 
