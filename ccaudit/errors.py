@@ -174,6 +174,8 @@ def spilling() -> Iterator[None]:
     except sqlite3.OperationalError as e:
         if out_of_space(e):
             raise NoSpace(f"{sqlite_tempdir()}: no space left for SQLite's temporary files (TMPDIR)") from None
+        if said := too_many_files(e):
+            raise CcauditError(said) from None
         if "unable to open" in str(e):  # no folder it may write in
             raise CcauditError(f"{sqlite_tempdir()}: cannot create SQLite's temporary files there "
                                "(set TMPDIR to a folder ccaudit may write in)") from None

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from .errors import READ_ERRORS, InputError
 from .files import descriptor_of, refuse_output_onto, same_file
-from .folders import check_writable
+from .folders import check_writable, unslashed
 from .ingest import BUFFER, EMPTY_NAME, Dump, check_readable, sniff
 from .spark_job import file_key
 from .stats import LoadStats
@@ -307,7 +307,7 @@ def check_inputs(inputs, store_path: str, parquet: str | None = None) -> None:
     starts (or a store is made for it)."""
     if parquet == "":  # was no Parquet, and not a word
         raise InputError("--parquet: the folder's name is empty (an unset variable?): name a new folder")
-    if parquet and os.path.lexists(parquet):  # was found after seconds of starting Spark
+    if parquet and os.path.lexists(unslashed(parquet)):  # was found after seconds of starting Spark
         raise InputError(f"{parquet}: already exists; --parquet needs a new folder")
     if parquet and not is_uri(parquet):  # was found once Spark had read every input
         if not os.path.isdir(made_in := _made_in(parquet)):

@@ -127,6 +127,7 @@ def local_settings(conf) -> None:
     elsewhere, nor one in the current folder, which their ``python -m`` puts first on their
     path), and no UI."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    conf.setIfMissing("spark.executorEnv.PYTHONPATH", PACKAGE_ROOT)  # (Spark puts its own first, and adds ours after)
+    theirs = conf.get("spark.executorEnv.PYTHONPATH")  # (Spark puts its own first, and the inherited one after)
+    conf.set("spark.executorEnv.PYTHONPATH", os.pathsep.join(filter(None, [PACKAGE_ROOT, theirs])))
     conf.setIfMissing("spark.executorEnv.PYTHONSAFEPATH", "1")
     conf.setIfMissing("spark.ui.enabled", "false")

@@ -34,12 +34,23 @@ def _refuse_unplaced(zone: str, name: str) -> None:
     if zone.lower().startswith("right/"):  # Python's zones skip the leap seconds, and every change came 27 s early
         place = _unprefixed(zone[6:], "posix/")
         _refuse_unplaced(place, name)  # (right/EST: EST is no place's either)
-        raise click.BadParameter(f"{quoted(name)} counts leap seconds, which UTC times do not; give {quoted(place)}",
+        give = f"; give {quoted(place)}" if _known(place) else _IANA
+        raise click.BadParameter(f"{quoted(name)} counts leap seconds, which UTC times do not{give}",
                                  param_hint=["--tz"])
     if zone.upper() in _ALL_YEAR:  # a zone of that name, but summer's clocks of the places that say it are not
         offset, city, zone_of_city, all_year = _ALL_YEAR[zone.upper()]
         raise click.BadParameter(f"{quoted(name)} is {offset} all year, not the clocks of {city} in summer: "
                                  f"give {zone_of_city}, or {all_year} for {offset} all year", param_hint=["--tz"])
+
+
+def _known(name: str) -> bool:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except Exception:  # (ZoneInfoNotFoundError, ValueError, OSError: see zone)
+        return False
+    return True
 
 
 def _unprefixed(name: str, prefix: str) -> str:

@@ -457,7 +457,7 @@ def test_spark_parquet_into_a_read_only_folder_is_refused_before_spark_starts(cc
     check_inputs([str(dumps["tiny"].path)], str(tmp_path / "a.db"), str(tmp_path / "made" / "in" / "pq"))
 
 
-@pytest.mark.parametrize("parquet", ["notes.txt/pq", "notes.txt/a/pq"])
+@pytest.mark.parametrize("parquet", ["notes.txt/pq", "notes.txt/a/pq", "notes.txt/"])
 def test_spark_parquet_under_a_file_is_refused_before_spark_starts(dumps, tmp_path, parquet):
     # was: taken when the file was executable (Spark then failed "Mkdirs failed" once it had read
     # every input), else "cannot add files to notes.txt", which is no folder
@@ -470,7 +470,8 @@ def test_spark_parquet_under_a_file_is_refused_before_spark_starts(dumps, tmp_pa
     target = str(tmp_path / parquet)
     with pytest.raises(CcauditError) as refused:
         check_inputs([str(dumps["tiny"].path)], str(tmp_path / "a.db"), target)
-    assert str(refused.value) == f"{target}: cannot write the Parquet files: {notes} is not a folder"
+    assert str(refused.value) == (f"{target}: already exists; --parquet needs a new folder" if parquet == "notes.txt/"
+                                  else f"{target}: cannot write the Parquet files: {notes} is not a folder")
 
 
 def test_full_tmpdir_under_a_gzip_input(cc, dumps, tmp_path):

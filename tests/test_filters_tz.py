@@ -381,7 +381,8 @@ def test_unknown_zone_is_a_usage_error(tmp_path, name):
     # were: "counts leap seconds ...; give 'EST'" (and 'posix/EST'), names refused in their turn
     ("right/EST", "is UTC-05:00 all year, not the clocks of New York in summer"),
     ("right/posix/EST", "is UTC-05:00 all year, not the clocks of New York in summer"),
-    ("right/posix/Europe/Zurich", "counts leap seconds, which UTC times do not; give 'Europe/Zurich'")])
+    ("right/posix/Europe/Zurich", "counts leap seconds, which UTC times do not; give 'Europe/Zurich'"),
+    ("right/GMT+5", "counts leap seconds, which UTC times do not; give an IANA name such as Europe/Zurich")])
 def test_a_zone_that_is_not_a_places_is_refused(tmp_path, name, why):
     # was: taken, so a change of the machine's /etc/localtime changed what a report or check said
     result = CliRunner().invoke(cli, ["report", "-q", write_jsonl(tmp_path, [kafka_auth("2024-05-06T07:00:00Z")]),

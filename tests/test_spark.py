@@ -391,16 +391,23 @@ def test_the_workers_import_nothing_from_the_current_folder(run_ccaudit, tmp_pat
 
 
 @needs_spark
-def test_the_workers_run_the_drivers_ccaudit(tmp_path):
+@pytest.mark.parametrize("their_path", [None, "/opt/site-libs"])  # spark-defaults.conf's executorEnv.PYTHONPATH
+def test_the_workers_run_the_drivers_ccaudit(tmp_path, their_path):
     # was: with the current folder kept off their path, the workers imported the installed ccaudit,
-    # not the one the driver ran (a clone's, by python -m ccaudit in its top folder)
-    copy, marks = tmp_path / "clone", tmp_path / "imported.txt"
+    # not the one the driver ran (a clone's, by python -m ccaudit in its top folder); and so again
+    # where the user's settings gave their own PYTHONPATH (it was kept in place of ours)
+    copy, marks, env = tmp_path / "clone", tmp_path / "imported.txt", dict(os.environ)
+    if their_path:
+        (tmp_path / "conf").mkdir()
+        (tmp_path / "conf" / "spark-defaults.conf").write_text(f"spark.executorEnv.PYTHONPATH {their_path}\n")
+        env["SPARK_CONF_DIR"] = str(tmp_path / "conf")
     shutil.copytree(ROOT / "ccaudit", copy / "ccaudit")
     with open(copy / "ccaudit" / "spark_job.py", "a") as f:  # each process that imports it says so
         f.write(f"\nimport os as _os\nwith open({str(marks)!r}, 'a') as _f:\n"
                 "    _f.write(f'{_os.getpid()} {__file__}\\n')\n")
     result = subprocess.run([sys.executable, "-m", "ccaudit", "spark", str(ROOT / "fixtures/sample-cli.txt"), "--db",
-                             str(tmp_path / "s.db"), "-q"], cwd=copy, capture_output=True, text=True, timeout=300)
+                             str(tmp_path / "s.db"), "-q"], cwd=copy, capture_output=True, text=True, timeout=300,
+                            env=env)
     assert result.returncode == 0, result.stderr
     imported = [line.split(" ", 1) for line in marks.read_text().splitlines()]
     assert len({pid for pid, _ in imported}) >= 2  # the driver and a worker
