@@ -91,9 +91,8 @@ class KafkaSource:
                 self._raise_fatal()
                 if time.monotonic() >= until:
                     last = f": {self._text(self._errors[-1])}" if self._errors else ""
-                    raise CcauditError(
-                        f"cannot reach Kafka at {self._bootstrap} within {timeout:.0f}s{last}"
-                    ) from None
+                    seconds = f"{timeout:.1f}".removesuffix(".0")  # (0.5: was "within 0s")
+                    raise CcauditError(f"cannot reach Kafka at {self._bootstrap} within {seconds}s{last}") from None
         return self._partitions(meta.topics.get(self.topic))
 
     def check_topic(self, timeout: float) -> None:
@@ -138,11 +137,11 @@ class KafkaSource:
                 why = "no answer"
                 if marks is not None or time.monotonic() >= until:
                     break
-            except self._ck.KafkaException as e:  # asked again while a leader moves (NOT_LEADER), or after
-                why, code = self._text(e), e.args[0].code()  # ASK_FOR seconds without an answer
+            except self._ck.KafkaException as e:  # asked again while a leader moves (NOT_LEADER), a broker
+                why, code = self._text(e), e.args[0].code()  # restarts, or after ASK_FOR seconds unanswered
                 timed_out = code == self._ck.KafkaError._TIMED_OUT
                 ask *= 2 if timed_out else 1
-                if not timed_out and code not in self._moving_codes() or time.monotonic() >= until:
+                if not timed_out and code not in self._passing_codes() or time.monotonic() >= until:
                     break
                 time.sleep(0 if timed_out else 0.1)
         if marks is None:
@@ -208,12 +207,14 @@ class KafkaSource:
     def _too_large(self, err) -> bool:
         return err.code() == self._ck.KafkaError._BAD_MSG and "receive.message.max.bytes" in err.str()
 
-    def _moving_codes(self) -> set:
-        """Errors a broker answers while a partition's leader moves: asking again fixes them."""
+    def _passing_codes(self) -> set:
+        """Errors that asking again fixes: a broker's answers while a partition's leader moves,
+        the client's while a broker restarts (a blip of 50 ms failed the run)."""
         e = self._ck.KafkaError
         return {e.NOT_LEADER_FOR_PARTITION, e.LEADER_NOT_AVAILABLE, e.KAFKA_STORAGE_ERROR, e.REQUEST_TIMED_OUT,
                 e.FENCED_LEADER_EPOCH, e.UNKNOWN_LEADER_EPOCH, e.OFFSET_NOT_AVAILABLE,
-                e._UNKNOWN_PARTITION}  # the client's own word for a partition listed without a leader
+                e._UNKNOWN_PARTITION,  # the client's own word for a partition listed without a leader
+                e._TRANSPORT, e._ALL_BROKERS_DOWN, e._DESTROY_BROKER}
 
     def _raise_fatal(self) -> None:
         """Fail fast on errors retrying cannot fix (bad key/secret, TLS, lost offsets, a

@@ -109,6 +109,11 @@ class ControlledCluster:
         for b in self.brokers:
             self._lib.rd_kafka_mock_broker_set_down(self._mc, b)
 
+    def set_up(self) -> None:
+        """Every broker takes connections again (after ``set_down``)."""
+        for b in self.brokers:
+            self._lib.rd_kafka_mock_broker_set_up(self._mc, b)
+
     def fail_next(self, api_key: int, *errors: int) -> None:
         """The next requests of ``api_key`` (2: ListOffsets) answered with these error codes."""
         self._lib.rd_kafka_mock_push_request_errors_array(self._mc, api_key, len(errors),
@@ -145,6 +150,7 @@ def _librdkafka():
         ("rd_kafka_mock_topic_create", cint, [vp, ctypes.c_char_p, cint, cint]),
         ("rd_kafka_mock_topic_delete", cint, [vp, ctypes.c_char_p]),
         ("rd_kafka_mock_broker_set_down", cint, [vp, i32]),
+        ("rd_kafka_mock_broker_set_up", cint, [vp, i32]),
         ("rd_kafka_mock_broker_set_rtt", cint, [vp, i32, cint]),
         ("rd_kafka_mock_partition_set_leader", cint, [vp, ctypes.c_char_p, i32, i32]),
         ("rd_kafka_mock_push_request_errors_array", None, [vp, ctypes.c_int16, ctypes.c_size_t,
