@@ -31,8 +31,10 @@ from .classify import LAST_TIME, parse_time
 from .clock import EPOCH
 from .errors import CcauditError, InputError, out_of_space
 from .files import (
+    bounded_writer,
     closed_after,
     descriptor_of,
+    flushed_at_last,
     is_device,
     read_small,
     replacing,
@@ -214,9 +216,14 @@ def _through(path, compress: bool, until: float) -> Iterator:
     try:
         with _appending(path, until) as raw:
             name = "" if str(path) == STDOUT else os.path.basename(str(path))
-            with _gzip_on(raw, name) if compress else nullcontext(raw) as out:
-                yield out
-            raw.flush()
+            bounded = bounded_writer(raw, until, out_name(path))
+            try:
+                with _gzip_on(bounded, name) if compress else nullcontext(bounded) as out:
+                    yield out
+            except BaseException:
+                flushed_at_last(bounded)
+                raise
+            bounded.flush()
     except BrokenPipeError:  # its reader went away (--out /dev/stdout | head): as for standard output
         raise
     except OSError as e:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import codecs
 import contextlib
 import fcntl
+import io
 import os
 import re
+import select
 import stat
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from typing import IO, TextIO
 
@@ -263,3 +266,47 @@ def _stream(path: str) -> list[object]:
         return ["-"] if stdin else []
     named: list[object] = [] if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) else [(st.st_dev, st.st_ino)]
     return ["-", *named] if stdin else named
+
+
+def bounded_writer(raw, until: float, name: str):
+    """``raw``, a stream named ``name``, written only until ``until`` (monotonic), through
+    ``_Bounded``; as it is if it has no descriptor (a program's own stream)."""
+    try:
+        fd = raw.fileno()
+    except (OSError, ValueError):
+        return raw
+    raw.flush()
+    return io.BufferedWriter(_Bounded(fd, until, name), io.DEFAULT_BUFFER_SIZE * 8)
+
+
+def flushed_at_last(out) -> None:
+    """What a failed or stopped run had written, handed to a reader that takes it within
+    LAST_WORDS seconds (its time may be up: a reader that reads still gets it)."""
+    if isinstance(raw := getattr(out, "raw", None), _Bounded):
+        raw.until = time.monotonic() + LAST_WORDS
+    with contextlib.suppress(Exception):
+        out.flush()
+
+
+LAST_WORDS = 2.0
+
+
+class _Bounded(io.RawIOBase):
+    """A pipe or device written only while --timeout lasts: a reader that stopped reading,
+    but held the pipe open, held the run for ever. Its descriptor stays open."""
+
+    def __init__(self, fd: int, until: float, name: str):
+        self.fd, self.until, self.name = fd, until, name
+        kind = os.fstat(fd).st_mode
+        self.most = select.PIPE_BUF if stat.S_ISFIFO(kind) or stat.S_ISSOCK(kind) else 2**20  # room select promised
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        left = self.until - time.monotonic()
+        if left <= 0 or not select.select([], [self.fd], [], left)[1]:
+            raise CcauditError(f"timed out (--timeout) while {self.name} took no more")
+        with contextlib.suppress(BlockingIOError):  # (a descriptor another process made non-blocking: asked again)
+            return os.write(self.fd, memoryview(data)[:self.most])
+        return 0

@@ -914,6 +914,24 @@ def test_a_pipe_at_out_that_nobody_reads_times_out(tmp_path, props, monkeypatch)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_pipe_at_out_whose_reader_stops_reading_times_out(tmp_path, props, monkeypatch):
+    # was: the write waited for the reader for ever (a `| ccaudit load -` hung in a cron job), --timeout or not
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    held = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader that never reads
+    try:
+        use_fake(monkeypatch, FakeSource({0: (0, [audit_message(i) for i in range(5_000)])}))
+        started = time.monotonic()
+        with pytest.raises(CcauditError) as caught:
+            dl.download(props, fifo, timeout=2)
+        assert time.monotonic() - started < 5
+    finally:
+        os.close(held)
+    assert re.fullmatch(f"timed out \\(--timeout\\) while {re.escape(str(fifo))} took no more; [0-9,]+ records "
+                        f"already written to {re.escape(str(fifo))}", str(caught.value)), str(caught.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_a_pipe_at_out_whose_reader_comes_late_gets_every_record(tmp_path, props, monkeypatch):
     fifo, reader, got = read_fifo(tmp_path, after=0.3)
     use_fake(monkeypatch, FakeSource({0: (0, [audit_message(i) for i in range(3)])}))
