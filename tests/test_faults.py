@@ -38,6 +38,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults import (
+    FILES_LEFT,
     Ccaudit,
     Expected,
     MiB,
@@ -1290,18 +1291,9 @@ def test_memory_that_runs_out_as_ccaudit_starts_is_one_line(tmp_path, how):
                                            "ulimit -v?)\n")
 
 
-FILES_RUN_OUT = """\
-import os, resource, sys
+FILES_RUN_OUT = FILES_LEFT + """
 from ccaudit.__main__ import main
-resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-taken = []
-try:  # every descriptor the limit allows, then as many given back as asked
-    while True:
-        taken.append(os.open(os.devnull, os.O_RDONLY))
-except OSError:
-    pass
-for fd in taken[len(taken) - int(sys.argv[1]):]:
-    os.close(fd)
+leave_free(int(sys.argv[1]))
 sys.argv[1:] = sys.argv[2:]
 main()
 """

@@ -23,6 +23,7 @@ from ccaudit.errors import OUT_OF_MEMORY, CcauditError
 from ccaudit.load import load_dumps
 from ccaudit.stats import LoadStats
 from ccaudit.store import Store
+from tests.faults import FILES_LEFT
 from tests.records import REQUEST, json_lines, numbered, record, signin, write_jsonl
 from tests.stores import assert_consistent, load_counts, store_state
 
@@ -65,21 +66,12 @@ def test_parallel_sample_cli(tmp_path, sample_cli, expected_sample):
     assert len(state["all_events"]) == 13
 
 
-_FEW_FILES = """
-import os, resource, sys
+_FEW_FILES = FILES_LEFT + """
 from ccaudit.load import load_dumps
 from ccaudit.store import Store
 
 store = Store(sys.argv[1])
-resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-taken = []
-try:  # every descriptor the limit allows, then as many given back as asked
-    while True:
-        taken.append(os.open(os.devnull, os.O_RDONLY))
-except OSError:
-    pass
-for fd in taken[len(taken) - int(sys.argv[3]):]:
-    os.close(fd)
+leave_free(int(sys.argv[3]))
 load_dumps([sys.argv[2]], store, workers=2, chunk=2000)
 store.close()
 """
