@@ -31,6 +31,8 @@ from .classify import LAST_TIME, parse_time
 from .clock import EPOCH
 from .errors import CcauditError, InputError, out_of_space
 from .files import (
+    LAST_WORDS,
+    Stalled,
     bounded_writer,
     closed_after,
     descriptor_of,
@@ -220,14 +222,16 @@ def _through(path, compress: bool, until: float) -> Iterator:
             try:
                 with _gzip_on(bounded, name) if compress else nullcontext(bounded) as out:
                     yield out
-            except BaseException:
-                flushed_at_last(bounded)
+            except BaseException as e:  # a failure's reader still gets what was written; a stop waits for none
+                flushed_at_last(bounded, LAST_WORDS if isinstance(e, Exception) else 0)
                 raise
             bounded.flush()
     except BrokenPipeError:  # its reader went away (--out /dev/stdout | head): as for standard output
         raise
     except OSError as e:
         raise StreamNotWritten(_write_error(out_name(path), e)) from None  # what the reader got, it keeps
+    except Stalled as e:  # what its buffer held did not reach it
+        raise StreamNotWritten(str(e)) from None
 
 
 @contextmanager

@@ -279,16 +279,20 @@ def bounded_writer(raw, until: float, name: str):
     return io.BufferedWriter(_Bounded(fd, until, name), io.DEFAULT_BUFFER_SIZE * 8)
 
 
-def flushed_at_last(out) -> None:
+def flushed_at_last(out, seconds: float) -> None:
     """What a failed or stopped run had written, handed to a reader that takes it within
-    LAST_WORDS seconds (its time may be up: a reader that reads still gets it)."""
+    ``seconds`` (the run's time may be up: a reader that reads still gets it)."""
     if isinstance(raw := getattr(out, "raw", None), _Bounded):
-        raw.until = time.monotonic() + LAST_WORDS
+        raw.until = time.monotonic() + seconds
     with contextlib.suppress(Exception):
         out.flush()
 
 
-LAST_WORDS = 2.0
+LAST_WORDS = 2.0  # seconds a failed run's last records wait for a reader
+
+
+class Stalled(CcauditError):
+    """A stream's reader took nothing more in the time there was."""
 
 
 class _Bounded(io.RawIOBase):
@@ -297,16 +301,15 @@ class _Bounded(io.RawIOBase):
 
     def __init__(self, fd: int, until: float, name: str):
         self.fd, self.until, self.name = fd, until, name
-        kind = os.fstat(fd).st_mode
-        self.most = select.PIPE_BUF if stat.S_ISFIFO(kind) or stat.S_ISSOCK(kind) else 2**20  # room select promised
+        self.most = 2**20 if stat.S_ISREG(os.fstat(fd).st_mode) else select.PIPE_BUF  # room select promises
 
     def writable(self) -> bool:
         return True
 
     def write(self, data) -> int:  # type: ignore[override]
-        left = self.until - time.monotonic()
-        if left <= 0 or not select.select([], [self.fd], [], left)[1]:
-            raise CcauditError(f"timed out (--timeout) while {self.name} took no more")
+        while not select.select([], [self.fd], [], min(max(0.0, self.until - time.monotonic()), 3600))[1]:
+            if time.monotonic() >= self.until:  # (an hour at a time: select takes no --timeout of 1e10 s)
+                raise Stalled(f"timed out (--timeout) while {self.name} took no more")
         with contextlib.suppress(BlockingIOError):  # (a descriptor another process made non-blocking: asked again)
             return os.write(self.fd, memoryview(data)[:self.most])
         return 0

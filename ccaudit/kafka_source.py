@@ -146,6 +146,7 @@ class KafkaSource:
                 time.sleep(0 if timed_out else 0.1)
         if marks is None:
             self._raise_fatal()
+            why = self._unreachable or why  # (the brokers gone: "Unknown partition" said less)
             raise CcauditError(f"cannot read the offsets of {self.topic} partition {partition}: {why}")
         return marks
 
