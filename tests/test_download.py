@@ -1654,41 +1654,42 @@ def test_a_retriable_error_to_an_offset_query_loses_no_record(tmp_path, controll
     assert json.loads(state.read_text())["offsets"] == {str(p): 8 for p in range(4)}
 
 
+@contextlib.contextmanager
+def meanwhile(delay: float, action):
+    """``action`` run ``delay`` seconds into the block, in a thread the block's end waits for."""
+    import threading
+
+    timer = threading.Timer(delay, action)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.join()
+
+
 @pytest.mark.parametrize("blip", [0.05, 1.0])
 def test_brokers_that_restart_while_the_offsets_are_asked_for_are_asked_again(tmp_path, controlled, topic, blip):
     # was: "cannot read the offsets of ... partition 1: Failed to get watermark offsets: Local:
     # Broker transport failure", exit 2, for a restart of 50 ms while the end offsets were read
-    import threading
-
     controlled.create_topic(topic, 4)
     for p in range(4):
         controlled.produce(topic, [audit_message(10 * p + i, topic) for i in range(3)], partition=p)
     props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n")
     controlled.slow_next(LIST_OFFSETS, 8, 700)  # the snapshot takes about 3 s
-    restart = threading.Timer(1.5, lambda: (controlled.set_down(), time.sleep(blip), controlled.set_up()))
-    restart.start()
-    try:
+    with meanwhile(1.5, lambda: (controlled.set_down(), time.sleep(blip), controlled.set_up())):
         result = dl.download(props, tmp_path / "out.jsonl", topic=topic, timeout=60)
-    finally:
-        restart.join()
     assert result.records == 12 and len(lines_of(tmp_path / "out.jsonl")) == 12
 
 
 def test_a_partition_without_a_leader_for_a_while_is_waited_for(tmp_path, controlled, topic):
     # was: "cannot read the offsets of ... partition 1: ... Local: Unknown partition" at once, exit 2
-    import threading
-
     controlled.create_topic(topic, 2)
     for p in range(2):
         controlled.produce(topic, [audit_message(10 * p + i, topic) for i in range(3)], partition=p)
     props = write_props(tmp_path / "c.properties", f"bootstrap.servers={controlled.bootstrap}\n")
     controlled.set_leader(topic, 1, -1)  # as while its broker is replaced
-    back = threading.Timer(2, controlled.set_leader, (topic, 1, 2))
-    back.start()
-    try:
+    with meanwhile(2, lambda: controlled.set_leader(topic, 1, 2)):
         result = dl.download(props, tmp_path / "out.jsonl", topic=topic, timeout=30)
-    finally:
-        back.join()
     assert result.records == 6 and len(lines_of(tmp_path / "out.jsonl")) == 6
 
 
