@@ -16,12 +16,9 @@ def zone(name: str) -> tzinfo:
     if name.upper() in ("UTC", "Z"):
         return timezone.utc
     _refuse_unplaced(_unprefixed(name, "posix/"), name)  # posix/EST is EST
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones (America), too long a name
-        raise click.BadParameter(f"unknown time zone {quoted(name)}{_zone_hint(name)}", param_hint=["--tz"]) from None
+    if (found := _zone_info(name)) is None:
+        raise click.BadParameter(f"unknown time zone {quoted(name)}{_zone_hint(name)}", param_hint=["--tz"])
+    return found
 
 
 def _refuse_unplaced(zone: str, name: str) -> None:
@@ -34,7 +31,7 @@ def _refuse_unplaced(zone: str, name: str) -> None:
     if zone.lower().startswith("right/"):  # Python's zones skip the leap seconds, and every change came 27 s early
         place = _unprefixed(zone[6:], "posix/")
         _refuse_unplaced(place, name)  # (right/EST: EST is no place's either)
-        give = f"; give {quoted(place)}" if _known(place) else _IANA
+        give = f"; give {quoted(place)}" if _zone_info(place) else _IANA
         raise click.BadParameter(f"{quoted(name)} counts leap seconds, which UTC times do not{give}",
                                  param_hint=["--tz"])
     if zone.upper() in _ALL_YEAR:  # a zone of that name, but summer's clocks of the places that say it are not
@@ -43,14 +40,14 @@ def _refuse_unplaced(zone: str, name: str) -> None:
                                  f"give {zone_of_city}, or {all_year} for {offset} all year", param_hint=["--tz"])
 
 
-def _known(name: str) -> bool:
-    from zoneinfo import ZoneInfo
+def _zone_info(name: str) -> tzinfo | None:
+    """The IANA zone ``name``, if there is one."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
-        ZoneInfo(name)
-    except Exception:  # (ZoneInfoNotFoundError, ValueError, OSError: see zone)
-        return False
-    return True
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones (America), too long a name
+        return None
 
 
 def _unprefixed(name: str, prefix: str) -> str:
